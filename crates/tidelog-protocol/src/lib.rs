@@ -3,5 +3,19 @@
 //! Message types and their codecs are generated at build time from the schemas in
 //! `schemas/` (see `schemas/README.md`). Decoding is bounded by the bytes actually
 //! present: no input can make it allocate more than the input justifies, panic or abort.
+//! Encoding writes into a chunked buffer so large record sets are never copied.
 
+pub mod codec;
+pub mod error;
+pub mod frame;
+pub mod header;
+pub mod messages;
+#[cfg(feature = "sample")]
+pub mod sample;
+pub mod uuid;
 pub mod varint;
+
+pub use codec::{ApiMessage, Decode, Encode, EncodeBuf, Reader};
+pub use error::{DecodeError, EncodeError};
+pub use messages::{ApiKey, RequestBody, ResponseBody};
+pub use uuid::Uuid;

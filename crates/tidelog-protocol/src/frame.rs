@@ -1,0 +1,59 @@
+//! Frames: every request and response is an `i32` big-endian length and that many bytes.
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::codec::EncodeBuf;
+
+/// Kafka's default `socket.request.max.bytes`: 100 MiB.
+pub const DEFAULT_MAX_FRAME_LEN: usize = 100 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum FrameError {
+    #[error("negative frame length {0}")]
+    Negative(i32),
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    TooLarge { len: usize, max: usize },
+}
+
+/// The body length announced by a 4-byte prefix, refused before any body is read when it
+/// is negative or larger than `max`.
+pub fn frame_len(prefix: [u8; 4], max: usize) -> Result<usize, FrameError> {
+    let len = i32::from_be_bytes(prefix);
+    if len < 0 {
+        return Err(FrameError::Negative(len));
+    }
+    let len = len as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    Ok(len)
+}
+
+/// Prefixes an encoded message with its length: the chunks of one frame, in order.
+pub fn into_frame(body: EncodeBuf) -> Vec<Bytes> {
+    let len = body.len() as u32;
+    let mut chunks = Vec::with_capacity(2);
+    chunks.push(Bytes::copy_from_slice(&len.to_be_bytes()));
+    chunks.extend(body.into_chunks());
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_oversized_and_negative_prefixes() {
+        assert_eq!(
+            frame_len(0xffff_ffffu32.to_be_bytes(), DEFAULT_MAX_FRAME_LEN),
+            Err(FrameError::Negative(-1))
+        );
+        let four_gib_minus = 0x7fff_ffffu32.to_be_bytes();
+        assert!(matches!(
+            frame_len(four_gib_minus, DEFAULT_MAX_FRAME_LEN),
+            Err(FrameError::TooLarge { .. })
+        ));
+        assert_eq!(frame_len(100u32.to_be_bytes(), DEFAULT_MAX_FRAME_LEN), Ok(100));
+    }
+}
