@@ -10,6 +10,7 @@ pub mod error;
 pub mod frame;
 pub mod header;
 pub mod messages;
+pub mod request;
 #[cfg(feature = "sample")]
 pub mod sample;
 pub mod uuid;
@@ -18,4 +19,5 @@ pub mod varint;
 pub use codec::{ApiMessage, Decode, Encode, EncodeBuf, Reader};
 pub use error::{DecodeError, EncodeError};
 pub use messages::{ApiKey, RequestBody, ResponseBody};
+pub use request::{decode_request, decode_response, encode_request, encode_response, Request};
 pub use uuid::Uuid;

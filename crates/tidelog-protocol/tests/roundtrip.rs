@@ -37,3 +37,41 @@ fn every_message_round_trips_at_every_version() {
         }
     }
 }
+
+#[test]
+fn whole_frames_round_trip_with_the_right_header_versions() {
+    use bytes::{Bytes, BytesMut};
+    use tidelog_protocol::header::RequestHeader;
+    use tidelog_protocol::{decode_request, decode_response, encode_request, encode_response};
+
+    let concat = |chunks: Vec<Bytes>| -> Bytes {
+        let mut all = BytesMut::new();
+        for c in chunks {
+            all.extend_from_slice(&c);
+        }
+        let frame = all.freeze();
+        let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
+        assert_eq!(len, frame.len() - 4, "length prefix");
+        frame.slice(4..)
+    };
+    let mut rng = SampleRng::new(7);
+    for key in ApiKey::ALL {
+        for version in key.min_version()..=key.max_version() {
+            let header = RequestHeader {
+                api_key: key as i16,
+                api_version: version,
+                correlation_id: 42,
+                client_id: Some("client".into()),
+                ..Default::default()
+            };
+            let body = RequestBody::sample(key, &mut rng, version);
+            let request = decode_request(concat(encode_request(&header, &body).unwrap())).unwrap();
+            assert_eq!((request.header, request.body), (header, body));
+
+            let response = ResponseBody::sample(key, &mut rng, version);
+            let frame = concat(encode_response(42, version, &response).unwrap());
+            let (h, b) = decode_response(frame, key, version).unwrap();
+            assert_eq!((h.correlation_id, b), (42, response));
+        }
+    }
+}
