@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod error;
+pub mod error_code;
 pub mod frame;
 pub mod header;
 pub mod messages;
@@ -18,6 +19,7 @@ pub mod varint;
 
 pub use codec::{ApiMessage, Decode, Encode, EncodeBuf, Reader};
 pub use error::{DecodeError, EncodeError};
+pub use error_code::ErrorCode;
 pub use messages::{ApiKey, RequestBody, ResponseBody};
 pub use request::{decode_request, decode_response, encode_request, encode_response, Request};
 pub use uuid::Uuid;
