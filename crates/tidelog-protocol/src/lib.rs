@@ -4,4 +4,5 @@
 //! `schemas/` (see `schemas/README.md`). Decoding is bounded by the bytes actually
 //! present: no input can make it allocate more than the input justifies, panic or abort.
 
+pub mod records;
 pub mod varint;
