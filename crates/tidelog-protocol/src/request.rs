@@ -18,12 +18,14 @@ pub struct Request {
 
 /// Decodes one request frame (the bytes after the length prefix). `bytes` fields of the
 /// body are slices of `frame`.
+///
+/// Bytes after the body are ignored, as Kafka's broker ignores them: some clients send
+/// them (librdkafka 2.x appends a field and a tagged field to Metadata v13).
 pub fn decode_request(frame: Bytes) -> Result<Request, DecodeError> {
     let mut r = Reader::new(frame);
     let header = RequestHeader::decode(&mut r)?;
     let api_key = ApiKey::from_i16(header.api_key).ok_or(DecodeError::UnknownApiKey(header.api_key))?;
     let body = RequestBody::decode(api_key, &mut r, header.api_version)?;
-    r.finish()?;
     Ok(Request { header, api_key, body })
 }
 

@@ -1,0 +1,237 @@
+//! The broker's shared state: configuration, cluster identity and metadata, and the
+//! topic operations that change them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use thiserror::Error;
+use tidelog_protocol::ErrorCode;
+use tracing::info;
+
+use crate::config::BrokerConfig;
+use crate::ids::{random_uuid, uuid_base64};
+use crate::metadata::{validate_topic_name, MetadataEvent, MetadataStore, StoreError, TopicMeta};
+use crate::topic_config;
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("log directory {path}: {source}")]
+    LogDir { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Metadata(#[from] StoreError),
+    #[error("meta.properties in {path} belongs to node {found}, not {expected}")]
+    NodeMismatch { path: String, found: String, expected: i32 },
+}
+
+/// A refused operation: the Kafka error code and a message for the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub cluster_id: String,
+    pub metadata: MetadataStore,
+}
+
+impl Broker {
+    /// Prepares the log directories (identity in `meta.properties`, as Kafka writes it)
+    /// and replays the metadata.
+    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
+        let mut cluster_id = None;
+        for dir in &config.log_dirs {
+            let io_err = |source| StartError::LogDir {
+                path: dir.display().to_string(),
+                source,
+            };
+            std::fs::create_dir_all(dir).map_err(io_err)?;
+            if let Some(props) = read_meta_properties(dir).map_err(io_err)? {
+                if let Some(node) = props.get("node.id").filter(|n| **n != config.node_id.to_string()) {
+                    return Err(StartError::NodeMismatch {
+                        path: dir.display().to_string(),
+                        found: node.clone(),
+                        expected: config.node_id,
+                    });
+                }
+                cluster_id = cluster_id.or_else(|| props.get("cluster.id").cloned());
+            }
+        }
+        let cluster_id = cluster_id.unwrap_or_else(|| uuid_base64(random_uuid()));
+        for dir in &config.log_dirs {
+            let io_err = |source| StartError::LogDir {
+                path: dir.display().to_string(),
+                source,
+            };
+            write_meta_properties(dir, &cluster_id, config.node_id).map_err(io_err)?;
+        }
+        let metadata = MetadataStore::open(&config.log_dirs[0])?;
+        info!(cluster_id, node_id = config.node_id, "broker state loaded");
+        Ok(Arc::new(Broker {
+            config,
+            cluster_id,
+            metadata,
+        }))
+    }
+
+    /// Creates a topic (or only validates the request). `partitions`/`replication_factor`
+    /// of -1 take the broker defaults; on one node the replication factor must be 1.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, ApiError> {
+        validate_topic_name(name).map_err(|m| ApiError::new(ErrorCode::INVALID_TOPIC_EXCEPTION, m))?;
+        let partitions = if partitions == -1 {
+            self.config.num_partitions
+        } else {
+            partitions
+        };
+        if partitions <= 0 {
+            return Err(ApiError::new(
+                ErrorCode::INVALID_PARTITIONS,
+                "Number of partitions must be larger than 0.",
+            ));
+        }
+        let replication_factor = if replication_factor == -1 {
+            self.config.default_replication_factor
+        } else {
+            replication_factor
+        };
+        if replication_factor != 1 {
+            return Err(ApiError::new(
+                ErrorCode::INVALID_REPLICATION_FACTOR,
+                format!("Replication factor: {replication_factor} larger than available brokers: 1."),
+            ));
+        }
+        topic_config::validate(&configs).map_err(|m| ApiError::new(ErrorCode::INVALID_CONFIG, m))?;
+        let topic = TopicMeta {
+            name: name.to_string(),
+            id: random_uuid(),
+            partitions,
+            configs,
+        };
+        let exists = |image: &crate::metadata::MetadataImage| {
+            image.topic(name).map(|_| {
+                ApiError::new(
+                    ErrorCode::TOPIC_ALREADY_EXISTS,
+                    format!("Topic '{name}' already exists."),
+                )
+            })
+        };
+        if validate_only {
+            return match exists(&self.metadata.image()) {
+                Some(err) => Err(err),
+                None => Ok(topic),
+            };
+        }
+        let committed = self.metadata.commit(|image| match exists(image) {
+            Some(err) => Err(err),
+            None => Ok(MetadataEvent::TopicCreated(topic.clone())),
+        });
+        self.committed(committed)?;
+        info!(topic = name, partitions, "topic created");
+        Ok(topic)
+    }
+
+    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, ApiError> {
+        let mut deleted = None;
+        let committed = self.metadata.commit(|image| match image.topic(name) {
+            Some(topic) => {
+                deleted = Some(topic.clone());
+                Ok(MetadataEvent::TopicDeleted { name: name.to_string() })
+            }
+            None => Err(unknown_topic(name)),
+        });
+        self.committed(committed)?;
+        info!(topic = name, "topic deleted");
+        Ok(deleted.expect("set when committed"))
+    }
+
+    /// Raises a topic's partition count to `total`.
+    pub fn create_partitions(&self, name: &str, total: i32, validate_only: bool) -> Result<TopicMeta, ApiError> {
+        let check = |image: &crate::metadata::MetadataImage| {
+            let topic = image.topic(name).ok_or_else(|| unknown_topic(name))?;
+            if total <= topic.partitions {
+                return Err(ApiError::new(
+                    ErrorCode::INVALID_PARTITIONS,
+                    format!(
+                        "Topic currently has {} partitions, which is higher than the requested {total}.",
+                        topic.partitions
+                    ),
+                ));
+            }
+            Ok(MetadataEvent::PartitionsCreated {
+                name: name.to_string(),
+                total,
+            })
+        };
+        if validate_only {
+            check(&self.metadata.image())?;
+        } else {
+            self.committed(self.metadata.commit(check))?;
+            info!(topic = name, total, "partitions added");
+        }
+        let image = self.metadata.image();
+        let mut topic = image.topic(name).cloned().ok_or_else(|| unknown_topic(name))?;
+        topic.partitions = total;
+        Ok(topic)
+    }
+
+    /// Called once the server has drained: makes everything durable.
+    pub fn shutdown(&self) {
+        info!("broker state closed");
+    }
+
+    fn committed(
+        &self,
+        result: Result<Result<MetadataEvent, ApiError>, StoreError>,
+    ) -> Result<MetadataEvent, ApiError> {
+        result.map_err(|e| ApiError::new(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()))?
+    }
+}
+
+pub fn unknown_topic(name: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+        format!("This server does not host this topic: {name}"),
+    )
+}
+
+const META_PROPERTIES: &str = "meta.properties";
+
+fn read_meta_properties(dir: &Path) -> std::io::Result<Option<BTreeMap<String, String>>> {
+    match std::fs::read_to_string(dir.join(META_PROPERTIES)) {
+        Ok(text) => Ok(Some(
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect(),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn write_meta_properties(dir: &Path, cluster_id: &str, node_id: i32) -> std::io::Result<()> {
+    let text = format!("#\n#Written by Tidelog\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
+    let tmp = dir.join("meta.properties.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(tmp, dir.join(META_PROPERTIES))
+}

@@ -1,0 +1,387 @@
+//! Broker configuration with Kafka's property names and defaults.
+//!
+//! Read from a `server.properties`-style file, then overridden by `key=value` pairs from
+//! the command line. Unknown properties are warned about, not fatal (so a Kafka config
+//! file works as is); a known property with an invalid value is an error at start.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("line {line} of the config file is not `key=value`: {text}")]
+    Syntax { line: usize, text: String },
+    #[error("invalid value `{value}` for `{key}`: {reason}")]
+    Invalid { key: String, value: String, reason: String },
+}
+
+/// A `PLAINTEXT://host:port` listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    fn parse(text: &str) -> Result<Listener, String> {
+        let (name, rest) = text.split_once("://").ok_or("expected NAME://host:port")?;
+        let (host, port) = rest.rsplit_once(':').ok_or("expected a port")?;
+        let port = port.parse().map_err(|_| format!("bad port `{port}`"))?;
+        if name != "PLAINTEXT" {
+            return Err(format!("only PLAINTEXT listeners are supported, not `{name}`"));
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        Ok(Listener {
+            name: name.to_string(),
+            host,
+            port,
+        })
+    }
+
+    /// The address to bind: an empty host binds every interface.
+    pub fn bind_addr(&self) -> Result<SocketAddr, String> {
+        let host = if self.host.is_empty() { "0.0.0.0" } else { &self.host };
+        let text = if host.contains(':') {
+            format!("[{host}]:{}", self.port)
+        } else {
+            format!("{host}:{}", self.port)
+        };
+        text.parse()
+            .map_err(|_| format!("cannot bind `{text}`: use an IP address"))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub listeners: Vec<Listener>,
+    /// What clients are told to connect to; defaults to the listeners, with an empty or
+    /// wildcard host advertised as `localhost`.
+    pub advertised_listeners: Vec<Listener>,
+    pub log_dirs: Vec<PathBuf>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub log_segment_bytes: i64,
+    pub log_roll_ms: i64,
+    pub log_retention_ms: i64,
+    pub log_retention_bytes: i64,
+    pub log_retention_check_interval_ms: i64,
+    pub log_index_interval_bytes: i32,
+    pub log_index_size_max_bytes: i32,
+    pub message_max_bytes: i32,
+    pub socket_request_max_bytes: i32,
+    pub log_flush_interval_messages: i64,
+    pub log_flush_interval_ms: Option<i64>,
+    pub delete_topic_enable: bool,
+    /// Every property as given (after overrides), for DescribeConfigs.
+    pub explicit: BTreeMap<String, String>,
+}
+
+const HOUR_MS: i64 = 60 * 60 * 1000;
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        let listener = Listener {
+            name: "PLAINTEXT".into(),
+            host: String::new(),
+            port: 9092,
+        };
+        BrokerConfig {
+            node_id: 1,
+            listeners: vec![listener.clone()],
+            advertised_listeners: vec![advertise(&listener)],
+            log_dirs: vec![PathBuf::from("data")],
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics_enable: true,
+            log_segment_bytes: 1 << 30,
+            log_roll_ms: 168 * HOUR_MS,
+            log_retention_ms: 168 * HOUR_MS,
+            log_retention_bytes: -1,
+            log_retention_check_interval_ms: 300_000,
+            log_index_interval_bytes: 4096,
+            log_index_size_max_bytes: 10 * 1024 * 1024,
+            message_max_bytes: 1_048_588,
+            socket_request_max_bytes: 104_857_600,
+            log_flush_interval_messages: i64::MAX,
+            log_flush_interval_ms: None,
+            delete_topic_enable: true,
+            explicit: BTreeMap::new(),
+        }
+    }
+}
+
+fn advertise(listener: &Listener) -> Listener {
+    let mut advertised = listener.clone();
+    if advertised.host.is_empty() || advertised.host == "0.0.0.0" || advertised.host == "::" {
+        advertised.host = "localhost".into();
+    }
+    advertised
+}
+
+/// Parses Java `.properties` text: `key=value` or `key: value`, `#`/`!` comments.
+pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let split = line.find(['=', ':']).ok_or_else(|| ConfigError::Syntax {
+            line: i + 1,
+            text: raw.into(),
+        })?;
+        out.push((line[..split].trim().to_string(), line[split + 1..].trim().to_string()));
+    }
+    Ok(out)
+}
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
+    value.parse().map_err(|_| invalid(key, value, "not a number in range"))
+}
+
+fn at_least<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: &str,
+    min: T,
+) -> Result<T, ConfigError> {
+    let n: T = number(key, value)?;
+    if n < min {
+        return Err(invalid(key, value, format!("must be at least {min}")));
+    }
+    Ok(n)
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, value, "expected true or false")),
+    }
+}
+
+fn listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+    let list: Result<Vec<_>, _> = value.split(',').map(|l| Listener::parse(l.trim())).collect();
+    let list = list.map_err(|reason| invalid(key, value, reason))?;
+    if list.is_empty() {
+        return Err(invalid(key, value, "no listener"));
+    }
+    Ok(list)
+}
+
+impl BrokerConfig {
+    /// Builds the configuration from properties applied in order (file first, then
+    /// overrides). Returns it with the names of the properties it did not know.
+    pub fn from_properties(props: &[(String, String)]) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
+        let mut c = BrokerConfig::default();
+        let mut unknown = Vec::new();
+        let mut advertised_set = false;
+        // The finest-grained unit wins, as in Kafka: *.ms over *.minutes over *.hours.
+        let mut retention = (None, None, None);
+        let mut roll = (None, None);
+        for (key, value) in props {
+            let (k, v) = (key.as_str(), value.as_str());
+            match k {
+                "node.id" | "broker.id" => c.node_id = at_least(k, v, 0)?,
+                "listeners" => c.listeners = listeners(k, v)?,
+                "advertised.listeners" => {
+                    c.advertised_listeners = listeners(k, v)?;
+                    advertised_set = true;
+                }
+                "log.dirs" | "log.dir" => {
+                    c.log_dirs = v
+                        .split(',')
+                        .map(|d| PathBuf::from(d.trim()))
+                        .filter(|d| !d.as_os_str().is_empty())
+                        .collect();
+                    if c.log_dirs.is_empty() {
+                        return Err(invalid(k, v, "no directory"));
+                    }
+                }
+                "num.partitions" => c.num_partitions = at_least(k, v, 1)?,
+                "default.replication.factor" => c.default_replication_factor = at_least(k, v, 1)?,
+                "auto.create.topics.enable" => c.auto_create_topics_enable = boolean(k, v)?,
+                "delete.topic.enable" => c.delete_topic_enable = boolean(k, v)?,
+                "log.segment.bytes" => c.log_segment_bytes = at_least(k, v, 14)?,
+                "log.roll.ms" => roll.0 = Some(at_least(k, v, 1)?),
+                "log.roll.hours" => roll.1 = Some(at_least::<i64>(k, v, 1)? * HOUR_MS),
+                "log.retention.ms" => retention.0 = Some(at_least(k, v, -1)?),
+                "log.retention.minutes" => retention.1 = Some(at_least::<i64>(k, v, -1)?.saturating_mul(60_000)),
+                "log.retention.hours" => retention.2 = Some(at_least::<i64>(k, v, -1)?.saturating_mul(HOUR_MS)),
+                "log.retention.bytes" => c.log_retention_bytes = at_least(k, v, -1)?,
+                "log.retention.check.interval.ms" => c.log_retention_check_interval_ms = at_least(k, v, 1)?,
+                "log.index.interval.bytes" => c.log_index_interval_bytes = at_least(k, v, 0)?,
+                "log.index.size.max.bytes" => c.log_index_size_max_bytes = at_least(k, v, 4)?,
+                "message.max.bytes" => c.message_max_bytes = at_least(k, v, 0)?,
+                "socket.request.max.bytes" => c.socket_request_max_bytes = at_least(k, v, 1)?,
+                "log.flush.interval.messages" => c.log_flush_interval_messages = at_least(k, v, 1)?,
+                "log.flush.interval.ms" => c.log_flush_interval_ms = Some(at_least(k, v, 0)?),
+                _ => unknown.push(key.clone()),
+            }
+            c.explicit.insert(key.clone(), value.clone());
+        }
+        let minutes_or_hours = |r: (Option<i64>, Option<i64>, Option<i64>)| r.0.or(r.1).or(r.2);
+        if let Some(ms) = minutes_or_hours(retention) {
+            // Kafka treats any negative retention as unlimited.
+            c.log_retention_ms = if ms < 0 { -1 } else { ms };
+        }
+        if let Some(ms) = roll.0.or(roll.1) {
+            c.log_roll_ms = ms;
+        }
+        if !advertised_set {
+            c.advertised_listeners = c.listeners.iter().map(advertise).collect();
+        }
+        for l in &c.listeners {
+            l.bind_addr()
+                .map_err(|reason| invalid("listeners", &format!("{}:{}", l.host, l.port), reason))?;
+        }
+        Ok((c, unknown))
+    }
+
+    /// Reads a properties file and applies `overrides` on top.
+    pub fn load(
+        path: Option<&std::path::Path>,
+        overrides: &[(String, String)],
+    ) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
+        let mut props = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.into(), source })?;
+                parse_properties(&text)?
+            }
+            None => Vec::new(),
+        };
+        props.extend(overrides.iter().cloned());
+        BrokerConfig::from_properties(&props)
+    }
+}
+
+impl BrokerConfig {
+    /// The broker properties DescribeConfigs reports: name, effective value, and whether it
+    /// was set explicitly (STATIC_BROKER_CONFIG) or is Kafka's default.
+    pub fn describe(&self) -> Vec<(&'static str, String, bool)> {
+        let list = |ls: &[Listener]| {
+            ls.iter()
+                .map(|l| format!("{}://{}:{}", l.name, l.host, l.port))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let dirs = self
+            .log_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let values = [
+            ("node.id", self.node_id.to_string()),
+            ("listeners", list(&self.listeners)),
+            ("advertised.listeners", list(&self.advertised_listeners)),
+            ("log.dirs", dirs),
+            ("num.partitions", self.num_partitions.to_string()),
+            (
+                "default.replication.factor",
+                self.default_replication_factor.to_string(),
+            ),
+            ("auto.create.topics.enable", self.auto_create_topics_enable.to_string()),
+            ("delete.topic.enable", self.delete_topic_enable.to_string()),
+            ("log.segment.bytes", self.log_segment_bytes.to_string()),
+            ("log.roll.ms", self.log_roll_ms.to_string()),
+            ("log.retention.ms", self.log_retention_ms.to_string()),
+            ("log.retention.bytes", self.log_retention_bytes.to_string()),
+            (
+                "log.retention.check.interval.ms",
+                self.log_retention_check_interval_ms.to_string(),
+            ),
+            ("log.index.interval.bytes", self.log_index_interval_bytes.to_string()),
+            ("log.index.size.max.bytes", self.log_index_size_max_bytes.to_string()),
+            ("message.max.bytes", self.message_max_bytes.to_string()),
+            ("socket.request.max.bytes", self.socket_request_max_bytes.to_string()),
+            (
+                "log.flush.interval.messages",
+                self.log_flush_interval_messages.to_string(),
+            ),
+            (
+                "log.flush.interval.ms",
+                self.log_flush_interval_ms.map(|v| v.to_string()).unwrap_or_default(),
+            ),
+        ];
+        values
+            .into_iter()
+            .map(|(name, value)| (name, value, self.explicit.contains_key(name)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(text: &str) -> Vec<(String, String)> {
+        parse_properties(text).unwrap()
+    }
+
+    #[test]
+    fn defaults_match_the_issue() {
+        let (c, unknown) = BrokerConfig::from_properties(&[]).unwrap();
+        assert!(unknown.is_empty());
+        assert_eq!(c.listeners[0].port, 9092);
+        assert_eq!(c.advertised_listeners[0].host, "localhost");
+        assert_eq!(c.log_dirs, vec![PathBuf::from("data")]);
+        assert_eq!(c.node_id, 1);
+        assert_eq!(c.message_max_bytes, 1_048_588);
+        assert_eq!(c.log_retention_ms, 168 * HOUR_MS);
+    }
+
+    #[test]
+    fn reads_kafka_names_and_warns_on_unknown() {
+        let text = "# comment\nlisteners=PLAINTEXT://127.0.0.1:19092\nlog.dirs=/a, /b\nnum.partitions: 3\n\
+                    log.retention.hours=1\nzookeeper.connect=x:2181\n";
+        let (c, unknown) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert_eq!(c.listeners[0].host, "127.0.0.1");
+        assert_eq!(c.advertised_listeners[0].host, "127.0.0.1");
+        assert_eq!(c.log_dirs, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(c.num_partitions, 3);
+        assert_eq!(c.log_retention_ms, HOUR_MS);
+        assert_eq!(unknown, vec!["zookeeper.connect".to_string()]);
+    }
+
+    #[test]
+    fn finest_retention_unit_wins_and_overrides_apply_last() {
+        let mut p = props("log.retention.ms=5000\nlog.retention.hours=2\nnum.partitions=2");
+        p.push(("num.partitions".into(), "4".into()));
+        let (c, _) = BrokerConfig::from_properties(&p).unwrap();
+        assert_eq!(c.log_retention_ms, 5000);
+        assert_eq!(c.num_partitions, 4);
+    }
+
+    #[test]
+    fn invalid_values_are_clear_errors() {
+        for bad in [
+            "num.partitions=0",
+            "auto.create.topics.enable=yes",
+            "listeners=SSL://:9093",
+            "message.max.bytes=x",
+        ] {
+            let err = BrokerConfig::from_properties(&props(bad)).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { .. }), "{bad}: {err}");
+        }
+        assert!(matches!(
+            parse_properties("no separator here"),
+            Err(ConfigError::Syntax { line: 1, .. })
+        ));
+    }
+}

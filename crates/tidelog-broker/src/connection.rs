@@ -1,0 +1,128 @@
+//! One client connection: frames in, responses out, in order.
+//!
+//! Requests are read and dispatched in arrival order (so appends happen in order), but a
+//! request's response may wait (a long-poll fetch, an `acks=all` produce waiting for its
+//! fsync) while later requests are already being read: the reader hands each pending
+//! response to the writer, which awaits and writes them in order. Bad input (a frame over
+//! `socket.request.max.bytes`, a malformed or truncated request, an unknown API key)
+//! closes this connection with a log line and touches nothing else.
+
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tidelog_protocol::decode_request;
+use tidelog_protocol::frame::frame_len;
+use tidelog_protocol::header::RequestPrefix;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn};
+
+use crate::broker::Broker;
+use crate::dispatch::{self, PendingResponse};
+
+/// Responses that may be pending at once per connection (librdkafka pipelines up to 5
+/// requests by default; Java up to 5 as well).
+const MAX_IN_FLIGHT: usize = 16;
+
+/// How much of a large frame is allocated ahead of the bytes actually arriving, so a
+/// length prefix alone cannot make us allocate `socket.request.max.bytes`.
+const READ_CHUNK: usize = 1 << 20;
+
+pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+    debug!(%peer, "connection opened");
+    let (mut reader, writer) = stream.into_split();
+    let (pending_tx, pending_rx) = mpsc::channel(MAX_IN_FLIGHT);
+    let writer_task = tokio::spawn(write_responses(writer, pending_rx, peer));
+    let max_frame = broker.config.socket_request_max_bytes as usize;
+    loop {
+        let frame = tokio::select! {
+            frame = read_frame(&mut reader, max_frame) => frame,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(reason) => {
+                warn!(%peer, %reason, "closing connection");
+                break;
+            }
+        };
+        let prefix = RequestPrefix::peek(&frame);
+        let head = frame.slice(..frame.len().min(64));
+        let pending = match decode_request(frame) {
+            Ok(request) => dispatch::dispatch(&broker, request).await,
+            Err(error) => match prefix.and_then(|p| dispatch::answer_undecodable(p, &error)) {
+                Some(pending) => pending,
+                None => {
+                    warn!(%peer, %error, ?prefix, head = ?head.as_ref(), "closing connection: undecodable request");
+                    break;
+                }
+            },
+        };
+        if pending_tx.send(pending).await.is_err() {
+            break;
+        }
+    }
+    drop(pending_tx);
+    let _ = writer_task.await;
+    debug!(%peer, "connection closed");
+}
+
+/// Reads one frame body; `None` at a clean end of stream between frames.
+async fn read_frame(reader: &mut tokio::net::tcp::OwnedReadHalf, max: usize) -> Result<Option<Bytes>, String> {
+    let mut prefix = [0u8; 4];
+    match reader.read_exact(&mut prefix).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    }
+    let len = frame_len(prefix, max).map_err(|e| e.to_string())?;
+    let mut body = BytesMut::with_capacity(len.min(READ_CHUNK));
+    while body.len() < len {
+        body.reserve((len - body.len()).min(READ_CHUNK));
+        let read = reader.read_buf(&mut body).await.map_err(|e| e.to_string())?;
+        if read == 0 {
+            return Err(format!(
+                "connection closed inside a frame ({} of {len} bytes)",
+                body.len()
+            ));
+        }
+    }
+    body.truncate(len);
+    Ok(Some(body.freeze()))
+}
+
+async fn write_responses(mut writer: OwnedWriteHalf, mut pending: mpsc::Receiver<PendingResponse>, peer: SocketAddr) {
+    while let Some(response) = pending.recv().await {
+        let Some(chunks) = response.await else { continue };
+        if let Err(e) = write_chunks(&mut writer, chunks).await {
+            debug!(%peer, error = %e, "write failed");
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// Writes the chunks with vectored writes, so record bytes go out without being copied.
+async fn write_chunks(writer: &mut OwnedWriteHalf, mut chunks: Vec<Bytes>) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < chunks.len() {
+        let slices: Vec<IoSlice<'_>> = chunks[first..].iter().take(64).map(|c| IoSlice::new(c)).collect();
+        let mut written = writer.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while first < chunks.len() && written >= chunks[first].len() {
+            written -= chunks[first].len();
+            first += 1;
+        }
+        if written > 0 {
+            chunks[first].advance(written);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! Routes a decoded request to its handler and turns the handler's answer into a pending
+//! response frame.
+//!
+//! A handler does its ordered work (appends, metadata changes) before returning, and may
+//! return a future for the part that waits (durability, long-poll), so the connection can
+//! read on while the response waits its turn.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tidelog_protocol::header::RequestPrefix;
+use tidelog_protocol::{encode_response, ApiKey, DecodeError, Request, RequestBody, ResponseBody};
+use tracing::error;
+
+use crate::broker::Broker;
+use crate::handlers;
+
+/// A response still being produced: the frame's chunks, or `None` for no response at all
+/// (an `acks=0` produce).
+pub type PendingResponse = Pin<Box<dyn Future<Output = Option<Vec<Bytes>>> + Send>>;
+
+/// What a handler answers.
+pub enum Reply {
+    Now(ResponseBody),
+    Later(Pin<Box<dyn Future<Output = ResponseBody> + Send>>),
+    Nothing,
+}
+
+pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> PendingResponse {
+    let correlation_id = request.header.correlation_id;
+    let version = request.header.api_version;
+    let api_key = request.api_key;
+    if !handlers::api_versions::advertised(api_key, version) {
+        // A client only sends what we advertise; anything else is a protocol violation.
+        error!(
+            ?api_key,
+            version, "request for an API or version this broker does not advertise"
+        );
+        return Box::pin(async { None });
+    }
+    let reply = match request.body {
+        RequestBody::ApiVersions(r) => Reply::Now(ResponseBody::ApiVersions(handlers::api_versions::handle(r))),
+        RequestBody::Metadata(r) => Reply::Now(ResponseBody::Metadata(handlers::metadata::handle(broker, r, version))),
+        RequestBody::CreateTopics(r) => {
+            Reply::Now(ResponseBody::CreateTopics(handlers::create_topics::handle(broker, r)))
+        }
+        RequestBody::DeleteTopics(r) => {
+            Reply::Now(ResponseBody::DeleteTopics(handlers::delete_topics::handle(broker, r)))
+        }
+        RequestBody::CreatePartitions(r) => Reply::Now(ResponseBody::CreatePartitions(
+            handlers::create_partitions::handle(broker, r),
+        )),
+        RequestBody::DescribeCluster(r) => Reply::Now(ResponseBody::DescribeCluster(
+            handlers::describe_cluster::handle(broker, r),
+        )),
+        RequestBody::DescribeConfigs(r) => Reply::Now(ResponseBody::DescribeConfigs(
+            handlers::describe_configs::handle(broker, r),
+        )),
+        RequestBody::DescribeTopicPartitions(r) => Reply::Now(ResponseBody::DescribeTopicPartitions(
+            handlers::describe_topic_partitions::handle(broker, r),
+        )),
+        other => {
+            error!(api_key = ?other.api_key(), "advertised API without a handler");
+            Reply::Nothing
+        }
+    };
+    into_pending(reply, correlation_id, version)
+}
+
+fn into_pending(reply: Reply, correlation_id: i32, version: i16) -> PendingResponse {
+    let encode = move |body: ResponseBody| match encode_response(correlation_id, version, &body) {
+        Ok(chunks) => Some(chunks),
+        Err(e) => {
+            error!(api_key = ?body.api_key(), version, error = %e, "cannot encode response");
+            None
+        }
+    };
+    match reply {
+        Reply::Now(body) => {
+            let frame = encode(body);
+            Box::pin(async move { frame })
+        }
+        Reply::Later(body) => Box::pin(async move { encode(body.await) }),
+        Reply::Nothing => Box::pin(async { None }),
+    }
+}
+
+/// A response for a request whose body could not be decoded, where Kafka gives one: an
+/// ApiVersions request of a version above ours gets the v0 error response listing what we
+/// support, so the client can retry with a version we know.
+pub fn answer_undecodable(prefix: RequestPrefix, error: &DecodeError) -> Option<PendingResponse> {
+    let unsupported = matches!(error, DecodeError::UnsupportedVersion { .. });
+    if unsupported
+        && prefix.api_key == ApiKey::ApiVersions as i16
+        && prefix.api_version > ApiKey::ApiVersions.max_version()
+    {
+        let body = ResponseBody::ApiVersions(handlers::api_versions::unsupported_version());
+        return Some(into_pending(Reply::Now(body), prefix.correlation_id, 0));
+    }
+    None
+}

@@ -1,0 +1,65 @@
+//! ApiVersions: the APIs and versions this broker handles in full.
+
+use tidelog_protocol::messages::api_versions_request::ApiVersionsRequest;
+use tidelog_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
+use tidelog_protocol::{ApiKey, ErrorCode};
+
+/// Every handled API with the versions advertised. Only what is fully handled, at every
+/// version listed, goes here.
+const ADVERTISED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
+];
+
+pub fn advertised(api_key: ApiKey, version: i16) -> bool {
+    ADVERTISED
+        .iter()
+        .any(|(k, min, max)| *k == api_key && (*min..=*max).contains(&version))
+}
+
+fn api_list() -> Vec<ApiVersion> {
+    ADVERTISED
+        .iter()
+        .map(|(key, min, max)| ApiVersion {
+            api_key: *key as i16,
+            min_version: *min,
+            max_version: *max,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// KIP-511's client name and version are accepted as given (they only label the client).
+pub fn handle(_request: ApiVersionsRequest) -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        api_keys: api_list(),
+        ..Default::default()
+    }
+}
+
+/// The answer to a version above ours, sent as v0.
+pub fn unsupported_version() -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        error_code: ErrorCode::UNSUPPORTED_VERSION.0,
+        api_keys: api_list(),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_versions_are_ones_the_codec_covers() {
+        for (key, min, max) in ADVERTISED {
+            assert!(key.min_version() <= *min && *max <= key.max_version(), "{key:?}");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! CreatePartitions: raises a topic's partition count.
+
+use tidelog_protocol::messages::create_partitions_request::CreatePartitionsRequest;
+use tidelog_protocol::messages::create_partitions_response::{CreatePartitionsResponse, CreatePartitionsTopicResult};
+use tidelog_protocol::ErrorCode;
+
+use crate::broker::{ApiError, Broker};
+
+pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let node = broker.config.node_id;
+    let results = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let bad_assignment = topic.assignments.iter().flatten().any(|a| a.broker_ids != [node]);
+            let outcome = if bad_assignment {
+                Err(ApiError::new(
+                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                    format!("Only broker {node} exists"),
+                ))
+            } else {
+                broker
+                    .create_partitions(&topic.name, topic.count, request.validate_only)
+                    .map(|_| ())
+            };
+            let (error_code, error_message) = match outcome {
+                Ok(()) => (0, None),
+                Err(err) => (err.code.0, Some(err.message)),
+            };
+            CreatePartitionsTopicResult {
+                name: topic.name,
+                error_code,
+                error_message,
+                ..Default::default()
+            }
+        })
+        .collect();
+    CreatePartitionsResponse {
+        results,
+        ..Default::default()
+    }
+}

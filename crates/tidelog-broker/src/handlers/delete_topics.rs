@@ -1,0 +1,55 @@
+//! DeleteTopics: by name (v1-5) or by name or topic id (v6+).
+
+use tidelog_protocol::messages::delete_topics_request::DeleteTopicsRequest;
+use tidelog_protocol::messages::delete_topics_response::{DeletableTopicResult, DeleteTopicsResponse};
+use tidelog_protocol::{ErrorCode, Uuid};
+
+use crate::broker::{ApiError, Broker};
+
+pub fn handle(broker: &Broker, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let by_name = request.topic_names.into_iter().map(|name| (Some(name), Uuid::NIL));
+    let by_state = request.topics.into_iter().map(|t| (t.name, t.topic_id));
+    let responses = by_name
+        .chain(by_state)
+        .map(|(name, id)| delete(broker, name, id))
+        .collect();
+    DeleteTopicsResponse {
+        responses,
+        ..Default::default()
+    }
+}
+
+fn delete(broker: &Broker, name: Option<String>, id: Uuid) -> DeletableTopicResult {
+    let resolved = match &name {
+        Some(name) => Ok(name.clone()),
+        None => broker
+            .metadata
+            .image()
+            .topic_by_id(id)
+            .map(|t| t.name.clone())
+            .ok_or_else(|| ApiError::new(ErrorCode::UNKNOWN_TOPIC_ID, format!("Topic id {id} not found"))),
+    };
+    let outcome = resolved.and_then(|n| {
+        if !broker.config.delete_topic_enable {
+            return Err(ApiError::new(
+                ErrorCode::TOPIC_DELETION_DISABLED,
+                "Topic deletion is disabled.",
+            ));
+        }
+        broker.delete_topic(&n)
+    });
+    match outcome {
+        Ok(topic) => DeletableTopicResult {
+            name: Some(topic.name),
+            topic_id: topic.id,
+            ..Default::default()
+        },
+        Err(err) => DeletableTopicResult {
+            name,
+            topic_id: id,
+            error_code: err.code.0,
+            error_message: Some(err.message),
+            ..Default::default()
+        },
+    }
+}

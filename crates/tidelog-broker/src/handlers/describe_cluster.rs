@@ -1,0 +1,34 @@
+//! DescribeCluster: this node as the only broker and the controller.
+
+use tidelog_protocol::messages::describe_cluster_request::DescribeClusterRequest;
+use tidelog_protocol::messages::describe_cluster_response::{DescribeClusterBroker, DescribeClusterResponse};
+use tidelog_protocol::ErrorCode;
+
+use crate::broker::Broker;
+
+/// Kafka's endpoint type for brokers; 2 asks for controllers, which we do not expose.
+const ENDPOINT_TYPE_BROKERS: i8 = 1;
+
+pub fn handle(broker: &Broker, request: DescribeClusterRequest) -> DescribeClusterResponse {
+    if request.endpoint_type != ENDPOINT_TYPE_BROKERS {
+        return DescribeClusterResponse {
+            error_code: ErrorCode::MISMATCHED_ENDPOINT_TYPE.0,
+            error_message: Some("The request was sent to an endpoint of type BROKER".into()),
+            endpoint_type: ENDPOINT_TYPE_BROKERS,
+            cluster_id: broker.cluster_id.clone(),
+            ..Default::default()
+        };
+    }
+    let advertised = &broker.config.advertised_listeners[0];
+    DescribeClusterResponse {
+        cluster_id: broker.cluster_id.clone(),
+        controller_id: broker.config.node_id,
+        brokers: vec![DescribeClusterBroker {
+            broker_id: broker.config.node_id,
+            host: advertised.host.clone(),
+            port: i32::from(advertised.port),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}

@@ -1,0 +1,133 @@
+//! DescribeConfigs: topic configs (effective values with their sources and synonyms) and
+//! broker configs, with Kafka's names.
+
+use tidelog_protocol::messages::describe_configs_request::{DescribeConfigsRequest, DescribeConfigsResource};
+use tidelog_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use tidelog_protocol::ErrorCode;
+
+use crate::broker::{unknown_topic, ApiError, Broker};
+use crate::topic_config::{self, ConfigSource, ConfigType};
+
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+pub fn handle(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let results = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let (resource_type, resource_name) = (resource.resource_type, resource.resource_name.clone());
+            match describe(broker, resource, request.include_synonyms) {
+                Ok(configs) => DescribeConfigsResult {
+                    resource_type,
+                    resource_name,
+                    configs,
+                    ..Default::default()
+                },
+                Err(err) => DescribeConfigsResult {
+                    error_code: err.code.0,
+                    error_message: Some(err.message),
+                    resource_type,
+                    resource_name,
+                    ..Default::default()
+                },
+            }
+        })
+        .collect();
+    DescribeConfigsResponse {
+        results,
+        ..Default::default()
+    }
+}
+
+fn describe(
+    broker: &Broker,
+    resource: DescribeConfigsResource,
+    include_synonyms: bool,
+) -> Result<Vec<DescribeConfigsResourceResult>, ApiError> {
+    let wanted = |name: &str| {
+        resource
+            .configuration_keys
+            .as_ref()
+            .is_none_or(|keys| keys.iter().any(|k| k == name))
+    };
+    match resource.resource_type {
+        RESOURCE_TOPIC => {
+            let image = broker.metadata.image();
+            let topic = image
+                .topic(&resource.resource_name)
+                .ok_or_else(|| unknown_topic(&resource.resource_name))?;
+            Ok(topic_config::resolve(&broker.config, &topic.configs)
+                .into_iter()
+                .filter(|c| wanted(c.name))
+                .map(|c| {
+                    let synonyms = if include_synonyms {
+                        c.synonyms
+                            .into_iter()
+                            .map(|(name, value, source)| DescribeConfigsSynonym {
+                                name,
+                                value: Some(value),
+                                source: source as i8,
+                                ..Default::default()
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    entry(c.name, c.value, c.source, c.ty, synonyms)
+                })
+                .collect())
+        }
+        RESOURCE_BROKER => {
+            if resource.resource_name != broker.config.node_id.to_string() && !resource.resource_name.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::INVALID_REQUEST,
+                    format!(
+                        "Unexpected broker id, expected {} but received {}",
+                        broker.config.node_id, resource.resource_name
+                    ),
+                ));
+            }
+            Ok(broker
+                .config
+                .describe()
+                .into_iter()
+                .filter(|(name, _, _)| wanted(name))
+                .map(|(name, value, explicit)| {
+                    let source = if explicit {
+                        ConfigSource::StaticBroker
+                    } else {
+                        ConfigSource::Default
+                    };
+                    entry(name, value, source, ConfigType::String, Vec::new())
+                })
+                .collect())
+        }
+        other => Err(ApiError::new(
+            ErrorCode::INVALID_REQUEST,
+            format!("Unsupported resource type {other}"),
+        )),
+    }
+}
+
+fn entry(
+    name: &str,
+    value: String,
+    source: ConfigSource,
+    ty: ConfigType,
+    synonyms: Vec<DescribeConfigsSynonym>,
+) -> DescribeConfigsResourceResult {
+    DescribeConfigsResourceResult {
+        name: name.to_string(),
+        value: Some(value),
+        read_only: false,
+        config_source: source as i8,
+        is_sensitive: false,
+        synonyms,
+        config_type: ty as i8,
+        documentation: None,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,108 @@
+//! Metadata: brokers, cluster id, controller, and topics with their partitions. Unknown
+//! topics are created on the fly when both the client and `auto.create.topics.enable`
+//! allow it.
+
+use tidelog_protocol::messages::metadata_request::MetadataRequest;
+use tidelog_protocol::messages::metadata_response::{
+    MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use tidelog_protocol::{ErrorCode, Uuid};
+
+use crate::broker::Broker;
+use crate::metadata::TopicMeta;
+
+pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
+    let node_id = broker.config.node_id;
+    let advertised = &broker.config.advertised_listeners[0];
+    let brokers = vec![MetadataResponseBroker {
+        node_id,
+        host: advertised.host.clone(),
+        port: i32::from(advertised.port),
+        rack: None,
+        ..Default::default()
+    }];
+    // v0 asks for every topic with an empty list; later versions with null.
+    let wanted = match request.topics {
+        None => None,
+        Some(topics) if topics.is_empty() && version == 0 => None,
+        Some(topics) => Some(topics),
+    };
+    let topics = match wanted {
+        None => broker
+            .metadata
+            .image()
+            .topics()
+            .map(|t| describe_topic(t, node_id))
+            .collect(),
+        Some(requested) => {
+            let auto_create = request.allow_auto_topic_creation && broker.config.auto_create_topics_enable;
+            requested
+                .into_iter()
+                .map(|t| match t.name {
+                    Some(name) => lookup_by_name(broker, &name, auto_create),
+                    None => lookup_by_id(broker, t.topic_id),
+                })
+                .collect()
+        }
+    };
+    MetadataResponse {
+        brokers,
+        cluster_id: Some(broker.cluster_id.clone()),
+        controller_id: node_id,
+        topics,
+        ..Default::default()
+    }
+}
+
+fn lookup_by_name(broker: &Broker, name: &str, auto_create: bool) -> MetadataResponseTopic {
+    if let Some(topic) = broker.metadata.image().topic(name) {
+        return describe_topic(topic, broker.config.node_id);
+    }
+    if auto_create {
+        match broker.create_topic(name, -1, -1, Default::default(), false) {
+            Ok(topic) => return describe_topic(&topic, broker.config.node_id),
+            // Another request created it in between.
+            Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => return lookup_by_name(broker, name, false),
+            Err(e) => return topic_error(Some(name.to_string()), Uuid::NIL, e.code),
+        }
+    }
+    topic_error(Some(name.to_string()), Uuid::NIL, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+}
+
+fn lookup_by_id(broker: &Broker, id: Uuid) -> MetadataResponseTopic {
+    match broker.metadata.image().topic_by_id(id) {
+        Some(topic) => describe_topic(topic, broker.config.node_id),
+        None => topic_error(None, id, ErrorCode::UNKNOWN_TOPIC_ID),
+    }
+}
+
+fn topic_error(name: Option<String>, topic_id: Uuid, code: ErrorCode) -> MetadataResponseTopic {
+    MetadataResponseTopic {
+        error_code: code.0,
+        name,
+        topic_id,
+        ..Default::default()
+    }
+}
+
+/// Every partition is led by this node, the only replica and in sync; leader epoch 0
+/// until leadership can change.
+fn describe_topic(topic: &TopicMeta, node_id: i32) -> MetadataResponseTopic {
+    let partitions = (0..topic.partitions)
+        .map(|p| MetadataResponsePartition {
+            partition_index: p,
+            leader_id: node_id,
+            leader_epoch: 0,
+            replica_nodes: vec![node_id],
+            isr_nodes: vec![node_id],
+            ..Default::default()
+        })
+        .collect();
+    MetadataResponseTopic {
+        name: Some(topic.name.clone()),
+        topic_id: topic.id,
+        is_internal: topic.name.starts_with("__"),
+        partitions,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,19 @@
+//! The Tidelog broker: a Kafka-compatible server on the `tidelog-protocol` codecs.
+//!
+//! `server` accepts connections, `connection` frames requests and orders responses,
+//! `dispatch` routes each request to its handler in `handlers/` (one file per Kafka API),
+//! and `broker` holds the shared state: configuration, identity and the `metadata` image.
+
+pub mod broker;
+pub mod config;
+pub mod connection;
+pub mod dispatch;
+pub mod handlers;
+pub mod ids;
+pub mod metadata;
+pub mod server;
+pub mod topic_config;
+
+pub use broker::Broker;
+pub use config::BrokerConfig;
+pub use server::Server;

@@ -1,0 +1,166 @@
+//! The in-memory metadata image and the events that change it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use tidelog_protocol::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicMeta {
+    pub name: String,
+    #[serde(with = "uuid_hex")]
+    pub id: Uuid,
+    pub partitions: i32,
+    /// Topic-level config overrides, by Kafka name (`retention.ms`, ...).
+    pub configs: BTreeMap<String, String>,
+}
+
+/// One change to the metadata, as stored in the event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event")]
+pub enum MetadataEvent {
+    TopicCreated(TopicMeta),
+    TopicDeleted {
+        name: String,
+    },
+    PartitionsCreated {
+        name: String,
+        total: i32,
+    },
+    TopicConfigsAltered {
+        name: String,
+        set: BTreeMap<String, String>,
+        removed: Vec<String>,
+    },
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct MetadataImage {
+    topics: BTreeMap<String, TopicMeta>,
+    names_by_id: HashMap<Uuid, String>,
+}
+
+impl MetadataImage {
+    pub fn apply(&mut self, event: &MetadataEvent) {
+        match event {
+            MetadataEvent::TopicCreated(topic) => {
+                self.names_by_id.insert(topic.id, topic.name.clone());
+                self.topics.insert(topic.name.clone(), topic.clone());
+            }
+            MetadataEvent::TopicDeleted { name } => {
+                if let Some(topic) = self.topics.remove(name) {
+                    self.names_by_id.remove(&topic.id);
+                }
+            }
+            MetadataEvent::PartitionsCreated { name, total } => {
+                if let Some(topic) = self.topics.get_mut(name) {
+                    topic.partitions = *total;
+                }
+            }
+            MetadataEvent::TopicConfigsAltered { name, set, removed } => {
+                if let Some(topic) = self.topics.get_mut(name) {
+                    for key in removed {
+                        topic.configs.remove(key);
+                    }
+                    topic.configs.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+        }
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&TopicMeta> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicMeta> {
+        self.names_by_id.get(&id).and_then(|name| self.topics.get(name))
+    }
+
+    /// Topics in name order.
+    pub fn topics(&self) -> impl Iterator<Item = &TopicMeta> {
+        self.topics.values()
+    }
+}
+
+/// Kafka's topic name rules: 1 to 249 characters from `[a-zA-Z0-9._-]`, and not `.` or
+/// `..`. They also keep every name inside the data directory.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > 249 {
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(format!(
+            "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// UUIDs as 32 hex digits in the event log.
+mod uuid_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use tidelog_protocol::Uuid;
+
+    pub fn serialize<S: Serializer>(id: &Uuid, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{:032x}", id.as_u128()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
+        let text = String::deserialize(d)?;
+        u128::from_str_radix(&text, 16)
+            .map(Uuid::from_u128)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        for ok in ["a", "orders", "my.topic_v2-x", &"x".repeat(249)] {
+            assert!(validate_topic_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "../etc", "with space", "ü", &"x".repeat(250)] {
+            assert!(validate_topic_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn events_build_the_image() {
+        let mut image = MetadataImage::default();
+        let topic = TopicMeta {
+            name: "t".into(),
+            id: Uuid::from_u128(7),
+            partitions: 1,
+            configs: BTreeMap::new(),
+        };
+        image.apply(&MetadataEvent::TopicCreated(topic));
+        image.apply(&MetadataEvent::PartitionsCreated {
+            name: "t".into(),
+            total: 3,
+        });
+        let set = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
+        image.apply(&MetadataEvent::TopicConfigsAltered {
+            name: "t".into(),
+            set,
+            removed: vec![],
+        });
+        let t = image.topic_by_id(Uuid::from_u128(7)).unwrap();
+        assert_eq!((t.partitions, t.configs["retention.ms"].as_str()), (3, "1000"));
+        image.apply(&MetadataEvent::TopicDeleted { name: "t".into() });
+        assert!(image.topic("t").is_none() && image.topic_by_id(Uuid::from_u128(7)).is_none());
+    }
+}

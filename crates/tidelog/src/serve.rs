@@ -1,0 +1,57 @@
+//! `tidelog serve`: load the configuration, open the broker, serve until SIGINT/SIGTERM,
+//! then shut down cleanly.
+
+use std::time::Instant;
+
+use tidelog_broker::{Broker, BrokerConfig, Server};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::ServeArgs;
+
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    let started = Instant::now();
+    let mut overrides = args.overrides.clone();
+    let shortcuts = [
+        ("listeners", args.listeners.clone()),
+        ("advertised.listeners", args.advertised_listeners.clone()),
+        ("log.dirs", args.log_dirs.clone()),
+        ("node.id", args.node_id.map(|n| n.to_string())),
+    ];
+    overrides.extend(shortcuts.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))));
+    let (config, unknown) = BrokerConfig::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    for key in unknown {
+        warn!(property = key, "unknown property ignored");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let (listener, config) = Server::bind_listener(config)
+            .await
+            .map_err(|e| format!("cannot listen: {e}"))?;
+        let broker = Broker::open(config).map_err(|e| e.to_string())?;
+        let server = Server::new(listener, broker.clone());
+        let addr = server.local_addr().map_err(|e| e.to_string())?;
+        info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            info!("shutdown requested");
+            let _ = stop.send(true);
+        });
+        server.run(stopped).await;
+        broker.shutdown();
+        info!("stopped");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
