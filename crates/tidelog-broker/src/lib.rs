@@ -8,9 +8,11 @@ pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod dispatch;
+pub mod fetch_session;
 pub mod handlers;
 pub mod ids;
 pub mod metadata;
+pub mod produce_validation;
 pub mod server;
 pub mod topic_config;
 
