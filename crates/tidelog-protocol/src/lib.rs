@@ -10,6 +10,7 @@ pub mod error;
 pub mod frame;
 pub mod header;
 pub mod messages;
+pub mod records;
 pub mod request;
 #[cfg(feature = "sample")]
 pub mod sample;
