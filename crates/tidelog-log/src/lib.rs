@@ -15,6 +15,8 @@ mod offset_index;
 mod partition_log;
 mod segment;
 mod snapshot;
+#[cfg(test)]
+mod test_util;
 mod time_index;
 
 pub use checkpoint::{CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};

@@ -169,14 +169,14 @@ impl PartitionLog {
     /// the active one is full, too old or has a full index. Only batch headers are read.
     pub fn append(&mut self, mut batches: BytesMut) -> Result<AppendInfo> {
         let base_offset = self.log_end_offset;
-        let last_offset = assign_offsets(&mut batches, base_offset)?;
+        let (last_offset, max_timestamp) = assign_offsets(&mut batches, base_offset)?;
         if batches.len() > self.config.segment_bytes as usize {
             return Err(LogError::AppendTooLarge {
                 size: batches.len(),
                 segment_bytes: self.config.segment_bytes,
             });
         }
-        if self.should_roll(batches.len(), last_offset) {
+        if self.should_roll(batches.len(), last_offset, max_timestamp) {
             self.roll()?;
         }
         let segment = self.active();
@@ -190,13 +190,13 @@ impl PartitionLog {
         })
     }
 
-    fn should_roll(&self, append_bytes: usize, last_offset: i64) -> bool {
+    fn should_roll(&self, append_bytes: usize, last_offset: i64, max_timestamp: i64) -> bool {
         let active = self.active();
         if active.size() == 0 {
             return false;
         }
         active.size() + append_bytes as u64 > self.config.segment_bytes as u64
-            || now_ms() - active.rolling_timestamp() > self.config.segment_ms
+            || active.time_waited_for_roll(now_ms(), max_timestamp) > self.config.segment_ms
             || active.is_index_full()
             || last_offset - active.base_offset() > i64::from(i32::MAX)
     }
@@ -364,12 +364,12 @@ impl PartitionLog {
 }
 
 /// Rewrites the base offset of each batch in `buf`, consecutively from `next`, and returns
-/// the last offset assigned. Reads and writes headers only.
-fn assign_offsets(buf: &mut [u8], mut next: i64) -> Result<i64> {
+/// the last offset assigned and the largest batch max timestamp. Reads and writes headers only.
+fn assign_offsets(buf: &mut [u8], mut next: i64) -> Result<(i64, i64)> {
     if buf.is_empty() {
         return Err(LogError::EmptyAppend);
     }
-    let mut position = 0;
+    let (mut position, mut max_timestamp) = (0, NO_TIMESTAMP);
     while position < buf.len() {
         let invalid = |source| LogError::InvalidBatch { position, source };
         let header = BatchHeader::parse(&buf[position..]).map_err(invalid)?;
@@ -384,9 +384,10 @@ fn assign_offsets(buf: &mut [u8], mut next: i64) -> Result<i64> {
             .map_err(invalid)?
             .set_base_offset(next);
         next += i64::from(header.last_offset_delta()) + 1;
+        max_timestamp = max_timestamp.max(header.max_timestamp());
         position = end;
     }
-    Ok(next - 1)
+    Ok((next - 1, max_timestamp))
 }
 
 /// The base offsets of the segments in `dir`, in order.

@@ -46,6 +46,9 @@ pub struct Segment {
     log: File,
     /// Fixed at creation, as in Kafka, so an index keeps one density.
     index_interval_bytes: u64,
+    /// When this process created or opened the segment: what time-based rolling counts from
+    /// when batches carry no timestamps.
+    created_ms: i64,
     state: RwLock<State>,
 }
 
@@ -61,9 +64,8 @@ struct State {
     /// The largest batch max timestamp and the last offset of that batch.
     max_timestamp: TimestampOffset,
     bytes_since_last_index_entry: u64,
-    /// What time-based rolling counts from: the first batch's max timestamp, as in Kafka,
-    /// or the time the segment was created or opened when that is unknown.
-    rolling_timestamp: i64,
+    /// The first batch's max timestamp: what time-based rolling counts from, as in Kafka.
+    first_batch_timestamp: i64,
 }
 
 impl State {
@@ -78,8 +80,8 @@ impl State {
         }
         let size = batch.size_in_bytes() as u64;
         self.bytes_since_last_index_entry += size;
-        if position == 0 && batch.max_timestamp() > 0 {
-            self.rolling_timestamp = batch.max_timestamp();
+        if position == 0 {
+            self.first_batch_timestamp = batch.max_timestamp();
         }
         self.size = position + size;
         Ok(())
@@ -172,6 +174,7 @@ impl Segment {
             log_path,
             log,
             index_interval_bytes: config.index_interval_bytes as u64,
+            created_ms: now_ms(),
             state: RwLock::new(State {
                 size: 0,
                 next_offset: base_offset,
@@ -179,7 +182,7 @@ impl Segment {
                 time_index,
                 max_timestamp: no_timestamp(base_offset),
                 bytes_since_last_index_entry: 0,
-                rolling_timestamp: now_ms(),
+                first_batch_timestamp: NO_TIMESTAMP,
             }),
         })
     }
@@ -189,6 +192,8 @@ impl Segment {
     fn load_tail(&self, state: &mut State) -> Result<(), String> {
         state.offset_index.sanity_check(state.size)?;
         let start = state.offset_index.last_entry().position;
+        // The entry's batch counts toward the next entry, as in `index_batch`.
+        state.bytes_since_last_index_entry = state.size - start;
         state.max_timestamp = state.time_index.last_entry().unwrap_or(no_timestamp(self.base_offset));
         state.next_offset = self.base_offset;
         self.scan(start, state.size, |batch| {
@@ -197,12 +202,10 @@ impl Segment {
         })
         .map_err(|e| e.to_string())?;
         state.time_index.sanity_check(state.next_offset)?;
-        if state.size > 0 {
-            let first = self.read_header(0).map_err(|e| e.to_string())?.max_timestamp();
-            if first > 0 {
-                state.rolling_timestamp = first;
-            }
-        }
+        state.first_batch_timestamp = match state.size {
+            0 => NO_TIMESTAMP,
+            _ => self.read_header(0).map_err(|e| e.to_string())?.max_timestamp(),
+        };
         Ok(())
     }
 
@@ -217,6 +220,7 @@ impl Segment {
         state.next_offset = self.base_offset;
         state.max_timestamp = no_timestamp(self.base_offset);
         state.bytes_since_last_index_entry = 0;
+        state.first_batch_timestamp = NO_TIMESTAMP;
 
         let file_len = self.log.metadata().context("stat", &self.log_path)?.len();
         let mut want = RECOVERY_CHUNK_BYTES;
@@ -394,7 +398,6 @@ impl Segment {
         state.offset_index.truncate_to_position(cut.position)?;
         state.time_index.truncate_to(cut.header.base_offset())?;
         state.size = cut.position;
-        state.bytes_since_last_index_entry = 0;
         self.load_tail(&mut state)
             .map_err(|reason| LogError::corrupt(&self.log_path, reason))?;
         Ok(removed)
@@ -454,9 +457,14 @@ impl Segment {
         self.read_state().max_timestamp
     }
 
-    /// What time-based rolling and retention count from when the segment holds no timestamps.
-    pub fn rolling_timestamp(&self) -> i64 {
-        self.read_state().rolling_timestamp
+    /// How long the segment has been collecting data, as Kafka judges it for `segment.ms`:
+    /// from its first batch's timestamp to that of the batch about to be appended, or by the
+    /// wall clock when the first batch has no timestamp.
+    pub fn time_waited_for_roll(&self, now_ms: i64, incoming_max_timestamp: i64) -> i64 {
+        match self.read_state().first_batch_timestamp {
+            NO_TIMESTAMP => now_ms - self.created_ms,
+            first => incoming_max_timestamp - first,
+        }
     }
 
     /// Whether either index is full, which forces a roll.
@@ -510,4 +518,240 @@ pub(crate) fn now_ms() -> i64 {
 
 fn millis_since_epoch(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::batch;
+
+    const BASE: i64 = 100;
+
+    fn config() -> LogConfig {
+        LogConfig {
+            index_interval_bytes: 200,
+            ..LogConfig::default()
+        }
+    }
+
+    /// Appends batches of 3 records at `BASE`, `BASE + 3`, ... with the given max
+    /// timestamps, one append each; returns each batch's position and bytes.
+    fn fill(segment: &Segment, max_timestamps: impl IntoIterator<Item = i64>) -> Vec<(u64, Bytes)> {
+        let mut offset = segment.next_offset();
+        let mut written = Vec::new();
+        for max_timestamp in max_timestamps {
+            let bytes = batch(offset, 3, max_timestamp - 2);
+            written.push((segment.append(&bytes).unwrap(), bytes));
+            offset += 3;
+        }
+        written
+    }
+
+    /// Max timestamp `1000 + last offset` for batch `i`.
+    fn rising(count: i64) -> impl Iterator<Item = i64> {
+        (0..count).map(|i| 1_000 + BASE + 3 * i + 2)
+    }
+
+    fn located(position: u64, bytes: &Bytes) -> Option<LocatedBatch> {
+        Some(LocatedBatch {
+            position,
+            header: BatchHeader::parse(bytes).unwrap(),
+        })
+    }
+
+    fn index_files(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+        let read = |suffix| fs::read(segment_file(dir, BASE, suffix)).unwrap();
+        (read(OFFSET_INDEX_SUFFIX), read(TIME_INDEX_SUFFIX))
+    }
+
+    #[test]
+    fn every_offset_finds_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let written = fill(&segment, rising(40));
+        let end: u64 = written.iter().map(|(_, b)| b.len() as u64).sum();
+        assert_eq!((segment.size(), segment.next_offset()), (end, BASE + 120));
+        assert_eq!(
+            segment.max_timestamp(),
+            TimestampOffset {
+                timestamp: 1_219,
+                offset: 219
+            }
+        );
+        for (i, (position, bytes)) in written.iter().enumerate() {
+            for offset in BASE + 3 * i as i64..BASE + 3 * i as i64 + 3 {
+                assert_eq!(
+                    segment.find_batch(offset).unwrap(),
+                    located(*position, bytes),
+                    "offset {offset}"
+                );
+            }
+            assert_eq!(segment.read(*position, bytes.len()).unwrap(), bytes);
+        }
+        assert_eq!(segment.find_batch(BASE - 1).unwrap(), located(0, &written[0].1));
+        assert_eq!(segment.find_batch(BASE + 120).unwrap(), None);
+        assert_eq!(
+            segment.read(end - 10, 100).unwrap().len(),
+            10,
+            "reads stop at the committed size"
+        );
+
+        // Each entry maps the last offset of a batch to its position (what Kafka's
+        // DumpLogSegments checks), one entry once more than 200 bytes were appended.
+        let (offset_index, time_index) = index_files(dir.path());
+        assert!(offset_index.len() / 8 > 5, "the test needs several index entries");
+        assert_eq!(time_index.len() / 12, offset_index.len() / 8);
+        let mut previous_position = 0;
+        for entry in offset_index.chunks(8) {
+            let relative_offset = i32::from_be_bytes(entry[..4].try_into().unwrap());
+            let position = u32::from_be_bytes(entry[4..].try_into().unwrap()) as u64;
+            let (_, bytes) = written
+                .iter()
+                .find(|(p, _)| *p == position)
+                .expect("entry at a batch start");
+            assert_eq!(
+                BatchHeader::parse(bytes).unwrap().last_offset(),
+                BASE + i64::from(relative_offset)
+            );
+            assert!(position - previous_position > 200 && position - previous_position <= 200 + bytes.len() as u64);
+            previous_position = position;
+        }
+    }
+
+    #[test]
+    fn find_timestamp_finds_the_first_batch_reaching_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let timestamps = [
+            5_000, 4_000, 6_000, 6_000, 5_500, 9_000, 7_000, 10_000, 2_000, 10_500, 10_600, 10_700,
+        ];
+        let written = fill(&segment, timestamps.iter().copied().cycle().take(60));
+        for target in (0..12_000).step_by(250) {
+            let expected = (0..60).find(|&i| timestamps[i % 12] >= target).map(|i| &written[i]);
+            let found = segment.find_timestamp(target, BASE).unwrap();
+            assert_eq!(found, expected.and_then(|(p, b)| located(*p, b)), "timestamp {target}");
+        }
+        // Batches ending before the minimum offset are skipped.
+        let found = segment.find_timestamp(0, BASE + 30).unwrap();
+        assert_eq!(found, located(written[10].0, &written[10].1));
+    }
+
+    #[test]
+    fn a_trusted_reopen_restores_what_appends_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let written = fill(&segment, rising(40));
+        segment.seal().unwrap();
+        let (size, max_timestamp) = (segment.size(), segment.max_timestamp());
+        drop(segment);
+
+        let reopened = Segment::open(dir.path(), BASE, &config()).unwrap();
+        assert_eq!((reopened.size(), reopened.next_offset()), (size, BASE + 120));
+        assert_eq!(reopened.max_timestamp(), max_timestamp);
+        assert_eq!(
+            reopened.time_waited_for_roll(0, 5_000),
+            5_000 - 1_102,
+            "from the first batch's max timestamp"
+        );
+        assert_eq!(
+            reopened.find_batch(BASE + 61).unwrap(),
+            located(written[20].0, &written[20].1)
+        );
+        let appended_indexes = index_files(dir.path());
+        drop(reopened);
+
+        // Recovery rebuilds exactly the indexes appends wrote (plus the sealing entry).
+        let (recovered, truncated) = Segment::open_with_recovery(dir.path(), BASE, &config()).unwrap();
+        assert_eq!((truncated, recovered.size()), (0, size));
+        recovered.seal().unwrap();
+        assert_eq!(index_files(dir.path()), appended_indexes);
+    }
+
+    #[test]
+    fn recovery_cuts_a_torn_tail_at_every_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let written = fill(&segment, rising(30));
+        let (last_position, last) = written.last().unwrap().clone();
+        let full = fs::read(segment.path()).unwrap();
+        drop(segment);
+        // The indexes of the log without its last batch, as appends build them.
+        let reference = tempfile::tempdir().unwrap();
+        fill(&Segment::create(reference.path(), BASE, &config()).unwrap(), rising(29));
+
+        for cut in last_position + 1..last_position + last.len() as u64 {
+            let crashed = tempfile::tempdir().unwrap();
+            fs::write(segment_file(crashed.path(), BASE, LOG_SUFFIX), &full[..cut as usize]).unwrap();
+            let (segment, truncated) = Segment::open_with_recovery(crashed.path(), BASE, &config()).unwrap();
+            assert_eq!(truncated, cut - last_position);
+            assert_eq!((segment.size(), segment.next_offset()), (last_position, BASE + 87));
+            assert_eq!(fs::metadata(segment.path()).unwrap().len(), last_position);
+            assert_eq!(
+                index_files(crashed.path()),
+                index_files(reference.path()),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn recovery_stops_at_corruption_and_offsets_going_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let written = fill(&segment, rising(10));
+        let path = segment.path().to_path_buf();
+        let pristine = fs::read(&path).unwrap();
+        drop(segment);
+
+        // A flipped byte in a record of batch 6: the CRC no longer matches.
+        let mut flipped = pristine.clone();
+        flipped[written[6].0 as usize + 70] ^= 0xff;
+        // Batch 6 claiming an offset already used: offsets must increase.
+        let mut repeated = pristine.clone();
+        repeated[written[6].0 as usize..][..8].copy_from_slice(&BASE.to_be_bytes());
+        // Garbage over batches 6 onwards.
+        let mut garbage = pristine.clone();
+        garbage[written[6].0 as usize..].fill(0xab);
+
+        for corrupted in [flipped, repeated, garbage] {
+            fs::write(&path, &corrupted).unwrap();
+            let (segment, truncated) = Segment::open_with_recovery(dir.path(), BASE, &config()).unwrap();
+            assert_eq!(truncated, pristine.len() as u64 - written[6].0);
+            assert_eq!((segment.size(), segment.next_offset()), (written[6].0, BASE + 18));
+            assert_eq!(fs::read(&path).unwrap(), pristine[..written[6].0 as usize]);
+        }
+    }
+
+    #[test]
+    fn truncate_to_cuts_before_the_batch_holding_the_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let written = fill(&segment, rising(40));
+        let removed = segment.truncate_to(BASE + 60).unwrap();
+        assert_eq!(
+            removed,
+            written.iter().skip(20).map(|(_, b)| b.len() as u64).sum::<u64>()
+        );
+        assert_eq!((segment.size(), segment.next_offset()), (written[20].0, BASE + 60));
+        assert_eq!(
+            segment.max_timestamp(),
+            TimestampOffset {
+                timestamp: 1_159,
+                offset: 159
+            }
+        );
+        assert_eq!(segment.find_batch(BASE + 60).unwrap(), None);
+        assert_eq!(
+            segment.find_batch(BASE + 59).unwrap(),
+            located(written[19].0, &written[19].1)
+        );
+
+        // Appends continue where the log now ends, and the indexes are those of 20 batches.
+        let again = fill(&segment, rising(25).skip(20));
+        assert_eq!(again[0].0, written[20].0);
+        assert_eq!(segment.next_offset(), BASE + 75);
+        let reference = tempfile::tempdir().unwrap();
+        fill(&Segment::create(reference.path(), BASE, &config()).unwrap(), rising(25));
+        assert_eq!(index_files(dir.path()), index_files(reference.path()));
+    }
 }
