@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use tidelog_protocol::records::{
-    compress, decompress, Compression, Header, Record, RecordBatch, RecordBatchBuilder, RecordBatchMut, RecordsError,
-    TimestampType, HEADER_LEN,
+    compress, decompress, BatchHeader, Compression, Header, Record, RecordBatch, RecordBatchBuilder, RecordBatchMut,
+    RecordsError, TimestampType, HEADER_LEN,
 };
 use tidelog_protocol::varint::{put_varint, put_varlong};
 
@@ -738,4 +738,42 @@ mod kafka_protocol_oracle {
             }
         }
     }
+}
+
+#[test]
+fn batch_header_reads_a_prefix_as_parse_reads_the_batch() {
+    let (batches, all) = concatenated();
+    let mut position = 0;
+    for batch in &batches {
+        // From the header alone, and from a buffer holding this batch and the rest.
+        for buf in [&all[position..position + HEADER_LEN], &all[position..]] {
+            let header = BatchHeader::parse(buf).unwrap();
+            assert_eq!(header.base_offset(), batch.base_offset());
+            assert_eq!(header.last_offset_delta(), batch.last_offset_delta());
+            assert_eq!(header.last_offset(), batch.last_offset());
+            assert_eq!(header.max_timestamp(), batch.max_timestamp());
+            assert_eq!(header.record_count(), batch.record_count());
+            assert_eq!(header.size_in_bytes(), batch.size_in_bytes());
+        }
+        position += batch.size_in_bytes();
+    }
+    assert_eq!(
+        BatchHeader::parse(&all[..HEADER_LEN - 1]).unwrap_err(),
+        RecordsError::Truncated {
+            needed: HEADER_LEN,
+            available: HEADER_LEN - 1
+        }
+    );
+    let mut bad_magic = all[..HEADER_LEN].to_vec();
+    bad_magic[16] = 1;
+    assert_eq!(
+        BatchHeader::parse(&bad_magic).unwrap_err(),
+        RecordsError::InvalidMagic(1)
+    );
+    let mut bad_length = all[..HEADER_LEN].to_vec();
+    bad_length[8..12].copy_from_slice(&48i32.to_be_bytes());
+    assert_eq!(
+        BatchHeader::parse(&bad_length).unwrap_err(),
+        RecordsError::InvalidBatchLength(48)
+    );
 }

@@ -255,6 +255,62 @@ impl<'a> RecordBatchMut<'a> {
     }
 }
 
+/// The header of a batch, read without its records.
+///
+/// What the log looks at to place a batch: when it assigns offsets to a produced payload
+/// and when it walks a segment file to find an offset or a timestamp, it reads only these
+/// 61 bytes, never the records (which may not even be in memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    bytes: [u8; HEADER_LEN],
+}
+
+impl BatchHeader {
+    /// Reads the header at the start of `buf`, which holds at least the header and possibly
+    /// the records and further batches. Checks the header as [`RecordBatch::parse`] does
+    /// (length, magic, codec, record count), but not that the records are present.
+    pub fn parse(buf: &[u8]) -> Result<Self, RecordsError> {
+        let available = buf.len();
+        if available < HEADER_LEN {
+            return Err(RecordsError::Truncated {
+                needed: HEADER_LEN,
+                available,
+            });
+        }
+        declared_size(buf)?;
+        check_fields(buf)?;
+        Ok(Self {
+            bytes: read_field(buf, 0),
+        })
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        i64::from_be_bytes(read_field(&self.bytes, BASE_OFFSET))
+    }
+
+    pub fn last_offset_delta(&self) -> i32 {
+        i32::from_be_bytes(read_field(&self.bytes, LAST_OFFSET_DELTA))
+    }
+
+    /// Offset of the last record, as [`RecordBatch::last_offset`].
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset().wrapping_add(i64::from(self.last_offset_delta()))
+    }
+
+    pub fn max_timestamp(&self) -> i64 {
+        i64::from_be_bytes(read_field(&self.bytes, MAX_TIMESTAMP))
+    }
+
+    pub fn record_count(&self) -> i32 {
+        i32::from_be_bytes(read_field(&self.bytes, RECORD_COUNT))
+    }
+
+    /// Total size of the batch, `12 + batchLength`.
+    pub fn size_in_bytes(&self) -> usize {
+        declared_size(&self.bytes).expect("checked by parse")
+    }
+}
+
 /// Iterator over concatenated batches, yielding zero-copy slices of the input.
 ///
 /// It stops at the first error. [`BatchIter::position`] then tells where the bad batch
@@ -293,21 +349,10 @@ impl Iterator for BatchIter {
     }
 }
 
-/// The size of the batch at the start of `buf`, as its length field declares.
+/// The size of the batch at the start of `buf`, as its length field declares, checking
+/// that `buf` holds all of it.
 fn batch_size(buf: &[u8]) -> Result<usize, RecordsError> {
-    let available = buf.len();
-    if available < LOG_OVERHEAD {
-        return Err(RecordsError::Truncated {
-            needed: LOG_OVERHEAD,
-            available,
-        });
-    }
-    let batch_length = i32::from_be_bytes(read_field(buf, BATCH_LENGTH));
-    let size = usize::try_from(batch_length)
-        .ok()
-        .map(|length| LOG_OVERHEAD + length)
-        .filter(|&size| size >= HEADER_LEN)
-        .ok_or(RecordsError::InvalidBatchLength(batch_length))?;
+    let (size, available) = (declared_size(buf)?, buf.len());
     if available < size {
         return Err(RecordsError::Truncated {
             needed: size,
@@ -317,13 +362,35 @@ fn batch_size(buf: &[u8]) -> Result<usize, RecordsError> {
     Ok(size)
 }
 
-/// Everything the header accessors rely on: exactly one batch, v2, a known codec and a
-/// non-negative record count.
+/// Everything the header accessors rely on: exactly one batch and valid header fields.
 fn check_header(buf: &[u8]) -> Result<(), RecordsError> {
     let size = batch_size(buf)?;
     if buf.len() > size {
         return Err(RecordsError::TrailingBytes(buf.len() - size));
     }
+    check_fields(buf)
+}
+
+/// The size the length field at the start of `buf` declares, which may exceed `buf`.
+fn declared_size(buf: &[u8]) -> Result<usize, RecordsError> {
+    let available = buf.len();
+    if available < LOG_OVERHEAD {
+        return Err(RecordsError::Truncated {
+            needed: LOG_OVERHEAD,
+            available,
+        });
+    }
+    let batch_length = i32::from_be_bytes(read_field(buf, BATCH_LENGTH));
+    usize::try_from(batch_length)
+        .ok()
+        .map(|length| LOG_OVERHEAD + length)
+        .filter(|&size| size >= HEADER_LEN)
+        .ok_or(RecordsError::InvalidBatchLength(batch_length))
+}
+
+/// The header fields the accessors rely on: v2, a known codec and a non-negative record
+/// count. `buf` holds at least the header.
+fn check_fields(buf: &[u8]) -> Result<(), RecordsError> {
     let magic = i8::from_be_bytes(read_field(buf, MAGIC));
     if magic != 2 {
         return Err(RecordsError::InvalidMagic(magic));

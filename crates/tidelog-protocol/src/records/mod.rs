@@ -12,7 +12,7 @@ mod builder;
 mod compression;
 mod record;
 
-pub use batch::{BatchIter, RecordBatch, RecordBatchMut, TimestampType, HEADER_LEN};
+pub use batch::{BatchHeader, BatchIter, RecordBatch, RecordBatchMut, TimestampType, HEADER_LEN};
 pub use builder::RecordBatchBuilder;
 pub use compression::{compress, decompress, Compression};
 pub use record::{Header, Record, Records};

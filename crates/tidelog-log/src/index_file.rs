@@ -1,0 +1,154 @@
+//! The machinery both sparse indexes share: fixed-size big-endian entries kept in memory
+//! for binary search and appended to a file that holds exactly the entries.
+//!
+//! Kafka preallocates and memory-maps its index files; writing exactly the entries instead
+//! keeps the files valid at every moment for Kafka's `DumpLogSegments` and lets a loader
+//! detect a torn file from its length alone.
+
+use crate::error::{IoContext, LogError, Result};
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// One fixed-size index entry.
+pub trait IndexEntry: Copy {
+    const SIZE: usize;
+    fn encode(&self, out: &mut [u8]);
+    fn decode(bytes: &[u8]) -> Self;
+}
+
+#[derive(Debug)]
+pub struct IndexFile<E> {
+    path: PathBuf,
+    file: File,
+    entries: Vec<E>,
+    max_entries: usize,
+}
+
+impl<E: IndexEntry> IndexFile<E> {
+    /// Opens `path`, creating it empty if missing, and loads its entries.
+    pub fn open(path: &Path, max_entries: usize) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .context("open index", path)?;
+        let mut bytes = Vec::new();
+        (&file).read_to_end(&mut bytes).context("read index", path)?;
+        if bytes.len() % E::SIZE != 0 {
+            let reason = format!(
+                "{} bytes is not a whole number of {}-byte entries",
+                bytes.len(),
+                E::SIZE
+            );
+            return Err(LogError::corrupt(path, reason));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            entries: bytes.chunks_exact(E::SIZE).map(E::decode).collect(),
+            max_entries,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn entries(&self) -> &[E] {
+        &self.entries
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.entries.len() >= self.max_entries
+    }
+
+    /// Appends an entry to the file and the memory copy. A full index takes no more
+    /// entries: lookups stay correct, only the forward scans after them get longer.
+    pub fn append(&mut self, entry: E) -> Result<()> {
+        if self.is_full() {
+            return Ok(());
+        }
+        let mut buf = [0u8; 16];
+        let buf = &mut buf[..E::SIZE];
+        entry.encode(buf);
+        let position = (self.entries.len() * E::SIZE) as u64;
+        self.file
+            .write_all_at(buf, position)
+            .context("append to index", &self.path)?;
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// Keeps the first `len` entries.
+    pub fn truncate(&mut self, len: usize) -> Result<()> {
+        if len < self.entries.len() {
+            self.file
+                .set_len((len * E::SIZE) as u64)
+                .context("truncate index", &self.path)?;
+            self.entries.truncate(len);
+        }
+        Ok(())
+    }
+
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_data().context("fsync index", &self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    struct Pair(u32, u32);
+
+    impl IndexEntry for Pair {
+        const SIZE: usize = 8;
+        fn encode(&self, out: &mut [u8]) {
+            out[..4].copy_from_slice(&self.0.to_be_bytes());
+            out[4..].copy_from_slice(&self.1.to_be_bytes());
+        }
+        fn decode(bytes: &[u8]) -> Self {
+            Pair(
+                u32::from_be_bytes(bytes[..4].try_into().unwrap()),
+                u32::from_be_bytes(bytes[4..8].try_into().unwrap()),
+            )
+        }
+    }
+
+    #[test]
+    fn file_holds_exactly_the_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.index");
+        let mut index = IndexFile::<Pair>::open(&path, 3).unwrap();
+        for i in 1..=4 {
+            index.append(Pair(i, i * 10)).unwrap();
+        }
+        assert!(index.is_full());
+        assert_eq!(index.entries(), [Pair(1, 10), Pair(2, 20), Pair(3, 30)]);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            [0, 0, 0, 1, 0, 0, 0, 10, 0, 0, 0, 2, 0, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, 30]
+        );
+
+        index.truncate(1).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 8);
+        let reopened = IndexFile::<Pair>::open(&path, 3).unwrap();
+        assert_eq!(reopened.entries(), [Pair(1, 10)]);
+    }
+
+    #[test]
+    fn a_torn_entry_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.index");
+        std::fs::write(&path, [0u8; 12]).unwrap();
+        assert!(matches!(
+            IndexFile::<Pair>::open(&path, 3),
+            Err(LogError::Corrupt { .. })
+        ));
+    }
+}

@@ -1,0 +1,30 @@
+//! Tidelog's storage engine: partition logs of segments in Apache Kafka's on-disk layout
+//! (`<log.dir>/<topic>-<partition>/<base offset>.log|.index|.timeindex`), with Kafka's
+//! checkpoint files and crash recovery.
+//!
+//! Records are never decoded on the append and fetch paths: the log reads and rewrites v2
+//! batch headers only (through `tidelog_protocol::records`) and moves bytes as they are.
+
+mod checkpoint;
+mod config;
+mod error;
+mod index_file;
+mod layout;
+mod log_manager;
+mod offset_index;
+mod partition_log;
+mod segment;
+mod snapshot;
+#[cfg(test)]
+mod test_util;
+mod time_index;
+
+pub use checkpoint::{CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+pub use config::LogConfig;
+pub use error::{LogError, Result};
+pub use layout::TopicPartition;
+pub use log_manager::{LogManager, SharedLog, CLEAN_SHUTDOWN_MARKER};
+pub use partition_log::{AppendInfo, PartitionLog, Recovery};
+pub use segment::{LocatedBatch, Segment};
+pub use snapshot::{LogSnapshot, ReadResult};
+pub use time_index::{TimestampOffset, NO_TIMESTAMP};

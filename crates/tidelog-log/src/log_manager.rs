@@ -1,0 +1,217 @@
+//! All partition logs of a broker across its `log.dirs`: placement of new partitions,
+//! loading with crash recovery at startup, checkpoints, and clean shutdown.
+//!
+//! Each log dir records its own state the way Kafka does: `.kafka_cleanshutdown` exists only
+//! between a clean shutdown and the next start, `recovery-point-offset-checkpoint` says up to
+//! where each partition was flushed (recovery scans only past that), and
+//! `log-start-offset-checkpoint` keeps log start offsets moved by retention or DeleteRecords.
+
+use crate::checkpoint::{sync_dir, CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+use crate::config::LogConfig;
+use crate::error::{IoContext, LogError, Result};
+use crate::layout::TopicPartition;
+use crate::partition_log::{PartitionLog, Recovery};
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use tracing::info;
+
+/// Kafka's clean shutdown marker file name.
+pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
+
+/// A partition log as the broker shares it: appends and other changes under the mutex,
+/// reads and flushes on a snapshot taken under it.
+pub type SharedLog = Arc<Mutex<PartitionLog>>;
+
+#[derive(Debug)]
+struct ManagedLog {
+    /// Index into `LogManager::dirs`.
+    dir: usize,
+    log: SharedLog,
+}
+
+#[derive(Debug)]
+pub struct LogManager {
+    dirs: Vec<PathBuf>,
+    logs: RwLock<BTreeMap<TopicPartition, ManagedLog>>,
+    /// Checkpoint writers share temporary file names, so one writes at a time.
+    checkpoint_lock: Mutex<()>,
+}
+
+impl LogManager {
+    /// Opens every partition found in `dirs` (creating missing dirs) with `config`; the
+    /// broker applies topic overrides afterwards with [`PartitionLog::set_config`]. A dir
+    /// without the clean shutdown marker has its partitions recovered from their
+    /// checkpointed recovery points. The markers are removed once everything is loaded.
+    pub fn open(dirs: &[PathBuf], config: &LogConfig) -> Result<Self> {
+        config.validate()?;
+        if dirs.is_empty() {
+            return Err(LogError::InvalidConfig("log.dirs is empty".into()));
+        }
+        let mut logs = BTreeMap::new();
+        for (index, dir) in dirs.iter().enumerate() {
+            fs::create_dir_all(dir).context("create log dir", dir)?;
+            let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
+            let clean = marker.exists();
+            let recovery_points = CheckpointFile::new(dir, RECOVERY_POINT_CHECKPOINT).read()?;
+            let log_starts = CheckpointFile::new(dir, LOG_START_OFFSET_CHECKPOINT).read()?;
+            for (tp, path) in partition_dirs(dir)? {
+                if let Some(other) = logs.get(&tp).map(|m: &ManagedLog| &dirs[m.dir]) {
+                    return Err(LogError::DuplicatePartition {
+                        name: tp.to_string(),
+                        first: other.join(tp.dir_name()),
+                        second: path,
+                    });
+                }
+                let recovery = match clean {
+                    true => Recovery::Skip,
+                    false => Recovery::From(recovery_points.get(&tp).copied().unwrap_or(0)),
+                };
+                let log_start = log_starts.get(&tp).copied().unwrap_or(0);
+                let log = PartitionLog::open(&path, config.clone(), recovery, log_start)?;
+                logs.insert(
+                    tp,
+                    ManagedLog {
+                        dir: index,
+                        log: Arc::new(Mutex::new(log)),
+                    },
+                );
+            }
+            info!(dir = %dir.display(), clean, "loaded log dir");
+        }
+        for dir in dirs {
+            let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
+            if marker.exists() {
+                fs::remove_file(&marker).context("remove", &marker)?;
+                sync_dir(dir)?;
+            }
+        }
+        Ok(Self {
+            dirs: dirs.to_vec(),
+            logs: RwLock::new(logs),
+            checkpoint_lock: Mutex::new(()),
+        })
+    }
+
+    pub fn get_log(&self, tp: &TopicPartition) -> Option<SharedLog> {
+        self.read_logs().get(tp).map(|m| Arc::clone(&m.log))
+    }
+
+    /// Every partition with its log, in topic-partition order.
+    pub fn logs(&self) -> Vec<(TopicPartition, SharedLog)> {
+        self.read_logs()
+            .iter()
+            .map(|(tp, m)| (tp.clone(), Arc::clone(&m.log)))
+            .collect()
+    }
+
+    /// The partition's log, created with `config` in the log dir holding the fewest
+    /// partitions if it does not exist yet.
+    pub fn get_or_create_log(&self, tp: &TopicPartition, config: LogConfig) -> Result<SharedLog> {
+        let mut logs = self.logs.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(existing) = logs.get(tp) {
+            return Ok(Arc::clone(&existing.log));
+        }
+        let dir = (0..self.dirs.len())
+            .min_by_key(|&index| logs.values().filter(|m| m.dir == index).count())
+            .expect("at least one log dir");
+        let path = self.dirs[dir].join(tp.dir_name());
+        let log = Arc::new(Mutex::new(PartitionLog::create(&path, config)?));
+        logs.insert(
+            tp.clone(),
+            ManagedLog {
+                dir,
+                log: Arc::clone(&log),
+            },
+        );
+        info!(partition = %tp, dir = %path.display(), "created log");
+        Ok(log)
+    }
+
+    /// Deletes the partition's log and its directory; `false` if there was none. Handles
+    /// the broker still holds must be dropped.
+    pub fn delete_log(&self, tp: &TopicPartition) -> Result<bool> {
+        let Some(managed) = self.logs.write().unwrap_or_else(PoisonError::into_inner).remove(tp) else {
+            return Ok(false);
+        };
+        lock(&managed.log).delete()?;
+        info!(partition = %tp, "deleted log");
+        Ok(true)
+    }
+
+    /// Writes each log dir's `recovery-point-offset-checkpoint` from the logs' flushed
+    /// offsets. The broker calls it periodically; the later it runs, the more a crash
+    /// recovery has to scan.
+    pub fn checkpoint_recovery_points(&self) -> Result<()> {
+        self.write_checkpoints(RECOVERY_POINT_CHECKPOINT, PartitionLog::flushed_offset)
+    }
+
+    /// Writes each log dir's `log-start-offset-checkpoint`, so log starts moved by
+    /// retention or DeleteRecords survive restarts.
+    pub fn checkpoint_log_start_offsets(&self) -> Result<()> {
+        self.write_checkpoints(LOG_START_OFFSET_CHECKPOINT, PartitionLog::log_start_offset)
+    }
+
+    fn write_checkpoints(&self, name: &str, offset: fn(&PartitionLog) -> i64) -> Result<()> {
+        let _writer = self.checkpoint_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        // Collected first so no partition lock is taken while the map is locked.
+        let logs: Vec<(TopicPartition, usize, SharedLog)> = self
+            .read_logs()
+            .iter()
+            .map(|(tp, m)| (tp.clone(), m.dir, Arc::clone(&m.log)))
+            .collect();
+        let mut per_dir = vec![Offsets::new(); self.dirs.len()];
+        for (tp, dir, log) in logs {
+            per_dir[dir].insert(tp, offset(&lock(&log)));
+        }
+        for (dir, offsets) in self.dirs.iter().zip(&per_dir) {
+            CheckpointFile::new(dir, name).write(offsets)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes every log, writes both checkpoints and then the clean shutdown
+    /// markers, so the next start trusts everything and scans nothing. Call it once
+    /// requests have stopped: anything appended afterwards would not be covered.
+    pub fn shutdown(&self) -> Result<()> {
+        for (_, log) in self.logs() {
+            lock(&log).close()?;
+        }
+        self.checkpoint_recovery_points()?;
+        self.checkpoint_log_start_offsets()?;
+        for dir in &self.dirs {
+            let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
+            File::create(&marker)
+                .and_then(|f| f.sync_all())
+                .context("write", &marker)?;
+            sync_dir(dir)?;
+        }
+        info!("log manager shut down cleanly");
+        Ok(())
+    }
+
+    fn read_logs(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<TopicPartition, ManagedLog>> {
+        self.logs.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn lock(log: &SharedLog) -> MutexGuard<'_, PartitionLog> {
+    log.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The partition directories in a log dir; anything else (checkpoints, markers, Kafka's
+/// `-delete` dirs) is skipped.
+fn partition_dirs(dir: &Path) -> Result<Vec<(TopicPartition, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).context("list", dir)? {
+        let entry = entry.context("list", dir)?;
+        if !entry.file_type().context("stat", &entry.path())?.is_dir() {
+            continue;
+        }
+        if let Some(tp) = entry.file_name().to_str().and_then(TopicPartition::from_dir_name) {
+            found.push((tp, entry.path()));
+        }
+    }
+    Ok(found)
+}

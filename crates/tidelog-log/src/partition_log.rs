@@ -1,0 +1,413 @@
+//! The log of one topic partition: its directory `<log.dir>/<topic>-<partition>` of segments,
+//! the offsets that bound it, and everything that changes it (append, roll, retention,
+//! truncation).
+//!
+//! Concurrency: every method that changes the log takes `&mut self`; the broker serializes
+//! them with one mutex per partition. Reads and flushes go through a [`LogSnapshot`] taken
+//! under that mutex and used after releasing it (see `snapshot.rs`), so neither a fetch's
+//! `pread` nor an fsync holds up appends. To keep snapshots valid the segment list is never
+//! mutated in place: a roll or a deletion installs a new `Arc`'d list.
+
+use crate::checkpoint::sync_dir;
+use crate::config::LogConfig;
+use crate::error::{IoContext, LogError, Result};
+use crate::layout::parse_log_file_name;
+use crate::segment::{self, now_ms, Segment};
+use crate::snapshot::{LogSnapshot, ReadResult};
+use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
+use bytes::BytesMut;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use tidelog_protocol::records::{BatchHeader, RecordBatchMut, RecordsError};
+use tracing::{info, warn};
+
+/// How much of a partition's files to believe when opening it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// After a clean shutdown everything on disk is complete: nothing is scanned.
+    Skip,
+    /// After a crash, segments entirely below this recovery point (Kafka's name for the
+    /// flushed offset last checkpointed) are trusted; the rest are scanned and repaired.
+    From(i64),
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset assigned to the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// The segment written to, and the file position of the first batch in it.
+    pub segment_base_offset: i64,
+    pub position: u64,
+}
+
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Ordered by base offset; the last one is active. Replaced, never mutated.
+    segments: Arc<Vec<Arc<Segment>>>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    /// Everything below it is durable. Shared with snapshots, whose flushes advance it;
+    /// replaced by a fresh one on truncation so that a flush begun before cannot mark
+    /// truncated offsets as durable.
+    flushed_offset: Arc<AtomicI64>,
+}
+
+impl PartitionLog {
+    /// Creates the directory of a new partition with an empty first segment at offset 0.
+    pub fn create(dir: &Path, config: LogConfig) -> Result<Self> {
+        fs::create_dir(dir).context("create partition dir", dir)?;
+        sync_dir(dir.parent().expect("a partition dir lives in a log dir"))?;
+        Self::open(dir, config, Recovery::Skip, 0)
+    }
+
+    /// Opens the partition in `dir`, scanning what `recovery` says cannot be trusted: a
+    /// segment with a torn or corrupt tail is cut after its last good batch and every later
+    /// segment is deleted, since nothing written after a lost batch can be kept. The log
+    /// start offset is the checkpointed one, or the first segment's base if that is larger.
+    pub fn open(dir: &Path, config: LogConfig, recovery: Recovery, log_start_offset: i64) -> Result<Self> {
+        config.validate()?;
+        let base_offsets = list_segments(dir)?;
+        let mut segments = Vec::with_capacity(base_offsets.len().max(1));
+        for (i, &base_offset) in base_offsets.iter().enumerate() {
+            let next_base = base_offsets.get(i + 1).copied();
+            let trusted = match recovery {
+                Recovery::Skip => true,
+                Recovery::From(point) => next_base.is_some_and(|next| next <= point),
+            };
+            if trusted {
+                segments.push(Arc::new(Segment::open(dir, base_offset, &config)?));
+                continue;
+            }
+            let (segment, truncated) = Segment::open_with_recovery(dir, base_offset, &config)?;
+            segments.push(Arc::new(segment));
+            if truncated > 0 {
+                for &later in &base_offsets[i + 1..] {
+                    warn!(dir = %dir.display(), base_offset = later, "deleting segment after a truncated one");
+                    segment::delete_files(dir, later)?;
+                }
+                break;
+            }
+        }
+        if segments.is_empty() {
+            segments.push(Arc::new(Segment::create(dir, log_start_offset.max(0), &config)?));
+            sync_dir(dir)?;
+        }
+        let log_end_offset = segments.last().expect("at least one segment").next_offset();
+        let log_start_offset = log_start_offset.max(segments[0].base_offset()).min(log_end_offset);
+        let flushed = match recovery {
+            Recovery::Skip => log_end_offset,
+            Recovery::From(point) => point.min(log_end_offset),
+        };
+        let log = Self {
+            dir: dir.to_path_buf(),
+            config,
+            segments: Arc::new(segments),
+            log_start_offset,
+            log_end_offset,
+            flushed_offset: Arc::new(AtomicI64::new(flushed)),
+        };
+        // What recovery kept may still be only in the page cache.
+        log.flush()?;
+        Ok(log)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Applies new topic configs (AlterConfigs); existing segments keep their index sizes.
+    pub fn set_config(&mut self, config: LogConfig) -> Result<()> {
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The offset the next append gets.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset
+    }
+
+    /// Everything below this offset is durable: the recovery point to checkpoint, and on a
+    /// single node the limit of the high watermark.
+    pub fn flushed_offset(&self) -> i64 {
+        self.flushed_offset.load(Ordering::Acquire)
+    }
+
+    /// The segments, oldest first; the last one is active.
+    pub fn segments(&self) -> &[Arc<Segment>] {
+        &self.segments
+    }
+
+    /// A view for reading and flushing without holding the log (see `snapshot.rs`).
+    pub fn snapshot(&self) -> LogSnapshot {
+        LogSnapshot {
+            segments: Arc::clone(&self.segments),
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset,
+            active_size: self.active().size(),
+            flushed_offset: Arc::clone(&self.flushed_offset),
+        }
+    }
+
+    /// Appends validated batches: rewrites each batch's base offset in place, from the log
+    /// end on, and writes the bytes with one `pwrite`, rolling to a new segment first if
+    /// the active one is full, too old or has a full index. Only batch headers are read.
+    pub fn append(&mut self, mut batches: BytesMut) -> Result<AppendInfo> {
+        let base_offset = self.log_end_offset;
+        let (last_offset, max_timestamp) = assign_offsets(&mut batches, base_offset)?;
+        if batches.len() > self.config.segment_bytes as usize {
+            return Err(LogError::AppendTooLarge {
+                size: batches.len(),
+                segment_bytes: self.config.segment_bytes,
+            });
+        }
+        if self.should_roll(batches.len(), last_offset, max_timestamp) {
+            self.roll()?;
+        }
+        let segment = self.active();
+        let (segment_base_offset, position) = (segment.base_offset(), segment.append(&batches)?);
+        self.log_end_offset = last_offset + 1;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            segment_base_offset,
+            position,
+        })
+    }
+
+    fn should_roll(&self, append_bytes: usize, last_offset: i64, max_timestamp: i64) -> bool {
+        let active = self.active();
+        if active.size() == 0 {
+            return false;
+        }
+        active.size() + append_bytes as u64 > self.config.segment_bytes as u64
+            || active.time_waited_for_roll(now_ms(), max_timestamp) > self.config.segment_ms
+            || active.is_index_full()
+            || last_offset - active.base_offset() > i64::from(i32::MAX)
+    }
+
+    /// Starts a new active segment at the log end.
+    fn roll(&mut self) -> Result<()> {
+        self.active().seal()?;
+        let segment = Segment::create(&self.dir, self.log_end_offset, &self.config)?;
+        sync_dir(&self.dir)?;
+        let mut segments = self.segments.to_vec();
+        segments.push(Arc::new(segment));
+        self.segments = Arc::new(segments);
+        info!(dir = %self.dir.display(), base_offset = self.log_end_offset, "rolled a new segment");
+        Ok(())
+    }
+
+    /// Fetch: see [`LogSnapshot::read`]. Holding the log for the I/O is fine for a caller
+    /// that owns it; the broker reads through [`PartitionLog::snapshot`] instead.
+    pub fn read(&self, fetch_offset: i64, max_bytes: usize, max_offset_exclusive: i64) -> Result<ReadResult> {
+        self.snapshot().read(fetch_offset, max_bytes, max_offset_exclusive)
+    }
+
+    /// fsyncs everything appended so far and returns the new flushed offset; see
+    /// [`LogSnapshot::flush`] for flushing without holding the log.
+    pub fn flush(&self) -> Result<i64> {
+        self.snapshot().flush()
+    }
+
+    /// ListOffsets by timestamp; see [`LogSnapshot::offset_for_timestamp`].
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        self.snapshot().offset_for_timestamp(timestamp)
+    }
+
+    /// ListOffsets MAX_TIMESTAMP; see [`LogSnapshot::max_timestamp_offset`].
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>> {
+        self.snapshot().max_timestamp_offset()
+    }
+
+    /// Deletes the oldest segments, never the active one, while they are older than
+    /// `retention_ms` (by their largest timestamp) and then while the log without them is
+    /// still larger than `retention_bytes`, as Kafka does; -1 disables either limit. Returns
+    /// how many segments were deleted; the log start moves to the first one kept.
+    pub fn apply_retention(&mut self, now_ms: i64, retention_ms: i64, retention_bytes: i64) -> Result<usize> {
+        let candidates = &self.segments[..self.segments.len() - 1];
+        let mut count = 0;
+        if retention_ms >= 0 {
+            while count < candidates.len() && now_ms - segment_timestamp(&candidates[count])? > retention_ms {
+                count += 1;
+            }
+        }
+        if retention_bytes >= 0 {
+            let total: u64 = self.segments.iter().map(|s| s.size()).sum();
+            let mut excess = total as i64 - retention_bytes;
+            excess -= candidates[..count].iter().map(|s| s.size() as i64).sum::<i64>();
+            while count < candidates.len() && excess >= candidates[count].size() as i64 {
+                excess -= candidates[count].size() as i64;
+                count += 1;
+            }
+        }
+        self.delete_oldest(count, "retention")?;
+        Ok(count)
+    }
+
+    /// DeleteRecords: moves the log start up to `offset` (reads below it fail from now on)
+    /// and deletes the segments entirely below it. Returns the new log start offset.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
+        if offset > self.log_end_offset {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                log_start: self.log_start_offset,
+                log_end: self.log_end_offset,
+            });
+        }
+        if offset > self.log_start_offset {
+            self.log_start_offset = offset;
+            let below = self
+                .segments
+                .windows(2)
+                .take_while(|pair| pair[1].base_offset() <= offset)
+                .count();
+            self.delete_oldest(below, "log start offset")?;
+        }
+        Ok(self.log_start_offset)
+    }
+
+    /// Removes the `count` oldest segments: from the list first, so new snapshots no longer
+    /// see them, then from disk.
+    fn delete_oldest(&mut self, count: usize, reason: &str) -> Result<()> {
+        if count == 0 {
+            return Ok(());
+        }
+        let (gone, kept) = self.segments.split_at(count);
+        let gone = gone.to_vec();
+        self.segments = Arc::new(kept.to_vec());
+        self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset());
+        for segment in gone {
+            segment.delete()?;
+            info!(segment = %segment.path().display(), bytes = segment.size(), reason, "deleted segment");
+        }
+        Ok(())
+    }
+
+    /// Removes every batch from the one holding `offset` on (callers pass batch boundaries,
+    /// e.g. a leader's end offset). Truncating below the log start empties the log and
+    /// restarts it at `offset`.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        if offset >= self.log_end_offset {
+            return Ok(());
+        }
+        let keep = self.segments.partition_point(|s| s.base_offset() < offset);
+        if offset < self.log_start_offset || keep == 0 {
+            return self.truncate_fully_and_start_at(offset);
+        }
+        let previous_end = self.log_end_offset;
+        let later = self.segments[keep..].to_vec();
+        self.segments = Arc::new(self.segments[..keep].to_vec());
+        for segment in later {
+            segment.delete()?;
+        }
+        let removed = self.active().truncate_to(offset)?;
+        self.log_end_offset = self.active().next_offset();
+        self.reset_flushed_offset();
+        info!(dir = %self.dir.display(), from = previous_end, to = self.log_end_offset, bytes = removed, "truncated log");
+        Ok(())
+    }
+
+    fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        for segment in self.segments.iter() {
+            segment.delete()?;
+        }
+        self.segments = Arc::new(vec![Arc::new(Segment::create(&self.dir, offset, &self.config)?)]);
+        sync_dir(&self.dir)?;
+        self.log_start_offset = offset;
+        self.log_end_offset = offset;
+        self.reset_flushed_offset();
+        info!(dir = %self.dir.display(), offset, "emptied log");
+        Ok(())
+    }
+
+    fn reset_flushed_offset(&mut self) {
+        let flushed = self.flushed_offset().min(self.log_end_offset);
+        self.flushed_offset = Arc::new(AtomicI64::new(flushed));
+    }
+
+    /// Prepares for a clean shutdown: records the active segment's largest timestamp and
+    /// makes the data and all indexes durable, so the next open trusts them without a scan.
+    pub fn close(&mut self) -> Result<i64> {
+        let active = self.active();
+        active.seal()?;
+        let flushed = self.flush()?;
+        active.flush_indexes()?;
+        Ok(flushed)
+    }
+
+    /// Removes the partition's directory. The log must not be used afterwards; snapshots
+    /// still held keep reading their open files.
+    pub fn delete(&mut self) -> Result<()> {
+        fs::remove_dir_all(&self.dir).context("delete partition dir", &self.dir)?;
+        sync_dir(self.dir.parent().expect("a partition dir lives in a log dir"))
+    }
+
+    fn active(&self) -> &Arc<Segment> {
+        self.segments.last().expect("a log has at least one segment")
+    }
+}
+
+/// Rewrites the base offset of each batch in `buf`, consecutively from `next`, and returns
+/// the last offset assigned and the largest batch max timestamp. Reads and writes headers only.
+fn assign_offsets(buf: &mut [u8], mut next: i64) -> Result<(i64, i64)> {
+    if buf.is_empty() {
+        return Err(LogError::EmptyAppend);
+    }
+    let (mut position, mut max_timestamp) = (0, NO_TIMESTAMP);
+    while position < buf.len() {
+        let invalid = |source| LogError::InvalidBatch { position, source };
+        let header = BatchHeader::parse(&buf[position..]).map_err(invalid)?;
+        if header.last_offset_delta() < 0 {
+            return Err(invalid(RecordsError::InvalidOffsetRange {
+                last_offset_delta: header.last_offset_delta(),
+                record_count: header.record_count(),
+            }));
+        }
+        let end = (position + header.size_in_bytes()).min(buf.len());
+        RecordBatchMut::new(&mut buf[position..end])
+            .map_err(invalid)?
+            .set_base_offset(next);
+        next += i64::from(header.last_offset_delta()) + 1;
+        max_timestamp = max_timestamp.max(header.max_timestamp());
+        position = end;
+    }
+    Ok((next - 1, max_timestamp))
+}
+
+/// The base offsets of the segments in `dir`, in order.
+fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+    let mut base_offsets = Vec::new();
+    for entry in fs::read_dir(dir).context("list", dir)? {
+        let name = entry.context("list", dir)?.file_name();
+        if let Some(base_offset) = name.to_str().and_then(parse_log_file_name) {
+            base_offsets.push(base_offset);
+        }
+    }
+    base_offsets.sort_unstable();
+    Ok(base_offsets)
+}
+
+/// What time retention judges a segment by: its newest batch, or its last write when no
+/// batch carries a timestamp.
+fn segment_timestamp(segment: &Segment) -> Result<i64> {
+    match segment.max_timestamp().timestamp {
+        NO_TIMESTAMP => segment.last_modified_ms(),
+        timestamp => Ok(timestamp),
+    }
+}

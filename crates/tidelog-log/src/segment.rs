@@ -1,0 +1,757 @@
+//! One segment of a partition log: `<base offset>.log` holding whole v2 batches back to
+//! back, with its sparse `.index` and `.timeindex`.
+//!
+//! Concurrency: appends, truncation and recovery are serialized by the owner
+//! ([`crate::PartitionLog`] takes `&mut self` for them) and may run while any number of
+//! readers use the same `Arc<Segment>`. Readers never hold a lock during file I/O: they take
+//! the read lock only to copy the committed size or to binary-search an index, then read with
+//! `pread`. An append writes its bytes first and publishes the new size (with the index
+//! entries) afterwards, so a reader never sees a partly written batch.
+
+use crate::config::LogConfig;
+use crate::error::{IoContext, LogError, Result};
+use crate::layout::{segment_file, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::offset_index::OffsetIndex;
+use crate::time_index::{TimeIndex, TimestampOffset, NO_TIMESTAMP};
+use bytes::Bytes;
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tidelog_protocol::records::{BatchHeader, RecordBatch, RecordsError, HEADER_LEN};
+use tracing::{info, warn};
+
+/// How much of a segment recovery reads at once; larger batches are read whole.
+const RECOVERY_CHUNK_BYTES: u64 = 1 << 20;
+
+/// A batch located in a segment by its header alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocatedBatch {
+    pub position: u64,
+    pub header: BatchHeader,
+}
+
+impl LocatedBatch {
+    /// The file position just past the batch.
+    pub fn end(&self) -> u64 {
+        self.position + self.header.size_in_bytes() as u64
+    }
+}
+
+#[derive(Debug)]
+pub struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    log: File,
+    /// Fixed at creation, as in Kafka, so an index keeps one density.
+    index_interval_bytes: u64,
+    /// When this process created or opened the segment: what time-based rolling counts from
+    /// when batches carry no timestamps.
+    created_ms: i64,
+    state: RwLock<State>,
+}
+
+/// What appends change; see the module doc for who may touch it when.
+#[derive(Debug)]
+struct State {
+    /// Bytes of whole batches in `.log`: readers never look past it.
+    size: u64,
+    /// The offset after the last batch (the base offset while empty).
+    next_offset: i64,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    /// The largest batch max timestamp and the last offset of that batch.
+    max_timestamp: TimestampOffset,
+    bytes_since_last_index_entry: u64,
+    /// The first batch's max timestamp: what time-based rolling counts from, as in Kafka.
+    first_batch_timestamp: i64,
+}
+
+impl State {
+    /// Accounts for the batch just written at `position`, adding index entries every
+    /// `interval` bytes. Shared by append and recovery so both build the same indexes.
+    fn index_batch(&mut self, position: u64, batch: &BatchHeader, interval: u64) -> Result<()> {
+        self.observe(batch);
+        if self.bytes_since_last_index_entry > interval {
+            self.offset_index.append(batch.last_offset(), position)?;
+            self.time_index.maybe_append(self.max_timestamp)?;
+            self.bytes_since_last_index_entry = 0;
+        }
+        let size = batch.size_in_bytes() as u64;
+        self.bytes_since_last_index_entry += size;
+        if position == 0 {
+            self.first_batch_timestamp = batch.max_timestamp();
+        }
+        self.size = position + size;
+        Ok(())
+    }
+
+    /// Updates what the batch's header says about the end and the timestamps of the segment.
+    fn observe(&mut self, batch: &BatchHeader) {
+        if batch.max_timestamp() > self.max_timestamp.timestamp {
+            self.max_timestamp = TimestampOffset {
+                timestamp: batch.max_timestamp(),
+                offset: batch.last_offset(),
+            };
+        }
+        self.next_offset = batch.last_offset() + 1;
+    }
+}
+
+impl Segment {
+    /// Creates the files of a new, empty segment (replacing leftovers of the same name).
+    pub(crate) fn create(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<Self> {
+        Self::open_files(dir, base_offset, config, true)
+    }
+
+    /// Opens a segment whose bytes are trusted (below the recovery point, or after a clean
+    /// shutdown): loads its indexes and reads only the batch headers after the last offset
+    /// index entry to find its end. Indexes that fail their sanity checks are rebuilt.
+    pub(crate) fn open(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<Self> {
+        let segment = match Self::open_files(dir, base_offset, config, false) {
+            Ok(segment) => segment,
+            Err(LogError::Corrupt { path, reason }) => {
+                warn!(index = %path.display(), %reason, "unreadable index, rebuilding");
+                return Self::open_with_recovery(dir, base_offset, config).map(|(segment, _)| segment);
+            }
+            Err(e) => return Err(e),
+        };
+        let loaded = {
+            let mut state = segment.write_state();
+            state.size = segment.log.metadata().context("stat", &segment.log_path)?.len();
+            segment.load_tail(&mut state)
+        };
+        if let Err(reason) = loaded {
+            warn!(segment = %segment.log_path.display(), %reason, "index does not match the log, rebuilding");
+            segment.recover()?;
+        }
+        Ok(segment)
+    }
+
+    /// Opens a segment a crash may have cut short or scribbled over, scans it (see
+    /// [`Segment::recover`]) and returns it with the number of bytes cut off its end.
+    pub(crate) fn open_with_recovery(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<(Self, u64)> {
+        // The indexes are rebuilt anyway; emptying them first means a torn index cannot
+        // stop the segment from opening.
+        for suffix in [OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let path = segment_file(dir, base_offset, suffix);
+            File::create(&path).context("reset index", &path)?;
+        }
+        let segment = Self::open_files(dir, base_offset, config, false)?;
+        let truncated = segment.recover()?;
+        Ok((segment, truncated))
+    }
+
+    fn open_files(dir: &Path, base_offset: i64, config: &LogConfig, create: bool) -> Result<Self> {
+        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(create)
+            .open(&log_path)
+            .context("open segment", &log_path)?;
+        let index_path = |suffix| {
+            let path = segment_file(dir, base_offset, suffix);
+            if create {
+                File::create(&path).context("create index", &path)?;
+            }
+            Ok::<_, LogError>(path)
+        };
+        let offset_index = OffsetIndex::open(
+            &index_path(OFFSET_INDEX_SUFFIX)?,
+            base_offset,
+            config.max_offset_index_entries(),
+        )?;
+        let time_index = TimeIndex::open(
+            &index_path(TIME_INDEX_SUFFIX)?,
+            base_offset,
+            config.max_time_index_entries(),
+        )?;
+        Ok(Self {
+            base_offset,
+            log_path,
+            log,
+            index_interval_bytes: config.index_interval_bytes as u64,
+            created_ms: now_ms(),
+            state: RwLock::new(State {
+                size: 0,
+                next_offset: base_offset,
+                offset_index,
+                time_index,
+                max_timestamp: no_timestamp(base_offset),
+                bytes_since_last_index_entry: 0,
+                first_batch_timestamp: NO_TIMESTAMP,
+            }),
+        })
+    }
+
+    /// Rebuilds the end offset and max timestamp from the indexes plus the headers after the
+    /// last offset index entry; `Err` says why the indexes cannot be trusted.
+    fn load_tail(&self, state: &mut State) -> Result<(), String> {
+        state.offset_index.sanity_check(state.size)?;
+        let start = state.offset_index.last_entry().position;
+        // The entry's batch counts toward the next entry, as in `index_batch`.
+        state.bytes_since_last_index_entry = state.size - start;
+        state.max_timestamp = state.time_index.last_entry().unwrap_or(no_timestamp(self.base_offset));
+        state.next_offset = self.base_offset;
+        self.scan(start, state.size, |batch| {
+            state.observe(batch);
+            false
+        })
+        .map_err(|e| e.to_string())?;
+        state.time_index.sanity_check(state.next_offset)?;
+        state.first_batch_timestamp = match state.size {
+            0 => NO_TIMESTAMP,
+            _ => self.read_header(0).map_err(|e| e.to_string())?.max_timestamp(),
+        };
+        Ok(())
+    }
+
+    /// Scans every batch from the start: header, CRC, offsets increasing from the base
+    /// offset. Cuts the file at the first torn or corrupt batch, rebuilds both indexes, and
+    /// returns how many bytes were cut.
+    pub(crate) fn recover(&self) -> Result<u64> {
+        let mut state = self.write_state();
+        state.offset_index.truncate_to_position(0)?;
+        state.time_index.truncate_to(i64::MIN)?;
+        state.size = 0;
+        state.next_offset = self.base_offset;
+        state.max_timestamp = no_timestamp(self.base_offset);
+        state.bytes_since_last_index_entry = 0;
+        state.first_batch_timestamp = NO_TIMESTAMP;
+
+        let file_len = self.log.metadata().context("stat", &self.log_path)?.len();
+        let mut want = RECOVERY_CHUNK_BYTES;
+        let mut failure = None;
+        while state.size < file_len && failure.is_none() {
+            let chunk_start = state.size;
+            let len = want.min(file_len - chunk_start) as usize;
+            let chunk = self.read_raw(chunk_start, len)?;
+            if chunk.len() < len {
+                failure = Some(format!(
+                    "file shrank to {} bytes during recovery",
+                    chunk_start + chunk.len() as u64
+                ));
+                break;
+            }
+            want = RECOVERY_CHUNK_BYTES;
+            let mut batches = RecordBatch::iter_batches(chunk);
+            loop {
+                let position = chunk_start + batches.position() as u64;
+                match batches.next() {
+                    None => break,
+                    Some(Ok(batch)) => match self.check_recovered(&state, &batch) {
+                        Ok(header) => state.index_batch(position, &header, self.index_interval_bytes)?,
+                        Err(reason) => {
+                            failure = Some(reason);
+                            break;
+                        }
+                    },
+                    // The batch goes on past this chunk: read it whole next time round.
+                    Some(Err(RecordsError::Truncated { needed, .. })) if position + needed as u64 <= file_len => {
+                        want = want.max(needed as u64);
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        failure = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+
+        let valid = state.size;
+        if let Some(reason) = failure {
+            self.log.set_len(valid).context("truncate", &self.log_path)?;
+            warn!(
+                segment = %self.log_path.display(),
+                position = valid,
+                next_offset = state.next_offset,
+                dropped_bytes = file_len - valid,
+                %reason,
+                "truncated a torn or corrupt tail"
+            );
+        }
+        info!(segment = %self.log_path.display(), bytes = valid, next_offset = state.next_offset, "rebuilt indexes");
+        Ok(file_len - valid)
+    }
+
+    /// What recovery requires of each batch beyond parsing: an intact CRC and offsets that
+    /// increase and fit the segment's relative offsets.
+    fn check_recovered(&self, state: &State, batch: &RecordBatch) -> Result<BatchHeader, String> {
+        batch.verify_crc().map_err(|e| e.to_string())?;
+        let (base, last) = (batch.base_offset(), batch.last_offset());
+        if base < state.next_offset || last < base || last - self.base_offset > i64::from(i32::MAX) {
+            return Err(format!(
+                "batch offsets {base}..={last} do not follow offset {}",
+                state.next_offset - 1
+            ));
+        }
+        Ok(BatchHeader::parse(batch.as_bytes()).expect("a parsed batch has a valid header"))
+    }
+
+    /// Appends whole batches whose offsets are already assigned and returns the file
+    /// position they start at. The owner serializes appends (see the module doc).
+    pub(crate) fn append(&self, batches: &[u8]) -> Result<u64> {
+        let start = self.size();
+        self.log
+            .write_all_at(batches, start)
+            .context("append to", &self.log_path)?;
+        let mut state = self.write_state();
+        let mut position = 0;
+        while position < batches.len() {
+            let header = BatchHeader::parse(&batches[position..]).expect("PartitionLog appends whole batches");
+            state.index_batch(start + position as u64, &header, self.index_interval_bytes)?;
+            position += header.size_in_bytes();
+        }
+        Ok(start)
+    }
+
+    /// Up to `max_bytes` of the log from `position`, never past the committed size. The
+    /// bytes are one `pread`, not a copy of a cache.
+    pub fn read(&self, position: u64, max_bytes: usize) -> Result<Bytes> {
+        let len = self.size().saturating_sub(position).min(max_bytes as u64);
+        self.read_raw(position, len as usize)
+    }
+
+    /// Reads `len` bytes at `position`, fewer if the file was truncated meanwhile.
+    fn read_raw(&self, position: u64, len: usize) -> Result<Bytes> {
+        let mut buf = vec![0u8; len];
+        let mut filled = 0;
+        while filled < len {
+            match self.log.read_at(&mut buf[filled..], position + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e).context("read", &self.log_path),
+            }
+        }
+        buf.truncate(filled);
+        Ok(Bytes::from(buf))
+    }
+
+    /// The batch holding `offset`, or the first batch after it (offsets may have gaps);
+    /// `None` when the segment ends before `offset`. An index lookup, then headers only.
+    pub fn find_batch(&self, offset: i64) -> Result<Option<LocatedBatch>> {
+        let (start, size) = {
+            let state = self.read_state();
+            (state.offset_index.lookup(offset).position, state.size)
+        };
+        self.scan(start, size, |batch| batch.last_offset() >= offset)
+    }
+
+    /// The first batch ending at or after `min_offset` whose max timestamp is at least
+    /// `timestamp`, if any (Kafka's search, starting from the time index entry).
+    pub fn find_timestamp(&self, timestamp: i64, min_offset: i64) -> Result<Option<LocatedBatch>> {
+        let (start, size) = {
+            let state = self.read_state();
+            let indexed = state.time_index.lookup(timestamp);
+            (
+                state.offset_index.lookup(indexed.offset.max(min_offset)).position,
+                state.size,
+            )
+        };
+        self.scan(start, size, |batch| {
+            batch.max_timestamp() >= timestamp && batch.last_offset() >= min_offset
+        })
+    }
+
+    /// Walks batch headers from `position` up to `end` and returns the first that `found`
+    /// accepts.
+    fn scan(
+        &self,
+        mut position: u64,
+        end: u64,
+        mut found: impl FnMut(&BatchHeader) -> bool,
+    ) -> Result<Option<LocatedBatch>> {
+        while position < end {
+            let header = self.read_header(position)?;
+            let batch = LocatedBatch { position, header };
+            if found(&header) {
+                return Ok(Some(batch));
+            }
+            position = batch.end();
+        }
+        Ok(None)
+    }
+
+    fn read_header(&self, position: u64) -> Result<BatchHeader> {
+        let mut buf = [0u8; HEADER_LEN];
+        self.log
+            .read_exact_at(&mut buf, position)
+            .context("read batch header from", &self.log_path)?;
+        BatchHeader::parse(&buf)
+            .map_err(|e| LogError::corrupt(&self.log_path, format!("batch at byte {position}: {e}")))
+    }
+
+    /// Cuts the segment before the batch holding `offset` and returns how many bytes were
+    /// removed. Callers truncate at batch boundaries, as Kafka's do.
+    pub(crate) fn truncate_to(&self, offset: i64) -> Result<u64> {
+        let Some(cut) = self.find_batch(offset)? else {
+            return Ok(0);
+        };
+        let mut state = self.write_state();
+        let removed = state.size - cut.position;
+        self.log.set_len(cut.position).context("truncate", &self.log_path)?;
+        state.offset_index.truncate_to_position(cut.position)?;
+        state.time_index.truncate_to(cut.header.base_offset())?;
+        state.size = cut.position;
+        self.load_tail(&mut state)
+            .map_err(|reason| LogError::corrupt(&self.log_path, reason))?;
+        Ok(removed)
+    }
+
+    /// Writes the segment's largest timestamp to its time index, as Kafka does when a segment
+    /// stops being the active one, so loading it later needs no scan to know it.
+    pub(crate) fn seal(&self) -> Result<()> {
+        let mut state = self.write_state();
+        let max_timestamp = state.max_timestamp;
+        state.time_index.maybe_append(max_timestamp)
+    }
+
+    /// fdatasync of the `.log`: what makes appended batches durable.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.log.sync_data().context("fsync", &self.log_path)
+    }
+
+    /// fsync of both indexes, needed once the segment falls below the recovery point and its
+    /// indexes will be loaded rather than rebuilt.
+    pub(crate) fn flush_indexes(&self) -> Result<()> {
+        let state = self.read_state();
+        state.offset_index.sync()?;
+        state.time_index.sync()
+    }
+
+    /// Removes the segment's files. Readers still holding the segment keep reading the
+    /// unlinked file through their open descriptor.
+    pub(crate) fn delete(&self) -> Result<()> {
+        delete_files(
+            self.log_path.parent().expect("segments live in a dir"),
+            self.base_offset,
+        )
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Committed bytes of whole batches.
+    pub fn size(&self) -> u64 {
+        self.read_state().size
+    }
+
+    /// The offset after the last batch (the base offset while empty).
+    pub fn next_offset(&self) -> i64 {
+        self.read_state().next_offset
+    }
+
+    /// The largest batch max timestamp and the last offset of its batch; `NO_TIMESTAMP` when
+    /// no batch has a timestamp.
+    pub fn max_timestamp(&self) -> TimestampOffset {
+        self.read_state().max_timestamp
+    }
+
+    /// How long the segment has been collecting data, as Kafka judges it for `segment.ms`:
+    /// from its first batch's timestamp to that of the batch about to be appended, or by the
+    /// wall clock when the first batch has no timestamp.
+    pub fn time_waited_for_roll(&self, now_ms: i64, incoming_max_timestamp: i64) -> i64 {
+        match self.read_state().first_batch_timestamp {
+            NO_TIMESTAMP => now_ms - self.created_ms,
+            first => incoming_max_timestamp - first,
+        }
+    }
+
+    /// Whether either index is full, which forces a roll.
+    pub fn is_index_full(&self) -> bool {
+        let state = self.read_state();
+        state.offset_index.is_full() || state.time_index.is_full()
+    }
+
+    /// Time of the last write, which retention falls back to for segments without timestamps.
+    pub fn last_modified_ms(&self) -> Result<i64> {
+        let modified = self
+            .log
+            .metadata()
+            .and_then(|m| m.modified())
+            .context("stat", &self.log_path)?;
+        Ok(millis_since_epoch(modified))
+    }
+
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Removes the files of the segment at `base_offset` in `dir`, whichever exist.
+pub(crate) fn delete_files(dir: &Path, base_offset: i64) -> Result<()> {
+    for suffix in [LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        let path = segment_file(dir, base_offset, suffix);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            removed => removed.context("delete", &path)?,
+        }
+    }
+    Ok(())
+}
+
+fn no_timestamp(base_offset: i64) -> TimestampOffset {
+    TimestampOffset {
+        timestamp: NO_TIMESTAMP,
+        offset: base_offset,
+    }
+}
+
+/// Wall-clock milliseconds, Kafka's timestamp unit.
+pub(crate) fn now_ms() -> i64 {
+    millis_since_epoch(SystemTime::now())
+}
+
+fn millis_since_epoch(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::batch;
+
+    const BASE: i64 = 100;
+
+    fn config() -> LogConfig {
+        LogConfig {
+            index_interval_bytes: 200,
+            ..LogConfig::default()
+        }
+    }
+
+    /// Appends batches of 3 records at `BASE`, `BASE + 3`, ... with the given max
+    /// timestamps, one append each; returns each batch's position and bytes.
+    fn fill(segment: &Segment, max_timestamps: impl IntoIterator<Item = i64>) -> Vec<(u64, Bytes)> {
+        let mut offset = segment.next_offset();
+        let mut written = Vec::new();
+        for max_timestamp in max_timestamps {
+            let bytes = batch(offset, 3, max_timestamp - 2);
+            written.push((segment.append(&bytes).unwrap(), bytes));
+            offset += 3;
+        }
+        written
+    }
+
+    /// Max timestamp `1000 + last offset` for batch `i`.
+    fn rising(count: i64) -> impl Iterator<Item = i64> {
+        (0..count).map(|i| 1_000 + BASE + 3 * i + 2)
+    }
+
+    fn located(position: u64, bytes: &Bytes) -> Option<LocatedBatch> {
+        Some(LocatedBatch {
+            position,
+            header: BatchHeader::parse(bytes).unwrap(),
+        })
+    }
+
+    fn index_files(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+        let read = |suffix| fs::read(segment_file(dir, BASE, suffix)).unwrap();
+        (read(OFFSET_INDEX_SUFFIX), read(TIME_INDEX_SUFFIX))
+    }
+
+    #[test]
+    fn every_offset_finds_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let written = fill(&segment, rising(40));
+        let end: u64 = written.iter().map(|(_, b)| b.len() as u64).sum();
+        assert_eq!((segment.size(), segment.next_offset()), (end, BASE + 120));
+        assert_eq!(
+            segment.max_timestamp(),
+            TimestampOffset {
+                timestamp: 1_219,
+                offset: 219
+            }
+        );
+        for (i, (position, bytes)) in written.iter().enumerate() {
+            for offset in BASE + 3 * i as i64..BASE + 3 * i as i64 + 3 {
+                assert_eq!(
+                    segment.find_batch(offset).unwrap(),
+                    located(*position, bytes),
+                    "offset {offset}"
+                );
+            }
+            assert_eq!(segment.read(*position, bytes.len()).unwrap(), bytes);
+        }
+        assert_eq!(segment.find_batch(BASE - 1).unwrap(), located(0, &written[0].1));
+        assert_eq!(segment.find_batch(BASE + 120).unwrap(), None);
+        assert_eq!(
+            segment.read(end - 10, 100).unwrap().len(),
+            10,
+            "reads stop at the committed size"
+        );
+
+        // Each entry maps the last offset of a batch to its position (what Kafka's
+        // DumpLogSegments checks), one entry once more than 200 bytes were appended.
+        let (offset_index, time_index) = index_files(dir.path());
+        assert!(offset_index.len() / 8 > 5, "the test needs several index entries");
+        assert_eq!(time_index.len() / 12, offset_index.len() / 8);
+        let mut previous_position = 0;
+        for entry in offset_index.chunks(8) {
+            let relative_offset = i32::from_be_bytes(entry[..4].try_into().unwrap());
+            let position = u32::from_be_bytes(entry[4..].try_into().unwrap()) as u64;
+            let (_, bytes) = written
+                .iter()
+                .find(|(p, _)| *p == position)
+                .expect("entry at a batch start");
+            assert_eq!(
+                BatchHeader::parse(bytes).unwrap().last_offset(),
+                BASE + i64::from(relative_offset)
+            );
+            assert!(position - previous_position > 200 && position - previous_position <= 200 + bytes.len() as u64);
+            previous_position = position;
+        }
+    }
+
+    #[test]
+    fn find_timestamp_finds_the_first_batch_reaching_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let timestamps = [
+            5_000, 4_000, 6_000, 6_000, 5_500, 9_000, 7_000, 10_000, 2_000, 10_500, 10_600, 10_700,
+        ];
+        let written = fill(&segment, timestamps.iter().copied().cycle().take(60));
+        for target in (0..12_000).step_by(250) {
+            let expected = (0..60).find(|&i| timestamps[i % 12] >= target).map(|i| &written[i]);
+            let found = segment.find_timestamp(target, BASE).unwrap();
+            assert_eq!(found, expected.and_then(|(p, b)| located(*p, b)), "timestamp {target}");
+        }
+        // Batches ending before the minimum offset are skipped.
+        let found = segment.find_timestamp(0, BASE + 30).unwrap();
+        assert_eq!(found, located(written[10].0, &written[10].1));
+    }
+
+    #[test]
+    fn a_trusted_reopen_restores_what_appends_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let written = fill(&segment, rising(40));
+        segment.seal().unwrap();
+        let (size, max_timestamp) = (segment.size(), segment.max_timestamp());
+        drop(segment);
+
+        let reopened = Segment::open(dir.path(), BASE, &config()).unwrap();
+        assert_eq!((reopened.size(), reopened.next_offset()), (size, BASE + 120));
+        assert_eq!(reopened.max_timestamp(), max_timestamp);
+        assert_eq!(
+            reopened.time_waited_for_roll(0, 5_000),
+            5_000 - 1_102,
+            "from the first batch's max timestamp"
+        );
+        assert_eq!(
+            reopened.find_batch(BASE + 61).unwrap(),
+            located(written[20].0, &written[20].1)
+        );
+        let appended_indexes = index_files(dir.path());
+        drop(reopened);
+
+        // Recovery rebuilds exactly the indexes appends wrote (plus the sealing entry).
+        let (recovered, truncated) = Segment::open_with_recovery(dir.path(), BASE, &config()).unwrap();
+        assert_eq!((truncated, recovered.size()), (0, size));
+        recovered.seal().unwrap();
+        assert_eq!(index_files(dir.path()), appended_indexes);
+    }
+
+    #[test]
+    fn recovery_cuts_a_torn_tail_at_every_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let written = fill(&segment, rising(30));
+        let (last_position, last) = written.last().unwrap().clone();
+        let full = fs::read(segment.path()).unwrap();
+        drop(segment);
+        // The indexes of the log without its last batch, as appends build them.
+        let reference = tempfile::tempdir().unwrap();
+        fill(&Segment::create(reference.path(), BASE, &config()).unwrap(), rising(29));
+
+        for cut in last_position + 1..last_position + last.len() as u64 {
+            let crashed = tempfile::tempdir().unwrap();
+            fs::write(segment_file(crashed.path(), BASE, LOG_SUFFIX), &full[..cut as usize]).unwrap();
+            let (segment, truncated) = Segment::open_with_recovery(crashed.path(), BASE, &config()).unwrap();
+            assert_eq!(truncated, cut - last_position);
+            assert_eq!((segment.size(), segment.next_offset()), (last_position, BASE + 87));
+            assert_eq!(fs::metadata(segment.path()).unwrap().len(), last_position);
+            assert_eq!(
+                index_files(crashed.path()),
+                index_files(reference.path()),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn recovery_stops_at_corruption_and_offsets_going_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let written = fill(&segment, rising(10));
+        let path = segment.path().to_path_buf();
+        let pristine = fs::read(&path).unwrap();
+        drop(segment);
+
+        // A flipped byte in a record of batch 6: the CRC no longer matches.
+        let mut flipped = pristine.clone();
+        flipped[written[6].0 as usize + 70] ^= 0xff;
+        // Batch 6 claiming an offset already used: offsets must increase.
+        let mut repeated = pristine.clone();
+        repeated[written[6].0 as usize..][..8].copy_from_slice(&BASE.to_be_bytes());
+        // Garbage over batches 6 onwards.
+        let mut garbage = pristine.clone();
+        garbage[written[6].0 as usize..].fill(0xab);
+
+        for corrupted in [flipped, repeated, garbage] {
+            fs::write(&path, &corrupted).unwrap();
+            let (segment, truncated) = Segment::open_with_recovery(dir.path(), BASE, &config()).unwrap();
+            assert_eq!(truncated, pristine.len() as u64 - written[6].0);
+            assert_eq!((segment.size(), segment.next_offset()), (written[6].0, BASE + 18));
+            assert_eq!(fs::read(&path).unwrap(), pristine[..written[6].0 as usize]);
+        }
+    }
+
+    #[test]
+    fn truncate_to_cuts_before_the_batch_holding_the_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let written = fill(&segment, rising(40));
+        let removed = segment.truncate_to(BASE + 60).unwrap();
+        assert_eq!(
+            removed,
+            written.iter().skip(20).map(|(_, b)| b.len() as u64).sum::<u64>()
+        );
+        assert_eq!((segment.size(), segment.next_offset()), (written[20].0, BASE + 60));
+        assert_eq!(
+            segment.max_timestamp(),
+            TimestampOffset {
+                timestamp: 1_159,
+                offset: 159
+            }
+        );
+        assert_eq!(segment.find_batch(BASE + 60).unwrap(), None);
+        assert_eq!(
+            segment.find_batch(BASE + 59).unwrap(),
+            located(written[19].0, &written[19].1)
+        );
+
+        // Appends continue where the log now ends, and the indexes are those of 20 batches.
+        let again = fill(&segment, rising(25).skip(20));
+        assert_eq!(again[0].0, written[20].0);
+        assert_eq!(segment.next_offset(), BASE + 75);
+        let reference = tempfile::tempdir().unwrap();
+        fill(&Segment::create(reference.path(), BASE, &config()).unwrap(), rising(25));
+        assert_eq!(index_files(dir.path()), index_files(reference.path()));
+    }
+}

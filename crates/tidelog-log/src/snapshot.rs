@@ -1,0 +1,202 @@
+//! A cheap, consistent view of a partition log that reads and flushes without the log's lock.
+//!
+//! The broker keeps each [`crate::PartitionLog`] behind a mutex for appends. A fetch takes
+//! the lock only to call [`crate::PartitionLog::snapshot`] (a few `Arc` clones and the end
+//! offsets), releases it, and does its file I/O on the snapshot while appends go on. The
+//! snapshot sees exactly the batches committed when it was taken: it stops at the active
+//! segment's size of that moment. Segments deleted meanwhile stay readable through their open
+//! file descriptors; a truncation racing a read can only make the read return fewer batches.
+
+use crate::error::{LogError, Result};
+use crate::segment::{LocatedBatch, Segment};
+use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
+use bytes::Bytes;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use tidelog_protocol::records::RecordBatch;
+
+/// Bound on the decompressed records of one batch when ListOffsets has to look inside it.
+const MAX_DECOMPRESSED_BATCH_BYTES: usize = 256 << 20;
+
+/// What a fetch gets: file bytes of whole batches, and the log bounds it was served from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    pub records: Bytes,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSnapshot {
+    pub(crate) segments: Arc<Vec<Arc<Segment>>>,
+    pub(crate) log_start_offset: i64,
+    pub(crate) log_end_offset: i64,
+    /// Committed size of the last segment when the snapshot was taken.
+    pub(crate) active_size: u64,
+    pub(crate) flushed_offset: Arc<AtomicI64>,
+}
+
+impl LogSnapshot {
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset
+    }
+
+    /// Raw bytes of whole batches, starting with the batch holding `fetch_offset`: at least
+    /// that whole batch even if it exceeds `max_bytes`, then as many whole batches as fit in
+    /// `max_bytes`, all from one segment, and none at or past `max_offset_exclusive` (the
+    /// high watermark). Kafka's OFFSET_OUT_OF_RANGE when `fetch_offset` is below the log
+    /// start or past the log end; empty records from the high watermark to the log end.
+    pub fn read(&self, fetch_offset: i64, max_bytes: usize, max_offset_exclusive: i64) -> Result<ReadResult> {
+        if fetch_offset < self.log_start_offset || fetch_offset > self.log_end_offset {
+            return Err(LogError::OffsetOutOfRange {
+                requested: fetch_offset,
+                log_start: self.log_start_offset,
+                log_end: self.log_end_offset,
+            });
+        }
+        let limit = max_offset_exclusive.min(self.log_end_offset);
+        let records = self.read_records(fetch_offset, max_bytes, limit)?;
+        Ok(ReadResult {
+            records,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset,
+        })
+    }
+
+    fn read_records(&self, fetch_offset: i64, max_bytes: usize, limit: i64) -> Result<Bytes> {
+        for (i, segment) in self.segments.iter().enumerate().skip(self.segment_index(fetch_offset)) {
+            if fetch_offset >= limit || segment.base_offset() >= limit {
+                break;
+            }
+            // `None`: the offset falls in a gap after this segment's last batch.
+            let Some(first) = segment.find_batch(fetch_offset)? else {
+                continue;
+            };
+            if first.header.base_offset() >= limit {
+                break;
+            }
+            let end = self.end_position(i, limit)?;
+            let len = max_bytes
+                .max(first.header.size_in_bytes())
+                .min(end.saturating_sub(first.position) as usize);
+            return Ok(whole_batches(segment.read(first.position, len)?));
+        }
+        Ok(Bytes::new())
+    }
+
+    /// Where readable bytes of segment `i` end: at the batch holding `limit` if that is in
+    /// this segment, else at the committed size.
+    fn end_position(&self, i: usize, limit: i64) -> Result<u64> {
+        let segment = &self.segments[i];
+        let next = self.segments.get(i + 1);
+        let committed = if next.is_some() {
+            segment.size()
+        } else {
+            self.active_size
+        };
+        if limit >= self.log_end_offset || next.is_some_and(|next| limit >= next.base_offset()) {
+            return Ok(committed);
+        }
+        Ok(segment
+            .find_batch(limit)?
+            .map_or(committed, |b| b.position.min(committed)))
+    }
+
+    /// The segment that may hold `offset`: the last one starting at or before it.
+    fn segment_index(&self, offset: i64) -> usize {
+        self.segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1)
+    }
+
+    /// ListOffsets by timestamp: the first record at or after the log start whose timestamp
+    /// is at least `timestamp`, found through the time indexes (the first segment whose
+    /// largest timestamp reaches it, then that segment's time and offset indexes, then batch
+    /// headers), then the records of that one batch.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        for segment in self.segments.iter() {
+            if segment.max_timestamp().timestamp < timestamp {
+                continue;
+            }
+            if let Some(batch) = segment.find_timestamp(timestamp, self.log_start_offset)? {
+                return self.first_record(segment, batch, timestamp);
+            }
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets MAX_TIMESTAMP: the record with the largest timestamp (the first one if
+    /// several share it), or `None` when no batch carries a timestamp.
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>> {
+        let mut best: Option<(&Arc<Segment>, TimestampOffset)> = None;
+        for segment in self.segments.iter() {
+            let max = segment.max_timestamp();
+            if max.timestamp > best.map_or(NO_TIMESTAMP, |(_, b)| b.timestamp) {
+                best = Some((segment, max));
+            }
+        }
+        let Some((segment, max)) = best else {
+            return Ok(None);
+        };
+        match segment.find_batch(max.offset)? {
+            Some(batch) => self.first_record(segment, batch, max.timestamp),
+            None => Ok(None),
+        }
+    }
+
+    /// The first record of `batch` at or after the log start with a timestamp of at least
+    /// `timestamp`; `None` for a batch appended after the snapshot was taken.
+    fn first_record(&self, segment: &Segment, batch: LocatedBatch, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        if batch.header.base_offset() >= self.log_end_offset {
+            return Ok(None);
+        }
+        let bytes = segment.read(batch.position, batch.header.size_in_bytes())?;
+        let corrupt = |e: tidelog_protocol::records::RecordsError| {
+            LogError::corrupt(segment.path(), format!("batch at byte {}: {e}", batch.position))
+        };
+        let batch = RecordBatch::parse(bytes).map_err(corrupt)?;
+        for record in batch.records(MAX_DECOMPRESSED_BATCH_BYTES).map_err(corrupt)? {
+            let record = record.map_err(corrupt)?;
+            if record.timestamp >= timestamp && record.offset >= self.log_start_offset {
+                return Ok(Some(TimestampOffset {
+                    timestamp: record.timestamp,
+                    offset: record.offset,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Makes every batch in the snapshot durable and returns the flushed offset: everything
+    /// below it survives a crash. Syncs only segments holding offsets not yet flushed, and
+    /// the indexes of those that are no longer active, which recovery will trust once the
+    /// recovery point passes them. Concurrent flushes are harmless: the offset only grows.
+    pub fn flush(&self) -> Result<i64> {
+        let flushed = self.flushed_offset.load(Ordering::Acquire);
+        if flushed >= self.log_end_offset {
+            return Ok(flushed);
+        }
+        let last = self.segments.len() - 1;
+        for (i, segment) in self.segments.iter().enumerate().skip(self.segment_index(flushed)) {
+            segment.flush()?;
+            if i < last {
+                segment.flush_indexes()?;
+            }
+        }
+        let previous = self.flushed_offset.fetch_max(self.log_end_offset, Ordering::AcqRel);
+        Ok(previous.max(self.log_end_offset))
+    }
+}
+
+/// Cuts a read at the end of its last whole batch (a `max_bytes` limit falls anywhere).
+/// Looks at batch headers only.
+fn whole_batches(mut bytes: Bytes) -> Bytes {
+    let mut batches = RecordBatch::iter_batches(bytes.clone());
+    while let Some(Ok(_)) = batches.next() {}
+    bytes.truncate(batches.position());
+    bytes
+}

@@ -1,0 +1,371 @@
+//! A partition log through its public API: appends and reads across segment rolls, the
+//! fetch rules, timestamp lookups, retention, DeleteRecords, truncation and flushing.
+
+mod common;
+
+use bytes::{Bytes, BytesMut};
+use common::{batch_at, batches, fill, produced, small_config};
+use std::sync::{Arc, Mutex};
+use tidelog_log::{LogConfig, LogError, PartitionLog, TimestampOffset};
+use tidelog_protocol::records::RecordBatch;
+
+const T0: i64 = 1_700_000_000_000;
+
+fn new_log(config: LogConfig) -> (tempfile::TempDir, PartitionLog) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::create(&dir.path().join("orders-0"), config).unwrap();
+    (dir, log)
+}
+
+fn concat(batches: &[RecordBatch]) -> Bytes {
+    batches
+        .iter()
+        .flat_map(|b| b.as_bytes().to_vec())
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// The batch holding `offset`.
+fn holding(written: &[RecordBatch], offset: i64) -> &RecordBatch {
+    written
+        .iter()
+        .find(|b| b.base_offset() <= offset && offset <= b.last_offset())
+        .unwrap()
+}
+
+#[test]
+fn appends_read_back_across_segment_rolls() {
+    let (_dir, mut log) = new_log(small_config());
+    let written = fill(&mut log, 60, T0);
+    let end = written.last().unwrap().next_offset();
+    assert_eq!(end, 150, "60 batches of 1, 2, 3, 4, 1, ... records");
+    assert_eq!(log.log_end_offset(), end);
+
+    // Segments start at batch boundaries, never exceed segment.bytes, and each file holds
+    // exactly the batches in its range.
+    let segments = log.segments();
+    assert!(segments.len() > 5, "{} segments", segments.len());
+    for (i, segment) in segments.iter().enumerate() {
+        let next_base = segments.get(i + 1).map_or(end, |s| s.base_offset());
+        let inside: Vec<RecordBatch> = written
+            .iter()
+            .filter(|b| b.base_offset() >= segment.base_offset() && b.base_offset() < next_base)
+            .cloned()
+            .collect();
+        assert_eq!(inside[0].base_offset(), segment.base_offset());
+        assert!(segment.size() <= 1_000);
+        assert_eq!(std::fs::read(segment.path()).unwrap(), concat(&inside));
+        // A read from the segment's start returns all of it, and stops at its end.
+        let read = log.read(segment.base_offset(), 1 << 20, i64::MAX).unwrap();
+        assert_eq!(read.records, concat(&inside));
+    }
+}
+
+#[test]
+fn read_at_every_offset_starts_with_the_batch_holding_it() {
+    let (_dir, mut log) = new_log(small_config());
+    let written = fill(&mut log, 40, T0);
+    for offset in 0..log.log_end_offset() {
+        let read = log.read(offset, 1, i64::MAX).unwrap();
+        assert_eq!(
+            batches(&read.records),
+            [holding(&written, offset).clone()],
+            "offset {offset}"
+        );
+        assert_eq!((read.log_start_offset, read.log_end_offset), (0, 100));
+    }
+}
+
+#[test]
+fn reads_return_whole_batches_and_at_least_one() {
+    let (_dir, mut log) = new_log(LogConfig::default());
+    let written = fill(&mut log, 10, T0);
+    let size = |n: usize| written[..n].iter().map(|b| b.size_in_bytes()).sum::<usize>();
+
+    assert_eq!(
+        log.read(0, 0, i64::MAX).unwrap().records,
+        concat(&written[..1]),
+        "one batch past max_bytes"
+    );
+    assert_eq!(
+        log.read(0, size(1) - 1, i64::MAX).unwrap().records,
+        concat(&written[..1])
+    );
+    assert_eq!(log.read(0, size(3), i64::MAX).unwrap().records, concat(&written[..3]));
+    assert_eq!(
+        log.read(0, size(3) + 30, i64::MAX).unwrap().records,
+        concat(&written[..3]),
+        "no partial batch"
+    );
+    assert_eq!(log.read(0, 1 << 20, i64::MAX).unwrap().records, concat(&written));
+}
+
+#[test]
+fn reads_stop_at_the_high_watermark_and_check_the_range() {
+    let (_dir, mut log) = new_log(LogConfig::default());
+    let written = fill(&mut log, 30, T0);
+    let end = log.log_end_offset();
+    for (i, batch) in written.iter().enumerate() {
+        let high_watermark = batch.base_offset();
+        let read = log.read(0, 1 << 20, high_watermark).unwrap();
+        assert_eq!(read.records, concat(&written[..i]), "high watermark {high_watermark}");
+        // From the high watermark up to the log end there is nothing to read yet.
+        assert!(log
+            .read(high_watermark, 1 << 20, high_watermark)
+            .unwrap()
+            .records
+            .is_empty());
+    }
+    assert!(log.read(end, 1 << 20, i64::MAX).unwrap().records.is_empty());
+    let out_of_range = log.read(end + 1, 1 << 20, i64::MAX).unwrap_err();
+    assert!(
+        matches!(out_of_range, LogError::OffsetOutOfRange { requested, log_start: 0, log_end }
+        if requested == end + 1 && log_end == end)
+    );
+}
+
+#[test]
+fn a_snapshot_sees_what_was_committed_when_it_was_taken() {
+    let (_dir, mut log) = new_log(LogConfig::default());
+    let before = fill(&mut log, 5, T0);
+    let snapshot = log.snapshot();
+    let after = fill(&mut log, 5, T0 + 1_000);
+    assert_eq!(snapshot.read(0, 1 << 20, i64::MAX).unwrap().records, concat(&before));
+    assert!(snapshot
+        .read(snapshot.log_end_offset(), 1 << 20, i64::MAX)
+        .unwrap()
+        .records
+        .is_empty());
+    let all = [before, after].concat();
+    assert_eq!(log.read(0, 1 << 20, i64::MAX).unwrap().records, concat(&all));
+}
+
+#[test]
+fn reads_run_beside_appends() {
+    let (_dir, log) = new_log(small_config());
+    let log = Arc::new(Mutex::new(log));
+    let reader = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                let snapshot = log.lock().unwrap().snapshot();
+                // The fetch runs without the lock: every batch it returns is whole and intact.
+                let mut offset = snapshot.log_start_offset();
+                while offset < snapshot.log_end_offset() {
+                    let read = snapshot.read(offset, 4096, i64::MAX).unwrap();
+                    let got = batches(&read.records);
+                    assert!(got[0].base_offset() <= offset && offset <= got[0].last_offset());
+                    offset = got.last().unwrap().next_offset();
+                }
+            }
+        })
+    };
+    for i in 0..300 {
+        log.lock().unwrap().append(produced(1 + i % 3, T0 + i as i64)).unwrap();
+    }
+    reader.join().unwrap();
+    assert_eq!(log.lock().unwrap().log_end_offset(), 600);
+}
+
+#[test]
+fn timestamps_find_the_first_record_reaching_them() {
+    let (_dir, mut log) = new_log(small_config());
+    // Batch max timestamps go up and down, across several segments.
+    let starts = [5_000, 4_000, 6_000, 5_500, 9_000, 7_000, 10_000, 2_000];
+    let mut records: Vec<(i64, i64)> = Vec::new(); // (offset, timestamp)
+    for i in 0..40 {
+        let ts = T0 + starts[i % starts.len()] + i as i64;
+        let info = log.append(produced(3, ts)).unwrap();
+        records.extend((0..3).map(|r| (info.base_offset + r, ts + r)));
+    }
+    assert!(log.segments().len() > 3);
+    for target in (T0..T0 + 11_000).step_by(97) {
+        let expected = records
+            .iter()
+            .find(|(_, ts)| *ts >= target)
+            .map(|&(offset, timestamp)| TimestampOffset { timestamp, offset });
+        assert_eq!(log.offset_for_timestamp(target).unwrap(), expected, "target {target}");
+    }
+    assert_eq!(log.offset_for_timestamp(T0 + 20_000).unwrap(), None);
+
+    let &(offset, timestamp) = records.iter().max_by_key(|(offset, ts)| (*ts, -offset)).unwrap();
+    assert_eq!(
+        log.max_timestamp_offset().unwrap(),
+        Some(TimestampOffset { timestamp, offset })
+    );
+}
+
+#[test]
+fn segments_roll_on_age_and_on_a_full_index() {
+    let day = 24 * 60 * 60 * 1000;
+    let (_dir, mut log) = new_log(LogConfig::default());
+    // As in Kafka, age is measured from the first batch's timestamp to the incoming one's.
+    for ts in [T0, T0 + 7 * day, T0 + 7 * day + 1, T0 + 7 * day + 2, T0 + 14 * day + 2] {
+        log.append(produced(2, ts)).unwrap();
+    }
+    let bases: Vec<i64> = log.segments().iter().map(|s| s.base_offset()).collect();
+    assert_eq!(bases, [0, 4, 8], "rolled once 7 days had passed within a segment");
+
+    // Index files of 24 bytes hold 2 time entries; an entry per batch after the first.
+    let config = LogConfig {
+        segment_index_bytes: 24,
+        index_interval_bytes: 0,
+        ..LogConfig::default()
+    };
+    let (_dir, mut log) = new_log(config);
+    fill(&mut log, 10, T0);
+    let bases: Vec<i64> = log.segments().iter().map(|s| s.base_offset()).collect();
+    assert_eq!(
+        bases,
+        [0, 6, 13, 21],
+        "3 batches (of 1, 2, 3, 4, 1, ... records) per segment"
+    );
+}
+
+#[test]
+fn retention_deletes_the_oldest_segments_by_time_and_size() {
+    let (_dir, mut log) = new_log(small_config());
+    fill(&mut log, 80, T0);
+    let segments = log.segments().to_vec();
+    let n = segments.len();
+    assert!(n >= 8, "{n} segments");
+    let paths: Vec<_> = segments.iter().map(|s| s.path().to_path_buf()).collect();
+
+    // By time: segments whose newest batch is more than 1 s older than `now`.
+    let cutoff = segments[2].max_timestamp().timestamp;
+    assert_eq!(log.apply_retention(cutoff + 1_001, 1_000, -1).unwrap(), 3);
+    assert_eq!(log.log_start_offset(), segments[3].base_offset());
+    assert!(!paths[2].exists() && paths[3].exists());
+    let below = log.read(segments[3].base_offset() - 1, 100, i64::MAX).unwrap_err();
+    assert!(matches!(below, LogError::OffsetOutOfRange { .. }));
+    assert_eq!(
+        batches(&log.read(log.log_start_offset(), 1, i64::MAX).unwrap().records)[0].base_offset(),
+        segments[3].base_offset()
+    );
+
+    // By size: keep the newest segments whose total stays within the limit.
+    let kept: u64 = segments[n - 3..].iter().map(|s| s.size()).sum();
+    assert_eq!(log.apply_retention(T0, -1, kept as i64).unwrap(), n - 6);
+    assert_eq!(log.log_start_offset(), segments[n - 3].base_offset());
+    assert_eq!(log.segments().len(), 3);
+
+    // The active segment is never deleted.
+    assert_eq!(log.apply_retention(i64::MAX, 0, 0).unwrap(), 2);
+    assert_eq!(log.segments().len(), 1);
+    assert_eq!(log.log_start_offset(), segments[n - 1].base_offset());
+}
+
+#[test]
+fn delete_records_moves_the_log_start() {
+    let (_dir, mut log) = new_log(small_config());
+    let written = fill(&mut log, 40, T0);
+    let second = log.segments()[1].base_offset();
+    let target = second + 1;
+    assert_eq!(log.delete_records_before(target).unwrap(), target);
+    assert_eq!(
+        log.segments()[0].base_offset(),
+        second,
+        "the segment wholly below is gone"
+    );
+    assert!(matches!(
+        log.read(second, 1, i64::MAX),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(
+        batches(&log.read(target, 1, i64::MAX).unwrap().records),
+        [holding(&written, target).clone()]
+    );
+    assert_eq!(
+        log.delete_records_before(target - 1).unwrap(),
+        target,
+        "the log start never moves back"
+    );
+    assert!(matches!(
+        log.delete_records_before(1_000),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn truncation_removes_batches_and_appends_continue() {
+    let (_dir, mut log) = new_log(small_config());
+    let written = fill(&mut log, 40, T0);
+    let target = written[25].base_offset();
+    let before = log.segments().len();
+    log.truncate_to(target).unwrap();
+    assert_eq!(log.log_end_offset(), target);
+    assert!(log.segments().len() < before);
+    assert_eq!(
+        log.read(0, 1 << 20, i64::MAX).unwrap().records.len(),
+        log.segments()[0].size() as usize
+    );
+    let mut all = Vec::new();
+    let mut offset = 0;
+    while offset < log.log_end_offset() {
+        let read = batches(&log.read(offset, 1 << 20, i64::MAX).unwrap().records);
+        offset = read.last().unwrap().next_offset();
+        all.extend(read);
+    }
+    assert_eq!(all, written[..25]);
+
+    let info = log.append(produced(2, T0)).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (target, target + 1));
+    assert_eq!(log.read(target, 1, i64::MAX).unwrap().records, batch_at(target, 2, T0));
+
+    // Below the log start, the log empties and restarts at the target.
+    log.delete_records_before(10).unwrap();
+    log.truncate_to(5).unwrap();
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset(), log.segments().len()),
+        (5, 5, 1)
+    );
+    assert_eq!(log.append(produced(1, T0)).unwrap().base_offset, 5);
+}
+
+#[test]
+fn flush_makes_everything_appended_durable() {
+    let (_dir, mut log) = new_log(small_config());
+    assert_eq!(log.flushed_offset(), 0);
+    fill(&mut log, 20, T0);
+    assert_eq!(log.flushed_offset(), 0, "appends alone are not durable");
+    let snapshot = log.snapshot();
+    fill(&mut log, 5, T0);
+    assert_eq!(snapshot.flush().unwrap(), 50, "a snapshot flushes what it sees");
+    assert_eq!(log.flushed_offset(), 50);
+
+    let stale = log.snapshot();
+    log.truncate_to(10).unwrap();
+    assert_eq!((log.log_end_offset(), log.flushed_offset()), (10, 10));
+    assert_eq!(stale.flush().unwrap(), 61);
+    assert_eq!(
+        log.flushed_offset(),
+        10,
+        "a stale snapshot cannot mark truncated offsets durable"
+    );
+    log.append(produced(3, T0)).unwrap();
+    assert_eq!(log.flush().unwrap(), 13);
+    assert_eq!(log.flushed_offset(), 13);
+}
+
+#[test]
+fn appends_refuse_what_is_not_whole_batches() {
+    let (_dir, mut log) = new_log(small_config());
+    assert!(matches!(log.append(BytesMut::new()), Err(LogError::EmptyAppend)));
+    let mut torn = produced(2, T0);
+    torn.truncate(torn.len() - 1);
+    assert!(matches!(
+        log.append(torn),
+        Err(LogError::InvalidBatch { position: 0, .. })
+    ));
+    let mut second_torn = produced(1, T0);
+    second_torn.extend_from_slice(&produced(1, T0)[..70]);
+    let first_len = produced(1, T0).len();
+    assert!(matches!(log.append(second_torn), Err(LogError::InvalidBatch { position, .. }) if position == first_len));
+    let big: Vec<u8> = (0..12).flat_map(|_| produced(4, T0).to_vec()).collect();
+    assert!(matches!(
+        log.append(BytesMut::from(&big[..])),
+        Err(LogError::AppendTooLarge { .. })
+    ));
+    assert_eq!(log.log_end_offset(), 0, "nothing was appended");
+    assert_eq!(log.append(produced(2, T0)).unwrap().base_offset, 0);
+}
