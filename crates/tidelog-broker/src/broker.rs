@@ -4,15 +4,21 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use thiserror::Error;
 use tidelog_protocol::ErrorCode;
 use tracing::info;
 
 use crate::config::BrokerConfig;
+use crate::fetch_session::FetchSessionCache;
 use crate::ids::{random_uuid, uuid_base64};
 use crate::metadata::{validate_topic_name, MetadataEvent, MetadataStore, StoreError, TopicMeta};
+use crate::partitions::Partitions;
 use crate::topic_config;
+
+/// Kafka's `log.flush.offset.checkpoint.interval.ms` default.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -20,6 +26,8 @@ pub enum StartError {
     LogDir { path: String, source: std::io::Error },
     #[error("{0}")]
     Metadata(#[from] StoreError),
+    #[error("cannot open the logs: {0}")]
+    Logs(#[from] tidelog_log::LogError),
     #[error("meta.properties in {path} belongs to node {found}, not {expected}")]
     NodeMismatch { path: String, found: String, expected: i32 },
 }
@@ -44,6 +52,8 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub cluster_id: String,
     pub metadata: MetadataStore,
+    pub partitions: Partitions,
+    pub fetch_sessions: FetchSessionCache,
 }
 
 impl Broker {
@@ -77,11 +87,20 @@ impl Broker {
             write_meta_properties(dir, &cluster_id, config.node_id).map_err(io_err)?;
         }
         let metadata = MetadataStore::open(&config.log_dirs[0])?;
-        info!(cluster_id, node_id = config.node_id, "broker state loaded");
+        let topics: Vec<TopicMeta> = metadata.image().topics().cloned().collect();
+        let partitions = Partitions::open(&config, &topics)?;
+        info!(
+            cluster_id,
+            node_id = config.node_id,
+            topics = topics.len(),
+            "broker state loaded"
+        );
         Ok(Arc::new(Broker {
             config,
             cluster_id,
             metadata,
+            partitions,
+            fetch_sessions: FetchSessionCache::default(),
         }))
     }
 
@@ -144,6 +163,9 @@ impl Broker {
             None => Ok(MetadataEvent::TopicCreated(topic.clone())),
         });
         self.committed(committed)?;
+        self.partitions
+            .create_logs(&self.config, &topic)
+            .map_err(storage_error)?;
         info!(topic = name, partitions, "topic created");
         Ok(topic)
     }
@@ -158,6 +180,7 @@ impl Broker {
             None => Err(unknown_topic(name)),
         });
         self.committed(committed)?;
+        self.partitions.delete_logs(name).map_err(storage_error)?;
         info!(topic = name, "topic deleted");
         Ok(deleted.expect("set when committed"))
     }
@@ -186,15 +209,44 @@ impl Broker {
             self.committed(self.metadata.commit(check))?;
             info!(topic = name, total, "partitions added");
         }
-        let image = self.metadata.image();
-        let mut topic = image.topic(name).cloned().ok_or_else(|| unknown_topic(name))?;
+        let mut topic = self
+            .metadata
+            .image()
+            .topic(name)
+            .cloned()
+            .ok_or_else(|| unknown_topic(name))?;
         topic.partitions = total;
+        if !validate_only {
+            self.partitions
+                .create_logs(&self.config, &topic)
+                .map_err(storage_error)?;
+        }
         Ok(topic)
     }
 
-    /// Called once the server has drained: makes everything durable.
+    /// Runs periodic work until the process ends: retention and recovery-point checkpoints.
+    pub async fn run_background_tasks(self: Arc<Broker>) {
+        let retention_every = Duration::from_millis(self.config.log_retention_check_interval_ms.max(1) as u64);
+        let mut retention = tokio::time::interval(retention_every);
+        let mut checkpoint = tokio::time::interval(CHECKPOINT_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = retention.tick() => {
+                    let broker = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || broker.partitions.apply_retention()).await;
+                }
+                _ = checkpoint.tick() => {
+                    let broker = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || broker.partitions.checkpoint()).await;
+                }
+            }
+        }
+    }
+
+    /// Called once the server has drained: flushes every log and marks a clean shutdown.
     pub fn shutdown(&self) {
-        info!("broker state closed");
+        self.partitions.shutdown();
+        info!("logs flushed and closed");
     }
 
     fn committed(
@@ -203,6 +255,10 @@ impl Broker {
     ) -> Result<MetadataEvent, ApiError> {
         result.map_err(|e| ApiError::new(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()))?
     }
+}
+
+fn storage_error(e: tidelog_log::LogError) -> ApiError {
+    ApiError::new(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
 }
 
 pub fn unknown_topic(name: &str) -> ApiError {

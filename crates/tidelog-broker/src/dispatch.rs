@@ -41,6 +41,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> PendingResponse
         return Box::pin(async { None });
     }
     let reply = match request.body {
+        RequestBody::Produce(r) => handlers::produce::handle(broker, r),
+        RequestBody::Fetch(r) => handlers::fetch::handle(broker, r, version),
+        RequestBody::ListOffsets(r) => Reply::Now(ResponseBody::ListOffsets(handlers::list_offsets::handle(broker, r))),
         RequestBody::ApiVersions(r) => Reply::Now(ResponseBody::ApiVersions(handlers::api_versions::handle(r))),
         RequestBody::Metadata(r) => Reply::Now(ResponseBody::Metadata(handlers::metadata::handle(broker, r, version))),
         RequestBody::CreateTopics(r) => {

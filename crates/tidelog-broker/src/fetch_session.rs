@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, Uuid};
 
 /// Kafka's `max.incremental.fetch.session.cache.slots` default.
 const MAX_SESSIONS: usize = 1000;
@@ -19,14 +19,23 @@ const SESSION_IDLE: Duration = Duration::from_secs(120);
 /// One partition a session follows, with what the client was last told about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionPartition {
+    /// The id the client addresses the topic by (v13+), nil before.
+    pub topic_id: Uuid,
     pub fetch_offset: i64,
     pub max_bytes: i32,
     /// Last high watermark, log start offset and error sent, to detect changes.
-    pub last_sent: Option<(i64, i64, i16)>,
+    pub last_sent: Option<SentState>,
 }
 
-/// Partitions by (topic, partition), in the order the client added them.
-pub type SessionPartitions = BTreeMap<(String, i32), SessionPartition>;
+/// A partition by topic name and index.
+pub type PartitionKey = (String, i32);
+
+/// What a response told the client about a partition: high watermark, log start offset,
+/// error code.
+pub type SentState = (i64, i64, i16);
+
+/// Partitions by (topic, partition).
+pub type SessionPartitions = BTreeMap<PartitionKey, SessionPartition>;
 
 struct Session {
     epoch: i32,
@@ -106,12 +115,23 @@ impl FetchSessionCache {
         Ok(update(&mut session.partitions))
     }
 
-    /// Stores what a freshly opened session's first response sent.
-    pub fn remember(&self, id: i32, partitions: SessionPartitions) {
+    /// Remembers what a response told the client about each partition, so the next
+    /// incremental response can leave out partitions where nothing changed.
+    pub fn record_sent(&self, id: i32, sent: Vec<(PartitionKey, SentState)>) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(session) = sessions.get_mut(&id) {
-            session.partitions = partitions;
+            for (key, state) in sent {
+                if let Some(p) = session.partitions.get_mut(&key) {
+                    p.last_sent = Some(state);
+                }
+            }
         }
+    }
+
+    /// What the session last sent for `key`.
+    pub fn last_sent(&self, id: i32, key: &PartitionKey) -> Option<SentState> {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.get(&id)?.partitions.get(key)?.last_sent
     }
 
     pub fn close(&self, id: i32) {

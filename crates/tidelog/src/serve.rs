@@ -35,6 +35,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let server = Server::new(listener, broker.clone());
         let addr = server.local_addr().map_err(|e| e.to_string())?;
         info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
+        tokio::spawn(broker.clone().run_background_tasks());
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -42,7 +43,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             let _ = stop.send(true);
         });
         server.run(stopped).await;
-        broker.shutdown();
+        tokio::task::spawn_blocking(move || broker.shutdown())
+            .await
+            .map_err(|e| e.to_string())?;
         info!("stopped");
         Ok(())
     })

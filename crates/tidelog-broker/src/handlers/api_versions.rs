@@ -7,6 +7,9 @@ use tidelog_protocol::{ApiKey, ErrorCode};
 /// Every handled API with the versions advertised. Only what is fully handled, at every
 /// version listed, goes here.
 const ADVERTISED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::Fetch, 4, 18),
+    (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),

@@ -7,4 +7,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_topic_partitions;
+pub mod fetch;
+pub mod list_offsets;
 pub mod metadata;
+pub mod produce;

@@ -1,0 +1,271 @@
+//! Fetch: reads whole batches from each partition up to its high watermark, within
+//! `partition_max_bytes` and the response's `max_bytes` (but always at least one whole
+//! batch in a response, KIP-74), and waits up to `max_wait_ms` for `min_bytes` to arrive.
+//! Incremental fetch sessions (KIP-227) carry only what changed both ways.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tidelog_log::LogError;
+use tidelog_protocol::messages::fetch_request::FetchRequest;
+use tidelog_protocol::messages::fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData};
+use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
+use tokio::time::Instant;
+use tracing::error;
+
+use crate::broker::Broker;
+use crate::dispatch::Reply;
+use crate::fetch_session::{SessionPartition, SessionPartitions, SessionRequest};
+
+/// Isolation level READ_COMMITTED: the response carries an aborted-transactions list.
+const READ_COMMITTED: i8 = 1;
+
+/// One partition to read, keyed by topic name and partition.
+struct Wanted {
+    key: (String, i32),
+    topic_id: Uuid,
+    fetch_offset: i64,
+    max_bytes: i32,
+}
+
+/// What the async part needs to build the response.
+struct Plan {
+    session_id: i32,
+    /// Leave out partitions whose state the client already has (incremental sessions).
+    incremental: bool,
+    wanted: Vec<Wanted>,
+    max_bytes: i32,
+    min_bytes: i32,
+    read_committed: bool,
+    by_topic_id: bool,
+}
+
+pub fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> Reply {
+    let by_topic_id = version >= 13;
+    let requested = requested_partitions(broker, &request, by_topic_id);
+    let plan_or_error = match SessionRequest::classify(request.session_id, request.session_epoch) {
+        SessionRequest::Sessionless => Ok((0, false, requested)),
+        SessionRequest::Close { id } => {
+            broker.fetch_sessions.close(id);
+            Ok((0, false, requested))
+        }
+        SessionRequest::Open => {
+            let partitions: SessionPartitions = requested.iter().map(|w| (w.key.clone(), session_entry(w))).collect();
+            Ok((broker.fetch_sessions.open(partitions), false, requested))
+        }
+        SessionRequest::Continue { id, epoch } => {
+            let forgotten = forgotten_partitions(broker, &request, by_topic_id);
+            broker
+                .fetch_sessions
+                .update(id, epoch, |partitions| {
+                    for key in &forgotten {
+                        partitions.remove(key);
+                    }
+                    for w in &requested {
+                        partitions.insert(
+                            w.key.clone(),
+                            SessionPartition {
+                                last_sent: partitions.get(&w.key).and_then(|p| p.last_sent),
+                                ..session_entry(w)
+                            },
+                        );
+                    }
+                    partitions
+                        .iter()
+                        .map(|(key, p)| Wanted {
+                            key: key.clone(),
+                            topic_id: p.topic_id,
+                            fetch_offset: p.fetch_offset,
+                            max_bytes: p.max_bytes,
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .map(|wanted| (id, true, wanted))
+        }
+    };
+    let (session_id, incremental, wanted) = match plan_or_error {
+        Ok(plan) => plan,
+        Err(code) => {
+            let response = FetchResponse {
+                error_code: code.0,
+                session_id: 0,
+                ..Default::default()
+            };
+            return Reply::Now(ResponseBody::Fetch(response));
+        }
+    };
+    let plan = Plan {
+        session_id,
+        incremental,
+        wanted,
+        max_bytes: request.max_bytes,
+        min_bytes: request.min_bytes,
+        read_committed: request.isolation_level == READ_COMMITTED,
+        by_topic_id,
+    };
+    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let broker = broker.clone();
+    Reply::Later(Box::pin(async move {
+        ResponseBody::Fetch(long_poll(&broker, plan, deadline).await)
+    }))
+}
+
+fn session_entry(w: &Wanted) -> SessionPartition {
+    SessionPartition {
+        topic_id: w.topic_id,
+        fetch_offset: w.fetch_offset,
+        max_bytes: w.max_bytes,
+        last_sent: None,
+    }
+}
+
+/// The topic name a request addresses, by name (before v13) or by id.
+fn topic_name(broker: &Broker, name: &str, id: Uuid, by_topic_id: bool) -> String {
+    if !by_topic_id {
+        return name.to_string();
+    }
+    // An unknown id keeps an empty name; reading it answers UNKNOWN_TOPIC_ID.
+    broker
+        .metadata
+        .image()
+        .topic_by_id(id)
+        .map(|t| t.name.clone())
+        .unwrap_or_default()
+}
+
+fn requested_partitions(broker: &Broker, request: &FetchRequest, by_topic_id: bool) -> Vec<Wanted> {
+    let mut wanted = Vec::new();
+    for topic in &request.topics {
+        let name = topic_name(broker, &topic.topic, topic.topic_id, by_topic_id);
+        for p in &topic.partitions {
+            wanted.push(Wanted {
+                key: (name.clone(), p.partition),
+                topic_id: topic.topic_id,
+                fetch_offset: p.fetch_offset,
+                max_bytes: p.partition_max_bytes,
+            });
+        }
+    }
+    wanted
+}
+
+fn forgotten_partitions(broker: &Broker, request: &FetchRequest, by_topic_id: bool) -> Vec<(String, i32)> {
+    let mut keys = Vec::new();
+    for topic in &request.forgotten_topics_data {
+        let name = topic_name(broker, &topic.topic, topic.topic_id, by_topic_id);
+        keys.extend(topic.partitions.iter().map(|p| (name.clone(), *p)));
+    }
+    keys
+}
+
+/// Reads until `min_bytes` are there, an error shows up, or the deadline passes; new data
+/// (a high watermark moving) wakes it early.
+async fn long_poll(broker: &Broker, plan: Plan, deadline: Instant) -> FetchResponse {
+    let mut changes = broker.partitions.flusher.data_changes();
+    loop {
+        changes.borrow_and_update();
+        let (response, bytes, errors) = read_all(broker, &plan);
+        let satisfied = bytes >= i64::from(plan.min_bytes.max(1)) || errors;
+        if satisfied || Instant::now() >= deadline {
+            return response;
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// One pass over the wanted partitions: the response, its record bytes, and whether a
+/// partition had an error.
+fn read_all(broker: &Broker, plan: &Plan) -> (FetchResponse, i64, bool) {
+    let mut remaining = i64::from(plan.max_bytes.max(0));
+    let mut total = 0i64;
+    let mut errors = false;
+    let mut sent = Vec::new();
+    let mut responses: Vec<FetchableTopicResponse> = Vec::new();
+    for w in &plan.wanted {
+        let data = read_partition(broker, w, remaining, total == 0, plan.read_committed, plan.by_topic_id);
+        let len = data.records.as_ref().map_or(0, |r| r.len()) as i64;
+        let state = (data.high_watermark, data.log_start_offset, data.error_code);
+        if plan.incremental && len == 0 && broker.fetch_sessions.last_sent(plan.session_id, &w.key) == Some(state) {
+            continue;
+        }
+        sent.push((w.key.clone(), state));
+        total += len;
+        remaining -= len;
+        errors |= data.error_code != 0;
+        let same_topic = responses
+            .last()
+            .is_some_and(|t| t.topic == w.key.0 && t.topic_id == w.topic_id);
+        if !same_topic {
+            responses.push(FetchableTopicResponse {
+                topic: if plan.by_topic_id {
+                    String::new()
+                } else {
+                    w.key.0.clone()
+                },
+                topic_id: w.topic_id,
+                ..Default::default()
+            });
+        }
+        responses.last_mut().expect("pushed above").partitions.push(data);
+    }
+    if plan.session_id != 0 {
+        broker.fetch_sessions.record_sent(plan.session_id, sent);
+    }
+    let response = FetchResponse {
+        session_id: plan.session_id,
+        responses,
+        ..Default::default()
+    };
+    (response, total, errors)
+}
+
+fn read_partition(
+    broker: &Broker,
+    w: &Wanted,
+    remaining: i64,
+    first: bool,
+    read_committed: bool,
+    by_topic_id: bool,
+) -> PartitionData {
+    let (topic, index) = (&w.key.0, w.key.1);
+    let mut data = PartitionData {
+        partition_index: index,
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+        aborted_transactions: if read_committed { Some(Vec::new()) } else { None },
+        preferred_read_replica: -1,
+        records: Some(Bytes::new()),
+        ..Default::default()
+    };
+    let unknown = if by_topic_id {
+        ErrorCode::UNKNOWN_TOPIC_ID
+    } else {
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    };
+    let Some(partition) = broker.partitions.get(topic, index) else {
+        data.error_code = unknown.0;
+        return data;
+    };
+    let high_watermark = partition.high_watermark();
+    let snapshot = partition.snapshot();
+    data.high_watermark = high_watermark;
+    data.last_stable_offset = high_watermark;
+    data.log_start_offset = snapshot.log_start_offset();
+    let limit = remaining.min(i64::from(w.max_bytes.max(0))).max(0) as usize;
+    match snapshot.read(w.fetch_offset, limit, high_watermark) {
+        // A batch larger than the limits goes out only as the first data of a response.
+        Ok(read) if read.records.len() > limit && !first => {}
+        Ok(read) => data.records = Some(read.records),
+        Err(LogError::OffsetOutOfRange { .. }) => data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0,
+        Err(e) => {
+            error!(topic, partition = index, error = %e, "fetch read failed");
+            data.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
+        }
+    }
+    data
+}

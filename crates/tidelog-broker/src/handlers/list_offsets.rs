@@ -1,0 +1,79 @@
+//! ListOffsets: the earliest offset, the latest (the high watermark), the offset of the
+//! largest timestamp, or the first offset at or after a timestamp (through the time index).
+
+use tidelog_protocol::messages::list_offsets_request::ListOffsetsRequest;
+use tidelog_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
+};
+use tidelog_protocol::ErrorCode;
+use tracing::error;
+
+use crate::broker::Broker;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| ListOffsetsTopicResponse {
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut response = ListOffsetsPartitionResponse {
+                        partition_index: p.partition_index,
+                        timestamp: -1,
+                        offset: -1,
+                        leader_epoch: 0,
+                        ..Default::default()
+                    };
+                    match lookup(broker, &topic.name, p.partition_index, p.timestamp) {
+                        Ok((timestamp, offset)) => (response.timestamp, response.offset) = (timestamp, offset),
+                        Err(code) => {
+                            response.error_code = code.0;
+                            response.leader_epoch = -1;
+                        }
+                    }
+                    response
+                })
+                .collect(),
+            name: topic.name,
+            ..Default::default()
+        })
+        .collect();
+    ListOffsetsResponse {
+        topics,
+        ..Default::default()
+    }
+}
+
+/// (timestamp, offset) for one partition; (-1, -1) when no record matches.
+fn lookup(broker: &Broker, topic: &str, index: i32, timestamp: i64) -> Result<(i64, i64), ErrorCode> {
+    let partition = broker
+        .partitions
+        .get(topic, index)
+        .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
+    let high_watermark = partition.high_watermark();
+    let snapshot = partition.snapshot();
+    let storage = |e: tidelog_log::LogError| {
+        error!(topic, partition = index, error = %e, "list offsets failed");
+        ErrorCode::KAFKA_STORAGE_ERROR
+    };
+    let visible = |found: Option<tidelog_log::TimestampOffset>| match found {
+        Some(t) if t.offset < high_watermark => (t.timestamp, t.offset),
+        _ => (-1, -1),
+    };
+    Ok(match timestamp {
+        LATEST => (-1, high_watermark),
+        EARLIEST | EARLIEST_LOCAL => (-1, snapshot.log_start_offset()),
+        MAX_TIMESTAMP => visible(snapshot.max_timestamp_offset().map_err(storage)?),
+        LATEST_TIERED => (-1, -1),
+        t if t >= 0 => visible(snapshot.offset_for_timestamp(t).map_err(storage)?),
+        _ => return Err(ErrorCode::INVALID_REQUEST),
+    })
+}

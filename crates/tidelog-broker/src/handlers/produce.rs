@@ -1,0 +1,227 @@
+//! Produce: validates each partition's record set, appends it, and answers when the
+//! `acks` level is met: `0` never, `1` once written, `-1` once fsynced (the flusher's
+//! group commit moves the high watermark past it).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use tidelog_log::LogError;
+use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest};
+use tidelog_protocol::messages::produce_response::{PartitionProduceResponse, ProduceResponse, TopicProduceResponse};
+use tidelog_protocol::records::RecordBatchMut;
+use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
+use tracing::error;
+
+use crate::broker::Broker;
+use crate::dispatch::Reply;
+use crate::partitions::Partition;
+use crate::produce_validation::{validate, Refused};
+use crate::topic_config;
+
+/// An appended partition an `acks=-1` answer waits for, by its place in the response.
+struct DurableWait {
+    topic_index: usize,
+    partition_index: usize,
+    partition: Arc<Partition>,
+    offset: i64,
+}
+
+/// A partition's outcome, and what an `acks=-1` answer must wait for.
+struct Appended {
+    response: PartitionProduceResponse,
+    durable: Option<(Arc<Partition>, i64)>,
+}
+
+pub fn handle(broker: &Broker, request: ProduceRequest) -> Reply {
+    let acks = request.acks;
+    if !matches!(acks, -1..=1) {
+        let response = error_response(&request, ErrorCode::INVALID_REQUIRED_ACKS);
+        return Reply::Now(ResponseBody::Produce(response));
+    }
+    let now = now_ms();
+    let mut waits = Vec::new();
+    let responses = request
+        .topic_data
+        .into_iter()
+        .enumerate()
+        .map(|(topic_index, topic)| {
+            let name = match topic.topic_id.is_nil() {
+                true => Some(topic.name.clone()),
+                false => broker
+                    .metadata
+                    .image()
+                    .topic_by_id(topic.topic_id)
+                    .map(|t| t.name.clone()),
+            };
+            let partition_responses = topic
+                .partition_data
+                .into_iter()
+                .enumerate()
+                .map(|(partition_index, data)| {
+                    let appended = produce_partition(broker, name.as_deref(), topic.topic_id, data, now);
+                    if let Some((partition, offset)) = appended.durable {
+                        waits.push(DurableWait {
+                            topic_index,
+                            partition_index,
+                            partition,
+                            offset,
+                        });
+                    }
+                    appended.response
+                })
+                .collect();
+            TopicProduceResponse {
+                name: topic.name,
+                topic_id: topic.topic_id,
+                partition_responses,
+                ..Default::default()
+            }
+        })
+        .collect();
+    let response = ProduceResponse {
+        responses,
+        ..Default::default()
+    };
+    match acks {
+        0 => Reply::Nothing,
+        1 => Reply::Now(ResponseBody::Produce(response)),
+        _ => {
+            let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
+            Reply::Later(Box::pin(async move {
+                ResponseBody::Produce(wait_durable(response, waits, timeout).await)
+            }))
+        }
+    }
+}
+
+fn produce_partition(
+    broker: &Broker,
+    topic: Option<&str>,
+    topic_id: Uuid,
+    data: PartitionProduceData,
+    now: i64,
+) -> Appended {
+    let index = data.index;
+    let refuse = |code: ErrorCode, message: Option<String>| Appended {
+        response: PartitionProduceResponse {
+            index,
+            error_code: code.0,
+            base_offset: -1,
+            error_message: message,
+            ..Default::default()
+        },
+        durable: None,
+    };
+    let unknown = if topic_id.is_nil() {
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    } else {
+        ErrorCode::UNKNOWN_TOPIC_ID
+    };
+    let Some(topic) = topic else {
+        return refuse(unknown, None);
+    };
+    let Some(partition) = broker.partitions.get(topic, index) else {
+        return refuse(unknown, None);
+    };
+    let overrides = broker
+        .metadata
+        .image()
+        .topic(topic)
+        .map(|t| t.configs.clone())
+        .unwrap_or_default();
+    let max_message_bytes = topic_config::effective_i64(&broker.config, &overrides, "max.message.bytes");
+    let valid = match validate(
+        data.records.as_ref(),
+        max_message_bytes.clamp(0, i64::from(i32::MAX)) as i32,
+    ) {
+        Ok(valid) => valid,
+        Err(Refused { code, message }) => return refuse(code, Some(message)),
+    };
+    let log_append_time =
+        topic_config::effective(&broker.config, &overrides, "message.timestamp.type") == "LogAppendTime";
+    // The one copy of the records: offsets are assigned by rewriting batch headers in place.
+    let records = data.records.expect("validated records are present");
+    let mut batches = BytesMut::from(records.as_ref());
+    if log_append_time {
+        let mut position = 0;
+        for batch in &valid.batches {
+            let end = position + batch.size_in_bytes();
+            RecordBatchMut::new(&mut batches[position..end])
+                .expect("validated batch")
+                .set_log_append_time(now);
+            position = end;
+        }
+    }
+    match partition.append(batches) {
+        Ok(info) => {
+            broker.partitions.flusher.mark_dirty(&partition);
+            let log_start_offset = partition.snapshot().log_start_offset();
+            Appended {
+                response: PartitionProduceResponse {
+                    index,
+                    base_offset: info.base_offset,
+                    log_append_time_ms: if log_append_time { now } else { -1 },
+                    log_start_offset,
+                    ..Default::default()
+                },
+                durable: Some((partition, info.last_offset + 1)),
+            }
+        }
+        Err(LogError::AppendTooLarge { .. }) => refuse(ErrorCode::RECORD_LIST_TOO_LARGE, None),
+        Err(e) => {
+            error!(topic, partition = index, error = %e, "append failed");
+            refuse(ErrorCode::KAFKA_STORAGE_ERROR, Some(e.to_string()))
+        }
+    }
+}
+
+/// Waits until every appended partition is durable, or answers REQUEST_TIMED_OUT for the
+/// ones that are not by the produce timeout.
+async fn wait_durable(mut response: ProduceResponse, waits: Vec<DurableWait>, timeout: Duration) -> ProduceResponse {
+    let all = async {
+        for wait in &waits {
+            wait.partition.wait_durable(wait.offset).await;
+        }
+    };
+    if tokio::time::timeout(timeout, all).await.is_err() {
+        for wait in waits.iter().filter(|w| w.partition.high_watermark() < w.offset) {
+            let p = &mut response.responses[wait.topic_index].partition_responses[wait.partition_index];
+            p.error_code = ErrorCode::REQUEST_TIMED_OUT.0;
+        }
+    }
+    response
+}
+
+fn error_response(request: &ProduceRequest, code: ErrorCode) -> ProduceResponse {
+    let responses = request
+        .topic_data
+        .iter()
+        .map(|topic| TopicProduceResponse {
+            name: topic.name.clone(),
+            topic_id: topic.topic_id,
+            partition_responses: topic
+                .partition_data
+                .iter()
+                .map(|p| PartitionProduceResponse {
+                    index: p.index,
+                    error_code: code.0,
+                    base_offset: -1,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect();
+    ProduceResponse {
+        responses,
+        ..Default::default()
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as i64
+}

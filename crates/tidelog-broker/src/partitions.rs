@@ -1,0 +1,213 @@
+//! The partitions this broker hosts: each one's log and high watermark.
+//!
+//! The high watermark is the flushed offset: on a single node, consumers see only what is
+//! durable. Appends go through the log's mutex; reads take a snapshot under it and do
+//! their I/O without it. After an append the partition is handed to the `Flusher`, which
+//! fsyncs and then advances the high watermark, waking long-poll fetches and `acks=all`
+//! produces.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use tidelog_log::{AppendInfo, LogConfig, LogError, LogManager, LogSnapshot, SharedLog, TopicPartition};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::config::BrokerConfig;
+use crate::flusher::Flusher;
+use crate::metadata::TopicMeta;
+use crate::topic_config;
+
+pub struct Partition {
+    pub tp: TopicPartition,
+    log: SharedLog,
+    high_watermark: watch::Sender<i64>,
+}
+
+impl Partition {
+    fn new(tp: TopicPartition, log: SharedLog) -> Partition {
+        let flushed = lock(&log).flushed_offset();
+        Partition {
+            tp,
+            log,
+            high_watermark: watch::channel(flushed).0,
+        }
+    }
+
+    /// Appends validated batches (offsets are assigned here) under the log's lock.
+    pub fn append(&self, batches: BytesMut) -> Result<AppendInfo, LogError> {
+        lock(&self.log).append(batches)
+    }
+
+    /// A consistent view to read from without holding the log.
+    pub fn snapshot(&self) -> LogSnapshot {
+        lock(&self.log).snapshot()
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        *self.high_watermark.borrow()
+    }
+
+    /// Waits until everything below `offset` is durable.
+    pub async fn wait_durable(&self, offset: i64) {
+        let mut hw = self.high_watermark.subscribe();
+        let _ = hw.wait_for(|hw| *hw >= offset).await;
+    }
+
+    /// Makes the log durable up to its current end and publishes the new high watermark.
+    /// The fsync runs on a snapshot, so appends go on meanwhile (group commit).
+    pub(crate) fn flush(&self) -> Result<bool, LogError> {
+        let flushed = self.snapshot().flush()?;
+        Ok(self.high_watermark.send_if_modified(|hw| {
+            let advanced = flushed > *hw;
+            *hw = (*hw).max(flushed);
+            advanced
+        }))
+    }
+
+    pub(crate) fn log(&self) -> &SharedLog {
+        &self.log
+    }
+}
+
+fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, tidelog_log::PartitionLog> {
+    log.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The log settings of a topic: its overrides over the broker's defaults.
+pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
+    let get = |name| topic_config::effective_i64(broker, overrides, name);
+    LogConfig {
+        segment_bytes: get("segment.bytes").clamp(0, i64::from(i32::MAX)) as i32,
+        segment_ms: get("segment.ms"),
+        index_interval_bytes: get("index.interval.bytes").clamp(0, i64::from(i32::MAX)) as i32,
+        segment_index_bytes: get("segment.index.bytes").clamp(0, i64::from(i32::MAX)) as i32,
+        retention_ms: get("retention.ms"),
+        retention_bytes: get("retention.bytes"),
+    }
+}
+
+pub struct Partitions {
+    logs: LogManager,
+    hosted: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    pub flusher: Flusher,
+}
+
+impl Partitions {
+    /// Opens the logs on disk (recovering them after a crash), creates the missing
+    /// partitions of known topics and deletes logs of topics that no longer exist (deleted
+    /// while the broker was down before the files went).
+    pub fn open(config: &BrokerConfig, topics: &[TopicMeta]) -> Result<Partitions, LogError> {
+        let logs = LogManager::open(&config.log_dirs, &log_config(config, &BTreeMap::new()))?;
+        let known: HashMap<&str, &TopicMeta> = topics.iter().map(|t| (t.name.as_str(), t)).collect();
+        for (tp, _) in logs.logs() {
+            let keep = known.get(tp.topic()).is_some_and(|t| tp.partition() < t.partitions);
+            if !keep {
+                info!(
+                    topic = tp.topic(),
+                    partition = tp.partition(),
+                    "deleting the log of a deleted topic"
+                );
+                logs.delete_log(&tp)?;
+            }
+        }
+        let partitions = Partitions {
+            logs,
+            hosted: RwLock::default(),
+            flusher: Flusher::start(),
+        };
+        for topic in topics {
+            partitions.create_logs(config, topic)?;
+        }
+        Ok(partitions)
+    }
+
+    /// Creates (or opens) every partition of `topic` and applies its configs.
+    pub fn create_logs(&self, config: &BrokerConfig, topic: &TopicMeta) -> Result<(), LogError> {
+        let log_config = log_config(config, &topic.configs);
+        let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
+        for p in 0..topic.partitions {
+            if hosted.contains_key(&(topic.name.clone(), p)) {
+                continue;
+            }
+            let tp = TopicPartition::new(topic.name.clone(), p)?;
+            let log = self.logs.get_or_create_log(&tp, log_config.clone())?;
+            lock(&log).set_config(log_config.clone())?;
+            hosted.insert((topic.name.clone(), p), Arc::new(Partition::new(tp, log)));
+        }
+        Ok(())
+    }
+
+    /// Removes and deletes every partition of `topic`.
+    pub fn delete_logs(&self, topic: &str) -> Result<(), LogError> {
+        let removed: Vec<Arc<Partition>> = {
+            let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
+            let keys: Vec<_> = hosted.keys().filter(|(t, _)| t == topic).cloned().collect();
+            keys.into_iter().filter_map(|k| hosted.remove(&k)).collect()
+        };
+        for partition in removed {
+            self.logs.delete_log(&partition.tp)?;
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.hosted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(topic.to_string(), partition))
+            .cloned()
+    }
+
+    fn all(&self) -> Vec<Arc<Partition>> {
+        self.hosted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Deletes segments past each topic's retention, advancing log start offsets.
+    pub fn apply_retention(&self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis() as i64;
+        for partition in self.all() {
+            let mut log = lock(partition.log());
+            let (retention_ms, retention_bytes) = (log.config().retention_ms, log.config().retention_bytes);
+            match log.apply_retention(now, retention_ms, retention_bytes) {
+                Ok(0) => {}
+                Ok(deleted) => info!(
+                    topic = partition.tp.topic(),
+                    partition = partition.tp.partition(),
+                    deleted,
+                    log_start_offset = log.log_start_offset(),
+                    "retention deleted segments"
+                ),
+                Err(e) => error!(topic = partition.tp.topic(), error = %e, "retention failed"),
+            }
+        }
+        if let Err(e) = self.logs.checkpoint_log_start_offsets() {
+            error!(error = %e, "cannot checkpoint log start offsets");
+        }
+    }
+
+    /// Writes recovery points, so a restart after a crash scans only recent data.
+    pub fn checkpoint(&self) {
+        if let Err(e) = self.logs.checkpoint_recovery_points() {
+            error!(error = %e, "cannot checkpoint recovery points");
+        }
+    }
+
+    /// Flushes everything and marks the log dirs cleanly shut down.
+    pub fn shutdown(&self) {
+        self.flusher.stop();
+        if let Err(e) = self.logs.shutdown() {
+            error!(error = %e, "log shutdown failed; the next start will run recovery");
+        }
+    }
+}
