@@ -419,6 +419,20 @@ fn compact_lengths_beyond_the_input_are_refused() {
     }
 }
 
+#[test]
+fn nested_element_counts_reserve_little() {
+    // Regression: three nested arrays, each claiming 2000 elements of a 2 KiB input, made
+    // the decoder reserve 1024 elements per level up front: 312 KiB of structs.
+    let claim = |w: Wire| w.uvarint(2001);
+    let wire = claim(Wire::default().i32(0)); // throttle_time_ms, results
+    let wire = claim(wire.i16(0).uvarint(0).i8(2).uvarint(1)); // error, message, type, name, configs
+    let wire = claim(wire.uvarint(1).uvarint(0).i8(0).i8(0).i8(0)); // name, value, flags, synonyms
+    let body = wire.zeros(2000).bytes(); // the first synonym's name is null
+    let (result, peak) = peak_heap(|| Side::Response.decode_body(ApiKey::DescribeConfigs, 4, body));
+    assert_eq!(result, Err(DecodeError::UnexpectedNull("name")));
+    assert!(peak < 16 * 1024, "held {peak} heap bytes");
+}
+
 // --- (b) Every strict prefix of every message ----------------------------------------
 
 const SEEDS: u64 = 3;
