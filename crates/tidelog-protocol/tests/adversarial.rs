@@ -110,7 +110,7 @@ struct Wire(BytesMut);
 
 impl Wire {
     /// A request header for `key` at `version`: correlation id [`CORRELATION_ID`], null
-    /// client id, and no tagged fields when the header version has them.
+    /// client id, and an empty tagged-field section when the header version has one.
     fn header(key: ApiKey, version: i16) -> Wire {
         let wire = Wire::prefix(key as i16, version).i16(-1);
         if key.request_header_version(version) >= 2 {
