@@ -12,8 +12,9 @@ use crate::uuid::Uuid;
 use crate::varint::read_uvarint;
 
 /// The most an array reserves before its elements are read. A count is only checked
-/// against the bytes left, and an element can be a hundred times larger in memory than its
-/// smallest encoding, so reserving by count would let a 2 KiB input claim 300 KiB.
+/// against the bytes left (one byte per element), an element can take over a hundred bytes
+/// of memory, and nested arrays all check against the same bytes: reserving by count let
+/// a 2 KiB input reserve 312 KiB.
 const MAX_RESERVE_BYTES: usize = 4096;
 
 #[derive(Debug, Clone)]
