@@ -4,6 +4,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use crate::codec::EncodeBuf;
+use crate::error::EncodeError;
 
 /// Kafka's default `socket.request.max.bytes`: 100 MiB.
 pub const DEFAULT_MAX_FRAME_LEN: usize = 100 * 1024 * 1024;
@@ -30,13 +31,17 @@ pub fn frame_len(prefix: [u8; 4], max: usize) -> Result<usize, FrameError> {
     Ok(len)
 }
 
-/// Prefixes an encoded message with its length: the chunks of one frame, in order.
-pub fn into_frame(body: EncodeBuf) -> Vec<Bytes> {
-    let len = body.len() as u32;
+/// Prefixes an encoded message with its length: the chunks of one frame, in order. A body
+/// longer than `i32::MAX` is refused: its prefix would read as negative.
+pub fn into_frame(body: EncodeBuf) -> Result<Vec<Bytes>, EncodeError> {
+    let len = i32::try_from(body.len()).map_err(|_| EncodeError::TooLong {
+        field: "frame",
+        len: body.len(),
+    })?;
     let mut chunks = Vec::with_capacity(2);
     chunks.push(Bytes::copy_from_slice(&len.to_be_bytes()));
     chunks.extend(body.into_chunks());
-    chunks
+    Ok(chunks)
 }
 
 #[cfg(test)]
@@ -55,5 +60,21 @@ mod tests {
             Err(FrameError::TooLarge { .. })
         ));
         assert_eq!(frame_len(100u32.to_be_bytes(), DEFAULT_MAX_FRAME_LEN), Ok(100));
+    }
+
+    #[test]
+    fn refuses_bodies_longer_than_an_i32_prefix_can_say() {
+        // 1 GiB of zero pages, never touched: the two chunks share it.
+        let gib = Bytes::from(vec![0u8; 1 << 30]);
+        let mut body = EncodeBuf::new();
+        body.put_shared(&gib);
+        body.put_shared(&gib);
+        assert_eq!(
+            into_frame(body),
+            Err(EncodeError::TooLong {
+                field: "frame",
+                len: 1 << 31
+            })
+        );
     }
 }

@@ -34,7 +34,7 @@ pub fn encode_request(header: &RequestHeader, body: &RequestBody) -> Result<Vec<
     let mut w = EncodeBuf::new();
     header.encode(&mut w)?;
     body.encode(&mut w, header.api_version)?;
-    Ok(into_frame(w))
+    into_frame(w)
 }
 
 /// Encodes a response frame, length prefix included, with the header version the API and
@@ -47,7 +47,7 @@ pub fn encode_response(correlation_id: i32, version: i16, body: &ResponseBody) -
     };
     header.encode(&mut w, body.api_key().response_header_version(version));
     body.encode(&mut w, version)?;
-    Ok(into_frame(w))
+    into_frame(w)
 }
 
 /// Decodes a response frame of `api_key` at `version` (clients and tests).

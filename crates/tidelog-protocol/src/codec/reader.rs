@@ -11,6 +11,12 @@ use crate::error::DecodeError;
 use crate::uuid::Uuid;
 use crate::varint::read_uvarint;
 
+/// The most an array reserves before its elements are read. A count is only checked
+/// against the bytes left (one byte per element), an element can take over a hundred bytes
+/// of memory, and nested arrays all check against the same bytes: reserving by count let
+/// a 2 KiB input reserve 312 KiB.
+const MAX_RESERVE_BYTES: usize = 4096;
+
 #[derive(Debug, Clone)]
 pub struct Reader {
     buf: Bytes,
@@ -195,13 +201,14 @@ impl Reader {
     }
 
     /// Reads `n` elements with `element`. `n` was checked against the bytes left, and the
-    /// first allocation is capped too, so memory grows only with elements actually read.
+    /// first allocation is capped in bytes, so memory grows only with elements actually read.
     pub fn elements<T>(
         &mut self,
         n: usize,
         mut element: impl FnMut(&mut Reader) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, DecodeError> {
-        let mut out = Vec::with_capacity(n.min(self.buf.len()).min(1024));
+        let reserve = n.min(self.buf.len()).min(MAX_RESERVE_BYTES / size_of::<T>().max(1));
+        let mut out = Vec::with_capacity(reserve);
         for _ in 0..n {
             out.push(element(self)?);
         }
