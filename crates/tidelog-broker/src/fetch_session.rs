@@ -147,6 +147,7 @@ mod tests {
         BTreeMap::from([(
             ("t".to_string(), 0),
             SessionPartition {
+                topic_id: Uuid::NIL,
                 fetch_offset: offset,
                 max_bytes: 100,
                 last_sent: None,
