@@ -166,7 +166,9 @@ async fn long_poll(broker: &Broker, plan: Plan, deadline: Instant) -> FetchRespo
     loop {
         changes.borrow_and_update();
         let (response, bytes, errors) = read_all(broker, &plan);
-        let satisfied = bytes >= i64::from(plan.min_bytes.max(1)) || errors;
+        // As Kafka: answer at once with `min_bytes` reached (so always for 0), on an error,
+        // or when there is nothing to fetch.
+        let satisfied = bytes >= i64::from(plan.min_bytes) || errors || plan.wanted.is_empty();
         if satisfied || Instant::now() >= deadline {
             return response;
         }
