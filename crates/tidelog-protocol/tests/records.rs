@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use tidelog_protocol::records::{
-    compress, BatchHeader, decompress, Compression, Header, Record, RecordBatch, RecordBatchBuilder,
-    RecordBatchMut, RecordsError, TimestampType, HEADER_LEN,
+    compress, decompress, BatchHeader, Compression, Header, Record, RecordBatch, RecordBatchBuilder, RecordBatchMut,
+    RecordsError, TimestampType, HEADER_LEN,
 };
 use tidelog_protocol::varint::{put_varint, put_varlong};
 
@@ -30,22 +30,16 @@ fn header(key: &'static str, value: Option<&'static str>) -> Header {
 /// Records covering null and empty keys and values, headers with null values, a
 /// timestamp before the first one, and a value spanning several compression blocks.
 fn sample_records() -> Vec<Record> {
-    let record =
-        |delta: i64, timestamp_delta: i64, key: Option<Bytes>, value: Option<Bytes>| Record {
-            offset: BASE_OFFSET + delta,
-            timestamp: BASE_TIMESTAMP + timestamp_delta,
-            key,
-            value,
-            headers: Vec::new(),
-        };
+    let record = |delta: i64, timestamp_delta: i64, key: Option<Bytes>, value: Option<Bytes>| Record {
+        offset: BASE_OFFSET + delta,
+        timestamp: BASE_TIMESTAMP + timestamp_delta,
+        key,
+        value,
+        headers: Vec::new(),
+    };
     let large: Bytes = (0..100_000u32).map(|i| (i * 7 % 253) as u8).collect();
     vec![
-        record(
-            0,
-            0,
-            Some(Bytes::from_static(b"k0")),
-            Some(Bytes::from_static(b"v0")),
-        ),
+        record(0, 0, Some(Bytes::from_static(b"k0")), Some(Bytes::from_static(b"v0"))),
         Record {
             headers: vec![header("trace", Some("abc")), header("empty", None)],
             ..record(1, 5, None, Some(Bytes::from_static(b"value without key")))
@@ -69,12 +63,7 @@ fn builder(codec: Compression) -> RecordBatchBuilder {
 fn build(codec: Compression, records: &[Record]) -> RecordBatch {
     let mut builder = builder(codec);
     for r in records {
-        builder.append(
-            r.timestamp,
-            r.key.as_deref(),
-            r.value.as_deref(),
-            &r.headers,
-        );
+        builder.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &r.headers);
     }
     builder.build()
 }
@@ -86,11 +75,7 @@ fn decode(batch: &RecordBatch) -> Result<Vec<Record>, RecordsError> {
 /// Replaces a batch's records section, fixing batchLength, recordCount and the CRC, to
 /// make hostile batches whose header is otherwise well-formed.
 fn with_body(codec: Compression, record_count: i32, body: &[u8]) -> RecordBatch {
-    let mut out = RecordBatchBuilder::new(0)
-        .compression(codec)
-        .build()
-        .as_bytes()[..HEADER_LEN]
-        .to_vec();
+    let mut out = RecordBatchBuilder::new(0).compression(codec).build().as_bytes()[..HEADER_LEN].to_vec();
     out.extend_from_slice(body);
     let batch_length = i32::try_from(out.len() - 12).unwrap();
     out[8..12].copy_from_slice(&batch_length.to_be_bytes());
@@ -214,16 +199,9 @@ fn base_offset_and_leader_epoch_rewrites_keep_the_crc() {
     let rewritten = RecordBatch::parse(Bytes::from(bytes)).unwrap();
     rewritten.verify_crc().unwrap();
     assert_eq!(rewritten.crc(), batch.crc());
-    assert_eq!(
-        (rewritten.base_offset(), rewritten.last_offset()),
-        (50_000, 50_003)
-    );
+    assert_eq!((rewritten.base_offset(), rewritten.last_offset()), (50_000, 50_003));
     assert_eq!(rewritten.partition_leader_epoch(), 12);
-    let offsets: Vec<i64> = decode(&rewritten)
-        .unwrap()
-        .iter()
-        .map(|r| r.offset)
-        .collect();
+    let offsets: Vec<i64> = decode(&rewritten).unwrap().iter().map(|r| r.offset).collect();
     assert_eq!(offsets, [50_000, 50_001, 50_002, 50_003]);
 }
 
@@ -255,9 +233,7 @@ fn log_append_time_rewrite_recomputes_the_crc() {
 
 #[test]
 fn rewrites_refuse_what_parse_refuses() {
-    let mut bytes = build(Compression::None, &sample_records()[..1])
-        .as_bytes()
-        .to_vec();
+    let mut bytes = build(Compression::None, &sample_records()[..1]).as_bytes().to_vec();
     let mut short = bytes[..HEADER_LEN].to_vec();
     assert!(matches!(
         RecordBatchMut::new(&mut short),
@@ -329,9 +305,7 @@ fn iter_batches_stops_at_a_malformed_batch() {
         (
             8,
             0xff,
-            RecordsError::InvalidBatchLength(
-                i32::from_be_bytes([0xff, 0, 0, 0]) | batches[1].batch_length(),
-            ),
+            RecordsError::InvalidBatchLength(i32::from_be_bytes([0xff, 0, 0, 0]) | batches[1].batch_length()),
         ),
     ] {
         let mut bytes = all.to_vec();
@@ -346,16 +320,13 @@ fn iter_batches_stops_at_a_malformed_batch() {
 
 #[test]
 fn parse_rejects_malformed_headers() {
-    let valid = build(Compression::None, &sample_records()[..1])
-        .as_bytes()
-        .to_vec();
+    let valid = build(Compression::None, &sample_records()[..1]).as_bytes().to_vec();
     let patched = |at: usize, value: &[u8]| {
         let mut bytes = valid.clone();
         bytes[at..at + value.len()].copy_from_slice(value);
         RecordBatch::parse(Bytes::from(bytes)).unwrap_err()
     };
-    let truncated =
-        |len: usize| RecordBatch::parse(Bytes::copy_from_slice(&valid[..len])).unwrap_err();
+    let truncated = |len: usize| RecordBatch::parse(Bytes::copy_from_slice(&valid[..len])).unwrap_err();
     assert!(matches!(
         truncated(0),
         RecordsError::Truncated {
@@ -364,22 +335,10 @@ fn parse_rejects_malformed_headers() {
         }
     ));
     assert!(matches!(truncated(1), RecordsError::Truncated { .. }));
-    assert!(matches!(
-        truncated(HEADER_LEN - 1),
-        RecordsError::Truncated { .. }
-    ));
-    assert!(matches!(
-        truncated(valid.len() - 1),
-        RecordsError::Truncated { .. }
-    ));
-    assert_eq!(
-        patched(8, &(-1i32).to_be_bytes()),
-        RecordsError::InvalidBatchLength(-1)
-    );
-    assert_eq!(
-        patched(8, &48i32.to_be_bytes()),
-        RecordsError::InvalidBatchLength(48)
-    );
+    assert!(matches!(truncated(HEADER_LEN - 1), RecordsError::Truncated { .. }));
+    assert!(matches!(truncated(valid.len() - 1), RecordsError::Truncated { .. }));
+    assert_eq!(patched(8, &(-1i32).to_be_bytes()), RecordsError::InvalidBatchLength(-1));
+    assert_eq!(patched(8, &48i32.to_be_bytes()), RecordsError::InvalidBatchLength(48));
     assert_eq!(patched(16, &[0]), RecordsError::InvalidMagic(0));
     assert_eq!(patched(22, &[0x07]), RecordsError::UnknownCompression(7));
     assert_eq!(
@@ -521,16 +480,9 @@ fn record_decoding_checks_every_length() {
         assert_eq!(decode(&batch).unwrap_err(), error, "{body:02x?}");
     }
 
-    let two = [
-        raw_record(None, valid_fields),
-        raw_record(None, valid_fields),
-    ]
-    .concat();
+    let two = [raw_record(None, valid_fields), raw_record(None, valid_fields)].concat();
     let batch = with_body(Compression::None, 1, &two);
-    assert_eq!(
-        decode(&batch).unwrap_err(),
-        RecordsError::TrailingBytes(two.len() / 2)
-    );
+    assert_eq!(decode(&batch).unwrap_err(), RecordsError::TrailingBytes(two.len() / 2));
 }
 
 #[test]
@@ -605,11 +557,7 @@ fn decompression_bombs_stop_at_the_cap() {
         let decompressed = decompress(*codec, &bomb, CAP).map(|out| out.len());
         assert_eq!(decompressed, Err(too_large.clone()), "{codec:?}");
         let batch = with_body(*codec, 1, &bomb);
-        assert_eq!(
-            batch.records(CAP).err(),
-            Some(too_large.clone()),
-            "{codec:?}"
-        );
+        assert_eq!(batch.records(CAP).err(), Some(too_large.clone()), "{codec:?}");
     }
     // A raw snappy block declaring 1 GiB is refused before anything is allocated.
     let mut raw = Vec::new();
@@ -762,11 +710,7 @@ mod kafka_protocol_oracle {
             assert_eq!(batch.compression(), ours);
             assert!(batch.is_transactional());
             assert_eq!(
-                (
-                    batch.producer_id(),
-                    batch.producer_epoch(),
-                    batch.base_sequence()
-                ),
+                (batch.producer_id(), batch.producer_epoch(), batch.base_sequence()),
                 (42, 3, 17)
             );
             assert_eq!(batch.max_timestamp(), BASE_TIMESTAMP + 100);
@@ -822,8 +766,14 @@ fn batch_header_reads_a_prefix_as_parse_reads_the_batch() {
     );
     let mut bad_magic = all[..HEADER_LEN].to_vec();
     bad_magic[16] = 1;
-    assert_eq!(BatchHeader::parse(&bad_magic).unwrap_err(), RecordsError::InvalidMagic(1));
+    assert_eq!(
+        BatchHeader::parse(&bad_magic).unwrap_err(),
+        RecordsError::InvalidMagic(1)
+    );
     let mut bad_length = all[..HEADER_LEN].to_vec();
     bad_length[8..12].copy_from_slice(&48i32.to_be_bytes());
-    assert_eq!(BatchHeader::parse(&bad_length).unwrap_err(), RecordsError::InvalidBatchLength(48));
+    assert_eq!(
+        BatchHeader::parse(&bad_length).unwrap_err(),
+        RecordsError::InvalidBatchLength(48)
+    );
 }

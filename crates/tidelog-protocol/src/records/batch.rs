@@ -149,8 +149,7 @@ impl RecordBatch {
     /// Offset of the last record; compaction may have removed records before it, so this
     /// comes from the header, not from counting.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset()
-            .wrapping_add(i64::from(self.last_offset_delta()))
+        self.base_offset().wrapping_add(i64::from(self.last_offset_delta()))
     }
 
     /// Where the next batch in the log starts.
@@ -203,10 +202,7 @@ impl RecordBatch {
         for (index, record) in self.records(max_decompressed_bytes)?.enumerate() {
             let offset_delta = record?.offset.wrapping_sub(self.base_offset());
             if offset_delta != index as i64 {
-                return Err(RecordsError::InvalidOffsetDelta {
-                    index,
-                    offset_delta,
-                });
+                return Err(RecordsError::InvalidOffsetDelta { index, offset_delta });
             }
         }
         Ok(())
@@ -298,8 +294,7 @@ impl BatchHeader {
 
     /// Offset of the last record, as [`RecordBatch::last_offset`].
     pub fn last_offset(&self) -> i64 {
-        self.base_offset()
-            .wrapping_add(i64::from(self.last_offset_delta()))
+        self.base_offset().wrapping_add(i64::from(self.last_offset_delta()))
     }
 
     pub fn max_timestamp(&self) -> i64 {
@@ -344,8 +339,8 @@ impl Iterator for BatchIter {
             return None;
         }
         let start = self.position;
-        let batch = batch_size(&self.bytes[start..])
-            .and_then(|size| RecordBatch::parse(self.bytes.slice(start..start + size)));
+        let batch =
+            batch_size(&self.bytes[start..]).and_then(|size| RecordBatch::parse(self.bytes.slice(start..start + size)));
         match &batch {
             Ok(batch) => self.position += batch.size_in_bytes(),
             Err(_) => self.failed = true,

@@ -1,9 +1,7 @@
 //! Writes v2 batches: what the broker needs for the batches it authors itself
 //! (transaction markers, compaction output) and what tests use to make input.
 
-use super::batch::{
-    ATTRIBUTES, CONTROL_BIT, CRC, LOG_OVERHEAD, TIMESTAMP_TYPE_BIT, TRANSACTIONAL_BIT,
-};
+use super::batch::{ATTRIBUTES, CONTROL_BIT, CRC, LOG_OVERHEAD, TIMESTAMP_TYPE_BIT, TRANSACTIONAL_BIT};
 use super::record::encode_record;
 use super::{compress, Compression, Header, RecordBatch, HEADER_LEN};
 use bytes::{BufMut, Bytes};

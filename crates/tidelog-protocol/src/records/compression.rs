@@ -48,11 +48,8 @@ pub fn compress(codec: Compression, data: &[u8]) -> Vec<u8> {
     match codec {
         Compression::None => data.to_vec(),
         Compression::Gzip => {
-            let mut encoder =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            encoder
-                .write_all(data)
-                .expect("writing to a Vec cannot fail");
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(data).expect("writing to a Vec cannot fail");
             encoder.finish().expect("writing to a Vec cannot fail")
         }
         Compression::Snappy => compress_snappy_xerial(data),
@@ -61,24 +58,16 @@ pub fn compress(codec: Compression, data: &[u8]) -> Vec<u8> {
                 .block_size(lz4_flex::frame::BlockSize::Max64KB)
                 .block_mode(lz4_flex::frame::BlockMode::Independent);
             let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
-            encoder
-                .write_all(data)
-                .expect("writing to a Vec cannot fail");
+            encoder.write_all(data).expect("writing to a Vec cannot fail");
             encoder.finish().expect("writing to a Vec cannot fail")
         }
-        Compression::Zstd => {
-            zstd::bulk::compress(data, ZSTD_LEVEL).expect("zstd with a valid level cannot fail")
-        }
+        Compression::Zstd => zstd::bulk::compress(data, ZSTD_LEVEL).expect("zstd with a valid level cannot fail"),
     }
 }
 
 /// Decompresses `data`, failing with [`RecordsError::DecompressedTooLarge`] as soon as the
 /// output would exceed `max_len` bytes.
-pub fn decompress(
-    codec: Compression,
-    data: &[u8],
-    max_len: usize,
-) -> Result<Vec<u8>, RecordsError> {
+pub fn decompress(codec: Compression, data: &[u8], max_len: usize) -> Result<Vec<u8>, RecordsError> {
     match codec {
         Compression::None => read_capped(data, max_len),
         // Java's GZIPInputStream reads concatenated members, so we do too.
@@ -96,10 +85,7 @@ pub fn decompress(
 fn read_capped(reader: impl Read, max_len: usize) -> Result<Vec<u8>, RecordsError> {
     let mut out = Vec::new();
     let limit = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(codec_error)?;
+    reader.take(limit).read_to_end(&mut out).map_err(codec_error)?;
     if out.len() > max_len {
         return Err(RecordsError::DecompressedTooLarge { limit: max_len });
     }
@@ -140,12 +126,10 @@ fn decompress_snappy(data: &[u8], max_len: usize) -> Result<Vec<u8>, RecordsErro
         available: data.len(),
     })?;
     while !rest.is_empty() {
-        let (len, after) = rest
-            .split_first_chunk::<4>()
-            .ok_or(RecordsError::Truncated {
-                needed: 4,
-                available: rest.len(),
-            })?;
+        let (len, after) = rest.split_first_chunk::<4>().ok_or(RecordsError::Truncated {
+            needed: 4,
+            available: rest.len(),
+        })?;
         let len = u32::from_be_bytes(*len) as usize;
         if after.len() < len {
             return Err(RecordsError::Truncated {
@@ -162,11 +146,7 @@ fn decompress_snappy(data: &[u8], max_len: usize) -> Result<Vec<u8>, RecordsErro
 
 /// Appends one raw snappy block to `out`, checking its declared length against the budget
 /// before allocating (the decoder then fails if the block does not produce exactly that).
-fn decompress_snappy_block(
-    block: &[u8],
-    out: &mut Vec<u8>,
-    max_len: usize,
-) -> Result<(), RecordsError> {
+fn decompress_snappy_block(block: &[u8], out: &mut Vec<u8>, max_len: usize) -> Result<(), RecordsError> {
     let len = snap::raw::decompress_len(block).map_err(codec_error)?;
     if len > max_len - out.len() {
         return Err(RecordsError::DecompressedTooLarge { limit: max_len });
@@ -192,9 +172,7 @@ mod tests {
     ];
 
     fn sample(len: usize) -> Vec<u8> {
-        (0..len)
-            .map(|i| (i % 251) as u8 ^ (i / 997) as u8)
-            .collect()
+        (0..len).map(|i| (i % 251) as u8 ^ (i / 997) as u8).collect()
     }
 
     #[test]
@@ -203,11 +181,7 @@ mod tests {
             for len in [0, 1, 100, SNAPPY_BLOCK, SNAPPY_BLOCK + 1, 200_000] {
                 let data = sample(len);
                 let packed = compress(codec, &data);
-                assert_eq!(
-                    decompress(codec, &packed, len).unwrap(),
-                    data,
-                    "{codec:?} {len}"
-                );
+                assert_eq!(decompress(codec, &packed, len).unwrap(), data, "{codec:?} {len}");
             }
         }
     }
@@ -230,10 +204,7 @@ mod tests {
         let packed = compress(Compression::Snappy, &data);
         assert!(packed.starts_with(XERIAL_HEADER));
         let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
-        assert_eq!(
-            decompress(Compression::Snappy, &raw, data.len()).unwrap(),
-            data
-        );
+        assert_eq!(decompress(Compression::Snappy, &raw, data.len()).unwrap(), data);
     }
 
     #[test]

@@ -51,10 +51,7 @@ pub enum RecordsError {
     RecordCountMismatch { declared: i32, actual: i32 },
     /// `lastOffsetDelta + 1` must equal the record count of a batch a client produced.
     #[error("last offset delta {last_offset_delta} does not fit record count {record_count}")]
-    InvalidOffsetRange {
-        last_offset_delta: i32,
-        record_count: i32,
-    },
+    InvalidOffsetRange { last_offset_delta: i32, record_count: i32 },
     /// Records of a produced batch must have offset deltas 0, 1, 2, ...
     #[error("record {index} has offset delta {offset_delta}")]
     InvalidOffsetDelta { index: usize, offset_delta: i64 },

@@ -177,26 +177,16 @@ fn non_negative(length: i32, field: &'static str) -> Result<usize, RecordsError>
     usize::try_from(length).map_err(|_| RecordsError::InvalidLength { field, length })
 }
 
-fn read_bytes(
-    body: &Bytes,
-    cursor: &mut &[u8],
-    field: &'static str,
-) -> Result<Bytes, RecordsError> {
+fn read_bytes(body: &Bytes, cursor: &mut &[u8], field: &'static str) -> Result<Bytes, RecordsError> {
     let length = read_length(cursor, field)?;
     Ok(body.slice_ref(take(cursor, length)?))
 }
 
 /// Bytes whose length -1 means null.
-fn read_nullable(
-    body: &Bytes,
-    cursor: &mut &[u8],
-    field: &'static str,
-) -> Result<Option<Bytes>, RecordsError> {
+fn read_nullable(body: &Bytes, cursor: &mut &[u8], field: &'static str) -> Result<Option<Bytes>, RecordsError> {
     match read_varint(cursor)? {
         -1 => Ok(None),
-        length => Ok(Some(
-            body.slice_ref(take(cursor, non_negative(length, field)?)?),
-        )),
+        length => Ok(Some(body.slice_ref(take(cursor, non_negative(length, field)?)?))),
     }
 }
 
