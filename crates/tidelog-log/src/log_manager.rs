@@ -142,7 +142,8 @@ impl LogManager {
 
     /// Writes each log dir's `recovery-point-offset-checkpoint` from the logs' flushed
     /// offsets. The broker calls it periodically; the later it runs, the more a crash
-    /// recovery has to scan.
+    /// recovery has to scan. Like [`LogManager::shutdown`] it locks each partition log in
+    /// turn, so the caller must not hold one.
     pub fn checkpoint_recovery_points(&self) -> Result<()> {
         self.write_checkpoints(RECOVERY_POINT_CHECKPOINT, PartitionLog::flushed_offset)
     }

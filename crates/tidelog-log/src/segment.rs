@@ -210,8 +210,8 @@ impl Segment {
     }
 
     /// Scans every batch from the start: header, CRC, offsets increasing from the base
-    /// offset. Cuts the file at the first torn or corrupt batch, rebuilds both indexes, and
-    /// returns how many bytes were cut.
+    /// offset. Cuts the file at the first torn or corrupt batch, rebuilds both indexes (sealed,
+    /// see [`Segment::seal`]), and returns how many bytes were cut.
     pub(crate) fn recover(&self) -> Result<u64> {
         let mut state = self.write_state();
         state.offset_index.truncate_to_position(0)?;
@@ -262,6 +262,9 @@ impl Segment {
             }
         }
 
+        // As Kafka's recovery does, and as a segment closed normally would have it.
+        let max_timestamp = state.max_timestamp;
+        state.time_index.maybe_append(max_timestamp)?;
         let valid = state.size;
         if let Some(reason) = failure {
             self.log.set_len(valid).context("truncate", &self.log_path)?;
@@ -660,10 +663,9 @@ mod tests {
         let appended_indexes = index_files(dir.path());
         drop(reopened);
 
-        // Recovery rebuilds exactly the indexes appends wrote (plus the sealing entry).
+        // Recovery rebuilds exactly the indexes appends and sealing wrote.
         let (recovered, truncated) = Segment::open_with_recovery(dir.path(), BASE, &config()).unwrap();
         assert_eq!((truncated, recovered.size()), (0, size));
-        recovered.seal().unwrap();
         assert_eq!(index_files(dir.path()), appended_indexes);
     }
 
@@ -675,9 +677,11 @@ mod tests {
         let (last_position, last) = written.last().unwrap().clone();
         let full = fs::read(segment.path()).unwrap();
         drop(segment);
-        // The indexes of the log without its last batch, as appends build them.
+        // The indexes of the log without its last batch, as appends and sealing build them.
         let reference = tempfile::tempdir().unwrap();
-        fill(&Segment::create(reference.path(), BASE, &config()).unwrap(), rising(29));
+        let expected = Segment::create(reference.path(), BASE, &config()).unwrap();
+        fill(&expected, rising(29));
+        expected.seal().unwrap();
 
         for cut in last_position + 1..last_position + last.len() as u64 {
             let crashed = tempfile::tempdir().unwrap();

@@ -1,0 +1,345 @@
+//! Restarts through the log manager: clean shutdown, crashes with torn or overwritten tails,
+//! the recovery point, checkpoint files, and placement of partitions across log dirs.
+
+mod common;
+
+use common::{batches, copy_dir, fill, produced, small_config};
+use std::fs;
+use std::path::{Path, PathBuf};
+use tidelog_log::{
+    CheckpointFile, LogError, LogManager, PartitionLog, TopicPartition, CLEAN_SHUTDOWN_MARKER,
+    LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+};
+use tidelog_protocol::records::RecordBatch;
+
+const T0: i64 = 1_700_000_000_000;
+
+fn orders() -> TopicPartition {
+    TopicPartition::new("orders", 0).unwrap()
+}
+
+fn open(dirs: &[PathBuf]) -> LogManager {
+    LogManager::open(dirs, &small_config()).unwrap()
+}
+
+/// Everything from the log start, batch by batch.
+fn read_all(log: &PartitionLog) -> Vec<RecordBatch> {
+    let mut all = Vec::new();
+    let mut offset = log.log_start_offset();
+    while offset < log.log_end_offset() {
+        let read = batches(&log.read(offset, 1 << 20, i64::MAX).unwrap().records);
+        offset = read.last().unwrap().next_offset();
+        all.extend(read);
+    }
+    all
+}
+
+/// The files of a partition dir by name, with their content.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().into_string().unwrap(), fs::read(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A log dir left by a crash: `flushed` batches flushed and checkpointed, then `unflushed`
+/// more written to the files but never flushed, and no clean shutdown.
+fn crashed(root: &Path, flushed: usize, unflushed: usize) -> Vec<RecordBatch> {
+    let manager = open(&[root.to_path_buf()]);
+    let log = manager.get_or_create_log(&orders(), small_config()).unwrap();
+    let mut written = fill(&mut log.lock().unwrap(), flushed, T0);
+    log.lock().unwrap().flush().unwrap();
+    manager.checkpoint_recovery_points().unwrap();
+    written.extend(fill(&mut log.lock().unwrap(), unflushed, T0 + 10 * flushed as i64));
+    written
+}
+
+/// The partition dir holding `batches`, written by appends and closed.
+fn reference(root: &Path, written: &[RecordBatch]) -> PathBuf {
+    let dir = root.join("orders-0");
+    let mut log = PartitionLog::create(&dir, small_config()).unwrap();
+    for batch in written {
+        let records = batch.last_offset_delta() as usize + 1;
+        let info = log.append(produced(records, batch.base_timestamp())).unwrap();
+        assert_eq!(info.base_offset, batch.base_offset());
+    }
+    log.close().unwrap();
+    dir
+}
+
+/// The segments' `.log` files in a partition dir with their base offsets, oldest first.
+fn segment_logs(partition: &Path) -> Vec<(i64, PathBuf)> {
+    let mut logs: Vec<(i64, PathBuf)> = fs::read_dir(partition)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .map(|p| (p.file_stem().unwrap().to_str().unwrap().parse().unwrap(), p))
+        .collect();
+    logs.sort();
+    logs
+}
+
+#[test]
+fn a_clean_shutdown_is_trusted_without_a_scan() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = [root.path().to_path_buf()];
+    let manager = open(&dirs);
+    let log = manager.get_or_create_log(&orders(), small_config()).unwrap();
+    let written = fill(&mut log.lock().unwrap(), 30, T0);
+    let end = written.last().unwrap().next_offset();
+    assert!(!root.path().join(CLEAN_SHUTDOWN_MARKER).exists());
+    manager.shutdown().unwrap();
+    drop((manager, log));
+
+    assert!(root.path().join(CLEAN_SHUTDOWN_MARKER).exists());
+    let checkpoint = CheckpointFile::new(root.path(), RECOVERY_POINT_CHECKPOINT)
+        .read()
+        .unwrap();
+    assert_eq!(checkpoint.into_iter().collect::<Vec<_>>(), [(orders(), end)]);
+
+    // Break the CRC of a batch in the first and in the last segment: a scan would cut
+    // the log there, a trusted open leaves both alone.
+    let partition = root.path().join("orders-0");
+    let segment_files = segment_logs(&partition);
+    assert!(segment_files.len() > 3);
+    for (_, path) in [&segment_files[0], segment_files.last().unwrap()] {
+        let mut bytes = fs::read(path).unwrap();
+        bytes[70] ^= 0xff;
+        fs::write(path, bytes).unwrap();
+    }
+    let before = files(&partition);
+
+    let manager = open(&dirs);
+    assert!(
+        !root.path().join(CLEAN_SHUTDOWN_MARKER).exists(),
+        "the marker only lives between runs"
+    );
+    let log = manager.get_log(&orders()).unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset(), log.flushed_offset()),
+        (0, end, end)
+    );
+    assert_eq!(files(&partition), before, "nothing was scanned, so nothing was cut");
+    assert_eq!(log.segments().len(), segment_files.len());
+}
+
+#[test]
+fn a_torn_tail_is_cut_at_every_position_inside_the_last_batch() {
+    let template = tempfile::tempdir().unwrap();
+    let written = crashed(template.path(), 25, 4);
+    let last = written.last().unwrap().clone();
+    let reference_root = tempfile::tempdir().unwrap();
+    let expected = reference(reference_root.path(), &written[..written.len() - 1]);
+    let (_, active) = segment_logs(&template.path().join("orders-0")).pop().unwrap();
+    let full_len = fs::metadata(&active).unwrap().len();
+    let last_position = full_len - last.size_in_bytes() as u64;
+    assert!(last_position > 0, "the last batch is not alone in its segment");
+
+    for cut in last_position + 1..full_len {
+        let root = tempfile::tempdir().unwrap();
+        copy_dir(template.path(), root.path());
+        let segment = root.path().join("orders-0").join(active.file_name().unwrap());
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+
+        let manager = open(&[root.path().to_path_buf()]);
+        let log = manager.get_log(&orders()).unwrap();
+        let mut log = log.lock().unwrap();
+        assert_eq!(log.log_end_offset(), last.base_offset(), "cut at {cut}");
+        assert_eq!(fs::metadata(&segment).unwrap().len(), last_position);
+        assert_eq!(
+            files(&root.path().join("orders-0")),
+            files(&expected),
+            "indexes rebuilt as appends build them"
+        );
+        assert_eq!(read_all(&log), written[..written.len() - 1]);
+
+        let info = log.append(produced(2, T0)).unwrap();
+        assert_eq!((info.base_offset, info.position), (last.base_offset(), last_position));
+        assert_eq!(log.flushed_offset(), last.base_offset(), "recovered data was flushed");
+    }
+}
+
+#[test]
+fn garbage_over_the_tail_is_cut_off() {
+    let root = tempfile::tempdir().unwrap();
+    let written = crashed(root.path(), 25, 3);
+    let last = written.last().unwrap();
+    let (_, active) = segment_logs(&root.path().join("orders-0")).pop().unwrap();
+    let mut bytes = fs::read(&active).unwrap();
+    let last_position = bytes.len() - last.size_in_bytes();
+    bytes[last_position + 20..].fill(0xab);
+    bytes.extend_from_slice(&[0x5a; 300]);
+    fs::write(&active, bytes).unwrap();
+
+    let manager = open(&[root.path().to_path_buf()]);
+    let log = manager.get_log(&orders()).unwrap();
+    let mut log = log.lock().unwrap();
+    assert_eq!(log.log_end_offset(), last.base_offset());
+    assert_eq!(fs::metadata(&active).unwrap().len(), last_position as u64);
+    assert_eq!(read_all(&log), written[..written.len() - 1]);
+    assert_eq!(log.append(produced(1, T0)).unwrap().base_offset, last.base_offset());
+}
+
+#[test]
+fn only_segments_from_the_recovery_point_on_are_scanned() {
+    let template = tempfile::tempdir().unwrap();
+    let written = crashed(template.path(), 40, 12);
+    let partition = template.path().join("orders-0");
+    let recovery_point = CheckpointFile::new(template.path(), RECOVERY_POINT_CHECKPOINT)
+        .read()
+        .unwrap()[&orders()];
+    assert_eq!(recovery_point, written[39].next_offset());
+
+    // Corrupt a batch in the middle of the first segment (below the recovery point) and of
+    // the last one (past it).
+    let segments = segment_logs(&partition);
+    let (last_base, last_path) = segments.last().unwrap().clone();
+    assert!(
+        segments[1].0 <= recovery_point && last_base > recovery_point,
+        "{segments:?}"
+    );
+    assert!(
+        written.last().unwrap().base_offset() > last_base,
+        "two batches in the last segment"
+    );
+    let in_segment = |base: i64| written.iter().filter(move |b| b.base_offset() >= base);
+    let victim_first = in_segment(0).nth(2).unwrap().clone();
+    let victim_last = in_segment(last_base).nth(1).unwrap().clone();
+    let position_in = |batch: &RecordBatch, base: i64| -> usize {
+        in_segment(base)
+            .take_while(|b| b.base_offset() < batch.base_offset())
+            .map(|b| b.size_in_bytes())
+            .sum()
+    };
+    let corrupt = |path: &Path, position: usize| {
+        let mut bytes = fs::read(path).unwrap();
+        bytes[position + 70] ^= 0xff;
+        fs::write(path, bytes).unwrap();
+    };
+    corrupt(&segments[0].1, position_in(&victim_first, 0));
+    corrupt(&last_path, position_in(&victim_last, last_base));
+
+    // With the checkpoint: the first segment is trusted as it is, the last one is cut.
+    let root = tempfile::tempdir().unwrap();
+    copy_dir(template.path(), root.path());
+    let first_segment = root.path().join("orders-0").join(segments[0].1.file_name().unwrap());
+    let first_before = fs::read(&first_segment).unwrap();
+    let manager = open(&[root.path().to_path_buf()]);
+    let log = manager.get_log(&orders()).unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(
+        fs::read(&first_segment).unwrap(),
+        first_before,
+        "the trusted segment was not scanned"
+    );
+    assert_eq!(log.log_end_offset(), victim_last.base_offset());
+    assert_eq!(log.segments().len(), segments.len());
+    drop((log, manager));
+
+    // Without it, the scan starts at the first segment, cuts it, and drops every later one.
+    fs::remove_file(partition.parent().unwrap().join(RECOVERY_POINT_CHECKPOINT)).unwrap();
+    let manager = open(&[template.path().to_path_buf()]);
+    let log = manager.get_log(&orders()).unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(log.log_end_offset(), victim_first.base_offset());
+    assert_eq!(log.segments().len(), 1);
+    assert_eq!(files(&partition).len(), 3, "one .log, .index and .timeindex left");
+}
+
+#[test]
+fn log_start_offsets_survive_restarts() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = [root.path().to_path_buf()];
+    let manager = open(&dirs);
+    let log = manager.get_or_create_log(&orders(), small_config()).unwrap();
+    fill(&mut log.lock().unwrap(), 30, T0);
+    assert_eq!(log.lock().unwrap().delete_records_before(17).unwrap(), 17);
+    manager.checkpoint_log_start_offsets().unwrap();
+    drop((manager, log)); // a crash: the checkpoint was written, the marker was not
+
+    let starts = CheckpointFile::new(root.path(), LOG_START_OFFSET_CHECKPOINT)
+        .read()
+        .unwrap();
+    assert_eq!(starts.into_iter().collect::<Vec<_>>(), [(orders(), 17)]);
+    let manager = open(&dirs);
+    let log = manager.get_log(&orders()).unwrap();
+    assert_eq!(log.lock().unwrap().log_start_offset(), 17);
+    assert!(matches!(
+        log.lock().unwrap().read(16, 1, i64::MAX),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+
+    log.lock().unwrap().delete_records_before(21).unwrap();
+    manager.shutdown().unwrap();
+    drop((manager, log));
+    let manager = open(&dirs);
+    assert_eq!(
+        manager.get_log(&orders()).unwrap().lock().unwrap().log_start_offset(),
+        21
+    );
+}
+
+#[test]
+fn partitions_spread_over_log_dirs_and_can_be_deleted() {
+    let roots = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs: Vec<PathBuf> = roots.iter().map(|r| r.path().to_path_buf()).collect();
+    // Not partitions: skipped.
+    fs::create_dir(dirs[0].join("orders-9.0123abcd-delete")).unwrap();
+    fs::create_dir(dirs[0].join("lost+found")).unwrap();
+
+    let manager = open(&dirs);
+    let partitions: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new("orders", p).unwrap()).collect();
+    for tp in &partitions {
+        manager.get_or_create_log(tp, small_config()).unwrap();
+    }
+    let placed = |dir: &Path| partitions.iter().filter(|tp| dir.join(tp.dir_name()).is_dir()).count();
+    assert_eq!((placed(&dirs[0]), placed(&dirs[1])), (2, 2));
+    assert_eq!(manager.logs().len(), 4);
+
+    let gone = &partitions[1];
+    let gone_dir = dirs
+        .iter()
+        .map(|d| d.join(gone.dir_name()))
+        .find(|d| d.is_dir())
+        .unwrap();
+    assert!(manager.delete_log(gone).unwrap());
+    assert!(!gone_dir.exists());
+    assert!(manager.get_log(gone).is_none());
+    assert!(!manager.delete_log(gone).unwrap());
+    manager.shutdown().unwrap();
+    let checkpointed: usize = dirs
+        .iter()
+        .map(|d| CheckpointFile::new(d, RECOVERY_POINT_CHECKPOINT).read().unwrap().len())
+        .sum();
+    assert_eq!(checkpointed, 3);
+    drop(manager);
+
+    // The same partition in two log dirs is refused, as Kafka refuses it.
+    let kept = &partitions[0];
+    let (from, to) = match dirs[0].join(kept.dir_name()).is_dir() {
+        true => (&dirs[0], &dirs[1]),
+        false => (&dirs[1], &dirs[0]),
+    };
+    copy_dir(&from.join(kept.dir_name()), &to.join(kept.dir_name()));
+    let duplicate = LogManager::open(&dirs, &small_config()).unwrap_err();
+    assert!(matches!(duplicate, LogError::DuplicatePartition { .. }), "{duplicate}");
+}
+
+#[test]
+fn names_that_would_escape_the_log_dir_are_refused() {
+    for topic in ["..", ".", "../../etc", "a/b", ""] {
+        assert!(
+            matches!(TopicPartition::new(topic, 0), Err(LogError::InvalidTopicPartition(_))),
+            "{topic:?}"
+        );
+    }
+}
