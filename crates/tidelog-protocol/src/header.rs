@@ -38,34 +38,64 @@ impl RequestPrefix {
 }
 
 impl RequestHeader {
-    /// Reads a header; its version follows from the API key and version it carries.
-    /// An unknown key is an error (the caller answers it from [`RequestPrefix`]).
+    /// Reads a header whose version follows from the API key and version it carries (v1,
+    /// or v2 for flexible versions). An unknown key is an error (the caller answers it from
+    /// [`RequestPrefix`]).
     pub fn decode(r: &mut Reader) -> Result<RequestHeader, DecodeError> {
-        let api_key = r.i16()?;
-        let api_version = r.i16()?;
-        let correlation_id = r.i32()?;
-        let key = ApiKey::from_i16(api_key).ok_or(DecodeError::UnknownApiKey(api_key))?;
-        let client_id = r.nullable_string(false)?;
-        let mut header = RequestHeader {
-            api_key,
-            api_version,
-            correlation_id,
-            client_id,
-            ..Default::default()
+        let prefix = RequestPrefix {
+            api_key: r.i16()?,
+            api_version: r.i16()?,
+            correlation_id: r.i32()?,
         };
-        if key.request_header_version(api_version) >= 2 {
-            header.unknown_tagged_fields = decode_unknown_tagged(r)?;
-        }
-        Ok(header)
+        let key = ApiKey::from_i16(prefix.api_key).ok_or(DecodeError::UnknownApiKey(prefix.api_key))?;
+        RequestHeader::decode_rest(r, prefix, key.request_header_version(prefix.api_version))
     }
 
+    /// Reads a header of an explicit version: v0 (no client id; only ControlledShutdown v0
+    /// used it, an API removed in Kafka 4.0), v1 or v2.
+    pub fn decode_versioned(r: &mut Reader, header_version: i16) -> Result<RequestHeader, DecodeError> {
+        let prefix = RequestPrefix {
+            api_key: r.i16()?,
+            api_version: r.i16()?,
+            correlation_id: r.i32()?,
+        };
+        RequestHeader::decode_rest(r, prefix, header_version)
+    }
+
+    fn decode_rest(r: &mut Reader, prefix: RequestPrefix, header_version: i16) -> Result<RequestHeader, DecodeError> {
+        let client_id = if header_version >= 1 {
+            r.nullable_string(false)?
+        } else {
+            None
+        };
+        let unknown_tagged_fields = if header_version >= 2 {
+            decode_unknown_tagged(r)?
+        } else {
+            Vec::new()
+        };
+        Ok(RequestHeader {
+            api_key: prefix.api_key,
+            api_version: prefix.api_version,
+            correlation_id: prefix.correlation_id,
+            client_id,
+            unknown_tagged_fields,
+        })
+    }
+
+    /// Writes the header in the version its API key and version call for.
     pub fn encode(&self, w: &mut EncodeBuf) -> Result<(), EncodeError> {
+        let version = ApiKey::from_i16(self.api_key).map_or(1, |k| k.request_header_version(self.api_version));
+        self.encode_versioned(w, version)
+    }
+
+    pub fn encode_versioned(&self, w: &mut EncodeBuf, header_version: i16) -> Result<(), EncodeError> {
         w.put_i16(self.api_key);
         w.put_i16(self.api_version);
         w.put_i32(self.correlation_id);
-        w.put_nullable_string(false, self.client_id.as_deref(), "client_id")?;
-        let flexible = ApiKey::from_i16(self.api_key).is_some_and(|k| k.request_header_version(self.api_version) >= 2);
-        if flexible {
+        if header_version >= 1 {
+            w.put_nullable_string(false, self.client_id.as_deref(), "client_id")?;
+        }
+        if header_version >= 2 {
             TaggedWriter::new().finish(w, &self.unknown_tagged_fields);
         }
         Ok(())
@@ -113,4 +143,54 @@ fn decode_unknown_tagged(r: &mut Reader) -> Result<TaggedFields, DecodeError> {
         });
     }
     Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::RawTaggedField;
+
+    #[test]
+    fn every_request_header_version_round_trips() {
+        for version in 0..=2 {
+            let header = RequestHeader {
+                api_key: 7,
+                api_version: 0,
+                correlation_id: 9,
+                client_id: (version >= 1).then(|| "c".to_string()),
+                unknown_tagged_fields: if version >= 2 {
+                    vec![RawTaggedField {
+                        tag: 3,
+                        data: bytes::Bytes::from_static(b"x"),
+                    }]
+                } else {
+                    Vec::new()
+                },
+            };
+            let mut w = EncodeBuf::new();
+            header.encode_versioned(&mut w, version).unwrap();
+            let mut r = Reader::new(w.to_contiguous());
+            assert_eq!(
+                RequestHeader::decode_versioned(&mut r, version).unwrap(),
+                header,
+                "v{version}"
+            );
+            assert_eq!(r.remaining(), 0);
+        }
+    }
+
+    #[test]
+    fn response_header_versions_round_trip() {
+        for version in 0..=1 {
+            let header = ResponseHeader {
+                correlation_id: -5,
+                ..Default::default()
+            };
+            let mut w = EncodeBuf::new();
+            header.encode(&mut w, version);
+            assert_eq!(w.len(), if version == 0 { 4 } else { 5 });
+            let mut r = Reader::new(w.to_contiguous());
+            assert_eq!(ResponseHeader::decode(&mut r, version).unwrap(), header);
+        }
+    }
 }
