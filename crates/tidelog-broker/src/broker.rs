@@ -205,6 +205,19 @@ impl Broker {
     }
 }
 
+/// Kafka's limit on the partitions one CreateTopics or CreatePartitions request may add
+/// (KAFKA-17870, KAFKA-19673). It also keeps one request from making every later Metadata
+/// response enormous.
+pub const MAX_NEW_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
+/// Kafka's answer, for every topic of the request, when it adds too many partitions.
+pub fn too_many_partitions() -> ApiError {
+    ApiError::new(
+        ErrorCode::POLICY_VIOLATION,
+        "Excessively large number of partitions per request.",
+    )
+}
+
 pub fn unknown_topic(name: &str) -> ApiError {
     ApiError::new(
         ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,

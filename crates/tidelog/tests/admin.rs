@@ -9,6 +9,8 @@ use common::clients::new_topic;
 use common::Broker;
 use rdkafka::admin::ConfigSource;
 use rdkafka::types::RDKafkaErrorCode as Code;
+use tidelog_protocol::messages::create_partitions_request::{CreatePartitionsRequest, CreatePartitionsTopic};
+use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
 use tidelog_protocol::messages::describe_configs_request::{DescribeConfigsRequest, DescribeConfigsResource};
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody, Uuid};
 
@@ -89,6 +91,77 @@ fn refuses_bad_topics_with_kafka_error_codes() {
     // 249 characters is Kafka's limit, and allowed.
     let longest = "y".repeat(249);
     assert_eq!(admin.create_topics(&[new_topic(&longest, 1, 1)]), [created(&longest)]);
+}
+
+/// Kafka refuses more than 10,000 new partitions in one request with POLICY_VIOLATION for
+/// every topic in it. Without that limit one request could make every later Metadata
+/// response enormous (i32::MAX partitions).
+#[test]
+fn refuses_more_than_10000_new_partitions_per_request() {
+    let broker = Broker::start(&[]);
+    let admin = broker.admin();
+    let checked = admin.create_topics_with(&[new_topic("largest", 10_000, 1)], true);
+    assert_eq!(checked, [created("largest")]);
+    let over = admin.create_topics_with(&[new_topic("big", 5_000, 1), new_topic("bigger", 5_001, 1)], true);
+    assert_eq!(
+        over,
+        [
+            refused("big", Code::PolicyViolation),
+            refused("bigger", Code::PolicyViolation)
+        ]
+    );
+    assert_eq!(
+        admin.create_topics(&[new_topic("huge", 10_001, 1)]),
+        [refused("huge", Code::PolicyViolation)]
+    );
+    admin.create_ok(&[new_topic("small", 1, 1)]);
+    assert_eq!(
+        admin.create_partitions("small", 10_002),
+        refused("small", Code::PolicyViolation)
+    );
+
+    // librdkafka refuses counts over 100,000 itself, so the extremes go on the wire.
+    let mut raw = broker.raw();
+    let create = RequestBody::CreateTopics(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: "max".into(),
+            num_partitions: i32::MAX,
+            replication_factor: 1,
+            ..Default::default()
+        }],
+        timeout_ms: 10_000,
+        ..Default::default()
+    });
+    let ResponseBody::CreateTopics(response) = raw.request(7, create) else {
+        panic!("not a CreateTopics response");
+    };
+    let errors: Vec<_> = response
+        .topics
+        .iter()
+        .map(|t| (t.name.as_str(), ErrorCode(t.error_code)))
+        .collect();
+    assert_eq!(errors, [("max", ErrorCode::POLICY_VIOLATION)]);
+    let grow = RequestBody::CreatePartitions(CreatePartitionsRequest {
+        topics: vec![CreatePartitionsTopic {
+            name: "small".into(),
+            count: i32::MAX,
+            assignments: None,
+            ..Default::default()
+        }],
+        timeout_ms: 10_000,
+        ..Default::default()
+    });
+    let ResponseBody::CreatePartitions(response) = raw.request(3, grow) else {
+        panic!("not a CreatePartitions response");
+    };
+    let errors: Vec<_> = response
+        .results
+        .iter()
+        .map(|t| (t.name.as_str(), ErrorCode(t.error_code)))
+        .collect();
+    assert_eq!(errors, [("small", ErrorCode::POLICY_VIOLATION)]);
+
+    assert_eq!(admin.topic_partitions(), partitions(&[("small", 1)]));
 }
 
 #[test]
