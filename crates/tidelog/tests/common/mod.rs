@@ -4,6 +4,18 @@
 //! The broker's stderr is drained by a thread into a buffer, so the child never blocks on
 //! a full pipe and tests can wait for log lines. When a test panics, the harness prints
 //! the broker's log, which is usually the quickest way to see what went wrong.
+//!
+//! A produce/consume test reads like this:
+//!
+//! ```ignore
+//! let broker = Broker::start(&[]);
+//! broker.admin().create_ok(&[new_topic("t", 1, 1)]);
+//! let producer = broker.future_producer();
+//! let delivered = block_on(producer.send(FutureRecord::to("t").key("k").payload("v"), CLIENT_TIMEOUT));
+//! assert_eq!(delivered.expect("delivered"), (0, 0)); // (partition, offset)
+//! let consumer = broker.consumer("g");
+//! // consumer.assign(...), consumer.poll(CLIENT_TIMEOUT), assert keys, payloads, offsets
+//! ```
 
 // Each test binary compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
