@@ -93,6 +93,29 @@ fn refuses_bad_topics_with_kafka_error_codes() {
     assert_eq!(admin.create_topics(&[new_topic(&longest, 1, 1)]), [created(&longest)]);
 }
 
+/// Kafka refuses a name equal to an existing one once '.' and '_' are read alike (their
+/// metric names would collide), whether asked by CreateTopics or by a Metadata auto-create.
+#[test]
+fn refuses_names_colliding_on_dot_and_underscore() {
+    let broker = Broker::start(&[]);
+    let admin = broker.admin();
+    admin.create_ok(&[new_topic("metrics.app_1", 1, 1)]);
+    let results = admin.create_topics(&[new_topic("metrics_app.1", 1, 1), new_topic("metrics-app-1", 1, 1)]);
+    assert_eq!(
+        results,
+        [refused("metrics_app.1", Code::InvalidTopic), created("metrics-app-1")]
+    );
+    let checked = admin.create_topics_with(&[new_topic("metrics_app_1", 1, 1)], true);
+    assert_eq!(checked, [refused("metrics_app_1", Code::InvalidTopic)]);
+    let auto = broker.raw().metadata(Some(&["metrics.app.1"]), true);
+    assert_eq!(
+        topic_errors(&auto),
+        [("metrics.app.1", ErrorCode::INVALID_TOPIC_EXCEPTION)]
+    );
+    let expected = partitions(&[("metrics-app-1", 1), ("metrics.app_1", 1)]);
+    assert_eq!(admin.topic_partitions(), expected);
+}
+
 /// Kafka refuses more than 10,000 new partitions in one request with POLICY_VIOLATION for
 /// every topic in it. Without that limit one request could make every later Metadata
 /// response enormous (i32::MAX partitions).
@@ -318,14 +341,20 @@ fn assert_topics_survive(restart: impl FnOnce(&mut Broker)) {
     ]);
     assert_eq!(admin.create_partitions("alpha", 5), created("alpha"));
     assert_eq!(admin.delete_topics(&["gone"]), [created("gone")]);
-    drop(admin);
     let before = cluster_state(&broker);
     let summary: Vec<_> = before.iter().map(|t| (t.name.as_str(), t.partitions)).collect();
     assert_eq!(summary, [("alpha", 5), ("beta", 1)]);
     assert_eq!(before[0].overrides, [("retention.ms".to_string(), "60000".to_string())]);
 
+    // `admin` stays connected across the restart: a clean stop must not wait for it.
+    let old_bootstrap = broker.bootstrap();
     restart(&mut broker);
     assert_eq!(cluster_state(&broker), before);
+    if broker.bootstrap() == old_bootstrap {
+        // The port was free again, so a client from before reconnects by itself.
+        let expected = partitions(&[("alpha", 5), ("beta", 1)]);
+        assert_eq!(admin.topic_partitions(), expected);
+    }
 }
 
 #[test]
