@@ -145,12 +145,13 @@ impl Broker {
             configs,
         };
         let exists = |image: &crate::metadata::MetadataImage| {
-            image.topic(name).map(|_| {
+            let existing = image.topic(name).map(|_| {
                 ApiError::new(
                     ErrorCode::TOPIC_ALREADY_EXISTS,
                     format!("Topic '{name}' already exists."),
                 )
-            })
+            });
+            existing.or_else(|| colliding_topic(image, name))
         };
         if validate_only {
             return match exists(&self.metadata.image()) {
@@ -259,6 +260,41 @@ impl Broker {
 
 fn storage_error(e: tidelog_log::LogError) -> ApiError {
     ApiError::new(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
+}
+
+/// Kafka refuses a topic whose name equals an existing one once '.' and '_' are read
+/// alike, because their metric names would be the same. The least such name is reported,
+/// so the message does not depend on iteration order.
+fn colliding_topic(image: &crate::metadata::MetadataImage, name: &str) -> Option<ApiError> {
+    if !name.contains(['.', '_']) {
+        return None;
+    }
+    let normalized = |n: &str| n.replace('.', "_");
+    let key = normalized(name);
+    image
+        .topics()
+        .map(|t| t.name.as_str())
+        .filter(|existing| *existing != name && normalized(existing) == key)
+        .min()
+        .map(|existing| {
+            ApiError::new(
+                ErrorCode::INVALID_TOPIC_EXCEPTION,
+                format!("Topic '{name}' collides with existing topic: {existing}"),
+            )
+        })
+}
+
+/// Kafka's limit on the partitions one CreateTopics or CreatePartitions request may add
+/// (KAFKA-17870, KAFKA-19673). It also keeps one request from making every later Metadata
+/// response enormous.
+pub const MAX_NEW_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
+/// Kafka's answer, for every topic of the request, when it adds too many partitions.
+pub fn too_many_partitions() -> ApiError {
+    ApiError::new(
+        ErrorCode::POLICY_VIOLATION,
+        "Excessively large number of partitions per request.",
+    )
 }
 
 pub fn unknown_topic(name: &str) -> ApiError {

@@ -23,6 +23,7 @@ use tracing::{debug, warn};
 
 use crate::broker::Broker;
 use crate::dispatch::{self, PendingResponse};
+use crate::handlers;
 
 /// Responses that may be pending at once per connection (librdkafka pipelines up to 5
 /// requests by default; Java up to 5 as well).
@@ -42,6 +43,8 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
         let frame = tokio::select! {
             frame = read_frame(&mut reader, max_frame) => frame,
             _ = shutdown.wait_for(|stop| *stop) => break,
+            // The writer gave up on the connection.
+            _ = pending_tx.closed() => break,
         };
         let frame = match frame {
             Ok(Some(frame)) => frame,
@@ -54,6 +57,12 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
         let prefix = RequestPrefix::peek(&frame);
         let head = frame.slice(..frame.len().min(64));
         let pending = match decode_request(frame) {
+            Ok(request) if !handlers::api_versions::advertised(request.api_key, request.header.api_version) => {
+                // Kafka handles exactly what it advertises and closes on anything else.
+                let (api_key, version) = (request.api_key, request.header.api_version);
+                warn!(%peer, ?api_key, version, "closing connection: API version not advertised");
+                break;
+            }
             Ok(request) => dispatch::dispatch(&broker, request).await,
             Err(error) => match prefix.and_then(|p| dispatch::answer_undecodable(p, &error)) {
                 Some(pending) => pending,
@@ -98,7 +107,10 @@ async fn read_frame(reader: &mut tokio::net::tcp::OwnedReadHalf, max: usize) -> 
 
 async fn write_responses(mut writer: OwnedWriteHalf, mut pending: mpsc::Receiver<PendingResponse>, peer: SocketAddr) {
     while let Some(response) = pending.recv().await {
-        let Some(chunks) = response.await else { continue };
+        let Some(chunks) = response.await else {
+            warn!(%peer, "closing connection: no response could be made");
+            break;
+        };
         if let Err(e) = write_chunks(&mut writer, chunks).await {
             debug!(%peer, error = %e, "write failed");
             return;

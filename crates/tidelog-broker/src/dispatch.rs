@@ -17,8 +17,9 @@ use tracing::error;
 use crate::broker::Broker;
 use crate::handlers;
 
-/// A response still being produced: the frame's chunks, or `None` for no response at all
-/// (an `acks=0` produce).
+/// A response still being produced: the frame's chunks (none at all for an `acks=0`
+/// produce), or `None` when no response can be made and the connection must close, as
+/// Kafka closes it, rather than leave the client waiting.
 pub type PendingResponse = Pin<Box<dyn Future<Output = Option<Vec<Bytes>>> + Send>>;
 
 /// What a handler answers.
@@ -86,7 +87,7 @@ fn into_pending(reply: Reply, correlation_id: i32, version: i16) -> PendingRespo
             Box::pin(async move { frame })
         }
         Reply::Later(body) => Box::pin(async move { encode(body.await) }),
-        Reply::Nothing => Box::pin(async { None }),
+        Reply::Nothing => Box::pin(async { Some(Vec::new()) }),
     }
 }
 

@@ -4,16 +4,19 @@ use tidelog_protocol::messages::create_partitions_request::CreatePartitionsReque
 use tidelog_protocol::messages::create_partitions_response::{CreatePartitionsResponse, CreatePartitionsTopicResult};
 use tidelog_protocol::ErrorCode;
 
-use crate::broker::{ApiError, Broker};
+use crate::broker::{too_many_partitions, ApiError, Broker, MAX_NEW_PARTITIONS_PER_REQUEST};
 
 pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let node = broker.config.node_id;
+    let too_many = new_partitions(broker, &request) > MAX_NEW_PARTITIONS_PER_REQUEST;
     let results = request
         .topics
         .into_iter()
         .map(|topic| {
             let bad_assignment = topic.assignments.iter().flatten().any(|a| a.broker_ids != [node]);
-            let outcome = if bad_assignment {
+            let outcome = if too_many {
+                Err(too_many_partitions())
+            } else if bad_assignment {
                 Err(ApiError::new(
                     ErrorCode::INVALID_REPLICA_ASSIGNMENT,
                     format!("Only broker {node} exists"),
@@ -39,4 +42,15 @@ pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartit
         results,
         ..Default::default()
     }
+}
+
+/// The partitions the request would add to existing topics.
+fn new_partitions(broker: &Broker, request: &CreatePartitionsRequest) -> i64 {
+    let image = broker.metadata.image();
+    request
+        .topics
+        .iter()
+        .filter_map(|t| Some(i64::from(t.count) - i64::from(image.topic(&t.name)?.partitions)))
+        .filter(|added| *added > 0)
+        .sum()
 }

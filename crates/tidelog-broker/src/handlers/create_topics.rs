@@ -9,10 +9,22 @@ use tidelog_protocol::messages::create_topics_response::{
 };
 use tidelog_protocol::ErrorCode;
 
-use crate::broker::{ApiError, Broker};
+use crate::broker::{too_many_partitions, ApiError, Broker, MAX_NEW_PARTITIONS_PER_REQUEST};
 use crate::topic_config;
 
 pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    let new_partitions: i64 = request.topics.iter().map(|t| requested_partitions(broker, t)).sum();
+    if new_partitions > MAX_NEW_PARTITIONS_PER_REQUEST {
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|topic| failure(topic.name, too_many_partitions()))
+            .collect();
+        return CreateTopicsResponse {
+            topics,
+            ..Default::default()
+        };
+    }
     let mut seen = BTreeMap::new();
     for topic in &request.topics {
         *seen.entry(topic.name.clone()).or_insert(0) += 1;
@@ -38,6 +50,17 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResp
     CreateTopicsResponse {
         topics,
         ..Default::default()
+    }
+}
+
+/// The partitions a topic entry asks for, counted as Kafka counts them for the limit.
+fn requested_partitions(broker: &Broker, topic: &CreatableTopic) -> i64 {
+    if !topic.assignments.is_empty() {
+        topic.assignments.len() as i64
+    } else if topic.num_partitions == -1 {
+        i64::from(broker.config.num_partitions)
+    } else {
+        i64::from(topic.num_partitions.max(0))
     }
 }
 

@@ -46,8 +46,13 @@ pub fn handle(broker: &Broker, request: DescribeTopicPartitionsRequest) -> Descr
             });
             break;
         }
-        let first = if name == start_topic { start_partition.max(0) } else { 0 };
-        let last = (first + budget).min(topic.partitions);
+        // Both bounds within the topic, whatever the cursor and limit say.
+        let first = if name == start_topic {
+            start_partition.clamp(0, topic.partitions)
+        } else {
+            0
+        };
+        let last = first.saturating_add(budget).min(topic.partitions);
         topics.push(describe(topic, first..last, broker.config.node_id));
         budget -= last - first;
         if last < topic.partitions {

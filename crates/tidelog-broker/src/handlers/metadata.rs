@@ -2,7 +2,7 @@
 //! topics are created on the fly when both the client and `auto.create.topics.enable`
 //! allow it.
 
-use tidelog_protocol::messages::metadata_request::MetadataRequest;
+use tidelog_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use tidelog_protocol::messages::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -11,7 +11,13 @@ use tidelog_protocol::{ErrorCode, Uuid};
 use crate::broker::Broker;
 use crate::metadata::TopicMeta;
 
+/// The first version whose response may name a topic by id alone.
+const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 12;
+
 pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
+    if let Some(refused) = refuse_topic_ids_before_v12(&request, version) {
+        return refused;
+    }
     let node_id = broker.config.node_id;
     let advertised = &broker.config.advertised_listeners[0];
     let brokers = vec![MetadataResponseBroker {
@@ -52,6 +58,31 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
         topics,
         ..Default::default()
     }
+}
+
+/// Versions 10 and 11 carry topic ids but may not use them, and their response cannot
+/// carry a topic without a name. Kafka refuses such a request: INVALID_REQUEST for every
+/// topic, named as asked or "".
+fn refuse_topic_ids_before_v12(request: &MetadataRequest, version: i16) -> Option<MetadataResponse> {
+    let topics = request.topics.as_ref()?;
+    let by_id = |t: &MetadataRequestTopic| t.name.is_none() || !t.topic_id.is_nil();
+    if version >= FIRST_VERSION_WITH_TOPIC_IDS || !topics.iter().any(by_id) {
+        return None;
+    }
+    let topics = topics
+        .iter()
+        .map(|t| {
+            topic_error(
+                Some(t.name.clone().unwrap_or_default()),
+                t.topic_id,
+                ErrorCode::INVALID_REQUEST,
+            )
+        })
+        .collect();
+    Some(MetadataResponse {
+        topics,
+        ..Default::default()
+    })
 }
 
 fn lookup_by_name(broker: &Broker, name: &str, auto_create: bool) -> MetadataResponseTopic {

@@ -1,0 +1,337 @@
+//! End-to-end test harness: runs the real `tidelog` binary as a child process on a fresh
+//! data directory and a free loopback port, and hands out clients pointing at it.
+//!
+//! The broker's stderr is drained by a thread into a buffer, so the child never blocks on
+//! a full pipe and tests can wait for log lines. When a test panics, the harness prints
+//! the broker's log, which is usually the quickest way to see what went wrong.
+//!
+//! A produce/consume test reads like this:
+//!
+//! ```ignore
+//! let broker = Broker::start(&[]);
+//! broker.admin().create_ok(&[new_topic("t", 1, 1)]);
+//! let producer = broker.future_producer();
+//! let delivered = block_on(producer.send(FutureRecord::to("t").key("k").payload("v"), CLIENT_TIMEOUT));
+//! assert_eq!(delivered.expect("delivered"), (0, 0)); // (partition, offset)
+//! let consumer = broker.consumer("g");
+//! // consumer.assign(...), consumer.poll(CLIENT_TIMEOUT), assert keys, payloads, offsets
+//! ```
+
+// Each test binary compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
+pub mod clients;
+pub mod raw;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub use raw::RawClient;
+
+/// Safety net for a broker to start or stop. Generous: a debug build on a busy two-core
+/// machine; a healthy start takes milliseconds.
+const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Safety net for an expected log line to appear.
+const LOG_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What the broker logs once it accepts connections: `listening addr=127.0.0.1:PORT`.
+const LISTENING: &str = "listening addr=";
+
+/// A running `tidelog serve` child process with its own data directory.
+pub struct Broker {
+    child: Option<Child>,
+    data_dir: TempDir,
+    extra_args: Vec<String>,
+    addr: SocketAddr,
+    /// The current run's stderr.
+    log: Log,
+    /// The stderr of earlier runs (before a restart), kept for the panic dump.
+    earlier_logs: String,
+}
+
+impl Broker {
+    /// Starts a broker on a fresh data directory and a free port; `extra_args` are added
+    /// to `tidelog serve` (e.g. `["--override", "num.partitions=3"]`).
+    pub fn start(extra_args: &[&str]) -> Broker {
+        let data_dir = tempfile::Builder::new()
+            .prefix("tidelog-e2e-")
+            .tempdir()
+            .expect("create a data dir");
+        let extra_args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
+        let (child, log, addr) = match spawn(data_dir.path(), &extra_args, 0) {
+            Ok(started) => started,
+            Err(failure) => panic!("tidelog serve {extra_args:?} did not start: {failure}"),
+        };
+        Broker {
+            child: Some(child),
+            data_dir,
+            extra_args,
+            addr,
+            log,
+            earlier_logs: String::new(),
+        }
+    }
+
+    /// `host:port` for `bootstrap.servers`. It changes when a restart cannot reuse the port.
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().expect("poll the broker").is_none())
+    }
+
+    /// Kills the broker with SIGKILL: no shutdown code runs, as in a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            child.wait().expect("reap the killed broker");
+        }
+    }
+
+    /// Stops the broker with SIGTERM and waits for it; a graceful shutdown exits 0.
+    pub fn stop(&mut self) {
+        let mut child = self.child.take().expect("the broker is not running");
+        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+        let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(rc, 0, "send SIGTERM: {}", std::io::Error::last_os_error());
+        let status = wait_with_timeout(&mut child, PROCESS_TIMEOUT)
+            .unwrap_or_else(|| panic!("the broker did not stop within {PROCESS_TIMEOUT:?} of SIGTERM"));
+        assert!(status.success(), "graceful shutdown exited with {status}");
+    }
+
+    /// Starts the broker again on the same data directory, stopping it cleanly first if it
+    /// still runs. The old port is reused when it is free, so clients made before the
+    /// restart reconnect; otherwise a new one is picked and `bootstrap()` changes.
+    pub fn restart(&mut self) {
+        if self.is_running() {
+            self.stop();
+        }
+        self.earlier_logs.push_str(&self.log.text());
+        self.earlier_logs.push_str("---- restart ----\n");
+        let started = spawn(self.data_dir.path(), &self.extra_args, self.addr.port()).or_else(|failure| {
+            if failure.contains("cannot listen") {
+                spawn(self.data_dir.path(), &self.extra_args, 0)
+            } else {
+                Err(failure)
+            }
+        });
+        match started {
+            Ok((child, log, addr)) => {
+                self.child = Some(child);
+                self.log = log;
+                self.addr = addr;
+            }
+            Err(failure) => panic!("tidelog serve did not restart: {failure}"),
+        }
+    }
+
+    /// Everything the current run has written to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.text()
+    }
+
+    /// Waits until one log line contains all of `needles` and returns it; panics with the
+    /// log if none does in time (log lines are written asynchronously to the request that
+    /// caused them).
+    pub fn wait_for_line(&self, needles: &[&str]) -> String {
+        self.log
+            .wait_for(LOG_TIMEOUT, |text| {
+                text.lines()
+                    .find(|line| needles.iter().all(|n| line.contains(n)))
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| panic!("no broker log line contains all of {needles:?}"))
+    }
+
+    /// Asserts the broker closes `client`'s connection and logs why, on a line naming the
+    /// client's address and containing `detail`.
+    pub fn assert_closed_and_logged(&self, client: &mut RawClient, detail: &str) {
+        let peer = format!("peer={}", client.local_addr());
+        client.assert_closed();
+        self.wait_for_line(&["closing connection", &peer, detail]);
+    }
+
+    /// A client for hand-made frames.
+    pub fn raw(&self) -> RawClient {
+        RawClient::connect(self.addr)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill9();
+        if thread::panicking() {
+            eprintln!(
+                "==== tidelog broker log ====\n{}{}==== end of broker log ====",
+                self.earlier_logs,
+                self.log.text()
+            );
+        }
+    }
+}
+
+/// Runs `tidelog serve` with `extra_args` on a fresh data directory, expecting it to exit
+/// without ever listening (a refused configuration); returns its status and stderr.
+pub fn serve_expecting_exit(extra_args: &[&str]) -> (ExitStatus, String) {
+    let data_dir = tempfile::tempdir().expect("create a data dir");
+    let args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
+    let mut child = serve_command(data_dir.path(), &args, 0).spawn().expect("spawn tidelog");
+    let log = Log::drain(child.stderr.take().expect("piped stderr"));
+    let status = wait_with_timeout(&mut child, PROCESS_TIMEOUT);
+    log.wait_closed(PROCESS_TIMEOUT);
+    let text = log.text();
+    match status {
+        Some(status) => {
+            assert!(!text.contains(LISTENING), "expected no listener, got:\n{text}");
+            (status, text)
+        }
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tidelog serve {args:?} kept running; log:\n{text}");
+        }
+    }
+}
+
+fn serve_command(data_dir: &Path, extra_args: &[String], port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tidelog"));
+    command
+        .arg("serve")
+        .arg("--listeners")
+        .arg(format!("PLAINTEXT://127.0.0.1:{port}"))
+        .arg("--log-dirs")
+        .arg(data_dir)
+        .args(extra_args)
+        // The log lines the tests wait for are at info and above.
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Spawns the broker and waits for its listening line; on failure returns a description
+/// with everything it logged.
+fn spawn(data_dir: &Path, extra_args: &[String], port: u16) -> Result<(Child, Log, SocketAddr), String> {
+    let mut child = serve_command(data_dir, extra_args, port)
+        .spawn()
+        .map_err(|e| format!("cannot spawn {}: {e}", env!("CARGO_BIN_EXE_tidelog")))?;
+    let log = Log::drain(child.stderr.take().expect("piped stderr"));
+    if let Some(addr) = log.wait_for(PROCESS_TIMEOUT, listening_addr) {
+        return Ok((child, log, addr));
+    }
+    let why = if log.is_closed() {
+        "it exited".to_string()
+    } else {
+        format!("no `{LISTENING}` line within {PROCESS_TIMEOUT:?}")
+    };
+    let _ = child.kill();
+    let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+    Err(format!("{why} ({status}); log:\n{}", log.text()))
+}
+
+/// The address from the `listening addr=127.0.0.1:PORT ...` log line.
+fn listening_addr(text: &str) -> Option<SocketAddr> {
+    let rest = &text[text.find(LISTENING)? + LISTENING.len()..];
+    let addr = rest.split_whitespace().next()?;
+    Some(addr.parse().expect("the listening line carries a socket address"))
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A child's stderr, collected line by line by a thread until the pipe closes.
+#[derive(Clone)]
+struct Log(Arc<(Mutex<LogState>, Condvar)>);
+
+#[derive(Default)]
+struct LogState {
+    text: String,
+    closed: bool,
+}
+
+impl Log {
+    fn drain(stderr: ChildStderr) -> Log {
+        let log = Log(Arc::default());
+        let writer = log.clone();
+        thread::spawn(move || {
+            let mut lines = BufReader::new(stderr);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match lines.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => writer.update(|state| state.text.push_str(&line)),
+                }
+            }
+            writer.update(|state| state.closed = true);
+        });
+        log
+    }
+
+    fn update(&self, change: impl FnOnce(&mut LogState)) {
+        let (state, changed) = &*self.0;
+        change(&mut state.lock().unwrap());
+        changed.notify_all();
+    }
+
+    fn text(&self) -> String {
+        self.0 .0.lock().unwrap().text.clone()
+    }
+
+    /// Waits until the child has closed its stderr (it exited), at most `timeout`.
+    fn wait_closed(&self, timeout: Duration) {
+        self.wait_for(timeout, |_| None::<()>);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0 .0.lock().unwrap().closed
+    }
+
+    /// Waits until `check` finds something in the text so far, re-checking on every new
+    /// line; `None` once the pipe is closed without a find, or after `timeout`.
+    fn wait_for<T>(&self, timeout: Duration, mut check: impl FnMut(&str) -> Option<T>) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        let (state, changed) = &*self.0;
+        let mut guard = state.lock().unwrap();
+        loop {
+            if let Some(found) = check(&guard.text) {
+                return Some(found);
+            }
+            let now = Instant::now();
+            if now >= deadline || guard.closed {
+                return None;
+            }
+            guard = changed.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+    }
+}

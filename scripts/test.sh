@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The project's test command: every Rust test (unit, codec and end-to-end), then the
+# Python client tests against the same binary.
+#
+# One profile, debug, for everything: `cargo test` builds the `tidelog` binary that the
+# end-to-end tests spawn, and pytest runs that same binary, so nothing is built twice.
+# Honours CARGO_TARGET_DIR (default: ./target).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+
+echo "==> cargo build"
+cargo build --workspace --locked
+
+echo "==> cargo test"
+cargo test --workspace --locked
+
+echo "==> Python virtualenv (.venv)"
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+
+echo "==> pytest tests/python"
+cargo build --locked -p tidelog --bin tidelog
+status=0
+TIDELOG_BIN="$target_dir/debug/tidelog" .venv/bin/python -m pytest tests/python || status=$?
+if [ "$status" -eq 5 ]; then
+    # pytest's 5 means it collected no test: fine only if there is truly none to collect.
+    if compgen -G "tests/python/test_*.py" > /dev/null || compgen -G "tests/python/*_test.py" > /dev/null; then
+        echo "pytest collected no test, but tests/python has test files" >&2
+        exit 1
+    fi
+    echo "no Python tests"
+    status=0
+fi
+exit "$status"

@@ -1,0 +1,97 @@
+"""Fixtures: a real `tidelog serve` process per test, and a kafka-python admin client on it.
+
+The broker binary comes from $TIDELOG_BIN (scripts/test.sh builds it and sets it).
+"""
+
+import os
+import re
+import signal
+import subprocess
+import threading
+
+import pytest
+from kafka.admin import KafkaAdminClient
+
+# Safety nets only: a healthy broker starts and stops in milliseconds.
+START_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 60
+
+LISTENING = re.compile(r"listening addr=(\S+)")
+
+
+class Broker:
+    """A `tidelog serve` child on a free loopback port, its stderr drained by a thread so
+    the child never blocks on a full pipe."""
+
+    def __init__(self, binary, data_dir):
+        self.command = [binary, "serve", "--listeners", "PLAINTEXT://127.0.0.1:0", "--log-dirs", str(data_dir)]
+        self.lines = []
+        self._spawn()
+
+    def _spawn(self):
+        self.process = subprocess.Popen(
+            self.command,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, env={**os.environ, "RUST_LOG": "info"},
+        )
+        self.bootstrap = None
+        self._ready = threading.Event()
+        threading.Thread(target=self._drain, args=(self.process,), daemon=True).start()
+        if not self._ready.wait(START_TIMEOUT_S) or self.bootstrap is None:
+            self.process.kill()
+            raise RuntimeError("tidelog did not start; log:\n" + self.log())
+
+    def _drain(self, process):
+        for line in process.stderr:
+            self.lines.append(line)
+            found = LISTENING.search(line)
+            if found and self.bootstrap is None:
+                self.bootstrap = found.group(1)
+                self._ready.set()
+        self._ready.set()  # exited: let the constructor report it
+
+    def log(self):
+        return "".join(self.lines)
+
+    def stop(self):
+        """SIGTERM and wait: a graceful shutdown exits 0."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+    def restart(self):
+        """Clean stop, then start on the same data directory (the port may change)."""
+        assert self.stop() == 0, self.log()
+        self.lines.append("---- restart ----\n")
+        self._spawn()
+
+
+def admin_client(broker):
+    return KafkaAdminClient(
+        bootstrap_servers=broker.bootstrap,
+        client_id="tidelog-python-e2e",
+        request_timeout_ms=15000,
+    )
+
+
+@pytest.fixture
+def broker(tmp_path):
+    binary = os.environ.get("TIDELOG_BIN")
+    if not binary:
+        pytest.fail("set TIDELOG_BIN to the tidelog binary (scripts/test.sh does)")
+    running = Broker(binary, tmp_path / "data")
+    yield running
+    # Captured, and shown by pytest only for a failing test.
+    print("---- tidelog log ----\n" + running.log())
+    if running.process.poll() is None:
+        assert running.stop() == 0, running.log()
+
+
+@pytest.fixture
+def admin(broker):
+    client = admin_client(broker)
+    yield client
+    client.close()
