@@ -70,7 +70,7 @@ impl RawClient {
         let mut w = EncodeBuf::new();
         header.encode(&mut w).expect("encode the header");
         w.put_slice(body);
-        self.send_bytes(&into_frame(w).concat());
+        self.send_bytes(&into_frame(w).expect("frame fits the length prefix").concat());
         header.correlation_id
     }
 
