@@ -28,8 +28,9 @@ use tracing::{info, warn};
 pub enum Recovery {
     /// After a clean shutdown everything on disk is complete: nothing is scanned.
     Skip,
-    /// After a crash, segments entirely below this recovery point (Kafka's name for the
-    /// flushed offset last checkpointed) are trusted; the rest are scanned and repaired.
+    /// After a crash, everything below this recovery point (Kafka's name for the flushed
+    /// offset last checkpointed) is trusted; the rest is scanned and repaired, from the batch
+    /// holding the recovery point on.
     From(i64),
 }
 
@@ -77,15 +78,16 @@ impl PartitionLog {
         let mut segments = Vec::with_capacity(base_offsets.len().max(1));
         for (i, &base_offset) in base_offsets.iter().enumerate() {
             let next_base = base_offsets.get(i + 1).copied();
-            let trusted = match recovery {
-                Recovery::Skip => true,
-                Recovery::From(point) => next_base.is_some_and(|next| next <= point),
+            // Trusted: every segment after a clean shutdown, and those wholly below the
+            // recovery point after a crash.
+            let recovery_point = match recovery {
+                Recovery::From(point) if next_base.is_none_or(|next| next > point) => point,
+                _ => {
+                    segments.push(Arc::new(Segment::open(dir, base_offset, &config)?));
+                    continue;
+                }
             };
-            if trusted {
-                segments.push(Arc::new(Segment::open(dir, base_offset, &config)?));
-                continue;
-            }
-            let (segment, truncated) = Segment::open_with_recovery(dir, base_offset, &config)?;
+            let (segment, truncated) = Segment::open_with_recovery(dir, base_offset, &config, recovery_point)?;
             segments.push(Arc::new(segment));
             if truncated > 0 {
                 for &later in &base_offsets[i + 1..] {
