@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use tidelog_log::{AppendInfo, LogConfig, LogError, LogManager, LogSnapshot, SharedLog, TopicPartition};
 use tokio::sync::watch;
 use tracing::{error, info};
@@ -37,7 +37,7 @@ impl Partition {
     }
 
     /// Appends validated batches (offsets are assigned here) under the log's lock.
-    pub fn append(&self, batches: BytesMut) -> Result<AppendInfo, LogError> {
+    pub fn append(&self, batches: Bytes) -> Result<AppendInfo, LogError> {
         lock(&self.log).append(batches)
     }
 
@@ -245,9 +245,7 @@ mod tests {
         for i in 0..3 {
             builder.append(i, None, Some(b"value"), &[]);
         }
-        partition
-            .append(BytesMut::from(&builder.build().as_bytes()[..]))
-            .unwrap();
+        partition.append(builder.build().as_bytes().clone()).unwrap();
         partitions.checkpoint();
         assert_eq!(checkpointed(RECOVERY_POINT_CHECKPOINT), 0, "nothing flushed yet");
         partition.flush().unwrap();

@@ -11,7 +11,6 @@
 //! delete `<dir>/recovery-point-offset-checkpoint` first to time the worst case, where
 //! every segment is scanned.
 
-use bytes::BytesMut;
 use std::path::PathBuf;
 use std::time::Instant;
 use tidelog_log::{LogConfig, LogManager, TopicPartition};
@@ -44,11 +43,11 @@ fn write(dir: PathBuf, partitions: u64, mib: u64, unflushed_mib: u64) {
         let log = manager.get_or_create_log(&tp, LogConfig::default()).unwrap();
         let mut log = log.lock().unwrap();
         for _ in 0..appends(mib - unflushed_mib) {
-            log.append(BytesMut::from(&batch[..])).unwrap();
+            log.append(batch.clone()).unwrap();
         }
         log.flush().unwrap();
         for _ in 0..appends(unflushed_mib) {
-            log.append(BytesMut::from(&batch[..])).unwrap();
+            log.append(batch.clone()).unwrap();
         }
     }
     manager.checkpoint_recovery_points().unwrap();

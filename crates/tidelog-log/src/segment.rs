@@ -7,6 +7,10 @@
 //! the read lock only to copy the committed size or to binary-search an index, then read with
 //! `pread`. An append writes its bytes first and publishes the new size (with the index
 //! entries) afterwards, so a reader never sees a partly written batch.
+//!
+//! The `.log` is opened for appending: writes need no position, since the file ends where
+//! its committed batches do (recovery and truncation cut it there, and a failed append is
+//! cut off again).
 
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
@@ -15,6 +19,7 @@ use crate::offset_index::{OffsetIndex, OffsetPosition};
 use crate::time_index::{TimeIndex, TimestampOffset, NO_TIMESTAMP};
 use bytes::Bytes;
 use std::fs::{self, File, OpenOptions};
+use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -24,6 +29,9 @@ use tracing::{info, warn};
 
 /// How much of a segment recovery reads at once; larger batches are read whole.
 const RECOVERY_CHUNK_BYTES: u64 = 1 << 20;
+
+/// The base offset field that starts every batch; the CRC does not cover it.
+const BASE_OFFSET_LEN: usize = 8;
 
 /// A batch located in a segment by its header alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,11 +167,14 @@ impl Segment {
         let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
         let log = OpenOptions::new()
             .read(true)
-            .write(true)
+            .append(true)
             .create(create)
-            .truncate(create)
             .open(&log_path)
             .context("open segment", &log_path)?;
+        // `truncate` does not go with `append`: a leftover of the same name is emptied here.
+        if create {
+            log.set_len(0).context("empty segment", &log_path)?;
+        }
         let index_path = |suffix| {
             let path = segment_file(dir, base_offset, suffix);
             if create {
@@ -361,19 +372,33 @@ impl Segment {
         Ok(BatchHeader::parse(batch.as_bytes()).expect("a parsed batch has a valid header"))
     }
 
-    /// Appends whole batches whose offsets are already assigned and returns the file
-    /// position they start at. The owner serializes appends (see the module doc).
-    pub(crate) fn append(&self, batches: &[u8]) -> Result<u64> {
-        let start = self.size();
-        self.log
-            .write_all_at(batches, start)
-            .context("append to", &self.log_path)?;
-        let mut state = self.write_state();
+    /// Appends the whole batches in `batches`, whose headers with their assigned base
+    /// offsets are `headers`, and returns the file position they start at. The base offset
+    /// is the one field to change and the CRC does not cover it, so the batches are not
+    /// copied: one vectored write takes, per batch, the 8 bytes of its assigned base offset
+    /// and then its own bytes after them. The owner serializes appends (see the module doc).
+    pub(crate) fn append(&self, batches: &[u8], headers: &[BatchHeader]) -> Result<u64> {
+        let base_offsets: Vec<[u8; BASE_OFFSET_LEN]> = headers.iter().map(|h| h.base_offset().to_be_bytes()).collect();
+        let mut slices = Vec::with_capacity(2 * headers.len());
         let mut position = 0;
-        while position < batches.len() {
-            let header = BatchHeader::parse(&batches[position..]).expect("PartitionLog appends whole batches");
-            state.index_batch(start + position as u64, &header, self.index_interval_bytes)?;
-            position += header.size_in_bytes();
+        for (header, base_offset) in headers.iter().zip(&base_offsets) {
+            let end = position + header.size_in_bytes();
+            slices.push(IoSlice::new(base_offset));
+            slices.push(IoSlice::new(&batches[position + BASE_OFFSET_LEN..end]));
+            position = end;
+        }
+        let start = self.size();
+        if let Err(e) = write_all_vectored(&self.log, &mut slices) {
+            self.log
+                .set_len(start)
+                .context("cut a failed append off", &self.log_path)?;
+            return Err(e).context("append to", &self.log_path);
+        }
+        let mut state = self.write_state();
+        let mut position = start;
+        for header in headers {
+            state.index_batch(position, header, self.index_interval_bytes)?;
+            position += header.size_in_bytes() as u64;
         }
         Ok(start)
     }
@@ -561,6 +586,20 @@ impl Segment {
     }
 }
 
+/// Writes all of `slices`, as `Write::write_all` does one buffer: a vectored write may take
+/// only part of them (std hands at most `IOV_MAX` slices to one `writev`).
+fn write_all_vectored(mut out: impl Write, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !slices.is_empty() {
+        match out.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Removes the files of the segment at `base_offset` in `dir`, whichever exist.
 pub(crate) fn delete_files(dir: &Path, base_offset: i64) -> Result<()> {
     for suffix in [LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
@@ -610,7 +649,8 @@ mod tests {
         let mut written = Vec::new();
         for max_timestamp in max_timestamps {
             let bytes = batch(offset, 3, max_timestamp - 2);
-            written.push((segment.append(&bytes).unwrap(), bytes));
+            let header = BatchHeader::parse(&bytes).unwrap();
+            written.push((segment.append(&bytes, &[header]).unwrap(), bytes));
             offset += 3;
         }
         written
@@ -865,6 +905,49 @@ mod tests {
         fill(&expected, rising(10));
         expected.seal().unwrap();
         assert_eq!(index_files(dir.path()), index_files(reference.path()));
+    }
+
+    /// Takes at most 5 bytes per write, across slices, and is interrupted every other call.
+    #[derive(Default)]
+    struct Trickle {
+        written: Vec<u8>,
+        calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+
+        fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 2 == 0 {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let before = self.written.len();
+            for slice in slices {
+                let room = 5 - (self.written.len() - before);
+                self.written.extend_from_slice(&slice[..room.min(slice.len())]);
+            }
+            Ok(self.written.len() - before)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_vectored_writes_are_resumed_where_they_stopped() {
+        let parts: [&[u8]; 5] = [b"01234567", b"abc", b"", b"defghijklmnopqrstuvwxyz", b"!"];
+        let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        let mut out = Trickle::default();
+        write_all_vectored(&mut out, &mut slices).unwrap();
+        assert_eq!(out.written, parts.concat());
+        assert_eq!(
+            out.calls, 13,
+            "35 bytes in 7 writes, with an interruption between each two"
+        );
     }
 
     #[test]
