@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use tidelog_log::{AppendInfo, LogConfig, LogError, LogManager, LogSnapshot, SharedLog, TopicPartition};
 use tokio::sync::watch;
 use tracing::{error, info};
@@ -37,7 +37,7 @@ impl Partition {
     }
 
     /// Appends validated batches (offsets are assigned here) under the log's lock.
-    pub fn append(&self, batches: BytesMut) -> Result<AppendInfo, LogError> {
+    pub fn append(&self, batches: Bytes) -> Result<AppendInfo, LogError> {
         lock(&self.log).append(batches)
     }
 
@@ -196,10 +196,15 @@ impl Partitions {
         }
     }
 
-    /// Writes recovery points, so a restart after a crash scans only recent data.
+    /// Writes the recovery points that moved, so a restart after a crash scans only recent
+    /// data, and the log starts that moved (by retention, which also writes them at once,
+    /// or by DeleteRecords).
     pub fn checkpoint(&self) {
         if let Err(e) = self.logs.checkpoint_recovery_points() {
             error!(error = %e, "cannot checkpoint recovery points");
+        }
+        if let Err(e) = self.logs.checkpoint_log_start_offsets() {
+            error!(error = %e, "cannot checkpoint log start offsets");
         }
     }
 
@@ -209,5 +214,47 @@ impl Partitions {
         if let Err(e) = self.logs.shutdown() {
             error!(error = %e, "log shutdown failed; the next start will run recovery");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::random_uuid;
+    use tidelog_log::{CheckpointFile, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+    use tidelog_protocol::records::RecordBatchBuilder;
+
+    #[test]
+    fn checkpoints_follow_flushes_and_log_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            log_dirs: vec![dir.path().to_path_buf()],
+            ..BrokerConfig::default()
+        };
+        let topic = TopicMeta {
+            name: "orders".into(),
+            id: random_uuid(),
+            partitions: 1,
+            configs: BTreeMap::new(),
+        };
+        let partitions = Partitions::open(&config, &[topic]).unwrap();
+        let partition = partitions.get("orders", 0).unwrap();
+        let checkpointed = |name| CheckpointFile::new(dir.path(), name).read().unwrap()[&partition.tp];
+
+        let mut builder = RecordBatchBuilder::new(0);
+        for i in 0..3 {
+            builder.append(i, None, Some(b"value"), &[]);
+        }
+        partition.append(builder.build().as_bytes().clone()).unwrap();
+        partitions.checkpoint();
+        assert_eq!(checkpointed(RECOVERY_POINT_CHECKPOINT), 0, "nothing flushed yet");
+        partition.flush().unwrap();
+        partitions.checkpoint();
+        assert_eq!(checkpointed(RECOVERY_POINT_CHECKPOINT), 3);
+
+        lock(partition.log()).delete_records_before(2).unwrap();
+        partitions.checkpoint();
+        assert_eq!(checkpointed(LOG_START_OFFSET_CHECKPOINT), 2);
+        partitions.shutdown();
     }
 }

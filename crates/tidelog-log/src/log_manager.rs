@@ -35,32 +35,51 @@ struct ManagedLog {
 pub struct LogManager {
     dirs: Vec<PathBuf>,
     logs: RwLock<BTreeMap<TopicPartition, ManagedLog>>,
-    /// Checkpoint writers share temporary file names, so one writes at a time.
-    checkpoint_lock: Mutex<()>,
+    /// What each checkpoint file, by name and log dir index, was last written with, so an
+    /// unchanged one is not rewritten. Writers hold it: they share temporary file names.
+    checkpointed: Mutex<BTreeMap<(&'static str, usize), Offsets>>,
+}
+
+/// A partition found on disk, to be opened.
+struct Found {
+    dir: usize,
+    path: PathBuf,
+    recovery: Recovery,
+    log_start: i64,
 }
 
 impl LogManager {
     /// Opens every partition found in `dirs` (creating missing dirs) with `config`; the
     /// broker applies topic overrides afterwards with [`PartitionLog::set_config`]. A dir
     /// without the clean shutdown marker has its partitions recovered from their
-    /// checkpointed recovery points. The markers are removed once everything is loaded.
+    /// checkpointed recovery points, as many at once as there are CPUs. The markers are
+    /// removed once everything is loaded.
     pub fn open(dirs: &[PathBuf], config: &LogConfig) -> Result<Self> {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::open_with_recovery_threads(dirs, config, threads)
+    }
+
+    /// [`LogManager::open`] with up to `threads` partitions opened at once, like Kafka's
+    /// `num.recovery.threads.per.data.dir`: recovery reads and checks data at disk or
+    /// memory speed, and one thread alone reaches neither.
+    pub fn open_with_recovery_threads(dirs: &[PathBuf], config: &LogConfig, threads: usize) -> Result<Self> {
         config.validate()?;
         if dirs.is_empty() {
             return Err(LogError::InvalidConfig("log.dirs is empty".into()));
         }
-        let mut logs = BTreeMap::new();
+        let mut found: BTreeMap<TopicPartition, Found> = BTreeMap::new();
         for (index, dir) in dirs.iter().enumerate() {
             fs::create_dir_all(dir).context("create log dir", dir)?;
-            let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
-            let clean = marker.exists();
+            let clean = dir.join(CLEAN_SHUTDOWN_MARKER).exists();
             let recovery_points = CheckpointFile::new(dir, RECOVERY_POINT_CHECKPOINT).read()?;
             let log_starts = CheckpointFile::new(dir, LOG_START_OFFSET_CHECKPOINT).read()?;
-            for (tp, path) in partition_dirs(dir)? {
-                if let Some(other) = logs.get(&tp).map(|m: &ManagedLog| &dirs[m.dir]) {
+            let partitions = partition_dirs(dir)?;
+            info!(dir = %dir.display(), clean, partitions = partitions.len(), "loading log dir");
+            for (tp, path) in partitions {
+                if let Some(other) = found.get(&tp) {
                     return Err(LogError::DuplicatePartition {
                         name: tp.to_string(),
-                        first: other.join(tp.dir_name()),
+                        first: other.path.clone(),
                         second: path,
                     });
                 }
@@ -69,17 +88,22 @@ impl LogManager {
                     false => Recovery::From(recovery_points.get(&tp).copied().unwrap_or(0)),
                 };
                 let log_start = log_starts.get(&tp).copied().unwrap_or(0);
-                let log = PartitionLog::open(&path, config.clone(), recovery, log_start)?;
-                logs.insert(
-                    tp,
-                    ManagedLog {
-                        dir: index,
-                        log: Arc::new(Mutex::new(log)),
-                    },
-                );
+                let partition = Found {
+                    dir: index,
+                    path,
+                    recovery,
+                    log_start,
+                };
+                found.insert(tp, partition);
             }
-            info!(dir = %dir.display(), clean, "loaded log dir");
         }
+        let opened = on_threads(threads, found.into_iter().collect(), |(tp, found)| {
+            let log = PartitionLog::open(&found.path, config.clone(), found.recovery, found.log_start)?;
+            let log = Arc::new(Mutex::new(log));
+            Ok((tp, ManagedLog { dir: found.dir, log }))
+        });
+        let logs = opened.into_iter().collect::<Result<BTreeMap<_, _>>>()?;
+        info!(partitions = logs.len(), "loaded logs");
         for dir in dirs {
             let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
             if marker.exists() {
@@ -90,7 +114,7 @@ impl LogManager {
         Ok(Self {
             dirs: dirs.to_vec(),
             logs: RwLock::new(logs),
-            checkpoint_lock: Mutex::new(()),
+            checkpointed: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -141,21 +165,22 @@ impl LogManager {
     }
 
     /// Writes each log dir's `recovery-point-offset-checkpoint` from the logs' flushed
-    /// offsets. The broker calls it periodically; the later it runs, the more a crash
-    /// recovery has to scan. Like [`LogManager::shutdown`] it locks each partition log in
-    /// turn, so the caller must not hold one.
+    /// offsets, unless they did not change since the last write. The broker calls it
+    /// periodically; the later it runs, the more a crash recovery has to scan. Like
+    /// [`LogManager::shutdown`] it locks each partition log in turn, so the caller must not
+    /// hold one.
     pub fn checkpoint_recovery_points(&self) -> Result<()> {
         self.write_checkpoints(RECOVERY_POINT_CHECKPOINT, PartitionLog::flushed_offset)
     }
 
-    /// Writes each log dir's `log-start-offset-checkpoint`, so log starts moved by
-    /// retention or DeleteRecords survive restarts.
+    /// Writes each log dir's `log-start-offset-checkpoint`, unless it did not change since
+    /// the last write, so log starts moved by retention or DeleteRecords survive restarts.
     pub fn checkpoint_log_start_offsets(&self) -> Result<()> {
         self.write_checkpoints(LOG_START_OFFSET_CHECKPOINT, PartitionLog::log_start_offset)
     }
 
-    fn write_checkpoints(&self, name: &str, offset: fn(&PartitionLog) -> i64) -> Result<()> {
-        let _writer = self.checkpoint_lock.lock().unwrap_or_else(PoisonError::into_inner);
+    fn write_checkpoints(&self, name: &'static str, offset: fn(&PartitionLog) -> i64) -> Result<()> {
+        let mut checkpointed = self.checkpointed.lock().unwrap_or_else(PoisonError::into_inner);
         // Collected first so no partition lock is taken while the map is locked.
         let logs: Vec<(TopicPartition, usize, SharedLog)> = self
             .read_logs()
@@ -166,8 +191,11 @@ impl LogManager {
         for (tp, dir, log) in logs {
             per_dir[dir].insert(tp, offset(&lock(&log)));
         }
-        for (dir, offsets) in self.dirs.iter().zip(&per_dir) {
-            CheckpointFile::new(dir, name).write(offsets)?;
+        for (index, offsets) in per_dir.into_iter().enumerate() {
+            if checkpointed.get(&(name, index)) != Some(&offsets) {
+                CheckpointFile::new(&self.dirs[index], name).write(&offsets)?;
+                checkpointed.insert((name, index), offsets);
+            }
         }
         Ok(())
     }
@@ -199,6 +227,35 @@ impl LogManager {
 
 fn lock(log: &SharedLog) -> MutexGuard<'_, PartitionLog> {
     log.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `work` on every item on up to `threads` scoped threads, each taking the next item
+/// when done with one, so that a long recovery does not hold up the items behind it.
+/// Results come in no particular order; a panic in `work` is passed on.
+fn on_threads<T: Send, R: Send>(threads: usize, items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = threads.clamp(1, items.len().max(1));
+    let queue = Mutex::new(items.into_iter());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        // Its own statement, so the queue is unlocked while `work` runs.
+                        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+                        let Some(item) = next else {
+                            return done;
+                        };
+                        done.push(work(item));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
 }
 
 /// The partition directories in a log dir; anything else (checkpoints, markers, Kafka's

@@ -15,12 +15,12 @@ use crate::layout::parse_log_file_name;
 use crate::segment::{self, now_ms, Segment};
 use crate::snapshot::{LogSnapshot, ReadResult};
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
-use bytes::BytesMut;
+use bytes::Bytes;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use tidelog_protocol::records::{BatchHeader, RecordBatchMut, RecordsError};
+use tidelog_protocol::records::{BatchHeader, RecordsError};
 use tracing::{info, warn};
 
 /// How much of a partition's files to believe when opening it.
@@ -28,8 +28,9 @@ use tracing::{info, warn};
 pub enum Recovery {
     /// After a clean shutdown everything on disk is complete: nothing is scanned.
     Skip,
-    /// After a crash, segments entirely below this recovery point (Kafka's name for the
-    /// flushed offset last checkpointed) are trusted; the rest are scanned and repaired.
+    /// After a crash, everything below this recovery point (Kafka's name for the flushed
+    /// offset last checkpointed) is trusted; the rest is scanned and repaired, from the batch
+    /// holding the recovery point on.
     From(i64),
 }
 
@@ -77,15 +78,16 @@ impl PartitionLog {
         let mut segments = Vec::with_capacity(base_offsets.len().max(1));
         for (i, &base_offset) in base_offsets.iter().enumerate() {
             let next_base = base_offsets.get(i + 1).copied();
-            let trusted = match recovery {
-                Recovery::Skip => true,
-                Recovery::From(point) => next_base.is_some_and(|next| next <= point),
+            // Trusted: every segment after a clean shutdown, and those wholly below the
+            // recovery point after a crash.
+            let recovery_point = match recovery {
+                Recovery::From(point) if next_base.is_none_or(|next| next > point) => point,
+                _ => {
+                    segments.push(Arc::new(Segment::open(dir, base_offset, &config)?));
+                    continue;
+                }
             };
-            if trusted {
-                segments.push(Arc::new(Segment::open(dir, base_offset, &config)?));
-                continue;
-            }
-            let (segment, truncated) = Segment::open_with_recovery(dir, base_offset, &config)?;
+            let (segment, truncated) = Segment::open_with_recovery(dir, base_offset, &config, recovery_point)?;
             segments.push(Arc::new(segment));
             if truncated > 0 {
                 for &later in &base_offsets[i + 1..] {
@@ -164,12 +166,18 @@ impl PartitionLog {
         }
     }
 
-    /// Appends validated batches: rewrites each batch's base offset in place, from the log
-    /// end on, and writes the bytes with one `pwrite`, rolling to a new segment first if
-    /// the active one is full, too old or has a full index. Only batch headers are read.
-    pub fn append(&mut self, mut batches: BytesMut) -> Result<AppendInfo> {
+    /// Appends validated batches at offsets from the log end on, rolling to a new segment
+    /// first if the active one is full, too old or has a full index. The bytes are written
+    /// as they are but for each batch's base offset, without a copy (see `Segment::append`);
+    /// only batch headers are read.
+    pub fn append(&mut self, batches: Bytes) -> Result<AppendInfo> {
         let base_offset = self.log_end_offset;
-        let (last_offset, max_timestamp) = assign_offsets(&mut batches, base_offset)?;
+        let headers = assign_offsets(&batches, base_offset)?;
+        let last_offset = headers.last().expect("at least one batch").last_offset();
+        let max_timestamp = headers
+            .iter()
+            .map(BatchHeader::max_timestamp)
+            .fold(NO_TIMESTAMP, i64::max);
         if batches.len() > self.config.segment_bytes as usize {
             return Err(LogError::AppendTooLarge {
                 size: batches.len(),
@@ -180,7 +188,7 @@ impl PartitionLog {
             self.roll()?;
         }
         let segment = self.active();
-        let (segment_base_offset, position) = (segment.base_offset(), segment.append(&batches)?);
+        let (segment_base_offset, position) = (segment.base_offset(), segment.append(&batches, &headers)?);
         self.log_end_offset = last_offset + 1;
         Ok(AppendInfo {
             base_offset,
@@ -363,31 +371,32 @@ impl PartitionLog {
     }
 }
 
-/// Rewrites the base offset of each batch in `buf`, consecutively from `next`, and returns
-/// the last offset assigned and the largest batch max timestamp. Reads and writes headers only.
-fn assign_offsets(buf: &mut [u8], mut next: i64) -> Result<(i64, i64)> {
-    if buf.is_empty() {
+/// The header of each batch in `batches` with base offsets assigned consecutively from
+/// `next`, refusing anything but whole batches. Reads headers only.
+fn assign_offsets(batches: &[u8], mut next: i64) -> Result<Vec<BatchHeader>> {
+    if batches.is_empty() {
         return Err(LogError::EmptyAppend);
     }
-    let (mut position, mut max_timestamp) = (0, NO_TIMESTAMP);
-    while position < buf.len() {
+    let mut headers = Vec::new();
+    let mut position = 0;
+    while position < batches.len() {
         let invalid = |source| LogError::InvalidBatch { position, source };
-        let header = BatchHeader::parse(&buf[position..]).map_err(invalid)?;
+        let header = BatchHeader::parse(&batches[position..]).map_err(invalid)?;
         if header.last_offset_delta() < 0 {
             return Err(invalid(RecordsError::InvalidOffsetRange {
                 last_offset_delta: header.last_offset_delta(),
                 record_count: header.record_count(),
             }));
         }
-        let end = (position + header.size_in_bytes()).min(buf.len());
-        RecordBatchMut::new(&mut buf[position..end])
-            .map_err(invalid)?
-            .set_base_offset(next);
+        let (needed, available) = (header.size_in_bytes(), batches.len() - position);
+        if needed > available {
+            return Err(invalid(RecordsError::Truncated { needed, available }));
+        }
+        headers.push(header.with_base_offset(next));
         next += i64::from(header.last_offset_delta()) + 1;
-        max_timestamp = max_timestamp.max(header.max_timestamp());
-        position = end;
+        position += needed;
     }
-    Ok((next - 1, max_timestamp))
+    Ok(headers)
 }
 
 /// The base offsets of the segments in `dir`, in order.

@@ -7,14 +7,19 @@
 //! the read lock only to copy the committed size or to binary-search an index, then read with
 //! `pread`. An append writes its bytes first and publishes the new size (with the index
 //! entries) afterwards, so a reader never sees a partly written batch.
+//!
+//! The `.log` is opened for appending: writes need no position, since the file ends where
+//! its committed batches do (recovery and truncation cut it there, and a failed append is
+//! cut off again).
 
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::{segment_file, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX};
-use crate::offset_index::OffsetIndex;
+use crate::offset_index::{OffsetIndex, OffsetPosition};
 use crate::time_index::{TimeIndex, TimestampOffset, NO_TIMESTAMP};
 use bytes::Bytes;
 use std::fs::{self, File, OpenOptions};
+use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -24,6 +29,9 @@ use tracing::{info, warn};
 
 /// How much of a segment recovery reads at once; larger batches are read whole.
 const RECOVERY_CHUNK_BYTES: u64 = 1 << 20;
+
+/// The base offset field that starts every batch; the CRC does not cover it.
+const BASE_OFFSET_LEN: usize = 8;
 
 /// A batch located in a segment by its header alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,9 +119,9 @@ impl Segment {
     pub(crate) fn open(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<Self> {
         let segment = match Self::open_files(dir, base_offset, config, false) {
             Ok(segment) => segment,
-            Err(LogError::Corrupt { path, reason }) => {
-                warn!(index = %path.display(), %reason, "unreadable index, rebuilding");
-                return Self::open_with_recovery(dir, base_offset, config).map(|(segment, _)| segment);
+            // Nothing in it is trusted once an index is unreadable.
+            Err(LogError::Corrupt { .. }) => {
+                return Self::open_with_recovery(dir, base_offset, config, base_offset).map(|(segment, _)| segment);
             }
             Err(e) => return Err(e),
         };
@@ -124,22 +132,34 @@ impl Segment {
         };
         if let Err(reason) = loaded {
             warn!(segment = %segment.log_path.display(), %reason, "index does not match the log, rebuilding");
-            segment.recover()?;
+            segment.recover(base_offset)?;
         }
         Ok(segment)
     }
 
-    /// Opens a segment a crash may have cut short or scribbled over, scans it (see
-    /// [`Segment::recover`]) and returns it with the number of bytes cut off its end.
-    pub(crate) fn open_with_recovery(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<(Self, u64)> {
-        // The indexes are rebuilt anyway; emptying them first means a torn index cannot
-        // stop the segment from opening.
-        for suffix in [OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-            let path = segment_file(dir, base_offset, suffix);
-            File::create(&path).context("reset index", &path)?;
-        }
-        let segment = Self::open_files(dir, base_offset, config, false)?;
-        let truncated = segment.recover()?;
+    /// Opens a segment a crash may have cut short or scribbled over, scans it from the batch
+    /// holding `recovery_point` on (see [`Segment::recover`]) and returns it with the number
+    /// of bytes cut off its end.
+    pub(crate) fn open_with_recovery(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        recovery_point: i64,
+    ) -> Result<(Self, u64)> {
+        let segment = match Self::open_files(dir, base_offset, config, false) {
+            Ok(segment) => segment,
+            // A torn index cannot stop the segment from opening: emptied, it is rebuilt.
+            Err(LogError::Corrupt { path, reason }) => {
+                warn!(index = %path.display(), %reason, "unreadable index, rebuilding");
+                for suffix in [OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                    let path = segment_file(dir, base_offset, suffix);
+                    File::create(&path).context("reset index", &path)?;
+                }
+                Self::open_files(dir, base_offset, config, false)?
+            }
+            Err(e) => return Err(e),
+        };
+        let truncated = segment.recover(recovery_point)?;
         Ok((segment, truncated))
     }
 
@@ -147,11 +167,14 @@ impl Segment {
         let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
         let log = OpenOptions::new()
             .read(true)
-            .write(true)
+            .append(true)
             .create(create)
-            .truncate(create)
             .open(&log_path)
             .context("open segment", &log_path)?;
+        // `truncate` does not go with `append`: a leftover of the same name is emptied here.
+        if create {
+            log.set_len(0).context("empty segment", &log_path)?;
+        }
         let index_path = |suffix| {
             let path = segment_file(dir, base_offset, suffix);
             if create {
@@ -209,20 +232,38 @@ impl Segment {
         Ok(())
     }
 
-    /// Scans every batch from the start: header, CRC, offsets increasing from the base
-    /// offset. Cuts the file at the first torn or corrupt batch, rebuilds both indexes (sealed,
-    /// see [`Segment::seal`]), and returns how many bytes were cut.
-    pub(crate) fn recover(&self) -> Result<u64> {
+    /// Scans the batches from the one holding `recovery_point` on: header, CRC, offsets
+    /// increasing from those before. Cuts the file at the first torn or corrupt batch,
+    /// rebuilds the index entries of the scanned part (sealed, see [`Segment::seal`]), and
+    /// returns how many bytes were cut.
+    ///
+    /// The batches below the recovery point were flushed before it was checkpointed, so they
+    /// are trusted as they are, with their index entries: only the batch headers from the
+    /// last offset index entry below it are read, to find where the scan starts. If the
+    /// indexes do not match those batches, the whole segment is scanned.
+    pub(crate) fn recover(&self, recovery_point: i64) -> Result<u64> {
         let mut state = self.write_state();
-        state.offset_index.truncate_to_position(0)?;
-        state.time_index.truncate_to(i64::MIN)?;
-        state.size = 0;
-        state.next_offset = self.base_offset;
-        state.max_timestamp = no_timestamp(self.base_offset);
-        state.bytes_since_last_index_entry = 0;
-        state.first_batch_timestamp = NO_TIMESTAMP;
-
         let file_len = self.log.metadata().context("stat", &self.log_path)?.len();
+        let flushed = self.flushed_end(&state, recovery_point, file_len);
+        state.offset_index.truncate_to_position(flushed.position)?;
+        state.time_index.truncate_to(flushed.offset)?;
+        state.size = flushed.position;
+        if let Err(reason) = self.load_tail(&mut state) {
+            warn!(
+                segment = %self.log_path.display(),
+                %reason,
+                "indexes do not match the flushed batches, scanning them too"
+            );
+            state.offset_index.truncate_to_position(0)?;
+            state.time_index.truncate_to(i64::MIN)?;
+            state.size = 0;
+            state.next_offset = self.base_offset;
+            state.max_timestamp = no_timestamp(self.base_offset);
+            state.bytes_since_last_index_entry = 0;
+            state.first_batch_timestamp = NO_TIMESTAMP;
+        }
+        let scan_start = state.size;
+
         let mut want = RECOVERY_CHUNK_BYTES;
         let mut failure = None;
         while state.size < file_len && failure.is_none() {
@@ -277,8 +318,44 @@ impl Segment {
                 "truncated a torn or corrupt tail"
             );
         }
-        info!(segment = %self.log_path.display(), bytes = valid, next_offset = state.next_offset, "rebuilt indexes");
+        info!(
+            segment = %self.log_path.display(),
+            from = scan_start,
+            bytes = valid,
+            next_offset = state.next_offset,
+            "recovered"
+        );
         Ok(file_len - valid)
+    }
+
+    /// Where the batches ending below `recovery_point` end, and the offset after them: found
+    /// by walking batch headers from the offset index entry before the recovery point, or
+    /// from the segment start if that entry does not name the batch at its position (the
+    /// active segment's index is not fsynced with the log, so after a power loss it may
+    /// lack entries or hold zeros). The walk stops early at a header it cannot read, which
+    /// only makes the scan longer.
+    fn flushed_end(&self, state: &State, recovery_point: i64, file_len: u64) -> OffsetPosition {
+        let entry = state.offset_index.lookup(recovery_point.saturating_sub(1));
+        let entry_matches = self
+            .read_header(entry.position)
+            .is_ok_and(|header| header.last_offset() == entry.offset);
+        let mut position = if entry_matches { entry.position } else { 0 };
+        let mut end = OffsetPosition {
+            offset: self.base_offset,
+            position: 0,
+        };
+        while let Ok(header) = self.read_header(position) {
+            let batch_end = position + header.size_in_bytes() as u64;
+            if header.last_offset() >= recovery_point || batch_end > file_len {
+                break;
+            }
+            end = OffsetPosition {
+                offset: header.last_offset() + 1,
+                position: batch_end,
+            };
+            position = batch_end;
+        }
+        end
     }
 
     /// What recovery requires of each batch beyond parsing: an intact CRC and offsets that
@@ -295,19 +372,33 @@ impl Segment {
         Ok(BatchHeader::parse(batch.as_bytes()).expect("a parsed batch has a valid header"))
     }
 
-    /// Appends whole batches whose offsets are already assigned and returns the file
-    /// position they start at. The owner serializes appends (see the module doc).
-    pub(crate) fn append(&self, batches: &[u8]) -> Result<u64> {
-        let start = self.size();
-        self.log
-            .write_all_at(batches, start)
-            .context("append to", &self.log_path)?;
-        let mut state = self.write_state();
+    /// Appends the whole batches in `batches`, whose headers with their assigned base
+    /// offsets are `headers`, and returns the file position they start at. The base offset
+    /// is the one field to change and the CRC does not cover it, so the batches are not
+    /// copied: one vectored write takes, per batch, the 8 bytes of its assigned base offset
+    /// and then its own bytes after them. The owner serializes appends (see the module doc).
+    pub(crate) fn append(&self, batches: &[u8], headers: &[BatchHeader]) -> Result<u64> {
+        let base_offsets: Vec<[u8; BASE_OFFSET_LEN]> = headers.iter().map(|h| h.base_offset().to_be_bytes()).collect();
+        let mut slices = Vec::with_capacity(2 * headers.len());
         let mut position = 0;
-        while position < batches.len() {
-            let header = BatchHeader::parse(&batches[position..]).expect("PartitionLog appends whole batches");
-            state.index_batch(start + position as u64, &header, self.index_interval_bytes)?;
-            position += header.size_in_bytes();
+        for (header, base_offset) in headers.iter().zip(&base_offsets) {
+            let end = position + header.size_in_bytes();
+            slices.push(IoSlice::new(base_offset));
+            slices.push(IoSlice::new(&batches[position + BASE_OFFSET_LEN..end]));
+            position = end;
+        }
+        let start = self.size();
+        if let Err(e) = write_all_vectored(&self.log, &mut slices) {
+            self.log
+                .set_len(start)
+                .context("cut a failed append off", &self.log_path)?;
+            return Err(e).context("append to", &self.log_path);
+        }
+        let mut state = self.write_state();
+        let mut position = start;
+        for header in headers {
+            state.index_batch(position, header, self.index_interval_bytes)?;
+            position += header.size_in_bytes() as u64;
         }
         Ok(start)
     }
@@ -495,6 +586,20 @@ impl Segment {
     }
 }
 
+/// Writes all of `slices`, as `Write::write_all` does one buffer: a vectored write may take
+/// only part of them (std hands at most `IOV_MAX` slices to one `writev`).
+fn write_all_vectored(mut out: impl Write, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !slices.is_empty() {
+        match out.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Removes the files of the segment at `base_offset` in `dir`, whichever exist.
 pub(crate) fn delete_files(dir: &Path, base_offset: i64) -> Result<()> {
     for suffix in [LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
@@ -544,7 +649,8 @@ mod tests {
         let mut written = Vec::new();
         for max_timestamp in max_timestamps {
             let bytes = batch(offset, 3, max_timestamp - 2);
-            written.push((segment.append(&bytes).unwrap(), bytes));
+            let header = BatchHeader::parse(&bytes).unwrap();
+            written.push((segment.append(&bytes, &[header]).unwrap(), bytes));
             offset += 3;
         }
         written
@@ -562,7 +668,10 @@ mod tests {
         })
     }
 
-    fn index_files(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    /// The `.index` and `.timeindex` bytes.
+    type IndexFiles = (Vec<u8>, Vec<u8>);
+
+    fn index_files(dir: &Path) -> IndexFiles {
         let read = |suffix| fs::read(segment_file(dir, BASE, suffix)).unwrap();
         (read(OFFSET_INDEX_SUFFIX), read(TIME_INDEX_SUFFIX))
     }
@@ -664,7 +773,7 @@ mod tests {
         drop(reopened);
 
         // Recovery rebuilds exactly the indexes appends and sealing wrote.
-        let (recovered, truncated) = Segment::open_with_recovery(dir.path(), BASE, &config()).unwrap();
+        let (recovered, truncated) = Segment::open_with_recovery(dir.path(), BASE, &config(), BASE).unwrap();
         assert_eq!((truncated, recovered.size()), (0, size));
         assert_eq!(index_files(dir.path()), appended_indexes);
     }
@@ -686,7 +795,7 @@ mod tests {
         for cut in last_position + 1..last_position + last.len() as u64 {
             let crashed = tempfile::tempdir().unwrap();
             fs::write(segment_file(crashed.path(), BASE, LOG_SUFFIX), &full[..cut as usize]).unwrap();
-            let (segment, truncated) = Segment::open_with_recovery(crashed.path(), BASE, &config()).unwrap();
+            let (segment, truncated) = Segment::open_with_recovery(crashed.path(), BASE, &config(), BASE).unwrap();
             assert_eq!(truncated, cut - last_position);
             assert_eq!((segment.size(), segment.next_offset()), (last_position, BASE + 87));
             assert_eq!(fs::metadata(segment.path()).unwrap().len(), last_position);
@@ -719,11 +828,126 @@ mod tests {
 
         for corrupted in [flipped, repeated, garbage] {
             fs::write(&path, &corrupted).unwrap();
-            let (segment, truncated) = Segment::open_with_recovery(dir.path(), BASE, &config()).unwrap();
+            let (segment, truncated) = Segment::open_with_recovery(dir.path(), BASE, &config(), BASE).unwrap();
             assert_eq!(truncated, pristine.len() as u64 - written[6].0);
             assert_eq!((segment.size(), segment.next_offset()), (written[6].0, BASE + 18));
             assert_eq!(fs::read(&path).unwrap(), pristine[..written[6].0 as usize]);
         }
+    }
+
+    /// A segment of 30 batches as a crash leaves it: the log with garbage from inside batch
+    /// 24 on, and the index files its appends wrote. Returns the batches and the sealed
+    /// indexes of the first 24, as appends build them.
+    fn crashed_at_batch_24(dir: &Path) -> (Vec<(u64, Bytes)>, Vec<u8>, IndexFiles) {
+        let segment = Segment::create(dir, BASE, &config()).unwrap();
+        let written = fill(&segment, rising(30));
+        let mut log = fs::read(segment.path()).unwrap();
+        log[written[24].0 as usize + 20..].fill(0xab);
+        log.extend_from_slice(&[0x5a; 100]);
+        let reference = tempfile::tempdir().unwrap();
+        let expected = Segment::create(reference.path(), BASE, &config()).unwrap();
+        fill(&expected, rising(24));
+        expected.seal().unwrap();
+        (written, log, index_files(reference.path()))
+    }
+
+    fn write_segment(dir: &Path, log: &[u8], (offset_index, time_index): &IndexFiles) {
+        fs::write(segment_file(dir, BASE, LOG_SUFFIX), log).unwrap();
+        fs::write(segment_file(dir, BASE, OFFSET_INDEX_SUFFIX), offset_index).unwrap();
+        fs::write(segment_file(dir, BASE, TIME_INDEX_SUFFIX), time_index).unwrap();
+    }
+
+    #[test]
+    fn recovery_scans_only_from_the_recovery_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let (written, crashed, expected_indexes) = crashed_at_batch_24(dir.path());
+        let appended_indexes = index_files(dir.path());
+        let cut = written[24].0;
+        for flushed in 1..=24 {
+            // A flipped record byte in the last batch below the recovery point: a scan would
+            // cut the log there, so it survives only if nothing below was scanned.
+            let mut log = crashed.clone();
+            log[written[flushed - 1].0 as usize + 70] ^= 0xff;
+            write_segment(dir.path(), &log, &appended_indexes);
+
+            let recovery_point = BASE + 3 * flushed as i64;
+            let (segment, truncated) =
+                Segment::open_with_recovery(dir.path(), BASE, &config(), recovery_point).unwrap();
+            assert_eq!(truncated, log.len() as u64 - cut, "recovery point {recovery_point}");
+            assert_eq!((segment.size(), segment.next_offset()), (cut, BASE + 72));
+            assert_eq!(fs::read(segment.path()).unwrap(), log[..cut as usize]);
+            assert_eq!(
+                index_files(dir.path()),
+                expected_indexes,
+                "recovery point {recovery_point}"
+            );
+        }
+    }
+
+    #[test]
+    fn recovery_scans_the_whole_segment_when_its_index_is_in_doubt() {
+        let dir = tempfile::tempdir().unwrap();
+        let (written, mut log, _) = crashed_at_batch_24(dir.path());
+        log[written[10].0 as usize + 70] ^= 0xff;
+        // Zeros for the offset index entries, as a power loss can leave an unsynced file
+        // whose size reached the disk but not its data.
+        let (offset_index, time_index) = index_files(dir.path());
+        write_segment(dir.path(), &log, &(vec![0; offset_index.len()], time_index));
+
+        let (segment, _) = Segment::open_with_recovery(dir.path(), BASE, &config(), BASE + 60).unwrap();
+        assert_eq!(
+            (segment.size(), segment.next_offset()),
+            (written[10].0, BASE + 30),
+            "the corrupt batch below the recovery point was found"
+        );
+        let reference = tempfile::tempdir().unwrap();
+        let expected = Segment::create(reference.path(), BASE, &config()).unwrap();
+        fill(&expected, rising(10));
+        expected.seal().unwrap();
+        assert_eq!(index_files(dir.path()), index_files(reference.path()));
+    }
+
+    /// Takes at most 5 bytes per write, across slices, and is interrupted every other call.
+    #[derive(Default)]
+    struct Trickle {
+        written: Vec<u8>,
+        calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+
+        fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 2 == 0 {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let before = self.written.len();
+            for slice in slices {
+                let room = 5 - (self.written.len() - before);
+                self.written.extend_from_slice(&slice[..room.min(slice.len())]);
+            }
+            Ok(self.written.len() - before)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_vectored_writes_are_resumed_where_they_stopped() {
+        let parts: [&[u8]; 5] = [b"01234567", b"abc", b"", b"defghijklmnopqrstuvwxyz", b"!"];
+        let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        let mut out = Trickle::default();
+        write_all_vectored(&mut out, &mut slices).unwrap();
+        assert_eq!(out.written, parts.concat());
+        assert_eq!(
+            out.calls, 13,
+            "35 bytes in 7 writes, with an interruption between each two"
+        );
     }
 
     #[test]

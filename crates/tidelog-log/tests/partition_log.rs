@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use common::{batch_at, batches, fill, produced, small_config};
 use std::sync::{Arc, Mutex};
 use tidelog_log::{LogConfig, LogError, PartitionLog, TimestampOffset};
-use tidelog_protocol::records::RecordBatch;
+use tidelog_protocol::records::{RecordBatch, RecordBatchMut};
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -59,6 +59,35 @@ fn appends_read_back_across_segment_rolls() {
         let read = log.read(segment.base_offset(), 1 << 20, i64::MAX).unwrap();
         assert_eq!(read.records, concat(&inside));
     }
+}
+
+#[test]
+fn appended_bytes_are_the_batches_with_their_base_offsets_rewritten() {
+    let (_dir, mut log) = new_log(LogConfig::default());
+    fill(&mut log, 3, T0);
+    let before = std::fs::read(log.segments()[0].path()).unwrap();
+    // More batches than one `writev` takes (1024 slices, two per batch), so the write is
+    // resumed after a partial one.
+    let produced: Vec<Bytes> = (0..700).map(|i| produced(1 + i % 5, T0 + i as i64)).collect();
+    let info = log.append(produced.concat().into()).unwrap();
+    assert_eq!(info.base_offset, 6);
+
+    // What an append that copies the batches and rewrites them in place writes.
+    let mut expected = BytesMut::new();
+    let mut offset = info.base_offset;
+    for batch in &produced {
+        let mut batch = BytesMut::from(&batch[..]);
+        let mut rewritten = RecordBatchMut::new(&mut batch).unwrap();
+        rewritten.set_base_offset(offset);
+        offset += RecordBatch::parse(batch.clone().freeze()).unwrap().last_offset_delta() as i64 + 1;
+        expected.extend_from_slice(&batch);
+    }
+    assert_eq!(info.last_offset, offset - 1);
+    assert_eq!(
+        std::fs::read(log.segments()[0].path()).unwrap(),
+        [&before[..], &expected[..]].concat()
+    );
+    assert_eq!(log.read(6, 1 << 30, i64::MAX).unwrap().records, expected);
 }
 
 #[test]
@@ -350,22 +379,19 @@ fn flush_makes_everything_appended_durable() {
 #[test]
 fn appends_refuse_what_is_not_whole_batches() {
     let (_dir, mut log) = new_log(small_config());
-    assert!(matches!(log.append(BytesMut::new()), Err(LogError::EmptyAppend)));
-    let mut torn = produced(2, T0);
-    torn.truncate(torn.len() - 1);
+    assert!(matches!(log.append(Bytes::new()), Err(LogError::EmptyAppend)));
+    let torn = produced(2, T0);
     assert!(matches!(
-        log.append(torn),
+        log.append(torn.slice(..torn.len() - 1)),
         Err(LogError::InvalidBatch { position: 0, .. })
     ));
-    let mut second_torn = produced(1, T0);
-    second_torn.extend_from_slice(&produced(1, T0)[..70]);
     let first_len = produced(1, T0).len();
-    assert!(matches!(log.append(second_torn), Err(LogError::InvalidBatch { position, .. }) if position == first_len));
+    let second_torn = [&produced(1, T0)[..], &produced(1, T0)[..70]].concat();
+    assert!(
+        matches!(log.append(second_torn.into()), Err(LogError::InvalidBatch { position, .. }) if position == first_len)
+    );
     let big: Vec<u8> = (0..12).flat_map(|_| produced(4, T0).to_vec()).collect();
-    assert!(matches!(
-        log.append(BytesMut::from(&big[..])),
-        Err(LogError::AppendTooLarge { .. })
-    ));
+    assert!(matches!(log.append(big.into()), Err(LogError::AppendTooLarge { .. })));
     assert_eq!(log.log_end_offset(), 0, "nothing was appended");
     assert_eq!(log.append(produced(2, T0)).unwrap().base_offset, 0);
 }

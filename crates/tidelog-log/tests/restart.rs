@@ -7,7 +7,7 @@ use common::{batches, copy_dir, fill, produced, small_config};
 use std::fs;
 use std::path::{Path, PathBuf};
 use tidelog_log::{
-    CheckpointFile, LogError, LogManager, PartitionLog, TopicPartition, CLEAN_SHUTDOWN_MARKER,
+    CheckpointFile, LogConfig, LogError, LogManager, PartitionLog, TopicPartition, CLEAN_SHUTDOWN_MARKER,
     LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
 use tidelog_protocol::records::RecordBatch;
@@ -58,9 +58,9 @@ fn crashed(root: &Path, flushed: usize, unflushed: usize) -> Vec<RecordBatch> {
 }
 
 /// The partition dir holding `batches`, written by appends and closed.
-fn reference(root: &Path, written: &[RecordBatch]) -> PathBuf {
+fn reference(root: &Path, written: &[RecordBatch], config: LogConfig) -> PathBuf {
     let dir = root.join("orders-0");
-    let mut log = PartitionLog::create(&dir, small_config()).unwrap();
+    let mut log = PartitionLog::create(&dir, config).unwrap();
     for batch in written {
         let records = batch.last_offset_delta() as usize + 1;
         let info = log.append(produced(records, batch.base_timestamp())).unwrap();
@@ -133,7 +133,7 @@ fn a_torn_tail_is_cut_at_every_position_inside_the_last_batch() {
     let written = crashed(template.path(), 25, 4);
     let last = written.last().unwrap().clone();
     let reference_root = tempfile::tempdir().unwrap();
-    let expected = reference(reference_root.path(), &written[..written.len() - 1]);
+    let expected = reference(reference_root.path(), &written[..written.len() - 1], small_config());
     let (_, active) = segment_logs(&template.path().join("orders-0")).pop().unwrap();
     let full_len = fs::metadata(&active).unwrap().len();
     let last_position = full_len - last.size_in_bytes() as u64;
@@ -253,6 +253,142 @@ fn only_segments_from_the_recovery_point_on_are_scanned() {
     assert_eq!(log.log_end_offset(), victim_first.base_offset());
     assert_eq!(log.segments().len(), 1);
     assert_eq!(files(&partition).len(), 3, "one .log, .index and .timeindex left");
+}
+
+#[test]
+fn recovery_starts_at_the_recovery_point_inside_its_segment() {
+    // One segment, with an index entry every 100 bytes.
+    let config = LogConfig {
+        index_interval_bytes: 100,
+        ..LogConfig::default()
+    };
+    let root = tempfile::tempdir().unwrap();
+    let dirs = [root.path().to_path_buf()];
+    let manager = LogManager::open(&dirs, &config).unwrap();
+    let log = manager.get_or_create_log(&orders(), config.clone()).unwrap();
+    let mut written = fill(&mut log.lock().unwrap(), 40, T0);
+    log.lock().unwrap().flush().unwrap();
+    manager.checkpoint_recovery_points().unwrap();
+    written.extend(fill(&mut log.lock().unwrap(), 10, T0));
+    drop((manager, log));
+
+    // A flipped record byte below the recovery point, and garbage from batch 45 on.
+    let (_, segment) = segment_logs(&root.path().join("orders-0")).pop().unwrap();
+    let position = |i: usize| written[..i].iter().map(|b| b.size_in_bytes()).sum::<usize>();
+    let mut bytes = fs::read(&segment).unwrap();
+    bytes[position(39) + 70] ^= 0xff;
+    bytes[position(45) + 20..].fill(0xab);
+    fs::write(&segment, &bytes).unwrap();
+
+    let manager = LogManager::open(&dirs, &config).unwrap();
+    let log = manager.get_log(&orders()).unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(log.log_end_offset(), written[45].base_offset());
+    assert_eq!(
+        fs::read(&segment).unwrap(),
+        bytes[..position(45)],
+        "cut at batch 45, the flushed part untouched"
+    );
+    let reference_root = tempfile::tempdir().unwrap();
+    let expected = reference(reference_root.path(), &written[..45], config);
+    let indexes = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        files(dir)
+            .into_iter()
+            .filter(|(name, _)| !name.ends_with(".log"))
+            .collect()
+    };
+    assert_eq!(
+        indexes(&root.path().join("orders-0")),
+        indexes(&expected),
+        "indexes as appends build them"
+    );
+}
+
+#[test]
+fn recovering_on_many_threads_gives_what_one_thread_gives() {
+    let template = tempfile::tempdir().unwrap();
+    let manager = open(&[template.path().to_path_buf()]);
+    let partitions: Vec<TopicPartition> = (0..12).map(|p| TopicPartition::new("orders", p).unwrap()).collect();
+    let mut ends = Vec::new();
+    for (p, tp) in partitions.iter().enumerate() {
+        let log = manager.get_or_create_log(tp, small_config()).unwrap();
+        fill(&mut log.lock().unwrap(), 20 + p, T0);
+        log.lock().unwrap().flush().unwrap();
+    }
+    manager.checkpoint_recovery_points().unwrap();
+    for (p, tp) in partitions.iter().enumerate() {
+        let log = manager.get_log(tp).unwrap();
+        fill(&mut log.lock().unwrap(), p % 4 * 5, T0);
+        ends.push(log.lock().unwrap().log_end_offset());
+    }
+    drop(manager);
+    // Torn tails in every third partition.
+    for tp in partitions.iter().step_by(3) {
+        let (_, active) = segment_logs(&template.path().join(tp.dir_name())).pop().unwrap();
+        let len = fs::metadata(&active).unwrap().len();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&active)
+            .unwrap()
+            .set_len(len - 7)
+            .unwrap();
+    }
+
+    let [one, many] = [(); 2].map(|_| tempfile::tempdir().unwrap());
+    copy_dir(template.path(), one.path());
+    copy_dir(template.path(), many.path());
+    let sequential = LogManager::open_with_recovery_threads(&[one.path().to_path_buf()], &small_config(), 1).unwrap();
+    let parallel = LogManager::open_with_recovery_threads(&[many.path().to_path_buf()], &small_config(), 4).unwrap();
+    for (p, tp) in partitions.iter().enumerate() {
+        let state = |manager: &LogManager| {
+            let log = manager.get_log(tp).unwrap();
+            let log = log.lock().unwrap();
+            (
+                log.log_start_offset(),
+                log.log_end_offset(),
+                log.flushed_offset(),
+                read_all(&log),
+            )
+        };
+        let (_, end, _, _) = state(&sequential);
+        assert_eq!(end < ends[p], p % 3 == 0, "partition {p} lost only a torn last batch");
+        assert_eq!(state(&parallel), state(&sequential), "partition {p}");
+        assert_eq!(
+            files(&many.path().join(tp.dir_name())),
+            files(&one.path().join(tp.dir_name())),
+            "partition {p}"
+        );
+    }
+}
+
+#[test]
+fn unchanged_checkpoints_are_not_rewritten() {
+    let root = tempfile::tempdir().unwrap();
+    let manager = open(&[root.path().to_path_buf()]);
+    let log = manager.get_or_create_log(&orders(), small_config()).unwrap();
+    fill(&mut log.lock().unwrap(), 5, T0);
+    log.lock().unwrap().flush().unwrap();
+    manager.checkpoint_recovery_points().unwrap();
+    manager.checkpoint_log_start_offsets().unwrap();
+
+    // Removed to see whether the next checkpoints write them again.
+    let recovery_points = root.path().join(RECOVERY_POINT_CHECKPOINT);
+    let log_starts = root.path().join(LOG_START_OFFSET_CHECKPOINT);
+    fs::remove_file(&recovery_points).unwrap();
+    fs::remove_file(&log_starts).unwrap();
+    manager.checkpoint_recovery_points().unwrap();
+    manager.checkpoint_log_start_offsets().unwrap();
+    assert!(!recovery_points.exists() && !log_starts.exists());
+
+    fill(&mut log.lock().unwrap(), 1, T0);
+    let flushed = log.lock().unwrap().flush().unwrap();
+    manager.checkpoint_recovery_points().unwrap();
+    manager.checkpoint_log_start_offsets().unwrap();
+    let checkpoint = CheckpointFile::new(root.path(), RECOVERY_POINT_CHECKPOINT)
+        .read()
+        .unwrap();
+    assert_eq!(checkpoint.into_iter().collect::<Vec<_>>(), [(orders(), flushed)]);
+    assert!(!log_starts.exists(), "the log start did not move");
 }
 
 #[test]

@@ -754,6 +754,12 @@ fn batch_header_reads_a_prefix_as_parse_reads_the_batch() {
             assert_eq!(header.max_timestamp(), batch.max_timestamp());
             assert_eq!(header.record_count(), batch.record_count());
             assert_eq!(header.size_in_bytes(), batch.size_in_bytes());
+            let placed = header.with_base_offset(1_000);
+            assert_eq!(
+                (placed.base_offset(), placed.last_offset()),
+                (1_000, 1_000 + i64::from(batch.last_offset_delta()))
+            );
+            assert_eq!(placed.size_in_bytes(), batch.size_in_bytes());
         }
         position += batch.size_in_bytes();
     }

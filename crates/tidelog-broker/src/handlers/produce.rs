@@ -140,19 +140,24 @@ fn produce_partition(
     };
     let log_append_time =
         topic_config::effective(&broker.config, &overrides, "message.timestamp.type") == "LogAppendTime";
-    // The one copy of the records: offsets are assigned by rewriting batch headers in place.
+    // The log writes the request's bytes as they are (slices of the request frame), but for
+    // the base offsets it assigns; broker timestamps change CRCs too, which takes a copy.
     let records = data.records.expect("validated records are present");
-    let mut batches = BytesMut::from(records.as_ref());
-    if log_append_time {
-        let mut position = 0;
-        for batch in &valid.batches {
-            let end = position + batch.size_in_bytes();
-            RecordBatchMut::new(&mut batches[position..end])
-                .expect("validated batch")
-                .set_log_append_time(now);
-            position = end;
+    let batches = match log_append_time {
+        false => records,
+        true => {
+            let mut batches = BytesMut::from(records.as_ref());
+            let mut position = 0;
+            for batch in &valid.batches {
+                let end = position + batch.size_in_bytes();
+                RecordBatchMut::new(&mut batches[position..end])
+                    .expect("validated batch")
+                    .set_log_append_time(now);
+                position = end;
+            }
+            batches.freeze()
         }
-    }
+    };
     match partition.append(batches) {
         Ok(info) => {
             broker.partitions.flusher.mark_dirty(&partition);
@@ -224,4 +229,101 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_millis() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+    use bytes::Bytes;
+    use std::collections::BTreeMap;
+    use tidelog_protocol::messages::produce_request::TopicProduceData;
+    use tidelog_protocol::records::{RecordBatch, RecordBatchBuilder, TimestampType};
+
+    /// Batches of 3 and 2 records, as a producer sends them (base offset 0).
+    fn sent() -> Bytes {
+        let batch = |records: i64| {
+            let mut builder = RecordBatchBuilder::new(0);
+            for i in 0..records {
+                builder.append(1_000 + i, None, Some(b"value"), &[]);
+            }
+            builder.build().as_bytes().clone()
+        };
+        [batch(3), batch(2)].concat().into()
+    }
+
+    fn produce(broker: &Broker, topic: &str, records: Bytes) -> PartitionProduceResponse {
+        let partition = PartitionProduceData {
+            index: 0,
+            records: Some(records),
+            ..Default::default()
+        };
+        let request = ProduceRequest {
+            acks: 1,
+            timeout_ms: 1_000,
+            topic_data: vec![TopicProduceData {
+                name: topic.into(),
+                partition_data: vec![partition],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        match handle(broker, request) {
+            Reply::Now(ResponseBody::Produce(response)) => response.responses[0].partition_responses[0].clone(),
+            _ => panic!("acks=1 is answered at once"),
+        }
+    }
+
+    /// The batches stored in partition 0 of `topic`, from offset 5 on.
+    fn stored_from_5(broker: &Broker, topic: &str) -> Vec<RecordBatch> {
+        let read = broker
+            .partitions
+            .get(topic, 0)
+            .unwrap()
+            .snapshot()
+            .read(5, 1 << 20, i64::MAX);
+        RecordBatch::iter_batches(read.unwrap().records)
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn batches_are_stored_as_sent_but_for_offsets_and_log_append_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(BrokerConfig {
+            log_dirs: vec![dir.path().to_path_buf()],
+            ..BrokerConfig::default()
+        })
+        .unwrap();
+        let log_append_time = BTreeMap::from([("message.timestamp.type".into(), "LogAppendTime".into())]);
+        broker.create_topic("created", 1, 1, BTreeMap::new(), false).unwrap();
+        broker.create_topic("appended", 1, 1, log_append_time, false).unwrap();
+        let sent_batches: Vec<RecordBatch> = RecordBatch::iter_batches(sent()).map(Result::unwrap).collect();
+
+        for topic in ["created", "appended"] {
+            assert_eq!(produce(&broker, topic, sent()).base_offset, 0);
+        }
+        let created = produce(&broker, "created", sent());
+        assert_eq!((created.base_offset, created.log_append_time_ms), (5, -1));
+        let stored = stored_from_5(&broker, "created");
+        assert_eq!(stored.iter().map(RecordBatch::base_offset).collect::<Vec<_>>(), [5, 8]);
+        for (stored, sent) in stored.iter().zip(&sent_batches) {
+            assert_eq!(
+                stored.as_bytes()[8..],
+                sent.as_bytes()[8..],
+                "only the base offset changed"
+            );
+        }
+
+        let appended = produce(&broker, "appended", sent());
+        assert_eq!(appended.base_offset, 5);
+        let stored = stored_from_5(&broker, "appended");
+        assert_eq!(stored.len(), 2);
+        for batch in &stored {
+            assert_eq!(batch.timestamp_type(), TimestampType::LogAppendTime);
+            assert_eq!(batch.max_timestamp(), appended.log_append_time_ms);
+            batch.verify_crc().unwrap();
+        }
+        broker.shutdown();
+    }
 }

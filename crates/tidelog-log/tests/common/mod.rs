@@ -1,7 +1,7 @@
 //! Batches and logs for the integration tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::fs;
 use std::path::Path;
 use tidelog_log::{LogConfig, PartitionLog};
@@ -24,8 +24,8 @@ pub fn batch_at(base_offset: i64, records: usize, timestamp: i64) -> Bytes {
 }
 
 /// The same batch as a producer sends it, before the log assigns its offsets.
-pub fn produced(records: usize, timestamp: i64) -> BytesMut {
-    BytesMut::from(&batch_at(0, records, timestamp)[..])
+pub fn produced(records: usize, timestamp: i64) -> Bytes {
+    batch_at(0, records, timestamp)
 }
 
 /// Small segments and dense indexes, so a few hundred bytes exercise rolls and lookups.

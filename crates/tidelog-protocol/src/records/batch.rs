@@ -288,6 +288,13 @@ impl BatchHeader {
         i64::from_be_bytes(read_field(&self.bytes, BASE_OFFSET))
     }
 
+    /// The same header with `offset` as its base offset: how the log sees a batch it
+    /// assigned offsets to while writing the batch's bytes as they came.
+    pub fn with_base_offset(mut self, offset: i64) -> Self {
+        self.bytes[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&offset.to_be_bytes());
+        self
+    }
+
     pub fn last_offset_delta(&self) -> i32 {
         i32::from_be_bytes(read_field(&self.bytes, LAST_OFFSET_DELTA))
     }
