@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use thiserror::Error;
+use tidelog_log::{MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -217,7 +218,7 @@ impl BrokerConfig {
                 "default.replication.factor" => c.default_replication_factor = at_least(k, v, 1)?,
                 "auto.create.topics.enable" => c.auto_create_topics_enable = boolean(k, v)?,
                 "delete.topic.enable" => c.delete_topic_enable = boolean(k, v)?,
-                "log.segment.bytes" => c.log_segment_bytes = at_least(k, v, 14)?,
+                "log.segment.bytes" => c.log_segment_bytes = at_least(k, v, i64::from(MIN_SEGMENT_BYTES))?,
                 "log.roll.ms" => roll.0 = Some(at_least(k, v, 1)?),
                 "log.roll.hours" => roll.1 = Some(at_least::<i64>(k, v, 1)? * HOUR_MS),
                 "log.retention.ms" => retention.0 = Some(at_least(k, v, -1)?),
@@ -226,7 +227,7 @@ impl BrokerConfig {
                 "log.retention.bytes" => c.log_retention_bytes = at_least(k, v, -1)?,
                 "log.retention.check.interval.ms" => c.log_retention_check_interval_ms = at_least(k, v, 1)?,
                 "log.index.interval.bytes" => c.log_index_interval_bytes = at_least(k, v, 0)?,
-                "log.index.size.max.bytes" => c.log_index_size_max_bytes = at_least(k, v, 4)?,
+                "log.index.size.max.bytes" => c.log_index_size_max_bytes = at_least(k, v, MIN_SEGMENT_INDEX_BYTES)?,
                 "message.max.bytes" => c.message_max_bytes = at_least(k, v, 0)?,
                 "socket.request.max.bytes" => c.socket_request_max_bytes = at_least(k, v, 1)?,
                 "log.flush.interval.messages" => c.log_flush_interval_messages = at_least(k, v, 1)?,

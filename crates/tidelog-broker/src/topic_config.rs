@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use tidelog_log::{MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
+
 use crate::config::BrokerConfig;
 
 /// Kafka's `ConfigType` in DescribeConfigs v3+.
@@ -80,8 +82,9 @@ defs! {
     "preallocate", Some("log.preallocate"), "false", Boolean, |v| one_of(v, &["true", "false"]);
     "retention.bytes", Some("log.retention.bytes"), "-1", Long, |v| long_at_least(-1)(v);
     "retention.ms", Some("log.retention.ms"), "604800000", Long, |v| long_at_least(-1)(v);
-    "segment.bytes", Some("log.segment.bytes"), "1073741824", Int, |v| long_at_least(14)(v);
-    "segment.index.bytes", Some("log.index.size.max.bytes"), "10485760", Int, |v| long_at_least(4)(v);
+    "segment.bytes", Some("log.segment.bytes"), "1073741824", Int, |v| long_at_least(MIN_SEGMENT_BYTES.into())(v);
+    "segment.index.bytes", Some("log.index.size.max.bytes"), "10485760", Int,
+        |v| long_at_least(MIN_SEGMENT_INDEX_BYTES.into())(v);
     "segment.jitter.ms", Some("log.roll.jitter.ms"), "0", Long, |v| long_at_least(0)(v);
     "segment.ms", Some("log.roll.ms"), "604800000", Long, |v| long_at_least(1)(v);
     "unclean.leader.election.enable", Some("unclean.leader.election.enable"), "false", Boolean,

@@ -8,6 +8,14 @@ use tidelog_protocol::records::HEADER_LEN;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// The smallest `segment.bytes` the log works with: room for one batch header. Kafka's
+/// own floor (14 bytes before 4.0, 1 MiB since KIP-1030) differs; the broker validates
+/// the properties against these floors so that every accepted config opens.
+pub const MIN_SEGMENT_BYTES: i32 = HEADER_LEN as i32;
+
+/// The smallest `segment.index.bytes` the log works with: one time index entry.
+pub const MIN_SEGMENT_INDEX_BYTES: i32 = TIME_ENTRY_SIZE as i32;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
     /// `log.segment.bytes` / `segment.bytes`: a segment rolls before it would exceed this.
@@ -46,7 +54,7 @@ impl LogConfig {
     /// Refuses values the log cannot work with (Kafka refuses them at config time too).
     pub fn validate(&self) -> Result<()> {
         let fail = |what: String| Err(LogError::InvalidConfig(what));
-        if self.segment_bytes < HEADER_LEN as i32 {
+        if self.segment_bytes < MIN_SEGMENT_BYTES {
             return fail(format!(
                 "segment.bytes {} is smaller than a batch header",
                 self.segment_bytes
@@ -61,7 +69,7 @@ impl LogConfig {
                 self.index_interval_bytes
             ));
         }
-        if self.segment_index_bytes < TIME_ENTRY_SIZE as i32 {
+        if self.segment_index_bytes < MIN_SEGMENT_INDEX_BYTES {
             return fail(format!(
                 "segment.index.bytes {} holds no index entry",
                 self.segment_index_bytes

@@ -20,7 +20,7 @@ mod test_util;
 mod time_index;
 
 pub use checkpoint::{CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
-pub use config::LogConfig;
+pub use config::{LogConfig, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
 pub use error::{LogError, Result};
 pub use layout::TopicPartition;
 pub use log_manager::{LogManager, SharedLog, CLEAN_SHUTDOWN_MARKER};

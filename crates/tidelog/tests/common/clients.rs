@@ -2,19 +2,27 @@
 //!
 //! Tests are plain synchronous functions: `Admin` wraps rdkafka's async admin calls and
 //! blocks on them, so a test reads as a list of calls and the results they must give.
+//!
+//! For the data path: [`TestRecord`] is what a test sends and expects back, a
+//! [`TrackedProducer`] records every delivery report by the record's id, and
+//! [`Broker::read_partitions`] reads offset ranges back as [`Received`] copies.
 
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{
     AdminClient, AdminOptions, ConfigResource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
     TopicResult,
 };
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, OwnedHeaders};
 use rdkafka::metadata::Metadata;
-use rdkafka::producer::{BaseProducer, FutureProducer};
-use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, Producer, ProducerContext};
+use rdkafka::{ClientConfig, Message, Offset, Timestamp, TopicPartitionList};
 use tokio::runtime::Runtime;
 
 use super::Broker;
@@ -56,6 +64,231 @@ impl Broker {
             .set("enable.auto.commit", "false")
             .create()
             .expect("create a BaseConsumer")
+    }
+
+    /// A consumer for [`Broker::read_partitions`]: large fetches, CRCs checked, and an offset out
+    /// of range reported as an error instead of silently reset.
+    pub fn reader(&self) -> BaseConsumer {
+        self.client_config()
+            .set("group.id", "tidelog-e2e-reader")
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "error")
+            .set("check.crcs", "true")
+            .set("fetch.max.bytes", "52428800")
+            .set("max.partition.fetch.bytes", "10485760")
+            .set("queued.max.messages.kbytes", "262144")
+            .create()
+            .expect("create a BaseConsumer")
+    }
+
+    /// A producer reporting every delivery into its [`Deliveries`]; `settings` go on top
+    /// of [`Broker::client_config`] (e.g. `("acks", "all")`, `("linger.ms", "5")`).
+    pub fn tracked_producer(&self, settings: &[(&str, &str)]) -> TrackedProducer {
+        let mut config = self.client_config();
+        for (key, value) in settings {
+            config.set(*key, *value);
+        }
+        config
+            .create_with_context(Deliveries::default())
+            .expect("create a BaseProducer")
+    }
+}
+
+/// A record as a test produces it and expects to read it back. The timestamp is the
+/// producer's CreateTime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRecord {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: i64,
+}
+
+impl TestRecord {
+    /// A librdkafka record for `topic` with everything of this one, carrying `id` back in
+    /// its delivery report.
+    pub fn to_base_record<'a>(&'a self, topic: &'a str, id: usize) -> BaseRecord<'a, [u8], [u8], Box<usize>> {
+        let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
+        for (key, value) in &self.headers {
+            headers = headers.insert(Header {
+                key: key.as_str(),
+                value: value.as_deref(),
+            });
+        }
+        BaseRecord::with_opaque_to(topic, Box::new(id))
+            .key(&self.key[..])
+            .payload(&self.value[..])
+            .headers(headers)
+            .timestamp(self.timestamp)
+    }
+}
+
+/// A consumed message, copied out of librdkafka.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: Timestamp,
+}
+
+impl Received {
+    fn copy(message: &BorrowedMessage<'_>) -> Received {
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Received {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+            headers,
+            timestamp: message.timestamp(),
+        }
+    }
+
+    /// The record as it was sent, if its timestamp is a CreateTime one.
+    pub fn as_sent(&self) -> Option<TestRecord> {
+        let Timestamp::CreateTime(timestamp) = self.timestamp else {
+            return None;
+        };
+        Some(TestRecord {
+            key: self.key.clone()?,
+            value: self.value.clone()?,
+            headers: self.headers.clone(),
+            timestamp,
+        })
+    }
+}
+
+/// Delivery reports by record id (the opaque of [`TestRecord::to_base_record`]): the
+/// partition and offset the broker acknowledged, or the error.
+#[derive(Default)]
+pub struct Deliveries(Mutex<DeliveryReports>);
+
+/// Delivery reports by record id: the acknowledged (partition, offset), or the error.
+pub type DeliveryReports = HashMap<usize, Result<(i32, i64), KafkaError>>;
+
+impl Deliveries {
+    /// Takes the reports received so far.
+    pub fn take(&self) -> DeliveryReports {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Box<usize>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, id: Box<usize>) {
+        let report = match result {
+            Ok(message) => Ok((message.partition(), message.offset())),
+            Err((error, _)) => Err(error.clone()),
+        };
+        let previous = self.0.lock().unwrap().insert(*id, report);
+        assert!(previous.is_none(), "two delivery reports for record {id}");
+    }
+}
+
+pub type TrackedProducer = BaseProducer<Deliveries>;
+
+/// Queues `record` (id `id`) to `topic`, on `partition` or by key if `None`, waiting for
+/// room in librdkafka's queue when it is full.
+pub fn send(producer: &TrackedProducer, topic: &str, partition: Option<i32>, id: usize, record: &TestRecord) {
+    let mut base = record.to_base_record(topic, id);
+    if let Some(partition) = partition {
+        base = base.partition(partition);
+    }
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    loop {
+        match producer.send(base) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if Instant::now() < deadline => {
+                base = back;
+                producer.poll(Duration::from_millis(5));
+            }
+            Err((error, _)) => panic!("cannot queue record {id}: {error}"),
+        }
+    }
+}
+
+/// Waits for every queued record's delivery report (at most `timeout`).
+pub fn flush(producer: &TrackedProducer, timeout: Duration) {
+    producer
+        .flush(timeout)
+        .expect("every record is delivered or failed in time");
+}
+
+/// Takes the delivery reports `producer` received so far, by record id.
+pub fn take_deliveries(producer: &TrackedProducer) -> DeliveryReports {
+    producer.context().take()
+}
+
+/// Reading records back.
+impl Broker {
+    /// The (low, high) watermarks of a partition: its log start offset and high watermark.
+    pub fn watermarks(&self, topic: &str, partition: i32) -> (i64, i64) {
+        self.reader()
+            .fetch_watermarks(topic, partition, CLIENT_TIMEOUT)
+            .expect("fetch the watermarks")
+    }
+
+    /// Reads each `(partition, from, to)` range of `topic` (offsets `from..to`) with a new
+    /// [`Broker::reader`] (reusing one after `unassign` costs librdkafka a second) and
+    /// returns the messages of each partition in the order received. Panics on a consumer
+    /// error, or when no message arrives for [`CLIENT_TIMEOUT`] while some are missing.
+    pub fn read_partitions(&self, topic: &str, ranges: &[(i32, i64, i64)]) -> BTreeMap<i32, Vec<Received>> {
+        let consumer = self.reader();
+        let mut assignment = TopicPartitionList::new();
+        for &(partition, from, _) in ranges {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Offset(from))
+                .expect("add a partition to the assignment");
+        }
+        consumer.assign(&assignment).expect("assign the partitions");
+        let end: BTreeMap<i32, i64> = ranges.iter().map(|&(p, _, to)| (p, to)).collect();
+        let mut next: BTreeMap<i32, i64> = ranges.iter().map(|&(p, from, _)| (p, from)).collect();
+        let mut received: BTreeMap<i32, Vec<Received>> = ranges.iter().map(|&(p, _, _)| (p, Vec::new())).collect();
+        let mut last_progress = Instant::now();
+        while next.iter().any(|(p, at)| *at < end[p]) {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => {
+                    let message = Received::copy(&message);
+                    if message.offset < end[&message.partition] {
+                        next.insert(message.partition, message.offset + 1);
+                        received.get_mut(&message.partition).expect("assigned").push(message);
+                    }
+                    last_progress = Instant::now();
+                }
+                Some(Err(error)) => panic!("consumer error reading {topic} {ranges:?}: {error}"),
+                None => assert!(
+                    last_progress.elapsed() < CLIENT_TIMEOUT,
+                    "no message for {CLIENT_TIMEOUT:?} reading {topic} {ranges:?}; next offsets {next:?}"
+                ),
+            }
+        }
+        received
+    }
+
+    /// Reads offsets `from..to` of one partition.
+    pub fn read_partition(&self, topic: &str, partition: i32, from: i64, to: i64) -> Vec<Received> {
+        self.read_partitions(topic, &[(partition, from, to)])
+            .remove(&partition)
+            .expect("the partition was read")
+    }
+
+    /// Everything a partition holds, from its log start offset to its high watermark.
+    pub fn read_all(&self, topic: &str, partition: i32) -> Vec<Received> {
+        let (low, high) = self.watermarks(topic, partition);
+        self.read_partition(topic, partition, low, high)
     }
 }
 

@@ -25,11 +25,11 @@ pub mod raw;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
 
@@ -91,6 +91,31 @@ impl Broker {
 
     pub fn data_dir(&self) -> &Path {
         self.data_dir.path()
+    }
+
+    /// A partition's directory, `<log.dir>/<topic>-<partition>`.
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.data_dir().join(format!("{topic}-{partition}"))
+    }
+
+    /// The base offsets of a partition's segments (its `.log` files), in order.
+    pub fn segment_base_offsets(&self, topic: &str, partition: i32) -> Vec<i64> {
+        let dir = self.partition_dir(topic, partition);
+        let mut offsets: Vec<i64> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+            .filter_map(|entry| {
+                let name = entry.expect("a directory entry").file_name();
+                name.to_str()?.strip_suffix(".log")?.parse().ok()
+            })
+            .collect();
+        offsets.sort_unstable();
+        offsets
+    }
+
+    /// The path of a partition's segment file, e.g. `segment_file("t", 0, 0, "log")`.
+    pub fn segment_file(&self, topic: &str, partition: i32, base_offset: i64, extension: &str) -> PathBuf {
+        self.partition_dir(topic, partition)
+            .join(format!("{base_offset:020}.{extension}"))
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -186,6 +211,63 @@ impl Drop for Broker {
                 self.log.text()
             );
         }
+    }
+}
+
+/// Safety net for [`wait_until`]: what a test waits for normally happens within a second.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Polls `check` every 20 ms until it returns `Some`, and returns that; panics naming
+/// `what` after [`WAIT_TIMEOUT`]. For state the broker reaches in the background
+/// (retention, flushes), so a test asserts on the state, never on a sleep.
+pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT_TIMEOUT;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT_TIMEOUT:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Milliseconds since the Unix epoch, as Kafka timestamps count.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis() as i64
+}
+
+/// A small seeded pseudo-random generator (SplitMix64) for reproducible random tests.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from `TIDELOG_TEST_SEED` if set, else from the clock; prints the seed so a
+    /// failing run can be repeated.
+    pub fn from_env_or_clock(test: &str) -> Rng {
+        let seed = std::env::var("TIDELOG_TEST_SEED")
+            .ok()
+            .map(|s| s.parse().expect("TIDELOG_TEST_SEED is a u64"))
+            .unwrap_or_else(|| now_ms() as u64);
+        eprintln!("{test}: seed {seed} (rerun with TIDELOG_TEST_SEED={seed})");
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `range`.
+    pub fn in_range(&mut self, range: std::ops::Range<u64>) -> u64 {
+        range.start + self.next_u64() % (range.end - range.start)
     }
 }
 

@@ -2,7 +2,8 @@
 //! a real client would hide (error codes in an ApiVersions fallback, topic ids).
 //!
 //! Well-formed requests are encoded with `tidelog_protocol`'s own codecs; anything else is
-//! written as bytes.
+//! written as bytes. Produce, Fetch and ListOffsets helpers address one partition each;
+//! [`batch`] and [`encode_batch`] make record batches and [`decode_records`] reads them back.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -13,9 +14,18 @@ use tidelog_protocol::frame::into_frame;
 use tidelog_protocol::header::RequestHeader;
 use tidelog_protocol::messages::api_versions_request::ApiVersionsRequest;
 use tidelog_protocol::messages::api_versions_response::ApiVersionsResponse;
+use tidelog_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
+use tidelog_protocol::messages::fetch_response::{FetchResponse, PartitionData};
+use tidelog_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic};
+use tidelog_protocol::messages::list_offsets_response::ListOffsetsPartitionResponse;
 use tidelog_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use tidelog_protocol::messages::metadata_response::MetadataResponse;
-use tidelog_protocol::{decode_response, encode_request, ApiKey, EncodeBuf, RequestBody, ResponseBody};
+use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
+use tidelog_protocol::messages::produce_response::PartitionProduceResponse;
+use tidelog_protocol::records::{Compression, Header, Record, RecordBatch, RecordBatchBuilder};
+use tidelog_protocol::{decode_response, encode_request, ApiKey, EncodeBuf, ErrorCode, RequestBody, ResponseBody};
+
+use super::clients::TestRecord;
 
 /// Safety net for a response (or the close) to arrive.
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
@@ -25,6 +35,23 @@ pub const METADATA_VERSION: i16 = 12;
 
 /// The ApiVersions version the helpers speak (flexible, with a client name).
 pub const API_VERSIONS_VERSION: i16 = 3;
+
+/// The Produce version the helpers speak: the last one addressing topics by name.
+pub const PRODUCE_VERSION: i16 = 12;
+
+/// The Fetch version the helpers speak: flexible, topics by name.
+pub const FETCH_VERSION: i16 = 12;
+
+/// The ListOffsets version the helpers speak: the first with MAX_TIMESTAMP (-3).
+pub const LIST_OFFSETS_VERSION: i16 = 7;
+
+/// ListOffsets' special timestamps.
+pub const LATEST: i64 = -1;
+pub const EARLIEST: i64 = -2;
+pub const MAX_TIMESTAMP: i64 = -3;
+
+/// Timeout the Produce helpers give the broker for acks=-1.
+const PRODUCE_TIMEOUT_MS: i32 = 15_000;
 
 pub struct RawClient {
     stream: TcpStream,
@@ -164,4 +191,156 @@ impl RawClient {
             other => panic!("not a Metadata response: {other:?}"),
         }
     }
+}
+
+/// Data-path requests for one partition.
+impl RawClient {
+    /// Produces `records` (whole batches, or any bytes) to one partition and returns the
+    /// partition's answer; for acks=0 use [`RawClient::send`] with [`produce_request`].
+    pub fn produce(&mut self, topic: &str, partition: i32, acks: i16, records: Bytes) -> PartitionProduceResponse {
+        match self.request(PRODUCE_VERSION, produce_request(topic, partition, acks, records)) {
+            ResponseBody::Produce(mut response) => {
+                assert_eq!(response.responses.len(), 1, "{response:?}");
+                let mut topic_response = response.responses.remove(0);
+                assert_eq!(topic_response.name, topic);
+                assert_eq!(topic_response.partition_responses.len(), 1, "{topic_response:?}");
+                topic_response.partition_responses.remove(0)
+            }
+            other => panic!("not a Produce response: {other:?}"),
+        }
+    }
+
+    /// ListOffsets of one partition at `timestamp` (or [`LATEST`], [`EARLIEST`],
+    /// [`MAX_TIMESTAMP`]).
+    pub fn list_offsets(&mut self, topic: &str, partition: i32, timestamp: i64) -> ListOffsetsPartitionResponse {
+        let request = ListOffsetsRequest {
+            replica_id: -1,
+            topics: vec![ListOffsetsTopic {
+                name: topic.to_string(),
+                partitions: vec![ListOffsetsPartition {
+                    partition_index: partition,
+                    timestamp,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        match self.request(LIST_OFFSETS_VERSION, RequestBody::ListOffsets(request)) {
+            ResponseBody::ListOffsets(mut response) => {
+                assert_eq!(response.topics.len(), 1, "{response:?}");
+                let mut topic_response = response.topics.remove(0);
+                assert_eq!(topic_response.partitions.len(), 1, "{topic_response:?}");
+                topic_response.partitions.remove(0)
+            }
+            other => panic!("not a ListOffsets response: {other:?}"),
+        }
+    }
+
+    /// The high watermark (ListOffsets latest), asserting no error.
+    pub fn latest_offset(&mut self, topic: &str, partition: i32) -> i64 {
+        let response = self.list_offsets(topic, partition, LATEST);
+        assert_eq!(ErrorCode(response.error_code), ErrorCode::NONE, "{response:?}");
+        response.offset
+    }
+
+    /// Sends a sessionless Fetch of one partition (see [`fetch_request`]) and returns the
+    /// partition's data.
+    pub fn fetch(&mut self, request: FetchRequest) -> PartitionData {
+        match self.request(FETCH_VERSION, RequestBody::Fetch(request)) {
+            ResponseBody::Fetch(response) => fetched_partition(response),
+            other => panic!("not a Fetch response: {other:?}"),
+        }
+    }
+}
+
+/// A Produce request for one partition.
+pub fn produce_request(topic: &str, partition: i32, acks: i16, records: Bytes) -> RequestBody {
+    RequestBody::Produce(ProduceRequest {
+        acks,
+        timeout_ms: PRODUCE_TIMEOUT_MS,
+        topic_data: vec![TopicProduceData {
+            name: topic.to_string(),
+            partition_data: vec![PartitionProduceData {
+                index: partition,
+                records: Some(records),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+/// A sessionless Fetch of one partition from `offset`, waiting up to `max_wait_ms` for
+/// `min_bytes`, with 1 MiB per partition.
+pub fn fetch_request(topic: &str, partition: i32, offset: i64, max_wait_ms: i32, min_bytes: i32) -> FetchRequest {
+    FetchRequest {
+        replica_id: -1,
+        max_wait_ms,
+        min_bytes,
+        session_id: 0,
+        session_epoch: -1,
+        topics: vec![FetchTopic {
+            topic: topic.to_string(),
+            partitions: vec![FetchPartition {
+                partition,
+                fetch_offset: offset,
+                partition_max_bytes: 1 << 20,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// The one partition of a one-partition Fetch response.
+pub fn fetched_partition(response: FetchResponse) -> PartitionData {
+    assert_eq!(ErrorCode(response.error_code), ErrorCode::NONE, "{response:?}");
+    let mut responses = response.responses;
+    assert_eq!(responses.len(), 1, "{responses:?}");
+    let mut partitions = responses.remove(0).partitions;
+    assert_eq!(partitions.len(), 1, "{partitions:?}");
+    partitions.remove(0)
+}
+
+/// One uncompressed CreateTime batch of `(key, value)` records, all stamped `timestamp`.
+pub fn batch(timestamp: i64, records: &[(&[u8], &[u8])]) -> Bytes {
+    let mut builder = RecordBatchBuilder::new(0);
+    for (key, value) in records {
+        builder.append(timestamp, Some(key), Some(value), &[]);
+    }
+    builder.build().as_bytes().clone()
+}
+
+/// One batch of `records` (keys, values, headers, CreateTimes) compressed with `codec`.
+pub fn encode_batch(records: &[TestRecord], codec: Compression) -> Bytes {
+    let mut builder = RecordBatchBuilder::new(0).compression(codec);
+    for record in records {
+        let headers: Vec<Header> = record
+            .headers
+            .iter()
+            .map(|(key, value)| Header {
+                key: Bytes::copy_from_slice(key.as_bytes()),
+                value: value.as_deref().map(Bytes::copy_from_slice),
+            })
+            .collect();
+        builder.append(record.timestamp, Some(&record.key), Some(&record.value), &headers);
+    }
+    builder.build().as_bytes().clone()
+}
+
+/// Every record of the batches in `records` (a Fetch response's or a segment's bytes),
+/// checking each batch's CRC.
+pub fn decode_records(records: &Bytes) -> Vec<Record> {
+    let mut decoded = Vec::new();
+    for batch in RecordBatch::iter_batches(records.clone()) {
+        let batch = batch.expect("a whole batch");
+        batch.verify_crc().expect("an intact batch");
+        for record in batch.records(64 << 20).expect("decode the batch") {
+            decoded.push(record.expect("decode a record"));
+        }
+    }
+    decoded
 }
