@@ -38,7 +38,11 @@ fn fetch(client: &mut RawClient, session: (i32, i32), partitions: &[(i32, i64)],
     let forgotten_topics_data = if forget.is_empty() {
         Vec::new()
     } else {
-        vec![ForgottenTopic { topic: TOPIC.into(), partitions: forget.to_vec(), ..Default::default() }]
+        vec![ForgottenTopic {
+            topic: TOPIC.into(),
+            partitions: forget.to_vec(),
+            ..Default::default()
+        }]
     };
     let request = FetchRequest {
         max_wait_ms: 0,
@@ -109,12 +113,18 @@ fn incremental_sessions_send_only_what_changed() {
     assert_eq!(full.error_code, 0);
     let id = full.session_id;
     assert!(id > 0, "a session id is issued");
-    assert_eq!(returned(&full), vec![(0, vec![Bytes::from("a")]), (1, vec![]), (2, vec![])]);
+    assert_eq!(
+        returned(&full),
+        vec![(0, vec![Bytes::from("a")]), (1, vec![]), (2, vec![])]
+    );
 
     // Epoch 1, nothing new: the response leaves out every partition.
     let quiet = fetch(&mut client, (id, 1), &[(0, 1)], &[]);
     assert_eq!((quiet.error_code, quiet.session_id), (0, id));
-    assert!(returned(&quiet).is_empty(), "unchanged partitions are left out: {quiet:?}");
+    assert!(
+        returned(&quiet).is_empty(),
+        "unchanged partitions are left out: {quiet:?}"
+    );
 
     // New data on partition 2 (which the request does not even mention): only it comes back.
     produce_one(&mut client, 2, b"b");
@@ -124,7 +134,10 @@ fn incremental_sessions_send_only_what_changed() {
     // Forgetting partition 2: new data there is no longer sent.
     produce_one(&mut client, 2, b"c");
     let forgot = fetch(&mut client, (id, 3), &[], &[2]);
-    assert!(returned(&forgot).is_empty(), "a forgotten partition is not fetched: {forgot:?}");
+    assert!(
+        returned(&forgot).is_empty(),
+        "a forgotten partition is not fetched: {forgot:?}"
+    );
 
     // A stale epoch and an unknown session are refused at the top level.
     let stale = fetch(&mut client, (id, 3), &[], &[]);
