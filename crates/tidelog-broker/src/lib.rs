@@ -7,6 +7,7 @@
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod coordinator;
 pub mod dispatch;
 pub mod fetch_session;
 pub mod flusher;

@@ -48,12 +48,15 @@ impl Broker {
     }
 
     /// A consumer reading from the start of each partition it is assigned; offsets are
-    /// committed only when a test does so.
+    /// committed only when a test does so. Frequent heartbeats let it notice a rebalance
+    /// in well under a second.
     pub fn consumer(&self, group: &str) -> BaseConsumer {
         self.client_config()
             .set("group.id", group)
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "false")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "200")
             .create()
             .expect("create a BaseConsumer")
     }

@@ -1,0 +1,323 @@
+//! Consumer groups against a real broker: librdkafka consumers sharing partitions, commits
+//! that survive restarts and crashes, and, in raw frames, the coordinator's refusals of
+//! commits from stale generations or unknown members.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::clients::{new_topic, CLIENT_TIMEOUT};
+use common::raw::RawClient;
+use common::Broker;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tidelog_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use tidelog_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRequestProtocol};
+use tidelog_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic};
+use tidelog_protocol::messages::offset_commit_request::{
+    OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
+use tidelog_protocol::messages::offset_fetch_response::OffsetFetchResponseGroup;
+use tidelog_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
+use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
+
+/// How long a group may take to settle before a test gives up; it settles in about a second.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Each consumer's assigned partitions, sorted.
+fn assignments(consumers: &[BaseConsumer]) -> Vec<Vec<i32>> {
+    consumers
+        .iter()
+        .map(|c| {
+            let mut partitions: Vec<i32> = c
+                .assignment()
+                .expect("assignment")
+                .elements()
+                .iter()
+                .map(|e| e.partition())
+                .collect();
+            partitions.sort();
+            partitions
+        })
+        .collect()
+}
+
+#[test]
+fn three_consumers_share_six_partitions_two_each_and_the_group_is_listed_and_described() {
+    let broker = Broker::start(&["--override", "group.initial.rebalance.delay.ms=1000"]);
+    broker.admin().create_ok(&[new_topic("six", 6, 1)]);
+    let consumers: Vec<BaseConsumer> = (0..3).map(|_| broker.consumer("sharing")).collect();
+    for consumer in &consumers {
+        consumer.subscribe(&["six"]).expect("subscribe");
+    }
+    // Polling serves the rebalance callbacks; the group settles when each has two.
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let assigned = loop {
+        for consumer in &consumers {
+            consumer.poll(Duration::from_millis(50));
+        }
+        let assigned = assignments(&consumers);
+        if assigned.iter().all(|a| a.len() == 2) {
+            break assigned;
+        }
+        assert!(Instant::now() < deadline, "the group did not settle: {assigned:?}");
+    };
+    let mut all: Vec<i32> = assigned.concat();
+    all.sort();
+    assert_eq!(all, [0, 1, 2, 3, 4, 5], "each partition to exactly one consumer");
+
+    // ListGroups, then DescribeGroups of what it lists.
+    let listed = consumers[0]
+        .fetch_group_list(None, CLIENT_TIMEOUT)
+        .expect("list groups");
+    let [group] = listed.groups() else {
+        panic!("one group expected")
+    };
+    assert_eq!(group.name(), "sharing");
+    assert_eq!(group.state(), "Stable");
+    assert_eq!(group.protocol_type(), "consumer");
+    assert_eq!(group.protocol(), "range", "librdkafka's first choice");
+    assert_eq!(group.members().len(), 3);
+    for member in group.members() {
+        assert_eq!(member.client_host(), "/127.0.0.1");
+        assert!(member.assignment().is_some_and(|a| !a.is_empty()), "assignment shown");
+    }
+}
+
+/// Produces `count` records to partition 0 of `topic`, keyed by their index.
+fn produce(broker: &Broker, topic: &str, count: usize) {
+    let producer = broker.base_producer();
+    for i in 0..count {
+        let key = i.to_string();
+        producer
+            .send(BaseRecord::to(topic).partition(0).key(&key).payload("value"))
+            .expect("enqueue");
+    }
+    producer.flush(CLIENT_TIMEOUT).expect("flush");
+}
+
+/// The next message a subscribed consumer gets: (offset, key).
+fn next_message(consumer: &BaseConsumer) -> (i64, String) {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.expect("consume");
+            let key = String::from_utf8(message.key().expect("key").to_vec()).expect("utf-8 key");
+            return (message.offset(), key);
+        }
+        assert!(Instant::now() < deadline, "no message");
+    }
+}
+
+fn committed(consumer: &BaseConsumer, topic: &str) -> Offset {
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition(topic, 0);
+    let committed = consumer
+        .committed_offsets(wanted, CLIENT_TIMEOUT)
+        .expect("committed offsets");
+    committed.elements()[0].offset()
+}
+
+/// A consumer reads 4 of 10 records and commits; after the broker restarts (stopped
+/// cleanly or killed), a new consumer of the group resumes exactly at the commit.
+fn commits_survive_a_restart(crash: bool) {
+    let mut broker = Broker::start(&["--override", "group.initial.rebalance.delay.ms=0"]);
+    broker.admin().create_ok(&[new_topic("resume", 1, 1)]);
+    produce(&broker, "resume", 10);
+    {
+        let consumer = broker.consumer("resumers");
+        consumer.subscribe(&["resume"]).expect("subscribe");
+        for expected in 0..4 {
+            assert_eq!(next_message(&consumer), (expected, expected.to_string()));
+        }
+        let mut commit = TopicPartitionList::new();
+        commit
+            .add_partition_offset("resume", 0, Offset::Offset(4))
+            .expect("offset");
+        consumer.commit(&commit, CommitMode::Sync).expect("commit");
+        assert_eq!(committed(&consumer, "resume"), Offset::Offset(4));
+    }
+    if crash {
+        broker.kill9();
+    }
+    broker.restart();
+    let consumer = broker.consumer("resumers");
+    assert_eq!(committed(&consumer, "resume"), Offset::Offset(4));
+    consumer.subscribe(&["resume"]).expect("subscribe");
+    assert_eq!(next_message(&consumer), (4, "4".to_string()));
+}
+
+#[test]
+fn commits_survive_a_clean_restart() {
+    commits_survive_a_restart(false);
+}
+
+#[test]
+fn commits_survive_a_crash() {
+    commits_survive_a_restart(true);
+}
+
+fn join(raw: &mut RawClient, member_id: &str) -> (i16, String, i32) {
+    let request = JoinGroupRequest {
+        group_id: "stale".into(),
+        session_timeout_ms: 30_000,
+        rebalance_timeout_ms: 30_000,
+        member_id: member_id.into(),
+        protocol_type: "consumer".into(),
+        protocols: vec![JoinGroupRequestProtocol {
+            name: "range".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    match raw.request(9, RequestBody::JoinGroup(request)) {
+        ResponseBody::JoinGroup(r) => (r.error_code, r.member_id, r.generation_id),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn commit(raw: &mut RawClient, member_id: &str, generation: i32, offset: i64) -> i16 {
+    let request = OffsetCommitRequest {
+        group_id: "stale".into(),
+        generation_id_or_member_epoch: generation,
+        member_id: member_id.into(),
+        topics: vec![OffsetCommitRequestTopic {
+            name: "t".into(),
+            partitions: vec![OffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: offset,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    match raw.request(9, RequestBody::OffsetCommit(request)) {
+        ResponseBody::OffsetCommit(r) => r.topics[0].partitions[0].error_code,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// The group's committed offsets, as (topic, partition, offset).
+fn fetch(raw: &mut RawClient) -> Vec<(String, i32, i64)> {
+    let request = OffsetFetchRequest {
+        groups: vec![OffsetFetchRequestGroup {
+            group_id: "stale".into(),
+            topics: None, // all of them
+            ..Default::default()
+        }],
+        require_stable: true,
+        ..Default::default()
+    };
+    let ResponseBody::OffsetFetch(response) = raw.request(9, RequestBody::OffsetFetch(request)) else {
+        panic!("not an OffsetFetch response")
+    };
+    let [OffsetFetchResponseGroup {
+        error_code: 0, topics, ..
+    }] = &response.groups[..]
+    else {
+        panic!("one group without error expected: {response:?}")
+    };
+    topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.clone(), p.partition_index, p.committed_offset))
+        })
+        .collect()
+}
+
+/// Records in all of `__consumer_offsets`: the sum of its partitions' end offsets.
+fn offsets_topic_records(raw: &mut RawClient) -> i64 {
+    let request = ListOffsetsRequest {
+        replica_id: -1,
+        topics: vec![ListOffsetsTopic {
+            name: "__consumer_offsets".into(),
+            partitions: (0..50)
+                .map(|partition_index| ListOffsetsPartition {
+                    partition_index,
+                    timestamp: -1,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::ListOffsets(response) = raw.request(7, RequestBody::ListOffsets(request)) else {
+        panic!("not a ListOffsets response")
+    };
+    response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            assert_eq!(p.error_code, 0);
+            p.offset
+        })
+        .sum()
+}
+
+#[test]
+fn commits_from_a_stale_generation_or_an_unknown_member_are_refused_and_not_written() {
+    let broker = Broker::start(&["--override", "group.initial.rebalance.delay.ms=0"]);
+    broker.admin().create_ok(&[new_topic("t", 1, 1)]);
+    let mut raw = broker.raw();
+
+    let find = |key_type| {
+        RequestBody::FindCoordinator(FindCoordinatorRequest {
+            key_type,
+            coordinator_keys: vec!["stale".into()],
+            ..Default::default()
+        })
+    };
+    let ResponseBody::FindCoordinator(found) = raw.request(6, find(0)) else {
+        panic!("not a FindCoordinator response")
+    };
+    assert_eq!(
+        (found.coordinators[0].error_code, found.coordinators[0].node_id),
+        (0, 1)
+    );
+    let ResponseBody::FindCoordinator(txn) = raw.request(6, find(1)) else {
+        panic!("not a FindCoordinator response")
+    };
+    assert_eq!(txn.coordinators[0].error_code, ErrorCode::COORDINATOR_NOT_AVAILABLE.0);
+
+    // KIP-394: the first join only issues a member id.
+    let (error, member, _) = join(&mut raw, "");
+    assert_eq!(error, ErrorCode::MEMBER_ID_REQUIRED.0);
+    assert_eq!(join(&mut raw, &member), (0, member.clone(), 1));
+    let sync = SyncGroupRequest {
+        group_id: "stale".into(),
+        generation_id: 1,
+        member_id: member.clone(),
+        protocol_type: Some("consumer".into()),
+        protocol_name: Some("range".into()),
+        assignments: vec![SyncGroupRequestAssignment {
+            member_id: member.clone(),
+            assignment: bytes::Bytes::from_static(b"mine"),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::SyncGroup(synced) = raw.request(5, RequestBody::SyncGroup(sync)) else {
+        panic!("not a SyncGroup response")
+    };
+    assert_eq!((synced.error_code, &synced.assignment[..]), (0, &b"mine"[..]));
+
+    assert_eq!(commit(&mut raw, &member, 0, 5), ErrorCode::ILLEGAL_GENERATION.0);
+    assert_eq!(commit(&mut raw, "nobody", 1, 5), ErrorCode::UNKNOWN_MEMBER_ID.0);
+    assert_eq!(
+        commit(&mut raw, "", -1, 5),
+        ErrorCode::UNKNOWN_MEMBER_ID.0,
+        "not a simple commit: members"
+    );
+    assert_eq!(fetch(&mut raw), []);
+    assert_eq!(offsets_topic_records(&mut raw), 0, "nothing written");
+
+    assert_eq!(commit(&mut raw, &member, 1, 5), 0);
+    assert_eq!(fetch(&mut raw), [("t".to_string(), 0, 5)]);
+    assert_eq!(offsets_topic_records(&mut raw), 1);
+}
