@@ -90,6 +90,8 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::DescribeGroups(r) => Reply::Now(ResponseBody::DescribeGroups(handlers::describe_groups::handle(
             broker, r, version,
         ))),
+        RequestBody::DeleteGroups(r) => handlers::delete_groups::handle(broker, r),
+        RequestBody::OffsetDelete(r) => handlers::offset_delete::handle(broker, r),
         other => {
             error!(api_key = ?other.api_key(), "advertised API without a handler");
             Reply::Nothing

@@ -1,6 +1,6 @@
 //! Consumer groups against a real broker: librdkafka consumers sharing partitions, commits
-//! that survive restarts and crashes, and, in raw frames, the coordinator's refusals of
-//! commits from stale generations or unknown members.
+//! that survive restarts and crashes, group deletion, and, in raw frames, the
+//! coordinator's refusals of commits from stale generations or unknown members.
 
 mod common;
 
@@ -11,12 +11,17 @@ use common::raw::RawClient;
 use common::Broker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode as Code;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tidelog_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use tidelog_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRequestProtocol};
+use tidelog_protocol::messages::leave_group_request::{LeaveGroupRequest, MemberIdentity};
 use tidelog_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic};
 use tidelog_protocol::messages::offset_commit_request::{
     OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use tidelog_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequest, OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
 };
 use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
 use tidelog_protocol::messages::offset_fetch_response::OffsetFetchResponseGroup;
@@ -320,4 +325,75 @@ fn commits_from_a_stale_generation_or_an_unknown_member_are_refused_and_not_writ
     assert_eq!(commit(&mut raw, &member, 1, 5), 0);
     assert_eq!(fetch(&mut raw), [("t".to_string(), 0, 5)]);
     assert_eq!(offsets_topic_records(&mut raw), 1);
+
+    // The member's (empty) subscription cannot be read, so it counts as subscribed to "t".
+    assert_eq!(delete_offsets(&mut raw), (0, ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC.0));
+    let leave = LeaveGroupRequest {
+        group_id: "stale".into(),
+        members: vec![MemberIdentity {
+            member_id: member.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::LeaveGroup(left) = raw.request(5, RequestBody::LeaveGroup(leave)) else {
+        panic!("not a LeaveGroup response")
+    };
+    assert_eq!((left.error_code, left.members[0].error_code), (0, 0));
+    assert_eq!(delete_offsets(&mut raw), (0, 0));
+    assert_eq!(fetch(&mut raw), []);
+    assert_eq!(offsets_topic_records(&mut raw), 2, "a tombstone");
+}
+
+/// OffsetDelete of partition 0 of "t" for the group "stale": (top-level, partition) errors.
+fn delete_offsets(raw: &mut RawClient) -> (i16, i16) {
+    let request = OffsetDeleteRequest {
+        group_id: "stale".into(),
+        topics: vec![OffsetDeleteRequestTopic {
+            name: "t".into(),
+            partitions: vec![OffsetDeleteRequestPartition {
+                partition_index: 0,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::OffsetDelete(response) = raw.request(0, RequestBody::OffsetDelete(request)) else {
+        panic!("not an OffsetDelete response")
+    };
+    (response.error_code, response.topics[0].partitions[0].error_code)
+}
+
+#[test]
+fn only_groups_without_members_are_deleted_and_their_offsets_stay_deleted() {
+    let mut broker = Broker::start(&["--override", "group.initial.rebalance.delay.ms=0"]);
+    let admin = broker.admin();
+    admin.create_ok(&[new_topic("kept", 1, 1)]);
+    produce(&broker, "kept", 3);
+    let consumer = broker.consumer("deleting");
+    consumer.subscribe(&["kept"]).expect("subscribe");
+    assert_eq!(next_message(&consumer).0, 0);
+    let mut commit = TopicPartitionList::new();
+    commit
+        .add_partition_offset("kept", 0, Offset::Offset(2))
+        .expect("offset");
+    consumer.commit(&commit, CommitMode::Sync).expect("commit");
+
+    assert_eq!(
+        admin.delete_groups(&["deleting", "missing"]),
+        [
+            Err(("deleting".to_string(), Code::NonEmptyGroup)),
+            Err(("missing".to_string(), Code::GroupIdNotFound))
+        ]
+    );
+    drop(consumer); // leaves the group
+    assert_eq!(admin.delete_groups(&["deleting"]), [Ok("deleting".to_string())]);
+    assert_eq!(committed(&broker.consumer("deleting"), "kept"), Offset::Invalid);
+    broker.restart();
+    assert_eq!(
+        committed(&broker.consumer("deleting"), "kept"),
+        Offset::Invalid,
+        "tombstones replayed"
+    );
 }

@@ -7,8 +7,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use rdkafka::admin::{
-    AdminClient, AdminOptions, ConfigResource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
-    TopicResult,
+    AdminClient, AdminOptions, ConfigResource, GroupResult, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication, TopicResult,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::BaseConsumer;
@@ -122,6 +122,12 @@ impl Admin {
         self.runtime
             .block_on(self.client.delete_topics(names, &Self::options(false)))
             .expect("DeleteTopics request")
+    }
+
+    pub fn delete_groups(&self, names: &[&str]) -> Vec<GroupResult> {
+        self.runtime
+            .block_on(self.client.delete_groups(names, &Self::options(false)))
+            .expect("DeleteGroups request")
     }
 
     /// Raises `topic` to `total` partitions.

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tidelog_log::LogError;
 use tidelog_protocol::records::{RecordBatch, RecordBatchBuilder};
 use tidelog_protocol::ErrorCode;
@@ -18,7 +19,7 @@ use tracing::{error, info, warn};
 
 use crate::partitions::{Partition, Partitions};
 use records::OffsetKey;
-use state::{Committed, Group};
+use state::{Committed, Group, GroupState};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -116,10 +117,56 @@ impl GroupCoordinator {
         group.check_commit(member_id, generation)?;
         let mut records = Vec::with_capacity(offsets.len());
         for (key, value) in offsets {
-            let encoded = records::encode_offset_key(key).and_then(|k| Ok((k, records::encode_offset_value(value)?)));
+            let encoded =
+                records::encode_offset_key(key).and_then(|k| Ok((k, Some(records::encode_offset_value(value)?))));
             records.push(encoded.map_err(|_| ErrorCode::INVALID_REQUEST)?);
         }
         self.append(partitions, group_id, records)
+    }
+
+    /// Deletes a group without members and its offsets (with tombstones, durable once the
+    /// returned write is).
+    pub fn delete_group(&self, partitions: &Partitions, group_id: &str) -> Result<Option<PendingWrite>, ErrorCode> {
+        let mut groups = self.lock();
+        let group = groups.get_mut(group_id).ok_or(ErrorCode::GROUP_ID_NOT_FOUND)?;
+        if group.state != GroupState::Empty {
+            return Err(ErrorCode::NON_EMPTY_GROUP);
+        }
+        let keys: Vec<(String, i32)> = group.offsets.keys().cloned().collect();
+        let write = self.append(partitions, group_id, tombstones(group_id, keys)?)?;
+        group.state = GroupState::Dead;
+        groups.remove(group_id);
+        Ok(write)
+    }
+
+    /// Deletes the offsets of `wanted` partitions whose topics the group is not subscribed
+    /// to; returns each partition's error and the tombstones' write.
+    pub fn delete_offsets(
+        &self,
+        partitions: &Partitions,
+        group_id: &str,
+        wanted: &[(String, i32)],
+    ) -> Result<(Vec<ErrorCode>, Option<PendingWrite>), ErrorCode> {
+        let mut groups = self.lock();
+        let group = groups.get_mut(group_id).ok_or(ErrorCode::GROUP_ID_NOT_FOUND)?;
+        let errors: Vec<ErrorCode> = wanted
+            .iter()
+            .map(|(topic, _)| match group.is_subscribed_to(topic) {
+                true => ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC,
+                false => ErrorCode::NONE,
+            })
+            .collect();
+        let deleted: Vec<(String, i32)> = wanted
+            .iter()
+            .zip(&errors)
+            .filter(|(key, error)| **error == ErrorCode::NONE && group.offsets.contains_key(key))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let write = self.append(partitions, group_id, tombstones(group_id, deleted.clone())?)?;
+        for key in &deleted {
+            group.offsets.remove(key);
+        }
+        Ok((errors, write))
     }
 
     /// Makes written offsets visible to OffsetFetch.
@@ -136,7 +183,7 @@ impl GroupCoordinator {
         &self,
         partitions: &Partitions,
         group_id: &str,
-        records: Vec<(bytes::Bytes, bytes::Bytes)>,
+        records: Vec<(Bytes, Option<Bytes>)>,
     ) -> Result<Option<PendingWrite>, ErrorCode> {
         if records.is_empty() {
             return Ok(None);
@@ -147,7 +194,7 @@ impl GroupCoordinator {
         let now = crate::handlers::produce::now_ms();
         let mut builder = RecordBatchBuilder::new(0);
         for (key, value) in &records {
-            builder.append(now, Some(key), Some(value), &[]);
+            builder.append(now, Some(key), value.as_deref(), &[]);
         }
         let info = partition.append(builder.build().as_bytes().clone()).map_err(|e| {
             error!(group = group_id, error = %e, "cannot write to {OFFSETS_TOPIC}");
@@ -213,6 +260,21 @@ impl GroupCoordinator {
         }
         applied
     }
+}
+
+/// Tombstones for a group's committed offsets of (topic, partition).
+fn tombstones(group_id: &str, keys: Vec<(String, i32)>) -> Result<Vec<(Bytes, Option<Bytes>)>, ErrorCode> {
+    keys.into_iter()
+        .map(|(topic, partition)| {
+            let key = OffsetKey {
+                group: group_id.to_string(),
+                topic,
+                partition,
+            };
+            let encoded = records::encode_offset_key(&key).map_err(|_| ErrorCode::INVALID_REQUEST)?;
+            Ok((encoded, None))
+        })
+        .collect()
 }
 
 #[cfg(test)]

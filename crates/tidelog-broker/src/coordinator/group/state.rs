@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, Reader};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -479,6 +479,25 @@ impl Group {
         self.maybe_complete_rebalance(now);
     }
 
+    /// Whether a member of a `consumer` group subscribes to `topic`, by the subscriptions in
+    /// its metadata (ConsumerProtocolSubscription, which begins with a version and the topic
+    /// names in every version). Groups of other protocol types subscribe to nothing, as in
+    /// Kafka; unreadable metadata counts as subscribed, to keep offsets rather than lose them.
+    pub fn is_subscribed_to(&self, topic: &str) -> bool {
+        if self.protocol_type.as_deref() != Some("consumer") {
+            return false;
+        }
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        self.members.values().any(|m| {
+            let mut reader = Reader::new(m.metadata(&protocol));
+            let topics = reader.i16().and_then(|_| reader.i32());
+            match topics {
+                Ok(count) => (0..count).any(|_| reader.string(false, "topic").map_or(true, |t| t == topic)),
+                Err(_) => true,
+            }
+        })
+    }
+
     /// Whether an OffsetCommit with these credentials may write, as Kafka's classic
     /// coordinator decides: a generation of -1 is a simple commit, for groups without members.
     pub fn check_commit(&self, member_id: &str, generation: i32) -> Result<(), ErrorCode> {
@@ -629,6 +648,20 @@ mod tests {
         let b = answer(b).unwrap();
         assert_eq!((b.generation, b.leader.as_str()), (2, "b"));
         assert!(!group.members.contains_key("a"));
+    }
+
+    #[test]
+    fn subscriptions_are_read_from_consumer_protocol_metadata() {
+        let now = Instant::now();
+        let mut group = Group::new("g", Duration::ZERO);
+        // ConsumerProtocolSubscription v0: version, topics ["orders"], null user data.
+        let subscription = Bytes::from_static(b"\x00\x00\x00\x00\x00\x01\x00\x06orders\xff\xff\xff\xff");
+        let mut request = join_request("", "a", &["range"]);
+        request.protocols[0].1 = subscription;
+        request.require_known_member_id = false;
+        answer(group.join(request, now)).unwrap();
+        assert!(group.is_subscribed_to("orders"));
+        assert!(!group.is_subscribed_to("events"));
     }
 
     #[test]
