@@ -4,15 +4,16 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::clients::{new_topic, CLIENT_TIMEOUT};
 use common::raw::RawClient;
 use common::Broker;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode as Code;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tidelog_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use tidelog_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRequestProtocol};
 use tidelog_protocol::messages::leave_group_request::{LeaveGroupRequest, MemberIdentity};
@@ -32,7 +33,7 @@ use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Each consumer's assigned partitions, sorted.
-fn assignments(consumers: &[BaseConsumer]) -> Vec<Vec<i32>> {
+fn assignments<C: ConsumerContext>(consumers: &[&BaseConsumer<C>]) -> Vec<Vec<i32>> {
     consumers
         .iter()
         .map(|c| {
@@ -57,18 +58,7 @@ fn three_consumers_share_six_partitions_two_each_and_the_group_is_listed_and_des
     for consumer in &consumers {
         consumer.subscribe(&["six"]).expect("subscribe");
     }
-    // Polling serves the rebalance callbacks; the group settles when each has two.
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    let assigned = loop {
-        for consumer in &consumers {
-            consumer.poll(Duration::from_millis(50));
-        }
-        let assigned = assignments(&consumers);
-        if assigned.iter().all(|a| a.len() == 2) {
-            break assigned;
-        }
-        assert!(Instant::now() < deadline, "the group did not settle: {assigned:?}");
-    };
+    let assigned = settle(&consumers.iter().collect::<Vec<_>>(), 2);
     let mut all: Vec<i32> = assigned.concat();
     all.sort();
     assert_eq!(all, [0, 1, 2, 3, 4, 5], "each partition to exactly one consumer");
@@ -89,6 +79,63 @@ fn three_consumers_share_six_partitions_two_each_and_the_group_is_listed_and_des
         assert_eq!(member.client_host(), "/127.0.0.1");
         assert!(member.assignment().is_some_and(|a| !a.is_empty()), "assignment shown");
     }
+}
+
+/// Counts the rebalances a consumer goes through (each revocation and assignment).
+#[derive(Default)]
+struct CountRebalances(AtomicUsize);
+
+impl ClientContext for CountRebalances {}
+
+impl ConsumerContext for CountRebalances {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Polls `consumers` until each has `per_consumer` partitions; returns their assignments.
+fn settle<C: ConsumerContext>(consumers: &[&BaseConsumer<C>], per_consumer: usize) -> Vec<Vec<i32>> {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        for consumer in consumers {
+            consumer.poll(Duration::from_millis(50));
+        }
+        let assigned = assignments(consumers);
+        if assigned.iter().all(|a| a.len() == per_consumer) {
+            return assigned;
+        }
+        assert!(Instant::now() < deadline, "the group did not settle: {assigned:?}");
+    }
+}
+
+#[test]
+fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
+    let broker = Broker::start(&["--override", "group.initial.rebalance.delay.ms=1000"]);
+    broker.admin().create_ok(&[new_topic("static", 4, 1)]);
+    let static_consumer = |instance: &str| -> BaseConsumer<CountRebalances> {
+        let mut config = broker.consumer_config("statics");
+        config.set("group.instance.id", instance);
+        let consumer: BaseConsumer<CountRebalances> = config
+            .create_with_context(CountRebalances::default())
+            .expect("create a consumer");
+        consumer.subscribe(&["static"]).expect("subscribe");
+        consumer
+    };
+    let first = static_consumer("first");
+    let second = static_consumer("second");
+    let before = settle(&[&first, &second], 2);
+    let second_rebalances = second.context().0.load(Ordering::SeqCst);
+
+    // A static member does not leave the group when it closes; its successor takes over.
+    drop(first);
+    let first = static_consumer("first");
+    let after = settle(&[&first, &second], 2);
+    assert_eq!(after, before, "the same partitions to the same instances");
+    assert_eq!(
+        second.context().0.load(Ordering::SeqCst),
+        second_rebalances,
+        "no rebalance"
+    );
 }
 
 /// Produces `count` records to partition 0 of `topic`, keyed by their index.

@@ -53,7 +53,7 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Reply {
     let written = broker.groups.write_offsets(
         &broker.partitions,
         &group_id,
-        &request.member_id,
+        (&request.member_id, request.group_instance_id.as_deref()),
         request.generation_id_or_member_epoch,
         &offsets,
     );

@@ -19,14 +19,9 @@ pub fn handle(broker: &Arc<Broker>, request: SyncGroupRequest) -> Reply {
         .map(|a| (a.member_id, a.assignment))
         .collect();
     let protocol = (request.protocol_type.as_deref(), request.protocol_name.as_deref());
+    let member = (request.member_id.as_str(), request.group_instance_id.as_deref());
     let answer = broker.groups.with_existing(&request.group_id, |g| {
-        g.sync(
-            &request.member_id,
-            request.generation_id,
-            protocol,
-            assignments,
-            Instant::now(),
-        )
+        g.sync(member, request.generation_id, protocol, assignments, Instant::now())
     });
     let Some(answer) = answer else {
         return Reply::Now(respond(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)));

@@ -51,14 +51,19 @@ impl Broker {
     /// committed only when a test does so. Frequent heartbeats let it notice a rebalance
     /// in well under a second.
     pub fn consumer(&self, group: &str) -> BaseConsumer {
-        self.client_config()
+        self.consumer_config(group).create().expect("create a BaseConsumer")
+    }
+
+    /// The configuration of `consumer`, for consumers with more settings or a context.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
             .set("group.id", group)
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "false")
             .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "200")
-            .create()
-            .expect("create a BaseConsumer")
+            .set("heartbeat.interval.ms", "200");
+        config
     }
 }
 

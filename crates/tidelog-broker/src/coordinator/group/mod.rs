@@ -19,7 +19,7 @@ use tracing::{error, info, warn};
 
 use crate::partitions::{Partition, Partitions};
 use records::OffsetKey;
-use state::{Committed, Group, GroupState};
+use state::{Committed, Group, GroupState, Identity};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -105,7 +105,7 @@ impl GroupCoordinator {
         &self,
         partitions: &Partitions,
         group_id: &str,
-        member_id: &str,
+        member: Identity<'_>,
         generation: i32,
         offsets: &[(OffsetKey, Committed)],
     ) -> Result<Option<PendingWrite>, ErrorCode> {
@@ -114,7 +114,7 @@ impl GroupCoordinator {
         let group = groups
             .entry(group_id.to_string())
             .or_insert_with(|| Group::new(group_id, self.initial_delay));
-        group.check_commit(member_id, generation)?;
+        group.check_commit(member, generation)?;
         let mut records = Vec::with_capacity(offsets.len());
         for (key, value) in offsets {
             let encoded =

@@ -32,6 +32,9 @@ impl GroupState {
     }
 }
 
+/// A member as requests name it: its member id, and its group instance id if static.
+pub type Identity<'a> = (&'a str, Option<&'a str>);
+
 /// A JoinGroup as the state machine needs it.
 #[derive(Debug, Clone)]
 pub struct JoinRequest {
@@ -148,6 +151,8 @@ pub struct Group {
     pub offsets: BTreeMap<(String, i32), Committed>,
     /// Ids issued by MEMBER_ID_REQUIRED, valid until the session timeout passes.
     pending_members: HashMap<String, Instant>,
+    /// Static members (KIP-345): group instance id to its current member id.
+    static_members: HashMap<String, String>,
     rebalance: Option<Rebalance>,
     initial_delay: Duration,
 }
@@ -164,6 +169,7 @@ impl Group {
             members: BTreeMap::new(),
             offsets: BTreeMap::new(),
             pending_members: HashMap::new(),
+            static_members: HashMap::new(),
             rebalance: None,
             initial_delay,
         }
@@ -187,7 +193,13 @@ impl Group {
         }
         if request.member_id.is_empty() {
             let new_member_id = request.new_member_id.clone();
-            if request.require_known_member_id {
+            let known_instance = request
+                .group_instance_id
+                .as_ref()
+                .and_then(|instance| self.static_members.get(instance).cloned());
+            if let Some(old_id) = known_instance {
+                self.replace_static_member(&old_id, request, tx, now);
+            } else if request.require_known_member_id && request.group_instance_id.is_none() {
                 self.pending_members
                     .insert(new_member_id.clone(), now + request.session_timeout);
                 let _ = tx.send(refuse(ErrorCode::MEMBER_ID_REQUIRED, &new_member_id));
@@ -199,6 +211,10 @@ impl Group {
         if self.pending_members.remove(&request.member_id).is_some() {
             let id = request.member_id.clone();
             self.add_member(request, id, tx, now);
+            return rx;
+        }
+        if let Err(error) = self.check_instance(&request.member_id, request.group_instance_id.as_deref()) {
+            let _ = tx.send(refuse(error, &request.member_id));
             return rx;
         }
         let Some(member) = self.members.get_mut(&request.member_id) else {
@@ -239,8 +255,52 @@ impl Group {
                 .any(|(name, _)| others.iter().all(|m| m.protocols.iter().any(|(n, _)| n == name)))
     }
 
+    /// A static member rejoining without its member id (it restarted) takes the place of
+    /// its previous incarnation, which is fenced, and keeps its assignment: in a Stable group
+    /// with unchanged protocols there is no rebalance.
+    fn replace_static_member(
+        &mut self,
+        old_id: &str,
+        request: JoinRequest,
+        waiter: oneshot::Sender<JoinResult>,
+        now: Instant,
+    ) {
+        let mut member = self.members.remove(old_id).expect("static members are members");
+        if let Some(old_waiter) = member.join_waiter.take() {
+            let _ = old_waiter.send(JoinResult::error(ErrorCode::FENCED_INSTANCE_ID, old_id.to_string()));
+        }
+        if let Some(old_waiter) = member.sync_waiter.take() {
+            let _ = old_waiter.send(SyncResult::error(ErrorCode::FENCED_INSTANCE_ID));
+        }
+        let id = request.new_member_id;
+        let same_protocols = member.protocols == request.protocols;
+        member.id = id.clone();
+        member.client_id = request.client_id;
+        member.client_host = request.client_host;
+        member.protocols = request.protocols;
+        member.session_timeout = request.session_timeout;
+        member.rebalance_timeout = request.rebalance_timeout;
+        member.last_seen = now;
+        member.join_waiter = Some(waiter);
+        if self.leader.as_deref() == Some(old_id) {
+            self.leader = Some(id.clone());
+        }
+        if let Some(instance) = &member.group_instance_id {
+            self.static_members.insert(instance.clone(), id.clone());
+        }
+        self.members.insert(id.clone(), member);
+        match self.state {
+            GroupState::Stable if same_protocols => self.answer_join(&id),
+            GroupState::PreparingRebalance => self.maybe_complete_rebalance(now),
+            _ => self.prepare_rebalance(now, Duration::ZERO),
+        }
+    }
+
     fn add_member(&mut self, request: JoinRequest, id: String, waiter: oneshot::Sender<JoinResult>, now: Instant) {
         self.protocol_type = Some(request.protocol_type);
+        if let Some(instance) = &request.group_instance_id {
+            self.static_members.insert(instance.clone(), id.clone());
+        }
         self.members.insert(
             id.clone(),
             Member {
@@ -301,6 +361,8 @@ impl Group {
         }
         self.rebalance = None;
         self.members.retain(|_, m| m.join_waiter.is_some());
+        let members = &self.members;
+        self.static_members.retain(|_, id| members.contains_key(id));
         self.generation += 1;
         if self.members.is_empty() {
             self.state = GroupState::Empty;
@@ -368,14 +430,15 @@ impl Group {
 
     pub fn sync(
         &mut self,
-        member_id: &str,
+        member: Identity<'_>,
         generation: i32,
         protocol: (Option<&str>, Option<&str>),
         assignments: Vec<(String, Bytes)>,
         now: Instant,
     ) -> oneshot::Receiver<SyncResult> {
         let (tx, rx) = oneshot::channel();
-        if let Err(error) = self.check_member(member_id, generation) {
+        let (member_id, instance_id) = member;
+        if let Err(error) = self.check_member(member_id, instance_id, generation) {
             let _ = tx.send(SyncResult::error(error));
             return rx;
         }
@@ -427,8 +490,18 @@ impl Group {
         }
     }
 
-    /// The member exists in this generation.
-    fn check_member(&self, member_id: &str, generation: i32) -> Result<(), ErrorCode> {
+    /// A static member's instance id must go with its current member id; an older
+    /// incarnation is fenced.
+    fn check_instance(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), ErrorCode> {
+        match instance_id.and_then(|instance| self.static_members.get(instance)) {
+            Some(current) if current != member_id => Err(ErrorCode::FENCED_INSTANCE_ID),
+            _ => Ok(()),
+        }
+    }
+
+    /// The member exists (as this incarnation, if static) in this generation.
+    fn check_member(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), ErrorCode> {
+        self.check_instance(member_id, instance_id)?;
         if !self.members.contains_key(member_id) {
             return Err(ErrorCode::UNKNOWN_MEMBER_ID);
         }
@@ -438,8 +511,9 @@ impl Group {
         Ok(())
     }
 
-    pub fn heartbeat(&mut self, member_id: &str, generation: i32, now: Instant) -> ErrorCode {
-        if let Err(error) = self.check_member(member_id, generation) {
+    pub fn heartbeat(&mut self, member: Identity<'_>, generation: i32, now: Instant) -> ErrorCode {
+        let (member_id, instance_id) = member;
+        if let Err(error) = self.check_member(member_id, instance_id, generation) {
             return error;
         }
         if let Some(member) = self.members.get_mut(member_id) {
@@ -451,10 +525,20 @@ impl Group {
         }
     }
 
-    pub fn leave(&mut self, member_id: &str, now: Instant) -> ErrorCode {
-        if self.members.remove(member_id).is_none() {
+    /// A member leaves by member id, or by instance id for a static member (whose member
+    /// id, if given too, must be its current one).
+    pub fn leave(&mut self, member: Identity<'_>, now: Instant) -> ErrorCode {
+        let (member_id, instance_id) = member;
+        let member_id = match instance_id.map(|instance| self.static_members.get(instance)) {
+            Some(Some(current)) if member_id.is_empty() || current == member_id => current.clone(),
+            Some(Some(_)) => return ErrorCode::FENCED_INSTANCE_ID,
+            Some(None) => return ErrorCode::UNKNOWN_MEMBER_ID,
+            None => member_id.to_string(),
+        };
+        if self.members.remove(&member_id).is_none() {
             return ErrorCode::UNKNOWN_MEMBER_ID;
         }
+        self.static_members.retain(|_, id| *id != member_id);
         match self.state {
             GroupState::PreparingRebalance => self.maybe_complete_rebalance(now),
             _ => self.prepare_rebalance(now, Duration::ZERO),
@@ -474,7 +558,7 @@ impl Group {
             .map(|m| m.id.clone())
             .collect();
         for id in expired {
-            self.leave(&id, now);
+            self.leave((&id, None), now);
         }
         self.maybe_complete_rebalance(now);
     }
@@ -500,12 +584,13 @@ impl Group {
 
     /// Whether an OffsetCommit with these credentials may write, as Kafka's classic
     /// coordinator decides: a generation of -1 is a simple commit, for groups without members.
-    pub fn check_commit(&self, member_id: &str, generation: i32) -> Result<(), ErrorCode> {
+    pub fn check_commit(&self, member: Identity<'_>, generation: i32) -> Result<(), ErrorCode> {
+        let (member_id, instance_id) = member;
         match self.state {
             GroupState::Dead => Err(ErrorCode::COORDINATOR_NOT_AVAILABLE),
             GroupState::Empty if generation < 0 => Ok(()),
             GroupState::CompletingRebalance => Err(ErrorCode::REBALANCE_IN_PROGRESS),
-            _ => self.check_member(member_id, generation),
+            _ => self.check_member(member_id, instance_id, generation),
         }
     }
 }
@@ -577,15 +662,15 @@ mod tests {
         assert_eq!(a.members.len(), 3, "the leader gets every member's metadata");
         assert!(b.members.is_empty() && c.members.is_empty());
 
-        let b_sync = group.sync("b", 1, (Some("consumer"), Some("roundrobin")), vec![], start);
+        let b_sync = group.sync(("b", None), 1, (Some("consumer"), Some("roundrobin")), vec![], start);
         assert!(answer(b_sync).is_none(), "waits for the leader");
-        let b_sync = group.sync("b", 1, (None, None), vec![], start);
+        let b_sync = group.sync(("b", None), 1, (None, None), vec![], start);
         let assignments = vec![("a".into(), Bytes::from("A")), ("b".into(), Bytes::from("B"))];
-        let a_sync = answer(group.sync("a", 1, (None, None), assignments, start)).unwrap();
+        let a_sync = answer(group.sync(("a", None), 1, (None, None), assignments, start)).unwrap();
         assert_eq!(a_sync.assignment, Bytes::from("A"));
         assert_eq!(answer(b_sync).unwrap().assignment, Bytes::from("B"));
         assert_eq!(group.state, GroupState::Stable);
-        let c_sync = answer(group.sync("c", 1, (None, None), vec![], start)).unwrap();
+        let c_sync = answer(group.sync(("c", None), 1, (None, None), vec![], start)).unwrap();
         assert_eq!((c_sync.error, c_sync.assignment), (ErrorCode::NONE, Bytes::new()));
     }
 
@@ -593,7 +678,7 @@ mod tests {
         let mut group = Group::new("g", Duration::ZERO);
         let a = join_new(&mut group, "a", &["range"], now);
         assert_eq!(answer(a).unwrap().generation, 1);
-        answer(group.sync("a", 1, (None, None), vec![("a".into(), Bytes::from("A"))], now)).unwrap();
+        answer(group.sync(("a", None), 1, (None, None), vec![("a".into(), Bytes::from("A"))], now)).unwrap();
         assert_eq!(group.state, GroupState::Stable);
         group
     }
@@ -602,19 +687,22 @@ mod tests {
     fn heartbeats_and_commits_check_member_and_generation() {
         let now = Instant::now();
         let mut group = stable_group(now);
-        assert_eq!(group.heartbeat("a", 1, now), ErrorCode::NONE);
-        assert_eq!(group.heartbeat("a", 0, now), ErrorCode::ILLEGAL_GENERATION);
-        assert_eq!(group.heartbeat("x", 1, now), ErrorCode::UNKNOWN_MEMBER_ID);
-        assert_eq!(group.check_commit("a", 1), Ok(()));
-        assert_eq!(group.check_commit("a", 0), Err(ErrorCode::ILLEGAL_GENERATION));
-        assert_eq!(group.check_commit("", -1), Err(ErrorCode::UNKNOWN_MEMBER_ID));
+        assert_eq!(group.heartbeat(("a", None), 1, now), ErrorCode::NONE);
+        assert_eq!(group.heartbeat(("a", None), 0, now), ErrorCode::ILLEGAL_GENERATION);
+        assert_eq!(group.heartbeat(("x", None), 1, now), ErrorCode::UNKNOWN_MEMBER_ID);
+        assert_eq!(group.check_commit(("a", None), 1), Ok(()));
+        assert_eq!(group.check_commit(("a", None), 0), Err(ErrorCode::ILLEGAL_GENERATION));
+        assert_eq!(group.check_commit(("", None), -1), Err(ErrorCode::UNKNOWN_MEMBER_ID));
 
         let b = join_new(&mut group, "b", &["range"], now);
-        assert_eq!(group.heartbeat("a", 1, now), ErrorCode::REBALANCE_IN_PROGRESS);
+        assert_eq!(group.heartbeat(("a", None), 1, now), ErrorCode::REBALANCE_IN_PROGRESS);
         let a = group.join(join_request("a", "", &["range"]), now);
         assert_eq!(answer(a).unwrap().generation, 2);
         assert_eq!(answer(b).unwrap().leader, "a", "the leader stays the leader");
-        assert_eq!(group.check_commit("a", 2), Err(ErrorCode::REBALANCE_IN_PROGRESS));
+        assert_eq!(
+            group.check_commit(("a", None), 2),
+            Err(ErrorCode::REBALANCE_IN_PROGRESS)
+        );
     }
 
     #[test]
@@ -625,12 +713,12 @@ mod tests {
         assert_eq!(group.state, GroupState::Empty);
         assert!(group.members.is_empty());
         assert_eq!(group.generation, 2);
-        assert_eq!(group.check_commit("", -1), Ok(()));
+        assert_eq!(group.check_commit(("", None), -1), Ok(()));
 
         let mut group = stable_group(now);
-        assert_eq!(group.leave("a", now), ErrorCode::NONE);
+        assert_eq!(group.leave(("a", None), now), ErrorCode::NONE);
         assert_eq!(group.state, GroupState::Empty);
-        assert_eq!(group.leave("a", now), ErrorCode::UNKNOWN_MEMBER_ID);
+        assert_eq!(group.leave(("a", None), now), ErrorCode::UNKNOWN_MEMBER_ID);
     }
 
     #[test]
@@ -640,7 +728,7 @@ mod tests {
         let b = join_new(&mut group, "b", &["range"], now);
         for seconds in [9, 18, 27] {
             let at = now + Duration::from_secs(seconds);
-            assert_eq!(group.heartbeat("a", 1, at), ErrorCode::REBALANCE_IN_PROGRESS);
+            assert_eq!(group.heartbeat(("a", None), 1, at), ErrorCode::REBALANCE_IN_PROGRESS);
             group.tick(at);
         }
         assert_eq!(group.state, GroupState::PreparingRebalance);
@@ -648,6 +736,42 @@ mod tests {
         let b = answer(b).unwrap();
         assert_eq!((b.generation, b.leader.as_str()), (2, "b"));
         assert!(!group.members.contains_key("a"));
+    }
+
+    #[test]
+    fn a_restarted_static_member_takes_its_place_without_a_rebalance() {
+        let now = Instant::now();
+        let mut group = Group::new("g", Duration::ZERO);
+        let mut request = join_request("", "a", &["range"]);
+        request.group_instance_id = Some("i".into());
+        let first = answer(group.join(request.clone(), now)).unwrap();
+        assert_eq!(
+            (first.error, first.member_id.as_str()),
+            (ErrorCode::NONE, "a"),
+            "static: no MEMBER_ID_REQUIRED"
+        );
+        answer(group.sync(
+            ("a", Some("i")),
+            1,
+            (None, None),
+            vec![("a".into(), Bytes::from("A"))],
+            now,
+        ))
+        .unwrap();
+
+        request.new_member_id = "a2".into();
+        let again = answer(group.join(request, now)).unwrap();
+        assert_eq!(
+            (again.error, again.member_id.as_str(), again.generation),
+            (ErrorCode::NONE, "a2", 1)
+        );
+        assert_eq!(group.state, GroupState::Stable);
+        let synced = answer(group.sync(("a2", Some("i")), 1, (None, None), vec![], now)).unwrap();
+        assert_eq!(synced.assignment, Bytes::from("A"), "kept its assignment");
+        assert_eq!(group.heartbeat(("a", Some("i")), 1, now), ErrorCode::FENCED_INSTANCE_ID);
+        assert_eq!(group.leave(("a", Some("i")), now), ErrorCode::FENCED_INSTANCE_ID);
+        assert_eq!(group.leave(("", Some("i")), now), ErrorCode::NONE);
+        assert_eq!(group.state, GroupState::Empty);
     }
 
     #[test]
