@@ -265,7 +265,7 @@ impl Broker {
         group_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = group_timers.tick() => self.groups.tick(tokio::time::Instant::now()),
+                _ = group_timers.tick() => self.groups.tick(&self.partitions, tokio::time::Instant::now()),
                 _ = retention.tick() => {
                     let broker = self.clone();
                     let _ = tokio::task::spawn_blocking(move || broker.partitions.apply_retention()).await;

@@ -79,9 +79,7 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         }
         RequestBody::SyncGroup(r) => handlers::sync_group::handle(broker, r),
         RequestBody::Heartbeat(r) => Reply::Now(ResponseBody::Heartbeat(handlers::heartbeat::handle(broker, r))),
-        RequestBody::LeaveGroup(r) => Reply::Now(ResponseBody::LeaveGroup(handlers::leave_group::handle(
-            broker, r, version,
-        ))),
+        RequestBody::LeaveGroup(r) => handlers::leave_group::handle(broker, r, version),
         RequestBody::OffsetCommit(r) => handlers::offset_commit::handle(broker, r),
         RequestBody::OffsetFetch(r) => Reply::Now(ResponseBody::OffsetFetch(handlers::offset_fetch::handle(
             broker, r, version,

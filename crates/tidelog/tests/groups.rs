@@ -138,6 +138,38 @@ fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
     );
 }
 
+#[test]
+fn a_group_keeps_its_members_across_a_broker_restart() {
+    let mut broker = Broker::start(&["--override", "group.initial.rebalance.delay.ms=0"]);
+    broker.admin().create_ok(&[new_topic("lasting", 2, 1)]);
+    let consumer: BaseConsumer<CountRebalances> = broker
+        .consumer_config("lasting")
+        .create_with_context(CountRebalances::default())
+        .expect("create a consumer");
+    consumer.subscribe(&["lasting"]).expect("subscribe");
+    let before = settle(&[&consumer], 2);
+    let rebalances = consumer.context().0.load(Ordering::SeqCst);
+
+    let address = broker.bootstrap();
+    broker.restart();
+    assert_eq!(broker.bootstrap(), address, "the consumer reconnects to the same port");
+    // A commit with the member id and generation from before the restart is accepted.
+    let mut commit = TopicPartitionList::new();
+    commit
+        .add_partition_offset("lasting", 0, Offset::Offset(0))
+        .expect("offset");
+    consumer
+        .commit(&commit, CommitMode::Sync)
+        .expect("commit after the restart");
+    assert_eq!(settle(&[&consumer], 2), before);
+    assert_eq!(consumer.context().0.load(Ordering::SeqCst), rebalances, "no rebalance");
+    let described = consumer
+        .fetch_group_list(Some("lasting"), CLIENT_TIMEOUT)
+        .expect("describe");
+    assert_eq!(described.groups()[0].state(), "Stable");
+    assert_eq!(described.groups()[0].members().len(), 1);
+}
+
 /// Produces `count` records to partition 0 of `topic`, keyed by their index.
 fn produce(broker: &Broker, topic: &str, count: usize) {
     let producer = broker.base_producer();
@@ -359,6 +391,9 @@ fn commits_from_a_stale_generation_or_an_unknown_member_are_refused_and_not_writ
     };
     assert_eq!((synced.error_code, &synced.assignment[..]), (0, &b"mine"[..]));
 
+    // The membership is written when the rebalance completes; the refused commits add nothing.
+    let written = offsets_topic_records(&mut raw);
+    assert_eq!(written, 1, "the group's membership");
     assert_eq!(commit(&mut raw, &member, 0, 5), ErrorCode::ILLEGAL_GENERATION.0);
     assert_eq!(commit(&mut raw, "nobody", 1, 5), ErrorCode::UNKNOWN_MEMBER_ID.0);
     assert_eq!(
@@ -367,11 +402,11 @@ fn commits_from_a_stale_generation_or_an_unknown_member_are_refused_and_not_writ
         "not a simple commit: members"
     );
     assert_eq!(fetch(&mut raw), []);
-    assert_eq!(offsets_topic_records(&mut raw), 0, "nothing written");
+    assert_eq!(offsets_topic_records(&mut raw), written, "nothing written");
 
     assert_eq!(commit(&mut raw, &member, 1, 5), 0);
     assert_eq!(fetch(&mut raw), [("t".to_string(), 0, 5)]);
-    assert_eq!(offsets_topic_records(&mut raw), 1);
+    assert_eq!(offsets_topic_records(&mut raw), written + 1);
 
     // The member's (empty) subscription cannot be read, so it counts as subscribed to "t".
     assert_eq!(delete_offsets(&mut raw), (0, ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC.0));
@@ -389,7 +424,11 @@ fn commits_from_a_stale_generation_or_an_unknown_member_are_refused_and_not_writ
     assert_eq!((left.error_code, left.members[0].error_code), (0, 0));
     assert_eq!(delete_offsets(&mut raw), (0, 0));
     assert_eq!(fetch(&mut raw), []);
-    assert_eq!(offsets_topic_records(&mut raw), 2, "a tombstone");
+    assert_eq!(
+        offsets_topic_records(&mut raw),
+        written + 3,
+        "the empty group, a tombstone"
+    );
 }
 
 /// OffsetDelete of partition 0 of "t" for the group "stale": (top-level, partition) errors.

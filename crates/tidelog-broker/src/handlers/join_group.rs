@@ -59,7 +59,11 @@ pub fn handle(broker: &Arc<Broker>, request: JoinGroupRequest, version: i16, cli
     let answer = broker
         .groups
         .with_group(&request.group_id, |g| g.join(join, Instant::now()));
+    let written = broker.groups.persist_membership(&broker.partitions, &request.group_id);
     Reply::Later(Box::pin(async move {
+        if let Some(written) = written {
+            written.durable().await;
+        }
         // A member removed while waiting (it left, or its group was deleted) is unknown.
         let result = answer
             .await

@@ -26,7 +26,13 @@ pub fn handle(broker: &Arc<Broker>, request: SyncGroupRequest) -> Reply {
     let Some(answer) = answer else {
         return Reply::Now(respond(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)));
     };
+    // The leader's assignments complete the rebalance: its answer waits for them to be
+    // written (the other members', already sent, do not).
+    let written = broker.groups.persist_membership(&broker.partitions, &request.group_id);
     Reply::Later(Box::pin(async move {
+        if let Some(written) = written {
+            written.durable().await;
+        }
         // A member removed while waiting (its session expired, it left) is unknown.
         respond(
             answer

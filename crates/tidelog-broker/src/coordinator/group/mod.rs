@@ -1,7 +1,8 @@
 //! The group coordinator: on a single node it coordinates every group. Groups live in
 //! memory as `state::Group` machines; committed offsets are also written to
 //! `__consumer_offsets` (the partition chosen as Kafka chooses it) before they count, and
-//! replayed from there at start. The topic is created on first use (`Broker::ensure_offsets_topic`).
+//! replayed from there at start, as is each group's membership after every completed
+//! rebalance. The topic is created on first use (`Broker::ensure_offsets_topic`).
 
 pub mod records;
 pub mod state;
@@ -17,8 +18,9 @@ use tidelog_protocol::ErrorCode;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+use crate::handlers::produce::now_ms;
 use crate::partitions::{Partition, Partitions};
-use records::OffsetKey;
+use records::{OffsetKey, OffsetsRecord};
 use state::{Committed, Group, GroupState, Identity};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -90,13 +92,39 @@ impl GroupCoordinator {
         self.lock().values().for_each(f);
     }
 
-    /// Drives session and rebalance timeouts, and forgets groups that hold nothing.
-    pub fn tick(&self, now: Instant) {
+    /// Drives session and rebalance timeouts (writing the membership changes they cause),
+    /// and forgets groups that hold nothing.
+    pub fn tick(&self, partitions: &Partitions, now: Instant) {
         let mut groups = self.lock();
         for group in groups.values_mut() {
             group.tick(now);
+            // Nobody waits for these writes: they are durable with the next flush.
+            self.write_changed_metadata(partitions, group);
         }
         groups.retain(|_, g| !g.is_unused());
+    }
+
+    /// Writes the group's membership if a request changed it (a rebalance completed, the
+    /// group emptied, a static member was replaced); the answer to that request waits for it.
+    pub fn persist_membership(&self, partitions: &Partitions, group_id: &str) -> Option<PendingWrite> {
+        let mut groups = self.lock();
+        let group = groups.get_mut(group_id)?;
+        self.write_changed_metadata(partitions, group)
+    }
+
+    fn write_changed_metadata(&self, partitions: &Partitions, group: &mut Group) -> Option<PendingWrite> {
+        let metadata = group.take_changed_metadata(now_ms())?;
+        let record = records::encode_group_key(&group.id)
+            .and_then(|key| Ok((key, Some(records::encode_group_value(&metadata)?))));
+        let written = match record {
+            Ok(record) => self.append(partitions, &group.id, vec![record]),
+            Err(_) => Err(ErrorCode::INVALID_REQUEST),
+        };
+        // The group goes on in memory; after a restart it resumes from its previous record.
+        written.unwrap_or_else(|error| {
+            warn!(group = group.id, ?error, "cannot write the group's membership");
+            None
+        })
     }
 
     /// Checks an OffsetCommit against the group and appends its records; the offsets count
@@ -133,7 +161,10 @@ impl GroupCoordinator {
             return Err(ErrorCode::NON_EMPTY_GROUP);
         }
         let keys: Vec<(String, i32)> = group.offsets.keys().cloned().collect();
-        let write = self.append(partitions, group_id, tombstones(group_id, keys)?)?;
+        let mut records = tombstones(group_id, keys)?;
+        let group_key = records::encode_group_key(group_id).map_err(|_| ErrorCode::INVALID_REQUEST)?;
+        records.push((group_key, None));
+        let write = self.append(partitions, group_id, records)?;
         group.state = GroupState::Dead;
         groups.remove(group_id);
         Ok(write)
@@ -191,7 +222,7 @@ impl GroupCoordinator {
         let partition = partitions
             .get(OFFSETS_TOPIC, self.partition_for(group_id))
             .ok_or(ErrorCode::COORDINATOR_NOT_AVAILABLE)?;
-        let now = crate::handlers::produce::now_ms();
+        let now = now_ms();
         let mut builder = RecordBatchBuilder::new(0);
         for (key, value) in &records {
             builder.append(now, Some(key), value.as_deref(), &[]);
@@ -245,12 +276,24 @@ impl GroupCoordinator {
         let mut applied = 0;
         for record in records.flatten() {
             let Some(key) = record.key else { continue };
-            match records::decode_offset(key, record.value) {
-                Ok(Some((key, value))) => {
+            match records::decode(key, record.value) {
+                Ok(Some(OffsetsRecord::Offset(key, value))) => {
                     let group_id = key.group.clone();
                     self.with_group(&group_id, |group| match value {
                         Some(value) => group.offsets.insert((key.topic, key.partition), value),
                         None => group.offsets.remove(&(key.topic, key.partition)),
+                    });
+                    applied += 1;
+                }
+                Ok(Some(OffsetsRecord::Group(group_id, metadata))) => {
+                    self.with_group(&group_id, |group| match metadata {
+                        Some(metadata) => group.restore(metadata, Instant::now()),
+                        // Deleted: a new group of that name starts afresh.
+                        None => {
+                            let offsets = std::mem::take(&mut group.offsets);
+                            *group = Group::new(&group_id, self.initial_delay);
+                            group.offsets = offsets;
+                        }
                     });
                     applied += 1;
                 }

@@ -10,6 +10,8 @@ use tidelog_protocol::{ErrorCode, Reader};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::records::{GroupMetadata, MemberMetadata};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
     Empty,
@@ -155,6 +157,9 @@ pub struct Group {
     static_members: HashMap<String, String>,
     rebalance: Option<Rebalance>,
     initial_delay: Duration,
+    /// The membership changed in a way that must be written to the offsets topic: a
+    /// rebalance completed, the group became Empty, or a static member was replaced.
+    metadata_changed: bool,
 }
 
 impl Group {
@@ -172,7 +177,77 @@ impl Group {
             static_members: HashMap::new(),
             rebalance: None,
             initial_delay,
+            metadata_changed: false,
         }
+    }
+
+    /// The group's membership to write, if it changed since last taken.
+    pub fn take_changed_metadata(&mut self, now_ms: i64) -> Option<GroupMetadata> {
+        if !std::mem::take(&mut self.metadata_changed) {
+            return None;
+        }
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        let members = self
+            .members
+            .values()
+            .map(|m| MemberMetadata {
+                member_id: m.id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                rebalance_timeout: m.rebalance_timeout.as_millis().min(i32::MAX as u128) as i32,
+                session_timeout: m.session_timeout.as_millis().min(i32::MAX as u128) as i32,
+                subscription: m.metadata(&protocol),
+                assignment: m.assignment.clone(),
+            })
+            .collect();
+        Some(GroupMetadata {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation,
+            protocol: self.protocol_name.clone(),
+            leader: self.leader.clone(),
+            current_state_timestamp: now_ms,
+            members,
+        })
+    }
+
+    /// Restores the membership written by `take_changed_metadata`, as after a restart:
+    /// members keep their ids, generation and assignments, and their sessions start now.
+    pub fn restore(&mut self, metadata: GroupMetadata, now: Instant) {
+        let protocol = metadata.protocol.clone().unwrap_or_default();
+        self.members = metadata
+            .members
+            .into_iter()
+            .map(|m| {
+                let member = Member {
+                    id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    protocols: vec![(protocol.clone(), m.subscription)],
+                    assignment: m.assignment,
+                    session_timeout: Duration::from_millis(m.session_timeout.max(0) as u64),
+                    rebalance_timeout: Duration::from_millis(m.rebalance_timeout.max(0) as u64),
+                    last_seen: now,
+                    join_waiter: None,
+                    sync_waiter: None,
+                };
+                (m.member_id, member)
+            })
+            .collect();
+        self.static_members = self
+            .members
+            .values()
+            .filter_map(|m| Some((m.group_instance_id.clone()?, m.id.clone())))
+            .collect();
+        self.generation = metadata.generation;
+        self.protocol_type = Some(metadata.protocol_type).filter(|t| !t.is_empty());
+        self.protocol_name = metadata.protocol;
+        self.leader = metadata.leader;
+        self.state = match self.members.is_empty() {
+            true => GroupState::Empty,
+            false => GroupState::Stable,
+        };
     }
 
     /// An Empty group holding no offsets and no issued ids can be forgotten.
@@ -290,7 +365,10 @@ impl Group {
         }
         self.members.insert(id.clone(), member);
         match self.state {
-            GroupState::Stable if same_protocols => self.answer_join(&id),
+            GroupState::Stable if same_protocols => {
+                self.metadata_changed = true;
+                self.answer_join(&id);
+            }
             GroupState::PreparingRebalance => self.maybe_complete_rebalance(now),
             _ => self.prepare_rebalance(now, Duration::ZERO),
         }
@@ -368,6 +446,7 @@ impl Group {
             self.state = GroupState::Empty;
             self.protocol_name = None;
             self.leader = None;
+            self.metadata_changed = true;
             return;
         }
         self.protocol_name = Some(self.vote());
@@ -462,6 +541,7 @@ impl Group {
                         member.assignment = assignments.remove(&member.id).unwrap_or_default();
                     }
                     self.state = GroupState::Stable;
+                    self.metadata_changed = true;
                     let ids: Vec<String> = self.members.keys().cloned().collect();
                     for id in ids {
                         self.answer_sync(&id);
@@ -772,6 +852,27 @@ mod tests {
         assert_eq!(group.leave(("a", Some("i")), now), ErrorCode::FENCED_INSTANCE_ID);
         assert_eq!(group.leave(("", Some("i")), now), ErrorCode::NONE);
         assert_eq!(group.state, GroupState::Empty);
+    }
+
+    #[test]
+    fn membership_is_written_when_it_settles_and_restores_as_it_was() {
+        let now = Instant::now();
+        let mut group = stable_group(now);
+        let written = group.take_changed_metadata(7).expect("a rebalance completed");
+        assert_eq!((written.generation, written.leader.as_deref()), (1, Some("a")));
+        assert_eq!(written.members[0].assignment, Bytes::from("A"));
+        assert_eq!(group.take_changed_metadata(7), None, "taken once");
+
+        let mut restored = Group::new("g", Duration::ZERO);
+        restored.restore(written, now);
+        assert_eq!(restored.state, GroupState::Stable);
+        assert_eq!(restored.heartbeat(("a", None), 1, now), ErrorCode::NONE);
+        let synced = answer(restored.sync(("a", None), 1, (None, None), vec![], now)).unwrap();
+        assert_eq!(synced.assignment, Bytes::from("A"));
+
+        assert_eq!(restored.leave(("a", None), now), ErrorCode::NONE);
+        let empty = restored.take_changed_metadata(8).expect("became Empty");
+        assert_eq!((empty.generation, empty.members.len()), (2, 0));
     }
 
     #[test]
