@@ -1,4 +1,5 @@
-//! Consumer groups against a real broker: librdkafka consumers sharing partitions, commits
+//! Consumer groups against a real broker: librdkafka consumers sharing partitions as members
+//! come and go (eager and cooperative rebalancing), static members, commits
 //! that survive restarts and crashes, group deletion, and, in raw frames, the
 //! coordinator's refusals of commits from stale generations or unknown members.
 
@@ -58,10 +59,7 @@ fn three_consumers_share_six_partitions_two_each_and_the_group_is_listed_and_des
     for consumer in &consumers {
         consumer.subscribe(&["six"]).expect("subscribe");
     }
-    let assigned = settle(&consumers.iter().collect::<Vec<_>>(), 2);
-    let mut all: Vec<i32> = assigned.concat();
-    all.sort();
-    assert_eq!(all, [0, 1, 2, 3, 4, 5], "each partition to exactly one consumer");
+    settle(&consumers.iter().collect::<Vec<_>>(), &[2, 2, 2]);
 
     // ListGroups, then DescribeGroups of what it lists.
     let listed = consumers[0]
@@ -93,15 +91,21 @@ impl ConsumerContext for CountRebalances {
     }
 }
 
-/// Polls `consumers` until each has `per_consumer` partitions; returns their assignments.
-fn settle<C: ConsumerContext>(consumers: &[&BaseConsumer<C>], per_consumer: usize) -> Vec<Vec<i32>> {
+/// Polls `consumers` until their numbers of partitions, sorted, are `sizes`, with every
+/// partition of the topic assigned once; returns their assignments.
+fn settle<C: ConsumerContext>(consumers: &[&BaseConsumer<C>], sizes: &[usize]) -> Vec<Vec<i32>> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let partitions = sizes.iter().sum::<usize>() as i32;
     loop {
         for consumer in consumers {
             consumer.poll(Duration::from_millis(50));
         }
         let assigned = assignments(consumers);
-        if assigned.iter().all(|a| a.len() == per_consumer) {
+        let mut counts: Vec<usize> = assigned.iter().map(Vec::len).collect();
+        counts.sort();
+        let mut all = assigned.concat();
+        all.sort();
+        if counts == sizes && all == (0..partitions).collect::<Vec<_>>() {
             return assigned;
         }
         assert!(Instant::now() < deadline, "the group did not settle: {assigned:?}");
@@ -123,13 +127,13 @@ fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
     };
     let first = static_consumer("first");
     let second = static_consumer("second");
-    let before = settle(&[&first, &second], 2);
+    let before = settle(&[&first, &second], &[2, 2]);
     let second_rebalances = second.context().0.load(Ordering::SeqCst);
 
     // A static member does not leave the group when it closes; its successor takes over.
     drop(first);
     let first = static_consumer("first");
-    let after = settle(&[&first, &second], 2);
+    let after = settle(&[&first, &second], &[2, 2]);
     assert_eq!(after, before, "the same partitions to the same instances");
     assert_eq!(
         second.context().0.load(Ordering::SeqCst),
@@ -147,7 +151,7 @@ fn a_group_keeps_its_members_across_a_broker_restart() {
         .create_with_context(CountRebalances::default())
         .expect("create a consumer");
     consumer.subscribe(&["lasting"]).expect("subscribe");
-    let before = settle(&[&consumer], 2);
+    let before = settle(&[&consumer], &[2]);
     let rebalances = consumer.context().0.load(Ordering::SeqCst);
 
     let address = broker.bootstrap();
@@ -161,13 +165,43 @@ fn a_group_keeps_its_members_across_a_broker_restart() {
     consumer
         .commit(&commit, CommitMode::Sync)
         .expect("commit after the restart");
-    assert_eq!(settle(&[&consumer], 2), before);
+    assert_eq!(settle(&[&consumer], &[2]), before);
     assert_eq!(consumer.context().0.load(Ordering::SeqCst), rebalances, "no rebalance");
     let described = consumer
         .fetch_group_list(Some("lasting"), CLIENT_TIMEOUT)
         .expect("describe");
     assert_eq!(described.groups()[0].state(), "Stable");
     assert_eq!(described.groups()[0].members().len(), 1);
+}
+
+/// Three consumers get two of six partitions each; a fourth joins and the partitions
+/// spread over four; one leaves and the other three share them again.
+fn members_come_and_go(strategy: &str) {
+    let broker = Broker::start(&["--override", "group.initial.rebalance.delay.ms=1000"]);
+    broker.admin().create_ok(&[new_topic("shared", 6, 1)]);
+    let consumer = || -> BaseConsumer {
+        let mut config = broker.consumer_config("comers");
+        config.set("partition.assignment.strategy", strategy);
+        let consumer: BaseConsumer = config.create().expect("create a consumer");
+        consumer.subscribe(&["shared"]).expect("subscribe");
+        consumer
+    };
+    let mut consumers: Vec<BaseConsumer> = (0..3).map(|_| consumer()).collect();
+    settle(&consumers.iter().collect::<Vec<_>>(), &[2, 2, 2]);
+    consumers.push(consumer());
+    settle(&consumers.iter().collect::<Vec<_>>(), &[1, 1, 2, 2]);
+    drop(consumers.remove(0)); // leaves the group
+    settle(&consumers.iter().collect::<Vec<_>>(), &[2, 2, 2]);
+}
+
+#[test]
+fn members_come_and_go_with_the_range_assignor() {
+    members_come_and_go("range");
+}
+
+#[test]
+fn members_come_and_go_with_cooperative_sticky_rebalancing() {
+    members_come_and_go("cooperative-sticky");
 }
 
 /// Produces `count` records to partition 0 of `topic`, keyed by their index.
