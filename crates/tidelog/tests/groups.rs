@@ -204,6 +204,52 @@ fn members_come_and_go_with_cooperative_sticky_rebalancing() {
     members_come_and_go("cooperative-sticky");
 }
 
+/// A member that stops heartbeating (here a raw-protocol member that goes away) is
+/// removed when its session expires, and its partitions go to the others.
+#[test]
+fn a_silent_members_partitions_move_when_its_session_expires() {
+    let broker = Broker::start(&["--override", "group.initial.rebalance.delay.ms=0"]);
+    broker.admin().create_ok(&[new_topic("expiry", 2, 1)]);
+    let consumer = broker.consumer("expiring");
+    consumer.subscribe(&["expiry"]).expect("subscribe");
+    settle(&[&consumer], &[2]);
+
+    // The silent member joins (the consumer, polled meanwhile, rejoins too), takes its
+    // assignment, and then says nothing more.
+    let addr = broker.addr();
+    let silent = std::thread::spawn(move || {
+        let mut raw = RawClient::connect(addr);
+        // ConsumerProtocolSubscription v0: topics ["expiry"], null user data.
+        let subscription = b"\x00\x00\x00\x00\x00\x01\x00\x06expiry\xff\xff\xff\xff";
+        let (_, member, _) = join(&mut raw, "expiring", "", subscription);
+        let (error, member, generation) = join(&mut raw, "expiring", &member, subscription);
+        assert_eq!(error, 0);
+        let sync = SyncGroupRequest {
+            group_id: "expiring".into(),
+            generation_id: generation,
+            member_id: member,
+            ..Default::default()
+        };
+        let ResponseBody::SyncGroup(synced) = raw.request(5, RequestBody::SyncGroup(sync)) else {
+            panic!("not a SyncGroup response")
+        };
+        assert_eq!(synced.error_code, 0);
+        synced.assignment
+    });
+    while !silent.is_finished() {
+        consumer.poll(Duration::from_millis(50));
+    }
+    let assignment = silent.join().expect("the silent member's thread");
+    assert!(!assignment.is_empty(), "the silent member was given a partition");
+    // The consumer holds the other partition until the silent member's session expires.
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    while assignments(&[&consumer])[0].len() != 1 {
+        consumer.poll(Duration::from_millis(50));
+        assert!(Instant::now() < deadline, "the consumer kept both partitions");
+    }
+    settle(&[&consumer], &[2]);
+}
+
 /// Produces `count` records to partition 0 of `topic`, keyed by their index.
 fn produce(broker: &Broker, topic: &str, count: usize) {
     let producer = broker.base_producer();
@@ -277,15 +323,17 @@ fn commits_survive_a_crash() {
     commits_survive_a_restart(true);
 }
 
-fn join(raw: &mut RawClient, member_id: &str) -> (i16, String, i32) {
+/// JoinGroup as a `range` consumer with a 6 s session: (error, member id, generation).
+fn join(raw: &mut RawClient, group: &str, member_id: &str, subscription: &'static [u8]) -> (i16, String, i32) {
     let request = JoinGroupRequest {
-        group_id: "stale".into(),
-        session_timeout_ms: 30_000,
+        group_id: group.into(),
+        session_timeout_ms: 6_000,
         rebalance_timeout_ms: 30_000,
         member_id: member_id.into(),
         protocol_type: "consumer".into(),
         protocols: vec![JoinGroupRequestProtocol {
             name: "range".into(),
+            metadata: bytes::Bytes::from_static(subscription),
             ..Default::default()
         }],
         ..Default::default()
@@ -404,9 +452,9 @@ fn commits_from_a_stale_generation_or_an_unknown_member_are_refused_and_not_writ
     assert_eq!(txn.coordinators[0].error_code, ErrorCode::COORDINATOR_NOT_AVAILABLE.0);
 
     // KIP-394: the first join only issues a member id.
-    let (error, member, _) = join(&mut raw, "");
+    let (error, member, _) = join(&mut raw, "stale", "", b"");
     assert_eq!(error, ErrorCode::MEMBER_ID_REQUIRED.0);
-    assert_eq!(join(&mut raw, &member), (0, member.clone(), 1));
+    assert_eq!(join(&mut raw, "stale", &member, b""), (0, member.clone(), 1));
     let sync = SyncGroupRequest {
         group_id: "stale".into(),
         generation_id: 1,
