@@ -250,6 +250,69 @@ fn a_silent_members_partitions_move_when_its_session_expires() {
     settle(&[&consumer], &[2]);
 }
 
+/// 60 000 records on six partitions, consumed by a group that grows from three members to
+/// four and shrinks back to three while it reads, committing as it goes: every record is
+/// consumed at least once (records after a departing member's last commit again).
+#[test]
+fn every_record_is_consumed_while_members_come_and_go() {
+    const RECORDS: usize = 60_000;
+    let broker = Broker::start(&["--override", "group.initial.rebalance.delay.ms=1000"]);
+    broker.admin().create_ok(&[new_topic("all", 6, 1)]);
+    let producer = broker.base_producer();
+    for i in 0..RECORDS {
+        let key = i.to_string();
+        let mut record = BaseRecord::to("all")
+            .partition((i % 6) as i32)
+            .key(&key)
+            .payload("value");
+        while let Err((e, returned)) = producer.send(record) {
+            assert_eq!(e.rdkafka_error_code(), Some(Code::QueueFull), "{e}");
+            producer.poll(Duration::from_millis(10));
+            record = returned;
+        }
+    }
+    producer.flush(CLIENT_TIMEOUT).expect("flush");
+
+    let mut consumers: Vec<BaseConsumer> = (0..3).map(|_| broker.consumer("everything")).collect();
+    for consumer in &consumers {
+        consumer.subscribe(&["all"]).expect("subscribe");
+    }
+    let mut seen = std::collections::HashSet::new();
+    let (mut joined, mut left) = (false, false);
+    let deadline = Instant::now() + 3 * SETTLE_TIMEOUT;
+    while seen.len() < RECORDS {
+        for consumer in &consumers {
+            let mut polled = 0;
+            while let Some(message) = consumer.poll(Duration::from_millis(10)) {
+                let message = message.expect("consume");
+                seen.insert((message.partition(), message.offset()));
+                polled += 1;
+                if polled == 500 {
+                    break;
+                }
+            }
+            if polled > 0 {
+                consumer.commit_consumer_state(CommitMode::Sync).expect("commit");
+            }
+        }
+        if seen.len() >= RECORDS / 3 && !joined {
+            let joining = broker.consumer("everything");
+            joining.subscribe(&["all"]).expect("subscribe");
+            consumers.push(joining);
+            joined = true;
+        }
+        if seen.len() >= 2 * RECORDS / 3 && !left {
+            drop(consumers.remove(0)); // leaves the group
+            left = true;
+        }
+        assert!(Instant::now() < deadline, "consumed {} of {RECORDS}", seen.len());
+    }
+    assert_eq!(seen.len(), RECORDS);
+    assert!(seen
+        .iter()
+        .all(|(partition, offset)| *offset < (RECORDS / 6) as i64 && *partition < 6));
+}
+
 /// Produces `count` records to partition 0 of `topic`, keyed by their index.
 fn produce(broker: &Broker, topic: &str, count: usize) {
     let producer = broker.base_producer();
