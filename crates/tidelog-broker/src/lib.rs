@@ -5,6 +5,7 @@
 //! and `broker` holds the shared state: configuration, identity and the `metadata` image.
 
 pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod coordinator;

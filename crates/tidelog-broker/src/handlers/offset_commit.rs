@@ -11,10 +11,10 @@ use tidelog_protocol::messages::offset_commit_response::{
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
+use crate::clock::now_ms;
 use crate::coordinator::group::records::OffsetKey;
 use crate::coordinator::group::state::Committed;
 use crate::dispatch::Reply;
-use crate::handlers::produce::now_ms;
 
 /// Kafka's `offset.metadata.max.bytes` default.
 const MAX_METADATA_BYTES: usize = 4096;

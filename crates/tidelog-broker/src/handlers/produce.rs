@@ -3,7 +3,7 @@
 //! group commit moves the high watermark past it).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tidelog_log::LogError;
@@ -14,6 +14,7 @@ use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 use tracing::error;
 
 use crate::broker::Broker;
+use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::dispatch::Reply;
 use crate::partitions::Partition;
@@ -228,13 +229,6 @@ fn error_response(request: &ProduceRequest, code: ErrorCode) -> ProduceResponse 
         responses,
         ..Default::default()
     }
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis() as i64
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use tidelog_protocol::ErrorCode;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::handlers::produce::now_ms;
+use crate::clock::now_ms;
 use crate::partitions::{Partition, Partitions};
 use records::{OffsetKey, OffsetsRecord};
 use state::{Committed, Group, GroupState, Identity};
@@ -75,11 +75,13 @@ impl GroupCoordinator {
 
     /// Runs `f` on the group, creating it (Empty) if it does not exist.
     pub fn with_group<T>(&self, group_id: &str, f: impl FnOnce(&mut Group) -> T) -> T {
-        let mut groups = self.lock();
-        let group = groups
+        f(self.get_or_create(&mut self.lock(), group_id))
+    }
+
+    fn get_or_create<'a>(&self, groups: &'a mut HashMap<String, Group>, group_id: &str) -> &'a mut Group {
+        groups
             .entry(group_id.to_string())
-            .or_insert_with(|| Group::new(group_id, self.initial_delay));
-        f(group)
+            .or_insert_with(|| Group::new(group_id, self.initial_delay))
     }
 
     /// Runs `f` on the group if it exists.
@@ -139,9 +141,7 @@ impl GroupCoordinator {
     ) -> Result<Option<PendingWrite>, ErrorCode> {
         // Held across the append, so a rebalance cannot slip between the check and the write.
         let mut groups = self.lock();
-        let group = groups
-            .entry(group_id.to_string())
-            .or_insert_with(|| Group::new(group_id, self.initial_delay));
+        let group = self.get_or_create(&mut groups, group_id);
         group.check_commit(member, generation)?;
         let mut records = Vec::with_capacity(offsets.len());
         for (key, value) in offsets {
@@ -238,7 +238,8 @@ impl GroupCoordinator {
         }))
     }
 
-    /// Rebuilds the committed offsets from every partition of `__consumer_offsets`.
+    /// Rebuilds the groups and their committed offsets from every partition of
+    /// `__consumer_offsets`.
     pub fn load(&self, partitions: &Partitions) -> Result<(), LogError> {
         let mut loaded = 0usize;
         for index in 0..self.offsets_partitions {
@@ -248,13 +249,21 @@ impl GroupCoordinator {
             let snapshot = partition.snapshot();
             let end = partition.high_watermark();
             let mut offset = snapshot.log_start_offset();
-            while offset < end {
+            'partition: while offset < end {
                 let read = snapshot.read(offset, REPLAY_CHUNK_BYTES, end)?;
                 if read.records.is_empty() {
                     break;
                 }
                 for batch in RecordBatch::iter_batches(read.records) {
-                    let Ok(batch) = batch else { break };
+                    let Ok(batch) = batch else {
+                        // Recovery leaves no such batch below the high watermark; if one is
+                        // there anyway, what follows it cannot be read either.
+                        warn!(
+                            partition = index,
+                            offset, "unreadable batch in {OFFSETS_TOPIC}; replay stops there"
+                        );
+                        break 'partition;
+                    };
                     offset = batch.next_offset();
                     loaded += self.replay_batch(&batch);
                 }
