@@ -11,11 +11,15 @@ use tidelog_protocol::ErrorCode;
 use tracing::info;
 
 use crate::config::BrokerConfig;
+use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::fetch_session::FetchSessionCache;
 use crate::ids::{random_uuid, uuid_base64};
 use crate::metadata::{validate_topic_name, MetadataEvent, MetadataStore, StoreError, TopicMeta};
 use crate::partitions::Partitions;
 use crate::topic_config;
+
+/// How often the group coordinator checks session and rebalance timeouts.
+const GROUP_TICK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How often recovery points (and log starts) are checkpointed. Kafka waits 60 s
 /// (`log.flush.offset.checkpoint.interval.ms`); a second bounds what recovery after a crash
@@ -57,6 +61,7 @@ pub struct Broker {
     pub metadata: MetadataStore,
     pub partitions: Partitions,
     pub fetch_sessions: FetchSessionCache,
+    pub groups: GroupCoordinator,
 }
 
 impl Broker {
@@ -98,13 +103,35 @@ impl Broker {
             topics = topics.len(),
             "broker state loaded"
         );
-        Ok(Arc::new(Broker {
+        let offsets_partitions = metadata
+            .image()
+            .topic(OFFSETS_TOPIC)
+            .map_or(config.offsets_topic_num_partitions, |t| t.partitions);
+        let initial_delay = Duration::from_millis(config.group_initial_rebalance_delay_ms as u64);
+        let broker = Arc::new(Broker {
             config,
             cluster_id,
             metadata,
             partitions,
             fetch_sessions: FetchSessionCache::default(),
-        }))
+            groups: GroupCoordinator::new(initial_delay, offsets_partitions),
+        });
+        broker.groups.load(&broker.partitions)?;
+        Ok(broker)
+    }
+
+    /// Creates `__consumer_offsets` (compacted, as Kafka creates it) if it does not exist
+    /// yet. Like Kafka, on first use by a group rather than at start, so a broker without
+    /// groups lists only its users' topics.
+    pub fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
+        if self.metadata.image().topic(OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+        match self.create_topic(OFFSETS_TOPIC, self.groups.offsets_partitions(), 1, configs, false) {
+            Err(e) if e.code != ErrorCode::TOPIC_ALREADY_EXISTS => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Creates a topic (or only validates the request). `partitions`/`replication_factor`
@@ -228,14 +255,17 @@ impl Broker {
         Ok(topic)
     }
 
-    /// Runs periodic work until the process ends: retention and checkpoints.
+    /// Runs periodic work until the process ends: group timeouts, retention and checkpoints.
     pub async fn run_background_tasks(self: Arc<Broker>) {
         let retention_every = Duration::from_millis(self.config.log_retention_check_interval_ms.max(1) as u64);
         let mut retention = tokio::time::interval(retention_every);
         let mut checkpoint = tokio::time::interval(CHECKPOINT_INTERVAL);
         checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut group_timers = tokio::time::interval(GROUP_TICK_INTERVAL);
+        group_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = group_timers.tick() => self.groups.tick(&self.partitions, tokio::time::Instant::now()),
                 _ = retention.tick() => {
                     let broker = self.clone();
                     let _ = tokio::task::spawn_blocking(move || broker.partitions.apply_retention()).await;

@@ -81,6 +81,10 @@ pub struct BrokerConfig {
     pub log_flush_interval_messages: i64,
     pub log_flush_interval_ms: Option<i64>,
     pub delete_topic_enable: bool,
+    /// How long a rebalance of an empty group waits for more members (Kafka: 3 s).
+    pub group_initial_rebalance_delay_ms: i64,
+    /// Partitions of `__consumer_offsets` when it is created.
+    pub offsets_topic_num_partitions: i32,
     /// Every property as given (after overrides), for DescribeConfigs.
     pub explicit: BTreeMap<String, String>,
 }
@@ -114,6 +118,8 @@ impl Default for BrokerConfig {
             log_flush_interval_messages: i64::MAX,
             log_flush_interval_ms: None,
             delete_topic_enable: true,
+            group_initial_rebalance_delay_ms: 3000,
+            offsets_topic_num_partitions: 50,
             explicit: BTreeMap::new(),
         }
     }
@@ -232,6 +238,8 @@ impl BrokerConfig {
                 "socket.request.max.bytes" => c.socket_request_max_bytes = at_least(k, v, 1)?,
                 "log.flush.interval.messages" => c.log_flush_interval_messages = at_least(k, v, 1)?,
                 "log.flush.interval.ms" => c.log_flush_interval_ms = Some(at_least(k, v, 0)?),
+                "group.initial.rebalance.delay.ms" => c.group_initial_rebalance_delay_ms = at_least(k, v, 0)?,
+                "offsets.topic.num.partitions" => c.offsets_topic_num_partitions = at_least(k, v, 1)?,
                 _ => unknown.push(key.clone()),
             }
             c.explicit.insert(key.clone(), value.clone());
@@ -318,6 +326,14 @@ impl BrokerConfig {
             (
                 "log.flush.interval.ms",
                 self.log_flush_interval_ms.map(|v| v.to_string()).unwrap_or_default(),
+            ),
+            (
+                "group.initial.rebalance.delay.ms",
+                self.group_initial_rebalance_delay_ms.to_string(),
+            ),
+            (
+                "offsets.topic.num.partitions",
+                self.offsets_topic_num_partitions.to_string(),
             ),
         ];
         values

@@ -63,7 +63,7 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
                 warn!(%peer, ?api_key, version, "closing connection: API version not advertised");
                 break;
             }
-            Ok(request) => dispatch::dispatch(&broker, request).await,
+            Ok(request) => dispatch::dispatch(&broker, request, peer).await,
             Err(error) => match prefix.and_then(|p| dispatch::answer_undecodable(p, &error)) {
                 Some(pending) => pending,
                 None => {

@@ -6,6 +6,7 @@
 //! read on while the response waits its turn.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -29,7 +30,8 @@ pub enum Reply {
     Nothing,
 }
 
-pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> PendingResponse {
+/// `peer` is the client's address, which group members are described with.
+pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) -> PendingResponse {
     let correlation_id = request.header.correlation_id;
     let version = request.header.api_version;
     let api_key = request.api_key;
@@ -65,6 +67,29 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> PendingResponse
         RequestBody::DescribeTopicPartitions(r) => Reply::Now(ResponseBody::DescribeTopicPartitions(
             handlers::describe_topic_partitions::handle(broker, r),
         )),
+        RequestBody::FindCoordinator(r) => Reply::Now(ResponseBody::FindCoordinator(
+            handlers::find_coordinator::handle(broker, r, version),
+        )),
+        RequestBody::JoinGroup(r) => {
+            let client = handlers::join_group::Client {
+                id: request.header.client_id.unwrap_or_default(),
+                host: format!("/{}", peer.ip()),
+            };
+            handlers::join_group::handle(broker, r, version, client)
+        }
+        RequestBody::SyncGroup(r) => handlers::sync_group::handle(broker, r),
+        RequestBody::Heartbeat(r) => Reply::Now(ResponseBody::Heartbeat(handlers::heartbeat::handle(broker, r))),
+        RequestBody::LeaveGroup(r) => handlers::leave_group::handle(broker, r, version),
+        RequestBody::OffsetCommit(r) => handlers::offset_commit::handle(broker, r),
+        RequestBody::OffsetFetch(r) => Reply::Now(ResponseBody::OffsetFetch(handlers::offset_fetch::handle(
+            broker, r, version,
+        ))),
+        RequestBody::ListGroups(r) => Reply::Now(ResponseBody::ListGroups(handlers::list_groups::handle(broker, r))),
+        RequestBody::DescribeGroups(r) => Reply::Now(ResponseBody::DescribeGroups(handlers::describe_groups::handle(
+            broker, r, version,
+        ))),
+        RequestBody::DeleteGroups(r) => handlers::delete_groups::handle(broker, r),
+        RequestBody::OffsetDelete(r) => handlers::offset_delete::handle(broker, r),
         other => {
             error!(api_key = ?other.api_key(), "advertised API without a handler");
             Reply::Nothing

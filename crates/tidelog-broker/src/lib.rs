@@ -5,8 +5,10 @@
 //! and `broker` holds the shared state: configuration, identity and the `metadata` image.
 
 pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod coordinator;
 pub mod dispatch;
 pub mod fetch_session;
 pub mod flusher;

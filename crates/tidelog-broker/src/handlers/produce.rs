@@ -3,7 +3,7 @@
 //! group commit moves the high watermark past it).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tidelog_log::LogError;
@@ -14,6 +14,8 @@ use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 use tracing::error;
 
 use crate::broker::Broker;
+use crate::clock::now_ms;
+use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::dispatch::Reply;
 use crate::partitions::Partition;
 use crate::produce_validation::{validate, Refused};
@@ -124,6 +126,11 @@ fn produce_partition(
     let Some(partition) = broker.partitions.get(topic, index) else {
         return refuse(unknown, None);
     };
+    // Only the group coordinator writes its topic; records from clients could forge groups.
+    if topic == OFFSETS_TOPIC {
+        let message = format!("Cannot append to internal topic {OFFSETS_TOPIC}");
+        return refuse(ErrorCode::INVALID_TOPIC_EXCEPTION, Some(message));
+    }
     let overrides = broker
         .metadata
         .image()
@@ -224,13 +231,6 @@ fn error_response(request: &ProduceRequest, code: ErrorCode) -> ProduceResponse 
     }
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis() as i64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +324,20 @@ mod tests {
             assert_eq!(batch.max_timestamp(), appended.log_append_time_ms);
             batch.verify_crc().unwrap();
         }
+        broker.shutdown();
+    }
+
+    #[test]
+    fn clients_cannot_write_to_the_offsets_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(BrokerConfig {
+            log_dirs: vec![dir.path().to_path_buf()],
+            ..BrokerConfig::default()
+        })
+        .unwrap();
+        broker.ensure_offsets_topic().unwrap();
+        let refused = produce(&broker, OFFSETS_TOPIC, sent());
+        assert_eq!(refused.error_code, ErrorCode::INVALID_TOPIC_EXCEPTION.0);
         broker.shutdown();
     }
 }

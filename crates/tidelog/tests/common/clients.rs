@@ -13,8 +13,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{
-    AdminClient, AdminOptions, ConfigResource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
-    TopicResult,
+    AdminClient, AdminOptions, ConfigResource, GroupResult, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication, TopicResult,
 };
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -56,14 +56,22 @@ impl Broker {
     }
 
     /// A consumer reading from the start of each partition it is assigned; offsets are
-    /// committed only when a test does so.
+    /// committed only when a test does so. Frequent heartbeats let it notice a rebalance
+    /// in well under a second.
     pub fn consumer(&self, group: &str) -> BaseConsumer {
-        self.client_config()
+        self.consumer_config(group).create().expect("create a BaseConsumer")
+    }
+
+    /// The configuration of `consumer`, for consumers with more settings or a context.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
             .set("group.id", group)
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "false")
-            .create()
-            .expect("create a BaseConsumer")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "200");
+        config
     }
 
     /// A consumer for [`Broker::read_partitions`]: large fetches, CRCs checked, and an offset out
@@ -352,6 +360,12 @@ impl Admin {
         self.runtime
             .block_on(self.client.delete_topics(names, &Self::options(false)))
             .expect("DeleteTopics request")
+    }
+
+    pub fn delete_groups(&self, names: &[&str]) -> Vec<GroupResult> {
+        self.runtime
+            .block_on(self.client.delete_groups(names, &Self::options(false)))
+            .expect("DeleteGroups request")
     }
 
     /// Raises `topic` to `total` partitions.

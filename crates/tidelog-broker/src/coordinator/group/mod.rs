@@ -1,0 +1,345 @@
+//! The group coordinator: on a single node it coordinates every group. Groups live in
+//! memory as `state::Group` machines; committed offsets are also written to
+//! `__consumer_offsets` (the partition chosen as Kafka chooses it) before they count, and
+//! replayed from there at start, as is each group's membership after every completed
+//! rebalance. The topic is created on first use (`Broker::ensure_offsets_topic`).
+
+pub mod records;
+pub mod state;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tidelog_log::LogError;
+use tidelog_protocol::records::{RecordBatch, RecordBatchBuilder};
+use tidelog_protocol::ErrorCode;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::clock::now_ms;
+use crate::partitions::{Partition, Partitions};
+use records::{OffsetKey, OffsetsRecord};
+use state::{Committed, Group, GroupState, Identity};
+
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Replay reads the offsets topic in chunks of this size.
+const REPLAY_CHUNK_BYTES: usize = 1 << 20;
+
+/// A write to the offsets topic, durable once the partition's high watermark reaches `end`.
+pub struct PendingWrite {
+    pub partition: Arc<Partition>,
+    pub end: i64,
+}
+
+impl PendingWrite {
+    pub async fn durable(&self) {
+        self.partition.wait_durable(self.end).await;
+    }
+}
+
+pub struct GroupCoordinator {
+    groups: Mutex<HashMap<String, Group>>,
+    initial_delay: Duration,
+    offsets_partitions: i32,
+}
+
+impl GroupCoordinator {
+    pub fn new(initial_delay: Duration, offsets_partitions: i32) -> GroupCoordinator {
+        GroupCoordinator {
+            groups: Mutex::default(),
+            initial_delay,
+            offsets_partitions,
+        }
+    }
+
+    /// The `__consumer_offsets` partition of a group: Java's `String.hashCode` of its id,
+    /// made non-negative as Kafka's `Utils.abs` does, modulo the partition count.
+    pub fn partition_for(&self, group_id: &str) -> i32 {
+        let hash = group_id
+            .encode_utf16()
+            .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(i32::from(unit)));
+        let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+        abs % self.offsets_partitions
+    }
+
+    pub fn offsets_partitions(&self) -> i32 {
+        self.offsets_partitions
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Group>> {
+        self.groups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the group, creating it (Empty) if it does not exist.
+    pub fn with_group<T>(&self, group_id: &str, f: impl FnOnce(&mut Group) -> T) -> T {
+        f(self.get_or_create(&mut self.lock(), group_id))
+    }
+
+    fn get_or_create<'a>(&self, groups: &'a mut HashMap<String, Group>, group_id: &str) -> &'a mut Group {
+        groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id, self.initial_delay))
+    }
+
+    /// Runs `f` on the group if it exists.
+    pub fn with_existing<T>(&self, group_id: &str, f: impl FnOnce(&mut Group) -> T) -> Option<T> {
+        self.lock().get_mut(group_id).map(f)
+    }
+
+    /// Runs `f` on every group, in no particular order.
+    pub fn for_each(&self, f: impl FnMut(&Group)) {
+        self.lock().values().for_each(f);
+    }
+
+    /// Drives session and rebalance timeouts (writing the membership changes they cause),
+    /// and forgets groups that hold nothing.
+    pub fn tick(&self, partitions: &Partitions, now: Instant) {
+        let mut groups = self.lock();
+        for group in groups.values_mut() {
+            group.tick(now);
+            // Nobody waits for these writes: they are durable with the next flush.
+            self.write_changed_metadata(partitions, group);
+        }
+        groups.retain(|_, g| !g.is_unused());
+    }
+
+    /// Writes the group's membership if a request changed it (a rebalance completed, the
+    /// group emptied, a static member was replaced); the answer to that request waits for it.
+    pub fn persist_membership(&self, partitions: &Partitions, group_id: &str) -> Option<PendingWrite> {
+        let mut groups = self.lock();
+        let group = groups.get_mut(group_id)?;
+        self.write_changed_metadata(partitions, group)
+    }
+
+    fn write_changed_metadata(&self, partitions: &Partitions, group: &mut Group) -> Option<PendingWrite> {
+        let metadata = group.take_changed_metadata(now_ms())?;
+        let record = records::encode_group_key(&group.id)
+            .and_then(|key| Ok((key, Some(records::encode_group_value(&metadata)?))));
+        let written = match record {
+            Ok(record) => self.append(partitions, &group.id, vec![record]),
+            Err(_) => Err(ErrorCode::INVALID_REQUEST),
+        };
+        // The group goes on in memory; after a restart it resumes from its previous record.
+        written.unwrap_or_else(|error| {
+            warn!(group = group.id, ?error, "cannot write the group's membership");
+            None
+        })
+    }
+
+    /// Checks an OffsetCommit against the group and appends its records; the offsets count
+    /// once the write is durable and `apply_offsets` has run.
+    pub fn write_offsets(
+        &self,
+        partitions: &Partitions,
+        group_id: &str,
+        member: Identity<'_>,
+        generation: i32,
+        offsets: &[(OffsetKey, Committed)],
+    ) -> Result<Option<PendingWrite>, ErrorCode> {
+        // Held across the append, so a rebalance cannot slip between the check and the write.
+        let mut groups = self.lock();
+        let group = self.get_or_create(&mut groups, group_id);
+        group.check_commit(member, generation)?;
+        let mut records = Vec::with_capacity(offsets.len());
+        for (key, value) in offsets {
+            let encoded =
+                records::encode_offset_key(key).and_then(|k| Ok((k, Some(records::encode_offset_value(value)?))));
+            records.push(encoded.map_err(|_| ErrorCode::INVALID_REQUEST)?);
+        }
+        self.append(partitions, group_id, records)
+    }
+
+    /// Deletes a group without members and its offsets (with tombstones, durable once the
+    /// returned write is).
+    pub fn delete_group(&self, partitions: &Partitions, group_id: &str) -> Result<Option<PendingWrite>, ErrorCode> {
+        let mut groups = self.lock();
+        let group = groups.get_mut(group_id).ok_or(ErrorCode::GROUP_ID_NOT_FOUND)?;
+        if group.state != GroupState::Empty {
+            return Err(ErrorCode::NON_EMPTY_GROUP);
+        }
+        let keys: Vec<(String, i32)> = group.offsets.keys().cloned().collect();
+        let mut records = tombstones(group_id, keys)?;
+        let group_key = records::encode_group_key(group_id).map_err(|_| ErrorCode::INVALID_REQUEST)?;
+        records.push((group_key, None));
+        let write = self.append(partitions, group_id, records)?;
+        group.state = GroupState::Dead;
+        groups.remove(group_id);
+        Ok(write)
+    }
+
+    /// Deletes the offsets of `wanted` partitions whose topics the group is not subscribed
+    /// to; returns each partition's error and the tombstones' write.
+    pub fn delete_offsets(
+        &self,
+        partitions: &Partitions,
+        group_id: &str,
+        wanted: &[(String, i32)],
+    ) -> Result<(Vec<ErrorCode>, Option<PendingWrite>), ErrorCode> {
+        let mut groups = self.lock();
+        let group = groups.get_mut(group_id).ok_or(ErrorCode::GROUP_ID_NOT_FOUND)?;
+        let errors: Vec<ErrorCode> = wanted
+            .iter()
+            .map(|(topic, _)| match group.is_subscribed_to(topic) {
+                true => ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC,
+                false => ErrorCode::NONE,
+            })
+            .collect();
+        let deleted: Vec<(String, i32)> = wanted
+            .iter()
+            .zip(&errors)
+            .filter(|(key, error)| **error == ErrorCode::NONE && group.offsets.contains_key(key))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let write = self.append(partitions, group_id, tombstones(group_id, deleted.clone())?)?;
+        for key in &deleted {
+            group.offsets.remove(key);
+        }
+        Ok((errors, write))
+    }
+
+    /// Makes written offsets visible to OffsetFetch.
+    pub fn apply_offsets(&self, group_id: &str, offsets: Vec<(OffsetKey, Committed)>) {
+        self.with_group(group_id, |group| {
+            for (key, value) in offsets {
+                group.offsets.insert((key.topic, key.partition), value);
+            }
+        });
+    }
+
+    /// Appends (key, value) records to the group's offsets partition.
+    fn append(
+        &self,
+        partitions: &Partitions,
+        group_id: &str,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> Result<Option<PendingWrite>, ErrorCode> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let partition = partitions
+            .get(OFFSETS_TOPIC, self.partition_for(group_id))
+            .ok_or(ErrorCode::COORDINATOR_NOT_AVAILABLE)?;
+        let now = now_ms();
+        let mut builder = RecordBatchBuilder::new(0);
+        for (key, value) in &records {
+            builder.append(now, Some(key), value.as_deref(), &[]);
+        }
+        let info = partition.append(builder.build().as_bytes().clone()).map_err(|e| {
+            error!(group = group_id, error = %e, "cannot write to {OFFSETS_TOPIC}");
+            ErrorCode::KAFKA_STORAGE_ERROR
+        })?;
+        partitions.flusher.mark_dirty(&partition);
+        Ok(Some(PendingWrite {
+            partition,
+            end: info.last_offset + 1,
+        }))
+    }
+
+    /// Rebuilds the groups and their committed offsets from every partition of
+    /// `__consumer_offsets`.
+    pub fn load(&self, partitions: &Partitions) -> Result<(), LogError> {
+        let mut loaded = 0usize;
+        for index in 0..self.offsets_partitions {
+            let Some(partition) = partitions.get(OFFSETS_TOPIC, index) else {
+                continue;
+            };
+            let snapshot = partition.snapshot();
+            let end = partition.high_watermark();
+            let mut offset = snapshot.log_start_offset();
+            'partition: while offset < end {
+                let read = snapshot.read(offset, REPLAY_CHUNK_BYTES, end)?;
+                if read.records.is_empty() {
+                    break;
+                }
+                for batch in RecordBatch::iter_batches(read.records) {
+                    let Ok(batch) = batch else {
+                        // Recovery leaves no such batch below the high watermark; if one is
+                        // there anyway, what follows it cannot be read either.
+                        warn!(
+                            partition = index,
+                            offset, "unreadable batch in {OFFSETS_TOPIC}; replay stops there"
+                        );
+                        break 'partition;
+                    };
+                    offset = batch.next_offset();
+                    loaded += self.replay_batch(&batch);
+                }
+            }
+        }
+        info!(records = loaded, "group offsets loaded");
+        Ok(())
+    }
+
+    /// Applies one batch of the offsets topic; returns how many records it applied.
+    fn replay_batch(&self, batch: &RecordBatch) -> usize {
+        let records = match batch.records(usize::MAX) {
+            Ok(records) => records,
+            Err(e) => {
+                warn!(error = %e, "skipping an unreadable batch of {OFFSETS_TOPIC}");
+                return 0;
+            }
+        };
+        let mut applied = 0;
+        for record in records.flatten() {
+            let Some(key) = record.key else { continue };
+            match records::decode(key, record.value) {
+                Ok(Some(OffsetsRecord::Offset(key, value))) => {
+                    let group_id = key.group.clone();
+                    self.with_group(&group_id, |group| match value {
+                        Some(value) => group.offsets.insert((key.topic, key.partition), value),
+                        None => group.offsets.remove(&(key.topic, key.partition)),
+                    });
+                    applied += 1;
+                }
+                Ok(Some(OffsetsRecord::Group(group_id, metadata))) => {
+                    self.with_group(&group_id, |group| match metadata {
+                        Some(metadata) => group.restore(metadata, Instant::now()),
+                        // Deleted: a new group of that name starts afresh.
+                        None => {
+                            let offsets = std::mem::take(&mut group.offsets);
+                            *group = Group::new(&group_id, self.initial_delay);
+                            group.offsets = offsets;
+                        }
+                    });
+                    applied += 1;
+                }
+                Ok(None) => {}
+                Err(e) => warn!(error = %e, "skipping an undecodable record of {OFFSETS_TOPIC}"),
+            }
+        }
+        applied
+    }
+}
+
+/// Tombstones for a group's committed offsets of (topic, partition).
+fn tombstones(group_id: &str, keys: Vec<(String, i32)>) -> Result<Vec<(Bytes, Option<Bytes>)>, ErrorCode> {
+    keys.into_iter()
+        .map(|(topic, partition)| {
+            let key = OffsetKey {
+                group: group_id.to_string(),
+                topic,
+                partition,
+            };
+            let encoded = records::encode_offset_key(&key).map_err(|_| ErrorCode::INVALID_REQUEST)?;
+            Ok((encoded, None))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_map_to_partitions_as_in_kafka() {
+        let coordinator = GroupCoordinator::new(Duration::ZERO, 50);
+        // "my-group".hashCode() is -1_906_497_762 in Java; "" hashes to 0.
+        assert_eq!(coordinator.partition_for("my-group"), 1_906_497_762 % 50);
+        assert_eq!(coordinator.partition_for(""), 0);
+        // "polygenelubricants".hashCode() is Integer.MIN_VALUE, which Utils.abs makes 0.
+        assert_eq!(coordinator.partition_for("polygenelubricants"), 0);
+    }
+}

@@ -1,0 +1,42 @@
+//! DeleteGroups: removes groups without members and their committed offsets, answering
+//! once the tombstones are durable. Groups with members get NON_EMPTY_GROUP.
+
+use std::sync::Arc;
+
+use tidelog_protocol::messages::delete_groups_request::DeleteGroupsRequest;
+use tidelog_protocol::messages::delete_groups_response::{DeletableGroupResult, DeleteGroupsResponse};
+use tidelog_protocol::{ErrorCode, ResponseBody};
+
+use crate::broker::Broker;
+use crate::dispatch::Reply;
+
+pub fn handle(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> Reply {
+    let mut writes = Vec::new();
+    let results = request
+        .groups_names
+        .into_iter()
+        .map(|group_id| {
+            let error = match broker.groups.delete_group(&broker.partitions, &group_id) {
+                Ok(write) => {
+                    writes.extend(write);
+                    ErrorCode::NONE
+                }
+                Err(code) => code,
+            };
+            DeletableGroupResult {
+                group_id,
+                error_code: error.0,
+                ..Default::default()
+            }
+        })
+        .collect();
+    Reply::Later(Box::pin(async move {
+        for write in &writes {
+            write.durable().await;
+        }
+        ResponseBody::DeleteGroups(DeleteGroupsResponse {
+            results,
+            ..Default::default()
+        })
+    }))
+}

@@ -1,0 +1,69 @@
+//! DescribeGroups: state, protocol and members of each group. A group not known here is
+//! described as Dead, and from v6 also gets GROUP_ID_NOT_FOUND, as Kafka does (KIP-1043).
+
+use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
+use tidelog_protocol::messages::describe_groups_response::{
+    DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
+};
+
+use tidelog_protocol::ErrorCode;
+
+use crate::broker::Broker;
+use crate::coordinator::group::state::{Group, GroupState};
+
+pub fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|id| {
+            broker.groups.with_existing(&id, describe).unwrap_or_else(|| {
+                let (error_code, error_message) = match version >= 6 {
+                    true => (ErrorCode::GROUP_ID_NOT_FOUND.0, Some(format!("Group {id} not found."))),
+                    false => (0, None),
+                };
+                DescribedGroup {
+                    error_code,
+                    error_message,
+                    group_id: id,
+                    group_state: GroupState::Dead.name().to_string(),
+                    ..Default::default()
+                }
+            })
+        })
+        .collect();
+    DescribeGroupsResponse {
+        groups,
+        ..Default::default()
+    }
+}
+
+fn describe(group: &mut Group) -> DescribedGroup {
+    let protocol = group.protocol_name.clone().unwrap_or_default();
+    // Members and their assignments are meaningful only once the leader has assigned.
+    let show_assignments = group.state == GroupState::Stable;
+    let members = group
+        .members
+        .values()
+        .map(|m| DescribedGroupMember {
+            member_id: m.id.clone(),
+            group_instance_id: m.group_instance_id.clone(),
+            client_id: m.client_id.clone(),
+            client_host: m.client_host.clone(),
+            member_metadata: m.metadata(&protocol),
+            member_assignment: if show_assignments {
+                m.assignment.clone()
+            } else {
+                Default::default()
+            },
+            ..Default::default()
+        })
+        .collect();
+    DescribedGroup {
+        group_id: group.id.clone(),
+        group_state: group.state.name().to_string(),
+        protocol_type: group.protocol_type.clone().unwrap_or_default(),
+        protocol_data: protocol,
+        members,
+        ..Default::default()
+    }
+}

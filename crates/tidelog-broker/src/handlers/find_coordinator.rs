@@ -1,0 +1,66 @@
+//! FindCoordinator: on one node, this node coordinates every group (and the first group
+//! lookup creates `__consumer_offsets`). Transactions have no coordinator yet, so
+//! transactional ids get COORDINATOR_NOT_AVAILABLE.
+
+use tidelog_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use tidelog_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
+use tidelog_protocol::ErrorCode;
+
+use crate::broker::Broker;
+
+const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+
+pub fn handle(broker: &Broker, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+    if version < 4 {
+        let found = find(broker, request.key, request.key_type);
+        return FindCoordinatorResponse {
+            error_code: found.error_code,
+            error_message: found.error_message,
+            node_id: found.node_id,
+            host: found.host,
+            port: found.port,
+            ..Default::default()
+        };
+    }
+    let coordinators = request
+        .coordinator_keys
+        .into_iter()
+        .map(|key| find(broker, key, request.key_type))
+        .collect();
+    FindCoordinatorResponse {
+        coordinators,
+        ..Default::default()
+    }
+}
+
+fn find(broker: &Broker, key: String, key_type: i8) -> Coordinator {
+    let refused = |code: ErrorCode, message: &str| Coordinator {
+        key: key.clone(),
+        node_id: -1,
+        port: -1,
+        error_code: code.0,
+        error_message: Some(message.to_string()),
+        ..Default::default()
+    };
+    match key_type {
+        KEY_TYPE_GROUP => {
+            if let Err(e) = broker.ensure_offsets_topic() {
+                return refused(ErrorCode::COORDINATOR_NOT_AVAILABLE, &e.message);
+            }
+            let advertised = &broker.config.advertised_listeners[0];
+            Coordinator {
+                node_id: broker.config.node_id,
+                host: advertised.host.clone(),
+                port: i32::from(advertised.port),
+                key,
+                ..Default::default()
+            }
+        }
+        KEY_TYPE_TRANSACTION => refused(
+            ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            "Transactions are not supported yet.",
+        ),
+        _ => refused(ErrorCode::INVALID_REQUEST, "Unknown coordinator key type."),
+    }
+}

@@ -1,0 +1,23 @@
+//! Heartbeat: keeps a member's session alive and tells it when to rejoin (or, for an old
+//! incarnation of a static member, that it is fenced).
+
+use tidelog_protocol::messages::heartbeat_request::HeartbeatRequest;
+use tidelog_protocol::messages::heartbeat_response::HeartbeatResponse;
+use tidelog_protocol::ErrorCode;
+use tokio::time::Instant;
+
+use crate::broker::Broker;
+
+pub fn handle(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
+    let error = broker
+        .groups
+        .with_existing(&request.group_id, |g| {
+            let member = (request.member_id.as_str(), request.group_instance_id.as_deref());
+            g.heartbeat(member, request.generation_id, Instant::now())
+        })
+        .unwrap_or(ErrorCode::UNKNOWN_MEMBER_ID);
+    HeartbeatResponse {
+        error_code: error.0,
+        ..Default::default()
+    }
+}

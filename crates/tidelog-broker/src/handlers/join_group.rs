@@ -1,0 +1,99 @@
+//! JoinGroup: a member joins or rejoins a classic group; the answer waits until the
+//! rebalance completes (or the member id is issued first, KIP-394, from v4).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidelog_protocol::messages::join_group_request::JoinGroupRequest;
+use tidelog_protocol::messages::join_group_response::{JoinGroupResponse, JoinGroupResponseMember};
+use tidelog_protocol::{ErrorCode, ResponseBody};
+use tokio::time::Instant;
+
+use crate::broker::Broker;
+use crate::coordinator::group::state::{JoinRequest, JoinResult};
+use crate::dispatch::Reply;
+use crate::ids::{random_uuid, uuid_base64};
+
+/// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms` defaults.
+const MIN_SESSION_TIMEOUT_MS: i32 = 6_000;
+const MAX_SESSION_TIMEOUT_MS: i32 = 1_800_000;
+
+/// The client, as DescribeGroups shows it.
+pub struct Client {
+    pub id: String,
+    pub host: String,
+}
+
+pub fn handle(broker: &Arc<Broker>, request: JoinGroupRequest, version: i16, client: Client) -> Reply {
+    let respond = move |result: JoinResult| ResponseBody::JoinGroup(response(result, version));
+    if request.group_id.is_empty() {
+        return Reply::Now(respond(JoinResult::error(
+            ErrorCode::INVALID_GROUP_ID,
+            request.member_id,
+        )));
+    }
+    if !(MIN_SESSION_TIMEOUT_MS..=MAX_SESSION_TIMEOUT_MS).contains(&request.session_timeout_ms) {
+        return Reply::Now(respond(JoinResult::error(
+            ErrorCode::INVALID_SESSION_TIMEOUT,
+            request.member_id,
+        )));
+    }
+    // Before v1 the session timeout bounded the rebalance too.
+    let rebalance_timeout_ms = match request.rebalance_timeout_ms {
+        -1 => request.session_timeout_ms,
+        ms => ms,
+    };
+    let member_id = request.member_id.clone();
+    let join = JoinRequest {
+        member_id: request.member_id,
+        group_instance_id: request.group_instance_id,
+        client_host: client.host,
+        protocol_type: request.protocol_type,
+        protocols: request.protocols.into_iter().map(|p| (p.name, p.metadata)).collect(),
+        session_timeout: Duration::from_millis(request.session_timeout_ms as u64),
+        rebalance_timeout: Duration::from_millis(rebalance_timeout_ms.max(0) as u64),
+        require_known_member_id: version >= 4,
+        new_member_id: format!("{}-{}", client.id, uuid_base64(random_uuid())),
+        client_id: client.id,
+    };
+    let answer = broker
+        .groups
+        .with_group(&request.group_id, |g| g.join(join, Instant::now()));
+    let written = broker.groups.persist_membership(&broker.partitions, &request.group_id);
+    Reply::Later(Box::pin(async move {
+        if let Some(written) = written {
+            written.durable().await;
+        }
+        // A member removed while waiting (it left, or its group was deleted) is unknown.
+        let result = answer
+            .await
+            .unwrap_or_else(|_| JoinResult::error(ErrorCode::UNKNOWN_MEMBER_ID, member_id));
+        respond(result)
+    }))
+}
+
+fn response(result: JoinResult, version: i16) -> JoinGroupResponse {
+    JoinGroupResponse {
+        error_code: result.error.0,
+        generation_id: result.generation,
+        protocol_type: result.protocol_type,
+        // Null from v7 when there is none; older versions have a plain string.
+        protocol_name: match result.protocol_name {
+            None if version < 7 => Some(String::new()),
+            name => name,
+        },
+        leader: result.leader,
+        member_id: result.member_id,
+        members: result
+            .members
+            .into_iter()
+            .map(|(member_id, group_instance_id, metadata)| JoinGroupResponseMember {
+                member_id,
+                group_instance_id,
+                metadata,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,62 @@
+//! OffsetDelete: drops a group's committed offsets of some partitions, except for topics
+//! the group's members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC); answers once the
+//! tombstones are durable.
+
+use std::sync::Arc;
+
+use tidelog_protocol::messages::offset_delete_request::OffsetDeleteRequest;
+use tidelog_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponse, OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use tidelog_protocol::ResponseBody;
+
+use crate::broker::Broker;
+use crate::dispatch::Reply;
+
+pub fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Reply {
+    let wanted: Vec<(String, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition_index)))
+        .collect();
+    let (errors, write) = match broker
+        .groups
+        .delete_offsets(&broker.partitions, &request.group_id, &wanted)
+    {
+        Ok(deleted) => deleted,
+        Err(code) => {
+            let response = OffsetDeleteResponse {
+                error_code: code.0,
+                ..Default::default()
+            };
+            return Reply::Now(ResponseBody::OffsetDelete(response));
+        }
+    };
+    let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
+    for ((name, partition_index), error) in wanted.into_iter().zip(errors) {
+        if topics.last().is_none_or(|t| t.name != name) {
+            topics.push(OffsetDeleteResponseTopic {
+                name,
+                ..Default::default()
+            });
+        }
+        topics
+            .last_mut()
+            .expect("pushed above")
+            .partitions
+            .push(OffsetDeleteResponsePartition {
+                partition_index,
+                error_code: error.0,
+                ..Default::default()
+            });
+    }
+    Reply::Later(Box::pin(async move {
+        if let Some(write) = write {
+            write.durable().await;
+        }
+        ResponseBody::OffsetDelete(OffsetDeleteResponse {
+            topics,
+            ..Default::default()
+        })
+    }))
+}

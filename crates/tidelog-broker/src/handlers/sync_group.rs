@@ -1,0 +1,53 @@
+//! SyncGroup: the leader hands out the assignments; every member's answer waits until
+//! its own assignment is known.
+
+use std::sync::Arc;
+
+use tidelog_protocol::messages::sync_group_request::SyncGroupRequest;
+use tidelog_protocol::messages::sync_group_response::SyncGroupResponse;
+use tidelog_protocol::{ErrorCode, ResponseBody};
+use tokio::time::Instant;
+
+use crate::broker::Broker;
+use crate::coordinator::group::state::SyncResult;
+use crate::dispatch::Reply;
+
+pub fn handle(broker: &Arc<Broker>, request: SyncGroupRequest) -> Reply {
+    let assignments = request
+        .assignments
+        .into_iter()
+        .map(|a| (a.member_id, a.assignment))
+        .collect();
+    let protocol = (request.protocol_type.as_deref(), request.protocol_name.as_deref());
+    let member = (request.member_id.as_str(), request.group_instance_id.as_deref());
+    let answer = broker.groups.with_existing(&request.group_id, |g| {
+        g.sync(member, request.generation_id, protocol, assignments, Instant::now())
+    });
+    let Some(answer) = answer else {
+        return Reply::Now(respond(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)));
+    };
+    // The leader's assignments complete the rebalance: its answer waits for them to be
+    // written (the other members', already sent, do not).
+    let written = broker.groups.persist_membership(&broker.partitions, &request.group_id);
+    Reply::Later(Box::pin(async move {
+        if let Some(written) = written {
+            written.durable().await;
+        }
+        // A member removed while waiting (its session expired, it left) is unknown.
+        respond(
+            answer
+                .await
+                .unwrap_or_else(|_| SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)),
+        )
+    }))
+}
+
+fn respond(result: SyncResult) -> ResponseBody {
+    ResponseBody::SyncGroup(SyncGroupResponse {
+        error_code: result.error.0,
+        protocol_type: result.protocol_type,
+        protocol_name: result.protocol_name,
+        assignment: result.assignment,
+        ..Default::default()
+    })
+}
