@@ -12,6 +12,7 @@ use tracing::info;
 
 use crate::config::BrokerConfig;
 use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC};
+use crate::coordinator::txn::ProducerIdManager;
 use crate::fetch_session::FetchSessionCache;
 use crate::ids::{random_uuid, uuid_base64};
 use crate::metadata::{validate_topic_name, MetadataEvent, MetadataStore, StoreError, TopicMeta};
@@ -62,6 +63,7 @@ pub struct Broker {
     pub partitions: Partitions,
     pub fetch_sessions: FetchSessionCache,
     pub groups: GroupCoordinator,
+    pub producer_ids: ProducerIdManager,
 }
 
 impl Broker {
@@ -108,6 +110,7 @@ impl Broker {
             .topic(OFFSETS_TOPIC)
             .map_or(config.offsets_topic_num_partitions, |t| t.partitions);
         let initial_delay = Duration::from_millis(config.group_initial_rebalance_delay_ms as u64);
+        let producer_ids = ProducerIdManager::new(&metadata);
         let broker = Arc::new(Broker {
             config,
             cluster_id,
@@ -115,6 +118,7 @@ impl Broker {
             partitions,
             fetch_sessions: FetchSessionCache::default(),
             groups: GroupCoordinator::new(initial_delay, offsets_partitions),
+            producer_ids,
         });
         broker.groups.load(&broker.partitions)?;
         Ok(broker)
@@ -268,7 +272,7 @@ impl Broker {
                 _ = group_timers.tick() => self.groups.tick(&self.partitions, tokio::time::Instant::now()),
                 _ = retention.tick() => {
                     let broker = self.clone();
-                    let _ = tokio::task::spawn_blocking(move || broker.partitions.apply_retention()).await;
+                    let _ = tokio::task::spawn_blocking(move || broker.partitions.apply_retention(broker.config.producer_id_expiration_ms)).await;
                 }
                 _ = checkpoint.tick() => {
                     let broker = self.clone();

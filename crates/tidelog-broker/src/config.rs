@@ -85,6 +85,8 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i64,
     /// Partitions of `__consumer_offsets` when it is created.
     pub offsets_topic_num_partitions: i32,
+    /// How long a partition remembers an idle idempotent producer (Kafka: a day).
+    pub producer_id_expiration_ms: i64,
     /// Every property as given (after overrides), for DescribeConfigs.
     pub explicit: BTreeMap<String, String>,
 }
@@ -120,6 +122,7 @@ impl Default for BrokerConfig {
             delete_topic_enable: true,
             group_initial_rebalance_delay_ms: 3000,
             offsets_topic_num_partitions: 50,
+            producer_id_expiration_ms: 86_400_000,
             explicit: BTreeMap::new(),
         }
     }
@@ -240,6 +243,7 @@ impl BrokerConfig {
                 "log.flush.interval.ms" => c.log_flush_interval_ms = Some(at_least(k, v, 0)?),
                 "group.initial.rebalance.delay.ms" => c.group_initial_rebalance_delay_ms = at_least(k, v, 0)?,
                 "offsets.topic.num.partitions" => c.offsets_topic_num_partitions = at_least(k, v, 1)?,
+                "producer.id.expiration.ms" => c.producer_id_expiration_ms = at_least(k, v, 1)?,
                 _ => unknown.push(key.clone()),
             }
             c.explicit.insert(key.clone(), value.clone());
@@ -335,6 +339,7 @@ impl BrokerConfig {
                 "offsets.topic.num.partitions",
                 self.offsets_topic_num_partitions.to_string(),
             ),
+            ("producer.id.expiration.ms", self.producer_id_expiration_ms.to_string()),
         ];
         values
             .into_iter()

@@ -90,6 +90,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         ))),
         RequestBody::DeleteGroups(r) => handlers::delete_groups::handle(broker, r),
         RequestBody::OffsetDelete(r) => handlers::offset_delete::handle(broker, r),
+        RequestBody::InitProducerId(r) => Reply::Now(ResponseBody::InitProducerId(handlers::init_producer_id::handle(
+            broker, r,
+        ))),
         other => {
             error!(api_key = ?other.api_key(), "advertised API without a handler");
             Reply::Nothing

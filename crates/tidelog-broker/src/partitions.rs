@@ -170,14 +170,16 @@ impl Partitions {
             .collect()
     }
 
-    /// Deletes segments past each topic's retention, advancing log start offsets.
-    pub fn apply_retention(&self) {
+    /// Deletes segments past each topic's retention, advancing log start offsets, and
+    /// forgets idempotent producers idle for longer than `producer_expiration_ms`.
+    pub fn apply_retention(&self, producer_expiration_ms: i64) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_millis() as i64;
         for partition in self.all() {
             let mut log = lock(partition.log());
+            log.remove_expired_producers(now, producer_expiration_ms);
             let (retention_ms, retention_bytes) = (log.config().retention_ms, log.config().retention_bytes);
             match log.apply_retention(now, retention_ms, retention_bytes) {
                 Ok(0) => {}

@@ -38,6 +38,10 @@ pub enum LogError {
     /// Kafka's RECORD_BATCH_TOO_LARGE: one append must fit in a single segment.
     #[error("append of {size} bytes does not fit in a segment of at most {segment_bytes} bytes")]
     AppendTooLarge { size: usize, segment_bytes: i32 },
+    /// The producer state refuses a batch (INVALID_PRODUCER_EPOCH or
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER); nothing of the append was written.
+    #[error(transparent)]
+    Producer(#[from] crate::producer_state::ProducerError),
     #[error("empty append")]
     EmptyAppend,
     /// A topic or partition that cannot name a directory inside a log dir.

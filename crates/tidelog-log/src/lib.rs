@@ -13,6 +13,7 @@ mod layout;
 mod log_manager;
 mod offset_index;
 mod partition_log;
+mod producer_state;
 mod segment;
 mod snapshot;
 #[cfg(test)]
@@ -25,6 +26,10 @@ pub use error::{LogError, Result};
 pub use layout::TopicPartition;
 pub use log_manager::{LogManager, SharedLog, CLEAN_SHUTDOWN_MARKER};
 pub use partition_log::{AppendInfo, PartitionLog, Recovery};
+pub use producer_state::{
+    BatchMetadata, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager, Validated,
+    DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+};
 pub use segment::{LocatedBatch, Segment};
 pub use snapshot::{LogSnapshot, ReadResult};
 pub use time_index::{TimestampOffset, NO_TIMESTAMP};

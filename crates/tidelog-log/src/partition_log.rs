@@ -12,6 +12,7 @@ use crate::checkpoint::sync_dir;
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::parse_log_file_name;
+use crate::producer_state::{ProducerBatch, ProducerStateManager, Validated};
 use crate::segment::{self, now_ms, Segment};
 use crate::snapshot::{LogSnapshot, ReadResult};
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
@@ -44,7 +45,15 @@ pub struct AppendInfo {
     /// The segment written to, and the file position of the first batch in it.
     pub segment_base_offset: i64,
     pub position: u64,
+    /// The append retried batches already in the log: nothing was written and the offsets
+    /// are the original ones (the segment and position are then meaningless).
+    pub duplicate: bool,
 }
+
+/// How many of the newest segments' batch headers rebuild the producer state on open.
+/// Producers seen only in older segments are forgotten, which the lenient rule for unknown
+/// producers tolerates (see `producer_state.rs`).
+const PRODUCER_STATE_SEGMENTS: usize = 2;
 
 #[derive(Debug)]
 pub struct PartitionLog {
@@ -58,6 +67,8 @@ pub struct PartitionLog {
     /// replaced by a fresh one on truncation so that a flush begun before cannot mark
     /// truncated offsets as durable.
     flushed_offset: Arc<AtomicI64>,
+    /// Idempotent producers' sequences, for deduplication and fencing.
+    producers: ProducerStateManager,
 }
 
 impl PartitionLog {
@@ -107,17 +118,43 @@ impl PartitionLog {
             Recovery::Skip => log_end_offset,
             Recovery::From(point) => point.min(log_end_offset),
         };
-        let log = Self {
+        let mut log = Self {
             dir: dir.to_path_buf(),
             config,
             segments: Arc::new(segments),
             log_start_offset,
             log_end_offset,
             flushed_offset: Arc::new(AtomicI64::new(flushed)),
+            producers: ProducerStateManager::default(),
         };
         // What recovery kept may still be only in the page cache.
         log.flush()?;
+        log.rebuild_producer_state()?;
         Ok(log)
+    }
+
+    /// Replays the batch headers of the newest segments into the producer state.
+    fn rebuild_producer_state(&mut self) -> Result<()> {
+        let from = self.segments.len().saturating_sub(PRODUCER_STATE_SEGMENTS);
+        for segment in &self.segments[from..] {
+            segment.for_each_header(|header| {
+                if let Some(batch) = ProducerBatch::of(header) {
+                    self.producers
+                        .record(&batch, header.base_offset(), header.last_offset());
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The idempotent producers' state (DescribeProducers, tests).
+    pub fn producer_state(&self) -> &ProducerStateManager {
+        &self.producers
+    }
+
+    /// Forgets producers idle for longer than `expiration_ms` (`producer.id.expiration.ms`).
+    pub fn remove_expired_producers(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.producers.remove_expired(now_ms, expiration_ms)
     }
 
     pub fn dir(&self) -> &Path {
@@ -170,10 +207,29 @@ impl PartitionLog {
     /// first if the active one is full, too old or has a full index. The bytes are written
     /// as they are but for each batch's base offset, without a copy (see `Segment::append`);
     /// only batch headers are read.
+    ///
+    /// Batches with a producer id go through the producer state first: a retry of a batch
+    /// already written is answered with its offsets and not written again (`duplicate`), and
+    /// a batch out of sequence or from a fenced epoch refuses the whole append.
     pub fn append(&mut self, batches: Bytes) -> Result<AppendInfo> {
         let base_offset = self.log_end_offset;
         let headers = assign_offsets(&batches, base_offset)?;
         let last_offset = headers.last().expect("at least one batch").last_offset();
+        let producer_batches: Vec<(ProducerBatch, i64, i64)> = headers
+            .iter()
+            .filter_map(|h| ProducerBatch::of(h).map(|b| (b, h.base_offset(), h.last_offset())))
+            .collect();
+        if !producer_batches.is_empty() {
+            if let Validated::Duplicate(original) = self.producers.validate_append(&producer_batches)? {
+                return Ok(AppendInfo {
+                    base_offset: original.first_offset,
+                    last_offset: original.last_offset,
+                    segment_base_offset: -1,
+                    position: 0,
+                    duplicate: true,
+                });
+            }
+        }
         let max_timestamp = headers
             .iter()
             .map(BatchHeader::max_timestamp)
@@ -190,11 +246,15 @@ impl PartitionLog {
         let segment = self.active();
         let (segment_base_offset, position) = (segment.base_offset(), segment.append(&batches, &headers)?);
         self.log_end_offset = last_offset + 1;
+        for (batch, first, last) in &producer_batches {
+            self.producers.record(batch, *first, *last);
+        }
         Ok(AppendInfo {
             base_offset,
             last_offset,
             segment_base_offset,
             position,
+            duplicate: false,
         })
     }
 
@@ -326,6 +386,7 @@ impl PartitionLog {
         }
         let removed = self.active().truncate_to(offset)?;
         self.log_end_offset = self.active().next_offset();
+        self.producers.truncate_to(self.log_end_offset);
         self.reset_flushed_offset();
         info!(dir = %self.dir.display(), from = previous_end, to = self.log_end_offset, bytes = removed, "truncated log");
         Ok(())
@@ -339,6 +400,7 @@ impl PartitionLog {
         sync_dir(&self.dir)?;
         self.log_start_offset = offset;
         self.log_end_offset = offset;
+        self.producers.clear();
         self.reset_flushed_offset();
         info!(dir = %self.dir.display(), offset, "emptied log");
         Ok(())

@@ -471,6 +471,15 @@ impl Segment {
         Ok(None)
     }
 
+    /// Calls `visit` with the header of every batch, in order, reading headers only.
+    pub(crate) fn for_each_header(&self, mut visit: impl FnMut(&BatchHeader)) -> Result<()> {
+        self.scan(0, self.size(), |header| {
+            visit(header);
+            false
+        })?;
+        Ok(())
+    }
+
     fn read_header(&self, position: u64) -> Result<BatchHeader> {
         let mut buf = [0u8; HEADER_LEN];
         self.log

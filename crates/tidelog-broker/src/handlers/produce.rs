@@ -1,12 +1,17 @@
 //! Produce: validates each partition's record set, appends it, and answers when the
 //! `acks` level is met: `0` never, `1` once written, `-1` once fsynced (the flusher's
 //! group commit moves the high watermark past it).
+//!
+//! Batches from idempotent producers are checked against the partition's producer state by
+//! the log: a retried batch is answered with its original offsets (error NONE, as Kafka
+//! does) without being written again; sequence gaps and fenced epochs get
+//! OUT_OF_ORDER_SEQUENCE_NUMBER and INVALID_PRODUCER_EPOCH.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tidelog_log::LogError;
+use tidelog_log::{LogError, ProducerError};
 use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest};
 use tidelog_protocol::messages::produce_response::{PartitionProduceResponse, ProduceResponse, TopicProduceResponse};
 use tidelog_protocol::records::RecordBatchMut;
@@ -181,10 +186,19 @@ fn produce_partition(
             }
         }
         Err(LogError::AppendTooLarge { .. }) => refuse(ErrorCode::RECORD_LIST_TOO_LARGE, None),
+        Err(LogError::Producer(e)) => refuse(producer_error_code(&e), Some(e.to_string())),
         Err(e) => {
             error!(topic, partition = index, error = %e, "append failed");
             refuse(ErrorCode::KAFKA_STORAGE_ERROR, Some(e.to_string()))
         }
+    }
+}
+
+/// Kafka's answer to a batch the partition's producer state refuses.
+fn producer_error_code(error: &ProducerError) -> ErrorCode {
+    match error {
+        ProducerError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
+        ProducerError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
     }
 }
 
@@ -324,6 +338,35 @@ mod tests {
             assert_eq!(batch.max_timestamp(), appended.log_append_time_ms);
             batch.verify_crc().unwrap();
         }
+        broker.shutdown();
+    }
+
+    #[test]
+    fn idempotent_batches_are_deduplicated_and_checked_in_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(BrokerConfig {
+            log_dirs: vec![dir.path().to_path_buf()],
+            ..BrokerConfig::default()
+        })
+        .unwrap();
+        broker.create_topic("idem", 1, 1, BTreeMap::new(), false).unwrap();
+        let batch = |epoch: i16, first_seq: i32| {
+            let mut builder = RecordBatchBuilder::new(0).producer(42, epoch, first_seq);
+            for i in 0..3 {
+                builder.append(1_000 + i, None, Some(b"value"), &[]);
+            }
+            builder.build().as_bytes().clone()
+        };
+        let outcome = |r: PartitionProduceResponse| (r.error_code, r.base_offset);
+        assert_eq!(outcome(produce(&broker, "idem", batch(0, 0))), (0, 0));
+        assert_eq!(outcome(produce(&broker, "idem", batch(0, 3))), (0, 3));
+        assert_eq!(outcome(produce(&broker, "idem", batch(0, 0))), (0, 0), "a retry");
+        let gap = produce(&broker, "idem", batch(0, 9));
+        assert_eq!(gap.error_code, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER.0);
+        assert_eq!(outcome(produce(&broker, "idem", batch(1, 0))), (0, 6), "a new epoch");
+        let fenced = produce(&broker, "idem", batch(0, 6));
+        assert_eq!(fenced.error_code, ErrorCode::INVALID_PRODUCER_EPOCH.0);
+        assert_eq!(broker.partitions.get("idem", 0).unwrap().snapshot().log_end_offset(), 9);
         broker.shutdown();
     }
 

@@ -32,12 +32,18 @@ pub enum MetadataEvent {
         set: BTreeMap<String, String>,
         removed: Vec<String>,
     },
+    /// Producer ids below `end` are handed out (or lost in a crash): never give them again.
+    ProducerIdsAllocated {
+        end: i64,
+    },
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct MetadataImage {
     topics: BTreeMap<String, TopicMeta>,
     names_by_id: HashMap<Uuid, String>,
+    /// The first producer id never allocated.
+    producer_ids_end: i64,
 }
 
 impl MetadataImage {
@@ -65,7 +71,15 @@ impl MetadataImage {
                     topic.configs.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
                 }
             }
+            MetadataEvent::ProducerIdsAllocated { end } => {
+                self.producer_ids_end = self.producer_ids_end.max(*end);
+            }
         }
+    }
+
+    /// The first producer id no block has covered yet.
+    pub fn producer_ids_end(&self) -> i64 {
+        self.producer_ids_end
     }
 
     pub fn topic(&self, name: &str) -> Option<&TopicMeta> {

@@ -312,6 +312,24 @@ impl BatchHeader {
         i32::from_be_bytes(read_field(&self.bytes, RECORD_COUNT))
     }
 
+    /// The idempotent producer's id, or -1 for a batch without one.
+    pub fn producer_id(&self) -> i64 {
+        i64::from_be_bytes(read_field(&self.bytes, PRODUCER_ID))
+    }
+
+    pub fn producer_epoch(&self) -> i16 {
+        i16::from_be_bytes(read_field(&self.bytes, PRODUCER_EPOCH))
+    }
+
+    /// Sequence number of the first record, counted per producer and partition.
+    pub fn base_sequence(&self) -> i32 {
+        i32::from_be_bytes(read_field(&self.bytes, BASE_SEQUENCE))
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        i16::from_be_bytes(read_field(&self.bytes, ATTRIBUTES)) & TRANSACTIONAL_BIT != 0
+    }
+
     /// Total size of the batch, `12 + batchLength`.
     pub fn size_in_bytes(&self) -> usize {
         declared_size(&self.bytes).expect("checked by parse")

@@ -21,6 +21,7 @@
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod proxy;
 pub mod raw;
 
 use std::io::{BufRead, BufReader};
