@@ -1,3 +1,4 @@
 //! Coordinators: state machines fed by requests and by replay of their internal topics.
 
+pub mod consumer;
 pub mod group;
