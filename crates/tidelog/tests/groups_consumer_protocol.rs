@@ -39,8 +39,16 @@ const BROKER_ARGS: &[&str] = &[
 
 /// A consumer of the new protocol: no assignment strategy, the broker assigns.
 fn consumer(broker: &Broker) -> BaseConsumer {
-    let consumer: BaseConsumer = broker
-        .client_config()
+    consumer_with(broker, &[])
+}
+
+/// A consumer of the new protocol with more settings.
+fn consumer_with(broker: &Broker, settings: &[(&str, &str)]) -> BaseConsumer {
+    let mut config = broker.client_config();
+    for (key, value) in settings {
+        config.set(*key, *value);
+    }
+    let consumer: BaseConsumer = config
         .set("group.id", GROUP)
         .set("group.protocol", "consumer")
         .set("auto.offset.reset", "earliest")
@@ -310,4 +318,22 @@ fn partitions_move_only_after_revocation_and_commits_check_member_epochs() {
     assert_eq!(beat(&mut raw, "member-b", -1, None).member_epoch, -1);
     let a_all = beat(&mut raw, "member-a", a_done.member_epoch, None);
     assert_eq!(assigned(&a_all).1, (0..PARTITIONS).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_static_member_restarted_within_its_session_gets_its_partitions_back() {
+    let broker = Broker::start(BROKER_ARGS);
+    broker.admin().create_ok(&[new_topic(TOPIC, PARTITIONS, 1)]);
+    produce(&broker, 0, 60);
+    let one = consumer_with(&broker, &[("group.instance.id", "one")]);
+    let two = consumer_with(&broker, &[("group.instance.id", "two")]);
+    let mut read = BTreeSet::new();
+    consume_until(&[&one, &two], 3, &mut read, 60);
+    let (before_one, before_two) = (assignment(&one), assignment(&two));
+
+    // `one` closes (leaving with epoch -2) and comes back under the same instance id.
+    drop(one);
+    let one = consumer_with(&broker, &[("group.instance.id", "one")]);
+    consume_until(&[&one, &two], 3, &mut read, 60);
+    assert_eq!((assignment(&one), assignment(&two)), (before_one, before_two));
 }

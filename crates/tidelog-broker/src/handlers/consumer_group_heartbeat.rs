@@ -70,6 +70,7 @@ pub fn handle(
         rack_id: request.rack_id,
         client_id,
         client_host,
+        rebalance_timeout_ms: request.rebalance_timeout_ms,
         subscribed_topics: request.subscribed_topic_names,
         subscribed_regex: request.subscribed_topic_regex,
         server_assignor: request.server_assignor,

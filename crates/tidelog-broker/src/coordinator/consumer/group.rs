@@ -15,6 +15,9 @@ use tokio::time::Instant;
 
 use super::assignor::{self, Partitions};
 
+/// The epoch with which a static member leaves for a while, expecting to come back.
+const LEAVE_STATIC: i32 = -2;
+
 /// What a heartbeat carries, with the topic ids of owned partitions already resolved.
 pub struct Heartbeat {
     pub member_id: String,
@@ -23,6 +26,8 @@ pub struct Heartbeat {
     pub rack_id: Option<String>,
     pub client_id: String,
     pub client_host: String,
+    /// How long the member may take to give up revoked partitions; 0 or less: the session.
+    pub rebalance_timeout_ms: i32,
     pub subscribed_topics: Option<Vec<String>>,
     /// A regular expression (RE2 syntax, as Kafka's RE2J) topics must match in full;
     /// `Some("")` clears it.
@@ -56,7 +61,13 @@ pub struct Member {
     pub owned: Partitions,
     /// What it was told to give up and has not yet confirmed giving up.
     pub revoking: Partitions,
+    /// A static member that left with epoch -2: it keeps its partitions until its session
+    /// expires or its instance id rejoins.
+    pub left_temporarily: bool,
+    rebalance_timeout: Duration,
     session_deadline: Instant,
+    /// When a member still revoking is removed from the group.
+    revocation_deadline: Option<Instant>,
 }
 
 pub struct ConsumerGroup {
@@ -113,12 +124,17 @@ impl ConsumerGroup {
     ) -> Result<HeartbeatResult, ErrorCode> {
         let deadline = now + session_timeout;
         if request.member_epoch < 0 {
-            // -1 leaves; -2 (a static member leaving for a while) is treated alike here.
-            if self.members.remove(&request.member_id).is_none() {
-                return Err(ErrorCode::UNKNOWN_MEMBER_ID);
+            let member = self
+                .members
+                .get_mut(&request.member_id)
+                .ok_or(ErrorCode::UNKNOWN_MEMBER_ID)?;
+            if request.member_epoch == LEAVE_STATIC && member.instance_id.is_some() {
+                member.left_temporarily = true;
+            } else {
+                self.members.remove(&request.member_id);
+                self.epoch += 1;
+                self.refresh_target(topics);
             }
-            self.epoch += 1;
-            self.refresh_target(topics);
             return Ok(HeartbeatResult {
                 member_id: request.member_id,
                 member_epoch: request.member_epoch,
@@ -126,6 +142,8 @@ impl ConsumerGroup {
             });
         }
         let joining = request.member_epoch == 0;
+        // A member new to the group, whose arrival has already moved the group epoch.
+        let mut fresh = false;
         let member_id = if request.member_id.is_empty() {
             new_member_id()
         } else {
@@ -135,38 +153,57 @@ impl ConsumerGroup {
             if request.subscribed_topics.is_none() && request.subscribed_regex.is_none() {
                 return Err(ErrorCode::INVALID_REQUEST);
             }
-            if let Some(instance) = &request.instance_id {
-                // A static member's new incarnation replaces the old one.
-                let previous: Vec<String> = self
-                    .members
+            let previous = request.instance_id.as_ref().and_then(|instance| {
+                self.members
                     .values()
-                    .filter(|m| m.instance_id.as_ref() == Some(instance) && m.id != member_id)
-                    .map(|m| m.id.clone())
-                    .collect();
-                for id in previous {
-                    self.members.remove(&id);
+                    .find(|m| m.instance_id.as_ref() == Some(instance) && m.id != member_id)
+                    .map(|m| (m.id.clone(), m.left_temporarily))
+            });
+            match previous {
+                Some((_, false)) => return Err(ErrorCode::UNRELEASED_INSTANCE_ID),
+                // A static member back within its session takes over its partitions and
+                // epoch: no rebalance.
+                Some((old_id, true)) => {
+                    let mut member = self.members.remove(&old_id).expect("found above");
+                    member.id = member_id.clone();
+                    member.left_temporarily = false;
+                    member.client_id = request.client_id.clone();
+                    member.client_host = request.client_host.clone();
+                    if let Some(target) = self.target.remove(&old_id) {
+                        self.target.insert(member_id.clone(), target);
+                    }
+                    self.members.insert(member_id.clone(), member);
+                }
+                None => {
+                    // A member rejoining with epoch 0 starts afresh.
+                    let rebalance_timeout = match request.rebalance_timeout_ms {
+                        ms if ms > 0 => Duration::from_millis(ms as u64),
+                        _ => session_timeout,
+                    };
+                    self.members.insert(
+                        member_id.clone(),
+                        Member {
+                            id: member_id.clone(),
+                            epoch: 0,
+                            previous_epoch: 0,
+                            instance_id: request.instance_id.clone(),
+                            rack_id: request.rack_id.clone(),
+                            client_id: request.client_id.clone(),
+                            client_host: request.client_host.clone(),
+                            subscribed: BTreeSet::new(),
+                            subscribed_regex: None,
+                            owned: Partitions::new(),
+                            revoking: Partitions::new(),
+                            left_temporarily: false,
+                            rebalance_timeout,
+                            session_deadline: deadline,
+                            revocation_deadline: None,
+                        },
+                    );
+                    self.epoch += 1;
+                    fresh = true;
                 }
             }
-            // A member rejoining with epoch 0 starts afresh.
-            self.members.remove(&member_id);
-            self.members.insert(
-                member_id.clone(),
-                Member {
-                    id: member_id.clone(),
-                    epoch: 0,
-                    previous_epoch: 0,
-                    instance_id: request.instance_id.clone(),
-                    rack_id: request.rack_id.clone(),
-                    client_id: request.client_id.clone(),
-                    client_host: request.client_host.clone(),
-                    subscribed: BTreeSet::new(),
-                    subscribed_regex: None,
-                    owned: Partitions::new(),
-                    revoking: Partitions::new(),
-                    session_deadline: deadline,
-                },
-            );
-            self.epoch += 1;
         } else {
             let member = self.members.get(&member_id).ok_or(ErrorCode::UNKNOWN_MEMBER_ID)?;
             let lost_answer = request.member_epoch == member.previous_epoch
@@ -196,7 +233,7 @@ impl ConsumerGroup {
             let topics: BTreeSet<String> = topics.into_iter().collect();
             if topics != member.subscribed {
                 member.subscribed = topics;
-                if !joining {
+                if !fresh {
                     self.epoch += 1;
                 }
             }
@@ -209,7 +246,7 @@ impl ConsumerGroup {
             let member = self.members.get_mut(&member_id).expect("present");
             if regex.as_ref().map(Regex::as_str) != member.subscribed_regex.as_ref().map(Regex::as_str) {
                 member.subscribed_regex = regex;
-                if !joining {
+                if !fresh {
                     self.epoch += 1;
                 }
             }
@@ -217,10 +254,13 @@ impl ConsumerGroup {
         if let Some(owned) = &request.owned {
             let member = self.members.get_mut(&member_id).expect("present");
             member.revoking.retain(|p| owned.contains(p));
+            if member.revoking.is_empty() {
+                member.revocation_deadline = None;
+            }
         }
         self.refresh_target(topics);
         let before = self.members[&member_id].clone();
-        self.reconcile(&member_id);
+        self.reconcile(&member_id, now);
         let after = &self.members[&member_id];
         let changed = joining || request.owned.is_some() || after.owned != before.owned || after.epoch != before.epoch;
         Ok(HeartbeatResult {
@@ -259,7 +299,7 @@ impl ConsumerGroup {
     /// Moves one member a step towards its target: first it gives up what it must revoke
     /// (keeping its epoch); once it has, it takes the epoch of the target and every target
     /// partition no other member owns or is still revoking.
-    fn reconcile(&mut self, member_id: &str) {
+    fn reconcile(&mut self, member_id: &str, now: Instant) {
         let target = self.target.get(member_id).cloned().unwrap_or_default();
         let member = &self.members[member_id];
         if !member.revoking.is_empty() {
@@ -270,6 +310,7 @@ impl ConsumerGroup {
             let member = self.members.get_mut(member_id).expect("present");
             member.owned.retain(|p| !to_revoke.contains(p));
             member.revoking = to_revoke;
+            member.revocation_deadline = Some(now + member.rebalance_timeout);
             return;
         }
         let taken: Partitions = self
@@ -305,7 +346,10 @@ impl ConsumerGroup {
     /// Removes members whose session expired; the group epoch moves on if any did.
     pub fn expire_sessions(&mut self, now: Instant, topics: &BTreeMap<String, i32>) {
         let before = self.members.len();
-        self.members.retain(|_, m| m.session_deadline > now);
+        // Gone: members silent for a session, and members that did not give up revoked
+        // partitions within their rebalance timeout.
+        self.members
+            .retain(|_, m| m.session_deadline > now && m.revocation_deadline.is_none_or(|d| d > now));
         if self.members.len() != before {
             self.epoch += 1;
         }
@@ -350,6 +394,7 @@ mod tests {
             rack_id: None,
             client_id: "c".into(),
             client_host: "/127.0.0.1".into(),
+            rebalance_timeout_ms: 1_000,
             subscribed_topics: (epoch == 0).then(|| vec!["t".to_string()]),
             subscribed_regex: None,
             server_assignor: None,
@@ -408,6 +453,7 @@ mod tests {
             rack_id: None,
             client_id: "c".into(),
             client_host: "h".into(),
+            rebalance_timeout_ms: 1_000,
             subscribed_topics: None,
             subscribed_regex: None,
             server_assignor: None,
@@ -431,5 +477,52 @@ mod tests {
         assert_eq!(a3.assignment.unwrap().len(), 6);
         group.expire_sessions(Instant::now() + SESSION * 2, &counts());
         assert_eq!(group.state(), "Empty");
+    }
+
+    fn static_join(group: &mut ConsumerGroup, id: &str, instance: &str) -> Result<HeartbeatResult, ErrorCode> {
+        let request = Heartbeat {
+            member_id: id.into(),
+            member_epoch: 0,
+            instance_id: Some(instance.into()),
+            rack_id: None,
+            client_id: "c".into(),
+            client_host: "h".into(),
+            rebalance_timeout_ms: 1_000,
+            subscribed_topics: Some(vec!["t".to_string()]),
+            subscribed_regex: None,
+            server_assignor: None,
+            owned: None,
+        };
+        group.heartbeat(request, || unreachable!(), &counts(), SESSION, Instant::now())
+    }
+
+    #[test]
+    fn a_static_member_back_within_its_session_keeps_its_partitions_and_epoch() {
+        let mut group = ConsumerGroup::new("g", "uniform");
+        let first = static_join(&mut group, "a1", "instance").unwrap();
+        assert_eq!(
+            static_join(&mut group, "a2", "instance").unwrap_err(),
+            ErrorCode::UNRELEASED_INSTANCE_ID,
+            "the first incarnation has not left"
+        );
+        beat(&mut group, "a1", -2, None);
+        let epoch = group.epoch;
+        let back = static_join(&mut group, "a2", "instance").unwrap();
+        assert_eq!(back.member_epoch, first.member_epoch);
+        assert_eq!(back.assignment, first.assignment);
+        assert_eq!(group.epoch, epoch, "no rebalance");
+        assert_eq!(group.members.keys().collect::<Vec<_>>(), ["a2"]);
+    }
+
+    #[test]
+    fn a_member_that_does_not_revoke_in_time_is_removed() {
+        let mut group = ConsumerGroup::new("g", "uniform");
+        let a = beat(&mut group, "a", 0, None);
+        beat(&mut group, "b", 0, None);
+        beat(&mut group, "a", a.member_epoch, None);
+        assert!(!group.members["a"].revoking.is_empty());
+        // Its session is 45 s, its rebalance timeout 1 s.
+        group.expire_sessions(Instant::now() + Duration::from_secs(2), &counts());
+        assert_eq!(group.members.keys().collect::<Vec<_>>(), ["b"]);
     }
 }
