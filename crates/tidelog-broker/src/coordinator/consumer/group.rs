@@ -141,6 +141,8 @@ impl ConsumerGroup {
                 assignment: None,
             });
         }
+        // Checked before anything changes, so a bad pattern changes nothing.
+        let regex = request.subscribed_regex.as_deref().map(full_match).transpose()?;
         let joining = request.member_epoch == 0;
         // A member new to the group, whose arrival has already moved the group epoch.
         let mut fresh = false;
@@ -238,11 +240,7 @@ impl ConsumerGroup {
                 }
             }
         }
-        if let Some(pattern) = request.subscribed_regex {
-            let regex = match pattern.as_str() {
-                "" => None,
-                _ => Some(Regex::new(&format!("^(?:{pattern})$")).map_err(|_| ErrorCode::INVALID_REQUEST)?),
-            };
+        if let Some(regex) = regex {
             let member = self.members.get_mut(&member_id).expect("present");
             if regex.as_ref().map(Regex::as_str) != member.subscribed_regex.as_ref().map(Regex::as_str) {
                 member.subscribed_regex = regex;
@@ -362,6 +360,17 @@ impl ConsumerGroup {
         self.members
             .values()
             .any(|m| m.subscribed.contains(topic) || m.subscribed_regex.as_ref().is_some_and(|r| r.is_match(topic)))
+    }
+}
+
+/// A subscription pattern as a regex matching whole topic names (RE2J's `matches`); the
+/// empty pattern clears the subscription.
+fn full_match(pattern: &str) -> Result<Option<Regex>, ErrorCode> {
+    match pattern {
+        "" => Ok(None),
+        _ => Regex::new(&format!("^(?:{pattern})$"))
+            .map(Some)
+            .map_err(|_| ErrorCode::INVALID_REQUEST),
     }
 }
 
@@ -524,5 +533,34 @@ mod tests {
         // Its session is 45 s, its rebalance timeout 1 s.
         group.expire_sessions(Instant::now() + Duration::from_secs(2), &counts());
         assert_eq!(group.members.keys().collect::<Vec<_>>(), ["b"]);
+    }
+
+    #[test]
+    fn a_regex_subscription_matches_whole_topic_names_and_a_bad_one_changes_nothing() {
+        let mut group = ConsumerGroup::new("g", "uniform");
+        let topics = BTreeMap::from([
+            ("orders".to_string(), 2),
+            ("orders-dlq".to_string(), 1),
+            ("t".to_string(), 6),
+        ]);
+        let join = |pattern: &str| Heartbeat {
+            member_id: "a".into(),
+            member_epoch: 0,
+            instance_id: None,
+            rack_id: None,
+            client_id: "c".into(),
+            client_host: "h".into(),
+            rebalance_timeout_ms: 1_000,
+            subscribed_topics: None,
+            subscribed_regex: Some(pattern.into()),
+            server_assignor: None,
+            owned: None,
+        };
+        let bad = group.heartbeat(join("orders("), || unreachable!(), &topics, SESSION, Instant::now());
+        assert_eq!(bad.unwrap_err(), ErrorCode::INVALID_REQUEST);
+        assert!(group.members.is_empty());
+        let joined = group.heartbeat(join("ord.rs"), || unreachable!(), &topics, SESSION, Instant::now());
+        let expected = Partitions::from([("orders".to_string(), 0), ("orders".to_string(), 1)]);
+        assert_eq!(joined.unwrap().assignment, Some(expected));
     }
 }
