@@ -11,6 +11,7 @@ use tidelog_protocol::ErrorCode;
 use tracing::info;
 
 use crate::config::BrokerConfig;
+use crate::coordinator::consumer::ConsumerGroups;
 use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::coordinator::txn::ProducerIdManager;
 use crate::fetch_session::FetchSessionCache;
@@ -64,6 +65,7 @@ pub struct Broker {
     pub fetch_sessions: FetchSessionCache,
     pub groups: GroupCoordinator,
     pub producer_ids: ProducerIdManager,
+    pub consumer_groups: ConsumerGroups,
 }
 
 impl Broker {
@@ -111,6 +113,11 @@ impl Broker {
             .map_or(config.offsets_topic_num_partitions, |t| t.partitions);
         let initial_delay = Duration::from_millis(config.group_initial_rebalance_delay_ms as u64);
         let producer_ids = ProducerIdManager::new(&metadata);
+        let consumer_groups = ConsumerGroups::new(
+            Duration::from_millis(config.group_consumer_session_timeout_ms as u64),
+            Duration::from_millis(config.group_consumer_heartbeat_interval_ms as u64),
+            config.group_consumer_assignors.clone(),
+        );
         let broker = Arc::new(Broker {
             config,
             cluster_id,
@@ -119,6 +126,7 @@ impl Broker {
             fetch_sessions: FetchSessionCache::default(),
             groups: GroupCoordinator::new(initial_delay, offsets_partitions),
             producer_ids,
+            consumer_groups,
         });
         broker.groups.load(&broker.partitions)?;
         Ok(broker)
@@ -259,6 +267,17 @@ impl Broker {
         Ok(topic)
     }
 
+    /// Every topic a consumer group may subscribe to (all but `__consumer_offsets`), with
+    /// its partition count.
+    pub fn subscribable_topics(&self) -> BTreeMap<String, i32> {
+        let image = self.metadata.image();
+        image
+            .topics()
+            .filter(|t| t.name != OFFSETS_TOPIC)
+            .map(|t| (t.name.clone(), t.partitions))
+            .collect()
+    }
+
     /// Runs periodic work until the process ends: group timeouts, retention and checkpoints.
     pub async fn run_background_tasks(self: Arc<Broker>) {
         let retention_every = Duration::from_millis(self.config.log_retention_check_interval_ms.max(1) as u64);
@@ -269,7 +288,11 @@ impl Broker {
         group_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = group_timers.tick() => self.groups.tick(&self.partitions, tokio::time::Instant::now()),
+                _ = group_timers.tick() => {
+                    let now = tokio::time::Instant::now();
+                    self.groups.tick(&self.partitions, now);
+                    self.consumer_groups.tick(now, &self.subscribable_topics());
+                }
                 _ = retention.tick() => {
                     let broker = self.clone();
                     let _ = tokio::task::spawn_blocking(move || broker.partitions.apply_retention(broker.config.producer_id_expiration_ms)).await;

@@ -87,6 +87,12 @@ pub struct BrokerConfig {
     pub offsets_topic_num_partitions: i32,
     /// How long a partition remembers an idle idempotent producer (Kafka: a day).
     pub producer_id_expiration_ms: i64,
+    /// KIP-848 consumer groups: a member's session timeout (Kafka: 45 s).
+    pub group_consumer_session_timeout_ms: i64,
+    /// KIP-848 consumer groups: the heartbeat interval told to members (Kafka: 5 s).
+    pub group_consumer_heartbeat_interval_ms: i64,
+    /// KIP-848 server-side assignors offered, the first being the default.
+    pub group_consumer_assignors: Vec<String>,
     /// Every property as given (after overrides), for DescribeConfigs.
     pub explicit: BTreeMap<String, String>,
 }
@@ -123,6 +129,9 @@ impl Default for BrokerConfig {
             group_initial_rebalance_delay_ms: 3000,
             offsets_topic_num_partitions: 50,
             producer_id_expiration_ms: 86_400_000,
+            group_consumer_session_timeout_ms: 45_000,
+            group_consumer_heartbeat_interval_ms: 5_000,
+            group_consumer_assignors: vec!["uniform".into(), "range".into()],
             explicit: BTreeMap::new(),
         }
     }
@@ -175,6 +184,21 @@ fn at_least<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
         return Err(invalid(key, value, format!("must be at least {min}")));
     }
     Ok(n)
+}
+
+/// A comma-separated list of known assignor names, at least one.
+fn assignors(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let names: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect();
+    let known = crate::coordinator::consumer::assignor::ASSIGNORS;
+    if names.is_empty() || names.iter().any(|n| !known.contains(&n.as_str())) {
+        return Err(invalid(key, value, format!("must list assignors among {known:?}")));
+    }
+    Ok(names)
 }
 
 fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
@@ -244,6 +268,9 @@ impl BrokerConfig {
                 "group.initial.rebalance.delay.ms" => c.group_initial_rebalance_delay_ms = at_least(k, v, 0)?,
                 "offsets.topic.num.partitions" => c.offsets_topic_num_partitions = at_least(k, v, 1)?,
                 "producer.id.expiration.ms" => c.producer_id_expiration_ms = at_least(k, v, 1)?,
+                "group.consumer.session.timeout.ms" => c.group_consumer_session_timeout_ms = at_least(k, v, 1)?,
+                "group.consumer.heartbeat.interval.ms" => c.group_consumer_heartbeat_interval_ms = at_least(k, v, 1)?,
+                "group.consumer.assignors" => c.group_consumer_assignors = assignors(k, v)?,
                 _ => unknown.push(key.clone()),
             }
             c.explicit.insert(key.clone(), value.clone());
@@ -340,6 +367,15 @@ impl BrokerConfig {
                 self.offsets_topic_num_partitions.to_string(),
             ),
             ("producer.id.expiration.ms", self.producer_id_expiration_ms.to_string()),
+            (
+                "group.consumer.session.timeout.ms",
+                self.group_consumer_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.consumer.heartbeat.interval.ms",
+                self.group_consumer_heartbeat_interval_ms.to_string(),
+            ),
+            ("group.consumer.assignors", self.group_consumer_assignors.join(",")),
         ];
         values
             .into_iter()

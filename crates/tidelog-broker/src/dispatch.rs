@@ -88,6 +88,16 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::DescribeGroups(r) => Reply::Now(ResponseBody::DescribeGroups(handlers::describe_groups::handle(
             broker, r, version,
         ))),
+        RequestBody::ConsumerGroupHeartbeat(r) => {
+            let client_id = request.header.client_id.unwrap_or_default();
+            let host = format!("/{}", peer.ip());
+            Reply::Now(ResponseBody::ConsumerGroupHeartbeat(
+                handlers::consumer_group_heartbeat::handle(broker, r, client_id, host),
+            ))
+        }
+        RequestBody::ConsumerGroupDescribe(r) => Reply::Now(ResponseBody::ConsumerGroupDescribe(
+            handlers::consumer_group_describe::handle(broker, r),
+        )),
         RequestBody::DeleteGroups(r) => handlers::delete_groups::handle(broker, r),
         RequestBody::OffsetDelete(r) => handlers::offset_delete::handle(broker, r),
         RequestBody::InitProducerId(r) => Reply::Now(ResponseBody::InitProducerId(handlers::init_producer_id::handle(

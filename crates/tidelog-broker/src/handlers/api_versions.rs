@@ -1,7 +1,9 @@
 //! ApiVersions: the APIs and versions this broker handles in full.
 
 use tidelog_protocol::messages::api_versions_request::ApiVersionsRequest;
-use tidelog_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
+use tidelog_protocol::messages::api_versions_response::{
+    ApiVersion, ApiVersionsResponse, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use tidelog_protocol::{ApiKey, ErrorCode};
 
 /// Every handled API with the versions advertised. Only what is fully handled, at every
@@ -30,7 +32,12 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
+
+/// The feature `group.version` at level 1 says the KIP-848 consumer protocol is enabled.
+const GROUP_VERSION: (&str, i16) = ("group.version", 1);
 
 pub fn advertised(api_key: ApiKey, version: i16) -> bool {
     ADVERTISED
@@ -51,9 +58,24 @@ fn api_list() -> Vec<ApiVersion> {
 }
 
 /// KIP-511's client name and version are accepted as given (they only label the client).
+/// The features (v3+) are fixed on a single node, so their epoch never moves past 0.
 pub fn handle(_request: ApiVersionsRequest) -> ApiVersionsResponse {
+    let (name, level) = GROUP_VERSION;
     ApiVersionsResponse {
         api_keys: api_list(),
+        supported_features: vec![SupportedFeatureKey {
+            name: name.to_string(),
+            min_version: 0,
+            max_version: level,
+            ..Default::default()
+        }],
+        finalized_features_epoch: 0,
+        finalized_features: vec![FinalizedFeatureKey {
+            name: name.to_string(),
+            min_version_level: level,
+            max_version_level: level,
+            ..Default::default()
+        }],
         ..Default::default()
     }
 }

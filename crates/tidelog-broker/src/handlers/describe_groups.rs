@@ -1,5 +1,7 @@
 //! DescribeGroups: state, protocol and members of each group. A group not known here is
 //! described as Dead, and from v6 also gets GROUP_ID_NOT_FOUND, as Kafka does (KIP-1043).
+//! A KIP-848 consumer group is described with protocol type "consumer" and its members
+//! (its assignments are ConsumerGroupDescribe's to tell).
 
 use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use tidelog_protocol::messages::describe_groups_response::{
@@ -9,6 +11,7 @@ use tidelog_protocol::messages::describe_groups_response::{
 use tidelog_protocol::ErrorCode;
 
 use crate::broker::Broker;
+use crate::coordinator::consumer::group::ConsumerGroup;
 use crate::coordinator::group::state::{Group, GroupState};
 
 pub fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
@@ -16,6 +19,9 @@ pub fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> 
         .groups
         .into_iter()
         .map(|id| {
+            if let Some(described) = broker.consumer_groups.with_existing(&id, |g| describe_consumer(g)) {
+                return described;
+            }
             broker.groups.with_existing(&id, describe).unwrap_or_else(|| {
                 let (error_code, error_message) = match version >= 6 {
                     true => (ErrorCode::GROUP_ID_NOT_FOUND.0, Some(format!("Group {id} not found."))),
@@ -63,6 +69,28 @@ fn describe(group: &mut Group) -> DescribedGroup {
         group_state: group.state.name().to_string(),
         protocol_type: group.protocol_type.clone().unwrap_or_default(),
         protocol_data: protocol,
+        members,
+        ..Default::default()
+    }
+}
+
+fn describe_consumer(group: &ConsumerGroup) -> DescribedGroup {
+    let members = group
+        .members
+        .values()
+        .map(|m| DescribedGroupMember {
+            member_id: m.id.clone(),
+            group_instance_id: m.instance_id.clone(),
+            client_id: m.client_id.clone(),
+            client_host: m.client_host.clone(),
+            ..Default::default()
+        })
+        .collect();
+    DescribedGroup {
+        group_id: group.id.clone(),
+        group_state: group.state().to_string(),
+        protocol_type: "consumer".to_string(),
+        protocol_data: group.assignor.clone(),
         members,
         ..Default::default()
     }

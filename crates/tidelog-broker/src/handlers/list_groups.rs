@@ -1,20 +1,40 @@
 //! ListGroups: every group with its protocol type, filtered by state (v4+) and type (v5+);
-//! all groups here are classic ones.
+//! classic groups have type "classic", KIP-848 groups type "consumer".
 
 use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
 use tidelog_protocol::messages::list_groups_response::{ListGroupsResponse, ListedGroup};
 
 use crate::broker::Broker;
+use crate::coordinator::group::state::GroupState;
 
 const CLASSIC: &str = "classic";
+const CONSUMER: &str = "consumer";
 
 pub fn handle(broker: &Broker, request: ListGroupsRequest) -> ListGroupsResponse {
     // Kafka compares states and types case-insensitively.
     let matches =
         |filter: &[String], value: &str| filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value));
     let mut groups = Vec::new();
+    let mut consumer_groups = Vec::new();
+    broker.consumer_groups.for_each(|g| {
+        consumer_groups.push(g.id.clone());
+        let state = g.state();
+        if matches(&request.states_filter, state) && matches(&request.types_filter, CONSUMER) {
+            groups.push(ListedGroup {
+                group_id: g.id.clone(),
+                protocol_type: CONSUMER.to_string(),
+                group_state: state.to_string(),
+                group_type: CONSUMER.to_string(),
+                ..Default::default()
+            });
+        }
+    });
     broker.groups.for_each(|g| {
         let state = g.state.name();
+        // A consumer group's offsets are kept by an empty classic group of the same id.
+        if consumer_groups.contains(&g.id) && g.state == GroupState::Empty {
+            return;
+        }
         if matches(&request.states_filter, state) && matches(&request.types_filter, CLASSIC) {
             groups.push(ListedGroup {
                 group_id: g.id.clone(),

@@ -1,6 +1,8 @@
 //! OffsetCommit: checks the member and generation, writes the offsets to
 //! `__consumer_offsets`, and answers once they are durable; only then do they count.
-//! A refused commit writes nothing.
+//! A refused commit writes nothing. For KIP-848 consumer groups the generation is the
+//! member epoch, checked with OffsetCommit v9's errors (STALE_MEMBER_EPOCH and
+//! FENCED_MEMBER_EPOCH).
 
 use std::sync::Arc;
 
@@ -56,6 +58,11 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Reply {
         (&request.member_id, request.group_instance_id.as_deref()),
         request.generation_id_or_member_epoch,
         &offsets,
+        || {
+            broker.consumer_groups.with_existing(&group_id, |group| {
+                group.check_commit(&request.member_id, request.generation_id_or_member_epoch)
+            })
+        },
     );
     let pending = match written {
         Ok(pending) => pending,

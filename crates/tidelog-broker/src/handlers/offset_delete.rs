@@ -21,8 +21,12 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Reply {
         .collect();
     let (errors, write) = match broker
         .groups
-        .delete_offsets(&broker.partitions, &request.group_id, &wanted)
-    {
+        .delete_offsets(&broker.partitions, &request.group_id, &wanted, |topic| {
+            broker
+                .consumer_groups
+                .with_existing(&request.group_id, |g| g.is_subscribed_to(topic))
+                .unwrap_or(false)
+        }) {
         Ok(deleted) => deleted,
         Err(code) => {
             let response = OffsetDeleteResponse {

@@ -130,7 +130,8 @@ impl GroupCoordinator {
     }
 
     /// Checks an OffsetCommit against the group and appends its records; the offsets count
-    /// once the write is durable and `apply_offsets` has run.
+    /// once the write is durable and `apply_offsets` has run. `consumer_check` decides
+    /// instead of the classic group when the group is a KIP-848 consumer group (`Some`).
     pub fn write_offsets(
         &self,
         partitions: &Partitions,
@@ -138,11 +139,15 @@ impl GroupCoordinator {
         member: Identity<'_>,
         generation: i32,
         offsets: &[(OffsetKey, Committed)],
+        consumer_check: impl FnOnce() -> Option<Result<(), ErrorCode>>,
     ) -> Result<Option<PendingWrite>, ErrorCode> {
         // Held across the append, so a rebalance cannot slip between the check and the write.
         let mut groups = self.lock();
         let group = self.get_or_create(&mut groups, group_id);
-        group.check_commit(member, generation)?;
+        match consumer_check() {
+            Some(checked) => checked?,
+            None => group.check_commit(member, generation)?,
+        }
         let mut records = Vec::with_capacity(offsets.len());
         for (key, value) in offsets {
             let encoded =
@@ -171,21 +176,25 @@ impl GroupCoordinator {
     }
 
     /// Deletes the offsets of `wanted` partitions whose topics the group is not subscribed
-    /// to; returns each partition's error and the tombstones' write.
+    /// to (nor, by `consumer_subscribed`, its KIP-848 members); returns each partition's
+    /// error and the tombstones' write.
     pub fn delete_offsets(
         &self,
         partitions: &Partitions,
         group_id: &str,
         wanted: &[(String, i32)],
+        consumer_subscribed: impl Fn(&str) -> bool,
     ) -> Result<(Vec<ErrorCode>, Option<PendingWrite>), ErrorCode> {
         let mut groups = self.lock();
         let group = groups.get_mut(group_id).ok_or(ErrorCode::GROUP_ID_NOT_FOUND)?;
         let errors: Vec<ErrorCode> = wanted
             .iter()
-            .map(|(topic, _)| match group.is_subscribed_to(topic) {
-                true => ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC,
-                false => ErrorCode::NONE,
-            })
+            .map(
+                |(topic, _)| match group.is_subscribed_to(topic) || consumer_subscribed(topic) {
+                    true => ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC,
+                    false => ErrorCode::NONE,
+                },
+            )
             .collect();
         let deleted: Vec<(String, i32)> = wanted
             .iter()

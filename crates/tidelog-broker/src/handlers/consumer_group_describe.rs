@@ -1,0 +1,91 @@
+//! ConsumerGroupDescribe (KIP-848): each consumer group's epochs, assignor and members, with
+//! every member's current and target assignment.
+
+use tidelog_protocol::messages::consumer_group_describe_request::ConsumerGroupDescribeRequest;
+use tidelog_protocol::messages::consumer_group_describe_response::{
+    Assignment, ConsumerGroupDescribeResponse, DescribedGroup, Member, TopicPartitions,
+};
+use tidelog_protocol::ErrorCode;
+
+use crate::broker::Broker;
+use crate::coordinator::consumer::assignor::Partitions;
+use crate::coordinator::consumer::group::ConsumerGroup;
+use crate::handlers::consumer_group_heartbeat::by_topic;
+use crate::metadata::MetadataImage;
+
+/// KIP-1099's member type of a member using the consumer protocol.
+const CONSUMER_MEMBER: i8 = 1;
+
+pub fn handle(broker: &Broker, request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
+    let groups = request
+        .group_ids
+        .into_iter()
+        .map(|group_id| {
+            let image = broker.metadata.image();
+            let described = broker
+                .consumer_groups
+                .with_existing(&group_id, |group| describe(group, &image));
+            described.unwrap_or_else(|| not_found(group_id))
+        })
+        .collect();
+    ConsumerGroupDescribeResponse {
+        groups,
+        ..Default::default()
+    }
+}
+
+fn not_found(group_id: String) -> DescribedGroup {
+    DescribedGroup {
+        error_code: ErrorCode::GROUP_ID_NOT_FOUND.0,
+        error_message: Some(format!("group {group_id} is not a consumer group")),
+        group_id,
+        group_state: "Dead".into(),
+        ..Default::default()
+    }
+}
+
+fn describe(group: &ConsumerGroup, image: &MetadataImage) -> DescribedGroup {
+    let empty = Partitions::new();
+    DescribedGroup {
+        group_id: group.id.clone(),
+        group_state: group.state().to_string(),
+        group_epoch: group.epoch,
+        assignment_epoch: group.assignment_epoch,
+        assignor_name: group.assignor.clone(),
+        members: group
+            .members
+            .values()
+            .map(|m| Member {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                rack_id: m.rack_id.clone(),
+                member_epoch: m.epoch,
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                subscribed_topic_names: m.subscribed.iter().cloned().collect(),
+                assignment: assignment(&m.owned, image),
+                target_assignment: assignment(group.target.get(&m.id).unwrap_or(&empty), image),
+                member_type: CONSUMER_MEMBER,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn assignment(partitions: &Partitions, image: &MetadataImage) -> Assignment {
+    Assignment {
+        topic_partitions: by_topic(partitions)
+            .into_iter()
+            .filter_map(|(name, partitions)| {
+                image.topic(&name).map(|meta| TopicPartitions {
+                    topic_id: meta.id,
+                    topic_name: name,
+                    partitions,
+                    ..Default::default()
+                })
+            })
+            .collect(),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,122 @@
+//! ConsumerGroupHeartbeat (KIP-848): joining, staying, leaving and receiving assignments of
+//! a consumer group all go through this request. Topics travel by id on the wire and by name
+//! inside the coordinator.
+
+use tidelog_protocol::messages::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
+use tidelog_protocol::messages::consumer_group_heartbeat_response::{
+    Assignment, ConsumerGroupHeartbeatResponse, TopicPartitions,
+};
+use tidelog_protocol::ErrorCode;
+use tokio::time::Instant;
+
+use crate::broker::Broker;
+use crate::coordinator::consumer::assignor::Partitions;
+use crate::coordinator::consumer::group::Heartbeat;
+use crate::coordinator::group::state::GroupState;
+use crate::ids::{random_uuid, uuid_base64};
+
+pub fn handle(
+    broker: &Broker,
+    request: ConsumerGroupHeartbeatRequest,
+    client_id: String,
+    client_host: String,
+) -> ConsumerGroupHeartbeatResponse {
+    let consumer_groups = &broker.consumer_groups;
+    let interval_ms = consumer_groups.heartbeat_interval.as_millis() as i32;
+    let refuse = |error: ErrorCode, message: &str| ConsumerGroupHeartbeatResponse {
+        error_code: error.0,
+        error_message: Some(message.to_string()),
+        heartbeat_interval_ms: interval_ms,
+        ..Default::default()
+    };
+    if request.group_id.is_empty() {
+        return refuse(ErrorCode::INVALID_REQUEST, "the group id is empty");
+    }
+    if let Some(assignor) = &request.server_assignor {
+        if !consumer_groups.assignors.contains(assignor) {
+            return refuse(ErrorCode::UNSUPPORTED_ASSIGNOR, "this assignor is not offered");
+        }
+    }
+    let classic_in_use = broker
+        .groups
+        .with_existing(&request.group_id, |g| g.state != GroupState::Empty)
+        .unwrap_or(false);
+    if classic_in_use {
+        return refuse(
+            ErrorCode::GROUP_ID_NOT_FOUND,
+            "the group is a classic group with members",
+        );
+    }
+    if let Err(e) = broker.ensure_offsets_topic() {
+        return refuse(e.code, &e.message);
+    }
+    let topics = broker.subscribable_topics();
+    let image = broker.metadata.image();
+    let owned = request.topic_partitions.map(|topics| {
+        topics
+            .into_iter()
+            .filter_map(|t| {
+                image
+                    .topic_by_id(t.topic_id)
+                    .map(|meta| (meta.name.clone(), t.partitions))
+            })
+            .flat_map(|(name, partitions)| partitions.into_iter().map(move |p| (name.clone(), p)))
+            .collect::<Partitions>()
+    });
+    let heartbeat = Heartbeat {
+        member_id: request.member_id,
+        member_epoch: request.member_epoch,
+        instance_id: request.instance_id,
+        rack_id: request.rack_id,
+        client_id,
+        client_host,
+        rebalance_timeout_ms: request.rebalance_timeout_ms,
+        subscribed_topics: request.subscribed_topic_names,
+        subscribed_regex: request.subscribed_topic_regex,
+        server_assignor: request.server_assignor,
+        owned,
+    };
+    let result = consumer_groups.with_group(&request.group_id, |group| {
+        group.heartbeat(
+            heartbeat,
+            || uuid_base64(random_uuid()),
+            &topics,
+            consumer_groups.session_timeout,
+            Instant::now(),
+        )
+    });
+    match result {
+        Ok(result) => ConsumerGroupHeartbeatResponse {
+            member_id: Some(result.member_id),
+            member_epoch: result.member_epoch,
+            heartbeat_interval_ms: interval_ms,
+            assignment: result.assignment.map(|partitions| Assignment {
+                topic_partitions: by_topic(&partitions)
+                    .into_iter()
+                    .filter_map(|(name, partitions)| {
+                        image.topic(&name).map(|meta| TopicPartitions {
+                            topic_id: meta.id,
+                            partitions,
+                            ..Default::default()
+                        })
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Err(error) => refuse(error, "refused by the group coordinator"),
+    }
+}
+
+/// Groups (topic, partition) pairs by topic, in order.
+pub fn by_topic(partitions: &Partitions) -> Vec<(String, Vec<i32>)> {
+    let mut topics: Vec<(String, Vec<i32>)> = Vec::new();
+    for (topic, partition) in partitions {
+        match topics.last_mut() {
+            Some((name, list)) if name == topic => list.push(*partition),
+            _ => topics.push((topic.clone(), vec![*partition])),
+        }
+    }
+    topics
+}

@@ -1,0 +1,339 @@
+//! The KIP-848 consumer group protocol against a real broker: librdkafka consumers with
+//! `group.protocol=consumer` share a topic's partitions through ConsumerGroupHeartbeat (the
+//! broker assigns), a leaving member's partitions move to the others, every record is
+//! consumed, and commits resume after a restart (members rejoin with epoch 0).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::clients::{new_topic, CLIENT_TIMEOUT};
+use common::raw::RawClient;
+use common::Broker;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tidelog_protocol::messages::consumer_group_describe_request::ConsumerGroupDescribeRequest;
+use tidelog_protocol::messages::consumer_group_heartbeat_request::{self as heartbeat, ConsumerGroupHeartbeatRequest};
+use tidelog_protocol::messages::consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse;
+use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
+use tidelog_protocol::messages::offset_commit_request::{
+    OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody, Uuid};
+
+/// How long a group may take to settle before a test gives up; it settles in about a second.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+const TOPIC: &str = "six";
+const GROUP: &str = "kip848";
+const PARTITIONS: i32 = 6;
+
+/// Small timeouts, so members notice changes quickly and a lost member expires in seconds.
+const BROKER_ARGS: &[&str] = &[
+    "--override",
+    "group.consumer.heartbeat.interval.ms=200",
+    "--override",
+    "group.consumer.session.timeout.ms=5000",
+];
+
+/// A consumer of the new protocol: no assignment strategy, the broker assigns.
+fn consumer(broker: &Broker) -> BaseConsumer {
+    consumer_with(broker, &[])
+}
+
+/// A consumer of the new protocol with more settings.
+fn consumer_with(broker: &Broker, settings: &[(&str, &str)]) -> BaseConsumer {
+    let mut config = broker.client_config();
+    for (key, value) in settings {
+        config.set(*key, *value);
+    }
+    let consumer: BaseConsumer = config
+        .set("group.id", GROUP)
+        .set("group.protocol", "consumer")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("create a consumer");
+    consumer.subscribe(&[TOPIC]).expect("subscribe");
+    consumer
+}
+
+/// Produces `count` records round-robin over the partitions, valued `first..first + count`.
+fn produce(broker: &Broker, first: usize, count: usize) {
+    let producer = broker.base_producer();
+    for i in first..first + count {
+        let value = i.to_string();
+        let partition = (i % PARTITIONS as usize) as i32;
+        producer
+            .send(BaseRecord::<(), _>::to(TOPIC).partition(partition).payload(&value))
+            .expect("enqueue");
+    }
+    producer.flush(CLIENT_TIMEOUT).expect("flush");
+}
+
+fn assignment(consumer: &BaseConsumer) -> Vec<i32> {
+    let mut partitions: Vec<i32> = consumer
+        .assignment()
+        .expect("assignment")
+        .elements()
+        .iter()
+        .map(|e| e.partition())
+        .collect();
+    partitions.sort();
+    partitions
+}
+
+/// Polls every consumer, recording the values read and committing after each record, until
+/// each holds `per_member` partitions, all partitions are assigned once, `expected` values
+/// have been read and every commit went through. A commit refused while the group changes
+/// (or the broker restarts) is retried, as are transient errors of the poll.
+fn consume_until(consumers: &[&BaseConsumer], per_member: usize, read: &mut BTreeSet<usize>, expected: usize) {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    // Each consumer's commits still to make: partition -> next offset.
+    let mut pending: Vec<BTreeMap<i32, i64>> = vec![BTreeMap::new(); consumers.len()];
+    loop {
+        for (consumer, pending) in consumers.iter().zip(&mut pending) {
+            while let Some(message) = consumer.poll(Duration::from_millis(20)) {
+                let Ok(message) = message else { continue };
+                let value = std::str::from_utf8(message.payload().expect("payload")).expect("utf-8");
+                read.insert(value.parse().expect("a number"));
+                pending.insert(message.partition(), message.offset() + 1);
+            }
+            if !pending.is_empty() {
+                let mut offsets = TopicPartitionList::new();
+                for (partition, offset) in pending.iter() {
+                    offsets
+                        .add_partition_offset(TOPIC, *partition, Offset::Offset(*offset))
+                        .expect("offset");
+                }
+                if consumer.commit(&offsets, CommitMode::Sync).is_ok() {
+                    pending.clear();
+                }
+            }
+        }
+        let assigned: Vec<Vec<i32>> = consumers.iter().map(|c| assignment(c)).collect();
+        let mut all = assigned.concat();
+        all.sort();
+        let balanced = assigned.iter().all(|a| a.len() == per_member) && all == (0..PARTITIONS).collect::<Vec<_>>();
+        if balanced && read.len() >= expected && pending.iter().all(BTreeMap::is_empty) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no settling: assignments {assigned:?}, {} of {expected} read",
+            read.len()
+        );
+    }
+}
+
+/// The group's committed offset of every partition.
+fn committed(consumer: &BaseConsumer) -> BTreeMap<i32, Offset> {
+    let mut wanted = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        wanted.add_partition(TOPIC, partition);
+    }
+    let committed = consumer
+        .committed_offsets(wanted, CLIENT_TIMEOUT)
+        .expect("committed offsets");
+    committed
+        .elements()
+        .iter()
+        .map(|e| (e.partition(), e.offset()))
+        .collect()
+}
+
+#[test]
+fn consumers_share_partitions_move_them_when_one_leaves_and_resume_after_a_restart() {
+    let mut broker = Broker::start(BROKER_ARGS);
+    broker.admin().create_ok(&[new_topic(TOPIC, PARTITIONS, 1)]);
+    produce(&broker, 0, 600);
+
+    // Three members: two partitions each, and every record read.
+    let mut read = BTreeSet::new();
+    let a = consumer(&broker);
+    let b = consumer(&broker);
+    let c = consumer(&broker);
+    consume_until(&[&a, &b, &c], 2, &mut read, 600);
+
+    // One leaves: its partitions move, and what is produced next is read by the other two.
+    drop(c);
+    produce(&broker, 600, 600);
+    consume_until(&[&a, &b], 3, &mut read, 1200);
+    assert_eq!(read, (0..1200).collect::<BTreeSet<usize>>(), "every record read");
+
+    // Every partition's commit is at its end: 200 records each.
+    let all_at_end: BTreeMap<i32, Offset> = (0..PARTITIONS).map(|p| (p, Offset::Offset(200))).collect();
+    assert_eq!(committed(&a), all_at_end);
+    drop(b);
+
+    // After a restart the group is gone from memory: `a` is told UNKNOWN_MEMBER_ID and
+    // rejoins with epoch 0; with a new member they read only what follows the commits.
+    broker.restart();
+    produce(&broker, 1200, 60);
+    let d = consumer(&broker);
+    let mut after = BTreeSet::new();
+    consume_until(&[&a, &d], 3, &mut after, 60);
+    assert_eq!(
+        after,
+        (1200..1260).collect::<BTreeSet<usize>>(),
+        "resumed at the commits"
+    );
+    let all_at_end: BTreeMap<i32, Offset> = (0..PARTITIONS).map(|p| (p, Offset::Offset(210))).collect();
+    assert_eq!(committed(&d), all_at_end);
+}
+
+/// One ConsumerGroupHeartbeat (v1) of `member` at `epoch`; `owned`: what it reports owning.
+fn beat(
+    raw: &mut RawClient,
+    member: &str,
+    epoch: i32,
+    owned: Option<(Uuid, Vec<i32>)>,
+) -> ConsumerGroupHeartbeatResponse {
+    let request = ConsumerGroupHeartbeatRequest {
+        group_id: "raw".into(),
+        member_id: member.into(),
+        member_epoch: epoch,
+        rebalance_timeout_ms: 30_000,
+        subscribed_topic_names: (epoch == 0).then(|| vec![TOPIC.to_string()]),
+        topic_partitions: owned.map(|(topic_id, partitions)| {
+            vec![heartbeat::TopicPartitions {
+                topic_id,
+                partitions,
+                ..Default::default()
+            }]
+        }),
+        ..Default::default()
+    };
+    match raw.request(1, RequestBody::ConsumerGroupHeartbeat(request)) {
+        ResponseBody::ConsumerGroupHeartbeat(r) => r,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// The partitions of a heartbeat's assignment, with their topic id.
+fn assigned(response: &ConsumerGroupHeartbeatResponse) -> (Uuid, Vec<i32>) {
+    let assignment = response.assignment.as_ref().expect("an assignment");
+    match assignment.topic_partitions.as_slice() {
+        [] => (Uuid::default(), vec![]),
+        [topic] => (topic.topic_id, topic.partitions.clone()),
+        more => panic!("one topic expected: {more:?}"),
+    }
+}
+
+/// OffsetCommit v9 of partition 0 by `member` at `epoch`: the partition's error.
+fn commit(raw: &mut RawClient, member: &str, epoch: i32) -> ErrorCode {
+    let request = OffsetCommitRequest {
+        group_id: "raw".into(),
+        generation_id_or_member_epoch: epoch,
+        member_id: member.into(),
+        topics: vec![OffsetCommitRequestTopic {
+            name: TOPIC.into(),
+            partitions: vec![OffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    match raw.request(9, RequestBody::OffsetCommit(request)) {
+        ResponseBody::OffsetCommit(r) => ErrorCode(r.topics[0].partitions[0].error_code),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn partitions_move_only_after_revocation_and_commits_check_member_epochs() {
+    let broker = Broker::start(BROKER_ARGS);
+    broker.admin().create_ok(&[new_topic(TOPIC, PARTITIONS, 1)]);
+    let mut raw = RawClient::connect(broker.addr());
+
+    // The first member gets everything.
+    let a = beat(&mut raw, "member-a", 0, None);
+    assert_eq!(a.error_code, 0, "{:?}", a.error_message);
+    assert_eq!(a.heartbeat_interval_ms, 200);
+    let (topic_id, all) = assigned(&a);
+    assert_eq!(all, (0..PARTITIONS).collect::<Vec<_>>());
+
+    // A second member joins: nothing for it until `a` gives partitions up.
+    let b = beat(&mut raw, "member-b", 0, None);
+    assert_eq!(assigned(&b).1, Vec::<i32>::new());
+    let a_kept = beat(&mut raw, "member-a", a.member_epoch, None);
+    assert_eq!(
+        a_kept.member_epoch, a.member_epoch,
+        "epoch held until the revocation is confirmed"
+    );
+    let (_, kept) = assigned(&a_kept);
+    assert_eq!(kept.len(), 3);
+    let b_waits = beat(&mut raw, "member-b", b.member_epoch, None);
+    assert!(b_waits.assignment.is_none(), "revoked partitions not yet given away");
+
+    // Commits: the current epoch only.
+    assert_eq!(commit(&mut raw, "member-a", a.member_epoch), ErrorCode::NONE);
+    assert_eq!(
+        commit(&mut raw, "member-a", a.member_epoch + 7),
+        ErrorCode::FENCED_MEMBER_EPOCH
+    );
+    assert_eq!(commit(&mut raw, "nobody", 1), ErrorCode::UNKNOWN_MEMBER_ID);
+
+    // `a` confirms; it moves to the new epoch, its old one is stale, and `b` gets the rest.
+    let a_done = beat(&mut raw, "member-a", a.member_epoch, Some((topic_id, kept.clone())));
+    assert!(a_done.member_epoch > a.member_epoch);
+    assert_eq!(
+        commit(&mut raw, "member-a", a.member_epoch),
+        ErrorCode::STALE_MEMBER_EPOCH
+    );
+    let b_gets = beat(&mut raw, "member-b", b.member_epoch, None);
+    let (_, given) = assigned(&b_gets);
+    let mut both = [kept, given].concat();
+    both.sort();
+    assert_eq!(both, (0..PARTITIONS).collect::<Vec<_>>());
+
+    // Described and listed as a consumer group.
+    let describe = ConsumerGroupDescribeRequest {
+        group_ids: vec!["raw".into()],
+        ..Default::default()
+    };
+    let ResponseBody::ConsumerGroupDescribe(described) = raw.request(1, RequestBody::ConsumerGroupDescribe(describe))
+    else {
+        panic!("a ConsumerGroupDescribe response")
+    };
+    let group = &described.groups[0];
+    assert_eq!((group.error_code, group.group_state.as_str()), (0, "Stable"));
+    assert_eq!(group.assignor_name, "uniform");
+    assert_eq!(group.members.len(), 2);
+    let ResponseBody::ListGroups(listed) = raw.request(5, RequestBody::ListGroups(ListGroupsRequest::default())) else {
+        panic!("a ListGroups response")
+    };
+    let types: Vec<(&str, &str)> = listed
+        .groups
+        .iter()
+        .map(|g| (g.group_id.as_str(), g.group_type.as_str()))
+        .collect();
+    assert_eq!(types, [("raw", "consumer")]);
+
+    // `b` leaves; `a` gets its partitions back.
+    assert_eq!(beat(&mut raw, "member-b", -1, None).member_epoch, -1);
+    let a_all = beat(&mut raw, "member-a", a_done.member_epoch, None);
+    assert_eq!(assigned(&a_all).1, (0..PARTITIONS).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_static_member_restarted_within_its_session_gets_its_partitions_back() {
+    let broker = Broker::start(BROKER_ARGS);
+    broker.admin().create_ok(&[new_topic(TOPIC, PARTITIONS, 1)]);
+    produce(&broker, 0, 60);
+    let one = consumer_with(&broker, &[("group.instance.id", "one")]);
+    let two = consumer_with(&broker, &[("group.instance.id", "two")]);
+    let mut read = BTreeSet::new();
+    consume_until(&[&one, &two], 3, &mut read, 60);
+    let (before_one, before_two) = (assignment(&one), assignment(&two));
+
+    // `one` closes (leaving with epoch -2) and comes back under the same instance id.
+    drop(one);
+    let one = consumer_with(&broker, &[("group.instance.id", "one")]);
+    consume_until(&[&one, &two], 3, &mut read, 60);
+    assert_eq!((assignment(&one), assignment(&two)), (before_one, before_two));
+}
