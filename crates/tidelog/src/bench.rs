@@ -22,7 +22,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use broker_process::{BrokerProcess, Rss};
@@ -267,13 +267,14 @@ fn client_config(bootstrap: &str) -> ClientConfig {
 
 /// A producer tuned for throughput: `linger.ms` as asked, batches bounded by bytes (1 MB,
 /// just under the broker's `message.max.bytes`) rather than by count, no compression. The
-/// queue defaults (100,000 records, 1 GiB) keep plenty in flight.
+/// queue defaults (100,000 records, 1 GiB) keep plenty in flight. A thread of its own
+/// serves the delivery reports.
 fn producer(
     bootstrap: &str,
     acks: Acks,
     linger_ms: u32,
     keep_latencies: bool,
-) -> Result<BaseProducer<Deliveries>, String> {
+) -> Result<ThreadedProducer<Deliveries>, String> {
     client_config(bootstrap)
         .set("acks", acks.as_config())
         .set("linger.ms", linger_ms.to_string())
@@ -302,12 +303,21 @@ impl Deliveries {
         }
     }
 
-    /// Fails the run unless exactly `sent` records were acknowledged.
-    fn check(&self, sent: u64) -> Result<(), String> {
-        let (delivered, failed) = (
-            self.delivered.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-        );
+    /// Waits until `sent` records have a delivery report and returns when they all had,
+    /// or fails the run unless all were acknowledged.
+    fn wait_for(&self, sent: u64, timeout: Duration) -> Result<Instant, String> {
+        let deadline = Instant::now() + timeout;
+        let counts = || {
+            (
+                self.delivered.load(Ordering::Relaxed),
+                self.failed.load(Ordering::Relaxed),
+            )
+        };
+        while counts().0 + counts().1 < sent && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let done = Instant::now();
+        let (delivered, failed) = counts();
         if failed > 0 || delivered != sent {
             let error = self.first_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
             return Err(format!(
@@ -315,7 +325,7 @@ impl Deliveries {
                 error.as_deref().unwrap_or("none")
             ));
         }
-        Ok(())
+        Ok(done)
     }
 }
 
@@ -393,19 +403,20 @@ fn payload(size: usize) -> Vec<u8> {
 
 /// Sends one record and waits for it, so connections and metadata are in place before the
 /// clock starts.
-fn warm_up(producer: &BaseProducer<Deliveries>, topic: &str, value: &[u8]) -> Result<(), String> {
+fn warm_up(producer: &ThreadedProducer<Deliveries>, topic: &str, value: &[u8]) -> Result<(), String> {
     send(producer, topic, 0, value)?;
-    producer.flush(TIMEOUT).map_err(|e| format!("warm-up: {e}"))?;
-    producer.context().check(1)
+    producer.context().wait_for(1, TIMEOUT).map(|_| ())
 }
 
 /// Sends one record to `partition`, waiting while the producer's queue is full.
-fn send(producer: &BaseProducer<Deliveries>, topic: &str, partition: i32, value: &[u8]) -> Result<(), String> {
+fn send(producer: &ThreadedProducer<Deliveries>, topic: &str, partition: i32, value: &[u8]) -> Result<(), String> {
     loop {
         match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(value).partition(partition)) {
             Ok(()) => return Ok(()),
+            // A sleep, not rdkafka's poll, which spins through its last millisecond and
+            // would take CPU from the broker on the same two cores.
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                producer.poll(Duration::from_millis(1));
+                std::thread::sleep(Duration::from_millis(1));
             }
             Err((e, _)) => return Err(format!("produce: {e}")),
         }
@@ -424,19 +435,12 @@ fn produce(target: &Target, load: &Load, acks: Acks, amount: Amount) -> Result<T
     while !amount.done(sent, started) {
         send(&producer, &target.topic, (sent % partitions as u64) as i32, &value)?;
         sent += 1;
-        if sent % 1024 == 0 {
-            producer.poll(Duration::ZERO);
-        }
     }
-    producer
-        .flush(Duration::from_secs(300))
-        .map_err(|e| format!("flush: {e}"))?;
-    let elapsed = started.elapsed();
-    producer.context().check(sent + 1)?;
+    let done = producer.context().wait_for(sent + 1, Duration::from_secs(300))?;
     Ok(Throughput {
         records: sent,
         bytes: sent * load.record_size as u64,
-        elapsed,
+        elapsed: done - started,
     })
 }
 
@@ -455,10 +459,8 @@ fn latency(target: &Target, load: &Load, rate: u32, duration: f64) -> Result<Lat
         let due = started + Duration::from_secs_f64(i as f64 / f64::from(rate));
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         send(&producer, &target.topic, (i % partitions as u64) as i32, &value)?;
-        producer.poll(Duration::ZERO);
     }
-    producer.flush(TIMEOUT).map_err(|e| format!("flush: {e}"))?;
-    producer.context().check(total + 1)?;
+    producer.context().wait_for(total + 1, TIMEOUT)?;
     let mut samples = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
     samples.sort_unstable();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
