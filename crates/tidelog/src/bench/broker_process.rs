@@ -67,6 +67,10 @@ impl BrokerProcess {
         Ok((broker, started.elapsed()))
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its resident memory now and at its peak (the kernel's high-water mark).
     pub fn rss(&self) -> Result<Rss, String> {
         let path = format!("/proc/{}/status", self.child.id());
@@ -107,8 +111,8 @@ pub struct Rss {
 }
 
 impl Rss {
-    pub fn peak_mib(&self) -> f64 {
-        self.peak_kib as f64 / 1024.0
+    pub fn peak_mb(&self) -> f64 {
+        self.peak_kib as f64 * 1024.0 / 1e6
     }
 }
 
@@ -116,9 +120,9 @@ impl fmt::Display for Rss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "RSS {:.1} MiB, peak {:.1} MiB",
-            self.current_kib as f64 / 1024.0,
-            self.peak_mib()
+            "RSS {:.1} MB, peak {:.1} MB",
+            self.current_kib as f64 * 1024.0 / 1e6,
+            self.peak_mb()
         )
     }
 }
