@@ -6,7 +6,7 @@
 //! only the owner of the process can measure: its memory, how fast it starts, and how fast
 //! it restarts after SIGKILL with a large log.
 //!
-//! Throughput counts record values only, as Kafka's and librdkafka's perf tools do, in MB/s
+//! Throughput counts record values only (no keys, headers or batch framing), in MB/s
 //! (10^6 bytes, the unit of the floors) with MiB/s beside it.
 
 mod broker_process;
@@ -47,12 +47,12 @@ enum BenchCommand {
     /// Produce at a fixed rate with acks=all; reports delivery latency percentiles.
     Latency(LatencyArgs),
     /// Restart after SIGKILL with a large log, against a broker of its own.
-    Restart(RestartArgs),
+    Restart(OwnBrokerArgs),
     /// The whole suite against brokers of its own, plus their memory, start and restart.
     All(AllArgs),
 }
 
-#[derive(Args, Clone)]
+#[derive(Args)]
 struct Target {
     /// The broker to connect to.
     #[arg(long, default_value = "localhost:9092")]
@@ -62,7 +62,7 @@ struct Target {
     topic: String,
 }
 
-#[derive(Args, Clone)]
+#[derive(Args)]
 struct Load {
     /// Partitions of the topic when it has to be created; records go round-robin over all
     /// of the topic's partitions.
@@ -118,11 +118,12 @@ struct AllArgs {
     #[arg(long, default_value_t = 5)]
     starts: usize,
     #[command(flatten)]
-    restart: RestartArgs,
+    own: OwnBrokerArgs,
 }
 
+/// For the runs on brokers that `bench` starts itself.
 #[derive(Args)]
-struct RestartArgs {
+struct OwnBrokerArgs {
     /// GB (10^9 bytes) of records written before the SIGKILL of the restart run.
     #[arg(long, default_value_t = 1.0)]
     restart_gb: f64,
@@ -138,13 +139,20 @@ struct RestartArgs {
     broker: Option<PathBuf>,
 }
 
-impl RestartArgs {
-    fn work_dir(&self) -> Result<tempfile::TempDir, String> {
-        match &self.work_dir {
+impl OwnBrokerArgs {
+    /// Runs `run` with a temporary directory for the brokers' data and logs, removed
+    /// afterwards unless the run fails (its error names the log to read).
+    fn in_work_dir<T>(&self, run: impl FnOnce(&Path) -> Result<T, String>) -> Result<T, String> {
+        let work = match &self.work_dir {
             Some(dir) => tempfile::tempdir_in(dir),
             None => tempfile::tempdir(),
         }
-        .map_err(|e| format!("cannot create a work directory: {e}"))
+        .map_err(|e| format!("cannot create a work directory: {e}"))?;
+        let result = run(work.path());
+        if result.is_err() {
+            eprintln!("kept {} for its broker logs", work.keep().display());
+        }
+        result
     }
 
     fn broker(&self) -> Result<PathBuf, String> {
@@ -207,10 +215,11 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         BenchCommand::Consume(target) => println!("{}", consume(&target)?),
         BenchCommand::Latency(a) => println!("{}", latency(&a.target, &a.load, a.rate, a.duration)?),
         BenchCommand::Restart(a) => {
-            let restart = restart_after_kill(&a.broker()?, &a.work_dir()?.path().join("restart"), &a)?;
-            println!("{}", restart);
+            let exe = a.broker()?;
+            let restart = a.in_work_dir(|work| restart_after_kill(&exe, &work.join("restart"), &a))?;
+            println!("{restart}");
         }
-        BenchCommand::All(a) => all(&a)?,
+        BenchCommand::All(a) => a.own.in_work_dir(|work| all(&a, work))?,
     }
     Ok(())
 }
@@ -316,8 +325,8 @@ impl Deliveries {
         }
     }
 
-    /// Waits until `sent` records have a delivery report and returns when they all had,
-    /// or fails the run unless all were acknowledged.
+    /// Waits until `sent` records have had their delivery reports and returns the moment
+    /// they all had; fails the run unless every one was acknowledged.
     fn wait_for(&self, sent: u64, timeout: Duration) -> Result<Instant, String> {
         let deadline = Instant::now() + timeout;
         let counts = || {
@@ -476,6 +485,7 @@ fn latency(target: &Target, load: &Load, rate: u32, duration: f64) -> Result<Lat
     producer.context().wait_for(total + 1, TIMEOUT)?;
     let mut samples = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
     samples.sort_unstable();
+    let max = *samples.last().ok_or("no record was sent: raise --rate or --duration")?;
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
     Ok(Latencies {
         rate,
@@ -483,7 +493,7 @@ fn latency(target: &Target, load: &Load, rate: u32, duration: f64) -> Result<Lat
         p50: at(0.5),
         p99: at(0.99),
         p999: at(0.999),
-        max: *samples.last().ok_or("no record delivered")?,
+        max,
     })
 }
 
@@ -577,14 +587,13 @@ impl Table {
     }
 }
 
-fn all(args: &AllArgs) -> Result<(), String> {
-    let work = args.restart.work_dir()?;
-    let exe = args.restart.broker()?;
+fn all(args: &AllArgs, work: &Path) -> Result<(), String> {
+    let exe = args.own.broker()?;
     let mut table = Table::default();
 
     let mut starts = Vec::new();
     for i in 0..args.starts.max(1) {
-        let (broker, ready) = BrokerProcess::start(&exe, &work.path().join(format!("start-{i}")))?;
+        let (broker, ready) = BrokerProcess::start(&exe, &work.join(format!("start-{i}")))?;
         broker.kill()?;
         starts.push(ready);
     }
@@ -601,7 +610,7 @@ fn all(args: &AllArgs) -> Result<(), String> {
         None,
     );
 
-    let (broker, _) = BrokerProcess::start(&exe, &work.path().join("suite"))?;
+    let (broker, _) = BrokerProcess::start(&exe, &work.join("suite"))?;
     let measured = [broker.pid()];
     let bootstrap = broker.addr.to_string();
     let amount = Amount::Duration(Duration::from_secs_f64(args.duration));
@@ -657,7 +666,7 @@ fn all(args: &AllArgs) -> Result<(), String> {
     );
     broker.kill()?;
 
-    let restart = restart_after_kill(&exe, &work.path().join("restart"), &args.restart)?;
+    let restart = restart_after_kill(&exe, &work.join("restart"), &args.own)?;
     table.add(
         &format!(
             "restart after SIGKILL, {:.2} GB of log in {} partitions",
@@ -665,7 +674,8 @@ fn all(args: &AllArgs) -> Result<(), String> {
             restart.partitions
         ),
         &restart,
-        Some(("≤ 5 s for 10 GB", restart.ready <= RESTART_FLOOR)),
+        // The floor is stated for 10 GB; a smaller log proves nothing about it.
+        (restart.log_bytes >= 10_000_000_000).then_some(("≤ 5 s", restart.ready <= RESTART_FLOOR)),
         None,
     );
     table.print();
@@ -700,7 +710,7 @@ impl fmt::Display for Restart {
 
 /// Fills a log with acks=1, SIGKILLs the broker, and times a restart on the same data up to
 /// its first answer; then checks that every acknowledged record is still there.
-fn restart_after_kill(exe: &Path, dir: &Path, args: &RestartArgs) -> Result<Restart, String> {
+fn restart_after_kill(exe: &Path, dir: &Path, args: &OwnBrokerArgs) -> Result<Restart, String> {
     let (broker, _) = BrokerProcess::start(exe, dir)?;
     let target = Target {
         bootstrap: broker.addr.to_string(),
