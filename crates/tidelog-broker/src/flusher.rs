@@ -1,10 +1,15 @@
-//! Group commit: one thread fsyncs every partition with unflushed appends, then advances
+//! Group commit: a few threads fsync the partitions with unflushed appends, then advance
 //! their high watermarks.
 //!
-//! Appends mark their partition dirty and return at once; while the flusher is in an
-//! fsync, further appends pile up and are made durable together by the next round, so
-//! concurrent producers share fsyncs. After each round that moved a high watermark,
-//! `data_version` changes, which wakes long-poll fetches.
+//! Appends mark their partition dirty and return at once. Each flusher thread takes one
+//! dirty partition that no other thread is flushing, fsyncs it and publishes its new high
+//! watermark; appends arriving meanwhile queue the partition again and are made durable
+//! together by its next fsync, so concurrent producers share fsyncs. Different partitions
+//! are fsynced in parallel: a small fsync waits on the disk's latency rather than its
+//! bandwidth, and concurrent ones share ext4's journal commits, so with many partitions a
+//! partition no longer waits for all the others (docs/PERFORMANCE.md: 100 partitions at
+//! acks=all, median latency 360 ms with one thread, 15 ms with eight). After each fsync
+//! that moved a high watermark, `data_version` changes, which wakes long-poll fetches.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -14,10 +19,30 @@ use tracing::error;
 
 use crate::partitions::Partition;
 
+/// fsyncs in flight at once. Threads waiting on the disk cost no CPU; 8 already let the
+/// file system share its journal commits between them.
+const FLUSH_THREADS: usize = 8;
+
 #[derive(Default)]
 struct Pending {
-    partitions: Vec<Arc<Partition>>,
+    /// Dirty partitions in the order they were dirtied, each at most once.
+    dirty: Vec<Arc<Partition>>,
+    /// Partitions being fsynced; they stay queued in `dirty` until that fsync is done.
+    flushing: Vec<Arc<Partition>>,
     stop: bool,
+}
+
+impl Pending {
+    /// The first dirty partition no thread is flushing, moved to `flushing`.
+    fn take(&mut self) -> Option<Arc<Partition>> {
+        let index = self
+            .dirty
+            .iter()
+            .position(|p| !self.flushing.iter().any(|f| Arc::ptr_eq(f, p)))?;
+        let partition = self.dirty.remove(index);
+        self.flushing.push(partition.clone());
+        Some(partition)
+    }
 }
 
 struct Shared {
@@ -26,9 +51,15 @@ struct Shared {
     data_version: watch::Sender<u64>,
 }
 
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 pub struct Flusher {
     shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Flusher {
@@ -38,22 +69,26 @@ impl Flusher {
             wake: Condvar::new(),
             data_version: watch::channel(0).0,
         });
-        let worker = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("tidelog-flusher".into())
-            .spawn(move || run(&worker))
-            .expect("spawn the flusher thread");
+        let threads = (0..FLUSH_THREADS)
+            .map(|i| {
+                let worker = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("tidelog-flusher-{i}"))
+                    .spawn(move || run(&worker))
+                    .expect("spawn a flusher thread")
+            })
+            .collect();
         Flusher {
             shared,
-            thread: Mutex::new(Some(thread)),
+            threads: Mutex::new(threads),
         }
     }
 
-    /// Queues `partition` for the next fsync round.
+    /// Queues `partition` for an fsync.
     pub fn mark_dirty(&self, partition: &Arc<Partition>) {
-        let mut pending = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if !pending.partitions.iter().any(|p| Arc::ptr_eq(p, partition)) {
-            pending.partitions.push(partition.clone());
+        let mut pending = self.shared.lock();
+        if !pending.dirty.iter().any(|p| Arc::ptr_eq(p, partition)) {
+            pending.dirty.push(partition.clone());
         }
         self.shared.wake.notify_one();
     }
@@ -63,11 +98,12 @@ impl Flusher {
         self.shared.data_version.subscribe()
     }
 
-    /// Flushes what is pending and stops the thread.
+    /// Flushes what is pending and stops the threads.
     pub fn stop(&self) {
-        self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
-        self.shared.wake.notify_one();
-        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_all();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for thread in threads {
             let _ = thread.join();
         }
     }
@@ -75,34 +111,110 @@ impl Flusher {
 
 fn run(shared: &Shared) {
     loop {
-        let (round, stop) = {
-            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-            while pending.partitions.is_empty() && !pending.stop {
+        let partition = {
+            let mut pending = shared.lock();
+            loop {
+                if let Some(partition) = pending.take() {
+                    break partition;
+                }
+                // Partitions still queued behind an fsync in flight are left to the thread
+                // doing it, which looks again once done.
+                if pending.stop && pending.dirty.is_empty() {
+                    return;
+                }
                 pending = shared.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
             }
-            (std::mem::take(&mut pending.partitions), pending.stop)
         };
-        let mut advanced = false;
-        for partition in &round {
-            match partition.flush() {
-                Ok(moved) => advanced |= moved,
-                // The data stays unacknowledged; the next append to it retries the flush.
-                Err(e) => error!(topic = partition.tp.topic(), partition = partition.tp.partition(), error = %e,
-                    "flush failed"),
+        let advanced = match partition.flush() {
+            Ok(moved) => moved,
+            // The data stays unacknowledged; the next append to it retries the flush.
+            Err(e) => {
+                error!(topic = partition.tp.topic(), partition = partition.tp.partition(), error = %e,
+                    "flush failed");
+                false
+            }
+        };
+        {
+            let mut pending = shared.lock();
+            pending.flushing.retain(|p| !Arc::ptr_eq(p, &partition));
+            // Appends made during the fsync may have queued the partition again; when
+            // stopping, threads waiting for it may now exit.
+            if pending.stop {
+                shared.wake.notify_all();
+            } else if pending.dirty.iter().any(|p| Arc::ptr_eq(p, &partition)) {
+                shared.wake.notify_one();
             }
         }
         if advanced {
             shared.data_version.send_modify(|v| *v = v.wrapping_add(1));
         }
-        if stop
-            && shared
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .partitions
-                .is_empty()
-        {
-            return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    use tidelog_protocol::records::RecordBatchBuilder;
+
+    use crate::config::BrokerConfig;
+    use crate::ids::random_uuid;
+    use crate::metadata::TopicMeta;
+    use crate::partitions::Partitions;
+
+    const PARTITIONS: i32 = 20;
+
+    fn open(dir: &std::path::Path) -> Partitions {
+        let config = BrokerConfig {
+            log_dirs: vec![dir.to_path_buf()],
+            ..BrokerConfig::default()
+        };
+        let topic = TopicMeta {
+            name: "t".into(),
+            id: random_uuid(),
+            partitions: PARTITIONS,
+            configs: BTreeMap::new(),
+        };
+        Partitions::open(&config, &[topic]).unwrap()
+    }
+
+    /// Appends one single-record batch to every partition and marks each dirty.
+    fn append_to_all(partitions: &Partitions) {
+        let mut builder = RecordBatchBuilder::new(0);
+        builder.append(1_000, None, Some(b"value"), &[]);
+        let batch = builder.build();
+        for p in 0..PARTITIONS {
+            let partition = partitions.get("t", p).unwrap();
+            partition.append(batch.as_bytes().clone()).unwrap();
+            partitions.flusher.mark_dirty(&partition);
         }
+    }
+
+    fn high_watermarks(partitions: &Partitions) -> Vec<i64> {
+        (0..PARTITIONS)
+            .map(|p| partitions.get("t", p).unwrap().high_watermark())
+            .collect()
+    }
+
+    #[test]
+    fn appends_from_many_threads_all_become_durable_and_stop_flushes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let partitions = open(dir.path());
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| (0..25).for_each(|_| append_to_all(&partitions)));
+            }
+        });
+        let all_durable = vec![100; PARTITIONS as usize];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while high_watermarks(&partitions) != all_durable && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(high_watermarks(&partitions), all_durable);
+
+        append_to_all(&partitions);
+        partitions.flusher.stop();
+        assert_eq!(high_watermarks(&partitions), vec![101; PARTITIONS as usize]);
     }
 }

@@ -1,5 +1,6 @@
 //! The `tidelog` command line.
 
+mod bench;
 mod serve;
 
 use std::path::PathBuf;
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Run the broker.
     Serve(ServeArgs),
+    /// Measure a broker's throughput, latency, memory and start times with librdkafka.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

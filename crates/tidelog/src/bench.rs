@@ -1,0 +1,757 @@
+//! `tidelog bench`: throughput, latency and footprint of a broker, measured with librdkafka,
+//! the client the performance floors are stated for.
+//!
+//! `produce`, `consume` and `latency` run against a broker that is already running. `all`
+//! starts brokers of its own (this binary's `serve` on temporary directories) and adds what
+//! only the owner of the process can measure: its memory, how fast it starts, and how fast
+//! it restarts after SIGKILL with a large log.
+//!
+//! Throughput counts record values only (no keys, headers or batch framing), in MB/s
+//! (10^6 bytes, the unit of the floors) with MiB/s beside it.
+
+mod broker_process;
+mod machine;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand, ValueEnum};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use broker_process::{BrokerProcess, Rss};
+
+/// How long any single client call may take before the run is abandoned.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Produce as fast as the broker takes records; reports MB/s and records/s.
+    Produce(ProduceArgs),
+    /// Consume every partition of a topic from its start to its current end.
+    Consume(Target),
+    /// Produce at a fixed rate with acks=all; reports delivery latency percentiles.
+    Latency(LatencyArgs),
+    /// Restart after SIGKILL with a large log, against a broker of its own.
+    Restart(OwnBrokerArgs),
+    /// The whole suite against brokers of its own, plus their memory, start and restart.
+    All(AllArgs),
+}
+
+#[derive(Args)]
+struct Target {
+    /// The broker to connect to.
+    #[arg(long, default_value = "localhost:9092")]
+    bootstrap: String,
+    /// The topic (created with `--partitions` if missing).
+    #[arg(long, default_value = "tidelog-bench")]
+    topic: String,
+}
+
+#[derive(Args)]
+struct Load {
+    /// Partitions of the topic when it has to be created; records go round-robin over all
+    /// of the topic's partitions.
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
+    /// Bytes of each record's value (records have no key).
+    #[arg(long, default_value_t = 1024)]
+    record_size: usize,
+    /// The producer's `linger.ms`.
+    #[arg(long, default_value_t = 5)]
+    linger_ms: u32,
+}
+
+#[derive(Args)]
+struct ProduceArgs {
+    #[command(flatten)]
+    target: Target,
+    #[command(flatten)]
+    load: Load,
+    #[arg(long, value_enum, default_value = "all")]
+    acks: Acks,
+    /// Produce this many records (instead of for `--duration`).
+    #[arg(long, conflicts_with = "duration")]
+    records: Option<u64>,
+    /// Seconds to produce for.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+}
+
+#[derive(Args)]
+struct LatencyArgs {
+    #[command(flatten)]
+    target: Target,
+    #[command(flatten)]
+    load: Load,
+    /// Records per second.
+    #[arg(long, default_value_t = 10_000)]
+    rate: u32,
+    /// Seconds to produce for.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+}
+
+#[derive(Args)]
+struct AllArgs {
+    /// Seconds each throughput and latency run lasts.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Records per second of the latency run.
+    #[arg(long, default_value_t = 10_000)]
+    latency_rate: u32,
+    /// How many times to time a start on an empty data directory (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    starts: usize,
+    #[command(flatten)]
+    own: OwnBrokerArgs,
+}
+
+/// For the runs on brokers that `bench` starts itself.
+#[derive(Args)]
+struct OwnBrokerArgs {
+    /// GB (10^9 bytes) of records written before the SIGKILL of the restart run.
+    #[arg(long, default_value_t = 1.0)]
+    restart_gb: f64,
+    /// Partitions the restart run spreads its log over.
+    #[arg(long, default_value_t = 100)]
+    restart_partitions: i32,
+    /// Where the brokers' temporary data directories go (removed afterwards).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// The `tidelog` binary whose `serve` is measured (this one by default), to compare
+    /// builds with the same client.
+    #[arg(long)]
+    broker: Option<PathBuf>,
+}
+
+impl OwnBrokerArgs {
+    /// Runs `run` with a temporary directory for the brokers' data and logs, removed
+    /// afterwards unless the run fails (its error names the log to read).
+    fn in_work_dir<T>(&self, run: impl FnOnce(&Path) -> Result<T, String>) -> Result<T, String> {
+        let work = match &self.work_dir {
+            Some(dir) => tempfile::tempdir_in(dir),
+            None => tempfile::tempdir(),
+        }
+        .map_err(|e| format!("cannot create a work directory: {e}"))?;
+        let result = run(work.path());
+        if result.is_err() {
+            eprintln!("kept {} for its broker logs", work.keep().display());
+        }
+        result
+    }
+
+    fn broker(&self) -> Result<PathBuf, String> {
+        match &self.broker {
+            Some(path) => Ok(path.clone()),
+            None => std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}")),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Acks {
+    /// Answered once fsynced.
+    All,
+    /// Answered once written.
+    #[value(name = "1")]
+    One,
+}
+
+impl Acks {
+    fn as_config(self) -> &'static str {
+        match self {
+            Acks::All => "all",
+            Acks::One => "1",
+        }
+    }
+}
+
+impl fmt::Display for Acks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "acks={}", self.as_config())
+    }
+}
+
+/// When a produce run stops.
+#[derive(Clone, Copy)]
+enum Amount {
+    Records(u64),
+    Duration(Duration),
+}
+
+impl Amount {
+    fn done(self, sent: u64, started: Instant) -> bool {
+        match self {
+            Amount::Records(n) => sent >= n,
+            Amount::Duration(d) => started.elapsed() >= d,
+        }
+    }
+}
+
+pub fn run(args: BenchArgs) -> Result<(), String> {
+    match args.command {
+        BenchCommand::Produce(a) => {
+            let amount = match a.records {
+                Some(n) => Amount::Records(n),
+                None => Amount::Duration(Duration::from_secs_f64(a.duration)),
+            };
+            println!("{}", produce(&a.target, &a.load, a.acks, amount)?);
+        }
+        BenchCommand::Consume(target) => println!("{}", consume(&target)?),
+        BenchCommand::Latency(a) => println!("{}", latency(&a.target, &a.load, a.rate, a.duration)?),
+        BenchCommand::Restart(a) => {
+            let exe = a.broker()?;
+            let restart = a.in_work_dir(|work| restart_after_kill(&exe, &work.join("restart"), &a))?;
+            println!("{restart}");
+        }
+        BenchCommand::All(a) => a.own.in_work_dir(|work| all(&a, work))?,
+    }
+    Ok(())
+}
+
+/// Records moved and the time it took, from the first record sent (or the assignment) to
+/// the last one acknowledged (or received).
+struct Throughput {
+    records: u64,
+    bytes: u64,
+    elapsed: Duration,
+}
+
+impl Throughput {
+    fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.elapsed.as_secs_f64()
+    }
+}
+
+impl fmt::Display for Throughput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.elapsed.as_secs_f64();
+        write!(
+            f,
+            "{:.1} MB/s ({:.1} MiB/s, {:.0} records/s; {} records in {seconds:.2} s)",
+            self.mb_per_s(),
+            self.bytes as f64 / (1 << 20) as f64 / seconds,
+            self.records as f64 / seconds,
+            self.records
+        )
+    }
+}
+
+/// Delivery latency percentiles, from librdkafka's own clock: `produce()` to acknowledgement.
+struct Latencies {
+    rate: u32,
+    records: usize,
+    p50: Duration,
+    p99: Duration,
+    p999: Duration,
+    max: Duration,
+}
+
+impl fmt::Display for Latencies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        write!(
+            f,
+            "p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms ({} records at {}/s)",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.p999),
+            ms(self.max),
+            self.records,
+            self.rate
+        )
+    }
+}
+
+/// Settings every client shares.
+fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("client.id", "tidelog-bench");
+    config
+}
+
+/// A producer tuned for throughput: `linger.ms` as asked, batches bounded by bytes (1 MB,
+/// just under the broker's `message.max.bytes`) rather than by count, no compression. The
+/// queue defaults (100,000 records, 1 GiB) keep plenty in flight. A thread of its own
+/// serves the delivery reports.
+fn producer(
+    bootstrap: &str,
+    acks: Acks,
+    linger_ms: u32,
+    keep_latencies: bool,
+) -> Result<ThreadedProducer<Deliveries>, String> {
+    client_config(bootstrap)
+        .set("acks", acks.as_config())
+        .set("linger.ms", linger_ms.to_string())
+        .set("batch.size", "1000000")
+        .set("batch.num.messages", "1000000")
+        .set("compression.type", "none")
+        .create_with_context(Deliveries::new(keep_latencies))
+        .map_err(|e| format!("cannot create the producer: {e}"))
+}
+
+/// Counts delivery reports, and keeps each record's latency when asked to.
+struct Deliveries {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+    latencies: Option<Mutex<Vec<Duration>>>,
+}
+
+impl Deliveries {
+    fn new(keep_latencies: bool) -> Deliveries {
+        Deliveries {
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            first_error: Mutex::new(None),
+            latencies: keep_latencies.then(|| Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Waits until `sent` records have had their delivery reports and returns the moment
+    /// they all had; fails the run unless every one was acknowledged.
+    fn wait_for(&self, sent: u64, timeout: Duration) -> Result<Instant, String> {
+        let deadline = Instant::now() + timeout;
+        let counts = || {
+            (
+                self.delivered.load(Ordering::Relaxed),
+                self.failed.load(Ordering::Relaxed),
+            )
+        };
+        while counts().0 + counts().1 < sent && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let done = Instant::now();
+        let (delivered, failed) = counts();
+        if failed > 0 || delivered != sent {
+            let error = self.first_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            return Err(format!(
+                "{delivered} of {sent} records acknowledged, {failed} failed (first error: {})",
+                error.as_deref().unwrap_or("none")
+            ));
+        }
+        Ok(done)
+    }
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(message) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                if let Some(latencies) = &self.latencies {
+                    // SAFETY: the message is valid for the duration of the delivery callback.
+                    let micros = unsafe { rdkafka::bindings::rd_kafka_message_latency(message.ptr()) };
+                    let latency = Duration::from_micros(micros.max(0) as u64);
+                    latencies.lock().unwrap_or_else(|e| e.into_inner()).push(latency);
+                }
+            }
+            Err((error, _)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self.first_error.lock().unwrap_or_else(|e| e.into_inner());
+                first.get_or_insert_with(|| error.to_string());
+            }
+        }
+    }
+}
+
+/// The topic's partition count, creating it with `partitions` first if it does not exist.
+/// Through the admin API: a producer's metadata request would auto-create it with the
+/// broker's default partition count instead.
+fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<i32, String> {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
+        .create()
+        .map_err(|e| format!("cannot create the admin client: {e}"))?;
+    let count = |admin: &AdminClient<DefaultClientContext>| -> Result<Option<i32>, String> {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(None, TIMEOUT)
+            .map_err(|e| format!("cannot read metadata from {bootstrap}: {e}"))?;
+        let found = metadata.topics().iter().find(|t| t.name() == topic);
+        Ok(found.map(|t| t.partitions().len() as i32))
+    };
+    if let Some(existing) = count(&admin)? {
+        return Ok(existing);
+    }
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let results = runtime
+        .block_on(admin.create_topics([&new_topic], &options))
+        .map_err(|e| format!("cannot create topic {topic}: {e}"))?;
+    for result in results {
+        result.map_err(|(name, code)| format!("cannot create topic {name}: {code}"))?;
+    }
+    count(&admin)?.ok_or_else(|| format!("topic {topic} missing after its creation"))
+}
+
+/// Record values that do not compress to nothing (no compression is used, but a broker
+/// must not get away with anything clever).
+fn payload(size: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Sends one record and waits for it, so connections and metadata are in place before the
+/// clock starts.
+fn warm_up(producer: &ThreadedProducer<Deliveries>, topic: &str, value: &[u8]) -> Result<(), String> {
+    send(producer, topic, 0, value)?;
+    producer.context().wait_for(1, TIMEOUT).map(|_| ())
+}
+
+/// Sends one record to `partition`, waiting while the producer's queue is full.
+fn send(producer: &ThreadedProducer<Deliveries>, topic: &str, partition: i32, value: &[u8]) -> Result<(), String> {
+    loop {
+        match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(value).partition(partition)) {
+            Ok(()) => return Ok(()),
+            // A sleep, not rdkafka's poll, which spins through its last millisecond and
+            // would take CPU from the broker on the same two cores.
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(format!("produce: {e}")),
+        }
+    }
+}
+
+/// Produces round-robin over the topic's partitions. Explicit partitions rather than
+/// librdkafka's sticky partitioner, which would send to one partition at a time.
+fn produce(target: &Target, load: &Load, acks: Acks, amount: Amount) -> Result<Throughput, String> {
+    let partitions = ensure_topic(&target.bootstrap, &target.topic, load.partitions)?;
+    let producer = producer(&target.bootstrap, acks, load.linger_ms, false)?;
+    let value = payload(load.record_size);
+    warm_up(&producer, &target.topic, &value)?;
+    let started = Instant::now();
+    let mut sent = 0u64;
+    while !amount.done(sent, started) {
+        send(&producer, &target.topic, (sent % partitions as u64) as i32, &value)?;
+        sent += 1;
+    }
+    let done = producer.context().wait_for(sent + 1, Duration::from_secs(300))?;
+    Ok(Throughput {
+        records: sent,
+        bytes: sent * load.record_size as u64,
+        elapsed: done - started,
+    })
+}
+
+/// Sends `rate` records a second for `duration` seconds, each at its due time, and takes
+/// the percentiles of their delivery latencies.
+fn latency(target: &Target, load: &Load, rate: u32, duration: f64) -> Result<Latencies, String> {
+    let partitions = ensure_topic(&target.bootstrap, &target.topic, load.partitions)?;
+    let producer = producer(&target.bootstrap, Acks::All, load.linger_ms, true)?;
+    let value = payload(load.record_size);
+    warm_up(&producer, &target.topic, &value)?;
+    let latencies = producer.context().latencies.as_ref().expect("kept");
+    latencies.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    let total = (f64::from(rate) * duration) as u64;
+    let started = Instant::now();
+    for i in 0..total {
+        let due = started + Duration::from_secs_f64(i as f64 / f64::from(rate));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        send(&producer, &target.topic, (i % partitions as u64) as i32, &value)?;
+    }
+    producer.context().wait_for(total + 1, TIMEOUT)?;
+    let mut samples = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
+    samples.sort_unstable();
+    let max = *samples.last().ok_or("no record was sent: raise --rate or --duration")?;
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    Ok(Latencies {
+        rate,
+        records: samples.len(),
+        p50: at(0.5),
+        p99: at(0.99),
+        p999: at(0.999),
+        max,
+    })
+}
+
+/// Reads every partition from its start to its end at the time of the call, through
+/// `assign` (no consumer group protocol). librdkafka's fetch defaults already favour
+/// throughput (up to 50 MB per response, 1 MiB per partition, 64 MiB prefetched).
+fn consume(target: &Target) -> Result<Throughput, String> {
+    let consumer: BaseConsumer = client_config(&target.bootstrap)
+        // librdkafka's assign() needs a group id; no offsets are committed.
+        .set("group.id", "tidelog-bench")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .map_err(|e| format!("cannot create the consumer: {e}"))?;
+    let metadata = consumer
+        .fetch_metadata(Some(&target.topic), TIMEOUT)
+        .map_err(|e| format!("cannot read metadata: {e}"))?;
+    let topic = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == target.topic && t.error().is_none())
+        .ok_or_else(|| format!("no topic {}", target.topic))?;
+    let mut assignment = TopicPartitionList::new();
+    let mut expected = 0;
+    for partition in topic.partitions() {
+        let (low, high) = consumer
+            .fetch_watermarks(&target.topic, partition.id(), TIMEOUT)
+            .map_err(|e| format!("cannot read the offsets of partition {}: {e}", partition.id()))?;
+        expected += (high - low).max(0) as u64;
+        assignment
+            .add_partition_offset(&target.topic, partition.id(), Offset::Beginning)
+            .map_err(|e| e.to_string())?;
+    }
+    let started = Instant::now();
+    consumer.assign(&assignment).map_err(|e| format!("assign: {e}"))?;
+    let (mut records, mut bytes) = (0u64, 0u64);
+    while records < expected {
+        match consumer.poll(TIMEOUT) {
+            Some(Ok(message)) => {
+                records += 1;
+                bytes += message.payload_len() as u64;
+            }
+            Some(Err(e)) => return Err(format!("consume: {e}")),
+            None => return Err(format!("no record for {TIMEOUT:?} after {records} of {expected}")),
+        }
+    }
+    Ok(Throughput {
+        records,
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Floors from the issue (MB/s, MB and time).
+const PRODUCE_8_FLOOR: f64 = 250.0;
+const PRODUCE_1_FLOOR: f64 = 180.0;
+const CONSUME_FLOOR: f64 = 800.0;
+const RSS_FLOOR_MB: f64 = 150.0;
+const START_FLOOR: Duration = Duration::from_millis(50);
+const RESTART_FLOOR: Duration = Duration::from_secs(5);
+
+/// The results of `bench all`, each with how busy the machine was.
+#[derive(Default)]
+struct Table {
+    rows: Vec<String>,
+}
+
+impl Table {
+    /// Adds a row; `floor` is the floor's text and whether it was met, `others` the cores
+    /// other processes kept busy during the run, where measured.
+    fn add(&mut self, what: &str, measured: &dyn fmt::Display, floor: Option<(&str, bool)>, others: Option<f64>) {
+        let load = machine::load_average();
+        let others = others.map_or("–".into(), |cores| format!("{cores:.2}"));
+        eprintln!("{what}: {measured} (load {load:.2}, other processes {others} cores)");
+        let (floor, verdict) = match floor {
+            Some((text, true)) => (text, "met"),
+            Some((text, false)) => (text, "**missed**"),
+            None => ("–", ""),
+        };
+        self.rows.push(format!(
+            "| {what} | {measured} | {floor} | {verdict} | {load:.2} | {others} |"
+        ));
+    }
+
+    fn print(&self) {
+        println!("| measurement | result | floor | | load (1 min) | cores used by others |");
+        println!("| --- | --- | --- | --- | --- | --- |");
+        for row in &self.rows {
+            println!("{row}");
+        }
+    }
+}
+
+fn all(args: &AllArgs, work: &Path) -> Result<(), String> {
+    let exe = args.own.broker()?;
+    let mut table = Table::default();
+
+    let mut starts = Vec::new();
+    for i in 0..args.starts.max(1) {
+        let (broker, ready) = BrokerProcess::start(&exe, &work.join(format!("start-{i}")))?;
+        broker.kill()?;
+        starts.push(ready);
+    }
+    starts.sort_unstable();
+    let median = starts[starts.len() / 2];
+    let slowest = *starts.last().expect("one start");
+    table.add(
+        &format!(
+            "start to accepting connections, empty data dir (median of {})",
+            starts.len()
+        ),
+        &format!("{:.1} ms (slowest {:.1} ms)", ms(median), ms(slowest)),
+        Some(("≤ 50 ms", median <= START_FLOOR)),
+        None,
+    );
+
+    let (broker, _) = BrokerProcess::start(&exe, &work.join("suite"))?;
+    let measured = [broker.pid()];
+    let bootstrap = broker.addr.to_string();
+    let amount = Amount::Duration(Duration::from_secs_f64(args.duration));
+    let load = |partitions| Load {
+        partitions,
+        record_size: 1024,
+        linger_ms: 5,
+    };
+    let target = |topic: &str| Target {
+        bootstrap: bootstrap.clone(),
+        topic: topic.to_string(),
+    };
+    let produce_row = |table: &mut Table, partitions: i32, acks: Acks, floor: Option<(&str, f64)>| {
+        let topic = format!("p{partitions}-{}", acks.as_config());
+        let (result, others) =
+            machine::others_during(&measured, || produce(&target(&topic), &load(partitions), acks, amount))?;
+        table.add(
+            &format!("produce 1 KiB records, {partitions} partition(s), {acks}"),
+            &result,
+            floor.map(|(text, f)| (text, result.mb_per_s() >= f)),
+            Some(others),
+        );
+        Ok::<_, String>(())
+    };
+    produce_row(&mut table, 8, Acks::All, Some(("≥ 250 MB/s", PRODUCE_8_FLOOR)))?;
+    // Read right after it was written, as a produce-then-consume perf test does, before the
+    // next runs push it out of the page cache.
+    let (result, others) = machine::others_during(&measured, || consume(&target("p8-all")))?;
+    table.add(
+        "consume from the start of 8 partitions",
+        &result,
+        Some(("≥ 800 MB/s", result.mb_per_s() >= CONSUME_FLOOR)),
+        Some(others),
+    );
+    produce_row(&mut table, 8, Acks::One, None)?;
+    produce_row(&mut table, 1, Acks::All, Some(("≥ 180 MB/s", PRODUCE_1_FLOOR)))?;
+    produce_row(&mut table, 1, Acks::One, None)?;
+    let (result, others) = machine::others_during(&measured, || {
+        latency(&target("latency"), &load(8), args.latency_rate, args.duration)
+    })?;
+    table.add(
+        "produce latency, 1 KiB records, 8 partitions, acks=all",
+        &result,
+        None,
+        Some(others),
+    );
+    let rss = broker.rss()?;
+    table.add(
+        "broker RSS during the runs above",
+        &rss,
+        Some(("≤ 150 MB", rss.peak_mb() <= RSS_FLOOR_MB)),
+        None,
+    );
+    broker.kill()?;
+
+    let restart = restart_after_kill(&exe, &work.join("restart"), &args.own)?;
+    table.add(
+        &format!(
+            "restart after SIGKILL, {:.2} GB of log in {} partitions",
+            restart.log_bytes as f64 / 1e9,
+            restart.partitions
+        ),
+        &restart,
+        // The floor is stated for 10 GB; a smaller log proves nothing about it.
+        (restart.log_bytes >= 10_000_000_000).then_some(("≤ 5 s", restart.ready <= RESTART_FLOOR)),
+        None,
+    );
+    table.print();
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Restart {
+    partitions: i32,
+    log_bytes: u64,
+    ready: Duration,
+    rss: Rss,
+    fill: Throughput,
+}
+
+impl fmt::Display for Restart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:.2} s to the first answer, {:.2} GB in {} partitions (then {}; filled at {})",
+            self.ready.as_secs_f64(),
+            self.log_bytes as f64 / 1e9,
+            self.partitions,
+            self.rss,
+            self.fill
+        )
+    }
+}
+
+/// Fills a log with acks=1, SIGKILLs the broker, and times a restart on the same data up to
+/// its first answer; then checks that every acknowledged record is still there.
+fn restart_after_kill(exe: &Path, dir: &Path, args: &OwnBrokerArgs) -> Result<Restart, String> {
+    let (broker, _) = BrokerProcess::start(exe, dir)?;
+    let target = Target {
+        bootstrap: broker.addr.to_string(),
+        topic: "restart".into(),
+    };
+    let partitions = args.restart_partitions;
+    let load = Load {
+        partitions,
+        record_size: 1024,
+        linger_ms: 5,
+    };
+    let records = (args.restart_gb * 1e9 / load.record_size as f64) as u64;
+    let fill = produce(&target, &load, Acks::One, Amount::Records(records))?;
+    broker.kill()?;
+    let log_bytes = broker_process::log_bytes(dir)?;
+
+    let (broker, ready) = BrokerProcess::start(exe, dir)?;
+    let rss = broker.rss()?;
+    let consumer: BaseConsumer = client_config(&broker.addr.to_string())
+        .create()
+        .map_err(|e| e.to_string())?;
+    let mut found = 0;
+    for partition in 0..partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(&target.topic, partition, TIMEOUT)
+            .map_err(|e| format!("cannot read the offsets of partition {partition}: {e}"))?;
+        found += (high - low) as u64;
+    }
+    // The warm-up record counts too.
+    if found != records + 1 {
+        return Err(format!(
+            "after the restart the log holds {found} records, not the {} acknowledged",
+            records + 1
+        ));
+    }
+    broker.kill()?;
+    Ok(Restart {
+        partitions,
+        log_bytes,
+        ready,
+        rss,
+        fill,
+    })
+}

@@ -1,0 +1,171 @@
+//! A broker run as a child process for `tidelog bench all`: started on a data directory
+//! with a free port, timed up to its first answer, measured through `/proc`, and killed.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a start, recovery included, may take before the run is abandoned.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub struct BrokerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl BrokerProcess {
+    /// Starts `tidelog serve` on `data_dir` (port 0, so it picks a free one) and returns it
+    /// with the time from spawning it to its answer to a first request. The broker's log
+    /// goes to `<data_dir>.log`.
+    pub fn start(exe: &Path, data_dir: &Path) -> Result<(BrokerProcess, Duration), String> {
+        let log_path = data_dir.with_extension("log");
+        let mut log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
+        let started = Instant::now();
+        let mut child = Command::new(exe)
+            .arg("serve")
+            .arg("--log-dirs")
+            .arg(data_dir)
+            .arg("--listeners")
+            .arg("PLAINTEXT://127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+        // The "listening" line names the port; every line is kept in the log file.
+        let stderr = child.stderr.take().expect("piped");
+        let (addr_tx, addr_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = listening_addr(&line) {
+                    let _ = addr_tx.send(addr);
+                }
+                let _ = writeln!(log, "{line}");
+            }
+        });
+        let failed = |why: String| format!("{why}; see {}", log_path.display());
+        let addr = match addr_rx.recv_timeout(START_TIMEOUT) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(failed("the broker did not start listening".into()));
+            }
+        };
+        let broker = BrokerProcess { child, addr };
+        answer_api_versions(addr).map_err(|e| failed(format!("the broker does not answer: {e}")))?;
+        Ok((broker, started.elapsed()))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its resident memory now and at its peak (the kernel's high-water mark).
+    pub fn rss(&self) -> Result<Rss, String> {
+        let path = format!("/proc/{}/status", self.child.id());
+        let status = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let kib = |field: &str| -> Result<u64, String> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .ok_or_else(|| format!("no {field} in {path}"))
+        };
+        Ok(Rss {
+            current_kib: kib("VmRSS:")?,
+            peak_kib: kib("VmHWM:")?,
+        })
+    }
+
+    /// SIGKILL: nothing is flushed or marked clean.
+    pub fn kill(mut self) -> Result<(), String> {
+        self.child.kill().map_err(|e| format!("cannot kill the broker: {e}"))?;
+        self.child.wait().map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+impl Drop for BrokerProcess {
+    /// A run that fails half-way leaves no broker behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Rss {
+    current_kib: u64,
+    peak_kib: u64,
+}
+
+impl Rss {
+    pub fn peak_mb(&self) -> f64 {
+        self.peak_kib as f64 * 1024.0 / 1e6
+    }
+}
+
+impl fmt::Display for Rss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "RSS {:.1} MB, peak {:.1} MB",
+            self.current_kib as f64 * 1024.0 / 1e6,
+            self.peak_mb()
+        )
+    }
+}
+
+/// The address in `tidelog serve`'s "listening addr=HOST:PORT" log line.
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    if !line.contains("listening") {
+        return None;
+    }
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix("addr="))?
+        .parse()
+        .ok()
+}
+
+/// Sends an ApiVersions v0 request and waits for its answer: the listening socket alone
+/// accepts connections before the broker serves them.
+fn answer_api_versions(addr: SocketAddr) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(START_TIMEOUT))?;
+    // Length 10; api key 18, version 0, correlation id 1, null client id.
+    stream.write_all(&[0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff])?;
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len)?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body)
+}
+
+/// Bytes of the `.log` segment files under `dir`.
+pub fn log_bytes(dir: &Path) -> Result<u64, String> {
+    let mut total = 0;
+    let mut pending: Vec<PathBuf> = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| e.to_string())?;
+            let metadata = entry.metadata().map_err(|e| e.to_string())?;
+            if metadata.is_dir() {
+                pending.push(entry.path());
+            } else if entry.path().extension().is_some_and(|x| x == "log") {
+                total += metadata.len();
+            }
+        }
+    }
+    Ok(total)
+}
