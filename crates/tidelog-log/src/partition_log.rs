@@ -152,7 +152,12 @@ impl PartitionLog {
                     .producers
                     .record(&batch, header.base_offset(), header.last_offset());
                 match completed {
-                    Some(txn) if txn.aborted && segment.last_aborted_txn_offset().is_none_or(|last| last < txn.last_offset) => {
+                    Some(txn)
+                        if txn.aborted
+                            && segment
+                                .last_aborted_txn_offset()
+                                .is_none_or(|last| last < txn.last_offset) =>
+                    {
                         segment.append_aborted_txn(self.aborted_txn(&txn))
                     }
                     _ => Ok(()),

@@ -46,8 +46,16 @@ fn two_transactions(log: &mut PartitionLog) {
     log.append(txn(ABORTED, 0, 0, 3)).unwrap();
     log.append(txn(COMMITTED, 0, 0, 2)).unwrap();
     log.append(txn(ABORTED, 0, 3, 1)).unwrap();
-    assert_eq!(log.append(marker(ABORTED, 0, ControlType::Abort)).unwrap().base_offset, 6);
-    assert_eq!(log.append(marker(COMMITTED, 0, ControlType::Commit)).unwrap().base_offset, 7);
+    assert_eq!(
+        log.append(marker(ABORTED, 0, ControlType::Abort)).unwrap().base_offset,
+        6
+    );
+    assert_eq!(
+        log.append(marker(COMMITTED, 0, ControlType::Commit))
+            .unwrap()
+            .base_offset,
+        7
+    );
 }
 
 const ABORTED_TXN: AbortedTxn = AbortedTxn {
@@ -72,7 +80,11 @@ fn markers_end_transactions_and_aborts_are_indexed() {
     log.append(txn(COMMITTED, 0, 0, 2)).unwrap();
     log.append(txn(ABORTED, 0, 3, 1)).unwrap();
     log.append(marker(ABORTED, 0, ControlType::Abort)).unwrap();
-    assert_eq!(log.first_unstable_offset(), Some(0), "decided, but the marker is not durable");
+    assert_eq!(
+        log.first_unstable_offset(),
+        Some(0),
+        "decided, but the marker is not durable"
+    );
     log.append(marker(COMMITTED, 0, ControlType::Commit)).unwrap();
     log.flush().unwrap();
     assert_eq!(log.first_unstable_offset(), None);
