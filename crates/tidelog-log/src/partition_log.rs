@@ -12,6 +12,7 @@ use crate::checkpoint::sync_dir;
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::parse_log_file_name;
+use crate::producer_snapshot;
 use crate::producer_state::{CompletedTxn, ProducerBatch, ProducerStateManager, Validated};
 use crate::segment::{self, now_ms, Segment};
 use crate::snapshot::{LogSnapshot, ReadResult};
@@ -51,10 +52,11 @@ pub struct AppendInfo {
     pub duplicate: bool,
 }
 
-/// How many of the newest segments' batch headers rebuild the producer state on open.
-/// Producers seen only in older segments are forgotten, which the lenient rule for unknown
-/// producers tolerates (see `producer_state.rs`); so is a transaction opened before them
-/// and still open, which no longer holds back the last stable offset after the restart.
+/// How many of the newest segments' batch headers rebuild the producer state on open when
+/// no producer snapshot can be used (a log written before snapshots, or all of them lost).
+/// Producers seen only in older segments are then forgotten, which the lenient rule for
+/// unknown producers tolerates (see `producer_state.rs`), and so is a transaction opened
+/// before them and still open.
 const PRODUCER_STATE_SEGMENTS: usize = 2;
 
 #[derive(Debug)]
@@ -132,19 +134,39 @@ impl PartitionLog {
         };
         // What recovery kept may still be only in the page cache.
         log.flush()?;
-        log.rebuild_producer_state()?;
+        // After a crash only snapshots at or below the recovery point are used: later ones
+        // may stand for batches recovery cut, and the replay from an older one also rewrites
+        // the `.txnindex` entries of the active segment, which are not fsynced with its data.
+        let snapshots_up_to = match recovery {
+            Recovery::Skip => log_end_offset,
+            Recovery::From(point) => point,
+        };
+        log.rebuild_producer_state(snapshots_up_to)?;
         Ok(log)
     }
 
-    /// Replays the batch headers of the newest segments into the producer state (decoding
-    /// only transaction markers), and gives each segment's `.txnindex` the aborted
-    /// transactions it lacks: those whose entries a crash lost before they reached the disk.
-    fn rebuild_producer_state(&mut self) -> Result<()> {
+    /// Rebuilds the producer state: loads the newest usable snapshot at or below
+    /// `snapshots_up_to` (snapshots past the log end describe batches a crash or a
+    /// truncation took away, and are deleted) and replays the batch headers after it,
+    /// decoding only transaction markers. Without a snapshot the newest segments are
+    /// replayed. The replay also gives each segment's `.txnindex` the aborted transactions
+    /// it lacks: those whose entries a crash lost before they reached the disk.
+    fn rebuild_producer_state(&mut self, snapshots_up_to: i64) -> Result<()> {
         self.producers.clear();
-        let from = self.segments.len().saturating_sub(PRODUCER_STATE_SEGMENTS);
-        for segment in Arc::clone(&self.segments)[from..].iter() {
+        let log_end = self.log_end_offset;
+        producer_snapshot::delete_where(&self.dir, |offset| offset > log_end)?;
+        let fallback = self.segments[self.segments.len().saturating_sub(PRODUCER_STATE_SEGMENTS)].base_offset();
+        let replay_from = self.load_producer_snapshot(snapshots_up_to)?.unwrap_or(fallback);
+        let first = self
+            .segments
+            .partition_point(|s| s.base_offset() <= replay_from)
+            .saturating_sub(1);
+        for segment in Arc::clone(&self.segments)[first..].iter() {
             segment.for_each_batch(|located| {
                 let header = &located.header;
+                if header.last_offset() < replay_from {
+                    return Ok(());
+                }
                 let Some(batch) = producer_batch(header, || segment.read_batch(&located))? else {
                     return Ok(());
                 };
@@ -166,6 +188,34 @@ impl PartitionLog {
         }
         self.producers.forget_stable_txns(self.flushed_offset());
         Ok(())
+    }
+
+    /// Loads the newest snapshot at or below `up_to` that reads back, deleting unreadable
+    /// ones; returns its offset, where the replay starts.
+    fn load_producer_snapshot(&mut self, up_to: i64) -> Result<Option<i64>> {
+        for offset in producer_snapshot::list(&self.dir)?.into_iter().rev() {
+            if offset > up_to {
+                continue;
+            }
+            match producer_snapshot::read(&self.dir, offset) {
+                Ok(entries) => {
+                    for (producer_id, entry) in entries {
+                        self.producers.load_entry(producer_id, entry);
+                    }
+                    return Ok(Some(offset));
+                }
+                Err(reason) => {
+                    warn!(dir = %self.dir.display(), offset, %reason, "deleting an unreadable producer snapshot");
+                    producer_snapshot::delete_where(&self.dir, |o| o == offset)?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes the producer state at the log end to `<log end>.snapshot`.
+    fn write_producer_snapshot(&self, durable: bool) -> Result<()> {
+        producer_snapshot::write(&self.dir, self.log_end_offset, self.producers.producers(), durable)
     }
 
     /// The `.txnindex` entry of an aborted transaction just ended.
@@ -324,10 +374,12 @@ impl PartitionLog {
             || last_offset - active.base_offset() > i64::from(i32::MAX)
     }
 
-    /// Starts a new active segment at the log end.
+    /// Starts a new active segment at the log end, with a producer snapshot at its base
+    /// offset so that a later open replays at most the segments after it.
     fn roll(&mut self) -> Result<()> {
         self.active().seal()?;
         let segment = Segment::create(&self.dir, self.log_end_offset, &self.config)?;
+        self.write_producer_snapshot(false)?;
         sync_dir(&self.dir)?;
         let mut segments = self.segments.to_vec();
         segments.push(Arc::new(segment));
@@ -415,6 +467,8 @@ impl PartitionLog {
         let gone = gone.to_vec();
         self.segments = Arc::new(kept.to_vec());
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset());
+        let first_kept = self.segments[0].base_offset();
+        producer_snapshot::delete_where(&self.dir, |offset| offset < first_kept)?;
         for segment in gone {
             segment.delete()?;
             info!(segment = %segment.path().display(), bytes = segment.size(), reason, "deleted segment");
@@ -443,7 +497,7 @@ impl PartitionLog {
         self.log_end_offset = self.active().next_offset();
         self.reset_flushed_offset();
         // Markers cut off reopen their transactions: only a replay knows where they began.
-        self.rebuild_producer_state()?;
+        self.rebuild_producer_state(self.log_end_offset)?;
         info!(dir = %self.dir.display(), from = previous_end, to = self.log_end_offset, bytes = removed, "truncated log");
         Ok(())
     }
@@ -453,6 +507,7 @@ impl PartitionLog {
             segment.delete()?;
         }
         self.segments = Arc::new(vec![Arc::new(Segment::create(&self.dir, offset, &self.config)?)]);
+        producer_snapshot::delete_where(&self.dir, |_| true)?;
         sync_dir(&self.dir)?;
         self.log_start_offset = offset;
         self.log_end_offset = offset;
@@ -467,13 +522,15 @@ impl PartitionLog {
         self.flushed_offset = Arc::new(AtomicI64::new(flushed));
     }
 
-    /// Prepares for a clean shutdown: records the active segment's largest timestamp and
-    /// makes the data and all indexes durable, so the next open trusts them without a scan.
+    /// Prepares for a clean shutdown: records the active segment's largest timestamp,
+    /// makes the data and all indexes durable, and snapshots the producer state at the log
+    /// end, so the next open trusts them without a scan.
     pub fn close(&mut self) -> Result<i64> {
         let active = self.active();
         active.seal()?;
         let flushed = self.flush()?;
         active.flush_indexes()?;
+        self.write_producer_snapshot(true)?;
         Ok(flushed)
     }
 

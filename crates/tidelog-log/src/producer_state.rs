@@ -380,6 +380,14 @@ impl ProducerStateManager {
         before - self.producers.len()
     }
 
+    /// Restores a producer read from a snapshot, with its open transaction.
+    pub(crate) fn load_entry(&mut self, producer_id: i64, entry: ProducerEntry) {
+        if let Some(first) = entry.current_txn_first_offset {
+            self.unstable.insert(first, UnstableTxn { producer_id, end: None });
+        }
+        self.producers.insert(producer_id, entry);
+    }
+
     pub fn clear(&mut self) {
         self.producers.clear();
         self.unstable.clear();
