@@ -308,11 +308,10 @@ mod tests {
     use tidelog_log::{CheckpointFile, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
     use tidelog_protocol::records::RecordBatchBuilder;
 
-    #[test]
-    fn checkpoints_follow_flushes_and_log_starts() {
-        let dir = tempfile::tempdir().unwrap();
+    /// Partitions in `dir` hosting the one-partition topic "orders".
+    fn orders(dir: &std::path::Path) -> Partitions {
         let config = BrokerConfig {
-            log_dirs: vec![dir.path().to_path_buf()],
+            log_dirs: vec![dir.to_path_buf()],
             ..BrokerConfig::default()
         };
         let topic = TopicMeta {
@@ -321,7 +320,45 @@ mod tests {
             partitions: 1,
             configs: BTreeMap::new(),
         };
-        let partitions = Partitions::open(&config, &[topic]).unwrap();
+        Partitions::open(&config, &[topic]).unwrap()
+    }
+
+    #[test]
+    fn a_txn_marker_is_durable_when_written_and_moves_the_lso() {
+        use tidelog_protocol::records::ControlType;
+        let dir = tempfile::tempdir().unwrap();
+        let partitions = orders(dir.path());
+        let partition = partitions.get("orders", 0).unwrap();
+        let mut builder = RecordBatchBuilder::new(0).producer(7, 1, 0).transactional(true);
+        builder.append(1_000, None, Some(b"in a transaction"), &[]);
+        partition.append(builder.build().as_bytes().clone()).unwrap();
+        partition.flush().unwrap();
+        let lso = || last_stable_offset(partition.high_watermark(), &partition.snapshot());
+        assert_eq!((partition.high_watermark(), lso()), (1, 0));
+
+        let commit = TxnMarker {
+            control_type: ControlType::Commit,
+            coordinator_epoch: 0,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let stale = partitions.write_txn_marker("orders", 0, 7, 0, commit).await;
+            assert_eq!(stale, Err(ErrorCode::INVALID_PRODUCER_EPOCH));
+            let unknown = partitions.write_txn_marker("orders", 1, 7, 1, commit).await;
+            assert_eq!(unknown, Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+            partitions.write_txn_marker("orders", 0, 7, 1, commit).await.unwrap();
+        });
+        assert_eq!((partition.high_watermark(), lso()), (2, 2), "durable once answered");
+        partitions.shutdown();
+    }
+
+    #[test]
+    fn checkpoints_follow_flushes_and_log_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let partitions = orders(dir.path());
         let partition = partitions.get("orders", 0).unwrap();
         let checkpointed = |name| CheckpointFile::new(dir.path(), name).read().unwrap()[&partition.tp];
 

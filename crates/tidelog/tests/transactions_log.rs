@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::clients::{new_topic, CLIENT_TIMEOUT};
-use common::raw::{fetch_request, RawClient, LATEST, LIST_OFFSETS_VERSION};
+use common::raw::{fetch_request, fetched_partition, RawClient, FETCH_VERSION, LATEST, LIST_OFFSETS_VERSION};
 use common::{now_ms, Broker};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tidelog_protocol::messages::describe_producers_request::{DescribeProducersRequest, TopicRequest};
 use tidelog_protocol::messages::describe_producers_response::ProducerState;
+use tidelog_protocol::messages::fetch_request::FetchRequest;
 use tidelog_protocol::messages::fetch_response::PartitionData;
 use tidelog_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use tidelog_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic};
@@ -23,7 +24,7 @@ use tidelog_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic, WriteTxnMarkersRequest,
 };
 use tidelog_protocol::records::{RecordBatch, RecordBatchBuilder};
-use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
+use tidelog_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 const TOPIC: &str = "payments";
 const READ_COMMITTED: i8 = 1;
@@ -116,10 +117,9 @@ fn write_marker(
 }
 
 fn fetch(client: &mut RawClient, isolation_level: i8) -> PartitionData {
-    let request = fetch_request(TOPIC, 0, 0, 0, 0);
-    let data = client.fetch(tidelog_protocol::messages::fetch_request::FetchRequest {
+    let data = client.fetch(FetchRequest {
         isolation_level,
-        ..request
+        ..fetch_request(TOPIC, 0, 0, 0, 0)
     });
     assert_eq!(ErrorCode(data.error_code), ErrorCode::NONE, "{data:?}");
     data
@@ -373,4 +373,34 @@ fn transactions_and_the_lso_survive_a_kill_and_a_clean_restart() {
     assert_eq!(values(&committed), ["c0", "o0", "plain", "end"]);
     let everything = consume_until(&broker, "read_uncommitted", "end");
     assert_eq!(values(&everything), ["a0", "c0", "o0", "plain", "end"]);
+}
+
+#[test]
+fn a_read_committed_long_poll_wakes_when_the_lso_moves() {
+    let broker = start();
+    let mut client = broker.raw();
+    let mut producer = init_producer(&mut client);
+    produce_txn(&mut client, &mut producer, &["t0"]);
+
+    // It may wait a minute, far past the raw client's read timeout: only a wake-up by the
+    // marker answers it in time.
+    let mut poller = broker.raw();
+    let request = FetchRequest {
+        isolation_level: READ_COMMITTED,
+        ..fetch_request(TOPIC, 0, 0, 60_000, 1)
+    };
+    let correlation_id = poller.send(FETCH_VERSION, &RequestBody::Fetch(request));
+    // Lets the fetch park first (were it later, it would find the data at once and pass
+    // without testing the wake-up).
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        write_marker(&mut client, producer.id, producer.epoch, true, &[0]),
+        [ErrorCode::NONE]
+    );
+    let data = match poller.read_response(ApiKey::Fetch, FETCH_VERSION, correlation_id) {
+        ResponseBody::Fetch(response) => fetched_partition(response),
+        other => panic!("not a Fetch response: {other:?}"),
+    };
+    assert_eq!((data.high_watermark, data.last_stable_offset), (2, 2));
+    assert_eq!(fetched_end(&data), 2, "the committed batch and its marker");
 }
