@@ -167,8 +167,15 @@ impl PartitionLog {
                 if header.last_offset() < replay_from {
                     return Ok(());
                 }
-                let Some(batch) = producer_batch(header, || segment.read_batch(&located))? else {
-                    return Ok(());
+                let batch = match producer_batch(header, located.position as usize, || segment.read_batch(&located)) {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => return Ok(()),
+                    // Recovery checked its CRC, so only a marker of a future format can
+                    // fail here; it must not keep the partition from opening.
+                    Err(e) => {
+                        warn!(segment = %segment.path().display(), error = %e, "skipping an unreadable control batch");
+                        return Ok(());
+                    }
                 };
                 let completed = self
                     .producers
@@ -316,7 +323,7 @@ impl PartitionLog {
                     source,
                 })
             };
-            if let Some(batch) = producer_batch(header, read)? {
+            if let Some(batch) = producer_batch(header, start, read)? {
                 producer_batches.push((batch, header.base_offset(), header.last_offset()));
             }
         }
@@ -347,7 +354,11 @@ impl PartitionLog {
         let segment = self.active();
         let (segment_base_offset, position) = (segment.base_offset(), segment.append(&batches, &headers)?);
         self.log_end_offset = last_offset + 1;
-        self.producers.forget_stable_txns(self.flushed_offset());
+        // Only appends with producer batches prune: plain ones keep their path short, and
+        // transactions not yet forgotten are skipped when the LSO is computed anyway.
+        if !producer_batches.is_empty() {
+            self.producers.forget_stable_txns(self.flushed_offset());
+        }
         for (batch, first, last) in &producer_batches {
             match self.producers.record(batch, *first, *last) {
                 Some(txn) if txn.aborted => self.active().append_aborted_txn(self.aborted_txn(&txn))?,
@@ -574,10 +585,15 @@ fn assign_offsets(batches: &[u8], mut next: i64) -> Result<Vec<BatchHeader>> {
     Ok(headers)
 }
 
-/// The producer fields of a batch, with the marker of a control batch read through `read`
-/// (the one batch kind the log decodes); `None` for a batch without a producer id or a
-/// control batch of a type other than a transaction marker, which Kafka reserves.
-fn producer_batch(header: &BatchHeader, read: impl FnOnce() -> Result<RecordBatch>) -> Result<Option<ProducerBatch>> {
+/// The producer fields of a batch at byte `position`, with the marker of a control batch
+/// read through `read` (the one batch kind the log decodes); `None` for a batch without a
+/// producer id or a control batch of a type other than a transaction marker, which Kafka
+/// reserves.
+fn producer_batch(
+    header: &BatchHeader,
+    position: usize,
+    read: impl FnOnce() -> Result<RecordBatch>,
+) -> Result<Option<ProducerBatch>> {
     let Some(batch) = ProducerBatch::of(header) else {
         return Ok(None);
     };
@@ -585,7 +601,7 @@ fn producer_batch(header: &BatchHeader, read: impl FnOnce() -> Result<RecordBatc
         return Ok(Some(batch));
     }
     let control = read()?;
-    let marker = read_marker(&control).map_err(|source| LogError::InvalidBatch { position: 0, source })?;
+    let marker = read_marker(&control).map_err(|source| LogError::InvalidBatch { position, source })?;
     Ok(marker.map(|marker| batch.with_marker(marker)))
 }
 
