@@ -141,6 +141,7 @@ impl PartitionLog {
             Recovery::Skip => log_end_offset,
             Recovery::From(point) => point,
         };
+        log.remove_stray_producer_snapshots()?;
         log.rebuild_producer_state(snapshots_up_to)?;
         Ok(log)
     }
@@ -218,6 +219,16 @@ impl PartitionLog {
             }
         }
         Ok(None)
+    }
+
+    /// Deletes the snapshots that are neither at a segment's base offset nor the newest
+    /// (those of earlier clean shutdowns), as Kafka does at start, so they do not pile up.
+    fn remove_stray_producer_snapshots(&self) -> Result<()> {
+        let newest = producer_snapshot::list(&self.dir)?.last().copied();
+        let bases: Vec<i64> = self.segments.iter().map(|s| s.base_offset()).collect();
+        producer_snapshot::delete_where(&self.dir, |offset| {
+            Some(offset) != newest && bases.binary_search(&offset).is_err()
+        })
     }
 
     /// Writes the producer state at the log end to `<log end>.snapshot`.

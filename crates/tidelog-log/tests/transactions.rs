@@ -262,7 +262,29 @@ fn snapshots_keep_a_transaction_open_for_longer_than_the_replayed_segments() {
     long_open_transaction(&mut log, 5);
     log.close().unwrap();
     drop(log);
-    let log = PartitionLog::open(&path, config, Recovery::Skip, 0).unwrap();
+    let mut log = PartitionLog::open(&path, config.clone(), Recovery::Skip, 0).unwrap();
     assert_eq!(log.first_unstable_offset(), Some(0), "after a clean shutdown");
     assert_eq!(log.producer_state().entry(COMMITTED).unwrap().last_seq(), last_seq);
+
+    // Each clean shutdown leaves a snapshot at the log end; the next start keeps only the
+    // newest of those besides the ones at segment bases.
+    let snapshots = || -> Vec<i64> {
+        let mut offsets: Vec<i64> = fs::read_dir(&path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter_map(|name| name.strip_suffix(".snapshot").map(|o| o.parse().unwrap()))
+            .collect();
+        offsets.sort();
+        offsets
+    };
+    let first_shutdown = log.log_end_offset();
+    log.append(txn(ABORTED, 0, 0, 1)).unwrap();
+    log.close().unwrap();
+    drop(log);
+    assert!(snapshots().contains(&first_shutdown));
+    let log = PartitionLog::open(&path, config, Recovery::Skip, 0).unwrap();
+    let bases: Vec<i64> = log.segments().iter().map(|s| s.base_offset()).collect();
+    let mut expected: Vec<i64> = bases[1..].to_vec();
+    expected.push(log.log_end_offset());
+    assert_eq!(snapshots(), expected, "one at each roll, and the last shutdown's");
 }
