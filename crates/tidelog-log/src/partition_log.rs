@@ -168,8 +168,8 @@ impl PartitionLog {
                 let batch = match producer_batch(header, located.position as usize, || segment.read_batch(&located)) {
                     Ok(Some(batch)) => batch,
                     Ok(None) => return Ok(()),
-                    // Recovery checked its CRC, so only a marker of a future format can
-                    // fail here; it must not keep the partition from opening.
+                    // A marker of a future format, or damage in a segment that was not
+                    // scanned, must not keep the partition from opening.
                     Err(e) => {
                         warn!(segment = %segment.path().display(), error = %e, "skipping an unreadable control batch");
                         return Ok(());
