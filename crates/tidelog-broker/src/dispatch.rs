@@ -103,6 +103,10 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::InitProducerId(r) => Reply::Now(ResponseBody::InitProducerId(handlers::init_producer_id::handle(
             broker, r,
         ))),
+        RequestBody::WriteTxnMarkers(r) => handlers::write_txn_markers::handle(broker, r),
+        RequestBody::DescribeProducers(r) => Reply::Now(ResponseBody::DescribeProducers(
+            handlers::describe_producers::handle(broker, r),
+        )),
         other => {
             error!(api_key = ?other.api_key(), "advertised API without a handler");
             Reply::Nothing

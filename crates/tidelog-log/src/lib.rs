@@ -1,6 +1,6 @@
 //! Tidelog's storage engine: partition logs of segments in Apache Kafka's on-disk layout
-//! (`<log.dir>/<topic>-<partition>/<base offset>.log|.index|.timeindex`), with Kafka's
-//! checkpoint files and crash recovery.
+//! (`<log.dir>/<topic>-<partition>/<base offset>.log|.index|.timeindex|.txnindex`, and
+//! `<offset>.snapshot` for producer state), with Kafka's checkpoint files and crash recovery.
 //!
 //! Records are never decoded on the append and fetch paths: the log reads and rewrites v2
 //! batch headers only (through `tidelog_protocol::records`) and moves bytes as they are.
@@ -13,12 +13,14 @@ mod layout;
 mod log_manager;
 mod offset_index;
 mod partition_log;
+mod producer_snapshot;
 mod producer_state;
 mod segment;
 mod snapshot;
 #[cfg(test)]
 mod test_util;
 mod time_index;
+mod txn_index;
 
 pub use checkpoint::{CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
 pub use config::{LogConfig, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
@@ -27,9 +29,10 @@ pub use layout::TopicPartition;
 pub use log_manager::{LogManager, SharedLog, CLEAN_SHUTDOWN_MARKER};
 pub use partition_log::{AppendInfo, PartitionLog, Recovery};
 pub use producer_state::{
-    BatchMetadata, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager, Validated,
+    BatchMetadata, CompletedTxn, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager, Validated,
     DEFAULT_PRODUCER_ID_EXPIRATION_MS,
 };
 pub use segment::{LocatedBatch, Segment};
 pub use snapshot::{LogSnapshot, ReadResult};
 pub use time_index::{TimestampOffset, NO_TIMESTAMP};
+pub use txn_index::AbortedTxn;

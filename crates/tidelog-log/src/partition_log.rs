@@ -12,16 +12,18 @@ use crate::checkpoint::sync_dir;
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::parse_log_file_name;
-use crate::producer_state::{ProducerBatch, ProducerStateManager, Validated};
+use crate::producer_snapshot;
+use crate::producer_state::{CompletedTxn, ProducerBatch, ProducerStateManager, Validated};
 use crate::segment::{self, now_ms, Segment};
 use crate::snapshot::{LogSnapshot, ReadResult};
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
+use crate::txn_index::AbortedTxn;
 use bytes::Bytes;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use tidelog_protocol::records::{BatchHeader, RecordsError};
+use tidelog_protocol::records::{read_marker, BatchHeader, RecordBatch, RecordsError};
 use tracing::{info, warn};
 
 /// How much of a partition's files to believe when opening it.
@@ -50,11 +52,6 @@ pub struct AppendInfo {
     pub duplicate: bool,
 }
 
-/// How many of the newest segments' batch headers rebuild the producer state on open.
-/// Producers seen only in older segments are forgotten, which the lenient rule for unknown
-/// producers tolerates (see `producer_state.rs`).
-const PRODUCER_STATE_SEGMENTS: usize = 2;
-
 #[derive(Debug)]
 pub struct PartitionLog {
     dir: PathBuf,
@@ -67,7 +64,8 @@ pub struct PartitionLog {
     /// replaced by a fresh one on truncation so that a flush begun before cannot mark
     /// truncated offsets as durable.
     flushed_offset: Arc<AtomicI64>,
-    /// Idempotent producers' sequences, for deduplication and fencing.
+    /// Idempotent producers' sequences, for deduplication and fencing, and their open
+    /// transactions.
     producers: ProducerStateManager,
 }
 
@@ -129,27 +127,131 @@ impl PartitionLog {
         };
         // What recovery kept may still be only in the page cache.
         log.flush()?;
-        log.rebuild_producer_state()?;
+        // After a crash only snapshots at or below the recovery point are used: later ones
+        // may stand for batches recovery cut, and the replay from an older one also rewrites
+        // the `.txnindex` entries of the active segment, which are not fsynced with its data.
+        let snapshots_up_to = match recovery {
+            Recovery::Skip => log_end_offset,
+            Recovery::From(point) => point,
+        };
+        log.remove_stray_producer_snapshots()?;
+        log.rebuild_producer_state(snapshots_up_to)?;
         Ok(log)
     }
 
-    /// Replays the batch headers of the newest segments into the producer state.
-    fn rebuild_producer_state(&mut self) -> Result<()> {
-        let from = self.segments.len().saturating_sub(PRODUCER_STATE_SEGMENTS);
-        for segment in &self.segments[from..] {
-            segment.for_each_header(|header| {
-                if let Some(batch) = ProducerBatch::of(header) {
-                    self.producers
-                        .record(&batch, header.base_offset(), header.last_offset());
+    /// Rebuilds the producer state: loads the newest usable snapshot at or below
+    /// `snapshots_up_to` (snapshots past the log end describe batches a crash or a
+    /// truncation took away, and are deleted) and replays the batch headers after it,
+    /// decoding only transaction markers. Without a snapshot (a log written before
+    /// snapshots, or a crash before the first roll the recovery point passed) every
+    /// segment is replayed, as Kafka rebuilds from the log start: anything less would
+    /// forget open transactions. The replay also gives each segment's `.txnindex` the
+    /// aborted transactions it lacks: those whose entries a crash lost before they reached
+    /// the disk.
+    fn rebuild_producer_state(&mut self, snapshots_up_to: i64) -> Result<()> {
+        self.producers.clear();
+        let log_end = self.log_end_offset;
+        producer_snapshot::delete_where(&self.dir, |offset| offset > log_end)?;
+        let replay_from = self
+            .load_producer_snapshot(snapshots_up_to)?
+            .unwrap_or(self.segments[0].base_offset());
+        let first = self
+            .segments
+            .partition_point(|s| s.base_offset() <= replay_from)
+            .saturating_sub(1);
+        for segment in Arc::clone(&self.segments)[first..].iter() {
+            segment.for_each_batch(|located| {
+                let header = &located.header;
+                if header.last_offset() < replay_from {
+                    return Ok(());
+                }
+                let batch = match producer_batch(header, located.position as usize, || segment.read_batch(&located)) {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => return Ok(()),
+                    // A marker of a future format, or damage in a segment that was not
+                    // scanned, must not keep the partition from opening.
+                    Err(e) => {
+                        warn!(segment = %segment.path().display(), error = %e, "skipping an unreadable control batch");
+                        return Ok(());
+                    }
+                };
+                let completed = self
+                    .producers
+                    .record(&batch, header.base_offset(), header.last_offset());
+                match completed {
+                    Some(txn)
+                        if txn.aborted
+                            && segment
+                                .last_aborted_txn_offset()
+                                .is_none_or(|last| last < txn.last_offset) =>
+                    {
+                        segment.append_aborted_txn(self.aborted_txn(&txn))
+                    }
+                    _ => Ok(()),
                 }
             })?;
         }
+        self.producers.forget_stable_txns(self.flushed_offset());
         Ok(())
     }
 
-    /// The idempotent producers' state (DescribeProducers, tests).
+    /// Loads the newest snapshot at or below `up_to` that reads back, deleting unreadable
+    /// ones; returns its offset, where the replay starts.
+    fn load_producer_snapshot(&mut self, up_to: i64) -> Result<Option<i64>> {
+        for offset in producer_snapshot::list(&self.dir)?.into_iter().rev() {
+            if offset > up_to {
+                continue;
+            }
+            match producer_snapshot::read(&self.dir, offset) {
+                Ok(entries) => {
+                    for (producer_id, entry) in entries {
+                        self.producers.load_entry(producer_id, entry);
+                    }
+                    return Ok(Some(offset));
+                }
+                Err(reason) => {
+                    warn!(dir = %self.dir.display(), offset, %reason, "deleting an unreadable producer snapshot");
+                    producer_snapshot::delete_where(&self.dir, |o| o == offset)?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes the snapshots that are neither at a segment's base offset nor the newest
+    /// (those of earlier clean shutdowns), as Kafka does at start, so they do not pile up.
+    fn remove_stray_producer_snapshots(&self) -> Result<()> {
+        let newest = producer_snapshot::list(&self.dir)?.last().copied();
+        let bases: Vec<i64> = self.segments.iter().map(|s| s.base_offset()).collect();
+        producer_snapshot::delete_where(&self.dir, |offset| {
+            Some(offset) != newest && bases.binary_search(&offset).is_err()
+        })
+    }
+
+    /// Writes the producer state at the log end to `<log end>.snapshot`.
+    fn write_producer_snapshot(&self, durable: bool) -> Result<()> {
+        producer_snapshot::write(&self.dir, self.log_end_offset, self.producers.producers(), durable)
+    }
+
+    /// The `.txnindex` entry of an aborted transaction just ended.
+    fn aborted_txn(&self, txn: &CompletedTxn) -> AbortedTxn {
+        AbortedTxn {
+            producer_id: txn.producer_id,
+            first_offset: txn.first_offset,
+            last_offset: txn.last_offset,
+            last_stable_offset: self.producers.last_stable_offset_after(txn),
+        }
+    }
+
+    /// The producers' state (DescribeProducers, tests).
     pub fn producer_state(&self) -> &ProducerStateManager {
         &self.producers
+    }
+
+    /// Where the oldest transaction not yet decided and durable starts; the last stable
+    /// offset is this bounded by the high watermark.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers.first_unstable_offset(self.flushed_offset())
     }
 
     /// Forgets producers idle for longer than `expiration_ms` (`producer.id.expiration.ms`).
@@ -200,6 +302,7 @@ impl PartitionLog {
             log_end_offset: self.log_end_offset,
             active_size: self.active().size(),
             flushed_offset: Arc::clone(&self.flushed_offset),
+            first_unstable_offset: self.first_unstable_offset(),
         }
     }
 
@@ -210,15 +313,28 @@ impl PartitionLog {
     ///
     /// Batches with a producer id go through the producer state first: a retry of a batch
     /// already written is answered with its offsets and not written again (`duplicate`), and
-    /// a batch out of sequence or from a fenced epoch refuses the whole append.
+    /// a batch out of sequence or from a fenced epoch refuses the whole append. Control
+    /// batches are decoded, since a transaction marker ends its producer's transaction; an
+    /// ABORT marker adds the transaction to the active segment's `.txnindex`.
     pub fn append(&mut self, batches: Bytes) -> Result<AppendInfo> {
         let base_offset = self.log_end_offset;
         let headers = assign_offsets(&batches, base_offset)?;
         let last_offset = headers.last().expect("at least one batch").last_offset();
-        let producer_batches: Vec<(ProducerBatch, i64, i64)> = headers
-            .iter()
-            .filter_map(|h| ProducerBatch::of(h).map(|b| (b, h.base_offset(), h.last_offset())))
-            .collect();
+        let mut producer_batches: Vec<(ProducerBatch, i64, i64)> = Vec::new();
+        let mut position = 0;
+        for header in &headers {
+            let (start, end) = (position, position + header.size_in_bytes());
+            position = end;
+            let read = || {
+                RecordBatch::parse(batches.slice(start..end)).map_err(|source| LogError::InvalidBatch {
+                    position: start,
+                    source,
+                })
+            };
+            if let Some(batch) = producer_batch(header, start, read)? {
+                producer_batches.push((batch, header.base_offset(), header.last_offset()));
+            }
+        }
         if !producer_batches.is_empty() {
             if let Validated::Duplicate(original) = self.producers.validate_append(&producer_batches)? {
                 return Ok(AppendInfo {
@@ -246,8 +362,16 @@ impl PartitionLog {
         let segment = self.active();
         let (segment_base_offset, position) = (segment.base_offset(), segment.append(&batches, &headers)?);
         self.log_end_offset = last_offset + 1;
+        // Only appends with producer batches prune: plain ones keep their path short, and
+        // transactions not yet forgotten are skipped when the LSO is computed anyway.
+        if !producer_batches.is_empty() {
+            self.producers.forget_stable_txns(self.flushed_offset());
+        }
         for (batch, first, last) in &producer_batches {
-            self.producers.record(batch, *first, *last);
+            match self.producers.record(batch, *first, *last) {
+                Some(txn) if txn.aborted => self.active().append_aborted_txn(self.aborted_txn(&txn))?,
+                _ => {}
+            }
         }
         Ok(AppendInfo {
             base_offset,
@@ -269,10 +393,12 @@ impl PartitionLog {
             || last_offset - active.base_offset() > i64::from(i32::MAX)
     }
 
-    /// Starts a new active segment at the log end.
+    /// Starts a new active segment at the log end, with a producer snapshot at its base
+    /// offset so that a later open replays at most the segments after it.
     fn roll(&mut self) -> Result<()> {
         self.active().seal()?;
         let segment = Segment::create(&self.dir, self.log_end_offset, &self.config)?;
+        self.write_producer_snapshot(false)?;
         sync_dir(&self.dir)?;
         let mut segments = self.segments.to_vec();
         segments.push(Arc::new(segment));
@@ -360,6 +486,8 @@ impl PartitionLog {
         let gone = gone.to_vec();
         self.segments = Arc::new(kept.to_vec());
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset());
+        let first_kept = self.segments[0].base_offset();
+        producer_snapshot::delete_where(&self.dir, |offset| offset < first_kept)?;
         for segment in gone {
             segment.delete()?;
             info!(segment = %segment.path().display(), bytes = segment.size(), reason, "deleted segment");
@@ -386,8 +514,9 @@ impl PartitionLog {
         }
         let removed = self.active().truncate_to(offset)?;
         self.log_end_offset = self.active().next_offset();
-        self.producers.truncate_to(self.log_end_offset);
         self.reset_flushed_offset();
+        // Markers cut off reopen their transactions: only a replay knows where they began.
+        self.rebuild_producer_state(self.log_end_offset)?;
         info!(dir = %self.dir.display(), from = previous_end, to = self.log_end_offset, bytes = removed, "truncated log");
         Ok(())
     }
@@ -397,6 +526,7 @@ impl PartitionLog {
             segment.delete()?;
         }
         self.segments = Arc::new(vec![Arc::new(Segment::create(&self.dir, offset, &self.config)?)]);
+        producer_snapshot::delete_where(&self.dir, |_| true)?;
         sync_dir(&self.dir)?;
         self.log_start_offset = offset;
         self.log_end_offset = offset;
@@ -411,13 +541,15 @@ impl PartitionLog {
         self.flushed_offset = Arc::new(AtomicI64::new(flushed));
     }
 
-    /// Prepares for a clean shutdown: records the active segment's largest timestamp and
-    /// makes the data and all indexes durable, so the next open trusts them without a scan.
+    /// Prepares for a clean shutdown: records the active segment's largest timestamp,
+    /// makes the data and all indexes durable, and snapshots the producer state at the log
+    /// end, so the next open trusts them without a scan.
     pub fn close(&mut self) -> Result<i64> {
         let active = self.active();
         active.seal()?;
         let flushed = self.flush()?;
         active.flush_indexes()?;
+        self.write_producer_snapshot(true)?;
         Ok(flushed)
     }
 
@@ -459,6 +591,26 @@ fn assign_offsets(batches: &[u8], mut next: i64) -> Result<Vec<BatchHeader>> {
         position += needed;
     }
     Ok(headers)
+}
+
+/// The producer fields of a batch at byte `position`, with the marker of a control batch
+/// read through `read` (the one batch kind the log decodes); `None` for a batch without a
+/// producer id or a control batch of a type other than a transaction marker, which Kafka
+/// reserves.
+fn producer_batch(
+    header: &BatchHeader,
+    position: usize,
+    read: impl FnOnce() -> Result<RecordBatch>,
+) -> Result<Option<ProducerBatch>> {
+    let Some(batch) = ProducerBatch::of(header) else {
+        return Ok(None);
+    };
+    if !header.is_control() {
+        return Ok(Some(batch));
+    }
+    let control = read()?;
+    let marker = read_marker(&control).map_err(|source| LogError::InvalidBatch { position, source })?;
+    Ok(marker.map(|marker| batch.with_marker(marker)))
 }
 
 /// The base offsets of the segments in `dir`, in order.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tidelog_log::{LogError, ProducerError};
+use tidelog_log::LogError;
 use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest};
 use tidelog_protocol::messages::produce_response::{PartitionProduceResponse, ProduceResponse, TopicProduceResponse};
 use tidelog_protocol::records::RecordBatchMut;
@@ -22,7 +22,7 @@ use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::dispatch::Reply;
-use crate::partitions::Partition;
+use crate::partitions::{producer_error_code, Partition};
 use crate::produce_validation::{validate, Refused};
 use crate::topic_config;
 
@@ -191,14 +191,6 @@ fn produce_partition(
             error!(topic, partition = index, error = %e, "append failed");
             refuse(ErrorCode::KAFKA_STORAGE_ERROR, Some(e.to_string()))
         }
-    }
-}
-
-/// Kafka's answer to a batch the partition's producer state refuses.
-fn producer_error_code(error: &ProducerError) -> ErrorCode {
-    match error {
-        ProducerError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
-        ProducerError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
     }
 }
 
