@@ -100,6 +100,10 @@ impl ProducerBatch {
     }
 }
 
+/// The base sequence of a batch outside any sequence: transaction markers and the records
+/// coordinators write on a producer's behalf (Kafka's `RecordBatch.NO_SEQUENCE`).
+pub const NO_SEQUENCE: i32 = -1;
+
 /// The sequence `increment` after `sequence`, wrapping from `i32::MAX` to 0 as Kafka's do.
 pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
     if sequence > i32::MAX - increment {
@@ -135,6 +139,9 @@ impl ProducerStateManager {
     /// The remembered batch `batch` repeats, if it is a retry of one of the producer's last
     /// five (same epoch and sequence range).
     pub fn find_duplicate(&self, batch: &ProducerBatch) -> Option<BatchMetadata> {
+        if batch.first_seq == NO_SEQUENCE {
+            return None;
+        }
         let entry = self.producers.get(&batch.producer_id)?;
         if entry.epoch != batch.epoch {
             return None;
@@ -158,6 +165,10 @@ impl ProducerStateManager {
                 epoch: batch.epoch,
                 current: entry.epoch,
             });
+        }
+        // Markers and coordinator writes only fence older epochs; they carry no sequence.
+        if batch.first_seq == NO_SEQUENCE {
+            return Ok(());
         }
         let out_of_order = || ProducerError::OutOfOrderSequence {
             producer_id: batch.producer_id,
@@ -213,13 +224,17 @@ impl ProducerStateManager {
             entry.epoch = batch.epoch;
             entry.batches.clear();
         }
+        entry.last_timestamp = batch.max_timestamp;
+        if batch.first_seq == NO_SEQUENCE {
+            // A marker at a new epoch fences the old one; the next data batch starts at 0.
+            return;
+        }
         entry.push(BatchMetadata {
             first_seq: batch.first_seq,
             last_seq: batch.last_seq,
             first_offset,
             last_offset,
         });
-        entry.last_timestamp = batch.max_timestamp;
     }
 
     /// Forgets producers whose last batch is older than `expiration_ms` (Kafka's
@@ -323,6 +338,31 @@ mod tests {
         );
         assert_eq!(state.find_duplicate(&batch(3, 0, 5)), None);
         append(&mut state, batch(4, 2, 1), 7).unwrap();
+    }
+
+    #[test]
+    fn batches_without_a_sequence_only_fence_older_epochs() {
+        let mut state = ProducerStateManager::default();
+        append(&mut state, batch(0, 0, 5), 0).unwrap();
+        let marker = |epoch| ProducerBatch {
+            first_seq: NO_SEQUENCE,
+            last_seq: NO_SEQUENCE,
+            ..batch(epoch, 0, 1)
+        };
+        append(&mut state, marker(0), 5).unwrap();
+        append(&mut state, marker(0), 6).unwrap();
+        assert_eq!(state.find_duplicate(&marker(0)), None, "never a duplicate");
+        append(&mut state, batch(0, 5, 1), 7).unwrap();
+        append(&mut state, marker(1), 8).unwrap();
+        assert!(matches!(
+            state.check(&batch(0, 6, 1)),
+            Err(ProducerError::InvalidProducerEpoch { current: 1, .. })
+        ));
+        assert!(matches!(
+            state.check(&marker(0)),
+            Err(ProducerError::InvalidProducerEpoch { .. })
+        ));
+        append(&mut state, batch(1, 0, 1), 9).unwrap();
     }
 
     #[test]

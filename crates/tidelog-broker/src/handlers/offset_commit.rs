@@ -58,6 +58,7 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Reply {
         (&request.member_id, request.group_instance_id.as_deref()),
         request.generation_id_or_member_epoch,
         &offsets,
+        None,
         || {
             broker.consumer_groups.with_existing(&group_id, |group| {
                 group.check_commit(&request.member_id, request.generation_id_or_member_epoch)

@@ -1,6 +1,294 @@
-//! The transaction coordinator; for now the producer id allocation idempotent producers
-//! need (InitProducerId without a transactional id).
+//! The transaction coordinator (KIP-98) and the producer id allocation it shares with
+//! idempotent producers.
+//!
+//! On a single node it coordinates every transactional id. Each id's state machine
+//! (`state`) lives in memory; every transition is first written to `__transaction_state`
+//! (partition chosen as Kafka chooses it, records in Kafka's formats, see `records`) and
+//! counts only once durable; while it is being written the id answers
+//! CONCURRENT_TRANSACTIONS. The topic is replayed at start, and transactions found between
+//! Prepare and Complete get their markers written again (`markers`), which is harmless:
+//! a second marker for a transaction already ended changes nothing.
 
+mod markers;
 mod producer_ids;
+pub mod records;
+pub mod state;
 
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use tidelog_log::LogError;
+use tidelog_protocol::ErrorCode;
+use tracing::{error, info, warn};
+
+use crate::clock::now_ms;
+use crate::coordinator::group::GroupCoordinator;
+use crate::coordinator::internal_topic::{self, PendingWrite};
+use crate::partitions::Partitions;
 pub use producer_ids::{ProducerIdManager, PRODUCER_ID_BLOCK_SIZE};
+use state::{TxnMetadata, TxnState};
+
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
+/// Set in the environment of a debug build, the broker dies right after a transaction's
+/// PrepareCommit is durable and before any marker is written, so tests can check recovery
+/// from exactly there. Release builds ignore it.
+pub const FAILPOINT_ENV: &str = "TIDELOG_FAILPOINT";
+pub const FAILPOINT_BEFORE_MARKERS: &str = "txn-before-markers";
+
+/// One transactional id: its metadata, and the next one while that is being written.
+struct Entry {
+    current: TxnMetadata,
+    pending: Option<TxnMetadata>,
+}
+
+/// Settings from the broker configuration (Kafka's names).
+#[derive(Debug, Clone, Copy)]
+pub struct TxnSettings {
+    /// `transaction.state.log.num.partitions`.
+    pub log_partitions: i32,
+    /// `transaction.max.timeout.ms`: the longest timeout a producer may ask for.
+    pub max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms`: idle ids are forgotten after this long.
+    pub id_expiration_ms: i64,
+}
+
+pub struct TransactionCoordinator {
+    txns: Mutex<HashMap<String, Entry>>,
+    pub settings: TxnSettings,
+}
+
+impl TransactionCoordinator {
+    pub fn new(settings: TxnSettings) -> TransactionCoordinator {
+        TransactionCoordinator {
+            txns: Mutex::default(),
+            settings,
+        }
+    }
+
+    /// The `__transaction_state` partition of a transactional id.
+    pub fn partition_for(&self, transactional_id: &str) -> i32 {
+        internal_topic::partition_for(transactional_id, self.settings.log_partitions)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        self.txns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs one transition: `decide` sees the current metadata (`None` for an unknown id)
+    /// and returns the next one to write (`None`: nothing changes) with its answer. The
+    /// next metadata is written and counts once durable, when this returns.
+    pub async fn transition<T>(
+        &self,
+        partitions: &Partitions,
+        transactional_id: &str,
+        decide: impl FnOnce(Option<&TxnMetadata>) -> Result<(Option<TxnMetadata>, T), ErrorCode>,
+    ) -> Result<T, ErrorCode> {
+        let write = {
+            let mut txns = self.lock();
+            let entry = txns.get(transactional_id);
+            if entry.is_some_and(|e| e.pending.is_some()) {
+                return Err(ErrorCode::CONCURRENT_TRANSACTIONS);
+            }
+            let (next, answer) = decide(entry.map(|e| &e.current))?;
+            let Some(next) = next else {
+                return Ok(answer);
+            };
+            let write = self.append(partitions, transactional_id, Some(&next))?;
+            match txns.get_mut(transactional_id) {
+                Some(entry) => entry.pending = Some(next),
+                // A new id counts only once written too: until then it answers as pending.
+                None => {
+                    txns.insert(
+                        transactional_id.to_string(),
+                        Entry {
+                            current: next.clone(),
+                            pending: Some(next),
+                        },
+                    );
+                }
+            }
+            (write, answer)
+        };
+        let (write, answer) = write;
+        if let Some(write) = write {
+            write.durable().await;
+        }
+        if let Some(entry) = self.lock().get_mut(transactional_id) {
+            if let Some(next) = entry.pending.take() {
+                entry.current = next;
+            }
+        }
+        Ok(answer)
+    }
+
+    /// Appends a transactional id's record (a tombstone for `None`).
+    fn append(
+        &self,
+        partitions: &Partitions,
+        transactional_id: &str,
+        txn: Option<&TxnMetadata>,
+    ) -> Result<Option<PendingWrite>, ErrorCode> {
+        let key = records::encode_key(transactional_id).map_err(|_| ErrorCode::INVALID_REQUEST)?;
+        let value = txn
+            .map(records::encode_value)
+            .transpose()
+            .map_err(|_| ErrorCode::INVALID_REQUEST)?;
+        let index = self.partition_for(transactional_id);
+        internal_topic::append(partitions, TRANSACTION_STATE_TOPIC, index, &[(key, value)], None)
+    }
+
+    /// Writes the markers of a transaction in PrepareCommit or PrepareAbort, then its
+    /// Complete state. Run after EndTxn, a fencing InitProducerId, a timeout, and for the
+    /// transactions a restart finds prepared.
+    pub async fn complete(
+        &self,
+        partitions: &Partitions,
+        groups: &GroupCoordinator,
+        transactional_id: &str,
+    ) -> Result<(), ErrorCode> {
+        let prepared = self
+            .with_current(transactional_id, |txn| txn.state.is_preparing().then(|| txn.clone()))
+            .flatten();
+        let Some(prepared) = prepared else {
+            return Ok(());
+        };
+        let commit = prepared.state == TxnState::PrepareCommit;
+        if commit && failpoint_set(FAILPOINT_BEFORE_MARKERS) {
+            error!("failpoint {FAILPOINT_BEFORE_MARKERS}: dying before the markers");
+            std::process::abort();
+        }
+        markers::write_markers(partitions, groups, &prepared, commit).await?;
+        self.transition(partitions, transactional_id, |current| match current {
+            Some(txn) if txn.state == prepared.state && txn.producer_epoch == prepared.producer_epoch => {
+                Ok((Some(txn.complete(now_ms())), ()))
+            }
+            _ => Ok((None, ())),
+        })
+        .await
+    }
+
+    /// Runs `f` on an id's current (durable) metadata.
+    pub fn with_current<T>(&self, transactional_id: &str, f: impl FnOnce(&TxnMetadata) -> T) -> Option<T> {
+        self.lock().get(transactional_id).map(|e| f(&e.current))
+    }
+
+    /// Runs `f` on every id's current metadata, in no particular order.
+    pub fn for_each(&self, mut f: impl FnMut(&TxnMetadata)) {
+        self.lock().values().for_each(|e| f(&e.current));
+    }
+
+    /// KIP-890 verification of a transactional batch: its producer must have added the
+    /// partition to its ongoing transaction. (A scan over the ids: one node coordinates
+    /// few enough.)
+    pub fn verify(&self, producer_id: i64, producer_epoch: i16, topic: &str, partition: i32) -> Result<(), ErrorCode> {
+        let key = (topic.to_string(), partition);
+        let txns = self.lock();
+        let txn = txns.values().map(|e| &e.current).find(|t| t.producer_id == producer_id);
+        match txn {
+            Some(txn) => txn.verify(producer_epoch, &key),
+            None => Err(ErrorCode::INVALID_TXN_STATE),
+        }
+    }
+
+    /// The ids whose ongoing transaction ran past its timeout.
+    pub fn timed_out(&self, now_ms: i64) -> Vec<String> {
+        let txns = self.lock();
+        txns.values()
+            .filter(|e| e.pending.is_none() && e.current.is_timed_out(now_ms))
+            .map(|e| e.current.transactional_id.clone())
+            .collect()
+    }
+
+    /// Aborts a transaction that ran past its timeout at a bumped epoch, fencing its
+    /// producer, as Kafka does.
+    pub async fn abort_timed_out(
+        &self,
+        partitions: &Partitions,
+        groups: &GroupCoordinator,
+        transactional_id: &str,
+    ) -> Result<(), ErrorCode> {
+        let now = now_ms();
+        let aborting = self
+            .transition(partitions, transactional_id, |current| match current {
+                Some(txn) if txn.is_timed_out(now) => Ok((Some(txn.fence_and_abort(now)), true)),
+                _ => Ok((None, false)),
+            })
+            .await?;
+        if aborting {
+            info!(transactional_id, "aborting a transaction past its timeout");
+            self.complete(partitions, groups, transactional_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets ids idle for `transactional.id.expiration.ms`, with a tombstone each. Nobody
+    /// waits for these writes; they are durable with the next flush.
+    pub fn expire(&self, partitions: &Partitions, now_ms: i64) {
+        let mut txns = self.lock();
+        let expired: Vec<String> = txns
+            .values()
+            .filter(|e| e.pending.is_none() && e.current.is_expired(now_ms, self.settings.id_expiration_ms))
+            .map(|e| e.current.transactional_id.clone())
+            .collect();
+        for id in expired {
+            match self.append(partitions, &id, None) {
+                Ok(_) => {
+                    info!(transactional_id = id, "transactional id expired");
+                    txns.remove(&id);
+                }
+                Err(error) => warn!(transactional_id = id, ?error, "cannot expire a transactional id"),
+            }
+        }
+    }
+
+    /// The ids between Prepare and Complete with nothing being written: after a restart,
+    /// those whose markers must be written (again).
+    pub fn preparing(&self) -> Vec<String> {
+        self.lock()
+            .values()
+            .filter(|e| e.pending.is_none() && e.current.state.is_preparing())
+            .map(|e| e.current.transactional_id.clone())
+            .collect()
+    }
+
+    /// Rebuilds every id from `__transaction_state`.
+    pub fn load(&self, partitions: &Partitions) -> Result<(), LogError> {
+        let mut txns = self.lock();
+        let mut loaded = 0usize;
+        internal_topic::replay(
+            partitions,
+            TRANSACTION_STATE_TOPIC,
+            self.settings.log_partitions,
+            |_, batch| {
+                let records = match batch.records(usize::MAX) {
+                    Ok(records) => records,
+                    Err(e) => {
+                        warn!(error = %e, "skipping an unreadable batch of {TRANSACTION_STATE_TOPIC}");
+                        return;
+                    }
+                };
+                for record in records.flatten() {
+                    let Some(key) = record.key else { continue };
+                    match records::decode(key, record.value) {
+                        Ok((id, Some(current))) => {
+                            txns.insert(id, Entry { current, pending: None });
+                        }
+                        Ok((id, None)) => {
+                            txns.remove(&id);
+                        }
+                        Err(e) => warn!(error = %e, "skipping an undecodable record of {TRANSACTION_STATE_TOPIC}"),
+                    }
+                    loaded += 1;
+                }
+            },
+        )?;
+        info!(records = loaded, ids = txns.len(), "transactions loaded");
+        Ok(())
+    }
+}
+
+/// Whether the debug-only failpoint `name` is set (see [`FAILPOINT_ENV`]).
+fn failpoint_set(name: &str) -> bool {
+    cfg!(debug_assertions) && std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == name)
+}
