@@ -1,5 +1,5 @@
 //! Names on disk, as Kafka lays them out: `<log.dir>/<topic>-<partition>/` holding
-//! `<20-digit base offset>.log`, `.index` and `.timeindex` per segment.
+//! `<20-digit base offset>.log`, `.index`, `.timeindex` and `.txnindex` per segment.
 
 use crate::error::{LogError, Result};
 use std::fmt;
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 pub const LOG_SUFFIX: &str = "log";
 pub const OFFSET_INDEX_SUFFIX: &str = "index";
 pub const TIME_INDEX_SUFFIX: &str = "timeindex";
+pub const TXN_INDEX_SUFFIX: &str = "txnindex";
 
 /// A topic partition whose name is safe to use as a directory inside a log dir.
 ///

@@ -1,5 +1,5 @@
 //! Tidelog's storage engine: partition logs of segments in Apache Kafka's on-disk layout
-//! (`<log.dir>/<topic>-<partition>/<base offset>.log|.index|.timeindex`), with Kafka's
+//! (`<log.dir>/<topic>-<partition>/<base offset>.log|.index|.timeindex|.txnindex`), with Kafka's
 //! checkpoint files and crash recovery.
 //!
 //! Records are never decoded on the append and fetch paths: the log reads and rewrites v2
@@ -19,6 +19,7 @@ mod snapshot;
 #[cfg(test)]
 mod test_util;
 mod time_index;
+mod txn_index;
 
 pub use checkpoint::{CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
 pub use config::{LogConfig, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
@@ -27,9 +28,10 @@ pub use layout::TopicPartition;
 pub use log_manager::{LogManager, SharedLog, CLEAN_SHUTDOWN_MARKER};
 pub use partition_log::{AppendInfo, PartitionLog, Recovery};
 pub use producer_state::{
-    BatchMetadata, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager, Validated,
+    BatchMetadata, CompletedTxn, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager, Validated,
     DEFAULT_PRODUCER_ID_EXPIRATION_MS, NO_SEQUENCE,
 };
 pub use segment::{LocatedBatch, Segment};
 pub use snapshot::{LogSnapshot, ReadResult};
 pub use time_index::{TimestampOffset, NO_TIMESTAMP};
+pub use txn_index::AbortedTxn;

@@ -12,16 +12,17 @@ use crate::checkpoint::sync_dir;
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::parse_log_file_name;
-use crate::producer_state::{ProducerBatch, ProducerStateManager, Validated};
+use crate::producer_state::{CompletedTxn, ProducerBatch, ProducerStateManager, Validated};
 use crate::segment::{self, now_ms, Segment};
 use crate::snapshot::{LogSnapshot, ReadResult};
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
+use crate::txn_index::AbortedTxn;
 use bytes::Bytes;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use tidelog_protocol::records::{BatchHeader, RecordsError};
+use tidelog_protocol::records::{read_marker, BatchHeader, RecordBatch, RecordsError};
 use tracing::{info, warn};
 
 /// How much of a partition's files to believe when opening it.
@@ -52,7 +53,8 @@ pub struct AppendInfo {
 
 /// How many of the newest segments' batch headers rebuild the producer state on open.
 /// Producers seen only in older segments are forgotten, which the lenient rule for unknown
-/// producers tolerates (see `producer_state.rs`).
+/// producers tolerates (see `producer_state.rs`); so is a transaction opened before them
+/// and still open, which no longer holds back the last stable offset after the restart.
 const PRODUCER_STATE_SEGMENTS: usize = 2;
 
 #[derive(Debug)]
@@ -67,7 +69,8 @@ pub struct PartitionLog {
     /// replaced by a fresh one on truncation so that a flush begun before cannot mark
     /// truncated offsets as durable.
     flushed_offset: Arc<AtomicI64>,
-    /// Idempotent producers' sequences, for deduplication and fencing.
+    /// Idempotent producers' sequences, for deduplication and fencing, and their open
+    /// transactions.
     producers: ProducerStateManager,
 }
 
@@ -133,23 +136,52 @@ impl PartitionLog {
         Ok(log)
     }
 
-    /// Replays the batch headers of the newest segments into the producer state.
+    /// Replays the batch headers of the newest segments into the producer state (decoding
+    /// only transaction markers), and gives each segment's `.txnindex` the aborted
+    /// transactions it lacks: those whose entries a crash lost before they reached the disk.
     fn rebuild_producer_state(&mut self) -> Result<()> {
+        self.producers.clear();
         let from = self.segments.len().saturating_sub(PRODUCER_STATE_SEGMENTS);
-        for segment in &self.segments[from..] {
-            segment.for_each_header(|header| {
-                if let Some(batch) = ProducerBatch::of(header) {
-                    self.producers
-                        .record(&batch, header.base_offset(), header.last_offset());
+        for segment in Arc::clone(&self.segments)[from..].iter() {
+            segment.for_each_batch(|located| {
+                let header = &located.header;
+                let Some(batch) = producer_batch(header, || segment.read_batch(&located))? else {
+                    return Ok(());
+                };
+                let completed = self
+                    .producers
+                    .record(&batch, header.base_offset(), header.last_offset());
+                match completed {
+                    Some(txn) if txn.aborted && segment.last_aborted_txn_offset().is_none_or(|last| last < txn.last_offset) => {
+                        segment.append_aborted_txn(self.aborted_txn(&txn))
+                    }
+                    _ => Ok(()),
                 }
             })?;
         }
+        self.producers.forget_stable_txns(self.flushed_offset());
         Ok(())
     }
 
-    /// The idempotent producers' state (DescribeProducers, tests).
+    /// The `.txnindex` entry of an aborted transaction just ended.
+    fn aborted_txn(&self, txn: &CompletedTxn) -> AbortedTxn {
+        AbortedTxn {
+            producer_id: txn.producer_id,
+            first_offset: txn.first_offset,
+            last_offset: txn.last_offset,
+            last_stable_offset: self.producers.last_stable_offset_after(txn),
+        }
+    }
+
+    /// The producers' state (DescribeProducers, tests).
     pub fn producer_state(&self) -> &ProducerStateManager {
         &self.producers
+    }
+
+    /// Where the oldest transaction not yet decided and durable starts; the last stable
+    /// offset is this bounded by the high watermark.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers.first_unstable_offset(self.flushed_offset())
     }
 
     /// Forgets producers idle for longer than `expiration_ms` (`producer.id.expiration.ms`).
@@ -200,6 +232,7 @@ impl PartitionLog {
             log_end_offset: self.log_end_offset,
             active_size: self.active().size(),
             flushed_offset: Arc::clone(&self.flushed_offset),
+            first_unstable_offset: self.first_unstable_offset(),
         }
     }
 
@@ -210,15 +243,28 @@ impl PartitionLog {
     ///
     /// Batches with a producer id go through the producer state first: a retry of a batch
     /// already written is answered with its offsets and not written again (`duplicate`), and
-    /// a batch out of sequence or from a fenced epoch refuses the whole append.
+    /// a batch out of sequence or from a fenced epoch refuses the whole append. Control
+    /// batches are decoded, since a transaction marker ends its producer's transaction; an
+    /// ABORT marker adds the transaction to the active segment's `.txnindex`.
     pub fn append(&mut self, batches: Bytes) -> Result<AppendInfo> {
         let base_offset = self.log_end_offset;
         let headers = assign_offsets(&batches, base_offset)?;
         let last_offset = headers.last().expect("at least one batch").last_offset();
-        let producer_batches: Vec<(ProducerBatch, i64, i64)> = headers
-            .iter()
-            .filter_map(|h| ProducerBatch::of(h).map(|b| (b, h.base_offset(), h.last_offset())))
-            .collect();
+        let mut producer_batches: Vec<(ProducerBatch, i64, i64)> = Vec::new();
+        let mut position = 0;
+        for header in &headers {
+            let (start, end) = (position, position + header.size_in_bytes());
+            position = end;
+            let read = || {
+                RecordBatch::parse(batches.slice(start..end)).map_err(|source| LogError::InvalidBatch {
+                    position: start,
+                    source,
+                })
+            };
+            if let Some(batch) = producer_batch(header, read)? {
+                producer_batches.push((batch, header.base_offset(), header.last_offset()));
+            }
+        }
         if !producer_batches.is_empty() {
             if let Validated::Duplicate(original) = self.producers.validate_append(&producer_batches)? {
                 return Ok(AppendInfo {
@@ -246,8 +292,12 @@ impl PartitionLog {
         let segment = self.active();
         let (segment_base_offset, position) = (segment.base_offset(), segment.append(&batches, &headers)?);
         self.log_end_offset = last_offset + 1;
+        self.producers.forget_stable_txns(self.flushed_offset());
         for (batch, first, last) in &producer_batches {
-            self.producers.record(batch, *first, *last);
+            match self.producers.record(batch, *first, *last) {
+                Some(txn) if txn.aborted => self.active().append_aborted_txn(self.aborted_txn(&txn))?,
+                _ => {}
+            }
         }
         Ok(AppendInfo {
             base_offset,
@@ -386,8 +436,9 @@ impl PartitionLog {
         }
         let removed = self.active().truncate_to(offset)?;
         self.log_end_offset = self.active().next_offset();
-        self.producers.truncate_to(self.log_end_offset);
         self.reset_flushed_offset();
+        // Markers cut off reopen their transactions: only a replay knows where they began.
+        self.rebuild_producer_state()?;
         info!(dir = %self.dir.display(), from = previous_end, to = self.log_end_offset, bytes = removed, "truncated log");
         Ok(())
     }
@@ -459,6 +510,21 @@ fn assign_offsets(batches: &[u8], mut next: i64) -> Result<Vec<BatchHeader>> {
         position += needed;
     }
     Ok(headers)
+}
+
+/// The producer fields of a batch, with the marker of a control batch read through `read`
+/// (the one batch kind the log decodes); `None` for a batch without a producer id or a
+/// control batch of a type other than a transaction marker, which Kafka reserves.
+fn producer_batch(header: &BatchHeader, read: impl FnOnce() -> Result<RecordBatch>) -> Result<Option<ProducerBatch>> {
+    let Some(batch) = ProducerBatch::of(header) else {
+        return Ok(None);
+    };
+    if !header.is_control() {
+        return Ok(Some(batch));
+    }
+    let control = read()?;
+    let marker = read_marker(&control).map_err(|source| LogError::InvalidBatch { position: 0, source })?;
+    Ok(marker.map(|marker| batch.with_marker(marker)))
 }
 
 /// The base offsets of the segments in `dir`, in order.

@@ -1,5 +1,6 @@
 //! One segment of a partition log: `<base offset>.log` holding whole v2 batches back to
-//! back, with its sparse `.index` and `.timeindex`.
+//! back, with its sparse `.index` and `.timeindex`, and the `.txnindex` of the transactions
+//! aborted in it.
 //!
 //! Concurrency: appends, truncation and recovery are serialized by the owner
 //! ([`crate::PartitionLog`] takes `&mut self` for them) and may run while any number of
@@ -14,9 +15,10 @@
 
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
-use crate::layout::{segment_file, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::layout::{segment_file, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX};
 use crate::offset_index::{OffsetIndex, OffsetPosition};
 use crate::time_index::{TimeIndex, TimestampOffset, NO_TIMESTAMP};
+use crate::txn_index::{AbortedTxn, TxnIndex};
 use bytes::Bytes;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Write};
@@ -74,6 +76,7 @@ struct State {
     bytes_since_last_index_entry: u64,
     /// The first batch's max timestamp: what time-based rolling counts from, as in Kafka.
     first_batch_timestamp: i64,
+    txn_index: TxnIndex,
 }
 
 impl State {
@@ -192,6 +195,11 @@ impl Segment {
             base_offset,
             config.max_time_index_entries(),
         )?;
+        let txn_index_path = segment_file(dir, base_offset, TXN_INDEX_SUFFIX);
+        if create {
+            remove_if_present(&txn_index_path)?;
+        }
+        let txn_index = TxnIndex::open(&txn_index_path)?;
         Ok(Self {
             base_offset,
             log_path,
@@ -206,6 +214,7 @@ impl Segment {
                 max_timestamp: no_timestamp(base_offset),
                 bytes_since_last_index_entry: 0,
                 first_batch_timestamp: NO_TIMESTAMP,
+                txn_index,
             }),
         })
     }
@@ -306,6 +315,10 @@ impl Segment {
         // As Kafka's recovery does, and as a segment closed normally would have it.
         let max_timestamp = state.max_timestamp;
         state.time_index.maybe_append(max_timestamp)?;
+        // Markers cut off take their entries along; replaying the markers kept restores any
+        // entry the crash lost (see `PartitionLog::open`).
+        let next_offset = state.next_offset;
+        state.txn_index.truncate_to(next_offset)?;
         let valid = state.size;
         if let Some(reason) = failure {
             self.log.set_len(valid).context("truncate", &self.log_path)?;
@@ -471,13 +484,53 @@ impl Segment {
         Ok(None)
     }
 
-    /// Calls `visit` with the header of every batch, in order, reading headers only.
-    pub(crate) fn for_each_header(&self, mut visit: impl FnMut(&BatchHeader)) -> Result<()> {
-        self.scan(0, self.size(), |header| {
-            visit(header);
-            false
-        })?;
+    /// Calls `visit` with every batch as located by its header, in order, reading headers
+    /// only; `visit` may fail, which ends the walk.
+    pub(crate) fn for_each_batch(&self, mut visit: impl FnMut(LocatedBatch) -> Result<()>) -> Result<()> {
+        let (mut position, end) = (0, self.size());
+        while position < end {
+            let batch = LocatedBatch {
+                position,
+                header: self.read_header(position)?,
+            };
+            visit(batch)?;
+            position = batch.end();
+        }
         Ok(())
+    }
+
+    /// The whole batch `batch` locates, for the few batches whose records the log reads
+    /// (transaction markers).
+    pub(crate) fn read_batch(&self, batch: &LocatedBatch) -> Result<RecordBatch> {
+        let bytes = self.read(batch.position, batch.header.size_in_bytes())?;
+        RecordBatch::parse(bytes)
+            .map_err(|e| LogError::corrupt(&self.log_path, format!("batch at byte {}: {e}", batch.position)))
+    }
+
+    /// Records a transaction aborted by a marker in this segment in its `.txnindex`.
+    pub(crate) fn append_aborted_txn(&self, txn: AbortedTxn) -> Result<()> {
+        self.write_state().txn_index.append(txn)
+    }
+
+    /// The marker offset of the last aborted transaction recorded here.
+    pub(crate) fn last_aborted_txn_offset(&self) -> Option<i64> {
+        self.read_state().txn_index.last_offset()
+    }
+
+    /// The transactions aborted in this segment that hold records in `from..to`, and
+    /// whether the search may stop here (see [`crate::LogSnapshot::aborted_txns`]).
+    pub fn aborted_txns(&self, from: i64, to: i64) -> (Vec<AbortedTxn>, bool) {
+        let state = self.read_state();
+        let mut found = Vec::new();
+        for txn in state.txn_index.entries() {
+            if txn.overlaps(from, to) {
+                found.push(*txn);
+            }
+            if txn.last_stable_offset >= to {
+                return (found, true);
+            }
+        }
+        (found, false)
     }
 
     fn read_header(&self, position: u64) -> Result<BatchHeader> {
@@ -500,6 +553,7 @@ impl Segment {
         self.log.set_len(cut.position).context("truncate", &self.log_path)?;
         state.offset_index.truncate_to_position(cut.position)?;
         state.time_index.truncate_to(cut.header.base_offset())?;
+        state.txn_index.truncate_to(cut.header.base_offset())?;
         state.size = cut.position;
         self.load_tail(&mut state)
             .map_err(|reason| LogError::corrupt(&self.log_path, reason))?;
@@ -519,12 +573,13 @@ impl Segment {
         self.log.sync_data().context("fsync", &self.log_path)
     }
 
-    /// fsync of both indexes, needed once the segment falls below the recovery point and its
+    /// fsync of the indexes, needed once the segment falls below the recovery point and its
     /// indexes will be loaded rather than rebuilt.
     pub(crate) fn flush_indexes(&self) -> Result<()> {
         let state = self.read_state();
         state.offset_index.sync()?;
-        state.time_index.sync()
+        state.time_index.sync()?;
+        state.txn_index.sync()
     }
 
     /// Removes the segment's files. Readers still holding the segment keep reading the
@@ -611,14 +666,17 @@ fn write_all_vectored(mut out: impl Write, mut slices: &mut [IoSlice<'_>]) -> io
 
 /// Removes the files of the segment at `base_offset` in `dir`, whichever exist.
 pub(crate) fn delete_files(dir: &Path, base_offset: i64) -> Result<()> {
-    for suffix in [LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-        let path = segment_file(dir, base_offset, suffix);
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            removed => removed.context("delete", &path)?,
-        }
+    for suffix in [LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX] {
+        remove_if_present(&segment_file(dir, base_offset, suffix))?;
     }
     Ok(())
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        removed => removed.context("delete", path),
+    }
 }
 
 fn no_timestamp(base_offset: i64) -> TimestampOffset {

@@ -10,6 +10,7 @@
 use crate::error::{LogError, Result};
 use crate::segment::{LocatedBatch, Segment};
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
+use crate::txn_index::AbortedTxn;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct LogSnapshot {
     /// Committed size of the last segment when the snapshot was taken.
     pub(crate) active_size: u64,
     pub(crate) flushed_offset: Arc<AtomicI64>,
+    /// See [`crate::PartitionLog::first_unstable_offset`], when the snapshot was taken.
+    pub(crate) first_unstable_offset: Option<i64>,
 }
 
 impl LogSnapshot {
@@ -43,6 +46,28 @@ impl LogSnapshot {
 
     pub fn log_end_offset(&self) -> i64 {
         self.log_end_offset
+    }
+
+    /// The first offset of the oldest transaction not yet decided and durable.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.first_unstable_offset
+    }
+
+    /// The aborted transactions holding records in `from..to`, oldest marker first, from
+    /// the `.txnindex` files. A transaction is indexed in the segment of its marker, which
+    /// may come well after its records, so the search goes on through later segments until
+    /// an entry's last stable offset reaches `to`: no transaction with records below `to`
+    /// was still open when that one was aborted (Kafka's rule).
+    pub fn aborted_txns(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        let mut found = Vec::new();
+        for segment in self.segments.iter().skip(self.segment_index(from)) {
+            let (entries, complete) = segment.aborted_txns(from, to);
+            found.extend(entries);
+            if complete {
+                break;
+            }
+        }
+        found
     }
 
     /// Raw bytes of whole batches, starting with the batch holding `fetch_offset`: at least

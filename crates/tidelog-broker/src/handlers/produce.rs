@@ -199,6 +199,8 @@ fn producer_error_code(error: &ProducerError) -> ErrorCode {
     match error {
         ProducerError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
         ProducerError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+        ProducerError::InvalidTxnState { .. } => ErrorCode::INVALID_TXN_STATE,
+        ProducerError::TransactionCoordinatorFenced { .. } => ErrorCode::TRANSACTION_COORDINATOR_FENCED,
     }
 }
 

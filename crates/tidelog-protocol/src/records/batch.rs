@@ -330,6 +330,12 @@ impl BatchHeader {
         i16::from_be_bytes(read_field(&self.bytes, ATTRIBUTES)) & TRANSACTIONAL_BIT != 0
     }
 
+    /// A control batch (a transaction marker): the one kind of batch whose records the log
+    /// decodes, since a marker ends a transaction.
+    pub fn is_control(&self) -> bool {
+        i16::from_be_bytes(read_field(&self.bytes, ATTRIBUTES)) & CONTROL_BIT != 0
+    }
+
     /// Total size of the batch, `12 + batchLength`.
     pub fn size_in_bytes(&self) -> usize {
         declared_size(&self.bytes).expect("checked by parse")
