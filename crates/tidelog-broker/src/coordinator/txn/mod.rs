@@ -168,6 +168,42 @@ impl TransactionCoordinator {
         .await
     }
 
+    /// AddPartitionsToTxn and AddOffsetsToTxn: the partitions join the producer's
+    /// transaction (which starts with the first), durable when this returns.
+    pub async fn add_partitions(
+        &self,
+        partitions: &Partitions,
+        transactional_id: &str,
+        producer: (i64, i16),
+        added: &[(String, i32)],
+    ) -> Result<(), ErrorCode> {
+        let now = now_ms();
+        self.transition(partitions, transactional_id, |current| {
+            let txn = current.ok_or(ErrorCode::INVALID_PRODUCER_ID_MAPPING)?;
+            Ok((txn.add_partitions(producer.0, producer.1, added, now)?, ()))
+        })
+        .await
+    }
+
+    /// Whether the producer's ongoing transaction holds `partition` (AddPartitionsToTxn
+    /// v4+ with `verify_only`, TxnOffsetCommit).
+    pub fn verify_in_txn(
+        &self,
+        transactional_id: &str,
+        producer: (i64, i16),
+        partition: &(String, i32),
+    ) -> Result<(), ErrorCode> {
+        let txns = self.lock();
+        let txn = &txns
+            .get(transactional_id)
+            .ok_or(ErrorCode::INVALID_PRODUCER_ID_MAPPING)?
+            .current;
+        if txn.producer_id != producer.0 {
+            return Err(ErrorCode::INVALID_PRODUCER_ID_MAPPING);
+        }
+        txn.verify(producer.1, partition)
+    }
+
     /// Runs `f` on an id's current (durable) metadata.
     pub fn with_current<T>(&self, transactional_id: &str, f: impl FnOnce(&TxnMetadata) -> T) -> Option<T> {
         self.lock().get(transactional_id).map(|e| f(&e.current))
