@@ -328,3 +328,134 @@ impl TransactionCoordinator {
 fn failpoint_set(name: &str) -> bool {
     cfg!(debug_assertions) && std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::broker::Broker;
+    use crate::config::BrokerConfig;
+    use crate::coordinator::group::records::OffsetKey;
+    use crate::coordinator::group::state::Committed;
+    use crate::coordinator::group::OFFSETS_TOPIC;
+    use crate::coordinator::internal_topic::TxnProducer;
+    use state::End;
+
+    const GROUP: &str = "g";
+
+    fn open(dir: &std::path::Path) -> std::sync::Arc<Broker> {
+        Broker::open(BrokerConfig {
+            log_dirs: vec![dir.to_path_buf()],
+            ..BrokerConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn committed_offset(broker: &Broker) -> Option<i64> {
+        broker
+            .groups
+            .with_existing(GROUP, |g| g.offsets.get(&("t".to_string(), 0)).map(|c| c.offset))
+            .flatten()
+    }
+
+    /// Begins a transaction of "tx" holding partition t-0 and the group's offsets partition,
+    /// and commits offset `offset` of t-0 in it; returns the producer.
+    async fn transaction_with_offset(broker: &Broker, offset: i64) -> (i64, i16) {
+        let producer = broker
+            .txns
+            .transition(&broker.partitions, "tx", |current| {
+                let txn = current.cloned().unwrap_or_else(|| TxnMetadata::new("tx", 7, 60_000, now_ms()));
+                Ok((Some(txn.clone()), (txn.producer_id, txn.producer_epoch)))
+            })
+            .await
+            .unwrap();
+        let offsets_partition = (OFFSETS_TOPIC.to_string(), broker.groups.partition_for(GROUP));
+        let wanted = [("t".to_string(), 0), offsets_partition];
+        broker
+            .txns
+            .add_partitions(&broker.partitions, "tx", producer, &wanted)
+            .await
+            .unwrap();
+        let offsets = vec![(
+            OffsetKey {
+                group: GROUP.into(),
+                topic: "t".into(),
+                partition: 0,
+            },
+            Committed {
+                offset,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp: now_ms(),
+            },
+        )];
+        let txn_producer = TxnProducer {
+            producer_id: producer.0,
+            producer_epoch: producer.1,
+        };
+        let write = broker
+            .groups
+            .write_offsets(&broker.partitions, GROUP, ("", None), -1, &offsets, Some(txn_producer), || None)
+            .unwrap()
+            .unwrap();
+        write.durable().await;
+        broker.groups.stage_txn_offsets(GROUP, producer.0, offsets);
+        producer
+    }
+
+    async fn end(broker: &Broker, producer: (i64, i16), commit: bool) {
+        let decided = broker
+            .txns
+            .transition(&broker.partitions, "tx", |current| {
+                let (next, end) = current.unwrap().end(producer.0, producer.1, commit, now_ms())?;
+                Ok((Some(next), end))
+            })
+            .await;
+        assert_eq!(decided, Ok(End::Prepare));
+    }
+
+    #[tokio::test]
+    async fn transactional_offsets_follow_markers_live_after_replay_and_after_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(dir.path());
+        broker.ensure_offsets_topic().unwrap();
+        broker.ensure_transaction_topic().unwrap();
+        broker.create_topic("t", 1, 1, BTreeMap::new(), false).unwrap();
+
+        let producer = transaction_with_offset(&broker, 10).await;
+        assert!(broker.groups.has_pending_txn_offset(GROUP, "t", 0));
+        assert_eq!(committed_offset(&broker), None, "not before the commit");
+        end(&broker, producer, true).await;
+        broker.txns.complete(&broker.partitions, &broker.groups, "tx").await.unwrap();
+        assert_eq!(committed_offset(&broker), Some(10));
+        assert!(!broker.groups.has_pending_txn_offset(GROUP, "t", 0));
+
+        let producer = transaction_with_offset(&broker, 20).await;
+        end(&broker, producer, false).await;
+        broker.txns.complete(&broker.partitions, &broker.groups, "tx").await.unwrap();
+        assert_eq!(committed_offset(&broker), Some(10), "the abort dropped 20");
+
+        // Decided but cut short before the markers, as by a crash.
+        let producer = transaction_with_offset(&broker, 30).await;
+        end(&broker, producer, true).await;
+        broker.shutdown();
+        drop(broker);
+
+        let broker = open(dir.path());
+        assert_eq!(committed_offset(&broker), Some(10), "replay followed the markers");
+        assert!(broker.groups.has_pending_txn_offset(GROUP, "t", 0), "30 awaits its marker");
+        assert_eq!(broker.txns.preparing(), ["tx"]);
+        broker.txns.complete(&broker.partitions, &broker.groups, "tx").await.unwrap();
+        assert_eq!(committed_offset(&broker), Some(30));
+        let state = broker.txns.with_current("tx", |t| t.state);
+        assert_eq!(state, Some(TxnState::CompleteCommit));
+        broker.shutdown();
+        drop(broker);
+
+        let broker = open(dir.path());
+        assert_eq!(committed_offset(&broker), Some(30));
+        assert!(broker.txns.preparing().is_empty());
+        broker.shutdown();
+    }
+}
