@@ -101,6 +101,9 @@ pub struct BrokerConfig {
     pub transactional_id_expiration_ms: i64,
     /// How often transactions past their timeout are looked for and aborted (Kafka: 10 s).
     pub transaction_abort_timed_out_transaction_cleanup_interval_ms: i64,
+    /// Whether a transactional batch is accepted only for a partition its producer added
+    /// to its ongoing transaction (KIP-890 part 1; Kafka: true).
+    pub transaction_partition_verification_enable: bool,
     /// Every property as given (after overrides), for DescribeConfigs.
     pub explicit: BTreeMap<String, String>,
 }
@@ -144,6 +147,7 @@ impl Default for BrokerConfig {
             transaction_max_timeout_ms: 900_000,
             transactional_id_expiration_ms: 604_800_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
+            transaction_partition_verification_enable: true,
             explicit: BTreeMap::new(),
         }
     }
@@ -289,6 +293,9 @@ impl BrokerConfig {
                 "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
                     c.transaction_abort_timed_out_transaction_cleanup_interval_ms = at_least(k, v, 1)?
                 }
+                "transaction.partition.verification.enable" => {
+                    c.transaction_partition_verification_enable = boolean(k, v)?
+                }
                 _ => unknown.push(key.clone()),
             }
             c.explicit.insert(key.clone(), value.clone());
@@ -407,6 +414,10 @@ impl BrokerConfig {
                 "transaction.abort.timed.out.transaction.cleanup.interval.ms",
                 self.transaction_abort_timed_out_transaction_cleanup_interval_ms
                     .to_string(),
+            ),
+            (
+                "transaction.partition.verification.enable",
+                self.transaction_partition_verification_enable.to_string(),
             ),
         ];
         values

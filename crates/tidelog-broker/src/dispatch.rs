@@ -111,6 +111,10 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::ListTransactions(r) => Reply::Now(ResponseBody::ListTransactions(
             handlers::list_transactions::handle(broker, r),
         )),
+        RequestBody::WriteTxnMarkers(r) => handlers::write_txn_markers::handle(broker, r),
+        RequestBody::DescribeProducers(r) => Reply::Now(ResponseBody::DescribeProducers(
+            handlers::describe_producers::handle(broker, r),
+        )),
         other => {
             error!(api_key = ?other.api_key(), "advertised API without a handler");
             Reply::Nothing

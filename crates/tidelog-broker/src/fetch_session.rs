@@ -23,16 +23,17 @@ pub struct SessionPartition {
     pub topic_id: Uuid,
     pub fetch_offset: i64,
     pub max_bytes: i32,
-    /// Last high watermark, log start offset and error sent, to detect changes.
+    /// Last high watermark, last stable offset, log start offset and error sent, to detect
+    /// changes.
     pub last_sent: Option<SentState>,
 }
 
 /// A partition by topic name and index.
 pub type PartitionKey = (String, i32);
 
-/// What a response told the client about a partition: high watermark, log start offset,
-/// error code.
-pub type SentState = (i64, i64, i16);
+/// What a response told the client about a partition: high watermark, last stable offset,
+/// log start offset, error code.
+pub type SentState = (i64, i64, i64, i16);
 
 /// Partitions by (topic, partition).
 pub type SessionPartitions = BTreeMap<PartitionKey, SessionPartition>;

@@ -5,16 +5,26 @@
 //! their I/O without it. After an append the partition is handed to the `Flusher`, which
 //! fsyncs and then advances the high watermark, waking long-poll fetches and `acks=all`
 //! produces.
+//!
+//! The last stable offset (what read_committed consumers may see) is the high watermark
+//! held back by the first offset of the oldest transaction not yet decided and durable. It
+//! moves only when the high watermark does (a marker counts once it is durable), so what
+//! wakes fetches for new data wakes them for a moved LSO too.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tidelog_log::{AppendInfo, LogConfig, LogError, LogManager, LogSnapshot, SharedLog, TopicPartition};
+use tidelog_log::{
+    AppendInfo, LogConfig, LogError, LogManager, LogSnapshot, ProducerEntry, ProducerError, SharedLog, TopicPartition,
+};
+use tidelog_protocol::records::{marker_batch, TxnMarker};
+use tidelog_protocol::ErrorCode;
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::flusher::Flusher;
 use crate::metadata::TopicMeta;
@@ -50,6 +60,15 @@ impl Partition {
         *self.high_watermark.borrow()
     }
 
+    /// The producers with state in this partition (DescribeProducers).
+    pub fn producers(&self) -> Vec<(i64, ProducerEntry)> {
+        let log = lock(&self.log);
+        log.producer_state()
+            .producers()
+            .map(|(id, entry)| (id, entry.clone()))
+            .collect()
+    }
+
     /// Waits until everything below `offset` is durable.
     pub async fn wait_durable(&self, offset: i64) {
         let mut hw = self.high_watermark.subscribe();
@@ -74,6 +93,24 @@ impl Partition {
 
 fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, tidelog_log::PartitionLog> {
     log.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The last stable offset of a partition whose high watermark is `high_watermark`, read
+/// from `snapshot`: read_committed fetches stop there.
+pub fn last_stable_offset(high_watermark: i64, snapshot: &LogSnapshot) -> i64 {
+    snapshot
+        .first_unstable_offset()
+        .map_or(high_watermark, |first| first.min(high_watermark))
+}
+
+/// Kafka's answer to a batch the partition's producer state refuses.
+pub fn producer_error_code(error: &ProducerError) -> ErrorCode {
+    match error {
+        ProducerError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
+        ProducerError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+        ProducerError::InvalidTxnState { .. } => ErrorCode::INVALID_TXN_STATE,
+        ProducerError::TransactionCoordinatorFenced { .. } => ErrorCode::TRANSACTION_COORDINATOR_FENCED,
+    }
 }
 
 /// The log settings of a topic: its overrides over the broker's defaults.
@@ -153,6 +190,51 @@ impl Partitions {
         Ok(())
     }
 
+    /// Appends a transaction marker for producer `producer_id` at `producer_epoch` to the
+    /// partition, ending its transaction there (WriteTxnMarkers, EndTxn). Returns the
+    /// partition and the offset after the marker, for [`Partition::wait_durable`]: the
+    /// transaction is decided once the marker is durable. Errors are Kafka's:
+    /// UNKNOWN_TOPIC_OR_PARTITION, INVALID_PRODUCER_EPOCH for an epoch older than the
+    /// partition has seen, TRANSACTION_COORDINATOR_FENCED, KAFKA_STORAGE_ERROR.
+    pub fn append_txn_marker(
+        &self,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: TxnMarker,
+    ) -> Result<(Arc<Partition>, i64), ErrorCode> {
+        let target = self
+            .get(topic, partition)
+            .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
+        let batch = marker_batch(producer_id, producer_epoch, marker, now_ms());
+        match target.append(batch.as_bytes().clone()) {
+            Ok(info) => {
+                self.flusher.mark_dirty(&target);
+                Ok((target, info.last_offset + 1))
+            }
+            Err(LogError::Producer(e)) => Err(producer_error_code(&e)),
+            Err(e) => {
+                error!(topic, partition, error = %e, "cannot write a transaction marker");
+                Err(ErrorCode::KAFKA_STORAGE_ERROR)
+            }
+        }
+    }
+
+    /// [`Partitions::append_txn_marker`], then waits until the marker is durable.
+    pub async fn write_txn_marker(
+        &self,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: TxnMarker,
+    ) -> Result<(), ErrorCode> {
+        let (target, end) = self.append_txn_marker(topic, partition, producer_id, producer_epoch, marker)?;
+        target.wait_durable(end).await;
+        Ok(())
+    }
+
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         self.hosted
             .read()
@@ -226,11 +308,10 @@ mod tests {
     use tidelog_log::{CheckpointFile, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
     use tidelog_protocol::records::RecordBatchBuilder;
 
-    #[test]
-    fn checkpoints_follow_flushes_and_log_starts() {
-        let dir = tempfile::tempdir().unwrap();
+    /// Partitions in `dir` hosting the one-partition topic "orders".
+    fn orders(dir: &std::path::Path) -> Partitions {
         let config = BrokerConfig {
-            log_dirs: vec![dir.path().to_path_buf()],
+            log_dirs: vec![dir.to_path_buf()],
             ..BrokerConfig::default()
         };
         let topic = TopicMeta {
@@ -239,7 +320,45 @@ mod tests {
             partitions: 1,
             configs: BTreeMap::new(),
         };
-        let partitions = Partitions::open(&config, &[topic]).unwrap();
+        Partitions::open(&config, &[topic]).unwrap()
+    }
+
+    #[test]
+    fn a_txn_marker_is_durable_when_written_and_moves_the_lso() {
+        use tidelog_protocol::records::ControlType;
+        let dir = tempfile::tempdir().unwrap();
+        let partitions = orders(dir.path());
+        let partition = partitions.get("orders", 0).unwrap();
+        let mut builder = RecordBatchBuilder::new(0).producer(7, 1, 0).transactional(true);
+        builder.append(1_000, None, Some(b"in a transaction"), &[]);
+        partition.append(builder.build().as_bytes().clone()).unwrap();
+        partition.flush().unwrap();
+        let lso = || last_stable_offset(partition.high_watermark(), &partition.snapshot());
+        assert_eq!((partition.high_watermark(), lso()), (1, 0));
+
+        let commit = TxnMarker {
+            control_type: ControlType::Commit,
+            coordinator_epoch: 0,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let stale = partitions.write_txn_marker("orders", 0, 7, 0, commit).await;
+            assert_eq!(stale, Err(ErrorCode::INVALID_PRODUCER_EPOCH));
+            let unknown = partitions.write_txn_marker("orders", 1, 7, 1, commit).await;
+            assert_eq!(unknown, Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+            partitions.write_txn_marker("orders", 0, 7, 1, commit).await.unwrap();
+        });
+        assert_eq!((partition.high_watermark(), lso()), (2, 2), "durable once answered");
+        partitions.shutdown();
+    }
+
+    #[test]
+    fn checkpoints_follow_flushes_and_log_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let partitions = orders(dir.path());
         let partition = partitions.get("orders", 0).unwrap();
         let checkpointed = |name| CheckpointFile::new(dir.path(), name).read().unwrap()[&partition.tp];
 

@@ -9,6 +9,8 @@ pub const LOG_SUFFIX: &str = "log";
 pub const OFFSET_INDEX_SUFFIX: &str = "index";
 pub const TIME_INDEX_SUFFIX: &str = "timeindex";
 pub const TXN_INDEX_SUFFIX: &str = "txnindex";
+/// A partition's producer state at an offset (Kafka's `<offset>.snapshot`).
+pub const PRODUCER_SNAPSHOT_SUFFIX: &str = "snapshot";
 
 /// A topic partition whose name is safe to use as a directory inside a log dir.
 ///
@@ -69,7 +71,12 @@ pub fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
 
 /// The base offset of a segment's `.log` file name, `None` for any other file.
 pub fn parse_log_file_name(name: &str) -> Option<i64> {
-    let digits = name.strip_suffix(LOG_SUFFIX)?.strip_suffix('.')?;
+    parse_offset_file_name(name, LOG_SUFFIX)
+}
+
+/// The offset of a `<20-digit offset>.<suffix>` file name, `None` for any other file.
+pub fn parse_offset_file_name(name: &str, suffix: &str) -> Option<i64> {
+    let digits = name.strip_suffix(suffix)?.strip_suffix('.')?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

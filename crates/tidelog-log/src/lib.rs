@@ -1,6 +1,6 @@
 //! Tidelog's storage engine: partition logs of segments in Apache Kafka's on-disk layout
-//! (`<log.dir>/<topic>-<partition>/<base offset>.log|.index|.timeindex|.txnindex`), with Kafka's
-//! checkpoint files and crash recovery.
+//! (`<log.dir>/<topic>-<partition>/<base offset>.log|.index|.timeindex|.txnindex`, and
+//! `<offset>.snapshot` for producer state), with Kafka's checkpoint files and crash recovery.
 //!
 //! Records are never decoded on the append and fetch paths: the log reads and rewrites v2
 //! batch headers only (through `tidelog_protocol::records`) and moves bytes as they are.
@@ -13,6 +13,7 @@ mod layout;
 mod log_manager;
 mod offset_index;
 mod partition_log;
+mod producer_snapshot;
 mod producer_state;
 mod segment;
 mod snapshot;

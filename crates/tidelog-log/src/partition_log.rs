@@ -12,6 +12,7 @@ use crate::checkpoint::sync_dir;
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::parse_log_file_name;
+use crate::producer_snapshot;
 use crate::producer_state::{CompletedTxn, ProducerBatch, ProducerStateManager, Validated};
 use crate::segment::{self, now_ms, Segment};
 use crate::snapshot::{LogSnapshot, ReadResult};
@@ -51,10 +52,11 @@ pub struct AppendInfo {
     pub duplicate: bool,
 }
 
-/// How many of the newest segments' batch headers rebuild the producer state on open.
-/// Producers seen only in older segments are forgotten, which the lenient rule for unknown
-/// producers tolerates (see `producer_state.rs`); so is a transaction opened before them
-/// and still open, which no longer holds back the last stable offset after the restart.
+/// How many of the newest segments' batch headers rebuild the producer state on open when
+/// no producer snapshot can be used (a log written before snapshots, or all of them lost).
+/// Producers seen only in older segments are then forgotten, which the lenient rule for
+/// unknown producers tolerates (see `producer_state.rs`), and so is a transaction opened
+/// before them and still open.
 const PRODUCER_STATE_SEGMENTS: usize = 2;
 
 #[derive(Debug)]
@@ -132,27 +134,59 @@ impl PartitionLog {
         };
         // What recovery kept may still be only in the page cache.
         log.flush()?;
-        log.rebuild_producer_state()?;
+        // After a crash only snapshots at or below the recovery point are used: later ones
+        // may stand for batches recovery cut, and the replay from an older one also rewrites
+        // the `.txnindex` entries of the active segment, which are not fsynced with its data.
+        let snapshots_up_to = match recovery {
+            Recovery::Skip => log_end_offset,
+            Recovery::From(point) => point,
+        };
+        log.rebuild_producer_state(snapshots_up_to)?;
         Ok(log)
     }
 
-    /// Replays the batch headers of the newest segments into the producer state (decoding
-    /// only transaction markers), and gives each segment's `.txnindex` the aborted
-    /// transactions it lacks: those whose entries a crash lost before they reached the disk.
-    fn rebuild_producer_state(&mut self) -> Result<()> {
+    /// Rebuilds the producer state: loads the newest usable snapshot at or below
+    /// `snapshots_up_to` (snapshots past the log end describe batches a crash or a
+    /// truncation took away, and are deleted) and replays the batch headers after it,
+    /// decoding only transaction markers. Without a snapshot the newest segments are
+    /// replayed. The replay also gives each segment's `.txnindex` the aborted transactions
+    /// it lacks: those whose entries a crash lost before they reached the disk.
+    fn rebuild_producer_state(&mut self, snapshots_up_to: i64) -> Result<()> {
         self.producers.clear();
-        let from = self.segments.len().saturating_sub(PRODUCER_STATE_SEGMENTS);
-        for segment in Arc::clone(&self.segments)[from..].iter() {
+        let log_end = self.log_end_offset;
+        producer_snapshot::delete_where(&self.dir, |offset| offset > log_end)?;
+        let fallback = self.segments[self.segments.len().saturating_sub(PRODUCER_STATE_SEGMENTS)].base_offset();
+        let replay_from = self.load_producer_snapshot(snapshots_up_to)?.unwrap_or(fallback);
+        let first = self
+            .segments
+            .partition_point(|s| s.base_offset() <= replay_from)
+            .saturating_sub(1);
+        for segment in Arc::clone(&self.segments)[first..].iter() {
             segment.for_each_batch(|located| {
                 let header = &located.header;
-                let Some(batch) = producer_batch(header, || segment.read_batch(&located))? else {
+                if header.last_offset() < replay_from {
                     return Ok(());
+                }
+                let batch = match producer_batch(header, located.position as usize, || segment.read_batch(&located)) {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => return Ok(()),
+                    // Recovery checked its CRC, so only a marker of a future format can
+                    // fail here; it must not keep the partition from opening.
+                    Err(e) => {
+                        warn!(segment = %segment.path().display(), error = %e, "skipping an unreadable control batch");
+                        return Ok(());
+                    }
                 };
                 let completed = self
                     .producers
                     .record(&batch, header.base_offset(), header.last_offset());
                 match completed {
-                    Some(txn) if txn.aborted && segment.last_aborted_txn_offset().is_none_or(|last| last < txn.last_offset) => {
+                    Some(txn)
+                        if txn.aborted
+                            && segment
+                                .last_aborted_txn_offset()
+                                .is_none_or(|last| last < txn.last_offset) =>
+                    {
                         segment.append_aborted_txn(self.aborted_txn(&txn))
                     }
                     _ => Ok(()),
@@ -161,6 +195,34 @@ impl PartitionLog {
         }
         self.producers.forget_stable_txns(self.flushed_offset());
         Ok(())
+    }
+
+    /// Loads the newest snapshot at or below `up_to` that reads back, deleting unreadable
+    /// ones; returns its offset, where the replay starts.
+    fn load_producer_snapshot(&mut self, up_to: i64) -> Result<Option<i64>> {
+        for offset in producer_snapshot::list(&self.dir)?.into_iter().rev() {
+            if offset > up_to {
+                continue;
+            }
+            match producer_snapshot::read(&self.dir, offset) {
+                Ok(entries) => {
+                    for (producer_id, entry) in entries {
+                        self.producers.load_entry(producer_id, entry);
+                    }
+                    return Ok(Some(offset));
+                }
+                Err(reason) => {
+                    warn!(dir = %self.dir.display(), offset, %reason, "deleting an unreadable producer snapshot");
+                    producer_snapshot::delete_where(&self.dir, |o| o == offset)?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes the producer state at the log end to `<log end>.snapshot`.
+    fn write_producer_snapshot(&self, durable: bool) -> Result<()> {
+        producer_snapshot::write(&self.dir, self.log_end_offset, self.producers.producers(), durable)
     }
 
     /// The `.txnindex` entry of an aborted transaction just ended.
@@ -261,7 +323,7 @@ impl PartitionLog {
                     source,
                 })
             };
-            if let Some(batch) = producer_batch(header, read)? {
+            if let Some(batch) = producer_batch(header, start, read)? {
                 producer_batches.push((batch, header.base_offset(), header.last_offset()));
             }
         }
@@ -292,7 +354,11 @@ impl PartitionLog {
         let segment = self.active();
         let (segment_base_offset, position) = (segment.base_offset(), segment.append(&batches, &headers)?);
         self.log_end_offset = last_offset + 1;
-        self.producers.forget_stable_txns(self.flushed_offset());
+        // Only appends with producer batches prune: plain ones keep their path short, and
+        // transactions not yet forgotten are skipped when the LSO is computed anyway.
+        if !producer_batches.is_empty() {
+            self.producers.forget_stable_txns(self.flushed_offset());
+        }
         for (batch, first, last) in &producer_batches {
             match self.producers.record(batch, *first, *last) {
                 Some(txn) if txn.aborted => self.active().append_aborted_txn(self.aborted_txn(&txn))?,
@@ -319,10 +385,12 @@ impl PartitionLog {
             || last_offset - active.base_offset() > i64::from(i32::MAX)
     }
 
-    /// Starts a new active segment at the log end.
+    /// Starts a new active segment at the log end, with a producer snapshot at its base
+    /// offset so that a later open replays at most the segments after it.
     fn roll(&mut self) -> Result<()> {
         self.active().seal()?;
         let segment = Segment::create(&self.dir, self.log_end_offset, &self.config)?;
+        self.write_producer_snapshot(false)?;
         sync_dir(&self.dir)?;
         let mut segments = self.segments.to_vec();
         segments.push(Arc::new(segment));
@@ -410,6 +478,8 @@ impl PartitionLog {
         let gone = gone.to_vec();
         self.segments = Arc::new(kept.to_vec());
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset());
+        let first_kept = self.segments[0].base_offset();
+        producer_snapshot::delete_where(&self.dir, |offset| offset < first_kept)?;
         for segment in gone {
             segment.delete()?;
             info!(segment = %segment.path().display(), bytes = segment.size(), reason, "deleted segment");
@@ -438,7 +508,7 @@ impl PartitionLog {
         self.log_end_offset = self.active().next_offset();
         self.reset_flushed_offset();
         // Markers cut off reopen their transactions: only a replay knows where they began.
-        self.rebuild_producer_state()?;
+        self.rebuild_producer_state(self.log_end_offset)?;
         info!(dir = %self.dir.display(), from = previous_end, to = self.log_end_offset, bytes = removed, "truncated log");
         Ok(())
     }
@@ -448,6 +518,7 @@ impl PartitionLog {
             segment.delete()?;
         }
         self.segments = Arc::new(vec![Arc::new(Segment::create(&self.dir, offset, &self.config)?)]);
+        producer_snapshot::delete_where(&self.dir, |_| true)?;
         sync_dir(&self.dir)?;
         self.log_start_offset = offset;
         self.log_end_offset = offset;
@@ -462,13 +533,15 @@ impl PartitionLog {
         self.flushed_offset = Arc::new(AtomicI64::new(flushed));
     }
 
-    /// Prepares for a clean shutdown: records the active segment's largest timestamp and
-    /// makes the data and all indexes durable, so the next open trusts them without a scan.
+    /// Prepares for a clean shutdown: records the active segment's largest timestamp,
+    /// makes the data and all indexes durable, and snapshots the producer state at the log
+    /// end, so the next open trusts them without a scan.
     pub fn close(&mut self) -> Result<i64> {
         let active = self.active();
         active.seal()?;
         let flushed = self.flush()?;
         active.flush_indexes()?;
+        self.write_producer_snapshot(true)?;
         Ok(flushed)
     }
 
@@ -512,10 +585,15 @@ fn assign_offsets(batches: &[u8], mut next: i64) -> Result<Vec<BatchHeader>> {
     Ok(headers)
 }
 
-/// The producer fields of a batch, with the marker of a control batch read through `read`
-/// (the one batch kind the log decodes); `None` for a batch without a producer id or a
-/// control batch of a type other than a transaction marker, which Kafka reserves.
-fn producer_batch(header: &BatchHeader, read: impl FnOnce() -> Result<RecordBatch>) -> Result<Option<ProducerBatch>> {
+/// The producer fields of a batch at byte `position`, with the marker of a control batch
+/// read through `read` (the one batch kind the log decodes); `None` for a batch without a
+/// producer id or a control batch of a type other than a transaction marker, which Kafka
+/// reserves.
+fn producer_batch(
+    header: &BatchHeader,
+    position: usize,
+    read: impl FnOnce() -> Result<RecordBatch>,
+) -> Result<Option<ProducerBatch>> {
     let Some(batch) = ProducerBatch::of(header) else {
         return Ok(None);
     };
@@ -523,7 +601,7 @@ fn producer_batch(header: &BatchHeader, read: impl FnOnce() -> Result<RecordBatc
         return Ok(Some(batch));
     }
     let control = read()?;
-    let marker = read_marker(&control).map_err(|source| LogError::InvalidBatch { position: 0, source })?;
+    let marker = read_marker(&control).map_err(|source| LogError::InvalidBatch { position, source })?;
     Ok(marker.map(|marker| batch.with_marker(marker)))
 }
 

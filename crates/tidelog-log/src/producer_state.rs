@@ -389,10 +389,17 @@ impl ProducerStateManager {
     pub fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
         self.producers.retain(|_, entry| {
-            entry.current_txn_first_offset.is_some()
-                || now_ms.saturating_sub(entry.last_timestamp) < expiration_ms
+            entry.current_txn_first_offset.is_some() || now_ms.saturating_sub(entry.last_timestamp) < expiration_ms
         });
         before - self.producers.len()
+    }
+
+    /// Restores a producer read from a snapshot, with its open transaction.
+    pub(crate) fn load_entry(&mut self, producer_id: i64, entry: ProducerEntry) {
+        if let Some(first) = entry.current_txn_first_offset {
+            self.unstable.insert(first, UnstableTxn { producer_id, end: None });
+        }
+        self.producers.insert(producer_id, entry);
     }
 
     pub fn clear(&mut self) {
@@ -578,7 +585,11 @@ mod tests {
                 aborted: true
             }
         );
-        assert_eq!(state.last_stable_offset_after(&completed), 13, "producer 2 is still open");
+        assert_eq!(
+            state.last_stable_offset_after(&completed),
+            13,
+            "producer 2 is still open"
+        );
         let entry = state.entry(1).unwrap();
         assert_eq!((entry.current_txn_first_offset, entry.coordinator_epoch), (None, 4));
         assert_eq!(entry.last_seq(), Some(4), "a marker keeps the sequences");
@@ -592,7 +603,11 @@ mod tests {
         assert_eq!(state.last_stable_offset_after(&completed), 19);
         assert_eq!(state.first_unstable_offset(19), None);
         state.forget_stable_txns(18);
-        assert_eq!(state.first_unstable_offset(0), Some(13), "only the durable one is forgotten");
+        assert_eq!(
+            state.first_unstable_offset(0),
+            Some(13),
+            "only the durable one is forgotten"
+        );
     }
 
     #[test]
@@ -603,9 +618,7 @@ mod tests {
             state.check(&marker(PID, 2, ControlType::Commit, 0)),
             Err(ProducerError::InvalidProducerEpoch { current: 3, .. })
         ));
-        state
-            .record(&marker(PID, 3, ControlType::Commit, 5), 2, 2)
-            .unwrap();
+        state.record(&marker(PID, 3, ControlType::Commit, 5), 2, 2).unwrap();
         assert!(matches!(
             state.check(&marker(PID, 3, ControlType::Abort, 4)),
             Err(ProducerError::TransactionCoordinatorFenced { current: 5, .. })
@@ -631,7 +644,11 @@ mod tests {
             state.check(&batch(0, 1, 1)),
             Err(ProducerError::InvalidTxnState { producer_id: PID })
         ));
-        assert_eq!(state.remove_expired(i64::MAX, 100), 0, "an open transaction never expires");
+        assert_eq!(
+            state.remove_expired(i64::MAX, 100),
+            0,
+            "an open transaction never expires"
+        );
     }
 
     #[test]

@@ -46,8 +46,16 @@ fn two_transactions(log: &mut PartitionLog) {
     log.append(txn(ABORTED, 0, 0, 3)).unwrap();
     log.append(txn(COMMITTED, 0, 0, 2)).unwrap();
     log.append(txn(ABORTED, 0, 3, 1)).unwrap();
-    assert_eq!(log.append(marker(ABORTED, 0, ControlType::Abort)).unwrap().base_offset, 6);
-    assert_eq!(log.append(marker(COMMITTED, 0, ControlType::Commit)).unwrap().base_offset, 7);
+    assert_eq!(
+        log.append(marker(ABORTED, 0, ControlType::Abort)).unwrap().base_offset,
+        6
+    );
+    assert_eq!(
+        log.append(marker(COMMITTED, 0, ControlType::Commit))
+            .unwrap()
+            .base_offset,
+        7
+    );
 }
 
 const ABORTED_TXN: AbortedTxn = AbortedTxn {
@@ -72,7 +80,11 @@ fn markers_end_transactions_and_aborts_are_indexed() {
     log.append(txn(COMMITTED, 0, 0, 2)).unwrap();
     log.append(txn(ABORTED, 0, 3, 1)).unwrap();
     log.append(marker(ABORTED, 0, ControlType::Abort)).unwrap();
-    assert_eq!(log.first_unstable_offset(), Some(0), "decided, but the marker is not durable");
+    assert_eq!(
+        log.first_unstable_offset(),
+        Some(0),
+        "decided, but the marker is not durable"
+    );
     log.append(marker(COMMITTED, 0, ControlType::Commit)).unwrap();
     log.flush().unwrap();
     assert_eq!(log.first_unstable_offset(), None);
@@ -102,14 +114,13 @@ fn markers_from_an_old_epoch_are_refused_and_a_newer_one_becomes_current() {
 }
 
 #[test]
-fn transactions_and_the_index_survive_a_clean_reopen_and_a_crash() {
+fn transactions_and_the_index_survive_a_crash_and_a_clean_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orders-0");
     let mut log = PartitionLog::create(&path, config()).unwrap();
     two_transactions(&mut log);
     // A third transaction stays open across the restarts.
     log.append(txn(COMMITTED, 0, 2, 2)).unwrap();
-    log.close().unwrap();
     drop(log);
 
     let check = |log: &PartitionLog| {
@@ -118,12 +129,15 @@ fn transactions_and_the_index_survive_a_clean_reopen_and_a_crash() {
         let entry = log.producer_state().entry(COMMITTED).unwrap();
         assert_eq!((entry.current_txn_first_offset, entry.last_seq()), (Some(8), Some(3)));
     };
-    check(&PartitionLog::open(&path, config(), Recovery::Skip, 0).unwrap());
     // A crash before the index entry reached the disk: the replay writes it again.
     fs::write(txn_index(&path, 0), b"").unwrap();
-    check(&PartitionLog::open(&path, config(), Recovery::From(3), 0).unwrap());
+    let mut log = PartitionLog::open(&path, config(), Recovery::From(3), 0).unwrap();
+    check(&log);
     assert_eq!(fs::read(txn_index(&path, 0)).unwrap().len(), 34);
-    fs::remove_file(txn_index(&path, 0)).unwrap();
+    // A clean shutdown snapshots the state at the log end; the next open replays nothing.
+    log.close().unwrap();
+    drop(log);
+    assert!(path.join("00000000000000000010.snapshot").exists());
     let mut log = PartitionLog::open(&path, config(), Recovery::Skip, 0).unwrap();
     check(&log);
 
@@ -193,4 +207,62 @@ fn each_segment_indexes_its_own_aborts_and_retention_deletes_them() {
     assert!(!aborted.is_empty() && aborted.iter().all(|t| t.first_offset < second));
     assert_eq!(log.apply_retention(i64::MAX, 0, -1).unwrap(), 2);
     assert!(!txn_index(&path, first).exists() && !txn_index(&path, second).exists());
+}
+
+/// Producer OPEN's transaction starts at offset 0; then producer COMMITTED fills segments
+/// with plain idempotent batches until the log has `segments` of them.
+fn long_open_transaction(log: &mut PartitionLog, segments: usize) {
+    const OPEN: i64 = 300;
+    log.append(txn(OPEN, 0, 0, 1)).unwrap();
+    let mut seq = 0;
+    while log.segments().len() < segments {
+        let mut builder = RecordBatchBuilder::new(0).producer(COMMITTED, 0, seq);
+        builder.append(1_000, None, Some(b"filler-record"), &[]);
+        log.append(builder.build().as_bytes().clone()).unwrap();
+        seq += 1;
+    }
+}
+
+#[test]
+fn snapshots_keep_a_transaction_open_for_longer_than_the_replayed_segments() {
+    let config = LogConfig {
+        segment_bytes: 400,
+        ..small_config()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders-0");
+    let mut log = PartitionLog::create(&path, config.clone()).unwrap();
+    long_open_transaction(&mut log, 5);
+    let flushed = log.flush().unwrap();
+    let last_seq = log.producer_state().entry(COMMITTED).unwrap().last_seq();
+    drop(log);
+
+    // After a crash: the snapshot of the last roll at or below the recovery point, then
+    // the batches after it.
+    let log = PartitionLog::open(&path, config.clone(), Recovery::From(flushed), 0).unwrap();
+    assert_eq!(log.first_unstable_offset(), Some(0));
+    assert_eq!(log.producer_state().entry(COMMITTED).unwrap().last_seq(), last_seq);
+    drop(log);
+
+    // Without snapshots only the two newest segments are replayed, and the transaction is
+    // lost: what the snapshots are for.
+    for entry in fs::read_dir(&path).unwrap() {
+        let entry = entry.unwrap().path();
+        if entry.extension().is_some_and(|e| e == "snapshot") {
+            fs::remove_file(entry).unwrap();
+        }
+    }
+    let mut log = PartitionLog::open(&path, config.clone(), Recovery::Skip, 0).unwrap();
+    assert_eq!(log.first_unstable_offset(), None);
+    drop(log);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders-0");
+    log = PartitionLog::create(&path, config.clone()).unwrap();
+    long_open_transaction(&mut log, 5);
+    log.close().unwrap();
+    drop(log);
+    let log = PartitionLog::open(&path, config, Recovery::Skip, 0).unwrap();
+    assert_eq!(log.first_unstable_offset(), Some(0), "after a clean shutdown");
+    assert_eq!(log.producer_state().entry(COMMITTED).unwrap().last_seq(), last_seq);
 }

@@ -221,7 +221,6 @@ fn consume_transform_produce_copies_every_record_exactly_once() {
 }
 
 #[test]
-#[ignore = "needs read_committed Fetch (aborted transactions, last stable offset) from the txn-log branch"]
 fn aborted_records_are_hidden_from_read_committed_consumers_only() {
     let broker = Broker::start(&[]);
     broker.admin().create_ok(&[new_topic("orders", 1, 1)]);

@@ -12,7 +12,7 @@ use tidelog_protocol::ErrorCode;
 use tracing::{error, warn};
 
 use crate::clock::now_ms;
-use crate::partitions::{Partition, Partitions};
+use crate::partitions::{producer_error_code, Partition, Partitions};
 
 /// Replay reads a partition in chunks of this size.
 const REPLAY_CHUNK_BYTES: usize = 1 << 20;
@@ -73,25 +73,17 @@ pub fn append(
     for (key, value) in records {
         builder.append(now, Some(key), value.as_deref(), &[]);
     }
-    append_batch(partitions, &partition, builder.build())
-}
-
-/// Appends one built batch and hands the partition to the flusher.
-pub fn append_batch(
-    partitions: &Partitions,
-    partition: &Arc<Partition>,
-    batch: RecordBatch,
-) -> Result<Option<PendingWrite>, ErrorCode> {
-    let info = partition.append(batch.as_bytes().clone()).map_err(|e| {
-        error!(topic = partition.tp.topic(), error = %e, "cannot write to an internal topic");
-        match e {
-            LogError::Producer(_) => ErrorCode::PRODUCER_FENCED,
-            _ => ErrorCode::KAFKA_STORAGE_ERROR,
+    let info = partition.append(builder.build().as_bytes().clone()).map_err(|e| match e {
+        // A transactional offset commit of a fenced producer epoch.
+        LogError::Producer(e) => producer_error_code(&e),
+        e => {
+            error!(topic, error = %e, "cannot write to an internal topic");
+            ErrorCode::KAFKA_STORAGE_ERROR
         }
     })?;
-    partitions.flusher.mark_dirty(partition);
+    partitions.flusher.mark_dirty(&partition);
     Ok(Some(PendingWrite {
-        partition: partition.clone(),
+        partition,
         end: info.last_offset + 1,
     }))
 }

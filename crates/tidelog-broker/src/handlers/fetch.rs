@@ -2,6 +2,11 @@
 //! `partition_max_bytes` and the response's `max_bytes` (but always at least one whole
 //! batch in a response, KIP-74), and waits up to `max_wait_ms` for `min_bytes` to arrive.
 //! Incremental fetch sessions (KIP-227) carry only what changed both ways.
+//!
+//! read_committed (isolation level 1) reads only up to the last stable offset and lists
+//! the aborted transactions with records in what it returns, from the segments'
+//! `.txnindex`; the client drops those records itself, and skips the control batches (the
+//! markers) as it does for read_uncommitted. The broker decodes no record either way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +14,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use tidelog_log::LogError;
 use tidelog_protocol::messages::fetch_request::FetchRequest;
-use tidelog_protocol::messages::fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData};
+use tidelog_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
+};
+use tidelog_protocol::records::RecordBatch;
 use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 use tokio::time::Instant;
 use tracing::error;
@@ -17,6 +25,7 @@ use tracing::error;
 use crate::broker::Broker;
 use crate::dispatch::Reply;
 use crate::fetch_session::{SessionPartition, SessionPartitions, SessionRequest};
+use crate::partitions::last_stable_offset;
 
 /// Isolation level READ_COMMITTED: the response carries an aborted-transactions list.
 const READ_COMMITTED: i8 = 1;
@@ -160,7 +169,7 @@ fn forgotten_partitions(broker: &Broker, request: &FetchRequest, by_topic_id: bo
 }
 
 /// Reads until `min_bytes` are there, an error shows up, or the deadline passes; new data
-/// (a high watermark moving) wakes it early.
+/// (a high watermark moving, which is also what moves a last stable offset) wakes it early.
 async fn long_poll(broker: &Broker, plan: Plan, deadline: Instant) -> FetchResponse {
     let mut changes = broker.partitions.flusher.data_changes();
     loop {
@@ -190,7 +199,12 @@ fn read_all(broker: &Broker, plan: &Plan) -> (FetchResponse, i64, bool) {
     for w in &plan.wanted {
         let data = read_partition(broker, w, remaining, total == 0, plan.read_committed, plan.by_topic_id);
         let len = data.records.as_ref().map_or(0, |r| r.len()) as i64;
-        let state = (data.high_watermark, data.log_start_offset, data.error_code);
+        let state = (
+            data.high_watermark,
+            data.last_stable_offset,
+            data.log_start_offset,
+            data.error_code,
+        );
         if plan.incremental && len == 0 && broker.fetch_sessions.last_sent(plan.session_id, &w.key) == Some(state) {
             continue;
         }
@@ -255,14 +269,29 @@ fn read_partition(
     };
     let high_watermark = partition.high_watermark();
     let snapshot = partition.snapshot();
+    let last_stable = last_stable_offset(high_watermark, &snapshot);
     data.high_watermark = high_watermark;
-    data.last_stable_offset = high_watermark;
+    data.last_stable_offset = last_stable;
     data.log_start_offset = snapshot.log_start_offset();
     let limit = remaining.min(i64::from(w.max_bytes.max(0))).max(0) as usize;
-    match snapshot.read(w.fetch_offset, limit, high_watermark) {
+    let visible_end = if read_committed { last_stable } else { high_watermark };
+    match snapshot.read(w.fetch_offset, limit, visible_end) {
         // A batch larger than the limits goes out only as the first data of a response.
         Ok(read) if read.records.len() > limit && !first => {}
-        Ok(read) => data.records = Some(read.records),
+        Ok(read) => {
+            if read_committed {
+                let aborted = snapshot
+                    .aborted_txns(w.fetch_offset, end_offset(&read.records))
+                    .into_iter()
+                    .map(|txn| AbortedTransaction {
+                        producer_id: txn.producer_id,
+                        first_offset: txn.first_offset,
+                        ..Default::default()
+                    });
+                data.aborted_transactions = Some(aborted.collect());
+            }
+            data.records = Some(read.records);
+        }
         Err(LogError::OffsetOutOfRange { .. }) => data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0,
         Err(e) => {
             error!(topic, partition = index, error = %e, "fetch read failed");
@@ -270,4 +299,13 @@ fn read_partition(
         }
     }
     data
+}
+
+/// The offset after the last of `records` (whole batches), read from batch headers; 0 for
+/// none, which makes an empty range.
+fn end_offset(records: &Bytes) -> i64 {
+    RecordBatch::iter_batches(records.clone())
+        .map_while(Result::ok)
+        .last()
+        .map_or(0, |batch| batch.last_offset() + 1)
 }

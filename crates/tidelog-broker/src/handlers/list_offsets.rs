@@ -1,5 +1,7 @@
 //! ListOffsets: the earliest offset, the latest (the high watermark), the offset of the
 //! largest timestamp, or the first offset at or after a timestamp (through the time index).
+//! With isolation level read_committed (v2+) the last stable offset takes the high
+//! watermark's place, as the bound of what a consumer may be pointed at.
 
 use tidelog_protocol::messages::list_offsets_request::ListOffsetsRequest;
 use tidelog_protocol::messages::list_offsets_response::{
@@ -9,6 +11,7 @@ use tidelog_protocol::ErrorCode;
 use tracing::error;
 
 use crate::broker::Broker;
+use crate::partitions::last_stable_offset;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -16,7 +19,11 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
+/// Isolation level READ_COMMITTED.
+const READ_COMMITTED: i8 = 1;
+
 pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let read_committed = request.isolation_level == READ_COMMITTED;
     let topics = request
         .topics
         .into_iter()
@@ -32,7 +39,7 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsRespon
                         leader_epoch: 0,
                         ..Default::default()
                     };
-                    match lookup(broker, &topic.name, p.partition_index, p.timestamp) {
+                    match lookup(broker, &topic.name, p.partition_index, p.timestamp, read_committed) {
                         Ok((timestamp, offset)) => (response.timestamp, response.offset) = (timestamp, offset),
                         Err(code) => {
                             response.error_code = code.0;
@@ -53,23 +60,34 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsRespon
 }
 
 /// (timestamp, offset) for one partition; (-1, -1) when no record matches.
-fn lookup(broker: &Broker, topic: &str, index: i32, timestamp: i64) -> Result<(i64, i64), ErrorCode> {
+fn lookup(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+    timestamp: i64,
+    read_committed: bool,
+) -> Result<(i64, i64), ErrorCode> {
     let partition = broker
         .partitions
         .get(topic, index)
         .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
     let high_watermark = partition.high_watermark();
     let snapshot = partition.snapshot();
+    // What the consumer may read: below the LSO for read_committed.
+    let visible_end = match read_committed {
+        true => last_stable_offset(high_watermark, &snapshot),
+        false => high_watermark,
+    };
     let storage = |e: tidelog_log::LogError| {
         error!(topic, partition = index, error = %e, "list offsets failed");
         ErrorCode::KAFKA_STORAGE_ERROR
     };
     let visible = |found: Option<tidelog_log::TimestampOffset>| match found {
-        Some(t) if t.offset < high_watermark => (t.timestamp, t.offset),
+        Some(t) if t.offset < visible_end => (t.timestamp, t.offset),
         _ => (-1, -1),
     };
     Ok(match timestamp {
-        LATEST => (-1, high_watermark),
+        LATEST => (-1, visible_end),
         EARLIEST | EARLIEST_LOCAL => (-1, snapshot.log_start_offset()),
         MAX_TIMESTAMP => visible(snapshot.max_timestamp_offset().map_err(storage)?),
         LATEST_TIERED => (-1, -1),

@@ -11,13 +11,14 @@
 //! ongoing transaction (KIP-890 part 1 verification, asked of the transaction coordinator
 //! as Kafka's partition leaders ask it with AddPartitionsToTxn `verify_only`); otherwise
 //! INVALID_TXN_STATE, so a late batch of a finished or aborted transaction cannot open a
-//! transaction nobody will end.
+//! transaction nobody will end. `transaction.partition.verification.enable=false` turns
+//! the check off, as in Kafka.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tidelog_log::{LogError, ProducerError};
+use tidelog_log::LogError;
 use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest};
 use tidelog_protocol::messages::produce_response::{PartitionProduceResponse, ProduceResponse, TopicProduceResponse};
 use tidelog_protocol::records::RecordBatchMut;
@@ -29,7 +30,7 @@ use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::coordinator::txn::TRANSACTION_STATE_TOPIC;
 use crate::dispatch::Reply;
-use crate::partitions::Partition;
+use crate::partitions::{producer_error_code, Partition};
 use crate::produce_validation::{validate, Refused};
 use crate::topic_config;
 
@@ -158,7 +159,8 @@ fn produce_partition(
         Ok(valid) => valid,
         Err(Refused { code, message }) => return refuse(code, Some(message)),
     };
-    for batch in valid.batches.iter().filter(|b| b.is_transactional()) {
+    let verify = broker.config.transaction_partition_verification_enable;
+    for batch in valid.batches.iter().filter(|b| verify && b.is_transactional()) {
         if let Err(code) = broker
             .txns
             .verify(batch.producer_id(), batch.producer_epoch(), topic, index)
@@ -207,16 +209,6 @@ fn produce_partition(
             error!(topic, partition = index, error = %e, "append failed");
             refuse(ErrorCode::KAFKA_STORAGE_ERROR, Some(e.to_string()))
         }
-    }
-}
-
-/// Kafka's answer to a batch the partition's producer state refuses.
-fn producer_error_code(error: &ProducerError) -> ErrorCode {
-    match error {
-        ProducerError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
-        ProducerError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
-        ProducerError::InvalidTxnState { .. } => ErrorCode::INVALID_TXN_STATE,
-        ProducerError::TransactionCoordinatorFenced { .. } => ErrorCode::TRANSACTION_COORDINATOR_FENCED,
     }
 }
 

@@ -6,13 +6,11 @@
 //! On one node the coordinator appends to the partitions itself, where Kafka sends
 //! WriteTxnMarkers to each partition's leader.
 
-use tidelog_protocol::records::{marker_batch, ControlType, TxnMarker};
+use tidelog_protocol::records::{ControlType, TxnMarker};
 use tidelog_protocol::ErrorCode;
 use tracing::warn;
 
-use crate::clock::now_ms;
 use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC};
-use crate::coordinator::internal_topic::{self, PendingWrite};
 use crate::partitions::Partitions;
 
 use super::state::TxnMetadata;
@@ -20,8 +18,9 @@ use super::state::TxnMetadata;
 /// The coordinator epoch markers carry: one node, never a coordinator failover.
 const COORDINATOR_EPOCH: i32 = 0;
 
-/// Appends the transaction's markers to all its partitions and waits until they are
-/// durable. A partition deleted meanwhile is skipped, as Kafka skips it.
+/// Appends the transaction's markers to all its partitions (through the log's shared
+/// `Partitions::append_txn_marker`) and waits until they are all durable. A partition
+/// deleted meanwhile is skipped, as Kafka skips it.
 pub async fn write_markers(
     partitions: &Partitions,
     groups: &GroupCoordinator,
@@ -32,19 +31,18 @@ pub async fn write_markers(
         control_type: if commit { ControlType::Commit } else { ControlType::Abort },
         coordinator_epoch: COORDINATOR_EPOCH,
     };
-    let mut writes: Vec<(PendingWrite, Option<i32>)> = Vec::new();
+    let mut written = Vec::new();
     for (topic, index) in &txn.partitions {
-        let Some(partition) = partitions.get(topic, *index) else {
-            warn!(topic, partition = index, "no such partition for a transaction marker");
-            continue;
-        };
-        let batch = marker_batch(txn.producer_id, txn.producer_epoch, marker, now_ms());
-        if let Some(write) = internal_topic::append_batch(partitions, &partition, batch)? {
-            writes.push((write, (topic == OFFSETS_TOPIC).then_some(*index)));
+        match partitions.append_txn_marker(topic, *index, txn.producer_id, txn.producer_epoch, marker) {
+            Ok((partition, end)) => written.push((partition, end, (topic == OFFSETS_TOPIC).then_some(*index))),
+            Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION) => {
+                warn!(topic, partition = index, "no such partition for a transaction marker");
+            }
+            Err(code) => return Err(code),
         }
     }
-    for (write, offsets_partition) in writes {
-        write.durable().await;
+    for (partition, end, offsets_partition) in written {
+        partition.wait_durable(end).await;
         if let Some(index) = offsets_partition {
             groups.complete_txn(index, txn.producer_id, commit);
         }
