@@ -303,7 +303,11 @@ impl Broker {
     pub fn spawn_txn_completion(self: &Arc<Broker>, transactional_id: String) {
         let broker = self.clone();
         tokio::spawn(async move {
-            if let Err(error) = broker.txns.complete(&broker.partitions, &broker.groups, &transactional_id).await {
+            if let Err(error) = broker
+                .txns
+                .complete(&broker.partitions, &broker.groups, &transactional_id)
+                .await
+            {
                 error!(transactional_id, ?error, "cannot complete a transaction");
             }
         });
@@ -315,7 +319,10 @@ impl Broker {
         for id in self.txns.timed_out(now) {
             let broker = self.clone();
             tokio::spawn(async move {
-                let aborted = broker.txns.abort_timed_out(&broker.partitions, &broker.groups, &id).await;
+                let aborted = broker
+                    .txns
+                    .abort_timed_out(&broker.partitions, &broker.groups, &id)
+                    .await;
                 if let Err(error) = aborted {
                     error!(transactional_id = id, ?error, "cannot abort a timed-out transaction");
                 }
@@ -331,8 +338,11 @@ impl Broker {
         for id in self.txns.preparing() {
             self.spawn_txn_completion(id);
         }
-        let txn_every =
-            Duration::from_millis(self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms.max(1) as u64);
+        let txn_every = Duration::from_millis(
+            self.config
+                .transaction_abort_timed_out_transaction_cleanup_interval_ms
+                .max(1) as u64,
+        );
         let mut txn_timers = tokio::time::interval(txn_every);
         txn_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let retention_every = Duration::from_millis(self.config.log_retention_check_interval_ms.max(1) as u64);

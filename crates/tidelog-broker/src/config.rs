@@ -405,7 +405,10 @@ impl BrokerConfig {
                 "transaction.state.log.num.partitions",
                 self.transaction_state_log_num_partitions.to_string(),
             ),
-            ("transaction.max.timeout.ms", self.transaction_max_timeout_ms.to_string()),
+            (
+                "transaction.max.timeout.ms",
+                self.transaction_max_timeout_ms.to_string(),
+            ),
             (
                 "transactional.id.expiration.ms",
                 self.transactional_id_expiration_ms.to_string(),

@@ -36,9 +36,7 @@ fn transactional_producer(broker: &Broker, transactional_id: &str, settings: &[(
         config.set(*key, *value);
     }
     let producer: BaseProducer = config.create().expect("create a transactional producer");
-    producer
-        .init_transactions(CLIENT_TIMEOUT)
-        .expect("init_transactions");
+    producer.init_transactions(CLIENT_TIMEOUT).expect("init_transactions");
     producer
 }
 
@@ -135,7 +133,10 @@ fn fetch_batches(broker: &Broker, topic: &str, partition: i32) -> (Vec<RecordBat
 /// The outcome of a control batch.
 fn marker_of(batch: &RecordBatch) -> ControlType {
     assert!(batch.is_control(), "not a marker: {batch:?}");
-    read_marker(batch).expect("a readable marker").expect("a transaction marker").control_type
+    read_marker(batch)
+        .expect("a readable marker")
+        .expect("a transaction marker")
+        .control_type
 }
 
 #[test]
@@ -269,9 +270,14 @@ fn a_second_producer_of_the_same_transactional_id_fences_the_first() {
     let second = transactional_producer(&broker, "shared-id", &[]);
     let described = describe(&broker, "shared-id");
     assert_eq!(described.producer_id, open.producer_id, "same producer id");
-    assert_eq!(described.producer_epoch, 2, "epoch 1 aborted the first, 2 is the second's");
+    assert_eq!(
+        described.producer_epoch, 2,
+        "epoch 1 aborted the first, 2 is the second's"
+    );
 
-    let refused = first.commit_transaction(CLIENT_TIMEOUT).expect_err("the first is fenced");
+    let refused = first
+        .commit_transaction(CLIENT_TIMEOUT)
+        .expect_err("the first is fenced");
     match &refused {
         KafkaError::Transaction(error) => {
             assert!(error.is_fatal(), "fencing is fatal: {error}");
@@ -324,7 +330,10 @@ fn a_transaction_open_past_its_timeout_is_aborted_by_the_broker() {
     let last = batches.last().expect("the partition holds batches");
     assert_eq!((marker_of(last), last.producer_epoch()), (ControlType::Abort, 1));
     assert_eq!(high_watermark, 2, "the record and its marker");
-    assert_eq!(last_stable, high_watermark, "the last stable offset moved past the abort");
+    assert_eq!(
+        last_stable, high_watermark,
+        "the last stable offset moved past the abort"
+    );
     assert!(
         producer.commit_transaction(CLIENT_TIMEOUT).is_err(),
         "the timed-out producer cannot commit"
@@ -363,7 +372,9 @@ fn a_commit_cut_short_before_its_markers_completes_after_a_restart() {
     // The broker writes PrepareCommit, then dies before any marker: the commit cannot
     // answer.
     assert!(producer.commit_transaction(Duration::from_secs(5)).is_err());
-    wait_until("the broker died at the failpoint", || (!broker.is_running()).then_some(()));
+    wait_until("the broker died at the failpoint", || {
+        (!broker.is_running()).then_some(())
+    });
     drop(producer);
 
     broker.restart();

@@ -73,14 +73,16 @@ pub fn append(
     for (key, value) in records {
         builder.append(now, Some(key), value.as_deref(), &[]);
     }
-    let info = partition.append(builder.build().as_bytes().clone()).map_err(|e| match e {
-        // A transactional offset commit of a fenced producer epoch.
-        LogError::Producer(e) => producer_error_code(&e),
-        e => {
-            error!(topic, error = %e, "cannot write to an internal topic");
-            ErrorCode::KAFKA_STORAGE_ERROR
-        }
-    })?;
+    let info = partition
+        .append(builder.build().as_bytes().clone())
+        .map_err(|e| match e {
+            // A transactional offset commit of a fenced producer epoch.
+            LogError::Producer(e) => producer_error_code(&e),
+            e => {
+                error!(topic, error = %e, "cannot write to an internal topic");
+                ErrorCode::KAFKA_STORAGE_ERROR
+            }
+        })?;
     partitions.flusher.mark_dirty(&partition);
     Ok(Some(PendingWrite {
         partition,

@@ -22,7 +22,10 @@ pub fn handle(broker: &Arc<Broker>, request: AddOffsetsToTxnRequest) -> Reply {
     if broker.ensure_offsets_topic().is_err() {
         return Reply::Now(respond(ErrorCode::COORDINATOR_NOT_AVAILABLE));
     }
-    let partition = (OFFSETS_TOPIC.to_string(), broker.groups.partition_for(&request.group_id));
+    let partition = (
+        OFFSETS_TOPIC.to_string(),
+        broker.groups.partition_for(&request.group_id),
+    );
     let broker = broker.clone();
     Reply::Later(Box::pin(async move {
         let producer = (request.producer_id, request.producer_epoch);

@@ -80,7 +80,11 @@ async fn add(broker: &Broker, transaction: AddPartitionsToTxnTransaction) -> Add
             })
             .collect()
     } else {
-        let code = match broker.txns.add_partitions(&broker.partitions, id, producer, &wanted).await {
+        let code = match broker
+            .txns
+            .add_partitions(&broker.partitions, id, producer, &wanted)
+            .await
+        {
             Ok(()) => ErrorCode::NONE,
             Err(code) => code,
         };

@@ -141,22 +141,14 @@ mod tests {
         assert_eq!(init(&broker, -1, -1), (0, 0, 0));
         assert_eq!(init(&broker, -1, -1), (0, 1, 0));
         assert_eq!(init(&broker, 0, 0), (0, 0, 1), "KIP-360 bump");
-        assert_eq!(
-            init(&broker, 0, i16::MAX - 1),
-            (0, 2, 0),
-            "exhausted epochs: a new id"
-        );
+        assert_eq!(init(&broker, 0, i16::MAX - 1), (0, 2, 0), "exhausted epochs: a new id");
         assert_eq!(init(&broker, 5_000, 3), (0, 3, 0), "never allocated: a new id");
         assert_eq!(init(&broker, 0, -1).0, ErrorCode::INVALID_REQUEST.0);
         broker.shutdown();
         drop(broker);
 
         let broker = Broker::open(config).unwrap();
-        assert_eq!(
-            init(&broker, -1, -1),
-            (0, 1_000, 0),
-            "ids never repeat after a restart"
-        );
+        assert_eq!(init(&broker, -1, -1), (0, 1_000, 0), "ids never repeat after a restart");
         broker.shutdown();
     }
 }

@@ -5,12 +5,12 @@
 //! bad KIP-848 subscription regex does). Each filter left empty (or -1, or null) lets
 //! everything through.
 
-use tidelog_protocol::messages::list_transactions_request::ListTransactionsRequest;
-use tidelog_protocol::messages::list_transactions_response::{ListTransactionsResponse, TransactionState};
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::consumer::group::full_match;
 use crate::coordinator::txn::state::{TxnMetadata, TxnState};
+use tidelog_protocol::messages::list_transactions_request::ListTransactionsRequest;
+use tidelog_protocol::messages::list_transactions_response::{ListTransactionsResponse, TransactionState};
 
 pub fn handle(broker: &Broker, request: ListTransactionsRequest) -> ListTransactionsResponse {
     let (states, unknown_state_filters): (Vec<_>, Vec<_>) = request

@@ -105,11 +105,11 @@ fn fetch(
         .groups
         .with_existing(group_id, |g| g.offsets.clone())
         .unwrap_or_default();
-    let answer = |topic: &str, partition: i32, committed: Option<Committed>| {
-        match require_stable && broker.groups.has_pending_txn_offset(group_id, topic, partition) {
-            true => (partition, none_committed(), ErrorCode::UNSTABLE_OFFSET_COMMIT),
-            false => (partition, committed.unwrap_or_else(none_committed), ErrorCode::NONE),
-        }
+    let answer = |topic: &str, partition: i32, committed: Option<Committed>| match require_stable
+        && broker.groups.has_pending_txn_offset(group_id, topic, partition)
+    {
+        true => (partition, none_committed(), ErrorCode::UNSTABLE_OFFSET_COMMIT),
+        false => (partition, committed.unwrap_or_else(none_committed), ErrorCode::NONE),
     };
     let Some(wanted) = wanted else {
         let mut topics: Vec<(String, Vec<Fetched>)> = Vec::new();

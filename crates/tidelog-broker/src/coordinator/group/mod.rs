@@ -241,7 +241,10 @@ impl GroupCoordinator {
     pub fn has_pending_txn_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
         self.with_existing(group_id, |group| {
             let key = (topic.to_string(), partition);
-            group.pending_txn_offsets.values().any(|staged| staged.contains_key(&key))
+            group
+                .pending_txn_offsets
+                .values()
+                .any(|staged| staged.contains_key(&key))
         })
         .unwrap_or(false)
     }

@@ -28,7 +28,11 @@ pub async fn write_markers(
     commit: bool,
 ) -> Result<(), ErrorCode> {
     let marker = TxnMarker {
-        control_type: if commit { ControlType::Commit } else { ControlType::Abort },
+        control_type: if commit {
+            ControlType::Commit
+        } else {
+            ControlType::Abort
+        },
         coordinator_epoch: COORDINATOR_EPOCH,
     };
     let mut written = Vec::new();

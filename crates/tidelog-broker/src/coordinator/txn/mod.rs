@@ -365,7 +365,9 @@ mod tests {
         let producer = broker
             .txns
             .transition(&broker.partitions, "tx", |current| {
-                let txn = current.cloned().unwrap_or_else(|| TxnMetadata::new("tx", 7, 60_000, now_ms()));
+                let txn = current
+                    .cloned()
+                    .unwrap_or_else(|| TxnMetadata::new("tx", 7, 60_000, now_ms()));
                 Ok((Some(txn.clone()), (txn.producer_id, txn.producer_epoch)))
             })
             .await
@@ -396,7 +398,15 @@ mod tests {
         };
         let write = broker
             .groups
-            .write_offsets(&broker.partitions, GROUP, ("", None), -1, &offsets, Some(txn_producer), || None)
+            .write_offsets(
+                &broker.partitions,
+                GROUP,
+                ("", None),
+                -1,
+                &offsets,
+                Some(txn_producer),
+                || None,
+            )
             .unwrap()
             .unwrap();
         write.durable().await;
@@ -427,13 +437,21 @@ mod tests {
         assert!(broker.groups.has_pending_txn_offset(GROUP, "t", 0));
         assert_eq!(committed_offset(&broker), None, "not before the commit");
         end(&broker, producer, true).await;
-        broker.txns.complete(&broker.partitions, &broker.groups, "tx").await.unwrap();
+        broker
+            .txns
+            .complete(&broker.partitions, &broker.groups, "tx")
+            .await
+            .unwrap();
         assert_eq!(committed_offset(&broker), Some(10));
         assert!(!broker.groups.has_pending_txn_offset(GROUP, "t", 0));
 
         let producer = transaction_with_offset(&broker, 20).await;
         end(&broker, producer, false).await;
-        broker.txns.complete(&broker.partitions, &broker.groups, "tx").await.unwrap();
+        broker
+            .txns
+            .complete(&broker.partitions, &broker.groups, "tx")
+            .await
+            .unwrap();
         assert_eq!(committed_offset(&broker), Some(10), "the abort dropped 20");
 
         // Decided but cut short before the markers, as by a crash.
@@ -444,9 +462,16 @@ mod tests {
 
         let broker = open(dir.path());
         assert_eq!(committed_offset(&broker), Some(10), "replay followed the markers");
-        assert!(broker.groups.has_pending_txn_offset(GROUP, "t", 0), "30 awaits its marker");
+        assert!(
+            broker.groups.has_pending_txn_offset(GROUP, "t", 0),
+            "30 awaits its marker"
+        );
         assert_eq!(broker.txns.preparing(), ["tx"]);
-        broker.txns.complete(&broker.partitions, &broker.groups, "tx").await.unwrap();
+        broker
+            .txns
+            .complete(&broker.partitions, &broker.groups, "tx")
+            .await
+            .unwrap();
         assert_eq!(committed_offset(&broker), Some(30));
         let state = broker.txns.with_current("tx", |t| t.state);
         assert_eq!(state, Some(TxnState::CompleteCommit));

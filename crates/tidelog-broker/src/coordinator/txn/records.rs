@@ -135,7 +135,10 @@ mod tests {
         // version, id, epoch, timeout, state, null array, two timestamps
         assert_eq!(empty.len(), 2 + 8 + 2 + 4 + 1 + 4 + 8 + 8);
         assert_eq!(&empty[17..21], b"\xff\xff\xff\xff");
-        assert_eq!(decode(key.clone(), Some(empty)).unwrap(), ("tx".into(), Some(txn.clone())));
+        assert_eq!(
+            decode(key.clone(), Some(empty)).unwrap(),
+            ("tx".into(), Some(txn.clone()))
+        );
 
         txn.state = TxnState::PrepareCommit;
         txn.start_ms = 900;

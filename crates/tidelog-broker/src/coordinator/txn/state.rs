@@ -330,7 +330,11 @@ mod tests {
         assert_eq!(done.verify(0, &tp(0)), Err(ErrorCode::INVALID_TXN_STATE));
 
         let next = done.add_partitions(7, 0, &[tp(3)], 6_000).unwrap().unwrap();
-        assert_eq!(next.partitions.iter().collect::<Vec<_>>(), [&tp(3)], "a new transaction");
+        assert_eq!(
+            next.partitions.iter().collect::<Vec<_>>(),
+            [&tp(3)],
+            "a new transaction"
+        );
         assert_eq!(next.start_ms, 6_000);
         let (aborting, _) = next.end(7, 0, false, 7_000).unwrap();
         assert_eq!(aborting.complete(7_100).state, TxnState::CompleteAbort);
@@ -340,7 +344,10 @@ mod tests {
     fn reinit_bumps_the_epoch_and_fences_older_ones() {
         let txn = TxnMetadata::new("tx", 7, 60_000, 0);
         let (bumped, init) = txn.init(None, 30_000, 10, no_new_id).unwrap();
-        assert_eq!((bumped.producer_epoch, bumped.timeout_ms, init), (1, 30_000, Init::Ready));
+        assert_eq!(
+            (bumped.producer_epoch, bumped.timeout_ms, init),
+            (1, 30_000, Init::Ready)
+        );
         assert_eq!(
             bumped.add_partitions(7, 0, &[tp(0)], 20),
             Err(ErrorCode::PRODUCER_FENCED)
@@ -374,7 +381,10 @@ mod tests {
             Err(ErrorCode::CONCURRENT_TRANSACTIONS)
         );
         let (ready, init) = aborting.complete(40).init(None, 60_000, 50, no_new_id).unwrap();
-        assert_eq!((ready.producer_epoch, init, ready.state), (2, Init::Ready, TxnState::Empty));
+        assert_eq!(
+            (ready.producer_epoch, init, ready.state),
+            (2, Init::Ready, TxnState::Empty)
+        );
     }
 
     #[test]
