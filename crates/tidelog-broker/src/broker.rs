@@ -313,8 +313,13 @@ impl Broker {
         });
     }
 
-    /// Aborts the transactions past their timeout, and forgets idle transactional ids.
+    /// Aborts the transactions past their timeout, completes the prepared ones nobody
+    /// completes (after a restart, or after their markers could not be written), and
+    /// forgets idle transactional ids.
     fn abort_timed_out_transactions(self: &Arc<Broker>) {
+        for id in self.txns.preparing() {
+            self.spawn_txn_completion(id);
+        }
         let now = crate::clock::now_ms();
         for id in self.txns.timed_out(now) {
             let broker = self.clone();
@@ -332,12 +337,9 @@ impl Broker {
     }
 
     /// Runs periodic work until the process ends: group and transaction timeouts,
-    /// retention and checkpoints. First it finishes the transactions the last run left
-    /// prepared but without their markers.
+    /// retention and checkpoints. The first transaction tick, at once, finishes the
+    /// transactions the last run left prepared but without their markers.
     pub async fn run_background_tasks(self: Arc<Broker>) {
-        for id in self.txns.preparing() {
-            self.spawn_txn_completion(id);
-        }
         let txn_every = Duration::from_millis(
             self.config
                 .transaction_abort_timed_out_transaction_cleanup_interval_ms

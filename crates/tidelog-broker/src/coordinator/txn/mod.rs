@@ -17,6 +17,8 @@ pub mod state;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use tokio::sync::Notify;
+
 use tidelog_log::LogError;
 use tidelog_protocol::ErrorCode;
 use tracing::{error, info, warn};
@@ -36,10 +38,23 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 pub const FAILPOINT_ENV: &str = "TIDELOG_FAILPOINT";
 pub const FAILPOINT_BEFORE_MARKERS: &str = "txn-before-markers";
 
-/// One transactional id: its metadata, and the next one while that is being written.
+/// One transactional id: its metadata, the next one while that is being written, and
+/// whether its markers are being written (by EndTxn, a fencing InitProducerId, a timeout,
+/// or the retry of a prepared transaction after a restart or a failed write).
 struct Entry {
     current: TxnMetadata,
     pending: Option<TxnMetadata>,
+    completing: bool,
+}
+
+impl Entry {
+    fn new(current: TxnMetadata, pending: Option<TxnMetadata>) -> Entry {
+        Entry {
+            current,
+            pending,
+            completing: false,
+        }
+    }
 }
 
 /// Settings from the broker configuration (Kafka's names).
@@ -55,6 +70,8 @@ pub struct TxnSettings {
 
 pub struct TransactionCoordinator {
     txns: Mutex<HashMap<String, Entry>>,
+    /// Woken whenever a completion ends, for the callers waiting on another's.
+    completions: Notify,
     pub settings: TxnSettings,
 }
 
@@ -62,6 +79,7 @@ impl TransactionCoordinator {
     pub fn new(settings: TxnSettings) -> TransactionCoordinator {
         TransactionCoordinator {
             txns: Mutex::default(),
+            completions: Notify::new(),
             settings,
         }
     }
@@ -99,13 +117,7 @@ impl TransactionCoordinator {
                 Some(entry) => entry.pending = Some(next),
                 // A new id counts only once written too: until then it answers as pending.
                 None => {
-                    txns.insert(
-                        transactional_id.to_string(),
-                        Entry {
-                            current: next.clone(),
-                            pending: Some(next),
-                        },
-                    );
+                    txns.insert(transactional_id.to_string(), Entry::new(next.clone(), Some(next)));
                 }
             }
             (write, answer)
@@ -139,27 +151,56 @@ impl TransactionCoordinator {
     }
 
     /// Writes the markers of a transaction in PrepareCommit or PrepareAbort, then its
-    /// Complete state. Run after EndTxn, a fencing InitProducerId, a timeout, and for the
-    /// transactions a restart finds prepared.
+    /// Complete state. Run after EndTxn, a fencing InitProducerId and a timeout, and by the
+    /// periodic retry for prepared transactions nobody completes (after a restart or a
+    /// failed write). When a completion of the id is already running, waits for it.
     pub async fn complete(
         &self,
         partitions: &Partitions,
         groups: &GroupCoordinator,
         transactional_id: &str,
     ) -> Result<(), ErrorCode> {
-        let prepared = self
-            .with_current(transactional_id, |txn| txn.state.is_preparing().then(|| txn.clone()))
-            .flatten();
-        let Some(prepared) = prepared else {
-            return Ok(());
+        let prepared = loop {
+            let completed = self.completions.notified();
+            let claimed = {
+                let mut txns = self.lock();
+                match txns.get_mut(transactional_id) {
+                    Some(e) if e.current.state.is_preparing() && e.pending.is_none() => {
+                        match std::mem::replace(&mut e.completing, true) {
+                            false => Some(e.current.clone()),
+                            true => None,
+                        }
+                    }
+                    _ => return Ok(()),
+                }
+            };
+            match claimed {
+                Some(prepared) => break prepared,
+                None => completed.await,
+            }
         };
+        let completed = self.write_outcome(partitions, groups, &prepared).await;
+        if let Some(entry) = self.lock().get_mut(transactional_id) {
+            entry.completing = false;
+        }
+        self.completions.notify_waiters();
+        completed
+    }
+
+    /// The markers of a prepared transaction, then its Complete state.
+    async fn write_outcome(
+        &self,
+        partitions: &Partitions,
+        groups: &GroupCoordinator,
+        prepared: &TxnMetadata,
+    ) -> Result<(), ErrorCode> {
         let commit = prepared.state == TxnState::PrepareCommit;
         if commit && failpoint_set(FAILPOINT_BEFORE_MARKERS) {
             error!("failpoint {FAILPOINT_BEFORE_MARKERS}: dying before the markers");
             std::process::abort();
         }
-        markers::write_markers(partitions, groups, &prepared, commit).await?;
-        self.transition(partitions, transactional_id, |current| match current {
+        markers::write_markers(partitions, groups, prepared, commit).await?;
+        self.transition(partitions, &prepared.transactional_id, |current| match current {
             Some(txn) if txn.state == prepared.state && txn.producer_epoch == prepared.producer_epoch => {
                 Ok((Some(txn.complete(now_ms())), ()))
             }
@@ -278,12 +319,12 @@ impl TransactionCoordinator {
         }
     }
 
-    /// The ids between Prepare and Complete with nothing being written: after a restart,
-    /// those whose markers must be written (again).
+    /// The ids between Prepare and Complete that nobody is completing: after a restart or
+    /// a failed marker write, those whose markers must be written (again).
     pub fn preparing(&self) -> Vec<String> {
         self.lock()
             .values()
-            .filter(|e| e.pending.is_none() && e.current.state.is_preparing())
+            .filter(|e| e.pending.is_none() && !e.completing && e.current.state.is_preparing())
             .map(|e| e.current.transactional_id.clone())
             .collect()
     }
@@ -308,7 +349,7 @@ impl TransactionCoordinator {
                     let Some(key) = record.key else { continue };
                     match records::decode(key, record.value) {
                         Ok((id, Some(current))) => {
-                            txns.insert(id, Entry { current, pending: None });
+                            txns.insert(id, Entry::new(current, None));
                         }
                         Ok((id, None)) => {
                             txns.remove(&id);
