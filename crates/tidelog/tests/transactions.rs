@@ -386,3 +386,263 @@ fn a_commit_cut_short_before_its_markers_completes_after_a_restart() {
     let read = read_to_end(&broker, "crashy", 2, "read_committed");
     assert_eq!(read.len(), RECORDS, "the whole transaction is visible");
 }
+
+/// Hand-made requests to the transaction coordinator and what it answers, by Kafka's
+/// error codes.
+mod raw {
+    use bytes::Bytes;
+    use tidelog_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
+    use tidelog_protocol::messages::add_partitions_to_txn_request::{
+        AddPartitionsToTxnRequest, AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+    };
+    use tidelog_protocol::messages::end_txn_request::EndTxnRequest;
+    use tidelog_protocol::messages::init_producer_id_request::InitProducerIdRequest;
+    use tidelog_protocol::messages::list_transactions_request::ListTransactionsRequest;
+    use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestTopic};
+    use tidelog_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use tidelog_protocol::records::RecordBatchBuilder;
+    use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
+
+    use super::common::clients::new_topic;
+    use super::common::{now_ms, Broker, RawClient};
+    use super::describe;
+
+    const ID: &str = "raw-tx";
+    const GROUP: &str = "raw-group";
+
+    fn init(raw: &mut RawClient, timeout_ms: i32) -> (ErrorCode, i64, i16) {
+        let request = InitProducerIdRequest {
+            transactional_id: Some(ID.into()),
+            transaction_timeout_ms: timeout_ms,
+            ..Default::default()
+        };
+        match raw.request(4, RequestBody::InitProducerId(request)) {
+            ResponseBody::InitProducerId(r) => (ErrorCode(r.error_code), r.producer_id, r.producer_epoch),
+            other => panic!("not an InitProducerId response: {other:?}"),
+        }
+    }
+
+    /// AddPartitionsToTxn v3 (a client's) of `partitions` of topic "t" and of "unknown";
+    /// the error of each, in order.
+    fn add(raw: &mut RawClient, producer: (i64, i16), partitions: &[i32], unknown: bool) -> Vec<ErrorCode> {
+        let mut topics = vec![AddPartitionsToTxnTopic {
+            name: "t".into(),
+            partitions: partitions.to_vec(),
+            ..Default::default()
+        }];
+        if unknown {
+            topics.push(AddPartitionsToTxnTopic {
+                name: "unknown".into(),
+                partitions: vec![0],
+                ..Default::default()
+            });
+        }
+        let request = AddPartitionsToTxnRequest {
+            v3_and_below_transactional_id: ID.into(),
+            v3_and_below_producer_id: producer.0,
+            v3_and_below_producer_epoch: producer.1,
+            v3_and_below_topics: topics,
+            ..Default::default()
+        };
+        match raw.request(3, RequestBody::AddPartitionsToTxn(request)) {
+            ResponseBody::AddPartitionsToTxn(r) => r
+                .results_by_topic_v3_and_below
+                .iter()
+                .flat_map(|t| t.results_by_partition.iter().map(|p| ErrorCode(p.partition_error_code)))
+                .collect(),
+            other => panic!("not an AddPartitionsToTxn response: {other:?}"),
+        }
+    }
+
+    /// AddPartitionsToTxn v4 `verify_only` of partitions of "t"; the error of each.
+    fn verify(raw: &mut RawClient, producer: (i64, i16), partitions: &[i32]) -> Vec<ErrorCode> {
+        let request = AddPartitionsToTxnRequest {
+            transactions: vec![AddPartitionsToTxnTransaction {
+                transactional_id: ID.into(),
+                producer_id: producer.0,
+                producer_epoch: producer.1,
+                verify_only: true,
+                topics: vec![AddPartitionsToTxnTopic {
+                    name: "t".into(),
+                    partitions: partitions.to_vec(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        match raw.request(4, RequestBody::AddPartitionsToTxn(request)) {
+            ResponseBody::AddPartitionsToTxn(r) => r.results_by_transaction[0].topic_results[0]
+                .results_by_partition
+                .iter()
+                .map(|p| ErrorCode(p.partition_error_code))
+                .collect(),
+            other => panic!("not an AddPartitionsToTxn response: {other:?}"),
+        }
+    }
+
+    fn transactional_batch(producer: (i64, i16), sequence: i32) -> Bytes {
+        let mut builder = RecordBatchBuilder::new(0)
+            .producer(producer.0, producer.1, sequence)
+            .transactional(true);
+        builder.append(now_ms(), None, Some(b"v"), &[]);
+        builder.build().as_bytes().clone()
+    }
+
+    fn add_offsets(raw: &mut RawClient, producer: (i64, i16)) -> ErrorCode {
+        let request = AddOffsetsToTxnRequest {
+            transactional_id: ID.into(),
+            producer_id: producer.0,
+            producer_epoch: producer.1,
+            group_id: GROUP.into(),
+            ..Default::default()
+        };
+        match raw.request(3, RequestBody::AddOffsetsToTxn(request)) {
+            ResponseBody::AddOffsetsToTxn(r) => ErrorCode(r.error_code),
+            other => panic!("not an AddOffsetsToTxn response: {other:?}"),
+        }
+    }
+
+    fn txn_offset_commit(raw: &mut RawClient, producer: (i64, i16), offset: i64) -> ErrorCode {
+        let request = TxnOffsetCommitRequest {
+            transactional_id: ID.into(),
+            group_id: GROUP.into(),
+            producer_id: producer.0,
+            producer_epoch: producer.1,
+            topics: vec![TxnOffsetCommitRequestTopic {
+                name: "t".into(),
+                partitions: vec![TxnOffsetCommitRequestPartition {
+                    partition_index: 0,
+                    committed_offset: offset,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        match raw.request(3, RequestBody::TxnOffsetCommit(request)) {
+            ResponseBody::TxnOffsetCommit(r) => ErrorCode(r.topics[0].partitions[0].error_code),
+            other => panic!("not a TxnOffsetCommit response: {other:?}"),
+        }
+    }
+
+    /// OffsetFetch v7 with `require_stable` of partition t-0: (error, offset).
+    fn fetch_stable_offset(raw: &mut RawClient) -> (ErrorCode, i64) {
+        let request = OffsetFetchRequest {
+            group_id: GROUP.into(),
+            topics: Some(vec![OffsetFetchRequestTopic {
+                name: "t".into(),
+                partition_indexes: vec![0],
+                ..Default::default()
+            }]),
+            require_stable: true,
+            ..Default::default()
+        };
+        match raw.request(7, RequestBody::OffsetFetch(request)) {
+            ResponseBody::OffsetFetch(r) => {
+                let p = &r.topics[0].partitions[0];
+                (ErrorCode(p.error_code), p.committed_offset)
+            }
+            other => panic!("not an OffsetFetch response: {other:?}"),
+        }
+    }
+
+    fn end(raw: &mut RawClient, producer: (i64, i16), committed: bool) -> ErrorCode {
+        let request = EndTxnRequest {
+            transactional_id: ID.into(),
+            producer_id: producer.0,
+            producer_epoch: producer.1,
+            committed,
+            ..Default::default()
+        };
+        match raw.request(3, RequestBody::EndTxn(request)) {
+            ResponseBody::EndTxn(r) => ErrorCode(r.error_code),
+            other => panic!("not an EndTxn response: {other:?}"),
+        }
+    }
+
+    fn list(raw: &mut RawClient, pattern: Option<&str>, producer_ids: Vec<i64>) -> Vec<String> {
+        let request = ListTransactionsRequest {
+            producer_id_filters: producer_ids,
+            duration_filter: -1,
+            transactional_id_pattern: pattern.map(Into::into),
+            ..Default::default()
+        };
+        match raw.request(2, RequestBody::ListTransactions(request)) {
+            ResponseBody::ListTransactions(r) => {
+                assert_eq!(ErrorCode(r.error_code), ErrorCode::NONE);
+                r.transaction_states.into_iter().map(|t| t.transactional_id).collect()
+            }
+            other => panic!("not a ListTransactions response: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_coordinator_answers_with_kafkas_errors() {
+        let broker = Broker::start(&["--override", "transaction.max.timeout.ms=60000"]);
+        broker.admin().create_ok(&[new_topic("t", 2, 1)]);
+        let mut raw = broker.raw();
+
+        assert_eq!(init(&mut raw, 60_001).0, ErrorCode::INVALID_TRANSACTION_TIMEOUT);
+        let (error, producer_id, epoch) = init(&mut raw, 60_000);
+        assert_eq!((error, epoch), (ErrorCode::NONE, 0));
+        let producer = (producer_id, 0);
+        assert_eq!(describe(&broker, ID).transaction_state, "Empty");
+        assert_eq!(
+            describe(&broker, "nobody").error_code,
+            ErrorCode::TRANSACTIONAL_ID_NOT_FOUND.0
+        );
+
+        assert_eq!(
+            add(&mut raw, producer, &[0], true),
+            [
+                ErrorCode::OPERATION_NOT_ATTEMPTED,
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+            ]
+        );
+        assert_eq!(describe(&broker, ID).transaction_state, "Empty", "nothing added");
+        assert_eq!(
+            add(&mut raw, (producer_id, 1), &[0], false),
+            [ErrorCode::PRODUCER_FENCED]
+        );
+        assert_eq!(add(&mut raw, producer, &[0], false), [ErrorCode::NONE]);
+        assert_eq!(
+            verify(&mut raw, producer, &[0, 1]),
+            [ErrorCode::NONE, ErrorCode::INVALID_TXN_STATE]
+        );
+
+        // KIP-890 verification: only partitions added to the transaction take its batches.
+        let refused = raw.produce("t", 1, -1, transactional_batch(producer, 0));
+        assert_eq!(ErrorCode(refused.error_code), ErrorCode::INVALID_TXN_STATE);
+        let accepted = raw.produce("t", 0, -1, transactional_batch(producer, 0));
+        assert_eq!(ErrorCode(accepted.error_code), ErrorCode::NONE);
+
+        // Offsets join the transaction only through AddOffsetsToTxn, and count at its commit.
+        assert_eq!(txn_offset_commit(&mut raw, producer, 1), ErrorCode::INVALID_TXN_STATE);
+        assert_eq!(add_offsets(&mut raw, producer), ErrorCode::NONE);
+        assert_eq!(txn_offset_commit(&mut raw, producer, 1), ErrorCode::NONE);
+        assert_eq!(fetch_stable_offset(&mut raw), (ErrorCode::UNSTABLE_OFFSET_COMMIT, -1));
+
+        assert_eq!(list(&mut raw, Some("raw-.*"), vec![]), [ID]);
+        assert_eq!(list(&mut raw, Some("raw"), vec![]), Vec::<String>::new(), "whole ids");
+        assert_eq!(list(&mut raw, None, vec![producer_id + 1]), Vec::<String>::new());
+
+        assert_eq!(end(&mut raw, (producer_id, 1), true), ErrorCode::PRODUCER_FENCED);
+        assert_eq!(end(&mut raw, producer, true), ErrorCode::NONE);
+        assert_eq!(fetch_stable_offset(&mut raw), (ErrorCode::NONE, 1));
+        assert_eq!(end(&mut raw, producer, true), ErrorCode::NONE, "a retry");
+        assert_eq!(end(&mut raw, producer, false), ErrorCode::INVALID_TXN_STATE);
+        let done = describe(&broker, ID);
+        assert_eq!(done.transaction_state, "CompleteCommit");
+        let late = raw.produce("t", 0, -1, transactional_batch(producer, 1));
+        assert_eq!(
+            ErrorCode(late.error_code),
+            ErrorCode::INVALID_TXN_STATE,
+            "no transaction open"
+        );
+
+        assert_eq!(init(&mut raw, 60_000), (ErrorCode::NONE, producer_id, 1));
+    }
+}
