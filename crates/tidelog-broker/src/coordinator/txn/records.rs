@@ -104,6 +104,7 @@ pub fn decode(key: Bytes, value: Option<Bytes>) -> Result<(String, Option<TxnMet
             transactional_id: id,
             producer_id,
             producer_epoch,
+            last_producer_epoch: -1,
             timeout_ms,
             state,
             partitions,

@@ -81,6 +81,11 @@ pub struct TxnMetadata {
     pub transactional_id: String,
     pub producer_id: i64,
     pub producer_epoch: i16,
+    /// The epoch before the last bump (-1 if none since start; not written to the log, as
+    /// in Kafka): a producer still holding it may re-init (KIP-360), to recover after the
+    /// coordinator aborted its transaction, or to retry an InitProducerId whose answer it
+    /// lost.
+    pub last_producer_epoch: i16,
     pub timeout_ms: i32,
     pub state: TxnState,
     /// The partitions written in the current (or last) transaction.
@@ -116,6 +121,7 @@ impl TxnMetadata {
             transactional_id: transactional_id.to_string(),
             producer_id,
             producer_epoch: 0,
+            last_producer_epoch: -1,
             timeout_ms,
             state: TxnState::Empty,
             partitions: BTreeSet::new(),
@@ -144,8 +150,11 @@ impl TxnMetadata {
         now_ms: i64,
         new_producer_id: impl FnOnce() -> Result<i64, ErrorCode>,
     ) -> Result<(TxnMetadata, Init), ErrorCode> {
+        // The producer holds the epoch before the last bump: it keeps the current one.
+        let mut holds_last = false;
         if let Some((id, epoch)) = expected {
-            if (id, epoch) != (self.producer_id, self.producer_epoch) {
+            holds_last = self.last_producer_epoch >= 0 && (id, epoch) == (self.producer_id, self.last_producer_epoch);
+            if (id, epoch) != (self.producer_id, self.producer_epoch) && !holds_last {
                 return Err(ErrorCode::PRODUCER_FENCED);
             }
         }
@@ -153,10 +162,14 @@ impl TxnMetadata {
             TxnState::Ongoing => Ok((self.fence_and_abort(now_ms), Init::AbortFirst)),
             TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
                 let mut next = self.clone();
-                if self.producer_epoch >= i16::MAX - 1 {
+                if holds_last {
+                    // No bump: the current epoch is the one it is to use.
+                } else if self.producer_epoch >= i16::MAX - 1 {
                     next.producer_id = new_producer_id()?;
                     next.producer_epoch = 0;
+                    next.last_producer_epoch = -1;
                 } else {
+                    next.last_producer_epoch = self.producer_epoch;
                     next.producer_epoch += 1;
                 }
                 next.state = TxnState::Empty;
@@ -175,6 +188,7 @@ impl TxnMetadata {
     /// current one is fenced (a newer producer took over, or the transaction timed out).
     pub fn fence_and_abort(&self, now_ms: i64) -> TxnMetadata {
         let mut next = self.clone();
+        next.last_producer_epoch = self.producer_epoch;
         next.producer_epoch = self.producer_epoch.saturating_add(1).min(i16::MAX - 1);
         next.state = TxnState::PrepareAbort;
         next.last_update_ms = now_ms;
@@ -354,8 +368,10 @@ mod tests {
         );
         assert_eq!(bumped.end(7, 0, true, 20), Err(ErrorCode::PRODUCER_FENCED));
         assert_eq!(bumped.end(8, 1, true, 20), Err(ErrorCode::INVALID_PRODUCER_ID_MAPPING));
+        let (twice, _) = bumped.init(Some((7, 1)), 30_000, 20, no_new_id).unwrap();
+        assert_eq!(twice.producer_epoch, 2, "KIP-360: the current epoch is bumped");
         assert_eq!(
-            bumped.init(Some((7, 0)), 30_000, 20, no_new_id),
+            twice.init(Some((7, 0)), 30_000, 20, no_new_id),
             Err(ErrorCode::PRODUCER_FENCED),
             "KIP-360: an older epoch"
         );
@@ -396,6 +412,31 @@ mod tests {
         assert!(ongoing.is_timed_out(1_101));
         let fenced = ongoing.fence_and_abort(1_200);
         assert_eq!((fenced.state, fenced.producer_epoch), (TxnState::PrepareAbort, 1));
+        // KIP-360: the timed-out producer re-inits with the epoch it holds and goes on with
+        // the one the abort bumped to; an older epoch still is fenced.
+        let (resumed, init) = fenced
+            .complete(1_300)
+            .init(Some((7, 0)), 1_000, 1_400, no_new_id)
+            .unwrap();
+        assert_eq!(
+            (resumed.producer_epoch, resumed.state, init),
+            (1, TxnState::Empty, Init::Ready)
+        );
+        let (bumped, _) = resumed.init(Some((7, 1)), 1_000, 1_500, no_new_id).unwrap();
+        assert_eq!(bumped.producer_epoch, 2);
+        assert_eq!(
+            bumped.init(Some((7, 0)), 1_000, 1_600, no_new_id),
+            Err(ErrorCode::PRODUCER_FENCED)
+        );
+        assert_eq!(
+            bumped
+                .init(Some((7, 1)), 1_000, 1_600, no_new_id)
+                .unwrap()
+                .0
+                .producer_epoch,
+            2,
+            "a retry of the last InitProducerId gets the same epoch"
+        );
         assert!(!ongoing.is_expired(1_000_000, 10));
         assert!(txn.is_expired(10, 10));
         assert!(!txn.is_expired(9, 10));
