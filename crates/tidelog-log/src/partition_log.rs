@@ -52,13 +52,6 @@ pub struct AppendInfo {
     pub duplicate: bool,
 }
 
-/// How many of the newest segments' batch headers rebuild the producer state on open when
-/// no producer snapshot can be used (a log written before snapshots, or all of them lost).
-/// Producers seen only in older segments are then forgotten, which the lenient rule for
-/// unknown producers tolerates (see `producer_state.rs`), and so is a transaction opened
-/// before them and still open.
-const PRODUCER_STATE_SEGMENTS: usize = 2;
-
 #[derive(Debug)]
 pub struct PartitionLog {
     dir: PathBuf,
@@ -141,6 +134,7 @@ impl PartitionLog {
             Recovery::Skip => log_end_offset,
             Recovery::From(point) => point,
         };
+        log.remove_stray_producer_snapshots()?;
         log.rebuild_producer_state(snapshots_up_to)?;
         Ok(log)
     }
@@ -148,15 +142,19 @@ impl PartitionLog {
     /// Rebuilds the producer state: loads the newest usable snapshot at or below
     /// `snapshots_up_to` (snapshots past the log end describe batches a crash or a
     /// truncation took away, and are deleted) and replays the batch headers after it,
-    /// decoding only transaction markers. Without a snapshot the newest segments are
-    /// replayed. The replay also gives each segment's `.txnindex` the aborted transactions
-    /// it lacks: those whose entries a crash lost before they reached the disk.
+    /// decoding only transaction markers. Without a snapshot (a log written before
+    /// snapshots, or a crash before the first roll the recovery point passed) every
+    /// segment is replayed, as Kafka rebuilds from the log start: anything less would
+    /// forget open transactions. The replay also gives each segment's `.txnindex` the
+    /// aborted transactions it lacks: those whose entries a crash lost before they reached
+    /// the disk.
     fn rebuild_producer_state(&mut self, snapshots_up_to: i64) -> Result<()> {
         self.producers.clear();
         let log_end = self.log_end_offset;
         producer_snapshot::delete_where(&self.dir, |offset| offset > log_end)?;
-        let fallback = self.segments[self.segments.len().saturating_sub(PRODUCER_STATE_SEGMENTS)].base_offset();
-        let replay_from = self.load_producer_snapshot(snapshots_up_to)?.unwrap_or(fallback);
+        let replay_from = self
+            .load_producer_snapshot(snapshots_up_to)?
+            .unwrap_or(self.segments[0].base_offset());
         let first = self
             .segments
             .partition_point(|s| s.base_offset() <= replay_from)
@@ -170,8 +168,8 @@ impl PartitionLog {
                 let batch = match producer_batch(header, located.position as usize, || segment.read_batch(&located)) {
                     Ok(Some(batch)) => batch,
                     Ok(None) => return Ok(()),
-                    // Recovery checked its CRC, so only a marker of a future format can
-                    // fail here; it must not keep the partition from opening.
+                    // A marker of a future format, or damage in a segment that was not
+                    // scanned, must not keep the partition from opening.
                     Err(e) => {
                         warn!(segment = %segment.path().display(), error = %e, "skipping an unreadable control batch");
                         return Ok(());
@@ -218,6 +216,16 @@ impl PartitionLog {
             }
         }
         Ok(None)
+    }
+
+    /// Deletes the snapshots that are neither at a segment's base offset nor the newest
+    /// (those of earlier clean shutdowns), as Kafka does at start, so they do not pile up.
+    fn remove_stray_producer_snapshots(&self) -> Result<()> {
+        let newest = producer_snapshot::list(&self.dir)?.last().copied();
+        let bases: Vec<i64> = self.segments.iter().map(|s| s.base_offset()).collect();
+        producer_snapshot::delete_where(&self.dir, |offset| {
+            Some(offset) != newest && bases.binary_search(&offset).is_err()
+        })
     }
 
     /// Writes the producer state at the log end to `<log end>.snapshot`.

@@ -224,7 +224,7 @@ fn long_open_transaction(log: &mut PartitionLog, segments: usize) {
 }
 
 #[test]
-fn snapshots_keep_a_transaction_open_for_longer_than_the_replayed_segments() {
+fn a_transaction_open_since_many_segments_survives_crashes_and_clean_restarts() {
     let config = LogConfig {
         segment_bytes: 400,
         ..small_config()
@@ -244,8 +244,12 @@ fn snapshots_keep_a_transaction_open_for_longer_than_the_replayed_segments() {
     assert_eq!(log.producer_state().entry(COMMITTED).unwrap().last_seq(), last_seq);
     drop(log);
 
-    // Without snapshots only the two newest segments are replayed, and the transaction is
-    // lost: what the snapshots are for.
+    // A crash before the recovery point passed any roll: no snapshot is trusted, and every
+    // segment is replayed.
+    let log = PartitionLog::open(&path, config.clone(), Recovery::From(0), 0).unwrap();
+    assert_eq!(log.first_unstable_offset(), Some(0));
+    drop(log);
+    // The same without any snapshot (a log written before them).
     for entry in fs::read_dir(&path).unwrap() {
         let entry = entry.unwrap().path();
         if entry.extension().is_some_and(|e| e == "snapshot") {
@@ -253,7 +257,7 @@ fn snapshots_keep_a_transaction_open_for_longer_than_the_replayed_segments() {
         }
     }
     let mut log = PartitionLog::open(&path, config.clone(), Recovery::Skip, 0).unwrap();
-    assert_eq!(log.first_unstable_offset(), None);
+    assert_eq!(log.first_unstable_offset(), Some(0));
     drop(log);
 
     let dir = tempfile::tempdir().unwrap();
@@ -262,7 +266,90 @@ fn snapshots_keep_a_transaction_open_for_longer_than_the_replayed_segments() {
     long_open_transaction(&mut log, 5);
     log.close().unwrap();
     drop(log);
-    let log = PartitionLog::open(&path, config, Recovery::Skip, 0).unwrap();
+    let mut log = PartitionLog::open(&path, config.clone(), Recovery::Skip, 0).unwrap();
     assert_eq!(log.first_unstable_offset(), Some(0), "after a clean shutdown");
     assert_eq!(log.producer_state().entry(COMMITTED).unwrap().last_seq(), last_seq);
+
+    // Each clean shutdown leaves a snapshot at the log end; the next start keeps only the
+    // newest of those besides the ones at segment bases.
+    let snapshots = || -> Vec<i64> {
+        let mut offsets: Vec<i64> = fs::read_dir(&path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter_map(|name| name.strip_suffix(".snapshot").map(|o| o.parse().unwrap()))
+            .collect();
+        offsets.sort();
+        offsets
+    };
+    let first_shutdown = log.log_end_offset();
+    log.append(txn(ABORTED, 0, 0, 1)).unwrap();
+    log.close().unwrap();
+    drop(log);
+    assert!(snapshots().contains(&first_shutdown));
+    let log = PartitionLog::open(&path, config, Recovery::Skip, 0).unwrap();
+    let bases: Vec<i64> = log.segments().iter().map(|s| s.base_offset()).collect();
+    let mut expected: Vec<i64> = bases[1..].to_vec();
+    expected.push(log.log_end_offset());
+    assert_eq!(snapshots(), expected, "one at each roll, and the last shutdown's");
+}
+
+/// Kafka's producer snapshot v1 holding one producer, encoded here from the format's
+/// description rather than by the crate.
+fn kafka_snapshot(producer_id: i64, epoch: i16, last_seq: i32, last_offset: i64, txn_first_offset: i64) -> Vec<u8> {
+    let mut covered = 1i32.to_be_bytes().to_vec();
+    covered.extend_from_slice(&producer_id.to_be_bytes());
+    covered.extend_from_slice(&epoch.to_be_bytes());
+    covered.extend_from_slice(&last_seq.to_be_bytes());
+    covered.extend_from_slice(&last_offset.to_be_bytes());
+    covered.extend_from_slice(&0i32.to_be_bytes()); // offset delta: a one-record batch
+    covered.extend_from_slice(&1_000i64.to_be_bytes());
+    covered.extend_from_slice(&5i32.to_be_bytes()); // coordinator epoch
+    covered.extend_from_slice(&txn_first_offset.to_be_bytes());
+    let mut bytes = 1i16.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&crc32c::crc32c(&covered).to_be_bytes());
+    bytes.extend_from_slice(&covered);
+    bytes
+}
+
+#[test]
+fn a_clean_start_takes_the_producer_state_from_a_kafka_snapshot_without_replaying() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders-0");
+    let mut log = PartitionLog::create(&path, config()).unwrap();
+    log.append(txn(ABORTED, 0, 0, 3)).unwrap();
+    log.close().unwrap();
+    drop(log);
+    // Replaces the snapshot written at the shutdown with one that knows only a producer
+    // the log has never seen: what is loaded comes from the file, not from a replay.
+    fs::write(
+        path.join("00000000000000000003.snapshot"),
+        kafka_snapshot(42, 7, 11, 2, 1),
+    )
+    .unwrap();
+    let log = PartitionLog::open(&path, config(), Recovery::Skip, 0).unwrap();
+    assert!(log.producer_state().entry(ABORTED).is_none());
+    let entry = log.producer_state().entry(42).unwrap();
+    assert_eq!(
+        (
+            entry.epoch,
+            entry.last_seq(),
+            entry.coordinator_epoch,
+            entry.current_txn_first_offset
+        ),
+        (7, Some(11), 5, Some(1))
+    );
+    assert_eq!(log.first_unstable_offset(), Some(1));
+    drop(log);
+
+    // A snapshot that fails its CRC is deleted, and the log is replayed instead.
+    let mut corrupt = kafka_snapshot(42, 7, 11, 2, 1);
+    corrupt[12] ^= 1;
+    fs::write(path.join("00000000000000000003.snapshot"), corrupt).unwrap();
+    let log = PartitionLog::open(&path, config(), Recovery::Skip, 0).unwrap();
+    assert!(log.producer_state().entry(42).is_none());
+    assert_eq!(
+        log.producer_state().entry(ABORTED).unwrap().current_txn_first_offset,
+        Some(0)
+    );
+    assert!(!path.join("00000000000000000003.snapshot").exists());
 }

@@ -407,3 +407,44 @@ fn a_read_committed_long_poll_wakes_when_the_lso_moves() {
     assert_eq!((data.high_watermark, data.last_stable_offset), (2, 2));
     assert_eq!(fetched_end(&data), 2, "the committed batch and its marker");
 }
+
+#[test]
+fn a_transaction_open_across_many_segments_keeps_the_lso_through_a_kill() {
+    const SEGMENTS: usize = 6;
+    let mut broker = Broker::start(&[]);
+    broker
+        .admin()
+        .create_ok(&[new_topic(TOPIC, 1, 1).set("segment.bytes", "1024")]);
+    let mut client = broker.raw();
+    let mut open = init_producer(&mut client);
+    assert_eq!(produce_txn(&mut client, &mut open, &["o0"]), 0);
+    let mut plain = 0;
+    while broker.segment_base_offsets(TOPIC, 0).len() < SEGMENTS {
+        produce_plain(&mut client, &format!("plain-{plain}"));
+        plain += 1;
+    }
+    let high_watermark = plain + 1;
+
+    broker.kill9();
+    broker.restart();
+    let mut client = broker.raw();
+    let data = fetch(&mut client, READ_COMMITTED);
+    assert_eq!((data.high_watermark, data.last_stable_offset), (high_watermark, 0));
+    assert_eq!(fetched_end(&data), 0);
+    assert_eq!(latest(&mut client, READ_COMMITTED), 0);
+
+    assert_eq!(
+        write_marker(&mut client, open.id, open.epoch, false, &[0]),
+        [ErrorCode::NONE]
+    );
+    produce_plain(&mut client, "end");
+    let committed = consume_until(&broker, "read_committed", "end");
+    assert_eq!(
+        committed.len() as i64,
+        plain + 1,
+        "every plain record, not the aborted one"
+    );
+    assert_eq!(committed[0], (1, "plain-0".to_string()));
+    let data = fetch(&mut client, READ_COMMITTED);
+    assert_eq!(aborted(&data), [(open.id, 0)], "indexed in the segment of its marker");
+}
