@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 use tidelog_protocol::ErrorCode;
+use tokio::task::JoinHandle;
 use tracing::{error, info};
 
 use crate::config::BrokerConfig;
@@ -299,18 +300,20 @@ impl Broker {
             .collect()
     }
 
-    /// Finishes a transaction in the background (its markers, then its Complete state).
-    pub fn spawn_txn_completion(self: &Arc<Broker>, transactional_id: String) {
+    /// Finishes a transaction (its markers, then its Complete state) in a task of its own,
+    /// which goes on whether or not anyone waits for the returned handle.
+    pub fn spawn_txn_completion(self: &Arc<Broker>, transactional_id: String) -> JoinHandle<Result<(), ErrorCode>> {
         let broker = self.clone();
         tokio::spawn(async move {
-            if let Err(error) = broker
+            let completed = broker
                 .txns
                 .complete(&broker.partitions, &broker.groups, &transactional_id)
-                .await
-            {
+                .await;
+            if let Err(error) = completed {
                 error!(transactional_id, ?error, "cannot complete a transaction");
             }
-        });
+            completed
+        })
     }
 
     /// Aborts the transactions past their timeout, completes the prepared ones nobody

@@ -33,7 +33,7 @@ pub fn handle(broker: &Arc<Broker>, request: EndTxnRequest) -> Reply {
     }))
 }
 
-async fn end(broker: &Broker, request: &EndTxnRequest) -> Result<(), ErrorCode> {
+async fn end(broker: &Arc<Broker>, request: &EndTxnRequest) -> Result<(), ErrorCode> {
     let id = &request.transactional_id;
     let now = now_ms();
     let decided = broker
@@ -45,7 +45,10 @@ async fn end(broker: &Broker, request: &EndTxnRequest) -> Result<(), ErrorCode> 
         })
         .await?;
     match decided {
-        End::Prepare => broker.txns.complete(&broker.partitions, &broker.groups, id).await,
+        End::Prepare => match broker.spawn_txn_completion(id.clone()).await {
+            Ok(completed) => completed,
+            Err(_) => Err(ErrorCode::UNKNOWN_SERVER_ERROR),
+        },
         End::AlreadyDone => Ok(()),
     }
 }

@@ -15,7 +15,7 @@ pub mod records;
 pub mod state;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
@@ -68,8 +68,15 @@ pub struct TxnSettings {
     pub id_expiration_ms: i64,
 }
 
+/// The ids, shared with the tasks that apply transitions once durable.
+type Txns = Arc<Mutex<HashMap<String, Entry>>>;
+
+fn lock(txns: &Txns) -> MutexGuard<'_, HashMap<String, Entry>> {
+    txns.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub struct TransactionCoordinator {
-    txns: Mutex<HashMap<String, Entry>>,
+    txns: Txns,
     /// Woken whenever a completion ends, for the callers waiting on another's.
     completions: Notify,
     pub settings: TxnSettings,
@@ -78,7 +85,7 @@ pub struct TransactionCoordinator {
 impl TransactionCoordinator {
     pub fn new(settings: TxnSettings) -> TransactionCoordinator {
         TransactionCoordinator {
-            txns: Mutex::default(),
+            txns: Txns::default(),
             completions: Notify::new(),
             settings,
         }
@@ -90,12 +97,14 @@ impl TransactionCoordinator {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
-        self.txns.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.txns)
     }
 
     /// Runs one transition: `decide` sees the current metadata (`None` for an unknown id)
     /// and returns the next one to write (`None`: nothing changes) with its answer. The
-    /// next metadata is written and counts once durable, when this returns.
+    /// next metadata is written and counts once durable, when this returns. A task of its
+    /// own applies it, so that it counts even if the caller goes away (a client that
+    /// disconnects) rather than leave the id pending for ever.
     pub async fn transition<T>(
         &self,
         partitions: &Partitions,
@@ -123,14 +132,18 @@ impl TransactionCoordinator {
             (write, answer)
         };
         let (write, answer) = write;
-        if let Some(write) = write {
-            write.durable().await;
-        }
-        if let Some(entry) = self.lock().get_mut(transactional_id) {
-            if let Some(next) = entry.pending.take() {
-                entry.current = next;
+        let (txns, id) = (self.txns.clone(), transactional_id.to_string());
+        let applied = tokio::spawn(async move {
+            if let Some(write) = write {
+                write.durable().await;
             }
-        }
+            if let Some(entry) = lock(&txns).get_mut(&id) {
+                if let Some(next) = entry.pending.take() {
+                    entry.current = next;
+                }
+            }
+        });
+        let _ = applied.await;
         Ok(answer)
     }
 
@@ -154,6 +167,8 @@ impl TransactionCoordinator {
     /// Complete state. Run after EndTxn, a fencing InitProducerId and a timeout, and by the
     /// periodic retry for prepared transactions nobody completes (after a restart or a
     /// failed write). When a completion of the id is already running, waits for it.
+    /// Callers run it as a task of its own (`Broker::spawn_txn_completion`), so that it
+    /// finishes even if the client that asked goes away.
     pub async fn complete(
         &self,
         partitions: &Partitions,
