@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use thiserror::Error;
 use tidelog_protocol::ErrorCode;
-use tracing::info;
+use tokio::task::JoinHandle;
+use tracing::{error, info};
 
 use crate::config::BrokerConfig;
 use crate::coordinator::consumer::ConsumerGroups;
 use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC};
-use crate::coordinator::txn::ProducerIdManager;
+use crate::coordinator::txn::{ProducerIdManager, TransactionCoordinator, TxnSettings, TRANSACTION_STATE_TOPIC};
 use crate::fetch_session::FetchSessionCache;
 use crate::ids::{random_uuid, uuid_base64};
 use crate::metadata::{validate_topic_name, MetadataEvent, MetadataStore, StoreError, TopicMeta};
@@ -66,6 +67,7 @@ pub struct Broker {
     pub groups: GroupCoordinator,
     pub producer_ids: ProducerIdManager,
     pub consumer_groups: ConsumerGroups,
+    pub txns: TransactionCoordinator,
 }
 
 impl Broker {
@@ -111,6 +113,14 @@ impl Broker {
             .image()
             .topic(OFFSETS_TOPIC)
             .map_or(config.offsets_topic_num_partitions, |t| t.partitions);
+        let txn_settings = TxnSettings {
+            log_partitions: metadata
+                .image()
+                .topic(TRANSACTION_STATE_TOPIC)
+                .map_or(config.transaction_state_log_num_partitions, |t| t.partitions),
+            max_timeout_ms: config.transaction_max_timeout_ms,
+            id_expiration_ms: config.transactional_id_expiration_ms,
+        };
         let initial_delay = Duration::from_millis(config.group_initial_rebalance_delay_ms as u64);
         let producer_ids = ProducerIdManager::new(&metadata);
         let consumer_groups = ConsumerGroups::new(
@@ -127,20 +137,32 @@ impl Broker {
             groups: GroupCoordinator::new(initial_delay, offsets_partitions),
             producer_ids,
             consumer_groups,
+            txns: TransactionCoordinator::new(txn_settings),
         });
         broker.groups.load(&broker.partitions)?;
+        broker.txns.load(&broker.partitions)?;
         Ok(broker)
     }
 
-    /// Creates `__consumer_offsets` (compacted, as Kafka creates it) if it does not exist
-    /// yet. Like Kafka, on first use by a group rather than at start, so a broker without
-    /// groups lists only its users' topics.
+    /// Creates `__consumer_offsets` if it does not exist yet.
     pub fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
-        if self.metadata.image().topic(OFFSETS_TOPIC).is_some() {
+        self.ensure_internal_topic(OFFSETS_TOPIC, self.groups.offsets_partitions())
+    }
+
+    /// Creates `__transaction_state` if it does not exist yet.
+    pub fn ensure_transaction_topic(&self) -> Result<(), ApiError> {
+        self.ensure_internal_topic(TRANSACTION_STATE_TOPIC, self.txns.settings.log_partitions)
+    }
+
+    /// Creates a coordinator's topic, compacted as Kafka creates it. Like Kafka, on first
+    /// use rather than at start, so a broker without groups or transactions lists only its
+    /// users' topics.
+    fn ensure_internal_topic(&self, name: &str, partitions: i32) -> Result<(), ApiError> {
+        if self.metadata.image().topic(name).is_some() {
             return Ok(());
         }
         let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
-        match self.create_topic(OFFSETS_TOPIC, self.groups.offsets_partitions(), 1, configs, false) {
+        match self.create_topic(name, partitions, 1, configs, false) {
             Err(e) if e.code != ErrorCode::TOPIC_ALREADY_EXISTS => Err(e),
             _ => Ok(()),
         }
@@ -267,19 +289,67 @@ impl Broker {
         Ok(topic)
     }
 
-    /// Every topic a consumer group may subscribe to (all but `__consumer_offsets`), with
+    /// Every topic a consumer group may subscribe to (all but the internal topics), with
     /// its partition count.
     pub fn subscribable_topics(&self) -> BTreeMap<String, i32> {
         let image = self.metadata.image();
         image
             .topics()
-            .filter(|t| t.name != OFFSETS_TOPIC)
+            .filter(|t| t.name != OFFSETS_TOPIC && t.name != TRANSACTION_STATE_TOPIC)
             .map(|t| (t.name.clone(), t.partitions))
             .collect()
     }
 
-    /// Runs periodic work until the process ends: group timeouts, retention and checkpoints.
+    /// Finishes a transaction (its markers, then its Complete state) in a task of its own,
+    /// which goes on whether or not anyone waits for the returned handle.
+    pub fn spawn_txn_completion(self: &Arc<Broker>, transactional_id: String) -> JoinHandle<Result<(), ErrorCode>> {
+        let broker = self.clone();
+        tokio::spawn(async move {
+            let completed = broker
+                .txns
+                .complete(&broker.partitions, &broker.groups, &transactional_id)
+                .await;
+            if let Err(error) = completed {
+                error!(transactional_id, ?error, "cannot complete a transaction");
+            }
+            completed
+        })
+    }
+
+    /// Aborts the transactions past their timeout, completes the prepared ones nobody
+    /// completes (after a restart, or after their markers could not be written), and
+    /// forgets idle transactional ids.
+    fn abort_timed_out_transactions(self: &Arc<Broker>) {
+        for id in self.txns.preparing() {
+            self.spawn_txn_completion(id);
+        }
+        let now = crate::clock::now_ms();
+        for id in self.txns.timed_out(now) {
+            let broker = self.clone();
+            tokio::spawn(async move {
+                let aborted = broker
+                    .txns
+                    .abort_timed_out(&broker.partitions, &broker.groups, &id)
+                    .await;
+                if let Err(error) = aborted {
+                    error!(transactional_id = id, ?error, "cannot abort a timed-out transaction");
+                }
+            });
+        }
+        self.txns.expire(&self.partitions, now);
+    }
+
+    /// Runs periodic work until the process ends: group and transaction timeouts,
+    /// retention and checkpoints. The first transaction tick, at once, finishes the
+    /// transactions the last run left prepared but without their markers.
     pub async fn run_background_tasks(self: Arc<Broker>) {
+        let txn_every = Duration::from_millis(
+            self.config
+                .transaction_abort_timed_out_transaction_cleanup_interval_ms
+                .max(1) as u64,
+        );
+        let mut txn_timers = tokio::time::interval(txn_every);
+        txn_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let retention_every = Duration::from_millis(self.config.log_retention_check_interval_ms.max(1) as u64);
         let mut retention = tokio::time::interval(retention_every);
         let mut checkpoint = tokio::time::interval(CHECKPOINT_INTERVAL);
@@ -293,6 +363,7 @@ impl Broker {
                     self.groups.tick(&self.partitions, now);
                     self.consumer_groups.tick(now, &self.subscribable_topics());
                 }
+                _ = txn_timers.tick() => self.abort_timed_out_transactions(),
                 _ = retention.tick() => {
                     let broker = self.clone();
                     let _ = tokio::task::spawn_blocking(move || broker.partitions.apply_retention(broker.config.producer_id_expiration_ms)).await;

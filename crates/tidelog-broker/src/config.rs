@@ -93,6 +93,17 @@ pub struct BrokerConfig {
     pub group_consumer_heartbeat_interval_ms: i64,
     /// KIP-848 server-side assignors offered, the first being the default.
     pub group_consumer_assignors: Vec<String>,
+    /// Partitions of `__transaction_state` when it is created (Kafka: 50).
+    pub transaction_state_log_num_partitions: i32,
+    /// The longest transaction timeout a producer may ask for (Kafka: 15 minutes).
+    pub transaction_max_timeout_ms: i32,
+    /// How long an unused transactional id is remembered (Kafka: 7 days).
+    pub transactional_id_expiration_ms: i64,
+    /// How often transactions past their timeout are looked for and aborted (Kafka: 10 s).
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: i64,
+    /// Whether a transactional batch is accepted only for a partition its producer added
+    /// to its ongoing transaction (KIP-890 part 1; Kafka: true).
+    pub transaction_partition_verification_enable: bool,
     /// Every property as given (after overrides), for DescribeConfigs.
     pub explicit: BTreeMap<String, String>,
 }
@@ -132,6 +143,11 @@ impl Default for BrokerConfig {
             group_consumer_session_timeout_ms: 45_000,
             group_consumer_heartbeat_interval_ms: 5_000,
             group_consumer_assignors: vec!["uniform".into(), "range".into()],
+            transaction_state_log_num_partitions: 50,
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 604_800_000,
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
+            transaction_partition_verification_enable: true,
             explicit: BTreeMap::new(),
         }
     }
@@ -271,6 +287,15 @@ impl BrokerConfig {
                 "group.consumer.session.timeout.ms" => c.group_consumer_session_timeout_ms = at_least(k, v, 1)?,
                 "group.consumer.heartbeat.interval.ms" => c.group_consumer_heartbeat_interval_ms = at_least(k, v, 1)?,
                 "group.consumer.assignors" => c.group_consumer_assignors = assignors(k, v)?,
+                "transaction.state.log.num.partitions" => c.transaction_state_log_num_partitions = at_least(k, v, 1)?,
+                "transaction.max.timeout.ms" => c.transaction_max_timeout_ms = at_least(k, v, 1)?,
+                "transactional.id.expiration.ms" => c.transactional_id_expiration_ms = at_least(k, v, 1)?,
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                    c.transaction_abort_timed_out_transaction_cleanup_interval_ms = at_least(k, v, 1)?
+                }
+                "transaction.partition.verification.enable" => {
+                    c.transaction_partition_verification_enable = boolean(k, v)?
+                }
                 _ => unknown.push(key.clone()),
             }
             c.explicit.insert(key.clone(), value.clone());
@@ -376,6 +401,27 @@ impl BrokerConfig {
                 self.group_consumer_heartbeat_interval_ms.to_string(),
             ),
             ("group.consumer.assignors", self.group_consumer_assignors.join(",")),
+            (
+                "transaction.state.log.num.partitions",
+                self.transaction_state_log_num_partitions.to_string(),
+            ),
+            (
+                "transaction.max.timeout.ms",
+                self.transaction_max_timeout_ms.to_string(),
+            ),
+            (
+                "transactional.id.expiration.ms",
+                self.transactional_id_expiration_ms.to_string(),
+            ),
+            (
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                self.transaction_abort_timed_out_transaction_cleanup_interval_ms
+                    .to_string(),
+            ),
+            (
+                "transaction.partition.verification.enable",
+                self.transaction_partition_verification_enable.to_string(),
+            ),
         ];
         values
             .into_iter()

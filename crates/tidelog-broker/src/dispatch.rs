@@ -100,9 +100,17 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         )),
         RequestBody::DeleteGroups(r) => handlers::delete_groups::handle(broker, r),
         RequestBody::OffsetDelete(r) => handlers::offset_delete::handle(broker, r),
-        RequestBody::InitProducerId(r) => Reply::Now(ResponseBody::InitProducerId(handlers::init_producer_id::handle(
-            broker, r,
-        ))),
+        RequestBody::InitProducerId(r) => handlers::init_producer_id::handle(broker, r),
+        RequestBody::AddPartitionsToTxn(r) => handlers::add_partitions_to_txn::handle(broker, r, version),
+        RequestBody::AddOffsetsToTxn(r) => handlers::add_offsets_to_txn::handle(broker, r),
+        RequestBody::TxnOffsetCommit(r) => handlers::txn_offset_commit::handle(broker, r),
+        RequestBody::EndTxn(r) => handlers::end_txn::handle(broker, r),
+        RequestBody::DescribeTransactions(r) => Reply::Now(ResponseBody::DescribeTransactions(
+            handlers::describe_transactions::handle(broker, r),
+        )),
+        RequestBody::ListTransactions(r) => Reply::Now(ResponseBody::ListTransactions(
+            handlers::list_transactions::handle(broker, r),
+        )),
         RequestBody::WriteTxnMarkers(r) => handlers::write_txn_markers::handle(broker, r),
         RequestBody::DescribeProducers(r) => Reply::Now(ResponseBody::DescribeProducers(
             handlers::describe_producers::handle(broker, r),

@@ -30,7 +30,7 @@ pub use log_manager::{LogManager, SharedLog, CLEAN_SHUTDOWN_MARKER};
 pub use partition_log::{AppendInfo, PartitionLog, Recovery};
 pub use producer_state::{
     BatchMetadata, CompletedTxn, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager, Validated,
-    DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+    DEFAULT_PRODUCER_ID_EXPIRATION_MS, NO_SEQUENCE,
 };
 pub use segment::{LocatedBatch, Segment};
 pub use snapshot::{LogSnapshot, ReadResult};

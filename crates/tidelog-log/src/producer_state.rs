@@ -166,6 +166,10 @@ struct UnstableTxn {
     end: Option<i64>,
 }
 
+/// The base sequence of a batch outside any sequence: transaction markers and the records
+/// coordinators write on a producer's behalf (Kafka's `RecordBatch.NO_SEQUENCE`).
+pub const NO_SEQUENCE: i32 = -1;
+
 /// The sequence `increment` after `sequence`, wrapping from `i32::MAX` to 0 as Kafka's do.
 pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
     if sequence > i32::MAX - increment {
@@ -237,6 +241,9 @@ impl ProducerStateManager {
     /// The remembered batch `batch` repeats, if it is a retry of one of the producer's last
     /// five (same epoch and sequence range).
     pub fn find_duplicate(&self, batch: &ProducerBatch) -> Option<BatchMetadata> {
+        if batch.first_seq == NO_SEQUENCE {
+            return None;
+        }
         let entry = self.producers.get(&batch.producer_id)?;
         if entry.epoch != batch.epoch {
             return None;
@@ -278,6 +285,11 @@ impl ProducerStateManager {
             return Err(ProducerError::InvalidTxnState {
                 producer_id: batch.producer_id,
             });
+        }
+        // Coordinator writes on the producer's behalf (transactional offset commits) carry
+        // no sequence: only their epoch is checked.
+        if batch.first_seq == NO_SEQUENCE {
+            return Ok(());
         }
         let out_of_order = || ProducerError::OutOfOrderSequence {
             producer_id: batch.producer_id,
@@ -350,12 +362,14 @@ impl ProducerStateManager {
                 aborted: marker.control_type == ControlType::Abort,
             });
         }
-        entry.push(BatchMetadata {
-            first_seq: batch.first_seq,
-            last_seq: batch.last_seq,
-            first_offset,
-            last_offset,
-        });
+        if batch.first_seq != NO_SEQUENCE {
+            entry.push(BatchMetadata {
+                first_seq: batch.first_seq,
+                last_seq: batch.last_seq,
+                first_offset,
+                last_offset,
+            });
+        }
         if batch.transactional && entry.current_txn_first_offset.is_none() {
             entry.current_txn_first_offset = Some(first_offset);
             self.unstable.insert(
@@ -495,6 +509,26 @@ mod tests {
         );
         assert_eq!(state.find_duplicate(&batch(3, 0, 5)), None);
         append(&mut state, batch(4, 2, 1), 7).unwrap();
+    }
+
+    #[test]
+    fn coordinator_writes_without_a_sequence_are_checked_for_their_epoch_only() {
+        let mut state = ProducerStateManager::default();
+        let offsets_commit = |epoch| ProducerBatch {
+            first_seq: NO_SEQUENCE,
+            last_seq: NO_SEQUENCE,
+            transactional: true,
+            ..batch(epoch, 0, 1)
+        };
+        append(&mut state, offsets_commit(1), 0).unwrap();
+        append(&mut state, offsets_commit(1), 1).unwrap();
+        assert_eq!(state.find_duplicate(&offsets_commit(1)), None, "never a duplicate");
+        assert!(state.entry(PID).unwrap().batches.is_empty(), "no sequence remembered");
+        assert!(matches!(
+            state.check(&offsets_commit(0)),
+            Err(ProducerError::InvalidProducerEpoch { current: 1, .. })
+        ));
+        append(&mut state, offsets_commit(2), 2).unwrap();
     }
 
     #[test]

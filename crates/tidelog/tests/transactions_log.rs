@@ -225,8 +225,11 @@ fn values(read: &[(i64, String)]) -> Vec<&str> {
     read.iter().map(|(_, v)| v.as_str()).collect()
 }
 
+/// A broker that accepts transactional batches without asking the transaction coordinator
+/// (Kafka's `transaction.partition.verification.enable=false`): these tests write batches
+/// and markers by hand, as a coordinator would, to test the partition side alone.
 fn start() -> Broker {
-    let broker = Broker::start(&[]);
+    let broker = Broker::start(&["--override", "transaction.partition.verification.enable=false"]);
     broker.admin().create_ok(&[new_topic(TOPIC, 1, 1)]);
     broker
 }
@@ -408,7 +411,8 @@ fn a_read_committed_long_poll_wakes_when_the_lso_moves() {
 #[test]
 fn a_transaction_open_across_many_segments_keeps_the_lso_through_a_kill() {
     const SEGMENTS: usize = 6;
-    let mut broker = Broker::start(&[]);
+    // Batches written by hand without a coordinator, as in `start`.
+    let mut broker = Broker::start(&["--override", "transaction.partition.verification.enable=false"]);
     broker
         .admin()
         .create_ok(&[new_topic(TOPIC, 1, 1).set("segment.bytes", "1024")]);

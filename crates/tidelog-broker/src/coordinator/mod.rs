@@ -2,4 +2,5 @@
 
 pub mod consumer;
 pub mod group;
+pub mod internal_topic;
 pub mod txn;

@@ -1,6 +1,6 @@
-//! FindCoordinator: on one node, this node coordinates every group (and the first group
-//! lookup creates `__consumer_offsets`). Transactions have no coordinator yet, so
-//! transactional ids get COORDINATOR_NOT_AVAILABLE.
+//! FindCoordinator: on one node, this node coordinates every group and every transactional
+//! id. The first lookup of each kind creates its internal topic (`__consumer_offsets`,
+//! `__transaction_state`), as Kafka does.
 
 use tidelog_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use tidelog_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
@@ -43,24 +43,20 @@ fn find(broker: &Broker, key: String, key_type: i8) -> Coordinator {
         error_message: Some(message.to_string()),
         ..Default::default()
     };
-    match key_type {
-        KEY_TYPE_GROUP => {
-            if let Err(e) = broker.ensure_offsets_topic() {
-                return refused(ErrorCode::COORDINATOR_NOT_AVAILABLE, &e.message);
-            }
-            let advertised = &broker.config.advertised_listeners[0];
-            Coordinator {
-                node_id: broker.config.node_id,
-                host: advertised.host.clone(),
-                port: i32::from(advertised.port),
-                key,
-                ..Default::default()
-            }
-        }
-        KEY_TYPE_TRANSACTION => refused(
-            ErrorCode::COORDINATOR_NOT_AVAILABLE,
-            "Transactions are not supported yet.",
-        ),
-        _ => refused(ErrorCode::INVALID_REQUEST, "Unknown coordinator key type."),
+    let topic = match key_type {
+        KEY_TYPE_GROUP => broker.ensure_offsets_topic(),
+        KEY_TYPE_TRANSACTION => broker.ensure_transaction_topic(),
+        _ => return refused(ErrorCode::INVALID_REQUEST, "Unknown coordinator key type."),
+    };
+    if let Err(e) = topic {
+        return refused(ErrorCode::COORDINATOR_NOT_AVAILABLE, &e.message);
+    }
+    let advertised = &broker.config.advertised_listeners[0];
+    Coordinator {
+        node_id: broker.config.node_id,
+        host: advertised.host.clone(),
+        port: i32::from(advertised.port),
+        key,
+        ..Default::default()
     }
 }

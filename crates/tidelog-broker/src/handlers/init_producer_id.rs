@@ -7,28 +7,94 @@
 //! cannot grow, gets a new id instead. (Kafka itself always answers an idempotent producer
 //! with a new id; bumping keeps the producer's identity and fences its zombie batches.)
 //!
-//! Transactions do not exist yet: a transactional id is answered with
-//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which Java and librdkafka clients report at once
-//! as a fatal error from `initTransactions`, where a retriable COORDINATOR_NOT_AVAILABLE
-//! would leave them retrying until their timeout.
+//! With a transactional id the transaction coordinator answers (see `coordinator::txn`):
+//! a new id gets a new producer id at epoch 0, a known one the next epoch of its producer
+//! id, which fences every older producer of that transactional id. A transaction the
+//! previous producer left open is aborted first, at that bumped epoch; meanwhile the
+//! answer is CONCURRENT_TRANSACTIONS, which clients retry. The timeout asked for must not
+//! exceed `transaction.max.timeout.ms` (INVALID_TRANSACTION_TIMEOUT).
+
+use std::sync::Arc;
 
 use tidelog_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use tidelog_protocol::messages::init_producer_id_response::InitProducerIdResponse;
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 use tracing::error;
 
 use crate::broker::Broker;
+use crate::clock::now_ms;
+use crate::coordinator::txn::state::{Init, TxnMetadata};
+use crate::dispatch::Reply;
 
-pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
-    let answer = |code: ErrorCode, producer_id: i64, producer_epoch: i16| InitProducerIdResponse {
+fn answer(code: ErrorCode, producer_id: i64, producer_epoch: i16) -> InitProducerIdResponse {
+    InitProducerIdResponse {
         error_code: code.0,
         producer_id,
         producer_epoch,
         ..Default::default()
-    };
-    if request.transactional_id.is_some() {
-        return answer(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1);
     }
+}
+
+pub fn handle(broker: &Arc<Broker>, request: InitProducerIdRequest) -> Reply {
+    match request.transactional_id.clone() {
+        Some(transactional_id) => transactional(broker, transactional_id, request),
+        None => Reply::Now(ResponseBody::InitProducerId(idempotent(broker, request))),
+    }
+}
+
+fn transactional(broker: &Arc<Broker>, transactional_id: String, request: InitProducerIdRequest) -> Reply {
+    let timeout_ms = request.transaction_timeout_ms;
+    if timeout_ms <= 0 || timeout_ms > broker.txns.settings.max_timeout_ms {
+        return Reply::Now(ResponseBody::InitProducerId(answer(
+            ErrorCode::INVALID_TRANSACTION_TIMEOUT,
+            -1,
+            -1,
+        )));
+    }
+    if let Err(e) = broker.ensure_transaction_topic() {
+        error!(error = e.message, "cannot create the transaction state topic");
+        let refused = answer(ErrorCode::COORDINATOR_NOT_AVAILABLE, -1, -1);
+        return Reply::Now(ResponseBody::InitProducerId(refused));
+    }
+    let expected = (request.producer_id >= 0).then_some((request.producer_id, request.producer_epoch));
+    let broker = broker.clone();
+    Reply::Later(Box::pin(async move {
+        let now = now_ms();
+        let new_producer_id = || {
+            broker.producer_ids.allocate(&broker.metadata).map_err(|e| {
+                error!(error = %e, "cannot allocate producer ids");
+                ErrorCode::KAFKA_STORAGE_ERROR
+            })
+        };
+        let decided = broker
+            .txns
+            .transition(&broker.partitions, &transactional_id, |current| match current {
+                None => {
+                    let txn = TxnMetadata::new(&transactional_id, new_producer_id()?, timeout_ms, now);
+                    let ids = (txn.producer_id, txn.producer_epoch);
+                    Ok((Some(txn), (ids, Init::Ready)))
+                }
+                Some(txn) => {
+                    let (next, init) = txn.init(expected, timeout_ms, now, new_producer_id)?;
+                    let ids = (next.producer_id, next.producer_epoch);
+                    Ok((Some(next), (ids, init)))
+                }
+            })
+            .await;
+        let response = match decided {
+            Ok(((id, epoch), Init::Ready)) => answer(ErrorCode::NONE, id, epoch),
+            Ok((_, Init::AbortFirst)) => {
+                broker.spawn_txn_completion(transactional_id);
+                answer(ErrorCode::CONCURRENT_TRANSACTIONS, -1, -1)
+            }
+            Err(code) => answer(code, -1, -1),
+        };
+        ResponseBody::InitProducerId(response)
+    }))
+}
+
+/// An idempotent producer's id and epoch.
+fn idempotent(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
     let (id, epoch) = (request.producer_id, request.producer_epoch);
     if (id < 0) != (epoch < 0) {
         return answer(ErrorCode::INVALID_REQUEST, -1, -1);
@@ -51,11 +117,10 @@ mod tests {
     use super::*;
     use crate::config::BrokerConfig;
 
-    fn init(broker: &Broker, transactional_id: Option<&str>, id: i64, epoch: i16) -> (i16, i64, i16) {
-        let response = handle(
+    fn init(broker: &Broker, id: i64, epoch: i16) -> (i16, i64, i16) {
+        let response = idempotent(
             broker,
             InitProducerIdRequest {
-                transactional_id: transactional_id.map(Into::into),
                 transaction_timeout_ms: 60_000,
                 producer_id: id,
                 producer_epoch: epoch,
@@ -73,27 +138,17 @@ mod tests {
             ..BrokerConfig::default()
         };
         let broker = Broker::open(config.clone()).unwrap();
-        assert_eq!(init(&broker, None, -1, -1), (0, 0, 0));
-        assert_eq!(init(&broker, None, -1, -1), (0, 1, 0));
-        assert_eq!(init(&broker, None, 0, 0), (0, 0, 1), "KIP-360 bump");
-        assert_eq!(
-            init(&broker, None, 0, i16::MAX - 1),
-            (0, 2, 0),
-            "exhausted epochs: a new id"
-        );
-        assert_eq!(init(&broker, None, 5_000, 3), (0, 3, 0), "never allocated: a new id");
-        assert_eq!(init(&broker, None, 0, -1).0, ErrorCode::INVALID_REQUEST.0);
-        let refused = ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED.0;
-        assert_eq!(init(&broker, Some("txn"), -1, -1), (refused, -1, -1));
+        assert_eq!(init(&broker, -1, -1), (0, 0, 0));
+        assert_eq!(init(&broker, -1, -1), (0, 1, 0));
+        assert_eq!(init(&broker, 0, 0), (0, 0, 1), "KIP-360 bump");
+        assert_eq!(init(&broker, 0, i16::MAX - 1), (0, 2, 0), "exhausted epochs: a new id");
+        assert_eq!(init(&broker, 5_000, 3), (0, 3, 0), "never allocated: a new id");
+        assert_eq!(init(&broker, 0, -1).0, ErrorCode::INVALID_REQUEST.0);
         broker.shutdown();
         drop(broker);
 
         let broker = Broker::open(config).unwrap();
-        assert_eq!(
-            init(&broker, None, -1, -1),
-            (0, 1_000, 0),
-            "ids never repeat after a restart"
-        );
+        assert_eq!(init(&broker, -1, -1), (0, 1_000, 0), "ids never repeat after a restart");
         broker.shutdown();
     }
 }

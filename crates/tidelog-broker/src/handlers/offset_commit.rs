@@ -21,43 +21,74 @@ use crate::dispatch::Reply;
 /// Kafka's `offset.metadata.max.bytes` default.
 const MAX_METADATA_BYTES: usize = 4096;
 
-pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Reply {
+/// One partition's offset as a commit request asks for it.
+pub(crate) struct ToCommit {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+/// Each partition's error by (topic, partition), NONE for those to write.
+pub(crate) type Outcome = Vec<(String, i32, ErrorCode)>;
+
+/// The offsets of a commit (OffsetCommit or TxnOffsetCommit) that may be written, with
+/// each asked partition's outcome: too large metadata and unknown partitions are refused.
+pub(crate) fn offsets_to_write(
+    broker: &Broker,
+    group_id: &str,
+    asked: impl Iterator<Item = ToCommit>,
+) -> (Vec<(OffsetKey, Committed)>, Outcome) {
     let now = now_ms();
-    let group_id = request.group_id;
     let mut offsets = Vec::new();
-    // Each partition's error, by (topic, partition); NONE for those to write.
-    let mut outcome: Vec<(String, i32, ErrorCode)> = Vec::new();
-    for topic in request.topics {
-        for p in topic.partitions {
-            let metadata = p.committed_metadata.unwrap_or_default();
-            let error = if metadata.len() > MAX_METADATA_BYTES {
-                ErrorCode::OFFSET_METADATA_TOO_LARGE
-            } else if broker.partitions.get(&topic.name, p.partition_index).is_none() {
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-            } else {
-                let key = OffsetKey {
-                    group: group_id.clone(),
-                    topic: topic.name.clone(),
-                    partition: p.partition_index,
-                };
-                let value = Committed {
-                    offset: p.committed_offset,
-                    leader_epoch: p.committed_leader_epoch,
-                    metadata,
-                    commit_timestamp: now,
-                };
-                offsets.push((key, value));
-                ErrorCode::NONE
+    let mut outcome = Vec::new();
+    for p in asked {
+        let metadata = p.metadata.unwrap_or_default();
+        let error = if metadata.len() > MAX_METADATA_BYTES {
+            ErrorCode::OFFSET_METADATA_TOO_LARGE
+        } else if broker.partitions.get(&p.topic, p.partition).is_none() {
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+        } else {
+            let key = OffsetKey {
+                group: group_id.to_string(),
+                topic: p.topic.clone(),
+                partition: p.partition,
             };
-            outcome.push((topic.name.clone(), p.partition_index, error));
-        }
+            let value = Committed {
+                offset: p.offset,
+                leader_epoch: p.leader_epoch,
+                metadata,
+                commit_timestamp: now,
+            };
+            offsets.push((key, value));
+            ErrorCode::NONE
+        };
+        outcome.push((p.topic, p.partition, error));
     }
+    (offsets, outcome)
+}
+
+pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Reply {
+    let group_id = request.group_id;
+    let asked = request.topics.into_iter().flat_map(|topic| {
+        let name = topic.name;
+        topic.partitions.into_iter().map(move |p| ToCommit {
+            topic: name.clone(),
+            partition: p.partition_index,
+            offset: p.committed_offset,
+            leader_epoch: p.committed_leader_epoch,
+            metadata: p.committed_metadata,
+        })
+    });
+    let (offsets, mut outcome) = offsets_to_write(broker, &group_id, asked);
     let written = broker.groups.write_offsets(
         &broker.partitions,
         &group_id,
         (&request.member_id, request.group_instance_id.as_deref()),
         request.generation_id_or_member_epoch,
         &offsets,
+        None,
         || {
             broker.consumer_groups.with_existing(&group_id, |group| {
                 group.check_commit(&request.member_id, request.generation_id_or_member_epoch)
@@ -83,7 +114,7 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Reply {
     }))
 }
 
-fn respond(outcome: Vec<(String, i32, ErrorCode)>) -> ResponseBody {
+fn respond(outcome: Outcome) -> ResponseBody {
     let mut topics: Vec<OffsetCommitResponseTopic> = Vec::new();
     for (name, partition_index, error) in outcome {
         if topics.last().is_none_or(|t| t.name != name) {

@@ -1,7 +1,8 @@
 //! OffsetFetch: a group's committed offsets, for the partitions asked or all of them;
 //! -1 where none was committed. One group per request before v8, several from v8.
-//! `require_stable` needs no wait: only durable commits are ever visible, and there are no
-//! transactional offsets yet.
+//! With `require_stable` (read_committed consumers), a partition whose offset an open
+//! transaction has committed answers UNSTABLE_OFFSET_COMMIT, which the client retries
+//! until the transaction ends; without it, the last offset committed outside it.
 
 use tidelog_protocol::messages::offset_fetch_request::OffsetFetchRequest;
 use tidelog_protocol::messages::offset_fetch_response::{
@@ -9,28 +10,31 @@ use tidelog_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 
+use tidelog_protocol::ErrorCode;
+
 use crate::broker::Broker;
 use crate::coordinator::group::state::Committed;
 
-/// One partition's answer: its committed offset, -1 if none.
-type Fetched = (i32, Committed);
+/// One partition's answer: its committed offset (-1 if none) and its error.
+type Fetched = (i32, Committed, ErrorCode);
 
 pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     if version < 8 {
         let wanted = request
             .topics
             .map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-        let topics = fetch(broker, &request.group_id, wanted)
+        let topics = fetch(broker, &request.group_id, wanted, request.require_stable)
             .into_iter()
             .map(|(name, partitions)| OffsetFetchResponseTopic {
                 name,
                 partitions: partitions
                     .into_iter()
-                    .map(|(partition_index, c)| OffsetFetchResponsePartition {
+                    .map(|(partition_index, c, error)| OffsetFetchResponsePartition {
                         partition_index,
                         committed_offset: c.offset,
                         committed_leader_epoch: c.leader_epoch,
                         metadata: Some(c.metadata),
+                        error_code: error.0,
                         ..Default::default()
                     })
                     .collect(),
@@ -49,17 +53,18 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
             let wanted = g
                 .topics
                 .map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-            let topics = fetch(broker, &g.group_id, wanted)
+            let topics = fetch(broker, &g.group_id, wanted, request.require_stable)
                 .into_iter()
                 .map(|(name, partitions)| OffsetFetchResponseTopics {
                     name,
                     partitions: partitions
                         .into_iter()
-                        .map(|(partition_index, c)| OffsetFetchResponsePartitions {
+                        .map(|(partition_index, c, error)| OffsetFetchResponsePartitions {
                             partition_index,
                             committed_offset: c.offset,
                             committed_leader_epoch: c.leader_epoch,
                             metadata: Some(c.metadata),
+                            error_code: error.0,
                             ..Default::default()
                         })
                         .collect(),
@@ -90,18 +95,30 @@ fn none_committed() -> Committed {
 }
 
 /// The committed offsets of the `wanted` partitions by topic, or of all when `None`.
-fn fetch(broker: &Broker, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> Vec<(String, Vec<Fetched>)> {
+fn fetch(
+    broker: &Broker,
+    group_id: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> Vec<(String, Vec<Fetched>)> {
     let offsets = broker
         .groups
         .with_existing(group_id, |g| g.offsets.clone())
         .unwrap_or_default();
+    let answer = |topic: &str, partition: i32, committed: Option<Committed>| match require_stable
+        && broker.groups.has_pending_txn_offset(group_id, topic, partition)
+    {
+        true => (partition, none_committed(), ErrorCode::UNSTABLE_OFFSET_COMMIT),
+        false => (partition, committed.unwrap_or_else(none_committed), ErrorCode::NONE),
+    };
     let Some(wanted) = wanted else {
         let mut topics: Vec<(String, Vec<Fetched>)> = Vec::new();
         for ((topic, partition), committed) in offsets {
             if topics.last().is_none_or(|(t, _)| *t != topic) {
                 topics.push((topic.clone(), Vec::new()));
             }
-            topics.last_mut().expect("pushed above").1.push((partition, committed));
+            let fetched = answer(&topic, partition, Some(committed));
+            topics.last_mut().expect("pushed above").1.push(fetched);
         }
         return topics;
     };
@@ -110,12 +127,7 @@ fn fetch(broker: &Broker, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>
         .map(|(name, partitions)| {
             let fetched = partitions
                 .into_iter()
-                .map(|p| {
-                    (
-                        p,
-                        offsets.get(&(name.clone(), p)).cloned().unwrap_or_else(none_committed),
-                    )
-                })
+                .map(|p| answer(&name, p, offsets.get(&(name.clone(), p)).cloned()))
                 .collect();
             (name, fetched)
         })

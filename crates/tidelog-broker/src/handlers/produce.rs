@@ -6,6 +6,13 @@
 //! the log: a retried batch is answered with its original offsets (error NONE, as Kafka
 //! does) without being written again; sequence gaps and fenced epochs get
 //! OUT_OF_ORDER_SEQUENCE_NUMBER and INVALID_PRODUCER_EPOCH.
+//!
+//! A transactional batch is accepted only for a partition its producer added to its
+//! ongoing transaction (KIP-890 part 1 verification, asked of the transaction coordinator
+//! as Kafka's partition leaders ask it with AddPartitionsToTxn `verify_only`); otherwise
+//! INVALID_TXN_STATE, so a late batch of a finished or aborted transaction cannot open a
+//! transaction nobody will end. `transaction.partition.verification.enable=false` turns
+//! the check off, as in Kafka.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +28,7 @@ use tracing::error;
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
+use crate::coordinator::txn::TRANSACTION_STATE_TOPIC;
 use crate::dispatch::Reply;
 use crate::partitions::{producer_error_code, Partition};
 use crate::produce_validation::{validate, Refused};
@@ -131,9 +139,10 @@ fn produce_partition(
     let Some(partition) = broker.partitions.get(topic, index) else {
         return refuse(unknown, None);
     };
-    // Only the group coordinator writes its topic; records from clients could forge groups.
-    if topic == OFFSETS_TOPIC {
-        let message = format!("Cannot append to internal topic {OFFSETS_TOPIC}");
+    // Only the coordinators write their topics; records from clients could forge groups
+    // or transactions.
+    if topic == OFFSETS_TOPIC || topic == TRANSACTION_STATE_TOPIC {
+        let message = format!("Cannot append to internal topic {topic}");
         return refuse(ErrorCode::INVALID_TOPIC_EXCEPTION, Some(message));
     }
     let overrides = broker
@@ -150,6 +159,15 @@ fn produce_partition(
         Ok(valid) => valid,
         Err(Refused { code, message }) => return refuse(code, Some(message)),
     };
+    let verify = broker.config.transaction_partition_verification_enable;
+    for batch in valid.batches.iter().filter(|b| verify && b.is_transactional()) {
+        if let Err(code) = broker
+            .txns
+            .verify(batch.producer_id(), batch.producer_epoch(), topic, index)
+        {
+            return refuse(code, None);
+        }
+    }
     let log_append_time =
         topic_config::effective(&broker.config, &overrides, "message.timestamp.type") == "LogAppendTime";
     // The log writes the request's bytes as they are (slices of the request frame), but for

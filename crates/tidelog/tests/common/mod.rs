@@ -62,12 +62,18 @@ impl Broker {
     /// Starts a broker on a fresh data directory and a free port; `extra_args` are added
     /// to `tidelog serve` (e.g. `["--override", "num.partitions=3"]`).
     pub fn start(extra_args: &[&str]) -> Broker {
+        Broker::start_with_env(extra_args, &[])
+    }
+
+    /// Starts a broker as [`Broker::start`] does, with `env` added to the environment of
+    /// this first run only (a restart runs without it): for the debug builds' failpoints.
+    pub fn start_with_env(extra_args: &[&str], env: &[(&str, &str)]) -> Broker {
         let data_dir = tempfile::Builder::new()
             .prefix("tidelog-e2e-")
             .tempdir()
             .expect("create a data dir");
         let extra_args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
-        let (child, log, addr) = match spawn(data_dir.path(), &extra_args, 0) {
+        let (child, log, addr) = match spawn(data_dir.path(), &extra_args, 0, env) {
             Ok(started) => started,
             Err(failure) => panic!("tidelog serve {extra_args:?} did not start: {failure}"),
         };
@@ -153,9 +159,9 @@ impl Broker {
         }
         self.earlier_logs.push_str(&self.log.text());
         self.earlier_logs.push_str("---- restart ----\n");
-        let started = spawn(self.data_dir.path(), &self.extra_args, self.addr.port()).or_else(|failure| {
+        let started = spawn(self.data_dir.path(), &self.extra_args, self.addr.port(), &[]).or_else(|failure| {
             if failure.contains("cannot listen") {
-                spawn(self.data_dir.path(), &self.extra_args, 0)
+                spawn(self.data_dir.path(), &self.extra_args, 0, &[])
             } else {
                 Err(failure)
             }
@@ -314,8 +320,14 @@ fn serve_command(data_dir: &Path, extra_args: &[String], port: u16) -> Command {
 
 /// Spawns the broker and waits for its listening line; on failure returns a description
 /// with everything it logged.
-fn spawn(data_dir: &Path, extra_args: &[String], port: u16) -> Result<(Child, Log, SocketAddr), String> {
+fn spawn(
+    data_dir: &Path,
+    extra_args: &[String],
+    port: u16,
+    env: &[(&str, &str)],
+) -> Result<(Child, Log, SocketAddr), String> {
     let mut child = serve_command(data_dir, extra_args, port)
+        .envs(env.iter().copied())
         .spawn()
         .map_err(|e| format!("cannot spawn {}: {e}", env!("CARGO_BIN_EXE_tidelog")))?;
     let log = Log::drain(child.stderr.take().expect("piped stderr"));

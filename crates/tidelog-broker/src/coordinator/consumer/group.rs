@@ -363,9 +363,9 @@ impl ConsumerGroup {
     }
 }
 
-/// A subscription pattern as a regex matching whole topic names (RE2J's `matches`); the
-/// empty pattern clears the subscription.
-fn full_match(pattern: &str) -> Result<Option<Regex>, ErrorCode> {
+/// A pattern as a regex matching whole names (RE2J's `matches`), as KIP-848 subscriptions
+/// and ListTransactions' id filter use them; the empty pattern is none.
+pub(crate) fn full_match(pattern: &str) -> Result<Option<Regex>, ErrorCode> {
     match pattern {
         "" => Ok(None),
         _ => Regex::new(&format!("^(?:{pattern})$"))

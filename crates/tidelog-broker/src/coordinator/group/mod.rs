@@ -3,42 +3,35 @@
 //! `__consumer_offsets` (the partition chosen as Kafka chooses it) before they count, and
 //! replayed from there at start, as is each group's membership after every completed
 //! rebalance. The topic is created on first use (`Broker::ensure_offsets_topic`).
+//!
+//! Offsets committed inside a transaction (TxnOffsetCommit) are written as a transactional
+//! batch of the producer and held per group and producer until the transaction's marker
+//! reaches the group's offsets partition: COMMIT makes them the group's offsets, ABORT
+//! drops them. Replay follows the markers in the log the same way.
 
 pub mod records;
 pub mod state;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tidelog_log::LogError;
-use tidelog_protocol::records::{RecordBatch, RecordBatchBuilder};
+use tidelog_protocol::records::{read_marker, ControlType, RecordBatch};
 use tidelog_protocol::ErrorCode;
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::clock::now_ms;
-use crate::partitions::{Partition, Partitions};
+use crate::coordinator::internal_topic::{self, TxnProducer};
+use crate::partitions::Partitions;
 use records::{OffsetKey, OffsetsRecord};
 use state::{Committed, Group, GroupState, Identity};
 
+pub use internal_topic::PendingWrite;
+
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
-
-/// Replay reads the offsets topic in chunks of this size.
-const REPLAY_CHUNK_BYTES: usize = 1 << 20;
-
-/// A write to the offsets topic, durable once the partition's high watermark reaches `end`.
-pub struct PendingWrite {
-    pub partition: Arc<Partition>,
-    pub end: i64,
-}
-
-impl PendingWrite {
-    pub async fn durable(&self) {
-        self.partition.wait_durable(self.end).await;
-    }
-}
 
 pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
@@ -55,14 +48,9 @@ impl GroupCoordinator {
         }
     }
 
-    /// The `__consumer_offsets` partition of a group: Java's `String.hashCode` of its id,
-    /// made non-negative as Kafka's `Utils.abs` does, modulo the partition count.
+    /// The `__consumer_offsets` partition of a group, chosen as Kafka chooses it.
     pub fn partition_for(&self, group_id: &str) -> i32 {
-        let hash = group_id
-            .encode_utf16()
-            .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(i32::from(unit)));
-        let abs = if hash == i32::MIN { 0 } else { hash.abs() };
-        abs % self.offsets_partitions
+        internal_topic::partition_for(group_id, self.offsets_partitions)
     }
 
     pub fn offsets_partitions(&self) -> i32 {
@@ -119,7 +107,7 @@ impl GroupCoordinator {
         let record = records::encode_group_key(&group.id)
             .and_then(|key| Ok((key, Some(records::encode_group_value(&metadata)?))));
         let written = match record {
-            Ok(record) => self.append(partitions, &group.id, vec![record]),
+            Ok(record) => self.append(partitions, &group.id, vec![record], None),
             Err(_) => Err(ErrorCode::INVALID_REQUEST),
         };
         // The group goes on in memory; after a restart it resumes from its previous record.
@@ -129,9 +117,11 @@ impl GroupCoordinator {
         })
     }
 
-    /// Checks an OffsetCommit against the group and appends its records; the offsets count
-    /// once the write is durable and `apply_offsets` has run. `consumer_check` decides
-    /// instead of the classic group when the group is a KIP-848 consumer group (`Some`).
+    /// Checks an OffsetCommit (or a TxnOffsetCommit, with its `producer`) against the group
+    /// and appends its records; the offsets count once the write is durable and
+    /// `apply_offsets` (or `stage_txn_offsets`) has run. `consumer_check` decides instead of
+    /// the classic group when the group is a KIP-848 consumer group (`Some`).
+    #[allow(clippy::too_many_arguments)]
     pub fn write_offsets(
         &self,
         partitions: &Partitions,
@@ -139,6 +129,7 @@ impl GroupCoordinator {
         member: Identity<'_>,
         generation: i32,
         offsets: &[(OffsetKey, Committed)],
+        producer: Option<TxnProducer>,
         consumer_check: impl FnOnce() -> Option<Result<(), ErrorCode>>,
     ) -> Result<Option<PendingWrite>, ErrorCode> {
         // Held across the append, so a rebalance cannot slip between the check and the write.
@@ -154,7 +145,7 @@ impl GroupCoordinator {
                 records::encode_offset_key(key).and_then(|k| Ok((k, Some(records::encode_offset_value(value)?))));
             records.push(encoded.map_err(|_| ErrorCode::INVALID_REQUEST)?);
         }
-        self.append(partitions, group_id, records)
+        self.append(partitions, group_id, records, producer)
     }
 
     /// Deletes a group without members and its offsets (with tombstones, durable once the
@@ -169,7 +160,7 @@ impl GroupCoordinator {
         let mut records = tombstones(group_id, keys)?;
         let group_key = records::encode_group_key(group_id).map_err(|_| ErrorCode::INVALID_REQUEST)?;
         records.push((group_key, None));
-        let write = self.append(partitions, group_id, records)?;
+        let write = self.append(partitions, group_id, records, None)?;
         group.state = GroupState::Dead;
         groups.remove(group_id);
         Ok(write)
@@ -202,7 +193,7 @@ impl GroupCoordinator {
             .filter(|(key, error)| **error == ErrorCode::NONE && group.offsets.contains_key(key))
             .map(|(key, _)| key.clone())
             .collect();
-        let write = self.append(partitions, group_id, tombstones(group_id, deleted.clone())?)?;
+        let write = self.append(partitions, group_id, tombstones(group_id, deleted.clone())?, None)?;
         for key in &deleted {
             group.offsets.remove(key);
         }
@@ -218,72 +209,82 @@ impl GroupCoordinator {
         });
     }
 
+    /// Holds offsets a transaction wrote (durably) until its marker decides them.
+    pub fn stage_txn_offsets(&self, group_id: &str, producer_id: i64, offsets: Vec<(OffsetKey, Committed)>) {
+        self.with_group(group_id, |group| {
+            let staged = group.pending_txn_offsets.entry(producer_id).or_default();
+            for (key, value) in offsets {
+                staged.insert((key.topic, key.partition), value);
+            }
+        });
+    }
+
+    /// A transaction marker of `producer_id` reached offsets partition `index`: its staged
+    /// offsets in the groups of that partition count (COMMIT) or are dropped (ABORT).
+    pub fn complete_txn(&self, index: i32, producer_id: i64, commit: bool) {
+        let mut groups = self.lock();
+        for group in groups.values_mut() {
+            if self.partition_for(&group.id) != index {
+                continue;
+            }
+            let Some(staged) = group.pending_txn_offsets.remove(&producer_id) else {
+                continue;
+            };
+            if commit {
+                group.offsets.extend(staged);
+            }
+        }
+    }
+
+    /// Whether an open transaction holds offsets of the group's (topic, partition), which
+    /// OffsetFetch with `require_stable` answers with UNSTABLE_OFFSET_COMMIT.
+    pub fn has_pending_txn_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        self.with_existing(group_id, |group| {
+            let key = (topic.to_string(), partition);
+            group
+                .pending_txn_offsets
+                .values()
+                .any(|staged| staged.contains_key(&key))
+        })
+        .unwrap_or(false)
+    }
+
     /// Appends (key, value) records to the group's offsets partition.
     fn append(
         &self,
         partitions: &Partitions,
         group_id: &str,
         records: Vec<(Bytes, Option<Bytes>)>,
+        producer: Option<TxnProducer>,
     ) -> Result<Option<PendingWrite>, ErrorCode> {
-        if records.is_empty() {
-            return Ok(None);
-        }
-        let partition = partitions
-            .get(OFFSETS_TOPIC, self.partition_for(group_id))
-            .ok_or(ErrorCode::COORDINATOR_NOT_AVAILABLE)?;
-        let now = now_ms();
-        let mut builder = RecordBatchBuilder::new(0);
-        for (key, value) in &records {
-            builder.append(now, Some(key), value.as_deref(), &[]);
-        }
-        let info = partition.append(builder.build().as_bytes().clone()).map_err(|e| {
-            error!(group = group_id, error = %e, "cannot write to {OFFSETS_TOPIC}");
-            ErrorCode::KAFKA_STORAGE_ERROR
-        })?;
-        partitions.flusher.mark_dirty(&partition);
-        Ok(Some(PendingWrite {
-            partition,
-            end: info.last_offset + 1,
-        }))
+        let index = self.partition_for(group_id);
+        internal_topic::append(partitions, OFFSETS_TOPIC, index, &records, producer)
     }
 
-    /// Rebuilds the groups and their committed offsets from every partition of
-    /// `__consumer_offsets`.
+    /// Rebuilds the groups, their committed offsets and the offsets of transactions still
+    /// open from every partition of `__consumer_offsets`.
     pub fn load(&self, partitions: &Partitions) -> Result<(), LogError> {
         let mut loaded = 0usize;
-        for index in 0..self.offsets_partitions {
-            let Some(partition) = partitions.get(OFFSETS_TOPIC, index) else {
-                continue;
-            };
-            let snapshot = partition.snapshot();
-            let end = partition.high_watermark();
-            let mut offset = snapshot.log_start_offset();
-            'partition: while offset < end {
-                let read = snapshot.read(offset, REPLAY_CHUNK_BYTES, end)?;
-                if read.records.is_empty() {
-                    break;
-                }
-                for batch in RecordBatch::iter_batches(read.records) {
-                    let Ok(batch) = batch else {
-                        // Recovery leaves no such batch below the high watermark; if one is
-                        // there anyway, what follows it cannot be read either.
-                        warn!(
-                            partition = index,
-                            offset, "unreadable batch in {OFFSETS_TOPIC}; replay stops there"
-                        );
-                        break 'partition;
-                    };
-                    offset = batch.next_offset();
-                    loaded += self.replay_batch(&batch);
-                }
-            }
-        }
+        internal_topic::replay(partitions, OFFSETS_TOPIC, self.offsets_partitions, |index, batch| {
+            loaded += self.replay_batch(index, batch);
+        })?;
         info!(records = loaded, "group offsets loaded");
         Ok(())
     }
 
-    /// Applies one batch of the offsets topic; returns how many records it applied.
-    fn replay_batch(&self, batch: &RecordBatch) -> usize {
+    /// Applies one batch of offsets partition `index`; returns how many records it applied.
+    fn replay_batch(&self, index: i32, batch: &RecordBatch) -> usize {
+        if batch.is_control() {
+            match read_marker(batch) {
+                Ok(Some(marker)) => {
+                    let commit = marker.control_type == ControlType::Commit;
+                    self.complete_txn(index, batch.producer_id(), commit);
+                }
+                Ok(None) => {}
+                Err(e) => warn!(error = %e, "skipping an unreadable marker of {OFFSETS_TOPIC}"),
+            }
+            return 0;
+        }
         let records = match batch.records(usize::MAX) {
             Ok(records) => records,
             Err(e) => {
@@ -291,10 +292,16 @@ impl GroupCoordinator {
                 return 0;
             }
         };
+        let transactional = batch.is_transactional().then_some(batch.producer_id());
         let mut applied = 0;
         for record in records.flatten() {
             let Some(key) = record.key else { continue };
             match records::decode(key, record.value) {
+                Ok(Some(OffsetsRecord::Offset(key, Some(value)))) if transactional.is_some() => {
+                    let producer_id = transactional.expect("checked by the guard");
+                    self.stage_txn_offsets(&key.group.clone(), producer_id, vec![(key, value)]);
+                    applied += 1;
+                }
                 Ok(Some(OffsetsRecord::Offset(key, value))) => {
                     let group_id = key.group.clone();
                     self.with_group(&group_id, |group| match value {
@@ -336,19 +343,4 @@ fn tombstones(group_id: &str, keys: Vec<(String, i32)>) -> Result<Vec<(Bytes, Op
             Ok((encoded, None))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn groups_map_to_partitions_as_in_kafka() {
-        let coordinator = GroupCoordinator::new(Duration::ZERO, 50);
-        // "my-group".hashCode() is -1_906_497_762 in Java; "" hashes to 0.
-        assert_eq!(coordinator.partition_for("my-group"), 1_906_497_762 % 50);
-        assert_eq!(coordinator.partition_for(""), 0);
-        // "polygenelubricants".hashCode() is Integer.MIN_VALUE, which Utils.abs makes 0.
-        assert_eq!(coordinator.partition_for("polygenelubricants"), 0);
-    }
 }

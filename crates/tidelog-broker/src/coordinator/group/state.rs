@@ -151,6 +151,10 @@ pub struct Group {
     pub leader: Option<String>,
     pub members: BTreeMap<String, Member>,
     pub offsets: BTreeMap<(String, i32), Committed>,
+    /// Offsets committed by transactions still open, by producer id: they count when the
+    /// transaction's COMMIT marker reaches the group's offsets partition, and are dropped
+    /// at its ABORT marker.
+    pub pending_txn_offsets: HashMap<i64, BTreeMap<(String, i32), Committed>>,
     /// Ids issued by MEMBER_ID_REQUIRED, valid until the session timeout passes.
     pending_members: HashMap<String, Instant>,
     /// Static members (KIP-345): group instance id to its current member id.
@@ -173,6 +177,7 @@ impl Group {
             leader: None,
             members: BTreeMap::new(),
             offsets: BTreeMap::new(),
+            pending_txn_offsets: HashMap::new(),
             pending_members: HashMap::new(),
             static_members: HashMap::new(),
             rebalance: None,
@@ -252,7 +257,10 @@ impl Group {
 
     /// An Empty group holding no offsets and no issued ids can be forgotten.
     pub fn is_unused(&self) -> bool {
-        self.state == GroupState::Empty && self.offsets.is_empty() && self.pending_members.is_empty()
+        self.state == GroupState::Empty
+            && self.offsets.is_empty()
+            && self.pending_txn_offsets.is_empty()
+            && self.pending_members.is_empty()
     }
 
     pub fn join(&mut self, request: JoinRequest, now: Instant) -> oneshot::Receiver<JoinResult> {

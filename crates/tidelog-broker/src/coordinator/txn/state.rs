@@ -1,0 +1,444 @@
+//! One transactional id's state machine, as Kafka's transaction coordinator runs it
+//! (KIP-98): pure transitions from the current metadata to the next, which the
+//! coordinator writes to `__transaction_state` before it counts. No I/O here, so every
+//! rule is testable on its own.
+//!
+//! ```text
+//! Empty ──AddPartitions──► Ongoing ──EndTxn──► PrepareCommit ──markers──► CompleteCommit
+//!   ▲                        │  └────EndTxn/timeout──► PrepareAbort ──markers──► CompleteAbort
+//!   └──────InitProducerId (epoch + 1) from Empty or Complete*──────────────────────┘
+//! ```
+
+use std::collections::BTreeSet;
+
+use tidelog_protocol::ErrorCode;
+
+/// A transaction's state, with Kafka's ids (the `TransactionStatus` byte of
+/// `__transaction_state` values) and names (DescribeTransactions, ListTransactions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnState {
+    Empty,
+    Ongoing,
+    PrepareCommit,
+    PrepareAbort,
+    CompleteCommit,
+    CompleteAbort,
+    Dead,
+    /// Kafka's in-between state while it fences a producer by aborting with a bumped
+    /// epoch; read from logs Kafka wrote, completed as an abort.
+    PrepareEpochFence,
+}
+
+const STATES: [TxnState; 8] = [
+    TxnState::Empty,
+    TxnState::Ongoing,
+    TxnState::PrepareCommit,
+    TxnState::PrepareAbort,
+    TxnState::CompleteCommit,
+    TxnState::CompleteAbort,
+    TxnState::Dead,
+    TxnState::PrepareEpochFence,
+];
+
+impl TxnState {
+    pub fn id(self) -> i8 {
+        STATES.iter().position(|s| *s == self).expect("every state is listed") as i8
+    }
+
+    pub fn from_id(id: i8) -> Option<TxnState> {
+        usize::try_from(id).ok().and_then(|i| STATES.get(i).copied())
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TxnState::Empty => "Empty",
+            TxnState::Ongoing => "Ongoing",
+            TxnState::PrepareCommit => "PrepareCommit",
+            TxnState::PrepareAbort => "PrepareAbort",
+            TxnState::CompleteCommit => "CompleteCommit",
+            TxnState::CompleteAbort => "CompleteAbort",
+            TxnState::Dead => "Dead",
+            TxnState::PrepareEpochFence => "PrepareEpochFence",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<TxnState> {
+        STATES.iter().copied().find(|s| s.name() == name)
+    }
+
+    /// Waiting for its markers: the coordinator finishes these, also after a restart.
+    pub fn is_preparing(self) -> bool {
+        matches!(
+            self,
+            TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence
+        )
+    }
+}
+
+/// What the coordinator knows of one transactional id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TxnMetadata {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// The epoch before the last bump (-1 if none since start; not written to the log, as
+    /// in Kafka): a producer still holding it may re-init (KIP-360), to recover after the
+    /// coordinator aborted its transaction, or to retry an InitProducerId whose answer it
+    /// lost.
+    pub last_producer_epoch: i16,
+    pub timeout_ms: i32,
+    pub state: TxnState,
+    /// The partitions written in the current (or last) transaction.
+    pub partitions: BTreeSet<(String, i32)>,
+    /// When the current transaction began; -1 before the first.
+    pub start_ms: i64,
+    pub last_update_ms: i64,
+}
+
+/// What InitProducerId leads to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Init {
+    /// The producer may go on with this id and epoch.
+    Ready,
+    /// A transaction of the previous epoch is open: it is aborted at a bumped epoch (which
+    /// fences its producer) and the caller retries once it completes.
+    AbortFirst,
+}
+
+/// What EndTxn leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The Prepare state is to be written, then the markers.
+    Prepare,
+    /// A retry of an EndTxn already completed.
+    AlreadyDone,
+}
+
+impl TxnMetadata {
+    /// A transactional id seen for the first time, at epoch 0 of a new producer id.
+    pub fn new(transactional_id: &str, producer_id: i64, timeout_ms: i32, now_ms: i64) -> TxnMetadata {
+        TxnMetadata {
+            transactional_id: transactional_id.to_string(),
+            producer_id,
+            producer_epoch: 0,
+            last_producer_epoch: -1,
+            timeout_ms,
+            state: TxnState::Empty,
+            partitions: BTreeSet::new(),
+            start_ms: -1,
+            last_update_ms: now_ms,
+        }
+    }
+
+    /// Checks the id and epoch a request carries against the current ones.
+    fn check_producer(&self, producer_id: i64, producer_epoch: i16) -> Result<(), ErrorCode> {
+        if producer_id != self.producer_id {
+            return Err(ErrorCode::INVALID_PRODUCER_ID_MAPPING);
+        }
+        if producer_epoch != self.producer_epoch {
+            return Err(ErrorCode::PRODUCER_FENCED);
+        }
+        Ok(())
+    }
+
+    /// InitProducerId for an id already known. `expected` is the id and epoch the producer
+    /// holds (KIP-360, v3+); `new_producer_id` gives a fresh id when the epoch cannot grow.
+    pub fn init(
+        &self,
+        expected: Option<(i64, i16)>,
+        timeout_ms: i32,
+        now_ms: i64,
+        new_producer_id: impl FnOnce() -> Result<i64, ErrorCode>,
+    ) -> Result<(TxnMetadata, Init), ErrorCode> {
+        // The producer holds the epoch before the last bump: it keeps the current one.
+        let mut holds_last = false;
+        if let Some((id, epoch)) = expected {
+            holds_last = self.last_producer_epoch >= 0 && (id, epoch) == (self.producer_id, self.last_producer_epoch);
+            if (id, epoch) != (self.producer_id, self.producer_epoch) && !holds_last {
+                return Err(ErrorCode::PRODUCER_FENCED);
+            }
+        }
+        match self.state {
+            TxnState::Ongoing => Ok((self.fence_and_abort(now_ms), Init::AbortFirst)),
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
+                let mut next = self.clone();
+                if holds_last {
+                    // No bump: the current epoch is the one it is to use.
+                } else if self.producer_epoch >= i16::MAX - 1 {
+                    next.producer_id = new_producer_id()?;
+                    next.producer_epoch = 0;
+                    next.last_producer_epoch = -1;
+                } else {
+                    next.last_producer_epoch = self.producer_epoch;
+                    next.producer_epoch += 1;
+                }
+                next.state = TxnState::Empty;
+                next.partitions.clear();
+                next.timeout_ms = timeout_ms;
+                next.last_update_ms = now_ms;
+                Ok((next, Init::Ready))
+            }
+            TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence | TxnState::Dead => {
+                Err(ErrorCode::CONCURRENT_TRANSACTIONS)
+            }
+        }
+    }
+
+    /// The abort of an open transaction at the next epoch, so that the producer holding the
+    /// current one is fenced (a newer producer took over, or the transaction timed out).
+    pub fn fence_and_abort(&self, now_ms: i64) -> TxnMetadata {
+        let mut next = self.clone();
+        next.last_producer_epoch = self.producer_epoch;
+        next.producer_epoch = self.producer_epoch.saturating_add(1).min(i16::MAX - 1);
+        next.state = TxnState::PrepareAbort;
+        next.last_update_ms = now_ms;
+        next
+    }
+
+    /// AddPartitionsToTxn (and AddOffsetsToTxn): `None` when every partition is in the
+    /// ongoing transaction already, so nothing needs writing.
+    pub fn add_partitions(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[(String, i32)],
+        now_ms: i64,
+    ) -> Result<Option<TxnMetadata>, ErrorCode> {
+        self.check_producer(producer_id, producer_epoch)?;
+        match self.state {
+            TxnState::Ongoing if partitions.iter().all(|p| self.partitions.contains(p)) => Ok(None),
+            TxnState::Ongoing | TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
+                let mut next = self.clone();
+                if self.state != TxnState::Ongoing {
+                    next.partitions.clear();
+                    next.start_ms = now_ms;
+                }
+                next.partitions.extend(partitions.iter().cloned());
+                next.state = TxnState::Ongoing;
+                next.last_update_ms = now_ms;
+                Ok(Some(next))
+            }
+            TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence => {
+                Err(ErrorCode::CONCURRENT_TRANSACTIONS)
+            }
+            TxnState::Dead => Err(ErrorCode::INVALID_PRODUCER_ID_MAPPING),
+        }
+    }
+
+    /// Whether `producer_id` at `producer_epoch` may write to `partition` now (KIP-890
+    /// verification): only inside its ongoing transaction, after adding the partition.
+    pub fn verify(&self, producer_epoch: i16, partition: &(String, i32)) -> Result<(), ErrorCode> {
+        if producer_epoch < self.producer_epoch {
+            return Err(ErrorCode::INVALID_PRODUCER_EPOCH);
+        }
+        match self.state == TxnState::Ongoing
+            && producer_epoch == self.producer_epoch
+            && self.partitions.contains(partition)
+        {
+            true => Ok(()),
+            false => Err(ErrorCode::INVALID_TXN_STATE),
+        }
+    }
+
+    /// EndTxn: from Ongoing to PrepareCommit or PrepareAbort.
+    pub fn end(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        now_ms: i64,
+    ) -> Result<(TxnMetadata, End), ErrorCode> {
+        self.check_producer(producer_id, producer_epoch)?;
+        match (self.state, commit) {
+            (TxnState::Ongoing, _) => {
+                let mut next = self.clone();
+                next.state = if commit {
+                    TxnState::PrepareCommit
+                } else {
+                    TxnState::PrepareAbort
+                };
+                next.last_update_ms = now_ms;
+                Ok((next, End::Prepare))
+            }
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok((self.clone(), End::AlreadyDone)),
+            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                Err(ErrorCode::CONCURRENT_TRANSACTIONS)
+            }
+            _ => Err(ErrorCode::INVALID_TXN_STATE),
+        }
+    }
+
+    /// The Complete state once every marker is durable. The partitions are kept, so that
+    /// DescribeTransactions shows what the last transaction wrote.
+    pub fn complete(&self, now_ms: i64) -> TxnMetadata {
+        let mut next = self.clone();
+        next.state = match self.state {
+            TxnState::PrepareCommit => TxnState::CompleteCommit,
+            _ => TxnState::CompleteAbort,
+        };
+        next.last_update_ms = now_ms;
+        next
+    }
+
+    /// An ongoing transaction open for longer than its timeout.
+    pub fn is_timed_out(&self, now_ms: i64) -> bool {
+        self.state == TxnState::Ongoing && now_ms > self.start_ms.saturating_add(i64::from(self.timeout_ms))
+    }
+
+    /// A transactional id unused for `expiration_ms` (`transactional.id.expiration.ms`),
+    /// which is forgotten.
+    pub fn is_expired(&self, now_ms: i64, expiration_ms: i64) -> bool {
+        matches!(
+            self.state,
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+        ) && now_ms.saturating_sub(self.last_update_ms) >= expiration_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(p: i32) -> (String, i32) {
+        ("t".to_string(), p)
+    }
+
+    fn no_new_id() -> Result<i64, ErrorCode> {
+        panic!("no new producer id expected")
+    }
+
+    #[test]
+    fn states_keep_kafkas_ids_and_names() {
+        for (id, state) in STATES.iter().enumerate() {
+            assert_eq!(TxnState::from_id(id as i8), Some(*state));
+            assert_eq!(TxnState::from_name(state.name()), Some(*state));
+        }
+        assert_eq!(TxnState::PrepareEpochFence.id(), 7);
+        assert_eq!(TxnState::from_id(8), None);
+    }
+
+    #[test]
+    fn a_transaction_goes_from_empty_through_ongoing_to_complete() {
+        let txn = TxnMetadata::new("tx", 7, 60_000, 1_000);
+        let ongoing = txn.add_partitions(7, 0, &[tp(0)], 2_000).unwrap().unwrap();
+        assert_eq!((ongoing.state, ongoing.start_ms), (TxnState::Ongoing, 2_000));
+        assert_eq!(ongoing.add_partitions(7, 0, &[tp(0)], 2_500), Ok(None), "nothing new");
+        let more = ongoing.add_partitions(7, 0, &[tp(1)], 3_000).unwrap().unwrap();
+        assert_eq!(more.partitions.len(), 2);
+        assert_eq!(more.start_ms, 2_000, "still the same transaction");
+        assert_eq!(more.verify(0, &tp(1)), Ok(()));
+        assert_eq!(more.verify(0, &tp(2)), Err(ErrorCode::INVALID_TXN_STATE));
+
+        let (prepared, end) = more.end(7, 0, true, 4_000).unwrap();
+        assert_eq!((prepared.state, end), (TxnState::PrepareCommit, End::Prepare));
+        assert!(prepared.state.is_preparing());
+        assert_eq!(
+            prepared.add_partitions(7, 0, &[tp(2)], 4_100),
+            Err(ErrorCode::CONCURRENT_TRANSACTIONS)
+        );
+        assert_eq!(prepared.end(7, 0, true, 4_100), Err(ErrorCode::CONCURRENT_TRANSACTIONS));
+        assert_eq!(prepared.end(7, 0, false, 4_100), Err(ErrorCode::INVALID_TXN_STATE));
+        let done = prepared.complete(5_000);
+        assert_eq!(done.state, TxnState::CompleteCommit);
+        assert_eq!(done.end(7, 0, true, 5_100).unwrap().1, End::AlreadyDone, "a retry");
+        assert_eq!(done.verify(0, &tp(0)), Err(ErrorCode::INVALID_TXN_STATE));
+
+        let next = done.add_partitions(7, 0, &[tp(3)], 6_000).unwrap().unwrap();
+        assert_eq!(
+            next.partitions.iter().collect::<Vec<_>>(),
+            [&tp(3)],
+            "a new transaction"
+        );
+        assert_eq!(next.start_ms, 6_000);
+        let (aborting, _) = next.end(7, 0, false, 7_000).unwrap();
+        assert_eq!(aborting.complete(7_100).state, TxnState::CompleteAbort);
+    }
+
+    #[test]
+    fn reinit_bumps_the_epoch_and_fences_older_ones() {
+        let txn = TxnMetadata::new("tx", 7, 60_000, 0);
+        let (bumped, init) = txn.init(None, 30_000, 10, no_new_id).unwrap();
+        assert_eq!(
+            (bumped.producer_epoch, bumped.timeout_ms, init),
+            (1, 30_000, Init::Ready)
+        );
+        assert_eq!(
+            bumped.add_partitions(7, 0, &[tp(0)], 20),
+            Err(ErrorCode::PRODUCER_FENCED)
+        );
+        assert_eq!(bumped.end(7, 0, true, 20), Err(ErrorCode::PRODUCER_FENCED));
+        assert_eq!(bumped.end(8, 1, true, 20), Err(ErrorCode::INVALID_PRODUCER_ID_MAPPING));
+        let (twice, _) = bumped.init(Some((7, 1)), 30_000, 20, no_new_id).unwrap();
+        assert_eq!(twice.producer_epoch, 2, "KIP-360: the current epoch is bumped");
+        assert_eq!(
+            twice.init(Some((7, 0)), 30_000, 20, no_new_id),
+            Err(ErrorCode::PRODUCER_FENCED),
+            "KIP-360: an older epoch"
+        );
+        assert_eq!(bumped.verify(0, &tp(0)), Err(ErrorCode::INVALID_PRODUCER_EPOCH));
+
+        let mut exhausted = bumped.clone();
+        exhausted.producer_epoch = i16::MAX - 1;
+        let (renewed, _) = exhausted.init(None, 30_000, 30, || Ok(1_000)).unwrap();
+        assert_eq!((renewed.producer_id, renewed.producer_epoch), (1_000, 0));
+    }
+
+    #[test]
+    fn reinit_during_a_transaction_aborts_it_at_a_bumped_epoch() {
+        let ongoing = TxnMetadata::new("tx", 7, 60_000, 0)
+            .add_partitions(7, 0, &[tp(0)], 10)
+            .unwrap()
+            .unwrap();
+        let (aborting, init) = ongoing.init(None, 60_000, 20, no_new_id).unwrap();
+        assert_eq!(init, Init::AbortFirst);
+        assert_eq!((aborting.state, aborting.producer_epoch), (TxnState::PrepareAbort, 1));
+        assert_eq!(
+            aborting.init(None, 60_000, 30, no_new_id),
+            Err(ErrorCode::CONCURRENT_TRANSACTIONS)
+        );
+        let (ready, init) = aborting.complete(40).init(None, 60_000, 50, no_new_id).unwrap();
+        assert_eq!(
+            (ready.producer_epoch, init, ready.state),
+            (2, Init::Ready, TxnState::Empty)
+        );
+    }
+
+    #[test]
+    fn only_ongoing_transactions_time_out_and_only_idle_ids_expire() {
+        let txn = TxnMetadata::new("tx", 7, 1_000, 0);
+        assert!(!txn.is_timed_out(5_000));
+        let ongoing = txn.add_partitions(7, 0, &[tp(0)], 100).unwrap().unwrap();
+        assert!(!ongoing.is_timed_out(1_100));
+        assert!(ongoing.is_timed_out(1_101));
+        let fenced = ongoing.fence_and_abort(1_200);
+        assert_eq!((fenced.state, fenced.producer_epoch), (TxnState::PrepareAbort, 1));
+        // KIP-360: the timed-out producer re-inits with the epoch it holds and goes on with
+        // the one the abort bumped to; an older epoch still is fenced.
+        let (resumed, init) = fenced
+            .complete(1_300)
+            .init(Some((7, 0)), 1_000, 1_400, no_new_id)
+            .unwrap();
+        assert_eq!(
+            (resumed.producer_epoch, resumed.state, init),
+            (1, TxnState::Empty, Init::Ready)
+        );
+        let (bumped, _) = resumed.init(Some((7, 1)), 1_000, 1_500, no_new_id).unwrap();
+        assert_eq!(bumped.producer_epoch, 2);
+        assert_eq!(
+            bumped.init(Some((7, 0)), 1_000, 1_600, no_new_id),
+            Err(ErrorCode::PRODUCER_FENCED)
+        );
+        assert_eq!(
+            bumped
+                .init(Some((7, 1)), 1_000, 1_600, no_new_id)
+                .unwrap()
+                .0
+                .producer_epoch,
+            2,
+            "a retry of the last InitProducerId gets the same epoch"
+        );
+        assert!(!ongoing.is_expired(1_000_000, 10));
+        assert!(txn.is_expired(10, 10));
+        assert!(!txn.is_expired(9, 10));
+    }
+}

@@ -1,0 +1,38 @@
+//! AddOffsetsToTxn: adds the group's `__consumer_offsets` partition to the producer's
+//! transaction, so that its TxnOffsetCommit there becomes part of it and the partition
+//! gets the transaction's marker.
+
+use std::sync::Arc;
+
+use tidelog_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
+use tidelog_protocol::messages::add_offsets_to_txn_response::AddOffsetsToTxnResponse;
+use tidelog_protocol::{ErrorCode, ResponseBody};
+
+use crate::broker::Broker;
+use crate::coordinator::group::OFFSETS_TOPIC;
+use crate::dispatch::Reply;
+
+pub fn handle(broker: &Arc<Broker>, request: AddOffsetsToTxnRequest) -> Reply {
+    let respond = |code: ErrorCode| {
+        ResponseBody::AddOffsetsToTxn(AddOffsetsToTxnResponse {
+            error_code: code.0,
+            ..Default::default()
+        })
+    };
+    if broker.ensure_offsets_topic().is_err() {
+        return Reply::Now(respond(ErrorCode::COORDINATOR_NOT_AVAILABLE));
+    }
+    let partition = (
+        OFFSETS_TOPIC.to_string(),
+        broker.groups.partition_for(&request.group_id),
+    );
+    let broker = broker.clone();
+    Reply::Later(Box::pin(async move {
+        let producer = (request.producer_id, request.producer_epoch);
+        let added = broker
+            .txns
+            .add_partitions(&broker.partitions, &request.transactional_id, producer, &[partition])
+            .await;
+        respond(added.err().unwrap_or(ErrorCode::NONE))
+    }))
+}

@@ -1,0 +1,119 @@
+//! AddPartitionsToTxn: a transactional producer registers the partitions it is about to
+//! write before writing them; the first one starts its transaction. Versions 0-3 come from
+//! clients, with one transaction; v4+ (KIP-890) batch several transactions and with
+//! `verify_only` only ask whether the partitions are in the ongoing transaction, adding
+//! nothing (what a partition leader asks before it accepts a transactional batch).
+//!
+//! A partition this broker does not host gets UNKNOWN_TOPIC_OR_PARTITION and the others
+//! of the request OPERATION_NOT_ATTEMPTED, as in Kafka: the transaction does not change.
+
+use std::sync::Arc;
+
+use tidelog_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnRequest, AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
+use tidelog_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResponse, AddPartitionsToTxnResult,
+    AddPartitionsToTxnTopicResult,
+};
+use tidelog_protocol::{ErrorCode, ResponseBody};
+
+use crate::broker::Broker;
+use crate::dispatch::Reply;
+
+pub fn handle(broker: &Arc<Broker>, request: AddPartitionsToTxnRequest, version: i16) -> Reply {
+    let broker = broker.clone();
+    Reply::Later(Box::pin(async move {
+        if version < 4 {
+            let transaction = AddPartitionsToTxnTransaction {
+                transactional_id: request.v3_and_below_transactional_id,
+                producer_id: request.v3_and_below_producer_id,
+                producer_epoch: request.v3_and_below_producer_epoch,
+                verify_only: false,
+                topics: request.v3_and_below_topics,
+                ..Default::default()
+            };
+            let result = add(&broker, transaction).await;
+            return ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse {
+                results_by_topic_v3_and_below: result.topic_results,
+                ..Default::default()
+            });
+        }
+        let mut results_by_transaction = Vec::with_capacity(request.transactions.len());
+        for transaction in request.transactions {
+            results_by_transaction.push(add(&broker, transaction).await);
+        }
+        ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse {
+            results_by_transaction,
+            ..Default::default()
+        })
+    }))
+}
+
+/// One transaction's partitions: added (or verified), each with its error.
+async fn add(broker: &Broker, transaction: AddPartitionsToTxnTransaction) -> AddPartitionsToTxnResult {
+    let wanted: Vec<(String, i32)> = transaction
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), *p)))
+        .collect();
+    let producer = (transaction.producer_id, transaction.producer_epoch);
+    let id = &transaction.transactional_id;
+    let unknown: Vec<bool> = wanted
+        .iter()
+        .map(|(topic, p)| broker.partitions.get(topic, *p).is_none())
+        .collect();
+    let errors: Vec<ErrorCode> = if transaction.verify_only {
+        wanted
+            .iter()
+            .map(|tp| match broker.txns.verify_in_txn(id, producer, tp) {
+                Ok(()) => ErrorCode::NONE,
+                Err(code) => code,
+            })
+            .collect()
+    } else if unknown.contains(&true) {
+        unknown
+            .iter()
+            .map(|u| match u {
+                true => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                false => ErrorCode::OPERATION_NOT_ATTEMPTED,
+            })
+            .collect()
+    } else {
+        let code = match broker
+            .txns
+            .add_partitions(&broker.partitions, id, producer, &wanted)
+            .await
+        {
+            Ok(()) => ErrorCode::NONE,
+            Err(code) => code,
+        };
+        vec![code; wanted.len()]
+    };
+    AddPartitionsToTxnResult {
+        transactional_id: transaction.transactional_id.clone(),
+        topic_results: results(&transaction.topics, errors),
+        ..Default::default()
+    }
+}
+
+/// The per-partition results, in the request's order.
+fn results(topics: &[AddPartitionsToTxnTopic], errors: Vec<ErrorCode>) -> Vec<AddPartitionsToTxnTopicResult> {
+    let mut errors = errors.into_iter();
+    topics
+        .iter()
+        .map(|t| AddPartitionsToTxnTopicResult {
+            name: t.name.clone(),
+            results_by_partition: t
+                .partitions
+                .iter()
+                .map(|p| AddPartitionsToTxnPartitionResult {
+                    partition_index: *p,
+                    partition_error_code: errors.next().unwrap_or(ErrorCode::NONE).0,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect()
+}

@@ -1,0 +1,50 @@
+//! DescribeTransactions (KIP-664): the state of each transactional id asked for, with its
+//! producer, timeout, start time and partitions; TRANSACTIONAL_ID_NOT_FOUND for an id the
+//! coordinator does not know.
+
+use tidelog_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
+use tidelog_protocol::messages::describe_transactions_response::{
+    DescribeTransactionsResponse, TopicData, TransactionState,
+};
+use tidelog_protocol::ErrorCode;
+
+use crate::broker::Broker;
+use crate::coordinator::txn::records::by_topic;
+
+pub fn handle(broker: &Broker, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
+    let transaction_states = request
+        .transactional_ids
+        .into_iter()
+        .map(|id| {
+            let described = broker.txns.with_current(&id, |txn| TransactionState {
+                transactional_id: id.clone(),
+                transaction_state: txn.state.name().to_string(),
+                transaction_timeout_ms: txn.timeout_ms,
+                transaction_start_time_ms: txn.start_ms,
+                producer_id: txn.producer_id,
+                producer_epoch: txn.producer_epoch,
+                topics: by_topic(&txn.partitions)
+                    .into_iter()
+                    .map(|(topic, partitions)| TopicData {
+                        topic: topic.to_string(),
+                        partitions,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            });
+            described.unwrap_or_else(|| TransactionState {
+                error_code: ErrorCode::TRANSACTIONAL_ID_NOT_FOUND.0,
+                transactional_id: id,
+                transaction_start_time_ms: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                ..Default::default()
+            })
+        })
+        .collect();
+    DescribeTransactionsResponse {
+        transaction_states,
+        ..Default::default()
+    }
+}

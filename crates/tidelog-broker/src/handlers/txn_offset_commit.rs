@@ -1,0 +1,104 @@
+//! TxnOffsetCommit: consumer offsets committed inside a transaction (the
+//! consume-transform-produce loop's `sendOffsetsToTransaction`). The group's offsets
+//! partition must be in the producer's ongoing transaction (AddOffsetsToTxn first). The
+//! offsets are written to `__consumer_offsets` as a transactional batch of the producer and
+//! count only when the transaction's COMMIT marker reaches that partition; ABORT drops them.
+//!
+//! With a member id and generation (v3+, KIP-447) they are checked against the group as an
+//! OffsetCommit's are; without (generation -1, no member), as Kafka does, they are not.
+
+use std::sync::Arc;
+
+use tidelog_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
+use tidelog_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use tidelog_protocol::{ErrorCode, ResponseBody};
+
+use crate::broker::Broker;
+use crate::coordinator::group::OFFSETS_TOPIC;
+use crate::coordinator::internal_topic::TxnProducer;
+use crate::dispatch::Reply;
+use crate::handlers::offset_commit::{offsets_to_write, Outcome, ToCommit};
+
+pub fn handle(broker: &Arc<Broker>, request: TxnOffsetCommitRequest) -> Reply {
+    let group_id = request.group_id;
+    let asked = request.topics.into_iter().flat_map(|topic| {
+        let name = topic.name;
+        topic.partitions.into_iter().map(move |p| ToCommit {
+            topic: name.clone(),
+            partition: p.partition_index,
+            offset: p.committed_offset,
+            leader_epoch: p.committed_leader_epoch,
+            metadata: p.committed_metadata,
+        })
+    });
+    let (offsets, mut outcome) = offsets_to_write(broker, &group_id, asked);
+    let producer = (request.producer_id, request.producer_epoch);
+    let offsets_partition = (OFFSETS_TOPIC.to_string(), broker.groups.partition_for(&group_id));
+    let in_txn = broker
+        .txns
+        .verify_in_txn(&request.transactional_id, producer, &offsets_partition);
+    let unchecked_member = request.generation_id < 0 && request.member_id.is_empty();
+    let written = in_txn.and_then(|()| {
+        broker.groups.write_offsets(
+            &broker.partitions,
+            &group_id,
+            (&request.member_id, request.group_instance_id.as_deref()),
+            request.generation_id,
+            &offsets,
+            Some(TxnProducer {
+                producer_id: producer.0,
+                producer_epoch: producer.1,
+            }),
+            || match unchecked_member {
+                true => Some(Ok(())),
+                false => broker.consumer_groups.with_existing(&group_id, |group| {
+                    group.check_commit(&request.member_id, request.generation_id)
+                }),
+            },
+        )
+    });
+    let pending = match written {
+        Ok(pending) => pending,
+        Err(code) => {
+            for (_, _, error) in outcome.iter_mut().filter(|(_, _, e)| *e == ErrorCode::NONE) {
+                *error = code;
+            }
+            return Reply::Now(respond(outcome));
+        }
+    };
+    let broker = broker.clone();
+    Reply::Later(Box::pin(async move {
+        if let Some(pending) = pending {
+            pending.durable().await;
+        }
+        broker.groups.stage_txn_offsets(&group_id, producer.0, offsets);
+        respond(outcome)
+    }))
+}
+
+fn respond(outcome: Outcome) -> ResponseBody {
+    let mut topics: Vec<TxnOffsetCommitResponseTopic> = Vec::new();
+    for (name, partition_index, error) in outcome {
+        if topics.last().is_none_or(|t| t.name != name) {
+            topics.push(TxnOffsetCommitResponseTopic {
+                name,
+                ..Default::default()
+            });
+        }
+        topics
+            .last_mut()
+            .expect("pushed above")
+            .partitions
+            .push(TxnOffsetCommitResponsePartition {
+                partition_index,
+                error_code: error.0,
+                ..Default::default()
+            });
+    }
+    ResponseBody::TxnOffsetCommit(TxnOffsetCommitResponse {
+        topics,
+        ..Default::default()
+    })
+}
