@@ -128,7 +128,12 @@ impl Broker {
             producer_ids,
             consumer_groups,
         });
-        broker.groups.load(&broker.partitions)?;
+        broker.groups.load(&broker.partitions, |key, value| {
+            broker.consumer_groups.replay(key, value)
+        })?;
+        broker
+            .consumer_groups
+            .restore(&broker.metadata.image(), tokio::time::Instant::now());
         Ok(broker)
     }
 
@@ -291,7 +296,8 @@ impl Broker {
                 _ = group_timers.tick() => {
                     let now = tokio::time::Instant::now();
                     self.groups.tick(&self.partitions, now);
-                    self.consumer_groups.tick(now, &self.subscribable_topics());
+                    let append = |group: &str, records: Vec<_>| self.groups.append(&self.partitions, group, records);
+                    self.consumer_groups.tick(now, &self.subscribable_topics(), &self.metadata.image(), &append);
                 }
                 _ = retention.tick() => {
                     let broker = self.clone();

@@ -218,8 +218,9 @@ impl GroupCoordinator {
         });
     }
 
-    /// Appends (key, value) records to the group's offsets partition.
-    fn append(
+    /// Appends (key, value) records to the group's offsets partition (also the KIP-848
+    /// coordinator's way to write its records).
+    pub fn append(
         &self,
         partitions: &Partitions,
         group_id: &str,
@@ -248,8 +249,13 @@ impl GroupCoordinator {
     }
 
     /// Rebuilds the groups and their committed offsets from every partition of
-    /// `__consumer_offsets`.
-    pub fn load(&self, partitions: &Partitions) -> Result<(), LogError> {
+    /// `__consumer_offsets`. Records of types this coordinator does not know (KIP-848
+    /// consumer groups) go to `other`, in log order; it answers whether it applied them.
+    pub fn load(
+        &self,
+        partitions: &Partitions,
+        mut other: impl FnMut(Bytes, Option<Bytes>) -> bool,
+    ) -> Result<(), LogError> {
         let mut loaded = 0usize;
         for index in 0..self.offsets_partitions {
             let Some(partition) = partitions.get(OFFSETS_TOPIC, index) else {
@@ -274,7 +280,7 @@ impl GroupCoordinator {
                         break 'partition;
                     };
                     offset = batch.next_offset();
-                    loaded += self.replay_batch(&batch);
+                    loaded += self.replay_batch(&batch, &mut other);
                 }
             }
         }
@@ -283,7 +289,7 @@ impl GroupCoordinator {
     }
 
     /// Applies one batch of the offsets topic; returns how many records it applied.
-    fn replay_batch(&self, batch: &RecordBatch) -> usize {
+    fn replay_batch(&self, batch: &RecordBatch, other: &mut impl FnMut(Bytes, Option<Bytes>) -> bool) -> usize {
         let records = match batch.records(usize::MAX) {
             Ok(records) => records,
             Err(e) => {
@@ -294,7 +300,7 @@ impl GroupCoordinator {
         let mut applied = 0;
         for record in records.flatten() {
             let Some(key) = record.key else { continue };
-            match records::decode(key, record.value) {
+            match records::decode(key.clone(), record.value.clone()) {
                 Ok(Some(OffsetsRecord::Offset(key, value))) => {
                     let group_id = key.group.clone();
                     self.with_group(&group_id, |group| match value {
@@ -315,7 +321,7 @@ impl GroupCoordinator {
                     });
                     applied += 1;
                 }
-                Ok(None) => {}
+                Ok(None) => applied += usize::from(other(key, record.value)),
                 Err(e) => warn!(error = %e, "skipping an undecodable record of {OFFSETS_TOPIC}"),
             }
         }
