@@ -10,6 +10,7 @@ use thiserror::Error;
 use tidelog_protocol::ErrorCode;
 use tracing::info;
 
+use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::coordinator::consumer::ConsumerGroups;
 use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC};
@@ -289,6 +290,9 @@ impl Broker {
         let mut retention = tokio::time::interval(retention_every);
         let mut checkpoint = tokio::time::interval(CHECKPOINT_INTERVAL);
         checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let offsets_every = Duration::from_millis(self.config.offsets_retention_check_interval_ms.max(1) as u64);
+        let mut offsets_retention = tokio::time::interval(offsets_every);
+        offsets_retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut group_timers = tokio::time::interval(GROUP_TICK_INTERVAL);
         group_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -298,6 +302,20 @@ impl Broker {
                     self.groups.tick(&self.partitions, now);
                     let append = |group: &str, records: Vec<_>| self.groups.append(&self.partitions, group, records);
                     self.consumer_groups.tick(now, &self.subscribable_topics(), &self.metadata.image(), &append);
+                }
+                _ = offsets_retention.tick() => {
+                    let has_members = |group: &str| {
+                        self.consumer_groups.with_existing(group, |g| !g.members.is_empty()).unwrap_or(false)
+                    };
+                    let expired = self.groups.expire_offsets(
+                        &self.partitions,
+                        now_ms(),
+                        self.config.offsets_retention_ms,
+                        has_members,
+                    );
+                    if expired > 0 {
+                        info!(expired, "committed offsets expired");
+                    }
                 }
                 _ = retention.tick() => {
                     let broker = self.clone();

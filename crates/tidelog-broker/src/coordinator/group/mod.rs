@@ -209,6 +209,54 @@ impl GroupCoordinator {
         Ok((errors, write))
     }
 
+    /// Expires committed offsets as Kafka does since KIP-211: only in groups without members
+    /// (classic ones, nor KIP-848 ones by `consumer_members`), once both the commit and the
+    /// group's becoming empty are `retention_ms` old. Tombstones are written (the group's
+    /// own record's too when no offset is left) and the offsets stop counting at once.
+    /// Returns how many expired.
+    pub fn expire_offsets(
+        &self,
+        partitions: &Partitions,
+        now_ms: i64,
+        retention_ms: i64,
+        consumer_members: impl Fn(&str) -> bool,
+    ) -> usize {
+        let mut groups = self.lock();
+        let mut expired = 0;
+        for group in groups.values_mut() {
+            if group.state != GroupState::Empty || consumer_members(&group.id) {
+                continue;
+            }
+            let since = group.empty_since_ms.unwrap_or(i64::MIN);
+            let keys: Vec<(String, i32)> = group
+                .offsets
+                .iter()
+                .filter(|(_, c)| c.commit_timestamp.max(since).saturating_add(retention_ms) <= now_ms)
+                .map(|(key, _)| key.clone())
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            let records = tombstones(&group.id, keys.clone()).and_then(|mut records| {
+                if keys.len() == group.offsets.len() {
+                    let key = records::encode_group_key(&group.id).map_err(|_| ErrorCode::INVALID_REQUEST)?;
+                    records.push((key, None));
+                }
+                Ok(records)
+            });
+            match records.and_then(|records| self.append(partitions, &group.id, records)) {
+                Ok(_) => {
+                    for key in &keys {
+                        group.offsets.remove(key);
+                    }
+                    expired += keys.len();
+                }
+                Err(error) => warn!(group = group.id, ?error, "cannot expire the group's offsets"),
+            }
+        }
+        expired
+    }
+
     /// Makes written offsets visible to OffsetFetch.
     pub fn apply_offsets(&self, group_id: &str, offsets: Vec<(OffsetKey, Committed)>) {
         self.with_group(group_id, |group| {
@@ -347,6 +395,70 @@ fn tombstones(group_id: &str, keys: Vec<(String, i32)>) -> Result<Vec<(Bytes, Op
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    use crate::config::BrokerConfig;
+    use crate::ids::random_uuid;
+    use crate::metadata::TopicMeta;
+
+    #[test]
+    fn offsets_expire_only_in_groups_without_members_and_counted_from_when_they_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            log_dirs: vec![dir.path().to_path_buf()],
+            ..BrokerConfig::default()
+        };
+        let topic = TopicMeta {
+            name: OFFSETS_TOPIC.into(),
+            id: random_uuid(),
+            partitions: 1,
+            configs: BTreeMap::new(),
+        };
+        let partitions = Partitions::open(&config, &[topic]).unwrap();
+        let coordinator = GroupCoordinator::new(Duration::ZERO, 1);
+        let (retention, now) = (1_000, 10_000);
+        let committed = |at| Committed {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: at,
+        };
+        for (group, empty_since) in [
+            ("standalone", None),
+            ("emptied-lately", Some(now - 10)),
+            ("kip848", None),
+        ] {
+            coordinator.with_group(group, |g| {
+                g.offsets.insert(("t".into(), 0), committed(0));
+                g.offsets.insert(("t".into(), 1), committed(now - 10));
+                g.empty_since_ms = empty_since;
+            });
+        }
+        let partition = partitions.get(OFFSETS_TOPIC, 0).unwrap();
+        let end_before = partition.snapshot().log_end_offset();
+
+        let expired = coordinator.expire_offsets(&partitions, now, retention, |g| g == "kip848");
+        assert_eq!(expired, 1, "only the old commit of the group that never had members");
+        let kept = |group| coordinator.with_group(group, |g| g.offsets.keys().cloned().collect::<Vec<_>>());
+        assert_eq!(kept("standalone"), [("t".to_string(), 1)]);
+        assert_eq!(kept("emptied-lately").len(), 2, "counted from when the group emptied");
+        assert_eq!(
+            kept("kip848").len(),
+            2,
+            "a KIP-848 group with members keeps its offsets"
+        );
+        assert_eq!(partition.snapshot().log_end_offset(), end_before + 1, "one tombstone");
+
+        // Later the last offset goes too, with the group's own tombstone.
+        let expired = coordinator.expire_offsets(&partitions, now + retention, retention, |_| false);
+        assert_eq!(expired, 1 + 2 + 2);
+        // Each group's tombstones: its offsets' and its own record's.
+        assert_eq!(
+            partition.snapshot().log_end_offset(),
+            end_before + 1 + (1 + 1) + (2 + 1) + (2 + 1)
+        );
+        partitions.shutdown();
+    }
 
     #[test]
     fn groups_map_to_partitions_as_in_kafka() {
