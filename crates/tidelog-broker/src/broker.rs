@@ -304,14 +304,11 @@ impl Broker {
                     self.consumer_groups.tick(now, &self.subscribable_topics(), &self.metadata.image(), &append);
                 }
                 _ = offsets_retention.tick() => {
-                    let has_members = |group: &str| {
-                        self.consumer_groups.with_existing(group, |g| !g.members.is_empty()).unwrap_or(false)
-                    };
                     let expired = self.groups.expire_offsets(
                         &self.partitions,
                         now_ms(),
                         self.config.offsets_retention_ms,
-                        has_members,
+                        |group| self.consumer_groups.subscribed_topics(group),
                     );
                     if expired > 0 {
                         info!(expired, "committed offsets expired");

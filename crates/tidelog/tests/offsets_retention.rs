@@ -1,6 +1,7 @@
 //! Offsets retention (`offsets.retention.minutes`, KIP-211) against a real broker: the
 //! offsets of a group without members expire once older than the retention, with
-//! tombstones that a restart replays, while a group with a member keeps offsets just as old.
+//! tombstones that a restart replays, while a group with a member keeps offsets just as old
+//! of the topics it subscribes to, and only those.
 
 mod common;
 
@@ -17,6 +18,8 @@ use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, Offse
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
 const TOPIC: &str = "retained";
+/// A topic the member of "kept" does not subscribe to.
+const OTHER: &str = "elsewhere";
 
 /// The shortest retention Kafka's setting allows, checked twice a second; a KIP-848 member
 /// whose session outlasts the test without heartbeats.
@@ -32,14 +35,14 @@ const BROKER_ARGS: &[&str] = &[
 /// Safety net only: the offsets expire about a minute after their commit.
 const EXPIRY_TIMEOUT: Duration = Duration::from_secs(240);
 
-/// OffsetCommit v9 of `offset` on both partitions; the partitions' errors.
-fn commit(raw: &mut RawClient, group: &str, member: &str, epoch: i32, offset: i64) -> Vec<ErrorCode> {
+/// OffsetCommit v9 of `offset` on both partitions of `topic`; the partitions' errors.
+fn commit(raw: &mut RawClient, group: &str, (member, epoch): (&str, i32), topic: &str, offset: i64) -> Vec<ErrorCode> {
     let request = OffsetCommitRequest {
         group_id: group.into(),
         generation_id_or_member_epoch: epoch,
         member_id: member.into(),
         topics: vec![OffsetCommitRequestTopic {
-            name: TOPIC.into(),
+            name: topic.into(),
             partitions: (0..2)
                 .map(|partition_index| OffsetCommitRequestPartition {
                     partition_index,
@@ -57,8 +60,8 @@ fn commit(raw: &mut RawClient, group: &str, member: &str, epoch: i32, offset: i6
     }
 }
 
-/// The group's committed offsets, as (partition, offset).
-fn fetch(raw: &mut RawClient, group: &str) -> Vec<(i32, i64)> {
+/// The group's committed offsets, as (topic, partition, offset).
+fn fetch(raw: &mut RawClient, group: &str) -> Vec<(String, i32, i64)> {
     let request = OffsetFetchRequest {
         groups: vec![OffsetFetchRequestGroup {
             group_id: group.into(),
@@ -74,14 +77,25 @@ fn fetch(raw: &mut RawClient, group: &str) -> Vec<(i32, i64)> {
     response.groups[0]
         .topics
         .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| (p.partition_index, p.committed_offset)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.clone(), p.partition_index, p.committed_offset))
+        })
         .collect()
+}
+
+/// (topic, partition, offset) of both partitions of `topic`.
+fn both(topic: &str, offset: i64) -> Vec<(String, i32, i64)> {
+    (0..2).map(|p| (topic.to_string(), p, offset)).collect()
 }
 
 #[test]
 fn offsets_of_a_group_without_members_expire_and_stay_expired_after_a_restart() {
     let mut broker = Broker::start(BROKER_ARGS);
-    broker.admin().create_ok(&[new_topic(TOPIC, 2, 1)]);
+    broker
+        .admin()
+        .create_ok(&[new_topic(TOPIC, 2, 1), new_topic(OTHER, 2, 1)]);
     let mut raw = RawClient::connect(broker.addr());
 
     // "kept" has a KIP-848 member (which never heartbeats again: its session is 10 minutes).
@@ -97,13 +111,12 @@ fn offsets_of_a_group_without_members_expire_and_stay_expired_after_a_restart() 
         panic!("not a ConsumerGroupHeartbeat response")
     };
     assert_eq!(joined.error_code, 0, "{:?}", joined.error_message);
-    assert_eq!(
-        commit(&mut raw, "kept", "member-k", joined.member_epoch, 7),
-        [ErrorCode::NONE; 2]
-    );
+    let member = ("member-k", joined.member_epoch);
+    assert_eq!(commit(&mut raw, "kept", member, TOPIC, 7), [ErrorCode::NONE; 2]);
+    assert_eq!(commit(&mut raw, "kept", member, OTHER, 3), [ErrorCode::NONE; 2]);
     // "gone" has offsets committed without membership, as a standalone consumer commits.
-    assert_eq!(commit(&mut raw, "gone", "", -1, 5), [ErrorCode::NONE; 2]);
-    assert_eq!(fetch(&mut raw, "gone"), [(0, 5), (1, 5)]);
+    assert_eq!(commit(&mut raw, "gone", ("", -1), TOPIC, 5), [ErrorCode::NONE; 2]);
+    assert_eq!(fetch(&mut raw, "gone"), both(TOPIC, 5));
 
     let deadline = Instant::now() + EXPIRY_TIMEOUT;
     while !fetch(&mut raw, "gone").is_empty() {
@@ -112,8 +125,8 @@ fn offsets_of_a_group_without_members_expire_and_stay_expired_after_a_restart() 
     }
     assert_eq!(
         fetch(&mut raw, "kept"),
-        [(0, 7), (1, 7)],
-        "a group with a member keeps its offsets"
+        both(TOPIC, 7),
+        "a group with a member keeps the offsets of its subscriptions, and only those"
     );
 
     // The expiry was written: after a restart the offsets are still gone, and the member of
@@ -121,5 +134,5 @@ fn offsets_of_a_group_without_members_expire_and_stay_expired_after_a_restart() 
     broker.restart();
     let mut raw = RawClient::connect(broker.addr());
     assert_eq!(fetch(&mut raw, "gone"), []);
-    assert_eq!(fetch(&mut raw, "kept"), [(0, 7), (1, 7)]);
+    assert_eq!(fetch(&mut raw, "kept"), both(TOPIC, 7));
 }

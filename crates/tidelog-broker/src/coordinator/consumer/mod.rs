@@ -10,7 +10,7 @@ pub mod group;
 pub mod persist;
 pub mod records;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -55,6 +55,15 @@ impl ConsumerGroups {
     /// Runs `f` on the group if it exists.
     pub fn with_existing<T>(&self, group_id: &str, f: impl FnOnce(&mut ConsumerGroup) -> T) -> Option<T> {
         self.lock().get_mut(group_id).map(f)
+    }
+
+    /// The existing topics the members of a group subscribe to (as of its last target
+    /// assignment); `None` when the group has no members.
+    pub fn subscribed_topics(&self, group_id: &str) -> Option<BTreeSet<String>> {
+        self.with_existing(group_id, |g| {
+            (!g.members.is_empty()).then(|| g.topics.keys().cloned().collect())
+        })
+        .flatten()
     }
 
     /// Runs `f` on every group, in no particular order.

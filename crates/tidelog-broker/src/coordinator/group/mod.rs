@@ -7,7 +7,7 @@
 pub mod records;
 pub mod state;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -209,36 +209,49 @@ impl GroupCoordinator {
         Ok((errors, write))
     }
 
-    /// Expires committed offsets as Kafka does since KIP-211: only in groups without members
-    /// (classic ones, nor KIP-848 ones by `consumer_members`), once both the commit and the
-    /// group's becoming empty are `retention_ms` old. Tombstones are written (the group's
-    /// own record's too when no offset is left) and the offsets stop counting at once.
-    /// Returns how many expired.
+    /// Expires committed offsets `retention_ms` old, as Kafka does (KIP-211): in a group
+    /// without members, every offset, counted from the later of its commit and the group's
+    /// becoming empty; in a Stable classic `consumer` group or a KIP-848 group with members,
+    /// the offsets of topics no member subscribes to, counted from their commit. Other
+    /// groups keep theirs. `consumer_topics`: the topics a KIP-848 group's members subscribe
+    /// to, `None` when it has no members. Tombstones are written (the group's own record's
+    /// too when the group is left empty and without offsets) and the offsets stop counting
+    /// at once. Returns how many expired.
     pub fn expire_offsets(
         &self,
         partitions: &Partitions,
         now_ms: i64,
         retention_ms: i64,
-        consumer_members: impl Fn(&str) -> bool,
+        consumer_topics: impl Fn(&str) -> Option<BTreeSet<String>>,
     ) -> usize {
         let mut groups = self.lock();
         let mut expired = 0;
         for group in groups.values_mut() {
-            if group.state != GroupState::Empty || consumer_members(&group.id) {
-                continue;
-            }
+            let consumer_topics = consumer_topics(&group.id);
             let since = group.empty_since_ms.unwrap_or(i64::MIN);
+            let classic_consumer =
+                group.state == GroupState::Stable && group.protocol_type.as_deref() == Some("consumer");
             let keys: Vec<(String, i32)> = group
                 .offsets
                 .iter()
-                .filter(|(_, c)| c.commit_timestamp.max(since).saturating_add(retention_ms) <= now_ms)
+                .filter(|((topic, _), committed)| {
+                    let from = match (&consumer_topics, group.state) {
+                        (None, GroupState::Empty) => committed.commit_timestamp.max(since),
+                        (Some(topics), GroupState::Empty) if !topics.contains(topic) => committed.commit_timestamp,
+                        (None, _) if classic_consumer && !group.is_subscribed_to(topic) => committed.commit_timestamp,
+                        _ => return false,
+                    };
+                    from.saturating_add(retention_ms) <= now_ms
+                })
                 .map(|(key, _)| key.clone())
                 .collect();
             if keys.is_empty() {
                 continue;
             }
+            let emptied =
+                keys.len() == group.offsets.len() && group.state == GroupState::Empty && consumer_topics.is_none();
             let records = tombstones(&group.id, keys.clone()).and_then(|mut records| {
-                if keys.len() == group.offsets.len() {
+                if emptied {
                     let key = records::encode_group_key(&group.id).map_err(|_| ErrorCode::INVALID_REQUEST)?;
                     records.push((key, None));
                 }
@@ -431,31 +444,40 @@ mod tests {
             coordinator.with_group(group, |g| {
                 g.offsets.insert(("t".into(), 0), committed(0));
                 g.offsets.insert(("t".into(), 1), committed(now - 10));
+                g.offsets.insert(("unsubscribed".into(), 0), committed(0));
                 g.empty_since_ms = empty_since;
             });
         }
         let partition = partitions.get(OFFSETS_TOPIC, 0).unwrap();
         let end_before = partition.snapshot().log_end_offset();
+        let subscriptions = |g: &str| (g == "kip848").then(|| BTreeSet::from(["t".to_string()]));
 
-        let expired = coordinator.expire_offsets(&partitions, now, retention, |g| g == "kip848");
-        assert_eq!(expired, 1, "only the old commit of the group that never had members");
+        let expired = coordinator.expire_offsets(&partitions, now, retention, subscriptions);
         let kept = |group| coordinator.with_group(group, |g| g.offsets.keys().cloned().collect::<Vec<_>>());
-        assert_eq!(kept("standalone"), [("t".to_string(), 1)]);
-        assert_eq!(kept("emptied-lately").len(), 2, "counted from when the group emptied");
         assert_eq!(
-            kept("kip848").len(),
-            2,
-            "a KIP-848 group with members keeps its offsets"
+            kept("standalone"),
+            [("t".to_string(), 1)],
+            "old commits of a group without members"
         );
-        assert_eq!(partition.snapshot().log_end_offset(), end_before + 1, "one tombstone");
-
-        // Later the last offset goes too, with the group's own tombstone.
-        let expired = coordinator.expire_offsets(&partitions, now + retention, retention, |_| false);
-        assert_eq!(expired, 1 + 2 + 2);
-        // Each group's tombstones: its offsets' and its own record's.
+        assert_eq!(kept("emptied-lately").len(), 3, "counted from when the group emptied");
+        assert_eq!(
+            kept("kip848"),
+            [("t".to_string(), 0), ("t".to_string(), 1)],
+            "a group with members loses only the offsets of topics it does not subscribe to"
+        );
+        assert_eq!(expired, 2 + 1);
         assert_eq!(
             partition.snapshot().log_end_offset(),
-            end_before + 1 + (1 + 1) + (2 + 1) + (2 + 1)
+            end_before + 3,
+            "a tombstone each"
+        );
+
+        // Later, without members, the last offsets go too, with each group's own tombstone.
+        let expired = coordinator.expire_offsets(&partitions, now + retention, retention, |_| None);
+        assert_eq!(expired, 1 + 3 + 2);
+        assert_eq!(
+            partition.snapshot().log_end_offset(),
+            end_before + 3 + (1 + 1) + (3 + 1) + (2 + 1)
         );
         partitions.shutdown();
     }
