@@ -71,17 +71,14 @@ impl ConsumerGroups {
         self.lock().values().for_each(f);
     }
 
-    /// Removes members whose session expired (writing the change), and forgets groups left
-    /// without members (writing tombstones for all their records). `topics`: every topic's
+    /// Removes members whose session expired, writing the change, and forgets groups left
+    /// without members (whose records are then all tombstoned). `topics`: every topic's
     /// partition count. Nobody waits for these writes: they are durable with the next flush.
     pub fn tick(&self, now: Instant, topics: &BTreeMap<String, i32>, image: &MetadataImage, append: Append<'_>) {
         let mut groups = self.lock();
         groups.retain(|_, group| {
             group.expire_sessions(now, topics);
-            let written = match group.members.is_empty() {
-                false => persist::write_changes(group, image, append),
-                true => persist::write_deletion(group, append),
-            };
+            let written = persist::write_changes(group, image, append);
             if let Err(error) = &written {
                 warn!(group = group.id, ?error, "cannot write the consumer group's change");
             }

@@ -2,9 +2,10 @@
 //!
 //! Each group keeps the records last written for it (`ConsumerGroup::written`). After a
 //! change, the group is encoded afresh and only the records that differ are written, with
-//! tombstones for those no longer there (a member gone, a group forgotten): a heartbeat
-//! writes a few small records, and replay, which keeps the last value of each key, rebuilds
-//! exactly what was written.
+//! tombstones for those no longer there: a heartbeat writes a few small records, and replay,
+//! which keeps the last value of each key, rebuilds exactly what was written. A group
+//! without members has no records (all of them tombstoned when its last member goes): it is
+//! forgotten, where Kafka would keep it Empty with its epoch.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -45,13 +46,6 @@ pub fn write_changes(
     Ok(write)
 }
 
-/// Writes tombstones for every record of a group being forgotten.
-pub fn write_deletion(group: &mut ConsumerGroup, append: Append<'_>) -> Result<Option<PendingWrite>, ErrorCode> {
-    let write = append(&group.id, changes(&group.id, &group.written, &Written::new())?)?;
-    group.written.clear();
-    Ok(write)
-}
-
 /// The (key, value) records that turn `before` into `after`, tombstones last.
 fn changes(group_id: &str, before: &Written, after: &Written) -> Result<Vec<(Bytes, Option<Bytes>)>, ErrorCode> {
     let key = |k: &RecordKey| records::encode_key(group_id, k).map_err(|_| ErrorCode::INVALID_REQUEST);
@@ -67,9 +61,12 @@ fn changes(group_id: &str, before: &Written, after: &Written) -> Result<Vec<(Byt
     Ok(out)
 }
 
-/// The group's records as they should be now. Partitions of topics that no longer exist
-/// are left out: they have no id.
+/// The group's records as they should be now: none without members. Partitions of topics
+/// that no longer exist are left out: they have no id.
 fn records_of(group: &ConsumerGroup, image: &MetadataImage) -> Result<Written, EncodeError> {
+    if group.members.is_empty() {
+        return Ok(Written::new());
+    }
     let by_id = |partitions: &Partitions| -> TopicPartitions {
         let mut out: TopicPartitions = Vec::new();
         let mut last: Option<&str> = None;
@@ -326,9 +323,12 @@ mod tests {
         write_changes(&mut back, &image, &append).unwrap();
         let tombstones = log.borrow().iter().filter(|(_, v)| v.is_none()).count();
         assert_eq!(tombstones, 3);
+        // The last member leaves: every record of the group is tombstoned.
         log.borrow_mut().clear();
-        write_deletion(&mut back, &append).unwrap();
+        back.members.clear();
+        write_changes(&mut back, &image, &append).unwrap();
         assert!(log.borrow().iter().all(|(_, v)| v.is_none()));
         assert_eq!(log.borrow().len(), 5);
+        assert!(back.written.is_empty());
     }
 }
