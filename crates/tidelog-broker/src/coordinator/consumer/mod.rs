@@ -77,7 +77,15 @@ impl ConsumerGroups {
     pub fn tick(&self, now: Instant, topics: &BTreeMap<String, i32>, image: &MetadataImage, append: Append<'_>) {
         let mut groups = self.lock();
         groups.retain(|_, group| {
+            let before = (group.epoch, group.assignment_epoch, group.members.len());
             group.expire_sessions(now, topics);
+            // A heartbeat writes its own changes; the timers change a group only by removing
+            // members or recomputing its target, which moves one of these. Checking first
+            // spares encoding every group at every tick.
+            let unchanged = before == (group.epoch, group.assignment_epoch, group.members.len());
+            if unchanged && !group.members.is_empty() {
+                return true;
+            }
             let written = persist::write_changes(group, image, append);
             if let Err(error) = &written {
                 warn!(group = group.id, ?error, "cannot write the consumer group's change");
