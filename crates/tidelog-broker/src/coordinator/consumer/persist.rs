@@ -102,9 +102,11 @@ fn records_of(group: &ConsumerGroup, image: &MetadataImage) -> Result<Written, E
             server_assignor: Some(group.assignor.clone()),
         };
         let target = group.target.get(&member.id).cloned().unwrap_or_default();
+        // Kafka's member states: waiting to give partitions up; at the target's epoch but
+        // waiting for partitions others still hold; otherwise stable at its epoch.
         let state = if !member.revoking.is_empty() {
             UNREVOKED_PARTITIONS
-        } else if member.owned != target {
+        } else if member.epoch == group.assignment_epoch && member.owned != target {
             UNRELEASED_PARTITIONS
         } else {
             STABLE
