@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: every Rust test (unit, codec and end-to-end), then the
-# Python client tests against the same binary.
+# Python client tests and the Node.js (kafkajs) client tests against the same binary.
 #
 # One profile, debug, for everything: `cargo test` builds the `tidelog` binary that the
-# end-to-end tests spawn, and pytest runs that same binary, so nothing is built twice.
+# end-to-end tests spawn, and pytest and node run that same binary, so nothing is built twice.
 # Honours CARGO_TARGET_DIR (default: ./target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,4 +33,12 @@ if [ "$status" -eq 5 ]; then
     echo "no Python tests"
     status=0
 fi
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+
+echo "==> npm ci (tests/node)"
+npm ci --prefix tests/node --no-audit --no-fund
+
+echo "==> node --test tests/node"
+tidelog_bin="$(realpath "$target_dir/debug/tidelog")"
+cd tests/node
+TIDELOG_BIN="$tidelog_bin" node --test

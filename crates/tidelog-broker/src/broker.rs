@@ -11,6 +11,7 @@ use tidelog_protocol::ErrorCode;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
+use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::coordinator::consumer::ConsumerGroups;
 use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC};
@@ -139,7 +140,12 @@ impl Broker {
             consumer_groups,
             txns: TransactionCoordinator::new(txn_settings),
         });
-        broker.groups.load(&broker.partitions)?;
+        broker.groups.load(&broker.partitions, |key, value| {
+            broker.consumer_groups.replay(key, value)
+        })?;
+        broker
+            .consumer_groups
+            .restore(&broker.metadata.image(), tokio::time::Instant::now());
         broker.txns.load(&broker.partitions)?;
         Ok(broker)
     }
@@ -354,6 +360,9 @@ impl Broker {
         let mut retention = tokio::time::interval(retention_every);
         let mut checkpoint = tokio::time::interval(CHECKPOINT_INTERVAL);
         checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let offsets_every = Duration::from_millis(self.config.offsets_retention_check_interval_ms.max(1) as u64);
+        let mut offsets_retention = tokio::time::interval(offsets_every);
+        offsets_retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut group_timers = tokio::time::interval(GROUP_TICK_INTERVAL);
         group_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -361,7 +370,19 @@ impl Broker {
                 _ = group_timers.tick() => {
                     let now = tokio::time::Instant::now();
                     self.groups.tick(&self.partitions, now);
-                    self.consumer_groups.tick(now, &self.subscribable_topics());
+                    let append = |group: &str, records: Vec<_>| self.groups.append(&self.partitions, group, records, None);
+                    self.consumer_groups.tick(now, &self.subscribable_topics(), &self.metadata.image(), &append);
+                }
+                _ = offsets_retention.tick() => {
+                    let expired = self.groups.expire_offsets(
+                        &self.partitions,
+                        now_ms(),
+                        self.config.offsets_retention_ms,
+                        |group| self.consumer_groups.subscribed_topics(group),
+                    );
+                    if expired > 0 {
+                        info!(expired, "committed offsets expired");
+                    }
                 }
                 _ = txn_timers.tick() => self.abort_timed_out_transactions(),
                 _ = retention.tick() => {

@@ -85,6 +85,11 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i64,
     /// Partitions of `__consumer_offsets` when it is created.
     pub offsets_topic_num_partitions: i32,
+    /// How long the offsets of a group without members are kept (Kafka: 7 days, set in
+    /// minutes by `offsets.retention.minutes`).
+    pub offsets_retention_ms: i64,
+    /// How often expired offsets are looked for (Kafka: 10 minutes).
+    pub offsets_retention_check_interval_ms: i64,
     /// How long a partition remembers an idle idempotent producer (Kafka: a day).
     pub producer_id_expiration_ms: i64,
     /// KIP-848 consumer groups: a member's session timeout (Kafka: 45 s).
@@ -139,6 +144,8 @@ impl Default for BrokerConfig {
             delete_topic_enable: true,
             group_initial_rebalance_delay_ms: 3000,
             offsets_topic_num_partitions: 50,
+            offsets_retention_ms: 7 * 24 * HOUR_MS,
+            offsets_retention_check_interval_ms: 600_000,
             producer_id_expiration_ms: 86_400_000,
             group_consumer_session_timeout_ms: 45_000,
             group_consumer_heartbeat_interval_ms: 5_000,
@@ -283,6 +290,10 @@ impl BrokerConfig {
                 "log.flush.interval.ms" => c.log_flush_interval_ms = Some(at_least(k, v, 0)?),
                 "group.initial.rebalance.delay.ms" => c.group_initial_rebalance_delay_ms = at_least(k, v, 0)?,
                 "offsets.topic.num.partitions" => c.offsets_topic_num_partitions = at_least(k, v, 1)?,
+                "offsets.retention.minutes" => {
+                    c.offsets_retention_ms = at_least::<i64>(k, v, 1)?.saturating_mul(60_000)
+                }
+                "offsets.retention.check.interval.ms" => c.offsets_retention_check_interval_ms = at_least(k, v, 1)?,
                 "producer.id.expiration.ms" => c.producer_id_expiration_ms = at_least(k, v, 1)?,
                 "group.consumer.session.timeout.ms" => c.group_consumer_session_timeout_ms = at_least(k, v, 1)?,
                 "group.consumer.heartbeat.interval.ms" => c.group_consumer_heartbeat_interval_ms = at_least(k, v, 1)?,
@@ -390,6 +401,14 @@ impl BrokerConfig {
             (
                 "offsets.topic.num.partitions",
                 self.offsets_topic_num_partitions.to_string(),
+            ),
+            (
+                "offsets.retention.minutes",
+                (self.offsets_retention_ms / 60_000).to_string(),
+            ),
+            (
+                "offsets.retention.check.interval.ms",
+                self.offsets_retention_check_interval_ms.to_string(),
             ),
             ("producer.id.expiration.ms", self.producer_id_expiration_ms.to_string()),
             (

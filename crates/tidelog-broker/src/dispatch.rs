@@ -91,9 +91,7 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::ConsumerGroupHeartbeat(r) => {
             let client_id = request.header.client_id.unwrap_or_default();
             let host = format!("/{}", peer.ip());
-            Reply::Now(ResponseBody::ConsumerGroupHeartbeat(
-                handlers::consumer_group_heartbeat::handle(broker, r, client_id, host),
-            ))
+            handlers::consumer_group_heartbeat::handle(broker, r, client_id, host)
         }
         RequestBody::ConsumerGroupDescribe(r) => Reply::Now(ResponseBody::ConsumerGroupDescribe(
             handlers::consumer_group_describe::handle(broker, r),

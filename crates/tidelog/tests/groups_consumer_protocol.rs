@@ -1,7 +1,8 @@
 //! The KIP-848 consumer group protocol against a real broker: librdkafka consumers with
 //! `group.protocol=consumer` share a topic's partitions through ConsumerGroupHeartbeat (the
 //! broker assigns), a leaving member's partitions move to the others, every record is
-//! consumed, and commits resume after a restart (members rejoin with epoch 0).
+//! consumed, and the group (members, epochs, partitions) and its commits survive clean
+//! restarts and crashes.
 
 mod common;
 
@@ -167,8 +168,8 @@ fn consumers_share_partitions_move_them_when_one_leaves_and_resume_after_a_resta
     assert_eq!(committed(&a), all_at_end);
     drop(b);
 
-    // After a restart the group is gone from memory: `a` is told UNKNOWN_MEMBER_ID and
-    // rejoins with epoch 0; with a new member they read only what follows the commits.
+    // After a restart `a` is still a member; with a new member they read only what follows
+    // the commits.
     broker.restart();
     produce(&broker, 1200, 60);
     let d = consumer(&broker);
@@ -336,4 +337,113 @@ fn a_static_member_restarted_within_its_session_gets_its_partitions_back() {
     let one = consumer_with(&broker, &[("group.instance.id", "one")]);
     consume_until(&[&one, &two], 3, &mut read, 60);
     assert_eq!((assignment(&one), assignment(&two)), (before_one, before_two));
+}
+
+/// A group as ConsumerGroupDescribe shows it: its epoch, and each member's epoch and
+/// owned partitions.
+fn describe(broker: &Broker, group: &str) -> (i32, BTreeMap<String, (i32, Vec<i32>)>) {
+    let mut raw = RawClient::connect(broker.addr());
+    let describe = ConsumerGroupDescribeRequest {
+        group_ids: vec![group.into()],
+        ..Default::default()
+    };
+    let ResponseBody::ConsumerGroupDescribe(described) = raw.request(1, RequestBody::ConsumerGroupDescribe(describe))
+    else {
+        panic!("a ConsumerGroupDescribe response")
+    };
+    let group = &described.groups[0];
+    assert_eq!(group.error_code, 0, "{:?}", group.error_message);
+    let members = group
+        .members
+        .iter()
+        .map(|m| {
+            let mut owned: Vec<i32> = m
+                .assignment
+                .topic_partitions
+                .iter()
+                .flat_map(|t| t.partitions.clone())
+                .collect();
+            owned.sort();
+            (m.member_id.clone(), (m.member_epoch, owned))
+        })
+        .collect();
+    (group.group_epoch, members)
+}
+
+#[test]
+fn the_group_its_epochs_and_partitions_survive_a_clean_restart_and_a_crash() {
+    let mut broker = Broker::start(BROKER_ARGS);
+    broker.admin().create_ok(&[new_topic(TOPIC, PARTITIONS, 1)]);
+    produce(&broker, 0, 600);
+    let a = consumer(&broker);
+    let b = consumer(&broker);
+    let mut read = BTreeSet::new();
+    consume_until(&[&a, &b], 3, &mut read, 600);
+    let before = describe(&broker, GROUP);
+    let (epoch, members) = &before;
+    assert!(*epoch >= 2, "two members joined: epoch {epoch}");
+    assert_eq!(members.len(), 2);
+    let assignments = (assignment(&a), assignment(&b));
+
+    // A clean stop, then a SIGKILL: each time the members go on with the same ids, epochs
+    // and partitions, the group epoch where it was, and read exactly what follows the commits.
+    for (round, crash) in [false, true].into_iter().enumerate() {
+        if crash {
+            broker.kill9();
+        }
+        broker.restart();
+        assert_eq!(
+            describe(&broker, GROUP),
+            before,
+            "the group as it was before the restart"
+        );
+        let first = 600 + round * 60;
+        produce(&broker, first, 60);
+        let mut after = BTreeSet::new();
+        consume_until(&[&a, &b], 3, &mut after, 60);
+        assert_eq!(
+            after,
+            (first..first + 60).collect::<BTreeSet<usize>>(),
+            "resumed at the commits"
+        );
+        assert_eq!((assignment(&a), assignment(&b)), assignments);
+        assert_eq!(describe(&broker, GROUP), before, "no rebalance after the restart");
+    }
+    let all_at_end: BTreeMap<i32, Offset> = (0..PARTITIONS).map(|p| (p, Offset::Offset(120))).collect();
+    assert_eq!(committed(&a), all_at_end);
+}
+
+#[test]
+fn a_member_removed_by_its_session_timeout_stays_removed_after_a_restart() {
+    let mut broker = Broker::start(BROKER_ARGS);
+    broker.admin().create_ok(&[new_topic(TOPIC, PARTITIONS, 1)]);
+    let mut raw = RawClient::connect(broker.addr());
+    let a = beat(&mut raw, "member-a", 0, None);
+    let (topic_id, mut owned) = assigned(&a);
+    let mut epoch = a.member_epoch;
+    beat(&mut raw, "member-b", 0, None);
+
+    // Only `a` heartbeats, reporting what it owns: `b`'s session (5 s) runs out, and the
+    // broker's timer removes it, which it writes.
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let before = loop {
+        let answer = beat(&mut raw, "member-a", epoch, Some((topic_id, owned.clone())));
+        assert_eq!(answer.error_code, 0, "{:?}", answer.error_message);
+        epoch = answer.member_epoch;
+        if answer.assignment.is_some() {
+            owned = assigned(&answer).1;
+        }
+        let described = describe(&broker, "raw");
+        if described.1.len() == 1 && owned.len() == PARTITIONS as usize {
+            break described;
+        }
+        assert!(Instant::now() < deadline, "`b` was not removed: {described:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(before.1.keys().collect::<Vec<_>>(), ["member-a"]);
+    assert!(before.0 >= 3, "a joined, b joined, b expired: epoch {}", before.0);
+
+    broker.kill9();
+    broker.restart();
+    assert_eq!(describe(&broker, "raw"), before);
 }

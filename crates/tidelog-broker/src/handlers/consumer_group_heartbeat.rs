@@ -1,18 +1,22 @@
 //! ConsumerGroupHeartbeat (KIP-848): joining, staying, leaving and receiving assignments of
 //! a consumer group all go through this request. Topics travel by id on the wire and by name
-//! inside the coordinator.
+//! inside the coordinator. What a heartbeat changes is written to `__consumer_offsets` while
+//! the group is locked, and the answer waits until that write is durable, so a member is
+//! never told of an epoch or partitions that a crash could take back.
 
 use tidelog_protocol::messages::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
 use tidelog_protocol::messages::consumer_group_heartbeat_response::{
     Assignment, ConsumerGroupHeartbeatResponse, TopicPartitions,
 };
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 use tokio::time::Instant;
 
 use crate::broker::Broker;
 use crate::coordinator::consumer::assignor::Partitions;
 use crate::coordinator::consumer::group::Heartbeat;
+use crate::coordinator::consumer::persist;
 use crate::coordinator::group::state::GroupState;
+use crate::dispatch::Reply;
 use crate::ids::{random_uuid, uuid_base64};
 
 pub fn handle(
@@ -20,14 +24,16 @@ pub fn handle(
     request: ConsumerGroupHeartbeatRequest,
     client_id: String,
     client_host: String,
-) -> ConsumerGroupHeartbeatResponse {
+) -> Reply {
     let consumer_groups = &broker.consumer_groups;
     let interval_ms = consumer_groups.heartbeat_interval.as_millis() as i32;
-    let refuse = |error: ErrorCode, message: &str| ConsumerGroupHeartbeatResponse {
-        error_code: error.0,
-        error_message: Some(message.to_string()),
-        heartbeat_interval_ms: interval_ms,
-        ..Default::default()
+    let refuse = |error: ErrorCode, message: &str| {
+        Reply::Now(ResponseBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse {
+            error_code: error.0,
+            error_message: Some(message.to_string()),
+            heartbeat_interval_ms: interval_ms,
+            ..Default::default()
+        }))
     };
     if request.group_id.is_empty() {
         return refuse(ErrorCode::INVALID_REQUEST, "the group id is empty");
@@ -76,16 +82,22 @@ pub fn handle(
         server_assignor: request.server_assignor,
         owned,
     };
-    let result = consumer_groups.with_group(&request.group_id, |group| {
-        group.heartbeat(
+    let append = |group: &str, records: Vec<_>| broker.groups.append(&broker.partitions, group, records, None);
+    let (result, written) = consumer_groups.with_group(&request.group_id, |group| {
+        let result = group.heartbeat(
             heartbeat,
             || uuid_base64(random_uuid()),
             &topics,
             consumer_groups.session_timeout,
             Instant::now(),
-        )
+        );
+        (result, persist::write_changes(group, &image, &append))
     });
-    match result {
+    let pending = match written {
+        Ok(pending) => pending,
+        Err(error) => return refuse(error, "cannot write the group's change"),
+    };
+    let response = match result {
         Ok(result) => ConsumerGroupHeartbeatResponse {
             member_id: Some(result.member_id),
             member_epoch: result.member_epoch,
@@ -105,8 +117,14 @@ pub fn handle(
             }),
             ..Default::default()
         },
-        Err(error) => refuse(error, "refused by the group coordinator"),
-    }
+        Err(error) => return refuse(error, "refused by the group coordinator"),
+    };
+    Reply::Later(Box::pin(async move {
+        if let Some(pending) = pending {
+            pending.durable().await;
+        }
+        ResponseBody::ConsumerGroupHeartbeat(response)
+    }))
 }
 
 /// Groups (topic, partition) pairs by topic, in order.

@@ -14,9 +14,10 @@ use tidelog_protocol::ErrorCode;
 use tokio::time::Instant;
 
 use super::assignor::{self, Partitions};
+use super::persist::Written;
 
 /// The epoch with which a static member leaves for a while, expecting to come back.
-const LEAVE_STATIC: i32 = -2;
+pub(super) const LEAVE_STATIC: i32 = -2;
 
 /// What a heartbeat carries, with the topic ids of owned partitions already resolved.
 pub struct Heartbeat {
@@ -64,10 +65,10 @@ pub struct Member {
     /// A static member that left with epoch -2: it keeps its partitions until its session
     /// expires or its instance id rejoins.
     pub left_temporarily: bool,
-    rebalance_timeout: Duration,
-    session_deadline: Instant,
+    pub(super) rebalance_timeout: Duration,
+    pub(super) session_deadline: Instant,
     /// When a member still revoking is removed from the group.
-    revocation_deadline: Option<Instant>,
+    pub(super) revocation_deadline: Option<Instant>,
 }
 
 pub struct ConsumerGroup {
@@ -79,7 +80,9 @@ pub struct ConsumerGroup {
     /// Each member's target assignment at `assignment_epoch`.
     pub target: BTreeMap<String, Partitions>,
     /// The partition counts of the subscribed topics the target was computed from.
-    topics: BTreeMap<String, i32>,
+    pub(super) topics: BTreeMap<String, i32>,
+    /// The records last written to `__consumer_offsets` for this group (see `persist`).
+    pub(super) written: Written,
 }
 
 impl ConsumerGroup {
@@ -92,6 +95,7 @@ impl ConsumerGroup {
             members: BTreeMap::new(),
             target: BTreeMap::new(),
             topics: BTreeMap::new(),
+            written: Written::new(),
         }
     }
 
@@ -372,6 +376,15 @@ pub(crate) fn full_match(pattern: &str) -> Result<Option<Regex>, ErrorCode> {
             .map(Some)
             .map_err(|_| ErrorCode::INVALID_REQUEST),
     }
+}
+
+/// The pattern a `full_match` regex was made from.
+pub(super) fn pattern(regex: &Regex) -> &str {
+    regex
+        .as_str()
+        .strip_prefix("^(?:")
+        .and_then(|p| p.strip_suffix(")$"))
+        .unwrap_or(regex.as_str())
 }
 
 impl Member {

@@ -12,7 +12,7 @@
 pub mod records;
 pub mod state;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -200,6 +200,67 @@ impl GroupCoordinator {
         Ok((errors, write))
     }
 
+    /// Expires committed offsets `retention_ms` old, as Kafka does (KIP-211): in a group
+    /// without members, every offset, counted from the later of its commit and the group's
+    /// becoming empty; in a Stable classic `consumer` group or a KIP-848 group with members,
+    /// the offsets of topics no member subscribes to, counted from their commit. Other
+    /// groups keep theirs. `consumer_topics`: the topics a KIP-848 group's members subscribe
+    /// to, `None` when it has no members. Tombstones are written (the group's own record's
+    /// too when the group is left empty and without offsets) and the offsets stop counting
+    /// at once. Returns how many expired.
+    pub fn expire_offsets(
+        &self,
+        partitions: &Partitions,
+        now_ms: i64,
+        retention_ms: i64,
+        consumer_topics: impl Fn(&str) -> Option<BTreeSet<String>>,
+    ) -> usize {
+        let mut groups = self.lock();
+        let mut expired = 0;
+        for group in groups.values_mut() {
+            let consumer_topics = consumer_topics(&group.id);
+            let since = group.empty_since_ms.unwrap_or(i64::MIN);
+            let classic_consumer =
+                group.state == GroupState::Stable && group.protocol_type.as_deref() == Some("consumer");
+            let keys: Vec<(String, i32)> = group
+                .offsets
+                .iter()
+                .filter(|((topic, _), committed)| {
+                    let from = match (&consumer_topics, group.state) {
+                        (None, GroupState::Empty) => committed.commit_timestamp.max(since),
+                        (Some(topics), GroupState::Empty) if !topics.contains(topic) => committed.commit_timestamp,
+                        (None, _) if classic_consumer && !group.is_subscribed_to(topic) => committed.commit_timestamp,
+                        _ => return false,
+                    };
+                    from.saturating_add(retention_ms) <= now_ms
+                })
+                .map(|(key, _)| key.clone())
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            let emptied =
+                keys.len() == group.offsets.len() && group.state == GroupState::Empty && consumer_topics.is_none();
+            let records = tombstones(&group.id, keys.clone()).and_then(|mut records| {
+                if emptied {
+                    let key = records::encode_group_key(&group.id).map_err(|_| ErrorCode::INVALID_REQUEST)?;
+                    records.push((key, None));
+                }
+                Ok(records)
+            });
+            match records.and_then(|records| self.append(partitions, &group.id, records, None)) {
+                Ok(_) => {
+                    for key in &keys {
+                        group.offsets.remove(key);
+                    }
+                    expired += keys.len();
+                }
+                Err(error) => warn!(group = group.id, ?error, "cannot expire the group's offsets"),
+            }
+        }
+        expired
+    }
+
     /// Makes written offsets visible to OffsetFetch.
     pub fn apply_offsets(&self, group_id: &str, offsets: Vec<(OffsetKey, Committed)>) {
         self.with_group(group_id, |group| {
@@ -249,8 +310,9 @@ impl GroupCoordinator {
         .unwrap_or(false)
     }
 
-    /// Appends (key, value) records to the group's offsets partition.
-    fn append(
+    /// Appends (key, value) records to the group's offsets partition (also the KIP-848
+    /// coordinator's way to write its records).
+    pub fn append(
         &self,
         partitions: &Partitions,
         group_id: &str,
@@ -262,18 +324,29 @@ impl GroupCoordinator {
     }
 
     /// Rebuilds the groups, their committed offsets and the offsets of transactions still
-    /// open from every partition of `__consumer_offsets`.
-    pub fn load(&self, partitions: &Partitions) -> Result<(), LogError> {
+    /// open from every partition of `__consumer_offsets`. Records of types this coordinator
+    /// does not know (KIP-848 consumer groups) go to `other`, in log order; it answers
+    /// whether it applied them.
+    pub fn load(
+        &self,
+        partitions: &Partitions,
+        mut other: impl FnMut(Bytes, Option<Bytes>) -> bool,
+    ) -> Result<(), LogError> {
         let mut loaded = 0usize;
         internal_topic::replay(partitions, OFFSETS_TOPIC, self.offsets_partitions, |index, batch| {
-            loaded += self.replay_batch(index, batch);
+            loaded += self.replay_batch(index, batch, &mut other);
         })?;
         info!(records = loaded, "group offsets loaded");
         Ok(())
     }
 
     /// Applies one batch of offsets partition `index`; returns how many records it applied.
-    fn replay_batch(&self, index: i32, batch: &RecordBatch) -> usize {
+    fn replay_batch(
+        &self,
+        index: i32,
+        batch: &RecordBatch,
+        other: &mut impl FnMut(Bytes, Option<Bytes>) -> bool,
+    ) -> usize {
         if batch.is_control() {
             match read_marker(batch) {
                 Ok(Some(marker)) => {
@@ -296,7 +369,7 @@ impl GroupCoordinator {
         let mut applied = 0;
         for record in records.flatten() {
             let Some(key) = record.key else { continue };
-            match records::decode(key, record.value) {
+            match records::decode(key.clone(), record.value.clone()) {
                 Ok(Some(OffsetsRecord::Offset(key, Some(value)))) if transactional.is_some() => {
                     let producer_id = transactional.expect("checked by the guard");
                     self.stage_txn_offsets(&key.group.clone(), producer_id, vec![(key, value)]);
@@ -322,7 +395,7 @@ impl GroupCoordinator {
                     });
                     applied += 1;
                 }
-                Ok(None) => {}
+                Ok(None) => applied += usize::from(other(key, record.value)),
                 Err(e) => warn!(error = %e, "skipping an undecodable record of {OFFSETS_TOPIC}"),
             }
         }
@@ -343,4 +416,82 @@ fn tombstones(group_id: &str, keys: Vec<(String, i32)>) -> Result<Vec<(Bytes, Op
             Ok((encoded, None))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    use crate::config::BrokerConfig;
+    use crate::ids::random_uuid;
+    use crate::metadata::TopicMeta;
+
+    #[test]
+    fn offsets_expire_only_in_groups_without_members_and_counted_from_when_they_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            log_dirs: vec![dir.path().to_path_buf()],
+            ..BrokerConfig::default()
+        };
+        let topic = TopicMeta {
+            name: OFFSETS_TOPIC.into(),
+            id: random_uuid(),
+            partitions: 1,
+            configs: BTreeMap::new(),
+        };
+        let partitions = Partitions::open(&config, &[topic]).unwrap();
+        let coordinator = GroupCoordinator::new(Duration::ZERO, 1);
+        let (retention, now) = (1_000, 10_000);
+        let committed = |at| Committed {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: at,
+        };
+        for (group, empty_since) in [
+            ("standalone", None),
+            ("emptied-lately", Some(now - 10)),
+            ("kip848", None),
+        ] {
+            coordinator.with_group(group, |g| {
+                g.offsets.insert(("t".into(), 0), committed(0));
+                g.offsets.insert(("t".into(), 1), committed(now - 10));
+                g.offsets.insert(("unsubscribed".into(), 0), committed(0));
+                g.empty_since_ms = empty_since;
+            });
+        }
+        let partition = partitions.get(OFFSETS_TOPIC, 0).unwrap();
+        let end_before = partition.snapshot().log_end_offset();
+        let subscriptions = |g: &str| (g == "kip848").then(|| BTreeSet::from(["t".to_string()]));
+
+        let expired = coordinator.expire_offsets(&partitions, now, retention, subscriptions);
+        let kept = |group| coordinator.with_group(group, |g| g.offsets.keys().cloned().collect::<Vec<_>>());
+        assert_eq!(
+            kept("standalone"),
+            [("t".to_string(), 1)],
+            "old commits of a group without members"
+        );
+        assert_eq!(kept("emptied-lately").len(), 3, "counted from when the group emptied");
+        assert_eq!(
+            kept("kip848"),
+            [("t".to_string(), 0), ("t".to_string(), 1)],
+            "a group with members loses only the offsets of topics it does not subscribe to"
+        );
+        assert_eq!(expired, 2 + 1);
+        assert_eq!(
+            partition.snapshot().log_end_offset(),
+            end_before + 3,
+            "a tombstone each"
+        );
+
+        // Later, without members, the last offsets go too, with each group's own tombstone.
+        let expired = coordinator.expire_offsets(&partitions, now + retention, retention, |_| None);
+        assert_eq!(expired, 1 + 3 + 2);
+        assert_eq!(
+            partition.snapshot().log_end_offset(),
+            end_before + 3 + (1 + 1) + (3 + 1) + (2 + 1)
+        );
+        partitions.shutdown();
+    }
 }

@@ -164,6 +164,10 @@ pub struct Group {
     /// The membership changed in a way that must be written to the offsets topic: a
     /// rebalance completed, the group became Empty, or a static member was replaced.
     metadata_changed: bool,
+    /// When the group was last written as Empty (its record's state timestamp): offsets
+    /// retention counts from there (KIP-211). `None` for a group never written, such as
+    /// one whose offsets are committed without membership.
+    pub empty_since_ms: Option<i64>,
 }
 
 impl Group {
@@ -183,6 +187,7 @@ impl Group {
             rebalance: None,
             initial_delay,
             metadata_changed: false,
+            empty_since_ms: None,
         }
     }
 
@@ -191,6 +196,7 @@ impl Group {
         if !std::mem::take(&mut self.metadata_changed) {
             return None;
         }
+        self.empty_since_ms = (self.state == GroupState::Empty).then_some(now_ms);
         let protocol = self.protocol_name.clone().unwrap_or_default();
         let members = self
             .members
@@ -253,6 +259,8 @@ impl Group {
             true => GroupState::Empty,
             false => GroupState::Stable,
         };
+        self.empty_since_ms = (self.state == GroupState::Empty && metadata.current_state_timestamp >= 0)
+            .then_some(metadata.current_state_timestamp);
     }
 
     /// An Empty group holding no offsets and no issued ids can be forgotten.

@@ -1,0 +1,91 @@
+// A real `tidelog serve` process for a test: the binary from $TIDELOG_BIN (scripts/test.sh
+// builds it and sets it), a free loopback port, a temporary data directory. Its log is
+// kept and printed only when the test fails, as the Python tests' conftest.py does.
+'use strict'
+
+const { spawn } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const readline = require('node:readline')
+
+// Safety nets only: a healthy broker starts and stops in milliseconds.
+const START_TIMEOUT_MS = 60_000
+const STOP_TIMEOUT_MS = 60_000
+
+const LISTENING = /listening addr=(\S+)/
+
+class Broker {
+  /** Starts the broker and resolves once it logs the address it listens on. */
+  static async start () {
+    const binary = process.env.TIDELOG_BIN
+    if (!binary) throw new Error('set TIDELOG_BIN to the tidelog binary (scripts/test.sh does)')
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidelog-node-'))
+    const broker = new Broker(binary, dataDir)
+    await broker.#spawn()
+    return broker
+  }
+
+  constructor (binary, dataDir) {
+    this.command = [binary, 'serve', '--listeners', 'PLAINTEXT://127.0.0.1:0', '--log-dirs', dataDir]
+    this.dataDir = dataDir
+    this.lines = []
+  }
+
+  #spawn () {
+    const [binary, ...args] = this.command
+    this.process = spawn(binary, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, RUST_LOG: 'info' }
+    })
+    this.exited = new Promise(resolve => this.process.once('exit', code => resolve(code)))
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('tidelog did not start; log:\n' + this.log())), START_TIMEOUT_MS)
+      readline.createInterface({ input: this.process.stderr }).on('line', line => {
+        this.lines.push(line)
+        const found = LISTENING.exec(line)
+        if (found && !this.bootstrap) {
+          this.bootstrap = found[1]
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      this.exited.then(code => {
+        clearTimeout(timer)
+        reject(new Error(`tidelog exited (${code}) before listening; log:\n` + this.log()))
+      })
+    })
+  }
+
+  log () {
+    return this.lines.join('\n')
+  }
+
+  /** SIGTERM and wait: a graceful shutdown exits 0. */
+  async stop () {
+    if (this.process.exitCode !== null) return this.process.exitCode
+    this.process.kill('SIGTERM')
+    let timer
+    const timeout = new Promise((resolve, reject) => {
+      timer = setTimeout(() => {
+        this.process.kill('SIGKILL')
+        reject(new Error('tidelog did not stop'))
+      }, STOP_TIMEOUT_MS)
+    })
+    try {
+      return await Promise.race([this.exited, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Stops the broker, prints its log if the test failed, and removes its data. */
+  async close (testFailed) {
+    const code = await this.stop()
+    if (testFailed || code !== 0) console.log('---- tidelog log ----\n' + this.log())
+    fs.rmSync(this.dataDir, { recursive: true, force: true })
+    return code
+  }
+}
+
+module.exports = { Broker }
