@@ -12,9 +12,9 @@
 mod markers;
 mod producer_ids;
 pub mod records;
+mod registry;
 pub mod state;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -28,6 +28,7 @@ use crate::coordinator::group::GroupCoordinator;
 use crate::coordinator::internal_topic::{self, PendingWrite};
 use crate::partitions::Partitions;
 pub use producer_ids::{ProducerIdManager, PRODUCER_ID_BLOCK_SIZE};
+use registry::{Entry, Registry};
 use state::{TxnMetadata, TxnState};
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
@@ -37,25 +38,6 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 /// from exactly there. Release builds ignore it.
 pub const FAILPOINT_ENV: &str = "TIDELOG_FAILPOINT";
 pub const FAILPOINT_BEFORE_MARKERS: &str = "txn-before-markers";
-
-/// One transactional id: its metadata, the next one while that is being written, and
-/// whether its markers are being written (by EndTxn, a fencing InitProducerId, a timeout,
-/// or the retry of a prepared transaction after a restart or a failed write).
-struct Entry {
-    current: TxnMetadata,
-    pending: Option<TxnMetadata>,
-    completing: bool,
-}
-
-impl Entry {
-    fn new(current: TxnMetadata, pending: Option<TxnMetadata>) -> Entry {
-        Entry {
-            current,
-            pending,
-            completing: false,
-        }
-    }
-}
 
 /// Settings from the broker configuration (Kafka's names).
 #[derive(Debug, Clone, Copy)]
@@ -69,9 +51,9 @@ pub struct TxnSettings {
 }
 
 /// The ids, shared with the tasks that apply transitions once durable.
-type Txns = Arc<Mutex<HashMap<String, Entry>>>;
+type Txns = Arc<Mutex<Registry>>;
 
-fn lock(txns: &Txns) -> MutexGuard<'_, HashMap<String, Entry>> {
+fn lock(txns: &Txns) -> MutexGuard<'_, Registry> {
     txns.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -96,7 +78,7 @@ impl TransactionCoordinator {
         internal_topic::partition_for(transactional_id, self.settings.log_partitions)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
         lock(&self.txns)
     }
 
@@ -126,7 +108,7 @@ impl TransactionCoordinator {
                 Some(entry) => entry.pending = Some(next),
                 // A new id counts only once written too: until then it answers as pending.
                 None => {
-                    txns.insert(transactional_id.to_string(), Entry::new(next.clone(), Some(next)));
+                    txns.insert(Entry::new(next.clone(), Some(next)));
                 }
             }
             (write, answer)
@@ -137,11 +119,7 @@ impl TransactionCoordinator {
             if let Some(write) = write {
                 write.durable().await;
             }
-            if let Some(entry) = lock(&txns).get_mut(&id) {
-                if let Some(next) = entry.pending.take() {
-                    entry.current = next;
-                }
-            }
+            lock(&txns).apply_pending(&id);
         });
         let _ = applied.await;
         Ok(answer)
@@ -271,13 +249,10 @@ impl TransactionCoordinator {
     }
 
     /// KIP-890 verification of a transactional batch: its producer must have added the
-    /// partition to its ongoing transaction. (A scan over the ids: one node coordinates
-    /// few enough.)
+    /// partition to its ongoing transaction. One lookup by producer id under the lock.
     pub fn verify(&self, producer_id: i64, producer_epoch: i16, topic: &str, partition: i32) -> Result<(), ErrorCode> {
         let key = (topic.to_string(), partition);
-        let txns = self.lock();
-        let txn = txns.values().map(|e| &e.current).find(|t| t.producer_id == producer_id);
-        match txn {
+        match self.lock().by_producer(producer_id) {
             Some(txn) => txn.verify(producer_epoch, &key),
             None => Err(ErrorCode::INVALID_TXN_STATE),
         }
@@ -363,9 +338,7 @@ impl TransactionCoordinator {
                 for record in records.flatten() {
                     let Some(key) = record.key else { continue };
                     match records::decode(key, record.value) {
-                        Ok((id, Some(current))) => {
-                            txns.insert(id, Entry::new(current, None));
-                        }
+                        Ok((_, Some(current))) => txns.insert(Entry::new(current, None)),
                         Ok((id, None)) => {
                             txns.remove(&id);
                         }
