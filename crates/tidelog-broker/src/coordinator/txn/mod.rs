@@ -202,19 +202,24 @@ impl TransactionCoordinator {
         .await
     }
 
-    /// AddPartitionsToTxn and AddOffsetsToTxn: the partitions join the producer's
-    /// transaction (which starts with the first), durable when this returns.
+    /// AddPartitionsToTxn and AddOffsetsToTxn, and the implicit adds of transactions v2
+    /// (`client_version` `TV_2`): the partitions join the producer's transaction (which
+    /// starts with the first), durable when this returns.
     pub async fn add_partitions(
         &self,
         partitions: &Partitions,
         transactional_id: &str,
         producer: (i64, i16),
         added: &[(String, i32)],
+        client_version: i16,
     ) -> Result<(), ErrorCode> {
         let now = now_ms();
         self.transition(partitions, transactional_id, |current| {
             let txn = current.ok_or(ErrorCode::INVALID_PRODUCER_ID_MAPPING)?;
-            Ok((txn.add_partitions(producer.0, producer.1, added, now)?, ()))
+            Ok((
+                txn.add_partitions(producer.0, producer.1, added, client_version, now)?,
+                (),
+            ))
         })
         .await
     }
@@ -405,7 +410,7 @@ mod tests {
         let wanted = [("t".to_string(), 0), offsets_partition];
         broker
             .txns
-            .add_partitions(&broker.partitions, "tx", producer, &wanted)
+            .add_partitions(&broker.partitions, "tx", producer, &wanted, state::TV_0)
             .await
             .unwrap();
         let offsets = vec![(

@@ -2,20 +2,30 @@
 //! reads the same to Kafka's tools: the key is TransactionLogKey v0 (`version i16 |
 //! transactional_id string`), the value TransactionLogValue v0 (`version i16 | producer_id
 //! i64 | producer_epoch i16 | timeout_ms i32 | state i8 | partitions [topic string,
-//! [partition i32]] (null when Empty) | last_update_ms i64 | start_ms i64`). Values of v1
-//! (flexible, with tagged fields for transactions v2) are read too; a null value is a
-//! tombstone for an expired id.
+//! [partition i32]] (null when Empty) | last_update_ms i64 | start_ms i64`).
+//!
+//! An id whose client runs transactions v2 gets TransactionLogValue v1 instead: the same
+//! fields in the flexible encoding, followed by tagged fields PreviousProducerId (tag 0),
+//! NextProducerId (tag 1) and ClientTransactionVersion (tag 2), so that recovery knows the
+//! transaction bumps its epoch and which producer id the producer goes on with. (Kafka
+//! chooses v1 by the cluster's `transaction.version`; choosing it by the client keeps the
+//! records of v1 clients byte for byte what they were.) A null value is a tombstone for an
+//! expired id.
 
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
+use tidelog_protocol::codec::TaggedWriter;
 use tidelog_protocol::{DecodeError, EncodeBuf, EncodeError, Reader};
 
-use super::state::{TxnMetadata, TxnState};
+use super::state::{TxnMetadata, TxnState, NO_PRODUCER_ID, TV_0, TV_2};
 
 const KEY_VERSION: i16 = 0;
-const VALUE_VERSION: i16 = 0;
 const MAX_VALUE_VERSION: i16 = 1;
+
+const TAG_PREVIOUS_PRODUCER_ID: u32 = 0;
+const TAG_NEXT_PRODUCER_ID: u32 = 1;
+const TAG_CLIENT_TRANSACTION_VERSION: u32 = 2;
 
 pub fn encode_key(transactional_id: &str) -> Result<Bytes, EncodeError> {
     let mut buf = EncodeBuf::new();
@@ -25,27 +35,43 @@ pub fn encode_key(transactional_id: &str) -> Result<Bytes, EncodeError> {
 }
 
 pub fn encode_value(txn: &TxnMetadata) -> Result<Bytes, EncodeError> {
+    let flexible = txn.client_version >= TV_2;
     let mut buf = EncodeBuf::new();
-    buf.put_i16(VALUE_VERSION);
+    buf.put_i16(i16::from(flexible));
     buf.put_i64(txn.producer_id);
     buf.put_i16(txn.producer_epoch);
     buf.put_i32(txn.timeout_ms);
     buf.put_i8(txn.state.id());
     if txn.state == TxnState::Empty {
-        buf.put_null_array(false);
+        buf.put_null_array(flexible);
     } else {
         let topics = by_topic(&txn.partitions);
-        buf.put_array_len(false, topics.len(), "transactionPartitions")?;
+        buf.put_array_len(flexible, topics.len(), "transactionPartitions")?;
         for (topic, partitions) in topics {
-            buf.put_string(false, topic, "topic")?;
-            buf.put_array_len(false, partitions.len(), "partitionIds")?;
+            buf.put_string(flexible, topic, "topic")?;
+            buf.put_array_len(flexible, partitions.len(), "partitionIds")?;
             for p in partitions {
                 buf.put_i32(p);
+            }
+            if flexible {
+                TaggedWriter::new().finish(&mut buf, &[]);
             }
         }
     }
     buf.put_i64(txn.last_update_ms);
     buf.put_i64(txn.start_ms);
+    if flexible {
+        // Tagged fields at their defaults are left out, as Kafka's codecs leave them.
+        let mut tagged = TaggedWriter::new();
+        if txn.previous_producer_id != NO_PRODUCER_ID {
+            tagged.field(TAG_PREVIOUS_PRODUCER_ID).put_i64(txn.previous_producer_id);
+        }
+        if txn.next_producer_id != NO_PRODUCER_ID {
+            tagged.field(TAG_NEXT_PRODUCER_ID).put_i64(txn.next_producer_id);
+        }
+        tagged.field(TAG_CLIENT_TRANSACTION_VERSION).put_i16(txn.client_version);
+        tagged.finish(&mut buf, &[]);
+    }
     Ok(buf.to_contiguous())
 }
 
@@ -98,6 +124,20 @@ pub fn decode(key: Bytes, value: Option<Bytes>) -> Result<(String, Option<TxnMet
     }
     let last_update_ms = r.i64()?;
     let start_ms = r.i64()?;
+    let (mut previous_producer_id, mut next_producer_id, mut client_version) = (NO_PRODUCER_ID, NO_PRODUCER_ID, TV_0);
+    if flexible {
+        for _ in 0..r.tagged_field_count()? {
+            let tag = r.uvarint()?;
+            let len = r.uvarint()? as usize;
+            let mut field = Reader::new(r.take(len)?);
+            match tag {
+                TAG_PREVIOUS_PRODUCER_ID => previous_producer_id = field.i64()?,
+                TAG_NEXT_PRODUCER_ID => next_producer_id = field.i64()?,
+                TAG_CLIENT_TRANSACTION_VERSION => client_version = field.i16()?,
+                _ => {}
+            }
+        }
+    }
     Ok((
         id.clone(),
         Some(TxnMetadata {
@@ -110,6 +150,9 @@ pub fn decode(key: Bytes, value: Option<Bytes>) -> Result<(String, Option<TxnMet
             partitions,
             start_ms,
             last_update_ms,
+            client_version,
+            previous_producer_id,
+            next_producer_id,
         }),
     ))
 }
@@ -148,5 +191,41 @@ mod tests {
         assert_eq!(value[16], 2, "PrepareCommit's id");
         assert_eq!(decode(key.clone(), Some(value)).unwrap().1, Some(txn));
         assert_eq!(decode(key, None).unwrap(), ("tx".into(), None));
+    }
+
+    #[test]
+    fn transactions_v2_values_are_v1_with_tagged_fields() {
+        let key = encode_key("tx").unwrap();
+        let mut txn = TxnMetadata::new("tx", 42, 60_000, 1_000);
+        txn.client_version = TV_2;
+        txn.state = TxnState::PrepareCommit;
+        txn.producer_epoch = i16::MAX;
+        txn.next_producer_id = 43;
+        txn.start_ms = 900;
+        txn.partitions = [("a".into(), 0)].into();
+        let value = encode_value(&txn).unwrap();
+        assert_eq!(&value[..2], b"\x00\x01", "value version 1");
+        // Compact array of one topic: "a" as a compact string, one partition, no tags.
+        assert_eq!(&value[17..25], b"\x02\x02a\x02\x00\x00\x00\x00");
+        assert_eq!(value[25], 0, "the partition entry's tagged fields");
+        // NextProducerId (tag 1) and ClientTransactionVersion (tag 2); PreviousProducerId
+        // is at its default, so left out.
+        assert_eq!(
+            &value[value.len() - 15..],
+            b"\x02\x01\x08\x00\x00\x00\x00\x00\x00\x00\x2b\x02\x02\x00\x02"
+        );
+        assert_eq!(decode(key.clone(), Some(value)).unwrap().1.as_ref(), Some(&txn));
+
+        let completed = txn.complete(2_000);
+        assert_eq!(
+            (
+                completed.producer_id,
+                completed.previous_producer_id,
+                completed.next_producer_id
+            ),
+            (43, 42, NO_PRODUCER_ID)
+        );
+        let value = encode_value(&completed).unwrap();
+        assert_eq!(decode(key, Some(value)).unwrap().1, Some(completed));
     }
 }
