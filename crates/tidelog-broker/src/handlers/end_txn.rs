@@ -20,7 +20,7 @@ use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::txn::state::End;
 use crate::dispatch::Reply;
-use tracing::error;
+use crate::handlers::init_producer_id::new_producer_id;
 
 pub fn handle(broker: &Arc<Broker>, request: EndTxnRequest, version: i16) -> Reply {
     let broker = broker.clone();
@@ -42,12 +42,7 @@ pub fn handle(broker: &Arc<Broker>, request: EndTxnRequest, version: i16) -> Rep
 async fn end(broker: &Arc<Broker>, request: &EndTxnRequest, bump: bool) -> Result<(i64, i16), ErrorCode> {
     let id = &request.transactional_id;
     let now = now_ms();
-    let new_producer_id = || {
-        broker.producer_ids.allocate(&broker.metadata).map_err(|e| {
-            error!(error = %e, "cannot allocate producer ids");
-            ErrorCode::KAFKA_STORAGE_ERROR
-        })
-    };
+    let new_producer_id = || new_producer_id(broker);
     let (end, ids) = broker
         .txns
         .transition(&broker.partitions, id, |current| {

@@ -186,11 +186,10 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Re
         }
         _ => Reply::Later(Box::pin(async move {
             let (response, waits) = added.await;
-            match reply(acks, response, waits, timeout) {
-                Reply::Now(response) => response,
-                Reply::Later(response) => response.await,
-                Reply::Nothing => unreachable!("acks 1 and -1 are answered"),
-            }
+            ResponseBody::Produce(match acks {
+                1 => response,
+                _ => wait_durable(response, waits, timeout).await,
+            })
         })),
     }
 }
