@@ -14,7 +14,8 @@
 //! transaction nobody will end. From v12 on (transactions v2, KIP-890 part 2) the client
 //! does not add partitions itself: a batch for a partition not yet in the transaction adds
 //! it, through the coordinator as Kafka's leader does with AddPartitionsToTxn v5, and the
-//! request is answered once that is durable. A batch at an epoch older than the
+//! request is answered once that is durable (an id busy with another add is waited for, up
+//! to the request's timeout, then CONCURRENT_TRANSACTIONS as Kafka 4 answers v12). A batch at an epoch older than the
 //! transaction's is INVALID_PRODUCER_EPOCH either way.
 //! `transaction.partition.verification.enable=false` turns the check off, as in Kafka.
 //!
@@ -37,7 +38,6 @@ use tracing::error;
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
-use crate::coordinator::txn::state::TV_2;
 use crate::coordinator::txn::TRANSACTION_STATE_TOPIC;
 use crate::dispatch::Reply;
 use crate::partitions::{producer_error_code, Partition};
@@ -150,7 +150,7 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Re
         for (producer, partitions) in to_add {
             let added = broker
                 .txns
-                .add_partitions(&broker.partitions, &transactional_id, producer, &partitions, TV_2)
+                .add_partitions_implicitly(&broker.partitions, &transactional_id, producer, &partitions, timeout)
                 .await;
             if let Err(code) = added {
                 refused.insert(producer, code);

@@ -9,6 +9,7 @@
 //! OffsetCommit's are; without (generation -1, no member), as Kafka does, they are not.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tidelog_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
 use tidelog_protocol::messages::txn_offset_commit_response::{
@@ -19,9 +20,12 @@ use tidelog_protocol::{ErrorCode, ResponseBody};
 use crate::broker::Broker;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::coordinator::internal_topic::TxnProducer;
-use crate::coordinator::txn::state::TV_2;
 use crate::dispatch::Reply;
 use crate::handlers::offset_commit::{offsets_to_write, Outcome, ToCommit};
+
+/// How long a v5 commit waits for its transaction while it is busy with another add (the
+/// request carries no timeout; this is a client's default `request.timeout.ms`).
+const IMPLICIT_ADD_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn handle(broker: &Arc<Broker>, request: TxnOffsetCommitRequest, version: i16) -> Reply {
     if version < 5 {
@@ -38,12 +42,12 @@ pub fn handle(broker: &Arc<Broker>, request: TxnOffsetCommitRequest, version: i1
         );
         let added = broker
             .txns
-            .add_partitions(
+            .add_partitions_implicitly(
                 &broker.partitions,
                 &request.transactional_id,
                 (request.producer_id, request.producer_epoch),
                 &[offsets_partition],
-                TV_2,
+                IMPLICIT_ADD_TIMEOUT,
             )
             .await;
         if let Err(code) = added {

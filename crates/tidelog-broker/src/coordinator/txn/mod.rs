@@ -16,6 +16,7 @@ mod registry;
 pub mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -29,7 +30,7 @@ use crate::coordinator::internal_topic::{self, PendingWrite};
 use crate::partitions::Partitions;
 pub use producer_ids::{ProducerIdManager, PRODUCER_ID_BLOCK_SIZE};
 use registry::{Entry, Registry};
-use state::{TxnMetadata, TxnState};
+use state::{TxnMetadata, TxnState, TV_2};
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
@@ -61,6 +62,8 @@ pub struct TransactionCoordinator {
     txns: Txns,
     /// Woken whenever a completion ends, for the callers waiting on another's.
     completions: Notify,
+    /// Woken whenever a transition counts, for the implicit adds waiting on one.
+    applied: Arc<Notify>,
     pub settings: TxnSettings,
 }
 
@@ -69,6 +72,7 @@ impl TransactionCoordinator {
         TransactionCoordinator {
             txns: Txns::default(),
             completions: Notify::new(),
+            applied: Arc::default(),
             settings,
         }
     }
@@ -114,12 +118,13 @@ impl TransactionCoordinator {
             (write, answer)
         };
         let (write, answer) = write;
-        let (txns, id) = (self.txns.clone(), transactional_id.to_string());
+        let (txns, id, notify) = (self.txns.clone(), transactional_id.to_string(), self.applied.clone());
         let applied = tokio::spawn(async move {
             if let Some(write) = write {
                 write.durable().await;
             }
             lock(&txns).apply_pending(&id);
+            notify.notify_waiters();
         });
         let _ = applied.await;
         Ok(answer)
@@ -222,6 +227,38 @@ impl TransactionCoordinator {
             ))
         })
         .await
+    }
+
+    /// The implicit add of transactions v2 (Produce v12, TxnOffsetCommit v5): as
+    /// `add_partitions`, but while the id is busy (another add being written, or its
+    /// markers) the add waits for it and tries again, up to `timeout`, rather than answer
+    /// CONCURRENT_TRANSACTIONS at once: the client did not ask for the add, and a Java
+    /// producer's pipelined requests often add partitions to one transaction at once.
+    /// Kafka's partition leaders retry the same way (KAFKA-18654).
+    pub async fn add_partitions_implicitly(
+        &self,
+        partitions: &Partitions,
+        transactional_id: &str,
+        producer: (i64, i16),
+        added: &[(String, i32)],
+        timeout: Duration,
+    ) -> Result<(), ErrorCode> {
+        let added = async {
+            loop {
+                // Registered before the attempt, so a transition that counts meanwhile wakes it.
+                let applied = self.applied.notified();
+                match self
+                    .add_partitions(partitions, transactional_id, producer, added, TV_2)
+                    .await
+                {
+                    Err(ErrorCode::CONCURRENT_TRANSACTIONS) => applied.await,
+                    outcome => return outcome,
+                }
+            }
+        };
+        tokio::time::timeout(timeout, added)
+            .await
+            .unwrap_or(Err(ErrorCode::CONCURRENT_TRANSACTIONS))
     }
 
     /// Whether the producer's ongoing transaction holds `partition` (AddPartitionsToTxn
@@ -515,6 +552,41 @@ mod tests {
         let broker = open(dir.path());
         assert_eq!(committed_offset(&broker), Some(30));
         assert!(broker.txns.preparing().is_empty());
+        broker.shutdown();
+    }
+
+    #[tokio::test]
+    async fn an_implicit_add_waits_for_the_add_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(dir.path());
+        broker.ensure_transaction_topic().unwrap();
+        broker.create_topic("t", 3, 1, BTreeMap::new(), false).unwrap();
+        let producer = broker
+            .txns
+            .transition(&broker.partitions, "tx", |_| {
+                let txn = TxnMetadata::new("tx", 7, 60_000, now_ms());
+                Ok((Some(txn), (7, 0)))
+            })
+            .await
+            .unwrap();
+        let (txns, partitions) = (&broker.txns, &broker.partitions);
+        let tp: Vec<[(String, i32); 1]> = (0..3).map(|p| [("t".to_string(), p)]).collect();
+        let timeout = Duration::from_secs(30);
+
+        // The first add is being written when the second is tried (this test's runtime
+        // has one thread, so the write cannot count before the second add's first try).
+        let (first, second) = tokio::join!(
+            txns.add_partitions(partitions, "tx", producer, &tp[0], TV_2),
+            txns.add_partitions(partitions, "tx", producer, &tp[1], TV_2),
+        );
+        assert_eq!((first, second), (Ok(()), Err(ErrorCode::CONCURRENT_TRANSACTIONS)));
+        let (first, implicit) = tokio::join!(
+            txns.add_partitions(partitions, "tx", producer, &tp[1], TV_2),
+            txns.add_partitions_implicitly(partitions, "tx", producer, &tp[2], timeout),
+        );
+        assert_eq!((first, implicit), (Ok(()), Ok(())));
+        let added = txns.with_current("tx", |t| t.partitions.len());
+        assert_eq!(added, Some(3));
         broker.shutdown();
     }
 }
