@@ -410,7 +410,7 @@ mod raw {
     use tidelog_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
     use super::common::clients::new_topic;
-    use super::common::{now_ms, Broker, RawClient};
+    use super::common::{now_ms, wait_until, Broker, RawClient};
     use super::{describe, fetch_batches, marker_of, read_to_end};
 
     const ID: &str = "raw-tx";
@@ -681,6 +681,17 @@ mod raw {
     /// id, and one batch per partition of "t" (`(partition, sequence, value)`), with no
     /// AddPartitionsToTxn before; the error and base offset of each.
     fn produce_v2(raw: &mut RawClient, producer: (i64, i16), batches: &[(i32, i32, &str)]) -> Vec<(ErrorCode, i64)> {
+        match raw.request(12, produce_v2_request(producer, batches, -1)) {
+            ResponseBody::Produce(r) => r.responses[0]
+                .partition_responses
+                .iter()
+                .map(|p| (ErrorCode(p.error_code), p.base_offset))
+                .collect(),
+            other => panic!("not a Produce response: {other:?}"),
+        }
+    }
+
+    fn produce_v2_request(producer: (i64, i16), batches: &[(i32, i32, &str)], acks: i16) -> RequestBody {
         let partition_data = batches
             .iter()
             .map(|(partition, sequence, value)| PartitionProduceData {
@@ -689,9 +700,9 @@ mod raw {
                 ..Default::default()
             })
             .collect();
-        let request = ProduceRequest {
+        RequestBody::Produce(ProduceRequest {
             transactional_id: Some(ID.into()),
-            acks: -1,
+            acks,
             timeout_ms: 15_000,
             topic_data: vec![TopicProduceData {
                 name: "t".into(),
@@ -699,15 +710,7 @@ mod raw {
                 ..Default::default()
             }],
             ..Default::default()
-        };
-        match raw.request(12, RequestBody::Produce(request)) {
-            ResponseBody::Produce(r) => r.responses[0]
-                .partition_responses
-                .iter()
-                .map(|p| (ErrorCode(p.error_code), p.base_offset))
-                .collect(),
-            other => panic!("not a Produce response: {other:?}"),
-        }
+        })
     }
 
     /// The last batch of t-`partition`, a marker: its outcome, producer id and epoch.
@@ -833,10 +836,16 @@ mod raw {
         );
         let produced = produce_v2(&mut raw, (producer_id, 4), &[(0, 0, "d0")]);
         assert_eq!(produced[0].0, ErrorCode::NONE);
+        // Unanswered (acks=0), the batch adds its partition all the same.
+        raw.send(12, &produce_v2_request((producer_id, 4), &[(1, 0, "d1")], 0));
+        wait_until("an acks=0 batch appended to t-1", || {
+            (raw.latest_offset("t", 1) == 5).then_some(())
+        });
+        assert_eq!(describe(&broker, ID).topics[0].partitions, [0, 1]);
         assert_eq!(
             end_at(&mut raw, 5, (producer_id, 4), true),
             (ErrorCode::NONE, (producer_id, 5))
         );
-        assert_eq!(committed_values(&broker), ["a0", "a1", "c1", "d0"]);
+        assert_eq!(committed_values(&broker), ["a0", "a1", "c1", "d0", "d1"]);
     }
 }
