@@ -17,7 +17,8 @@
 //! request is answered once that is durable (an id busy with another add is waited for, up
 //! to the request's timeout, then CONCURRENT_TRANSACTIONS as Kafka 4 answers v12). A batch at an epoch older than the
 //! transaction's is INVALID_PRODUCER_EPOCH either way.
-//! `transaction.partition.verification.enable=false` turns the check off, as in Kafka.
+//! `transaction.partition.verification.enable=false` turns the check off, as in Kafka, but
+//! for v12 requests, whose partitions must still be added.
 //!
 //! The check is a lookup by producer id per partition (see `coordinator::txn`), so a
 //! request is first checked whole, then appended; only a request with partitions to add
@@ -283,7 +284,9 @@ fn check_partition(
         max_message_bytes.clamp(0, i64::from(i32::MAX)) as i32,
     )
     .map_err(|Refused { code, message }| refuse(code, Some(message)))?;
-    let verify = broker.config.transaction_partition_verification_enable;
+    // Adds are not checks: a v2 transaction's markers reach only the partitions added, so
+    // they happen with verification off too.
+    let verify = broker.config.transaction_partition_verification_enable || adds;
     let mut to_add = None;
     for batch in valid.batches.iter().filter(|b| verify && b.is_transactional()) {
         let producer = (batch.producer_id(), batch.producer_epoch());

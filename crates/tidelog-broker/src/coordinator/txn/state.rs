@@ -189,10 +189,15 @@ impl TxnMetadata {
         now_ms: i64,
         new_producer_id: impl FnOnce() -> Result<i64, ErrorCode>,
     ) -> Result<(TxnMetadata, Init), ErrorCode> {
-        // The producer holds the epoch before the last bump: it keeps the current one.
+        // The producer holds the epoch before the last bump, or the id an EndTxn v5 left at
+        // its exhausted epoch: it keeps the current one.
         let mut holds_last = false;
         if let Some((id, epoch)) = expected {
-            holds_last = self.last_producer_epoch >= 0 && (id, epoch) == (self.producer_id, self.last_producer_epoch);
+            holds_last = (self.last_producer_epoch >= 0 && (id, epoch) == (self.producer_id, self.last_producer_epoch))
+                || (self.previous_producer_id != NO_PRODUCER_ID
+                    && id == self.previous_producer_id
+                    && epoch >= i16::MAX - 1
+                    && self.producer_epoch == 0);
             if (id, epoch) != (self.producer_id, self.producer_epoch) && !holds_last {
                 return Err(ErrorCode::PRODUCER_FENCED);
             }
@@ -650,5 +655,15 @@ mod tests {
             .add_partitions(1_000, 0, &[tp(0)], TV_2, 50)
             .unwrap()
             .is_some());
+        let (resumed, _) = committed.init(Some((7, i16::MAX - 1)), 60_000, 60, no_new_id).unwrap();
+        assert_eq!(
+            (resumed.producer_id, resumed.producer_epoch),
+            (1_000, 0),
+            "KIP-360 with the old id, whose EndTxn answer was lost"
+        );
+        assert_eq!(
+            committed.init(Some((7, 5)), 60_000, 60, no_new_id),
+            Err(ErrorCode::PRODUCER_FENCED)
+        );
     }
 }
