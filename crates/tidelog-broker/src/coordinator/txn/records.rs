@@ -1,16 +1,15 @@
 //! The records of `__transaction_state`, in Kafka's key and value formats, so the topic
-//! reads the same to Kafka's tools: the key is TransactionLogKey v0 (`version i16 |
-//! transactional_id string`), the value TransactionLogValue v0 (`version i16 | producer_id
-//! i64 | producer_epoch i16 | timeout_ms i32 | state i8 | partitions [topic string,
-//! [partition i32]] (null when Empty) | last_update_ms i64 | start_ms i64`).
-//!
-//! An id whose client runs transactions v2 gets TransactionLogValue v1 instead: the same
-//! fields in the flexible encoding, followed by tagged fields PreviousProducerId (tag 0),
-//! NextProducerId (tag 1) and ClientTransactionVersion (tag 2), so that recovery knows the
-//! transaction bumps its epoch and which producer id the producer goes on with. (Kafka
-//! chooses v1 by the cluster's `transaction.version`; choosing it by the client keeps the
-//! records of v1 clients byte for byte what they were.) A null value is a tombstone for an
-//! expired id.
+//! reads the same to Kafka's tools. The key is TransactionLogKey v0 (`version i16 |
+//! transactional_id string`). The value is TransactionLogValue v1, what Kafka writes once
+//! the cluster's `transaction.version` is 1 or more (this broker finalizes it at 2):
+//! `version i16 | producer_id i64 | producer_epoch i16 | timeout_ms i32 | state i8 |
+//! partitions [topic string, [partition i32]] (null when Empty) | last_update_ms i64 |
+//! start_ms i64` in the flexible encoding, then the tagged fields PreviousProducerId (tag
+//! 0), NextProducerId (tag 1) and ClientTransactionVersion (tag 2), left out at their
+//! defaults (-1, -1, 0). They let recovery know that a transaction bumps its epoch at the
+//! end (transactions v2) and which producer id its producer goes on with. Values of v0
+//! (the same fields, not flexible, no tags: older logs) are read too. A null value is a
+//! tombstone for an expired id.
 
 use std::collections::BTreeSet;
 
@@ -18,10 +17,10 @@ use bytes::Bytes;
 use tidelog_protocol::codec::TaggedWriter;
 use tidelog_protocol::{DecodeError, EncodeBuf, EncodeError, Reader};
 
-use super::state::{TxnMetadata, TxnState, NO_PRODUCER_ID, TV_0, TV_2};
+use super::state::{TxnMetadata, TxnState, NO_PRODUCER_ID, TV_0};
 
 const KEY_VERSION: i16 = 0;
-const MAX_VALUE_VERSION: i16 = 1;
+const VALUE_VERSION: i16 = 1;
 
 const TAG_PREVIOUS_PRODUCER_ID: u32 = 0;
 const TAG_NEXT_PRODUCER_ID: u32 = 1;
@@ -35,43 +34,40 @@ pub fn encode_key(transactional_id: &str) -> Result<Bytes, EncodeError> {
 }
 
 pub fn encode_value(txn: &TxnMetadata) -> Result<Bytes, EncodeError> {
-    let flexible = txn.client_version >= TV_2;
     let mut buf = EncodeBuf::new();
-    buf.put_i16(i16::from(flexible));
+    buf.put_i16(VALUE_VERSION);
     buf.put_i64(txn.producer_id);
     buf.put_i16(txn.producer_epoch);
     buf.put_i32(txn.timeout_ms);
     buf.put_i8(txn.state.id());
     if txn.state == TxnState::Empty {
-        buf.put_null_array(flexible);
+        buf.put_null_array(true);
     } else {
         let topics = by_topic(&txn.partitions);
-        buf.put_array_len(flexible, topics.len(), "transactionPartitions")?;
+        buf.put_array_len(true, topics.len(), "transactionPartitions")?;
         for (topic, partitions) in topics {
-            buf.put_string(flexible, topic, "topic")?;
-            buf.put_array_len(flexible, partitions.len(), "partitionIds")?;
+            buf.put_string(true, topic, "topic")?;
+            buf.put_array_len(true, partitions.len(), "partitionIds")?;
             for p in partitions {
                 buf.put_i32(p);
             }
-            if flexible {
-                TaggedWriter::new().finish(&mut buf, &[]);
-            }
+            TaggedWriter::new().finish(&mut buf, &[]);
         }
     }
     buf.put_i64(txn.last_update_ms);
     buf.put_i64(txn.start_ms);
-    if flexible {
-        // Tagged fields at their defaults are left out, as Kafka's codecs leave them.
-        let mut tagged = TaggedWriter::new();
-        if txn.previous_producer_id != NO_PRODUCER_ID {
-            tagged.field(TAG_PREVIOUS_PRODUCER_ID).put_i64(txn.previous_producer_id);
-        }
-        if txn.next_producer_id != NO_PRODUCER_ID {
-            tagged.field(TAG_NEXT_PRODUCER_ID).put_i64(txn.next_producer_id);
-        }
-        tagged.field(TAG_CLIENT_TRANSACTION_VERSION).put_i16(txn.client_version);
-        tagged.finish(&mut buf, &[]);
+    // Tagged fields at their defaults are left out, as Kafka's codecs leave them.
+    let mut tagged = TaggedWriter::new();
+    if txn.previous_producer_id != NO_PRODUCER_ID {
+        tagged.field(TAG_PREVIOUS_PRODUCER_ID).put_i64(txn.previous_producer_id);
     }
+    if txn.next_producer_id != NO_PRODUCER_ID {
+        tagged.field(TAG_NEXT_PRODUCER_ID).put_i64(txn.next_producer_id);
+    }
+    if txn.client_version != TV_0 {
+        tagged.field(TAG_CLIENT_TRANSACTION_VERSION).put_i16(txn.client_version);
+    }
+    tagged.finish(&mut buf, &[]);
     Ok(buf.to_contiguous())
 }
 
@@ -100,7 +96,7 @@ pub fn decode(key: Bytes, value: Option<Bytes>) -> Result<(String, Option<TxnMet
     };
     let mut r = Reader::new(value);
     let version = r.i16()?;
-    if version > MAX_VALUE_VERSION {
+    if version > VALUE_VERSION {
         return Err(DecodeError::UnsupportedVersion { api_key: -1, version });
     }
     let flexible = version >= 1;
@@ -169,16 +165,18 @@ fn skip_tagged_fields(r: &mut Reader) -> Result<(), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coordinator::txn::state::TV_2;
 
     #[test]
-    fn values_round_trip_in_kafkas_v0_layout() {
+    fn values_round_trip_in_kafkas_v1_layout() {
         let mut txn = TxnMetadata::new("tx", 42, 60_000, 1_000);
         let key = encode_key("tx").unwrap();
         assert_eq!(&key[..], b"\x00\x00\x00\x02tx");
         let empty = encode_value(&txn).unwrap();
-        // version, id, epoch, timeout, state, null array, two timestamps
-        assert_eq!(empty.len(), 2 + 8 + 2 + 4 + 1 + 4 + 8 + 8);
-        assert_eq!(&empty[17..21], b"\xff\xff\xff\xff");
+        // version, id, epoch, timeout, state, null array, two timestamps, no tagged fields
+        assert_eq!(empty.len(), 2 + 8 + 2 + 4 + 1 + 1 + 8 + 8 + 1);
+        assert_eq!(&empty[..2], b"\x00\x01");
+        assert_eq!((empty[17], empty[34]), (0, 0), "a null compact array, no tags");
         assert_eq!(
             decode(key.clone(), Some(empty)).unwrap(),
             ("tx".into(), Some(txn.clone()))
@@ -191,6 +189,33 @@ mod tests {
         assert_eq!(value[16], 2, "PrepareCommit's id");
         assert_eq!(decode(key.clone(), Some(value)).unwrap().1, Some(txn));
         assert_eq!(decode(key, None).unwrap(), ("tx".into(), None));
+    }
+
+    #[test]
+    fn v0_values_of_older_logs_are_read() {
+        let mut v0 = EncodeBuf::new();
+        v0.put_i16(0);
+        v0.put_i64(42);
+        v0.put_i16(3);
+        v0.put_i32(60_000);
+        v0.put_i8(TxnState::CompleteCommit.id());
+        v0.put_array_len(false, 1, "transactionPartitions").unwrap();
+        v0.put_string(false, "a", "topic").unwrap();
+        v0.put_array_len(false, 1, "partitionIds").unwrap();
+        v0.put_i32(5);
+        v0.put_i64(1_000);
+        v0.put_i64(900);
+        let (_, txn) = decode(encode_key("tx").unwrap(), Some(v0.to_contiguous())).unwrap();
+        let txn = txn.unwrap();
+        assert_eq!(
+            (txn.producer_id, txn.producer_epoch, txn.state, txn.start_ms),
+            (42, 3, TxnState::CompleteCommit, 900)
+        );
+        assert_eq!(txn.partitions, [("a".to_string(), 5)].into());
+        assert_eq!(
+            (txn.client_version, txn.previous_producer_id, txn.next_producer_id),
+            (TV_0, NO_PRODUCER_ID, NO_PRODUCER_ID)
+        );
     }
 
     #[test]
