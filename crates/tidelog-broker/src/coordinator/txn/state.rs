@@ -160,6 +160,15 @@ impl TxnMetadata {
         }
     }
 
+    /// Whether `(producer_id, epoch)` is the producer id an EndTxn v5 just left behind at
+    /// its exhausted epoch: the producer did not learn of the new one.
+    fn holds_exhausted_previous(&self, producer_id: i64, epoch: i16) -> bool {
+        self.previous_producer_id != NO_PRODUCER_ID
+            && producer_id == self.previous_producer_id
+            && epoch >= i16::MAX - 1
+            && self.producer_epoch == 0
+    }
+
     /// The producer id and epoch the producer uses once this transaction completes (what
     /// EndTxn v5 answers).
     pub fn ids_after_completion(&self) -> (i64, i16) {
@@ -194,10 +203,7 @@ impl TxnMetadata {
         let mut holds_last = false;
         if let Some((id, epoch)) = expected {
             holds_last = (self.last_producer_epoch >= 0 && (id, epoch) == (self.producer_id, self.last_producer_epoch))
-                || (self.previous_producer_id != NO_PRODUCER_ID
-                    && id == self.previous_producer_id
-                    && epoch >= i16::MAX - 1
-                    && self.producer_epoch == 0);
+                || self.holds_exhausted_previous(id, epoch);
             if (id, epoch) != (self.producer_id, self.producer_epoch) && !holds_last {
                 return Err(ErrorCode::PRODUCER_FENCED);
             }
@@ -331,7 +337,7 @@ impl TxnMetadata {
     ) -> Result<(TxnMetadata, End), ErrorCode> {
         let bumped_by_last_end = self.client_version == TV_2
             && ((producer_id == self.producer_id && producer_epoch.checked_add(1) == Some(self.producer_epoch))
-                || (producer_id == self.previous_producer_id && self.producer_epoch == 0));
+                || self.holds_exhausted_previous(producer_id, producer_epoch));
         if bumped_by_last_end {
             return match (self.state, commit) {
                 (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {
