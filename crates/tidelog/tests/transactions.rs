@@ -464,12 +464,23 @@ mod raw {
 
     /// AddPartitionsToTxn v4 `verify_only` of partitions of "t"; the error of each.
     fn verify(raw: &mut RawClient, producer: (i64, i16), partitions: &[i32]) -> Vec<ErrorCode> {
+        add_as_leader(raw, 4, producer, partitions, true)
+    }
+
+    /// AddPartitionsToTxn v4+ (a partition leader's) of partitions of "t"; the error of each.
+    fn add_as_leader(
+        raw: &mut RawClient,
+        version: i16,
+        producer: (i64, i16),
+        partitions: &[i32],
+        verify_only: bool,
+    ) -> Vec<ErrorCode> {
         let request = AddPartitionsToTxnRequest {
             transactions: vec![AddPartitionsToTxnTransaction {
                 transactional_id: ID.into(),
                 producer_id: producer.0,
                 producer_epoch: producer.1,
-                verify_only: true,
+                verify_only,
                 topics: vec![AddPartitionsToTxnTopic {
                     name: "t".into(),
                     partitions: partitions.to_vec(),
@@ -479,7 +490,7 @@ mod raw {
             }],
             ..Default::default()
         };
-        match raw.request(4, RequestBody::AddPartitionsToTxn(request)) {
+        match raw.request(version, RequestBody::AddPartitionsToTxn(request)) {
             ResponseBody::AddPartitionsToTxn(r) => r.results_by_transaction[0].topic_results[0]
                 .results_by_partition
                 .iter()
@@ -834,6 +845,12 @@ mod raw {
             (ErrorCode::NONE, (producer_id, 4)),
             "a retry recognised after the restart"
         );
+        // A leader's AddPartitionsToTxn v5 adds as transactions v2 do.
+        assert_eq!(
+            add_as_leader(&mut raw, 5, (producer_id, 4), &[0], false),
+            [ErrorCode::NONE]
+        );
+        assert_eq!(describe(&broker, ID).transaction_state, "Ongoing");
         let produced = produce_v2(&mut raw, (producer_id, 4), &[(0, 0, "d0")]);
         assert_eq!(produced[0].0, ErrorCode::NONE);
         // Unanswered (acks=0), the batch adds its partition all the same.
