@@ -44,10 +44,12 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         return Box::pin(async { None });
     }
     let reply = match request.body {
-        RequestBody::Produce(r) => handlers::produce::handle(broker, r),
+        RequestBody::Produce(r) => handlers::produce::handle(broker, r, version),
         RequestBody::Fetch(r) => handlers::fetch::handle(broker, r, version),
         RequestBody::ListOffsets(r) => Reply::Now(ResponseBody::ListOffsets(handlers::list_offsets::handle(broker, r))),
-        RequestBody::ApiVersions(r) => Reply::Now(ResponseBody::ApiVersions(handlers::api_versions::handle(r))),
+        RequestBody::ApiVersions(r) => {
+            Reply::Now(ResponseBody::ApiVersions(handlers::api_versions::handle(r, version)))
+        }
         RequestBody::Metadata(r) => Reply::Now(ResponseBody::Metadata(handlers::metadata::handle(broker, r, version))),
         RequestBody::CreateTopics(r) => {
             Reply::Now(ResponseBody::CreateTopics(handlers::create_topics::handle(broker, r)))
@@ -101,8 +103,8 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::InitProducerId(r) => handlers::init_producer_id::handle(broker, r),
         RequestBody::AddPartitionsToTxn(r) => handlers::add_partitions_to_txn::handle(broker, r, version),
         RequestBody::AddOffsetsToTxn(r) => handlers::add_offsets_to_txn::handle(broker, r),
-        RequestBody::TxnOffsetCommit(r) => handlers::txn_offset_commit::handle(broker, r),
-        RequestBody::EndTxn(r) => handlers::end_txn::handle(broker, r),
+        RequestBody::TxnOffsetCommit(r) => handlers::txn_offset_commit::handle(broker, r, version),
+        RequestBody::EndTxn(r) => handlers::end_txn::handle(broker, r, version),
         RequestBody::DescribeTransactions(r) => Reply::Now(ResponseBody::DescribeTransactions(
             handlers::describe_transactions::handle(broker, r),
         )),

@@ -395,19 +395,23 @@ mod raw {
     use tidelog_protocol::messages::add_partitions_to_txn_request::{
         AddPartitionsToTxnRequest, AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
     };
+    use tidelog_protocol::messages::api_versions_request::ApiVersionsRequest;
+    use tidelog_protocol::messages::api_versions_response::ApiVersionsResponse;
     use tidelog_protocol::messages::end_txn_request::EndTxnRequest;
     use tidelog_protocol::messages::init_producer_id_request::InitProducerIdRequest;
     use tidelog_protocol::messages::list_transactions_request::ListTransactionsRequest;
     use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestTopic};
+    use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
     use tidelog_protocol::messages::txn_offset_commit_request::{
         TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
     };
+    use tidelog_protocol::records::ControlType;
     use tidelog_protocol::records::RecordBatchBuilder;
-    use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
+    use tidelog_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
     use super::common::clients::new_topic;
-    use super::common::{now_ms, Broker, RawClient};
-    use super::describe;
+    use super::common::{now_ms, wait_until, Broker, RawClient};
+    use super::{describe, fetch_batches, marker_of, read_to_end};
 
     const ID: &str = "raw-tx";
     const GROUP: &str = "raw-group";
@@ -416,9 +420,11 @@ mod raw {
         let request = InitProducerIdRequest {
             transactional_id: Some(ID.into()),
             transaction_timeout_ms: timeout_ms,
+            producer_id: -1,
+            producer_epoch: -1,
             ..Default::default()
         };
-        match raw.request(4, RequestBody::InitProducerId(request)) {
+        match raw.request(5, RequestBody::InitProducerId(request)) {
             ResponseBody::InitProducerId(r) => (ErrorCode(r.error_code), r.producer_id, r.producer_epoch),
             other => panic!("not an InitProducerId response: {other:?}"),
         }
@@ -458,12 +464,23 @@ mod raw {
 
     /// AddPartitionsToTxn v4 `verify_only` of partitions of "t"; the error of each.
     fn verify(raw: &mut RawClient, producer: (i64, i16), partitions: &[i32]) -> Vec<ErrorCode> {
+        add_as_leader(raw, 4, producer, partitions, true)
+    }
+
+    /// AddPartitionsToTxn v4+ (a partition leader's) of partitions of "t"; the error of each.
+    fn add_as_leader(
+        raw: &mut RawClient,
+        version: i16,
+        producer: (i64, i16),
+        partitions: &[i32],
+        verify_only: bool,
+    ) -> Vec<ErrorCode> {
         let request = AddPartitionsToTxnRequest {
             transactions: vec![AddPartitionsToTxnTransaction {
                 transactional_id: ID.into(),
                 producer_id: producer.0,
                 producer_epoch: producer.1,
-                verify_only: true,
+                verify_only,
                 topics: vec![AddPartitionsToTxnTopic {
                     name: "t".into(),
                     partitions: partitions.to_vec(),
@@ -473,7 +490,7 @@ mod raw {
             }],
             ..Default::default()
         };
-        match raw.request(4, RequestBody::AddPartitionsToTxn(request)) {
+        match raw.request(version, RequestBody::AddPartitionsToTxn(request)) {
             ResponseBody::AddPartitionsToTxn(r) => r.results_by_transaction[0].topic_results[0]
                 .results_by_partition
                 .iter()
@@ -484,10 +501,14 @@ mod raw {
     }
 
     fn transactional_batch(producer: (i64, i16), sequence: i32) -> Bytes {
+        valued_batch(producer, sequence, "v")
+    }
+
+    fn valued_batch(producer: (i64, i16), sequence: i32, value: &str) -> Bytes {
         let mut builder = RecordBatchBuilder::new(0)
             .producer(producer.0, producer.1, sequence)
             .transactional(true);
-        builder.append(now_ms(), None, Some(b"v"), &[]);
+        builder.append(now_ms(), None, Some(value.as_bytes()), &[]);
         builder.build().as_bytes().clone()
     }
 
@@ -505,7 +526,8 @@ mod raw {
         }
     }
 
-    fn txn_offset_commit(raw: &mut RawClient, producer: (i64, i16), offset: i64) -> ErrorCode {
+    /// TxnOffsetCommit at `version` of offset `offset` of t-0 for the group.
+    fn txn_offset_commit(raw: &mut RawClient, version: i16, producer: (i64, i16), offset: i64) -> ErrorCode {
         let request = TxnOffsetCommitRequest {
             transactional_id: ID.into(),
             group_id: GROUP.into(),
@@ -522,7 +544,7 @@ mod raw {
             }],
             ..Default::default()
         };
-        match raw.request(3, RequestBody::TxnOffsetCommit(request)) {
+        match raw.request(version, RequestBody::TxnOffsetCommit(request)) {
             ResponseBody::TxnOffsetCommit(r) => ErrorCode(r.topics[0].partitions[0].error_code),
             other => panic!("not a TxnOffsetCommit response: {other:?}"),
         }
@@ -550,6 +572,11 @@ mod raw {
     }
 
     fn end(raw: &mut RawClient, producer: (i64, i16), committed: bool) -> ErrorCode {
+        end_at(raw, 3, producer, committed).0
+    }
+
+    /// EndTxn at `version`: the error, and the producer id and epoch to go on with (v5+).
+    fn end_at(raw: &mut RawClient, version: i16, producer: (i64, i16), committed: bool) -> (ErrorCode, (i64, i16)) {
         let request = EndTxnRequest {
             transactional_id: ID.into(),
             producer_id: producer.0,
@@ -557,8 +584,8 @@ mod raw {
             committed,
             ..Default::default()
         };
-        match raw.request(3, RequestBody::EndTxn(request)) {
-            ResponseBody::EndTxn(r) => ErrorCode(r.error_code),
+        match raw.request(version, RequestBody::EndTxn(request)) {
+            ResponseBody::EndTxn(r) => (ErrorCode(r.error_code), (r.producer_id, r.producer_epoch)),
             other => panic!("not an EndTxn response: {other:?}"),
         }
     }
@@ -620,9 +647,12 @@ mod raw {
         assert_eq!(ErrorCode(accepted.error_code), ErrorCode::NONE);
 
         // Offsets join the transaction only through AddOffsetsToTxn, and count at its commit.
-        assert_eq!(txn_offset_commit(&mut raw, producer, 1), ErrorCode::INVALID_TXN_STATE);
+        assert_eq!(
+            txn_offset_commit(&mut raw, 3, producer, 1),
+            ErrorCode::INVALID_TXN_STATE
+        );
         assert_eq!(add_offsets(&mut raw, producer), ErrorCode::NONE);
-        assert_eq!(txn_offset_commit(&mut raw, producer, 1), ErrorCode::NONE);
+        assert_eq!(txn_offset_commit(&mut raw, 3, producer, 1), ErrorCode::NONE);
         assert_eq!(fetch_stable_offset(&mut raw), (ErrorCode::UNSTABLE_OFFSET_COMMIT, -1));
 
         assert_eq!(list(&mut raw, Some("raw-.*"), vec![]), [ID]);
@@ -644,5 +674,195 @@ mod raw {
         );
 
         assert_eq!(init(&mut raw, 60_000), (ErrorCode::NONE, producer_id, 1));
+    }
+
+    fn api_versions(raw: &mut RawClient, version: i16) -> ApiVersionsResponse {
+        let request = ApiVersionsRequest {
+            client_software_name: "raw".into(),
+            client_software_version: "0".into(),
+            ..Default::default()
+        };
+        match raw.request(version, RequestBody::ApiVersions(request)) {
+            ResponseBody::ApiVersions(r) => r,
+            other => panic!("not an ApiVersions response: {other:?}"),
+        }
+    }
+
+    /// Produce v12 as a Kafka 4 producer of transactions v2 sends it: the transactional
+    /// id, and one batch per partition of "t" (`(partition, sequence, value)`), with no
+    /// AddPartitionsToTxn before; the error and base offset of each.
+    fn produce_v2(raw: &mut RawClient, producer: (i64, i16), batches: &[(i32, i32, &str)]) -> Vec<(ErrorCode, i64)> {
+        match raw.request(12, produce_v2_request(producer, batches, -1)) {
+            ResponseBody::Produce(r) => r.responses[0]
+                .partition_responses
+                .iter()
+                .map(|p| (ErrorCode(p.error_code), p.base_offset))
+                .collect(),
+            other => panic!("not a Produce response: {other:?}"),
+        }
+    }
+
+    fn produce_v2_request(producer: (i64, i16), batches: &[(i32, i32, &str)], acks: i16) -> RequestBody {
+        let partition_data = batches
+            .iter()
+            .map(|(partition, sequence, value)| PartitionProduceData {
+                index: *partition,
+                records: Some(valued_batch(producer, *sequence, value)),
+                ..Default::default()
+            })
+            .collect();
+        RequestBody::Produce(ProduceRequest {
+            transactional_id: Some(ID.into()),
+            acks,
+            timeout_ms: 15_000,
+            topic_data: vec![TopicProduceData {
+                name: "t".into(),
+                partition_data,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    /// The last batch of t-`partition`, a marker: its outcome, producer id and epoch.
+    fn last_marker(broker: &Broker, partition: i32) -> (ControlType, i64, i16) {
+        let (batches, _, _) = fetch_batches(broker, "t", partition);
+        let marker = batches.last().expect("a marker");
+        (marker_of(marker), marker.producer_id(), marker.producer_epoch())
+    }
+
+    fn committed_values(broker: &Broker) -> Vec<String> {
+        let mut values: Vec<String> = read_to_end(broker, "t", 2, "read_committed")
+            .into_iter()
+            .map(|(_, v)| String::from_utf8(v).unwrap())
+            .collect();
+        values.sort();
+        values
+    }
+
+    /// A Kafka 4 Java producer's transactions v2, request by request.
+    #[test]
+    fn transactions_v2_add_partitions_implicitly_and_bump_the_epoch_at_every_end() {
+        let mut broker = Broker::start(&[]);
+        broker.admin().create_ok(&[new_topic("t", 2, 1)]);
+        let mut raw = broker.raw();
+
+        let versions = api_versions(&mut raw, 4);
+        let supported = versions
+            .supported_features
+            .iter()
+            .find(|f| f.name == "transaction.version")
+            .expect("transaction.version supported");
+        assert_eq!((supported.min_version, supported.max_version), (0, 2));
+        let finalized = versions
+            .finalized_features
+            .iter()
+            .find(|f| f.name == "transaction.version")
+            .expect("transaction.version finalized");
+        assert_eq!((finalized.min_version_level, finalized.max_version_level), (2, 2));
+        let end_txn = versions
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == ApiKey::EndTxn as i16)
+            .unwrap();
+        assert_eq!(end_txn.max_version, 5);
+        let older = api_versions(&mut raw, 3);
+        assert!(
+            older.supported_features.is_empty(),
+            "KAFKA-17492: no level-0 ranges below v4"
+        );
+        assert_eq!(older.finalized_features.len(), 2);
+
+        let (error, producer_id, epoch) = init(&mut raw, 60_000);
+        assert_eq!((error, epoch), (ErrorCode::NONE, 0));
+
+        // The first transaction's batches add t-0 and t-1 themselves.
+        let produced = produce_v2(&mut raw, (producer_id, 0), &[(0, 0, "a0"), (1, 0, "a1")]);
+        assert_eq!(produced, [(ErrorCode::NONE, 0), (ErrorCode::NONE, 0)]);
+        let ongoing = describe(&broker, ID);
+        assert_eq!(ongoing.transaction_state, "Ongoing");
+        assert_eq!(ongoing.topics[0].partitions, [0, 1]);
+        assert_eq!(
+            end_at(&mut raw, 5, (producer_id, 0), true),
+            (ErrorCode::NONE, (producer_id, 1)),
+            "the commit bumps the epoch"
+        );
+        for partition in [0, 1] {
+            assert_eq!(
+                last_marker(&broker, partition),
+                (ControlType::Commit, producer_id, 1),
+                "the marker carries the bumped epoch"
+            );
+        }
+        assert_eq!(
+            end_at(&mut raw, 5, (producer_id, 0), true),
+            (ErrorCode::NONE, (producer_id, 1)),
+            "a retry whose answer was lost"
+        );
+
+        // The next transaction starts its sequences over at the new epoch; the old epoch
+        // is fenced.
+        let produced = produce_v2(&mut raw, (producer_id, 1), &[(0, 0, "b0")]);
+        assert_eq!(produced, [(ErrorCode::NONE, 2)]);
+        let late = produce_v2(&mut raw, (producer_id, 0), &[(1, 1, "late")]);
+        assert_eq!(late[0].0, ErrorCode::INVALID_PRODUCER_EPOCH);
+        assert_eq!(
+            describe(&broker, ID).topics[0].partitions,
+            [0],
+            "the fenced batch added nothing"
+        );
+        assert_eq!(
+            end_at(&mut raw, 5, (producer_id, 1), false),
+            (ErrorCode::NONE, (producer_id, 2))
+        );
+        assert_eq!(last_marker(&broker, 0), (ControlType::Abort, producer_id, 2));
+        assert_eq!(describe(&broker, ID).transaction_state, "CompleteAbort");
+        assert_eq!(committed_values(&broker), ["a0", "a1"], "the abort hides b0");
+
+        // Offsets join a transaction through TxnOffsetCommit v5, without AddOffsetsToTxn.
+        assert_eq!(txn_offset_commit(&mut raw, 5, (producer_id, 2), 7), ErrorCode::NONE);
+        assert_eq!(fetch_stable_offset(&mut raw), (ErrorCode::UNSTABLE_OFFSET_COMMIT, -1));
+        let produced = produce_v2(&mut raw, (producer_id, 2), &[(1, 0, "c1")]);
+        assert_eq!(produced, [(ErrorCode::NONE, 2)]);
+        assert_eq!(
+            end_at(&mut raw, 5, (producer_id, 2), true),
+            (ErrorCode::NONE, (producer_id, 3))
+        );
+        assert_eq!(fetch_stable_offset(&mut raw), (ErrorCode::NONE, 7));
+        assert_eq!(committed_values(&broker), ["a0", "a1", "c1"]);
+
+        // An abort with nothing written still moves the epoch on; the coordinator keeps
+        // the client's transaction version across a restart.
+        assert_eq!(
+            end_at(&mut raw, 5, (producer_id, 3), false),
+            (ErrorCode::NONE, (producer_id, 4))
+        );
+        drop(raw);
+        broker.restart();
+        let mut raw = broker.raw();
+        assert_eq!(
+            end_at(&mut raw, 5, (producer_id, 3), false),
+            (ErrorCode::NONE, (producer_id, 4)),
+            "a retry recognised after the restart"
+        );
+        // A leader's AddPartitionsToTxn v5 adds as transactions v2 do.
+        assert_eq!(
+            add_as_leader(&mut raw, 5, (producer_id, 4), &[0], false),
+            [ErrorCode::NONE]
+        );
+        assert_eq!(describe(&broker, ID).transaction_state, "Ongoing");
+        let produced = produce_v2(&mut raw, (producer_id, 4), &[(0, 0, "d0")]);
+        assert_eq!(produced[0].0, ErrorCode::NONE);
+        // Unanswered (acks=0), the batch adds its partition all the same.
+        raw.send(12, &produce_v2_request((producer_id, 4), &[(1, 0, "d1")], 0));
+        wait_until("an acks=0 batch appended to t-1", || {
+            (raw.latest_offset("t", 1) == 5).then_some(())
+        });
+        assert_eq!(describe(&broker, ID).topics[0].partitions, [0, 1]);
+        assert_eq!(
+            end_at(&mut raw, 5, (producer_id, 4), true),
+            (ErrorCode::NONE, (producer_id, 5))
+        );
+        assert_eq!(committed_values(&broker), ["a0", "a1", "c1", "d0", "d1"]);
     }
 }

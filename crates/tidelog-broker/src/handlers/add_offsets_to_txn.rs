@@ -1,6 +1,7 @@
 //! AddOffsetsToTxn: adds the group's `__consumer_offsets` partition to the producer's
 //! transaction, so that its TxnOffsetCommit there becomes part of it and the partition
-//! gets the transaction's marker.
+//! gets the transaction's marker. Only clients of transactions v1 send it: a TxnOffsetCommit
+//! v5 adds the partition itself.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
 use crate::coordinator::group::OFFSETS_TOPIC;
+use crate::coordinator::txn::state::TV_0;
 use crate::dispatch::Reply;
 
 pub fn handle(broker: &Arc<Broker>, request: AddOffsetsToTxnRequest) -> Reply {
@@ -31,7 +33,13 @@ pub fn handle(broker: &Arc<Broker>, request: AddOffsetsToTxnRequest) -> Reply {
         let producer = (request.producer_id, request.producer_epoch);
         let added = broker
             .txns
-            .add_partitions(&broker.partitions, &request.transactional_id, producer, &[partition])
+            .add_partitions(
+                &broker.partitions,
+                &request.transactional_id,
+                producer,
+                &[partition],
+                TV_0,
+            )
             .await;
         respond(added.err().unwrap_or(ErrorCode::NONE))
     }))

@@ -3,6 +3,9 @@
 //! clients, with one transaction; v4+ (KIP-890) batch several transactions and with
 //! `verify_only` only ask whether the partitions are in the ongoing transaction, adding
 //! nothing (what a partition leader asks before it accepts a transactional batch).
+//! Without `verify_only`, v5 is what a partition leader sends for a transactions v2 client
+//! (KIP-890 part 2: a Produce v12 batch adds its partition): the transaction is recorded
+//! as the client's of transactions v2, whose EndTxn bumps the epoch.
 //!
 //! A partition this broker does not host gets UNKNOWN_TOPIC_OR_PARTITION and the others
 //! of the request OPERATION_NOT_ATTEMPTED, as in Kafka: the transaction does not change.
@@ -19,6 +22,7 @@ use tidelog_protocol::messages::add_partitions_to_txn_response::{
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
+use crate::coordinator::txn::state::{TV_0, TV_2};
 use crate::dispatch::Reply;
 
 pub fn handle(broker: &Arc<Broker>, request: AddPartitionsToTxnRequest, version: i16) -> Reply {
@@ -33,15 +37,16 @@ pub fn handle(broker: &Arc<Broker>, request: AddPartitionsToTxnRequest, version:
                 topics: request.v3_and_below_topics,
                 ..Default::default()
             };
-            let result = add(&broker, transaction).await;
+            let result = add(&broker, transaction, TV_0).await;
             return ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse {
                 results_by_topic_v3_and_below: result.topic_results,
                 ..Default::default()
             });
         }
+        let client_version = if version >= 5 { TV_2 } else { TV_0 };
         let mut results_by_transaction = Vec::with_capacity(request.transactions.len());
         for transaction in request.transactions {
-            results_by_transaction.push(add(&broker, transaction).await);
+            results_by_transaction.push(add(&broker, transaction, client_version).await);
         }
         ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse {
             results_by_transaction,
@@ -51,7 +56,11 @@ pub fn handle(broker: &Arc<Broker>, request: AddPartitionsToTxnRequest, version:
 }
 
 /// One transaction's partitions: added (or verified), each with its error.
-async fn add(broker: &Broker, transaction: AddPartitionsToTxnTransaction) -> AddPartitionsToTxnResult {
+async fn add(
+    broker: &Broker,
+    transaction: AddPartitionsToTxnTransaction,
+    client_version: i16,
+) -> AddPartitionsToTxnResult {
     let wanted: Vec<(String, i32)> = transaction
         .topics
         .iter()
@@ -82,7 +91,7 @@ async fn add(broker: &Broker, transaction: AddPartitionsToTxnTransaction) -> Add
     } else {
         let code = match broker
             .txns
-            .add_partitions(&broker.partitions, id, producer, &wanted)
+            .add_partitions(&broker.partitions, id, producer, &wanted, client_version)
             .await
         {
             Ok(()) => ErrorCode::NONE,

@@ -34,8 +34,7 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::AddPartitionsToTxn, 0, 5),
     (ApiKey::AddOffsetsToTxn, 0, 4),
-    // v5 is KIP-890 transactions v2 (an epoch bump at every EndTxn), not handled.
-    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
     (ApiKey::TxnOffsetCommit, 0, 5),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 2),
@@ -45,8 +44,12 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
-/// The feature `group.version` at level 1 says the KIP-848 consumer protocol is enabled.
-const GROUP_VERSION: (&str, i16) = ("group.version", 1);
+/// The features (KIP-584, KIP-1022), each with the highest level supported, which is also
+/// the level finalized, as a new Kafka 4.x cluster formats them; every one is supported
+/// from level 0. `group.version` 1: the KIP-848 consumer protocol is enabled.
+/// `transaction.version` 2: transactions v2 (KIP-890 part 2), which Kafka 4 Java clients
+/// then use; clients that do not look at it (librdkafka) go on with transactions v1.
+const FEATURES: &[(&str, i16)] = &[("group.version", 1), ("transaction.version", 2)];
 
 pub fn advertised(api_key: ApiKey, version: i16) -> bool {
     ADVERTISED
@@ -68,23 +71,34 @@ fn api_list() -> Vec<ApiVersion> {
 
 /// KIP-511's client name and version are accepted as given (they only label the client).
 /// The features (v3+) are fixed on a single node, so their epoch never moves past 0.
-pub fn handle(_request: ApiVersionsRequest) -> ApiVersionsResponse {
-    let (name, level) = GROUP_VERSION;
+/// Clients asking with v3 are not shown supported ranges starting at level 0, which older
+/// ones cannot read (Kafka leaves them out too, KAFKA-17492); v4+ see them all.
+pub fn handle(_request: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+    let supported_features = match version >= 4 {
+        true => FEATURES
+            .iter()
+            .map(|(name, level)| SupportedFeatureKey {
+                name: name.to_string(),
+                min_version: 0,
+                max_version: *level,
+                ..Default::default()
+            })
+            .collect(),
+        false => Vec::new(),
+    };
     ApiVersionsResponse {
         api_keys: api_list(),
-        supported_features: vec![SupportedFeatureKey {
-            name: name.to_string(),
-            min_version: 0,
-            max_version: level,
-            ..Default::default()
-        }],
+        supported_features,
         finalized_features_epoch: 0,
-        finalized_features: vec![FinalizedFeatureKey {
-            name: name.to_string(),
-            min_version_level: level,
-            max_version_level: level,
-            ..Default::default()
-        }],
+        finalized_features: FEATURES
+            .iter()
+            .map(|(name, level)| FinalizedFeatureKey {
+                name: name.to_string(),
+                min_version_level: *level,
+                max_version_level: *level,
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     }
 }

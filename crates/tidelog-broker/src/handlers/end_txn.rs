@@ -5,8 +5,10 @@
 //! it, so a read_committed consumer sees the transaction as soon as the producer learns
 //! it committed. A retry of an EndTxn already completed is answered NONE.
 //!
-//! Versions 0-4: v5 (KIP-890 transactions v2, which bumps the epoch at every EndTxn) is not
-//! handled.
+//! Version 5 is transactions v2 (KIP-890 part 2): the Prepare state is written at the next
+//! epoch, the markers carry it (fencing every batch of the transaction still in flight),
+//! and the answer gives the producer id and epoch to go on with: the same id at that
+//! epoch, or a new id at epoch 0 once the epoch is exhausted.
 
 use std::sync::Arc;
 
@@ -18,37 +20,47 @@ use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::txn::state::End;
 use crate::dispatch::Reply;
+use crate::handlers::init_producer_id::new_producer_id;
 
-pub fn handle(broker: &Arc<Broker>, request: EndTxnRequest) -> Reply {
+pub fn handle(broker: &Arc<Broker>, request: EndTxnRequest, version: i16) -> Reply {
     let broker = broker.clone();
     Reply::Later(Box::pin(async move {
-        let code = match end(&broker, &request).await {
-            Ok(()) => ErrorCode::NONE,
-            Err(code) => code,
+        let (code, (producer_id, producer_epoch)) = match end(&broker, &request, version >= 5).await {
+            Ok(ids) => (ErrorCode::NONE, ids),
+            Err(code) => (code, (-1, -1)),
         };
         ResponseBody::EndTxn(EndTxnResponse {
             error_code: code.0,
+            producer_id,
+            producer_epoch,
             ..Default::default()
         })
     }))
 }
 
-async fn end(broker: &Arc<Broker>, request: &EndTxnRequest) -> Result<(), ErrorCode> {
+/// Ends the transaction; the producer id and epoch the producer goes on with.
+async fn end(broker: &Arc<Broker>, request: &EndTxnRequest, bump: bool) -> Result<(i64, i16), ErrorCode> {
     let id = &request.transactional_id;
     let now = now_ms();
-    let decided = broker
+    let new_producer_id = || new_producer_id(broker);
+    let (end, ids) = broker
         .txns
         .transition(&broker.partitions, id, |current| {
             let txn = current.ok_or(ErrorCode::INVALID_PRODUCER_ID_MAPPING)?;
-            let (next, end) = txn.end(request.producer_id, request.producer_epoch, request.committed, now)?;
-            Ok(((end == End::Prepare).then_some(next), end))
+            let (producer_id, epoch, commit) = (request.producer_id, request.producer_epoch, request.committed);
+            let (next, end) = match bump {
+                true => txn.end_bumping(producer_id, epoch, commit, now, new_producer_id)?,
+                false => txn.end(producer_id, epoch, commit, now)?,
+            };
+            let ids = next.ids_after_completion();
+            Ok(((end == End::Prepare).then_some(next), (end, ids)))
         })
         .await?;
-    match decided {
-        End::Prepare => match broker.spawn_txn_completion(id.clone()).await {
-            Ok(completed) => completed,
-            Err(_) => Err(ErrorCode::UNKNOWN_SERVER_ERROR),
-        },
-        End::AlreadyDone => Ok(()),
+    if end == End::Prepare {
+        match broker.spawn_txn_completion(id.clone()).await {
+            Ok(completed) => completed?,
+            Err(_) => return Err(ErrorCode::UNKNOWN_SERVER_ERROR),
+        }
     }
+    Ok(ids)
 }

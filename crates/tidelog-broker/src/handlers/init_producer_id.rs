@@ -60,12 +60,7 @@ fn transactional(broker: &Arc<Broker>, transactional_id: String, request: InitPr
     let broker = broker.clone();
     Reply::Later(Box::pin(async move {
         let now = now_ms();
-        let new_producer_id = || {
-            broker.producer_ids.allocate(&broker.metadata).map_err(|e| {
-                error!(error = %e, "cannot allocate producer ids");
-                ErrorCode::KAFKA_STORAGE_ERROR
-            })
-        };
+        let new_producer_id = || new_producer_id(&broker);
         let decided = broker
             .txns
             .transition(&broker.partitions, &transactional_id, |current| match current {
@@ -93,6 +88,14 @@ fn transactional(broker: &Arc<Broker>, transactional_id: String, request: InitPr
     }))
 }
 
+/// A producer id never given before (also for EndTxn v5 at an exhausted epoch).
+pub(crate) fn new_producer_id(broker: &Broker) -> Result<i64, ErrorCode> {
+    broker.producer_ids.allocate(&broker.metadata).map_err(|e| {
+        error!(error = %e, "cannot allocate producer ids");
+        ErrorCode::KAFKA_STORAGE_ERROR
+    })
+}
+
 /// An idempotent producer's id and epoch.
 fn idempotent(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
     let (id, epoch) = (request.producer_id, request.producer_epoch);
@@ -103,12 +106,9 @@ fn idempotent(broker: &Broker, request: InitProducerIdRequest) -> InitProducerId
     if allocated && epoch < i16::MAX - 1 {
         return answer(ErrorCode::NONE, id, epoch + 1);
     }
-    match broker.producer_ids.allocate(&broker.metadata) {
+    match new_producer_id(broker) {
         Ok(id) => answer(ErrorCode::NONE, id, 0),
-        Err(e) => {
-            error!(error = %e, "cannot allocate producer ids");
-            answer(ErrorCode::KAFKA_STORAGE_ERROR, -1, -1)
-        }
+        Err(code) => answer(code, -1, -1),
     }
 }
 

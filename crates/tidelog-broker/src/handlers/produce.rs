@@ -11,17 +11,28 @@
 //! ongoing transaction (KIP-890 part 1 verification, asked of the transaction coordinator
 //! as Kafka's partition leaders ask it with AddPartitionsToTxn `verify_only`); otherwise
 //! INVALID_TXN_STATE, so a late batch of a finished or aborted transaction cannot open a
-//! transaction nobody will end. `transaction.partition.verification.enable=false` turns
-//! the check off, as in Kafka.
+//! transaction nobody will end. From v12 on (transactions v2, KIP-890 part 2) the client
+//! does not add partitions itself: a batch for a partition not yet in the transaction adds
+//! it, through the coordinator as Kafka's leader does with AddPartitionsToTxn v5, and the
+//! request is answered once that is durable (an id busy with another add is waited for, up
+//! to the request's timeout, then CONCURRENT_TRANSACTIONS as Kafka 4 answers v12). A batch at an epoch older than the
+//! transaction's is INVALID_PRODUCER_EPOCH either way.
+//! `transaction.partition.verification.enable=false` turns the check off, as in Kafka, but
+//! for v12 requests, whose partitions must still be added.
+//!
+//! The check is a lookup by producer id per partition (see `coordinator::txn`), so a
+//! request is first checked whole, then appended; only a request with partitions to add
+//! waits for the coordinator before it appends.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tidelog_log::LogError;
 use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest};
 use tidelog_protocol::messages::produce_response::{PartitionProduceResponse, ProduceResponse, TopicProduceResponse};
-use tidelog_protocol::records::RecordBatchMut;
+use tidelog_protocol::records::{RecordBatch, RecordBatchMut};
 use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 use tracing::error;
 
@@ -34,6 +45,10 @@ use crate::partitions::{producer_error_code, Partition};
 use crate::produce_validation::{validate, Refused};
 use crate::topic_config;
 
+/// The first Produce version of transactions v2: transactional batches add their
+/// partitions to the transaction.
+const ADDS_PARTITIONS_VERSION: i16 = 12;
+
 /// An appended partition an `acks=-1` answer waits for, by its place in the response.
 struct DurableWait {
     topic_index: usize,
@@ -42,25 +57,59 @@ struct DurableWait {
     offset: i64,
 }
 
+/// A partition's record set, checked and ready to append.
+struct Checked {
+    partition: Arc<Partition>,
+    topic: String,
+    index: i32,
+    batches: Vec<RecordBatch>,
+    records: Bytes,
+    log_append_time: bool,
+    /// The transactional producer whose transaction must take the partition first (v12+).
+    to_add: Option<(i64, i16)>,
+}
+
+/// A partition's record set refused, with its error.
+struct Refusal {
+    index: i32,
+    code: ErrorCode,
+    message: Option<String>,
+}
+
+impl Refusal {
+    fn response(self) -> PartitionProduceResponse {
+        PartitionProduceResponse {
+            index: self.index,
+            error_code: self.code.0,
+            base_offset: -1,
+            error_message: self.message,
+            ..Default::default()
+        }
+    }
+}
+
+/// Each partition of a request: checked, or refused.
+type CheckedTopic = (TopicProduceResponse, Vec<Result<Checked, Refusal>>);
+
 /// A partition's outcome, and what an `acks=-1` answer must wait for.
 struct Appended {
     response: PartitionProduceResponse,
     durable: Option<(Arc<Partition>, i64)>,
 }
 
-pub fn handle(broker: &Broker, request: ProduceRequest) -> Reply {
+pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Reply {
     let acks = request.acks;
     if !matches!(acks, -1..=1) {
         let response = error_response(&request, ErrorCode::INVALID_REQUIRED_ACKS);
         return Reply::Now(ResponseBody::Produce(response));
     }
     let now = now_ms();
-    let mut waits = Vec::new();
-    let responses = request
+    let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
+    let adds = version >= ADDS_PARTITIONS_VERSION && request.transactional_id.is_some();
+    let checked: Vec<CheckedTopic> = request
         .topic_data
         .into_iter()
-        .enumerate()
-        .map(|(topic_index, topic)| {
+        .map(|topic| {
             let name = match topic.topic_id.is_nil() {
                 true => Some(topic.name.clone()),
                 false => broker
@@ -69,12 +118,112 @@ pub fn handle(broker: &Broker, request: ProduceRequest) -> Reply {
                     .topic_by_id(topic.topic_id)
                     .map(|t| t.name.clone()),
             };
-            let partition_responses = topic
+            let partitions = topic
                 .partition_data
                 .into_iter()
+                .map(|data| check_partition(broker, name.as_deref(), topic.topic_id, data, adds))
+                .collect();
+            let response = TopicProduceResponse {
+                name: topic.name,
+                topic_id: topic.topic_id,
+                ..Default::default()
+            };
+            (response, partitions)
+        })
+        .collect();
+    let mut to_add: BTreeMap<(i64, i16), Vec<(String, i32)>> = BTreeMap::new();
+    for checked in checked.iter().flat_map(|(_, ps)| ps.iter().flatten()) {
+        if let Some(producer) = checked.to_add {
+            to_add
+                .entry(producer)
+                .or_default()
+                .push((checked.topic.clone(), checked.index));
+        }
+    }
+    if to_add.is_empty() {
+        let (response, waits) = append_all(broker, checked, now);
+        return reply(acks, response, waits, timeout);
+    }
+    let broker = broker.clone();
+    let transactional_id = request.transactional_id.unwrap_or_default();
+    let added = async move {
+        let mut refused = BTreeMap::new();
+        for (producer, partitions) in to_add {
+            let added = broker
+                .txns
+                .add_partitions_implicitly(&broker.partitions, &transactional_id, producer, &partitions, timeout)
+                .await;
+            if let Err(code) = added {
+                refused.insert(producer, code);
+            }
+        }
+        let checked = checked
+            .into_iter()
+            .map(|(topic, partitions)| {
+                let partitions = partitions
+                    .into_iter()
+                    .map(|p| match p {
+                        Ok(c) => match c.to_add.and_then(|producer| refused.get(&producer)) {
+                            Some(code) => Err(Refusal {
+                                index: c.index,
+                                code: *code,
+                                message: None,
+                            }),
+                            None => Ok(c),
+                        },
+                        refused => refused,
+                    })
+                    .collect();
+                (topic, partitions)
+            })
+            .collect();
+        append_all(&broker, checked, now)
+    };
+    match acks {
+        // Nobody waits for the answer: the adds and appends go on by themselves.
+        0 => {
+            tokio::spawn(added);
+            Reply::Nothing
+        }
+        _ => Reply::Later(Box::pin(async move {
+            let (response, waits) = added.await;
+            ResponseBody::Produce(match acks {
+                1 => response,
+                _ => wait_durable(response, waits, timeout).await,
+            })
+        })),
+    }
+}
+
+/// The answer by `acks`: `0` none, `1` now, `-1` once every append is durable.
+fn reply(acks: i16, response: ProduceResponse, waits: Vec<DurableWait>, timeout: Duration) -> Reply {
+    match acks {
+        0 => Reply::Nothing,
+        1 => Reply::Now(ResponseBody::Produce(response)),
+        _ => Reply::Later(Box::pin(async move {
+            ResponseBody::Produce(wait_durable(response, waits, timeout).await)
+        })),
+    }
+}
+
+/// Appends every checked partition, in the request's order.
+fn append_all(broker: &Broker, checked: Vec<CheckedTopic>, now: i64) -> (ProduceResponse, Vec<DurableWait>) {
+    let mut waits = Vec::new();
+    let responses = checked
+        .into_iter()
+        .enumerate()
+        .map(|(topic_index, (mut topic, partitions))| {
+            topic.partition_responses = partitions
+                .into_iter()
                 .enumerate()
-                .map(|(partition_index, data)| {
-                    let appended = produce_partition(broker, name.as_deref(), topic.topic_id, data, now);
+                .map(|(partition_index, checked)| {
+                    let appended = match checked {
+                        Ok(checked) => append_partition(broker, checked, now),
+                        Err(refused) => Appended {
+                            response: refused.response(),
+                            durable: None,
+                        },
+                    };
                     if let Some((partition, offset)) = appended.durable {
                         waits.push(DurableWait {
                             topic_index,
@@ -86,64 +235,42 @@ pub fn handle(broker: &Broker, request: ProduceRequest) -> Reply {
                     appended.response
                 })
                 .collect();
-            TopicProduceResponse {
-                name: topic.name,
-                topic_id: topic.topic_id,
-                partition_responses,
-                ..Default::default()
-            }
+            topic
         })
         .collect();
     let response = ProduceResponse {
         responses,
         ..Default::default()
     };
-    match acks {
-        0 => Reply::Nothing,
-        1 => Reply::Now(ResponseBody::Produce(response)),
-        _ => {
-            let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
-            Reply::Later(Box::pin(async move {
-                ResponseBody::Produce(wait_durable(response, waits, timeout).await)
-            }))
-        }
-    }
+    (response, waits)
 }
 
-fn produce_partition(
+/// Everything about a partition's record set but the append: the partition, the batches,
+/// and its producer's transaction.
+fn check_partition(
     broker: &Broker,
     topic: Option<&str>,
     topic_id: Uuid,
     data: PartitionProduceData,
-    now: i64,
-) -> Appended {
+    adds: bool,
+) -> Result<Checked, Refusal> {
     let index = data.index;
-    let refuse = |code: ErrorCode, message: Option<String>| Appended {
-        response: PartitionProduceResponse {
-            index,
-            error_code: code.0,
-            base_offset: -1,
-            error_message: message,
-            ..Default::default()
-        },
-        durable: None,
-    };
+    let refuse = |code: ErrorCode, message: Option<String>| Refusal { index, code, message };
     let unknown = if topic_id.is_nil() {
         ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
     } else {
         ErrorCode::UNKNOWN_TOPIC_ID
     };
-    let Some(topic) = topic else {
-        return refuse(unknown, None);
-    };
-    let Some(partition) = broker.partitions.get(topic, index) else {
-        return refuse(unknown, None);
-    };
+    let topic = topic.ok_or_else(|| refuse(unknown, None))?;
+    let partition = broker
+        .partitions
+        .get(topic, index)
+        .ok_or_else(|| refuse(unknown, None))?;
     // Only the coordinators write their topics; records from clients could forge groups
     // or transactions.
     if topic == OFFSETS_TOPIC || topic == TRANSACTION_STATE_TOPIC {
         let message = format!("Cannot append to internal topic {topic}");
-        return refuse(ErrorCode::INVALID_TOPIC_EXCEPTION, Some(message));
+        return Err(refuse(ErrorCode::INVALID_TOPIC_EXCEPTION, Some(message)));
     }
     let overrides = broker
         .metadata
@@ -152,33 +279,60 @@ fn produce_partition(
         .map(|t| t.configs.clone())
         .unwrap_or_default();
     let max_message_bytes = topic_config::effective_i64(&broker.config, &overrides, "max.message.bytes");
-    let valid = match validate(
+    let valid = validate(
         data.records.as_ref(),
         max_message_bytes.clamp(0, i64::from(i32::MAX)) as i32,
-    ) {
-        Ok(valid) => valid,
-        Err(Refused { code, message }) => return refuse(code, Some(message)),
-    };
-    let verify = broker.config.transaction_partition_verification_enable;
+    )
+    .map_err(|Refused { code, message }| refuse(code, Some(message)))?;
+    // Adds are not checks: a v2 transaction's markers reach only the partitions added, so
+    // they happen with verification off too.
+    let verify = broker.config.transaction_partition_verification_enable || adds;
+    let mut to_add = None;
     for batch in valid.batches.iter().filter(|b| verify && b.is_transactional()) {
-        if let Err(code) = broker
-            .txns
-            .verify(batch.producer_id(), batch.producer_epoch(), topic, index)
-        {
-            return refuse(code, None);
+        let producer = (batch.producer_id(), batch.producer_epoch());
+        match broker.txns.verify(producer.0, producer.1, topic, index) {
+            Ok(()) => {}
+            Err(ErrorCode::INVALID_TXN_STATE) if adds && to_add.is_none_or(|p| p == producer) => {
+                to_add = Some(producer);
+            }
+            Err(code) => return Err(refuse(code, None)),
         }
     }
     let log_append_time =
         topic_config::effective(&broker.config, &overrides, "message.timestamp.type") == "LogAppendTime";
+    Ok(Checked {
+        partition,
+        topic: topic.to_string(),
+        index,
+        batches: valid.batches,
+        records: data.records.expect("validated records are present"),
+        log_append_time,
+        to_add,
+    })
+}
+
+fn append_partition(broker: &Broker, checked: Checked, now: i64) -> Appended {
+    let Checked {
+        partition,
+        topic,
+        index,
+        batches: valid_batches,
+        records,
+        log_append_time,
+        ..
+    } = checked;
+    let refuse = |code: ErrorCode, message: Option<String>| Appended {
+        response: Refusal { index, code, message }.response(),
+        durable: None,
+    };
     // The log writes the request's bytes as they are (slices of the request frame), but for
     // the base offsets it assigns; broker timestamps change CRCs too, which takes a copy.
-    let records = data.records.expect("validated records are present");
     let batches = match log_append_time {
         false => records,
         true => {
             let mut batches = BytesMut::from(records.as_ref());
             let mut position = 0;
-            for batch in &valid.batches {
+            for batch in &valid_batches {
                 let end = position + batch.size_in_bytes();
                 RecordBatchMut::new(&mut batches[position..end])
                     .expect("validated batch")
@@ -276,7 +430,7 @@ mod tests {
         [batch(3), batch(2)].concat().into()
     }
 
-    fn produce(broker: &Broker, topic: &str, records: Bytes) -> PartitionProduceResponse {
+    fn produce(broker: &Arc<Broker>, topic: &str, records: Bytes) -> PartitionProduceResponse {
         let partition = PartitionProduceData {
             index: 0,
             records: Some(records),
@@ -292,7 +446,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        match handle(broker, request) {
+        match handle(broker, request, 11) {
             Reply::Now(ResponseBody::Produce(response)) => response.responses[0].partition_responses[0].clone(),
             _ => panic!("acks=1 is answered at once"),
         }

@@ -1,13 +1,15 @@
 //! TxnOffsetCommit: consumer offsets committed inside a transaction (the
 //! consume-transform-produce loop's `sendOffsetsToTransaction`). The group's offsets
-//! partition must be in the producer's ongoing transaction (AddOffsetsToTxn first). The
-//! offsets are written to `__consumer_offsets` as a transactional batch of the producer and
+//! partition must be in the producer's ongoing transaction: AddOffsetsToTxn adds it first
+//! for clients of transactions v1, and v5 (transactions v2, KIP-890 part 2) adds it itself,
+//! as Kafka's group coordinator asks the transaction coordinator to. The offsets are written to `__consumer_offsets` as a transactional batch of the producer and
 //! count only when the transaction's COMMIT marker reaches that partition; ABORT drops them.
 //!
 //! With a member id and generation (v3+, KIP-447) they are checked against the group as an
 //! OffsetCommit's are; without (generation -1, no member), as Kafka does, they are not.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tidelog_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
 use tidelog_protocol::messages::txn_offset_commit_response::{
@@ -21,7 +23,61 @@ use crate::coordinator::internal_topic::TxnProducer;
 use crate::dispatch::Reply;
 use crate::handlers::offset_commit::{offsets_to_write, Outcome, ToCommit};
 
-pub fn handle(broker: &Arc<Broker>, request: TxnOffsetCommitRequest) -> Reply {
+/// How long a v5 commit waits for its transaction while it is busy with another add (the
+/// request carries no timeout; this is a client's default `request.timeout.ms`).
+const IMPLICIT_ADD_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn handle(broker: &Arc<Broker>, request: TxnOffsetCommitRequest, version: i16) -> Reply {
+    if version < 5 {
+        return commit(broker, request);
+    }
+    if broker.ensure_offsets_topic().is_err() {
+        return Reply::Now(refuse_all(request, ErrorCode::COORDINATOR_NOT_AVAILABLE));
+    }
+    let broker = broker.clone();
+    Reply::Later(Box::pin(async move {
+        let offsets_partition = (
+            OFFSETS_TOPIC.to_string(),
+            broker.groups.partition_for(&request.group_id),
+        );
+        let added = broker
+            .txns
+            .add_partitions_implicitly(
+                &broker.partitions,
+                &request.transactional_id,
+                (request.producer_id, request.producer_epoch),
+                &[offsets_partition],
+                IMPLICIT_ADD_TIMEOUT,
+            )
+            .await;
+        if let Err(code) = added {
+            return refuse_all(request, code);
+        }
+        match commit(&broker, request) {
+            Reply::Now(response) => response,
+            Reply::Later(response) => response.await,
+            Reply::Nothing => unreachable!("a commit is always answered"),
+        }
+    }))
+}
+
+/// Every partition of the request refused with `code`.
+fn refuse_all(request: TxnOffsetCommitRequest, code: ErrorCode) -> ResponseBody {
+    let outcome = request
+        .topics
+        .into_iter()
+        .flat_map(|t| {
+            let name = t.name;
+            t.partitions
+                .into_iter()
+                .map(move |p| (name.clone(), p.partition_index, code))
+        })
+        .collect();
+    respond(outcome)
+}
+
+/// Writes the offsets if the offsets partition is in the producer's transaction.
+fn commit(broker: &Arc<Broker>, request: TxnOffsetCommitRequest) -> Reply {
     let group_id = request.group_id;
     let asked = request.topics.into_iter().flat_map(|topic| {
         let name = topic.name;

@@ -12,10 +12,11 @@
 mod markers;
 mod producer_ids;
 pub mod records;
+mod registry;
 pub mod state;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -28,7 +29,8 @@ use crate::coordinator::group::GroupCoordinator;
 use crate::coordinator::internal_topic::{self, PendingWrite};
 use crate::partitions::Partitions;
 pub use producer_ids::{ProducerIdManager, PRODUCER_ID_BLOCK_SIZE};
-use state::{TxnMetadata, TxnState};
+use registry::{Entry, Registry};
+use state::{TxnMetadata, TxnState, TV_2};
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
@@ -37,25 +39,6 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 /// from exactly there. Release builds ignore it.
 pub const FAILPOINT_ENV: &str = "TIDELOG_FAILPOINT";
 pub const FAILPOINT_BEFORE_MARKERS: &str = "txn-before-markers";
-
-/// One transactional id: its metadata, the next one while that is being written, and
-/// whether its markers are being written (by EndTxn, a fencing InitProducerId, a timeout,
-/// or the retry of a prepared transaction after a restart or a failed write).
-struct Entry {
-    current: TxnMetadata,
-    pending: Option<TxnMetadata>,
-    completing: bool,
-}
-
-impl Entry {
-    fn new(current: TxnMetadata, pending: Option<TxnMetadata>) -> Entry {
-        Entry {
-            current,
-            pending,
-            completing: false,
-        }
-    }
-}
 
 /// Settings from the broker configuration (Kafka's names).
 #[derive(Debug, Clone, Copy)]
@@ -69,9 +52,9 @@ pub struct TxnSettings {
 }
 
 /// The ids, shared with the tasks that apply transitions once durable.
-type Txns = Arc<Mutex<HashMap<String, Entry>>>;
+type Txns = Arc<Mutex<Registry>>;
 
-fn lock(txns: &Txns) -> MutexGuard<'_, HashMap<String, Entry>> {
+fn lock(txns: &Txns) -> MutexGuard<'_, Registry> {
     txns.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -79,6 +62,8 @@ pub struct TransactionCoordinator {
     txns: Txns,
     /// Woken whenever a completion ends, for the callers waiting on another's.
     completions: Notify,
+    /// Woken whenever a transition counts, for the implicit adds waiting on one.
+    applied: Arc<Notify>,
     pub settings: TxnSettings,
 }
 
@@ -87,6 +72,7 @@ impl TransactionCoordinator {
         TransactionCoordinator {
             txns: Txns::default(),
             completions: Notify::new(),
+            applied: Arc::default(),
             settings,
         }
     }
@@ -96,7 +82,7 @@ impl TransactionCoordinator {
         internal_topic::partition_for(transactional_id, self.settings.log_partitions)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
         lock(&self.txns)
     }
 
@@ -126,22 +112,19 @@ impl TransactionCoordinator {
                 Some(entry) => entry.pending = Some(next),
                 // A new id counts only once written too: until then it answers as pending.
                 None => {
-                    txns.insert(transactional_id.to_string(), Entry::new(next.clone(), Some(next)));
+                    txns.insert(Entry::new(next.clone(), Some(next)));
                 }
             }
             (write, answer)
         };
         let (write, answer) = write;
-        let (txns, id) = (self.txns.clone(), transactional_id.to_string());
+        let (txns, id, notify) = (self.txns.clone(), transactional_id.to_string(), self.applied.clone());
         let applied = tokio::spawn(async move {
             if let Some(write) = write {
                 write.durable().await;
             }
-            if let Some(entry) = lock(&txns).get_mut(&id) {
-                if let Some(next) = entry.pending.take() {
-                    entry.current = next;
-                }
-            }
+            lock(&txns).apply_pending(&id);
+            notify.notify_waiters();
         });
         let _ = applied.await;
         Ok(answer)
@@ -224,21 +207,58 @@ impl TransactionCoordinator {
         .await
     }
 
-    /// AddPartitionsToTxn and AddOffsetsToTxn: the partitions join the producer's
-    /// transaction (which starts with the first), durable when this returns.
+    /// AddPartitionsToTxn and AddOffsetsToTxn, and the implicit adds of transactions v2
+    /// (`client_version` `TV_2`): the partitions join the producer's transaction (which
+    /// starts with the first), durable when this returns.
     pub async fn add_partitions(
         &self,
         partitions: &Partitions,
         transactional_id: &str,
         producer: (i64, i16),
         added: &[(String, i32)],
+        client_version: i16,
     ) -> Result<(), ErrorCode> {
         let now = now_ms();
         self.transition(partitions, transactional_id, |current| {
             let txn = current.ok_or(ErrorCode::INVALID_PRODUCER_ID_MAPPING)?;
-            Ok((txn.add_partitions(producer.0, producer.1, added, now)?, ()))
+            Ok((
+                txn.add_partitions(producer.0, producer.1, added, client_version, now)?,
+                (),
+            ))
         })
         .await
+    }
+
+    /// The implicit add of transactions v2 (Produce v12, TxnOffsetCommit v5): as
+    /// `add_partitions`, but while the id is busy (another add being written, or its
+    /// markers) the add waits for it and tries again, up to `timeout`, rather than answer
+    /// CONCURRENT_TRANSACTIONS at once: the client did not ask for the add, and a Java
+    /// producer's pipelined requests often add partitions to one transaction at once.
+    /// Kafka's partition leaders retry the same way (KAFKA-18654).
+    pub async fn add_partitions_implicitly(
+        &self,
+        partitions: &Partitions,
+        transactional_id: &str,
+        producer: (i64, i16),
+        added: &[(String, i32)],
+        timeout: Duration,
+    ) -> Result<(), ErrorCode> {
+        let added = async {
+            loop {
+                // Registered before the attempt, so a transition that counts meanwhile wakes it.
+                let applied = self.applied.notified();
+                match self
+                    .add_partitions(partitions, transactional_id, producer, added, TV_2)
+                    .await
+                {
+                    Err(ErrorCode::CONCURRENT_TRANSACTIONS) => applied.await,
+                    outcome => return outcome,
+                }
+            }
+        };
+        tokio::time::timeout(timeout, added)
+            .await
+            .unwrap_or(Err(ErrorCode::CONCURRENT_TRANSACTIONS))
     }
 
     /// Whether the producer's ongoing transaction holds `partition` (AddPartitionsToTxn
@@ -271,13 +291,10 @@ impl TransactionCoordinator {
     }
 
     /// KIP-890 verification of a transactional batch: its producer must have added the
-    /// partition to its ongoing transaction. (A scan over the ids: one node coordinates
-    /// few enough.)
+    /// partition to its ongoing transaction. One lookup by producer id under the lock.
     pub fn verify(&self, producer_id: i64, producer_epoch: i16, topic: &str, partition: i32) -> Result<(), ErrorCode> {
         let key = (topic.to_string(), partition);
-        let txns = self.lock();
-        let txn = txns.values().map(|e| &e.current).find(|t| t.producer_id == producer_id);
-        match txn {
+        match self.lock().by_producer(producer_id) {
             Some(txn) => txn.verify(producer_epoch, &key),
             None => Err(ErrorCode::INVALID_TXN_STATE),
         }
@@ -363,9 +380,7 @@ impl TransactionCoordinator {
                 for record in records.flatten() {
                     let Some(key) = record.key else { continue };
                     match records::decode(key, record.value) {
-                        Ok((id, Some(current))) => {
-                            txns.insert(id, Entry::new(current, None));
-                        }
+                        Ok((_, Some(current))) => txns.insert(Entry::new(current, None)),
                         Ok((id, None)) => {
                             txns.remove(&id);
                         }
@@ -432,7 +447,7 @@ mod tests {
         let wanted = [("t".to_string(), 0), offsets_partition];
         broker
             .txns
-            .add_partitions(&broker.partitions, "tx", producer, &wanted)
+            .add_partitions(&broker.partitions, "tx", producer, &wanted, state::TV_0)
             .await
             .unwrap();
         let offsets = vec![(
@@ -537,6 +552,41 @@ mod tests {
         let broker = open(dir.path());
         assert_eq!(committed_offset(&broker), Some(30));
         assert!(broker.txns.preparing().is_empty());
+        broker.shutdown();
+    }
+
+    #[tokio::test]
+    async fn an_implicit_add_waits_for_the_add_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(dir.path());
+        broker.ensure_transaction_topic().unwrap();
+        broker.create_topic("t", 3, 1, BTreeMap::new(), false).unwrap();
+        let producer = broker
+            .txns
+            .transition(&broker.partitions, "tx", |_| {
+                let txn = TxnMetadata::new("tx", 7, 60_000, now_ms());
+                Ok((Some(txn), (7, 0)))
+            })
+            .await
+            .unwrap();
+        let (txns, partitions) = (&broker.txns, &broker.partitions);
+        let tp: Vec<[(String, i32); 1]> = (0..3).map(|p| [("t".to_string(), p)]).collect();
+        let timeout = Duration::from_secs(30);
+
+        // The first add is being written when the second is tried (this test's runtime
+        // has one thread, so the write cannot count before the second add's first try).
+        let (first, second) = tokio::join!(
+            txns.add_partitions(partitions, "tx", producer, &tp[0], TV_2),
+            txns.add_partitions(partitions, "tx", producer, &tp[1], TV_2),
+        );
+        assert_eq!((first, second), (Ok(()), Err(ErrorCode::CONCURRENT_TRANSACTIONS)));
+        let (first, implicit) = tokio::join!(
+            txns.add_partitions(partitions, "tx", producer, &tp[1], TV_2),
+            txns.add_partitions_implicitly(partitions, "tx", producer, &tp[2], timeout),
+        );
+        assert_eq!((first, implicit), (Ok(()), Ok(())));
+        let added = txns.with_current("tx", |t| t.partitions.len());
+        assert_eq!(added, Some(3));
         broker.shutdown();
     }
 }

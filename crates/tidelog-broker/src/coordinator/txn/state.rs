@@ -8,10 +8,28 @@
 //!   ▲                        │  └────EndTxn/timeout──► PrepareAbort ──markers──► CompleteAbort
 //!   └──────InitProducerId (epoch + 1) from Empty or Complete*──────────────────────┘
 //! ```
+//!
+//! Transactions v2 (KIP-890 part 2, [`TV_2`]) change two things: partitions join
+//! implicitly (the partition leader adds them when a Produce v12 batch arrives, the group
+//! coordinator at a TxnOffsetCommit v5), and every EndTxn bumps the producer epoch
+//! ([`TxnMetadata::end_bumping`]): the markers carry the new epoch, which fences every
+//! batch of the transaction still in flight, and the producer goes on with it. When the
+//! epoch is exhausted the transaction ends at the last epoch and the producer goes on
+//! with a new producer id at epoch 0.
 
 use std::collections::BTreeSet;
 
 use tidelog_protocol::ErrorCode;
+
+/// Kafka's ClientTransactionVersion of a transaction ended or added to by a client of
+/// transactions v1 (AddPartitionsToTxn, EndTxn up to v4): no epoch bump at the end.
+pub const TV_0: i16 = 0;
+/// The client transaction version of transactions v2 (Produce v12, TxnOffsetCommit v5,
+/// AddPartitionsToTxn v5 from a partition leader, EndTxn v5).
+pub const TV_2: i16 = 2;
+
+/// No producer id (Kafka's NO_PRODUCER_ID).
+pub const NO_PRODUCER_ID: i64 = -1;
 
 /// A transaction's state, with Kafka's ids (the `TransactionStatus` byte of
 /// `__transaction_state` values) and names (DescribeTransactions, ListTransactions).
@@ -93,6 +111,15 @@ pub struct TxnMetadata {
     /// When the current transaction began; -1 before the first.
     pub start_ms: i64,
     pub last_update_ms: i64,
+    /// The transaction version of the client that ran the current (or last) transaction,
+    /// [`TV_0`] or [`TV_2`].
+    pub client_version: i16,
+    /// The producer id before the last one, after an EndTxn moved to a new one because the
+    /// epoch was exhausted: a retry of that EndTxn still carries it.
+    pub previous_producer_id: i64,
+    /// While a transaction that exhausted the epoch ends: the producer id the producer
+    /// goes on with, at epoch 0, once the markers are written.
+    pub next_producer_id: i64,
 }
 
 /// What InitProducerId leads to.
@@ -127,6 +154,27 @@ impl TxnMetadata {
             partitions: BTreeSet::new(),
             start_ms: -1,
             last_update_ms: now_ms,
+            client_version: TV_0,
+            previous_producer_id: NO_PRODUCER_ID,
+            next_producer_id: NO_PRODUCER_ID,
+        }
+    }
+
+    /// Whether `(producer_id, epoch)` is the producer id an EndTxn v5 just left behind at
+    /// its exhausted epoch: the producer did not learn of the new one.
+    fn holds_exhausted_previous(&self, producer_id: i64, epoch: i16) -> bool {
+        self.previous_producer_id != NO_PRODUCER_ID
+            && producer_id == self.previous_producer_id
+            && epoch >= i16::MAX - 1
+            && self.producer_epoch == 0
+    }
+
+    /// The producer id and epoch the producer uses once this transaction completes (what
+    /// EndTxn v5 answers).
+    pub fn ids_after_completion(&self) -> (i64, i16) {
+        match self.next_producer_id {
+            NO_PRODUCER_ID => (self.producer_id, self.producer_epoch),
+            next => (next, 0),
         }
     }
 
@@ -150,10 +198,12 @@ impl TxnMetadata {
         now_ms: i64,
         new_producer_id: impl FnOnce() -> Result<i64, ErrorCode>,
     ) -> Result<(TxnMetadata, Init), ErrorCode> {
-        // The producer holds the epoch before the last bump: it keeps the current one.
+        // The producer holds the epoch before the last bump, or the id an EndTxn v5 left at
+        // its exhausted epoch: it keeps the current one.
         let mut holds_last = false;
         if let Some((id, epoch)) = expected {
-            holds_last = self.last_producer_epoch >= 0 && (id, epoch) == (self.producer_id, self.last_producer_epoch);
+            holds_last = (self.last_producer_epoch >= 0 && (id, epoch) == (self.producer_id, self.last_producer_epoch))
+                || self.holds_exhausted_previous(id, epoch);
             if (id, epoch) != (self.producer_id, self.producer_epoch) && !holds_last {
                 return Err(ErrorCode::PRODUCER_FENCED);
             }
@@ -195,13 +245,15 @@ impl TxnMetadata {
         next
     }
 
-    /// AddPartitionsToTxn (and AddOffsetsToTxn): `None` when every partition is in the
-    /// ongoing transaction already, so nothing needs writing.
+    /// AddPartitionsToTxn (and AddOffsetsToTxn, and the implicit adds of transactions v2,
+    /// `client_version` [`TV_2`]): `None` when every partition is in the ongoing
+    /// transaction already, so nothing needs writing.
     pub fn add_partitions(
         &self,
         producer_id: i64,
         producer_epoch: i16,
         partitions: &[(String, i32)],
+        client_version: i16,
         now_ms: i64,
     ) -> Result<Option<TxnMetadata>, ErrorCode> {
         self.check_producer(producer_id, producer_epoch)?;
@@ -215,6 +267,7 @@ impl TxnMetadata {
                 }
                 next.partitions.extend(partitions.iter().cloned());
                 next.state = TxnState::Ongoing;
+                next.client_version = client_version;
                 next.last_update_ms = now_ms;
                 Ok(Some(next))
             }
@@ -268,14 +321,76 @@ impl TxnMetadata {
         }
     }
 
+    /// EndTxn v5 (transactions v2): from Ongoing to PrepareCommit or PrepareAbort at the
+    /// next epoch, which the markers carry. An abort is accepted with no transaction open
+    /// too (the producer's first batches may all have failed), so its epoch still moves on
+    /// past any batch in flight. At an exhausted epoch, `new_producer_id` gives the id the
+    /// producer goes on with. A retry of an EndTxn whose answer was lost carries the
+    /// epoch (or producer id) from before the bump.
+    pub fn end_bumping(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        now_ms: i64,
+        new_producer_id: impl FnOnce() -> Result<i64, ErrorCode>,
+    ) -> Result<(TxnMetadata, End), ErrorCode> {
+        let bumped_by_last_end = self.client_version == TV_2
+            && ((producer_id == self.producer_id && producer_epoch.checked_add(1) == Some(self.producer_epoch))
+                || self.holds_exhausted_previous(producer_id, producer_epoch));
+        if bumped_by_last_end {
+            return match (self.state, commit) {
+                (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {
+                    Ok((self.clone(), End::AlreadyDone))
+                }
+                (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                    Err(ErrorCode::CONCURRENT_TRANSACTIONS)
+                }
+                _ => Err(ErrorCode::PRODUCER_FENCED),
+            };
+        }
+        self.check_producer(producer_id, producer_epoch)?;
+        let prepared = match (self.state, commit) {
+            (TxnState::Ongoing, true) => TxnState::PrepareCommit,
+            (TxnState::Ongoing, false) => TxnState::PrepareAbort,
+            (TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort, false) => TxnState::PrepareAbort,
+            (TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence, _) => {
+                return Err(ErrorCode::CONCURRENT_TRANSACTIONS)
+            }
+            _ => return Err(ErrorCode::INVALID_TXN_STATE),
+        };
+        let mut next = self.clone();
+        if self.state != TxnState::Ongoing {
+            next.partitions.clear();
+            next.start_ms = now_ms;
+        }
+        if self.producer_epoch >= i16::MAX - 1 {
+            next.next_producer_id = new_producer_id()?;
+        }
+        next.state = prepared;
+        next.client_version = TV_2;
+        next.last_producer_epoch = self.producer_epoch;
+        next.producer_epoch = self.producer_epoch.saturating_add(1);
+        next.last_update_ms = now_ms;
+        Ok((next, End::Prepare))
+    }
+
     /// The Complete state once every marker is durable. The partitions are kept, so that
-    /// DescribeTransactions shows what the last transaction wrote.
+    /// DescribeTransactions shows what the last transaction wrote. A transaction that
+    /// exhausted the epoch hands over to its next producer id here.
     pub fn complete(&self, now_ms: i64) -> TxnMetadata {
         let mut next = self.clone();
         next.state = match self.state {
             TxnState::PrepareCommit => TxnState::CompleteCommit,
             _ => TxnState::CompleteAbort,
         };
+        if self.next_producer_id != NO_PRODUCER_ID {
+            next.previous_producer_id = self.producer_id;
+            next.producer_id = self.next_producer_id;
+            next.producer_epoch = 0;
+            next.last_producer_epoch = -1;
+            next.next_producer_id = NO_PRODUCER_ID;
+        }
         next.last_update_ms = now_ms;
         next
     }
@@ -320,10 +435,14 @@ mod tests {
     #[test]
     fn a_transaction_goes_from_empty_through_ongoing_to_complete() {
         let txn = TxnMetadata::new("tx", 7, 60_000, 1_000);
-        let ongoing = txn.add_partitions(7, 0, &[tp(0)], 2_000).unwrap().unwrap();
+        let ongoing = txn.add_partitions(7, 0, &[tp(0)], TV_0, 2_000).unwrap().unwrap();
         assert_eq!((ongoing.state, ongoing.start_ms), (TxnState::Ongoing, 2_000));
-        assert_eq!(ongoing.add_partitions(7, 0, &[tp(0)], 2_500), Ok(None), "nothing new");
-        let more = ongoing.add_partitions(7, 0, &[tp(1)], 3_000).unwrap().unwrap();
+        assert_eq!(
+            ongoing.add_partitions(7, 0, &[tp(0)], TV_0, 2_500),
+            Ok(None),
+            "nothing new"
+        );
+        let more = ongoing.add_partitions(7, 0, &[tp(1)], TV_0, 3_000).unwrap().unwrap();
         assert_eq!(more.partitions.len(), 2);
         assert_eq!(more.start_ms, 2_000, "still the same transaction");
         assert_eq!(more.verify(0, &tp(1)), Ok(()));
@@ -333,7 +452,7 @@ mod tests {
         assert_eq!((prepared.state, end), (TxnState::PrepareCommit, End::Prepare));
         assert!(prepared.state.is_preparing());
         assert_eq!(
-            prepared.add_partitions(7, 0, &[tp(2)], 4_100),
+            prepared.add_partitions(7, 0, &[tp(2)], TV_0, 4_100),
             Err(ErrorCode::CONCURRENT_TRANSACTIONS)
         );
         assert_eq!(prepared.end(7, 0, true, 4_100), Err(ErrorCode::CONCURRENT_TRANSACTIONS));
@@ -343,7 +462,7 @@ mod tests {
         assert_eq!(done.end(7, 0, true, 5_100).unwrap().1, End::AlreadyDone, "a retry");
         assert_eq!(done.verify(0, &tp(0)), Err(ErrorCode::INVALID_TXN_STATE));
 
-        let next = done.add_partitions(7, 0, &[tp(3)], 6_000).unwrap().unwrap();
+        let next = done.add_partitions(7, 0, &[tp(3)], TV_0, 6_000).unwrap().unwrap();
         assert_eq!(
             next.partitions.iter().collect::<Vec<_>>(),
             [&tp(3)],
@@ -363,7 +482,7 @@ mod tests {
             (1, 30_000, Init::Ready)
         );
         assert_eq!(
-            bumped.add_partitions(7, 0, &[tp(0)], 20),
+            bumped.add_partitions(7, 0, &[tp(0)], TV_0, 20),
             Err(ErrorCode::PRODUCER_FENCED)
         );
         assert_eq!(bumped.end(7, 0, true, 20), Err(ErrorCode::PRODUCER_FENCED));
@@ -386,7 +505,7 @@ mod tests {
     #[test]
     fn reinit_during_a_transaction_aborts_it_at_a_bumped_epoch() {
         let ongoing = TxnMetadata::new("tx", 7, 60_000, 0)
-            .add_partitions(7, 0, &[tp(0)], 10)
+            .add_partitions(7, 0, &[tp(0)], TV_0, 10)
             .unwrap()
             .unwrap();
         let (aborting, init) = ongoing.init(None, 60_000, 20, no_new_id).unwrap();
@@ -407,7 +526,7 @@ mod tests {
     fn only_ongoing_transactions_time_out_and_only_idle_ids_expire() {
         let txn = TxnMetadata::new("tx", 7, 1_000, 0);
         assert!(!txn.is_timed_out(5_000));
-        let ongoing = txn.add_partitions(7, 0, &[tp(0)], 100).unwrap().unwrap();
+        let ongoing = txn.add_partitions(7, 0, &[tp(0)], TV_0, 100).unwrap().unwrap();
         assert!(!ongoing.is_timed_out(1_100));
         assert!(ongoing.is_timed_out(1_101));
         let fenced = ongoing.fence_and_abort(1_200);
@@ -440,5 +559,117 @@ mod tests {
         assert!(!ongoing.is_expired(1_000_000, 10));
         assert!(txn.is_expired(10, 10));
         assert!(!txn.is_expired(9, 10));
+    }
+
+    #[test]
+    fn transactions_v2_bump_the_epoch_at_every_end() {
+        let txn = TxnMetadata::new("tx", 7, 60_000, 0);
+        let ongoing = txn.add_partitions(7, 0, &[tp(0)], TV_2, 10).unwrap().unwrap();
+        assert_eq!((ongoing.state, ongoing.client_version), (TxnState::Ongoing, TV_2));
+        let (committing, end) = ongoing.end_bumping(7, 0, true, 20, no_new_id).unwrap();
+        assert_eq!(end, End::Prepare);
+        assert_eq!(
+            (
+                committing.state,
+                committing.producer_epoch,
+                committing.last_producer_epoch
+            ),
+            (TxnState::PrepareCommit, 1, 0),
+            "the markers carry the bumped epoch"
+        );
+        assert_eq!(committing.ids_after_completion(), (7, 1));
+        assert_eq!(
+            committing.end_bumping(7, 0, true, 25, no_new_id),
+            Err(ErrorCode::CONCURRENT_TRANSACTIONS),
+            "a retry while the markers are written"
+        );
+        let committed = committing.complete(30);
+        assert_eq!((committed.producer_id, committed.producer_epoch), (7, 1));
+        assert_eq!(committed.verify(0, &tp(0)), Err(ErrorCode::INVALID_PRODUCER_EPOCH));
+        assert_eq!(
+            committed.end_bumping(7, 0, true, 40, no_new_id).unwrap().1,
+            End::AlreadyDone,
+            "a retry of the EndTxn whose answer was lost"
+        );
+        assert_eq!(
+            committed.end_bumping(7, 0, false, 40, no_new_id),
+            Err(ErrorCode::PRODUCER_FENCED)
+        );
+        assert_eq!(
+            committed.add_partitions(7, 0, &[tp(0)], TV_2, 40),
+            Err(ErrorCode::PRODUCER_FENCED),
+            "the old epoch cannot open a transaction"
+        );
+
+        // The next transaction, at the new epoch, then an abort.
+        let next = committed.add_partitions(7, 1, &[tp(1)], TV_2, 50).unwrap().unwrap();
+        assert_eq!((next.partitions.len(), next.start_ms), (1, 50));
+        let (aborting, _) = next.end_bumping(7, 1, false, 60, no_new_id).unwrap();
+        assert_eq!((aborting.state, aborting.producer_epoch), (TxnState::PrepareAbort, 2));
+
+        // An abort with nothing added bumps too; a commit of nothing is refused.
+        let aborted = aborting.complete(70);
+        assert_eq!(
+            aborted.end_bumping(7, 2, true, 80, no_new_id),
+            Err(ErrorCode::INVALID_TXN_STATE)
+        );
+        let (empty_abort, _) = aborted.end_bumping(7, 2, false, 80, no_new_id).unwrap();
+        assert_eq!(
+            (
+                empty_abort.state,
+                empty_abort.producer_epoch,
+                empty_abort.partitions.len()
+            ),
+            (TxnState::PrepareAbort, 3, 0)
+        );
+    }
+
+    #[test]
+    fn transactions_v2_move_to_a_new_producer_id_when_the_epoch_is_exhausted() {
+        let mut ongoing = TxnMetadata::new("tx", 7, 60_000, 0);
+        ongoing.producer_epoch = i16::MAX - 1;
+        let ongoing = ongoing
+            .add_partitions(7, i16::MAX - 1, &[tp(0)], TV_2, 10)
+            .unwrap()
+            .unwrap();
+        let (committing, _) = ongoing.end_bumping(7, i16::MAX - 1, true, 20, || Ok(1_000)).unwrap();
+        assert_eq!(
+            (
+                committing.producer_id,
+                committing.producer_epoch,
+                committing.next_producer_id
+            ),
+            (7, i16::MAX, 1_000),
+            "the markers carry the last epoch of the old id"
+        );
+        assert_eq!(committing.ids_after_completion(), (1_000, 0));
+        let committed = committing.complete(30);
+        assert_eq!(
+            (
+                committed.producer_id,
+                committed.producer_epoch,
+                committed.previous_producer_id
+            ),
+            (1_000, 0, 7)
+        );
+        assert_eq!(
+            committed.end_bumping(7, i16::MAX - 1, true, 40, no_new_id).unwrap().1,
+            End::AlreadyDone,
+            "a retry with the old id"
+        );
+        assert!(committed
+            .add_partitions(1_000, 0, &[tp(0)], TV_2, 50)
+            .unwrap()
+            .is_some());
+        let (resumed, _) = committed.init(Some((7, i16::MAX - 1)), 60_000, 60, no_new_id).unwrap();
+        assert_eq!(
+            (resumed.producer_id, resumed.producer_epoch),
+            (1_000, 0),
+            "KIP-360 with the old id, whose EndTxn answer was lost"
+        );
+        assert_eq!(
+            committed.init(Some((7, 5)), 60_000, 60, no_new_id),
+            Err(ErrorCode::PRODUCER_FENCED)
+        );
     }
 }
