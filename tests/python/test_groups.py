@@ -51,8 +51,7 @@ def test_two_consumers_share_four_partitions_and_the_group_is_listed_and_describ
 
 def test_a_restarted_consumer_resumes_at_its_commit(broker, admin):
     admin.create_topics([NewTopic("resume", 1, 1)])
-    # Idempotence needs InitProducerId, which Tidelog does not have yet.
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=False)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=True)
     for i in range(10):
         producer.send("resume", key=str(i).encode(), value=b"value", partition=0)
     producer.flush()
@@ -69,6 +68,7 @@ def test_a_restarted_consumer_resumes_at_its_commit(broker, admin):
         assert time.monotonic() < deadline, "no records"
     first.commit({partition: OffsetAndMetadata(4, "", -1)})
     assert first.committed(partition) == 4
+    assert admin.list_group_offsets({"python-resumers": None})["python-resumers"][partition].offset == 4
     first.close()
 
     broker.restart()

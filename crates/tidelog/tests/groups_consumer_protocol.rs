@@ -372,7 +372,15 @@ fn describe(broker: &Broker, group: &str) -> (i32, BTreeMap<String, (i32, Vec<i3
 
 #[test]
 fn the_group_its_epochs_and_partitions_survive_a_clean_restart_and_a_crash() {
-    let mut broker = Broker::start(BROKER_ARGS);
+    // Sessions long enough to outlast librdkafka's reconnect backoff (up to
+    // `reconnect.backoff.max.ms`, 10 s) after the broker is killed: a member that cannot
+    // heartbeat within its session is rightly removed, which would be a rebalance.
+    let mut broker = Broker::start(&[
+        "--override",
+        "group.consumer.heartbeat.interval.ms=200",
+        "--override",
+        "group.consumer.session.timeout.ms=30000",
+    ]);
     broker.admin().create_ok(&[new_topic(TOPIC, PARTITIONS, 1)]);
     produce(&broker, 0, 600);
     let a = consumer(&broker);
