@@ -5,9 +5,22 @@
 //! Concurrency: appends, truncation and recovery are serialized by the owner
 //! ([`crate::PartitionLog`] takes `&mut self` for them) and may run while any number of
 //! readers use the same `Arc<Segment>`. Readers never hold a lock during file I/O: they take
-//! the read lock only to copy the committed size or to binary-search an index, then read with
-//! `pread`. An append writes its bytes first and publishes the new size (with the index
-//! entries) afterwards, so a reader never sees a partly written batch.
+//! the read lock only to copy the committed size or to binary-search an index, then read
+//! (headers with `pread`, records through a memory map, see [`Segment::read`]). An append
+//! writes its bytes first and publishes the new size (with the index entries) afterwards,
+//! so a reader never sees a partly written batch.
+//!
+//! Memory maps and truncation: a map must never cover bytes cut off the file while it
+//! lives, or touching them raises SIGBUS (and bytes appended over them would change what a
+//! response already holds). Every place that shrinks a `.log`:
+//! - a failed append is cut back to the committed size, and maps never reach past the
+//!   committed size they were created under;
+//! - recovery (`recover`, at open) runs before the segment is shared, so no map exists;
+//! - [`Segment::truncate_to`] cuts committed bytes: it does so in place only when no map
+//!   of the segment is alive, and otherwise moves the kept bytes to a new file that takes
+//!   the segment's name, leaving the maps on the old, unlinked one;
+//! - deletion (retention, DeleteRecords, truncation's later segments) unlinks: maps keep
+//!   the inode alive, as open descriptors do.
 //!
 //! The `.log` is opened for appending: writes need no position, since the file ends where
 //! its committed batches do (recovery and truncation cut it there, and a failed append is
@@ -20,11 +33,12 @@ use crate::offset_index::{OffsetIndex, OffsetPosition};
 use crate::time_index::{TimeIndex, TimestampOffset, NO_TIMESTAMP};
 use crate::txn_index::{AbortedTxn, TxnIndex};
 use bytes::Bytes;
+use memmap2::{Mmap, MmapOptions};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tidelog_protocol::records::{BatchHeader, RecordBatch, RecordsError, HEADER_LEN};
 use tracing::{info, warn};
@@ -34,6 +48,13 @@ const RECOVERY_CHUNK_BYTES: u64 = 1 << 20;
 
 /// The base offset field that starts every batch; the CRC does not cover it.
 const BASE_OFFSET_LEN: usize = 8;
+
+/// Reads from this size on are served from a memory map; smaller ones (a header-sized
+/// marker batch, a consumer at the tail) are one `pread`, cheaper than a map and unmap.
+const MAP_MIN_BYTES: usize = 64 << 10;
+
+/// Suffix of the file [`Segment::truncate_to`] builds when maps are alive.
+const TRUNCATING_SUFFIX: &str = "truncating";
 
 /// A batch located in a segment by its header alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +74,10 @@ impl LocatedBatch {
 pub struct Segment {
     base_offset: i64,
     log_path: PathBuf,
-    log: File,
+    /// One clone per live memory map of the `.log` (see the module doc): taken under the
+    /// state's read lock, so under its write lock a count of one means no map exists and
+    /// none is being made.
+    live_maps: Arc<()>,
     /// Fixed at creation, as in Kafka, so an index keeps one density.
     index_interval_bytes: u64,
     /// When this process created or opened the segment: what time-based rolling counts from
@@ -65,6 +89,8 @@ pub struct Segment {
 /// What appends change; see the module doc for who may touch it when.
 #[derive(Debug)]
 struct State {
+    /// The `.log`; replaced only by a truncation while maps are alive.
+    log: Arc<File>,
     /// Bytes of whole batches in `.log`: readers never look past it.
     size: u64,
     /// The offset after the last batch (the base offset while empty).
@@ -130,7 +156,7 @@ impl Segment {
         };
         let loaded = {
             let mut state = segment.write_state();
-            state.size = segment.log.metadata().context("stat", &segment.log_path)?.len();
+            state.size = state.log.metadata().context("stat", &segment.log_path)?.len();
             segment.load_tail(&mut state)
         };
         if let Err(reason) = loaded {
@@ -203,10 +229,11 @@ impl Segment {
         Ok(Self {
             base_offset,
             log_path,
-            log,
+            live_maps: Arc::new(()),
             index_interval_bytes: config.index_interval_bytes as u64,
             created_ms: now_ms(),
             state: RwLock::new(State {
+                log: Arc::new(log),
                 size: 0,
                 next_offset: base_offset,
                 offset_index,
@@ -228,7 +255,8 @@ impl Segment {
         state.bytes_since_last_index_entry = state.size - start;
         state.max_timestamp = state.time_index.last_entry().unwrap_or(no_timestamp(self.base_offset));
         state.next_offset = self.base_offset;
-        self.scan(start, state.size, |batch| {
+        let log = Arc::clone(&state.log);
+        self.scan(&log, start, state.size, |batch| {
             state.observe(batch);
             false
         })
@@ -236,7 +264,7 @@ impl Segment {
         state.time_index.sanity_check(state.next_offset)?;
         state.first_batch_timestamp = match state.size {
             0 => NO_TIMESTAMP,
-            _ => self.read_header(0).map_err(|e| e.to_string())?.max_timestamp(),
+            _ => self.read_header(&log, 0).map_err(|e| e.to_string())?.max_timestamp(),
         };
         Ok(())
     }
@@ -252,7 +280,7 @@ impl Segment {
     /// indexes do not match those batches, the whole segment is scanned.
     pub(crate) fn recover(&self, recovery_point: i64) -> Result<u64> {
         let mut state = self.write_state();
-        let file_len = self.log.metadata().context("stat", &self.log_path)?.len();
+        let file_len = state.log.metadata().context("stat", &self.log_path)?.len();
         let flushed = self.flushed_end(&state, recovery_point, file_len);
         state.offset_index.truncate_to_position(flushed.position)?;
         state.time_index.truncate_to(flushed.offset)?;
@@ -278,7 +306,7 @@ impl Segment {
         while state.size < file_len && failure.is_none() {
             let chunk_start = state.size;
             let len = want.min(file_len - chunk_start) as usize;
-            let chunk = self.read_raw(chunk_start, len)?;
+            let chunk = read_raw(&state.log, &self.log_path, chunk_start, len)?;
             if chunk.len() < len {
                 failure = Some(format!(
                     "file shrank to {} bytes during recovery",
@@ -321,7 +349,8 @@ impl Segment {
         state.txn_index.truncate_to(next_offset)?;
         let valid = state.size;
         if let Some(reason) = failure {
-            self.log.set_len(valid).context("truncate", &self.log_path)?;
+            // No map exists: recovery runs at open, before anyone reads the segment.
+            state.log.set_len(valid).context("truncate", &self.log_path)?;
             warn!(
                 segment = %self.log_path.display(),
                 position = valid,
@@ -350,14 +379,14 @@ impl Segment {
     fn flushed_end(&self, state: &State, recovery_point: i64, file_len: u64) -> OffsetPosition {
         let entry = state.offset_index.lookup(recovery_point.saturating_sub(1));
         let entry_matches = self
-            .read_header(entry.position)
+            .read_header(&state.log, entry.position)
             .is_ok_and(|header| header.last_offset() == entry.offset);
         let mut position = if entry_matches { entry.position } else { 0 };
         let mut end = OffsetPosition {
             offset: self.base_offset,
             position: 0,
         };
-        while let Ok(header) = self.read_header(position) {
+        while let Ok(header) = self.read_header(&state.log, position) {
             let batch_end = position + header.size_in_bytes() as u64;
             if header.last_offset() >= recovery_point || batch_end > file_len {
                 break;
@@ -400,11 +429,13 @@ impl Segment {
             slices.push(IoSlice::new(&batches[position + BASE_OFFSET_LEN..end]));
             position = end;
         }
-        let start = self.size();
-        if let Err(e) = write_all_vectored(&self.log, &mut slices) {
-            self.log
-                .set_len(start)
-                .context("cut a failed append off", &self.log_path)?;
+        let (log, start) = {
+            let state = self.read_state();
+            (Arc::clone(&state.log), state.size)
+        };
+        if let Err(e) = write_all_vectored(&*log, &mut slices) {
+            // Safe with maps alive: none reaches past the committed size `start`.
+            log.set_len(start).context("cut a failed append off", &self.log_path)?;
             return Err(e).context("append to", &self.log_path);
         }
         let mut state = self.write_state();
@@ -416,51 +447,60 @@ impl Segment {
         Ok(start)
     }
 
-    /// Up to `max_bytes` of the log from `position`, never past the committed size. The
-    /// bytes are one `pread`, not a copy of a cache.
+    /// Up to `max_bytes` of the log from `position`, never past the committed size.
+    ///
+    /// Reads of [`MAP_MIN_BYTES`] or more are not copied at all: the bytes are a read-only
+    /// map of just that range of the `.log` (populated up front, so no page faults one at a
+    /// time), which lives as long as any slice of them does, so the only copy left on the
+    /// fetch path is the kernel's into the socket. They never change: the map covers
+    /// committed bytes only, which appends do not touch and truncation leaves in place (see
+    /// the module doc). Smaller reads are one `pread`.
     pub fn read(&self, position: u64, max_bytes: usize) -> Result<Bytes> {
-        let len = self.size().saturating_sub(position).min(max_bytes as u64);
-        self.read_raw(position, len as usize)
-    }
-
-    /// Reads `len` bytes at `position`, fewer if the file was truncated meanwhile.
-    fn read_raw(&self, position: u64, len: usize) -> Result<Bytes> {
-        let mut buf = vec![0u8; len];
-        let mut filled = 0;
-        while filled < len {
-            match self.log.read_at(&mut buf[filled..], position + filled as u64) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e).context("read", &self.log_path),
-            }
-        }
-        buf.truncate(filled);
-        Ok(Bytes::from(buf))
+        let (log, live_maps, len) = {
+            let state = self.read_state();
+            let len = state.size.saturating_sub(position).min(max_bytes as u64) as usize;
+            // The token is taken with the size it is allowed to map, under the lock that
+            // `truncate_to` holds while it decides how to cut.
+            let live_maps = (len >= MAP_MIN_BYTES).then(|| Arc::clone(&self.live_maps));
+            (Arc::clone(&state.log), live_maps, len)
+        };
+        let Some(live_maps) = live_maps else {
+            return read_raw(&log, &self.log_path, position, len);
+        };
+        // SAFETY: the map is read-only and covers committed bytes only, which nothing
+        // writes to or cuts off while the map's token is alive (see the module doc).
+        let map = unsafe { MmapOptions::new().offset(position).len(len).populate().map(&*log) }
+            .context("map", &self.log_path)?;
+        Ok(Bytes::from_owner(MappedBytes { map, _live: live_maps }))
     }
 
     /// The batch holding `offset`, or the first batch after it (offsets may have gaps);
     /// `None` when the segment ends before `offset`. An index lookup, then headers only.
     pub fn find_batch(&self, offset: i64) -> Result<Option<LocatedBatch>> {
-        let (start, size) = {
+        let (log, start, size) = {
             let state = self.read_state();
-            (state.offset_index.lookup(offset).position, state.size)
+            (
+                Arc::clone(&state.log),
+                state.offset_index.lookup(offset).position,
+                state.size,
+            )
         };
-        self.scan(start, size, |batch| batch.last_offset() >= offset)
+        self.scan(&log, start, size, |batch| batch.last_offset() >= offset)
     }
 
     /// The first batch ending at or after `min_offset` whose max timestamp is at least
     /// `timestamp`, if any (Kafka's search, starting from the time index entry).
     pub fn find_timestamp(&self, timestamp: i64, min_offset: i64) -> Result<Option<LocatedBatch>> {
-        let (start, size) = {
+        let (log, start, size) = {
             let state = self.read_state();
             let indexed = state.time_index.lookup(timestamp);
             (
+                Arc::clone(&state.log),
                 state.offset_index.lookup(indexed.offset.max(min_offset)).position,
                 state.size,
             )
         };
-        self.scan(start, size, |batch| {
+        self.scan(&log, start, size, |batch| {
             batch.max_timestamp() >= timestamp && batch.last_offset() >= min_offset
         })
     }
@@ -469,12 +509,13 @@ impl Segment {
     /// accepts.
     fn scan(
         &self,
+        log: &File,
         mut position: u64,
         end: u64,
         mut found: impl FnMut(&BatchHeader) -> bool,
     ) -> Result<Option<LocatedBatch>> {
         while position < end {
-            let header = self.read_header(position)?;
+            let header = self.read_header(log, position)?;
             let batch = LocatedBatch { position, header };
             if found(&header) {
                 return Ok(Some(batch));
@@ -487,11 +528,14 @@ impl Segment {
     /// Calls `visit` with every batch as located by its header, in order, reading headers
     /// only; `visit` may fail, which ends the walk.
     pub(crate) fn for_each_batch(&self, mut visit: impl FnMut(LocatedBatch) -> Result<()>) -> Result<()> {
-        let (mut position, end) = (0, self.size());
+        let (log, mut position, end) = {
+            let state = self.read_state();
+            (Arc::clone(&state.log), 0, state.size)
+        };
         while position < end {
             let batch = LocatedBatch {
                 position,
-                header: self.read_header(position)?,
+                header: self.read_header(&log, position)?,
             };
             visit(batch)?;
             position = batch.end();
@@ -533,10 +577,11 @@ impl Segment {
         (found, false)
     }
 
-    fn read_header(&self, position: u64) -> Result<BatchHeader> {
+    /// Reads `log`, which callers take from the state with the size they read up to (the
+    /// lock is not taken here: some callers hold it for writing).
+    fn read_header(&self, log: &File, position: u64) -> Result<BatchHeader> {
         let mut buf = [0u8; HEADER_LEN];
-        self.log
-            .read_exact_at(&mut buf, position)
+        log.read_exact_at(&mut buf, position)
             .context("read batch header from", &self.log_path)?;
         BatchHeader::parse(&buf)
             .map_err(|e| LogError::corrupt(&self.log_path, format!("batch at byte {position}: {e}")))
@@ -544,13 +589,23 @@ impl Segment {
 
     /// Cuts the segment before the batch holding `offset` and returns how many bytes were
     /// removed. Callers truncate at batch boundaries, as Kafka's do.
+    ///
+    /// With no map of the segment alive the file is cut in place. Otherwise a map may cover
+    /// the bytes to cut, so they stay: the kept bytes are copied to a new file, which is
+    /// renamed over the segment's `.log` and used from now on, and the maps keep the old,
+    /// now unlinked, file (a read that raced the truncation returns what it would have
+    /// returned just before it). Truncation is rare and only ever cuts the active segment.
     pub(crate) fn truncate_to(&self, offset: i64) -> Result<u64> {
         let Some(cut) = self.find_batch(offset)? else {
             return Ok(0);
         };
         let mut state = self.write_state();
         let removed = state.size - cut.position;
-        self.log.set_len(cut.position).context("truncate", &self.log_path)?;
+        if Arc::strong_count(&self.live_maps) == 1 {
+            state.log.set_len(cut.position).context("truncate", &self.log_path)?;
+        } else {
+            state.log = Arc::new(self.copy_prefix(&state.log, cut.position)?);
+        }
         state.offset_index.truncate_to_position(cut.position)?;
         state.time_index.truncate_to(cut.header.base_offset())?;
         state.txn_index.truncate_to(cut.header.base_offset())?;
@@ -568,9 +623,34 @@ impl Segment {
         state.time_index.maybe_append(max_timestamp)
     }
 
+    /// The first `len` bytes of `log` in a new file that replaces it under the segment's
+    /// name, opened for appending.
+    fn copy_prefix(&self, log: &File, len: u64) -> Result<File> {
+        let temp = self
+            .log_path
+            .with_extension(format!("{LOG_SUFFIX}.{TRUNCATING_SUFFIX}"));
+        let mut copy = File::create(&temp).context("create", &temp)?;
+        let mut buf = vec![0u8; RECOVERY_CHUNK_BYTES.min(len) as usize];
+        let mut position = 0;
+        while position < len {
+            let chunk = &mut buf[..(len - position).min(RECOVERY_CHUNK_BYTES) as usize];
+            log.read_exact_at(chunk, position).context("read", &self.log_path)?;
+            copy.write_all(chunk).context("write", &temp)?;
+            position += chunk.len() as u64;
+        }
+        copy.sync_data().context("fsync", &temp)?;
+        fs::rename(&temp, &self.log_path).context("rename", &temp)?;
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.log_path)
+            .context("open segment", &self.log_path)
+    }
+
     /// fdatasync of the `.log`: what makes appended batches durable.
     pub(crate) fn flush(&self) -> Result<()> {
-        self.log.sync_data().context("fsync", &self.log_path)
+        let log = Arc::clone(&self.read_state().log);
+        log.sync_data().context("fsync", &self.log_path)
     }
 
     /// fsync of the indexes, needed once the segment falls below the recovery point and its
@@ -634,6 +714,7 @@ impl Segment {
     /// Time of the last write, which retention falls back to for segments without timestamps.
     pub fn last_modified_ms(&self) -> Result<i64> {
         let modified = self
+            .read_state()
             .log
             .metadata()
             .and_then(|m| m.modified())
@@ -648,6 +729,35 @@ impl Segment {
     fn write_state(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// A read-only map of a range of a `.log`, and the token that keeps the range from being
+/// cut off the file while the map lives (see the module doc).
+struct MappedBytes {
+    map: Mmap,
+    _live: Arc<()>,
+}
+
+impl AsRef<[u8]> for MappedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+/// Reads `len` bytes at `position` with `pread`, fewer if the file is shorter.
+fn read_raw(log: &File, path: &Path, position: u64, len: usize) -> Result<Bytes> {
+    let mut buf = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        match log.read_at(&mut buf[filled..], position + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("read", path),
+        }
+    }
+    buf.truncate(filled);
+    Ok(Bytes::from(buf))
 }
 
 /// Writes all of `slices`, as `Write::write_all` does one buffer: a vectored write may take
@@ -1015,6 +1125,93 @@ mod tests {
             out.calls, 13,
             "35 bytes in 7 writes, with an interruption between each two"
         );
+    }
+
+    /// Appends `count` batches of 3 records of 30 KB each, so a read of two is mapped.
+    fn fill_large(segment: &Segment, count: usize, fill_byte: u8) -> Vec<(u64, Bytes)> {
+        let mut written = Vec::new();
+        for _ in 0..count {
+            let offset = segment.next_offset();
+            let mut builder = tidelog_protocol::records::RecordBatchBuilder::new(offset);
+            for i in 0..3 {
+                builder.append(1_000 + offset + i, None, Some(&[fill_byte; 30_000][..]), &[]);
+            }
+            let bytes = builder.build().as_bytes().clone();
+            let header = BatchHeader::parse(&bytes).unwrap();
+            written.push((segment.append(&bytes, &[header]).unwrap(), bytes));
+        }
+        written
+    }
+
+    #[test]
+    fn mapped_reads_outlive_deletion_and_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let written = fill_large(&segment, 4, 0x11);
+        let expected: Vec<u8> = written.iter().flat_map(|(_, b)| b.to_vec()).collect();
+        let read = segment.read(0, 1 << 20).unwrap();
+        assert!(read.len() >= MAP_MIN_BYTES, "the read is mapped");
+        assert_eq!(read, expected);
+        let slice = read.slice(written[1].0 as usize..);
+
+        // Appends after the read, then retention's deletion of the segment's files.
+        fill_large(&segment, 3, 0x22);
+        assert_eq!(read, expected, "appends leave a read as it was");
+        segment.delete().unwrap();
+        assert!(!segment.path().exists());
+        fill_large(&segment, 2, 0x33);
+        assert_eq!(read, expected, "deletion leaves a read as it was");
+        assert_eq!(slice, expected[written[1].0 as usize..]);
+        drop(read);
+        assert_eq!(slice, expected[written[1].0 as usize..], "a slice keeps the map");
+        // Reads go on through the open file.
+        let again = segment.read(0, 1 << 20).unwrap();
+        assert_eq!(again.len() as u64, segment.size());
+        assert_eq!(again[..expected.len()], expected[..]);
+    }
+
+    #[test]
+    fn truncation_leaves_mapped_reads_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        let written = fill_large(&segment, 6, 0x11);
+        let expected: Vec<u8> = written.iter().flat_map(|(_, b)| b.to_vec()).collect();
+        let read = segment.read(0, 1 << 20).unwrap();
+        assert_eq!(read, expected);
+
+        // A map covers the bytes to cut: the kept ones move to a new file.
+        let cut = written[2].0;
+        assert_eq!(segment.truncate_to(BASE + 6).unwrap(), expected.len() as u64 - cut);
+        assert_eq!((segment.size(), segment.next_offset()), (cut, BASE + 6));
+        let again = fill_large(&segment, 3, 0x22);
+        assert_eq!(again[0].0, cut);
+        assert_eq!(read, expected, "the cut bytes stay readable and unchanged");
+        let on_disk = fs::read(segment.path()).unwrap();
+        assert_eq!(on_disk[..cut as usize], expected[..cut as usize]);
+        assert_eq!(
+            on_disk[cut as usize..],
+            again.iter().flat_map(|(_, b)| b.to_vec()).collect::<Vec<u8>>()[..]
+        );
+        assert_eq!(segment.read(0, 1 << 20).unwrap(), on_disk);
+        assert_eq!(segment.find_batch(BASE + 7).unwrap(), located(again[0].0, &again[0].1));
+        let leftovers = fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .to_string_lossy()
+                    .ends_with(TRUNCATING_SUFFIX)
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+
+        // With no map alive the file is cut in place.
+        drop(read);
+        let file = Arc::clone(&segment.read_state().log);
+        segment.truncate_to(BASE + 3).unwrap();
+        assert!(Arc::ptr_eq(&file, &segment.read_state().log));
+        assert_eq!(fs::read(segment.path()).unwrap(), expected[..written[1].0 as usize]);
     }
 
     #[test]

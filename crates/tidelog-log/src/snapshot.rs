@@ -5,7 +5,8 @@
 //! offsets), releases it, and does its file I/O on the snapshot while appends go on. The
 //! snapshot sees exactly the batches committed when it was taken: it stops at the active
 //! segment's size of that moment. Segments deleted meanwhile stay readable through their open
-//! file descriptors; a truncation racing a read can only make the read return fewer batches.
+//! file descriptors (and maps); a truncation racing a read can only make the read return
+//! fewer batches, or those the snapshot saw (see `Segment::truncate_to`).
 
 use crate::error::{LogError, Result};
 use crate::segment::{LocatedBatch, Segment};
