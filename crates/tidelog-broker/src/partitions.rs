@@ -113,16 +113,23 @@ pub fn producer_error_code(error: &ProducerError) -> ErrorCode {
     }
 }
 
-/// The log settings of a topic: its overrides over the broker's defaults.
+/// The log settings of a topic: its overrides over the broker's defaults. As in Kafka, a
+/// topic whose `cleanup.policy` lacks `delete` (compact only, as the coordinators' internal
+/// topics are) is never cut by retention: its old segments hold the latest value of keys
+/// nothing rewrites.
 pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
     let get = |name| topic_config::effective_i64(broker, overrides, name);
+    let deletes = topic_config::effective(broker, overrides, "cleanup.policy")
+        .split(',')
+        .any(|policy| policy.trim() == "delete");
+    let retained = |limit: i64| if deletes { limit } else { -1 };
     LogConfig {
         segment_bytes: get("segment.bytes").clamp(0, i64::from(i32::MAX)) as i32,
         segment_ms: get("segment.ms"),
         index_interval_bytes: get("index.interval.bytes").clamp(0, i64::from(i32::MAX)) as i32,
         segment_index_bytes: get("segment.index.bytes").clamp(0, i64::from(i32::MAX)) as i32,
-        retention_ms: get("retention.ms"),
-        retention_bytes: get("retention.bytes"),
+        retention_ms: retained(get("retention.ms")),
+        retention_bytes: retained(get("retention.bytes")),
     }
 }
 
@@ -305,6 +312,24 @@ impl Partitions {
 mod tests {
     use super::*;
     use crate::ids::random_uuid;
+
+    #[test]
+    fn only_topics_that_delete_are_cut_by_retention() {
+        let broker = BrokerConfig::default();
+        let policy = |p: &str| {
+            BTreeMap::from([
+                ("cleanup.policy".to_string(), p.to_string()),
+                ("retention.ms".to_string(), "1000".to_string()),
+            ])
+        };
+        let limits = |p: &str| {
+            let config = log_config(&broker, &policy(p));
+            (config.retention_ms, config.retention_bytes)
+        };
+        assert_eq!(limits("delete"), (1000, -1));
+        assert_eq!(limits("compact,delete"), (1000, -1));
+        assert_eq!(limits("compact"), (-1, -1), "compact only: kept whole");
+    }
     use tidelog_log::{CheckpointFile, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
     use tidelog_protocol::records::RecordBatchBuilder;
 
