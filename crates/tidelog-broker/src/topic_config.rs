@@ -138,39 +138,38 @@ fn broker_value(broker: &BrokerConfig, property: &str) -> Option<(String, Config
 pub fn resolve(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Vec<ResolvedConfig> {
     TOPIC_CONFIGS
         .iter()
-        .map(|d| {
-            let mut synonyms = Vec::new();
-            if let Some(v) = overrides.get(d.name) {
-                synonyms.push((d.name.to_string(), v.clone(), ConfigSource::DynamicTopic));
-            }
-            if let Some(property) = d.broker_synonym {
-                if let Some((v, source)) = broker_value(broker, property) {
-                    synonyms.push((property.to_string(), v, source));
-                }
-                synonyms.push((property.to_string(), d.default.to_string(), ConfigSource::Default));
-            }
-            let (value, source) = synonyms
-                .first()
-                .map(|(_, v, s)| (v.clone(), *s))
-                .unwrap_or_else(|| (d.default.to_string(), ConfigSource::Default));
-            ResolvedConfig {
-                name: d.name,
-                value,
-                source,
-                synonyms,
-                ty: d.ty,
-            }
-        })
+        .map(|d| resolve_one(broker, overrides, d))
         .collect()
 }
 
-/// The effective value of one topic config.
+/// One topic config: the topic's override, else the broker's property, else the default.
+fn resolve_one(broker: &BrokerConfig, overrides: &BTreeMap<String, String>, d: &TopicConfigDef) -> ResolvedConfig {
+    let mut synonyms = Vec::new();
+    if let Some(v) = overrides.get(d.name) {
+        synonyms.push((d.name.to_string(), v.clone(), ConfigSource::DynamicTopic));
+    }
+    if let Some(property) = d.broker_synonym {
+        if let Some((v, source)) = broker_value(broker, property) {
+            synonyms.push((property.to_string(), v, source));
+        }
+        synonyms.push((property.to_string(), d.default.to_string(), ConfigSource::Default));
+    }
+    let (value, source) = synonyms
+        .first()
+        .map(|(_, v, s)| (v.clone(), *s))
+        .unwrap_or_else(|| (d.default.to_string(), ConfigSource::Default));
+    ResolvedConfig {
+        name: d.name,
+        value,
+        source,
+        synonyms,
+        ty: d.ty,
+    }
+}
+
+/// The effective value of one topic config (empty for a name that is not one).
 pub fn effective(broker: &BrokerConfig, overrides: &BTreeMap<String, String>, name: &str) -> String {
-    resolve(broker, overrides)
-        .into_iter()
-        .find(|c| c.name == name)
-        .map(|c| c.value)
-        .unwrap_or_default()
+    def(name).map_or_else(String::new, |d| resolve_one(broker, overrides, d).value)
 }
 
 /// `effective` parsed as a number, falling back to the default on a bad stored value.

@@ -24,6 +24,8 @@ const MAX_DECOMPRESSED_BATCH_BYTES: usize = 256 << 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadResult {
     pub records: Bytes,
+    /// The offset after the last batch of `records`; the fetch offset when there is none.
+    pub next_offset: i64,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
 }
@@ -85,15 +87,16 @@ impl LogSnapshot {
             });
         }
         let limit = max_offset_exclusive.min(self.log_end_offset);
-        let records = self.read_records(fetch_offset, max_bytes, limit)?;
+        let (records, next_offset) = self.read_records(fetch_offset, max_bytes, limit)?;
         Ok(ReadResult {
             records,
+            next_offset: next_offset.unwrap_or(fetch_offset),
             log_start_offset: self.log_start_offset,
             log_end_offset: self.log_end_offset,
         })
     }
 
-    fn read_records(&self, fetch_offset: i64, max_bytes: usize, limit: i64) -> Result<Bytes> {
+    fn read_records(&self, fetch_offset: i64, max_bytes: usize, limit: i64) -> Result<(Bytes, Option<i64>)> {
         for (i, segment) in self.segments.iter().enumerate().skip(self.segment_index(fetch_offset)) {
             if fetch_offset >= limit || segment.base_offset() >= limit {
                 break;
@@ -111,7 +114,7 @@ impl LogSnapshot {
                 .min(end.saturating_sub(first.position) as usize);
             return Ok(whole_batches(segment.read(first.position, len)?));
         }
-        Ok(Bytes::new())
+        Ok((Bytes::new(), None))
     }
 
     /// Where readable bytes of segment `i` end: at the batch holding `limit` if that is in
@@ -221,11 +224,14 @@ impl LogSnapshot {
     }
 }
 
-/// Cuts a read at the end of its last whole batch (a `max_bytes` limit falls anywhere).
-/// Looks at batch headers only.
-fn whole_batches(mut bytes: Bytes) -> Bytes {
+/// Cuts a read at the end of its last whole batch (a `max_bytes` limit falls anywhere),
+/// with the offset after that batch. Looks at batch headers only.
+fn whole_batches(mut bytes: Bytes) -> (Bytes, Option<i64>) {
     let mut batches = RecordBatch::iter_batches(bytes.clone());
-    while let Some(Ok(_)) = batches.next() {}
+    let mut next_offset = None;
+    while let Some(Ok(batch)) = batches.next() {
+        next_offset = Some(batch.next_offset());
+    }
     bytes.truncate(batches.position());
-    bytes
+    (bytes, next_offset)
 }

@@ -127,6 +127,13 @@ fn reads_return_whole_batches_and_at_least_one() {
         "no partial batch"
     );
     assert_eq!(log.read(0, 1 << 20, i64::MAX).unwrap().records, concat(&written));
+
+    // The read says where it stopped: after its last whole batch, or where it started.
+    let after = |n: usize| written[n - 1].next_offset();
+    assert_eq!(log.read(0, size(3) + 30, i64::MAX).unwrap().next_offset, after(3));
+    assert_eq!(log.read(0, 1 << 20, i64::MAX).unwrap().next_offset, after(10));
+    let end = log.log_end_offset();
+    assert_eq!(log.read(end, 1 << 20, i64::MAX).unwrap().next_offset, end);
 }
 
 #[test]

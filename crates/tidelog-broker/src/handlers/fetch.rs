@@ -17,7 +17,6 @@ use tidelog_protocol::messages::fetch_request::FetchRequest;
 use tidelog_protocol::messages::fetch_response::{
     AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
 };
-use tidelog_protocol::records::RecordBatch;
 use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 use tokio::time::Instant;
 use tracing::error;
@@ -281,7 +280,7 @@ fn read_partition(
         Ok(read) => {
             if read_committed {
                 let aborted = snapshot
-                    .aborted_txns(w.fetch_offset, end_offset(&read.records))
+                    .aborted_txns(w.fetch_offset, read.next_offset)
                     .into_iter()
                     .map(|txn| AbortedTransaction {
                         producer_id: txn.producer_id,
@@ -299,13 +298,4 @@ fn read_partition(
         }
     }
     data
-}
-
-/// The offset after the last of `records` (whole batches), read from batch headers; 0 for
-/// none, which makes an empty range.
-fn end_offset(records: &Bytes) -> i64 {
-    RecordBatch::iter_batches(records.clone())
-        .map_while(Result::ok)
-        .last()
-        .map_or(0, |batch| batch.last_offset() + 1)
 }

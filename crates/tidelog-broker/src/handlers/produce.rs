@@ -118,10 +118,11 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Re
                     .topic_by_id(topic.topic_id)
                     .map(|t| t.name.clone()),
             };
+            let settings = name.as_deref().map(|name| TopicSettings::of(broker, name));
             let partitions = topic
                 .partition_data
                 .into_iter()
-                .map(|data| check_partition(broker, name.as_deref(), topic.topic_id, data, adds))
+                .map(|data| check_partition(broker, name.as_deref(), settings, topic.topic_id, data, adds))
                 .collect();
             let response = TopicProduceResponse {
                 name: topic.name,
@@ -245,11 +246,33 @@ fn append_all(broker: &Broker, checked: Vec<CheckedTopic>, now: i64) -> (Produce
     (response, waits)
 }
 
+/// The topic configs a produce checks, resolved once per topic of a request.
+#[derive(Clone, Copy)]
+struct TopicSettings {
+    max_message_bytes: i32,
+    log_append_time: bool,
+}
+
+impl TopicSettings {
+    fn of(broker: &Broker, topic: &str) -> TopicSettings {
+        let image = broker.metadata.image();
+        let no_overrides = BTreeMap::new();
+        let overrides = image.topic(topic).map_or(&no_overrides, |t| &t.configs);
+        let max_message_bytes = topic_config::effective_i64(&broker.config, overrides, "max.message.bytes");
+        TopicSettings {
+            max_message_bytes: max_message_bytes.clamp(0, i64::from(i32::MAX)) as i32,
+            log_append_time: topic_config::effective(&broker.config, overrides, "message.timestamp.type")
+                == "LogAppendTime",
+        }
+    }
+}
+
 /// Everything about a partition's record set but the append: the partition, the batches,
 /// and its producer's transaction.
 fn check_partition(
     broker: &Broker,
     topic: Option<&str>,
+    settings: Option<TopicSettings>,
     topic_id: Uuid,
     data: PartitionProduceData,
     adds: bool,
@@ -261,7 +284,7 @@ fn check_partition(
     } else {
         ErrorCode::UNKNOWN_TOPIC_ID
     };
-    let topic = topic.ok_or_else(|| refuse(unknown, None))?;
+    let (topic, settings) = topic.zip(settings).ok_or_else(|| refuse(unknown, None))?;
     let partition = broker
         .partitions
         .get(topic, index)
@@ -272,18 +295,8 @@ fn check_partition(
         let message = format!("Cannot append to internal topic {topic}");
         return Err(refuse(ErrorCode::INVALID_TOPIC_EXCEPTION, Some(message)));
     }
-    let overrides = broker
-        .metadata
-        .image()
-        .topic(topic)
-        .map(|t| t.configs.clone())
-        .unwrap_or_default();
-    let max_message_bytes = topic_config::effective_i64(&broker.config, &overrides, "max.message.bytes");
-    let valid = validate(
-        data.records.as_ref(),
-        max_message_bytes.clamp(0, i64::from(i32::MAX)) as i32,
-    )
-    .map_err(|Refused { code, message }| refuse(code, Some(message)))?;
+    let valid = validate(data.records.as_ref(), settings.max_message_bytes)
+        .map_err(|Refused { code, message }| refuse(code, Some(message)))?;
     // Adds are not checks: a v2 transaction's markers reach only the partitions added, so
     // they happen with verification off too.
     let verify = broker.config.transaction_partition_verification_enable || adds;
@@ -298,15 +311,13 @@ fn check_partition(
             Err(code) => return Err(refuse(code, None)),
         }
     }
-    let log_append_time =
-        topic_config::effective(&broker.config, &overrides, "message.timestamp.type") == "LogAppendTime";
     Ok(Checked {
         partition,
         topic: topic.to_string(),
         index,
         batches: valid.batches,
         records: data.records.expect("validated records are present"),
-        log_append_time,
+        log_append_time: settings.log_append_time,
         to_add,
     })
 }
