@@ -6,63 +6,24 @@
 
 use std::hint::black_box;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use tidelog_protocol::header::RequestHeader;
-use tidelog_protocol::messages::fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData};
 use tidelog_protocol::messages::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
-use tidelog_protocol::{decode_request, encode_request, encode_response, EncodeBuf, RequestBody, ResponseBody, Uuid};
+use tidelog_protocol::{decode_request, encode_response, sample, EncodeBuf, ResponseBody, Uuid};
 
 const SIZES: [(&str, usize); 2] = [("16 KiB", 16 << 10), ("1 MiB", 1 << 20)];
 
 /// A Produce v11 frame (length prefix removed) with one partition carrying `records_len`
 /// bytes of records.
 fn produce_frame(records_len: usize) -> Bytes {
-    let header = RequestHeader {
-        api_key: 0,
-        api_version: 11,
-        correlation_id: 1,
-        client_id: Some("bench-producer".into()),
-        ..Default::default()
-    };
-    let body = RequestBody::Produce(ProduceRequest {
-        acks: -1,
-        timeout_ms: 30_000,
-        topic_data: vec![TopicProduceData {
-            name: "events".into(),
-            partition_data: vec![PartitionProduceData {
-                index: 0,
-                records: Some(Bytes::from(vec![0xa5; records_len])),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    });
-    let mut frame = BytesMut::new();
-    for chunk in encode_request(&header, &body).unwrap() {
-        frame.put(chunk);
-    }
-    frame.freeze().split_off(4)
+    sample::produce_frame(Bytes::from(vec![0xa5; records_len]))
 }
 
 /// A Fetch response with one partition carrying `records_len` bytes of records.
 fn fetch_response(records_len: usize) -> ResponseBody {
-    ResponseBody::Fetch(FetchResponse {
-        responses: vec![FetchableTopicResponse {
-            topic_id: Uuid::from_u128(7),
-            partitions: vec![PartitionData {
-                high_watermark: 1000,
-                records: Some(Bytes::from(vec![0x5a; records_len])),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    })
+    ResponseBody::Fetch(sample::fetch_response(Bytes::from(vec![0x5a; records_len])))
 }
 
 /// A Metadata response for 3 brokers and 4 topics of 3 partitions, replication factor 3.

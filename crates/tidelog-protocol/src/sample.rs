@@ -1,10 +1,62 @@
-//! Random values for the differential and round-trip tests (feature `sample`): every
-//! message can produce a random instance valid at a given version.
+//! Sample messages for tests and benchmarks (feature `sample`): random values for the
+//! differential and round-trip tests, where every message can produce a random instance
+//! valid at a given version, and the record-carrying messages the zero-copy tests and the
+//! codec benchmarks share.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::RawTaggedField;
+use crate::header::RequestHeader;
+use crate::messages::fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData};
+use crate::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use crate::uuid::Uuid;
+use crate::{encode_request, RequestBody};
+
+/// A Produce v11 frame, length prefix removed, with one partition carrying `records`.
+pub fn produce_frame(records: Bytes) -> Bytes {
+    let header = RequestHeader {
+        api_key: 0,
+        api_version: 11,
+        correlation_id: 1,
+        client_id: Some("producer".into()),
+        ..Default::default()
+    };
+    let body = RequestBody::Produce(ProduceRequest {
+        acks: -1,
+        timeout_ms: 30_000,
+        topic_data: vec![TopicProduceData {
+            name: "events".into(),
+            partition_data: vec![PartitionProduceData {
+                index: 0,
+                records: Some(records),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let mut frame = BytesMut::new();
+    for chunk in encode_request(&header, &body).expect("a valid request") {
+        frame.put(chunk);
+    }
+    frame.freeze().split_off(4)
+}
+
+/// A Fetch response with one partition carrying `records`.
+pub fn fetch_response(records: Bytes) -> FetchResponse {
+    FetchResponse {
+        responses: vec![FetchableTopicResponse {
+            topic_id: Uuid::from_u128(7),
+            partitions: vec![PartitionData {
+                high_watermark: 1000,
+                records: Some(records),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
 
 /// A random value of `Self` that is valid at `version`.
 pub trait Sample {

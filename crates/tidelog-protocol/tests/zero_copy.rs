@@ -1,28 +1,11 @@
 //! Record bytes are never copied: decoding a Produce request slices them out of the frame,
 //! and encoding a Fetch response hands the caller's buffer on as a frame chunk of its own.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use tidelog_protocol::header::RequestHeader;
-use tidelog_protocol::messages::fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData};
-use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
-use tidelog_protocol::{decode_request, encode_request, encode_response, Encode, EncodeBuf, RequestBody, ResponseBody};
+use bytes::Bytes;
+use tidelog_protocol::sample::{fetch_response, produce_frame};
+use tidelog_protocol::{decode_request, encode_response, Encode, EncodeBuf, RequestBody, ResponseBody};
 
 const ONE_MIB: usize = 1 << 20;
-
-fn fetch_response(records: Bytes) -> FetchResponse {
-    FetchResponse {
-        responses: vec![FetchableTopicResponse {
-            topic_id: tidelog_protocol::Uuid::from_u128(7),
-            partitions: vec![PartitionData {
-                high_watermark: 1000,
-                records: Some(records),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
-}
 
 /// `chunks` holds `records` itself, not a copy of it.
 fn holds_uncopied(chunks: &[Bytes], records: &Bytes) -> bool {
@@ -52,32 +35,7 @@ fn fetch_records_become_a_chunk_of_the_response() {
 #[test]
 fn produce_records_are_slices_of_the_frame() {
     let records = Bytes::from(vec![0xa5; ONE_MIB]);
-    let header = RequestHeader {
-        api_key: 0,
-        api_version: 11,
-        correlation_id: 1,
-        client_id: Some("producer".into()),
-        ..Default::default()
-    };
-    let body = RequestBody::Produce(ProduceRequest {
-        acks: -1,
-        timeout_ms: 30_000,
-        topic_data: vec![TopicProduceData {
-            name: "events".into(),
-            partition_data: vec![PartitionProduceData {
-                index: 0,
-                records: Some(records.clone()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    });
-    let mut wire = BytesMut::new();
-    for chunk in encode_request(&header, &body).unwrap() {
-        wire.put(chunk);
-    }
-    let frame = wire.freeze().split_off(4);
+    let frame = produce_frame(records.clone());
 
     let RequestBody::Produce(decoded) = decode_request(frame.clone()).unwrap().body else {
         panic!("not a Produce request");
