@@ -2,8 +2,9 @@
 //! consume-transform-produce loop's `sendOffsetsToTransaction`). The group's offsets
 //! partition must be in the producer's ongoing transaction: AddOffsetsToTxn adds it first
 //! for clients of transactions v1, and v5 (transactions v2, KIP-890 part 2) adds it itself,
-//! as Kafka's group coordinator asks the transaction coordinator to. The offsets are written to `__consumer_offsets` as a transactional batch of the producer and
-//! count only when the transaction's COMMIT marker reaches that partition; ABORT drops them.
+//! as Kafka's group coordinator asks the transaction coordinator to. The offsets are
+//! written to `__consumer_offsets` as a transactional batch of the producer and count only
+//! when the transaction's COMMIT marker reaches that partition; ABORT drops them.
 //!
 //! With a member id and generation (v3+, KIP-447) they are checked against the group as an
 //! OffsetCommit's are; without (generation -1, no member), as Kafka does, they are not.
