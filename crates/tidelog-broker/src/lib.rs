@@ -12,6 +12,7 @@ pub mod coordinator;
 pub mod dispatch;
 pub mod fetch_session;
 pub mod flusher;
+pub mod grouping;
 pub mod handlers;
 pub mod ids;
 pub mod metadata;

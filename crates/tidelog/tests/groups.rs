@@ -8,7 +8,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::clients::{new_topic, CLIENT_TIMEOUT};
+use common::clients::{assigned_partitions, new_topic, CLIENT_TIMEOUT, SETTLE_TIMEOUT};
 use common::raw::RawClient;
 use common::Broker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -30,25 +30,9 @@ use tidelog_protocol::messages::offset_fetch_response::OffsetFetchResponseGroup;
 use tidelog_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
-/// How long a group may take to settle before a test gives up; it settles in about a second.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Each consumer's assigned partitions, sorted.
 fn assignments<C: ConsumerContext>(consumers: &[&BaseConsumer<C>]) -> Vec<Vec<i32>> {
-    consumers
-        .iter()
-        .map(|c| {
-            let mut partitions: Vec<i32> = c
-                .assignment()
-                .expect("assignment")
-                .elements()
-                .iter()
-                .map(|e| e.partition())
-                .collect();
-            partitions.sort();
-            partitions
-        })
-        .collect()
+    consumers.iter().map(|c| assigned_partitions(c)).collect()
 }
 
 #[test]

@@ -9,7 +9,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::clients::{new_topic, CLIENT_TIMEOUT};
+use common::clients::{assigned_partitions, new_topic, CLIENT_TIMEOUT, SETTLE_TIMEOUT};
 use common::raw::RawClient;
 use common::Broker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -24,8 +24,6 @@ use tidelog_protocol::messages::offset_commit_request::{
 };
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody, Uuid};
 
-/// How long a group may take to settle before a test gives up; it settles in about a second.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 const TOPIC: &str = "six";
 const GROUP: &str = "kip848";
 const PARTITIONS: i32 = 6;
@@ -73,18 +71,6 @@ fn produce(broker: &Broker, first: usize, count: usize) {
     producer.flush(CLIENT_TIMEOUT).expect("flush");
 }
 
-fn assignment(consumer: &BaseConsumer) -> Vec<i32> {
-    let mut partitions: Vec<i32> = consumer
-        .assignment()
-        .expect("assignment")
-        .elements()
-        .iter()
-        .map(|e| e.partition())
-        .collect();
-    partitions.sort();
-    partitions
-}
-
 /// Polls every consumer, recording the values read and committing after each record, until
 /// each holds `per_member` partitions, all partitions are assigned once, `expected` values
 /// have been read and every commit went through. A commit refused while the group changes
@@ -113,7 +99,7 @@ fn consume_until(consumers: &[&BaseConsumer], per_member: usize, read: &mut BTre
                 }
             }
         }
-        let assigned: Vec<Vec<i32>> = consumers.iter().map(|c| assignment(c)).collect();
+        let assigned: Vec<Vec<i32>> = consumers.iter().map(|c| assigned_partitions(c)).collect();
         let mut all = assigned.concat();
         all.sort();
         let balanced = assigned.iter().all(|a| a.len() == per_member) && all == (0..PARTITIONS).collect::<Vec<_>>();
@@ -314,6 +300,17 @@ fn partitions_move_only_after_revocation_and_commits_check_member_epochs() {
         .map(|g| (g.group_id.as_str(), g.group_type.as_str()))
         .collect();
     assert_eq!(types, [("raw", "consumer")]);
+    // ListGroups v5's type filter (case-insensitive, as Kafka's) keeps it or leaves it out.
+    for (filter, expected) in [("Consumer", 1), ("classic", 0)] {
+        let request = ListGroupsRequest {
+            types_filter: vec![filter.into()],
+            ..Default::default()
+        };
+        let ResponseBody::ListGroups(listed) = raw.request(5, RequestBody::ListGroups(request)) else {
+            panic!("a ListGroups response")
+        };
+        assert_eq!(listed.groups.len(), expected, "type filter {filter}");
+    }
 
     // `b` leaves; `a` gets its partitions back.
     assert_eq!(beat(&mut raw, "member-b", -1, None).member_epoch, -1);
@@ -330,13 +327,16 @@ fn a_static_member_restarted_within_its_session_gets_its_partitions_back() {
     let two = consumer_with(&broker, &[("group.instance.id", "two")]);
     let mut read = BTreeSet::new();
     consume_until(&[&one, &two], 3, &mut read, 60);
-    let (before_one, before_two) = (assignment(&one), assignment(&two));
+    let (before_one, before_two) = (assigned_partitions(&one), assigned_partitions(&two));
 
     // `one` closes (leaving with epoch -2) and comes back under the same instance id.
     drop(one);
     let one = consumer_with(&broker, &[("group.instance.id", "one")]);
     consume_until(&[&one, &two], 3, &mut read, 60);
-    assert_eq!((assignment(&one), assignment(&two)), (before_one, before_two));
+    assert_eq!(
+        (assigned_partitions(&one), assigned_partitions(&two)),
+        (before_one, before_two)
+    );
 }
 
 /// A group as ConsumerGroupDescribe shows it: its epoch, and each member's epoch and
@@ -391,7 +391,7 @@ fn the_group_its_epochs_and_partitions_survive_a_clean_restart_and_a_crash() {
     let (epoch, members) = &before;
     assert!(*epoch >= 2, "two members joined: epoch {epoch}");
     assert_eq!(members.len(), 2);
-    let assignments = (assignment(&a), assignment(&b));
+    let assignments = (assigned_partitions(&a), assigned_partitions(&b));
 
     // A clean stop, then a SIGKILL: each time the members go on with the same ids, epochs
     // and partitions, the group epoch where it was, and read exactly what follows the commits.
@@ -414,7 +414,7 @@ fn the_group_its_epochs_and_partitions_survive_a_clean_restart_and_a_crash() {
             (first..first + 60).collect::<BTreeSet<usize>>(),
             "resumed at the commits"
         );
-        assert_eq!((assignment(&a), assignment(&b)), assignments);
+        assert_eq!((assigned_partitions(&a), assigned_partitions(&b)), assignments);
         assert_eq!(describe(&broker, GROUP), before, "no rebalance after the restart");
     }
     let all_at_end: BTreeMap<i32, Offset> = (0..PARTITIONS).map(|p| (p, Offset::Offset(120))).collect();

@@ -10,7 +10,7 @@ use tidelog_protocol::ErrorCode;
 use crate::broker::Broker;
 use crate::coordinator::consumer::assignor::Partitions;
 use crate::coordinator::consumer::group::ConsumerGroup;
-use crate::handlers::consumer_group_heartbeat::by_topic;
+use crate::grouping::partitions_by_topic;
 use crate::metadata::MetadataImage;
 
 /// KIP-1099's member type of a member using the consumer protocol.
@@ -75,12 +75,12 @@ fn describe(group: &ConsumerGroup, image: &MetadataImage) -> DescribedGroup {
 
 fn assignment(partitions: &Partitions, image: &MetadataImage) -> Assignment {
     Assignment {
-        topic_partitions: by_topic(partitions)
+        topic_partitions: partitions_by_topic(partitions)
             .into_iter()
             .filter_map(|(name, partitions)| {
-                image.topic(&name).map(|meta| TopicPartitions {
+                image.topic(name).map(|meta| TopicPartitions {
                     topic_id: meta.id,
-                    topic_name: name,
+                    topic_name: name.to_string(),
                     partitions,
                     ..Default::default()
                 })

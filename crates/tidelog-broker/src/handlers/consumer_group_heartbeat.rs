@@ -17,6 +17,7 @@ use crate::coordinator::consumer::group::Heartbeat;
 use crate::coordinator::consumer::persist;
 use crate::coordinator::group::state::GroupState;
 use crate::dispatch::Reply;
+use crate::grouping::partitions_by_topic;
 use crate::ids::{random_uuid, uuid_base64};
 
 pub fn handle(
@@ -103,10 +104,10 @@ pub fn handle(
             member_epoch: result.member_epoch,
             heartbeat_interval_ms: interval_ms,
             assignment: result.assignment.map(|partitions| Assignment {
-                topic_partitions: by_topic(&partitions)
+                topic_partitions: partitions_by_topic(&partitions)
                     .into_iter()
                     .filter_map(|(name, partitions)| {
-                        image.topic(&name).map(|meta| TopicPartitions {
+                        image.topic(name).map(|meta| TopicPartitions {
                             topic_id: meta.id,
                             partitions,
                             ..Default::default()
@@ -125,16 +126,4 @@ pub fn handle(
         }
         ResponseBody::ConsumerGroupHeartbeat(response)
     }))
-}
-
-/// Groups (topic, partition) pairs by topic, in order.
-pub fn by_topic(partitions: &Partitions) -> Vec<(String, Vec<i32>)> {
-    let mut topics: Vec<(String, Vec<i32>)> = Vec::new();
-    for (topic, partition) in partitions {
-        match topics.last_mut() {
-            Some((name, list)) if name == topic => list.push(*partition),
-            _ => topics.push((topic.clone(), vec![*partition])),
-        }
-    }
-    topics
 }

@@ -9,7 +9,7 @@ use tidelog_protocol::messages::describe_transactions_response::{
 use tidelog_protocol::ErrorCode;
 
 use crate::broker::Broker;
-use crate::coordinator::txn::records::by_topic;
+use crate::grouping::partitions_by_topic;
 
 pub fn handle(broker: &Broker, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
     let transaction_states = request
@@ -23,7 +23,7 @@ pub fn handle(broker: &Broker, request: DescribeTransactionsRequest) -> Describe
                 transaction_start_time_ms: txn.start_ms,
                 producer_id: txn.producer_id,
                 producer_epoch: txn.producer_epoch,
-                topics: by_topic(&txn.partitions)
+                topics: partitions_by_topic(&txn.partitions)
                     .into_iter()
                     .map(|(topic, partitions)| TopicData {
                         topic: topic.to_string(),

@@ -16,7 +16,9 @@ use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::group::records::OffsetKey;
 use crate::coordinator::group::state::Committed;
+use crate::coordinator::group::PendingWrite;
 use crate::dispatch::Reply;
+use crate::grouping::by_topic;
 
 /// Kafka's `offset.metadata.max.bytes` default.
 const MAX_METADATA_BYTES: usize = 4096;
@@ -81,7 +83,7 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Reply {
             metadata: p.committed_metadata,
         })
     });
-    let (offsets, mut outcome) = offsets_to_write(broker, &group_id, asked);
+    let (offsets, outcome) = offsets_to_write(broker, &group_id, asked);
     let written = broker.groups.write_offsets(
         &broker.partitions,
         &group_id,
@@ -95,6 +97,23 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Reply {
             })
         },
     );
+    let broker = broker.clone();
+    answer(written, offsets, outcome, respond, move |offsets| {
+        broker.groups.apply_offsets(&group_id, offsets)
+    })
+}
+
+/// The rest of a commit (OffsetCommit or TxnOffsetCommit) once its records were appended
+/// or refused: refused, every partition still to write takes `written`'s error at once;
+/// written, the answer waits until the records are durable and `count` has made the offsets
+/// count (or staged them for their transaction).
+pub(crate) fn answer(
+    written: Result<Option<PendingWrite>, ErrorCode>,
+    offsets: Vec<(OffsetKey, Committed)>,
+    mut outcome: Outcome,
+    respond: fn(Outcome) -> ResponseBody,
+    count: impl FnOnce(Vec<(OffsetKey, Committed)>) + Send + 'static,
+) -> Reply {
     let pending = match written {
         Ok(pending) => pending,
         Err(code) => {
@@ -104,35 +123,35 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Reply {
             return Reply::Now(respond(outcome));
         }
     };
-    let broker = broker.clone();
     Reply::Later(Box::pin(async move {
         if let Some(pending) = pending {
             pending.durable().await;
         }
-        broker.groups.apply_offsets(&group_id, offsets);
+        count(offsets);
         respond(outcome)
     }))
 }
 
 fn respond(outcome: Outcome) -> ResponseBody {
-    let mut topics: Vec<OffsetCommitResponseTopic> = Vec::new();
-    for (name, partition_index, error) in outcome {
-        if topics.last().is_none_or(|t| t.name != name) {
-            topics.push(OffsetCommitResponseTopic {
-                name,
-                ..Default::default()
-            });
-        }
-        topics
-            .last_mut()
-            .expect("pushed above")
-            .partitions
-            .push(OffsetCommitResponsePartition {
+    let topics = by_topic(
+        outcome
+            .into_iter()
+            .map(|(name, partition, error)| (name, (partition, error))),
+    )
+    .into_iter()
+    .map(|(name, partitions)| OffsetCommitResponseTopic {
+        name,
+        partitions: partitions
+            .into_iter()
+            .map(|(partition_index, error)| OffsetCommitResponsePartition {
                 partition_index,
                 error_code: error.0,
                 ..Default::default()
-            });
-    }
+            })
+            .collect(),
+        ..Default::default()
+    })
+    .collect();
     ResponseBody::OffsetCommit(OffsetCommitResponse {
         topics,
         ..Default::default()

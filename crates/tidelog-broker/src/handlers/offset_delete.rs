@@ -12,6 +12,7 @@ use tidelog_protocol::ResponseBody;
 
 use crate::broker::Broker;
 use crate::dispatch::Reply;
+use crate::grouping::by_topic;
 
 pub fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Reply {
     let wanted: Vec<(String, i32)> = request
@@ -36,24 +37,25 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Reply {
             return Reply::Now(ResponseBody::OffsetDelete(response));
         }
     };
-    let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
-    for ((name, partition_index), error) in wanted.into_iter().zip(errors) {
-        if topics.last().is_none_or(|t| t.name != name) {
-            topics.push(OffsetDeleteResponseTopic {
-                name,
-                ..Default::default()
-            });
-        }
-        topics
-            .last_mut()
-            .expect("pushed above")
-            .partitions
-            .push(OffsetDeleteResponsePartition {
-                partition_index,
-                error_code: error.0,
-                ..Default::default()
-            });
-    }
+    let outcome = wanted
+        .into_iter()
+        .zip(errors)
+        .map(|((name, partition), error)| (name, (partition, error)));
+    let topics: Vec<OffsetDeleteResponseTopic> = by_topic(outcome)
+        .into_iter()
+        .map(|(name, partitions)| OffsetDeleteResponseTopic {
+            name,
+            partitions: partitions
+                .into_iter()
+                .map(|(partition_index, error)| OffsetDeleteResponsePartition {
+                    partition_index,
+                    error_code: error.0,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect();
     Reply::Later(Box::pin(async move {
         if let Some(write) = write {
             write.durable().await;

@@ -14,6 +14,7 @@ use tidelog_protocol::ErrorCode;
 
 use crate::broker::Broker;
 use crate::coordinator::group::state::Committed;
+use crate::grouping::by_topic;
 
 /// One partition's answer: its committed offset (-1 if none) and its error.
 type Fetched = (i32, Committed, ErrorCode);
@@ -112,15 +113,10 @@ fn fetch(
         false => (partition, committed.unwrap_or_else(none_committed), ErrorCode::NONE),
     };
     let Some(wanted) = wanted else {
-        let mut topics: Vec<(String, Vec<Fetched>)> = Vec::new();
-        for ((topic, partition), committed) in offsets {
-            if topics.last().is_none_or(|(t, _)| *t != topic) {
-                topics.push((topic.clone(), Vec::new()));
-            }
+        return by_topic(offsets.into_iter().map(|((topic, partition), committed)| {
             let fetched = answer(&topic, partition, Some(committed));
-            topics.last_mut().expect("pushed above").1.push(fetched);
-        }
-        return topics;
+            (topic, fetched)
+        }));
     };
     wanted
         .into_iter()

@@ -2,8 +2,9 @@
 //! consume-transform-produce loop's `sendOffsetsToTransaction`). The group's offsets
 //! partition must be in the producer's ongoing transaction: AddOffsetsToTxn adds it first
 //! for clients of transactions v1, and v5 (transactions v2, KIP-890 part 2) adds it itself,
-//! as Kafka's group coordinator asks the transaction coordinator to. The offsets are written to `__consumer_offsets` as a transactional batch of the producer and
-//! count only when the transaction's COMMIT marker reaches that partition; ABORT drops them.
+//! as Kafka's group coordinator asks the transaction coordinator to. The offsets are
+//! written to `__consumer_offsets` as a transactional batch of the producer and count only
+//! when the transaction's COMMIT marker reaches that partition; ABORT drops them.
 //!
 //! With a member id and generation (v3+, KIP-447) they are checked against the group as an
 //! OffsetCommit's are; without (generation -1, no member), as Kafka does, they are not.
@@ -21,7 +22,8 @@ use crate::broker::Broker;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::coordinator::internal_topic::TxnProducer;
 use crate::dispatch::Reply;
-use crate::handlers::offset_commit::{offsets_to_write, Outcome, ToCommit};
+use crate::grouping::by_topic;
+use crate::handlers::offset_commit::{answer, offsets_to_write, Outcome, ToCommit};
 
 /// How long a v5 commit waits for its transaction while it is busy with another add (the
 /// request carries no timeout; this is a client's default `request.timeout.ms`).
@@ -89,7 +91,7 @@ fn commit(broker: &Arc<Broker>, request: TxnOffsetCommitRequest) -> Reply {
             metadata: p.committed_metadata,
         })
     });
-    let (offsets, mut outcome) = offsets_to_write(broker, &group_id, asked);
+    let (offsets, outcome) = offsets_to_write(broker, &group_id, asked);
     let producer = (request.producer_id, request.producer_epoch);
     let offsets_partition = (OFFSETS_TOPIC.to_string(), broker.groups.partition_for(&group_id));
     let in_txn = broker
@@ -115,44 +117,32 @@ fn commit(broker: &Arc<Broker>, request: TxnOffsetCommitRequest) -> Reply {
             },
         )
     });
-    let pending = match written {
-        Ok(pending) => pending,
-        Err(code) => {
-            for (_, _, error) in outcome.iter_mut().filter(|(_, _, e)| *e == ErrorCode::NONE) {
-                *error = code;
-            }
-            return Reply::Now(respond(outcome));
-        }
-    };
     let broker = broker.clone();
-    Reply::Later(Box::pin(async move {
-        if let Some(pending) = pending {
-            pending.durable().await;
-        }
-        broker.groups.stage_txn_offsets(&group_id, producer.0, offsets);
-        respond(outcome)
-    }))
+    answer(written, offsets, outcome, respond, move |offsets| {
+        broker.groups.stage_txn_offsets(&group_id, producer.0, offsets)
+    })
 }
 
 fn respond(outcome: Outcome) -> ResponseBody {
-    let mut topics: Vec<TxnOffsetCommitResponseTopic> = Vec::new();
-    for (name, partition_index, error) in outcome {
-        if topics.last().is_none_or(|t| t.name != name) {
-            topics.push(TxnOffsetCommitResponseTopic {
-                name,
-                ..Default::default()
-            });
-        }
-        topics
-            .last_mut()
-            .expect("pushed above")
-            .partitions
-            .push(TxnOffsetCommitResponsePartition {
+    let topics = by_topic(
+        outcome
+            .into_iter()
+            .map(|(name, partition, error)| (name, (partition, error))),
+    )
+    .into_iter()
+    .map(|(name, partitions)| TxnOffsetCommitResponseTopic {
+        name,
+        partitions: partitions
+            .into_iter()
+            .map(|(partition_index, error)| TxnOffsetCommitResponsePartition {
                 partition_index,
                 error_code: error.0,
                 ..Default::default()
-            });
-    }
+            })
+            .collect(),
+        ..Default::default()
+    })
+    .collect();
     ResponseBody::TxnOffsetCommit(TxnOffsetCommitResponse {
         topics,
         ..Default::default()

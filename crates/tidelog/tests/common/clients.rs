@@ -17,7 +17,7 @@ use rdkafka::admin::{
     TopicReplication, TopicResult,
 };
 use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, OwnedHeaders};
 use rdkafka::metadata::Metadata;
@@ -29,6 +29,10 @@ use super::Broker;
 
 /// Safety net for one client call; a healthy broker answers in milliseconds.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a consumer group may take to settle before a test gives up; it settles in about
+/// a second.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Broker {
     /// The configuration every test client starts from: this broker, IPv4 (the listener is
@@ -298,6 +302,19 @@ impl Broker {
         let (low, high) = self.watermarks(topic, partition);
         self.read_partition(topic, partition, low, high)
     }
+}
+
+/// The partitions a consumer is assigned now, sorted: what group tests compare.
+pub fn assigned_partitions<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Vec<i32> {
+    let mut partitions: Vec<i32> = consumer
+        .assignment()
+        .expect("assignment")
+        .elements()
+        .iter()
+        .map(|e| e.partition())
+        .collect();
+    partitions.sort();
+    partitions
 }
 
 /// Runs a client future to completion on a small runtime (rdkafka's futures are resolved by

@@ -38,6 +38,27 @@ pub struct Heartbeat {
     pub owned: Option<Partitions>,
 }
 
+#[cfg(test)]
+impl Heartbeat {
+    /// A heartbeat of `member_id` at `member_epoch` that subscribes to nothing, reports
+    /// nothing owned and asks for no assignor, for tests to fill in what they need.
+    pub(super) fn bare(member_id: &str, member_epoch: i32) -> Heartbeat {
+        Heartbeat {
+            member_id: member_id.into(),
+            member_epoch,
+            instance_id: None,
+            rack_id: None,
+            client_id: "c".into(),
+            client_host: "h".into(),
+            rebalance_timeout_ms: 1_000,
+            subscribed_topics: None,
+            subscribed_regex: None,
+            server_assignor: None,
+            owned: None,
+        }
+    }
+}
+
 /// The answer: the member's id and epoch, and its assignment when that changed.
 #[derive(Debug)]
 pub struct HeartbeatResult {
@@ -182,10 +203,7 @@ impl ConsumerGroup {
                 }
                 None => {
                     // A member rejoining with epoch 0 starts afresh.
-                    let rebalance_timeout = match request.rebalance_timeout_ms {
-                        ms if ms > 0 => Duration::from_millis(ms as u64),
-                        _ => session_timeout,
-                    };
+                    let rebalance_timeout = rebalance_timeout(request.rebalance_timeout_ms, session_timeout);
                     self.members.insert(
                         member_id.clone(),
                         Member {
@@ -361,9 +379,7 @@ impl ConsumerGroup {
 
     /// Whether a member subscribes to `topic`, by name or by regex.
     pub fn is_subscribed_to(&self, topic: &str) -> bool {
-        self.members
-            .values()
-            .any(|m| m.subscribed.contains(topic) || m.subscribed_regex.as_ref().is_some_and(|r| r.is_match(topic)))
+        self.members.values().any(|m| m.subscribes_to(topic))
     }
 }
 
@@ -387,14 +403,24 @@ pub(super) fn pattern(regex: &Regex) -> &str {
         .unwrap_or(regex.as_str())
 }
 
+/// A member's rebalance timeout from the milliseconds it gave (in its heartbeat, or in its
+/// record at replay): 0 or less means the session timeout.
+pub(super) fn rebalance_timeout(ms: i32, session_timeout: Duration) -> Duration {
+    match ms {
+        ms if ms > 0 => Duration::from_millis(ms as u64),
+        _ => session_timeout,
+    }
+}
+
 impl Member {
     /// The existing topics this member subscribes to, by name or by its regex.
     fn resolve(&self, topics: &BTreeMap<String, i32>) -> BTreeSet<String> {
-        topics
-            .keys()
-            .filter(|t| self.subscribed.contains(*t) || self.subscribed_regex.as_ref().is_some_and(|r| r.is_match(t)))
-            .cloned()
-            .collect()
+        topics.keys().filter(|t| self.subscribes_to(t)).cloned().collect()
+    }
+
+    /// Whether this member subscribes to `topic`, by name or by its regex.
+    fn subscribes_to(&self, topic: &str) -> bool {
+        self.subscribed.contains(topic) || self.subscribed_regex.as_ref().is_some_and(|r| r.is_match(topic))
     }
 }
 
@@ -410,17 +436,9 @@ mod tests {
 
     fn beat(group: &mut ConsumerGroup, id: &str, epoch: i32, owned: Option<&Partitions>) -> HeartbeatResult {
         let request = Heartbeat {
-            member_id: id.into(),
-            member_epoch: epoch,
-            instance_id: None,
-            rack_id: None,
-            client_id: "c".into(),
-            client_host: "/127.0.0.1".into(),
-            rebalance_timeout_ms: 1_000,
             subscribed_topics: (epoch == 0).then(|| vec!["t".to_string()]),
-            subscribed_regex: None,
-            server_assignor: None,
             owned: owned.cloned(),
+            ..Heartbeat::bare(id, epoch)
         };
         group
             .heartbeat(request, || unreachable!(), &counts(), SESSION, Instant::now())
@@ -468,19 +486,7 @@ mod tests {
             Err(ErrorCode::STALE_MEMBER_EPOCH)
         );
         assert_eq!(group.check_commit("x", 1), Err(ErrorCode::UNKNOWN_MEMBER_ID));
-        let request = Heartbeat {
-            member_id: "a".into(),
-            member_epoch: a.member_epoch + 5,
-            instance_id: None,
-            rack_id: None,
-            client_id: "c".into(),
-            client_host: "h".into(),
-            rebalance_timeout_ms: 1_000,
-            subscribed_topics: None,
-            subscribed_regex: None,
-            server_assignor: None,
-            owned: None,
-        };
+        let request = Heartbeat::bare("a", a.member_epoch + 5);
         let fenced = group.heartbeat(request, || unreachable!(), &counts(), SESSION, Instant::now());
         assert_eq!(fenced.unwrap_err(), ErrorCode::FENCED_MEMBER_EPOCH);
     }
@@ -503,17 +509,9 @@ mod tests {
 
     fn static_join(group: &mut ConsumerGroup, id: &str, instance: &str) -> Result<HeartbeatResult, ErrorCode> {
         let request = Heartbeat {
-            member_id: id.into(),
-            member_epoch: 0,
             instance_id: Some(instance.into()),
-            rack_id: None,
-            client_id: "c".into(),
-            client_host: "h".into(),
-            rebalance_timeout_ms: 1_000,
             subscribed_topics: Some(vec!["t".to_string()]),
-            subscribed_regex: None,
-            server_assignor: None,
-            owned: None,
+            ..Heartbeat::bare(id, 0)
         };
         group.heartbeat(request, || unreachable!(), &counts(), SESSION, Instant::now())
     }
@@ -557,17 +555,8 @@ mod tests {
             ("t".to_string(), 6),
         ]);
         let join = |pattern: &str| Heartbeat {
-            member_id: "a".into(),
-            member_epoch: 0,
-            instance_id: None,
-            rack_id: None,
-            client_id: "c".into(),
-            client_host: "h".into(),
-            rebalance_timeout_ms: 1_000,
-            subscribed_topics: None,
             subscribed_regex: Some(pattern.into()),
-            server_assignor: None,
-            owned: None,
+            ..Heartbeat::bare("a", 0)
         };
         let bad = group.heartbeat(join("orders("), || unreachable!(), &topics, SESSION, Instant::now());
         assert_eq!(bad.unwrap_err(), ErrorCode::INVALID_REQUEST);

@@ -16,9 +16,10 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::assignor::Partitions;
-use super::group::{full_match, pattern, ConsumerGroup, Member, LEAVE_STATIC};
+use super::group::{full_match, pattern, rebalance_timeout, ConsumerGroup, Member, LEAVE_STATIC};
 use super::records::{self, CurrentAssignment, MemberMetadata, RecordKey, RecordValue, TopicPartitions};
 use crate::coordinator::group::PendingWrite;
+use crate::grouping::by_topic;
 use crate::metadata::MetadataImage;
 
 /// A group's records by key: the encoded values.
@@ -67,18 +68,13 @@ fn records_of(group: &ConsumerGroup, image: &MetadataImage) -> Result<Written, E
     if group.members.is_empty() {
         return Ok(Written::new());
     }
+    // Each topic has its own id, so grouping by id groups by topic.
     let by_id = |partitions: &Partitions| -> TopicPartitions {
-        let mut out: TopicPartitions = Vec::new();
-        let mut last: Option<&str> = None;
-        for (topic, partition) in partitions {
-            let Some(meta) = image.topic(topic) else { continue };
-            match out.last_mut() {
-                Some((_, list)) if last == Some(topic.as_str()) => list.push(*partition),
-                _ => out.push((meta.id, vec![*partition])),
-            }
-            last = Some(topic);
-        }
-        out
+        by_topic(
+            partitions
+                .iter()
+                .filter_map(|(topic, partition)| image.topic(topic).map(|meta| (meta.id, *partition))),
+        )
     };
     let mut values = vec![
         (RecordKey::Group, RecordValue::Group { epoch: group.epoch }),
@@ -190,10 +186,7 @@ pub fn restore(
             LEAVE_STATIC => (c.previous_member_epoch, c.previous_member_epoch, true),
             epoch => (epoch, c.previous_member_epoch, false),
         };
-        let rebalance_timeout = match m.rebalance_timeout_ms {
-            ms if ms > 0 => Duration::from_millis(ms as u64),
-            _ => session_timeout,
-        };
+        let rebalance_timeout = rebalance_timeout(m.rebalance_timeout_ms, session_timeout);
         if let Some(assignor) = m.server_assignor {
             group.assignor = assignor;
         }
@@ -251,17 +244,9 @@ mod tests {
 
     fn join(group: &mut ConsumerGroup, id: &str) -> i32 {
         let request = Heartbeat {
-            member_id: id.into(),
-            member_epoch: 0,
-            instance_id: None,
-            rack_id: None,
-            client_id: "c".into(),
-            client_host: "h".into(),
-            rebalance_timeout_ms: 1_000,
             subscribed_topics: Some(vec!["t".into()]),
-            subscribed_regex: None,
             server_assignor: Some("range".into()),
-            owned: None,
+            ..Heartbeat::bare(id, 0)
         };
         let topics = BTreeMap::from([("t".to_string(), 4)]);
         let session = Duration::from_secs(45);

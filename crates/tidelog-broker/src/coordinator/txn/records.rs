@@ -17,6 +17,8 @@ use bytes::Bytes;
 use tidelog_protocol::codec::TaggedWriter;
 use tidelog_protocol::{DecodeError, EncodeBuf, EncodeError, Reader};
 
+use crate::grouping::partitions_by_topic;
+
 use super::state::{TxnMetadata, TxnState, NO_PRODUCER_ID, TV_0};
 
 const KEY_VERSION: i16 = 0;
@@ -43,7 +45,7 @@ pub fn encode_value(txn: &TxnMetadata) -> Result<Bytes, EncodeError> {
     if txn.state == TxnState::Empty {
         buf.put_null_array(true);
     } else {
-        let topics = by_topic(&txn.partitions);
+        let topics = partitions_by_topic(&txn.partitions);
         buf.put_array_len(true, topics.len(), "transactionPartitions")?;
         for (topic, partitions) in topics {
             buf.put_string(true, topic, "topic")?;
@@ -69,18 +71,6 @@ pub fn encode_value(txn: &TxnMetadata) -> Result<Bytes, EncodeError> {
     }
     tagged.finish(&mut buf, &[]);
     Ok(buf.to_contiguous())
-}
-
-/// Partitions grouped by topic, in order.
-pub fn by_topic(partitions: &BTreeSet<(String, i32)>) -> Vec<(&str, Vec<i32>)> {
-    let mut topics: Vec<(&str, Vec<i32>)> = Vec::new();
-    for (topic, p) in partitions {
-        match topics.last_mut() {
-            Some((t, ps)) if t == topic => ps.push(*p),
-            _ => topics.push((topic, vec![*p])),
-        }
-    }
-    topics
 }
 
 /// A record of the topic: its transactional id and metadata, `None` for a tombstone.
