@@ -228,20 +228,6 @@ impl Partitions {
         }
     }
 
-    /// [`Partitions::append_txn_marker`], then waits until the marker is durable.
-    pub async fn write_txn_marker(
-        &self,
-        topic: &str,
-        partition: i32,
-        producer_id: i64,
-        producer_epoch: i16,
-        marker: TxnMarker,
-    ) -> Result<(), ErrorCode> {
-        let (target, end) = self.append_txn_marker(topic, partition, producer_id, producer_epoch, marker)?;
-        target.wait_durable(end).await;
-        Ok(())
-    }
-
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         self.hosted
             .read()
@@ -369,13 +355,13 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(async {
-            let stale = partitions.write_txn_marker("orders", 0, 7, 0, commit).await;
-            assert_eq!(stale, Err(ErrorCode::INVALID_PRODUCER_EPOCH));
-            let unknown = partitions.write_txn_marker("orders", 1, 7, 1, commit).await;
-            assert_eq!(unknown, Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
-            partitions.write_txn_marker("orders", 0, 7, 1, commit).await.unwrap();
-        });
+        let stale = partitions.append_txn_marker("orders", 0, 7, 0, commit);
+        assert_eq!(stale.err(), Some(ErrorCode::INVALID_PRODUCER_EPOCH));
+        let unknown = partitions.append_txn_marker("orders", 1, 7, 1, commit);
+        assert_eq!(unknown.err(), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+        let (written, end) = partitions.append_txn_marker("orders", 0, 7, 1, commit).unwrap();
+        assert_eq!(end, 2);
+        runtime.block_on(written.wait_durable(end));
         assert_eq!((partition.high_watermark(), lso()), (2, 2), "durable once answered");
         partitions.shutdown();
     }

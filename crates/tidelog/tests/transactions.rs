@@ -590,10 +590,12 @@ mod raw {
         }
     }
 
-    fn list(raw: &mut RawClient, pattern: Option<&str>, producer_ids: Vec<i64>) -> Vec<String> {
+    /// ListTransactions v2 with a transactional id pattern, producer ids and a minimum
+    /// duration of the ongoing transaction (-1: any); the ids listed.
+    fn list(raw: &mut RawClient, pattern: Option<&str>, producer_ids: Vec<i64>, duration_ms: i64) -> Vec<String> {
         let request = ListTransactionsRequest {
             producer_id_filters: producer_ids,
-            duration_filter: -1,
+            duration_filter: duration_ms,
             transactional_id_pattern: pattern.map(Into::into),
             ..Default::default()
         };
@@ -655,9 +657,16 @@ mod raw {
         assert_eq!(txn_offset_commit(&mut raw, 3, producer, 1), ErrorCode::NONE);
         assert_eq!(fetch_stable_offset(&mut raw), (ErrorCode::UNSTABLE_OFFSET_COMMIT, -1));
 
-        assert_eq!(list(&mut raw, Some("raw-.*"), vec![]), [ID]);
-        assert_eq!(list(&mut raw, Some("raw"), vec![]), Vec::<String>::new(), "whole ids");
-        assert_eq!(list(&mut raw, None, vec![producer_id + 1]), Vec::<String>::new());
+        let nothing = Vec::<String>::new();
+        assert_eq!(list(&mut raw, Some("raw-.*"), vec![], -1), [ID]);
+        assert_eq!(list(&mut raw, Some("raw"), vec![], -1), nothing, "whole ids");
+        assert_eq!(list(&mut raw, None, vec![producer_id + 1], -1), nothing);
+        assert_eq!(list(&mut raw, None, vec![producer_id], 0), [ID], "ongoing");
+        assert_eq!(
+            list(&mut raw, None, vec![], 3_600_000),
+            nothing,
+            "not ongoing this long"
+        );
 
         assert_eq!(end(&mut raw, (producer_id, 1), true), ErrorCode::PRODUCER_FENCED);
         assert_eq!(end(&mut raw, producer, true), ErrorCode::NONE);
@@ -747,19 +756,27 @@ mod raw {
         broker.admin().create_ok(&[new_topic("t", 2, 1)]);
         let mut raw = broker.raw();
 
+        // A new Kafka 4 cluster's features: group.version 0-1 at 1, transaction.version 0-2
+        // at 2.
         let versions = api_versions(&mut raw, 4);
-        let supported = versions
+        let supported: Vec<(&str, i16, i16)> = versions
             .supported_features
             .iter()
-            .find(|f| f.name == "transaction.version")
-            .expect("transaction.version supported");
-        assert_eq!((supported.min_version, supported.max_version), (0, 2));
-        let finalized = versions
-            .finalized_features
-            .iter()
-            .find(|f| f.name == "transaction.version")
-            .expect("transaction.version finalized");
-        assert_eq!((finalized.min_version_level, finalized.max_version_level), (2, 2));
+            .map(|f| (f.name.as_str(), f.min_version, f.max_version))
+            .collect();
+        assert_eq!(supported, [("group.version", 0, 1), ("transaction.version", 0, 2)]);
+        let finalized = |versions: &ApiVersionsResponse| -> Vec<(String, i16, i16)> {
+            versions
+                .finalized_features
+                .iter()
+                .map(|f| (f.name.clone(), f.min_version_level, f.max_version_level))
+                .collect()
+        };
+        let levels = [
+            ("group.version".to_string(), 1, 1),
+            ("transaction.version".to_string(), 2, 2),
+        ];
+        assert_eq!(finalized(&versions), levels);
         let end_txn = versions
             .api_keys
             .iter()
@@ -771,7 +788,7 @@ mod raw {
             older.supported_features.is_empty(),
             "KAFKA-17492: no level-0 ranges below v4"
         );
-        assert_eq!(older.finalized_features.len(), 2);
+        assert_eq!(finalized(&older), levels, "finalized levels are shown from v3");
 
         let (error, producer_id, epoch) = init(&mut raw, 60_000);
         assert_eq!((error, epoch), (ErrorCode::NONE, 0));

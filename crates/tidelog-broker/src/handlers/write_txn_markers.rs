@@ -21,60 +21,47 @@ use crate::broker::Broker;
 use crate::dispatch::Reply;
 
 pub fn handle(broker: &Arc<Broker>, request: WriteTxnMarkersRequest) -> Reply {
+    // The appended markers' partitions and ends, waited on once all are appended.
     let mut waits = Vec::new();
-    let markers = request
-        .markers
-        .into_iter()
-        .map(|m| {
-            let marker = TxnMarker {
-                control_type: match m.transaction_result {
-                    true => ControlType::Commit,
-                    false => ControlType::Abort,
-                },
-                coordinator_epoch: m.coordinator_epoch,
-            };
-            let topics = m
-                .topics
-                .into_iter()
-                .map(|topic| {
-                    let partitions = topic
-                        .partition_indexes
-                        .iter()
-                        .map(|&index| {
-                            let appended = broker.partitions.append_txn_marker(
-                                &topic.name,
-                                index,
-                                m.producer_id,
-                                m.producer_epoch,
-                                marker,
-                            );
-                            WritableTxnMarkerPartitionResult {
-                                partition_index: index,
-                                error_code: match appended {
-                                    Ok(wait) => {
-                                        waits.push(wait);
-                                        0
-                                    }
-                                    Err(code) => code.0,
-                                },
-                                ..Default::default()
-                            }
-                        })
-                        .collect();
-                    WritableTxnMarkerTopicResult {
-                        name: topic.name,
-                        partitions,
-                        ..Default::default()
+    let mut markers = Vec::with_capacity(request.markers.len());
+    for m in request.markers {
+        let marker = TxnMarker {
+            control_type: ControlType::from_commit(m.transaction_result),
+            coordinator_epoch: m.coordinator_epoch,
+        };
+        let mut topics = Vec::with_capacity(m.topics.len());
+        for topic in m.topics {
+            let mut partitions = Vec::with_capacity(topic.partition_indexes.len());
+            for index in topic.partition_indexes {
+                let appended =
+                    broker
+                        .partitions
+                        .append_txn_marker(&topic.name, index, m.producer_id, m.producer_epoch, marker);
+                let error_code = match appended {
+                    Ok(wait) => {
+                        waits.push(wait);
+                        0
                     }
-                })
-                .collect();
-            WritableTxnMarkerResult {
-                producer_id: m.producer_id,
-                topics,
-                ..Default::default()
+                    Err(code) => code.0,
+                };
+                partitions.push(WritableTxnMarkerPartitionResult {
+                    partition_index: index,
+                    error_code,
+                    ..Default::default()
+                });
             }
-        })
-        .collect();
+            topics.push(WritableTxnMarkerTopicResult {
+                name: topic.name,
+                partitions,
+                ..Default::default()
+            });
+        }
+        markers.push(WritableTxnMarkerResult {
+            producer_id: m.producer_id,
+            topics,
+            ..Default::default()
+        });
+    }
     let response = WriteTxnMarkersResponse {
         markers,
         ..Default::default()

@@ -200,6 +200,21 @@ impl Reader {
         Ok(n)
     }
 
+    /// Reads a tagged-field section, handing each field's tag and bytes to `field`, which
+    /// ignores the tags it does not know (those of later versions). For the hand-written
+    /// records of the internal topics; generated messages keep unknown fields instead.
+    pub fn tagged_fields(
+        &mut self,
+        mut field: impl FnMut(u32, Reader) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        for _ in 0..self.tagged_field_count()? {
+            let tag = self.uvarint()?;
+            let len = self.uvarint()? as usize;
+            field(tag, Reader::new(self.take(len)?))?;
+        }
+        Ok(())
+    }
+
     /// Reads `n` elements with `element`. `n` was checked against the bytes left, and the
     /// first allocation is capped in bytes, so memory grows only with elements actually read.
     pub fn elements<T>(

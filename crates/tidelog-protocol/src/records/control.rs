@@ -16,6 +16,15 @@ pub enum ControlType {
 }
 
 impl ControlType {
+    /// The marker of a transaction that commits (`true`) or aborts, as the coordinator's
+    /// state and WriteTxnMarkers' `transaction_result` give it.
+    pub fn from_commit(commit: bool) -> ControlType {
+        match commit {
+            true => ControlType::Commit,
+            false => ControlType::Abort,
+        }
+    }
+
     fn code(self) -> i16 {
         match self {
             ControlType::Abort => 0,

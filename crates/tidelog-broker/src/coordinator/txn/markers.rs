@@ -28,11 +28,7 @@ pub async fn write_markers(
     commit: bool,
 ) -> Result<(), ErrorCode> {
     let marker = TxnMarker {
-        control_type: if commit {
-            ControlType::Commit
-        } else {
-            ControlType::Abort
-        },
+        control_type: ControlType::from_commit(commit),
         coordinator_epoch: COORDINATOR_EPOCH,
     };
     let mut written = Vec::new();

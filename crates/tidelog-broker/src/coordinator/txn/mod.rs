@@ -97,7 +97,7 @@ impl TransactionCoordinator {
         transactional_id: &str,
         decide: impl FnOnce(Option<&TxnMetadata>) -> Result<(Option<TxnMetadata>, T), ErrorCode>,
     ) -> Result<T, ErrorCode> {
-        let write = {
+        let (write, answer) = {
             let mut txns = self.lock();
             let entry = txns.get(transactional_id);
             if entry.is_some_and(|e| e.pending.is_some()) {
@@ -117,7 +117,6 @@ impl TransactionCoordinator {
             }
             (write, answer)
         };
-        let (write, answer) = write;
         let (txns, id, notify) = (self.txns.clone(), transactional_id.to_string(), self.applied.clone());
         let applied = tokio::spawn(async move {
             if let Some(write) = write {
@@ -552,6 +551,62 @@ mod tests {
         let broker = open(dir.path());
         assert_eq!(committed_offset(&broker), Some(30));
         assert!(broker.txns.preparing().is_empty());
+        broker.shutdown();
+    }
+
+    /// Writes the first metadata of "tx", at producer id 7 epoch 0.
+    async fn new_id(broker: &Broker) {
+        let txns = &broker.txns;
+        txns.transition(&broker.partitions, "tx", |_| {
+            Ok((Some(TxnMetadata::new("tx", 7, 60_000, now_ms())), ()))
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn idle_ids_expire_with_a_tombstone_that_outlives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(dir.path());
+        broker.ensure_transaction_topic().unwrap();
+        new_id(&broker).await;
+        let known = |broker: &Broker| broker.txns.with_current("tx", |_| ()).is_some();
+        let expiration = broker.txns.settings.id_expiration_ms;
+        broker.txns.expire(&broker.partitions, now_ms() + expiration - 60_000);
+        assert!(known(&broker), "not idle for long enough");
+        broker.txns.expire(&broker.partitions, now_ms() + expiration);
+        assert!(!known(&broker));
+        broker.shutdown();
+        drop(broker);
+
+        let broker = open(dir.path());
+        assert!(!known(&broker), "the tombstone is replayed");
+        broker.shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_transaction_whose_markers_are_refused_stays_prepared_for_the_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(dir.path());
+        broker.ensure_transaction_topic().unwrap();
+        broker.create_topic("t", 1, 1, BTreeMap::new(), false).unwrap();
+        new_id(&broker).await;
+        let t0 = [("t".to_string(), 0)];
+        let txns = &broker.txns;
+        txns.add_partitions(&broker.partitions, "tx", (7, 0), &t0, state::TV_0)
+            .await
+            .unwrap();
+        // A newer epoch of producer 7 reached t-0, so a marker at epoch 0 is refused there.
+        let mut newer = tidelog_protocol::records::RecordBatchBuilder::new(0).producer(7, 1, 0);
+        newer.append(now_ms(), None, Some(b"v"), &[]);
+        let partition = broker.partitions.get("t", 0).unwrap();
+        partition.append(newer.build().as_bytes().clone()).unwrap();
+
+        end(&broker, (7, 0), true).await;
+        let completed = txns.complete(&broker.partitions, &broker.groups, "tx").await;
+        assert_eq!(completed, Err(ErrorCode::INVALID_PRODUCER_EPOCH));
+        assert_eq!(txns.with_current("tx", |t| t.state), Some(TxnState::PrepareCommit));
+        assert_eq!(txns.preparing(), ["tx"], "the periodic retry finds it");
         broker.shutdown();
     }
 

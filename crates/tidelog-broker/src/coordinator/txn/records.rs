@@ -105,24 +105,22 @@ pub fn decode(key: Bytes, value: Option<Bytes>) -> Result<(String, Option<TxnMet
             partitions.insert((topic.clone(), r.i32()?));
         }
         if flexible {
-            skip_tagged_fields(&mut r)?;
+            r.tagged_fields(|_, _| Ok(()))?;
         }
     }
     let last_update_ms = r.i64()?;
     let start_ms = r.i64()?;
     let (mut previous_producer_id, mut next_producer_id, mut client_version) = (NO_PRODUCER_ID, NO_PRODUCER_ID, TV_0);
     if flexible {
-        for _ in 0..r.tagged_field_count()? {
-            let tag = r.uvarint()?;
-            let len = r.uvarint()? as usize;
-            let mut field = Reader::new(r.take(len)?);
+        r.tagged_fields(|tag, mut field| {
             match tag {
                 TAG_PREVIOUS_PRODUCER_ID => previous_producer_id = field.i64()?,
                 TAG_NEXT_PRODUCER_ID => next_producer_id = field.i64()?,
                 TAG_CLIENT_TRANSACTION_VERSION => client_version = field.i16()?,
                 _ => {}
             }
-        }
+            Ok(())
+        })?;
     }
     Ok((
         id.clone(),
@@ -141,15 +139,6 @@ pub fn decode(key: Bytes, value: Option<Bytes>) -> Result<(String, Option<TxnMet
             next_producer_id,
         }),
     ))
-}
-
-fn skip_tagged_fields(r: &mut Reader) -> Result<(), DecodeError> {
-    for _ in 0..r.tagged_field_count()? {
-        let _tag = r.uvarint()?;
-        let len = r.uvarint()? as usize;
-        r.take(len)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

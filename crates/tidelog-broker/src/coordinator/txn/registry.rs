@@ -4,8 +4,9 @@
 //! The index is what keeps the produce-side check (KIP-890 verification, and whether a
 //! Produce v12 batch must add its partition) a lookup per partition rather than a scan of
 //! every id under the coordinator's lock. It is kept right by changing an id's current
-//! metadata only through [`Registry::insert`], [`Registry::apply_pending`] and
-//! [`Registry::remove`].
+//! metadata only through [`Registry::insert`] (which [`Registry::apply_pending`] uses)
+//! and [`Registry::remove`]. It is derivable from the ids (a scan finds the same), but the
+//! scan would run for every transactional batch of every Produce.
 
 use std::collections::HashMap;
 
@@ -69,16 +70,21 @@ impl Registry {
         self.ids.insert(id, entry);
     }
 
-    /// Makes an id's pending metadata current, once durable.
+    /// Makes an id's pending metadata current, once durable: an [`Registry::insert`] of
+    /// it, so that only `insert` and `remove` touch the index.
     pub fn apply_pending(&mut self, transactional_id: &str) {
-        let Some(next) = self.ids.get_mut(transactional_id).and_then(|e| e.pending.take()) else {
+        let Some(entry) = self.ids.get_mut(transactional_id) else {
             return;
         };
-        self.unindex(transactional_id);
-        self.by_producer.insert(next.producer_id, transactional_id.to_string());
-        if let Some(entry) = self.ids.get_mut(transactional_id) {
-            entry.current = next;
-        }
+        let Some(next) = entry.pending.take() else {
+            return;
+        };
+        let completing = entry.completing;
+        self.insert(Entry {
+            current: next,
+            pending: None,
+            completing,
+        });
     }
 
     pub fn remove(&mut self, transactional_id: &str) {

@@ -245,6 +245,18 @@ impl TxnMetadata {
         next
     }
 
+    /// The metadata to change for work in a transaction: a copy of the ongoing one, or,
+    /// outside one, of a new transaction starting at `now_ms` with no partitions (the last
+    /// transaction's are kept until then, for DescribeTransactions).
+    fn in_transaction(&self, now_ms: i64) -> TxnMetadata {
+        let mut next = self.clone();
+        if self.state != TxnState::Ongoing {
+            next.partitions.clear();
+            next.start_ms = now_ms;
+        }
+        next
+    }
+
     /// AddPartitionsToTxn (and AddOffsetsToTxn, and the implicit adds of transactions v2,
     /// `client_version` [`TV_2`]): `None` when every partition is in the ongoing
     /// transaction already, so nothing needs writing.
@@ -260,11 +272,7 @@ impl TxnMetadata {
         match self.state {
             TxnState::Ongoing if partitions.iter().all(|p| self.partitions.contains(p)) => Ok(None),
             TxnState::Ongoing | TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
-                let mut next = self.clone();
-                if self.state != TxnState::Ongoing {
-                    next.partitions.clear();
-                    next.start_ms = now_ms;
-                }
+                let mut next = self.in_transaction(now_ms);
                 next.partitions.extend(partitions.iter().cloned());
                 next.state = TxnState::Ongoing;
                 next.client_version = client_version;
@@ -302,22 +310,32 @@ impl TxnMetadata {
         now_ms: i64,
     ) -> Result<(TxnMetadata, End), ErrorCode> {
         self.check_producer(producer_id, producer_epoch)?;
+        if self.state != TxnState::Ongoing {
+            return self.retried_end(commit).unwrap_or(Err(ErrorCode::INVALID_TXN_STATE));
+        }
+        let mut next = self.clone();
+        next.state = if commit {
+            TxnState::PrepareCommit
+        } else {
+            TxnState::PrepareAbort
+        };
+        next.last_update_ms = now_ms;
+        Ok((next, End::Prepare))
+    }
+
+    /// The answer to a retry of the EndTxn that led to the current state, `None` when
+    /// the state is not one an EndTxn asking for `commit` leads to. Shared by [`Self::end`]
+    /// and [`Self::end_bumping`], which differ only in what they answer otherwise.
+    fn retried_end(&self, commit: bool) -> Option<Result<(TxnMetadata, End), ErrorCode>> {
         match (self.state, commit) {
-            (TxnState::Ongoing, _) => {
-                let mut next = self.clone();
-                next.state = if commit {
-                    TxnState::PrepareCommit
-                } else {
-                    TxnState::PrepareAbort
-                };
-                next.last_update_ms = now_ms;
-                Ok((next, End::Prepare))
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {
+                Some(Ok((self.clone(), End::AlreadyDone)))
             }
-            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok((self.clone(), End::AlreadyDone)),
+            // Its markers are being written.
             (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
-                Err(ErrorCode::CONCURRENT_TRANSACTIONS)
+                Some(Err(ErrorCode::CONCURRENT_TRANSACTIONS))
             }
-            _ => Err(ErrorCode::INVALID_TXN_STATE),
+            _ => None,
         }
     }
 
@@ -339,15 +357,7 @@ impl TxnMetadata {
             && ((producer_id == self.producer_id && producer_epoch.checked_add(1) == Some(self.producer_epoch))
                 || self.holds_exhausted_previous(producer_id, producer_epoch));
         if bumped_by_last_end {
-            return match (self.state, commit) {
-                (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {
-                    Ok((self.clone(), End::AlreadyDone))
-                }
-                (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
-                    Err(ErrorCode::CONCURRENT_TRANSACTIONS)
-                }
-                _ => Err(ErrorCode::PRODUCER_FENCED),
-            };
+            return self.retried_end(commit).unwrap_or(Err(ErrorCode::PRODUCER_FENCED));
         }
         self.check_producer(producer_id, producer_epoch)?;
         let prepared = match (self.state, commit) {
@@ -359,11 +369,7 @@ impl TxnMetadata {
             }
             _ => return Err(ErrorCode::INVALID_TXN_STATE),
         };
-        let mut next = self.clone();
-        if self.state != TxnState::Ongoing {
-            next.partitions.clear();
-            next.start_ms = now_ms;
-        }
+        let mut next = self.in_transaction(now_ms);
         if self.producer_epoch >= i16::MAX - 1 {
             next.next_producer_id = new_producer_id()?;
         }
