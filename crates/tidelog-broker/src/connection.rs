@@ -6,16 +6,21 @@
 //! response to the writer, which awaits and writes them in order. Bad input (a frame over
 //! `socket.request.max.bytes`, a malformed or truncated request, an unknown API key)
 //! closes this connection with a log line and touches nothing else.
+//!
+//! Responses go out without the broker copying record bytes: chunks in memory by vectored
+//! writes, and the file regions of Fetch responses by `sendfile`, which moves the page
+//! cache's pages into the socket without this process reading them.
 
-use std::io::IoSlice;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tidelog_protocol::decode_request;
 use tidelog_protocol::frame::frame_len;
 use tidelog_protocol::header::RequestPrefix;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tidelog_protocol::{decode_request, FileRegion, Payload};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -119,14 +124,65 @@ async fn write_responses(mut writer: OwnedWriteHalf, mut pending: mpsc::Receiver
     let _ = writer.shutdown().await;
 }
 
+/// Writes a response's chunks in order: each run of memory chunks with vectored writes,
+/// each file region with `sendfile`.
+async fn write_chunks(writer: &mut OwnedWriteHalf, chunks: Vec<Payload>) -> io::Result<()> {
+    let mut memory = Vec::new();
+    for chunk in chunks {
+        match chunk {
+            Payload::Memory(bytes) => memory.push(bytes),
+            Payload::File(region) => {
+                write_memory(writer, std::mem::take(&mut memory)).await?;
+                send_file(writer.as_ref(), region).await?;
+            }
+        }
+    }
+    write_memory(writer, memory).await
+}
+
+/// Writes all of `region` to the socket with `sendfile`, waiting whenever the socket's
+/// buffer is full.
+async fn send_file(socket: &TcpStream, mut region: FileRegion) -> io::Result<()> {
+    while !region.is_empty() {
+        socket.writable().await?;
+        match socket.try_io(Interest::WRITABLE, || sendfile(socket.as_raw_fd(), &region)) {
+            Ok(0) => {
+                // The file ends inside the region: the segment broke its promise, and the
+                // response can no longer be completed.
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file ended inside a region being sent",
+                ));
+            }
+            Ok(sent) => region.advance(sent),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// One `sendfile(2)` call: as much of `region` as the socket takes now.
+fn sendfile(socket: RawFd, region: &FileRegion) -> io::Result<usize> {
+    let mut offset =
+        libc::off_t::try_from(region.offset()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: both descriptors stay open for the call (the caller borrows the socket, the
+    // region holds its file), and `offset` is a live local the kernel may update.
+    let sent = unsafe { libc::sendfile(socket, region.file().as_raw_fd(), &mut offset, region.len()) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sent as usize)
+}
+
 /// Writes the chunks with vectored writes, so record bytes go out without being copied.
-async fn write_chunks(writer: &mut OwnedWriteHalf, mut chunks: Vec<Bytes>) -> std::io::Result<()> {
+async fn write_memory(writer: &mut OwnedWriteHalf, mut chunks: Vec<Bytes>) -> io::Result<()> {
     let mut first = 0;
     while first < chunks.len() {
         let slices: Vec<IoSlice<'_>> = chunks[first..].iter().take(64).map(|c| IoSlice::new(c)).collect();
         let mut written = writer.write_vectored(&slices).await?;
         if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
+            return Err(io::ErrorKind::WriteZero.into());
         }
         while first < chunks.len() && written >= chunks[first].len() {
             written -= chunks[first].len();

@@ -10,9 +10,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tidelog_protocol::header::RequestPrefix;
-use tidelog_protocol::{encode_response, ApiKey, DecodeError, Request, RequestBody, ResponseBody};
+use tidelog_protocol::{encode_response, ApiKey, DecodeError, Payload, Request, RequestBody, ResponseBody};
 use tracing::error;
 
 use crate::broker::Broker;
@@ -21,7 +20,7 @@ use crate::handlers;
 /// A response still being produced: the frame's chunks (none at all for an `acks=0`
 /// produce), or `None` when no response can be made and the connection must close, as
 /// Kafka closes it, rather than leave the client waiting.
-pub type PendingResponse = Pin<Box<dyn Future<Output = Option<Vec<Bytes>>> + Send>>;
+pub type PendingResponse = Pin<Box<dyn Future<Output = Option<Vec<Payload>>> + Send>>;
 
 /// What a handler answers.
 pub enum Reply {

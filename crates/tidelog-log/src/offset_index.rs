@@ -72,6 +72,15 @@ impl OffsetIndex {
         self.position_of(after.checked_sub(1).map(|i| entries[i]))
     }
 
+    /// The greatest entry whose position is at most `position`, or the segment start:
+    /// entries increase in position as in offset, so the index finds batches by position
+    /// too (where a read of so many bytes ends).
+    pub fn lookup_position(&self, position: u64) -> OffsetPosition {
+        let entries = self.file.entries();
+        let after = entries.partition_point(|e| e.position as u64 <= position);
+        self.position_of(after.checked_sub(1).map(|i| entries[i]))
+    }
+
     /// The last entry, or the segment start: where scanning for the end of the log begins.
     pub fn last_entry(&self) -> OffsetPosition {
         self.position_of(self.file.entries().last().copied())
@@ -156,6 +165,10 @@ mod tests {
         assert_eq!(index.lookup(1019), at(1019, 8200));
         assert_eq!(index.lookup(i64::MAX), at(1029, 12300));
         assert_eq!(index.last_entry(), at(1029, 12300));
+        assert_eq!(index.lookup_position(4099), at(1000, 0));
+        assert_eq!(index.lookup_position(4100), at(1009, 4100));
+        assert_eq!(index.lookup_position(12299), at(1019, 8200));
+        assert_eq!(index.lookup_position(u64::MAX), at(1029, 12300));
 
         // Kafka's format: big-endian (relative offset, position) pairs, nothing else.
         let bytes = std::fs::read(&path).unwrap();

@@ -6,21 +6,23 @@
 //! ([`crate::PartitionLog`] takes `&mut self` for them) and may run while any number of
 //! readers use the same `Arc<Segment>`. Readers never hold a lock during file I/O: they take
 //! the read lock only to copy the committed size or to binary-search an index, then read
-//! (headers with `pread`, records through a memory map, see [`Segment::read`]). An append
-//! writes its bytes first and publishes the new size (with the index entries) afterwards,
-//! so a reader never sees a partly written batch.
+//! (headers with `pread`; records with `pread`, or not at all, see
+//! [`Segment::read_batches`]). An append writes its bytes first and publishes the new size
+//! (with the index entries) afterwards, so a reader never sees a partly written batch.
 //!
-//! Memory maps and truncation: a map must never cover bytes cut off the file while it
-//! lives, or touching them raises SIGBUS (and bytes appended over them would change what a
-//! response already holds). Every place that shrinks a `.log`:
-//! - a failed append is cut back to the committed size, and maps never reach past the
+//! File regions and truncation: a Fetch response may hold a [`FileRegion`] of the `.log`
+//! until the connection sends it, after the read. Its bytes must not change meanwhile: cut
+//! off the file, `sendfile` would send fewer bytes than the response announced (and the
+//! client would wait for the rest); written over, the response would hold other records.
+//! Every place that shrinks a `.log`:
+//! - a failed append is cut back to the committed size, and regions never reach past the
 //!   committed size they were created under;
-//! - recovery (`recover`, at open) runs before the segment is shared, so no map exists;
-//! - [`Segment::truncate_to`] cuts committed bytes: it does so in place only when no map
+//! - recovery (`recover`, at open) runs before the segment is shared, so no region exists;
+//! - [`Segment::truncate_to`] cuts committed bytes: it does so in place only when no region
 //!   of the segment is alive, and otherwise moves the kept bytes to a new file that takes
-//!   the segment's name, leaving the maps on the old, unlinked one;
-//! - deletion (retention, DeleteRecords, truncation's later segments) unlinks: maps keep
-//!   the inode alive, as open descriptors do.
+//!   the segment's name, leaving the regions on the old, unlinked one;
+//! - deletion (retention, DeleteRecords, truncation's later segments) unlinks: a region's
+//!   open descriptor keeps the inode alive.
 //!
 //! The `.log` is opened for appending: writes need no position, since the file ends where
 //! its committed batches do (recovery and truncation cut it there, and a failed append is
@@ -33,7 +35,7 @@ use crate::offset_index::{OffsetIndex, OffsetPosition};
 use crate::time_index::{TimeIndex, TimestampOffset, NO_TIMESTAMP};
 use crate::txn_index::{AbortedTxn, TxnIndex};
 use bytes::Bytes;
-use memmap2::{Mmap, MmapOptions};
+use std::any::Any;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
@@ -41,6 +43,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tidelog_protocol::records::{BatchHeader, RecordBatch, RecordsError, HEADER_LEN};
+use tidelog_protocol::{FileRegion, Payload};
 use tracing::{info, warn};
 
 /// How much of a segment recovery reads at once; larger batches are read whole.
@@ -49,11 +52,12 @@ const RECOVERY_CHUNK_BYTES: u64 = 1 << 20;
 /// The base offset field that starts every batch; the CRC does not cover it.
 const BASE_OFFSET_LEN: usize = 8;
 
-/// Reads from this size on are served from a memory map; smaller ones (a header-sized
-/// marker batch, a consumer at the tail) are one `pread`, cheaper than a map and unmap.
-const MAP_MIN_BYTES: usize = 64 << 10;
+/// Reads from this size on are file regions, sent with `sendfile`; smaller ones (a
+/// header-sized marker batch, a consumer at the tail) are one `pread`, so that a response of
+/// many small partitions stays one vectored write rather than a `sendfile` per partition.
+const REGION_MIN_BYTES: usize = 64 << 10;
 
-/// Suffix of the file [`Segment::truncate_to`] builds when maps are alive.
+/// Suffix of the file [`Segment::truncate_to`] builds when regions are alive.
 const TRUNCATING_SUFFIX: &str = "truncating";
 
 /// A batch located in a segment by its header alone.
@@ -74,10 +78,10 @@ impl LocatedBatch {
 pub struct Segment {
     base_offset: i64,
     log_path: PathBuf,
-    /// One clone per live memory map of the `.log` (see the module doc): taken under the
-    /// state's read lock, so under its write lock a count of one means no map exists and
-    /// none is being made.
-    live_maps: Arc<()>,
+    /// One clone per live [`FileRegion`] of the `.log` (see the module doc): taken under
+    /// the state's read lock, so under its write lock a count of one means no region exists
+    /// and none is being made.
+    live_regions: Arc<()>,
     /// Fixed at creation, as in Kafka, so an index keeps one density.
     index_interval_bytes: u64,
     /// When this process created or opened the segment: what time-based rolling counts from
@@ -89,7 +93,7 @@ pub struct Segment {
 /// What appends change; see the module doc for who may touch it when.
 #[derive(Debug)]
 struct State {
-    /// The `.log`; replaced only by a truncation while maps are alive.
+    /// The `.log`; replaced only by a truncation while regions are alive.
     log: Arc<File>,
     /// Bytes of whole batches in `.log`: readers never look past it.
     size: u64,
@@ -229,7 +233,7 @@ impl Segment {
         Ok(Self {
             base_offset,
             log_path,
-            live_maps: Arc::new(()),
+            live_regions: Arc::new(()),
             index_interval_bytes: config.index_interval_bytes as u64,
             created_ms: now_ms(),
             state: RwLock::new(State {
@@ -349,7 +353,7 @@ impl Segment {
         state.txn_index.truncate_to(next_offset)?;
         let valid = state.size;
         if let Some(reason) = failure {
-            // No map exists: recovery runs at open, before anyone reads the segment.
+            // No region exists: recovery runs at open, before anyone reads the segment.
             state.log.set_len(valid).context("truncate", &self.log_path)?;
             warn!(
                 segment = %self.log_path.display(),
@@ -434,7 +438,7 @@ impl Segment {
             (Arc::clone(&state.log), state.size)
         };
         if let Err(e) = write_all_vectored(&*log, &mut slices) {
-            // Safe with maps alive: none reaches past the committed size `start`.
+            // Safe with regions alive: none reaches past the committed size `start`.
             log.set_len(start).context("cut a failed append off", &self.log_path)?;
             return Err(e).context("append to", &self.log_path);
         }
@@ -447,31 +451,71 @@ impl Segment {
         Ok(start)
     }
 
-    /// Up to `max_bytes` of the log from `position`, never past the committed size.
-    ///
-    /// Reads of [`MAP_MIN_BYTES`] or more are not copied at all: the bytes are a read-only
-    /// map of just that range of the `.log` (populated up front, so no page faults one at a
-    /// time), which lives as long as any slice of them does, so the only copy left on the
-    /// fetch path is the kernel's into the socket. They never change: the map covers
-    /// committed bytes only, which appends do not touch and truncation leaves in place (see
-    /// the module doc). Smaller reads are one `pread`.
+    /// Up to `max_bytes` of the log from `position`, never past the committed size, read
+    /// into memory.
     pub fn read(&self, position: u64, max_bytes: usize) -> Result<Bytes> {
-        let (log, live_maps, len) = {
+        let (log, size) = {
             let state = self.read_state();
-            let len = state.size.saturating_sub(position).min(max_bytes as u64) as usize;
-            // The token is taken with the size it is allowed to map, under the lock that
-            // `truncate_to` holds while it decides how to cut.
-            let live_maps = (len >= MAP_MIN_BYTES).then(|| Arc::clone(&self.live_maps));
-            (Arc::clone(&state.log), live_maps, len)
+            (Arc::clone(&state.log), state.size)
         };
-        let Some(live_maps) = live_maps else {
-            return read_raw(&log, &self.log_path, position, len);
+        let len = size.saturating_sub(position).min(max_bytes as u64) as usize;
+        read_raw(&log, &self.log_path, position, len)
+    }
+
+    /// The whole batches from `first` on that end within `max_bytes` of it and by `end`
+    /// (the first one whatever its size), and the offset after the last of them. Reads
+    /// batch headers only: the offset index, searched by position, leads to the last ones.
+    ///
+    /// From [`REGION_MIN_BYTES`] on the batches are a [`FileRegion`] of the `.log`, which
+    /// this process never reads: the connection hands it to the socket with `sendfile`, so
+    /// the kernel's move of page-cache pages is the only work done on the bytes. The region
+    /// holds a token that keeps [`Segment::truncate_to`] from cutting its bytes (see the
+    /// module doc). Fewer bytes are one `pread`.
+    pub fn read_batches(&self, first: LocatedBatch, max_bytes: usize, end: u64) -> Result<(Payload, i64)> {
+        let (log, token, limit, candidates) = {
+            let state = self.read_state();
+            let limit = end
+                .min(state.size)
+                .min(first.position + max_bytes as u64)
+                .max(first.end());
+            // The last indexed batch starting by `limit`, and the one indexed before it,
+            // which surely ends by `limit` too.
+            let at = state.offset_index.lookup_position(limit);
+            let before = state.offset_index.lookup_position(at.position.saturating_sub(1));
+            let token = Arc::clone(&self.live_regions);
+            (Arc::clone(&state.log), token, limit, [before.position, at.position])
         };
-        // SAFETY: the map is read-only and covers committed bytes only, which nothing
-        // writes to or cuts off while the map's token is alive (see the module doc).
-        let map = unsafe { MmapOptions::new().offset(position).len(len).populate().map(&*log) }
-            .context("map", &self.log_path)?;
-        Ok(Bytes::from_owner(MappedBytes { map, _live: live_maps }))
+        let mut last = first;
+        for position in candidates {
+            if position > last.position {
+                let batch = LocatedBatch {
+                    position,
+                    header: self.read_header(&log, position)?,
+                };
+                if batch.end() > limit {
+                    break;
+                }
+                last = batch;
+            }
+        }
+        while last.end() < limit {
+            let next = LocatedBatch {
+                position: last.end(),
+                header: self.read_header(&log, last.end())?,
+            };
+            if next.end() > limit {
+                break;
+            }
+            last = next;
+        }
+        let len = (last.end() - first.position) as usize;
+        let records = if len < REGION_MIN_BYTES {
+            Payload::Memory(read_raw(&log, &self.log_path, first.position, len)?)
+        } else {
+            let token: Arc<dyn Any + Send + Sync> = token;
+            Payload::File(FileRegion::new(log, first.position, len, token))
+        };
+        Ok((records, last.header.last_offset() + 1))
     }
 
     /// The batch holding `offset`, or the first batch after it (offsets may have gaps);
@@ -590,10 +634,10 @@ impl Segment {
     /// Cuts the segment before the batch holding `offset` and returns how many bytes were
     /// removed. Callers truncate at batch boundaries, as Kafka's do.
     ///
-    /// With no map of the segment alive the file is cut in place. Otherwise a map may cover
-    /// the bytes to cut, so they stay: the kept bytes are copied to a new file, which is
-    /// renamed over the segment's `.log` and used from now on, and the maps keep the old,
-    /// now unlinked, file (a read that raced the truncation returns what it would have
+    /// With no region of the segment alive the file is cut in place. Otherwise a region may
+    /// cover the bytes to cut, so they stay: the kept bytes are copied to a new file, which
+    /// is renamed over the segment's `.log` and used from now on, and the regions keep the
+    /// old, now unlinked, file (a read that raced the truncation returns what it would have
     /// returned just before it). Truncation is rare and only ever cuts the active segment.
     pub(crate) fn truncate_to(&self, offset: i64) -> Result<u64> {
         let Some(cut) = self.find_batch(offset)? else {
@@ -601,7 +645,7 @@ impl Segment {
         };
         let mut state = self.write_state();
         let removed = state.size - cut.position;
-        if Arc::strong_count(&self.live_maps) == 1 {
+        if Arc::strong_count(&self.live_regions) == 1 {
             state.log.set_len(cut.position).context("truncate", &self.log_path)?;
         } else {
             state.log = Arc::new(self.copy_prefix(&state.log, cut.position)?);
@@ -728,19 +772,6 @@ impl Segment {
 
     fn write_state(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// A read-only map of a range of a `.log`, and the token that keeps the range from being
-/// cut off the file while the map lives (see the module doc).
-struct MappedBytes {
-    map: Mmap,
-    _live: Arc<()>,
-}
-
-impl AsRef<[u8]> for MappedBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.map
     }
 }
 
@@ -1127,7 +1158,7 @@ mod tests {
         );
     }
 
-    /// Appends `count` batches of 3 records of 30 KB each, so a read of two is mapped.
+    /// Appends `count` batches of 3 records of 30 KB each, so a read of two is a file region.
     fn fill_large(segment: &Segment, count: usize, fill_byte: u8) -> Vec<(u64, Bytes)> {
         let mut written = Vec::new();
         for _ in 0..count {
@@ -1143,49 +1174,79 @@ mod tests {
         written
     }
 
+    /// All of the segment's batches as one read, from its first.
+    fn read_all(segment: &Segment) -> (Payload, i64) {
+        let first = segment.find_batch(BASE).unwrap().expect("a batch");
+        segment.read_batches(first, 1 << 20, segment.size()).unwrap()
+    }
+
     #[test]
-    fn mapped_reads_outlive_deletion_and_appends() {
+    fn large_reads_are_file_regions_that_outlive_deletion_and_appends() {
         let dir = tempfile::tempdir().unwrap();
         let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
         let written = fill_large(&segment, 4, 0x11);
         let expected: Vec<u8> = written.iter().flat_map(|(_, b)| b.to_vec()).collect();
-        let read = segment.read(0, 1 << 20).unwrap();
-        assert!(read.len() >= MAP_MIN_BYTES, "the read is mapped");
-        assert_eq!(read, expected);
-        let slice = read.slice(written[1].0 as usize..);
+        let (read, next_offset) = read_all(&segment);
+        assert!(matches!(read, Payload::File(_)), "not a file region: {read:?}");
+        assert_eq!(
+            (read.to_bytes().unwrap(), next_offset),
+            (expected.clone().into(), BASE + 12)
+        );
 
         // Appends after the read, then retention's deletion of the segment's files.
         fill_large(&segment, 3, 0x22);
-        assert_eq!(read, expected, "appends leave a read as it was");
+        assert_eq!(read.to_bytes().unwrap(), expected, "appends leave a read as it was");
         segment.delete().unwrap();
         assert!(!segment.path().exists());
         fill_large(&segment, 2, 0x33);
-        assert_eq!(read, expected, "deletion leaves a read as it was");
-        assert_eq!(slice, expected[written[1].0 as usize..]);
-        drop(read);
-        assert_eq!(slice, expected[written[1].0 as usize..], "a slice keeps the map");
+        assert_eq!(read.to_bytes().unwrap(), expected, "deletion leaves a read as it was");
         // Reads go on through the open file.
-        let again = segment.read(0, 1 << 20).unwrap();
-        assert_eq!(again.len() as u64, segment.size());
-        assert_eq!(again[..expected.len()], expected[..]);
+        let (again, next_offset) = read_all(&segment);
+        assert_eq!((again.len() as u64, next_offset), (segment.size(), BASE + 27));
     }
 
     #[test]
-    fn truncation_leaves_mapped_reads_as_they_were() {
+    fn reads_end_at_whole_batches_within_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
+        // 40 batches of about 90 KB: the index has an entry for every one after the first.
+        let written = fill_large(&segment, 40, 0x11);
+        let size = |batches: &[(u64, Bytes)]| batches.iter().map(|(_, b)| b.len()).sum::<usize>();
+        let first = segment.find_batch(BASE + 3).unwrap().unwrap();
+        for (max_bytes, end, batches) in [
+            (size(&written[1..8]), segment.size(), 7),
+            (size(&written[1..8]) - 1, segment.size(), 6),
+            (1, segment.size(), 1),
+            (1 << 30, written[5].0, 4),
+            (1 << 30, segment.size(), 39),
+        ] {
+            let (read, next_offset) = segment.read_batches(first, max_bytes, end).unwrap();
+            let expected: Vec<u8> = written[1..1 + batches].iter().flat_map(|(_, b)| b.to_vec()).collect();
+            assert_eq!(read.to_bytes().unwrap(), expected, "{max_bytes} bytes up to byte {end}");
+            assert_eq!(next_offset, BASE + 3 * (1 + batches as i64));
+        }
+    }
+
+    #[test]
+    fn truncation_leaves_file_regions_as_they_were() {
         let dir = tempfile::tempdir().unwrap();
         let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
         let written = fill_large(&segment, 6, 0x11);
         let expected: Vec<u8> = written.iter().flat_map(|(_, b)| b.to_vec()).collect();
-        let read = segment.read(0, 1 << 20).unwrap();
-        assert_eq!(read, expected);
+        let (read, _) = read_all(&segment);
+        assert_eq!(read.to_bytes().unwrap(), expected);
 
-        // A map covers the bytes to cut: the kept ones move to a new file.
+        // A region covers the bytes to cut: the kept ones move to a new file.
         let cut = written[2].0;
         assert_eq!(segment.truncate_to(BASE + 6).unwrap(), expected.len() as u64 - cut);
         assert_eq!((segment.size(), segment.next_offset()), (cut, BASE + 6));
         let again = fill_large(&segment, 3, 0x22);
         assert_eq!(again[0].0, cut);
-        assert_eq!(read, expected, "the cut bytes stay readable and unchanged");
+        assert_eq!(
+            read.to_bytes().unwrap(),
+            expected,
+            "the cut bytes stay readable and unchanged"
+        );
         let on_disk = fs::read(segment.path()).unwrap();
         assert_eq!(on_disk[..cut as usize], expected[..cut as usize]);
         assert_eq!(
@@ -1206,7 +1267,7 @@ mod tests {
             .count();
         assert_eq!(leftovers, 0);
 
-        // With no map alive the file is cut in place.
+        // With no region alive the file is cut in place.
         drop(read);
         let file = Arc::clone(&segment.read_state().log);
         segment.truncate_to(BASE + 3).unwrap();

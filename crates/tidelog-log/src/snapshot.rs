@@ -5,25 +5,26 @@
 //! offsets), releases it, and does its file I/O on the snapshot while appends go on. The
 //! snapshot sees exactly the batches committed when it was taken: it stops at the active
 //! segment's size of that moment. Segments deleted meanwhile stay readable through their open
-//! file descriptors (and maps); a truncation racing a read can only make the read return
+//! file descriptors (as do the file regions of reads); a truncation racing a read can only make the read return
 //! fewer batches, or those the snapshot saw (see `Segment::truncate_to`).
 
 use crate::error::{LogError, Result};
 use crate::segment::{LocatedBatch, Segment};
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
 use crate::txn_index::AbortedTxn;
-use bytes::Bytes;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use tidelog_protocol::records::RecordBatch;
+use tidelog_protocol::Payload;
 
 /// Bound on the decompressed records of one batch when ListOffsets has to look inside it.
 const MAX_DECOMPRESSED_BATCH_BYTES: usize = 256 << 20;
 
-/// What a fetch gets: file bytes of whole batches, and the log bounds it was served from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a fetch gets: file bytes of whole batches (in memory, or a region of the segment
+/// file to send as it is), and the log bounds it was served from.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReadResult {
-    pub records: Bytes,
+    pub records: Payload,
     /// The offset after the last batch of `records`; the fetch offset when there is none.
     pub next_offset: i64,
     pub log_start_offset: i64,
@@ -96,7 +97,7 @@ impl LogSnapshot {
         })
     }
 
-    fn read_records(&self, fetch_offset: i64, max_bytes: usize, limit: i64) -> Result<(Bytes, Option<i64>)> {
+    fn read_records(&self, fetch_offset: i64, max_bytes: usize, limit: i64) -> Result<(Payload, Option<i64>)> {
         for (i, segment) in self.segments.iter().enumerate().skip(self.segment_index(fetch_offset)) {
             if fetch_offset >= limit || segment.base_offset() >= limit {
                 break;
@@ -109,12 +110,10 @@ impl LogSnapshot {
                 break;
             }
             let end = self.end_position(i, limit)?;
-            let len = max_bytes
-                .max(first.header.size_in_bytes())
-                .min(end.saturating_sub(first.position) as usize);
-            return Ok(whole_batches(segment.read(first.position, len)?));
+            let (records, next_offset) = segment.read_batches(first, max_bytes, end)?;
+            return Ok((records, Some(next_offset)));
         }
-        Ok((Bytes::new(), None))
+        Ok((Payload::default(), None))
     }
 
     /// Where readable bytes of segment `i` end: at the batch holding `limit` if that is in
@@ -222,16 +221,4 @@ impl LogSnapshot {
         let previous = self.flushed_offset.fetch_max(self.log_end_offset, Ordering::AcqRel);
         Ok(previous.max(self.log_end_offset))
     }
-}
-
-/// Cuts a read at the end of its last whole batch (a `max_bytes` limit falls anywhere),
-/// with the offset after that batch. Looks at batch headers only.
-fn whole_batches(mut bytes: Bytes) -> (Bytes, Option<i64>) {
-    let mut batches = RecordBatch::iter_batches(bytes.clone());
-    let mut next_offset = None;
-    while let Some(Ok(batch)) = batches.next() {
-        next_offset = Some(batch.next_offset());
-    }
-    bytes.truncate(batches.position());
-    (bytes, next_offset)
 }

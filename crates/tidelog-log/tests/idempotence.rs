@@ -26,7 +26,7 @@ fn sent(epoch: i16, first_seq: i32, records: usize) -> Bytes {
 
 fn base_offsets(log: &PartitionLog) -> Vec<i64> {
     let read = log.read(0, 1 << 20, i64::MAX).unwrap();
-    RecordBatch::iter_batches(read.records)
+    RecordBatch::iter_batches(read.records.to_bytes().unwrap())
         .map(|b| b.unwrap().base_offset())
         .collect()
 }

@@ -57,7 +57,7 @@ fn appends_read_back_across_segment_rolls() {
         assert_eq!(std::fs::read(segment.path()).unwrap(), concat(&inside));
         // A read from the segment's start returns all of it, and stops at its end.
         let read = log.read(segment.base_offset(), 1 << 20, i64::MAX).unwrap();
-        assert_eq!(read.records, concat(&inside));
+        assert_eq!(read.records.to_bytes().unwrap(), concat(&inside));
     }
 }
 
@@ -87,7 +87,10 @@ fn appended_bytes_are_the_batches_with_their_base_offsets_rewritten() {
         std::fs::read(log.segments()[0].path()).unwrap(),
         [&before[..], &expected[..]].concat()
     );
-    assert_eq!(log.read(6, 1 << 30, i64::MAX).unwrap().records, expected);
+    assert_eq!(
+        log.read(6, 1 << 30, i64::MAX).unwrap().records.to_bytes().unwrap(),
+        expected
+    );
 }
 
 #[test]
@@ -112,21 +115,27 @@ fn reads_return_whole_batches_and_at_least_one() {
     let size = |n: usize| written[..n].iter().map(|b| b.size_in_bytes()).sum::<usize>();
 
     assert_eq!(
-        log.read(0, 0, i64::MAX).unwrap().records,
+        log.read(0, 0, i64::MAX).unwrap().records.to_bytes().unwrap(),
         concat(&written[..1]),
         "one batch past max_bytes"
     );
     assert_eq!(
-        log.read(0, size(1) - 1, i64::MAX).unwrap().records,
+        log.read(0, size(1) - 1, i64::MAX).unwrap().records.to_bytes().unwrap(),
         concat(&written[..1])
     );
-    assert_eq!(log.read(0, size(3), i64::MAX).unwrap().records, concat(&written[..3]));
     assert_eq!(
-        log.read(0, size(3) + 30, i64::MAX).unwrap().records,
+        log.read(0, size(3), i64::MAX).unwrap().records.to_bytes().unwrap(),
+        concat(&written[..3])
+    );
+    assert_eq!(
+        log.read(0, size(3) + 30, i64::MAX).unwrap().records.to_bytes().unwrap(),
         concat(&written[..3]),
         "no partial batch"
     );
-    assert_eq!(log.read(0, 1 << 20, i64::MAX).unwrap().records, concat(&written));
+    assert_eq!(
+        log.read(0, 1 << 20, i64::MAX).unwrap().records.to_bytes().unwrap(),
+        concat(&written)
+    );
 
     // The read says where it stopped: after its last whole batch, or where it started.
     let after = |n: usize| written[n - 1].next_offset();
@@ -144,7 +153,11 @@ fn reads_stop_at_the_high_watermark_and_check_the_range() {
     for (i, batch) in written.iter().enumerate() {
         let high_watermark = batch.base_offset();
         let read = log.read(0, 1 << 20, high_watermark).unwrap();
-        assert_eq!(read.records, concat(&written[..i]), "high watermark {high_watermark}");
+        assert_eq!(
+            read.records.to_bytes().unwrap(),
+            concat(&written[..i]),
+            "high watermark {high_watermark}"
+        );
         // From the high watermark up to the log end there is nothing to read yet.
         assert!(log
             .read(high_watermark, 1 << 20, high_watermark)
@@ -166,14 +179,20 @@ fn a_snapshot_sees_what_was_committed_when_it_was_taken() {
     let before = fill(&mut log, 5, T0);
     let snapshot = log.snapshot();
     let after = fill(&mut log, 5, T0 + 1_000);
-    assert_eq!(snapshot.read(0, 1 << 20, i64::MAX).unwrap().records, concat(&before));
+    assert_eq!(
+        snapshot.read(0, 1 << 20, i64::MAX).unwrap().records.to_bytes().unwrap(),
+        concat(&before)
+    );
     assert!(snapshot
         .read(snapshot.log_end_offset(), 1 << 20, i64::MAX)
         .unwrap()
         .records
         .is_empty());
     let all = [before, after].concat();
-    assert_eq!(log.read(0, 1 << 20, i64::MAX).unwrap().records, concat(&all));
+    assert_eq!(
+        log.read(0, 1 << 20, i64::MAX).unwrap().records.to_bytes().unwrap(),
+        concat(&all)
+    );
 }
 
 #[test]
@@ -346,7 +365,10 @@ fn truncation_removes_batches_and_appends_continue() {
 
     let info = log.append(produced(2, T0)).unwrap();
     assert_eq!((info.base_offset, info.last_offset), (target, target + 1));
-    assert_eq!(log.read(target, 1, i64::MAX).unwrap().records, batch_at(target, 2, T0));
+    assert_eq!(
+        log.read(target, 1, i64::MAX).unwrap().records.to_bytes().unwrap(),
+        batch_at(target, 2, T0)
+    );
 
     // Below the log start, the log empties and restarts at the target.
     log.delete_records_before(10).unwrap();

@@ -45,7 +45,9 @@ fn version_test(v: Versions, outer: Versions) -> Option<String> {
     }
 }
 
-fn primitive_type(p: Primitive) -> &'static str {
+/// The Rust type of a primitive; `records` are [`Payload`] in responses (the broker may
+/// send them from a file) and `Bytes` in requests (they arrive in memory).
+fn primitive_type(p: Primitive, is_request: bool) -> &'static str {
     match p {
         Primitive::Bool => "bool",
         Primitive::Int8 => "i8",
@@ -56,25 +58,10 @@ fn primitive_type(p: Primitive) -> &'static str {
         Primitive::Int64 => "i64",
         Primitive::Float64 => "f64",
         Primitive::String => "String",
-        Primitive::Bytes | Primitive::Records => "Bytes",
+        Primitive::Bytes => "Bytes",
+        Primitive::Records if is_request => "Bytes",
+        Primitive::Records => "Payload",
         Primitive::Uuid => "Uuid",
-    }
-}
-
-fn value_type(ty: &FieldType) -> String {
-    match ty {
-        FieldType::Primitive(p) => primitive_type(*p).to_string(),
-        FieldType::Struct(name) => name.clone(),
-        FieldType::Array(inner) => format!("Vec<{}>", value_type(inner)),
-    }
-}
-
-fn field_type(f: &Field) -> String {
-    let inner = value_type(&f.ty);
-    if f.is_nullable() {
-        format!("Option<{inner}>")
-    } else {
-        inner
     }
 }
 
@@ -169,6 +156,23 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
+    fn value_type(&self, ty: &FieldType) -> String {
+        match ty {
+            FieldType::Primitive(p) => primitive_type(*p, self.is_request).to_string(),
+            FieldType::Struct(name) => name.clone(),
+            FieldType::Array(inner) => format!("Vec<{}>", self.value_type(inner)),
+        }
+    }
+
+    fn field_type(&self, f: &Field) -> String {
+        let inner = self.value_type(&f.ty);
+        if f.is_nullable() {
+            format!("Option<{inner}>")
+        } else {
+            inner
+        }
+    }
+
     fn flexible_expr(&self) -> String {
         match self.api.flexible_from {
             Some(v) if v <= self.api.versions.min => "true".into(),
@@ -186,7 +190,7 @@ impl Emitter<'_> {
         // The type.
         writeln!(out, "    #[derive(Debug, Clone, PartialEq)]\n    pub struct {name} {{").unwrap();
         for f in &def.fields {
-            writeln!(out, "        pub {}: {},", ident(&f.name), field_type(f)).unwrap();
+            writeln!(out, "        pub {}: {},", ident(&f.name), self.field_type(f)).unwrap();
         }
         writeln!(
             out,
@@ -309,7 +313,8 @@ impl Emitter<'_> {
                 Primitive::Float64 => "r.f64()?".into(),
                 Primitive::Uuid => "r.uuid()?".into(),
                 Primitive::String => format!("r.string(flexible, \"{name}\")?"),
-                Primitive::Bytes | Primitive::Records => format!("r.bytes(flexible, \"{name}\")?"),
+                Primitive::Bytes => format!("r.bytes(flexible, \"{name}\")?"),
+                Primitive::Records => format!("r.bytes(flexible, \"{name}\")?.into()"),
             },
             FieldType::Struct(s) => format!("{s}::decode(r, version)?"),
             FieldType::Array(inner) => format!(
@@ -322,7 +327,8 @@ impl Emitter<'_> {
     fn decode_nullable(&self, ty: &FieldType, name: &str) -> Result<String, String> {
         Ok(match ty {
             FieldType::Primitive(Primitive::String) => "r.nullable_string(flexible)?".into(),
-            FieldType::Primitive(Primitive::Bytes | Primitive::Records) => "r.nullable_bytes(flexible)?".into(),
+            FieldType::Primitive(Primitive::Bytes) => "r.nullable_bytes(flexible)?".into(),
+            FieldType::Primitive(Primitive::Records) => "r.nullable_bytes(flexible)?.map(Into::into)".into(),
             FieldType::Primitive(p) => return Err(format!("field {name}: {p:?} cannot be nullable")),
             FieldType::Struct(s) => format!("if r.i8()? < 0 {{ None }} else {{ Some({s}::decode(r, version)?) }}"),
             FieldType::Array(inner) => format!(
@@ -362,7 +368,7 @@ impl Emitter<'_> {
         )
         .unwrap();
         for f in self.tagged_fields(def) {
-            let default = format!("{{ let d: {} = {}; d }}", field_type(f), default_expr(f)?);
+            let default = format!("{{ let d: {} = {}; d }}", self.field_type(f), default_expr(f)?);
             let mut test = format!("self.{} != {default}", ident(&f.name));
             if let Some(v) = self.in_versions(f.versions) {
                 test = format!("{v} && {test}");
@@ -430,6 +436,7 @@ impl Emitter<'_> {
                 Primitive::Float64 => format!("w.put_f64(*{value});"),
                 Primitive::Uuid => format!("w.put_uuid({value});"),
                 Primitive::String => format!("w.put_string(flexible, {value}, \"{name}\")?;"),
+                Primitive::Records if !self.is_request => format!("w.put_payload(flexible, {value}, \"{name}\")?;"),
                 Primitive::Bytes | Primitive::Records => format!("w.put_bytes(flexible, {value}, \"{name}\")?;"),
             },
             FieldType::Struct(_) => format!("({value}).encode(w, version)?;"),
@@ -489,7 +496,8 @@ fn sample_value(ty: &FieldType) -> String {
             Primitive::Float64 => "rng.f64()".into(),
             Primitive::Uuid => "rng.uuid()".into(),
             Primitive::String => "rng.string()".into(),
-            Primitive::Bytes | Primitive::Records => "rng.bytes()".into(),
+            Primitive::Bytes => "rng.bytes()".into(),
+            Primitive::Records => "rng.bytes().into()".into(),
         },
         FieldType::Struct(s) => format!("{s}::sample(rng, version)"),
         FieldType::Array(inner) => format!("(0..rng.array_len()).map(|_| {}).collect()", sample_value(inner)),

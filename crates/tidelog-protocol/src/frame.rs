@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use thiserror::Error;
 
-use crate::codec::EncodeBuf;
+use crate::codec::{EncodeBuf, Payload};
 use crate::error::EncodeError;
 
 /// Kafka's default `socket.request.max.bytes`: 100 MiB.
@@ -33,13 +33,13 @@ pub fn frame_len(prefix: [u8; 4], max: usize) -> Result<usize, FrameError> {
 
 /// Prefixes an encoded message with its length: the chunks of one frame, in order. A body
 /// longer than `i32::MAX` is refused: its prefix would read as negative.
-pub fn into_frame(body: EncodeBuf) -> Result<Vec<Bytes>, EncodeError> {
+pub fn into_frame(body: EncodeBuf) -> Result<Vec<Payload>, EncodeError> {
     let len = i32::try_from(body.len()).map_err(|_| EncodeError::TooLong {
         field: "frame",
         len: body.len(),
     })?;
     let mut chunks = Vec::with_capacity(2);
-    chunks.push(Bytes::copy_from_slice(&len.to_be_bytes()));
+    chunks.push(Payload::Memory(Bytes::copy_from_slice(&len.to_be_bytes())));
     chunks.extend(body.into_chunks());
     Ok(chunks)
 }

@@ -18,7 +18,7 @@ pub mod sample;
 pub mod uuid;
 pub mod varint;
 
-pub use codec::{ApiMessage, Decode, Encode, EncodeBuf, Reader};
+pub use codec::{ApiMessage, Decode, Encode, EncodeBuf, FileRegion, Payload, Reader};
 pub use error::{DecodeError, EncodeError};
 pub use error_code::ErrorCode;
 pub use messages::{ApiKey, RequestBody, ResponseBody};

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::codec::{EncodeBuf, Reader};
+use crate::codec::{EncodeBuf, Payload, Reader};
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::into_frame;
 use crate::header::{RequestHeader, ResponseHeader};
@@ -30,7 +30,7 @@ pub fn decode_request(frame: Bytes) -> Result<Request, DecodeError> {
 }
 
 /// Encodes a request frame, length prefix included.
-pub fn encode_request(header: &RequestHeader, body: &RequestBody) -> Result<Vec<Bytes>, EncodeError> {
+pub fn encode_request(header: &RequestHeader, body: &RequestBody) -> Result<Vec<Payload>, EncodeError> {
     let mut w = EncodeBuf::new();
     header.encode(&mut w)?;
     body.encode(&mut w, header.api_version)?;
@@ -38,8 +38,9 @@ pub fn encode_request(header: &RequestHeader, body: &RequestBody) -> Result<Vec<
 }
 
 /// Encodes a response frame, length prefix included, with the header version the API and
-/// version call for. Large record sets stay separate chunks for a vectored write.
-pub fn encode_response(correlation_id: i32, version: i16, body: &ResponseBody) -> Result<Vec<Bytes>, EncodeError> {
+/// version call for. Large record sets stay separate chunks: memory for a vectored write,
+/// file regions for `sendfile`.
+pub fn encode_response(correlation_id: i32, version: i16, body: &ResponseBody) -> Result<Vec<Payload>, EncodeError> {
     let mut w = EncodeBuf::new();
     let header = ResponseHeader {
         correlation_id,

@@ -3,9 +3,9 @@
 //! valid at a given version, and the record-carrying messages the zero-copy tests and the
 //! codec benchmarks share.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
-use crate::codec::RawTaggedField;
+use crate::codec::{concat, RawTaggedField};
 use crate::header::RequestHeader;
 use crate::messages::fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData};
 use crate::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
@@ -35,11 +35,8 @@ pub fn produce_frame(records: Bytes) -> Bytes {
         }],
         ..Default::default()
     });
-    let mut frame = BytesMut::new();
-    for chunk in encode_request(&header, &body).expect("a valid request") {
-        frame.put(chunk);
-    }
-    frame.freeze().split_off(4)
+    let frame = encode_request(&header, &body).expect("a valid request");
+    concat(&frame).expect("requests are in memory").split_off(4)
 }
 
 /// A Fetch response with one partition carrying `records`.
@@ -49,7 +46,7 @@ pub fn fetch_response(records: Bytes) -> FetchResponse {
             topic_id: Uuid::from_u128(7),
             partitions: vec![PartitionData {
                 high_watermark: 1000,
-                records: Some(records),
+                records: Some(records.into()),
                 ..Default::default()
             }],
             ..Default::default()

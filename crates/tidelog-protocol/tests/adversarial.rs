@@ -214,11 +214,8 @@ impl Side {
             Side::Response => encode_response(CORRELATION_ID, version, &ResponseBody::sample(key, rng, version)),
         }
         .unwrap();
-        let mut frame = BytesMut::new();
-        for chunk in chunks {
-            frame.put(chunk);
-        }
-        frame.freeze().split_off(4)
+        let mut frame = tidelog_protocol::codec::concat(&chunks).unwrap();
+        frame.split_off(4)
     }
 
     fn decode_body(self, key: ApiKey, version: i16, body: Bytes) -> Result<(), DecodeError> {

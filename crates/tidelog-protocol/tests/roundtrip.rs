@@ -40,16 +40,12 @@ fn every_message_round_trips_at_every_version() {
 
 #[test]
 fn whole_frames_round_trip_with_the_right_header_versions() {
-    use bytes::{Bytes, BytesMut};
+    use bytes::Bytes;
     use tidelog_protocol::header::RequestHeader;
-    use tidelog_protocol::{decode_request, decode_response, encode_request, encode_response};
+    use tidelog_protocol::{decode_request, decode_response, encode_request, encode_response, Payload};
 
-    let concat = |chunks: Vec<Bytes>| -> Bytes {
-        let mut all = BytesMut::new();
-        for c in chunks {
-            all.extend_from_slice(&c);
-        }
-        let frame = all.freeze();
+    let concat = |chunks: Vec<Payload>| -> Bytes {
+        let frame = tidelog_protocol::codec::concat(&chunks).unwrap();
         let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
         assert_eq!(len, frame.len() - 4, "length prefix");
         frame.slice(4..)

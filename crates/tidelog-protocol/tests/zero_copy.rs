@@ -1,17 +1,32 @@
 //! Record bytes are never copied: decoding a Produce request slices them out of the frame,
-//! and encoding a Fetch response hands the caller's buffer on as a frame chunk of its own.
+//! and encoding a Fetch response hands the caller's buffer, or file region, on as a frame
+//! chunk of its own.
+
+use std::io::Write;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tidelog_protocol::sample::{fetch_response, produce_frame};
-use tidelog_protocol::{decode_request, encode_response, Encode, EncodeBuf, RequestBody, ResponseBody};
+use tidelog_protocol::{
+    decode_request, decode_response, encode_response, ApiKey, Encode, EncodeBuf, FileRegion, Payload, RequestBody,
+    ResponseBody,
+};
 
 const ONE_MIB: usize = 1 << 20;
 
 /// `chunks` holds `records` itself, not a copy of it.
-fn holds_uncopied(chunks: &[Bytes], records: &Bytes) -> bool {
-    chunks
-        .iter()
-        .any(|chunk| chunk.as_ptr() == records.as_ptr() && chunk.len() == records.len())
+fn holds_uncopied(chunks: &[Payload], records: &Bytes) -> bool {
+    chunks.iter().any(|chunk| match chunk {
+        Payload::Memory(chunk) => chunk.as_ptr() == records.as_ptr() && chunk.len() == records.len(),
+        Payload::File(_) => false,
+    })
+}
+
+/// The frame's length prefix says how long the rest of it is.
+fn assert_prefixed(frame: &[Payload]) {
+    let frame_len = frame.iter().map(Payload::len).sum::<usize>();
+    let prefix = frame[0].to_bytes().unwrap();
+    assert_eq!(prefix.as_ref(), ((frame_len - 4) as u32).to_be_bytes());
 }
 
 #[test]
@@ -28,8 +43,33 @@ fn fetch_records_become_a_chunk_of_the_response() {
 
     let frame = encode_response(1, 16, &ResponseBody::Fetch(body)).unwrap();
     assert!(holds_uncopied(&frame, &records), "the frame copied the records");
-    let frame_len = frame.iter().map(Bytes::len).sum::<usize>();
-    assert_eq!(frame[0].as_ref(), ((frame_len - 4) as u32).to_be_bytes());
+    assert_prefixed(&frame);
+}
+
+#[test]
+fn fetch_records_in_a_file_stay_a_file_region_of_the_frame() {
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(&[0x11; 100]).unwrap();
+    file.write_all(&[0x5a; ONE_MIB]).unwrap();
+    let region = FileRegion::new(Arc::new(file), 100, ONE_MIB, Arc::new(()));
+    let mut body = fetch_response(Bytes::new());
+    body.responses[0].partitions[0].records = Some(Payload::File(region.clone()));
+
+    let frame = encode_response(1, 16, &ResponseBody::Fetch(body.clone())).unwrap();
+    assert!(
+        frame.contains(&Payload::File(region)),
+        "the region was not handed on: {frame:?}"
+    );
+    assert_prefixed(&frame);
+
+    // What a client reads is the same response with the file's bytes in place.
+    let mut bytes = Vec::new();
+    for chunk in &frame {
+        bytes.extend_from_slice(&chunk.to_bytes().unwrap());
+    }
+    let (_, decoded) = decode_response(Bytes::from(bytes).split_off(4), ApiKey::Fetch, 16).unwrap();
+    body.responses[0].partitions[0].records = Some(Bytes::from(vec![0x5a; ONE_MIB]).into());
+    assert_eq!(decoded, ResponseBody::Fetch(body));
 }
 
 #[test]

@@ -90,7 +90,7 @@ fn returned(response: &FetchResponse) -> Vec<(i32, Vec<Bytes>)> {
         for p in &topic.partitions {
             assert_eq!(p.error_code, 0, "partition {} error", p.partition_index);
             let mut values = Vec::new();
-            for batch in RecordBatch::iter_batches(p.records.clone().unwrap_or_default()) {
+            for batch in RecordBatch::iter_batches(p.records.clone().unwrap_or_default().to_bytes().unwrap()) {
                 for record in batch.unwrap().records(1 << 20).unwrap() {
                     values.push(record.unwrap().value.unwrap());
                 }

@@ -170,7 +170,7 @@ fn stored_codecs(raw: &mut RawClient, topic: &str, end: i64) -> HashSet<Compress
     let mut offset = 0;
     while offset < end {
         let fetched = raw.fetch(raw::fetch_request(topic, 0, offset, 0, 1));
-        for batch in RecordBatch::iter_batches(fetched.records.expect("records")) {
+        for batch in RecordBatch::iter_batches(fetched.records.expect("records").to_bytes().unwrap()) {
             let batch = batch.expect("a whole batch");
             codecs.insert(batch.compression());
             offset = batch.next_offset();

@@ -124,7 +124,7 @@ fn fetch_batches(broker: &Broker, topic: &str, partition: i32) -> (Vec<RecordBat
         ResponseBody::Fetch(response) => response,
         other => panic!("not a Fetch response: {other:?}"),
     });
-    let batches = RecordBatch::iter_batches(data.records.unwrap_or_default())
+    let batches = RecordBatch::iter_batches(data.records.unwrap_or_default().to_bytes().unwrap())
         .map(|b| b.expect("a whole batch"))
         .collect();
     (batches, data.high_watermark, data.last_stable_offset)

@@ -136,7 +136,7 @@ fn aborted(data: &PartitionData) -> Vec<(i64, i64)> {
 
 /// The offset after the last batch fetched (0 for none).
 fn fetched_end(data: &PartitionData) -> i64 {
-    let records = data.records.clone().unwrap_or_default();
+    let records = data.records.clone().unwrap_or_default().to_bytes().unwrap();
     RecordBatch::iter_batches(records)
         .map(|b| b.expect("whole batches").last_offset() + 1)
         .last()

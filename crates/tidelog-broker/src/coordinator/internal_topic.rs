@@ -110,7 +110,11 @@ pub fn replay(
             if read.records.is_empty() {
                 break;
             }
-            for batch in RecordBatch::iter_batches(read.records) {
+            let records = read.records.to_bytes().map_err(|source| LogError::Io {
+                context: format!("read {topic}-{index} to replay it"),
+                source,
+            })?;
+            for batch in RecordBatch::iter_batches(records) {
                 let Ok(batch) = batch else {
                     // Recovery leaves no such batch below the high watermark; if one is
                     // there anyway, what follows it cannot be read either.

@@ -11,13 +11,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tidelog_log::LogError;
 use tidelog_protocol::messages::fetch_request::FetchRequest;
 use tidelog_protocol::messages::fetch_response::{
     AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
 };
-use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
+use tidelog_protocol::{ErrorCode, Payload, ResponseBody, Uuid};
 use tokio::time::Instant;
 use tracing::error;
 
@@ -254,7 +253,7 @@ fn read_partition(
         log_start_offset: -1,
         aborted_transactions: if read_committed { Some(Vec::new()) } else { None },
         preferred_read_replica: -1,
-        records: Some(Bytes::new()),
+        records: Some(Payload::default()),
         ..Default::default()
     };
     let unknown = if by_topic_id {

@@ -471,7 +471,7 @@ mod tests {
             .unwrap()
             .snapshot()
             .read(5, 1 << 20, i64::MAX);
-        RecordBatch::iter_batches(read.unwrap().records)
+        RecordBatch::iter_batches(read.unwrap().records.to_bytes().unwrap())
             .map(Result::unwrap)
             .collect()
     }

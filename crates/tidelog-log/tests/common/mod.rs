@@ -6,6 +6,7 @@ use std::fs;
 use std::path::Path;
 use tidelog_log::{LogConfig, PartitionLog};
 use tidelog_protocol::records::{RecordBatch, RecordBatchBuilder};
+use tidelog_protocol::Payload;
 
 /// A batch of `records` records at `base_offset` with timestamps `timestamp`,
 /// `timestamp + 1`, ... Building at the offset the log will assign gives the exact bytes the
@@ -52,8 +53,13 @@ pub fn fill(log: &mut PartitionLog, count: usize, timestamp: i64) -> Vec<RecordB
 }
 
 /// Splits read bytes into batches, checking each is intact.
-pub fn batches(bytes: &Bytes) -> Vec<RecordBatch> {
-    RecordBatch::iter_batches(bytes.clone())
+/// The records of a read, in memory.
+pub fn bytes(records: &Payload) -> Bytes {
+    records.to_bytes().expect("read the records")
+}
+
+pub fn batches(records: &Payload) -> Vec<RecordBatch> {
+    RecordBatch::iter_batches(bytes(records))
         .map(|batch| {
             let batch = batch.unwrap();
             batch.verify_crc().unwrap();

@@ -1,11 +1,13 @@
 //! A chunked output buffer.
 //!
 //! Small fields are written into one growing buffer; a large `bytes`/`records` value is
-//! not copied but appended as its own chunk, so a Fetch response's record bytes reach the
-//! socket through a vectored write without a copy.
+//! not copied but appended as its own chunk, and a file region stays one, so a Fetch
+//! response's record bytes reach the socket without a copy (a vectored write of the
+//! memory chunks, `sendfile` for the regions).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::payload::Payload;
 use crate::error::EncodeError;
 use crate::uuid::Uuid;
 use crate::varint::put_uvarint;
@@ -15,7 +17,7 @@ const ZERO_COPY_MIN_LEN: usize = 512;
 
 #[derive(Debug, Default)]
 pub struct EncodeBuf {
-    chunks: Vec<Bytes>,
+    chunks: Vec<Payload>,
     current: BytesMut,
     chunks_len: usize,
 }
@@ -134,6 +136,20 @@ impl EncodeBuf {
         Ok(())
     }
 
+    /// A response's `records`: as [`EncodeBuf::put_bytes`], a file region as its own chunk.
+    pub fn put_payload(&mut self, flexible: bool, v: &Payload, field: &'static str) -> Result<(), EncodeError> {
+        match v {
+            Payload::Memory(bytes) => self.put_bytes(flexible, bytes, field),
+            Payload::File(_) => {
+                self.put_length(flexible, true, v.len(), field)?;
+                self.seal_current();
+                self.chunks_len += v.len();
+                self.chunks.push(v.clone());
+                Ok(())
+            }
+        }
+    }
+
     /// Null bytes and null arrays share one encoding: length -1, or 0 when compact.
     pub fn put_null_bytes(&mut self, flexible: bool) {
         if flexible {
@@ -159,18 +175,19 @@ impl EncodeBuf {
         }
         self.seal_current();
         self.chunks_len += v.len();
-        self.chunks.push(v.clone());
+        self.chunks.push(Payload::Memory(v.clone()));
     }
 
     /// Appends everything written to `other`, moving its chunks.
     pub fn append(&mut self, other: EncodeBuf) {
         for chunk in other.into_chunks() {
-            if chunk.len() < ZERO_COPY_MIN_LEN {
-                self.current.put_slice(&chunk);
-            } else {
-                self.seal_current();
-                self.chunks_len += chunk.len();
-                self.chunks.push(chunk);
+            match chunk {
+                Payload::Memory(bytes) => self.put_shared(&bytes),
+                region @ Payload::File(_) => {
+                    self.seal_current();
+                    self.chunks_len += region.len();
+                    self.chunks.push(region);
+                }
             }
         }
     }
@@ -179,21 +196,28 @@ impl EncodeBuf {
         if !self.current.is_empty() {
             let sealed = self.current.split().freeze();
             self.chunks_len += sealed.len();
-            self.chunks.push(sealed);
+            self.chunks.push(Payload::Memory(sealed));
         }
     }
 
-    /// The output as chunks, in order, ready for a vectored write.
-    pub fn into_chunks(mut self) -> Vec<Bytes> {
+    /// The output as chunks, in order, ready for a vectored write (and `sendfile`).
+    pub fn into_chunks(mut self) -> Vec<Payload> {
         self.seal_current();
         self.chunks
     }
 
-    /// The output as one contiguous buffer (copies; for tests and small messages).
+    /// The output as one contiguous buffer: copies, and reads file regions (for tests
+    /// and the small messages the broker writes to its own logs, which have none).
+    ///
+    /// # Panics
+    /// If a file region cannot be read: its maker promised its bytes stay.
     pub fn to_contiguous(&self) -> Bytes {
         let mut out = BytesMut::with_capacity(self.len());
         for chunk in &self.chunks {
-            out.put_slice(chunk);
+            match chunk {
+                Payload::Memory(bytes) => out.put_slice(bytes),
+                Payload::File(region) => out.put(region.read().expect("a file region of the output is readable")),
+            }
         }
         out.put_slice(&self.current);
         out.freeze()
@@ -214,7 +238,10 @@ mod tests {
         assert_eq!(buf.len(), 4 + 4096 + 2);
         let chunks = buf.into_chunks();
         assert_eq!(chunks.len(), 3);
-        assert_eq!(chunks[1].as_ptr(), big.as_ptr(), "the record bytes were copied");
+        let Payload::Memory(records) = &chunks[1] else {
+            panic!("not a memory chunk");
+        };
+        assert_eq!(records.as_ptr(), big.as_ptr(), "the record bytes were copied");
     }
 
     #[test]

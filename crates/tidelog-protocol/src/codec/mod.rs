@@ -2,9 +2,11 @@
 //! fields and the traits every message implements.
 
 mod encode_buf;
+mod payload;
 mod reader;
 
 pub use encode_buf::EncodeBuf;
+pub use payload::{concat, FileRegion, Payload};
 pub use reader::Reader;
 
 use bytes::Bytes;
@@ -123,7 +125,7 @@ pub fn check_encode_version(api_key: ApiKey, version: i16) -> Result<(), EncodeE
 /// Everything the generated modules use.
 pub mod prelude {
     pub use super::{
-        check_encode_version, check_version, ApiMessage, Decode, Encode, EncodeBuf, RawTaggedField, Reader,
+        check_encode_version, check_version, ApiMessage, Decode, Encode, EncodeBuf, Payload, RawTaggedField, Reader,
         TaggedFields, TaggedWriter,
     };
     pub use crate::error::{DecodeError, EncodeError};

@@ -10,6 +10,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use bytes::Bytes;
+use tidelog_protocol::codec::concat;
 use tidelog_protocol::frame::into_frame;
 use tidelog_protocol::header::RequestHeader;
 use tidelog_protocol::messages::api_versions_request::ApiVersionsRequest;
@@ -23,7 +24,9 @@ use tidelog_protocol::messages::metadata_response::MetadataResponse;
 use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use tidelog_protocol::messages::produce_response::PartitionProduceResponse;
 use tidelog_protocol::records::{Compression, Header, Record, RecordBatch, RecordBatchBuilder};
-use tidelog_protocol::{decode_response, encode_request, ApiKey, EncodeBuf, ErrorCode, RequestBody, ResponseBody};
+use tidelog_protocol::{
+    decode_response, encode_request, ApiKey, EncodeBuf, ErrorCode, Payload, RequestBody, ResponseBody,
+};
 
 use super::clients::TestRecord;
 
@@ -86,7 +89,7 @@ impl RawClient {
     pub fn send(&mut self, version: i16, body: &RequestBody) -> i32 {
         let header = self.header(body.api_key() as i16, version);
         let chunks = encode_request(&header, body).expect("encode the request");
-        self.send_bytes(&chunks.concat());
+        self.send_bytes(&concat(&chunks).expect("requests are in memory"));
         header.correlation_id
     }
 
@@ -97,7 +100,8 @@ impl RawClient {
         let mut w = EncodeBuf::new();
         header.encode(&mut w).expect("encode the header");
         w.put_slice(body);
-        self.send_bytes(&into_frame(w).expect("frame fits the length prefix").concat());
+        let frame = into_frame(w).expect("frame fits the length prefix");
+        self.send_bytes(&concat(&frame).expect("requests are in memory"));
         header.correlation_id
     }
 
@@ -333,9 +337,10 @@ pub fn encode_batch(records: &[TestRecord], codec: Compression) -> Bytes {
 
 /// Every record of the batches in `records` (a Fetch response's or a segment's bytes),
 /// checking each batch's CRC.
-pub fn decode_records(records: &Bytes) -> Vec<Record> {
+pub fn decode_records(records: &Payload) -> Vec<Record> {
     let mut decoded = Vec::new();
-    for batch in RecordBatch::iter_batches(records.clone()) {
+    let records = records.to_bytes().expect("a client's records are in memory");
+    for batch in RecordBatch::iter_batches(records) {
         let batch = batch.expect("a whole batch");
         batch.verify_crc().expect("an intact batch");
         for record in batch.records(64 << 20).expect("decode the batch") {
