@@ -43,7 +43,7 @@ enum BenchCommand {
     /// Produce as fast as the broker takes records; reports MB/s and records/s.
     Produce(ProduceArgs),
     /// Consume every partition of a topic from its start to its current end.
-    Consume(Target),
+    Consume(ConsumeArgs),
     /// Produce at a fixed rate with acks=all; reports delivery latency percentiles.
     Latency(LatencyArgs),
     /// Restart after SIGKILL with a large log, against a broker of its own.
@@ -90,6 +90,16 @@ struct ProduceArgs {
     /// Seconds to produce for.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+}
+
+#[derive(Args)]
+struct ConsumeArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The consumer's `fetch.max.bytes`, the most a Fetch response may hold (librdkafka's
+    /// default, 52428800, when not given): the size of each response the client parses.
+    #[arg(long)]
+    fetch_max_bytes: Option<u32>,
 }
 
 #[derive(Args)]
@@ -212,7 +222,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             };
             println!("{}", produce(&a.target, &a.load, a.acks, amount)?);
         }
-        BenchCommand::Consume(target) => println!("{}", consume(&target)?),
+        BenchCommand::Consume(a) => println!("{}", consume(&a.target, a.fetch_max_bytes)?),
         BenchCommand::Latency(a) => println!("{}", latency(&a.target, &a.load, a.rate, a.duration)?),
         BenchCommand::Restart(a) => {
             let exe = a.broker()?;
@@ -499,13 +509,19 @@ fn latency(target: &Target, load: &Load, rate: u32, duration: f64) -> Result<Lat
 
 /// Reads every partition from its start to its end at the time of the call, through
 /// `assign` (no consumer group protocol). librdkafka's fetch defaults already favour
-/// throughput (up to 50 MB per response, 1 MiB per partition, 64 MiB prefetched).
-fn consume(target: &Target) -> Result<Throughput, String> {
-    let consumer: BaseConsumer = client_config(&target.bootstrap)
-        // librdkafka's assign() needs a group id; no offsets are committed.
+/// throughput (up to 50 MB per response, 1 MiB per partition, 64 MiB prefetched);
+/// `fetch_max_bytes` overrides the first.
+fn consume(target: &Target, fetch_max_bytes: Option<u32>) -> Result<Throughput, String> {
+    let mut config = client_config(&target.bootstrap);
+    // librdkafka's assign() needs a group id; no offsets are committed.
+    config
         .set("group.id", "tidelog-bench")
         .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
+        .set("enable.auto.offset.store", "false");
+    if let Some(bytes) = fetch_max_bytes {
+        config.set("fetch.max.bytes", bytes.to_string());
+    }
+    let consumer: BaseConsumer = config
         .create()
         .map_err(|e| format!("cannot create the consumer: {e}"))?;
     let metadata = consumer
@@ -638,7 +654,7 @@ fn all(args: &AllArgs, work: &Path) -> Result<(), String> {
     produce_row(&mut table, 8, Acks::All, Some(("≥ 250 MB/s", PRODUCE_8_FLOOR)))?;
     // Read right after it was written, as a produce-then-consume perf test does, before the
     // next runs push it out of the page cache.
-    let (result, others) = machine::others_during(&measured, || consume(&target("p8-all")))?;
+    let (result, others) = machine::others_during(&measured, || consume(&target("p8-all"), None))?;
     table.add(
         "consume from the start of 8 partitions",
         &result,
