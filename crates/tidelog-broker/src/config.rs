@@ -78,6 +78,9 @@ pub struct BrokerConfig {
     pub log_index_size_max_bytes: i32,
     pub message_max_bytes: i32,
     pub socket_request_max_bytes: i32,
+    /// The most a Fetch response holds, whatever the client asks (KIP-74; Kafka: 55 MiB),
+    /// but for the first batch of a response.
+    pub fetch_max_bytes: i32,
     pub log_flush_interval_messages: i64,
     pub log_flush_interval_ms: Option<i64>,
     pub delete_topic_enable: bool,
@@ -139,6 +142,7 @@ impl Default for BrokerConfig {
             log_index_size_max_bytes: 10 * 1024 * 1024,
             message_max_bytes: 1_048_588,
             socket_request_max_bytes: 104_857_600,
+            fetch_max_bytes: 57_671_680,
             log_flush_interval_messages: i64::MAX,
             log_flush_interval_ms: None,
             delete_topic_enable: true,
@@ -286,6 +290,7 @@ impl BrokerConfig {
                 "log.index.size.max.bytes" => c.log_index_size_max_bytes = at_least(k, v, MIN_SEGMENT_INDEX_BYTES)?,
                 "message.max.bytes" => c.message_max_bytes = at_least(k, v, 0)?,
                 "socket.request.max.bytes" => c.socket_request_max_bytes = at_least(k, v, 1)?,
+                "fetch.max.bytes" => c.fetch_max_bytes = at_least(k, v, 1024)?,
                 "log.flush.interval.messages" => c.log_flush_interval_messages = at_least(k, v, 1)?,
                 "log.flush.interval.ms" => c.log_flush_interval_ms = Some(at_least(k, v, 0)?),
                 "group.initial.rebalance.delay.ms" => c.group_initial_rebalance_delay_ms = at_least(k, v, 0)?,
@@ -386,6 +391,7 @@ impl BrokerConfig {
             ("log.index.size.max.bytes", self.log_index_size_max_bytes.to_string()),
             ("message.max.bytes", self.message_max_bytes.to_string()),
             ("socket.request.max.bytes", self.socket_request_max_bytes.to_string()),
+            ("fetch.max.bytes", self.fetch_max_bytes.to_string()),
             (
                 "log.flush.interval.messages",
                 self.log_flush_interval_messages.to_string(),
@@ -466,6 +472,7 @@ mod tests {
         assert_eq!(c.log_dirs, vec![PathBuf::from("data")]);
         assert_eq!(c.node_id, 1);
         assert_eq!(c.message_max_bytes, 1_048_588);
+        assert_eq!(c.fetch_max_bytes, 57_671_680);
         assert_eq!(c.log_retention_ms, 168 * HOUR_MS);
     }
 
@@ -498,6 +505,7 @@ mod tests {
             "auto.create.topics.enable=yes",
             "listeners=SSL://:9093",
             "message.max.bytes=x",
+            "fetch.max.bytes=1023",
         ] {
             let err = BrokerConfig::from_properties(&props(bad)).unwrap_err();
             assert!(matches!(err, ConfigError::Invalid { .. }), "{bad}: {err}");

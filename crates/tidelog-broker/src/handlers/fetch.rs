@@ -1,6 +1,6 @@
 //! Fetch: reads whole batches from each partition up to its high watermark, within
-//! `partition_max_bytes` and the response's `max_bytes` (but always at least one whole
-//! batch in a response, KIP-74), and waits up to `max_wait_ms` for `min_bytes` to arrive.
+//! `partition_max_bytes` and the response's `max_bytes`, itself at most the broker's
+//! `fetch.max.bytes` (but always at least one whole batch in a response, KIP-74), and waits up to `max_wait_ms` for `min_bytes` to arrive.
 //! Incremental fetch sessions (KIP-227) carry only what changed both ways.
 //!
 //! read_committed (isolation level 1) reads only up to the last stable offset and lists
@@ -189,7 +189,8 @@ async fn long_poll(broker: &Broker, plan: Plan, deadline: Instant) -> FetchRespo
 /// One pass over the wanted partitions: the response, its record bytes, and whether a
 /// partition had an error.
 fn read_all(broker: &Broker, plan: &Plan) -> (FetchResponse, i64, bool) {
-    let mut remaining = i64::from(plan.max_bytes.max(0));
+    let max_bytes = plan.max_bytes.min(broker.config.fetch_max_bytes);
+    let mut remaining = i64::from(max_bytes.max(0));
     let mut total = 0i64;
     let mut errors = false;
     let mut sent = Vec::new();
