@@ -397,6 +397,17 @@ fn join(raw: &mut RawClient, group: &str, member_id: &str, subscription: &'stati
 }
 
 fn commit(raw: &mut RawClient, member_id: &str, generation: i32, offset: i64) -> i16 {
+    commit_with_metadata(raw, member_id, generation, offset, None)
+}
+
+/// OffsetCommit v9 of partition 0 of "t" for the group "stale": the partition's error.
+fn commit_with_metadata(
+    raw: &mut RawClient,
+    member_id: &str,
+    generation: i32,
+    offset: i64,
+    metadata: Option<String>,
+) -> i16 {
     let request = OffsetCommitRequest {
         group_id: "stale".into(),
         generation_id_or_member_epoch: generation,
@@ -406,6 +417,7 @@ fn commit(raw: &mut RawClient, member_id: &str, generation: i32, offset: i64) ->
             partitions: vec![OffsetCommitRequestPartition {
                 partition_index: 0,
                 committed_offset: offset,
+                committed_metadata: metadata,
                 ..Default::default()
             }],
             ..Default::default()
@@ -542,6 +554,14 @@ fn commits_from_a_stale_generation_or_an_unknown_member_are_refused_and_not_writ
     assert_eq!(commit(&mut raw, &member, 1, 5), 0);
     assert_eq!(fetch(&mut raw), [("t".to_string(), 0, 5)]);
     assert_eq!(offsets_topic_records(&mut raw), written + 1);
+    // Metadata longer than Kafka's offset.metadata.max.bytes (4096) is refused, unwritten.
+    let metadata = |len| Some("m".repeat(len));
+    let too_large = commit_with_metadata(&mut raw, &member, 1, 6, metadata(4097));
+    assert_eq!(too_large, ErrorCode::OFFSET_METADATA_TOO_LARGE.0);
+    assert_eq!(fetch(&mut raw), [("t".to_string(), 0, 5)]);
+    assert_eq!(offsets_topic_records(&mut raw), written + 1);
+    assert_eq!(commit_with_metadata(&mut raw, &member, 1, 5, metadata(4096)), 0);
+    assert_eq!(offsets_topic_records(&mut raw), written + 2, "4096 bytes are fine");
 
     // The member's (empty) subscription cannot be read, so it counts as subscribed to "t".
     assert_eq!(delete_offsets(&mut raw), (0, ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC.0));
@@ -561,7 +581,7 @@ fn commits_from_a_stale_generation_or_an_unknown_member_are_refused_and_not_writ
     assert_eq!(fetch(&mut raw), []);
     assert_eq!(
         offsets_topic_records(&mut raw),
-        written + 3,
+        written + 4,
         "the empty group, a tombstone"
     );
 }

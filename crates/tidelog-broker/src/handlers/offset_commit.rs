@@ -18,7 +18,6 @@ use crate::coordinator::group::records::OffsetKey;
 use crate::coordinator::group::state::Committed;
 use crate::coordinator::group::PendingWrite;
 use crate::dispatch::Reply;
-use crate::grouping::by_topic;
 
 /// Kafka's `offset.metadata.max.bytes` default.
 const MAX_METADATA_BYTES: usize = 4096;
@@ -132,28 +131,37 @@ pub(crate) fn answer(
     }))
 }
 
+/// A commit's answer by topic in the response types of `$topic` and `$partition`:
+/// OffsetCommit's and TxnOffsetCommit's are different generated types with the same
+/// fields, which only a macro can fill alike.
+macro_rules! commit_answer {
+    ($outcome:expr, $topic:ident, $partition:ident) => {
+        crate::grouping::by_topic(
+            $outcome
+                .into_iter()
+                .map(|(name, partition, error)| (name, (partition, error))),
+        )
+        .into_iter()
+        .map(|(name, partitions)| $topic {
+            name,
+            partitions: partitions
+                .into_iter()
+                .map(|(partition_index, error)| $partition {
+                    partition_index,
+                    error_code: error.0,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect()
+    };
+}
+pub(crate) use commit_answer;
+
 fn respond(outcome: Outcome) -> ResponseBody {
-    let topics = by_topic(
-        outcome
-            .into_iter()
-            .map(|(name, partition, error)| (name, (partition, error))),
-    )
-    .into_iter()
-    .map(|(name, partitions)| OffsetCommitResponseTopic {
-        name,
-        partitions: partitions
-            .into_iter()
-            .map(|(partition_index, error)| OffsetCommitResponsePartition {
-                partition_index,
-                error_code: error.0,
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .collect();
     ResponseBody::OffsetCommit(OffsetCommitResponse {
-        topics,
+        topics: commit_answer!(outcome, OffsetCommitResponseTopic, OffsetCommitResponsePartition),
         ..Default::default()
     })
 }

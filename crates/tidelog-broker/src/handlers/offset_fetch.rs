@@ -19,18 +19,18 @@ use crate::grouping::by_topic;
 /// One partition's answer: its committed offset (-1 if none) and its error.
 type Fetched = (i32, Committed, ErrorCode);
 
-pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
-    if version < 8 {
-        let wanted = request
-            .topics
-            .map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-        let topics = fetch(broker, &request.group_id, wanted, request.require_stable)
+/// The fetched offsets by topic in the response types of `$topic` and `$partition`:
+/// those before v8 and from v8 are different generated types with the same fields, which
+/// only a macro can fill alike.
+macro_rules! fetch_answer {
+    ($fetched:expr, $topic:ident, $partition:ident) => {
+        $fetched
             .into_iter()
-            .map(|(name, partitions)| OffsetFetchResponseTopic {
+            .map(|(name, partitions)| $topic {
                 name,
                 partitions: partitions
                     .into_iter()
-                    .map(|(partition_index, c, error)| OffsetFetchResponsePartition {
+                    .map(|(partition_index, c, error): Fetched| $partition {
                         partition_index,
                         committed_offset: c.offset,
                         committed_leader_epoch: c.leader_epoch,
@@ -41,9 +41,18 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
                     .collect(),
                 ..Default::default()
             })
-            .collect();
+            .collect()
+    };
+}
+
+pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    if version < 8 {
+        let wanted = request
+            .topics
+            .map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
+        let fetched = fetch(broker, &request.group_id, wanted, request.require_stable);
         return OffsetFetchResponse {
-            topics,
+            topics: fetch_answer!(fetched, OffsetFetchResponseTopic, OffsetFetchResponsePartition),
             ..Default::default()
         };
     }
@@ -54,27 +63,10 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
             let wanted = g
                 .topics
                 .map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-            let topics = fetch(broker, &g.group_id, wanted, request.require_stable)
-                .into_iter()
-                .map(|(name, partitions)| OffsetFetchResponseTopics {
-                    name,
-                    partitions: partitions
-                        .into_iter()
-                        .map(|(partition_index, c, error)| OffsetFetchResponsePartitions {
-                            partition_index,
-                            committed_offset: c.offset,
-                            committed_leader_epoch: c.leader_epoch,
-                            metadata: Some(c.metadata),
-                            error_code: error.0,
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                })
-                .collect();
+            let fetched = fetch(broker, &g.group_id, wanted, request.require_stable);
             OffsetFetchResponseGroup {
                 group_id: g.group_id,
-                topics,
+                topics: fetch_answer!(fetched, OffsetFetchResponseTopics, OffsetFetchResponsePartitions),
                 ..Default::default()
             }
         })

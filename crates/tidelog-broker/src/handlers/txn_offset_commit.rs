@@ -22,8 +22,7 @@ use crate::broker::Broker;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::coordinator::internal_topic::TxnProducer;
 use crate::dispatch::Reply;
-use crate::grouping::by_topic;
-use crate::handlers::offset_commit::{answer, offsets_to_write, Outcome, ToCommit};
+use crate::handlers::offset_commit::{answer, commit_answer, offsets_to_write, Outcome, ToCommit};
 
 /// How long a v5 commit waits for its transaction while it is busy with another add (the
 /// request carries no timeout; this is a client's default `request.timeout.ms`).
@@ -124,27 +123,8 @@ fn commit(broker: &Arc<Broker>, request: TxnOffsetCommitRequest) -> Reply {
 }
 
 fn respond(outcome: Outcome) -> ResponseBody {
-    let topics = by_topic(
-        outcome
-            .into_iter()
-            .map(|(name, partition, error)| (name, (partition, error))),
-    )
-    .into_iter()
-    .map(|(name, partitions)| TxnOffsetCommitResponseTopic {
-        name,
-        partitions: partitions
-            .into_iter()
-            .map(|(partition_index, error)| TxnOffsetCommitResponsePartition {
-                partition_index,
-                error_code: error.0,
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .collect();
     ResponseBody::TxnOffsetCommit(TxnOffsetCommitResponse {
-        topics,
+        topics: commit_answer!(outcome, TxnOffsetCommitResponseTopic, TxnOffsetCommitResponsePartition),
         ..Default::default()
     })
 }
