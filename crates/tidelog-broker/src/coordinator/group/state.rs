@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tidelog_protocol::{ErrorCode, Reader};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tracing::info;
 
 use super::records::{GroupMetadata, MemberMetadata};
 
@@ -324,7 +325,8 @@ impl Group {
             // Nothing changed: the member missed the join response and gets it again.
             GroupState::CompletingRebalance if same_protocols => self.answer_join(&request.member_id),
             GroupState::Stable if same_protocols && !is_leader => self.answer_join(&request.member_id),
-            _ => self.prepare_rebalance(now, Duration::ZERO),
+            _ if !same_protocols => self.prepare_rebalance(now, Duration::ZERO, "a member's protocols changed"),
+            _ => self.prepare_rebalance(now, Duration::ZERO, "the leader rejoined"),
         }
         rx
     }
@@ -386,7 +388,7 @@ impl Group {
                 self.answer_join(&id);
             }
             GroupState::PreparingRebalance => self.maybe_complete_rebalance(now),
-            _ => self.prepare_rebalance(now, Duration::ZERO),
+            _ => self.prepare_rebalance(now, Duration::ZERO, "a static member was replaced"),
         }
     }
 
@@ -419,13 +421,13 @@ impl Group {
                 }
                 self.maybe_complete_rebalance(now);
             }
-            (GroupState::Empty, _) => self.prepare_rebalance(now, self.initial_delay),
-            _ => self.prepare_rebalance(now, Duration::ZERO),
+            (GroupState::Empty, _) => self.prepare_rebalance(now, self.initial_delay, "a member joined"),
+            _ => self.prepare_rebalance(now, Duration::ZERO, "a member joined"),
         }
     }
 
     /// Starts a rebalance that completes no sooner than `delay` from now.
-    fn prepare_rebalance(&mut self, now: Instant, delay: Duration) {
+    fn prepare_rebalance(&mut self, now: Instant, delay: Duration, reason: &str) {
         for member in self.members.values_mut() {
             if let Some(waiter) = member.sync_waiter.take() {
                 let _ = waiter.send(SyncResult::error(ErrorCode::REBALANCE_IN_PROGRESS));
@@ -437,6 +439,13 @@ impl Group {
             .map(|m| m.rebalance_timeout)
             .max()
             .unwrap_or_default();
+        info!(
+            group = self.id,
+            generation = self.generation,
+            members = self.members.len(),
+            reason,
+            "preparing to rebalance"
+        );
         self.state = GroupState::PreparingRebalance;
         self.rebalance = Some(Rebalance {
             not_before: now + delay.min(timeout),
@@ -454,11 +463,17 @@ impl Group {
             return;
         }
         self.rebalance = None;
+        let before = self.members.len();
         self.members.retain(|_, m| m.join_waiter.is_some());
         let members = &self.members;
         self.static_members.retain(|_, id| members.contains_key(id));
         self.generation += 1;
         if self.members.is_empty() {
+            info!(
+                group = self.id,
+                generation = self.generation,
+                "rebalance completed without members: group empty"
+            );
             self.state = GroupState::Empty;
             self.protocol_name = None;
             self.leader = None;
@@ -471,6 +486,14 @@ impl Group {
             self.leader = self.members.keys().next().cloned();
         }
         self.state = GroupState::CompletingRebalance;
+        info!(
+            group = self.id,
+            generation = self.generation,
+            members = self.members.len(),
+            dropped = before - self.members.len(),
+            leader = self.leader.as_deref().unwrap_or_default(),
+            "rebalance completed, awaiting the leader's assignment"
+        );
         let ids: Vec<String> = self.members.keys().cloned().collect();
         for id in ids {
             self.answer_join(&id);
@@ -557,6 +580,11 @@ impl Group {
                         member.assignment = assignments.remove(&member.id).unwrap_or_default();
                     }
                     self.state = GroupState::Stable;
+                    info!(
+                        group = self.id,
+                        generation = self.generation,
+                        "group stable with the leader's assignment"
+                    );
                     self.metadata_changed = true;
                     let ids: Vec<String> = self.members.keys().cloned().collect();
                     for id in ids {
@@ -637,7 +665,7 @@ impl Group {
         self.static_members.retain(|_, id| *id != member_id);
         match self.state {
             GroupState::PreparingRebalance => self.maybe_complete_rebalance(now),
-            _ => self.prepare_rebalance(now, Duration::ZERO),
+            _ => self.prepare_rebalance(now, Duration::ZERO, "a member left"),
         }
         ErrorCode::NONE
     }
@@ -654,6 +682,7 @@ impl Group {
             .map(|m| m.id.clone())
             .collect();
         for id in expired {
+            info!(group = self.id, member = id, "member removed: session expired");
             self.leave((&id, None), now);
         }
         self.maybe_complete_rebalance(now);
