@@ -661,6 +661,16 @@ fn all(args: &AllArgs, work: &Path) -> Result<(), String> {
         Some(("≥ 800 MB/s", result.mb_per_s() >= CONSUME_FLOOR)),
         Some(others),
     );
+    // The same read with 1 MiB responses: what the broker serves when librdkafka's fetch
+    // thread is not held up by 8 MB responses (docs/PERFORMANCE.md). No floor: the floor's
+    // row keeps the client's defaults.
+    let (result, others) = machine::others_during(&measured, || consume(&target("p8-all"), Some(1 << 20)))?;
+    table.add(
+        "consume again, 1 MiB responses (consumer fetch.max.bytes)",
+        &result,
+        None,
+        Some(others),
+    );
     produce_row(&mut table, 8, Acks::One, None)?;
     produce_row(&mut table, 1, Acks::All, Some(("≥ 180 MB/s", PRODUCE_1_FLOOR)))?;
     produce_row(&mut table, 1, Acks::One, None)?;
