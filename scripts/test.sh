@@ -41,4 +41,6 @@ npm ci --prefix tests/node --no-audit --no-fund
 echo "==> node --test tests/node"
 tidelog_bin="$(realpath "$target_dir/debug/tidelog")"
 cd tests/node
-TIDELOG_BIN="$tidelog_bin" node --test
+# Named, not discovered: `node --test` alone passes when it finds no test file at all, and
+# an unmatched pattern reaches node as a path that does not exist, which fails.
+TIDELOG_BIN="$tidelog_bin" node --test ./*.test.js

@@ -378,7 +378,7 @@ impl Broker {
                         &self.partitions,
                         now_ms(),
                         self.config.offsets_retention_ms,
-                        |group| self.consumer_groups.subscribed_topics(group),
+                        |group, topic| self.consumer_groups.subscribes(group, topic),
                     );
                     if expired > 0 {
                         info!(expired, "committed offsets expired");

@@ -648,7 +648,7 @@ impl Segment {
         if Arc::strong_count(&self.live_regions) == 1 {
             state.log.set_len(cut.position).context("truncate", &self.log_path)?;
         } else {
-            state.log = Arc::new(self.copy_prefix(&state.log, cut.position)?);
+            state.log = Arc::new(self.copy_prefix(cut.position)?);
         }
         state.offset_index.truncate_to_position(cut.position)?;
         state.time_index.truncate_to(cut.header.base_offset())?;
@@ -667,21 +667,16 @@ impl Segment {
         state.time_index.maybe_append(max_timestamp)
     }
 
-    /// The first `len` bytes of `log` in a new file that replaces it under the segment's
-    /// name, opened for appending.
-    fn copy_prefix(&self, log: &File, len: u64) -> Result<File> {
+    /// The first `len` bytes of the `.log` in a new file that replaces it under the
+    /// segment's name, opened for appending. The path always names the current file, so
+    /// `fs::copy` (a copy inside the kernel) takes it whole, and the copy is cut to `len`.
+    fn copy_prefix(&self, len: u64) -> Result<File> {
         let temp = self
             .log_path
             .with_extension(format!("{LOG_SUFFIX}.{TRUNCATING_SUFFIX}"));
-        let mut copy = File::create(&temp).context("create", &temp)?;
-        let mut buf = vec![0u8; RECOVERY_CHUNK_BYTES.min(len) as usize];
-        let mut position = 0;
-        while position < len {
-            let chunk = &mut buf[..(len - position).min(RECOVERY_CHUNK_BYTES) as usize];
-            log.read_exact_at(chunk, position).context("read", &self.log_path)?;
-            copy.write_all(chunk).context("write", &temp)?;
-            position += chunk.len() as u64;
-        }
+        fs::copy(&self.log_path, &temp).context("copy", &temp)?;
+        let copy = OpenOptions::new().write(true).open(&temp).context("open", &temp)?;
+        copy.set_len(len).context("truncate", &temp)?;
         copy.sync_data().context("fsync", &temp)?;
         fs::rename(&temp, &self.log_path).context("rename", &temp)?;
         OpenOptions::new()
@@ -1174,6 +1169,11 @@ mod tests {
         written
     }
 
+    /// The bytes of `batches` back to back, as the segment holds them.
+    fn joined(batches: &[(u64, Bytes)]) -> Vec<u8> {
+        batches.iter().flat_map(|(_, b)| b.to_vec()).collect()
+    }
+
     /// All of the segment's batches as one read, from its first.
     fn read_all(segment: &Segment) -> (Payload, i64) {
         let first = segment.find_batch(BASE).unwrap().expect("a batch");
@@ -1185,7 +1185,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
         let written = fill_large(&segment, 4, 0x11);
-        let expected: Vec<u8> = written.iter().flat_map(|(_, b)| b.to_vec()).collect();
+        let expected = joined(&written);
         let (read, next_offset) = read_all(&segment);
         assert!(matches!(read, Payload::File(_)), "not a file region: {read:?}");
         assert_eq!(
@@ -1211,7 +1211,7 @@ mod tests {
         let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
         // 40 batches of about 90 KB: the index has an entry for every one after the first.
         let written = fill_large(&segment, 40, 0x11);
-        let size = |batches: &[(u64, Bytes)]| batches.iter().map(|(_, b)| b.len()).sum::<usize>();
+        let size = |batches: &[(u64, Bytes)]| joined(batches).len();
         let first = segment.find_batch(BASE + 3).unwrap().unwrap();
         for (max_bytes, end, batches) in [
             (size(&written[1..8]), segment.size(), 7),
@@ -1221,7 +1221,7 @@ mod tests {
             (1 << 30, segment.size(), 39),
         ] {
             let (read, next_offset) = segment.read_batches(first, max_bytes, end).unwrap();
-            let expected: Vec<u8> = written[1..1 + batches].iter().flat_map(|(_, b)| b.to_vec()).collect();
+            let expected = joined(&written[1..1 + batches]);
             assert_eq!(read.to_bytes().unwrap(), expected, "{max_bytes} bytes up to byte {end}");
             assert_eq!(next_offset, BASE + 3 * (1 + batches as i64));
         }
@@ -1232,7 +1232,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
         let written = fill_large(&segment, 6, 0x11);
-        let expected: Vec<u8> = written.iter().flat_map(|(_, b)| b.to_vec()).collect();
+        let expected = joined(&written);
         let (read, _) = read_all(&segment);
         assert_eq!(read.to_bytes().unwrap(), expected);
 
@@ -1249,10 +1249,7 @@ mod tests {
         );
         let on_disk = fs::read(segment.path()).unwrap();
         assert_eq!(on_disk[..cut as usize], expected[..cut as usize]);
-        assert_eq!(
-            on_disk[cut as usize..],
-            again.iter().flat_map(|(_, b)| b.to_vec()).collect::<Vec<u8>>()[..]
-        );
+        assert_eq!(on_disk[cut as usize..], joined(&again)[..]);
         assert_eq!(segment.read(0, 1 << 20).unwrap(), on_disk);
         assert_eq!(segment.find_batch(BASE + 7).unwrap(), located(again[0].0, &again[0].1));
         let leftovers = fs::read_dir(dir.path())

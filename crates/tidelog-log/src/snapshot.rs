@@ -4,9 +4,10 @@
 //! the lock only to call [`crate::PartitionLog::snapshot`] (a few `Arc` clones and the end
 //! offsets), releases it, and does its file I/O on the snapshot while appends go on. The
 //! snapshot sees exactly the batches committed when it was taken: it stops at the active
-//! segment's size of that moment. Segments deleted meanwhile stay readable through their open
-//! file descriptors (as do the file regions of reads); a truncation racing a read can only make the read return
-//! fewer batches, or those the snapshot saw (see `Segment::truncate_to`).
+//! segment's size of that moment. Segments deleted meanwhile stay readable through their
+//! open file descriptors (as do the file regions of reads); a truncation racing a read can
+//! only make the read return fewer batches, or those the snapshot saw (see
+//! `Segment::truncate_to`).
 
 use crate::error::{LogError, Result};
 use crate::segment::{LocatedBatch, Segment};

@@ -6,11 +6,9 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::raw::{self, RawClient};
 use common::Broker;
 use tidelog_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
-use tidelog_protocol::records::RecordBatch;
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
 const TOPIC: &str = "limits";
@@ -74,16 +72,11 @@ fn fetch(raw: &mut RawClient, max_bytes: usize, partition_max_bytes: usize) -> V
             (p.partition_index, ErrorCode(p.error_code)),
             (expected, ErrorCode::NONE)
         );
-        let records: Bytes = p.records.clone().unwrap_or_default().to_bytes().unwrap();
         let mut values = Vec::new();
-        for batch in RecordBatch::iter_batches(records) {
-            let batch = batch.expect("whole batches only");
-            batch.verify_crc().expect("batches as they were produced");
-            for record in batch.records(1 << 20).unwrap() {
-                let value = record.unwrap().value.unwrap();
-                assert!(value.iter().all(|&b| b == value[0]) && value.len() == VALUE_BYTES);
-                values.push(value[0]);
-            }
+        for record in raw::decode_records(&p.records.clone().unwrap_or_default()) {
+            let value = record.value.expect("a value");
+            assert!(value.iter().all(|&b| b == value[0]) && value.len() == VALUE_BYTES);
+            values.push(value[0]);
         }
         returned.push(values);
     }

@@ -25,8 +25,6 @@ use tidelog_protocol::messages::offset_commit_request::{
 use tidelog_protocol::messages::offset_delete_request::{
     OffsetDeleteRequest, OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
 };
-use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
-use tidelog_protocol::messages::offset_fetch_response::OffsetFetchResponseGroup;
 use tidelog_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
@@ -430,34 +428,9 @@ fn commit_with_metadata(
     }
 }
 
-/// The group's committed offsets, as (topic, partition, offset).
+/// The committed offsets of the group "stale", as (topic, partition, offset).
 fn fetch(raw: &mut RawClient) -> Vec<(String, i32, i64)> {
-    let request = OffsetFetchRequest {
-        groups: vec![OffsetFetchRequestGroup {
-            group_id: "stale".into(),
-            topics: None, // all of them
-            ..Default::default()
-        }],
-        require_stable: true,
-        ..Default::default()
-    };
-    let ResponseBody::OffsetFetch(response) = raw.request(9, RequestBody::OffsetFetch(request)) else {
-        panic!("not an OffsetFetch response")
-    };
-    let [OffsetFetchResponseGroup {
-        error_code: 0, topics, ..
-    }] = &response.groups[..]
-    else {
-        panic!("one group without error expected: {response:?}")
-    };
-    topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| (t.name.clone(), p.partition_index, p.committed_offset))
-        })
-        .collect()
+    raw.committed_offsets("stale", true)
 }
 
 /// Records in all of `__consumer_offsets`: the sum of its partitions' end offsets.
@@ -560,8 +533,9 @@ fn commits_from_a_stale_generation_or_an_unknown_member_are_refused_and_not_writ
     assert_eq!(too_large, ErrorCode::OFFSET_METADATA_TOO_LARGE.0);
     assert_eq!(fetch(&mut raw), [("t".to_string(), 0, 5)]);
     assert_eq!(offsets_topic_records(&mut raw), written + 1);
-    assert_eq!(commit_with_metadata(&mut raw, &member, 1, 5, metadata(4096)), 0);
-    assert_eq!(offsets_topic_records(&mut raw), written + 2, "4096 bytes are fine");
+    assert_eq!(commit_with_metadata(&mut raw, &member, 1, 6, metadata(4096)), 0);
+    assert_eq!(fetch(&mut raw), [("t".to_string(), 0, 6)], "4096 bytes are fine");
+    assert_eq!(offsets_topic_records(&mut raw), written + 2);
 
     // The member's (empty) subscription cannot be read, so it counts as subscribed to "t".
     assert_eq!(delete_offsets(&mut raw), (0, ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC.0));

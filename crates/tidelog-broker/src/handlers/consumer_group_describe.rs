@@ -10,7 +10,7 @@ use tidelog_protocol::ErrorCode;
 use crate::broker::Broker;
 use crate::coordinator::consumer::assignor::Partitions;
 use crate::coordinator::consumer::group::ConsumerGroup;
-use crate::grouping::partitions_by_topic;
+use crate::coordinator::consumer::records::by_topic_id;
 use crate::metadata::MetadataImage;
 
 /// KIP-1099's member type of a member using the consumer protocol.
@@ -75,15 +75,13 @@ fn describe(group: &ConsumerGroup, image: &MetadataImage) -> DescribedGroup {
 
 fn assignment(partitions: &Partitions, image: &MetadataImage) -> Assignment {
     Assignment {
-        topic_partitions: partitions_by_topic(partitions)
+        topic_partitions: by_topic_id(partitions, image)
             .into_iter()
-            .filter_map(|(name, partitions)| {
-                image.topic(name).map(|meta| TopicPartitions {
-                    topic_id: meta.id,
-                    topic_name: name.to_string(),
-                    partitions,
-                    ..Default::default()
-                })
+            .map(|(topic_id, partitions)| TopicPartitions {
+                topic_id,
+                topic_name: image.topic_by_id(topic_id).map(|t| t.name.clone()).unwrap_or_default(),
+                partitions,
+                ..Default::default()
             })
             .collect(),
         ..Default::default()

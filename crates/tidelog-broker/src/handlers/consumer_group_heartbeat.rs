@@ -12,12 +12,11 @@ use tidelog_protocol::{ErrorCode, ResponseBody};
 use tokio::time::Instant;
 
 use crate::broker::Broker;
-use crate::coordinator::consumer::assignor::Partitions;
 use crate::coordinator::consumer::group::Heartbeat;
 use crate::coordinator::consumer::persist;
+use crate::coordinator::consumer::records::{by_topic_id, by_topic_name};
 use crate::coordinator::group::state::GroupState;
 use crate::dispatch::Reply;
-use crate::grouping::partitions_by_topic;
 use crate::ids::{random_uuid, uuid_base64};
 
 pub fn handle(
@@ -59,17 +58,9 @@ pub fn handle(
     }
     let topics = broker.subscribable_topics();
     let image = broker.metadata.image();
-    let owned = request.topic_partitions.map(|topics| {
-        topics
-            .into_iter()
-            .filter_map(|t| {
-                image
-                    .topic_by_id(t.topic_id)
-                    .map(|meta| (meta.name.clone(), t.partitions))
-            })
-            .flat_map(|(name, partitions)| partitions.into_iter().map(move |p| (name.clone(), p)))
-            .collect::<Partitions>()
-    });
+    let owned = request
+        .topic_partitions
+        .map(|topics| by_topic_name(topics.into_iter().map(|t| (t.topic_id, t.partitions)), &image));
     let heartbeat = Heartbeat {
         member_id: request.member_id,
         member_epoch: request.member_epoch,
@@ -104,14 +95,12 @@ pub fn handle(
             member_epoch: result.member_epoch,
             heartbeat_interval_ms: interval_ms,
             assignment: result.assignment.map(|partitions| Assignment {
-                topic_partitions: partitions_by_topic(&partitions)
+                topic_partitions: by_topic_id(&partitions, &image)
                     .into_iter()
-                    .filter_map(|(name, partitions)| {
-                        image.topic(name).map(|meta| TopicPartitions {
-                            topic_id: meta.id,
-                            partitions,
-                            ..Default::default()
-                        })
+                    .map(|(topic_id, partitions)| TopicPartitions {
+                        topic_id,
+                        partitions,
+                        ..Default::default()
                     })
                     .collect(),
                 ..Default::default()

@@ -1,6 +1,7 @@
 //! Fetch: reads whole batches from each partition up to its high watermark, within
 //! `partition_max_bytes` and the response's `max_bytes`, itself at most the broker's
-//! `fetch.max.bytes` (but always at least one whole batch in a response, KIP-74), and waits up to `max_wait_ms` for `min_bytes` to arrive.
+//! `fetch.max.bytes` (but always at least one whole batch in a response, KIP-74), and
+//! waits up to `max_wait_ms` for `min_bytes` to arrive.
 //! Incremental fetch sessions (KIP-227) carry only what changed both ways.
 //!
 //! read_committed (isolation level 1) reads only up to the last stable offset and lists

@@ -25,7 +25,7 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Reply {
         .delete_offsets(&broker.partitions, &request.group_id, &wanted, |topic| {
             broker
                 .consumer_groups
-                .with_existing(&request.group_id, |g| g.is_subscribed_to(topic))
+                .subscribes(&request.group_id, topic)
                 .unwrap_or(false)
         }) {
         Ok(deleted) => deleted,

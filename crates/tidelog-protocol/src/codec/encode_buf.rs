@@ -142,9 +142,7 @@ impl EncodeBuf {
             Payload::Memory(bytes) => self.put_bytes(flexible, bytes, field),
             Payload::File(_) => {
                 self.put_length(flexible, true, v.len(), field)?;
-                self.seal_current();
-                self.chunks_len += v.len();
-                self.chunks.push(v.clone());
+                self.push_chunk(v.clone());
                 Ok(())
             }
         }
@@ -173,9 +171,7 @@ impl EncodeBuf {
             self.current.put_slice(v);
             return;
         }
-        self.seal_current();
-        self.chunks_len += v.len();
-        self.chunks.push(Payload::Memory(v.clone()));
+        self.push_chunk(Payload::Memory(v.clone()));
     }
 
     /// Appends everything written to `other`, moving its chunks.
@@ -183,13 +179,16 @@ impl EncodeBuf {
         for chunk in other.into_chunks() {
             match chunk {
                 Payload::Memory(bytes) => self.put_shared(&bytes),
-                region @ Payload::File(_) => {
-                    self.seal_current();
-                    self.chunks_len += region.len();
-                    self.chunks.push(region);
-                }
+                region @ Payload::File(_) => self.push_chunk(region),
             }
         }
+    }
+
+    /// Ends the current buffer and appends `chunk` after it, uncopied.
+    fn push_chunk(&mut self, chunk: Payload) {
+        self.seal_current();
+        self.chunks_len += chunk.len();
+        self.chunks.push(chunk);
     }
 
     fn seal_current(&mut self) {
@@ -214,10 +213,7 @@ impl EncodeBuf {
     pub fn to_contiguous(&self) -> Bytes {
         let mut out = BytesMut::with_capacity(self.len());
         for chunk in &self.chunks {
-            match chunk {
-                Payload::Memory(bytes) => out.put_slice(bytes),
-                Payload::File(region) => out.put(region.read().expect("a file region of the output is readable")),
-            }
+            out.put_slice(&chunk.to_bytes().expect("a file region of the output is readable"));
         }
         out.put_slice(&self.current);
         out.freeze()

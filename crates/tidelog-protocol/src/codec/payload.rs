@@ -119,10 +119,7 @@ impl Payload {
 pub fn concat(chunks: &[Payload]) -> io::Result<Bytes> {
     let mut all = BytesMut::with_capacity(chunks.iter().map(Payload::len).sum());
     for chunk in chunks {
-        match chunk {
-            Payload::Memory(bytes) => all.extend_from_slice(bytes),
-            Payload::File(region) => all.extend_from_slice(&region.read()?),
-        }
+        all.extend_from_slice(&chunk.to_bytes()?);
     }
     Ok(all.freeze())
 }

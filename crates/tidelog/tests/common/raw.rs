@@ -21,6 +21,7 @@ use tidelog_protocol::messages::list_offsets_request::{ListOffsetsPartition, Lis
 use tidelog_protocol::messages::list_offsets_response::ListOffsetsPartitionResponse;
 use tidelog_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use tidelog_protocol::messages::metadata_response::MetadataResponse;
+use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
 use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use tidelog_protocol::messages::produce_response::PartitionProduceResponse;
 use tidelog_protocol::records::{Compression, Header, Record, RecordBatch, RecordBatchBuilder};
@@ -246,6 +247,36 @@ impl RawClient {
         let response = self.list_offsets(topic, partition, LATEST);
         assert_eq!(ErrorCode(response.error_code), ErrorCode::NONE, "{response:?}");
         response.offset
+    }
+
+    /// A group's committed offsets (OffsetFetch v9 of all its partitions), as (topic,
+    /// partition, offset), asserting the group answered without error.
+    pub fn committed_offsets(&mut self, group: &str, require_stable: bool) -> Vec<(String, i32, i64)> {
+        let request = OffsetFetchRequest {
+            groups: vec![OffsetFetchRequestGroup {
+                group_id: group.into(),
+                topics: None, // all of them
+                ..Default::default()
+            }],
+            require_stable,
+            ..Default::default()
+        };
+        let ResponseBody::OffsetFetch(response) = self.request(9, RequestBody::OffsetFetch(request)) else {
+            panic!("not an OffsetFetch response")
+        };
+        let [group] = &response.groups[..] else {
+            panic!("one group expected: {response:?}")
+        };
+        assert_eq!(ErrorCode(group.error_code), ErrorCode::NONE, "{response:?}");
+        group
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.name.clone(), p.partition_index, p.committed_offset))
+            })
+            .collect()
     }
 
     /// Sends a sessionless Fetch of one partition (see [`fetch_request`]) and returns the

@@ -565,4 +565,24 @@ mod tests {
         let expected = Partitions::from([("orders".to_string(), 0), ("orders".to_string(), 1)]);
         assert_eq!(joined.unwrap().assignment, Some(expected));
     }
+
+    #[test]
+    fn a_subscription_covers_topics_by_name_or_regex_whether_they_exist_or_not() {
+        let mut group = ConsumerGroup::new("g", "uniform");
+        let request = Heartbeat {
+            subscribed_topics: Some(vec!["t".to_string(), "not-yet".to_string()]),
+            subscribed_regex: Some("logs-.*".to_string()),
+            ..Heartbeat::bare("a", 0)
+        };
+        group
+            .heartbeat(request, || unreachable!(), &counts(), SESSION, Instant::now())
+            .unwrap();
+        // What keeps offsets from OffsetDelete and expiry: "not-yet" and "logs-1" do not
+        // exist, so no target assignment names them.
+        for topic in ["t", "not-yet", "logs-1"] {
+            assert!(group.is_subscribed_to(topic), "{topic}");
+        }
+        assert!(!group.is_subscribed_to("other"));
+        assert!(!group.is_subscribed_to("xlogs-1"), "a whole-name match");
+    }
 }

@@ -10,7 +10,7 @@ pub mod group;
 pub mod persist;
 pub mod records;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -57,13 +57,12 @@ impl ConsumerGroups {
         self.lock().get_mut(group_id).map(f)
     }
 
-    /// The existing topics the members of a group subscribe to (as of its last target
-    /// assignment); `None` when the group has no members.
-    pub fn subscribed_topics(&self, group_id: &str) -> Option<BTreeSet<String>> {
-        self.with_existing(group_id, |g| {
-            (!g.members.is_empty()).then(|| g.topics.keys().cloned().collect())
-        })
-        .flatten()
+    /// Whether a member of the group subscribes to `topic`, by name or regex, whether the
+    /// topic exists or not; `None` when the group has no members. What keeps a group's
+    /// offsets from OffsetDelete and from expiry alike.
+    pub fn subscribes(&self, group_id: &str, topic: &str) -> Option<bool> {
+        self.with_existing(group_id, |g| (!g.members.is_empty()).then(|| g.is_subscribed_to(topic)))
+            .flatten()
     }
 
     /// Runs `f` on every group, in no particular order.

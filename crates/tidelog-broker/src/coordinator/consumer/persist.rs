@@ -19,7 +19,6 @@ use super::assignor::Partitions;
 use super::group::{full_match, pattern, rebalance_timeout, ConsumerGroup, Member, LEAVE_STATIC};
 use super::records::{self, CurrentAssignment, MemberMetadata, RecordKey, RecordValue, TopicPartitions};
 use crate::coordinator::group::PendingWrite;
-use crate::grouping::by_topic;
 use crate::metadata::MetadataImage;
 
 /// A group's records by key: the encoded values.
@@ -68,14 +67,7 @@ fn records_of(group: &ConsumerGroup, image: &MetadataImage) -> Result<Written, E
     if group.members.is_empty() {
         return Ok(Written::new());
     }
-    // Each topic has its own id, so grouping by id groups by topic.
-    let by_id = |partitions: &Partitions| -> TopicPartitions {
-        by_topic(
-            partitions
-                .iter()
-                .filter_map(|(topic, partition)| image.topic(topic).map(|meta| (meta.id, *partition))),
-        )
-    };
+    let by_id = |partitions: &Partitions| records::by_topic_id(partitions, image);
     let mut values = vec![
         (RecordKey::Group, RecordValue::Group { epoch: group.epoch }),
         (
@@ -147,13 +139,7 @@ pub fn restore(
     if !written.contains_key(&RecordKey::Group) {
         return None;
     }
-    let by_name = |partitions: TopicPartitions| -> Partitions {
-        partitions
-            .into_iter()
-            .filter_map(|(topic_id, indexes)| image.topic_by_id(topic_id).map(|meta| (meta.name.clone(), indexes)))
-            .flat_map(|(name, indexes)| indexes.into_iter().map(move |p| (name.clone(), p)))
-            .collect()
-    };
+    let by_name = |partitions: TopicPartitions| records::by_topic_name(partitions, image);
     let mut group = ConsumerGroup::new(id, default_assignor);
     let mut metadata = BTreeMap::new();
     let mut current = BTreeMap::new();

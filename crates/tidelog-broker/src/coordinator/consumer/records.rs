@@ -19,6 +19,10 @@
 use bytes::Bytes;
 use tidelog_protocol::{DecodeError, EncodeBuf, EncodeError, Reader, Uuid};
 
+use super::assignor::Partitions;
+use crate::grouping::by_topic;
+use crate::metadata::MetadataImage;
+
 const GROUP_METADATA: i16 = 3;
 const PARTITION_METADATA: i16 = 4;
 const MEMBER_METADATA: i16 = 5;
@@ -37,8 +41,26 @@ pub enum RecordKey {
     Current(String),
 }
 
-/// Partitions by topic id, as these records carry them.
+/// Partitions by topic id, as these records (and the KIP-848 responses) carry them.
 pub type TopicPartitions = Vec<(Uuid, Vec<i32>)>;
+
+/// `partitions` by topic id, in topic-name order; topics gone from the image are left out.
+pub fn by_topic_id(partitions: &Partitions, image: &MetadataImage) -> TopicPartitions {
+    by_topic(
+        partitions
+            .iter()
+            .filter_map(|(topic, partition)| image.topic(topic).map(|meta| (meta.id, *partition))),
+    )
+}
+
+/// Partitions given by topic id, by name; ids gone from the image are left out.
+pub fn by_topic_name(partitions: impl IntoIterator<Item = (Uuid, Vec<i32>)>, image: &MetadataImage) -> Partitions {
+    partitions
+        .into_iter()
+        .filter_map(|(topic_id, indexes)| image.topic_by_id(topic_id).map(|meta| (meta.name.clone(), indexes)))
+        .flat_map(|(name, indexes)| indexes.into_iter().map(move |p| (name.clone(), p)))
+        .collect()
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordValue {
@@ -199,7 +221,8 @@ pub fn decode_value(key: &RecordKey, value: Bytes) -> Result<RecordValue, Decode
             pending_revocation: read_partitions(&mut r)?,
         }),
     };
-    skip_tagged_fields(&mut r)?;
+    // Tagged fields of later Kafka versions are not used here.
+    r.tagged_fields(|_, _| Ok(()))?;
     Ok(value)
 }
 
@@ -209,19 +232,9 @@ fn read_partitions(r: &mut Reader) -> Result<TopicPartitions, DecodeError> {
         let topic_id = r.uuid()?;
         let n = r.array_len(true, "partitions")?;
         let indexes = r.elements(n, Reader::i32)?;
-        skip_tagged_fields(r)?;
+        r.tagged_fields(|_, _| Ok(()))?;
         Ok((topic_id, indexes))
     })
-}
-
-/// Skips a tagged-field section: fields added by later Kafka versions are not used here.
-fn skip_tagged_fields(r: &mut Reader) -> Result<(), DecodeError> {
-    for _ in 0..r.tagged_field_count()? {
-        r.uvarint()?;
-        let len = r.uvarint()? as usize;
-        r.take(len)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

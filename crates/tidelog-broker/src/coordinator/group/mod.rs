@@ -12,7 +12,7 @@
 pub mod records;
 pub mod state;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -204,8 +204,9 @@ impl GroupCoordinator {
     /// without members, every offset, counted from the later of its commit and the group's
     /// becoming empty; in a Stable classic `consumer` group or a KIP-848 group with members,
     /// the offsets of topics no member subscribes to, counted from their commit. Other
-    /// groups keep theirs. `consumer_topics`: the topics a KIP-848 group's members subscribe
-    /// to, `None` when it has no members. Tombstones are written (the group's own record's
+    /// groups keep theirs. `kip848_subscribes(group, topic)`: whether the members of a
+    /// KIP-848 group subscribe to the topic, by name or regex (`None` when it has no
+    /// members), the answer OffsetDelete goes by too. Tombstones are written (the group's own record's
     /// too when the group is left empty and without offsets) and the offsets stop counting
     /// at once. Returns how many expired.
     pub fn expire_offsets(
@@ -213,12 +214,12 @@ impl GroupCoordinator {
         partitions: &Partitions,
         now_ms: i64,
         retention_ms: i64,
-        consumer_topics: impl Fn(&str) -> Option<BTreeSet<String>>,
+        kip848_subscribes: impl Fn(&str, &str) -> Option<bool>,
     ) -> usize {
         let mut groups = self.lock();
         let mut expired = 0;
         for group in groups.values_mut() {
-            let consumer_topics = consumer_topics(&group.id);
+            let mut kip848_members = false;
             let since = group.empty_since_ms.unwrap_or(i64::MIN);
             let classic_consumer =
                 group.state == GroupState::Stable && group.protocol_type.as_deref() == Some("consumer");
@@ -226,9 +227,11 @@ impl GroupCoordinator {
                 .offsets
                 .iter()
                 .filter(|((topic, _), committed)| {
-                    let from = match (&consumer_topics, group.state) {
+                    let kip848 = kip848_subscribes(&group.id, topic);
+                    kip848_members |= kip848.is_some();
+                    let from = match (kip848, group.state) {
                         (None, GroupState::Empty) => committed.commit_timestamp.max(since),
-                        (Some(topics), GroupState::Empty) if !topics.contains(topic) => committed.commit_timestamp,
+                        (Some(false), GroupState::Empty) => committed.commit_timestamp,
                         (None, _) if classic_consumer && !group.is_subscribed_to(topic) => committed.commit_timestamp,
                         _ => return false,
                     };
@@ -239,8 +242,7 @@ impl GroupCoordinator {
             if keys.is_empty() {
                 continue;
             }
-            let emptied =
-                keys.len() == group.offsets.len() && group.state == GroupState::Empty && consumer_topics.is_none();
+            let emptied = keys.len() == group.offsets.len() && group.state == GroupState::Empty && !kip848_members;
             let records = tombstones(&group.id, keys.clone()).and_then(|mut records| {
                 if emptied {
                     let key = records::encode_group_key(&group.id).map_err(|_| ErrorCode::INVALID_REQUEST)?;
@@ -463,7 +465,7 @@ mod tests {
         }
         let partition = partitions.get(OFFSETS_TOPIC, 0).unwrap();
         let end_before = partition.snapshot().log_end_offset();
-        let subscriptions = |g: &str| (g == "kip848").then(|| BTreeSet::from(["t".to_string()]));
+        let subscriptions = |g: &str, topic: &str| (g == "kip848").then_some(topic == "t");
 
         let expired = coordinator.expire_offsets(&partitions, now, retention, subscriptions);
         let kept = |group| coordinator.with_group(group, |g| g.offsets.keys().cloned().collect::<Vec<_>>());
@@ -486,7 +488,7 @@ mod tests {
         );
 
         // Later, without members, the last offsets go too, with each group's own tombstone.
-        let expired = coordinator.expire_offsets(&partitions, now + retention, retention, |_| None);
+        let expired = coordinator.expire_offsets(&partitions, now + retention, retention, |_, _| None);
         assert_eq!(expired, 1 + 3 + 2);
         assert_eq!(
             partition.snapshot().log_end_offset(),

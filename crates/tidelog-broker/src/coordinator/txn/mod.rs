@@ -616,14 +616,8 @@ mod tests {
         let broker = open(dir.path());
         broker.ensure_transaction_topic().unwrap();
         broker.create_topic("t", 3, 1, BTreeMap::new(), false).unwrap();
-        let producer = broker
-            .txns
-            .transition(&broker.partitions, "tx", |_| {
-                let txn = TxnMetadata::new("tx", 7, 60_000, now_ms());
-                Ok((Some(txn), (7, 0)))
-            })
-            .await
-            .unwrap();
+        new_id(&broker).await;
+        let producer = (7, 0);
         let (txns, partitions) = (&broker.txns, &broker.partitions);
         let tp: Vec<[(String, i32); 1]> = (0..3).map(|p| [("t".to_string(), p)]).collect();
         let timeout = Duration::from_secs(30);
