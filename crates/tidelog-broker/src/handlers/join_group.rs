@@ -56,10 +56,12 @@ pub fn handle(broker: &Arc<Broker>, request: JoinGroupRequest, version: i16, cli
         new_member_id: format!("{}-{}", client.id, uuid_base64(random_uuid())),
         client_id: client.id,
     };
-    let answer = broker
+    let (answer, written) = broker
         .groups
-        .with_group(&request.group_id, |g| g.join(join, Instant::now()));
-    let written = broker.groups.persist_membership(&broker.partitions, &request.group_id);
+        .change_membership(&broker.partitions, &request.group_id, true, |g| {
+            g.join(join, Instant::now())
+        })
+        .expect("created if missing");
     Reply::Later(Box::pin(async move {
         if let Some(written) = written {
             written.durable().await;

@@ -13,35 +13,42 @@ use crate::broker::Broker;
 use crate::dispatch::Reply;
 
 pub fn handle(broker: &Arc<Broker>, request: LeaveGroupRequest, version: i16) -> Reply {
-    let leave = |member_id: &str, instance_id: Option<&str>| {
-        broker
-            .groups
-            .with_existing(&request.group_id, |g| g.leave((member_id, instance_id), Instant::now()))
-            .unwrap_or(ErrorCode::UNKNOWN_MEMBER_ID)
-    };
-    let response = if version < 3 {
-        LeaveGroupResponse {
-            error_code: leave(&request.member_id, None).0,
-            ..Default::default()
-        }
-    } else {
-        let members = request
+    let leaving: Vec<(&str, Option<&str>)> = match version {
+        0..=2 => vec![(request.member_id.as_str(), None)],
+        _ => request
             .members
             .iter()
-            .map(|m| MemberResponse {
-                error_code: leave(&m.member_id, m.group_instance_id.as_deref()).0,
-                member_id: m.member_id.clone(),
-                group_instance_id: m.group_instance_id.clone(),
-                ..Default::default()
-            })
-            .collect();
-        LeaveGroupResponse {
-            members,
-            ..Default::default()
-        }
+            .map(|m| (m.member_id.as_str(), m.group_instance_id.as_deref()))
+            .collect(),
     };
     // The last member leaving empties the group, which is written before the answer.
-    let written = broker.groups.persist_membership(&broker.partitions, &request.group_id);
+    let (errors, written) = broker
+        .groups
+        .change_membership(&broker.partitions, &request.group_id, false, |g| {
+            let now = Instant::now();
+            leaving.iter().map(|&member| g.leave(member, now)).collect()
+        })
+        .unwrap_or_else(|| (vec![ErrorCode::UNKNOWN_MEMBER_ID; leaving.len()], None));
+    let response = match version {
+        0..=2 => LeaveGroupResponse {
+            error_code: errors[0].0,
+            ..Default::default()
+        },
+        _ => LeaveGroupResponse {
+            members: request
+                .members
+                .iter()
+                .zip(errors)
+                .map(|(m, error)| MemberResponse {
+                    error_code: error.0,
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        },
+    };
     Reply::Later(Box::pin(async move {
         if let Some(written) = written {
             written.durable().await;

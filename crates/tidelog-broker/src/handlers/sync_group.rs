@@ -20,15 +20,16 @@ pub fn handle(broker: &Arc<Broker>, request: SyncGroupRequest) -> Reply {
         .collect();
     let protocol = (request.protocol_type.as_deref(), request.protocol_name.as_deref());
     let member = (request.member_id.as_str(), request.group_instance_id.as_deref());
-    let answer = broker.groups.with_existing(&request.group_id, |g| {
-        g.sync(member, request.generation_id, protocol, assignments, Instant::now())
-    });
-    let Some(answer) = answer else {
-        return Reply::Now(respond(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)));
-    };
     // The leader's assignments complete the rebalance: its answer waits for them to be
     // written (the other members', already sent, do not).
-    let written = broker.groups.persist_membership(&broker.partitions, &request.group_id);
+    let changed = broker
+        .groups
+        .change_membership(&broker.partitions, &request.group_id, false, |g| {
+            g.sync(member, request.generation_id, protocol, assignments, Instant::now())
+        });
+    let Some((answer, written)) = changed else {
+        return Reply::Now(respond(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)));
+    };
     Reply::Later(Box::pin(async move {
         if let Some(written) = written {
             written.durable().await;

@@ -94,12 +94,24 @@ impl GroupCoordinator {
         groups.retain(|_, g| !g.is_unused());
     }
 
-    /// Writes the group's membership if a request changed it (a rebalance completed, the
-    /// group emptied, a static member was replaced); the answer to that request waits for it.
-    pub fn persist_membership(&self, partitions: &Partitions, group_id: &str) -> Option<PendingWrite> {
+    /// Runs a membership request's `f` on the group (created Empty if `create`) and writes
+    /// the membership if `f` changed it (a rebalance completed, the group emptied, a static
+    /// member was replaced), under one lock: the request's answer waits for that write, and
+    /// the tick cannot take it over in between and leave the answer waiting for nothing.
+    pub fn change_membership<T>(
+        &self,
+        partitions: &Partitions,
+        group_id: &str,
+        create: bool,
+        f: impl FnOnce(&mut Group) -> T,
+    ) -> Option<(T, Option<PendingWrite>)> {
         let mut groups = self.lock();
-        let group = groups.get_mut(group_id)?;
-        self.write_changed_metadata(partitions, group)
+        let group = match create {
+            true => self.get_or_create(&mut groups, group_id),
+            false => groups.get_mut(group_id)?,
+        };
+        let answer = f(group);
+        Some((answer, self.write_changed_metadata(partitions, group)))
     }
 
     fn write_changed_metadata(&self, partitions: &Partitions, group: &mut Group) -> Option<PendingWrite> {
