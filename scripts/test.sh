@@ -23,7 +23,10 @@ python3 -m venv .venv
 echo "==> pytest tests/python"
 cargo build --locked -p tidelog --bin tidelog
 status=0
-TIDELOG_BIN="$target_dir/debug/tidelog" .venv/bin/python -m pytest tests/python || status=$?
+# Bounded, as the Rust tests are by their watchdog: a hung test fails the run in minutes
+# instead of stalling it (SIGINT first, so pytest reports where it was and stops brokers).
+TIDELOG_BIN="$target_dir/debug/tidelog" timeout --signal=INT --kill-after=30s 20m \
+    .venv/bin/python -m pytest tests/python || status=$?
 if [ "$status" -eq 5 ]; then
     # pytest's 5 means it collected no test: fine only if there is truly none to collect.
     if compgen -G "tests/python/test_*.py" > /dev/null || compgen -G "tests/python/*_test.py" > /dev/null; then

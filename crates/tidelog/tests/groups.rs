@@ -8,7 +8,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::clients::{assigned_partitions, new_topic, CLIENT_TIMEOUT, SETTLE_TIMEOUT};
+use common::clients::{assigned_partitions, close_consumers, new_topic, CLIENT_TIMEOUT, SETTLE_TIMEOUT};
 use common::raw::RawClient;
 use common::Broker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -172,8 +172,10 @@ fn members_come_and_go(strategy: &str) {
     settle(&consumers.iter().collect::<Vec<_>>(), &[2, 2, 2]);
     consumers.push(consumer());
     settle(&consumers.iter().collect::<Vec<_>>(), &[1, 1, 2, 2]);
-    drop(consumers.remove(0)); // leaves the group
+    let leaving = consumers.remove(0);
+    close_consumers(vec![leaving], &consumers.iter().collect::<Vec<_>>());
     settle(&consumers.iter().collect::<Vec<_>>(), &[2, 2, 2]);
+    close_consumers(consumers, &[]);
 }
 
 #[test]

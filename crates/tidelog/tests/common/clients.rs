@@ -317,6 +317,29 @@ pub fn assigned_partitions<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Ve
     partitions
 }
 
+/// Closes the `leaving` consumers of a group while polling them and the `staying` ones, as
+/// applications that each run their own poll loop would. Dropping a librdkafka consumer
+/// closes it polling only itself, until the group lets it go: in a cooperative rebalance
+/// that can need the other members to serve their rebalance callbacks, and a test that
+/// holds them all on one thread would wait for ever. Panics after [`SETTLE_TIMEOUT`],
+/// leaking the consumers still open rather than hanging in their `Drop`.
+pub fn close_consumers<C: ConsumerContext>(leaving: Vec<BaseConsumer<C>>, staying: &[&BaseConsumer<C>]) {
+    for consumer in &leaving {
+        consumer.close_queue().expect("start closing a consumer");
+    }
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    while !leaving.iter().all(|c| c.closed()) {
+        for consumer in leaving.iter().chain(staying.iter().copied()) {
+            consumer.poll(Duration::from_millis(20));
+        }
+        if Instant::now() >= deadline {
+            let open = leaving.iter().filter(|c| !c.closed()).count();
+            std::mem::forget(leaving);
+            panic!("{open} consumers did not close within {SETTLE_TIMEOUT:?}");
+        }
+    }
+}
+
 /// Runs a client future to completion on a small runtime (rdkafka's futures are resolved by
 /// its own threads; the runtime only drives timers).
 pub fn block_on<F: Future>(future: F) -> F::Output {

@@ -23,6 +23,7 @@
 pub mod clients;
 pub mod proxy;
 pub mod raw;
+mod watchdog;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 
 pub use raw::RawClient;
+use watchdog::Watchdog;
 
 /// Safety net for a broker to start or stop. Generous: a debug build on a busy two-core
 /// machine; a healthy start takes milliseconds.
@@ -56,6 +58,9 @@ pub struct Broker {
     log: Log,
     /// The stderr of earlier runs (before a restart), kept for the panic dump.
     earlier_logs: String,
+    /// Ends the test binary if the test outlives its deadline (dropped after the child is
+    /// killed, as the last field).
+    watchdog: Watchdog,
 }
 
 impl Broker {
@@ -73,10 +78,12 @@ impl Broker {
             .tempdir()
             .expect("create a data dir");
         let extra_args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
+        let watchdog = Watchdog::start();
         let (child, log, addr) = match spawn(data_dir.path(), &extra_args, 0, env) {
             Ok(started) => started,
             Err(failure) => panic!("tidelog serve {extra_args:?} did not start: {failure}"),
         };
+        watchdog.watch(child.id(), &log);
         Broker {
             child: Some(child),
             data_dir,
@@ -84,6 +91,7 @@ impl Broker {
             addr,
             log,
             earlier_logs: String::new(),
+            watchdog,
         }
     }
 
@@ -168,6 +176,7 @@ impl Broker {
         });
         match started {
             Ok((child, log, addr)) => {
+                self.watchdog.watch(child.id(), &log);
                 self.child = Some(child);
                 self.log = log;
                 self.addr = addr;
