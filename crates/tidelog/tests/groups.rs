@@ -15,8 +15,8 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode as Code;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use tidelog_protocol::messages::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
 use tidelog_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
-use tidelog_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRequestProtocol};
 use tidelog_protocol::messages::leave_group_request::{LeaveGroupRequest, MemberIdentity};
 use tidelog_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic};
 use tidelog_protocol::messages::offset_commit_request::{
@@ -205,8 +205,8 @@ fn a_silent_members_partitions_move_when_its_session_expires() {
         let mut raw = RawClient::connect(addr);
         // ConsumerProtocolSubscription v0: topics ["expiry"], null user data.
         let subscription = b"\x00\x00\x00\x00\x00\x01\x00\x06expiry\xff\xff\xff\xff";
-        let (_, member, _) = join(&mut raw, "expiring", "", subscription);
-        let (error, member, generation) = join(&mut raw, "expiring", &member, subscription);
+        let (_, member, _) = raw.join_group("expiring", "", subscription);
+        let (error, member, generation) = raw.join_group("expiring", &member, subscription);
         assert_eq!(error, 0);
         let sync = SyncGroupRequest {
             group_id: "expiring".into(),
@@ -375,27 +375,6 @@ fn commits_survive_a_crash() {
     commits_survive_a_restart(true);
 }
 
-/// JoinGroup as a `range` consumer with a 6 s session: (error, member id, generation).
-fn join(raw: &mut RawClient, group: &str, member_id: &str, subscription: &'static [u8]) -> (i16, String, i32) {
-    let request = JoinGroupRequest {
-        group_id: group.into(),
-        session_timeout_ms: 6_000,
-        rebalance_timeout_ms: 30_000,
-        member_id: member_id.into(),
-        protocol_type: "consumer".into(),
-        protocols: vec![JoinGroupRequestProtocol {
-            name: "range".into(),
-            metadata: bytes::Bytes::from_static(subscription),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    match raw.request(9, RequestBody::JoinGroup(request)) {
-        ResponseBody::JoinGroup(r) => (r.error_code, r.member_id, r.generation_id),
-        other => panic!("unexpected {other:?}"),
-    }
-}
-
 fn commit(raw: &mut RawClient, member_id: &str, generation: i32, offset: i64) -> i16 {
     commit_with_metadata(raw, member_id, generation, offset, None)
 }
@@ -492,9 +471,9 @@ fn commits_from_a_stale_generation_or_an_unknown_member_are_refused_and_not_writ
     assert_eq!((txn.coordinators[0].error_code, txn.coordinators[0].node_id), (0, 1));
 
     // KIP-394: the first join only issues a member id.
-    let (error, member, _) = join(&mut raw, "stale", "", b"");
+    let (error, member, _) = raw.join_group("stale", "", b"");
     assert_eq!(error, ErrorCode::MEMBER_ID_REQUIRED.0);
-    assert_eq!(join(&mut raw, "stale", &member, b""), (0, member.clone(), 1));
+    assert_eq!(raw.join_group("stale", &member, b""), (0, member.clone(), 1));
     let sync = SyncGroupRequest {
         group_id: "stale".into(),
         generation_id: 1,
@@ -512,6 +491,19 @@ fn commits_from_a_stale_generation_or_an_unknown_member_are_refused_and_not_writ
         panic!("not a SyncGroup response")
     };
     assert_eq!((synced.error_code, &synced.assignment[..]), (0, &b"mine"[..]));
+    // While it has members the id is a classic group's: a KIP-848 member is refused.
+    let heartbeat = ConsumerGroupHeartbeatRequest {
+        group_id: "stale".into(),
+        member_id: "kip848-member".into(),
+        rebalance_timeout_ms: 30_000,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        ..Default::default()
+    };
+    let ResponseBody::ConsumerGroupHeartbeat(refused) = raw.request(1, RequestBody::ConsumerGroupHeartbeat(heartbeat))
+    else {
+        panic!("not a ConsumerGroupHeartbeat response")
+    };
+    assert_eq!(refused.error_code, ErrorCode::GROUP_ID_NOT_FOUND.0);
 
     // The membership is written when the rebalance completes; the refused commits add nothing.
     let written = offsets_topic_records(&mut raw);

@@ -311,6 +311,9 @@ fn partitions_move_only_after_revocation_and_commits_check_member_epochs() {
         };
         assert_eq!(listed.groups.len(), expected, "type filter {filter}");
     }
+    // While it has members the id is a consumer group's: a classic member is refused.
+    let (error, _, _) = raw.join_group("raw", "", b"");
+    assert_eq!(error, ErrorCode::GROUP_ID_NOT_FOUND.0);
 
     // `b` leaves; `a` gets its partitions back.
     assert_eq!(beat(&mut raw, "member-b", -1, None).member_epoch, -1);

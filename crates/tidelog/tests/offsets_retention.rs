@@ -1,19 +1,20 @@
 //! Offsets retention (`offsets.retention.minutes`, KIP-211) against a real broker: the
 //! offsets of a group without members expire once older than the retention, with
-//! tombstones that a restart replays, while a group with a member keeps offsets just as old
-//! of the topics it subscribes to, and only those.
+//! tombstones that a restart replays, while a group with a member (KIP-848, or classic and
+//! Stable) keeps offsets just as old of the topics it subscribes to, and only those.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::clients::new_topic;
-use common::raw::RawClient;
+use common::raw::{join_group_request, RawClient};
 use common::Broker;
 use tidelog_protocol::messages::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
 use tidelog_protocol::messages::offset_commit_request::{
     OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
+use tidelog_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
 const TOPIC: &str = "retained";
@@ -93,6 +94,18 @@ fn offsets_of_a_group_without_members_expire_and_stay_expired_after_a_restart() 
     let member = ("member-k", joined.member_epoch);
     assert_eq!(commit(&mut raw, "kept", member, TOPIC, 7), [ErrorCode::NONE; 2]);
     assert_eq!(commit(&mut raw, "kept", member, OTHER, 3), [ErrorCode::NONE; 2]);
+    // "classic" is a Stable classic group whose one member subscribes to TOPIC (its session
+    // outlasts the test too). Committed before "gone", so expired no later than it.
+    let (classic_id, generation) = join_stable_classic_group(&mut raw, "classic");
+    let classic_member = (classic_id.as_str(), generation);
+    assert_eq!(
+        commit(&mut raw, "classic", classic_member, TOPIC, 9),
+        [ErrorCode::NONE; 2]
+    );
+    assert_eq!(
+        commit(&mut raw, "classic", classic_member, OTHER, 4),
+        [ErrorCode::NONE; 2]
+    );
     // "gone" has offsets committed without membership, as a standalone consumer commits.
     assert_eq!(commit(&mut raw, "gone", ("", -1), TOPIC, 5), [ErrorCode::NONE; 2]);
     assert_eq!(fetch(&mut raw, "gone"), both(TOPIC, 5));
@@ -107,6 +120,7 @@ fn offsets_of_a_group_without_members_expire_and_stay_expired_after_a_restart() 
         both(TOPIC, 7),
         "a group with a member keeps the offsets of its subscriptions, and only those"
     );
+    assert_eq!(fetch(&mut raw, "classic"), both(TOPIC, 9), "in a classic group too");
 
     // The expiry was written: after a restart the offsets are still gone, and the member of
     // "kept" (restored with its group) still protects its offsets.
@@ -114,6 +128,7 @@ fn offsets_of_a_group_without_members_expire_and_stay_expired_after_a_restart() 
     let mut raw = RawClient::connect(broker.addr());
     assert_eq!(fetch(&mut raw, "gone"), []);
     assert_eq!(fetch(&mut raw, "kept"), both(TOPIC, 7));
+    assert_eq!(fetch(&mut raw, "classic"), both(TOPIC, 9));
     // Had the expiry not been written, a check after the restart would expire the replayed
     // offsets again, and the fetches above could not tell: let three checks run, and see
     // that none found anything to expire.
@@ -124,4 +139,36 @@ fn offsets_of_a_group_without_members_expire_and_stay_expired_after_a_restart() 
         broker.log()
     );
     assert_eq!(fetch(&mut raw, "kept"), both(TOPIC, 7));
+    assert_eq!(fetch(&mut raw, "classic"), both(TOPIC, 9));
+}
+
+/// Makes `group` a Stable classic `consumer` group of one member subscribed to [`TOPIC`],
+/// with a 10-minute session; returns the member's (id, generation).
+fn join_stable_classic_group(raw: &mut RawClient, group: &str) -> (String, i32) {
+    // ConsumerProtocolSubscription v0: topics [TOPIC], null user data.
+    let subscription = b"\x00\x00\x00\x00\x00\x01\x00\x08retained\xff\xff\xff\xff";
+    let join = |member: &str| {
+        let mut request = join_group_request(group, member, subscription);
+        request.session_timeout_ms = 600_000;
+        request
+    };
+    let (error, member, _) = raw.send_join_group(join(""));
+    assert_eq!(ErrorCode(error), ErrorCode::MEMBER_ID_REQUIRED);
+    let (error, member, generation) = raw.send_join_group(join(&member));
+    assert_eq!(ErrorCode(error), ErrorCode::NONE);
+    let sync = SyncGroupRequest {
+        group_id: group.into(),
+        generation_id: generation,
+        member_id: member.clone(),
+        assignments: vec![SyncGroupRequestAssignment {
+            member_id: member.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::SyncGroup(synced) = raw.request(5, RequestBody::SyncGroup(sync)) else {
+        panic!("not a SyncGroup response")
+    };
+    assert_eq!(ErrorCode(synced.error_code), ErrorCode::NONE);
+    (member, generation)
 }

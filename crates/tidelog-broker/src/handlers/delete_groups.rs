@@ -16,11 +16,7 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> Reply {
         .groups_names
         .into_iter()
         .map(|group_id| {
-            let consumer_members = broker
-                .consumer_groups
-                .with_existing(&group_id, |g| !g.members.is_empty())
-                .unwrap_or(false);
-            let deleted = match consumer_members {
+            let deleted = match broker.consumer_groups.has_members(&group_id) {
                 true => Err(ErrorCode::NON_EMPTY_GROUP),
                 false => broker.groups.delete_group(&broker.partitions, &group_id),
             };

@@ -32,6 +32,14 @@ pub fn handle(broker: &Arc<Broker>, request: JoinGroupRequest, version: i16, cli
             request.member_id,
         )));
     }
+    // As Kafka's coordinator without classic members in consumer groups: the id belongs to
+    // a KIP-848 group (ConsumerGroupHeartbeat refuses the other way round alike).
+    if broker.consumer_groups.has_members(&request.group_id) {
+        return Reply::Now(respond(JoinResult::error(
+            ErrorCode::GROUP_ID_NOT_FOUND,
+            request.member_id,
+        )));
+    }
     if !(MIN_SESSION_TIMEOUT_MS..=MAX_SESSION_TIMEOUT_MS).contains(&request.session_timeout_ms) {
         return Reply::Now(respond(JoinResult::error(
             ErrorCode::INVALID_SESSION_TIMEOUT,

@@ -17,6 +17,7 @@ use tidelog_protocol::messages::api_versions_request::ApiVersionsRequest;
 use tidelog_protocol::messages::api_versions_response::ApiVersionsResponse;
 use tidelog_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
 use tidelog_protocol::messages::fetch_response::{FetchResponse, PartitionData};
+use tidelog_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRequestProtocol};
 use tidelog_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic};
 use tidelog_protocol::messages::list_offsets_response::ListOffsetsPartitionResponse;
 use tidelog_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
@@ -279,6 +280,19 @@ impl RawClient {
             .collect()
     }
 
+    /// JoinGroup v9 (see [`join_group_request`]): (error, member id, generation).
+    pub fn join_group(&mut self, group: &str, member_id: &str, subscription: &'static [u8]) -> (i16, String, i32) {
+        self.send_join_group(join_group_request(group, member_id, subscription))
+    }
+
+    /// Sends a JoinGroup v9: (error, member id, generation).
+    pub fn send_join_group(&mut self, request: JoinGroupRequest) -> (i16, String, i32) {
+        match self.request(9, RequestBody::JoinGroup(request)) {
+            ResponseBody::JoinGroup(r) => (r.error_code, r.member_id, r.generation_id),
+            other => panic!("not a JoinGroup response: {other:?}"),
+        }
+    }
+
     /// Sends a sessionless Fetch of one partition (see [`fetch_request`]) and returns the
     /// partition's data.
     pub fn fetch(&mut self, request: FetchRequest) -> PartitionData {
@@ -286,6 +300,24 @@ impl RawClient {
             ResponseBody::Fetch(response) => fetched_partition(response),
             other => panic!("not a Fetch response: {other:?}"),
         }
+    }
+}
+
+/// A JoinGroup of a `range` consumer with a 6 s session; `subscription` is its
+/// ConsumerProtocolSubscription.
+pub fn join_group_request(group: &str, member_id: &str, subscription: &'static [u8]) -> JoinGroupRequest {
+    JoinGroupRequest {
+        group_id: group.into(),
+        session_timeout_ms: 6_000,
+        rebalance_timeout_ms: 30_000,
+        member_id: member_id.into(),
+        protocol_type: "consumer".into(),
+        protocols: vec![JoinGroupRequestProtocol {
+            name: "range".into(),
+            metadata: Bytes::from_static(subscription),
+            ..Default::default()
+        }],
+        ..Default::default()
     }
 }
 

@@ -57,6 +57,12 @@ impl ConsumerGroups {
         self.lock().get_mut(group_id).map(f)
     }
 
+    /// Whether the group exists and has members: its id is then not free for a classic
+    /// group, and the group cannot be deleted.
+    pub fn has_members(&self, group_id: &str) -> bool {
+        self.with_existing(group_id, |g| !g.members.is_empty()).unwrap_or(false)
+    }
+
     /// Whether a member of the group subscribes to `topic`, by name or regex, whether the
     /// topic exists or not; `None` when the group has no members. What keeps a group's
     /// offsets from OffsetDelete and from expiry alike.
