@@ -111,3 +111,34 @@ def test_topics_survive_a_restart(broker, admin):
         assert topic_configs(again, "durable", "modified")["retention.ms"]["value"] == "60000"
     finally:
         again.close()
+
+
+def test_configs_are_altered_on_a_running_broker(broker, admin):
+    admin.create_topics({"tuned": topic_spec(1, **{"segment.ms": "3600000"})})
+    tuned = lambda **configs: [ConfigResource(ConfigResourceType.TOPIC, "tuned", configs=configs)]
+    modified = lambda client: {
+        name: c["value"] for name, c in topic_configs(client, "tuned", "modified").items()}
+
+    # kafka-python picks IncrementalAlterConfigs, which Tidelog advertises: SET and APPEND.
+    assert admin.alter_configs(tuned(**{
+        "retention.ms": "60000", "cleanup.policy": ("APPEND", "compact")})) == {"topic": {"tuned": "OK"}}
+    assert modified(admin) == {
+        "segment.ms": "3600000", "retention.ms": "60000", "cleanup.policy": "delete,compact"}
+    # The older AlterConfigs, to which kafka-python adds the other overrides itself.
+    assert admin.alter_configs(tuned(**{"max.message.bytes": "2048"}), incremental=False) == {
+        "topic": {"tuned": "OK"}}
+    # A reset is a DELETE: back to the default.
+    assert admin.reset_configs(tuned(**{"cleanup.policy": None})) == {"topic": {"tuned": "OK"}}
+    expected = {"segment.ms": "3600000", "retention.ms": "60000", "max.message.bytes": "2048"}
+    assert modified(admin) == expected
+
+    refused = admin.alter_configs(tuned(**{"retention.ms": "-5"}))["topic"]["tuned"]
+    assert "InvalidConfigurationError" in str(refused)
+    assert modified(admin) == expected
+
+    broker.restart()
+    again = admin_client(broker)
+    try:
+        assert modified(again) == expected
+    finally:
+        again.close()

@@ -295,6 +295,45 @@ impl Broker {
         Ok(topic)
     }
 
+    /// Replaces a topic's config overrides with what `change` makes of the current ones
+    /// (AlterConfigs, IncrementalAlterConfigs), checked as CreateTopics checks them, and
+    /// applies them to its partitions' logs. The produce path reads its settings from the
+    /// metadata at each request, so they apply from the next one.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        validate_only: bool,
+        change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
+    ) -> Result<(), ApiError> {
+        let check = |image: &crate::metadata::MetadataImage| {
+            let current = &image.topic(name).ok_or_else(|| unknown_topic(name))?.configs;
+            let configs = change(current)?;
+            topic_config::validate(&configs).map_err(|m| ApiError::new(ErrorCode::INVALID_CONFIG, m))?;
+            let removed = current.keys().filter(|k| !configs.contains_key(*k)).cloned().collect();
+            let set = configs.into_iter().filter(|(k, v)| current.get(k) != Some(v)).collect();
+            Ok(MetadataEvent::TopicConfigsAltered {
+                name: name.to_string(),
+                set,
+                removed,
+            })
+        };
+        if validate_only {
+            return check(&self.metadata.image()).map(|_| ());
+        }
+        if let MetadataEvent::TopicConfigsAltered { set, removed, .. } = self.committed(self.metadata.commit(check))? {
+            info!(topic = name, ?set, ?removed, "topic configs altered");
+        }
+        let topic = self
+            .metadata
+            .image()
+            .topic(name)
+            .cloned()
+            .ok_or_else(|| unknown_topic(name))?;
+        self.partitions
+            .apply_configs(&self.config, &topic)
+            .map_err(storage_error)
+    }
+
     /// Every topic a consumer group may subscribe to (all but the internal topics), with
     /// its partition count.
     pub fn subscribable_topics(&self) -> BTreeMap<String, i32> {

@@ -65,6 +65,12 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::DescribeConfigs(r) => Reply::Now(ResponseBody::DescribeConfigs(
             handlers::describe_configs::handle(broker, r),
         )),
+        RequestBody::AlterConfigs(r) => {
+            Reply::Now(ResponseBody::AlterConfigs(handlers::alter_configs::handle(broker, r)))
+        }
+        RequestBody::IncrementalAlterConfigs(r) => Reply::Now(ResponseBody::IncrementalAlterConfigs(
+            handlers::incremental_alter_configs::handle(broker, r),
+        )),
         RequestBody::DescribeTopicPartitions(r) => Reply::Now(ResponseBody::DescribeTopicPartitions(
             handlers::describe_topic_partitions::handle(broker, r),
         )),

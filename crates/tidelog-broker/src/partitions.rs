@@ -184,6 +184,16 @@ impl Partitions {
         Ok(())
     }
 
+    /// Applies `topic`'s configs to the logs of its partitions (after AlterConfigs).
+    pub fn apply_configs(&self, config: &BrokerConfig, topic: &TopicMeta) -> Result<(), LogError> {
+        let log_config = log_config(config, &topic.configs);
+        let hosted = self.hosted.read().unwrap_or_else(|e| e.into_inner());
+        for partition in hosted.values().filter(|p| p.tp.topic() == topic.name) {
+            lock(&partition.log).set_config(log_config.clone())?;
+        }
+        Ok(())
+    }
+
     /// Removes and deletes every partition of `topic`.
     pub fn delete_logs(&self, topic: &str) -> Result<(), LogError> {
         let removed: Vec<Arc<Partition>> = {

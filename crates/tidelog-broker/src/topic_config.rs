@@ -8,6 +8,10 @@ use tidelog_log::{MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
 
 use crate::config::BrokerConfig;
 
+/// Kafka's config resource types (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs).
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
 /// Kafka's `ConfigType` in DescribeConfigs v3+.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigType {

@@ -8,10 +8,7 @@ use tidelog_protocol::messages::describe_configs_response::{
 use tidelog_protocol::ErrorCode;
 
 use crate::broker::{unknown_topic, ApiError, Broker};
-use crate::topic_config::{self, ConfigSource, ConfigType};
-
-const RESOURCE_TOPIC: i8 = 2;
-const RESOURCE_BROKER: i8 = 4;
+use crate::topic_config::{self, ConfigSource, ConfigType, RESOURCE_BROKER, RESOURCE_TOPIC};
 
 pub fn handle(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let results = request

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{
-    AdminClient, AdminOptions, ConfigResource, GroupResult, NewPartitions, NewTopic, ResourceSpecifier,
+    AdminClient, AdminOptions, AlterConfig, ConfigResource, GroupResult, NewPartitions, NewTopic, ResourceSpecifier,
     TopicReplication, TopicResult,
 };
 use rdkafka::client::{ClientContext, DefaultClientContext};
@@ -417,6 +417,18 @@ impl Admin {
             .expect("CreatePartitions request");
         assert_eq!(results.len(), 1);
         results.remove(0)
+    }
+
+    /// AlterConfigs of one resource: librdkafka's non-incremental API, which replaces the
+    /// resource's whole set of overrides with `configs`. rdkafka 0.39 reports every
+    /// resource as altered whatever the broker answered: check refusals with `RawClient`.
+    pub fn alter_configs(&self, resource: ResourceSpecifier<'_>, configs: &[(&str, &str)]) {
+        let alter = configs
+            .iter()
+            .fold(AlterConfig::new(resource), |alter, (key, value)| alter.set(key, value));
+        self.runtime
+            .block_on(self.client.alter_configs([&alter], &Self::options(false)))
+            .expect("AlterConfigs request");
     }
 
     /// DescribeConfigs of one topic. rdkafka 0.39 drops the per-resource error code (an

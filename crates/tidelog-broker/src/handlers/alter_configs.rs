@@ -1,0 +1,132 @@
+//! AlterConfigs: replaces the whole set of a topic's config overrides; what the request
+//! does not list, or lists with a null value, goes back to its default, as in Kafka. Also
+//! what IncrementalAlterConfigs shares: which resources can be altered (topics: broker
+//! configs are static here, read from `server.properties` and `--override` at start) and
+//! the checks for duplicates.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tidelog_protocol::messages::alter_configs_request::{AlterConfigsRequest, AlterableConfig};
+use tidelog_protocol::messages::alter_configs_response::{AlterConfigsResourceResponse, AlterConfigsResponse};
+use tidelog_protocol::ErrorCode;
+
+use crate::broker::{ApiError, Broker};
+use crate::topic_config::{RESOURCE_BROKER, RESOURCE_TOPIC};
+
+pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let resources: Vec<Resource<'_, AlterableConfig>> = request
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, r.resource_name.as_str(), r.configs.as_slice()))
+        .collect();
+    let answers = alter_each(broker, &resources, request.validate_only, |configs, _| {
+        no_duplicate_keys(configs.iter().map(|c| c.name.as_str()))?;
+        Ok(configs
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), c.value.clone()?)))
+            .collect())
+    });
+    AlterConfigsResponse {
+        responses: resource_responses!(AlterConfigsResourceResponse, answers),
+        ..Default::default()
+    }
+}
+
+/// A resource of either API: (type, name, its configs as the API gives them).
+pub type Resource<'a, C> = (i8, &'a str, &'a [C]);
+
+/// One resource's answer, as both APIs give it.
+pub struct Answer {
+    pub resource_type: i8,
+    pub resource_name: String,
+    pub error_code: i16,
+    pub error_message: Option<String>,
+}
+
+/// The response entries of either API from their answers (the generated types differ,
+/// their fields do not).
+macro_rules! resource_responses {
+    ($entry:ident, $answers:expr) => {
+        $answers
+            .into_iter()
+            .map(|answer| $entry {
+                error_code: answer.error_code,
+                error_message: answer.error_message,
+                resource_type: answer.resource_type,
+                resource_name: answer.resource_name,
+                ..Default::default()
+            })
+            .collect()
+    };
+}
+pub(crate) use resource_responses;
+
+/// Alters every resource of a request in turn: a topic's overrides become what `change`
+/// makes of the resource's configs and the current overrides.
+pub fn alter_each<C>(
+    broker: &Broker,
+    resources: &[Resource<'_, C>],
+    validate_only: bool,
+    change: impl Fn(&[C], &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
+) -> Vec<Answer> {
+    let keys: Vec<(i8, &str)> = resources.iter().map(|(t, name, _)| (*t, *name)).collect();
+    resources
+        .iter()
+        .map(|(resource_type, name, configs)| {
+            let altered = alter(broker, &keys, (*resource_type, name), validate_only, |current| {
+                change(configs, current)
+            });
+            let (error_code, error_message) = match altered {
+                Ok(()) => (ErrorCode::NONE.0, None),
+                Err(e) => (e.code.0, Some(e.message)),
+            };
+            Answer {
+                resource_type: *resource_type,
+                resource_name: name.to_string(),
+                error_code,
+                error_message,
+            }
+        })
+        .collect()
+}
+
+/// Alters `resource`, one of a request's `resources`: a topic's overrides become what
+/// `change` makes of the current ones.
+fn alter(
+    broker: &Broker,
+    resources: &[(i8, &str)],
+    resource: (i8, &str),
+    validate_only: bool,
+    change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
+) -> Result<(), ApiError> {
+    let (resource_type, name) = resource;
+    if resources.iter().filter(|r| **r == resource).count() > 1 {
+        return Err(ApiError::new(
+            ErrorCode::INVALID_REQUEST,
+            format!("Error due to duplicate resources: {name}"),
+        ));
+    }
+    match resource_type {
+        RESOURCE_TOPIC => broker.alter_topic_configs(name, validate_only, change),
+        RESOURCE_BROKER => Err(ApiError::new(
+            ErrorCode::INVALID_REQUEST,
+            "Broker configs cannot be altered while the broker runs: set them in server.properties or with --override",
+        )),
+        other => Err(ApiError::new(
+            ErrorCode::INVALID_REQUEST,
+            format!("Unsupported resource type {other}"),
+        )),
+    }
+}
+
+/// A resource may name each config key once.
+pub fn no_duplicate_keys<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), ApiError> {
+    let mut seen = BTreeSet::new();
+    match names.into_iter().find(|name| !seen.insert(*name)) {
+        Some(name) => Err(ApiError::new(
+            ErrorCode::INVALID_REQUEST,
+            format!("Error due to duplicate config keys: {name}"),
+        )),
+        None => Ok(()),
+    }
+}
