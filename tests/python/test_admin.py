@@ -1,8 +1,12 @@
 """Topic administration through kafka-python, a client with its own protocol code (not
-librdkafka): create, describe, configs, add partitions, delete, and Kafka's error codes."""
+librdkafka): create, describe, configs (altered too), add partitions, delete topics and
+records, and Kafka's error codes."""
+
+import time
 
 import pytest
 from conftest import admin_client
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import (
     InvalidPartitionsError,
@@ -142,3 +146,28 @@ def test_configs_are_altered_on_a_running_broker(broker, admin):
         assert modified(again) == expected
     finally:
         again.close()
+
+
+def test_delete_records_moves_the_earliest_offset(broker, admin):
+    admin.create_topics({"trimmed": topic_spec(1)})
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    for i in range(10):
+        producer.send("trimmed", value=str(i).encode(), partition=0)
+    producer.flush()
+    producer.close()
+    partition = TopicPartition("trimmed", 0)
+
+    deleted = admin.delete_records({partition: 4})
+    assert deleted[partition]["low_watermark"] == 4
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
+    try:
+        assert consumer.beginning_offsets([partition]) == {partition: 4}
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        batches, deadline = {}, time.monotonic() + 30
+        while not batches:
+            assert time.monotonic() < deadline, "no records after the new start"
+            batches = consumer.poll(timeout_ms=100)
+        assert [r.value for r in batches[partition]][:1] == [b"4"]
+    finally:
+        consumer.close()

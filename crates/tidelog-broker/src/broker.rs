@@ -340,7 +340,7 @@ impl Broker {
         let image = self.metadata.image();
         image
             .topics()
-            .filter(|t| t.name != OFFSETS_TOPIC && t.name != TRANSACTION_STATE_TOPIC)
+            .filter(|t| !is_internal_topic(&t.name))
             .map(|t| (t.name.clone(), t.partitions))
             .collect()
     }
@@ -448,6 +448,11 @@ impl Broker {
     ) -> Result<MetadataEvent, ApiError> {
         result.map_err(|e| ApiError::new(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()))?
     }
+}
+
+/// The coordinators' topics, which Kafka calls internal (`Topic.isInternal`).
+pub fn is_internal_topic(name: &str) -> bool {
+    name == OFFSETS_TOPIC || name == TRANSACTION_STATE_TOPIC
 }
 
 fn storage_error(e: tidelog_log::LogError) -> ApiError {

@@ -56,6 +56,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::DeleteTopics(r) => {
             Reply::Now(ResponseBody::DeleteTopics(handlers::delete_topics::handle(broker, r)))
         }
+        RequestBody::DeleteRecords(r) => {
+            Reply::Now(ResponseBody::DeleteRecords(handlers::delete_records::handle(broker, r)))
+        }
         RequestBody::CreatePartitions(r) => Reply::Now(ResponseBody::CreatePartitions(
             handlers::create_partitions::handle(broker, r),
         )),

@@ -69,6 +69,12 @@ impl Partition {
             .collect()
     }
 
+    /// DeleteRecords: moves the log start up to `offset` and deletes the segments wholly
+    /// below it. Returns the new log start.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        lock(&self.log).delete_records_before(offset)
+    }
+
     /// Waits until everything below `offset` is durable.
     pub async fn wait_durable(&self, offset: i64) {
         let mut hw = self.high_watermark.subscribe();
@@ -119,9 +125,7 @@ pub fn producer_error_code(error: &ProducerError) -> ErrorCode {
 /// nothing rewrites.
 pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
     let get = |name| topic_config::effective_i64(broker, overrides, name);
-    let deletes = topic_config::effective(broker, overrides, "cleanup.policy")
-        .split(',')
-        .any(|policy| policy.trim() == "delete");
+    let deletes = topic_config::deletes(broker, overrides);
     let retained = |limit: i64| if deletes { limit } else { -1 };
     LogConfig {
         segment_bytes: get("segment.bytes").clamp(0, i64::from(i32::MAX)) as i32,
@@ -290,6 +294,12 @@ impl Partitions {
         if let Err(e) = self.logs.checkpoint_recovery_points() {
             error!(error = %e, "cannot checkpoint recovery points");
         }
+        self.checkpoint_log_starts();
+    }
+
+    /// Writes the log start offsets now (after DeleteRecords, which answers once they are
+    /// on disk); a failure is logged, and the next periodic checkpoint tries again.
+    pub fn checkpoint_log_starts(&self) {
         if let Err(e) = self.logs.checkpoint_log_start_offsets() {
             error!(error = %e, "cannot checkpoint log start offsets");
         }

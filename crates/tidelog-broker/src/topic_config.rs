@@ -176,6 +176,14 @@ pub fn effective(broker: &BrokerConfig, overrides: &BTreeMap<String, String>, na
     def(name).map_or_else(String::new, |d| resolve_one(broker, overrides, d).value)
 }
 
+/// Whether the topic's `cleanup.policy` includes `delete`: only then do retention and
+/// DeleteRecords remove its records.
+pub fn deletes(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> bool {
+    effective(broker, overrides, "cleanup.policy")
+        .split(',')
+        .any(|policy| policy.trim() == "delete")
+}
+
 /// `effective` parsed as a number, falling back to the default on a bad stored value.
 pub fn effective_i64(broker: &BrokerConfig, overrides: &BTreeMap<String, String>, name: &str) -> i64 {
     let fallback = def(name).and_then(|d| d.default.parse().ok()).unwrap_or(0);

@@ -1,14 +1,20 @@
 //! Retention through the real binary, checked every 200 ms: time and size limits delete
 //! the oldest segments (their files go, the log start offset moves up, fetching below it
 //! is OFFSET_OUT_OF_RANGE) and the newest records stay readable, also after restarts.
+//! DeleteRecords moves the log start the same way, to any offset, at once.
 
 mod common;
 
 use common::clients::{new_topic, TestRecord};
-use common::raw::{self, EARLIEST};
+use common::raw::{self, RawClient, EARLIEST};
 use common::{now_ms, wait_until, Broker};
+use rdkafka::Offset;
+use tidelog_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsRequest, DeleteRecordsTopic,
+};
+use tidelog_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use tidelog_protocol::records::Compression;
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
 /// Retention runs every 200 ms instead of every 5 minutes.
 const FAST_RETENTION: [&str; 2] = ["--override", "log.retention.check.interval.ms=200"];
@@ -52,10 +58,15 @@ fn segment_sizes(broker: &Broker, topic: &str) -> Vec<(i64, u64)> {
         .collect()
 }
 
-/// Asserts the state once retention deleted everything below `log_start`: no file of a
-/// deleted segment is left, the earliest offset is `log_start`, fetching below it is
-/// OFFSET_OUT_OF_RANGE, and every record from it on is readable and unchanged.
+/// Asserts the state once everything below `log_start` was deleted: no segment wholly
+/// below it is left, nor any file of one, the earliest offset is `log_start`, fetching
+/// below it is OFFSET_OUT_OF_RANGE, and every record from it on is readable and unchanged.
 fn assert_deleted_below(broker: &Broker, topic: &str, log_start: i64, records: &[TestRecord]) {
+    let bases = broker.segment_base_offsets(topic, 0);
+    assert!(
+        bases[0] <= log_start && bases.iter().skip(1).all(|base| *base > log_start),
+        "segments {bases:?} for the log start {log_start}"
+    );
     let dir = broker.partition_dir(topic, 0);
     for entry in std::fs::read_dir(&dir).expect("list the partition dir") {
         let name = entry
@@ -64,7 +75,7 @@ fn assert_deleted_below(broker: &Broker, topic: &str, log_start: i64, records: &
             .into_string()
             .expect("UTF-8");
         if let Some(Ok(base)) = name.split('.').next().map(str::parse::<i64>) {
-            assert!(base >= log_start, "{name} of a deleted segment is still there");
+            assert!(base >= bases[0], "{name} of a deleted segment is still there");
         }
     }
     let mut raw = broker.raw();
@@ -140,4 +151,87 @@ fn size_retention_deletes_the_oldest_segments_beyond_retention_bytes() {
     });
     broker.wait_for_line(&["retention deleted segments", "big"]);
     assert_deleted_below(&broker, "big", log_start, &records);
+}
+
+#[test]
+fn delete_records_moves_the_log_start_at_once_and_it_holds_after_a_crash() {
+    let mut broker = Broker::start(&[]);
+    let admin = broker.admin();
+    admin.create_ok(&[new_topic("trimmed", 2, 1).set("segment.bytes", "1024")]);
+    let records: Vec<TestRecord> = (0..RECORDS).map(|id| record(id, now_ms())).collect();
+    produce(&broker, "trimmed", &records);
+
+    // Partition 0 below 45, in the middle of a segment; the empty partition 1 up to its
+    // high watermark (-1), which is 0.
+    let deleted = admin.delete_records("trimmed", &[(0, Offset::Offset(45)), (1, Offset::End)]);
+    assert_eq!(deleted, [(0, Ok(45)), (1, Ok(0))]);
+    assert_deleted_below(&broker, "trimmed", 45, &records);
+
+    // Answered once checkpointed: a crash right after keeps the new log start.
+    broker.kill9();
+    broker.restart();
+    assert_deleted_below(&broker, "trimmed", 45, &records);
+
+    // Refusals, read off the wire, each changing nothing.
+    let mut raw = broker.raw();
+    let high_watermark = RECORDS as i64;
+    for (topic, partition, offset, expected) in [
+        ("trimmed", 0, high_watermark + 1, ErrorCode::OFFSET_OUT_OF_RANGE),
+        ("trimmed", 0, -2, ErrorCode::OFFSET_OUT_OF_RANGE),
+        ("trimmed", 7, 1, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+        ("missing", 0, 1, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+    ] {
+        assert_eq!(
+            delete_records(&mut raw, topic, partition, offset),
+            (expected, -1),
+            "{topic}-{partition} below {offset}"
+        );
+    }
+    admin.create_ok(&[new_topic("compacted", 1, 1).set("cleanup.policy", "compact")]);
+    assert_eq!(
+        delete_records(&mut raw, "compacted", 0, 0),
+        (ErrorCode::POLICY_VIOLATION, -1)
+    );
+    // FindCoordinator of a group creates the internal offsets topic if it is not there yet.
+    let find = FindCoordinatorRequest {
+        coordinator_keys: vec!["g".into()],
+        ..Default::default()
+    };
+    raw.request(4, RequestBody::FindCoordinator(find));
+    assert_eq!(
+        delete_records(&mut raw, "__consumer_offsets", 0, 0),
+        (ErrorCode::INVALID_TOPIC_EXCEPTION, -1)
+    );
+    assert_deleted_below(&broker, "trimmed", 45, &records);
+
+    // Up to the high watermark: the log start is the end, and nothing is left to read.
+    assert_eq!(
+        delete_records(&mut raw, "trimmed", 0, -1),
+        (ErrorCode::NONE, high_watermark)
+    );
+    let earliest = raw.list_offsets("trimmed", 0, EARLIEST);
+    assert_eq!(earliest.offset, high_watermark);
+}
+
+/// DeleteRecords v2 of one partition below `offset`: its (error, low watermark).
+fn delete_records(raw: &mut RawClient, topic: &str, partition: i32, offset: i64) -> (ErrorCode, i64) {
+    let request = DeleteRecordsRequest {
+        topics: vec![DeleteRecordsTopic {
+            name: topic.into(),
+            partitions: vec![DeleteRecordsPartition {
+                partition_index: partition,
+                offset,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        timeout_ms: 15_000,
+        ..Default::default()
+    };
+    let ResponseBody::DeleteRecords(response) = raw.request(2, RequestBody::DeleteRecords(request)) else {
+        panic!("not a DeleteRecords response")
+    };
+    let answer = &response.topics[0].partitions[0];
+    assert_eq!(answer.partition_index, partition);
+    (ErrorCode(answer.error_code), answer.low_watermark)
 }

@@ -8,7 +8,7 @@ use tidelog_protocol::messages::describe_topic_partitions_response::{
 };
 use tidelog_protocol::{ErrorCode, Uuid};
 
-use crate::broker::Broker;
+use crate::broker::{is_internal_topic, Broker};
 use crate::metadata::TopicMeta;
 
 pub fn handle(broker: &Broker, request: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
@@ -75,7 +75,7 @@ fn describe(topic: &TopicMeta, partitions: std::ops::Range<i32>, node: i32) -> D
     DescribeTopicPartitionsResponseTopic {
         name: Some(topic.name.clone()),
         topic_id: topic.id,
-        is_internal: topic.name.starts_with("__"),
+        is_internal: is_internal_topic(&topic.name),
         partitions: partitions
             .map(|p| DescribeTopicPartitionsResponsePartition {
                 partition_index: p,

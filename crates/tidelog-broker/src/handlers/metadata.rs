@@ -8,7 +8,7 @@ use tidelog_protocol::messages::metadata_response::{
 };
 use tidelog_protocol::{ErrorCode, Uuid};
 
-use crate::broker::Broker;
+use crate::broker::{is_internal_topic, Broker};
 use crate::metadata::TopicMeta;
 
 /// The first version whose response may name a topic by id alone.
@@ -132,7 +132,7 @@ fn describe_topic(topic: &TopicMeta, node_id: i32) -> MetadataResponseTopic {
     MetadataResponseTopic {
         name: Some(topic.name.clone()),
         topic_id: topic.id,
-        is_internal: topic.name.starts_with("__"),
+        is_internal: is_internal_topic(&topic.name),
         partitions,
         ..Default::default()
     }

@@ -408,6 +408,36 @@ impl Admin {
             .expect("DeleteGroups request")
     }
 
+    /// DeleteRecords below `offset` of each (partition, offset) of `topic`: each partition's
+    /// new low watermark, or its error.
+    pub fn delete_records(&self, topic: &str, offsets: &[(i32, Offset)]) -> Vec<(i32, Result<i64, RDKafkaErrorCode>)> {
+        let mut request = TopicPartitionList::new();
+        for (partition, offset) in offsets {
+            request
+                .add_partition_offset(topic, *partition, *offset)
+                .expect("a valid offset");
+        }
+        let result = self
+            .runtime
+            .block_on(self.client.delete_records(&request, &Self::options(false)))
+            .expect("DeleteRecords request");
+        let mut answers: Vec<(i32, Result<i64, RDKafkaErrorCode>)> = result
+            .elements()
+            .iter()
+            .map(|e| {
+                let answer = match e.error() {
+                    Ok(()) => Ok(e.offset().to_raw().expect("a low watermark")),
+                    // rdkafka wraps every per-partition error so.
+                    Err(KafkaError::OffsetFetch(code)) => Err(code),
+                    Err(other) => panic!("unexpected {other:?}"),
+                };
+                (e.partition(), answer)
+            })
+            .collect();
+        answers.sort_by_key(|(partition, _)| *partition);
+        answers
+    }
+
     /// Raises `topic` to `total` partitions.
     pub fn create_partitions(&self, topic: &str, total: usize) -> TopicResult {
         let request = [NewPartitions::new(topic, total)];
