@@ -19,18 +19,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand, ValueEnum};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use crate::client::{self, Admin, TIMEOUT};
 use broker_process::{BrokerProcess, Rss};
-
-/// How long any single client call may take before the run is abandoned.
-const TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -288,13 +285,9 @@ impl fmt::Display for Latencies {
     }
 }
 
-/// Settings every client shares.
+/// Settings every client of the benchmark shares.
 fn client_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("client.id", "tidelog-bench");
-    config
+    client::client_config(bootstrap, "tidelog-bench")
 }
 
 /// A producer tuned for throughput: `linger.ms` as asked, batches bounded by bytes (1 MB,
@@ -390,14 +383,9 @@ impl ProducerContext for Deliveries {
 /// Through the admin API: a producer's metadata request would auto-create it with the
 /// broker's default partition count instead.
 fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<i32, String> {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
-        .create()
-        .map_err(|e| format!("cannot create the admin client: {e}"))?;
-    let count = |admin: &AdminClient<DefaultClientContext>| -> Result<Option<i32>, String> {
-        let metadata = admin
-            .inner()
-            .fetch_metadata(None, TIMEOUT)
-            .map_err(|e| format!("cannot read metadata from {bootstrap}: {e}"))?;
+    let admin = Admin::connect(bootstrap, "tidelog-bench")?;
+    let count = |admin: &Admin| -> Result<Option<i32>, String> {
+        let metadata = admin.metadata()?;
         let found = metadata.topics().iter().find(|t| t.name() == topic);
         Ok(found.map(|t| t.partitions().len() as i32))
     };
@@ -405,13 +393,8 @@ fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<i32, St
         return Ok(existing);
     }
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let results = runtime
-        .block_on(admin.create_topics([&new_topic], &options))
+    let results = admin
+        .wait(admin.client.create_topics([&new_topic], &admin.options()))
         .map_err(|e| format!("cannot create topic {topic}: {e}"))?;
     for result in results {
         result.map_err(|(name, code)| format!("cannot create topic {name}: {code}"))?;

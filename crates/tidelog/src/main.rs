@@ -1,7 +1,11 @@
 //! The `tidelog` command line.
 
 mod bench;
+mod client;
+mod console;
+mod groups;
 mod serve;
+mod topics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +23,14 @@ struct Cli {
 enum Command {
     /// Run the broker.
     Serve(ServeArgs),
+    /// List, describe, create, alter and delete topics of a running broker.
+    Topics(topics::TopicsArgs),
+    /// List consumer groups, or describe one with its members, offsets and lag.
+    Groups(groups::GroupsArgs),
+    /// Send each line of standard input to a topic as a record.
+    Produce(console::ProduceArgs),
+    /// Print a topic's records, a line each.
+    Consume(console::ConsumeArgs),
     /// Measure a broker's throughput, latency, memory and start times with librdkafka.
     Bench(bench::BenchArgs),
 }
@@ -59,6 +71,10 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Topics(args) => topics::run(args),
+        Command::Groups(args) => groups::run(args),
+        Command::Produce(args) => console::produce(args),
+        Command::Consume(args) => console::consume(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {
