@@ -242,24 +242,11 @@ mod tests {
             .member_epoch
     }
 
-    #[test]
-    fn a_group_comes_back_from_its_records_and_later_changes_write_only_the_difference() {
-        let image = image();
-        let mut group = ConsumerGroup::new("g", "uniform");
-        join(&mut group, "a");
-        join(&mut group, "b");
-        let log = std::cell::RefCell::new(Vec::new());
-        let append = |_: &str, records: Vec<(Bytes, Option<Bytes>)>| {
-            log.borrow_mut().extend(records);
-            Ok(None)
-        };
-        write_changes(&mut group, &image, &append).unwrap();
-        // Group, target metadata, and three records per member.
-        assert_eq!(log.borrow().len(), 8);
-
-        // Replay keeps the last value of each key.
+    /// Replays `log` as the broker does at start (the last value of each key) and restores
+    /// the group from it.
+    fn replay(log: &[(Bytes, Option<Bytes>)], image: &MetadataImage) -> ConsumerGroup {
         let mut replayed = Written::new();
-        for (key, value) in log.borrow().iter() {
+        for (key, value) in log {
             let (_, key) = records::decode_key(key.clone()).unwrap().unwrap();
             match value {
                 Some(value) => replayed.insert(key, value.clone()),
@@ -267,7 +254,73 @@ mod tests {
             };
         }
         let session = Duration::from_secs(45);
-        let back = restore("g", replayed, &image, "uniform", session, Instant::now()).unwrap();
+        restore("g", replayed, image, "uniform", session, Instant::now()).unwrap()
+    }
+
+    /// The records one write of the group's changes appends.
+    fn written(group: &mut ConsumerGroup, image: &MetadataImage) -> Vec<(Bytes, Option<Bytes>)> {
+        let log = std::cell::RefCell::new(Vec::new());
+        let append = |_: &str, records: Vec<(Bytes, Option<Bytes>)>| {
+            log.borrow_mut().extend(records);
+            Ok(None)
+        };
+        write_changes(group, image, &append).unwrap();
+        log.into_inner()
+    }
+
+    #[test]
+    fn static_regex_and_revoking_members_come_back_as_they_were() {
+        let image = image();
+        let mut group = ConsumerGroup::new("g", "uniform");
+        join(&mut group, "a");
+        join(&mut group, "b");
+        // "a" is a static member away for a while (written with epoch -2).
+        let a = group.members.get_mut("a").unwrap();
+        a.instance_id = Some("instance-a".into());
+        a.rack_id = Some("rack-1".into());
+        a.left_temporarily = true;
+        // "b" subscribes by regex and has partitions to give up, after an epoch bump.
+        let b = group.members.get_mut("b").unwrap();
+        b.subscribed_regex = full_match("t|u.*").unwrap();
+        b.revoking = Partitions::from([("t".to_string(), 3)]);
+        b.previous_epoch = b.epoch;
+        b.epoch += 1;
+
+        let back = replay(&written(&mut group, &image), &image);
+        let (a, restored_a) = (&group.members["a"], &back.members["a"]);
+        assert_eq!(
+            (
+                restored_a.epoch,
+                restored_a.left_temporarily,
+                restored_a.instance_id.as_deref(),
+                restored_a.rack_id.as_deref()
+            ),
+            (a.epoch, true, Some("instance-a"), Some("rack-1"))
+        );
+        let (b, restored_b) = (&group.members["b"], &back.members["b"]);
+        assert_eq!(
+            (restored_b.epoch, restored_b.previous_epoch, &restored_b.revoking),
+            (b.epoch, b.previous_epoch, &b.revoking)
+        );
+        assert_eq!(restored_b.subscribed_regex.as_ref().map(pattern), Some("t|u.*"));
+        assert!(
+            restored_b.revocation_deadline.is_some(),
+            "its revocation is timed again"
+        );
+        assert!(!restored_b.left_temporarily);
+    }
+
+    #[test]
+    fn a_group_comes_back_from_its_records_and_later_changes_write_only_the_difference() {
+        let image = image();
+        let mut group = ConsumerGroup::new("g", "uniform");
+        join(&mut group, "a");
+        join(&mut group, "b");
+        let log = written(&mut group, &image);
+        // Group, target metadata, and three records per member.
+        assert_eq!(log.len(), 8);
+
+        let back = replay(&log, &image);
         assert_eq!(
             (back.epoch, back.assignment_epoch),
             (group.epoch, group.assignment_epoch)
@@ -290,18 +343,15 @@ mod tests {
 
         // "b" leaves: its three records are tombstoned, the group epoch rewritten.
         let mut back = back;
-        log.borrow_mut().clear();
         back.members.remove("b");
         back.epoch += 1;
-        write_changes(&mut back, &image, &append).unwrap();
-        let tombstones = log.borrow().iter().filter(|(_, v)| v.is_none()).count();
+        let tombstones = written(&mut back, &image).iter().filter(|(_, v)| v.is_none()).count();
         assert_eq!(tombstones, 3);
         // The last member leaves: every record of the group is tombstoned.
-        log.borrow_mut().clear();
         back.members.clear();
-        write_changes(&mut back, &image, &append).unwrap();
-        assert!(log.borrow().iter().all(|(_, v)| v.is_none()));
-        assert_eq!(log.borrow().len(), 5);
+        let log = written(&mut back, &image);
+        assert!(log.iter().all(|(_, v)| v.is_none()));
+        assert_eq!(log.len(), 5);
         assert!(back.written.is_empty());
     }
 }
