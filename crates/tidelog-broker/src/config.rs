@@ -21,7 +21,14 @@ pub enum ConfigError {
     Invalid { key: String, value: String, reason: String },
 }
 
-/// A `PLAINTEXT://host:port` listener.
+pub const PLAINTEXT: &str = "PLAINTEXT";
+pub const SASL_PLAINTEXT: &str = "SASL_PLAINTEXT";
+
+/// Kafka's property of a SASL_PLAINTEXT listener's PLAIN users: a JAAS line whose
+/// `user_NAME="PASSWORD"` entries are the accounts.
+pub const SASL_PLAIN_JAAS: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config";
+
+/// A `PLAINTEXT://host:port` or `SASL_PLAINTEXT://host:port` listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub name: String,
@@ -34,8 +41,10 @@ impl Listener {
         let (name, rest) = text.split_once("://").ok_or("expected NAME://host:port")?;
         let (host, port) = rest.rsplit_once(':').ok_or("expected a port")?;
         let port = port.parse().map_err(|_| format!("bad port `{port}`"))?;
-        if name != "PLAINTEXT" {
-            return Err(format!("only PLAINTEXT listeners are supported, not `{name}`"));
+        if name != PLAINTEXT && name != SASL_PLAINTEXT {
+            return Err(format!(
+                "only {PLAINTEXT} and {SASL_PLAINTEXT} listeners are supported, not `{name}`"
+            ));
         }
         let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
         Ok(Listener {
@@ -43,6 +52,11 @@ impl Listener {
             host,
             port,
         })
+    }
+
+    /// Whether clients must authenticate with SASL before anything else.
+    pub fn is_sasl(&self) -> bool {
+        self.name == SASL_PLAINTEXT
     }
 
     /// The address to bind: an empty host binds every interface.
@@ -112,7 +126,9 @@ pub struct BrokerConfig {
     /// Whether a transactional batch is accepted only for a partition its producer added
     /// to its ongoing transaction (KIP-890 part 1; Kafka: true).
     pub transaction_partition_verification_enable: bool,
-    /// Every property as given (after overrides), for DescribeConfigs.
+    /// The SASL/PLAIN accounts of a SASL_PLAINTEXT listener: user name to password.
+    pub sasl_plain_users: BTreeMap<String, String>,
+    /// Every property as given (after overrides), for DescribeConfigs; never a secret.
     pub explicit: BTreeMap<String, String>,
 }
 
@@ -121,7 +137,7 @@ const HOUR_MS: i64 = 60 * 60 * 1000;
 impl Default for BrokerConfig {
     fn default() -> BrokerConfig {
         let listener = Listener {
-            name: "PLAINTEXT".into(),
+            name: PLAINTEXT.into(),
             host: String::new(),
             port: 9092,
         };
@@ -159,6 +175,7 @@ impl Default for BrokerConfig {
             transactional_id_expiration_ms: 604_800_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_partition_verification_enable: true,
+            sasl_plain_users: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
     }
@@ -234,6 +251,32 @@ fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
         "false" => Ok(false),
         _ => Err(invalid(key, value, "expected true or false")),
     }
+}
+
+/// The `user_NAME="PASSWORD"` entries of a PlainLoginModule JAAS line.
+fn jaas_users(jaas: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut users = BTreeMap::new();
+    let mut rest = jaas;
+    while let Some(start) = rest.find("user_") {
+        let entry = &rest[start + "user_".len()..];
+        let (name, after) = entry.split_once('=').ok_or("expected user_NAME=\"PASSWORD\"")?;
+        let quoted = after
+            .trim_start()
+            .strip_prefix('"')
+            .ok_or("expected a quoted password")?;
+        let (password, after) = quoted.split_once('"').ok_or("unterminated password")?;
+        users.insert(name.trim().to_string(), password.to_string());
+        rest = after;
+    }
+    Ok(users)
+}
+
+fn list_listeners(listeners: &[Listener]) -> String {
+    listeners
+        .iter()
+        .map(|l| format!("{}://{}:{}", l.name, l.host, l.port))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
@@ -312,9 +355,27 @@ impl BrokerConfig {
                 "transaction.partition.verification.enable" => {
                     c.transaction_partition_verification_enable = boolean(k, v)?
                 }
+                "sasl.enabled.mechanisms" => {
+                    if v.split(',').map(str::trim).any(|m| m != "PLAIN") {
+                        return Err(invalid(k, v, "PLAIN is the only SASL mechanism supported"));
+                    }
+                }
+                SASL_PLAIN_JAAS => {
+                    c.sasl_plain_users = jaas_users(v).map_err(|reason| invalid(k, "(hidden)", reason))?;
+                    continue;
+                }
                 _ => unknown.push(key.clone()),
             }
             c.explicit.insert(key.clone(), value.clone());
+        }
+        if c.listeners.iter().any(Listener::is_sasl) && c.sasl_plain_users.is_empty() {
+            return Err(invalid(
+                "listeners",
+                &list_listeners(&c.listeners),
+                format!(
+                    "a {SASL_PLAINTEXT} listener needs accounts: {SASL_PLAIN_JAAS} with user_NAME=\"PASSWORD\" entries"
+                ),
+            ));
         }
         let minutes_or_hours = |r: (Option<i64>, Option<i64>, Option<i64>)| r.0.or(r.1).or(r.2);
         if let Some(ms) = minutes_or_hours(retention) {
@@ -355,12 +416,7 @@ impl BrokerConfig {
     /// The broker properties DescribeConfigs reports: name, effective value, and whether it
     /// was set explicitly (STATIC_BROKER_CONFIG) or is Kafka's default.
     pub fn describe(&self) -> Vec<(&'static str, String, bool)> {
-        let list = |ls: &[Listener]| {
-            ls.iter()
-                .map(|l| format!("{}://{}:{}", l.name, l.host, l.port))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
+        let list = list_listeners;
         let dirs = self
             .log_dirs
             .iter()

@@ -5,7 +5,8 @@
 //! fsync) while later requests are already being read: the reader hands each pending
 //! response to the writer, which awaits and writes them in order. Bad input (a frame over
 //! `socket.request.max.bytes`, a malformed or truncated request, an unknown API key)
-//! closes this connection with a log line and touches nothing else.
+//! closes this connection with a log line and touches nothing else. On a SASL_PLAINTEXT
+//! listener each request first passes the connection's `sasl::Session`.
 //!
 //! Responses go out without the broker copying record bytes: chunks in memory by vectored
 //! writes, and the file regions of Fetch responses by `sendfile`, which moves the page
@@ -29,6 +30,7 @@ use tracing::{debug, warn};
 use crate::broker::Broker;
 use crate::dispatch::{self, PendingResponse};
 use crate::handlers;
+use crate::sasl::{Gate, Session};
 
 /// Responses that may be pending at once per connection (librdkafka pipelines up to 5
 /// requests by default; Java up to 5 as well).
@@ -44,6 +46,7 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
     let (pending_tx, pending_rx) = mpsc::channel(MAX_IN_FLIGHT);
     let writer_task = tokio::spawn(write_responses(writer, pending_rx, peer));
     let max_frame = broker.config.socket_request_max_bytes as usize;
+    let mut session = Session::new(broker.config.listeners[0].is_sasl());
     loop {
         let frame = tokio::select! {
             frame = read_frame(&mut reader, max_frame) => frame,
@@ -68,7 +71,25 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
                 warn!(%peer, ?api_key, version, "closing connection: API version not advertised");
                 break;
             }
-            Ok(request) => dispatch::dispatch(&broker, request, peer).await,
+            Ok(request) => match session.gate(&request.body, &broker.config.sasl_plain_users) {
+                Gate::Dispatch => dispatch::dispatch(&broker, request, peer).await,
+                Gate::Answer { body, close } => {
+                    let answer = dispatch::answer(body, request.header.correlation_id, request.header.api_version);
+                    if close {
+                        warn!(%peer, "closing connection: SASL authentication refused");
+                        let _ = pending_tx.send(answer).await;
+                        break;
+                    }
+                    if let Some(user) = session.user() {
+                        debug!(%peer, user, "authenticated");
+                    }
+                    answer
+                }
+                Gate::Refuse(reason) => {
+                    warn!(%peer, api_key = ?request.api_key, %reason, "closing connection");
+                    break;
+                }
+            },
             Err(error) => match prefix.and_then(|p| dispatch::answer_undecodable(p, &error)) {
                 Some(pending) => pending,
                 None => {

@@ -131,6 +131,11 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
     into_pending(reply, correlation_id, version)
 }
 
+/// A response already made (the SASL exchange's), ready for the connection's writer.
+pub fn answer(body: ResponseBody, correlation_id: i32, version: i16) -> PendingResponse {
+    into_pending(Reply::Now(body), correlation_id, version)
+}
+
 fn into_pending(reply: Reply, correlation_id: i32, version: i16) -> PendingResponse {
     let encode = move |body: ResponseBody| match encode_response(correlation_id, version, &body) {
         Ok(chunks) => Some(chunks),

@@ -18,6 +18,7 @@ pub mod ids;
 pub mod metadata;
 pub mod partitions;
 pub mod produce_validation;
+pub mod sasl;
 pub mod server;
 pub mod topic_config;
 

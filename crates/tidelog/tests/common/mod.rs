@@ -52,6 +52,8 @@ const LISTENING: &str = "listening addr=";
 pub struct Broker {
     child: Option<Child>,
     data_dir: TempDir,
+    /// The listener's security protocol: `PLAINTEXT` or `SASL_PLAINTEXT`.
+    protocol: &'static str,
     extra_args: Vec<String>,
     addr: SocketAddr,
     /// The current run's stderr.
@@ -73,13 +75,22 @@ impl Broker {
     /// Starts a broker as [`Broker::start`] does, with `env` added to the environment of
     /// this first run only (a restart runs without it): for the debug builds' failpoints.
     pub fn start_with_env(extra_args: &[&str], env: &[(&str, &str)]) -> Broker {
+        Broker::launch("PLAINTEXT", extra_args, env)
+    }
+
+    /// Starts a broker whose listener speaks `protocol` (`SASL_PLAINTEXT`).
+    pub fn start_on(protocol: &'static str, extra_args: &[&str]) -> Broker {
+        Broker::launch(protocol, extra_args, &[])
+    }
+
+    fn launch(protocol: &'static str, extra_args: &[&str], env: &[(&str, &str)]) -> Broker {
         let data_dir = tempfile::Builder::new()
             .prefix("tidelog-e2e-")
             .tempdir()
             .expect("create a data dir");
         let extra_args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
         let watchdog = Watchdog::start();
-        let (child, log, addr) = match spawn(data_dir.path(), &extra_args, 0, env) {
+        let (child, log, addr) = match spawn(data_dir.path(), protocol, &extra_args, 0, env) {
             Ok(started) => started,
             Err(failure) => panic!("tidelog serve {extra_args:?} did not start: {failure}"),
         };
@@ -87,6 +98,7 @@ impl Broker {
         Broker {
             child: Some(child),
             data_dir,
+            protocol,
             extra_args,
             addr,
             log,
@@ -167,9 +179,10 @@ impl Broker {
         }
         self.earlier_logs.push_str(&self.log.text());
         self.earlier_logs.push_str("---- restart ----\n");
-        let started = spawn(self.data_dir.path(), &self.extra_args, self.addr.port(), &[]).or_else(|failure| {
+        let (dir, protocol, args) = (self.data_dir.path(), self.protocol, &self.extra_args);
+        let started = spawn(dir, protocol, args, self.addr.port(), &[]).or_else(|failure| {
             if failure.contains("cannot listen") {
-                spawn(self.data_dir.path(), &self.extra_args, 0, &[])
+                spawn(dir, protocol, args, 0, &[])
             } else {
                 Err(failure)
             }
@@ -290,9 +303,16 @@ impl Rng {
 /// Runs `tidelog serve` with `extra_args` on a fresh data directory, expecting it to exit
 /// without ever listening (a refused configuration); returns its status and stderr.
 pub fn serve_expecting_exit(extra_args: &[&str]) -> (ExitStatus, String) {
+    serve_on_expecting_exit("PLAINTEXT", extra_args)
+}
+
+/// [`serve_expecting_exit`] with a listener speaking `protocol`.
+pub fn serve_on_expecting_exit(protocol: &str, extra_args: &[&str]) -> (ExitStatus, String) {
     let data_dir = tempfile::tempdir().expect("create a data dir");
     let args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
-    let mut child = serve_command(data_dir.path(), &args, 0).spawn().expect("spawn tidelog");
+    let mut child = serve_command(data_dir.path(), protocol, &args, 0)
+        .spawn()
+        .expect("spawn tidelog");
     let log = Log::drain(child.stderr.take().expect("piped stderr"));
     let status = wait_with_timeout(&mut child, PROCESS_TIMEOUT);
     log.wait_closed(PROCESS_TIMEOUT);
@@ -310,12 +330,12 @@ pub fn serve_expecting_exit(extra_args: &[&str]) -> (ExitStatus, String) {
     }
 }
 
-fn serve_command(data_dir: &Path, extra_args: &[String], port: u16) -> Command {
+fn serve_command(data_dir: &Path, protocol: &str, extra_args: &[String], port: u16) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tidelog"));
     command
         .arg("serve")
         .arg("--listeners")
-        .arg(format!("PLAINTEXT://127.0.0.1:{port}"))
+        .arg(format!("{protocol}://127.0.0.1:{port}"))
         .arg("--log-dirs")
         .arg(data_dir)
         .args(extra_args)
@@ -331,11 +351,12 @@ fn serve_command(data_dir: &Path, extra_args: &[String], port: u16) -> Command {
 /// with everything it logged.
 fn spawn(
     data_dir: &Path,
+    protocol: &str,
     extra_args: &[String],
     port: u16,
     env: &[(&str, &str)],
 ) -> Result<(Child, Log, SocketAddr), String> {
-    let mut child = serve_command(data_dir, extra_args, port)
+    let mut child = serve_command(data_dir, protocol, extra_args, port)
         .envs(env.iter().copied())
         .spawn()
         .map_err(|e| format!("cannot spawn {}: {e}", env!("CARGO_BIN_EXE_tidelog")))?;

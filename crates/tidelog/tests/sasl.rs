@@ -1,0 +1,171 @@
+//! SASL/PLAIN on a SASL_PLAINTEXT listener: librdkafka clients with an account produce and
+//! consume, a wrong password is refused, and in raw frames the exchange's steps and
+//! refusals (Kafka's error codes, the connection closed) and that nothing but ApiVersions
+//! is served before authentication. A PLAINTEXT listener answers the SASL requests with
+//! ILLEGAL_SASL_STATE.
+
+mod common;
+
+use common::clients::{new_topic, CLIENT_TIMEOUT};
+use common::raw::RawClient;
+use common::{serve_on_expecting_exit, Broker};
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use tidelog_protocol::messages::sasl_authenticate_request::SaslAuthenticateRequest;
+use tidelog_protocol::messages::sasl_handshake_request::SaslHandshakeRequest;
+use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
+
+const ACCOUNTS: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config=\
+    org.apache.kafka.common.security.plain.PlainLoginModule required \
+    username=\"admin\" password=\"admin-secret\" \
+    user_admin=\"admin-secret\" user_alice=\"alice-secret\";";
+
+fn sasl_broker() -> Broker {
+    Broker::start_on("SASL_PLAINTEXT", &["--override", ACCOUNTS])
+}
+
+/// A librdkafka client configuration logging in as `user` with `password`.
+fn login(broker: &Broker, user: &str, password: &str) -> ClientConfig {
+    let mut config = broker.client_config();
+    config
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanisms", "PLAIN")
+        .set("sasl.username", user)
+        .set("sasl.password", password);
+    config
+}
+
+#[test]
+fn clients_with_an_account_produce_and_consume_and_a_wrong_password_is_refused() {
+    let broker = sasl_broker();
+    let admin: AdminClient<DefaultClientContext> = login(&broker, "alice", "alice-secret")
+        .create()
+        .expect("an admin client");
+    let options = AdminOptions::new().request_timeout(Some(CLIENT_TIMEOUT));
+    let created = common::clients::block_on(admin.create_topics(&[new_topic("private", 1, 1)], &options));
+    assert_eq!(created.expect("CreateTopics"), [Ok("private".to_string())]);
+
+    let producer: rdkafka::producer::BaseProducer =
+        login(&broker, "alice", "alice-secret").create().expect("a producer");
+    producer
+        .send(BaseRecord::to("private").key("k").payload("for alice"))
+        .expect("queued");
+    producer.flush(CLIENT_TIMEOUT).expect("delivered");
+
+    let consumer: BaseConsumer = login(&broker, "admin", "admin-secret")
+        .set("group.id", "readers")
+        .create()
+        .expect("a consumer");
+    let mut partitions = TopicPartitionList::new();
+    partitions
+        .add_partition_offset("private", 0, Offset::Beginning)
+        .expect("offset");
+    consumer.assign(&partitions).expect("assign");
+    let message = consumer
+        .poll(CLIENT_TIMEOUT)
+        .expect("a record within the timeout")
+        .expect("a record");
+    assert_eq!((message.offset(), message.payload()), (0, Some(&b"for alice"[..])));
+
+    // A wrong password gets nothing: no metadata, and the broker logs the refusal.
+    let intruder: BaseConsumer = login(&broker, "alice", "guess").create().expect("a client");
+    assert!(intruder
+        .fetch_metadata(None, Timeout::After(std::time::Duration::from_secs(3)))
+        .is_err());
+    broker.wait_for_line(&["closing connection", "SASL authentication refused"]);
+}
+
+fn handshake(raw: &mut RawClient, mechanism: &str) -> (ErrorCode, Vec<String>) {
+    let request = SaslHandshakeRequest {
+        mechanism: mechanism.into(),
+        ..Default::default()
+    };
+    match raw.request(1, RequestBody::SaslHandshake(request)) {
+        ResponseBody::SaslHandshake(r) => (ErrorCode(r.error_code), r.mechanisms),
+        other => panic!("not a SaslHandshake response: {other:?}"),
+    }
+}
+
+fn authenticate(raw: &mut RawClient, token: &[u8]) -> ErrorCode {
+    let request = SaslAuthenticateRequest {
+        auth_bytes: bytes::Bytes::copy_from_slice(token),
+        ..Default::default()
+    };
+    match raw.request(2, RequestBody::SaslAuthenticate(request)) {
+        ResponseBody::SaslAuthenticate(r) => ErrorCode(r.error_code),
+        other => panic!("not a SaslAuthenticate response: {other:?}"),
+    }
+}
+
+#[test]
+fn the_exchange_in_raw_frames_and_what_comes_before_it() {
+    let broker = sasl_broker();
+
+    // ApiVersions is served before authentication, and lists the SASL APIs.
+    let mut raw = broker.raw();
+    let keys: Vec<i16> = raw.api_versions().api_keys.iter().map(|k| k.api_key).collect();
+    assert!(keys.contains(&17) && keys.contains(&36), "{keys:?}");
+    // Anything else closes the connection.
+    raw.send(12, &RequestBody::Metadata(Default::default()));
+    broker.assert_closed_and_logged(&mut raw, "before SASL authentication");
+
+    // A mechanism we do not offer: refused with the list, and closed.
+    let mut raw = broker.raw();
+    assert_eq!(
+        handshake(&mut raw, "SCRAM-SHA-256"),
+        (ErrorCode::UNSUPPORTED_SASL_MECHANISM, vec!["PLAIN".to_string()])
+    );
+    raw.assert_closed();
+
+    // Authenticating before the handshake is out of order.
+    let mut raw = broker.raw();
+    assert_eq!(
+        authenticate(&mut raw, b"\0alice\0alice-secret"),
+        ErrorCode::ILLEGAL_SASL_STATE
+    );
+    raw.assert_closed();
+
+    // A wrong password: refused, and closed.
+    let mut raw = broker.raw();
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::NONE);
+    assert_eq!(
+        authenticate(&mut raw, b"\0alice\0admin-secret"),
+        ErrorCode::SASL_AUTHENTICATION_FAILED
+    );
+    raw.assert_closed();
+
+    // The right one: the connection is served, and a second handshake is out of order.
+    let mut raw = broker.raw();
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::NONE);
+    assert_eq!(authenticate(&mut raw, b"\0alice\0alice-secret"), ErrorCode::NONE);
+    assert_eq!(raw.metadata(None, false).brokers.len(), 1);
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::ILLEGAL_SASL_STATE);
+    raw.assert_closed();
+}
+
+#[test]
+fn a_plaintext_listener_answers_sasl_requests_with_illegal_sasl_state() {
+    let broker = Broker::start(&[]);
+    let mut raw = broker.raw();
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::ILLEGAL_SASL_STATE);
+    assert_eq!(authenticate(&mut raw, b"\0a\0b"), ErrorCode::ILLEGAL_SASL_STATE);
+    // The connection goes on.
+    assert_eq!(raw.metadata(None, false).brokers.len(), 1);
+}
+
+#[test]
+fn a_sasl_listener_without_accounts_or_with_another_mechanism_does_not_start() {
+    let (status, log) = serve_on_expecting_exit("SASL_PLAINTEXT", &[]);
+    assert!(!status.success());
+    assert!(log.contains("needs accounts"), "{log}");
+    let (status, log) = serve_on_expecting_exit(
+        "SASL_PLAINTEXT",
+        &["--override", ACCOUNTS, "--override", "sasl.enabled.mechanisms=GSSAPI"],
+    );
+    assert!(!status.success());
+    assert!(log.contains("PLAIN is the only SASL mechanism"), "{log}");
+}
