@@ -69,6 +69,9 @@ pub struct Broker {
     pub producer_ids: ProducerIdManager,
     pub consumer_groups: ConsumerGroups,
     pub txns: TransactionCoordinator,
+    /// Held by a topic config change from its metadata write to its logs, so that the logs
+    /// of two changes at once end with the later one, as the metadata does.
+    topic_config_changes: std::sync::Mutex<()>,
 }
 
 impl Broker {
@@ -139,6 +142,7 @@ impl Broker {
             producer_ids,
             consumer_groups,
             txns: TransactionCoordinator::new(txn_settings),
+            topic_config_changes: std::sync::Mutex::new(()),
         });
         broker.groups.load(&broker.partitions, |key, value| {
             broker.consumer_groups.replay(key, value)
@@ -320,6 +324,7 @@ impl Broker {
         if validate_only {
             return check(&self.metadata.image()).map(|_| ());
         }
+        let _one_at_a_time = self.topic_config_changes.lock().unwrap_or_else(|e| e.into_inner());
         if let MetadataEvent::TopicConfigsAltered { set, removed, .. } = self.committed(self.metadata.commit(check))? {
             info!(topic = name, ?set, ?removed, "topic configs altered");
         }

@@ -128,7 +128,7 @@ pub struct BrokerConfig {
     pub transaction_partition_verification_enable: bool,
     /// The SASL/PLAIN accounts of a SASL_PLAINTEXT listener: user name to password.
     pub sasl_plain_users: BTreeMap<String, String>,
-    /// Every property as given (after overrides), for DescribeConfigs; never a secret.
+    /// Every property as given (after overrides), for DescribeConfigs; secrets left out.
     pub explicit: BTreeMap<String, String>,
 }
 
@@ -192,10 +192,20 @@ fn advertise(listener: &Listener) -> Listener {
 /// Parses Java `.properties` text: `key=value` or `key: value`, `#`/`!` comments.
 pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
+    let mut lines = text.lines().enumerate();
+    while let Some((i, raw)) = lines.next() {
+        let mut line = raw.trim().to_string();
         if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
             continue;
+        }
+        // As in Java's properties: a line ending in an odd number of backslashes goes on
+        // on the next one (Kafka's documentation writes JAAS lines so).
+        while (line.len() - line.trim_end_matches('\\').len()) % 2 == 1 {
+            line.pop();
+            match lines.next() {
+                Some((_, next)) => line.push_str(next.trim()),
+                None => break,
+            }
         }
         let split = line.find(['=', ':']).ok_or_else(|| ConfigError::Syntax {
             line: i + 1,
@@ -253,22 +263,49 @@ fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
     }
 }
 
-/// The `user_NAME="PASSWORD"` entries of a PlainLoginModule JAAS line.
+/// Properties that hold passwords (JAAS lines, `*.password`): never kept as given.
+fn is_secret(key: &str) -> bool {
+    key.ends_with("jaas.config") || key.contains("password")
+}
+
+/// The `user_NAME="PASSWORD"` options of a PlainLoginModule JAAS line, read as its
+/// `name="value"` options are written (a backslash escapes the next character).
 fn jaas_users(jaas: &str) -> Result<BTreeMap<String, String>, String> {
     let mut users = BTreeMap::new();
     let mut rest = jaas;
-    while let Some(start) = rest.find("user_") {
-        let entry = &rest[start + "user_".len()..];
-        let (name, after) = entry.split_once('=').ok_or("expected user_NAME=\"PASSWORD\"")?;
-        let quoted = after
-            .trim_start()
-            .strip_prefix('"')
-            .ok_or("expected a quoted password")?;
-        let (password, after) = quoted.split_once('"').ok_or("unterminated password")?;
-        users.insert(name.trim().to_string(), password.to_string());
+    while let Some(equals) = rest.find('=') {
+        let name = rest[..equals].split_whitespace().last().unwrap_or_default();
+        let quoted = rest[equals + 1..].trim_start();
+        let (value, after) = match quoted.strip_prefix('"') {
+            Some(inside) => quoted_value(inside).ok_or("unterminated quoted value")?,
+            None => {
+                let end = quoted.find([' ', ';']).unwrap_or(quoted.len());
+                (quoted[..end].to_string(), &quoted[end..])
+            }
+        };
+        if let Some(user) = name.strip_prefix("user_") {
+            if user.is_empty() || value.is_empty() {
+                return Err("an account needs a user name and a password".into());
+            }
+            users.insert(user.to_string(), value);
+        }
         rest = after;
     }
     Ok(users)
+}
+
+/// The value of a quoted option, from just after its opening quote; with what follows it.
+fn quoted_value(inside: &str) -> Option<(String, &str)> {
+    let mut value = String::new();
+    let mut chars = inside.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => value.push(chars.next()?.1),
+            '"' => return Some((value, &inside[i + 1..])),
+            c => value.push(c),
+        }
+    }
+    None
 }
 
 fn list_listeners(listeners: &[Listener]) -> String {
@@ -282,8 +319,10 @@ fn list_listeners(listeners: &[Listener]) -> String {
 fn listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
     let list: Result<Vec<_>, _> = value.split(',').map(|l| Listener::parse(l.trim())).collect();
     let list = list.map_err(|reason| invalid(key, value, reason))?;
-    if list.is_empty() {
-        return Err(invalid(key, value, "no listener"));
+    // One socket is served: a second listener would be accepted and never bound (or, next
+    // to a SASL one, look protected while it is not).
+    if list.len() != 1 {
+        return Err(invalid(key, value, "exactly one listener is supported"));
     }
     Ok(list)
 }
@@ -361,12 +400,13 @@ impl BrokerConfig {
                     }
                 }
                 SASL_PLAIN_JAAS => {
-                    c.sasl_plain_users = jaas_users(v).map_err(|reason| invalid(k, "(hidden)", reason))?;
-                    continue;
+                    c.sasl_plain_users = jaas_users(v).map_err(|reason| invalid(k, "(hidden)", reason))?
                 }
                 _ => unknown.push(key.clone()),
             }
-            c.explicit.insert(key.clone(), value.clone());
+            if !is_secret(k) {
+                c.explicit.insert(key.clone(), value.clone());
+            }
         }
         if c.listeners.iter().any(Listener::is_sasl) && c.sasl_plain_users.is_empty() {
             return Err(invalid(
@@ -570,5 +610,33 @@ mod tests {
             parse_properties("no separator here"),
             Err(ConfigError::Syntax { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn sasl_accounts_come_from_the_jaas_line_and_are_never_kept_as_given() {
+        let text = "listeners=SASL_PLAINTEXT://127.0.0.1:9092\n\
+            listener.name.sasl_plaintext.plain.sasl.jaas.config=\\\n\
+            \x20 org.apache.kafka.common.security.plain.PlainLoginModule required \\\n\
+            \x20 username=\"admin\" password=\"x_user_y\" \\\n\
+            \x20 user_admin=\"a\\\"b c\" user_alice=\"alice=1\";\n";
+        let props = parse_properties(text).unwrap();
+        assert_eq!(props.len(), 2, "{props:?}");
+        let (c, unknown) = BrokerConfig::from_properties(&props).unwrap();
+        assert!(unknown.is_empty());
+        let users: Vec<(&str, &str)> = c
+            .sasl_plain_users
+            .iter()
+            .map(|(u, p)| (u.as_str(), p.as_str()))
+            .collect();
+        assert_eq!(users, [("admin", "a\"b c"), ("alice", "alice=1")]);
+        assert!(c.explicit.keys().all(|k| !k.contains("jaas")), "{:?}", c.explicit);
+
+        let empty = [(SASL_PLAIN_JAAS.to_string(), "x required user_=\"\";".to_string())];
+        assert!(BrokerConfig::from_properties(&empty).is_err());
+        let two = [(
+            "listeners".to_string(),
+            "PLAINTEXT://:1,SASL_PLAINTEXT://:2".to_string(),
+        )];
+        assert!(BrokerConfig::from_properties(&two).is_err(), "one listener only");
     }
 }

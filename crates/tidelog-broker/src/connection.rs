@@ -30,7 +30,7 @@ use tracing::{debug, warn};
 use crate::broker::Broker;
 use crate::dispatch::{self, PendingResponse};
 use crate::handlers;
-use crate::sasl::{Gate, Session};
+use crate::sasl::{Gate, Session, FAILED_AUTHENTICATION_DELAY};
 
 /// Responses that may be pending at once per connection (librdkafka pipelines up to 5
 /// requests by default; Java up to 5 as well).
@@ -49,7 +49,7 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
     let mut session = Session::new(broker.config.listeners[0].is_sasl());
     loop {
         let frame = tokio::select! {
-            frame = read_frame(&mut reader, max_frame) => frame,
+            frame = read_frame(&mut reader, session.max_frame(max_frame)) => frame,
             _ = shutdown.wait_for(|stop| *stop) => break,
             // The writer gave up on the connection.
             _ = pending_tx.closed() => break,
@@ -63,7 +63,12 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
             }
         };
         let prefix = RequestPrefix::peek(&frame);
-        let head = frame.slice(..frame.len().min(64));
+        // The start of a frame that cannot be read is logged, but never before
+        // authentication: it may hold a password.
+        let head = match session.is_open() {
+            true => frame.slice(..frame.len().min(64)),
+            false => Bytes::new(),
+        };
         let pending = match decode_request(frame) {
             Ok(request) if !handlers::api_versions::advertised(request.api_key, request.header.api_version) => {
                 // Kafka handles exactly what it advertises and closes on anything else.
@@ -77,6 +82,7 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
                     let answer = dispatch::answer(body, request.header.correlation_id, request.header.api_version);
                     if close {
                         warn!(%peer, "closing connection: SASL authentication refused");
+                        tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
                         let _ = pending_tx.send(answer).await;
                         break;
                     }

@@ -104,9 +104,11 @@ fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, tidelog_log::PartitionLog>
 /// The last stable offset of a partition whose high watermark is `high_watermark`, read
 /// from `snapshot`: read_committed fetches stop there.
 pub fn last_stable_offset(high_watermark: i64, snapshot: &LogSnapshot) -> i64 {
+    // Never below the log start: DeleteRecords may pass a transaction still open.
     snapshot
         .first_unstable_offset()
         .map_or(high_watermark, |first| first.min(high_watermark))
+        .max(snapshot.log_start_offset())
 }
 
 /// Kafka's answer to a batch the partition's producer state refuses.
@@ -294,15 +296,14 @@ impl Partitions {
         if let Err(e) = self.logs.checkpoint_recovery_points() {
             error!(error = %e, "cannot checkpoint recovery points");
         }
-        self.checkpoint_log_starts();
-    }
-
-    /// Writes the log start offsets now (after DeleteRecords, which answers once they are
-    /// on disk); a failure is logged, and the next periodic checkpoint tries again.
-    pub fn checkpoint_log_starts(&self) {
-        if let Err(e) = self.logs.checkpoint_log_start_offsets() {
+        if let Err(e) = self.checkpoint_log_starts() {
             error!(error = %e, "cannot checkpoint log start offsets");
         }
+    }
+
+    /// Writes the log start offsets now: DeleteRecords answers once they are on disk.
+    pub fn checkpoint_log_starts(&self) -> Result<(), LogError> {
+        self.logs.checkpoint_log_start_offsets()
     }
 
     /// Flushes everything and marks the log dirs cleanly shut down.

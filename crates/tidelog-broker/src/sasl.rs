@@ -15,6 +15,13 @@ use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
 const PLAIN: &str = "PLAIN";
 
+/// Kafka's `sasl.server.max.receive.size`.
+const MAX_UNAUTHENTICATED_FRAME: usize = 512 * 1024;
+
+/// How long a refused authentication waits before its answer, as Kafka's
+/// `connection.failed.authentication.delay.ms`: it slows down guessing passwords.
+pub const FAILED_AUTHENTICATION_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Where a connection is in its authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
@@ -48,6 +55,22 @@ impl Session {
             false => State::NotRequired,
         };
         Session { state }
+    }
+
+    /// The largest frame the connection may send now: before authentication, Kafka's
+    /// `sasl.server.max.receive.size` (512 KiB), so a stranger cannot make the broker
+    /// buffer `socket.request.max.bytes`.
+    pub fn max_frame(&self, authenticated_max: usize) -> usize {
+        match self.is_open() {
+            true => authenticated_max,
+            false => authenticated_max.min(MAX_UNAUTHENTICATED_FRAME),
+        }
+    }
+
+    /// Whether requests are served: no authentication needed, or done. Until then the
+    /// connection's bytes (a password among them) are not logged.
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, State::NotRequired | State::Authenticated(_))
     }
 
     /// The user the connection authenticated as, if it did.
@@ -104,7 +127,9 @@ impl Session {
                 ),
                 close: *state != State::NotRequired,
             },
-            (RequestBody::ApiVersions(_), _) | (_, State::NotRequired | State::Authenticated(_)) => Gate::Dispatch,
+            // ApiVersions comes before the handshake, not between it and authenticating.
+            (RequestBody::ApiVersions(_), State::AwaitingHandshake)
+            | (_, State::NotRequired | State::Authenticated(_)) => Gate::Dispatch,
             _ => Gate::Refuse("a request before SASL authentication"),
         }
     }
@@ -141,10 +166,13 @@ fn check_plain(bytes: &[u8], users: &BTreeMap<String, String>) -> Option<String>
     same_bytes(expected.as_bytes(), password).then(|| user.to_string())
 }
 
-/// Compares without stopping at the first difference, so the time taken does not tell
-/// how much of a guessed password was right.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+/// Compares every byte of the guess whatever differs, so the time taken tells neither
+/// how much of a guessed password was right nor the password's length.
+fn same_bytes(expected: &[u8], guess: &[u8]) -> bool {
+    let length_differs = u8::from(expected.len() != guess.len());
+    guess.iter().enumerate().fold(length_differs, |diff, (i, byte)| {
+        diff | (expected.get(i).copied().unwrap_or(0) ^ byte)
+    }) == 0
 }
 
 #[cfg(test)]
@@ -161,5 +189,8 @@ mod tests {
         assert_eq!(check_plain(b"\0alice\0secret\0", &users), None);
         assert_eq!(check_plain(b"\0mallory\0secret", &users), None);
         assert_eq!(check_plain(b"alice", &users), None);
+        assert_eq!(check_plain(b"\0alice\0secretsecret", &users), None);
+        assert_eq!(check_plain(b"\0alice\0secre", &users), None);
+        assert_eq!(check_plain(b"\0alice\0", &users), None);
     }
 }

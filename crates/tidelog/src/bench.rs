@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand, ValueEnum};
 use rdkafka::admin::{NewTopic, TopicReplication};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -28,6 +27,9 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::client::{self, Admin, TIMEOUT};
 use broker_process::{BrokerProcess, Rss};
+
+/// The benchmark's clients' `client.id`.
+const CLIENT_ID: &str = "tidelog-bench";
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -285,11 +287,6 @@ impl fmt::Display for Latencies {
     }
 }
 
-/// Settings every client of the benchmark shares.
-fn client_config(bootstrap: &str) -> ClientConfig {
-    client::client_config(bootstrap, "tidelog-bench")
-}
-
 /// A producer tuned for throughput: `linger.ms` as asked, batches bounded by bytes (1 MB,
 /// just under the broker's `message.max.bytes`) rather than by count, no compression. The
 /// queue defaults (100,000 records, 1 GiB) keep plenty in flight. A thread of its own
@@ -300,7 +297,7 @@ fn producer(
     linger_ms: u32,
     keep_latencies: bool,
 ) -> Result<ThreadedProducer<Deliveries>, String> {
-    client_config(bootstrap)
+    client::client_config(bootstrap, CLIENT_ID)
         .set("acks", acks.as_config())
         .set("linger.ms", linger_ms.to_string())
         .set("batch.size", "1000000")
@@ -383,7 +380,7 @@ impl ProducerContext for Deliveries {
 /// Through the admin API: a producer's metadata request would auto-create it with the
 /// broker's default partition count instead.
 fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<i32, String> {
-    let admin = Admin::connect(bootstrap, "tidelog-bench")?;
+    let admin = Admin::connect(bootstrap, CLIENT_ID)?;
     let count = |admin: &Admin| -> Result<Option<i32>, String> {
         let metadata = admin.metadata()?;
         let found = metadata.topics().iter().find(|t| t.name() == topic);
@@ -495,7 +492,7 @@ fn latency(target: &Target, load: &Load, rate: u32, duration: f64) -> Result<Lat
 /// throughput (up to 50 MB per response, 1 MiB per partition, 64 MiB prefetched);
 /// `fetch_max_bytes` overrides the first.
 fn consume(target: &Target, fetch_max_bytes: Option<u32>) -> Result<Throughput, String> {
-    let mut config = client_config(&target.bootstrap);
+    let mut config = client::client_config(&target.bootstrap, CLIENT_ID);
     // librdkafka's assign() needs a group id; no offsets are committed.
     config
         .set("group.id", "tidelog-bench")
@@ -738,7 +735,7 @@ fn restart_after_kill(exe: &Path, dir: &Path, args: &OwnBrokerArgs) -> Result<Re
 
     let (broker, ready) = BrokerProcess::start(exe, dir)?;
     let rss = broker.rss()?;
-    let consumer: BaseConsumer = client_config(&broker.addr.to_string())
+    let consumer: BaseConsumer = client::client_config(&broker.addr.to_string(), CLIENT_ID)
         .create()
         .map_err(|e| e.to_string())?;
     let mut found = 0;

@@ -84,6 +84,9 @@ pub fn run(args: TopicsArgs) -> Result<(), String> {
             configs,
             deleted,
         } => {
+            // rdkafka passes on no per-resource error: a topic that does not exist would
+            // look altered.
+            find_topic(&admin.metadata()?, &topic)?;
             // librdkafka's AlterConfigs replaces every override: start from the current
             // ones (a change made meanwhile by someone else is lost, as with Kafka's
             // tools on brokers without IncrementalAlterConfigs).

@@ -110,6 +110,8 @@ fn topics_are_created_described_altered_and_deleted() {
     let refused = fails(&broker, &["topics", "alter", "other", "--config", "retention.ms=-7"]);
     assert!(refused.contains("refused the change to topic other"), "{refused}");
     assert!(fails(&broker, &["topics", "describe", "nope"]).contains("topic nope does not exist"));
+    let alter_missing = ["topics", "alter", "nope", "--delete-config", "retention.ms"];
+    assert!(fails(&broker, &alter_missing).contains("topic nope does not exist"));
     assert!(fails(&broker, &["topics", "create", "orders"]).contains("already exists"));
 
     assert_eq!(

@@ -25,7 +25,6 @@ use tidelog_protocol::messages::offset_commit_request::{
 use tidelog_protocol::messages::offset_delete_request::{
     OffsetDeleteRequest, OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
 };
-use tidelog_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
 /// Each consumer's assigned partitions, sorted.
@@ -208,17 +207,9 @@ fn a_silent_members_partitions_move_when_its_session_expires() {
         let (_, member, _) = raw.join_group("expiring", "", subscription);
         let (error, member, generation) = raw.join_group("expiring", &member, subscription);
         assert_eq!(error, 0);
-        let sync = SyncGroupRequest {
-            group_id: "expiring".into(),
-            generation_id: generation,
-            member_id: member,
-            ..Default::default()
-        };
-        let ResponseBody::SyncGroup(synced) = raw.request(5, RequestBody::SyncGroup(sync)) else {
-            panic!("not a SyncGroup response")
-        };
-        assert_eq!(synced.error_code, 0);
-        synced.assignment
+        let (error, assignment) = raw.sync_group("expiring", &member, generation, b"");
+        assert_eq!(error, 0);
+        assignment
     });
     while !silent.is_finished() {
         consumer.poll(Duration::from_millis(50));
@@ -474,23 +465,8 @@ fn commits_from_a_stale_generation_or_an_unknown_member_are_refused_and_not_writ
     let (error, member, _) = raw.join_group("stale", "", b"");
     assert_eq!(error, ErrorCode::MEMBER_ID_REQUIRED.0);
     assert_eq!(raw.join_group("stale", &member, b""), (0, member.clone(), 1));
-    let sync = SyncGroupRequest {
-        group_id: "stale".into(),
-        generation_id: 1,
-        member_id: member.clone(),
-        protocol_type: Some("consumer".into()),
-        protocol_name: Some("range".into()),
-        assignments: vec![SyncGroupRequestAssignment {
-            member_id: member.clone(),
-            assignment: bytes::Bytes::from_static(b"mine"),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let ResponseBody::SyncGroup(synced) = raw.request(5, RequestBody::SyncGroup(sync)) else {
-        panic!("not a SyncGroup response")
-    };
-    assert_eq!((synced.error_code, &synced.assignment[..]), (0, &b"mine"[..]));
+    let (error, assignment) = raw.sync_group("stale", &member, 1, b"mine");
+    assert_eq!((error, &assignment[..]), (0, &b"mine"[..]));
     // While it has members the id is a classic group's: a KIP-848 member is refused.
     let heartbeat = ConsumerGroupHeartbeatRequest {
         group_id: "stale".into(),

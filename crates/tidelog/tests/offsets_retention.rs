@@ -14,7 +14,6 @@ use tidelog_protocol::messages::consumer_group_heartbeat_request::ConsumerGroupH
 use tidelog_protocol::messages::offset_commit_request::{
     OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use tidelog_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
 const TOPIC: &str = "retained";
@@ -156,19 +155,7 @@ fn join_stable_classic_group(raw: &mut RawClient, group: &str) -> (String, i32) 
     assert_eq!(ErrorCode(error), ErrorCode::MEMBER_ID_REQUIRED);
     let (error, member, generation) = raw.send_join_group(join(&member));
     assert_eq!(ErrorCode(error), ErrorCode::NONE);
-    let sync = SyncGroupRequest {
-        group_id: group.into(),
-        generation_id: generation,
-        member_id: member.clone(),
-        assignments: vec![SyncGroupRequestAssignment {
-            member_id: member.clone(),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let ResponseBody::SyncGroup(synced) = raw.request(5, RequestBody::SyncGroup(sync)) else {
-        panic!("not a SyncGroup response")
-    };
-    assert_eq!(ErrorCode(synced.error_code), ErrorCode::NONE);
+    let (error, _) = raw.sync_group(group, &member, generation, b"");
+    assert_eq!(ErrorCode(error), ErrorCode::NONE);
     (member, generation)
 }

@@ -77,6 +77,11 @@ fn clients_with_an_account_produce_and_consume_and_a_wrong_password_is_refused()
         .fetch_metadata(None, Timeout::After(std::time::Duration::from_secs(3)))
         .is_err());
     broker.wait_for_line(&["closing connection", "SASL authentication refused"]);
+    let log = broker.log();
+    assert!(
+        !log.contains("alice-secret") && !log.contains("guess"),
+        "a password in the log:\n{log}"
+    );
 }
 
 fn handshake(raw: &mut RawClient, mechanism: &str) -> (ErrorCode, Vec<String>) {
@@ -120,6 +125,12 @@ fn the_exchange_in_raw_frames_and_what_comes_before_it() {
         (ErrorCode::UNSUPPORTED_SASL_MECHANISM, vec!["PLAIN".to_string()])
     );
     raw.assert_closed();
+
+    // Between the handshake and authenticating, only SaslAuthenticate.
+    let mut raw = broker.raw();
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::NONE);
+    raw.send(3, &RequestBody::ApiVersions(Default::default()));
+    broker.assert_closed_and_logged(&mut raw, "before SASL authentication");
 
     // Authenticating before the handshake is out of order.
     let mut raw = broker.raw();

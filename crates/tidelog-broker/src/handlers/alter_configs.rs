@@ -1,10 +1,10 @@
 //! AlterConfigs: replaces the whole set of a topic's config overrides; what the request
-//! does not list, or lists with a null value, goes back to its default, as in Kafka. Also
+//! does not list goes back to its default, and a null value is refused, as in Kafka. Also
 //! what IncrementalAlterConfigs shares: which resources can be altered (topics: broker
 //! configs are static here, read from `server.properties` and `--override` at start) and
 //! the checks for duplicates.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tidelog_protocol::messages::alter_configs_request::{AlterConfigsRequest, AlterableConfig};
 use tidelog_protocol::messages::alter_configs_response::{AlterConfigsResourceResponse, AlterConfigsResponse};
@@ -21,10 +21,18 @@ pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResp
         .collect();
     let answers = alter_each(broker, &resources, request.validate_only, |configs, _| {
         no_duplicate_keys(configs.iter().map(|c| c.name.as_str()))?;
-        Ok(configs
+        configs
             .iter()
-            .filter_map(|c| Some((c.name.clone(), c.value.clone()?)))
-            .collect())
+            .map(|c| {
+                let value = c.value.clone().ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::INVALID_REQUEST,
+                        format!("Null value not supported for : {}", c.name),
+                    )
+                })?;
+                Ok((c.name.clone(), value))
+            })
+            .collect()
     });
     AlterConfigsResponse {
         responses: resource_responses!(AlterConfigsResourceResponse, answers),
@@ -69,13 +77,22 @@ pub fn alter_each<C>(
     validate_only: bool,
     change: impl Fn(&[C], &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
 ) -> Vec<Answer> {
-    let keys: Vec<(i8, &str)> = resources.iter().map(|(t, name, _)| (*t, *name)).collect();
+    let mut times_named: HashMap<(i8, &str), usize> = HashMap::new();
+    for (resource_type, name, _) in resources {
+        *times_named.entry((*resource_type, name)).or_default() += 1;
+    }
     resources
         .iter()
         .map(|(resource_type, name, configs)| {
-            let altered = alter(broker, &keys, (*resource_type, name), validate_only, |current| {
-                change(configs, current)
-            });
+            let altered = match times_named[&(*resource_type, *name)] {
+                1 => alter(broker, (*resource_type, name), validate_only, |current| {
+                    change(configs, current)
+                }),
+                _ => Err(ApiError::new(
+                    ErrorCode::INVALID_REQUEST,
+                    format!("Error due to duplicate resources: {name}"),
+                )),
+            };
             let (error_code, error_message) = match altered {
                 Ok(()) => (ErrorCode::NONE.0, None),
                 Err(e) => (e.code.0, Some(e.message)),
@@ -90,22 +107,13 @@ pub fn alter_each<C>(
         .collect()
 }
 
-/// Alters `resource`, one of a request's `resources`: a topic's overrides become what
-/// `change` makes of the current ones.
+/// Alters one resource: a topic's overrides become what `change` makes of the current ones.
 fn alter(
     broker: &Broker,
-    resources: &[(i8, &str)],
-    resource: (i8, &str),
+    (resource_type, name): (i8, &str),
     validate_only: bool,
     change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
 ) -> Result<(), ApiError> {
-    let (resource_type, name) = resource;
-    if resources.iter().filter(|r| **r == resource).count() > 1 {
-        return Err(ApiError::new(
-            ErrorCode::INVALID_REQUEST,
-            format!("Error due to duplicate resources: {name}"),
-        ));
-    }
     match resource_type {
         RESOURCE_TOPIC => broker.alter_topic_configs(name, validate_only, change),
         RESOURCE_BROKER => Err(ApiError::new(

@@ -21,7 +21,7 @@ use crate::topic_config;
 const HIGH_WATERMARK: i64 = -1;
 
 pub fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
-    let topics = request
+    let mut topics: Vec<DeleteRecordsTopicResult> = request
         .topics
         .into_iter()
         .map(|topic| DeleteRecordsTopicResult {
@@ -45,7 +45,15 @@ pub fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsRe
             ..Default::default()
         })
         .collect();
-    broker.partitions.checkpoint_log_starts();
+    if let Err(e) = broker.partitions.checkpoint_log_starts() {
+        // The segments are gone, but a crash could bring back the start of the first one
+        // kept: what was deleted is not answered as done.
+        error!(error = %e, "cannot checkpoint log start offsets after deleting records");
+        let deleted = topics.iter_mut().flat_map(|t| &mut t.partitions);
+        for partition in deleted.filter(|p| p.error_code == ErrorCode::NONE.0) {
+            (partition.error_code, partition.low_watermark) = (ErrorCode::KAFKA_STORAGE_ERROR.0, -1);
+        }
+    }
     DeleteRecordsResponse {
         topics,
         ..Default::default()

@@ -61,11 +61,11 @@ fn apply(configs: &mut BTreeMap<String, String>, operation: &AlterableConfig) ->
             let def = topic_config::def(name).ok_or_else(|| {
                 ApiError::new(ErrorCode::INVALID_CONFIG, format!("Unknown topic config name: {name}"))
             })?;
-            let verb = if op == APPEND { "append" } else { "subtract" };
+            let verb = if op == APPEND { "APPEND" } else { "SUBTRACT" };
             if def.ty != ConfigType::List {
                 return Err(ApiError::new(
-                    ErrorCode::INVALID_REQUEST,
-                    format!("Config value {verb} is not allowed for config key: {name}"),
+                    ErrorCode::INVALID_CONFIG,
+                    format!("Can't {verb} to key {name} because its type is not LIST."),
                 ));
             }
             let items = |list: &str| -> Vec<String> {

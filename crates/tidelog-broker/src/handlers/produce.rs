@@ -36,10 +36,8 @@ use tidelog_protocol::records::{RecordBatch, RecordBatchMut};
 use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 use tracing::error;
 
-use crate::broker::Broker;
+use crate::broker::{is_internal_topic, Broker};
 use crate::clock::now_ms;
-use crate::coordinator::group::OFFSETS_TOPIC;
-use crate::coordinator::txn::TRANSACTION_STATE_TOPIC;
 use crate::dispatch::Reply;
 use crate::partitions::{producer_error_code, Partition};
 use crate::produce_validation::{validate, Refused};
@@ -291,7 +289,7 @@ fn check_partition(
         .ok_or_else(|| refuse(unknown, None))?;
     // Only the coordinators write their topics; records from clients could forge groups
     // or transactions.
-    if topic == OFFSETS_TOPIC || topic == TRANSACTION_STATE_TOPIC {
+    if is_internal_topic(topic) {
         let message = format!("Cannot append to internal topic {topic}");
         return Err(refuse(ErrorCode::INVALID_TOPIC_EXCEPTION, Some(message)));
     }
@@ -424,6 +422,7 @@ fn error_response(request: &ProduceRequest, code: ErrorCode) -> ProduceResponse 
 mod tests {
     use super::*;
     use crate::config::BrokerConfig;
+    use crate::coordinator::group::OFFSETS_TOPIC;
     use bytes::Bytes;
     use std::collections::BTreeMap;
     use tidelog_protocol::messages::produce_request::TopicProduceData;

@@ -25,6 +25,7 @@ use tidelog_protocol::messages::metadata_response::MetadataResponse;
 use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
 use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use tidelog_protocol::messages::produce_response::PartitionProduceResponse;
+use tidelog_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
 use tidelog_protocol::records::{Compression, Header, Record, RecordBatch, RecordBatchBuilder};
 use tidelog_protocol::{
     decode_response, encode_request, ApiKey, EncodeBuf, ErrorCode, Payload, RequestBody, ResponseBody,
@@ -283,6 +284,34 @@ impl RawClient {
     /// JoinGroup v9 (see [`join_group_request`]): (error, member id, generation).
     pub fn join_group(&mut self, group: &str, member_id: &str, subscription: &'static [u8]) -> (i16, String, i32) {
         self.send_join_group(join_group_request(group, member_id, subscription))
+    }
+
+    /// SyncGroup v5 of a `range` consumer which, if it leads, assigns itself `assignment`:
+    /// (error, the member's assignment).
+    pub fn sync_group(
+        &mut self,
+        group: &str,
+        member_id: &str,
+        generation: i32,
+        assignment: &'static [u8],
+    ) -> (i16, Bytes) {
+        let request = SyncGroupRequest {
+            group_id: group.into(),
+            generation_id: generation,
+            member_id: member_id.into(),
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            assignments: vec![SyncGroupRequestAssignment {
+                member_id: member_id.into(),
+                assignment: Bytes::from_static(assignment),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        match self.request(5, RequestBody::SyncGroup(request)) {
+            ResponseBody::SyncGroup(r) => (r.error_code, r.assignment),
+            other => panic!("not a SyncGroup response: {other:?}"),
+        }
     }
 
     /// Sends a JoinGroup v9: (error, member id, generation).
