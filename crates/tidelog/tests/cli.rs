@@ -5,8 +5,11 @@ mod common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
+use common::clients::{assigned_partitions, close_consumers, SETTLE_TIMEOUT};
 use common::Broker;
+use rdkafka::consumer::Consumer;
 
 /// What a run of the command printed, and whether it succeeded.
 struct Run {
@@ -160,6 +163,26 @@ fn lines_are_produced_consumed_by_a_group_and_its_lag_described() {
     // The group goes on from its commit; with nothing more to read, the timeout ends it.
     let consume = ["consume", "lines", "--group", "readers", "--timeout-ms", "5000"];
     assert_eq!(ok(&broker, &consume, ""), "no key\n");
+
+    // A live member is shown with its client id and host.
+    let member = broker.consumer("live");
+    member.subscribe(&["lines"]).expect("subscribe");
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    while assigned_partitions(&member).is_empty() {
+        member.poll(Duration::from_millis(50));
+        assert!(Instant::now() < deadline, "the member got no partition");
+    }
+    let described = ok(&broker, &["groups", "describe", "live"], "");
+    let lines: Vec<&str> = described.lines().collect();
+    assert_eq!(
+        lines[0], "Group: live\tState: Stable\tProtocol: range\tMembers: 1",
+        "{described}"
+    );
+    assert!(
+        lines[1].starts_with("\tMember: rdkafka-") && lines[1].ends_with("\tClientId: rdkafka\tHost: /127.0.0.1"),
+        "{described}"
+    );
+    close_consumers(vec![member], &[]);
 
     assert!(fails(&broker, &["consume", "nope", "--max-messages", "1"]).contains("topic nope does not exist"));
     assert!(fails(&broker, &["groups", "describe", "nobody"]).contains("group nobody does not exist"));
