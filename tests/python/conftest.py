@@ -23,8 +23,9 @@ class Broker:
     """A `tidelog serve` child on a free loopback port, its stderr drained by a thread so
     the child never blocks on a full pipe."""
 
-    def __init__(self, binary, data_dir):
-        self.command = [binary, "serve", "--listeners", "PLAINTEXT://127.0.0.1:0", "--log-dirs", str(data_dir)]
+    def __init__(self, binary, data_dir, protocol="PLAINTEXT", extra_args=()):
+        self.command = [binary, "serve", "--listeners", f"{protocol}://127.0.0.1:0", "--log-dirs", str(data_dir),
+                        *extra_args]
         self.lines = []
         self._spawn()
 
@@ -77,12 +78,16 @@ def admin_client(broker):
     )
 
 
-@pytest.fixture
-def broker(tmp_path):
+def start_broker(tmp_path, **kwargs):
     binary = os.environ.get("TIDELOG_BIN")
     if not binary:
         pytest.fail("set TIDELOG_BIN to the tidelog binary (scripts/test.sh does)")
-    running = Broker(binary, tmp_path / "data")
+    return Broker(binary, tmp_path / "data", **kwargs)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    running = start_broker(tmp_path)
     yield running
     # Captured, and shown by pytest only for a failing test.
     print("---- tidelog log ----\n" + running.log())
