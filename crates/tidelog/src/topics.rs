@@ -1,6 +1,8 @@
 //! `tidelog topics`: list, describe, create, alter and delete topics, as Kafka's
 //! `kafka-topics.sh` and `kafka-configs.sh` do, through librdkafka's admin API.
 
+use std::collections::BTreeMap;
+
 use clap::{Args, Subcommand};
 use rdkafka::admin::{AlterConfig, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication};
 
@@ -91,9 +93,8 @@ pub fn run(args: TopicsArgs) -> Result<(), String> {
             // ones (a change made meanwhile by someone else is lost, as with Kafka's
             // tools on brokers without IncrementalAlterConfigs).
             let mut overrides = overrides(&admin, &topic)?;
-            overrides.retain(|(key, _)| !deleted.contains(key) && !configs.iter().any(|(k, _)| k == key));
+            overrides.retain(|key, _| !deleted.contains(key));
             overrides.extend(configs);
-            overrides.sort();
             let alter = overrides.iter().fold(
                 AlterConfig::new(ResourceSpecifier::Topic(&topic)),
                 |alter, (key, value)| alter.set(key, value),
@@ -156,8 +157,8 @@ fn describe(admin: &Admin, topic: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The configs set on the topic (its overrides), sorted by name.
-fn overrides(admin: &Admin, topic: &str) -> Result<Vec<(String, String)>, String> {
+/// The configs set on the topic (its overrides), by name.
+fn overrides(admin: &Admin, topic: &str) -> Result<BTreeMap<String, String>, String> {
     let mut results = admin
         .wait(
             admin
@@ -169,12 +170,10 @@ fn overrides(admin: &Admin, topic: &str) -> Result<Vec<(String, String)>, String
         .pop()
         .ok_or("no answer")?
         .map_err(|code| format!("cannot describe topic {topic}: {code}"))?;
-    let mut set: Vec<(String, String)> = resource
+    Ok(resource
         .entries
         .into_iter()
         .filter(|e| e.source == ConfigSource::DynamicTopic)
         .map(|e| (e.name, e.value.unwrap_or_default()))
-        .collect();
-    set.sort();
-    Ok(set)
+        .collect())
 }

@@ -118,6 +118,11 @@ fn the_exchange_in_raw_frames_and_what_comes_before_it() {
     raw.send(12, &RequestBody::Metadata(Default::default()));
     broker.assert_closed_and_logged(&mut raw, "before SASL authentication");
 
+    // Before authentication a frame may be 512 KiB at most (the listener takes 100 MB after).
+    let mut raw = broker.raw();
+    raw.send_bytes(&(512 * 1024 + 1u32).to_be_bytes());
+    broker.assert_closed_and_logged(&mut raw, "524289");
+
     // A mechanism we do not offer: refused with the list, and closed.
     let mut raw = broker.raw();
     assert_eq!(

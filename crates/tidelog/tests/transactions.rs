@@ -16,6 +16,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tidelog_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
 use tidelog_protocol::messages::describe_transactions_response::TransactionState;
+use tidelog_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic};
 use tidelog_protocol::messages::list_transactions_request::ListTransactionsRequest;
 use tidelog_protocol::records::{read_marker, ControlType, RecordBatch};
 use tidelog_protocol::{RequestBody, ResponseBody};
@@ -882,4 +883,46 @@ mod raw {
         );
         assert_eq!(committed_values(&broker), ["a0", "a1", "c1", "d0", "d1"]);
     }
+}
+
+/// DeleteRecords up to the high watermark past a transaction still open: read_committed
+/// consumers are not pointed below the new log start (the last stable offset follows it).
+#[test]
+fn records_deleted_past_an_open_transaction_keep_the_last_stable_offset_at_the_log_start() {
+    let broker = Broker::start(&[]);
+    broker.admin().create_ok(&[new_topic("open", 1, 1)]);
+    let producer = transactional_producer(&broker, "left-open", &[]);
+    producer.begin_transaction().expect("begin");
+    for i in 0..3u8 {
+        send(&producer, "open", 0, &[i], b"uncommitted");
+    }
+    producer.flush(CLIENT_TIMEOUT).expect("flush");
+    let mut raw = broker.raw();
+    // ListOffsets at read_uncommitted: the high watermark.
+    wait_until("the records to be durable", || {
+        (raw.latest_offset("open", 0) == 3).then_some(())
+    });
+
+    let deleted = broker.admin().delete_records("open", &[(0, Offset::End)]);
+    assert_eq!(deleted, [(0, Ok(3))]);
+    let request = ListOffsetsRequest {
+        replica_id: -1,
+        isolation_level: 1, // read_committed
+        topics: vec![ListOffsetsTopic {
+            name: "open".into(),
+            partitions: vec![ListOffsetsPartition {
+                partition_index: 0,
+                timestamp: -1, // latest: the last stable offset
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::ListOffsets(listed) = raw.request(7, RequestBody::ListOffsets(request)) else {
+        panic!("not a ListOffsets response")
+    };
+    let partition = &listed.topics[0].partitions[0];
+    assert_eq!((partition.error_code, partition.offset), (0, 3));
+    producer.abort_transaction(CLIENT_TIMEOUT).expect("abort");
 }

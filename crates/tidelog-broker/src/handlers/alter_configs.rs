@@ -20,24 +20,34 @@ pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResp
         .map(|r| (r.resource_type, r.resource_name.as_str(), r.configs.as_slice()))
         .collect();
     let answers = alter_each(broker, &resources, request.validate_only, |configs, _| {
-        no_duplicate_keys(configs.iter().map(|c| c.name.as_str()))?;
         configs
             .iter()
-            .map(|c| {
-                let value = c.value.clone().ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::INVALID_REQUEST,
-                        format!("Null value not supported for : {}", c.name),
-                    )
-                })?;
-                Ok((c.name.clone(), value))
-            })
+            .map(|c| Ok((c.name.clone(), c.value.clone().ok_or_else(|| null_value(&c.name))?)))
             .collect()
     });
     AlterConfigsResponse {
         responses: resource_responses!(AlterConfigsResourceResponse, answers),
         ..Default::default()
     }
+}
+
+/// A config entry of either API, named by its key.
+pub trait ConfigKey {
+    fn key(&self) -> &str;
+}
+
+impl ConfigKey for AlterableConfig {
+    fn key(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Kafka's answer to a config given without a value where one is needed.
+pub fn null_value(key: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::INVALID_REQUEST,
+        format!("Null value not supported for : {key}"),
+    )
 }
 
 /// A resource of either API: (type, name, its configs as the API gives them).
@@ -70,8 +80,9 @@ macro_rules! resource_responses {
 pub(crate) use resource_responses;
 
 /// Alters every resource of a request in turn: a topic's overrides become what `change`
-/// makes of the resource's configs and the current overrides.
-pub fn alter_each<C>(
+/// makes of the resource's configs and the current overrides. A resource named twice, or
+/// naming a key twice, is refused.
+pub fn alter_each<C: ConfigKey>(
     broker: &Broker,
     resources: &[Resource<'_, C>],
     validate_only: bool,
@@ -85,8 +96,10 @@ pub fn alter_each<C>(
         .iter()
         .map(|(resource_type, name, configs)| {
             let altered = match times_named[&(*resource_type, *name)] {
-                1 => alter(broker, (*resource_type, name), validate_only, |current| {
-                    change(configs, current)
+                1 => no_duplicate_keys(configs.iter().map(ConfigKey::key)).and_then(|()| {
+                    alter(broker, (*resource_type, name), validate_only, |current| {
+                        change(configs, current)
+                    })
                 }),
                 _ => Err(ApiError::new(
                     ErrorCode::INVALID_REQUEST,
@@ -128,7 +141,7 @@ fn alter(
 }
 
 /// A resource may name each config key once.
-pub fn no_duplicate_keys<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), ApiError> {
+fn no_duplicate_keys<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), ApiError> {
     let mut seen = BTreeSet::new();
     match names.into_iter().find(|name| !seen.insert(*name)) {
         Some(name) => Err(ApiError::new(

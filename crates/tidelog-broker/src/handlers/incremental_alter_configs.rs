@@ -12,7 +12,7 @@ use tidelog_protocol::messages::incremental_alter_configs_response::{
 use tidelog_protocol::ErrorCode;
 
 use crate::broker::{ApiError, Broker};
-use crate::handlers::alter_configs::{alter_each, no_duplicate_keys, resource_responses, Resource};
+use crate::handlers::alter_configs::{alter_each, null_value, resource_responses, ConfigKey, Resource};
 use crate::topic_config::{self, ConfigType};
 
 const SET: i8 = 0;
@@ -27,7 +27,6 @@ pub fn handle(broker: &Broker, request: IncrementalAlterConfigsRequest) -> Incre
         .map(|r| (r.resource_type, r.resource_name.as_str(), r.configs.as_slice()))
         .collect();
     let answers = alter_each(broker, &resources, request.validate_only, |operations, current| {
-        no_duplicate_keys(operations.iter().map(|c| c.name.as_str()))?;
         let mut configs = current.clone();
         for operation in operations {
             apply(&mut configs, operation)?;
@@ -40,16 +39,15 @@ pub fn handle(broker: &Broker, request: IncrementalAlterConfigsRequest) -> Incre
     }
 }
 
+impl ConfigKey for AlterableConfig {
+    fn key(&self) -> &str {
+        &self.name
+    }
+}
+
 fn apply(configs: &mut BTreeMap<String, String>, operation: &AlterableConfig) -> Result<(), ApiError> {
     let name = &operation.name;
-    let value = || {
-        operation.value.as_deref().ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::INVALID_REQUEST,
-                format!("Null value not supported for : {name}"),
-            )
-        })
-    };
+    let value = || operation.value.as_deref().ok_or_else(|| null_value(name));
     match operation.config_operation {
         SET => {
             configs.insert(name.clone(), value()?.to_string());
