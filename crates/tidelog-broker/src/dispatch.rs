@@ -1,9 +1,11 @@
 //! Routes a decoded request to its handler and turns the handler's answer into a pending
 //! response frame.
 //!
-//! A handler does its ordered work (appends, metadata changes) before returning, and may
-//! return a future for the part that waits (durability, long-poll), so the connection can
-//! read on while the response waits its turn.
+//! A handler does its ordered work (appends, metadata changes) before returning (a Produce
+//! or TxnOffsetCommit that must first add partitions to a transaction awaits that here, so
+//! a later request of the connection cannot write ahead of it), and may return a future for the part that
+//! waits (durability, long-poll), so the connection can read on while the response waits
+//! its turn.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,7 +45,7 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         return Box::pin(async { None });
     }
     let reply = match request.body {
-        RequestBody::Produce(r) => handlers::produce::handle(broker, r, version),
+        RequestBody::Produce(r) => handlers::produce::handle(broker, r, version).await,
         RequestBody::Fetch(r) => handlers::fetch::handle(broker, r, version),
         RequestBody::ListOffsets(r) => Reply::Now(ResponseBody::ListOffsets(handlers::list_offsets::handle(broker, r))),
         RequestBody::ApiVersions(r) => {
@@ -111,7 +113,7 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::InitProducerId(r) => handlers::init_producer_id::handle(broker, r),
         RequestBody::AddPartitionsToTxn(r) => handlers::add_partitions_to_txn::handle(broker, r, version),
         RequestBody::AddOffsetsToTxn(r) => handlers::add_offsets_to_txn::handle(broker, r),
-        RequestBody::TxnOffsetCommit(r) => handlers::txn_offset_commit::handle(broker, r, version),
+        RequestBody::TxnOffsetCommit(r) => handlers::txn_offset_commit::handle(broker, r, version).await,
         RequestBody::EndTxn(r) => handlers::end_txn::handle(broker, r, version),
         RequestBody::DescribeTransactions(r) => Reply::Now(ResponseBody::DescribeTransactions(
             handlers::describe_transactions::handle(broker, r),

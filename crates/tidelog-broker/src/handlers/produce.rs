@@ -22,7 +22,8 @@
 //!
 //! The check is a lookup by producer id per partition (see `coordinator::txn`), so a
 //! request is first checked whole, then appended; only a request with partitions to add
-//! waits for the coordinator before it appends.
+//! waits for the coordinator before it appends, and the connection reads nothing more
+//! until it has (see `handle`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -95,13 +96,17 @@ struct Appended {
     durable: Option<(Arc<Partition>, i64)>,
 }
 
-pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Reply {
+/// Async only for v12 transactional requests with partitions to add: the connection
+/// awaits the handler before it reads its next request, so the adds and the appends of one
+/// request finish before a later request of the same connection appends anything. (Kafka
+/// handles one request per connection at a time; a later request appending first put an
+/// idempotent producer's batches out of sequence.)
+pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Reply {
     let acks = request.acks;
     if !matches!(acks, -1..=1) {
         let response = error_response(&request, ErrorCode::INVALID_REQUIRED_ACKS);
         return Reply::Now(ResponseBody::Produce(response));
     }
-    let now = now_ms();
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let adds = version >= ADDS_PARTITIONS_VERSION && request.transactional_id.is_some();
     let checked: Vec<CheckedTopic> = request
@@ -130,6 +135,21 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Re
             (response, partitions)
         })
         .collect();
+    let transactional_id = request.transactional_id.unwrap_or_default();
+    let checked = add_to_transactions(broker, checked, &transactional_id, timeout).await;
+    let (response, waits) = append_all(broker, checked, now_ms());
+    reply(acks, response, waits, timeout)
+}
+
+/// Adds the partitions of transactional batches that are not yet in their producer's
+/// transaction (v12+), through the coordinator; a partition whose add fails is refused
+/// with the coordinator's error. Returns at once when there is nothing to add.
+async fn add_to_transactions(
+    broker: &Broker,
+    checked: Vec<CheckedTopic>,
+    transactional_id: &str,
+    timeout: Duration,
+) -> Vec<CheckedTopic> {
     let mut to_add: BTreeMap<(i64, i16), Vec<(String, i32)>> = BTreeMap::new();
     for checked in checked.iter().flat_map(|(_, ps)| ps.iter().flatten()) {
         if let Some(producer) = checked.to_add {
@@ -140,58 +160,38 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Re
         }
     }
     if to_add.is_empty() {
-        let (response, waits) = append_all(broker, checked, now);
-        return reply(acks, response, waits, timeout);
+        return checked;
     }
-    let broker = broker.clone();
-    let transactional_id = request.transactional_id.unwrap_or_default();
-    let added = async move {
-        let mut refused = BTreeMap::new();
-        for (producer, partitions) in to_add {
-            let added = broker
-                .txns
-                .add_partitions_implicitly(&broker.partitions, &transactional_id, producer, &partitions, timeout)
-                .await;
-            if let Err(code) = added {
-                refused.insert(producer, code);
-            }
+    let mut refused = BTreeMap::new();
+    for (producer, partitions) in to_add {
+        let added = broker
+            .txns
+            .add_partitions_implicitly(&broker.partitions, transactional_id, producer, &partitions, timeout)
+            .await;
+        if let Err(code) = added {
+            refused.insert(producer, code);
         }
-        let checked = checked
-            .into_iter()
-            .map(|(topic, partitions)| {
-                let partitions = partitions
-                    .into_iter()
-                    .map(|p| match p {
-                        Ok(c) => match c.to_add.and_then(|producer| refused.get(&producer)) {
-                            Some(code) => Err(Refusal {
-                                index: c.index,
-                                code: *code,
-                                message: None,
-                            }),
-                            None => Ok(c),
-                        },
-                        refused => refused,
-                    })
-                    .collect();
-                (topic, partitions)
-            })
-            .collect();
-        append_all(&broker, checked, now)
-    };
-    match acks {
-        // Nobody waits for the answer: the adds and appends go on by themselves.
-        0 => {
-            tokio::spawn(added);
-            Reply::Nothing
-        }
-        _ => Reply::Later(Box::pin(async move {
-            let (response, waits) = added.await;
-            ResponseBody::Produce(match acks {
-                1 => response,
-                _ => wait_durable(response, waits, timeout).await,
-            })
-        })),
     }
+    checked
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|p| match p {
+                    Ok(c) => match c.to_add.and_then(|producer| refused.get(&producer)) {
+                        Some(code) => Err(Refusal {
+                            index: c.index,
+                            code: *code,
+                            message: None,
+                        }),
+                        None => Ok(c),
+                    },
+                    refused => refused,
+                })
+                .collect();
+            (topic, partitions)
+        })
+        .collect()
 }
 
 /// The answer by `acks`: `0` none, `1` now, `-1` once every append is durable.
@@ -456,7 +456,8 @@ mod tests {
             }],
             ..Default::default()
         };
-        match handle(broker, request, 11) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        match runtime.block_on(handle(broker, request, 11)) {
             Reply::Now(ResponseBody::Produce(response)) => response.responses[0].partition_responses[0].clone(),
             _ => panic!("acks=1 is answered at once"),
         }

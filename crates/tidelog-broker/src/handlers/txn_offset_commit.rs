@@ -28,38 +28,33 @@ use crate::handlers::offset_commit::{answer, commit_answer, offsets_to_write, Ou
 /// request carries no timeout; this is a client's default `request.timeout.ms`).
 const IMPLICIT_ADD_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn handle(broker: &Arc<Broker>, request: TxnOffsetCommitRequest, version: i16) -> Reply {
+/// Async for v5, whose implicit add is awaited before the connection reads on, as
+/// Produce's are (see `dispatch`).
+pub async fn handle(broker: &Arc<Broker>, request: TxnOffsetCommitRequest, version: i16) -> Reply {
     if version < 5 {
         return commit(broker, request);
     }
     if broker.ensure_offsets_topic().is_err() {
         return Reply::Now(refuse_all(request, ErrorCode::COORDINATOR_NOT_AVAILABLE));
     }
-    let broker = broker.clone();
-    Reply::Later(Box::pin(async move {
-        let offsets_partition = (
-            OFFSETS_TOPIC.to_string(),
-            broker.groups.partition_for(&request.group_id),
-        );
-        let added = broker
-            .txns
-            .add_partitions_implicitly(
-                &broker.partitions,
-                &request.transactional_id,
-                (request.producer_id, request.producer_epoch),
-                &[offsets_partition],
-                IMPLICIT_ADD_TIMEOUT,
-            )
-            .await;
-        if let Err(code) = added {
-            return refuse_all(request, code);
-        }
-        match commit(&broker, request) {
-            Reply::Now(response) => response,
-            Reply::Later(response) => response.await,
-            Reply::Nothing => unreachable!("a commit is always answered"),
-        }
-    }))
+    let offsets_partition = (
+        OFFSETS_TOPIC.to_string(),
+        broker.groups.partition_for(&request.group_id),
+    );
+    let added = broker
+        .txns
+        .add_partitions_implicitly(
+            &broker.partitions,
+            &request.transactional_id,
+            (request.producer_id, request.producer_epoch),
+            &[offsets_partition],
+            IMPLICIT_ADD_TIMEOUT,
+        )
+        .await;
+    match added {
+        Ok(()) => commit(broker, request),
+        Err(code) => Reply::Now(refuse_all(request, code)),
+    }
 }
 
 /// Every partition of the request refused with `code`.
