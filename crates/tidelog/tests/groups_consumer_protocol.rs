@@ -9,7 +9,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::clients::{assigned_partitions, new_topic, CLIENT_TIMEOUT, SETTLE_TIMEOUT};
+use common::clients::{assigned_partitions, close_consumers, new_topic, CLIENT_TIMEOUT, SETTLE_TIMEOUT};
 use common::raw::RawClient;
 use common::Broker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -457,4 +457,71 @@ fn a_member_removed_by_its_session_timeout_stays_removed_after_a_restart() {
     broker.kill9();
     broker.restart();
     assert_eq!(describe(&broker, "raw"), before);
+}
+
+/// The topics and partitions a consumer is assigned now.
+fn assignment(consumer: &BaseConsumer) -> BTreeSet<(String, i32)> {
+    let list = consumer.assignment().expect("assignment");
+    list.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
+}
+
+/// Polls until the consumer's assignment changes from `from`, and returns the new one.
+fn next_assignment(consumer: &BaseConsumer, from: &BTreeSet<(String, i32)>) -> BTreeSet<(String, i32)> {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let _ = consumer.poll(Duration::from_millis(20));
+        let now = assignment(consumer);
+        if &now != from {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "the assignment stayed {from:?}");
+    }
+}
+
+/// librdkafka's own resubscription test (0045) as Kafka answers it: a regex new to the group
+/// is resolved after the heartbeat that brings it, so a subscription to a name and a regex
+/// gets the named topic first and the regex's topics at a later heartbeat; and a consumer
+/// moving from one regex to another ends with exactly the new regex's partitions.
+#[test]
+fn a_regex_subscription_is_resolved_after_its_heartbeat_and_replaced_by_the_next() {
+    let broker = Broker::start(BROKER_ARGS);
+    broker.admin().create_ok(&[
+        new_topic("regex1", 4, 1),
+        new_topic("regex2", 4, 1),
+        new_topic("plain", 2, 1),
+    ]);
+    let partitions = |topics: &[(&str, i32)]| -> BTreeSet<(String, i32)> {
+        topics
+            .iter()
+            .flat_map(|(t, n)| (0..*n).map(move |p| (t.to_string(), p)))
+            .collect()
+    };
+    let consumer: BaseConsumer = broker
+        .client_config()
+        .set("group.id", "regexes")
+        .set("group.protocol", "consumer")
+        .create()
+        .expect("create a consumer");
+    consumer.subscribe(&["^regex.*", "plain"]).expect("subscribe");
+    let first = next_assignment(&consumer, &BTreeSet::new());
+    assert_eq!(first, partitions(&[("plain", 2)]), "the named topic first");
+    let second = next_assignment(&consumer, &first);
+    assert_eq!(second, partitions(&[("plain", 2), ("regex1", 4), ("regex2", 4)]));
+
+    consumer.subscribe(&["^regex2"]).expect("resubscribe");
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let mut now = second;
+    while now != partitions(&[("regex2", 4)]) {
+        assert!(Instant::now() < deadline, "stuck at {now:?}");
+        now = next_assignment(&consumer, &now);
+    }
+    // And it stays so: nothing of the old subscription comes back.
+    for _ in 0..20 {
+        let _ = consumer.poll(Duration::from_millis(50));
+    }
+    assert_eq!(assignment(&consumer), partitions(&[("regex2", 4)]));
+    close_consumers(vec![consumer], &[]);
 }

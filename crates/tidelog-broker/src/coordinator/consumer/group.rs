@@ -2,6 +2,10 @@
 //! every membership or subscription change bumps, the target assignment computed at that
 //! epoch, and the reconciliation that moves each member towards its target.
 //!
+//! A regular expression new to the group is resolved after the heartbeat that brings it, as
+//! Kafka resolves them in the background: that heartbeat is answered with the topics
+//! subscribed by name, and the regex's topics come with a later one, at a new group epoch.
+//!
 //! Revocation comes before reassignment: a partition leaving a member is first removed from
 //! what the member owns and held as "revoking" until a heartbeat of that member reports it
 //! no longer owns it; only then can another member be given it.
@@ -79,6 +83,9 @@ pub struct Member {
     pub client_host: String,
     pub subscribed: BTreeSet<String>,
     pub subscribed_regex: Option<Regex>,
+    /// Whether `subscribed_regex` has been resolved: until then the target assignment
+    /// leaves out the topics only it matches.
+    pub(super) regex_resolved: bool,
     /// What the member has been told it owns.
     pub owned: Partitions,
     /// What it was told to give up and has not yet confirmed giving up.
@@ -168,6 +175,8 @@ impl ConsumerGroup {
         }
         // Checked before anything changes, so a bad pattern changes nothing.
         let regex = request.subscribed_regex.as_deref().map(full_match).transpose()?;
+        // Regexes brought by earlier heartbeats count from now on.
+        self.resolve_new_regexes();
         let joining = request.member_epoch == 0;
         // A member new to the group, whose arrival has already moved the group epoch.
         let mut fresh = false;
@@ -216,6 +225,7 @@ impl ConsumerGroup {
                             client_host: request.client_host.clone(),
                             subscribed: BTreeSet::new(),
                             subscribed_regex: None,
+                            regex_resolved: false,
                             owned: Partitions::new(),
                             revoking: Partitions::new(),
                             left_temporarily: false,
@@ -263,10 +273,19 @@ impl ConsumerGroup {
             }
         }
         if let Some(regex) = regex {
-            let member = self.members.get_mut(&member_id).expect("present");
-            if regex.as_ref().map(Regex::as_str) != member.subscribed_regex.as_ref().map(Regex::as_str) {
+            let pattern = regex.as_ref().map(Regex::as_str);
+            if pattern != self.members[&member_id].subscribed_regex.as_ref().map(Regex::as_str) {
+                // A regex another member has resolved counts at once, as in Kafka; a new
+                // one at the next heartbeat or tick (`resolve_new_regexes`).
+                let resolved = pattern.is_none_or(|pattern| {
+                    self.members
+                        .values()
+                        .any(|m| m.regex_resolved && m.subscribed_regex.as_ref().map(Regex::as_str) == Some(pattern))
+                });
+                let member = self.members.get_mut(&member_id).expect("present");
                 member.subscribed_regex = regex;
-                if !fresh {
+                member.regex_resolved = resolved;
+                if resolved && !fresh {
                     self.epoch += 1;
                 }
             }
@@ -363,8 +382,25 @@ impl ConsumerGroup {
         }
     }
 
-    /// Removes members whose session expired; the group epoch moves on if any did.
+    /// Resolves the regexes that members brought since the last heartbeat or tick: the
+    /// group epoch moves on if there were any, so the target takes in their topics.
+    fn resolve_new_regexes(&mut self) {
+        let mut resolved = false;
+        for member in self.members.values_mut() {
+            if member.subscribed_regex.is_some() && !member.regex_resolved {
+                member.regex_resolved = true;
+                resolved = true;
+            }
+        }
+        if resolved {
+            self.epoch += 1;
+        }
+    }
+
+    /// Removes members whose session expired, and resolves new regexes; the group epoch
+    /// moves on if either happened.
     pub fn expire_sessions(&mut self, now: Instant, topics: &BTreeMap<String, i32>) {
+        self.resolve_new_regexes();
         let before = self.members.len();
         // Gone: members silent for a session, and members that did not give up revoked
         // partitions within their rebalance timeout.
@@ -413,14 +449,24 @@ pub(super) fn rebalance_timeout(ms: i32, session_timeout: Duration) -> Duration 
 }
 
 impl Member {
-    /// The existing topics this member subscribes to, by name or by its regex.
+    /// The existing topics this member is assigned from: by name, or by its regex once
+    /// resolved.
     fn resolve(&self, topics: &BTreeMap<String, i32>) -> BTreeSet<String> {
-        topics.keys().filter(|t| self.subscribes_to(t)).cloned().collect()
+        let by_regex = |t: &str| self.regex_resolved && self.matches_regex(t);
+        topics
+            .keys()
+            .filter(|t| self.subscribed.contains(*t) || by_regex(t))
+            .cloned()
+            .collect()
     }
 
-    /// Whether this member subscribes to `topic`, by name or by its regex.
+    /// Whether this member subscribes to `topic`, by name or by its regex (resolved or not).
     fn subscribes_to(&self, topic: &str) -> bool {
-        self.subscribed.contains(topic) || self.subscribed_regex.as_ref().is_some_and(|r| r.is_match(topic))
+        self.subscribed.contains(topic) || self.matches_regex(topic)
+    }
+
+    fn matches_regex(&self, topic: &str) -> bool {
+        self.subscribed_regex.as_ref().is_some_and(|r| r.is_match(topic))
     }
 }
 
@@ -561,9 +607,68 @@ mod tests {
         let bad = group.heartbeat(join("orders("), || unreachable!(), &topics, SESSION, Instant::now());
         assert_eq!(bad.unwrap_err(), ErrorCode::INVALID_REQUEST);
         assert!(group.members.is_empty());
-        let joined = group.heartbeat(join("ord.rs"), || unreachable!(), &topics, SESSION, Instant::now());
+        let joined = group
+            .heartbeat(join("ord.rs"), || unreachable!(), &topics, SESSION, Instant::now())
+            .unwrap();
+        assert_eq!(
+            joined.assignment,
+            Some(Partitions::new()),
+            "resolved after this heartbeat"
+        );
+        let next = Heartbeat::bare("a", joined.member_epoch);
+        let resolved = group.heartbeat(next, || unreachable!(), &topics, SESSION, Instant::now());
         let expected = Partitions::from([("orders".to_string(), 0), ("orders".to_string(), 1)]);
-        assert_eq!(joined.unwrap().assignment, Some(expected));
+        assert_eq!(resolved.unwrap().assignment, Some(expected));
+    }
+
+    /// librdkafka's 0045 resubscription test, as Kafka answers it: a member subscribing to
+    /// a name and a new regex gets the named topic's partitions first, the regex's at a later
+    /// heartbeat; a regex the group has resolved counts at once for another member; and a
+    /// member moving from one regex to another gives up the first one's partitions.
+    #[test]
+    fn a_new_regex_is_resolved_after_the_heartbeat_that_brings_it() {
+        let mut group = ConsumerGroup::new("g", "uniform");
+        let topics = BTreeMap::from([
+            ("regex1".to_string(), 4),
+            ("regex2".to_string(), 4),
+            ("a".to_string(), 2),
+        ]);
+        let partitions = |topics: &[&str]| -> Partitions {
+            let counts = BTreeMap::from([("regex1", 4), ("regex2", 4), ("a", 2)]);
+            topics
+                .iter()
+                .flat_map(|t| (0..counts[t]).map(move |p| (t.to_string(), p)))
+                .collect()
+        };
+        let beat = |group: &mut ConsumerGroup, id: &str, epoch: i32, regex: Option<&str>, owned: Option<Partitions>| {
+            let request = Heartbeat {
+                subscribed_topics: (epoch == 0).then(|| vec!["a".to_string()]),
+                subscribed_regex: regex.map(str::to_string),
+                owned,
+                ..Heartbeat::bare(id, epoch)
+            };
+            group
+                .heartbeat(request, || unreachable!(), &topics, SESSION, Instant::now())
+                .unwrap()
+        };
+        let first = beat(&mut group, "m", 0, Some("regex.*"), None);
+        assert_eq!(first.assignment, Some(partitions(&["a"])));
+        let second = beat(&mut group, "m", first.member_epoch, None, first.assignment.clone());
+        assert!(second.member_epoch > first.member_epoch);
+        assert_eq!(second.assignment, Some(partitions(&["a", "regex1", "regex2"])));
+        let settled = beat(&mut group, "m", second.member_epoch, None, second.assignment);
+
+        // From one regex to another: the new regex is unresolved at first, so all the old
+        // one's partitions go; regex2's come back at the next heartbeat.
+        let moved = beat(&mut group, "m", settled.member_epoch, Some("regex2"), None);
+        assert_eq!(moved.assignment, Some(partitions(&["a"])));
+        let back = beat(&mut group, "m", moved.member_epoch, None, moved.assignment);
+        assert_eq!(back.assignment, Some(partitions(&["a", "regex2"])));
+
+        // A second member with the regex the group already resolved shares at once.
+        let other = beat(&mut group, "n", 0, Some("regex2"), None);
+        assert!(group.members["n"].regex_resolved);
+        assert_eq!(other.assignment, Some(Partitions::new()), "m still owns them");
     }
 
     #[test]

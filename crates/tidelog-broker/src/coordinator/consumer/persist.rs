@@ -189,6 +189,8 @@ pub fn restore(
                 client_host: m.client_host,
                 subscribed: m.subscribed_topic_names.into_iter().collect::<BTreeSet<_>>(),
                 subscribed_regex: m.subscribed_topic_regex.and_then(|p| full_match(&p).ok().flatten()),
+                // Resolved once already, before it was written.
+                regex_resolved: true,
                 owned: by_name(c.assigned),
                 revocation_deadline: (!revoking.is_empty()).then(|| now + rebalance_timeout),
                 revoking,
