@@ -363,3 +363,30 @@ mod restarts {
         }
     }
 }
+
+/// A broker whose log output went away (stderr a pipe nobody reads any more) keeps serving
+/// and still shuts down cleanly. It used to die at its next log line, with exit code 101
+/// and no clean-shutdown marker: the log writer reported the failed write on that same
+/// stderr, which panicked. Java's `Process.destroy()` closes the child's pipes before it
+/// sends SIGTERM, so every broker a Java harness stopped crashed on its way down.
+#[test]
+fn a_broker_whose_log_reader_went_away_keeps_serving_and_stops_cleanly() {
+    let data_dir = tempfile::tempdir().expect("a data dir");
+    let (mut child, addr) = common::serve_then_close_its_log(data_dir.path());
+    let mut config = rdkafka::ClientConfig::new();
+    config
+        .set("bootstrap.servers", addr.to_string())
+        .set("message.timeout.ms", CLIENT_TIMEOUT.as_millis().to_string());
+    // Each of these logs a line into the closed pipe.
+    clients::Admin::new(config.clone()).create_ok(&[new_topic("after", 1, 1)]);
+    let producer: rdkafka::producer::FutureProducer = config.create().expect("a producer");
+    let delivered = clients::block_on(producer.send(
+        rdkafka::producer::FutureRecord::<(), _>::to("after").payload("kept"),
+        CLIENT_TIMEOUT,
+    ));
+    let delivery = delivered.expect("delivered");
+    assert_eq!((delivery.partition, delivery.offset), (0, 0));
+    let status = common::terminate(&mut child);
+    assert!(status.success(), "exited with {status}");
+    assert!(data_dir.path().join(".kafka_cleanshutdown").exists());
+}

@@ -162,11 +162,7 @@ impl Broker {
     /// Stops the broker with SIGTERM and waits for it; a graceful shutdown exits 0.
     pub fn stop(&mut self) {
         let mut child = self.child.take().expect("the broker is not running");
-        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
-        let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(rc, 0, "send SIGTERM: {}", std::io::Error::last_os_error());
-        let status = wait_with_timeout(&mut child, PROCESS_TIMEOUT)
-            .unwrap_or_else(|| panic!("the broker did not stop within {PROCESS_TIMEOUT:?} of SIGTERM"));
+        let status = terminate(&mut child);
         assert!(status.success(), "graceful shutdown exited with {status}");
     }
 
@@ -298,6 +294,35 @@ impl Rng {
     pub fn in_range(&mut self, range: std::ops::Range<u64>) -> u64 {
         range.start + self.next_u64() % (range.end - range.start)
     }
+}
+
+/// Sends SIGTERM to a broker and waits for it to exit.
+pub fn terminate(child: &mut Child) -> ExitStatus {
+    // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0, "send SIGTERM: {}", std::io::Error::last_os_error());
+    wait_with_timeout(child, PROCESS_TIMEOUT)
+        .unwrap_or_else(|| panic!("the broker did not stop within {PROCESS_TIMEOUT:?} of SIGTERM"))
+}
+
+/// Starts `tidelog serve` on `data_dir` and closes its stderr once it listens, as when
+/// whatever read the broker's log went away (a `| head`, a supervisor gone). Returns the
+/// child and its address; the caller stops it.
+pub fn serve_then_close_its_log(data_dir: &Path) -> (Child, SocketAddr) {
+    let mut child = serve_command(data_dir, "PLAINTEXT", &[], 0)
+        .spawn()
+        .expect("spawn tidelog");
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let addr = loop {
+        let mut line = String::new();
+        let read = stderr.read_line(&mut line).expect("read the broker's log");
+        assert!(read > 0, "tidelog exited before listening");
+        if let Some(addr) = listening_addr(&line) {
+            break addr;
+        }
+    };
+    drop(stderr);
+    (child, addr)
 }
 
 /// Runs `tidelog serve` with `extra_args` on a fresh data directory, expecting it to exit
