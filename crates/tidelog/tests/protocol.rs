@@ -75,7 +75,8 @@ fn unadvertised_versions_close_the_connection() {
 }
 
 /// Metadata v10 and v11 carry topic ids but may not use them: Kafka answers INVALID_REQUEST
-/// for every topic, named "" when asked by id. From v12 an id alone finds the topic.
+/// for every topic, named "" when asked by id. From v12 an id finds the topic, whatever the
+/// name field says.
 #[test]
 fn metadata_by_topic_id_needs_v12() {
     let broker = Broker::start(&[]);
@@ -127,6 +128,16 @@ fn metadata_by_topic_id_needs_v12() {
             (None, unknown, ErrorCode::UNKNOWN_TOPIC_ID, 0)
         ]
     );
+    // The Java client asks by id with the name field at its default, "": the id wins.
+    let java_style = MetadataRequestTopic {
+        name: Some(String::new()),
+        ..by_id(id)
+    };
+    let ResponseBody::Metadata(response) = raw.request(12, metadata(vec![java_style])) else {
+        panic!("not a Metadata response");
+    };
+    let found: Vec<_> = response.topics.iter().map(|t| (t.name.clone(), t.topic_id)).collect();
+    assert_eq!(found, [(Some("known".to_string()), id)]);
 }
 
 /// DescribeTopicPartitions pages through every partition by cursor, and a cursor or limit

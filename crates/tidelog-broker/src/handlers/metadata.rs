@@ -44,9 +44,11 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
             let auto_create = request.allow_auto_topic_creation && broker.config.auto_create_topics_enable;
             requested
                 .into_iter()
+                // A topic asked by id may carry a name too: the Java client's is "", the
+                // schema's default. As in Kafka, the id wins.
                 .map(|t| match t.name {
-                    Some(name) => lookup_by_name(broker, &name, auto_create),
-                    None => lookup_by_id(broker, t.topic_id),
+                    Some(name) if t.topic_id.is_nil() => lookup_by_name(broker, &name, auto_create),
+                    _ => lookup_by_id(broker, t.topic_id),
                 })
                 .collect()
         }
