@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The project's test command: every Rust test (unit, codec and end-to-end), then the
-# Python client tests and the Node.js (kafkajs) client tests against the same binary.
+# Python client tests, the Node.js (kafkajs) client tests and the Java tests (Kafka's own
+# client and tools, newest 4.x and 4.0) against the same binary.
 #
 # One profile, debug, for everything: `cargo test` builds the `tidelog` binary that the
-# end-to-end tests spawn, and pytest and node run that same binary, so nothing is built twice.
+# end-to-end tests spawn, and pytest, node and Maven run that same binary, so nothing is
+# built twice.
 # Honours CARGO_TARGET_DIR (default: ./target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +45,16 @@ npm ci --prefix tests/node --no-audit --no-fund
 
 echo "==> node --test tests/node"
 tidelog_bin="$(realpath "$target_dir/debug/tidelog")"
-cd tests/node
 # Named, not discovered: `node --test` alone passes when it finds no test file at all, and
 # an unmatched pattern reaches node as a path that does not exist, which fails.
-TIDELOG_BIN="$tidelog_bin" node --test ./*.test.js
+(cd tests/node && TIDELOG_BIN="$tidelog_bin" node --test ./*.test.js)
+
+# Kafka's Java client of the newest 4.x, then of 4.0 (the first with transactions v2).
+# Surefire fails the run when it finds no test; each test has a 5-minute timeout, and the
+# whole run is bounded like pytest's.
+for kafka_version in 4.4.0 4.0.2; do
+    echo "==> mvn test tests/java (Kafka clients and tools $kafka_version)"
+    TIDELOG_BIN="$tidelog_bin" timeout --signal=INT --kill-after=30s 25m \
+        mvn -B --no-transfer-progress -f tests/java/pom.xml test -Dkafka.version="$kafka_version" \
+        -DfailIfNoTests=true
+done

@@ -1,0 +1,40 @@
+package io.tidelog.e2e;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One of Kafka's command-line tools run as its shell script runs it: a child JVM with the
+ * tool's main class on the Kafka jars' classpath (Maven writes it to target/classpath.txt).
+ */
+public final class KafkaTool {
+    /** A tool still running after this is hung. */
+    private static final long TIMEOUT_S = 240;
+
+    /** The exit code and everything the tool printed (stdout and stderr together). */
+    public record Result(int exitCode, String output) {
+    }
+
+    private KafkaTool() {
+    }
+
+    public static Result run(String mainClass, List<String> args) throws IOException, InterruptedException {
+        String classpath = Files.readString(Path.of(System.getProperty("tidelog.toolsClasspath"))).trim();
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> command = new ArrayList<>(List.of(java, "-Xmx512m", "-cp", classpath, mainClass));
+        command.addAll(args);
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        // Read while it runs, so a full pipe cannot stall it.
+        byte[] output = process.getInputStream().readAllBytes();
+        if (!process.waitFor(TIMEOUT_S, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            throw new IllegalStateException(mainClass + " did not finish: " + new String(output, StandardCharsets.UTF_8));
+        }
+        return new Result(process.exitValue(), new String(output, StandardCharsets.UTF_8));
+    }
+}
