@@ -55,6 +55,30 @@ fn one_of(v: &str, allowed: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Kafka's throttled-replica lists: `*`, or `partition:broker` pairs. Tidelog does not
+/// replicate yet, so they are kept and listed, as Kafka does on a single node.
+fn throttled_replicas(value: &str) -> Result<(), String> {
+    let pair = |p: &str| {
+        let (partition, broker) = p.trim().split_once(':')?;
+        partition.parse::<u32>().ok()?;
+        broker.parse::<u32>().ok()
+    };
+    match value.trim() {
+        "" | "*" => Ok(()),
+        list if list.split(',').all(|p| pair(p).is_some()) => Ok(()),
+        _ => Err("must be *, or a list of partition:broker pairs".into()),
+    }
+}
+
+/// Tiered storage does not exist here; Kafka refuses to enable it where it is off.
+fn no_tiered_storage(value: &str) -> Result<(), String> {
+    match value {
+        "false" => Ok(()),
+        "true" => Err("Tiered Storage functionality is disabled in the broker".into()),
+        _ => Err("must be true or false".into()),
+    }
+}
+
 macro_rules! defs {
     ($($name:literal, $synonym:expr, $default:literal, $ty:ident, $validate:expr;)*) => {
         pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
@@ -66,13 +90,23 @@ macro_rules! defs {
 defs! {
     "cleanup.policy", Some("log.cleanup.policy"), "delete", List,
         |v| v.split(',').try_for_each(|p| one_of(p.trim(), &["delete", "compact"]));
+    "compression.gzip.level", Some("compression.gzip.level"), "-1", Int,
+        |v| match v.parse::<i32>() { Ok(-1 | 1..=9) => Ok(()), _ => Err("must be -1 or between 1 and 9".into()) };
+    "compression.lz4.level", Some("compression.lz4.level"), "9", Int,
+        |v| match v.parse::<i32>() { Ok(1..=17) => Ok(()), _ => Err("must be between 1 and 17".into()) };
     "compression.type", Some("compression.type"), "producer", String,
         |v| one_of(v, &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]);
+    "compression.zstd.level", Some("compression.zstd.level"), "3", Int,
+        |v| match v.parse::<i32>() { Ok(-131072..=22) => Ok(()), _ => Err("must be between -131072 and 22".into()) };
     "delete.retention.ms", Some("log.cleaner.delete.retention.ms"), "86400000", Long, |v| long_at_least(0)(v);
     "file.delete.delay.ms", Some("log.segment.delete.delay.ms"), "60000", Long, |v| long_at_least(0)(v);
     "flush.messages", Some("log.flush.interval.messages"), "9223372036854775807", Long, |v| long_at_least(1)(v);
     "flush.ms", Some("log.flush.interval.ms"), "9223372036854775807", Long, |v| long_at_least(0)(v);
+    "follower.replication.throttled.replicas", None, "", List, throttled_replicas;
     "index.interval.bytes", Some("log.index.interval.bytes"), "4096", Int, |v| long_at_least(0)(v);
+    "leader.replication.throttled.replicas", None, "", List, throttled_replicas;
+    "local.retention.bytes", Some("log.local.retention.bytes"), "-2", Long, |v| long_at_least(-2)(v);
+    "local.retention.ms", Some("log.local.retention.ms"), "-2", Long, |v| long_at_least(-2)(v);
     "max.compaction.lag.ms", Some("log.cleaner.max.compaction.lag.ms"), "9223372036854775807", Long, |v| long_at_least(1)(v);
     "max.message.bytes", Some("message.max.bytes"), "1048588", Int, |v| long_at_least(0)(v);
     "message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), "3600000", Long, |v| long_at_least(0)(v);
@@ -84,6 +118,9 @@ defs! {
     "min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), "0", Long, |v| long_at_least(0)(v);
     "min.insync.replicas", Some("min.insync.replicas"), "1", Int, |v| long_at_least(1)(v);
     "preallocate", Some("log.preallocate"), "false", Boolean, |v| one_of(v, &["true", "false"]);
+    "remote.log.copy.disable", None, "false", Boolean, |v| one_of(v, &["true", "false"]);
+    "remote.log.delete.on.disable", None, "false", Boolean, |v| one_of(v, &["true", "false"]);
+    "remote.storage.enable", None, "false", Boolean, no_tiered_storage;
     "retention.bytes", Some("log.retention.bytes"), "-1", Long, |v| long_at_least(-1)(v);
     "retention.ms", Some("log.retention.ms"), "604800000", Long, |v| long_at_least(-1)(v);
     "segment.bytes", Some("log.segment.bytes"), "1073741824", Int, |v| long_at_least(MIN_SEGMENT_BYTES.into())(v);

@@ -127,7 +127,8 @@ fn failure(name: String, err: ApiError) -> CreatableTopicResult {
         name,
         error_code: err.code.0,
         error_message: Some(err.message),
-        configs: None,
+        // Kafka answers a refused topic with an empty list, not null.
+        configs: Some(Vec::new()),
         ..Default::default()
     }
 }

@@ -33,12 +33,10 @@ pub fn handle(broker: &Broker, request: DescribeTransactionsRequest) -> Describe
                     .collect(),
                 ..Default::default()
             });
+            // The other fields at their defaults (0), as Kafka leaves them.
             described.unwrap_or_else(|| TransactionState {
                 error_code: ErrorCode::TRANSACTIONAL_ID_NOT_FOUND.0,
                 transactional_id: id,
-                transaction_start_time_ms: -1,
-                producer_id: -1,
-                producer_epoch: -1,
                 ..Default::default()
             })
         })

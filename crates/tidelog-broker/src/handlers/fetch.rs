@@ -264,7 +264,9 @@ fn read_partition(
         ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
     };
     let Some(partition) = broker.partitions.get(topic, index) else {
+        // As Kafka answers a partition it cannot serve: no offsets, no aborted transactions.
         data.error_code = unknown.0;
+        data.aborted_transactions = Some(Vec::new());
         return data;
     };
     let high_watermark = partition.high_watermark();
@@ -292,7 +294,13 @@ fn read_partition(
             }
             data.records = Some(read.records);
         }
-        Err(LogError::OffsetOutOfRange { .. }) => data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0,
+        Err(LogError::OffsetOutOfRange { .. }) => {
+            // Kafka tells nothing of the log with this error: the client asks ListOffsets.
+            data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0;
+            data.high_watermark = -1;
+            data.last_stable_offset = -1;
+            data.log_start_offset = -1;
+        }
         Err(e) => {
             error!(topic, partition = index, error = %e, "fetch read failed");
             data.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;

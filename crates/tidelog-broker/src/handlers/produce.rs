@@ -367,7 +367,12 @@ fn append_partition(broker: &Broker, checked: Checked, now: i64) -> Appended {
             }
         }
         Err(LogError::AppendTooLarge { .. }) => refuse(ErrorCode::RECORD_LIST_TOO_LARGE, None),
-        Err(LogError::Producer(e)) => refuse(producer_error_code(&e), Some(e.to_string())),
+        Err(LogError::Producer(e)) => {
+            // Kafka tells the log start with a producer's errors (not with size or corruption).
+            let mut refused = refuse(producer_error_code(&e), Some(e.to_string()));
+            refused.response.log_start_offset = partition.snapshot().log_start_offset();
+            refused
+        }
         Err(e) => {
             error!(topic, partition = index, error = %e, "append failed");
             refuse(ErrorCode::KAFKA_STORAGE_ERROR, Some(e.to_string()))
