@@ -23,12 +23,17 @@ public final class KafkaTool {
     private KafkaTool() {
     }
 
-    public static Result run(String mainClass, List<String> args) throws IOException, InterruptedException {
+    /** The command line that runs {@code mainClass} with the Kafka jars, as Kafka's scripts do. */
+    public static List<String> javaCommand(String mainClass, List<String> args) throws IOException {
         String classpath = Files.readString(Path.of(System.getProperty("tidelog.toolsClasspath"))).trim();
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> command = new ArrayList<>(List.of(java, "-Xmx512m", "-cp", classpath, mainClass));
         command.addAll(args);
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        return command;
+    }
+
+    public static Result run(String mainClass, List<String> args) throws IOException, InterruptedException {
+        Process process = new ProcessBuilder(javaCommand(mainClass, args)).redirectErrorStream(true).start();
         // Read while it runs, so a full pipe cannot stall it.
         byte[] output = process.getInputStream().readAllBytes();
         if (!process.waitFor(TIMEOUT_S, TimeUnit.SECONDS)) {

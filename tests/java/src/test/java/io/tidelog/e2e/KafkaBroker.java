@@ -1,0 +1,129 @@
+package io.tidelog.e2e;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.common.Uuid;
+
+/**
+ * A real Apache Kafka broker (KRaft, broker and controller in one process, as
+ * {@code kafka-storage.sh format --standalone} and {@code kafka-server-start.sh} make it)
+ * from the jars on target/classpath.txt, on free loopback ports and a temporary directory:
+ * the reference Tidelog's behaviour is compared with.
+ */
+public final class KafkaBroker implements AutoCloseable {
+    /** Safety net: Kafka starts in a few seconds here. */
+    private static final long START_TIMEOUT_S = 120;
+
+    private final Path dir;
+    private final Process process;
+    private final String bootstrap;
+
+    private KafkaBroker(Path dir, Process process, String bootstrap) {
+        this.dir = dir;
+        this.process = process;
+        this.bootstrap = bootstrap;
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        }
+    }
+
+    public static KafkaBroker start() throws Exception {
+        Path dir = Files.createTempDirectory("kafka-reference-");
+        int port = freePort();
+        int controllerPort = freePort();
+        Properties config = new Properties();
+        config.put("process.roles", "broker,controller");
+        config.put("node.id", "1");
+        config.put("controller.quorum.bootstrap.servers", "127.0.0.1:" + controllerPort);
+        config.put("listeners", "PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://127.0.0.1:" + controllerPort);
+        config.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + port);
+        config.put("controller.listener.names", "CONTROLLER");
+        config.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
+        config.put("log.dirs", dir.resolve("data").toString());
+        // A single node, as Tidelog's defaults are for one.
+        config.put("offsets.topic.replication.factor", "1");
+        config.put("transaction.state.log.replication.factor", "1");
+        config.put("transaction.state.log.min.isr", "1");
+        config.put("group.initial.rebalance.delay.ms", "0");
+        Path properties = dir.resolve("server.properties");
+        try (var out = Files.newBufferedWriter(properties)) {
+            config.store(out, "Apache Kafka, the reference for Tidelog's tests");
+        }
+        KafkaTool.Result formatted = KafkaTool.run("kafka.tools.StorageTool", List.of("format",
+                "-t", Uuid.randomUuid().toString(), "-c", properties.toString(), "--standalone"));
+        if (formatted.exitCode() != 0) {
+            throw new IllegalStateException("kafka-storage format failed:\n" + formatted.output());
+        }
+        Process process = new ProcessBuilder(KafkaTool.javaCommand("kafka.Kafka", List.of(properties.toString())))
+                .redirectErrorStream(true)
+                .redirectOutput(dir.resolve("kafka.log").toFile())
+                .start();
+        KafkaBroker broker = new KafkaBroker(dir, process, "127.0.0.1:" + port);
+        broker.awaitReady();
+        return broker;
+    }
+
+    /** Ready once its metadata names itself: listening, and the controller has it. */
+    private void awaitReady() throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(START_TIMEOUT_S);
+        Properties props = new Properties();
+        props.put("bootstrap.servers", bootstrap);
+        props.put("default.api.timeout.ms", "5000");
+        props.put("request.timeout.ms", "5000");
+        while (true) {
+            if (!process.isAlive()) {
+                throw new IllegalStateException("Kafka exited " + process.exitValue() + ":\n" + log());
+            }
+            try (Admin admin = Admin.create(props)) {
+                if (!admin.describeCluster().nodes().get().isEmpty()) {
+                    return;
+                }
+            } catch (Exception notYet) {
+                // Not listening yet.
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("Kafka did not start:\n" + log());
+            }
+            Thread.sleep(200);
+        }
+    }
+
+    public String bootstrap() {
+        return bootstrap;
+    }
+
+    public String log() {
+        try {
+            return Files.readString(dir.resolve("kafka.log"));
+        } catch (IOException e) {
+            return "(no log: " + e + ")";
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        try {
+            process.destroy();
+            if (!process.waitFor(60, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(10, TimeUnit.SECONDS);
+            }
+        } finally {
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+}
