@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 
+echo "==> docs/COMPATIBILITY.md lists the differential corpus's explained differences"
+python3 scripts/compatibility.py --check
+
 echo "==> cargo build"
 cargo build --workspace --locked
 
@@ -58,3 +61,4 @@ for kafka_version in 4.4.0 4.0.2; do
         mvn -B --no-transfer-progress -f tests/java/pom.xml test -Dkafka.version="$kafka_version" \
         -DfailIfNoTests=true
 done
+

@@ -140,7 +140,9 @@ async fn read_frame(reader: &mut tokio::net::tcp::OwnedReadHalf, max: usize) -> 
 async fn write_responses(mut writer: OwnedWriteHalf, mut pending: mpsc::Receiver<PendingResponse>, peer: SocketAddr) {
     while let Some(response) = pending.recv().await {
         let Some(chunks) = response.await else {
-            warn!(%peer, "closing connection: no response could be made");
+            // The response's handler logged why (an acks=0 produce that failed is not
+            // worth more than this line).
+            debug!(%peer, "closing connection after a request without a response");
             break;
         };
         if let Err(e) = write_chunks(&mut writer, chunks).await {

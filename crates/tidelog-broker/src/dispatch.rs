@@ -29,6 +29,9 @@ pub enum Reply {
     Now(ResponseBody),
     Later(Pin<Box<dyn Future<Output = ResponseBody> + Send>>),
     Nothing,
+    /// No answer, and the connection closes after the responses before it: an `acks=0`
+    /// Produce that failed, as Kafka closes it so that the client refreshes its metadata.
+    Close,
 }
 
 /// `peer` is the client's address, which group members are described with.
@@ -153,6 +156,7 @@ fn into_pending(reply: Reply, correlation_id: i32, version: i16) -> PendingRespo
         }
         Reply::Later(body) => Box::pin(async move { encode(body.await) }),
         Reply::Nothing => Box::pin(async { Some(Vec::new()) }),
+        Reply::Close => Box::pin(async { None }),
     }
 }
 

@@ -4,6 +4,7 @@
 //! `dispatch` routes each request to its handler in `handlers/` (one file per Kafka API),
 //! and `broker` holds the shared state: configuration, identity and the `metadata` image.
 
+pub mod authorized_operations;
 pub mod broker;
 pub mod clock;
 pub mod config;

@@ -183,6 +183,16 @@ pub fn resolve(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> V
         .collect()
 }
 
+/// Broker properties with no default of their own in Kafka (they derive from a coarser
+/// one, as `log.retention.ms` from `log.retention.hours`): Kafka lists them as synonyms
+/// only when they are set.
+const SYNONYMS_WITHOUT_DEFAULT: &[&str] = &[
+    "log.retention.ms",
+    "log.roll.ms",
+    "log.roll.jitter.ms",
+    "log.flush.interval.ms",
+];
+
 /// One topic config: the topic's override, else the broker's property, else the default.
 fn resolve_one(broker: &BrokerConfig, overrides: &BTreeMap<String, String>, d: &TopicConfigDef) -> ResolvedConfig {
     let mut synonyms = Vec::new();
@@ -193,7 +203,9 @@ fn resolve_one(broker: &BrokerConfig, overrides: &BTreeMap<String, String>, d: &
         if let Some((v, source)) = broker_value(broker, property) {
             synonyms.push((property.to_string(), v, source));
         }
-        synonyms.push((property.to_string(), d.default.to_string(), ConfigSource::Default));
+        if !SYNONYMS_WITHOUT_DEFAULT.contains(&property) {
+            synonyms.push((property.to_string(), d.default.to_string(), ConfigSource::Default));
+        }
     }
     let (value, source) = synonyms
         .first()

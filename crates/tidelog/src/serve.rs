@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use tidelog_broker::{Broker, BrokerConfig, Server};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -35,11 +36,14 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let broker = Broker::open(config).map_err(|e| e.to_string())?;
         let server = Server::new(listener, broker.clone());
         let addr = server.local_addr().map_err(|e| e.to_string())?;
+        // Handlers in place before anyone can know the broker is up: a SIGTERM sent as soon
+        // as the listening line appears must stop it cleanly, not kill it.
+        let signals = Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
         info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
         tokio::spawn(broker.clone().run_background_tasks());
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(async move {
-            wait_for_signal().await;
+            signals.wait().await;
             info!("shutdown requested");
             let _ = stop.send(true);
         });
@@ -71,10 +75,25 @@ fn keep_freed_buffers() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_buffers() {}
 
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, each of which asks for a clean shutdown.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    /// Registers the handlers now (tokio's `ctrl_c()` would only at its first poll).
+    fn register() -> std::io::Result<Signals> {
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }

@@ -390,3 +390,14 @@ fn a_broker_whose_log_reader_went_away_keeps_serving_and_stops_cleanly() {
     assert!(status.success(), "exited with {status}");
     assert!(data_dir.path().join(".kafka_cleanshutdown").exists());
 }
+
+/// SIGTERM the moment the broker says it listens stops it cleanly: its signal handlers are
+/// in place before that line. They used to be registered by a task that might not have
+/// run yet, and such a SIGTERM killed the broker (this loop failed on every run then).
+#[test]
+fn sigterm_right_after_the_listening_line_is_a_clean_shutdown() {
+    for _ in 0..20 {
+        // `stop` sends SIGTERM and asserts a zero exit.
+        Broker::start(&[]).stop();
+    }
+}

@@ -7,9 +7,10 @@ use tidelog_protocol::messages::consumer_group_describe_response::{
 };
 use tidelog_protocol::ErrorCode;
 
+use crate::authorized_operations;
 use crate::broker::Broker;
 use crate::coordinator::consumer::assignor::Partitions;
-use crate::coordinator::consumer::group::ConsumerGroup;
+use crate::coordinator::consumer::group::{pattern, ConsumerGroup};
 use crate::coordinator::consumer::records::by_topic_id;
 use crate::metadata::MetadataImage;
 
@@ -17,6 +18,8 @@ use crate::metadata::MetadataImage;
 const CONSUMER_MEMBER: i8 = 1;
 
 pub fn handle(broker: &Broker, request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
+    let operations =
+        authorized_operations::if_asked(request.include_authorized_operations, authorized_operations::GROUP);
     let groups = request
         .group_ids
         .into_iter()
@@ -25,7 +28,14 @@ pub fn handle(broker: &Broker, request: ConsumerGroupDescribeRequest) -> Consume
             let described = broker
                 .consumer_groups
                 .with_existing(&group_id, |group| describe(group, &image));
-            described.unwrap_or_else(|| not_found(group_id))
+            // An unknown group's are not given, as Kafka leaves them out.
+            described.map_or_else(
+                || not_found(group_id),
+                |group| DescribedGroup {
+                    authorized_operations: operations,
+                    ..group
+                },
+            )
         })
         .collect();
     ConsumerGroupDescribeResponse {
@@ -39,7 +49,8 @@ fn not_found(group_id: String) -> DescribedGroup {
         error_code: ErrorCode::GROUP_ID_NOT_FOUND.0,
         error_message: Some(format!("group {group_id} is not a consumer group")),
         group_id,
-        group_state: "Dead".into(),
+        // No state, as Kafka answers an unknown group.
+        group_state: String::new(),
         ..Default::default()
     }
 }
@@ -63,6 +74,8 @@ fn describe(group: &ConsumerGroup, image: &MetadataImage) -> DescribedGroup {
                 client_id: m.client_id.clone(),
                 client_host: m.client_host.clone(),
                 subscribed_topic_names: m.subscribed.iter().cloned().collect(),
+                // "" for none, as Kafka describes it.
+                subscribed_topic_regex: Some(m.subscribed_regex.as_ref().map_or("", pattern).to_string()),
                 assignment: assignment(&m.owned, image),
                 target_assignment: assignment(group.target.get(&m.id).unwrap_or(&empty), image),
                 member_type: CONSUMER_MEMBER,

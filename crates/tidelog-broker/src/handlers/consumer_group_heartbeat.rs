@@ -27,11 +27,11 @@ pub fn handle(
 ) -> Reply {
     let consumer_groups = &broker.consumer_groups;
     let interval_ms = consumer_groups.heartbeat_interval.as_millis() as i32;
+    // A refusal carries no heartbeat interval (0), as Kafka's.
     let refuse = |error: ErrorCode, message: &str| {
         Reply::Now(ResponseBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse {
             error_code: error.0,
             error_message: Some(message.to_string()),
-            heartbeat_interval_ms: interval_ms,
             ..Default::default()
         }))
     };
@@ -93,7 +93,8 @@ pub fn handle(
         Ok(result) => ConsumerGroupHeartbeatResponse {
             member_id: Some(result.member_id),
             member_epoch: result.member_epoch,
-            heartbeat_interval_ms: interval_ms,
+            // A member that left is not asked to come back (0), as Kafka answers it.
+            heartbeat_interval_ms: if result.member_epoch < 0 { 0 } else { interval_ms },
             assignment: result.assignment.map(|partitions| Assignment {
                 topic_partitions: by_topic_id(&partitions, &image)
                     .into_iter()

@@ -4,6 +4,7 @@ use tidelog_protocol::messages::describe_cluster_request::DescribeClusterRequest
 use tidelog_protocol::messages::describe_cluster_response::{DescribeClusterBroker, DescribeClusterResponse};
 use tidelog_protocol::ErrorCode;
 
+use crate::authorized_operations;
 use crate::broker::Broker;
 
 /// Kafka's endpoint type for brokers; 2 asks for controllers, which we do not expose.
@@ -29,6 +30,10 @@ pub fn handle(broker: &Broker, request: DescribeClusterRequest) -> DescribeClust
             port: i32::from(advertised.port),
             ..Default::default()
         }],
+        cluster_authorized_operations: authorized_operations::if_asked(
+            request.include_cluster_authorized_operations,
+            authorized_operations::CLUSTER,
+        ),
         ..Default::default()
     }
 }

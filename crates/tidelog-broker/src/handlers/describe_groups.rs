@@ -10,11 +10,14 @@ use tidelog_protocol::messages::describe_groups_response::{
 
 use tidelog_protocol::ErrorCode;
 
+use crate::authorized_operations;
 use crate::broker::Broker;
 use crate::coordinator::consumer::group::ConsumerGroup;
 use crate::coordinator::group::state::{Group, GroupState};
 
 pub fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+    let operations =
+        authorized_operations::if_asked(request.include_authorized_operations, authorized_operations::GROUP);
     let groups = request
         .groups
         .into_iter()
@@ -35,6 +38,10 @@ pub fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> 
                     ..Default::default()
                 }
             })
+        })
+        .map(|group| DescribedGroup {
+            authorized_operations: operations,
+            ..group
         })
         .collect();
     DescribeGroupsResponse {

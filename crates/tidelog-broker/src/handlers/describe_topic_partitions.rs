@@ -8,6 +8,7 @@ use tidelog_protocol::messages::describe_topic_partitions_response::{
 };
 use tidelog_protocol::{ErrorCode, Uuid};
 
+use crate::authorized_operations;
 use crate::broker::{is_internal_topic, Broker};
 use crate::metadata::TopicMeta;
 
@@ -76,6 +77,8 @@ fn describe(topic: &TopicMeta, partitions: std::ops::Range<i32>, node: i32) -> D
         name: Some(topic.name.clone()),
         topic_id: topic.id,
         is_internal: is_internal_topic(&topic.name),
+        // Always given here, unlike Metadata's, which are given when asked.
+        topic_authorized_operations: authorized_operations::TOPIC,
         partitions: partitions
             .map(|p| DescribeTopicPartitionsResponsePartition {
                 partition_index: p,

@@ -1,8 +1,8 @@
 //! ListTransactions (KIP-664): the transactional ids this node coordinates, filtered by
 //! state names (unknown names are echoed back in `unknown_state_filters`), producer ids,
 //! from v1 a minimum duration of the ongoing transaction (KIP-994), and from v2 a regular
-//! expression the whole id must match (KIP-1152; an invalid one gets INVALID_REQUEST, as a
-//! bad KIP-848 subscription regex does). Each filter left empty (or -1, or null) lets
+//! expression the whole id must match (KIP-1152; an invalid one gets
+//! INVALID_REGULAR_EXPRESSION, as a bad KIP-848 subscription regex does). Each filter left empty (or -1, or null) lets
 //! everything through.
 
 use crate::broker::Broker;

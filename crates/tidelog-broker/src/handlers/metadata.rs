@@ -8,6 +8,7 @@ use tidelog_protocol::messages::metadata_response::{
 };
 use tidelog_protocol::{ErrorCode, Uuid};
 
+use crate::authorized_operations;
 use crate::broker::{is_internal_topic, Broker};
 use crate::metadata::TopicMeta;
 
@@ -33,7 +34,7 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
         Some(topics) if topics.is_empty() && version == 0 => None,
         Some(topics) => Some(topics),
     };
-    let topics = match wanted {
+    let mut topics: Vec<MetadataResponseTopic> = match wanted {
         None => broker
             .metadata
             .image()
@@ -53,11 +54,21 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
                 .collect()
         }
     };
+    if request.include_topic_authorized_operations {
+        // Unknown topics too: what may be done to a topic of that name (creating it).
+        for topic in topics.iter_mut() {
+            topic.topic_authorized_operations = authorized_operations::TOPIC;
+        }
+    }
     MetadataResponse {
         brokers,
         cluster_id: Some(broker.cluster_id.clone()),
         controller_id: node_id,
         topics,
+        cluster_authorized_operations: authorized_operations::if_asked(
+            request.include_cluster_authorized_operations,
+            authorized_operations::CLUSTER,
+        ),
         ..Default::default()
     }
 }

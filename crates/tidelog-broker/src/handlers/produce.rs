@@ -194,9 +194,18 @@ async fn add_to_transactions(
         .collect()
 }
 
-/// The answer by `acks`: `0` none, `1` now, `-1` once every append is durable.
+/// The answer by `acks`: `0` none (and the connection closed if a partition failed, as
+/// Kafka does), `1` now, `-1` once every append is durable.
 fn reply(acks: i16, response: ProduceResponse, waits: Vec<DurableWait>, timeout: Duration) -> Reply {
+    let failed = || {
+        response
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .any(|p| p.error_code != ErrorCode::NONE.0)
+    };
     match acks {
+        0 if failed() => Reply::Close,
         0 => Reply::Nothing,
         1 => Reply::Now(ResponseBody::Produce(response)),
         _ => Reply::Later(Box::pin(async move {

@@ -426,12 +426,12 @@ pub(crate) fn full_match(pattern: &str) -> Result<Option<Regex>, ErrorCode> {
         "" => Ok(None),
         _ => Regex::new(&format!("^(?:{pattern})$"))
             .map(Some)
-            .map_err(|_| ErrorCode::INVALID_REQUEST),
+            .map_err(|_| ErrorCode::INVALID_REGULAR_EXPRESSION),
     }
 }
 
 /// The pattern a `full_match` regex was made from.
-pub(super) fn pattern(regex: &Regex) -> &str {
+pub(crate) fn pattern(regex: &Regex) -> &str {
     regex
         .as_str()
         .strip_prefix("^(?:")
@@ -605,7 +605,7 @@ mod tests {
             ..Heartbeat::bare("a", 0)
         };
         let bad = group.heartbeat(join("orders("), || unreachable!(), &topics, SESSION, Instant::now());
-        assert_eq!(bad.unwrap_err(), ErrorCode::INVALID_REQUEST);
+        assert_eq!(bad.unwrap_err(), ErrorCode::INVALID_REGULAR_EXPRESSION);
         assert!(group.members.is_empty());
         let joined = group
             .heartbeat(join("ord.rs"), || unreachable!(), &topics, SESSION, Instant::now())

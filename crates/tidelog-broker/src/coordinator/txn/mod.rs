@@ -295,7 +295,8 @@ impl TransactionCoordinator {
         let key = (topic.to_string(), partition);
         match self.lock().by_producer(producer_id) {
             Some(txn) => txn.verify(producer_epoch, &key),
-            None => Err(ErrorCode::INVALID_TXN_STATE),
+            // A producer id no transactional id holds, as Kafka's coordinator answers it.
+            None => Err(ErrorCode::INVALID_PRODUCER_ID_MAPPING),
         }
     }
 

@@ -36,31 +36,22 @@ import org.apache.kafka.common.protocol.ApiMessage;
  * every partition of the topics. Inside a request, {@code {"$batch": {...}}} stands for a
  * record batch: {@code values}, and optionally {@code producerId}, {@code producerEpoch},
  * {@code baseSequence}, {@code transactional}, {@code timestamp}, {@code compression}
- * ("none" or "gzip").
+ * ("none" or "gzip"), {@code corruptCrc}.
  */
 final class Differential {
     static final ObjectMapper JSON = new ObjectMapper();
 
     /**
-     * Left out of every comparison, with the reason (docs/COMPATIBILITY.md lists them): what
-     * two brokers never share, and what Tidelog leaves out on purpose.
+     * Left out of every comparison (src/test/resources/differential-ignored.json: pattern →
+     * why): what two brokers never share, and what Tidelog leaves out on purpose.
      */
-    static final Map<String, String> ALWAYS_IGNORED = Map.ofEntries(
-            Map.entry("**/throttleTimeMs", "a time"),
-            Map.entry("**/errorMessage", "prose; the error codes are compared"),
-            Map.entry("**/clusterId", "each cluster's own"),
-            Map.entry("**/topicId", "each cluster's own"),
-            Map.entry("**/port", "each broker's own listener"),
-            Map.entry("**/host", "each broker's own listener"),
-            Map.entry("**/configs/[errors.deadletterqueue.group.enable]",
-                    "a topic config of Kafka releases after 4.0, for share groups, which Tidelog does not have"),
-            Map.entry("**/configs/[max.decompressed.message.bytes]",
-                    "a topic config of Kafka releases after 4.0"),
-            Map.entry("**/configs/[remote.copy.lag.bytes]", "a tiered-storage config of Kafka releases after 4.0"),
-            Map.entry("**/configs/[remote.copy.lag.ms]", "a tiered-storage config of Kafka releases after 4.0"),
-            Map.entry("**/configs/[min.insync.replicas]/configSource",
-                    "Kafka 4.1+ formats a cluster with a dynamic default min.insync.replicas (for ELR, KIP-966); "
-                            + "Tidelog's is the static default, with the same value"));
+    static List<String> alwaysIgnored() throws java.io.IOException {
+        List<String> patterns = new ArrayList<>();
+        try (var in = Differential.class.getResourceAsStream("/differential-ignored.json")) {
+            JSON.readTree(in).get("ignore").fieldNames().forEachRemaining(patterns::add);
+        }
+        return patterns;
+    }
 
     /** A variable, written in the corpus as a whole JSON string: {@code "${pid}"}. */
     private static final Pattern VARIABLE = Pattern.compile("\"\\$\\{([A-Za-z0-9_]+)}\"");
@@ -186,7 +177,8 @@ final class Differential {
                     (short) spec.path("producerEpoch").asInt(RecordBatchV2.NO_PRODUCER_EPOCH),
                     spec.path("baseSequence").asInt(RecordBatchV2.NO_SEQUENCE),
                     spec.path("transactional").asBoolean(false),
-                    spec.path("compression").asText("none").equals("gzip"));
+                    spec.path("compression").asText("none").equals("gzip"),
+                    spec.path("corruptCrc").asBoolean(false));
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }

@@ -28,7 +28,10 @@ import org.junit.jupiter.api.TestInstance;
  * connection, and each pair of responses must be equal field by field but for what must
  * differ (ids, timestamps, throttle times, prose) and what a step lists, with its reason in
  * docs/COMPATIBILITY.md. Wrong requests are part of the corpus: unknown topics, stale epochs,
- * bad sequence numbers, oversized batches, wrong generations.
+ * bad sequence numbers, oversized batches, wrong generations. A connection the broker closes
+ * is an answer too, compared as such; the next step opens a new one. A step with
+ * {@code "noResponse": true} (a Produce with acks=0) is only sent; one with
+ * {@code "kafkaAtLeast": "4.1"} is skipped with an older Kafka.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DifferentialTest {
@@ -53,7 +56,11 @@ class DifferentialTest {
         Path dir = Path.of(getClass().getResource("/differential").toURI());
         List<Path> files;
         try (Stream<Path> listed = Files.list(dir)) {
-            files = listed.filter(p -> p.toString().endsWith(".json")).sorted().toList();
+            // -Dtidelog.corpus=08 runs the sequences whose file names start so.
+            String only = System.getProperty("tidelog.corpus", "");
+            files = listed.filter(p -> p.toString().endsWith(".json"))
+                    .filter(p -> p.getFileName().toString().startsWith(only))
+                    .sorted().toList();
         }
         assertTrue(!files.isEmpty(), "an empty corpus");
         return files.stream().map(file -> DynamicTest.dynamicTest(file.getFileName().toString(), () -> run(file)));
@@ -76,15 +83,25 @@ class DifferentialTest {
                     awaitLeaders(toTidelog, topics);
                     continue;
                 }
+                if (step.has("kafkaAtLeast") && olderThan(System.getProperty("tidelog.kafkaVersion", ""),
+                        step.get("kafkaAtLeast").asText())) {
+                    continue;
+                }
                 ApiKeys api = ApiKeys.valueOf(toConstant(step.get("api").asText()));
                 short version = (short) step.get("version").asInt();
                 JsonNode template = step.get("request");
+                if (step.path("noResponse").asBoolean(false)) {
+                    toKafka.write(api, version, Differential.request(api, version, template, kafkaVariables));
+                    toTidelog.write(api, version, Differential.request(api, version, template, tidelogVariables));
+                    continue;
+                }
                 JsonNode until = step.path("retryUntil");
+                earlierAnswers.clear();
                 JsonNode fromKafka = sendSettled(toKafka, api, version, template, kafkaVariables, until);
                 JsonNode fromTidelog = sendSettled(toTidelog, api, version, template, tidelogVariables, until);
                 save(step, fromKafka, kafkaVariables);
                 save(step, fromTidelog, tidelogVariables);
-                List<String> ignored = new ArrayList<>(Differential.ALWAYS_IGNORED.keySet());
+                List<String> ignored = Differential.alwaysIgnored();
                 step.path("ignore").fieldNames().forEachRemaining(ignored::add);
                 List<String> unordered = new ArrayList<>();
                 step.path("unordered").forEach(p -> unordered.add(p.asText()));
@@ -93,7 +110,8 @@ class DifferentialTest {
                 if (!differences.isEmpty()) {
                     failures.add("step " + index + " (" + api + " v" + version + "):\n  "
                             + String.join("\n  ", differences)
-                            + "\n  Kafka:   " + fromKafka + "\n  Tidelog: " + fromTidelog);
+                            + "\n  Kafka:   " + fromKafka + "\n  Tidelog: " + fromTidelog
+                            + (earlierAnswers.isEmpty() ? "" : "\n  before settling: " + earlierAnswers));
                 }
             }
         }
@@ -118,23 +136,49 @@ class DifferentialTest {
      * the background (Kafka writes transaction markers after answering EndTxn) is compared
      * once both have reached it.
      */
-    private static JsonNode sendSettled(WireClient client, ApiKeys api, short version, JsonNode template,
+    private final List<String> earlierAnswers = new ArrayList<>();
+
+    private JsonNode sendSettled(WireClient client, ApiKeys api, short version, JsonNode template,
                                         Map<String, String> variables, JsonNode until) throws Exception {
         long deadline = System.nanoTime() + 30_000_000_000L;
         while (true) {
-            JsonNode response = Differential.json(
-                    client.send(api, version, Differential.request(api, version, template, variables)), version);
+            JsonNode response;
+            try {
+                response = Differential.json(
+                        client.send(api, version, Differential.request(api, version, template, variables)), version);
+            } catch (java.io.IOException closed) {
+                // The broker closed the connection, which is compared as an answer of its own.
+                client.connect();
+                return Differential.JSON.createObjectNode().put("connection", "closed by the broker");
+            }
             boolean settled = response.findValues("errorCode").stream().noneMatch(c -> SETTLING.contains(c.asInt()));
             java.util.Iterator<Map.Entry<String, JsonNode>> wanted = until.fields();
             while (wanted.hasNext()) {
                 Map.Entry<String, JsonNode> value = wanted.next();
-                settled &= response.at(value.getKey()).equals(value.getValue());
+                // As text: the corpus's 0 is an int, a response's error code a short.
+                settled &= response.at(value.getKey()).asText().equals(value.getValue().asText());
             }
             if (settled || System.nanoTime() > deadline) {
                 return response;
             }
+            // Shown with a failing step: what was answered before it settled.
+            earlierAnswers.add(response.toString());
             Thread.sleep(100);
         }
+    }
+
+    /** Whether Kafka {@code version} ("4.0.2") is older than {@code least} ("4.1"). */
+    private static boolean olderThan(String version, String least) {
+        String[] have = version.split("\\.");
+        String[] want = least.split("\\.");
+        for (int i = 0; i < want.length; i++) {
+            int a = i < have.length ? Integer.parseInt(have[i]) : 0;
+            int b = Integer.parseInt(want[i]);
+            if (a != b) {
+                return a < b;
+            }
+        }
+        return false;
     }
 
     /** "DescribeConfigs" as Kafka's enum spells it: DESCRIBE_CONFIGS. */

@@ -23,6 +23,22 @@ public final class KafkaTool {
     private KafkaTool() {
     }
 
+    /**
+     * The first of {@code candidates} on the classpath: some tools moved package between
+     * Kafka 4.0 and 4.4 (ConfigCommand from kafka.admin, DumpLogSegments from kafka.tools).
+     */
+    public static String mainClass(String... candidates) {
+        for (String candidate : candidates) {
+            try {
+                Class.forName(candidate, false, KafkaTool.class.getClassLoader());
+                return candidate;
+            } catch (ClassNotFoundException absent) {
+                // The next one.
+            }
+        }
+        throw new IllegalStateException("none of " + List.of(candidates) + " is on the classpath");
+    }
+
     /** The command line that runs {@code mainClass} with the Kafka jars, as Kafka's scripts do. */
     public static List<String> javaCommand(String mainClass, List<String> args) throws IOException {
         String classpath = Files.readString(Path.of(System.getProperty("tidelog.toolsClasspath"))).trim();

@@ -22,7 +22,8 @@ final class RecordBatchV2 {
     }
 
     static byte[] build(List<String> values, long firstTimestamp, long producerId, short producerEpoch,
-                        int baseSequence, boolean transactional, boolean gzip) throws IOException {
+                        int baseSequence, boolean transactional, boolean gzip, boolean corruptCrc)
+            throws IOException {
         ByteArrayOutputStream records = new ByteArrayOutputStream();
         for (int i = 0; i < values.size(); i++) {
             ByteArrayOutputStream record = new ByteArrayOutputStream();
@@ -67,7 +68,7 @@ final class RecordBatchV2 {
         batch.put(body);
         CRC32C crc = new CRC32C();
         crc.update(batch.array(), attributesAt, batch.position() - attributesAt);
-        batch.putInt(crcAt, (int) crc.getValue());
+        batch.putInt(crcAt, (int) crc.getValue() ^ (corruptCrc ? 1 : 0));
         return batch.array();
     }
 

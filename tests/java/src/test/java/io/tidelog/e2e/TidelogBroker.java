@@ -93,6 +93,11 @@ public final class TidelogBroker implements AutoCloseable {
         return bootstrap;
     }
 
+    /** The broker's log directory: partition directories, checkpoints, metadata. */
+    public Path logDir() {
+        return dataDir.resolve("data");
+    }
+
     /** Client settings that reach this broker. */
     public Properties clientProps() {
         Properties props = new Properties();

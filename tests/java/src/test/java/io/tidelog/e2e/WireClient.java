@@ -21,12 +21,22 @@ import org.apache.kafka.common.requests.ResponseHeader;
  * or repair them).
  */
 final class WireClient implements AutoCloseable {
-    private final Socket socket;
-    private final DataInputStream in;
-    private final OutputStream out;
+    private final String bootstrap;
+    private Socket socket;
+    private DataInputStream in;
+    private OutputStream out;
     private int correlationId;
 
     WireClient(String bootstrap) throws IOException {
+        this.bootstrap = bootstrap;
+        connect();
+    }
+
+    /** A new connection in place of the current one (which the broker may have closed). */
+    void connect() throws IOException {
+        if (socket != null) {
+            socket.close();
+        }
         String[] hostPort = bootstrap.split(":");
         socket = new Socket(hostPort[0], Integer.parseInt(hostPort[1]));
         socket.setSoTimeout(30_000);
@@ -35,6 +45,12 @@ final class WireClient implements AutoCloseable {
     }
 
     ApiMessage send(ApiKeys api, short version, ApiMessage request) throws IOException {
+        write(api, version, request);
+        return read(api, version);
+    }
+
+    /** Sends a request that has no response (a Produce with acks=0). */
+    void write(ApiKeys api, short version, ApiMessage request) throws IOException {
         RequestHeader header = new RequestHeader(api, version, "tidelog-differential", ++correlationId);
         short headerVersion = header.headerVersion();
         ObjectSerializationCache cache = new ObjectSerializationCache();
@@ -46,7 +62,9 @@ final class WireClient implements AutoCloseable {
         request.write(writer, cache, version);
         out.write(frame.array());
         out.flush();
+    }
 
+    private ApiMessage read(ApiKeys api, short version) throws IOException {
         byte[] body = new byte[in.readInt()];
         in.readFully(body);
         ByteBuffer buffer = ByteBuffer.wrap(body);
