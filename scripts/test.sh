@@ -52,13 +52,17 @@ tidelog_bin="$(realpath "$target_dir/debug/tidelog")"
 # an unmatched pattern reaches node as a path that does not exist, which fails.
 (cd tests/node && TIDELOG_BIN="$tidelog_bin" node --test ./*.test.js)
 
-# Kafka's Java client of the newest 4.x, then of 4.0 (the first with transactions v2).
+# Kafka's Java client of the newest 4.x, then of 4.0 (the first with transactions v2), each
+# with the Kafka broker of its version beside Tidelog as the reference.
 # Surefire fails the run when it finds no test; each test has a 5-minute timeout, and the
 # whole run is bounded like pytest's.
+# franz-go's own suite (Go) runs once, beside the newest Kafka.
 for kafka_version in 4.4.0 4.0.2; do
-    echo "==> mvn test tests/java (Kafka clients and tools $kafka_version)"
-    TIDELOG_BIN="$tidelog_bin" timeout --signal=INT --kill-after=30s 25m \
+    go_suites=false
+    [ "$kafka_version" = 4.4.0 ] && go_suites=true
+    echo "==> mvn test tests/java (Kafka clients and tools $kafka_version, franz-go suite: $go_suites)"
+    TIDELOG_BIN="$tidelog_bin" timeout --signal=INT --kill-after=30s 40m \
         mvn -B --no-transfer-progress -f tests/java/pom.xml test -Dkafka.version="$kafka_version" \
-        -DfailIfNoTests=true
+        -Dtidelog.goSuites="$go_suites" -DfailIfNoTests=true
 done
 

@@ -339,15 +339,12 @@ impl Broker {
             .map_err(storage_error)
     }
 
-    /// Every topic a consumer group may subscribe to (all but the internal topics), with
-    /// its partition count.
+    /// Every topic a consumer group may subscribe to, with its partition count: the
+    /// internal ones too, as Kafka's regex resolution does not skip them (franz-go's
+    /// Test848RegexBrokerResolves counts on it).
     pub fn subscribable_topics(&self) -> BTreeMap<String, i32> {
         let image = self.metadata.image();
-        image
-            .topics()
-            .filter(|t| !is_internal_topic(&t.name))
-            .map(|t| (t.name.clone(), t.partitions))
-            .collect()
+        image.topics().map(|t| (t.name.clone(), t.partitions)).collect()
     }
 
     /// Finishes a transaction (its markers, then its Complete state) in a task of its own,

@@ -1,0 +1,125 @@
+package io.tidelog.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * franz-go's own integration tests (its kgo package, which takes a seed broker from
+ * KGO_SEEDS) run against Apache Kafka and against Tidelog in the same run: every test that
+ * passes against Kafka must pass against Tidelog. The module comes from the Go module proxy
+ * at a pinned version. Runs when -Dtidelog.goSuites=true (scripts/test.sh sets it for one of
+ * its two Maven runs).
+ */
+class FranzGoSuiteTest {
+    private static final String MODULE = "github.com/twmb/franz-go@v1.22.3";
+    /** Records per test (the suite's default, 500 000, is for a bench, not for CI). */
+    private static final String RECORDS = "10000";
+    /** A whole suite run still going after this is hung. */
+    private static final long SUITE_TIMEOUT_MIN = 20;
+
+    @Test
+    void everyKgoTestThatPassesOnKafkaPassesOnTidelog() throws Exception {
+        assumeTrue(Boolean.getBoolean("tidelog.goSuites"), "-Dtidelog.goSuites=true runs franz-go's suite");
+        Path module = download();
+        Map<String, String> onKafka;
+        try (KafkaBroker kafka = KafkaBroker.start()) {
+            onKafka = run(module, kafka.bootstrap(), List.of());
+        }
+        Map<String, String> onTidelog;
+        TidelogBroker tidelog = TidelogBroker.start();
+        try (tidelog) {
+            onTidelog = run(module, tidelog.bootstrap(), List.of());
+            List<String> failed = onKafka.entrySet().stream()
+                    .filter(e -> e.getValue().equals("pass") && !"pass".equals(onTidelog.get(e.getKey())))
+                    .map(Map.Entry::getKey)
+                    .toList();
+            // A second chance, alone, for what failed among many tests running in parallel.
+            if (!failed.isEmpty()) {
+                onTidelog.putAll(run(module, tidelog.bootstrap(), failed));
+            }
+        }
+        List<String> regressions = onKafka.entrySet().stream()
+                .filter(e -> e.getValue().equals("pass") && !"pass".equals(onTidelog.get(e.getKey())))
+                .map(e -> e.getKey() + " (Tidelog: " + onTidelog.get(e.getKey()) + ")")
+                .toList();
+        System.out.println("franz-go " + MODULE + " kgo tests, Kafka " + System.getProperty("tidelog.kafkaVersion")
+                + ": Kafka " + count(onKafka) + "; Tidelog " + count(onTidelog));
+        assertTrue(regressions.isEmpty(), "pass on Kafka, not on Tidelog: " + regressions);
+    }
+
+    private static String count(Map<String, String> results) {
+        return results.values().stream().collect(Collectors.groupingBy(v -> v, TreeMap::new, Collectors.counting()))
+                .toString();
+    }
+
+    /** The module's source directory, downloaded through the Go module proxy. */
+    private static Path download() throws Exception {
+        Process process = new ProcessBuilder("go", "mod", "download", "-json", MODULE)
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
+        byte[] output = process.getInputStream().readAllBytes();
+        if (!process.waitFor(5, TimeUnit.MINUTES) || process.exitValue() != 0) {
+            throw new IllegalStateException("go mod download " + MODULE + ": " + new String(output, StandardCharsets.UTF_8));
+        }
+        return Path.of(Differential.JSON.readTree(output).get("Dir").asText());
+    }
+
+    /**
+     * Runs the kgo tests (or only {@code only}) against {@code seeds}: each top-level test's
+     * outcome, "pass", "fail" or "skip".
+     */
+    private static Map<String, String> run(Path module, String seeds, List<String> only) throws Exception {
+        List<String> command = new ArrayList<>(List.of("go", "test", "-json", "-count=1",
+                "-timeout", SUITE_TIMEOUT_MIN + "m"));
+        if (!only.isEmpty()) {
+            command.addAll(List.of("-run", "^(" + String.join("|", only) + ")$"));
+        }
+        command.add("./pkg/kgo");
+        Path output = Files.createTempFile("kgo-", ".json");
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .directory(module.toFile())
+                .redirectOutput(output.toFile())
+                .redirectError(ProcessBuilder.Redirect.INHERIT);
+        builder.environment().putAll(Map.of("KGO_SEEDS", seeds, "KGO_TEST_RF", "1",
+                "KGO_TEST_RECORDS", RECORDS, "KGO_LOG_LEVEL", "none"));
+        Process process = builder.start();
+        if (!process.waitFor(SUITE_TIMEOUT_MIN + 2, TimeUnit.MINUTES)) {
+            process.destroyForcibly();
+            throw new IllegalStateException("go test did not finish");
+        }
+        Map<String, String> outcomes = new TreeMap<>();
+        try {
+            for (String line : Files.readAllLines(output)) {
+                if (!line.startsWith("{")) {
+                    continue;
+                }
+                JsonNode event = Differential.JSON.readTree(line);
+                String test = event.path("Test").asText("");
+                String action = event.path("Action").asText();
+                if (!test.isEmpty() && !test.contains("/") && List.of("pass", "fail", "skip").contains(action)) {
+                    outcomes.put(test, action);
+                }
+            }
+        } finally {
+            Files.delete(output);
+        }
+        if (outcomes.isEmpty()) {
+            throw new IllegalStateException("go test ran no test (exit " + process.exitValue() + ")");
+        }
+        return outcomes;
+    }
+}
