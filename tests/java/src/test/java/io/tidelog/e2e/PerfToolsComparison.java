@@ -32,11 +32,15 @@ class PerfToolsComparison {
         int rounds = Integer.getInteger("tidelog.benchRounds", 3);
         int records = Integer.getInteger("tidelog.benchRecords", 2_000_000);
         List<String> rows = new ArrayList<>();
-        rows.add("| round | broker | produce MB/s | p50 ms | p99 ms | consume MB/s |");
-        rows.add("| --- | --- | --- | --- | --- | --- |");
+        rows.add("| round | broker | produce MB/s | p50 ms | p99 ms | consume MB/s (fetching) | group join ms |");
+        rows.add("| --- | --- | --- | --- | --- | --- | --- |");
         for (int round = 1; round <= rounds; round++) {
             for (String broker : List.of("Tidelog", "Kafka")) {
-                AutoCloseable running = broker.equals("Tidelog") ? TidelogBroker.start() : KafkaBroker.start();
+                // Tidelog with the reference Kafka's group.initial.rebalance.delay.ms (0), so
+                // the consumers' joins compare.
+                AutoCloseable running = broker.equals("Tidelog")
+                        ? TidelogBroker.start("--override", "group.initial.rebalance.delay.ms=0")
+                        : KafkaBroker.start();
                 try (running) {
                     String bootstrap = running instanceof TidelogBroker t ? t.bootstrap() : ((KafkaBroker) running).bootstrap();
                     rows.add(String.format(Locale.ROOT, "| %d | %s | %s |", round, broker, measure(bootstrap, records)));
@@ -70,13 +74,14 @@ class PerfToolsComparison {
         KafkaTool.Result consumed = KafkaTool.run("org.apache.kafka.tools.ConsumerPerformance", List.of(
                 "--bootstrap-server", bootstrap, "--topic", "perf", "--messages", String.valueOf(records),
                 "--timeout", "120000"));
-        // The data line: start, end, MB, MB/sec, records, records/sec, ...
-        Matcher data = Pattern.compile("^[0-9-]+ [0-9:.]+, [0-9-]+ [0-9:.]+, ([0-9.]+), ([0-9.]+), (\\d+),",
-                Pattern.MULTILINE).matcher(consumed.output());
+        // The data line: start, end, MB, MB/sec, records, records/sec, rebalance ms, fetch ms,
+        // fetch MB/sec (the rate once the group is joined), fetch records/sec.
+        Matcher data = Pattern.compile("^[0-9-]+ [0-9:.]+, [0-9-]+ [0-9:.]+, [0-9.]+, [0-9.]+, \\d+, [0-9.]+, "
+                + "(\\d+), \\d+, ([0-9.]+), [0-9.]+$", Pattern.MULTILINE).matcher(consumed.output());
         if (consumed.exitCode() != 0 || !data.find()) {
             throw new IllegalStateException(consumed.output());
         }
-        return String.format(Locale.ROOT, "%s | %s | %s | %s", summary.group(2), summary.group(5),
-                summary.group(7), data.group(2));
+        return String.format(Locale.ROOT, "%s | %s | %s | %.1f | %s", summary.group(2), summary.group(5),
+                summary.group(7), Double.parseDouble(data.group(2)), data.group(1));
     }
 }
