@@ -69,6 +69,8 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
             true => frame.slice(..frame.len().min(64)),
             false => Bytes::new(),
         };
+        // Set when the request asks for the connection to close after it (Reply::Close).
+        let mut close_after = false;
         let pending = match decode_request(frame) {
             Ok(request) if !handlers::api_versions::advertised(request.api_key, request.header.api_version) => {
                 // Kafka handles exactly what it advertises and closes on anything else.
@@ -77,7 +79,11 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
                 break;
             }
             Ok(request) => match session.gate(&request.body, &broker.config.sasl_plain_users) {
-                Gate::Dispatch => dispatch::dispatch(&broker, request, peer).await,
+                Gate::Dispatch => {
+                    let dispatched = dispatch::dispatch(&broker, request, peer).await;
+                    close_after = dispatched.close;
+                    dispatched.response
+                }
                 Gate::Answer { body, close } => {
                     let answer = dispatch::answer(body, request.header.correlation_id, request.header.api_version);
                     if close {
@@ -105,6 +111,10 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
             },
         };
         if pending_tx.send(pending).await.is_err() {
+            break;
+        }
+        if close_after {
+            debug!(%peer, "closing connection after an acks=0 produce that failed, as Kafka does");
             break;
         }
     }
@@ -140,9 +150,8 @@ async fn read_frame(reader: &mut tokio::net::tcp::OwnedReadHalf, max: usize) -> 
 async fn write_responses(mut writer: OwnedWriteHalf, mut pending: mpsc::Receiver<PendingResponse>, peer: SocketAddr) {
     while let Some(response) = pending.recv().await {
         let Some(chunks) = response.await else {
-            // The response's handler logged why (an acks=0 produce that failed is not
-            // worth more than this line).
-            debug!(%peer, "closing connection after a request without a response");
+            // Whoever made this response logged why it could not be made.
+            debug!(%peer, "closing connection: a request could not be answered");
             break;
         };
         if let Err(e) = write_chunks(&mut writer, chunks).await {

@@ -3,9 +3,9 @@
 //!
 //! A handler does its ordered work (appends, metadata changes) before returning (a Produce
 //! or TxnOffsetCommit that must first add partitions to a transaction awaits that here, so
-//! a later request of the connection cannot write ahead of it), and may return a future for the part that
-//! waits (durability, long-poll), so the connection can read on while the response waits
-//! its turn.
+//! a later request of the connection cannot write ahead of it), and may return a future
+//! for the part that waits (durability, long-poll), so the connection can read on while
+//! the response waits its turn.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,13 +29,21 @@ pub enum Reply {
     Now(ResponseBody),
     Later(Pin<Box<dyn Future<Output = ResponseBody> + Send>>),
     Nothing,
-    /// No answer, and the connection closes after the responses before it: an `acks=0`
-    /// Produce that failed, as Kafka closes it so that the client refreshes its metadata.
+    /// No answer, and the connection reads nothing more and closes once the responses
+    /// before it are written: an `acks=0` Produce that failed, as Kafka closes it so that
+    /// the client refreshes its metadata.
     Close,
 }
 
+/// A dispatched request: its pending response, and whether the connection closes after it
+/// ([`Reply::Close`]).
+pub struct Dispatched {
+    pub response: PendingResponse,
+    pub close: bool,
+}
+
 /// `peer` is the client's address, which group members are described with.
-pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) -> PendingResponse {
+pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) -> Dispatched {
     let correlation_id = request.header.correlation_id;
     let version = request.header.api_version;
     let api_key = request.api_key;
@@ -45,7 +53,10 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
             ?api_key,
             version, "request for an API or version this broker does not advertise"
         );
-        return Box::pin(async { None });
+        return Dispatched {
+            response: Box::pin(async { None }),
+            close: false,
+        };
     }
     let reply = match request.body {
         RequestBody::Produce(r) => handlers::produce::handle(broker, r, version).await,
@@ -133,7 +144,10 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
             Reply::Nothing
         }
     };
-    into_pending(reply, correlation_id, version)
+    Dispatched {
+        close: matches!(reply, Reply::Close),
+        response: into_pending(reply, correlation_id, version),
+    }
 }
 
 /// A response already made (the SASL exchange's), ready for the connection's writer.
@@ -155,8 +169,8 @@ fn into_pending(reply: Reply, correlation_id: i32, version: i16) -> PendingRespo
             Box::pin(async move { frame })
         }
         Reply::Later(body) => Box::pin(async move { encode(body.await) }),
-        Reply::Nothing => Box::pin(async { Some(Vec::new()) }),
-        Reply::Close => Box::pin(async { None }),
+        // Nothing to write; for Close, the connection stops reading (see `Dispatched`).
+        Reply::Nothing | Reply::Close => Box::pin(async { Some(Vec::new()) }),
     }
 }
 

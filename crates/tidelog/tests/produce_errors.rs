@@ -177,3 +177,27 @@ fn one_bad_partition_does_not_spoil_the_others_in_the_request() {
     );
     assert_produced(&mut client, "pair", 1, good_batch(b"good"), 0);
 }
+
+/// An acks=0 Produce that fails closes its connection, as Kafka closes it (so the client
+/// refreshes its metadata), and what was pipelined behind it is not run: the good produce
+/// sent right after it appends nothing. Checked against Kafka by the differential corpus.
+#[test]
+fn a_failed_acks_0_produce_closes_the_connection_and_runs_nothing_after_it() {
+    let (broker, mut client) = setup();
+    let before = broker.raw().latest_offset(TOPIC, 0);
+    // Back to back: the second is sent before the first could have been answered.
+    client.send(
+        PRODUCE_VERSION,
+        &raw::produce_request("missing", 0, 0, good_batch(b"lost")),
+    );
+    client.send(
+        PRODUCE_VERSION,
+        &raw::produce_request(TOPIC, 0, 1, good_batch(b"never")),
+    );
+    client.assert_closed();
+    assert_eq!(
+        broker.raw().latest_offset(TOPIC, 0),
+        before,
+        "nothing appended after it"
+    );
+}

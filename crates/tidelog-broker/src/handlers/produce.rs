@@ -10,7 +10,8 @@
 //! A transactional batch is accepted only for a partition its producer added to its
 //! ongoing transaction (KIP-890 part 1 verification, asked of the transaction coordinator
 //! as Kafka's partition leaders ask it with AddPartitionsToTxn `verify_only`); otherwise
-//! INVALID_TXN_STATE, so a late batch of a finished or aborted transaction cannot open a
+//! INVALID_TXN_STATE (INVALID_PRODUCER_ID_MAPPING for a producer id no transactional id
+//! holds), so a late batch of a finished or aborted transaction cannot open a
 //! transaction nobody will end. From v12 on (transactions v2, KIP-890 part 2) the client
 //! does not add partitions itself: a batch for a partition not yet in the transaction adds
 //! it, through the coordinator as Kafka's leader does with AddPartitionsToTxn v5, and the

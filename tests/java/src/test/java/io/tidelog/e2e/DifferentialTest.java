@@ -130,24 +130,26 @@ class DifferentialTest {
             15, // COORDINATOR_NOT_AVAILABLE
             16); // NOT_COORDINATOR
 
+    /** The answers of the current step before it settled, shown when it fails. */
+    private final List<String> earlierAnswers = new ArrayList<>();
+
     /**
      * Sends the step until its answer has settled: no {@link #SETTLING} error, and every
      * value {@code until} names (JSON pointer → value) reached. A state a broker reaches in
      * the background (Kafka writes transaction markers after answering EndTxn) is compared
      * once both have reached it.
      */
-    private final List<String> earlierAnswers = new ArrayList<>();
-
     private JsonNode sendSettled(WireClient client, ApiKeys api, short version, JsonNode template,
-                                        Map<String, String> variables, JsonNode until) throws Exception {
+                                 Map<String, String> variables, JsonNode until) throws Exception {
         long deadline = System.nanoTime() + 30_000_000_000L;
         while (true) {
             JsonNode response;
             try {
                 response = Differential.json(
                         client.send(api, version, Differential.request(api, version, template, variables)), version);
-            } catch (java.io.IOException closed) {
-                // The broker closed the connection, which is compared as an answer of its own.
+            } catch (java.io.EOFException | java.net.SocketException closed) {
+                // The broker closed the connection, which is compared as an answer of its own
+                // (a time-out or a wrong correlation id is not that: it fails the step).
                 client.connect();
                 return Differential.JSON.createObjectNode().put("connection", "closed by the broker");
             }

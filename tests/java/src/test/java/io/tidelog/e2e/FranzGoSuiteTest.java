@@ -3,7 +3,6 @@ package io.tidelog.e2e;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -87,14 +86,20 @@ class FranzGoSuiteTest {
 
     /** The module's source directory, downloaded through the Go module proxy. */
     private static Path download() throws Exception {
-        Process process = new ProcessBuilder("go", "mod", "download", "-json", MODULE)
-                .redirectError(ProcessBuilder.Redirect.INHERIT)
-                .start();
-        byte[] output = process.getInputStream().readAllBytes();
-        if (!process.waitFor(5, TimeUnit.MINUTES) || process.exitValue() != 0) {
-            throw new IllegalStateException("go mod download " + MODULE + ": " + new String(output, StandardCharsets.UTF_8));
+        Path output = Files.createTempFile("go-mod-download-", ".json");
+        try {
+            Process process = new ProcessBuilder("go", "mod", "download", "-json", MODULE)
+                    .redirectOutput(output.toFile())
+                    .redirectError(ProcessBuilder.Redirect.INHERIT)
+                    .start();
+            if (!process.waitFor(5, TimeUnit.MINUTES) || process.exitValue() != 0) {
+                process.destroyForcibly();
+                throw new IllegalStateException("go mod download " + MODULE + ": " + Files.readString(output));
+            }
+            return Path.of(Differential.JSON.readTree(output.toFile()).get("Dir").asText());
+        } finally {
+            Files.delete(output);
         }
-        return Path.of(Differential.JSON.readTree(output).get("Dir").asText());
     }
 
     /**

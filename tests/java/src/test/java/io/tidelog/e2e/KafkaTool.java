@@ -49,13 +49,20 @@ public final class KafkaTool {
     }
 
     public static Result run(String mainClass, List<String> args) throws IOException, InterruptedException {
-        Process process = new ProcessBuilder(javaCommand(mainClass, args)).redirectErrorStream(true).start();
-        // Read while it runs, so a full pipe cannot stall it.
-        byte[] output = process.getInputStream().readAllBytes();
-        if (!process.waitFor(TIMEOUT_S, TimeUnit.SECONDS)) {
-            process.destroyForcibly();
-            throw new IllegalStateException(mainClass + " did not finish: " + new String(output, StandardCharsets.UTF_8));
+        // Into a file, not a pipe: nothing to drain while it runs, so the timeout holds.
+        Path output = Files.createTempFile("kafka-tool-", ".out");
+        try {
+            Process process = new ProcessBuilder(javaCommand(mainClass, args))
+                    .redirectErrorStream(true)
+                    .redirectOutput(output.toFile())
+                    .start();
+            if (!process.waitFor(TIMEOUT_S, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                throw new IllegalStateException(mainClass + " did not finish: " + Files.readString(output));
+            }
+            return new Result(process.exitValue(), Files.readString(output, StandardCharsets.UTF_8));
+        } finally {
+            Files.delete(output);
         }
-        return new Result(process.exitValue(), new String(output, StandardCharsets.UTF_8));
     }
 }

@@ -61,11 +61,11 @@ class PerfToolsComparison {
         KafkaTool.Result produced = KafkaTool.run("org.apache.kafka.tools.ProducerPerformance", List.of(
                 "--topic", "perf", "--num-records", String.valueOf(records), "--record-size", "100",
                 "--throughput", "-1", "--producer-props", "acks=all", "bootstrap.servers=" + bootstrap));
-        Matcher summary = null;
+        // The line of the whole run: the one that counts every record.
+        java.util.regex.MatchResult summary = null;
         for (Matcher m = PRODUCED.matcher(produced.output()); m.find(); ) {
-            summary = m; // the last line is the whole run's
             if (Long.parseLong(m.group(1)) == records) {
-                break;
+                summary = m.toMatchResult();
             }
         }
         if (produced.exitCode() != 0 || summary == null) {
