@@ -31,6 +31,8 @@ public final class TidelogBroker implements AutoCloseable {
     private final Path dataDir;
     private final List<String> extraArgs;
     private final List<String> log = new ArrayList<>();
+    /** Port 0 at first; then the address it got, so a restart keeps its clients' bootstrap. */
+    private String listener = "PLAINTEXT://127.0.0.1:0";
     private Process process;
     private Thread drain;
     private volatile String bootstrap;
@@ -53,7 +55,7 @@ public final class TidelogBroker implements AutoCloseable {
             throw new IllegalStateException("set TIDELOG_BIN to the tidelog binary (scripts/test.sh does)");
         }
         List<String> command = new ArrayList<>(List.of(binary, "serve",
-                "--listeners", "PLAINTEXT://127.0.0.1:0", "--log-dirs", dataDir.resolve("data").toString()));
+                "--listeners", listener, "--log-dirs", dataDir.resolve("data").toString()));
         command.addAll(extraArgs);
         ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD);
         // TIDELOG_LOG=debug (or any RUST_LOG filter) for more detail.
@@ -87,6 +89,7 @@ public final class TidelogBroker implements AutoCloseable {
             process.destroyForcibly();
             throw new IllegalStateException("tidelog did not start; log:\n" + log());
         }
+        listener = "PLAINTEXT://" + bootstrap;
     }
 
     public String bootstrap() {
@@ -135,7 +138,7 @@ public final class TidelogBroker implements AutoCloseable {
         process.waitFor(STOP_TIMEOUT_S, TimeUnit.SECONDS);
     }
 
-    /** Starts it again on the same data directory (the port may change). */
+    /** Starts it again on the same data directory and address. */
     public void restart() throws IOException, InterruptedException {
         synchronized (log) {
             log.add("---- restart ----");
