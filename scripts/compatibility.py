@@ -27,6 +27,9 @@ def rows():
         yield "every step", pattern, why
     for path in sorted((RESOURCES / "differential").glob("*.json")):
         sequence = json.loads(path.read_text())
+        for api, patterns in sequence.get("ignore", {}).items():
+            for pattern, why in patterns.items():
+                yield f"{path.name}, every {api} step", pattern, why
         for number, step in enumerate(sequence["steps"], start=1):
             for pattern, why in step.get("ignore", {}).items():
                 where = f"{path.name} step {number} ({step['api']} v{step['version']})"

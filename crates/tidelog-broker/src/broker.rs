@@ -278,10 +278,8 @@ impl Broker {
                 total,
             })
         };
-        if validate_only {
-            check(&self.metadata.image())?;
-        } else {
-            self.committed(self.metadata.commit(check))?;
+        self.change_metadata(check, validate_only)?;
+        if !validate_only {
             info!(topic = name, total, "partitions added");
         }
         let mut topic = self
@@ -442,6 +440,19 @@ impl Broker {
     pub fn shutdown(&self) {
         self.partitions.shutdown();
         info!("logs flushed and closed");
+    }
+
+    /// Checks a metadata change against the current image and, unless `validate_only`,
+    /// makes it durable and applies it.
+    pub fn change_metadata(
+        &self,
+        check: impl FnOnce(&crate::metadata::MetadataImage) -> Result<MetadataEvent, ApiError>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        match validate_only {
+            true => check(&self.metadata.image()).map(drop),
+            false => self.committed(self.metadata.commit(check)).map(drop),
+        }
     }
 
     fn committed(

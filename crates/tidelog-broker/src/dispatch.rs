@@ -62,9 +62,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::Produce(r) => handlers::produce::handle(broker, r, version).await,
         RequestBody::Fetch(r) => handlers::fetch::handle(broker, r, version),
         RequestBody::ListOffsets(r) => Reply::Now(ResponseBody::ListOffsets(handlers::list_offsets::handle(broker, r))),
-        RequestBody::ApiVersions(r) => {
-            Reply::Now(ResponseBody::ApiVersions(handlers::api_versions::handle(r, version)))
-        }
+        RequestBody::ApiVersions(r) => Reply::Now(ResponseBody::ApiVersions(handlers::api_versions::handle(
+            broker, r, version,
+        ))),
         RequestBody::Metadata(r) => Reply::Now(ResponseBody::Metadata(handlers::metadata::handle(broker, r, version))),
         RequestBody::CreateTopics(r) => {
             Reply::Now(ResponseBody::CreateTopics(handlers::create_topics::handle(broker, r)))
@@ -81,6 +81,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::DescribeCluster(r) => Reply::Now(ResponseBody::DescribeCluster(
             handlers::describe_cluster::handle(broker, r),
         )),
+        RequestBody::UpdateFeatures(r) => Reply::Now(ResponseBody::UpdateFeatures(handlers::update_features::handle(
+            broker, r, version,
+        ))),
         RequestBody::DescribeConfigs(r) => Reply::Now(ResponseBody::DescribeConfigs(
             handlers::describe_configs::handle(broker, r),
         )),

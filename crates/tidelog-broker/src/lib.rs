@@ -11,6 +11,7 @@ pub mod config;
 pub mod connection;
 pub mod coordinator;
 pub mod dispatch;
+pub mod features;
 pub mod fetch_session;
 pub mod flusher;
 pub mod grouping;

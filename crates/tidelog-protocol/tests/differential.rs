@@ -176,6 +176,7 @@ differential! {
     DescribeUserScramCredentials => DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse;
     AlterUserScramCredentials => AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse;
     DescribeCluster => DescribeClusterRequest, DescribeClusterResponse;
+    UpdateFeatures => UpdateFeaturesRequest, UpdateFeaturesResponse;
     DescribeProducers => DescribeProducersRequest, DescribeProducersResponse;
     DescribeTransactions => DescribeTransactionsRequest, DescribeTransactionsResponse;
     ListTransactions => ListTransactionsRequest, ListTransactionsResponse;

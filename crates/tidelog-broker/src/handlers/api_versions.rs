@@ -6,6 +6,9 @@ use tidelog_protocol::messages::api_versions_response::{
 };
 use tidelog_protocol::{ApiKey, ErrorCode};
 
+use crate::broker::Broker;
+use crate::features;
+
 /// Every handled API with the versions advertised. Only what is fully handled, at every
 /// version listed, goes here.
 const ADVERTISED: &[(ApiKey, i16, i16)] = &[
@@ -22,6 +25,7 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::UpdateFeatures, 0, 2),
     (ApiKey::DescribeTopicPartitions, 0, 0),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::JoinGroup, 0, 9),
@@ -49,13 +53,6 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
-/// The features (KIP-584, KIP-1022), each with the highest level supported, which is also
-/// the level finalized, as a new Kafka 4.x cluster formats them; every one is supported
-/// from level 0. `group.version` 1: the KIP-848 consumer protocol is enabled.
-/// `transaction.version` 2: transactions v2 (KIP-890 part 2), which Kafka 4 Java clients
-/// then use; clients that do not look at it (librdkafka) go on with transactions v1.
-const FEATURES: &[(&str, i16)] = &[("group.version", 1), ("transaction.version", 2)];
-
 pub fn advertised(api_key: ApiKey, version: i16) -> bool {
     ADVERTISED
         .iter()
@@ -75,12 +72,13 @@ fn api_list() -> Vec<ApiVersion> {
 }
 
 /// KIP-511's client name and version are accepted as given (they only label the client).
-/// The features (v3+) are fixed on a single node, so their epoch never moves past 0.
+/// The features (v3+): their epoch counts the changes, so clients keep the newest view.
 /// Clients asking with v3 are not shown supported ranges starting at level 0, which older
 /// ones cannot read (Kafka leaves them out too, KAFKA-17492); v4+ see them all.
-pub fn handle(_request: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+pub fn handle(broker: &Broker, _request: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+    let image = broker.metadata.image();
     let supported_features = match version >= 4 {
-        true => FEATURES
+        true => features::SUPPORTED
             .iter()
             .map(|(name, level)| SupportedFeatureKey {
                 name: name.to_string(),
@@ -94,13 +92,14 @@ pub fn handle(_request: ApiVersionsRequest, version: i16) -> ApiVersionsResponse
     ApiVersionsResponse {
         api_keys: api_list(),
         supported_features,
-        finalized_features_epoch: 0,
-        finalized_features: FEATURES
-            .iter()
+        finalized_features_epoch: image.features_epoch(),
+        finalized_features: image
+            .finalized_features()
+            .into_iter()
             .map(|(name, level)| FinalizedFeatureKey {
                 name: name.to_string(),
-                min_version_level: *level,
-                max_version_level: *level,
+                min_version_level: level,
+                max_version_level: level,
                 ..Default::default()
             })
             .collect(),

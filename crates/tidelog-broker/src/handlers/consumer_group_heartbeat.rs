@@ -17,6 +17,7 @@ use crate::coordinator::consumer::persist;
 use crate::coordinator::consumer::records::{by_topic_id, by_topic_name};
 use crate::coordinator::group::state::GroupState;
 use crate::dispatch::Reply;
+use crate::features;
 use crate::ids::{random_uuid, uuid_base64};
 
 pub fn handle(
@@ -35,6 +36,13 @@ pub fn handle(
             ..Default::default()
         }))
     };
+    // `group.version` 0 (set by `kafka-features downgrade`) turns the consumer protocol off.
+    if broker.metadata.image().feature_level(features::GROUP_VERSION) < 1 {
+        return refuse(
+            ErrorCode::UNSUPPORTED_VERSION,
+            "the consumer group protocol is off: group.version is 0",
+        );
+    }
     if request.group_id.is_empty() {
         return refuse(ErrorCode::INVALID_REQUEST, "the group id is empty");
     }

@@ -36,6 +36,10 @@ pub enum MetadataEvent {
     ProducerIdsAllocated {
         end: i64,
     },
+    /// Finalized feature levels set through UpdateFeatures (0: no longer finalized).
+    FeatureLevelsChanged {
+        levels: BTreeMap<String, i16>,
+    },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -44,6 +48,11 @@ pub struct MetadataImage {
     names_by_id: HashMap<Uuid, String>,
     /// The first producer id never allocated.
     producer_ids_end: i64,
+    /// Feature levels changed since the cluster was formatted (the rest are at their
+    /// defaults, `features::SUPPORTED`).
+    changed_features: BTreeMap<String, i16>,
+    /// How many times the finalized features changed: clients keep the newest they see.
+    features_epoch: i64,
 }
 
 impl MetadataImage {
@@ -74,7 +83,29 @@ impl MetadataImage {
             MetadataEvent::ProducerIdsAllocated { end } => {
                 self.producer_ids_end = self.producer_ids_end.max(*end);
             }
+            MetadataEvent::FeatureLevelsChanged { levels } => {
+                self.changed_features
+                    .extend(levels.iter().map(|(k, v)| (k.clone(), *v)));
+                self.features_epoch += 1;
+            }
         }
+    }
+
+    /// The finalized feature levels, by name.
+    pub fn finalized_features(&self) -> Vec<(&'static str, i16)> {
+        crate::features::finalized(&self.changed_features)
+    }
+
+    /// The finalized level of `name`; 0 when it is not finalized.
+    pub fn feature_level(&self, name: &str) -> i16 {
+        self.finalized_features()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, level)| level)
+    }
+
+    pub fn features_epoch(&self) -> i64 {
+        self.features_epoch
     }
 
     /// The first producer id no block has covered yet.
@@ -176,5 +207,21 @@ mod tests {
         assert_eq!((t.partitions, t.configs["retention.ms"].as_str()), (3, "1000"));
         image.apply(&MetadataEvent::TopicDeleted { name: "t".into() });
         assert!(image.topic("t").is_none() && image.topic_by_id(Uuid::from_u128(7)).is_none());
+    }
+
+    #[test]
+    fn feature_changes_are_finalized_with_a_new_epoch() {
+        let mut image = MetadataImage::default();
+        assert_eq!(
+            (image.feature_level("transaction.version"), image.features_epoch()),
+            (2, 0)
+        );
+        let levels = BTreeMap::from([("transaction.version".to_string(), 1)]);
+        image.apply(&MetadataEvent::FeatureLevelsChanged { levels });
+        assert_eq!(
+            (image.feature_level("transaction.version"), image.features_epoch()),
+            (1, 1)
+        );
+        assert_eq!(image.feature_level("group.version"), 1);
     }
 }

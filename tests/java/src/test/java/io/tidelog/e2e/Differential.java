@@ -26,7 +26,8 @@ import org.apache.kafka.common.protocol.ApiMessage;
  * short description, per-broker variables, and responses flattened to leaf paths and
  * compared with what must differ left out.
  *
- * <p>A corpus file is one sequence: {@code {"name", "steps": [...]}}. A step is
+ * <p>A corpus file is one sequence: {@code {"name", "steps": [...]}}, with optional
+ * {@code "ignore": {"ApiVersions": {pattern: why}}} for every step of an API. A step is
  * {@code {"api": "Produce", "version": 9, "request": {...}}} (naming only the fields that
  * matter: the others take their defaults) with optional {@code "ignore"} (path pattern →
  * why it is left out of the comparison, each listed in docs/COMPATIBILITY.md),

@@ -103,6 +103,7 @@ class DifferentialTest {
                 save(step, fromTidelog, tidelogVariables);
                 List<String> ignored = Differential.alwaysIgnored();
                 step.path("ignore").fieldNames().forEachRemaining(ignored::add);
+                sequence.path("ignore").path(step.get("api").asText()).fieldNames().forEachRemaining(ignored::add);
                 List<String> unordered = new ArrayList<>();
                 step.path("unordered").forEach(p -> unordered.add(p.asText()));
                 List<String> differences = Differential.differences(

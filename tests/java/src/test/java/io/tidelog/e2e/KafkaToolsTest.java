@@ -1,6 +1,7 @@
 package io.tidelog.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -143,6 +144,16 @@ class KafkaToolsTest {
             String features = tool(broker, "org.apache.kafka.tools.FeatureCommand", "describe").output();
             assertLine(features, "Feature: transaction.version\\s+SupportedMinVersion: \\d+\\s+SupportedMaxVersion: 2\\s+FinalizedVersionLevel: 2");
             assertLine(features, "Feature: group.version\\s+SupportedMinVersion: \\d+\\s+SupportedMaxVersion: 1\\s+FinalizedVersionLevel: 1");
+            assertLine(tool(broker, "org.apache.kafka.tools.FeatureCommand", "downgrade", "--feature",
+                    "transaction.version=1").output(), "^transaction.version was downgraded to 1.$");
+            assertLine(tool(broker, "org.apache.kafka.tools.FeatureCommand", "describe").output(),
+                    "Feature: transaction.version\\s+SupportedMinVersion: \\d+\\s+SupportedMaxVersion: 2\\s+FinalizedVersionLevel: 1");
+            KafkaTool.Result refused = KafkaTool.run("org.apache.kafka.tools.FeatureCommand", List.of(
+                    "--bootstrap-server", broker.bootstrap(), "upgrade", "--feature", "transaction.version=3"));
+            assertNotEquals(0, refused.exitCode(), refused.output());
+            assertLine(refused.output(), "Invalid update version 3 for feature transaction.version");
+            assertLine(tool(broker, "org.apache.kafka.tools.FeatureCommand", "upgrade", "--feature",
+                    "transaction.version=2").output(), "^transaction.version was upgraded to 2.$");
         }
     }
 

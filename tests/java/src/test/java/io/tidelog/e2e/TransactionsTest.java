@@ -9,6 +9,8 @@ import java.util.List;
 import java.util.Map;
 
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.FeatureUpdate;
+import org.apache.kafka.clients.admin.UpdateFeaturesOptions;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -18,9 +20,11 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.ProducerFencedException;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The Java transactional producer (transactions v2 with the 4.x clients): committed records
+ * The Java transactional producer (transactions v2 and v1 with the 4.x clients): committed records
  * are read by read_committed consumers, aborted ones only by read_uncommitted ones, offsets
  * sent to a transaction are committed with it, and a new incarnation fences the old one.
  */
@@ -41,9 +45,23 @@ class TransactionsTest {
                 .toList();
     }
 
-    @Test
-    void committedAbortedAndOffsetsInATransaction() throws Exception {
+    /**
+     * Transactions v2 (the cluster's default {@code transaction.version} 2), and v1, which
+     * the Java client uses once {@code kafka-features downgrade} set it to 1: v2 ends each
+     * transaction with a new producer epoch, v1 keeps the one {@code initTransactions} got.
+     */
+    @ParameterizedTest(name = "transaction.version {0}")
+    @ValueSource(shorts = {2, 1})
+    void committedAbortedAndOffsetsInATransaction(short transactionVersion) throws Exception {
         try (TidelogBroker broker = TidelogBroker.start()) {
+            if (transactionVersion != 2) {
+                try (Admin admin = Admin.create(broker.clientProps())) {
+                    admin.updateFeatures(Map.of("transaction.version", new FeatureUpdate(transactionVersion,
+                            FeatureUpdate.UpgradeType.SAFE_DOWNGRADE)), new UpdateFeaturesOptions()).all().get();
+                    assertEquals(transactionVersion, admin.describeFeatures().featureMetadata().get()
+                            .finalizedFeatures().get("transaction.version").maxVersionLevel());
+                }
+            }
             Topics.create(broker, "orders", 2);
             // Offsets of a topic that does not exist are refused (UNKNOWN_TOPIC_OR_PARTITION,
             // as Kafka does), and the client retries them until its timeout.
@@ -78,6 +96,9 @@ class TransactionsTest {
                 Map<TopicPartition, OffsetAndMetadata> committed =
                         admin.listConsumerGroupOffsets("processors").partitionsToOffsetAndMetadata().get();
                 assertEquals(42, committed.get(source).offset());
+                int epoch = admin.describeTransactions(List.of("orders-tx")).all().get()
+                        .get("orders-tx").producerEpoch();
+                assertEquals(transactionVersion == 2 ? 3 : 0, epoch, "the producer epoch after three transactions");
             }
         }
     }
