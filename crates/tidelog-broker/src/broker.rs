@@ -2,7 +2,6 @@
 //! topic operations that change them.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use crate::config::BrokerConfig;
 use crate::coordinator::consumer::ConsumerGroups;
 use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::coordinator::txn::{ProducerIdManager, TransactionCoordinator, TxnSettings, TRANSACTION_STATE_TOPIC};
+use crate::data_dir;
 use crate::fetch_session::FetchSessionCache;
 use crate::ids::{random_uuid, uuid_base64};
 use crate::metadata::{validate_topic_name, MetadataEvent, MetadataStore, StoreError, TopicMeta};
@@ -41,6 +41,23 @@ pub enum StartError {
     Logs(#[from] tidelog_log::LogError),
     #[error("meta.properties in {path} belongs to node {found}, not {expected}")]
     NodeMismatch { path: String, found: String, expected: i32 },
+    #[error("log directory {path} is locked by another process (its .lock): one broker per directory")]
+    Locked { path: String },
+    #[error(
+        "log directory {path} is an Apache Kafka data directory (it holds __cluster_metadata-0); \
+         serving one is not supported yet, and nothing in it was changed"
+    )]
+    KafkaDirectory { path: String },
+    #[error(
+        "log directory {path} holds partitions ({partition}, ...) but the metadata log {metadata} \
+         is missing: starting would lose every topic, so nothing was changed; restore the \
+         metadata log, or move the partition directories away"
+    )]
+    MetadataLost {
+        path: String,
+        partition: String,
+        metadata: String,
+    },
 }
 
 /// A refused operation: the Kafka error code and a message for the client.
@@ -72,47 +89,33 @@ pub struct Broker {
     /// Held by a topic config change from its metadata write to its logs, so that the logs
     /// of two changes at once end with the later one, as the metadata does.
     topic_config_changes: std::sync::Mutex<()>,
+    /// Each log directory's lock, held while the broker lives.
+    _dir_locks: Vec<std::fs::File>,
 }
 
 impl Broker {
     /// Prepares the log directories (identity in `meta.properties`, as Kafka writes it)
     /// and replays the metadata.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
-        let mut cluster_id = None;
-        for dir in &config.log_dirs {
-            let io_err = |source| StartError::LogDir {
-                path: dir.display().to_string(),
-                source,
-            };
-            std::fs::create_dir_all(dir).map_err(io_err)?;
-            if let Some(props) = read_meta_properties(dir).map_err(io_err)? {
-                if let Some(node) = props.get("node.id").filter(|n| **n != config.node_id.to_string()) {
-                    return Err(StartError::NodeMismatch {
-                        path: dir.display().to_string(),
-                        found: node.clone(),
-                        expected: config.node_id,
-                    });
-                }
-                cluster_id = cluster_id.or_else(|| props.get("cluster.id").cloned());
-            }
-        }
+        // Read-only checks first: a refused start leaves every directory as it was.
+        let cluster_id = data_dir::check(&config.log_dirs, config.node_id)?;
+        let dir_locks = config
+            .log_dirs
+            .iter()
+            .map(|dir| data_dir::lock(dir))
+            .collect::<Result<Vec<_>, _>>()?;
         let cluster_id = cluster_id.unwrap_or_else(|| uuid_base64(random_uuid()));
         for dir in &config.log_dirs {
             let io_err = |source| StartError::LogDir {
                 path: dir.display().to_string(),
                 source,
             };
-            write_meta_properties(dir, &cluster_id, config.node_id).map_err(io_err)?;
+            data_dir::write_meta_properties(dir, &cluster_id, config.node_id).map_err(io_err)?;
         }
         let metadata = MetadataStore::open(&config.log_dirs[0])?;
-        let topics: Vec<TopicMeta> = metadata.image().topics().cloned().collect();
-        let partitions = Partitions::open(&config, &topics)?;
-        info!(
-            cluster_id,
-            node_id = config.node_id,
-            topics = topics.len(),
-            "broker state loaded"
-        );
+        let partitions = Partitions::open(&config, &metadata.image())?;
+        let topics = metadata.image().topics().count();
+        info!(cluster_id, node_id = config.node_id, topics, "broker state loaded");
         let offsets_partitions = metadata
             .image()
             .topic(OFFSETS_TOPIC)
@@ -143,6 +146,7 @@ impl Broker {
             consumer_groups,
             txns: TransactionCoordinator::new(txn_settings),
             topic_config_changes: std::sync::Mutex::new(()),
+            _dir_locks: dir_locks,
         });
         broker.groups.load(&broker.partitions, |key, value| {
             broker.consumer_groups.replay(key, value)
@@ -512,28 +516,4 @@ pub fn unknown_topic(name: &str) -> ApiError {
         ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
         format!("This server does not host this topic: {name}"),
     )
-}
-
-const META_PROPERTIES: &str = "meta.properties";
-
-fn read_meta_properties(dir: &Path) -> std::io::Result<Option<BTreeMap<String, String>>> {
-    match std::fs::read_to_string(dir.join(META_PROPERTIES)) {
-        Ok(text) => Ok(Some(
-            text.lines()
-                .filter(|l| !l.starts_with('#'))
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .collect(),
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-fn write_meta_properties(dir: &Path, cluster_id: &str, node_id: i32) -> std::io::Result<()> {
-    let text = format!("#\n#Written by Tidelog\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
-    let tmp = dir.join("meta.properties.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(tmp, dir.join(META_PROPERTIES))
 }

@@ -176,7 +176,7 @@ mod tests {
             partitions: PARTITIONS,
             configs: BTreeMap::new(),
         };
-        Partitions::open(&config, &[topic]).unwrap()
+        Partitions::open(&config, &crate::metadata::MetadataImage::of_topics([topic])).unwrap()
     }
 
     /// Appends one single-record batch to every partition and marks each dirty.

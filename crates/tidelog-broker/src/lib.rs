@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod coordinator;
+pub mod data_dir;
 pub mod dispatch;
 pub mod features;
 pub mod fetch_session;

@@ -22,12 +22,13 @@ use tidelog_log::{
 use tidelog_protocol::records::{marker_batch, TxnMarker};
 use tidelog_protocol::ErrorCode;
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::flusher::Flusher;
-use crate::metadata::TopicMeta;
+use crate::ids::random_uuid;
+use crate::metadata::{MetadataImage, TopicMeta};
 use crate::topic_config;
 
 pub struct Partition {
@@ -146,21 +147,25 @@ pub struct Partitions {
 }
 
 impl Partitions {
-    /// Opens the logs on disk (recovering them after a crash), creates the missing
-    /// partitions of known topics and deletes logs of topics that no longer exist (deleted
-    /// while the broker was down before the files went).
-    pub fn open(config: &BrokerConfig, topics: &[TopicMeta]) -> Result<Partitions, LogError> {
+    /// Opens the logs on disk (recovering them after a crash) and creates the missing
+    /// partitions of known topics. A log the metadata does not name is deleted only when
+    /// its topic's deletion is recorded (the broker stopped before the files went); any
+    /// other is set aside as Kafka sets aside stray logs, renamed `<dir>.<id>-stray`, and
+    /// kept.
+    pub fn open(config: &BrokerConfig, image: &MetadataImage) -> Result<Partitions, LogError> {
         let logs = LogManager::open(&config.log_dirs, &log_config(config, &BTreeMap::new()))?;
-        let known: HashMap<&str, &TopicMeta> = topics.iter().map(|t| (t.name.as_str(), t)).collect();
         for (tp, _) in logs.logs() {
-            let keep = known.get(tp.topic()).is_some_and(|t| tp.partition() < t.partitions);
-            if !keep {
-                info!(
-                    topic = tp.topic(),
-                    partition = tp.partition(),
-                    "deleting the log of a deleted topic"
-                );
+            let named = image.topic(tp.topic()).is_some_and(|t| tp.partition() < t.partitions);
+            if named {
+                continue;
+            }
+            if image.deletion_recorded(tp.topic()) {
+                info!(partition = %tp, "deleting the log of a deleted topic");
                 logs.delete_log(&tp)?;
+            } else {
+                let stray = logs.set_aside(&tp, &format!("{:032x}", random_uuid().as_u128()))?;
+                warn!(partition = %tp, renamed = %stray.display(),
+                    "a log no topic in the metadata names: set aside, not deleted");
             }
         }
         let partitions = Partitions {
@@ -168,7 +173,7 @@ impl Partitions {
             hosted: RwLock::default(),
             flusher: Flusher::start(),
         };
-        for topic in topics {
+        for topic in image.topics() {
             partitions.create_logs(config, topic)?;
         }
         Ok(partitions)
@@ -352,7 +357,7 @@ mod tests {
             partitions: 1,
             configs: BTreeMap::new(),
         };
-        Partitions::open(&config, &[topic]).unwrap()
+        Partitions::open(&config, &crate::metadata::MetadataImage::of_topics([topic])).unwrap()
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The in-memory metadata image and the events that change it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use tidelog_protocol::Uuid;
@@ -53,18 +53,23 @@ pub struct MetadataImage {
     changed_features: BTreeMap<String, i16>,
     /// How many times the finalized features changed: clients keep the newest they see.
     features_epoch: i64,
+    /// Topics deleted through the API and not created again: the only partition
+    /// directories a start may remove.
+    deleted_topics: BTreeSet<String>,
 }
 
 impl MetadataImage {
     pub fn apply(&mut self, event: &MetadataEvent) {
         match event {
             MetadataEvent::TopicCreated(topic) => {
+                self.deleted_topics.remove(&topic.name);
                 self.names_by_id.insert(topic.id, topic.name.clone());
                 self.topics.insert(topic.name.clone(), topic.clone());
             }
             MetadataEvent::TopicDeleted { name } => {
                 if let Some(topic) = self.topics.remove(name) {
                     self.names_by_id.remove(&topic.id);
+                    self.deleted_topics.insert(name.clone());
                 }
             }
             MetadataEvent::PartitionsCreated { name, total } => {
@@ -106,6 +111,21 @@ impl MetadataImage {
 
     pub fn features_epoch(&self) -> i64 {
         self.features_epoch
+    }
+
+    /// An image holding just `topics`, for tests.
+    #[cfg(test)]
+    pub fn of_topics(topics: impl IntoIterator<Item = TopicMeta>) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for topic in topics {
+            image.apply(&MetadataEvent::TopicCreated(topic));
+        }
+        image
+    }
+
+    /// Whether `name` was deleted through the API (and not created again).
+    pub fn deletion_recorded(&self, name: &str) -> bool {
+        self.deleted_topics.contains(name)
     }
 
     /// The first producer id no block has covered yet.
@@ -207,6 +227,7 @@ mod tests {
         assert_eq!((t.partitions, t.configs["retention.ms"].as_str()), (3, "1000"));
         image.apply(&MetadataEvent::TopicDeleted { name: "t".into() });
         assert!(image.topic("t").is_none() && image.topic_by_id(Uuid::from_u128(7)).is_none());
+        assert!(image.deletion_recorded("t") && !image.deletion_recorded("u"));
     }
 
     #[test]

@@ -7,4 +7,4 @@ mod image;
 mod store;
 
 pub use image::{validate_topic_name, MetadataEvent, MetadataImage, TopicMeta};
-pub use store::{MetadataStore, StoreError};
+pub use store::{MetadataStore, StoreError, METADATA_LOG_FILE};

@@ -334,8 +334,14 @@ pub fn serve_expecting_exit(extra_args: &[&str]) -> (ExitStatus, String) {
 /// [`serve_expecting_exit`] with a listener speaking `protocol`.
 pub fn serve_on_expecting_exit(protocol: &str, extra_args: &[&str]) -> (ExitStatus, String) {
     let data_dir = tempfile::tempdir().expect("create a data dir");
+    serve_dir_expecting_exit(data_dir.path(), protocol, extra_args)
+}
+
+/// Runs `tidelog serve` on `data_dir` expecting it to refuse to start: it exits without
+/// ever listening. Returns its status and stderr.
+pub fn serve_dir_expecting_exit(data_dir: &Path, protocol: &str, extra_args: &[&str]) -> (ExitStatus, String) {
     let args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
-    let mut child = serve_command(data_dir.path(), protocol, &args, 0)
+    let mut child = serve_command(data_dir, protocol, &args, 0)
         .spawn()
         .expect("spawn tidelog");
     let log = Log::drain(child.stderr.take().expect("piped stderr"));

@@ -454,7 +454,7 @@ mod tests {
             partitions: 1,
             configs: BTreeMap::new(),
         };
-        let partitions = Partitions::open(&config, &[topic]).unwrap();
+        let partitions = Partitions::open(&config, &crate::metadata::MetadataImage::of_topics([topic])).unwrap();
         let coordinator = GroupCoordinator::new(Duration::ZERO, 1);
         let (retention, now) = (1_000, 10_000);
         let committed = |at| Committed {

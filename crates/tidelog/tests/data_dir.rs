@@ -1,0 +1,183 @@
+//! A start never destroys a data directory: one process per directory (its `.lock`), a
+//! directory whose metadata log is lost or that Apache Kafka wrote is refused without a
+//! byte changed, and a partition directory no metadata names is set aside, not deleted.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::clients::{self, new_topic, send, TestRecord, CLIENT_TIMEOUT};
+use common::{now_ms, serve_dir_expecting_exit, Broker};
+
+const TOPIC: &str = "kept";
+const RECORDS: usize = 50;
+
+/// A broker with `TOPIC` (one partition) holding `RECORDS` acknowledged records.
+fn broker_with_records() -> Broker {
+    let broker = Broker::start(&[]);
+    broker.admin().create_ok(&[new_topic(TOPIC, 1, 1)]);
+    let producer = broker.tracked_producer(&[("acks", "all")]);
+    for id in 0..RECORDS {
+        let record = TestRecord {
+            key: format!("key-{id}").into_bytes(),
+            value: format!("value-{id}").into_bytes(),
+            headers: vec![],
+            timestamp: now_ms(),
+        };
+        send(&producer, TOPIC, Some(0), id, &record);
+    }
+    clients::flush(&producer, CLIENT_TIMEOUT);
+    broker
+}
+
+fn assert_records_served(broker: &Broker) {
+    let values: Vec<Vec<u8>> = broker
+        .read_all(TOPIC, 0)
+        .into_iter()
+        .map(|m| m.value.expect("a value"))
+        .collect();
+    let expected: Vec<Vec<u8>> = (0..RECORDS).map(|id| format!("value-{id}").into_bytes()).collect();
+    assert_eq!(values, expected);
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).expect("list a dir") {
+            let path = entry.expect("a dir entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("read a file");
+                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    files
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create a dir");
+    for entry in std::fs::read_dir(from).expect("list a dir") {
+        let entry = entry.expect("a dir entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+            // The fixture is read-only; the copy must be writable as a data directory is.
+            let mut permissions = std::fs::metadata(&target).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            permissions.set_readonly(false);
+            std::fs::set_permissions(&target, permissions).unwrap();
+        }
+    }
+}
+
+/// Starts on `dir` expecting a refusal whose message contains `expected`, and checks that
+/// no file changed.
+fn assert_refused_unchanged(dir: &Path, expected: &str) {
+    let before = snapshot(dir);
+    let (status, log) = serve_dir_expecting_exit(dir, "PLAINTEXT", &[]);
+    assert!(!status.success(), "the start was refused; log:\n{log}");
+    assert!(log.contains(expected), "the refusal says {expected:?}; log:\n{log}");
+    assert!(
+        log.contains(&dir.display().to_string()),
+        "the refusal names the directory; log:\n{log}"
+    );
+    let after = snapshot(dir);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "the same files"
+    );
+    for (path, bytes) in &before {
+        assert!(after[path] == *bytes, "{} changed", path.display());
+    }
+}
+
+#[test]
+fn a_second_broker_on_a_directory_in_use_refuses_to_start() {
+    let broker = broker_with_records();
+    let (status, log) = serve_dir_expecting_exit(broker.data_dir(), "PLAINTEXT", &[]);
+    assert!(!status.success(), "the second broker exits non-zero; log:\n{log}");
+    assert!(log.contains("locked by another process"), "{log}");
+    assert!(log.contains(&broker.data_dir().display().to_string()), "{log}");
+    // The first one goes on serving everything it acknowledged, before and after a restart.
+    assert_records_served(&broker);
+    let mut broker = broker;
+    broker.restart();
+    assert_records_served(&broker);
+}
+
+#[test]
+fn a_lost_metadata_log_beside_partitions_is_refused_and_nothing_changes() {
+    let mut broker = broker_with_records();
+    broker.stop();
+    std::fs::remove_file(broker.data_dir().join("tidelog-metadata.log")).expect("lose the metadata log");
+    assert_refused_unchanged(broker.data_dir(), "but the metadata log");
+}
+
+#[test]
+fn a_partition_no_metadata_names_is_set_aside_not_deleted() {
+    let mut broker = broker_with_records();
+    broker.stop();
+    // A partition directory of a topic the metadata never had (copied in by hand, say).
+    let orphan = broker.data_dir().join("orphan-0");
+    copy_dir(&broker.partition_dir(TOPIC, 0), &orphan);
+    let orphan_files = snapshot(&orphan);
+    broker.restart();
+    assert_records_served(&broker);
+    let stray: Vec<PathBuf> = std::fs::read_dir(broker.data_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("orphan-0.") && name.ends_with("-stray")
+        })
+        .collect();
+    assert_eq!(stray.len(), 1, "one stray directory: {stray:?}\n{}", broker.log());
+    assert!(!orphan.exists());
+    assert_eq!(snapshot(&stray[0]), orphan_files, "the stray log keeps every byte");
+    assert!(broker.log().contains("set aside, not deleted"), "{}", broker.log());
+    // Left alone by the next start too.
+    broker.restart();
+    assert!(stray[0].exists());
+}
+
+#[test]
+fn a_topic_deleted_through_the_api_has_its_files_removed() {
+    let broker = broker_with_records();
+    assert!(broker.partition_dir(TOPIC, 0).exists());
+    let results = broker.admin().delete_topics(&[TOPIC]);
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    common::wait_until("the partition directory is gone", || {
+        (!broker.partition_dir(TOPIC, 0).exists()).then_some(())
+    });
+}
+
+#[test]
+fn a_kafka_data_directory_is_refused_and_nothing_changes() {
+    // A Kafka 4 directory as its shape says: the KRaft metadata log, partitions, identity.
+    let made = tempfile::tempdir().expect("a temp dir");
+    for dir in ["__cluster_metadata-0", "plain-0"] {
+        std::fs::create_dir(made.path().join(dir)).unwrap();
+        std::fs::write(made.path().join(dir).join("00000000000000000000.log"), b"").unwrap();
+    }
+    std::fs::write(
+        made.path().join("meta.properties"),
+        "version=1\nnode.id=1\ncluster.id=x\n",
+    )
+    .unwrap();
+    assert_refused_unchanged(made.path(), "Apache Kafka data directory");
+    // And the one Apache Kafka 4.0 wrote, where the project's machines keep it.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/kafka-4.0/data");
+    if fixture.exists() {
+        let copy = tempfile::tempdir().expect("a temp dir");
+        copy_dir(&fixture, copy.path());
+        assert_refused_unchanged(copy.path(), "Apache Kafka data directory");
+    }
+}
