@@ -41,6 +41,8 @@ pub enum StartError {
     Logs(#[from] tidelog_log::LogError),
     #[error("meta.properties in {path} belongs to node {found}, not {expected}")]
     NodeMismatch { path: String, found: String, expected: i32 },
+    #[error("log directory {path} is not a directory (a file is in its place)")]
+    NotADirectory { path: String },
     #[error("log directory {path} is locked by another process (its .lock): one broker per directory")]
     Locked { path: String },
     #[error(

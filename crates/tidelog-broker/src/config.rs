@@ -5,7 +5,7 @@
 //! file works as is); a known property with an invalid value is an error at start.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use thiserror::Error;
@@ -28,10 +28,12 @@ pub const SASL_PLAINTEXT: &str = "SASL_PLAINTEXT";
 /// `user_NAME="PASSWORD"` entries are the accounts.
 pub const SASL_PLAIN_JAAS: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config";
 
-/// A `PLAINTEXT://host:port` or `SASL_PLAINTEXT://host:port` listener.
+/// A listener, `NAME://host:port`: its name, and the security protocol the name maps to
+/// (`listener.security.protocol.map`; by default a protocol's name maps to itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub name: String,
+    pub protocol: String,
     pub host: String,
     pub port: u16,
 }
@@ -41,14 +43,10 @@ impl Listener {
         let (name, rest) = text.split_once("://").ok_or("expected NAME://host:port")?;
         let (host, port) = rest.rsplit_once(':').ok_or("expected a port")?;
         let port = port.parse().map_err(|_| format!("bad port `{port}`"))?;
-        if name != PLAINTEXT && name != SASL_PLAINTEXT {
-            return Err(format!(
-                "only {PLAINTEXT} and {SASL_PLAINTEXT} listeners are supported, not `{name}`"
-            ));
-        }
         let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
         Ok(Listener {
             name: name.to_string(),
+            protocol: name.to_string(),
             host,
             port,
         })
@@ -56,19 +54,18 @@ impl Listener {
 
     /// Whether clients must authenticate with SASL before anything else.
     pub fn is_sasl(&self) -> bool {
-        self.name == SASL_PLAINTEXT
+        self.protocol == SASL_PLAINTEXT
     }
 
-    /// The address to bind: an empty host binds every interface.
+    /// The address to bind: an empty host binds every interface; a host name is resolved
+    /// (the first address it has).
     pub fn bind_addr(&self) -> Result<SocketAddr, String> {
         let host = if self.host.is_empty() { "0.0.0.0" } else { &self.host };
-        let text = if host.contains(':') {
-            format!("[{host}]:{}", self.port)
-        } else {
-            format!("{host}:{}", self.port)
-        };
-        text.parse()
-            .map_err(|_| format!("cannot bind `{text}`: use an IP address"))
+        (host, self.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
+            .next()
+            .ok_or_else(|| format!("`{host}` has no address"))
     }
 }
 
@@ -138,6 +135,7 @@ impl Default for BrokerConfig {
     fn default() -> BrokerConfig {
         let listener = Listener {
             name: PLAINTEXT.into(),
+            protocol: PLAINTEXT.into(),
             host: String::new(),
             port: 9092,
         };
@@ -240,6 +238,19 @@ fn at_least<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
     Ok(n)
 }
 
+/// A replication factor, which is 1 until replication exists: a larger one would be
+/// accepted here and then fail every topic creation.
+fn one_replica(key: &str, value: &str) -> Result<i16, ConfigError> {
+    match at_least(key, value, 1)? {
+        1 => Ok(1),
+        _ => Err(invalid(
+            key,
+            value,
+            "must be 1: a single Tidelog node keeps one replica of each partition",
+        )),
+    }
+}
+
 /// A comma-separated list of known assignor names, at least one.
 fn assignors(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
     let names: Vec<String> = value
@@ -318,22 +329,96 @@ fn list_listeners(listeners: &[Listener]) -> String {
 
 fn listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
     let list: Result<Vec<_>, _> = value.split(',').map(|l| Listener::parse(l.trim())).collect();
-    let list = list.map_err(|reason| invalid(key, value, reason))?;
-    // One socket is served: a second listener would be accepted and never bound (or, next
-    // to a SASL one, look protected while it is not).
-    if list.len() != 1 {
-        return Err(invalid(key, value, "exactly one listener is supported"));
+    list.map_err(|reason| invalid(key, value, reason))
+}
+
+/// Kafka's `listener.security.protocol.map`: `NAME:PROTOCOL,...`.
+fn protocol_map(key: &str, value: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    value
+        .split(',')
+        .filter(|entry| !entry.trim().is_empty())
+        .map(|entry| {
+            let (name, protocol) = entry
+                .split_once(':')
+                .ok_or_else(|| invalid(key, value, "expected NAME:PROTOCOL entries"))?;
+            Ok((name.trim().to_string(), protocol.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The listeners clients use: every one but the controller's (`controller.listener.names`),
+/// each with its security protocol. One is served, PLAINTEXT or SASL_PLAINTEXT: a second
+/// would be accepted and never bound (or, next to a SASL one, look protected while it is
+/// not).
+fn client_listeners(
+    key: &str,
+    all: &[Listener],
+    protocols: &BTreeMap<String, String>,
+    controller_names: &[String],
+) -> Result<Vec<Listener>, ConfigError> {
+    let text = list_listeners(all);
+    let mut served = Vec::new();
+    for listener in all.iter().filter(|l| !controller_names.contains(&l.name)) {
+        let protocol = protocols
+            .get(&listener.name)
+            .cloned()
+            .unwrap_or_else(|| listener.name.clone());
+        if protocol != PLAINTEXT && protocol != SASL_PLAINTEXT {
+            return Err(invalid(
+                key,
+                &text,
+                format!("only {PLAINTEXT} and {SASL_PLAINTEXT} listeners are supported, not `{protocol}`"),
+            ));
+        }
+        served.push(Listener {
+            protocol,
+            ..listener.clone()
+        });
     }
-    Ok(list)
+    if served.len() != 1 {
+        return Err(invalid(key, &text, "exactly one client listener is supported"));
+    }
+    Ok(served)
+}
+
+/// Properties a Kafka 4 file sets that mean nothing on a single Tidelog node (its KRaft
+/// controller, threads and buffers sized by the JVM's model, share groups): accepted and
+/// reported as not used, rather than as unknown.
+const NOT_USED_ON_ONE_NODE: &[&str] = &[
+    "process.roles",
+    "controller.quorum.bootstrap.servers",
+    "controller.quorum.voters",
+    "inter.broker.listener.name",
+    "num.network.threads",
+    "num.io.threads",
+    "num.recovery.threads.per.data.dir",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "transaction.state.log.min.isr",
+    "min.insync.replicas",
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
+];
+
+/// What a configuration set that Tidelog does not act on, to report at start.
+#[derive(Debug, Default, PartialEq)]
+pub struct NotApplied {
+    /// Properties Tidelog does not know.
+    pub unknown: Vec<String>,
+    /// Kafka properties with no meaning on one node ([`NOT_USED_ON_ONE_NODE`]), and the
+    /// controller listeners, which the cluster will use.
+    pub not_used: Vec<String>,
 }
 
 impl BrokerConfig {
     /// Builds the configuration from properties applied in order (file first, then
     /// overrides). Returns it with the names of the properties it did not know.
-    pub fn from_properties(props: &[(String, String)]) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
+    pub fn from_properties(props: &[(String, String)]) -> Result<(BrokerConfig, NotApplied), ConfigError> {
         let mut c = BrokerConfig::default();
-        let mut unknown = Vec::new();
+        let mut report = NotApplied::default();
         let mut advertised_set = false;
+        let mut protocols = BTreeMap::new();
+        let mut controller_names = Vec::new();
         // The finest-grained unit wins, as in Kafka: *.ms over *.minutes over *.hours.
         let mut retention = (None, None, None);
         let mut roll = (None, None);
@@ -356,8 +441,15 @@ impl BrokerConfig {
                         return Err(invalid(k, v, "no directory"));
                     }
                 }
+                "listener.security.protocol.map" => protocols = protocol_map(k, v)?,
+                "controller.listener.names" => {
+                    controller_names = v.split(',').map(|n| n.trim().to_string()).collect();
+                }
                 "num.partitions" => c.num_partitions = at_least(k, v, 1)?,
-                "default.replication.factor" => c.default_replication_factor = at_least(k, v, 1)?,
+                "default.replication.factor" => c.default_replication_factor = one_replica(k, v)?,
+                "offsets.topic.replication.factor" | "transaction.state.log.replication.factor" => {
+                    one_replica(k, v)?;
+                }
                 "auto.create.topics.enable" => c.auto_create_topics_enable = boolean(k, v)?,
                 "delete.topic.enable" => c.delete_topic_enable = boolean(k, v)?,
                 "log.segment.bytes" => c.log_segment_bytes = at_least(k, v, i64::from(MIN_SEGMENT_BYTES))?,
@@ -402,11 +494,28 @@ impl BrokerConfig {
                 SASL_PLAIN_JAAS => {
                     c.sasl_plain_users = jaas_users(v).map_err(|reason| invalid(k, "(hidden)", reason))?
                 }
-                _ => unknown.push(key.clone()),
+                _ if NOT_USED_ON_ONE_NODE.contains(&k) => report.not_used.push(key.clone()),
+                _ => report.unknown.push(key.clone()),
             }
             if !is_secret(k) {
                 c.explicit.insert(key.clone(), value.clone());
             }
+        }
+        let controllers: Vec<String> = c
+            .listeners
+            .iter()
+            .filter(|l| controller_names.contains(&l.name))
+            .map(|l| format!("{}://{}:{} (a controller listener)", l.name, l.host, l.port))
+            .collect();
+        report.not_used.extend(controllers);
+        c.listeners = client_listeners("listeners", &c.listeners, &protocols, &controller_names)?;
+        if advertised_set {
+            c.advertised_listeners = client_listeners(
+                "advertised.listeners",
+                &c.advertised_listeners,
+                &protocols,
+                &controller_names,
+            )?;
         }
         if c.listeners.iter().any(Listener::is_sasl) && c.sasl_plain_users.is_empty() {
             return Err(invalid(
@@ -432,14 +541,14 @@ impl BrokerConfig {
             l.bind_addr()
                 .map_err(|reason| invalid("listeners", &format!("{}:{}", l.host, l.port), reason))?;
         }
-        Ok((c, unknown))
+        Ok((c, report))
     }
 
     /// Reads a properties file and applies `overrides` on top.
     pub fn load(
         path: Option<&std::path::Path>,
         overrides: &[(String, String)],
-    ) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
+    ) -> Result<(BrokerConfig, NotApplied), ConfigError> {
         let mut props = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.into(), source })?;
@@ -561,8 +670,8 @@ mod tests {
 
     #[test]
     fn defaults_match_the_issue() {
-        let (c, unknown) = BrokerConfig::from_properties(&[]).unwrap();
-        assert!(unknown.is_empty());
+        let (c, report) = BrokerConfig::from_properties(&[]).unwrap();
+        assert_eq!(report, NotApplied::default());
         assert_eq!(c.listeners[0].port, 9092);
         assert_eq!(c.advertised_listeners[0].host, "localhost");
         assert_eq!(c.log_dirs, vec![PathBuf::from("data")]);
@@ -576,13 +685,13 @@ mod tests {
     fn reads_kafka_names_and_warns_on_unknown() {
         let text = "# comment\nlisteners=PLAINTEXT://127.0.0.1:19092\nlog.dirs=/a, /b\nnum.partitions: 3\n\
                     log.retention.hours=1\nzookeeper.connect=x:2181\n";
-        let (c, unknown) = BrokerConfig::from_properties(&props(text)).unwrap();
+        let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
         assert_eq!(c.listeners[0].host, "127.0.0.1");
         assert_eq!(c.advertised_listeners[0].host, "127.0.0.1");
         assert_eq!(c.log_dirs, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
         assert_eq!(c.num_partitions, 3);
         assert_eq!(c.log_retention_ms, HOUR_MS);
-        assert_eq!(unknown, vec!["zookeeper.connect".to_string()]);
+        assert_eq!(report.unknown, vec!["zookeeper.connect".to_string()]);
     }
 
     #[test]
@@ -602,6 +711,9 @@ mod tests {
             "listeners=SSL://:9093",
             "message.max.bytes=x",
             "fetch.max.bytes=1023",
+            "default.replication.factor=3",
+            "offsets.topic.replication.factor=3",
+            "listeners=PLAINTEXT://:1,CONTROLLER://:2",
         ] {
             let err = BrokerConfig::from_properties(&props(bad)).unwrap_err();
             assert!(matches!(err, ConfigError::Invalid { .. }), "{bad}: {err}");
@@ -621,8 +733,8 @@ mod tests {
             \x20 user_admin=\"a\\\"b c\" user_alice=\"alice=1\";\n";
         let props = parse_properties(text).unwrap();
         assert_eq!(props.len(), 2, "{props:?}");
-        let (c, unknown) = BrokerConfig::from_properties(&props).unwrap();
-        assert!(unknown.is_empty());
+        let (c, report) = BrokerConfig::from_properties(&props).unwrap();
+        assert_eq!(report, NotApplied::default());
         let users: Vec<(&str, &str)> = c
             .sasl_plain_users
             .iter()
@@ -638,5 +750,37 @@ mod tests {
             "PLAINTEXT://:1,SASL_PLAINTEXT://:2".to_string(),
         )];
         assert!(BrokerConfig::from_properties(&two).is_err(), "one listener only");
+    }
+
+    /// The property lines of Kafka 4.0's shipped `config/server.properties`.
+    const KAFKA_4_SERVER_PROPERTIES: &str = include_str!("../../../tests/fixtures/kafka-4.0-server.properties");
+
+    #[test]
+    fn kafkas_own_server_properties_are_accepted() {
+        let (c, report) = BrokerConfig::from_properties(&props(KAFKA_4_SERVER_PROPERTIES)).unwrap();
+        assert_eq!(report.unknown, Vec::<String>::new());
+        assert_eq!(report.not_used.len(), 12, "{:?}", report.not_used);
+        assert!(
+            report.not_used.iter().any(|n| n.starts_with("CONTROLLER://:9093")),
+            "{report:?}"
+        );
+        assert_eq!(
+            (c.listeners.len(), c.listeners[0].port, c.listeners[0].protocol.as_str()),
+            (1, 9092, PLAINTEXT)
+        );
+        assert_eq!(
+            (c.advertised_listeners[0].host.as_str(), c.advertised_listeners.len()),
+            ("localhost", 1)
+        );
+        assert_eq!(c.log_retention_ms, 168 * HOUR_MS);
+    }
+
+    #[test]
+    fn listener_names_map_to_protocols_and_hosts_resolve() {
+        let text = "listeners=CLIENTS://localhost:29095\nlistener.security.protocol.map=CLIENTS:SASL_PLAINTEXT\n\
+                    listener.name.sasl_plaintext.plain.sasl.jaas.config=x required user_a=\"b\";\n";
+        let (c, _) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert!(c.listeners[0].is_sasl());
+        assert!(c.listeners[0].bind_addr().unwrap().ip().is_loopback());
     }
 }

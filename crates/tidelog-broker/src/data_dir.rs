@@ -33,6 +33,11 @@ pub fn check(log_dirs: &[std::path::PathBuf], node_id: i32) -> Result<Option<Str
         if !dir.exists() {
             continue;
         }
+        if !dir.is_dir() {
+            return Err(StartError::NotADirectory {
+                path: dir.display().to_string(),
+            });
+        }
         if dir.join(KAFKA_METADATA_LOG_DIR).exists() {
             return Err(StartError::KafkaDirectory {
                 path: dir.display().to_string(),

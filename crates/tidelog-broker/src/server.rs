@@ -29,7 +29,9 @@ impl Server {
     /// advertised one, so tests can start brokers without guessing ports.
     pub async fn bind_listener(mut config: BrokerConfig) -> std::io::Result<(TcpListener, BrokerConfig)> {
         let addr = config.listeners[0].bind_addr().map_err(std::io::Error::other)?;
-        let listener = TcpListener::bind(addr).await?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))?;
         let port = listener.local_addr()?.port();
         for advertised in &mut config.advertised_listeners {
             if advertised.port == 0 {

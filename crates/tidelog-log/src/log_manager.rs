@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use tracing::info;
+use tracing::{debug, info};
 
 /// Kafka's clean shutdown marker file name.
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
@@ -70,10 +70,11 @@ impl LogManager {
         let mut found: BTreeMap<TopicPartition, Found> = BTreeMap::new();
         for (index, dir) in dirs.iter().enumerate() {
             fs::create_dir_all(dir).context("create log dir", dir)?;
-            let clean = dir.join(CLEAN_SHUTDOWN_MARKER).exists();
+            let partitions = partition_dirs(dir)?;
+            // A dir without partitions (a new one) has nothing to recover.
+            let clean = dir.join(CLEAN_SHUTDOWN_MARKER).exists() || partitions.is_empty();
             let recovery_points = CheckpointFile::new(dir, RECOVERY_POINT_CHECKPOINT).read()?;
             let log_starts = CheckpointFile::new(dir, LOG_START_OFFSET_CHECKPOINT).read()?;
-            let partitions = partition_dirs(dir)?;
             info!(dir = %dir.display(), clean, partitions = partitions.len(), "loading log dir");
             for (tp, path) in partitions {
                 if let Some(other) = found.get(&tp) {
@@ -97,13 +98,18 @@ impl LogManager {
                 found.insert(tp, partition);
             }
         }
+        let recovered = found
+            .values()
+            .filter(|f| matches!(f.recovery, Recovery::From(_)))
+            .count();
         let opened = on_threads(threads, found.into_iter().collect(), |(tp, found)| {
             let log = PartitionLog::open(&found.path, config.clone(), found.recovery, found.log_start)?;
             let log = Arc::new(Mutex::new(log));
             Ok((tp, ManagedLog { dir: found.dir, log }))
         });
         let logs = opened.into_iter().collect::<Result<BTreeMap<_, _>>>()?;
-        info!(partitions = logs.len(), "loaded logs");
+        // One line for all; each segment's recovery is at debug.
+        info!(partitions = logs.len(), recovered, "loaded logs");
         for dir in dirs {
             let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
             if marker.exists() {
@@ -149,7 +155,7 @@ impl LogManager {
                 log: Arc::clone(&log),
             },
         );
-        info!(partition = %tp, dir = %path.display(), "created log");
+        debug!(partition = %tp, dir = %path.display(), "created log");
         Ok(log)
     }
 

@@ -44,7 +44,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tidelog_protocol::records::{BatchHeader, RecordBatch, RecordsError, HEADER_LEN};
 use tidelog_protocol::{FileRegion, Payload};
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
 /// How much of a segment recovery reads at once; larger batches are read whole.
 const RECOVERY_CHUNK_BYTES: u64 = 1 << 20;
@@ -364,7 +364,7 @@ impl Segment {
                 "truncated a torn or corrupt tail"
             );
         }
-        info!(
+        debug!(
             segment = %self.log_path.display(),
             from = scan_start,
             bytes = valid,

@@ -21,9 +21,18 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         ("node.id", args.node_id.map(|n| n.to_string())),
     ];
     overrides.extend(shortcuts.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))));
-    let (config, unknown) = BrokerConfig::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
-    for key in unknown {
-        warn!(property = key, "unknown property ignored");
+    let (config, not_applied) = BrokerConfig::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    if !not_applied.unknown.is_empty() {
+        warn!(
+            properties = not_applied.unknown.join(", "),
+            "unknown properties ignored"
+        );
+    }
+    if !not_applied.not_used.is_empty() {
+        info!(
+            properties = not_applied.not_used.join(", "),
+            "not used on a single node"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -156,7 +156,12 @@ fn version_range(response: &ApiVersionsResponse, api: ApiKey) -> Option<(i16, i1
 
 #[test]
 fn invalid_config_value_refuses_to_start_naming_the_property() {
-    for (property, value) in [("num.partitions", "0"), ("auto.create.topics.enable", "maybe")] {
+    for (property, value) in [
+        ("num.partitions", "0"),
+        ("auto.create.topics.enable", "maybe"),
+        // Until replication exists a topic has one replica; 3 would fail every creation.
+        ("default.replication.factor", "3"),
+    ] {
         let setting = format!("{property}={value}");
         let (status, log) = common::serve_expecting_exit(&["--override", &setting]);
         assert!(!status.success(), "{setting}: exited with {status}");
@@ -171,9 +176,43 @@ fn invalid_config_value_refuses_to_start_naming_the_property() {
     }
 }
 
+/// The property lines of Kafka 4.0's shipped `config/server.properties`; its `log.dirs`
+/// is overridden by the harness's `--log-dirs`.
+const KAFKA_4_SERVER_PROPERTIES: &str = include_str!("../../../tests/fixtures/kafka-4.0-server.properties");
+
+#[test]
+fn kafkas_stock_server_properties_start_the_broker() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("server.properties");
+    std::fs::write(&file, KAFKA_4_SERVER_PROPERTIES).expect("write the file");
+    // Its listener is Kafka's port, 9092, on every interface.
+    let broker = Broker::start_from_file(&file);
+    assert_eq!(broker.addr().port(), 9092, "{}", broker.log());
+    // The controller listener and the properties without meaning on one node are reported
+    // in one line, and nothing is called unknown.
+    let log = broker.wait_for_line(&["not used on a single node", "CONTROLLER://:9093"]);
+    assert!(log.contains("process.roles") && log.contains("num.io.threads"), "{log}");
+    assert!(!broker.log().contains("unknown propert"), "{}", broker.log());
+    assert_still_serving(&broker);
+}
+
 #[test]
 fn unknown_property_only_warns() {
     let broker = Broker::start(&["--override", "no.such.property=1"]);
-    broker.wait_for_line(&["WARN", "unknown property", "no.such.property"]);
+    broker.wait_for_line(&["WARN", "unknown properties ignored", "no.such.property"]);
+    assert_still_serving(&broker);
+}
+
+#[test]
+fn a_port_in_use_is_refused_naming_the_address() {
+    let broker = Broker::start(&[]);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("server.properties");
+    std::fs::write(&file, format!("listeners=PLAINTEXT://{}\n", broker.bootstrap())).unwrap();
+    // "" as the protocol: the listener comes from the file.
+    let data = dir.path().join("data");
+    let (status, log) = common::serve_dir_expecting_exit(&data, "", &["--config", file.to_str().unwrap()]);
+    assert!(!status.success(), "{log}");
+    assert!(log.contains(&format!("cannot listen: {}", broker.bootstrap())), "{log}");
     assert_still_serving(&broker);
 }

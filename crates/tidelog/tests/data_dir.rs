@@ -181,3 +181,17 @@ fn a_kafka_data_directory_is_refused_and_nothing_changes() {
         assert_refused_unchanged(copy.path(), "Apache Kafka data directory");
     }
 }
+
+#[test]
+fn a_log_dir_that_is_a_file_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"data").unwrap();
+    let (status, log) = serve_dir_expecting_exit(&file, "PLAINTEXT", &[]);
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("is not a directory") && log.contains(&file.display().to_string()),
+        "{log}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"data");
+}

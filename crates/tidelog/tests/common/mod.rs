@@ -45,6 +45,9 @@ const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 /// Safety net for an expected log line to appear.
 const LOG_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The "protocol" of a broker whose listeners come from its config file.
+const FROM_CONFIG_FILE: &str = "";
+
 /// What the broker logs once it accepts connections: `listening addr=127.0.0.1:PORT`.
 const LISTENING: &str = "listening addr=";
 
@@ -76,6 +79,16 @@ impl Broker {
     /// this first run only (a restart runs without it): for the debug builds' failpoints.
     pub fn start_with_env(extra_args: &[&str], env: &[(&str, &str)]) -> Broker {
         Broker::launch("PLAINTEXT", extra_args, env)
+    }
+
+    /// Starts a broker whose listeners are the ones `config` (a server.properties file)
+    /// names; the data directory is still the test's own.
+    pub fn start_from_file(config: &Path) -> Broker {
+        Broker::launch(
+            FROM_CONFIG_FILE,
+            &["--config", config.to_str().expect("a UTF-8 path")],
+            &[],
+        )
     }
 
     /// Starts a broker whose listener speaks `protocol` (`SASL_PLAINTEXT`).
@@ -361,12 +374,15 @@ pub fn serve_dir_expecting_exit(data_dir: &Path, protocol: &str, extra_args: &[&
     }
 }
 
+/// `tidelog serve` on `data_dir`, listening on `protocol` at `127.0.0.1:port`; with
+/// [`FROM_CONFIG_FILE`] as the protocol, where the `--config` file in `extra_args` says.
 fn serve_command(data_dir: &Path, protocol: &str, extra_args: &[String], port: u16) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tidelog"));
+    command.arg("serve");
+    if protocol != FROM_CONFIG_FILE {
+        command.arg("--listeners").arg(format!("{protocol}://127.0.0.1:{port}"));
+    }
     command
-        .arg("serve")
-        .arg("--listeners")
-        .arg(format!("{protocol}://127.0.0.1:{port}"))
         .arg("--log-dirs")
         .arg(data_dir)
         .args(extra_args)
