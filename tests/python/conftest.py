@@ -24,6 +24,7 @@ class Broker:
     the child never blocks on a full pipe."""
 
     def __init__(self, binary, data_dir, protocol="PLAINTEXT", extra_args=()):
+        self.data_dir = data_dir
         self.command = [binary, "serve", "--listeners", f"{protocol}://127.0.0.1:0", "--log-dirs", str(data_dir),
                         *extra_args]
         self.lines = []

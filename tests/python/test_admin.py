@@ -171,3 +171,23 @@ def test_delete_records_moves_the_earliest_offset(broker, admin):
         assert [r.value for r in batches[partition]][:1] == [b"4"]
     finally:
         consumer.close()
+
+
+def test_log_dirs_are_described_with_partition_sizes(broker, admin):
+    admin.create_topics({"sized": topic_spec(2)})
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    for i in range(20):
+        producer.send("sized", value=b"x" * 100, partition=0)
+    producer.flush()
+    producer.close()
+
+    [answer] = admin.describe_log_dirs({"sized": [0, 1]})
+    [log_dir] = answer["log_dirs"]
+    assert log_dir["error_code"] == 0
+    assert log_dir["log_dir"] == str(broker.data_dir.resolve())
+    [topic] = log_dir["topics"]
+    assert topic["name"] == "sized"
+    sizes = {p["partition_index"]: p["partition_size"] for p in topic["partitions"]}
+    # Twenty 100-byte values in partition 0 take at least their own bytes; 1 is empty.
+    assert sizes[0] >= 2000 and sizes[1] == 0, sizes
+    assert all(p["offset_lag"] == 0 for p in topic["partitions"])

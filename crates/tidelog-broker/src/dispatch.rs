@@ -81,6 +81,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::DescribeCluster(r) => Reply::Now(ResponseBody::DescribeCluster(
             handlers::describe_cluster::handle(broker, r),
         )),
+        RequestBody::DescribeLogDirs(r) => Reply::Now(ResponseBody::DescribeLogDirs(
+            handlers::describe_log_dirs::handle(broker, r),
+        )),
         RequestBody::UpdateFeatures(r) => Reply::Now(ResponseBody::UpdateFeatures(handlers::update_features::handle(
             broker, r, version,
         ))),

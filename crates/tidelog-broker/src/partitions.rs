@@ -179,6 +179,11 @@ impl Partitions {
         Ok(partitions)
     }
 
+    /// Each log dir with its partitions' sizes in bytes (DescribeLogDirs).
+    pub fn sizes_by_dir(&self) -> Vec<(std::path::PathBuf, Vec<(TopicPartition, u64)>)> {
+        self.logs.sizes_by_dir()
+    }
+
     /// Creates (or opens) every partition of `topic` and applies its configs.
     pub fn create_logs(&self, config: &BrokerConfig, topic: &TopicMeta) -> Result<(), LogError> {
         let log_config = log_config(config, &topic.configs);

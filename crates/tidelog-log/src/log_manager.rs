@@ -136,6 +136,17 @@ impl LogManager {
             .collect()
     }
 
+    /// Each log dir with the partitions it holds and their sizes in bytes, in order.
+    pub fn sizes_by_dir(&self) -> Vec<(PathBuf, Vec<(TopicPartition, u64)>)> {
+        let logs = self.read_logs();
+        let mut dirs: Vec<(PathBuf, Vec<(TopicPartition, u64)>)> =
+            self.dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
+        for (tp, managed) in logs.iter() {
+            dirs[managed.dir].1.push((tp.clone(), lock(&managed.log).size_bytes()));
+        }
+        dirs
+    }
+
     /// The partition's log, created with `config` in the log dir holding the fewest
     /// partitions if it does not exist yet.
     pub fn get_or_create_log(&self, tp: &TopicPartition, config: LogConfig) -> Result<SharedLog> {

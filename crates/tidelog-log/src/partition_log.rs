@@ -259,6 +259,11 @@ impl PartitionLog {
         self.producers.remove_expired(now_ms, expiration_ms)
     }
 
+    /// The bytes of its segments' `.log` files (Kafka's partition size).
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size()).sum()
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -442,7 +447,7 @@ impl PartitionLog {
             }
         }
         if retention_bytes >= 0 {
-            let total: u64 = self.segments.iter().map(|s| s.size()).sum();
+            let total = self.size_bytes();
             let mut excess = total as i64 - retention_bytes;
             excess -= candidates[..count].iter().map(|s| s.size() as i64).sum::<i64>();
             while count < candidates.len() && excess >= candidates[count].size() as i64 {
