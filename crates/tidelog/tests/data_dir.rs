@@ -173,13 +173,11 @@ fn a_kafka_data_directory_is_refused_and_nothing_changes() {
     )
     .unwrap();
     assert_refused_unchanged(made.path(), "Apache Kafka data directory");
-    // And the one Apache Kafka 4.0 wrote, where the project's machines keep it.
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/kafka-4.0/data");
-    if fixture.exists() {
-        let copy = tempfile::tempdir().expect("a temp dir");
-        copy_dir(&fixture, copy.path());
-        assert_refused_unchanged(copy.path(), "Apache Kafka data directory");
-    }
+    // And the one Apache Kafka 4.0 wrote (tests/fixtures/kafka-4.0), copied first.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/kafka-4.0/data");
+    let copy = tempfile::tempdir().expect("a temp dir");
+    copy_dir(&fixture, copy.path());
+    assert_refused_unchanged(copy.path(), "Apache Kafka data directory");
 }
 
 #[test]
