@@ -57,7 +57,8 @@ tidelog_bin="$(realpath "$target_dir/debug/tidelog")"
 # Surefire fails the run when it finds no test; each test has a 5-minute timeout, and the
 # whole run is bounded like pytest's.
 # franz-go's own suite (Go) runs once, beside the newest Kafka.
-# The file connectors and MirrorMaker 2 come a release behind (none is published as 4.4.0).
+# The file connectors and MirrorMaker 2 come a release behind (none is published as 4.4.0),
+# and run (as Kafka Connect itself) on the clients of their own version: tests/java/connect.
 for kafka_version in 4.4.0 4.0.2; do
     go_suites=false
     connect_plugins=$kafka_version

@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -33,7 +34,8 @@ public final class KafkaBroker implements AutoCloseable {
         this.bootstrap = bootstrap;
     }
 
-    private static int freePort() throws IOException {
+    /** A loopback port free now (another process could still take it before it is used). */
+    static int freePort() throws IOException {
         try (ServerSocket socket = new ServerSocket(0)) {
             return socket.getLocalPort();
         }
@@ -107,6 +109,20 @@ public final class KafkaBroker implements AutoCloseable {
 
     public String bootstrap() {
         return bootstrap;
+    }
+
+    /** Client settings that reach this broker. */
+    public Properties clientProps() {
+        Properties props = new Properties();
+        props.put("bootstrap.servers", bootstrap);
+        return props;
+    }
+
+    /** {@link #clientProps()} with more settings. */
+    public Properties clientProps(Map<String, Object> more) {
+        Properties props = clientProps();
+        props.putAll(more);
+        return props;
     }
 
     public String log() {

@@ -41,7 +41,12 @@ public final class KafkaTool {
 
     /** The command line that runs {@code mainClass} with the Kafka jars, as Kafka's scripts do. */
     public static List<String> javaCommand(String mainClass, List<String> args) throws IOException {
-        String classpath = Files.readString(Path.of(System.getProperty("tidelog.toolsClasspath"))).trim();
+        return javaCommand(Path.of(System.getProperty("tidelog.toolsClasspath")), mainClass, args);
+    }
+
+    /** The same with the jars listed in {@code classpathFile} (as Maven's build-classpath writes it). */
+    public static List<String> javaCommand(Path classpathFile, String mainClass, List<String> args) throws IOException {
+        String classpath = Files.readString(classpathFile).trim();
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> command = new ArrayList<>(List.of(java, "-Xmx512m", "-cp", classpath, mainClass));
         command.addAll(args);

@@ -32,7 +32,14 @@ public final class Topics {
      * ("read_committed" stops at the last stable offset and skips aborted records).
      */
     public static List<ConsumerRecord<byte[], byte[]>> readAll(TidelogBroker broker, String topic, String isolation) {
-        Properties props = broker.clientProps(Map.of(
+        return readAll(broker.clientProps(), topic, isolation);
+    }
+
+    /** {@link #readAll(TidelogBroker, String, String)} from the broker {@code clientProps} reach. */
+    public static List<ConsumerRecord<byte[], byte[]>> readAll(Properties clientProps, String topic, String isolation) {
+        Properties props = new Properties();
+        props.putAll(clientProps);
+        props.putAll(Map.of(
                 "key.deserializer", ByteArrayDeserializer.class.getName(),
                 "value.deserializer", ByteArrayDeserializer.class.getName(),
                 "isolation.level", isolation,

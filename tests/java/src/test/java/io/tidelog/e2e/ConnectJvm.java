@@ -1,0 +1,81 @@
+package io.tidelog.e2e;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Kafka Connect or MirrorMaker 2 as a child JVM, started as its shell script starts it, on
+ * the Connect classpath (target/connect-classpath.txt: see connect/pom.xml). Its output goes
+ * to a file, not a pipe, so nothing has to drain it; failure messages quote the file's end.
+ * Closing it stops it and removes the file.
+ */
+public final class ConnectJvm implements AutoCloseable {
+    /** Safety net: Connect and MirrorMaker stop in seconds. */
+    private static final long STOP_TIMEOUT_S = 60;
+    /** How much of the log a failure message quotes. */
+    private static final int LOG_TAIL_LINES = 150;
+
+    private final String name;
+    private final Path logFile;
+    private final Process process;
+
+    private ConnectJvm(String name, Path logFile, Process process) {
+        this.name = name;
+        this.logFile = logFile;
+        this.process = process;
+    }
+
+    public static ConnectJvm start(String name, String mainClass, List<String> args) throws IOException {
+        Path logFile = Files.createTempFile(name + "-", ".log");
+        Path classpath = Path.of(System.getProperty("tidelog.connectClasspath"));
+        Process process = new ProcessBuilder(KafkaTool.javaCommand(classpath, mainClass, args))
+                .redirectErrorStream(true)
+                .redirectOutput(logFile.toFile())
+                .start();
+        return new ConnectJvm(name, logFile, process);
+    }
+
+    /** Fails, quoting the log, if the JVM has exited. */
+    public void assertAlive() {
+        if (!process.isAlive()) {
+            throw new AssertionError(name + " exited " + process.exitValue() + "; " + logTail());
+        }
+    }
+
+    /** The last lines of its output, for failure messages. */
+    public String logTail() {
+        try {
+            List<String> lines = Files.readAllLines(logFile, StandardCharsets.UTF_8);
+            int from = Math.max(0, lines.size() - LOG_TAIL_LINES);
+            return "the last " + (lines.size() - from) + " lines of " + name + "'s log:\n"
+                    + String.join("\n", lines.subList(from, lines.size()));
+        } catch (IOException e) {
+            return "(no log of " + name + ": " + e + ")";
+        }
+    }
+
+    /** SIGTERM, as an operator stops it, then waits for the JVM's shutdown hooks to finish. */
+    public void stop() throws InterruptedException {
+        process.destroy();
+        if (!process.waitFor(STOP_TIMEOUT_S, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            throw new AssertionError(name + " did not stop on SIGTERM; " + logTail());
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        try {
+            if (process.isAlive()) {
+                stop();
+            }
+        } finally {
+            process.destroyForcibly();
+            Files.deleteIfExists(logFile);
+        }
+    }
+}
