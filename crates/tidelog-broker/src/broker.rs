@@ -1,5 +1,24 @@
 //! The broker's shared state: configuration, cluster identity and metadata, and the
 //! topic operations that change them.
+//!
+//! # Lock order
+//!
+//! Take locks only downwards in this list (docs/ARCHITECTURE.md, "Concurrency", says where
+//! each is taken under another); none is held across an `.await`:
+//!
+//! 1. `Broker::topic_config_changes`
+//! 2. `TransactionCoordinator::txns` (transitions allocate producer ids and append under it)
+//! 3. `ProducerIdManager::block`
+//! 4. `MetadataStore::image` (written to commit), then `MetadataStore::file`
+//! 5. `GroupCoordinator::groups`
+//! 6. `ConsumerGroups::groups`
+//! 7. `Partitions::hosted`
+//! 8. `LogManager::checkpointed`, then `LogManager::logs`
+//! 9. a partition's log (`SharedLog`)
+//! 10. `Segment::state`
+//!
+//! Leaves, under which nothing is taken: the flusher's pending set and threads, the fetch
+//! session cache.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -390,10 +409,12 @@ impl Broker {
         self.txns.expire(&self.partitions, now);
     }
 
-    /// Runs periodic work until the process ends: group and transaction timeouts,
+    /// Runs periodic work until `stop` turns true: group and transaction timeouts,
     /// retention and checkpoints. The first transaction tick, at once, finishes the
-    /// transactions the last run left prepared but without their markers.
-    pub async fn run_background_tasks(self: Arc<Broker>) {
+    /// transactions the last run left prepared but without their markers. A tick in
+    /// progress finishes first, so once this returns nothing of it appends any more and
+    /// [`Broker::shutdown`] may close the logs.
+    pub async fn run_background_tasks(self: Arc<Broker>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let txn_every = Duration::from_millis(
             self.config
                 .transaction_abort_timed_out_transaction_cleanup_interval_ms
@@ -410,8 +431,10 @@ impl Broker {
         offsets_retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut group_timers = tokio::time::interval(GROUP_TICK_INTERVAL);
         group_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        while !*stop.borrow() {
             tokio::select! {
+                // A sender gone without a word also means stop.
+                changed = stop.changed() => if changed.is_err() { break },
                 _ = group_timers.tick() => {
                     let now = tokio::time::Instant::now();
                     self.groups.tick(&self.partitions, now);

@@ -228,9 +228,18 @@ pub fn effective(broker: &BrokerConfig, overrides: &BTreeMap<String, String>, na
 /// Whether the topic's `cleanup.policy` includes `delete`: only then do retention and
 /// DeleteRecords remove its records.
 pub fn deletes(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> bool {
+    has_cleanup_policy(broker, overrides, "delete")
+}
+
+/// Whether the topic's `cleanup.policy` includes `compact`: its records need keys.
+pub fn compacts(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> bool {
+    has_cleanup_policy(broker, overrides, "compact")
+}
+
+fn has_cleanup_policy(broker: &BrokerConfig, overrides: &BTreeMap<String, String>, wanted: &str) -> bool {
     effective(broker, overrides, "cleanup.policy")
         .split(',')
-        .any(|policy| policy.trim() == "delete")
+        .any(|policy| policy.trim() == wanted)
 }
 
 /// `effective` parsed as a number, falling back to the default on a bad stored value.

@@ -49,14 +49,16 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         // as the listening line appears must stop it cleanly, not kill it.
         let signals = Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
         info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
-        tokio::spawn(broker.clone().run_background_tasks());
         let (stop, stopped) = watch::channel(false);
+        let background = tokio::spawn(broker.clone().run_background_tasks(stopped.clone()));
         tokio::spawn(async move {
             signals.wait().await;
             info!("shutdown requested");
             let _ = stop.send(true);
         });
         server.run(stopped).await;
+        // Nothing appends once the connections have drained and the periodic work stopped.
+        background.await.map_err(|e| e.to_string())?;
         tokio::task::spawn_blocking(move || broker.shutdown())
             .await
             .map_err(|e| e.to_string())?;

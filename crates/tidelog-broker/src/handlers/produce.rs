@@ -33,7 +33,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tidelog_log::LogError;
 use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest};
-use tidelog_protocol::messages::produce_response::{PartitionProduceResponse, ProduceResponse, TopicProduceResponse};
+use tidelog_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+};
 use tidelog_protocol::records::{RecordBatch, RecordBatchMut};
 use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 use tracing::error;
@@ -42,7 +44,7 @@ use crate::broker::{is_internal_topic, Broker};
 use crate::clock::now_ms;
 use crate::dispatch::Reply;
 use crate::partitions::{producer_error_code, Partition};
-use crate::produce_validation::{validate, Refused};
+use crate::produce_validation::validate;
 use crate::topic_config;
 
 /// The first Produce version of transactions v2: transactional batches add their
@@ -74,15 +76,39 @@ struct Refusal {
     index: i32,
     code: ErrorCode,
     message: Option<String>,
+    /// KIP-467: the records at fault, by index in their batch, and why.
+    record_errors: Vec<(i32, String)>,
+    /// Known when records were refused (Kafka answers those with it), -1 otherwise.
+    log_start_offset: i64,
 }
 
 impl Refusal {
+    fn new(index: i32, code: ErrorCode, message: Option<String>) -> Refusal {
+        Refusal {
+            index,
+            code,
+            message,
+            record_errors: Vec::new(),
+            log_start_offset: -1,
+        }
+    }
+
     fn response(self) -> PartitionProduceResponse {
         PartitionProduceResponse {
             index: self.index,
             error_code: self.code.0,
             base_offset: -1,
             error_message: self.message,
+            log_start_offset: self.log_start_offset,
+            record_errors: self
+                .record_errors
+                .into_iter()
+                .map(|(batch_index, why)| BatchIndexAndErrorMessage {
+                    batch_index,
+                    batch_index_error_message: Some(why),
+                    ..Default::default()
+                })
+                .collect(),
             ..Default::default()
         }
     }
@@ -180,11 +206,7 @@ async fn add_to_transactions(
                 .into_iter()
                 .map(|p| match p {
                     Ok(c) => match c.to_add.and_then(|producer| refused.get(&producer)) {
-                        Some(code) => Err(Refusal {
-                            index: c.index,
-                            code: *code,
-                            message: None,
-                        }),
+                        Some(code) => Err(Refusal::new(c.index, *code, None)),
                         None => Ok(c),
                     },
                     refused => refused,
@@ -259,6 +281,8 @@ fn append_all(broker: &Broker, checked: Vec<CheckedTopic>, now: i64) -> (Produce
 struct TopicSettings {
     max_message_bytes: i32,
     log_append_time: bool,
+    /// `cleanup.policy` includes `compact`: every record needs a key.
+    compacted: bool,
 }
 
 impl TopicSettings {
@@ -271,6 +295,7 @@ impl TopicSettings {
             max_message_bytes: max_message_bytes.clamp(0, i64::from(i32::MAX)) as i32,
             log_append_time: topic_config::effective(&broker.config, overrides, "message.timestamp.type")
                 == "LogAppendTime",
+            compacted: topic_config::compacts(&broker.config, overrides),
         }
     }
 }
@@ -286,7 +311,7 @@ fn check_partition(
     adds: bool,
 ) -> Result<Checked, Refusal> {
     let index = data.index;
-    let refuse = |code: ErrorCode, message: Option<String>| Refusal { index, code, message };
+    let refuse = |code: ErrorCode, message: Option<String>| Refusal::new(index, code, message);
     let unknown = if topic_id.is_nil() {
         ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
     } else {
@@ -303,8 +328,23 @@ fn check_partition(
         let message = format!("Cannot append to internal topic {topic}");
         return Err(refuse(ErrorCode::INVALID_TOPIC_EXCEPTION, Some(message)));
     }
-    let valid = validate(data.records.as_ref(), settings.max_message_bytes)
-        .map_err(|Refused { code, message }| refuse(code, Some(message)))?;
+    let compacted_partition = settings.compacted.then(|| format!("{topic}-{index}"));
+    let valid = validate(
+        data.records.as_ref(),
+        settings.max_message_bytes,
+        compacted_partition.as_deref(),
+    )
+    .map_err(|refused| {
+        let log_start_offset = match refused.record_errors.is_empty() {
+            true => -1,
+            false => partition.snapshot().log_start_offset(),
+        };
+        Refusal {
+            record_errors: refused.record_errors,
+            log_start_offset,
+            ..refuse(refused.code, Some(refused.message))
+        }
+    })?;
     // Adds are not checks: a v2 transaction's markers reach only the partitions added, so
     // they happen with verification off too.
     let verify = broker.config.transaction_partition_verification_enable || adds;
@@ -341,7 +381,7 @@ fn append_partition(broker: &Broker, checked: Checked, now: i64) -> Appended {
         ..
     } = checked;
     let refuse = |code: ErrorCode, message: Option<String>| Appended {
-        response: Refusal { index, code, message }.response(),
+        response: Refusal::new(index, code, message).response(),
         durable: None,
     };
     // The log writes the request's bytes as they are (slices of the request frame), but for
@@ -444,15 +484,13 @@ mod tests {
     use tidelog_protocol::records::{RecordBatch, RecordBatchBuilder, TimestampType};
 
     /// Batches of 3 and 2 records, as a producer sends them (base offset 0).
+    /// One batch of five records, as a client sends a partition's records.
     fn sent() -> Bytes {
-        let batch = |records: i64| {
-            let mut builder = RecordBatchBuilder::new(0);
-            for i in 0..records {
-                builder.append(1_000 + i, None, Some(b"value"), &[]);
-            }
-            builder.build().as_bytes().clone()
-        };
-        [batch(3), batch(2)].concat().into()
+        let mut builder = RecordBatchBuilder::new(0);
+        for i in 0..5 {
+            builder.append(1_000 + i, None, Some(b"value"), &[]);
+        }
+        builder.build().as_bytes().clone()
     }
 
     fn produce(broker: &Arc<Broker>, topic: &str, records: Bytes) -> PartitionProduceResponse {
@@ -510,7 +548,7 @@ mod tests {
         let created = produce(&broker, "created", sent());
         assert_eq!((created.base_offset, created.log_append_time_ms), (5, -1));
         let stored = stored_from_5(&broker, "created");
-        assert_eq!(stored.iter().map(RecordBatch::base_offset).collect::<Vec<_>>(), [5, 8]);
+        assert_eq!(stored.iter().map(RecordBatch::base_offset).collect::<Vec<_>>(), [5]);
         for (stored, sent) in stored.iter().zip(&sent_batches) {
             assert_eq!(
                 stored.as_bytes()[8..],
@@ -522,7 +560,7 @@ mod tests {
         let appended = produce(&broker, "appended", sent());
         assert_eq!(appended.base_offset, 5);
         let stored = stored_from_5(&broker, "appended");
-        assert_eq!(stored.len(), 2);
+        assert_eq!(stored.len(), 1);
         for batch in &stored {
             assert_eq!(batch.timestamp_type(), TimestampType::LogAppendTime);
             assert_eq!(batch.max_timestamp(), appended.log_append_time_ms);

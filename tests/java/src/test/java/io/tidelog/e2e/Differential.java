@@ -35,7 +35,7 @@ import org.apache.kafka.common.protocol.ApiMessage;
  * JSON pointer of a response value, kept per broker and written into later requests where
  * the string {@code "${name}"} stands, as the value it was: number or string); or {@code {"awaitTopics": ["t"]}}, which waits until both brokers lead
  * every partition of the topics. Inside a request, {@code {"$batch": {...}}} stands for a
- * record batch: {@code values}, and optionally {@code producerId}, {@code producerEpoch},
+ * record batch ({@code {"$batches": [...]}} for several in one record set): {@code values}, and optionally {@code keyless} (indexes of records without a key), {@code producerId}, {@code producerEpoch},
  * {@code baseSequence}, {@code transactional}, {@code timestamp}, {@code compression}
  * ("none" or "gzip"), {@code corruptCrc}.
  */
@@ -155,6 +155,11 @@ final class Differential {
             if (node.has("$batch")) {
                 return new TextNode(Base64.getEncoder().encodeToString(batch(node.get("$batch"))));
             }
+            if (node.has("$batches")) {
+                java.io.ByteArrayOutputStream set = new java.io.ByteArrayOutputStream();
+                node.get("$batches").forEach(spec -> set.writeBytes(batch(spec)));
+                return new TextNode(Base64.getEncoder().encodeToString(set.toByteArray()));
+            }
             ObjectNode object = (ObjectNode) node;
             Iterator<Map.Entry<String, JsonNode>> fields = object.fields();
             List<Map.Entry<String, JsonNode>> rebuilt = new ArrayList<>();
@@ -172,8 +177,10 @@ final class Differential {
     private static byte[] batch(JsonNode spec) {
         List<String> values = new ArrayList<>();
         spec.get("values").forEach(v -> values.add(v.asText()));
+        java.util.Set<Integer> keyless = new java.util.HashSet<>();
+        spec.path("keyless").forEach(i -> keyless.add(i.asInt()));
         try {
-            return RecordBatchV2.build(values, spec.path("timestamp").asLong(1_700_000_000_000L),
+            return RecordBatchV2.build(values, keyless, spec.path("timestamp").asLong(1_700_000_000_000L),
                     spec.path("producerId").asLong(RecordBatchV2.NO_PRODUCER_ID),
                     (short) spec.path("producerEpoch").asInt(RecordBatchV2.NO_PRODUCER_EPOCH),
                     spec.path("baseSequence").asInt(RecordBatchV2.NO_SEQUENCE),

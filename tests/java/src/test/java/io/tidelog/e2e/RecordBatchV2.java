@@ -11,7 +11,8 @@ import java.util.zip.GZIPOutputStream;
 /**
  * A record batch in Kafka's v2 format, written here from the format's description (the
  * client's own builder moved package between 4.0 and 4.4): what the differential corpus
- * produces. Keys are "k1", "k2", ...; timestamps one millisecond apart; no headers.
+ * produces. Keys are "k1", "k2", ... but for the records listed as keyless (a null key);
+ * timestamps one millisecond apart; no headers.
  */
 final class RecordBatchV2 {
     static final long NO_PRODUCER_ID = -1;
@@ -21,19 +22,23 @@ final class RecordBatchV2 {
     private RecordBatchV2() {
     }
 
-    static byte[] build(List<String> values, long firstTimestamp, long producerId, short producerEpoch,
-                        int baseSequence, boolean transactional, boolean gzip, boolean corruptCrc)
-            throws IOException {
+    static byte[] build(List<String> values, java.util.Set<Integer> keyless, long firstTimestamp, long producerId,
+                        short producerEpoch, int baseSequence, boolean transactional, boolean gzip,
+                        boolean corruptCrc) throws IOException {
         ByteArrayOutputStream records = new ByteArrayOutputStream();
         for (int i = 0; i < values.size(); i++) {
             ByteArrayOutputStream record = new ByteArrayOutputStream();
             record.write(0); // attributes
             writeVarlong(record, i); // timestamp delta
             writeVarlong(record, i); // offset delta
-            byte[] key = ("k" + (i + 1)).getBytes(StandardCharsets.UTF_8);
             byte[] value = values.get(i).getBytes(StandardCharsets.UTF_8);
-            writeVarlong(record, key.length);
-            record.write(key);
+            if (keyless.contains(i)) {
+                writeVarlong(record, -1);
+            } else {
+                byte[] key = ("k" + (i + 1)).getBytes(StandardCharsets.UTF_8);
+                writeVarlong(record, key.length);
+                record.write(key);
+            }
             writeVarlong(record, value.length);
             record.write(value);
             writeVarlong(record, 0); // headers
