@@ -11,6 +11,7 @@ pub mod error_code;
 pub mod frame;
 pub mod header;
 pub mod messages;
+pub mod metadata;
 pub mod records;
 pub mod request;
 #[cfg(feature = "sample")]
