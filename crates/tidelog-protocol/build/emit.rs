@@ -1,10 +1,12 @@
 //! Turns parsed schemas into Rust source: one module per message with its structs,
-//! `Default`, `Decode`, `Encode` and (behind the `sample` feature) `Sample` impls, plus
-//! the `ApiKey` table and the `RequestBody`/`ResponseBody` enums.
+//! `Default`, `Decode`, `Encode` and (behind the `sample` feature) `Sample` impls, plus,
+//! for each kind of schema, the table of its ids (`ApiKey`, `MetadataRecordType`,
+//! `KraftControlType`) and the enums of its bodies (`RequestBody`/`ResponseBody`,
+//! `MetadataRecord`, `KraftControlRecord`).
 
 use std::fmt::Write;
 
-use crate::schema::{Api, Field, FieldType, Primitive, StructDef, Versions};
+use crate::schema::{Field, FieldType, Kind, Message, Primitive, Role, Schema, StructDef, Versions};
 
 /// Rust keywords that Kafka uses as field names.
 const KEYWORDS: &[&str] = &["match", "type", "in", "ref", "mod", "move", "self", "fn"];
@@ -17,7 +19,7 @@ fn ident(name: &str) -> String {
     }
 }
 
-/// snake_case for a CamelCase API name.
+/// snake_case for a CamelCase name.
 pub fn snake(name: &str) -> String {
     let mut out = String::new();
     for (i, c) in name.chars().enumerate() {
@@ -46,8 +48,8 @@ fn version_test(v: Versions, outer: Versions) -> Option<String> {
 }
 
 /// The Rust type of a primitive; `records` are [`Payload`] in responses (the broker may
-/// send them from a file) and `Bytes` in requests (they arrive in memory).
-fn primitive_type(p: Primitive, is_request: bool) -> &'static str {
+/// send them from a file) and `Bytes` elsewhere (they arrive in memory).
+fn primitive_type(p: Primitive, role: Role) -> &'static str {
     match p {
         Primitive::Bool => "bool",
         Primitive::Int8 => "i8",
@@ -59,8 +61,8 @@ fn primitive_type(p: Primitive, is_request: bool) -> &'static str {
         Primitive::Float64 => "f64",
         Primitive::String => "String",
         Primitive::Bytes => "Bytes",
-        Primitive::Records if is_request => "Bytes",
-        Primitive::Records => "Payload",
+        Primitive::Records if role == Role::Response => "Payload",
+        Primitive::Records => "Bytes",
         Primitive::Uuid => "Uuid",
     }
 }
@@ -119,46 +121,94 @@ fn literal_expr(ty: &FieldType, literal: &str) -> Result<String, String> {
     })
 }
 
-/// Emits the Rust source for every API.
-pub fn emit(apis: &[Api]) -> Result<String, String> {
+/// How a kind of schema is exposed: the enum of its ids, and an enum of bodies per role.
+struct KindNames {
+    /// What the id is called in docs.
+    id_doc: &'static str,
+    id_enum: &'static str,
+    /// The bodies' method that gives their id.
+    id_method: &'static str,
+    bodies: &'static [(Role, &'static str, &'static str)],
+}
+
+impl Kind {
+    fn names(self) -> KindNames {
+        match self {
+            Kind::Api => KindNames {
+                id_doc: "API key",
+                id_enum: "ApiKey",
+                id_method: "api_key",
+                bodies: &[
+                    (Role::Request, "RequestBody", "request body, by API"),
+                    (Role::Response, "ResponseBody", "response body, by API"),
+                ],
+            },
+            Kind::MetadataRecord => KindNames {
+                id_doc: "metadata record type",
+                id_enum: "MetadataRecordType",
+                id_method: "record_type",
+                bodies: &[(Role::Record, "MetadataRecord", "metadata record, by type")],
+            },
+            Kind::ControlRecord => KindNames {
+                id_doc: "control record type",
+                id_enum: "KraftControlType",
+                id_method: "control_type",
+                bodies: &[(Role::Record, "KraftControlRecord", "KRaft control record, by type")],
+            },
+        }
+    }
+}
+
+/// Emits the Rust source for `schemas`: their modules, then the id table and body enums
+/// of each kind among them.
+pub fn emit(schemas: &[Schema]) -> Result<String, String> {
     let mut out = String::new();
-    for api in apis {
-        for (is_request, root, structs) in [
-            (true, &api.request, &api.request_structs),
-            (false, &api.response, &api.response_structs),
-        ] {
-            let module = snake(&root.name);
+    for schema in schemas {
+        for message in &schema.messages {
+            let root = &message.root;
             writeln!(
                 out,
-                "/// {} (API key {}), versions {}-{}.",
-                root.name, api.key, api.versions.min, api.versions.max
+                "/// {} ({} {}), versions {}-{}.",
+                root.name,
+                schema.kind.names().id_doc,
+                schema.id,
+                schema.versions.min,
+                schema.versions.max
             )
             .unwrap();
-            writeln!(out, "pub mod {module} {{").unwrap();
+            writeln!(out, "pub mod {} {{", snake(&root.name)).unwrap();
             writeln!(out, "    #[allow(unused_imports)]\n    use crate::codec::prelude::*;\n").unwrap();
-            let emitter = Emitter { api, is_request };
+            let emitter = Emitter { schema, message };
             emitter.structure(&mut out, root, true)?;
-            for def in structs.values() {
+            for def in message.structs.values() {
                 emitter.structure(&mut out, def, false)?;
             }
             writeln!(out, "}}\n").unwrap();
         }
     }
-    emit_api_keys(&mut out, apis);
-    emit_body_enum(&mut out, apis, "RequestBody", true);
-    emit_body_enum(&mut out, apis, "ResponseBody", false);
+    for kind in [Kind::Api, Kind::MetadataRecord, Kind::ControlRecord] {
+        let of_kind: Vec<&Schema> = schemas.iter().filter(|s| s.kind == kind).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        let names = kind.names();
+        emit_id_enum(&mut out, &names, &of_kind);
+        for &(role, enum_name, doc) in names.bodies {
+            emit_body_enum(&mut out, &names, &of_kind, role, enum_name, doc);
+        }
+    }
     Ok(out)
 }
 
 struct Emitter<'a> {
-    api: &'a Api,
-    is_request: bool,
+    schema: &'a Schema,
+    message: &'a Message,
 }
 
 impl Emitter<'_> {
     fn value_type(&self, ty: &FieldType) -> String {
         match ty {
-            FieldType::Primitive(p) => primitive_type(*p, self.is_request).to_string(),
+            FieldType::Primitive(p) => primitive_type(*p, self.message.role).to_string(),
             FieldType::Struct(name) => name.clone(),
             FieldType::Array(inner) => format!("Vec<{}>", self.value_type(inner)),
         }
@@ -174,15 +224,15 @@ impl Emitter<'_> {
     }
 
     fn flexible_expr(&self) -> String {
-        match self.api.flexible_from {
-            Some(v) if v <= self.api.versions.min => "true".into(),
+        match self.schema.flexible_from {
+            Some(v) if v <= self.schema.versions.min => "true".into(),
             Some(v) => format!("version >= {v}"),
             None => "false".into(),
         }
     }
 
     fn in_versions(&self, v: Versions) -> Option<String> {
-        version_test(v, self.api.versions)
+        version_test(v, self.schema.versions)
     }
 
     fn structure(&self, out: &mut String, def: &StructDef, is_root: bool) -> Result<(), String> {
@@ -217,12 +267,31 @@ impl Emitter<'_> {
         self.decode_impl(out, def, is_root)?;
         self.encode_impl(out, def, is_root)?;
         self.sample_impl(out, def);
-        if is_root {
+        if is_root && self.schema.kind == Kind::Api {
             writeln!(out, "    impl ApiMessage for {name} {{").unwrap();
-            writeln!(out, "        const API_KEY: ApiKey = ApiKey::{};", self.api.name).unwrap();
-            writeln!(out, "        const IS_REQUEST: bool = {};\n    }}\n", self.is_request).unwrap();
+            writeln!(out, "        const API_KEY: ApiKey = ApiKey::{};", self.schema.name).unwrap();
+            let is_request = self.message.role == Role::Request;
+            writeln!(out, "        const IS_REQUEST: bool = {is_request};\n    }}\n").unwrap();
         }
         Ok(())
+    }
+
+    /// The statement refusing a version outside the schema's range, for decoding or encoding.
+    /// Records have a type, not an API key, and metadata and control record types overlap:
+    /// their error names the record.
+    fn version_check(&self, decode: bool) -> String {
+        let (check, error) = match decode {
+            true => ("check_version", "DecodeError"),
+            false => ("check_encode_version", "EncodeError"),
+        };
+        let Schema { name, versions, .. } = self.schema;
+        match self.schema.kind {
+            Kind::Api => format!("{check}(ApiKey::{name}, version)?;"),
+            _ => format!(
+                "if !({}..={}).contains(&version) {{ return Err({error}::UnsupportedRecordVersion {{ record: \"{name}\", version }}); }}",
+                versions.min, versions.max
+            ),
+        }
     }
 
     fn decode_impl(&self, out: &mut String, def: &StructDef, is_root: bool) -> Result<(), String> {
@@ -233,7 +302,7 @@ impl Emitter<'_> {
         )
         .unwrap();
         if is_root {
-            writeln!(out, "            check_version(ApiKey::{}, version)?;", self.api.name).unwrap();
+            writeln!(out, "            {}", self.version_check(true)).unwrap();
         }
         writeln!(out, "            let flexible = {};", self.flexible_expr()).unwrap();
         writeln!(out, "            let mut this = Self::default();").unwrap();
@@ -293,7 +362,7 @@ impl Emitter<'_> {
         if nullable == f.versions {
             return Ok(maybe);
         }
-        let test = version_test(nullable, self.api.versions).unwrap_or_else(|| "true".into());
+        let test = version_test(nullable, self.schema.versions).unwrap_or_else(|| "true".into());
         Ok(format!(
             "if {test} {{ {maybe} }} else {{ Some({}) }}",
             self.decode_value(&f.ty, &f.name)?
@@ -346,12 +415,7 @@ impl Emitter<'_> {
         )
         .unwrap();
         if is_root {
-            writeln!(
-                out,
-                "            check_encode_version(ApiKey::{}, version)?;",
-                self.api.name
-            )
-            .unwrap();
+            writeln!(out, "            {}", self.version_check(false)).unwrap();
         }
         writeln!(out, "            let flexible = {};", self.flexible_expr()).unwrap();
         for f in def.fields.iter().filter(|f| f.tag.is_none()) {
@@ -406,7 +470,7 @@ impl Emitter<'_> {
             "return Err(EncodeError::NullNotAllowed {{ field: \"{}\", version }});",
             f.name
         );
-        let on_null = match version_test(nullable, self.api.versions) {
+        let on_null = match version_test(nullable, self.schema.versions) {
             _ if nullable == f.versions => null,
             Some(test) => format!("if {test} {{ {null} }} else {{ {refused} }}"),
             None => null,
@@ -436,7 +500,9 @@ impl Emitter<'_> {
                 Primitive::Float64 => format!("w.put_f64(*{value});"),
                 Primitive::Uuid => format!("w.put_uuid({value});"),
                 Primitive::String => format!("w.put_string(flexible, {value}, \"{name}\")?;"),
-                Primitive::Records if !self.is_request => format!("w.put_payload(flexible, {value}, \"{name}\")?;"),
+                Primitive::Records if self.message.role == Role::Response => {
+                    format!("w.put_payload(flexible, {value}, \"{name}\")?;")
+                }
                 Primitive::Bytes | Primitive::Records => format!("w.put_bytes(flexible, {value}, \"{name}\")?;"),
             },
             FieldType::Struct(_) => format!("({value}).encode(w, version)?;"),
@@ -461,7 +527,7 @@ impl Emitter<'_> {
             let expr = match f.nullable {
                 None => value,
                 Some(n) => {
-                    let test = version_test(n, self.api.versions)
+                    let test = version_test(n, self.schema.versions)
                         .map(|t| format!("{t} && "))
                         .unwrap_or_default();
                     format!("if {test}rng.one_in(4) {{ None }} else {{ Some({value}) }}")
@@ -504,90 +570,101 @@ fn sample_value(ty: &FieldType) -> String {
     }
 }
 
-fn emit_api_keys(out: &mut String, apis: &[Api]) {
-    writeln!(out, "/// Every API this crate has a schema for.").unwrap();
+/// The enum of a kind's ids (`ApiKey`, ...) with its table of names and versions.
+fn emit_id_enum(out: &mut String, names: &KindNames, schemas: &[&Schema]) {
+    let id_enum = names.id_enum;
+    writeln!(out, "/// Every {} this crate has a schema for.", names.id_doc).unwrap();
     writeln!(
         out,
-        "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub enum ApiKey {{"
+        "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub enum {id_enum} {{"
     )
     .unwrap();
-    for api in apis {
-        writeln!(out, "    {} = {},", api.name, api.key).unwrap();
+    for s in schemas {
+        writeln!(out, "    {} = {},", s.name, s.id).unwrap();
     }
-    writeln!(out, "}}\n\nimpl ApiKey {{").unwrap();
+    writeln!(out, "}}\n\nimpl {id_enum} {{").unwrap();
     writeln!(
         out,
-        "    pub const ALL: [ApiKey; {}] = [{}];",
-        apis.len(),
-        apis.iter()
-            .map(|a| format!("ApiKey::{}", a.name))
+        "    pub const ALL: [{id_enum}; {}] = [{}];",
+        schemas.len(),
+        schemas
+            .iter()
+            .map(|s| format!("{id_enum}::{}", s.name))
             .collect::<Vec<_>>()
             .join(", ")
     )
     .unwrap();
-    let table = |out: &mut String, sig: &str, value: &dyn Fn(&Api) -> String| {
+    let table = |out: &mut String, sig: &str, value: &dyn Fn(&Schema) -> String| {
         writeln!(out, "    pub const fn {sig} {{\n        match self {{").unwrap();
-        for api in apis {
-            writeln!(out, "            ApiKey::{} => {},", api.name, value(api)).unwrap();
+        for s in schemas {
+            writeln!(out, "            {id_enum}::{} => {},", s.name, value(s)).unwrap();
         }
         writeln!(out, "        }}\n    }}").unwrap();
     };
-    table(out, "name(self) -> &'static str", &|a| format!("\"{}\"", a.name));
-    table(out, "min_version(self) -> i16", &|a| a.versions.min.to_string());
-    table(out, "max_version(self) -> i16", &|a| a.versions.max.to_string());
-    table(out, "flexible_from(self) -> Option<i16>", &|a| match a.flexible_from {
+    table(out, "name(self) -> &'static str", &|s| format!("\"{}\"", s.name));
+    table(out, "min_version(self) -> i16", &|s| s.versions.min.to_string());
+    table(out, "max_version(self) -> i16", &|s| s.versions.max.to_string());
+    table(out, "flexible_from(self) -> Option<i16>", &|s| match s.flexible_from {
         Some(v) => format!("Some({v})"),
         None => "None".into(),
     });
     writeln!(
         out,
-        "    pub const fn from_i16(key: i16) -> Option<ApiKey> {{\n        match key {{"
+        "    pub const fn from_i16(id: i16) -> Option<{id_enum}> {{\n        match id {{"
     )
     .unwrap();
-    for api in apis {
-        writeln!(out, "            {} => Some(ApiKey::{}),", api.key, api.name).unwrap();
+    for s in schemas {
+        writeln!(out, "            {} => Some({id_enum}::{}),", s.id, s.name).unwrap();
     }
     writeln!(out, "            _ => None,\n        }}\n    }}\n}}\n").unwrap();
 }
 
-fn emit_body_enum(out: &mut String, apis: &[Api], enum_name: &str, is_request: bool) {
-    let root = |a: &Api| {
-        if is_request {
-            a.request.name.clone()
-        } else {
-            a.response.name.clone()
+/// The enum of every message playing `role` in `schemas`, decoded and encoded by id.
+fn emit_body_enum(out: &mut String, names: &KindNames, schemas: &[&Schema], role: Role, enum_name: &str, doc: &str) {
+    let KindNames { id_enum, id_method, .. } = names;
+    let path = |s: &Schema| {
+        let root = &s
+            .messages
+            .iter()
+            .find(|m| m.role == role)
+            .expect("every role has a message")
+            .root;
+        format!("{}::{}", snake(&root.name), root.name)
+    };
+    // One match arm per message, making its body with `call` on its type.
+    let arms = |out: &mut String, call: &str| {
+        for s in schemas {
+            let (name, path) = (&s.name, path(s));
+            writeln!(
+                out,
+                "            {id_enum}::{name} => {enum_name}::{name}({path}::{call}),"
+            )
+            .unwrap();
         }
     };
-    let path = |a: &Api| format!("{}::{}", snake(&root(a)), root(a));
-    let kind = if is_request { "request" } else { "response" };
-    writeln!(out, "/// Any {kind} body, by API.").unwrap();
+    writeln!(out, "/// Any {doc}.").unwrap();
     writeln!(out, "#[derive(Debug, Clone, PartialEq)]\npub enum {enum_name} {{").unwrap();
-    for a in apis {
-        writeln!(out, "    {}({}),", a.name, path(a)).unwrap();
+    for s in schemas {
+        writeln!(out, "    {}({}),", s.name, path(s)).unwrap();
     }
     writeln!(out, "}}\n\nimpl {enum_name} {{").unwrap();
-    writeln!(out, "    pub fn api_key(&self) -> ApiKey {{\n        match self {{").unwrap();
-    for a in apis {
-        writeln!(out, "            {enum_name}::{}(_) => ApiKey::{},", a.name, a.name).unwrap();
-    }
-    writeln!(out, "        }}\n    }}\n").unwrap();
-    writeln!(out, "    /// Decodes the {kind} body of `api_key` at `version`.").unwrap();
     writeln!(
         out,
-        "    pub fn decode(api_key: ApiKey, r: &mut Reader, version: i16) -> Result<Self, DecodeError> {{"
+        "    pub fn {id_method}(&self) -> {id_enum} {{\n        match self {{"
     )
     .unwrap();
-    writeln!(out, "        Ok(match api_key {{").unwrap();
-    for a in apis {
-        writeln!(
-            out,
-            "            ApiKey::{} => {enum_name}::{}({}::decode(r, version)?),",
-            a.name,
-            a.name,
-            path(a)
-        )
-        .unwrap();
+    for s in schemas {
+        writeln!(out, "            {enum_name}::{}(_) => {id_enum}::{},", s.name, s.name).unwrap();
     }
+    writeln!(out, "        }}\n    }}\n").unwrap();
+    writeln!(out, "    /// Decodes the body of `{id_method}` at `version`.").unwrap();
+    writeln!(
+        out,
+        "    pub fn decode({id_method}: {id_enum}, r: &mut Reader, version: i16) -> Result<Self, DecodeError> {{"
+    )
+    .unwrap();
+    writeln!(out, "        Ok(match {id_method} {{").unwrap();
+    arms(out, "decode(r, version)?");
     writeln!(out, "        }})\n    }}\n").unwrap();
     writeln!(
         out,
@@ -595,27 +672,18 @@ fn emit_body_enum(out: &mut String, apis: &[Api], enum_name: &str, is_request: b
     )
     .unwrap();
     writeln!(out, "        match self {{").unwrap();
-    for a in apis {
-        writeln!(out, "            {enum_name}::{}(m) => m.encode(w, version),", a.name).unwrap();
+    for s in schemas {
+        writeln!(out, "            {enum_name}::{}(m) => m.encode(w, version),", s.name).unwrap();
     }
     writeln!(out, "        }}\n    }}\n").unwrap();
-    writeln!(out, "    /// A random {kind} of `api_key`, valid at `version`.").unwrap();
+    writeln!(out, "    /// A random body of `{id_method}`, valid at `version`.").unwrap();
     writeln!(out, "    #[cfg(feature = \"sample\")]").unwrap();
     writeln!(
         out,
-        "    pub fn sample(api_key: ApiKey, rng: &mut crate::sample::SampleRng, version: i16) -> Self {{"
+        "    pub fn sample({id_method}: {id_enum}, rng: &mut crate::sample::SampleRng, version: i16) -> Self {{"
     )
     .unwrap();
-    writeln!(out, "        use crate::sample::Sample;\n        match api_key {{").unwrap();
-    for a in apis {
-        writeln!(
-            out,
-            "            ApiKey::{} => {enum_name}::{}({}::sample(rng, version)),",
-            a.name,
-            a.name,
-            path(a)
-        )
-        .unwrap();
-    }
+    writeln!(out, "        use crate::sample::Sample;\n        match {id_method} {{").unwrap();
+    arms(out, "sample(rng, version)");
     writeln!(out, "        }}\n    }}\n}}\n").unwrap();
 }

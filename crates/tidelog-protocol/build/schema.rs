@@ -88,7 +88,7 @@ pub enum FieldType {
 pub struct Field {
     pub name: String,
     pub ty: FieldType,
-    /// Versions the field exists in, clipped to the API's versions.
+    /// Versions the field exists in, clipped to the schema's versions.
     pub versions: Versions,
     /// Versions in which the field may be null.
     pub nullable: Option<Versions>,
@@ -109,17 +109,55 @@ pub struct StructDef {
     pub fields: Vec<Field>,
 }
 
+/// What a schema file describes, named by the first word of its header line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `api`: a request and a response, identified by an API key.
+    Api,
+    /// `metadata_record`: one record of KRaft's metadata log, identified by its record type.
+    MetadataRecord,
+    /// `control_record`: one KRaft control record, identified by its control record type.
+    ControlRecord,
+}
+
+impl Kind {
+    fn parse(keyword: &str) -> Option<(Kind, &'static str)> {
+        Some(match keyword {
+            "api" => (Kind::Api, "key"),
+            "metadata_record" => (Kind::MetadataRecord, "type"),
+            "control_record" => (Kind::ControlRecord, "type"),
+            _ => return None,
+        })
+    }
+}
+
+/// The part a message plays: one side of an API, or a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Request,
+    Response,
+    Record,
+}
+
+/// One message with the structs it uses, by name (each message gets its own module).
 #[derive(Debug)]
-pub struct Api {
+pub struct Message {
+    pub role: Role,
+    pub root: StructDef,
+    pub structs: BTreeMap<String, StructDef>,
+}
+
+/// One schema file.
+#[derive(Debug)]
+pub struct Schema {
+    pub kind: Kind,
     pub name: String,
-    pub key: i16,
+    /// The API key or the record type.
+    pub id: i16,
     pub versions: Versions,
     pub flexible_from: Option<i16>,
-    pub request: StructDef,
-    pub response: StructDef,
-    /// The structs reachable from the request, by name (each message gets its own module).
-    pub request_structs: BTreeMap<String, StructDef>,
-    pub response_structs: BTreeMap<String, StructDef>,
+    /// Request and response of an API; the record of a record schema.
+    pub messages: Vec<Message>,
 }
 
 /// A line of the file with its indentation level, comments stripped.
@@ -168,7 +206,7 @@ fn split_words(line: &str) -> Vec<&str> {
 struct Parser<'a> {
     lines: Vec<Line<'a>>,
     pos: usize,
-    api_versions: Versions,
+    versions: Versions,
     /// Structs defined inline in the section being parsed, by name.
     structs: BTreeMap<String, StructDef>,
 }
@@ -258,8 +296,8 @@ impl<'a> Parser<'a> {
             i += 1;
         }
         let versions = versions
-            .within(self.api_versions)
-            .ok_or_else(|| self.error(line, "field versions outside the API's versions"))?;
+            .within(self.versions)
+            .ok_or_else(|| self.error(line, "field versions outside the schema's versions"))?;
         if all_nullable {
             nullable = Some(versions);
         }
@@ -300,16 +338,23 @@ fn parse_type(text: &str) -> Result<FieldType, String> {
 }
 
 /// Parses one schema file.
-pub fn parse(text: &str) -> Result<Api, String> {
+pub fn parse(text: &str) -> Result<Schema, String> {
     let lines = lines(text)?;
     let header = lines.first().ok_or("empty schema")?;
     let w = &header.words;
-    let shape_ok = w.len() == 8 && w[0] == "api" && w[2] == "key" && w[4] == "versions" && w[6] == "flexible";
-    if !shape_ok {
-        return Err("first line must be `api <Name> key <n> versions <a-b> flexible <n+|none>`".into());
-    }
+    let kind = w.first().and_then(|k| Kind::parse(k));
+    let (kind, id_word) = match kind {
+        Some(found) if w.len() == 8 && w[2] == found.1 && w[4] == "versions" && w[6] == "flexible" => found,
+        _ => {
+            return Err(
+                "first line must be `api <Name> key <n>`, `metadata_record <Name> type <n>` or \
+                        `control_record <Name> type <n>`, then `versions <a-b> flexible <n+|none>`"
+                    .into(),
+            )
+        }
+    };
     let name = w[1].to_string();
-    let key = w[3].parse().map_err(|_| "bad api key")?;
+    let id = w[3].parse().map_err(|_| format!("bad {id_word}"))?;
     let versions = Versions::parse(&format!("v{}", w[5]))?;
     let flexible_from = match w[7] {
         "none" => None,
@@ -322,18 +367,30 @@ pub fn parse(text: &str) -> Result<Api, String> {
     let mut parser = Parser {
         lines,
         pos: 1,
-        api_versions: versions,
+        versions,
         structs: BTreeMap::new(),
     };
-    let mut request = None;
-    let mut response = None;
+    // A record's fields follow its header line; an API's messages are sections.
+    let mut sections = Vec::new();
+    if kind != Kind::Api {
+        let fields = parser.fields(1)?;
+        let inline = std::mem::take(&mut parser.structs);
+        sections.push((
+            Role::Record,
+            StructDef {
+                name: name.clone(),
+                fields,
+            },
+            inline,
+        ));
+    }
     // Structs declared at the top level, with the structs nested inside them, are visible
-    // to both messages; structs declared inside a message belong to that message only.
+    // to every message; structs declared inside a message belong to that message only.
     let mut shared = BTreeMap::new();
     while parser.pos < parser.lines.len() {
         let line = &parser.lines[parser.pos];
-        let (kind, type_name) = match line.words.as_slice() {
-            [kind, type_name] if line.indent == 0 => (kind.to_string(), type_name.to_string()),
+        let (section, type_name) = match line.words.as_slice() {
+            [section, type_name] if line.indent == 0 => (section.to_string(), type_name.to_string()),
             _ => return Err(parser.error(line, "expected `request <Name>`, `response <Name>` or `struct <Name>`")),
         };
         parser.pos += 1;
@@ -343,31 +400,38 @@ pub fn parse(text: &str) -> Result<Api, String> {
             name: type_name.clone(),
             fields,
         };
-        match kind.as_str() {
-            "request" => request = Some((def, inline)),
-            "response" => response = Some((def, inline)),
+        match section.as_str() {
+            "request" if kind == Kind::Api => sections.push((Role::Request, def, inline)),
+            "response" if kind == Kind::Api => sections.push((Role::Response, def, inline)),
             "struct" => {
                 shared.extend(inline);
                 if shared.insert(type_name.clone(), def).is_some() {
                     return Err(format!("struct {type_name} defined twice"));
                 }
             }
-            other => return Err(format!("unknown section `{other}`")),
+            other => return Err(format!("unexpected section `{other}`")),
         }
     }
-    let (request, request_inline) = request.ok_or("no request section")?;
-    let (response, response_inline) = response.ok_or("no response section")?;
-    let request_structs = reachable(&request, &request_inline, &shared)?;
-    let response_structs = reachable(&response, &response_inline, &shared)?;
-    Ok(Api {
+    if kind == Kind::Api {
+        let roles: Vec<Role> = sections.iter().map(|(role, ..)| *role).collect();
+        if roles != [Role::Request, Role::Response] {
+            return Err("an API needs a `request` section, then a `response` section".into());
+        }
+    }
+    let messages = sections
+        .into_iter()
+        .map(|(role, root, inline)| {
+            let structs = reachable(&root, &inline, &shared)?;
+            Ok(Message { role, root, structs })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Schema {
+        kind,
         name,
-        key,
+        id,
         versions,
         flexible_from,
-        request,
-        response,
-        request_structs,
-        response_structs,
+        messages,
     })
 }
 

@@ -24,6 +24,8 @@ pub enum DecodeError {
     UnknownApiKey(i16),
     #[error("API key {api_key} does not support version {version}")]
     UnsupportedVersion { api_key: i16, version: i16 },
+    #[error("{record} does not support version {version}")]
+    UnsupportedRecordVersion { record: &'static str, version: i16 },
     #[error("{0} bytes left after the message")]
     TrailingBytes(usize),
 }
@@ -36,4 +38,6 @@ pub enum EncodeError {
     TooLong { field: &'static str, len: usize },
     #[error("API key {api_key} does not support version {version}")]
     UnsupportedVersion { api_key: i16, version: i16 },
+    #[error("{record} does not support version {version}")]
+    UnsupportedRecordVersion { record: &'static str, version: i16 },
 }

@@ -1,7 +1,8 @@
 //! Kafka's wire protocol, sans I/O.
 //!
 //! Message types and their codecs are generated at build time from the schemas in
-//! `schemas/` (see `schemas/README.md`). Decoding is bounded by the bytes actually
+//! `schemas/` (see `schemas/README.md`), and so are the records of KRaft's metadata log
+//! ([`metadata`]). Decoding is bounded by the bytes actually
 //! present: no input can make it allocate more than the input justifies, panic or abort.
 //! Encoding writes into a chunked buffer so large record sets are never copied.
 
@@ -11,6 +12,7 @@ pub mod error_code;
 pub mod frame;
 pub mod header;
 pub mod messages;
+pub mod metadata;
 pub mod records;
 pub mod request;
 #[cfg(feature = "sample")]

@@ -4,7 +4,8 @@
 //! in parallel.
 //!
 //! `records` fields are opaque bytes here; hostile record batches are tested with the
-//! record batch code.
+//! record batch code. The records of KRaft's metadata log are record values and keys, tested
+//! the same way at the end.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -13,6 +14,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use bytes::{BufMut, Bytes, BytesMut};
 use tidelog_protocol::frame::{frame_len, FrameError, DEFAULT_MAX_FRAME_LEN};
 use tidelog_protocol::header::{RequestHeader, RequestPrefix};
+use tidelog_protocol::metadata::{
+    KraftControlRecord, KraftControlType, MetadataError, MetadataLogRecord, MetadataRecord, MetadataRecordType,
+    VersionedRecord, CONTROL_RECORD_VERSION,
+};
+use tidelog_protocol::records::{Record, RecordsError};
 use tidelog_protocol::sample::SampleRng;
 use tidelog_protocol::varint::{put_uvarint, VarintError};
 use tidelog_protocol::{
@@ -635,5 +641,199 @@ fn unsupported_versions_are_typed_errors() {
                 assert_eq!(side.decode_body(key, version, body), Err(error.clone()));
             }
         }
+    }
+}
+
+// --- (g) Records of the metadata log -------------------------------------------------
+
+/// A metadata log record to decode: a metadata record's value, or a control record's key and
+/// value.
+#[derive(Debug, Clone)]
+enum LogRecord {
+    Metadata(Bytes),
+    Control([u8; 4], Bytes),
+}
+
+impl LogRecord {
+    /// Every metadata record type and control record type at every version Kafka writes it
+    /// at, sampled with `seed`.
+    fn samples(seed: u64) -> Vec<LogRecord> {
+        let mut rng = SampleRng::new(seed);
+        let mut out = Vec::new();
+        for kind in MetadataRecordType::ALL {
+            for version in kind.min_version()..=kind.max_version() {
+                let record = MetadataRecord::sample(kind, &mut rng, version);
+                out.push(LogRecord::Metadata(
+                    VersionedRecord { version, record }.encode().unwrap(),
+                ));
+            }
+        }
+        for kind in KraftControlType::ALL {
+            let (key, value) = KraftControlRecord::sample(kind, &mut rng, CONTROL_RECORD_VERSION)
+                .encode_record()
+                .unwrap();
+            out.push(LogRecord::Control(key, value));
+        }
+        out
+    }
+
+    fn value(&self) -> &Bytes {
+        match self {
+            LogRecord::Metadata(value) | LogRecord::Control(_, value) => value,
+        }
+    }
+
+    /// The same record with another value.
+    fn with_value(&self, value: Bytes) -> LogRecord {
+        match self {
+            LogRecord::Metadata(_) => LogRecord::Metadata(value),
+            LogRecord::Control(key, _) => LogRecord::Control(*key, value),
+        }
+    }
+
+    /// Decodes as hostile input.
+    fn decode(&self) -> Result<(), MetadataError> {
+        let input_len = self.value().len() + 4;
+        hostile(
+            || format!("{self:02x?}"),
+            input_len,
+            || match self {
+                LogRecord::Metadata(value) => VersionedRecord::decode(value.clone()).map(drop),
+                LogRecord::Control(key, value) => KraftControlRecord::decode_record(Some(key), value.clone()).map(drop),
+            },
+        )
+    }
+}
+
+#[test]
+fn every_truncated_metadata_log_record_is_refused() {
+    for seed in 0..SEEDS {
+        for sample in LogRecord::samples(seed) {
+            for cut in 0..sample.value().len() {
+                let result = sample.with_value(sample.value().slice(..cut)).decode();
+                let ran_out = match &result {
+                    Err(MetadataError::Decode(e)) => ran_out(&Err(e.clone())),
+                    _ => false,
+                };
+                assert!(ran_out, "{sample:02x?} cut at {cut}: {result:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn corrupted_and_garbage_metadata_log_records_never_panic() {
+    let mut rng = SampleRng::new(0x3e7a);
+    for seed in 0..SEEDS {
+        for sample in LogRecord::samples(seed) {
+            let _ = sample.with_value(corrupt(sample.value(), &mut rng)).decode();
+        }
+    }
+    for len in [0, 1, 2, 3, 5, 16, 64, 512, 4096] {
+        for _ in 0..16 {
+            let value = garbage(len, &mut rng);
+            let _ = LogRecord::Metadata(value.clone()).decode();
+            for control_type in 0..8 {
+                let _ = LogRecord::Control([0, 0, 0, control_type], value.clone()).decode();
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_metadata_record_frames_are_typed_errors() {
+    let value = |w: Wire| VersionedRecord::decode(w.bytes());
+    // A NoOpRecord, framed as Kafka frames it: 1, type 20, version 0, no tagged fields.
+    let no_op = || Wire::default().uvarint(1).uvarint(20).uvarint(0).uvarint(0);
+    assert!(matches!(value(no_op()), Ok(r) if r.record == MetadataRecord::NoOpRecord(Default::default())));
+    let cases = [
+        // Frame version 0 (KRaft's preview in Kafka 2.8) and an unknown one.
+        (
+            Wire::default().uvarint(0).uvarint(20).uvarint(0).uvarint(0),
+            MetadataError::FrameVersion(0),
+        ),
+        (
+            Wire::default().uvarint(2).uvarint(20).uvarint(0).uvarint(0),
+            MetadataError::FrameVersion(2),
+        ),
+        // Types without a record (6 was never released) or beyond an i16.
+        (
+            Wire::default().uvarint(1).uvarint(6).uvarint(0).uvarint(0),
+            MetadataError::UnknownRecordType(6),
+        ),
+        (
+            Wire::default().uvarint(1).uvarint(40_000).uvarint(0).uvarint(0),
+            MetadataError::UnknownRecordType(40_000),
+        ),
+        // Versions beyond what Kafka 4.1 writes, or beyond an i16.
+        (
+            Wire::default().uvarint(1).uvarint(3).uvarint(3).zeros(40),
+            MetadataError::Decode(DecodeError::UnsupportedRecordVersion {
+                record: "PartitionRecord",
+                version: 3,
+            }),
+        ),
+        (
+            Wire::default().uvarint(1).uvarint(20).uvarint(70_000).uvarint(0),
+            MetadataError::VersionOutOfRange(70_000),
+        ),
+        // Bytes after the message.
+        (no_op().i8(0), MetadataError::Decode(DecodeError::TrailingBytes(1))),
+        // A PartitionRecord claiming u32::MAX - 1 replicas in a few bytes.
+        (
+            Wire::default()
+                .uvarint(1)
+                .uvarint(3)
+                .uvarint(2)
+                .i32(0)
+                .zeros(16)
+                .uvarint(u32::MAX)
+                .zeros(3),
+            MetadataError::Decode(DecodeError::LengthExceedsInput {
+                claimed: u32::MAX as usize - 1,
+                remaining: 3,
+            }),
+        ),
+    ];
+    for (wire, error) in cases {
+        assert_eq!(value(wire), Err(error));
+    }
+}
+
+#[test]
+fn bad_control_records_are_typed_errors() {
+    let footer = Wire::default().i16(0).uvarint(0).bytes();
+    let decode = |key: Option<&[u8]>| KraftControlRecord::decode_record(key, footer.clone());
+    assert!(decode(Some(&[0, 0, 0, 4])).is_ok());
+    // A key of a later version is read as version 0, as Kafka does.
+    assert!(decode(Some(&[0, 1, 0, 4, 9])).is_ok());
+    let short_key = |length| {
+        MetadataError::Records(RecordsError::InvalidLength {
+            field: "control record key",
+            length,
+        })
+    };
+    assert_eq!(decode(None), Err(short_key(-1)));
+    assert_eq!(decode(Some(&[0, 0, 4])), Err(short_key(3)));
+    // Transaction markers have no place in the metadata log, nor do unknown types.
+    for control_type in [0, 1, 7, -1] {
+        let key = [0, 0, (control_type >> 8) as u8, control_type as u8];
+        assert_eq!(decode(Some(&key)), Err(MetadataError::UnknownControlType(control_type)));
+    }
+
+    let record = |key: Option<Bytes>, value: Option<Bytes>| Record {
+        offset: 0,
+        timestamp: 0,
+        key,
+        value,
+        headers: Vec::new(),
+    };
+    let key = Bytes::from_static(&[0, 0, 0, 4]);
+    assert!(MetadataLogRecord::decode(true, &record(Some(key.clone()), Some(footer.clone()))).is_ok());
+    for (control, key) in [(true, Some(key)), (false, None)] {
+        assert_eq!(
+            MetadataLogRecord::decode(control, &record(key, None)),
+            Err(MetadataError::NullValue)
+        );
     }
 }

@@ -6,18 +6,23 @@
 //! encodings must be identical; the bytes it wrote must decode with us to the original
 //! value. A field we got wrong in type, order, version range, nullability, tag or default
 //! changes the bytes and fails here.
+//!
+//! The same holds for KRaft's control records. `kafka-protocol` has none of the metadata
+//! records: those are checked against the log Kafka wrote (`metadata_log.rs`).
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages as kp;
 use kafka_protocol::protocol::{Decodable, Encodable, Message};
+use tidelog_protocol::metadata::{KraftControlRecord, KraftControlType};
 use tidelog_protocol::sample::SampleRng;
-use tidelog_protocol::{ApiKey, EncodeBuf, Reader, RequestBody, ResponseBody};
+use tidelog_protocol::{ApiKey, DecodeError, EncodeBuf, EncodeError, Reader, RequestBody, ResponseBody};
 
 const SAMPLES_PER_VERSION: u64 = 64;
 
-/// Encodes with us, round-trips through `kafka-protocol` type `T`, and compares.
+/// Encodes with us, round-trips through `kafka-protocol` type `T`, and compares. `key`
+/// names the message in failures.
 fn check<T: Decodable + Encodable + std::fmt::Debug>(
-    key: ApiKey,
+    key: &str,
     version: i16,
     seed: u64,
     encode_ours: impl Fn(&mut SampleRng) -> (Bytes, Box<dyn Fn(Bytes) -> bool>),
@@ -26,10 +31,10 @@ fn check<T: Decodable + Encodable + std::fmt::Debug>(
     let (ours, decodes_to_original) = encode_ours(&mut rng);
     let mut input = ours.clone();
     let theirs = T::decode(&mut input, version)
-        .unwrap_or_else(|e| panic!("{key:?} v{version} seed {seed}: kafka-protocol cannot decode our bytes: {e}"));
+        .unwrap_or_else(|e| panic!("{key} v{version} seed {seed}: kafka-protocol cannot decode our bytes: {e}"));
     assert!(
         input.is_empty(),
-        "{key:?} v{version} seed {seed}: kafka-protocol left {} bytes",
+        "{key} v{version} seed {seed}: kafka-protocol left {} bytes",
         input.len()
     );
     assert_only_injected_unknown_tags(&format!("{theirs:?}"), key, version, seed);
@@ -38,18 +43,18 @@ fn check<T: Decodable + Encodable + std::fmt::Debug>(
     assert_eq!(
         reencoded.as_ref(),
         ours.as_ref(),
-        "{key:?} v{version} seed {seed}: encodings differ\nours:   {ours:02x?}\ntheirs: {reencoded:02x?}"
+        "{key} v{version} seed {seed}: encodings differ\nours:   {ours:02x?}\ntheirs: {reencoded:02x?}"
     );
     assert!(
         decodes_to_original(reencoded.freeze()),
-        "{key:?} v{version} seed {seed}: our decode of their bytes differs"
+        "{key} v{version} seed {seed}: our decode of their bytes differs"
     );
 }
 
 /// Both sides keep unknown tagged fields, so a known field written under the wrong tag
 /// would survive the round trip unnoticed. The oracle must see as unknown only the tags
 /// our samples inject on purpose (1000 and up).
-fn assert_only_injected_unknown_tags(debug: &str, key: ApiKey, version: i16, seed: u64) {
+fn assert_only_injected_unknown_tags(debug: &str, key: &str, version: i16, seed: u64) {
     const MARKER: &str = "unknown_tagged_fields: {";
     for (at, _) in debug.match_indices(MARKER) {
         let rest = &debug[at + MARKER.len()..];
@@ -60,43 +65,78 @@ fn assert_only_injected_unknown_tags(debug: &str, key: ApiKey, version: i16, see
         {
             assert!(
                 tag >= 1000,
-                "{key:?} v{version} seed {seed}: kafka-protocol saw tag {tag} as unknown"
+                "{key} v{version} seed {seed}: kafka-protocol saw tag {tag} as unknown"
             );
         }
     }
 }
 
-fn request_case(key: ApiKey, version: i16) -> impl Fn(&mut SampleRng) -> (Bytes, Box<dyn Fn(Bytes) -> bool>) {
+/// A case for [`check`]: a random body from `sample`, written by `encode`; its check reads
+/// it back with `decode`.
+fn case<B: Clone + PartialEq + 'static>(
+    sample: impl Fn(&mut SampleRng) -> B,
+    encode: impl Fn(&B, &mut EncodeBuf) -> Result<(), EncodeError>,
+    decode: impl Fn(&mut Reader) -> Result<B, DecodeError> + Clone + 'static,
+) -> impl Fn(&mut SampleRng) -> (Bytes, Box<dyn Fn(Bytes) -> bool>) {
     move |rng| {
-        let value = RequestBody::sample(key, rng, version);
+        let value = sample(rng);
         let mut w = EncodeBuf::new();
-        value.encode(&mut w, version).unwrap();
+        encode(&value, &mut w).unwrap();
         let bytes = w.to_contiguous();
+        let decode = decode.clone();
         let check = move |b: Bytes| {
             let mut r = Reader::new(b);
-            RequestBody::decode(key, &mut r, version).ok() == Some(value.clone()) && r.remaining() == 0
+            decode(&mut r).ok() == Some(value.clone()) && r.remaining() == 0
         };
         (bytes, Box::new(check))
     }
+}
+
+fn request_case(key: ApiKey, version: i16) -> impl Fn(&mut SampleRng) -> (Bytes, Box<dyn Fn(Bytes) -> bool>) {
+    case(
+        move |rng| RequestBody::sample(key, rng, version),
+        move |b, w| b.encode(w, version),
+        move |r| RequestBody::decode(key, r, version),
+    )
 }
 
 fn response_case(key: ApiKey, version: i16) -> impl Fn(&mut SampleRng) -> (Bytes, Box<dyn Fn(Bytes) -> bool>) {
-    move |rng| {
-        let value = ResponseBody::sample(key, rng, version);
-        let mut w = EncodeBuf::new();
-        value.encode(&mut w, version).unwrap();
-        let bytes = w.to_contiguous();
-        let check = move |b: Bytes| {
-            let mut r = Reader::new(b);
-            ResponseBody::decode(key, &mut r, version).ok() == Some(value.clone()) && r.remaining() == 0
-        };
-        (bytes, Box::new(check))
-    }
+    case(
+        move |rng| ResponseBody::sample(key, rng, version),
+        move |b, w| b.encode(w, version),
+        move |r| ResponseBody::decode(key, r, version),
+    )
 }
 
-/// The versions both we and `kafka-protocol`'s message type `T` cover.
-fn shared_versions<T: Message>(key: ApiKey) -> std::ops::RangeInclusive<i16> {
-    key.min_version().max(T::VERSIONS.min)..=key.max_version().min(T::VERSIONS.max)
+/// A random control record whose own `version` field holds `version`, as Kafka writes
+/// them: `kafka-protocol` decodes the nested structs at that field's value, not at the
+/// version it is asked for.
+fn control_sample(kind: KraftControlType, rng: &mut SampleRng, version: i16) -> KraftControlRecord {
+    let mut record = KraftControlRecord::sample(kind, rng, version);
+    *match &mut record {
+        KraftControlRecord::LeaderChangeMessage(m) => &mut m.version,
+        KraftControlRecord::SnapshotHeaderRecord(m) => &mut m.version,
+        KraftControlRecord::SnapshotFooterRecord(m) => &mut m.version,
+        KraftControlRecord::KraftVersionRecord(m) => &mut m.version,
+        KraftControlRecord::VotersRecord(m) => &mut m.version,
+    } = version;
+    record
+}
+
+fn control_case(
+    kind: KraftControlType,
+    version: i16,
+) -> impl Fn(&mut SampleRng) -> (Bytes, Box<dyn Fn(Bytes) -> bool>) {
+    case(
+        move |rng| control_sample(kind, rng, version),
+        move |b, w| b.encode(w, version),
+        move |r| KraftControlRecord::decode(kind, r, version),
+    )
+}
+
+/// The versions of `min..=max` that `kafka-protocol`'s message type `T` covers too.
+fn shared_versions<T: Message>(min: i16, max: i16) -> std::ops::RangeInclusive<i16> {
+    min.max(T::VERSIONS.min)..=max.min(T::VERSIONS.max)
 }
 
 macro_rules! differential {
@@ -109,11 +149,12 @@ macro_rules! differential {
         #[test]
         fn requests_match_kafka_protocol() {
             $(
-                let versions = shared_versions::<kp::$req>(ApiKey::$key);
-                assert!(!versions.is_empty(), "{:?}: no shared request versions", ApiKey::$key);
+                let key = ApiKey::$key;
+                let versions = shared_versions::<kp::$req>(key.min_version(), key.max_version());
+                assert!(!versions.is_empty(), "{key:?}: no shared request versions");
                 for version in versions {
                     for seed in 0..SAMPLES_PER_VERSION {
-                        check::<kp::$req>(ApiKey::$key, version, seed, request_case(ApiKey::$key, version));
+                        check::<kp::$req>(key.name(), version, seed, request_case(key, version));
                     }
                 }
             )*
@@ -122,11 +163,12 @@ macro_rules! differential {
         #[test]
         fn responses_match_kafka_protocol() {
             $(
-                let versions = shared_versions::<kp::$resp>(ApiKey::$key);
-                assert!(!versions.is_empty(), "{:?}: no shared response versions", ApiKey::$key);
+                let key = ApiKey::$key;
+                let versions = shared_versions::<kp::$resp>(key.min_version(), key.max_version());
+                assert!(!versions.is_empty(), "{key:?}: no shared response versions");
                 for version in versions {
                     for seed in 0..SAMPLES_PER_VERSION {
-                        check::<kp::$resp>(ApiKey::$key, version, seed, response_case(ApiKey::$key, version));
+                        check::<kp::$resp>(key.name(), version, seed, response_case(key, version));
                     }
                 }
             )*
@@ -190,4 +232,37 @@ fn every_api_is_compared() {
     for key in ApiKey::ALL {
         assert!(oracle_covers(key), "{key:?} has no differential test");
     }
+}
+
+macro_rules! differential_control {
+    ($($kind:ident => $theirs:ident;)*) => {
+        #[test]
+        fn kraft_control_records_match_kafka_protocol() {
+            $(
+                let kind = KraftControlType::$kind;
+                let versions = shared_versions::<kp::$theirs>(kind.min_version(), kind.max_version());
+                assert_eq!(versions, kind.min_version()..=kind.max_version(), "{kind:?}: versions");
+                for version in versions {
+                    for seed in 0..SAMPLES_PER_VERSION {
+                        check::<kp::$theirs>(kind.name(), version, seed, control_case(kind, version));
+                    }
+                }
+            )*
+        }
+
+        #[test]
+        fn every_kraft_control_record_is_compared() {
+            for kind in KraftControlType::ALL {
+                assert!(matches!(kind, $(KraftControlType::$kind)|*), "{kind:?} has no differential test");
+            }
+        }
+    };
+}
+
+differential_control! {
+    LeaderChangeMessage => LeaderChangeMessage;
+    SnapshotHeaderRecord => SnapshotHeaderRecord;
+    SnapshotFooterRecord => SnapshotFooterRecord;
+    KraftVersionRecord => KRaftVersionRecord;
+    VotersRecord => VotersRecord;
 }

@@ -1,10 +1,29 @@
-//! Every message round-trips at every version it has: a random value valid at a version
-//! encodes, decodes to an equal value and consumes exactly its bytes.
+//! Every message and every record of the metadata log round-trips at every version it has:
+//! a random value valid at a version encodes, decodes to an equal value and consumes exactly
+//! its bytes.
 
+use tidelog_protocol::metadata::{
+    KraftControlRecord, KraftControlType, MetadataRecord, MetadataRecordType, VersionedRecord, CONTROL_RECORD_VERSION,
+};
 use tidelog_protocol::sample::SampleRng;
-use tidelog_protocol::{ApiKey, EncodeBuf, Reader, RequestBody, ResponseBody};
+use tidelog_protocol::{ApiKey, DecodeError, EncodeBuf, EncodeError, Reader, RequestBody, ResponseBody};
 
 const SAMPLES_PER_VERSION: u64 = 200;
+
+/// `value`, written by `encode` and read back by `decode`, is `value` again, and every byte
+/// was read. `what` names it in failures.
+fn assert_round_trips<B: PartialEq + std::fmt::Debug>(
+    what: &str,
+    value: &B,
+    encode: impl Fn(&B, &mut EncodeBuf) -> Result<(), EncodeError>,
+    decode: impl Fn(&mut Reader) -> Result<B, DecodeError>,
+) {
+    let mut w = EncodeBuf::new();
+    encode(value, &mut w).unwrap();
+    let mut r = Reader::new(w.to_contiguous());
+    assert_eq!(&decode(&mut r).unwrap(), value, "{what}");
+    assert_eq!(r.remaining(), 0, "{what}");
+}
 
 #[test]
 fn every_message_round_trips_at_every_version() {
@@ -12,27 +31,18 @@ fn every_message_round_trips_at_every_version() {
         for version in key.min_version()..=key.max_version() {
             for seed in 0..SAMPLES_PER_VERSION {
                 let mut rng = SampleRng::new(seed);
-                let request = RequestBody::sample(key, &mut rng, version);
-                let mut w = EncodeBuf::new();
-                request.encode(&mut w, version).unwrap();
-                let mut r = Reader::new(w.to_contiguous());
-                assert_eq!(
-                    RequestBody::decode(key, &mut r, version).unwrap(),
-                    request,
-                    "{key:?} v{version} request"
+                assert_round_trips(
+                    &format!("{key:?} v{version} request"),
+                    &RequestBody::sample(key, &mut rng, version),
+                    |request, w| request.encode(w, version),
+                    |r| RequestBody::decode(key, r, version),
                 );
-                assert_eq!(r.remaining(), 0);
-
-                let response = ResponseBody::sample(key, &mut rng, version);
-                let mut w = EncodeBuf::new();
-                response.encode(&mut w, version).unwrap();
-                let mut r = Reader::new(w.to_contiguous());
-                assert_eq!(
-                    ResponseBody::decode(key, &mut r, version).unwrap(),
-                    response,
-                    "{key:?} v{version} response"
+                assert_round_trips(
+                    &format!("{key:?} v{version} response"),
+                    &ResponseBody::sample(key, &mut rng, version),
+                    |response, w| response.encode(w, version),
+                    |r| ResponseBody::decode(key, r, version),
                 );
-                assert_eq!(r.remaining(), 0);
             }
         }
     }
@@ -69,5 +79,42 @@ fn whole_frames_round_trip_with_the_right_header_versions() {
             let (h, b) = decode_response(frame, key, version).unwrap();
             assert_eq!((h.correlation_id, b), (42, response));
         }
+    }
+}
+
+#[test]
+fn every_metadata_record_round_trips_at_every_version() {
+    for kind in MetadataRecordType::ALL {
+        for version in kind.min_version()..=kind.max_version() {
+            for seed in 0..SAMPLES_PER_VERSION {
+                let mut rng = SampleRng::new(seed);
+                let record = VersionedRecord {
+                    version,
+                    record: MetadataRecord::sample(kind, &mut rng, version),
+                };
+                let value = record.encode().unwrap();
+                assert_eq!(VersionedRecord::decode(value).unwrap(), record, "{kind:?} v{version}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_kraft_control_record_round_trips() {
+    for kind in KraftControlType::ALL {
+        for version in kind.min_version()..=kind.max_version() {
+            for seed in 0..SAMPLES_PER_VERSION {
+                assert_round_trips(
+                    &format!("{kind:?} v{version}"),
+                    &KraftControlRecord::sample(kind, &mut SampleRng::new(seed), version),
+                    |record, w| record.encode(w, version),
+                    |r| KraftControlRecord::decode(kind, r, version),
+                );
+            }
+        }
+        // As a record of a control batch: the key names the type, the version is Kafka's.
+        let record = KraftControlRecord::sample(kind, &mut SampleRng::new(7), CONTROL_RECORD_VERSION);
+        let (key, value) = record.encode_record().unwrap();
+        assert_eq!(KraftControlRecord::decode_record(Some(&key), value).unwrap(), record);
     }
 }

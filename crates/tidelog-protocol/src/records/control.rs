@@ -1,9 +1,11 @@
-//! Transaction markers: the control batches that end a transaction in a partition.
+//! Control records, and the transaction markers: the control batches that end a
+//! transaction in a partition.
 //!
-//! A marker is a batch with the transactional and control bits set, the producer's id and
-//! epoch, no sequence, and one record whose key is `version i16 (0) | type i16` (0 = ABORT,
-//! 1 = COMMIT) and whose value is `version i16 (0) | coordinator_epoch i32`, as Kafka's
-//! `EndTransactionMarker` writes them.
+//! A control record's key is `version i16 (0) | type i16`, as Kafka's `ControlRecordType`
+//! writes it: 0 = ABORT and 1 = COMMIT are transaction markers, 2 to 6 are KRaft's (see
+//! [`crate::metadata`]). A marker is a batch with the transactional and control bits set, the
+//! producer's id and epoch, no sequence, and one record whose value is `version i16 (0) |
+//! coordinator_epoch i32`, as Kafka's `EndTransactionMarker` writes them.
 
 use super::{RecordBatch, RecordBatchBuilder, RecordsError};
 use bytes::{Buf, BufMut};
@@ -33,6 +35,25 @@ impl ControlType {
     }
 }
 
+/// The key of a control record of type `control_type`.
+pub fn control_key(control_type: i16) -> [u8; 4] {
+    let mut key = [0; 4];
+    key[2..].copy_from_slice(&control_type.to_be_bytes());
+    key
+}
+
+/// The type in a control record's key. Like Kafka, a key of a later version is read as
+/// version 0: the type still follows the version.
+pub fn control_type(key: Option<&[u8]>) -> Result<i16, RecordsError> {
+    match key {
+        Some(&[_, _, high, low, ..]) => Ok(i16::from_be_bytes([high, low])),
+        _ => Err(RecordsError::InvalidLength {
+            field: "control record key",
+            length: key.map_or(-1, |k| k.len() as i32),
+        }),
+    }
+}
+
 /// A decoded transaction marker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxnMarker {
@@ -43,9 +64,7 @@ pub struct TxnMarker {
 /// The marker batch a transaction coordinator writes, at base offset 0 (the log assigns
 /// the real one).
 pub fn marker_batch(producer_id: i64, producer_epoch: i16, marker: TxnMarker, timestamp: i64) -> RecordBatch {
-    let mut key = Vec::with_capacity(4);
-    key.put_i16(0);
-    key.put_i16(marker.control_type.code());
+    let key = control_key(marker.control_type.code());
     let mut value = Vec::with_capacity(6);
     value.put_i16(0);
     value.put_i32(marker.coordinator_epoch);
@@ -65,12 +84,7 @@ pub fn read_marker(batch: &RecordBatch) -> Result<Option<TxnMarker>, RecordsErro
         .records(1 << 10)?
         .next()
         .ok_or(RecordsError::RecordCountMismatch { declared: 1, actual: 0 })??;
-    let mut key = record.key.ok_or(malformed("control record key"))?;
-    if key.len() < 4 {
-        return Err(malformed("control record key"));
-    }
-    let _version = key.get_i16();
-    let control_type = match key.get_i16() {
+    let control_type = match control_type(record.key.as_deref())? {
         0 => ControlType::Abort,
         1 => ControlType::Commit,
         _ => return Ok(None),

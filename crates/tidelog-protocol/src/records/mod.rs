@@ -16,7 +16,7 @@ mod record;
 pub use batch::{BatchHeader, BatchIter, RecordBatch, RecordBatchMut, TimestampType, HEADER_LEN};
 pub use builder::RecordBatchBuilder;
 pub use compression::{compress, decompress, Compression};
-pub use control::{marker_batch, read_marker, ControlType, TxnMarker};
+pub use control::{control_key, control_type, marker_batch, read_marker, ControlType, TxnMarker};
 pub use record::{Header, Record, Records};
 
 use crate::varint::VarintError;
