@@ -11,6 +11,7 @@
 
 mod broker_process;
 mod machine;
+mod work_dir;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,13 +20,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand, ValueEnum};
-use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use crate::client::{self, Admin, TIMEOUT};
+use crate::admin::AdminClient;
+use crate::client::{self, TIMEOUT};
+use crate::failure::Failure;
+use crate::{interrupt, output, topics};
 use broker_process::{BrokerProcess, Rss};
 
 /// The benchmark's clients' `client.id`.
@@ -45,17 +48,21 @@ enum BenchCommand {
     Consume(ConsumeArgs),
     /// Produce at a fixed rate with acks=all; reports delivery latency percentiles.
     Latency(LatencyArgs),
-    /// Restart after SIGKILL with a large log, against a broker of its own.
+    /// Restart after SIGKILL with a large log, against a broker of its own. It writes about
+    /// --restart-gb into --work-dir and refuses to start with less free space there.
     Restart(OwnBrokerArgs),
     /// The whole suite against brokers of its own, plus their memory, start and restart.
+    ///
+    /// With the defaults it runs about 80 s and writes up to about 21 GB into --work-dir:
+    /// four produce runs of --duration at up to 500 MB/s, the latency run and --restart-gb.
+    /// It refuses to start with less free space there. Its brokers and files are removed
+    /// when it ends, also on Ctrl-C or SIGTERM (a second Ctrl-C ends it at once; its brokers
+    /// still go with it).
     All(AllArgs),
 }
 
 #[derive(Args)]
 struct Target {
-    /// The broker to connect to.
-    #[arg(long, default_value = "localhost:9092")]
-    bootstrap: String,
     /// The topic (created with `--partitions` if missing).
     #[arg(long, default_value = "tidelog-bench")]
     topic: String,
@@ -68,7 +75,7 @@ struct Load {
     #[arg(long, default_value_t = 1)]
     partitions: i32,
     /// Bytes of each record's value (records have no key).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = RECORD_SIZE)]
     record_size: usize,
     /// The producer's `linger.ms`.
     #[arg(long, default_value_t = 5)]
@@ -139,7 +146,8 @@ struct OwnBrokerArgs {
     /// Partitions the restart run spreads its log over.
     #[arg(long, default_value_t = 100)]
     restart_partitions: i32,
-    /// Where the brokers' temporary data directories go (removed afterwards).
+    /// Where the brokers' temporary data directory goes (by default the system's, $TMPDIR
+    /// or /tmp); removed afterwards.
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// The `tidelog` binary whose `serve` is measured (this one by default), to compare
@@ -148,20 +156,28 @@ struct OwnBrokerArgs {
     broker: Option<PathBuf>,
 }
 
+/// The values' size of every run on brokers of its own.
+const RECORD_SIZE: usize = 1024;
+
+/// The most a produce run writes per second: the fastest 1 KiB produce rate measured on the
+/// project's machine, about 400 MB/s (docs/PERFORMANCE.md), with a margin.
+const PRODUCE_BYTES_PER_S: f64 = 500e6;
+
+/// A log's bytes per byte of record values: batch and record framing and the indexes add
+/// about 1% (10.11 GB of log for 10 GB of values), with a margin.
+const LOG_OVERHEAD: f64 = 1.05;
+
 impl OwnBrokerArgs {
-    /// Runs `run` with a temporary directory for the brokers' data and logs, removed
-    /// afterwards unless the run fails (its error names the log to read).
-    fn in_work_dir<T>(&self, run: impl FnOnce(&Path) -> Result<T, String>) -> Result<T, String> {
-        let work = match &self.work_dir {
-            Some(dir) => tempfile::tempdir_in(dir),
-            None => tempfile::tempdir(),
-        }
-        .map_err(|e| format!("cannot create a work directory: {e}"))?;
-        let result = run(work.path());
-        if result.is_err() {
-            eprintln!("kept {} for its broker logs", work.keep().display());
-        }
-        result
+    /// Runs `run` in a temporary directory for the brokers' data and logs that is removed
+    /// afterwards, unless the run fails (its error names the log to read), and refused
+    /// when its disk has less than `needed_bytes` free.
+    fn in_work_dir<T>(&self, needed_bytes: f64, run: impl FnOnce(&Path) -> Result<T, String>) -> Result<T, Failure> {
+        work_dir::in_work_dir(self.work_dir.as_deref(), needed_bytes, run)
+    }
+
+    /// The bytes the restart run writes.
+    fn restart_bytes(&self) -> f64 {
+        self.restart_gb * 1e9 * LOG_OVERHEAD
     }
 
     fn broker(&self) -> Result<PathBuf, String> {
@@ -212,25 +228,26 @@ impl Amount {
     }
 }
 
-pub fn run(args: BenchArgs) -> Result<(), String> {
+pub fn run(args: BenchArgs, bootstrap: &str) -> Result<(), Failure> {
     match args.command {
         BenchCommand::Produce(a) => {
             let amount = match a.records {
                 Some(n) => Amount::Records(n),
                 None => Amount::Duration(Duration::from_secs_f64(a.duration)),
             };
-            println!("{}", produce(&a.target, &a.load, a.acks, amount)?);
+            output::line(produce(bootstrap, &a.target.topic, &a.load, a.acks, amount)?)
         }
-        BenchCommand::Consume(a) => println!("{}", consume(&a.target, a.fetch_max_bytes)?),
-        BenchCommand::Latency(a) => println!("{}", latency(&a.target, &a.load, a.rate, a.duration)?),
+        BenchCommand::Consume(a) => output::line(consume(bootstrap, &a.target.topic, a.fetch_max_bytes)?),
+        BenchCommand::Latency(a) => output::line(latency(bootstrap, &a.target.topic, &a.load, a.rate, a.duration)?),
         BenchCommand::Restart(a) => {
             let exe = a.broker()?;
-            let restart = a.in_work_dir(|work| restart_after_kill(&exe, &work.join("restart"), &a))?;
-            println!("{restart}");
+            let restart = a.in_work_dir(a.restart_bytes(), |work| {
+                restart_after_kill(&exe, &work.join("restart"), &a)
+            })?;
+            output::line(restart)
         }
-        BenchCommand::All(a) => a.own.in_work_dir(|work| all(&a, work))?,
+        BenchCommand::All(a) => a.own.in_work_dir(a.bytes_written(), |work| all(&a, work))?.print(),
     }
-    Ok(())
 }
 
 /// Records moved and the time it took, from the first record sent (or the assignment) to
@@ -336,6 +353,7 @@ impl Deliveries {
             )
         };
         while counts().0 + counts().1 < sent && Instant::now() < deadline {
+            interrupt::check()?;
             std::thread::sleep(Duration::from_millis(1));
         }
         let done = Instant::now();
@@ -380,23 +398,12 @@ impl ProducerContext for Deliveries {
 /// Through the admin API: a producer's metadata request would auto-create it with the
 /// broker's default partition count instead.
 fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<i32, String> {
-    let admin = Admin::connect(bootstrap, CLIENT_ID)?;
-    let count = |admin: &Admin| -> Result<Option<i32>, String> {
-        let metadata = admin.metadata()?;
-        let found = metadata.topics().iter().find(|t| t.name() == topic);
-        Ok(found.map(|t| t.partitions().len() as i32))
-    };
-    if let Some(existing) = count(&admin)? {
-        return Ok(existing);
+    let mut admin = AdminClient::connect(bootstrap)?;
+    if let Some(existing) = admin.topic(topic)? {
+        return Ok(existing.partitions.len() as i32);
     }
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let results = admin
-        .wait(admin.client.create_topics([&new_topic], &admin.options()))
-        .map_err(|e| format!("cannot create topic {topic}: {e}"))?;
-    for result in results {
-        result.map_err(|(name, code)| format!("cannot create topic {name}: {code}"))?;
-    }
-    count(&admin)?.ok_or_else(|| format!("topic {topic} missing after its creation"))
+    topics::create(&mut admin, topic, partitions, 1, &[])?;
+    Ok(admin.existing_topic(topic)?.partitions.len() as i32)
 }
 
 /// Record values that do not compress to nothing (no compression is used, but a broker
@@ -423,6 +430,7 @@ fn warm_up(producer: &ThreadedProducer<Deliveries>, topic: &str, value: &[u8]) -
 /// Sends one record to `partition`, waiting while the producer's queue is full.
 fn send(producer: &ThreadedProducer<Deliveries>, topic: &str, partition: i32, value: &[u8]) -> Result<(), String> {
     loop {
+        interrupt::check()?;
         match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(value).partition(partition)) {
             Ok(()) => return Ok(()),
             // A sleep, not rdkafka's poll, which spins through its last millisecond and
@@ -437,15 +445,15 @@ fn send(producer: &ThreadedProducer<Deliveries>, topic: &str, partition: i32, va
 
 /// Produces round-robin over the topic's partitions. Explicit partitions rather than
 /// librdkafka's sticky partitioner, which would send to one partition at a time.
-fn produce(target: &Target, load: &Load, acks: Acks, amount: Amount) -> Result<Throughput, String> {
-    let partitions = ensure_topic(&target.bootstrap, &target.topic, load.partitions)?;
-    let producer = producer(&target.bootstrap, acks, load.linger_ms, false)?;
+fn produce(bootstrap: &str, topic: &str, load: &Load, acks: Acks, amount: Amount) -> Result<Throughput, String> {
+    let partitions = ensure_topic(bootstrap, topic, load.partitions)?;
+    let producer = producer(bootstrap, acks, load.linger_ms, false)?;
     let value = payload(load.record_size);
-    warm_up(&producer, &target.topic, &value)?;
+    warm_up(&producer, topic, &value)?;
     let started = Instant::now();
     let mut sent = 0u64;
     while !amount.done(sent, started) {
-        send(&producer, &target.topic, (sent % partitions as u64) as i32, &value)?;
+        send(&producer, topic, (sent % partitions as u64) as i32, &value)?;
         sent += 1;
     }
     let done = producer.context().wait_for(sent + 1, Duration::from_secs(300))?;
@@ -458,11 +466,11 @@ fn produce(target: &Target, load: &Load, acks: Acks, amount: Amount) -> Result<T
 
 /// Sends `rate` records a second for `duration` seconds, each at its due time, and takes
 /// the percentiles of their delivery latencies.
-fn latency(target: &Target, load: &Load, rate: u32, duration: f64) -> Result<Latencies, String> {
-    let partitions = ensure_topic(&target.bootstrap, &target.topic, load.partitions)?;
-    let producer = producer(&target.bootstrap, Acks::All, load.linger_ms, true)?;
+fn latency(bootstrap: &str, topic: &str, load: &Load, rate: u32, duration: f64) -> Result<Latencies, String> {
+    let partitions = ensure_topic(bootstrap, topic, load.partitions)?;
+    let producer = producer(bootstrap, Acks::All, load.linger_ms, true)?;
     let value = payload(load.record_size);
-    warm_up(&producer, &target.topic, &value)?;
+    warm_up(&producer, topic, &value)?;
     let latencies = producer.context().latencies.as_ref().expect("kept");
     latencies.lock().unwrap_or_else(|e| e.into_inner()).clear();
     let total = (f64::from(rate) * duration) as u64;
@@ -470,7 +478,7 @@ fn latency(target: &Target, load: &Load, rate: u32, duration: f64) -> Result<Lat
     for i in 0..total {
         let due = started + Duration::from_secs_f64(i as f64 / f64::from(rate));
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
-        send(&producer, &target.topic, (i % partitions as u64) as i32, &value)?;
+        send(&producer, topic, (i % partitions as u64) as i32, &value)?;
     }
     producer.context().wait_for(total + 1, TIMEOUT)?;
     let mut samples = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
@@ -491,8 +499,8 @@ fn latency(target: &Target, load: &Load, rate: u32, duration: f64) -> Result<Lat
 /// `assign` (no consumer group protocol). librdkafka's fetch defaults already favour
 /// throughput (up to 50 MB per response, 1 MiB per partition, 64 MiB prefetched);
 /// `fetch_max_bytes` overrides the first.
-fn consume(target: &Target, fetch_max_bytes: Option<u32>) -> Result<Throughput, String> {
-    let mut config = client::client_config(&target.bootstrap, CLIENT_ID);
+fn consume(bootstrap: &str, topic: &str, fetch_max_bytes: Option<u32>) -> Result<Throughput, String> {
+    let mut config = client::client_config(bootstrap, CLIENT_ID);
     // librdkafka's assign() needs a group id; no offsets are committed.
     config
         .set("group.id", "tidelog-bench")
@@ -505,28 +513,29 @@ fn consume(target: &Target, fetch_max_bytes: Option<u32>) -> Result<Throughput, 
         .create()
         .map_err(|e| format!("cannot create the consumer: {e}"))?;
     let metadata = consumer
-        .fetch_metadata(Some(&target.topic), TIMEOUT)
+        .fetch_metadata(Some(topic), TIMEOUT)
         .map_err(|e| format!("cannot read metadata: {e}"))?;
-    let topic = metadata
+    let found = metadata
         .topics()
         .iter()
-        .find(|t| t.name() == target.topic && t.error().is_none())
-        .ok_or_else(|| format!("no topic {}", target.topic))?;
+        .find(|t| t.name() == topic && t.error().is_none())
+        .ok_or_else(|| format!("no topic {topic}"))?;
     let mut assignment = TopicPartitionList::new();
     let mut expected = 0;
-    for partition in topic.partitions() {
+    for partition in found.partitions() {
         let (low, high) = consumer
-            .fetch_watermarks(&target.topic, partition.id(), TIMEOUT)
+            .fetch_watermarks(topic, partition.id(), TIMEOUT)
             .map_err(|e| format!("cannot read the offsets of partition {}: {e}", partition.id()))?;
         expected += (high - low).max(0) as u64;
         assignment
-            .add_partition_offset(&target.topic, partition.id(), Offset::Beginning)
+            .add_partition_offset(topic, partition.id(), Offset::Beginning)
             .map_err(|e| e.to_string())?;
     }
     let started = Instant::now();
     consumer.assign(&assignment).map_err(|e| format!("assign: {e}"))?;
     let (mut records, mut bytes) = (0u64, 0u64);
     while records < expected {
+        interrupt::check()?;
         match consumer.poll(TIMEOUT) {
             Some(Ok(message)) => {
                 records += 1;
@@ -563,7 +572,9 @@ impl Table {
     fn add(&mut self, what: &str, measured: &dyn fmt::Display, floor: Option<(&str, bool)>, others: Option<f64>) {
         let load = machine::load_average();
         let others = others.map_or("–".into(), |cores| format!("{cores:.2}"));
-        eprintln!("{what}: {measured} (load {load:.2}, other processes {others} cores)");
+        output::error_line(format_args!(
+            "{what}: {measured} (load {load:.2}, other processes {others} cores)"
+        ));
         let (floor, verdict) = match floor {
             Some((text, true)) => (text, "met"),
             Some((text, false)) => (text, "**missed**"),
@@ -574,16 +585,27 @@ impl Table {
         ));
     }
 
-    fn print(&self) {
-        println!("| measurement | result | floor | | load (1 min) | cores used by others |");
-        println!("| --- | --- | --- | --- | --- | --- |");
+    fn print(&self) -> Result<(), Failure> {
+        output::line("| measurement | result | floor | | load (1 min) | cores used by others |")?;
+        output::line("| --- | --- | --- | --- | --- | --- |")?;
         for row in &self.rows {
-            println!("{row}");
+            output::line(row)?;
         }
+        Ok(())
     }
 }
 
-fn all(args: &AllArgs, work: &Path) -> Result<(), String> {
+impl AllArgs {
+    /// The most bytes `all` writes: four produce runs of `duration` (the produce rows),
+    /// the latency run and the restart run.
+    fn bytes_written(&self) -> f64 {
+        let produce = 4.0 * self.duration * PRODUCE_BYTES_PER_S;
+        let latency = f64::from(self.latency_rate) * self.duration * RECORD_SIZE as f64 * LOG_OVERHEAD;
+        produce + latency + self.own.restart_bytes()
+    }
+}
+
+fn all(args: &AllArgs, work: &Path) -> Result<Table, String> {
     let exe = args.own.broker()?;
     let mut table = Table::default();
 
@@ -612,17 +634,14 @@ fn all(args: &AllArgs, work: &Path) -> Result<(), String> {
     let amount = Amount::Duration(Duration::from_secs_f64(args.duration));
     let load = |partitions| Load {
         partitions,
-        record_size: 1024,
+        record_size: RECORD_SIZE,
         linger_ms: 5,
-    };
-    let target = |topic: &str| Target {
-        bootstrap: bootstrap.clone(),
-        topic: topic.to_string(),
     };
     let produce_row = |table: &mut Table, partitions: i32, acks: Acks, floor: Option<(&str, f64)>| {
         let topic = format!("p{partitions}-{}", acks.as_config());
-        let (result, others) =
-            machine::others_during(&measured, || produce(&target(&topic), &load(partitions), acks, amount))?;
+        let (result, others) = machine::others_during(&measured, || {
+            produce(&bootstrap, &topic, &load(partitions), acks, amount)
+        })?;
         table.add(
             &format!("produce 1 KiB records, {partitions} partition(s), {acks}"),
             &result,
@@ -634,7 +653,7 @@ fn all(args: &AllArgs, work: &Path) -> Result<(), String> {
     produce_row(&mut table, 8, Acks::All, Some(("≥ 250 MB/s", PRODUCE_8_FLOOR)))?;
     // Read right after it was written, as a produce-then-consume perf test does, before the
     // next runs push it out of the page cache.
-    let (result, others) = machine::others_during(&measured, || consume(&target("p8-all"), None))?;
+    let (result, others) = machine::others_during(&measured, || consume(&bootstrap, "p8-all", None))?;
     table.add(
         "consume from the start of 8 partitions",
         &result,
@@ -644,7 +663,7 @@ fn all(args: &AllArgs, work: &Path) -> Result<(), String> {
     // The same read with 1 MiB responses: what the broker serves when librdkafka's fetch
     // thread is not held up by 8 MB responses (docs/PERFORMANCE.md). No floor: the floor's
     // row keeps the client's defaults.
-    let (result, others) = machine::others_during(&measured, || consume(&target("p8-all"), Some(1 << 20)))?;
+    let (result, others) = machine::others_during(&measured, || consume(&bootstrap, "p8-all", Some(1 << 20)))?;
     table.add(
         "consume again, 1 MiB responses (consumer fetch.max.bytes)",
         &result,
@@ -655,7 +674,7 @@ fn all(args: &AllArgs, work: &Path) -> Result<(), String> {
     produce_row(&mut table, 1, Acks::All, Some(("≥ 180 MB/s", PRODUCE_1_FLOOR)))?;
     produce_row(&mut table, 1, Acks::One, None)?;
     let (result, others) = machine::others_during(&measured, || {
-        latency(&target("latency"), &load(8), args.latency_rate, args.duration)
+        latency(&bootstrap, "latency", &load(8), args.latency_rate, args.duration)
     })?;
     table.add(
         "produce latency, 1 KiB records, 8 partitions, acks=all",
@@ -684,8 +703,7 @@ fn all(args: &AllArgs, work: &Path) -> Result<(), String> {
         (restart.log_bytes >= 10_000_000_000).then_some(("≤ 5 s", restart.ready <= RESTART_FLOOR)),
         None,
     );
-    table.print();
-    Ok(())
+    Ok(table)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -718,18 +736,21 @@ impl fmt::Display for Restart {
 /// its first answer; then checks that every acknowledged record is still there.
 fn restart_after_kill(exe: &Path, dir: &Path, args: &OwnBrokerArgs) -> Result<Restart, String> {
     let (broker, _) = BrokerProcess::start(exe, dir)?;
-    let target = Target {
-        bootstrap: broker.addr.to_string(),
-        topic: "restart".into(),
-    };
+    let topic = "restart";
     let partitions = args.restart_partitions;
     let load = Load {
         partitions,
-        record_size: 1024,
+        record_size: RECORD_SIZE,
         linger_ms: 5,
     };
     let records = (args.restart_gb * 1e9 / load.record_size as f64) as u64;
-    let fill = produce(&target, &load, Acks::One, Amount::Records(records))?;
+    let fill = produce(
+        &broker.addr.to_string(),
+        topic,
+        &load,
+        Acks::One,
+        Amount::Records(records),
+    )?;
     broker.kill()?;
     let log_bytes = broker_process::log_bytes(dir)?;
 
@@ -741,7 +762,7 @@ fn restart_after_kill(exe: &Path, dir: &Path, args: &OwnBrokerArgs) -> Result<Re
     let mut found = 0;
     for partition in 0..partitions {
         let (low, high) = consumer
-            .fetch_watermarks(&target.topic, partition, TIMEOUT)
+            .fetch_watermarks(topic, partition, TIMEOUT)
             .map_err(|e| format!("cannot read the offsets of partition {partition}: {e}"))?;
         found += (high - low) as u64;
     }

@@ -2,24 +2,24 @@
 //! from a topic to standard output, a line each, as Kafka's console producer and consumer
 //! do.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use crate::client::{client_config, Admin, DEFAULT_BOOTSTRAP, TIMEOUT};
+use crate::admin::AdminClient;
+use crate::client::{client_config, TIMEOUT};
+use crate::failure::Failure;
+use crate::{interrupt, output};
 
 #[derive(Args)]
 pub struct ProduceArgs {
-    /// The broker to connect to.
-    #[arg(long, default_value = DEFAULT_BOOTSTRAP)]
-    bootstrap_server: String,
     topic: String,
     /// Split each line at the first occurrence into key and value (a line without it has
     /// no key).
@@ -32,12 +32,10 @@ pub struct ProduceArgs {
 
 #[derive(Args)]
 pub struct ConsumeArgs {
-    /// The broker to connect to.
-    #[arg(long, default_value = DEFAULT_BOOTSTRAP)]
-    bootstrap_server: String,
     topic: String,
-    /// Consume as a member of this group, committing what was printed; without it every
-    /// partition is read by this consumer alone.
+    /// Consume as a member of this group: on the way out (the end of `--max-messages` or
+    /// `--timeout-ms`, Ctrl-C, SIGTERM, a closed output) commit what was printed and leave
+    /// the group. Without it every partition is read by this consumer alone.
     #[arg(long)]
     group: Option<String>,
     /// Start at the earliest offset (of partitions the group has no commit for).
@@ -74,8 +72,11 @@ impl ProducerContext for FirstFailure {
 }
 
 /// Sends every line of standard input, with acks=all, and waits until all are delivered.
-pub fn produce(args: ProduceArgs) -> Result<(), String> {
-    let producer: ThreadedProducer<FirstFailure> = client_config(&args.bootstrap_server, "tidelog-produce")
+pub fn produce(args: ProduceArgs, bootstrap: &str) -> Result<(), String> {
+    // Named to the user within seconds if the broker is not there, where librdkafka would
+    // retry in silence until the flush below gives up.
+    AdminClient::connect(bootstrap)?;
+    let producer: ThreadedProducer<FirstFailure> = client_config(bootstrap, "tidelog-produce")
         .set("acks", "all")
         .create_with_context(FirstFailure::default())
         .map_err(|e| format!("cannot create the producer: {e}"))?;
@@ -110,9 +111,13 @@ pub fn produce(args: ProduceArgs) -> Result<(), String> {
     }
 }
 
-/// Prints records as they come, until `--max-messages` or `--timeout-ms` ends it.
-pub fn consume(args: ConsumeArgs) -> Result<(), String> {
-    let mut config = client_config(&args.bootstrap_server, "tidelog-consume");
+/// Prints records as they come, until `--max-messages`, `--timeout-ms`, SIGINT or SIGTERM
+/// ends it; a group then commits what was printed and leaves.
+pub fn consume(args: ConsumeArgs, bootstrap: &str) -> Result<(), Failure> {
+    // Named to the user within seconds if the broker is not there, where librdkafka would
+    // wait in silence; and a topic that does not exist is not waited for.
+    let partitions = AdminClient::connect(bootstrap)?.existing_topic(&args.topic)?.partitions;
+    let mut config = client_config(bootstrap, "tidelog-consume");
     let reset = if args.from_beginning { "earliest" } else { "latest" };
     config.set("auto.offset.reset", reset);
     match &args.group {
@@ -134,24 +139,41 @@ pub fn consume(args: ConsumeArgs) -> Result<(), String> {
             .subscribe(&[&args.topic])
             .map_err(|e| format!("cannot subscribe to {}: {e}", args.topic))?;
     } else {
-        let admin = Admin::connect(&args.bootstrap_server, "tidelog-consume")?;
         let start = if args.from_beginning {
             Offset::Beginning
         } else {
             Offset::End
         };
-        let mut partitions = TopicPartitionList::new();
-        for id in admin.partitions(&args.topic)? {
-            partitions
-                .add_partition_offset(&args.topic, id, start)
+        let mut assignment = TopicPartitionList::new();
+        for p in partitions {
+            assignment
+                .add_partition_offset(&args.topic, p.partition_index, start)
                 .map_err(|e| e.to_string())?;
         }
-        consumer.assign(&partitions).map_err(|e| e.to_string())?;
+        consumer.assign(&assignment).map_err(|e| e.to_string())?;
     }
-    let mut out = std::io::stdout().lock();
+    interrupt::catch()?;
+    let printed = print_records(&consumer, &args);
+    let committed = match args.group {
+        Some(_) => commit(&consumer),
+        None => Ok(()),
+    };
+    // Closing the consumer (its drop) leaves the group.
+    drop(consumer);
+    match (printed, committed) {
+        (Ok(()) | Err(Failure::OutputClosed), Err(error)) => Err(match interrupt::received() {
+            Some(signal) => Failure::Interrupted { signal, error },
+            None => Failure::Error(error),
+        }),
+        (printed, _) => printed,
+    }
+}
+
+/// Prints records, a line each, storing each one's offset once printed.
+fn print_records(consumer: &BaseConsumer, args: &ConsumeArgs) -> Result<(), Failure> {
     let mut printed = 0;
     let mut last = Instant::now();
-    while args.max_messages.is_none_or(|max| printed < max) {
+    while args.max_messages.is_none_or(|max| printed < max) && interrupt::received().is_none() {
         if args
             .timeout_ms
             .is_some_and(|ms| last.elapsed() >= Duration::from_millis(ms))
@@ -161,19 +183,16 @@ pub fn consume(args: ConsumeArgs) -> Result<(), String> {
         let message = match consumer.poll(Duration::from_millis(100)) {
             None => continue,
             Some(Err(KafkaError::PartitionEOF(_))) => continue,
-            Some(Err(e)) => return Err(format!("cannot consume {}: {e}", args.topic)),
+            Some(Err(e)) => return Err(format!("cannot consume {}: {e}", args.topic).into()),
             Some(Ok(message)) => message,
         };
         last = Instant::now();
         let text = |bytes: Option<&[u8]>| String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned();
         let value = text(message.payload());
-        let written = match args.print_key {
-            true => writeln!(out, "{}\t{value}", text(message.key())),
-            false => writeln!(out, "{value}"),
-        };
-        written
-            .and_then(|()| out.flush())
-            .map_err(|e| format!("cannot write: {e}"))?;
+        match args.print_key {
+            true => output::line(format_args!("{}\t{value}", text(message.key())))?,
+            false => output::line(value)?,
+        }
         if args.group.is_some() {
             consumer
                 .store_offset_from_message(&message)
@@ -181,6 +200,13 @@ pub fn consume(args: ConsumeArgs) -> Result<(), String> {
         }
         printed += 1;
     }
-    // With a group, closing the consumer (its drop) commits the offsets stored.
     Ok(())
+}
+
+/// Commits the offsets stored, those of the records printed.
+fn commit(consumer: &BaseConsumer) -> Result<(), String> {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        Err(e) => Err(format!("cannot commit the offsets of the records printed: {e}")),
+    }
 }

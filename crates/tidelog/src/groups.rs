@@ -1,20 +1,29 @@
 //! `tidelog groups`: list consumer groups, and describe one with its members and, per
-//! partition it committed, its offset, the partition's end and the lag, as Kafka's
-//! `kafka-consumer-groups.sh` does.
+//! partition it committed or a member owns, its offset, the partition's end, the lag and
+//! the owner, as Kafka's `kafka-consumer-groups.sh --describe` does.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use clap::{Args, Subcommand};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
+use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
+use tidelog_protocol::messages::describe_groups_response::DescribedGroupMember;
+use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
+use tidelog_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic};
+use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
+use tidelog_protocol::{DecodeError, Reader};
 
-use tidelog_broker::broker::is_internal_topic;
+use crate::admin::{check, single, AdminClient};
+use crate::failure::Failure;
+use crate::output;
 
-use crate::client::{client_config, Admin, DEFAULT_BOOTSTRAP, TIMEOUT};
+/// ListOffsets' timestamp for a partition's end (its high watermark).
+const LATEST: i64 = -1;
+
+/// A group's partition: topic and partition index.
+type Partition = (String, i32);
 
 #[derive(Args)]
 pub struct GroupsArgs {
-    /// The broker to connect to.
-    #[arg(long, default_value = DEFAULT_BOOTSTRAP)]
-    bootstrap_server: String,
     #[command(subcommand)]
     command: GroupsCommand,
 }
@@ -23,89 +32,161 @@ pub struct GroupsArgs {
 enum GroupsCommand {
     /// Every group: its name, state and protocol type, one per line.
     List,
-    /// A group's state, members and committed offsets with their lag.
+    /// A group's state and members, and per partition its committed offset, lag and owner.
     Describe { group: String },
 }
 
-pub fn run(args: GroupsArgs) -> Result<(), String> {
-    let admin = Admin::connect(&args.bootstrap_server, "tidelog-groups")?;
-    let group_list = |group: Option<&str>| {
-        admin
-            .client
-            .inner()
-            .fetch_group_list(group, TIMEOUT)
-            .map_err(|e| format!("cannot list groups: {e}"))
-    };
+pub fn run(args: GroupsArgs, bootstrap: &str) -> Result<(), Failure> {
+    let mut admin = AdminClient::connect(bootstrap)?;
     match args.command {
         GroupsCommand::List => {
-            let list = group_list(None)?;
-            let mut groups: Vec<_> = list.groups().iter().collect();
-            groups.sort_by_key(|g| g.name());
+            let response = admin.call(ListGroupsRequest::default())?;
+            check(response.error_code, None).map_err(|e| format!("cannot list groups: {e}"))?;
+            let mut groups = response.groups;
+            groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
             for g in groups {
-                println!("{}\t{}\t{}", g.name(), g.state(), g.protocol_type());
+                output::line(format_args!("{}\t{}\t{}", g.group_id, g.group_state, g.protocol_type))?;
             }
         }
-        GroupsCommand::Describe { group } => {
-            let list = group_list(Some(&group))?;
-            let info = list
-                .groups()
-                .iter()
-                .find(|g| g.name() == group)
-                .ok_or_else(|| format!("group {group} does not exist"))?;
-            println!(
-                "Group: {group}\tState: {}\tProtocol: {}\tMembers: {}",
-                info.state(),
-                info.protocol(),
-                info.members().len()
-            );
-            for member in info.members() {
-                println!(
-                    "\tMember: {}\tClientId: {}\tHost: {}",
-                    member.id(),
-                    member.client_id(),
-                    member.client_host()
-                );
-            }
-            print_offsets(&admin, &args.bootstrap_server, &group)?;
-        }
+        GroupsCommand::Describe { group } => describe(&mut admin, &group)?,
     }
     Ok(())
 }
 
-/// The group's committed offsets of every partition of every topic (but the internal
-/// ones), with the partition's end and the lag.
-fn print_offsets(admin: &Admin, bootstrap: &str, group: &str) -> Result<(), String> {
-    let metadata = admin.metadata()?;
-    let mut partitions = TopicPartitionList::new();
-    for topic in metadata.topics().iter().filter(|t| !is_internal_topic(t.name())) {
-        for p in topic.partitions() {
-            partitions.add_partition(topic.name(), p.id());
+fn describe(admin: &mut AdminClient, group: &str) -> Result<(), Failure> {
+    let response = admin.call(DescribeGroupsRequest {
+        groups: vec![group.to_string()],
+        ..Default::default()
+    })?;
+    let described = single(response.groups)?;
+    check(described.error_code, described.error_message.as_deref())
+        .map_err(|e| format!("cannot describe group {group}: {e}"))?;
+    // Before DescribeGroups v6 an unknown group is described as Dead, without an error.
+    if described.group_state == "Dead" {
+        return Err(format!("group {group} does not exist").into());
+    }
+    output::line(format_args!(
+        "Group: {group}\tState: {}\tProtocol: {}\tMembers: {}",
+        described.group_state,
+        described.protocol_data,
+        described.members.len()
+    ))?;
+    let mut owners = BTreeMap::new();
+    for member in &described.members {
+        output::line(format_args!(
+            "\tMember: {}\tClientId: {}\tHost: {}",
+            member.member_id, member.client_id, member.client_host
+        ))?;
+        if described.protocol_type == "consumer" {
+            let assigned = assigned_partitions(member)
+                .map_err(|e| format!("cannot read the assignment of member {}: {e}", member.member_id))?;
+            owners.extend(assigned.into_iter().map(|partition| (partition, member)));
         }
     }
-    // A consumer of the group that never subscribes reads its commits without joining.
-    let consumer: BaseConsumer = client_config(bootstrap, "tidelog-groups")
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .map_err(|e| format!("cannot create a consumer: {e}"))?;
-    let committed = consumer
-        .committed_offsets(partitions, TIMEOUT)
-        .map_err(|e| format!("cannot read the offsets of group {group}: {e}"))?;
-    let mut rows: Vec<(String, i32, i64)> = committed
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(offset) => Some((e.topic().to_string(), e.partition(), offset)),
-            _ => None,
-        })
-        .collect();
-    rows.sort();
-    println!("TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG");
-    for (topic, partition, offset) in rows {
-        let (_, end) = consumer
-            .fetch_watermarks(&topic, partition, TIMEOUT)
-            .map_err(|e| format!("cannot read the end of {topic}-{partition}: {e}"))?;
-        println!("{topic}\t{partition}\t{offset}\t{end}\t{}", end - offset);
+    let committed = committed_offsets(admin, group)?;
+    let partitions: BTreeSet<&Partition> = committed.keys().chain(owners.keys()).collect();
+    let ends = end_offsets(admin, &partitions)?;
+    output::line("TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tCONSUMER-ID\tHOST\tCLIENT-ID")?;
+    for partition in partitions {
+        let offset = committed.get(partition);
+        let end = ends.get(partition);
+        let lag = offset.zip(end).map(|(offset, end)| end - offset);
+        let owner = owners.get(partition);
+        let (topic, index) = partition;
+        output::line(format_args!(
+            "{topic}\t{index}\t{}\t{}\t{}\t{}\t{}\t{}",
+            or_dash(offset),
+            or_dash(end),
+            or_dash(lag),
+            or_dash(owner.map(|m| &m.member_id)),
+            or_dash(owner.map(|m| &m.client_host)),
+            or_dash(owner.map(|m| &m.client_id)),
+        ))?;
     }
     Ok(())
+}
+
+/// A value of the table, or `-` where there is none, as Kafka's tool prints it.
+fn or_dash(value: Option<impl ToString>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+/// The partitions of a consumer's assignment (a ConsumerProtocolAssignment: a version,
+/// then each topic's name and partitions; the user data after them is not read). Empty
+/// while the group has not assigned.
+fn assigned_partitions(member: &DescribedGroupMember) -> Result<Vec<Partition>, DecodeError> {
+    let mut partitions = Vec::new();
+    if member.member_assignment.is_empty() {
+        return Ok(partitions);
+    }
+    let mut r = Reader::new(member.member_assignment.clone());
+    r.i16()?;
+    for _ in 0..r.array_len(false, "assigned_partitions")? {
+        let topic = r.string(false, "topic")?;
+        for _ in 0..r.array_len(false, "partitions")? {
+            partitions.push((topic.clone(), r.i32()?));
+        }
+    }
+    Ok(partitions)
+}
+
+/// The group's committed offset of every partition it committed.
+fn committed_offsets(admin: &mut AdminClient, group: &str) -> Result<BTreeMap<Partition, i64>, String> {
+    let response = admin.call(OffsetFetchRequest {
+        groups: vec![OffsetFetchRequestGroup {
+            group_id: group.to_string(),
+            topics: None,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })?;
+    let fetched = single(response.groups)?;
+    let failed = |e| format!("cannot read the offsets of group {group}: {e}");
+    check(fetched.error_code, None).map_err(failed)?;
+    let mut committed = BTreeMap::new();
+    for topic in fetched.topics {
+        for p in topic.partitions {
+            check(p.error_code, None).map_err(failed)?;
+            // -1: no offset committed.
+            if p.committed_offset >= 0 {
+                committed.insert((topic.name.clone(), p.partition_index), p.committed_offset);
+            }
+        }
+    }
+    Ok(committed)
+}
+
+/// The end offsets of `partitions` that the broker could tell (a deleted topic's cannot).
+fn end_offsets(admin: &mut AdminClient, partitions: &BTreeSet<&Partition>) -> Result<BTreeMap<Partition, i64>, String> {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (topic, index) in partitions {
+        by_topic.entry(topic).or_default().push(*index);
+    }
+    let topics = by_topic
+        .into_iter()
+        .map(|(topic, indexes)| ListOffsetsTopic {
+            name: topic.to_string(),
+            partitions: indexes
+                .into_iter()
+                .map(|partition_index| ListOffsetsPartition {
+                    partition_index,
+                    timestamp: LATEST,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect();
+    let response = admin.call(ListOffsetsRequest {
+        replica_id: -1,
+        topics,
+        ..Default::default()
+    })?;
+    let mut ends = BTreeMap::new();
+    for topic in response.topics {
+        for p in topic.partitions.into_iter().filter(|p| p.error_code == 0) {
+            ends.insert((topic.name.clone(), p.partition_index), p.offset);
+        }
+    }
+    Ok(ends)
 }

@@ -1,9 +1,13 @@
 //! The `tidelog` command line.
 
+mod admin;
 mod bench;
 mod client;
 mod console;
+mod failure;
 mod groups;
+mod interrupt;
+mod output;
 mod serve;
 mod topics;
 
@@ -12,9 +16,24 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use failure::Failure;
+
 #[derive(Parser)]
 #[command(name = "tidelog", version, about = "A Kafka-compatible event-streaming broker")]
 struct Cli {
+    /// The broker that `topics`, `groups`, `produce`, `consume` and `bench produce|consume|latency`
+    /// talk to: HOST:PORT, or several comma-separated. Accepted anywhere on the line.
+    #[arg(
+        short = 'b',
+        long,
+        global = true,
+        env = client::BOOTSTRAP_ENV,
+        default_value = client::DEFAULT_BOOTSTRAP,
+        value_name = "HOST:PORT",
+        // `bench`'s name for it before, kept working.
+        alias = "bootstrap"
+    )]
+    bootstrap_server: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,7 +44,7 @@ enum Command {
     Serve(ServeArgs),
     /// List, describe, create, alter and delete topics of a running broker.
     Topics(topics::TopicsArgs),
-    /// List consumer groups, or describe one with its members, offsets and lag.
+    /// List consumer groups, or describe one: members, offsets, lag and partition owners.
     Groups(groups::GroupsArgs),
     /// Send each line of standard input to a topic as a record.
     Produce(console::ProduceArgs),
@@ -63,7 +82,10 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(usage) => return print_usage(usage),
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -73,19 +95,26 @@ fn main() -> ExitCode {
         .log_internal_errors(false)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
+    let bootstrap = &cli.bootstrap_server;
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
-        Command::Topics(args) => topics::run(args),
-        Command::Groups(args) => groups::run(args),
-        Command::Produce(args) => console::produce(args),
-        Command::Consume(args) => console::consume(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args).map_err(Failure::from),
+        Command::Topics(args) => topics::run(args, bootstrap),
+        Command::Groups(args) => groups::run(args, bootstrap),
+        Command::Produce(args) => console::produce(args, bootstrap).map_err(Failure::from),
+        Command::Consume(args) => console::consume(args, bootstrap),
+        Command::Bench(args) => bench::run(args, bootstrap),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("tidelog: {message}");
-            ExitCode::FAILURE
-        }
+        Err(failure) => failure.report(),
+    }
+}
+
+/// Prints clap's help, version or usage error (help and version to stdout) and returns its
+/// exit status; a failed write of them is reported as any other.
+fn print_usage(usage: clap::Error) -> ExitCode {
+    match usage.print().map_err(Failure::of_output) {
+        Ok(()) | Err(Failure::OutputClosed) => ExitCode::from(usage.exit_code() as u8),
+        Err(failure) => failure.report(),
     }
 }

@@ -1,19 +1,32 @@
 //! `tidelog topics`: list, describe, create, alter and delete topics, as Kafka's
-//! `kafka-topics.sh` and `kafka-configs.sh` do, through librdkafka's admin API.
-
-use std::collections::BTreeMap;
+//! `kafka-topics.sh` and `kafka-configs.sh` do, through the [`AdminClient`], so a refusal
+//! comes with the broker's reason.
 
 use clap::{Args, Subcommand};
-use rdkafka::admin::{AlterConfig, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication};
+use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
+use tidelog_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
+use tidelog_protocol::messages::describe_configs_request::{DescribeConfigsRequest, DescribeConfigsResource};
+use tidelog_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
+};
 
-use crate::client::{find_topic, Admin, DEFAULT_BOOTSTRAP};
-use crate::parse_key_value;
+use crate::admin::{check, single, AdminClient};
+use crate::client::TIMEOUT;
+use crate::failure::Failure;
+use crate::{output, parse_key_value};
+
+/// DescribeConfigs' and IncrementalAlterConfigs' resource type of a topic.
+const TOPIC_RESOURCE: i8 = 2;
+
+/// DescribeConfigs' config source of a value set on the topic itself.
+const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+
+/// IncrementalAlterConfigs' operations.
+const SET: i8 = 0;
+const DELETE: i8 = 1;
 
 #[derive(Args)]
 pub struct TopicsArgs {
-    /// The broker to connect to.
-    #[arg(long, default_value = DEFAULT_BOOTSTRAP)]
-    bootstrap_server: String,
     #[command(subcommand)]
     command: TopicsCommand,
 }
@@ -32,7 +45,7 @@ enum TopicsCommand {
         partitions: i32,
         /// Replication factor (-1: the broker's default; one node holds one replica).
         #[arg(long, default_value_t = -1)]
-        replication_factor: i32,
+        replication_factor: i16,
         /// A topic config: `--config retention.ms=60000` (repeatable).
         #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         configs: Vec<(String, String)>,
@@ -51,129 +64,168 @@ enum TopicsCommand {
     Delete { topic: String },
 }
 
-pub fn run(args: TopicsArgs) -> Result<(), String> {
-    let admin = Admin::connect(&args.bootstrap_server, "tidelog-topics")?;
+pub fn run(args: TopicsArgs, bootstrap: &str) -> Result<(), Failure> {
+    let mut admin = AdminClient::connect(bootstrap)?;
     match args.command {
         TopicsCommand::List => {
-            let metadata = admin.metadata()?;
-            let mut names: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
+            let mut names: Vec<String> = admin.topics()?.into_iter().filter_map(|t| t.name).collect();
             names.sort_unstable();
             for name in names {
-                println!("{name}");
+                output::line(name)?;
             }
         }
-        TopicsCommand::Describe { topic } => describe(&admin, &topic)?,
+        TopicsCommand::Describe { topic } => describe(&mut admin, &topic)?,
         TopicsCommand::Create {
             topic,
             partitions,
             replication_factor,
             configs,
         } => {
-            let new_topic = configs.iter().fold(
-                NewTopic::new(&topic, partitions, TopicReplication::Fixed(replication_factor)),
-                |new_topic, (key, value)| new_topic.set(key, value),
-            );
-            for result in admin
-                .wait(admin.client.create_topics([&new_topic], &admin.options()))
-                .map_err(|e| format!("cannot create topic {topic}: {e}"))?
-            {
-                result.map_err(|(name, code)| format!("cannot create topic {name}: {code}"))?;
-            }
-            println!("Created topic {topic}.");
+            create(&mut admin, &topic, partitions, replication_factor, &configs)?;
+            output::line(format_args!("Created topic {topic}."))?;
         }
         TopicsCommand::Alter {
             topic,
             configs,
             deleted,
         } => {
-            // rdkafka passes on no per-resource error: a topic that does not exist would
-            // look altered.
-            find_topic(&admin.metadata()?, &topic)?;
-            // librdkafka's AlterConfigs replaces every override: start from the current
-            // ones (a change made meanwhile by someone else is lost, as with Kafka's
-            // tools on brokers without IncrementalAlterConfigs).
-            let mut overrides = overrides(&admin, &topic)?;
-            overrides.retain(|key, _| !deleted.contains(key));
-            overrides.extend(configs);
-            let alter = overrides.iter().fold(
-                AlterConfig::new(ResourceSpecifier::Topic(&topic)),
-                |alter, (key, value)| alter.set(key, value),
-            );
-            admin
-                .wait(admin.client.alter_configs([&alter], &admin.options()))
-                .map_err(|e| format!("cannot alter topic {topic}: {e}"))?;
-            // rdkafka does not pass the broker's answer on: read back what it kept.
-            let now = self::overrides(&admin, &topic)?;
-            if now != overrides {
-                let kept: Vec<String> = now.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                return Err(format!(
-                    "the broker refused the change to topic {topic}, which keeps {} (librdkafka \
-                     does not pass the reason on)",
-                    kept.join(",")
-                ));
-            }
-            println!("Altered topic {topic}.");
+            alter(&mut admin, &topic, configs, deleted)?;
+            output::line(format_args!("Altered topic {topic}."))?;
         }
         TopicsCommand::Delete { topic } => {
-            for result in admin
-                .wait(admin.client.delete_topics(&[topic.as_str()], &admin.options()))
-                .map_err(|e| format!("cannot delete topic {topic}: {e}"))?
-            {
-                result.map_err(|(name, code)| format!("cannot delete topic {name}: {code}"))?;
-            }
-            println!("Deleted topic {topic}.");
+            delete(&mut admin, &topic)?;
+            output::line(format_args!("Deleted topic {topic}."))?;
         }
     }
     Ok(())
+}
+
+/// Creates `topic` with `configs` set on it.
+pub fn create(
+    admin: &mut AdminClient,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i16,
+    configs: &[(String, String)],
+) -> Result<(), String> {
+    let configs = configs
+        .iter()
+        .map(|(name, value)| CreatableTopicConfig {
+            name: name.clone(),
+            value: Some(value.clone()),
+            ..Default::default()
+        })
+        .collect();
+    let response = admin.call(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: topic.to_string(),
+            num_partitions: partitions,
+            replication_factor,
+            configs,
+            ..Default::default()
+        }],
+        timeout_ms: TIMEOUT.as_millis() as i32,
+        ..Default::default()
+    })?;
+    let result = single(response.topics)?;
+    check(result.error_code, result.error_message.as_deref()).map_err(|e| format!("cannot create topic {topic}: {e}"))
+}
+
+/// Sets `configs` and removes `deleted` in one IncrementalAlterConfigs: the topic's other
+/// configs stay, whoever set them.
+fn alter(
+    admin: &mut AdminClient,
+    topic: &str,
+    configs: Vec<(String, String)>,
+    deleted: Vec<String>,
+) -> Result<(), String> {
+    let set = configs.into_iter().map(|(name, value)| (name, SET, Some(value)));
+    let delete = deleted.into_iter().map(|name| (name, DELETE, None));
+    let configs = set
+        .chain(delete)
+        .map(|(name, config_operation, value)| AlterableConfig {
+            name,
+            config_operation,
+            value,
+            ..Default::default()
+        })
+        .collect();
+    let response = admin.call(IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: TOPIC_RESOURCE,
+            resource_name: topic.to_string(),
+            configs,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })?;
+    let result = single(response.responses)?;
+    check(result.error_code, result.error_message.as_deref()).map_err(|e| format!("cannot alter topic {topic}: {e}"))
+}
+
+fn delete(admin: &mut AdminClient, topic: &str) -> Result<(), String> {
+    let response = admin.call(DeleteTopicsRequest {
+        topics: vec![DeleteTopicState {
+            name: Some(topic.to_string()),
+            ..Default::default()
+        }],
+        topic_names: vec![topic.to_string()],
+        timeout_ms: TIMEOUT.as_millis() as i32,
+        ..Default::default()
+    })?;
+    let result = single(response.responses)?;
+    check(result.error_code, result.error_message.as_deref()).map_err(|e| format!("cannot delete topic {topic}: {e}"))
 }
 
 /// Prints the topic line (partition count and the configs set on the topic) and a line per
 /// partition, in the layout of `kafka-topics.sh --describe`.
-fn describe(admin: &Admin, topic: &str) -> Result<(), String> {
-    let metadata = admin.metadata()?;
-    let found = find_topic(&metadata, topic)?;
+fn describe(admin: &mut AdminClient, topic: &str) -> Result<(), Failure> {
+    let found = admin.existing_topic(topic)?;
     let configs: Vec<String> = overrides(admin, topic)?
         .into_iter()
         .map(|(key, value)| format!("{key}={value}"))
         .collect();
-    let replication = found.partitions().first().map_or(0, |p| p.replicas().len());
-    println!(
+    let mut partitions = found.partitions;
+    partitions.sort_by_key(|p| p.partition_index);
+    let replication = partitions.first().map_or(0, |p| p.replica_nodes.len());
+    output::line(format_args!(
         "Topic: {topic}\tPartitionCount: {}\tReplicationFactor: {replication}\tConfigs: {}",
-        found.partitions().len(),
+        partitions.len(),
         configs.join(",")
-    );
-    let mut partitions: Vec<_> = found.partitions().iter().collect();
-    partitions.sort_by_key(|p| p.id());
+    ))?;
     let ids = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
     for p in partitions {
-        println!(
+        output::line(format_args!(
             "\tTopic: {topic}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}",
-            p.id(),
-            p.leader(),
-            ids(p.replicas()),
-            ids(p.isr())
-        );
+            p.partition_index,
+            p.leader_id,
+            ids(&p.replica_nodes),
+            ids(&p.isr_nodes)
+        ))?;
     }
     Ok(())
 }
 
-/// The configs set on the topic (its overrides), by name.
-fn overrides(admin: &Admin, topic: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut results = admin
-        .wait(
-            admin
-                .client
-                .describe_configs([&ResourceSpecifier::Topic(topic)], &admin.options()),
-        )
+/// The configs set on the topic (its overrides), sorted by name.
+fn overrides(admin: &mut AdminClient, topic: &str) -> Result<Vec<(String, String)>, String> {
+    let response = admin.call(DescribeConfigsRequest {
+        resources: vec![DescribeConfigsResource {
+            resource_type: TOPIC_RESOURCE,
+            resource_name: topic.to_string(),
+            configuration_keys: None,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })?;
+    let result = single(response.results)?;
+    check(result.error_code, result.error_message.as_deref())
         .map_err(|e| format!("cannot describe topic {topic}: {e}"))?;
-    let resource = results
-        .pop()
-        .ok_or("no answer")?
-        .map_err(|code| format!("cannot describe topic {topic}: {code}"))?;
-    Ok(resource
-        .entries
+    let mut overrides: Vec<(String, String)> = result
+        .configs
         .into_iter()
-        .filter(|e| e.source == ConfigSource::DynamicTopic)
-        .map(|e| (e.name, e.value.unwrap_or_default()))
-        .collect())
+        .filter(|c| c.config_source == DYNAMIC_TOPIC_CONFIG)
+        .map(|c| (c.name, c.value.unwrap_or_default()))
+        .collect();
+    overrides.sort();
+    Ok(overrides)
 }

@@ -1,17 +1,24 @@
 //! A broker run as a child process for `tidelog bench all`: started on a data directory
-//! with a free port, timed up to its first answer, measured through `/proc`, and killed.
+//! with a free port, timed up to its first answer, measured through `/proc`, and killed,
+//! at the latest when the benchmark ends, however it ends.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
+
+use crate::interrupt;
 
 /// How long a start, recovery included, may take before the run is abandoned.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How often a start is checked for an interruption of the benchmark.
+const START_CHECK: Duration = Duration::from_millis(100);
 
 pub struct BrokerProcess {
     child: Child,
@@ -21,7 +28,8 @@ pub struct BrokerProcess {
 impl BrokerProcess {
     /// Starts `tidelog serve` on `data_dir` (port 0, so it picks a free one) and returns it
     /// with the time from spawning it to its answer to a first request. The broker's log
-    /// goes to `<data_dir>.log`.
+    /// goes to `<data_dir>.log`. The kernel kills the broker if the thread that started it
+    /// ends (the main thread: the benchmark), however it ends, SIGKILL included.
     pub fn start(exe: &Path, data_dir: &Path) -> Result<(BrokerProcess, Duration), String> {
         let log_path = data_dir.with_extension("log");
         let mut log = File::options()
@@ -30,7 +38,22 @@ impl BrokerProcess {
             .open(&log_path)
             .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
         let started = Instant::now();
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        // SAFETY: the closure runs in the child between fork and exec, where only
+        // async-signal-safe calls are allowed: prctl(2) and getppid(2) are.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before the prctl: then this one is orphaned.
+                match libc::getppid() {
+                    1 => Err(std::io::Error::other("the benchmark ended")),
+                    _ => Ok(()),
+                }
+            });
+        }
+        let mut child = command
             .arg("serve")
             .arg("--log-dirs")
             .arg(data_dir)
@@ -54,12 +77,24 @@ impl BrokerProcess {
             }
         });
         let failed = |why: String| format!("{why}; see {}", log_path.display());
-        let addr = match addr_rx.recv_timeout(START_TIMEOUT) {
+        let deadline = started + START_TIMEOUT;
+        let listening = loop {
+            match addr_rx.recv_timeout(START_CHECK) {
+                Ok(addr) => break Ok(addr),
+                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    if let Err(interrupted) = interrupt::check() {
+                        break Err(interrupted);
+                    }
+                }
+                Err(_) => break Err(failed("the broker did not start listening".into())),
+            }
+        };
+        let addr = match listening {
             Ok(addr) => addr,
-            Err(_) => {
+            Err(why) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(failed("the broker did not start listening".into()));
+                return Err(why);
             }
         };
         let broker = BrokerProcess { child, addr };

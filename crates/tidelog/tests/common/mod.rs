@@ -311,9 +311,7 @@ impl Rng {
 
 /// Sends SIGTERM to a broker and waits for it to exit.
 pub fn terminate(child: &mut Child) -> ExitStatus {
-    // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(rc, 0, "send SIGTERM: {}", std::io::Error::last_os_error());
+    send_signal(child, libc::SIGTERM);
     wait_with_timeout(child, PROCESS_TIMEOUT)
         .unwrap_or_else(|| panic!("the broker did not stop within {PROCESS_TIMEOUT:?} of SIGTERM"))
 }
@@ -428,7 +426,15 @@ fn listening_addr(text: &str) -> Option<SocketAddr> {
     Some(addr.parse().expect("the listening line carries a socket address"))
 }
 
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+/// Sends `signal` (std's `Child::kill` only sends SIGKILL).
+pub fn send_signal(child: &Child, signal: libc::c_int) {
+    // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "send signal {signal}: {}", std::io::Error::last_os_error());
+}
+
+/// The child's exit status, or `None` if it still runs after `timeout`.
+pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().expect("poll the child") {
