@@ -24,6 +24,8 @@ use tidelog_protocol::messages::describe_configs_request::DescribeConfigsRequest
 use tidelog_protocol::messages::describe_configs_response::DescribeConfigsResponse;
 use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use tidelog_protocol::messages::describe_groups_response::DescribeGroupsResponse;
+use tidelog_protocol::messages::describe_log_dirs_request::DescribeLogDirsRequest;
+use tidelog_protocol::messages::describe_log_dirs_response::DescribeLogDirsResponse;
 use tidelog_protocol::messages::incremental_alter_configs_request::IncrementalAlterConfigsRequest;
 use tidelog_protocol::messages::incremental_alter_configs_response::IncrementalAlterConfigsResponse;
 use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
@@ -88,6 +90,7 @@ calls! {
     // v8: groups in a list, every committed partition when no topic is named.
     OffsetFetch(OffsetFetchRequest) -> OffsetFetchResponse, oldest 8;
     ListOffsets(ListOffsetsRequest) -> ListOffsetsResponse, oldest 1;
+    DescribeLogDirs(DescribeLogDirsRequest) -> DescribeLogDirsResponse, oldest 1;
 }
 
 pub struct AdminClient {

@@ -2,10 +2,13 @@
 //! `kafka-topics.sh` and `kafka-configs.sh` do, through the [`AdminClient`], so a refusal
 //! comes with the broker's reason.
 
+use std::collections::BTreeMap;
+
 use clap::{Args, Subcommand};
 use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
 use tidelog_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
 use tidelog_protocol::messages::describe_configs_request::{DescribeConfigsRequest, DescribeConfigsResource};
+use tidelog_protocol::messages::describe_log_dirs_request::{DescribableLogDirTopic, DescribeLogDirsRequest};
 use tidelog_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
 };
@@ -193,10 +196,13 @@ fn describe(admin: &mut AdminClient, topic: &str) -> Result<(), Failure> {
         partitions.len(),
         configs.join(",")
     ))?;
+    let indexes: Vec<i32> = partitions.iter().map(|p| p.partition_index).collect();
+    let sizes = sizes(admin, topic, indexes)?;
     let ids = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
     for p in partitions {
+        let size = sizes.get(&p.partition_index).map_or("-".to_string(), i64::to_string);
         output::line(format_args!(
-            "\tTopic: {topic}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}",
+            "\tTopic: {topic}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tSize: {size}",
             p.partition_index,
             p.leader_id,
             ids(&p.replica_nodes),
@@ -204,6 +210,26 @@ fn describe(admin: &mut AdminClient, topic: &str) -> Result<(), Failure> {
         ))?;
     }
     Ok(())
+}
+
+/// Each partition's size in bytes on the broker (DescribeLogDirs), by partition.
+fn sizes(admin: &mut AdminClient, topic: &str, partitions: Vec<i32>) -> Result<BTreeMap<i32, i64>, String> {
+    let response = admin.call(DescribeLogDirsRequest {
+        topics: Some(vec![DescribableLogDirTopic {
+            topic: topic.to_string(),
+            partitions,
+            ..Default::default()
+        }]),
+        ..Default::default()
+    })?;
+    Ok(response
+        .results
+        .into_iter()
+        .flat_map(|dir| dir.topics)
+        .filter(|t| t.name == topic)
+        .flat_map(|t| t.partitions)
+        .map(|p| (p.partition_index, p.partition_size))
+        .collect())
 }
 
 /// The configs set on the topic (its overrides), sorted by name.

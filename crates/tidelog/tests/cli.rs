@@ -110,8 +110,8 @@ fn topics_are_created_described_altered_and_deleted() {
     assert_eq!(
         ok(&broker, &["topics", "describe", "orders"], ""),
         "Topic: orders\tPartitionCount: 2\tReplicationFactor: 1\tConfigs: retention.ms=60000\n\
-         \tTopic: orders\tPartition: 0\tLeader: 1\tReplicas: 1\tIsr: 1\n\
-         \tTopic: orders\tPartition: 1\tLeader: 1\tReplicas: 1\tIsr: 1\n"
+         \tTopic: orders\tPartition: 0\tLeader: 1\tReplicas: 1\tIsr: 1\tSize: 0\n\
+         \tTopic: orders\tPartition: 1\tLeader: 1\tReplicas: 1\tIsr: 1\tSize: 0\n"
     );
 
     // One config set, one put back to its default; the others stay.
@@ -173,6 +173,14 @@ fn lines_are_produced_consumed_by_a_group_and_its_lag_described() {
     ok(&broker, &["topics", "create", "lines", "--partitions", "1"], "");
     let produce = ["produce", "lines", "--key-separator", ":"];
     assert_eq!(ok(&broker, &produce, "k1:first\nk2:second\nno key\n"), "");
+    // The partition's size on disk, from DescribeLogDirs: the three records' batches.
+    let described = ok(&broker, &["topics", "describe", "lines"], "");
+    let size: u64 = described
+        .split("Size: ")
+        .nth(1)
+        .and_then(|rest| rest.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no size in {described}"));
+    assert!((100..4096).contains(&size), "{described}");
 
     // Without a group: every partition from the start.
     let consume = [
