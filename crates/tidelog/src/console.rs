@@ -52,21 +52,20 @@ pub struct ConsumeArgs {
     print_key: bool,
 }
 
-/// Remembers the first failed delivery.
+/// Counts failed deliveries and keeps the first one's reason.
 #[derive(Default)]
-struct FirstFailure(Mutex<Option<String>>);
+struct Failures(Mutex<(usize, Option<String>)>);
 
-impl ClientContext for FirstFailure {}
+impl ClientContext for Failures {}
 
-impl ProducerContext for FirstFailure {
+impl ProducerContext for Failures {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((e, _)) = result {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(e.to_string());
+            let mut failures = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            failures.0 += 1;
+            failures.1.get_or_insert(e.to_string());
         }
     }
 }
@@ -76,10 +75,14 @@ pub fn produce(args: ProduceArgs, bootstrap: &str) -> Result<(), String> {
     // Named to the user within seconds if the broker is not there, where librdkafka would
     // retry in silence until the flush below gives up.
     AdminClient::connect(bootstrap)?;
-    let producer: ThreadedProducer<FirstFailure> = client_config(bootstrap, "tidelog-produce")
+    // Records still undelivered after TIMEOUT fail (with a delivery report) rather than
+    // outlive the flush below, so every record is counted as delivered or not.
+    let producer: ThreadedProducer<Failures> = client_config(bootstrap, "tidelog-produce")
         .set("acks", "all")
-        .create_with_context(FirstFailure::default())
+        .set("message.timeout.ms", TIMEOUT.as_millis().to_string())
+        .create_with_context(Failures::default())
         .map_err(|e| format!("cannot create the producer: {e}"))?;
+    let mut sent = 0usize;
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| format!("cannot read standard input: {e}"))?;
         let (key, value) = match args.key_separator.as_deref().and_then(|sep| line.split_once(sep)) {
@@ -100,14 +103,16 @@ pub fn produce(args: ProduceArgs, bootstrap: &str) -> Result<(), String> {
             std::thread::sleep(Duration::from_millis(10));
             record = returned;
         }
+        sent += 1;
     }
-    producer
-        .flush(TIMEOUT)
-        .map_err(|e| format!("records not delivered within {TIMEOUT:?}: {e}"))?;
-    let failure = producer.context().0.lock().unwrap_or_else(|e| e.into_inner()).take();
-    match failure {
-        Some(error) => Err(format!("a record was not delivered: {error}")),
-        None => Ok(()),
+    // A little past the records' own timeout, so their reports are in.
+    let flushed = producer.flush(TIMEOUT + Duration::from_secs(5));
+    let (failed, first) = std::mem::take(&mut *producer.context().0.lock().unwrap_or_else(|e| e.into_inner()));
+    let undelivered = failed + producer.in_flight_count().max(0) as usize;
+    match (undelivered, first, flushed) {
+        (0, _, Ok(())) => Ok(()),
+        (n, Some(error), _) => Err(format!("{n} of {sent} records were not delivered: {error}")),
+        (n, None, _) => Err(format!("{n} of {sent} records were not delivered within {TIMEOUT:?}")),
     }
 }
 

@@ -639,3 +639,21 @@ fn a_benchmark_refuses_to_start_without_the_space_it_writes() {
         assert_eq!(entries(work.path()), Vec::<String>::new(), "{args:?}");
     }
 }
+
+#[test]
+fn undelivered_records_are_counted_with_the_brokers_reason() {
+    let broker = Broker::start(&[]);
+    ok(
+        &broker,
+        &["topics", "create", "small", "--config", "max.message.bytes=200"],
+        "",
+    );
+    let big = "x".repeat(1000);
+    let run = tidelog(&broker, &["produce", "small"], &format!("{big}\n{big}\n"));
+    assert!(!run.success, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("2 of 2 records were not delivered") && run.stderr.contains("too large"),
+        "{}",
+        run.stderr
+    );
+}
