@@ -56,7 +56,7 @@ tidelog_bin="$(realpath "$target_dir/debug/tidelog")"
 # with the Kafka broker of its version beside Tidelog as the reference.
 # Surefire fails the run when it finds no test; each test has a 5-minute timeout, and the
 # whole run is bounded like pytest's.
-# franz-go's own suite (Go) runs once, beside the newest Kafka.
+# franz-go's and Sarama's own suites (Go) run once, beside the newest Kafka.
 # The file connectors and MirrorMaker 2 come a release behind (none is published as 4.4.0),
 # and run (as Kafka Connect itself) on the clients of their own version: tests/java/connect.
 for kafka_version in 4.4.0 4.0.2; do
@@ -66,7 +66,7 @@ for kafka_version in 4.4.0 4.0.2; do
         go_suites=true
         connect_plugins=4.3.1
     fi
-    echo "==> mvn test tests/java (Kafka clients and tools $kafka_version, franz-go suite: $go_suites)"
+    echo "==> mvn test tests/java (Kafka clients and tools $kafka_version, Go client suites: $go_suites)"
     TIDELOG_BIN="$tidelog_bin" timeout --signal=INT --kill-after=30s 40m \
         mvn -B --no-transfer-progress -f tests/java/pom.xml test -Dkafka.version="$kafka_version" \
         -Dtidelog.goSuites="$go_suites" -Dconnect.plugins.version="$connect_plugins" -DfailIfNoTests=true

@@ -27,11 +27,14 @@ public final class KafkaBroker implements AutoCloseable {
     private final Path dir;
     private final Process process;
     private final String bootstrap;
+    /** The PROXIED listener's own address, or null. */
+    private final String proxied;
 
-    private KafkaBroker(Path dir, Process process, String bootstrap) {
+    private KafkaBroker(Path dir, Process process, String bootstrap, String proxied) {
         this.dir = dir;
         this.process = process;
         this.bootstrap = bootstrap;
+        this.proxied = proxied;
     }
 
     /** A loopback port free now (another process could still take it before it is used). */
@@ -42,17 +45,42 @@ public final class KafkaBroker implements AutoCloseable {
     }
 
     public static KafkaBroker start() throws Exception {
+        return start(null, Map.of());
+    }
+
+    /**
+     * A broker with a second listener, PROXIED, advertised as {@code proxy}: an address that
+     * leads to {@link #proxied()} (a proxy's), so that clients bootstrapping there go on
+     * through it, as Sarama's test cluster is reached through toxiproxy. The first listener
+     * stays direct, for {@link #bootstrap()} and the readiness check. {@code more} is added
+     * to the configuration.
+     */
+    public static KafkaBroker startBehind(String proxy, Map<String, String> more) throws Exception {
+        return start(proxy, more);
+    }
+
+    private static KafkaBroker start(String proxy, Map<String, String> more) throws Exception {
         Path dir = Files.createTempDirectory("kafka-reference-");
         int port = freePort();
         int controllerPort = freePort();
+        String listeners = "PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://127.0.0.1:" + controllerPort;
+        String advertised = "PLAINTEXT://127.0.0.1:" + port;
+        String protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT";
+        String proxied = null;
+        if (proxy != null) {
+            proxied = "127.0.0.1:" + freePort();
+            listeners += ",PROXIED://" + proxied;
+            advertised += ",PROXIED://" + proxy;
+            protocols += ",PROXIED:PLAINTEXT";
+        }
         Properties config = new Properties();
         config.put("process.roles", "broker,controller");
         config.put("node.id", "1");
         config.put("controller.quorum.bootstrap.servers", "127.0.0.1:" + controllerPort);
-        config.put("listeners", "PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://127.0.0.1:" + controllerPort);
-        config.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + port);
+        config.put("listeners", listeners);
+        config.put("advertised.listeners", advertised);
         config.put("controller.listener.names", "CONTROLLER");
-        config.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
+        config.put("listener.security.protocol.map", protocols);
         config.put("log.dirs", dir.resolve("data").toString());
         // A single node, as Tidelog's defaults are for one.
         config.put("offsets.topic.replication.factor", "1");
@@ -64,6 +92,7 @@ public final class KafkaBroker implements AutoCloseable {
         // Kafka 4.0-4.2 and Tidelog do, the answers can be compared. (Older Kafkas ignore
         // the property, with a warning.)
         config.put("group.consumer.assignor.offload.enable", "false");
+        config.putAll(more);
         Path properties = dir.resolve("server.properties");
         try (var out = Files.newBufferedWriter(properties)) {
             config.store(out, "Apache Kafka, the reference for Tidelog's tests");
@@ -77,7 +106,7 @@ public final class KafkaBroker implements AutoCloseable {
                 .redirectErrorStream(true)
                 .redirectOutput(dir.resolve("kafka.log").toFile())
                 .start();
-        KafkaBroker broker = new KafkaBroker(dir, process, "127.0.0.1:" + port);
+        KafkaBroker broker = new KafkaBroker(dir, process, "127.0.0.1:" + port, proxied);
         broker.awaitReady();
         return broker;
     }
@@ -123,6 +152,11 @@ public final class KafkaBroker implements AutoCloseable {
         Properties props = clientProps();
         props.putAll(more);
         return props;
+    }
+
+    /** The PROXIED listener's own address (see {@link #startBehind}). */
+    public String proxied() {
+        return proxied;
     }
 
     public String log() {
