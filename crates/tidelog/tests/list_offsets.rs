@@ -138,3 +138,27 @@ fn list_offsets_by_timestamp_earliest_latest_and_max_timestamp() {
     broker.restart();
     assert_lookups(&broker, base);
 }
+
+/// An acks=1 answer comes once the records are durable, as acks=all's does: the latest
+/// offset asked right after it, on the same connection, already counts them (Sarama's
+/// functional suite asks so).
+#[test]
+fn the_latest_offset_counts_records_acknowledged_with_acks_1() {
+    let broker = Broker::start(&[]);
+    broker.admin().create_ok(&[new_topic("acks1", 4, 1)]);
+    let mut raw = broker.raw();
+    for round in 1..=50i64 {
+        for partition in 0..4 {
+            let records = common::raw::batch(now_ms(), &[(b"k", b"value")]);
+            let produced = raw.produce("acks1", partition, 1, records);
+            assert_eq!(ErrorCode(produced.error_code), ErrorCode::NONE);
+        }
+        for partition in 0..4 {
+            assert_eq!(
+                raw.latest_offset("acks1", partition),
+                round,
+                "partition {partition} after round {round}"
+            );
+        }
+    }
+}

@@ -1,6 +1,10 @@
 //! Produce: validates each partition's record set, appends it, and answers when the
-//! `acks` level is met: `0` never, `1` once written, `-1` once fsynced (the flusher's
-//! group commit moves the high watermark past it).
+//! `acks` level is met: `0` never, `1` and `-1` once fsynced (the flusher's group commit
+//! moves the high watermark past it). On one node the leader is every replica: Kafka
+//! answers `acks=1` at the leader's write and moves the high watermark there at once; here
+//! the high watermark passes only flushed data, so that an acknowledged record survives a
+//! crash, and `acks=1` waits for it too, or a client could find its acknowledged record
+//! missing from ListOffsets and fetches for a moment.
 //!
 //! Batches from idempotent producers are checked against the partition's producer state by
 //! the log: a retried batch is answered with its original offsets (error NONE, as Kafka
@@ -218,7 +222,7 @@ async fn add_to_transactions(
 }
 
 /// The answer by `acks`: `0` none (and the connection closed if a partition failed, as
-/// Kafka does), `1` now, `-1` once every append is durable.
+/// Kafka does), `1` and `-1` once every append is durable.
 fn reply(acks: i16, response: ProduceResponse, waits: Vec<DurableWait>, timeout: Duration) -> Reply {
     let failed = || {
         response
@@ -230,7 +234,6 @@ fn reply(acks: i16, response: ProduceResponse, waits: Vec<DurableWait>, timeout:
     match acks {
         0 if failed() => Reply::Close,
         0 => Reply::Nothing,
-        1 => Reply::Now(ResponseBody::Produce(response)),
         _ => Reply::Later(Box::pin(async move {
             ResponseBody::Produce(wait_durable(response, waits, timeout).await)
         })),
@@ -509,10 +512,17 @@ mod tests {
             }],
             ..Default::default()
         };
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        match runtime.block_on(handle(broker, request, 11)) {
-            Reply::Now(ResponseBody::Produce(response)) => response.responses[0].partition_responses[0].clone(),
-            _ => panic!("acks=1 is answered at once"),
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let response = match runtime.block_on(handle(broker, request, 11)) {
+            Reply::Later(durable) => runtime.block_on(durable),
+            _ => panic!("acks=1 is answered once durable"),
+        };
+        match response {
+            ResponseBody::Produce(response) => response.responses[0].partition_responses[0].clone(),
+            other => panic!("not a produce response: {other:?}"),
         }
     }
 
