@@ -2,6 +2,10 @@
 //! directory's lock (one process per directory, as Kafka's `.lock`), its identity
 //! (`meta.properties`), and that its contents are ones this broker can serve without
 //! losing any. Every check reads only; a refused start leaves the directory as it was.
+//! Kafka's small files of a data directory have a module each.
+
+pub mod meta_properties;
+pub mod partition_metadata;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -12,13 +16,12 @@ use std::path::Path;
 use tidelog_log::TopicPartition;
 
 use crate::broker::StartError;
+use crate::metadata::kraft::METADATA_DIR;
 use crate::metadata::METADATA_LOG_FILE;
+use meta_properties::{properties, META_PROPERTIES};
 
-const META_PROPERTIES: &str = "meta.properties";
 /// Kafka's lock file name, held exclusively for the life of the process.
 const LOCK_FILE: &str = ".lock";
-/// Kafka's KRaft metadata log, in a Kafka 4 data directory.
-const KAFKA_METADATA_LOG_DIR: &str = "__cluster_metadata-0";
 
 /// Checks every log directory for a start as `node_id`, reading only, and returns the
 /// cluster id found in them, if any. `log_dirs[0]` holds the metadata log.
@@ -38,7 +41,7 @@ pub fn check(log_dirs: &[std::path::PathBuf], node_id: i32) -> Result<Option<Str
                 path: dir.display().to_string(),
             });
         }
-        if dir.join(KAFKA_METADATA_LOG_DIR).exists() {
+        if dir.join(METADATA_DIR).exists() {
             return Err(StartError::KafkaDirectory {
                 path: dir.display().to_string(),
             });
@@ -107,13 +110,7 @@ fn first_partition_dir(dir: &Path) -> io::Result<Option<String>> {
 
 fn read_meta_properties(dir: &Path) -> io::Result<Option<BTreeMap<String, String>>> {
     match std::fs::read_to_string(dir.join(META_PROPERTIES)) {
-        Ok(text) => Ok(Some(
-            text.lines()
-                .filter(|l| !l.starts_with('#'))
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .collect(),
-        )),
+        Ok(text) => Ok(Some(properties(&text))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }

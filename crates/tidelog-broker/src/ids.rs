@@ -1,4 +1,4 @@
-//! Random identifiers: topic ids, the cluster id.
+//! Identifiers: random ones (topic ids, the cluster id), and Kafka's textual form of a UUID.
 //!
 //! std's `RandomState` is seeded from the OS per instance, which is random enough for ids
 //! that only need to be unique, and saves a dependency.
@@ -29,9 +29,10 @@ pub fn random_uuid() -> Uuid {
     }
 }
 
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 /// Kafka's textual form of a UUID: URL-safe base64 without padding (22 characters).
 pub fn uuid_base64(id: Uuid) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bits = id.as_u128();
     (0..22)
         .map(|i| {
@@ -47,6 +48,20 @@ pub fn uuid_base64(id: Uuid) -> String {
         .collect()
 }
 
+/// The UUID of its textual form, as [`uuid_base64`] writes it: Kafka writes no other (its
+/// reader would also take padding, or stray bits in the last character).
+pub fn uuid_from_base64(text: &str) -> Option<Uuid> {
+    if text.len() != 22 {
+        return None;
+    }
+    let (first, last) = text.as_bytes().split_at(21);
+    let sextet = |c: &u8| ALPHABET.iter().position(|a| a == c).map(|s| s as u128);
+    let bits = first.iter().try_fold(0u128, |bits, c| Some(bits << 6 | sextet(c)?))?;
+    // 22 sextets hold 132 bits: the last one's low 4 bits are padding, zero.
+    let last = sextet(&last[0])?;
+    (last & 0xf == 0).then(|| Uuid::from_u128(bits << 2 | last >> 4))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +71,25 @@ mod tests {
         assert_eq!(uuid_base64(Uuid::NIL), "AAAAAAAAAAAAAAAAAAAAAA");
         assert_eq!(uuid_base64(Uuid::from_u128(u128::MAX)), "_____________________w");
         assert_ne!(random_uuid(), random_uuid());
+    }
+
+    #[test]
+    fn base64_reads_back() {
+        for id in [Uuid::NIL, Uuid::from_u128(1), Uuid::from_u128(u128::MAX), random_uuid()] {
+            assert_eq!(uuid_from_base64(&uuid_base64(id)), Some(id));
+        }
+        assert_eq!(
+            uuid_from_base64("iYe6AvyfRWKxIsIg8MO_2g"),
+            Some(Uuid::from_u128(0x8987ba02fc9f4562b122c220f0c3bfda))
+        );
+        for bad in [
+            "",
+            "AAAAAAAAAAAAAAAAAAAAAQ==",
+            "AAAAAAAAAAAAAAAAAAAAAB",
+            "AAAAAAAAAAAAAAAAAAAA+A",
+            "AAAA",
+        ] {
+            assert_eq!(uuid_from_base64(bad), None, "{bad}");
+        }
     }
 }

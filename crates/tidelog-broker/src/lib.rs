@@ -23,6 +23,8 @@ pub mod partitions;
 pub mod produce_validation;
 pub mod sasl;
 pub mod server;
+#[cfg(test)]
+mod test_util;
 pub mod topic_config;
 
 pub use broker::Broker;

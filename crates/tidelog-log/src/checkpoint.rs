@@ -3,14 +3,13 @@
 //! survive restarts.
 //!
 //! Text: a version line `0`, a count line, then one `topic partition offset` line per
-//! partition. Written to a temporary file, fsynced, renamed over the old one and the
-//! directory fsynced, so a crash leaves either the old or the new file, never a mix.
+//! partition. Kafka's `leader-epoch-checkpoint` has the same frame with other lines
+//! ([`parse_entries`], [`format_entries`]). Replaced whole ([`replace_file`]).
 
-use crate::error::{IoContext, LogError, Result};
+use crate::error::Result;
 use crate::layout::TopicPartition;
+use crate::small_file::{read_text_file, replace_file};
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
@@ -35,36 +34,34 @@ impl CheckpointFile {
 
     /// The offsets in the file; none when the file does not exist yet.
     pub fn read(&self) -> Result<Offsets> {
-        let text = match fs::read_to_string(&self.path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Offsets::new()),
-            read => read.context("read checkpoint", &self.path)?,
-        };
-        parse(&text).map_err(|reason| LogError::corrupt(&self.path, reason))
+        Ok(read_text_file(&self.path, parse)?.unwrap_or_default())
     }
 
     /// Replaces the file atomically with `offsets`.
     pub fn write(&self, offsets: &Offsets) -> Result<()> {
-        let mut text = format!("{VERSION}\n{}\n", offsets.len());
-        for (tp, offset) in offsets {
-            text.push_str(&format!("{} {} {offset}\n", tp.topic(), tp.partition()));
-        }
-        let tmp = self.path.with_extension("tmp");
-        let mut file = File::create(&tmp).context("create checkpoint", &tmp)?;
-        file.write_all(text.as_bytes()).context("write checkpoint", &tmp)?;
-        file.sync_all().context("fsync checkpoint", &tmp)?;
-        fs::rename(&tmp, &self.path).context("rename checkpoint over", &self.path)?;
-        sync_dir(self.path.parent().expect("a checkpoint lives in a log dir"))
+        let lines = offsets
+            .iter()
+            .map(|(tp, offset)| format!("{} {} {offset}", tp.topic(), tp.partition()));
+        replace_file(&self.path, format_entries(lines).as_bytes())
     }
 }
 
-/// Makes entries created, renamed or removed in `dir` durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .context("fsync directory", dir)
+/// The text of a checkpoint holding `lines`, one an entry.
+pub(crate) fn format_entries(lines: impl ExactSizeIterator<Item = String>) -> String {
+    let mut text = format!("{VERSION}\n{}\n", lines.len());
+    for line in lines {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
 }
 
-fn parse(text: &str) -> Result<Offsets, String> {
+/// The entries of a checkpoint's text, each line's whitespace-separated fields read by
+/// `parse_entry`. Nothing but blank lines may follow the counted entries.
+pub(crate) fn parse_entries<T>(
+    text: &str,
+    parse_entry: impl Fn(&[&str]) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
     let mut lines = text.lines();
     match lines.next() {
         Some(VERSION) => {}
@@ -74,21 +71,31 @@ fn parse(text: &str) -> Result<Offsets, String> {
         .next()
         .and_then(|line| line.trim().parse().ok())
         .ok_or("missing or malformed entry count")?;
-    let mut offsets = Offsets::new();
-    for line in lines.by_ref().take(count) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [topic, partition, offset] = fields[..] else {
-            return Err(format!("malformed entry {line:?}"));
-        };
-        let partition = partition
-            .parse()
-            .map_err(|_| format!("malformed partition in {line:?}"))?;
-        let offset = offset.parse().map_err(|_| format!("malformed offset in {line:?}"))?;
-        let tp = TopicPartition::new(topic, partition).map_err(|e| e.to_string())?;
-        offsets.insert(tp, offset);
-    }
-    if offsets.len() != count || lines.any(|line| !line.trim().is_empty()) {
+    let entries = lines
+        .by_ref()
+        .take(count)
+        .map(|line| parse_entry(&line.split_whitespace().collect::<Vec<_>>()).map_err(|e| format!("{e} in {line:?}")))
+        .collect::<Result<Vec<T>, String>>()?;
+    if entries.len() != count || lines.any(|line| !line.trim().is_empty()) {
         return Err(format!("expected {count} entries"));
+    }
+    Ok(entries)
+}
+
+fn parse(text: &str) -> Result<Offsets, String> {
+    let entries = parse_entries(text, |fields| {
+        let [topic, partition, offset] = fields[..] else {
+            return Err("malformed entry".into());
+        };
+        let partition = partition.parse().map_err(|_| "malformed partition")?;
+        let offset = offset.parse().map_err(|_| "malformed offset")?;
+        let tp = TopicPartition::new(topic, partition).map_err(|e| e.to_string())?;
+        Ok((tp, offset))
+    })?;
+    let count = entries.len();
+    let offsets = Offsets::from_iter(entries);
+    if offsets.len() != count {
+        return Err("a partition appears twice".into());
     }
     Ok(offsets)
 }
@@ -96,6 +103,8 @@ fn parse(text: &str) -> Result<Offsets, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::LogError;
+    use std::fs;
 
     fn tp(topic: &str, partition: i32) -> TopicPartition {
         TopicPartition::new(topic, partition).unwrap()

@@ -10,12 +10,14 @@ mod config;
 mod error;
 mod index_file;
 mod layout;
+mod leader_epoch_checkpoint;
 mod log_manager;
 mod offset_index;
 mod partition_log;
 mod producer_snapshot;
 mod producer_state;
 mod segment;
+mod small_file;
 mod snapshot;
 #[cfg(test)]
 mod test_util;
@@ -25,7 +27,8 @@ mod txn_index;
 pub use checkpoint::{CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
 pub use config::{LogConfig, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
 pub use error::{LogError, Result};
-pub use layout::TopicPartition;
+pub use layout::{parse_log_file_name, TopicPartition};
+pub use leader_epoch_checkpoint::{EpochEntry, LeaderEpochCheckpointFile, LEADER_EPOCH_CHECKPOINT};
 pub use log_manager::{LogManager, SharedLog, CLEAN_SHUTDOWN_MARKER};
 pub use partition_log::{AppendInfo, PartitionLog, Recovery};
 pub use producer_state::{
@@ -33,6 +36,7 @@ pub use producer_state::{
     DEFAULT_PRODUCER_ID_EXPIRATION_MS, NO_SEQUENCE,
 };
 pub use segment::{LocatedBatch, Segment};
+pub use small_file::{read_text_file, replace_file};
 pub use snapshot::{LogSnapshot, ReadResult};
 pub use time_index::{TimestampOffset, NO_TIMESTAMP};
 pub use txn_index::AbortedTxn;

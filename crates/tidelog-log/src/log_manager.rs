@@ -6,11 +6,12 @@
 //! where each partition was flushed (recovery scans only past that), and
 //! `log-start-offset-checkpoint` keeps log start offsets moved by retention or DeleteRecords.
 
-use crate::checkpoint::{sync_dir, CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+use crate::checkpoint::{CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::TopicPartition;
 use crate::partition_log::{PartitionLog, Recovery};
+use crate::small_file::sync_dir;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

@@ -8,13 +8,13 @@
 //! `pread` nor an fsync holds up appends. To keep snapshots valid the segment list is never
 //! mutated in place: a roll or a deletion installs a new `Arc`'d list.
 
-use crate::checkpoint::sync_dir;
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::parse_log_file_name;
 use crate::producer_snapshot;
 use crate::producer_state::{CompletedTxn, ProducerBatch, ProducerStateManager, Validated};
 use crate::segment::{self, now_ms, Segment};
+use crate::small_file::sync_dir;
 use crate::snapshot::{LogSnapshot, ReadResult};
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
 use crate::txn_index::AbortedTxn;

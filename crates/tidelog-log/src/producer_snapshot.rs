@@ -10,10 +10,10 @@
 //! (-1 for none). Like Kafka's, it keeps only a producer's last batch, so after loading one
 //! only that batch (and whatever the replay adds) is recognised as a retry.
 
-use crate::checkpoint::sync_dir;
 use crate::error::{IoContext, Result};
 use crate::layout::{parse_offset_file_name, segment_file, PRODUCER_SNAPSHOT_SUFFIX};
 use crate::producer_state::{BatchMetadata, ProducerEntry};
+use crate::small_file::sync_dir;
 use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::Write;

@@ -4,6 +4,7 @@
 //! change is durable before it is acknowledged and survives restarts.
 
 mod image;
+pub mod kraft;
 mod store;
 
 pub use image::{validate_topic_name, MetadataEvent, MetadataImage, TopicMeta};

@@ -1,0 +1,27 @@
+//! Kafka's KRaft metadata directory (`__cluster_metadata-0` in the first log dir), which
+//! issue 10 makes the metadata store: a log of record batches whose records are Kafka's
+//! metadata records, snapshots of the whole image, and the quorum's `quorum-state`.
+//! [`load`] builds a [`KraftImage`] from the newest snapshot and the log after it; nothing
+//! starts from it yet.
+
+mod batches;
+mod error;
+mod image;
+mod load;
+mod partition;
+mod quorum_state;
+mod replay;
+mod snapshot;
+
+pub use error::{KraftError, SnapshotDamage};
+pub use image::{ConfigResource, KraftImage, LeaderAndEpoch, Provenance, Quorum, QuotaEntity, TopicImage};
+pub use load::{load, LoadedMetadata, TornTail};
+pub use quorum_state::{QuorumState, QuorumStateVersion, QUORUM_STATE};
+pub use snapshot::SnapshotId;
+
+/// The directory of the metadata log, in the first log dir.
+pub const METADATA_DIR: &str = "__cluster_metadata-0";
+
+/// The most a batch's records may take decompressed: KRaft writes batches of at most 8 MiB
+/// (`KafkaRaftClient.MAX_BATCH_SIZE_BYTES`), uncompressed.
+const MAX_BATCH_RECORDS_BYTES: usize = 8 << 20;
