@@ -84,6 +84,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
         RequestBody::DescribeLogDirs(r) => Reply::Now(ResponseBody::DescribeLogDirs(
             handlers::describe_log_dirs::handle(broker, r),
         )),
+        RequestBody::ElectLeaders(r) => {
+            Reply::Now(ResponseBody::ElectLeaders(handlers::elect_leaders::handle(broker, r)))
+        }
         RequestBody::UpdateFeatures(r) => Reply::Now(ResponseBody::UpdateFeatures(handlers::update_features::handle(
             broker, r, version,
         ))),

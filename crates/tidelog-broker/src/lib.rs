@@ -8,6 +8,7 @@ pub mod authorized_operations;
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod config_docs;
 pub mod connection;
 pub mod coordinator;
 pub mod data_dir;

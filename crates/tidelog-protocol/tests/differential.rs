@@ -225,6 +225,7 @@ differential! {
     ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse;
     ConsumerGroupDescribe => ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse;
     DescribeTopicPartitions => DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse;
+    ElectLeaders => ElectLeadersRequest, ElectLeadersResponse;
 }
 
 #[test]

@@ -8,6 +8,7 @@ use tidelog_protocol::messages::describe_configs_response::{
 use tidelog_protocol::ErrorCode;
 
 use crate::broker::{unknown_topic, ApiError, Broker};
+use crate::config_docs;
 use crate::topic_config::{self, ConfigSource, ConfigType, RESOURCE_BROKER, RESOURCE_TOPIC};
 
 pub fn handle(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
@@ -16,7 +17,12 @@ pub fn handle(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfi
         .into_iter()
         .map(|resource| {
             let (resource_type, resource_name) = (resource.resource_type, resource.resource_name.clone());
-            match describe(broker, resource, request.include_synonyms) {
+            match describe(
+                broker,
+                resource,
+                request.include_synonyms,
+                request.include_documentation,
+            ) {
                 Ok(configs) => DescribeConfigsResult {
                     resource_type,
                     resource_name,
@@ -43,7 +49,9 @@ fn describe(
     broker: &Broker,
     resource: DescribeConfigsResource,
     include_synonyms: bool,
+    include_documentation: bool,
 ) -> Result<Vec<DescribeConfigsResourceResult>, ApiError> {
+    let documented = |doc: Option<&str>| doc.filter(|_| include_documentation).map(str::to_string);
     let wanted = |name: &str| {
         resource
             .configuration_keys
@@ -73,7 +81,9 @@ fn describe(
                     } else {
                         Vec::new()
                     };
-                    entry(c.name, c.value, c.source, c.ty, synonyms)
+                    let mut entry = entry(c.name, c.value, c.source, c.ty, synonyms);
+                    entry.documentation = documented(config_docs::topic(c.name));
+                    entry
                 })
                 .collect())
         }
@@ -98,7 +108,11 @@ fn describe(
                     } else {
                         ConfigSource::Default
                     };
-                    entry(name, value, source, ConfigType::String, Vec::new())
+                    let (ty, doc) =
+                        config_docs::broker(name).map_or((ConfigType::String, None), |(ty, doc)| (ty, Some(doc)));
+                    let mut entry = entry(name, value, source, ty, Vec::new());
+                    entry.documentation = documented(doc);
+                    entry
                 })
                 .collect())
         }

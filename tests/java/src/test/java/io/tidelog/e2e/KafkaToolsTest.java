@@ -158,6 +158,20 @@ class KafkaToolsTest {
     }
 
     @Test
+    void kafkaLeaderElectionFindsEveryLeaderInPlace() throws Exception {
+        try (TidelogBroker broker = TidelogBroker.start()) {
+            Topics.create(broker, "led", 2);
+            String election = "org.apache.kafka.tools.LeaderElectionCommand";
+            assertLine(tool(broker, election, "--election-type", "preferred", "--topic", "led", "--partition", "1")
+                    .output(), "^Valid replica already elected for partitions led-1$");
+            KafkaTool.Result unknown = KafkaTool.run(election, List.of("--bootstrap-server", broker.bootstrap(),
+                    "--election-type", "unclean", "--topic", "nope", "--partition", "0"));
+            assertNotEquals(0, unknown.exitCode(), unknown.output());
+            assertLine(unknown.output(), "nope-0.*UnknownTopicOrPartitionException");
+        }
+    }
+
+    @Test
     void offsetsRecordsAndTheConsumerPerfTest() throws Exception {
         try (TidelogBroker broker = TidelogBroker.start()) {
             Topics.create(broker, "measured", 1);
