@@ -12,21 +12,23 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tidelog_broker::data_dir::meta_properties::MetaProperties;
 use tidelog_broker::data_dir::partition_metadata::PartitionMetadata;
+use tidelog_broker::ids::uuid_from_base64;
 use tidelog_broker::metadata::kraft::{
-    load, ConfigResource, KraftError, LeaderAndEpoch, LoadedMetadata, Provenance, QuorumState, SnapshotDamage,
-    SnapshotId, TornTail, METADATA_DIR,
+    load, ConfigResource, Controller, KraftError, KraftImage, LeaderAndEpoch, LoadedMetadata, MetadataLog, Provenance,
+    QuorumState, SnapshotDamage, SnapshotId, TornTail, METADATA_DIR,
 };
 use tidelog_log::{LeaderEpochCheckpointFile, TopicPartition};
 use tidelog_protocol::metadata::records::{
     abort_transaction_record::AbortTransactionRecord, begin_transaction_record::BeginTransactionRecord,
-    end_transaction_record::EndTransactionRecord, feature_level_record::FeatureLevelRecord,
-    snapshot_footer_record::SnapshotFooterRecord, snapshot_header_record::SnapshotHeaderRecord,
-    topic_record::TopicRecord,
+    config_record::ConfigRecord, end_transaction_record::EndTransactionRecord,
+    feature_level_record::FeatureLevelRecord, partition_record::PartitionRecord,
+    remove_topic_record::RemoveTopicRecord, snapshot_footer_record::SnapshotFooterRecord,
+    snapshot_header_record::SnapshotHeaderRecord, topic_record::TopicRecord,
 };
 use tidelog_protocol::metadata::{
-    KraftControlRecord, MetadataError, MetadataLogRecord, MetadataRecord, VersionedRecord,
+    read_batch, KraftControlRecord, MetadataError, MetadataLogRecord, MetadataRecord, VersionedRecord,
 };
-use tidelog_protocol::records::{RecordBatchBuilder, RecordsError};
+use tidelog_protocol::records::{RecordBatch, RecordBatchBuilder, RecordsError};
 use tidelog_protocol::{DecodeError, Uuid};
 
 /// The segment of the fixture's metadata log, and where its last batch (offset 626, the
@@ -565,4 +567,230 @@ fn header() -> MetadataLogRecord {
 
 fn footer() -> MetadataLogRecord {
     MetadataLogRecord::Control(KraftControlRecord::SnapshotFooterRecord(SnapshotFooterRecord::default()))
+}
+
+/// The controller the fixture's Kafka was formatted with.
+fn controller() -> Controller {
+    Controller {
+        node_id: 1,
+        directory_id: uuid_from_base64("KU3QlA1cTAqWud95vBMHew").unwrap(),
+        listener: "CONTROLLER".into(),
+        host: "127.0.0.1".into(),
+        port: 39501,
+    }
+}
+
+/// The features `format` bootstraps, as the fixture's log holds them.
+fn bootstrap() -> Vec<VersionedRecord> {
+    [
+        ("metadata.version", 25),
+        ("group.version", 1),
+        ("transaction.version", 2),
+    ]
+    .into_iter()
+    .map(|(name, level)| versioned(feature(name, level)))
+    .collect()
+}
+
+fn versioned(record: MetadataRecord) -> VersionedRecord {
+    VersionedRecord { version: 0, record }
+}
+
+/// A metadata log created as the fixture's was, in a temporary data directory.
+fn created(segment_bytes: i32) -> (TempDir, PathBuf, MetadataLog) {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join(METADATA_DIR);
+    let log = MetadataLog::create(&dir, &controller(), bootstrap(), segment_bytes).unwrap();
+    (data, dir, log)
+}
+
+/// The records of every batch of a file, by batch.
+fn batches_of(path: &Path) -> Vec<Vec<MetadataLogRecord>> {
+    RecordBatch::iter_batches(fs::read(path).unwrap().into())
+        .map(|batch| {
+            let batch = batch.unwrap();
+            read_batch(&batch, 1 << 20)
+                .unwrap()
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect()
+        })
+        .collect()
+}
+
+fn partition(topic_id: u128, partition_id: i32) -> MetadataRecord {
+    MetadataRecord::PartitionRecord(PartitionRecord {
+        partition_id,
+        topic_id: Uuid::from_u128(topic_id),
+        replicas: vec![1],
+        isr: vec![1],
+        leader: 1,
+        ..Default::default()
+    })
+}
+
+fn topic_config(topic: &str, name: &str, value: &str) -> MetadataRecord {
+    MetadataRecord::ConfigRecord(ConfigRecord {
+        resource_type: ConfigResource::TOPIC,
+        resource_name: topic.into(),
+        name: name.into(),
+        value: Some(value.into()),
+        ..Default::default()
+    })
+}
+
+/// Appends topics, configs, a feature change and a topic removal, one batch each.
+fn append_changes(log: &mut MetadataLog) {
+    let changes = [
+        vec![
+            topic("a", 10),
+            partition(10, 0),
+            partition(10, 1),
+            topic_config("a", "retention.ms", "-1"),
+        ],
+        vec![topic("b", 11), partition(11, 0)],
+        vec![feature("group.version", 0)],
+        vec![topic_config("a", "cleanup.policy", "compact")],
+        vec![MetadataRecord::RemoveTopicRecord(RemoveTopicRecord {
+            topic_id: Uuid::from_u128(11),
+            ..Default::default()
+        })],
+    ];
+    for records in changes {
+        log.append(records.into_iter().map(versioned).collect()).unwrap();
+    }
+}
+
+/// The segments of a metadata directory, by base offset.
+fn log_segments(dir: &Path) -> Vec<PathBuf> {
+    let mut segments: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    segments.sort();
+    segments
+}
+
+/// What a snapshot keeps of an image: everything but the leader, which the log's
+/// LeaderChange records (and `quorum-state`) carry.
+fn snapshot_state(image: &KraftImage) -> impl PartialEq + std::fmt::Debug {
+    let quorum = image.quorum();
+    (
+        image.records(),
+        quorum.kraft_version,
+        quorum.voters.clone(),
+        image.provenance(),
+    )
+}
+
+#[test]
+fn a_created_metadata_log_is_laid_out_as_kafkas_format_and_first_election_leave_it() {
+    let (_data, dir, log) = created(1 << 20);
+    let kafka = fixture().join("data").join(METADATA_DIR);
+    for name in ["quorum-state", "leader-epoch-checkpoint", "partition.metadata"] {
+        assert_eq!(
+            fs::read(dir.join(name)).unwrap(),
+            fs::read(kafka.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    // The bootstrap snapshot: the same records, but for the header's timestamp.
+    let ours = batches_of(&dir.join(BOOTSTRAP_SNAPSHOT));
+    let theirs = batches_of(&kafka.join(BOOTSTRAP_SNAPSHOT));
+    assert_eq!(ours.concat()[1..], theirs.concat()[1..]);
+    // The log's first two batches: the election, then the bootstrap transaction.
+    assert_eq!(batches_of(&dir.join(SEGMENT)), batches_of(&kafka.join(SEGMENT))[..2]);
+    for index in ["00000000000000000000.index", "00000000000000000000.timeindex"] {
+        assert!(dir.join(index).exists(), "{index}");
+    }
+    assert_eq!(log.end_offset(), 8);
+    let loaded = load(&dir).unwrap();
+    assert_eq!(loaded.log_end_offset, 8);
+    let quorum = loaded.image.quorum();
+    assert_eq!(quorum.kraft_version, 1);
+    assert_eq!(quorum.leader, Some(LeaderAndEpoch { leader_id: 1, epoch: 1 }));
+    let features: Vec<_> = loaded.image.features().iter().map(|(n, l)| (n.as_str(), *l)).collect();
+    assert_eq!(
+        features,
+        [
+            ("group.version", 1),
+            ("metadata.version", 25),
+            ("transaction.version", 2)
+        ]
+    );
+}
+
+#[test]
+fn appended_records_reload_into_the_image_they_describe() {
+    let (_data, dir, mut log) = created(400);
+    append_changes(&mut log);
+    let loaded = load(&dir).unwrap();
+    assert_eq!((loaded.log_end_offset, loaded.torn_tail), (log.end_offset(), None));
+    let image = &loaded.image;
+    let a = image.topic("a").unwrap();
+    assert_eq!(a.partitions.keys().copied().collect::<Vec<_>>(), [0, 1]);
+    assert!(image.topic("b").is_none());
+    let configs: Vec<_> = image.configs(ConfigResource::TOPIC, "a").into_iter().collect();
+    assert_eq!(configs, [("cleanup.policy", "compact"), ("retention.ms", "-1")]);
+    assert!(image.configs(ConfigResource::TOPIC, "b").is_empty());
+    assert_eq!(image.features().get("group.version"), None);
+    assert_eq!(image.provenance().offset, log.end_offset() - 1);
+    // Small segments rolled, each with its indexes.
+    let segments = log_segments(&dir);
+    assert!(segments.len() > 1, "{segments:?}");
+    for segment in segments {
+        for extension in ["index", "timeindex"] {
+            assert!(segment.with_extension(extension).exists(), "{}", segment.display());
+        }
+    }
+}
+
+#[test]
+fn a_snapshot_and_the_log_after_it_reload_the_same_image_after_pruning() {
+    let (_data, dir, mut log) = created(400);
+    append_changes(&mut log);
+    let id = log.write_snapshot(&load(&dir).unwrap().image).unwrap();
+    assert_eq!(id.end_offset, log.end_offset());
+    log.append(vec![versioned(topic("c", 12)), versioned(partition(12, 0))])
+        .unwrap();
+    let before = load(&dir).unwrap();
+    log.prune().unwrap();
+    assert!(!dir.join(BOOTSTRAP_SNAPSHOT).exists());
+    let segments = log_segments(&dir);
+    assert!(!segments.iter().any(|s| s.ends_with(SEGMENT)), "{segments:?}");
+    let after = load(&dir).unwrap();
+    assert_eq!(after.snapshot, Some(id));
+    assert_eq!(after.log_end_offset, before.log_end_offset);
+    assert_eq!(snapshot_state(&after.image), snapshot_state(&before.image));
+    assert!(after.image.topic("c").is_some());
+}
+
+#[test]
+fn a_torn_last_append_reloads_to_the_batch_before_it() {
+    let (_data, dir, mut log) = created(1 << 20);
+    append_changes(&mut log);
+    let whole = load(&dir).unwrap();
+    log.append(vec![versioned(topic("torn", 13))]).unwrap();
+    let segment = log_segments(&dir).pop().unwrap();
+    truncate(&segment, fs::metadata(&segment).unwrap().len() - 10);
+    let loaded = load(&dir).unwrap();
+    assert!(loaded.torn_tail.is_some());
+    assert_eq!(loaded.log_end_offset, whole.log_end_offset);
+    assert_eq!(loaded.image, whole.image);
+}
+
+#[test]
+fn a_leftover_part_file_is_not_a_snapshot() {
+    let (_data, dir, mut log) = created(1 << 20);
+    append_changes(&mut log);
+    let whole = load(&dir).unwrap();
+    let part = SnapshotId {
+        end_offset: log.end_offset(),
+        epoch: 1,
+    };
+    fs::write(dir.join(format!("{}.part", part.file_name())), b"cut short").unwrap();
+    let loaded = load(&dir).unwrap();
+    assert_eq!(loaded.snapshot, whole.snapshot);
+    assert_eq!(loaded.image, whole.image);
 }

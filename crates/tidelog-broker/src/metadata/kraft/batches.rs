@@ -1,13 +1,14 @@
 //! The record batches of a file of the metadata partition (a log segment or a snapshot),
 //! read one at a time so memory holds one batch, each checked (length, header, CRC) before
-//! its records are read.
+//! its records are read; and the batches written to them, uncompressed as KRaft writes them.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use tidelog_protocol::records::{RecordBatch, RecordsError, HEADER_LEN};
+use tidelog_protocol::metadata::MetadataLogRecord;
+use tidelog_protocol::records::{RecordBatch, RecordBatchBuilder, RecordsError, HEADER_LEN};
 
 use super::error::KraftError;
 
@@ -103,4 +104,27 @@ impl BatchFile {
             source,
         })
     }
+}
+
+/// One batch of `records` from `base_offset`, of leader epoch `epoch`: a control batch when
+/// they are KRaft control records (callers never mix the two kinds in a batch).
+pub(super) fn encode(
+    path: &Path,
+    base_offset: i64,
+    epoch: i32,
+    now_ms: i64,
+    records: &[MetadataLogRecord],
+) -> Result<RecordBatch, KraftError> {
+    let control = matches!(records.first(), Some(MetadataLogRecord::Control(_)));
+    let mut builder = RecordBatchBuilder::new(base_offset)
+        .partition_leader_epoch(epoch)
+        .control(control);
+    for record in records {
+        let (key, value) = record.encode().map_err(|source| KraftError::Encode {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        builder.append(now_ms, key.as_deref(), Some(&value), &[]);
+    }
+    Ok(builder.build())
 }

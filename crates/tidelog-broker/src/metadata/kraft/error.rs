@@ -4,13 +4,21 @@ use std::io;
 use std::path::PathBuf;
 
 use thiserror::Error;
+use tidelog_log::LogError;
 use tidelog_protocol::metadata::MetadataError;
 use tidelog_protocol::records::RecordsError;
+use tidelog_protocol::EncodeError;
 
 #[derive(Debug, Error)]
 pub enum KraftError {
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    /// The log's segments (written through `tidelog-log`) or one of its small files.
+    #[error("{}: {source}", path.display())]
+    Log { path: PathBuf, source: LogError },
+    /// A record the writer was handed cannot be encoded (a field its version lacks).
+    #[error("{}: cannot encode a record: {source}", path.display())]
+    Encode { path: PathBuf, source: EncodeError },
     /// Kafka renames a snapshot to `.checkpoint` only once it is whole, so a damaged one is
     /// not a torn write: nothing may be guessed in its place.
     #[error("corrupt snapshot {}: {damage}", path.display())]

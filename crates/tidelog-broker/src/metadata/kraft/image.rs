@@ -12,10 +12,18 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tidelog_protocol::metadata::records::{
-    access_control_entry_record::AccessControlEntryRecord, delegation_token_record::DelegationTokenRecord,
-    partition_change_record::PartitionChangeRecord, partition_record::PartitionRecord,
-    producer_ids_record::ProducerIdsRecord, register_broker_record::RegisterBrokerRecord,
-    register_controller_record::RegisterControllerRecord, user_scram_credential_record::UserScramCredentialRecord,
+    access_control_entry_record::AccessControlEntryRecord,
+    client_quota_record::{ClientQuotaRecord, EntityData},
+    config_record::ConfigRecord,
+    delegation_token_record::DelegationTokenRecord,
+    feature_level_record::FeatureLevelRecord,
+    partition_change_record::PartitionChangeRecord,
+    partition_record::PartitionRecord,
+    producer_ids_record::ProducerIdsRecord,
+    register_broker_record::RegisterBrokerRecord,
+    register_controller_record::RegisterControllerRecord,
+    topic_record::TopicRecord,
+    user_scram_credential_record::UserScramCredentialRecord,
     voters_record::VotersRecord,
 };
 use tidelog_protocol::metadata::{KraftControlRecord, MetadataRecord};
@@ -359,6 +367,88 @@ impl KraftImage {
     pub fn provenance(&self) -> Provenance {
         self.provenance
     }
+
+    /// Metadata records that rebuild the image (without its quorum, which control records
+    /// carry): what a snapshot holds, in the order Kafka's image writes them, features first
+    /// so that a reader knows the metadata.version before anything else.
+    pub fn records(&self) -> Vec<MetadataRecord> {
+        let mut records: Vec<MetadataRecord> = self
+            .features
+            .iter()
+            .map(|(name, &feature_level)| {
+                MetadataRecord::FeatureLevelRecord(FeatureLevelRecord {
+                    name: name.clone(),
+                    feature_level,
+                    ..Default::default()
+                })
+            })
+            .collect();
+        records.extend(self.brokers.values().cloned().map(MetadataRecord::RegisterBrokerRecord));
+        records.extend(
+            self.controllers
+                .values()
+                .cloned()
+                .map(MetadataRecord::RegisterControllerRecord),
+        );
+        for topic in self.topics.values() {
+            records.push(MetadataRecord::TopicRecord(TopicRecord {
+                name: topic.name.clone(),
+                topic_id: topic.id,
+                ..Default::default()
+            }));
+            records.extend(topic.partitions.values().cloned().map(MetadataRecord::PartitionRecord));
+        }
+        for (resource, entries) in &self.configs {
+            records.extend(entries.iter().map(|(name, value)| {
+                MetadataRecord::ConfigRecord(ConfigRecord {
+                    resource_type: resource.resource_type,
+                    resource_name: resource.name.clone(),
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                    ..Default::default()
+                })
+            }));
+        }
+        for (entity, quotas) in &self.client_quotas {
+            let entity: Vec<EntityData> = entity
+                .iter()
+                .map(|(entity_type, entity_name)| EntityData {
+                    entity_type: entity_type.clone(),
+                    entity_name: entity_name.clone(),
+                    ..Default::default()
+                })
+                .collect();
+            records.extend(quotas.iter().map(|(key, &value)| {
+                MetadataRecord::ClientQuotaRecord(ClientQuotaRecord {
+                    entity: entity.clone(),
+                    key: key.clone(),
+                    value,
+                    remove: false,
+                    ..Default::default()
+                })
+            }));
+        }
+        records.extend(self.producer_ids.iter().cloned().map(MetadataRecord::ProducerIdsRecord));
+        records.extend(
+            self.scram_credentials
+                .values()
+                .cloned()
+                .map(MetadataRecord::UserScramCredentialRecord),
+        );
+        records.extend(
+            self.acls
+                .values()
+                .cloned()
+                .map(MetadataRecord::AccessControlEntryRecord),
+        );
+        records.extend(
+            self.delegation_tokens
+                .values()
+                .cloned()
+                .map(MetadataRecord::DelegationTokenRecord),
+        );
+        records
+    }
 }
 
 /// Sets `key` of `owner`'s entries to `value`, or removes it for `None`; an owner left with
@@ -382,15 +472,9 @@ fn update<O: Ord, V>(map: &mut BTreeMap<O, BTreeMap<String, V>>, owner: O, key: 
 #[cfg(test)]
 mod tests {
     use tidelog_protocol::metadata::records::{
-        broker_registration_change_record::BrokerRegistrationChangeRecord,
-        clear_elr_record::ClearElrRecord,
-        client_quota_record::{ClientQuotaRecord, EntityData},
-        config_record::ConfigRecord,
-        feature_level_record::FeatureLevelRecord,
-        remove_access_control_entry_record::RemoveAccessControlEntryRecord,
-        remove_topic_record::RemoveTopicRecord,
+        broker_registration_change_record::BrokerRegistrationChangeRecord, clear_elr_record::ClearElrRecord,
+        remove_access_control_entry_record::RemoveAccessControlEntryRecord, remove_topic_record::RemoveTopicRecord,
         remove_user_scram_credential_record::RemoveUserScramCredentialRecord,
-        topic_record::TopicRecord,
         unregister_broker_record::UnregisterBrokerRecord,
     };
 

@@ -1,13 +1,15 @@
 //! Kafka's KRaft metadata directory (`__cluster_metadata-0` in the first log dir), which
 //! issue 10 makes the metadata store: a log of record batches whose records are Kafka's
 //! metadata records, snapshots of the whole image, and the quorum's `quorum-state`.
-//! [`load`] builds a [`KraftImage`] from the newest snapshot and the log after it; nothing
-//! starts from it yet.
+//! [`load`] builds a [`KraftImage`] from the newest snapshot and the log after it, and
+//! [`MetadataLog`] writes the directory as a single-node controller does; nothing starts
+//! from them yet.
 
 mod batches;
 mod error;
 mod image;
 mod load;
+mod metadata_log;
 mod partition;
 mod quorum_state;
 mod replay;
@@ -16,6 +18,7 @@ mod snapshot;
 pub use error::{KraftError, SnapshotDamage};
 pub use image::{ConfigResource, KraftImage, LeaderAndEpoch, Provenance, Quorum, QuotaEntity, TopicImage};
 pub use load::{load, LoadedMetadata, TornTail};
+pub use metadata_log::{Controller, MetadataLog, METADATA_TOPIC_ID};
 pub use quorum_state::{QuorumState, QuorumStateVersion, QUORUM_STATE};
 pub use snapshot::SnapshotId;
 

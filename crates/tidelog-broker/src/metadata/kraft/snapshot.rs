@@ -6,16 +6,28 @@
 //! A snapshot's records are ordinary batches whose first record is a `SnapshotHeaderRecord`
 //! and last a `SnapshotFooterRecord`; their offsets count from 0 within the file.
 
+use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 
-use tidelog_protocol::metadata::{read_batch, KraftControlType, MetadataLogRecord};
+use tidelog_log::sync_dir;
+use tidelog_protocol::metadata::records::{
+    kraft_version_record::KraftVersionRecord, snapshot_footer_record::SnapshotFooterRecord,
+    snapshot_header_record::SnapshotHeaderRecord,
+};
+use tidelog_protocol::metadata::{
+    read_batch, KraftControlRecord, KraftControlType, MetadataLogRecord, MetadataRecord, VersionedRecord,
+};
 
-use super::batches::{BatchFile, Next};
+use super::batches::{self, BatchFile, Next};
 use super::error::{KraftError, SnapshotDamage};
 use super::replay::Replay;
 use super::MAX_BATCH_RECORDS_BYTES;
 
 const SUFFIX: &str = ".checkpoint";
+
+/// Metadata records per batch of a snapshot, which keeps batches far below KRaft's 8 MiB.
+const RECORDS_PER_BATCH: usize = 1024;
 
 /// A snapshot's name: Kafka's `OffsetAndEpoch`, ordered by offset, then epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -109,6 +121,92 @@ pub(super) fn load(dir: &Path, id: SnapshotId, replay: &mut Replay) -> Result<()
         return Err(corrupt(&file, SnapshotDamage::OpenTransaction(begin)));
     }
     Ok(())
+}
+
+/// What a snapshot holds besides its header and footer: the quorum's control records
+/// (kraft.version, voters; none under kraft.version 0) and the metadata records.
+pub(super) struct SnapshotContent {
+    pub kraft_version: i16,
+    pub voters: Option<KraftControlRecord>,
+    pub records: Vec<MetadataRecord>,
+}
+
+/// Writes snapshot `id` into `dir` as Kafka does: to `<name>.part`, fsynced, then renamed and
+/// the directory fsynced, so that a crash leaves a whole snapshot or none (a leftover
+/// `.part` is not one). Each metadata record is written at the newest version this build
+/// knows.
+pub(super) fn write(dir: &Path, id: SnapshotId, now_ms: i64, content: SnapshotContent) -> Result<(), KraftError> {
+    let path = dir.join(id.file_name());
+    let part = dir.join(format!("{}.part", id.file_name()));
+    let mut control = vec![KraftControlRecord::SnapshotHeaderRecord(SnapshotHeaderRecord {
+        last_contained_log_timestamp: now_ms,
+        ..Default::default()
+    })];
+    if content.kraft_version > 0 {
+        control.push(KraftControlRecord::KraftVersionRecord(KraftVersionRecord {
+            kraft_version: content.kraft_version,
+            ..Default::default()
+        }));
+    }
+    control.extend(content.voters);
+    let metadata = content.records.into_iter().map(|record| {
+        MetadataLogRecord::Metadata(VersionedRecord {
+            version: record.record_type().max_version(),
+            record,
+        })
+    });
+    let metadata: Vec<MetadataLogRecord> = metadata.collect();
+    let footer = [MetadataLogRecord::Control(KraftControlRecord::SnapshotFooterRecord(
+        SnapshotFooterRecord::default(),
+    ))];
+    let control: Vec<MetadataLogRecord> = control.into_iter().map(MetadataLogRecord::Control).collect();
+    let groups = std::iter::once(&control[..])
+        .chain(metadata.chunks(RECORDS_PER_BATCH))
+        .chain(std::iter::once(&footer[..]));
+    let mut bytes = Vec::new();
+    let mut offset = 0;
+    for records in groups {
+        let batch = batches::encode(&path, offset, id.epoch, now_ms, records)?;
+        offset = batch.next_offset();
+        bytes.extend_from_slice(batch.as_bytes());
+    }
+    let io_err = |source| KraftError::Io {
+        path: part.clone(),
+        source,
+    };
+    let mut file = File::create(&part).map_err(io_err)?;
+    file.write_all(&bytes).map_err(io_err)?;
+    file.sync_all().map_err(io_err)?;
+    std::fs::rename(&part, &path).map_err(|source| KraftError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    sync_dir(dir).map_err(|source| KraftError::Log {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Deletes the snapshots of `dir` older than `keep`.
+pub(super) fn delete_before(dir: &Path, keep: SnapshotId) -> Result<(), KraftError> {
+    let io_err = |path: &Path, source| KraftError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+        let path = entry.map_err(|e| io_err(dir, e))?.path();
+        let id = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(SnapshotId::from_file_name);
+        if id.is_some_and(|id| id < keep) {
+            std::fs::remove_file(&path).map_err(|e| io_err(&path, e))?;
+        }
+    }
+    sync_dir(dir).map_err(|source| KraftError::Log {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]
