@@ -794,3 +794,16 @@ fn a_leftover_part_file_is_not_a_snapshot() {
     assert_eq!(loaded.snapshot, whole.snapshot);
     assert_eq!(loaded.image, whole.image);
 }
+
+#[test]
+fn a_snapshot_of_the_fixtures_image_reloads_into_it() {
+    let (_fixture, kafka) = metadata_dir();
+    let image = load(&kafka).unwrap().image;
+    let (_data, dir, mut log) = created(1 << 20);
+    let id = log.write_snapshot(&image).unwrap();
+    assert_eq!(id.file_name(), "00000000000000000627-0000000001.checkpoint");
+    let loaded = load(&dir).unwrap();
+    assert_eq!(loaded.snapshot, Some(id));
+    assert_eq!(snapshot_state(&loaded.image), snapshot_state(&image));
+    assert!(!loaded.image.brokers().is_empty() && loaded.image.producer_ids().is_some());
+}
