@@ -806,4 +806,6 @@ fn a_snapshot_of_the_fixtures_image_reloads_into_it() {
     assert_eq!(loaded.snapshot, Some(id));
     assert_eq!(snapshot_state(&loaded.image), snapshot_state(&image));
     assert!(!loaded.image.brokers().is_empty() && loaded.image.producer_ids().is_some());
+    // metadata.version first, as Kafka writes it, though it sorts after group.version.
+    assert!(matches!(&image.records()[0], MetadataRecord::FeatureLevelRecord(f) if f.name == "metadata.version"));
 }

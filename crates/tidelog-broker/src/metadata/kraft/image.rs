@@ -31,6 +31,9 @@ use tidelog_protocol::Uuid;
 
 use super::partition::merge;
 
+/// The feature whose level says which records and versions the log may hold.
+const METADATA_VERSION: &str = "metadata.version";
+
 /// A topic and its partitions, by partition id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicImage {
@@ -369,12 +372,14 @@ impl KraftImage {
     }
 
     /// Metadata records that rebuild the image (without its quorum, which control records
-    /// carry): what a snapshot holds, in the order Kafka's image writes them, features first
-    /// so that a reader knows the metadata.version before anything else.
+    /// carry): what a snapshot holds, in the order Kafka's `MetadataImage.write` writes
+    /// them, metadata.version first so that a reader knows it before anything else.
     pub fn records(&self) -> Vec<MetadataRecord> {
-        let mut records: Vec<MetadataRecord> = self
-            .features
-            .iter()
+        let (metadata_version, others): (Vec<_>, Vec<_>) =
+            self.features.iter().partition(|(name, _)| *name == METADATA_VERSION);
+        let mut records: Vec<MetadataRecord> = metadata_version
+            .into_iter()
+            .chain(others)
             .map(|(name, &feature_level)| {
                 MetadataRecord::FeatureLevelRecord(FeatureLevelRecord {
                     name: name.clone(),
@@ -430,16 +435,16 @@ impl KraftImage {
         }
         records.extend(self.producer_ids.iter().cloned().map(MetadataRecord::ProducerIdsRecord));
         records.extend(
-            self.scram_credentials
-                .values()
-                .cloned()
-                .map(MetadataRecord::UserScramCredentialRecord),
-        );
-        records.extend(
             self.acls
                 .values()
                 .cloned()
                 .map(MetadataRecord::AccessControlEntryRecord),
+        );
+        records.extend(
+            self.scram_credentials
+                .values()
+                .cloned()
+                .map(MetadataRecord::UserScramCredentialRecord),
         );
         records.extend(
             self.delegation_tokens
