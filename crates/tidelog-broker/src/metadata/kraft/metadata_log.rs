@@ -56,11 +56,11 @@ pub struct MetadataLog {
 }
 
 impl MetadataLog {
-    /// Creates the metadata directory `dir` (which must not exist) as a standalone format
-    /// and the first election leave it: the bootstrap snapshot (quorum only), a first batch
-    /// announcing this node leader at epoch 1 with kraft.version and the voters, the
-    /// `bootstrap` records (the features) in a metadata transaction, `quorum-state`,
-    /// `leader-epoch-checkpoint` and `partition.metadata`.
+    /// Creates the metadata directory `dir` (in an existing log dir; `dir` must not exist)
+    /// as a standalone format and the first election leave it: `partition.metadata`, the
+    /// bootstrap snapshot (the quorum only), the election at epoch 1 (`quorum-state`,
+    /// `leader-epoch-checkpoint`, then a batch announcing the leader with kraft.version and
+    /// the voters), and the `bootstrap` records (the features) in a metadata transaction.
     pub fn create(
         dir: &Path,
         controller: &Controller,
@@ -73,6 +73,10 @@ impl MetadataLog {
             ..LogConfig::default()
         };
         let log = PartitionLog::create(dir, config).map_err(log_err(dir))?;
+        let topic = PartitionMetadata {
+            topic_id: METADATA_TOPIC_ID,
+        };
+        topic.write(dir).map_err(log_err(dir))?;
         let voters = KraftControlRecord::VotersRecord(voters(controller));
         let content = SnapshotContent {
             kraft_version: KRAFT_VERSION,
@@ -88,12 +92,47 @@ impl MetadataLog {
             log,
             epoch: FIRST_EPOCH,
         };
+        log.first_election(controller.node_id, voters)?;
+        let transaction = |record| VersionedRecord { version: 0, record };
+        let begin = MetadataRecord::BeginTransactionRecord(BeginTransactionRecord {
+            name: Some("Bootstrap records".into()),
+            ..Default::default()
+        });
+        let end = MetadataRecord::EndTransactionRecord(EndTransactionRecord::default());
+        let mut records = vec![transaction(begin)];
+        records.extend(bootstrap);
+        records.push(transaction(end));
+        log.append(records)?;
+        Ok(log)
+    }
+
+    /// The first election, won at `self.epoch`, as Raft orders it: the vote is durable in
+    /// `quorum-state` (and the epoch in `leader-epoch-checkpoint`) before the epoch's first
+    /// batch, which announces the leader with the new quorum's kraft.version and voters.
+    fn first_election(&mut self, node_id: i32, voters: KraftControlRecord) -> Result<(), KraftError> {
+        let dir = self.dir();
+        let quorum_state = QuorumState {
+            leader_id: node_id,
+            leader_epoch: self.epoch,
+            voted_id: -1,
+            version: QuorumStateVersion::V1 {
+                voted_directory_id: Uuid::NIL,
+            },
+        };
+        quorum_state.write(&dir).map_err(log_err(&dir))?;
+        let epochs = [EpochEntry {
+            epoch: self.epoch,
+            start_offset: self.end_offset(),
+        }];
+        LeaderEpochCheckpointFile::new(&dir)
+            .write(&epochs)
+            .map_err(log_err(&dir))?;
         let leader = leader_change_message::Voter {
-            voter_id: controller.node_id,
+            voter_id: node_id,
             ..Default::default()
         };
         let leader_change = LeaderChangeMessage {
-            leader_id: controller.node_id,
+            leader_id: node_id,
             voters: vec![leader.clone()],
             granting_voters: vec![leader],
             ..Default::default()
@@ -102,47 +141,12 @@ impl MetadataLog {
             kraft_version: KRAFT_VERSION,
             ..Default::default()
         };
-        log.append_batch(&[
+        self.append_batch(&[
             MetadataLogRecord::Control(KraftControlRecord::LeaderChangeMessage(leader_change)),
             MetadataLogRecord::Control(KraftControlRecord::KraftVersionRecord(kraft_version)),
             MetadataLogRecord::Control(voters),
         ])?;
-        let begin = MetadataRecord::BeginTransactionRecord(BeginTransactionRecord {
-            name: Some("Bootstrap records".into()),
-            ..Default::default()
-        });
-        let end = MetadataRecord::EndTransactionRecord(EndTransactionRecord::default());
-        let mut records = vec![VersionedRecord {
-            version: 0,
-            record: begin,
-        }];
-        records.extend(bootstrap);
-        records.push(VersionedRecord {
-            version: 0,
-            record: end,
-        });
-        log.append(records)?;
-        let quorum_state = QuorumState {
-            leader_id: controller.node_id,
-            leader_epoch: FIRST_EPOCH,
-            voted_id: -1,
-            version: QuorumStateVersion::V1 {
-                voted_directory_id: Uuid::NIL,
-            },
-        };
-        quorum_state.write(dir).map_err(log_err(dir))?;
-        let epochs = [EpochEntry {
-            epoch: FIRST_EPOCH,
-            start_offset: 0,
-        }];
-        LeaderEpochCheckpointFile::new(dir)
-            .write(&epochs)
-            .map_err(log_err(dir))?;
-        let topic = PartitionMetadata {
-            topic_id: METADATA_TOPIC_ID,
-        };
-        topic.write(dir).map_err(log_err(dir))?;
-        Ok(log)
+        Ok(())
     }
 
     /// Appends `records` as one batch and returns the offset of the last, once durable.
