@@ -3,6 +3,7 @@
 //! `server` accepts connections, `connection` frames requests and orders responses,
 //! `dispatch` routes each request to its handler in `handlers/` (one file per Kafka API),
 //! and `broker` holds the shared state: configuration, identity and the `metadata` image.
+//! `http` serves the `metrics` and health checks.
 
 pub mod authorized_operations;
 pub mod broker;
