@@ -27,7 +27,9 @@ class Broker {
   }
 
   constructor (binary, dataDir) {
-    this.command = [binary, 'serve', '--listeners', 'PLAINTEXT://127.0.0.1:0', '--log-dirs', dataDir]
+    // HTTP (metrics, health) off: these tests do not use it, and brokers run side by side.
+    this.command = [binary, 'serve', '--listeners', 'PLAINTEXT://127.0.0.1:0', '--log-dirs', dataDir,
+      '--override', 'http.listeners=']
     this.dataDir = dataDir
     this.lines = []
   }

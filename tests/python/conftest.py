@@ -17,6 +17,7 @@ START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 60
 
 LISTENING = re.compile(r"listening addr=(\S+)")
+HTTP_ADDR = re.compile(r"http_addr=(\S+)")
 
 
 class Broker:
@@ -25,8 +26,9 @@ class Broker:
 
     def __init__(self, binary, data_dir, protocol="PLAINTEXT", extra_args=()):
         self.data_dir = data_dir
+        # HTTP (metrics, health) on a free port too, so that brokers can run side by side.
         self.command = [binary, "serve", "--listeners", f"{protocol}://127.0.0.1:0", "--log-dirs", str(data_dir),
-                        *extra_args]
+                        "--override", "http.listeners=127.0.0.1:0", *extra_args]
         self.lines = []
         self._spawn()
 
@@ -37,6 +39,7 @@ class Broker:
             text=True, env={**os.environ, "RUST_LOG": "info"},
         )
         self.bootstrap = None
+        self.http = None
         self._ready = threading.Event()
         threading.Thread(target=self._drain, args=(self.process,), daemon=True).start()
         if not self._ready.wait(START_TIMEOUT_S) or self.bootstrap is None:
@@ -46,6 +49,9 @@ class Broker:
     def _drain(self, process):
         for line in process.stderr:
             self.lines.append(line)
+            http = HTTP_ADDR.search(line)
+            if http and self.http is None:
+                self.http = http.group(1)
             found = LISTENING.search(line)
             if found and self.bootstrap is None:
                 self.bootstrap = found.group(1)

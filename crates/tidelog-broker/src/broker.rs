@@ -38,6 +38,7 @@ use crate::data_dir;
 use crate::fetch_session::FetchSessionCache;
 use crate::ids::{random_uuid, uuid_base64};
 use crate::metadata::{validate_topic_name, MetadataEvent, MetadataStore, StoreError, TopicMeta};
+use crate::metrics::Metrics;
 use crate::partitions::Partitions;
 use crate::topic_config;
 
@@ -107,6 +108,7 @@ pub struct Broker {
     pub producer_ids: ProducerIdManager,
     pub consumer_groups: ConsumerGroups,
     pub txns: TransactionCoordinator,
+    pub metrics: Metrics,
     /// Held by a topic config change from its metadata write to its logs, so that the logs
     /// of two changes at once end with the later one, as the metadata does.
     topic_config_changes: std::sync::Mutex<()>,
@@ -166,6 +168,7 @@ impl Broker {
             producer_ids,
             consumer_groups,
             txns: TransactionCoordinator::new(txn_settings),
+            metrics: Metrics::default(),
             topic_config_changes: std::sync::Mutex::new(()),
             _dir_locks: dir_locks,
         });

@@ -77,6 +77,8 @@ pub struct BrokerConfig {
     /// wildcard host advertised as `localhost`.
     pub advertised_listeners: Vec<Listener>,
     pub log_dirs: Vec<PathBuf>,
+    /// `host:port` addresses of the HTTP listeners (metrics, health); none turns HTTP off.
+    pub http_listeners: Vec<String>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
@@ -144,6 +146,7 @@ impl Default for BrokerConfig {
             listeners: vec![listener.clone()],
             advertised_listeners: vec![advertise(&listener)],
             log_dirs: vec![PathBuf::from("data")],
+            http_listeners: vec!["127.0.0.1:8080".into()],
             num_partitions: 1,
             default_replication_factor: 1,
             auto_create_topics_enable: true,
@@ -327,6 +330,23 @@ fn list_listeners(listeners: &[Listener]) -> String {
         .join(",")
 }
 
+/// `host:port,...`; empty for none.
+fn http_listeners(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let addrs: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect();
+    for addr in &addrs {
+        let port = addr.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
+        if !matches!(port, Some(Ok(_))) {
+            return Err(invalid(key, value, "expected host:port"));
+        }
+    }
+    Ok(addrs)
+}
+
 fn listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
     let list: Result<Vec<_>, _> = value.split(',').map(|l| Listener::parse(l.trim())).collect();
     list.map_err(|reason| invalid(key, value, reason))
@@ -441,6 +461,7 @@ impl BrokerConfig {
                         return Err(invalid(k, v, "no directory"));
                     }
                 }
+                "http.listeners" => c.http_listeners = http_listeners(k, v)?,
                 "listener.security.protocol.map" => protocols = protocol_map(k, v)?,
                 "controller.listener.names" => {
                     controller_names = v.split(',').map(|n| n.trim().to_string()).collect();
@@ -692,6 +713,21 @@ mod tests {
         assert_eq!(c.num_partitions, 3);
         assert_eq!(c.log_retention_ms, HOUR_MS);
         assert_eq!(report.unknown, vec!["zookeeper.connect".to_string()]);
+    }
+
+    #[test]
+    fn http_listeners_default_to_8080_on_loopback_and_empty_turns_them_off() {
+        let http = |text: &str| BrokerConfig::from_properties(&props(text)).map(|(c, _)| c.http_listeners);
+        assert_eq!(http("").unwrap(), vec!["127.0.0.1:8080".to_string()]);
+        assert_eq!(http("http.listeners=").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            http("http.listeners=localhost:0, [::1]:9100").unwrap(),
+            vec!["localhost:0".to_string(), "[::1]:9100".to_string()]
+        );
+        assert!(http("http.listeners=8080")
+            .unwrap_err()
+            .to_string()
+            .contains("http.listeners"));
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
             close: false,
         };
     }
+    let started = broker.metrics.request(api_key);
     let reply = match request.body {
         RequestBody::Produce(r) => handlers::produce::handle(broker, r, version).await,
         RequestBody::Fetch(r) => handlers::fetch::handle(broker, r, version),
@@ -153,18 +154,26 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: SocketAddr) 
             Reply::Nothing
         }
     };
+    let broker = broker.clone();
+    let answered = move |body: Option<&ResponseBody>| broker.metrics.answered(api_key, started, body);
     Dispatched {
         close: matches!(reply, Reply::Close),
-        response: into_pending(reply, correlation_id, version),
+        response: into_pending(reply, correlation_id, version, answered),
     }
 }
 
 /// A response already made (the SASL exchange's), ready for the connection's writer.
 pub fn answer(body: ResponseBody, correlation_id: i32, version: i16) -> PendingResponse {
-    into_pending(Reply::Now(body), correlation_id, version)
+    into_pending(Reply::Now(body), correlation_id, version, |_| {})
 }
 
-fn into_pending(reply: Reply, correlation_id: i32, version: i16) -> PendingResponse {
+/// `answered` sees the response once made (`None` when there is none to write).
+fn into_pending(
+    reply: Reply,
+    correlation_id: i32,
+    version: i16,
+    answered: impl FnOnce(Option<&ResponseBody>) + Send + 'static,
+) -> PendingResponse {
     let encode = move |body: ResponseBody| match encode_response(correlation_id, version, &body) {
         Ok(chunks) => Some(chunks),
         Err(e) => {
@@ -174,12 +183,20 @@ fn into_pending(reply: Reply, correlation_id: i32, version: i16) -> PendingRespo
     };
     match reply {
         Reply::Now(body) => {
+            answered(Some(&body));
             let frame = encode(body);
             Box::pin(async move { frame })
         }
-        Reply::Later(body) => Box::pin(async move { encode(body.await) }),
+        Reply::Later(body) => Box::pin(async move {
+            let body = body.await;
+            answered(Some(&body));
+            encode(body)
+        }),
         // Nothing to write; for Close, the connection stops reading (see `Dispatched`).
-        Reply::Nothing | Reply::Close => Box::pin(async { Some(Vec::new()) }),
+        Reply::Nothing | Reply::Close => {
+            answered(None);
+            Box::pin(async { Some(Vec::new()) })
+        }
     }
 }
 
@@ -193,7 +210,7 @@ pub fn answer_undecodable(prefix: RequestPrefix, error: &DecodeError) -> Option<
         && prefix.api_version > ApiKey::ApiVersions.max_version()
     {
         let body = ResponseBody::ApiVersions(handlers::api_versions::unsupported_version());
-        return Some(into_pending(Reply::Now(body), prefix.correlation_id, 0));
+        return Some(into_pending(Reply::Now(body), prefix.correlation_id, 0, |_| {}));
     }
     None
 }

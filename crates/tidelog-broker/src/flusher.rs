@@ -14,8 +14,11 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::watch;
 use tracing::error;
+
+use crate::metrics::latency_histogram;
 
 use crate::partitions::Partition;
 
@@ -49,6 +52,7 @@ struct Shared {
     pending: Mutex<Pending>,
     wake: Condvar,
     data_version: watch::Sender<u64>,
+    fsync_seconds: Histogram,
 }
 
 impl Shared {
@@ -59,6 +63,8 @@ impl Shared {
 
 pub struct Flusher {
     shared: Arc<Shared>,
+    /// Each flush's duration (its count is the number of flushes), for `/metrics`.
+    pub fsync_seconds: Histogram,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -68,6 +74,7 @@ impl Flusher {
             pending: Mutex::default(),
             wake: Condvar::new(),
             data_version: watch::channel(0).0,
+            fsync_seconds: latency_histogram(),
         });
         let threads = (0..FLUSH_THREADS)
             .map(|i| {
@@ -79,6 +86,7 @@ impl Flusher {
             })
             .collect();
         Flusher {
+            fsync_seconds: shared.fsync_seconds.clone(),
             shared,
             threads: Mutex::new(threads),
         }
@@ -125,7 +133,10 @@ fn run(shared: &Shared) {
                 pending = shared.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let advanced = match partition.flush() {
+        let started = std::time::Instant::now();
+        let flushed = partition.flush();
+        shared.fsync_seconds.observe(started.elapsed().as_secs_f64());
+        let advanced = match flushed {
             Ok(moved) => moved,
             // The data stays unacknowledged; the next append to it retries the flush.
             Err(e) => {

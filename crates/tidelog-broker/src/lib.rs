@@ -3,6 +3,7 @@
 //! `server` accepts connections, `connection` frames requests and orders responses,
 //! `dispatch` routes each request to its handler in `handlers/` (one file per Kafka API),
 //! and `broker` holds the shared state: configuration, identity and the `metadata` image.
+//! `http` serves the `metrics` and health checks.
 
 pub mod authorized_operations;
 pub mod broker;
@@ -18,8 +19,10 @@ pub mod fetch_session;
 pub mod flusher;
 pub mod grouping;
 pub mod handlers;
+pub mod http;
 pub mod ids;
 pub mod metadata;
+pub mod metrics;
 pub mod partitions;
 pub mod produce_validation;
 pub mod sasl;

@@ -262,6 +262,15 @@ impl Partitions {
             .cloned()
     }
 
+    /// Every hosted partition's high watermark, for consumer lag (`/metrics`).
+    pub fn high_watermarks(&self) -> HashMap<(String, i32), i64> {
+        let hosted = self.hosted.read().unwrap_or_else(|e| e.into_inner());
+        hosted
+            .iter()
+            .map(|(key, p)| (key.clone(), p.high_watermark()))
+            .collect()
+    }
+
     fn all(&self) -> Vec<Arc<Partition>> {
         self.hosted
             .read()

@@ -60,7 +60,11 @@ impl Server {
                         let _ = stream.set_nodelay(true);
                         let broker = self.broker.clone();
                         let stop = shutdown.clone();
-                        connections.spawn(connection::serve(broker, stream, peer, stop));
+                        let open = broker.metrics.connection_opened();
+                        connections.spawn(async move {
+                            connection::serve(broker, stream, peer, stop).await;
+                            drop(open);
+                        });
                     }
                     Err(e) => {
                         warn!(error = %e, "accept failed");

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use tidelog_broker::http::{self, Readiness};
 use tidelog_broker::{Broker, BrokerConfig, Server};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
@@ -42,6 +43,13 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let (listener, config) = Server::bind_listener(config)
             .await
             .map_err(|e| format!("cannot listen: {e}"))?;
+        // HTTP answers /health/live while the logs recover.
+        let http_listeners = http::bind(&config.http_listeners)
+            .await
+            .map_err(|e| format!("cannot listen for HTTP: {e}"))?;
+        let (stop, stopped) = watch::channel(false);
+        let readiness = Readiness::default();
+        http::spawn(http_listeners, readiness.clone(), stopped.clone());
         let broker = Broker::open(config).map_err(|e| e.to_string())?;
         let server = Server::new(listener, broker.clone());
         let addr = server.local_addr().map_err(|e| e.to_string())?;
@@ -49,7 +57,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         // as the listening line appears must stop it cleanly, not kill it.
         let signals = Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
         info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
-        let (stop, stopped) = watch::channel(false);
+        readiness.ready(broker.clone());
         let background = tokio::spawn(broker.clone().run_background_tasks(stopped.clone()));
         tokio::spawn(async move {
             signals.wait().await;

@@ -173,11 +173,15 @@ async fn long_poll(broker: &Broker, plan: Plan, deadline: Instant) -> FetchRespo
     let mut changes = broker.partitions.flusher.data_changes();
     loop {
         changes.borrow_and_update();
-        let (response, bytes, errors) = read_all(broker, &plan);
+        let (response, read, errors) = read_all(broker, &plan);
+        let bytes = read.iter().map(|(_, b)| b).sum::<i64>();
         // As Kafka: answer at once with `min_bytes` reached (so always for 0), on an error,
         // or when there is nothing to fetch.
         let satisfied = bytes >= i64::from(plan.min_bytes) || errors || plan.wanted.is_empty();
         if satisfied || Instant::now() >= deadline {
+            for (topic, bytes) in read.into_iter().filter(|(_, b)| *b > 0) {
+                broker.metrics.fetched(topic, bytes as u64);
+            }
             return response;
         }
         tokio::select! {
@@ -187,12 +191,13 @@ async fn long_poll(broker: &Broker, plan: Plan, deadline: Instant) -> FetchRespo
     }
 }
 
-/// One pass over the wanted partitions: the response, its record bytes, and whether a
-/// partition had an error.
-fn read_all(broker: &Broker, plan: &Plan) -> (FetchResponse, i64, bool) {
+/// One pass over the wanted partitions: the response, its record bytes by topic (in the
+/// order of its topics), and whether a partition had an error.
+fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (FetchResponse, Vec<(&'p str, i64)>, bool) {
     let max_bytes = plan.max_bytes.min(broker.config.fetch_max_bytes);
     let mut remaining = i64::from(max_bytes.max(0));
     let mut total = 0i64;
+    let mut read: Vec<(&str, i64)> = Vec::new();
     let mut errors = false;
     let mut sent = Vec::new();
     let mut responses: Vec<FetchableTopicResponse> = Vec::new();
@@ -216,6 +221,7 @@ fn read_all(broker: &Broker, plan: &Plan) -> (FetchResponse, i64, bool) {
             .last()
             .is_some_and(|t| t.topic == w.key.0 && t.topic_id == w.topic_id);
         if !same_topic {
+            read.push((&w.key.0, 0));
             responses.push(FetchableTopicResponse {
                 topic: if plan.by_topic_id {
                     String::new()
@@ -227,6 +233,7 @@ fn read_all(broker: &Broker, plan: &Plan) -> (FetchResponse, i64, bool) {
             });
         }
         responses.last_mut().expect("pushed above").partitions.push(data);
+        read.last_mut().expect("pushed above").1 += len;
     }
     if plan.session_id != 0 {
         broker.fetch_sessions.record_sent(plan.session_id, sent);
@@ -236,7 +243,7 @@ fn read_all(broker: &Broker, plan: &Plan) -> (FetchResponse, i64, bool) {
         responses,
         ..Default::default()
     };
-    (response, total, errors)
+    (response, read, errors)
 }
 
 fn read_partition(

@@ -404,9 +404,12 @@ fn append_partition(broker: &Broker, checked: Checked, now: i64) -> Appended {
             batches.freeze()
         }
     };
+    let bytes = batches.len() as u64;
     match partition.append(batches) {
         Ok(info) => {
             broker.partitions.flusher.mark_dirty(&partition);
+            let records = valid_batches.iter().map(|b| b.record_count() as u64).sum();
+            broker.metrics.produced(&topic, bytes, records);
             let log_start_offset = partition.snapshot().log_start_offset();
             Appended {
                 response: PartitionProduceResponse {

@@ -59,6 +59,8 @@ impl BrokerProcess {
             .arg(data_dir)
             .arg("--listeners")
             .arg("PLAINTEXT://127.0.0.1:0")
+            // No HTTP: the benchmark does not scrape, and may run beside another broker.
+            .args(["--override", "http.listeners="])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

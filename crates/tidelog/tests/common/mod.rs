@@ -50,6 +50,7 @@ const FROM_CONFIG_FILE: &str = "";
 
 /// What the broker logs once it accepts connections: `listening addr=127.0.0.1:PORT`.
 const LISTENING: &str = "listening addr=";
+const HTTP_ADDR: &str = "http_addr=";
 
 /// A running `tidelog serve` child process with its own data directory.
 pub struct Broker {
@@ -127,6 +128,13 @@ impl Broker {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The first HTTP listener's address, from its log line (`None` with HTTP off).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        let text = self.log.text();
+        let rest = &text[text.find(HTTP_ADDR)? + HTTP_ADDR.len()..];
+        Some(rest.split_whitespace().next()?.parse().expect("a socket address"))
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -383,6 +391,8 @@ fn serve_command(data_dir: &Path, protocol: &str, extra_args: &[String], port: u
     command
         .arg("--log-dirs")
         .arg(data_dir)
+        // HTTP on a free port: brokers run side by side (tests find it with `http_addr`).
+        .args(["--override", "http.listeners=127.0.0.1:0"])
         .args(extra_args)
         // The log lines the tests wait for are at info and above.
         .env("RUST_LOG", "info")

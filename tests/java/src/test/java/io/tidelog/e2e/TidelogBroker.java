@@ -55,7 +55,9 @@ public final class TidelogBroker implements AutoCloseable {
             throw new IllegalStateException("set TIDELOG_BIN to the tidelog binary (scripts/test.sh does)");
         }
         List<String> command = new ArrayList<>(List.of(binary, "serve",
-                "--listeners", listener, "--log-dirs", dataDir.resolve("data").toString()));
+                "--listeners", listener, "--log-dirs", dataDir.resolve("data").toString(),
+                // HTTP (metrics, health) off: these tests do not use it, and brokers run side by side.
+                "--override", "http.listeners="));
         command.addAll(extraArgs);
         ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD);
         // TIDELOG_LOG=debug (or any RUST_LOG filter) for more detail.

@@ -1,0 +1,313 @@
+//! What the broker counts while it works, and what `/metrics` reads from its state when
+//! scraped, in the Prometheus families of `prometheus-client`.
+//!
+//! The request paths only bump atomics, once per request or per partition of a request
+//! (record counts come from batch headers); nothing is done per record. Sizes, offsets,
+//! consumer lag and process figures are read at scrape time instead of being kept up to
+//! date. Names follow Prometheus conventions (base units, `_total` counters) under the
+//! `tidelog_` prefix; docs/METRICS.md maps each to the Kafka MBean it stands for.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+use tidelog_protocol::{ApiKey, ErrorCode, ResponseBody};
+
+use crate::broker::Broker;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabels {
+    api: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    api: &'static str,
+    error: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TopicLabels {
+    topic: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartitionLabels {
+    topic: String,
+    partition: i32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LagLabels {
+    group: String,
+    topic: String,
+    partition: i32,
+}
+
+type Histograms = Family<ApiLabels, Histogram, fn() -> Histogram>;
+
+/// Durations from 100 µs to about 52 s, doubling: request latencies and fsyncs.
+pub fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 20))
+}
+
+/// The counters the request paths update. Clones share the same values.
+#[derive(Clone)]
+pub struct Metrics {
+    requests: Family<ApiLabels, Counter>,
+    request_errors: Family<ErrorLabels, Counter>,
+    request_seconds: Histograms,
+    produce_bytes: Family<TopicLabels, Counter>,
+    produce_records: Family<TopicLabels, Counter>,
+    fetch_bytes: Family<TopicLabels, Counter>,
+    connections_accepted: Counter,
+    connections_open: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            requests: Family::default(),
+            request_errors: Family::default(),
+            request_seconds: Family::new_with_constructor(latency_histogram),
+            produce_bytes: Family::default(),
+            produce_records: Family::default(),
+            fetch_bytes: Family::default(),
+            connections_accepted: Counter::default(),
+            connections_open: Gauge::default(),
+        }
+    }
+}
+
+/// Decrements the open connections when the connection ends.
+pub struct OpenConnection(Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Metrics {
+    /// A request arrived; returns the clock its [`Metrics::answered`] measures from.
+    pub fn request(&self, api: ApiKey) -> Instant {
+        self.requests.get_or_create(&ApiLabels { api: api.name() }).inc();
+        Instant::now()
+    }
+
+    /// Its response was made (for a long poll or an acks=all produce, once the wait ended;
+    /// `None` when there is none to send). Errors are counted for Produce and Fetch, per
+    /// partition, so far.
+    pub fn answered(&self, api: ApiKey, started: Instant, body: Option<&ResponseBody>) {
+        self.request_seconds
+            .get_or_create(&ApiLabels { api: api.name() })
+            .observe(started.elapsed().as_secs_f64());
+        let count = |code: i16| {
+            if code != 0 {
+                let error = ErrorCode(code).name();
+                self.request_errors
+                    .get_or_create(&ErrorLabels { api: api.name(), error })
+                    .inc();
+            }
+        };
+        match body {
+            Some(ResponseBody::Produce(r)) => r
+                .responses
+                .iter()
+                .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code))
+                .for_each(count),
+            Some(ResponseBody::Fetch(r)) => std::iter::once(r.error_code)
+                .chain(
+                    r.responses
+                        .iter()
+                        .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+                )
+                .for_each(count),
+            _ => {}
+        }
+    }
+
+    /// A partition of a produce request was appended.
+    pub fn produced(&self, topic: &str, bytes: u64, records: u64) {
+        let labels = TopicLabels { topic: topic.into() };
+        self.produce_bytes.get_or_create(&labels).inc_by(bytes);
+        self.produce_records.get_or_create(&labels).inc_by(records);
+    }
+
+    /// Record bytes of a partition went out in a fetch response.
+    pub fn fetched(&self, topic: &str, bytes: u64) {
+        self.fetch_bytes
+            .get_or_create(&TopicLabels { topic: topic.into() })
+            .inc_by(bytes);
+    }
+
+    /// A connection was accepted; it counts as open until the guard is dropped.
+    pub fn connection_opened(&self) -> OpenConnection {
+        self.connections_accepted.inc();
+        self.connections_open.inc();
+        OpenConnection(self.connections_open.clone())
+    }
+}
+
+/// The registry `/metrics` encodes: the broker's counters, the flusher's fsyncs, and what
+/// [`Scraped`] reads from the broker at each scrape.
+pub fn registry(broker: Arc<Broker>) -> Registry {
+    let mut registry = Registry::with_prefix("tidelog");
+    let m = broker.metrics.clone();
+    registry.register("requests", "Requests received, by API", m.requests);
+    registry.register(
+        "request_errors",
+        "Error codes answered, by API and error (per partition where the API answers per partition)",
+        m.request_errors,
+    );
+    registry.register_with_unit(
+        "request_duration",
+        "Time from a request's dispatch to its response being ready, by API",
+        Unit::Seconds,
+        m.request_seconds,
+    );
+    registry.register_with_unit(
+        "produce",
+        "Record bytes produced, by topic",
+        Unit::Bytes,
+        m.produce_bytes,
+    );
+    registry.register("produce_records", "Records produced, by topic", m.produce_records);
+    registry.register_with_unit("fetch", "Record bytes fetched, by topic", Unit::Bytes, m.fetch_bytes);
+    registry.register(
+        "connections_accepted",
+        "Client connections accepted",
+        m.connections_accepted,
+    );
+    registry.register("connections_open", "Client connections open", m.connections_open);
+    registry.register_with_unit(
+        "log_flush_duration",
+        "fsyncs of partition logs by the group-commit flusher, and how long each took",
+        Unit::Seconds,
+        broker.partitions.flusher.fsync_seconds.clone(),
+    );
+    registry.register_collector(Box::new(Scraped { broker }));
+    registry
+}
+
+/// Figures read from the broker's state at scrape time.
+struct Scraped {
+    broker: Arc<Broker>,
+}
+
+impl std::fmt::Debug for Scraped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scraped")
+    }
+}
+
+impl Collector for Scraped {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let size = Family::<PartitionLabels, Gauge>::default();
+        let start = Family::<PartitionLabels, Gauge>::default();
+        let end = Family::<PartitionLabels, Gauge>::default();
+        let high_watermarks = self.broker.partitions.high_watermarks();
+        for (tp, bytes) in self.broker.partitions.sizes_by_dir().into_iter().flat_map(|(_, p)| p) {
+            let labels = PartitionLabels {
+                topic: tp.topic().to_string(),
+                partition: tp.partition(),
+            };
+            size.get_or_create(&labels).set(bytes as i64);
+            if let Some(partition) = self.broker.partitions.get(tp.topic(), tp.partition()) {
+                let snapshot = partition.snapshot();
+                start.get_or_create(&labels).set(snapshot.log_start_offset());
+                end.get_or_create(&labels).set(snapshot.log_end_offset());
+            }
+        }
+        let lag = Family::<LagLabels, Gauge>::default();
+        self.broker.groups.for_each(|group| {
+            for ((topic, partition), committed) in &group.offsets {
+                if let Some(high_watermark) = high_watermarks.get(&(topic.clone(), *partition)) {
+                    let labels = LagLabels {
+                        group: group.id.clone(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                    };
+                    lag.get_or_create(&labels)
+                        .set((high_watermark - committed.offset).max(0));
+                }
+            }
+        });
+        let partitions = Gauge::<i64>::default();
+        partitions.set(high_watermarks.len() as i64);
+        let process = ProcessStats::read();
+
+        let e = &mut encoder;
+        encode_family(e, "partitions", "Partitions hosted.", None, &partitions)?;
+        encode_family(
+            e,
+            "log_size",
+            "Size of a partition's log on disk.",
+            Some(&Unit::Bytes),
+            &size,
+        )?;
+        encode_family(e, "log_start_offset", "A partition's first offset.", None, &start)?;
+        encode_family(e, "log_end_offset", "A partition's next offset.", None, &end)?;
+        let lag_help = "High watermark minus the group's committed offset, per partition.";
+        encode_family(e, "consumer_group_lag", lag_help, None, &lag)?;
+        if let Some(process) = process {
+            let rss_help = "Resident set size of the broker process.";
+            encode_family(
+                e,
+                "process_resident_memory",
+                rss_help,
+                Some(&Unit::Bytes),
+                &process.resident_bytes,
+            )?;
+            encode_family(
+                e,
+                "process_open_fds",
+                "Open file descriptors of the broker process.",
+                None,
+                &process.open_fds,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn encode_family(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    metric: &dyn EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
+}
+
+/// The process's resident memory and open descriptors, from /proc/self.
+struct ProcessStats {
+    resident_bytes: Gauge,
+    open_fds: Gauge,
+}
+
+impl ProcessStats {
+    /// `None` where /proc is missing (not Linux).
+    fn read() -> Option<ProcessStats> {
+        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let resident_pages: i64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+        // SAFETY: sysconf only reads a system constant.
+        let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as i64;
+        // Less the descriptor reading the directory.
+        let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as i64 - 1;
+        let stats = ProcessStats {
+            resident_bytes: Gauge::default(),
+            open_fds: Gauge::default(),
+        };
+        stats.resident_bytes.set(resident_pages * page_size);
+        stats.open_fds.set(open_fds);
+        Some(stats)
+    }
+}

@@ -1,0 +1,77 @@
+"""`/metrics` and the health checks of a real broker after a known workload: the page
+parses with the Prometheus client's own parser, produce counts equal what was sent, and a
+group's lag is the high watermark minus its committed offset."""
+
+import urllib.request
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.structs import OffsetAndMetadata
+from prometheus_client.parser import text_string_to_metric_families
+
+TOPIC = "metered"
+GROUP = "metered-group"
+RECORDS = 50
+COMMITTED = 20
+VALUE = b"v" * 100
+
+
+def http_get(broker, path):
+    with urllib.request.urlopen(f"http://{broker.http}{path}", timeout=10) as response:
+        return response.status, response.read().decode()
+
+
+def samples(text):
+    """Every sample as {(name, frozenset(labels)): value}."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
+    assert http_get(broker, "/health/live")[0] == 200
+    assert http_get(broker, "/health/ready") == (200, "ready\n")
+    admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=1)])
+
+    # One request per record, so that the request count is known.
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=0,
+                             max_in_flight_requests_per_connection=1)
+    for i in range(RECORDS):
+        producer.send(TOPIC, key=b"k%03d" % i, value=VALUE).get(timeout=15)
+    producer.close()
+
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=GROUP, enable_auto_commit=False,
+                             auto_offset_reset="earliest", consumer_timeout_ms=10000)
+    tp = TopicPartition(TOPIC, 0)
+    consumer.assign([tp])
+    seen = 0
+    for _ in consumer:
+        seen += 1
+        if seen == RECORDS:
+            break
+    assert seen == RECORDS
+    consumer.commit({tp: OffsetAndMetadata(COMMITTED, None, -1)})
+    consumer.close()
+
+    status, text = http_get(broker, "/metrics")
+    assert status == 200
+    values = samples(text)
+    topic = frozenset({("topic", TOPIC)})
+
+    def value(name, labels):
+        return values[(name, frozenset(labels.items()))]
+
+    assert value("tidelog_requests_total", {"api": "Produce"}) == RECORDS
+    assert value("tidelog_produce_records_total", {"topic": TOPIC}) == RECORDS
+    assert values[("tidelog_produce_bytes_total", topic)] > RECORDS * len(VALUE)
+    assert values[("tidelog_fetch_bytes_total", topic)] >= RECORDS * len(VALUE)
+    partition = {"topic": TOPIC, "partition": "0"}
+    assert value("tidelog_log_end_offset", partition) == RECORDS
+    assert value("tidelog_log_start_offset", partition) == 0
+    assert value("tidelog_consumer_group_lag", {"group": GROUP, **partition}) == RECORDS - COMMITTED
+    assert value("tidelog_log_flush_duration_seconds_count", {}) >= 1
+    assert value("tidelog_connections_accepted_total", {}) >= 3
+    assert value("tidelog_process_resident_memory_bytes", {}) > 0
+    assert value("tidelog_process_open_fds", {}) > 0
