@@ -82,8 +82,7 @@ impl GroupCoordinator {
         self.lock().values().for_each(f);
     }
 
-    /// Drives session and rebalance timeouts (writing the membership changes they cause),
-    /// and forgets groups that hold nothing.
+    /// Drives session and rebalance timeouts (writing the membership changes they cause).
     pub fn tick(&self, partitions: &Partitions, now: Instant) {
         let mut groups = self.lock();
         for group in groups.values_mut() {
@@ -91,7 +90,6 @@ impl GroupCoordinator {
             // Nobody waits for these writes: they are durable with the next flush.
             self.write_changed_metadata(partitions, group);
         }
-        groups.retain(|_, g| !g.is_unused());
     }
 
     /// Runs a membership request's `f` on the group (created Empty if `create`) and writes
@@ -272,6 +270,10 @@ impl GroupCoordinator {
                 Err(error) => warn!(group = group.id, ?error, "cannot expire the group's offsets"),
             }
         }
+        // Groups left holding nothing go at this same check, as Kafka's offsets cleanup
+        // removes them: not at once, so an empty group whose offsets were just deleted can
+        // still be described and deleted.
+        groups.retain(|_, g| !g.is_unused());
         expired
     }
 

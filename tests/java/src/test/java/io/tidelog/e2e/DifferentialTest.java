@@ -136,7 +136,8 @@ class DifferentialTest {
 
     /**
      * Sends the step until its answer has settled: no {@link #SETTLING} error, and every
-     * value {@code until} names (JSON pointer → value) reached. A state a broker reaches in
+     * value {@code until} names (JSON pointer → value, or {@code {"$size": n}} for an array's
+     * length) reached. A state a broker reaches in
      * the background (Kafka writes transaction markers after answering EndTxn) is compared
      * once both have reached it.
      */
@@ -158,8 +159,12 @@ class DifferentialTest {
             java.util.Iterator<Map.Entry<String, JsonNode>> wanted = until.fields();
             while (wanted.hasNext()) {
                 Map.Entry<String, JsonNode> value = wanted.next();
-                // As text: the corpus's 0 is an int, a response's error code a short.
-                settled &= response.at(value.getKey()).asText().equals(value.getValue().asText());
+                JsonNode got = response.at(value.getKey());
+                JsonNode want = value.getValue();
+                // {"$size": n}: an array of n elements. Otherwise as text: the corpus's 0 is
+                // an int, a response's error code a short.
+                settled &= want.has("$size") ? got.isArray() && got.size() == want.get("$size").asInt()
+                        : got.asText().equals(want.asText());
             }
             if (settled || System.nanoTime() > deadline) {
                 return response;
