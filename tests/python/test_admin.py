@@ -185,6 +185,8 @@ def test_log_dirs_are_described_with_partition_sizes(broker, admin):
     [log_dir] = answer["log_dirs"]
     assert log_dir["error_code"] == 0
     assert log_dir["log_dir"] == str(broker.data_dir.resolve())
+    # The file system's capacity (v4): what statvfs says of the directory's file system.
+    assert 0 < log_dir["usable_bytes"] <= log_dir["total_bytes"], log_dir
     [topic] = log_dir["topics"]
     assert topic["name"] == "sized"
     sizes = {p["partition_index"]: p["partition_size"] for p in topic["partitions"]}

@@ -35,6 +35,7 @@ use crate::coordinator::consumer::ConsumerGroups;
 use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::coordinator::txn::{ProducerIdManager, TransactionCoordinator, TxnSettings, TRANSACTION_STATE_TOPIC};
 use crate::data_dir;
+use crate::data_dir::meta_properties::MetaProperties;
 use crate::fetch_session::FetchSessionCache;
 use crate::ids::{random_uuid, uuid_base64};
 use crate::metadata::{validate_topic_name, MetadataEvent, MetadataStore, StoreError, TopicMeta};
@@ -61,6 +62,12 @@ pub enum StartError {
     Logs(#[from] tidelog_log::LogError),
     #[error("meta.properties in {path} belongs to node {found}, not {expected}")]
     NodeMismatch { path: String, found: String, expected: i32 },
+    #[error("meta.properties in {path} belongs to cluster {found}, not {expected} (the other log directories')")]
+    ClusterMismatch {
+        path: String,
+        found: String,
+        expected: String,
+    },
     #[error("log directory {path} is not a directory (a file is in its place)")]
     NotADirectory { path: String },
     #[error("log directory {path} is locked by another process (its .lock): one broker per directory")]
@@ -128,12 +135,12 @@ impl Broker {
             .map(|dir| data_dir::lock(dir))
             .collect::<Result<Vec<_>, _>>()?;
         let cluster_id = cluster_id.unwrap_or_else(|| uuid_base64(random_uuid()));
+        // Written where missing only: an existing one was checked above and stays as it is.
         for dir in &config.log_dirs {
-            let io_err = |source| StartError::LogDir {
-                path: dir.display().to_string(),
-                source,
-            };
-            data_dir::write_meta_properties(dir, &cluster_id, config.node_id).map_err(io_err)?;
+            if MetaProperties::read(dir)?.is_none() {
+                MetaProperties::new(cluster_id.clone(), config.node_id, None, std::time::SystemTime::now())
+                    .write(dir)?;
+            }
         }
         let metadata = MetadataStore::open(&config.log_dirs[0])?;
         let partitions = Partitions::open(&config, &metadata.image())?;

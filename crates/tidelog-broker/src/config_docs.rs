@@ -30,7 +30,7 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
     ),
     (
         "default.replication.factor",
-        ConfigType::Short,
+        ConfigType::Int,
         "The replication factor of a topic created without one (1 on a single node).",
     ),
     (

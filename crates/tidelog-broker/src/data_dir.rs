@@ -7,7 +7,6 @@
 pub mod meta_properties;
 pub mod partition_metadata;
 
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -18,7 +17,7 @@ use tidelog_log::TopicPartition;
 use crate::broker::StartError;
 use crate::metadata::kraft::METADATA_DIR;
 use crate::metadata::METADATA_LOG_FILE;
-use meta_properties::{properties, META_PROPERTIES};
+use meta_properties::MetaProperties;
 
 /// Kafka's lock file name, held exclusively for the life of the process.
 const LOCK_FILE: &str = ".lock";
@@ -26,7 +25,7 @@ const LOCK_FILE: &str = ".lock";
 /// Checks every log directory for a start as `node_id`, reading only, and returns the
 /// cluster id found in them, if any. `log_dirs[0]` holds the metadata log.
 pub fn check(log_dirs: &[std::path::PathBuf], node_id: i32) -> Result<Option<String>, StartError> {
-    let mut cluster_id = None;
+    let mut cluster_id: Option<String> = None;
     let metadata_exists = log_dirs[0].join(METADATA_LOG_FILE).exists();
     for dir in log_dirs {
         let io_err = |source| StartError::LogDir {
@@ -46,15 +45,31 @@ pub fn check(log_dirs: &[std::path::PathBuf], node_id: i32) -> Result<Option<Str
                 path: dir.display().to_string(),
             });
         }
-        if let Some(props) = read_meta_properties(dir).map_err(io_err)? {
-            if let Some(node) = props.get("node.id").filter(|n| **n != node_id.to_string()) {
+        if let Some(props) = MetaProperties::read(dir)? {
+            // Tidelog writes no directory id yet: one is Kafka's (3.7 and later).
+            if props.directory_id.is_some() {
+                return Err(StartError::KafkaDirectory {
+                    path: dir.display().to_string(),
+                });
+            }
+            if props.node_id != node_id {
                 return Err(StartError::NodeMismatch {
                     path: dir.display().to_string(),
-                    found: node.clone(),
+                    found: props.node_id.to_string(),
                     expected: node_id,
                 });
             }
-            cluster_id = cluster_id.or_else(|| props.get("cluster.id").cloned());
+            match &cluster_id {
+                Some(first) if *first != props.cluster_id => {
+                    return Err(StartError::ClusterMismatch {
+                        path: dir.display().to_string(),
+                        found: props.cluster_id,
+                        expected: first.clone(),
+                    })
+                }
+                Some(_) => {}
+                None => cluster_id = Some(props.cluster_id),
+            }
         }
         if !metadata_exists {
             if let Some(partition) = first_partition_dir(dir).map_err(io_err)? {
@@ -108,19 +123,22 @@ fn first_partition_dir(dir: &Path) -> io::Result<Option<String>> {
     Ok(None)
 }
 
-fn read_meta_properties(dir: &Path) -> io::Result<Option<BTreeMap<String, String>>> {
-    match std::fs::read_to_string(dir.join(META_PROPERTIES)) {
-        Ok(text) => Ok(Some(properties(&text))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+/// The total bytes of the file system holding `dir`, and those an unprivileged process may
+/// still write (DescribeLogDirs reports both; `bench` checks the second before writing).
+pub fn capacity(dir: &Path) -> io::Result<(u64, u64)> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+    // SAFETY: statvfs(3) reads a NUL-terminated path and fills the zeroed struct it is given.
+    let (status, stats) = unsafe {
+        let mut stats: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(path.as_ptr(), &mut stats), stats)
+    };
+    if status != 0 {
+        return Err(io::Error::last_os_error());
     }
-}
-
-/// Writes `meta.properties` (version 1) as Kafka does, through a renamed temporary file.
-pub fn write_meta_properties(dir: &Path, cluster_id: &str, node_id: i32) -> io::Result<()> {
-    let text = format!("#\n#Written by Tidelog\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
-    let tmp = dir.join("meta.properties.tmp");
-    std::fs::write(&tmp, text)?;
-    File::open(&tmp)?.sync_all()?;
-    std::fs::rename(tmp, dir.join(META_PROPERTIES))
+    // All u64 on 64-bit Linux, the machines this builds for.
+    let block = stats.f_frsize;
+    Ok((
+        stats.f_blocks.saturating_mul(block),
+        stats.f_bavail.saturating_mul(block),
+    ))
 }

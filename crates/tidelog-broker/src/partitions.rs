@@ -17,7 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tidelog_log::{
-    AppendInfo, LogConfig, LogError, LogManager, LogSnapshot, ProducerEntry, ProducerError, SharedLog, TopicPartition,
+    partition_dirs, set_aside_stray, AppendInfo, LogConfig, LogError, LogManager, LogSnapshot, ProducerEntry,
+    ProducerError, SharedLog, TopicPartition,
 };
 use tidelog_protocol::records::{marker_batch, TxnMarker};
 use tidelog_protocol::ErrorCode;
@@ -148,24 +149,26 @@ pub struct Partitions {
 
 impl Partitions {
     /// Opens the logs on disk (recovering them after a crash) and creates the missing
-    /// partitions of known topics. A log the metadata does not name is deleted only when
-    /// its topic's deletion is recorded (the broker stopped before the files went); any
-    /// other is set aside as Kafka sets aside stray logs, renamed `<dir>.<id>-stray`, and
-    /// kept.
+    /// partitions of known topics. A partition directory the metadata does not name is set
+    /// aside first, as Kafka sets aside stray logs (renamed `<dir>.<id>-stray`, never opened,
+    /// so no recovery cuts or rewrites it), unless its topic's deletion is recorded: that
+    /// log (the broker stopped before its files went) is opened and deleted.
     pub fn open(config: &BrokerConfig, image: &MetadataImage) -> Result<Partitions, LogError> {
+        let named = |tp: &TopicPartition| image.topic(tp.topic()).is_some_and(|t| tp.partition() < t.partitions);
+        for dir in config.log_dirs.iter().filter(|d| d.is_dir()) {
+            for (tp, _) in partition_dirs(dir)? {
+                if !named(&tp) && !image.deletion_recorded(tp.topic()) {
+                    let stray = set_aside_stray(dir, &tp, &format!("{:032x}", random_uuid().as_u128()))?;
+                    warn!(partition = %tp, renamed = %stray.display(),
+                        "a log no topic in the metadata names: set aside, not deleted");
+                }
+            }
+        }
         let logs = LogManager::open(&config.log_dirs, &log_config(config, &BTreeMap::new()))?;
         for (tp, _) in logs.logs() {
-            let named = image.topic(tp.topic()).is_some_and(|t| tp.partition() < t.partitions);
-            if named {
-                continue;
-            }
-            if image.deletion_recorded(tp.topic()) {
+            if !named(&tp) {
                 info!(partition = %tp, "deleting the log of a deleted topic");
                 logs.delete_log(&tp)?;
-            } else {
-                let stray = logs.set_aside(&tp, &format!("{:032x}", random_uuid().as_u128()))?;
-                warn!(partition = %tp, renamed = %stray.display(),
-                    "a log no topic in the metadata names: set aside, not deleted");
             }
         }
         let partitions = Partitions {

@@ -120,7 +120,8 @@ pub fn validate(
         offset_count += i64::from(batch.last_offset_delta()) + 1;
         batches.push(batch);
     }
-    // Kafka allows one batch per partition in a v3+ request (every version served here).
+    // Kafka allows one batch per partition in a v3+ request (every version served here). A
+    // torn or corrupt set is CORRUPT_MESSAGE first (checked above), as before.
     if batches.len() > 1 {
         return Err(refused(
             ErrorCode::INVALID_RECORD,

@@ -18,7 +18,6 @@ pub enum ConfigType {
     Boolean = 1,
     String = 2,
     Int = 3,
-    Short = 4,
     Long = 5,
     Double = 6,
     List = 7,

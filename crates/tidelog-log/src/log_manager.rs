@@ -182,23 +182,6 @@ impl LogManager {
         Ok(true)
     }
 
-    /// Closes the partition's log and renames its directory `<topic>-<partition>.<unique>-stray`
-    /// (Kafka's name for a log no metadata names), which no start loads or deletes; returns
-    /// the new path.
-    pub fn set_aside(&self, tp: &TopicPartition, unique: &str) -> Result<PathBuf> {
-        let managed = self.logs.write().unwrap_or_else(PoisonError::into_inner).remove(tp);
-        let Some(managed) = managed else {
-            return Err(LogError::InvalidTopicPartition(format!("{tp} is not loaded")));
-        };
-        drop(managed.log);
-        let dir = &self.dirs[managed.dir];
-        let from = dir.join(tp.dir_name());
-        let to = dir.join(format!("{}.{unique}-stray", tp.dir_name()));
-        fs::rename(&from, &to).context("rename stray partition dir", &from)?;
-        sync_dir(dir)?;
-        Ok(to)
-    }
-
     /// Writes each log dir's `recovery-point-offset-checkpoint` from the logs' flushed
     /// offsets, unless they did not change since the last write. The broker calls it
     /// periodically; the later it runs, the more a crash recovery has to scan. Like
@@ -293,9 +276,20 @@ fn on_threads<T: Send, R: Send>(threads: usize, items: Vec<T>, work: impl Fn(T) 
     })
 }
 
+/// Renames a partition directory of `log_dir` to `<topic>-<partition>.<unique>-stray`
+/// (Kafka's name for a log no metadata names), which no start loads or deletes, without
+/// opening it: nothing in it is recovered, cut or rewritten. Returns the new path.
+pub fn set_aside_stray(log_dir: &Path, tp: &TopicPartition, unique: &str) -> Result<PathBuf> {
+    let from = log_dir.join(tp.dir_name());
+    let to = log_dir.join(format!("{}.{unique}-stray", tp.dir_name()));
+    fs::rename(&from, &to).context("rename stray partition dir", &from)?;
+    sync_dir(log_dir)?;
+    Ok(to)
+}
+
 /// The partition directories in a log dir; anything else (checkpoints, markers, Kafka's
 /// `-delete` dirs) is skipped.
-fn partition_dirs(dir: &Path) -> Result<Vec<(TopicPartition, PathBuf)>> {
+pub fn partition_dirs(dir: &Path) -> Result<Vec<(TopicPartition, PathBuf)>> {
     let mut found = Vec::new();
     for entry in fs::read_dir(dir).context("list", dir)? {
         let entry = entry.context("list", dir)?;

@@ -111,6 +111,7 @@ pub fn produce(args: ProduceArgs, bootstrap: &str) -> Result<(), String> {
     let undelivered = failed + producer.in_flight_count().max(0) as usize;
     match (undelivered, first, flushed) {
         (0, _, Ok(())) => Ok(()),
+        (0, _, Err(e)) => Err(format!("the producer did not flush: {e}")),
         (n, Some(error), _) => Err(format!("{n} of {sent} records were not delivered: {error}")),
         (n, None, _) => Err(format!("{n} of {sent} records were not delivered within {TIMEOUT:?}")),
     }

@@ -7,7 +7,7 @@ use tidelog_broker::http::{self, Readiness};
 use tidelog_broker::{Broker, BrokerConfig, Server};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::ServeArgs;
 
@@ -66,7 +66,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         });
         server.run(stopped).await;
         // Nothing appends once the connections have drained and the periodic work stopped.
-        background.await.map_err(|e| e.to_string())?;
+        // A panicked periodic task is logged; the logs still close cleanly.
+        if let Err(error) = background.await {
+            error!(%error, "the periodic tasks ended abnormally");
+        }
         tokio::task::spawn_blocking(move || broker.shutdown())
             .await
             .map_err(|e| e.to_string())?;

@@ -13,16 +13,12 @@ use tidelog_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
 };
 
+use tidelog_broker::topic_config::{ConfigSource, RESOURCE_TOPIC};
+
 use crate::admin::{check, single, AdminClient};
 use crate::client::TIMEOUT;
 use crate::failure::Failure;
 use crate::{output, parse_key_value};
-
-/// DescribeConfigs' and IncrementalAlterConfigs' resource type of a topic.
-const TOPIC_RESOURCE: i8 = 2;
-
-/// DescribeConfigs' config source of a value set on the topic itself.
-const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 
 /// IncrementalAlterConfigs' operations.
 const SET: i8 = 0;
@@ -155,7 +151,7 @@ fn alter(
         .collect();
     let response = admin.call(IncrementalAlterConfigsRequest {
         resources: vec![AlterConfigsResource {
-            resource_type: TOPIC_RESOURCE,
+            resource_type: RESOURCE_TOPIC,
             resource_name: topic.to_string(),
             configs,
             ..Default::default()
@@ -236,7 +232,7 @@ fn sizes(admin: &mut AdminClient, topic: &str, partitions: Vec<i32>) -> Result<B
 fn overrides(admin: &mut AdminClient, topic: &str) -> Result<Vec<(String, String)>, String> {
     let response = admin.call(DescribeConfigsRequest {
         resources: vec![DescribeConfigsResource {
-            resource_type: TOPIC_RESOURCE,
+            resource_type: RESOURCE_TOPIC,
             resource_name: topic.to_string(),
             configuration_keys: None,
             ..Default::default()
@@ -249,7 +245,7 @@ fn overrides(admin: &mut AdminClient, topic: &str) -> Result<Vec<(String, String
     let mut overrides: Vec<(String, String)> = result
         .configs
         .into_iter()
-        .filter(|c| c.config_source == DYNAMIC_TOPIC_CONFIG)
+        .filter(|c| c.config_source == ConfigSource::DynamicTopic as i8)
         .map(|c| (c.name, c.value.unwrap_or_default()))
         .collect();
     overrides.sort();

@@ -124,10 +124,16 @@ fn a_lost_metadata_log_beside_partitions_is_refused_and_nothing_changes() {
 #[test]
 fn a_partition_no_metadata_names_is_set_aside_not_deleted() {
     let mut broker = broker_with_records();
-    broker.stop();
-    // A partition directory of a topic the metadata never had (copied in by hand, say).
+    // A crash: the next start recovers what it opens.
+    broker.kill9();
+    // A partition directory of a topic the metadata never had (copied in by hand, say),
+    // with a torn tail that recovery would cut: set aside unopened, it keeps every byte.
     let orphan = broker.data_dir().join("orphan-0");
     copy_dir(&broker.partition_dir(TOPIC, 0), &orphan);
+    let segment = orphan.join("00000000000000000000.log");
+    let mut torn = std::fs::read(&segment).unwrap();
+    torn.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, 0, 0]);
+    std::fs::write(&segment, torn).unwrap();
     let orphan_files = snapshot(&orphan);
     broker.restart();
     assert_records_served(&broker);
@@ -192,4 +198,20 @@ fn a_log_dir_that_is_a_file_is_refused_with_its_name() {
         "{log}"
     );
     assert_eq!(std::fs::read(&file).unwrap(), b"data");
+}
+
+#[test]
+fn a_directory_whose_identity_kafka_wrote_is_refused_and_nothing_changes() {
+    // A Kafka 3.7+ broker's data directory without the metadata log (a broker-only node):
+    // its meta.properties carries a directory id, which Tidelog does not write.
+    let made = tempfile::tempdir().expect("a temp dir");
+    std::fs::create_dir(made.path().join("plain-0")).unwrap();
+    std::fs::write(made.path().join("plain-0").join("00000000000000000000.log"), b"").unwrap();
+    std::fs::write(
+        made.path().join("meta.properties"),
+        "#\n#Sun Dec 06 05:24:04 UTC 2026\nnode.id=1\ndirectory.id=KU3QlA1cTAqWud95vBMHew\nversion=1\ncluster.id=ythC6Rc3SKC1BAOmVz0kPA\n",
+    )
+    .unwrap();
+    std::fs::write(made.path().join("tidelog-metadata.log"), b"").unwrap();
+    assert_refused_unchanged(made.path(), "Apache Kafka data directory");
 }

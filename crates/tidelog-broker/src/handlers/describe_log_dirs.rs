@@ -2,9 +2,6 @@
 //! and (v4) the directory's filesystem capacity. On one node no replica lags: offset lag 0.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use tidelog_protocol::messages::describe_log_dirs_request::DescribeLogDirsRequest;
 use tidelog_protocol::messages::describe_log_dirs_response::{
@@ -12,6 +9,7 @@ use tidelog_protocol::messages::describe_log_dirs_response::{
 };
 
 use crate::broker::Broker;
+use crate::data_dir;
 
 pub fn handle(broker: &Broker, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
     // None asks for every partition.
@@ -39,7 +37,8 @@ pub fn handle(broker: &Broker, request: DescribeLogDirsRequest) -> DescribeLogDi
                         });
                 }
             }
-            let (total_bytes, usable_bytes) = capacity(&dir).unwrap_or((-1, -1));
+            let (total_bytes, usable_bytes) =
+                data_dir::capacity(&dir).map_or((-1, -1), |(total, usable)| (total as i64, usable as i64));
             DescribeLogDirsResult {
                 log_dir: std::path::absolute(&dir).unwrap_or(dir).display().to_string(),
                 topics: topics
@@ -60,16 +59,4 @@ pub fn handle(broker: &Broker, request: DescribeLogDirsRequest) -> DescribeLogDi
         results,
         ..Default::default()
     }
-}
-
-/// The total and available bytes of the filesystem holding `dir`.
-fn capacity(dir: &Path) -> Option<(i64, i64)> {
-    let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: statvfs(3) writes only into `stats`, which lives for the call.
-    if unsafe { libc::statvfs(path.as_ptr(), &mut stats) } != 0 {
-        return None;
-    }
-    let block = stats.f_frsize as i64;
-    Some((stats.f_blocks as i64 * block, stats.f_bavail as i64 * block))
 }

@@ -408,8 +408,12 @@ fn append_partition(broker: &Broker, checked: Checked, now: i64) -> Appended {
     match partition.append(batches) {
         Ok(info) => {
             broker.partitions.flusher.mark_dirty(&partition);
-            let records = valid_batches.iter().map(|b| b.record_count() as u64).sum();
-            broker.metrics.produced(&topic, bytes, records);
+            // A retried batch already in the log was not written again: not counted again.
+            if !info.duplicate {
+                broker
+                    .metrics
+                    .produced(&topic, bytes, (info.last_offset - info.base_offset + 1) as u64);
+            }
             let log_start_offset = partition.snapshot().log_start_offset();
             Appended {
                 response: PartitionProduceResponse {

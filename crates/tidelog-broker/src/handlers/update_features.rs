@@ -31,7 +31,7 @@ pub fn handle(broker: &Broker, request: UpdateFeaturesRequest, version: i16) -> 
                         format!("The update failed for all features since the following feature had an error: {why}"),
                     ));
                 }
-                levels.insert(update.feature.clone(), level.max(0));
+                levels.insert(update.feature.clone(), level);
             }
             Ok(MetadataEvent::FeatureLevelsChanged { levels })
         },

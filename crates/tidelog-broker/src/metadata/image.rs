@@ -103,10 +103,11 @@ impl MetadataImage {
 
     /// The finalized level of `name`; 0 when it is not finalized.
     pub fn feature_level(&self, name: &str) -> i16 {
-        self.finalized_features()
-            .into_iter()
-            .find(|(n, _)| *n == name)
-            .map_or(0, |(_, level)| level)
+        self.changed_features
+            .get(name)
+            .copied()
+            .or_else(|| crate::features::supported_max(name))
+            .unwrap_or(0)
     }
 
     pub fn features_epoch(&self) -> i64 {

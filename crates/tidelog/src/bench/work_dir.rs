@@ -3,8 +3,6 @@
 //! the run ends, on Ctrl-C and SIGTERM too, but for a failure, whose message names the
 //! broker log to read.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::failure::Failure;
@@ -53,17 +51,7 @@ pub fn in_work_dir<T>(
 
 /// The bytes an unprivileged process may still write to the file system holding `dir`.
 fn free_bytes(dir: &Path) -> Result<u64, String> {
-    let path = CString::new(dir.as_os_str().as_bytes()).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // SAFETY: statvfs(3) reads a NUL-terminated path and fills the zeroed struct it is given.
-    let (status, stat) = unsafe {
-        let mut stat: libc::statvfs = std::mem::zeroed();
-        (libc::statvfs(path.as_ptr(), &mut stat), stat)
-    };
-    if status != 0 {
-        let error = std::io::Error::last_os_error();
-        return Err(format!("cannot read the free space of {}: {error}", dir.display()));
-    }
-    // Both are u64 on 64-bit Linux, the machines this builds for.
-    let (blocks, block_size): (u64, u64) = (stat.f_bavail, stat.f_frsize);
-    Ok(blocks.saturating_mul(block_size))
+    tidelog_broker::data_dir::capacity(dir)
+        .map(|(_, available)| available)
+        .map_err(|e| format!("cannot read the free space of {}: {e}", dir.display()))
 }

@@ -23,8 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>The file sink is at-least-once: a worker that dies re-delivers what it wrote after its
  * last offset commit. A worker stopped with SIGTERM commits both tasks' offsets as it stops,
- * so the copy is exact, each line once: so it is on Apache Kafka (this test against
- * KafkaBroker, with Connect 4.0.2 and 4.3.1), and so it must be on Tidelog.
+ * so the copy is exact, each line once: so it was on Apache Kafka (a one-off run of this
+ * test against KafkaBroker, with Connect 4.0.2 and 4.3.1), and so it must be on Tidelog.
  */
 class ConnectTest {
     private static final int LINES = 20_000;

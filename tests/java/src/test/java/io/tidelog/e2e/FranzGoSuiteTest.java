@@ -24,6 +24,9 @@ class FranzGoSuiteTest {
      * Tests that pass on Kafka and may not on Tidelog, with the reason (docs/COMPATIBILITY.md
      * says the same).
      */
+    /** Fewer passing on Kafka means a broken run (148 passed there on 2026-12-06). */
+    private static final int MINIMUM_ON_KAFKA = 140;
+
     private static final Map<String, String> EXPLAINED = Map.of(
             "TestConsumeRegexShareSkipsInternal",
             "needs share groups (KIP-932), which Tidelog does not have: the test skips itself");
@@ -45,7 +48,7 @@ class FranzGoSuiteTest {
         try (TidelogBroker tidelog = TidelogBroker.start()) {
             onTidelog = suite.runOnTidelog(env(tidelog.bootstrap()), onKafka);
         }
-        suite.assertTidelogPassesWhatKafkaPasses(onKafka, onTidelog, EXPLAINED);
+        suite.assertTidelogPassesWhatKafkaPasses(onKafka, onTidelog, EXPLAINED, MINIMUM_ON_KAFKA);
     }
 
     private static Map<String, String> env(String seeds) {

@@ -20,7 +20,7 @@ import org.apache.kafka.common.Uuid;
  * from the jars on target/classpath.txt, on free loopback ports and a temporary directory:
  * the reference Tidelog's behaviour is compared with.
  */
-public final class KafkaBroker implements AutoCloseable {
+public final class KafkaBroker implements AutoCloseable, BrokerEndpoint {
     /** Safety net: Kafka starts in a few seconds here. */
     private static final long START_TIMEOUT_S = 120;
 
@@ -136,22 +136,9 @@ public final class KafkaBroker implements AutoCloseable {
         }
     }
 
+    @Override
     public String bootstrap() {
         return bootstrap;
-    }
-
-    /** Client settings that reach this broker. */
-    public Properties clientProps() {
-        Properties props = new Properties();
-        props.put("bootstrap.servers", bootstrap);
-        return props;
-    }
-
-    /** {@link #clientProps()} with more settings. */
-    public Properties clientProps(Map<String, Object> more) {
-        Properties props = clientProps();
-        props.putAll(more);
-        return props;
     }
 
     /** The PROXIED listener's own address (see {@link #startBehind}). */

@@ -50,6 +50,9 @@ class SaramaSuiteTest {
      * Tests that pass on Kafka and may not on Tidelog, with the reason (docs/COMPATIBILITY.md
      * says the same).
      */
+    /** Fewer passing on Kafka means a broken run (71 passed there on 2026-12-06). */
+    private static final int MINIMUM_ON_KAFKA = 65;
+
     private static final Map<String, String> EXPLAINED = Map.of(
             "TestFuncAdminQuotas",
             "needs client quotas (DescribeClientQuotas, AlterClientQuotas), which Tidelog does not have"
@@ -79,7 +82,7 @@ class SaramaSuiteTest {
                     Toxiproxy toxiproxy = Toxiproxy.start(tidelog.bootstrap())) {
                 onTidelog = suite.runOnTidelog(env(toxiproxy), onKafka);
             }
-            suite.assertTidelogPassesWhatKafkaPasses(onKafka, onTidelog, EXPLAINED);
+            suite.assertTidelogPassesWhatKafkaPasses(onKafka, onTidelog, EXPLAINED, MINIMUM_ON_KAFKA);
         } finally {
             try (Stream<Path> files = Files.walk(source)) {
                 files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());

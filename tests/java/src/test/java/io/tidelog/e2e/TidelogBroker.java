@@ -9,8 +9,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
-import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -22,7 +20,7 @@ import java.util.stream.Stream;
  * temporary data directory, its log kept for failure messages. Closing it stops it with
  * SIGTERM, checks the clean exit, and removes the directory.
  */
-public final class TidelogBroker implements AutoCloseable {
+public final class TidelogBroker implements AutoCloseable, BrokerEndpoint {
     private static final Pattern LISTENING = Pattern.compile("listening addr=(\\S+)");
     /** Safety nets only: a healthy broker starts and stops in milliseconds. */
     private static final long START_TIMEOUT_S = 60;
@@ -94,6 +92,7 @@ public final class TidelogBroker implements AutoCloseable {
         listener = "PLAINTEXT://" + bootstrap;
     }
 
+    @Override
     public String bootstrap() {
         return bootstrap;
     }
@@ -101,20 +100,6 @@ public final class TidelogBroker implements AutoCloseable {
     /** The broker's log directory: partition directories, checkpoints, metadata. */
     public Path logDir() {
         return dataDir.resolve("data");
-    }
-
-    /** Client settings that reach this broker. */
-    public Properties clientProps() {
-        Properties props = new Properties();
-        props.put("bootstrap.servers", bootstrap);
-        return props;
-    }
-
-    /** {@link #clientProps()} with more settings. */
-    public Properties clientProps(Map<String, Object> more) {
-        Properties props = clientProps();
-        props.putAll(more);
-        return props;
     }
 
     public String log() {
