@@ -9,7 +9,7 @@
 //! 1. `Broker::topic_config_changes`
 //! 2. `TransactionCoordinator::txns` (transitions allocate producer ids and append under it)
 //! 3. `ProducerIdManager::block`
-//! 4. `MetadataStore::image` (written to commit), then `MetadataStore::file`
+//! 4. `MetadataStore::image` (written to commit), then `MetadataStore::log`
 //! 5. `GroupCoordinator::groups`
 //! 6. `ConsumerGroups::groups`
 //! 7. `Partitions::hosted`
@@ -35,10 +35,11 @@ use crate::coordinator::consumer::ConsumerGroups;
 use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::coordinator::txn::{ProducerIdManager, TransactionCoordinator, TxnSettings, TRANSACTION_STATE_TOPIC};
 use crate::data_dir;
-use crate::data_dir::meta_properties::MetaProperties;
 use crate::fetch_session::FetchSessionCache;
 use crate::ids::{random_uuid, uuid_base64};
-use crate::metadata::{validate_topic_name, MetadataEvent, MetadataStore, StoreError, TopicMeta};
+use crate::metadata::kraft::Controller;
+use crate::metadata::records::{Placement, UNASSIGNED_DIRECTORY};
+use crate::metadata::{validate_topic_name, MetadataEvent, MetadataStore, StoreError, StoreSettings, TopicMeta};
 use crate::metrics::Metrics;
 use crate::partitions::Partitions;
 use crate::topic_config;
@@ -73,10 +74,10 @@ pub enum StartError {
     #[error("log directory {path} is locked by another process (its .lock): one broker per directory")]
     Locked { path: String },
     #[error(
-        "log directory {path} is an Apache Kafka data directory (it holds __cluster_metadata-0); \
-         serving one is not supported yet, and nothing in it was changed"
+        "log directory {path} holds a metadata log (__cluster_metadata-0), which belongs in the \
+         first log directory, {first}: nothing was changed"
     )]
-    KafkaDirectory { path: String },
+    MetadataElsewhere { path: String, first: String },
     #[error(
         "log directory {path} holds partitions ({partition}, ...) but the metadata log {metadata} \
          is missing: starting would lose every topic, so nothing was changed; restore the \
@@ -87,6 +88,31 @@ pub enum StartError {
         partition: String,
         metadata: String,
     },
+}
+
+/// How the metadata store places this node: its first log dir's id names it as the quorum's
+/// voter and, when it is the only log dir, as the home of its new partitions. Tidelog has no
+/// controller listener yet (issue 12): the voter is named at the first client listener.
+fn store_settings(config: &BrokerConfig, directory_id: tidelog_protocol::Uuid) -> StoreSettings {
+    let listener = &config.advertised_listeners[0];
+    StoreSettings {
+        controller: Controller {
+            node_id: config.node_id,
+            directory_id,
+            listener: "CONTROLLER".into(),
+            host: listener.host.clone(),
+            port: listener.port,
+        },
+        placement: Placement {
+            node_id: config.node_id,
+            directory: match config.log_dirs.len() {
+                1 => directory_id,
+                _ => UNASSIGNED_DIRECTORY,
+            },
+        },
+        log: config.metadata_log,
+        after_crash: !config.log_dirs[0].join(tidelog_log::CLEAN_SHUTDOWN_MARKER).exists(),
+    }
 }
 
 /// A refused operation: the Kafka error code and a message for the client.
@@ -135,14 +161,10 @@ impl Broker {
             .map(|dir| data_dir::lock(dir))
             .collect::<Result<Vec<_>, _>>()?;
         let cluster_id = cluster_id.unwrap_or_else(|| uuid_base64(random_uuid()));
-        // Written where missing only: an existing one was checked above and stays as it is.
-        for dir in &config.log_dirs {
-            if MetaProperties::read(dir)?.is_none() {
-                MetaProperties::new(cluster_id.clone(), config.node_id, None, std::time::SystemTime::now())
-                    .write(dir)?;
-            }
-        }
-        let metadata = MetadataStore::open(&config.log_dirs[0])?;
+        let identities = data_dir::identities(&config.log_dirs, &cluster_id, config.node_id)?;
+        let settings = store_settings(&config, identities[0].directory_id());
+        let metadata = MetadataStore::open(&config.log_dirs[0], &settings)?;
+        data_dir::write_identities(&config.log_dirs, &identities)?;
         let partitions = Partitions::open(&config, &metadata.image())?;
         let topics = metadata.image().topics().count();
         info!(cluster_id, node_id = config.node_id, topics, "broker state loaded");

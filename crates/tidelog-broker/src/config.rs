@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
+use crate::metadata::kraft::MetadataLogSettings;
 use thiserror::Error;
 use tidelog_log::{MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
 
@@ -83,6 +84,9 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
     pub log_segment_bytes: i64,
+    /// `metadata.log.segment.bytes`, `metadata.log.max.record.bytes.between.snapshots`,
+    /// `metadata.max.retention.bytes`: how the KRaft metadata log is kept.
+    pub metadata_log: MetadataLogSettings,
     pub log_roll_ms: i64,
     pub log_retention_ms: i64,
     pub log_retention_bytes: i64,
@@ -151,6 +155,7 @@ impl Default for BrokerConfig {
             default_replication_factor: 1,
             auto_create_topics_enable: true,
             log_segment_bytes: 1 << 30,
+            metadata_log: MetadataLogSettings::default(),
             log_roll_ms: 168 * HOUR_MS,
             log_retention_ms: 168 * HOUR_MS,
             log_retention_bytes: -1,
@@ -474,6 +479,9 @@ impl BrokerConfig {
                 "auto.create.topics.enable" => c.auto_create_topics_enable = boolean(k, v)?,
                 "delete.topic.enable" => c.delete_topic_enable = boolean(k, v)?,
                 "log.segment.bytes" => c.log_segment_bytes = at_least(k, v, i64::from(MIN_SEGMENT_BYTES))?,
+                "metadata.log.segment.bytes" => c.metadata_log.segment_bytes = at_least(k, v, MIN_SEGMENT_BYTES)?,
+                "metadata.log.max.record.bytes.between.snapshots" => c.metadata_log.snapshot_bytes = at_least(k, v, 1)?,
+                "metadata.max.retention.bytes" => c.metadata_log.retention_bytes = at_least(k, v, -1)?,
                 "log.roll.ms" => roll.0 = Some(at_least(k, v, 1)?),
                 "log.roll.hours" => roll.1 = Some(at_least::<i64>(k, v, 1)? * HOUR_MS),
                 "log.retention.ms" => retention.0 = Some(at_least(k, v, -1)?),
@@ -606,6 +614,18 @@ impl BrokerConfig {
             ("auto.create.topics.enable", self.auto_create_topics_enable.to_string()),
             ("delete.topic.enable", self.delete_topic_enable.to_string()),
             ("log.segment.bytes", self.log_segment_bytes.to_string()),
+            (
+                "metadata.log.segment.bytes",
+                self.metadata_log.segment_bytes.to_string(),
+            ),
+            (
+                "metadata.log.max.record.bytes.between.snapshots",
+                self.metadata_log.snapshot_bytes.to_string(),
+            ),
+            (
+                "metadata.max.retention.bytes",
+                self.metadata_log.retention_bytes.to_string(),
+            ),
             ("log.roll.ms", self.log_roll_ms.to_string()),
             ("log.retention.ms", self.log_retention_ms.to_string()),
             ("log.retention.bytes", self.log_retention_bytes.to_string()),

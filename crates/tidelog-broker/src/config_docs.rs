@@ -49,6 +49,21 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "The size at which a partition's active segment is rolled.",
     ),
     (
+        "metadata.log.segment.bytes",
+        ConfigType::Int,
+        "The size at which the KRaft metadata log's active segment is rolled.",
+    ),
+    (
+        "metadata.log.max.record.bytes.between.snapshots",
+        ConfigType::Long,
+        "The bytes of metadata log batches after which a metadata snapshot is written.",
+    ),
+    (
+        "metadata.max.retention.bytes",
+        ConfigType::Long,
+        "The size above which the metadata log's segments below its newest snapshot are deleted; -1 keeps them.",
+    ),
+    (
         "log.roll.ms",
         ConfigType::Long,
         "The age at which a partition's active segment is rolled.",

@@ -15,19 +15,21 @@ use std::path::Path;
 use tidelog_log::TopicPartition;
 
 use crate::broker::StartError;
+use crate::ids::random_uuid;
 use crate::metadata::kraft::METADATA_DIR;
-use crate::metadata::METADATA_LOG_FILE;
+use crate::metadata::LEGACY_LOG_FILE;
 use meta_properties::MetaProperties;
 
 /// Kafka's lock file name, held exclusively for the life of the process.
 const LOCK_FILE: &str = ".lock";
 
 /// Checks every log directory for a start as `node_id`, reading only, and returns the
-/// cluster id found in them, if any. `log_dirs[0]` holds the metadata log.
+/// cluster id found in them, if any. `log_dirs[0]` holds the metadata log (or, written by
+/// an older Tidelog, the event log it is converted from).
 pub fn check(log_dirs: &[std::path::PathBuf], node_id: i32) -> Result<Option<String>, StartError> {
     let mut cluster_id: Option<String> = None;
-    let metadata_exists = log_dirs[0].join(METADATA_LOG_FILE).exists();
-    for dir in log_dirs {
+    let metadata_exists = log_dirs[0].join(METADATA_DIR).exists() || log_dirs[0].join(LEGACY_LOG_FILE).exists();
+    for (i, dir) in log_dirs.iter().enumerate() {
         let io_err = |source| StartError::LogDir {
             path: dir.display().to_string(),
             source,
@@ -40,18 +42,13 @@ pub fn check(log_dirs: &[std::path::PathBuf], node_id: i32) -> Result<Option<Str
                 path: dir.display().to_string(),
             });
         }
-        if dir.join(METADATA_DIR).exists() {
-            return Err(StartError::KafkaDirectory {
+        if i > 0 && dir.join(METADATA_DIR).exists() {
+            return Err(StartError::MetadataElsewhere {
                 path: dir.display().to_string(),
+                first: log_dirs[0].display().to_string(),
             });
         }
         if let Some(props) = MetaProperties::read(dir)? {
-            // Tidelog writes no directory id yet: one is Kafka's (3.7 and later).
-            if props.directory_id.is_some() {
-                return Err(StartError::KafkaDirectory {
-                    path: dir.display().to_string(),
-                });
-            }
             if props.node_id != node_id {
                 return Err(StartError::NodeMismatch {
                     path: dir.display().to_string(),
@@ -76,12 +73,60 @@ pub fn check(log_dirs: &[std::path::PathBuf], node_id: i32) -> Result<Option<Str
                 return Err(StartError::MetadataLost {
                     path: dir.display().to_string(),
                     partition,
-                    metadata: log_dirs[0].join(METADATA_LOG_FILE).display().to_string(),
+                    metadata: log_dirs[0].join(METADATA_DIR).display().to_string(),
                 });
             }
         }
     }
     Ok(cluster_id)
+}
+
+/// Each of `log_dirs`' identity in `meta.properties`, reading only: the existing one, or
+/// (where there is none, or it lacks a directory id, as Tidelog wrote them before issue 10)
+/// a new one with a new directory id, which [`write_identities`] writes once the start is
+/// sure to go on, as Kafka does. Run after [`check`] accepted the directories.
+pub fn identities(
+    log_dirs: &[std::path::PathBuf],
+    cluster_id: &str,
+    node_id: i32,
+) -> Result<Vec<Identity>, StartError> {
+    let mut identities = Vec::with_capacity(log_dirs.len());
+    for dir in log_dirs {
+        let identity = match MetaProperties::read(dir)? {
+            Some(props) if props.directory_id.is_some() => Identity { props, new: false },
+            _ => Identity {
+                props: MetaProperties::new(
+                    cluster_id.to_string(),
+                    node_id,
+                    Some(random_uuid()),
+                    std::time::SystemTime::now(),
+                ),
+                new: true,
+            },
+        };
+        identities.push(identity);
+    }
+    Ok(identities)
+}
+
+/// A log dir's `meta.properties`, and whether it is yet to be written.
+pub struct Identity {
+    pub props: MetaProperties,
+    pub new: bool,
+}
+
+impl Identity {
+    pub fn directory_id(&self) -> tidelog_protocol::Uuid {
+        self.props.directory_id.expect("every identity has a directory id")
+    }
+}
+
+/// Writes the new ones of `identities`, each into its log dir.
+pub fn write_identities(log_dirs: &[std::path::PathBuf], identities: &[Identity]) -> Result<(), StartError> {
+    for (dir, identity) in log_dirs.iter().zip(identities).filter(|(_, i)| i.new) {
+        identity.props.write(dir)?;
+    }
+    Ok(())
 }
 
 /// Creates `dir` if needed and takes its lock, held as long as the returned file is open;

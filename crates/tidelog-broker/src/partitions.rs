@@ -27,6 +27,7 @@ use tracing::{error, info, warn};
 
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
+use crate::data_dir::partition_metadata::{PartitionMetadata, PARTITION_METADATA};
 use crate::flusher::Flusher;
 use crate::ids::random_uuid;
 use crate::metadata::{MetadataImage, TopicMeta};
@@ -151,13 +152,18 @@ impl Partitions {
     /// Opens the logs on disk (recovering them after a crash) and creates the missing
     /// partitions of known topics. A partition directory the metadata does not name is set
     /// aside first, as Kafka sets aside stray logs (renamed `<dir>.<id>-stray`, never opened,
-    /// so no recovery cuts or rewrites it), unless its topic's deletion is recorded: that
-    /// log (the broker stopped before its files went) is opened and deleted.
+    /// so no recovery cuts or rewrites it): a start deletes nothing. So is one whose
+    /// `partition.metadata` names another topic id: a deleted topic's of the same name.
     pub fn open(config: &BrokerConfig, image: &MetadataImage) -> Result<Partitions, LogError> {
-        let named = |tp: &TopicPartition| image.topic(tp.topic()).is_some_and(|t| tp.partition() < t.partitions);
+        let named = |tp: &TopicPartition, path: &std::path::Path| -> Result<bool, LogError> {
+            let Some(topic) = image.topic(tp.topic()).filter(|t| tp.partition() < t.partitions) else {
+                return Ok(false);
+            };
+            Ok(PartitionMetadata::read(path)?.is_none_or(|m| m.topic_id == topic.id))
+        };
         for dir in config.log_dirs.iter().filter(|d| d.is_dir()) {
-            for (tp, _) in partition_dirs(dir)? {
-                if !named(&tp) && !image.deletion_recorded(tp.topic()) {
+            for (tp, path) in partition_dirs(dir)? {
+                if !named(&tp, &path)? {
                     let stray = set_aside_stray(dir, &tp, &format!("{:032x}", random_uuid().as_u128()))?;
                     warn!(partition = %tp, renamed = %stray.display(),
                         "a log no topic in the metadata names: set aside, not deleted");
@@ -165,12 +171,6 @@ impl Partitions {
             }
         }
         let logs = LogManager::open(&config.log_dirs, &log_config(config, &BTreeMap::new()))?;
-        for (tp, _) in logs.logs() {
-            if !named(&tp) {
-                info!(partition = %tp, "deleting the log of a deleted topic");
-                logs.delete_log(&tp)?;
-            }
-        }
         let partitions = Partitions {
             logs,
             hosted: RwLock::default(),
@@ -187,7 +187,8 @@ impl Partitions {
         self.logs.sizes_by_dir()
     }
 
-    /// Creates (or opens) every partition of `topic` and applies its configs.
+    /// Creates (or opens) every partition of `topic` and applies its configs. Each
+    /// directory gets the topic's id in `partition.metadata`, which Kafka requires of it.
     pub fn create_logs(&self, config: &BrokerConfig, topic: &TopicMeta) -> Result<(), LogError> {
         let log_config = log_config(config, &topic.configs);
         let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
@@ -197,7 +198,13 @@ impl Partitions {
             }
             let tp = TopicPartition::new(topic.name.clone(), p)?;
             let log = self.logs.get_or_create_log(&tp, log_config.clone())?;
-            lock(&log).set_config(log_config.clone())?;
+            {
+                let mut log = lock(&log);
+                log.set_config(log_config.clone())?;
+                if !log.dir().join(PARTITION_METADATA).exists() {
+                    PartitionMetadata { topic_id: topic.id }.write(log.dir())?;
+                }
+            }
             hosted.insert((topic.name.clone(), p), Arc::new(Partition::new(tp, log)));
         }
         Ok(())

@@ -14,8 +14,8 @@ use tidelog_broker::data_dir::meta_properties::MetaProperties;
 use tidelog_broker::data_dir::partition_metadata::PartitionMetadata;
 use tidelog_broker::ids::uuid_from_base64;
 use tidelog_broker::metadata::kraft::{
-    load, ConfigResource, Controller, KraftError, KraftImage, LeaderAndEpoch, LoadedMetadata, MetadataLog, Provenance,
-    QuorumState, SnapshotDamage, SnapshotId, TornTail, METADATA_DIR,
+    load, ConfigResource, Controller, KraftError, KraftImage, LeaderAndEpoch, LoadedMetadata, MetadataLog,
+    MetadataLogSettings, Provenance, QuorumState, SnapshotDamage, SnapshotId, TornTail, METADATA_DIR,
 };
 use tidelog_log::{LeaderEpochCheckpointFile, TopicPartition};
 use tidelog_protocol::metadata::records::{
@@ -101,6 +101,7 @@ fn the_fixture_loads_into_the_image_kafka_served() {
         log_end_offset,
         torn_tail,
         open_transaction,
+        ..
     } = load(&data.path().join(METADATA_DIR)).unwrap();
     assert_eq!(
         snapshot,
@@ -596,11 +597,20 @@ fn versioned(record: MetadataRecord) -> VersionedRecord {
     VersionedRecord { version: 0, record }
 }
 
+/// Segments of `segment_bytes`, and no snapshot but those a test writes.
+fn settings(segment_bytes: i32) -> MetadataLogSettings {
+    MetadataLogSettings {
+        segment_bytes,
+        snapshot_bytes: u64::MAX,
+        retention_bytes: -1,
+    }
+}
+
 /// A metadata log created as the fixture's was, in a temporary data directory.
 fn created(segment_bytes: i32) -> (TempDir, PathBuf, MetadataLog) {
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().join(METADATA_DIR);
-    let log = MetadataLog::create(&dir, &controller(), bootstrap(), segment_bytes).unwrap();
+    let log = MetadataLog::create(&dir, &controller(), bootstrap(), settings(segment_bytes)).unwrap();
     (data, dir, log)
 }
 
@@ -799,7 +809,7 @@ fn a_leftover_part_file_is_not_a_snapshot() {
 fn a_snapshot_of_the_fixtures_image_reloads_into_it() {
     let (_fixture, kafka) = metadata_dir();
     let image = load(&kafka).unwrap().image;
-    let (_data, dir, mut log) = created(1 << 20);
+    let (_data, dir, log) = created(1 << 20);
     let id = log.write_snapshot(&image).unwrap();
     assert_eq!(id.file_name(), "00000000000000000627-0000000001.checkpoint");
     let loaded = load(&dir).unwrap();

@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use tracing::{debug, info};
 
+/// The KRaft metadata log's topic, whose one partition directory is the metadata store's.
+pub const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
+
 /// Kafka's clean shutdown marker file name.
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
 
@@ -288,7 +291,8 @@ pub fn set_aside_stray(log_dir: &Path, tp: &TopicPartition, unique: &str) -> Res
 }
 
 /// The partition directories in a log dir; anything else (checkpoints, markers, Kafka's
-/// `-delete` dirs) is skipped.
+/// `-delete` dirs, the KRaft metadata log `__cluster_metadata-0`, which is no topic's) is
+/// skipped.
 pub fn partition_dirs(dir: &Path) -> Result<Vec<(TopicPartition, PathBuf)>> {
     let mut found = Vec::new();
     for entry in fs::read_dir(dir).context("list", dir)? {
@@ -296,7 +300,8 @@ pub fn partition_dirs(dir: &Path) -> Result<Vec<(TopicPartition, PathBuf)>> {
         if !entry.file_type().context("stat", &entry.path())?.is_dir() {
             continue;
         }
-        if let Some(tp) = entry.file_name().to_str().and_then(TopicPartition::from_dir_name) {
+        let tp = entry.file_name().to_str().and_then(TopicPartition::from_dir_name);
+        if let Some(tp) = tp.filter(|tp| tp.topic() != CLUSTER_METADATA_TOPIC) {
             found.push((tp, entry.path()));
         }
     }

@@ -1,6 +1,6 @@
-//! A start never destroys a data directory: one process per directory (its `.lock`), a
-//! directory whose metadata log is lost or that Apache Kafka wrote is refused without a
-//! byte changed, and a partition directory no metadata names is set aside, not deleted.
+//! A start never destroys a data directory: one process per directory (its `.lock`); a
+//! directory whose metadata log is lost, damaged or another node's is refused without a
+//! byte changed; and a partition directory no metadata names is set aside, not deleted.
 
 mod common;
 
@@ -41,7 +41,8 @@ fn assert_records_served(broker: &Broker) {
     assert_eq!(values, expected);
 }
 
-/// Every file under `dir` with its bytes.
+/// Every file under `dir` with its bytes, but the empty `.lock` a start takes first (as
+/// Kafka's does), before it reads anything.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -50,7 +51,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             let path = entry.expect("a dir entry").path();
             if path.is_dir() {
                 pending.push(path);
-            } else {
+            } else if path != dir.join(".lock") {
                 let bytes = std::fs::read(&path).expect("read a file");
                 files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
             }
@@ -117,7 +118,7 @@ fn a_second_broker_on_a_directory_in_use_refuses_to_start() {
 fn a_lost_metadata_log_beside_partitions_is_refused_and_nothing_changes() {
     let mut broker = broker_with_records();
     broker.stop();
-    std::fs::remove_file(broker.data_dir().join("tidelog-metadata.log")).expect("lose the metadata log");
+    std::fs::remove_dir_all(broker.data_dir().join("__cluster_metadata-0")).expect("lose the metadata log");
     assert_refused_unchanged(broker.data_dir(), "but the metadata log");
 }
 
@@ -165,25 +166,47 @@ fn a_topic_deleted_through_the_api_has_its_files_removed() {
     });
 }
 
-#[test]
-fn a_kafka_data_directory_is_refused_and_nothing_changes() {
-    // A Kafka 4 directory as its shape says: the KRaft metadata log, partitions, identity.
-    let made = tempfile::tempdir().expect("a temp dir");
-    for dir in ["__cluster_metadata-0", "plain-0"] {
-        std::fs::create_dir(made.path().join(dir)).unwrap();
-        std::fs::write(made.path().join(dir).join("00000000000000000000.log"), b"").unwrap();
-    }
-    std::fs::write(
-        made.path().join("meta.properties"),
-        "version=1\nnode.id=1\ncluster.id=x\n",
-    )
-    .unwrap();
-    assert_refused_unchanged(made.path(), "Apache Kafka data directory");
-    // And the one Apache Kafka 4.0 wrote (tests/fixtures/kafka-4.0), copied first.
+/// A copy of the data directory Apache Kafka 4.0 wrote (tests/fixtures/kafka-4.0): served
+/// by `tests/python/test_kafka_fixture.py`, damaged here.
+fn kafka_fixture() -> tempfile::TempDir {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/kafka-4.0/data");
     let copy = tempfile::tempdir().expect("a temp dir");
     copy_dir(&fixture, copy.path());
-    assert_refused_unchanged(copy.path(), "Apache Kafka data directory");
+    copy
+}
+
+#[test]
+fn a_kafka_directory_of_another_node_is_refused_and_nothing_changes() {
+    let copy = kafka_fixture();
+    let before = snapshot(copy.path());
+    let (status, log) = serve_dir_expecting_exit(copy.path(), "PLAINTEXT", &["--node-id", "2"]);
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("belongs to node 1, not 2"), "{log}");
+    assert!(snapshot(copy.path()) == before, "no file changed");
+}
+
+#[test]
+fn a_damaged_metadata_log_after_a_clean_shutdown_is_refused_naming_it() {
+    // Kafka shut down cleanly (its .kafka_cleanshutdown is there): a cut batch is damage,
+    // not a crash's torn write, and nothing is cut.
+    let copy = kafka_fixture();
+    let segment = copy.path().join("__cluster_metadata-0/00000000000000000000.log");
+    let bytes = std::fs::read(&segment).unwrap();
+    std::fs::write(&segment, &bytes[..bytes.len() - 7]).unwrap();
+    assert_refused_unchanged(copy.path(), "00000000000000000000.log: the batch at byte");
+}
+
+#[test]
+fn a_corrupt_metadata_snapshot_is_refused_naming_it() {
+    let copy = kafka_fixture();
+    let snapshot_file = copy
+        .path()
+        .join("__cluster_metadata-0/00000000000000000000-0000000000.checkpoint");
+    let mut bytes = std::fs::read(&snapshot_file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&snapshot_file, bytes).unwrap();
+    assert_refused_unchanged(copy.path(), "corrupt snapshot");
 }
 
 #[test]
@@ -198,20 +221,4 @@ fn a_log_dir_that_is_a_file_is_refused_with_its_name() {
         "{log}"
     );
     assert_eq!(std::fs::read(&file).unwrap(), b"data");
-}
-
-#[test]
-fn a_directory_whose_identity_kafka_wrote_is_refused_and_nothing_changes() {
-    // A Kafka 3.7+ broker's data directory without the metadata log (a broker-only node):
-    // its meta.properties carries a directory id, which Tidelog does not write.
-    let made = tempfile::tempdir().expect("a temp dir");
-    std::fs::create_dir(made.path().join("plain-0")).unwrap();
-    std::fs::write(made.path().join("plain-0").join("00000000000000000000.log"), b"").unwrap();
-    std::fs::write(
-        made.path().join("meta.properties"),
-        "#\n#Sun Dec 06 05:24:04 UTC 2026\nnode.id=1\ndirectory.id=KU3QlA1cTAqWud95vBMHew\nversion=1\ncluster.id=ythC6Rc3SKC1BAOmVz0kPA\n",
-    )
-    .unwrap();
-    std::fs::write(made.path().join("tidelog-metadata.log"), b"").unwrap();
-    assert_refused_unchanged(made.path(), "Apache Kafka data directory");
 }

@@ -1,6 +1,6 @@
 //! The in-memory metadata image and the events that change it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use tidelog_protocol::Uuid;
@@ -48,28 +48,24 @@ pub struct MetadataImage {
     names_by_id: HashMap<Uuid, String>,
     /// The first producer id never allocated.
     producer_ids_end: i64,
-    /// Feature levels changed since the cluster was formatted (the rest are at their
-    /// defaults, `features::SUPPORTED`).
+    /// Feature levels set explicitly: by the metadata log, or changed since the cluster was
+    /// formatted (the rest are at their defaults, `features::SUPPORTED`).
     changed_features: BTreeMap<String, i16>,
-    /// How many times the finalized features changed: clients keep the newest they see.
+    /// Grows with every change of the finalized features: clients keep the newest they see.
+    /// The metadata log's offset of the change, as Kafka's.
     features_epoch: i64,
-    /// Topics deleted through the API and not created again: the only partition
-    /// directories a start may remove.
-    deleted_topics: BTreeSet<String>,
 }
 
 impl MetadataImage {
     pub fn apply(&mut self, event: &MetadataEvent) {
         match event {
             MetadataEvent::TopicCreated(topic) => {
-                self.deleted_topics.remove(&topic.name);
                 self.names_by_id.insert(topic.id, topic.name.clone());
                 self.topics.insert(topic.name.clone(), topic.clone());
             }
             MetadataEvent::TopicDeleted { name } => {
                 if let Some(topic) = self.topics.remove(name) {
                     self.names_by_id.remove(&topic.id);
-                    self.deleted_topics.insert(name.clone());
                 }
             }
             MetadataEvent::PartitionsCreated { name, total } => {
@@ -114,8 +110,7 @@ impl MetadataImage {
         self.features_epoch
     }
 
-    /// An image holding just `topics`, for tests.
-    #[cfg(test)]
+    /// An image holding just `topics`.
     pub fn of_topics(topics: impl IntoIterator<Item = TopicMeta>) -> MetadataImage {
         let mut image = MetadataImage::default();
         for topic in topics {
@@ -124,9 +119,24 @@ impl MetadataImage {
         image
     }
 
-    /// Whether `name` was deleted through the API (and not created again).
-    pub fn deletion_recorded(&self, name: &str) -> bool {
-        self.deleted_topics.contains(name)
+    /// An image of `topics`, the first producer id no block covered, every feature's level
+    /// and the features' epoch: what the metadata log holds at a start.
+    pub fn restored(
+        topics: Vec<TopicMeta>,
+        producer_ids_end: i64,
+        feature_levels: BTreeMap<String, i16>,
+        features_epoch: i64,
+    ) -> MetadataImage {
+        let mut image = MetadataImage::of_topics(topics);
+        image.producer_ids_end = producer_ids_end;
+        image.changed_features = feature_levels;
+        image.features_epoch = features_epoch;
+        image
+    }
+
+    /// Sets the features' epoch to the metadata log offset of their newest change.
+    pub fn set_features_epoch(&mut self, epoch: i64) {
+        self.features_epoch = epoch;
     }
 
     /// The first producer id no block has covered yet.
@@ -228,7 +238,6 @@ mod tests {
         assert_eq!((t.partitions, t.configs["retention.ms"].as_str()), (3, "1000"));
         image.apply(&MetadataEvent::TopicDeleted { name: "t".into() });
         assert!(image.topic("t").is_none() && image.topic_by_id(Uuid::from_u128(7)).is_none());
-        assert!(image.deletion_recorded("t") && !image.deletion_recorded("u"));
     }
 
     #[test]

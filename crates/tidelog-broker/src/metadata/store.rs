@@ -1,71 +1,119 @@
-//! The metadata event log: every change is appended and fsynced before it is applied, and
-//! the image is rebuilt by replaying the file at start.
+//! The metadata store: Kafka's KRaft metadata log (`__cluster_metadata-0` in the first log
+//! dir) and the broker's image of it. Every change is a batch of Kafka's metadata records,
+//! durable before it applies, so it survives restarts and Kafka's tools read it.
 //!
-//! Each entry is `[u32 length][u32 CRC-32C][JSON event]`, big-endian. Replay stops at the
-//! first torn or corrupt entry and truncates the file there: that entry was never
-//! acknowledged, because acknowledgement waits for the fsync.
+//! A first start formats the log (as `kafka-storage.sh format --standalone` would), in a
+//! staging directory renamed into place once whole; a directory an older Tidelog wrote has
+//! its `tidelog-metadata.log` converted then, once, and kept renamed beside it.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use thiserror::Error;
-use tracing::{info, warn};
+use tidelog_log::sync_dir;
+use tracing::info;
 
 use super::image::{MetadataEvent, MetadataImage};
+use super::kraft::{Controller, KraftError, MetadataLog, MetadataLogSettings, METADATA_DIR};
+use super::legacy::{self, CONVERTED_SUFFIX, LEGACY_LOG_FILE};
+use super::records::{self, Placement, Unsupported, METADATA_VERSION};
 
-/// The file name, at the root of the first log directory.
-pub const METADATA_LOG_FILE: &str = "tidelog-metadata.log";
-
-/// No event is anywhere near this big; a larger length means a corrupt entry.
-const MAX_ENTRY_LEN: u32 = 16 * 1024 * 1024;
+/// Records per batch when a whole image is written at once (a conversion): far below
+/// KRaft's 8 MiB batches.
+const RECORDS_PER_BATCH: usize = 1000;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("metadata log {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("metadata {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("metadata log: {0}")]
+    Kraft(#[from] KraftError),
+    #[error(
+        "the metadata names topic {topic}, which this broker cannot serve: {reason}; nothing was changed",
+        topic = .0.topic,
+        reason = .0.reason
+    )]
+    Unsupported(Unsupported),
+}
+
+/// What the store needs to know of this node.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// The quorum's only voter, for a format.
+    pub controller: Controller,
+    /// Where this node's new partitions are placed.
+    pub placement: Placement,
+    pub log: MetadataLogSettings,
+    /// The broker did not shut down cleanly: a torn last batch is a crash's, and cut off.
+    pub after_crash: bool,
+}
+
+impl StoreSettings {
+    /// Node 1 with one log dir, for tests.
+    #[cfg(test)]
+    pub fn for_tests() -> StoreSettings {
+        let directory = tidelog_protocol::Uuid::from_u128(77);
+        StoreSettings {
+            controller: Controller {
+                node_id: 1,
+                directory_id: directory,
+                listener: "CONTROLLER".into(),
+                host: "localhost".into(),
+                port: 9093,
+            },
+            placement: Placement { node_id: 1, directory },
+            log: MetadataLogSettings::default(),
+            after_crash: false,
+        }
+    }
 }
 
 pub struct MetadataStore {
-    path: PathBuf,
-    file: Mutex<File>,
+    log: Mutex<MetadataLog>,
     image: RwLock<MetadataImage>,
+    placement: Placement,
 }
 
 impl MetadataStore {
-    /// Opens (or creates) the log in `dir` and replays it.
-    pub fn open(dir: &Path) -> Result<MetadataStore, StoreError> {
-        let path = dir.join(METADATA_LOG_FILE);
-        let io_err = |source| StoreError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io_err)?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(io_err)?;
-        let mut contents = Vec::new();
-        file.read_to_end(&mut contents).map_err(io_err)?;
-        let (events, valid_len) = parse_entries(&contents);
-        if valid_len < contents.len() {
-            warn!(path = %path.display(), kept = valid_len, dropped = contents.len() - valid_len,
-                "metadata log has a torn or corrupt tail; truncating it");
-            file.set_len(valid_len as u64).map_err(io_err)?;
-            file.sync_all().map_err(io_err)?;
+    /// Opens the metadata log of the log dir `dir`, formatting it (or converting the old
+    /// event log into it) first if there is none.
+    pub fn open(dir: &Path, settings: &StoreSettings) -> Result<MetadataStore, StoreError> {
+        let metadata_dir = dir.join(METADATA_DIR);
+        let legacy = dir.join(LEGACY_LOG_FILE);
+        if !metadata_dir.exists() {
+            let old = match legacy.exists() {
+                true => Some(legacy::read(&legacy)?),
+                false => None,
+            };
+            format(dir, settings, old.as_ref())?;
         }
-        let mut image = MetadataImage::default();
-        for event in &events {
-            image.apply(event);
+        if legacy.exists() {
+            // Converted (now or by a start that stopped before this rename): kept, renamed.
+            let kept = dir.join(format!("{LEGACY_LOG_FILE}{CONVERTED_SUFFIX}"));
+            std::fs::rename(&legacy, &kept).map_err(io_err(&legacy))?;
+            sync_dir(dir).map_err(|e| StoreError::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::other(e),
+            })?;
+            info!(kept = %kept.display(), "the old metadata log is converted into the KRaft metadata log");
         }
-        info!(path = %path.display(), events = events.len(), "metadata replayed");
+        let node_id = settings.placement.node_id;
+        let mut log = MetadataLog::open(&metadata_dir, settings.log, settings.after_crash)?;
+        // Checked before the election writes anything: a refused start changes nothing.
+        records::image_of(log.image(), node_id).map_err(StoreError::Unsupported)?;
+        log.elect(node_id)?;
+        if !log.image().features().contains_key(METADATA_VERSION) {
+            // Formatted by Kafka's tool but never started: bootstrap as its controller would.
+            let bootstrap = records::bootstrap_features(&MetadataImage::default());
+            log.append_transaction("Bootstrap records", bootstrap)?;
+        }
+        let image = records::image_of(log.image(), node_id).map_err(StoreError::Unsupported)?;
+        info!(path = %metadata_dir.display(), offset = log.image().provenance().offset,
+            topics = image.topics().count(), "metadata loaded");
         Ok(MetadataStore {
-            path,
-            file: Mutex::new(file),
+            log: Mutex::new(log),
             image: RwLock::new(image),
+            placement: settings.placement,
         })
     }
 
@@ -73,8 +121,8 @@ impl MetadataStore {
         self.image.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Makes `event` durable, then applies it. `check` runs against the current image
-    /// under the write lock first, so validation and application are atomic.
+    /// Makes `event` durable as metadata records, then applies it. `check` runs against the
+    /// current image under the write lock first, so validation and application are atomic.
     pub fn commit<E>(
         &self,
         check: impl FnOnce(&MetadataImage) -> Result<MetadataEvent, E>,
@@ -84,44 +132,52 @@ impl MetadataStore {
             Ok(event) => event,
             Err(e) => return Ok(Err(e)),
         };
-        let json = serde_json::to_vec(&event).expect("metadata events serialize");
-        let mut entry = Vec::with_capacity(json.len() + 8);
-        entry.extend_from_slice(&(json.len() as u32).to_be_bytes());
-        entry.extend_from_slice(&crc32c::crc32c(&json).to_be_bytes());
-        entry.extend_from_slice(&json);
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let io_err = |source| StoreError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        file.write_all(&entry).map_err(io_err)?;
-        file.sync_data().map_err(io_err)?;
+        let records = records::records_of(&event, &image, self.placement);
+        let offset = self.log.lock().unwrap_or_else(|e| e.into_inner()).append(records)?;
         image.apply(&event);
+        if matches!(event, MetadataEvent::FeatureLevelsChanged { .. }) {
+            image.set_features_epoch(offset);
+        }
         Ok(Ok(event))
     }
 }
 
-/// The events of every complete, intact entry and the length of that valid prefix.
-fn parse_entries(contents: &[u8]) -> (Vec<MetadataEvent>, usize) {
-    let mut events = Vec::new();
-    let mut pos = 0;
-    while let Some(header) = contents.get(pos..pos + 8) {
-        let len = u32::from_be_bytes(header[..4].try_into().unwrap());
-        let crc = u32::from_be_bytes(header[4..].try_into().unwrap());
-        if len > MAX_ENTRY_LEN {
-            break;
-        }
-        let Some(body) = contents.get(pos + 8..pos + 8 + len as usize) else {
-            break;
-        };
-        if crc32c::crc32c(body) != crc {
-            break;
-        }
-        let Ok(event) = serde_json::from_slice(body) else { break };
-        events.push(event);
-        pos += 8 + len as usize;
+/// Formats the metadata log of `dir` with `old`'s content (a conversion) or none, in a
+/// staging directory renamed into place once whole: a crash leaves no half-made log.
+fn format(dir: &Path, settings: &StoreSettings, old: Option<&MetadataImage>) -> Result<(), StoreError> {
+    let staging = dir.join(format!("{METADATA_DIR}.new"));
+    if staging.exists() {
+        // A format a crash interrupted: never renamed, so never used.
+        std::fs::remove_dir_all(&staging).map_err(io_err(&staging))?;
     }
-    (events, pos)
+    let new = MetadataImage::default();
+    let image = old.unwrap_or(&new);
+    let mut log = MetadataLog::create(
+        &staging,
+        &settings.controller,
+        records::bootstrap_features(image),
+        settings.log,
+    )?;
+    let content = records::records_of_image(image, settings.placement);
+    for batch in content.chunks(RECORDS_PER_BATCH) {
+        log.append(batch.to_vec())?;
+    }
+    drop(log);
+    let metadata_dir = dir.join(METADATA_DIR);
+    std::fs::rename(&staging, &metadata_dir).map_err(io_err(&staging))?;
+    sync_dir(dir).map_err(|e| StoreError::Io {
+        path: dir.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    info!(path = %metadata_dir.display(), converted = old.is_some(), "metadata log formatted");
+    Ok(())
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -133,47 +189,108 @@ mod tests {
     use super::*;
     use crate::metadata::TopicMeta;
 
-    fn create(store: &MetadataStore, name: &str) {
-        let topic = TopicMeta {
+    fn topic(name: &str, id: u128, partitions: i32) -> TopicMeta {
+        TopicMeta {
             name: name.into(),
-            id: Uuid::from_u128(9),
-            partitions: 2,
-            configs: BTreeMap::new(),
-        };
-        store
-            .commit::<()>(|_| Ok(MetadataEvent::TopicCreated(topic)))
-            .unwrap()
-            .unwrap();
+            id: Uuid::from_u128(id),
+            partitions,
+            configs: BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]),
+        }
+    }
+
+    fn commit(store: &MetadataStore, event: MetadataEvent) {
+        store.commit::<()>(|_| Ok(event)).unwrap().unwrap();
+    }
+
+    /// Everything the broker's image says, comparable.
+    fn state(image: &MetadataImage) -> impl PartialEq + std::fmt::Debug {
+        (
+            image.topics().cloned().collect::<Vec<_>>(),
+            image.producer_ids_end(),
+            image.finalized_features(),
+        )
     }
 
     #[test]
-    fn survives_reopen_and_truncates_a_torn_tail() {
+    fn every_kind_of_change_survives_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let store = MetadataStore::open(dir.path()).unwrap();
-            create(&store, "a");
-            create(&store, "b");
-        }
-        let path = dir.path().join(METADATA_LOG_FILE);
-        let full = std::fs::metadata(&path).unwrap().len();
-        // Tear the last entry: every cut inside it loses only that entry.
-        for cut in [full - 1, full - 10] {
-            let file = OpenOptions::new().write(true).open(&path).unwrap();
-            file.set_len(cut).unwrap();
-            let store = MetadataStore::open(dir.path()).unwrap();
-            assert!(store.image().topic("a").is_some());
-            assert!(store.image().topic("b").is_none());
-            create(&store, "b");
-        }
-        let store = MetadataStore::open(dir.path()).unwrap();
-        assert_eq!(store.image().topics().count(), 2);
+        let before = {
+            let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
+            commit(&store, MetadataEvent::TopicCreated(topic("a", 1, 2)));
+            commit(&store, MetadataEvent::TopicCreated(topic("b", 2, 1)));
+            commit(
+                &store,
+                MetadataEvent::PartitionsCreated {
+                    name: "a".into(),
+                    total: 4,
+                },
+            );
+            commit(
+                &store,
+                MetadataEvent::TopicConfigsAltered {
+                    name: "a".into(),
+                    set: BTreeMap::from([("cleanup.policy".into(), "compact".into())]),
+                    removed: vec!["retention.ms".into()],
+                },
+            );
+            commit(&store, MetadataEvent::TopicDeleted { name: "b".into() });
+            commit(&store, MetadataEvent::ProducerIdsAllocated { end: 2000 });
+            commit(
+                &store,
+                MetadataEvent::FeatureLevelsChanged {
+                    levels: BTreeMap::from([("group.version".into(), 0)]),
+                },
+            );
+            let image = store.image();
+            assert_eq!(image.feature_level("group.version"), 0);
+            state(&image)
+        };
+        let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
+        let image = store.image();
+        assert_eq!(state(&image), before);
+        let a = image.topic("a").unwrap();
+        assert_eq!(
+            (a.partitions, a.configs.get("cleanup.policy").map(String::as_str)),
+            (4, Some("compact"))
+        );
+        assert!(image.topic("b").is_none());
+    }
+
+    #[test]
+    fn an_old_event_log_is_converted_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = [
+            MetadataEvent::TopicCreated(topic("kept", 5, 3)),
+            MetadataEvent::TopicCreated(topic("gone", 6, 1)),
+            MetadataEvent::TopicDeleted { name: "gone".into() },
+            MetadataEvent::ProducerIdsAllocated { end: 3000 },
+            MetadataEvent::FeatureLevelsChanged {
+                levels: BTreeMap::from([("transaction.version".into(), 1)]),
+            },
+        ];
+        let path = dir.path().join(LEGACY_LOG_FILE);
+        legacy::write(&path, &events);
+        let old_bytes = std::fs::read(&path).unwrap();
+        let expected = state(&legacy::read(&path).unwrap());
+        let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
+        assert_eq!(state(&store.image()), expected);
+        assert_eq!(store.image().topic("kept").unwrap().id, Uuid::from_u128(5));
+        assert_eq!(store.image().feature_level("transaction.version"), 1);
+        drop(store);
+        assert!(!path.exists());
+        let kept = dir.path().join(format!("{LEGACY_LOG_FILE}{CONVERTED_SUFFIX}"));
+        assert_eq!(std::fs::read(&kept).unwrap(), old_bytes);
+        // The next start reads the KRaft log only.
+        let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
+        assert_eq!(state(&store.image()), expected);
     }
 
     #[test]
     fn a_refused_check_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = MetadataStore::open(dir.path()).unwrap();
+        let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
+        let end = store.log.lock().unwrap().end_offset();
         assert_eq!(store.commit(|_| Err("no")).unwrap(), Err("no"));
-        assert_eq!(std::fs::metadata(dir.path().join(METADATA_LOG_FILE)).unwrap().len(), 0);
+        assert_eq!(store.log.lock().unwrap().end_offset(), end);
     }
 }

@@ -57,14 +57,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..3 {
-            let metadata = MetadataStore::open(dir.path()).unwrap();
+            let metadata = MetadataStore::open(dir.path(), &crate::metadata::StoreSettings::for_tests()).unwrap();
             let ids = ProducerIdManager::new(&metadata);
             for _ in 0..1_500 {
                 assert!(seen.insert(ids.allocate(&metadata).unwrap()));
             }
         }
         assert_eq!(*seen.iter().min().unwrap(), 0);
-        let metadata = MetadataStore::open(dir.path()).unwrap();
+        let metadata = MetadataStore::open(dir.path(), &crate::metadata::StoreSettings::for_tests()).unwrap();
         assert_eq!(metadata.image().producer_ids_end(), 6 * PRODUCER_ID_BLOCK_SIZE);
     }
 }

@@ -35,6 +35,14 @@ pub enum KraftError {
     /// ended that never began, ...
     #[error("{}: record at offset {offset}: {reason}", path.display())]
     Replay { path: PathBuf, offset: i64, reason: String },
+    /// A batch of the log that is cut short or damaged where no crash leaves one: after a
+    /// clean shutdown, or before the last segment's end.
+    #[error("{}: the batch at byte {position} is damaged ({reason}); nothing was changed", path.display())]
+    Damaged {
+        path: PathBuf,
+        position: u64,
+        reason: RecordsError,
+    },
     /// The log does not continue where the snapshot or the previous batch ended: records
     /// are missing (or repeated), which no crash leaves behind.
     #[error("{}: the batch at byte {position} starts at offset {found}, where offset {expected} was due", path.display())]

@@ -29,6 +29,8 @@ pub struct LoadedMetadata {
     pub log_end_offset: i64,
     /// Where reading stopped before the end of the segments, if it did.
     pub torn_tail: Option<TornTail>,
+    /// The bytes of the batches after the snapshot.
+    pub bytes_after_snapshot: u64,
     /// The offset of a `BeginTransactionRecord` the log does not end: the records after it
     /// are not in the image.
     pub open_transaction: Option<i64>,
@@ -58,6 +60,7 @@ pub fn load(dir: &Path) -> Result<LoadedMetadata, KraftError> {
         next = id.end_offset;
     }
     let mut torn_tail = None;
+    let mut bytes_after_snapshot = 0;
     // Where the next batch must start, once the log has begun; its first batch may start
     // anywhere up to `next`.
     let mut due: Option<i64> = None;
@@ -86,6 +89,7 @@ pub fn load(dir: &Path) -> Result<LoadedMetadata, KraftError> {
             if batch.next_offset() <= next {
                 continue;
             }
+            bytes_after_snapshot += batch.as_bytes().len() as u64;
             let records = read_batch(&batch, MAX_BATCH_RECORDS_BYTES).map_err(|source| KraftError::Record {
                 path: path.clone(),
                 offset: base,
@@ -103,13 +107,14 @@ pub fn load(dir: &Path) -> Result<LoadedMetadata, KraftError> {
         snapshot,
         log_end_offset: next,
         torn_tail,
+        bytes_after_snapshot,
         open_transaction: replay.open_transaction(),
         image: replay.into_image(),
     })
 }
 
 /// The segments of the log in `dir`, by base offset.
-fn segments(dir: &Path) -> Result<Vec<PathBuf>, KraftError> {
+pub(super) fn segments(dir: &Path) -> Result<Vec<PathBuf>, KraftError> {
     let io_err = |source| KraftError::Io {
         path: dir.to_path_buf(),
         source,

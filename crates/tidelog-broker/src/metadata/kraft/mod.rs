@@ -18,7 +18,7 @@ mod snapshot;
 pub use error::{KraftError, SnapshotDamage};
 pub use image::{ConfigResource, KraftImage, LeaderAndEpoch, Provenance, Quorum, QuotaEntity, TopicImage};
 pub use load::{load, LoadedMetadata, TornTail};
-pub use metadata_log::{Controller, MetadataLog, METADATA_TOPIC_ID};
+pub use metadata_log::{Controller, MetadataLog, MetadataLogSettings, METADATA_TOPIC_ID};
 pub use quorum_state::{QuorumState, QuorumStateVersion, QUORUM_STATE};
 pub use snapshot::SnapshotId;
 
