@@ -35,6 +35,7 @@ use crate::coordinator::consumer::ConsumerGroups;
 use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::coordinator::txn::{ProducerIdManager, TransactionCoordinator, TxnSettings, TRANSACTION_STATE_TOPIC};
 use crate::data_dir;
+use crate::data_dir::meta_properties::META_PROPERTIES;
 use crate::fetch_session::FetchSessionCache;
 use crate::ids::{random_uuid, uuid_base64};
 use crate::metadata::kraft::Controller;
@@ -69,6 +70,8 @@ pub enum StartError {
         found: String,
         expected: String,
     },
+    #[error("log directory {path} is already formatted (it has a meta.properties): nothing was changed")]
+    AlreadyFormatted { path: String },
     #[error("log directory {path} is not a directory (a file is in its place)")]
     NotADirectory { path: String },
     #[error("log directory {path} is locked by another process (its .lock): one broker per directory")]
@@ -88,6 +91,41 @@ pub enum StartError {
         partition: String,
         metadata: String,
     },
+}
+
+/// Checks, locks and identifies the log directories, then opens the metadata log (formatting
+/// it for a new cluster, of id `new_cluster_id` or a random one). Read-only checks come
+/// first: a refused start leaves every directory as it was.
+fn open_metadata(
+    config: &BrokerConfig,
+    new_cluster_id: Option<&str>,
+) -> Result<(Vec<std::fs::File>, String, MetadataStore), StartError> {
+    let found = data_dir::check(&config.log_dirs, config.node_id)?;
+    let dir_locks = config
+        .log_dirs
+        .iter()
+        .map(|dir| data_dir::lock(dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cluster_id = found
+        .or_else(|| new_cluster_id.map(str::to_string))
+        .unwrap_or_else(|| uuid_base64(random_uuid()));
+    let identities = data_dir::identities(&config.log_dirs, &cluster_id, config.node_id)?;
+    let settings = store_settings(config, identities[0].directory_id());
+    let metadata = MetadataStore::open(&config.log_dirs[0], &settings)?;
+    data_dir::write_identities(&config.log_dirs, &identities)?;
+    Ok((dir_locks, cluster_id, metadata))
+}
+
+/// Formats the log directories of a new node of cluster `cluster_id` (`tidelog format`, as
+/// `kafka-storage.sh format --standalone`): identities and the metadata log. A directory
+/// that is already formatted (it has a `meta.properties`) refuses it, changing nothing.
+pub fn format_log_dirs(config: &BrokerConfig, cluster_id: &str) -> Result<(), StartError> {
+    if let Some(dir) = config.log_dirs.iter().find(|dir| dir.join(META_PROPERTIES).exists()) {
+        return Err(StartError::AlreadyFormatted {
+            path: dir.display().to_string(),
+        });
+    }
+    open_metadata(config, Some(cluster_id)).map(|_| ())
 }
 
 /// How the metadata store places this node: its first log dir's id names it as the quorum's
@@ -153,18 +191,7 @@ impl Broker {
     /// Prepares the log directories (identity in `meta.properties`, as Kafka writes it)
     /// and replays the metadata.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
-        // Read-only checks first: a refused start leaves every directory as it was.
-        let cluster_id = data_dir::check(&config.log_dirs, config.node_id)?;
-        let dir_locks = config
-            .log_dirs
-            .iter()
-            .map(|dir| data_dir::lock(dir))
-            .collect::<Result<Vec<_>, _>>()?;
-        let cluster_id = cluster_id.unwrap_or_else(|| uuid_base64(random_uuid()));
-        let identities = data_dir::identities(&config.log_dirs, &cluster_id, config.node_id)?;
-        let settings = store_settings(&config, identities[0].directory_id());
-        let metadata = MetadataStore::open(&config.log_dirs[0], &settings)?;
-        data_dir::write_identities(&config.log_dirs, &identities)?;
+        let (dir_locks, cluster_id, metadata) = open_metadata(&config, None)?;
         let partitions = Partitions::open(&config, &metadata.image())?;
         let topics = metadata.image().topics().count();
         info!(cluster_id, node_id = config.node_id, topics, "broker state loaded");

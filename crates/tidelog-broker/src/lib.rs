@@ -31,6 +31,6 @@ pub mod server;
 mod test_util;
 pub mod topic_config;
 
-pub use broker::Broker;
+pub use broker::{format_log_dirs, Broker};
 pub use config::BrokerConfig;
 pub use server::Server;

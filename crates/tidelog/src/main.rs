@@ -42,6 +42,9 @@ struct Cli {
 enum Command {
     /// Run the broker.
     Serve(ServeArgs),
+    /// Format the log directories of a new node with a cluster id of your choice, as
+    /// `kafka-storage.sh format --standalone` does (`serve` formats an empty one itself).
+    Format(FormatArgs),
     /// List, describe, create, alter and delete topics of a running broker.
     Topics(topics::TopicsArgs),
     /// List consumer groups, or describe one: members, offsets, lag and partition owners.
@@ -76,6 +79,16 @@ pub struct ServeArgs {
     node_id: Option<i32>,
 }
 
+#[derive(clap::Args)]
+pub struct FormatArgs {
+    /// The cluster id: a UUID in URL-safe base64 without padding, 22 characters, as
+    /// `kafka-storage.sh random-uuid` prints one.
+    #[arg(long, short = 't')]
+    cluster_id: String,
+    #[command(flatten)]
+    broker: ServeArgs,
+}
+
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
     let (k, v) = text.split_once('=').ok_or("expected KEY=VALUE")?;
     Ok((k.trim().to_string(), v.trim().to_string()))
@@ -98,6 +111,7 @@ fn main() -> ExitCode {
     let bootstrap = &cli.bootstrap_server;
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).map_err(Failure::from),
+        Command::Format(args) => serve::format(args).map_err(Failure::from),
         Command::Topics(args) => topics::run(args, bootstrap),
         Command::Groups(args) => groups::run(args, bootstrap),
         Command::Produce(args) => console::produce(args, bootstrap).map_err(Failure::from),

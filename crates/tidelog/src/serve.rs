@@ -9,32 +9,12 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::ServeArgs;
+use crate::{FormatArgs, ServeArgs};
 
 pub fn run(args: ServeArgs) -> Result<(), String> {
     let started = Instant::now();
     keep_freed_buffers();
-    let mut overrides = args.overrides.clone();
-    let shortcuts = [
-        ("listeners", args.listeners.clone()),
-        ("advertised.listeners", args.advertised_listeners.clone()),
-        ("log.dirs", args.log_dirs.clone()),
-        ("node.id", args.node_id.map(|n| n.to_string())),
-    ];
-    overrides.extend(shortcuts.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))));
-    let (config, not_applied) = BrokerConfig::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
-    if !not_applied.unknown.is_empty() {
-        warn!(
-            properties = not_applied.unknown.join(", "),
-            "unknown properties ignored"
-        );
-    }
-    if !not_applied.not_used.is_empty() {
-        info!(
-            properties = not_applied.not_used.join(", "),
-            "not used on a single node"
-        );
-    }
+    let config = load_config(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -118,4 +98,46 @@ impl Signals {
             _ = self.terminate.recv() => {}
         }
     }
+}
+
+/// The configuration `args` give (a file, overrides, shortcuts), with what it names but
+/// does not apply logged.
+pub fn load_config(args: &ServeArgs) -> Result<BrokerConfig, String> {
+    let mut overrides = args.overrides.clone();
+    let shortcuts = [
+        ("listeners", args.listeners.clone()),
+        ("advertised.listeners", args.advertised_listeners.clone()),
+        ("log.dirs", args.log_dirs.clone()),
+        ("node.id", args.node_id.map(|n| n.to_string())),
+    ];
+    overrides.extend(shortcuts.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))));
+    let (config, not_applied) = BrokerConfig::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    if !not_applied.unknown.is_empty() {
+        warn!(
+            properties = not_applied.unknown.join(", "),
+            "unknown properties ignored"
+        );
+    }
+    if !not_applied.not_used.is_empty() {
+        info!(
+            properties = not_applied.not_used.join(", "),
+            "not used on a single node"
+        );
+    }
+    Ok(config)
+}
+
+/// `tidelog format`: the log directories of a new node, formatted with the cluster id given.
+pub fn format(args: FormatArgs) -> Result<(), String> {
+    if tidelog_broker::ids::uuid_from_base64(&args.cluster_id).is_none() {
+        return Err(format!(
+            "cluster id {:?} is not a UUID in URL-safe base64 (22 characters, as `kafka-storage.sh random-uuid` prints one)",
+            args.cluster_id
+        ));
+    }
+    let config = load_config(&args.broker)?;
+    tidelog_broker::format_log_dirs(&config, &args.cluster_id).map_err(|e| e.to_string())?;
+    let dirs: Vec<String> = config.log_dirs.iter().map(|d| d.display().to_string()).collect();
+    info!(cluster_id = args.cluster_id, log_dirs = dirs.join(","), "formatted");
+    Ok(())
 }

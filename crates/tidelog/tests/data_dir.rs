@@ -222,3 +222,36 @@ fn a_log_dir_that_is_a_file_is_refused_with_its_name() {
     );
     assert_eq!(std::fs::read(&file).unwrap(), b"data");
 }
+
+#[test]
+fn format_sets_the_cluster_id_a_start_keeps_and_never_formats_twice() {
+    const CLUSTER_ID: &str = "ythC6Rc3SKC1BAOmVz0kPA";
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let data = dir.path().join("data");
+    let format = |cluster_id: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tidelog"))
+            .args(["format", "--cluster-id", cluster_id, "--log-dirs"])
+            .arg(&data)
+            .output()
+            .expect("run tidelog format")
+    };
+    let bad = format("not-a-uuid");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a UUID"));
+    assert!(!data.exists(), "a refused format creates nothing");
+    assert!(format(CLUSTER_ID).status.success());
+    assert!(data.join("__cluster_metadata-0").join("quorum-state").exists());
+    let identity = std::fs::read_to_string(data.join("meta.properties")).unwrap();
+    assert!(identity.contains(&format!("cluster.id={CLUSTER_ID}")), "{identity}");
+    // Formatted once: a second format (of any cluster) changes nothing.
+    let before = snapshot(&data);
+    let again = format("QDvH4F9RggFjFH4Yh0D7Sg");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already formatted"));
+    assert!(snapshot(&data) == before);
+    // A start serves the formatted directory as it is.
+    let (mut child, _addr) = common::serve_then_close_its_log(&data);
+    assert!(common::terminate(&mut child).success());
+    let identity = std::fs::read_to_string(data.join("meta.properties")).unwrap();
+    assert!(identity.contains(&format!("cluster.id={CLUSTER_ID}")), "{identity}");
+}

@@ -183,6 +183,7 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::path::PathBuf;
 
     use tidelog_protocol::Uuid;
 
@@ -283,6 +284,53 @@ mod tests {
         // The next start reads the KRaft log only.
         let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
         assert_eq!(state(&store.image()), expected);
+    }
+
+    /// Every file under `dir` with its bytes.
+    fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn a_replicated_topic_is_refused_naming_it_before_anything_is_written() {
+        use tidelog_protocol::metadata::records::{partition_record::PartitionRecord, topic_record::TopicRecord};
+        use tidelog_protocol::metadata::{MetadataRecord, VersionedRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let settings = StoreSettings::for_tests();
+        let metadata_dir = dir.path().join(METADATA_DIR);
+        let mut log = MetadataLog::create(
+            &metadata_dir,
+            &settings.controller,
+            records::bootstrap_features(&MetadataImage::default()),
+            settings.log,
+        )
+        .unwrap();
+        let id = Uuid::from_u128(3);
+        let topic = MetadataRecord::TopicRecord(TopicRecord {
+            name: "replicated".into(),
+            topic_id: id,
+            ..Default::default()
+        });
+        let partition = MetadataRecord::PartitionRecord(PartitionRecord {
+            partition_id: 0,
+            topic_id: id,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            leader: 1,
+            ..Default::default()
+        });
+        let versioned = |record| VersionedRecord { version: 0, record };
+        log.append(vec![versioned(topic), versioned(partition)]).unwrap();
+        drop(log);
+        let before = files(&metadata_dir);
+        let refused = MetadataStore::open(dir.path(), &settings).err().expect("refused");
+        let message = refused.to_string();
+        assert!(message.contains("topic replicated") && message.contains("[1, 2]"), "{message}");
+        assert_eq!(files(&metadata_dir), before, "nothing was written");
     }
 
     #[test]

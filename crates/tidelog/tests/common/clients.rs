@@ -18,7 +18,7 @@ use rdkafka::admin::{
 };
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode, KafkaResult};
 use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, OwnedHeaders};
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, Producer, ProducerContext};
@@ -384,9 +384,14 @@ impl Admin {
     }
 
     pub fn create_topics_with(&self, topics: &[NewTopic<'_>], validate_only: bool) -> Vec<TopicResult> {
+        self.try_create_topics(topics, validate_only)
+            .expect("CreateTopics request")
+    }
+
+    /// CreateTopics whose request itself may fail (the broker is gone).
+    pub fn try_create_topics(&self, topics: &[NewTopic<'_>], validate_only: bool) -> KafkaResult<Vec<TopicResult>> {
         self.runtime
             .block_on(self.client.create_topics(topics, &Self::options(validate_only)))
-            .expect("CreateTopics request")
     }
 
     /// Creates topics that must all be created (setup for other assertions).
@@ -440,13 +445,18 @@ impl Admin {
 
     /// Raises `topic` to `total` partitions.
     pub fn create_partitions(&self, topic: &str, total: usize) -> TopicResult {
+        self.try_create_partitions(topic, total)
+            .expect("CreatePartitions request")
+    }
+
+    /// CreatePartitions whose request itself may fail (the broker is gone).
+    pub fn try_create_partitions(&self, topic: &str, total: usize) -> KafkaResult<TopicResult> {
         let request = [NewPartitions::new(topic, total)];
         let mut results = self
             .runtime
-            .block_on(self.client.create_partitions(&request, &Self::options(false)))
-            .expect("CreatePartitions request");
+            .block_on(self.client.create_partitions(&request, &Self::options(false)))?;
         assert_eq!(results.len(), 1);
-        results.remove(0)
+        Ok(results.remove(0))
     }
 
     /// AlterConfigs of one resource: librdkafka's non-incremental API, which replaces the

@@ -45,7 +45,17 @@ public final class KafkaBroker implements AutoCloseable, BrokerEndpoint {
     }
 
     public static KafkaBroker start() throws Exception {
-        return start(null, Map.of());
+        return start(null, null, Map.of());
+    }
+
+    /**
+     * Kafka on a data directory that is already formatted (meta.properties, the KRaft
+     * metadata log), as {@code kafka-server-start.sh} starts on one: no
+     * {@code kafka-storage format}. The directory is the caller's: closing the broker
+     * leaves it in place.
+     */
+    public static KafkaBroker startOn(Path logDir) throws Exception {
+        return start(logDir, null, Map.of());
     }
 
     /**
@@ -56,11 +66,16 @@ public final class KafkaBroker implements AutoCloseable, BrokerEndpoint {
      * to the configuration.
      */
     public static KafkaBroker startBehind(String proxy, Map<String, String> more) throws Exception {
-        return start(proxy, more);
+        return start(null, proxy, more);
     }
 
-    private static KafkaBroker start(String proxy, Map<String, String> more) throws Exception {
+    /** {@code logDir} null: a new one in the broker's temporary directory, formatted first. */
+    private static KafkaBroker start(Path logDir, String proxy, Map<String, String> more) throws Exception {
         Path dir = Files.createTempDirectory("kafka-reference-");
+        boolean format = logDir == null;
+        if (format) {
+            logDir = dir.resolve("data");
+        }
         int port = freePort();
         int controllerPort = freePort();
         String listeners = "PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://127.0.0.1:" + controllerPort;
@@ -81,7 +96,7 @@ public final class KafkaBroker implements AutoCloseable, BrokerEndpoint {
         config.put("advertised.listeners", advertised);
         config.put("controller.listener.names", "CONTROLLER");
         config.put("listener.security.protocol.map", protocols);
-        config.put("log.dirs", dir.resolve("data").toString());
+        config.put("log.dirs", logDir.toString());
         // A single node, as Tidelog's defaults are for one.
         config.put("offsets.topic.replication.factor", "1");
         config.put("transaction.state.log.replication.factor", "1");
@@ -97,10 +112,12 @@ public final class KafkaBroker implements AutoCloseable, BrokerEndpoint {
         try (var out = Files.newBufferedWriter(properties)) {
             config.store(out, "Apache Kafka, the reference for Tidelog's tests");
         }
-        KafkaTool.Result formatted = KafkaTool.run("kafka.tools.StorageTool", List.of("format",
-                "-t", Uuid.randomUuid().toString(), "-c", properties.toString(), "--standalone"));
-        if (formatted.exitCode() != 0) {
-            throw new IllegalStateException("kafka-storage format failed:\n" + formatted.output());
+        if (format) {
+            KafkaTool.Result formatted = KafkaTool.run("kafka.tools.StorageTool", List.of("format",
+                    "-t", Uuid.randomUuid().toString(), "-c", properties.toString(), "--standalone"));
+            if (formatted.exitCode() != 0) {
+                throw new IllegalStateException("kafka-storage format failed:\n" + formatted.output());
+            }
         }
         Process process = new ProcessBuilder(KafkaTool.javaCommand("kafka.Kafka", List.of(properties.toString())))
                 .redirectErrorStream(true)

@@ -1,0 +1,440 @@
+package io.tidelog.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.Future;
+import java.util.function.Function;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ListTopicsOptions;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.RecordsToDelete;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.utils.Utils;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Apache Kafka on a data directory Tidelog wrote: Kafka's own tools parse its files
+ * (the KRaft metadata log and snapshot, segments, indexes), and a Kafka broker started on
+ * it, without {@code kafka-storage format}, serves what Tidelog was given: topics, topic
+ * ids, config overrides, every record read_committed, log start offsets, high watermarks
+ * and committed group offsets, and marks no partition stray.
+ */
+class KafkaReadsTidelogDirectoryTest {
+    private static final String PLAIN = "rt-plain";
+    private static final String CONFIGURED = "rt-configured";
+    private static final String TXN = "rt-txn";
+    private static final String GROUP = "rt-group";
+    /** The group the transactional producer commits offsets for. */
+    private static final String EOS_GROUP = "rt-eos";
+    private static final Map<String, String> OVERRIDES = Map.of("retention.ms", "-1", "max.message.bytes", "2097152");
+    /** rt-plain-1's records below this are deleted (DeleteRecords). */
+    private static final long DELETED_BELOW = 4;
+
+    /** One record as a consumer sees it; a long value by its size and digest. */
+    record Rec(String topic, int partition, long offset, long timestamp, String key, String value,
+               List<String> headers) {
+        static Rec of(ConsumerRecord<byte[], byte[]> r) {
+            return new Rec(r.topic(), r.partition(), r.offset(), r.timestamp(), text(r.key()), text(r.value()),
+                    headerList(r.headers()));
+        }
+
+        static Rec sent(RecordMetadata meta, ProducerRecord<byte[], byte[]> r) {
+            return new Rec(meta.topic(), meta.partition(), meta.offset(), r.timestamp(), text(r.key()),
+                    text(r.value()), headerList(r.headers()));
+        }
+    }
+
+    private static String text(byte[] bytes) {
+        if (bytes == null) {
+            return null;
+        }
+        if (bytes.length <= 100) {
+            return new String(bytes, StandardCharsets.UTF_8);
+        }
+        try {
+            return bytes.length + " bytes, sha-256 "
+                    + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static List<String> headerList(Iterable<Header> headers) {
+        List<String> all = new ArrayList<>();
+        headers.forEach(h -> all.add(h.key() + "=" + text(h.value())));
+        return all;
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static ProducerRecord<byte[], byte[]> record(String topic, int partition, String key, String value,
+                                                         String... headers) {
+        ProducerRecord<byte[], byte[]> r = new ProducerRecord<>(topic, partition, System.currentTimeMillis(),
+                bytes(key), value == null ? null : bytes(value));
+        for (int i = 0; i < headers.length; i += 2) {
+            r.headers().add(new RecordHeader(headers[i], headers[i + 1] == null ? null : bytes(headers[i + 1])));
+        }
+        return r;
+    }
+
+    /** What Tidelog was given, and so what Kafka must serve. */
+    private static final class Expected {
+        final List<Rec> records = new ArrayList<>();
+        final Map<String, Uuid> topicIds = new TreeMap<>();
+        final Map<String, Integer> partitionCounts = new TreeMap<>();
+        final Map<TopicPartition, Long> earliest = new TreeMap<>(Comparator.comparing(TopicPartition::toString));
+        final Map<TopicPartition, Long> latest = new TreeMap<>(Comparator.comparing(TopicPartition::toString));
+        final Map<String, Map<TopicPartition, OffsetAndMetadata>> groupOffsets = new TreeMap<>();
+
+        List<Rec> of(String topic) {
+            return records.stream().filter(r -> r.topic().equals(topic))
+                    .sorted(Comparator.comparing(Rec::partition).thenComparing(Rec::offset)).toList();
+        }
+    }
+
+    private static List<Rec> readCommitted(BrokerEndpoint broker, String topic) {
+        return Topics.readAll(broker.clientProps(), topic, "read_committed").stream().map(Rec::of)
+                .sorted(Comparator.comparing(Rec::partition).thenComparing(Rec::offset)).toList();
+    }
+
+    private static Map<TopicPartition, Long> offsets(Admin admin, Set<TopicPartition> partitions, OffsetSpec spec)
+            throws Exception {
+        var answers = admin.listOffsets(partitions.stream().collect(Collectors.toMap(Function.identity(), p -> spec)))
+                .all().get();
+        Map<TopicPartition, Long> offsets = new TreeMap<>(Comparator.comparing(TopicPartition::toString));
+        answers.forEach((p, info) -> offsets.put(p, info.offset()));
+        return offsets;
+    }
+
+    private static Map<String, String> dynamicTopicConfigs(Admin admin, String topic) throws Exception {
+        ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+        Config config = admin.describeConfigs(List.of(resource)).all().get().get(resource);
+        return config.entries().stream()
+                .filter(e -> e.source() == ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG)
+                .collect(Collectors.toMap(ConfigEntry::name, ConfigEntry::value, (a, b) -> a, TreeMap::new));
+    }
+
+    /** Step 1: everything a client does to Tidelog, remembered. */
+    private static Expected fill(TidelogBroker tidelog) throws Exception {
+        Expected expected = new Expected();
+        try (Admin admin = Admin.create(tidelog.clientProps())) {
+            admin.createTopics(List.of(
+                    new NewTopic(PLAIN, 3, (short) 1),
+                    new NewTopic(CONFIGURED, 1, (short) 1).configs(OVERRIDES),
+                    new NewTopic(TXN, 1, (short) 1))).all().get();
+            for (TopicDescription topic : admin.describeTopics(List.of(PLAIN, CONFIGURED, TXN)).allTopicNames().get()
+                    .values()) {
+                expected.topicIds.put(topic.name(), topic.topicId());
+                expected.partitionCounts.put(topic.name(), topic.partitions().size());
+            }
+        }
+        Map<String, Object> byteSerializers = Map.of(
+                "key.serializer", ByteArraySerializer.class.getName(),
+                "value.serializer", ByteArraySerializer.class.getName());
+
+        // Plain keyed records with headers (one with a null value, one with a null header value);
+        // rt-configured's compressed, one of them larger than the default max.message.bytes.
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(tidelog.clientProps(byteSerializers))) {
+            List<ProducerRecord<byte[], byte[]>> sent = new ArrayList<>();
+            for (int i = 0; i < 30; i++) {
+                sent.add(record(PLAIN, i % 3, "key-" + i, i == 7 ? null : "value-" + i,
+                        "seq", String.valueOf(i), "source", i == 11 ? null : "tidelog"));
+            }
+            send(producer, sent, expected);
+        }
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(tidelog.clientProps(Map.of(
+                "key.serializer", ByteArraySerializer.class.getName(),
+                "value.serializer", ByteArraySerializer.class.getName(),
+                "compression.type", "gzip",
+                "max.request.size", 2_000_000)))) {
+            List<ProducerRecord<byte[], byte[]>> sent = new ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                sent.add(record(CONFIGURED, 0, "conf-" + i, "configured-" + i, "n", String.valueOf(i)));
+            }
+            ProducerRecord<byte[], byte[]> big = new ProducerRecord<>(CONFIGURED, 0, System.currentTimeMillis(),
+                    bytes("big"), new byte[1_500_000]);
+            new java.util.Random(42).nextBytes(big.value());
+            big.headers().add("size", bytes("1500000"));
+            sent.add(big);
+            send(producer, sent, expected);
+        }
+
+        // rt-plain-1's log start moves past its first records.
+        try (Admin admin = Admin.create(tidelog.clientProps())) {
+            TopicPartition deleted = new TopicPartition(PLAIN, 1);
+            long low = admin.deleteRecords(Map.of(deleted, RecordsToDelete.beforeOffset(DELETED_BELOW)))
+                    .lowWatermarks().get(deleted).get().lowWatermark();
+            assertEquals(DELETED_BELOW, low);
+            expected.records.removeIf(r -> r.topic().equals(PLAIN) && r.partition() == 1 && r.offset() < DELETED_BELOW);
+        }
+
+        // A transaction committed (records and a group's offsets), one aborted, then plain records
+        // after them in the same partitions.
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(tidelog.clientProps(Map.of(
+                "key.serializer", ByteArraySerializer.class.getName(),
+                "value.serializer", ByteArraySerializer.class.getName(),
+                "transactional.id", "rt-tx")))) {
+            producer.initTransactions();
+            producer.beginTransaction();
+            List<ProducerRecord<byte[], byte[]>> committed = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                committed.add(record(TXN, 0, "committed-" + i, "c" + i, "txn", "commit"));
+            }
+            committed.add(record(PLAIN, 2, "committed-plain", "c", "txn", "commit"));
+            List<Future<RecordMetadata>> futures = committed.stream().map(producer::send).toList();
+            producer.sendOffsetsToTransaction(Map.of(new TopicPartition(PLAIN, 0), new OffsetAndMetadata(5, "eos")),
+                    new ConsumerGroupMetadata(EOS_GROUP));
+            producer.commitTransaction();
+            for (int i = 0; i < committed.size(); i++) {
+                expected.records.add(Rec.sent(futures.get(i).get(), committed.get(i)));
+            }
+
+            producer.beginTransaction();
+            for (int i = 0; i < 3; i++) {
+                producer.send(record(TXN, 0, "aborted-" + i, "a" + i, "txn", "abort"));
+            }
+            producer.send(record(PLAIN, 2, "aborted-plain", "a", "txn", "abort"));
+            producer.sendOffsetsToTransaction(Map.of(new TopicPartition(PLAIN, 0), new OffsetAndMetadata(9, "aborted")),
+                    new ConsumerGroupMetadata(EOS_GROUP));
+            producer.flush();
+            producer.abortTransaction();
+        }
+        expected.groupOffsets.put(EOS_GROUP, Map.of(new TopicPartition(PLAIN, 0), new OffsetAndMetadata(5, "eos")));
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(tidelog.clientProps(byteSerializers))) {
+            send(producer, List.of(record(TXN, 0, "after-0", "p0"), record(TXN, 0, "after-1", "p1"),
+                    record(PLAIN, 2, "after-plain", "p")), expected);
+        }
+
+        // A classic group's committed offsets, with metadata, on both plain topics.
+        Map<TopicPartition, OffsetAndMetadata> committedOffsets = Map.of(
+                new TopicPartition(PLAIN, 0), new OffsetAndMetadata(7, "p0"),
+                new TopicPartition(PLAIN, 1), new OffsetAndMetadata(10, "p1"),
+                new TopicPartition(PLAIN, 2), new OffsetAndMetadata(3, ""),
+                new TopicPartition(CONFIGURED, 0), new OffsetAndMetadata(6, "configured"));
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(tidelog.clientProps(Map.of(
+                "group.id", GROUP, "group.protocol", "classic", "auto.offset.reset", "earliest",
+                "enable.auto.commit", "false",
+                "key.deserializer", "org.apache.kafka.common.serialization.ByteArrayDeserializer",
+                "value.deserializer", "org.apache.kafka.common.serialization.ByteArrayDeserializer")))) {
+            consumer.subscribe(List.of(PLAIN, CONFIGURED));
+            long deadline = System.nanoTime() + Topics.READ_TIMEOUT.toNanos();
+            while (consumer.assignment().size() < 4) {
+                assertTrue(System.nanoTime() < deadline, "the group never got all 4 partitions: "
+                        + consumer.assignment());
+                consumer.poll(java.time.Duration.ofMillis(200));
+            }
+            consumer.commitSync(committedOffsets);
+        }
+        expected.groupOffsets.put(GROUP, committedOffsets);
+
+        // What Tidelog itself serves: the expectations are right before Kafka is asked.
+        try (Admin admin = Admin.create(tidelog.clientProps())) {
+            Set<TopicPartition> partitions = allPartitions(expected);
+            expected.earliest.putAll(offsets(admin, partitions, OffsetSpec.earliest()));
+            expected.latest.putAll(offsets(admin, partitions, OffsetSpec.latest()));
+            for (var group : expected.groupOffsets.entrySet()) {
+                assertEquals(group.getValue(), admin.listConsumerGroupOffsets(group.getKey())
+                        .partitionsToOffsetAndMetadata().get(), "Tidelog's offsets of " + group.getKey());
+            }
+            assertEquals(OVERRIDES, dynamicTopicConfigs(admin, CONFIGURED));
+        }
+        assertEquals(DELETED_BELOW, expected.earliest.get(new TopicPartition(PLAIN, 1)));
+        // Both transaction markers, the aborted records and the last plain records count in rt-txn-0.
+        assertEquals(4 + 1 + 3 + 1 + 2, expected.latest.get(new TopicPartition(TXN, 0)));
+        for (String topic : List.of(PLAIN, CONFIGURED, TXN)) {
+            assertEquals(expected.of(topic), readCommitted(tidelog, topic), "Tidelog's records of " + topic);
+        }
+        return expected;
+    }
+
+    private static void send(KafkaProducer<byte[], byte[]> producer, List<ProducerRecord<byte[], byte[]>> records,
+                             Expected expected) throws Exception {
+        List<Future<RecordMetadata>> futures = records.stream().map(producer::send).toList();
+        for (int i = 0; i < records.size(); i++) {
+            expected.records.add(Rec.sent(futures.get(i).get(), records.get(i)));
+        }
+    }
+
+    private static Set<TopicPartition> allPartitions(Expected expected) {
+        Set<TopicPartition> all = new java.util.HashSet<>();
+        expected.partitionCounts.forEach((topic, count) -> {
+            for (int p = 0; p < count; p++) {
+                all.add(new TopicPartition(topic, p));
+            }
+        });
+        return all;
+    }
+
+    // ---- Step 2: Kafka's tools on Tidelog's files ----
+
+    private static String dump(String... args) throws Exception {
+        String dumpLog = KafkaTool.mainClass("org.apache.kafka.tools.DumpLogSegments", "kafka.tools.DumpLogSegments");
+        KafkaTool.Result result = KafkaTool.run(dumpLog, List.of(args));
+        assertEquals(0, result.exitCode(), "kafka-dump-log " + List.of(args) + ":\n" + result.output());
+        assertNoComplaint("kafka-dump-log " + List.of(args), result.output());
+        return result.output();
+    }
+
+    private static final Pattern COMPLAINT = Pattern.compile("(?i)exception|corrupt|mismatch|non-consecutive");
+
+    private static void assertNoComplaint(String what, String output) {
+        List<String> complaints = output.lines().filter(l -> COMPLAINT.matcher(l).find()).toList();
+        assertTrue(complaints.isEmpty(), what + " complained:\n" + String.join("\n", complaints)
+                + "\n---- whole output:\n" + output);
+    }
+
+    private static void assertLine(String output, String regex) {
+        assertTrue(Pattern.compile(regex, Pattern.MULTILINE).matcher(output).find(),
+                "no line matching " + regex + " in:\n" + output);
+    }
+
+    private static List<Path> files(Path dir, String suffix) throws Exception {
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.filter(f -> f.getFileName().toString().endsWith(suffix)).sorted().toList();
+        }
+    }
+
+    private static void dumpTidelogsFiles(Path logDir, Expected expected) throws Exception {
+        // The KRaft metadata log and its snapshots: between them, every topic and override.
+        Path metadata = logDir.resolve("__cluster_metadata-0");
+        StringBuilder decoded = new StringBuilder();
+        decoded.append(dump("--cluster-metadata-decoder", "--files",
+                metadata.resolve("00000000000000000000.log").toString()));
+        List<Path> snapshots = files(metadata, ".checkpoint");
+        assertFalse(snapshots.isEmpty(), "no snapshot in " + metadata);
+        for (Path snapshot : snapshots) {
+            decoded.append(dump("--cluster-metadata-decoder", "--files", snapshot.toString()));
+        }
+        String metadataRecords = decoded.toString();
+        for (var topic : expected.topicIds.entrySet()) {
+            assertLine(metadataRecords, "\"type\":\"TOPIC_RECORD\".*\"name\":\"" + topic.getKey()
+                    + "\",\"topicId\":\"" + topic.getValue() + "\"");
+        }
+        for (var config : OVERRIDES.entrySet()) {
+            assertLine(metadataRecords, "\"type\":\"CONFIG_RECORD\".*\"resourceName\":\"" + CONFIGURED
+                    + "\",\"name\":\"" + config.getKey() + "\",\"value\":\"" + config.getValue() + "\"");
+        }
+        assertLine(metadataRecords, "\"type\":\"FEATURE_LEVEL_RECORD\".*\"name\":\"metadata.version\"");
+
+        // Segments, record by record, with keys, payloads, headers and transaction markers.
+        String plain = dump("--deep-iteration", "--print-data-log", "--files",
+                logDir.resolve(PLAIN + "-0").resolve("00000000000000000000.log").toString());
+        assertLine(plain, "offset: 0 .*headerKeys: \\[seq, source\\] key: key-0 payload: value-0");
+        String txn = dump("--deep-iteration", "--print-data-log", "--files",
+                logDir.resolve(TXN + "-0").resolve("00000000000000000000.log").toString());
+        assertLine(txn, "isTransactional: true");
+        assertLine(txn, "endTxnMarker: COMMIT");
+        assertLine(txn, "endTxnMarker: ABORT");
+        assertLine(txn, "key: aborted-0 payload: a0");
+        String configured = dump("--deep-iteration", "--print-data-log", "--files",
+                logDir.resolve(CONFIGURED + "-0").resolve("00000000000000000000.log").toString());
+        assertLine(configured, "compresscodec: gzip");
+        assertLine(configured, "key: conf-4 payload: configured-4");
+        // Their indexes, checked against the segments.
+        for (String partition : List.of(PLAIN + "-0", CONFIGURED + "-0", TXN + "-0")) {
+            for (String index : List.of("00000000000000000000.index", "00000000000000000000.timeindex")) {
+                dump("--index-sanity-check", "--files", logDir.resolve(partition).resolve(index).toString());
+                dump("--files", logDir.resolve(partition).resolve(index).toString());
+            }
+        }
+        // The groups' offsets and the transaction in Kafka's internal topics.
+        String offsetsPartition = "__consumer_offsets-" + Utils.abs(GROUP.hashCode()) % partitionDirs(logDir,
+                "__consumer_offsets");
+        String offsets = dump("--offsets-decoder", "--files",
+                logDir.resolve(offsetsPartition).resolve("00000000000000000000.log").toString());
+        assertLine(offsets, "\"group\":\"" + GROUP + "\",\"topic\":\"" + PLAIN + "\",\"partition\":1");
+        String txnPartition = "__transaction_state-" + Utils.abs("rt-tx".hashCode()) % partitionDirs(logDir,
+                "__transaction_state");
+        String transactions = dump("--transaction-log-decoder", "--files",
+                logDir.resolve(txnPartition).resolve("00000000000000000000.log").toString());
+        assertLine(transactions, "\"transactionalId\":\"rt-tx\"");
+    }
+
+    private static int partitionDirs(Path logDir, String topic) throws Exception {
+        try (Stream<Path> dirs = Files.list(logDir)) {
+            return (int) dirs.filter(d -> d.getFileName().toString().matches(Pattern.quote(topic) + "-\\d+")).count();
+        }
+    }
+
+    // ---- Step 3: Kafka on Tidelog's directory ----
+
+    private static void checkKafkaServes(KafkaBroker kafka, Expected expected) throws Exception {
+        try (Admin admin = Admin.create(kafka.clientProps())) {
+            assertEquals(expected.partitionCounts.keySet(), new java.util.TreeSet<>(admin.listTopics(
+                    new ListTopicsOptions().listInternal(false)).names().get()));
+            for (TopicDescription topic : admin.describeTopics(expected.partitionCounts.keySet()).allTopicNames().get()
+                    .values()) {
+                assertEquals(expected.topicIds.get(topic.name()), topic.topicId(), topic.name());
+                assertEquals(expected.partitionCounts.get(topic.name()), topic.partitions().size(), topic.name());
+            }
+            assertEquals(OVERRIDES, dynamicTopicConfigs(admin, CONFIGURED));
+            assertEquals(Map.of(), dynamicTopicConfigs(admin, PLAIN));
+            Set<TopicPartition> partitions = allPartitions(expected);
+            assertEquals(expected.earliest, offsets(admin, partitions, OffsetSpec.earliest()), "log start offsets");
+            assertEquals(expected.latest, offsets(admin, partitions, OffsetSpec.latest()), "high watermarks");
+            for (var group : expected.groupOffsets.entrySet()) {
+                assertEquals(group.getValue(), admin.listConsumerGroupOffsets(group.getKey())
+                        .partitionsToOffsetAndMetadata().get(), "offsets of " + group.getKey());
+            }
+        }
+        for (String topic : List.of(PLAIN, CONFIGURED, TXN)) {
+            assertEquals(expected.of(topic), readCommitted(kafka, topic), "records of " + topic);
+        }
+    }
+
+    @Test
+    void kafkaToolsAndKafkaItselfReadWhatTidelogWrote() throws Exception {
+        try (TidelogBroker tidelog = TidelogBroker.start()) {
+            Expected expected = fill(tidelog);
+            assertEquals(0, tidelog.stop(), tidelog.log());
+            Path logDir = tidelog.logDir();
+
+            dumpTidelogsFiles(logDir, expected);
+
+            try (KafkaBroker kafka = KafkaBroker.startOn(logDir)) {
+                try {
+                    checkKafkaServes(kafka, expected);
+                } catch (AssertionError | Exception e) {
+                    throw new AssertionError(e.getMessage() + "\n---- Kafka's log:\n" + kafka.log(), e);
+                }
+                List<String> stray = kafka.log().lines().filter(l -> l.toLowerCase().contains("stray")).toList();
+                assertTrue(stray.isEmpty(), "Kafka set partitions aside as stray:\n" + String.join("\n", stray));
+            }
+        }
+    }
+}
