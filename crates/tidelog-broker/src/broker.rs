@@ -54,6 +54,9 @@ const GROUP_TICK_INTERVAL: Duration = Duration::from_millis(100);
 /// rewritten only when an offset in it moved.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The leader epoch of a partition this node creates, as Kafka's controller starts one.
+const NEW_PARTITION_EPOCH: i32 = 0;
+
 #[derive(Debug, Error)]
 pub enum StartError {
     #[error("log directory {path}: {source}")]
@@ -323,7 +326,7 @@ impl Broker {
         });
         self.committed(committed)?;
         self.partitions
-            .create_logs(&self.config, &topic)
+            .create_logs(&self.config, &topic, |_| NEW_PARTITION_EPOCH)
             .map_err(storage_error)?;
         info!(topic = name, partitions, "topic created");
         Ok(topic)
@@ -375,7 +378,7 @@ impl Broker {
         topic.partitions = total;
         if !validate_only {
             self.partitions
-                .create_logs(&self.config, &topic)
+                .create_logs(&self.config, &topic, |_| NEW_PARTITION_EPOCH)
                 .map_err(storage_error)?;
         }
         Ok(topic)

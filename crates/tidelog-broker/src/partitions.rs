@@ -177,7 +177,7 @@ impl Partitions {
             flusher: Flusher::start(),
         };
         for topic in image.topics() {
-            partitions.create_logs(config, topic)?;
+            partitions.create_logs(config, topic, |p| image.leader_epoch(topic.id, p))?;
         }
         Ok(partitions)
     }
@@ -187,9 +187,15 @@ impl Partitions {
         self.logs.sizes_by_dir()
     }
 
-    /// Creates (or opens) every partition of `topic` and applies its configs. Each
+    /// Creates (or opens) every partition of `topic` not hosted yet, applies its configs,
+    /// and makes it append in its leader epoch (`leader_epoch` of the partition id). Each
     /// directory gets the topic's id in `partition.metadata`, which Kafka requires of it.
-    pub fn create_logs(&self, config: &BrokerConfig, topic: &TopicMeta) -> Result<(), LogError> {
+    pub fn create_logs(
+        &self,
+        config: &BrokerConfig,
+        topic: &TopicMeta,
+        leader_epoch: impl Fn(i32) -> i32,
+    ) -> Result<(), LogError> {
         let log_config = log_config(config, &topic.configs);
         let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
         for p in 0..topic.partitions {
@@ -201,6 +207,7 @@ impl Partitions {
             {
                 let mut log = lock(&log);
                 log.set_config(log_config.clone())?;
+                log.become_leader(leader_epoch(p))?;
                 if !log.dir().join(PARTITION_METADATA).exists() {
                     PartitionMetadata { topic_id: topic.id }.write(log.dir())?;
                 }

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+/// Kafka's high watermarks; written at shutdown for Kafka, never read (see `LogManager::shutdown`).
+pub const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";
 const VERSION: &str = "0";
 
 pub type Offsets = BTreeMap<TopicPartition, i64>;

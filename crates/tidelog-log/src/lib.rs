@@ -24,7 +24,9 @@ mod test_util;
 mod time_index;
 mod txn_index;
 
-pub use checkpoint::{CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+pub use checkpoint::{
+    CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
+};
 pub use config::{LogConfig, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
 pub use error::{LogError, Result};
 pub use layout::{parse_log_file_name, TopicPartition};

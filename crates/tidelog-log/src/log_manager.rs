@@ -6,7 +6,9 @@
 //! where each partition was flushed (recovery scans only past that), and
 //! `log-start-offset-checkpoint` keeps log start offsets moved by retention or DeleteRecords.
 
-use crate::checkpoint::{CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+use crate::checkpoint::{
+    CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
+};
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::TopicPartition;
@@ -221,7 +223,7 @@ impl LogManager {
         Ok(())
     }
 
-    /// Flushes and closes every log, writes both checkpoints and then the clean shutdown
+    /// Flushes and closes every log, writes the checkpoints and then the clean shutdown
     /// markers, so the next start trusts everything and scans nothing. Call it once
     /// requests have stopped: anything appended afterwards would not be covered.
     pub fn shutdown(&self) -> Result<()> {
@@ -230,6 +232,9 @@ impl LogManager {
         }
         self.checkpoint_recovery_points()?;
         self.checkpoint_log_start_offsets()?;
+        // For Kafka, which starts a partition's high watermark at 0 without one. With one
+        // replica the high watermark is the flushed offset: the log end, once closed.
+        self.write_checkpoints(REPLICATION_OFFSET_CHECKPOINT, PartitionLog::flushed_offset)?;
         for dir in &self.dirs {
             let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
             File::create(&marker)

@@ -11,6 +11,7 @@
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::parse_log_file_name;
+use crate::leader_epoch_checkpoint::{EpochEntry, LeaderEpochCheckpointFile};
 use crate::producer_snapshot;
 use crate::producer_state::{CompletedTxn, ProducerBatch, ProducerStateManager, Validated};
 use crate::segment::{self, now_ms, Segment};
@@ -67,6 +68,9 @@ pub struct PartitionLog {
     /// Idempotent producers' sequences, for deduplication and fencing, and their open
     /// transactions.
     producers: ProducerStateManager,
+    /// The leader epoch this log appends in, stamped on every batch it appends; `None`
+    /// keeps each batch's own (a log whose writer stamps them, as the metadata log's).
+    leader_epoch: Option<i32>,
 }
 
 impl PartitionLog {
@@ -124,6 +128,7 @@ impl PartitionLog {
             log_end_offset,
             flushed_offset: Arc::new(AtomicI64::new(flushed)),
             producers: ProducerStateManager::default(),
+            leader_epoch: None,
         };
         // What recovery kept may still be only in the page cache.
         log.flush()?;
@@ -244,6 +249,23 @@ impl PartitionLog {
     }
 
     /// The producers' state (DescribeProducers, tests).
+    /// Makes this log append in leader epoch `epoch` from now on, as Kafka's leader of that
+    /// epoch does: the epoch's start (the log end, for an epoch newer than any it has) goes
+    /// into `leader-epoch-checkpoint`, which a replica reads to find where logs diverge.
+    pub fn become_leader(&mut self, epoch: i32) -> Result<()> {
+        let checkpoint = LeaderEpochCheckpointFile::new(&self.dir);
+        let mut epochs = checkpoint.read()?;
+        if epochs.last().is_none_or(|last| last.epoch < epoch) {
+            epochs.push(EpochEntry {
+                epoch,
+                start_offset: self.log_end_offset,
+            });
+            checkpoint.write(&epochs)?;
+        }
+        self.leader_epoch = Some(epoch);
+        Ok(())
+    }
+
     pub fn producer_state(&self) -> &ProducerStateManager {
         &self.producers
     }
@@ -323,7 +345,7 @@ impl PartitionLog {
     /// ABORT marker adds the transaction to the active segment's `.txnindex`.
     pub fn append(&mut self, batches: Bytes) -> Result<AppendInfo> {
         let base_offset = self.log_end_offset;
-        let headers = assign_offsets(&batches, base_offset)?;
+        let headers = assign_offsets(&batches, base_offset, self.leader_epoch)?;
         let last_offset = headers.last().expect("at least one batch").last_offset();
         let mut producer_batches: Vec<(ProducerBatch, i64, i64)> = Vec::new();
         let mut position = 0;
@@ -572,7 +594,7 @@ impl PartitionLog {
 
 /// The header of each batch in `batches` with base offsets assigned consecutively from
 /// `next`, refusing anything but whole batches. Reads headers only.
-fn assign_offsets(batches: &[u8], mut next: i64) -> Result<Vec<BatchHeader>> {
+fn assign_offsets(batches: &[u8], mut next: i64, leader_epoch: Option<i32>) -> Result<Vec<BatchHeader>> {
     if batches.is_empty() {
         return Err(LogError::EmptyAppend);
     }
@@ -591,7 +613,8 @@ fn assign_offsets(batches: &[u8], mut next: i64) -> Result<Vec<BatchHeader>> {
         if needed > available {
             return Err(invalid(RecordsError::Truncated { needed, available }));
         }
-        headers.push(header.with_base_offset(next));
+        let header = header.with_base_offset(next);
+        headers.push(leader_epoch.map_or(header, |epoch| header.with_partition_leader_epoch(epoch)));
         next += i64::from(header.last_offset_delta()) + 1;
         position += needed;
     }

@@ -42,15 +42,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tidelog_protocol::records::{BatchHeader, RecordBatch, RecordsError, HEADER_LEN};
+use tidelog_protocol::records::{BatchHeader, RecordBatch, RecordsError, HEADER_LEN, REWRITTEN_PREFIX_LEN};
 use tidelog_protocol::{FileRegion, Payload};
 use tracing::{debug, warn};
 
 /// How much of a segment recovery reads at once; larger batches are read whole.
 const RECOVERY_CHUNK_BYTES: u64 = 1 << 20;
-
-/// The base offset field that starts every batch; the CRC does not cover it.
-const BASE_OFFSET_LEN: usize = 8;
 
 /// Reads from this size on are file regions, sent with `sendfile`; smaller ones (a
 /// header-sized marker batch, a consumer at the tail) are one `pread`, so that a response of
@@ -424,13 +421,12 @@ impl Segment {
     /// copied: one vectored write takes, per batch, the 8 bytes of its assigned base offset
     /// and then its own bytes after them. The owner serializes appends (see the module doc).
     pub(crate) fn append(&self, batches: &[u8], headers: &[BatchHeader]) -> Result<u64> {
-        let base_offsets: Vec<[u8; BASE_OFFSET_LEN]> = headers.iter().map(|h| h.base_offset().to_be_bytes()).collect();
         let mut slices = Vec::with_capacity(2 * headers.len());
         let mut position = 0;
-        for (header, base_offset) in headers.iter().zip(&base_offsets) {
+        for header in headers {
             let end = position + header.size_in_bytes();
-            slices.push(IoSlice::new(base_offset));
-            slices.push(IoSlice::new(&batches[position + BASE_OFFSET_LEN..end]));
+            slices.push(IoSlice::new(header.rewritten_prefix()));
+            slices.push(IoSlice::new(&batches[position + REWRITTEN_PREFIX_LEN..end]));
             position = end;
         }
         let (log, start) = {

@@ -424,3 +424,25 @@ fn appends_refuse_what_is_not_whole_batches() {
     assert_eq!(log.log_end_offset(), 0, "nothing was appended");
     assert_eq!(log.append(produced(2, T0)).unwrap().base_offset, 0);
 }
+
+#[test]
+fn a_leader_stamps_its_epoch_on_what_it_appends_and_records_where_each_began() {
+    let (_dir, mut log) = new_log(small_config());
+    // Before any epoch, batches keep their own (the metadata log stamps its own).
+    log.append(produced(2, T0)).unwrap();
+    log.become_leader(3).unwrap();
+    log.append(produced(1, T0)).unwrap();
+    log.become_leader(3).unwrap();
+    log.append(produced(1, T0)).unwrap();
+    log.become_leader(5).unwrap();
+    log.append(produced(2, T0)).unwrap();
+    let read = log.read(0, 1 << 20, i64::MAX).unwrap();
+    let epochs: Vec<(i64, i32)> = batches(&read.records)
+        .iter()
+        .map(|b| (b.base_offset(), b.partition_leader_epoch()))
+        .collect();
+    assert_eq!(epochs, [(0, -1), (2, 3), (3, 3), (4, 5)]);
+    let checkpoint = tidelog_log::LeaderEpochCheckpointFile::new(log.dir()).read().unwrap();
+    let entries: Vec<(i32, i64)> = checkpoint.iter().map(|e| (e.epoch, e.start_offset)).collect();
+    assert_eq!(entries, [(3, 2), (5, 4)]);
+}

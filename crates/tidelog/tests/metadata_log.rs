@@ -116,7 +116,9 @@ fn acknowledged_changes_survive_a_kill_through_snapshots_and_rolls() {
     let again: BTreeMap<String, usize> = broker.admin().topic_partitions().into_iter().collect();
     assert_eq!(again, served);
     broker.admin().create_ok(&[new_topic("after", 1, 1)]);
-    broker.admin().alter_configs(ResourceSpecifier::Topic("after"), &[("retention.ms", "5")]);
+    broker
+        .admin()
+        .alter_configs(ResourceSpecifier::Topic("after"), &[("retention.ms", "5")]);
     broker.restart();
     let configs = broker.admin().topic_configs("after");
     assert_eq!(

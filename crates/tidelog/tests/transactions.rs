@@ -28,19 +28,6 @@ use common::{wait_until, Broker};
 /// Kept by the broker in debug builds: see `coordinator::txn::FAILPOINT_ENV`.
 const FAILPOINT: (&str, &str) = ("TIDELOG_FAILPOINT", "txn-before-markers");
 
-/// A transactional producer of `transactional_id`, with `settings` on top of the test
-/// client's, its transactions initialised.
-fn transactional_producer(broker: &Broker, transactional_id: &str, settings: &[(&str, &str)]) -> BaseProducer {
-    let mut config = broker.client_config();
-    config.set("transactional.id", transactional_id).set("linger.ms", "5");
-    for (key, value) in settings {
-        config.set(*key, *value);
-    }
-    let producer: BaseProducer = config.create().expect("create a transactional producer");
-    producer.init_transactions(CLIENT_TIMEOUT).expect("init_transactions");
-    producer
-}
-
 /// Queues a record, waiting for room in librdkafka's queue when it is full.
 fn send(producer: &BaseProducer, topic: &str, partition: i32, key: &[u8], value: &[u8]) {
     let mut record = BaseRecord::to(topic).partition(partition).key(key).payload(value);
@@ -159,7 +146,7 @@ fn consume_transform_produce_copies_every_record_exactly_once() {
 
     let input = consumer(&broker, "copier", "read_committed");
     input.subscribe(&["source"]).expect("subscribe");
-    let producer = transactional_producer(&broker, "copier-txn", &[]);
+    let producer = broker.transactional_producer("copier-txn", &[]);
     let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
     let mut copied = 0;
     let mut transactions = 0;
@@ -226,7 +213,7 @@ fn consume_transform_produce_copies_every_record_exactly_once() {
 fn aborted_records_are_hidden_from_read_committed_consumers_only() {
     let broker = Broker::start(&[]);
     broker.admin().create_ok(&[new_topic("orders", 1, 1)]);
-    let producer = transactional_producer(&broker, "aborter", &[]);
+    let producer = broker.transactional_producer("aborter", &[]);
     producer.begin_transaction().expect("begin_transaction");
     for i in 0..10 {
         send(&producer, "orders", 0, format!("aborted-{i}").as_bytes(), b"v");
@@ -260,7 +247,7 @@ fn aborted_records_are_hidden_from_read_committed_consumers_only() {
 fn a_second_producer_of_the_same_transactional_id_fences_the_first() {
     let broker = Broker::start(&[]);
     broker.admin().create_ok(&[new_topic("fenced", 1, 1)]);
-    let first = transactional_producer(&broker, "shared-id", &[]);
+    let first = broker.transactional_producer("shared-id", &[]);
     first.begin_transaction().expect("begin_transaction");
     send(&first, "fenced", 0, b"from-first", b"v");
     first.flush(CLIENT_TIMEOUT).expect("flush");
@@ -268,7 +255,7 @@ fn a_second_producer_of_the_same_transactional_id_fences_the_first() {
     assert_eq!((open.transaction_state.as_str(), open.producer_epoch), ("Ongoing", 0));
 
     // The second init aborts the first producer's open transaction at a bumped epoch.
-    let second = transactional_producer(&broker, "shared-id", &[]);
+    let second = broker.transactional_producer("shared-id", &[]);
     let described = describe(&broker, "shared-id");
     assert_eq!(described.producer_id, open.producer_id, "same producer id");
     assert_eq!(
@@ -312,8 +299,7 @@ fn a_transaction_open_past_its_timeout_is_aborted_by_the_broker() {
         "transaction.abort.timed.out.transaction.cleanup.interval.ms=100",
     ]);
     broker.admin().create_ok(&[new_topic("slow", 1, 1)]);
-    let producer = transactional_producer(
-        &broker,
+    let producer = broker.transactional_producer(
         "slowpoke",
         &[
             ("transaction.timeout.ms", "1000"),
@@ -364,7 +350,7 @@ fn a_commit_cut_short_before_its_markers_completes_after_a_restart() {
     const RECORDS: usize = 100;
     let mut broker = Broker::start_with_env(&[], &[FAILPOINT]);
     broker.admin().create_ok(&[new_topic("crashy", 2, 1)]);
-    let producer = transactional_producer(&broker, "crasher", &[("socket.timeout.ms", "2000")]);
+    let producer = broker.transactional_producer("crasher", &[("socket.timeout.ms", "2000")]);
     producer.begin_transaction().expect("begin_transaction");
     for i in 0..RECORDS {
         send(&producer, "crashy", i as i32 % 2, format!("k-{i}").as_bytes(), b"v");
@@ -891,7 +877,7 @@ mod raw {
 fn records_deleted_past_an_open_transaction_keep_the_last_stable_offset_at_the_log_start() {
     let broker = Broker::start(&[]);
     broker.admin().create_ok(&[new_topic("open", 1, 1)]);
-    let producer = transactional_producer(&broker, "left-open", &[]);
+    let producer = broker.transactional_producer("left-open", &[]);
     producer.begin_transaction().expect("begin");
     for i in 0..3u8 {
         send(&producer, "open", 0, &[i], b"uncommitted");

@@ -547,7 +547,7 @@ mod tests {
     }
 
     #[test]
-    fn batches_are_stored_as_sent_but_for_offsets_and_log_append_times() {
+    fn batches_are_stored_as_sent_but_for_offsets_leader_epochs_and_log_append_times() {
         let dir = tempfile::tempdir().unwrap();
         let broker = Broker::open(BrokerConfig {
             log_dirs: vec![dir.path().to_path_buf()],
@@ -567,10 +567,15 @@ mod tests {
         let stored = stored_from_5(&broker, "created");
         assert_eq!(stored.iter().map(RecordBatch::base_offset).collect::<Vec<_>>(), [5]);
         for (stored, sent) in stored.iter().zip(&sent_batches) {
+            assert_eq!(stored.as_bytes()[8..12], sent.as_bytes()[8..12], "the same length");
             assert_eq!(
-                stored.as_bytes()[8..],
-                sent.as_bytes()[8..],
-                "only the base offset changed"
+                stored.as_bytes()[16..],
+                sent.as_bytes()[16..],
+                "only the base offset and the leader epoch changed"
+            );
+            assert_eq!(
+                (sent.partition_leader_epoch(), stored.partition_leader_epoch()),
+                (-1, 0)
             );
         }
 

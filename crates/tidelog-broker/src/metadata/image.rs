@@ -51,6 +51,9 @@ pub struct MetadataImage {
     /// Feature levels set explicitly: by the metadata log, or changed since the cluster was
     /// formatted (the rest are at their defaults, `features::SUPPORTED`).
     changed_features: BTreeMap<String, i16>,
+    /// The leader epochs of the partitions of topics whose partitions are not all at
+    /// epoch 0 (a Kafka cluster's, re-elected there), by topic id and partition.
+    leader_epochs: HashMap<Uuid, Vec<i32>>,
     /// Grows with every change of the finalized features: clients keep the newest they see.
     /// The metadata log's offset of the change, as Kafka's.
     features_epoch: i64,
@@ -66,6 +69,7 @@ impl MetadataImage {
             MetadataEvent::TopicDeleted { name } => {
                 if let Some(topic) = self.topics.remove(name) {
                     self.names_by_id.remove(&topic.id);
+                    self.leader_epochs.remove(&topic.id);
                 }
             }
             MetadataEvent::PartitionsCreated { name, total } => {
@@ -119,19 +123,32 @@ impl MetadataImage {
         image
     }
 
-    /// An image of `topics`, the first producer id no block covered, every feature's level
-    /// and the features' epoch: what the metadata log holds at a start.
+    /// An image of `topics` with their partitions' leader epochs, the first producer id no
+    /// block covered, every feature's level and the features' epoch: what the metadata log
+    /// holds at a start.
     pub fn restored(
-        topics: Vec<TopicMeta>,
+        topics: Vec<(TopicMeta, Vec<i32>)>,
         producer_ids_end: i64,
         feature_levels: BTreeMap<String, i16>,
         features_epoch: i64,
     ) -> MetadataImage {
-        let mut image = MetadataImage::of_topics(topics);
+        let mut image = MetadataImage::default();
+        for (topic, epochs) in topics {
+            if epochs.iter().any(|&epoch| epoch != 0) {
+                image.leader_epochs.insert(topic.id, epochs);
+            }
+            image.apply(&MetadataEvent::TopicCreated(topic));
+        }
         image.producer_ids_end = producer_ids_end;
         image.changed_features = feature_levels;
         image.features_epoch = features_epoch;
         image
+    }
+
+    /// The leader epoch of partition `partition` of the topic of id `topic_id`.
+    pub fn leader_epoch(&self, topic_id: Uuid, partition: i32) -> i32 {
+        let epochs = self.leader_epochs.get(&topic_id);
+        epochs.and_then(|e| e.get(partition as usize)).copied().unwrap_or(0)
     }
 
     /// Sets the features' epoch to the metadata log offset of their newest change.

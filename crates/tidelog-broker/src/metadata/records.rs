@@ -153,12 +153,13 @@ pub fn image_of(kraft: &KraftImage, node_id: i32) -> Result<MetadataImage, Unsup
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        topics.push(TopicMeta {
+        let meta = TopicMeta {
             name: topic.name.clone(),
             id: topic.id,
             partitions: topic.partitions.len() as i32,
             configs,
-        });
+        };
+        topics.push((meta, topic.partitions.values().map(|p| p.leader_epoch).collect()));
     }
     let levels = features::SUPPORTED
         .iter()

@@ -91,10 +91,7 @@ impl MetadataStore {
             // Converted (now or by a start that stopped before this rename): kept, renamed.
             let kept = dir.join(format!("{LEGACY_LOG_FILE}{CONVERTED_SUFFIX}"));
             std::fs::rename(&legacy, &kept).map_err(io_err(&legacy))?;
-            sync_dir(dir).map_err(|e| StoreError::Io {
-                path: dir.to_path_buf(),
-                source: std::io::Error::other(e),
-            })?;
+            sync(dir)?;
             info!(kept = %kept.display(), "the old metadata log is converted into the KRaft metadata log");
         }
         let node_id = settings.placement.node_id;
@@ -165,12 +162,19 @@ fn format(dir: &Path, settings: &StoreSettings, old: Option<&MetadataImage>) -> 
     drop(log);
     let metadata_dir = dir.join(METADATA_DIR);
     std::fs::rename(&staging, &metadata_dir).map_err(io_err(&staging))?;
-    sync_dir(dir).map_err(|e| StoreError::Io {
-        path: dir.to_path_buf(),
-        source: std::io::Error::other(e),
-    })?;
+    sync(dir)?;
     info!(path = %metadata_dir.display(), converted = old.is_some(), "metadata log formatted");
     Ok(())
+}
+
+/// Makes the renames in `dir` durable.
+fn sync(dir: &Path) -> Result<(), StoreError> {
+    sync_dir(dir).map_err(|source| {
+        StoreError::Kraft(KraftError::Log {
+            path: dir.to_path_buf(),
+            source,
+        })
+    })
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
@@ -329,7 +333,10 @@ mod tests {
         let before = files(&metadata_dir);
         let refused = MetadataStore::open(dir.path(), &settings).err().expect("refused");
         let message = refused.to_string();
-        assert!(message.contains("topic replicated") && message.contains("[1, 2]"), "{message}");
+        assert!(
+            message.contains("topic replicated") && message.contains("[1, 2]"),
+            "{message}"
+        );
         assert_eq!(files(&metadata_dir), before, "nothing was written");
     }
 

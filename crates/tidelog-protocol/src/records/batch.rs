@@ -13,6 +13,8 @@ use bytes::Bytes;
 const BASE_OFFSET: usize = 0;
 const BATCH_LENGTH: usize = 8;
 const PARTITION_LEADER_EPOCH: usize = 12;
+/// The bytes before the magic byte: base offset, batch length, partition leader epoch.
+pub const REWRITTEN_PREFIX_LEN: usize = 16;
 const MAGIC: usize = 16;
 pub(super) const CRC: usize = 17;
 pub(super) const ATTRIBUTES: usize = 21;
@@ -293,6 +295,19 @@ impl BatchHeader {
     pub fn with_base_offset(mut self, offset: i64) -> Self {
         self.bytes[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&offset.to_be_bytes());
         self
+    }
+
+    /// The same header stamped with the leader epoch that appends it (not covered by
+    /// the CRC), as Kafka's leader stamps every batch it appends.
+    pub fn with_partition_leader_epoch(mut self, epoch: i32) -> Self {
+        self.bytes[PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4].copy_from_slice(&epoch.to_be_bytes());
+        self
+    }
+
+    /// The fields a log rewrites in a batch it appends, its first [`REWRITTEN_PREFIX_LEN`]
+    /// bytes: base offset, length and partition leader epoch, none covered by the CRC.
+    pub fn rewritten_prefix(&self) -> &[u8] {
+        &self.bytes[..REWRITTEN_PREFIX_LEN]
     }
 
     pub fn last_offset_delta(&self) -> i32 {

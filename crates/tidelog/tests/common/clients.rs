@@ -18,7 +18,7 @@ use rdkafka::admin::{
 };
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode, KafkaResult};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, OwnedHeaders};
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, Producer, ProducerContext};
@@ -35,6 +35,19 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Broker {
+    /// A transactional producer of `transactional_id`, with `settings` on top of the test
+    /// client's, its transactions initialised.
+    pub fn transactional_producer(&self, transactional_id: &str, settings: &[(&str, &str)]) -> BaseProducer {
+        let mut config = self.client_config();
+        config.set("transactional.id", transactional_id).set("linger.ms", "5");
+        for (key, value) in settings {
+            config.set(*key, *value);
+        }
+        let producer: BaseProducer = config.create().expect("create a transactional producer");
+        producer.init_transactions(CLIENT_TIMEOUT).expect("init_transactions");
+        producer
+    }
+
     /// The configuration every test client starts from: this broker, IPv4 (the listener is
     /// 127.0.0.1), and timeouts that fail a test in seconds rather than minutes.
     pub fn client_config(&self) -> ClientConfig {

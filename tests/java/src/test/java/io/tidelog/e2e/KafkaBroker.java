@@ -18,7 +18,8 @@ import org.apache.kafka.common.Uuid;
  * A real Apache Kafka broker (KRaft, broker and controller in one process, as
  * {@code kafka-storage.sh format --standalone} and {@code kafka-server-start.sh} make it)
  * from the jars on target/classpath.txt, on free loopback ports and a temporary directory:
- * the reference Tidelog's behaviour is compared with.
+ * the reference Tidelog's behaviour is compared with. Or started on a data directory
+ * already formatted ({@link #startOn}), as Tidelog leaves one.
  */
 public final class KafkaBroker implements AutoCloseable, BrokerEndpoint {
     /** Safety net: Kafka starts in a few seconds here. */
