@@ -85,7 +85,7 @@ pub struct BrokerConfig {
     pub auto_create_topics_enable: bool,
     pub log_segment_bytes: i64,
     /// `metadata.log.segment.bytes`, `metadata.log.max.record.bytes.between.snapshots`,
-    /// `metadata.max.retention.bytes`: how the KRaft metadata log is kept.
+    /// `metadata.max.retention.bytes` and `.ms`: how the KRaft metadata log is kept.
     pub metadata_log: MetadataLogSettings,
     pub log_roll_ms: i64,
     pub log_retention_ms: i64,
@@ -482,6 +482,7 @@ impl BrokerConfig {
                 "metadata.log.segment.bytes" => c.metadata_log.segment_bytes = at_least(k, v, MIN_SEGMENT_BYTES)?,
                 "metadata.log.max.record.bytes.between.snapshots" => c.metadata_log.snapshot_bytes = at_least(k, v, 1)?,
                 "metadata.max.retention.bytes" => c.metadata_log.retention_bytes = at_least(k, v, -1)?,
+                "metadata.max.retention.ms" => c.metadata_log.retention_ms = at_least(k, v, -1)?,
                 "log.roll.ms" => roll.0 = Some(at_least(k, v, 1)?),
                 "log.roll.hours" => roll.1 = Some(at_least::<i64>(k, v, 1)? * HOUR_MS),
                 "log.retention.ms" => retention.0 = Some(at_least(k, v, -1)?),
@@ -626,6 +627,7 @@ impl BrokerConfig {
                 "metadata.max.retention.bytes",
                 self.metadata_log.retention_bytes.to_string(),
             ),
+            ("metadata.max.retention.ms", self.metadata_log.retention_ms.to_string()),
             ("log.roll.ms", self.log_roll_ms.to_string()),
             ("log.retention.ms", self.log_retention_ms.to_string()),
             ("log.retention.bytes", self.log_retention_bytes.to_string()),

@@ -61,7 +61,12 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
     (
         "metadata.max.retention.bytes",
         ConfigType::Long,
-        "The size above which the metadata log's segments below its newest snapshot are deleted; -1 keeps them.",
+        "The size above which the metadata log's oldest segments below its newest snapshot are deleted; -1 keeps them.",
+    ),
+    (
+        "metadata.max.retention.ms",
+        ConfigType::Long,
+        "The age past which the metadata log's segments below its newest snapshot are deleted; -1 keeps them.",
     ),
     (
         "log.roll.ms",

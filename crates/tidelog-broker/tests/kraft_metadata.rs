@@ -603,6 +603,7 @@ fn settings(segment_bytes: i32) -> MetadataLogSettings {
         segment_bytes,
         snapshot_bytes: u64::MAX,
         retention_bytes: -1,
+        retention_ms: -1,
     }
 }
 

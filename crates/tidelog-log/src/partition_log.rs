@@ -461,7 +461,24 @@ impl PartitionLog {
     /// still larger than `retention_bytes`, as Kafka does; -1 disables either limit. Returns
     /// how many segments were deleted; the log start moves to the first one kept.
     pub fn apply_retention(&mut self, now_ms: i64, retention_ms: i64, retention_bytes: i64) -> Result<usize> {
-        let candidates = &self.segments[..self.segments.len() - 1];
+        self.apply_retention_below(now_ms, retention_ms, retention_bytes, i64::MAX)
+    }
+
+    /// [`PartitionLog::apply_retention`] among the segments wholly below `end_offset` only
+    /// (the metadata log's newest snapshot, which the segments below it are not needed for).
+    pub fn apply_retention_below(
+        &mut self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+        end_offset: i64,
+    ) -> Result<usize> {
+        let below = self
+            .segments
+            .windows(2)
+            .take_while(|pair| pair[1].base_offset() <= end_offset)
+            .count();
+        let candidates = &self.segments[..below];
         let mut count = 0;
         if retention_ms >= 0 {
             while count < candidates.len() && now_ms - segment_timestamp(&candidates[count])? > retention_ms {

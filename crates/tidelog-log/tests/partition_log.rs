@@ -446,3 +446,17 @@ fn a_leader_stamps_its_epoch_on_what_it_appends_and_records_where_each_began() {
     let entries: Vec<(i32, i64)> = checkpoint.iter().map(|e| (e.epoch, e.start_offset)).collect();
     assert_eq!(entries, [(3, 2), (5, 4)]);
 }
+
+#[test]
+fn retention_below_an_offset_keeps_every_segment_reaching_past_it() {
+    let (_dir, mut log) = new_log(small_config());
+    fill(&mut log, 60, T0);
+    let bases: Vec<i64> = log.segments().iter().map(|s| s.base_offset()).collect();
+    let end = bases[3] + 1;
+    // No size allowed at all: still only the segments wholly below `end` go.
+    assert_eq!(log.apply_retention_below(T0, -1, 0, end).unwrap(), 3);
+    assert_eq!(log.log_start_offset(), bases[3]);
+    assert_eq!(log.segments()[0].base_offset(), bases[3]);
+    // Nothing is older than a day, so time alone deletes nothing.
+    assert_eq!(log.apply_retention_below(T0, 86_400_000, -1, i64::MAX).unwrap(), 0);
+}

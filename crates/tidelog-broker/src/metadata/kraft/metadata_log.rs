@@ -48,14 +48,17 @@ pub struct Controller {
 }
 
 /// How the metadata log is kept: Kafka's `metadata.log.segment.bytes`,
-/// `metadata.log.max.record.bytes.between.snapshots` and `metadata.max.retention.bytes`.
+/// `metadata.log.max.record.bytes.between.snapshots`, `metadata.max.retention.bytes` and
+/// `metadata.max.retention.ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetadataLogSettings {
     pub segment_bytes: i32,
     /// A snapshot is written once this many bytes of batches follow the newest one.
     pub snapshot_bytes: u64,
-    /// The segments below the newest snapshot go once the log is larger than this; -1 never.
+    /// The oldest segments below the newest snapshot go while the log is larger than this,
+    /// or while they are older than `retention_ms`; -1 disables either.
     pub retention_bytes: i64,
+    pub retention_ms: i64,
 }
 
 impl Default for MetadataLogSettings {
@@ -64,6 +67,7 @@ impl Default for MetadataLogSettings {
             segment_bytes: 1 << 30,
             snapshot_bytes: 20 << 20,
             retention_bytes: 100 << 20,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
         }
     }
 }
@@ -290,11 +294,8 @@ impl MetadataLog {
                 Ok(id) => {
                     self.bytes_since_snapshot = 0;
                     info!(snapshot = %id.file_name(), "metadata snapshot written");
-                    let limit = self.settings.retention_bytes;
-                    if limit >= 0 && self.log.size_bytes() > limit as u64 {
-                        if let Err(e) = self.prune() {
-                            warn!(error = %e, "cannot cut the metadata log below its snapshot");
-                        }
+                    if let Err(e) = self.apply_retention(id) {
+                        warn!(error = %e, "cannot cut the metadata log below its snapshot");
                     }
                 }
                 Err(e) => warn!(error = %e, "cannot write a metadata snapshot"),
@@ -324,6 +325,17 @@ impl MetadataLog {
         };
         snapshot::write(&self.dir(), id, now_ms(), content)?;
         Ok(id)
+    }
+
+    /// Deletes the segments below snapshot `newest` that `metadata.max.retention.*` no
+    /// longer keeps, and the older snapshots, which no load reads.
+    fn apply_retention(&mut self, newest: SnapshotId) -> Result<(), KraftError> {
+        let dir = self.dir();
+        let (ms, bytes) = (self.settings.retention_ms, self.settings.retention_bytes);
+        self.log
+            .apply_retention_below(now_ms(), ms, bytes, newest.end_offset)
+            .map_err(log_err(&dir))?;
+        snapshot::delete_before(&dir, newest)
     }
 
     /// Deletes what the newest snapshot makes redundant: the segments wholly below it and
