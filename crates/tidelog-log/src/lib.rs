@@ -9,6 +9,8 @@ mod checkpoint;
 mod config;
 mod error;
 mod index_file;
+#[cfg(test)]
+mod kafka_fixture;
 mod layout;
 mod leader_epoch_checkpoint;
 mod log_manager;

@@ -13,7 +13,7 @@ use std::path::Path;
 pub const OFFSET_ENTRY_SIZE: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct OffsetEntry {
+pub(crate) struct OffsetEntry {
     relative_offset: i32,
     position: i32,
 }

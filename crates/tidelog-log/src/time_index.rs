@@ -16,7 +16,7 @@ pub const TIME_ENTRY_SIZE: usize = 12;
 pub const NO_TIMESTAMP: i64 = -1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct TimeEntry {
+pub(crate) struct TimeEntry {
     timestamp: i64,
     relative_offset: i32,
 }
