@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: every Rust test (unit, codec and end-to-end), then the
 # Python client tests, the Node.js (kafkajs) client tests and the Java tests (Kafka's own
-# client and tools, newest 4.x and 4.0) against the same binary.
+# client and tools, newest 4.x and 4.0; 4.1's data directories) against the same binary.
 #
 # One profile, debug, for everything: `cargo test` builds the `tidelog` binary that the
 # end-to-end tests spawn, and pytest, node and Maven run that same binary, so nothing is
@@ -72,3 +72,13 @@ for kafka_version in 4.4.0 4.0.2; do
         -Dtidelog.goSuites="$go_suites" -Dconnect.plugins.version="$connect_plugins" -DfailIfNoTests=true
 done
 
+# Data directories of Kafka 4.1 (KRaft metadata, segments, internal topics), both ways:
+# Tidelog serves what Kafka 4.1 wrote, and Kafka 4.1 serves what Tidelog wrote. Only the
+# two directory tests, on 4.1's clients and broker (the file connectors of the same version
+# only make up the classpath Maven builds), without the Go suites.
+kafka_version=4.1.2
+echo "==> mvn test tests/java (Kafka $kafka_version data directories)"
+TIDELOG_BIN="$tidelog_bin" timeout --signal=INT --kill-after=30s 15m \
+    mvn -B --no-transfer-progress -f tests/java/pom.xml test -Dkafka.version="$kafka_version" \
+    -Dtidelog.goSuites=false -Dconnect.plugins.version="$kafka_version" -DfailIfNoTests=true \
+    -Dtest='TidelogReadsKafkaDirectoryTest,KafkaReadsTidelogDirectoryTest'

@@ -818,5 +818,15 @@ fn a_snapshot_of_the_fixtures_image_reloads_into_it() {
     assert_eq!(snapshot_state(&loaded.image), snapshot_state(&image));
     assert!(!loaded.image.brokers().is_empty() && loaded.image.producer_ids().is_some());
     // metadata.version first, as Kafka writes it, though it sorts after group.version.
-    assert!(matches!(&image.records()[0], MetadataRecord::FeatureLevelRecord(f) if f.name == "metadata.version"));
+    assert!(
+        matches!(&image.records()[0].record, MetadataRecord::FeatureLevelRecord(f) if f.name == "metadata.version")
+    );
+    // Brokers at the version the fixture's Kafka 4.0 (metadata.version 25) wrote and reads.
+    let brokers: Vec<i16> = image
+        .records()
+        .iter()
+        .filter(|r| matches!(r.record, MetadataRecord::RegisterBrokerRecord(_)))
+        .map(|r| r.version)
+        .collect();
+    assert_eq!(brokers, [3]);
 }

@@ -26,7 +26,7 @@ use tidelog_protocol::metadata::records::{
     user_scram_credential_record::UserScramCredentialRecord,
     voters_record::VotersRecord,
 };
-use tidelog_protocol::metadata::{KraftControlRecord, MetadataRecord};
+use tidelog_protocol::metadata::{KraftControlRecord, MetadataRecord, VersionedRecord};
 use tidelog_protocol::Uuid;
 
 use super::partition::merge;
@@ -187,9 +187,15 @@ impl KraftImage {
                 if !r.log_dirs.is_empty() {
                     broker.log_dirs = r.log_dirs.clone();
                 }
+                if r.cordoned_log_dirs.is_some() {
+                    broker.cordoned_log_dirs = r.cordoned_log_dirs.clone();
+                }
             }
             MetadataRecord::RegisterControllerRecord(r) => {
                 self.controllers.insert(r.controller_id, r.clone());
+            }
+            MetadataRecord::UnregisterControllerRecord(r) => {
+                self.controllers.remove(&r.controller_id);
             }
             MetadataRecord::ClientQuotaRecord(r) => {
                 let entity = r
@@ -373,8 +379,21 @@ impl KraftImage {
 
     /// Metadata records that rebuild the image (without its quorum, which control records
     /// carry): what a snapshot holds, in the order Kafka's `MetadataImage.write` writes
-    /// them, metadata.version first so that a reader knows it before anything else.
-    pub fn records(&self) -> Vec<MetadataRecord> {
+    /// them, metadata.version first so that a reader knows it before anything else. Each at
+    /// the version the image's metadata.version writes, so that the Kafka that wrote the
+    /// log reads the snapshot too.
+    pub fn records(&self) -> Vec<VersionedRecord> {
+        let level = self.features.get(METADATA_VERSION).copied().unwrap_or(0);
+        self.unversioned_records()
+            .into_iter()
+            .map(|record| VersionedRecord {
+                version: version_for(&record, level),
+                record,
+            })
+            .collect()
+    }
+
+    fn unversioned_records(&self) -> Vec<MetadataRecord> {
         let (metadata_version, others): (Vec<_>, Vec<_>) =
             self.features.iter().partition(|(name, _)| *name == METADATA_VERSION);
         let mut records: Vec<MetadataRecord> = metadata_version
@@ -453,6 +472,19 @@ impl KraftImage {
                 .map(MetadataRecord::DelegationTokenRecord),
         );
         records
+    }
+}
+
+/// metadata.version 4.3-IV0: brokers register with their cordoned log dirs (KIP-1066).
+const METADATA_VERSION_4_3_IV0: i16 = 30;
+
+/// The version Kafka writes `record` at under metadata.version `level`: the newest this
+/// build knows, but RegisterBrokerRecord v4, which Kafka 4.0-4.2 cannot read, only from
+/// 4.3-IV0 on. (Older versions of the rest are for metadata.versions before Kafka 4.)
+fn version_for(record: &MetadataRecord, level: i16) -> i16 {
+    match record {
+        MetadataRecord::RegisterBrokerRecord(_) if level < METADATA_VERSION_4_3_IV0 => 3,
+        _ => record.record_type().max_version(),
     }
 }
 

@@ -16,7 +16,7 @@ use tidelog_protocol::metadata::records::{
     snapshot_header_record::SnapshotHeaderRecord,
 };
 use tidelog_protocol::metadata::{
-    read_batch, KraftControlRecord, KraftControlType, MetadataLogRecord, MetadataRecord, VersionedRecord,
+    read_batch, KraftControlRecord, KraftControlType, MetadataLogRecord, VersionedRecord,
 };
 
 use super::batches::{self, BatchFile, Next};
@@ -128,13 +128,12 @@ pub(super) fn load(dir: &Path, id: SnapshotId, replay: &mut Replay) -> Result<()
 pub(super) struct SnapshotContent {
     pub kraft_version: i16,
     pub voters: Option<KraftControlRecord>,
-    pub records: Vec<MetadataRecord>,
+    pub records: Vec<VersionedRecord>,
 }
 
 /// Writes snapshot `id` into `dir` as Kafka does: to `<name>.part`, fsynced, then renamed and
 /// the directory fsynced, so that a crash leaves a whole snapshot or none (a leftover
-/// `.part` is not one). Each metadata record is written at the newest version this build
-/// knows.
+/// `.part` is not one).
 pub(super) fn write(dir: &Path, id: SnapshotId, now_ms: i64, content: SnapshotContent) -> Result<(), KraftError> {
     let path = dir.join(id.file_name());
     let part = dir.join(format!("{}.part", id.file_name()));
@@ -149,13 +148,7 @@ pub(super) fn write(dir: &Path, id: SnapshotId, now_ms: i64, content: SnapshotCo
         }));
     }
     control.extend(content.voters);
-    let metadata = content.records.into_iter().map(|record| {
-        MetadataLogRecord::Metadata(VersionedRecord {
-            version: record.record_type().max_version(),
-            record,
-        })
-    });
-    let metadata: Vec<MetadataLogRecord> = metadata.collect();
+    let metadata: Vec<MetadataLogRecord> = content.records.into_iter().map(MetadataLogRecord::Metadata).collect();
     let footer = [MetadataLogRecord::Control(KraftControlRecord::SnapshotFooterRecord(
         SnapshotFooterRecord::default(),
     ))];

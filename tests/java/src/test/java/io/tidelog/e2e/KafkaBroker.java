@@ -46,7 +46,16 @@ public final class KafkaBroker implements AutoCloseable, BrokerEndpoint {
     }
 
     public static KafkaBroker start() throws Exception {
-        return start(null, null, Map.of());
+        return start(null, true, null, Map.of());
+    }
+
+    /**
+     * Kafka on a new data directory {@code logDir}, formatted first as {@link #start()}'s
+     * is; but the directory is the caller's: closing the broker (a clean shutdown) leaves it
+     * in place, for another broker to start on.
+     */
+    public static KafkaBroker startFormatting(Path logDir) throws Exception {
+        return start(logDir, true, null, Map.of());
     }
 
     /**
@@ -56,7 +65,7 @@ public final class KafkaBroker implements AutoCloseable, BrokerEndpoint {
      * leaves it in place.
      */
     public static KafkaBroker startOn(Path logDir) throws Exception {
-        return start(logDir, null, Map.of());
+        return start(logDir, false, null, Map.of());
     }
 
     /**
@@ -67,14 +76,17 @@ public final class KafkaBroker implements AutoCloseable, BrokerEndpoint {
      * to the configuration.
      */
     public static KafkaBroker startBehind(String proxy, Map<String, String> more) throws Exception {
-        return start(null, proxy, more);
+        return start(null, true, proxy, more);
     }
 
-    /** {@code logDir} null: a new one in the broker's temporary directory, formatted first. */
-    private static KafkaBroker start(Path logDir, String proxy, Map<String, String> more) throws Exception {
+    /**
+     * {@code logDir} null: a new one in the broker's temporary directory (deleted with it);
+     * {@code format}: run {@code kafka-storage format} on it first.
+     */
+    private static KafkaBroker start(Path logDir, boolean format, String proxy, Map<String, String> more)
+            throws Exception {
         Path dir = Files.createTempDirectory("kafka-reference-");
-        boolean format = logDir == null;
-        if (format) {
+        if (logDir == null) {
             logDir = dir.resolve("data");
         }
         int port = freePort();

@@ -1,56 +1,46 @@
 package io.tidelog.e2e;
 
+import static io.tidelog.e2e.DirectoryContents.abortATransaction;
+import static io.tidelog.e2e.DirectoryContents.assertServes;
+import static io.tidelog.e2e.DirectoryContents.bytes;
+import static io.tidelog.e2e.DirectoryContents.commitAsMember;
+import static io.tidelog.e2e.DirectoryContents.dynamicTopicConfigs;
+import static io.tidelog.e2e.DirectoryContents.offsets;
+import static io.tidelog.e2e.DirectoryContents.producerProps;
+import static io.tidelog.e2e.DirectoryContents.read;
+import static io.tidelog.e2e.DirectoryContents.record;
+import static io.tidelog.e2e.DirectoryContents.send;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.HashMap;
-import java.util.HashSet;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Random;
 import java.util.Set;
-import java.util.TreeMap;
-import java.util.TreeSet;
 import java.util.concurrent.Future;
-import java.util.function.Function;
 import java.util.regex.Pattern;
-import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.Config;
-import org.apache.kafka.clients.admin.ConfigEntry;
-import org.apache.kafka.clients.admin.ListTopicsOptions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.Uuid;
-import org.apache.kafka.common.config.ConfigResource;
-import org.apache.kafka.common.header.Header;
-import org.apache.kafka.common.header.internals.RecordHeader;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.utils.Utils;
 import org.junit.jupiter.api.Test;
+
+import io.tidelog.e2e.DirectoryContents.Expected;
+import io.tidelog.e2e.DirectoryContents.Rec;
 
 /**
  * Apache Kafka on a data directory Tidelog wrote: Kafka's own tools parse its files
@@ -70,95 +60,10 @@ class KafkaReadsTidelogDirectoryTest {
     /** rt-plain-1's records below this are deleted (DeleteRecords). */
     private static final long DELETED_BELOW = 4;
 
-    /** One record as a consumer sees it; a long value by its size and digest. */
-    record Rec(String topic, int partition, long offset, long timestamp, String key, String value,
-               List<String> headers) {
-        static Rec of(ConsumerRecord<byte[], byte[]> r) {
-            return new Rec(r.topic(), r.partition(), r.offset(), r.timestamp(), text(r.key()), text(r.value()),
-                    headerList(r.headers()));
-        }
-
-        static Rec sent(RecordMetadata meta, ProducerRecord<byte[], byte[]> r) {
-            return new Rec(meta.topic(), meta.partition(), meta.offset(), r.timestamp(), text(r.key()),
-                    text(r.value()), headerList(r.headers()));
-        }
-    }
-
-    private static String text(byte[] bytes) {
-        if (bytes == null) {
-            return null;
-        }
-        if (bytes.length <= 100) {
-            return new String(bytes, StandardCharsets.UTF_8);
-        }
-        try {
-            return bytes.length + " bytes, sha-256 "
-                    + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static List<String> headerList(Iterable<Header> headers) {
-        List<String> all = new ArrayList<>();
-        headers.forEach(h -> all.add(h.key() + "=" + text(h.value())));
-        return all;
-    }
-
-    private static byte[] bytes(String s) {
-        return s.getBytes(StandardCharsets.UTF_8);
-    }
-
-    private static ProducerRecord<byte[], byte[]> record(String topic, int partition, String key, String value,
-                                                         String... headers) {
-        ProducerRecord<byte[], byte[]> r = new ProducerRecord<>(topic, partition, System.currentTimeMillis(),
-                bytes(key), value == null ? null : bytes(value));
-        for (int i = 0; i < headers.length; i += 2) {
-            r.headers().add(new RecordHeader(headers[i], headers[i + 1] == null ? null : bytes(headers[i + 1])));
-        }
-        return r;
-    }
-
-    /** What Tidelog was given, and so what Kafka must serve. */
-    private static final class Expected {
-        final List<Rec> records = new ArrayList<>();
-        final Map<String, Uuid> topicIds = new TreeMap<>();
-        final Map<String, Integer> partitionCounts = new TreeMap<>();
-        final Map<TopicPartition, Long> earliest = new TreeMap<>(Comparator.comparing(TopicPartition::toString));
-        final Map<TopicPartition, Long> latest = new TreeMap<>(Comparator.comparing(TopicPartition::toString));
-        final Map<String, Map<TopicPartition, OffsetAndMetadata>> groupOffsets = new TreeMap<>();
-
-        List<Rec> of(String topic) {
-            return records.stream().filter(r -> r.topic().equals(topic))
-                    .sorted(Comparator.comparing(Rec::partition).thenComparing(Rec::offset)).toList();
-        }
-    }
-
-    private static List<Rec> readCommitted(BrokerEndpoint broker, String topic) {
-        return Topics.readAll(broker.clientProps(), topic, "read_committed").stream().map(Rec::of)
-                .sorted(Comparator.comparing(Rec::partition).thenComparing(Rec::offset)).toList();
-    }
-
-    private static Map<TopicPartition, Long> offsets(Admin admin, Set<TopicPartition> partitions, OffsetSpec spec)
-            throws Exception {
-        var answers = admin.listOffsets(partitions.stream().collect(Collectors.toMap(Function.identity(), p -> spec)))
-                .all().get();
-        Map<TopicPartition, Long> offsets = new TreeMap<>(Comparator.comparing(TopicPartition::toString));
-        answers.forEach((p, info) -> offsets.put(p, info.offset()));
-        return offsets;
-    }
-
-    private static Map<String, String> dynamicTopicConfigs(Admin admin, String topic) throws Exception {
-        ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
-        Config config = admin.describeConfigs(List.of(resource)).all().get().get(resource);
-        return config.entries().stream()
-                .filter(e -> e.source() == ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG)
-                .collect(Collectors.toMap(ConfigEntry::name, ConfigEntry::value, (a, b) -> a, TreeMap::new));
-    }
-
     /** Step 1: everything a client does to Tidelog, remembered. */
     private static Expected fill(TidelogBroker tidelog) throws Exception {
         Expected expected = new Expected();
+        expected.configs.put(CONFIGURED, OVERRIDES);
         try (Admin admin = Admin.create(tidelog.clientProps())) {
             admin.createTopics(List.of(
                     new NewTopic(PLAIN, 3, (short) 1),
@@ -222,15 +127,7 @@ class KafkaReadsTidelogDirectoryTest {
                 expected.records.add(Rec.sent(futures.get(i).get(), committed.get(i)));
             }
 
-            producer.beginTransaction();
-            for (int i = 0; i < 3; i++) {
-                producer.send(record(TXN, 0, "aborted-" + i, "a" + i, "txn", "abort"));
-            }
-            producer.send(record(PLAIN, 2, "aborted-plain", "a", "txn", "abort"));
-            producer.sendOffsetsToTransaction(Map.of(new TopicPartition(PLAIN, 0), new OffsetAndMetadata(9, "aborted")),
-                    new ConsumerGroupMetadata(EOS_GROUP));
-            producer.flush();
-            producer.abortTransaction();
+            abortATransaction(producer, TXN, PLAIN, EOS_GROUP);
         }
         expected.groupOffsets.put(EOS_GROUP, Map.of(new TopicPartition(PLAIN, 0), new OffsetAndMetadata(5, "eos")));
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(producerProps(tidelog, Map.of()))) {
@@ -244,25 +141,12 @@ class KafkaReadsTidelogDirectoryTest {
                 new TopicPartition(PLAIN, 1), new OffsetAndMetadata(10, "p1"),
                 new TopicPartition(PLAIN, 2), new OffsetAndMetadata(3, ""),
                 new TopicPartition(CONFIGURED, 0), new OffsetAndMetadata(6, "configured"));
-        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(tidelog.clientProps(Map.of(
-                "group.id", GROUP, "group.protocol", "classic", "auto.offset.reset", "earliest",
-                "enable.auto.commit", "false",
-                "key.deserializer", ByteArrayDeserializer.class.getName(),
-                "value.deserializer", ByteArrayDeserializer.class.getName())))) {
-            consumer.subscribe(List.of(PLAIN, CONFIGURED));
-            long deadline = System.nanoTime() + Topics.READ_TIMEOUT.toNanos();
-            while (consumer.assignment().size() < 4) {
-                assertTrue(System.nanoTime() < deadline, "the group never got all 4 partitions: "
-                        + consumer.assignment());
-                consumer.poll(Duration.ofMillis(200));
-            }
-            consumer.commitSync(committedOffsets);
-        }
+        commitAsMember(tidelog, GROUP, "classic", List.of(PLAIN, CONFIGURED), committedOffsets);
         expected.groupOffsets.put(GROUP, committedOffsets);
 
         // What Tidelog itself serves: the expectations are right before Kafka is asked.
         try (Admin admin = Admin.create(tidelog.clientProps())) {
-            Set<TopicPartition> partitions = allPartitions(expected);
+            Set<TopicPartition> partitions = expected.allPartitions();
             expected.earliest.putAll(offsets(admin, partitions, OffsetSpec.earliest()));
             expected.latest.putAll(offsets(admin, partitions, OffsetSpec.latest()));
             for (var group : expected.groupOffsets.entrySet()) {
@@ -275,34 +159,9 @@ class KafkaReadsTidelogDirectoryTest {
         // Both transaction markers, the aborted records and the last plain records count in rt-txn-0.
         assertEquals(4 + 1 + 3 + 1 + 2, expected.latest.get(new TopicPartition(TXN, 0)));
         for (String topic : List.of(PLAIN, CONFIGURED, TXN)) {
-            assertEquals(expected.of(topic), readCommitted(tidelog, topic), "Tidelog's records of " + topic);
+            assertEquals(expected.of(topic), read(tidelog, topic, "read_committed"), "Tidelog's records of " + topic);
         }
         return expected;
-    }
-
-    private static Properties producerProps(TidelogBroker tidelog, Map<String, Object> more) {
-        Map<String, Object> props = new HashMap<>(more);
-        props.put("key.serializer", ByteArraySerializer.class.getName());
-        props.put("value.serializer", ByteArraySerializer.class.getName());
-        return tidelog.clientProps(props);
-    }
-
-    private static void send(KafkaProducer<byte[], byte[]> producer, List<ProducerRecord<byte[], byte[]>> records,
-                             Expected expected) throws Exception {
-        List<Future<RecordMetadata>> futures = records.stream().map(producer::send).toList();
-        for (int i = 0; i < records.size(); i++) {
-            expected.records.add(Rec.sent(futures.get(i).get(), records.get(i)));
-        }
-    }
-
-    private static Set<TopicPartition> allPartitions(Expected expected) {
-        Set<TopicPartition> all = new HashSet<>();
-        expected.partitionCounts.forEach((topic, count) -> {
-            for (int p = 0; p < count; p++) {
-                all.add(new TopicPartition(topic, p));
-            }
-        });
-        return all;
     }
 
     // ---- Step 2: Kafka's tools on Tidelog's files ----
@@ -400,30 +259,6 @@ class KafkaReadsTidelogDirectoryTest {
 
     // ---- Step 3: Kafka on Tidelog's directory ----
 
-    private static void checkKafkaServes(KafkaBroker kafka, Expected expected) throws Exception {
-        try (Admin admin = Admin.create(kafka.clientProps())) {
-            assertEquals(expected.partitionCounts.keySet(), new TreeSet<>(admin.listTopics(
-                    new ListTopicsOptions().listInternal(false)).names().get()));
-            for (TopicDescription topic : admin.describeTopics(expected.partitionCounts.keySet()).allTopicNames().get()
-                    .values()) {
-                assertEquals(expected.topicIds.get(topic.name()), topic.topicId(), topic.name());
-                assertEquals(expected.partitionCounts.get(topic.name()), topic.partitions().size(), topic.name());
-            }
-            assertEquals(OVERRIDES, dynamicTopicConfigs(admin, CONFIGURED));
-            assertEquals(Map.of(), dynamicTopicConfigs(admin, PLAIN));
-            Set<TopicPartition> partitions = allPartitions(expected);
-            assertEquals(expected.earliest, offsets(admin, partitions, OffsetSpec.earliest()), "log start offsets");
-            assertEquals(expected.latest, offsets(admin, partitions, OffsetSpec.latest()), "high watermarks");
-            for (var group : expected.groupOffsets.entrySet()) {
-                assertEquals(group.getValue(), admin.listConsumerGroupOffsets(group.getKey())
-                        .partitionsToOffsetAndMetadata().get(), "offsets of " + group.getKey());
-            }
-        }
-        for (String topic : List.of(PLAIN, CONFIGURED, TXN)) {
-            assertEquals(expected.of(topic), readCommitted(kafka, topic), "records of " + topic);
-        }
-    }
-
     @Test
     void kafkaToolsAndKafkaItselfReadWhatTidelogWrote() throws Exception {
         try (TidelogBroker tidelog = TidelogBroker.start()) {
@@ -435,7 +270,7 @@ class KafkaReadsTidelogDirectoryTest {
 
             try (KafkaBroker kafka = KafkaBroker.startOn(logDir)) {
                 try {
-                    checkKafkaServes(kafka, expected);
+                    assertServes(kafka, expected);
                 } catch (AssertionError | Exception e) {
                     throw new AssertionError(e.getMessage() + "\n---- Kafka's log:\n" + kafka.log(), e);
                 }

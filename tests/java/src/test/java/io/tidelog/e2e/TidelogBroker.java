@@ -18,7 +18,8 @@ import java.util.stream.Stream;
 /**
  * A real {@code tidelog serve} child process ($TIDELOG_BIN) on a free loopback port with a
  * temporary data directory, its log kept for failure messages. Closing it stops it with
- * SIGTERM, checks the clean exit, and removes the directory.
+ * SIGTERM, checks the clean exit, and removes the directory. Or started on a log directory
+ * of the caller's ({@link #startOn}), which closing leaves in place.
  */
 public final class TidelogBroker implements AutoCloseable, BrokerEndpoint {
     private static final Pattern LISTENING = Pattern.compile("listening addr=(\\S+)");
@@ -26,7 +27,9 @@ public final class TidelogBroker implements AutoCloseable, BrokerEndpoint {
     private static final long START_TIMEOUT_S = 60;
     private static final long STOP_TIMEOUT_S = 60;
 
+    /** The temporary directory closing removes, or null: the log directory is the caller's. */
     private final Path dataDir;
+    private final Path logDir;
     private final List<String> extraArgs;
     private final List<String> log = new ArrayList<>();
     /** Port 0 at first; then the address it got, so a restart keeps its clients' bootstrap. */
@@ -35,14 +38,26 @@ public final class TidelogBroker implements AutoCloseable, BrokerEndpoint {
     private Thread drain;
     private volatile String bootstrap;
 
-    private TidelogBroker(Path dataDir, List<String> extraArgs) {
+    private TidelogBroker(Path dataDir, Path logDir, List<String> extraArgs) {
         this.dataDir = dataDir;
+        this.logDir = logDir;
         this.extraArgs = extraArgs;
     }
 
     /** Starts a broker; {@code extraArgs} go to {@code tidelog serve} as they are. */
     public static TidelogBroker start(String... extraArgs) throws IOException, InterruptedException {
-        TidelogBroker broker = new TidelogBroker(Files.createTempDirectory("tidelog-java-"), List.of(extraArgs));
+        Path dataDir = Files.createTempDirectory("tidelog-java-");
+        TidelogBroker broker = new TidelogBroker(dataDir, dataDir.resolve("data"), List.of(extraArgs));
+        broker.spawn();
+        return broker;
+    }
+
+    /**
+     * Starts a broker on {@code logDir} as it is (one another broker wrote, say); closing it
+     * leaves the directory in place.
+     */
+    public static TidelogBroker startOn(Path logDir, String... extraArgs) throws IOException, InterruptedException {
+        TidelogBroker broker = new TidelogBroker(null, logDir, List.of(extraArgs));
         broker.spawn();
         return broker;
     }
@@ -53,7 +68,7 @@ public final class TidelogBroker implements AutoCloseable, BrokerEndpoint {
             throw new IllegalStateException("set TIDELOG_BIN to the tidelog binary (scripts/test.sh does)");
         }
         List<String> command = new ArrayList<>(List.of(binary, "serve",
-                "--listeners", listener, "--log-dirs", dataDir.resolve("data").toString(),
+                "--listeners", listener, "--log-dirs", logDir.toString(),
                 // HTTP (metrics, health) off: these tests do not use it, and brokers run side by side.
                 "--override", "http.listeners="));
         command.addAll(extraArgs);
@@ -99,7 +114,7 @@ public final class TidelogBroker implements AutoCloseable, BrokerEndpoint {
 
     /** The broker's log directory: partition directories, checkpoints, metadata. */
     public Path logDir() {
-        return dataDir.resolve("data");
+        return logDir;
     }
 
     public String log() {
@@ -143,8 +158,10 @@ public final class TidelogBroker implements AutoCloseable, BrokerEndpoint {
                 }
             }
         } finally {
-            try (Stream<Path> files = Files.walk(dataDir)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            if (dataDir != null) {
+                try (Stream<Path> files = Files.walk(dataDir)) {
+                    files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                }
             }
         }
     }
