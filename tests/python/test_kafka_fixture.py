@@ -6,70 +6,22 @@ restart. kafka-python is the client: its own implementation of the protocol."""
 
 import base64
 import json
-import shutil
-import stat
-from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import ConfigResource, ConfigResourceType
+from kafka import KafkaProducer
 
-from conftest import admin_client, start_broker
+from conftest import admin_client
+from directories import FIXTURES, committed, dynamic_configs, offsets, read_partition, serve_copy
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "kafka-4.0"
-MANIFEST = json.loads((FIXTURE / "manifest.json").read_text())
-# The committed offsets are older than Kafka's 7-day offsets.retention.minutes (README).
-NEVER_EXPIRE = "offsets.retention.minutes=100000000"
+MANIFEST = json.loads((FIXTURES / "kafka-4.0" / "manifest.json").read_text())
 
 
 def decode(text):
     return None if text is None else base64.b64decode(text)
 
 
-def copy_fixture(tmp_path):
-    data = tmp_path / "data"
-    shutil.copytree(FIXTURE / "data", data)
-    for path in [data, *data.rglob("*")]:
-        path.chmod(path.stat().st_mode | stat.S_IWUSR)
-    return data
-
-
-def serve_fixture(tmp_path):
-    copy_fixture(tmp_path)
-    return start_broker(tmp_path, extra_args=("--node-id", str(MANIFEST["node_id"]), "--override", NEVER_EXPIRE))
-
-
-def read_partition(broker, topic, partition, isolation, end):
-    """Every record of the partition below `end` (its high watermark), as (offset,
-    timestamp, timestamp type, key, value, headers)."""
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, isolation_level=isolation,
-                             enable_auto_commit=False, request_timeout_ms=30000)
-    tp = TopicPartition(topic, partition)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
-    records = []
-    # Bounded: a broker that serves less than it should fails the comparison, not the loop.
-    for _ in range(100):
-        if consumer.position(tp) >= end:
-            break
-        for message in consumer.poll(timeout_ms=1000).get(tp, []):
-            records.append((message.offset, message.timestamp, message.timestamp_type + 1, message.key,
-                            message.value, [(k, v) for k, v in message.headers]))
-    consumer.close()
-    return records
-
-
 def expected_records(entries):
     return [(r["offset"], r["timestamp"], r["timestamp_type"], decode(r["key"]), decode(r["value"]),
              [(k, decode(v)) for k, v in r["headers"]]) for r in entries]
-
-
-def offsets(broker, topic, partitions):
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, request_timeout_ms=30000)
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
-    starts = consumer.beginning_offsets(tps)
-    ends = consumer.end_offsets(tps)
-    consumer.close()
-    return {tp.partition: (starts[tp], ends[tp]) for tp in tps}
 
 
 def assert_serves_the_manifest(broker):
@@ -82,26 +34,17 @@ def assert_serves_the_manifest(broker):
                     f"{topic}-{partition} log start and high watermark"
                 got = read_partition(broker, topic, partition, isolation, expected["high_watermark"])
                 assert got == expected_records(expected["records"]), f"{topic}-{partition} {isolation}"
-    for group, committed in MANIFEST["groups"].items():
-        consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False)
-        for name, offset in committed.items():
-            topic, partition = name.rsplit("-", 1)
-            assert consumer.committed(TopicPartition(topic, int(partition))) == offset, f"{group} {name}"
-        consumer.close()
+    for group, expected in MANIFEST["groups"].items():
+        assert committed(broker, group, expected) == expected, group
     admin = admin_client(broker)
     try:
-        resources = [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in MANIFEST["configs"]]
-        described = admin.describe_configs(resources)["topic"]
-        overrides = {topic: {key: entry["value"] for key, entry in entries.items()
-                             if entry["config_source"] == "DYNAMIC_TOPIC_CONFIG"}
-                     for topic, entries in described.items()}
-        assert overrides == MANIFEST["configs"]
+        assert dynamic_configs(admin, MANIFEST["configs"]) == MANIFEST["configs"]
     finally:
         admin.close()
 
 
 def test_a_kafka_data_directory_is_served_as_kafka_served_it(tmp_path):
-    broker = serve_fixture(tmp_path)
+    broker = serve_copy(tmp_path, "kafka-4.0", MANIFEST["node_id"])
     try:
         assert_serves_the_manifest(broker)
         # Kafka's transactional id goes on: its epoch is bumped, a new transaction commits.
