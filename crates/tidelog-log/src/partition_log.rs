@@ -71,6 +71,9 @@ pub struct PartitionLog {
     /// The leader epoch this log appends in, stamped on every batch it appends; `None`
     /// keeps each batch's own (a log whose writer stamps them, as the metadata log's).
     leader_epoch: Option<i32>,
+    /// The leader epoch not yet in `leader-epoch-checkpoint`: its start is the offset of its
+    /// first append, which records it first.
+    unassigned_epoch: Option<i32>,
 }
 
 impl PartitionLog {
@@ -129,6 +132,7 @@ impl PartitionLog {
             flushed_offset: Arc::new(AtomicI64::new(flushed)),
             producers: ProducerStateManager::default(),
             leader_epoch: None,
+            unassigned_epoch: None,
         };
         // What recovery kept may still be only in the page cache.
         log.flush()?;
@@ -250,19 +254,27 @@ impl PartitionLog {
 
     /// The producers' state (DescribeProducers, tests).
     /// Makes this log append in leader epoch `epoch` from now on, as Kafka's leader of that
-    /// epoch does: the epoch's start (the log end, for an epoch newer than any it has) goes
-    /// into `leader-epoch-checkpoint`, which a replica reads to find where logs diverge.
+    /// epoch does. The epoch's start (where its first append lands, for an epoch newer than
+    /// any it has) goes into `leader-epoch-checkpoint`, which a replica reads to find where
+    /// logs diverge: recorded by that append, before its records, so that creating many
+    /// partitions at once costs no fsync each and no record of the epoch is ever durable
+    /// without its entry.
     pub fn become_leader(&mut self, epoch: i32) -> Result<()> {
-        let checkpoint = LeaderEpochCheckpointFile::new(&self.dir);
-        let mut epochs = checkpoint.read()?;
-        if epochs.last().is_none_or(|last| last.epoch < epoch) {
-            epochs.push(EpochEntry {
-                epoch,
-                start_offset: self.log_end_offset,
-            });
-            checkpoint.write(&epochs)?;
-        }
+        let epochs = LeaderEpochCheckpointFile::new(&self.dir).read()?;
+        self.unassigned_epoch = epochs.last().is_none_or(|last| last.epoch < epoch).then_some(epoch);
         self.leader_epoch = Some(epoch);
+        Ok(())
+    }
+
+    /// Records the start of the epoch appended in, at `start_offset`, if it is not yet.
+    fn assign_epoch_start(&mut self, start_offset: i64) -> Result<()> {
+        if let Some(epoch) = self.unassigned_epoch {
+            let checkpoint = LeaderEpochCheckpointFile::new(&self.dir);
+            let mut epochs = checkpoint.read()?;
+            epochs.push(EpochEntry { epoch, start_offset });
+            checkpoint.write(&epochs)?;
+            self.unassigned_epoch = None;
+        }
         Ok(())
     }
 
@@ -383,6 +395,7 @@ impl PartitionLog {
                 segment_bytes: self.config.segment_bytes,
             });
         }
+        self.assign_epoch_start(base_offset)?;
         if self.should_roll(batches.len(), last_offset, max_timestamp) {
             self.roll()?;
         }

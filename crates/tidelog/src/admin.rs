@@ -100,6 +100,8 @@ pub struct AdminClient {
     /// The versions the broker serves, by API key.
     versions: Vec<ApiVersion>,
     next_correlation_id: i32,
+    /// How long a response may take.
+    timeout: Duration,
 }
 
 impl AdminClient {
@@ -131,6 +133,7 @@ impl AdminClient {
             broker,
             versions: Vec::new(),
             next_correlation_id: 0,
+            timeout: TIMEOUT,
         };
         let request = ApiVersionsRequest {
             client_software_name: CLIENT_ID.into(),
@@ -143,6 +146,16 @@ impl AdminClient {
             .map_err(|e| format!("the broker at {} refused ApiVersions: {e}", admin.broker))?;
         admin.versions = response.api_keys;
         Ok(admin)
+    }
+
+    /// How long each request may wait for its response from now on ([`TIMEOUT`] until
+    /// then): longer for a request known to take long, as a benchmark's thousands of topics.
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), String> {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .map_err(|e| format!("cannot set up the connection to {}: {e}", self.broker))?;
+        self.timeout = timeout;
+        Ok(())
     }
 
     /// Sends `request` at the newest version both sides speak and returns the response.
@@ -204,8 +217,9 @@ impl AdminClient {
         match error.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
                 format!(
-                    "the broker at {broker} did not answer {} within {TIMEOUT:?}",
-                    key.name()
+                    "the broker at {broker} did not answer {} within {:?}",
+                    key.name(),
+                    self.timeout
                 )
             }
             io::ErrorKind::UnexpectedEof => {

@@ -1,6 +1,7 @@
-//! A broker run as a child process for `tidelog bench all`: started on a data directory
-//! with a free port, timed up to its first answer, measured through `/proc`, and killed,
-//! at the latest when the benchmark ends, however it ends.
+//! A broker run as a child process for `tidelog bench all`, `restart` and `metadata`:
+//! started on a data directory with a free port, timed up to its first answer, measured
+//! through `/proc`, and killed (or stopped cleanly), at the latest when the benchmark ends,
+//! however it ends.
 
 use std::fmt;
 use std::fs::File;
@@ -20,9 +21,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often a start is checked for an interruption of the benchmark.
 const START_CHECK: Duration = Duration::from_millis(100);
 
+/// How long a clean shutdown, every log closed, may take before the run is abandoned.
+const STOP_TIMEOUT: Duration = Duration::from_secs(300);
+
 pub struct BrokerProcess {
     child: Child,
     pub addr: SocketAddr,
+    /// The broker's own start time, from its `listening ... startup_ms=N` line: from its
+    /// `main` to listening, without the process's spawn or the first answer.
+    pub startup: Option<Duration>,
 }
 
 impl BrokerProcess {
@@ -72,8 +79,8 @@ impl BrokerProcess {
         let (addr_tx, addr_rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = listening_addr(&line) {
-                    let _ = addr_tx.send(addr);
+                if let Some(listening) = listening(&line) {
+                    let _ = addr_tx.send(listening);
                 }
                 let _ = writeln!(log, "{line}");
             }
@@ -91,15 +98,15 @@ impl BrokerProcess {
                 Err(_) => break Err(failed("the broker did not start listening".into())),
             }
         };
-        let addr = match listening {
-            Ok(addr) => addr,
+        let (addr, startup) = match listening {
+            Ok(listening) => listening,
             Err(why) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(why);
             }
         };
-        let broker = BrokerProcess { child, addr };
+        let broker = BrokerProcess { child, addr, startup };
         answer_api_versions(addr).map_err(|e| failed(format!("the broker does not answer: {e}")))?;
         Ok((broker, started.elapsed()))
     }
@@ -123,6 +130,28 @@ impl BrokerProcess {
             current_kib: kib("VmRSS:")?,
             peak_kib: kib("VmHWM:")?,
         })
+    }
+
+    /// SIGTERM, then waits for the broker to exit, as after a clean shutdown (its logs
+    /// flushed and marked clean); fails if it exits with an error.
+    pub fn stop(mut self) -> Result<(), String> {
+        let pid = libc::pid_t::try_from(self.child.id()).map_err(|e| e.to_string())?;
+        // SAFETY: kill(2) on our own child, which has not been waited for, so the pid is its.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            return Err(format!("cannot stop the broker: {}", std::io::Error::last_os_error()));
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            match self.child.try_wait().map_err(|e| e.to_string())? {
+                Some(status) if status.success() => return Ok(()),
+                Some(status) => return Err(format!("the broker stopped with {status}")),
+                None if Instant::now() < deadline => {
+                    interrupt::check()?;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                None => return Err(format!("the broker did not stop within {STOP_TIMEOUT:?}")),
+            }
+        }
     }
 
     /// SIGKILL: nothing is flushed or marked clean.
@@ -164,15 +193,18 @@ impl fmt::Display for Rss {
     }
 }
 
-/// The address in `tidelog serve`'s "listening addr=HOST:PORT" log line.
-fn listening_addr(line: &str) -> Option<SocketAddr> {
+/// The address and the start time in `tidelog serve`'s "listening addr=HOST:PORT
+/// startup_ms=N" log line (the time where the line has one).
+fn listening(line: &str) -> Option<(SocketAddr, Option<Duration>)> {
     if !line.contains("listening") {
         return None;
     }
-    line.split_whitespace()
-        .find_map(|field| field.strip_prefix("addr="))?
-        .parse()
-        .ok()
+    let field = |name: &str| line.split_whitespace().find_map(|field| field.strip_prefix(name));
+    let addr = field("addr=")?.parse().ok()?;
+    let startup = field("startup_ms=")
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis);
+    Some((addr, startup))
 }
 
 /// Sends an ApiVersions v0 request and waits for its answer: the listening socket alone
