@@ -26,8 +26,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tidelog_log::{
-    partition_dirs, set_aside_stray, AppendInfo, LogConfig, LogError, LogManager, LogSnapshot, ProducerEntry,
-    ProducerError, SharedLog, TopicPartition,
+    on_threads, partition_dirs, set_aside_stray, AppendInfo, LogConfig, LogError, LogManager, LogSnapshot,
+    ProducerEntry, ProducerError, SharedLog, TopicPartition,
 };
 use tidelog_protocol::records::{marker_batch, TxnMarker};
 use tidelog_protocol::ErrorCode;
@@ -194,13 +194,21 @@ impl Partitions {
             };
             Ok(PartitionMetadata::read(path)?.is_none_or(|m| m.topic_id == topic.id))
         };
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
         for dir in config.log_dirs.iter().filter(|d| d.is_dir()) {
-            for (tp, path) in partition_dirs(dir)? {
-                if !named(&tp, &path)? {
-                    let stray = set_aside_stray(dir, &tp, &format!("{:032x}", random_uuid().as_u128()))?;
-                    warn!(partition = %tp, renamed = %stray.display(),
-                        "a log no topic in the metadata names: set aside, not deleted");
-                }
+            // A file read each (partition.metadata): on every CPU, as the logs open.
+            let checked = on_threads(threads, partition_dirs(dir)?, |(tp, path)| {
+                named(&tp, &path).map(|named| (!named).then_some(tp))
+            });
+            for tp in checked
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
+            {
+                let stray = set_aside_stray(dir, &tp, &format!("{:032x}", random_uuid().as_u128()))?;
+                warn!(partition = %tp, renamed = %stray.display(),
+                    "a log no topic in the metadata names: set aside, not deleted");
             }
         }
         let logs = LogManager::open(&config.log_dirs, &log_config(config, &BTreeMap::new()))?;
@@ -241,7 +249,7 @@ impl Partitions {
             let unwritten = {
                 let mut log = lock(&log);
                 log.set_config(log_config.clone())?;
-                log.become_leader(leader_epoch(p))?;
+                log.become_leader(leader_epoch(p));
                 let missing = !log.dir().join(PARTITION_METADATA).exists();
                 missing.then_some(PartitionMetadata { topic_id: topic.id })
             };

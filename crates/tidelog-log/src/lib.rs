@@ -34,7 +34,7 @@ pub use error::{LogError, Result};
 pub use layout::{parse_log_file_name, TopicPartition};
 pub use leader_epoch_checkpoint::{EpochEntry, LeaderEpochCheckpointFile, LEADER_EPOCH_CHECKPOINT};
 pub use log_manager::{
-    partition_dirs, set_aside_stray, LogManager, SharedLog, CLEAN_SHUTDOWN_MARKER, CLUSTER_METADATA_TOPIC,
+    on_threads, partition_dirs, set_aside_stray, LogManager, SharedLog, CLEAN_SHUTDOWN_MARKER, CLUSTER_METADATA_TOPIC,
 };
 pub use partition_log::{AppendInfo, PartitionLog, Recovery};
 pub use producer_state::{

@@ -258,7 +258,7 @@ fn lock(log: &SharedLog) -> MutexGuard<'_, PartitionLog> {
 /// Runs `work` on every item on up to `threads` scoped threads, each taking the next item
 /// when done with one, so that a long recovery does not hold up the items behind it.
 /// Results come in no particular order; a panic in `work` is passed on.
-fn on_threads<T: Send, R: Send>(threads: usize, items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+pub fn on_threads<T: Send, R: Send>(threads: usize, items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = threads.clamp(1, items.len().max(1));
     let queue = Mutex::new(items.into_iter());
     std::thread::scope(|scope| {

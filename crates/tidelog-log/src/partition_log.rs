@@ -71,8 +71,8 @@ pub struct PartitionLog {
     /// The leader epoch this log appends in, stamped on every batch it appends; `None`
     /// keeps each batch's own (a log whose writer stamps them, as the metadata log's).
     leader_epoch: Option<i32>,
-    /// The leader epoch not yet in `leader-epoch-checkpoint`: its start is the offset of its
-    /// first append, which records it first.
+    /// The leader epoch `leader-epoch-checkpoint` may not have yet: its start is the offset
+    /// of its first append, which records it first.
     unassigned_epoch: Option<i32>,
 }
 
@@ -256,23 +256,24 @@ impl PartitionLog {
     /// Makes this log append in leader epoch `epoch` from now on, as Kafka's leader of that
     /// epoch does. The epoch's start (where its first append lands, for an epoch newer than
     /// any it has) goes into `leader-epoch-checkpoint`, which a replica reads to find where
-    /// logs diverge: recorded by that append, before its records, so that creating many
-    /// partitions at once costs no fsync each and no record of the epoch is ever durable
-    /// without its entry.
-    pub fn become_leader(&mut self, epoch: i32) -> Result<()> {
-        let epochs = LeaderEpochCheckpointFile::new(&self.dir).read()?;
-        self.unassigned_epoch = epochs.last().is_none_or(|last| last.epoch < epoch).then_some(epoch);
+    /// logs diverge: recorded by that append, before its records, so that creating or
+    /// opening many partitions at once costs no file access each, and no record of the
+    /// epoch is ever durable without its entry.
+    pub fn become_leader(&mut self, epoch: i32) {
         self.leader_epoch = Some(epoch);
-        Ok(())
+        self.unassigned_epoch = Some(epoch);
     }
 
-    /// Records the start of the epoch appended in, at `start_offset`, if it is not yet.
+    /// Records the start of the epoch appended in, at `start_offset`, unless the checkpoint
+    /// has it (or a later one) already.
     fn assign_epoch_start(&mut self, start_offset: i64) -> Result<()> {
         if let Some(epoch) = self.unassigned_epoch {
             let checkpoint = LeaderEpochCheckpointFile::new(&self.dir);
             let mut epochs = checkpoint.read()?;
-            epochs.push(EpochEntry { epoch, start_offset });
-            checkpoint.write(&epochs)?;
+            if epochs.last().is_none_or(|last| last.epoch < epoch) {
+                epochs.push(EpochEntry { epoch, start_offset });
+                checkpoint.write(&epochs)?;
+            }
             self.unassigned_epoch = None;
         }
         Ok(())

@@ -430,11 +430,11 @@ fn a_leader_stamps_its_epoch_on_what_it_appends_and_records_where_each_began() {
     let (_dir, mut log) = new_log(small_config());
     // Before any epoch, batches keep their own (the metadata log stamps its own).
     log.append(produced(2, T0)).unwrap();
-    log.become_leader(3).unwrap();
+    log.become_leader(3);
     log.append(produced(1, T0)).unwrap();
-    log.become_leader(3).unwrap();
+    log.become_leader(3);
     log.append(produced(1, T0)).unwrap();
-    log.become_leader(5).unwrap();
+    log.become_leader(5);
     log.append(produced(2, T0)).unwrap();
     let read = log.read(0, 1 << 20, i64::MAX).unwrap();
     let epochs: Vec<(i64, i32)> = batches(&read.records)
