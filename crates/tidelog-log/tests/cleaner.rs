@@ -533,3 +533,90 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning()
         );
     }
 }
+
+fn batch_bytes(batches: Vec<RecordBatch>) -> Vec<Bytes> {
+    batches.into_iter().map(|b| b.as_bytes().clone()).collect()
+}
+
+/// Every batch a snapshot reads from its log start.
+fn snapshot_bytes(snapshot: &tidelog_log::LogSnapshot) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut offset = snapshot.log_start_offset();
+    while offset < snapshot.log_end_offset() {
+        let read = snapshot.read(offset, 1 << 20, snapshot.log_end_offset()).unwrap();
+        let more = common::batches(&read.records);
+        if more.is_empty() {
+            break;
+        }
+        offset = read.next_offset;
+        out.extend(batch_bytes(more));
+    }
+    out
+}
+
+#[test]
+fn readers_holding_the_replaced_segments_keep_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_path, mut log) = create(dir.path());
+    write_keyed(&mut log, 2_000);
+    roll(&mut log, T0 + 20_000);
+    log.flush().unwrap();
+    let snapshot = log.snapshot();
+    let before = snapshot_bytes(&snapshot);
+    // A fetch's bytes taken before the swap, sent after it.
+    let in_flight = log.read(0, 1 << 20, log.log_end_offset()).unwrap();
+    let in_flight_bytes = common::bytes(&in_flight.records);
+
+    clean_log(&mut log, &CleanerConfig::default(), T0).unwrap().unwrap();
+    assert_ne!(batch_bytes(read_batches(&log)), before);
+    assert_eq!(snapshot_bytes(&snapshot), before);
+    assert_eq!(common::bytes(&in_flight.records), in_flight_bytes);
+}
+
+#[test]
+fn a_cleaning_is_dropped_when_retention_ran_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut log) = create(dir.path());
+    write_keyed(&mut log, 2_000);
+    roll(&mut log, T0 + 20_000);
+    log.flush().unwrap();
+    let cleaner = CleanerConfig::default();
+    let cleaned = Cleaning::new(&log, None, &cleaner, T0)
+        .unwrap()
+        .run(&cleaner, T0)
+        .unwrap();
+    assert!(log.apply_retention(T0 + 100_000, 0, -1).unwrap() > 0);
+    let kept = batch_bytes(read_batches(&log));
+    assert_eq!(cleaned.install(&mut log).unwrap(), None);
+    assert_eq!(batch_bytes(read_batches(&log)), kept);
+    let leftovers = fs::read_dir(&path)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".cleaned"))
+        .count();
+    assert_eq!(leftovers, 0);
+}
+
+#[test]
+fn a_dirty_section_with_more_keys_than_the_map_holds_is_cleaned_in_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_path, mut log) = create(dir.path());
+    let mut written = write_keyed(&mut log, 3_000);
+    written.extend(roll(&mut log, T0 + 20_000));
+    log.flush().unwrap();
+    let active_base = log.segments().last().unwrap().base_offset();
+    // Room for about 20 of the 100 keys.
+    let cleaner = CleanerConfig {
+        dedupe_buffer_bytes: 20 * 56,
+        ..CleanerConfig::default()
+    };
+    let mut passes = 0;
+    let mut first_dirty = 0;
+    while first_dirty < active_base {
+        let summary = clean_log(&mut log, &cleaner, T0).unwrap().unwrap();
+        assert!(summary.first_dirty_offset > first_dirty, "each pass makes progress");
+        first_dirty = summary.first_dirty_offset;
+        passes += 1;
+    }
+    assert!(passes > 3, "{passes} passes");
+    assert_eq!(read_records(&log), latest(&written));
+}
