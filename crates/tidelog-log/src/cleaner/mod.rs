@@ -207,16 +207,14 @@ impl Cleaning {
             next_delete_horizon_ms: None,
         };
         let mut new_bases = Vec::new();
-        let mut bytes_after = 0;
-        for group in group_by_size(&replaced, &self.log_config) {
-            match rewriter.write_group(&self.dir, &self.log_config, group, &mut new_bases) {
-                Ok(bytes) => bytes_after += bytes,
-                Err(e) => {
-                    swap::discard(&self.dir, &new_bases)?;
-                    return Err(e);
-                }
+        let groups = group_by_size(&replaced, &self.log_config);
+        let bytes_after = match rewriter.write_groups(&self.dir, &self.log_config, &groups, &mut new_bases) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                swap::discard(&self.dir, &new_bases)?;
+                return Err(e);
             }
-        }
+        };
         let summary = CleanSummary {
             first_dirty_offset: map_end,
             bytes_before: replaced.iter().map(|s| s.size()).sum(),
@@ -355,62 +353,73 @@ struct Rewriter<'a> {
 }
 
 impl Rewriter<'_> {
-    /// Writes the cleaned segment of `group` and returns its size. Its base offsets go to
-    /// `new_bases` as soon as files exist, so that a failure can delete them.
+    /// Writes a cleaned segment per group and returns their total size. Their base offsets
+    /// go to `new_bases` as soon as files exist, so that a failure can delete them.
     ///
-    /// Recovery completes a swap by deleting the segments whose base offsets fall in the
+    /// Recovery completes a swap by deleting the segments whose base offsets fall in each
     /// cleaned segment's offset range (see [`swap`]), so every segment replaced must start
-    /// in it. When the group's last records all go, the range would end before the last
-    /// segments: the cleaned segment then ends with an empty batch (header only, no
-    /// producer) spanning the group's last batch's offsets. A trailing segment without any
-    /// batch is replaced by an empty cleaned segment of its own.
-    fn write_group(
+    /// in the range of the cleaned segment replacing it. Segments that keep nothing at the
+    /// end of a group would start past its end: they go to the next group instead, whose
+    /// cleaned segment then starts at the first of them. Those left after the last group
+    /// are each replaced by an empty segment (which reads skip, and which a later cleaning
+    /// folds into the group after it). No empty batch is written to cover them: a fetch
+    /// answered with empty batches only makes librdkafka grow its fetch size, and fail.
+    fn write_groups(
         &mut self,
         dir: &Path,
         config: &LogConfig,
-        group: &[Arc<Segment>],
+        groups: &[&[Arc<Segment>]],
         new_bases: &mut Vec<i64>,
     ) -> Result<u64> {
-        let base = group[0].base_offset();
-        new_bases.push(base);
-        let cleaned = Segment::create_cleaned(dir, base, config)?;
-        let mut last_batch = None;
-        for segment in group {
-            last_batch = self.clean_segment(segment, &cleaned)?.or(last_batch);
+        let mut size = 0;
+        let mut carried: Vec<&Arc<Segment>> = Vec::new();
+        for group in groups {
+            let base = carried.first().unwrap_or(&&group[0]).base_offset();
+            new_bases.push(base);
+            let cleaned = Segment::create_cleaned(dir, base, config)?;
+            let mut kept_up_to = None;
+            for (i, segment) in group.iter().enumerate() {
+                if self.clean_segment(segment, &cleaned)? {
+                    kept_up_to = Some(i);
+                }
+            }
+            match kept_up_to {
+                Some(last) => {
+                    size += cleaned.size();
+                    finish_cleaned(dir, cleaned)?;
+                    carried.clear();
+                    carried.extend(&group[last + 1..]);
+                }
+                None => {
+                    drop(cleaned);
+                    new_bases.pop();
+                    swap::discard(dir, &[base])?;
+                    carried.extend(group.iter());
+                }
+            }
         }
-        if let Some(last) = last_batch.filter(|last| last.last_offset() >= cleaned.next_offset()) {
-            let end = RecordBatchBuilder::new(last.base_offset())
-                .partition_leader_epoch(last.partition_leader_epoch())
-                .last_offset_delta(last.last_offset_delta())
-                .max_timestamp(last.max_timestamp())
-                .build();
-            append(&cleaned, &end)?;
-        }
-        let (size, end) = (cleaned.size(), cleaned.next_offset());
-        finish_cleaned(dir, cleaned)?;
-        for segment in group[1..].iter().filter(|s| s.base_offset() >= end) {
+        for segment in carried {
             new_bases.push(segment.base_offset());
             finish_cleaned(dir, Segment::create_cleaned(dir, segment.base_offset(), config)?)?;
         }
         Ok(size)
     }
 
-    /// Appends what `segment` keeps to `cleaned`; returns the segment's last batch as it
-    /// was, if it has one.
-    fn clean_segment(&mut self, segment: &Segment, cleaned: &Segment) -> Result<Option<RecordBatch>> {
-        let mut last = None;
+    /// Appends what `segment` keeps to `cleaned`; whether it kept a batch.
+    fn clean_segment(&mut self, segment: &Segment, cleaned: &Segment) -> Result<bool> {
+        let mut kept = false;
         for located in located_batches(segment)? {
             let batch = segment.read_batch(&located)?;
-            let (retained, aborted_entry) = self.clean_batch(segment, &located, batch.clone())?;
+            let (retained, aborted_entry) = self.clean_batch(segment, &located, batch)?;
             if let Some(retained) = retained {
                 append(cleaned, &retained)?;
+                kept = true;
             }
             if let Some(entry) = aborted_entry {
                 cleaned.append_aborted_txn(entry)?;
             }
-            last = Some(batch);
         }
-        Ok(last)
+        Ok(kept)
     }
 
     /// What stays of `batch`, and the `.txnindex` entry that stays with an abort marker.

@@ -14,7 +14,7 @@
 //! and `.txnindex` `.cleaned` files renamed to `.swap`, the index ones deleted). For each
 //! `<base>.log.swap`, the segments it replaces are those with base offsets from `base` up
 //! to its end (the cleaner makes every replaced segment's base offset fall there, see
-//! `Rewriter::write_group`): their files are deleted, then the swap files take their
+//! `Rewriter::write_groups`): their files are deleted, then the swap files take their
 //! names, and the segment's offset and time indexes are rebuilt. A `.log.swap` without a
 //! `.txnindex.swap` had it renamed into place already, so that `.txnindex` is kept.
 //!
