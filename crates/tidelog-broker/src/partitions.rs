@@ -540,6 +540,11 @@ mod tests {
         partitions.clean_logs(&compacted, now_ms());
         let again = lock(partition.log()).segments().to_vec();
         assert!(segments.iter().zip(&again).all(|(a, b)| Arc::ptr_eq(a, b)));
+
+        // A topic created again under the name starts its cleaning from its log start.
+        drop((partition, before, snapshot));
+        partitions.delete_logs("table").unwrap();
+        assert_eq!(checkpoint.read().unwrap().get(&tp), None);
     }
 
     #[test]

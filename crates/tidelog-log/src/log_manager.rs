@@ -184,6 +184,13 @@ impl LogManager {
             return Ok(false);
         };
         lock(&managed.log).delete()?;
+        // A partition created later under the same name must not start from this progress.
+        let _checkpointed = self.checkpointed.lock().unwrap_or_else(PoisonError::into_inner);
+        let cleaner = CheckpointFile::new(&self.dirs[managed.dir], CLEANER_OFFSET_CHECKPOINT);
+        let mut offsets = cleaner.read()?;
+        if offsets.remove(tp).is_some() {
+            cleaner.write(&offsets)?;
+        }
         info!(partition = %tp, "deleted log");
         Ok(true)
     }
