@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use crate::metadata::kraft::MetadataLogSettings;
 use thiserror::Error;
-use tidelog_log::{MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
+use tidelog_log::{DEFAULT_DEDUPE_BUFFER_BYTES, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -165,7 +165,7 @@ impl Default for BrokerConfig {
             log_retention_bytes: -1,
             log_retention_check_interval_ms: 300_000,
             log_cleaner_backoff_ms: 15_000,
-            log_cleaner_dedupe_buffer_size: 128 << 20,
+            log_cleaner_dedupe_buffer_size: DEFAULT_DEDUPE_BUFFER_BYTES as i64,
             log_index_interval_bytes: 4096,
             log_index_size_max_bytes: 10 * 1024 * 1024,
             message_max_bytes: 1_048_588,
