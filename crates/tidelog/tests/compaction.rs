@@ -82,3 +82,60 @@ fn a_compacted_topic_keeps_the_latest_record_of_each_key_at_its_offset() {
     broker.restart();
     assert_compacted(&broker, "table", &sent, active);
 }
+
+/// Produces one record per call, `None` for a tombstone.
+fn produce_one(raw: &mut common::RawClient, topic: &str, key: &str, value: Option<&str>) {
+    let mut builder = tidelog_protocol::records::RecordBatchBuilder::new(0);
+    builder.append(now_ms(), Some(key.as_bytes()), value.map(str::as_bytes), &[]);
+    let response = raw.produce(topic, 0, -1, builder.build().as_bytes().clone());
+    assert_eq!(ErrorCode(response.error_code), ErrorCode::NONE);
+}
+
+#[test]
+fn tombstones_stay_for_delete_retention_ms_after_their_first_cleaning_then_go() {
+    let broker = Broker::start(&FAST_CLEANER);
+    broker.admin().create_ok(&[new_topic("deletes", 1, 1)
+        .set("cleanup.policy", "compact")
+        .set("segment.bytes", "1024")
+        .set("delete.retention.ms", "3000")]);
+    let mut raw = broker.raw();
+    let padding = "p".repeat(40);
+    for i in 0..100 {
+        produce_one(&mut raw, "deletes", &format!("key-{}", i % KEYS), Some(&padding));
+    }
+    // Half the keys deleted, then enough writes of the others to roll past the tombstones.
+    for k in 0..KEYS / 2 {
+        produce_one(&mut raw, "deletes", &format!("key-{k}"), None);
+    }
+    for i in 0..50 {
+        produce_one(
+            &mut raw,
+            "deletes",
+            &format!("key-{}", KEYS / 2 + i % (KEYS / 2)),
+            Some(&padding),
+        );
+    }
+    let end = 100 + KEYS as i64 / 2 + 50;
+    let active = *broker.segment_base_offsets("deletes", 0).last().unwrap();
+    assert!(
+        active > 100 + KEYS as i64 / 2,
+        "the tombstones are below the active segment"
+    );
+    let tombstones_below = |broker: &Broker| {
+        let read = broker.read_partition("deletes", 0, 0, end);
+        read.iter().filter(|m| m.offset < active && m.value.is_none()).count()
+    };
+    wait_until("the cleaner to reach the active segment", || {
+        (cleaner_checkpoint(&broker, "deletes") == Some(active)).then_some(())
+    });
+    let cleaned_at = std::time::Instant::now();
+    assert_eq!(tombstones_below(&broker), KEYS / 2, "kept after the first cleaning");
+    wait_until("the tombstones to go", || {
+        (tombstones_below(&broker) == 0).then_some(())
+    });
+    assert!(cleaned_at.elapsed() >= std::time::Duration::from_millis(2_000));
+    // The live keys' latest records stay.
+    let read = broker.read_partition("deletes", 0, 0, end);
+    let live: std::collections::BTreeSet<Vec<u8>> = read.iter().filter_map(|m| m.key.clone()).collect();
+    assert_eq!(live.len(), KEYS / 2, "{live:?}");
+}
