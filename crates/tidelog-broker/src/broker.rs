@@ -18,9 +18,9 @@
 //! 10. `Segment::state`
 //!
 //! Leaves, under which nothing is taken: the flusher's pending set and threads, the fetch
-//! session cache.
+//! session cache, the cleaner's `Partitions::delete_horizons`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ use crate::metadata::kraft::Controller;
 use crate::metadata::records::{Placement, UNASSIGNED_DIRECTORY};
 use crate::metadata::{validate_topic_name, MetadataEvent, MetadataStore, StoreError, StoreSettings, TopicMeta};
 use crate::metrics::Metrics;
-use crate::partitions::Partitions;
+use crate::partitions::{compaction, Compaction, Partitions};
 use crate::topic_config;
 
 /// How often the group coordinator checks session and rebalance timeouts.
@@ -491,6 +491,9 @@ impl Broker {
         let offsets_every = Duration::from_millis(self.config.offsets_retention_check_interval_ms.max(1) as u64);
         let mut offsets_retention = tokio::time::interval(offsets_every);
         offsets_retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut cleaner =
+            tokio::time::interval(Duration::from_millis(self.config.log_cleaner_backoff_ms.max(1) as u64));
+        cleaner.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut group_timers = tokio::time::interval(GROUP_TICK_INTERVAL);
         group_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !*stop.borrow() {
@@ -519,11 +522,29 @@ impl Broker {
                     let broker = self.clone();
                     let _ = tokio::task::spawn_blocking(move || broker.partitions.apply_retention(broker.config.producer_id_expiration_ms)).await;
                 }
+                _ = cleaner.tick() => {
+                    let broker = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || broker.clean_logs()).await;
+                }
                 _ = checkpoint.tick() => {
                     let broker = self.clone();
                     let _ = tokio::task::spawn_blocking(move || broker.partitions.checkpoint()).await;
                 }
             }
+        }
+    }
+
+    /// Compacts the partitions of compacted topics that need it (blocking: runs on a
+    /// blocking thread). The metadata image is read only to list the topics' settings.
+    fn clean_logs(&self) {
+        let compacted: HashMap<String, Compaction> = self
+            .metadata
+            .image()
+            .topics()
+            .filter_map(|topic| compaction(&self.config, &topic.configs).map(|c| (topic.name.clone(), c)))
+            .collect();
+        if !compacted.is_empty() {
+            self.partitions.clean_logs(&compacted, now_ms());
         }
     }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use crate::metadata::kraft::MetadataLogSettings;
 use thiserror::Error;
-use tidelog_log::{MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
+use tidelog_log::{DEFAULT_DEDUPE_BUFFER_BYTES, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -91,6 +91,10 @@ pub struct BrokerConfig {
     pub log_retention_ms: i64,
     pub log_retention_bytes: i64,
     pub log_retention_check_interval_ms: i64,
+    /// `log.cleaner.backoff.ms`: how often the cleaner looks for partitions to compact.
+    pub log_cleaner_backoff_ms: i64,
+    /// `log.cleaner.dedupe.buffer.size`: the memory of the cleaner's offset map.
+    pub log_cleaner_dedupe_buffer_size: i64,
     pub log_index_interval_bytes: i32,
     pub log_index_size_max_bytes: i32,
     pub message_max_bytes: i32,
@@ -160,6 +164,8 @@ impl Default for BrokerConfig {
             log_retention_ms: 168 * HOUR_MS,
             log_retention_bytes: -1,
             log_retention_check_interval_ms: 300_000,
+            log_cleaner_backoff_ms: 15_000,
+            log_cleaner_dedupe_buffer_size: DEFAULT_DEDUPE_BUFFER_BYTES as i64,
             log_index_interval_bytes: 4096,
             log_index_size_max_bytes: 10 * 1024 * 1024,
             message_max_bytes: 1_048_588,
@@ -490,6 +496,8 @@ impl BrokerConfig {
                 "log.retention.hours" => retention.2 = Some(at_least::<i64>(k, v, -1)?.saturating_mul(HOUR_MS)),
                 "log.retention.bytes" => c.log_retention_bytes = at_least(k, v, -1)?,
                 "log.retention.check.interval.ms" => c.log_retention_check_interval_ms = at_least(k, v, 1)?,
+                "log.cleaner.backoff.ms" => c.log_cleaner_backoff_ms = at_least(k, v, 1)?,
+                "log.cleaner.dedupe.buffer.size" => c.log_cleaner_dedupe_buffer_size = at_least(k, v, 1 << 20)?,
                 "log.index.interval.bytes" => c.log_index_interval_bytes = at_least(k, v, 0)?,
                 "log.index.size.max.bytes" => c.log_index_size_max_bytes = at_least(k, v, MIN_SEGMENT_INDEX_BYTES)?,
                 "message.max.bytes" => c.message_max_bytes = at_least(k, v, 0)?,
@@ -634,6 +642,11 @@ impl BrokerConfig {
             (
                 "log.retention.check.interval.ms",
                 self.log_retention_check_interval_ms.to_string(),
+            ),
+            ("log.cleaner.backoff.ms", self.log_cleaner_backoff_ms.to_string()),
+            (
+                "log.cleaner.dedupe.buffer.size",
+                self.log_cleaner_dedupe_buffer_size.to_string(),
             ),
             ("log.index.interval.bytes", self.log_index_interval_bytes.to_string()),
             ("log.index.size.max.bytes", self.log_index_size_max_bytes.to_string()),

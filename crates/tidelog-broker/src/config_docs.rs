@@ -89,6 +89,16 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "How often retention is applied.",
     ),
     (
+        "log.cleaner.backoff.ms",
+        ConfigType::Long,
+        "How often the log cleaner looks for compacted partitions dirty enough to clean.",
+    ),
+    (
+        "log.cleaner.dedupe.buffer.size",
+        ConfigType::Long,
+        "The memory of the log cleaner's key map; a partition with more keys is cleaned in passes.",
+    ),
+    (
         "log.index.interval.bytes",
         ConfigType::Int,
         "The bytes of log between two entries of the offset index.",

@@ -26,8 +26,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tidelog_log::{
-    on_threads, partition_dirs, set_aside_stray, AppendInfo, LogConfig, LogError, LogManager, LogSnapshot,
-    ProducerEntry, ProducerError, SharedLog, TopicPartition,
+    on_threads, partition_dirs, set_aside_stray, AppendInfo, CleanerConfig, Cleaning, LogConfig, LogError, LogManager,
+    LogSnapshot, ProducerEntry, ProducerError, SharedLog, TopicPartition,
 };
 use tidelog_protocol::records::{marker_batch, TxnMarker};
 use tidelog_protocol::ErrorCode;
@@ -175,10 +175,40 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
     }
 }
 
+/// How a compacted topic's partitions are cleaned: its `delete.retention.ms`,
+/// `min.compaction.lag.ms` and `min.cleanable.dirty.ratio`, with the broker's
+/// `log.cleaner.dedupe.buffer.size`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compaction {
+    pub cleaner: CleanerConfig,
+    pub min_cleanable_dirty_ratio: f64,
+}
+
+/// The compaction settings of a topic whose `cleanup.policy` includes `compact`, `None`
+/// for any other.
+pub fn compaction(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Option<Compaction> {
+    if !topic_config::compacts(broker, overrides) {
+        return None;
+    }
+    let get = |name| topic_config::effective_i64(broker, overrides, name);
+    let ratio = topic_config::effective(broker, overrides, "min.cleanable.dirty.ratio");
+    Some(Compaction {
+        cleaner: CleanerConfig {
+            delete_retention_ms: get("delete.retention.ms"),
+            min_compaction_lag_ms: get("min.compaction.lag.ms"),
+            dedupe_buffer_bytes: usize::try_from(broker.log_cleaner_dedupe_buffer_size).unwrap_or(usize::MAX),
+        },
+        min_cleanable_dirty_ratio: ratio.parse().unwrap_or(0.5),
+    })
+}
+
 pub struct Partitions {
     logs: LogManager,
     hosted: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     pub flusher: Flusher,
+    /// Per cleaned partition, when its earliest kept tombstone or marker may go: a cleaning
+    /// is due then even if little was written. A leaf lock.
+    delete_horizons: Mutex<HashMap<TopicPartition, i64>>,
 }
 
 impl Partitions {
@@ -216,6 +246,7 @@ impl Partitions {
             logs,
             hosted: RwLock::default(),
             flusher: Flusher::start(),
+            delete_horizons: Mutex::default(),
         };
         for topic in image.topics() {
             partitions.create_logs(config, topic, |p| image.leader_epoch(topic.id, p))?;
@@ -371,6 +402,55 @@ impl Partitions {
         }
     }
 
+    /// Compacts the partitions of the topics in `compacted` whose dirty ratio exceeds their
+    /// `min.cleanable.dirty.ratio`, or whose kept tombstones' delete horizon has passed. A
+    /// partition's lock is held only to copy what its cleaning needs and to swap the cleaned
+    /// segments in: the rewrite runs without it, so produce and fetch go on meanwhile.
+    pub fn clean_logs(&self, compacted: &HashMap<String, Compaction>, now: i64) {
+        for partition in self.all() {
+            let Some(compaction) = compacted.get(partition.tp.topic()) else {
+                continue;
+            };
+            if let Err(e) = self.clean_log(&partition, compaction, now) {
+                error!(topic = partition.tp.topic(), partition = partition.tp.partition(), error = %e, "cleaning failed");
+            }
+        }
+    }
+
+    fn clean_log(&self, partition: &Partition, compaction: &Compaction, now: i64) -> Result<(), LogError> {
+        let tp = &partition.tp;
+        let checkpoint = self.logs.cleaner_offset(tp)?;
+        let Some(cleaning) = Cleaning::new(&lock(partition.log()), checkpoint, &compaction.cleaner, now) else {
+            return Ok(());
+        };
+        let horizon_passed = || {
+            let horizons = self.delete_horizons.lock().unwrap_or_else(|e| e.into_inner());
+            horizons.get(tp).is_some_and(|&horizon| horizon <= now)
+        };
+        if cleaning.dirty_ratio() <= compaction.min_cleanable_dirty_ratio && !horizon_passed() {
+            return Ok(());
+        }
+        let cleaned = cleaning.run(&compaction.cleaner, now)?;
+        let Some(summary) = cleaned.install(&mut lock(partition.log()))? else {
+            return Ok(());
+        };
+        self.logs.set_cleaner_offset(tp, summary.first_dirty_offset)?;
+        let mut horizons = self.delete_horizons.lock().unwrap_or_else(|e| e.into_inner());
+        match summary.next_delete_horizon_ms {
+            Some(horizon) => horizons.insert(tp.clone(), horizon),
+            None => horizons.remove(tp),
+        };
+        info!(
+            topic = tp.topic(),
+            partition = tp.partition(),
+            bytes_before = summary.bytes_before,
+            bytes_after = summary.bytes_after,
+            first_dirty_offset = summary.first_dirty_offset,
+            "compacted"
+        );
+        Ok(())
+    }
+
     /// Writes the recovery points that moved, so a restart after a crash scans only recent
     /// data, and the log starts that moved (by retention, which also writes them at once,
     /// or by DeleteRecords).
@@ -435,6 +515,82 @@ mod tests {
             configs: BTreeMap::new(),
         };
         Partitions::open(&config, &crate::metadata::MetadataImage::of_topics([topic])).unwrap()
+    }
+
+    #[test]
+    fn compacted_topics_have_cleaning_settings_from_their_configs() {
+        let broker = BrokerConfig::default();
+        assert_eq!(compaction(&broker, &BTreeMap::new()), None, "delete by default");
+        let overrides = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact,delete".to_string()),
+            ("delete.retention.ms".to_string(), "1000".to_string()),
+            ("min.cleanable.dirty.ratio".to_string(), "0.1".to_string()),
+        ]);
+        let settings = compaction(&broker, &overrides).unwrap();
+        assert_eq!(settings.cleaner.delete_retention_ms, 1000);
+        assert_eq!(settings.cleaner.min_compaction_lag_ms, 0);
+        assert_eq!(settings.cleaner.dedupe_buffer_bytes, 128 << 20);
+        assert_eq!(settings.min_cleanable_dirty_ratio, 0.1);
+    }
+
+    #[test]
+    fn dirty_compacted_partitions_are_cleaned_and_checkpointed() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            log_dirs: vec![dir.path().to_path_buf()],
+            ..BrokerConfig::default()
+        };
+        let configs = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("segment.bytes".to_string(), "2048".to_string()),
+        ]);
+        let topic = TopicMeta {
+            name: "table".into(),
+            id: random_uuid(),
+            partitions: 1,
+            configs: configs.clone(),
+        };
+        let partitions = Partitions::open(&config, &crate::metadata::MetadataImage::of_topics([topic])).unwrap();
+        let partition = partitions.get("table", 0).unwrap();
+        for i in 0..400 {
+            let mut builder = RecordBatchBuilder::new(0);
+            let key = format!("key-{}", i % 10);
+            builder.append(
+                1_000 + i,
+                Some(key.as_bytes()),
+                Some(format!("value-{i}").as_bytes()),
+                &[],
+            );
+            partition.append(builder.build().as_bytes().clone()).unwrap();
+        }
+        partition.flush().unwrap();
+        let before = partition.snapshot();
+        let compacted = HashMap::from([("table".to_string(), compaction(&config, &configs).unwrap())]);
+
+        partitions.clean_logs(&compacted, now_ms());
+        let snapshot = partition.snapshot();
+        let active_base = lock(partition.log()).segments().last().unwrap().base_offset();
+        let read = snapshot.read(0, 1 << 20, snapshot.log_end_offset()).unwrap();
+        let records = tidelog_protocol::records::RecordBatch::iter_batches(read.records.to_bytes().unwrap())
+            .flat_map(|batch| batch.unwrap().records(1 << 20).unwrap().collect::<Vec<_>>())
+            .filter(|record| record.as_ref().unwrap().offset < active_base)
+            .count();
+        assert!(records <= 10, "{records} records below the active segment");
+        assert!(snapshot.log_end_offset() == 400 && before.read(0, 100, 400).is_ok());
+        let checkpoint = CheckpointFile::new(dir.path(), tidelog_log::CLEANER_OFFSET_CHECKPOINT);
+        let tp = TopicPartition::new("table", 0).unwrap();
+        assert_eq!(checkpoint.read().unwrap().get(&tp), Some(&active_base));
+
+        // Nothing dirty: the next round leaves the log alone.
+        let segments = lock(partition.log()).segments().to_vec();
+        partitions.clean_logs(&compacted, now_ms());
+        let again = lock(partition.log()).segments().to_vec();
+        assert!(segments.iter().zip(&again).all(|(a, b)| Arc::ptr_eq(a, b)));
+
+        // A topic created again under the name starts its cleaning from its log start.
+        drop((partition, before, snapshot));
+        partitions.delete_logs("table").unwrap();
+        assert_eq!(checkpoint.read().unwrap().get(&tp), None);
     }
 
     #[test]

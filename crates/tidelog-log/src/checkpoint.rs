@@ -1,5 +1,5 @@
 //! Kafka's offset checkpoint files (`recovery-point-offset-checkpoint`,
-//! `log-start-offset-checkpoint`): a per-log-dir map from partitions to offsets that must
+//! `log-start-offset-checkpoint`, `cleaner-offset-checkpoint`): a per-log-dir map from partitions to offsets that must
 //! survive restarts.
 //!
 //! Text: a version line `0`, a count line, then one `topic partition offset` line per
@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+/// Per compacted partition, where the log cleaner's next dirty section starts.
+pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 /// Kafka's high watermarks; written at shutdown for Kafka, never read (see `LogManager::shutdown`).
 pub const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";
 const VERSION: &str = "0";

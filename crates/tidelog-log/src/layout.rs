@@ -11,6 +11,10 @@ pub const TIME_INDEX_SUFFIX: &str = "timeindex";
 pub const TXN_INDEX_SUFFIX: &str = "txnindex";
 /// A partition's producer state at an offset (Kafka's `<offset>.snapshot`).
 pub const PRODUCER_SNAPSHOT_SUFFIX: &str = "snapshot";
+/// Added to the files of a segment the cleaner is writing (Kafka's `.cleaned`).
+pub const CLEANED_SUFFIX: &str = "cleaned";
+/// Added to the files of a cleaned segment committed to replace the ones it was made of.
+pub const SWAP_SUFFIX: &str = "swap";
 
 /// A topic partition whose name is safe to use as a directory inside a log dir.
 ///
@@ -67,6 +71,12 @@ impl fmt::Display for TopicPartition {
 /// `<dir>/<20-digit base offset>.<suffix>`.
 pub fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{suffix}"))
+}
+
+/// `<dir>/<20-digit base offset>.<suffix>.<extra>`: the cleaner's `.cleaned` and `.swap`
+/// files.
+pub fn temp_segment_file(dir: &Path, base_offset: i64, suffix: &str, extra: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{suffix}.{extra}"))
 }
 
 /// The base offset of a segment's `.log` file name, `None` for any other file.

@@ -6,6 +6,7 @@
 //! batch headers only (through `tidelog_protocol::records`) and moves bytes as they are.
 
 mod checkpoint;
+mod cleaner;
 mod config;
 mod error;
 mod index_file;
@@ -27,7 +28,11 @@ mod time_index;
 mod txn_index;
 
 pub use checkpoint::{
-    CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
+    CheckpointFile, Offsets, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
+};
+pub use cleaner::{
+    clean_log, CleanSummary, Cleaned, CleanerConfig, Cleaning, DEFAULT_DEDUPE_BUFFER_BYTES, DEFAULT_DELETE_RETENTION_MS,
 };
 pub use config::{LogConfig, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
 pub use error::{LogError, Result};

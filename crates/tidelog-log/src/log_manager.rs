@@ -7,7 +7,8 @@
 //! `log-start-offset-checkpoint` keeps log start offsets moved by retention or DeleteRecords.
 
 use crate::checkpoint::{
-    CheckpointFile, Offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
+    CheckpointFile, Offsets, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
 };
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
@@ -183,6 +184,13 @@ impl LogManager {
             return Ok(false);
         };
         lock(&managed.log).delete()?;
+        // A partition created later under the same name must not start from this progress.
+        let _checkpointed = self.checkpointed.lock().unwrap_or_else(PoisonError::into_inner);
+        let cleaner = CheckpointFile::new(&self.dirs[managed.dir], CLEANER_OFFSET_CHECKPOINT);
+        let mut offsets = cleaner.read()?;
+        if offsets.remove(tp).is_some() {
+            cleaner.write(&offsets)?;
+        }
         info!(partition = %tp, "deleted log");
         Ok(true)
     }
@@ -200,6 +208,40 @@ impl LogManager {
     /// the last write, so log starts moved by retention or DeleteRecords survive restarts.
     pub fn checkpoint_log_start_offsets(&self) -> Result<()> {
         self.write_checkpoints(LOG_START_OFFSET_CHECKPOINT, PartitionLog::log_start_offset)
+    }
+
+    /// Where the partition's next cleaning starts, from its log dir's
+    /// `cleaner-offset-checkpoint`; `None` for a partition never cleaned.
+    pub fn cleaner_offset(&self, tp: &TopicPartition) -> Result<Option<i64>> {
+        let Some(dir) = self.read_logs().get(tp).map(|m| m.dir) else {
+            return Ok(None);
+        };
+        let file = CheckpointFile::new(&self.dirs[dir], CLEANER_OFFSET_CHECKPOINT);
+        Ok(file.read()?.get(tp).copied())
+    }
+
+    /// Records in its log dir's `cleaner-offset-checkpoint` where the partition's next
+    /// cleaning starts, dropping the entries of partitions the dir no longer holds.
+    pub fn set_cleaner_offset(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        // Held as by the other checkpoint writers: they share temporary file names.
+        let _checkpointed = self.checkpointed.lock().unwrap_or_else(PoisonError::into_inner);
+        let (dir, held) = {
+            let logs = self.read_logs();
+            let Some(dir) = logs.get(tp).map(|m| m.dir) else {
+                return Ok(());
+            };
+            let held: Vec<TopicPartition> = logs
+                .iter()
+                .filter(|(_, m)| m.dir == dir)
+                .map(|(tp, _)| tp.clone())
+                .collect();
+            (dir, held)
+        };
+        let file = CheckpointFile::new(&self.dirs[dir], CLEANER_OFFSET_CHECKPOINT);
+        let mut offsets = file.read()?;
+        offsets.retain(|tp, _| held.contains(tp));
+        offsets.insert(tp.clone(), offset);
+        file.write(&offsets)
     }
 
     fn write_checkpoints(&self, name: &'static str, offset: fn(&PartitionLog) -> i64) -> Result<()> {

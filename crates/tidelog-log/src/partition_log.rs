@@ -8,6 +8,7 @@
 //! `pread` nor an fsync holds up appends. To keep snapshots valid the segment list is never
 //! mutated in place: a roll or a deletion installs a new `Arc`'d list.
 
+use crate::cleaner;
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::parse_log_file_name;
@@ -90,13 +91,17 @@ impl PartitionLog {
     /// start offset is the checkpointed one, or the first segment's base if that is larger.
     pub fn open(dir: &Path, config: LogConfig, recovery: Recovery, log_start_offset: i64) -> Result<Self> {
         config.validate()?;
+        // A cleaning the process died in: rolled back, or completed if it was committed.
+        let swapped = cleaner::recover_swaps(dir)?;
         let base_offsets = list_segments(dir)?;
         let mut segments = Vec::with_capacity(base_offsets.len().max(1));
         for (i, &base_offset) in base_offsets.iter().enumerate() {
             let next_base = base_offsets.get(i + 1).copied();
             // Trusted: every segment after a clean shutdown, and those wholly below the
-            // recovery point after a crash.
+            // recovery point after a crash. A segment a swap just completed has its indexes
+            // rebuilt, since they were not part of the swap.
             let recovery_point = match recovery {
+                _ if swapped.contains(&base_offset) => base_offset,
                 Recovery::From(point) if next_base.is_none_or(|next| next > point) => point,
                 _ => {
                     segments.push(Arc::new(Segment::open(dir, base_offset, &config)?));
@@ -532,6 +537,33 @@ impl PartitionLog {
             self.delete_oldest(below, "log start offset")?;
         }
         Ok(self.log_start_offset)
+    }
+
+    /// Swaps the cleaned segments at `new_bases`, written as `.cleaned` files, in for the
+    /// run of segments `replaced` (see `cleaner/swap.rs`); `false`, changing nothing, when
+    /// the log no longer holds exactly that run followed by other segments (retention or a
+    /// truncation ran while the cleaner wrote). Readers holding the old segments keep
+    /// reading their unlinked files.
+    pub(crate) fn replace_segments(&mut self, replaced: &[Arc<Segment>], new_bases: &[i64]) -> Result<bool> {
+        let Some(first) = self.segments.iter().position(|s| Arc::ptr_eq(s, &replaced[0])) else {
+            return Ok(false);
+        };
+        let run = &self.segments[first..];
+        if run.len() <= replaced.len() || !replaced.iter().zip(run).all(|(a, b)| Arc::ptr_eq(a, b)) {
+            return Ok(false);
+        }
+        cleaner::swap_commit(&self.dir, new_bases)?;
+        for segment in replaced {
+            segment.delete()?;
+        }
+        cleaner::swap_finish(&self.dir, new_bases)?;
+        let mut segments = self.segments[..first].to_vec();
+        for &base in new_bases {
+            segments.push(Arc::new(Segment::open(&self.dir, base, &self.config)?));
+        }
+        segments.extend_from_slice(&self.segments[first + replaced.len()..]);
+        self.segments = Arc::new(segments);
+        Ok(true)
     }
 
     /// Removes the `count` oldest segments: from the list first, so new snapshots no longer

@@ -30,7 +30,10 @@
 
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
-use crate::layout::{segment_file, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX};
+use crate::layout::{
+    segment_file, temp_segment_file, CLEANED_SUFFIX, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
+};
 use crate::offset_index::{OffsetIndex, OffsetPosition};
 use crate::time_index::{TimeIndex, TimestampOffset, NO_TIMESTAMP};
 use crate::txn_index::{AbortedTxn, TxnIndex};
@@ -140,14 +143,20 @@ impl State {
 impl Segment {
     /// Creates the files of a new, empty segment (replacing leftovers of the same name).
     pub(crate) fn create(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<Self> {
-        Self::open_files(dir, base_offset, config, true)
+        Self::open_files(dir, base_offset, config, true, None)
+    }
+
+    /// Creates the `.cleaned` files of a segment the cleaner writes; once written and
+    /// flushed they are renamed into place and opened again under their own names.
+    pub(crate) fn create_cleaned(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<Self> {
+        Self::open_files(dir, base_offset, config, true, Some(CLEANED_SUFFIX))
     }
 
     /// Opens a segment whose bytes are trusted (below the recovery point, or after a clean
     /// shutdown): loads its indexes and reads only the batch headers after the last offset
     /// index entry to find its end. Indexes that fail their sanity checks are rebuilt.
     pub(crate) fn open(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<Self> {
-        let segment = match Self::open_files(dir, base_offset, config, false) {
+        let segment = match Self::open_files(dir, base_offset, config, false, None) {
             Ok(segment) => segment,
             // Nothing in it is trusted once an index is unreadable.
             Err(LogError::Corrupt { .. }) => {
@@ -176,7 +185,7 @@ impl Segment {
         config: &LogConfig,
         recovery_point: i64,
     ) -> Result<(Self, u64)> {
-        let segment = match Self::open_files(dir, base_offset, config, false) {
+        let segment = match Self::open_files(dir, base_offset, config, false, None) {
             Ok(segment) => segment,
             // A torn index cannot stop the segment from opening: emptied, it is rebuilt.
             Err(LogError::Corrupt { path, reason }) => {
@@ -185,7 +194,7 @@ impl Segment {
                     let path = segment_file(dir, base_offset, suffix);
                     File::create(&path).context("reset index", &path)?;
                 }
-                Self::open_files(dir, base_offset, config, false)?
+                Self::open_files(dir, base_offset, config, false, None)?
             }
             Err(e) => return Err(e),
         };
@@ -193,7 +202,11 @@ impl Segment {
         Ok((segment, truncated))
     }
 
-    fn open_files(dir: &Path, base_offset: i64, config: &LogConfig, create: bool) -> Result<Self> {
+    fn open_files(dir: &Path, base_offset: i64, config: &LogConfig, create: bool, temp: Option<&str>) -> Result<Self> {
+        let segment_file = |dir: &Path, base_offset: i64, suffix: &str| match temp {
+            Some(extra) => temp_segment_file(dir, base_offset, suffix, extra),
+            None => segment_file(dir, base_offset, suffix),
+        };
         let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
         let log = OpenOptions::new()
             .read(true)

@@ -34,7 +34,7 @@ pub(super) const LOG_OVERHEAD: usize = BATCH_LENGTH + 4;
 pub(super) const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 pub(super) const TRANSACTIONAL_BIT: i16 = 0x10;
 pub(super) const CONTROL_BIT: i16 = 0x20;
-const DELETE_HORIZON_BIT: i16 = 0x40;
+pub(super) const DELETE_HORIZON_BIT: i16 = 0x40;
 
 /// What a batch's timestamps mean: set by the producer, or by the broker on append
 /// (topic config `message.timestamp.type=LogAppendTime`).
@@ -118,6 +118,12 @@ impl RecordBatch {
     /// Set by compaction once tombstones and markers in the batch may be removed.
     pub fn has_delete_horizon(&self) -> bool {
         self.attributes() & DELETE_HORIZON_BIT != 0
+    }
+
+    /// When compaction may remove the batch's tombstones and transaction marker: kept in
+    /// the base timestamp field once the delete-horizon bit is set (KIP-534).
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        self.has_delete_horizon().then(|| self.base_timestamp())
     }
 
     pub fn last_offset_delta(&self) -> i32 {

@@ -1,7 +1,9 @@
 //! Writes v2 batches: what the broker needs for the batches it authors itself
 //! (transaction markers, compaction output) and what tests use to make input.
 
-use super::batch::{ATTRIBUTES, CONTROL_BIT, CRC, LOG_OVERHEAD, TIMESTAMP_TYPE_BIT, TRANSACTIONAL_BIT};
+use super::batch::{
+    ATTRIBUTES, CONTROL_BIT, CRC, DELETE_HORIZON_BIT, LOG_OVERHEAD, TIMESTAMP_TYPE_BIT, TRANSACTIONAL_BIT,
+};
 use super::record::encode_record;
 use super::{compress, Compression, Header, RecordBatch, HEADER_LEN};
 use bytes::{BufMut, Bytes};
@@ -25,9 +27,15 @@ pub struct RecordBatchBuilder {
     control: bool,
     log_append_time: Option<i64>,
     compression: Compression,
-    /// The first record's timestamp, which the others are stored relative to.
+    /// The first record's timestamp, which the others are stored relative to; the delete
+    /// horizon instead when one is set.
     base_timestamp: Option<i64>,
+    delete_horizon: bool,
     max_timestamp: i64,
+    /// Set by [`RecordBatchBuilder::last_offset_delta`]; else the last record's delta.
+    last_offset_delta: Option<i32>,
+    /// Offset delta of the last record appended, so records can be appended with gaps.
+    last_record_delta: i32,
     record_count: i32,
     records: Vec<u8>,
 }
@@ -46,7 +54,10 @@ impl RecordBatchBuilder {
             log_append_time: None,
             compression: Compression::None,
             base_timestamp: None,
+            delete_horizon: false,
             max_timestamp: NONE,
+            last_offset_delta: None,
+            last_record_delta: -1,
             record_count: 0,
             records: Vec::new(),
         }
@@ -87,6 +98,31 @@ impl RecordBatchBuilder {
         self
     }
 
+    /// Marks the batch with a delete horizon (KIP-534), as log compaction does once it has
+    /// seen tombstones or a transaction marker it may later remove: the horizon takes the
+    /// base timestamp field, which record timestamps are then stored relative to. Call it
+    /// before appending records.
+    pub fn delete_horizon(mut self, delete_horizon_ms: i64) -> Self {
+        self.base_timestamp = Some(delete_horizon_ms);
+        self.delete_horizon = true;
+        self
+    }
+
+    /// Keeps the last offset of a batch compaction rewrote, whose last records may be gone:
+    /// a producer's sequence numbers follow the offsets of its batches, so the batch must
+    /// keep spanning the same offsets (Kafka's `overrideLastOffset`).
+    pub fn last_offset_delta(mut self, delta: i32) -> Self {
+        self.last_offset_delta = Some(delta);
+        self
+    }
+
+    /// The max timestamp of a batch left without records (compaction keeps a producer's
+    /// last batch as an empty one), which Kafka also writes as its base timestamp.
+    pub fn max_timestamp(mut self, timestamp: i64) -> Self {
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        self
+    }
+
     /// Appends a record at the next offset.
     pub fn append(
         &mut self,
@@ -95,16 +131,33 @@ impl RecordBatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> &mut Self {
+        let offset = self.base_offset + i64::from(self.last_record_delta) + 1;
+        self.append_at(offset, timestamp, key, value, headers)
+    }
+
+    /// Appends a record at `offset`, which must be past the previous record's: compaction
+    /// keeps records at their offsets, leaving gaps where it removed some.
+    pub fn append_at(
+        &mut self,
+        offset: i64,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> &mut Self {
+        let delta = i32::try_from(offset - self.base_offset).expect("a record's offset delta fits an i32");
+        assert!(delta > self.last_record_delta, "records are appended in offset order");
         let base_timestamp = *self.base_timestamp.get_or_insert(timestamp);
         encode_record(
             &mut self.records,
-            self.record_count,
+            delta,
             timestamp.wrapping_sub(base_timestamp),
             key,
             value,
             headers,
         );
         self.max_timestamp = self.max_timestamp.max(timestamp);
+        self.last_record_delta = delta;
         self.record_count += 1;
         self
     }
@@ -125,6 +178,14 @@ impl RecordBatchBuilder {
         if self.control {
             attributes |= CONTROL_BIT;
         }
+        if self.delete_horizon {
+            attributes |= DELETE_HORIZON_BIT;
+        }
+        let base_timestamp = match (self.base_timestamp, self.record_count) {
+            (Some(base), _) => base,
+            (None, 0) => self.max_timestamp,
+            (None, _) => NONE,
+        };
 
         let mut out = Vec::with_capacity(HEADER_LEN + records.len());
         out.put_i64(self.base_offset);
@@ -133,8 +194,8 @@ impl RecordBatchBuilder {
         out.put_i8(2); // magic
         out.put_u32(0); // crc, filled in below
         out.put_i16(attributes);
-        out.put_i32(self.record_count - 1); // lastOffsetDelta
-        out.put_i64(self.base_timestamp.unwrap_or(NONE));
+        out.put_i32(self.last_offset_delta.unwrap_or(self.last_record_delta));
+        out.put_i64(base_timestamp);
         out.put_i64(self.log_append_time.unwrap_or(self.max_timestamp));
         out.put_i64(self.producer_id);
         out.put_i16(self.producer_epoch);
@@ -145,5 +206,47 @@ impl RecordBatchBuilder {
         let crc = crc32c::crc32c(&out[ATTRIBUTES..]);
         out[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
         RecordBatch::parse(Bytes::from(out)).expect("the builder writes valid headers")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compaction_output_keeps_offsets_span_and_delete_horizon() {
+        let header = Header {
+            key: Bytes::from_static(b"h"),
+            value: None,
+        };
+        let mut builder = RecordBatchBuilder::new(100)
+            .compression(Compression::Lz4)
+            .producer(7, 1, 40)
+            .last_offset_delta(9)
+            .delete_horizon(5_000);
+        builder.append_at(102, 1_000, Some(b"a"), None, std::slice::from_ref(&header));
+        builder.append_at(105, 1_010, Some(b"b"), Some(b"v"), &[]);
+        let batch = builder.build();
+        batch.verify_crc().unwrap();
+        assert_eq!((batch.last_offset(), batch.record_count()), (109, 2));
+        assert_eq!((batch.delete_horizon_ms(), batch.max_timestamp()), (Some(5_000), 1_010));
+        assert_eq!((batch.compression(), batch.base_sequence()), (Compression::Lz4, 40));
+        let records: Vec<_> = batch.records(1 << 20).unwrap().map(Result::unwrap).collect();
+        assert_eq!(
+            records
+                .iter()
+                .map(|r| (r.offset, r.timestamp, r.value.clone()))
+                .collect::<Vec<_>>(),
+            [(102, 1_000, None), (105, 1_010, Some(Bytes::from_static(b"v")))]
+        );
+        assert_eq!(records[0].headers, [header]);
+
+        let empty = RecordBatchBuilder::new(100)
+            .last_offset_delta(3)
+            .max_timestamp(2_000)
+            .build();
+        assert_eq!((empty.record_count(), empty.last_offset()), (0, 103));
+        assert_eq!((empty.base_timestamp(), empty.max_timestamp()), (2_000, 2_000));
+        assert_eq!(empty.delete_horizon_ms(), None);
     }
 }
