@@ -62,10 +62,7 @@ pub struct MetadataImage {
 impl MetadataImage {
     pub fn apply(&mut self, event: &MetadataEvent) {
         match event {
-            MetadataEvent::TopicCreated(topic) => {
-                self.names_by_id.insert(topic.id, topic.name.clone());
-                self.topics.insert(topic.name.clone(), topic.clone());
-            }
+            MetadataEvent::TopicCreated(topic) => self.insert_topic(topic.clone()),
             MetadataEvent::TopicDeleted { name } => {
                 if let Some(topic) = self.topics.remove(name) {
                     self.names_by_id.remove(&topic.id);
@@ -137,12 +134,17 @@ impl MetadataImage {
             if epochs.iter().any(|&epoch| epoch != 0) {
                 image.leader_epochs.insert(topic.id, epochs);
             }
-            image.apply(&MetadataEvent::TopicCreated(topic));
+            image.insert_topic(topic);
         }
         image.producer_ids_end = producer_ids_end;
         image.changed_features = feature_levels;
         image.features_epoch = features_epoch;
         image
+    }
+
+    fn insert_topic(&mut self, topic: TopicMeta) {
+        self.names_by_id.insert(topic.id, topic.name.clone());
+        self.topics.insert(topic.name.clone(), topic);
     }
 
     /// The leader epoch of partition `partition` of the topic of id `topic_id`.

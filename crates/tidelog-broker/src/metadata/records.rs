@@ -2,8 +2,6 @@
 //! 4.0 writes them (metadata.version 4.0-IV3), and back: the broker's [`MetadataImage`] of
 //! a [`KraftImage`], refusing what this node cannot serve.
 
-use std::collections::BTreeMap;
-
 use tidelog_protocol::metadata::records::{
     config_record::ConfigRecord, feature_level_record::FeatureLevelRecord, partition_record::PartitionRecord,
     producer_ids_record::ProducerIdsRecord, remove_topic_record::RemoveTopicRecord, topic_record::TopicRecord,
@@ -148,11 +146,10 @@ pub fn image_of(kraft: &KraftImage, node_id: i32) -> Result<MetadataImage, Unsup
                 )));
             }
         }
-        let configs: BTreeMap<String, String> = kraft
-            .configs(ConfigResource::TOPIC, &topic.name)
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let configs = kraft
+            .owned_configs(ConfigResource::TOPIC, &topic.name)
+            .cloned()
+            .unwrap_or_default();
         let meta = TopicMeta {
             name: topic.name.clone(),
             id: topic.id,

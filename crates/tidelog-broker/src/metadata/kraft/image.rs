@@ -112,19 +112,19 @@ pub struct KraftImage {
 impl KraftImage {
     /// Applies a metadata record. Transaction markers change nothing here: the replay holds
     /// back or drops the records they enclose.
-    pub(super) fn apply(&mut self, record: &MetadataRecord) -> Result<(), String> {
+    pub(super) fn apply(&mut self, record: MetadataRecord) -> Result<(), String> {
         match record {
             MetadataRecord::TopicRecord(r) => {
                 self.topic_ids.insert(r.name.clone(), r.topic_id);
                 let topic = TopicImage {
-                    name: r.name.clone(),
+                    name: r.name,
                     id: r.topic_id,
                     partitions: BTreeMap::new(),
                 };
                 self.topics.insert(r.topic_id, topic);
             }
             MetadataRecord::PartitionRecord(r) => {
-                self.topic_mut(r.topic_id)?.partitions.insert(r.partition_id, r.clone());
+                self.topic_mut(r.topic_id)?.partitions.insert(r.partition_id, r);
             }
             MetadataRecord::PartitionChangeRecord(r) => {
                 let topic = self.topic_mut(r.topic_id)?;
@@ -132,7 +132,7 @@ impl KraftImage {
                     .partitions
                     .get_mut(&r.partition_id)
                     .ok_or_else(|| format!("no partition {} in topic {}", r.partition_id, topic.name))?;
-                merge(partition, r);
+                merge(partition, &r);
             }
             MetadataRecord::RemoveTopicRecord(r) => {
                 let topic = self
@@ -149,21 +149,21 @@ impl KraftImage {
             MetadataRecord::ConfigRecord(r) => {
                 let resource = ConfigResource {
                     resource_type: r.resource_type,
-                    name: r.resource_name.clone(),
+                    name: r.resource_name,
                 };
-                update(&mut self.configs, resource, r.name.clone(), r.value.clone());
+                update(&mut self.configs, resource, r.name, r.value);
             }
             MetadataRecord::FeatureLevelRecord(r) => match r.feature_level {
                 0 => {
                     self.features.remove(&r.name);
                 }
                 level => {
-                    self.features.insert(r.name.clone(), level);
+                    self.features.insert(r.name, level);
                 }
             },
-            MetadataRecord::ProducerIdsRecord(r) => self.producer_ids = Some(r.clone()),
+            MetadataRecord::ProducerIdsRecord(r) => self.producer_ids = Some(r),
             MetadataRecord::RegisterBrokerRecord(r) => {
-                self.brokers.insert(r.broker_id, r.clone());
+                self.brokers.insert(r.broker_id, r);
             }
             MetadataRecord::UnregisterBrokerRecord(r) => {
                 self.brokers.remove(&r.broker_id);
@@ -185,14 +185,14 @@ impl KraftImage {
                     other => return Err(format!("unknown controlled shutdown change {other}")),
                 }
                 if !r.log_dirs.is_empty() {
-                    broker.log_dirs = r.log_dirs.clone();
+                    broker.log_dirs = r.log_dirs;
                 }
                 if r.cordoned_log_dirs.is_some() {
-                    broker.cordoned_log_dirs = r.cordoned_log_dirs.clone();
+                    broker.cordoned_log_dirs = r.cordoned_log_dirs;
                 }
             }
             MetadataRecord::RegisterControllerRecord(r) => {
-                self.controllers.insert(r.controller_id, r.clone());
+                self.controllers.insert(r.controller_id, r);
             }
             MetadataRecord::UnregisterControllerRecord(r) => {
                 self.controllers.remove(&r.controller_id);
@@ -203,21 +203,16 @@ impl KraftImage {
                     .iter()
                     .map(|e| (e.entity_type.clone(), e.entity_name.clone()))
                     .collect();
-                update(
-                    &mut self.client_quotas,
-                    entity,
-                    r.key.clone(),
-                    (!r.remove).then_some(r.value),
-                );
+                update(&mut self.client_quotas, entity, r.key, (!r.remove).then_some(r.value));
             }
             MetadataRecord::UserScramCredentialRecord(r) => {
-                self.scram_credentials.insert((r.name.clone(), r.mechanism), r.clone());
+                self.scram_credentials.insert((r.name.clone(), r.mechanism), r);
             }
             MetadataRecord::RemoveUserScramCredentialRecord(r) => {
-                self.scram_credentials.remove(&(r.name.clone(), r.mechanism));
+                self.scram_credentials.remove(&(r.name, r.mechanism));
             }
             MetadataRecord::AccessControlEntryRecord(r) => {
-                self.acls.insert(r.id, r.clone());
+                self.acls.insert(r.id, r);
             }
             MetadataRecord::RemoveAccessControlEntryRecord(r) => {
                 self.acls
@@ -225,7 +220,7 @@ impl KraftImage {
                     .ok_or_else(|| format!("no ACL with id {}", r.id))?;
             }
             MetadataRecord::DelegationTokenRecord(r) => {
-                self.delegation_tokens.insert(r.token_id.clone(), r.clone());
+                self.delegation_tokens.insert(r.token_id.clone(), r);
             }
             MetadataRecord::RemoveDelegationTokenRecord(r) => {
                 self.delegation_tokens.remove(&r.token_id);
@@ -313,16 +308,20 @@ impl KraftImage {
 
     /// The configs set on a resource, by name; empty when none is.
     pub fn configs(&self, resource_type: i8, name: &str) -> BTreeMap<&str, &str> {
-        let resource = ConfigResource {
-            resource_type,
-            name: name.to_string(),
-        };
-        self.configs
-            .get(&resource)
+        self.owned_configs(resource_type, name)
             .into_iter()
             .flatten()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect()
+    }
+
+    /// The configs of the resource, as the image keeps them; `None` without any.
+    pub fn owned_configs(&self, resource_type: i8, name: &str) -> Option<&BTreeMap<String, String>> {
+        let resource = ConfigResource {
+            resource_type,
+            name: name.to_string(),
+        };
+        self.configs.get(&resource)
     }
 
     /// Every resource with configs set.
@@ -519,7 +518,7 @@ mod tests {
 
     fn applied(image: &mut KraftImage, records: impl IntoIterator<Item = MetadataRecord>) {
         for record in records {
-            image.apply(&record).unwrap();
+            image.apply(record).unwrap();
         }
     }
 
@@ -586,7 +585,7 @@ mod tests {
             topic_id: id,
             ..Default::default()
         };
-        assert!(image.apply(&MetadataRecord::PartitionRecord(orphan)).is_err());
+        assert!(image.apply(MetadataRecord::PartitionRecord(orphan)).is_err());
     }
 
     #[test]
@@ -622,7 +621,7 @@ mod tests {
             [MetadataRecord::RegisterBrokerRecord(broker), change(5, -1)],
         );
         assert!(!image.brokers()[&2].fenced);
-        assert!(image.apply(&change(4, 1)).is_err(), "another incarnation's change");
+        assert!(image.apply(change(4, 1)).is_err(), "another incarnation's change");
         applied(
             &mut image,
             [MetadataRecord::UnregisterBrokerRecord(UnregisterBrokerRecord {
@@ -684,6 +683,6 @@ mod tests {
         assert_eq!(image.acls()[&Uuid::from_u128(3)].principal, "User:alice");
         applied(&mut image, [removal.clone()]);
         assert!(image.acls().is_empty());
-        assert!(image.apply(&removal).is_err(), "no such ACL");
+        assert!(image.apply(removal).is_err(), "no such ACL");
     }
 }

@@ -273,7 +273,7 @@ impl MetadataLog {
                 MetadataLogRecord::Control(control) => self.image.apply_control(self.epoch, control),
                 MetadataLogRecord::Metadata(versioned) => {
                     self.image
-                        .apply(&versioned.record)
+                        .apply(versioned.record.clone())
                         .map_err(|reason| KraftError::Replay {
                             path: dir.clone(),
                             offset,

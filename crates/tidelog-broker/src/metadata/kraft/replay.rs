@@ -69,7 +69,7 @@ impl Replay {
             (MetadataRecord::EndTransactionRecord(_), Some(_)) => {
                 let Transaction { records, .. } = self.transaction.take().expect("matched");
                 for (offset, record) in records {
-                    self.image.apply(&record).map_err(|reason| refused(offset, reason))?;
+                    self.image.apply(record).map_err(|reason| refused(offset, reason))?;
                 }
                 self.advance(offset, epoch);
             }
@@ -79,7 +79,7 @@ impl Replay {
             }
             (_, Some(open)) => open.records.push((offset, record)),
             (_, None) => {
-                self.image.apply(&record).map_err(|reason| refused(offset, reason))?;
+                self.image.apply(record).map_err(|reason| refused(offset, reason))?;
                 self.advance(offset, epoch);
             }
         }
