@@ -597,12 +597,13 @@ fn versioned(record: MetadataRecord) -> VersionedRecord {
     VersionedRecord { version: 0, record }
 }
 
-/// Segments of `segment_bytes`, and no snapshot but those a test writes.
+/// Segments of `segment_bytes`, no snapshot but those a test writes, and nothing kept below
+/// the newest snapshot once pruned.
 fn settings(segment_bytes: i32) -> MetadataLogSettings {
     MetadataLogSettings {
         segment_bytes,
         snapshot_bytes: u64::MAX,
-        retention_bytes: -1,
+        retention_bytes: 0,
         retention_ms: -1,
     }
 }

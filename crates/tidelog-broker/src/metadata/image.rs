@@ -111,7 +111,8 @@ impl MetadataImage {
         self.features_epoch
     }
 
-    /// An image holding just `topics`.
+    /// An image holding just `topics`, for tests.
+    #[cfg(test)]
     pub fn of_topics(topics: impl IntoIterator<Item = TopicMeta>) -> MetadataImage {
         let mut image = MetadataImage::default();
         for topic in topics {

@@ -294,7 +294,7 @@ impl MetadataLog {
                 Ok(id) => {
                     self.bytes_since_snapshot = 0;
                     info!(snapshot = %id.file_name(), "metadata snapshot written");
-                    if let Err(e) = self.apply_retention(id) {
+                    if let Err(e) = self.prune() {
                         warn!(error = %e, "cannot cut the metadata log below its snapshot");
                     }
                 }
@@ -327,26 +327,17 @@ impl MetadataLog {
         Ok(id)
     }
 
-    /// Deletes the segments below snapshot `newest` that `metadata.max.retention.*` no
-    /// longer keeps, and the older snapshots, which no load reads.
-    fn apply_retention(&mut self, newest: SnapshotId) -> Result<(), KraftError> {
-        let dir = self.dir();
-        let (ms, bytes) = (self.settings.retention_ms, self.settings.retention_bytes);
-        self.log
-            .apply_retention_below(now_ms(), ms, bytes, newest.end_offset)
-            .map_err(log_err(&dir))?;
-        snapshot::delete_before(&dir, newest)
-    }
-
-    /// Deletes what the newest snapshot makes redundant: the segments wholly below it and
-    /// the older snapshots. The log then starts at the snapshot's end offset, as Kafka's does.
+    /// Deletes what the newest snapshot makes redundant, as `metadata.max.retention.*` say:
+    /// the oldest segments wholly below it while the log is larger than the size or they are
+    /// older than the age, and the older snapshots, which no load reads.
     pub fn prune(&mut self) -> Result<(), KraftError> {
         let dir = self.dir();
         let Some(newest) = snapshot::newest(&dir)? else {
             return Ok(());
         };
+        let (ms, bytes) = (self.settings.retention_ms, self.settings.retention_bytes);
         self.log
-            .delete_records_before(newest.end_offset)
+            .apply_retention_below(now_ms(), ms, bytes, newest.end_offset)
             .map_err(log_err(&dir))?;
         snapshot::delete_before(&dir, newest)
     }
