@@ -143,13 +143,21 @@ pub fn lock(dir: &Path) -> Result<File, StartError> {
         .write(true)
         .open(dir.join(LOCK_FILE))
         .map_err(io_err)?;
-    // SAFETY: flock(2) on a descriptor `file` owns; it touches no memory of ours.
-    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    // A POSIX record lock of the whole file, as Java's `FileChannel.tryLock` takes Kafka's:
+    // a Kafka broker on the directory and this process each see the other's (an flock
+    // would not). It lasts while the process keeps the file open.
+    // SAFETY: `lock` is a plain struct for fcntl(2) to read, on a descriptor `file` owns.
+    let locked = unsafe {
+        let mut lock: libc::flock = std::mem::zeroed();
+        lock.l_type = libc::F_WRLCK as libc::c_short;
+        lock.l_whence = libc::SEEK_SET as libc::c_short;
+        libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock)
+    };
     if locked == 0 {
         return Ok(file);
     }
     match io::Error::last_os_error() {
-        e if e.kind() == io::ErrorKind::WouldBlock => Err(StartError::Locked {
+        e if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EAGAIN)) => Err(StartError::Locked {
             path: dir.display().to_string(),
         }),
         e => Err(io_err(e)),

@@ -86,13 +86,14 @@ impl MetadataStore {
                 false => None,
             };
             format(dir, settings, old.as_ref())?;
-        }
-        if legacy.exists() {
-            // Converted (now or by a start that stopped before this rename): kept, renamed.
-            let kept = dir.join(format!("{LEGACY_LOG_FILE}{CONVERTED_SUFFIX}"));
-            std::fs::rename(&legacy, &kept).map_err(io_err(&legacy))?;
-            sync(dir)?;
-            info!(kept = %kept.display(), "the old metadata log is converted into the KRaft metadata log");
+            if old.is_some() {
+                // Converted: kept, renamed. (A crash before this rename leaves the old file
+                // beside the KRaft log, which is never read again.)
+                let kept = dir.join(format!("{LEGACY_LOG_FILE}{CONVERTED_SUFFIX}"));
+                std::fs::rename(&legacy, &kept).map_err(io_err(&legacy))?;
+                sync(dir)?;
+                info!(kept = %kept.display(), "the old metadata log is converted into the KRaft metadata log");
+            }
         }
         let node_id = settings.placement.node_id;
         let mut log = MetadataLog::open(&metadata_dir, settings.log, settings.after_crash)?;
@@ -136,11 +137,14 @@ impl MetadataStore {
             Err(e) => return Ok(Err(e)),
         };
         let records = records::records_of(&event, &image, self.placement);
-        let offset = self.log.lock().unwrap_or_else(|e| e.into_inner()).append(records)?;
-        image.apply(&event);
-        if matches!(event, MetadataEvent::FeatureLevelsChanged { .. }) {
-            image.set_features_epoch(offset);
+        // A change that changes nothing (a config set to the value it has) writes nothing.
+        if !records.is_empty() {
+            let offset = self.log.lock().unwrap_or_else(|e| e.into_inner()).append(records)?;
+            if matches!(event, MetadataEvent::FeatureLevelsChanged { .. }) {
+                image.set_features_epoch(offset);
+            }
         }
+        image.apply(&event);
         Ok(Ok(event))
     }
 }
@@ -344,6 +348,18 @@ mod tests {
             "{message}"
         );
         assert_eq!(files(&metadata_dir), before, "nothing was written");
+    }
+
+    #[test]
+    fn a_change_of_nothing_is_committed_without_a_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
+        let end = store.log.lock().unwrap().end_offset();
+        let nothing = MetadataEvent::FeatureLevelsChanged {
+            levels: BTreeMap::new(),
+        };
+        assert_eq!(store.commit::<()>(|_| Ok(nothing.clone())).unwrap(), Ok(nothing));
+        assert_eq!(store.log.lock().unwrap().end_offset(), end);
     }
 
     #[test]
