@@ -401,10 +401,10 @@ fn disk_bytes(dir: &Path) -> Result<u64, String> {
 /// Bytes of the metadata store's files: the KRaft log's directory, or an older build's
 /// JSON event log.
 fn metadata_bytes(dir: &Path) -> Result<u64, String> {
-    let kraft = dir.join("__cluster_metadata-0");
+    let kraft = dir.join(tidelog_broker::metadata::kraft::METADATA_DIR);
     if kraft.is_dir() {
         return disk_bytes(&kraft);
     }
-    let json = dir.join("tidelog-metadata.log");
+    let json = dir.join(tidelog_broker::metadata::LEGACY_LOG_FILE);
     Ok(std::fs::metadata(&json).map_or(0, |m| m.blocks() * 512))
 }

@@ -89,7 +89,7 @@ impl MetadataLog {
     /// Formats the metadata directory `dir` (in an existing log dir; `dir` must not exist)
     /// as `kafka-storage.sh format --standalone` does: an empty log, `partition.metadata`,
     /// and the bootstrap snapshot holding the quorum only.
-    pub fn format(dir: &Path, controller: &Controller, settings: MetadataLogSettings) -> Result<(), KraftError> {
+    fn format(dir: &Path, controller: &Controller, settings: MetadataLogSettings) -> Result<(), KraftError> {
         PartitionLog::create(dir, log_config(&settings)).map_err(log_err(dir))?;
         let topic = PartitionMetadata {
             topic_id: METADATA_TOPIC_ID,
