@@ -72,6 +72,9 @@ pub struct PartitionLog {
     /// The leader epoch this log appends in, stamped on every batch it appends; `None`
     /// keeps each batch's own (a log whose writer stamps them, as the metadata log's).
     leader_epoch: Option<i32>,
+    /// The directory was deleted: a cleaning that ran meanwhile must not install into a new
+    /// partition of the same name made in its place.
+    deleted: bool,
     /// The leader epoch `leader-epoch-checkpoint` may not have yet: its start is the offset
     /// of its first append, which records it first.
     unassigned_epoch: Option<i32>,
@@ -138,6 +141,7 @@ impl PartitionLog {
             producers: ProducerStateManager::default(),
             leader_epoch: None,
             unassigned_epoch: None,
+            deleted: false,
         };
         // What recovery kept may still be only in the page cache.
         log.flush()?;
@@ -556,6 +560,9 @@ impl PartitionLog {
         for segment in replaced {
             segment.delete()?;
         }
+        // The deletions are durable before the renames that complete the swap: a crash
+        // must never keep the new segments beside the old ones.
+        sync_dir(&self.dir)?;
         cleaner::swap_finish(&self.dir, new_bases)?;
         let mut segments = self.segments[..first].to_vec();
         for &base in new_bases {
@@ -643,9 +650,14 @@ impl PartitionLog {
         Ok(flushed)
     }
 
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.deleted
+    }
+
     /// Removes the partition's directory. The log must not be used afterwards; snapshots
     /// still held keep reading their open files.
     pub fn delete(&mut self) -> Result<()> {
+        self.deleted = true;
         fs::remove_dir_all(&self.dir).context("delete partition dir", &self.dir)?;
         sync_dir(self.dir.parent().expect("a partition dir lives in a log dir"))
     }

@@ -622,3 +622,39 @@ fn a_dirty_section_with_more_keys_than_the_map_holds_is_cleaned_in_passes() {
     assert!(passes > 3, "{passes} passes");
     assert_eq!(read_records(&log), latest(&written));
 }
+
+#[test]
+fn a_cleaning_of_a_deleted_partition_never_lands_in_its_successor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut old) = create(dir.path());
+    write_keyed(&mut old, 2_000);
+    roll(&mut old, T0 + 20_000);
+    old.flush().unwrap();
+    let cleaner = CleanerConfig::default();
+    let cleaning = Cleaning::new(&old, None, &cleaner, T0).unwrap();
+    // The topic is deleted and made anew under the same name while the cleaning runs.
+    old.delete().unwrap();
+    let (_, mut new) = create(dir.path());
+    write_keyed(&mut new, 500);
+    new.flush().unwrap();
+    let files = |path: &Path| {
+        let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.to_string_lossy().contains(".cleaned"))
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = files(&path);
+    let cleaned = cleaning.run(&cleaner, T0).unwrap();
+    assert_eq!(cleaned.install(&mut old).unwrap(), None);
+    assert_eq!(files(&path), before, "the new partition's files are untouched");
+    assert_eq!(names_ending(&path, ".cleaned"), Vec::<i64>::new());
+}

@@ -269,6 +269,12 @@ impl Cleaned {
     /// [`swap`]). `None` (and the `.cleaned` files deleted) when the log no longer holds
     /// those segments: retention or a truncation ran meanwhile.
     pub fn install(self, log: &mut PartitionLog) -> Result<Option<CleanSummary>> {
+        if log.is_deleted() {
+            // Its directory may now be a new partition's of the same name: nothing of this
+            // cleaning may go there.
+            swap::discard(&self.dir, &self.new_bases)?;
+            return Ok(None);
+        }
         if self.replaced.is_empty() {
             return Ok(Some(self.summary));
         }

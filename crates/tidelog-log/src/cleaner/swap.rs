@@ -26,10 +26,10 @@ use crate::layout::{
     parse_offset_file_name, segment_file, temp_segment_file, CLEANED_SUFFIX, LOG_SUFFIX, OFFSET_INDEX_SUFFIX,
     SWAP_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
 };
+use crate::segment::remove_if_present;
 use crate::small_file::sync_dir;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use tidelog_protocol::records::{BatchHeader, HEADER_LEN};
@@ -189,11 +189,4 @@ fn swap_end_offset(dir: &Path, base: i64) -> Result<i64> {
 
 fn rename(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to).context("rename", from)
-}
-
-fn remove_if_present(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-        removed => removed.context("delete", path),
-    }
 }
