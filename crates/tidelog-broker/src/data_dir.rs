@@ -28,7 +28,7 @@ const LOCK_FILE: &str = ".lock";
 /// an older Tidelog, the event log it is converted from).
 pub fn check(log_dirs: &[std::path::PathBuf], node_id: i32) -> Result<Option<String>, StartError> {
     let mut cluster_id: Option<String> = None;
-    let metadata_exists = log_dirs[0].join(METADATA_DIR).exists() || log_dirs[0].join(LEGACY_LOG_FILE).exists();
+    let metadata_exists = has_metadata(&log_dirs[0]);
     for (i, dir) in log_dirs.iter().enumerate() {
         let io_err = |source| StartError::LogDir {
             path: dir.display().to_string(),
@@ -79,6 +79,11 @@ pub fn check(log_dirs: &[std::path::PathBuf], node_id: i32) -> Result<Option<Str
         }
     }
     Ok(cluster_id)
+}
+
+/// Whether the first log dir `dir` holds metadata: the KRaft log, or an older Tidelog's.
+pub fn has_metadata(dir: &Path) -> bool {
+    dir.join(METADATA_DIR).exists() || dir.join(LEGACY_LOG_FILE).exists()
 }
 
 /// Each of `log_dirs`' identity in `meta.properties`, reading only: the existing one, or

@@ -11,14 +11,11 @@
 //! moves only when the high watermark does (a marker counts once it is durable), so what
 //! wakes fetches for new data wakes them for a moved LSO too.
 //!
-//! A new partition's `partition.metadata` (its topic's id) is written as Kafka writes it:
-//! not by the request that creates the partition but by the partition's first flush, which
-//! the `Flusher` runs at once, in parallel with the others. Every flush writes it first if
-//! it is still to be written, so nothing of the partition becomes durable or visible before
-//! it; the file is replaced atomically (written, fsynced, renamed), so a crash leaves it
-//! whole or missing, and a missing one is written again at the next start, from the
-//! metadata. One CreateTopics request of 1000 topics no longer waits for 2000 more fsyncs
-//! (docs/PERFORMANCE.md, "Metadata: KRaft log vs the JSON event log").
+//! A new partition's directory is made with its `partition.metadata` (its topic's id)
+//! beside its first segment, durable by one fsync of the directory; the partitions of one
+//! request are created together on every CPU and their log dir fsynced once
+//! (docs/PERFORMANCE.md, "Metadata: KRaft log vs the JSON event log"). A directory without
+//! the file (an older Tidelog's) gets it at start.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -36,7 +33,7 @@ use tracing::{error, info, warn};
 
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
-use crate::data_dir::partition_metadata::{PartitionMetadata, PARTITION_METADATA};
+use crate::data_dir::partition_metadata::PartitionMetadata;
 use crate::flusher::Flusher;
 use crate::ids::random_uuid;
 use crate::metadata::{MetadataImage, TopicMeta};
@@ -46,19 +43,15 @@ pub struct Partition {
     pub tp: TopicPartition,
     log: SharedLog,
     high_watermark: watch::Sender<i64>,
-    /// The `partition.metadata` still to be written into the log's directory, by the next
-    /// flush; `None` once written, or once the partition is deleted.
-    unwritten_metadata: Mutex<Option<PartitionMetadata>>,
 }
 
 impl Partition {
-    fn new(tp: TopicPartition, log: SharedLog, unwritten_metadata: Option<PartitionMetadata>) -> Partition {
+    fn new(tp: TopicPartition, log: SharedLog) -> Partition {
         let flushed = lock(&log).flushed_offset();
         Partition {
             tp,
             log,
             high_watermark: watch::channel(flushed).0,
-            unwritten_metadata: Mutex::new(unwritten_metadata),
         }
     }
 
@@ -98,10 +91,8 @@ impl Partition {
     }
 
     /// Makes the log durable up to its current end and publishes the new high watermark.
-    /// The fsync runs on a snapshot, so appends go on meanwhile (group commit). The
-    /// partition's `partition.metadata` comes first if it is still to be written.
+    /// The fsync runs on a snapshot, so appends go on meanwhile (group commit).
     pub(crate) fn flush(&self) -> Result<bool, LogError> {
-        self.write_metadata()?;
         let flushed = self.snapshot().flush()?;
         Ok(self.high_watermark.send_if_modified(|hw| {
             let advanced = flushed > *hw;
@@ -112,24 +103,6 @@ impl Partition {
 
     pub(crate) fn log(&self) -> &SharedLog {
         &self.log
-    }
-
-    /// Writes `partition.metadata` if it is still to be written. Under its own lock, which
-    /// [`Partition::forget_metadata`] takes before the directory is deleted: the file never
-    /// goes into a directory that a later topic of the same name has made anew.
-    fn write_metadata(&self) -> Result<(), LogError> {
-        let mut unwritten = self.unwritten_metadata.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(metadata) = *unwritten {
-            let dir = lock(&self.log).dir().to_path_buf();
-            metadata.write(&dir)?;
-            *unwritten = None;
-        }
-        Ok(())
-    }
-
-    /// No `partition.metadata` is written from now on: the partition is being deleted.
-    fn forget_metadata(&self) {
-        self.unwritten_metadata.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 
@@ -216,17 +189,24 @@ impl Partitions {
     /// partitions of known topics. A partition directory the metadata does not name is set
     /// aside first, as Kafka sets aside stray logs (renamed `<dir>.<id>-stray`, never opened,
     /// so no recovery cuts or rewrites it): a start deletes nothing. So is one whose
-    /// `partition.metadata` names another topic id: a deleted topic's of the same name.
+    /// `partition.metadata` names another topic id: a deleted topic's of the same name. One
+    /// without the file (an older Tidelog's) is given it.
     pub fn open(config: &BrokerConfig, image: &MetadataImage) -> Result<Partitions, LogError> {
         let named = |tp: &TopicPartition, path: &std::path::Path| -> Result<bool, LogError> {
             let Some(topic) = image.topic(tp.topic()).filter(|t| tp.partition() < t.partitions) else {
                 return Ok(false);
             };
-            Ok(PartitionMetadata::read(path)?.is_none_or(|m| m.topic_id == topic.id))
+            match PartitionMetadata::read(path)? {
+                Some(written) => Ok(written.topic_id == topic.id),
+                None => {
+                    PartitionMetadata { topic_id: topic.id }.write(path)?;
+                    Ok(true)
+                }
+            }
         };
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         for dir in config.log_dirs.iter().filter(|d| d.is_dir()) {
-            // A file read each (partition.metadata): on every CPU, as the logs open.
+            // A file read (or written) each, partition.metadata: on every CPU.
             let checked = on_threads(threads, partition_dirs(dir)?, |(tp, path)| {
                 named(&tp, &path).map(|named| (!named).then_some(tp))
             });
@@ -248,9 +228,8 @@ impl Partitions {
             flusher: Flusher::start(),
             delete_horizons: Mutex::default(),
         };
-        for topic in image.topics() {
-            partitions.create_logs(config, topic, |p| image.leader_epoch(topic.id, p))?;
-        }
+        let topics: Vec<&TopicMeta> = image.topics().collect();
+        partitions.create_logs(config, &topics, |topic, p| image.leader_epoch(topic.id, p))?;
         Ok(partitions)
     }
 
@@ -259,36 +238,53 @@ impl Partitions {
         self.logs.sizes_by_dir()
     }
 
-    /// Creates (or opens) every partition of `topic` not hosted yet, applies its configs,
-    /// and makes it append in its leader epoch (`leader_epoch` of the partition id). Each
-    /// directory gets the topic's id in `partition.metadata`, which Kafka requires of it:
-    /// where it has none, the partition's first flush writes it, queued here.
+    /// Creates (or opens) every partition of `topics` not hosted yet, applies their configs,
+    /// and makes each append in its leader epoch (`leader_epoch` of the topic and partition
+    /// id). A new partition's directory is made with the topic's id in `partition.metadata`,
+    /// which Kafka requires of it; all of them together (`LogManager::create_logs`).
     pub fn create_logs(
         &self,
         config: &BrokerConfig,
-        topic: &TopicMeta,
-        leader_epoch: impl Fn(i32) -> i32,
+        topics: &[&TopicMeta],
+        leader_epoch: impl Fn(&TopicMeta, i32) -> i32,
     ) -> Result<(), LogError> {
-        let log_config = log_config(config, &topic.configs);
-        let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
-        for p in 0..topic.partitions {
-            if hosted.contains_key(&(topic.name.clone(), p)) {
-                continue;
+        let mut missing = Vec::new();
+        {
+            let hosted = self.hosted.read().unwrap_or_else(|e| e.into_inner());
+            for &topic in topics {
+                let log_config = log_config(config, &topic.configs);
+                for p in 0..topic.partitions {
+                    if !hosted.contains_key(&(topic.name.clone(), p)) {
+                        let tp = TopicPartition::new(topic.name.clone(), p)?;
+                        missing.push((topic, tp, log_config.clone()));
+                    }
+                }
             }
-            let tp = TopicPartition::new(topic.name.clone(), p)?;
-            let log = self.logs.get_or_create_log(&tp, log_config.clone())?;
-            let unwritten = {
+        }
+        let ids: HashMap<&str, _> = topics.iter().map(|t| (t.name.as_str(), t.id)).collect();
+        let new = missing
+            .iter()
+            .map(|(_, tp, log_config)| (tp.clone(), log_config.clone()))
+            .collect();
+        let logs = self.logs.create_logs(new, |tp, dir| {
+            PartitionMetadata {
+                topic_id: ids[tp.topic()],
+            }
+            .write_into_new(dir)
+        })?;
+        let mut ready = Vec::with_capacity(logs.len());
+        for ((topic, tp, log_config), log) in missing.into_iter().zip(logs) {
+            {
                 let mut log = lock(&log);
-                log.set_config(log_config.clone())?;
-                log.become_leader(leader_epoch(p));
-                let missing = !log.dir().join(PARTITION_METADATA).exists();
-                missing.then_some(PartitionMetadata { topic_id: topic.id })
-            };
-            let partition = Arc::new(Partition::new(tp, log, unwritten));
-            if unwritten.is_some() {
-                self.flusher.mark_dirty(&partition);
+                log.set_config(log_config)?;
+                log.become_leader(leader_epoch(topic, tp.partition()));
             }
-            hosted.insert((topic.name.clone(), p), partition);
+            ready.push(Arc::new(Partition::new(tp, log)));
+        }
+        let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
+        for partition in ready {
+            let key = (partition.tp.topic().to_string(), partition.tp.partition());
+            hosted.entry(key).or_insert(partition);
         }
         Ok(())
     }
@@ -311,7 +307,6 @@ impl Partitions {
             keys.into_iter().filter_map(|k| hosted.remove(&k)).collect()
         };
         for partition in removed {
-            partition.forget_metadata();
             self.logs.delete_log(&partition.tp)?;
         }
         Ok(())
@@ -480,6 +475,7 @@ impl Partitions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data_dir::partition_metadata::PARTITION_METADATA;
     use crate::ids::random_uuid;
 
     #[test]
@@ -650,38 +646,32 @@ mod tests {
     }
 
     #[test]
-    fn partition_metadata_comes_with_the_first_flush_and_never_for_a_deleted_topic() {
+    fn a_partition_is_created_with_its_partition_metadata_and_an_old_directory_gets_it_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let config = BrokerConfig {
             log_dirs: vec![dir.path().to_path_buf()],
             ..BrokerConfig::default()
         };
-        let partitions = Partitions::open(&config, &MetadataImage::default()).unwrap();
-        let topic = |id| TopicMeta {
-            name: "t".into(),
-            id,
-            partitions: 1,
+        let topic = |name: &str, partitions| TopicMeta {
+            name: name.into(),
+            id: random_uuid(),
+            partitions,
             configs: BTreeMap::new(),
         };
-        let written = || PartitionMetadata::read(&dir.path().join("t-0")).unwrap();
-        let first = topic(random_uuid());
-        partitions.create_logs(&config, &first, |_| 0).unwrap();
-        let old = partitions.get("t", 0).unwrap();
-        old.flush().unwrap();
-        assert_eq!(written(), Some(PartitionMetadata { topic_id: first.id }));
-
-        // Deleted before its flush wrote the file, then made anew: the old partition's flush
-        // must not name the old topic in the new directory.
-        *old.unwritten_metadata.lock().unwrap() = Some(PartitionMetadata { topic_id: first.id });
-        partitions.delete_logs("t").unwrap();
-        let second = topic(random_uuid());
-        partitions.create_logs(&config, &second, |_| 0).unwrap();
-        let _ = old.flush();
+        let written = |name: &str| PartitionMetadata::read(&dir.path().join(name)).unwrap();
+        let (a, b) = (topic("a", 2), topic("b", 1));
+        let partitions = Partitions::open(&config, &MetadataImage::default()).unwrap();
+        partitions.create_logs(&config, &[&a, &b], |_, _| 0).unwrap();
+        for (name, id) in [("a-0", a.id), ("a-1", a.id), ("b-0", b.id)] {
+            assert_eq!(written(name), Some(PartitionMetadata { topic_id: id }), "{name}");
+        }
         partitions.shutdown();
-        assert_eq!(
-            written(),
-            Some(PartitionMetadata { topic_id: second.id }),
-            "written at shutdown"
-        );
+
+        // An older Tidelog's directory has none: the start writes it from the metadata.
+        std::fs::remove_file(dir.path().join("a-1").join(PARTITION_METADATA)).unwrap();
+        let partitions = Partitions::open(&config, &MetadataImage::of_topics([a.clone(), b])).unwrap();
+        assert_eq!(written("a-1"), Some(PartitionMetadata { topic_id: a.id }));
+        assert!(partitions.get("a", 1).is_some());
+        partitions.shutdown();
     }
 }

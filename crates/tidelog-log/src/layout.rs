@@ -1,7 +1,7 @@
 //! Names on disk, as Kafka lays them out: `<log.dir>/<topic>-<partition>/` holding
 //! `<20-digit base offset>.log`, `.index`, `.timeindex` and `.txnindex` per segment.
 
-use crate::error::{LogError, Result};
+use crate::error::{IoContext, LogError, Result};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -91,6 +91,18 @@ pub fn parse_offset_file_name(name: &str, suffix: &str) -> Option<i64> {
         return None;
     }
     digits.parse().ok()
+}
+
+/// The names of the files in the partition directory `dir`, which its open lists once for
+/// its cleanings to complete, its segments and its producer snapshots.
+pub(crate) fn file_names(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).context("list", dir)? {
+        if let Ok(name) = entry.context("list", dir)?.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 #[cfg(test)]

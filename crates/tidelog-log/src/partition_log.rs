@@ -11,7 +11,7 @@
 use crate::cleaner;
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
-use crate::layout::parse_log_file_name;
+use crate::layout::{file_names, parse_offset_file_name, LOG_SUFFIX, PRODUCER_SNAPSHOT_SUFFIX};
 use crate::leader_epoch_checkpoint::{EpochEntry, LeaderEpochCheckpointFile};
 use crate::producer_snapshot;
 use crate::producer_state::{CompletedTxn, ProducerBatch, ProducerStateManager, Validated};
@@ -83,8 +83,19 @@ pub struct PartitionLog {
 impl PartitionLog {
     /// Creates the directory of a new partition with an empty first segment at offset 0.
     pub fn create(dir: &Path, config: LogConfig) -> Result<Self> {
-        fs::create_dir(dir).context("create partition dir", dir)?;
+        let log = Self::create_with(dir, config, |_| Ok(()))?;
         sync_dir(dir.parent().expect("a partition dir lives in a log dir"))?;
+        Ok(log)
+    }
+
+    /// Creates the directory of a new partition with `init`'s files (the broker's
+    /// `partition.metadata`) beside an empty first segment at offset 0, all of them durable
+    /// by one fsync of the directory; the directory's own entry is not fsynced into its
+    /// parent, which [`crate::LogManager::create_logs`] does once for many partitions.
+    pub(crate) fn create_with(dir: &Path, config: LogConfig, init: impl FnOnce(&Path) -> Result<()>) -> Result<Self> {
+        fs::create_dir(dir).context("create partition dir", dir)?;
+        init(dir)?;
+        // With no segment yet, the open creates one and fsyncs the directory.
         Self::open(dir, config, Recovery::Skip, 0)
     }
 
@@ -94,9 +105,11 @@ impl PartitionLog {
     /// start offset is the checkpointed one, or the first segment's base if that is larger.
     pub fn open(dir: &Path, config: LogConfig, recovery: Recovery, log_start_offset: i64) -> Result<Self> {
         config.validate()?;
+        // Listed once: a partition's files are many at a start of thousands.
+        let mut names = file_names(dir)?;
         // A cleaning the process died in: rolled back, or completed if it was committed.
-        let swapped = cleaner::recover_swaps(dir)?;
-        let base_offsets = list_segments(dir)?;
+        let swapped = cleaner::recover_swaps(dir, &mut names)?;
+        let base_offsets = offsets_of(&names, LOG_SUFFIX);
         let mut segments = Vec::with_capacity(base_offsets.len().max(1));
         for (i, &base_offset) in base_offsets.iter().enumerate() {
             let next_base = base_offsets.get(i + 1).copied();
@@ -152,8 +165,8 @@ impl PartitionLog {
             Recovery::Skip => log_end_offset,
             Recovery::From(point) => point,
         };
-        log.remove_stray_producer_snapshots()?;
-        log.rebuild_producer_state(snapshots_up_to)?;
+        let snapshots = log.remove_stray_producer_snapshots(offsets_of(&names, PRODUCER_SNAPSHOT_SUFFIX))?;
+        log.rebuild_producer_state(snapshots_up_to, snapshots)?;
         Ok(log)
     }
 
@@ -165,13 +178,16 @@ impl PartitionLog {
     /// segment is replayed, as Kafka rebuilds from the log start: anything less would
     /// forget open transactions. The replay also gives each segment's `.txnindex` the
     /// aborted transactions it lacks: those whose entries a crash lost before they reached
-    /// the disk.
-    fn rebuild_producer_state(&mut self, snapshots_up_to: i64) -> Result<()> {
+    /// the disk. `snapshots` are the offsets of the snapshots in the directory, in order.
+    fn rebuild_producer_state(&mut self, snapshots_up_to: i64, mut snapshots: Vec<i64>) -> Result<()> {
         self.producers.clear();
         let log_end = self.log_end_offset;
-        producer_snapshot::delete_where(&self.dir, |offset| offset > log_end)?;
+        for &offset in snapshots.iter().filter(|&&offset| offset > log_end) {
+            producer_snapshot::delete(&self.dir, offset)?;
+        }
+        snapshots.retain(|&offset| offset <= log_end);
         let replay_from = self
-            .load_producer_snapshot(snapshots_up_to)?
+            .load_producer_snapshot(snapshots_up_to, &snapshots)?
             .unwrap_or(self.segments[0].base_offset());
         let first = self
             .segments
@@ -215,8 +231,8 @@ impl PartitionLog {
 
     /// Loads the newest snapshot at or below `up_to` that reads back, deleting unreadable
     /// ones; returns its offset, where the replay starts.
-    fn load_producer_snapshot(&mut self, up_to: i64) -> Result<Option<i64>> {
-        for offset in producer_snapshot::list(&self.dir)?.into_iter().rev() {
+    fn load_producer_snapshot(&mut self, up_to: i64, snapshots: &[i64]) -> Result<Option<i64>> {
+        for &offset in snapshots.iter().rev() {
             if offset > up_to {
                 continue;
             }
@@ -229,7 +245,7 @@ impl PartitionLog {
                 }
                 Err(reason) => {
                     warn!(dir = %self.dir.display(), offset, %reason, "deleting an unreadable producer snapshot");
-                    producer_snapshot::delete_where(&self.dir, |o| o == offset)?;
+                    producer_snapshot::delete(&self.dir, offset)?;
                 }
             }
         }
@@ -238,12 +254,17 @@ impl PartitionLog {
 
     /// Deletes the snapshots that are neither at a segment's base offset nor the newest
     /// (those of earlier clean shutdowns), as Kafka does at start, so they do not pile up.
-    fn remove_stray_producer_snapshots(&self) -> Result<()> {
-        let newest = producer_snapshot::list(&self.dir)?.last().copied();
-        let bases: Vec<i64> = self.segments.iter().map(|s| s.base_offset()).collect();
-        producer_snapshot::delete_where(&self.dir, |offset| {
-            Some(offset) != newest && bases.binary_search(&offset).is_err()
-        })
+    /// `snapshots` are the offsets of those in the directory, in order; returns the kept ones.
+    fn remove_stray_producer_snapshots(&self, mut snapshots: Vec<i64>) -> Result<Vec<i64>> {
+        let newest = snapshots.last().copied();
+        let kept = |offset: &i64| {
+            Some(*offset) == newest || self.segments.binary_search_by_key(offset, |s| s.base_offset()).is_ok()
+        };
+        for offset in snapshots.iter().filter(|o| !kept(o)) {
+            producer_snapshot::delete(&self.dir, *offset)?;
+        }
+        snapshots.retain(kept);
+        Ok(snapshots)
     }
 
     /// Writes the producer state at the log end to `<log end>.snapshot`.
@@ -613,7 +634,7 @@ impl PartitionLog {
         self.log_end_offset = self.active().next_offset();
         self.reset_flushed_offset();
         // Markers cut off reopen their transactions: only a replay knows where they began.
-        self.rebuild_producer_state(self.log_end_offset)?;
+        self.rebuild_producer_state(self.log_end_offset, producer_snapshot::list(&self.dir)?)?;
         info!(dir = %self.dir.display(), from = previous_end, to = self.log_end_offset, bytes = removed, "truncated log");
         Ok(())
     }
@@ -716,17 +737,12 @@ fn producer_batch(
     Ok(marker.map(|marker| batch.with_marker(marker)))
 }
 
-/// The base offsets of the segments in `dir`, in order.
-fn list_segments(dir: &Path) -> Result<Vec<i64>> {
-    let mut base_offsets = Vec::new();
-    for entry in fs::read_dir(dir).context("list", dir)? {
-        let name = entry.context("list", dir)?.file_name();
-        if let Some(base_offset) = name.to_str().and_then(parse_log_file_name) {
-            base_offsets.push(base_offset);
-        }
-    }
-    base_offsets.sort_unstable();
-    Ok(base_offsets)
+/// The offsets naming the files of `names` that end in `.<suffix>` (segments, producer
+/// snapshots), in order.
+fn offsets_of(names: &[String], suffix: &str) -> Vec<i64> {
+    let mut offsets: Vec<i64> = names.iter().filter_map(|n| parse_offset_file_name(n, suffix)).collect();
+    offsets.sort_unstable();
+    offsets
 }
 
 /// What time retention judges a segment by: its newest batch, or its last write when no

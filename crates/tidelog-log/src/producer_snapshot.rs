@@ -130,6 +130,12 @@ fn decode_entry(entry: &[u8]) -> (i64, ProducerEntry) {
     (producer_id, entry)
 }
 
+/// Deletes the snapshot at `offset` in `dir`.
+pub(crate) fn delete(dir: &Path, offset: i64) -> Result<()> {
+    let path = segment_file(dir, offset, PRODUCER_SNAPSHOT_SUFFIX);
+    fs::remove_file(&path).context("delete", &path)
+}
+
 /// The offsets of the snapshots in `dir`, in order.
 pub(crate) fn list(dir: &Path) -> Result<Vec<i64>> {
     let mut offsets = Vec::new();
@@ -149,8 +155,7 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<i64>> {
 /// Deletes the snapshots in `dir` whose offset `remove` selects.
 pub(crate) fn delete_where(dir: &Path, remove: impl Fn(i64) -> bool) -> Result<()> {
     for offset in list(dir)?.into_iter().filter(|o| remove(*o)) {
-        let path = segment_file(dir, offset, PRODUCER_SNAPSHOT_SUFFIX);
-        fs::remove_file(&path).context("delete", &path)?;
+        delete(dir, offset)?;
     }
     Ok(())
 }

@@ -9,7 +9,8 @@ use tidelog_protocol::messages::create_topics_response::{
 };
 use tidelog_protocol::ErrorCode;
 
-use crate::broker::{too_many_partitions, ApiError, Broker, MAX_NEW_PARTITIONS_PER_REQUEST};
+use crate::broker::{too_many_partitions, ApiError, Broker, NewTopic, MAX_NEW_PARTITIONS_PER_REQUEST};
+use crate::metadata::TopicMeta;
 use crate::topic_config;
 
 pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
@@ -29,22 +30,40 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResp
     for topic in &request.topics {
         *seen.entry(topic.name.clone()).or_insert(0) += 1;
     }
-    let topics = request
-        .topics
+    // Each entry is refused on its own (a duplicate name, a bad assignment), or planned; the
+    // planned ones are created together. `refused` holds the former, in request order.
+    let mut refused = Vec::new();
+    let mut planned = Vec::new();
+    for topic in request.topics {
+        let name = topic.name.clone();
+        let entry = if seen[&name] > 1 {
+            Err(ApiError::new(
+                ErrorCode::INVALID_REQUEST,
+                format!("Duplicate topic name {name} in request"),
+            ))
+        } else {
+            new_topic(broker, topic)
+        };
+        match entry {
+            Ok(topic) => {
+                planned.push(topic);
+                refused.push(None);
+            }
+            Err(err) => refused.push(Some((name, err))),
+        }
+    }
+    let names: Vec<String> = planned.iter().map(|t| t.name.clone()).collect();
+    let mut created = names
         .into_iter()
-        .map(|topic| {
-            let name = topic.name.clone();
-            if seen[&name] > 1 {
-                let err = ApiError::new(
-                    ErrorCode::INVALID_REQUEST,
-                    format!("Duplicate topic name {name} in request"),
-                );
-                return failure(name, err);
-            }
-            match create(broker, topic, request.validate_only) {
-                Ok(result) => result,
-                Err(err) => failure(name, err),
-            }
+        .zip(broker.create_topics(planned, request.validate_only));
+    let topics = refused
+        .into_iter()
+        .map(|refused| match refused {
+            Some((name, err)) => failure(name, err),
+            None => match created.next().expect("an answer for each planned topic") {
+                (_, Ok(topic)) => result(broker, topic),
+                (name, Err(err)) => failure(name, err),
+            },
         })
         .collect();
     CreateTopicsResponse {
@@ -64,7 +83,8 @@ fn requested_partitions(broker: &Broker, topic: &CreatableTopic) -> i64 {
     }
 }
 
-fn create(broker: &Broker, topic: CreatableTopic, validate_only: bool) -> Result<CreatableTopicResult, ApiError> {
+/// The topic an entry asks for, or why it is refused as it stands.
+fn new_topic(broker: &Broker, topic: CreatableTopic) -> Result<NewTopic, ApiError> {
     if !topic.assignments.is_empty() {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
             return Err(ApiError::new(
@@ -100,7 +120,16 @@ fn create(broker: &Broker, topic: CreatableTopic, validate_only: bool) -> Result
         })?;
         configs.insert(c.name, value);
     }
-    let created = broker.create_topic(&topic.name, partitions, replication, configs, validate_only)?;
+    Ok(NewTopic {
+        name: topic.name,
+        partitions,
+        replication_factor: replication,
+        configs,
+    })
+}
+
+/// A created (or validated) topic's answer, with its configs as DescribeConfigs shows them.
+fn result(broker: &Broker, created: TopicMeta) -> CreatableTopicResult {
     let described = topic_config::resolve(&broker.config, &created.configs)
         .into_iter()
         .map(|c| CreatableTopicConfigs {
@@ -112,14 +141,14 @@ fn create(broker: &Broker, topic: CreatableTopic, validate_only: bool) -> Result
             ..Default::default()
         })
         .collect();
-    Ok(CreatableTopicResult {
+    CreatableTopicResult {
         name: created.name,
         topic_id: created.id,
         num_partitions: created.partitions,
         replication_factor: 1,
         configs: Some(described),
         ..Default::default()
-    })
+    }
 }
 
 fn failure(name: String, err: ApiError) -> CreatableTopicResult {

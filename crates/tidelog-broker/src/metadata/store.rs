@@ -18,10 +18,6 @@ use super::kraft::{Controller, KraftError, MetadataLog, MetadataLogSettings, MET
 use super::legacy::{self, CONVERTED_SUFFIX, LEGACY_LOG_FILE};
 use super::records::{self, Placement, Unsupported, METADATA_VERSION};
 
-/// Records per batch when a whole image is written at once (a conversion): far below
-/// KRaft's 8 MiB batches.
-const RECORDS_PER_BATCH: usize = 1000;
-
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("metadata {}: {source}", path.display())]
@@ -131,21 +127,57 @@ impl MetadataStore {
         &self,
         check: impl FnOnce(&MetadataImage) -> Result<MetadataEvent, E>,
     ) -> Result<Result<MetadataEvent, E>, StoreError> {
+        let mut check = Some(check);
+        let mut results = self.commit_all(vec![()], |image, _, ()| (check.take().expect("one check"))(image))?;
+        Ok(results.pop().expect("one result"))
+    }
+
+    /// Makes the events `check` accepts of `items` durable in one append (one fsync for a
+    /// CreateTopics of 1000 topics), then applies them; returns `check`'s answer for each
+    /// item, in order. Each check runs under the image's write lock against the image and the
+    /// events accepted before it, so a change refused because of another in the same call (two
+    /// topics whose names collide) is refused, and validation and application are atomic. The
+    /// events of one call must be independent: each one's records are those of the image
+    /// before the call.
+    pub fn commit_all<T, E>(
+        &self,
+        items: Vec<T>,
+        mut check: impl FnMut(&MetadataImage, &[MetadataEvent], T) -> Result<MetadataEvent, E>,
+    ) -> Result<Vec<Result<MetadataEvent, E>>, StoreError> {
         let mut image = self.image.write().unwrap_or_else(|e| e.into_inner());
-        let event = match check(&image) {
-            Ok(event) => event,
-            Err(e) => return Ok(Err(e)),
-        };
-        let records = records::records_of(&event, &image, self.placement);
+        let mut accepted = Vec::new();
+        let mut answers = Vec::with_capacity(items.len());
+        for item in items {
+            match check(&image, &accepted, item) {
+                Ok(event) => {
+                    accepted.push(event);
+                    answers.push(Ok(()));
+                }
+                Err(e) => answers.push(Err(e)),
+            }
+        }
+        let records: Vec<_> = accepted
+            .iter()
+            .flat_map(|event| records::records_of(event, &image, self.placement))
+            .collect();
         // A change that changes nothing (a config set to the value it has) writes nothing.
         if !records.is_empty() {
             let offset = self.log.lock().unwrap_or_else(|e| e.into_inner()).append(records)?;
-            if matches!(event, MetadataEvent::FeatureLevelsChanged { .. }) {
+            if accepted
+                .iter()
+                .any(|e| matches!(e, MetadataEvent::FeatureLevelsChanged { .. }))
+            {
                 image.set_features_epoch(offset);
             }
         }
-        image.apply(&event);
-        Ok(Ok(event))
+        for event in &accepted {
+            image.apply(event);
+        }
+        let mut events = accepted.into_iter();
+        Ok(answers
+            .into_iter()
+            .map(|answer| answer.map(|()| events.next().expect("an event for each accepted item")))
+            .collect())
     }
 }
 
@@ -166,8 +198,8 @@ fn format(dir: &Path, settings: &StoreSettings, old: Option<&MetadataImage>) -> 
         settings.log,
     )?;
     let content = records::records_of_image(image, settings.placement);
-    for batch in content.chunks(RECORDS_PER_BATCH) {
-        log.append(batch.to_vec())?;
+    if !content.is_empty() {
+        log.append(content)?;
     }
     drop(log);
     let metadata_dir = dir.join(METADATA_DIR);

@@ -23,8 +23,8 @@
 
 use crate::error::{IoContext, Result};
 use crate::layout::{
-    parse_offset_file_name, segment_file, temp_segment_file, CLEANED_SUFFIX, LOG_SUFFIX, OFFSET_INDEX_SUFFIX,
-    SWAP_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
+    file_names, parse_offset_file_name, segment_file, temp_segment_file, CLEANED_SUFFIX, LOG_SUFFIX,
+    OFFSET_INDEX_SUFFIX, SWAP_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
 };
 use crate::segment::remove_if_present;
 use crate::small_file::sync_dir;
@@ -92,16 +92,25 @@ pub(crate) fn discard(dir: &Path, bases: &[i64]) -> Result<()> {
 
 /// Completes or rolls back what a crash interrupted (see the module doc) and returns the
 /// base offsets of the segments swapped in, whose offset and time indexes must be rebuilt.
-pub(crate) fn recover(dir: &Path) -> Result<BTreeSet<i64>> {
+/// `names` lists `dir`, and is listed again if anything in it changed.
+pub(crate) fn recover(dir: &Path, names: &mut Vec<String>) -> Result<BTreeSet<i64>> {
+    let interrupted =
+        |name: &String| name.ends_with(&format!(".{CLEANED_SUFFIX}")) || name.ends_with(&format!(".{SWAP_SUFFIX}"));
+    if !names.iter().any(interrupted) {
+        return Ok(BTreeSet::new());
+    }
+    let swapped = complete_or_roll_back(dir, names)?;
+    *names = file_names(dir)?;
+    Ok(swapped)
+}
+
+fn complete_or_roll_back(dir: &Path, names: &[String]) -> Result<BTreeSet<i64>> {
     let mut cleaned = Vec::new();
     let mut log_swaps = BTreeSet::new();
     let mut txn_swaps = BTreeSet::new();
     let mut segments = BTreeSet::new();
-    for entry in fs::read_dir(dir).context("list", dir)? {
-        let path = entry.context("list", dir)?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
+    for name in names {
+        let path = dir.join(name);
         if let Some(unfinished) = name.strip_suffix(&format!(".{CLEANED_SUFFIX}")) {
             cleaned.push((path.clone(), unfinished.to_string()));
         } else if let Some(swapped) = name.strip_suffix(&format!(".{SWAP_SUFFIX}")) {

@@ -227,6 +227,15 @@ impl Report {
     }
 }
 
+/// Writes back everything dirty and waits a moment, so each timed run starts on an idle
+/// disk: on a virtual disk, what an earlier run left (a directory it filled or deleted) is
+/// otherwise written back during the next, which then measures the order of the runs.
+fn settle() {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    std::thread::sleep(Duration::from_secs(1));
+}
+
 fn measure(args: &MetadataArgs, exe: &Path, work: &Path) -> Result<Report, String> {
     let names = |range: std::ops::Range<usize>| range.map(|i| format!("t{i:05}")).collect::<Vec<_>>();
     let count = args.creates.max(1);
@@ -237,6 +246,7 @@ fn measure(args: &MetadataArgs, exe: &Path, work: &Path) -> Result<Report, Strin
         let (broker, _) = BrokerProcess::start(exe, &dir)?;
         let mut admin = AdminClient::connect(&broker.addr.to_string())?;
         admin.set_timeout(REQUEST_TIMEOUT)?;
+        settle();
         let took = create_topics(&mut admin, &names(0..args.create_topics), 1, &[])?;
         output::error_line(format_args!(
             "CreateTopics of {} topics: {:.0} ms",
@@ -280,6 +290,7 @@ fn measure(args: &MetadataArgs, exe: &Path, work: &Path) -> Result<Report, Strin
     let mut readies = Vec::new();
     for i in 0..args.restarts.max(1) {
         interrupt::check()?;
+        settle();
         let (broker, ready) = BrokerProcess::start(exe, &dir)?;
         if i == 0 {
             let mut admin = AdminClient::connect(&broker.addr.to_string())?;

@@ -12,6 +12,10 @@ use tidelog_protocol::records::{RecordBatch, RecordBatchBuilder, RecordsError, H
 
 use super::error::KraftError;
 
+/// Metadata records per batch written (to the log or a snapshot), which keeps batches far
+/// below KRaft's 8 MiB.
+pub(super) const RECORDS_PER_BATCH: usize = 1024;
+
 /// `baseOffset` and `batchLength`, the bytes before those `batchLength` counts.
 const LOG_OVERHEAD: usize = 12;
 

@@ -236,7 +236,7 @@ impl MetadataLog {
         Ok(())
     }
 
-    /// Appends `records` enclosed in a metadata transaction named `name`, as one batch.
+    /// Appends `records` enclosed in a metadata transaction named `name`.
     pub fn append_transaction(&mut self, name: &str, records: Vec<VersionedRecord>) -> Result<i64, KraftError> {
         let marker = |record| VersionedRecord { version: 0, record };
         let begin = MetadataRecord::BeginTransactionRecord(BeginTransactionRecord {
@@ -251,9 +251,10 @@ impl MetadataLog {
         self.append(all)
     }
 
-    /// Appends `records` as one batch and applies them to the image once durable; returns
-    /// the offset of the last. A record the image refuses is an error after the append: the
-    /// caller validated it, so that is a bug, not bad input.
+    /// Appends `records` in batches of at most [`batches::RECORDS_PER_BATCH`], made durable
+    /// by one fsync (a CreateTopics of 1000 topics is one), and applies them to the image once
+    /// durable; returns the offset of the last. A record the image refuses is an error after
+    /// the append: the caller validated it, so that is a bug, not bad input.
     pub fn append(&mut self, records: Vec<VersionedRecord>) -> Result<i64, KraftError> {
         let records: Vec<_> = records.into_iter().map(MetadataLogRecord::Metadata).collect();
         self.append_batch(&records)
@@ -263,10 +264,15 @@ impl MetadataLog {
         assert!(self.epoch > 0, "a metadata log is appended to only once elected");
         let dir = self.dir();
         let base = self.log.log_end_offset();
-        let batch = batches::encode(&dir, base, self.epoch, now_ms(), records)?;
-        let size = batch.as_bytes().len() as u64;
-        let bytes = Bytes::copy_from_slice(batch.as_bytes());
-        let appended = self.log.append(bytes).map_err(log_err(&dir))?;
+        let mut bytes = Vec::new();
+        let mut next = base;
+        for chunk in records.chunks(batches::RECORDS_PER_BATCH) {
+            let batch = batches::encode(&dir, next, self.epoch, now_ms(), chunk)?;
+            next = batch.next_offset();
+            bytes.extend_from_slice(batch.as_bytes());
+        }
+        let size = bytes.len() as u64;
+        let appended = self.log.append(Bytes::from(bytes)).map_err(log_err(&dir))?;
         self.log.flush().map_err(log_err(&dir))?;
         for (offset, record) in (base..).zip(records) {
             match record {

@@ -26,9 +26,6 @@ use super::MAX_BATCH_RECORDS_BYTES;
 
 const SUFFIX: &str = ".checkpoint";
 
-/// Metadata records per batch of a snapshot, which keeps batches far below KRaft's 8 MiB.
-const RECORDS_PER_BATCH: usize = 1024;
-
 /// A snapshot's name: Kafka's `OffsetAndEpoch`, ordered by offset, then epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SnapshotId {
@@ -154,7 +151,7 @@ pub(super) fn write(dir: &Path, id: SnapshotId, now_ms: i64, content: SnapshotCo
     ))];
     let control: Vec<MetadataLogRecord> = control.into_iter().map(MetadataLogRecord::Control).collect();
     let groups = std::iter::once(&control[..])
-        .chain(metadata.chunks(RECORDS_PER_BATCH))
+        .chain(metadata.chunks(batches::RECORDS_PER_BATCH))
         .chain(std::iter::once(&footer[..]));
     let mut bytes = Vec::new();
     let mut offset = 0;
