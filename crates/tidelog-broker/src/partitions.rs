@@ -11,13 +11,15 @@
 //! moves only when the high watermark does (a marker counts once it is durable), so what
 //! wakes fetches for new data wakes them for a moved LSO too.
 //!
-//! A new partition's directory is made with its `partition.metadata` (its topic's id)
-//! beside its first segment, durable by one fsync of the directory; the partitions of one
-//! request are created together on every CPU and their log dir fsynced once
-//! (docs/PERFORMANCE.md, "Metadata: KRaft log vs the JSON event log"). A directory without
-//! the file (an older Tidelog's) gets it at start.
+//! A partition's `partition.metadata` (its topic's id) is written as Kafka writes it: not
+//! by the request that creates the partition but by the partition's first flush of records
+//! (which first makes the new directory durable: `PartitionLog::create`), or at the latest
+//! at a clean shutdown, as Kafka's `UnifiedLog.close` does. It is replaced atomically
+//! (written, fsynced, renamed), so a crash leaves it whole or missing; one missing is written
+//! by the next flush or shutdown. A CreateTopics of 1000 topics so costs one metadata fsync,
+//! not thousands (docs/PERFORMANCE.md, "Metadata: KRaft log vs the JSON event log").
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,15 +45,19 @@ pub struct Partition {
     pub tp: TopicPartition,
     log: SharedLog,
     high_watermark: watch::Sender<i64>,
+    /// The `partition.metadata` still to be written into the log's directory, by the first
+    /// flush or the shutdown; `None` once written, or once the partition is deleted.
+    unwritten_metadata: Mutex<Option<PartitionMetadata>>,
 }
 
 impl Partition {
-    fn new(tp: TopicPartition, log: SharedLog) -> Partition {
+    fn new(tp: TopicPartition, log: SharedLog, unwritten_metadata: Option<PartitionMetadata>) -> Partition {
         let flushed = lock(&log).flushed_offset();
         Partition {
             tp,
             log,
             high_watermark: watch::channel(flushed).0,
+            unwritten_metadata: Mutex::new(unwritten_metadata),
         }
     }
 
@@ -91,8 +97,10 @@ impl Partition {
     }
 
     /// Makes the log durable up to its current end and publishes the new high watermark.
-    /// The fsync runs on a snapshot, so appends go on meanwhile (group commit).
+    /// The fsync runs on a snapshot, so appends go on meanwhile (group commit). The
+    /// partition's `partition.metadata` comes first if it is still to be written.
     pub(crate) fn flush(&self) -> Result<bool, LogError> {
+        self.write_metadata()?;
         let flushed = self.snapshot().flush()?;
         Ok(self.high_watermark.send_if_modified(|hw| {
             let advanced = flushed > *hw;
@@ -103,6 +111,24 @@ impl Partition {
 
     pub(crate) fn log(&self) -> &SharedLog {
         &self.log
+    }
+
+    /// Writes `partition.metadata` if it is still to be written. Under its own lock, which
+    /// [`Partition::forget_metadata`] takes before the directory is deleted: the file never
+    /// goes into a directory that a later topic of the same name has made anew.
+    fn write_metadata(&self) -> Result<(), LogError> {
+        let mut unwritten = self.unwritten_metadata.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(metadata) = *unwritten {
+            let dir = lock(&self.log).dir().to_path_buf();
+            metadata.write(&dir)?;
+            *unwritten = None;
+        }
+        Ok(())
+    }
+
+    /// No `partition.metadata` is written from now on: the partition is being deleted.
+    fn forget_metadata(&self) {
+        self.unwritten_metadata.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 
@@ -175,6 +201,16 @@ pub fn compaction(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
     })
 }
 
+/// What a start finds in a partition directory.
+enum Found {
+    /// A partition of the metadata, with its topic's id.
+    Named,
+    /// A partition of the metadata whose `partition.metadata` is still to be written.
+    WithoutMetadata(TopicPartition),
+    /// A directory no partition of the metadata is in.
+    Stray(TopicPartition),
+}
+
 pub struct Partitions {
     logs: LogManager,
     hosted: RwLock<HashMap<(String, i32), Arc<Partition>>>,
@@ -190,32 +226,32 @@ impl Partitions {
     /// aside first, as Kafka sets aside stray logs (renamed `<dir>.<id>-stray`, never opened,
     /// so no recovery cuts or rewrites it): a start deletes nothing. So is one whose
     /// `partition.metadata` names another topic id: a deleted topic's of the same name. One
-    /// without the file (an older Tidelog's) is given it.
+    /// without the file (a crash before its first flush, an older Tidelog's) gets it.
     pub fn open(config: &BrokerConfig, image: &MetadataImage) -> Result<Partitions, LogError> {
-        let named = |tp: &TopicPartition, path: &std::path::Path| -> Result<bool, LogError> {
+        let check = |tp: TopicPartition, path: &std::path::Path| -> Result<Found, LogError> {
             let Some(topic) = image.topic(tp.topic()).filter(|t| tp.partition() < t.partitions) else {
-                return Ok(false);
+                return Ok(Found::Stray(tp));
             };
-            match PartitionMetadata::read(path)? {
-                Some(written) => Ok(written.topic_id == topic.id),
-                None => {
-                    PartitionMetadata { topic_id: topic.id }.write(path)?;
-                    Ok(true)
-                }
-            }
+            Ok(match PartitionMetadata::read(path)? {
+                Some(written) if written.topic_id != topic.id => Found::Stray(tp),
+                Some(_) => Found::Named,
+                None => Found::WithoutMetadata(tp),
+            })
         };
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let mut without_metadata = HashSet::new();
         for dir in config.log_dirs.iter().filter(|d| d.is_dir()) {
-            // A file read (or written) each, partition.metadata: on every CPU.
-            let checked = on_threads(threads, partition_dirs(dir)?, |(tp, path)| {
-                named(&tp, &path).map(|named| (!named).then_some(tp))
-            });
-            for tp in checked
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .flatten()
-            {
+            // A file read each, partition.metadata: on every CPU.
+            let checked = on_threads(threads, partition_dirs(dir)?, |(tp, path)| check(tp, &path));
+            for found in checked.into_iter().collect::<Result<Vec<_>, _>>()? {
+                let tp = match found {
+                    Found::Named => continue,
+                    Found::WithoutMetadata(tp) => {
+                        without_metadata.insert(tp);
+                        continue;
+                    }
+                    Found::Stray(tp) => tp,
+                };
                 let stray = set_aside_stray(dir, &tp, &format!("{:032x}", random_uuid().as_u128()))?;
                 warn!(partition = %tp, renamed = %stray.display(),
                     "a log no topic in the metadata names: set aside, not deleted");
@@ -229,7 +265,12 @@ impl Partitions {
             delete_horizons: Mutex::default(),
         };
         let topics: Vec<&TopicMeta> = image.topics().collect();
-        partitions.create_logs(config, &topics, |topic, p| image.leader_epoch(topic.id, p))?;
+        partitions.open_logs(
+            config,
+            &topics,
+            |topic, p| image.leader_epoch(topic.id, p),
+            &without_metadata,
+        )?;
         Ok(partitions)
     }
 
@@ -238,15 +279,27 @@ impl Partitions {
         self.logs.sizes_by_dir()
     }
 
-    /// Creates (or opens) every partition of `topics` not hosted yet, applies their configs,
-    /// and makes each append in its leader epoch (`leader_epoch` of the topic and partition
-    /// id). A new partition's directory is made with the topic's id in `partition.metadata`,
-    /// which Kafka requires of it; all of them together (`LogManager::create_logs`).
+    /// Creates every partition of `topics` not hosted yet, applies their configs, and makes
+    /// each append in its leader epoch (`leader_epoch` of the topic and partition id). Their
+    /// directories are made together, with no fsync (`LogManager::create_logs`); each one's
+    /// `partition.metadata`, which Kafka requires of it, is written by its first flush.
     pub fn create_logs(
         &self,
         config: &BrokerConfig,
         topics: &[&TopicMeta],
         leader_epoch: impl Fn(&TopicMeta, i32) -> i32,
+    ) -> Result<(), LogError> {
+        self.open_logs(config, topics, leader_epoch, &HashSet::new())
+    }
+
+    /// [`Partitions::create_logs`], where the logs of `without_metadata` exist already and
+    /// lack their `partition.metadata` too (the others that exist have it).
+    fn open_logs(
+        &self,
+        config: &BrokerConfig,
+        topics: &[&TopicMeta],
+        leader_epoch: impl Fn(&TopicMeta, i32) -> i32,
+        without_metadata: &HashSet<TopicPartition>,
     ) -> Result<(), LogError> {
         let mut missing = Vec::new();
         {
@@ -261,25 +314,21 @@ impl Partitions {
                 }
             }
         }
-        let ids: HashMap<&str, _> = topics.iter().map(|t| (t.name.as_str(), t.id)).collect();
         let new = missing
             .iter()
             .map(|(_, tp, log_config)| (tp.clone(), log_config.clone()))
             .collect();
-        let logs = self.logs.create_logs(new, |tp, dir| {
-            PartitionMetadata {
-                topic_id: ids[tp.topic()],
-            }
-            .write_into_new(dir)
-        })?;
+        let logs = self.logs.create_logs(new)?;
         let mut ready = Vec::with_capacity(logs.len());
-        for ((topic, tp, log_config), log) in missing.into_iter().zip(logs) {
+        for ((topic, tp, log_config), (log, created)) in missing.into_iter().zip(logs) {
             {
                 let mut log = lock(&log);
                 log.set_config(log_config)?;
                 log.become_leader(leader_epoch(topic, tp.partition()));
             }
-            ready.push(Arc::new(Partition::new(tp, log)));
+            let unwritten =
+                (created || without_metadata.contains(&tp)).then_some(PartitionMetadata { topic_id: topic.id });
+            ready.push(Arc::new(Partition::new(tp, log, unwritten)));
         }
         let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
         for partition in ready {
@@ -307,6 +356,7 @@ impl Partitions {
             keys.into_iter().filter_map(|k| hosted.remove(&k)).collect()
         };
         for partition in removed {
+            partition.forget_metadata();
             self.logs.delete_log(&partition.tp)?;
         }
         Ok(())
@@ -466,6 +516,17 @@ impl Partitions {
     /// Flushes everything and marks the log dirs cleanly shut down.
     pub fn shutdown(&self) {
         self.flusher.stop();
+        // Every partition's partition.metadata, as Kafka's close writes it: Kafka takes a
+        // partition directory without one for a stray.
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        for (partition, written) in on_threads(threads, self.all(), |p| {
+            let written = p.write_metadata();
+            (p, written)
+        }) {
+            if let Err(e) = written {
+                error!(partition = %partition.tp, error = %e, "cannot write partition.metadata");
+            }
+        }
         if let Err(e) = self.logs.shutdown() {
             error!(error = %e, "log shutdown failed; the next start will run recovery");
         }
@@ -646,32 +707,65 @@ mod tests {
     }
 
     #[test]
-    fn a_partition_is_created_with_its_partition_metadata_and_an_old_directory_gets_it_at_start() {
+    fn partition_metadata_comes_with_the_first_flush_or_the_shutdown_and_never_for_a_deleted_topic() {
         let dir = tempfile::tempdir().unwrap();
         let config = BrokerConfig {
             log_dirs: vec![dir.path().to_path_buf()],
             ..BrokerConfig::default()
         };
-        let topic = |name: &str, partitions| TopicMeta {
-            name: name.into(),
+        let topic = |partitions| TopicMeta {
+            name: "t".into(),
             id: random_uuid(),
             partitions,
             configs: BTreeMap::new(),
         };
         let written = |name: &str| PartitionMetadata::read(&dir.path().join(name)).unwrap();
-        let (a, b) = (topic("a", 2), topic("b", 1));
+        let one_record = || {
+            let mut builder = RecordBatchBuilder::new(0);
+            builder.append(0, None, Some(b"v"), &[]);
+            builder.build().as_bytes().clone()
+        };
+        let first = topic(2);
         let partitions = Partitions::open(&config, &MetadataImage::default()).unwrap();
-        partitions.create_logs(&config, &[&a, &b], |_, _| 0).unwrap();
-        for (name, id) in [("a-0", a.id), ("a-1", a.id), ("b-0", b.id)] {
-            assert_eq!(written(name), Some(PartitionMetadata { topic_id: id }), "{name}");
-        }
+        partitions.create_logs(&config, &[&first], |_, _| 0).unwrap();
+        assert_eq!(written("t-0"), None, "not written by the creation");
+        let t0 = partitions.get("t", 0).unwrap();
+        t0.append(one_record()).unwrap();
+        t0.flush().unwrap();
+        assert_eq!(
+            written("t-0"),
+            Some(PartitionMetadata { topic_id: first.id }),
+            "by the first flush"
+        );
+        assert_eq!(written("t-1"), None);
         partitions.shutdown();
+        assert_eq!(
+            written("t-1"),
+            Some(PartitionMetadata { topic_id: first.id }),
+            "by the shutdown"
+        );
 
-        // An older Tidelog's directory has none: the start writes it from the metadata.
-        std::fs::remove_file(dir.path().join("a-1").join(PARTITION_METADATA)).unwrap();
-        let partitions = Partitions::open(&config, &MetadataImage::of_topics([a.clone(), b])).unwrap();
-        assert_eq!(written("a-1"), Some(PartitionMetadata { topic_id: a.id }));
-        assert!(partitions.get("a", 1).is_some());
+        // Lost (a crash before the first flush): written again by the next shutdown.
+        std::fs::remove_file(dir.path().join("t-1").join(PARTITION_METADATA)).unwrap();
+        let partitions = Partitions::open(&config, &MetadataImage::of_topics([first.clone()])).unwrap();
+        assert!(partitions.get("t", 1).is_some(), "a partition without it is not stray");
         partitions.shutdown();
+        assert_eq!(written("t-1"), Some(PartitionMetadata { topic_id: first.id }));
+
+        // Deleted before a flush wrote the file, then made anew: the old partition's flush
+        // must not name the old topic in the new directory.
+        let partitions = Partitions::open(&config, &MetadataImage::of_topics([first.clone()])).unwrap();
+        let old = partitions.get("t", 0).unwrap();
+        *old.unwritten_metadata.lock().unwrap() = Some(PartitionMetadata { topic_id: first.id });
+        partitions.delete_logs("t").unwrap();
+        let second = topic(1);
+        partitions.create_logs(&config, &[&second], |_, _| 0).unwrap();
+        let _ = old.flush();
+        partitions.shutdown();
+        assert_eq!(
+            written("t-0"),
+            Some(PartitionMetadata { topic_id: second.id }),
+            "written at shutdown"
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::error::{IoContext, LogError, Result};
 use crate::layout::TopicPartition;
 use crate::partition_log::{PartitionLog, Recovery};
 use crate::small_file::sync_dir;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -157,26 +157,22 @@ impl LogManager {
     /// The partition's log, created with `config` in the log dir holding the fewest
     /// partitions if it does not exist yet.
     pub fn get_or_create_log(&self, tp: &TopicPartition, config: LogConfig) -> Result<SharedLog> {
-        let mut logs = self.create_logs(vec![(tp.clone(), config)], |_, _| Ok(()))?;
-        Ok(logs.pop().expect("one log"))
+        let mut logs = self.create_logs(vec![(tp.clone(), config)])?;
+        Ok(logs.pop().expect("one log").0)
     }
 
-    /// The log of each partition of `new` (distinct partitions), in order: the existing one, or one created with
-    /// its config in the log dir holding the fewest partitions. New partitions are created on
-    /// every CPU, each with `init`'s files (the broker's `partition.metadata`) durable by one
-    /// fsync of its directory, and each log dir is fsynced once after all of them: a
-    /// CreateTopics of 1000 topics costs two fsyncs a partition, not four.
-    pub fn create_logs(
-        &self,
-        new: Vec<(TopicPartition, LogConfig)>,
-        init: impl Fn(&TopicPartition, &Path) -> Result<()> + Sync,
-    ) -> Result<Vec<SharedLog>> {
+    /// The log of each partition of `new` (distinct partitions), in order, and whether it
+    /// was created: the existing one, or one created with its config in the log dir holding
+    /// the fewest partitions, on every CPU. A new log costs no fsync until its first records
+    /// ([`PartitionLog::create`]).
+    pub fn create_logs(&self, new: Vec<(TopicPartition, LogConfig)>) -> Result<Vec<(SharedLog, bool)>> {
         let mut logs = self.logs.write().unwrap_or_else(PoisonError::into_inner);
         let mut held = vec![0usize; self.dirs.len()];
         for managed in logs.values() {
             held[managed.dir] += 1;
         }
-        let order: Vec<TopicPartition> = new.iter().map(|(tp, _)| tp.clone()).collect();
+        let order: Vec<(TopicPartition, bool)> =
+            new.iter().map(|(tp, _)| (tp.clone(), !logs.contains_key(tp))).collect();
         let mut placed = Vec::new();
         for (tp, config) in new {
             if logs.contains_key(&tp) {
@@ -188,17 +184,14 @@ impl LogManager {
         }
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let created = on_threads(threads, placed, |(tp, config, dir)| {
-            let path = self.dirs[dir].join(tp.dir_name());
-            let log = PartitionLog::create_with(&path, config, |path| init(&tp, path));
+            let log = PartitionLog::create(&self.dirs[dir].join(tp.dir_name()), config);
             (tp, dir, log)
         });
-        let mut touched = BTreeSet::new();
         let mut failed = None;
         for (tp, dir, log) in created {
             match log {
                 Ok(log) => {
                     debug!(partition = %tp, dir = %self.dirs[dir].display(), "created log");
-                    touched.insert(dir);
                     let log = Arc::new(Mutex::new(log));
                     logs.insert(tp, ManagedLog { dir, log });
                 }
@@ -207,13 +200,13 @@ impl LogManager {
                 }
             }
         }
-        for dir in touched {
-            sync_dir(&self.dirs[dir])?;
-        }
         if let Some(e) = failed {
             return Err(e);
         }
-        Ok(order.iter().map(|tp| Arc::clone(&logs[tp].log)).collect())
+        Ok(order
+            .into_iter()
+            .map(|(tp, created)| (Arc::clone(&logs[&tp].log), created))
+            .collect())
     }
 
     /// Deletes the partition's log and its directory; `false` if there was none. Handles

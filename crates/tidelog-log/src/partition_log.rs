@@ -23,7 +23,7 @@ use crate::txn_index::AbortedTxn;
 use bytes::Bytes;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use tidelog_protocol::records::{read_marker, BatchHeader, RecordBatch, RecordsError};
 use tracing::{info, warn};
@@ -78,24 +78,19 @@ pub struct PartitionLog {
     /// The leader epoch `leader-epoch-checkpoint` may not have yet: its start is the offset
     /// of its first append, which records it first.
     unassigned_epoch: Option<i32>,
+    /// The directory's first segment was just made and is not durable yet, nor the directory
+    /// in its log dir: the first flush of records fsyncs both.
+    unsynced_dir: Arc<AtomicBool>,
 }
 
 impl PartitionLog {
     /// Creates the directory of a new partition with an empty first segment at offset 0.
+    /// Nothing is fsynced: the first flush of records makes the directory durable, as
+    /// Kafka's first flush of a new log does, so creating many partitions costs no fsync
+    /// each, and a crash before it loses only an empty directory.
     pub fn create(dir: &Path, config: LogConfig) -> Result<Self> {
-        let log = Self::create_with(dir, config, |_| Ok(()))?;
-        sync_dir(dir.parent().expect("a partition dir lives in a log dir"))?;
-        Ok(log)
-    }
-
-    /// Creates the directory of a new partition with `init`'s files (the broker's
-    /// `partition.metadata`) beside an empty first segment at offset 0, all of them durable
-    /// by one fsync of the directory; the directory's own entry is not fsynced into its
-    /// parent, which [`crate::LogManager::create_logs`] does once for many partitions.
-    pub(crate) fn create_with(dir: &Path, config: LogConfig, init: impl FnOnce(&Path) -> Result<()>) -> Result<Self> {
         fs::create_dir(dir).context("create partition dir", dir)?;
-        init(dir)?;
-        // With no segment yet, the open creates one and fsyncs the directory.
+        // With no segment yet, the open creates one.
         Self::open(dir, config, Recovery::Skip, 0)
     }
 
@@ -134,9 +129,9 @@ impl PartitionLog {
                 break;
             }
         }
-        if segments.is_empty() {
+        let unsynced_dir = segments.is_empty();
+        if unsynced_dir {
             segments.push(Arc::new(Segment::create(dir, log_start_offset.max(0), &config)?));
-            sync_dir(dir)?;
         }
         let log_end_offset = segments.last().expect("at least one segment").next_offset();
         let log_start_offset = log_start_offset.max(segments[0].base_offset()).min(log_end_offset);
@@ -155,6 +150,7 @@ impl PartitionLog {
             leader_epoch: None,
             unassigned_epoch: None,
             deleted: false,
+            unsynced_dir: Arc::new(AtomicBool::new(unsynced_dir)),
         };
         // What recovery kept may still be only in the page cache.
         log.flush()?;
@@ -373,6 +369,7 @@ impl PartitionLog {
             active_size: self.active().size(),
             flushed_offset: Arc::clone(&self.flushed_offset),
             first_unstable_offset: self.first_unstable_offset(),
+            unsynced_dir: Arc::clone(&self.unsynced_dir),
         }
     }
 

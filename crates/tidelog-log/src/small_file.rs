@@ -20,24 +20,18 @@ pub fn read_text_file<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T, Stri
 /// Replaces the file at `path` with `contents`: written to `<path>.tmp` (Kafka's name for
 /// it), fsynced, renamed over `path`, and the directory fsynced.
 pub fn replace_file(path: &Path, contents: &[u8]) -> Result<()> {
-    rename_into_place(path, contents)?;
-    sync_dir(
-        path.parent()
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .unwrap_or(Path::new(".")),
-    )
-}
-
-/// [`replace_file`] but for the directory's fsync, which the caller does once for several
-/// files (a new partition directory's).
-pub fn rename_into_place(path: &Path, contents: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);
     let mut file = File::create(tmp).context("create", tmp)?;
     file.write_all(contents).context("write", tmp)?;
     file.sync_all().context("fsync", tmp)?;
-    fs::rename(tmp, path).context("rename over", path)
+    fs::rename(tmp, path).context("rename over", path)?;
+    sync_dir(
+        path.parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )
 }
 
 /// Makes entries created, renamed or removed in `dir` durable.

@@ -11,9 +11,10 @@
 
 use crate::error::{LogError, Result};
 use crate::segment::{LocatedBatch, Segment};
+use crate::small_file::sync_dir;
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
 use crate::txn_index::AbortedTxn;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use tidelog_protocol::records::RecordBatch;
 use tidelog_protocol::Payload;
@@ -42,6 +43,8 @@ pub struct LogSnapshot {
     pub(crate) flushed_offset: Arc<AtomicI64>,
     /// See [`crate::PartitionLog::first_unstable_offset`], when the snapshot was taken.
     pub(crate) first_unstable_offset: Option<i64>,
+    /// The partition directory is new and not durable yet (see `PartitionLog`).
+    pub(crate) unsynced_dir: Arc<AtomicBool>,
 }
 
 impl LogSnapshot {
@@ -211,6 +214,13 @@ impl LogSnapshot {
         let flushed = self.flushed_offset.load(Ordering::Acquire);
         if flushed >= self.log_end_offset {
             return Ok(flushed);
+        }
+        if self.unsynced_dir.load(Ordering::Acquire) {
+            // The first records of a new partition: its files and itself made durable first.
+            let dir = self.segments[0].path().parent().expect("segments live in a dir");
+            sync_dir(dir)?;
+            sync_dir(dir.parent().expect("a partition dir lives in a log dir"))?;
+            self.unsynced_dir.store(false, Ordering::Release);
         }
         let last = self.segments.len() - 1;
         for (i, segment) in self.segments.iter().enumerate().skip(self.segment_index(flushed)) {

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use tidelog_log::{read_text_file, rename_into_place, replace_file, LogError};
+use tidelog_log::{read_text_file, replace_file, LogError};
 use tidelog_protocol::Uuid;
 
 use crate::ids::{uuid_base64, uuid_from_base64};
@@ -26,17 +26,8 @@ impl PartitionMetadata {
 
     /// Replaces the file in `dir` atomically.
     pub fn write(&self, dir: &Path) -> Result<(), LogError> {
-        replace_file(&dir.join(PARTITION_METADATA), self.text().as_bytes())
-    }
-
-    /// Writes the file into the new partition directory `dir` whole, leaving the fsync of
-    /// `dir` to its creator, who makes the first segment durable with it.
-    pub fn write_into_new(&self, dir: &Path) -> Result<(), LogError> {
-        rename_into_place(&dir.join(PARTITION_METADATA), self.text().as_bytes())
-    }
-
-    fn text(&self) -> String {
-        format!("version: 0\ntopic_id: {}", uuid_base64(self.topic_id))
+        let text = format!("version: 0\ntopic_id: {}", uuid_base64(self.topic_id));
+        replace_file(&dir.join(PARTITION_METADATA), text.as_bytes())
     }
 }
 
