@@ -518,14 +518,16 @@ impl Partitions {
         self.flusher.stop();
         // Every partition's partition.metadata, as Kafka's close writes it: Kafka takes a
         // partition directory without one for a stray.
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        for (partition, written) in on_threads(threads, self.all(), |p| {
-            let written = p.write_metadata();
-            (p, written)
-        }) {
-            if let Err(e) = written {
-                error!(partition = %partition.tp, error = %e, "cannot write partition.metadata");
-            }
+        let unwritten: Vec<_> = self
+            .all()
+            .iter()
+            .filter_map(|p| {
+                let metadata = p.unwritten_metadata.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+                Some((lock(&p.log).dir().to_path_buf(), metadata))
+            })
+            .collect();
+        if let Err(e) = PartitionMetadata::write_all(&unwritten) {
+            error!(error = %e, "cannot write partition.metadata; the next shutdown writes it");
         }
         if let Err(e) = self.logs.shutdown() {
             error!(error = %e, "log shutdown failed; the next start will run recovery");

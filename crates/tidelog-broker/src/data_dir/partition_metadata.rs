@@ -4,7 +4,10 @@
 //!
 //! Kafka's text, without a final newline: `version: 0\ntopic_id: <base64url id>`.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 
 use tidelog_log::{read_text_file, replace_file, LogError};
 use tidelog_protocol::Uuid;
@@ -26,9 +29,51 @@ impl PartitionMetadata {
 
     /// Replaces the file in `dir` atomically.
     pub fn write(&self, dir: &Path) -> Result<(), LogError> {
-        let text = format!("version: 0\ntopic_id: {}", uuid_base64(self.topic_id));
-        replace_file(&dir.join(PARTITION_METADATA), text.as_bytes())
+        replace_file(&dir.join(PARTITION_METADATA), self.text().as_bytes())
     }
+
+    /// Writes the file of each partition directory of `files` (a shutdown's), each replaced
+    /// atomically as [`PartitionMetadata::write`] replaces one, but with two syncfs(2) of the
+    /// log dirs' filesystems for all of them (after the `.tmp` files, after the renames)
+    /// instead of two fsyncs each: thousands of partitions stop in a moment.
+    pub fn write_all(files: &[(PathBuf, PartitionMetadata)]) -> Result<(), LogError> {
+        let io = |what: &str, path: &Path| {
+            let context = format!("{what} {}", path.display());
+            move |source| LogError::Io { context, source }
+        };
+        let log_dirs: BTreeSet<&Path> = files.iter().filter_map(|(dir, _)| dir.parent()).collect();
+        let tmp = |dir: &Path| dir.join(format!("{PARTITION_METADATA}.tmp"));
+        for (dir, metadata) in files {
+            std::fs::write(tmp(dir), metadata.text()).map_err(io("write", &tmp(dir)))?;
+        }
+        sync_filesystems(&log_dirs)?;
+        for (dir, _) in files {
+            std::fs::rename(tmp(dir), dir.join(PARTITION_METADATA)).map_err(io("rename", &tmp(dir)))?;
+        }
+        sync_filesystems(&log_dirs)
+    }
+
+    fn text(&self) -> String {
+        format!("version: 0\ntopic_id: {}", uuid_base64(self.topic_id))
+    }
+}
+
+/// Makes everything written to the filesystems holding `dirs` durable.
+fn sync_filesystems(dirs: &BTreeSet<&Path>) -> Result<(), LogError> {
+    for dir in dirs {
+        let synced = File::open(dir).and_then(|d| {
+            // SAFETY: syncfs(2) on a descriptor `d` owns.
+            match unsafe { libc::syncfs(d.as_raw_fd()) } {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+        synced.map_err(|source| LogError::Io {
+            context: format!("syncfs {}", dir.display()),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 fn parse(text: &str) -> Result<PartitionMetadata, String> {
@@ -61,6 +106,32 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join(PARTITION_METADATA)).unwrap();
         assert_eq!(text, "version: 0\ntopic_id: iYe6AvyfRWKxIsIg8MO_2g");
         assert_eq!(PartitionMetadata::read(dir.path()).unwrap(), Some(metadata));
+    }
+
+    #[test]
+    fn many_are_written_at_once_each_as_one_is() {
+        let log_dir = tempfile::tempdir().unwrap();
+        let files: Vec<_> = (0..3u128)
+            .map(|i| {
+                let dir = log_dir.path().join(format!("t-{i}"));
+                std::fs::create_dir(&dir).unwrap();
+                (
+                    dir,
+                    PartitionMetadata {
+                        topic_id: Uuid::from_u128(i + 1),
+                    },
+                )
+            })
+            .collect();
+        PartitionMetadata::write_all(&files).unwrap();
+        for (dir, metadata) in &files {
+            assert_eq!(PartitionMetadata::read(dir).unwrap(), Some(*metadata));
+            let names: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, [PARTITION_METADATA], "no .tmp left");
+        }
     }
 
     #[test]

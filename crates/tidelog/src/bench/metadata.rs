@@ -164,7 +164,8 @@ fn open_files_for(partitions: u64) -> Result<(), String> {
 pub fn run(args: &MetadataArgs) -> Result<(), Failure> {
     let exe = args.own.exe()?;
     open_files_for(args.partitions())?;
-    let needed = (args.partitions() + args.create_topics as u64) as f64 * BYTES_PER_PARTITION;
+    let created = (args.creates.max(1) * args.create_topics) as u64;
+    let needed = (args.partitions() + created) as f64 * BYTES_PER_PARTITION;
     let report = args.own.in_work_dir(needed, |work| measure(args, &exe, work))?;
     report.print()?;
     Ok(())
@@ -255,8 +256,10 @@ fn measure(args: &MetadataArgs, exe: &Path, work: &Path) -> Result<Report, Strin
         ));
         creates.push(took);
         if i + 1 < count {
+            // Its directory is kept until the end: ext4 skips recently freed inodes when it
+            // allocates new ones, so thousands of files deleted here would slow the next run's
+            // creations (seen with perf: most of a request in ext4's inode allocator).
             broker.stop()?;
-            remove(&dir)?;
         } else {
             kept = Some((broker, admin, dir));
         }
@@ -385,10 +388,6 @@ fn median(times: &[Duration]) -> Duration {
     let mut sorted = times.to_vec();
     sorted.sort_unstable();
     sorted[sorted.len() / 2]
-}
-
-fn remove(dir: &Path) -> Result<(), String> {
-    std::fs::remove_dir_all(dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))
 }
 
 /// Bytes of disk (allocated blocks) the files and directories under `dir` take.
