@@ -171,6 +171,7 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
         segment_index_bytes: get("segment.index.bytes").clamp(0, i64::from(i32::MAX)) as i32,
         retention_ms: retained(get("retention.ms")),
         retention_bytes: retained(get("retention.bytes")),
+        file_delete_delay_ms: get("file.delete.delay.ms"),
     }
 }
 
@@ -447,6 +448,17 @@ impl Partitions {
         }
     }
 
+    /// Removes the files of deleted segments whose `file.delete.delay.ms` has passed.
+    pub fn delete_due_files(&self) {
+        let now = now_ms();
+        for partition in self.all() {
+            if let Err(e) = lock(partition.log()).delete_due_files(now) {
+                error!(topic = partition.tp.topic(), partition = partition.tp.partition(), error = %e,
+                    "cannot remove deleted segment files");
+            }
+        }
+    }
+
     /// Compacts the partitions of the topics in `compacted` whose dirty ratio exceeds their
     /// `min.cleanable.dirty.ratio`, or whose kept tombstones' delete horizon has passed. A
     /// partition's lock is held only to copy what its cleaning needs and to swap the cleaned
@@ -555,6 +567,10 @@ mod tests {
         assert_eq!(limits("delete"), (1000, -1));
         assert_eq!(limits("compact,delete"), (1000, -1));
         assert_eq!(limits("compact"), (-1, -1), "compact only: kept whole");
+        let delay = |overrides: &BTreeMap<String, String>| log_config(&broker, overrides).file_delete_delay_ms;
+        assert_eq!(delay(&BTreeMap::new()), 60_000, "Kafka's log.segment.delete.delay.ms");
+        let topic = BTreeMap::from([("file.delete.delay.ms".to_string(), "5".to_string())]);
+        assert_eq!(delay(&topic), 5);
     }
     use tidelog_log::{CheckpointFile, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
     use tidelog_protocol::records::RecordBatchBuilder;

@@ -422,7 +422,11 @@ fn recovered(dir: &Path) -> Vec<Bytes> {
     let leftovers: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name.ends_with(".cleaned") || name.ends_with(".swap"))
+        .filter(|name| {
+            [".cleaned", ".swap", ".deleted"]
+                .iter()
+                .any(|suffix| name.ends_with(suffix))
+        })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     read_batches(&log).into_iter().map(|b| b.as_bytes().clone()).collect()
@@ -440,12 +444,9 @@ fn names_ending(dir: &Path, suffix: &str) -> Vec<i64> {
     bases
 }
 
-/// One step of a swap, as the cleaner makes it: a rename or a deletion.
+/// One step of a swap, as the cleaner makes it: a rename.
 #[derive(Debug, Clone)]
-enum Step {
-    Rename(String, String),
-    Delete(String),
-}
+struct Step(String, String);
 
 #[test]
 fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning() {
@@ -485,7 +486,7 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning()
     let mut steps = Vec::new();
     for &base in &new_bases {
         for suffix in ["txnindex", "log"] {
-            steps.push(Step::Rename(
+            steps.push(Step(
                 name(base, &format!("{suffix}.cleaned")),
                 name(base, &format!("{suffix}.swap")),
             ));
@@ -495,19 +496,16 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning()
     for &base in &old_bases {
         for suffix in ["log", "index", "timeindex", "txnindex"] {
             if staged.join(name(base, suffix)).exists() {
-                steps.push(Step::Delete(name(base, suffix)));
+                steps.push(Step(name(base, suffix), name(base, &format!("{suffix}.deleted"))));
             }
         }
     }
     for &base in &new_bases {
         for suffix in ["index", "timeindex"] {
-            steps.push(Step::Rename(
-                name(base, &format!("{suffix}.cleaned")),
-                name(base, suffix),
-            ));
+            steps.push(Step(name(base, &format!("{suffix}.cleaned")), name(base, suffix)));
         }
         for suffix in ["txnindex", "log"] {
-            steps.push(Step::Rename(name(base, &format!("{suffix}.swap")), name(base, suffix)));
+            steps.push(Step(name(base, &format!("{suffix}.swap")), name(base, suffix)));
         }
     }
     let finish_start = steps.len() - 4 * new_bases.len();
@@ -515,17 +513,14 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning()
         new_bases.len() < old_bases.len(),
         "segments merged: {new_bases:?} for {old_bases:?}"
     );
-    // Every step but most deletions, which all leave the same kind of state.
+    // Every step but most renames of the old segments, which all leave the same kind of state.
     let crashes =
         (0..=steps.len()).filter(|&done| done <= commit_point + 2 || done + 2 >= finish_start || done % 7 == 0);
     for done in crashes {
         let crashed = dir.path().join(format!("crashed-{done}"));
         copy_dir(&staged, &crashed);
-        for step in &steps[..done] {
-            match step {
-                Step::Rename(from, to) => fs::rename(crashed.join(from), crashed.join(to)).unwrap(),
-                Step::Delete(file) => fs::remove_file(crashed.join(file)).unwrap(),
-            }
+        for Step(from, to) in &steps[..done] {
+            fs::rename(crashed.join(from), crashed.join(to)).unwrap();
         }
         let expected = if done < commit_point { &before } else { &after };
         assert!(
