@@ -176,8 +176,8 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
 }
 
 /// How a compacted topic's partitions are cleaned: its `delete.retention.ms`,
-/// `min.compaction.lag.ms` and `min.cleanable.dirty.ratio`, with the broker's
-/// `log.cleaner.dedupe.buffer.size`.
+/// `min.compaction.lag.ms`, `max.compaction.lag.ms` and `min.cleanable.dirty.ratio`, with
+/// the broker's `log.cleaner.dedupe.buffer.size`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compaction {
     pub cleaner: CleanerConfig,
@@ -196,6 +196,7 @@ pub fn compaction(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
         cleaner: CleanerConfig {
             delete_retention_ms: get("delete.retention.ms"),
             min_compaction_lag_ms: get("min.compaction.lag.ms"),
+            max_compaction_lag_ms: get("max.compaction.lag.ms"),
             dedupe_buffer_bytes: usize::try_from(broker.log_cleaner_dedupe_buffer_size).unwrap_or(usize::MAX),
         },
         min_cleanable_dirty_ratio: ratio.parse().unwrap_or(0.5),
@@ -460,7 +461,8 @@ impl Partitions {
     }
 
     /// Compacts the partitions of the topics in `compacted` whose dirty ratio exceeds their
-    /// `min.cleanable.dirty.ratio`, or whose kept tombstones' delete horizon has passed. A
+    /// `min.cleanable.dirty.ratio`, whose oldest dirty record is older than their
+    /// `max.compaction.lag.ms`, or whose kept tombstones' delete horizon has passed. A
     /// partition's lock is held only to copy what its cleaning needs and to swap the cleaned
     /// segments in: the rewrite runs without it, so produce and fetch go on meanwhile.
     pub fn clean_logs(&self, compacted: &HashMap<String, Compaction>, now: i64) {
@@ -484,7 +486,11 @@ impl Partitions {
             let horizons = self.delete_horizons.lock().unwrap_or_else(|e| e.into_inner());
             horizons.get(tp).is_some_and(|&horizon| horizon <= now)
         };
-        if cleaning.dirty_ratio() <= compaction.min_cleanable_dirty_ratio && !horizon_passed() {
+        let ratio = cleaning.dirty_ratio();
+        // Overdue with nothing dirty to clean (the dirty records are all uncleanable yet) is
+        // no reason to rewrite the log, as in Kafka.
+        let overdue = cleaning.max_compaction_delay_ms() > 0 && ratio > 0.0;
+        if ratio <= compaction.min_cleanable_dirty_ratio && !overdue && !horizon_passed() {
             return Ok(());
         }
         let cleaned = cleaning.run(&compaction.cleaner, now)?;
@@ -602,21 +608,27 @@ mod tests {
         let settings = compaction(&broker, &overrides).unwrap();
         assert_eq!(settings.cleaner.delete_retention_ms, 1000);
         assert_eq!(settings.cleaner.min_compaction_lag_ms, 0);
+        assert_eq!(settings.cleaner.max_compaction_lag_ms, i64::MAX);
         assert_eq!(settings.cleaner.dedupe_buffer_bytes, 128 << 20);
         assert_eq!(settings.min_cleanable_dirty_ratio, 0.1);
     }
 
-    #[test]
-    fn dirty_compacted_partitions_are_cleaned_and_checkpointed() {
-        let dir = tempfile::tempdir().unwrap();
+    /// Partitions in `dir` hosting "table", compacted with `extra` configs, its one partition
+    /// filled with 400 flushed records of 10 keys stamped from 1970 (1 000 ms on), and its
+    /// settings for [`Partitions::clean_logs`].
+    fn compacted_table(
+        dir: &std::path::Path,
+        extra: &[(&str, &str)],
+    ) -> (Partitions, Arc<Partition>, HashMap<String, Compaction>) {
         let config = BrokerConfig {
-            log_dirs: vec![dir.path().to_path_buf()],
+            log_dirs: vec![dir.to_path_buf()],
             ..BrokerConfig::default()
         };
-        let configs = BTreeMap::from([
+        let mut configs = BTreeMap::from([
             ("cleanup.policy".to_string(), "compact".to_string()),
             ("segment.bytes".to_string(), "2048".to_string()),
         ]);
+        configs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let topic = TopicMeta {
             name: "table".into(),
             id: random_uuid(),
@@ -637,8 +649,15 @@ mod tests {
             partition.append(builder.build().as_bytes().clone()).unwrap();
         }
         partition.flush().unwrap();
-        let before = partition.snapshot();
         let compacted = HashMap::from([("table".to_string(), compaction(&config, &configs).unwrap())]);
+        (partitions, partition, compacted)
+    }
+
+    #[test]
+    fn dirty_compacted_partitions_are_cleaned_and_checkpointed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (partitions, partition, compacted) = compacted_table(dir.path(), &[]);
+        let before = partition.snapshot();
 
         partitions.clean_logs(&compacted, now_ms());
         let snapshot = partition.snapshot();
@@ -664,6 +683,25 @@ mod tests {
         drop((partition, before, snapshot));
         partitions.delete_logs("table").unwrap();
         assert_eq!(checkpoint.read().unwrap().get(&tp), None);
+    }
+
+    #[test]
+    fn a_partition_past_max_compaction_lag_is_cleaned_whatever_its_dirty_ratio() {
+        let dir = tempfile::tempdir().unwrap();
+        // A ratio of 1 is never exceeded: only the lag can make the cleaning due.
+        let extra = [("min.cleanable.dirty.ratio", "1"), ("max.compaction.lag.ms", "60000")];
+        let (partitions, partition, compacted) = compacted_table(dir.path(), &extra);
+        let segments = || lock(partition.log()).segments().to_vec();
+        let unchanged = |before: &[Arc<tidelog_log::Segment>]| {
+            let after = segments();
+            before.len() == after.len() && before.iter().zip(&after).all(|(a, b)| Arc::ptr_eq(a, b))
+        };
+        let before = segments();
+        // The first record, at 1 000 ms, reaches the lag at 61 000 ms.
+        partitions.clean_logs(&compacted, 61_000);
+        assert!(unchanged(&before), "cleaned before the lag passed");
+        partitions.clean_logs(&compacted, 61_001);
+        assert!(!unchanged(&before), "not cleaned once the lag passed");
     }
 
     #[test]

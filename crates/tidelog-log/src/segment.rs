@@ -756,11 +756,17 @@ impl Segment {
         self.read_state().max_timestamp
     }
 
+    /// The first batch's max timestamp (`NO_TIMESTAMP` while empty or without one): what
+    /// `max.compaction.lag.ms` counts from, as in Kafka.
+    pub fn first_batch_timestamp(&self) -> i64 {
+        self.read_state().first_batch_timestamp
+    }
+
     /// How long the segment has been collecting data, as Kafka judges it for `segment.ms`:
     /// from its first batch's timestamp to that of the batch about to be appended, or by the
     /// wall clock when the first batch has no timestamp.
     pub fn time_waited_for_roll(&self, now_ms: i64, incoming_max_timestamp: i64) -> i64 {
-        match self.read_state().first_batch_timestamp {
+        match self.first_batch_timestamp() {
             NO_TIMESTAMP => now_ms - self.created_ms,
             first => incoming_max_timestamp - first,
         }

@@ -653,3 +653,31 @@ fn a_cleaning_of_a_deleted_partition_never_lands_in_its_successor() {
     assert_eq!(files(&path), before, "the new partition's files are untouched");
     assert_eq!(names_ending(&path, ".cleaned"), Vec::<i64>::new());
 }
+
+#[test]
+fn the_max_compaction_delay_counts_from_the_oldest_dirty_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_path, mut log) = create(dir.path());
+    write_keyed(&mut log, 2_000);
+    roll(&mut log, T0 + 20_000);
+    log.flush().unwrap();
+    let cleaner = CleanerConfig {
+        max_compaction_lag_ms: 1_000,
+        ..CleanerConfig::default()
+    };
+    let delay = |log: &PartitionLog, checkpoint, now| {
+        let cleaning = Cleaning::new(log, checkpoint, &cleaner, now).unwrap();
+        cleaning.max_compaction_delay_ms()
+    };
+    // Counted from the first batch's max timestamp, as in Kafka.
+    let first = log.segments()[0].first_batch_timestamp();
+    assert!((T0..T0 + 10).contains(&first), "{first}");
+    assert_eq!(delay(&log, None, first + 1_000), 0);
+    assert_eq!(delay(&log, None, first + 1_500), 500);
+    let unlimited = Cleaning::new(&log, None, &CleanerConfig::default(), i64::MAX).unwrap();
+    assert_eq!(unlimited.max_compaction_delay_ms(), 0, "the default never makes it due");
+
+    // Cleaned, nothing is dirty but the active segment, which does not count.
+    let summary = clean_log(&mut log, &cleaner, T0).unwrap().unwrap();
+    assert_eq!(delay(&log, Some(summary.first_dirty_offset), T0 + 1_000_000), 0);
+}

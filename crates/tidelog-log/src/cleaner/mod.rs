@@ -63,6 +63,9 @@ pub struct CleanerConfig {
     pub delete_retention_ms: i64,
     /// `min.compaction.lag.ms`: segments with a record younger than this are not cleaned.
     pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a log whose oldest dirty record is older than this is due for
+    /// cleaning whatever its dirty ratio.
+    pub max_compaction_lag_ms: i64,
     /// `log.cleaner.dedupe.buffer.size` (per cleaner thread): the offset map's memory.
     pub dedupe_buffer_bytes: usize,
 }
@@ -72,6 +75,7 @@ impl Default for CleanerConfig {
         Self {
             delete_retention_ms: DEFAULT_DELETE_RETENTION_MS,
             min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
             dedupe_buffer_bytes: DEFAULT_DEDUPE_BUFFER_BYTES,
         }
     }
@@ -97,6 +101,7 @@ pub struct Cleaning {
     end: i64,
     aborted: Vec<AbortedTxn>,
     producers: HashMap<i64, LastBatch>,
+    max_compaction_delay_ms: i64,
 }
 
 /// The outcome of a cleaning, for the checkpoint, the scheduling and the metrics.
@@ -152,6 +157,16 @@ impl Cleaning {
         if count == 0 {
             return None;
         }
+        // Kafka's "max compaction delay", from the first batches of the dirty segments but
+        // the active one (their oldest records, as far as timestamps tell).
+        let earliest_dirty = segments[..segments.len() - 1]
+            .iter()
+            .filter(|s| s.next_offset() > checkpointed)
+            .map(|s| s.first_batch_timestamp())
+            .filter(|&timestamp| timestamp > 0)
+            .min();
+        let clean_until = now_ms.saturating_sub(config.max_compaction_lag_ms);
+        let max_compaction_delay_ms = earliest_dirty.map_or(0, |earliest| clean_until.saturating_sub(earliest).max(0));
         let end = segments[count].base_offset();
         let producers = log
             .producer_state()
@@ -172,6 +187,7 @@ impl Cleaning {
             end,
             aborted: log.snapshot().aborted_txns(segments[0].base_offset(), end),
             producers,
+            max_compaction_delay_ms,
         })
     }
 
@@ -189,6 +205,12 @@ impl Cleaning {
             0 => 0.0,
             total => dirty as f64 / total as f64,
         }
+    }
+
+    /// How long ago the oldest dirty record passed `max.compaction.lag.ms`; above 0 the log
+    /// is due for cleaning whatever its dirty ratio (Kafka's `maxCompactionDelay`).
+    pub fn max_compaction_delay_ms(&self) -> i64 {
+        self.max_compaction_delay_ms
     }
 
     /// Writes the cleaned segments as `.cleaned` files. Reads only the segments it was given,
