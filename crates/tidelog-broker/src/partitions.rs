@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tidelog_log::{
     on_threads, partition_dirs, set_aside_stray, AppendInfo, CleanerConfig, Cleaning, LogConfig, LogError, LogManager,
-    LogSnapshot, ProducerEntry, ProducerError, SharedLog, TopicPartition,
+    LogSnapshot, ProducerEntry, ProducerError, SharedLog, Throttler, TopicPartition,
 };
 use tidelog_protocol::records::{marker_batch, TxnMarker};
 use tidelog_protocol::ErrorCode;
@@ -177,7 +177,7 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
 
 /// How a compacted topic's partitions are cleaned: its `delete.retention.ms`,
 /// `min.compaction.lag.ms`, `max.compaction.lag.ms` and `min.cleanable.dirty.ratio`, with
-/// the broker's `log.cleaner.dedupe.buffer.size`.
+/// the broker's `log.cleaner.dedupe.buffer.size`, which its cleaner threads share.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compaction {
     pub cleaner: CleanerConfig,
@@ -197,10 +197,18 @@ pub fn compaction(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
             delete_retention_ms: get("delete.retention.ms"),
             min_compaction_lag_ms: get("min.compaction.lag.ms"),
             max_compaction_lag_ms: get("max.compaction.lag.ms"),
-            dedupe_buffer_bytes: usize::try_from(broker.log_cleaner_dedupe_buffer_size).unwrap_or(usize::MAX),
+            dedupe_buffer_bytes: usize::try_from(
+                broker.log_cleaner_dedupe_buffer_size / cleaner_threads(broker).max(1) as i64,
+            )
+            .unwrap_or(usize::MAX),
         },
         min_cleanable_dirty_ratio: ratio.parse().unwrap_or(0.5),
     })
+}
+
+/// `log.cleaner.threads` (never negative once validated).
+fn cleaner_threads(broker: &BrokerConfig) -> usize {
+    usize::try_from(broker.log_cleaner_threads).unwrap_or(0)
 }
 
 /// What a start finds in a partition directory.
@@ -220,6 +228,10 @@ pub struct Partitions {
     /// Per cleaned partition, when its earliest kept tombstone or marker may go: a cleaning
     /// is due then even if little was written. A leaf lock.
     delete_horizons: Mutex<HashMap<TopicPartition, i64>>,
+    /// `log.cleaner.threads`; 0 cleans nothing.
+    cleaner_threads: usize,
+    /// `log.cleaner.io.max.bytes.per.second`, for all the cleaner threads.
+    cleaner_throttler: Throttler,
 }
 
 impl Partitions {
@@ -265,6 +277,8 @@ impl Partitions {
             hosted: RwLock::default(),
             flusher: Flusher::start(),
             delete_horizons: Mutex::default(),
+            cleaner_threads: cleaner_threads(config),
+            cleaner_throttler: Throttler::new(config.log_cleaner_io_max_bytes_per_second),
         };
         let topics: Vec<&TopicMeta> = image.topics().collect();
         partitions.open_logs(
@@ -465,15 +479,22 @@ impl Partitions {
     /// `max.compaction.lag.ms`, or whose kept tombstones' delete horizon has passed. A
     /// partition's lock is held only to copy what its cleaning needs and to swap the cleaned
     /// segments in: the rewrite runs without it, so produce and fetch go on meanwhile.
+    /// `log.cleaner.threads` partitions are cleaned at once, their I/O held together to
+    /// `log.cleaner.io.max.bytes.per.second`.
     pub fn clean_logs(&self, compacted: &HashMap<String, Compaction>, now: i64) {
-        for partition in self.all() {
-            let Some(compaction) = compacted.get(partition.tp.topic()) else {
-                continue;
-            };
+        if self.cleaner_threads == 0 {
+            return;
+        }
+        let partitions: Vec<(Arc<Partition>, &Compaction)> = self
+            .all()
+            .into_iter()
+            .filter_map(|partition| compacted.get(partition.tp.topic()).map(|c| (partition, c)))
+            .collect();
+        on_threads(self.cleaner_threads, partitions, |(partition, compaction)| {
             if let Err(e) = self.clean_log(&partition, compaction, now) {
                 error!(topic = partition.tp.topic(), partition = partition.tp.partition(), error = %e, "cleaning failed");
             }
-        }
+        });
     }
 
     fn clean_log(&self, partition: &Partition, compaction: &Compaction, now: i64) -> Result<(), LogError> {
@@ -493,7 +514,7 @@ impl Partitions {
         if ratio <= compaction.min_cleanable_dirty_ratio && !overdue && !horizon_passed() {
             return Ok(());
         }
-        let cleaned = cleaning.run(&compaction.cleaner, now)?;
+        let cleaned = cleaning.run(&compaction.cleaner, now, &self.cleaner_throttler)?;
         let Some(summary) = cleaned.install(&mut lock(partition.log()))? else {
             return Ok(());
         };
@@ -611,18 +632,29 @@ mod tests {
         assert_eq!(settings.cleaner.max_compaction_lag_ms, i64::MAX);
         assert_eq!(settings.cleaner.dedupe_buffer_bytes, 128 << 20);
         assert_eq!(settings.min_cleanable_dirty_ratio, 0.1);
+        let four_threads = BrokerConfig {
+            log_cleaner_threads: 4,
+            ..BrokerConfig::default()
+        };
+        let settings = compaction(&four_threads, &overrides).unwrap();
+        assert_eq!(
+            settings.cleaner.dedupe_buffer_bytes,
+            32 << 20,
+            "the buffer is shared by the threads"
+        );
     }
 
-    /// Partitions in `dir` hosting "table", compacted with `extra` configs, its one partition
-    /// filled with 400 flushed records of 10 keys stamped from 1970 (1 000 ms on), and its
-    /// settings for [`Partitions::clean_logs`].
+    /// Partitions in `dir` hosting "table", compacted with `extra` configs, each of its two
+    /// partitions filled with 400 flushed records of 10 keys stamped from 1970 (1 000 ms
+    /// on); its first partition, and its settings for [`Partitions::clean_logs`].
     fn compacted_table(
         dir: &std::path::Path,
+        broker: BrokerConfig,
         extra: &[(&str, &str)],
     ) -> (Partitions, Arc<Partition>, HashMap<String, Compaction>) {
         let config = BrokerConfig {
             log_dirs: vec![dir.to_path_buf()],
-            ..BrokerConfig::default()
+            ..broker
         };
         let mut configs = BTreeMap::from([
             ("cleanup.policy".to_string(), "compact".to_string()),
@@ -632,23 +664,26 @@ mod tests {
         let topic = TopicMeta {
             name: "table".into(),
             id: random_uuid(),
-            partitions: 1,
+            partitions: 2,
             configs: configs.clone(),
         };
         let partitions = Partitions::open(&config, &crate::metadata::MetadataImage::of_topics([topic])).unwrap();
-        let partition = partitions.get("table", 0).unwrap();
-        for i in 0..400 {
-            let mut builder = RecordBatchBuilder::new(0);
-            let key = format!("key-{}", i % 10);
-            builder.append(
-                1_000 + i,
-                Some(key.as_bytes()),
-                Some(format!("value-{i}").as_bytes()),
-                &[],
-            );
-            partition.append(builder.build().as_bytes().clone()).unwrap();
+        for p in 0..2 {
+            let partition = partitions.get("table", p).unwrap();
+            for i in 0..400 {
+                let mut builder = RecordBatchBuilder::new(0);
+                let key = format!("key-{}", i % 10);
+                builder.append(
+                    1_000 + i,
+                    Some(key.as_bytes()),
+                    Some(format!("value-{i}").as_bytes()),
+                    &[],
+                );
+                partition.append(builder.build().as_bytes().clone()).unwrap();
+            }
+            partition.flush().unwrap();
         }
-        partition.flush().unwrap();
+        let partition = partitions.get("table", 0).unwrap();
         let compacted = HashMap::from([("table".to_string(), compaction(&config, &configs).unwrap())]);
         (partitions, partition, compacted)
     }
@@ -656,7 +691,7 @@ mod tests {
     #[test]
     fn dirty_compacted_partitions_are_cleaned_and_checkpointed() {
         let dir = tempfile::tempdir().unwrap();
-        let (partitions, partition, compacted) = compacted_table(dir.path(), &[]);
+        let (partitions, partition, compacted) = compacted_table(dir.path(), BrokerConfig::default(), &[]);
         let before = partition.snapshot();
 
         partitions.clean_logs(&compacted, now_ms());
@@ -674,10 +709,9 @@ mod tests {
         assert_eq!(checkpoint.read().unwrap().get(&tp), Some(&active_base));
 
         // Nothing dirty: the next round leaves the log alone.
-        let segments = lock(partition.log()).segments().to_vec();
+        let before_round = segments(&partition);
         partitions.clean_logs(&compacted, now_ms());
-        let again = lock(partition.log()).segments().to_vec();
-        assert!(segments.iter().zip(&again).all(|(a, b)| Arc::ptr_eq(a, b)));
+        assert!(same_segments(&before_round, &partition));
 
         // A topic created again under the name starts its cleaning from its log start.
         drop((partition, before, snapshot));
@@ -690,18 +724,46 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A ratio of 1 is never exceeded: only the lag can make the cleaning due.
         let extra = [("min.cleanable.dirty.ratio", "1"), ("max.compaction.lag.ms", "60000")];
-        let (partitions, partition, compacted) = compacted_table(dir.path(), &extra);
-        let segments = || lock(partition.log()).segments().to_vec();
-        let unchanged = |before: &[Arc<tidelog_log::Segment>]| {
-            let after = segments();
-            before.len() == after.len() && before.iter().zip(&after).all(|(a, b)| Arc::ptr_eq(a, b))
-        };
-        let before = segments();
+        let (partitions, partition, compacted) = compacted_table(dir.path(), BrokerConfig::default(), &extra);
+        let before = segments(&partition);
         // The first record, at 1 000 ms, reaches the lag at 61 000 ms.
         partitions.clean_logs(&compacted, 61_000);
-        assert!(unchanged(&before), "cleaned before the lag passed");
+        assert!(same_segments(&before, &partition), "cleaned before the lag passed");
         partitions.clean_logs(&compacted, 61_001);
-        assert!(!unchanged(&before), "not cleaned once the lag passed");
+        assert!(!same_segments(&before, &partition), "not cleaned once the lag passed");
+    }
+
+    fn segments(partition: &Partition) -> Vec<Arc<tidelog_log::Segment>> {
+        lock(partition.log()).segments().to_vec()
+    }
+
+    /// Whether `partition` still has exactly the segments `before`: nothing cleaned.
+    fn same_segments(before: &[Arc<tidelog_log::Segment>], partition: &Partition) -> bool {
+        let after = segments(partition);
+        before.len() == after.len() && before.iter().zip(&after).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+
+    #[test]
+    fn log_cleaner_threads_clean_partitions_together_and_zero_turns_the_cleaner_off() {
+        for (threads, cleans) in [(0, false), (2, true)] {
+            let dir = tempfile::tempdir().unwrap();
+            let broker = BrokerConfig {
+                log_cleaner_threads: threads,
+                ..BrokerConfig::default()
+            };
+            let (partitions, _, compacted) = compacted_table(dir.path(), broker, &[]);
+            let table: Vec<Arc<Partition>> = (0..2).map(|p| partitions.get("table", p).unwrap()).collect();
+            let before: Vec<_> = table.iter().map(|p| segments(p)).collect();
+            partitions.clean_logs(&compacted, now_ms());
+            for (partition, before) in table.iter().zip(&before) {
+                assert_eq!(
+                    !same_segments(before, partition),
+                    cleans,
+                    "{threads} threads, {}",
+                    partition.tp
+                );
+            }
+        }
     }
 
     #[test]

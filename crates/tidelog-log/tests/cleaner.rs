@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use tidelog_log::{
-    clean_log, CheckpointFile, CleanerConfig, Cleaning, LogConfig, PartitionLog, Recovery, TopicPartition,
+    clean_log, CheckpointFile, CleanerConfig, Cleaning, LogConfig, PartitionLog, Recovery, Throttler, TopicPartition,
     CLEANER_OFFSET_CHECKPOINT, DEFAULT_DELETE_RETENTION_MS,
 };
 use tidelog_protocol::records::{
@@ -469,7 +469,7 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning()
     let first_dirty = checkpoint.values().next().copied();
     let cleaned = Cleaning::new(&log, first_dirty, &cleaner, T0)
         .unwrap()
-        .run(&cleaner, T0)
+        .run(&cleaner, T0, &Throttler::unlimited())
         .unwrap();
     let staged = dir.path().join("staged");
     copy_dir(&path, &staged);
@@ -580,7 +580,7 @@ fn a_cleaning_is_dropped_when_retention_ran_meanwhile() {
     let cleaner = CleanerConfig::default();
     let cleaned = Cleaning::new(&log, None, &cleaner, T0)
         .unwrap()
-        .run(&cleaner, T0)
+        .run(&cleaner, T0, &Throttler::unlimited())
         .unwrap();
     assert!(log.apply_retention(T0 + 100_000, 0, -1).unwrap() > 0);
     let kept = batch_bytes(read_batches(&log));
@@ -648,7 +648,7 @@ fn a_cleaning_of_a_deleted_partition_never_lands_in_its_successor() {
         files
     };
     let before = files(&path);
-    let cleaned = cleaning.run(&cleaner, T0).unwrap();
+    let cleaned = cleaning.run(&cleaner, T0, &Throttler::unlimited()).unwrap();
     assert_eq!(cleaned.install(&mut old).unwrap(), None);
     assert_eq!(files(&path), before, "the new partition's files are untouched");
     assert_eq!(names_ending(&path, ".cleaned"), Vec::<i64>::new());
@@ -680,4 +680,28 @@ fn the_max_compaction_delay_counts_from_the_oldest_dirty_batch() {
     // Cleaned, nothing is dirty but the active segment, which does not count.
     let summary = clean_log(&mut log, &cleaner, T0).unwrap().unwrap();
     assert_eq!(delay(&log, Some(summary.first_dirty_offset), T0 + 1_000_000), 0);
+}
+
+#[test]
+fn a_throttled_cleaning_keeps_its_reads_and_writes_to_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_path, mut log) = create(dir.path());
+    let mut written = write_keyed(&mut log, 2_000);
+    written.extend(roll(&mut log, T0 + 20_000));
+    log.flush().unwrap();
+    let segments = log.segments();
+    let cleanable: u64 = segments[..segments.len() - 1].iter().map(|s| s.size()).sum();
+    let cleaner = CleanerConfig::default();
+    // The rewrite alone reads every cleanable byte: a second's worth at this rate.
+    let throttler = Throttler::new(cleanable as f64);
+    let started = std::time::Instant::now();
+    let cleaned = Cleaning::new(&log, None, &cleaner, T0)
+        .unwrap()
+        .run(&cleaner, T0, &throttler)
+        .unwrap();
+    let took = started.elapsed();
+    // All but the last few milliseconds' worth (shorter sleeps wait for more bytes).
+    assert!(took >= std::time::Duration::from_millis(950), "{took:?}");
+    cleaned.install(&mut log).unwrap().unwrap();
+    assert_eq!(read_records(&log), latest(&written));
 }

@@ -27,9 +27,11 @@
 
 mod offset_map;
 mod swap;
+mod throttler;
 mod transactions;
 
 pub(crate) use swap::{commit as swap_commit, finish as swap_finish, recover as recover_swaps};
+pub use throttler::{Throttler, DEFAULT_IO_MAX_BYTES_PER_SECOND};
 
 use crate::checkpoint::{CheckpointFile, CLEANER_OFFSET_CHECKPOINT};
 use crate::config::LogConfig;
@@ -66,7 +68,8 @@ pub struct CleanerConfig {
     /// `max.compaction.lag.ms`: a log whose oldest dirty record is older than this is due for
     /// cleaning whatever its dirty ratio.
     pub max_compaction_lag_ms: i64,
-    /// `log.cleaner.dedupe.buffer.size` (per cleaner thread): the offset map's memory.
+    /// The offset map's memory: `log.cleaner.dedupe.buffer.size` over `log.cleaner.threads`,
+    /// since each thread has its map, as in Kafka.
     pub dedupe_buffer_bytes: usize,
 }
 
@@ -213,10 +216,11 @@ impl Cleaning {
         self.max_compaction_delay_ms
     }
 
-    /// Writes the cleaned segments as `.cleaned` files. Reads only the segments it was given,
-    /// which appends never touch, so it runs without the log's lock.
-    pub fn run(self, config: &CleanerConfig, now_ms: i64) -> Result<Cleaned> {
-        let (map, map_end) = self.build_offset_map(config.dedupe_buffer_bytes)?;
+    /// Writes the cleaned segments as `.cleaned` files, its reads and writes held to the
+    /// rate of `throttler`. Reads only the segments it was given, which appends never touch,
+    /// so it runs without the log's lock.
+    pub fn run(self, config: &CleanerConfig, now_ms: i64, throttler: &Throttler) -> Result<Cleaned> {
+        let (map, map_end) = self.build_offset_map(config.dedupe_buffer_bytes, throttler)?;
         let count = self.segments.partition_point(|s| s.base_offset() < map_end);
         let replaced = self.segments[..count].to_vec();
         let mut rewriter = Rewriter {
@@ -227,6 +231,7 @@ impl Cleaning {
             now_ms,
             delete_retention_ms: config.delete_retention_ms,
             next_delete_horizon_ms: None,
+            throttler,
         };
         let mut new_bases = Vec::new();
         let groups = group_by_size(&replaced, &self.log_config);
@@ -254,7 +259,7 @@ impl Cleaning {
     /// Maps each key of the dirty section to its latest offset, leaving out aborted
     /// transactions and control batches. Returns the map and where it ends: the end of the
     /// cleanable segments, or the batch before which the map filled up.
-    fn build_offset_map(&self, capacity_bytes: usize) -> Result<(OffsetMap, i64)> {
+    fn build_offset_map(&self, capacity_bytes: usize, throttler: &Throttler) -> Result<(OffsetMap, i64)> {
         let mut map = OffsetMap::new(capacity_bytes);
         let mut transactions = Transactions::new(self.aborted.clone());
         for segment in self.segments.iter().filter(|s| s.next_offset() > self.first_dirty) {
@@ -266,6 +271,7 @@ impl Cleaning {
                     return Ok((map, located.header.base_offset().max(self.first_dirty)));
                 }
                 let batch = segment.read_batch(&located)?;
+                throttler.throttle(batch.as_bytes().len());
                 if batch.is_control() {
                     if let Some(marker) = read_marker(&batch).map_err(|e| corrupt(segment, &located, e))? {
                         transactions.on_marker(&batch, marker.control_type);
@@ -318,8 +324,8 @@ impl Cleaned {
 
 /// Cleans a log its caller holds, in one go, using and updating the partition's entry in
 /// the `cleaner-offset-checkpoint` of its log dir; `None` when nothing could be cleaned.
-/// For callers that do not share the log (tools, tests); the broker runs the steps itself
-/// so that the rewrite runs without the lock.
+/// For callers that do not share the log (tools, tests), unthrottled; the broker runs the
+/// steps itself so that the rewrite runs without the lock.
 pub fn clean_log(log: &mut PartitionLog, config: &CleanerConfig, now_ms: i64) -> Result<Option<CleanSummary>> {
     let (log_dir, partition) = checkpoint_key(log.dir())?;
     let checkpoint = CheckpointFile::new(log_dir, CLEANER_OFFSET_CHECKPOINT);
@@ -327,7 +333,7 @@ pub fn clean_log(log: &mut PartitionLog, config: &CleanerConfig, now_ms: i64) ->
     let Some(cleaning) = Cleaning::new(log, offsets.get(&partition).copied(), config, now_ms) else {
         return Ok(None);
     };
-    let Some(summary) = cleaning.run(config, now_ms)?.install(log)? else {
+    let Some(summary) = cleaning.run(config, now_ms, &Throttler::unlimited())?.install(log)? else {
         return Ok(None);
     };
     offsets.insert(partition, summary.first_dirty_offset);
@@ -378,6 +384,7 @@ struct Rewriter<'a> {
     now_ms: i64,
     delete_retention_ms: i64,
     next_delete_horizon_ms: Option<i64>,
+    throttler: &'a Throttler,
 }
 
 impl Rewriter<'_> {
@@ -438,9 +445,11 @@ impl Rewriter<'_> {
         let mut kept = false;
         for located in located_batches(segment)? {
             let batch = segment.read_batch(&located)?;
+            self.throttler.throttle(batch.as_bytes().len());
             let (retained, aborted_entry) = self.clean_batch(segment, &located, batch)?;
             if let Some(retained) = retained {
                 append(cleaned, &retained)?;
+                self.throttler.throttle(retained.as_bytes().len());
                 kept = true;
             }
             if let Some(entry) = aborted_entry {
