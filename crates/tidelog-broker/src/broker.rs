@@ -561,7 +561,8 @@ impl Broker {
     }
 
     /// Runs periodic work until `stop` turns true: group and transaction timeouts,
-    /// retention and checkpoints. The first transaction tick, at once, finishes the
+    /// retention, compaction, checkpoints and the removal of deleted segment files
+    /// (every second, with the checkpoints). The first transaction tick, at once, finishes the
     /// transactions the last run left prepared but without their markers. A tick in
     /// progress finishes first, so once this returns nothing of it appends any more and
     /// [`Broker::shutdown`] may close the logs.
@@ -617,7 +618,10 @@ impl Broker {
                 }
                 _ = checkpoint.tick() => {
                     let broker = self.clone();
-                    let _ = tokio::task::spawn_blocking(move || broker.partitions.checkpoint()).await;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        broker.partitions.checkpoint();
+                        broker.partitions.delete_due_files();
+                    }).await;
                 }
             }
         }

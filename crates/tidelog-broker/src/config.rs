@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 use crate::metadata::kraft::MetadataLogSettings;
 use thiserror::Error;
-use tidelog_log::{DEFAULT_DEDUPE_BUFFER_BYTES, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
+use tidelog_log::{
+    DEFAULT_DEDUPE_BUFFER_BYTES, DEFAULT_IO_MAX_BYTES_PER_SECOND, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES,
+};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -95,6 +97,11 @@ pub struct BrokerConfig {
     pub log_cleaner_backoff_ms: i64,
     /// `log.cleaner.dedupe.buffer.size`: the memory of the cleaner's offset map.
     pub log_cleaner_dedupe_buffer_size: i64,
+    /// `log.cleaner.threads`: how many partitions are cleaned at once; 0 turns the cleaner
+    /// off, as in Kafka.
+    pub log_cleaner_threads: i32,
+    /// `log.cleaner.io.max.bytes.per.second`: the cleaner threads' reads and writes together.
+    pub log_cleaner_io_max_bytes_per_second: f64,
     pub log_index_interval_bytes: i32,
     pub log_index_size_max_bytes: i32,
     pub message_max_bytes: i32,
@@ -166,6 +173,8 @@ impl Default for BrokerConfig {
             log_retention_check_interval_ms: 300_000,
             log_cleaner_backoff_ms: 15_000,
             log_cleaner_dedupe_buffer_size: DEFAULT_DEDUPE_BUFFER_BYTES as i64,
+            log_cleaner_threads: 1,
+            log_cleaner_io_max_bytes_per_second: DEFAULT_IO_MAX_BYTES_PER_SECOND,
             log_index_interval_bytes: 4096,
             log_index_size_max_bytes: 10 * 1024 * 1024,
             message_max_bytes: 1_048_588,
@@ -250,6 +259,29 @@ fn at_least<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
         return Err(invalid(key, value, format!("must be at least {min}")));
     }
     Ok(n)
+}
+
+/// A rate in bytes a second: at least one (Kafka takes any double, but a rate of nothing
+/// would stop the cleaner for good).
+fn rate(key: &str, value: &str) -> Result<f64, ConfigError> {
+    match at_least::<f64>(key, value, 1.0)? {
+        rate if rate.is_nan() => Err(invalid(key, value, "not a number in range")),
+        rate => Ok(rate),
+    }
+}
+
+/// `value` as Java's `Double.toString` writes it, as Kafka describes its double configs:
+/// scientific notation (`1.7976931348623157E308`) outside 10^-3 to 10^7.
+fn java_double(value: f64) -> String {
+    if value == 0.0 || (1e-3..1e7).contains(&value.abs()) {
+        return format!("{value:?}");
+    }
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific.split_once('e').expect("{:e} has an exponent");
+    match mantissa.contains('.') {
+        true => format!("{mantissa}E{exponent}"),
+        false => format!("{mantissa}.0E{exponent}"),
+    }
 }
 
 /// A replication factor, which is 1 until replication exists: a larger one would be
@@ -498,6 +530,8 @@ impl BrokerConfig {
                 "log.retention.check.interval.ms" => c.log_retention_check_interval_ms = at_least(k, v, 1)?,
                 "log.cleaner.backoff.ms" => c.log_cleaner_backoff_ms = at_least(k, v, 1)?,
                 "log.cleaner.dedupe.buffer.size" => c.log_cleaner_dedupe_buffer_size = at_least(k, v, 1 << 20)?,
+                "log.cleaner.threads" => c.log_cleaner_threads = at_least(k, v, 0)?,
+                "log.cleaner.io.max.bytes.per.second" => c.log_cleaner_io_max_bytes_per_second = rate(k, v)?,
                 "log.index.interval.bytes" => c.log_index_interval_bytes = at_least(k, v, 0)?,
                 "log.index.size.max.bytes" => c.log_index_size_max_bytes = at_least(k, v, MIN_SEGMENT_INDEX_BYTES)?,
                 "message.max.bytes" => c.message_max_bytes = at_least(k, v, 0)?,
@@ -648,6 +682,11 @@ impl BrokerConfig {
                 "log.cleaner.dedupe.buffer.size",
                 self.log_cleaner_dedupe_buffer_size.to_string(),
             ),
+            ("log.cleaner.threads", self.log_cleaner_threads.to_string()),
+            (
+                "log.cleaner.io.max.bytes.per.second",
+                java_double(self.log_cleaner_io_max_bytes_per_second),
+            ),
             ("log.index.interval.bytes", self.log_index_interval_bytes.to_string()),
             ("log.index.size.max.bytes", self.log_index_size_max_bytes.to_string()),
             ("message.max.bytes", self.message_max_bytes.to_string()),
@@ -748,6 +787,37 @@ mod tests {
         assert_eq!(c.num_partitions, 3);
         assert_eq!(c.log_retention_ms, HOUR_MS);
         assert_eq!(report.unknown, vec!["zookeeper.connect".to_string()]);
+    }
+
+    #[test]
+    fn the_cleaner_threads_and_io_rate_are_kafkas_and_described_as_kafka_does() {
+        let described = |c: &BrokerConfig, name: &str| {
+            let found = c.describe().into_iter().find(|(n, ..)| *n == name);
+            found.map(|(_, value, _)| value).unwrap()
+        };
+        let (c, _) = BrokerConfig::from_properties(&[]).unwrap();
+        assert_eq!(c.log_cleaner_threads, 1);
+        assert_eq!(
+            described(&c, "log.cleaner.io.max.bytes.per.second"),
+            "1.7976931348623157E308"
+        );
+        let text = "log.cleaner.threads=4\nlog.cleaner.io.max.bytes.per.second=1048576";
+        let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert_eq!(report, NotApplied::default());
+        assert_eq!(
+            (c.log_cleaner_threads, c.log_cleaner_io_max_bytes_per_second),
+            (4, 1_048_576.0)
+        );
+        assert_eq!(described(&c, "log.cleaner.io.max.bytes.per.second"), "1048576.0");
+        assert_eq!(java_double(1e7), "1.0E7");
+        assert_eq!(java_double(0.0005), "5.0E-4");
+        for bad in [
+            "log.cleaner.threads=-1",
+            "log.cleaner.io.max.bytes.per.second=0",
+            "log.cleaner.io.max.bytes.per.second=NaN",
+        ] {
+            assert!(BrokerConfig::from_properties(&props(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

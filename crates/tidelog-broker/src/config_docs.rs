@@ -96,7 +96,17 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
     (
         "log.cleaner.dedupe.buffer.size",
         ConfigType::Long,
-        "The memory of the log cleaner's key map; a partition with more keys is cleaned in passes.",
+        "The memory of the log cleaner's key maps, shared by its threads; a partition with more keys is cleaned in passes.",
+    ),
+    (
+        "log.cleaner.threads",
+        ConfigType::Int,
+        "How many partitions the log cleaner cleans at once; 0 turns it off.",
+    ),
+    (
+        "log.cleaner.io.max.bytes.per.second",
+        ConfigType::Double,
+        "The most the log cleaner threads together read and write a second.",
     ),
     (
         "log.index.interval.bytes",

@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tidelog_log::{
     on_threads, partition_dirs, set_aside_stray, AppendInfo, CleanerConfig, Cleaning, LogConfig, LogError, LogManager,
-    LogSnapshot, ProducerEntry, ProducerError, SharedLog, TopicPartition,
+    LogSnapshot, ProducerEntry, ProducerError, SharedLog, Throttler, TopicPartition,
 };
 use tidelog_protocol::records::{marker_batch, TxnMarker};
 use tidelog_protocol::ErrorCode;
@@ -171,12 +171,13 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
         segment_index_bytes: get("segment.index.bytes").clamp(0, i64::from(i32::MAX)) as i32,
         retention_ms: retained(get("retention.ms")),
         retention_bytes: retained(get("retention.bytes")),
+        file_delete_delay_ms: get("file.delete.delay.ms"),
     }
 }
 
 /// How a compacted topic's partitions are cleaned: its `delete.retention.ms`,
-/// `min.compaction.lag.ms` and `min.cleanable.dirty.ratio`, with the broker's
-/// `log.cleaner.dedupe.buffer.size`.
+/// `min.compaction.lag.ms`, `max.compaction.lag.ms` and `min.cleanable.dirty.ratio`, with
+/// the broker's `log.cleaner.dedupe.buffer.size`, which its cleaner threads share.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compaction {
     pub cleaner: CleanerConfig,
@@ -195,10 +196,19 @@ pub fn compaction(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
         cleaner: CleanerConfig {
             delete_retention_ms: get("delete.retention.ms"),
             min_compaction_lag_ms: get("min.compaction.lag.ms"),
-            dedupe_buffer_bytes: usize::try_from(broker.log_cleaner_dedupe_buffer_size).unwrap_or(usize::MAX),
+            max_compaction_lag_ms: get("max.compaction.lag.ms"),
+            dedupe_buffer_bytes: usize::try_from(
+                broker.log_cleaner_dedupe_buffer_size / cleaner_threads(broker).max(1) as i64,
+            )
+            .unwrap_or(usize::MAX),
         },
         min_cleanable_dirty_ratio: ratio.parse().unwrap_or(0.5),
     })
+}
+
+/// `log.cleaner.threads` (never negative once validated).
+fn cleaner_threads(broker: &BrokerConfig) -> usize {
+    usize::try_from(broker.log_cleaner_threads).unwrap_or(0)
 }
 
 /// What a start finds in a partition directory.
@@ -218,6 +228,10 @@ pub struct Partitions {
     /// Per cleaned partition, when its earliest kept tombstone or marker may go: a cleaning
     /// is due then even if little was written. A leaf lock.
     delete_horizons: Mutex<HashMap<TopicPartition, i64>>,
+    /// `log.cleaner.threads`; 0 cleans nothing.
+    cleaner_threads: usize,
+    /// `log.cleaner.io.max.bytes.per.second`, for all the cleaner threads.
+    cleaner_throttler: Throttler,
 }
 
 impl Partitions {
@@ -263,6 +277,8 @@ impl Partitions {
             hosted: RwLock::default(),
             flusher: Flusher::start(),
             delete_horizons: Mutex::default(),
+            cleaner_threads: cleaner_threads(config),
+            cleaner_throttler: Throttler::new(config.log_cleaner_io_max_bytes_per_second),
         };
         let topics: Vec<&TopicMeta> = image.topics().collect();
         partitions.open_logs(
@@ -447,19 +463,38 @@ impl Partitions {
         }
     }
 
+    /// Removes the files of deleted segments whose `file.delete.delay.ms` has passed.
+    pub fn delete_due_files(&self) {
+        let now = now_ms();
+        for partition in self.all() {
+            if let Err(e) = lock(partition.log()).delete_due_files(now) {
+                error!(topic = partition.tp.topic(), partition = partition.tp.partition(), error = %e,
+                    "cannot remove deleted segment files");
+            }
+        }
+    }
+
     /// Compacts the partitions of the topics in `compacted` whose dirty ratio exceeds their
-    /// `min.cleanable.dirty.ratio`, or whose kept tombstones' delete horizon has passed. A
+    /// `min.cleanable.dirty.ratio`, whose oldest dirty record is older than their
+    /// `max.compaction.lag.ms`, or whose kept tombstones' delete horizon has passed. A
     /// partition's lock is held only to copy what its cleaning needs and to swap the cleaned
     /// segments in: the rewrite runs without it, so produce and fetch go on meanwhile.
+    /// `log.cleaner.threads` partitions are cleaned at once, their I/O held together to
+    /// `log.cleaner.io.max.bytes.per.second`.
     pub fn clean_logs(&self, compacted: &HashMap<String, Compaction>, now: i64) {
-        for partition in self.all() {
-            let Some(compaction) = compacted.get(partition.tp.topic()) else {
-                continue;
-            };
+        if self.cleaner_threads == 0 {
+            return;
+        }
+        let partitions: Vec<(Arc<Partition>, &Compaction)> = self
+            .all()
+            .into_iter()
+            .filter_map(|partition| compacted.get(partition.tp.topic()).map(|c| (partition, c)))
+            .collect();
+        on_threads(self.cleaner_threads, partitions, |(partition, compaction)| {
             if let Err(e) = self.clean_log(&partition, compaction, now) {
                 error!(topic = partition.tp.topic(), partition = partition.tp.partition(), error = %e, "cleaning failed");
             }
-        }
+        });
     }
 
     fn clean_log(&self, partition: &Partition, compaction: &Compaction, now: i64) -> Result<(), LogError> {
@@ -472,10 +507,14 @@ impl Partitions {
             let horizons = self.delete_horizons.lock().unwrap_or_else(|e| e.into_inner());
             horizons.get(tp).is_some_and(|&horizon| horizon <= now)
         };
-        if cleaning.dirty_ratio() <= compaction.min_cleanable_dirty_ratio && !horizon_passed() {
+        let ratio = cleaning.dirty_ratio();
+        // Overdue with nothing dirty to clean (the dirty records are all uncleanable yet) is
+        // no reason to rewrite the log, as in Kafka.
+        let overdue = cleaning.max_compaction_delay_ms() > 0 && ratio > 0.0;
+        if ratio <= compaction.min_cleanable_dirty_ratio && !overdue && !horizon_passed() {
             return Ok(());
         }
-        let cleaned = cleaning.run(&compaction.cleaner, now)?;
+        let cleaned = cleaning.run(&compaction.cleaner, now, &self.cleaner_throttler)?;
         let Some(summary) = cleaned.install(&mut lock(partition.log()))? else {
             return Ok(());
         };
@@ -557,6 +596,10 @@ mod tests {
         assert_eq!(limits("delete"), (1000, -1));
         assert_eq!(limits("compact,delete"), (1000, -1));
         assert_eq!(limits("compact"), (-1, -1), "compact only: kept whole");
+        let delay = |overrides: &BTreeMap<String, String>| log_config(&broker, overrides).file_delete_delay_ms;
+        assert_eq!(delay(&BTreeMap::new()), 60_000, "Kafka's log.segment.delete.delay.ms");
+        let topic = BTreeMap::from([("file.delete.delay.ms".to_string(), "5".to_string())]);
+        assert_eq!(delay(&topic), 5);
     }
     use tidelog_log::{CheckpointFile, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
     use tidelog_protocol::records::RecordBatchBuilder;
@@ -588,43 +631,70 @@ mod tests {
         let settings = compaction(&broker, &overrides).unwrap();
         assert_eq!(settings.cleaner.delete_retention_ms, 1000);
         assert_eq!(settings.cleaner.min_compaction_lag_ms, 0);
+        assert_eq!(settings.cleaner.max_compaction_lag_ms, i64::MAX);
         assert_eq!(settings.cleaner.dedupe_buffer_bytes, 128 << 20);
         assert_eq!(settings.min_cleanable_dirty_ratio, 0.1);
+        let four_threads = BrokerConfig {
+            log_cleaner_threads: 4,
+            ..BrokerConfig::default()
+        };
+        let settings = compaction(&four_threads, &overrides).unwrap();
+        assert_eq!(
+            settings.cleaner.dedupe_buffer_bytes,
+            32 << 20,
+            "the buffer is shared by the threads"
+        );
+    }
+
+    /// Partitions in `dir` hosting "table", compacted with `extra` configs, each of its two
+    /// partitions filled with 400 flushed records of 10 keys stamped from 1970 (1 000 ms
+    /// on); its first partition, and its settings for [`Partitions::clean_logs`].
+    fn compacted_table(
+        dir: &std::path::Path,
+        broker: BrokerConfig,
+        extra: &[(&str, &str)],
+    ) -> (Partitions, Arc<Partition>, HashMap<String, Compaction>) {
+        let config = BrokerConfig {
+            log_dirs: vec![dir.to_path_buf()],
+            ..broker
+        };
+        let mut configs = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("segment.bytes".to_string(), "2048".to_string()),
+        ]);
+        configs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let topic = TopicMeta {
+            name: "table".into(),
+            id: random_uuid(),
+            partitions: 2,
+            configs: configs.clone(),
+        };
+        let partitions = Partitions::open(&config, &crate::metadata::MetadataImage::of_topics([topic])).unwrap();
+        for p in 0..2 {
+            let partition = partitions.get("table", p).unwrap();
+            for i in 0..400 {
+                let mut builder = RecordBatchBuilder::new(0);
+                let key = format!("key-{}", i % 10);
+                builder.append(
+                    1_000 + i,
+                    Some(key.as_bytes()),
+                    Some(format!("value-{i}").as_bytes()),
+                    &[],
+                );
+                partition.append(builder.build().as_bytes().clone()).unwrap();
+            }
+            partition.flush().unwrap();
+        }
+        let partition = partitions.get("table", 0).unwrap();
+        let compacted = HashMap::from([("table".to_string(), compaction(&config, &configs).unwrap())]);
+        (partitions, partition, compacted)
     }
 
     #[test]
     fn dirty_compacted_partitions_are_cleaned_and_checkpointed() {
         let dir = tempfile::tempdir().unwrap();
-        let config = BrokerConfig {
-            log_dirs: vec![dir.path().to_path_buf()],
-            ..BrokerConfig::default()
-        };
-        let configs = BTreeMap::from([
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            ("segment.bytes".to_string(), "2048".to_string()),
-        ]);
-        let topic = TopicMeta {
-            name: "table".into(),
-            id: random_uuid(),
-            partitions: 1,
-            configs: configs.clone(),
-        };
-        let partitions = Partitions::open(&config, &crate::metadata::MetadataImage::of_topics([topic])).unwrap();
-        let partition = partitions.get("table", 0).unwrap();
-        for i in 0..400 {
-            let mut builder = RecordBatchBuilder::new(0);
-            let key = format!("key-{}", i % 10);
-            builder.append(
-                1_000 + i,
-                Some(key.as_bytes()),
-                Some(format!("value-{i}").as_bytes()),
-                &[],
-            );
-            partition.append(builder.build().as_bytes().clone()).unwrap();
-        }
-        partition.flush().unwrap();
+        let (partitions, partition, compacted) = compacted_table(dir.path(), BrokerConfig::default(), &[]);
         let before = partition.snapshot();
-        let compacted = HashMap::from([("table".to_string(), compaction(&config, &configs).unwrap())]);
 
         partitions.clean_logs(&compacted, now_ms());
         let snapshot = partition.snapshot();
@@ -641,15 +711,61 @@ mod tests {
         assert_eq!(checkpoint.read().unwrap().get(&tp), Some(&active_base));
 
         // Nothing dirty: the next round leaves the log alone.
-        let segments = lock(partition.log()).segments().to_vec();
+        let before_round = segments(&partition);
         partitions.clean_logs(&compacted, now_ms());
-        let again = lock(partition.log()).segments().to_vec();
-        assert!(segments.iter().zip(&again).all(|(a, b)| Arc::ptr_eq(a, b)));
+        assert!(same_segments(&before_round, &partition));
 
         // A topic created again under the name starts its cleaning from its log start.
         drop((partition, before, snapshot));
         partitions.delete_logs("table").unwrap();
         assert_eq!(checkpoint.read().unwrap().get(&tp), None);
+    }
+
+    #[test]
+    fn a_partition_past_max_compaction_lag_is_cleaned_whatever_its_dirty_ratio() {
+        let dir = tempfile::tempdir().unwrap();
+        // A ratio of 1 is never exceeded: only the lag can make the cleaning due.
+        let extra = [("min.cleanable.dirty.ratio", "1"), ("max.compaction.lag.ms", "60000")];
+        let (partitions, partition, compacted) = compacted_table(dir.path(), BrokerConfig::default(), &extra);
+        let before = segments(&partition);
+        // The first record, at 1 000 ms, reaches the lag at 61 000 ms.
+        partitions.clean_logs(&compacted, 61_000);
+        assert!(same_segments(&before, &partition), "cleaned before the lag passed");
+        partitions.clean_logs(&compacted, 61_001);
+        assert!(!same_segments(&before, &partition), "not cleaned once the lag passed");
+    }
+
+    fn segments(partition: &Partition) -> Vec<Arc<tidelog_log::Segment>> {
+        lock(partition.log()).segments().to_vec()
+    }
+
+    /// Whether `partition` still has exactly the segments `before`: nothing cleaned.
+    fn same_segments(before: &[Arc<tidelog_log::Segment>], partition: &Partition) -> bool {
+        let after = segments(partition);
+        before.len() == after.len() && before.iter().zip(&after).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+
+    #[test]
+    fn log_cleaner_threads_clean_partitions_together_and_zero_turns_the_cleaner_off() {
+        for (threads, cleans) in [(0, false), (2, true)] {
+            let dir = tempfile::tempdir().unwrap();
+            let broker = BrokerConfig {
+                log_cleaner_threads: threads,
+                ..BrokerConfig::default()
+            };
+            let (partitions, _, compacted) = compacted_table(dir.path(), broker, &[]);
+            let table: Vec<Arc<Partition>> = (0..2).map(|p| partitions.get("table", p).unwrap()).collect();
+            let before: Vec<_> = table.iter().map(|p| segments(p)).collect();
+            partitions.clean_logs(&compacted, now_ms());
+            for (partition, before) in table.iter().zip(&before) {
+                assert_eq!(
+                    !same_segments(before, partition),
+                    cleans,
+                    "{threads} threads, {}",
+                    partition.tp
+                );
+            }
+        }
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct LogConfig {
     /// `log.retention.bytes` / `retention.bytes`: oldest segments are deleted while the log is
     /// larger; -1 means no limit.
     pub retention_bytes: i64,
+    /// `log.segment.delete.delay.ms` / `file.delete.delay.ms`: how long the files of a
+    /// segment deleted from the log stay, renamed `.deleted`, before they are removed.
+    pub file_delete_delay_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -46,6 +49,7 @@ impl Default for LogConfig {
             segment_index_bytes: 10 << 20,
             retention_ms: 7 * DAY_MS,
             retention_bytes: -1,
+            file_delete_delay_ms: 60_000,
         }
     }
 }
@@ -75,6 +79,12 @@ impl LogConfig {
                 self.segment_index_bytes
             ));
         }
+        if self.file_delete_delay_ms < 0 {
+            return fail(format!(
+                "file.delete.delay.ms {} is negative",
+                self.file_delete_delay_ms
+            ));
+        }
         Ok(())
     }
 
@@ -102,6 +112,7 @@ mod tests {
         assert_eq!(config.segment_index_bytes, 10_485_760);
         assert_eq!(config.retention_ms, 604_800_000);
         assert_eq!(config.retention_bytes, -1);
+        assert_eq!(config.file_delete_delay_ms, 60_000);
         assert_eq!(config.max_offset_index_entries(), 1_310_720);
         assert_eq!(config.max_time_index_entries(), 873_813);
         config.validate().unwrap();
@@ -124,6 +135,10 @@ mod tests {
             },
             LogConfig {
                 segment_index_bytes: 11,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                file_delete_delay_ms: -1,
                 ..LogConfig::default()
             },
         ];

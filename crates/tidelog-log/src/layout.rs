@@ -15,6 +15,9 @@ pub const PRODUCER_SNAPSHOT_SUFFIX: &str = "snapshot";
 pub const CLEANED_SUFFIX: &str = "cleaned";
 /// Added to the files of a cleaned segment committed to replace the ones it was made of.
 pub const SWAP_SUFFIX: &str = "swap";
+/// Added to the files of a segment deleted from its log, which are removed
+/// `file.delete.delay.ms` later (Kafka's `.deleted`).
+pub const DELETED_SUFFIX: &str = "deleted";
 
 /// A topic partition whose name is safe to use as a directory inside a log dir.
 ///

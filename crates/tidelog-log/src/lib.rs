@@ -32,7 +32,8 @@ pub use checkpoint::{
     REPLICATION_OFFSET_CHECKPOINT,
 };
 pub use cleaner::{
-    clean_log, CleanSummary, Cleaned, CleanerConfig, Cleaning, DEFAULT_DEDUPE_BUFFER_BYTES, DEFAULT_DELETE_RETENTION_MS,
+    clean_log, CleanSummary, Cleaned, CleanerConfig, Cleaning, Throttler, DEFAULT_DEDUPE_BUFFER_BYTES,
+    DEFAULT_DELETE_RETENTION_MS, DEFAULT_IO_MAX_BYTES_PER_SECOND,
 };
 pub use config::{LogConfig, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
 pub use error::{LogError, Result};

@@ -11,11 +11,11 @@
 use crate::cleaner;
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
-use crate::layout::{file_names, parse_offset_file_name, LOG_SUFFIX, PRODUCER_SNAPSHOT_SUFFIX};
+use crate::layout::{file_names, parse_offset_file_name, DELETED_SUFFIX, LOG_SUFFIX, PRODUCER_SNAPSHOT_SUFFIX};
 use crate::leader_epoch_checkpoint::{EpochEntry, LeaderEpochCheckpointFile};
 use crate::producer_snapshot;
 use crate::producer_state::{CompletedTxn, ProducerBatch, ProducerStateManager, Validated};
-use crate::segment::{self, now_ms, Segment};
+use crate::segment::{self, now_ms, remove_if_present, Segment};
 use crate::small_file::sync_dir;
 use crate::snapshot::{LogSnapshot, ReadResult};
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
@@ -81,6 +81,9 @@ pub struct PartitionLog {
     /// The directory's first segment was just made and is not durable yet, nor the directory
     /// in its log dir: the first flush of records fsyncs both.
     unsynced_dir: Arc<AtomicBool>,
+    /// The files of segments deleted from the log, renamed `.deleted`, each with when it is
+    /// removed (see [`PartitionLog::delete_due_files`]).
+    deleted_files: Vec<(i64, PathBuf)>,
 }
 
 impl PartitionLog {
@@ -102,6 +105,13 @@ impl PartitionLog {
         config.validate()?;
         // Listed once: a partition's files are many at a start of thousands.
         let mut names = file_names(dir)?;
+        // The files of segments deleted before the stop: their delay ends with the process,
+        // as in Kafka, which removes them when loading the log.
+        let deleted = format!(".{DELETED_SUFFIX}");
+        for name in names.iter().filter(|name| name.ends_with(&deleted)) {
+            remove_if_present(&dir.join(name))?;
+        }
+        names.retain(|name| !name.ends_with(&deleted));
         // A cleaning the process died in: rolled back, or completed if it was committed.
         let swapped = cleaner::recover_swaps(dir, &mut names)?;
         let base_offsets = offsets_of(&names, LOG_SUFFIX);
@@ -151,6 +161,7 @@ impl PartitionLog {
             unassigned_epoch: None,
             deleted: false,
             unsynced_dir: Arc::new(AtomicBool::new(unsynced_dir)),
+            deleted_files: Vec::new(),
         };
         // What recovery kept may still be only in the page cache.
         log.flush()?;
@@ -575,11 +586,9 @@ impl PartitionLog {
             return Ok(false);
         }
         cleaner::swap_commit(&self.dir, new_bases)?;
-        for segment in replaced {
-            segment.delete()?;
-        }
-        // The deletions are durable before the renames that complete the swap: a crash
-        // must never keep the new segments beside the old ones.
+        self.delete_segment_files(replaced)?;
+        // The old segments' renames are durable before the renames that complete the swap:
+        // a crash must never keep the new segments beside the old ones.
         sync_dir(&self.dir)?;
         cleaner::swap_finish(&self.dir, new_bases)?;
         let mut segments = self.segments[..first].to_vec();
@@ -589,6 +598,40 @@ impl PartitionLog {
         segments.extend_from_slice(&self.segments[first + replaced.len()..]);
         self.segments = Arc::new(segments);
         Ok(true)
+    }
+
+    /// Deletes the files of `segments`, already out of the segment list, as Kafka does: renamed
+    /// `.deleted` now, so that nothing loads them again, and removed `file.delete.delay.ms`
+    /// later by [`PartitionLog::delete_due_files`] (at once with no delay). Readers holding the
+    /// segments read through their open descriptors meanwhile and afterwards.
+    fn delete_segment_files(&mut self, segments: &[Arc<Segment>]) -> Result<()> {
+        let now = now_ms();
+        let due = now.saturating_add(self.config.file_delete_delay_ms);
+        for segment in segments {
+            for path in segment.rename_to_deleted()? {
+                self.deleted_files.push((due, path));
+            }
+        }
+        self.delete_due_files(now).map(drop)
+    }
+
+    /// Removes the `.deleted` files whose delay has passed by `now_ms` and returns how many;
+    /// the broker calls it periodically. A segment deleted again under the same name (a
+    /// cleaned segment replacing one of its base offset) reuses the `.deleted` names, so its
+    /// files may go with the earlier ones' delay: harmless, readers hold descriptors.
+    pub fn delete_due_files(&mut self, now_ms: i64) -> Result<usize> {
+        let before = self.deleted_files.len();
+        let mut failed = None;
+        self.deleted_files.retain(|(due, path)| {
+            if *due > now_ms || failed.is_some() {
+                return true;
+            }
+            remove_if_present(path).map_err(|e| failed = Some(e)).is_err()
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(before - self.deleted_files.len()),
+        }
     }
 
     /// Removes the `count` oldest segments: from the list first, so new snapshots no longer
@@ -603,8 +646,8 @@ impl PartitionLog {
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset());
         let first_kept = self.segments[0].base_offset();
         producer_snapshot::delete_where(&self.dir, |offset| offset < first_kept)?;
+        self.delete_segment_files(&gone)?;
         for segment in gone {
-            segment.delete()?;
             info!(segment = %segment.path().display(), bytes = segment.size(), reason, "deleted segment");
         }
         Ok(())
@@ -624,9 +667,7 @@ impl PartitionLog {
         let previous_end = self.log_end_offset;
         let later = self.segments[keep..].to_vec();
         self.segments = Arc::new(self.segments[..keep].to_vec());
-        for segment in later {
-            segment.delete()?;
-        }
+        self.delete_segment_files(&later)?;
         let removed = self.active().truncate_to(offset)?;
         self.log_end_offset = self.active().next_offset();
         self.reset_flushed_offset();
@@ -637,9 +678,8 @@ impl PartitionLog {
     }
 
     fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
-        for segment in self.segments.iter() {
-            segment.delete()?;
-        }
+        let old = Arc::clone(&self.segments);
+        self.delete_segment_files(&old)?;
         self.segments = Arc::new(vec![Arc::new(Segment::create(&self.dir, offset, &self.config)?)]);
         producer_snapshot::delete_where(&self.dir, |_| true)?;
         sync_dir(&self.dir)?;

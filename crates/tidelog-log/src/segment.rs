@@ -21,8 +21,9 @@
 //! - [`Segment::truncate_to`] cuts committed bytes: it does so in place only when no region
 //!   of the segment is alive, and otherwise moves the kept bytes to a new file that takes
 //!   the segment's name, leaving the regions on the old, unlinked one;
-//! - deletion (retention, DeleteRecords, truncation's later segments) unlinks: a region's
-//!   open descriptor keeps the inode alive.
+//! - deletion (retention, DeleteRecords, truncation's later segments, the cleaner's swap)
+//!   renames the files `.deleted` and unlinks them `file.delete.delay.ms` later: a
+//!   region's open descriptor keeps the inode alive through both.
 //!
 //! The `.log` is opened for appending: writes need no position, since the file ends where
 //! its committed batches do (recovery and truncation cut it there, and a failed append is
@@ -31,8 +32,8 @@
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::{
-    segment_file, temp_segment_file, CLEANED_SUFFIX, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX,
-    TXN_INDEX_SUFFIX,
+    segment_file, temp_segment_file, CLEANED_SUFFIX, DELETED_SUFFIX, LOG_SUFFIX, OFFSET_INDEX_SUFFIX,
+    TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
 };
 use crate::offset_index::{OffsetIndex, OffsetPosition};
 use crate::time_index::{TimeIndex, TimestampOffset, NO_TIMESTAMP};
@@ -710,13 +711,25 @@ impl Segment {
         state.txn_index.sync()
     }
 
-    /// Removes the segment's files. Readers still holding the segment keep reading the
-    /// unlinked file through their open descriptor.
-    pub(crate) fn delete(&self) -> Result<()> {
-        delete_files(
-            self.log_path.parent().expect("segments live in a dir"),
-            self.base_offset,
-        )
+    /// Renames the segment's files `<name>.deleted` (Kafka's `changeFileSuffixes`), to be
+    /// removed later, and returns their new paths. Readers still holding the segment keep
+    /// reading through their open descriptors, across the rename and the removal.
+    pub(crate) fn rename_to_deleted(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.log_path.parent().expect("segments live in a dir");
+        let mut renamed = Vec::new();
+        for suffix in [LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX] {
+            let (from, to) = (
+                segment_file(dir, self.base_offset, suffix),
+                temp_segment_file(dir, self.base_offset, suffix, DELETED_SUFFIX),
+            );
+            match fs::rename(&from, &to) {
+                Ok(()) => renamed.push(to),
+                // The `.txnindex` exists only once a transaction was aborted in the segment.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).context("rename", &from),
+            }
+        }
+        Ok(renamed)
     }
 
     pub fn base_offset(&self) -> i64 {
@@ -743,11 +756,17 @@ impl Segment {
         self.read_state().max_timestamp
     }
 
+    /// The first batch's max timestamp (`NO_TIMESTAMP` while empty or without one): what
+    /// `max.compaction.lag.ms` counts from, as in Kafka.
+    pub fn first_batch_timestamp(&self) -> i64 {
+        self.read_state().first_batch_timestamp
+    }
+
     /// How long the segment has been collecting data, as Kafka judges it for `segment.ms`:
     /// from its first batch's timestamp to that of the batch about to be appended, or by the
     /// wall clock when the first batch has no timestamp.
     pub fn time_waited_for_roll(&self, now_ms: i64, incoming_max_timestamp: i64) -> i64 {
-        match self.read_state().first_batch_timestamp {
+        match self.first_batch_timestamp() {
             NO_TIMESTAMP => now_ms - self.created_ms,
             first => incoming_max_timestamp - first,
         }
@@ -1205,7 +1224,9 @@ mod tests {
         // Appends after the read, then retention's deletion of the segment's files.
         fill_large(&segment, 3, 0x22);
         assert_eq!(read.to_bytes().unwrap(), expected, "appends leave a read as it was");
-        segment.delete().unwrap();
+        for renamed in segment.rename_to_deleted().unwrap() {
+            remove_if_present(&renamed).unwrap();
+        }
         assert!(!segment.path().exists());
         fill_large(&segment, 2, 0x33);
         assert_eq!(read.to_bytes().unwrap(), expected, "deletion leaves a read as it was");

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use tidelog_log::{
-    clean_log, CheckpointFile, CleanerConfig, Cleaning, LogConfig, PartitionLog, Recovery, TopicPartition,
+    clean_log, CheckpointFile, CleanerConfig, Cleaning, LogConfig, PartitionLog, Recovery, Throttler, TopicPartition,
     CLEANER_OFFSET_CHECKPOINT, DEFAULT_DELETE_RETENTION_MS,
 };
 use tidelog_protocol::records::{
@@ -422,7 +422,11 @@ fn recovered(dir: &Path) -> Vec<Bytes> {
     let leftovers: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name.ends_with(".cleaned") || name.ends_with(".swap"))
+        .filter(|name| {
+            [".cleaned", ".swap", ".deleted"]
+                .iter()
+                .any(|suffix| name.ends_with(suffix))
+        })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     read_batches(&log).into_iter().map(|b| b.as_bytes().clone()).collect()
@@ -440,12 +444,9 @@ fn names_ending(dir: &Path, suffix: &str) -> Vec<i64> {
     bases
 }
 
-/// One step of a swap, as the cleaner makes it: a rename or a deletion.
+/// One step of a swap, as the cleaner makes it: a rename.
 #[derive(Debug, Clone)]
-enum Step {
-    Rename(String, String),
-    Delete(String),
-}
+struct Step(String, String);
 
 #[test]
 fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning() {
@@ -468,7 +469,7 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning()
     let first_dirty = checkpoint.values().next().copied();
     let cleaned = Cleaning::new(&log, first_dirty, &cleaner, T0)
         .unwrap()
-        .run(&cleaner, T0)
+        .run(&cleaner, T0, &Throttler::unlimited())
         .unwrap();
     let staged = dir.path().join("staged");
     copy_dir(&path, &staged);
@@ -485,7 +486,7 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning()
     let mut steps = Vec::new();
     for &base in &new_bases {
         for suffix in ["txnindex", "log"] {
-            steps.push(Step::Rename(
+            steps.push(Step(
                 name(base, &format!("{suffix}.cleaned")),
                 name(base, &format!("{suffix}.swap")),
             ));
@@ -495,19 +496,16 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning()
     for &base in &old_bases {
         for suffix in ["log", "index", "timeindex", "txnindex"] {
             if staged.join(name(base, suffix)).exists() {
-                steps.push(Step::Delete(name(base, suffix)));
+                steps.push(Step(name(base, suffix), name(base, &format!("{suffix}.deleted"))));
             }
         }
     }
     for &base in &new_bases {
         for suffix in ["index", "timeindex"] {
-            steps.push(Step::Rename(
-                name(base, &format!("{suffix}.cleaned")),
-                name(base, suffix),
-            ));
+            steps.push(Step(name(base, &format!("{suffix}.cleaned")), name(base, suffix)));
         }
         for suffix in ["txnindex", "log"] {
-            steps.push(Step::Rename(name(base, &format!("{suffix}.swap")), name(base, suffix)));
+            steps.push(Step(name(base, &format!("{suffix}.swap")), name(base, suffix)));
         }
     }
     let finish_start = steps.len() - 4 * new_bases.len();
@@ -515,17 +513,14 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning()
         new_bases.len() < old_bases.len(),
         "segments merged: {new_bases:?} for {old_bases:?}"
     );
-    // Every step but most deletions, which all leave the same kind of state.
+    // Every step but most renames of the old segments, which all leave the same kind of state.
     let crashes =
         (0..=steps.len()).filter(|&done| done <= commit_point + 2 || done + 2 >= finish_start || done % 7 == 0);
     for done in crashes {
         let crashed = dir.path().join(format!("crashed-{done}"));
         copy_dir(&staged, &crashed);
-        for step in &steps[..done] {
-            match step {
-                Step::Rename(from, to) => fs::rename(crashed.join(from), crashed.join(to)).unwrap(),
-                Step::Delete(file) => fs::remove_file(crashed.join(file)).unwrap(),
-            }
+        for Step(from, to) in &steps[..done] {
+            fs::rename(crashed.join(from), crashed.join(to)).unwrap();
         }
         let expected = if done < commit_point { &before } else { &after };
         assert!(
@@ -585,7 +580,7 @@ fn a_cleaning_is_dropped_when_retention_ran_meanwhile() {
     let cleaner = CleanerConfig::default();
     let cleaned = Cleaning::new(&log, None, &cleaner, T0)
         .unwrap()
-        .run(&cleaner, T0)
+        .run(&cleaner, T0, &Throttler::unlimited())
         .unwrap();
     assert!(log.apply_retention(T0 + 100_000, 0, -1).unwrap() > 0);
     let kept = batch_bytes(read_batches(&log));
@@ -653,8 +648,60 @@ fn a_cleaning_of_a_deleted_partition_never_lands_in_its_successor() {
         files
     };
     let before = files(&path);
-    let cleaned = cleaning.run(&cleaner, T0).unwrap();
+    let cleaned = cleaning.run(&cleaner, T0, &Throttler::unlimited()).unwrap();
     assert_eq!(cleaned.install(&mut old).unwrap(), None);
     assert_eq!(files(&path), before, "the new partition's files are untouched");
     assert_eq!(names_ending(&path, ".cleaned"), Vec::<i64>::new());
+}
+
+#[test]
+fn the_max_compaction_delay_counts_from_the_oldest_dirty_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_path, mut log) = create(dir.path());
+    write_keyed(&mut log, 2_000);
+    roll(&mut log, T0 + 20_000);
+    log.flush().unwrap();
+    let cleaner = CleanerConfig {
+        max_compaction_lag_ms: 1_000,
+        ..CleanerConfig::default()
+    };
+    let delay = |log: &PartitionLog, checkpoint, now| {
+        let cleaning = Cleaning::new(log, checkpoint, &cleaner, now).unwrap();
+        cleaning.max_compaction_delay_ms()
+    };
+    // Counted from the first batch's max timestamp, as in Kafka.
+    let first = log.segments()[0].first_batch_timestamp();
+    assert!((T0..T0 + 10).contains(&first), "{first}");
+    assert_eq!(delay(&log, None, first + 1_000), 0);
+    assert_eq!(delay(&log, None, first + 1_500), 500);
+    let unlimited = Cleaning::new(&log, None, &CleanerConfig::default(), i64::MAX).unwrap();
+    assert_eq!(unlimited.max_compaction_delay_ms(), 0, "the default never makes it due");
+
+    // Cleaned, nothing is dirty but the active segment, which does not count.
+    let summary = clean_log(&mut log, &cleaner, T0).unwrap().unwrap();
+    assert_eq!(delay(&log, Some(summary.first_dirty_offset), T0 + 1_000_000), 0);
+}
+
+#[test]
+fn a_throttled_cleaning_keeps_its_reads_and_writes_to_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_path, mut log) = create(dir.path());
+    let mut written = write_keyed(&mut log, 2_000);
+    written.extend(roll(&mut log, T0 + 20_000));
+    log.flush().unwrap();
+    let segments = log.segments();
+    let cleanable: u64 = segments[..segments.len() - 1].iter().map(|s| s.size()).sum();
+    let cleaner = CleanerConfig::default();
+    // The rewrite alone reads every cleanable byte: a second's worth at this rate.
+    let throttler = Throttler::new(cleanable as f64);
+    let started = std::time::Instant::now();
+    let cleaned = Cleaning::new(&log, None, &cleaner, T0)
+        .unwrap()
+        .run(&cleaner, T0, &throttler)
+        .unwrap();
+    let took = started.elapsed();
+    // All but the last few milliseconds' worth (shorter sleeps wait for more bytes).
+    assert!(took >= std::time::Duration::from_millis(950), "{took:?}");
+    cleaned.install(&mut log).unwrap().unwrap();
+    assert_eq!(read_records(&log), latest(&written));
 }

@@ -380,6 +380,85 @@ fn truncation_removes_batches_and_appends_continue() {
     assert_eq!(log.append(produced(1, T0)).unwrap().base_offset, 5);
 }
 
+fn wall_clock_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since_epoch.unwrap().as_millis() as i64
+}
+
+/// The names in `dir` that end in `.deleted`.
+fn deleted_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".deleted"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn deleted_segments_are_renamed_and_their_files_removed_after_the_delay() {
+    let config = LogConfig {
+        file_delete_delay_ms: 60_000,
+        ..small_config()
+    };
+    let (dir, mut log) = new_log(config.clone());
+    let path = dir.path().join("orders-0");
+    fill(&mut log, 80, T0);
+    let segments = log.segments().to_vec();
+    let n = segments.len();
+    let snapshot = log.snapshot();
+    let read_all = |snapshot: &tidelog_log::LogSnapshot| {
+        let read = snapshot.read(segments[0].base_offset(), 1 << 20, i64::MAX).unwrap();
+        read.records.to_bytes().unwrap()
+    };
+    let before = read_all(&snapshot);
+    let start = wall_clock_ms();
+
+    // Retention, DeleteRecords and truncation: two segments each.
+    let cutoff = segments[1].max_timestamp().timestamp;
+    assert_eq!(log.apply_retention(cutoff + 1_001, 1_000, -1).unwrap(), 2);
+    log.delete_records_before(segments[4].base_offset()).unwrap();
+    log.truncate_to(segments[n - 2].base_offset()).unwrap();
+    let gone: Vec<&std::sync::Arc<tidelog_log::Segment>> = segments[..4].iter().chain(&segments[n - 2..]).collect();
+    let mut expected: Vec<String> = Vec::new();
+    for segment in &gone {
+        assert!(!segment.path().exists(), "{}", segment.path().display());
+        let name = segment.path().file_name().unwrap().to_str().unwrap();
+        for suffix in ["log", "index", "timeindex"] {
+            expected.push(format!("{}.{suffix}.deleted", name.trim_end_matches(".log")));
+        }
+    }
+    expected.sort();
+    assert_eq!(deleted_files(&path), expected);
+    assert_eq!(read_all(&snapshot), before, "a reader holding them reads on");
+
+    assert_eq!(log.delete_due_files(start + 59_999).unwrap(), 0, "not yet due");
+    assert_eq!(deleted_files(&path), expected);
+    assert_eq!(log.delete_due_files(wall_clock_ms() + 60_000).unwrap(), expected.len());
+    assert_eq!(deleted_files(&path), Vec::<String>::new());
+    assert_eq!(read_all(&snapshot), before, "nor does the removal stop it");
+
+    // A start removes what a stop left waiting.
+    let closed = log.segments().len() - 1;
+    assert_eq!(log.apply_retention(i64::MAX, 0, -1).unwrap(), closed);
+    assert!(!deleted_files(&path).is_empty());
+    let log_start = log.log_start_offset();
+    drop(log);
+    let log = PartitionLog::open(&path, config.clone(), tidelog_log::Recovery::From(0), log_start).unwrap();
+    assert_eq!(deleted_files(&path), Vec::<String>::new());
+    assert_eq!(log.log_start_offset(), log_start);
+
+    // Without a delay the files go at once.
+    let (dir, mut log) = new_log(LogConfig {
+        file_delete_delay_ms: 0,
+        ..config
+    });
+    fill(&mut log, 20, T0);
+    assert!(log.apply_retention(i64::MAX, 0, -1).unwrap() > 0);
+    assert_eq!(deleted_files(&dir.path().join("orders-0")), Vec::<String>::new());
+}
+
 #[test]
 fn flush_makes_everything_appended_durable() {
     let (_dir, mut log) = new_log(small_config());

@@ -1,7 +1,9 @@
 //! Compaction through the real binary, with the cleaner looking every 200 ms: a compacted
 //! topic written in many segments reads, with librdkafka from offset 0, as the latest record
 //! of each key at its original offset below the cleaner's checkpoint and everything after
-//! it, also after a kill -9 and a restart.
+//! it, also after a kill -9 and a restart; tombstones go after `delete.retention.ms`; a
+//! topic past `max.compaction.lag.ms` is cleaned however little is dirty, and the replaced
+//! segments' files wait `file.delete.delay.ms` renamed `.deleted`.
 
 mod common;
 
@@ -138,4 +140,44 @@ fn tombstones_stay_for_delete_retention_ms_after_their_first_cleaning_then_go() 
     let read = broker.read_partition("deletes", 0, 0, end);
     let live: std::collections::BTreeSet<Vec<u8>> = read.iter().filter_map(|m| m.key.clone()).collect();
     assert_eq!(live.len(), KEYS / 2, "{live:?}");
+}
+
+/// The names in the partition's directory that end in `.deleted`.
+fn deleted_files(broker: &Broker, topic: &str) -> Vec<String> {
+    let dir = broker.partition_dir(topic, 0);
+    let names = std::fs::read_dir(dir).unwrap();
+    let names = names.map(|e| e.unwrap().file_name().into_string().unwrap());
+    names.filter(|name| name.ends_with(".deleted")).collect()
+}
+
+#[test]
+fn past_max_compaction_lag_a_topic_is_cleaned_and_the_old_files_wait_file_delete_delay_ms() {
+    let broker = Broker::start(&FAST_CLEANER);
+    // A dirty ratio of 1 is never exceeded: only the lag makes the cleaning due.
+    broker.admin().create_ok(&[new_topic("lagging", 1, 1)
+        .set("cleanup.policy", "compact")
+        .set("segment.bytes", "1024")
+        .set("min.cleanable.dirty.ratio", "1")
+        .set("max.compaction.lag.ms", "1000")
+        .set("file.delete.delay.ms", "5000")]);
+    let mut raw = broker.raw();
+    let padding = "p".repeat(40);
+    for i in 0..100 {
+        produce_one(&mut raw, "lagging", &format!("key-{}", i % KEYS), Some(&padding));
+    }
+    let active = *broker.segment_base_offsets("lagging", 0).last().unwrap();
+    wait_until("the cleaner to reach the active segment", || {
+        (cleaner_checkpoint(&broker, "lagging") == Some(active)).then_some(())
+    });
+    let cleaned_at = std::time::Instant::now();
+    assert!(
+        !deleted_files(&broker, "lagging").is_empty(),
+        "the replaced segments wait"
+    );
+    wait_until("the replaced segments' files to go", || {
+        deleted_files(&broker, "lagging").is_empty().then_some(())
+    });
+    assert!(cleaned_at.elapsed() >= std::time::Duration::from_millis(3_000));
+    let read = broker.read_partition("lagging", 0, 0, 100);
+    assert!(read.len() < 100, "{} records read", read.len());
 }

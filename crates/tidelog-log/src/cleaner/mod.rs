@@ -27,9 +27,11 @@
 
 mod offset_map;
 mod swap;
+mod throttler;
 mod transactions;
 
 pub(crate) use swap::{commit as swap_commit, finish as swap_finish, recover as recover_swaps};
+pub use throttler::{Throttler, DEFAULT_IO_MAX_BYTES_PER_SECOND};
 
 use crate::checkpoint::{CheckpointFile, CLEANER_OFFSET_CHECKPOINT};
 use crate::config::LogConfig;
@@ -63,7 +65,11 @@ pub struct CleanerConfig {
     pub delete_retention_ms: i64,
     /// `min.compaction.lag.ms`: segments with a record younger than this are not cleaned.
     pub min_compaction_lag_ms: i64,
-    /// `log.cleaner.dedupe.buffer.size` (per cleaner thread): the offset map's memory.
+    /// `max.compaction.lag.ms`: a log whose oldest dirty record is older than this is due for
+    /// cleaning whatever its dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// The offset map's memory: `log.cleaner.dedupe.buffer.size` over `log.cleaner.threads`,
+    /// since each thread has its map, as in Kafka.
     pub dedupe_buffer_bytes: usize,
 }
 
@@ -72,6 +78,7 @@ impl Default for CleanerConfig {
         Self {
             delete_retention_ms: DEFAULT_DELETE_RETENTION_MS,
             min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
             dedupe_buffer_bytes: DEFAULT_DEDUPE_BUFFER_BYTES,
         }
     }
@@ -97,6 +104,7 @@ pub struct Cleaning {
     end: i64,
     aborted: Vec<AbortedTxn>,
     producers: HashMap<i64, LastBatch>,
+    max_compaction_delay_ms: i64,
 }
 
 /// The outcome of a cleaning, for the checkpoint, the scheduling and the metrics.
@@ -152,6 +160,16 @@ impl Cleaning {
         if count == 0 {
             return None;
         }
+        // Kafka's "max compaction delay", from the first batches of the dirty segments but
+        // the active one (their oldest records, as far as timestamps tell).
+        let earliest_dirty = segments[..segments.len() - 1]
+            .iter()
+            .filter(|s| s.next_offset() > checkpointed)
+            .map(|s| s.first_batch_timestamp())
+            .filter(|&timestamp| timestamp > 0)
+            .min();
+        let clean_until = now_ms.saturating_sub(config.max_compaction_lag_ms);
+        let max_compaction_delay_ms = earliest_dirty.map_or(0, |earliest| clean_until.saturating_sub(earliest).max(0));
         let end = segments[count].base_offset();
         let producers = log
             .producer_state()
@@ -172,6 +190,7 @@ impl Cleaning {
             end,
             aborted: log.snapshot().aborted_txns(segments[0].base_offset(), end),
             producers,
+            max_compaction_delay_ms,
         })
     }
 
@@ -191,10 +210,17 @@ impl Cleaning {
         }
     }
 
-    /// Writes the cleaned segments as `.cleaned` files. Reads only the segments it was given,
-    /// which appends never touch, so it runs without the log's lock.
-    pub fn run(self, config: &CleanerConfig, now_ms: i64) -> Result<Cleaned> {
-        let (map, map_end) = self.build_offset_map(config.dedupe_buffer_bytes)?;
+    /// How long ago the oldest dirty record passed `max.compaction.lag.ms`; above 0 the log
+    /// is due for cleaning whatever its dirty ratio (Kafka's `maxCompactionDelay`).
+    pub fn max_compaction_delay_ms(&self) -> i64 {
+        self.max_compaction_delay_ms
+    }
+
+    /// Writes the cleaned segments as `.cleaned` files, its reads and writes held to the
+    /// rate of `throttler`. Reads only the segments it was given, which appends never touch,
+    /// so it runs without the log's lock.
+    pub fn run(self, config: &CleanerConfig, now_ms: i64, throttler: &Throttler) -> Result<Cleaned> {
+        let (map, map_end) = self.build_offset_map(config.dedupe_buffer_bytes, throttler)?;
         let count = self.segments.partition_point(|s| s.base_offset() < map_end);
         let replaced = self.segments[..count].to_vec();
         let mut rewriter = Rewriter {
@@ -205,6 +231,7 @@ impl Cleaning {
             now_ms,
             delete_retention_ms: config.delete_retention_ms,
             next_delete_horizon_ms: None,
+            throttler,
         };
         let mut new_bases = Vec::new();
         let groups = group_by_size(&replaced, &self.log_config);
@@ -232,7 +259,7 @@ impl Cleaning {
     /// Maps each key of the dirty section to its latest offset, leaving out aborted
     /// transactions and control batches. Returns the map and where it ends: the end of the
     /// cleanable segments, or the batch before which the map filled up.
-    fn build_offset_map(&self, capacity_bytes: usize) -> Result<(OffsetMap, i64)> {
+    fn build_offset_map(&self, capacity_bytes: usize, throttler: &Throttler) -> Result<(OffsetMap, i64)> {
         let mut map = OffsetMap::new(capacity_bytes);
         let mut transactions = Transactions::new(self.aborted.clone());
         for segment in self.segments.iter().filter(|s| s.next_offset() > self.first_dirty) {
@@ -244,6 +271,7 @@ impl Cleaning {
                     return Ok((map, located.header.base_offset().max(self.first_dirty)));
                 }
                 let batch = segment.read_batch(&located)?;
+                throttler.throttle(batch.as_bytes().len());
                 if batch.is_control() {
                     if let Some(marker) = read_marker(&batch).map_err(|e| corrupt(segment, &located, e))? {
                         transactions.on_marker(&batch, marker.control_type);
@@ -296,8 +324,8 @@ impl Cleaned {
 
 /// Cleans a log its caller holds, in one go, using and updating the partition's entry in
 /// the `cleaner-offset-checkpoint` of its log dir; `None` when nothing could be cleaned.
-/// For callers that do not share the log (tools, tests); the broker runs the steps itself
-/// so that the rewrite runs without the lock.
+/// For callers that do not share the log (tools, tests), unthrottled; the broker runs the
+/// steps itself so that the rewrite runs without the lock.
 pub fn clean_log(log: &mut PartitionLog, config: &CleanerConfig, now_ms: i64) -> Result<Option<CleanSummary>> {
     let (log_dir, partition) = checkpoint_key(log.dir())?;
     let checkpoint = CheckpointFile::new(log_dir, CLEANER_OFFSET_CHECKPOINT);
@@ -305,7 +333,7 @@ pub fn clean_log(log: &mut PartitionLog, config: &CleanerConfig, now_ms: i64) ->
     let Some(cleaning) = Cleaning::new(log, offsets.get(&partition).copied(), config, now_ms) else {
         return Ok(None);
     };
-    let Some(summary) = cleaning.run(config, now_ms)?.install(log)? else {
+    let Some(summary) = cleaning.run(config, now_ms, &Throttler::unlimited())?.install(log)? else {
         return Ok(None);
     };
     offsets.insert(partition, summary.first_dirty_offset);
@@ -356,6 +384,7 @@ struct Rewriter<'a> {
     now_ms: i64,
     delete_retention_ms: i64,
     next_delete_horizon_ms: Option<i64>,
+    throttler: &'a Throttler,
 }
 
 impl Rewriter<'_> {
@@ -416,9 +445,11 @@ impl Rewriter<'_> {
         let mut kept = false;
         for located in located_batches(segment)? {
             let batch = segment.read_batch(&located)?;
+            self.throttler.throttle(batch.as_bytes().len());
             let (retained, aborted_entry) = self.clean_batch(segment, &located, batch)?;
             if let Some(retained) = retained {
                 append(cleaned, &retained)?;
+                self.throttler.throttle(retained.as_bytes().len());
                 kept = true;
             }
             if let Some(entry) = aborted_entry {

@@ -387,6 +387,9 @@ fn log_config(settings: &MetadataLogSettings) -> LogConfig {
     LogConfig {
         segment_bytes: settings.segment_bytes,
         retention_ms: -1,
+        // Nothing reads its segments but a load, so the files of those `prune` deletes go
+        // at once (Kafka waits its 60 s default, for followers fetching them).
+        file_delete_delay_ms: 0,
         ..LogConfig::default()
     }
 }
