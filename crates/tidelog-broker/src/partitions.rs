@@ -317,16 +317,17 @@ impl Partitions {
         leader_epoch: impl Fn(&TopicMeta, i32) -> i32,
         without_metadata: &HashSet<TopicPartition>,
     ) -> Result<(), LogError> {
+        // Held while the logs are made (no fsync, so briefly): a request that finds a new
+        // topic in the metadata and asks for its partitions waits for them rather than miss
+        // them (a group coordinator would fail to write to its new internal topic).
+        let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
         let mut missing = Vec::new();
-        {
-            let hosted = self.hosted.read().unwrap_or_else(|e| e.into_inner());
-            for &topic in topics {
-                let log_config = log_config(config, &topic.configs);
-                for p in 0..topic.partitions {
-                    if !hosted.contains_key(&(topic.name.clone(), p)) {
-                        let tp = TopicPartition::new(topic.name.clone(), p)?;
-                        missing.push((topic, tp, log_config.clone()));
-                    }
+        for &topic in topics {
+            let log_config = log_config(config, &topic.configs);
+            for p in 0..topic.partitions {
+                if !hosted.contains_key(&(topic.name.clone(), p)) {
+                    let tp = TopicPartition::new(topic.name.clone(), p)?;
+                    missing.push((topic, tp, log_config.clone()));
                 }
             }
         }
@@ -335,7 +336,6 @@ impl Partitions {
             .map(|(_, tp, log_config)| (tp.clone(), log_config.clone()))
             .collect();
         let logs = self.logs.create_logs(new)?;
-        let mut ready = Vec::with_capacity(logs.len());
         for ((topic, tp, log_config), (log, created)) in missing.into_iter().zip(logs) {
             {
                 let mut log = lock(&log);
@@ -344,12 +344,8 @@ impl Partitions {
             }
             let unwritten =
                 (created || without_metadata.contains(&tp)).then_some(PartitionMetadata { topic_id: topic.id });
-            ready.push(Arc::new(Partition::new(tp, log, unwritten)));
-        }
-        let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
-        for partition in ready {
-            let key = (partition.tp.topic().to_string(), partition.tp.partition());
-            hosted.entry(key).or_insert(partition);
+            let key = (tp.topic().to_string(), tp.partition());
+            hosted.insert(key, Arc::new(Partition::new(tp, log, unwritten)));
         }
         Ok(())
     }
