@@ -9,6 +9,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use crate::metadata::kraft::MetadataLogSettings;
+use crate::topic_config;
 use thiserror::Error;
 use tidelog_log::{
     DEFAULT_DEDUPE_BUFFER_BYTES, DEFAULT_IO_MAX_BYTES_PER_SECOND, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES,
@@ -567,7 +568,11 @@ impl BrokerConfig {
                     c.sasl_plain_users = jaas_users(v).map_err(|reason| invalid(k, "(hidden)", reason))?
                 }
                 _ if NOT_USED_ON_ONE_NODE.contains(&k) => report.not_used.push(key.clone()),
-                _ => report.unknown.push(key.clone()),
+                // A topic config's broker default: read where the topic config is resolved.
+                _ => match topic_config::validate_broker_default(k, v) {
+                    Some(checked) => checked.map_err(|reason| invalid(k, v, reason))?,
+                    None => report.unknown.push(key.clone()),
+                },
             }
             if !is_secret(k) {
                 c.explicit.insert(key.clone(), value.clone());
@@ -787,6 +792,31 @@ mod tests {
         assert_eq!(c.num_partitions, 3);
         assert_eq!(c.log_retention_ms, HOUR_MS);
         assert_eq!(report.unknown, vec!["zookeeper.connect".to_string()]);
+    }
+
+    #[test]
+    fn topic_config_defaults_set_on_the_broker_are_known_and_checked() {
+        let text = "log.segment.delete.delay.ms=1000
+log.cleaner.max.compaction.lag.ms=60000
+                    log.cleanup.policy=compact
+";
+        let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert_eq!(report, NotApplied::default());
+        let overrides = BTreeMap::new();
+        assert_eq!(
+            topic_config::effective_i64(&c, &overrides, "file.delete.delay.ms"),
+            1000
+        );
+        assert!(topic_config::compacts(&c, &overrides));
+        for bad in ["log.segment.delete.delay.ms=-1", "log.cleanup.policy=shred"] {
+            assert!(
+                matches!(
+                    BrokerConfig::from_properties(&props(bad)),
+                    Err(ConfigError::Invalid { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -136,6 +136,16 @@ pub fn def(name: &str) -> Option<&'static TopicConfigDef> {
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
 }
 
+/// Checks `value` of a broker property that gives a topic config its default
+/// (`log.cleanup.policy`, `log.segment.delete.delay.ms`, ...) as the topic config's values
+/// are checked; `None` for a property that gives none.
+pub fn validate_broker_default(property: &str, value: &str) -> Option<Result<(), String>> {
+    TOPIC_CONFIGS
+        .iter()
+        .find(|d| d.broker_synonym == Some(property))
+        .map(|d| (d.validate)(value))
+}
+
 /// Checks a set of topic config overrides: known names, valid values.
 pub fn validate(configs: &BTreeMap<String, String>) -> Result<(), String> {
     for (name, value) in configs {
