@@ -11,10 +11,11 @@
 //! moves only when the high watermark does (a marker counts once it is durable), so what
 //! wakes fetches for new data wakes them for a moved LSO too.
 //!
-//! A partition's `partition.metadata` (its topic's id) is written as Kafka writes it: not
-//! by the request that creates the partition but by the partition's first flush of records
-//! (which first makes the new directory durable: `PartitionLog::create`), or at the latest
-//! at a clean shutdown, as Kafka's `UnifiedLog.close` does. It is replaced atomically
+//! A partition's `partition.metadata` (its topic's id) is written not by the request that
+//! creates the partition but by the partition's first flush of records (which first makes
+//! the new directory durable: `PartitionLog::create`), or at the latest at a clean shutdown.
+//! Kafka also writes it before a log's first append and at `UnifiedLog.close`, and besides
+//! from a one-off background task right after creation, which Tidelog does not have. It is replaced atomically
 //! (written, fsynced, renamed), so a crash leaves it whole or missing; one missing is written
 //! by the next flush or shutdown. A CreateTopics of 1000 topics so costs one metadata fsync,
 //! not thousands (docs/PERFORMANCE.md, "Metadata: KRaft log vs the JSON event log").
