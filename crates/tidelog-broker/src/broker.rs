@@ -44,6 +44,7 @@ use crate::metadata::{
     validate_topic_name, MetadataEvent, MetadataImage, MetadataStore, StoreError, StoreSettings, TopicMeta,
 };
 use crate::metrics::Metrics;
+use crate::open_files;
 use crate::partitions::{compaction, Compaction, Partitions};
 use crate::topic_config;
 
@@ -67,6 +68,8 @@ pub enum StartError {
     Metadata(#[from] StoreError),
     #[error("cannot open the logs: {0}")]
     Logs(#[from] tidelog_log::LogError),
+    #[error("{0}")]
+    OpenFiles(String),
     #[error("meta.properties in {path} belongs to node {found}, not {expected}")]
     NodeMismatch { path: String, found: String, expected: i32 },
     #[error("meta.properties in {path} belongs to cluster {found}, not {expected} (the other log directories')")]
@@ -216,6 +219,9 @@ impl Broker {
     /// Prepares the log directories (identity in `meta.properties`, as Kafka writes it)
     /// and replays the metadata.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
+        let limit = open_files::raise_limit().map_err(|e| StartError::OpenFiles(format!("open files limit: {e}")))?;
+        let budget = open_files::budget(config.log_open_files_max, limit).map_err(StartError::OpenFiles)?;
+        tidelog_log::set_open_files_budget(budget);
         let (dir_locks, cluster_id, metadata) = open_metadata(&config, None)?;
         let partitions = Partitions::open(&config, &metadata.image())?;
         let topics = metadata.image().topics().count();

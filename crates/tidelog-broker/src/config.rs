@@ -103,6 +103,9 @@ pub struct BrokerConfig {
     pub log_cleaner_threads: i32,
     /// `log.cleaner.io.max.bytes.per.second`: the cleaner threads' reads and writes together.
     pub log_cleaner_io_max_bytes_per_second: f64,
+    /// `log.open.files.max` (Tidelog's): how many segment and index files stay open at
+    /// once; -1 for half the process's open-file limit (see `open_files.rs`).
+    pub log_open_files_max: i64,
     pub log_index_interval_bytes: i32,
     pub log_index_size_max_bytes: i32,
     pub message_max_bytes: i32,
@@ -176,6 +179,7 @@ impl Default for BrokerConfig {
             log_cleaner_dedupe_buffer_size: DEFAULT_DEDUPE_BUFFER_BYTES as i64,
             log_cleaner_threads: 1,
             log_cleaner_io_max_bytes_per_second: DEFAULT_IO_MAX_BYTES_PER_SECOND,
+            log_open_files_max: -1,
             log_index_interval_bytes: 4096,
             log_index_size_max_bytes: 10 * 1024 * 1024,
             message_max_bytes: 1_048_588,
@@ -375,6 +379,15 @@ fn list_listeners(listeners: &[Listener]) -> String {
 }
 
 /// `host:port,...`; empty for none.
+/// -1 (automatic) or a budget of at least [`crate::open_files::MIN_BUDGET`] files.
+fn open_files_max(key: &str, value: &str) -> Result<i64, ConfigError> {
+    let min = crate::open_files::MIN_BUDGET as i64;
+    match number(key, value)? {
+        n if n == -1 || n >= min => Ok(n),
+        _ => Err(invalid(key, value, format!("must be -1 or at least {min}"))),
+    }
+}
+
 fn http_listeners(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
     let addrs: Vec<String> = value
         .split(',')
@@ -533,6 +546,7 @@ impl BrokerConfig {
                 "log.cleaner.dedupe.buffer.size" => c.log_cleaner_dedupe_buffer_size = at_least(k, v, 1 << 20)?,
                 "log.cleaner.threads" => c.log_cleaner_threads = at_least(k, v, 0)?,
                 "log.cleaner.io.max.bytes.per.second" => c.log_cleaner_io_max_bytes_per_second = rate(k, v)?,
+                "log.open.files.max" => c.log_open_files_max = open_files_max(k, v)?,
                 "log.index.interval.bytes" => c.log_index_interval_bytes = at_least(k, v, 0)?,
                 "log.index.size.max.bytes" => c.log_index_size_max_bytes = at_least(k, v, MIN_SEGMENT_INDEX_BYTES)?,
                 "message.max.bytes" => c.message_max_bytes = at_least(k, v, 0)?,
@@ -692,6 +706,7 @@ impl BrokerConfig {
                 "log.cleaner.io.max.bytes.per.second",
                 java_double(self.log_cleaner_io_max_bytes_per_second),
             ),
+            ("log.open.files.max", self.log_open_files_max.to_string()),
             ("log.index.interval.bytes", self.log_index_interval_bytes.to_string()),
             ("log.index.size.max.bytes", self.log_index_size_max_bytes.to_string()),
             ("message.max.bytes", self.message_max_bytes.to_string()),

@@ -109,6 +109,11 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "The most the log cleaner threads together read and write a second.",
     ),
     (
+        "log.open.files.max",
+        ConfigType::Long,
+        "How many segment and index files stay open at once, the least recently used closed first and reopened on use; -1 for half the process's open-file limit.",
+    ),
+    (
         "log.index.interval.bytes",
         ConfigType::Int,
         "The bytes of log between two entries of the offset index.",

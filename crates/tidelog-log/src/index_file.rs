@@ -3,11 +3,14 @@
 //!
 //! Kafka preallocates and memory-maps its index files; writing exactly the entries instead
 //! keeps the files valid at every moment for Kafka's `DumpLogSegments` and lets a loader
-//! detect a torn file from its length alone.
+//! detect a torn file from its length alone. The entries are read once, at open; the file
+//! is written through the [`crate::file_cache`], so a sealed segment's index keeps no
+//! descriptor open.
 
 use crate::error::{IoContext, LogError, Result};
-use std::fs::{File, OpenOptions};
-use std::io::Read;
+use crate::file_cache::{Access, CachedFile};
+use std::fs;
+use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -20,24 +23,20 @@ pub trait IndexEntry: Copy {
 
 #[derive(Debug)]
 pub struct IndexFile<E> {
-    path: PathBuf,
-    file: File,
+    file: CachedFile,
     entries: Vec<E>,
     max_entries: usize,
 }
 
 impl<E: IndexEntry> IndexFile<E> {
-    /// Opens `path`, creating it empty if missing, and loads its entries.
+    /// Loads the entries of `path`; a missing file has none, and is created by the first
+    /// write.
     pub fn open(path: &Path, max_entries: usize) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .context("open index", path)?;
-        let mut bytes = Vec::new();
-        (&file).read_to_end(&mut bytes).context("read index", path)?;
+        let bytes = match fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).context("read index", path),
+        };
         if bytes.len() % E::SIZE != 0 {
             let reason = format!(
                 "{} bytes is not a whole number of {}-byte entries",
@@ -47,15 +46,19 @@ impl<E: IndexEntry> IndexFile<E> {
             return Err(LogError::corrupt(path, reason));
         }
         Ok(Self {
-            path: path.to_path_buf(),
-            file,
+            file: CachedFile::new(path.to_path_buf(), Access::ReadWrite),
             entries: bytes.chunks_exact(E::SIZE).map(E::decode).collect(),
             max_entries,
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn path(&self) -> PathBuf {
+        self.file.path()
+    }
+
+    /// Follows a rename of the file.
+    pub fn renamed(&self, path: PathBuf) {
+        self.file.renamed(path);
     }
 
     pub fn entries(&self) -> &[E] {
@@ -77,8 +80,9 @@ impl<E: IndexEntry> IndexFile<E> {
         entry.encode(buf);
         let position = (self.entries.len() * E::SIZE) as u64;
         self.file
+            .get()?
             .write_all_at(buf, position)
-            .context("append to index", &self.path)?;
+            .context("append to index", &self.path())?;
         self.entries.push(entry);
         Ok(())
     }
@@ -87,15 +91,16 @@ impl<E: IndexEntry> IndexFile<E> {
     pub fn truncate(&mut self, len: usize) -> Result<()> {
         if len < self.entries.len() {
             self.file
+                .get()?
                 .set_len((len * E::SIZE) as u64)
-                .context("truncate index", &self.path)?;
+                .context("truncate index", &self.path())?;
             self.entries.truncate(len);
         }
         Ok(())
     }
 
     pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().context("fsync index", &self.path)
+        self.file.get()?.sync_data().context("fsync index", &self.path())
     }
 }
 

@@ -9,6 +9,7 @@ mod checkpoint;
 mod cleaner;
 mod config;
 mod error;
+mod file_cache;
 mod index_file;
 #[cfg(test)]
 mod kafka_fixture;
@@ -37,6 +38,7 @@ pub use cleaner::{
 };
 pub use config::{LogConfig, MIN_SEGMENT_BYTES, MIN_SEGMENT_INDEX_BYTES};
 pub use error::{LogError, Result};
+pub use file_cache::{set_budget as set_open_files_budget, stats as open_files_stats, FileCacheStats};
 pub use layout::{parse_log_file_name, TopicPartition};
 pub use leader_epoch_checkpoint::{EpochEntry, LeaderEpochCheckpointFile, LEADER_EPOCH_CHECKPOINT};
 pub use log_manager::{

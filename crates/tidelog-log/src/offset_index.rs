@@ -55,6 +55,11 @@ impl OffsetIndex {
         })
     }
 
+    /// Follows a rename of the file.
+    pub(crate) fn renamed(&self, path: std::path::PathBuf) {
+        self.file.renamed(path);
+    }
+
     /// Records that the batch starting at `position` ends at `last_offset`. The segment
     /// guarantees both fit in an `i32` (it rolls before they would not).
     pub fn append(&mut self, last_offset: i64, position: u64) -> Result<()> {

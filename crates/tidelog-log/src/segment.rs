@@ -28,9 +28,15 @@
 //! The `.log` is opened for appending: writes need no position, since the file ends where
 //! its committed batches do (recovery and truncation cut it there, and a failed append is
 //! cut off again).
+//!
+//! Descriptors: the segment's files are [`CachedFile`]s, open only while the process-wide
+//! [`crate::file_cache`] keeps them. Each use takes the open file (an `Arc<File>`) outside
+//! the state lock, so a reader that took it keeps reading that file whatever the cache,
+//! truncation or deletion do meanwhile.
 
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
+use crate::file_cache::{self, Access, CachedFile};
 use crate::layout::{
     segment_file, temp_segment_file, CLEANED_SUFFIX, DELETED_SUFFIX, LOG_SUFFIX, OFFSET_INDEX_SUFFIX,
     TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
@@ -79,6 +85,8 @@ impl LocatedBatch {
 pub struct Segment {
     base_offset: i64,
     log_path: PathBuf,
+    /// The `.log`; the file it names changes only by a truncation while regions are alive.
+    log: CachedFile,
     /// One clone per live [`FileRegion`] of the `.log` (see the module doc): taken under
     /// the state's read lock, so under its write lock a count of one means no region exists
     /// and none is being made.
@@ -94,8 +102,6 @@ pub struct Segment {
 /// What appends change; see the module doc for who may touch it when.
 #[derive(Debug)]
 struct State {
-    /// The `.log`; replaced only by a truncation while regions are alive.
-    log: Arc<File>,
     /// Bytes of whole batches in `.log`: readers never look past it.
     size: u64,
     /// The offset after the last batch (the base offset while empty).
@@ -167,7 +173,7 @@ impl Segment {
         };
         let loaded = {
             let mut state = segment.write_state();
-            state.size = state.log.metadata().context("stat", &segment.log_path)?.len();
+            state.size = segment.log.get()?.metadata().context("stat", &segment.log_path)?.len();
             segment.load_tail(&mut state)
         };
         if let Err(reason) = loaded {
@@ -209,16 +215,7 @@ impl Segment {
             None => segment_file(dir, base_offset, suffix),
         };
         let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
-        let log = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(create)
-            .open(&log_path)
-            .context("open segment", &log_path)?;
-        // `truncate` does not go with `append`: a leftover of the same name is emptied here.
-        if create {
-            log.set_len(0).context("empty segment", &log_path)?;
-        }
+        let log = file_cache::open(&log_path, Access::Append, create)?;
         let index_path = |suffix| {
             let path = segment_file(dir, base_offset, suffix);
             if create {
@@ -244,11 +241,11 @@ impl Segment {
         Ok(Self {
             base_offset,
             log_path,
+            log,
             live_regions: Arc::new(()),
             index_interval_bytes: config.index_interval_bytes as u64,
             created_ms: now_ms(),
             state: RwLock::new(State {
-                log: Arc::new(log),
                 size: 0,
                 next_offset: base_offset,
                 offset_index,
@@ -270,7 +267,7 @@ impl Segment {
         state.bytes_since_last_index_entry = state.size - start;
         state.max_timestamp = state.time_index.last_entry().unwrap_or(no_timestamp(self.base_offset));
         state.next_offset = self.base_offset;
-        let log = Arc::clone(&state.log);
+        let log = self.log.get().map_err(|e| e.to_string())?;
         self.scan(&log, start, state.size, |batch| {
             state.observe(batch);
             false
@@ -294,9 +291,10 @@ impl Segment {
     /// last offset index entry below it are read, to find where the scan starts. If the
     /// indexes do not match those batches, the whole segment is scanned.
     pub(crate) fn recover(&self, recovery_point: i64) -> Result<u64> {
+        let log = self.log.get()?;
         let mut state = self.write_state();
-        let file_len = state.log.metadata().context("stat", &self.log_path)?.len();
-        let flushed = self.flushed_end(&state, recovery_point, file_len);
+        let file_len = log.metadata().context("stat", &self.log_path)?.len();
+        let flushed = self.flushed_end(&log, &state, recovery_point, file_len);
         state.offset_index.truncate_to_position(flushed.position)?;
         state.time_index.truncate_to(flushed.offset)?;
         state.size = flushed.position;
@@ -321,7 +319,7 @@ impl Segment {
         while state.size < file_len && failure.is_none() {
             let chunk_start = state.size;
             let len = want.min(file_len - chunk_start) as usize;
-            let chunk = read_raw(&state.log, &self.log_path, chunk_start, len)?;
+            let chunk = read_raw(&log, &self.log_path, chunk_start, len)?;
             if chunk.len() < len {
                 failure = Some(format!(
                     "file shrank to {} bytes during recovery",
@@ -365,7 +363,7 @@ impl Segment {
         let valid = state.size;
         if let Some(reason) = failure {
             // No region exists: recovery runs at open, before anyone reads the segment.
-            state.log.set_len(valid).context("truncate", &self.log_path)?;
+            log.set_len(valid).context("truncate", &self.log_path)?;
             warn!(
                 segment = %self.log_path.display(),
                 position = valid,
@@ -391,17 +389,17 @@ impl Segment {
     /// active segment's index is not fsynced with the log, so after a power loss it may
     /// lack entries or hold zeros). The walk stops early at a header it cannot read, which
     /// only makes the scan longer.
-    fn flushed_end(&self, state: &State, recovery_point: i64, file_len: u64) -> OffsetPosition {
+    fn flushed_end(&self, log: &File, state: &State, recovery_point: i64, file_len: u64) -> OffsetPosition {
         let entry = state.offset_index.lookup(recovery_point.saturating_sub(1));
         let entry_matches = self
-            .read_header(&state.log, entry.position)
+            .read_header(log, entry.position)
             .is_ok_and(|header| header.last_offset() == entry.offset);
         let mut position = if entry_matches { entry.position } else { 0 };
         let mut end = OffsetPosition {
             offset: self.base_offset,
             position: 0,
         };
-        while let Ok(header) = self.read_header(&state.log, position) {
+        while let Ok(header) = self.read_header(log, position) {
             let batch_end = position + header.size_in_bytes() as u64;
             if header.last_offset() >= recovery_point || batch_end > file_len {
                 break;
@@ -443,10 +441,8 @@ impl Segment {
             slices.push(IoSlice::new(&batches[position + REWRITTEN_PREFIX_LEN..end]));
             position = end;
         }
-        let (log, start) = {
-            let state = self.read_state();
-            (Arc::clone(&state.log), state.size)
-        };
+        let log = self.log.get()?;
+        let start = self.read_state().size;
         if let Err(e) = write_all_vectored(&*log, &mut slices) {
             // Safe with regions alive: none reaches past the committed size `start`.
             log.set_len(start).context("cut a failed append off", &self.log_path)?;
@@ -464,10 +460,8 @@ impl Segment {
     /// Up to `max_bytes` of the log from `position`, never past the committed size, read
     /// into memory.
     pub fn read(&self, position: u64, max_bytes: usize) -> Result<Bytes> {
-        let (log, size) = {
-            let state = self.read_state();
-            (Arc::clone(&state.log), state.size)
-        };
+        let log = self.log.get()?;
+        let size = self.read_state().size;
         let len = size.saturating_sub(position).min(max_bytes as u64) as usize;
         read_raw(&log, &self.log_path, position, len)
     }
@@ -482,7 +476,8 @@ impl Segment {
     /// holds a token that keeps [`Segment::truncate_to`] from cutting its bytes (see the
     /// module doc). Fewer bytes are one `pread`.
     pub fn read_batches(&self, first: LocatedBatch, max_bytes: usize, end: u64) -> Result<(Payload, i64)> {
-        let (log, token, limit, candidates) = {
+        let log = self.log.get()?;
+        let (token, limit, candidates) = {
             let state = self.read_state();
             let limit = end
                 .min(state.size)
@@ -493,7 +488,7 @@ impl Segment {
             let at = state.offset_index.lookup_position(limit);
             let before = state.offset_index.lookup_position(at.position.saturating_sub(1));
             let token = Arc::clone(&self.live_regions);
-            (Arc::clone(&state.log), token, limit, [before.position, at.position])
+            (token, limit, [before.position, at.position])
         };
         let mut last = first;
         for position in candidates {
@@ -531,13 +526,10 @@ impl Segment {
     /// The batch holding `offset`, or the first batch after it (offsets may have gaps);
     /// `None` when the segment ends before `offset`. An index lookup, then headers only.
     pub fn find_batch(&self, offset: i64) -> Result<Option<LocatedBatch>> {
-        let (log, start, size) = {
+        let log = self.log.get()?;
+        let (start, size) = {
             let state = self.read_state();
-            (
-                Arc::clone(&state.log),
-                state.offset_index.lookup(offset).position,
-                state.size,
-            )
+            (state.offset_index.lookup(offset).position, state.size)
         };
         self.scan(&log, start, size, |batch| batch.last_offset() >= offset)
     }
@@ -545,11 +537,11 @@ impl Segment {
     /// The first batch ending at or after `min_offset` whose max timestamp is at least
     /// `timestamp`, if any (Kafka's search, starting from the time index entry).
     pub fn find_timestamp(&self, timestamp: i64, min_offset: i64) -> Result<Option<LocatedBatch>> {
-        let (log, start, size) = {
+        let log = self.log.get()?;
+        let (start, size) = {
             let state = self.read_state();
             let indexed = state.time_index.lookup(timestamp);
             (
-                Arc::clone(&state.log),
                 state.offset_index.lookup(indexed.offset.max(min_offset)).position,
                 state.size,
             )
@@ -582,10 +574,8 @@ impl Segment {
     /// Calls `visit` with every batch as located by its header, in order, reading headers
     /// only; `visit` may fail, which ends the walk.
     pub(crate) fn for_each_batch(&self, mut visit: impl FnMut(LocatedBatch) -> Result<()>) -> Result<()> {
-        let (log, mut position, end) = {
-            let state = self.read_state();
-            (Arc::clone(&state.log), 0, state.size)
-        };
+        let log = self.log.get()?;
+        let (mut position, end) = (0, self.read_state().size);
         while position < end {
             let batch = LocatedBatch {
                 position,
@@ -653,12 +643,13 @@ impl Segment {
         let Some(cut) = self.find_batch(offset)? else {
             return Ok(0);
         };
+        let log = self.log.get()?;
         let mut state = self.write_state();
         let removed = state.size - cut.position;
         if Arc::strong_count(&self.live_regions) == 1 {
-            state.log.set_len(cut.position).context("truncate", &self.log_path)?;
+            log.set_len(cut.position).context("truncate", &self.log_path)?;
         } else {
-            state.log = Arc::new(self.copy_prefix(cut.position)?);
+            self.log.replace(self.copy_prefix(cut.position)?)?;
         }
         state.offset_index.truncate_to_position(cut.position)?;
         state.time_index.truncate_to(cut.header.base_offset())?;
@@ -698,8 +689,7 @@ impl Segment {
 
     /// fdatasync of the `.log`: what makes appended batches durable.
     pub(crate) fn flush(&self) -> Result<()> {
-        let log = Arc::clone(&self.read_state().log);
-        log.sync_data().context("fsync", &self.log_path)
+        self.log.get()?.sync_data().context("fsync", &self.log_path)
     }
 
     /// fsync of the indexes, needed once the segment falls below the recovery point and its
@@ -723,7 +713,17 @@ impl Segment {
                 temp_segment_file(dir, self.base_offset, suffix, DELETED_SUFFIX),
             );
             match fs::rename(&from, &to) {
-                Ok(()) => renamed.push(to),
+                Ok(()) => {
+                    // Later opens, by readers still holding the segment, find it renamed.
+                    let state = self.read_state();
+                    match suffix {
+                        LOG_SUFFIX => self.log.renamed(to.clone()),
+                        OFFSET_INDEX_SUFFIX => state.offset_index.renamed(to.clone()),
+                        TIME_INDEX_SUFFIX => state.time_index.renamed(to.clone()),
+                        _ => state.txn_index.renamed(to.clone()),
+                    }
+                    renamed.push(to);
+                }
                 // The `.txnindex` exists only once a transaction was aborted in the segment.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e).context("rename", &from),
@@ -780,12 +780,9 @@ impl Segment {
 
     /// Time of the last write, which retention falls back to for segments without timestamps.
     pub fn last_modified_ms(&self) -> Result<i64> {
-        let modified = self
-            .read_state()
-            .log
-            .metadata()
-            .and_then(|m| m.modified())
-            .context("stat", &self.log_path)?;
+        // By path, not descriptor: retention asks this of every segment, open or not.
+        let path = self.log.path();
+        let modified = fs::metadata(&path).and_then(|m| m.modified()).context("stat", &path)?;
         Ok(millis_since_epoch(modified))
     }
 
@@ -1209,7 +1206,7 @@ mod tests {
     }
 
     #[test]
-    fn large_reads_are_file_regions_that_outlive_deletion_and_appends() {
+    fn large_reads_are_file_regions_that_outlive_appends_and_deletion() {
         let dir = tempfile::tempdir().unwrap();
         let segment = Segment::create(dir.path(), BASE, &config()).unwrap();
         let written = fill_large(&segment, 4, 0x11);
@@ -1222,17 +1219,19 @@ mod tests {
         );
 
         // Appends after the read, then retention's deletion of the segment's files.
-        fill_large(&segment, 3, 0x22);
+        let appended = fill_large(&segment, 3, 0x22);
         assert_eq!(read.to_bytes().unwrap(), expected, "appends leave a read as it was");
-        for renamed in segment.rename_to_deleted().unwrap() {
+        let renamed = segment.rename_to_deleted().unwrap();
+        assert!(!segment.path().exists());
+        // Closed by the file cache meanwhile, the segment reopens its renamed files.
+        segment.log.close();
+        let (again, next_offset) = read_all(&segment);
+        assert_eq!((again.len() as u64, next_offset), (segment.size(), BASE + 21));
+        for renamed in renamed {
             remove_if_present(&renamed).unwrap();
         }
-        assert!(!segment.path().exists());
-        fill_large(&segment, 2, 0x33);
         assert_eq!(read.to_bytes().unwrap(), expected, "deletion leaves a read as it was");
-        // Reads go on through the open file.
-        let (again, next_offset) = read_all(&segment);
-        assert_eq!((again.len() as u64, next_offset), (segment.size(), BASE + 27));
+        assert_eq!(again.to_bytes().unwrap(), [expected, joined(&appended)].concat());
     }
 
     #[test]
@@ -1296,9 +1295,10 @@ mod tests {
 
         // With no region alive the file is cut in place.
         drop(read);
-        let file = Arc::clone(&segment.read_state().log);
+        let inode = || std::os::unix::fs::MetadataExt::ino(&segment.log.get().unwrap().metadata().unwrap());
+        let before = inode();
         segment.truncate_to(BASE + 3).unwrap();
-        assert!(Arc::ptr_eq(&file, &segment.read_state().log));
+        assert_eq!(inode(), before);
         assert_eq!(fs::read(segment.path()).unwrap(), expected[..written[1].0 as usize]);
     }
 

@@ -58,6 +58,11 @@ impl TimeIndex {
         })
     }
 
+    /// Follows a rename of the file.
+    pub(crate) fn renamed(&self, path: std::path::PathBuf) {
+        self.file.renamed(path);
+    }
+
     /// Adds `entry` if its timestamp is larger than the last one's (and than "no timestamp").
     pub fn maybe_append(&mut self, entry: TimestampOffset) -> Result<()> {
         if entry.timestamp <= self.last_entry().map_or(NO_TIMESTAMP, |last| last.timestamp) {

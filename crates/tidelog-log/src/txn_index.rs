@@ -10,8 +10,10 @@
 //! at them.
 
 use crate::error::{IoContext, Result};
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use crate::file_cache::{Access, CachedFile};
+use std::fs::{self, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use tracing::warn;
 
@@ -61,9 +63,10 @@ impl AbortedTxn {
 
 #[derive(Debug)]
 pub(crate) struct TxnIndex {
-    path: PathBuf,
-    /// Opened on the first append when the file did not exist.
-    file: Option<File>,
+    /// Created by the first append when it does not exist.
+    file: CachedFile,
+    /// Appended to since it was opened: what a flush must fsync.
+    written: bool,
     entries: Vec<AbortedTxn>,
 }
 
@@ -89,8 +92,8 @@ impl TxnIndex {
             }
         }
         let mut index = Self {
-            path: path.to_path_buf(),
-            file: None,
+            file: CachedFile::new(path.to_path_buf(), Access::ReadWrite),
+            written: false,
             entries,
         };
         if let Some(reason) = failure {
@@ -101,17 +104,13 @@ impl TxnIndex {
     }
 
     pub(crate) fn append(&mut self, txn: AbortedTxn) -> Result<()> {
-        let file = match &mut self.file {
-            Some(file) => file,
-            empty => empty.insert(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)
-                    .context("open", &self.path)?,
-            ),
-        };
-        file.write_all(&txn.encode()).context("append to", &self.path)?;
+        // The file holds exactly the entries (a torn one is cut at open).
+        let position = (self.entries.len() * ENTRY_LEN) as u64;
+        self.file
+            .get()?
+            .write_all_at(&txn.encode(), position)
+            .context("append to", &self.file.path())?;
+        self.written = true;
         self.entries.push(txn);
         Ok(())
     }
@@ -121,11 +120,17 @@ impl TxnIndex {
     pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<()> {
         self.entries.retain(|e| e.last_offset < offset);
         let len = (self.entries.len() * ENTRY_LEN) as u64;
-        match OpenOptions::new().write(true).open(&self.path) {
-            Ok(file) => file.set_len(len).context("truncate", &self.path),
+        let path = self.file.path();
+        match OpenOptions::new().write(true).open(&path) {
+            Ok(file) => file.set_len(len).context("truncate", &path),
             Err(e) if e.kind() == ErrorKind::NotFound && len == 0 => Ok(()),
-            Err(e) => Err(e).context("open", &self.path),
+            Err(e) => Err(e).context("open", &path),
         }
+    }
+
+    /// Follows a rename of the file.
+    pub(crate) fn renamed(&self, path: PathBuf) {
+        self.file.renamed(path);
     }
 
     /// The marker offset of the last entry: replay adds only entries past it.
@@ -138,9 +143,9 @@ impl TxnIndex {
     }
 
     pub(crate) fn sync(&self) -> Result<()> {
-        match &self.file {
-            Some(file) => file.sync_data().context("fsync", &self.path),
-            None => Ok(()),
+        match self.written {
+            true => self.file.get()?.sync_data().context("fsync", &self.file.path()),
+            false => Ok(()),
         }
     }
 }

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use tidelog_broker::open_files;
 use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
 
 use super::broker_process::BrokerProcess;
@@ -31,14 +32,14 @@ use crate::{interrupt, output};
 
 /// How long one CreateTopics request may take: thousands of new partitions, each several
 /// fsyncs.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Disk an empty partition takes, with a margin: its directory's block, `partition.metadata`
 /// and checkpoints of a block each; its empty segment and sparse indexes take none.
 const BYTES_PER_PARTITION: f64 = 32.0 * 1024.0;
 
-/// Files a broker holds open per partition (the active segment, its offset and time
-/// indexes), and besides them (connections, its own log, the metadata).
+/// Files a broker without a budget of open files holds per partition (the active segment,
+/// its offset and time indexes), and besides them (connections, its own log, the metadata).
 const FILES_PER_PARTITION: u64 = 3;
 const OTHER_FILES: u64 = 1000;
 
@@ -124,38 +125,18 @@ impl MetadataArgs {
     }
 }
 
-/// Raises this process's limit of open files (which the brokers inherit) to what a broker
-/// holding `partitions` partitions needs, if the hard limit allows; fails if it does not.
+/// Raises this process's limit of open files (which the brokers inherit) to the hard one
+/// and checks it holds what a broker keeping `partitions` partitions open needs: builds
+/// before `log.open.files.max` keep every partition's files open.
 fn open_files_for(partitions: u64) -> Result<(), String> {
     let needed = partitions * FILES_PER_PARTITION + OTHER_FILES;
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit(2) and setrlimit(2) with a valid rlimit.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(format!(
-            "cannot read the open files limit: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    if limit.rlim_cur >= needed {
-        return Ok(());
-    }
-    if limit.rlim_max < needed {
+    let limit = open_files::raise_limit().map_err(|e| format!("cannot raise the open files limit: {e}"))?;
+    if limit.hard < needed {
         return Err(format!(
             "a broker holding {partitions} partitions needs about {needed} open files, and this \
              process may open at most {} (ulimit -Hn): create fewer partitions (--topics, \
              --fill-partitions; --fill-configs makes the records many) or raise the limit",
-            limit.rlim_max
-        ));
-    }
-    limit.rlim_cur = needed;
-    // SAFETY: as above.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-        return Err(format!(
-            "cannot raise the open files limit: {}",
-            std::io::Error::last_os_error()
+            limit.hard
         ));
     }
     Ok(())
@@ -231,7 +212,7 @@ impl Report {
 /// Writes back everything dirty and waits a moment, so each timed run starts on an idle
 /// disk: on a virtual disk, what an earlier run left (a directory it filled or deleted) is
 /// otherwise written back during the next, which then measures the order of the runs.
-fn settle() {
+pub(super) fn settle() {
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
     std::thread::sleep(Duration::from_secs(1));
@@ -339,7 +320,7 @@ fn measure(args: &MetadataArgs, exe: &Path, work: &Path) -> Result<Report, Strin
 /// Creates `names` with `partitions` partitions and `configs` each in one CreateTopics
 /// request, and returns the time from sending it to its response; fails unless every topic
 /// was created.
-fn create_topics(
+pub(super) fn create_topics(
     admin: &mut AdminClient,
     names: &[String],
     partitions: i32,
@@ -384,7 +365,7 @@ fn create_topics(
     Ok(took)
 }
 
-fn median(times: &[Duration]) -> Duration {
+pub(super) fn median(times: &[Duration]) -> Duration {
     let mut sorted = times.to_vec();
     sorted.sort_unstable();
     sorted[sorted.len() / 2]

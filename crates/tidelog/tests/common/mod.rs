@@ -166,6 +166,11 @@ impl Broker {
             .join(format!("{base_offset:020}.{extension}"))
     }
 
+    /// The broker process's id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
