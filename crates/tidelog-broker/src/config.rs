@@ -106,6 +106,9 @@ pub struct BrokerConfig {
     /// `log.open.files.max` (Tidelog's): how many segment and index files stay open at
     /// once; -1 for half the process's open-file limit (see `open_files.rs`).
     pub log_open_files_max: i64,
+    /// `num.recovery.threads.per.data.dir`: partitions each log dir opens at once at a
+    /// start (Kafka's default 2).
+    pub num_recovery_threads_per_data_dir: i32,
     pub log_index_interval_bytes: i32,
     pub log_index_size_max_bytes: i32,
     pub message_max_bytes: i32,
@@ -180,6 +183,7 @@ impl Default for BrokerConfig {
             log_cleaner_threads: 1,
             log_cleaner_io_max_bytes_per_second: DEFAULT_IO_MAX_BYTES_PER_SECOND,
             log_open_files_max: -1,
+            num_recovery_threads_per_data_dir: 2,
             log_index_interval_bytes: 4096,
             log_index_size_max_bytes: 10 * 1024 * 1024,
             message_max_bytes: 1_048_588,
@@ -468,7 +472,6 @@ const NOT_USED_ON_ONE_NODE: &[&str] = &[
     "inter.broker.listener.name",
     "num.network.threads",
     "num.io.threads",
-    "num.recovery.threads.per.data.dir",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "transaction.state.log.min.isr",
@@ -547,6 +550,7 @@ impl BrokerConfig {
                 "log.cleaner.threads" => c.log_cleaner_threads = at_least(k, v, 0)?,
                 "log.cleaner.io.max.bytes.per.second" => c.log_cleaner_io_max_bytes_per_second = rate(k, v)?,
                 "log.open.files.max" => c.log_open_files_max = open_files_max(k, v)?,
+                "num.recovery.threads.per.data.dir" => c.num_recovery_threads_per_data_dir = at_least(k, v, 1)?,
                 "log.index.interval.bytes" => c.log_index_interval_bytes = at_least(k, v, 0)?,
                 "log.index.size.max.bytes" => c.log_index_size_max_bytes = at_least(k, v, MIN_SEGMENT_INDEX_BYTES)?,
                 "message.max.bytes" => c.message_max_bytes = at_least(k, v, 0)?,
@@ -707,6 +711,10 @@ impl BrokerConfig {
                 java_double(self.log_cleaner_io_max_bytes_per_second),
             ),
             ("log.open.files.max", self.log_open_files_max.to_string()),
+            (
+                "num.recovery.threads.per.data.dir",
+                self.num_recovery_threads_per_data_dir.to_string(),
+            ),
             ("log.index.interval.bytes", self.log_index_interval_bytes.to_string()),
             ("log.index.size.max.bytes", self.log_index_size_max_bytes.to_string()),
             ("message.max.bytes", self.message_max_bytes.to_string()),
@@ -945,7 +953,8 @@ log.cleaner.max.compaction.lag.ms=60000
     fn kafkas_own_server_properties_are_accepted() {
         let (c, report) = BrokerConfig::from_properties(&props(KAFKA_4_SERVER_PROPERTIES)).unwrap();
         assert_eq!(report.unknown, Vec::<String>::new());
-        assert_eq!(report.not_used.len(), 12, "{:?}", report.not_used);
+        assert_eq!(report.not_used.len(), 11, "{:?}", report.not_used);
+        assert_eq!(c.num_recovery_threads_per_data_dir, 1, "Kafka's file sets 1");
         assert!(
             report.not_used.iter().any(|n| n.starts_with("CONTROLLER://:9093")),
             "{report:?}"

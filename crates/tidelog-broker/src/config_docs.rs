@@ -109,6 +109,11 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "The most the log cleaner threads together read and write a second.",
     ),
     (
+        "num.recovery.threads.per.data.dir",
+        ConfigType::Int,
+        "How many partitions of each log directory a start opens at once, recovering them after a crash.",
+    ),
+    (
         "log.open.files.max",
         ConfigType::Long,
         "How many segment and index files stay open at once, the least recently used closed first and reopened on use; -1 for half the process's open-file limit.",

@@ -11,6 +11,7 @@
 //! acks=all, median latency 360 ms with one thread, 15 ms with eight). After each fsync
 //! that moved a high watermark, `data_version` changes, which wakes long-poll fetches.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -29,21 +30,35 @@ const FLUSH_THREADS: usize = 8;
 #[derive(Default)]
 struct Pending {
     /// Dirty partitions in the order they were dirtied, each at most once.
-    dirty: Vec<Arc<Partition>>,
-    /// Partitions being fsynced; they stay queued in `dirty` until that fsync is done.
-    flushing: Vec<Arc<Partition>>,
+    dirty: VecDeque<Arc<Partition>>,
+    /// The partitions in `dirty`, by [`key`]: a broker may hold 100,000 dirty at once.
+    queued: HashSet<usize>,
+    /// Partitions being fsynced, by [`key`]; they stay queued in `dirty` until that fsync
+    /// is done.
+    flushing: HashSet<usize>,
     stop: bool,
 }
 
+/// A partition's identity while an `Arc` of it is held here.
+fn key(partition: &Arc<Partition>) -> usize {
+    Arc::as_ptr(partition) as usize
+}
+
 impl Pending {
-    /// The first dirty partition no thread is flushing, moved to `flushing`.
+    /// Queues `partition` unless it is queued already.
+    fn push(&mut self, partition: &Arc<Partition>) {
+        if self.queued.insert(key(partition)) {
+            self.dirty.push_back(partition.clone());
+        }
+    }
+
+    /// The first dirty partition no thread is flushing, moved to `flushing`. Those passed
+    /// over are being flushed, so at most one per flusher thread.
     fn take(&mut self) -> Option<Arc<Partition>> {
-        let index = self
-            .dirty
-            .iter()
-            .position(|p| !self.flushing.iter().any(|f| Arc::ptr_eq(f, p)))?;
-        let partition = self.dirty.remove(index);
-        self.flushing.push(partition.clone());
+        let index = self.dirty.iter().position(|p| !self.flushing.contains(&key(p)))?;
+        let partition = self.dirty.remove(index).expect("found");
+        self.queued.remove(&key(&partition));
+        self.flushing.insert(key(&partition));
         Some(partition)
     }
 }
@@ -94,10 +109,7 @@ impl Flusher {
 
     /// Queues `partition` for an fsync.
     pub fn mark_dirty(&self, partition: &Arc<Partition>) {
-        let mut pending = self.shared.lock();
-        if !pending.dirty.iter().any(|p| Arc::ptr_eq(p, partition)) {
-            pending.dirty.push(partition.clone());
-        }
+        self.shared.lock().push(partition);
         self.shared.wake.notify_one();
     }
 
@@ -147,12 +159,12 @@ fn run(shared: &Shared) {
         };
         {
             let mut pending = shared.lock();
-            pending.flushing.retain(|p| !Arc::ptr_eq(p, &partition));
+            pending.flushing.remove(&key(&partition));
             // Appends made during the fsync may have queued the partition again; when
             // stopping, threads waiting for it may now exit.
             if pending.stop {
                 shared.wake.notify_all();
-            } else if pending.dirty.iter().any(|p| Arc::ptr_eq(p, &partition)) {
+            } else if pending.queued.contains(&key(&partition)) {
                 shared.wake.notify_one();
             }
         }

@@ -272,7 +272,9 @@ impl Partitions {
                     "a log no topic in the metadata names: set aside, not deleted");
             }
         }
-        let logs = LogManager::open(&config.log_dirs, &log_config(config, &BTreeMap::new()))?;
+        let threads = config.num_recovery_threads_per_data_dir as usize * config.log_dirs.len();
+        let logs =
+            LogManager::open_with_recovery_threads(&config.log_dirs, &log_config(config, &BTreeMap::new()), threads)?;
         let partitions = Partitions {
             logs,
             hosted: RwLock::default(),

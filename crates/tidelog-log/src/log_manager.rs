@@ -14,7 +14,7 @@ use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::TopicPartition;
 use crate::partition_log::{PartitionLog, Recovery};
-use crate::small_file::sync_dir;
+use crate::small_file::{sync_dir, sync_filesystem};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -301,8 +301,18 @@ impl LogManager {
     /// markers, so the next start trusts everything and scans nothing. Call it once
     /// requests have stopped: anything appended afterwards would not be covered.
     pub fn shutdown(&self) -> Result<()> {
-        for (_, log) in self.logs() {
-            lock(&log).close()?;
+        // Closed on every CPU without an fsync each, then made durable by one syncfs(2) per
+        // log dir: a broker of 100,000 partitions would otherwise stop in minutes.
+        let logs = self.logs();
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        on_threads(threads, logs.iter().collect(), |(_, log)| lock(log).close_unsynced())
+            .into_iter()
+            .collect::<Result<()>>()?;
+        for dir in &self.dirs {
+            sync_filesystem(dir)?;
+        }
+        for (_, log) in &logs {
+            lock(log).mark_durable();
         }
         self.checkpoint_recovery_points()?;
         self.checkpoint_log_start_offsets()?;

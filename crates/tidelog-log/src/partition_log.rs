@@ -84,6 +84,9 @@ pub struct PartitionLog {
     /// The files of segments deleted from the log, renamed `.deleted`, each with when it is
     /// removed (see [`PartitionLog::delete_due_files`]).
     deleted_files: Vec<(i64, PathBuf)>,
+    /// The offset of the newest producer snapshot written or loaded (0 without one): a
+    /// close writes none where the log has not moved since, as Kafka's does not.
+    snapshot_offset: i64,
 }
 
 impl PartitionLog {
@@ -162,6 +165,7 @@ impl PartitionLog {
             deleted: false,
             unsynced_dir: Arc::new(AtomicBool::new(unsynced_dir)),
             deleted_files: Vec::new(),
+            snapshot_offset: 0,
         };
         // What recovery kept may still be only in the page cache.
         log.flush()?;
@@ -193,9 +197,9 @@ impl PartitionLog {
             producer_snapshot::delete(&self.dir, offset)?;
         }
         snapshots.retain(|&offset| offset <= log_end);
-        let replay_from = self
-            .load_producer_snapshot(snapshots_up_to, &snapshots)?
-            .unwrap_or(self.segments[0].base_offset());
+        let loaded = self.load_producer_snapshot(snapshots_up_to, &snapshots)?;
+        self.snapshot_offset = loaded.unwrap_or(0);
+        let replay_from = loaded.unwrap_or(self.segments[0].base_offset());
         let first = self
             .segments
             .partition_point(|s| s.base_offset() <= replay_from)
@@ -275,8 +279,10 @@ impl PartitionLog {
     }
 
     /// Writes the producer state at the log end to `<log end>.snapshot`.
-    fn write_producer_snapshot(&self, durable: bool) -> Result<()> {
-        producer_snapshot::write(&self.dir, self.log_end_offset, self.producers.producers(), durable)
+    fn write_producer_snapshot(&mut self, durable: bool) -> Result<()> {
+        producer_snapshot::write(&self.dir, self.log_end_offset, self.producers.producers(), durable)?;
+        self.snapshot_offset = self.log_end_offset;
+        Ok(())
     }
 
     /// The `.txnindex` entry of an aborted transaction just ended.
@@ -700,12 +706,34 @@ impl PartitionLog {
     /// makes the data and all indexes durable, and snapshots the producer state at the log
     /// end, so the next open trusts them without a scan.
     pub fn close(&mut self) -> Result<i64> {
-        let active = self.active();
-        active.seal()?;
+        self.prepare_close(true)?;
         let flushed = self.flush()?;
-        active.flush_indexes()?;
-        self.write_producer_snapshot(true)?;
+        self.active().flush_indexes()?;
         Ok(flushed)
+    }
+
+    /// What a close writes, fsynced or not: the active segment's time index sealed, and the
+    /// producer state at the log end if the log moved since the last snapshot.
+    fn prepare_close(&mut self, durable: bool) -> Result<()> {
+        self.active().seal()?;
+        if self.log_end_offset > self.snapshot_offset {
+            self.write_producer_snapshot(durable)?;
+        }
+        Ok(())
+    }
+
+    /// [`PartitionLog::close`] without an fsync, for a shutdown of many logs: the caller
+    /// makes their file systems durable at once (syncfs(2)) and then calls
+    /// [`PartitionLog::mark_durable`].
+    pub fn close_unsynced(&mut self) -> Result<()> {
+        self.prepare_close(false)
+    }
+
+    /// Records that everything written to the log is durable, after the caller synced its
+    /// file system.
+    pub fn mark_durable(&mut self) {
+        self.unsynced_dir.store(false, Ordering::Release);
+        self.flushed_offset.fetch_max(self.log_end_offset, Ordering::AcqRel);
     }
 
     pub(crate) fn is_deleted(&self) -> bool {

@@ -5,11 +5,9 @@
 //! Kafka's text, without a final newline: `version: 0\ntopic_id: <base64url id>`.
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use tidelog_log::{read_text_file, replace_file, LogError};
+use tidelog_log::{read_text_file, replace_file, sync_filesystem, LogError};
 use tidelog_protocol::Uuid;
 
 use crate::ids::{uuid_base64, uuid_from_base64};
@@ -60,20 +58,7 @@ impl PartitionMetadata {
 
 /// Makes everything written to the filesystems holding `dirs` durable.
 fn sync_filesystems(dirs: &BTreeSet<&Path>) -> Result<(), LogError> {
-    for dir in dirs {
-        let synced = File::open(dir).and_then(|d| {
-            // SAFETY: syncfs(2) on a descriptor `d` owns.
-            match unsafe { libc::syncfs(d.as_raw_fd()) } {
-                0 => Ok(()),
-                _ => Err(std::io::Error::last_os_error()),
-            }
-        });
-        synced.map_err(|source| LogError::Io {
-            context: format!("syncfs {}", dir.display()),
-            source,
-        })?;
-    }
-    Ok(())
+    dirs.iter().try_for_each(|dir| sync_filesystem(dir))
 }
 
 fn parse(text: &str) -> Result<PartitionMetadata, String> {
