@@ -21,7 +21,7 @@
 //! not thousands (docs/PERFORMANCE.md, "Metadata: KRaft log vs the JSON event log").
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -225,6 +225,11 @@ enum Found {
 pub struct Partitions {
     logs: LogManager,
     hosted: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    /// Partitions whose logs are being made, and a condvar told when some are hosted: a
+    /// lookup of one of them waits for it rather than miss it (a group coordinator would
+    /// fail to write to its new internal topic), and no other lookup waits.
+    creating: Mutex<HashSet<(String, i32)>>,
+    created: Condvar,
     pub flusher: Flusher,
     /// Per cleaned partition, when its earliest kept tombstone or marker may go: a cleaning
     /// is due then even if little was written. A leaf lock.
@@ -278,6 +283,8 @@ impl Partitions {
         let partitions = Partitions {
             logs,
             hosted: RwLock::default(),
+            creating: Mutex::default(),
+            created: Condvar::new(),
             flusher: Flusher::start(),
             delete_horizons: Mutex::default(),
             cleaner_threads: cleaner_threads(config),
@@ -320,35 +327,61 @@ impl Partitions {
         leader_epoch: impl Fn(&TopicMeta, i32) -> i32,
         without_metadata: &HashSet<TopicPartition>,
     ) -> Result<(), LogError> {
-        // Held while the logs are made (no fsync, so briefly): a request that finds a new
-        // topic in the metadata and asks for its partitions waits for them rather than miss
-        // them (a group coordinator would fail to write to its new internal topic).
-        let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
+        // Marked as being made, so that lookups of them wait while every other lookup goes
+        // on: thousands of directories take a while.
         let mut missing = Vec::new();
-        for &topic in topics {
-            let log_config = log_config(config, &topic.configs);
-            for p in 0..topic.partitions {
-                if !hosted.contains_key(&(topic.name.clone(), p)) {
-                    let tp = TopicPartition::new(topic.name.clone(), p)?;
-                    missing.push((topic, tp, log_config.clone()));
+        {
+            let hosted = self.hosted.read().unwrap_or_else(|e| e.into_inner());
+            let mut creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+            for &topic in topics {
+                let log_config = log_config(config, &topic.configs);
+                for p in 0..topic.partitions {
+                    let key = (topic.name.clone(), p);
+                    if !hosted.contains_key(&key) && creating.insert(key) {
+                        let tp = TopicPartition::new(topic.name.clone(), p)?;
+                        missing.push((topic, tp, log_config.clone()));
+                    }
                 }
             }
         }
+        let made = self.make_logs(&missing, leader_epoch, without_metadata);
+        {
+            let mut creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+            for (_, tp, _) in &missing {
+                creating.remove(&(tp.topic().to_string(), tp.partition()));
+            }
+        }
+        self.created.notify_all();
+        made
+    }
+
+    /// Makes the logs of `missing` and hosts them.
+    fn make_logs(
+        &self,
+        missing: &[(&TopicMeta, TopicPartition, LogConfig)],
+        leader_epoch: impl Fn(&TopicMeta, i32) -> i32,
+        without_metadata: &HashSet<TopicPartition>,
+    ) -> Result<(), LogError> {
         let new = missing
             .iter()
             .map(|(_, tp, log_config)| (tp.clone(), log_config.clone()))
             .collect();
         let logs = self.logs.create_logs(new)?;
-        for ((topic, tp, log_config), (log, created)) in missing.into_iter().zip(logs) {
+        let mut made = Vec::with_capacity(logs.len());
+        for ((topic, tp, log_config), (log, created)) in missing.iter().zip(logs) {
             {
                 let mut log = lock(&log);
-                log.set_config(log_config)?;
+                log.set_config(log_config.clone())?;
                 log.become_leader(leader_epoch(topic, tp.partition()));
             }
             let unwritten =
-                (created || without_metadata.contains(&tp)).then_some(PartitionMetadata { topic_id: topic.id });
-            let key = (tp.topic().to_string(), tp.partition());
-            hosted.insert(key, Arc::new(Partition::new(tp, log, unwritten)));
+                (created || without_metadata.contains(tp)).then_some(PartitionMetadata { topic_id: topic.id });
+            made.push(Arc::new(Partition::new(tp.clone(), log, unwritten)));
+        }
+        let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
+        for partition in made {
+            let key = (partition.tp.topic().to_string(), partition.tp.partition());
+            hosted.insert(key, partition);
         }
         Ok(())
     }
@@ -408,12 +441,20 @@ impl Partitions {
         }
     }
 
+    /// The hosted partition, waiting for it if its log is being made.
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
-        self.hosted
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(topic.to_string(), partition))
-            .cloned()
+        let key = (topic.to_string(), partition);
+        let hosted = || self.hosted.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+        if let Some(found) = hosted() {
+            return Some(found);
+        }
+        // Not under the hosted lock, which a creation takes after this one.
+        let mut creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+        while creating.contains(&key) {
+            creating = self.created.wait(creating).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(creating);
+        hosted()
     }
 
     /// Every hosted partition's high watermark, for consumer lag (`/metrics`).
