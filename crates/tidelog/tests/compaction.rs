@@ -3,14 +3,25 @@
 //! of each key at its original offset below the cleaner's checkpoint and everything after
 //! it, also after a kill -9 and a restart; tombstones go after `delete.retention.ms`; a
 //! topic past `max.compaction.lag.ms` is cleaned however little is dirty, and the replaced
-//! segments' files wait `file.delete.delay.ms` renamed `.deleted`.
+//! segments' files wait `file.delete.delay.ms` renamed `.deleted`. With transactions, a
+//! read_committed consumer sees the same table before, during and after a cleaning, and
+//! the aborted records go; an idempotent producer goes on after its batches were compacted
+//! away; a kill -9 at a random moment of a cleaning leaves the log as before it or as
+//! after it.
+//!
+//! Cleanings are started by hand where a test must see the log before one: a topic whose
+//! `min.cleanable.dirty.ratio` is 1 is never cleaned (the ratio never exceeds 1), and
+//! lowering it starts the cleaning.
 
 mod common;
 
-use common::clients::{new_topic, TestRecord};
+use common::clients::{self, new_topic, queue, Received, TestRecord, CLIENT_TIMEOUT};
 use common::raw;
-use common::{now_ms, wait_until, Broker};
-use std::collections::BTreeMap;
+use common::{now_ms, wait_until, Broker, Rng};
+use rdkafka::admin::ResourceSpecifier;
+use rdkafka::producer::{BaseRecord, Producer};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 use tidelog_protocol::records::Compression;
 use tidelog_protocol::ErrorCode;
 
@@ -18,6 +29,65 @@ use tidelog_protocol::ErrorCode;
 const FAST_CLEANER: [&str; 2] = ["--override", "log.cleaner.backoff.ms=200"];
 const RECORDS: usize = 300;
 const KEYS: usize = 10;
+
+/// The configs every compacted topic of these tests has: segments small enough that a few
+/// hundred records make many.
+const COMPACTED: [(&str, &str); 2] = [("cleanup.policy", "compact"), ("segment.bytes", "1024")];
+/// Never cleaned for its dirty ratio, which never exceeds 1.
+const HELD: (&str, &str) = ("min.cleanable.dirty.ratio", "1");
+/// Cleaned as soon as anything is dirty.
+const EAGER: (&str, &str) = ("min.cleanable.dirty.ratio", "0.01");
+
+/// Creates a one-partition topic with [`COMPACTED`] and `configs`.
+fn create_compacted(broker: &Broker, topic: &str, configs: &[(&str, &str)]) {
+    let all = COMPACTED.iter().chain(configs);
+    let new = all.fold(new_topic(topic, 1, 1), |new, (key, value)| new.set(key, value));
+    broker.admin().create_ok(&[new]);
+}
+
+/// Sets the topic's configs to [`COMPACTED`] and `configs` (AlterConfigs replaces them all).
+fn set_configs(broker: &Broker, topic: &str, configs: &[(&str, &str)]) {
+    let all: Vec<(&str, &str)> = COMPACTED.iter().chain(configs).copied().collect();
+    broker.admin().alter_configs(ResourceSpecifier::Topic(topic), &all);
+}
+
+/// Waits until the cleaner has cleaned everything below the active segment and returns the
+/// active segment's base offset. Nothing may be produced meanwhile.
+fn wait_cleaned_up_to_active(broker: &Broker, topic: &str) -> i64 {
+    let active = *broker.segment_base_offsets(topic, 0).last().unwrap();
+    wait_until("the cleaner to reach the active segment", || {
+        (cleaner_checkpoint(broker, topic) == Some(active)).then_some(())
+    });
+    active
+}
+
+/// What a consumer reads of a partition: (offset, key, value) in order.
+type View = Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)>;
+
+fn view(read: &[Received]) -> View {
+    read.iter()
+        .map(|m| (m.offset, m.key.clone(), m.value.clone()))
+        .collect()
+}
+
+/// What cleaning everything below `end` makes of `log`: below it, the latest record of
+/// each key; from it on, everything.
+fn compacted(log: &View, end: i64) -> View {
+    let latest: BTreeMap<&Option<Vec<u8>>, i64> = log
+        .iter()
+        .filter(|(offset, _, _)| *offset < end)
+        .map(|(offset, key, _)| (key, *offset))
+        .collect();
+    log.iter()
+        .filter(|(offset, key, _)| *offset >= end || latest[key] == *offset)
+        .cloned()
+        .collect()
+}
+
+/// Each key's latest value in `log`: the table a compacted topic keeps.
+fn table(log: &View) -> BTreeMap<Option<Vec<u8>>, Option<Vec<u8>>> {
+    log.iter().map(|(_, key, value)| (key.clone(), value.clone())).collect()
+}
 
 /// The partition's entry in its log dir's `cleaner-offset-checkpoint`, if there is one.
 fn cleaner_checkpoint(broker: &Broker, topic: &str) -> Option<i64> {
@@ -74,10 +144,7 @@ fn a_compacted_topic_keeps_the_latest_record_of_each_key_at_its_offset() {
         assert_eq!(ErrorCode(response.error_code), ErrorCode::NONE);
     }
     // Once everything below the active segment is clean, nothing dirty is left to clean.
-    let active = *broker.segment_base_offsets("table", 0).last().unwrap();
-    wait_until("the cleaner to reach the active segment", || {
-        (cleaner_checkpoint(&broker, "table") == Some(active)).then_some(())
-    });
+    let active = wait_cleaned_up_to_active(&broker, "table");
     assert_compacted(&broker, "table", &sent, active);
 
     broker.kill9();
@@ -127,9 +194,7 @@ fn tombstones_stay_for_delete_retention_ms_after_their_first_cleaning_then_go() 
         let read = broker.read_partition("deletes", 0, 0, end);
         read.iter().filter(|m| m.offset < active && m.value.is_none()).count()
     };
-    wait_until("the cleaner to reach the active segment", || {
-        (cleaner_checkpoint(&broker, "deletes") == Some(active)).then_some(())
-    });
+    assert_eq!(wait_cleaned_up_to_active(&broker, "deletes"), active);
     let cleaned_at = std::time::Instant::now();
     assert_eq!(tombstones_below(&broker), KEYS / 2, "kept after the first cleaning");
     wait_until("the tombstones to go", || {
@@ -165,10 +230,7 @@ fn past_max_compaction_lag_a_topic_is_cleaned_and_the_old_files_wait_file_delete
     for i in 0..100 {
         produce_one(&mut raw, "lagging", &format!("key-{}", i % KEYS), Some(&padding));
     }
-    let active = *broker.segment_base_offsets("lagging", 0).last().unwrap();
-    wait_until("the cleaner to reach the active segment", || {
-        (cleaner_checkpoint(&broker, "lagging") == Some(active)).then_some(())
-    });
+    wait_cleaned_up_to_active(&broker, "lagging");
     let cleaned_at = std::time::Instant::now();
     assert!(
         !deleted_files(&broker, "lagging").is_empty(),
@@ -180,4 +242,278 @@ fn past_max_compaction_lag_a_topic_is_cleaned_and_the_old_files_wait_file_delete
     assert!(cleaned_at.elapsed() >= std::time::Duration::from_millis(3_000));
     let read = broker.read_partition("lagging", 0, 0, 100);
     assert!(read.len() < 100, "{} records read", read.len());
+}
+
+/// Writes the keys `key-0`.. again from offset `end` (the log's end), until one record of
+/// each is below the active segment: then no record before `end` is the latest of its key
+/// among those a cleaning maps.
+fn overwrite_keys_past(broker: &Broker, raw: &mut common::RawClient, topic: &str, end: i64) {
+    let padding = "o".repeat(40);
+    for i in 0..500 {
+        produce_one(raw, topic, &format!("key-{}", i % KEYS), Some(&padding));
+        if *broker.segment_base_offsets(topic, 0).last().unwrap() >= end + KEYS as i64 {
+            return;
+        }
+    }
+    panic!("500 records did not roll {topic} past offset {end}");
+}
+
+/// A read_committed view checked against the one before any cleaning: each record read
+/// was committed at its offset, and the table (each key's latest value) is the same.
+fn assert_same_committed_table(read: &View, before: &View, when: &str) {
+    let committed: BTreeSet<_> = before.iter().collect();
+    for record in read {
+        assert!(
+            committed.contains(record),
+            "{when}: {record:?} is not a committed record"
+        );
+    }
+    assert!(
+        read.windows(2).all(|pair| pair[0].0 < pair[1].0),
+        "{when}: offsets go up"
+    );
+    assert_eq!(table(read), table(before), "{when}: the committed table changed");
+}
+
+fn is_aborted(record: &(i64, Option<Vec<u8>>, Option<Vec<u8>>)) -> bool {
+    record.2.as_ref().is_some_and(|value| value.starts_with(b"aborted"))
+}
+
+#[test]
+fn read_committed_sees_the_same_table_before_during_and_after_cleaning_and_aborted_records_go() {
+    const TRANSACTIONS: usize = 24;
+    const PER_TRANSACTION: usize = 5;
+    // The cleaner's I/O held to 20 kB/s: the cleaning takes about a second, and reads run
+    // during it.
+    let throttled = "log.cleaner.io.max.bytes.per.second=20000";
+    let broker = Broker::start(&[FAST_CLEANER[0], FAST_CLEANER[1], "--override", throttled]);
+    create_compacted(&broker, "txns", &[HELD]);
+    let producer = broker.transactional_producer("txns-writer", &[]);
+    let padding = "v".repeat(30);
+    for t in 0..TRANSACTIONS {
+        // Every third transaction aborts: it writes over keys committed before it (the
+        // last one a key's latest record in the log), and a key of its own.
+        let aborted = t % 3 == 1;
+        producer.begin_transaction().expect("begin_transaction");
+        for r in 0..PER_TRANSACTION {
+            let key = match (aborted, r) {
+                (true, 0) => format!("ghost-{t}"),
+                _ => format!("key-{}", (t * PER_TRANSACTION + r) % KEYS),
+            };
+            let value = format!("{}-{t}-{r}-{padding}", if aborted { "aborted" } else { "committed" });
+            queue(&producer, BaseRecord::to("txns").partition(0).key(&key).payload(&value));
+        }
+        let ended = match aborted {
+            // An abort waits for no delivery report: written first, the records get aborted.
+            true => producer
+                .flush(CLIENT_TIMEOUT)
+                .and_then(|()| producer.abort_transaction(CLIENT_TIMEOUT)),
+            false => producer.commit_transaction(CLIENT_TIMEOUT),
+        };
+        ended.unwrap_or_else(|e| panic!("end transaction {t}: {e}"));
+    }
+    // Non-transactional records roll the active segment past the last marker, so that all
+    // the transactions get cleaned.
+    let (_, transactions_end) = broker.watermarks("txns", 0);
+    overwrite_keys_past(&broker, &mut broker.raw(), "txns", transactions_end);
+
+    let before_uncommitted = view(&broker.read_to_end("txns", 0, "read_uncommitted"));
+    let before = view(&broker.read_to_end("txns", 0, "read_committed"));
+    let aborted_count = TRANSACTIONS / 3 * PER_TRANSACTION;
+    assert_eq!(
+        before_uncommitted.iter().filter(|r| is_aborted(r)).count(),
+        aborted_count
+    );
+    let without_aborted: View = before_uncommitted.iter().filter(|r| !is_aborted(r)).cloned().collect();
+    assert_eq!(
+        before, without_aborted,
+        "read_committed skips exactly the aborted records"
+    );
+    assert!(table(&before)
+        .keys()
+        .all(|key| !key.as_ref().unwrap().starts_with(b"ghost")));
+
+    set_configs(&broker, "txns", &[EAGER]);
+    let active = *broker.segment_base_offsets("txns", 0).last().unwrap();
+    let uncommitted: BTreeSet<_> = before_uncommitted.iter().collect();
+    let mut reads_during = 0;
+    while cleaner_checkpoint(&broker, "txns") != Some(active) {
+        assert!(reads_during < 100, "the cleaning did not end within 100 reads");
+        let read = view(&broker.read_to_end("txns", 0, "read_committed"));
+        assert_same_committed_table(&read, &before, "during the cleaning");
+        let read = view(&broker.read_to_end("txns", 0, "read_uncommitted"));
+        assert!(
+            read.iter().all(|r| uncommitted.contains(r)),
+            "read_uncommitted during the cleaning"
+        );
+        reads_during += 1;
+    }
+    eprintln!("{reads_during} read_committed and read_uncommitted reads during the cleaning");
+
+    let after = view(&broker.read_to_end("txns", 0, "read_committed"));
+    assert_same_committed_table(&after, &before, "after the cleaning");
+    assert_eq!(after, compacted(&before, active), "everything below {active} cleaned");
+    let after_uncommitted = view(&broker.read_to_end("txns", 0, "read_uncommitted"));
+    assert_eq!(after_uncommitted, after, "the aborted records are gone");
+}
+
+#[test]
+fn an_idempotent_producer_goes_on_after_its_batches_were_compacted_away() {
+    const PER_ROUND: usize = 60;
+    let mut broker = Broker::start(&FAST_CLEANER);
+    create_compacted(&broker, "idempotent", &[HELD]);
+    // Small batches: many of them, the last one of each round in a segment that is cleaned.
+    let producer = broker.tracked_producer(&[
+        ("enable.idempotence", "true"),
+        ("linger.ms", "0"),
+        ("batch.num.messages", "4"),
+    ]);
+    let record = |id: usize| TestRecord {
+        key: format!("key-{}", id % KEYS).into_bytes(),
+        value: format!("idempotent-{id}-{}", "i".repeat(40)).into_bytes(),
+        headers: vec![],
+        timestamp: now_ms(),
+    };
+    // Round 0 and 1 on the same broker, round 2 after a kill -9: the producer state then
+    // comes from the compacted log.
+    for round in 0..3 {
+        if round == 2 {
+            broker.kill9();
+            broker.restart();
+        }
+        let ids = round * PER_ROUND..(round + 1) * PER_ROUND;
+        let (_, start) = broker.watermarks("idempotent", 0);
+        for id in ids.clone() {
+            clients::send(&producer, "idempotent", Some(0), id, &record(id));
+        }
+        clients::flush(&producer, CLIENT_TIMEOUT);
+        let deliveries = clients::take_deliveries(&producer);
+        assert_eq!(deliveries.len(), PER_ROUND, "round {round}: a report per record");
+        for (n, id) in ids.clone().enumerate() {
+            match &deliveries[&id] {
+                Ok(at) => assert_eq!(*at, (0, start + n as i64), "round {round}: record {id}"),
+                Err(error) => panic!("round {round}: record {id} failed: {error}"),
+            }
+        }
+        let end = start + PER_ROUND as i64;
+        let stored = broker.read_partition("idempotent", 0, start, end);
+        let text = |value: &[u8]| String::from_utf8_lossy(value).into_owned();
+        let values: Vec<_> = stored
+            .iter()
+            .map(|m| (m.offset, text(m.value.as_ref().unwrap())))
+            .collect();
+        let sent = ids.clone().map(|id| text(&record(id).value)).enumerate();
+        let sent: Vec<_> = sent.map(|(n, value)| (start + n as i64, value)).collect();
+        assert_eq!(values, sent, "round {round}: each record once, in order");
+
+        // Another writer makes every record of the producer obsolete; once cleaned,
+        // nothing of the producer is left to read.
+        overwrite_keys_past(&broker, &mut broker.raw(), "idempotent", end);
+        set_configs(&broker, "idempotent", &[EAGER]);
+        wait_cleaned_up_to_active(&broker, "idempotent");
+        set_configs(&broker, "idempotent", &[HELD]);
+        let read = broker.read_to_end("idempotent", 0, "read_uncommitted");
+        let left: Vec<_> = read
+            .iter()
+            .filter(|m| m.value.as_ref().unwrap().starts_with(b"idempotent"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "round {round}: the producer's records are compacted away: {left:?}"
+        );
+    }
+}
+
+/// How many kill -9 cycles [`a_kill_9_at_a_random_moment_of_a_cleaning_leaves_the_log_as_before_or_after_it`]
+/// runs: `TIDELOG_COMPACTION_KILL_CYCLES`, 5 if unset (issue 14 asks for 20).
+fn kill_cycles() -> usize {
+    std::env::var("TIDELOG_COMPACTION_KILL_CYCLES")
+        .map(|n| n.parse().expect("TIDELOG_COMPACTION_KILL_CYCLES is a number"))
+        .unwrap_or(5)
+}
+
+/// The names in a partition directory that are files of a cleaning in progress.
+fn cleaning_files(broker: &Broker, topic: &str) -> usize {
+    let names = std::fs::read_dir(broker.partition_dir(topic, 0)).unwrap();
+    let names = names.map(|e| e.unwrap().file_name().into_string().unwrap());
+    names
+        .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap"))
+        .count()
+}
+
+#[test]
+fn a_kill_9_at_a_random_moment_of_a_cleaning_leaves_the_log_as_before_or_after_it() {
+    const BATCHES: usize = 150;
+    const PER_BATCH: usize = 8;
+    /// The cleaner's I/O rate: the cleaning of one cycle's records takes about a second.
+    const CLEANER_BYTES_PER_SECOND: u64 = 200_000;
+    let mut rng = Rng::from_env_or_clock("kill during cleaning");
+    let rate = format!("log.cleaner.io.max.bytes.per.second={CLEANER_BYTES_PER_SECOND}");
+    let mut broker = Broker::start(&[FAST_CLEANER[0], FAST_CLEANER[1], "--override", &rate]);
+    // Segments of 4 kB: a cycle writes about 30 of them.
+    let segments = ("segment.bytes", "4096");
+    create_compacted(&broker, "crash", &[HELD, segments]);
+    let (mut before_seen, mut after_seen, mut mid_cleaning) = (0, 0, 0);
+    let mut next_value = 0;
+    for cycle in 0..kill_cycles() {
+        let mut raw = broker.raw();
+        for _ in 0..BATCHES {
+            let records: Vec<TestRecord> = (0..PER_BATCH)
+                .map(|_| {
+                    next_value += 1;
+                    TestRecord {
+                        key: format!("key-{}", rng.in_range(0..KEYS as u64 * 5)).into_bytes(),
+                        value: format!("value-{next_value}-{}", "c".repeat(60)).into_bytes(),
+                        headers: vec![],
+                        timestamp: now_ms(),
+                    }
+                })
+                .collect();
+            let response = raw.produce("crash", 0, -1, raw::encode_batch(&records, Compression::None));
+            assert_eq!(ErrorCode(response.error_code), ErrorCode::NONE);
+        }
+        let before = view(&broker.read_to_end("crash", 0, "read_uncommitted"));
+        let active = *broker.segment_base_offsets("crash", 0).last().unwrap();
+        let after = compacted(&before, active);
+        assert!(after.len() < before.len(), "cycle {cycle}: something to clean");
+
+        set_configs(&broker, "crash", &[EAGER, segments]);
+        std::thread::sleep(Duration::from_millis(rng.in_range(0..1_500)));
+        if cleaning_files(&broker, "crash") > 0 {
+            mid_cleaning += 1;
+        }
+        broker.kill9();
+        // Recovered with the cleaner off, so that nothing changes the log while it is read.
+        broker.restart_with(&["--override", "log.cleaner.threads=0"]);
+        let recovered = view(&broker.read_to_end("crash", 0, "read_uncommitted"));
+        if recovered == before {
+            before_seen += 1;
+        } else if recovered == after {
+            after_seen += 1;
+        } else {
+            let missing: Vec<_> = after.iter().filter(|r| !recovered.contains(r)).collect();
+            let extra: Vec<_> = recovered.iter().filter(|r| !before.contains(r)).collect();
+            panic!(
+                "cycle {cycle}: the recovered log ({} records) is neither the one before the cleaning ({}) \
+                 nor the one after it ({}); missing from after: {missing:?}; never written: {extra:?}",
+                recovered.len(),
+                before.len(),
+                after.len()
+            );
+        }
+        // With the cleaner on again, the cleaning completes.
+        broker.restart();
+        wait_cleaned_up_to_active(&broker, "crash");
+        let cleaned = view(&broker.read_to_end("crash", 0, "read_uncommitted"));
+        assert_eq!(
+            cleaned, after,
+            "cycle {cycle}: the cleaning completed after the restart"
+        );
+        set_configs(&broker, "crash", &[HELD, segments]);
+    }
+    eprintln!(
+        "{} cycles: the log recovered as before the cleaning {before_seen} times, as after it \
+         {after_seen} times; {mid_cleaning} kills found cleaning files",
+        kill_cycles()
+    );
 }
