@@ -212,6 +212,30 @@ fn cleaner_threads(broker: &BrokerConfig) -> usize {
     usize::try_from(broker.log_cleaner_threads).unwrap_or(0)
 }
 
+/// Deletes the segments of `partition`'s log (held by the caller) past its topic's
+/// `retention.ms` or `retention.bytes` (none for a `cleanup.policy` without `delete`) at
+/// `now`, and returns how many went; a failure is logged.
+fn delete_expired_segments(partition: &Partition, log: &mut tidelog_log::PartitionLog, now: i64) -> usize {
+    let (retention_ms, retention_bytes) = (log.config().retention_ms, log.config().retention_bytes);
+    match log.apply_retention(now, retention_ms, retention_bytes) {
+        Ok(0) => 0,
+        Ok(deleted) => {
+            info!(
+                topic = partition.tp.topic(),
+                partition = partition.tp.partition(),
+                deleted,
+                log_start_offset = log.log_start_offset(),
+                "retention deleted segments"
+            );
+            deleted
+        }
+        Err(e) => {
+            error!(topic = partition.tp.topic(), error = %e, "retention failed");
+            0
+        }
+    }
+}
+
 /// What a start finds in a partition directory.
 enum Found {
     /// A partition of the metadata, with its topic's id.
@@ -442,18 +466,7 @@ impl Partitions {
         for partition in self.all() {
             let mut log = lock(partition.log());
             log.remove_expired_producers(now, producer_expiration_ms);
-            let (retention_ms, retention_bytes) = (log.config().retention_ms, log.config().retention_bytes);
-            match log.apply_retention(now, retention_ms, retention_bytes) {
-                Ok(0) => {}
-                Ok(deleted) => info!(
-                    topic = partition.tp.topic(),
-                    partition = partition.tp.partition(),
-                    deleted,
-                    log_start_offset = log.log_start_offset(),
-                    "retention deleted segments"
-                ),
-                Err(e) => error!(topic = partition.tp.topic(), error = %e, "retention failed"),
-            }
+            delete_expired_segments(&partition, &mut log, now);
         }
         if let Err(e) = self.logs.checkpoint_log_start_offsets() {
             error!(error = %e, "cannot checkpoint log start offsets");
@@ -497,7 +510,18 @@ impl Partitions {
     fn clean_log(&self, partition: &Partition, compaction: &Compaction, now: i64) -> Result<(), LogError> {
         let tp = &partition.tp;
         let checkpoint = self.logs.cleaner_offset(tp)?;
-        let Some(cleaning) = Cleaning::new(&lock(partition.log()), checkpoint, &compaction.cleaner, now) else {
+        let (cleaning, expired) = {
+            let mut log = lock(partition.log());
+            // As Kafka's cleaner does, a `compact,delete` log first loses the segments past its
+            // retention: cleaned first, they could be merged into a segment with newer records,
+            // which retention would keep.
+            let expired = delete_expired_segments(partition, &mut log, now);
+            (Cleaning::new(&log, checkpoint, &compaction.cleaner, now), expired)
+        };
+        if expired > 0 {
+            self.logs.checkpoint_log_start_offsets()?;
+        }
+        let Some(cleaning) = cleaning else {
             return Ok(());
         };
         let horizon_passed = || {
@@ -730,6 +754,26 @@ mod tests {
         assert!(same_segments(&before, &partition), "cleaned before the lag passed");
         partitions.clean_logs(&compacted, 61_001);
         assert!(!same_segments(&before, &partition), "not cleaned once the lag passed");
+    }
+
+    #[test]
+    fn a_compact_delete_log_loses_its_expired_segments_before_it_is_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        // Every record is from 1970: all the segments but the active one are past retention.
+        let extra = [("cleanup.policy", "compact,delete"), ("retention.ms", "60000")];
+        let (partitions, partition, compacted) = compacted_table(dir.path(), BrokerConfig::default(), &extra);
+        let active_base = segments(&partition).last().unwrap().base_offset();
+        assert!(active_base > 0);
+        partitions.clean_logs(&compacted, now_ms());
+        let after = segments(&partition);
+        assert_eq!(after.len(), 1, "only the active segment is left");
+        assert_eq!(lock(partition.log()).log_start_offset(), active_base);
+        let checkpoint = CheckpointFile::new(dir.path(), LOG_START_OFFSET_CHECKPOINT);
+        let tp = TopicPartition::new("table", 0).unwrap();
+        assert_eq!(checkpoint.read().unwrap().get(&tp), Some(&active_base), "checkpointed");
+        // Nothing was left to clean: the expired records were never rewritten.
+        let cleaner = CheckpointFile::new(dir.path(), tidelog_log::CLEANER_OFFSET_CHECKPOINT);
+        assert_eq!(cleaner.read().unwrap().get(&tp), None);
     }
 
     fn segments(partition: &Partition) -> Vec<Arc<tidelog_log::Segment>> {
