@@ -517,3 +517,157 @@ fn a_kill_9_at_a_random_moment_of_a_cleaning_leaves_the_log_as_before_or_after_i
         kill_cycles()
     );
 }
+
+/// A number from the environment variable `name`, `default` if it is unset.
+fn from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .map(|n| n.parse().unwrap_or_else(|_| panic!("{name} is a number")))
+        .unwrap_or(default)
+}
+
+/// The bytes of every file in the directories of `topic`'s partitions.
+fn topic_bytes_on_disk(broker: &Broker, topic: &str) -> u64 {
+    let prefix = format!("{topic}-");
+    let dirs = std::fs::read_dir(broker.data_dir()).unwrap().map(|e| e.unwrap());
+    let dirs = dirs.filter(|d| d.file_name().to_str().unwrap().starts_with(&prefix));
+    dirs.flat_map(|dir| std::fs::read_dir(dir.path()).unwrap())
+        .map(|file| file.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn a_commit_storm_leaves_consumer_offsets_small_and_every_group_right_after_a_restart() {
+    // Issue 14 asks for a million commits from 100 groups:
+    // TIDELOG_COMPACTION_STORM_GROUPS=100 TIDELOG_COMPACTION_STORM_COMMITS=10000.
+    let groups = from_env("TIDELOG_COMPACTION_STORM_GROUPS", 20);
+    let commits = from_env("TIDELOG_COMPACTION_STORM_COMMITS", 3_000);
+    /// Each commit request commits an offset of each partition, as a consumer commits all
+    /// of its partitions at once.
+    const PARTITIONS: i32 = 10;
+    const OFFSETS_PARTITIONS: u64 = 4;
+    const SEGMENT_BYTES: u64 = 16 << 10;
+    let segment_bytes = format!("log.segment.bytes={SEGMENT_BYTES}");
+    let offsets_partitions = format!("offsets.topic.num.partitions={OFFSETS_PARTITIONS}");
+    let mut broker = Broker::start(&[
+        FAST_CLEANER[0],
+        FAST_CLEANER[1],
+        "--override",
+        &segment_bytes,
+        "--override",
+        &offsets_partitions,
+        // The replaced segments' files go at once instead of a minute later.
+        "--override",
+        "log.segment.delete.delay.ms=0",
+    ]);
+    broker.admin().create_ok(&[new_topic("storm", PARTITIONS, 1)]);
+    let rounds = commits / PARTITIONS as usize;
+    // Distinct for each group, round and partition.
+    let offset =
+        |group: usize, round: usize, partition: i32| (group * 1_000_000_000 + round * 100) as i64 + partition as i64;
+    std::thread::scope(|threads| {
+        for group in 0..groups {
+            let broker = &broker;
+            threads.spawn(move || {
+                let consumer = broker.consumer(&format!("storm-{group}"));
+                for round in 1..=rounds {
+                    let mut offsets = rdkafka::TopicPartitionList::new();
+                    for p in 0..PARTITIONS {
+                        let at = rdkafka::Offset::Offset(offset(group, round, p));
+                        offsets.add_partition_offset("storm", p, at).unwrap();
+                    }
+                    rdkafka::consumer::Consumer::commit(&consumer, &offsets, rdkafka::consumer::CommitMode::Sync)
+                        .unwrap_or_else(|e| panic!("group {group}, round {round}: {e}"));
+                }
+            });
+        }
+    });
+    let mut raw = broker.raw();
+    let written: i64 = (0..OFFSETS_PARTITIONS as i32)
+        .map(|p| raw.latest_offset("__consumer_offsets", p))
+        .sum();
+    assert!(
+        written >= (groups * rounds * PARTITIONS as usize) as i64,
+        "{written} records"
+    );
+    // Once cleaned, each partition holds its active segment, at most a segment of records
+    // not cleaned yet (the dirty ratio is 0.5), and the live offsets: a few hundred bytes each.
+    let live = (groups * PARTITIONS as usize) as u64;
+    let bound = OFFSETS_PARTITIONS * 3 * SEGMENT_BYTES + live * 200;
+    let size = wait_until("__consumer_offsets to be cleaned", || {
+        let size = topic_bytes_on_disk(&broker, "__consumer_offsets");
+        (size <= bound).then_some(size)
+    });
+    eprintln!("{written} offset commits: __consumer_offsets takes {size} bytes on disk (bound {bound})");
+
+    broker.kill9();
+    broker.restart();
+    let mut raw = broker.raw();
+    for group in 0..groups {
+        let mut committed = raw.committed_offsets(&format!("storm-{group}"), false);
+        committed.sort();
+        let expected: Vec<_> = (0..PARTITIONS)
+            .map(|p| ("storm".to_string(), p, offset(group, rounds, p)))
+            .collect();
+        assert_eq!(committed, expected, "group storm-{group} after the restart");
+    }
+}
+
+#[test]
+fn compact_delete_applies_both_retention_by_time_and_compaction() {
+    const OLD: i64 = 60;
+    const NEW: usize = 150;
+    let broker = Broker::start(&[
+        FAST_CLEANER[0],
+        FAST_CLEANER[1],
+        "--override",
+        "log.retention.check.interval.ms=200",
+    ]);
+    // Records older than 90 minutes go; a record more than an hour newer than its
+    // segment's first rolls a new segment, so the old records have segments of their own.
+    create_compacted(
+        &broker,
+        "both",
+        &[
+            ("cleanup.policy", "compact,delete"),
+            ("retention.ms", "5400000"),
+            ("segment.ms", "3600000"),
+            EAGER,
+        ],
+    );
+    let mut raw = broker.raw();
+    let two_hours_ago = now_ms() - 7_200_000;
+    let padding = "b".repeat(40);
+    for i in 0..OLD {
+        let key = format!("old-{}", i % 5);
+        let response = raw.produce(
+            "both",
+            0,
+            -1,
+            raw::batch(two_hours_ago, &[(key.as_bytes(), padding.as_bytes())]),
+        );
+        assert_eq!(ErrorCode(response.error_code), ErrorCode::NONE);
+    }
+    for i in 0..NEW {
+        produce_one(&mut raw, "both", &format!("key-{}", i % KEYS), Some(&padding));
+    }
+    let segments = broker.segment_base_offsets("both", 0);
+    assert!(
+        segments.contains(&OLD),
+        "the first new record rolled a segment: {segments:?}"
+    );
+    // Retention by time: every old record goes, with the segments holding them.
+    wait_until("retention to delete the old segments", || {
+        (broker.watermarks("both", 0).0 == OLD).then_some(())
+    });
+    // Compaction: below the active segment, only the latest record of each key is left.
+    let active = wait_cleaned_up_to_active(&broker, "both");
+    let read = view(&broker.read_to_end("both", 0, "read_uncommitted"));
+    let sent: View = (0..NEW)
+        .map(|i| {
+            let key = format!("key-{}", i % KEYS).into_bytes();
+            (OLD + i as i64, Some(key), Some(padding.clone().into_bytes()))
+        })
+        .collect();
+    assert_eq!(read, compacted(&sent, active), "cleaned below {active}");
+    assert!(read.len() < NEW, "compacted: {} records of {NEW}", read.len());
+}
