@@ -18,7 +18,7 @@
 //! 10. `Segment::state`
 //!
 //! Leaves, under which nothing is taken: the flusher's pending set and threads, the fetch
-//! session cache, the cleaner's `Partitions::delete_horizons`.
+//! session cache, the cleaner's `Partitions::cleaner_status`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

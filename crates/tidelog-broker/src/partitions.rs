@@ -246,13 +246,25 @@ enum Found {
     Stray(TopicPartition),
 }
 
+/// What the cleaner knows of a compacted partition, kept in memory since the broker started.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CleanerStatus {
+    /// Kafka's cleanable ratio (the dirty bytes over the bytes of all the segments that may be
+    /// cleaned) when the cleaner last looked at the partition, after its cleaning if it cleaned.
+    pub dirty_ratio: f64,
+    /// When the cleaner last swapped cleaned segments in, in ms since the epoch.
+    pub last_cleaned_ms: Option<i64>,
+    /// When its earliest kept tombstone or marker may go: a cleaning is due then even if
+    /// little was written.
+    delete_horizon_ms: Option<i64>,
+}
+
 pub struct Partitions {
     logs: LogManager,
     hosted: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     pub flusher: Flusher,
-    /// Per cleaned partition, when its earliest kept tombstone or marker may go: a cleaning
-    /// is due then even if little was written. A leaf lock.
-    delete_horizons: Mutex<HashMap<TopicPartition, i64>>,
+    /// What the cleaner knows of each compacted partition it looked at. A leaf lock.
+    cleaner_status: Mutex<HashMap<TopicPartition, CleanerStatus>>,
     /// `log.cleaner.threads`; 0 cleans nothing.
     cleaner_threads: usize,
     /// `log.cleaner.io.max.bytes.per.second`, for all the cleaner threads.
@@ -301,7 +313,7 @@ impl Partitions {
             logs,
             hosted: RwLock::default(),
             flusher: Flusher::start(),
-            delete_horizons: Mutex::default(),
+            cleaner_status: Mutex::default(),
             cleaner_threads: cleaner_threads(config),
             cleaner_throttler: Throttler::new(config.log_cleaner_io_max_bytes_per_second),
         };
@@ -395,6 +407,7 @@ impl Partitions {
         for partition in removed {
             partition.forget_metadata();
             self.logs.delete_log(&partition.tp)?;
+            self.cleaner_status().remove(&partition.tp);
         }
         Ok(())
     }
@@ -521,39 +534,63 @@ impl Partitions {
         if expired > 0 {
             self.logs.checkpoint_log_start_offsets()?;
         }
+        let ratio = cleaning.as_ref().map_or(0.0, Cleaning::dirty_ratio);
+        let status = {
+            let mut statuses = self.cleaner_status();
+            let status = statuses.entry(tp.clone()).or_default();
+            status.dirty_ratio = ratio;
+            *status
+        };
         let Some(cleaning) = cleaning else {
             return Ok(());
         };
-        let horizon_passed = || {
-            let horizons = self.delete_horizons.lock().unwrap_or_else(|e| e.into_inner());
-            horizons.get(tp).is_some_and(|&horizon| horizon <= now)
-        };
-        let ratio = cleaning.dirty_ratio();
+        let horizon_passed = status.delete_horizon_ms.is_some_and(|horizon| horizon <= now);
         // Overdue with nothing dirty to clean (the dirty records are all uncleanable yet) is
         // no reason to rewrite the log, as in Kafka.
         let overdue = cleaning.max_compaction_delay_ms() > 0 && ratio > 0.0;
-        if ratio <= compaction.min_cleanable_dirty_ratio && !overdue && !horizon_passed() {
+        if ratio <= compaction.min_cleanable_dirty_ratio && !overdue && !horizon_passed {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let cleaned = cleaning.run(&compaction.cleaner, now, &self.cleaner_throttler)?;
-        let Some(summary) = cleaned.install(&mut lock(partition.log()))? else {
-            return Ok(());
+        let (summary, ratio_left) = {
+            let mut log = lock(partition.log());
+            let Some(summary) = cleaned.install(&mut log)? else {
+                return Ok(());
+            };
+            let left = Cleaning::new(&log, Some(summary.first_dirty_offset), &compaction.cleaner, now);
+            (summary, left.as_ref().map_or(0.0, Cleaning::dirty_ratio))
         };
         self.logs.set_cleaner_offset(tp, summary.first_dirty_offset)?;
-        let mut horizons = self.delete_horizons.lock().unwrap_or_else(|e| e.into_inner());
-        match summary.next_delete_horizon_ms {
-            Some(horizon) => horizons.insert(tp.clone(), horizon),
-            None => horizons.remove(tp),
-        };
+        self.cleaner_status().insert(
+            tp.clone(),
+            CleanerStatus {
+                dirty_ratio: ratio_left,
+                last_cleaned_ms: Some(now),
+                delete_horizon_ms: summary.next_delete_horizon_ms,
+            },
+        );
         info!(
             topic = tp.topic(),
             partition = tp.partition(),
             bytes_before = summary.bytes_before,
             bytes_after = summary.bytes_after,
             first_dirty_offset = summary.first_dirty_offset,
+            // From the rewrite's start to the swap's end: `tidelog bench cleaner` reads it.
+            duration_ms = started.elapsed().as_millis() as u64,
             "compacted"
         );
         Ok(())
+    }
+
+    fn cleaner_status(&self) -> std::sync::MutexGuard<'_, HashMap<TopicPartition, CleanerStatus>> {
+        self.cleaner_status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the cleaner knows of each compacted partition it has looked at since the broker
+    /// started (every `log.cleaner.backoff.ms`), for `/metrics`.
+    pub fn cleaner_statuses(&self) -> Vec<(TopicPartition, CleanerStatus)> {
+        self.cleaner_status().iter().map(|(tp, s)| (tp.clone(), *s)).collect()
     }
 
     /// Writes the recovery points that moved, so a restart after a crash scans only recent
@@ -730,6 +767,10 @@ mod tests {
         let checkpoint = CheckpointFile::new(dir.path(), tidelog_log::CLEANER_OFFSET_CHECKPOINT);
         let tp = TopicPartition::new("table", 0).unwrap();
         assert_eq!(checkpoint.read().unwrap().get(&tp), Some(&active_base));
+        let statuses: HashMap<_, _> = partitions.cleaner_statuses().into_iter().collect();
+        let status = statuses[&tp];
+        assert_eq!(status.dirty_ratio, 0.0, "all clean once cleaned");
+        assert!(status.last_cleaned_ms.is_some());
 
         // Nothing dirty: the next round leaves the log alone.
         let before_round = segments(&partition);
@@ -740,6 +781,7 @@ mod tests {
         drop((partition, before, snapshot));
         partitions.delete_logs("table").unwrap();
         assert_eq!(checkpoint.read().unwrap().get(&tp), None);
+        assert!(partitions.cleaner_statuses().is_empty(), "forgotten with the topic");
     }
 
     #[test]
@@ -752,6 +794,10 @@ mod tests {
         // The first record, at 1 000 ms, reaches the lag at 61 000 ms.
         partitions.clean_logs(&compacted, 61_000);
         assert!(same_segments(&before, &partition), "cleaned before the lag passed");
+        let tp = TopicPartition::new("table", 0).unwrap();
+        let statuses: HashMap<_, _> = partitions.cleaner_statuses().into_iter().collect();
+        assert_eq!(statuses[&tp].dirty_ratio, 1.0, "never cleaned: all dirty");
+        assert_eq!(statuses[&tp].last_cleaned_ms, None);
         partitions.clean_logs(&compacted, 61_001);
         assert!(!same_segments(&before, &partition), "not cleaned once the lag passed");
     }
