@@ -525,13 +525,15 @@ fn from_env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The bytes of every file in the directories of `topic`'s partitions.
+/// The bytes of every file in the directories of `topic`'s partitions (a file the broker
+/// removes while they are listed counts for nothing).
 fn topic_bytes_on_disk(broker: &Broker, topic: &str) -> u64 {
     let prefix = format!("{topic}-");
     let dirs = std::fs::read_dir(broker.data_dir()).unwrap().map(|e| e.unwrap());
     let dirs = dirs.filter(|d| d.file_name().to_str().unwrap().starts_with(&prefix));
     dirs.flat_map(|dir| std::fs::read_dir(dir.path()).unwrap())
-        .map(|file| file.unwrap().metadata().unwrap().len())
+        .filter_map(|file| file.unwrap().metadata().ok())
+        .map(|metadata| metadata.len())
         .sum()
 }
 
@@ -546,7 +548,7 @@ fn a_commit_storm_leaves_consumer_offsets_small_and_every_group_right_after_a_re
     const PARTITIONS: i32 = 10;
     const OFFSETS_PARTITIONS: u64 = 4;
     const SEGMENT_BYTES: u64 = 16 << 10;
-    let segment_bytes = format!("log.segment.bytes={SEGMENT_BYTES}");
+    let segment_bytes = format!("offsets.topic.segment.bytes={SEGMENT_BYTES}");
     let offsets_partitions = format!("offsets.topic.num.partitions={OFFSETS_PARTITIONS}");
     let mut broker = Broker::start(&[
         FAST_CLEANER[0],
