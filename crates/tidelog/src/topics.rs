@@ -141,7 +141,8 @@ pub fn create(
 
 /// Sets `configs` and removes `deleted` in one IncrementalAlterConfigs: the topic's other
 /// configs stay, whoever set them.
-fn alter(
+/// Sets `configs` on `topic` and puts the `deleted` ones back to their defaults.
+pub fn alter(
     admin: &mut AdminClient,
     topic: &str,
     configs: Vec<(String, String)>,

@@ -688,6 +688,7 @@ fn a_benchmark_refuses_to_start_without_the_space_it_writes() {
     let runs = [
         (&["bench", "restart", "--restart-gb", "1e9"][..], "1050000000.0"),
         (&["bench", "all", "--duration", "1e9"], "2010752001.0"),
+        (&["bench", "cleaner", "--cleaned-mb", "1e12"], "2100000010.0"),
     ];
     for (args, gb) in runs {
         // Killed after a few seconds: a run that started would write all it could.
@@ -701,6 +702,45 @@ fn a_benchmark_refuses_to_start_without_the_space_it_writes() {
         );
         assert_eq!(entries(work.path()), Vec::<String>::new(), "{args:?}");
     }
+}
+
+/// `bench cleaner`, made small: its table has the cleaner's throughput alone and under
+/// load, and the traffic's with the cleaner idle and busy; its files are gone afterwards.
+#[test]
+fn the_cleaner_benchmark_measures_cleanings_and_the_traffic_beside_them() {
+    let work = tempfile::tempdir().expect("a work dir");
+    let work_dir = work.path().to_str().expect("a UTF-8 path");
+    let args = [
+        "bench",
+        "cleaner",
+        "--cleaned-mb",
+        "8",
+        "--keys",
+        "100",
+        "--duration",
+        "0.2",
+    ];
+    let run = Running::start(&[&args[..], &["--work-dir", work_dir]].concat());
+    let (status, printed, stderr) = run.exit_within(EXIT_TIMEOUT);
+    assert!(status.success(), "{stderr}");
+    let rows = |what: &str| printed.iter().filter(|l| l.starts_with(&format!("| {what}"))).count();
+    assert_eq!(rows("fill a compacted topic: 8 MB"), 2, "{printed:?}");
+    assert_eq!(rows("log cleaner alone, one thread | "), 1, "{printed:?}");
+    assert_eq!(rows("log cleaner during those runs"), 1, "{printed:?}");
+    assert_eq!(rows("produce 1 KiB records, 8 partitions"), 2, "{printed:?}");
+    assert_eq!(rows("consume them from the start"), 2, "{printed:?}");
+    let cleaned: Vec<&String> = printed
+        .iter()
+        .filter(|l| l.contains(" MB/s of log cleaned ("))
+        .collect();
+    assert_eq!(cleaned.len(), 2, "{printed:?}");
+    assert_eq!(entries(work.path()), Vec::<String>::new());
+    let too_small = Running::start(&["bench", "cleaner", "--cleaned-mb", "1", "--work-dir", work_dir]);
+    let (status, _, stderr) = too_small.exit_within(EXIT_TIMEOUT);
+    assert!(
+        !status.success() && stderr.contains("nothing would be cleaned"),
+        "{stderr}"
+    );
 }
 
 #[test]
