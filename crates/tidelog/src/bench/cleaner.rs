@@ -10,6 +10,7 @@
 //! topic, once with the cleaner idle and once while it cleans a second such topic.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -27,8 +28,9 @@ pub struct CleanerArgs {
     /// MB (10^6 bytes) of record values written to each of the two compacted topics.
     #[arg(long, default_value_t = 2000.0)]
     cleaned_mb: f64,
-    /// Distinct keys of those records: about what a cleaning keeps, of 1 KiB each.
-    #[arg(long, default_value_t = 10_000)]
+    /// Distinct keys of those records: about what a cleaning keeps, of 1 KiB each (by
+    /// default about half of them).
+    #[arg(long, default_value_t = 1_000_000)]
     keys: u64,
     /// Seconds each produce run on the other topic lasts.
     #[arg(long, default_value_t = 10.0)]
@@ -90,55 +92,75 @@ fn cleaner(args: &CleanerArgs, exe: &Path, work: &Path) -> Result<Table, String>
     );
 
     let amount = Amount::Duration(Duration::from_secs_f64(args.duration));
+    let traffic = |topic: &str| traffic(&bootstrap, &measured, topic, amount);
+    let [produced, consumed] = traffic("traffic-quiet")?;
+    for (run, what) in [(produced, PRODUCE_ROW), (consumed, CONSUME_ROW)] {
+        table.add(&format!("{what}, cleaner idle"), &run.result, None, Some(run.others));
+    }
+
+    let (filled, others) = machine::others_during(&measured, || fill(&bootstrap, "cleaned-busy", args))?;
+    table.add(&fill_row, &filled, None, Some(others));
+    start_cleaning(&bootstrap, "cleaned-busy")?;
+    // Notes when the cleaning ends (within 100 ms), for how much of each run it overlapped.
+    let watcher = {
+        let broker_log = broker_log.clone();
+        std::thread::spawn(move || wait_cleaned(&broker_log, "cleaned-busy").map(|c| (c, Instant::now())))
+    };
+    let runs = traffic("traffic-busy")?;
+    let (cleaned, ended) = watcher.join().map_err(|_| "the cleaning's watcher panicked")??;
+    let cleaning = ended.checked_sub(cleaned.duration).unwrap_or(ended)..ended;
+    for (run, what) in runs.iter().zip([PRODUCE_ROW, CONSUME_ROW]) {
+        let overlap = overlap(&run.window, &cleaning) * 100.0;
+        table.add(
+            &format!("{what}, while the cleaner cleans another partition"),
+            &format_args!("{}; the cleaner ran during {overlap:.0}% of it", run.result),
+            None,
+            Some(run.others),
+        );
+    }
+    table.add("log cleaner during those runs, one thread", &cleaned, None, None);
+    broker.stop()?;
+    Ok(table)
+}
+
+const PRODUCE_ROW: &str = "produce 1 KiB records, 8 partitions, acks=all";
+const CONSUME_ROW: &str = "consume them from the start";
+
+/// A run of the traffic beside the cleaner: its result, when it ran, and the cores other
+/// processes used meanwhile.
+struct Run {
+    result: Throughput,
+    window: Range<Instant>,
+    others: f64,
+}
+
+/// A produce run of `amount` on `topic` (8 partitions, acks=all), then a consume run of
+/// what it wrote.
+fn traffic(bootstrap: &str, measured: &[u32], topic: &str, amount: Amount) -> Result<[Run; 2], String> {
     let load = Load {
         partitions: 8,
         record_size: RECORD_SIZE,
         linger_ms: 5,
     };
-    let traffic = |table: &mut Table, topic: &str, when: &str| {
-        let (produced, others) =
-            machine::others_during(&measured, || produce(&bootstrap, topic, &load, Acks::All, amount))?;
-        table.add(
-            &format!("produce 1 KiB records, 8 partitions, acks=all, {when}"),
-            &produced,
-            None,
-            Some(others),
-        );
-        let (consumed, others) = machine::others_during(&measured, || consume(&bootstrap, topic, None))?;
-        table.add(
-            &format!("consume them from the start, {when}"),
-            &consumed,
-            None,
-            Some(others),
-        );
-        Ok::<_, String>(())
+    let timed = |run: &dyn Fn() -> Result<Throughput, String>| {
+        let started = Instant::now();
+        let (result, others) = machine::others_during(measured, run)?;
+        Ok::<_, String>(Run {
+            result,
+            window: started..Instant::now(),
+            others,
+        })
     };
-    traffic(&mut table, "traffic-quiet", "cleaner idle")?;
+    let produced = timed(&|| produce(bootstrap, topic, &load, Acks::All, amount))?;
+    let consumed = timed(&|| consume(bootstrap, topic, None))?;
+    Ok([produced, consumed])
+}
 
-    let (filled, others) = machine::others_during(&measured, || fill(&bootstrap, "cleaned-busy", args))?;
-    table.add(&fill_row, &filled, None, Some(others));
-    start_cleaning(&bootstrap, "cleaned-busy")?;
-    let started = Instant::now();
-    traffic(&mut table, "traffic-busy", "while the cleaner cleans another partition")?;
-    let traffic_time = started.elapsed();
-    // Logged already: the cleaning ended before the traffic did.
-    let ended_first = find_cleaning(&broker_log, "cleaned-busy")?.is_some();
-    let cleaned = wait_cleaned(&broker_log, "cleaned-busy")?;
-    let overlap = match ended_first {
-        true => "it ended before them",
-        false => "it outlasted them",
-    };
-    table.add(
-        "log cleaner during those runs, one thread",
-        &format_args!(
-            "{cleaned}; started with the {:.1} s of produce and consume runs, {overlap}",
-            traffic_time.as_secs_f64()
-        ),
-        None,
-        None,
-    );
-    broker.stop()?;
-    Ok(table)
+/// The share of `run` that `cleaning` overlapped.
+fn overlap(run: &Range<Instant>, cleaning: &Range<Instant>) -> f64 {
+    let (start, end) = (run.start.max(cleaning.start), run.end.min(cleaning.end));
+    let both = end.saturating_duration_since(start).as_secs_f64();
+    both / (run.end - run.start).as_secs_f64().max(1e-9)
 }
 
 /// Creates `topic`, compacted but held (`min.cleanable.dirty.ratio=1`), and fills it with
