@@ -32,8 +32,9 @@ pub struct CleanerArgs {
     /// default about half of them).
     #[arg(long, default_value_t = 1_000_000)]
     keys: u64,
-    /// Seconds each produce run on the other topic lasts.
-    #[arg(long, default_value_t = 10.0)]
+    /// Seconds each produce run on the other topic lasts: short enough that the busy
+    /// cleaning outlasts the produce and the consume run.
+    #[arg(long, default_value_t = 5.0)]
     duration: f64,
     #[command(flatten)]
     broker: OwnBroker,
