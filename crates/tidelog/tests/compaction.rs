@@ -125,9 +125,7 @@ fn assert_compacted(broker: &Broker, topic: &str, sent: &[TestRecord], first_dir
 #[test]
 fn a_compacted_topic_keeps_the_latest_record_of_each_key_at_its_offset() {
     let mut broker = Broker::start(&FAST_CLEANER);
-    broker.admin().create_ok(&[new_topic("table", 1, 1)
-        .set("cleanup.policy", "compact")
-        .set("segment.bytes", "1024")]);
+    create_compacted(&broker, "table", &[]);
     let now = now_ms();
     let sent: Vec<TestRecord> = (0..RECORDS)
         .map(|i| TestRecord {
@@ -160,18 +158,21 @@ fn produce_one(raw: &mut common::RawClient, topic: &str, key: &str, value: Optio
     assert_eq!(ErrorCode(response.error_code), ErrorCode::NONE);
 }
 
+/// Produces `count` records of the keys `key-0`.. in turn, one per request.
+fn produce_keys(raw: &mut common::RawClient, topic: &str, count: usize) {
+    let padding = "p".repeat(40);
+    for i in 0..count {
+        produce_one(raw, topic, &format!("key-{}", i % KEYS), Some(&padding));
+    }
+}
+
 #[test]
 fn tombstones_stay_for_delete_retention_ms_after_their_first_cleaning_then_go() {
     let broker = Broker::start(&FAST_CLEANER);
-    broker.admin().create_ok(&[new_topic("deletes", 1, 1)
-        .set("cleanup.policy", "compact")
-        .set("segment.bytes", "1024")
-        .set("delete.retention.ms", "3000")]);
+    create_compacted(&broker, "deletes", &[("delete.retention.ms", "3000")]);
     let mut raw = broker.raw();
     let padding = "p".repeat(40);
-    for i in 0..100 {
-        produce_one(&mut raw, "deletes", &format!("key-{}", i % KEYS), Some(&padding));
-    }
+    produce_keys(&mut raw, "deletes", 100);
     // Half the keys deleted, then enough writes of the others to roll past the tombstones.
     for k in 0..KEYS / 2 {
         produce_one(&mut raw, "deletes", &format!("key-{k}"), None);
@@ -207,37 +208,31 @@ fn tombstones_stay_for_delete_retention_ms_after_their_first_cleaning_then_go() 
     assert_eq!(live.len(), KEYS / 2, "{live:?}");
 }
 
-/// The names in the partition's directory that end in `.deleted`.
-fn deleted_files(broker: &Broker, topic: &str) -> Vec<String> {
+/// The names in the partition's directory that end in one of `suffixes`.
+fn files_ending(broker: &Broker, topic: &str, suffixes: &[&str]) -> Vec<String> {
     let dir = broker.partition_dir(topic, 0);
     let names = std::fs::read_dir(dir).unwrap();
     let names = names.map(|e| e.unwrap().file_name().into_string().unwrap());
-    names.filter(|name| name.ends_with(".deleted")).collect()
+    names
+        .filter(|name| suffixes.iter().any(|s| name.ends_with(s)))
+        .collect()
 }
 
 #[test]
 fn past_max_compaction_lag_a_topic_is_cleaned_and_the_old_files_wait_file_delete_delay_ms() {
     let broker = Broker::start(&FAST_CLEANER);
     // A dirty ratio of 1 is never exceeded: only the lag makes the cleaning due.
-    broker.admin().create_ok(&[new_topic("lagging", 1, 1)
-        .set("cleanup.policy", "compact")
-        .set("segment.bytes", "1024")
-        .set("min.cleanable.dirty.ratio", "1")
-        .set("max.compaction.lag.ms", "1000")
-        .set("file.delete.delay.ms", "5000")]);
-    let mut raw = broker.raw();
-    let padding = "p".repeat(40);
-    for i in 0..100 {
-        produce_one(&mut raw, "lagging", &format!("key-{}", i % KEYS), Some(&padding));
-    }
+    let lag = [("max.compaction.lag.ms", "1000"), ("file.delete.delay.ms", "5000")];
+    create_compacted(&broker, "lagging", &[HELD, lag[0], lag[1]]);
+    produce_keys(&mut broker.raw(), "lagging", 100);
     wait_cleaned_up_to_active(&broker, "lagging");
     let cleaned_at = std::time::Instant::now();
     assert!(
-        !deleted_files(&broker, "lagging").is_empty(),
+        !files_ending(&broker, "lagging", &[".deleted"]).is_empty(),
         "the replaced segments wait"
     );
     wait_until("the replaced segments' files to go", || {
-        deleted_files(&broker, "lagging").is_empty().then_some(())
+        files_ending(&broker, "lagging", &[".deleted"]).is_empty().then_some(())
     });
     assert!(cleaned_at.elapsed() >= std::time::Duration::from_millis(3_000));
     let read = broker.read_partition("lagging", 0, 0, 100);
@@ -432,15 +427,6 @@ fn kill_cycles() -> usize {
         .unwrap_or(5)
 }
 
-/// The names in a partition directory that are files of a cleaning in progress.
-fn cleaning_files(broker: &Broker, topic: &str) -> usize {
-    let names = std::fs::read_dir(broker.partition_dir(topic, 0)).unwrap();
-    let names = names.map(|e| e.unwrap().file_name().into_string().unwrap());
-    names
-        .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap"))
-        .count()
-}
-
 #[test]
 fn a_kill_9_at_a_random_moment_of_a_cleaning_leaves_the_log_as_before_or_after_it() {
     const BATCHES: usize = 150;
@@ -479,7 +465,8 @@ fn a_kill_9_at_a_random_moment_of_a_cleaning_leaves_the_log_as_before_or_after_i
 
         set_configs(&broker, "crash", &[EAGER, segments]);
         std::thread::sleep(Duration::from_millis(rng.in_range(0..1_500)));
-        if cleaning_files(&broker, "crash") > 0 {
+        // Files of a cleaning in progress.
+        if !files_ending(&broker, "crash", &[".cleaned", ".swap"]).is_empty() {
             mid_cleaning += 1;
         }
         broker.kill9();
