@@ -270,6 +270,46 @@ fn assert_same_committed_table(read: &View, before: &View, when: &str) {
     assert_eq!(table(read), table(before), "{when}: the committed table changed");
 }
 
+/// A read_committed consumer of partition 0 of `topic` from its start that fetches a
+/// kilobyte at a time and keeps about that much ahead of what was polled, so that it can
+/// stop in the middle of the log and go on later from there.
+fn paused_reader(broker: &Broker, topic: &str) -> rdkafka::consumer::BaseConsumer {
+    let consumer: rdkafka::consumer::BaseConsumer = broker
+        .consumer_config("tidelog-e2e-paused")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("max.partition.fetch.bytes", "1024")
+        .set("queued.max.messages.kbytes", "1")
+        .create()
+        .expect("create a consumer");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    let at = rdkafka::Offset::Beginning;
+    assignment.add_partition_offset(topic, 0, at).unwrap();
+    rdkafka::consumer::Consumer::assign(&consumer, &assignment).unwrap();
+    consumer
+}
+
+/// What `consumer` polls up to and including offset `until`, or to the partition's end.
+fn poll_view(consumer: &rdkafka::consumer::BaseConsumer, until: Option<i64>) -> View {
+    use rdkafka::Message;
+    let deadline = std::time::Instant::now() + CLIENT_TIMEOUT * 4;
+    let mut read = View::new();
+    loop {
+        assert!(std::time::Instant::now() < deadline, "not read to {until:?} in time");
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                read.push((m.offset(), m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec)));
+                if until.is_some_and(|until| m.offset() >= until) {
+                    return read;
+                }
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return read,
+            Some(Err(error)) => panic!("consumer error: {error}"),
+            None => {}
+        }
+    }
+}
+
 fn is_aborted(record: &(i64, Option<Vec<u8>>, Option<Vec<u8>>)) -> bool {
     record.2.as_ref().is_some_and(|value| value.starts_with(b"aborted"))
 }
@@ -328,14 +368,28 @@ fn read_committed_sees_the_same_table_before_during_and_after_cleaning_and_abort
         .keys()
         .all(|key| !key.as_ref().unwrap().starts_with(b"ghost")));
 
+    // A consumer stopped in the middle of the log goes on after the swap.
+    let paused = paused_reader(&broker, "txns");
+    let mut across = poll_view(&paused, Some(before[before.len() / 2].0));
+
     set_configs(&broker, "txns", &[EAGER]);
     let active = *broker.segment_base_offsets("txns", 0).last().unwrap();
     let uncommitted: BTreeSet<_> = before_uncommitted.iter().collect();
+    let cleaned = compacted(&before, active);
+    // How many reads during the cleaning saw the log as before it, as after it, or both
+    // (a read across the swap).
+    let mut seen = BTreeMap::from([("before", 0), ("after", 0), ("across the swap", 0)]);
     let mut reads_during = 0;
     while cleaner_checkpoint(&broker, "txns") != Some(active) {
         assert!(reads_during < 100, "the cleaning did not end within 100 reads");
         let read = view(&broker.read_to_end("txns", 0, "read_committed"));
         assert_same_committed_table(&read, &before, "during the cleaning");
+        let saw = match &read {
+            read if *read == before => "before",
+            read if *read == cleaned => "after",
+            _ => "across the swap",
+        };
+        *seen.get_mut(saw).unwrap() += 1;
         let read = view(&broker.read_to_end("txns", 0, "read_uncommitted"));
         assert!(
             read.iter().all(|r| uncommitted.contains(r)),
@@ -343,11 +397,15 @@ fn read_committed_sees_the_same_table_before_during_and_after_cleaning_and_abort
         );
         reads_during += 1;
     }
-    eprintln!("{reads_during} read_committed and read_uncommitted reads during the cleaning");
+    eprintln!("{reads_during} read_committed and read_uncommitted reads during the cleaning: {seen:?}");
+
+    across.extend(poll_view(&paused, None));
+    assert_same_committed_table(&across, &before, "a read across the swap");
+    assert!(across != before && across != cleaned, "the paused read saw both logs");
 
     let after = view(&broker.read_to_end("txns", 0, "read_committed"));
     assert_same_committed_table(&after, &before, "after the cleaning");
-    assert_eq!(after, compacted(&before, active), "everything below {active} cleaned");
+    assert_eq!(after, cleaned, "everything below {active} cleaned");
     let after_uncommitted = view(&broker.read_to_end("txns", 0, "read_uncommitted"));
     assert_eq!(after_uncommitted, after, "the aborted records are gone");
 }
