@@ -587,10 +587,15 @@ impl Partitions {
         self.cleaner_status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// What the cleaner knows of each compacted partition it has looked at since the broker
-    /// started (every `log.cleaner.backoff.ms`), for `/metrics`.
+    /// What the cleaner knows of each hosted compacted partition it has looked at since the
+    /// broker started (every `log.cleaner.backoff.ms`), for `/metrics`.
     pub fn cleaner_statuses(&self) -> Vec<(TopicPartition, CleanerStatus)> {
-        self.cleaner_status().iter().map(|(tp, s)| (tp.clone(), *s)).collect()
+        let statuses: Vec<_> = self.cleaner_status().iter().map(|(tp, s)| (tp.clone(), *s)).collect();
+        // Not a partition deleted while the cleaner looked at it.
+        statuses
+            .into_iter()
+            .filter(|(tp, _)| self.get(tp.topic(), tp.partition()).is_some())
+            .collect()
     }
 
     /// Writes the recovery points that moved, so a restart after a crash scans only recent

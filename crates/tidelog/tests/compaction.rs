@@ -4,10 +4,11 @@
 //! it, also after a kill -9 and a restart; tombstones go after `delete.retention.ms`; a
 //! topic past `max.compaction.lag.ms` is cleaned however little is dirty, and the replaced
 //! segments' files wait `file.delete.delay.ms` renamed `.deleted`. With transactions, a
-//! read_committed consumer sees the same table before, during and after a cleaning, and
-//! the aborted records go; an idempotent producer goes on after its batches were compacted
-//! away; a kill -9 at a random moment of a cleaning leaves the log as before it or as
-//! after it.
+//! read_committed consumer sees the same table before, during, across and after a
+//! cleaning, and the aborted records go; an idempotent producer goes on after its batches
+//! were compacted away; a kill -9 at a random moment of a cleaning leaves the log as before
+//! it or as after it; a storm of offset commits leaves `__consumer_offsets` small and every
+//! group's offsets right; `compact,delete` deletes by time and compacts.
 //!
 //! Cleanings are started by hand where a test must see the log before one: a topic whose
 //! `min.cleanable.dirty.ratio` is 1 is never cleaned (the ratio never exceeds 1), and
