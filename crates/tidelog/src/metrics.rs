@@ -9,12 +9,16 @@ use crate::client::TIMEOUT;
 /// The text of `http://{addr}/metrics` (HTTP/1.0: the broker closes after answering).
 pub fn scrape(addr: &str) -> Result<String, String> {
     let failed = |e: std::io::Error| format!("cannot read http://{addr}/metrics: {e}");
-    let socket = addr
-        .to_socket_addrs()
-        .map_err(failed)?
-        .next()
-        .ok_or_else(|| format!("{addr} has no address"))?;
-    let mut stream = TcpStream::connect_timeout(&socket, TIMEOUT).map_err(failed)?;
+    // Each address the name has, in turn (`localhost` may be ::1 first, the broker on
+    // 127.0.0.1 only).
+    let mut connected = Err(std::io::Error::other("the name has no address"));
+    for socket in addr.to_socket_addrs().map_err(failed)? {
+        connected = TcpStream::connect_timeout(&socket, TIMEOUT);
+        if connected.is_ok() {
+            break;
+        }
+    }
+    let mut stream = connected.map_err(failed)?;
     stream.set_read_timeout(Some(TIMEOUT)).map_err(failed)?;
     write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(failed)?;
     let mut response = String::new();
