@@ -18,7 +18,7 @@
 //! 10. `Segment::state`
 //!
 //! Leaves, under which nothing is taken: the flusher's pending set and threads, the fetch
-//! session cache, the cleaner's `Partitions::delete_horizons`.
+//! session cache, the cleaner's `Partitions::cleaner_status`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -271,22 +271,31 @@ impl Broker {
 
     /// Creates `__consumer_offsets` if it does not exist yet.
     pub fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
-        self.ensure_internal_topic(OFFSETS_TOPIC, self.groups.offsets_partitions())
+        let segment_bytes = self.config.offsets_topic_segment_bytes;
+        self.ensure_internal_topic(OFFSETS_TOPIC, self.groups.offsets_partitions(), segment_bytes)
     }
 
     /// Creates `__transaction_state` if it does not exist yet.
     pub fn ensure_transaction_topic(&self) -> Result<(), ApiError> {
-        self.ensure_internal_topic(TRANSACTION_STATE_TOPIC, self.txns.settings.log_partitions)
+        let segment_bytes = self.config.transaction_state_log_segment_bytes;
+        self.ensure_internal_topic(
+            TRANSACTION_STATE_TOPIC,
+            self.txns.settings.log_partitions,
+            segment_bytes,
+        )
     }
 
-    /// Creates a coordinator's topic, compacted as Kafka creates it. Like Kafka, on first
-    /// use rather than at start, so a broker without groups or transactions lists only its
-    /// users' topics.
-    fn ensure_internal_topic(&self, name: &str, partitions: i32) -> Result<(), ApiError> {
+    /// Creates a coordinator's topic, compacted and with segments of `segment_bytes` as Kafka
+    /// creates it. Like Kafka, on first use rather than at start, so a broker without groups
+    /// or transactions lists only its users' topics.
+    fn ensure_internal_topic(&self, name: &str, partitions: i32, segment_bytes: i32) -> Result<(), ApiError> {
         if self.metadata.image().topic(name).is_some() {
             return Ok(());
         }
-        let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+        let configs = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("segment.bytes".to_string(), segment_bytes.to_string()),
+        ]);
         match self.create_topic(name, partitions, 1, configs, false) {
             Err(e) if e.code != ErrorCode::TOPIC_ALREADY_EXISTS => Err(e),
             _ => Ok(()),
@@ -725,4 +734,33 @@ pub fn unknown_topic(name: &str) -> ApiError {
         ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
         format!("This server does not host this topic: {name}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_internal_topics_are_created_compacted_with_their_segment_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(BrokerConfig {
+            log_dirs: vec![dir.path().to_path_buf()],
+            offsets_topic_num_partitions: 2,
+            offsets_topic_segment_bytes: 16_384,
+            transaction_state_log_num_partitions: 2,
+            ..BrokerConfig::default()
+        })
+        .unwrap();
+        broker.ensure_offsets_topic().unwrap();
+        broker.ensure_transaction_topic().unwrap();
+        let image = broker.metadata.image();
+        for (topic, segment_bytes) in [(OFFSETS_TOPIC, "16384"), (TRANSACTION_STATE_TOPIC, "104857600")] {
+            let configs = &image.topic(topic).unwrap().configs;
+            assert_eq!(configs["cleanup.policy"], "compact", "{topic}");
+            assert_eq!(configs["segment.bytes"], segment_bytes, "{topic}");
+            let partition = broker.partitions.get(topic, 0).unwrap();
+            let log_segment_bytes = partition.log().lock().unwrap().config().segment_bytes;
+            assert_eq!(log_segment_bytes.to_string(), segment_bytes, "{topic}'s log");
+        }
+    }
 }

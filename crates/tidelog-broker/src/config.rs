@@ -123,6 +123,9 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i64,
     /// Partitions of `__consumer_offsets` when it is created.
     pub offsets_topic_num_partitions: i32,
+    /// `segment.bytes` of `__consumer_offsets` when it is created (Kafka: 100 MiB, smaller
+    /// than other topics' so that it is compacted sooner).
+    pub offsets_topic_segment_bytes: i32,
     /// How long the offsets of a group without members are kept (Kafka: 7 days, set in
     /// minutes by `offsets.retention.minutes`).
     pub offsets_retention_ms: i64,
@@ -138,6 +141,8 @@ pub struct BrokerConfig {
     pub group_consumer_assignors: Vec<String>,
     /// Partitions of `__transaction_state` when it is created (Kafka: 50).
     pub transaction_state_log_num_partitions: i32,
+    /// `segment.bytes` of `__transaction_state` when it is created (Kafka: 100 MiB).
+    pub transaction_state_log_segment_bytes: i32,
     /// The longest transaction timeout a producer may ask for (Kafka: 15 minutes).
     pub transaction_max_timeout_ms: i32,
     /// How long an unused transactional id is remembered (Kafka: 7 days).
@@ -194,6 +199,7 @@ impl Default for BrokerConfig {
             delete_topic_enable: true,
             group_initial_rebalance_delay_ms: 3000,
             offsets_topic_num_partitions: 50,
+            offsets_topic_segment_bytes: 100 << 20,
             offsets_retention_ms: 7 * 24 * HOUR_MS,
             offsets_retention_check_interval_ms: 600_000,
             producer_id_expiration_ms: 86_400_000,
@@ -201,6 +207,7 @@ impl Default for BrokerConfig {
             group_consumer_heartbeat_interval_ms: 5_000,
             group_consumer_assignors: vec!["uniform".into(), "range".into()],
             transaction_state_log_num_partitions: 50,
+            transaction_state_log_segment_bytes: 100 << 20,
             transaction_max_timeout_ms: 900_000,
             transactional_id_expiration_ms: 604_800_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
@@ -560,6 +567,7 @@ impl BrokerConfig {
                 "log.flush.interval.ms" => c.log_flush_interval_ms = Some(at_least(k, v, 0)?),
                 "group.initial.rebalance.delay.ms" => c.group_initial_rebalance_delay_ms = at_least(k, v, 0)?,
                 "offsets.topic.num.partitions" => c.offsets_topic_num_partitions = at_least(k, v, 1)?,
+                "offsets.topic.segment.bytes" => c.offsets_topic_segment_bytes = at_least(k, v, MIN_SEGMENT_BYTES)?,
                 "offsets.retention.minutes" => {
                     c.offsets_retention_ms = at_least::<i64>(k, v, 1)?.saturating_mul(60_000)
                 }
@@ -569,6 +577,9 @@ impl BrokerConfig {
                 "group.consumer.heartbeat.interval.ms" => c.group_consumer_heartbeat_interval_ms = at_least(k, v, 1)?,
                 "group.consumer.assignors" => c.group_consumer_assignors = assignors(k, v)?,
                 "transaction.state.log.num.partitions" => c.transaction_state_log_num_partitions = at_least(k, v, 1)?,
+                "transaction.state.log.segment.bytes" => {
+                    c.transaction_state_log_segment_bytes = at_least(k, v, MIN_SEGMENT_BYTES)?
+                }
                 "transaction.max.timeout.ms" => c.transaction_max_timeout_ms = at_least(k, v, 1)?,
                 "transactional.id.expiration.ms" => c.transactional_id_expiration_ms = at_least(k, v, 1)?,
                 "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
@@ -737,6 +748,10 @@ impl BrokerConfig {
                 self.offsets_topic_num_partitions.to_string(),
             ),
             (
+                "offsets.topic.segment.bytes",
+                self.offsets_topic_segment_bytes.to_string(),
+            ),
+            (
                 "offsets.retention.minutes",
                 (self.offsets_retention_ms / 60_000).to_string(),
             ),
@@ -757,6 +772,10 @@ impl BrokerConfig {
             (
                 "transaction.state.log.num.partitions",
                 self.transaction_state_log_num_partitions.to_string(),
+            ),
+            (
+                "transaction.state.log.segment.bytes",
+                self.transaction_state_log_segment_bytes.to_string(),
             ),
             (
                 "transaction.max.timeout.ms",
@@ -871,6 +890,23 @@ log.cleaner.max.compaction.lag.ms=60000
         ] {
             assert!(BrokerConfig::from_properties(&props(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_internal_topics_segment_sizes_are_kafkas() {
+        let (c, _) = BrokerConfig::from_properties(&[]).unwrap();
+        assert_eq!(
+            (c.offsets_topic_segment_bytes, c.transaction_state_log_segment_bytes),
+            (104_857_600, 104_857_600)
+        );
+        let text = "offsets.topic.segment.bytes=16384\ntransaction.state.log.segment.bytes=32768";
+        let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert_eq!(report, NotApplied::default());
+        assert_eq!(
+            (c.offsets_topic_segment_bytes, c.transaction_state_log_segment_bytes),
+            (16_384, 32_768)
+        );
+        assert!(BrokerConfig::from_properties(&props("offsets.topic.segment.bytes=1")).is_err());
     }
 
     #[test]

@@ -164,6 +164,11 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "The partition count of __consumer_offsets when it is created.",
     ),
     (
+        "offsets.topic.segment.bytes",
+        ConfigType::Int,
+        "The segment size of __consumer_offsets when it is created, kept small so that it is compacted sooner.",
+    ),
+    (
         "offsets.retention.minutes",
         ConfigType::Int,
         "How long the committed offsets of a group without members are kept.",
@@ -197,6 +202,11 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "transaction.state.log.num.partitions",
         ConfigType::Int,
         "The partition count of __transaction_state when it is created.",
+    ),
+    (
+        "transaction.state.log.segment.bytes",
+        ConfigType::Int,
+        "The segment size of __transaction_state when it is created, kept small so that it is compacted sooner.",
     ),
     (
         "transaction.max.timeout.ms",

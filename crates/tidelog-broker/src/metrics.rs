@@ -7,6 +7,7 @@
 //! date. Names follow Prometheus conventions (base units, `_total` counters) under the
 //! `tidelog_` prefix; docs/METRICS.md maps each to the Kafka MBean it stands for.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -225,6 +226,18 @@ impl Collector for Scraped {
                 end.get_or_create(&labels).set(snapshot.log_end_offset());
             }
         }
+        let dirty_ratio = Family::<PartitionLabels, Gauge<f64, AtomicU64>>::default();
+        let last_cleaned = Family::<PartitionLabels, Gauge<f64, AtomicU64>>::default();
+        for (tp, status) in self.broker.partitions.cleaner_statuses() {
+            let labels = PartitionLabels {
+                topic: tp.topic().to_string(),
+                partition: tp.partition(),
+            };
+            dirty_ratio.get_or_create(&labels).set(status.dirty_ratio);
+            if let Some(ms) = status.last_cleaned_ms {
+                last_cleaned.get_or_create(&labels).set(ms as f64 / 1000.0);
+            }
+        }
         let lag = Family::<LagLabels, Gauge>::default();
         self.broker.groups.for_each(|group| {
             for ((topic, partition), committed) in &group.offsets {
@@ -254,6 +267,17 @@ impl Collector for Scraped {
         )?;
         encode_family(e, "log_start_offset", "A partition's first offset.", None, &start)?;
         encode_family(e, "log_end_offset", "A partition's next offset.", None, &end)?;
+        let dirty_help =
+            "A compacted partition's dirty ratio at the cleaner's last look, after its cleaning if it cleaned.";
+        encode_family(e, "log_cleaner_dirty_ratio", dirty_help, None, &dirty_ratio)?;
+        let cleaned_help = "When the cleaner last cleaned a compacted partition, in seconds since the epoch.";
+        encode_family(
+            e,
+            "log_cleaner_last_cleaned_timestamp",
+            cleaned_help,
+            Some(&Unit::Seconds),
+            &last_cleaned,
+        )?;
         let lag_help = "High watermark minus the group's committed offset, per partition.";
         encode_family(e, "consumer_group_lag", lag_help, None, &lag)?;
         if let Some(process) = process {

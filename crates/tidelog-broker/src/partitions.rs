@@ -212,6 +212,30 @@ fn cleaner_threads(broker: &BrokerConfig) -> usize {
     usize::try_from(broker.log_cleaner_threads).unwrap_or(0)
 }
 
+/// Deletes the segments of `partition`'s log (held by the caller) past its topic's
+/// `retention.ms` or `retention.bytes` (none for a `cleanup.policy` without `delete`) at
+/// `now`, and returns how many went; a failure is logged.
+fn delete_expired_segments(partition: &Partition, log: &mut tidelog_log::PartitionLog, now: i64) -> usize {
+    let (retention_ms, retention_bytes) = (log.config().retention_ms, log.config().retention_bytes);
+    match log.apply_retention(now, retention_ms, retention_bytes) {
+        Ok(0) => 0,
+        Ok(deleted) => {
+            info!(
+                topic = partition.tp.topic(),
+                partition = partition.tp.partition(),
+                deleted,
+                log_start_offset = log.log_start_offset(),
+                "retention deleted segments"
+            );
+            deleted
+        }
+        Err(e) => {
+            error!(topic = partition.tp.topic(), error = %e, "retention failed");
+            0
+        }
+    }
+}
+
 /// What a start finds in a partition directory.
 enum Found {
     /// A partition of the metadata, with its topic's id.
@@ -220,6 +244,19 @@ enum Found {
     WithoutMetadata(TopicPartition),
     /// A directory no partition of the metadata is in.
     Stray(TopicPartition),
+}
+
+/// What the cleaner knows of a compacted partition, kept in memory since the broker started.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CleanerStatus {
+    /// Kafka's cleanable ratio (the dirty bytes over the bytes of all the segments that may be
+    /// cleaned) when the cleaner last looked at the partition, after its cleaning if it cleaned.
+    pub dirty_ratio: f64,
+    /// When the cleaner last swapped cleaned segments in, in ms since the epoch.
+    pub last_cleaned_ms: Option<i64>,
+    /// When its earliest kept tombstone or marker may go: a cleaning is due then even if
+    /// little was written.
+    delete_horizon_ms: Option<i64>,
 }
 
 pub struct Partitions {
@@ -231,9 +268,8 @@ pub struct Partitions {
     creating: Mutex<HashSet<(String, i32)>>,
     created: Condvar,
     pub flusher: Flusher,
-    /// Per cleaned partition, when its earliest kept tombstone or marker may go: a cleaning
-    /// is due then even if little was written. A leaf lock.
-    delete_horizons: Mutex<HashMap<TopicPartition, i64>>,
+    /// What the cleaner knows of each compacted partition it looked at. A leaf lock.
+    cleaner_status: Mutex<HashMap<TopicPartition, CleanerStatus>>,
     /// `log.cleaner.threads`; 0 cleans nothing.
     cleaner_threads: usize,
     /// `log.cleaner.io.max.bytes.per.second`, for all the cleaner threads.
@@ -286,7 +322,7 @@ impl Partitions {
             creating: Mutex::default(),
             created: Condvar::new(),
             flusher: Flusher::start(),
-            delete_horizons: Mutex::default(),
+            cleaner_status: Mutex::default(),
             cleaner_threads: cleaner_threads(config),
             cleaner_throttler: Throttler::new(config.log_cleaner_io_max_bytes_per_second),
         };
@@ -406,6 +442,7 @@ impl Partitions {
         for partition in removed {
             partition.forget_metadata();
             self.logs.delete_log(&partition.tp)?;
+            self.cleaner_status().remove(&partition.tp);
         }
         Ok(())
     }
@@ -485,18 +522,7 @@ impl Partitions {
         for partition in self.all() {
             let mut log = lock(partition.log());
             log.remove_expired_producers(now, producer_expiration_ms);
-            let (retention_ms, retention_bytes) = (log.config().retention_ms, log.config().retention_bytes);
-            match log.apply_retention(now, retention_ms, retention_bytes) {
-                Ok(0) => {}
-                Ok(deleted) => info!(
-                    topic = partition.tp.topic(),
-                    partition = partition.tp.partition(),
-                    deleted,
-                    log_start_offset = log.log_start_offset(),
-                    "retention deleted segments"
-                ),
-                Err(e) => error!(topic = partition.tp.topic(), error = %e, "retention failed"),
-            }
+            delete_expired_segments(&partition, &mut log, now);
         }
         if let Err(e) = self.logs.checkpoint_log_start_offsets() {
             error!(error = %e, "cannot checkpoint log start offsets");
@@ -540,39 +566,79 @@ impl Partitions {
     fn clean_log(&self, partition: &Partition, compaction: &Compaction, now: i64) -> Result<(), LogError> {
         let tp = &partition.tp;
         let checkpoint = self.logs.cleaner_offset(tp)?;
-        let Some(cleaning) = Cleaning::new(&lock(partition.log()), checkpoint, &compaction.cleaner, now) else {
+        let (cleaning, expired) = {
+            let mut log = lock(partition.log());
+            // As Kafka's cleaner does, a `compact,delete` log first loses the segments past its
+            // retention: cleaned first, they could be merged into a segment with newer records,
+            // which retention would keep.
+            let expired = delete_expired_segments(partition, &mut log, now);
+            (Cleaning::new(&log, checkpoint, &compaction.cleaner, now), expired)
+        };
+        if expired > 0 {
+            self.logs.checkpoint_log_start_offsets()?;
+        }
+        let ratio = cleaning.as_ref().map_or(0.0, Cleaning::dirty_ratio);
+        let status = {
+            let mut statuses = self.cleaner_status();
+            let status = statuses.entry(tp.clone()).or_default();
+            status.dirty_ratio = ratio;
+            *status
+        };
+        let Some(cleaning) = cleaning else {
             return Ok(());
         };
-        let horizon_passed = || {
-            let horizons = self.delete_horizons.lock().unwrap_or_else(|e| e.into_inner());
-            horizons.get(tp).is_some_and(|&horizon| horizon <= now)
-        };
-        let ratio = cleaning.dirty_ratio();
+        let horizon_passed = status.delete_horizon_ms.is_some_and(|horizon| horizon <= now);
         // Overdue with nothing dirty to clean (the dirty records are all uncleanable yet) is
         // no reason to rewrite the log, as in Kafka.
         let overdue = cleaning.max_compaction_delay_ms() > 0 && ratio > 0.0;
-        if ratio <= compaction.min_cleanable_dirty_ratio && !overdue && !horizon_passed() {
+        if ratio <= compaction.min_cleanable_dirty_ratio && !overdue && !horizon_passed {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let cleaned = cleaning.run(&compaction.cleaner, now, &self.cleaner_throttler)?;
-        let Some(summary) = cleaned.install(&mut lock(partition.log()))? else {
-            return Ok(());
+        let (summary, ratio_left) = {
+            let mut log = lock(partition.log());
+            let Some(summary) = cleaned.install(&mut log)? else {
+                return Ok(());
+            };
+            let left = Cleaning::new(&log, Some(summary.first_dirty_offset), &compaction.cleaner, now);
+            (summary, left.as_ref().map_or(0.0, Cleaning::dirty_ratio))
         };
         self.logs.set_cleaner_offset(tp, summary.first_dirty_offset)?;
-        let mut horizons = self.delete_horizons.lock().unwrap_or_else(|e| e.into_inner());
-        match summary.next_delete_horizon_ms {
-            Some(horizon) => horizons.insert(tp.clone(), horizon),
-            None => horizons.remove(tp),
-        };
+        self.cleaner_status().insert(
+            tp.clone(),
+            CleanerStatus {
+                dirty_ratio: ratio_left,
+                last_cleaned_ms: Some(now),
+                delete_horizon_ms: summary.next_delete_horizon_ms,
+            },
+        );
         info!(
             topic = tp.topic(),
             partition = tp.partition(),
             bytes_before = summary.bytes_before,
             bytes_after = summary.bytes_after,
             first_dirty_offset = summary.first_dirty_offset,
+            // From the rewrite's start to the swap's end: `tidelog bench cleaner` reads it.
+            duration_ms = started.elapsed().as_millis() as u64,
             "compacted"
         );
         Ok(())
+    }
+
+    fn cleaner_status(&self) -> std::sync::MutexGuard<'_, HashMap<TopicPartition, CleanerStatus>> {
+        self.cleaner_status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the cleaner knows of each hosted compacted partition it has looked at since the
+    /// broker started (every `log.cleaner.backoff.ms`), for `/metrics`.
+    pub fn cleaner_statuses(&self) -> Vec<(TopicPartition, CleanerStatus)> {
+        let statuses: Vec<_> = self.cleaner_status().iter().map(|(tp, s)| (tp.clone(), *s)).collect();
+        // Not a partition deleted while the cleaner looked at it.
+        statuses
+            .into_iter()
+            .filter(|(tp, _)| self.get(tp.topic(), tp.partition()).is_some())
+            .collect()
     }
 
     /// Writes the recovery points that moved, so a restart after a crash scans only recent
@@ -749,6 +815,10 @@ mod tests {
         let checkpoint = CheckpointFile::new(dir.path(), tidelog_log::CLEANER_OFFSET_CHECKPOINT);
         let tp = TopicPartition::new("table", 0).unwrap();
         assert_eq!(checkpoint.read().unwrap().get(&tp), Some(&active_base));
+        let statuses: HashMap<_, _> = partitions.cleaner_statuses().into_iter().collect();
+        let status = statuses[&tp];
+        assert_eq!(status.dirty_ratio, 0.0, "all clean once cleaned");
+        assert!(status.last_cleaned_ms.is_some());
 
         // Nothing dirty: the next round leaves the log alone.
         let before_round = segments(&partition);
@@ -759,6 +829,7 @@ mod tests {
         drop((partition, before, snapshot));
         partitions.delete_logs("table").unwrap();
         assert_eq!(checkpoint.read().unwrap().get(&tp), None);
+        assert!(partitions.cleaner_statuses().is_empty(), "forgotten with the topic");
     }
 
     #[test]
@@ -771,8 +842,32 @@ mod tests {
         // The first record, at 1 000 ms, reaches the lag at 61 000 ms.
         partitions.clean_logs(&compacted, 61_000);
         assert!(same_segments(&before, &partition), "cleaned before the lag passed");
+        let tp = TopicPartition::new("table", 0).unwrap();
+        let statuses: HashMap<_, _> = partitions.cleaner_statuses().into_iter().collect();
+        assert_eq!(statuses[&tp].dirty_ratio, 1.0, "never cleaned: all dirty");
+        assert_eq!(statuses[&tp].last_cleaned_ms, None);
         partitions.clean_logs(&compacted, 61_001);
         assert!(!same_segments(&before, &partition), "not cleaned once the lag passed");
+    }
+
+    #[test]
+    fn a_compact_delete_log_loses_its_expired_segments_before_it_is_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        // Every record is from 1970: all the segments but the active one are past retention.
+        let extra = [("cleanup.policy", "compact,delete"), ("retention.ms", "60000")];
+        let (partitions, partition, compacted) = compacted_table(dir.path(), BrokerConfig::default(), &extra);
+        let active_base = segments(&partition).last().unwrap().base_offset();
+        assert!(active_base > 0);
+        partitions.clean_logs(&compacted, now_ms());
+        let after = segments(&partition);
+        assert_eq!(after.len(), 1, "only the active segment is left");
+        assert_eq!(lock(partition.log()).log_start_offset(), active_base);
+        let checkpoint = CheckpointFile::new(dir.path(), LOG_START_OFFSET_CHECKPOINT);
+        let tp = TopicPartition::new("table", 0).unwrap();
+        assert_eq!(checkpoint.read().unwrap().get(&tp), Some(&active_base), "checkpointed");
+        // Nothing was left to clean: the expired records were never rewritten.
+        let cleaner = CheckpointFile::new(dir.path(), tidelog_log::CLEANER_OFFSET_CHECKPOINT);
+        assert_eq!(cleaner.read().unwrap().get(&tp), None);
     }
 
     fn segments(partition: &Partition) -> Vec<Arc<tidelog_log::Segment>> {

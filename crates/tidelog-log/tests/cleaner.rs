@@ -46,10 +46,16 @@ fn create(dir: &Path) -> (PathBuf, PartitionLog) {
 
 /// Every batch from the log start, as fetches return them.
 fn read_batches(log: &PartitionLog) -> Vec<RecordBatch> {
+    snapshot_batches(&log.snapshot())
+}
+
+/// Every batch a snapshot reads from its log start (a snapshot taken before a cleaning
+/// keeps reading the segments it had).
+fn snapshot_batches(snapshot: &tidelog_log::LogSnapshot) -> Vec<RecordBatch> {
     let mut batches = Vec::new();
-    let mut offset = log.log_start_offset();
-    while offset < log.log_end_offset() {
-        let read = log.read(offset, 1 << 20, log.log_end_offset()).unwrap();
+    let mut offset = snapshot.log_start_offset();
+    while offset < snapshot.log_end_offset() {
+        let read = snapshot.read(offset, 1 << 20, snapshot.log_end_offset()).unwrap();
         let more = common::batches(&read.records);
         if more.is_empty() {
             break;
@@ -169,13 +175,20 @@ fn write_keyed(log: &mut PartitionLog, total: usize) -> Vec<Seen> {
     written
 }
 
+/// A log in `dir` with [`write_keyed`]'s `total` records, rolled at `roll_at` (so they are
+/// all cleanable) and flushed; with what a consumer reads of it.
+fn keyed_log(dir: &Path, total: usize, roll_at: i64) -> (PathBuf, PartitionLog, Vec<Seen>) {
+    let (path, mut log) = create(dir);
+    let mut written = write_keyed(&mut log, total);
+    written.extend(roll(&mut log, roll_at));
+    log.flush().unwrap();
+    (path, log, written)
+}
+
 #[test]
 fn cleaning_keeps_the_latest_record_of_each_key_and_tombstones_until_their_horizon() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, mut log) = create(dir.path());
-    let mut written = write_keyed(&mut log, 10_000);
-    written.extend(roll(&mut log, T0 + 20_000));
-    log.flush().unwrap();
+    let (path, mut log, written) = keyed_log(dir.path(), 10_000, T0 + 20_000);
     let segments_before = log.segments().len();
     assert!(segments_before > 50, "{segments_before} segments");
     let cleaner = CleanerConfig::default();
@@ -429,7 +442,7 @@ fn recovered(dir: &Path) -> Vec<Bytes> {
         })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    read_batches(&log).into_iter().map(|b| b.as_bytes().clone()).collect()
+    batch_bytes(read_batches(&log))
 }
 
 fn names_ending(dir: &Path, suffix: &str) -> Vec<i64> {
@@ -451,17 +464,14 @@ struct Step(String, String);
 #[test]
 fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, mut log) = create(dir.path());
     // The crash is in a second cleaning, which merges the segments the first one left
     // with new ones.
-    write_keyed(&mut log, 2_000);
-    roll(&mut log, T0 + 20_000);
-    log.flush().unwrap();
+    let (path, mut log, _) = keyed_log(dir.path(), 2_000, T0 + 20_000);
     clean_log(&mut log, &CleanerConfig::default(), T0).unwrap().unwrap();
     write_keyed(&mut log, 1_000);
     roll(&mut log, T0 + 30_000);
     log.flush().unwrap();
-    let before: Vec<Bytes> = read_batches(&log).into_iter().map(|b| b.as_bytes().clone()).collect();
+    let before = batch_bytes(read_batches(&log));
     let cleaner = CleanerConfig::default();
     let checkpoint = CheckpointFile::new(dir.path(), CLEANER_OFFSET_CHECKPOINT)
         .read()
@@ -474,7 +484,7 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_log_before_or_after_the_cleaning()
     let staged = dir.path().join("staged");
     copy_dir(&path, &staged);
     cleaned.install(&mut log).unwrap().unwrap();
-    let after: Vec<Bytes> = read_batches(&log).into_iter().map(|b| b.as_bytes().clone()).collect();
+    let after = batch_bytes(read_batches(&log));
     assert_ne!(before, after);
     assert_eq!(recovered(&path), after);
 
@@ -535,48 +545,26 @@ fn batch_bytes(batches: Vec<RecordBatch>) -> Vec<Bytes> {
     batches.into_iter().map(|b| b.as_bytes().clone()).collect()
 }
 
-/// Every batch a snapshot reads from its log start.
-fn snapshot_bytes(snapshot: &tidelog_log::LogSnapshot) -> Vec<Bytes> {
-    let mut out = Vec::new();
-    let mut offset = snapshot.log_start_offset();
-    while offset < snapshot.log_end_offset() {
-        let read = snapshot.read(offset, 1 << 20, snapshot.log_end_offset()).unwrap();
-        let more = common::batches(&read.records);
-        if more.is_empty() {
-            break;
-        }
-        offset = read.next_offset;
-        out.extend(batch_bytes(more));
-    }
-    out
-}
-
 #[test]
 fn readers_holding_the_replaced_segments_keep_reading_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (_path, mut log) = create(dir.path());
-    write_keyed(&mut log, 2_000);
-    roll(&mut log, T0 + 20_000);
-    log.flush().unwrap();
+    let (_path, mut log, _) = keyed_log(dir.path(), 2_000, T0 + 20_000);
     let snapshot = log.snapshot();
-    let before = snapshot_bytes(&snapshot);
+    let before = batch_bytes(snapshot_batches(&snapshot));
     // A fetch's bytes taken before the swap, sent after it.
     let in_flight = log.read(0, 1 << 20, log.log_end_offset()).unwrap();
     let in_flight_bytes = common::bytes(&in_flight.records);
 
     clean_log(&mut log, &CleanerConfig::default(), T0).unwrap().unwrap();
     assert_ne!(batch_bytes(read_batches(&log)), before);
-    assert_eq!(snapshot_bytes(&snapshot), before);
+    assert_eq!(batch_bytes(snapshot_batches(&snapshot)), before);
     assert_eq!(common::bytes(&in_flight.records), in_flight_bytes);
 }
 
 #[test]
 fn a_cleaning_is_dropped_when_retention_ran_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, mut log) = create(dir.path());
-    write_keyed(&mut log, 2_000);
-    roll(&mut log, T0 + 20_000);
-    log.flush().unwrap();
+    let (path, mut log, _) = keyed_log(dir.path(), 2_000, T0 + 20_000);
     let cleaner = CleanerConfig::default();
     let cleaned = Cleaning::new(&log, None, &cleaner, T0)
         .unwrap()
@@ -596,10 +584,7 @@ fn a_cleaning_is_dropped_when_retention_ran_meanwhile() {
 #[test]
 fn a_dirty_section_with_more_keys_than_the_map_holds_is_cleaned_in_passes() {
     let dir = tempfile::tempdir().unwrap();
-    let (_path, mut log) = create(dir.path());
-    let mut written = write_keyed(&mut log, 3_000);
-    written.extend(roll(&mut log, T0 + 20_000));
-    log.flush().unwrap();
+    let (_path, mut log, written) = keyed_log(dir.path(), 3_000, T0 + 20_000);
     let active_base = log.segments().last().unwrap().base_offset();
     // Room for about 20 of the 100 keys.
     let cleaner = CleanerConfig {
@@ -661,10 +646,7 @@ fn a_cleaning_of_a_deleted_partition_never_lands_in_its_successor() {
 #[test]
 fn the_max_compaction_delay_counts_from_the_oldest_dirty_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let (_path, mut log) = create(dir.path());
-    write_keyed(&mut log, 2_000);
-    roll(&mut log, T0 + 20_000);
-    log.flush().unwrap();
+    let (_path, mut log, _) = keyed_log(dir.path(), 2_000, T0 + 20_000);
     let cleaner = CleanerConfig {
         max_compaction_lag_ms: 1_000,
         ..CleanerConfig::default()
@@ -689,10 +671,7 @@ fn the_max_compaction_delay_counts_from_the_oldest_dirty_batch() {
 #[test]
 fn a_throttled_cleaning_keeps_its_reads_and_writes_to_the_rate() {
     let dir = tempfile::tempdir().unwrap();
-    let (_path, mut log) = create(dir.path());
-    let mut written = write_keyed(&mut log, 2_000);
-    written.extend(roll(&mut log, T0 + 20_000));
-    log.flush().unwrap();
+    let (_path, mut log, written) = keyed_log(dir.path(), 2_000, T0 + 20_000);
     let segments = log.segments();
     let cleanable: u64 = segments[..segments.len() - 1].iter().map(|s| s.size()).sum();
     let cleaner = CleanerConfig::default();

@@ -11,6 +11,7 @@
 //! (10^6 bytes, the unit of the floors) with MiB/s beside it.
 
 mod broker_process;
+mod cleaner;
 mod machine;
 mod metadata;
 mod partitions;
@@ -78,6 +79,13 @@ enum BenchCommand {
     /// With the defaults it makes 10,000 partitions and writes up to about 5 GB (the produce
     /// run) into --work-dir.
     Partitions(partitions::PartitionsArgs),
+    /// The log cleaner against a broker of its own: MB/s of log cleaned (and per core) by
+    /// its one thread, and produce and consume throughput on other partitions with the
+    /// cleaner idle and while it cleans.
+    ///
+    /// With the defaults it writes two compacted topics of 2 GB and two produce runs of
+    /// --duration into --work-dir, and runs for a few minutes.
+    Cleaner(cleaner::CleanerArgs),
 }
 
 #[derive(Args)]
@@ -285,6 +293,7 @@ pub fn run(args: BenchArgs, bootstrap: &str) -> Result<(), Failure> {
         BenchCommand::All(a) => a.own.in_work_dir(a.bytes_written(), |work| all(&a, work))?.print(),
         BenchCommand::Metadata(a) => metadata::run(&a),
         BenchCommand::Partitions(a) => partitions::run(&a),
+        BenchCommand::Cleaner(a) => cleaner::run(&a),
     }
 }
 
@@ -465,11 +474,26 @@ fn warm_up(producer: &ThreadedProducer<Deliveries>, topic: &str, value: &[u8]) -
     producer.context().wait_for(1, TIMEOUT).map(|_| ())
 }
 
-/// Sends one record to `partition`, waiting while the producer's queue is full.
+/// Sends one record without a key to `partition`, waiting while the producer's queue is full.
 fn send(producer: &ThreadedProducer<Deliveries>, topic: &str, partition: i32, value: &[u8]) -> Result<(), String> {
+    send_keyed(producer, topic, partition, None, value)
+}
+
+/// Sends one record to `partition`, waiting while the producer's queue is full.
+fn send_keyed(
+    producer: &ThreadedProducer<Deliveries>,
+    topic: &str,
+    partition: i32,
+    key: Option<&[u8]>,
+    value: &[u8],
+) -> Result<(), String> {
     loop {
         interrupt::check()?;
-        match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(value).partition(partition)) {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(value).partition(partition);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        match producer.send(record) {
             Ok(()) => return Ok(()),
             // A sleep, not rdkafka's poll, which spins through its last millisecond and
             // would take CPU from the broker on the same two cores.

@@ -7,6 +7,7 @@ mod console;
 mod failure;
 mod groups;
 mod interrupt;
+mod metrics;
 mod output;
 mod serve;
 mod topics;

@@ -18,6 +18,7 @@ use tidelog_broker::topic_config::{ConfigSource, RESOURCE_TOPIC};
 use crate::admin::{check, single, AdminClient};
 use crate::client::TIMEOUT;
 use crate::failure::Failure;
+use crate::metrics;
 use crate::{output, parse_key_value};
 
 /// IncrementalAlterConfigs' operations.
@@ -34,8 +35,16 @@ pub struct TopicsArgs {
 enum TopicsCommand {
     /// Every topic's name, one per line.
     List,
-    /// A topic's partitions and the configs set on it.
-    Describe { topic: String },
+    /// A topic's partitions and the configs set on it; with `--http`, the cleaner's view of
+    /// each partition of a compacted topic too.
+    Describe {
+        topic: String,
+        /// The broker's HTTP listener (`http.listeners`), whose `/metrics` gives each
+        /// compacted partition's dirty ratio and last cleaning: the Kafka protocol carries
+        /// neither.
+        #[arg(long, env = "TIDELOG_HTTP", value_name = "HOST:PORT")]
+        http: Option<String>,
+    },
     /// Create a topic.
     Create {
         topic: String,
@@ -73,7 +82,7 @@ pub fn run(args: TopicsArgs, bootstrap: &str) -> Result<(), Failure> {
                 output::line(name)?;
             }
         }
-        TopicsCommand::Describe { topic } => describe(&mut admin, &topic)?,
+        TopicsCommand::Describe { topic, http } => describe(&mut admin, &topic, http.as_deref())?,
         TopicsCommand::Create {
             topic,
             partitions,
@@ -132,7 +141,8 @@ pub fn create(
 
 /// Sets `configs` and removes `deleted` in one IncrementalAlterConfigs: the topic's other
 /// configs stay, whoever set them.
-fn alter(
+/// Sets `configs` on `topic` and puts the `deleted` ones back to their defaults.
+pub fn alter(
     admin: &mut AdminClient,
     topic: &str,
     configs: Vec<(String, String)>,
@@ -177,8 +187,10 @@ fn delete(admin: &mut AdminClient, topic: &str) -> Result<(), String> {
 }
 
 /// Prints the topic line (partition count and the configs set on the topic) and a line per
-/// partition, in the layout of `kafka-topics.sh --describe`.
-fn describe(admin: &mut AdminClient, topic: &str) -> Result<(), Failure> {
+/// partition, in the layout of `kafka-topics.sh --describe`. With `http`, the line of each
+/// partition the cleaner has looked at since the broker started ends with its dirty ratio
+/// and how long ago it was last cleaned (`-` if not since the start).
+fn describe(admin: &mut AdminClient, topic: &str, http: Option<&str>) -> Result<(), Failure> {
     let found = admin.existing_topic(topic)?;
     let configs: Vec<String> = overrides(admin, topic)?
         .into_iter()
@@ -194,11 +206,27 @@ fn describe(admin: &mut AdminClient, topic: &str) -> Result<(), Failure> {
     ))?;
     let indexes: Vec<i32> = partitions.iter().map(|p| p.partition_index).collect();
     let sizes = sizes(admin, topic, indexes)?;
+    let cleaner = match http {
+        Some(addr) => cleaner_status(&metrics::scrape(addr)?, topic),
+        None => BTreeMap::new(),
+    };
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     let ids = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
     for p in partitions {
         let size = sizes.get(&p.partition_index).map_or("-".to_string(), i64::to_string);
+        let cleaned = match cleaner.get(&p.partition_index) {
+            Some(status) => {
+                let ago = status
+                    .last_cleaned_s
+                    .map_or("-".to_string(), |at| format!("{}s ago", (now_s - at).max(0.0).round()));
+                format!("\tDirtyRatio: {:.2}\tLastCleaned: {ago}", status.dirty_ratio)
+            }
+            None => String::new(),
+        };
         output::line(format_args!(
-            "\tTopic: {topic}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tSize: {size}",
+            "\tTopic: {topic}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tSize: {size}{cleaned}",
             p.partition_index,
             p.leader_id,
             ids(&p.replica_nodes),
@@ -206,6 +234,30 @@ fn describe(admin: &mut AdminClient, topic: &str) -> Result<(), Failure> {
         ))?;
     }
     Ok(())
+}
+
+/// The cleaner's view of a compacted partition, as `/metrics` shows it.
+#[derive(Debug, Default, PartialEq)]
+struct CleanerStatus {
+    dirty_ratio: f64,
+    /// Seconds since the epoch.
+    last_cleaned_s: Option<f64>,
+}
+
+/// The cleaner's view of each partition of `topic` in the text of `/metrics`
+/// (`tidelog_log_cleaner_dirty_ratio` and `tidelog_log_cleaner_last_cleaned_timestamp_seconds`).
+fn cleaner_status(metrics: &str, topic: &str) -> BTreeMap<i32, CleanerStatus> {
+    let mut found: BTreeMap<i32, CleanerStatus> = BTreeMap::new();
+    for (name, partition, value) in metrics::partition_samples(metrics, topic) {
+        match name {
+            "tidelog_log_cleaner_dirty_ratio" => found.entry(partition).or_default().dirty_ratio = value,
+            "tidelog_log_cleaner_last_cleaned_timestamp_seconds" => {
+                found.entry(partition).or_default().last_cleaned_s = Some(value)
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 /// Each partition's size in bytes on the broker (DescribeLogDirs), by partition.

@@ -167,6 +167,69 @@ fn topics_are_created_described_altered_and_deleted() {
     assert_eq!(ok(&broker, &["topics", "list"], ""), "other\n");
 }
 
+/// `topics describe --http`: each partition of a compacted topic with the cleaner's view of
+/// it, read from the broker's `/metrics`; nothing more without the flag or for a topic the
+/// cleaner does not look at.
+#[test]
+fn topics_describe_shows_the_dirty_ratio_and_last_cleaning_of_compacted_partitions() {
+    let broker = Broker::start(&["--override", "log.cleaner.backoff.ms=200"]);
+    let compacted = ["cleanup.policy=compact", "segment.bytes=1024"];
+    // Held: the ratio never exceeds 1, so the cleaner only looks.
+    let held = [
+        "--config",
+        compacted[0],
+        "--config",
+        compacted[1],
+        "--config",
+        "min.cleanable.dirty.ratio=1",
+    ];
+    ok(&broker, &[&["topics", "create", "table"][..], &held].concat(), "");
+    ok(&broker, &["topics", "create", "plain"], "");
+    let mut raw = broker.raw();
+    for i in 0..100 {
+        let key = format!("key-{}", i % 10);
+        let value = "v".repeat(40);
+        let batch = common::raw::batch(common::now_ms(), &[(key.as_bytes(), value.as_bytes())]);
+        for topic in ["table", "plain"] {
+            assert_eq!(raw.produce(topic, 0, -1, batch.clone()).error_code, 0);
+        }
+    }
+    let http = broker.http_addr().expect("an HTTP listener").to_string();
+    let describe = |topic: &str| ok(&broker, &["topics", "describe", topic, "--http", &http], "");
+    wait_until("the cleaner to look at the held topic", || {
+        describe("table")
+            .contains("\tDirtyRatio: 1.00\tLastCleaned: -\n")
+            .then_some(())
+    });
+    ok(
+        &broker,
+        &["topics", "alter", "table", "--config", "min.cleanable.dirty.ratio=0.01"],
+        "",
+    );
+    let described = wait_until("the cleaner to clean the topic", || {
+        let described = describe("table");
+        described
+            .contains("\tDirtyRatio: 0.00\tLastCleaned: ")
+            .then_some(described)
+    });
+    let ago: f64 = described
+        .split("LastCleaned: ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix("s ago\n"))
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or_else(|| panic!("no time since the last cleaning in {described}"));
+    assert!((0.0..60.0).contains(&ago), "{described}");
+    assert!(!describe("plain").contains("DirtyRatio"), "not compacted, not cleaned");
+    let without_http = ok(&broker, &["topics", "describe", "table"], "");
+    assert!(!without_http.contains("DirtyRatio"), "{without_http}");
+    let run = tidelog(&broker, &["topics", "describe", "table", "--http", "127.0.0.1:1"], "");
+    assert!(
+        !run.success && run.stderr.contains("cannot read http://127.0.0.1:1/metrics"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn lines_are_produced_consumed_by_a_group_and_its_lag_described() {
     let broker = Broker::start(&["--override", "group.initial.rebalance.delay.ms=0"]);
@@ -625,6 +688,7 @@ fn a_benchmark_refuses_to_start_without_the_space_it_writes() {
     let runs = [
         (&["bench", "restart", "--restart-gb", "1e9"][..], "1050000000.0"),
         (&["bench", "all", "--duration", "1e9"], "2010752001.0"),
+        (&["bench", "cleaner", "--cleaned-mb", "1e12"], "2100000005.0"),
     ];
     for (args, gb) in runs {
         // Killed after a few seconds: a run that started would write all it could.
@@ -638,6 +702,45 @@ fn a_benchmark_refuses_to_start_without_the_space_it_writes() {
         );
         assert_eq!(entries(work.path()), Vec::<String>::new(), "{args:?}");
     }
+}
+
+/// `bench cleaner`, made small: its table has the cleaner's throughput alone and under
+/// load, and the traffic's with the cleaner idle and busy; its files are gone afterwards.
+#[test]
+fn the_cleaner_benchmark_measures_cleanings_and_the_traffic_beside_them() {
+    let work = tempfile::tempdir().expect("a work dir");
+    let work_dir = work.path().to_str().expect("a UTF-8 path");
+    let args = [
+        "bench",
+        "cleaner",
+        "--cleaned-mb",
+        "8",
+        "--keys",
+        "100",
+        "--duration",
+        "0.2",
+    ];
+    let run = Running::start(&[&args[..], &["--work-dir", work_dir]].concat());
+    let (status, printed, stderr) = run.exit_within(EXIT_TIMEOUT);
+    assert!(status.success(), "{stderr}");
+    let rows = |what: &str| printed.iter().filter(|l| l.starts_with(&format!("| {what}"))).count();
+    assert_eq!(rows("fill a compacted topic: 8 MB"), 2, "{printed:?}");
+    assert_eq!(rows("log cleaner alone, one thread | "), 1, "{printed:?}");
+    assert_eq!(rows("log cleaner during those runs"), 1, "{printed:?}");
+    assert_eq!(rows("produce 1 KiB records, 8 partitions"), 2, "{printed:?}");
+    assert_eq!(rows("consume them from the start"), 2, "{printed:?}");
+    let cleaned: Vec<&String> = printed
+        .iter()
+        .filter(|l| l.contains(" MB/s of log cleaned ("))
+        .collect();
+    assert_eq!(cleaned.len(), 2, "{printed:?}");
+    assert_eq!(entries(work.path()), Vec::<String>::new());
+    let too_small = Running::start(&["bench", "cleaner", "--cleaned-mb", "1", "--work-dir", work_dir]);
+    let (status, _, stderr) = too_small.exit_within(EXIT_TIMEOUT);
+    assert!(
+        !status.success() && stderr.contains("nothing would be cleaned"),
+        "{stderr}"
+    );
 }
 
 #[test]

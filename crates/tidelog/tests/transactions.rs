@@ -21,7 +21,7 @@ use tidelog_protocol::messages::list_transactions_request::ListTransactionsReque
 use tidelog_protocol::records::{read_marker, ControlType, RecordBatch};
 use tidelog_protocol::{RequestBody, ResponseBody};
 
-use common::clients::{new_topic, CLIENT_TIMEOUT};
+use common::clients::{new_topic, queue, CLIENT_TIMEOUT};
 use common::raw::{fetch_request, fetched_partition};
 use common::{wait_until, Broker};
 
@@ -30,18 +30,10 @@ const FAILPOINT: (&str, &str) = ("TIDELOG_FAILPOINT", "txn-before-markers");
 
 /// Queues a record, waiting for room in librdkafka's queue when it is full.
 fn send(producer: &BaseProducer, topic: &str, partition: i32, key: &[u8], value: &[u8]) {
-    let mut record = BaseRecord::to(topic).partition(partition).key(key).payload(value);
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    loop {
-        match producer.send(record) {
-            Ok(()) => return,
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if Instant::now() < deadline => {
-                record = back;
-                producer.poll(Duration::from_millis(5));
-            }
-            Err((error, _)) => panic!("cannot queue a record: {error}"),
-        }
-    }
+    queue(
+        producer,
+        BaseRecord::to(topic).partition(partition).key(key).payload(value),
+    );
 }
 
 /// A consumer of group `group` at `isolation.level`, reporting the end of each partition.

@@ -38,6 +38,11 @@ impl BrokerProcess {
     /// goes to `<data_dir>.log`. The kernel kills the broker if the thread that started it
     /// ends (the main thread: the benchmark), however it ends, SIGKILL included.
     pub fn start(exe: &Path, data_dir: &Path) -> Result<(BrokerProcess, Duration), String> {
+        BrokerProcess::start_with(exe, data_dir, &[])
+    }
+
+    /// [`BrokerProcess::start`] with `extra_args` added to `serve` (e.g. `--override`s).
+    pub fn start_with(exe: &Path, data_dir: &Path, extra_args: &[&str]) -> Result<(BrokerProcess, Duration), String> {
         let log_path = data_dir.with_extension("log");
         let mut log = File::options()
             .create(true)
@@ -68,6 +73,7 @@ impl BrokerProcess {
             .arg("PLAINTEXT://127.0.0.1:0")
             // No HTTP: the benchmark does not scrape, and may run beside another broker.
             .args(["--override", "http.listeners="])
+            .args(extra_args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

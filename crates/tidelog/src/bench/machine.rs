@@ -29,6 +29,17 @@ pub fn others_during<T>(pids: &[u32], run: impl FnOnce() -> Result<T, String>) -
     Ok((result, cores))
 }
 
+/// Runs `run` and returns its result with the number of cores process `pid` kept busy
+/// meanwhile, on average.
+pub fn cores_of_during<T>(pid: u32, run: impl FnOnce() -> Result<T, String>) -> Result<(T, f64), String> {
+    let stat = format!("/proc/{pid}/stat");
+    let before = process_ticks(&stat)?;
+    let started = Instant::now();
+    let result = run()?;
+    let ticks = process_ticks(&stat)?.saturating_sub(before);
+    Ok((result, ticks as f64 / USER_HZ / started.elapsed().as_secs_f64()))
+}
+
 /// Busy ticks of the whole machine (idle and I/O wait excluded, time stolen by the
 /// hypervisor included) and of this process and `pids` together.
 fn busy_ticks(pids: &[u32]) -> Result<(u64, u64), String> {

@@ -19,7 +19,7 @@ use rdkafka::admin::{
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, OwnedHeaders, ToBytes};
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, Producer, ProducerContext};
 use rdkafka::{ClientConfig, Message, Offset, Timestamp, TopicPartitionList};
@@ -232,15 +232,26 @@ pub fn send(producer: &TrackedProducer, topic: &str, partition: Option<i32>, id:
     if let Some(partition) = partition {
         base = base.partition(partition);
     }
+    queue(producer, base);
+}
+
+/// Queues `record` on any producer, waiting for room in librdkafka's queue when it is full
+/// (at most [`CLIENT_TIMEOUT`]).
+pub fn queue<K, P, C>(producer: &BaseProducer<C>, mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>)
+where
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+    C: ProducerContext,
+{
     let deadline = Instant::now() + CLIENT_TIMEOUT;
     loop {
-        match producer.send(base) {
+        match producer.send(record) {
             Ok(()) => return,
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if Instant::now() < deadline => {
-                base = back;
+                record = back;
                 producer.poll(Duration::from_millis(5));
             }
-            Err((error, _)) => panic!("cannot queue record {id}: {error}"),
+            Err((error, _)) => panic!("cannot queue a record: {error}"),
         }
     }
 }
@@ -308,6 +319,40 @@ impl Broker {
         self.read_partitions(topic, &[(partition, from, to)])
             .remove(&partition)
             .expect("the partition was read")
+    }
+
+    /// Everything one partition shows a consumer at `isolation.level` `isolation`
+    /// (`read_committed` or `read_uncommitted`), from its log start offset to its end (the
+    /// last stable offset for read_committed), in the order received. Panics on a consumer
+    /// error or when the end is not reached within four [`CLIENT_TIMEOUT`]s.
+    pub fn read_to_end(&self, topic: &str, partition: i32, isolation: &str) -> Vec<Received> {
+        let consumer: BaseConsumer = self
+            .consumer_config("tidelog-e2e-reader")
+            .set("isolation.level", isolation)
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "error")
+            .set("check.crcs", "true")
+            .create()
+            .expect("create a BaseConsumer");
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("add the partition");
+        consumer.assign(&assignment).expect("assign the partition");
+        let deadline = Instant::now() + CLIENT_TIMEOUT * 4;
+        let mut read = Vec::new();
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "{topic}-{partition} not read to its end in time"
+            );
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => read.push(Received::copy(&message)),
+                Some(Err(KafkaError::PartitionEOF(_))) => return read,
+                Some(Err(error)) => panic!("consumer error reading {topic}-{partition}: {error}"),
+                None => {}
+            }
+        }
     }
 
     /// Everything a partition holds, from its log start offset to its high watermark.

@@ -196,12 +196,20 @@ impl Broker {
     /// still runs. The old port is reused when it is free, so clients made before the
     /// restart reconnect; otherwise a new one is picked and `bootstrap()` changes.
     pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// [`Broker::restart`] with `more_args` after the broker's own, for this run only (e.g.
+    /// `["--override", "log.cleaner.threads=0"]` to look at a log before anything changes it).
+    pub fn restart_with(&mut self, more_args: &[&str]) {
         if self.is_running() {
             self.stop();
         }
         self.earlier_logs.push_str(&self.log.text());
         self.earlier_logs.push_str("---- restart ----\n");
-        let (dir, protocol, args) = (self.data_dir.path(), self.protocol, &self.extra_args);
+        let mut args = self.extra_args.clone();
+        args.extend(more_args.iter().map(|a| a.to_string()));
+        let (dir, protocol, args) = (self.data_dir.path(), self.protocol, &args);
         let started = spawn(dir, protocol, args, self.addr.port(), &[]).or_else(|failure| {
             if failure.contains("cannot listen") {
                 spawn(dir, protocol, args, 0, &[])
