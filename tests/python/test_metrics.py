@@ -75,3 +75,6 @@ def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
     assert value("tidelog_connections_accepted_total", {}) >= 3
     assert value("tidelog_process_resident_memory_bytes", {}) > 0
     assert value("tidelog_process_open_fds", {}) > 0
+    # The topic's active segment is open (the metadata log's too), within the budget.
+    assert 1 <= value("tidelog_log_open_files", {}) <= value("tidelog_log_open_files_budget", {})
+    assert value("tidelog_log_file_opens_total", {}) >= 1

@@ -255,6 +255,15 @@ impl Collector for Scraped {
         let partitions = Gauge::<i64>::default();
         partitions.set(high_watermarks.len() as i64);
         let process = ProcessStats::read();
+        let files = tidelog_log::open_files_stats();
+        let (open_files, files_budget, file_opens) = (
+            Gauge::<i64>::default(),
+            Gauge::<i64>::default(),
+            Counter::<u64>::default(),
+        );
+        open_files.set(files.open as i64);
+        files_budget.set(files.budget as i64);
+        file_opens.inc_by(files.opens);
 
         let e = &mut encoder;
         encode_family(e, "partitions", "Partitions hosted.", None, &partitions)?;
@@ -278,6 +287,13 @@ impl Collector for Scraped {
             Some(&Unit::Seconds),
             &last_cleaned,
         )?;
+        let open_help = "Segment and index files kept open now (log.open.files.max bounds them).";
+        encode_family(e, "log_open_files", open_help, None, &open_files)?;
+        let budget_help = "How many segment and index files may stay open at once (log.open.files.max).";
+        encode_family(e, "log_open_files_budget", budget_help, None, &files_budget)?;
+        let opens_help =
+            "Segment and index files opened on use, after the file cache had closed them or before first use.";
+        encode_family(e, "log_file_opens", opens_help, None, &file_opens)?;
         let lag_help = "High watermark minus the group's committed offset, per partition.";
         encode_family(e, "consumer_group_lag", lag_help, None, &lag)?;
         if let Some(process) = process {
