@@ -101,8 +101,11 @@ impl Partition {
     /// The fsync runs on a snapshot, so appends go on meanwhile (group commit). The
     /// partition's `partition.metadata` comes first if it is still to be written.
     pub(crate) fn flush(&self) -> Result<bool, LogError> {
-        self.write_metadata()?;
-        let flushed = self.snapshot().flush()?;
+        let snapshot = self.snapshot();
+        // The flusher is the only one to flush a partition, one flush at a time: a new
+        // directory is fsynced by this snapshot's flush, after the file's rename.
+        self.write_metadata(snapshot.dir_is_new())?;
+        let flushed = snapshot.flush()?;
         Ok(self.high_watermark.send_if_modified(|hw| {
             let advanced = flushed > *hw;
             *hw = (*hw).max(flushed);
@@ -117,11 +120,15 @@ impl Partition {
     /// Writes `partition.metadata` if it is still to be written. Under its own lock, which
     /// [`Partition::forget_metadata`] takes before the directory is deleted: the file never
     /// goes into a directory that a later topic of the same name has made anew.
-    fn write_metadata(&self) -> Result<(), LogError> {
+    /// Without the directory fsync when `dir_synced_next`.
+    fn write_metadata(&self, dir_synced_next: bool) -> Result<(), LogError> {
         let mut unwritten = self.unwritten_metadata.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(metadata) = *unwritten {
             let dir = lock(&self.log).dir().to_path_buf();
-            metadata.write(&dir)?;
+            match dir_synced_next {
+                true => metadata.write_before_dir_sync(&dir)?,
+                false => metadata.write(&dir)?,
+            }
             *unwritten = None;
         }
         Ok(())

@@ -7,7 +7,7 @@
 
 use crate::checkpoint::{format_entries, parse_entries};
 use crate::error::Result;
-use crate::small_file::{read_text_file, replace_file};
+use crate::small_file::{read_text_file, replace_file, replace_file_before_dir_sync};
 use std::path::{Path, PathBuf};
 
 pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
@@ -44,9 +44,18 @@ impl LeaderEpochCheckpointFile {
 
     /// Replaces the file atomically with `entries`.
     pub fn write(&self, entries: &[EpochEntry]) -> Result<()> {
-        let lines = entries.iter().map(|e| format!("{} {}", e.epoch, e.start_offset));
-        replace_file(&self.path, format_entries(lines).as_bytes())
+        replace_file(&self.path, text(entries).as_bytes())
     }
+
+    /// [`LeaderEpochCheckpointFile::write`] without the directory fsync, for a caller that
+    /// fsyncs the directory before anything depends on the new entries.
+    pub fn write_before_dir_sync(&self, entries: &[EpochEntry]) -> Result<()> {
+        replace_file_before_dir_sync(&self.path, text(entries).as_bytes())
+    }
+}
+
+fn text(entries: &[EpochEntry]) -> String {
+    format_entries(entries.iter().map(|e| format!("{} {}", e.epoch, e.start_offset)))
 }
 
 fn parse(text: &str) -> Result<Vec<EpochEntry>, String> {

@@ -315,7 +315,12 @@ impl PartitionLog {
             let mut epochs = checkpoint.read()?;
             if epochs.last().is_none_or(|last| last.epoch < epoch) {
                 epochs.push(EpochEntry { epoch, start_offset });
-                checkpoint.write(&epochs)?;
+                // In a new directory, the first flush of these records fsyncs the directory
+                // before them (`LogSnapshot::flush`): the entry is durable first all the same.
+                match self.unsynced_dir.load(Ordering::Acquire) {
+                    true => checkpoint.write_before_dir_sync(&epochs)?,
+                    false => checkpoint.write(&epochs)?,
+                }
             }
             self.unassigned_epoch = None;
         }

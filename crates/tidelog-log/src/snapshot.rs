@@ -11,7 +11,7 @@
 
 use crate::error::{LogError, Result};
 use crate::segment::{LocatedBatch, Segment};
-use crate::small_file::sync_dir;
+use crate::small_file::{sync_dir, sync_dir_shared};
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
 use crate::txn_index::AbortedTxn;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -54,6 +54,13 @@ impl LogSnapshot {
 
     pub fn log_end_offset(&self) -> i64 {
         self.log_end_offset
+    }
+
+    /// Whether the partition directory is new and its first flush of records, which fsyncs
+    /// the directory before the records, is still to come: a file renamed into it meanwhile
+    /// needs no directory fsync of its own.
+    pub fn dir_is_new(&self) -> bool {
+        self.unsynced_dir.load(Ordering::Acquire) && self.log_end_offset > self.flushed_offset.load(Ordering::Acquire)
     }
 
     /// The first offset of the oldest transaction not yet decided and durable.
@@ -211,6 +218,9 @@ impl LogSnapshot {
     /// against the flushed batches instead (see `Segment::recover`). Concurrent flushes are
     /// harmless: the offset only grows.
     pub fn flush(&self) -> Result<i64> {
+        // Files written into a new partition's directory before it (`partition.metadata`,
+        // `leader-epoch-checkpoint`) rely on the directory fsync below: see
+        // [`LogSnapshot::dir_is_new`].
         let flushed = self.flushed_offset.load(Ordering::Acquire);
         if flushed >= self.log_end_offset {
             return Ok(flushed);
@@ -219,7 +229,7 @@ impl LogSnapshot {
             // The first records of a new partition: its files and itself made durable first.
             let dir = self.segments[0].path().parent().expect("segments live in a dir");
             sync_dir(dir)?;
-            sync_dir(dir.parent().expect("a partition dir lives in a log dir"))?;
+            sync_dir_shared(dir.parent().expect("a partition dir lives in a log dir"))?;
             self.unsynced_dir.store(false, Ordering::Release);
         }
         let last = self.segments.len() - 1;

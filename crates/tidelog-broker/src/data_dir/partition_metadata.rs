@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use tidelog_log::{read_text_file, replace_file, sync_filesystem, LogError};
+use tidelog_log::{read_text_file, replace_file, replace_file_before_dir_sync, sync_filesystem, LogError};
 use tidelog_protocol::Uuid;
 
 use crate::ids::{uuid_base64, uuid_from_base64};
@@ -28,6 +28,11 @@ impl PartitionMetadata {
     /// Replaces the file in `dir` atomically.
     pub fn write(&self, dir: &Path) -> Result<(), LogError> {
         replace_file(&dir.join(PARTITION_METADATA), self.text().as_bytes())
+    }
+
+    /// [`PartitionMetadata::write`] without the fsync of `dir`, which the caller does next.
+    pub fn write_before_dir_sync(&self, dir: &Path) -> Result<(), LogError> {
+        replace_file_before_dir_sync(&dir.join(PARTITION_METADATA), self.text().as_bytes())
     }
 
     /// Writes the file of each partition directory of `files` (a shutdown's), each replaced
