@@ -140,6 +140,24 @@ impl Partition {
     }
 }
 
+/// Partitions marked as being made (`Partitions::creating`), unmarked when dropped, on an
+/// error or a panic too, so that no lookup waits for them for ever.
+struct Marked<'a> {
+    partitions: &'a Partitions,
+    keys: Vec<(String, i32)>,
+}
+
+impl Drop for Marked<'_> {
+    fn drop(&mut self) {
+        let mut creating = self.partitions.creating.lock().unwrap_or_else(|e| e.into_inner());
+        for key in &self.keys {
+            creating.remove(key);
+        }
+        drop(creating);
+        self.partitions.created.notify_all();
+    }
+}
+
 fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, tidelog_log::PartitionLog> {
     log.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -373,6 +391,10 @@ impl Partitions {
         // Marked as being made, so that lookups of them wait while every other lookup goes
         // on: thousands of directories take a while.
         let mut missing = Vec::new();
+        let mut marked = Marked {
+            partitions: self,
+            keys: Vec::new(),
+        };
         {
             let hosted = self.hosted.read().unwrap_or_else(|e| e.into_inner());
             let mut creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
@@ -380,22 +402,18 @@ impl Partitions {
                 let log_config = log_config(config, &topic.configs);
                 for p in 0..topic.partitions {
                     let key = (topic.name.clone(), p);
-                    if !hosted.contains_key(&key) && creating.insert(key) {
-                        let tp = TopicPartition::new(topic.name.clone(), p)?;
-                        missing.push((topic, tp, log_config.clone()));
+                    if hosted.contains_key(&key) || creating.contains(&key) {
+                        continue;
                     }
+                    let tp = TopicPartition::new(topic.name.clone(), p)?;
+                    creating.insert(key.clone());
+                    marked.keys.push(key);
+                    missing.push((topic, tp, log_config.clone()));
                 }
             }
         }
-        let made = self.make_logs(&missing, leader_epoch, without_metadata);
-        {
-            let mut creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
-            for (_, tp, _) in &missing {
-                creating.remove(&(tp.topic().to_string(), tp.partition()));
-            }
-        }
-        self.created.notify_all();
-        made
+        // Unmarked when `marked` drops, whatever happens.
+        self.make_logs(&missing, leader_epoch, without_metadata)
     }
 
     /// Makes the logs of `missing` and hosts them.
@@ -439,8 +457,14 @@ impl Partitions {
         Ok(())
     }
 
-    /// Removes and deletes every partition of `topic`.
+    /// Removes and deletes every partition of `topic`, after any creation of them under way.
     pub fn delete_logs(&self, topic: &str) -> Result<(), LogError> {
+        {
+            let mut creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+            while creating.iter().any(|(t, _)| t == topic) {
+                creating = self.created.wait(creating).unwrap_or_else(|e| e.into_inner());
+            }
+        }
         let removed: Vec<Arc<Partition>> = {
             let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
             let keys: Vec<_> = hosted.keys().filter(|(t, _)| t == topic).cloned().collect();
@@ -679,7 +703,10 @@ impl Partitions {
             })
             .collect();
         if let Err(e) = PartitionMetadata::write_all(&unwritten) {
-            error!(error = %e, "cannot write partition.metadata; the next shutdown writes it");
+            // Its syncfs may have taken a writeback error that the logs' own would not
+            // see again: the logs are not marked clean.
+            error!(error = %e, "cannot write partition.metadata; the logs are left for recovery at the next start");
+            return;
         }
         if let Err(e) = self.logs.shutdown() {
             error!(error = %e, "log shutdown failed; the next start will run recovery");

@@ -49,6 +49,9 @@ pub enum LogError {
     InvalidTopicPartition(String),
     #[error("invalid log config: {0}")]
     InvalidConfig(String),
+    /// A shutdown refused to mark the logs clean (see [`crate::LogManager::shutdown`]).
+    #[error("an fsync failed while the process ran: the logs are left for recovery at the next start")]
+    EarlierFlushFailed,
     /// The same partition lives in two log dirs, as Kafka refuses too.
     #[error("partition {name} found in both {} and {}", first.display(), second.display())]
     DuplicatePartition {

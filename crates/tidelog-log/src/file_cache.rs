@@ -10,10 +10,11 @@
 //!
 //! The cache is process-wide because the limit it keeps under, `RLIMIT_NOFILE`, is.
 //!
-//! Durability across a close: an fsync through a descriptor opened after the write flushes
-//! the file's dirty pages all the same (they belong to the inode), and Linux reports a
-//! writeback error to the first fsync after it that nobody has seen, whatever the
-//! descriptor.
+//! Durability across a close: a file written and not yet fsynced ([`CachedFile::wrote`],
+//! [`CachedFile::sync_data`]) is never closed by the cache. A descriptor kept open keeps the
+//! inode in memory, and with it a writeback error for the fsync to report: once no
+//! descriptor holds it, the kernel may drop the inode and the error with it, and an fsync
+//! through a new descriptor would succeed for data that was lost.
 
 use crate::error::{IoContext, Result};
 use std::collections::VecDeque;
@@ -92,6 +93,16 @@ struct Slot {
     open: Mutex<Opened>,
     /// Used since the clock hand last passed.
     used: AtomicBool,
+    /// Writes begun, and how many of them the last successful fsync covered: the cache
+    /// keeps the file open while they differ.
+    writes: AtomicU64,
+    synced: AtomicU64,
+}
+
+impl Slot {
+    fn unsynced(&self) -> bool {
+        self.writes.load(Ordering::Acquire) > self.synced.load(Ordering::Acquire)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -140,6 +151,8 @@ impl CachedFile {
             access,
             open: Mutex::default(),
             used: AtomicBool::new(false),
+            writes: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
         }))
     }
 
@@ -153,7 +166,11 @@ impl CachedFile {
                 return Ok(Arc::clone(file));
             }
             let path = self.path();
-            let file = slot.access.options().open(&path).context("open", &path)?;
+            let mut options = slot.access.options();
+            // Made by the first open only: a later one, of a deleted segment's file, must
+            // not make an empty one in its place.
+            options.create(open.identity.is_none() && slot.access == Access::ReadWrite);
+            let file = options.open(&path).context("open", &path)?;
             let identity = Identity::of(&file, &path)?;
             if open.identity.is_some_and(|known| known != identity) {
                 let replaced = io::Error::new(
@@ -168,6 +185,22 @@ impl CachedFile {
         };
         CACHE.admit(slot);
         Ok(file)
+    }
+
+    /// Says a write is about to go through the file, which the cache then keeps open until
+    /// a [`CachedFile::sync_data`] after it (see the module doc). Called before
+    /// [`CachedFile::get`], so that the file is not closed between the two.
+    pub(crate) fn wrote(&self) {
+        self.0.writes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// fdatasync of the file, which releases it to the cache if no write came meanwhile.
+    pub(crate) fn sync_data(&self) -> Result<()> {
+        let writes = self.0.writes.load(Ordering::Acquire);
+        let file = self.get()?;
+        file.sync_data().context("fsync", &self.path())?;
+        self.0.synced.fetch_max(writes, Ordering::AcqRel);
+        Ok(())
     }
 
     pub(crate) fn path(&self) -> PathBuf {
@@ -216,14 +249,24 @@ impl Cache {
     /// Puts a slot whose file was just opened in the ring, and closes others if that
     /// exceeds the budget.
     fn admit(&self, slot: &Arc<Slot>) {
-        lock(&self.ring).push_back(Arc::downgrade(slot));
+        // Counted first: an eviction between the two must not count it closed before open.
         self.open.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut ring = lock(&self.ring);
+            // Slots dropped while open leave entries that only the clock hand removes, and
+            // it moves only when the budget is reached.
+            if ring.len() > 2 * self.open.load(Ordering::Relaxed) + 64 {
+                ring.retain(|weak| weak.strong_count() > 0);
+            }
+            ring.push_back(Arc::downgrade(slot));
+        }
         self.evict();
     }
 
     /// Closes files until at most the budget are open: the hand takes slots from the front,
     /// gives a used one a second chance at the back, and closes an unused one. Each slot's
-    /// flag is cleared as it passes, so two turns of the ring close enough.
+    /// flag is cleared as it passes, so two turns of the ring close enough, unless files
+    /// written and not yet fsynced (kept open) fill the budget for a moment.
     fn evict(&self) {
         let budget = self.budget.load(Ordering::Relaxed);
         let mut ring = lock(&self.ring);
@@ -232,7 +275,7 @@ impl Cache {
             visits -= 1;
             let Some(weak) = ring.pop_front() else { break };
             let Some(slot) = weak.upgrade() else { continue };
-            if slot.used.swap(false, Ordering::Relaxed) {
+            if slot.used.swap(false, Ordering::Relaxed) || slot.unsynced() {
                 ring.push_back(weak);
             } else if lock(&slot.open).file.take().is_some() {
                 self.open.fetch_sub(1, Ordering::Relaxed);

@@ -303,16 +303,22 @@ impl LogManager {
     pub fn shutdown(&self) -> Result<()> {
         // Closed on every CPU without an fsync each, then made durable by one syncfs(2) per
         // log dir: a broker of 100,000 partitions would otherwise stop in minutes.
+        // A failed fsync leaves pages the kernel no longer holds dirty, so a later sync
+        // succeeds for data that is lost: only a start that recovers may follow.
+        if crate::snapshot::flush_failed() {
+            return Err(LogError::EarlierFlushFailed);
+        }
         let logs = self.logs();
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        on_threads(threads, logs.iter().collect(), |(_, log)| lock(log).close_unsynced())
-            .into_iter()
-            .collect::<Result<()>>()?;
+        let closed = on_threads(threads, logs.iter().collect(), |(_, log)| {
+            lock(log).close_unsynced().map(|end| (log, end))
+        });
+        let closed = closed.into_iter().collect::<Result<Vec<_>>>()?;
         for dir in &self.dirs {
             sync_filesystem(dir)?;
         }
-        for (_, log) in &logs {
-            lock(log).mark_durable();
+        for (log, end) in closed {
+            lock(log).mark_durable(end);
         }
         self.checkpoint_recovery_points()?;
         self.checkpoint_log_start_offsets()?;

@@ -697,6 +697,7 @@ impl PartitionLog {
         self.log_start_offset = offset;
         self.log_end_offset = offset;
         self.producers.clear();
+        self.snapshot_offset = 0;
         self.reset_flushed_offset();
         info!(dir = %self.dir.display(), offset, "emptied log");
         Ok(())
@@ -729,16 +730,17 @@ impl PartitionLog {
 
     /// [`PartitionLog::close`] without an fsync, for a shutdown of many logs: the caller
     /// makes their file systems durable at once (syncfs(2)) and then calls
-    /// [`PartitionLog::mark_durable`].
-    pub fn close_unsynced(&mut self) -> Result<()> {
-        self.prepare_close(false)
+    /// [`PartitionLog::mark_durable`] with the log end returned here.
+    pub fn close_unsynced(&mut self) -> Result<i64> {
+        self.prepare_close(false)?;
+        Ok(self.log_end_offset)
     }
 
-    /// Records that everything written to the log is durable, after the caller synced its
+    /// Records that everything below `end` is durable, after the caller synced the log's
     /// file system.
-    pub fn mark_durable(&mut self) {
+    pub fn mark_durable(&mut self, end: i64) {
         self.unsynced_dir.store(false, Ordering::Release);
-        self.flushed_offset.fetch_max(self.log_end_offset, Ordering::AcqRel);
+        self.flushed_offset.fetch_max(end, Ordering::AcqRel);
     }
 
     pub(crate) fn is_deleted(&self) -> bool {

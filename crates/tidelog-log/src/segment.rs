@@ -30,9 +30,10 @@
 //! cut off again).
 //!
 //! Descriptors: the segment's files are [`CachedFile`]s, open only while the process-wide
-//! [`crate::file_cache`] keeps them. Each use takes the open file (an `Arc<File>`) outside
-//! the state lock, so a reader that took it keeps reading that file whatever the cache,
-//! truncation or deletion do meanwhile.
+//! [`crate::file_cache`] keeps them. A reader takes the open file (an `Arc<File>`) under
+//! the state's read lock with the size it reads up to, since a truncation replaces the file
+//! under the write lock, and then keeps reading that file whatever the cache, truncation or
+//! deletion do meanwhile.
 
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
@@ -441,6 +442,7 @@ impl Segment {
             slices.push(IoSlice::new(&batches[position + REWRITTEN_PREFIX_LEN..end]));
             position = end;
         }
+        self.log.wrote();
         let log = self.log.get()?;
         let start = self.read_state().size;
         if let Err(e) = write_all_vectored(&*log, &mut slices) {
@@ -460,8 +462,7 @@ impl Segment {
     /// Up to `max_bytes` of the log from `position`, never past the committed size, read
     /// into memory.
     pub fn read(&self, position: u64, max_bytes: usize) -> Result<Bytes> {
-        let log = self.log.get()?;
-        let size = self.read_state().size;
+        let (log, size) = self.log_and_size()?;
         let len = size.saturating_sub(position).min(max_bytes as u64) as usize;
         read_raw(&log, &self.log_path, position, len)
     }
@@ -476,9 +477,9 @@ impl Segment {
     /// holds a token that keeps [`Segment::truncate_to`] from cutting its bytes (see the
     /// module doc). Fewer bytes are one `pread`.
     pub fn read_batches(&self, first: LocatedBatch, max_bytes: usize, end: u64) -> Result<(Payload, i64)> {
-        let log = self.log.get()?;
-        let (token, limit, candidates) = {
+        let (log, token, limit, candidates) = {
             let state = self.read_state();
+            let log = self.log.get()?;
             let limit = end
                 .min(state.size)
                 .min(first.position + max_bytes as u64)
@@ -488,7 +489,7 @@ impl Segment {
             let at = state.offset_index.lookup_position(limit);
             let before = state.offset_index.lookup_position(at.position.saturating_sub(1));
             let token = Arc::clone(&self.live_regions);
-            (token, limit, [before.position, at.position])
+            (log, token, limit, [before.position, at.position])
         };
         let mut last = first;
         for position in candidates {
@@ -526,10 +527,9 @@ impl Segment {
     /// The batch holding `offset`, or the first batch after it (offsets may have gaps);
     /// `None` when the segment ends before `offset`. An index lookup, then headers only.
     pub fn find_batch(&self, offset: i64) -> Result<Option<LocatedBatch>> {
-        let log = self.log.get()?;
-        let (start, size) = {
+        let (log, start, size) = {
             let state = self.read_state();
-            (state.offset_index.lookup(offset).position, state.size)
+            (self.log.get()?, state.offset_index.lookup(offset).position, state.size)
         };
         self.scan(&log, start, size, |batch| batch.last_offset() >= offset)
     }
@@ -537,11 +537,11 @@ impl Segment {
     /// The first batch ending at or after `min_offset` whose max timestamp is at least
     /// `timestamp`, if any (Kafka's search, starting from the time index entry).
     pub fn find_timestamp(&self, timestamp: i64, min_offset: i64) -> Result<Option<LocatedBatch>> {
-        let log = self.log.get()?;
-        let (start, size) = {
+        let (log, start, size) = {
             let state = self.read_state();
             let indexed = state.time_index.lookup(timestamp);
             (
+                self.log.get()?,
                 state.offset_index.lookup(indexed.offset.max(min_offset)).position,
                 state.size,
             )
@@ -574,8 +574,8 @@ impl Segment {
     /// Calls `visit` with every batch as located by its header, in order, reading headers
     /// only; `visit` may fail, which ends the walk.
     pub(crate) fn for_each_batch(&self, mut visit: impl FnMut(LocatedBatch) -> Result<()>) -> Result<()> {
-        let log = self.log.get()?;
-        let (mut position, end) = (0, self.read_state().size);
+        let (log, end) = self.log_and_size()?;
+        let mut position = 0;
         while position < end {
             let batch = LocatedBatch {
                 position,
@@ -689,7 +689,7 @@ impl Segment {
 
     /// fdatasync of the `.log`: what makes appended batches durable.
     pub(crate) fn flush(&self) -> Result<()> {
-        self.log.get()?.sync_data().context("fsync", &self.log_path)
+        self.log.sync_data()
     }
 
     /// fsync of the indexes, needed once the segment falls below the recovery point and its
@@ -784,6 +784,12 @@ impl Segment {
         let path = self.log.path();
         let modified = fs::metadata(&path).and_then(|m| m.modified()).context("stat", &path)?;
         Ok(millis_since_epoch(modified))
+    }
+
+    /// The open `.log` and the committed size in it, taken together (see the module doc).
+    fn log_and_size(&self) -> Result<(Arc<File>, u64)> {
+        let state = self.read_state();
+        Ok((self.log.get()?, state.size))
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {

@@ -47,6 +47,14 @@ pub struct LogSnapshot {
     pub(crate) unsynced_dir: Arc<AtomicBool>,
 }
 
+/// Some flush of a log failed in this process: a clean shutdown must not be claimed.
+static FLUSH_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a flush of some log failed since the process started.
+pub(crate) fn flush_failed() -> bool {
+    FLUSH_FAILED.load(Ordering::Acquire)
+}
+
 impl LogSnapshot {
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset
@@ -218,6 +226,14 @@ impl LogSnapshot {
     /// against the flushed batches instead (see `Segment::recover`). Concurrent flushes are
     /// harmless: the offset only grows.
     pub fn flush(&self) -> Result<i64> {
+        let flushed = self.flush_unlatched();
+        if flushed.is_err() {
+            FLUSH_FAILED.store(true, Ordering::Release);
+        }
+        flushed
+    }
+
+    fn flush_unlatched(&self) -> Result<i64> {
         // Files written into a new partition's directory before it (`partition.metadata`,
         // `leader-epoch-checkpoint`) rely on the directory fsync below: see
         // [`LogSnapshot::dir_is_new`].
