@@ -1,13 +1,13 @@
 //! The process's open-file limit, and the budget of segment and index files the log keeps
 //! open within it (`log.open.files.max`, see `tidelog_log`'s file cache).
 //!
-//! A start raises the soft limit to the hard one, as Kafka's packaging and Redpanda's
-//! start do, since the default soft limit (1024 on many systems) is what users hit first.
+//! A start raises the soft limit to the hard one: the default soft limit (1024 on many
+//! systems) is what users hit first.
 //! The rest of the limit, beyond the budget, is for client connections, the metadata log,
 //! checkpoints and the files a read holds after the cache closed them.
 
 use std::io;
-use tracing::info;
+use tracing::{info, warn};
 
 /// The least `log.open.files.max` may be: a partition's active segment and its indexes,
 /// for a few partitions written at once.
@@ -35,10 +35,16 @@ pub fn raise_limit() -> io::Result<Limit> {
     }
     let before = limit.rlim_cur;
     if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            ..limit
+        };
         // SAFETY: as above.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            return Err(io::Error::last_os_error());
+        match unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } {
+            0 => limit = raised,
+            // A hard limit above what the kernel allows (`fs.nr_open`) is refused: the start
+            // goes on within the soft one.
+            _ => warn!(error = %io::Error::last_os_error(), hard = limit.rlim_max, "cannot raise the open files limit"),
         }
     }
     info!(

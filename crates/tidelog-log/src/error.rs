@@ -62,6 +62,14 @@ pub enum LogError {
 }
 
 impl LogError {
+    /// `source` met doing `action` to the file at `path`.
+    pub(crate) fn io(action: &str, path: &Path, source: io::Error) -> Self {
+        LogError::Io {
+            context: format!("{action} {}", path.display()),
+            source,
+        }
+    }
+
     pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> Self {
         LogError::Corrupt {
             path: path.to_path_buf(),
@@ -77,9 +85,6 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for io::Result<T> {
     fn context(self, action: &str, path: &Path) -> Result<T> {
-        self.map_err(|source| LogError::Io {
-            context: format!("{action} {}", path.display()),
-            source,
-        })
+        self.map_err(|source| LogError::io(action, path, source))
     }
 }

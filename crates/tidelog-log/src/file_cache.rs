@@ -16,7 +16,7 @@
 //! descriptor holds it, the kernel may drop the inode and the error with it, and an fsync
 //! through a new descriptor would succeed for data that was lost.
 
-use crate::error::{IoContext, Result};
+use crate::error::{IoContext, LogError, Result};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -197,10 +197,15 @@ impl CachedFile {
     /// fdatasync of the file, which releases it to the cache if no write came meanwhile.
     pub(crate) fn sync_data(&self) -> Result<()> {
         let writes = self.0.writes.load(Ordering::Acquire);
-        let file = self.get()?;
-        file.sync_data().context("fsync", &self.path())?;
+        self.with("fsync", File::sync_data)?;
         self.0.synced.fetch_max(writes, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Runs `io` on the open file; an error names `action` and the file (the path is read
+    /// only then: an index append is on the produce path).
+    pub(crate) fn with<T>(&self, action: &str, io: impl FnOnce(&File) -> io::Result<T>) -> Result<T> {
+        io(&*self.get()?).map_err(|source| LogError::io(action, &self.path(), source))
     }
 
     pub(crate) fn path(&self) -> PathBuf {

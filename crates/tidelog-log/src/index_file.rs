@@ -80,9 +80,7 @@ impl<E: IndexEntry> IndexFile<E> {
         entry.encode(buf);
         let position = (self.entries.len() * E::SIZE) as u64;
         self.file
-            .get()?
-            .write_all_at(buf, position)
-            .context("append to index", &self.path())?;
+            .with("append to index", |file| file.write_all_at(buf, position))?;
         self.entries.push(entry);
         Ok(())
     }
@@ -90,17 +88,15 @@ impl<E: IndexEntry> IndexFile<E> {
     /// Keeps the first `len` entries.
     pub fn truncate(&mut self, len: usize) -> Result<()> {
         if len < self.entries.len() {
-            self.file
-                .get()?
-                .set_len((len * E::SIZE) as u64)
-                .context("truncate index", &self.path())?;
+            let len_bytes = (len * E::SIZE) as u64;
+            self.file.with("truncate index", |file| file.set_len(len_bytes))?;
             self.entries.truncate(len);
         }
         Ok(())
     }
 
     pub fn sync(&self) -> Result<()> {
-        self.file.get()?.sync_data().context("fsync index", &self.path())
+        self.file.sync_data()
     }
 }
 

@@ -107,9 +107,7 @@ impl TxnIndex {
         // The file holds exactly the entries (a torn one is cut at open).
         let position = (self.entries.len() * ENTRY_LEN) as u64;
         self.file
-            .get()?
-            .write_all_at(&txn.encode(), position)
-            .context("append to", &self.file.path())?;
+            .with("append to", |file| file.write_all_at(&txn.encode(), position))?;
         self.written = true;
         self.entries.push(txn);
         Ok(())
@@ -144,7 +142,7 @@ impl TxnIndex {
 
     pub(crate) fn sync(&self) -> Result<()> {
         match self.written {
-            true => self.file.get()?.sync_data().context("fsync", &self.file.path()),
+            true => self.file.sync_data(),
             false => Ok(()),
         }
     }

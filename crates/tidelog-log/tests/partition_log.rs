@@ -385,15 +385,19 @@ fn wall_clock_ms() -> i64 {
     since_epoch.unwrap().as_millis() as i64
 }
 
-/// The names in `dir` that end in `.deleted`.
-fn deleted_files(dir: &std::path::Path) -> Vec<String> {
+/// The names in `dir` that end in `suffix`, sorted.
+fn files_ending(dir: &std::path::Path, suffix: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name.ends_with(".deleted"))
+        .filter(|name| name.ends_with(suffix))
         .collect();
     names.sort();
     names
+}
+
+fn deleted_files(dir: &std::path::Path) -> Vec<String> {
+    files_ending(dir, ".deleted")
 }
 
 #[test]
@@ -546,31 +550,24 @@ fn retention_below_an_offset_keeps_every_segment_reaching_past_it() {
     assert_eq!(log.apply_retention_below(T0, 86_400_000, -1, i64::MAX).unwrap(), 0);
 }
 
-/// The producer snapshots in `dir`, by name.
-fn snapshot_files(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name.ends_with(".snapshot"))
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn a_close_writes_a_producer_snapshot_only_where_the_log_moved_since_the_last() {
     let (dir, mut log) = new_log(small_config());
     let path = dir.path().join("orders-0");
     log.close().unwrap();
-    assert_eq!(snapshot_files(&path), Vec::<String>::new(), "an empty log needs none");
+    assert_eq!(
+        files_ending(&path, ".snapshot"),
+        Vec::<String>::new(),
+        "an empty log needs none"
+    );
     log.append(produced(2, T0)).unwrap();
     log.close_unsynced().unwrap();
-    assert_eq!(snapshot_files(&path), ["00000000000000000002.snapshot"]);
+    assert_eq!(files_ending(&path, ".snapshot"), ["00000000000000000002.snapshot"]);
     drop(log);
 
     // Reopened at that snapshot, a close has nothing new to write.
     let mut log = PartitionLog::open(&path, small_config(), tidelog_log::Recovery::Skip, 0).unwrap();
     std::fs::remove_file(path.join("00000000000000000002.snapshot")).unwrap();
     log.close().unwrap();
-    assert_eq!(snapshot_files(&path), Vec::<String>::new());
+    assert_eq!(files_ending(&path, ".snapshot"), Vec::<String>::new());
 }
