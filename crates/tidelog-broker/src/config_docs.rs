@@ -111,7 +111,7 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
     (
         "num.recovery.threads.per.data.dir",
         ConfigType::Int,
-        "How many partitions of each log directory a start opens at once, recovering them after a crash.",
+        "How many partitions of each log directory a start opens (recovering them after a crash), and a shutdown closes, at once.",
     ),
     (
         "log.open.files.max",

@@ -45,6 +45,9 @@ pub struct LogManager {
     /// What each checkpoint file, by name and log dir index, was last written with, so an
     /// unchanged one is not rewritten. Writers hold it: they share temporary file names.
     checkpointed: Mutex<BTreeMap<(&'static str, usize), Offsets>>,
+    /// Logs opened at a start, and closed at a shutdown, at once (Kafka's
+    /// `num.recovery.threads.per.data.dir` serves both).
+    threads: usize,
 }
 
 /// A partition found on disk, to be opened.
@@ -128,6 +131,7 @@ impl LogManager {
             dirs: dirs.to_vec(),
             logs: RwLock::new(logs),
             checkpointed: Mutex::new(BTreeMap::new()),
+            threads,
         })
     }
 
@@ -301,7 +305,7 @@ impl LogManager {
     /// markers, so the next start trusts everything and scans nothing. Call it once
     /// requests have stopped: anything appended afterwards would not be covered.
     pub fn shutdown(&self) -> Result<()> {
-        // Closed on every CPU without an fsync each, then made durable by one syncfs(2) per
+        // Closed on `threads` threads without an fsync each, then made durable by one syncfs(2) per
         // log dir: a broker of 100,000 partitions would otherwise stop in minutes.
         // A failed fsync leaves pages the kernel no longer holds dirty, so a later sync
         // succeeds for data that is lost: only a start that recovers may follow.
@@ -309,8 +313,7 @@ impl LogManager {
             return Err(LogError::EarlierFlushFailed);
         }
         let logs = self.logs();
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let closed = on_threads(threads, logs.iter().collect(), |(_, log)| {
+        let closed = on_threads(self.threads, logs.iter().collect(), |(_, log)| {
             lock(log).close_unsynced().map(|end| (log, end))
         });
         let closed = closed.into_iter().collect::<Result<Vec<_>>>()?;
