@@ -15,7 +15,12 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ConnectJvm implements AutoCloseable {
     /** Safety net: Connect and MirrorMaker stop in seconds. */
-    private static final long STOP_TIMEOUT_S = 60;
+    /**
+     * Longer than the 60 s Connect's REST server (Jetty) may take to stop gracefully on its
+     * own, plus the herder's shutdown after it: a CI run saw a worker still in Jetty's stop
+     * when a 60 s wait ran out.
+     */
+    private static final long STOP_TIMEOUT_S = 150;
     /** How much of the log a failure message quotes. */
     private static final int LOG_TAIL_LINES = 150;
 
