@@ -19,6 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 use tidelog_protocol::{ApiKey, ErrorCode, ResponseBody};
+use tracing::error;
 
 use crate::broker::Broker;
 
@@ -214,17 +215,20 @@ impl Collector for Scraped {
         let start = Family::<PartitionLabels, Gauge>::default();
         let end = Family::<PartitionLabels, Gauge>::default();
         let high_watermarks = self.broker.partitions.high_watermarks();
-        for (tp, bytes) in self.broker.partitions.sizes_by_dir().into_iter().flat_map(|(_, p)| p) {
+        // A scrape opens no log: those not opened since a clean shutdown are summed up
+        // from their directories.
+        let summaries = self.broker.partitions.summaries_by_dir().map_err(|e| {
+            error!(error = %e, "cannot read the partitions' sizes for /metrics");
+            std::fmt::Error
+        })?;
+        for (tp, summary) in summaries.into_iter().flat_map(|(_, p)| p) {
             let labels = PartitionLabels {
                 topic: tp.topic().to_string(),
                 partition: tp.partition(),
             };
-            size.get_or_create(&labels).set(bytes as i64);
-            if let Some(partition) = self.broker.partitions.get(tp.topic(), tp.partition()) {
-                let snapshot = partition.snapshot();
-                start.get_or_create(&labels).set(snapshot.log_start_offset());
-                end.get_or_create(&labels).set(snapshot.log_end_offset());
-            }
+            size.get_or_create(&labels).set(summary.size_bytes as i64);
+            start.get_or_create(&labels).set(summary.log_start_offset);
+            end.get_or_create(&labels).set(summary.log_end_offset);
         }
         let dirty_ratio = Family::<PartitionLabels, Gauge<f64, AtomicU64>>::default();
         let last_cleaned = Family::<PartitionLabels, Gauge<f64, AtomicU64>>::default();

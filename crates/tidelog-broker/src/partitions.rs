@@ -21,24 +21,26 @@
 //! not thousands (docs/PERFORMANCE.md, "Metadata: KRaft log vs the JSON event log").
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tidelog_log::{
-    on_threads, partition_dirs, set_aside_stray, AppendInfo, CleanerConfig, Cleaning, LogConfig, LogError, LogManager,
-    LogSnapshot, ProducerEntry, ProducerError, SharedLog, Throttler, TopicPartition,
+    on_threads, partition_dirs, set_aside_stray, AppendInfo, CleanerConfig, Cleaning, DirSummary, LogConfig, LogError,
+    LogGuard, LogManager, LogSnapshot, ProducerEntry, ProducerError, SharedLog, Throttler, TopicPartition,
+    CLEAN_SHUTDOWN_MARKER,
 };
 use tidelog_protocol::records::{marker_batch, TxnMarker};
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, Uuid};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
-use crate::data_dir::partition_metadata::PartitionMetadata;
+use crate::data_dir::partition_metadata::{PartitionMetadata, PARTITION_METADATA};
 use crate::flusher::Flusher;
-use crate::ids::random_uuid;
+use crate::ids::{random_uuid, uuid_base64};
 use crate::metadata::{MetadataImage, TopicMeta};
 use crate::topic_config;
 
@@ -49,27 +51,88 @@ pub struct Partition {
     /// The `partition.metadata` still to be written into the log's directory, by the first
     /// flush or the shutdown; `None` once written, or once the partition is deleted.
     unwritten_metadata: Mutex<Option<PartitionMetadata>>,
+    /// The `partition.metadata` the directory must hold, checked at the log's first use:
+    /// a start after a clean shutdown reads no file per partition. `None` once checked.
+    unchecked_metadata: Mutex<Option<PartitionMetadata>>,
+    /// `unchecked_metadata` is `None`: the hot paths read this, not the mutex.
+    metadata_checked: AtomicBool,
+}
+
+/// What a partition's `partition.metadata` is known to be when it is hosted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MetadataFile {
+    /// Checked (or the directory is new): written already, or `unwritten`.
+    Checked { unwritten: bool },
+    /// Not read yet: it must name the topic's id, checked at the log's first use.
+    Unchecked,
 }
 
 impl Partition {
-    fn new(tp: TopicPartition, log: SharedLog, unwritten_metadata: Option<PartitionMetadata>) -> Partition {
-        let flushed = lock(&log).flushed_offset();
+    fn new(tp: TopicPartition, log: SharedLog, topic_id: Uuid, file: MetadataFile) -> Partition {
+        let flushed = log.flushed_offset();
+        let metadata = PartitionMetadata { topic_id };
         Partition {
             tp,
             log,
             high_watermark: watch::channel(flushed).0,
-            unwritten_metadata: Mutex::new(unwritten_metadata),
+            unwritten_metadata: Mutex::new((file == MetadataFile::Checked { unwritten: true }).then_some(metadata)),
+            unchecked_metadata: Mutex::new((file == MetadataFile::Unchecked).then_some(metadata)),
+            metadata_checked: AtomicBool::new(file != MetadataFile::Unchecked),
         }
+    }
+
+    /// Locks the log, opening it (and checking its `partition.metadata`) first if this is
+    /// its first use since a clean shutdown.
+    pub(crate) fn lock_log(&self) -> Result<LogGuard<'_>, LogError> {
+        if !self.metadata_checked.load(Ordering::Acquire) {
+            self.check_metadata()?;
+        }
+        self.log.lock()
+    }
+
+    /// Reads the directory's `partition.metadata`: one naming another topic is a directory
+    /// a deleted topic left, which the partition refuses to serve (KAFKA_STORAGE_ERROR,
+    /// logged) rather than take for its own; a missing one is written by the next flush.
+    fn check_metadata(&self) -> Result<(), LogError> {
+        let mut unchecked = self.unchecked_metadata.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(expected) = *unchecked {
+            let dir = self.log.dir();
+            match PartitionMetadata::read(&dir)? {
+                Some(written) if written != expected => {
+                    return Err(LogError::Corrupt {
+                        path: dir.join(PARTITION_METADATA),
+                        reason: format!(
+                            "it names topic id {}, not {}'s {}: the directory of another topic, \
+                             not served (move it away to serve the partition afresh)",
+                            uuid_base64(written.topic_id),
+                            self.tp.topic(),
+                            uuid_base64(expected.topic_id)
+                        ),
+                    })
+                }
+                Some(_) => {}
+                None => *self.unwritten_metadata.lock().unwrap_or_else(|e| e.into_inner()) = Some(expected),
+            }
+            *unchecked = None;
+        }
+        self.metadata_checked.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Appends validated batches (offsets are assigned here) under the log's lock.
     pub fn append(&self, batches: Bytes) -> Result<AppendInfo, LogError> {
-        lock(&self.log).append(batches)
+        self.lock_log()?.append(batches)
     }
 
-    /// A consistent view to read from without holding the log.
-    pub fn snapshot(&self) -> LogSnapshot {
-        lock(&self.log).snapshot()
+    /// A consistent view to read from without holding the log. Opens the log if this is
+    /// its first use since a clean shutdown.
+    pub fn snapshot(&self) -> Result<LogSnapshot, LogError> {
+        Ok(self.lock_log()?.snapshot())
+    }
+
+    /// Without opening the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -77,18 +140,19 @@ impl Partition {
     }
 
     /// The producers with state in this partition (DescribeProducers).
-    pub fn producers(&self) -> Vec<(i64, ProducerEntry)> {
-        let log = lock(&self.log);
-        log.producer_state()
+    pub fn producers(&self) -> Result<Vec<(i64, ProducerEntry)>, LogError> {
+        let log = self.lock_log()?;
+        Ok(log
+            .producer_state()
             .producers()
             .map(|(id, entry)| (id, entry.clone()))
-            .collect()
+            .collect())
     }
 
     /// DeleteRecords: moves the log start up to `offset` and deletes the segments wholly
     /// below it. Returns the new log start.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
-        lock(&self.log).delete_records_before(offset)
+        self.lock_log()?.delete_records_before(offset)
     }
 
     /// Waits until everything below `offset` is durable.
@@ -101,7 +165,7 @@ impl Partition {
     /// The fsync runs on a snapshot, so appends go on meanwhile (group commit). The
     /// partition's `partition.metadata` comes first if it is still to be written.
     pub(crate) fn flush(&self) -> Result<bool, LogError> {
-        let snapshot = self.snapshot();
+        let snapshot = self.snapshot()?;
         // The flusher is the only one to flush a partition, one flush at a time: a new
         // directory is fsynced by this snapshot's flush, after the file's rename.
         self.write_metadata(snapshot.dir_is_new())?;
@@ -124,7 +188,7 @@ impl Partition {
     fn write_metadata(&self, dir_synced_next: bool) -> Result<(), LogError> {
         let mut unwritten = self.unwritten_metadata.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(metadata) = *unwritten {
-            let dir = lock(&self.log).dir().to_path_buf();
+            let dir = self.log.dir();
             match dir_synced_next {
                 true => metadata.write_before_dir_sync(&dir)?,
                 false => metadata.write(&dir)?,
@@ -156,10 +220,6 @@ impl Drop for Marked<'_> {
         drop(creating);
         self.partitions.created.notify_all();
     }
-}
-
-fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, tidelog_log::PartitionLog> {
-    log.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The last stable offset of a partition whose high watermark is `high_watermark`, read
@@ -263,10 +323,8 @@ fn delete_expired_segments(partition: &Partition, log: &mut tidelog_log::Partiti
 
 /// What a start finds in a partition directory.
 enum Found {
-    /// A partition of the metadata, with its topic's id.
-    Named,
-    /// A partition of the metadata whose `partition.metadata` is still to be written.
-    WithoutMetadata(TopicPartition),
+    /// A partition of the metadata, and what is known of its `partition.metadata`.
+    Hosted(TopicPartition, MetadataFile),
     /// A directory no partition of the metadata is in.
     Stray(TopicPartition),
 }
@@ -306,29 +364,35 @@ impl Partitions {
     /// partitions of known topics. A partition directory the metadata does not name is set
     /// aside first, as Kafka sets aside stray logs (renamed `<dir>.<id>-stray`, never opened,
     /// so no recovery cuts or rewrites it): a start deletes nothing. So is one whose
-    /// `partition.metadata` names another topic id: a deleted topic's of the same name. One
-    /// without the file (a crash before its first flush, an older Tidelog's) gets it.
+    /// `partition.metadata` names another topic id (a deleted topic's of the same name), in
+    /// a log dir that needs recovery; after a clean shutdown, when nothing can have changed
+    /// the directories, the file is checked at each log's first use instead (see
+    /// [`Partition::lock_log`]). One without the file (a crash before its first flush, an
+    /// older Tidelog's) gets it.
     pub fn open(config: &BrokerConfig, image: &MetadataImage) -> Result<Partitions, LogError> {
-        let check = |tp: TopicPartition, path: &std::path::Path| -> Result<Found, LogError> {
+        let check = |tp: TopicPartition, path: &std::path::Path, clean: bool| -> Result<Found, LogError> {
             let Some(topic) = image.topic(tp.topic()).filter(|t| tp.partition() < t.partitions) else {
                 return Ok(Found::Stray(tp));
             };
+            if clean {
+                return Ok(Found::Hosted(tp, MetadataFile::Unchecked));
+            }
             Ok(match PartitionMetadata::read(path)? {
                 Some(written) if written.topic_id != topic.id => Found::Stray(tp),
-                Some(_) => Found::Named,
-                None => Found::WithoutMetadata(tp),
+                Some(_) => Found::Hosted(tp, MetadataFile::Checked { unwritten: false }),
+                None => Found::Hosted(tp, MetadataFile::Checked { unwritten: true }),
             })
         };
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let mut without_metadata = HashSet::new();
+        let mut found_files = HashMap::new();
         for dir in config.log_dirs.iter().filter(|d| d.is_dir()) {
-            // A file read each, partition.metadata: on every CPU.
-            let checked = on_threads(threads, partition_dirs(dir)?, |(tp, path)| check(tp, &path));
+            let clean = dir.join(CLEAN_SHUTDOWN_MARKER).exists();
+            // A file read each, partition.metadata, unless clean: on every CPU.
+            let checked = on_threads(threads, partition_dirs(dir)?, |(tp, path)| check(tp, &path, clean));
             for found in checked.into_iter().collect::<Result<Vec<_>, _>>()? {
                 let tp = match found {
-                    Found::Named => continue,
-                    Found::WithoutMetadata(tp) => {
-                        without_metadata.insert(tp);
+                    Found::Hosted(tp, file) => {
+                        found_files.insert(tp, file);
                         continue;
                     }
                     Found::Stray(tp) => tp,
@@ -356,14 +420,15 @@ impl Partitions {
             config,
             &topics,
             |topic, p| image.leader_epoch(topic.id, p),
-            &without_metadata,
+            &found_files,
         )?;
         Ok(partitions)
     }
 
-    /// Each log dir with its partitions' sizes in bytes (DescribeLogDirs).
-    pub fn sizes_by_dir(&self) -> Vec<(std::path::PathBuf, Vec<(TopicPartition, u64)>)> {
-        self.logs.sizes_by_dir()
+    /// Each log dir with its partitions' sizes and offsets (DescribeLogDirs, `/metrics`),
+    /// read without opening the logs not opened yet.
+    pub fn summaries_by_dir(&self) -> Result<Vec<DirSummary>, LogError> {
+        self.logs.summaries_by_dir()
     }
 
     /// Creates every partition of `topics` not hosted yet, applies their configs, and makes
@@ -376,17 +441,17 @@ impl Partitions {
         topics: &[&TopicMeta],
         leader_epoch: impl Fn(&TopicMeta, i32) -> i32,
     ) -> Result<(), LogError> {
-        self.open_logs(config, topics, leader_epoch, &HashSet::new())
+        self.open_logs(config, topics, leader_epoch, &HashMap::new())
     }
 
-    /// [`Partitions::create_logs`], where the logs of `without_metadata` exist already and
-    /// lack their `partition.metadata` too (the others that exist have it).
+    /// [`Partitions::create_logs`], where the logs of `found_files` exist already, with
+    /// what is known of their `partition.metadata`.
     fn open_logs(
         &self,
         config: &BrokerConfig,
         topics: &[&TopicMeta],
         leader_epoch: impl Fn(&TopicMeta, i32) -> i32,
-        without_metadata: &HashSet<TopicPartition>,
+        found_files: &HashMap<TopicPartition, MetadataFile>,
     ) -> Result<(), LogError> {
         // Marked as being made, so that lookups of them wait while every other lookup goes
         // on: thousands of directories take a while.
@@ -413,7 +478,7 @@ impl Partitions {
             }
         }
         // Unmarked when `marked` drops, whatever happens.
-        self.make_logs(&missing, leader_epoch, without_metadata)
+        self.make_logs(&missing, leader_epoch, found_files)
     }
 
     /// Makes the logs of `missing` and hosts them.
@@ -421,7 +486,7 @@ impl Partitions {
         &self,
         missing: &[(&TopicMeta, TopicPartition, LogConfig)],
         leader_epoch: impl Fn(&TopicMeta, i32) -> i32,
-        without_metadata: &HashSet<TopicPartition>,
+        found_files: &HashMap<TopicPartition, MetadataFile>,
     ) -> Result<(), LogError> {
         let new = missing
             .iter()
@@ -430,14 +495,13 @@ impl Partitions {
         let logs = self.logs.create_logs(new)?;
         let mut made = Vec::with_capacity(logs.len());
         for ((topic, tp, log_config), (log, created)) in missing.iter().zip(logs) {
-            {
-                let mut log = lock(&log);
-                log.set_config(log_config.clone())?;
-                log.become_leader(leader_epoch(topic, tp.partition()));
-            }
-            let unwritten =
-                (created || without_metadata.contains(tp)).then_some(PartitionMetadata { topic_id: topic.id });
-            made.push(Arc::new(Partition::new(tp.clone(), log, unwritten)));
+            log.set_config(log_config.clone())?;
+            log.become_leader(leader_epoch(topic, tp.partition()));
+            let file = match found_files.get(tp) {
+                Some(&file) if !created => file,
+                _ => MetadataFile::Checked { unwritten: true },
+            };
+            made.push(Arc::new(Partition::new(tp.clone(), log, topic.id, file)));
         }
         let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
         for partition in made {
@@ -452,7 +516,7 @@ impl Partitions {
         let log_config = log_config(config, &topic.configs);
         let hosted = self.hosted.read().unwrap_or_else(|e| e.into_inner());
         for partition in hosted.values().filter(|p| p.tp.topic() == topic.name) {
-            lock(&partition.log).set_config(log_config.clone())?;
+            partition.log.set_config(log_config.clone())?;
         }
         Ok(())
     }
@@ -544,16 +608,28 @@ impl Partitions {
     }
 
     /// Deletes segments past each topic's retention, advancing log start offsets, and
-    /// forgets idempotent producers idle for longer than `producer_expiration_ms`.
+    /// forgets idempotent producers idle for longer than `producer_expiration_ms`. A log
+    /// not opened since a clean shutdown is opened only if it has a segment retention could
+    /// delete; its producers are forgotten by the first pass after it is opened.
     pub fn apply_retention(&self, producer_expiration_ms: i64) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_millis() as i64;
         for partition in self.all() {
-            let mut log = lock(partition.log());
-            log.remove_expired_producers(now, producer_expiration_ms);
-            delete_expired_segments(&partition, &mut log, now);
+            let opened = partition
+                .log()
+                .has_sealed_segments()
+                .and_then(|sealed| sealed.then(|| partition.lock_log()).transpose());
+            match opened {
+                Ok(Some(mut log)) => {
+                    log.remove_expired_producers(now, producer_expiration_ms);
+                    delete_expired_segments(&partition, &mut log, now);
+                }
+                Ok(None) => {}
+                Err(e) => error!(topic = partition.tp.topic(), partition = partition.tp.partition(), error = %e,
+                    "cannot open a log for retention"),
+            }
         }
         if let Err(e) = self.logs.checkpoint_log_start_offsets() {
             error!(error = %e, "cannot checkpoint log start offsets");
@@ -564,7 +640,11 @@ impl Partitions {
     pub fn delete_due_files(&self) {
         let now = now_ms();
         for partition in self.all() {
-            if let Err(e) = lock(partition.log()).delete_due_files(now) {
+            // An unopened log has none: opening a log removes its `.deleted` files.
+            let Some(mut log) = partition.log().lock_if_open() else {
+                continue;
+            };
+            if let Err(e) = log.delete_due_files(now) {
                 error!(topic = partition.tp.topic(), partition = partition.tp.partition(), error = %e,
                     "cannot remove deleted segment files");
             }
@@ -598,7 +678,7 @@ impl Partitions {
         let tp = &partition.tp;
         let checkpoint = self.logs.cleaner_offset(tp)?;
         let (cleaning, expired) = {
-            let mut log = lock(partition.log());
+            let mut log = partition.lock_log()?;
             // As Kafka's cleaner does, a `compact,delete` log first loses the segments past its
             // retention: cleaned first, they could be merged into a segment with newer records,
             // which retention would keep.
@@ -628,7 +708,7 @@ impl Partitions {
         let started = std::time::Instant::now();
         let cleaned = cleaning.run(&compaction.cleaner, now, &self.cleaner_throttler)?;
         let (summary, ratio_left) = {
-            let mut log = lock(partition.log());
+            let mut log = partition.lock_log()?;
             let Some(summary) = cleaned.install(&mut log)? else {
                 return Ok(());
             };
@@ -699,7 +779,7 @@ impl Partitions {
             .iter()
             .filter_map(|p| {
                 let metadata = p.unwritten_metadata.lock().unwrap_or_else(|e| e.into_inner()).take()?;
-                Some((lock(&p.log).dir().to_path_buf(), metadata))
+                Some((p.log.dir(), metadata))
             })
             .collect();
         if let Err(e) = PartitionMetadata::write_all(&unwritten) {
@@ -717,8 +797,6 @@ impl Partitions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data_dir::partition_metadata::PARTITION_METADATA;
-    use crate::ids::random_uuid;
 
     #[test]
     fn only_topics_that_delete_are_cut_by_retention() {
@@ -834,11 +912,11 @@ mod tests {
     fn dirty_compacted_partitions_are_cleaned_and_checkpointed() {
         let dir = tempfile::tempdir().unwrap();
         let (partitions, partition, compacted) = compacted_table(dir.path(), BrokerConfig::default(), &[]);
-        let before = partition.snapshot();
+        let before = partition.snapshot().unwrap();
 
         partitions.clean_logs(&compacted, now_ms());
-        let snapshot = partition.snapshot();
-        let active_base = lock(partition.log()).segments().last().unwrap().base_offset();
+        let snapshot = partition.snapshot().unwrap();
+        let active_base = partition.lock_log().unwrap().segments().last().unwrap().base_offset();
         let read = snapshot.read(0, 1 << 20, snapshot.log_end_offset()).unwrap();
         let records = tidelog_protocol::records::RecordBatch::iter_batches(read.records.to_bytes().unwrap())
             .flat_map(|batch| batch.unwrap().records(1 << 20).unwrap().collect::<Vec<_>>())
@@ -895,7 +973,7 @@ mod tests {
         partitions.clean_logs(&compacted, now_ms());
         let after = segments(&partition);
         assert_eq!(after.len(), 1, "only the active segment is left");
-        assert_eq!(lock(partition.log()).log_start_offset(), active_base);
+        assert_eq!(partition.lock_log().unwrap().log_start_offset(), active_base);
         let checkpoint = CheckpointFile::new(dir.path(), LOG_START_OFFSET_CHECKPOINT);
         let tp = TopicPartition::new("table", 0).unwrap();
         assert_eq!(checkpoint.read().unwrap().get(&tp), Some(&active_base), "checkpointed");
@@ -905,7 +983,7 @@ mod tests {
     }
 
     fn segments(partition: &Partition) -> Vec<Arc<tidelog_log::Segment>> {
-        lock(partition.log()).segments().to_vec()
+        partition.lock_log().unwrap().segments().to_vec()
     }
 
     /// Whether `partition` still has exactly the segments `before`: nothing cleaned.
@@ -947,7 +1025,7 @@ mod tests {
         builder.append(1_000, None, Some(b"in a transaction"), &[]);
         partition.append(builder.build().as_bytes().clone()).unwrap();
         partition.flush().unwrap();
-        let lso = || last_stable_offset(partition.high_watermark(), &partition.snapshot());
+        let lso = || last_stable_offset(partition.high_watermark(), &partition.snapshot().unwrap());
         assert_eq!((partition.high_watermark(), lso()), (1, 0));
 
         let commit = TxnMarker {
@@ -987,10 +1065,17 @@ mod tests {
         partitions.checkpoint();
         assert_eq!(checkpointed(RECOVERY_POINT_CHECKPOINT), 3);
 
-        lock(partition.log()).delete_records_before(2).unwrap();
+        partition.lock_log().unwrap().delete_records_before(2).unwrap();
         partitions.checkpoint();
         assert_eq!(checkpointed(LOG_START_OFFSET_CHECKPOINT), 2);
         partitions.shutdown();
+    }
+
+    /// A batch of one record, `v`.
+    fn one_record() -> Bytes {
+        let mut builder = RecordBatchBuilder::new(0);
+        builder.append(0, None, Some(b"v"), &[]);
+        builder.build().as_bytes().clone()
     }
 
     #[test]
@@ -1007,11 +1092,6 @@ mod tests {
             configs: BTreeMap::new(),
         };
         let written = |name: &str| PartitionMetadata::read(&dir.path().join(name)).unwrap();
-        let one_record = || {
-            let mut builder = RecordBatchBuilder::new(0);
-            builder.append(0, None, Some(b"v"), &[]);
-            builder.build().as_bytes().clone()
-        };
         let first = topic(2);
         let partitions = Partitions::open(&config, &MetadataImage::default()).unwrap();
         partitions.create_logs(&config, &[&first], |_, _| 0).unwrap();
@@ -1034,6 +1114,7 @@ mod tests {
 
         // Lost (a crash before the first flush): written again by the next shutdown.
         std::fs::remove_file(dir.path().join("t-1").join(PARTITION_METADATA)).unwrap();
+        std::fs::remove_file(dir.path().join(CLEAN_SHUTDOWN_MARKER)).unwrap();
         let partitions = Partitions::open(&config, &MetadataImage::of_topics([first.clone()])).unwrap();
         assert!(partitions.get("t", 1).is_some(), "a partition without it is not stray");
         partitions.shutdown();
@@ -1054,5 +1135,69 @@ mod tests {
             Some(PartitionMetadata { topic_id: second.id }),
             "written at shutdown"
         );
+    }
+
+    #[test]
+    fn after_a_clean_shutdown_logs_open_and_partition_metadata_is_checked_at_first_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            log_dirs: vec![dir.path().to_path_buf()],
+            ..BrokerConfig::default()
+        };
+        let topic = TopicMeta {
+            name: "t".into(),
+            id: random_uuid(),
+            partitions: 3,
+            configs: BTreeMap::new(),
+        };
+        let image = MetadataImage::of_topics([topic.clone()]);
+        let partitions = Partitions::open(&config, &image).unwrap();
+        for p in 0..3 {
+            let partition = partitions.get("t", p).unwrap();
+            partition.append(one_record()).unwrap();
+            partition.flush().unwrap();
+        }
+        partitions.shutdown();
+        // t-1 loses its file, t-2 gets another topic's: changes no clean start looks for.
+        std::fs::remove_file(dir.path().join("t-1").join(PARTITION_METADATA)).unwrap();
+        let other = PartitionMetadata {
+            topic_id: random_uuid(),
+        };
+        other.write(&dir.path().join("t-2")).unwrap();
+
+        let partitions = Partitions::open(&config, &image).unwrap();
+        let [t0, t1, t2] = [0, 1, 2].map(|p| partitions.get("t", p).unwrap());
+        assert!(
+            [&t0, &t1, &t2].iter().all(|p| !p.log().is_open()),
+            "no log opened by the start"
+        );
+        assert_eq!(
+            (t0.high_watermark(), t0.log_start_offset()),
+            (1, 0),
+            "from the checkpoints"
+        );
+        assert_eq!(t0.snapshot().unwrap().log_end_offset(), 1);
+        assert!(t0.log().is_open(), "opened by its first use");
+        assert!(!t1.log().is_open() && !t2.log().is_open());
+
+        t1.append(one_record()).unwrap();
+        t1.flush().unwrap();
+        let written = |name: &str| PartitionMetadata::read(&dir.path().join(name)).unwrap();
+        assert_eq!(
+            written("t-1"),
+            Some(PartitionMetadata { topic_id: topic.id }),
+            "a missing file is written by the first flush after the first use"
+        );
+
+        let refused = t2.append(one_record()).unwrap_err();
+        assert!(
+            matches!(&refused, LogError::Corrupt { reason, .. } if reason.contains("another topic")),
+            "{refused}"
+        );
+        assert!(t2.snapshot().is_err() && !t2.log().is_open(), "never opened");
+        partitions.shutdown();
+        assert_eq!(written("t-2"), Some(other), "left as it was");
+        let segment = dir.path().join("t-2").join("00000000000000000000.log");
+        assert!(std::fs::metadata(segment).unwrap().len() > 0, "its record kept");
     }
 }

@@ -21,6 +21,7 @@ mod partition_log;
 mod producer_snapshot;
 mod producer_state;
 mod segment;
+mod shared_log;
 mod small_file;
 mod snapshot;
 #[cfg(test)]
@@ -42,7 +43,7 @@ pub use file_cache::{set_budget as set_open_files_budget, stats as open_files_st
 pub use layout::{parse_log_file_name, TopicPartition};
 pub use leader_epoch_checkpoint::{EpochEntry, LeaderEpochCheckpointFile, LEADER_EPOCH_CHECKPOINT};
 pub use log_manager::{
-    on_threads, partition_dirs, set_aside_stray, LogManager, SharedLog, CLEAN_SHUTDOWN_MARKER, CLUSTER_METADATA_TOPIC,
+    on_threads, partition_dirs, set_aside_stray, DirSummary, LogManager, CLEAN_SHUTDOWN_MARKER, CLUSTER_METADATA_TOPIC,
 };
 pub use partition_log::{AppendInfo, PartitionLog, Recovery};
 pub use producer_state::{
@@ -50,6 +51,7 @@ pub use producer_state::{
     DEFAULT_PRODUCER_ID_EXPIRATION_MS, NO_SEQUENCE,
 };
 pub use segment::{LocatedBatch, Segment};
+pub use shared_log::{LogGuard, LogSummary, SharedLog};
 pub use small_file::{read_text_file, replace_file, replace_file_before_dir_sync, sync_dir, sync_filesystem};
 pub use snapshot::{LogSnapshot, ReadResult};
 pub use time_index::{TimestampOffset, NO_TIMESTAMP};

@@ -14,11 +14,12 @@ use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::layout::TopicPartition;
 use crate::partition_log::{PartitionLog, Recovery};
+use crate::shared_log::{LogSummary, SharedLog};
 use crate::small_file::{sync_dir, sync_filesystem};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError, RwLock};
 use tracing::{debug, info};
 
 /// The KRaft metadata log's topic, whose one partition directory is the metadata store's.
@@ -27,9 +28,8 @@ pub const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
 /// Kafka's clean shutdown marker file name.
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
 
-/// A partition log as the broker shares it: appends and other changes under the mutex,
-/// reads and flushes on a snapshot taken under it.
-pub type SharedLog = Arc<Mutex<PartitionLog>>;
+/// A log dir with the partitions it holds and their summaries.
+pub type DirSummary = (PathBuf, Vec<(TopicPartition, LogSummary)>);
 
 #[derive(Debug)]
 struct ManagedLog {
@@ -56,6 +56,9 @@ struct Found {
     path: PathBuf,
     recovery: Recovery,
     log_start: i64,
+    /// After a clean shutdown, the log end its recovery point gives, with its log start
+    /// checkpointed too: the log is opened on first use ([`SharedLog::unopened`]).
+    clean_end: Option<i64>,
 }
 
 impl LogManager {
@@ -98,12 +101,17 @@ impl LogManager {
                     true => Recovery::Skip,
                     false => Recovery::From(recovery_points.get(&tp).copied().unwrap_or(0)),
                 };
-                let log_start = log_starts.get(&tp).copied().unwrap_or(0);
+                let checkpointed_start = log_starts.get(&tp).copied();
+                let clean_end = recovery_points
+                    .get(&tp)
+                    .copied()
+                    .filter(|_| clean && checkpointed_start.is_some());
                 let partition = Found {
                     dir: index,
                     path,
                     recovery,
-                    log_start,
+                    log_start: checkpointed_start.unwrap_or(0),
+                    clean_end,
                 };
                 found.insert(tp, partition);
             }
@@ -112,14 +120,31 @@ impl LogManager {
             .values()
             .filter(|f| matches!(f.recovery, Recovery::From(_)))
             .count();
-        let opened = on_threads(threads, found.into_iter().collect(), |(tp, found)| {
+        let (unopened, to_open): (Vec<_>, Vec<_>) = found.into_iter().partition(|(_, f)| f.clean_end.is_some());
+        let opened = on_threads(threads, to_open, |(tp, found)| {
             let log = PartitionLog::open(&found.path, config.clone(), found.recovery, found.log_start)?;
-            let log = Arc::new(Mutex::new(log));
-            Ok((tp, ManagedLog { dir: found.dir, log }))
+            Ok((
+                tp,
+                ManagedLog {
+                    dir: found.dir,
+                    log: SharedLog::new(log),
+                },
+            ))
         });
-        let logs = opened.into_iter().collect::<Result<BTreeMap<_, _>>>()?;
+        let mut logs = opened.into_iter().collect::<Result<BTreeMap<_, _>>>()?;
+        let deferred = unopened.len();
+        for (tp, found) in unopened {
+            let end = found.clean_end.expect("partitioned by it");
+            let log = SharedLog::unopened(found.path, config.clone(), found.log_start, end);
+            logs.insert(tp, ManagedLog { dir: found.dir, log });
+        }
         // One line for all; each segment's recovery is at debug.
-        info!(partitions = logs.len(), recovered, "loaded logs");
+        info!(
+            partitions = logs.len(),
+            recovered,
+            opened_on_first_use = deferred,
+            "loaded logs"
+        );
         for dir in dirs {
             let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
             if marker.exists() {
@@ -136,26 +161,25 @@ impl LogManager {
     }
 
     pub fn get_log(&self, tp: &TopicPartition) -> Option<SharedLog> {
-        self.read_logs().get(tp).map(|m| Arc::clone(&m.log))
+        self.read_logs().get(tp).map(|m| m.log.clone())
     }
 
     /// Every partition with its log, in topic-partition order.
     pub fn logs(&self) -> Vec<(TopicPartition, SharedLog)> {
         self.read_logs()
             .iter()
-            .map(|(tp, m)| (tp.clone(), Arc::clone(&m.log)))
+            .map(|(tp, m)| (tp.clone(), m.log.clone()))
             .collect()
     }
 
-    /// Each log dir with the partitions it holds and their sizes in bytes, in order.
-    pub fn sizes_by_dir(&self) -> Vec<(PathBuf, Vec<(TopicPartition, u64)>)> {
-        let logs = self.read_logs();
-        let mut dirs: Vec<(PathBuf, Vec<(TopicPartition, u64)>)> =
-            self.dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
-        for (tp, managed) in logs.iter() {
-            dirs[managed.dir].1.push((tp.clone(), lock(&managed.log).size_bytes()));
+    /// Each log dir with the partitions it holds and their sizes and offsets, in order,
+    /// read without opening a log not opened yet.
+    pub fn summaries_by_dir(&self) -> Result<Vec<DirSummary>> {
+        let mut dirs: Vec<DirSummary> = self.dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
+        for (tp, managed) in self.read_logs().iter() {
+            dirs[managed.dir].1.push((tp.clone(), managed.log.summary()?));
         }
-        dirs
+        Ok(dirs)
     }
 
     /// The partition's log, created with `config` in the log dir holding the fewest
@@ -196,8 +220,13 @@ impl LogManager {
             match log {
                 Ok(log) => {
                     debug!(partition = %tp, dir = %self.dirs[dir].display(), "created log");
-                    let log = Arc::new(Mutex::new(log));
-                    logs.insert(tp, ManagedLog { dir, log });
+                    logs.insert(
+                        tp,
+                        ManagedLog {
+                            dir,
+                            log: SharedLog::new(log),
+                        },
+                    );
                 }
                 Err(e) => {
                     failed.get_or_insert(e);
@@ -209,7 +238,7 @@ impl LogManager {
         }
         Ok(order
             .into_iter()
-            .map(|(tp, created)| (Arc::clone(&logs[&tp].log), created))
+            .map(|(tp, created)| (logs[&tp].log.clone(), created))
             .collect())
     }
 
@@ -219,7 +248,7 @@ impl LogManager {
         let Some(managed) = self.logs.write().unwrap_or_else(PoisonError::into_inner).remove(tp) else {
             return Ok(false);
         };
-        lock(&managed.log).delete()?;
+        managed.log.delete()?;
         // A partition created later under the same name must not start from this progress.
         let _checkpointed = self.checkpointed.lock().unwrap_or_else(PoisonError::into_inner);
         let cleaner = CheckpointFile::new(&self.dirs[managed.dir], CLEANER_OFFSET_CHECKPOINT);
@@ -237,13 +266,13 @@ impl LogManager {
     /// [`LogManager::shutdown`] it locks each partition log in turn, so the caller must not
     /// hold one.
     pub fn checkpoint_recovery_points(&self) -> Result<()> {
-        self.write_checkpoints(RECOVERY_POINT_CHECKPOINT, PartitionLog::flushed_offset)
+        self.write_checkpoints(RECOVERY_POINT_CHECKPOINT, SharedLog::flushed_offset)
     }
 
     /// Writes each log dir's `log-start-offset-checkpoint`, unless it did not change since
     /// the last write, so log starts moved by retention or DeleteRecords survive restarts.
     pub fn checkpoint_log_start_offsets(&self) -> Result<()> {
-        self.write_checkpoints(LOG_START_OFFSET_CHECKPOINT, PartitionLog::log_start_offset)
+        self.write_checkpoints(LOG_START_OFFSET_CHECKPOINT, SharedLog::log_start_offset)
     }
 
     /// Where the partition's next cleaning starts, from its log dir's
@@ -280,17 +309,17 @@ impl LogManager {
         file.write(&offsets)
     }
 
-    fn write_checkpoints(&self, name: &'static str, offset: fn(&PartitionLog) -> i64) -> Result<()> {
+    fn write_checkpoints(&self, name: &'static str, offset: fn(&SharedLog) -> i64) -> Result<()> {
         let mut checkpointed = self.checkpointed.lock().unwrap_or_else(PoisonError::into_inner);
         // Collected first so no partition lock is taken while the map is locked.
         let logs: Vec<(TopicPartition, usize, SharedLog)> = self
             .read_logs()
             .iter()
-            .map(|(tp, m)| (tp.clone(), m.dir, Arc::clone(&m.log)))
+            .map(|(tp, m)| (tp.clone(), m.dir, m.log.clone()))
             .collect();
         let mut per_dir = vec![Offsets::new(); self.dirs.len()];
         for (tp, dir, log) in logs {
-            per_dir[dir].insert(tp, offset(&lock(&log)));
+            per_dir[dir].insert(tp, offset(&log));
         }
         for (index, offsets) in per_dir.into_iter().enumerate() {
             if checkpointed.get(&(name, index)) != Some(&offsets) {
@@ -312,22 +341,28 @@ impl LogManager {
         if crate::snapshot::flush_failed() {
             return Err(LogError::EarlierFlushFailed);
         }
+        // A log never opened since a clean shutdown is closed already.
         let logs = self.logs();
         let closed = on_threads(self.threads, logs.iter().collect(), |(_, log)| {
-            lock(log).close_unsynced().map(|end| (log, end))
+            let Some(mut open) = log.lock_if_open() else {
+                return Ok(None);
+            };
+            open.close_unsynced().map(|end| Some((log, end)))
         });
         let closed = closed.into_iter().collect::<Result<Vec<_>>>()?;
         for dir in &self.dirs {
             sync_filesystem(dir)?;
         }
-        for (log, end) in closed {
-            lock(log).mark_durable(end);
+        for (log, end) in closed.into_iter().flatten() {
+            if let Some(mut open) = log.lock_if_open() {
+                open.mark_durable(end);
+            }
         }
         self.checkpoint_recovery_points()?;
         self.checkpoint_log_start_offsets()?;
         // For Kafka, which starts a partition's high watermark at 0 without one. With one
         // replica the high watermark is the flushed offset: the log end, once closed.
-        self.write_checkpoints(REPLICATION_OFFSET_CHECKPOINT, PartitionLog::flushed_offset)?;
+        self.write_checkpoints(REPLICATION_OFFSET_CHECKPOINT, SharedLog::flushed_offset)?;
         for dir in &self.dirs {
             let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
             File::create(&marker)
@@ -342,10 +377,6 @@ impl LogManager {
     fn read_logs(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<TopicPartition, ManagedLog>> {
         self.logs.read().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-fn lock(log: &SharedLog) -> MutexGuard<'_, PartitionLog> {
-    log.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Runs `work` on every item on up to `threads` scoped threads, each taking the next item

@@ -73,6 +73,17 @@ fn reference(root: &Path, written: &[RecordBatch], config: LogConfig) -> PathBuf
     dir
 }
 
+/// Writes 30 batches to `orders-0` in a new log manager over `dirs`, moves its log start
+/// to `log_start` and shuts it down cleanly; returns the batches.
+fn written_and_shut_down(dirs: &[PathBuf], log_start: i64) -> Vec<RecordBatch> {
+    let manager = open(dirs);
+    let log = manager.get_or_create_log(&orders(), small_config()).unwrap();
+    let written = fill(&mut log.lock().unwrap(), 30, T0);
+    log.lock().unwrap().delete_records_before(log_start).unwrap();
+    manager.shutdown().unwrap();
+    written
+}
+
 /// The segments' `.log` files in a partition dir with their base offsets, oldest first.
 fn segment_logs(partition: &Path) -> Vec<(i64, PathBuf)> {
     let mut logs: Vec<(i64, PathBuf)> = fs::read_dir(partition)
@@ -89,13 +100,9 @@ fn segment_logs(partition: &Path) -> Vec<(i64, PathBuf)> {
 fn a_clean_shutdown_is_trusted_without_a_scan() {
     let root = tempfile::tempdir().unwrap();
     let dirs = [root.path().to_path_buf()];
-    let manager = open(&dirs);
-    let log = manager.get_or_create_log(&orders(), small_config()).unwrap();
-    let written = fill(&mut log.lock().unwrap(), 30, T0);
-    let end = written.last().unwrap().next_offset();
     assert!(!root.path().join(CLEAN_SHUTDOWN_MARKER).exists());
-    manager.shutdown().unwrap();
-    drop((manager, log));
+    let written = written_and_shut_down(&dirs, 0);
+    let end = written.last().unwrap().next_offset();
 
     assert!(root.path().join(CLEAN_SHUTDOWN_MARKER).exists());
     let checkpoint = CheckpointFile::new(root.path(), RECOVERY_POINT_CHECKPOINT)
@@ -481,4 +488,101 @@ fn names_that_would_escape_the_log_dir_are_refused() {
             "{topic:?}"
         );
     }
+}
+
+#[test]
+fn after_a_clean_shutdown_a_log_opens_at_its_first_use() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = [root.path().to_path_buf()];
+    let (start, written) = (5, written_and_shut_down(&dirs, 5));
+    let end = written.last().unwrap().next_offset();
+    let partition = root.path().join("orders-0");
+    let checkpoints = || {
+        [RECOVERY_POINT_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT].map(|name| fs::read(root.path().join(name)).unwrap())
+    };
+    let (before, checkpointed) = (files(&partition), checkpoints());
+    let size: u64 = segment_logs(&partition)
+        .iter()
+        .map(|(_, path)| fs::metadata(path).unwrap().len())
+        .sum();
+
+    // Unopened, it tells its offsets and size, is checkpointed and shut down as it was.
+    let manager = open(&dirs);
+    let log = manager.get_log(&orders()).unwrap();
+    assert!(!log.is_open(), "not opened by the start");
+    let summary = log.summary().unwrap();
+    assert_eq!(
+        (summary.log_start_offset, summary.log_end_offset, summary.size_bytes),
+        (start, end, size)
+    );
+    assert!(log.has_sealed_segments().unwrap());
+    let config = LogConfig {
+        segment_bytes: 2_000,
+        ..small_config()
+    };
+    log.set_config(config.clone()).unwrap();
+    log.become_leader(7);
+    manager.checkpoint_recovery_points().unwrap();
+    manager.checkpoint_log_start_offsets().unwrap();
+    manager.shutdown().unwrap();
+    assert!(!log.is_open(), "a shutdown opens nothing");
+    assert_eq!(checkpoints(), checkpointed, "the same offsets");
+    assert_eq!(files(&partition), before, "no file touched");
+    assert!(root.path().join(CLEAN_SHUTDOWN_MARKER).exists());
+    drop((manager, log));
+
+    // Opened by its first lock, with what it was told meanwhile.
+    let manager = open(&dirs);
+    let shared = manager.get_log(&orders()).unwrap();
+    shared.set_config(config.clone()).unwrap();
+    shared.become_leader(7);
+    let mut log = shared.lock().unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (start, end));
+    assert_eq!(
+        read_all(&log),
+        written[written.iter().position(|b| b.next_offset() > start).unwrap()..]
+    );
+    assert_eq!(log.config().segment_bytes, 2_000);
+    let appended = fill(&mut log, 1, T0 + 1_000);
+    let read = batches(&log.read(end, 1 << 20, i64::MAX).unwrap().records);
+    assert_eq!(read.len(), appended.len());
+    assert_eq!(
+        read[0].partition_leader_epoch(),
+        7,
+        "appended in the epoch it was given"
+    );
+    drop(log);
+    assert!(shared.is_open());
+    manager.shutdown().unwrap();
+}
+
+#[test]
+fn a_log_is_opened_by_the_start_unless_both_its_offsets_are_checkpointed() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = [root.path().to_path_buf()];
+    let manager = open(&dirs);
+    for p in 0..2 {
+        let tp = TopicPartition::new("orders", p).unwrap();
+        let log = manager.get_or_create_log(&tp, small_config()).unwrap();
+        fill(&mut log.lock().unwrap(), 3, T0);
+    }
+    manager.shutdown().unwrap();
+    drop(manager);
+    let log_starts = CheckpointFile::new(root.path(), LOG_START_OFFSET_CHECKPOINT);
+    let mut offsets = log_starts.read().unwrap();
+    offsets.remove(&orders());
+    log_starts.write(&offsets).unwrap();
+
+    let manager = open(&dirs);
+    assert!(
+        manager.get_log(&orders()).unwrap().is_open(),
+        "its log start is unknown"
+    );
+    let other = manager.get_log(&TopicPartition::new("orders", 1).unwrap()).unwrap();
+    assert!(!other.is_open());
+
+    // Deleted without being opened.
+    assert!(manager.delete_log(&TopicPartition::new("orders", 1).unwrap()).unwrap());
+    assert!(!root.path().join("orders-1").exists());
+    manager.shutdown().unwrap();
 }

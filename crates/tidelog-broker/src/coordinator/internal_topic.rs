@@ -102,7 +102,7 @@ pub fn replay(
         let Some(partition) = partitions.get(topic, index) else {
             continue;
         };
-        let snapshot = partition.snapshot();
+        let snapshot = partition.snapshot()?;
         let end = partition.high_watermark();
         let mut offset = snapshot.log_start_offset();
         'partition: while offset < end {

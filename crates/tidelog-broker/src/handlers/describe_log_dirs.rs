@@ -8,6 +8,9 @@ use tidelog_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResponse, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
 
+use tidelog_protocol::ErrorCode;
+use tracing::error;
+
 use crate::broker::Broker;
 use crate::data_dir;
 
@@ -16,13 +19,21 @@ pub fn handle(broker: &Broker, request: DescribeLogDirsRequest) -> DescribeLogDi
     let wanted: Option<BTreeMap<String, Vec<i32>>> = request
         .topics
         .map(|topics| topics.into_iter().map(|t| (t.topic, t.partitions)).collect());
-    let results = broker
-        .partitions
-        .sizes_by_dir()
+    let summaries = match broker.partitions.summaries_by_dir() {
+        Ok(summaries) => summaries,
+        Err(e) => {
+            error!(error = %e, "cannot read the log dirs' partitions");
+            return DescribeLogDirsResponse {
+                error_code: ErrorCode::KAFKA_STORAGE_ERROR.0,
+                ..Default::default()
+            };
+        }
+    };
+    let results = summaries
         .into_iter()
         .map(|(dir, partitions)| {
             let mut topics: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
-            for (tp, size) in partitions {
+            for (tp, summary) in partitions {
                 let asked = wanted
                     .as_ref()
                     .is_none_or(|w| w.get(tp.topic()).is_some_and(|p| p.contains(&tp.partition())));
@@ -32,7 +43,7 @@ pub fn handle(broker: &Broker, request: DescribeLogDirsRequest) -> DescribeLogDi
                         .or_default()
                         .push(DescribeLogDirsPartition {
                             partition_index: tp.partition(),
-                            partition_size: size as i64,
+                            partition_size: summary.size_bytes as i64,
                             ..Default::default()
                         });
                 }

@@ -7,6 +7,7 @@ use tidelog_protocol::messages::describe_producers_response::{
     DescribeProducersResponse, PartitionResponse, ProducerState, TopicResponse,
 };
 use tidelog_protocol::ErrorCode;
+use tracing::error;
 
 use crate::broker::Broker;
 
@@ -38,8 +39,18 @@ fn describe(broker: &Broker, topic: &str, index: i32) -> PartitionResponse {
             ..Default::default()
         };
     };
-    let mut active_producers: Vec<ProducerState> = partition
-        .producers()
+    let producers = match partition.producers() {
+        Ok(producers) => producers,
+        Err(e) => {
+            error!(topic, partition = index, error = %e, "cannot read a partition's producers");
+            return PartitionResponse {
+                partition_index: index,
+                error_code: ErrorCode::KAFKA_STORAGE_ERROR.0,
+                ..Default::default()
+            };
+        }
+    };
+    let mut active_producers: Vec<ProducerState> = producers
         .into_iter()
         .map(|(producer_id, entry)| ProducerState {
             producer_id,

@@ -277,7 +277,14 @@ fn read_partition(
         return data;
     };
     let high_watermark = partition.high_watermark();
-    let snapshot = partition.snapshot();
+    let snapshot = match partition.snapshot() {
+        Ok(snapshot) => snapshot,
+        Err(e) => {
+            error!(topic, partition = index, error = %e, "cannot open a log to fetch from it");
+            data.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
+            return data;
+        }
+    };
     let last_stable = last_stable_offset(high_watermark, &snapshot);
     data.high_watermark = high_watermark;
     data.last_stable_offset = last_stable;

@@ -72,15 +72,15 @@ fn lookup(
         .get(topic, index)
         .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
     let high_watermark = partition.high_watermark();
-    let snapshot = partition.snapshot();
+    let storage = |e: tidelog_log::LogError| {
+        error!(topic, partition = index, error = %e, "list offsets failed");
+        ErrorCode::KAFKA_STORAGE_ERROR
+    };
+    let snapshot = partition.snapshot().map_err(storage)?;
     // What the consumer may read: below the LSO for read_committed.
     let visible_end = match read_committed {
         true => last_stable_offset(high_watermark, &snapshot),
         false => high_watermark,
-    };
-    let storage = |e: tidelog_log::LogError| {
-        error!(topic, partition = index, error = %e, "list offsets failed");
-        ErrorCode::KAFKA_STORAGE_ERROR
     };
     let visible = |found: Option<tidelog_log::TimestampOffset>| match found {
         Some(t) if t.offset < visible_end => (t.timestamp, t.offset),

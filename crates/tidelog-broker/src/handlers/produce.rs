@@ -340,7 +340,7 @@ fn check_partition(
     .map_err(|refused| {
         let log_start_offset = match refused.record_errors.is_empty() {
             true => -1,
-            false => partition.snapshot().log_start_offset(),
+            false => partition.log_start_offset(),
         };
         Refusal {
             record_errors: refused.record_errors,
@@ -414,7 +414,7 @@ fn append_partition(broker: &Broker, checked: Checked, now: i64) -> Appended {
                     .metrics
                     .produced(&topic, bytes, (info.last_offset - info.base_offset + 1) as u64);
             }
-            let log_start_offset = partition.snapshot().log_start_offset();
+            let log_start_offset = partition.log_start_offset();
             Appended {
                 response: PartitionProduceResponse {
                     index,
@@ -430,7 +430,7 @@ fn append_partition(broker: &Broker, checked: Checked, now: i64) -> Appended {
         Err(LogError::Producer(e)) => {
             // Kafka tells the log start with a producer's errors (not with size or corruption).
             let mut refused = refuse(producer_error_code(&e), Some(e.to_string()));
-            refused.response.log_start_offset = partition.snapshot().log_start_offset();
+            refused.response.log_start_offset = partition.log_start_offset();
             refused
         }
         Err(e) => {
@@ -540,6 +540,7 @@ mod tests {
             .get(topic, 0)
             .unwrap()
             .snapshot()
+            .unwrap()
             .read(5, 1 << 20, i64::MAX);
         RecordBatch::iter_batches(read.unwrap().records.to_bytes().unwrap())
             .map(Result::unwrap)
@@ -616,7 +617,16 @@ mod tests {
         assert_eq!(outcome(produce(&broker, "idem", batch(1, 0))), (0, 6), "a new epoch");
         let fenced = produce(&broker, "idem", batch(0, 6));
         assert_eq!(fenced.error_code, ErrorCode::INVALID_PRODUCER_EPOCH.0);
-        assert_eq!(broker.partitions.get("idem", 0).unwrap().snapshot().log_end_offset(), 9);
+        assert_eq!(
+            broker
+                .partitions
+                .get("idem", 0)
+                .unwrap()
+                .snapshot()
+                .unwrap()
+                .log_end_offset(),
+            9
+        );
         broker.shutdown();
     }
 

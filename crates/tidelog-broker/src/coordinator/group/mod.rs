@@ -478,7 +478,7 @@ mod tests {
             });
         }
         let partition = partitions.get(OFFSETS_TOPIC, 0).unwrap();
-        let end_before = partition.snapshot().log_end_offset();
+        let end_before = partition.snapshot().unwrap().log_end_offset();
         let subscriptions = |g: &str, topic: &str| (g == "kip848").then_some(topic == "t");
 
         let expired = coordinator.expire_offsets(&partitions, now, retention, subscriptions);
@@ -496,7 +496,7 @@ mod tests {
         );
         assert_eq!(expired, 2 + 1);
         assert_eq!(
-            partition.snapshot().log_end_offset(),
+            partition.snapshot().unwrap().log_end_offset(),
             end_before + 3,
             "a tombstone each"
         );
@@ -505,7 +505,7 @@ mod tests {
         let expired = coordinator.expire_offsets(&partitions, now + retention, retention, |_, _| None);
         assert_eq!(expired, 1 + 3 + 2);
         assert_eq!(
-            partition.snapshot().log_end_offset(),
+            partition.snapshot().unwrap().log_end_offset(),
             end_before + 3 + (1 + 1) + (3 + 1) + (2 + 1)
         );
         partitions.shutdown();
