@@ -21,11 +21,16 @@ use tracing::error;
 
 use crate::metrics::latency_histogram;
 
-use crate::partitions::Partition;
+use crate::partitions::{flush_new_partitions, Partition};
 
 /// fsyncs in flight at once. Threads waiting on the disk cost no CPU; 8 already let the
 /// file system share its journal commits between them.
 const FLUSH_THREADS: usize = 8;
+
+/// New partitions flushed together by one thread with syncfs(2) (see
+/// [`flush_new_partitions`]): from this many queued, and at most this many at once.
+const NEW_TOGETHER_MIN: usize = 16;
+const NEW_TOGETHER_MAX: usize = 8192;
 
 #[derive(Default)]
 struct Pending {
@@ -53,13 +58,34 @@ impl Pending {
     }
 
     /// The first dirty partition no thread is flushing, moved to `flushing`. Those passed
-    /// over are being flushed, so at most one per flusher thread.
-    fn take(&mut self) -> Option<Arc<Partition>> {
+    /// over are being flushed, so at most one per flusher thread. A new partition comes
+    /// with the other new ones queued if they are many (up to [`NEW_TOGETHER_MAX`]), to be
+    /// flushed together.
+    fn take(&mut self) -> Option<Vec<Arc<Partition>>> {
         let index = self.dirty.iter().position(|p| !self.flushing.contains(&key(p)))?;
-        let partition = self.dirty.remove(index).expect("found");
-        self.queued.remove(&key(&partition));
-        self.flushing.insert(key(&partition));
-        Some(partition)
+        let first = &self.dirty[index];
+        let together = |p: &Arc<Partition>| p.has_new_dir() && !self.flushing.contains(&key(p));
+        let taken: HashSet<usize> = match first.has_new_dir() {
+            true => {
+                let new = self.dirty.iter().filter(|p| together(p)).take(NEW_TOGETHER_MAX);
+                new.map(key).collect()
+            }
+            false => HashSet::new(),
+        };
+        let batch: Vec<Arc<Partition>> = if taken.len() >= NEW_TOGETHER_MIN {
+            let (batch, rest): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.dirty)
+                .into_iter()
+                .partition(|p| taken.contains(&key(p)));
+            self.dirty = rest;
+            batch.into()
+        } else {
+            vec![self.dirty.remove(index).expect("found")]
+        };
+        for partition in &batch {
+            self.queued.remove(&key(partition));
+            self.flushing.insert(key(partition));
+        }
+        Some(batch)
     }
 }
 
@@ -131,11 +157,11 @@ impl Flusher {
 
 fn run(shared: &Shared) {
     loop {
-        let partition = {
+        let batch = {
             let mut pending = shared.lock();
             loop {
-                if let Some(partition) = pending.take() {
-                    break partition;
+                if let Some(batch) = pending.take() {
+                    break batch;
                 }
                 // Partitions still queued behind an fsync in flight are left to the thread
                 // doing it, which looks again once done.
@@ -146,26 +172,30 @@ fn run(shared: &Shared) {
             }
         };
         let started = std::time::Instant::now();
-        let flushed = partition.flush();
+        let flushed = match &batch[..] {
+            [partition] => partition.flush(),
+            partitions => flush_new_partitions(partitions),
+        };
         shared.fsync_seconds.observe(started.elapsed().as_secs_f64());
         let advanced = match flushed {
             Ok(moved) => moved,
             // The data stays unacknowledged; the next append to it retries the flush.
             Err(e) => {
-                error!(topic = partition.tp.topic(), partition = partition.tp.partition(), error = %e,
-                    "flush failed");
+                let partition = &batch[0].tp;
+                error!(topic = partition.topic(), partition = partition.partition(), together = batch.len(),
+                    error = %e, "flush failed");
                 false
             }
         };
         {
             let mut pending = shared.lock();
-            pending.flushing.remove(&key(&partition));
-            // Appends made during the fsync may have queued the partition again; when
-            // stopping, threads waiting for it may now exit.
-            if pending.stop {
+            for partition in &batch {
+                pending.flushing.remove(&key(partition));
+            }
+            // Appends made during the fsync may have queued the partitions again; when
+            // stopping, threads waiting for them may now exit.
+            if pending.stop || batch.iter().any(|p| pending.queued.contains(&key(p))) {
                 shared.wake.notify_all();
-            } else if pending.queued.contains(&key(&partition)) {
-                shared.wake.notify_one();
             }
         }
         if advanced {
@@ -182,9 +212,12 @@ mod tests {
     use tidelog_protocol::records::RecordBatchBuilder;
 
     use crate::config::BrokerConfig;
+    use crate::data_dir::partition_metadata::PARTITION_METADATA;
     use crate::ids::random_uuid;
     use crate::metadata::TopicMeta;
     use crate::partitions::Partitions;
+
+    use super::*;
 
     const PARTITIONS: i32 = 20;
 
@@ -239,5 +272,45 @@ mod tests {
         append_to_all(&partitions);
         partitions.flusher.stop();
         assert_eq!(high_watermarks(&partitions), vec![101; PARTITIONS as usize]);
+    }
+
+    #[test]
+    fn many_new_partitions_are_flushed_together_and_the_others_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let partitions = open(dir.path());
+        partitions.flusher.stop();
+        let all: Vec<Arc<Partition>> = (0..PARTITIONS).map(|p| partitions.get("t", p).unwrap()).collect();
+        let mut builder = RecordBatchBuilder::new(0);
+        builder.append(1_000, None, Some(b"value"), &[]);
+        let batch = builder.build();
+        for partition in &all {
+            partition.append(batch.as_bytes().clone()).unwrap();
+        }
+
+        // Fewer new ones than NEW_TOGETHER_MIN: one at a time.
+        let mut pending = Pending::default();
+        all[..NEW_TOGETHER_MIN - 1].iter().for_each(|p| pending.push(p));
+        assert_eq!(pending.take().unwrap().len(), 1);
+
+        let mut pending = Pending::default();
+        all.iter().for_each(|p| pending.push(p));
+        let together = pending.take().unwrap();
+        assert_eq!(together.len(), all.len(), "all new, taken together");
+        assert!(pending.take().is_none() && pending.dirty.is_empty());
+        assert!(flush_new_partitions(&together).unwrap());
+        assert_eq!(high_watermarks(&partitions), vec![1; PARTITIONS as usize]);
+        for (p, partition) in all.iter().enumerate() {
+            assert!(!partition.has_new_dir());
+            let file = dir.path().join(format!("t-{p}")).join(PARTITION_METADATA);
+            assert!(std::fs::read_to_string(file).unwrap().starts_with("version: 0"));
+        }
+
+        // No longer new: one at a time.
+        for partition in &all {
+            partition.append(batch.as_bytes().clone()).unwrap();
+        }
+        let mut pending = Pending::default();
+        all.iter().for_each(|p| pending.push(p));
+        assert_eq!(pending.take().unwrap().len(), 1);
     }
 }

@@ -11,9 +11,11 @@
 
 use crate::error::{LogError, Result};
 use crate::segment::{LocatedBatch, Segment};
-use crate::small_file::{sync_dir, sync_dir_shared};
+use crate::small_file::{sync_dir, sync_dir_shared, sync_filesystem};
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
 use crate::txn_index::AbortedTxn;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use tidelog_protocol::records::RecordBatch;
@@ -55,6 +57,17 @@ pub(crate) fn flush_failed() -> bool {
     FLUSH_FAILED.load(Ordering::Acquire)
 }
 
+/// Makes the file systems holding `log_dirs` durable with one syncfs(2) each, for the
+/// first flushes of many new partitions at once (see [`LogSnapshot::flushed_by_syncfs`]).
+/// A failure counts as a failed flush: no clean shutdown is claimed afterwards.
+pub fn sync_log_dirs(log_dirs: &BTreeSet<PathBuf>) -> Result<()> {
+    let synced = log_dirs.iter().try_for_each(|dir| sync_filesystem(dir));
+    if synced.is_err() {
+        FLUSH_FAILED.store(true, Ordering::Release);
+    }
+    synced
+}
+
 impl LogSnapshot {
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset
@@ -69,6 +82,22 @@ impl LogSnapshot {
     /// needs no directory fsync of its own.
     pub fn dir_is_new(&self) -> bool {
         self.unsynced_dir.load(Ordering::Acquire) && self.log_end_offset > self.flushed_offset.load(Ordering::Acquire)
+    }
+
+    /// The log dir holding the partition.
+    pub fn log_dir(&self) -> &Path {
+        let dir = self.segments[0].path().parent().expect("segments live in a dir");
+        dir.parent().expect("a partition dir lives in a log dir")
+    }
+
+    /// Records the snapshot's records durable, with the partition's indexes and directory:
+    /// the caller took it, then synced its log dir's whole file system ([`sync_log_dirs`]).
+    /// One syncfs so stands for the three fsyncs or more of each new partition's first
+    /// flush. Returns the flushed offset.
+    pub fn flushed_by_syncfs(&self) -> i64 {
+        self.unsynced_dir.store(false, Ordering::Release);
+        let previous = self.flushed_offset.fetch_max(self.log_end_offset, Ordering::AcqRel);
+        previous.max(self.log_end_offset)
     }
 
     /// The first offset of the oldest transaction not yet decided and durable.

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use tidelog_log::{read_text_file, replace_file, replace_file_before_dir_sync, sync_filesystem, LogError};
+use tidelog_log::{read_text_file, replace_file, replace_file_before_dir_sync, sync_log_dirs, LogError};
 use tidelog_protocol::Uuid;
 
 use crate::ids::{uuid_base64, uuid_from_base64};
@@ -40,20 +40,33 @@ impl PartitionMetadata {
     /// log dirs' filesystems for all of them (after the `.tmp` files, after the renames)
     /// instead of two fsyncs each: thousands of partitions stop in a moment.
     pub fn write_all(files: &[(PathBuf, PartitionMetadata)]) -> Result<(), LogError> {
-        let io = |what: &str, path: &Path| {
-            let context = format!("{what} {}", path.display());
-            move |source| LogError::Io { context, source }
-        };
-        let log_dirs: BTreeSet<&Path> = files.iter().filter_map(|(dir, _)| dir.parent()).collect();
-        let tmp = |dir: &Path| dir.join(format!("{PARTITION_METADATA}.tmp"));
+        let log_dirs: BTreeSet<PathBuf> = files
+            .iter()
+            .filter_map(|(dir, _)| dir.parent())
+            .map(Path::to_path_buf)
+            .collect();
         for (dir, metadata) in files {
-            std::fs::write(tmp(dir), metadata.text()).map_err(io("write", &tmp(dir)))?;
+            metadata.write_unsynced(dir)?;
         }
-        sync_filesystems(&log_dirs)?;
+        sync_log_dirs(&log_dirs)?;
         for (dir, _) in files {
-            std::fs::rename(tmp(dir), dir.join(PARTITION_METADATA)).map_err(io("rename", &tmp(dir)))?;
+            PartitionMetadata::install_unsynced(dir)?;
         }
-        sync_filesystems(&log_dirs)
+        sync_log_dirs(&log_dirs)
+    }
+
+    /// The first half of a replacement made durable by the caller's syncs of the file
+    /// system (see [`PartitionMetadata::write_all`]): the new content, in a temporary file.
+    pub fn write_unsynced(&self, dir: &Path) -> Result<(), LogError> {
+        let tmp = tmp_file(dir);
+        std::fs::write(&tmp, self.text()).map_err(io("write", &tmp))
+    }
+
+    /// The second half, once that content is durable: the temporary file renamed over
+    /// the file.
+    pub fn install_unsynced(dir: &Path) -> Result<(), LogError> {
+        let tmp = tmp_file(dir);
+        std::fs::rename(&tmp, dir.join(PARTITION_METADATA)).map_err(io("rename", &tmp))
     }
 
     fn text(&self) -> String {
@@ -61,9 +74,13 @@ impl PartitionMetadata {
     }
 }
 
-/// Makes everything written to the filesystems holding `dirs` durable.
-fn sync_filesystems(dirs: &BTreeSet<&Path>) -> Result<(), LogError> {
-    dirs.iter().try_for_each(|dir| sync_filesystem(dir))
+fn tmp_file(dir: &Path) -> PathBuf {
+    dir.join(format!("{PARTITION_METADATA}.tmp"))
+}
+
+fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> LogError {
+    let context = format!("{what} {}", path.display());
+    move |source| LogError::Io { context, source }
 }
 
 fn parse(text: &str) -> Result<PartitionMetadata, String> {
