@@ -44,6 +44,7 @@ pub use leader_epoch_checkpoint::{EpochEntry, LeaderEpochCheckpointFile, LEADER_
 pub use log_manager::{
     on_threads, partition_dirs, set_aside_stray, LogManager, SharedLog, CLEAN_SHUTDOWN_MARKER, CLUSTER_METADATA_TOPIC,
 };
+pub use offset_index::OffsetPosition;
 pub use partition_log::{AppendInfo, PartitionLog, Recovery};
 pub use producer_state::{
     BatchMetadata, CompletedTxn, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager, Validated,

@@ -551,6 +551,33 @@ impl Segment {
         })
     }
 
+    /// Up to `max` batches from the one holding `offset` (or the first after it), located by
+    /// their headers alone: what the web console's segment inspector lists.
+    pub fn batches_from(&self, offset: i64, max: usize) -> Result<Vec<LocatedBatch>> {
+        let Some(first) = self.find_batch(offset)? else {
+            return Ok(Vec::new());
+        };
+        let (log, end) = self.log_and_size()?;
+        let mut batches = vec![first];
+        let mut position = first.end();
+        while batches.len() < max && position < end {
+            let batch = LocatedBatch {
+                position,
+                header: self.read_header(&log, position)?,
+            };
+            batches.push(batch);
+            position = batch.end();
+        }
+        Ok(batches)
+    }
+
+    /// The first `max` entries of the `.index` and of the `.timeindex`, copied under the
+    /// state's read lock (bounded, so an append waits at most for that copy).
+    pub fn index_entries(&self, max: usize) -> (Vec<OffsetPosition>, Vec<TimestampOffset>) {
+        let state = self.read_state();
+        (state.offset_index.entries(max), state.time_index.entries(max))
+    }
+
     /// Walks batch headers from `position` up to `end` and returns the first that `found`
     /// accepts.
     fn scan(
