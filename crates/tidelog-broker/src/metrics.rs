@@ -21,6 +21,7 @@ use prometheus_client::registry::{Registry, Unit};
 use tidelog_protocol::{ApiKey, ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
+use crate::coordinator::group;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApiLabels {
@@ -248,7 +249,7 @@ impl Collector for Scraped {
                         partition: *partition,
                     };
                     lag.get_or_create(&labels)
-                        .set((high_watermark - committed.offset).max(0));
+                        .set(group::lag(*high_watermark, committed.offset));
                 }
             }
         });
