@@ -20,7 +20,8 @@ th,td{padding:.35rem .6rem;border-bottom:1px solid #e6eaf0;text-align:left;verti
 th{background:#eef2f6;white-space:nowrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 pre,code{font:13px/1.35 ui-monospace,monospace;margin:0;white-space:pre-wrap;word-break:break-all}
-form.card,div.card{background:#fff;border:1px solid #d8dee6;border-radius:6px;padding:.8rem;margin:.8rem 0}
+td pre{min-width:9rem}
+form.card,.card{background:#fff;border:1px solid #d8dee6;border-radius:6px;padding:.8rem;margin:.8rem 0}
 form.card{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-end}
 label{display:flex;flex-direction:column;font-size:.85rem;gap:.2rem}
 input,select,textarea{font:inherit;padding:.3rem .4rem;border:1px solid #aab4c0;border-radius:4px;max-width:100%}
@@ -30,7 +31,7 @@ button.danger{background:#b3261e}
 .error{background:#fdecea;border:1px solid #f5c2bd;padding:.6rem .8rem;border-radius:6px}
 .note{color:#5b6776;font-size:.85rem}
 .ok{color:#1e7b34}.bad{color:#b3261e}
-dl.facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(11rem,1fr));gap:.6rem;margin:0}
+dl.facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(9rem,1fr));gap:.6rem;margin:0}
 dl.facts div{background:#fff;border:1px solid #d8dee6;border-radius:6px;padding:.5rem .7rem}
 dt{font-size:.8rem;color:#5b6776}dd{margin:0;font-weight:600;word-break:break-all}
 "#;

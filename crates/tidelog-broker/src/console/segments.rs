@@ -155,7 +155,8 @@ pub async fn segment_page(
             p { a href={ (link) "?from=" (last + 1) } { "Next batches from offset " (last + 1) } }
         }
         h2 { "Offset index (.index)" }
-        p.note { "Up to " (MAX_INDEX_ENTRIES) " entries: the last offset of a batch and its position." }
+        p.note { "Up to " (MAX_INDEX_ENTRIES) " entries, one every index.interval.bytes of log: the last offset of a \
+            batch and its position. " (inspected.offsets.len()) " shown." }
         div.scroll {
             table {
                 thead { tr { th { "Offset" } th { "Position" } } }
@@ -163,6 +164,7 @@ pub async fn segment_page(
             }
         }
         h2 { "Time index (.timeindex)" }
+        p.note { "Up to " (MAX_INDEX_ENTRIES) " entries: a new largest timestamp and its offset. " (inspected.times.len()) " shown." }
         div.scroll {
             table {
                 thead { tr { th { "Timestamp" } th { "Offset" } } }
