@@ -161,7 +161,21 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
         filtered.contains("order-2") && !filtered.contains("<pre>order-1</pre>"),
         "{filtered}"
     );
+    let (_, first) = get(
+        http,
+        "/topics/console-orders/partitions/0/messages?mode=offset&offset=0&count=1",
+    );
+    assert!(
+        first.contains("<pre>order-0</pre>") && !first.contains("order-1"),
+        "{first}"
+    );
+    assert!(
+        first.contains("2023-11-14 22:13:20.000 UTC"),
+        "the producer's timestamp: {first}"
+    );
+    assert!(first.contains("Next records from offset 1"), "{first}");
     let (_, hex) = get(http, "/topics/console-orders/partitions/0/messages?format=hex&count=1");
+
     assert!(hex.contains("6f 72 64 65 72 2d 32"), "order-2 in hex: {hex}");
 
     let (_, segments) = get(http, "/topics/console-orders/partitions/0/segments");

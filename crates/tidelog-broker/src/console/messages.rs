@@ -36,6 +36,8 @@ const READ_BYTES: usize = 1 << 20;
 const MAX_DECOMPRESSED_BYTES: usize = 64 << 20;
 /// Bytes of a key, value or header shown before the rest is cut.
 const SHOWN_BYTES: usize = 4096;
+/// Values up to this size are shown whole as pretty JSON; larger ones are cut as text.
+const MAX_PRETTY_JSON_BYTES: usize = 64 << 10;
 /// The Produce version the form's request is made in (topics by name).
 const PRODUCE_VERSION: i16 = 9;
 
@@ -234,7 +236,7 @@ pub async fn browse(
                         @for (record, batch) in &found.records {
                             tr {
                                 td.num { (record.offset) }
-                                td.num { (record.timestamp) }
+                                td.num { (record.timestamp) br; span.note { (utc(record.timestamp)) } }
                                 td { (shown(&record.key, browse.format)) }
                                 td.value { (shown(&record.value, browse.format)) }
                                 td {
@@ -379,11 +381,41 @@ fn read(partition: &crate::partitions::Partition, browse: &Browse) -> Result<Fou
                     found.records.push((record, index));
                 }
             }
-            found.next = found.next.max(batch.next_offset().min(high_watermark));
+            if found.records.len() < browse.count {
+                found.next = found.next.max(batch.next_offset().min(high_watermark));
+            }
         }
-        found.next = found.next.max(read.next_offset.min(high_watermark));
+        if found.records.len() < browse.count {
+            // Past gaps (compacted records, markers) up to where the read ended.
+            found.next = found.next.max(read.next_offset.min(high_watermark));
+        }
     }
     Ok(found)
+}
+
+/// A timestamp in milliseconds as a UTC date and time (proleptic Gregorian calendar);
+/// empty for Kafka's "no timestamp" and for years past 9999.
+pub fn utc(ms: i64) -> String {
+    if !(0..253_402_300_800_000).contains(&ms) {
+        return String::new();
+    }
+    let (days, ms_of_day) = (ms / 86_400_000, ms % 86_400_000);
+    // Howard Hinnant's days-to-civil, for days since 1970-01-01.
+    let z = days + 719_468;
+    let (era, day_of_era) = (z / 146_097, z % 146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (h, m, s, milli) = (
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1000 % 60,
+        ms_of_day % 1000,
+    );
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}.{milli:03} UTC")
 }
 
 /// A key, value or header value as the format asks, cut after [`SHOWN_BYTES`].
@@ -396,8 +428,8 @@ fn shown(bytes: &Option<Bytes>, format: Format) -> Markup {
     let text = match format {
         Format::Text => String::from_utf8_lossy(cut).into_owned(),
         Format::Json => match serde_json::from_slice::<serde_json::Value>(bytes) {
-            Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_default(),
-            Err(_) => String::from_utf8_lossy(cut).into_owned(),
+            Ok(json) if bytes.len() <= MAX_PRETTY_JSON_BYTES => serde_json::to_string_pretty(&json).unwrap_or_default(),
+            _ => String::from_utf8_lossy(cut).into_owned(),
         },
         Format::Hex => {
             let mut hex = String::with_capacity(cut.len() * 3);
@@ -416,7 +448,9 @@ fn shown(bytes: &Option<Bytes>, format: Format) -> Markup {
     };
     html! {
         pre { (text) }
-        @if rest > 0 && format != Format::Json { span.note { "… " (rest) " more bytes" } }
+        @if rest > 0 && !(format == Format::Json && bytes.len() <= MAX_PRETTY_JSON_BYTES) {
+            span.note { "… " (rest) " more bytes" }
+        }
     }
 }
 
@@ -479,4 +513,18 @@ pub async fn produce(
         segment(&topic),
         answer.base_offset
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_as_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00.000 UTC");
+        assert_eq!(utc(951_782_400_123), "2000-02-29 00:00:00.123 UTC");
+        assert_eq!(utc(1_700_000_000_000), "2023-11-14 22:13:20.000 UTC");
+        assert_eq!(utc(-1), "");
+        assert_eq!(utc(i64::MAX), "");
+    }
 }

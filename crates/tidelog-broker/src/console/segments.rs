@@ -12,7 +12,7 @@ use tidelog_log::{OffsetPosition, TimestampOffset};
 use tidelog_protocol::records::RecordBatch;
 
 use super::layout::{facts, page};
-use super::messages::BatchInfo;
+use super::messages::{utc, BatchInfo};
 use super::topics::bytes_text;
 use super::{blocking, number, partition, segment, Console, Page, PageError};
 
@@ -168,7 +168,7 @@ pub async fn segment_page(
         div.scroll {
             table {
                 thead { tr { th { "Timestamp" } th { "Offset" } } }
-                tbody { @for e in &inspected.times { tr { td.num { (e.timestamp) } td.num { (e.offset) } } } }
+                tbody { @for e in &inspected.times { tr { td.num { (e.timestamp) br; span.note { (utc(e.timestamp)) } } td.num { (e.offset) } } } }
             }
         }
     };
