@@ -94,7 +94,9 @@ fn health_and_metrics_answer_once_the_broker_serves() {
         "{metrics}"
     );
     assert!(metrics.ends_with("# EOF\n"), "{metrics}");
-    assert_eq!(get(http, "/nothing").0, 404);
+    let (status, body) = get(http, "/nothing");
+    assert_eq!(status, 404);
+    assert!(body.contains("No such page."), "{body}");
 }
 
 #[test]

@@ -52,6 +52,7 @@ pub fn router() -> Router<Readiness> {
         .route("/groups/{group}", get(groups::group))
         .route("/groups/{group}/reset", post(groups::reset))
         .route("/groups/{group}/delete", post(groups::delete))
+        .fallback(|| async { PageError::not_found("No such page.") })
         .layer(middleware::from_fn(same_origin_posts))
 }
 
