@@ -8,8 +8,9 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
-use common::clients::{flush, send, TestRecord, CLIENT_TIMEOUT};
+use common::clients::{assigned_partitions, close_consumers, flush, send, TestRecord, CLIENT_TIMEOUT, SETTLE_TIMEOUT};
 use common::Broker;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -225,6 +226,18 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
         ["0"],
         "an offset below the log start is the log start: {group}"
     );
+
+    // A subscribed member is shown with the partitions the group assigned it.
+    let member = broker.consumer("console-members");
+    member.subscribe(&["console-orders"]).expect("subscribe");
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    while assigned_partitions(&member).is_empty() {
+        assert!(Instant::now() < deadline, "the member is assigned a partition in time");
+        let _ = member.poll(Duration::from_millis(100));
+    }
+    let (_, members) = get(http, "/groups/console-members");
+    assert_eq!(cells(&members, "assigned"), ["console-orders-0"], "{members}");
+    close_consumers(vec![member], &[]);
 
     // A form posted from another site's page is refused and changes nothing.
     let (status, _, body) = post_from(http, "/groups/console-group/delete", &[], "http://evil.example");

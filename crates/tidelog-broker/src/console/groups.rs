@@ -10,8 +10,10 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Form;
+use bytes::Bytes;
 use maud::html;
 use serde::Deserialize;
+use tidelog_protocol::consumer_protocol::assigned_partitions;
 use tidelog_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use tidelog_protocol::messages::describe_groups_response::DescribedGroup;
@@ -153,7 +155,7 @@ pub async fn group(Console(broker): Console, Path(id): Path<String>) -> Page {
         } @else {
             div.scroll {
                 table {
-                    thead { tr { th { "Member id" } th { "Instance id" } th { "Client id" } th { "Host" } } }
+                    thead { tr { th { "Member id" } th { "Instance id" } th { "Client id" } th { "Host" } th { "Partitions" } } }
                     tbody {
                         @for m in &described.members {
                             tr {
@@ -161,6 +163,7 @@ pub async fn group(Console(broker): Console, Path(id): Path<String>) -> Page {
                                 td { (m.group_instance_id.clone().unwrap_or_default()) }
                                 td { (m.client_id) }
                                 td { (m.client_host) }
+                                td.assigned { (member_partitions(&described.protocol_type, &m.member_assignment)) }
                             }
                         }
                     }
@@ -215,6 +218,24 @@ pub async fn group(Console(broker): Console, Path(id): Path<String>) -> Page {
         }
     };
     Ok(page(&format!("Group {id}"), body).into_response())
+}
+
+/// A member's assigned partitions as `topic-partition` names: decoded for a classic group
+/// of the consumer protocol (DescribeGroups shows them once it is Stable); a KIP-848
+/// group's are ConsumerGroupDescribe's to tell, not shown here yet.
+fn member_partitions(protocol_type: &str, assignment: &Bytes) -> String {
+    if protocol_type != "consumer" {
+        return "-".to_string();
+    }
+    match assigned_partitions(assignment.clone()) {
+        Ok(partitions) if partitions.is_empty() => "-".to_string(),
+        Ok(partitions) => partitions
+            .iter()
+            .map(|(topic, partition)| format!("{topic}-{partition}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(e) => format!("unreadable assignment: {e}"),
+    }
 }
 
 fn opt(value: Option<i64>) -> String {
