@@ -1,6 +1,7 @@
-//! Consumer groups: the list, and a group's page (state, protocol, members, committed
-//! offset and lag per partition) with the forms that reset its offsets (while it has no
-//! members) and delete it. Everything goes through the group handlers: ListGroups,
+//! Consumer groups: the list, and a group's page (state, protocol, members and their
+//! partitions, committed offset and lag per partition) with the forms that reset its
+//! offsets (while it has no members: to the earliest or latest offset, an offset or a
+//! timestamp) and delete it. Everything goes through the group handlers: ListGroups,
 //! DescribeGroups, OffsetFetch, OffsetCommit (a "simple" commit, generation -1, which the
 //! coordinator accepts only for an empty group, as `kafka-consumer-groups --reset-offsets`
 //! makes it) and DeleteGroups.
@@ -25,7 +26,7 @@ use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, Offse
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use super::layout::{facts, page};
-use super::{answered, number, see_other, segment, Console, Page, PageError};
+use super::{answered, blocking, number, see_other, segment, Console, Page, PageError};
 use crate::broker::Broker;
 use crate::coordinator::group;
 use crate::grouping::by_topic;
@@ -205,9 +206,10 @@ pub async fn group(Console(broker): Console, Path(id): Path<String>) -> Page {
                         option value="earliest" { "earliest" }
                         option value="latest" { "latest" }
                         option value="offset" { "an offset" }
+                        option value="timestamp" { "a timestamp (ms)" }
                     }
                 }
-                label { "Offset" input name="offset" inputmode="numeric"; }
+                label { "Offset or timestamp (ms)" input name="offset" inputmode="numeric"; }
                 button type="submit" { "Reset offsets" }
             }
         }
@@ -242,6 +244,15 @@ fn opt(value: Option<i64>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
+/// Where a reset moves a group's offsets.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Earliest,
+    Latest,
+    Offset(i64),
+    Timestamp(i64),
+}
+
 #[derive(Deserialize)]
 pub struct ResetForm {
     #[serde(default)]
@@ -268,25 +279,43 @@ pub async fn reset(
             ),
         ));
     }
-    let asked_offset = match form.to.as_str() {
-        "earliest" | "latest" => None,
-        "offset" => Some(number::<i64>("Offset", &form.offset)?),
+    let target = match form.to.as_str() {
+        "earliest" => Target::Earliest,
+        "latest" => Target::Latest,
+        "offset" => Target::Offset(number("Offset", &form.offset)?),
+        "timestamp" => Target::Timestamp(number("Timestamp", &form.offset)?),
         other => return Err(PageError::bad_request(format!("Unknown reset target {other:?}."))),
     };
-    let targets: Vec<(String, (i32, i64))> = positions(&broker, &id)
+    let chosen: Vec<Position> = positions(&broker, &id)
         .into_iter()
         .filter(|p| form.topic.is_empty() || p.topic == form.topic)
-        .filter_map(|p| {
-            let (start, end) = (p.log_start?, p.high_watermark?);
-            // As kafka-consumer-groups does, an offset out of range becomes the nearest bound.
-            let target = match (form.to.as_str(), asked_offset) {
-                ("earliest", _) => start,
-                ("latest", _) => end,
-                (_, offset) => offset.unwrap_or(start).clamp(start, end),
-            };
-            Some((p.topic, (p.partition, target)))
-        })
         .collect();
+    let reader = broker.clone();
+    // A timestamp is looked up in the time indexes and segment files: blocking I/O.
+    let targets = blocking(move || {
+        let mut targets = Vec::new();
+        for p in chosen {
+            let Some(partition) = reader.partitions.get(&p.topic, p.partition) else {
+                continue;
+            };
+            let (start, end) = (partition.snapshot().log_start_offset(), partition.high_watermark());
+            let offset = match target {
+                Target::Earliest => start,
+                Target::Latest => end,
+                // As kafka-consumer-groups does, an offset out of range becomes the nearest bound.
+                Target::Offset(offset) => offset.clamp(start, end),
+                // The first record at or after it, or the end when none is.
+                Target::Timestamp(timestamp) => partition
+                    .snapshot()
+                    .offset_for_timestamp(timestamp)
+                    .map_err(|e| PageError::storage("the time index lookup", e))?
+                    .map_or(end, |found| found.offset.clamp(start, end)),
+            };
+            targets.push((p.topic, (p.partition, offset)));
+        }
+        Ok(targets)
+    })
+    .await?;
     if targets.is_empty() {
         return Err(PageError::bad_request(format!(
             "Group {id} has no committed offsets on existing partitions to reset."
