@@ -50,7 +50,7 @@ pub use producer_state::{
     BatchMetadata, CompletedTxn, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager, Validated,
     DEFAULT_PRODUCER_ID_EXPIRATION_MS, NO_SEQUENCE,
 };
-pub use segment::{LocatedBatch, Segment};
+pub use segment::{IndexEntries, LocatedBatch, Segment};
 pub use small_file::{read_text_file, replace_file, replace_file_before_dir_sync, sync_dir, sync_filesystem};
 pub use snapshot::{LogSnapshot, ReadResult};
 pub use time_index::{TimestampOffset, NO_TIMESTAMP};

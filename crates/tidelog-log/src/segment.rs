@@ -68,6 +68,15 @@ const REGION_MIN_BYTES: usize = 64 << 10;
 /// Suffix of the file [`Segment::truncate_to`] builds when regions are alive.
 const TRUNCATING_SUFFIX: &str = "truncating";
 
+/// A segment's index entries as [`Segment::index_entries`] copies them, for inspection.
+#[derive(Debug, Clone, Default)]
+pub struct IndexEntries {
+    pub offsets: Vec<OffsetPosition>,
+    pub times: Vec<TimestampOffset>,
+    /// Transactions whose ABORT marker is in this segment (its `.txnindex`).
+    pub aborted: Vec<AbortedTxn>,
+}
+
 /// A batch located in a segment by its header alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocatedBatch {
@@ -571,11 +580,15 @@ impl Segment {
         Ok(batches)
     }
 
-    /// The first `max` entries of the `.index` and of the `.timeindex`, copied under the
-    /// state's read lock (bounded, so an append waits at most for that copy).
-    pub fn index_entries(&self, max: usize) -> (Vec<OffsetPosition>, Vec<TimestampOffset>) {
+    /// The first `max` entries of the `.index`, the `.timeindex` and the `.txnindex`,
+    /// copied under the state's read lock (bounded, so an append waits at most for that copy).
+    pub fn index_entries(&self, max: usize) -> IndexEntries {
         let state = self.read_state();
-        (state.offset_index.entries(max), state.time_index.entries(max))
+        IndexEntries {
+            offsets: state.offset_index.entries(max),
+            times: state.time_index.entries(max),
+            aborted: state.txn_index.entries().iter().take(max).copied().collect(),
+        }
     }
 
     /// Walks batch headers from `position` up to `end` and returns the first that `found`

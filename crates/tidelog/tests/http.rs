@@ -10,9 +10,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::clients::{assigned_partitions, close_consumers, flush, send, TestRecord, CLIENT_TIMEOUT, SETTLE_TIMEOUT};
+use common::clients::{
+    assigned_partitions, close_consumers, flush, queue, send, TestRecord, CLIENT_TIMEOUT, SETTLE_TIMEOUT,
+};
 use common::Broker;
 use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 /// The status code, headers and body of one request (HTTP/1.0: the server closes after
@@ -343,4 +346,44 @@ fn console_forms_create_and_delete_topics_produce_and_refuse_bad_input() {
     let deleted = post(http, "/topics/from-console/delete", &[]);
     assert_eq!(deleted.1.as_deref(), Some("/topics"), "{}", deleted.2);
     assert_eq!(get(http, "/topics/from-console").0, 404);
+}
+
+#[test]
+fn the_segment_inspector_shows_aborted_transactions_and_producer_state() {
+    let broker = Broker::start(&[]);
+    let http = broker.http_addr().expect("an HTTP listener");
+    broker
+        .admin()
+        .create_ok(&[common::clients::new_topic("console-txn", 1, 1)]);
+    let producer = broker.transactional_producer("console-aborter", &[]);
+    producer.begin_transaction().expect("begin_transaction");
+    queue(
+        &producer,
+        BaseRecord::to("console-txn").partition(0).key("k").payload("aborted"),
+    );
+    producer.flush(CLIENT_TIMEOUT).expect("flush");
+    producer.abort_transaction(CLIENT_TIMEOUT).expect("abort_transaction");
+
+    let (status, segments) = get(http, "/topics/console-txn/partitions/0/segments");
+    assert_eq!(status, 200, "{segments}");
+    let producers = cells(&segments, "num pid");
+    assert_eq!(producers.len(), 1, "{segments}");
+    // The coordinator writes the ABORT marker after it answers EndTxn.
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    let segment = loop {
+        let (_, segment) = get(http, "/topics/console-txn/partitions/0/segments/0");
+        if segment.contains("control</td>") || Instant::now() > deadline {
+            break segment;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The aborted record's batch and its ABORT marker, both of that producer.
+    assert_eq!(
+        cells(&segment, "num producer"),
+        [producers[0].clone(), producers[0].clone()],
+        "{segment}"
+    );
+    assert!(segment.contains("<td>transactional, control</td>"), "{segment}");
+    // The .txnindex entry: that producer, records 0 to 0, last stable offset 0.
+    assert_eq!(cells(&segment, "num pid"), producers, "{segment}");
 }

@@ -1,20 +1,23 @@
 //! The segment inspector: a partition's segment files (sizes, offset ranges, largest
-//! timestamp), and one segment's batches (every header field, CRC checked) and its offset
-//! and time index entries, read through `tidelog-log`'s segment readers on a blocking
-//! thread.
+//! timestamp) and producer state (from the DescribeProducers handler), and one segment's
+//! batches (every header field, CRC checked) and its offset, time and transaction index
+//! entries, read through `tidelog-log`'s segment readers on a blocking thread.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::response::IntoResponse;
 use maud::html;
 use serde::Deserialize;
-use tidelog_log::{OffsetPosition, TimestampOffset};
+use tidelog_log::IndexEntries;
+use tidelog_protocol::messages::describe_producers_request::{DescribeProducersRequest, TopicRequest};
+use tidelog_protocol::messages::describe_producers_response::ProducerState;
 use tidelog_protocol::records::RecordBatch;
 
 use super::layout::{facts, page};
 use super::messages::{utc, BatchInfo};
 use super::topics::bytes_text;
 use super::{blocking, number, partition, segment, Console, Page, PageError};
+use crate::handlers;
 
 /// Batches listed on one page of a segment, at most.
 const MAX_BATCHES: usize = 200;
@@ -42,6 +45,20 @@ pub async fn list(Console(broker): Console, Path((topic, index)): Path<(String, 
             )
         })
         .collect();
+    let request = DescribeProducersRequest {
+        topics: vec![TopicRequest {
+            name: topic.clone(),
+            partition_indexes: vec![partition.tp.partition()],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let producers: Vec<ProducerState> = handlers::describe_producers::handle(&broker, request)
+        .topics
+        .into_iter()
+        .flat_map(|t| t.partitions)
+        .flat_map(|p| p.active_producers)
+        .collect();
     let base = format!("/topics/{}/partitions/{index}", segment(&topic));
     let body = html! {
         p { a href={ "/topics/" (segment(&topic)) } { "Topic " (topic) } " · " a href={ (base) "/messages" } { "Messages" } }
@@ -61,6 +78,25 @@ pub async fn list(Console(broker): Console, Path((topic, index)): Path<(String, 
                 }
             }
         }
+        h2 { "Producer state" }
+        p.note { "The producers this partition keeps state for (DescribeProducers): what its next .snapshot file holds." }
+        div.scroll {
+            table.producers {
+                thead { tr {
+                    th { "Producer id" } th { "Epoch" } th { "Last sequence" } th { "Last timestamp" }
+                    th { "Coordinator epoch" } th { "Open transaction from" }
+                } }
+                tbody {
+                    @for p in &producers {
+                        tr {
+                            td.num.pid { (p.producer_id) } td.num { (p.producer_epoch) } td.num { (p.last_sequence) }
+                            td.num { (p.last_timestamp) br; span.note { (utc(p.last_timestamp)) } }
+                            td.num { (p.coordinator_epoch) } td.num { (p.current_txn_start_offset) }
+                        }
+                    }
+                }
+            }
+        }
     };
     Ok(page(&format!("{topic} / partition {index} / segments"), body).into_response())
 }
@@ -73,8 +109,7 @@ pub struct SegmentQuery {
 /// One segment's batches and index entries, as read.
 struct Inspected {
     batches: Vec<(u64, Result<BatchInfo, String>)>,
-    offsets: Vec<OffsetPosition>,
-    times: Vec<TimestampOffset>,
+    indexes: IndexEntries,
 }
 
 pub async fn segment_page(
@@ -112,11 +147,9 @@ pub async fn segment_page(
                 (b.position, read.map(|batch| BatchInfo::of(&batch)))
             })
             .collect();
-        let (offsets, times) = found.index_entries(MAX_INDEX_ENTRIES);
         Ok(Inspected {
             batches,
-            offsets,
-            times,
+            indexes: found.index_entries(MAX_INDEX_ENTRIES),
         })
     })
     .await?;
@@ -156,19 +189,34 @@ pub async fn segment_page(
         }
         h2 { "Offset index (.index)" }
         p.note { "Up to " (MAX_INDEX_ENTRIES) " entries, one every index.interval.bytes of log: the last offset of a \
-            batch and its position. " (inspected.offsets.len()) " shown." }
+            batch and its position. " (inspected.indexes.offsets.len()) " shown." }
         div.scroll {
             table {
                 thead { tr { th { "Offset" } th { "Position" } } }
-                tbody { @for e in &inspected.offsets { tr { td.num { (e.offset) } td.num { (e.position) } } } }
+                tbody { @for e in &inspected.indexes.offsets { tr { td.num { (e.offset) } td.num { (e.position) } } } }
+            }
+        }
+        h2 { "Aborted transactions (.txnindex)" }
+        p.note { "Transactions whose ABORT marker is in this segment: read_committed consumers skip their records." }
+        div.scroll {
+            table.aborted {
+                thead { tr { th { "Producer id" } th { "First offset" } th { "Last offset" } th { "Last stable offset" } } }
+                tbody {
+                    @for t in &inspected.indexes.aborted {
+                        tr {
+                            td.num.pid { (t.producer_id) } td.num { (t.first_offset) }
+                            td.num { (t.last_offset) } td.num { (t.last_stable_offset) }
+                        }
+                    }
+                }
             }
         }
         h2 { "Time index (.timeindex)" }
-        p.note { "Up to " (MAX_INDEX_ENTRIES) " entries: a new largest timestamp and its offset. " (inspected.times.len()) " shown." }
+        p.note { "Up to " (MAX_INDEX_ENTRIES) " entries: a new largest timestamp and its offset. " (inspected.indexes.times.len()) " shown." }
         div.scroll {
             table {
                 thead { tr { th { "Timestamp" } th { "Offset" } } }
-                tbody { @for e in &inspected.times { tr { td.num { (e.timestamp) br; span.note { (utc(e.timestamp)) } } td.num { (e.offset) } } } }
+                tbody { @for e in &inspected.indexes.times { tr { td.num { (e.timestamp) br; span.note { (utc(e.timestamp)) } } td.num { (e.offset) } } } }
             }
         }
     };
