@@ -1,8 +1,10 @@
 //! The HTTP listeners (`http.listeners`): Prometheus metrics and health checks for
-//! orchestrators and scrapers, served by axum on the broker's tokio runtime.
+//! orchestrators and scrapers, and the web console (`console`), served by axum on the
+//! broker's tokio runtime.
 //!
 //! They are bound before the logs are recovered, so that `/health/live` answers during a
-//! long recovery; `/health/ready` and `/metrics` answer 503 until [`Readiness::ready`].
+//! long recovery; `/health/ready`, `/metrics` and the console answer 503 until
+//! [`Readiness::ready`].
 
 use std::sync::{Arc, OnceLock};
 
@@ -17,17 +19,29 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::broker::Broker;
-use crate::metrics;
+use crate::{console, metrics};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Set once the logs are recovered and the Kafka listener serves.
 #[derive(Clone, Default)]
-pub struct Readiness(Arc<OnceLock<Registry>>);
+pub struct Readiness(Arc<OnceLock<Ready>>);
+
+/// What the routes serve from once the broker is ready.
+struct Ready {
+    registry: Registry,
+    broker: Arc<Broker>,
+}
 
 impl Readiness {
     pub fn ready(&self, broker: Arc<Broker>) {
-        let _ = self.0.set(metrics::registry(broker));
+        let registry = metrics::registry(broker.clone());
+        let _ = self.0.set(Ready { registry, broker });
+    }
+
+    /// The broker, once it serves.
+    pub fn broker(&self) -> Option<&Arc<Broker>> {
+        self.0.get().map(|ready| &ready.broker)
     }
 }
 
@@ -50,6 +64,7 @@ pub fn spawn(listeners: Vec<TcpListener>, readiness: Readiness, shutdown: watch:
         .route("/metrics", get(scrape))
         .route("/health/live", get(|| async { "live\n" }))
         .route("/health/ready", get(ready))
+        .merge(console::router())
         .with_state(readiness);
     for listener in listeners {
         let (app, mut stop) = (app.clone(), shutdown.clone());
@@ -64,7 +79,7 @@ pub fn spawn(listeners: Vec<TcpListener>, readiness: Readiness, shutdown: watch:
     }
 }
 
-fn not_ready() -> Response {
+pub(crate) fn not_ready() -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
 }
 
@@ -76,11 +91,11 @@ async fn ready(State(readiness): State<Readiness>) -> Response {
 }
 
 async fn scrape(State(readiness): State<Readiness>) -> Response {
-    let Some(registry) = readiness.0.get() else {
+    let Some(ready) = readiness.0.get() else {
         return not_ready();
     };
     let mut text = String::new();
-    match prometheus_client::encoding::text::encode(&mut text, registry) {
+    match prometheus_client::encoding::text::encode(&mut text, &ready.registry) {
         Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }

@@ -3,7 +3,7 @@
 //! `server` accepts connections, `connection` frames requests and orders responses,
 //! `dispatch` routes each request to its handler in `handlers/` (one file per Kafka API),
 //! and `broker` holds the shared state: configuration, identity and the `metadata` image.
-//! `http` serves the `metrics` and health checks.
+//! `http` serves the `metrics`, health checks and the web `console`.
 
 pub mod authorized_operations;
 pub mod broker;
@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod config_docs;
 pub mod connection;
+pub mod console;
 pub mod coordinator;
 pub mod data_dir;
 pub mod dispatch;

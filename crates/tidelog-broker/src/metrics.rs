@@ -22,6 +22,7 @@ use tidelog_protocol::{ApiKey, ErrorCode, ResponseBody};
 use tracing::error;
 
 use crate::broker::Broker;
+use crate::coordinator::group;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApiLabels {
@@ -252,7 +253,7 @@ impl Collector for Scraped {
                         partition: *partition,
                     };
                     lag.get_or_create(&labels)
-                        .set((high_watermark - committed.offset).max(0));
+                        .set(group::lag(*high_watermark, committed.offset));
                 }
             }
         });

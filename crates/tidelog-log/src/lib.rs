@@ -45,12 +45,13 @@ pub use leader_epoch_checkpoint::{EpochEntry, LeaderEpochCheckpointFile, LEADER_
 pub use log_manager::{
     on_threads, partition_dirs, set_aside_stray, DirSummary, LogManager, CLEAN_SHUTDOWN_MARKER, CLUSTER_METADATA_TOPIC,
 };
+pub use offset_index::OffsetPosition;
 pub use partition_log::{AppendInfo, PartitionLog, Recovery};
 pub use producer_state::{
     BatchMetadata, CompletedTxn, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager, Validated,
     DEFAULT_PRODUCER_ID_EXPIRATION_MS, NO_SEQUENCE,
 };
-pub use segment::{LocatedBatch, Segment};
+pub use segment::{IndexEntries, LocatedBatch, Segment};
 pub use shared_log::{LogGuard, LogSummary, SharedLog};
 pub use small_file::{read_text_file, replace_file, replace_file_before_dir_sync, sync_dir, sync_filesystem};
 pub use snapshot::{sync_log_dirs, LogSnapshot, ReadResult};

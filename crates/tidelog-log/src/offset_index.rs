@@ -86,6 +86,16 @@ impl OffsetIndex {
         self.position_of(after.checked_sub(1).map(|i| entries[i]))
     }
 
+    /// The first `max` entries, for inspection (the web console's segment inspector).
+    pub fn entries(&self, max: usize) -> Vec<OffsetPosition> {
+        self.file
+            .entries()
+            .iter()
+            .take(max)
+            .map(|&e| self.position_of(Some(e)))
+            .collect()
+    }
+
     /// The last entry, or the segment start: where scanning for the end of the log begins.
     pub fn last_entry(&self) -> OffsetPosition {
         self.position_of(self.file.entries().last().copied())

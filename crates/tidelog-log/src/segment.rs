@@ -68,6 +68,15 @@ const REGION_MIN_BYTES: usize = 64 << 10;
 /// Suffix of the file [`Segment::truncate_to`] builds when regions are alive.
 const TRUNCATING_SUFFIX: &str = "truncating";
 
+/// A segment's index entries as [`Segment::index_entries`] copies them, for inspection.
+#[derive(Debug, Clone, Default)]
+pub struct IndexEntries {
+    pub offsets: Vec<OffsetPosition>,
+    pub times: Vec<TimestampOffset>,
+    /// Transactions whose ABORT marker is in this segment (its `.txnindex`).
+    pub aborted: Vec<AbortedTxn>,
+}
+
 /// A batch located in a segment by its header alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocatedBatch {
@@ -549,6 +558,37 @@ impl Segment {
         self.scan(&log, start, size, |batch| {
             batch.max_timestamp() >= timestamp && batch.last_offset() >= min_offset
         })
+    }
+
+    /// Up to `max` batches from the one holding `offset` (or the first after it), located by
+    /// their headers alone: what the web console's segment inspector lists.
+    pub fn batches_from(&self, offset: i64, max: usize) -> Result<Vec<LocatedBatch>> {
+        let Some(first) = self.find_batch(offset)? else {
+            return Ok(Vec::new());
+        };
+        let (log, end) = self.log_and_size()?;
+        let mut batches = vec![first];
+        let mut position = first.end();
+        while batches.len() < max && position < end {
+            let batch = LocatedBatch {
+                position,
+                header: self.read_header(&log, position)?,
+            };
+            batches.push(batch);
+            position = batch.end();
+        }
+        Ok(batches)
+    }
+
+    /// The first `max` entries of the `.index`, the `.timeindex` and the `.txnindex`,
+    /// copied under the state's read lock (bounded, so an append waits at most for that copy).
+    pub fn index_entries(&self, max: usize) -> IndexEntries {
+        let state = self.read_state();
+        IndexEntries {
+            offsets: state.offset_index.entries(max),
+            times: state.time_index.entries(max),
+            aborted: state.txn_index.entries().iter().take(max).copied().collect(),
+        }
     }
 
     /// Walks batch headers from `position` up to `end` and returns the first that `found`

@@ -100,6 +100,11 @@ impl LogSnapshot {
         previous.max(self.log_end_offset)
     }
 
+    /// The segments the snapshot sees, oldest first (the last one is active).
+    pub fn segments(&self) -> &[Arc<Segment>] {
+        &self.segments
+    }
+
     /// The first offset of the oldest transaction not yet decided and durable.
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.first_unstable_offset

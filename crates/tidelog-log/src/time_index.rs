@@ -91,6 +91,16 @@ impl TimeIndex {
         }
     }
 
+    /// The first `max` entries, for inspection (the web console's segment inspector).
+    pub fn entries(&self, max: usize) -> Vec<TimestampOffset> {
+        self.file
+            .entries()
+            .iter()
+            .take(max)
+            .map(|&e| self.absolute(e))
+            .collect()
+    }
+
     pub fn last_entry(&self) -> Option<TimestampOffset> {
         self.file.entries().last().map(|&e| self.absolute(e))
     }

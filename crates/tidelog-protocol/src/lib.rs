@@ -7,6 +7,7 @@
 //! Encoding writes into a chunked buffer so large record sets are never copied.
 
 pub mod codec;
+pub mod consumer_protocol;
 pub mod error;
 pub mod error_code;
 pub mod frame;

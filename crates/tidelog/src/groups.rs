@@ -5,12 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::{Args, Subcommand};
+use tidelog_protocol::consumer_protocol::assigned_partitions;
 use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
-use tidelog_protocol::messages::describe_groups_response::DescribedGroupMember;
 use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
 use tidelog_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic};
 use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
-use tidelog_protocol::{DecodeError, Reader};
 
 use crate::admin::{check, single, AdminClient};
 use crate::failure::Failure;
@@ -78,7 +77,7 @@ fn describe(admin: &mut AdminClient, group: &str) -> Result<(), Failure> {
             member.member_id, member.client_id, member.client_host
         ))?;
         if described.protocol_type == "consumer" {
-            let assigned = assigned_partitions(member)
+            let assigned = assigned_partitions(member.member_assignment.clone())
                 .map_err(|e| format!("cannot read the assignment of member {}: {e}", member.member_id))?;
             owners.extend(assigned.into_iter().map(|partition| (partition, member)));
         }
@@ -109,25 +108,6 @@ fn describe(admin: &mut AdminClient, group: &str) -> Result<(), Failure> {
 /// A value of the table, or `-` where there is none, as Kafka's tool prints it.
 fn or_dash(value: Option<impl ToString>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
-}
-
-/// The partitions of a consumer's assignment (a ConsumerProtocolAssignment: a version,
-/// then each topic's name and partitions; the user data after them is not read). Empty
-/// while the group has not assigned.
-fn assigned_partitions(member: &DescribedGroupMember) -> Result<Vec<Partition>, DecodeError> {
-    let mut partitions = Vec::new();
-    if member.member_assignment.is_empty() {
-        return Ok(partitions);
-    }
-    let mut r = Reader::new(member.member_assignment.clone());
-    r.i16()?;
-    for _ in 0..r.array_len(false, "assigned_partitions")? {
-        let topic = r.string(false, "topic")?;
-        for _ in 0..r.array_len(false, "partitions")? {
-            partitions.push((topic.clone(), r.i32()?));
-        }
-    }
-    Ok(partitions)
 }
 
 /// The group's committed offset of every partition it committed.

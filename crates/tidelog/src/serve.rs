@@ -36,8 +36,11 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         // Handlers in place before anyone can know the broker is up: a SIGTERM sent as soon
         // as the listening line appears must stop it cleanly, not kill it.
         let signals = Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
-        info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
+        // Ready before the listening line too: whoever waits for that line (tests, scripts)
+        // must find /health/ready and the console answering, not 503. The Kafka listener
+        // is bound: connections made meanwhile wait in its backlog for `server.run`.
         readiness.ready(broker.clone());
+        info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
         let background = tokio::spawn(broker.clone().run_background_tasks(stopped.clone()));
         tokio::spawn(async move {
             signals.wait().await;

@@ -1,23 +1,91 @@
 //! The HTTP listener (`http.listeners`): health checks and the metrics page of a real
-//! broker process, and the listener turned off. The metrics' values are checked against a
-//! known workload by tests/python/test_metrics.py.
+//! broker process, the listener turned off, and the web console's pages over records,
+//! batches and a consumer group that real clients made, its forms, and bad input. The
+//! metrics' values are checked against a known workload by tests/python/test_metrics.py,
+//! the console in a real browser by tests/python/test_console.py.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
+use common::clients::{
+    assigned_partitions, close_consumers, flush, queue, send, TestRecord, CLIENT_TIMEOUT, SETTLE_TIMEOUT,
+};
 use common::Broker;
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
-/// The status code and body of a GET (HTTP/1.0: the server closes after answering).
-fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+/// The status code, headers and body of one request (HTTP/1.0: the server closes after
+/// answering).
+fn request(addr: SocketAddr, head: &str, body: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "{head}Host: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_string();
+    let (headers, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, headers.to_string(), body.to_string())
+}
+
+/// The status code and body of a GET.
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (status, _, body) = request(addr, &format!("GET {path} HTTP/1.0\r\n"), "");
     (status, body)
+}
+
+/// A form POST as a same-origin page sends it: the status, the redirect's target (if any)
+/// and the body.
+fn post(addr: SocketAddr, path: &str, fields: &[(&str, &str)]) -> (u16, Option<String>, String) {
+    post_from(addr, path, fields, &format!("http://{addr}"))
+}
+
+fn post_from(addr: SocketAddr, path: &str, fields: &[(&str, &str)], origin: &str) -> (u16, Option<String>, String) {
+    let form: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    let head =
+        format!("POST {path} HTTP/1.0\r\nOrigin: {origin}\r\nContent-Type: application/x-www-form-urlencoded\r\n");
+    let (status, headers, body) = request(addr, &head, &form.join("&"));
+    let location = headers
+        .lines()
+        .find_map(|line| line.strip_prefix("location: ").map(str::to_string));
+    (status, location, body)
+}
+
+/// Percent-encodes every byte but letters and digits (valid in a query and a form).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b.is_ascii_alphanumeric() {
+            true => (b as char).to_string(),
+            false => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Resets console-group's offsets to `to` (with `offset`) through the form; the committed
+/// offsets its page shows then.
+fn reset_group(http: SocketAddr, to: &str, offset: &str) -> Vec<String> {
+    let (status, _, body) = post(http, "/groups/console-group/reset", &[("to", to), ("offset", offset)]);
+    assert_eq!(status, 303, "{body}");
+    cells(&get(http, "/groups/console-group").1, "num committed")
+}
+
+/// The text of every table cell of class `class` on a page.
+fn cells(page: &str, class: &str) -> Vec<String> {
+    let open = format!("<td class=\"{class}\">");
+    page.split(&open)
+        .skip(1)
+        .map(|rest| rest.split("</td>").next().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -38,11 +106,284 @@ fn health_and_metrics_answer_once_the_broker_serves() {
         "{metrics}"
     );
     assert!(metrics.ends_with("# EOF\n"), "{metrics}");
-    assert_eq!(get(http, "/nothing").0, 404);
+    let (status, body) = get(http, "/nothing");
+    assert_eq!(status, 404);
+    assert!(body.contains("No such page."), "{body}");
 }
 
 #[test]
 fn an_empty_http_listeners_turns_http_off() {
     let broker = Broker::start(&["--override", "http.listeners="]);
     assert_eq!(broker.http_addr(), None, "{}", broker.log());
+}
+
+#[test]
+fn the_console_shows_records_batches_segments_and_group_lag() {
+    let broker = Broker::start(&[]);
+    let http = broker.http_addr().expect("an HTTP listener");
+    broker
+        .admin()
+        .create_ok(&[common::clients::new_topic("console-orders", 1, 1)]);
+    let producer = broker.tracked_producer(&[("enable.idempotence", "true"), ("linger.ms", "50")]);
+    for i in 0..3 {
+        let record = TestRecord {
+            key: format!("key-{i}").into_bytes(),
+            value: format!("order-{i}").into_bytes(),
+            headers: vec![("source".to_string(), Some(b"test".to_vec()))],
+            timestamp: 1_700_000_000_000 + i,
+        };
+        send(&producer, "console-orders", Some(0), i as usize, &record);
+    }
+    flush(&producer, CLIENT_TIMEOUT);
+
+    let (status, overview) = get(http, "/");
+    assert_eq!(status, 200, "{overview}");
+    assert!(overview.contains("Consumer groups"), "{overview}");
+    let (_, topics) = get(http, "/topics");
+    assert!(topics.contains("href=\"/topics/console-orders\""), "{topics}");
+    let (status, topic) = get(http, "/topics/console-orders");
+    assert_eq!(status, 200, "{topic}");
+    // Partition 0: log start 0, high watermark 3, last stable 3, one segment.
+    assert_eq!(cells(&topic, "num")[..4], ["0", "0", "3", "3"], "{topic}");
+    assert!(
+        topic.contains("<code>retention.ms</code>") && topic.contains("DEFAULT_CONFIG"),
+        "{topic}"
+    );
+
+    let (status, messages) = get(
+        http,
+        "/topics/console-orders/partitions/0/messages?mode=offset&offset=1",
+    );
+    assert_eq!(status, 200, "{messages}");
+    assert!(!messages.contains("order-0"), "{messages}");
+    assert!(
+        messages.contains("<pre>order-1</pre>") && messages.contains("<pre>key-2</pre>"),
+        "{messages}"
+    );
+    assert!(messages.contains("<code>source</code>"), "{messages}");
+    // One batch of an idempotent producer: a real producer id, epoch 0, sequence 0.
+    let producer_ids = cells(&messages, "num producer");
+    assert_eq!(producer_ids.len(), 1, "{messages}");
+    let producer_id: i64 = producer_ids[0].parse().unwrap();
+    assert!(producer_id >= 0, "{messages}");
+    assert!(
+        messages.contains("<span class=\"ok\">ok</span>"),
+        "the CRC is checked: {messages}"
+    );
+    let (_, filtered) = get(http, "/topics/console-orders/partitions/0/messages?value=order-2");
+    assert!(
+        filtered.contains("order-2") && !filtered.contains("<pre>order-1</pre>"),
+        "{filtered}"
+    );
+    let (_, first) = get(
+        http,
+        "/topics/console-orders/partitions/0/messages?mode=offset&offset=0&count=1",
+    );
+    assert!(
+        first.contains("<pre>order-0</pre>") && !first.contains("order-1"),
+        "{first}"
+    );
+    assert!(
+        first.contains("2023-11-14 22:13:20.000 UTC"),
+        "the producer's timestamp: {first}"
+    );
+    assert!(first.contains("Next records from offset 1"), "{first}");
+    let (_, hex) = get(http, "/topics/console-orders/partitions/0/messages?format=hex&count=1");
+
+    assert!(hex.contains("6f 72 64 65 72 2d 32"), "order-2 in hex: {hex}");
+
+    let (_, segments) = get(http, "/topics/console-orders/partitions/0/segments");
+    assert!(segments.contains("00000000000000000000.log"), "{segments}");
+    let (status, segment) = get(http, "/topics/console-orders/partitions/0/segments/0");
+    assert_eq!(status, 200, "{segment}");
+    assert_eq!(cells(&segment, "num producer"), [producer_id.to_string()], "{segment}");
+    assert!(segment.contains("Time index"), "{segment}");
+
+    // A group that consumed one record: lag 2; reset to latest while it has no members: 0.
+    let consumer = broker.consumer("console-group");
+    let mut commit = TopicPartitionList::new();
+    commit
+        .add_partition_offset("console-orders", 0, Offset::Offset(1))
+        .unwrap();
+    consumer.commit(&commit, CommitMode::Sync).expect("commit");
+    let (status, group) = get(http, "/groups/console-group");
+    assert_eq!(status, 200, "{group}");
+    assert_eq!(cells(&group, "num lag"), ["2"], "{group}");
+    let (_, groups) = get(http, "/groups");
+    assert!(groups.contains("href=\"/groups/console-group\""), "{groups}");
+    let reset = post(
+        http,
+        "/groups/console-group/reset",
+        &[("topic", ""), ("to", "latest"), ("offset", "")],
+    );
+    assert_eq!(
+        (reset.0, reset.1.as_deref()),
+        (303, Some("/groups/console-group")),
+        "{}",
+        reset.2
+    );
+    let (_, group) = get(http, "/groups/console-group");
+    assert_eq!(cells(&group, "num committed"), ["3"], "{group}");
+    assert_eq!(cells(&group, "num lag"), ["0"], "{group}");
+    // The records' timestamps are 1_700_000_000_000 + their offset: the first record at
+    // or after the timestamp. An offset below the log start becomes the log start.
+    assert_eq!(reset_group(http, "timestamp", "1700000000001"), ["1"]);
+    assert_eq!(reset_group(http, "offset", "-5"), ["0"]);
+
+    // A subscribed member is shown with the partitions the group assigned it.
+    let member = broker.consumer("console-members");
+    member.subscribe(&["console-orders"]).expect("subscribe");
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    while assigned_partitions(&member).is_empty() {
+        assert!(Instant::now() < deadline, "the member is assigned a partition in time");
+        let _ = member.poll(Duration::from_millis(100));
+    }
+    let (_, members) = get(http, "/groups/console-members");
+    assert_eq!(cells(&members, "assigned"), ["console-orders-0"], "{members}");
+    close_consumers(vec![member], &[]);
+
+    // A form posted from another site's page is refused and changes nothing.
+    let (status, _, body) = post_from(http, "/groups/console-group/delete", &[], "http://evil.example");
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        post(http, "/groups/console-group/delete", &[]).1.as_deref(),
+        Some("/groups")
+    );
+    assert_eq!(get(http, "/groups/console-group").0, 404);
+}
+
+#[test]
+fn console_forms_create_and_delete_topics_produce_and_refuse_bad_input() {
+    let broker = Broker::start(&[]);
+    let http = broker.http_addr().expect("an HTTP listener");
+    let created = post(
+        http,
+        "/topics",
+        &[
+            ("name", "from-console"),
+            ("partitions", "2"),
+            ("configs", "retention.ms=3600000"),
+        ],
+    );
+    assert_eq!(
+        (created.0, created.1.as_deref()),
+        (303, Some("/topics/from-console")),
+        "{}",
+        created.2
+    );
+    let (_, topic) = get(http, "/topics/from-console");
+    assert!(topic.contains("/topics/from-console/partitions/1/messages"), "{topic}");
+    assert!(
+        topic.contains("<code>3600000</code></td><td>DYNAMIC_TOPIC_CONFIG"),
+        "{topic}"
+    );
+    let again = post(http, "/topics", &[("name", "from-console"), ("partitions", "1")]);
+    assert_eq!(again.0, 409, "{}", again.2);
+    assert!(again.2.contains("TOPIC_ALREADY_EXISTS"), "{}", again.2);
+    let bad = post(http, "/topics", &[("name", "x"), ("partitions", "many")]);
+    assert_eq!(bad.0, 400, "{}", bad.2);
+
+    // A record with HTML in its key, value and header, produced from the form.
+    let script = "<script>alert(1)</script>";
+    let produced = post(
+        http,
+        "/topics/from-console/partitions/1/produce",
+        &[("key", script), ("value", script), ("headers", &format!("h={script}"))],
+    );
+    assert_eq!(
+        (produced.0, produced.1.as_deref()),
+        (
+            303,
+            Some("/topics/from-console/partitions/1/messages?mode=offset&offset=0")
+        ),
+        "{}",
+        produced.2
+    );
+    let (status, found) = get(
+        http,
+        &format!("/topics/from-console/partitions/1/messages?value={}", encode(script)),
+    );
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(
+        found.matches("&lt;script&gt;alert(1)&lt;/script&gt;").count(),
+        3 + 1,
+        "key, value, header and the filter box: {found}"
+    );
+    assert!(!found.contains("<script"), "{found}");
+    let (_, none) = get(
+        http,
+        &format!("/topics/from-console/partitions/1/messages?key={}", encode(".*[(\\")),
+    );
+    assert!(none.contains("No records match."), "{none}");
+
+    let (status, body) = get(http, "/topics/no-such-topic");
+    assert_eq!(status, 404);
+    assert!(body.contains("Unknown topic no-such-topic."), "{body}");
+    assert_eq!(get(http, "/topics/no-such-topic/partitions/0/messages").0, 404);
+    let (status, body) = get(http, "/topics/from-console/partitions/9/messages");
+    assert_eq!(status, 404);
+    assert!(body.contains("Topic from-console has no partition 9."), "{body}");
+    let (status, body) = get(
+        http,
+        "/topics/from-console/partitions/0/messages?mode=offset&offset=9223372036854775807",
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("Offset 9223372036854775807 is out of range"), "{body}");
+    let (status, body) = get(
+        http,
+        "/topics/from-console/partitions/0/messages?mode=offset&offset=99999999999999999999",
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("Offset must be a whole number"), "{body}");
+    assert_eq!(
+        get(http, "/topics/from-console/partitions/0/messages?count=100000").0,
+        400
+    );
+    assert_eq!(get(http, "/topics/from-console/partitions/1/segments/12345").0, 404);
+    assert_eq!(get(http, "/topics/from-console/partitions/1/segments/zzz").0, 404);
+    assert_eq!(get(http, "/groups/nobody").0, 404);
+
+    let deleted = post(http, "/topics/from-console/delete", &[]);
+    assert_eq!(deleted.1.as_deref(), Some("/topics"), "{}", deleted.2);
+    assert_eq!(get(http, "/topics/from-console").0, 404);
+}
+
+#[test]
+fn the_segment_inspector_shows_aborted_transactions_and_producer_state() {
+    let broker = Broker::start(&[]);
+    let http = broker.http_addr().expect("an HTTP listener");
+    broker
+        .admin()
+        .create_ok(&[common::clients::new_topic("console-txn", 1, 1)]);
+    let producer = broker.transactional_producer("console-aborter", &[]);
+    producer.begin_transaction().expect("begin_transaction");
+    queue(
+        &producer,
+        BaseRecord::to("console-txn").partition(0).key("k").payload("aborted"),
+    );
+    producer.flush(CLIENT_TIMEOUT).expect("flush");
+    producer.abort_transaction(CLIENT_TIMEOUT).expect("abort_transaction");
+
+    let (status, segments) = get(http, "/topics/console-txn/partitions/0/segments");
+    assert_eq!(status, 200, "{segments}");
+    let producers = cells(&segments, "num pid");
+    assert_eq!(producers.len(), 1, "{segments}");
+    // The coordinator writes the ABORT marker after it answers EndTxn.
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    let segment = loop {
+        let (_, segment) = get(http, "/topics/console-txn/partitions/0/segments/0");
+        if segment.contains("control</td>") || Instant::now() > deadline {
+            break segment;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The aborted record's batch and its ABORT marker, both of that producer.
+    assert_eq!(
+        cells(&segment, "num producer"),
+        [producers[0].clone(), producers[0].clone()],
+        "{segment}"
+    );
+    assert!(segment.contains("<td>transactional, control</td>"), "{segment}");
+    // The .txnindex entry: that producer, records 0 to 0, last stable offset 0.
+    assert_eq!(cells(&segment, "num pid"), producers, "{segment}");
 }

@@ -31,6 +31,13 @@ use state::{Committed, Group, GroupState, Identity};
 
 pub use internal_topic::PendingWrite;
 
+/// A group's lag on a partition: the records from its committed offset to the high
+/// watermark, as `/metrics` and the web console show it (never negative, as after a
+/// DeleteRecords past the commit).
+pub fn lag(high_watermark: i64, committed: i64) -> i64 {
+    (high_watermark - committed).max(0)
+}
+
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 pub struct GroupCoordinator {

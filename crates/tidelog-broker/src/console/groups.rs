@@ -1,0 +1,374 @@
+//! Consumer groups: the list, and a group's page (state, protocol, members and their
+//! partitions, committed offset and lag per partition) with the forms that reset its
+//! offsets (while it has no members: to the earliest or latest offset, an offset or a
+//! timestamp) and delete it. Everything goes through the group handlers: ListGroups,
+//! DescribeGroups, OffsetFetch, OffsetCommit (a "simple" commit, generation -1, which the
+//! coordinator accepts only for an empty group, as `kafka-consumer-groups --reset-offsets`
+//! makes it) and DeleteGroups.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Form;
+use bytes::Bytes;
+use maud::html;
+use serde::Deserialize;
+use tidelog_protocol::consumer_protocol::assigned_partitions;
+use tidelog_protocol::messages::delete_groups_request::DeleteGroupsRequest;
+use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
+use tidelog_protocol::messages::describe_groups_response::DescribedGroup;
+use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
+use tidelog_protocol::messages::offset_commit_request::{
+    OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
+use tidelog_protocol::{ErrorCode, ResponseBody};
+
+use super::layout::{facts, page};
+use super::{answered, blocking, number, see_other, segment, Console, Page, PageError};
+use crate::broker::Broker;
+use crate::coordinator::group;
+use crate::grouping::by_topic;
+use crate::handlers;
+
+/// The DescribeGroups and OffsetFetch versions the pages ask in: DescribeGroups v6 tells
+/// an unknown group apart, OffsetFetch v8 answers for all of a group's partitions.
+const DESCRIBE_VERSION: i16 = 6;
+const OFFSET_FETCH_VERSION: i16 = 8;
+
+/// A group's committed offset on one partition, with the partition's bounds.
+struct Position {
+    topic: String,
+    partition: i32,
+    committed: i64,
+    log_start: Option<i64>,
+    high_watermark: Option<i64>,
+}
+
+impl Position {
+    fn lag(&self) -> Option<i64> {
+        self.high_watermark.map(|hw| group::lag(hw, self.committed))
+    }
+}
+
+fn describe(broker: &Broker, id: &str) -> Result<DescribedGroup, PageError> {
+    let request = DescribeGroupsRequest {
+        groups: vec![id.to_string()],
+        ..Default::default()
+    };
+    let described = handlers::describe_groups::handle(broker, request, DESCRIBE_VERSION)
+        .groups
+        .into_iter()
+        .next()
+        .ok_or_else(|| PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None))?;
+    match ErrorCode(described.error_code) {
+        ErrorCode::NONE => Ok(described),
+        ErrorCode::GROUP_ID_NOT_FOUND => Err(PageError::not_found(format!("Unknown consumer group {id}."))),
+        code => Err(PageError::kafka(code, described.error_message)),
+    }
+}
+
+/// The group's committed offsets (those it has), by topic and partition.
+fn positions(broker: &Broker, id: &str) -> Vec<Position> {
+    let request = OffsetFetchRequest {
+        groups: vec![OffsetFetchRequestGroup {
+            group_id: id.to_string(),
+            topics: None,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let response = handlers::offset_fetch::handle(broker, request, OFFSET_FETCH_VERSION);
+    let mut positions: Vec<Position> = response
+        .groups
+        .into_iter()
+        .flat_map(|g| g.topics)
+        .flat_map(|t| {
+            let topic = t.name;
+            t.partitions
+                .into_iter()
+                .filter(|p| p.error_code == 0 && p.committed_offset >= 0)
+                .map(move |p| (topic.clone(), p.partition_index, p.committed_offset))
+        })
+        .map(|(topic, partition, committed)| {
+            let log = broker.partitions.get(&topic, partition);
+            Position {
+                log_start: log.as_ref().map(|p| p.log_start_offset()),
+                high_watermark: log.as_ref().map(|p| p.high_watermark()),
+                topic,
+                partition,
+                committed,
+            }
+        })
+        .collect();
+    positions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    positions
+}
+
+pub async fn list(Console(broker): Console) -> Page {
+    let mut groups = handlers::list_groups::handle(&broker, ListGroupsRequest::default()).groups;
+    groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    let body = html! {
+        @if groups.is_empty() {
+            p.card { "No consumer groups yet." }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr { th { "Group" } th { "State" } th { "Protocol type" } th { "Lag" } } }
+                    tbody {
+                        @for g in &groups {
+                            tr {
+                                td { a href={ "/groups/" (segment(&g.group_id)) } { (g.group_id) } }
+                                td { (g.group_state) }
+                                td { (g.protocol_type) }
+                                td.num { (positions(&broker, &g.group_id).iter().filter_map(Position::lag).sum::<i64>()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page("Consumer groups", body).into_response())
+}
+
+pub async fn group(Console(broker): Console, Path(id): Path<String>) -> Page {
+    let described = describe(&broker, &id)?;
+    let positions = positions(&broker, &id);
+    let topics: Vec<&str> = {
+        let mut names: Vec<&str> = positions.iter().map(|p| p.topic.as_str()).collect();
+        names.dedup();
+        names
+    };
+    let base = format!("/groups/{}", segment(&id));
+    let body = html! {
+        (facts([
+            ("State", described.group_state.clone()),
+            ("Protocol type", described.protocol_type.clone()),
+            ("Protocol", described.protocol_data.clone()),
+            ("Members", described.members.len().to_string()),
+            ("Total lag", positions.iter().filter_map(Position::lag).sum::<i64>().to_string()),
+        ]))
+        h2 { "Members" }
+        @if described.members.is_empty() {
+            p.note { "No members." }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr { th { "Member id" } th { "Instance id" } th { "Client id" } th { "Host" } th { "Partitions" } } }
+                    tbody {
+                        @for m in &described.members {
+                            tr {
+                                td { code { (m.member_id) } }
+                                td { (m.group_instance_id.clone().unwrap_or_default()) }
+                                td { (m.client_id) }
+                                td { (m.client_host) }
+                                td.assigned { (member_partitions(&described.protocol_type, &m.member_assignment)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Committed offsets" }
+        @if positions.is_empty() {
+            p.note { "No committed offsets." }
+        } @else {
+            div.scroll {
+                table.offsets {
+                    thead { tr { th { "Topic" } th { "Partition" } th { "Committed" } th { "Log start" } th { "High watermark" } th { "Lag" } } }
+                    tbody {
+                        @for p in &positions {
+                            tr {
+                                td { a href={ "/topics/" (segment(&p.topic)) } { (p.topic) } }
+                                td.num { (p.partition) }
+                                td.num.committed { (p.committed) }
+                                td.num { (opt(p.log_start)) }
+                                td.num { (opt(p.high_watermark)) }
+                                td.num.lag { (opt(p.lag())) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Reset offsets" }
+            p.note { "Only while the group has no members (state Empty)." }
+            form.card method="post" action={ (base) "/reset" } {
+                label { "Topic"
+                    select name="topic" {
+                        option value="" { "all of the group's topics" }
+                        @for t in &topics { option value=(t) { (t) } }
+                    }
+                }
+                label { "To"
+                    select name="to" {
+                        option value="earliest" { "earliest" }
+                        option value="latest" { "latest" }
+                        option value="offset" { "an offset" }
+                        option value="timestamp" { "a timestamp (ms)" }
+                    }
+                }
+                label { "Offset or timestamp (ms)" input name="offset" inputmode="numeric"; }
+                button type="submit" { "Reset offsets" }
+            }
+        }
+        h2 { "Delete" }
+        form.card method="post" action={ (base) "/delete" } {
+            span { "Deletes the group and its committed offsets (only while it has no members)." }
+            button.danger type="submit" { "Delete group" }
+        }
+    };
+    Ok(page(&format!("Group {id}"), body).into_response())
+}
+
+/// A member's assigned partitions as `topic-partition` names: decoded for a classic group
+/// of the consumer protocol (DescribeGroups shows them once it is Stable); a KIP-848
+/// group's are ConsumerGroupDescribe's to tell, not shown here yet.
+fn member_partitions(protocol_type: &str, assignment: &Bytes) -> String {
+    if protocol_type != "consumer" {
+        return "-".to_string();
+    }
+    match assigned_partitions(assignment.clone()) {
+        Ok(partitions) if partitions.is_empty() => "-".to_string(),
+        Ok(partitions) => partitions
+            .iter()
+            .map(|(topic, partition)| format!("{topic}-{partition}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(e) => format!("unreadable assignment: {e}"),
+    }
+}
+
+fn opt(value: Option<i64>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+/// Where a reset moves a group's offsets.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Earliest,
+    Latest,
+    Offset(i64),
+    Timestamp(i64),
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    topic: String,
+    to: String,
+    #[serde(default)]
+    offset: String,
+}
+
+pub async fn reset(
+    Console(broker): Console,
+    Path(id): Path<String>,
+    form: Result<Form<ResetForm>, FormRejection>,
+) -> Page {
+    let form = form?.0;
+    let described = describe(&broker, &id)?;
+    if !described.members.is_empty() {
+        return Err(PageError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "Group {id} has {} member(s) (state {}): stop its consumers before resetting its offsets.",
+                described.members.len(),
+                described.group_state
+            ),
+        ));
+    }
+    let target = match form.to.as_str() {
+        "earliest" => Target::Earliest,
+        "latest" => Target::Latest,
+        "offset" => Target::Offset(number("Offset", &form.offset)?),
+        "timestamp" => Target::Timestamp(number("Timestamp", &form.offset)?),
+        other => return Err(PageError::bad_request(format!("Unknown reset target {other:?}."))),
+    };
+    let chosen: Vec<Position> = positions(&broker, &id)
+        .into_iter()
+        .filter(|p| form.topic.is_empty() || p.topic == form.topic)
+        .collect();
+    let reader = broker.clone();
+    // A timestamp is looked up in the time indexes and segment files: blocking I/O.
+    let targets = blocking(move || {
+        let mut targets = Vec::new();
+        for p in chosen {
+            let Some(partition) = reader.partitions.get(&p.topic, p.partition) else {
+                continue;
+            };
+            let (start, end) = (partition.log_start_offset(), partition.high_watermark());
+            let offset = match target {
+                Target::Earliest => start,
+                Target::Latest => end,
+                // As kafka-consumer-groups does, an offset out of range becomes the nearest bound.
+                Target::Offset(offset) => offset.clamp(start, end),
+                // The first record at or after it, or the end when none is.
+                Target::Timestamp(timestamp) => super::snapshot(&partition)?
+                    .offset_for_timestamp(timestamp)
+                    .map_err(|e| PageError::storage("the time index lookup", e))?
+                    .map_or(end, |found| found.offset.clamp(start, end)),
+            };
+            targets.push((p.topic, (p.partition, offset)));
+        }
+        Ok(targets)
+    })
+    .await?;
+    if targets.is_empty() {
+        return Err(PageError::bad_request(format!(
+            "Group {id} has no committed offsets on existing partitions to reset."
+        )));
+    }
+    let request = OffsetCommitRequest {
+        group_id: id.clone(),
+        generation_id_or_member_epoch: -1,
+        topics: by_topic(targets)
+            .into_iter()
+            .map(|(name, partitions)| OffsetCommitRequestTopic {
+                name,
+                partitions: partitions
+                    .into_iter()
+                    .map(|(partition_index, committed_offset)| OffsetCommitRequestPartition {
+                        partition_index,
+                        committed_offset,
+                        committed_leader_epoch: -1,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let Some(ResponseBody::OffsetCommit(response)) = answered(handlers::offset_commit::handle(&broker, request)).await
+    else {
+        return Err(PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None));
+    };
+    let refused = response
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .find(|p| p.error_code != 0);
+    if let Some(refused) = refused {
+        return Err(PageError::kafka(ErrorCode(refused.error_code), None));
+    }
+    Ok(see_other(&format!("/groups/{}", segment(&id))))
+}
+
+pub async fn delete(Console(broker): Console, Path(id): Path<String>) -> Page {
+    let request = DeleteGroupsRequest {
+        groups_names: vec![id.clone()],
+        ..Default::default()
+    };
+    let Some(ResponseBody::DeleteGroups(response)) = answered(handlers::delete_groups::handle(&broker, request)).await
+    else {
+        return Err(PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None));
+    };
+    match response.results.first().map(|r| ErrorCode(r.error_code)) {
+        Some(ErrorCode::NONE) => Ok(see_other("/groups")),
+        Some(ErrorCode::GROUP_ID_NOT_FOUND) => Err(PageError::not_found(format!("Unknown consumer group {id}."))),
+        Some(code) => Err(PageError::kafka(code, None)),
+        None => Err(PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None)),
+    }
+}

@@ -1,0 +1,224 @@
+//! The segment inspector: a partition's segment files (sizes, offset ranges, largest
+//! timestamp) and producer state (from the DescribeProducers handler), and one segment's
+//! batches (every header field, CRC checked) and its offset, time and transaction index
+//! entries, read through `tidelog-log`'s segment readers on a blocking thread.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query};
+use axum::response::IntoResponse;
+use maud::html;
+use serde::Deserialize;
+use tidelog_log::IndexEntries;
+use tidelog_protocol::messages::describe_producers_request::{DescribeProducersRequest, TopicRequest};
+use tidelog_protocol::messages::describe_producers_response::ProducerState;
+use tidelog_protocol::records::RecordBatch;
+
+use super::layout::{facts, page};
+use super::messages::{utc, BatchInfo};
+use super::topics::bytes_text;
+use super::{blocking, number, partition, segment, Console, Page, PageError};
+use crate::handlers;
+
+/// Batches listed on one page of a segment, at most.
+const MAX_BATCHES: usize = 200;
+/// Index entries listed, at most, of each index.
+const MAX_INDEX_ENTRIES: usize = 500;
+
+pub async fn list(Console(broker): Console, Path((topic, index)): Path<(String, String)>) -> Page {
+    let partition = partition(&broker, &topic, &index)?;
+    let snapshot = super::snapshot(&partition)?;
+    let rows: Vec<(i64, String, u64, i64, i64)> = snapshot
+        .segments()
+        .iter()
+        .map(|s| {
+            let name = s
+                .path()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (
+                s.base_offset(),
+                name,
+                s.size(),
+                s.next_offset(),
+                s.max_timestamp().timestamp,
+            )
+        })
+        .collect();
+    let request = DescribeProducersRequest {
+        topics: vec![TopicRequest {
+            name: topic.clone(),
+            partition_indexes: vec![partition.tp.partition()],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let producers: Vec<ProducerState> = handlers::describe_producers::handle(&broker, request)
+        .topics
+        .into_iter()
+        .flat_map(|t| t.partitions)
+        .flat_map(|p| p.active_producers)
+        .collect();
+    let base = format!("/topics/{}/partitions/{index}", segment(&topic));
+    let body = html! {
+        p { a href={ "/topics/" (segment(&topic)) } { "Topic " (topic) } " · " a href={ (base) "/messages" } { "Messages" } }
+        div.scroll {
+            table.segments {
+                thead { tr { th { "File" } th { "Base offset" } th { "Next offset" } th { "Size" } th { "Max timestamp" } } }
+                tbody {
+                    @for (base_offset, name, size, next, max_timestamp) in &rows {
+                        tr {
+                            td { a href={ (base) "/segments/" (base_offset) } { code { (name) } } }
+                            td.num { (base_offset) }
+                            td.num { (next) }
+                            td.num { (bytes_text(*size)) }
+                            td.num { (max_timestamp) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Producer state" }
+        p.note { "The producers this partition keeps state for (DescribeProducers): what its next .snapshot file holds." }
+        div.scroll {
+            table.producers {
+                thead { tr {
+                    th { "Producer id" } th { "Epoch" } th { "Last sequence" } th { "Last timestamp" }
+                    th { "Coordinator epoch" } th { "Open transaction from" }
+                } }
+                tbody {
+                    @for p in &producers {
+                        tr {
+                            td.num.pid { (p.producer_id) } td.num { (p.producer_epoch) } td.num { (p.last_sequence) }
+                            td.num { (p.last_timestamp) br; span.note { (utc(p.last_timestamp)) } }
+                            td.num { (p.coordinator_epoch) } td.num { (p.current_txn_start_offset) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(&format!("{topic} / partition {index} / segments"), body).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SegmentQuery {
+    from: Option<String>,
+}
+
+/// One segment's batches and index entries, as read.
+struct Inspected {
+    batches: Vec<(u64, Result<BatchInfo, String>)>,
+    indexes: IndexEntries,
+}
+
+pub async fn segment_page(
+    Console(broker): Console,
+    Path((topic, index, base)): Path<(String, String, String)>,
+    query: Result<Query<SegmentQuery>, QueryRejection>,
+) -> Page {
+    let query = query?.0;
+    let partition = partition(&broker, &topic, &index)?;
+    let base_offset: i64 = number("Segment base offset", &base)
+        .map_err(|_| PageError::not_found(format!("Partition {index} of {topic} has no segment {base}.")))?;
+    let snapshot = super::snapshot(&partition)?;
+    let found = snapshot
+        .segments()
+        .iter()
+        .find(|s| s.base_offset() == base_offset)
+        .cloned()
+        .ok_or_else(|| PageError::not_found(format!("Partition {index} of {topic} has no segment {base_offset}.")))?;
+    let from = match query.from.as_deref().map(str::trim) {
+        None | Some("") => base_offset,
+        Some(from) => number("From offset", from)?,
+    };
+    let (size, next_offset, path) = (found.size(), found.next_offset(), found.path().display().to_string());
+    let inspected = blocking(move || {
+        let located = found
+            .batches_from(from, MAX_BATCHES)
+            .map_err(|e| PageError::storage("reading the segment", e))?;
+        let batches = located
+            .iter()
+            .map(|b| {
+                let read = found
+                    .read(b.position, b.header.size_in_bytes())
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| RecordBatch::parse(bytes).map_err(|e| e.to_string()));
+                (b.position, read.map(|batch| BatchInfo::of(&batch)))
+            })
+            .collect();
+        Ok(Inspected {
+            batches,
+            indexes: found.index_entries(MAX_INDEX_ENTRIES),
+        })
+    })
+    .await?;
+    let last_listed = inspected
+        .batches
+        .iter()
+        .rev()
+        .find_map(|(_, b)| b.as_ref().ok().map(|b| b.last_offset));
+    let link = format!("/topics/{}/partitions/{index}/segments/{base_offset}", segment(&topic));
+    let body = html! {
+        p { a href={ "/topics/" (segment(&topic)) "/partitions/" (index) "/segments" } { "All segments" } }
+        (facts([
+            ("File", path),
+            ("Base offset", base_offset.to_string()),
+            ("Next offset", next_offset.to_string()),
+            ("Size", bytes_text(size)),
+        ]))
+        h2 { "Batches from offset " (from) }
+        div.scroll {
+            table.batches {
+                thead { tr { th { "Position" } (BatchInfo::header_cells()) } }
+                tbody {
+                    @for (position, batch) in &inspected.batches {
+                        tr {
+                            td.num { (position) }
+                            @match batch {
+                                Ok(batch) => (batch.cells()),
+                                Err(e) => td.bad colspan="11" { "Unreadable batch: " (e) },
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(last) = last_listed.filter(|_| inspected.batches.len() == MAX_BATCHES) {
+            p { a href={ (link) "?from=" (last + 1) } { "Next batches from offset " (last + 1) } }
+        }
+        h2 { "Offset index (.index)" }
+        p.note { "Up to " (MAX_INDEX_ENTRIES) " entries, one every index.interval.bytes of log: the last offset of a \
+            batch and its position. " (inspected.indexes.offsets.len()) " shown." }
+        div.scroll {
+            table {
+                thead { tr { th { "Offset" } th { "Position" } } }
+                tbody { @for e in &inspected.indexes.offsets { tr { td.num { (e.offset) } td.num { (e.position) } } } }
+            }
+        }
+        h2 { "Aborted transactions (.txnindex)" }
+        p.note { "Transactions whose ABORT marker is in this segment: read_committed consumers skip their records." }
+        div.scroll {
+            table.aborted {
+                thead { tr { th { "Producer id" } th { "First offset" } th { "Last offset" } th { "Last stable offset" } } }
+                tbody {
+                    @for t in &inspected.indexes.aborted {
+                        tr {
+                            td.num.pid { (t.producer_id) } td.num { (t.first_offset) }
+                            td.num { (t.last_offset) } td.num { (t.last_stable_offset) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Time index (.timeindex)" }
+        p.note { "Up to " (MAX_INDEX_ENTRIES) " entries: a new largest timestamp and its offset. " (inspected.indexes.times.len()) " shown." }
+        div.scroll {
+            table {
+                thead { tr { th { "Timestamp" } th { "Offset" } } }
+                tbody { @for e in &inspected.indexes.times { tr { td.num { (e.timestamp) br; span.note { (utc(e.timestamp)) } } td.num { (e.offset) } } } }
+            }
+        }
+    };
+    Ok(page(&format!("{topic} / partition {index} / segment {base_offset}"), body).into_response())
+}
