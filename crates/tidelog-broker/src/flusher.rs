@@ -209,6 +209,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::time::{Duration, Instant};
 
+    use tidelog_log::{EpochEntry, LeaderEpochCheckpointFile};
     use tidelog_protocol::records::RecordBatchBuilder;
 
     use crate::config::BrokerConfig;
@@ -286,6 +287,8 @@ mod tests {
         for partition in &all {
             partition.append(batch.as_bytes().clone()).unwrap();
         }
+        let epochs = LeaderEpochCheckpointFile::new(&dir.path().join("t-0"));
+        assert_eq!(epochs.read().unwrap(), [], "written by the first flush, not the append");
 
         // Fewer new ones than NEW_TOGETHER_MIN: one at a time.
         let mut pending = Pending::default();
@@ -303,6 +306,14 @@ mod tests {
             assert!(!partition.has_new_dir());
             let file = dir.path().join(format!("t-{p}")).join(PARTITION_METADATA);
             assert!(std::fs::read_to_string(file).unwrap().starts_with("version: 0"));
+            let epochs = LeaderEpochCheckpointFile::new(&dir.path().join(format!("t-{p}")));
+            assert_eq!(
+                epochs.read().unwrap(),
+                [EpochEntry {
+                    epoch: 0,
+                    start_offset: 0
+                }]
+            );
         }
 
         // No longer new: one at a time.

@@ -220,48 +220,47 @@ impl Partition {
     }
 }
 
-/// The first flushes of new partitions together: their `partition.metadata` files, records,
-/// indexes and directories made durable by syncfs(2) of their log dirs' file systems, twice
-/// (the files' content before their renames, as [`PartitionMetadata::write_all`] does),
-/// instead of three fsyncs or more each, so that a record to each of thousands of new
-/// partitions is acknowledged in seconds, not minutes. The flusher calls it with partitions
-/// it alone flushes. A partition that cannot be read is left out (logged; its next append
-/// retries); a failed syncfs fails them all. Returns whether a high watermark moved.
+/// The first flushes of new partitions together: their `partition.metadata` and
+/// `leader-epoch-checkpoint` files, records, indexes and directories made durable by
+/// syncfs(2) of their log dirs' file systems, twice (the files' contents before their
+/// renames, as [`PartitionMetadata::write_all`] does), instead of four fsyncs or more each,
+/// so that a record to each of thousands of new partitions is acknowledged in seconds, not
+/// minutes. The flusher calls it with partitions it alone flushes. A partition that cannot
+/// be read is left out (logged; its next append retries); a failed syncfs fails them all.
+/// Returns whether a high watermark moved.
 pub(crate) fn flush_new_partitions(batch: &[Arc<Partition>]) -> Result<bool, LogError> {
     let mut flushing = Vec::with_capacity(batch.len());
     for partition in batch {
-        let snapshot = partition.snapshot();
-        let written = snapshot.and_then(|snapshot| {
+        let written = partition.snapshot().and_then(|snapshot| {
             let unwritten = *partition.unwritten_metadata.lock().unwrap_or_else(|e| e.into_inner());
-            match unwritten {
-                Some(metadata) => metadata.write_unsynced(&partition.log.dir()).map(|()| (snapshot, true)),
-                None => Ok((snapshot, false)),
+            if let Some(metadata) = unwritten {
+                metadata.write_unsynced(&partition.log.dir())?;
             }
+            snapshot.write_epochs_unsynced()?;
+            Ok(snapshot)
         });
         match written {
-            Ok((snapshot, metadata)) => flushing.push((partition, snapshot, metadata)),
+            Ok(snapshot) => flushing.push((partition, snapshot)),
             Err(e) => error!(topic = partition.tp.topic(), partition = partition.tp.partition(), error = %e,
                 "flush failed"),
         }
     }
-    let log_dirs: BTreeSet<PathBuf> = flushing.iter().map(|(_, s, _)| s.log_dir().to_path_buf()).collect();
+    let log_dirs: BTreeSet<PathBuf> = flushing.iter().map(|(_, s)| s.log_dir().to_path_buf()).collect();
     sync_log_dirs(&log_dirs)?;
-    for (partition, _, _) in flushing.iter().filter(|(_, _, metadata)| *metadata) {
-        let dir = partition.log.dir();
+    for (partition, snapshot) in &flushing {
         let mut unwritten = partition.unwritten_metadata.lock().unwrap_or_else(|e| e.into_inner());
-        // Not into a directory a topic of the same name has made anew: a deleted partition's
-        // file is forgotten first ([`Partition::forget_metadata`]).
-        match *unwritten {
-            Some(_) => {
-                PartitionMetadata::install_unsynced(&dir)?;
-                *unwritten = None;
-            }
-            None => drop(std::fs::remove_file(dir.join(format!("{PARTITION_METADATA}.tmp")))),
+        // Nothing goes into a directory a topic of the same name has made anew: a deleted
+        // partition's file is forgotten first ([`Partition::forget_metadata`]), and in a
+        // new directory the file is unwritten until this flush.
+        if unwritten.is_some() {
+            PartitionMetadata::install_unsynced(&partition.log.dir())?;
+            *unwritten = None;
+            snapshot.install_epochs_unsynced()?;
         }
     }
     sync_log_dirs(&log_dirs)?;
     let mut advanced = false;
-    for (partition, snapshot, _) in &flushing {
+    for (partition, snapshot) in &flushing {
         partition.new_dir.store(false, Ordering::Release);
         advanced |= partition.publish(snapshot.flushed_by_syncfs());
     }

@@ -7,7 +7,7 @@
 
 use crate::checkpoint::{format_entries, parse_entries};
 use crate::error::Result;
-use crate::small_file::{read_text_file, replace_file, replace_file_before_dir_sync};
+use crate::small_file::{install_tmp_file, read_text_file, replace_file, replace_file_before_dir_sync, write_tmp_file};
 use std::path::{Path, PathBuf};
 
 pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
@@ -51,6 +51,16 @@ impl LeaderEpochCheckpointFile {
     /// fsyncs the directory before anything depends on the new entries.
     pub fn write_before_dir_sync(&self, entries: &[EpochEntry]) -> Result<()> {
         replace_file_before_dir_sync(&self.path, text(entries).as_bytes())
+    }
+
+    /// `entries` in the temporary file, not fsynced: see [`crate::write_tmp_file`].
+    pub fn write_tmp_unsynced(&self, entries: &[EpochEntry]) -> Result<()> {
+        write_tmp_file(&self.path, text(entries).as_bytes())
+    }
+
+    /// The temporary file renamed into place: see [`crate::install_tmp_file`].
+    pub fn install_tmp_unsynced(&self) -> Result<()> {
+        install_tmp_file(&self.path)
     }
 }
 

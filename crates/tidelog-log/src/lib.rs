@@ -53,7 +53,10 @@ pub use producer_state::{
 };
 pub use segment::{IndexEntries, LocatedBatch, Segment};
 pub use shared_log::{LogGuard, LogSummary, SharedLog};
-pub use small_file::{read_text_file, replace_file, replace_file_before_dir_sync, sync_dir, sync_filesystem};
+pub use small_file::{
+    install_tmp_file, read_text_file, replace_file, replace_file_before_dir_sync, sync_dir, sync_filesystem,
+    write_tmp_file,
+};
 pub use snapshot::{sync_log_dirs, LogSnapshot, ReadResult};
 pub use time_index::{TimestampOffset, NO_TIMESTAMP};
 pub use txn_index::AbortedTxn;

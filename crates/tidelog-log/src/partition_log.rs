@@ -17,7 +17,7 @@ use crate::producer_snapshot;
 use crate::producer_state::{CompletedTxn, ProducerBatch, ProducerStateManager, Validated};
 use crate::segment::{self, now_ms, remove_if_present, Segment};
 use crate::small_file::sync_dir;
-use crate::snapshot::{LogSnapshot, ReadResult};
+use crate::snapshot::{LogSnapshot, PendingEpochs, ReadResult};
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
 use crate::txn_index::AbortedTxn;
 use bytes::Bytes;
@@ -81,6 +81,9 @@ pub struct PartitionLog {
     /// The directory's first segment was just made and is not durable yet, nor the directory
     /// in its log dir: the first flush of records fsyncs both.
     unsynced_dir: Arc<AtomicBool>,
+    /// The `leader-epoch-checkpoint` entries a new directory's first flush writes, before
+    /// the records (see [`PartitionLog::become_leader`]).
+    pending_epochs: PendingEpochs,
     /// The files of segments deleted from the log, renamed `.deleted`, each with when it is
     /// removed (see [`PartitionLog::delete_due_files`]).
     deleted_files: Vec<(i64, PathBuf)>,
@@ -164,6 +167,7 @@ impl PartitionLog {
             unassigned_epoch: None,
             deleted: false,
             unsynced_dir: Arc::new(AtomicBool::new(unsynced_dir)),
+            pending_epochs: PendingEpochs::default(),
             deleted_files: Vec::new(),
             snapshot_offset: 0,
         };
@@ -301,7 +305,9 @@ impl PartitionLog {
     /// any it has) goes into `leader-epoch-checkpoint`, which a replica reads to find where
     /// logs diverge: recorded by that append, before its records, so that creating or
     /// opening many partitions at once costs no file access each, and no record of the
-    /// epoch is ever durable without its entry.
+    /// epoch is flushed without its entry. In a new directory the first flush writes it,
+    /// before the records: not the append, which would wait for its fsync on the request
+    /// path, once for each new partition.
     pub fn become_leader(&mut self, epoch: i32) {
         self.leader_epoch = Some(epoch);
         self.unassigned_epoch = Some(epoch);
@@ -312,16 +318,21 @@ impl PartitionLog {
     fn assign_epoch_start(&mut self, start_offset: i64) -> Result<()> {
         if let Some(epoch) = self.unassigned_epoch {
             let checkpoint = LeaderEpochCheckpointFile::new(&self.dir);
-            let mut epochs = checkpoint.read()?;
-            if epochs.last().is_none_or(|last| last.epoch < epoch) {
+            let mut pending = self.pending_epochs.lock();
+            let mut epochs = match pending.take() {
+                Some(epochs) => epochs,
+                None => checkpoint.read()?,
+            };
+            let new = epochs.last().is_none_or(|last| last.epoch < epoch);
+            if new {
                 epochs.push(EpochEntry { epoch, start_offset });
-                // In a new directory, the first flush of these records fsyncs the directory
-                // before them (`LogSnapshot::flush`): the entry is durable first all the same.
-                match self.unsynced_dir.load(Ordering::Acquire) {
-                    true => checkpoint.write_before_dir_sync(&epochs)?,
-                    false => checkpoint.write(&epochs)?,
-                }
             }
+            match self.unsynced_dir.load(Ordering::Acquire) {
+                true => *pending = Some(epochs),
+                false if new => checkpoint.write(&epochs)?,
+                false => {}
+            }
+            drop(pending);
             self.unassigned_epoch = None;
         }
         Ok(())
@@ -392,6 +403,7 @@ impl PartitionLog {
             flushed_offset: Arc::clone(&self.flushed_offset),
             first_unstable_offset: self.first_unstable_offset(),
             unsynced_dir: Arc::clone(&self.unsynced_dir),
+            pending_epochs: self.pending_epochs.clone(),
         }
     }
 
@@ -722,6 +734,10 @@ impl PartitionLog {
     /// producer state at the log end if the log moved since the last snapshot.
     fn prepare_close(&mut self, durable: bool) -> Result<()> {
         self.active().seal()?;
+        // Before the directory is synced: by the close's flush, or the shutdown's syncfs.
+        if let Some(epochs) = self.pending_epochs.lock().take() {
+            LeaderEpochCheckpointFile::new(&self.dir).write_before_dir_sync(&epochs)?;
+        }
         if self.log_end_offset > self.snapshot_offset {
             self.write_producer_snapshot(durable)?;
         }

@@ -34,13 +34,30 @@ pub fn replace_file(path: &Path, contents: &[u8]) -> Result<()> {
 /// [`replace_file`] but for the directory fsync, for a caller that fsyncs the directory
 /// next anyway (a new partition's first flush): the rename is durable from then on.
 pub fn replace_file_before_dir_sync(path: &Path, contents: &[u8]) -> Result<()> {
+    let tmp = tmp_path(path);
+    let mut file = File::create(&tmp).context("create", &tmp)?;
+    file.write_all(contents).context("write", &tmp)?;
+    file.sync_all().context("fsync", &tmp)?;
+    fs::rename(&tmp, path).context("rename over", path)
+}
+
+/// The first half of a replacement made durable by the caller's syncfs(2) of the file
+/// system, for many files at once: `contents` in `<path>.tmp`, not fsynced. The caller
+/// syncs, then calls [`install_tmp_file`], then syncs again.
+pub fn write_tmp_file(path: &Path, contents: &[u8]) -> Result<()> {
+    let tmp = tmp_path(path);
+    fs::write(&tmp, contents).context("write", &tmp)
+}
+
+/// The second half, once the temporary file is durable: renamed over `path`.
+pub fn install_tmp_file(path: &Path) -> Result<()> {
+    fs::rename(tmp_path(path), path).context("rename over", path)
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    let tmp = Path::new(&tmp);
-    let mut file = File::create(tmp).context("create", tmp)?;
-    file.write_all(contents).context("write", tmp)?;
-    file.sync_all().context("fsync", tmp)?;
-    fs::rename(tmp, path).context("rename over", path)
+    PathBuf::from(tmp)
 }
 
 /// Makes entries created, renamed or removed in `dir` durable.

@@ -10,6 +10,7 @@
 //! `Segment::truncate_to`).
 
 use crate::error::{LogError, Result};
+use crate::leader_epoch_checkpoint::{EpochEntry, LeaderEpochCheckpointFile};
 use crate::segment::{LocatedBatch, Segment};
 use crate::small_file::{sync_dir, sync_dir_shared, sync_filesystem};
 use crate::time_index::{TimestampOffset, NO_TIMESTAMP};
@@ -17,7 +18,7 @@ use crate::txn_index::AbortedTxn;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tidelog_protocol::records::RecordBatch;
 use tidelog_protocol::Payload;
 
@@ -47,6 +48,18 @@ pub struct LogSnapshot {
     pub(crate) first_unstable_offset: Option<i64>,
     /// The partition directory is new and not durable yet (see `PartitionLog`).
     pub(crate) unsynced_dir: Arc<AtomicBool>,
+    pub(crate) pending_epochs: PendingEpochs,
+}
+
+/// The `leader-epoch-checkpoint` entries (all of them) that a new partition directory's
+/// first flush writes before its records, shared by the log and its snapshots.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PendingEpochs(Arc<Mutex<Option<Vec<EpochEntry>>>>);
+
+impl PendingEpochs {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Option<Vec<EpochEntry>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Some flush of a log failed in this process: a clean shutdown must not be claimed.
@@ -86,8 +99,34 @@ impl LogSnapshot {
 
     /// The log dir holding the partition.
     pub fn log_dir(&self) -> &Path {
-        let dir = self.segments[0].path().parent().expect("segments live in a dir");
-        dir.parent().expect("a partition dir lives in a log dir")
+        self.dir().parent().expect("a partition dir lives in a log dir")
+    }
+
+    /// For the first flush of many new partitions together: writes the partition's pending
+    /// `leader-epoch-checkpoint` into its temporary file, not fsynced; whether there is one
+    /// to install ([`LogSnapshot::install_epochs_unsynced`]) after the caller's syncfs.
+    pub fn write_epochs_unsynced(&self) -> Result<bool> {
+        let pending = self.pending_epochs.lock();
+        match &*pending {
+            Some(epochs) => LeaderEpochCheckpointFile::new(self.dir())
+                .write_tmp_unsynced(epochs)
+                .map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Renames the temporary file [`LogSnapshot::write_epochs_unsynced`] wrote into place.
+    pub fn install_epochs_unsynced(&self) -> Result<()> {
+        let mut pending = self.pending_epochs.lock();
+        if pending.is_some() {
+            LeaderEpochCheckpointFile::new(self.dir()).install_tmp_unsynced()?;
+            *pending = None;
+        }
+        Ok(())
+    }
+
+    fn dir(&self) -> &Path {
+        self.segments[0].path().parent().expect("segments live in a dir")
     }
 
     /// Records the snapshot's records durable, with the partition's indexes and directory:
@@ -277,7 +316,13 @@ impl LogSnapshot {
         }
         if self.unsynced_dir.load(Ordering::Acquire) {
             // The first records of a new partition: its files and itself made durable first.
-            let dir = self.segments[0].path().parent().expect("segments live in a dir");
+            let dir = self.dir();
+            let mut pending = self.pending_epochs.lock();
+            if let Some(epochs) = &*pending {
+                LeaderEpochCheckpointFile::new(dir).write_before_dir_sync(epochs)?;
+                *pending = None;
+            }
+            drop(pending);
             sync_dir(dir)?;
             sync_dir_shared(dir.parent().expect("a partition dir lives in a log dir"))?;
             self.unsynced_dir.store(false, Ordering::Release);

@@ -523,17 +523,22 @@ fn a_leader_stamps_its_epoch_on_what_it_appends_and_records_where_each_began() {
     log.append(produced(1, T0)).unwrap();
     log.become_leader(3);
     log.append(produced(1, T0)).unwrap();
+    let recorded = |log: &PartitionLog| -> Vec<(i32, i64)> {
+        let checkpoint = tidelog_log::LeaderEpochCheckpointFile::new(log.dir()).read().unwrap();
+        checkpoint.iter().map(|e| (e.epoch, e.start_offset)).collect()
+    };
+    assert_eq!(recorded(&log), [], "in a new directory, by its first flush");
+    log.flush().unwrap();
+    assert_eq!(recorded(&log), [(3, 2)]);
     log.become_leader(5);
     log.append(produced(2, T0)).unwrap();
+    assert_eq!(recorded(&log), [(3, 2), (5, 4)], "then by the append");
     let read = log.read(0, 1 << 20, i64::MAX).unwrap();
     let epochs: Vec<(i64, i32)> = batches(&read.records)
         .iter()
         .map(|b| (b.base_offset(), b.partition_leader_epoch()))
         .collect();
     assert_eq!(epochs, [(0, -1), (2, 3), (3, 3), (4, 5)]);
-    let checkpoint = tidelog_log::LeaderEpochCheckpointFile::new(log.dir()).read().unwrap();
-    let entries: Vec<(i32, i64)> = checkpoint.iter().map(|e| (e.epoch, e.start_offset)).collect();
-    assert_eq!(entries, [(3, 2), (5, 4)]);
 }
 
 #[test]
@@ -570,4 +575,16 @@ fn a_close_writes_a_producer_snapshot_only_where_the_log_moved_since_the_last() 
     std::fs::remove_file(path.join("00000000000000000002.snapshot")).unwrap();
     log.close().unwrap();
     assert_eq!(files_ending(&path, ".snapshot"), Vec::<String>::new());
+}
+
+#[test]
+fn a_close_before_the_first_flush_writes_the_epoch_entry_with_the_records() {
+    let (_dir, mut log) = new_log(small_config());
+    log.become_leader(2);
+    log.append(produced(1, T0)).unwrap();
+    let end = log.close_unsynced().unwrap();
+    assert_eq!(end, 1);
+    let checkpoint = tidelog_log::LeaderEpochCheckpointFile::new(log.dir()).read().unwrap();
+    let entries: Vec<(i32, i64)> = checkpoint.iter().map(|e| (e.epoch, e.start_offset)).collect();
+    assert_eq!(entries, [(2, 0)]);
 }

@@ -7,7 +7,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use tidelog_log::{read_text_file, replace_file, replace_file_before_dir_sync, sync_log_dirs, LogError};
+use tidelog_log::{
+    install_tmp_file, read_text_file, replace_file, replace_file_before_dir_sync, sync_log_dirs, write_tmp_file,
+    LogError,
+};
 use tidelog_protocol::Uuid;
 
 use crate::ids::{uuid_base64, uuid_from_base64};
@@ -58,29 +61,18 @@ impl PartitionMetadata {
     /// The first half of a replacement made durable by the caller's syncs of the file
     /// system (see [`PartitionMetadata::write_all`]): the new content, in a temporary file.
     pub fn write_unsynced(&self, dir: &Path) -> Result<(), LogError> {
-        let tmp = tmp_file(dir);
-        std::fs::write(&tmp, self.text()).map_err(io("write", &tmp))
+        write_tmp_file(&dir.join(PARTITION_METADATA), self.text().as_bytes())
     }
 
     /// The second half, once that content is durable: the temporary file renamed over
     /// the file.
     pub fn install_unsynced(dir: &Path) -> Result<(), LogError> {
-        let tmp = tmp_file(dir);
-        std::fs::rename(&tmp, dir.join(PARTITION_METADATA)).map_err(io("rename", &tmp))
+        install_tmp_file(&dir.join(PARTITION_METADATA))
     }
 
     fn text(&self) -> String {
         format!("version: 0\ntopic_id: {}", uuid_base64(self.topic_id))
     }
-}
-
-fn tmp_file(dir: &Path) -> PathBuf {
-    dir.join(format!("{PARTITION_METADATA}.tmp"))
-}
-
-fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> LogError {
-    let context = format!("{what} {}", path.display());
-    move |source| LogError::Io { context, source }
 }
 
 fn parse(text: &str) -> Result<PartitionMetadata, String> {
