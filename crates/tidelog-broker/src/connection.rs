@@ -28,8 +28,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
 use crate::broker::Broker;
+use crate::config::Listener;
 use crate::dispatch::{self, PendingResponse};
-use crate::handlers;
+use crate::handlers::{self, Principal};
 use crate::sasl::{Gate, Session, FAILED_AUTHENTICATION_DELAY};
 
 /// Responses that may be pending at once per connection (librdkafka pipelines up to 5
@@ -40,13 +41,20 @@ const MAX_IN_FLIGHT: usize = 16;
 /// length prefix alone cannot make us allocate `socket.request.max.bytes`.
 const READ_CHUNK: usize = 1 << 20;
 
-pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+/// `listener` is the listener the connection came in on, as advertised.
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: Arc<Listener>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
     debug!(%peer, "connection opened");
     let (mut reader, writer) = stream.into_split();
     let (pending_tx, pending_rx) = mpsc::channel(MAX_IN_FLIGHT);
     let writer_task = tokio::spawn(write_responses(writer, pending_rx, peer));
     let max_frame = broker.config.socket_request_max_bytes as usize;
-    let mut session = Session::new(broker.config.listeners[0].is_sasl());
+    let mut session = Session::new(listener.is_sasl());
     loop {
         let frame = tokio::select! {
             frame = read_frame(&mut reader, session.max_frame(max_frame)) => frame,
@@ -80,7 +88,8 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
             }
             Ok(request) => match session.gate(&request.body, &broker.config.sasl_plain_users) {
                 Gate::Dispatch => {
-                    let dispatched = dispatch::dispatch(&broker, request, peer).await;
+                    let principal = session.user().map_or_else(Principal::anonymous, Principal::user);
+                    let dispatched = dispatch::dispatch(&broker, request, principal, &listener, peer).await;
                     close_after = dispatched.close;
                     dispatched.response
                 }

@@ -53,16 +53,18 @@ impl Server {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let mut connections = JoinSet::new();
         let mut stop_accepting = shutdown.clone();
+        let advertised = Arc::new(self.broker.config.advertised_listeners[0].clone());
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
                         let broker = self.broker.clone();
+                        let listener = advertised.clone();
                         let stop = shutdown.clone();
                         let open = broker.metrics.connection_opened();
                         connections.spawn(async move {
-                            connection::serve(broker, stream, peer, stop).await;
+                            connection::serve(broker, listener, stream, peer, stop).await;
                             drop(open);
                         });
                     }

@@ -2,16 +2,26 @@
 //! id. The first lookup of each kind creates its internal topic (`__consumer_offsets`,
 //! `__transaction_state`), as Kafka does.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use tidelog_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
+use crate::handlers::{Reply, RequestContext};
+
+/// The versions served, as ApiVersions advertises them: 0 to 6.
+pub const VERSIONS: RangeInclusive<i16> = 0..=6;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-pub fn handle(broker: &Broker, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub async fn handle(ctx: &RequestContext, request: FindCoordinatorRequest) -> Reply {
+    Reply::Now(ResponseBody::FindCoordinator(respond(ctx, request)))
+}
+
+fn respond(ctx: &RequestContext, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    let (broker, version) = (&ctx.broker, ctx.api_version);
     if version < 4 {
         let found = find(broker, request.key, request.key_type);
         return FindCoordinatorResponse {
