@@ -6,12 +6,14 @@
 //! response to the writer, which awaits and writes them in order. Bad input (a frame over
 //! `socket.request.max.bytes`, a malformed or truncated request, an unknown API key)
 //! closes this connection with a log line and touches nothing else. On a SASL_PLAINTEXT
-//! listener each request first passes the connection's `sasl::Session`.
+//! listener each request first passes the connection's `sasl::Session`, checked against
+//! that listener's accounts.
 //!
 //! Responses go out without the broker copying record bytes: chunks in memory by vectored
 //! writes, and the file regions of Fetch responses by `sendfile`, which moves the page
 //! cache's pages into the socket without this process reading them.
 
+use std::collections::BTreeMap;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -55,6 +57,12 @@ pub async fn serve(
     let writer_task = tokio::spawn(write_responses(writer, pending_rx, peer));
     let max_frame = broker.config.socket_request_max_bytes as usize;
     let mut session = Session::new(listener.is_sasl());
+    let no_accounts = BTreeMap::new();
+    let accounts = broker
+        .config
+        .sasl_plain_users
+        .get(&listener.name)
+        .unwrap_or(&no_accounts);
     loop {
         let frame = tokio::select! {
             frame = read_frame(&mut reader, session.max_frame(max_frame)) => frame,
@@ -86,7 +94,7 @@ pub async fn serve(
                 warn!(%peer, ?api_key, version, "closing connection: API version not advertised");
                 break;
             }
-            Ok(request) => match session.gate(&request.body, &broker.config.sasl_plain_users) {
+            Ok(request) => match session.gate(&request.body, accounts) {
                 Gate::Dispatch => {
                     let principal = session.user().map_or_else(Principal::anonymous, Principal::user);
                     let dispatched = dispatch::dispatch(&broker, request, principal, &listener, peer).await;

@@ -1,4 +1,5 @@
-//! DescribeCluster: this node as the only broker and the controller.
+//! DescribeCluster: this node as the only broker and the controller, at its endpoint on the
+//! listener the request came in on.
 
 use std::ops::RangeInclusive;
 use tidelog_protocol::messages::describe_cluster_request::DescribeClusterRequest;
@@ -6,7 +7,6 @@ use tidelog_protocol::messages::describe_cluster_response::{DescribeClusterBroke
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::authorized_operations;
-use crate::broker::Broker;
 use crate::handlers::{Reply, RequestContext};
 
 /// The versions served, as ApiVersions advertises them: 0 to 2.
@@ -16,10 +16,11 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 const ENDPOINT_TYPE_BROKERS: i8 = 1;
 
 pub async fn handle(ctx: &RequestContext, request: DescribeClusterRequest) -> Reply {
-    Reply::Now(ResponseBody::DescribeCluster(respond(&ctx.broker, request)))
+    Reply::Now(ResponseBody::DescribeCluster(respond(ctx, request)))
 }
 
-fn respond(broker: &Broker, request: DescribeClusterRequest) -> DescribeClusterResponse {
+fn respond(ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
+    let broker = &ctx.broker;
     if request.endpoint_type != ENDPOINT_TYPE_BROKERS {
         return DescribeClusterResponse {
             error_code: ErrorCode::MISMATCHED_ENDPOINT_TYPE.0,
@@ -29,7 +30,8 @@ fn respond(broker: &Broker, request: DescribeClusterRequest) -> DescribeClusterR
             ..Default::default()
         };
     }
-    let advertised = &broker.config.advertised_listeners[0];
+    // Kafka answers with the broker's endpoint on the listener the request came in on.
+    let advertised = &ctx.listener;
     DescribeClusterResponse {
         cluster_id: broker.cluster_id.clone(),
         controller_id: broker.config.node_id,

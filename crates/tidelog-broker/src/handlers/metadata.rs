@@ -30,7 +30,8 @@ fn respond(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
         return refused;
     }
     let node_id = broker.config.node_id;
-    let advertised = &broker.config.advertised_listeners[0];
+    // Kafka answers with the broker's endpoint on the listener the request came in on.
+    let advertised = &ctx.listener;
     let brokers = vec![MetadataResponseBroker {
         node_id,
         host: advertised.host.clone(),
