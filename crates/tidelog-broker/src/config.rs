@@ -27,15 +27,51 @@ pub enum ConfigError {
 
 pub const PLAINTEXT: &str = "PLAINTEXT";
 pub const SASL_PLAINTEXT: &str = "SASL_PLAINTEXT";
-const SSL: &str = "SSL";
-const SASL_SSL: &str = "SASL_SSL";
+pub const SSL: &str = "SSL";
+pub const SASL_SSL: &str = "SASL_SSL";
 
 /// Kafka's security protocols, which `listener.security.protocol.map` maps each protocol's
 /// own name to by default.
 const SECURITY_PROTOCOLS: [&str; 4] = [PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL];
 
-/// The security protocols a listener may speak here (TLS is not built yet).
-const SERVED_PROTOCOLS: [&str; 2] = [PLAINTEXT, SASL_PLAINTEXT];
+/// The TLS properties Tidelog applies, each also settable per listener
+/// (`listener.name.<name>.ssl.*`, which wins).
+const SSL_PROPERTIES: [&str; 8] = [
+    "ssl.keystore.type",
+    "ssl.keystore.location",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.truststore.type",
+    "ssl.truststore.location",
+    "ssl.truststore.certificates",
+    "ssl.client.auth",
+];
+
+/// Where PEM text comes from: a file (`*.location`) or the property's value itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pem {
+    File(PathBuf),
+    Inline(String),
+}
+
+/// Kafka's `ssl.client.auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    None,
+    /// A client certificate is asked for and checked if given, not required.
+    Requested,
+    Required,
+}
+
+/// A TLS listener's settings, from Kafka's PEM key and trust store properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// The private key and the certificate chain, in one PEM text.
+    pub keystore: Pem,
+    /// The CA certificates client certificates are checked against.
+    pub truststore: Option<Pem>,
+    pub client_auth: ClientAuth,
+}
 
 /// The prefix of Kafka's per-listener properties, `listener.name.<name>.<property>`.
 const LISTENER_PREFIX: &str = "listener.name.";
@@ -72,7 +108,12 @@ impl Listener {
 
     /// Whether clients must authenticate with SASL before anything else.
     pub fn is_sasl(&self) -> bool {
-        self.protocol == SASL_PLAINTEXT
+        self.protocol == SASL_PLAINTEXT || self.protocol == SASL_SSL
+    }
+
+    /// Whether connections speak TLS.
+    pub fn is_tls(&self) -> bool {
+        self.protocol == SSL || self.protocol == SASL_SSL
     }
 
     /// The address to bind: an empty host binds every interface; a host name is resolved
@@ -170,6 +211,8 @@ pub struct BrokerConfig {
     /// The SASL/PLAIN accounts of each SASL listener, by listener name: user name to
     /// password.
     pub sasl_plain_users: BTreeMap<String, BTreeMap<String, String>>,
+    /// The TLS settings of each SSL and SASL_SSL listener, by listener name.
+    pub tls: BTreeMap<String, TlsSettings>,
     /// Every property as given (after overrides), for DescribeConfigs; secrets left out.
     pub explicit: BTreeMap<String, String>,
 }
@@ -229,6 +272,7 @@ impl Default for BrokerConfig {
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_partition_verification_enable: true,
             sasl_plain_users: BTreeMap::new(),
+            tls: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
     }
@@ -354,7 +398,7 @@ fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
 
 /// Properties that hold passwords (JAAS lines, `*.password`): never kept as given.
 fn is_secret(key: &str) -> bool {
-    key.ends_with("jaas.config") || key.contains("password")
+    key.ends_with("jaas.config") || key.contains("password") || key.ends_with("ssl.keystore.key")
 }
 
 /// The `user_NAME="PASSWORD"` options of a PlainLoginModule JAAS line, read as its
@@ -469,11 +513,11 @@ fn client_listeners(
                 listener.name
             ));
         };
-        if !SERVED_PROTOCOLS.contains(&protocol.as_str()) {
+        if !SECURITY_PROTOCOLS.contains(&protocol.as_str()) {
             return refuse(format!(
-                "listener {} speaks `{protocol}`; only {} listeners are supported",
+                "listener {} maps to `{protocol}`, which is none of {}",
                 listener.name,
-                SERVED_PROTOCOLS.join(" and ")
+                SECURITY_PROTOCOLS.join(", ")
             ));
         }
         if served.iter().any(|l| l.name == listener.name) {
@@ -549,6 +593,73 @@ fn advertised_listeners(
         .collect())
 }
 
+/// The `ssl.*` properties given, by (listener name for `listener.name.<name>.ssl.*`,
+/// property): the key as written and the value.
+type SslProperties = BTreeMap<(Option<String>, String), (String, String)>;
+
+/// The TLS settings of `listener` from the `ssl.*` properties, its own first, checked as far
+/// as text allows (the files are read when the listener is bound).
+fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings, ConfigError> {
+    let get = |property: &str| {
+        ssl.get(&(Some(listener.name.clone()), property.to_string()))
+            .or_else(|| ssl.get(&(None, property.to_string())))
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+    };
+    let missing = |what: &str| {
+        invalid(
+            "listeners",
+            &format!("{}://{}:{}", listener.name, listener.host, listener.port),
+            format!("the {} listener {} needs {what}", listener.protocol, listener.name),
+        )
+    };
+    let pem_type = |property: &str| match get(property) {
+        Some((_, value)) if value.eq_ignore_ascii_case("PEM") => Ok(()),
+        Some((key, value)) => Err(invalid(key, value, "only PEM stores are supported")),
+        None => Err(missing(&format!(
+            "{property}=PEM (Kafka's default, JKS, is not supported)"
+        ))),
+    };
+    pem_type("ssl.keystore.type")?;
+    let keystore = match (
+        get("ssl.keystore.location"),
+        get("ssl.keystore.certificate.chain"),
+        get("ssl.keystore.key"),
+    ) {
+        (Some((_, path)), None, None) => Pem::File(PathBuf::from(path)),
+        (None, Some((_, chain)), Some((_, key))) => Pem::Inline(format!("{chain}\n{key}")),
+        _ => {
+            return Err(missing(
+                "ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key",
+            ))
+        }
+    };
+    let client_auth = match get("ssl.client.auth") {
+        None => ClientAuth::None,
+        Some((_, value)) if value.eq_ignore_ascii_case("none") => ClientAuth::None,
+        Some((_, value)) if value.eq_ignore_ascii_case("requested") => ClientAuth::Requested,
+        Some((_, value)) if value.eq_ignore_ascii_case("required") => ClientAuth::Required,
+        Some((key, value)) => return Err(invalid(key, value, "expected none, requested or required")),
+    };
+    let truststore = match (get("ssl.truststore.location"), get("ssl.truststore.certificates")) {
+        (None, None) => None,
+        (Some((_, path)), _) => Some(Pem::File(PathBuf::from(path))),
+        (None, Some((_, certificates))) => Some(Pem::Inline(certificates.to_string())),
+    };
+    if truststore.is_some() {
+        pem_type("ssl.truststore.type")?;
+    }
+    if client_auth != ClientAuth::None && truststore.is_none() {
+        return Err(missing(
+            "ssl.truststore.location (or ssl.truststore.certificates) to check client certificates",
+        ));
+    }
+    Ok(TlsSettings {
+        keystore,
+        truststore,
+        client_auth,
+    })
+}
+
 /// PLAIN is the one SASL mechanism (`sasl.enabled.mechanisms`, also per listener).
 fn plain_only(key: &str, value: &str) -> Result<(), ConfigError> {
     match value.split(',').map(str::trim).all(|m| m == "PLAIN") {
@@ -558,11 +669,20 @@ fn plain_only(key: &str, value: &str) -> Result<(), ConfigError> {
 }
 
 /// A `listener.name.<name>.<property>` property: `None` if it is not one Tidelog knows.
-fn listener_property(c: &mut BrokerConfig, key: &str, value: &str) -> Option<Result<(), ConfigError>> {
+fn listener_property(
+    c: &mut BrokerConfig,
+    ssl: &mut SslProperties,
+    key: &str,
+    value: &str,
+) -> Option<Result<(), ConfigError>> {
     let scoped = key.strip_prefix(LISTENER_PREFIX)?;
     let (name, property) = scoped.split_once('.')?;
     let name = name.to_ascii_uppercase();
     let applied = match property {
+        _ if SSL_PROPERTIES.contains(&property) => {
+            ssl.insert((Some(name), property.to_string()), (key.to_string(), value.to_string()));
+            Ok(())
+        }
         PLAIN_JAAS => jaas_users(value)
             .map(|users| {
                 c.sasl_plain_users.insert(name, users);
@@ -609,6 +729,7 @@ impl BrokerConfig {
         let mut c = BrokerConfig::default();
         let mut report = NotApplied::default();
         let mut advertised = None;
+        let mut ssl = SslProperties::new();
         let mut protocols: BTreeMap<String, String> = SECURITY_PROTOCOLS
             .iter()
             .map(|p| (p.to_string(), p.to_string()))
@@ -694,8 +815,11 @@ impl BrokerConfig {
                     c.transaction_partition_verification_enable = boolean(k, v)?
                 }
                 "sasl.enabled.mechanisms" => plain_only(k, v)?,
+                _ if SSL_PROPERTIES.contains(&k) => {
+                    ssl.insert((None, k.to_string()), (key.clone(), value.clone()));
+                }
                 _ if NOT_USED_ON_ONE_NODE.contains(&k) => report.not_used.push(key.clone()),
-                _ => match listener_property(&mut c, k, v) {
+                _ => match listener_property(&mut c, &mut ssl, k, v) {
                     Some(applied) => applied?,
                     // A topic config's broker default: read where the topic config is resolved.
                     None => match topic_config::validate_broker_default(k, v) {
@@ -717,6 +841,9 @@ impl BrokerConfig {
         report.not_used.extend(controllers);
         c.listeners = client_listeners(&c.listeners, &protocols, &controller_names)?;
         c.advertised_listeners = advertised_listeners(&c.listeners, advertised.as_deref(), &controller_names)?;
+        for listener in c.listeners.iter().filter(|l| l.is_tls()) {
+            c.tls.insert(listener.name.clone(), tls_settings(listener, &ssl)?);
+        }
         let without_accounts = c
             .listeners
             .iter()
@@ -726,7 +853,8 @@ impl BrokerConfig {
                 "listeners",
                 &list_listeners(&c.listeners),
                 format!(
-                    "the {SASL_PLAINTEXT} listener {} needs accounts: {LISTENER_PREFIX}{}.{PLAIN_JAAS} with user_NAME=\"PASSWORD\" entries",
+                    "the {} listener {} needs accounts: {LISTENER_PREFIX}{}.{PLAIN_JAAS} with user_NAME=\"PASSWORD\" entries",
+                    listener.protocol,
                     listener.name,
                     listener.name.to_ascii_lowercase()
                 ),
@@ -1131,6 +1259,49 @@ log.cleaner.max.compaction.lag.ms=60000
     }
 
     #[test]
+    fn tls_listeners_read_kafkas_pem_properties_their_own_first() {
+        let text = "listeners=SSL://:9093,SASL_SSL://:9094,INTERNAL://:9095\n\
+            listener.security.protocol.map=SSL:SSL,SASL_SSL:SASL_SSL,INTERNAL:SSL\n\
+            ssl.keystore.type=PEM\nssl.keystore.location=/etc/tidelog/server.pem\n\
+            listener.name.sasl_ssl.plain.sasl.jaas.config=x required user_a=\"1\";\n\
+            listener.name.internal.ssl.keystore.location=/etc/tidelog/internal.pem\n\
+            listener.name.internal.ssl.client.auth=required\n\
+            listener.name.internal.ssl.truststore.type=PEM\n\
+            listener.name.internal.ssl.truststore.location=/etc/tidelog/ca.pem\n";
+        let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert_eq!(report.unknown, Vec::<String>::new());
+        let file = |path: &str| Pem::File(PathBuf::from(path));
+        let server = TlsSettings {
+            keystore: file("/etc/tidelog/server.pem"),
+            truststore: None,
+            client_auth: ClientAuth::None,
+        };
+        assert_eq!((&c.tls[SSL], &c.tls[SASL_SSL]), (&server, &server));
+        let internal = TlsSettings {
+            keystore: file("/etc/tidelog/internal.pem"),
+            truststore: Some(file("/etc/tidelog/ca.pem")),
+            client_auth: ClientAuth::Required,
+        };
+        assert_eq!(c.tls["INTERNAL"], internal);
+        assert!(c.listeners[1].is_sasl() && c.listeners[1].is_tls());
+
+        let inline = "listeners=SSL://:9093\nssl.keystore.type=PEM\n\
+            ssl.keystore.certificate.chain=CHAIN\nssl.keystore.key=KEY\n";
+        let (c, _) = BrokerConfig::from_properties(&props(inline)).unwrap();
+        assert_eq!(c.tls[SSL].keystore, Pem::Inline("CHAIN\nKEY".into()));
+        assert!(!c.explicit.contains_key("ssl.keystore.key"), "a private key kept");
+        for (bad, says) in [
+            ("ssl.keystore.type=JKS", "only PEM"),
+            ("ssl.client.auth=required", "ssl.truststore.location"),
+            ("ssl.client.auth=sometimes", "none, requested or required"),
+        ] {
+            let text = format!("listeners=SSL://:9093\nssl.keystore.type=PEM\nssl.keystore.location=/k.pem\n{bad}");
+            let err = BrokerConfig::from_properties(&props(&text)).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn listener_mistakes_stop_the_start_naming_the_property() {
         for (text, property, says) in [
             (
@@ -1154,10 +1325,11 @@ log.cleaner.max.compaction.lag.ms=60000
                 "listeners",
                 "different port",
             ),
+            ("listeners=SSL://:9093", "listeners", "needs ssl.keystore.type=PEM"),
             (
-                "listeners=SSL://:9093",
+                "listeners=CLIENTS://:9093\nlistener.security.protocol.map=CLIENTS:TLS",
                 "listeners",
-                "only PLAINTEXT and SASL_PLAINTEXT",
+                "none of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
             ),
             (
                 "listeners=PLAINTEXT://:9092\nadvertised.listeners=OTHER://h:1",

@@ -9,9 +9,13 @@
 //! listener each request first passes the connection's `sasl::Session`, checked against
 //! that listener's accounts.
 //!
+//! On an SSL or SASL_SSL listener the TLS handshake comes first; the rest is the same code
+//! over the TLS stream (generic over the stream's halves, see [`ResponseWriter`]).
+//!
 //! Responses go out without the broker copying record bytes: chunks in memory by vectored
-//! writes, and the file regions of Fetch responses by `sendfile`, which moves the page
-//! cache's pages into the socket without this process reading them.
+//! writes, and on plain TCP the file regions of Fetch responses by `sendfile`, which moves
+//! the page cache's pages into the socket without this process reading them. Over TLS the
+//! bytes must pass through the encryption, so a region is read and written.
 
 use std::collections::BTreeMap;
 use std::io::{self, IoSlice};
@@ -20,13 +24,17 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
+use std::future::Future;
 use tidelog_protocol::frame::frame_len;
 use tidelog_protocol::header::RequestPrefix;
 use tidelog_protocol::{decode_request, FileRegion, Payload};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, WriteHalf};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use crate::broker::Broker;
@@ -43,16 +51,47 @@ const MAX_IN_FLIGHT: usize = 16;
 /// length prefix alone cannot make us allocate `socket.request.max.bytes`.
 const READ_CHUNK: usize = 1 << 20;
 
-/// `listener` is the listener the connection came in on, as advertised.
-pub async fn serve(
+/// Serves a connection accepted on `listener` (as advertised), after the TLS handshake when
+/// the listener has an acceptor. A failed handshake (a plaintext client on a TLS port, an
+/// untrusted or missing client certificate) closes only this connection.
+pub async fn accept(
     broker: Arc<Broker>,
     listener: Arc<Listener>,
+    tls: Option<TlsAcceptor>,
     stream: TcpStream,
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Some(acceptor) = tls else {
+        let (reader, writer) = stream.into_split();
+        return serve(broker, listener, reader, writer, peer, shutdown).await;
+    };
+    let handshake = tokio::select! {
+        handshake = acceptor.accept(stream) => handshake,
+        _ = shutdown.wait_for(|stop| *stop) => return,
+    };
+    match handshake {
+        Ok(stream) => {
+            let (reader, writer) = tokio::io::split(stream);
+            serve(broker, listener, reader, writer, peer, shutdown).await
+        }
+        Err(error) => warn!(%peer, listener = %listener.name, %error, "closing connection: TLS handshake failed"),
+    }
+}
+
+/// `listener` is the listener the connection came in on, as advertised.
+async fn serve<R, W>(
+    broker: Arc<Broker>,
+    listener: Arc<Listener>,
+    mut reader: R,
+    writer: W,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin,
+    W: ResponseWriter + 'static,
+{
     debug!(%peer, "connection opened");
-    let (mut reader, writer) = stream.into_split();
     let (pending_tx, pending_rx) = mpsc::channel(MAX_IN_FLIGHT);
     let writer_task = tokio::spawn(write_responses(writer, pending_rx, peer));
     let max_frame = broker.config.socket_request_max_bytes as usize;
@@ -141,7 +180,7 @@ pub async fn serve(
 }
 
 /// Reads one frame body; `None` at a clean end of stream between frames.
-async fn read_frame(reader: &mut tokio::net::tcp::OwnedReadHalf, max: usize) -> Result<Option<Bytes>, String> {
+async fn read_frame(reader: &mut (impl AsyncRead + Unpin), max: usize) -> Result<Option<Bytes>, String> {
     let mut prefix = [0u8; 4];
     match reader.read_exact(&mut prefix).await {
         Ok(_) => {}
@@ -164,7 +203,11 @@ async fn read_frame(reader: &mut tokio::net::tcp::OwnedReadHalf, max: usize) -> 
     Ok(Some(body.freeze()))
 }
 
-async fn write_responses(mut writer: OwnedWriteHalf, mut pending: mpsc::Receiver<PendingResponse>, peer: SocketAddr) {
+async fn write_responses(
+    mut writer: impl ResponseWriter,
+    mut pending: mpsc::Receiver<PendingResponse>,
+    peer: SocketAddr,
+) {
     while let Some(response) = pending.recv().await {
         let Some(chunks) = response.await else {
             // Whoever made this response logged why it could not be made.
@@ -179,16 +222,37 @@ async fn write_responses(mut writer: OwnedWriteHalf, mut pending: mpsc::Receiver
     let _ = writer.shutdown().await;
 }
 
+/// The write half of a connection: where responses go, and how a file region gets there.
+pub trait ResponseWriter: AsyncWrite + Unpin + Send {
+    fn write_region(&mut self, region: FileRegion) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// Plain TCP: `sendfile`, the page cache's pages straight into the socket.
+impl ResponseWriter for OwnedWriteHalf {
+    async fn write_region(&mut self, region: FileRegion) -> io::Result<()> {
+        send_file(self.as_ref(), region).await
+    }
+}
+
+/// TLS: the bytes must be encrypted, so they are read (a positioned read, as fetches of
+/// uncached data do anyway) and written.
+impl ResponseWriter for WriteHalf<TlsStream<TcpStream>> {
+    async fn write_region(&mut self, region: FileRegion) -> io::Result<()> {
+        let bytes = region.read()?;
+        self.write_all(&bytes).await
+    }
+}
+
 /// Writes a response's chunks in order: each run of memory chunks with vectored writes,
-/// each file region with `sendfile`.
-async fn write_chunks(writer: &mut OwnedWriteHalf, chunks: Vec<Payload>) -> io::Result<()> {
+/// each file region as the writer writes regions.
+async fn write_chunks(writer: &mut impl ResponseWriter, chunks: Vec<Payload>) -> io::Result<()> {
     let mut memory = Vec::new();
     for chunk in chunks {
         match chunk {
             Payload::Memory(bytes) => memory.push(bytes),
             Payload::File(region) => {
                 write_memory(writer, std::mem::take(&mut memory)).await?;
-                send_file(writer.as_ref(), region).await?;
+                writer.write_region(region).await?;
             }
         }
     }
@@ -231,7 +295,7 @@ fn sendfile(socket: RawFd, region: &FileRegion) -> io::Result<usize> {
 }
 
 /// Writes the chunks with vectored writes, so record bytes go out without being copied.
-async fn write_memory(writer: &mut OwnedWriteHalf, mut chunks: Vec<Bytes>) -> io::Result<()> {
+async fn write_memory(writer: &mut (impl AsyncWrite + Unpin), mut chunks: Vec<Bytes>) -> io::Result<()> {
     let mut first = 0;
     while first < chunks.len() {
         let slices: Vec<IoSlice<'_>> = chunks[first..].iter().take(64).map(|c| IoSlice::new(c)).collect();

@@ -11,28 +11,52 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, Listener};
 use crate::connection;
+use crate::tls;
 
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A bound listener socket, with its TLS acceptor on an SSL or SASL_SSL listener.
+pub struct BoundListener {
+    socket: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
+/// A listener being served: its socket and acceptor, and what it advertises (its name and
+/// security protocol too).
+struct Served {
+    bound: BoundListener,
+    advertised: Arc<Listener>,
+}
+
 pub struct Server {
-    /// Each bound listener with what it advertises (its name and security protocol too).
-    listeners: Vec<(TcpListener, Arc<Listener>)>,
+    listeners: Vec<Served>,
     broker: Arc<Broker>,
 }
 
 impl Server {
-    /// Binds every listener, in the configuration's order. A port of 0 picks a free port,
-    /// which is then also the one that listener advertises, so tests can start brokers
-    /// without guessing ports.
-    pub async fn bind_listeners(mut config: BrokerConfig) -> std::io::Result<(Vec<TcpListener>, BrokerConfig)> {
+    /// Binds every listener, in the configuration's order, and reads the TLS listeners'
+    /// key and trust stores, so that a mistake stops the start before the logs are opened.
+    /// A port of 0 picks a free port, which is then also the one that listener advertises,
+    /// so tests can start brokers without guessing ports.
+    pub async fn bind_listeners(mut config: BrokerConfig) -> std::io::Result<(Vec<BoundListener>, BrokerConfig)> {
         let mut bound = Vec::with_capacity(config.listeners.len());
         for (listener, advertised) in config.listeners.iter().zip(&mut config.advertised_listeners) {
+            let tls = match config.tls.get(&listener.name) {
+                Some(settings) => Some(tls::acceptor(settings).map_err(|e| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("listener {}: {e}", listener.name),
+                    )
+                })?),
+                None => None,
+            };
             let addr = listener.bind_addr().map_err(std::io::Error::other)?;
             let socket = TcpListener::bind(addr)
                 .await
@@ -40,16 +64,20 @@ impl Server {
             if advertised.port == 0 {
                 advertised.port = socket.local_addr()?.port();
             }
-            bound.push(socket);
+            bound.push(BoundListener { socket, tls });
         }
         Ok((bound, config))
     }
 
     /// `listeners` as [`Server::bind_listeners`] returned them.
-    pub fn new(listeners: Vec<TcpListener>, broker: Arc<Broker>) -> Server {
+    pub fn new(listeners: Vec<BoundListener>, broker: Arc<Broker>) -> Server {
         let advertised = broker.config.advertised_listeners.iter().cloned().map(Arc::new);
         Server {
-            listeners: listeners.into_iter().zip(advertised).collect(),
+            listeners: listeners
+                .into_iter()
+                .zip(advertised)
+                .map(|(bound, advertised)| Served { bound, advertised })
+                .collect(),
             broker,
         }
     }
@@ -58,7 +86,7 @@ impl Server {
     pub fn local_addrs(&self) -> std::io::Result<Vec<(String, SocketAddr)>> {
         self.listeners
             .iter()
-            .map(|(socket, listener)| Ok((listener.name.clone(), socket.local_addr()?)))
+            .map(|served| Ok((served.advertised.name.clone(), served.bound.socket.local_addr()?)))
             .collect()
     }
 
@@ -68,20 +96,21 @@ impl Server {
         let mut stop_accepting = shutdown.clone();
         loop {
             tokio::select! {
-                (accepted, listener) = accept(&self.listeners) => match accepted {
+                (accepted, served) = accept(&self.listeners) => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
                         let broker = self.broker.clone();
-                        let listener = listener.clone();
+                        let listener = served.advertised.clone();
+                        let tls = served.bound.tls.clone();
                         let stop = shutdown.clone();
                         let open = broker.metrics.connection_opened();
                         connections.spawn(async move {
-                            connection::serve(broker, listener, stream, peer, stop).await;
+                            connection::accept(broker, listener, tls, stream, peer, stop).await;
                             drop(open);
                         });
                     }
                     Err(e) => {
-                        warn!(listener = %listener.name, error = %e, "accept failed");
+                        warn!(listener = %served.advertised.name, error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
@@ -106,13 +135,11 @@ impl Server {
 }
 
 /// The next connection on any of `listeners`, with the listener it came in on.
-async fn accept(
-    listeners: &[(TcpListener, Arc<Listener>)],
-) -> (std::io::Result<(TcpStream, SocketAddr)>, &Arc<Listener>) {
+async fn accept(listeners: &[Served]) -> (std::io::Result<(TcpStream, SocketAddr)>, &Served) {
     std::future::poll_fn(|cx| {
-        for (socket, listener) in listeners {
-            if let Poll::Ready(accepted) = socket.poll_accept(cx) {
-                return Poll::Ready((accepted, listener));
+        for served in listeners {
+            if let Poll::Ready(accepted) = served.bound.socket.poll_accept(cx) {
+                return Poll::Ready((accepted, served));
             }
         }
         Poll::Pending

@@ -38,24 +38,13 @@ fn two_listeners() -> TwoListeners {
     let file = dir.path().join("server.properties");
     std::fs::write(&file, SERVER_PROPERTIES).expect("write the file");
     let broker = Broker::start_from_file(&file);
-    let sasl = listener_addr(&broker.log(), "SASL_PLAINTEXT");
+    let sasl = broker.listener_addr("SASL_PLAINTEXT");
     TwoListeners {
         plaintext: broker.addr(),
         sasl,
         broker,
         _dir: dir,
     }
-}
-
-/// The address the `listening` line gives the listener `name`.
-fn listener_addr(log: &str, name: &str) -> SocketAddr {
-    let prefix = format!("{name}://");
-    let start = log.find(&prefix).unwrap_or_else(|| panic!("no {prefix} in:\n{log}")) + prefix.len();
-    let addr: String = log[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-        .collect();
-    addr.parse().unwrap_or_else(|_| panic!("`{addr}` is no address"))
 }
 
 /// The harness's client settings, bootstrapping from `addr`.
