@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -46,6 +47,10 @@ use crate::sasl::{Gate, Session, FAILED_AUTHENTICATION_DELAY};
 /// Responses that may be pending at once per connection (librdkafka pipelines up to 5
 /// requests by default; Java up to 5 as well).
 const MAX_IN_FLIGHT: usize = 16;
+
+/// How much of a file region a TLS connection reads at a time: a large fetch response is
+/// not held whole in memory to be encrypted.
+const TLS_READ_CHUNK: usize = 256 * 1024;
 
 /// How much of a large frame is allocated ahead of the bytes actually arriving, so a
 /// length prefix alone cannot make us allocate `socket.request.max.bytes`.
@@ -234,12 +239,18 @@ impl ResponseWriter for OwnedWriteHalf {
     }
 }
 
-/// TLS: the bytes must be encrypted, so they are read (a positioned read, as fetches of
-/// uncached data do anyway) and written.
+/// TLS: the bytes must be encrypted, so they are read (positioned reads, as fetches of
+/// uncached data do anyway) and written, [`TLS_READ_CHUNK`] at a time.
 impl ResponseWriter for WriteHalf<TlsStream<TcpStream>> {
-    async fn write_region(&mut self, region: FileRegion) -> io::Result<()> {
-        let bytes = region.read()?;
-        self.write_all(&bytes).await
+    async fn write_region(&mut self, mut region: FileRegion) -> io::Result<()> {
+        let mut buf = vec![0u8; region.len().min(TLS_READ_CHUNK)];
+        while !region.is_empty() {
+            let piece = &mut buf[..region.len().min(TLS_READ_CHUNK)];
+            region.file().read_exact_at(piece, region.offset())?;
+            self.write_all(piece).await?;
+            region.advance(piece.len());
+        }
+        Ok(())
     }
 }
 

@@ -1,10 +1,11 @@
 //! TLS listeners (SSL) with Kafka's PEM stores: a TLS client produces and fetches (the
-//! fetched records come through the TLS path that replaces `sendfile`), Metadata names the
-//! SSL listener's port, a plaintext client on the TLS port gets no Kafka answer and is
-//! closed, and with `ssl.client.auth=required` (set for that listener alone) a client
-//! without a certificate is refused while one with a certificate the truststore's CA
-//! signed is served; the broker serves everyone else all along. The clients are rustls
-//! clients speaking raw frames: the librdkafka the tests build has no SSL.
+//! fetched records come through the TLS path that replaces `sendfile`, in several reads),
+//! Metadata names the SSL listener's port, a plaintext client on the TLS port gets no Kafka
+//! answer and is closed, and with `ssl.client.auth=required` (set for that listener alone)
+//! a client without a certificate is refused while one with a certificate the
+//! truststore's CA signed is served; SASL/PLAIN works over SASL_SSL; the broker serves
+//! everyone else all along. The clients are rustls clients speaking raw frames: the
+//! librdkafka the tests build has no SSL.
 
 mod common;
 
@@ -95,10 +96,15 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Produces two records over `raw` to a new topic and fetches them back.
+/// A value larger than the chunks a TLS connection reads a file region in.
+const LARGE: usize = 600 * 1024;
+
+/// Produces two records over `raw` to a new topic, the second of [`LARGE`] bytes, and
+/// fetches them back.
 fn produce_and_fetch(raw: &mut RawClient, topic: &str) {
     raw.metadata(Some(&[topic]), true);
-    let produced = raw.produce(topic, 0, -1, raw::batch(1, &[(b"k", b"first"), (b"k", b"second")]));
+    let large = vec![b'x'; LARGE];
+    let produced = raw.produce(topic, 0, -1, raw::batch(1, &[(b"k", b"first"), (b"k", &large)]));
     assert_eq!(ErrorCode(produced.error_code), ErrorCode::NONE);
     let fetched = raw.fetch(raw::fetch_request(topic, 0, 0, 0, 1));
     let values: Vec<Vec<u8>> = fetched
@@ -109,7 +115,7 @@ fn produce_and_fetch(raw: &mut RawClient, topic: &str) {
         .into_iter()
         .map(|record| record.value.unwrap_or_default().to_vec())
         .collect();
-    assert_eq!(values, [b"first".to_vec(), b"second".to_vec()]);
+    assert_eq!(values, [b"first".to_vec(), large]);
 }
 
 #[test]
