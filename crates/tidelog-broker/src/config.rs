@@ -27,10 +27,58 @@ pub enum ConfigError {
 
 pub const PLAINTEXT: &str = "PLAINTEXT";
 pub const SASL_PLAINTEXT: &str = "SASL_PLAINTEXT";
+pub const SSL: &str = "SSL";
+pub const SASL_SSL: &str = "SASL_SSL";
 
-/// Kafka's property of a SASL_PLAINTEXT listener's PLAIN users: a JAAS line whose
-/// `user_NAME="PASSWORD"` entries are the accounts.
-pub const SASL_PLAIN_JAAS: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config";
+/// Kafka's security protocols, which `listener.security.protocol.map` maps each protocol's
+/// own name to by default.
+const SECURITY_PROTOCOLS: [&str; 4] = [PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL];
+
+/// The TLS properties Tidelog applies, each also settable per listener
+/// (`listener.name.<name>.ssl.*`, which wins).
+const SSL_PROPERTIES: [&str; 8] = [
+    "ssl.keystore.type",
+    "ssl.keystore.location",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.truststore.type",
+    "ssl.truststore.location",
+    "ssl.truststore.certificates",
+    "ssl.client.auth",
+];
+
+/// Where PEM text comes from: a file (`*.location`) or the property's value itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pem {
+    File(PathBuf),
+    Inline(String),
+}
+
+/// Kafka's `ssl.client.auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    None,
+    /// A client certificate is asked for and checked if given, not required.
+    Requested,
+    Required,
+}
+
+/// A TLS listener's settings, from Kafka's PEM key and trust store properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// The private key and the certificate chain, in one PEM text.
+    pub keystore: Pem,
+    /// The CA certificates client certificates are checked against.
+    pub truststore: Option<Pem>,
+    pub client_auth: ClientAuth,
+}
+
+/// The prefix of Kafka's per-listener properties, `listener.name.<name>.<property>`.
+const LISTENER_PREFIX: &str = "listener.name.";
+
+/// A SASL listener's PLAIN accounts, after [`LISTENER_PREFIX`] and the listener's name in
+/// lower case: a JAAS line whose `user_NAME="PASSWORD"` entries are the accounts.
+const PLAIN_JAAS: &str = "plain.sasl.jaas.config";
 
 /// A listener, `NAME://host:port`: its name, and the security protocol the name maps to
 /// (`listener.security.protocol.map`; by default a protocol's name maps to itself).
@@ -43,14 +91,16 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// Parses `NAME://host:port`; the name is upper-cased, as Kafka normalises it.
     fn parse(text: &str) -> Result<Listener, String> {
         let (name, rest) = text.split_once("://").ok_or("expected NAME://host:port")?;
+        let name = name.to_ascii_uppercase();
         let (host, port) = rest.rsplit_once(':').ok_or("expected a port")?;
         let port = port.parse().map_err(|_| format!("bad port `{port}`"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
         Ok(Listener {
-            name: name.to_string(),
-            protocol: name.to_string(),
+            protocol: name.clone(),
+            name,
             host,
             port,
         })
@@ -58,7 +108,12 @@ impl Listener {
 
     /// Whether clients must authenticate with SASL before anything else.
     pub fn is_sasl(&self) -> bool {
-        self.protocol == SASL_PLAINTEXT
+        self.protocol == SASL_PLAINTEXT || self.protocol == SASL_SSL
+    }
+
+    /// Whether connections speak TLS.
+    pub fn is_tls(&self) -> bool {
+        self.protocol == SSL || self.protocol == SASL_SSL
     }
 
     /// The address to bind: an empty host binds every interface; a host name is resolved
@@ -77,8 +132,9 @@ impl Listener {
 pub struct BrokerConfig {
     pub node_id: i32,
     pub listeners: Vec<Listener>,
-    /// What clients are told to connect to; defaults to the listeners, with an empty or
-    /// wildcard host advertised as `localhost`.
+    /// What clients are told to connect to, one per listener and in the same order: the
+    /// `advertised.listeners` entry of the listener's name, else the listener itself with
+    /// an empty or wildcard host advertised as `localhost`.
     pub advertised_listeners: Vec<Listener>,
     pub log_dirs: Vec<PathBuf>,
     /// `host:port` addresses of the HTTP listeners (metrics, health); none turns HTTP off.
@@ -152,8 +208,11 @@ pub struct BrokerConfig {
     /// Whether a transactional batch is accepted only for a partition its producer added
     /// to its ongoing transaction (KIP-890 part 1; Kafka: true).
     pub transaction_partition_verification_enable: bool,
-    /// The SASL/PLAIN accounts of a SASL_PLAINTEXT listener: user name to password.
-    pub sasl_plain_users: BTreeMap<String, String>,
+    /// The SASL/PLAIN accounts of each SASL listener, by listener name: user name to
+    /// password.
+    pub sasl_plain_users: BTreeMap<String, BTreeMap<String, String>>,
+    /// The TLS settings of each SSL and SASL_SSL listener, by listener name.
+    pub tls: BTreeMap<String, TlsSettings>,
     /// Every property as given (after overrides), for DescribeConfigs; secrets left out.
     pub explicit: BTreeMap<String, String>,
 }
@@ -213,6 +272,7 @@ impl Default for BrokerConfig {
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_partition_verification_enable: true,
             sasl_plain_users: BTreeMap::new(),
+            tls: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
     }
@@ -338,7 +398,7 @@ fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
 
 /// Properties that hold passwords (JAAS lines, `*.password`): never kept as given.
 fn is_secret(key: &str) -> bool {
-    key.ends_with("jaas.config") || key.contains("password")
+    key.ends_with("jaas.config") || key.contains("password") || key.ends_with("ssl.keystore.key")
 }
 
 /// The `user_NAME="PASSWORD"` options of a PlainLoginModule JAAS line, read as its
@@ -429,44 +489,209 @@ fn protocol_map(key: &str, value: &str) -> Result<BTreeMap<String, String>, Conf
             let (name, protocol) = entry
                 .split_once(':')
                 .ok_or_else(|| invalid(key, value, "expected NAME:PROTOCOL entries"))?;
-            Ok((name.trim().to_string(), protocol.trim().to_string()))
+            Ok((name.trim().to_ascii_uppercase(), protocol.trim().to_ascii_uppercase()))
         })
         .collect()
 }
 
 /// The listeners clients use: every one but the controller's (`controller.listener.names`),
-/// each with its security protocol. One is served, PLAINTEXT or SASL_PLAINTEXT: a second
-/// would be accepted and never bound (or, next to a SASL one, look protected while it is
-/// not).
+/// each with the security protocol `listener.security.protocol.map` gives its name, checked
+/// as Kafka's KafkaConfig checks them (distinct names, distinct ports but 0, a protocol for
+/// every name), and each speaking a protocol served here.
 fn client_listeners(
-    key: &str,
     all: &[Listener],
     protocols: &BTreeMap<String, String>,
     controller_names: &[String],
 ) -> Result<Vec<Listener>, ConfigError> {
     let text = list_listeners(all);
-    let mut served = Vec::new();
+    let refuse = |reason: String| Err(invalid("listeners", &text, reason));
+    let mut served: Vec<Listener> = Vec::new();
     for listener in all.iter().filter(|l| !controller_names.contains(&l.name)) {
-        let protocol = protocols
-            .get(&listener.name)
-            .cloned()
-            .unwrap_or_else(|| listener.name.clone());
-        if protocol != PLAINTEXT && protocol != SASL_PLAINTEXT {
-            return Err(invalid(
-                key,
-                &text,
-                format!("only {PLAINTEXT} and {SASL_PLAINTEXT} listeners are supported, not `{protocol}`"),
+        let Some(protocol) = protocols.get(&listener.name) else {
+            return refuse(format!(
+                "no security protocol defined for listener {} in listener.security.protocol.map",
+                listener.name
+            ));
+        };
+        if !SECURITY_PROTOCOLS.contains(&protocol.as_str()) {
+            return refuse(format!(
+                "listener {} maps to `{protocol}`, which is none of {}",
+                listener.name,
+                SECURITY_PROTOCOLS.join(", ")
             ));
         }
+        if served.iter().any(|l| l.name == listener.name) {
+            return refuse(format!("each listener must have a different name ({})", listener.name));
+        }
+        if listener.port != 0 && served.iter().any(|l| l.port == listener.port) {
+            return refuse(format!("each listener must have a different port ({})", listener.port));
+        }
         served.push(Listener {
-            protocol,
+            protocol: protocol.clone(),
             ..listener.clone()
         });
     }
-    if served.len() != 1 {
-        return Err(invalid(key, &text, "exactly one client listener is supported"));
+    if served.is_empty() {
+        return refuse("no listener for clients (every one is a controller listener)".into());
     }
     Ok(served)
+}
+
+/// For each of `listeners`, what clients are told: its `advertised.listeners` entry (which
+/// must name a listener and not the wildcard address, as Kafka requires), else itself.
+fn advertised_listeners(
+    listeners: &[Listener],
+    advertised: Option<&[Listener]>,
+    controller_names: &[String],
+) -> Result<Vec<Listener>, ConfigError> {
+    const KEY: &str = "advertised.listeners";
+    let given: Vec<&Listener> = advertised
+        .unwrap_or_default()
+        .iter()
+        .filter(|l| !controller_names.contains(&l.name))
+        .collect();
+    let text = || {
+        given
+            .iter()
+            .map(|l| format!("{}://{}:{}", l.name, l.host, l.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    for (i, entry) in given.iter().enumerate() {
+        if !listeners.iter().any(|l| l.name == entry.name) {
+            let names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
+            return Err(invalid(
+                KEY,
+                &text(),
+                format!(
+                    "listener names must be equal to or a subset of the ones defined in listeners; {} is not one of {}",
+                    entry.name,
+                    names.join(",")
+                ),
+            ));
+        }
+        if given[..i].iter().any(|l| l.name == entry.name) {
+            return Err(invalid(KEY, &text(), format!("{} is advertised twice", entry.name)));
+        }
+        if entry.host == "0.0.0.0" || entry.host == "::" {
+            return Err(invalid(
+                KEY,
+                &text(),
+                "cannot use the nonroutable meta-address 0.0.0.0; use a routable IP address",
+            ));
+        }
+    }
+    Ok(listeners
+        .iter()
+        .map(|listener| match given.iter().find(|a| a.name == listener.name) {
+            Some(entry) => Listener {
+                protocol: listener.protocol.clone(),
+                ..(*entry).clone()
+            },
+            None => advertise(listener),
+        })
+        .collect())
+}
+
+/// The `ssl.*` properties given, by (listener name for `listener.name.<name>.ssl.*`,
+/// property): the key as written and the value.
+type SslProperties = BTreeMap<(Option<String>, String), (String, String)>;
+
+/// The TLS settings of `listener` from the `ssl.*` properties, its own first, checked as far
+/// as text allows (the files are read when the listener is bound).
+fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings, ConfigError> {
+    let get = |property: &str| {
+        ssl.get(&(Some(listener.name.clone()), property.to_string()))
+            .or_else(|| ssl.get(&(None, property.to_string())))
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+    };
+    let missing = |what: &str| {
+        invalid(
+            "listeners",
+            &format!("{}://{}:{}", listener.name, listener.host, listener.port),
+            format!("the {} listener {} needs {what}", listener.protocol, listener.name),
+        )
+    };
+    let pem_type = |property: &str| match get(property) {
+        Some((_, value)) if value.eq_ignore_ascii_case("PEM") => Ok(()),
+        Some((key, value)) => Err(invalid(key, value, "only PEM stores are supported")),
+        None => Err(missing(&format!(
+            "{property}=PEM (Kafka's default, JKS, is not supported)"
+        ))),
+    };
+    pem_type("ssl.keystore.type")?;
+    let keystore = match (
+        get("ssl.keystore.location"),
+        get("ssl.keystore.certificate.chain"),
+        get("ssl.keystore.key"),
+    ) {
+        (Some((_, path)), None, None) => Pem::File(PathBuf::from(path)),
+        (None, Some((_, chain)), Some((_, key))) => Pem::Inline(format!("{chain}\n{key}")),
+        _ => {
+            return Err(missing(
+                "ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key",
+            ))
+        }
+    };
+    let client_auth = match get("ssl.client.auth") {
+        None => ClientAuth::None,
+        Some((_, value)) if value.eq_ignore_ascii_case("none") => ClientAuth::None,
+        Some((_, value)) if value.eq_ignore_ascii_case("requested") => ClientAuth::Requested,
+        Some((_, value)) if value.eq_ignore_ascii_case("required") => ClientAuth::Required,
+        Some((key, value)) => return Err(invalid(key, value, "expected none, requested or required")),
+    };
+    let truststore = match (get("ssl.truststore.location"), get("ssl.truststore.certificates")) {
+        (None, None) => None,
+        (Some((_, path)), _) => Some(Pem::File(PathBuf::from(path))),
+        (None, Some((_, certificates))) => Some(Pem::Inline(certificates.to_string())),
+    };
+    if truststore.is_some() {
+        pem_type("ssl.truststore.type")?;
+    }
+    if client_auth != ClientAuth::None && truststore.is_none() {
+        return Err(missing(
+            "ssl.truststore.location (or ssl.truststore.certificates) to check client certificates",
+        ));
+    }
+    Ok(TlsSettings {
+        keystore,
+        truststore,
+        client_auth,
+    })
+}
+
+/// PLAIN is the one SASL mechanism (`sasl.enabled.mechanisms`, also per listener).
+fn plain_only(key: &str, value: &str) -> Result<(), ConfigError> {
+    match value.split(',').map(str::trim).all(|m| m == "PLAIN") {
+        true => Ok(()),
+        false => Err(invalid(key, value, "PLAIN is the only SASL mechanism supported")),
+    }
+}
+
+/// A `listener.name.<name>.<property>` property: `None` if it is not one Tidelog knows.
+fn listener_property(
+    c: &mut BrokerConfig,
+    ssl: &mut SslProperties,
+    key: &str,
+    value: &str,
+) -> Option<Result<(), ConfigError>> {
+    let scoped = key.strip_prefix(LISTENER_PREFIX)?;
+    let (name, property) = scoped.split_once('.')?;
+    let name = name.to_ascii_uppercase();
+    let applied = match property {
+        _ if SSL_PROPERTIES.contains(&property) => {
+            ssl.insert((Some(name), property.to_string()), (key.to_string(), value.to_string()));
+            Ok(())
+        }
+        PLAIN_JAAS => jaas_users(value)
+            .map(|users| {
+                c.sasl_plain_users.insert(name, users);
+            })
+            .map_err(|reason| invalid(key, "(hidden)", reason)),
+        "sasl.enabled.mechanisms" => plain_only(key, value),
+        _ => return None,
+    };
+    Some(applied)
 }
 
 /// Properties a Kafka 4 file sets that mean nothing on a single Tidelog node (its KRaft
@@ -503,8 +728,12 @@ impl BrokerConfig {
     pub fn from_properties(props: &[(String, String)]) -> Result<(BrokerConfig, NotApplied), ConfigError> {
         let mut c = BrokerConfig::default();
         let mut report = NotApplied::default();
-        let mut advertised_set = false;
-        let mut protocols = BTreeMap::new();
+        let mut advertised = None;
+        let mut ssl = SslProperties::new();
+        let mut protocols: BTreeMap<String, String> = SECURITY_PROTOCOLS
+            .iter()
+            .map(|p| (p.to_string(), p.to_string()))
+            .collect();
         let mut controller_names = Vec::new();
         // The finest-grained unit wins, as in Kafka: *.ms over *.minutes over *.hours.
         let mut retention = (None, None, None);
@@ -514,10 +743,7 @@ impl BrokerConfig {
             match k {
                 "node.id" | "broker.id" => c.node_id = at_least(k, v, 0)?,
                 "listeners" => c.listeners = listeners(k, v)?,
-                "advertised.listeners" => {
-                    c.advertised_listeners = listeners(k, v)?;
-                    advertised_set = true;
-                }
+                "advertised.listeners" => advertised = Some(listeners(k, v)?),
                 "log.dirs" | "log.dir" => {
                     c.log_dirs = v
                         .split(',')
@@ -531,7 +757,7 @@ impl BrokerConfig {
                 "http.listeners" => c.http_listeners = http_listeners(k, v)?,
                 "listener.security.protocol.map" => protocols = protocol_map(k, v)?,
                 "controller.listener.names" => {
-                    controller_names = v.split(',').map(|n| n.trim().to_string()).collect();
+                    controller_names = v.split(',').map(|n| n.trim().to_ascii_uppercase()).collect();
                 }
                 "num.partitions" => c.num_partitions = at_least(k, v, 1)?,
                 "default.replication.factor" => c.default_replication_factor = one_replica(k, v)?,
@@ -588,19 +814,18 @@ impl BrokerConfig {
                 "transaction.partition.verification.enable" => {
                     c.transaction_partition_verification_enable = boolean(k, v)?
                 }
-                "sasl.enabled.mechanisms" => {
-                    if v.split(',').map(str::trim).any(|m| m != "PLAIN") {
-                        return Err(invalid(k, v, "PLAIN is the only SASL mechanism supported"));
-                    }
-                }
-                SASL_PLAIN_JAAS => {
-                    c.sasl_plain_users = jaas_users(v).map_err(|reason| invalid(k, "(hidden)", reason))?
+                "sasl.enabled.mechanisms" => plain_only(k, v)?,
+                _ if SSL_PROPERTIES.contains(&k) => {
+                    ssl.insert((None, k.to_string()), (key.clone(), value.clone()));
                 }
                 _ if NOT_USED_ON_ONE_NODE.contains(&k) => report.not_used.push(key.clone()),
-                // A topic config's broker default: read where the topic config is resolved.
-                _ => match topic_config::validate_broker_default(k, v) {
-                    Some(checked) => checked.map_err(|reason| invalid(k, v, reason))?,
-                    None => report.unknown.push(key.clone()),
+                _ => match listener_property(&mut c, &mut ssl, k, v) {
+                    Some(applied) => applied?,
+                    // A topic config's broker default: read where the topic config is resolved.
+                    None => match topic_config::validate_broker_default(k, v) {
+                        Some(checked) => checked.map_err(|reason| invalid(k, v, reason))?,
+                        None => report.unknown.push(key.clone()),
+                    },
                 },
             }
             if !is_secret(k) {
@@ -614,21 +839,24 @@ impl BrokerConfig {
             .map(|l| format!("{}://{}:{} (a controller listener)", l.name, l.host, l.port))
             .collect();
         report.not_used.extend(controllers);
-        c.listeners = client_listeners("listeners", &c.listeners, &protocols, &controller_names)?;
-        if advertised_set {
-            c.advertised_listeners = client_listeners(
-                "advertised.listeners",
-                &c.advertised_listeners,
-                &protocols,
-                &controller_names,
-            )?;
+        c.listeners = client_listeners(&c.listeners, &protocols, &controller_names)?;
+        c.advertised_listeners = advertised_listeners(&c.listeners, advertised.as_deref(), &controller_names)?;
+        for listener in c.listeners.iter().filter(|l| l.is_tls()) {
+            c.tls.insert(listener.name.clone(), tls_settings(listener, &ssl)?);
         }
-        if c.listeners.iter().any(Listener::is_sasl) && c.sasl_plain_users.is_empty() {
+        let without_accounts = c
+            .listeners
+            .iter()
+            .find(|l| l.is_sasl() && c.sasl_plain_users.get(&l.name).is_none_or(BTreeMap::is_empty));
+        if let Some(listener) = without_accounts {
             return Err(invalid(
                 "listeners",
                 &list_listeners(&c.listeners),
                 format!(
-                    "a {SASL_PLAINTEXT} listener needs accounts: {SASL_PLAIN_JAAS} with user_NAME=\"PASSWORD\" entries"
+                    "the {} listener {} needs accounts: {LISTENER_PREFIX}{}.{PLAIN_JAAS} with user_NAME=\"PASSWORD\" entries",
+                    listener.protocol,
+                    listener.name,
+                    listener.name.to_ascii_lowercase()
                 ),
             ));
         }
@@ -639,9 +867,6 @@ impl BrokerConfig {
         }
         if let Some(ms) = roll.0.or(roll.1) {
             c.log_roll_ms = ms;
-        }
-        if !advertised_set {
-            c.advertised_listeners = c.listeners.iter().map(advertise).collect();
         }
         for l in &c.listeners {
             l.bind_addr()
@@ -961,25 +1186,174 @@ log.cleaner.max.compaction.lag.ms=60000
             \x20 org.apache.kafka.common.security.plain.PlainLoginModule required \\\n\
             \x20 username=\"admin\" password=\"x_user_y\" \\\n\
             \x20 user_admin=\"a\\\"b c\" user_alice=\"alice=1\";\n";
-        let props = parse_properties(text).unwrap();
-        assert_eq!(props.len(), 2, "{props:?}");
-        let (c, report) = BrokerConfig::from_properties(&props).unwrap();
+        let parsed = parse_properties(text).unwrap();
+        assert_eq!(parsed.len(), 2, "{parsed:?}");
+        let (c, report) = BrokerConfig::from_properties(&parsed).unwrap();
         assert_eq!(report, NotApplied::default());
-        let users: Vec<(&str, &str)> = c
-            .sasl_plain_users
+        let users: Vec<(&str, &str)> = c.sasl_plain_users[SASL_PLAINTEXT]
             .iter()
             .map(|(u, p)| (u.as_str(), p.as_str()))
             .collect();
         assert_eq!(users, [("admin", "a\"b c"), ("alice", "alice=1")]);
         assert!(c.explicit.keys().all(|k| !k.contains("jaas")), "{:?}", c.explicit);
 
-        let empty = [(SASL_PLAIN_JAAS.to_string(), "x required user_=\"\";".to_string())];
-        assert!(BrokerConfig::from_properties(&empty).is_err());
-        let two = [(
-            "listeners".to_string(),
-            "PLAINTEXT://:1,SASL_PLAINTEXT://:2".to_string(),
-        )];
-        assert!(BrokerConfig::from_properties(&two).is_err(), "one listener only");
+        let empty = "listener.name.sasl_plaintext.plain.sasl.jaas.config=x required user_=\"\";";
+        assert!(BrokerConfig::from_properties(&props(empty)).is_err());
+        let other_listeners_accounts = "listeners=PLAINTEXT://:1,SASL_PLAINTEXT://:2\n\
+            listener.name.plaintext.plain.sasl.jaas.config=x required user_a=\"b\";";
+        let err = BrokerConfig::from_properties(&props(other_listeners_accounts)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("listener.name.sasl_plaintext.plain.sasl.jaas.config"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn several_listeners_each_with_its_protocol_accounts_and_advertised_endpoint() {
+        let text = "listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9093,clients://:9094,\
+                    CONTROLLER://:9095\n\
+                    listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,\
+                    CLIENTS:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+                    controller.listener.names=CONTROLLER\n\
+                    advertised.listeners=CLIENTS://clients.example:19094,PLAINTEXT://plain.example:9092\n\
+                    listener.name.sasl_plaintext.plain.sasl.jaas.config=x required user_a=\"1\";\n\
+                    listener.name.clients.plain.sasl.jaas.config=x required user_b=\"2\";\n\
+                    listener.name.clients.sasl.enabled.mechanisms=PLAIN\n";
+        let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert_eq!(report.unknown, Vec::<String>::new());
+        let listeners: Vec<(&str, &str, u16)> = c
+            .listeners
+            .iter()
+            .map(|l| (l.name.as_str(), l.protocol.as_str(), l.port))
+            .collect();
+        assert_eq!(
+            listeners,
+            [
+                (PLAINTEXT, PLAINTEXT, 9092),
+                (SASL_PLAINTEXT, SASL_PLAINTEXT, 9093),
+                ("CLIENTS", SASL_PLAINTEXT, 9094)
+            ]
+        );
+        let advertised: Vec<(&str, &str, &str, u16)> = c
+            .advertised_listeners
+            .iter()
+            .map(|l| (l.name.as_str(), l.protocol.as_str(), l.host.as_str(), l.port))
+            .collect();
+        assert_eq!(
+            advertised,
+            [
+                (PLAINTEXT, PLAINTEXT, "plain.example", 9092),
+                (SASL_PLAINTEXT, SASL_PLAINTEXT, "127.0.0.1", 9093),
+                ("CLIENTS", SASL_PLAINTEXT, "clients.example", 19094)
+            ]
+        );
+        assert!(c.sasl_plain_users[SASL_PLAINTEXT].contains_key("a"));
+        assert!(c.sasl_plain_users["CLIENTS"].contains_key("b"));
+        // Port 0 (a free port picked at bind) may repeat, as in Kafka.
+        assert!(BrokerConfig::from_properties(&props(
+            "listeners=PLAINTEXT://:0,OTHER://:0\n\
+            listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn tls_listeners_read_kafkas_pem_properties_their_own_first() {
+        let text = "listeners=SSL://:9093,SASL_SSL://:9094,INTERNAL://:9095\n\
+            listener.security.protocol.map=SSL:SSL,SASL_SSL:SASL_SSL,INTERNAL:SSL\n\
+            ssl.keystore.type=PEM\nssl.keystore.location=/etc/tidelog/server.pem\n\
+            listener.name.sasl_ssl.plain.sasl.jaas.config=x required user_a=\"1\";\n\
+            listener.name.internal.ssl.keystore.location=/etc/tidelog/internal.pem\n\
+            listener.name.internal.ssl.client.auth=required\n\
+            listener.name.internal.ssl.truststore.type=PEM\n\
+            listener.name.internal.ssl.truststore.location=/etc/tidelog/ca.pem\n";
+        let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert_eq!(report.unknown, Vec::<String>::new());
+        let file = |path: &str| Pem::File(PathBuf::from(path));
+        let server = TlsSettings {
+            keystore: file("/etc/tidelog/server.pem"),
+            truststore: None,
+            client_auth: ClientAuth::None,
+        };
+        assert_eq!((&c.tls[SSL], &c.tls[SASL_SSL]), (&server, &server));
+        let internal = TlsSettings {
+            keystore: file("/etc/tidelog/internal.pem"),
+            truststore: Some(file("/etc/tidelog/ca.pem")),
+            client_auth: ClientAuth::Required,
+        };
+        assert_eq!(c.tls["INTERNAL"], internal);
+        assert!(c.listeners[1].is_sasl() && c.listeners[1].is_tls());
+
+        let inline = "listeners=SSL://:9093\nssl.keystore.type=PEM\n\
+            ssl.keystore.certificate.chain=CHAIN\nssl.keystore.key=KEY\n";
+        let (c, _) = BrokerConfig::from_properties(&props(inline)).unwrap();
+        assert_eq!(c.tls[SSL].keystore, Pem::Inline("CHAIN\nKEY".into()));
+        assert!(!c.explicit.contains_key("ssl.keystore.key"), "a private key kept");
+        for (bad, says) in [
+            ("ssl.keystore.type=JKS", "only PEM"),
+            ("ssl.client.auth=required", "ssl.truststore.location"),
+            ("ssl.client.auth=sometimes", "none, requested or required"),
+        ] {
+            let text = format!("listeners=SSL://:9093\nssl.keystore.type=PEM\nssl.keystore.location=/k.pem\n{bad}");
+            let err = BrokerConfig::from_properties(&props(&text)).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn listener_mistakes_stop_the_start_naming_the_property() {
+        for (text, property, says) in [
+            (
+                "listeners=CLIENTS://:9094",
+                "listeners",
+                "no security protocol defined for listener CLIENTS",
+            ),
+            (
+                "listeners=PLAINTEXT://:9092,CLIENTS://:9094\nlistener.security.protocol.map=CLIENTS:PLAINTEXT",
+                "listeners",
+                "no security protocol defined for listener PLAINTEXT",
+            ),
+            (
+                "listeners=PLAINTEXT://:9092,plaintext://:9093",
+                "listeners",
+                "different name",
+            ),
+            (
+                "listeners=PLAINTEXT://:9092,SASL_PLAINTEXT://:9092\n\
+                 listener.name.sasl_plaintext.plain.sasl.jaas.config=x required user_a=\"1\";",
+                "listeners",
+                "different port",
+            ),
+            ("listeners=SSL://:9093", "listeners", "needs ssl.keystore.type=PEM"),
+            (
+                "listeners=CLIENTS://:9093\nlistener.security.protocol.map=CLIENTS:TLS",
+                "listeners",
+                "none of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
+            ),
+            (
+                "listeners=PLAINTEXT://:9092\nadvertised.listeners=OTHER://h:1",
+                "advertised.listeners",
+                "subset of the ones defined in listeners",
+            ),
+            (
+                "listeners=PLAINTEXT://:9092\nadvertised.listeners=PLAINTEXT://0.0.0.0:9092",
+                "advertised.listeners",
+                "nonroutable meta-address",
+            ),
+            (
+                "listeners=PLAINTEXT://:9092\nlistener.name.plaintext.sasl.enabled.mechanisms=SCRAM-SHA-256",
+                "listener.name.plaintext.sasl.enabled.mechanisms",
+                "PLAIN is the only",
+            ),
+        ] {
+            let err = BrokerConfig::from_properties(&props(text)).unwrap_err();
+            let ConfigError::Invalid { key, reason, .. } = &err else {
+                panic!("{text}: {err}");
+            };
+            assert_eq!(key, property, "{text}: {err}");
+            assert!(reason.contains(says), "{text}: {err}");
+        }
     }
 
     /// The property lines of Kafka 4.0's shipped `config/server.properties`.
@@ -1009,7 +1383,7 @@ log.cleaner.max.compaction.lag.ms=60000
     #[test]
     fn listener_names_map_to_protocols_and_hosts_resolve() {
         let text = "listeners=CLIENTS://localhost:29095\nlistener.security.protocol.map=CLIENTS:SASL_PLAINTEXT\n\
-                    listener.name.sasl_plaintext.plain.sasl.jaas.config=x required user_a=\"b\";\n";
+                    listener.name.clients.plain.sasl.jaas.config=x required user_a=\"b\";\n";
         let (c, _) = BrokerConfig::from_properties(&props(text)).unwrap();
         assert!(c.listeners[0].is_sasl());
         assert!(c.listeners[0].bind_addr().unwrap().ip().is_loopback());

@@ -6,47 +6,107 @@
 //! response to the writer, which awaits and writes them in order. Bad input (a frame over
 //! `socket.request.max.bytes`, a malformed or truncated request, an unknown API key)
 //! closes this connection with a log line and touches nothing else. On a SASL_PLAINTEXT
-//! listener each request first passes the connection's `sasl::Session`.
+//! listener each request first passes the connection's `sasl::Session`, checked against
+//! that listener's accounts.
+//!
+//! On an SSL or SASL_SSL listener the TLS handshake comes first; the rest is the same code
+//! over the TLS stream (generic over the stream's halves, see [`ResponseWriter`]).
 //!
 //! Responses go out without the broker copying record bytes: chunks in memory by vectored
-//! writes, and the file regions of Fetch responses by `sendfile`, which moves the page
-//! cache's pages into the socket without this process reading them.
+//! writes, and on plain TCP the file regions of Fetch responses by `sendfile`, which moves
+//! the page cache's pages into the socket without this process reading them. Over TLS the
+//! bytes must pass through the encryption, so a region is read and written.
 
+use std::collections::BTreeMap;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
+use std::future::Future;
 use tidelog_protocol::frame::frame_len;
 use tidelog_protocol::header::RequestPrefix;
 use tidelog_protocol::{decode_request, FileRegion, Payload};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, WriteHalf};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use crate::broker::Broker;
+use crate::config::Listener;
 use crate::dispatch::{self, PendingResponse};
-use crate::handlers;
+use crate::handlers::{self, Principal};
 use crate::sasl::{Gate, Session, FAILED_AUTHENTICATION_DELAY};
 
 /// Responses that may be pending at once per connection (librdkafka pipelines up to 5
 /// requests by default; Java up to 5 as well).
 const MAX_IN_FLIGHT: usize = 16;
 
+/// How much of a file region a TLS connection reads at a time: a large fetch response is
+/// not held whole in memory to be encrypted.
+const TLS_READ_CHUNK: usize = 256 * 1024;
+
 /// How much of a large frame is allocated ahead of the bytes actually arriving, so a
 /// length prefix alone cannot make us allocate `socket.request.max.bytes`.
 const READ_CHUNK: usize = 1 << 20;
 
-pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+/// Serves a connection accepted on `listener` (as advertised), after the TLS handshake when
+/// the listener has an acceptor. A failed handshake (a plaintext client on a TLS port, an
+/// untrusted or missing client certificate) closes only this connection.
+pub async fn accept(
+    broker: Arc<Broker>,
+    listener: Arc<Listener>,
+    tls: Option<TlsAcceptor>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(acceptor) = tls else {
+        let (reader, writer) = stream.into_split();
+        return serve(broker, listener, reader, writer, peer, shutdown).await;
+    };
+    let handshake = tokio::select! {
+        handshake = acceptor.accept(stream) => handshake,
+        _ = shutdown.wait_for(|stop| *stop) => return,
+    };
+    match handshake {
+        Ok(stream) => {
+            let (reader, writer) = tokio::io::split(stream);
+            serve(broker, listener, reader, writer, peer, shutdown).await
+        }
+        Err(error) => warn!(%peer, listener = %listener.name, %error, "closing connection: TLS handshake failed"),
+    }
+}
+
+/// `listener` is the listener the connection came in on, as advertised.
+async fn serve<R, W>(
+    broker: Arc<Broker>,
+    listener: Arc<Listener>,
+    mut reader: R,
+    writer: W,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin,
+    W: ResponseWriter + 'static,
+{
     debug!(%peer, "connection opened");
-    let (mut reader, writer) = stream.into_split();
     let (pending_tx, pending_rx) = mpsc::channel(MAX_IN_FLIGHT);
     let writer_task = tokio::spawn(write_responses(writer, pending_rx, peer));
     let max_frame = broker.config.socket_request_max_bytes as usize;
-    let mut session = Session::new(broker.config.listeners[0].is_sasl());
+    let mut session = Session::new(listener.is_sasl());
+    let no_accounts = BTreeMap::new();
+    let accounts = broker
+        .config
+        .sasl_plain_users
+        .get(&listener.name)
+        .unwrap_or(&no_accounts);
     loop {
         let frame = tokio::select! {
             frame = read_frame(&mut reader, session.max_frame(max_frame)) => frame,
@@ -78,9 +138,10 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
                 warn!(%peer, ?api_key, version, "closing connection: API version not advertised");
                 break;
             }
-            Ok(request) => match session.gate(&request.body, &broker.config.sasl_plain_users) {
+            Ok(request) => match session.gate(&request.body, accounts) {
                 Gate::Dispatch => {
-                    let dispatched = dispatch::dispatch(&broker, request, peer).await;
+                    let principal = session.user().map_or_else(Principal::anonymous, Principal::user);
+                    let dispatched = dispatch::dispatch(&broker, request, principal, &listener, peer).await;
                     close_after = dispatched.close;
                     dispatched.response
                 }
@@ -124,7 +185,7 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
 }
 
 /// Reads one frame body; `None` at a clean end of stream between frames.
-async fn read_frame(reader: &mut tokio::net::tcp::OwnedReadHalf, max: usize) -> Result<Option<Bytes>, String> {
+async fn read_frame(reader: &mut (impl AsyncRead + Unpin), max: usize) -> Result<Option<Bytes>, String> {
     let mut prefix = [0u8; 4];
     match reader.read_exact(&mut prefix).await {
         Ok(_) => {}
@@ -147,7 +208,11 @@ async fn read_frame(reader: &mut tokio::net::tcp::OwnedReadHalf, max: usize) -> 
     Ok(Some(body.freeze()))
 }
 
-async fn write_responses(mut writer: OwnedWriteHalf, mut pending: mpsc::Receiver<PendingResponse>, peer: SocketAddr) {
+async fn write_responses(
+    mut writer: impl ResponseWriter,
+    mut pending: mpsc::Receiver<PendingResponse>,
+    peer: SocketAddr,
+) {
     while let Some(response) = pending.recv().await {
         let Some(chunks) = response.await else {
             // Whoever made this response logged why it could not be made.
@@ -162,16 +227,43 @@ async fn write_responses(mut writer: OwnedWriteHalf, mut pending: mpsc::Receiver
     let _ = writer.shutdown().await;
 }
 
+/// The write half of a connection: where responses go, and how a file region gets there.
+pub trait ResponseWriter: AsyncWrite + Unpin + Send {
+    fn write_region(&mut self, region: FileRegion) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// Plain TCP: `sendfile`, the page cache's pages straight into the socket.
+impl ResponseWriter for OwnedWriteHalf {
+    async fn write_region(&mut self, region: FileRegion) -> io::Result<()> {
+        send_file(self.as_ref(), region).await
+    }
+}
+
+/// TLS: the bytes must be encrypted, so they are read (positioned reads, as fetches of
+/// uncached data do anyway) and written, [`TLS_READ_CHUNK`] at a time.
+impl ResponseWriter for WriteHalf<TlsStream<TcpStream>> {
+    async fn write_region(&mut self, mut region: FileRegion) -> io::Result<()> {
+        let mut buf = vec![0u8; region.len().min(TLS_READ_CHUNK)];
+        while !region.is_empty() {
+            let piece = &mut buf[..region.len().min(TLS_READ_CHUNK)];
+            region.file().read_exact_at(piece, region.offset())?;
+            self.write_all(piece).await?;
+            region.advance(piece.len());
+        }
+        Ok(())
+    }
+}
+
 /// Writes a response's chunks in order: each run of memory chunks with vectored writes,
-/// each file region with `sendfile`.
-async fn write_chunks(writer: &mut OwnedWriteHalf, chunks: Vec<Payload>) -> io::Result<()> {
+/// each file region as the writer writes regions.
+async fn write_chunks(writer: &mut impl ResponseWriter, chunks: Vec<Payload>) -> io::Result<()> {
     let mut memory = Vec::new();
     for chunk in chunks {
         match chunk {
             Payload::Memory(bytes) => memory.push(bytes),
             Payload::File(region) => {
                 write_memory(writer, std::mem::take(&mut memory)).await?;
-                send_file(writer.as_ref(), region).await?;
+                writer.write_region(region).await?;
             }
         }
     }
@@ -214,7 +306,7 @@ fn sendfile(socket: RawFd, region: &FileRegion) -> io::Result<usize> {
 }
 
 /// Writes the chunks with vectored writes, so record bytes go out without being copied.
-async fn write_memory(writer: &mut OwnedWriteHalf, mut chunks: Vec<Bytes>) -> io::Result<()> {
+async fn write_memory(writer: &mut (impl AsyncWrite + Unpin), mut chunks: Vec<Bytes>) -> io::Result<()> {
     let mut first = 0;
     while first < chunks.len() {
         let slices: Vec<IoSlice<'_>> = chunks[first..].iter().take(64).map(|c| IoSlice::new(c)).collect();

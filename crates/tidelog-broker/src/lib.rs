@@ -31,6 +31,7 @@ pub mod sasl;
 pub mod server;
 #[cfg(test)]
 mod test_util;
+pub mod tls;
 pub mod topic_config;
 
 pub use broker::{format_log_dirs, Broker};

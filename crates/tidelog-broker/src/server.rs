@@ -1,52 +1,93 @@
-//! The accept loop and graceful shutdown.
+//! The accept loop over every listener, and graceful shutdown.
 //!
 //! On shutdown the listener stops accepting, every connection stops reading new requests
 //! and finishes the ones in flight, and only then does the caller flush and close the logs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::broker::Broker;
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, Listener};
 use crate::connection;
+use crate::tls;
 
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A bound listener socket, with its TLS acceptor on an SSL or SASL_SSL listener.
+pub struct BoundListener {
+    socket: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
+/// A listener being served: its socket and acceptor, and what it advertises (its name and
+/// security protocol too).
+struct Served {
+    bound: BoundListener,
+    advertised: Arc<Listener>,
+}
+
 pub struct Server {
-    listener: TcpListener,
+    listeners: Vec<Served>,
     broker: Arc<Broker>,
 }
 
 impl Server {
-    /// Binds the first listener. A port of 0 picks a free port, which is then also the
-    /// advertised one, so tests can start brokers without guessing ports.
-    pub async fn bind_listener(mut config: BrokerConfig) -> std::io::Result<(TcpListener, BrokerConfig)> {
-        let addr = config.listeners[0].bind_addr().map_err(std::io::Error::other)?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))?;
-        let port = listener.local_addr()?.port();
-        for advertised in &mut config.advertised_listeners {
+    /// Binds every listener, in the configuration's order, and reads the TLS listeners'
+    /// key and trust stores, so that a mistake stops the start before the logs are opened.
+    /// A port of 0 picks a free port, which is then also the one that listener advertises,
+    /// so tests can start brokers without guessing ports.
+    pub async fn bind_listeners(mut config: BrokerConfig) -> std::io::Result<(Vec<BoundListener>, BrokerConfig)> {
+        let mut bound = Vec::with_capacity(config.listeners.len());
+        for (listener, advertised) in config.listeners.iter().zip(&mut config.advertised_listeners) {
+            let tls = match config.tls.get(&listener.name) {
+                Some(settings) => Some(tls::acceptor(settings).map_err(|e| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("listener {}: {e}", listener.name),
+                    )
+                })?),
+                None => None,
+            };
+            let addr = listener.bind_addr().map_err(std::io::Error::other)?;
+            let socket = TcpListener::bind(addr)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{addr} (listener {}): {e}", listener.name)))?;
             if advertised.port == 0 {
-                advertised.port = port;
+                advertised.port = socket.local_addr()?.port();
             }
+            bound.push(BoundListener { socket, tls });
         }
-        Ok((listener, config))
+        Ok((bound, config))
     }
 
-    pub fn new(listener: TcpListener, broker: Arc<Broker>) -> Server {
-        Server { listener, broker }
+    /// `listeners` as [`Server::bind_listeners`] returned them.
+    pub fn new(listeners: Vec<BoundListener>, broker: Arc<Broker>) -> Server {
+        let advertised = broker.config.advertised_listeners.iter().cloned().map(Arc::new);
+        Server {
+            listeners: listeners
+                .into_iter()
+                .zip(advertised)
+                .map(|(bound, advertised)| Served { bound, advertised })
+                .collect(),
+            broker,
+        }
     }
 
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+    /// Each listener's name and bound address, in the configuration's order.
+    pub fn local_addrs(&self) -> std::io::Result<Vec<(String, SocketAddr)>> {
+        self.listeners
+            .iter()
+            .map(|served| Ok((served.advertised.name.clone(), served.bound.socket.local_addr()?)))
+            .collect()
     }
 
     /// Serves until `shutdown` turns true, then drains the connections.
@@ -55,19 +96,21 @@ impl Server {
         let mut stop_accepting = shutdown.clone();
         loop {
             tokio::select! {
-                accepted = self.listener.accept() => match accepted {
+                (accepted, served) = accept(&self.listeners) => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
                         let broker = self.broker.clone();
+                        let listener = served.advertised.clone();
+                        let tls = served.bound.tls.clone();
                         let stop = shutdown.clone();
                         let open = broker.metrics.connection_opened();
                         connections.spawn(async move {
-                            connection::serve(broker, stream, peer, stop).await;
+                            connection::accept(broker, listener, tls, stream, peer, stop).await;
                             drop(open);
                         });
                     }
                     Err(e) => {
-                        warn!(error = %e, "accept failed");
+                        warn!(listener = %served.advertised.name, error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
@@ -75,7 +118,7 @@ impl Server {
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
-        drop(self.listener);
+        drop(self.listeners);
         info!(
             connections = connections.len(),
             "stopped accepting; draining connections"
@@ -89,4 +132,17 @@ impl Server {
             connections.abort_all();
         }
     }
+}
+
+/// The next connection on any of `listeners`, with the listener it came in on.
+async fn accept(listeners: &[Served]) -> (std::io::Result<(TcpStream, SocketAddr)>, &Served) {
+    std::future::poll_fn(|cx| {
+        for served in listeners {
+            if let Poll::Ready(accepted) = served.bound.socket.poll_accept(cx) {
+                return Poll::Ready((accepted, served));
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }

@@ -20,7 +20,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let (listener, config) = Server::bind_listener(config)
+        let (listeners, config) = Server::bind_listeners(config)
             .await
             .map_err(|e| format!("cannot listen: {e}"))?;
         // HTTP answers /health/live while the logs recover.
@@ -31,8 +31,11 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let readiness = Readiness::default();
         http::spawn(http_listeners, readiness.clone(), stopped.clone());
         let broker = Broker::open(config).map_err(|e| e.to_string())?;
-        let server = Server::new(listener, broker.clone());
-        let addr = server.local_addr().map_err(|e| e.to_string())?;
+        let server = Server::new(listeners, broker.clone());
+        let addrs = server.local_addrs().map_err(|e| e.to_string())?;
+        // `addr` is the first listener's, which tests and scripts read; `listeners` all.
+        let addr = addrs[0].1;
+        let listeners: Vec<String> = addrs.iter().map(|(name, addr)| format!("{name}://{addr}")).collect();
         // Handlers in place before anyone can know the broker is up: a SIGTERM sent as soon
         // as the listening line appears must stop it cleanly, not kill it.
         let signals = Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
@@ -40,7 +43,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         // must find /health/ready and the console answering, not 503. The Kafka listener
         // is bound: connections made meanwhile wait in its backlog for `server.run`.
         readiness.ready(broker.clone());
-        info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
+        info!(%addr, listeners = listeners.join(","), startup_ms = started.elapsed().as_millis() as u64, "listening");
         let background = tokio::spawn(broker.clone().run_background_tasks(stopped.clone()));
         tokio::spawn(async move {
             signals.wait().await;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::clients::{new_topic, CLIENT_TIMEOUT};
+use common::clients::{first_record, new_topic, CLIENT_TIMEOUT};
 use common::raw::RawClient;
 use common::{serve_on_expecting_exit, Broker};
 use rdkafka::admin::{AdminClient, AdminOptions};
@@ -14,7 +14,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::util::Timeout;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use tidelog_protocol::messages::sasl_authenticate_request::SaslAuthenticateRequest;
 use tidelog_protocol::messages::sasl_handshake_request::SaslHandshakeRequest;
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
@@ -56,20 +56,8 @@ fn clients_with_an_account_produce_and_consume_and_a_wrong_password_is_refused()
         .expect("queued");
     producer.flush(CLIENT_TIMEOUT).expect("delivered");
 
-    let consumer: BaseConsumer = login(&broker, "admin", "admin-secret")
-        .set("group.id", "readers")
-        .create()
-        .expect("a consumer");
-    let mut partitions = TopicPartitionList::new();
-    partitions
-        .add_partition_offset("private", 0, Offset::Beginning)
-        .expect("offset");
-    consumer.assign(&partitions).expect("assign");
-    let message = consumer
-        .poll(CLIENT_TIMEOUT)
-        .expect("a record within the timeout")
-        .expect("a record");
-    assert_eq!((message.offset(), message.payload()), (0, Some(&b"for alice"[..])));
+    let read = first_record(&login(&broker, "admin", "admin-secret"), "private");
+    assert_eq!(read, (0, b"for alice".to_vec()));
 
     // A wrong password gets nothing: no metadata, and the broker logs the refusal.
     let intruder: BaseConsumer = login(&broker, "alice", "guess").create().expect("a client");

@@ -6,6 +6,8 @@
 //! coordinator accepts only for an empty group, as `kafka-consumer-groups --reset-offsets`
 //! makes it) and DeleteGroups.
 
+use std::sync::Arc;
+
 use axum::extract::rejection::FormRejection;
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -27,6 +29,7 @@ use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use super::layout::{facts, page};
 use super::{answered, blocking, number, see_other, segment, Console, Page, PageError};
+
 use crate::broker::Broker;
 use crate::coordinator::group;
 use crate::grouping::by_topic;
@@ -52,12 +55,12 @@ impl Position {
     }
 }
 
-fn describe(broker: &Broker, id: &str) -> Result<DescribedGroup, PageError> {
+fn describe(broker: &Arc<Broker>, id: &str) -> Result<DescribedGroup, PageError> {
     let request = DescribeGroupsRequest {
         groups: vec![id.to_string()],
         ..Default::default()
     };
-    let described = handlers::describe_groups::handle(broker, request, DESCRIBE_VERSION)
+    let described = handlers::describe_groups::respond(&super::context(broker, DESCRIBE_VERSION), request)
         .groups
         .into_iter()
         .next()
@@ -70,7 +73,7 @@ fn describe(broker: &Broker, id: &str) -> Result<DescribedGroup, PageError> {
 }
 
 /// The group's committed offsets (those it has), by topic and partition.
-fn positions(broker: &Broker, id: &str) -> Vec<Position> {
+fn positions(broker: &Arc<Broker>, id: &str) -> Vec<Position> {
     let request = OffsetFetchRequest {
         groups: vec![OffsetFetchRequestGroup {
             group_id: id.to_string(),
@@ -79,7 +82,7 @@ fn positions(broker: &Broker, id: &str) -> Vec<Position> {
         }],
         ..Default::default()
     };
-    let response = handlers::offset_fetch::handle(broker, request, OFFSET_FETCH_VERSION);
+    let response = handlers::offset_fetch::respond(&super::context(broker, OFFSET_FETCH_VERSION), request);
     let mut positions: Vec<Position> = response
         .groups
         .into_iter()
@@ -107,7 +110,7 @@ fn positions(broker: &Broker, id: &str) -> Vec<Position> {
 }
 
 pub async fn list(Console(broker): Console) -> Page {
-    let mut groups = handlers::list_groups::handle(&broker, ListGroupsRequest::default()).groups;
+    let mut groups = handlers::list_groups::respond(&broker, ListGroupsRequest::default()).groups;
     groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
     let body = html! {
         @if groups.is_empty() {
@@ -341,7 +344,14 @@ pub async fn reset(
             .collect(),
         ..Default::default()
     };
-    let Some(ResponseBody::OffsetCommit(response)) = answered(handlers::offset_commit::handle(&broker, request)).await
+    let Some(ResponseBody::OffsetCommit(response)) = answered(
+        handlers::offset_commit::handle(
+            &super::context(&broker, *handlers::offset_commit::VERSIONS.end()),
+            request,
+        )
+        .await,
+    )
+    .await
     else {
         return Err(PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None));
     };
@@ -361,7 +371,14 @@ pub async fn delete(Console(broker): Console, Path(id): Path<String>) -> Page {
         groups_names: vec![id.clone()],
         ..Default::default()
     };
-    let Some(ResponseBody::DeleteGroups(response)) = answered(handlers::delete_groups::handle(&broker, request)).await
+    let Some(ResponseBody::DeleteGroups(response)) = answered(
+        handlers::delete_groups::handle(
+            &super::context(&broker, *handlers::delete_groups::VERSIONS.end()),
+            request,
+        )
+        .await,
+    )
+    .await
     else {
         return Err(PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None));
     };

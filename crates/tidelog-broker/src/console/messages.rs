@@ -495,7 +495,7 @@ pub async fn produce(
         }],
         ..Default::default()
     };
-    let reply = handlers::produce::handle(&broker, request, PRODUCE_VERSION).await;
+    let reply = handlers::produce::handle(&super::context(&broker, PRODUCE_VERSION), request).await;
     let Some(ResponseBody::Produce(response)) = answered(reply).await else {
         return Err(PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None));
     };

@@ -27,7 +27,7 @@ use axum::Router;
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
-use crate::dispatch::Reply;
+use crate::handlers::{Principal, Reply, RequestContext};
 use crate::http::{not_ready, Readiness};
 use crate::partitions::Partition;
 
@@ -175,6 +175,20 @@ pub fn name_value_lines<'a>(what: &str, text: &'a str) -> Result<Vec<(&'a str, &
                 .ok_or_else(|| PageError::bad_request(format!("A {what} line must be name=value, not {line:?}.")))
         })
         .collect()
+}
+
+/// What the console's calls of Kafka handlers say of themselves: an anonymous client
+/// (the HTTP listener has no authentication yet) named `tidelog-console`, on the broker's
+/// first listener, with the API `version` the page speaks.
+pub fn context(broker: &Arc<Broker>, version: i16) -> RequestContext {
+    RequestContext {
+        broker: broker.clone(),
+        api_version: version,
+        client_id: "tidelog-console".into(),
+        principal: Principal::anonymous(),
+        listener: Arc::new(broker.config.advertised_listeners[0].clone()),
+        peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    }
 }
 
 /// The response a handler's [`Reply`] comes to (its future awaited); `None` for no answer.

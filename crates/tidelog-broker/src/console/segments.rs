@@ -53,7 +53,7 @@ pub async fn list(Console(broker): Console, Path((topic, index)): Path<(String, 
         }],
         ..Default::default()
     };
-    let producers: Vec<ProducerState> = handlers::describe_producers::handle(&broker, request)
+    let producers: Vec<ProducerState> = handlers::describe_producers::respond(&broker, request)
         .topics
         .into_iter()
         .flat_map(|t| t.partitions)

@@ -46,7 +46,7 @@ pub async fn overview(Console(broker): Console) -> Page {
         )
     };
     let bytes: u64 = topic_sizes(&broker)?.values().sum();
-    let groups = handlers::list_groups::handle(&broker, ListGroupsRequest::default())
+    let groups = handlers::list_groups::respond(&broker, ListGroupsRequest::default())
         .groups
         .len();
     let listeners = broker
@@ -152,7 +152,7 @@ pub async fn create(Console(broker): Console, form: Result<Form<NewTopicForm>, F
         }],
         ..Default::default()
     };
-    let response = handlers::create_topics::handle(&broker, request);
+    let response = handlers::create_topics::respond(&broker, request);
     match response.topics.into_iter().next() {
         Some(t) if t.error_code == 0 => Ok(see_other(&format!("/topics/{}", segment(&name)))),
         Some(t) => Err(PageError::kafka(ErrorCode(t.error_code), t.error_message)),
@@ -165,7 +165,7 @@ pub async fn delete(Console(broker): Console, Path(topic): Path<String>) -> Page
         topic_names: vec![topic.clone()],
         ..Default::default()
     };
-    let response = handlers::delete_topics::handle(&broker, request);
+    let response = handlers::delete_topics::respond(&broker, request);
     match response.responses.into_iter().next() {
         Some(r) if r.error_code == 0 => Ok(see_other("/topics")),
         Some(r) => Err(PageError::kafka(ErrorCode(r.error_code), r.error_message)),

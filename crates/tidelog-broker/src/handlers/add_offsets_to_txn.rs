@@ -3,18 +3,21 @@
 //! gets the transaction's marker. Only clients of transactions v1 send it: a TxnOffsetCommit
 //! v5 adds the partition itself.
 
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
 use tidelog_protocol::messages::add_offsets_to_txn_response::AddOffsetsToTxnResponse;
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
-use crate::broker::Broker;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::coordinator::txn::state::TV_0;
-use crate::dispatch::Reply;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Arc<Broker>, request: AddOffsetsToTxnRequest) -> Reply {
+/// The versions served, as ApiVersions advertises them: 0 to 4.
+pub const VERSIONS: RangeInclusive<i16> = 0..=4;
+
+pub async fn handle(ctx: &RequestContext, request: AddOffsetsToTxnRequest) -> Reply {
+    let broker = &ctx.broker;
     let respond = |code: ErrorCode| {
         ResponseBody::AddOffsetsToTxn(AddOffsetsToTxnResponse {
             error_code: code.0,

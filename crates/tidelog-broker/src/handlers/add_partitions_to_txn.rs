@@ -10,7 +10,7 @@
 //! A partition this broker does not host gets UNKNOWN_TOPIC_OR_PARTITION and the others
 //! of the request OPERATION_NOT_ATTEMPTED, as in Kafka: the transaction does not change.
 
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
@@ -23,9 +23,14 @@ use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
 use crate::coordinator::txn::state::{TV_0, TV_2};
-use crate::dispatch::Reply;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Arc<Broker>, request: AddPartitionsToTxnRequest, version: i16) -> Reply {
+/// The versions served, as ApiVersions advertises them: 0 to 5.
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
+
+pub async fn handle(ctx: &RequestContext, request: AddPartitionsToTxnRequest) -> Reply {
+    let broker = &ctx.broker;
+    let version = ctx.api_version;
     let broker = broker.clone();
     Reply::Later(Box::pin(async move {
         if version < 4 {

@@ -5,15 +5,24 @@
 //! the checks for duplicates.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::alter_configs_request::{AlterConfigsRequest, AlterableConfig};
 use tidelog_protocol::messages::alter_configs_response::{AlterConfigsResourceResponse, AlterConfigsResponse};
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::{ApiError, Broker};
+use crate::handlers::{Reply, RequestContext};
 use crate::topic_config::{RESOURCE_BROKER, RESOURCE_TOPIC};
 
-pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
+/// The versions served, as ApiVersions advertises them: 0 to 2.
+pub const VERSIONS: RangeInclusive<i16> = 0..=2;
+
+pub async fn handle(ctx: &RequestContext, request: AlterConfigsRequest) -> Reply {
+    Reply::Now(ResponseBody::AlterConfigs(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let resources: Vec<Resource<'_, AlterableConfig>> = request
         .resources
         .iter()

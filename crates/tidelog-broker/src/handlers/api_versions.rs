@@ -1,83 +1,102 @@
 //! ApiVersions: the APIs and versions this broker handles in full.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::api_versions_request::ApiVersionsRequest;
 use tidelog_protocol::messages::api_versions_response::{
     ApiVersion, ApiVersionsResponse, FinalizedFeatureKey, SupportedFeatureKey,
 };
-use tidelog_protocol::{ApiKey, ErrorCode};
+use tidelog_protocol::{ApiKey, ErrorCode, ResponseBody};
 
-use crate::broker::Broker;
 use crate::features;
+use crate::handlers::{Reply, RequestContext};
+
+/// The versions served, as ApiVersions advertises them: 0 to 4.
+pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 
 /// Every handled API with the versions advertised. Only what is fully handled, at every
-/// version listed, goes here.
-const ADVERTISED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 13),
-    (ApiKey::Fetch, 4, 18),
-    (ApiKey::ListOffsets, 1, 10),
-    (ApiKey::Metadata, 0, 13),
-    (ApiKey::ApiVersions, 0, 4),
-    (ApiKey::CreateTopics, 2, 7),
-    (ApiKey::DeleteTopics, 1, 6),
-    (ApiKey::DeleteRecords, 0, 2),
-    (ApiKey::DescribeConfigs, 1, 4),
-    (ApiKey::AlterConfigs, 0, 2),
-    (ApiKey::IncrementalAlterConfigs, 0, 1),
-    (ApiKey::CreatePartitions, 0, 3),
-    (ApiKey::DescribeCluster, 0, 2),
-    (ApiKey::DescribeLogDirs, 1, 4),
-    (ApiKey::ElectLeaders, 0, 2),
-    (ApiKey::UpdateFeatures, 0, 2),
-    (ApiKey::DescribeTopicPartitions, 0, 0),
-    (ApiKey::FindCoordinator, 0, 6),
-    (ApiKey::JoinGroup, 0, 9),
-    (ApiKey::SyncGroup, 0, 5),
-    (ApiKey::Heartbeat, 0, 4),
-    (ApiKey::LeaveGroup, 0, 5),
-    (ApiKey::OffsetCommit, 2, 9),
-    (ApiKey::OffsetFetch, 1, 9),
-    (ApiKey::ListGroups, 0, 5),
-    (ApiKey::SaslHandshake, 1, 1),
-    (ApiKey::SaslAuthenticate, 0, 2),
-    (ApiKey::DescribeGroups, 0, 6),
-    (ApiKey::DeleteGroups, 0, 2),
-    (ApiKey::OffsetDelete, 0, 0),
-    (ApiKey::InitProducerId, 0, 5),
-    (ApiKey::AddPartitionsToTxn, 0, 5),
-    (ApiKey::AddOffsetsToTxn, 0, 4),
-    (ApiKey::EndTxn, 0, 5),
-    (ApiKey::TxnOffsetCommit, 0, 5),
-    (ApiKey::DescribeTransactions, 0, 0),
-    (ApiKey::ListTransactions, 0, 2),
-    (ApiKey::WriteTxnMarkers, 1, 1),
-    (ApiKey::DescribeProducers, 0, 0),
-    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
-    (ApiKey::ConsumerGroupDescribe, 0, 1),
+/// version listed, goes here: each handler's `VERSIONS`, and the SASL APIs, which the
+/// connection's `sasl::Session` answers.
+const ADVERTISED: &[(ApiKey, RangeInclusive<i16>)] = &[
+    (ApiKey::Produce, super::produce::VERSIONS),
+    (ApiKey::Fetch, super::fetch::VERSIONS),
+    (ApiKey::ListOffsets, super::list_offsets::VERSIONS),
+    (ApiKey::Metadata, super::metadata::VERSIONS),
+    (ApiKey::ApiVersions, VERSIONS),
+    (ApiKey::CreateTopics, super::create_topics::VERSIONS),
+    (ApiKey::DeleteTopics, super::delete_topics::VERSIONS),
+    (ApiKey::DeleteRecords, super::delete_records::VERSIONS),
+    (ApiKey::DescribeConfigs, super::describe_configs::VERSIONS),
+    (ApiKey::AlterConfigs, super::alter_configs::VERSIONS),
+    (
+        ApiKey::IncrementalAlterConfigs,
+        super::incremental_alter_configs::VERSIONS,
+    ),
+    (ApiKey::CreatePartitions, super::create_partitions::VERSIONS),
+    (ApiKey::DescribeCluster, super::describe_cluster::VERSIONS),
+    (ApiKey::DescribeLogDirs, super::describe_log_dirs::VERSIONS),
+    (ApiKey::ElectLeaders, super::elect_leaders::VERSIONS),
+    (ApiKey::UpdateFeatures, super::update_features::VERSIONS),
+    (
+        ApiKey::DescribeTopicPartitions,
+        super::describe_topic_partitions::VERSIONS,
+    ),
+    (ApiKey::FindCoordinator, super::find_coordinator::VERSIONS),
+    (ApiKey::JoinGroup, super::join_group::VERSIONS),
+    (ApiKey::SyncGroup, super::sync_group::VERSIONS),
+    (ApiKey::Heartbeat, super::heartbeat::VERSIONS),
+    (ApiKey::LeaveGroup, super::leave_group::VERSIONS),
+    (ApiKey::OffsetCommit, super::offset_commit::VERSIONS),
+    (ApiKey::OffsetFetch, super::offset_fetch::VERSIONS),
+    (ApiKey::ListGroups, super::list_groups::VERSIONS),
+    (ApiKey::SaslHandshake, 1..=1),
+    (ApiKey::SaslAuthenticate, 0..=2),
+    (ApiKey::DescribeGroups, super::describe_groups::VERSIONS),
+    (ApiKey::DeleteGroups, super::delete_groups::VERSIONS),
+    (ApiKey::OffsetDelete, super::offset_delete::VERSIONS),
+    (ApiKey::InitProducerId, super::init_producer_id::VERSIONS),
+    (ApiKey::AddPartitionsToTxn, super::add_partitions_to_txn::VERSIONS),
+    (ApiKey::AddOffsetsToTxn, super::add_offsets_to_txn::VERSIONS),
+    (ApiKey::EndTxn, super::end_txn::VERSIONS),
+    (ApiKey::TxnOffsetCommit, super::txn_offset_commit::VERSIONS),
+    (ApiKey::DescribeTransactions, super::describe_transactions::VERSIONS),
+    (ApiKey::ListTransactions, super::list_transactions::VERSIONS),
+    (ApiKey::WriteTxnMarkers, super::write_txn_markers::VERSIONS),
+    (ApiKey::DescribeProducers, super::describe_producers::VERSIONS),
+    (
+        ApiKey::ConsumerGroupHeartbeat,
+        super::consumer_group_heartbeat::VERSIONS,
+    ),
+    (ApiKey::ConsumerGroupDescribe, super::consumer_group_describe::VERSIONS),
 ];
 
 pub fn advertised(api_key: ApiKey, version: i16) -> bool {
     ADVERTISED
         .iter()
-        .any(|(k, min, max)| *k == api_key && (*min..=*max).contains(&version))
+        .any(|(k, versions)| *k == api_key && versions.contains(&version))
 }
 
 fn api_list() -> Vec<ApiVersion> {
     ADVERTISED
         .iter()
-        .map(|(key, min, max)| ApiVersion {
+        .map(|(key, versions)| ApiVersion {
             api_key: *key as i16,
-            min_version: *min,
-            max_version: *max,
+            min_version: *versions.start(),
+            max_version: *versions.end(),
             ..Default::default()
         })
         .collect()
+}
+
+pub async fn handle(ctx: &RequestContext, request: ApiVersionsRequest) -> Reply {
+    Reply::Now(ResponseBody::ApiVersions(respond(ctx, request)))
 }
 
 /// KIP-511's client name and version are accepted as given (they only label the client).
 /// The features (v3+): their epoch counts the changes, so clients keep the newest view.
 /// Clients asking with v3 are not shown supported ranges starting at level 0, which older
 /// ones cannot read (Kafka leaves them out too, KAFKA-17492); v4+ see them all.
-pub fn handle(broker: &Broker, _request: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+fn respond(ctx: &RequestContext, _request: ApiVersionsRequest) -> ApiVersionsResponse {
+    let (broker, version) = (&ctx.broker, ctx.api_version);
     let image = broker.metadata.image();
     let supported_features = match version >= 4 {
         true => features::SUPPORTED
@@ -124,8 +143,11 @@ mod tests {
 
     #[test]
     fn advertised_versions_are_ones_the_codec_covers() {
-        for (key, min, max) in ADVERTISED {
-            assert!(key.min_version() <= *min && *max <= key.max_version(), "{key:?}");
+        for (key, versions) in ADVERTISED {
+            assert!(
+                key.min_version() <= *versions.start() && *versions.end() <= key.max_version(),
+                "{key:?}"
+            );
         }
     }
 }

@@ -1,23 +1,32 @@
 //! ConsumerGroupDescribe (KIP-848): each consumer group's epochs, assignor and members, with
 //! every member's current and target assignment.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::consumer_group_describe_request::ConsumerGroupDescribeRequest;
 use tidelog_protocol::messages::consumer_group_describe_response::{
     Assignment, ConsumerGroupDescribeResponse, DescribedGroup, Member, TopicPartitions,
 };
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::authorized_operations;
 use crate::broker::Broker;
 use crate::coordinator::consumer::assignor::Partitions;
 use crate::coordinator::consumer::group::{pattern, ConsumerGroup};
 use crate::coordinator::consumer::records::by_topic_id;
+use crate::handlers::{Reply, RequestContext};
 use crate::metadata::MetadataImage;
+
+/// The versions served, as ApiVersions advertises them: 0 to 1.
+pub const VERSIONS: RangeInclusive<i16> = 0..=1;
 
 /// KIP-1099's member type of a member using the consumer protocol.
 const CONSUMER_MEMBER: i8 = 1;
 
-pub fn handle(broker: &Broker, request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
+pub async fn handle(ctx: &RequestContext, request: ConsumerGroupDescribeRequest) -> Reply {
+    Reply::Now(ResponseBody::ConsumerGroupDescribe(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
     let operations =
         authorized_operations::if_asked(request.include_authorized_operations, authorized_operations::GROUP);
     let groups = request

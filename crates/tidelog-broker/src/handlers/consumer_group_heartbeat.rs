@@ -4,6 +4,7 @@
 //! the group is locked, and the answer waits until that write is durable, so a member is
 //! never told of an epoch or partitions that a crash could take back.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
 use tidelog_protocol::messages::consumer_group_heartbeat_response::{
     Assignment, ConsumerGroupHeartbeatResponse, TopicPartitions,
@@ -11,21 +12,19 @@ use tidelog_protocol::messages::consumer_group_heartbeat_response::{
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tokio::time::Instant;
 
-use crate::broker::Broker;
 use crate::coordinator::consumer::group::Heartbeat;
 use crate::coordinator::consumer::persist;
 use crate::coordinator::consumer::records::{by_topic_id, by_topic_name};
 use crate::coordinator::group::state::GroupState;
-use crate::dispatch::Reply;
 use crate::features;
+use crate::handlers::{Reply, RequestContext};
 use crate::ids::{random_uuid, uuid_base64};
 
-pub fn handle(
-    broker: &Broker,
-    request: ConsumerGroupHeartbeatRequest,
-    client_id: String,
-    client_host: String,
-) -> Reply {
+/// The versions served, as ApiVersions advertises them: 0 to 1.
+pub const VERSIONS: RangeInclusive<i16> = 0..=1;
+
+pub async fn handle(ctx: &RequestContext, request: ConsumerGroupHeartbeatRequest) -> Reply {
+    let broker = &ctx.broker;
     let consumer_groups = &broker.consumer_groups;
     let interval_ms = consumer_groups.heartbeat_interval.as_millis() as i32;
     // A refusal carries no heartbeat interval (0), as Kafka's.
@@ -74,8 +73,8 @@ pub fn handle(
         member_epoch: request.member_epoch,
         instance_id: request.instance_id,
         rack_id: request.rack_id,
-        client_id,
-        client_host,
+        client_id: ctx.client_id.clone(),
+        client_host: ctx.client_host(),
         rebalance_timeout_ms: request.rebalance_timeout_ms,
         subscribed_topics: request.subscribed_topic_names,
         subscribed_regex: request.subscribed_topic_regex,

@@ -1,12 +1,21 @@
 //! CreatePartitions: raises a topic's partition count.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::create_partitions_request::CreatePartitionsRequest;
 use tidelog_protocol::messages::create_partitions_response::{CreatePartitionsResponse, CreatePartitionsTopicResult};
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::{too_many_partitions, ApiError, Broker, MAX_NEW_PARTITIONS_PER_REQUEST};
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+/// The versions served, as ApiVersions advertises them: 0 to 3.
+pub const VERSIONS: RangeInclusive<i16> = 0..=3;
+
+pub async fn handle(ctx: &RequestContext, request: CreatePartitionsRequest) -> Reply {
+    Reply::Now(ResponseBody::CreatePartitions(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let node = broker.config.node_id;
     let too_many = new_partitions(broker, &request) > MAX_NEW_PARTITIONS_PER_REQUEST;
     let results = request

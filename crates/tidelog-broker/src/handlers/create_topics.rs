@@ -2,18 +2,27 @@
 //! `validate_only`, with one result per topic.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
 use tidelog_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult, CreateTopicsResponse,
 };
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::{too_many_partitions, ApiError, Broker, NewTopic, MAX_NEW_PARTITIONS_PER_REQUEST};
+use crate::handlers::{Reply, RequestContext};
 use crate::metadata::TopicMeta;
 use crate::topic_config;
 
-pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
+/// The versions served, as ApiVersions advertises them: 2 to 7.
+pub const VERSIONS: RangeInclusive<i16> = 2..=7;
+
+pub async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> Reply {
+    Reply::Now(ResponseBody::CreateTopics(respond(&ctx.broker, request)))
+}
+
+pub(crate) fn respond(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let new_partitions: i64 = request.topics.iter().map(|t| requested_partitions(broker, t)).sum();
     if new_partitions > MAX_NEW_PARTITIONS_PER_REQUEST {
         let topics = request

@@ -1,16 +1,19 @@
 //! DeleteGroups: removes groups without members and their committed offsets, answering
 //! once the tombstones are durable. Groups with members get NON_EMPTY_GROUP.
 
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use tidelog_protocol::messages::delete_groups_response::{DeletableGroupResult, DeleteGroupsResponse};
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
-use crate::broker::Broker;
-use crate::dispatch::Reply;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> Reply {
+/// The versions served, as ApiVersions advertises them: 0 to 2.
+pub const VERSIONS: RangeInclusive<i16> = 0..=2;
+
+pub async fn handle(ctx: &RequestContext, request: DeleteGroupsRequest) -> Reply {
+    let broker = &ctx.broker;
     let mut writes = Vec::new();
     let results = request
         .groups_names

@@ -7,20 +7,29 @@
 //! POLICY_VIOLATION, an internal topic INVALID_TOPIC_EXCEPTION. One node has no replicas
 //! to wait for, so `timeout_ms` is not used.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::delete_records_request::DeleteRecordsRequest;
 use tidelog_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsResponse, DeleteRecordsTopicResult,
 };
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 use tracing::{error, info};
 
 use crate::broker::{is_internal_topic, Broker};
+use crate::handlers::{Reply, RequestContext};
 use crate::topic_config;
+
+/// The versions served, as ApiVersions advertises them: 0 to 2.
+pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 
 /// The offset that stands for the partition's high watermark.
 const HIGH_WATERMARK: i64 = -1;
 
-pub fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub async fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> Reply {
+    Reply::Now(ResponseBody::DeleteRecords(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let mut topics: Vec<DeleteRecordsTopicResult> = request
         .topics
         .into_iter()

@@ -1,12 +1,21 @@
 //! DeleteTopics: by name (v1-5) or by name or topic id (v6+).
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use tidelog_protocol::messages::delete_topics_response::{DeletableTopicResult, DeleteTopicsResponse};
-use tidelog_protocol::{ErrorCode, Uuid};
+use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 
 use crate::broker::{ApiError, Broker};
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Broker, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+/// The versions served, as ApiVersions advertises them: 1 to 6.
+pub const VERSIONS: RangeInclusive<i16> = 1..=6;
+
+pub async fn handle(ctx: &RequestContext, request: DeleteTopicsRequest) -> Reply {
+    Reply::Now(ResponseBody::DeleteTopics(respond(&ctx.broker, request)))
+}
+
+pub(crate) fn respond(broker: &Broker, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let by_name = request.topic_names.into_iter().map(|name| (Some(name), Uuid::NIL));
     let by_state = request.topics.into_iter().map(|t| (t.name, t.topic_id));
     let responses = by_name

@@ -1,16 +1,26 @@
-//! DescribeCluster: this node as the only broker and the controller.
+//! DescribeCluster: this node as the only broker and the controller, at its endpoint on the
+//! listener the request came in on.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::describe_cluster_request::DescribeClusterRequest;
 use tidelog_protocol::messages::describe_cluster_response::{DescribeClusterBroker, DescribeClusterResponse};
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::authorized_operations;
-use crate::broker::Broker;
+use crate::handlers::{Reply, RequestContext};
+
+/// The versions served, as ApiVersions advertises them: 0 to 2.
+pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 
 /// Kafka's endpoint type for brokers; 2 asks for controllers, which we do not expose.
 const ENDPOINT_TYPE_BROKERS: i8 = 1;
 
-pub fn handle(broker: &Broker, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub async fn handle(ctx: &RequestContext, request: DescribeClusterRequest) -> Reply {
+    Reply::Now(ResponseBody::DescribeCluster(respond(ctx, request)))
+}
+
+fn respond(ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
+    let broker = &ctx.broker;
     if request.endpoint_type != ENDPOINT_TYPE_BROKERS {
         return DescribeClusterResponse {
             error_code: ErrorCode::MISMATCHED_ENDPOINT_TYPE.0,
@@ -20,7 +30,8 @@ pub fn handle(broker: &Broker, request: DescribeClusterRequest) -> DescribeClust
             ..Default::default()
         };
     }
-    let advertised = &broker.config.advertised_listeners[0];
+    // Kafka answers with the broker's endpoint on the listener the request came in on.
+    let advertised = &ctx.listener;
     DescribeClusterResponse {
         cluster_id: broker.cluster_id.clone(),
         controller_id: broker.config.node_id,

@@ -1,17 +1,26 @@
 //! DescribeConfigs: topic configs (effective values with their sources and synonyms) and
 //! broker configs, with Kafka's names.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::describe_configs_request::{DescribeConfigsRequest, DescribeConfigsResource};
 use tidelog_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult, DescribeConfigsSynonym,
 };
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::{unknown_topic, ApiError, Broker};
 use crate::config_docs;
+use crate::handlers::{Reply, RequestContext};
 use crate::topic_config::{self, ConfigSource, ConfigType, RESOURCE_BROKER, RESOURCE_TOPIC};
 
-pub fn handle(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+/// The versions served, as ApiVersions advertises them: 1 to 4.
+pub const VERSIONS: RangeInclusive<i16> = 1..=4;
+
+pub async fn handle(ctx: &RequestContext, request: DescribeConfigsRequest) -> Reply {
+    Reply::Now(ResponseBody::DescribeConfigs(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let results = request
         .resources
         .into_iter()

@@ -3,19 +3,28 @@
 //! A KIP-848 consumer group is described with protocol type "consumer" and its members
 //! (its assignments are ConsumerGroupDescribe's to tell).
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use tidelog_protocol::messages::describe_groups_response::{
     DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
 };
 
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::authorized_operations;
-use crate::broker::Broker;
 use crate::coordinator::consumer::group::ConsumerGroup;
 use crate::coordinator::group::state::{Group, GroupState};
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+/// The versions served, as ApiVersions advertises them: 0 to 6.
+pub const VERSIONS: RangeInclusive<i16> = 0..=6;
+
+pub async fn handle(ctx: &RequestContext, request: DescribeGroupsRequest) -> Reply {
+    Reply::Now(ResponseBody::DescribeGroups(respond(ctx, request)))
+}
+
+pub(crate) fn respond(ctx: &RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let (broker, version) = (&ctx.broker, ctx.api_version);
     let operations =
         authorized_operations::if_asked(request.include_authorized_operations, authorized_operations::GROUP);
     let groups = request

@@ -2,19 +2,29 @@
 //! and (v4) the directory's filesystem capacity. On one node no replica lags: offset lag 0.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::describe_log_dirs_request::DescribeLogDirsRequest;
 use tidelog_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResponse, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
+use tidelog_protocol::ResponseBody;
 
 use tidelog_protocol::ErrorCode;
 use tracing::error;
 
 use crate::broker::Broker;
 use crate::data_dir;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Broker, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+/// The versions served, as ApiVersions advertises them: 1 to 4.
+pub const VERSIONS: RangeInclusive<i16> = 1..=4;
+
+pub async fn handle(ctx: &RequestContext, request: DescribeLogDirsRequest) -> Reply {
+    Reply::Now(ResponseBody::DescribeLogDirs(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
     // None asks for every partition.
     let wanted: Option<BTreeMap<String, Vec<i32>>> = request
         .topics

@@ -2,16 +2,25 @@
 //! epoch, last sequence and timestamp, the coordinator epoch of their last marker and where
 //! their open transaction starts; what an operator looks at to find a hanging transaction.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::describe_producers_request::DescribeProducersRequest;
 use tidelog_protocol::messages::describe_producers_response::{
     DescribeProducersResponse, PartitionResponse, ProducerState, TopicResponse,
 };
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 use tracing::error;
 
 use crate::broker::Broker;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Broker, request: DescribeProducersRequest) -> DescribeProducersResponse {
+/// The versions served, as ApiVersions advertises them: 0 to 0.
+pub const VERSIONS: RangeInclusive<i16> = 0..=0;
+
+pub async fn handle(ctx: &RequestContext, request: DescribeProducersRequest) -> Reply {
+    Reply::Now(ResponseBody::DescribeProducers(respond(&ctx.broker, request)))
+}
+
+pub(crate) fn respond(broker: &Broker, request: DescribeProducersRequest) -> DescribeProducersResponse {
     let topics = request
         .topics
         .into_iter()

@@ -1,18 +1,27 @@
 //! DescribeTopicPartitions (KIP-966): topics and partitions, paged by a cursor and by
 //! `response_partition_limit`.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::describe_topic_partitions_request::DescribeTopicPartitionsRequest;
 use tidelog_protocol::messages::describe_topic_partitions_response::{
     Cursor, DescribeTopicPartitionsResponse, DescribeTopicPartitionsResponsePartition,
     DescribeTopicPartitionsResponseTopic,
 };
-use tidelog_protocol::{ErrorCode, Uuid};
+use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 
 use crate::authorized_operations;
 use crate::broker::{is_internal_topic, Broker};
+use crate::handlers::{Reply, RequestContext};
 use crate::metadata::TopicMeta;
 
-pub fn handle(broker: &Broker, request: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
+/// The versions served, as ApiVersions advertises them: 0 to 0.
+pub const VERSIONS: RangeInclusive<i16> = 0..=0;
+
+pub async fn handle(ctx: &RequestContext, request: DescribeTopicPartitionsRequest) -> Reply {
+    Reply::Now(ResponseBody::DescribeTopicPartitions(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
     let image = broker.metadata.image();
     // Requested names (sorted, as Kafka pages in name order), or every topic.
     let mut names: Vec<String> = if request.topics.is_empty() {

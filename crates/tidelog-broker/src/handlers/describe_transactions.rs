@@ -2,16 +2,25 @@
 //! producer, timeout, start time and partitions; TRANSACTIONAL_ID_NOT_FOUND for an id the
 //! coordinator does not know.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
 use tidelog_protocol::messages::describe_transactions_response::{
     DescribeTransactionsResponse, TopicData, TransactionState,
 };
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
 use crate::grouping::partitions_by_topic;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Broker, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
+/// The versions served, as ApiVersions advertises them: 0 to 0.
+pub const VERSIONS: RangeInclusive<i16> = 0..=0;
+
+pub async fn handle(ctx: &RequestContext, request: DescribeTransactionsRequest) -> Reply {
+    Reply::Now(ResponseBody::DescribeTransactions(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
     let transaction_states = request
         .transactional_ids
         .into_iter()

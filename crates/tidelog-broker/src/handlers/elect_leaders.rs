@@ -2,15 +2,24 @@
 //! only replica already leads it, so each partition asked for needs no election
 //! (ELECTION_NOT_NEEDED), and an unknown one is UNKNOWN_TOPIC_OR_PARTITION.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::elect_leaders_request::ElectLeadersRequest;
 use tidelog_protocol::messages::elect_leaders_response::{
     ElectLeadersResponse, PartitionResult, ReplicaElectionResult,
 };
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersResponse {
+/// The versions served, as ApiVersions advertises them: 0 to 2.
+pub const VERSIONS: RangeInclusive<i16> = 0..=2;
+
+pub async fn handle(ctx: &RequestContext, request: ElectLeadersRequest) -> Reply {
+    Reply::Now(ResponseBody::ElectLeaders(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersResponse {
     let image = broker.metadata.image();
     // Asked for every partition (a null list), Kafka lists each topic with no result for
     // the partitions that needed no election: all of them here.

@@ -10,6 +10,7 @@
 //! and the answer gives the producer id and epoch to go on with: the same id at that
 //! epoch, or a new id at epoch 0 once the epoch is exhausted.
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use tidelog_protocol::messages::end_txn_request::EndTxnRequest;
@@ -19,10 +20,15 @@ use tidelog_protocol::{ErrorCode, ResponseBody};
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::txn::state::End;
-use crate::dispatch::Reply;
 use crate::handlers::init_producer_id::new_producer_id;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Arc<Broker>, request: EndTxnRequest, version: i16) -> Reply {
+/// The versions served, as ApiVersions advertises them: 0 to 5.
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
+
+pub async fn handle(ctx: &RequestContext, request: EndTxnRequest) -> Reply {
+    let broker = &ctx.broker;
+    let version = ctx.api_version;
     let broker = broker.clone();
     Reply::Later(Box::pin(async move {
         let (code, (producer_id, producer_epoch)) = match end(&broker, &request, version >= 5).await {

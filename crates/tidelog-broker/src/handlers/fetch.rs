@@ -9,7 +9,7 @@
 //! `.txnindex`; the client drops those records itself, and skips the control batches (the
 //! markers) as it does for read_uncommitted. The broker decodes no record either way.
 
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use tidelog_log::LogError;
@@ -22,9 +22,12 @@ use tokio::time::Instant;
 use tracing::error;
 
 use crate::broker::Broker;
-use crate::dispatch::Reply;
 use crate::fetch_session::{SessionPartition, SessionPartitions, SessionRequest};
+use crate::handlers::{Reply, RequestContext};
 use crate::partitions::last_stable_offset;
+
+/// The versions served, as ApiVersions advertises them: 4 to 18.
+pub const VERSIONS: RangeInclusive<i16> = 4..=18;
 
 /// Isolation level READ_COMMITTED: the response carries an aborted-transactions list.
 const READ_COMMITTED: i8 = 1;
@@ -49,7 +52,9 @@ struct Plan {
     by_topic_id: bool,
 }
 
-pub fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> Reply {
+pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
+    let broker = &ctx.broker;
+    let version = ctx.api_version;
     let by_topic_id = version >= 13;
     let requested = requested_partitions(broker, &request, by_topic_id);
     let plan_or_error = match SessionRequest::classify(request.session_id, request.session_epoch) {

@@ -2,18 +2,26 @@
 //! id. The first lookup of each kind creates its internal topic (`__consumer_offsets`,
 //! `__transaction_state`), as Kafka does.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use tidelog_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
-use crate::broker::Broker;
+use crate::handlers::{Reply, RequestContext};
+
+/// The versions served, as ApiVersions advertises them: 0 to 6.
+pub const VERSIONS: RangeInclusive<i16> = 0..=6;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-pub fn handle(broker: &Broker, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
-    if version < 4 {
-        let found = find(broker, request.key, request.key_type);
+pub async fn handle(ctx: &RequestContext, request: FindCoordinatorRequest) -> Reply {
+    Reply::Now(ResponseBody::FindCoordinator(respond(ctx, request)))
+}
+
+fn respond(ctx: &RequestContext, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    if ctx.api_version < 4 {
+        let found = find(ctx, request.key, request.key_type);
         return FindCoordinatorResponse {
             error_code: found.error_code,
             error_message: found.error_message,
@@ -26,7 +34,7 @@ pub fn handle(broker: &Broker, request: FindCoordinatorRequest, version: i16) ->
     let coordinators = request
         .coordinator_keys
         .into_iter()
-        .map(|key| find(broker, key, request.key_type))
+        .map(|key| find(ctx, key, request.key_type))
         .collect();
     FindCoordinatorResponse {
         coordinators,
@@ -34,7 +42,9 @@ pub fn handle(broker: &Broker, request: FindCoordinatorRequest, version: i16) ->
     }
 }
 
-fn find(broker: &Broker, key: String, key_type: i8) -> Coordinator {
+/// The coordinator of `key`: this node, at its endpoint on the request's listener.
+fn find(ctx: &RequestContext, key: String, key_type: i8) -> Coordinator {
+    let broker = &ctx.broker;
     let refused = |code: ErrorCode, message: &str| Coordinator {
         key: key.clone(),
         node_id: -1,
@@ -51,7 +61,7 @@ fn find(broker: &Broker, key: String, key_type: i8) -> Coordinator {
     if let Err(e) = topic {
         return refused(ErrorCode::COORDINATOR_NOT_AVAILABLE, &e.message);
     }
-    let advertised = &broker.config.advertised_listeners[0];
+    let advertised = &ctx.listener;
     Coordinator {
         node_id: broker.config.node_id,
         host: advertised.host.clone(),

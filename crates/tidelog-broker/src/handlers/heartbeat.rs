@@ -1,14 +1,23 @@
 //! Heartbeat: keeps a member's session alive and tells it when to rejoin (or, for an old
 //! incarnation of a static member, that it is fenced).
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::heartbeat_request::HeartbeatRequest;
 use tidelog_protocol::messages::heartbeat_response::HeartbeatResponse;
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 use tokio::time::Instant;
 
 use crate::broker::Broker;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
+/// The versions served, as ApiVersions advertises them: 0 to 4.
+pub const VERSIONS: RangeInclusive<i16> = 0..=4;
+
+pub async fn handle(ctx: &RequestContext, request: HeartbeatRequest) -> Reply {
+    Reply::Now(ResponseBody::Heartbeat(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
     let error = broker
         .groups
         .with_existing(&request.group_id, |g| {

@@ -4,23 +4,32 @@
 //! does. Every operation of a resource applies, or none.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::incremental_alter_configs_request::{AlterableConfig, IncrementalAlterConfigsRequest};
 use tidelog_protocol::messages::incremental_alter_configs_response::{
     AlterConfigsResourceResponse, IncrementalAlterConfigsResponse,
 };
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::{ApiError, Broker};
 use crate::handlers::alter_configs::{alter_each, null_value, resource_responses, ConfigKey, Resource};
+use crate::handlers::{Reply, RequestContext};
 use crate::topic_config::{self, ConfigType};
+
+/// The versions served, as ApiVersions advertises them: 0 to 1.
+pub const VERSIONS: RangeInclusive<i16> = 0..=1;
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-pub fn handle(broker: &Broker, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub async fn handle(ctx: &RequestContext, request: IncrementalAlterConfigsRequest) -> Reply {
+    Reply::Now(ResponseBody::IncrementalAlterConfigs(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
     let resources: Vec<Resource<'_, AlterableConfig>> = request
         .resources
         .iter()

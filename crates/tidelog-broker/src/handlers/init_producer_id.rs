@@ -14,6 +14,7 @@
 //! answer is CONCURRENT_TRANSACTIONS, which clients retry. The timeout asked for must not
 //! exceed `transaction.max.timeout.ms` (INVALID_TRANSACTION_TIMEOUT).
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use tidelog_protocol::messages::init_producer_id_request::InitProducerIdRequest;
@@ -24,7 +25,10 @@ use tracing::error;
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::txn::state::{Init, TxnMetadata};
-use crate::dispatch::Reply;
+use crate::handlers::{Reply, RequestContext};
+
+/// The versions served, as ApiVersions advertises them: 0 to 5.
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
 fn answer(code: ErrorCode, producer_id: i64, producer_epoch: i16) -> InitProducerIdResponse {
     InitProducerIdResponse {
@@ -35,7 +39,8 @@ fn answer(code: ErrorCode, producer_id: i64, producer_epoch: i16) -> InitProduce
     }
 }
 
-pub fn handle(broker: &Arc<Broker>, request: InitProducerIdRequest) -> Reply {
+pub async fn handle(ctx: &RequestContext, request: InitProducerIdRequest) -> Reply {
+    let broker = &ctx.broker;
     match request.transactional_id.clone() {
         Some(transactional_id) => transactional(broker, transactional_id, request),
         None => Reply::Now(ResponseBody::InitProducerId(idempotent(broker, request))),

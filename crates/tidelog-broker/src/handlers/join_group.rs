@@ -1,7 +1,7 @@
 //! JoinGroup: a member joins or rejoins a classic group; the answer waits until the
 //! rebalance completes (or the member id is issued first, KIP-394, from v4).
 
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use tidelog_protocol::messages::join_group_request::JoinGroupRequest;
@@ -9,22 +9,19 @@ use tidelog_protocol::messages::join_group_response::{JoinGroupResponse, JoinGro
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tokio::time::Instant;
 
-use crate::broker::Broker;
 use crate::coordinator::group::state::{JoinRequest, JoinResult};
-use crate::dispatch::Reply;
+use crate::handlers::{Reply, RequestContext};
 use crate::ids::{random_uuid, uuid_base64};
+
+/// The versions served, as ApiVersions advertises them: 0 to 9.
+pub const VERSIONS: RangeInclusive<i16> = 0..=9;
 
 /// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms` defaults.
 const MIN_SESSION_TIMEOUT_MS: i32 = 6_000;
 const MAX_SESSION_TIMEOUT_MS: i32 = 1_800_000;
 
-/// The client, as DescribeGroups shows it.
-pub struct Client {
-    pub id: String,
-    pub host: String,
-}
-
-pub fn handle(broker: &Arc<Broker>, request: JoinGroupRequest, version: i16, client: Client) -> Reply {
+pub async fn handle(ctx: &RequestContext, request: JoinGroupRequest) -> Reply {
+    let (broker, version) = (&ctx.broker, ctx.api_version);
     let respond = move |result: JoinResult| ResponseBody::JoinGroup(response(result, version));
     if request.group_id.is_empty() {
         return Reply::Now(respond(JoinResult::error(
@@ -55,14 +52,14 @@ pub fn handle(broker: &Arc<Broker>, request: JoinGroupRequest, version: i16, cli
     let join = JoinRequest {
         member_id: request.member_id,
         group_instance_id: request.group_instance_id,
-        client_host: client.host,
+        client_host: ctx.client_host(),
         protocol_type: request.protocol_type,
         protocols: request.protocols.into_iter().map(|p| (p.name, p.metadata)).collect(),
         session_timeout: Duration::from_millis(request.session_timeout_ms as u64),
         rebalance_timeout: Duration::from_millis(rebalance_timeout_ms.max(0) as u64),
         require_known_member_id: version >= 4,
-        new_member_id: format!("{}-{}", client.id, uuid_base64(random_uuid())),
-        client_id: client.id,
+        new_member_id: format!("{}-{}", ctx.client_id, uuid_base64(random_uuid())),
+        client_id: ctx.client_id.clone(),
     };
     let (answer, written) = broker
         .groups

@@ -2,17 +2,21 @@
 //! Before v3 one member per request; from v3 a batch, each with its own error, where a
 //! static member may be named by its group instance id.
 
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::leave_group_request::LeaveGroupRequest;
 use tidelog_protocol::messages::leave_group_response::{LeaveGroupResponse, MemberResponse};
 
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tokio::time::Instant;
 
-use crate::broker::Broker;
-use crate::dispatch::Reply;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Arc<Broker>, request: LeaveGroupRequest, version: i16) -> Reply {
+/// The versions served, as ApiVersions advertises them: 0 to 5.
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
+
+pub async fn handle(ctx: &RequestContext, request: LeaveGroupRequest) -> Reply {
+    let broker = &ctx.broker;
+    let version = ctx.api_version;
     let leaving: Vec<(&str, Option<&str>)> = match version {
         0..=2 => vec![(request.member_id.as_str(), None)],
         _ => request

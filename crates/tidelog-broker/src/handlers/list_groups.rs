@@ -1,16 +1,26 @@
 //! ListGroups: every group with its protocol type, filtered by state (v4+) and type (v5+);
 //! classic groups have type "classic", KIP-848 groups type "consumer".
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
 use tidelog_protocol::messages::list_groups_response::{ListGroupsResponse, ListedGroup};
+use tidelog_protocol::ResponseBody;
 
 use crate::broker::Broker;
 use crate::coordinator::group::state::GroupState;
+use crate::handlers::{Reply, RequestContext};
+
+/// The versions served, as ApiVersions advertises them: 0 to 5.
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
 const CLASSIC: &str = "classic";
 const CONSUMER: &str = "consumer";
 
-pub fn handle(broker: &Broker, request: ListGroupsRequest) -> ListGroupsResponse {
+pub async fn handle(ctx: &RequestContext, request: ListGroupsRequest) -> Reply {
+    Reply::Now(ResponseBody::ListGroups(respond(&ctx.broker, request)))
+}
+
+pub(crate) fn respond(broker: &Broker, request: ListGroupsRequest) -> ListGroupsResponse {
     // Kafka compares states and types case-insensitively.
     let matches =
         |filter: &[String], value: &str| filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value));

@@ -3,15 +3,20 @@
 //! With isolation level read_committed (v2+) the last stable offset takes the high
 //! watermark's place, as the bound of what a consumer may be pointed at.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::list_offsets_request::ListOffsetsRequest;
 use tidelog_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
 };
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 use tracing::error;
 
 use crate::broker::Broker;
+use crate::handlers::{Reply, RequestContext};
 use crate::partitions::last_stable_offset;
+
+/// The versions served, as ApiVersions advertises them: 1 to 10.
+pub const VERSIONS: RangeInclusive<i16> = 1..=10;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -22,7 +27,11 @@ const LATEST_TIERED: i64 = -5;
 /// Isolation level READ_COMMITTED.
 const READ_COMMITTED: i8 = 1;
 
-pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> Reply {
+    Reply::Now(ResponseBody::ListOffsets(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let read_committed = request.isolation_level == READ_COMMITTED;
     let topics = request
         .topics

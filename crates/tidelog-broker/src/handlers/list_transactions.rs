@@ -9,10 +9,20 @@ use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::consumer::group::full_match;
 use crate::coordinator::txn::state::{TxnMetadata, TxnState};
+use crate::handlers::{Reply, RequestContext};
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::list_transactions_request::ListTransactionsRequest;
 use tidelog_protocol::messages::list_transactions_response::{ListTransactionsResponse, TransactionState};
+use tidelog_protocol::ResponseBody;
 
-pub fn handle(broker: &Broker, request: ListTransactionsRequest) -> ListTransactionsResponse {
+/// The versions served, as ApiVersions advertises them: 0 to 2.
+pub const VERSIONS: RangeInclusive<i16> = 0..=2;
+
+pub async fn handle(ctx: &RequestContext, request: ListTransactionsRequest) -> Reply {
+    Reply::Now(ResponseBody::ListTransactions(respond(&ctx.broker, request)))
+}
+
+fn respond(broker: &Broker, request: ListTransactionsRequest) -> ListTransactionsResponse {
     let (states, unknown_state_filters): (Vec<_>, Vec<_>) = request
         .state_filters
         .iter()

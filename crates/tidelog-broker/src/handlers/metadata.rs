@@ -2,25 +2,36 @@
 //! topics are created on the fly when both the client and `auto.create.topics.enable`
 //! allow it.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use tidelog_protocol::messages::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use tidelog_protocol::{ErrorCode, Uuid};
+use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 
 use crate::authorized_operations;
 use crate::broker::{is_internal_topic, Broker};
+use crate::handlers::{Reply, RequestContext};
 use crate::metadata::TopicMeta;
+
+/// The versions served, as ApiVersions advertises them: 0 to 13.
+pub const VERSIONS: RangeInclusive<i16> = 0..=13;
 
 /// The first version whose response may name a topic by id alone.
 const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 12;
 
-pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(ctx: &RequestContext, request: MetadataRequest) -> Reply {
+    Reply::Now(ResponseBody::Metadata(respond(ctx, request)))
+}
+
+fn respond(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+    let (broker, version) = (&ctx.broker, ctx.api_version);
     if let Some(refused) = refuse_topic_ids_before_v12(&request, version) {
         return refused;
     }
     let node_id = broker.config.node_id;
-    let advertised = &broker.config.advertised_listeners[0];
+    // Kafka answers with the broker's endpoint on the listener the request came in on.
+    let advertised = &ctx.listener;
     let brokers = vec![MetadataResponseBroker {
         node_id,
         host: advertised.host.clone(),

@@ -4,7 +4,7 @@
 //! member epoch, checked with OffsetCommit v9's errors (STALE_MEMBER_EPOCH and
 //! FENCED_MEMBER_EPOCH).
 
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::offset_commit_request::OffsetCommitRequest;
 use tidelog_protocol::messages::offset_commit_response::{
@@ -17,7 +17,10 @@ use crate::clock::now_ms;
 use crate::coordinator::group::records::OffsetKey;
 use crate::coordinator::group::state::Committed;
 use crate::coordinator::group::PendingWrite;
-use crate::dispatch::Reply;
+use crate::handlers::{Reply, RequestContext};
+
+/// The versions served, as ApiVersions advertises them: 2 to 9.
+pub const VERSIONS: RangeInclusive<i16> = 2..=9;
 
 /// Kafka's `offset.metadata.max.bytes` default.
 const MAX_METADATA_BYTES: usize = 4096;
@@ -70,7 +73,8 @@ pub(crate) fn offsets_to_write(
     (offsets, outcome)
 }
 
-pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest) -> Reply {
+pub async fn handle(ctx: &RequestContext, request: OffsetCommitRequest) -> Reply {
+    let broker = &ctx.broker;
     let group_id = request.group_id;
     let asked = request.topics.into_iter().flat_map(|topic| {
         let name = topic.name;

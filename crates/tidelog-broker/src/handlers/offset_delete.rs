@@ -2,7 +2,7 @@
 //! the group's members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC); answers once the
 //! tombstones are durable.
 
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::offset_delete_request::OffsetDeleteRequest;
 use tidelog_protocol::messages::offset_delete_response::{
@@ -10,11 +10,14 @@ use tidelog_protocol::messages::offset_delete_response::{
 };
 use tidelog_protocol::ResponseBody;
 
-use crate::broker::Broker;
-use crate::dispatch::Reply;
 use crate::grouping::by_topic;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Reply {
+/// The versions served, as ApiVersions advertises them: 0 to 0.
+pub const VERSIONS: RangeInclusive<i16> = 0..=0;
+
+pub async fn handle(ctx: &RequestContext, request: OffsetDeleteRequest) -> Reply {
+    let broker = &ctx.broker;
     let wanted: Vec<(String, i32)> = request
         .topics
         .iter()

@@ -4,17 +4,22 @@
 //! transaction has committed answers UNSTABLE_OFFSET_COMMIT, which the client retries
 //! until the transaction ends; without it, the last offset committed outside it.
 
+use std::ops::RangeInclusive;
 use tidelog_protocol::messages::offset_fetch_request::OffsetFetchRequest;
 use tidelog_protocol::messages::offset_fetch_response::{
     OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
 use crate::coordinator::group::state::Committed;
 use crate::grouping::by_topic;
+use crate::handlers::{Reply, RequestContext};
+
+/// The versions served, as ApiVersions advertises them: 1 to 9.
+pub const VERSIONS: RangeInclusive<i16> = 1..=9;
 
 /// One partition's answer: its committed offset (-1 if none) and its error.
 type Fetched = (i32, Committed, ErrorCode);
@@ -45,7 +50,12 @@ macro_rules! fetch_answer {
     };
 }
 
-pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+pub async fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> Reply {
+    Reply::Now(ResponseBody::OffsetFetch(respond(ctx, request)))
+}
+
+pub(crate) fn respond(ctx: &RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse {
+    let (broker, version) = (&ctx.broker, ctx.api_version);
     if version < 8 {
         let wanted = request
             .topics

@@ -31,6 +31,7 @@
 //! until it has (see `handle`).
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,10 +47,13 @@ use tracing::error;
 
 use crate::broker::{is_internal_topic, Broker};
 use crate::clock::now_ms;
-use crate::dispatch::Reply;
+use crate::handlers::{Reply, RequestContext};
 use crate::partitions::{producer_error_code, Partition};
 use crate::produce_validation::validate;
 use crate::topic_config;
+
+/// The versions served, as ApiVersions advertises them: 3 to 13.
+pub const VERSIONS: RangeInclusive<i16> = 3..=13;
 
 /// The first Produce version of transactions v2: transactional batches add their
 /// partitions to the transaction.
@@ -132,7 +136,9 @@ struct Appended {
 /// request finish before a later request of the same connection appends anything. (Kafka
 /// handles one request per connection at a time; a later request appending first put an
 /// idempotent producer's batches out of sequence.)
-pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Reply {
+pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
+    let broker = &ctx.broker;
+    let version = ctx.api_version;
     let acks = request.acks;
     if !matches!(acks, -1..=1) {
         let response = error_response(&request, ErrorCode::INVALID_REQUIRED_ACKS);
@@ -523,7 +529,7 @@ mod tests {
             .enable_time()
             .build()
             .unwrap();
-        let response = match runtime.block_on(handle(broker, request, 11)) {
+        let response = match runtime.block_on(handle(&RequestContext::for_test(broker, 11), request)) {
             Reply::Later(durable) => runtime.block_on(durable),
             _ => panic!("acks=1 is answered once durable"),
         };

@@ -1,18 +1,21 @@
 //! SyncGroup: the leader hands out the assignments; every member's answer waits until
 //! its own assignment is known.
 
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::sync_group_request::SyncGroupRequest;
 use tidelog_protocol::messages::sync_group_response::SyncGroupResponse;
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tokio::time::Instant;
 
-use crate::broker::Broker;
 use crate::coordinator::group::state::SyncResult;
-use crate::dispatch::Reply;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Arc<Broker>, request: SyncGroupRequest) -> Reply {
+/// The versions served, as ApiVersions advertises them: 0 to 5.
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
+
+pub async fn handle(ctx: &RequestContext, request: SyncGroupRequest) -> Reply {
+    let broker = &ctx.broker;
     let assignments = request
         .assignments
         .into_iter()

@@ -9,6 +9,7 @@
 //! With a member id and generation (v3+, KIP-447) they are checked against the group as an
 //! OffsetCommit's are; without (generation -1, no member), as Kafka does, they are not.
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +22,11 @@ use tidelog_protocol::{ErrorCode, ResponseBody};
 use crate::broker::Broker;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::coordinator::internal_topic::TxnProducer;
-use crate::dispatch::Reply;
 use crate::handlers::offset_commit::{answer, commit_answer, offsets_to_write, Outcome, ToCommit};
+use crate::handlers::{Reply, RequestContext};
+
+/// The versions served, as ApiVersions advertises them: 0 to 5.
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
 /// How long a v5 commit waits for its transaction while it is busy with another add (the
 /// request carries no timeout; this is a client's default `request.timeout.ms`).
@@ -30,7 +34,9 @@ const IMPLICIT_ADD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Async for v5, whose implicit add is awaited before the connection reads on, as
 /// Produce's are (see `dispatch`).
-pub async fn handle(broker: &Arc<Broker>, request: TxnOffsetCommitRequest, version: i16) -> Reply {
+pub async fn handle(ctx: &RequestContext, request: TxnOffsetCommitRequest) -> Reply {
+    let broker = &ctx.broker;
+    let version = ctx.api_version;
     if version < 5 {
         return commit(broker, request);
     }

@@ -2,17 +2,27 @@
 //! `downgrade` do. All the updates of a request are applied together or none is.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::update_features_request::UpdateFeaturesRequest;
 use tidelog_protocol::messages::update_features_response::{UpdatableFeatureResult, UpdateFeaturesResponse};
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 use tracing::info;
 
-use crate::broker::{ApiError, Broker};
+use crate::broker::ApiError;
 use crate::features::{self, UpgradeType};
+use crate::handlers::{Reply, RequestContext};
 use crate::metadata::MetadataEvent;
 
-pub fn handle(broker: &Broker, request: UpdateFeaturesRequest, version: i16) -> UpdateFeaturesResponse {
+/// The versions served, as ApiVersions advertises them: 0 to 2.
+pub const VERSIONS: RangeInclusive<i16> = 0..=2;
+
+pub async fn handle(ctx: &RequestContext, request: UpdateFeaturesRequest) -> Reply {
+    Reply::Now(ResponseBody::UpdateFeatures(respond(ctx, request)))
+}
+
+fn respond(ctx: &RequestContext, request: UpdateFeaturesRequest) -> UpdateFeaturesResponse {
+    let (broker, version) = (&ctx.broker, ctx.api_version);
     let outcome = broker.change_metadata(
         |image| {
             let mut levels = BTreeMap::new();

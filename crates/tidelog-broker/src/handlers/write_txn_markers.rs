@@ -8,7 +8,7 @@
 //! (an epoch older than the partition has seen), TRANSACTION_COORDINATOR_FENCED,
 //! KAFKA_STORAGE_ERROR.
 
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::write_txn_markers_request::WriteTxnMarkersRequest;
 use tidelog_protocol::messages::write_txn_markers_response::{
@@ -17,10 +17,13 @@ use tidelog_protocol::messages::write_txn_markers_response::{
 use tidelog_protocol::records::{ControlType, TxnMarker};
 use tidelog_protocol::ResponseBody;
 
-use crate::broker::Broker;
-use crate::dispatch::Reply;
+use crate::handlers::{Reply, RequestContext};
 
-pub fn handle(broker: &Arc<Broker>, request: WriteTxnMarkersRequest) -> Reply {
+/// The versions served, as ApiVersions advertises them: 1 to 1.
+pub const VERSIONS: RangeInclusive<i16> = 1..=1;
+
+pub async fn handle(ctx: &RequestContext, request: WriteTxnMarkersRequest) -> Reply {
+    let broker = &ctx.broker;
     // The appended markers' partitions and ends, waited on once all are appended.
     let mut waits = Vec::new();
     let mut markers = Vec::with_capacity(request.markers.len());

@@ -362,6 +362,26 @@ impl Broker {
     }
 }
 
+/// The offset and value of the first record of partition 0 of `topic`, read by a consumer
+/// made from `config` (a client of any listener). Panics if none comes in time.
+pub fn first_record(config: &ClientConfig, topic: &str) -> (i64, Vec<u8>) {
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("group.id", "tidelog-e2e-reader")
+        .create()
+        .expect("a consumer");
+    let mut partitions = TopicPartitionList::new();
+    partitions
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("offset");
+    consumer.assign(&partitions).expect("assign");
+    let message = consumer
+        .poll(CLIENT_TIMEOUT)
+        .expect("a record within the timeout")
+        .expect("a record");
+    (message.offset(), message.payload().unwrap_or_default().to_vec())
+}
+
 /// The partitions a consumer is assigned now, sorted: what group tests compare.
 pub fn assigned_partitions<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Vec<i32> {
     let mut partitions: Vec<i32> = consumer

@@ -130,6 +130,23 @@ impl Broker {
         self.addr
     }
 
+    /// The address of the listener `name`, from the `listeners=` of the listening line.
+    pub fn listener_addr(&self, name: &str) -> SocketAddr {
+        // `startup_ms=` comes after the list: the line is read whole, not a first chunk of it.
+        let line = self.wait_for_line(&[LISTENING, "startup_ms="]);
+        let list = &line[line.find("listeners=").expect("listeners=") + "listeners=".len()..];
+        let list = list
+            .trim_start_matches('"')
+            .split(['"', ' '])
+            .next()
+            .unwrap_or_default();
+        list.split(',')
+            .find_map(|entry| entry.strip_prefix(&format!("{name}://")))
+            .unwrap_or_else(|| panic!("no {name} listener in `{list}`"))
+            .parse()
+            .expect("a socket address")
+    }
+
     /// The first HTTP listener's address, from its log line (`None` with HTTP off).
     pub fn http_addr(&self) -> Option<SocketAddr> {
         let text = self.log.text();

@@ -7,9 +7,11 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use rustls::pki_types::ServerName;
 use tidelog_protocol::codec::concat;
 use tidelog_protocol::frame::into_frame;
 use tidelog_protocol::header::RequestHeader;
@@ -59,24 +61,44 @@ pub const MAX_TIMESTAMP: i64 = -3;
 /// Timeout the Produce helpers give the broker for acks=-1.
 const PRODUCE_TIMEOUT_MS: i32 = 15_000;
 
+/// The bytes' way to the broker: the socket itself, or TLS over it.
+trait Transport: Read + Write + Send {}
+
+impl<T: Read + Write + Send> Transport for T {}
+
 pub struct RawClient {
-    stream: TcpStream,
+    /// The socket, for its address and half-close.
+    tcp: TcpStream,
+    stream: Box<dyn Transport>,
     next_correlation_id: i32,
 }
 
 impl RawClient {
     pub fn connect(addr: SocketAddr) -> RawClient {
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-        stream.set_read_timeout(Some(READ_TIMEOUT)).expect("set a read timeout");
+        let tcp = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        tcp.set_read_timeout(Some(READ_TIMEOUT)).expect("set a read timeout");
+        let stream = Box::new(tcp.try_clone().expect("clone the socket"));
         RawClient {
+            tcp,
             stream,
             next_correlation_id: 1,
         }
     }
 
+    /// A client speaking TLS with `config` to a listener whose certificate names
+    /// `localhost`; the handshake happens with the first request.
+    pub fn connect_tls(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> RawClient {
+        let mut client = RawClient::connect(addr);
+        let server_name = ServerName::try_from("localhost").expect("a server name");
+        let tls = rustls::ClientConnection::new(config, server_name).expect("a TLS client");
+        let socket = client.tcp.try_clone().expect("clone the socket");
+        client.stream = Box::new(rustls::StreamOwned::new(tls, socket));
+        client
+    }
+
     /// Our end's address, which the broker logs as `peer=`.
     pub fn local_addr(&self) -> SocketAddr {
-        self.stream.local_addr().expect("local address")
+        self.tcp.local_addr().expect("local address")
     }
 
     pub fn send_bytes(&mut self, bytes: &[u8]) {
@@ -85,7 +107,7 @@ impl RawClient {
 
     /// Half-closes the connection: the broker sees the end of its input.
     pub fn shutdown_write(&mut self) {
-        self.stream.shutdown(Shutdown::Write).expect("shut down the write side");
+        self.tcp.shutdown(Shutdown::Write).expect("shut down the write side");
     }
 
     /// Sends a well-formed request; returns its correlation id.
@@ -162,6 +184,13 @@ impl RawClient {
             Ok(n) => panic!("expected the connection to close, got {n} bytes: {:?}", &buf[..n]),
             Err(e) => panic!("the connection is still open after {READ_TIMEOUT:?}: {e}"),
         }
+    }
+
+    /// Everything the broker sends until it closes the connection, or the error that ends
+    /// it (a TLS alert, as the client reads it).
+    pub fn read_until_closed(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut received = Vec::new();
+        self.stream.read_to_end(&mut received).map(|_| received)
     }
 
     pub fn api_versions(&mut self) -> ApiVersionsResponse {
