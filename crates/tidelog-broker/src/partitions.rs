@@ -237,30 +237,33 @@ pub(crate) fn flush_new_partitions(batch: &[Arc<Partition>]) -> Result<bool, Log
                 metadata.write_unsynced(&partition.log.dir())?;
             }
             snapshot.write_epochs_unsynced()?;
-            Ok(snapshot)
+            Ok((snapshot, unwritten.is_some()))
         });
         match written {
-            Ok(snapshot) => flushing.push((partition, snapshot)),
+            Ok((snapshot, metadata)) => flushing.push((partition, snapshot, metadata)),
             Err(e) => error!(topic = partition.tp.topic(), partition = partition.tp.partition(), error = %e,
                 "flush failed"),
         }
     }
-    let log_dirs: BTreeSet<PathBuf> = flushing.iter().map(|(_, s)| s.log_dir().to_path_buf()).collect();
+    let log_dirs: BTreeSet<PathBuf> = flushing.iter().map(|(_, s, _)| s.log_dir().to_path_buf()).collect();
     sync_log_dirs(&log_dirs)?;
-    for (partition, snapshot) in &flushing {
+    for (partition, snapshot, metadata) in &flushing {
         let mut unwritten = partition.unwritten_metadata.lock().unwrap_or_else(|e| e.into_inner());
         // Nothing goes into a directory a topic of the same name has made anew: a deleted
-        // partition's file is forgotten first ([`Partition::forget_metadata`]), and in a
-        // new directory the file is unwritten until this flush.
-        if unwritten.is_some() {
-            PartitionMetadata::install_unsynced(&partition.log.dir())?;
-            *unwritten = None;
-            snapshot.install_epochs_unsynced()?;
+        // partition's file is forgotten first ([`Partition::forget_metadata`]).
+        match (metadata, unwritten.is_some()) {
+            (true, false) => continue,
+            (true, true) => {
+                PartitionMetadata::install_unsynced(&partition.log.dir())?;
+                *unwritten = None;
+            }
+            (false, _) => {}
         }
+        snapshot.install_epochs_unsynced()?;
     }
     sync_log_dirs(&log_dirs)?;
     let mut advanced = false;
-    for (partition, snapshot) in &flushing {
+    for (partition, snapshot, _) in &flushing {
         partition.new_dir.store(false, Ordering::Release);
         advanced |= partition.publish(snapshot.flushed_by_syncfs());
     }
