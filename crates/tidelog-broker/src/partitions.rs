@@ -28,9 +28,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tidelog_log::{
-    on_threads, partition_dirs, set_aside_stray, sync_log_dirs, AppendInfo, CleanerConfig, Cleaning, DirSummary,
-    LogConfig, LogError, LogGuard, LogManager, LogSnapshot, ProducerEntry, ProducerError, SharedLog, Throttler,
-    TopicPartition, CLEAN_SHUTDOWN_MARKER,
+    on_threads, partition_dirs, set_aside_stray, sync_log_dirs, take_due_file_deletions, AppendInfo, CleanerConfig,
+    Cleaning, DirSummary, LogConfig, LogError, LogGuard, LogManager, LogSnapshot, ProducerEntry, ProducerError,
+    SharedLog, Throttler, TopicPartition, CLEAN_SHUTDOWN_MARKER,
 };
 use tidelog_protocol::records::{marker_batch, TxnMarker};
 use tidelog_protocol::{ErrorCode, Uuid};
@@ -705,6 +705,10 @@ impl Partitions {
     /// Removes the files of deleted segments whose `file.delete.delay.ms` has passed.
     pub fn delete_due_files(&self) {
         let now = now_ms();
+        // Most seconds none is due: no walk over every partition then.
+        if !take_due_file_deletions(now) {
+            return;
+        }
         for partition in self.all() {
             // An unopened log has none: opening a log removes its `.deleted` files.
             let Some(mut log) = partition.log().lock_if_open() else {

@@ -5,6 +5,7 @@
 //! Records are never decoded on the append and fetch paths: the log reads and rewrites v2
 //! batch headers only (through `tidelog_protocol::records`) and moves bytes as they are.
 
+mod changes;
 mod checkpoint;
 mod cleaner;
 mod config;
@@ -29,6 +30,7 @@ mod test_util;
 mod time_index;
 mod txn_index;
 
+pub use changes::take_due_file_deletions;
 pub use checkpoint::{
     CheckpointFile, Offsets, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
     REPLICATION_OFFSET_CHECKPOINT,

@@ -6,6 +6,7 @@
 //! where each partition was flushed (recovery scans only past that), and
 //! `log-start-offset-checkpoint` keeps log start offsets moved by retention or DeleteRecords.
 
+use crate::changes;
 use crate::checkpoint::{
     CheckpointFile, Offsets, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
     REPLICATION_OFFSET_CHECKPOINT,
@@ -42,12 +43,22 @@ struct ManagedLog {
 pub struct LogManager {
     dirs: Vec<PathBuf>,
     logs: RwLock<BTreeMap<TopicPartition, ManagedLog>>,
-    /// What each checkpoint file, by name and log dir index, was last written with, so an
-    /// unchanged one is not rewritten. Writers hold it: they share temporary file names.
-    checkpointed: Mutex<BTreeMap<(&'static str, usize), Offsets>>,
+    /// What the checkpoint files were last written with. Writers hold it: they share
+    /// temporary file names.
+    checkpointed: Mutex<Checkpointed>,
     /// Logs opened at a start, and closed at a shutdown, at once (Kafka's
     /// `num.recovery.threads.per.data.dir` serves both).
     threads: usize,
+}
+
+#[derive(Debug, Default)]
+struct Checkpointed {
+    /// Each checkpoint file's offsets by name and log dir index, so an unchanged one is not
+    /// rewritten.
+    written: BTreeMap<(&'static str, usize), Offsets>,
+    /// The count of offset changes (`changes::offset_moves`) at which each checkpoint name
+    /// was last written: while it stays the same, no log is looked at.
+    at_moves: BTreeMap<&'static str, u64>,
 }
 
 /// A partition found on disk, to be opened.
@@ -155,7 +166,7 @@ impl LogManager {
         Ok(Self {
             dirs: dirs.to_vec(),
             logs: RwLock::new(logs),
-            checkpointed: Mutex::new(BTreeMap::new()),
+            checkpointed: Mutex::default(),
             threads,
         })
     }
@@ -233,6 +244,7 @@ impl LogManager {
                 }
             }
         }
+        changes::offset_moved();
         if let Some(e) = failed {
             return Err(e);
         }
@@ -248,6 +260,7 @@ impl LogManager {
         let Some(managed) = self.logs.write().unwrap_or_else(PoisonError::into_inner).remove(tp) else {
             return Ok(false);
         };
+        changes::offset_moved();
         managed.log.delete()?;
         // A partition created later under the same name must not start from this progress.
         let _checkpointed = self.checkpointed.lock().unwrap_or_else(PoisonError::into_inner);
@@ -311,6 +324,10 @@ impl LogManager {
 
     fn write_checkpoints(&self, name: &'static str, offset: fn(&SharedLog) -> i64) -> Result<()> {
         let mut checkpointed = self.checkpointed.lock().unwrap_or_else(PoisonError::into_inner);
+        let moves = changes::offset_moves();
+        if checkpointed.at_moves.get(name) == Some(&moves) {
+            return Ok(());
+        }
         // Collected first so no partition lock is taken while the map is locked.
         let logs: Vec<(TopicPartition, usize, SharedLog)> = self
             .read_logs()
@@ -322,11 +339,12 @@ impl LogManager {
             per_dir[dir].insert(tp, offset(&log));
         }
         for (index, offsets) in per_dir.into_iter().enumerate() {
-            if checkpointed.get(&(name, index)) != Some(&offsets) {
+            if checkpointed.written.get(&(name, index)) != Some(&offsets) {
                 CheckpointFile::new(&self.dirs[index], name).write(&offsets)?;
-                checkpointed.insert((name, index), offsets);
+                checkpointed.written.insert((name, index), offsets);
             }
         }
+        checkpointed.at_moves.insert(name, moves);
         Ok(())
     }
 

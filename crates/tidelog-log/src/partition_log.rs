@@ -8,6 +8,7 @@
 //! `pread` nor an fsync holds up appends. To keep snapshots valid the segment list is never
 //! mutated in place: a roll or a deletion installs a new `Arc`'d list.
 
+use crate::changes;
 use crate::cleaner;
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
@@ -585,6 +586,7 @@ impl PartitionLog {
         }
         if offset > self.log_start_offset {
             self.log_start_offset = offset;
+            changes::offset_moved();
             let below = self
                 .segments
                 .windows(2)
@@ -635,6 +637,7 @@ impl PartitionLog {
                 self.deleted_files.push((due, path));
             }
         }
+        changes::file_deletion_due_at(due);
         self.delete_due_files(now).map(drop)
     }
 
@@ -651,6 +654,9 @@ impl PartitionLog {
             }
             remove_if_present(path).map_err(|e| failed = Some(e)).is_err()
         });
+        if let Some(next) = self.deleted_files.iter().map(|(due, _)| *due).min() {
+            changes::file_deletion_due_at(next);
+        }
         match failed {
             Some(e) => Err(e),
             None => Ok(before - self.deleted_files.len()),
@@ -667,6 +673,7 @@ impl PartitionLog {
         let gone = gone.to_vec();
         self.segments = Arc::new(kept.to_vec());
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset());
+        changes::offset_moved();
         let first_kept = self.segments[0].base_offset();
         producer_snapshot::delete_where(&self.dir, |offset| offset < first_kept)?;
         self.delete_segment_files(&gone)?;
@@ -707,6 +714,7 @@ impl PartitionLog {
         producer_snapshot::delete_where(&self.dir, |_| true)?;
         sync_dir(&self.dir)?;
         self.log_start_offset = offset;
+        changes::offset_moved();
         self.log_end_offset = offset;
         self.producers.clear();
         self.snapshot_offset = 0;
@@ -718,6 +726,7 @@ impl PartitionLog {
     fn reset_flushed_offset(&mut self) {
         let flushed = self.flushed_offset().min(self.log_end_offset);
         self.flushed_offset = Arc::new(AtomicI64::new(flushed));
+        changes::offset_moved();
     }
 
     /// Prepares for a clean shutdown: records the active segment's largest timestamp,
@@ -757,6 +766,7 @@ impl PartitionLog {
     pub fn mark_durable(&mut self, end: i64) {
         self.unsynced_dir.store(false, Ordering::Release);
         self.flushed_offset.fetch_max(end, Ordering::AcqRel);
+        changes::offset_moved();
     }
 
     pub(crate) fn is_deleted(&self) -> bool {

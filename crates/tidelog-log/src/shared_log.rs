@@ -7,6 +7,7 @@
 //! snapshot at its first append, read or flush, under its mutex. Every other log (after a
 //! crash, or without both checkpoint entries) is opened at the start as before.
 
+use crate::changes;
 use crate::config::LogConfig;
 use crate::error::{IoContext, Result};
 use crate::layout::LOG_SUFFIX;
@@ -98,6 +99,8 @@ impl SharedLog {
         if let Slot::Unopened(unopened) = &*slot {
             let log = unopened.open()?;
             *slot = Slot::Open(log);
+            // Its end may differ from the checkpoint's (see `Unopened::open`).
+            changes::offset_moved();
         }
         Ok(LogGuard(slot))
     }

@@ -9,6 +9,7 @@
 //! only make the read return fewer batches, or those the snapshot saw (see
 //! `Segment::truncate_to`).
 
+use crate::changes;
 use crate::error::{LogError, Result};
 use crate::leader_epoch_checkpoint::{EpochEntry, LeaderEpochCheckpointFile};
 use crate::segment::{LocatedBatch, Segment};
@@ -136,6 +137,7 @@ impl LogSnapshot {
     pub fn flushed_by_syncfs(&self) -> i64 {
         self.unsynced_dir.store(false, Ordering::Release);
         let previous = self.flushed_offset.fetch_max(self.log_end_offset, Ordering::AcqRel);
+        changes::offset_moved();
         previous.max(self.log_end_offset)
     }
 
@@ -335,6 +337,7 @@ impl LogSnapshot {
             }
         }
         let previous = self.flushed_offset.fetch_max(self.log_end_offset, Ordering::AcqRel);
+        changes::offset_moved();
         Ok(previous.max(self.log_end_offset))
     }
 }
