@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
@@ -55,6 +56,7 @@ class ConnectTest {
         List<String> lines = IntStream.range(0, LINES).mapToObj(i -> String.format("line %05d", i)).toList();
         int part = LINES / PARTS;
         String stoppedAt;
+        boolean stoppedCleanly;
         try (ConnectWorker first = ConnectWorker.start(bootstrap, GROUP)) {
             first.putConnector("file-source", Map.of(
                     "connector.class", "org.apache.kafka.connect.file.FileStreamSourceConnector",
@@ -75,7 +77,7 @@ class ConnectTest {
                 Thread.sleep(20);
             }
             int atSigterm = completeLines(sink).size();
-            first.stop();
+            stoppedCleanly = first.stop();
             stoppedAt = "the sink had " + atSigterm + " of the " + written + " lines written at SIGTERM, "
                     + completeLines(sink).size() + " once it had stopped";
             // The rest, while no worker runs: the next one reads it from the source's stored offset.
@@ -89,8 +91,15 @@ class ConnectTest {
             List<String> copied = awaitSink(sink, second.jvm(), found -> found.contains(lines.get(LINES - 1)));
             second.awaitRunning("file-source");
             second.awaitRunning("file-sink");
-            // A clean stop commits both connectors' offsets: nothing is lost or copied twice.
-            assertEquals(lines, copied, "the sink file (when the first worker stopped, " + stoppedAt + ")");
+            String what = "the sink file (when the first worker stopped, " + stoppedAt + ")";
+            if (stoppedCleanly) {
+                // A clean stop commits both connectors' offsets: nothing is lost or copied twice.
+                assertEquals(lines, copied, what);
+            } else {
+                // Killed in Connect's own shutdown hang: at least once, in order (a replay
+                // repeats lines already written, never skips one).
+                assertEquals(lines, List.copyOf(new LinkedHashSet<>(copied)), what + ", killed after hanging in its shutdown");
+            }
         }
     }
 

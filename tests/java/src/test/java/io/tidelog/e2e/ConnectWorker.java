@@ -152,9 +152,12 @@ public final class ConnectWorker implements AutoCloseable {
         return jvm;
     }
 
-    /** SIGTERM: the worker stops its tasks, commits their offsets and leaves its group. */
-    public void stop() throws InterruptedException {
-        jvm.stop();
+    /**
+     * SIGTERM: the worker stops its tasks, commits their offsets and leaves its group.
+     * Returns false if it hung in its own shutdown and was killed ({@link ConnectJvm#stop}).
+     */
+    public boolean stop() throws InterruptedException {
+        return jvm.stop();
     }
 
     @Override
