@@ -28,9 +28,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tidelog_log::{
-    on_threads, partition_dirs, set_aside_stray, sync_log_dirs, take_due_file_deletions, AppendInfo, CleanerConfig,
-    Cleaning, DirSummary, LogConfig, LogError, LogGuard, LogManager, LogSnapshot, ProducerEntry, ProducerError,
-    SharedLog, Throttler, TopicPartition, CLEAN_SHUTDOWN_MARKER,
+    on_threads, partition_dirs, partitions_opened_on_first_use, set_aside_stray, sync_log_dirs,
+    take_due_file_deletions, AppendInfo, CleanerConfig, Cleaning, DirSummary, LogConfig, LogError, LogGuard,
+    LogManager, LogSnapshot, ProducerEntry, ProducerError, SharedLog, Throttler, TopicPartition,
 };
 use tidelog_protocol::records::{marker_batch, TxnMarker};
 use tidelog_protocol::{ErrorCode, Uuid};
@@ -430,17 +430,17 @@ impl Partitions {
     /// partitions of known topics. A partition directory the metadata does not name is set
     /// aside first, as Kafka sets aside stray logs (renamed `<dir>.<id>-stray`, never opened,
     /// so no recovery cuts or rewrites it): a start deletes nothing. So is one whose
-    /// `partition.metadata` names another topic id (a deleted topic's of the same name), in
-    /// a log dir that needs recovery; after a clean shutdown, when nothing can have changed
-    /// the directories, the file is checked at each log's first use instead (see
+    /// `partition.metadata` names another topic id (a deleted topic's of the same name),
+    /// read for every log the start opens; a log the start leaves to its first use (after a
+    /// clean shutdown) has the file checked then, before it is opened (see
     /// [`Partition::lock_log`]). One without the file (a crash before its first flush, an
     /// older Tidelog's) gets it.
     pub fn open(config: &BrokerConfig, image: &MetadataImage) -> Result<Partitions, LogError> {
-        let check = |tp: TopicPartition, path: &std::path::Path, clean: bool| -> Result<Found, LogError> {
+        let check = |tp: TopicPartition, path: &std::path::Path, at_first_use: bool| -> Result<Found, LogError> {
             let Some(topic) = image.topic(tp.topic()).filter(|t| tp.partition() < t.partitions) else {
                 return Ok(Found::Stray(tp));
             };
-            if clean {
+            if at_first_use {
                 return Ok(Found::Hosted(tp, MetadataFile::Unchecked));
             }
             Ok(match PartitionMetadata::read(path)? {
@@ -452,9 +452,12 @@ impl Partitions {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let mut found_files = HashMap::new();
         for dir in config.log_dirs.iter().filter(|d| d.is_dir()) {
-            let clean = dir.join(CLEAN_SHUTDOWN_MARKER).exists();
-            // A file read each, partition.metadata, unless clean: on every CPU.
-            let checked = on_threads(threads, partition_dirs(dir)?, |(tp, path)| check(tp, &path, clean));
+            // A file read each, partition.metadata, for the logs the start opens: on every CPU.
+            let later = partitions_opened_on_first_use(dir)?;
+            let checked = on_threads(threads, partition_dirs(dir)?, |(tp, path)| {
+                let at_first_use = later.contains(&tp);
+                check(tp, &path, at_first_use)
+            });
             for found in checked.into_iter().collect::<Result<Vec<_>, _>>()? {
                 let tp = match found {
                     Found::Hosted(tp, file) => {
@@ -867,6 +870,7 @@ impl Partitions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tidelog_log::CLEAN_SHUTDOWN_MARKER;
 
     #[test]
     fn only_topics_that_delete_are_cut_by_retention() {
@@ -1269,5 +1273,61 @@ mod tests {
         assert_eq!(written("t-2"), Some(other), "left as it was");
         let segment = dir.path().join("t-2").join("00000000000000000000.log");
         assert!(std::fs::metadata(segment).unwrap().len() > 0, "its record kept");
+    }
+
+    #[test]
+    fn a_log_the_clean_start_opens_is_checked_first_and_set_aside_if_another_topics() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            log_dirs: vec![dir.path().to_path_buf()],
+            ..BrokerConfig::default()
+        };
+        let topic = TopicMeta {
+            name: "t".into(),
+            id: random_uuid(),
+            partitions: 1,
+            configs: BTreeMap::new(),
+        };
+        let image = MetadataImage::of_topics([topic.clone()]);
+        let partitions = Partitions::open(&config, &image).unwrap();
+        let t0 = partitions.get("t", 0).unwrap();
+        t0.append(one_record()).unwrap();
+        t0.flush().unwrap();
+        partitions.shutdown();
+        // Another topic's directory under the name, without a log start checkpointed: the
+        // clean start would open it, so it reads its partition.metadata first.
+        PartitionMetadata {
+            topic_id: random_uuid(),
+        }
+        .write(&dir.path().join("t-0"))
+        .unwrap();
+        let log_starts = CheckpointFile::new(dir.path(), LOG_START_OFFSET_CHECKPOINT);
+        log_starts.write(&BTreeMap::new()).unwrap();
+        let before: Vec<_> = std::fs::read_dir(dir.path().join("t-0"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+
+        let partitions = Partitions::open(&config, &image).unwrap();
+        let strays: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with("-stray"))
+            .collect();
+        assert_eq!(strays.len(), 1, "set aside, not opened");
+        let mut kept: Vec<_> = std::fs::read_dir(&strays[0])
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        let mut before = before;
+        kept.sort();
+        before.sort();
+        assert_eq!(kept, before, "nothing in it removed or added");
+        assert_eq!(
+            partitions.get("t", 0).unwrap().snapshot().unwrap().log_end_offset(),
+            0,
+            "made anew"
+        );
+        partitions.shutdown();
     }
 }

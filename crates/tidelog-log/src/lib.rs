@@ -45,7 +45,8 @@ pub use file_cache::{set_budget as set_open_files_budget, stats as open_files_st
 pub use layout::{parse_log_file_name, TopicPartition};
 pub use leader_epoch_checkpoint::{EpochEntry, LeaderEpochCheckpointFile, LEADER_EPOCH_CHECKPOINT};
 pub use log_manager::{
-    on_threads, partition_dirs, set_aside_stray, DirSummary, LogManager, CLEAN_SHUTDOWN_MARKER, CLUSTER_METADATA_TOPIC,
+    on_threads, partition_dirs, partitions_opened_on_first_use, set_aside_stray, DirSummary, LogManager,
+    CLEAN_SHUTDOWN_MARKER, CLUSTER_METADATA_TOPIC,
 };
 pub use offset_index::OffsetPosition;
 pub use partition_log::{AppendInfo, PartitionLog, Recovery};

@@ -17,7 +17,7 @@ use crate::layout::TopicPartition;
 use crate::partition_log::{PartitionLog, Recovery};
 use crate::shared_log::{LogSummary, SharedLog};
 use crate::small_file::{sync_dir, sync_filesystem};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, RwLock};
@@ -112,16 +112,14 @@ impl LogManager {
                     true => Recovery::Skip,
                     false => Recovery::From(recovery_points.get(&tp).copied().unwrap_or(0)),
                 };
-                let checkpointed_start = log_starts.get(&tp).copied();
-                let clean_end = recovery_points
-                    .get(&tp)
-                    .copied()
-                    .filter(|_| clean && checkpointed_start.is_some());
+                let clean_end = clean
+                    .then(|| opens_on_first_use(&tp, &recovery_points, &log_starts))
+                    .flatten();
                 let partition = Found {
                     dir: index,
                     path,
                     recovery,
-                    log_start: checkpointed_start.unwrap_or(0),
+                    log_start: log_starts.get(&tp).copied().unwrap_or(0),
                     clean_end,
                 };
                 found.insert(tp, partition);
@@ -424,6 +422,30 @@ pub fn on_threads<T: Send, R: Send>(threads: usize, items: Vec<T>, work: impl Fn
             .flat_map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect()
     })
+}
+
+/// The log end of a partition that [`LogManager::open`] leaves unopened until its first
+/// use, in a cleanly shut down log dir with these checkpoints: one whose end (its recovery
+/// point) and log start are both checkpointed.
+fn opens_on_first_use(tp: &TopicPartition, recovery_points: &Offsets, log_starts: &Offsets) -> Option<i64> {
+    log_starts.get(tp)?;
+    recovery_points.get(tp).copied()
+}
+
+/// The partitions of `log_dir` that [`LogManager::open`] will not open at the start: none
+/// unless the dir was shut down cleanly. A caller that checks partition directories before
+/// the start (the broker's `partition.metadata`) may leave these to their first use.
+pub fn partitions_opened_on_first_use(log_dir: &Path) -> Result<BTreeSet<TopicPartition>> {
+    if !log_dir.join(CLEAN_SHUTDOWN_MARKER).exists() {
+        return Ok(BTreeSet::new());
+    }
+    let recovery_points = CheckpointFile::new(log_dir, RECOVERY_POINT_CHECKPOINT).read()?;
+    let log_starts = CheckpointFile::new(log_dir, LOG_START_OFFSET_CHECKPOINT).read()?;
+    Ok(recovery_points
+        .keys()
+        .filter(|tp| opens_on_first_use(tp, &recovery_points, &log_starts).is_some())
+        .cloned()
+        .collect())
 }
 
 /// Renames a partition directory of `log_dir` to `<topic>-<partition>.<unique>-stray`

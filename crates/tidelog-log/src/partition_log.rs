@@ -40,6 +40,12 @@ pub enum Recovery {
     From(i64),
 }
 
+/// Removes a partition directory and makes its removal durable in its log dir.
+pub(crate) fn delete_partition_dir(dir: &Path) -> Result<()> {
+    fs::remove_dir_all(dir).context("delete partition dir", dir)?;
+    sync_dir(dir.parent().expect("a partition dir lives in a log dir"))
+}
+
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendInfo {
@@ -777,8 +783,7 @@ impl PartitionLog {
     /// still held keep reading their open files.
     pub fn delete(&mut self) -> Result<()> {
         self.deleted = true;
-        fs::remove_dir_all(&self.dir).context("delete partition dir", &self.dir)?;
-        sync_dir(self.dir.parent().expect("a partition dir lives in a log dir"))
+        delete_partition_dir(&self.dir)
     }
 
     fn active(&self) -> &Arc<Segment> {

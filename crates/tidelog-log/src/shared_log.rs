@@ -11,8 +11,7 @@ use crate::changes;
 use crate::config::LogConfig;
 use crate::error::{IoContext, Result};
 use crate::layout::LOG_SUFFIX;
-use crate::partition_log::{PartitionLog, Recovery};
-use crate::small_file::sync_dir;
+use crate::partition_log::{delete_partition_dir, PartitionLog, Recovery};
 use std::fs;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
@@ -189,10 +188,7 @@ impl SharedLog {
     pub fn delete(&self) -> Result<()> {
         match &mut *self.slot() {
             Slot::Open(log) => log.delete(),
-            Slot::Unopened(unopened) => {
-                fs::remove_dir_all(&unopened.dir).context("delete partition dir", &unopened.dir)?;
-                sync_dir(unopened.dir.parent().expect("a partition dir lives in a log dir"))
-            }
+            Slot::Unopened(unopened) => delete_partition_dir(&unopened.dir),
         }
     }
 
