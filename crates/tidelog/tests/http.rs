@@ -172,7 +172,7 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
     );
     let (_, filtered) = get(http, "/topics/console-orders/partitions/0/messages?value=order-2");
     assert!(
-        filtered.contains("order-2") && !filtered.contains("<pre>order-1</pre>"),
+        filtered.contains("<pre>order-2</pre>") && !filtered.contains("<pre>order-1</pre>"),
         "{filtered}"
     );
     let (_, first) = get(
@@ -282,6 +282,8 @@ fn console_forms_create_and_delete_topics_produce_and_refuse_bad_input() {
     assert!(again.2.contains("TOPIC_ALREADY_EXISTS"), "{}", again.2);
     let bad = post(http, "/topics", &[("name", "x"), ("partitions", "many")]);
     assert_eq!(bad.0, 400, "{}", bad.2);
+    let internal = post(http, "/topics/__consumer_offsets/delete", &[]);
+    assert_eq!(internal.0, 403, "an internal topic is not deleted: {}", internal.2);
 
     // A record with HTML in its key, value and header, produced from the form.
     let script = "<script>alert(1)</script>";

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Form;
 use maud::html;
@@ -161,6 +162,14 @@ pub async fn create(Console(broker): Console, form: Result<Form<NewTopicForm>, F
 }
 
 pub async fn delete(Console(broker): Console, Path(topic): Path<String>) -> Page {
+    // Deleting `__consumer_offsets` or `__transaction_state` would drop every group's
+    // offsets or every transaction's state: not a button's work.
+    if is_internal_topic(&topic) {
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            format!("{topic} is an internal topic: the console does not delete it."),
+        ));
+    }
     let request = DeleteTopicsRequest {
         topic_names: vec![topic.clone()],
         ..Default::default()
@@ -249,10 +258,12 @@ pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page 
                 }
             }
         }
-        h2 { "Delete" }
-        form.card method="post" action={ (base) "/delete" } {
-            span { "Deletes the topic and all its records." }
-            button.danger type="submit" { "Delete topic" }
+        @if !is_internal_topic(&topic) {
+            h2 { "Delete" }
+            form.card method="post" action={ (base) "/delete" } {
+                span { "Deletes the topic and all its records." }
+                button.danger type="submit" { "Delete topic" }
+            }
         }
     };
     Ok(page(&format!("Topic {topic}"), body).into_response())
