@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod open_files;
 pub mod partitions;
 pub mod produce_validation;
+pub mod quorum;
 pub mod sasl;
 pub mod server;
 #[cfg(test)]

@@ -713,7 +713,9 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+    /// Empties the log and restarts it at `offset` (Kafka's `truncateFullyAndStartAt`): what a
+    /// follower that installs a snapshot past its log end does.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
         let old = Arc::clone(&self.segments);
         self.delete_segment_files(&old)?;
         self.segments = Arc::new(vec![Arc::new(Segment::create(&self.dir, offset, &self.config)?)]);

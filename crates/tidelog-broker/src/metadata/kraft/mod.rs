@@ -20,11 +20,13 @@ pub use image::{ConfigResource, KraftImage, LeaderAndEpoch, Provenance, Quorum, 
 pub use load::{load, LoadedMetadata, TornTail};
 pub use metadata_log::{Controller, MetadataLog, MetadataLogSettings, METADATA_TOPIC_ID};
 pub use quorum_state::{QuorumState, QuorumStateVersion, QUORUM_STATE};
+pub(crate) use replay::Replay;
 pub use snapshot::SnapshotId;
+pub(crate) use snapshot::{load as load_snapshot, newest as newest_snapshot, write as write_snapshot, SnapshotContent};
 
 /// The directory of the metadata log, in the first log dir.
 pub const METADATA_DIR: &str = "__cluster_metadata-0";
 
 /// The most a batch's records may take decompressed: KRaft writes batches of at most 8 MiB
 /// (`KafkaRaftClient.MAX_BATCH_SIZE_BYTES`), uncompressed.
-const MAX_BATCH_RECORDS_BYTES: usize = 8 << 20;
+pub(crate) const MAX_BATCH_RECORDS_BYTES: usize = 8 << 20;

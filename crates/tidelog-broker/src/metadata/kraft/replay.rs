@@ -11,7 +11,7 @@ use super::error::KraftError;
 use super::image::{KraftImage, Provenance};
 
 #[derive(Default)]
-pub(super) struct Replay {
+pub(crate) struct Replay {
     image: KraftImage,
     transaction: Option<Transaction>,
 }
@@ -23,12 +23,17 @@ struct Transaction {
 }
 
 /// A record the image refuses, at `offset`.
-pub(super) struct ReplayError {
+pub(crate) struct ReplayError {
     offset: i64,
     reason: String,
 }
 
 impl ReplayError {
+    /// Why the record was refused, and at which offset.
+    pub(crate) fn into_message(self) -> String {
+        format!("the record at offset {} is refused: {}", self.offset, self.reason)
+    }
+
     pub(super) fn in_file(self, path: &Path) -> KraftError {
         KraftError::Replay {
             path: path.to_path_buf(),
@@ -40,7 +45,7 @@ impl ReplayError {
 
 impl Replay {
     /// Replays `record` at `offset`, from a batch of leader epoch `epoch`.
-    pub(super) fn record(&mut self, offset: i64, epoch: i32, record: MetadataLogRecord) -> Result<(), ReplayError> {
+    pub(crate) fn record(&mut self, offset: i64, epoch: i32, record: MetadataLogRecord) -> Result<(), ReplayError> {
         let refused = |offset, reason| ReplayError { offset, reason };
         let record = match record {
             MetadataLogRecord::Control(control) => {
@@ -87,7 +92,7 @@ impl Replay {
     }
 
     /// The image takes in everything up to `offset`, unless a transaction is still open.
-    fn advance(&mut self, offset: i64, epoch: i32) {
+    pub(crate) fn advance(&mut self, offset: i64, epoch: i32) {
         if self.transaction.is_none() {
             self.image.set_provenance(Provenance { offset, epoch });
         }
@@ -99,8 +104,12 @@ impl Replay {
     }
 
     /// Sets where the image stands, after a snapshot whose own offsets count from 0.
-    pub(super) fn set_provenance(&mut self, provenance: Provenance) {
+    pub(crate) fn set_provenance(&mut self, provenance: Provenance) {
         self.image.set_provenance(provenance);
+    }
+
+    pub(crate) fn image(&self) -> &KraftImage {
+        &self.image
     }
 
     pub(super) fn into_image(self) -> KraftImage {

@@ -53,7 +53,7 @@ impl SnapshotId {
 }
 
 /// The newest snapshot in `dir`, if any.
-pub(super) fn newest(dir: &Path) -> Result<Option<SnapshotId>, KraftError> {
+pub(crate) fn newest(dir: &Path) -> Result<Option<SnapshotId>, KraftError> {
     let io_err = |source| KraftError::Io {
         path: dir.to_path_buf(),
         source,
@@ -69,7 +69,7 @@ pub(super) fn newest(dir: &Path) -> Result<Option<SnapshotId>, KraftError> {
 
 /// Replays snapshot `id` of `dir` into `replay`, checking that it is whole: a header first,
 /// a footer last, and every metadata transaction ended.
-pub(super) fn load(dir: &Path, id: SnapshotId, replay: &mut Replay) -> Result<(), KraftError> {
+pub(crate) fn load(dir: &Path, id: SnapshotId, replay: &mut Replay) -> Result<(), KraftError> {
     let mut file = BatchFile::open(&dir.join(id.file_name()))?;
     let corrupt = |file: &BatchFile, damage| KraftError::CorruptSnapshot {
         path: file.path().to_path_buf(),
@@ -122,7 +122,7 @@ pub(super) fn load(dir: &Path, id: SnapshotId, replay: &mut Replay) -> Result<()
 
 /// What a snapshot holds besides its header and footer: the quorum's control records
 /// (kraft.version, voters; none under kraft.version 0) and the metadata records.
-pub(super) struct SnapshotContent {
+pub(crate) struct SnapshotContent {
     pub kraft_version: i16,
     pub voters: Option<KraftControlRecord>,
     pub records: Vec<VersionedRecord>,
@@ -131,7 +131,7 @@ pub(super) struct SnapshotContent {
 /// Writes snapshot `id` into `dir` as Kafka does: to `<name>.part`, fsynced, then renamed and
 /// the directory fsynced, so that a crash leaves a whole snapshot or none (a leftover
 /// `.part` is not one).
-pub(super) fn write(dir: &Path, id: SnapshotId, now_ms: i64, content: SnapshotContent) -> Result<(), KraftError> {
+pub(crate) fn write(dir: &Path, id: SnapshotId, now_ms: i64, content: SnapshotContent) -> Result<(), KraftError> {
     let path = dir.join(id.file_name());
     let part = dir.join(format!("{}.part", id.file_name()));
     let mut control = vec![KraftControlRecord::SnapshotHeaderRecord(SnapshotHeaderRecord {
