@@ -111,7 +111,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = LeaderEpochCheckpointFile::new(dir.path());
         for text in [
-            "",
             "1\n0\n",
             "0\n1\n",
             "0\n1\n0\n",

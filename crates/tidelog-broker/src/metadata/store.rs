@@ -17,6 +17,7 @@ use super::image::{MetadataEvent, MetadataImage};
 use super::kraft::{Controller, KraftError, MetadataLog, MetadataLogSettings, METADATA_DIR};
 use super::legacy::{self, CONVERTED_SUFFIX, LEGACY_LOG_FILE};
 use super::records::{self, Placement, Unsupported, METADATA_VERSION};
+use crate::quorum::{Quorum, QuorumError};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -24,6 +25,8 @@ pub enum StoreError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("metadata log: {0}")]
     Kraft(#[from] KraftError),
+    #[error(transparent)]
+    Quorum(#[from] QuorumError),
     #[error(
         "the metadata names topic {topic}, which this broker cannot serve: {reason}; nothing was changed",
         topic = .0.topic,
@@ -65,7 +68,10 @@ impl StoreSettings {
 }
 
 pub struct MetadataStore {
-    log: Mutex<MetadataLog>,
+    quorum: Quorum,
+    /// Held from a change's check to its application: changes are checked against every
+    /// change before them.
+    writer: Mutex<()>,
     image: RwLock<MetadataImage>,
     placement: Placement,
 }
@@ -92,26 +98,27 @@ impl MetadataStore {
             }
         }
         let node_id = settings.placement.node_id;
-        let mut log = MetadataLog::open(&metadata_dir, settings.log, settings.after_crash)?;
-        // Built (and so checked) before the election writes anything: a refused start
-        // changes nothing. The election's records (a leader change, the quorum's, the abort
-        // of a transaction left open, whose records never applied) change no topic, config,
-        // feature or producer id, only the log's end, which the image takes as its features'
-        // epoch: so it is built once, unless the bootstrap follows (building it is a tenth of
-        // a start on 6,000 topics, docs/PERFORMANCE.md).
-        let mut image = records::image_of(log.image(), node_id).map_err(StoreError::Unsupported)?;
-        log.elect(node_id)?;
-        if !log.image().features().contains_key(METADATA_VERSION) {
+        // Read (and after a crash, a torn last batch cut off) and its image built, and so
+        // checked, before the quorum writes anything: a refused start changes nothing.
+        let log = MetadataLog::open(&metadata_dir, settings.log, settings.after_crash)?;
+        records::image_of(log.image(), node_id).map_err(StoreError::Unsupported)?;
+        drop(log);
+        // Its start elects this node and writes its term's first entry; it aborts a metadata
+        // transaction the log left open, whose records never applied.
+        let quorum = Quorum::start(&metadata_dir, settings.controller.node_id, &settings.log)?;
+        if !quorum.with_image(|image| image.features().contains_key(METADATA_VERSION)) {
             // Formatted by Kafka's tool but never started: bootstrap as its controller would.
-            let bootstrap = records::bootstrap_features(&MetadataImage::default());
-            log.append_transaction("Bootstrap records", bootstrap)?;
-            image = records::image_of(log.image(), node_id).map_err(StoreError::Unsupported)?;
+            quorum.propose(records::bootstrap_features(&MetadataImage::default()))?;
         }
-        image.set_features_epoch(log.image().provenance().offset);
-        info!(path = %metadata_dir.display(), offset = log.image().provenance().offset,
-            topics = image.topics().count(), "metadata loaded");
+        let mut image = quorum
+            .with_image(|kraft| records::image_of(kraft, node_id))
+            .map_err(StoreError::Unsupported)?;
+        let offset = quorum.with_image(|kraft| kraft.provenance().offset);
+        image.set_features_epoch(offset);
+        info!(path = %metadata_dir.display(), offset, topics = image.topics().count(), "metadata loaded");
         Ok(MetadataStore {
-            log: Mutex::new(log),
+            quorum,
+            writer: Mutex::new(()),
             image: RwLock::new(image),
             placement: settings.placement,
         })
@@ -144,25 +151,32 @@ impl MetadataStore {
         items: Vec<T>,
         mut check: impl FnMut(&MetadataImage, &[MetadataEvent], T) -> Result<MetadataEvent, E>,
     ) -> Result<Vec<Result<MetadataEvent, E>>, StoreError> {
-        let mut image = self.image.write().unwrap_or_else(|e| e.into_inner());
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut accepted = Vec::new();
         let mut answers = Vec::with_capacity(items.len());
-        for item in items {
-            match check(&image, &accepted, item) {
-                Ok(event) => {
-                    accepted.push(event);
-                    answers.push(Ok(()));
+        let records: Vec<_> = {
+            let image = self.image();
+            for item in items {
+                match check(&image, &accepted, item) {
+                    Ok(event) => {
+                        accepted.push(event);
+                        answers.push(Ok(()));
+                    }
+                    Err(e) => answers.push(Err(e)),
                 }
-                Err(e) => answers.push(Err(e)),
             }
-        }
-        let records: Vec<_> = accepted
-            .iter()
-            .flat_map(|event| records::records_of(event, &image, self.placement))
-            .collect();
+            accepted
+                .iter()
+                .flat_map(|event| records::records_of(event, &image, self.placement))
+                .collect()
+        };
         // A change that changes nothing (a config set to the value it has) writes nothing.
-        if !records.is_empty() {
-            let offset = self.log.lock().unwrap_or_else(|e| e.into_inner()).append(records)?;
+        let offset = match records.is_empty() {
+            true => None,
+            false => Some(self.quorum.propose(records)?),
+        };
+        let mut image = self.image.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(offset) = offset {
             if accepted
                 .iter()
                 .any(|e| matches!(e, MetadataEvent::FeatureLevelsChanged { .. }))
@@ -386,20 +400,20 @@ mod tests {
     fn a_change_of_nothing_is_committed_without_a_record() {
         let dir = tempfile::tempdir().unwrap();
         let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
-        let end = store.log.lock().unwrap().end_offset();
+        let end = store.quorum.with_image(|i| i.provenance().offset);
         let nothing = MetadataEvent::FeatureLevelsChanged {
             levels: BTreeMap::new(),
         };
         assert_eq!(store.commit::<()>(|_| Ok(nothing.clone())).unwrap(), Ok(nothing));
-        assert_eq!(store.log.lock().unwrap().end_offset(), end);
+        assert_eq!(store.quorum.with_image(|i| i.provenance().offset), end);
     }
 
     #[test]
     fn a_refused_check_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
-        let end = store.log.lock().unwrap().end_offset();
+        let end = store.quorum.with_image(|i| i.provenance().offset);
         assert_eq!(store.commit(|_| Err("no")).unwrap(), Err("no"));
-        assert_eq!(store.log.lock().unwrap().end_offset(), end);
+        assert_eq!(store.quorum.with_image(|i| i.provenance().offset), end);
     }
 }

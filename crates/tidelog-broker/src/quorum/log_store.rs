@@ -5,19 +5,23 @@
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{CommittedLeaderId, LeaderId, LogId, StorageError, StorageIOError, Vote};
-use tidelog_log::{EpochEntry, LeaderEpochCheckpointFile, LogConfig, PartitionLog, Recovery};
+use tidelog_log::{EpochEntry, LeaderEpochCheckpointFile, LogSnapshot, PartitionLog, Recovery};
 use tidelog_protocol::metadata::records::leader_change_message::{LeaderChangeMessage, Voter};
 use tidelog_protocol::records::RecordBatch;
 use tidelog_protocol::Uuid;
 
 use super::codec;
 use super::types::{MetadataEntry, NodeId, Payload, TypeConfig};
-use crate::metadata::kraft::{newest_snapshot, QuorumState, QuorumStateVersion};
+use crate::clock::now_ms;
+use crate::metadata::kraft::{
+    metadata_log_config, newest_snapshot, MetadataLogSettings, QuorumState, QuorumStateVersion,
+};
 
 type Error = StorageError<NodeId>;
 
@@ -34,21 +38,63 @@ pub struct LogStore {
 struct Shared {
     dir: PathBuf,
     log: PartitionLog,
+    settings: MetadataLogSettings,
     /// The newest entry that is gone (below the newest snapshot), for `get_log_state`.
     last_purged: Option<LogId<NodeId>>,
     /// What `quorum-state` says, kept to name the leader in its term's first entry.
     vote: Option<Vote<NodeId>>,
     epochs: Vec<EpochEntry>,
+    flusher: mpsc::Sender<Flush>,
+    /// Bytes appended since the log was opened.
+    appended_bytes: Arc<AtomicU64>,
+}
+
+/// Appended entries to make durable, and whom to tell.
+struct Flush {
+    log: LogSnapshot,
+    callback: LogFlushed<TypeConfig>,
+}
+
+/// Makes appends durable off openraft's task, as a group commit: openraft 0.9 appends each
+/// proposal on its own, and one fsync each would make a CreateTopics of a thousand records
+/// a thousand fsyncs. Each fsync here covers every append queued before it.
+fn start_flusher(dir: &Path) -> mpsc::Sender<Flush> {
+    let (sender, receiver) = mpsc::channel::<Flush>();
+    let name = format!("metadata-flusher {}", dir.display());
+    let spawned = std::thread::Builder::new()
+        .name("metadata-flusher".into())
+        .spawn(move || {
+            while let Ok(first) = receiver.recv() {
+                let mut due = vec![first];
+                due.extend(receiver.try_iter());
+                let newest = &due.last().expect("one at least").log;
+                let flushed = newest.flush().map(drop).map_err(std::io::Error::other);
+                if let Err(e) = &flushed {
+                    tracing::error!(log = %name, error = %e, "cannot make the metadata log durable");
+                }
+                for flush in due {
+                    // Each callback takes its own copy of the one outcome.
+                    let result = match &flushed {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                    };
+                    flush.callback.log_io_completed(result);
+                }
+            }
+        });
+    spawned.expect("a thread for the metadata log's fsyncs");
+    sender
 }
 
 impl LogStore {
     /// Opens the metadata log in `dir` (made by a format, or empty): its log starts where the
     /// newest snapshot ends. `recovery` is the partition log's, after a crash or not.
-    pub fn open(dir: &Path, config: LogConfig, recovery: Recovery) -> Result<LogStore, Error> {
+    pub fn open(dir: &Path, settings: &MetadataLogSettings, recovery: Recovery) -> Result<LogStore, Error> {
         let read_err = |e: &dyn std::error::Error| StorageIOError::<NodeId>::read_logs(openraft::AnyError::error(e));
         let snapshot = newest_snapshot(dir).map_err(|e| read_err(&e))?;
         let log_start = snapshot.map_or(0, |s| s.end_offset);
-        let log = PartitionLog::open(dir, config, recovery, log_start).map_err(|e| read_err(&e))?;
+        let log =
+            PartitionLog::open(dir, metadata_log_config(settings), recovery, log_start).map_err(|e| read_err(&e))?;
         let last_purged = match snapshot {
             Some(s) if s.end_offset > 0 => Some(log_id(s.epoch, s.end_offset - 1).map_err(|e| read_err(&e))?),
             _ => None,
@@ -59,11 +105,19 @@ impl LogStore {
             shared: Arc::new(Mutex::new(Shared {
                 dir: dir.to_path_buf(),
                 log,
+                settings: *settings,
                 last_purged,
                 vote: state.as_ref().and_then(vote_of),
                 epochs,
+                flusher: start_flusher(dir),
+                appended_bytes: Arc::default(),
             })),
         })
+    }
+
+    /// Bytes of entries appended since the log was opened: what snapshots are counted by.
+    pub fn appended_bytes(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.lock().appended_bytes)
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
@@ -123,11 +177,18 @@ impl Shared {
         self.log.log_end_offset() as u64
     }
 
+    /// The first entry openraft may read: purged entries may stay on disk a while (see
+    /// `purge`), but are never read again.
+    fn first_readable(&self) -> u64 {
+        let first = self.last_purged.map_or(0, |id| id.index + 1);
+        first.max(self.log.log_start_offset() as u64)
+    }
+
     /// The entries with indexes in `start..end`, fewer if the log ends first.
     fn entries(&self, start: u64, end: u64) -> Result<Vec<MetadataEntry>, Error> {
         let end = end.min(self.log_end());
         let mut entries = Vec::new();
-        let mut next = start.max(self.log.log_start_offset() as u64);
+        let mut next = start.max(self.first_readable());
         let read_err =
             |e: &dyn std::error::Error| StorageError::from(StorageIOError::read_logs(openraft::AnyError::error(e)));
         while next < end {
@@ -158,8 +219,8 @@ impl Shared {
 
     /// The id of the last entry, or of the last one purged when the log is empty.
     fn last_log_id(&self) -> Result<Option<LogId<NodeId>>, Error> {
-        let (start, end) = (self.log.log_start_offset() as u64, self.log_end());
-        if end == start {
+        let end = self.log_end();
+        if end <= self.first_readable() {
             return Ok(self.last_purged);
         }
         Ok(self.entries(end - 1, end)?.last().map(|e| e.log_id))
@@ -197,17 +258,18 @@ impl Shared {
             .map_err(|e| StorageIOError::write_logs(openraft::AnyError::error(&e)).into())
     }
 
-    /// Appends `entries`, made durable before this returns.
-    fn append(&mut self, entries: Vec<MetadataEntry>) -> Result<(), Error> {
+    /// Appends `entries`, readable at once; the flusher makes them durable.
+    fn append(&mut self, entries: Vec<MetadataEntry>) -> Result<LogSnapshot, Error> {
         let Some(first) = entries.first() else {
-            return Ok(());
+            return Ok(self.log.snapshot());
         };
         let write_err = |id, e: &dyn std::error::Error| {
             StorageError::from(StorageIOError::write_log_entry(id, openraft::AnyError::error(e)))
         };
         let first_id = first.log_id;
-        if self.log.log_start_offset() == self.log.log_end_offset() && first_id.index != self.log_end() {
-            // An empty log (after a snapshot is installed, or new) starts where it is told.
+        if self.first_readable() >= self.log_end() && first_id.index != self.log_end() {
+            // An empty log (new, or every entry purged, or a snapshot installed past its
+            // end) starts where it is told.
             self.log
                 .truncate_fully_and_start_at(first_id.index as i64)
                 .map_err(|e| write_err(first_id, &e))?;
@@ -235,11 +297,12 @@ impl Shared {
         if epochs_changed {
             self.write_epochs()?;
         }
+        let size = bytes.len() as u64;
         self.log
             .append(Bytes::from(bytes))
             .map_err(|e| write_err(first_id, &e))?;
-        self.log.flush().map_err(|e| write_err(first_id, &e))?;
-        Ok(())
+        self.appended_bytes.fetch_add(size, Ordering::AcqRel);
+        Ok(self.log.snapshot())
     }
 }
 
@@ -302,14 +365,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = MetadataEntry> + Send,
         I::IntoIter: Send,
     {
-        let result = self.lock().append(entries.into_iter().collect());
-        callback.log_io_completed(
-            result
-                .as_ref()
-                .map(drop)
-                .map_err(|e| std::io::Error::other(e.to_string())),
-        );
-        result
+        let mut shared = self.lock();
+        let log = shared.append(entries.into_iter().collect())?;
+        let flush = Flush { log, callback };
+        if let Err(mpsc::SendError(flush)) = shared.flusher.send(flush) {
+            flush
+                .callback
+                .log_io_completed(Err(std::io::Error::other("the metadata flusher stopped")));
+        }
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), Error> {
@@ -326,6 +390,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 
+    /// openraft is done with the entries up to `log_id`, which a snapshot holds: they go as
+    /// Kafka's `metadata.max.retention.{bytes,ms}` say, whole segments at a time, or at once
+    /// when the log ends before them (a snapshot installed past its end).
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), Error> {
         let mut shared = self.lock();
         let write_err =
@@ -337,7 +404,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 .truncate_fully_and_start_at(start)
                 .map_err(|e| write_err(&e))?;
         } else {
-            shared.log.delete_records_before(start).map_err(|e| write_err(&e))?;
+            let (ms, bytes) = (shared.settings.retention_ms, shared.settings.retention_bytes);
+            shared
+                .log
+                .apply_retention_below(now_ms(), ms, bytes, start)
+                .map_err(|e| write_err(&e))?;
         }
         shared.last_purged = shared.last_purged.max(Some(log_id));
         Ok(())

@@ -15,7 +15,8 @@ use super::codec;
 use super::types::{MetadataEntry, NodeId, Payload, TypeConfig, VoterNode};
 use crate::clock::now_ms;
 use crate::metadata::kraft::{
-    load_snapshot, newest_snapshot, write_snapshot, KraftImage, Provenance, Replay, SnapshotContent, SnapshotId,
+    delete_snapshots_before, load_snapshot, newest_snapshot, write_snapshot, KraftImage, Provenance, Replay,
+    SnapshotContent, SnapshotId,
 };
 
 type Error = StorageError<NodeId>;
@@ -23,7 +24,7 @@ type Error = StorageError<NodeId>;
 /// The image the committed entries build, and the snapshot that holds it up to a point.
 pub struct StateMachine {
     dir: PathBuf,
-    replay: Replay,
+    replay: Arc<Mutex<Replay>>,
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, VoterNode>,
     snapshot: Arc<Mutex<Option<SnapshotMeta<NodeId, VoterNode>>>>,
@@ -35,7 +36,7 @@ impl StateMachine {
     pub fn open(dir: &Path) -> Result<StateMachine, Error> {
         let mut machine = StateMachine {
             dir: dir.to_path_buf(),
-            replay: Replay::default(),
+            replay: Arc::default(),
             last_applied: None,
             membership: StoredMembership::default(),
             snapshot: Arc::default(),
@@ -47,8 +48,9 @@ impl StateMachine {
         Ok(machine)
     }
 
-    pub fn image(&self) -> &KraftImage {
-        self.replay.image()
+    /// What reads the image while openraft owns the state machine.
+    pub fn image_handle(&self) -> ImageHandle {
+        ImageHandle(Arc::clone(&self.replay))
     }
 
     /// Replaces the state with snapshot `id`. The bootstrap snapshot a format writes (end
@@ -57,7 +59,7 @@ impl StateMachine {
         let mut replay = Replay::default();
         load_snapshot(&self.dir, id, &mut replay).map_err(|e| read_err(None, &e))?;
         if id.end_offset == 0 {
-            self.replay = replay;
+            *lock(&self.replay) = replay;
             return Ok(());
         }
         let last = log_id(id.epoch, id.end_offset - 1)?;
@@ -84,7 +86,7 @@ impl StateMachine {
             snapshot_id: snapshot_name(id),
         });
         self.last_applied = Some(last);
-        self.replay = replay;
+        *lock(&self.replay) = replay;
         Ok(())
     }
 
@@ -103,12 +105,12 @@ impl StateMachine {
             }
             Payload::Control(control) => Some(MetadataLogRecord::Control(control)),
         };
+        let mut replay = lock(&self.replay);
         match record {
-            Some(record) => self
-                .replay
+            Some(record) => replay
                 .record(offset, epoch, record)
                 .map_err(|e| apply_err(id, &e.into_message()))?,
-            None => self.replay.advance(offset, epoch),
+            None => replay.advance(offset, epoch),
         }
         self.last_applied = Some(id);
         Ok(())
@@ -144,6 +146,21 @@ impl StateMachine {
         self.membership = meta.last_membership.clone();
         *lock(&self.snapshot) = Some(meta.clone());
         Ok(())
+    }
+}
+
+/// The image of the entries applied so far, shared with the state machine.
+#[derive(Clone)]
+pub struct ImageHandle(Arc<Mutex<Replay>>);
+
+impl ImageHandle {
+    pub fn with_image<R>(&self, read: impl FnOnce(&KraftImage) -> R) -> R {
+        read(lock(&self.0).image())
+    }
+
+    /// Where the metadata transaction the applied entries leave open began, if one is.
+    pub fn open_transaction(&self) -> Option<i64> {
+        lock(&self.0).open_transaction()
     }
 }
 
@@ -224,6 +241,8 @@ impl SnapshotBuilder {
             records: image.records(),
         };
         write_snapshot(&self.dir, id, now_ms(), content).map_err(|e| write_err(&meta, &e))?;
+        // No load reads an older one again.
+        delete_snapshots_before(&self.dir, id).map_err(|e| write_err(&meta, &e))?;
         let bytes = std::fs::read(self.dir.join(id.file_name())).map_err(|e| write_err(&meta, &e))?;
         *lock(&self.newest) = Some(meta.clone());
         Ok(Snapshot {
@@ -266,7 +285,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
         SnapshotBuilder {
             dir: self.dir.clone(),
-            image: self.replay.image().clone(),
+            image: lock(&self.replay).image().clone(),
             membership: self.membership.clone(),
             newest: Arc::clone(&self.snapshot),
         }

@@ -5,7 +5,9 @@ use std::sync::Mutex;
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::StorageError;
 use tempfile::TempDir;
-use tidelog_log::{LogConfig, Recovery};
+use tidelog_log::Recovery;
+
+use crate::metadata::kraft::MetadataLogSettings;
 
 use super::{LogStore, NodeId, StateMachine, TypeConfig};
 
@@ -13,17 +15,14 @@ use super::{LogStore, NodeId, StateMachine, TypeConfig};
 #[derive(Default)]
 struct Dirs(Mutex<Vec<TempDir>>);
 
-fn config() -> LogConfig {
-    LogConfig {
-        file_delete_delay_ms: 0,
-        ..LogConfig::default()
-    }
+fn config() -> MetadataLogSettings {
+    MetadataLogSettings::default()
 }
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachine> for Dirs {
     async fn build(&self) -> Result<((), LogStore, StateMachine), StorageError<NodeId>> {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = LogStore::open(dir.path(), config(), Recovery::Skip)?;
+        let store = LogStore::open(dir.path(), &config(), Recovery::Skip)?;
         let machine = StateMachine::open(dir.path())?;
         self.0.lock().unwrap().push(dir);
         Ok(((), store, machine))
@@ -79,7 +78,7 @@ mod on_disk {
         let before = load(&dir).unwrap();
         let end = before.log_end_offset as u64;
 
-        let mut store = LogStore::open(&dir, config(), Recovery::Skip).unwrap();
+        let mut store = LogStore::open(&dir, &config(), Recovery::Skip).unwrap();
         let state = store.get_log_state().await.unwrap();
         assert_eq!(state.last_purged_log_id, None);
         let last = state.last_log_id.expect("the log has entries");
@@ -123,7 +122,7 @@ mod on_disk {
             Some((1, term as i32))
         );
 
-        let mut store = LogStore::open(&dir, config(), Recovery::Skip).unwrap();
+        let mut store = LogStore::open(&dir, &config(), Recovery::Skip).unwrap();
         assert_eq!(store.read_vote().await.unwrap(), Some(vote));
         let new = store.try_get_log_entries(end..end + 2).await.unwrap();
         assert!(matches!(&new[0].payload, Payload::LeaderChange(Some(m)) if m.leader_id == 1));
@@ -133,7 +132,8 @@ mod on_disk {
         let mut machine = StateMachine::open(&dir).unwrap();
         let all = store.try_get_log_entries(0..end + 2).await.unwrap();
         machine.apply(all).await.unwrap();
-        assert!(machine.image().topic("orders").is_some());
+        let image = machine.image_handle();
+        assert!(image.with_image(|i| i.topic("orders").is_some()));
         let snapshot = machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
         assert_eq!(snapshot.meta.last_log_id.map(|id| id.index), Some(end + 1));
         assert_eq!(snapshot.meta.last_membership.log_id().map(|id| id.index), Some(2));
@@ -143,7 +143,8 @@ mod on_disk {
             (snapshot.meta.last_log_id, snapshot.meta.last_membership.clone())
         );
         // Every metadata record; the leader is the quorum's, which no snapshot holds.
-        assert_eq!(reopened.image().records(), machine.image().records());
+        let records = |image: &crate::quorum::state_machine::ImageHandle| image.with_image(|i| i.records());
+        assert_eq!(records(&reopened.image_handle()), records(&image));
         assert_eq!(
             reopened.get_current_snapshot().await.unwrap().map(|s| s.meta),
             Some(snapshot.meta)

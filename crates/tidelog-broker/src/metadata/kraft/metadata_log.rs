@@ -224,31 +224,14 @@ impl MetadataLog {
         let records: Vec<_> = records.into_iter().map(MetadataLogRecord::Control).collect();
         self.append_batch(&records)?;
         if std::mem::take(&mut self.open_transaction) {
-            let abort = MetadataRecord::AbortTransactionRecord(AbortTransactionRecord {
-                reason: Some("the leader changed".into()),
-                ..Default::default()
-            });
-            self.append(vec![VersionedRecord {
-                version: 0,
-                record: abort,
-            }])?;
+            self.append(vec![abort_transaction()])?;
         }
         Ok(())
     }
 
     /// Appends `records` enclosed in a metadata transaction named `name`.
     pub fn append_transaction(&mut self, name: &str, records: Vec<VersionedRecord>) -> Result<i64, KraftError> {
-        let marker = |record| VersionedRecord { version: 0, record };
-        let begin = MetadataRecord::BeginTransactionRecord(BeginTransactionRecord {
-            name: Some(name.into()),
-            ..Default::default()
-        });
-        let end = MetadataRecord::EndTransactionRecord(EndTransactionRecord::default());
-        let mut all = Vec::with_capacity(records.len() + 2);
-        all.push(marker(begin));
-        all.extend(records);
-        all.push(marker(end));
-        self.append(all)
+        self.append(in_transaction(name, records))
     }
 
     /// Appends `records` in batches of at most [`batches::RECORDS_PER_BATCH`], made durable
@@ -358,6 +341,34 @@ impl MetadataLog {
     }
 }
 
+/// `records` enclosed in a metadata transaction named `name` (KIP-868), which a load applies
+/// together at its end or not at all.
+pub(crate) fn in_transaction(name: &str, records: Vec<VersionedRecord>) -> Vec<VersionedRecord> {
+    let marker = |record| VersionedRecord { version: 0, record };
+    let begin = MetadataRecord::BeginTransactionRecord(BeginTransactionRecord {
+        name: Some(name.into()),
+        ..Default::default()
+    });
+    let end = MetadataRecord::EndTransactionRecord(EndTransactionRecord::default());
+    let mut all = Vec::with_capacity(records.len() + 2);
+    all.push(marker(begin));
+    all.extend(records);
+    all.push(marker(end));
+    all
+}
+
+/// What a new leader appends when the log ends inside a metadata transaction.
+pub(crate) fn abort_transaction() -> VersionedRecord {
+    let abort = MetadataRecord::AbortTransactionRecord(AbortTransactionRecord {
+        reason: Some("the leader changed".into()),
+        ..Default::default()
+    });
+    VersionedRecord {
+        version: 0,
+        record: abort,
+    }
+}
+
 /// The quorum of one voter: `controller`, supporting kraft.version 0 to 1.
 fn voters(controller: &Controller) -> VotersRecord {
     let endpoint = Endpoint {
@@ -383,7 +394,8 @@ fn voters(controller: &Controller) -> VotersRecord {
     }
 }
 
-fn log_config(settings: &MetadataLogSettings) -> LogConfig {
+/// The partition log settings of the metadata log.
+pub(crate) fn log_config(settings: &MetadataLogSettings) -> LogConfig {
     LogConfig {
         segment_bytes: settings.segment_bytes,
         retention_ms: -1,

@@ -18,11 +18,15 @@ mod snapshot;
 pub use error::{KraftError, SnapshotDamage};
 pub use image::{ConfigResource, KraftImage, LeaderAndEpoch, Provenance, Quorum, QuotaEntity, TopicImage};
 pub use load::{load, LoadedMetadata, TornTail};
+pub(crate) use metadata_log::{abort_transaction, in_transaction, log_config as metadata_log_config};
 pub use metadata_log::{Controller, MetadataLog, MetadataLogSettings, METADATA_TOPIC_ID};
 pub use quorum_state::{QuorumState, QuorumStateVersion, QUORUM_STATE};
 pub(crate) use replay::Replay;
 pub use snapshot::SnapshotId;
-pub(crate) use snapshot::{load as load_snapshot, newest as newest_snapshot, write as write_snapshot, SnapshotContent};
+pub(crate) use snapshot::{
+    delete_before as delete_snapshots_before, load as load_snapshot, newest as newest_snapshot,
+    write as write_snapshot, SnapshotContent,
+};
 
 /// The directory of the metadata log, in the first log dir.
 pub const METADATA_DIR: &str = "__cluster_metadata-0";

@@ -99,7 +99,7 @@ impl Replay {
     }
 
     /// Where the transaction still open began, if one is.
-    pub(super) fn open_transaction(&self) -> Option<i64> {
+    pub(crate) fn open_transaction(&self) -> Option<i64> {
         self.transaction.as_ref().map(|t| t.begin)
     }
 

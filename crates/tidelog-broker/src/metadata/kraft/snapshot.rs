@@ -178,7 +178,7 @@ pub(crate) fn write(dir: &Path, id: SnapshotId, now_ms: i64, content: SnapshotCo
 }
 
 /// Deletes the snapshots of `dir` older than `keep`.
-pub(super) fn delete_before(dir: &Path, keep: SnapshotId) -> Result<(), KraftError> {
+pub(crate) fn delete_before(dir: &Path, keep: SnapshotId) -> Result<(), KraftError> {
     let io_err = |path: &Path, source| KraftError::Io {
         path: path.to_path_buf(),
         source,

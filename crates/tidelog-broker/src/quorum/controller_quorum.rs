@@ -1,0 +1,214 @@
+//! A running metadata quorum: openraft's `Raft` over the metadata log, on a runtime of its
+//! own so that the broker's handlers may wait for a commit on their threads, as they waited
+//! for the metadata log's fsync before, without ever starving the quorum of a thread.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::{Raft, ServerState, SnapshotPolicy};
+use thiserror::Error;
+use tidelog_log::Recovery;
+use tidelog_protocol::metadata::VersionedRecord;
+use tokio::runtime::Runtime;
+use tracing::info;
+
+use super::network::NoPeers;
+use super::state_machine::ImageHandle;
+use super::types::{NodeId, Proposal, TypeConfig};
+use super::{LogStore, StateMachine};
+use crate::clock::now_ms;
+use crate::metadata::kraft::{abort_transaction, in_transaction, KraftImage, MetadataLogSettings};
+
+/// How long a start waits for this node to lead its quorum of one and apply its log.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Error)]
+pub enum QuorumError {
+    #[error("the metadata quorum cannot start: {0}")]
+    Start(String),
+    #[error("the metadata quorum has {0} voters; this Tidelog runs a quorum of one voter only")]
+    SeveralVoters(usize),
+    #[error("a metadata change was not committed: {0}")]
+    NotCommitted(String),
+}
+
+/// The metadata quorum of this node, which is its only voter.
+pub struct Quorum {
+    runtime: Option<Runtime>,
+    raft: Raft<TypeConfig>,
+    image: ImageHandle,
+    /// Bytes of entries the log store appended, and how many of them a snapshot covers.
+    appended_bytes: Arc<AtomicU64>,
+    snapshot_at: AtomicU64,
+    snapshot_bytes: u64,
+}
+
+impl Quorum {
+    /// Starts the quorum on the metadata log in `dir` (formatted, and recovered if it had to
+    /// be) as node `node_id`, and waits until the node leads and has applied the whole log.
+    /// A metadata transaction the log leaves open is then aborted, as a new leader aborts it.
+    /// A snapshot is written once `settings.snapshot_bytes` of entries follow the last one.
+    pub fn start(dir: &Path, node_id: i32, settings: &MetadataLogSettings) -> Result<Quorum, QuorumError> {
+        let start_err = |e: &dyn std::fmt::Display| QuorumError::Start(e.to_string());
+        let node_id = NodeId::try_from(node_id).map_err(|_| start_err(&format!("node.id {node_id} is negative")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("metadata-quorum")
+            .enable_all()
+            .build()
+            .map_err(|e| start_err(&e))?;
+        let log_store = LogStore::open(dir, settings, Recovery::Skip).map_err(|e| start_err(&e))?;
+        let appended_bytes = log_store.appended_bytes();
+        let state_machine = StateMachine::open(dir).map_err(|e| start_err(&e))?;
+        let image = state_machine.image_handle();
+        let raft_config = openraft::Config {
+            cluster_name: "tidelog".into(),
+            // Snapshots follow Kafka's byte count (`metadata.log.max.record.bytes.between.
+            // snapshots`), which `propose` checks.
+            snapshot_policy: SnapshotPolicy::Never,
+            // Entries a snapshot holds are handed to the log store at once, which keeps them
+            // as Kafka's retention settings say.
+            max_in_snapshot_log_to_keep: 0,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| start_err(&e))?;
+        let raft = run(
+            &runtime,
+            Raft::new(node_id, Arc::new(raft_config), NoPeers, log_store, state_machine),
+        )
+        .map_err(|e| start_err(&e))?;
+        let quorum = Quorum {
+            runtime: Some(runtime),
+            raft,
+            image,
+            appended_bytes,
+            snapshot_at: AtomicU64::new(0),
+            snapshot_bytes: settings.snapshot_bytes,
+        };
+        let voters = quorum
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .count();
+        if voters > 1 {
+            return Err(QuorumError::SeveralVoters(voters));
+        }
+        quorum.lead()?;
+        if quorum.image.open_transaction().is_some() {
+            quorum.propose(vec![abort_transaction()])?;
+        }
+        Ok(quorum)
+    }
+
+    /// Elects this node and waits until it has applied its log, its first entry included.
+    fn lead(&self) -> Result<(), QuorumError> {
+        let raft = self.raft.clone();
+        let elected = run(self.runtime(), async move {
+            raft.trigger().elect().await.map_err(|e| e.to_string())?;
+            let wait = raft.wait(Some(START_TIMEOUT));
+            let metrics = wait
+                .state(ServerState::Leader, "this node leads the metadata quorum")
+                .await
+                .map_err(|e| e.to_string())?;
+            wait.applied_index_at_least(metrics.last_log_index, "the metadata log is applied")
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(metrics)
+        })
+        .map_err(QuorumError::Start)?;
+        info!(term = elected.current_term, last = ?elected.last_log_index, "metadata quorum led");
+        Ok(())
+    }
+
+    fn runtime(&self) -> &Runtime {
+        self.runtime.as_ref().expect("the runtime lives as long as the quorum")
+    }
+
+    /// Commits `records` (those of one change: more than one go in a metadata transaction,
+    /// so that a leader change never leaves half of them) and returns the offset of the last.
+    /// They are applied to [`Quorum::with_image`]'s image when this returns.
+    pub fn propose(&self, records: Vec<VersionedRecord>) -> Result<i64, QuorumError> {
+        let records = match records.len() {
+            0 | 1 => records,
+            _ => in_transaction("Tidelog metadata change", records),
+        };
+        let raft = self.raft.clone();
+        let last = run(self.runtime(), async move {
+            // Proposed together so that their appends share fsyncs (see the log store's
+            // flusher), then awaited in order.
+            let mut pending = Vec::with_capacity(records.len());
+            for record in records {
+                let proposal = Proposal {
+                    timestamp: now_ms(),
+                    record,
+                };
+                pending.push(raft.client_write_ff(proposal).await.map_err(|e| e.to_string())?);
+            }
+            let mut last = None;
+            for committed in pending {
+                let response = committed.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+                last = Some(response.log_id.index);
+            }
+            Ok::<_, String>(last)
+        })
+        .map_err(QuorumError::NotCommitted)?;
+        self.snapshot_if_due();
+        Ok(last.map_or(-1, |index| index as i64))
+    }
+
+    /// Asks for a snapshot once enough bytes follow the last one, and no metadata
+    /// transaction is open (a snapshot holds none).
+    fn snapshot_if_due(&self) {
+        let appended = self.appended_bytes.load(Ordering::Acquire);
+        let since = appended.saturating_sub(self.snapshot_at.load(Ordering::Acquire));
+        if since < self.snapshot_bytes || self.image.open_transaction().is_some() {
+            return;
+        }
+        self.snapshot_at.store(appended, Ordering::Release);
+        let raft = self.raft.clone();
+        self.runtime().spawn(async move {
+            if let Err(e) = raft.trigger().snapshot().await {
+                tracing::warn!(error = %e, "cannot snapshot the metadata log");
+            }
+        });
+    }
+
+    /// Reads the image of every committed entry.
+    pub fn with_image<R>(&self, read: impl FnOnce(&KraftImage) -> R) -> R {
+        self.image.with_image(read)
+    }
+}
+
+impl Drop for Quorum {
+    fn drop(&mut self) {
+        let raft = self.raft.clone();
+        if let Some(runtime) = self.runtime.take() {
+            if let Err(e) = run(&runtime, async move { raft.shutdown().await }) {
+                tracing::warn!(error = %e, "the metadata quorum did not stop cleanly");
+            }
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Runs `future` on the quorum's runtime and waits for it on this thread, which may be a
+/// thread of another runtime: the quorum's own thread does the work.
+fn run<F>(runtime: &Runtime, future: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        // The receiver waits below; if this thread is gone, so is the result's reader.
+        let _ = sender.send(future.await);
+    });
+    receiver.recv().expect("the quorum's runtime runs what it is given")
+}
