@@ -211,6 +211,12 @@ pub struct BrokerConfig {
     /// The SASL/PLAIN accounts of each SASL listener, by listener name: user name to
     /// password.
     pub sasl_plain_users: BTreeMap<String, BTreeMap<String, String>>,
+    /// `sasl.enabled.mechanisms`: what SASL listeners offer unless their own
+    /// `listener.name.<name>.sasl.enabled.mechanisms` says otherwise (Kafka: GSSAPI, which
+    /// Tidelog lacks; here PLAIN).
+    pub sasl_enabled_mechanisms: Vec<String>,
+    /// `listener.name.<name>.sasl.enabled.mechanisms`, by listener name.
+    pub listener_sasl_enabled_mechanisms: BTreeMap<String, Vec<String>>,
     /// The TLS settings of each SSL and SASL_SSL listener, by listener name.
     pub tls: BTreeMap<String, TlsSettings>,
     /// Every property as given (after overrides), for DescribeConfigs; secrets left out.
@@ -272,6 +278,8 @@ impl Default for BrokerConfig {
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_partition_verification_enable: true,
             sasl_plain_users: BTreeMap::new(),
+            sasl_enabled_mechanisms: vec![crate::sasl::PLAIN.to_string()],
+            listener_sasl_enabled_mechanisms: BTreeMap::new(),
             tls: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
@@ -660,11 +668,31 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
     })
 }
 
-/// PLAIN is the one SASL mechanism (`sasl.enabled.mechanisms`, also per listener).
-fn plain_only(key: &str, value: &str) -> Result<(), ConfigError> {
-    match value.split(',').map(str::trim).all(|m| m == "PLAIN") {
-        true => Ok(()),
-        false => Err(invalid(key, value, "PLAIN is the only SASL mechanism supported")),
+/// A `sasl.enabled.mechanisms` list (also per listener): PLAIN, SCRAM-SHA-256 and
+/// SCRAM-SHA-512, at least one.
+fn sasl_mechanisms(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let mechanisms: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(unknown) = mechanisms
+        .iter()
+        .find(|m| !crate::sasl::SUPPORTED_MECHANISMS.contains(&m.as_str()))
+    {
+        return Err(invalid(
+            key,
+            value,
+            format!(
+                "{unknown} is not supported: the SASL mechanisms are {}",
+                crate::sasl::SUPPORTED_MECHANISMS.join(", ")
+            ),
+        ));
+    }
+    match mechanisms.is_empty() {
+        true => Err(invalid(key, value, "at least one SASL mechanism must be enabled")),
+        false => Ok(mechanisms),
     }
 }
 
@@ -688,7 +716,9 @@ fn listener_property(
                 c.sasl_plain_users.insert(name, users);
             })
             .map_err(|reason| invalid(key, "(hidden)", reason)),
-        "sasl.enabled.mechanisms" => plain_only(key, value),
+        "sasl.enabled.mechanisms" => sasl_mechanisms(key, value).map(|mechanisms| {
+            c.listener_sasl_enabled_mechanisms.insert(name, mechanisms);
+        }),
         _ => return None,
     };
     Some(applied)
@@ -814,7 +844,7 @@ impl BrokerConfig {
                 "transaction.partition.verification.enable" => {
                     c.transaction_partition_verification_enable = boolean(k, v)?
                 }
-                "sasl.enabled.mechanisms" => plain_only(k, v)?,
+                "sasl.enabled.mechanisms" => c.sasl_enabled_mechanisms = sasl_mechanisms(k, v)?,
                 _ if SSL_PROPERTIES.contains(&k) => {
                     ssl.insert((None, k.to_string()), (key.clone(), value.clone()));
                 }
@@ -844,10 +874,11 @@ impl BrokerConfig {
         for listener in c.listeners.iter().filter(|l| l.is_tls()) {
             c.tls.insert(listener.name.clone(), tls_settings(listener, &ssl)?);
         }
-        let without_accounts = c
-            .listeners
-            .iter()
-            .find(|l| l.is_sasl() && c.sasl_plain_users.get(&l.name).is_none_or(BTreeMap::is_empty));
+        let without_accounts = c.listeners.iter().find(|l| {
+            l.is_sasl()
+                && c.sasl_mechanisms(&l.name).iter().any(|m| m == crate::sasl::PLAIN)
+                && c.sasl_plain_users.get(&l.name).is_none_or(BTreeMap::is_empty)
+        });
         if let Some(listener) = without_accounts {
             return Err(invalid(
                 "listeners",
@@ -893,6 +924,14 @@ impl BrokerConfig {
 }
 
 impl BrokerConfig {
+    /// The SASL mechanisms the listener `name` offers: its own
+    /// `listener.name.<name>.sasl.enabled.mechanisms`, else `sasl.enabled.mechanisms`.
+    pub fn sasl_mechanisms(&self, name: &str) -> &[String] {
+        self.listener_sasl_enabled_mechanisms
+            .get(name)
+            .unwrap_or(&self.sasl_enabled_mechanisms)
+    }
+
     /// The broker properties DescribeConfigs reports: name, effective value, and whether it
     /// was set explicitly (STATIC_BROKER_CONFIG) or is Kafka's default.
     pub fn describe(&self) -> Vec<(&'static str, String, bool)> {
@@ -1342,9 +1381,9 @@ log.cleaner.max.compaction.lag.ms=60000
                 "nonroutable meta-address",
             ),
             (
-                "listeners=PLAINTEXT://:9092\nlistener.name.plaintext.sasl.enabled.mechanisms=SCRAM-SHA-256",
+                "listeners=PLAINTEXT://:9092\nlistener.name.plaintext.sasl.enabled.mechanisms=GSSAPI",
                 "listener.name.plaintext.sasl.enabled.mechanisms",
-                "PLAIN is the only",
+                "GSSAPI is not supported",
             ),
         ] {
             let err = BrokerConfig::from_properties(&props(text)).unwrap_err();

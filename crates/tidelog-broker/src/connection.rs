@@ -42,7 +42,7 @@ use crate::broker::Broker;
 use crate::config::Listener;
 use crate::dispatch::{self, PendingResponse};
 use crate::handlers::{self, Principal};
-use crate::sasl::{Gate, Session, FAILED_AUTHENTICATION_DELAY};
+use crate::sasl::{Accounts, Gate, Session, FAILED_AUTHENTICATION_DELAY};
 
 /// Responses that may be pending at once per connection (librdkafka pipelines up to 5
 /// requests by default; Java up to 5 as well).
@@ -102,11 +102,16 @@ async fn serve<R, W>(
     let max_frame = broker.config.socket_request_max_bytes as usize;
     let mut session = Session::new(listener.is_sasl());
     let no_accounts = BTreeMap::new();
-    let accounts = broker
-        .config
-        .sasl_plain_users
-        .get(&listener.name)
-        .unwrap_or(&no_accounts);
+    let scram = |user: &str, mechanism| broker.metadata.image().scram_credential(user, mechanism).cloned();
+    let accounts = Accounts {
+        mechanisms: broker.config.sasl_mechanisms(&listener.name),
+        plain: broker
+            .config
+            .sasl_plain_users
+            .get(&listener.name)
+            .unwrap_or(&no_accounts),
+        scram: &scram,
+    };
     loop {
         let frame = tokio::select! {
             frame = read_frame(&mut reader, session.max_frame(max_frame)) => frame,
@@ -138,7 +143,7 @@ async fn serve<R, W>(
                 warn!(%peer, ?api_key, version, "closing connection: API version not advertised");
                 break;
             }
-            Ok(request) => match session.gate(&request.body, accounts) {
+            Ok(request) => match session.gate(&request.body, &accounts) {
                 Gate::Dispatch => {
                     let principal = session.user().map_or_else(Principal::anonymous, Principal::user);
                     let dispatched = dispatch::dispatch(&broker, request, principal, &listener, peer).await;

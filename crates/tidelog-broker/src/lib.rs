@@ -28,6 +28,7 @@ pub mod open_files;
 pub mod partitions;
 pub mod produce_validation;
 pub mod sasl;
+pub mod scram;
 pub mod server;
 #[cfg(test)]
 mod test_util;

@@ -1,10 +1,11 @@
 //! SASL authentication of a connection (KIP-43, KIP-152): on a SASL_PLAINTEXT listener a
 //! client first sends SaslHandshake v1 naming its mechanism, then SaslAuthenticate with
 //! the mechanism's bytes; until it has authenticated, anything but ApiVersions closes the
-//! connection, as Kafka does. PLAIN (RFC 4616) is the one mechanism: the bytes are
-//! `authzid NUL user NUL password`, checked against the listener's accounts. A failed
-//! authentication is answered, then the connection closed. On a PLAINTEXT listener the
-//! SASL requests are answered ILLEGAL_SASL_STATE.
+//! connection, as Kafka does. The mechanisms are the listener's `sasl.enabled.mechanisms`:
+//! PLAIN (RFC 4616: the bytes are `authzid NUL user NUL password`, checked against the
+//! listener's accounts) and SCRAM-SHA-256/512 (`scram`: two rounds, checked against the
+//! credentials in the metadata). A failed authentication is answered, then the connection
+//! closed. On a PLAINTEXT listener the SASL requests are answered ILLEGAL_SASL_STATE.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,22 @@ use tidelog_protocol::messages::sasl_authenticate_response::SaslAuthenticateResp
 use tidelog_protocol::messages::sasl_handshake_response::SaslHandshakeResponse;
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
-const PLAIN: &str = "PLAIN";
+use crate::scram::{self, ScramCredential, ScramMechanism, ScramServer, ScramStep};
+
+pub const PLAIN: &str = "PLAIN";
+
+/// The mechanisms this broker can enable.
+pub const SUPPORTED_MECHANISMS: [&str; 3] = [PLAIN, "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
+/// What a listener authenticates against.
+pub struct Accounts<'a> {
+    /// The listener's `sasl.enabled.mechanisms`.
+    pub mechanisms: &'a [String],
+    /// PLAIN's accounts: user to password.
+    pub plain: &'a BTreeMap<String, String>,
+    /// A user's SCRAM credential for a mechanism.
+    pub scram: &'a (dyn Fn(&str, ScramMechanism) -> Option<ScramCredential> + Sync),
+}
 
 /// Kafka's `sasl.server.max.receive.size`.
 const MAX_UNAUTHENTICATED_FRAME: usize = 512 * 1024;
@@ -23,14 +39,19 @@ const MAX_UNAUTHENTICATED_FRAME: usize = 512 * 1024;
 pub const FAILED_AUTHENTICATION_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Where a connection is in its authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     /// A PLAINTEXT listener: nothing to do.
     NotRequired,
     AwaitingHandshake,
-    AwaitingAuthentication,
+    AwaitingAuthentication(Mechanism),
     /// Authenticated as this user.
     Authenticated(String),
+}
+
+/// The mechanism a handshake chose, with the state of its exchange.
+enum Mechanism {
+    Plain,
+    Scram(ScramServer),
 }
 
 /// What the connection does with a request.
@@ -82,50 +103,77 @@ impl Session {
     }
 
     /// Decides what becomes of `request`, taking the SASL requests in.
-    pub fn gate(&mut self, request: &RequestBody, users: &BTreeMap<String, String>) -> Gate {
-        match (request, &self.state) {
+    pub fn gate(&mut self, request: &RequestBody, accounts: &Accounts) -> Gate {
+        let not_required = matches!(self.state, State::NotRequired);
+        match (request, &mut self.state) {
             (RequestBody::SaslHandshake(handshake), State::AwaitingHandshake) => {
-                let error = match handshake.mechanism == PLAIN {
-                    true => {
-                        self.state = State::AwaitingAuthentication;
+                let name = handshake.mechanism.as_str();
+                let mechanism = match accounts.mechanisms.iter().any(|m| m == name) {
+                    true if name == PLAIN => Some(Mechanism::Plain),
+                    true => ScramMechanism::from_name(name).map(|m| Mechanism::Scram(ScramServer::new(m))),
+                    false => None,
+                };
+                let error = match mechanism {
+                    Some(mechanism) => {
+                        self.state = State::AwaitingAuthentication(mechanism);
                         ErrorCode::NONE
                     }
-                    false => ErrorCode::UNSUPPORTED_SASL_MECHANISM,
+                    None => ErrorCode::UNSUPPORTED_SASL_MECHANISM,
                 };
-                let close = error != ErrorCode::NONE;
                 Gate::Answer {
-                    body: handshake_answer(error),
-                    close,
+                    body: handshake_answer(error, accounts.mechanisms),
+                    close: error != ErrorCode::NONE,
                 }
             }
-            (RequestBody::SaslAuthenticate(authenticate), State::AwaitingAuthentication) => {
-                match check_plain(&authenticate.auth_bytes, users) {
-                    Some(user) => {
-                        self.state = State::Authenticated(user);
+            (RequestBody::SaslAuthenticate(authenticate), State::AwaitingAuthentication(mechanism)) => {
+                let bytes = &authenticate.auth_bytes;
+                let outcome = match mechanism {
+                    Mechanism::Plain => check_plain(bytes, accounts.plain)
+                        .map(|user| (Some(user), Bytes::new()))
+                        .ok_or_else(|| "Authentication failed: Invalid username or password".to_string()),
+                    Mechanism::Scram(server) => {
+                        let kind = server.mechanism();
+                        match server.evaluate(bytes, |user| (accounts.scram)(user, kind)) {
+                            Ok(ScramStep::Challenge(challenge)) => Ok((None, challenge.into())),
+                            Ok(ScramStep::Done { user, server_final }) => Ok((Some(user), server_final.into())),
+                            Err(why) => {
+                                tracing::debug!(mechanism = %kind, reason = why.0, "SCRAM authentication failed");
+                                // Kafka's answer to the SaslException of a SCRAM exchange.
+                                Err(format!(
+                                    "Authentication failed during authentication due to invalid credentials \
+                                     with SASL mechanism {kind}"
+                                ))
+                            }
+                        }
+                    }
+                };
+                match outcome {
+                    Ok((user, bytes)) => {
+                        if let Some(user) = user {
+                            self.state = State::Authenticated(user);
+                        }
                         Gate::Answer {
-                            body: authenticate_answer(ErrorCode::NONE, None),
+                            body: authenticate_answer(ErrorCode::NONE, None, bytes),
                             close: false,
                         }
                     }
-                    None => Gate::Answer {
-                        body: authenticate_answer(
-                            ErrorCode::SASL_AUTHENTICATION_FAILED,
-                            Some("Authentication failed: Invalid username or password"),
-                        ),
+                    Err(message) => Gate::Answer {
+                        body: authenticate_answer(ErrorCode::SASL_AUTHENTICATION_FAILED, Some(&message), Bytes::new()),
                         close: true,
                     },
                 }
             }
-            (RequestBody::SaslHandshake(_), state) => Gate::Answer {
-                body: handshake_answer(ErrorCode::ILLEGAL_SASL_STATE),
-                close: *state != State::NotRequired,
+            (RequestBody::SaslHandshake(_), _) => Gate::Answer {
+                body: handshake_answer(ErrorCode::ILLEGAL_SASL_STATE, accounts.mechanisms),
+                close: !not_required,
             },
-            (RequestBody::SaslAuthenticate(_), state) => Gate::Answer {
+            (RequestBody::SaslAuthenticate(_), _) => Gate::Answer {
                 body: authenticate_answer(
                     ErrorCode::ILLEGAL_SASL_STATE,
                     Some("SaslAuthenticate is not expected now"),
+                    Bytes::new(),
                 ),
-                close: *state != State::NotRequired,
+                close: !not_required,
             },
             // ApiVersions comes before the handshake, not between it and authenticating.
             (RequestBody::ApiVersions(_), State::AwaitingHandshake)
@@ -135,19 +183,19 @@ impl Session {
     }
 }
 
-fn handshake_answer(error: ErrorCode) -> ResponseBody {
+fn handshake_answer(error: ErrorCode, mechanisms: &[String]) -> ResponseBody {
     ResponseBody::SaslHandshake(SaslHandshakeResponse {
         error_code: error.0,
-        mechanisms: vec![PLAIN.to_string()],
+        mechanisms: mechanisms.to_vec(),
         ..Default::default()
     })
 }
 
-fn authenticate_answer(error: ErrorCode, message: Option<&str>) -> ResponseBody {
+fn authenticate_answer(error: ErrorCode, message: Option<&str>, auth_bytes: Bytes) -> ResponseBody {
     ResponseBody::SaslAuthenticate(SaslAuthenticateResponse {
         error_code: error.0,
         error_message: message.map(str::to_string),
-        auth_bytes: Bytes::new(),
+        auth_bytes,
         session_lifetime_ms: 0,
         ..Default::default()
     })
@@ -163,16 +211,7 @@ fn check_plain(bytes: &[u8], users: &BTreeMap<String, String>) -> Option<String>
     }
     let user = std::str::from_utf8(user).ok()?;
     let expected = users.get(user)?;
-    same_bytes(expected.as_bytes(), password).then(|| user.to_string())
-}
-
-/// Compares every byte of the guess whatever differs, so the time taken tells neither
-/// how much of a guessed password was right nor the password's length.
-fn same_bytes(expected: &[u8], guess: &[u8]) -> bool {
-    let length_differs = u8::from(expected.len() != guess.len());
-    guess.iter().enumerate().fold(length_differs, |diff, (i, byte)| {
-        diff | (expected.get(i).copied().unwrap_or(0) ^ byte)
-    }) == 0
+    scram::same_bytes(expected.as_bytes(), password).then(|| user.to_string())
 }
 
 #[cfg(test)]
