@@ -217,6 +217,9 @@ pub struct BrokerConfig {
     pub sasl_enabled_mechanisms: Vec<String>,
     /// `listener.name.<name>.sasl.enabled.mechanisms`, by listener name.
     pub listener_sasl_enabled_mechanisms: BTreeMap<String, Vec<String>>,
+    /// `max.connections`, `max.connections.per.ip` (and its overrides) and
+    /// `max.connection.creation.rate`.
+    pub connection_limits: crate::connection_quotas::ConnectionLimits,
     /// The TLS settings of each SSL and SASL_SSL listener, by listener name.
     pub tls: BTreeMap<String, TlsSettings>,
     /// Every property as given (after overrides), for DescribeConfigs; secrets left out.
@@ -280,6 +283,7 @@ impl Default for BrokerConfig {
             sasl_plain_users: BTreeMap::new(),
             sasl_enabled_mechanisms: vec![crate::sasl::PLAIN.to_string()],
             listener_sasl_enabled_mechanisms: BTreeMap::new(),
+            connection_limits: Default::default(),
             tls: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
@@ -818,6 +822,14 @@ impl BrokerConfig {
                 "log.index.size.max.bytes" => c.log_index_size_max_bytes = at_least(k, v, MIN_SEGMENT_INDEX_BYTES)?,
                 "message.max.bytes" => c.message_max_bytes = at_least(k, v, 0)?,
                 "socket.request.max.bytes" => c.socket_request_max_bytes = at_least(k, v, 1)?,
+                "max.connections" => c.connection_limits.max_connections = at_least(k, v, 0)?,
+                "max.connections.per.ip" => c.connection_limits.max_connections_per_ip = at_least(k, v, 0)?,
+                "max.connections.per.ip.overrides" => {
+                    c.connection_limits.max_connections_per_ip_overrides =
+                        crate::connection_quotas::parse_overrides(v).map_err(|reason| invalid(k, v, reason))?
+                }
+                // At least one: none a second would never accept a connection again.
+                "max.connection.creation.rate" => c.connection_limits.max_connection_creation_rate = at_least(k, v, 1)?,
                 "fetch.max.bytes" => c.fetch_max_bytes = at_least(k, v, 1024)?,
                 "log.flush.interval.messages" => c.log_flush_interval_messages = at_least(k, v, 1)?,
                 "log.flush.interval.ms" => c.log_flush_interval_ms = Some(at_least(k, v, 0)?),
@@ -889,6 +901,14 @@ impl BrokerConfig {
                     listener.name,
                     listener.name.to_ascii_lowercase()
                 ),
+            ));
+        }
+        let limits = &c.connection_limits;
+        if limits.max_connections_per_ip == 0 && limits.max_connections_per_ip_overrides.is_empty() {
+            return Err(invalid(
+                "max.connections.per.ip",
+                "0",
+                "max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides property is set.",
             ));
         }
         let minutes_or_hours = |r: (Option<i64>, Option<i64>, Option<i64>)| r.0.or(r.1).or(r.2);
@@ -994,6 +1014,15 @@ impl BrokerConfig {
             ("log.index.size.max.bytes", self.log_index_size_max_bytes.to_string()),
             ("message.max.bytes", self.message_max_bytes.to_string()),
             ("socket.request.max.bytes", self.socket_request_max_bytes.to_string()),
+            ("max.connections", self.connection_limits.max_connections.to_string()),
+            (
+                "max.connections.per.ip",
+                self.connection_limits.max_connections_per_ip.to_string(),
+            ),
+            (
+                "max.connection.creation.rate",
+                self.connection_limits.max_connection_creation_rate.to_string(),
+            ),
             ("fetch.max.bytes", self.fetch_max_bytes.to_string()),
             (
                 "log.flush.interval.messages",
@@ -1379,6 +1408,21 @@ log.cleaner.max.compaction.lag.ms=60000
                 "listeners=PLAINTEXT://:9092\nadvertised.listeners=PLAINTEXT://0.0.0.0:9092",
                 "advertised.listeners",
                 "nonroutable meta-address",
+            ),
+            (
+                "max.connections.per.ip=0",
+                "max.connections.per.ip",
+                "can be set to zero only if max.connections.per.ip.overrides",
+            ),
+            (
+                "max.connections.per.ip.overrides=127.0.0.1",
+                "max.connections.per.ip.overrides",
+                "is not host:count",
+            ),
+            (
+                "max.connection.creation.rate=0",
+                "max.connection.creation.rate",
+                "at least 1",
             ),
             (
                 "listeners=PLAINTEXT://:9092\nlistener.name.plaintext.sasl.enabled.mechanisms=GSSAPI",

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod config_docs;
 pub mod connection;
+pub mod connection_quotas;
 pub mod console;
 pub mod coordinator;
 pub mod data_dir;
