@@ -80,7 +80,11 @@ pub async fn accept(
             let (reader, writer) = tokio::io::split(stream);
             serve(broker, listener, reader, writer, peer, shutdown).await
         }
-        Err(error) => warn!(%peer, listener = %listener.name, %error, "closing connection: TLS handshake failed"),
+        Err(error) => {
+            if broker.rejections.log_in_full("TLS handshake failed", peer.ip()) {
+                warn!(%peer, listener = %listener.name, %error, "closing connection: TLS handshake failed")
+            }
+        }
     }
 }
 
@@ -123,7 +127,9 @@ async fn serve<R, W>(
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(reason) => {
-                warn!(%peer, %reason, "closing connection");
+                if broker.rejections.log_in_full("unreadable frame", peer.ip()) {
+                    warn!(%peer, %reason, "closing connection");
+                }
                 break;
             }
         };
@@ -140,7 +146,9 @@ async fn serve<R, W>(
             Ok(request) if !handlers::api_versions::advertised(request.api_key, request.header.api_version) => {
                 // Kafka handles exactly what it advertises and closes on anything else.
                 let (api_key, version) = (request.api_key, request.header.api_version);
-                warn!(%peer, ?api_key, version, "closing connection: API version not advertised");
+                if broker.rejections.log_in_full("API version not advertised", peer.ip()) {
+                    warn!(%peer, ?api_key, version, "closing connection: API version not advertised");
+                }
                 break;
             }
             Ok(request) => match session.gate(&request.body, &accounts) {
@@ -153,7 +161,9 @@ async fn serve<R, W>(
                 Gate::Answer { body, close } => {
                     let answer = dispatch::answer(body, request.header.correlation_id, request.header.api_version);
                     if close {
-                        warn!(%peer, "closing connection: SASL authentication refused");
+                        if broker.rejections.log_in_full("SASL authentication refused", peer.ip()) {
+                            warn!(%peer, "closing connection: SASL authentication refused");
+                        }
                         tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
                         let _ = pending_tx.send(answer).await;
                         break;
@@ -164,14 +174,18 @@ async fn serve<R, W>(
                     answer
                 }
                 Gate::Refuse(reason) => {
-                    warn!(%peer, api_key = ?request.api_key, %reason, "closing connection");
+                    if broker.rejections.log_in_full(reason, peer.ip()) {
+                        warn!(%peer, api_key = ?request.api_key, %reason, "closing connection");
+                    }
                     break;
                 }
             },
             Err(error) => match prefix.and_then(|p| dispatch::answer_undecodable(p, &error)) {
                 Some(pending) => pending,
                 None => {
-                    warn!(%peer, %error, ?prefix, head = ?head.as_ref(), "closing connection: undecodable request");
+                    if broker.rejections.log_in_full("undecodable request", peer.ip()) {
+                        warn!(%peer, %error, ?prefix, head = ?head.as_ref(), "closing connection: undecodable request");
+                    }
                     break;
                 }
             },

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod open_files;
 pub mod partitions;
 pub mod produce_validation;
+pub mod rejections;
 pub mod sasl;
 pub mod scram;
 pub mod server;

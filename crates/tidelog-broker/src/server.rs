@@ -100,6 +100,14 @@ impl Server {
         // Kept across the loop's turns: a connection closing (join_next) must not cancel a
         // wait for a connection slot or for the creation rate.
         let mut next = Box::pin(next_connection(&self.quotas, &self.listeners));
+        // The summary of rejections not logged one by one, once their interval is over.
+        let rejections_broker = self.broker.clone();
+        let summaries = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                rejections_broker.rejections.flush(false);
+            }
+        });
         loop {
             tokio::select! {
                 (accepted, served) = &mut next => {
@@ -119,8 +127,10 @@ impl Server {
                             }
                             // Closed before anything is read, as Kafka closes it.
                             Err(refused) => {
-                                warn!(%peer, max = refused.max,
-                                    "closing connection: the address already has max.connections.per.ip connections open");
+                                if self.broker.rejections.log_in_full("max.connections.per.ip", peer.ip()) {
+                                    warn!(%peer, max = refused.max,
+                                        "closing connection: the address already has max.connections.per.ip connections open");
+                                }
                                 drop(stream);
                             }
                         },
@@ -136,6 +146,7 @@ impl Server {
             }
         }
         drop(next);
+        summaries.abort();
         drop(self.listeners);
         info!(
             connections = connections.len(),
@@ -149,6 +160,7 @@ impl Server {
             warn!("connections still busy after the drain timeout; closing them");
             connections.abort_all();
         }
+        self.broker.rejections.flush(true);
     }
 }
 
