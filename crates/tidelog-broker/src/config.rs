@@ -217,6 +217,9 @@ pub struct BrokerConfig {
     pub sasl_enabled_mechanisms: Vec<String>,
     /// `listener.name.<name>.sasl.enabled.mechanisms`, by listener name.
     pub listener_sasl_enabled_mechanisms: BTreeMap<String, Vec<String>>,
+    /// `connections.max.reauth.ms` (KIP-368): a SASL session's lifetime, past which its
+    /// connection is closed unless it re-authenticated; 0 (Kafka's default): no limit.
+    pub connections_max_reauth_ms: i64,
     /// `max.connections`, `max.connections.per.ip` (and its overrides) and
     /// `max.connection.creation.rate`.
     pub connection_limits: crate::connection_quotas::ConnectionLimits,
@@ -283,6 +286,7 @@ impl Default for BrokerConfig {
             sasl_plain_users: BTreeMap::new(),
             sasl_enabled_mechanisms: vec![crate::sasl::PLAIN.to_string()],
             listener_sasl_enabled_mechanisms: BTreeMap::new(),
+            connections_max_reauth_ms: 0,
             connection_limits: Default::default(),
             tls: BTreeMap::new(),
             explicit: BTreeMap::new(),
@@ -823,6 +827,7 @@ impl BrokerConfig {
                 "message.max.bytes" => c.message_max_bytes = at_least(k, v, 0)?,
                 "socket.request.max.bytes" => c.socket_request_max_bytes = at_least(k, v, 1)?,
                 "max.connections" => c.connection_limits.max_connections = at_least(k, v, 0)?,
+                "connections.max.reauth.ms" => c.connections_max_reauth_ms = at_least(k, v, 0)?,
                 "max.connections.per.ip" => c.connection_limits.max_connections_per_ip = at_least(k, v, 0)?,
                 "max.connections.per.ip.overrides" => {
                     c.connection_limits.max_connections_per_ip_overrides =
@@ -1015,6 +1020,7 @@ impl BrokerConfig {
             ("message.max.bytes", self.message_max_bytes.to_string()),
             ("socket.request.max.bytes", self.socket_request_max_bytes.to_string()),
             ("max.connections", self.connection_limits.max_connections.to_string()),
+            ("connections.max.reauth.ms", self.connections_max_reauth_ms.to_string()),
             (
                 "max.connections.per.ip",
                 self.connection_limits.max_connections_per_ip.to_string(),

@@ -144,6 +144,11 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "The most connections open at once; past it the broker accepts none until one closes.",
     ),
     (
+        "connections.max.reauth.ms",
+        ConfigType::Long,
+        "A SASL session's lifetime: past it the connection is closed unless it re-authenticated; 0 for none.",
+    ),
+    (
         "max.connections.per.ip",
         ConfigType::Int,
         "The most connections open at once from one address; one more is closed at once.",

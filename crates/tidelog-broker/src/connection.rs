@@ -104,7 +104,7 @@ async fn serve<R, W>(
     let (pending_tx, pending_rx) = mpsc::channel(MAX_IN_FLIGHT);
     let writer_task = tokio::spawn(write_responses(writer, pending_rx, peer));
     let max_frame = broker.config.socket_request_max_bytes as usize;
-    let mut session = Session::new(listener.is_sasl());
+    let mut session = Session::new(listener.is_sasl(), broker.config.connections_max_reauth_ms);
     let no_accounts = BTreeMap::new();
     let scram = |user: &str, mechanism| broker.metadata.image().scram_credential(user, mechanism).cloned();
     let accounts = Accounts {
@@ -151,7 +151,12 @@ async fn serve<R, W>(
                 }
                 break;
             }
-            Ok(request) => match session.gate(&request.body, &accounts) {
+            Ok(request) => match session.gate(
+                &request.body,
+                request.header.api_version,
+                &accounts,
+                std::time::Instant::now(),
+            ) {
                 Gate::Dispatch => {
                     let principal = session.user().map_or_else(Principal::anonymous, Principal::user);
                     let dispatched = dispatch::dispatch(&broker, request, principal, &listener, peer).await;

@@ -157,3 +157,43 @@ fn a_sasl_listener_without_accounts_or_with_another_mechanism_does_not_start() {
     assert!(!status.success());
     assert!(log.contains("GSSAPI is not supported"), "{log}");
 }
+
+/// KIP-368: with `connections.max.reauth.ms` the SaslAuthenticate answer gives the session's
+/// lifetime; a client may re-authenticate (same user, same mechanism) and go on; past the
+/// lifetime the next request closes the connection, with a log line.
+#[test]
+fn sessions_live_connections_max_reauth_ms_unless_re_authenticated() {
+    let broker = Broker::start_on(
+        "SASL_PLAINTEXT",
+        &["--override", ACCOUNTS, "--override", "connections.max.reauth.ms=60000"],
+    );
+    let mut raw = broker.raw();
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::NONE);
+    let answer = raw.sasl_authenticate(b"\0alice\0alice-secret");
+    assert_eq!((answer.error_code, answer.session_lifetime_ms), (0, 60_000));
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::NONE);
+    let again = raw.sasl_authenticate(b"\0alice\0alice-secret");
+    assert_eq!((again.error_code, again.session_lifetime_ms), (0, 60_000));
+    assert_eq!(raw.metadata(None, false).brokers.len(), 1);
+    // Another user on the same connection is refused, as Kafka refuses it.
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::NONE);
+    let other = raw.sasl_authenticate(b"\0admin\0admin-secret");
+    assert_eq!(
+        other.error_message.as_deref(),
+        Some("Cannot change principals during re-authentication from User.alice: User.admin")
+    );
+    raw.assert_closed();
+
+    // A lifetime of 200 ms, and a request 400 ms after authenticating (past it, whatever
+    // the machine's speed): the connection is closed.
+    let broker = Broker::start_on(
+        "SASL_PLAINTEXT",
+        &["--override", ACCOUNTS, "--override", "connections.max.reauth.ms=200"],
+    );
+    let mut raw = broker.raw();
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::NONE);
+    assert_eq!(raw.sasl_authenticate(b"\0alice\0alice-secret").session_lifetime_ms, 200);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    raw.send(12, &RequestBody::Metadata(Default::default()));
+    broker.assert_closed_and_logged(&mut raw, "SASL session expired");
+}
