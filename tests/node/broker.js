@@ -17,19 +17,22 @@ const LISTENING = /listening addr=(\S+)/
 
 class Broker {
   /** Starts the broker and resolves once it logs the address it listens on. */
-  static async start () {
+  static async start ({ listeners = 'PLAINTEXT://127.0.0.1:0', overrides = [] } = {}) {
     const binary = process.env.TIDELOG_BIN
     if (!binary) throw new Error('set TIDELOG_BIN to the tidelog binary (scripts/test.sh does)')
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidelog-node-'))
-    const broker = new Broker(binary, dataDir)
+    const broker = new Broker(binary, dataDir, listeners, overrides)
     await broker.#spawn()
     return broker
   }
 
-  constructor (binary, dataDir) {
+  /** `listeners`: NAME://host:port,...; the first one's address is `bootstrap`, the
+   * others' `listener(NAME)`. `overrides`: key=value properties. */
+  constructor (binary, dataDir, listeners, overrides) {
     // HTTP (metrics, health) off: these tests do not use it, and brokers run side by side.
-    this.command = [binary, 'serve', '--listeners', 'PLAINTEXT://127.0.0.1:0', '--log-dirs', dataDir,
-      '--override', 'http.listeners=']
+    this.binary = binary
+    this.command = [binary, 'serve', '--listeners', listeners, '--log-dirs', dataDir,
+      '--override', 'http.listeners=', ...overrides.flatMap(o => ['--override', o])]
     this.dataDir = dataDir
     this.lines = []
   }
@@ -61,6 +64,13 @@ class Broker {
 
   log () {
     return this.lines.join('\n')
+  }
+
+  /** The `host:port` of the listener `name`, from the listening line. */
+  listener (name) {
+    const line = this.lines.find(l => LISTENING.test(l))
+    const listed = /listeners="?([^"\s]+)/.exec(line)[1]
+    return listed.split(',').find(entry => entry.startsWith(name + '://')).slice(name.length + 3)
   }
 
   /** SIGTERM and wait: a graceful shutdown exits 0. */

@@ -24,10 +24,14 @@ class Broker:
     """A `tidelog serve` child on a free loopback port, its stderr drained by a thread so
     the child never blocks on a full pipe."""
 
-    def __init__(self, binary, data_dir, protocol="PLAINTEXT", extra_args=()):
+    def __init__(self, binary, data_dir, protocol="PLAINTEXT", extra_args=(), listeners=None):
+        self.binary = binary
         self.data_dir = data_dir
         # HTTP (metrics, health) on a free port too, so that brokers can run side by side.
-        self.command = [binary, "serve", "--listeners", f"{protocol}://127.0.0.1:0", "--log-dirs", str(data_dir),
+        # `listeners` (NAME://host:port,...) instead of one listener of `protocol`: the
+        # first one's address is `bootstrap`, the others' `listener(NAME)`.
+        listeners = listeners or f"{protocol}://127.0.0.1:0"
+        self.command = [binary, "serve", "--listeners", listeners, "--log-dirs", str(data_dir),
                         "--override", "http.listeners=127.0.0.1:0", *extra_args]
         self.lines = []
         self._spawn()
@@ -60,6 +64,12 @@ class Broker:
 
     def log(self):
         return "".join(self.lines)
+
+    def listener(self, name):
+        """The `host:port` of the listener `name`, from the newest listening line."""
+        line = [line for line in self.lines if LISTENING.search(line)][-1]
+        listed = re.search(r'listeners="?([^"\s]+)', line).group(1)
+        return next(entry.split("://", 1)[1] for entry in listed.split(",") if entry.startswith(name + "://"))
 
     def stop(self):
         """SIGTERM and wait: a graceful shutdown exits 0."""

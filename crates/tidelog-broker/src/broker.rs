@@ -208,6 +208,9 @@ pub struct Broker {
     pub consumer_groups: ConsumerGroups,
     pub txns: TransactionCoordinator,
     pub metrics: Metrics,
+    /// Rejected connections and frames: which are logged one by one, and the summary of
+    /// the others.
+    pub rejections: crate::rejections::Rejections,
     /// Held by a topic config change from its metadata write to its logs, so that the logs
     /// of two changes at once end with the later one, as the metadata does.
     topic_config_changes: std::sync::Mutex<()>,
@@ -256,6 +259,7 @@ impl Broker {
             consumer_groups,
             txns: TransactionCoordinator::new(txn_settings),
             metrics: Metrics::default(),
+            rejections: Default::default(),
             topic_config_changes: std::sync::Mutex::new(()),
             _dir_locks: dir_locks,
         });

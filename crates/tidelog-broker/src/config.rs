@@ -211,6 +211,18 @@ pub struct BrokerConfig {
     /// The SASL/PLAIN accounts of each SASL listener, by listener name: user name to
     /// password.
     pub sasl_plain_users: BTreeMap<String, BTreeMap<String, String>>,
+    /// `sasl.enabled.mechanisms`: what SASL listeners offer unless their own
+    /// `listener.name.<name>.sasl.enabled.mechanisms` says otherwise (Kafka: GSSAPI, which
+    /// Tidelog lacks; here PLAIN).
+    pub sasl_enabled_mechanisms: Vec<String>,
+    /// `listener.name.<name>.sasl.enabled.mechanisms`, by listener name.
+    pub listener_sasl_enabled_mechanisms: BTreeMap<String, Vec<String>>,
+    /// `connections.max.reauth.ms` (KIP-368): a SASL session's lifetime, past which its
+    /// connection is closed unless it re-authenticated; 0 (Kafka's default): no limit.
+    pub connections_max_reauth_ms: i64,
+    /// `max.connections`, `max.connections.per.ip` (and its overrides) and
+    /// `max.connection.creation.rate`.
+    pub connection_limits: crate::connection_quotas::ConnectionLimits,
     /// The TLS settings of each SSL and SASL_SSL listener, by listener name.
     pub tls: BTreeMap<String, TlsSettings>,
     /// Every property as given (after overrides), for DescribeConfigs; secrets left out.
@@ -272,6 +284,10 @@ impl Default for BrokerConfig {
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_partition_verification_enable: true,
             sasl_plain_users: BTreeMap::new(),
+            sasl_enabled_mechanisms: vec![crate::sasl::PLAIN.to_string()],
+            listener_sasl_enabled_mechanisms: BTreeMap::new(),
+            connections_max_reauth_ms: 0,
+            connection_limits: Default::default(),
             tls: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
@@ -660,11 +676,31 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
     })
 }
 
-/// PLAIN is the one SASL mechanism (`sasl.enabled.mechanisms`, also per listener).
-fn plain_only(key: &str, value: &str) -> Result<(), ConfigError> {
-    match value.split(',').map(str::trim).all(|m| m == "PLAIN") {
-        true => Ok(()),
-        false => Err(invalid(key, value, "PLAIN is the only SASL mechanism supported")),
+/// A `sasl.enabled.mechanisms` list (also per listener): PLAIN, SCRAM-SHA-256 and
+/// SCRAM-SHA-512, at least one.
+fn sasl_mechanisms(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let mechanisms: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(unknown) = mechanisms
+        .iter()
+        .find(|m| !crate::sasl::SUPPORTED_MECHANISMS.contains(&m.as_str()))
+    {
+        return Err(invalid(
+            key,
+            value,
+            format!(
+                "{unknown} is not supported: the SASL mechanisms are {}",
+                crate::sasl::SUPPORTED_MECHANISMS.join(", ")
+            ),
+        ));
+    }
+    match mechanisms.is_empty() {
+        true => Err(invalid(key, value, "at least one SASL mechanism must be enabled")),
+        false => Ok(mechanisms),
     }
 }
 
@@ -688,7 +724,9 @@ fn listener_property(
                 c.sasl_plain_users.insert(name, users);
             })
             .map_err(|reason| invalid(key, "(hidden)", reason)),
-        "sasl.enabled.mechanisms" => plain_only(key, value),
+        "sasl.enabled.mechanisms" => sasl_mechanisms(key, value).map(|mechanisms| {
+            c.listener_sasl_enabled_mechanisms.insert(name, mechanisms);
+        }),
         _ => return None,
     };
     Some(applied)
@@ -788,6 +826,15 @@ impl BrokerConfig {
                 "log.index.size.max.bytes" => c.log_index_size_max_bytes = at_least(k, v, MIN_SEGMENT_INDEX_BYTES)?,
                 "message.max.bytes" => c.message_max_bytes = at_least(k, v, 0)?,
                 "socket.request.max.bytes" => c.socket_request_max_bytes = at_least(k, v, 1)?,
+                "max.connections" => c.connection_limits.max_connections = at_least(k, v, 0)?,
+                "connections.max.reauth.ms" => c.connections_max_reauth_ms = at_least(k, v, 0)?,
+                "max.connections.per.ip" => c.connection_limits.max_connections_per_ip = at_least(k, v, 0)?,
+                "max.connections.per.ip.overrides" => {
+                    c.connection_limits.max_connections_per_ip_overrides =
+                        crate::connection_quotas::parse_overrides(v).map_err(|reason| invalid(k, v, reason))?
+                }
+                // At least one: none a second would never accept a connection again.
+                "max.connection.creation.rate" => c.connection_limits.max_connection_creation_rate = at_least(k, v, 1)?,
                 "fetch.max.bytes" => c.fetch_max_bytes = at_least(k, v, 1024)?,
                 "log.flush.interval.messages" => c.log_flush_interval_messages = at_least(k, v, 1)?,
                 "log.flush.interval.ms" => c.log_flush_interval_ms = Some(at_least(k, v, 0)?),
@@ -814,7 +861,7 @@ impl BrokerConfig {
                 "transaction.partition.verification.enable" => {
                     c.transaction_partition_verification_enable = boolean(k, v)?
                 }
-                "sasl.enabled.mechanisms" => plain_only(k, v)?,
+                "sasl.enabled.mechanisms" => c.sasl_enabled_mechanisms = sasl_mechanisms(k, v)?,
                 _ if SSL_PROPERTIES.contains(&k) => {
                     ssl.insert((None, k.to_string()), (key.clone(), value.clone()));
                 }
@@ -844,10 +891,11 @@ impl BrokerConfig {
         for listener in c.listeners.iter().filter(|l| l.is_tls()) {
             c.tls.insert(listener.name.clone(), tls_settings(listener, &ssl)?);
         }
-        let without_accounts = c
-            .listeners
-            .iter()
-            .find(|l| l.is_sasl() && c.sasl_plain_users.get(&l.name).is_none_or(BTreeMap::is_empty));
+        let without_accounts = c.listeners.iter().find(|l| {
+            l.is_sasl()
+                && c.sasl_mechanisms(&l.name).iter().any(|m| m == crate::sasl::PLAIN)
+                && c.sasl_plain_users.get(&l.name).is_none_or(BTreeMap::is_empty)
+        });
         if let Some(listener) = without_accounts {
             return Err(invalid(
                 "listeners",
@@ -858,6 +906,14 @@ impl BrokerConfig {
                     listener.name,
                     listener.name.to_ascii_lowercase()
                 ),
+            ));
+        }
+        let limits = &c.connection_limits;
+        if limits.max_connections_per_ip == 0 && limits.max_connections_per_ip_overrides.is_empty() {
+            return Err(invalid(
+                "max.connections.per.ip",
+                "0",
+                "max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides property is set.",
             ));
         }
         let minutes_or_hours = |r: (Option<i64>, Option<i64>, Option<i64>)| r.0.or(r.1).or(r.2);
@@ -893,6 +949,14 @@ impl BrokerConfig {
 }
 
 impl BrokerConfig {
+    /// The SASL mechanisms the listener `name` offers: its own
+    /// `listener.name.<name>.sasl.enabled.mechanisms`, else `sasl.enabled.mechanisms`.
+    pub fn sasl_mechanisms(&self, name: &str) -> &[String] {
+        self.listener_sasl_enabled_mechanisms
+            .get(name)
+            .unwrap_or(&self.sasl_enabled_mechanisms)
+    }
+
     /// The broker properties DescribeConfigs reports: name, effective value, and whether it
     /// was set explicitly (STATIC_BROKER_CONFIG) or is Kafka's default.
     pub fn describe(&self) -> Vec<(&'static str, String, bool)> {
@@ -955,6 +1019,16 @@ impl BrokerConfig {
             ("log.index.size.max.bytes", self.log_index_size_max_bytes.to_string()),
             ("message.max.bytes", self.message_max_bytes.to_string()),
             ("socket.request.max.bytes", self.socket_request_max_bytes.to_string()),
+            ("max.connections", self.connection_limits.max_connections.to_string()),
+            ("connections.max.reauth.ms", self.connections_max_reauth_ms.to_string()),
+            (
+                "max.connections.per.ip",
+                self.connection_limits.max_connections_per_ip.to_string(),
+            ),
+            (
+                "max.connection.creation.rate",
+                self.connection_limits.max_connection_creation_rate.to_string(),
+            ),
             ("fetch.max.bytes", self.fetch_max_bytes.to_string()),
             (
                 "log.flush.interval.messages",
@@ -1342,9 +1416,24 @@ log.cleaner.max.compaction.lag.ms=60000
                 "nonroutable meta-address",
             ),
             (
-                "listeners=PLAINTEXT://:9092\nlistener.name.plaintext.sasl.enabled.mechanisms=SCRAM-SHA-256",
+                "max.connections.per.ip=0",
+                "max.connections.per.ip",
+                "can be set to zero only if max.connections.per.ip.overrides",
+            ),
+            (
+                "max.connections.per.ip.overrides=127.0.0.1",
+                "max.connections.per.ip.overrides",
+                "is not host:count",
+            ),
+            (
+                "max.connection.creation.rate=0",
+                "max.connection.creation.rate",
+                "at least 1",
+            ),
+            (
+                "listeners=PLAINTEXT://:9092\nlistener.name.plaintext.sasl.enabled.mechanisms=GSSAPI",
                 "listener.name.plaintext.sasl.enabled.mechanisms",
-                "PLAIN is the only",
+                "GSSAPI is not supported",
             ),
         ] {
             let err = BrokerConfig::from_properties(&props(text)).unwrap_err();

@@ -139,6 +139,26 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "The largest request frame the broker accepts.",
     ),
     (
+        "max.connections",
+        ConfigType::Int,
+        "The most connections open at once; past it the broker accepts none until one closes.",
+    ),
+    (
+        "connections.max.reauth.ms",
+        ConfigType::Long,
+        "A SASL session's lifetime: past it the connection is closed unless it re-authenticated; 0 for none.",
+    ),
+    (
+        "max.connections.per.ip",
+        ConfigType::Int,
+        "The most connections open at once from one address; one more is closed at once.",
+    ),
+    (
+        "max.connection.creation.rate",
+        ConfigType::Int,
+        "The most new connections a second; past it the broker accepts them more slowly.",
+    ),
+    (
         "fetch.max.bytes",
         ConfigType::Int,
         "The most bytes a Fetch response holds, beyond its first batch.",

@@ -42,7 +42,7 @@ use crate::broker::Broker;
 use crate::config::Listener;
 use crate::dispatch::{self, PendingResponse};
 use crate::handlers::{self, Principal};
-use crate::sasl::{Gate, Session, FAILED_AUTHENTICATION_DELAY};
+use crate::sasl::{Accounts, Gate, Session, FAILED_AUTHENTICATION_DELAY};
 
 /// Responses that may be pending at once per connection (librdkafka pipelines up to 5
 /// requests by default; Java up to 5 as well).
@@ -80,7 +80,11 @@ pub async fn accept(
             let (reader, writer) = tokio::io::split(stream);
             serve(broker, listener, reader, writer, peer, shutdown).await
         }
-        Err(error) => warn!(%peer, listener = %listener.name, %error, "closing connection: TLS handshake failed"),
+        Err(error) => {
+            if broker.rejections.log_in_full("TLS handshake failed", peer.ip()) {
+                warn!(%peer, listener = %listener.name, %error, "closing connection: TLS handshake failed")
+            }
+        }
     }
 }
 
@@ -100,13 +104,18 @@ async fn serve<R, W>(
     let (pending_tx, pending_rx) = mpsc::channel(MAX_IN_FLIGHT);
     let writer_task = tokio::spawn(write_responses(writer, pending_rx, peer));
     let max_frame = broker.config.socket_request_max_bytes as usize;
-    let mut session = Session::new(listener.is_sasl());
+    let mut session = Session::new(listener.is_sasl(), broker.config.connections_max_reauth_ms);
     let no_accounts = BTreeMap::new();
-    let accounts = broker
-        .config
-        .sasl_plain_users
-        .get(&listener.name)
-        .unwrap_or(&no_accounts);
+    let scram = |user: &str, mechanism| broker.metadata.image().scram_credential(user, mechanism).cloned();
+    let accounts = Accounts {
+        mechanisms: broker.config.sasl_mechanisms(&listener.name),
+        plain: broker
+            .config
+            .sasl_plain_users
+            .get(&listener.name)
+            .unwrap_or(&no_accounts),
+        scram: &scram,
+    };
     loop {
         let frame = tokio::select! {
             frame = read_frame(&mut reader, session.max_frame(max_frame)) => frame,
@@ -118,7 +127,9 @@ async fn serve<R, W>(
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(reason) => {
-                warn!(%peer, %reason, "closing connection");
+                if broker.rejections.log_in_full("unreadable frame", peer.ip()) {
+                    warn!(%peer, %reason, "closing connection");
+                }
                 break;
             }
         };
@@ -135,10 +146,17 @@ async fn serve<R, W>(
             Ok(request) if !handlers::api_versions::advertised(request.api_key, request.header.api_version) => {
                 // Kafka handles exactly what it advertises and closes on anything else.
                 let (api_key, version) = (request.api_key, request.header.api_version);
-                warn!(%peer, ?api_key, version, "closing connection: API version not advertised");
+                if broker.rejections.log_in_full("API version not advertised", peer.ip()) {
+                    warn!(%peer, ?api_key, version, "closing connection: API version not advertised");
+                }
                 break;
             }
-            Ok(request) => match session.gate(&request.body, accounts) {
+            Ok(request) => match session.gate(
+                &request.body,
+                request.header.api_version,
+                &accounts,
+                std::time::Instant::now(),
+            ) {
                 Gate::Dispatch => {
                     let principal = session.user().map_or_else(Principal::anonymous, Principal::user);
                     let dispatched = dispatch::dispatch(&broker, request, principal, &listener, peer).await;
@@ -148,7 +166,9 @@ async fn serve<R, W>(
                 Gate::Answer { body, close } => {
                     let answer = dispatch::answer(body, request.header.correlation_id, request.header.api_version);
                     if close {
-                        warn!(%peer, "closing connection: SASL authentication refused");
+                        if broker.rejections.log_in_full("SASL authentication refused", peer.ip()) {
+                            warn!(%peer, "closing connection: SASL authentication refused");
+                        }
                         tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
                         let _ = pending_tx.send(answer).await;
                         break;
@@ -159,14 +179,18 @@ async fn serve<R, W>(
                     answer
                 }
                 Gate::Refuse(reason) => {
-                    warn!(%peer, api_key = ?request.api_key, %reason, "closing connection");
+                    if broker.rejections.log_in_full(reason, peer.ip()) {
+                        warn!(%peer, api_key = ?request.api_key, %reason, "closing connection");
+                    }
                     break;
                 }
             },
             Err(error) => match prefix.and_then(|p| dispatch::answer_undecodable(p, &error)) {
                 Some(pending) => pending,
                 None => {
-                    warn!(%peer, %error, ?prefix, head = ?head.as_ref(), "closing connection: undecodable request");
+                    if broker.rejections.log_in_full("undecodable request", peer.ip()) {
+                        warn!(%peer, %error, ?prefix, head = ?head.as_ref(), "closing connection: undecodable request");
+                    }
                     break;
                 }
             },

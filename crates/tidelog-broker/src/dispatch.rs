@@ -111,6 +111,8 @@ pub async fn dispatch(
         ListTransactions => list_transactions,
         WriteTxnMarkers => write_txn_markers,
         DescribeProducers => describe_producers,
+        DescribeUserScramCredentials => describe_user_scram_credentials,
+        AlterUserScramCredentials => alter_user_scram_credentials,
     });
     let broker = ctx.broker;
     let answered = move |body: Option<&ResponseBody>| broker.metrics.answered(api_key, started, body);

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod config_docs;
 pub mod connection;
+pub mod connection_quotas;
 pub mod console;
 pub mod coordinator;
 pub mod data_dir;
@@ -28,7 +29,9 @@ pub mod open_files;
 pub mod partitions;
 pub mod produce_validation;
 pub mod quorum;
+pub mod rejections;
 pub mod sasl;
+pub mod scram;
 pub mod server;
 #[cfg(test)]
 mod test_util;

@@ -1,19 +1,36 @@
 //! SASL authentication of a connection (KIP-43, KIP-152): on a SASL_PLAINTEXT listener a
 //! client first sends SaslHandshake v1 naming its mechanism, then SaslAuthenticate with
 //! the mechanism's bytes; until it has authenticated, anything but ApiVersions closes the
-//! connection, as Kafka does. PLAIN (RFC 4616) is the one mechanism: the bytes are
-//! `authzid NUL user NUL password`, checked against the listener's accounts. A failed
-//! authentication is answered, then the connection closed. On a PLAINTEXT listener the
-//! SASL requests are answered ILLEGAL_SASL_STATE.
+//! connection, as Kafka does. The mechanisms are the listener's `sasl.enabled.mechanisms`:
+//! PLAIN (RFC 4616: the bytes are `authzid NUL user NUL password`, checked against the
+//! listener's accounts) and SCRAM-SHA-256/512 (`scram`: two rounds, checked against the
+//! credentials in the metadata). A failed authentication is answered, then the connection
+//! closed. On a PLAINTEXT listener the SASL requests are answered ILLEGAL_SASL_STATE.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tidelog_protocol::messages::sasl_authenticate_response::SaslAuthenticateResponse;
 use tidelog_protocol::messages::sasl_handshake_response::SaslHandshakeResponse;
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
-const PLAIN: &str = "PLAIN";
+use crate::scram::{self, ScramCredential, ScramMechanism, ScramServer, ScramStep};
+
+pub const PLAIN: &str = "PLAIN";
+
+/// The mechanisms this broker can enable.
+pub const SUPPORTED_MECHANISMS: [&str; 3] = [PLAIN, "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
+/// What a listener authenticates against.
+pub struct Accounts<'a> {
+    /// The listener's `sasl.enabled.mechanisms`.
+    pub mechanisms: &'a [String],
+    /// PLAIN's accounts: user to password.
+    pub plain: &'a BTreeMap<String, String>,
+    /// A user's SCRAM credential for a mechanism.
+    pub scram: &'a (dyn Fn(&str, ScramMechanism) -> Option<ScramCredential> + Sync),
+}
 
 /// Kafka's `sasl.server.max.receive.size`.
 const MAX_UNAUTHENTICATED_FRAME: usize = 512 * 1024;
@@ -23,14 +40,45 @@ const MAX_UNAUTHENTICATED_FRAME: usize = 512 * 1024;
 pub const FAILED_AUTHENTICATION_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Where a connection is in its authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     /// A PLAINTEXT listener: nothing to do.
     NotRequired,
     AwaitingHandshake,
-    AwaitingAuthentication,
-    /// Authenticated as this user.
-    Authenticated(String),
+    /// A handshake chose `mechanism`; `reauth_of` is the session being re-authenticated
+    /// (KIP-368), if it is one.
+    AwaitingAuthentication {
+        mechanism: Mechanism,
+        reauth_of: Option<Authenticated>,
+    },
+    /// A re-authentication asked for another mechanism: its SaslAuthenticate is refused
+    /// with this message (Kafka's REAUTH_BAD_MECHANISM).
+    ReauthBadMechanism(String),
+    Authenticated(Authenticated),
+}
+
+/// An authenticated session.
+#[derive(Clone)]
+struct Authenticated {
+    user: String,
+    mechanism: &'static str,
+    /// When the session ends unless re-authenticated (`connections.max.reauth.ms`, to a
+    /// client that sent SaslAuthenticate v1 or later); `None`: never.
+    expires: Option<Instant>,
+}
+
+/// The mechanism a handshake chose, with the state of its exchange.
+enum Mechanism {
+    Plain,
+    Scram(ScramServer),
+}
+
+impl Mechanism {
+    fn name(&self) -> &'static str {
+        match self {
+            Mechanism::Plain => PLAIN,
+            Mechanism::Scram(server) => server.mechanism().name(),
+        }
+    }
 }
 
 /// What the connection does with a request.
@@ -39,22 +87,24 @@ pub enum Gate {
     Dispatch,
     /// The SASL exchange answers it; `close` once the answer is written.
     Answer { body: ResponseBody, close: bool },
-    /// A request the connection may not send yet: close it without an answer.
+    /// A request the connection may not send now: close it without an answer.
     Refuse(&'static str),
 }
 
 /// The authentication of one connection.
 pub struct Session {
     state: State,
+    /// `connections.max.reauth.ms`: 0 for sessions that never expire.
+    reauth_ms: i64,
 }
 
 impl Session {
-    pub fn new(sasl: bool) -> Session {
+    pub fn new(sasl: bool, reauth_ms: i64) -> Session {
         let state = match sasl {
             true => State::AwaitingHandshake,
             false => State::NotRequired,
         };
-        Session { state }
+        Session { state, reauth_ms }
     }
 
     /// The largest frame the connection may send now: before authentication, Kafka's
@@ -76,57 +126,149 @@ impl Session {
     /// The user the connection authenticated as, if it did.
     pub fn user(&self) -> Option<&str> {
         match &self.state {
-            State::Authenticated(user) => Some(user),
+            State::Authenticated(session) => Some(&session.user),
             _ => None,
         }
     }
 
-    /// Decides what becomes of `request`, taking the SASL requests in.
-    pub fn gate(&mut self, request: &RequestBody, users: &BTreeMap<String, String>) -> Gate {
-        match (request, &self.state) {
+    /// Decides what becomes of `request` (of the header's `version`) at `now`, taking the
+    /// SASL requests in.
+    pub fn gate(&mut self, request: &RequestBody, version: i16, accounts: &Accounts, now: Instant) -> Gate {
+        let not_required = matches!(self.state, State::NotRequired);
+        match (request, &mut self.state) {
             (RequestBody::SaslHandshake(handshake), State::AwaitingHandshake) => {
-                let error = match handshake.mechanism == PLAIN {
-                    true => {
-                        self.state = State::AwaitingAuthentication;
+                let name = handshake.mechanism.as_str();
+                let mechanism = match accounts.mechanisms.iter().any(|m| m == name) {
+                    true if name == PLAIN => Some(Mechanism::Plain),
+                    true => ScramMechanism::from_name(name).map(|m| Mechanism::Scram(ScramServer::new(m))),
+                    false => None,
+                };
+                let error = match mechanism {
+                    Some(mechanism) => {
+                        self.state = State::AwaitingAuthentication {
+                            mechanism,
+                            reauth_of: None,
+                        };
                         ErrorCode::NONE
                     }
-                    false => ErrorCode::UNSUPPORTED_SASL_MECHANISM,
+                    None => ErrorCode::UNSUPPORTED_SASL_MECHANISM,
                 };
-                let close = error != ErrorCode::NONE;
                 Gate::Answer {
-                    body: handshake_answer(error),
-                    close,
+                    body: handshake_answer(error, accounts.mechanisms),
+                    close: error != ErrorCode::NONE,
                 }
             }
-            (RequestBody::SaslAuthenticate(authenticate), State::AwaitingAuthentication) => {
-                match check_plain(&authenticate.auth_bytes, users) {
-                    Some(user) => {
-                        self.state = State::Authenticated(user);
+            // KIP-368: a session that expires may authenticate again, with its mechanism.
+            (RequestBody::SaslHandshake(handshake), State::Authenticated(session)) if session.expires.is_some() => {
+                let previous = session.clone();
+                self.state = match handshake.mechanism == previous.mechanism {
+                    true => State::AwaitingAuthentication {
+                        mechanism: match ScramMechanism::from_name(previous.mechanism) {
+                            Some(m) => Mechanism::Scram(ScramServer::new(m)),
+                            None => Mechanism::Plain,
+                        },
+                        reauth_of: Some(previous),
+                    },
+                    false => State::ReauthBadMechanism(format!(
+                        "SASL mechanism '{}' requested by client is not supported for re-authentication of mechanism '{}'",
+                        handshake.mechanism, previous.mechanism
+                    )),
+                };
+                Gate::Answer {
+                    body: handshake_answer(ErrorCode::NONE, accounts.mechanisms),
+                    close: false,
+                }
+            }
+            (RequestBody::SaslAuthenticate(_), State::ReauthBadMechanism(message)) => Gate::Answer {
+                body: authenticate_answer(ErrorCode::SASL_AUTHENTICATION_FAILED, Some(message), Bytes::new(), 0),
+                close: true,
+            },
+            (RequestBody::SaslAuthenticate(authenticate), State::AwaitingAuthentication { mechanism, reauth_of }) => {
+                let bytes = &authenticate.auth_bytes;
+                let name = mechanism.name();
+                let outcome = match mechanism {
+                    Mechanism::Plain => check_plain(bytes, accounts.plain)
+                        .map(|user| (Some(user), Bytes::new()))
+                        .ok_or_else(|| "Authentication failed: Invalid username or password".to_string()),
+                    Mechanism::Scram(server) => {
+                        let kind = server.mechanism();
+                        match server.evaluate(bytes, |user| (accounts.scram)(user, kind)) {
+                            Ok(ScramStep::Challenge(challenge)) => Ok((None, challenge.into())),
+                            Ok(ScramStep::Done { user, server_final }) => Ok((Some(user), server_final.into())),
+                            Err(why) => {
+                                tracing::debug!(mechanism = %kind, reason = why.0, "SCRAM authentication failed");
+                                // Kafka's answer to the SaslException of a SCRAM exchange.
+                                let during = match reauth_of {
+                                    Some(_) => "re-authentication",
+                                    None => "authentication",
+                                };
+                                Err(format!(
+                                    "Authentication failed during {during} due to invalid credentials \
+                                     with SASL mechanism {kind}"
+                                ))
+                            }
+                        }
+                    }
+                };
+                // Re-authentication keeps the principal (Kafka's ensurePrincipalUnchanged).
+                let outcome = outcome.and_then(|(user, bytes)| match (&user, &reauth_of) {
+                    (Some(user), Some(previous)) if *user != previous.user => Err(format!(
+                        "Cannot change principals during re-authentication from User.{}: User.{user}",
+                        previous.user
+                    )),
+                    _ => Ok((user, bytes)),
+                });
+                match outcome {
+                    Ok((None, challenge)) => Gate::Answer {
+                        body: authenticate_answer(ErrorCode::NONE, None, challenge, 0),
+                        close: false,
+                    },
+                    Ok((Some(user), bytes)) => {
+                        // KIP-368: a lifetime only for clients that can re-authenticate
+                        // (SaslAuthenticate v1 or later).
+                        let lifetime_ms = match self.reauth_ms > 0 && version >= 1 {
+                            true => self.reauth_ms,
+                            false => 0,
+                        };
+                        let expires = (lifetime_ms > 0).then(|| now + Duration::from_millis(lifetime_ms as u64));
+                        self.state = State::Authenticated(Authenticated {
+                            user,
+                            mechanism: name,
+                            expires,
+                        });
                         Gate::Answer {
-                            body: authenticate_answer(ErrorCode::NONE, None),
+                            body: authenticate_answer(ErrorCode::NONE, None, bytes, lifetime_ms),
                             close: false,
                         }
                     }
-                    None => Gate::Answer {
+                    Err(message) => Gate::Answer {
                         body: authenticate_answer(
                             ErrorCode::SASL_AUTHENTICATION_FAILED,
-                            Some("Authentication failed: Invalid username or password"),
+                            Some(&message),
+                            Bytes::new(),
+                            0,
                         ),
                         close: true,
                     },
                 }
             }
-            (RequestBody::SaslHandshake(_), state) => Gate::Answer {
-                body: handshake_answer(ErrorCode::ILLEGAL_SASL_STATE),
-                close: *state != State::NotRequired,
+            (RequestBody::SaslHandshake(_), _) => Gate::Answer {
+                body: handshake_answer(ErrorCode::ILLEGAL_SASL_STATE, accounts.mechanisms),
+                close: !not_required,
             },
-            (RequestBody::SaslAuthenticate(_), state) => Gate::Answer {
+            (RequestBody::SaslAuthenticate(_), _) => Gate::Answer {
                 body: authenticate_answer(
                     ErrorCode::ILLEGAL_SASL_STATE,
                     Some("SaslAuthenticate is not expected now"),
+                    Bytes::new(),
+                    0,
                 ),
-                close: *state != State::NotRequired,
+                close: !not_required,
             },
+            // KIP-368: past its lifetime a session is closed at its next request.
+            (_, State::Authenticated(session)) if session.expires.is_some_and(|at| now >= at) => {
+                Gate::Refuse("SASL session expired")
+            }
             // ApiVersions comes before the handshake, not between it and authenticating.
             (RequestBody::ApiVersions(_), State::AwaitingHandshake)
             | (_, State::NotRequired | State::Authenticated(_)) => Gate::Dispatch,
@@ -135,20 +277,25 @@ impl Session {
     }
 }
 
-fn handshake_answer(error: ErrorCode) -> ResponseBody {
+fn handshake_answer(error: ErrorCode, mechanisms: &[String]) -> ResponseBody {
     ResponseBody::SaslHandshake(SaslHandshakeResponse {
         error_code: error.0,
-        mechanisms: vec![PLAIN.to_string()],
+        mechanisms: mechanisms.to_vec(),
         ..Default::default()
     })
 }
 
-fn authenticate_answer(error: ErrorCode, message: Option<&str>) -> ResponseBody {
+fn authenticate_answer(
+    error: ErrorCode,
+    message: Option<&str>,
+    auth_bytes: Bytes,
+    session_lifetime_ms: i64,
+) -> ResponseBody {
     ResponseBody::SaslAuthenticate(SaslAuthenticateResponse {
         error_code: error.0,
         error_message: message.map(str::to_string),
-        auth_bytes: Bytes::new(),
-        session_lifetime_ms: 0,
+        auth_bytes,
+        session_lifetime_ms,
         ..Default::default()
     })
 }
@@ -163,16 +310,7 @@ fn check_plain(bytes: &[u8], users: &BTreeMap<String, String>) -> Option<String>
     }
     let user = std::str::from_utf8(user).ok()?;
     let expected = users.get(user)?;
-    same_bytes(expected.as_bytes(), password).then(|| user.to_string())
-}
-
-/// Compares every byte of the guess whatever differs, so the time taken tells neither
-/// how much of a guessed password was right nor the password's length.
-fn same_bytes(expected: &[u8], guess: &[u8]) -> bool {
-    let length_differs = u8::from(expected.len() != guess.len());
-    guess.iter().enumerate().fold(length_differs, |diff, (i, byte)| {
-        diff | (expected.get(i).copied().unwrap_or(0) ^ byte)
-    }) == 0
+    scram::same_bytes(expected.as_bytes(), password).then(|| user.to_string())
 }
 
 #[cfg(test)]
@@ -192,5 +330,142 @@ mod tests {
         assert_eq!(check_plain(b"\0alice\0secretsecret", &users), None);
         assert_eq!(check_plain(b"\0alice\0secre", &users), None);
         assert_eq!(check_plain(b"\0alice\0", &users), None);
+    }
+
+    mod reauthentication {
+        use std::time::{Duration, Instant};
+
+        use tidelog_protocol::messages::sasl_authenticate_request::SaslAuthenticateRequest;
+        use tidelog_protocol::messages::sasl_handshake_request::SaslHandshakeRequest;
+
+        use super::*;
+
+        fn accounts_and<R>(then: impl FnOnce(&Accounts) -> R) -> R {
+            let plain = BTreeMap::from([
+                ("alice".to_string(), "a".to_string()),
+                ("bob".to_string(), "b".to_string()),
+            ]);
+            let mechanisms = vec![PLAIN.to_string(), "SCRAM-SHA-256".to_string()];
+            let no_scram = |_: &str, _| None;
+            then(&Accounts {
+                mechanisms: &mechanisms,
+                plain: &plain,
+                scram: &no_scram,
+            })
+        }
+
+        fn handshake(mechanism: &str) -> RequestBody {
+            RequestBody::SaslHandshake(SaslHandshakeRequest {
+                mechanism: mechanism.into(),
+                ..Default::default()
+            })
+        }
+
+        fn authenticate(bytes: &[u8]) -> RequestBody {
+            RequestBody::SaslAuthenticate(SaslAuthenticateRequest {
+                auth_bytes: Bytes::copy_from_slice(bytes),
+                ..Default::default()
+            })
+        }
+
+        /// The answer's error, message and session lifetime, and whether it closes.
+        fn answer(gate: Gate) -> (ErrorCode, Option<String>, i64, bool) {
+            match gate {
+                Gate::Answer {
+                    body: ResponseBody::SaslHandshake(r),
+                    close,
+                } => (ErrorCode(r.error_code), None, 0, close),
+                Gate::Answer {
+                    body: ResponseBody::SaslAuthenticate(r),
+                    close,
+                } => (ErrorCode(r.error_code), r.error_message, r.session_lifetime_ms, close),
+                _ => panic!("not an answer"),
+            }
+        }
+
+        fn metadata() -> RequestBody {
+            RequestBody::Metadata(Default::default())
+        }
+
+        const OK: (ErrorCode, Option<String>, i64, bool) = (ErrorCode::NONE, None, 0, false);
+
+        #[test]
+        fn a_session_ends_at_its_lifetime_unless_re_authenticated_as_the_same_user() {
+            accounts_and(|accounts| {
+                let t0 = Instant::now();
+                let ms = |n: u64| t0 + Duration::from_millis(n);
+                let mut session = Session::new(true, 1000);
+                assert_eq!(answer(session.gate(&handshake(PLAIN), 1, accounts, t0)), OK);
+                let lifetime = answer(session.gate(&authenticate(b"\0alice\0a"), 2, accounts, t0));
+                assert_eq!(lifetime, (ErrorCode::NONE, None, 1000, false));
+                assert!(matches!(
+                    session.gate(&metadata(), 12, accounts, ms(999)),
+                    Gate::Dispatch
+                ));
+                // Re-authenticated half-way: a new lifetime from then.
+                assert_eq!(answer(session.gate(&handshake(PLAIN), 1, accounts, ms(500))), OK);
+                let renewed = answer(session.gate(&authenticate(b"\0alice\0a"), 2, accounts, ms(500)));
+                assert_eq!(renewed, (ErrorCode::NONE, None, 1000, false));
+                assert!(matches!(
+                    session.gate(&metadata(), 12, accounts, ms(1499)),
+                    Gate::Dispatch
+                ));
+                assert!(matches!(
+                    session.gate(&metadata(), 12, accounts, ms(1500)),
+                    Gate::Refuse("SASL session expired")
+                ));
+            });
+        }
+
+        #[test]
+        fn re_authentication_keeps_the_user_and_the_mechanism() {
+            accounts_and(|accounts| {
+                let now = Instant::now();
+                let authenticated = || {
+                    let mut session = Session::new(true, 1000);
+                    session.gate(&handshake(PLAIN), 1, accounts, now);
+                    session.gate(&authenticate(b"\0alice\0a"), 2, accounts, now);
+                    session
+                };
+                let mut session = authenticated();
+                session.gate(&handshake(PLAIN), 1, accounts, now);
+                let other = answer(session.gate(&authenticate(b"\0bob\0b"), 2, accounts, now));
+                let message = "Cannot change principals during re-authentication from User.alice: User.bob";
+                assert_eq!(
+                    other,
+                    (ErrorCode::SASL_AUTHENTICATION_FAILED, Some(message.into()), 0, true)
+                );
+
+                let mut session = authenticated();
+                assert_eq!(answer(session.gate(&handshake("SCRAM-SHA-256"), 1, accounts, now)), OK);
+                let refused = answer(session.gate(&authenticate(b"n,,n=alice,r=x"), 2, accounts, now));
+                let message = "SASL mechanism 'SCRAM-SHA-256' requested by client is not supported for \
+                    re-authentication of mechanism 'PLAIN'";
+                assert_eq!(
+                    refused,
+                    (ErrorCode::SASL_AUTHENTICATION_FAILED, Some(message.into()), 0, true)
+                );
+            });
+        }
+
+        #[test]
+        fn without_a_lifetime_sessions_last_and_a_second_handshake_is_out_of_order() {
+            accounts_and(|accounts| {
+                let now = Instant::now();
+                // connections.max.reauth.ms=0, or a client on SaslAuthenticate v0.
+                for (reauth_ms, version) in [(0, 2), (1000, 0)] {
+                    let mut session = Session::new(true, reauth_ms);
+                    session.gate(&handshake(PLAIN), 1, accounts, now);
+                    assert_eq!(
+                        answer(session.gate(&authenticate(b"\0alice\0a"), version, accounts, now)),
+                        OK
+                    );
+                    let later = now + Duration::from_secs(3600);
+                    assert!(matches!(session.gate(&metadata(), 12, accounts, later), Gate::Dispatch));
+                    let again = answer(session.gate(&handshake(PLAIN), 1, accounts, later));
+                    assert_eq!(again, (ErrorCode::ILLEGAL_SASL_STATE, None, 0, true));
+                }
+            });
+        }
     }
 }

@@ -12,11 +12,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, Listener};
 use crate::connection;
+use crate::connection_quotas::{ConnectionQuotas, Waited};
 use crate::tls;
 
 /// How long in-flight requests get to finish at shutdown.
@@ -38,6 +39,7 @@ struct Served {
 pub struct Server {
     listeners: Vec<Served>,
     broker: Arc<Broker>,
+    quotas: Arc<ConnectionQuotas>,
 }
 
 impl Server {
@@ -78,6 +80,7 @@ impl Server {
                 .zip(advertised)
                 .map(|(bound, advertised)| Served { bound, advertised })
                 .collect(),
+            quotas: ConnectionQuotas::new(broker.config.connection_limits.clone()),
             broker,
         }
     }
@@ -94,30 +97,56 @@ impl Server {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let mut connections = JoinSet::new();
         let mut stop_accepting = shutdown.clone();
+        // Kept across the loop's turns: a connection closing (join_next) must not cancel a
+        // wait for a connection slot or for the creation rate.
+        let mut next = Box::pin(next_connection(&self.quotas, &self.listeners));
+        // The summary of rejections not logged one by one, once their interval is over.
+        let rejections_broker = self.broker.clone();
+        let summaries = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                rejections_broker.rejections.flush(false);
+            }
+        });
         loop {
             tokio::select! {
-                (accepted, served) = accept(&self.listeners) => match accepted {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        let broker = self.broker.clone();
-                        let listener = served.advertised.clone();
-                        let tls = served.bound.tls.clone();
-                        let stop = shutdown.clone();
-                        let open = broker.metrics.connection_opened();
-                        connections.spawn(async move {
-                            connection::accept(broker, listener, tls, stream, peer, stop).await;
-                            drop(open);
-                        });
+                (accepted, served) = &mut next => {
+                    match accepted {
+                        Ok((stream, peer)) => match self.quotas.admit(peer.ip()) {
+                            Ok(slot) => {
+                                let _ = stream.set_nodelay(true);
+                                let broker = self.broker.clone();
+                                let listener = served.advertised.clone();
+                                let tls = served.bound.tls.clone();
+                                let stop = shutdown.clone();
+                                let open = broker.metrics.connection_opened();
+                                connections.spawn(async move {
+                                    connection::accept(broker, listener, tls, stream, peer, stop).await;
+                                    drop((open, slot));
+                                });
+                            }
+                            // Closed before anything is read, as Kafka closes it.
+                            Err(refused) => {
+                                if self.broker.rejections.log_in_full("max.connections.per.ip", peer.ip()) {
+                                    warn!(%peer, max = refused.max,
+                                        "closing connection: the address already has max.connections.per.ip connections open");
+                                }
+                                drop(stream);
+                            }
+                        },
+                        Err(e) => {
+                            warn!(listener = %served.advertised.name, error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
                     }
-                    Err(e) => {
-                        warn!(listener = %served.advertised.name, error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
+                    next = Box::pin(next_connection(&self.quotas, &self.listeners));
                 },
                 _ = stop_accepting.wait_for(|stop| *stop) => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
+        drop(next);
+        summaries.abort();
         drop(self.listeners);
         info!(
             connections = connections.len(),
@@ -131,7 +160,24 @@ impl Server {
             warn!("connections still busy after the drain timeout; closing them");
             connections.abort_all();
         }
+        self.broker.rejections.flush(true);
     }
+}
+
+/// The next connection on any of `listeners` once `quotas` let one in (fewer than
+/// `max.connections` open, the creation rate under its maximum).
+async fn next_connection<'a>(
+    quotas: &ConnectionQuotas,
+    listeners: &'a [Served],
+) -> (std::io::Result<(TcpStream, SocketAddr)>, &'a Served) {
+    let waited = quotas.wait_for_slot().await;
+    if waited != Waited::default() {
+        debug!(
+            ?waited,
+            "a connection waited for max.connections or max.connection.creation.rate"
+        );
+    }
+    accept(listeners).await
 }
 
 /// The next connection on any of `listeners`, with the listener it came in on.

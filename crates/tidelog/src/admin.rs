@@ -14,6 +14,8 @@ use std::time::Duration;
 use tidelog_protocol::codec::concat;
 use tidelog_protocol::frame::{frame_len, DEFAULT_MAX_FRAME_LEN};
 use tidelog_protocol::header::RequestHeader;
+use tidelog_protocol::messages::alter_user_scram_credentials_request::AlterUserScramCredentialsRequest;
+use tidelog_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResponse;
 use tidelog_protocol::messages::api_versions_request::ApiVersionsRequest;
 use tidelog_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
 use tidelog_protocol::messages::create_topics_request::CreateTopicsRequest;
@@ -26,6 +28,8 @@ use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use tidelog_protocol::messages::describe_groups_response::DescribeGroupsResponse;
 use tidelog_protocol::messages::describe_log_dirs_request::DescribeLogDirsRequest;
 use tidelog_protocol::messages::describe_log_dirs_response::DescribeLogDirsResponse;
+use tidelog_protocol::messages::describe_user_scram_credentials_request::DescribeUserScramCredentialsRequest;
+use tidelog_protocol::messages::describe_user_scram_credentials_response::DescribeUserScramCredentialsResponse;
 use tidelog_protocol::messages::incremental_alter_configs_request::IncrementalAlterConfigsRequest;
 use tidelog_protocol::messages::incremental_alter_configs_response::IncrementalAlterConfigsResponse;
 use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
@@ -91,6 +95,8 @@ calls! {
     OffsetFetch(OffsetFetchRequest) -> OffsetFetchResponse, oldest 8;
     ListOffsets(ListOffsetsRequest) -> ListOffsetsResponse, oldest 1;
     DescribeLogDirs(DescribeLogDirsRequest) -> DescribeLogDirsResponse, oldest 1;
+    DescribeUserScramCredentials(DescribeUserScramCredentialsRequest) -> DescribeUserScramCredentialsResponse, oldest 0;
+    AlterUserScramCredentials(AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse, oldest 0;
 }
 
 pub struct AdminClient {

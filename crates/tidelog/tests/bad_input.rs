@@ -110,6 +110,51 @@ fn one_byte_frame_closes_the_connection() {
     assert_still_serving(&broker);
 }
 
+/// A flood of bad frames does not flood the log: in an interval (10 s) the first hundred
+/// rejections get their own line, the others are counted in a summary line by reason and
+/// peer; every rejection is in one or the other.
+#[test]
+fn a_flood_of_bad_frames_writes_a_bounded_number_of_lines() {
+    const FLOOD: usize = 1000;
+    let mut broker = Broker::start(&[]);
+    for _ in 0..FLOOD {
+        let mut client = broker.raw();
+        client.send_bytes(&frame(&[0x00]));
+        client.assert_closed();
+    }
+    assert_still_serving(&broker);
+    // The summary of the interval still open is written at shutdown.
+    broker.stop();
+    broker.wait_for_line(&["not logged one by one"]);
+    let log = broker.log();
+    let one_by_one = log
+        .lines()
+        .filter(|l| l.contains("closing connection: undecodable"))
+        .count();
+    let summaries: Vec<&str> = log.lines().filter(|l| l.contains("not logged one by one")).collect();
+    let suppressed: usize = summaries
+        .iter()
+        .map(|line| {
+            let count = line.split("suppressed=").nth(1).expect("a count");
+            count
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<usize>()
+                .expect("a number")
+        })
+        .sum();
+    assert_eq!(one_by_one + suppressed, FLOOD, "{summaries:?}");
+    // A hundred an interval: the flood would have to last over 20 s to pass 200.
+    assert!((100..=200).contains(&one_by_one), "{one_by_one} lines");
+    assert!(
+        summaries
+            .iter()
+            .all(|l| l.contains("undecodable request: ") && l.contains("127.0.0.1: ")),
+        "{summaries:?}"
+    );
+}
+
 #[test]
 fn unsupported_version_of_a_known_api_closes_the_connection() {
     let broker = Broker::start(&[]);

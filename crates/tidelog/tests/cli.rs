@@ -5,21 +5,19 @@
 mod common;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use common::cli::{tidelog, tidelog_command, Run, BOOTSTRAP_ENV};
 use common::clients::{assigned_partitions, close_consumers, SETTLE_TIMEOUT};
 use common::{send_signal, wait_until, wait_with_timeout, Broker};
 use rdkafka::consumer::Consumer;
 use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use tidelog_protocol::{RequestBody, ResponseBody};
-
-/// The variable naming the broker when no flag does.
-const BOOTSTRAP_ENV: &str = "TIDELOG_BOOTSTRAP_SERVER";
 
 /// Safety net for a command to exit. Generous: a debug build on a busy two-core machine.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -29,51 +27,6 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// partitions that long, and the next consumer of the group would print nothing until
 /// then.
 const LINE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// `tidelog` with a quiet log and no broker named by the environment of the test run.
-fn tidelog_command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tidelog"));
-    command.env("RUST_LOG", "warn").env_remove(BOOTSTRAP_ENV);
-    command
-}
-
-/// What a run of the command printed, and whether it succeeded.
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `tidelog <args> --bootstrap-server <broker>` with `stdin` as its standard input.
-fn tidelog(broker: &Broker, args: &[&str], stdin: &str) -> Run {
-    // The flag last, as Kafka users type it: `tidelog topics create orders ... --bootstrap-server ..`.
-    let mut child = tidelog_command()
-        .args(args)
-        .args(["--bootstrap-server", &broker.bootstrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tidelog");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let output = child.wait_with_output().expect("wait for tidelog");
-    Run::of(output)
-}
-
-impl Run {
-    fn of(output: std::process::Output) -> Run {
-        Run {
-            success: output.status.success(),
-            stdout: String::from_utf8(output.stdout).expect("UTF-8 output"),
-            stderr: String::from_utf8(output.stderr).expect("UTF-8 errors"),
-        }
-    }
-}
 
 /// Runs a command that must succeed; returns what it printed.
 fn ok(broker: &Broker, args: &[&str], stdin: &str) -> String {

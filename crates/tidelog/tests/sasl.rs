@@ -15,9 +15,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
-use tidelog_protocol::messages::sasl_authenticate_request::SaslAuthenticateRequest;
-use tidelog_protocol::messages::sasl_handshake_request::SaslHandshakeRequest;
-use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
+use tidelog_protocol::{ErrorCode, RequestBody};
 
 const ACCOUNTS: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config=\
     org.apache.kafka.common.security.plain.PlainLoginModule required \
@@ -73,25 +71,11 @@ fn clients_with_an_account_produce_and_consume_and_a_wrong_password_is_refused()
 }
 
 fn handshake(raw: &mut RawClient, mechanism: &str) -> (ErrorCode, Vec<String>) {
-    let request = SaslHandshakeRequest {
-        mechanism: mechanism.into(),
-        ..Default::default()
-    };
-    match raw.request(1, RequestBody::SaslHandshake(request)) {
-        ResponseBody::SaslHandshake(r) => (ErrorCode(r.error_code), r.mechanisms),
-        other => panic!("not a SaslHandshake response: {other:?}"),
-    }
+    raw.sasl_handshake(mechanism)
 }
 
 fn authenticate(raw: &mut RawClient, token: &[u8]) -> ErrorCode {
-    let request = SaslAuthenticateRequest {
-        auth_bytes: bytes::Bytes::copy_from_slice(token),
-        ..Default::default()
-    };
-    match raw.request(2, RequestBody::SaslAuthenticate(request)) {
-        ResponseBody::SaslAuthenticate(r) => ErrorCode(r.error_code),
-        other => panic!("not a SaslAuthenticate response: {other:?}"),
-    }
+    ErrorCode(raw.sasl_authenticate(token).error_code)
 }
 
 #[test]
@@ -171,5 +155,45 @@ fn a_sasl_listener_without_accounts_or_with_another_mechanism_does_not_start() {
         &["--override", ACCOUNTS, "--override", "sasl.enabled.mechanisms=GSSAPI"],
     );
     assert!(!status.success());
-    assert!(log.contains("PLAIN is the only SASL mechanism"), "{log}");
+    assert!(log.contains("GSSAPI is not supported"), "{log}");
+}
+
+/// KIP-368: with `connections.max.reauth.ms` the SaslAuthenticate answer gives the session's
+/// lifetime; a client may re-authenticate (same user, same mechanism) and go on; past the
+/// lifetime the next request closes the connection, with a log line.
+#[test]
+fn sessions_live_connections_max_reauth_ms_unless_re_authenticated() {
+    let broker = Broker::start_on(
+        "SASL_PLAINTEXT",
+        &["--override", ACCOUNTS, "--override", "connections.max.reauth.ms=60000"],
+    );
+    let mut raw = broker.raw();
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::NONE);
+    let answer = raw.sasl_authenticate(b"\0alice\0alice-secret");
+    assert_eq!((answer.error_code, answer.session_lifetime_ms), (0, 60_000));
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::NONE);
+    let again = raw.sasl_authenticate(b"\0alice\0alice-secret");
+    assert_eq!((again.error_code, again.session_lifetime_ms), (0, 60_000));
+    assert_eq!(raw.metadata(None, false).brokers.len(), 1);
+    // Another user on the same connection is refused, as Kafka refuses it.
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::NONE);
+    let other = raw.sasl_authenticate(b"\0admin\0admin-secret");
+    assert_eq!(
+        other.error_message.as_deref(),
+        Some("Cannot change principals during re-authentication from User.alice: User.admin")
+    );
+    raw.assert_closed();
+
+    // A lifetime of 200 ms, and a request 400 ms after authenticating (past it, whatever
+    // the machine's speed): the connection is closed.
+    let broker = Broker::start_on(
+        "SASL_PLAINTEXT",
+        &["--override", ACCOUNTS, "--override", "connections.max.reauth.ms=200"],
+    );
+    let mut raw = broker.raw();
+    assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::NONE);
+    assert_eq!(raw.sasl_authenticate(b"\0alice\0alice-secret").session_lifetime_ms, 200);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    raw.send(12, &RequestBody::Metadata(Default::default()));
+    broker.assert_closed_and_logged(&mut raw, "SASL session expired");
 }

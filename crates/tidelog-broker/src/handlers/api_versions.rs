@@ -67,6 +67,14 @@ const ADVERTISED: &[(ApiKey, RangeInclusive<i16>)] = &[
         super::consumer_group_heartbeat::VERSIONS,
     ),
     (ApiKey::ConsumerGroupDescribe, super::consumer_group_describe::VERSIONS),
+    (
+        ApiKey::DescribeUserScramCredentials,
+        super::describe_user_scram_credentials::VERSIONS,
+    ),
+    (
+        ApiKey::AlterUserScramCredentials,
+        super::alter_user_scram_credentials::VERSIONS,
+    ),
 ];
 
 pub fn advertised(api_key: ApiKey, version: i16) -> bool {

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use tidelog_protocol::Uuid;
 
+use crate::scram::{ScramCredential, ScramMechanism};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicMeta {
     pub name: String,
@@ -40,6 +42,11 @@ pub enum MetadataEvent {
     FeatureLevelsChanged {
         levels: BTreeMap<String, i16>,
     },
+    /// Users' SCRAM credentials deleted and set (AlterUserScramCredentials), deletions first.
+    ScramCredentialsAltered {
+        deleted: Vec<(String, ScramMechanism)>,
+        upserted: Vec<(String, ScramMechanism, ScramCredential)>,
+    },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -57,6 +64,8 @@ pub struct MetadataImage {
     /// Grows with every change of the finalized features: clients keep the newest they see.
     /// The metadata log's offset of the change, as Kafka's.
     features_epoch: i64,
+    /// SCRAM credentials by user and mechanism.
+    scram_credentials: BTreeMap<(String, ScramMechanism), ScramCredential>,
 }
 
 impl MetadataImage {
@@ -90,7 +99,26 @@ impl MetadataImage {
                     .extend(levels.iter().map(|(k, v)| (k.clone(), *v)));
                 self.features_epoch += 1;
             }
+            MetadataEvent::ScramCredentialsAltered { deleted, upserted } => {
+                for key in deleted {
+                    self.scram_credentials.remove(key);
+                }
+                for (user, mechanism, credential) in upserted {
+                    self.scram_credentials
+                        .insert((user.clone(), *mechanism), credential.clone());
+                }
+            }
         }
+    }
+
+    /// `user`'s SCRAM credential for `mechanism`.
+    pub fn scram_credential(&self, user: &str, mechanism: ScramMechanism) -> Option<&ScramCredential> {
+        self.scram_credentials.get(&(user.to_string(), mechanism))
+    }
+
+    /// SCRAM credentials by user and mechanism, in that order.
+    pub fn scram_credentials(&self) -> &BTreeMap<(String, ScramMechanism), ScramCredential> {
+        &self.scram_credentials
     }
 
     /// The finalized feature levels, by name.

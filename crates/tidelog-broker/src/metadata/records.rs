@@ -4,7 +4,9 @@
 
 use tidelog_protocol::metadata::records::{
     config_record::ConfigRecord, feature_level_record::FeatureLevelRecord, partition_record::PartitionRecord,
-    producer_ids_record::ProducerIdsRecord, remove_topic_record::RemoveTopicRecord, topic_record::TopicRecord,
+    producer_ids_record::ProducerIdsRecord, remove_topic_record::RemoveTopicRecord,
+    remove_user_scram_credential_record::RemoveUserScramCredentialRecord, topic_record::TopicRecord,
+    user_scram_credential_record::UserScramCredentialRecord,
 };
 use tidelog_protocol::metadata::{MetadataRecord, VersionedRecord};
 use tidelog_protocol::Uuid;
@@ -12,6 +14,7 @@ use tidelog_protocol::Uuid;
 use super::image::{MetadataEvent, MetadataImage, TopicMeta};
 use super::kraft::{ConfigResource, KraftImage};
 use crate::features;
+use crate::scram::{ScramCredential, ScramMechanism};
 
 /// The metadata.version this broker writes: 4.0-IV3, Kafka 4.0's.
 pub const METADATA_VERSION_LEVEL: i16 = 25;
@@ -90,6 +93,32 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: Place
         MetadataEvent::FeatureLevelsChanged { levels } => {
             records.extend(levels.iter().map(|(name, level)| feature(name, *level)));
         }
+        MetadataEvent::ScramCredentialsAltered { deleted, upserted } => {
+            records.extend(deleted.iter().map(|(name, mechanism)| {
+                versioned(
+                    0,
+                    MetadataRecord::RemoveUserScramCredentialRecord(RemoveUserScramCredentialRecord {
+                        name: name.clone(),
+                        mechanism: mechanism.type_number(),
+                        ..Default::default()
+                    }),
+                )
+            }));
+            records.extend(upserted.iter().map(|(name, mechanism, credential)| {
+                versioned(
+                    0,
+                    MetadataRecord::UserScramCredentialRecord(UserScramCredentialRecord {
+                        name: name.clone(),
+                        mechanism: mechanism.type_number(),
+                        salt: credential.salt.clone().into(),
+                        stored_key: credential.stored_key.clone().into(),
+                        server_key: credential.server_key.clone().into(),
+                        iterations: credential.iterations,
+                        ..Default::default()
+                    }),
+                )
+            }));
+        }
     }
     records
 }
@@ -163,12 +192,28 @@ pub fn image_of(kraft: &KraftImage, node_id: i32) -> Result<MetadataImage, Unsup
         .map(|(name, _)| (name.to_string(), kraft.features().get(*name).copied().unwrap_or(0)))
         .collect();
     let producer_ids_end = kraft.producer_ids().map_or(0, |r| r.next_producer_id);
-    Ok(MetadataImage::restored(
-        topics,
-        producer_ids_end,
-        levels,
-        kraft.provenance().offset,
-    ))
+    let mut image = MetadataImage::restored(topics, producer_ids_end, levels, kraft.provenance().offset);
+    // A credential of a mechanism this broker does not know is left out, as Kafka's
+    // ScramImage keeps only its known mechanisms.
+    let upserted = kraft
+        .scram_credentials()
+        .values()
+        .filter_map(|r| {
+            let mechanism = ScramMechanism::from_type(r.mechanism)?;
+            let credential = ScramCredential {
+                salt: r.salt.to_vec(),
+                stored_key: r.stored_key.to_vec(),
+                server_key: r.server_key.to_vec(),
+                iterations: r.iterations,
+            };
+            Some((r.name.clone(), mechanism, credential))
+        })
+        .collect();
+    image.apply(&MetadataEvent::ScramCredentialsAltered {
+        deleted: Vec::new(),
+        upserted,
+    });
+    Ok(image)
 }
 
 fn versioned(version: i16, record: MetadataRecord) -> VersionedRecord {

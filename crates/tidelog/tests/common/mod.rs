@@ -20,6 +20,7 @@
 // Each test binary compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod clients;
 pub mod proxy;
 pub mod raw;

@@ -27,6 +27,9 @@ use tidelog_protocol::messages::metadata_response::MetadataResponse;
 use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
 use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use tidelog_protocol::messages::produce_response::PartitionProduceResponse;
+use tidelog_protocol::messages::sasl_authenticate_request::SaslAuthenticateRequest;
+use tidelog_protocol::messages::sasl_authenticate_response::SaslAuthenticateResponse;
+use tidelog_protocol::messages::sasl_handshake_request::SaslHandshakeRequest;
 use tidelog_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
 use tidelog_protocol::records::{Compression, Header, Record, RecordBatch, RecordBatchBuilder};
 use tidelog_protocol::{
@@ -191,6 +194,30 @@ impl RawClient {
     pub fn read_until_closed(&mut self) -> std::io::Result<Vec<u8>> {
         let mut received = Vec::new();
         self.stream.read_to_end(&mut received).map(|_| received)
+    }
+
+    /// SaslHandshake v1 for `mechanism`: the error and the mechanisms the listener offers.
+    pub fn sasl_handshake(&mut self, mechanism: &str) -> (ErrorCode, Vec<String>) {
+        let request = SaslHandshakeRequest {
+            mechanism: mechanism.into(),
+            ..Default::default()
+        };
+        match self.request(1, RequestBody::SaslHandshake(request)) {
+            ResponseBody::SaslHandshake(r) => (ErrorCode(r.error_code), r.mechanisms),
+            other => panic!("not a SaslHandshake response: {other:?}"),
+        }
+    }
+
+    /// SaslAuthenticate v2 with `bytes`.
+    pub fn sasl_authenticate(&mut self, bytes: &[u8]) -> SaslAuthenticateResponse {
+        let request = SaslAuthenticateRequest {
+            auth_bytes: Bytes::copy_from_slice(bytes),
+            ..Default::default()
+        };
+        match self.request(2, RequestBody::SaslAuthenticate(request)) {
+            ResponseBody::SaslAuthenticate(r) => r,
+            other => panic!("not a SaslAuthenticate response: {other:?}"),
+        }
     }
 
     pub fn api_versions(&mut self) -> ApiVersionsResponse {

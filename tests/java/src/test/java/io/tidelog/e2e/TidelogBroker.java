@@ -53,6 +53,33 @@ public final class TidelogBroker implements AutoCloseable, BrokerEndpoint {
     }
 
     /**
+     * Starts a broker listening on {@code listeners} ({@code NAME://host:port,...}): the
+     * first one's address is {@link #bootstrap()}, the others' {@link #listenerAddress}. (A
+     * restart listens on the first one alone.)
+     */
+    public static TidelogBroker startWithListeners(String listeners, String... extraArgs)
+            throws IOException, InterruptedException {
+        Path dataDir = Files.createTempDirectory("tidelog-java-");
+        TidelogBroker broker = new TidelogBroker(dataDir, dataDir.resolve("data"), List.of(extraArgs));
+        broker.listener = listeners;
+        broker.spawn();
+        return broker;
+    }
+
+    /** The {@code host:port} of the listener {@code name}, from the listening line. */
+    public String listenerAddress(String name) {
+        Matcher listed = Pattern.compile("listening addr=\\S+ listeners=\"?([^\"\\s]+)").matcher(log());
+        if (!listed.find()) {
+            throw new IllegalStateException("no listening line in:\n" + log());
+        }
+        return Stream.of(listed.group(1).split(","))
+                .filter(entry -> entry.startsWith(name + "://"))
+                .map(entry -> entry.substring(name.length() + 3))
+                .findFirst()
+                .orElseThrow(() -> new IllegalStateException("no " + name + " listener in " + listed.group(1)));
+    }
+
+    /**
      * Starts a broker on {@code logDir} as it is (one another broker wrote, say); closing it
      * leaves the directory in place.
      */
