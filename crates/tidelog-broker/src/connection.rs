@@ -101,6 +101,8 @@ async fn serve<R, W>(
     let writer_task = tokio::spawn(write_responses(writer, pending_rx, peer));
     let max_frame = broker.config.socket_request_max_bytes as usize;
     let mut session = Session::new(listener.is_sasl());
+    // The connection's principal: anonymous until SASL authenticates it.
+    let mut principal = Arc::new(Principal::anonymous());
     let no_accounts = BTreeMap::new();
     let accounts = broker
         .config
@@ -140,8 +142,7 @@ async fn serve<R, W>(
             }
             Ok(request) => match session.gate(&request.body, accounts) {
                 Gate::Dispatch => {
-                    let principal = session.user().map_or_else(Principal::anonymous, Principal::user);
-                    let dispatched = dispatch::dispatch(&broker, request, principal, &listener, peer).await;
+                    let dispatched = dispatch::dispatch(&broker, request, &principal, &listener, peer).await;
                     close_after = dispatched.close;
                     dispatched.response
                 }
@@ -154,7 +155,10 @@ async fn serve<R, W>(
                         break;
                     }
                     if let Some(user) = session.user() {
-                        debug!(%peer, user, "authenticated");
+                        if principal.name() != user {
+                            principal = Arc::new(Principal::user(user));
+                            debug!(%peer, user, "authenticated");
+                        }
                     }
                     answer
                 }

@@ -67,6 +67,9 @@ const ADVERTISED: &[(ApiKey, RangeInclusive<i16>)] = &[
         super::consumer_group_heartbeat::VERSIONS,
     ),
     (ApiKey::ConsumerGroupDescribe, super::consumer_group_describe::VERSIONS),
+    (ApiKey::DescribeAcls, super::describe_acls::VERSIONS),
+    (ApiKey::CreateAcls, super::create_acls::VERSIONS),
+    (ApiKey::DeleteAcls, super::delete_acls::VERSIONS),
 ];
 
 pub fn advertised(api_key: ApiKey, version: i16) -> bool {

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use tidelog_protocol::Uuid;
 
+use crate::authorizer::{AclBinding, Acls};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicMeta {
     pub name: String,
@@ -40,6 +42,16 @@ pub enum MetadataEvent {
     FeatureLevelsChanged {
         levels: BTreeMap<String, i16>,
     },
+    /// ACLs created, with the ids their records carry. (Never in the old event log.)
+    #[serde(skip)]
+    AclsCreated {
+        acls: Vec<(Uuid, AclBinding)>,
+    },
+    /// ACLs deleted, by id.
+    #[serde(skip)]
+    AclsDeleted {
+        ids: Vec<Uuid>,
+    },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -57,6 +69,8 @@ pub struct MetadataImage {
     /// Grows with every change of the finalized features: clients keep the newest they see.
     /// The metadata log's offset of the change, as Kafka's.
     features_epoch: i64,
+    /// Every ACL, indexed for checks.
+    acls: Acls,
 }
 
 impl MetadataImage {
@@ -90,7 +104,21 @@ impl MetadataImage {
                     .extend(levels.iter().map(|(k, v)| (k.clone(), *v)));
                 self.features_epoch += 1;
             }
+            MetadataEvent::AclsCreated { acls } => {
+                for (id, acl) in acls {
+                    self.acls.insert(*id, acl.clone());
+                }
+            }
+            MetadataEvent::AclsDeleted { ids } => {
+                for id in ids {
+                    self.acls.remove(*id);
+                }
+            }
         }
+    }
+
+    pub fn acls(&self) -> &Acls {
+        &self.acls
     }
 
     /// The finalized feature levels, by name.

@@ -234,6 +234,7 @@ mod tests {
     use tidelog_protocol::Uuid;
 
     use super::*;
+    use crate::authorizer::{AclBinding, AclOperation, PatternType, Permission, ResourceType};
     use crate::metadata::TopicMeta;
 
     fn topic(name: &str, id: u128, partitions: i32) -> TopicMeta {
@@ -255,7 +256,24 @@ mod tests {
             image.topics().cloned().collect::<Vec<_>>(),
             image.producer_ids_end(),
             image.finalized_features(),
+            image
+                .acls()
+                .iter()
+                .map(|(id, acl)| (*id, acl.clone()))
+                .collect::<Vec<_>>(),
         )
+    }
+
+    fn acl(name: &str) -> AclBinding {
+        AclBinding {
+            resource_type: ResourceType::Topic,
+            resource_name: name.into(),
+            pattern_type: PatternType::Prefixed,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: AclOperation::Write,
+            permission: Permission::Allow,
+        }
     }
 
     #[test]
@@ -288,8 +306,14 @@ mod tests {
                     levels: BTreeMap::from([("group.version".into(), 0)]),
                 },
             );
+            let acls = vec![(Uuid::from_u128(8), acl("a")), (Uuid::from_u128(9), acl("b"))];
+            commit(&store, MetadataEvent::AclsCreated { acls });
+            let ids = vec![Uuid::from_u128(8)];
+            commit(&store, MetadataEvent::AclsDeleted { ids });
             let image = store.image();
             assert_eq!(image.feature_level("group.version"), 0);
+            assert_eq!(image.acls().id_of(&acl("b")), Some(Uuid::from_u128(9)));
+            assert_eq!(image.acls().len(), 1);
             state(&image)
         };
         let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
@@ -301,6 +325,31 @@ mod tests {
             (4, Some("compact"))
         );
         assert!(image.topic("b").is_none());
+    }
+
+    #[test]
+    fn acls_survive_a_reopen_from_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = StoreSettings::for_tests();
+        // A snapshot after every batch, and the segments before it deleted.
+        settings.log.snapshot_bytes = 1;
+        settings.log.retention_bytes = 0;
+        settings.log.retention_ms = 0;
+        let ids: Vec<Uuid> = (1..=20).map(Uuid::from_u128).collect();
+        {
+            let store = MetadataStore::open(dir.path(), &settings).unwrap();
+            for (i, id) in ids.iter().enumerate() {
+                let acls = vec![(*id, acl(&format!("t{i}")))];
+                commit(&store, MetadataEvent::AclsCreated { acls });
+            }
+            let ids = ids[..10].to_vec();
+            commit(&store, MetadataEvent::AclsDeleted { ids });
+        }
+        let store = MetadataStore::open(dir.path(), &settings).unwrap();
+        let image = store.image();
+        let kept: Vec<Uuid> = image.acls().iter().map(|(id, _)| *id).collect();
+        assert_eq!(kept, ids[10..].to_vec());
+        assert_eq!(image.acls().id_of(&acl("t15")), Some(ids[15]));
     }
 
     #[test]
