@@ -403,6 +403,18 @@ pub fn allowed(
     }
 }
 
+/// The error a request refused on a resource of this type answers.
+pub fn denied_code(resource_type: ResourceType) -> tidelog_protocol::ErrorCode {
+    use tidelog_protocol::ErrorCode;
+    match resource_type {
+        ResourceType::Topic => ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+        ResourceType::Group => ErrorCode::GROUP_AUTHORIZATION_FAILED,
+        ResourceType::TransactionalId => ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        // DELEGATION_TOKEN_AUTHORIZATION_FAILED (65) once tokens are served.
+        _ => ErrorCode::CLUSTER_AUTHORIZATION_FAILED,
+    }
+}
+
 /// Kafka's CreateAcls validation of one ACL: why it cannot be created, if it cannot.
 pub fn invalid(acl: &AclBinding) -> Option<&'static str> {
     if acl.resource_name.is_empty() {

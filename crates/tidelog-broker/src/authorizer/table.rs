@@ -38,6 +38,8 @@ pub const TABLE: &[(ApiKey, ResourceType, AclOperation)] = &[
     (ApiKey::InitProducerId, Cluster, IdempotentWrite),
     (ApiKey::AddPartitionsToTxn, TransactionalId, Write),
     (ApiKey::AddPartitionsToTxn, Topic, Write),
+    // From v4, brokers verifying a producer's partitions.
+    (ApiKey::AddPartitionsToTxn, Cluster, ClusterAction),
     (ApiKey::AddOffsetsToTxn, TransactionalId, Write),
     (ApiKey::AddOffsetsToTxn, Group, Read),
     (ApiKey::EndTxn, TransactionalId, Write),
@@ -83,4 +85,20 @@ pub fn operation(api: ApiKey, resource_type: ResourceType) -> Option<AclOperatio
         .iter()
         .find(|(a, r, _)| *a == api && *r == resource_type)
         .map(|&(_, _, op)| op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::api_versions;
+
+    /// Every API the broker serves is in the table, but those Kafka lets anyone call.
+    #[test]
+    fn every_served_api_needs_something() {
+        let open = [ApiKey::ApiVersions, ApiKey::SaslHandshake, ApiKey::SaslAuthenticate];
+        for (api, _) in api_versions::served() {
+            let listed = TABLE.iter().any(|(a, _, _)| *a == api);
+            assert_eq!(listed, !open.contains(&api), "{api:?}");
+        }
+    }
 }

@@ -153,7 +153,7 @@ pub async fn create(Console(broker): Console, form: Result<Form<NewTopicForm>, F
         }],
         ..Default::default()
     };
-    let response = handlers::create_topics::respond(&broker, request);
+    let response = handlers::create_topics::respond(&broker, request, |_| true);
     match response.topics.into_iter().next() {
         Some(t) if t.error_code == 0 => Ok(see_other(&format!("/topics/{}", segment(&name)))),
         Some(t) => Err(PageError::kafka(ErrorCode(t.error_code), t.error_message)),
@@ -174,7 +174,7 @@ pub async fn delete(Console(broker): Console, Path(topic): Path<String>) -> Page
         topic_names: vec![topic.clone()],
         ..Default::default()
     };
-    let response = handlers::delete_topics::respond(&broker, request);
+    let response = handlers::delete_topics::respond(&broker, request, |_| true);
     match response.responses.into_iter().next() {
         Some(r) if r.error_code == 0 => Ok(see_other("/topics")),
         Some(r) => Err(PageError::kafka(ErrorCode(r.error_code), r.error_message)),

@@ -72,6 +72,11 @@ const ADVERTISED: &[(ApiKey, RangeInclusive<i16>)] = &[
     (ApiKey::DeleteAcls, super::delete_acls::VERSIONS),
 ];
 
+/// Every API served, with its versions.
+pub fn served() -> impl Iterator<Item = (ApiKey, RangeInclusive<i16>)> {
+    ADVERTISED.iter().cloned()
+}
+
 pub fn advertised(api_key: ApiKey, version: i16) -> bool {
     ADVERTISED
         .iter()

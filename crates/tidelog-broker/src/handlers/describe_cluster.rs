@@ -21,6 +21,12 @@ pub async fn handle(ctx: &RequestContext, request: DescribeClusterRequest) -> Re
 
 fn respond(ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
     let broker = &ctx.broker;
+    if !ctx.authorize_cluster() {
+        return DescribeClusterResponse {
+            error_code: ErrorCode::CLUSTER_AUTHORIZATION_FAILED.0,
+            ..Default::default()
+        };
+    }
     if request.endpoint_type != ENDPOINT_TYPE_BROKERS {
         return DescribeClusterResponse {
             error_code: ErrorCode::MISMATCHED_ENDPOINT_TYPE.0,
@@ -43,7 +49,7 @@ fn respond(ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClu
         }],
         cluster_authorized_operations: authorized_operations::if_asked(
             request.include_cluster_authorized_operations,
-            authorized_operations::CLUSTER,
+            authorized_operations::cluster(ctx),
         ),
         ..Default::default()
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tidelog_protocol::{ApiKey, ResponseBody};
 
 use crate::authorizer::{self, table, AclOperation, Requester, ResourceType, CLUSTER_NAME};
-use crate::broker::Broker;
+use crate::broker::{ApiError, Broker};
 use crate::config::Listener;
 
 pub mod acls;
@@ -145,6 +145,24 @@ impl RequestContext {
                 .image()
                 .acls()
                 .allowed_on_some(who, operation, resource_type)
+    }
+
+    /// Whether the principal may do this API's operation on the resource of a config API
+    /// (`ConfigResource` type: 2 topic, 4 broker and 8 broker logger, both the cluster's,
+    /// 32 group); the resource's authorization error when it may not.
+    pub fn authorize_config_resource(&self, config_resource_type: i8, name: &str) -> Result<(), ApiError> {
+        let (resource_type, name) = match config_resource_type {
+            2 => (ResourceType::Topic, name),
+            32 => (ResourceType::Group, name),
+            _ => (ResourceType::Cluster, CLUSTER_NAME),
+        };
+        match self.authorize(resource_type, name) {
+            true => Ok(()),
+            false => Err(ApiError::new(
+                authorizer::denied_code(resource_type),
+                "Authorization failed.",
+            )),
+        }
     }
 
     fn requester(&self) -> Requester<'_> {
