@@ -1,5 +1,6 @@
 //! The `tidelog` command line.
 
+mod acls;
 mod admin;
 mod bench;
 mod client;
@@ -50,6 +51,8 @@ enum Command {
     Topics(topics::TopicsArgs),
     /// List consumer groups, or describe one: members, offsets, lag and partition owners.
     Groups(groups::GroupsArgs),
+    /// List, add and remove ACLs (with `authorizer.class.name` set on the broker).
+    Acls(acls::AclsArgs),
     /// Send each line of standard input to a topic as a record.
     Produce(console::ProduceArgs),
     /// Print a topic's records, a line each.
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Format(args) => serve::format(args).map_err(Failure::from),
         Command::Topics(args) => topics::run(args, bootstrap),
         Command::Groups(args) => groups::run(args, bootstrap),
+        Command::Acls(args) => acls::run(args, bootstrap),
         Command::Produce(args) => console::produce(args, bootstrap).map_err(Failure::from),
         Command::Consume(args) => console::consume(args, bootstrap),
         Command::Bench(args) => bench::run(args, bootstrap),

@@ -1115,3 +1115,90 @@ fn admin_api_refusals_and_all() {
     assert_eq!(alice.produce("t", 0, 1, batch(0, &[(b"k", b"v")])).error_code, 0);
     assert_eq!(alice.metadata(Some(&["t"]), false).topics[0].error_code, 0);
 }
+
+/// `tidelog acls` with `args`, logged in as admin: its standard output, after checking it
+/// succeeded.
+fn cli(broker: &Broker, args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tidelog"))
+        .args(["acls", "--bootstrap-server", &broker.bootstrap(), "--user", "admin"])
+        .args(args)
+        .env("TIDELOG_SASL_PASSWORD", "admin-secret")
+        .output()
+        .expect("run tidelog acls");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "tidelog acls {args:?}: {stderr}");
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+#[test]
+fn the_acls_command_adds_lists_and_removes() {
+    let broker = acl_broker();
+    let add = [
+        "add",
+        "--resource-type",
+        "topic",
+        "--resource-name",
+        "orders-",
+        "--pattern",
+        "prefixed",
+        "--principal",
+        "User:alice",
+        "--operation",
+        "write",
+    ];
+    assert_eq!(cli(&broker, &add), "");
+    let deny = [
+        "add",
+        "--resource-type",
+        "cluster",
+        "--principal",
+        "User:*",
+        "--operation",
+        "alter",
+        "--deny",
+    ];
+    assert_eq!(cli(&broker, &deny), "");
+    assert_eq!(
+        cli(&broker, &["list"]),
+        "TOPIC\torders-\tPREFIXED\tUser:alice\t*\tWRITE\tALLOW\n\
+         CLUSTER\tkafka-cluster\tLITERAL\tUser:*\t*\tALTER\tDENY\n"
+    );
+    assert_eq!(
+        cli(&broker, &["list", "--principal", "User:*"]),
+        "CLUSTER\tkafka-cluster\tLITERAL\tUser:*\t*\tALTER\tDENY\n"
+    );
+    // What the CLI added, the broker enforces.
+    let mut alice = login(&broker, "alice");
+    assert_eq!(
+        alice.produce("orders-x", 0, 1, batch(0, &[(b"k", b"v")])).error_code,
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0
+    );
+    assert_eq!(
+        alice.produce("other", 0, 1, batch(0, &[(b"k", b"v")])).error_code,
+        ErrorCode::TOPIC_AUTHORIZATION_FAILED.0
+    );
+    assert_eq!(
+        cli(&broker, &["remove", "--principal", "User:alice"]),
+        "TOPIC\torders-\tPREFIXED\tUser:alice\t*\tWRITE\tALLOW\n"
+    );
+    assert_eq!(
+        cli(&broker, &["list"]),
+        "CLUSTER\tkafka-cluster\tLITERAL\tUser:*\t*\tALTER\tDENY\n"
+    );
+    // A refused login is an error.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_tidelog"))
+        .args([
+            "acls",
+            "list",
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--user",
+            "admin",
+            "--password",
+            "wrong",
+        ])
+        .output()
+        .expect("run tidelog acls");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("SASL_AUTHENTICATION_FAILED"));
+}

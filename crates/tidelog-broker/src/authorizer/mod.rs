@@ -31,7 +31,7 @@ pub const WILDCARD_PRINCIPAL: &str = "User:*";
 pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
 macro_rules! codes {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident = $code:literal),* $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $code:literal $kafka:literal),* $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($variant = $code),* }
@@ -48,6 +48,22 @@ macro_rules! codes {
             pub fn code(self) -> i8 {
                 self as i8
             }
+
+            /// Kafka's name (`TRANSACTIONAL_ID`), as its tools print it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $kafka,)*
+                }
+            }
+
+            /// The value of Kafka's name, in any case, `-` for `_` (`transactional-id`).
+            pub fn from_name(name: &str) -> Option<$name> {
+                let name = name.to_ascii_uppercase().replace('-', "_");
+                match name.as_str() {
+                    $($kafka => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -55,52 +71,52 @@ macro_rules! codes {
 codes!(
     /// Kafka's `ResourceType` codes (ANY only in filters).
     ResourceType {
-        Any = 1,
-        Topic = 2,
-        Group = 3,
-        Cluster = 4,
-        TransactionalId = 5,
-        DelegationToken = 6,
-        User = 7,
+        Any = 1 "ANY",
+        Topic = 2 "TOPIC",
+        Group = 3 "GROUP",
+        Cluster = 4 "CLUSTER",
+        TransactionalId = 5 "TRANSACTIONAL_ID",
+        DelegationToken = 6 "DELEGATION_TOKEN",
+        User = 7 "USER",
     }
 );
 
 codes!(
     /// Kafka's `PatternType` codes (ANY and MATCH only in filters).
     PatternType {
-        Any = 1,
-        Match = 2,
-        Literal = 3,
-        Prefixed = 4,
+        Any = 1 "ANY",
+        Match = 2 "MATCH",
+        Literal = 3 "LITERAL",
+        Prefixed = 4 "PREFIXED",
     }
 );
 
 codes!(
     /// Kafka's `AclOperation` codes (ANY only in filters).
     AclOperation {
-        Any = 1,
-        All = 2,
-        Read = 3,
-        Write = 4,
-        Create = 5,
-        Delete = 6,
-        Alter = 7,
-        Describe = 8,
-        ClusterAction = 9,
-        DescribeConfigs = 10,
-        AlterConfigs = 11,
-        IdempotentWrite = 12,
-        CreateTokens = 13,
-        DescribeTokens = 14,
+        Any = 1 "ANY",
+        All = 2 "ALL",
+        Read = 3 "READ",
+        Write = 4 "WRITE",
+        Create = 5 "CREATE",
+        Delete = 6 "DELETE",
+        Alter = 7 "ALTER",
+        Describe = 8 "DESCRIBE",
+        ClusterAction = 9 "CLUSTER_ACTION",
+        DescribeConfigs = 10 "DESCRIBE_CONFIGS",
+        AlterConfigs = 11 "ALTER_CONFIGS",
+        IdempotentWrite = 12 "IDEMPOTENT_WRITE",
+        CreateTokens = 13 "CREATE_TOKENS",
+        DescribeTokens = 14 "DESCRIBE_TOKENS",
     }
 );
 
 codes!(
     /// Kafka's `AclPermissionType` codes (ANY only in filters).
     Permission {
-        Any = 1,
-        Deny = 2,
-        Allow = 3,
+        Any = 1 "ANY",
+        Deny = 2 "DENY",
+        Allow = 3 "ALLOW",
     }
 );
 
