@@ -118,8 +118,9 @@ impl RequestContext {
         let Some(settings) = &self.broker.config.authorizer else {
             return true;
         };
-        let image = self.broker.metadata.image();
-        authorizer::allowed(settings, image.acls(), self.requester(), operation, resource_type, name)
+        // Never the image's lock: a caller may hold it (see `MetadataStore::acls`).
+        let acls = self.broker.metadata.acls();
+        authorizer::allowed(settings, &acls, self.requester(), operation, resource_type, name)
     }
 
     /// Whether the principal may do what API `api` does to the resource (a Metadata
@@ -142,7 +143,6 @@ impl RequestContext {
             || self
                 .broker
                 .metadata
-                .image()
                 .acls()
                 .allowed_on_some(who, operation, resource_type)
     }

@@ -7,7 +7,7 @@
 //! its `tidelog-metadata.log` converted then, once, and kept renamed beside it.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use thiserror::Error;
 use tidelog_log::sync_dir;
@@ -17,6 +17,7 @@ use super::image::{MetadataEvent, MetadataImage};
 use super::kraft::{Controller, KraftError, MetadataLog, MetadataLogSettings, METADATA_DIR};
 use super::legacy::{self, CONVERTED_SUFFIX, LEGACY_LOG_FILE};
 use super::records::{self, Placement, Unsupported, METADATA_VERSION};
+use crate::authorizer::Acls;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -67,6 +68,11 @@ impl StoreSettings {
 pub struct MetadataStore {
     log: Mutex<MetadataLog>,
     image: RwLock<MetadataImage>,
+    /// The image's ACLs, behind their own lock: a check while the image's lock is held
+    /// (listing topics, say) takes this one only, never the image's again, whose second
+    /// read would wait behind a waiting writer for ever. Replaced whole on an ACL change
+    /// (after the image's, lock order image -> ACLs); readers keep the `Arc` they took.
+    acls: RwLock<Arc<Acls>>,
     placement: Placement,
 }
 
@@ -112,9 +118,15 @@ impl MetadataStore {
             topics = image.topics().count(), "metadata loaded");
         Ok(MetadataStore {
             log: Mutex::new(log),
+            acls: RwLock::new(Arc::new(image.acls().clone())),
             image: RwLock::new(image),
             placement: settings.placement,
         })
+    }
+
+    /// The ACLs now, for a check (see the `acls` field).
+    pub fn acls(&self) -> Arc<Acls> {
+        self.acls.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn image(&self) -> RwLockReadGuard<'_, MetadataImage> {
@@ -172,6 +184,12 @@ impl MetadataStore {
         }
         for event in &accepted {
             image.apply(event);
+        }
+        let acls_changed = accepted
+            .iter()
+            .any(|e| matches!(e, MetadataEvent::AclsCreated { .. } | MetadataEvent::AclsDeleted { .. }));
+        if acls_changed {
+            *self.acls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(image.acls().clone());
         }
         let mut events = accepted.into_iter();
         Ok(answers
