@@ -52,9 +52,13 @@ pub fn group(ctx: &RequestContext, id: &str) -> i32 {
     allowed(ctx, GROUP, ResourceType::Group, id)
 }
 
-/// What the request's principal may do to the cluster.
+/// What the request's principal may do to the cluster: nothing (0) without DESCRIBE on
+/// it, as Kafka's Metadata and DescribeCluster answer.
 pub fn cluster(ctx: &RequestContext) -> i32 {
-    allowed(ctx, CLUSTER, ResourceType::Cluster, CLUSTER_NAME)
+    match ctx.authorize_operation(Describe, ResourceType::Cluster, CLUSTER_NAME) {
+        true => allowed(ctx, CLUSTER, ResourceType::Cluster, CLUSTER_NAME),
+        false => 0,
+    }
 }
 
 /// The value of an authorized-operations field the client did not ask for.

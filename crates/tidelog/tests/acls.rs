@@ -381,18 +381,6 @@ fn cases() -> Vec<Case> {
             },
         ),
         case(
-            "DescribeCluster",
-            1,
-            allow(CLUSTER, "kafka-cluster", DESCRIBE),
-            E::CLUSTER_AUTHORIZATION_FAILED,
-            || {
-                RequestBody::DescribeCluster(describe_cluster_request::DescribeClusterRequest {
-                    endpoint_type: 1,
-                    ..Default::default()
-                })
-            },
-        ),
-        case(
             "DescribeLogDirs",
             4,
             allow(CLUSTER, "kafka-cluster", DESCRIBE),
@@ -958,9 +946,9 @@ fn every_api_is_refused_without_its_right_and_served_with_it() {
         covered.insert(without.api_key() as i16);
         delete_acls(&mut admin, Some("User:alice"));
     }
-    // Every served API but those anyone may call, and ListGroups and ListTransactions
-    // (which filter rather than refuse: see the next test).
-    let open = [18, 17, 36, 16, 66];
+    // Every served API but those anyone may call, and ListGroups, ListTransactions and
+    // DescribeCluster (which filter rather than refuse: see the next test).
+    let open = [18, 17, 36, 16, 66, 60];
     let served: Vec<i16> = admin
         .api_versions()
         .api_keys
@@ -1038,6 +1026,21 @@ fn a_prefixed_writer_deny_super_user_live_removal_and_restart() {
     assert_eq!(admin.join_group("others", "", b"").0, ErrorCode::MEMBER_ID_REQUIRED.0);
     assert_eq!(groups(&mut admin), ["others", "readers"]);
     assert_eq!(groups(&mut alice), ["readers"]);
+    // DescribeCluster refuses no one, and gives the cluster's operations to those who may
+    // describe it (the super user: all of them).
+    let cluster_operations = |raw: &mut RawClient| {
+        let request = describe_cluster_request::DescribeClusterRequest {
+            include_cluster_authorized_operations: true,
+            endpoint_type: 1,
+            ..Default::default()
+        };
+        match raw.request(1, RequestBody::DescribeCluster(request)) {
+            ResponseBody::DescribeCluster(r) => (r.error_code, r.cluster_authorized_operations),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(cluster_operations(&mut alice), (0, 0));
+    assert_eq!(cluster_operations(&mut admin), (0, 8096));
     // Bob has no ACL: nothing at all.
     let mut bob = login(&broker, "bob");
     assert!(bob.metadata(None, false).topics.is_empty());

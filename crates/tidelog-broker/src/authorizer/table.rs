@@ -65,6 +65,7 @@ pub const TABLE: &[(ApiKey, ResourceType, AclOperation)] = &[
     (ApiKey::DeleteGroups, Group, Delete),
     (ApiKey::OffsetDelete, Group, Delete),
     (ApiKey::OffsetDelete, Topic, Read),
+    // Not refused without it: it gates the cluster's authorized operations (0 then).
     (ApiKey::DescribeCluster, Cluster, Describe),
     (ApiKey::DescribeProducers, Topic, Read),
     (ApiKey::DescribeTransactions, TransactionalId, Describe),

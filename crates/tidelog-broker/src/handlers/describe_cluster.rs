@@ -21,12 +21,6 @@ pub async fn handle(ctx: &RequestContext, request: DescribeClusterRequest) -> Re
 
 fn respond(ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
     let broker = &ctx.broker;
-    if !ctx.authorize_cluster() {
-        return DescribeClusterResponse {
-            error_code: ErrorCode::CLUSTER_AUTHORIZATION_FAILED.0,
-            ..Default::default()
-        };
-    }
     if request.endpoint_type != ENDPOINT_TYPE_BROKERS {
         return DescribeClusterResponse {
             error_code: ErrorCode::MISMATCHED_ENDPOINT_TYPE.0,
