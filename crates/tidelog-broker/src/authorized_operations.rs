@@ -1,55 +1,65 @@
 //! The authorized-operation bit sets Kafka's describe APIs answer (KIP-430): bit `n` set
-//! when the operation with code `n` is allowed on the resource. Without an authorizer, as
-//! here until ACLs exist, a principal may do everything a resource type has; Kafka
-//! answers the same sets then. ACLs will narrow them in this one place.
+//! when the operation with code `n` is allowed on the resource. Without an authorizer, a
+//! principal may do everything a resource type has, as Kafka answers then; with one, each
+//! operation of the type is checked as a request for it would be.
 
-/// Kafka's `AclOperation` codes.
-const READ: u32 = 3;
-const WRITE: u32 = 4;
-const CREATE: u32 = 5;
-const DELETE: u32 = 6;
-const ALTER: u32 = 7;
-const DESCRIBE: u32 = 8;
-const CLUSTER_ACTION: u32 = 9;
-const DESCRIBE_CONFIGS: u32 = 10;
-const ALTER_CONFIGS: u32 = 11;
-const IDEMPOTENT_WRITE: u32 = 12;
-
-const fn set(operations: &[u32]) -> i32 {
-    let mut bits = 0;
-    let mut i = 0;
-    while i < operations.len() {
-        bits |= 1 << operations[i];
-        i += 1;
-    }
-    bits
-}
+use crate::authorizer::AclOperation::{self, *};
+use crate::authorizer::{ResourceType, CLUSTER_NAME};
+use crate::handlers::RequestContext;
 
 /// What may be done to a topic.
-pub const TOPIC: i32 = set(&[
-    READ,
-    WRITE,
-    CREATE,
-    DELETE,
-    ALTER,
-    DESCRIBE,
-    DESCRIBE_CONFIGS,
-    ALTER_CONFIGS,
-]);
+const TOPIC: &[AclOperation] = &[
+    Read,
+    Write,
+    Create,
+    Delete,
+    Alter,
+    Describe,
+    DescribeConfigs,
+    AlterConfigs,
+];
 
 /// What may be done to a group (its configs too, since KIP-848).
-pub const GROUP: i32 = set(&[READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS]);
+const GROUP: &[AclOperation] = &[Read, Delete, Describe, DescribeConfigs, AlterConfigs];
 
 /// What may be done to the cluster.
-pub const CLUSTER: i32 = set(&[
-    CREATE,
-    ALTER,
-    DESCRIBE,
-    CLUSTER_ACTION,
-    DESCRIBE_CONFIGS,
-    ALTER_CONFIGS,
-    IDEMPOTENT_WRITE,
-]);
+const CLUSTER: &[AclOperation] = &[
+    Create,
+    Alter,
+    Describe,
+    ClusterAction,
+    DescribeConfigs,
+    AlterConfigs,
+    IdempotentWrite,
+];
+
+/// The bits of the operations of `operations` the request's principal may do on the
+/// resource.
+fn allowed(ctx: &RequestContext, operations: &[AclOperation], resource_type: ResourceType, name: &str) -> i32 {
+    operations
+        .iter()
+        .filter(|&&op| ctx.authorize_operation(op, resource_type, name))
+        .fold(0, |bits, &op| bits | 1 << op.code())
+}
+
+/// What the request's principal may do to topic `name`.
+pub fn topic(ctx: &RequestContext, name: &str) -> i32 {
+    allowed(ctx, TOPIC, ResourceType::Topic, name)
+}
+
+/// What the request's principal may do to group `id`.
+pub fn group(ctx: &RequestContext, id: &str) -> i32 {
+    allowed(ctx, GROUP, ResourceType::Group, id)
+}
+
+/// What the request's principal may do to the cluster: nothing (0) without DESCRIBE on
+/// it, as Kafka's Metadata and DescribeCluster answer.
+pub fn cluster(ctx: &RequestContext) -> i32 {
+    match ctx.authorize_operation(Describe, ResourceType::Cluster, CLUSTER_NAME) {
+        true => allowed(ctx, CLUSTER, ResourceType::Cluster, CLUSTER_NAME),
+        false => 0,
+    }
+}
 
 /// The value of an authorized-operations field the client did not ask for.
 pub const NOT_ASKED: i32 = i32::MIN;
@@ -67,11 +77,15 @@ pub fn if_asked(asked: bool, operations: i32) -> i32 {
 mod tests {
     use super::*;
 
+    fn bits(operations: &[AclOperation]) -> i32 {
+        operations.iter().fold(0, |bits, &op| bits | 1 << op.code())
+    }
+
     /// The values a Kafka 4.4 broker without an authorizer answers.
     #[test]
     fn sets_are_kafkas() {
-        assert_eq!(TOPIC, 3576);
-        assert_eq!(GROUP, 3400);
-        assert_eq!(CLUSTER, 8096);
+        assert_eq!(bits(TOPIC), 3576);
+        assert_eq!(bits(GROUP), 3400);
+        assert_eq!(bits(CLUSTER), 8096);
     }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
+use crate::authorizer::{AuthorizerSettings, STANDARD_AUTHORIZER};
 use crate::metadata::kraft::MetadataLogSettings;
 use crate::topic_config;
 use thiserror::Error;
@@ -225,6 +226,9 @@ pub struct BrokerConfig {
     pub connection_limits: crate::connection_quotas::ConnectionLimits,
     /// The TLS settings of each SSL and SASL_SSL listener, by listener name.
     pub tls: BTreeMap<String, TlsSettings>,
+    /// ACLs enforced (`authorizer.class.name` is Kafka's StandardAuthorizer), with these
+    /// settings; `None`: everyone may do everything.
+    pub authorizer: Option<AuthorizerSettings>,
     /// Every property as given (after overrides), for DescribeConfigs; secrets left out.
     pub explicit: BTreeMap<String, String>,
 }
@@ -288,6 +292,7 @@ impl Default for BrokerConfig {
             listener_sasl_enabled_mechanisms: BTreeMap::new(),
             connections_max_reauth_ms: 0,
             connection_limits: Default::default(),
+            authorizer: None,
             tls: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
@@ -402,6 +407,20 @@ fn assignors(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
         return Err(invalid(key, value, format!("must list assignors among {known:?}")));
     }
     Ok(names)
+}
+
+/// Whether `authorizer.class.name` turns ACLs on: Kafka's StandardAuthorizer does, an empty
+/// name (Kafka's default) does not, and any other class is refused rather than ignored.
+fn authorizer_class(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "" => Ok(false),
+        STANDARD_AUTHORIZER => Ok(true),
+        _ => Err(invalid(
+            key,
+            value,
+            format!("the one authorizer is {STANDARD_AUTHORIZER}"),
+        )),
+    }
 }
 
 fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
@@ -773,6 +792,8 @@ impl BrokerConfig {
             .map(|p| (p.to_string(), p.to_string()))
             .collect();
         let mut controller_names = Vec::new();
+        let mut authorizer_on = false;
+        let mut authorizer = AuthorizerSettings::default();
         // The finest-grained unit wins, as in Kafka: *.ms over *.minutes over *.hours.
         let mut retention = (None, None, None);
         let mut roll = (None, None);
@@ -862,6 +883,16 @@ impl BrokerConfig {
                     c.transaction_partition_verification_enable = boolean(k, v)?
                 }
                 "sasl.enabled.mechanisms" => c.sasl_enabled_mechanisms = sasl_mechanisms(k, v)?,
+                "authorizer.class.name" => authorizer_on = authorizer_class(k, v)?,
+                "super.users" => {
+                    authorizer.super_users = v
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|u| !u.is_empty())
+                        .map(String::from)
+                        .collect();
+                }
+                "allow.everyone.if.no.acl.found" => authorizer.allow_everyone_if_no_acl_found = boolean(k, v)?,
                 _ if SSL_PROPERTIES.contains(&k) => {
                     ssl.insert((None, k.to_string()), (key.clone(), value.clone()));
                 }
@@ -886,6 +917,7 @@ impl BrokerConfig {
             .map(|l| format!("{}://{}:{} (a controller listener)", l.name, l.host, l.port))
             .collect();
         report.not_used.extend(controllers);
+        c.authorizer = authorizer_on.then_some(authorizer);
         c.listeners = client_listeners(&c.listeners, &protocols, &controller_names)?;
         c.advertised_listeners = advertised_listeners(&c.listeners, advertised.as_deref(), &controller_names)?;
         for listener in c.listeners.iter().filter(|l| l.is_tls()) {

@@ -105,6 +105,8 @@ async fn serve<R, W>(
     let writer_task = tokio::spawn(write_responses(writer, pending_rx, peer));
     let max_frame = broker.config.socket_request_max_bytes as usize;
     let mut session = Session::new(listener.is_sasl(), broker.config.connections_max_reauth_ms);
+    // The connection's principal: anonymous until SASL authenticates it.
+    let mut principal = Arc::new(Principal::anonymous());
     let no_accounts = BTreeMap::new();
     let scram = |user: &str, mechanism| broker.metadata.image().scram_credential(user, mechanism).cloned();
     let accounts = Accounts {
@@ -158,8 +160,7 @@ async fn serve<R, W>(
                 std::time::Instant::now(),
             ) {
                 Gate::Dispatch => {
-                    let principal = session.user().map_or_else(Principal::anonymous, Principal::user);
-                    let dispatched = dispatch::dispatch(&broker, request, principal, &listener, peer).await;
+                    let dispatched = dispatch::dispatch(&broker, request, &principal, &listener, peer).await;
                     close_after = dispatched.close;
                     dispatched.response
                 }
@@ -174,7 +175,10 @@ async fn serve<R, W>(
                         break;
                     }
                     if let Some(user) = session.user() {
-                        debug!(%peer, user, "authenticated");
+                        if principal.name() != user {
+                            principal = Arc::new(Principal::user(user));
+                            debug!(%peer, user, "authenticated");
+                        }
                     }
                     answer
                 }

@@ -44,7 +44,7 @@ macro_rules! route {
 pub async fn dispatch(
     broker: &Arc<Broker>,
     request: Request,
-    principal: Principal,
+    principal: &Arc<Principal>,
     listener: &Arc<Listener>,
     peer: SocketAddr,
 ) -> Dispatched {
@@ -64,9 +64,10 @@ pub async fn dispatch(
     }
     let ctx = RequestContext {
         broker: broker.clone(),
+        api_key,
         api_version: version,
         client_id: request.header.client_id.unwrap_or_default(),
-        principal,
+        principal: principal.clone(),
         listener: listener.clone(),
         peer,
     };
@@ -113,6 +114,9 @@ pub async fn dispatch(
         DescribeProducers => describe_producers,
         DescribeUserScramCredentials => describe_user_scram_credentials,
         AlterUserScramCredentials => alter_user_scram_credentials,
+        DescribeAcls => describe_acls,
+        CreateAcls => create_acls,
+        DeleteAcls => delete_acls,
     });
     let broker = ctx.broker;
     let answered = move |body: Option<&ResponseBody>| broker.metrics.answered(api_key, started, body);

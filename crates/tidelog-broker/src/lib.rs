@@ -6,6 +6,7 @@
 //! `http` serves the `metrics`, health checks and the web `console`.
 
 pub mod authorized_operations;
+pub mod authorizer;
 pub mod broker;
 pub mod clock;
 pub mod config;

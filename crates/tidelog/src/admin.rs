@@ -18,10 +18,16 @@ use tidelog_protocol::messages::alter_user_scram_credentials_request::AlterUserS
 use tidelog_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResponse;
 use tidelog_protocol::messages::api_versions_request::ApiVersionsRequest;
 use tidelog_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
+use tidelog_protocol::messages::create_acls_request::CreateAclsRequest;
+use tidelog_protocol::messages::create_acls_response::CreateAclsResponse;
 use tidelog_protocol::messages::create_topics_request::CreateTopicsRequest;
 use tidelog_protocol::messages::create_topics_response::CreateTopicsResponse;
+use tidelog_protocol::messages::delete_acls_request::DeleteAclsRequest;
+use tidelog_protocol::messages::delete_acls_response::DeleteAclsResponse;
 use tidelog_protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use tidelog_protocol::messages::delete_topics_response::DeleteTopicsResponse;
+use tidelog_protocol::messages::describe_acls_request::DescribeAclsRequest;
+use tidelog_protocol::messages::describe_acls_response::DescribeAclsResponse;
 use tidelog_protocol::messages::describe_configs_request::DescribeConfigsRequest;
 use tidelog_protocol::messages::describe_configs_response::DescribeConfigsResponse;
 use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
@@ -40,6 +46,10 @@ use tidelog_protocol::messages::metadata_request::{MetadataRequest, MetadataRequ
 use tidelog_protocol::messages::metadata_response::{MetadataResponse, MetadataResponseTopic};
 use tidelog_protocol::messages::offset_fetch_request::OffsetFetchRequest;
 use tidelog_protocol::messages::offset_fetch_response::OffsetFetchResponse;
+use tidelog_protocol::messages::sasl_authenticate_request::SaslAuthenticateRequest;
+use tidelog_protocol::messages::sasl_authenticate_response::SaslAuthenticateResponse;
+use tidelog_protocol::messages::sasl_handshake_request::SaslHandshakeRequest;
+use tidelog_protocol::messages::sasl_handshake_response::SaslHandshakeResponse;
 use tidelog_protocol::{decode_response, encode_request, ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 use crate::client::TIMEOUT;
@@ -97,6 +107,12 @@ calls! {
     DescribeLogDirs(DescribeLogDirsRequest) -> DescribeLogDirsResponse, oldest 1;
     DescribeUserScramCredentials(DescribeUserScramCredentialsRequest) -> DescribeUserScramCredentialsResponse, oldest 0;
     AlterUserScramCredentials(AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse, oldest 0;
+    // v1: the exchange in SaslAuthenticate frames (KIP-152).
+    SaslHandshake(SaslHandshakeRequest) -> SaslHandshakeResponse, oldest 1;
+    SaslAuthenticate(SaslAuthenticateRequest) -> SaslAuthenticateResponse, oldest 0;
+    DescribeAcls(DescribeAclsRequest) -> DescribeAclsResponse, oldest 1;
+    CreateAcls(CreateAclsRequest) -> CreateAclsResponse, oldest 1;
+    DeleteAcls(DeleteAclsRequest) -> DeleteAclsResponse, oldest 1;
 }
 
 pub struct AdminClient {
@@ -152,6 +168,24 @@ impl AdminClient {
             .map_err(|e| format!("the broker at {} refused ApiVersions: {e}", admin.broker))?;
         admin.versions = response.api_keys;
         Ok(admin)
+    }
+
+    /// Logs in with SASL/PLAIN as `user`: what a SASL_PLAINTEXT listener wants before any
+    /// other request.
+    pub fn login(&mut self, user: &str, password: &str) -> Result<(), String> {
+        let handshake = self.call(SaslHandshakeRequest {
+            mechanism: "PLAIN".into(),
+            ..Default::default()
+        })?;
+        check(handshake.error_code, None)
+            .map_err(|e| format!("the broker at {} refused SASL/PLAIN: {e}", self.broker))?;
+        let token = format!("\0{user}\0{password}");
+        let authenticated = self.call(SaslAuthenticateRequest {
+            auth_bytes: token.into_bytes().into(),
+            ..Default::default()
+        })?;
+        check(authenticated.error_code, authenticated.error_message.as_deref())
+            .map_err(|e| format!("the broker at {} refused the login of {user}: {e}", self.broker))
     }
 
     /// How long each request may wait for its response from now on ([`TIMEOUT`] until

@@ -1,5 +1,6 @@
 //! The `tidelog` command line.
 
+mod acls;
 mod admin;
 mod bench;
 mod client;
@@ -53,6 +54,8 @@ enum Command {
     Groups(groups::GroupsArgs),
     /// List, set and delete users' SCRAM credentials (SASL/SCRAM-SHA-256 and -512).
     Users(users::UsersArgs),
+    /// List, add and remove ACLs (with `authorizer.class.name` set on the broker).
+    Acls(acls::AclsArgs),
     /// Send each line of standard input to a topic as a record.
     Produce(console::ProduceArgs),
     /// Print a topic's records, a line each.
@@ -119,6 +122,7 @@ fn main() -> ExitCode {
         Command::Topics(args) => topics::run(args, bootstrap),
         Command::Groups(args) => groups::run(args, bootstrap),
         Command::Users(args) => users::run(args, bootstrap),
+        Command::Acls(args) => acls::run(args, bootstrap),
         Command::Produce(args) => console::produce(args, bootstrap).map_err(Failure::from),
         Command::Consume(args) => console::consume(args, bootstrap),
         Command::Bench(args) => bench::run(args, bootstrap),

@@ -183,9 +183,11 @@ pub fn name_value_lines<'a>(what: &str, text: &'a str) -> Result<Vec<(&'a str, &
 pub fn context(broker: &Arc<Broker>, version: i16) -> RequestContext {
     RequestContext {
         broker: broker.clone(),
+        // The console's requests name no API: with an authorizer, they are refused.
+        api_key: tidelog_protocol::ApiKey::ApiVersions,
         api_version: version,
         client_id: "tidelog-console".into(),
-        principal: Principal::anonymous(),
+        principal: Arc::new(Principal::anonymous()),
         listener: Arc::new(broker.config.advertised_listeners[0].clone()),
         peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
     }

@@ -9,6 +9,7 @@ use tidelog_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnReque
 use tidelog_protocol::messages::add_offsets_to_txn_response::AddOffsetsToTxnResponse;
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
+use crate::authorizer::ResourceType;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::coordinator::txn::state::TV_0;
 use crate::handlers::{Reply, RequestContext};
@@ -24,6 +25,12 @@ pub async fn handle(ctx: &RequestContext, request: AddOffsetsToTxnRequest) -> Re
             ..Default::default()
         })
     };
+    if !ctx.authorize(ResourceType::TransactionalId, &request.transactional_id) {
+        return Reply::Now(respond(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED));
+    }
+    if !ctx.authorize(ResourceType::Group, &request.group_id) {
+        return Reply::Now(respond(ErrorCode::GROUP_AUTHORIZATION_FAILED));
+    }
     if broker.ensure_offsets_topic().is_err() {
         return Reply::Now(respond(ErrorCode::COORDINATOR_NOT_AVAILABLE));
     }

@@ -21,6 +21,7 @@ use tidelog_protocol::messages::add_partitions_to_txn_response::{
 };
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
+use crate::authorizer::ResourceType;
 use crate::broker::Broker;
 use crate::coordinator::txn::state::{TV_0, TV_2};
 use crate::handlers::{Reply, RequestContext};
@@ -29,29 +30,39 @@ use crate::handlers::{Reply, RequestContext};
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
 pub async fn handle(ctx: &RequestContext, request: AddPartitionsToTxnRequest) -> Reply {
-    let broker = &ctx.broker;
     let version = ctx.api_version;
-    let broker = broker.clone();
-    Reply::Later(Box::pin(async move {
-        if version < 4 {
-            let transaction = AddPartitionsToTxnTransaction {
-                transactional_id: request.v3_and_below_transactional_id,
-                producer_id: request.v3_and_below_producer_id,
-                producer_epoch: request.v3_and_below_producer_epoch,
-                verify_only: false,
-                topics: request.v3_and_below_topics,
-                ..Default::default()
-            };
-            let result = add(&broker, transaction, TV_0).await;
-            return ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse {
+    if version >= 4 && !ctx.authorize_cluster() {
+        return Reply::Now(ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse {
+            error_code: ErrorCode::CLUSTER_AUTHORIZATION_FAILED.0,
+            ..Default::default()
+        }));
+    }
+    let broker = ctx.broker.clone();
+    if version < 4 {
+        let transaction = AddPartitionsToTxnTransaction {
+            transactional_id: request.v3_and_below_transactional_id,
+            producer_id: request.v3_and_below_producer_id,
+            producer_epoch: request.v3_and_below_producer_epoch,
+            verify_only: false,
+            topics: request.v3_and_below_topics,
+            ..Default::default()
+        };
+        let denied = denied(ctx, &transaction);
+        return Reply::Later(Box::pin(async move {
+            let result = add(&broker, transaction, TV_0, denied).await;
+            ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse {
                 results_by_topic_v3_and_below: result.topic_results,
                 ..Default::default()
-            });
-        }
-        let client_version = if version >= 5 { TV_2 } else { TV_0 };
+            })
+        }));
+    }
+    let client_version = if version >= 5 { TV_2 } else { TV_0 };
+    Reply::Later(Box::pin(async move {
         let mut results_by_transaction = Vec::with_capacity(request.transactions.len());
+        // Brokers asking for their producers (CLUSTER_ACTION): the producers' rights are
+        // not checked again.
         for transaction in request.transactions {
-            results_by_transaction.push(add(&broker, transaction, client_version).await);
+            results_by_transaction.push(add(&broker, transaction, client_version, None).await);
         }
         ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse {
             results_by_transaction,
@@ -61,10 +72,37 @@ pub async fn handle(ctx: &RequestContext, request: AddPartitionsToTxnRequest) ->
 }
 
 /// One transaction's partitions: added (or verified), each with its error.
+/// Kafka's refusal of a transaction's partitions the principal may not add, each
+/// partition's error (the others OPERATION_NOT_ATTEMPTED); `None` when it may add them all.
+fn denied(ctx: &RequestContext, transaction: &AddPartitionsToTxnTransaction) -> Option<Vec<ErrorCode>> {
+    let partitions = transaction
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |_| &t.name));
+    if !ctx.authorize(ResourceType::TransactionalId, &transaction.transactional_id) {
+        return Some(
+            partitions
+                .map(|_| ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+                .collect(),
+        );
+    }
+    let writable: Vec<bool> = partitions.map(|t| ctx.authorize(ResourceType::Topic, t)).collect();
+    writable.contains(&false).then(|| {
+        writable
+            .iter()
+            .map(|&w| match w {
+                true => ErrorCode::OPERATION_NOT_ATTEMPTED,
+                false => ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+            })
+            .collect()
+    })
+}
+
 async fn add(
     broker: &Broker,
     transaction: AddPartitionsToTxnTransaction,
     client_version: i16,
+    denied: Option<Vec<ErrorCode>>,
 ) -> AddPartitionsToTxnResult {
     let wanted: Vec<(String, i32)> = transaction
         .topics
@@ -77,7 +115,9 @@ async fn add(
         .iter()
         .map(|(topic, p)| broker.partitions.get(topic, *p).is_none())
         .collect();
-    let errors: Vec<ErrorCode> = if transaction.verify_only {
+    let errors: Vec<ErrorCode> = if let Some(denied) = denied {
+        denied
+    } else if transaction.verify_only {
         wanted
             .iter()
             .map(|tp| match broker.txns.verify_in_txn(id, producer, tp) {

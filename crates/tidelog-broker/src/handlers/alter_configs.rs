@@ -19,16 +19,16 @@ use crate::topic_config::{RESOURCE_BROKER, RESOURCE_TOPIC};
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 
 pub async fn handle(ctx: &RequestContext, request: AlterConfigsRequest) -> Reply {
-    Reply::Now(ResponseBody::AlterConfigs(respond(&ctx.broker, request)))
+    Reply::Now(ResponseBody::AlterConfigs(respond(ctx, request)))
 }
 
-fn respond(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
+fn respond(ctx: &RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let resources: Vec<Resource<'_, AlterableConfig>> = request
         .resources
         .iter()
         .map(|r| (r.resource_type, r.resource_name.as_str(), r.configs.as_slice()))
         .collect();
-    let answers = alter_each(broker, &resources, request.validate_only, |configs, _| {
+    let answers = alter_each(ctx, &resources, request.validate_only, |configs, _| {
         configs
             .iter()
             .map(|c| Ok((c.name.clone(), c.value.clone().ok_or_else(|| null_value(&c.name))?)))
@@ -92,7 +92,7 @@ pub(crate) use resource_responses;
 /// makes of the resource's configs and the current overrides. A resource named twice, or
 /// naming a key twice, is refused.
 pub fn alter_each<C: ConfigKey>(
-    broker: &Broker,
+    ctx: &RequestContext,
     resources: &[Resource<'_, C>],
     validate_only: bool,
     change: impl Fn(&[C], &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
@@ -105,11 +105,14 @@ pub fn alter_each<C: ConfigKey>(
         .iter()
         .map(|(resource_type, name, configs)| {
             let altered = match times_named[&(*resource_type, *name)] {
-                1 => no_duplicate_keys(configs.iter().map(ConfigKey::key)).and_then(|()| {
-                    alter(broker, (*resource_type, name), validate_only, |current| {
-                        change(configs, current)
-                    })
-                }),
+                1 => ctx
+                    .authorize_config_resource(*resource_type, name)
+                    .and_then(|()| no_duplicate_keys(configs.iter().map(ConfigKey::key)))
+                    .and_then(|()| {
+                        alter(&ctx.broker, (*resource_type, name), validate_only, |current| {
+                            change(configs, current)
+                        })
+                    }),
                 _ => Err(ApiError::new(
                     ErrorCode::INVALID_REQUEST,
                     format!("Error due to duplicate resources: {name}"),

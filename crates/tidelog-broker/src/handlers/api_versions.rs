@@ -75,7 +75,15 @@ const ADVERTISED: &[(ApiKey, RangeInclusive<i16>)] = &[
         ApiKey::AlterUserScramCredentials,
         super::alter_user_scram_credentials::VERSIONS,
     ),
+    (ApiKey::DescribeAcls, super::describe_acls::VERSIONS),
+    (ApiKey::CreateAcls, super::create_acls::VERSIONS),
+    (ApiKey::DeleteAcls, super::delete_acls::VERSIONS),
 ];
+
+/// Every API served, with its versions.
+pub fn served() -> impl Iterator<Item = (ApiKey, RangeInclusive<i16>)> {
+    ADVERTISED.iter().cloned()
+}
 
 pub fn advertised(api_key: ApiKey, version: i16) -> bool {
     ADVERTISED

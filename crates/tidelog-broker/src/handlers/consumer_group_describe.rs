@@ -9,7 +9,7 @@ use tidelog_protocol::messages::consumer_group_describe_response::{
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::authorized_operations;
-use crate::broker::Broker;
+use crate::authorizer::ResourceType;
 use crate::coordinator::consumer::assignor::Partitions;
 use crate::coordinator::consumer::group::{pattern, ConsumerGroup};
 use crate::coordinator::consumer::records::by_topic_id;
@@ -23,16 +23,24 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=1;
 const CONSUMER_MEMBER: i8 = 1;
 
 pub async fn handle(ctx: &RequestContext, request: ConsumerGroupDescribeRequest) -> Reply {
-    Reply::Now(ResponseBody::ConsumerGroupDescribe(respond(&ctx.broker, request)))
+    Reply::Now(ResponseBody::ConsumerGroupDescribe(respond(ctx, request)))
 }
 
-fn respond(broker: &Broker, request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
-    let operations =
-        authorized_operations::if_asked(request.include_authorized_operations, authorized_operations::GROUP);
+fn respond(ctx: &RequestContext, request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
+    let broker = &ctx.broker;
+    let asked = request.include_authorized_operations;
     let groups = request
         .group_ids
         .into_iter()
         .map(|group_id| {
+            if !ctx.authorize(ResourceType::Group, &group_id) {
+                return DescribedGroup {
+                    error_code: ErrorCode::GROUP_AUTHORIZATION_FAILED.0,
+                    group_id,
+                    ..Default::default()
+                };
+            }
+            let operations = authorized_operations::if_asked(asked, authorized_operations::group(ctx, &group_id));
             let image = broker.metadata.image();
             let described = broker
                 .consumer_groups

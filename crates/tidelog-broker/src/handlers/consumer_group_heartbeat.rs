@@ -12,6 +12,7 @@ use tidelog_protocol::messages::consumer_group_heartbeat_response::{
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tokio::time::Instant;
 
+use crate::authorizer::ResourceType;
 use crate::coordinator::consumer::group::Heartbeat;
 use crate::coordinator::consumer::persist;
 use crate::coordinator::consumer::records::{by_topic_id, by_topic_name};
@@ -41,6 +42,14 @@ pub async fn handle(ctx: &RequestContext, request: ConsumerGroupHeartbeatRequest
             ErrorCode::UNSUPPORTED_VERSION,
             "the consumer group protocol is off: group.version is 0",
         );
+    }
+    if !ctx.authorize(ResourceType::Group, &request.group_id) {
+        return refuse(ErrorCode::GROUP_AUTHORIZATION_FAILED, "Group authorization failed.");
+    }
+    let subscribed = request.subscribed_topic_names.iter().flatten();
+    if let Some(topic) = subscribed.into_iter().find(|t| !ctx.authorize(ResourceType::Topic, t)) {
+        let message = format!("Topic authorization failed for topics [{topic}]");
+        return refuse(ErrorCode::TOPIC_AUTHORIZATION_FAILED, &message);
     }
     if request.group_id.is_empty() {
         return refuse(ErrorCode::INVALID_REQUEST, "the group id is empty");

@@ -5,6 +5,7 @@ use tidelog_protocol::messages::create_partitions_request::CreatePartitionsReque
 use tidelog_protocol::messages::create_partitions_response::{CreatePartitionsResponse, CreatePartitionsTopicResult};
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
+use crate::authorizer::ResourceType;
 use crate::broker::{too_many_partitions, ApiError, Broker, MAX_NEW_PARTITIONS_PER_REQUEST};
 use crate::handlers::{Reply, RequestContext};
 
@@ -12,10 +13,11 @@ use crate::handlers::{Reply, RequestContext};
 pub const VERSIONS: RangeInclusive<i16> = 0..=3;
 
 pub async fn handle(ctx: &RequestContext, request: CreatePartitionsRequest) -> Reply {
-    Reply::Now(ResponseBody::CreatePartitions(respond(&ctx.broker, request)))
+    Reply::Now(ResponseBody::CreatePartitions(respond(ctx, request)))
 }
 
-fn respond(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+fn respond(ctx: &RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let broker = &ctx.broker;
     let node = broker.config.node_id;
     let too_many = new_partitions(broker, &request) > MAX_NEW_PARTITIONS_PER_REQUEST;
     let results = request
@@ -23,7 +25,12 @@ fn respond(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartition
         .into_iter()
         .map(|topic| {
             let bad_assignment = topic.assignments.iter().flatten().any(|a| a.broker_ids != [node]);
-            let outcome = if too_many {
+            let outcome = if !ctx.authorize(ResourceType::Topic, &topic.name) {
+                Err(ApiError::new(
+                    ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+                    "Authorization failed.",
+                ))
+            } else if too_many {
                 Err(too_many_partitions())
             } else if bad_assignment {
                 Err(ApiError::new(

@@ -10,6 +10,7 @@ use tidelog_protocol::messages::create_topics_response::{
 };
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
+use crate::authorizer::ResourceType;
 use crate::broker::{too_many_partitions, ApiError, Broker, NewTopic, MAX_NEW_PARTITIONS_PER_REQUEST};
 use crate::handlers::{Reply, RequestContext};
 use crate::metadata::TopicMeta;
@@ -19,10 +20,18 @@ use crate::topic_config;
 pub const VERSIONS: RangeInclusive<i16> = 2..=7;
 
 pub async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> Reply {
-    Reply::Now(ResponseBody::CreateTopics(respond(&ctx.broker, request)))
+    let cluster = ctx.authorize_cluster();
+    let may_create = |name: &str| cluster || ctx.authorize(ResourceType::Topic, name);
+    Reply::Now(ResponseBody::CreateTopics(respond(&ctx.broker, request, may_create)))
 }
 
-pub(crate) fn respond(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
+/// `may_create` says whether the principal may create a topic of that name (CREATE on the
+/// cluster or the topic); the others are refused TOPIC_AUTHORIZATION_FAILED.
+pub(crate) fn respond(
+    broker: &Broker,
+    request: CreateTopicsRequest,
+    may_create: impl Fn(&str) -> bool,
+) -> CreateTopicsResponse {
     let new_partitions: i64 = request.topics.iter().map(|t| requested_partitions(broker, t)).sum();
     if new_partitions > MAX_NEW_PARTITIONS_PER_REQUEST {
         let topics = request
@@ -45,7 +54,12 @@ pub(crate) fn respond(broker: &Broker, request: CreateTopicsRequest) -> CreateTo
     let mut planned = Vec::new();
     for topic in request.topics {
         let name = topic.name.clone();
-        let entry = if seen[&name] > 1 {
+        let entry = if !may_create(&name) {
+            Err(ApiError::new(
+                ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+                "Authorization failed.",
+            ))
+        } else if seen[&name] > 1 {
             Err(ApiError::new(
                 ErrorCode::INVALID_REQUEST,
                 format!("Duplicate topic name {name} in request"),

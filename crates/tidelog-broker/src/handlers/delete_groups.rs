@@ -7,6 +7,7 @@ use tidelog_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use tidelog_protocol::messages::delete_groups_response::{DeletableGroupResult, DeleteGroupsResponse};
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
+use crate::authorizer::ResourceType;
 use crate::handlers::{Reply, RequestContext};
 
 /// The versions served, as ApiVersions advertises them: 0 to 2.
@@ -20,6 +21,7 @@ pub async fn handle(ctx: &RequestContext, request: DeleteGroupsRequest) -> Reply
         .into_iter()
         .map(|group_id| {
             let deleted = match broker.consumer_groups.has_members(&group_id) {
+                _ if !ctx.authorize(ResourceType::Group, &group_id) => Err(ErrorCode::GROUP_AUTHORIZATION_FAILED),
                 true => Err(ErrorCode::NON_EMPTY_GROUP),
                 false => broker.groups.delete_group(&broker.partitions, &group_id),
             };

@@ -15,6 +15,7 @@ use tidelog_protocol::messages::delete_records_response::{
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tracing::{error, info};
 
+use crate::authorizer::ResourceType;
 use crate::broker::{is_internal_topic, Broker};
 use crate::handlers::{Reply, RequestContext};
 use crate::topic_config;
@@ -26,19 +27,25 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 const HIGH_WATERMARK: i64 = -1;
 
 pub async fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> Reply {
-    Reply::Now(ResponseBody::DeleteRecords(respond(&ctx.broker, request)))
+    Reply::Now(ResponseBody::DeleteRecords(respond(ctx, request)))
 }
 
-fn respond(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+fn respond(ctx: &RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let broker = &ctx.broker;
     let mut topics: Vec<DeleteRecordsTopicResult> = request
         .topics
         .into_iter()
-        .map(|topic| DeleteRecordsTopicResult {
+        .map(|topic| (ctx.authorize(ResourceType::Topic, &topic.name), topic))
+        .map(|(authorized, topic)| DeleteRecordsTopicResult {
             partitions: topic
                 .partitions
                 .iter()
                 .map(|p| {
-                    let (low_watermark, error) = match delete(broker, &topic.name, p.partition_index, p.offset) {
+                    let deleted = match authorized {
+                        true => delete(broker, &topic.name, p.partition_index, p.offset),
+                        false => Err(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+                    };
+                    let (low_watermark, error) = match deleted {
                         Ok(log_start) => (log_start, ErrorCode::NONE),
                         Err(error) => (-1, error),
                     };

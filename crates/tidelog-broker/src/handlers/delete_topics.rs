@@ -5,6 +5,7 @@ use tidelog_protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use tidelog_protocol::messages::delete_topics_response::{DeletableTopicResult, DeleteTopicsResponse};
 use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 
+use crate::authorizer::ResourceType;
 use crate::broker::{ApiError, Broker};
 use crate::handlers::{Reply, RequestContext};
 
@@ -12,15 +13,22 @@ use crate::handlers::{Reply, RequestContext};
 pub const VERSIONS: RangeInclusive<i16> = 1..=6;
 
 pub async fn handle(ctx: &RequestContext, request: DeleteTopicsRequest) -> Reply {
-    Reply::Now(ResponseBody::DeleteTopics(respond(&ctx.broker, request)))
+    let may_delete = |name: &str| ctx.authorize(ResourceType::Topic, name);
+    Reply::Now(ResponseBody::DeleteTopics(respond(&ctx.broker, request, may_delete)))
 }
 
-pub(crate) fn respond(broker: &Broker, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+/// `may_delete` says whether the principal may delete the topic of that name; the others
+/// are refused TOPIC_AUTHORIZATION_FAILED.
+pub(crate) fn respond(
+    broker: &Broker,
+    request: DeleteTopicsRequest,
+    may_delete: impl Fn(&str) -> bool,
+) -> DeleteTopicsResponse {
     let by_name = request.topic_names.into_iter().map(|name| (Some(name), Uuid::NIL));
     let by_state = request.topics.into_iter().map(|t| (t.name, t.topic_id));
     let responses = by_name
         .chain(by_state)
-        .map(|(name, id)| delete(broker, name, id))
+        .map(|(name, id)| delete(broker, name, id, &may_delete))
         .collect();
     DeleteTopicsResponse {
         responses,
@@ -28,7 +36,7 @@ pub(crate) fn respond(broker: &Broker, request: DeleteTopicsRequest) -> DeleteTo
     }
 }
 
-fn delete(broker: &Broker, name: Option<String>, id: Uuid) -> DeletableTopicResult {
+fn delete(broker: &Broker, name: Option<String>, id: Uuid, may_delete: impl Fn(&str) -> bool) -> DeletableTopicResult {
     let resolved = match &name {
         Some(name) => Ok(name.clone()),
         None => broker
@@ -39,6 +47,12 @@ fn delete(broker: &Broker, name: Option<String>, id: Uuid) -> DeletableTopicResu
             .ok_or_else(|| ApiError::new(ErrorCode::UNKNOWN_TOPIC_ID, format!("Topic id {id} not found"))),
     };
     let outcome = resolved.and_then(|n| {
+        if !may_delete(&n) {
+            return Err(ApiError::new(
+                ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+                "Authorization failed.",
+            ));
+        }
         if !broker.config.delete_topic_enable {
             return Err(ApiError::new(
                 ErrorCode::TOPIC_DELETION_DISABLED,

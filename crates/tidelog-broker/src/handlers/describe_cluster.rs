@@ -43,7 +43,7 @@ fn respond(ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClu
         }],
         cluster_authorized_operations: authorized_operations::if_asked(
             request.include_cluster_authorized_operations,
-            authorized_operations::CLUSTER,
+            authorized_operations::cluster(ctx),
         ),
         ..Default::default()
     }

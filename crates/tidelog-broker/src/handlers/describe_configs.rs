@@ -17,21 +17,27 @@ use crate::topic_config::{self, ConfigSource, ConfigType, RESOURCE_BROKER, RESOU
 pub const VERSIONS: RangeInclusive<i16> = 1..=4;
 
 pub async fn handle(ctx: &RequestContext, request: DescribeConfigsRequest) -> Reply {
-    Reply::Now(ResponseBody::DescribeConfigs(respond(&ctx.broker, request)))
+    Reply::Now(ResponseBody::DescribeConfigs(respond(ctx, request)))
 }
 
-fn respond(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+fn respond(ctx: &RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let broker = &ctx.broker;
     let results = request
         .resources
         .into_iter()
         .map(|resource| {
             let (resource_type, resource_name) = (resource.resource_type, resource.resource_name.clone());
-            match describe(
-                broker,
-                resource,
-                request.include_synonyms,
-                request.include_documentation,
-            ) {
+            let described = ctx
+                .authorize_config_resource(resource_type, &resource_name)
+                .and_then(|()| {
+                    describe(
+                        broker,
+                        resource,
+                        request.include_synonyms,
+                        request.include_documentation,
+                    )
+                });
+            match described {
                 Ok(configs) => DescribeConfigsResult {
                     resource_type,
                     resource_name,

@@ -12,6 +12,7 @@ use tidelog_protocol::messages::describe_groups_response::{
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::authorized_operations;
+use crate::authorizer::ResourceType;
 use crate::coordinator::consumer::group::ConsumerGroup;
 use crate::coordinator::group::state::{Group, GroupState};
 use crate::handlers::{Reply, RequestContext};
@@ -25,12 +26,18 @@ pub async fn handle(ctx: &RequestContext, request: DescribeGroupsRequest) -> Rep
 
 pub(crate) fn respond(ctx: &RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let (broker, version) = (&ctx.broker, ctx.api_version);
-    let operations =
-        authorized_operations::if_asked(request.include_authorized_operations, authorized_operations::GROUP);
+    let asked = request.include_authorized_operations;
     let groups = request
         .groups
         .into_iter()
         .map(|id| {
+            if !ctx.authorize(ResourceType::Group, &id) {
+                return DescribedGroup {
+                    error_code: ErrorCode::GROUP_AUTHORIZATION_FAILED.0,
+                    group_id: id,
+                    ..Default::default()
+                };
+            }
             if let Some(described) = broker.consumer_groups.with_existing(&id, |g| describe_consumer(g)) {
                 return described;
             }
@@ -49,7 +56,10 @@ pub(crate) fn respond(ctx: &RequestContext, request: DescribeGroupsRequest) -> D
             })
         })
         .map(|group| DescribedGroup {
-            authorized_operations: operations,
+            authorized_operations: match group.error_code {
+                0 => authorized_operations::if_asked(asked, authorized_operations::group(ctx, &group.group_id)),
+                _ => authorized_operations::NOT_ASKED,
+            },
             ..group
         })
         .collect();

@@ -21,6 +21,12 @@ use crate::handlers::{Reply, RequestContext};
 pub const VERSIONS: RangeInclusive<i16> = 1..=4;
 
 pub async fn handle(ctx: &RequestContext, request: DescribeLogDirsRequest) -> Reply {
+    if !ctx.authorize_cluster() {
+        return Reply::Now(ResponseBody::DescribeLogDirs(DescribeLogDirsResponse {
+            error_code: ErrorCode::CLUSTER_AUTHORIZATION_FAILED.0,
+            ..Default::default()
+        }));
+    }
     Reply::Now(ResponseBody::DescribeLogDirs(respond(&ctx.broker, request)))
 }
 

@@ -10,6 +10,7 @@ use tidelog_protocol::messages::describe_producers_response::{
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tracing::error;
 
+use crate::authorizer::ResourceType;
 use crate::broker::Broker;
 use crate::handlers::{Reply, RequestContext};
 
@@ -17,7 +18,19 @@ use crate::handlers::{Reply, RequestContext};
 pub const VERSIONS: RangeInclusive<i16> = 0..=0;
 
 pub async fn handle(ctx: &RequestContext, request: DescribeProducersRequest) -> Reply {
-    Reply::Now(ResponseBody::DescribeProducers(respond(&ctx.broker, request)))
+    let mut response = respond(&ctx.broker, request);
+    for topic in response.topics.iter_mut() {
+        if !ctx.authorize(ResourceType::Topic, &topic.name) {
+            for p in topic.partitions.iter_mut() {
+                *p = PartitionResponse {
+                    partition_index: p.partition_index,
+                    error_code: ErrorCode::TOPIC_AUTHORIZATION_FAILED.0,
+                    ..Default::default()
+                };
+            }
+        }
+    }
+    Reply::Now(ResponseBody::DescribeProducers(response))
 }
 
 pub(crate) fn respond(broker: &Broker, request: DescribeProducersRequest) -> DescribeProducersResponse {

@@ -10,7 +10,8 @@ use tidelog_protocol::messages::describe_topic_partitions_response::{
 use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 
 use crate::authorized_operations;
-use crate::broker::{is_internal_topic, Broker};
+use crate::authorizer::ResourceType;
+use crate::broker::is_internal_topic;
 use crate::handlers::{Reply, RequestContext};
 use crate::metadata::TopicMeta;
 
@@ -18,14 +19,20 @@ use crate::metadata::TopicMeta;
 pub const VERSIONS: RangeInclusive<i16> = 0..=0;
 
 pub async fn handle(ctx: &RequestContext, request: DescribeTopicPartitionsRequest) -> Reply {
-    Reply::Now(ResponseBody::DescribeTopicPartitions(respond(&ctx.broker, request)))
+    Reply::Now(ResponseBody::DescribeTopicPartitions(respond(ctx, request)))
 }
 
-fn respond(broker: &Broker, request: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
+fn respond(ctx: &RequestContext, request: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
+    let broker = &ctx.broker;
     let image = broker.metadata.image();
-    // Requested names (sorted, as Kafka pages in name order), or every topic.
+    // Requested names (sorted, as Kafka pages in name order), or every topic the principal
+    // may describe.
     let mut names: Vec<String> = if request.topics.is_empty() {
-        image.topics().map(|t| t.name.clone()).collect()
+        image
+            .topics()
+            .filter(|t| ctx.authorize(ResourceType::Topic, &t.name))
+            .map(|t| t.name.clone())
+            .collect()
     } else {
         request.topics.into_iter().map(|t| t.name).collect()
     };
@@ -39,6 +46,14 @@ fn respond(broker: &Broker, request: DescribeTopicPartitionsRequest) -> Describe
     let mut topics = Vec::new();
     let mut next_cursor = None;
     for name in names.into_iter().filter(|n| *n >= start_topic) {
+        if !ctx.authorize(ResourceType::Topic, &name) {
+            topics.push(DescribeTopicPartitionsResponseTopic {
+                error_code: ErrorCode::TOPIC_AUTHORIZATION_FAILED.0,
+                name: Some(name),
+                ..Default::default()
+            });
+            continue;
+        }
         let Some(topic) = image.topic(&name) else {
             topics.push(DescribeTopicPartitionsResponseTopic {
                 error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
@@ -63,7 +78,8 @@ fn respond(broker: &Broker, request: DescribeTopicPartitionsRequest) -> Describe
             0
         };
         let last = first.saturating_add(budget).min(topic.partitions);
-        topics.push(describe(topic, first..last, broker.config.node_id));
+        let operations = authorized_operations::topic(ctx, &name);
+        topics.push(describe(topic, first..last, broker.config.node_id, operations));
         budget -= last - first;
         if last < topic.partitions {
             next_cursor = Some(Cursor {
@@ -81,13 +97,18 @@ fn respond(broker: &Broker, request: DescribeTopicPartitionsRequest) -> Describe
     }
 }
 
-fn describe(topic: &TopicMeta, partitions: std::ops::Range<i32>, node: i32) -> DescribeTopicPartitionsResponseTopic {
+fn describe(
+    topic: &TopicMeta,
+    partitions: std::ops::Range<i32>,
+    node: i32,
+    operations: i32,
+) -> DescribeTopicPartitionsResponseTopic {
     DescribeTopicPartitionsResponseTopic {
         name: Some(topic.name.clone()),
         topic_id: topic.id,
         is_internal: is_internal_topic(&topic.name),
         // Always given here, unlike Metadata's, which are given when asked.
-        topic_authorized_operations: authorized_operations::TOPIC,
+        topic_authorized_operations: operations,
         partitions: partitions
             .map(|p| DescribeTopicPartitionsResponsePartition {
                 partition_index: p,

@@ -9,7 +9,7 @@ use tidelog_protocol::messages::describe_transactions_response::{
 };
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
-use crate::broker::Broker;
+use crate::authorizer::ResourceType;
 use crate::grouping::partitions_by_topic;
 use crate::handlers::{Reply, RequestContext};
 
@@ -17,14 +17,24 @@ use crate::handlers::{Reply, RequestContext};
 pub const VERSIONS: RangeInclusive<i16> = 0..=0;
 
 pub async fn handle(ctx: &RequestContext, request: DescribeTransactionsRequest) -> Reply {
-    Reply::Now(ResponseBody::DescribeTransactions(respond(&ctx.broker, request)))
+    Reply::Now(ResponseBody::DescribeTransactions(respond(ctx, request)))
 }
 
-fn respond(broker: &Broker, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
+/// The transactions the principal may describe, with the partitions of the topics it may
+/// describe.
+fn respond(ctx: &RequestContext, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
+    let broker = &ctx.broker;
     let transaction_states = request
         .transactional_ids
         .into_iter()
         .map(|id| {
+            if !ctx.authorize(ResourceType::TransactionalId, &id) {
+                return TransactionState {
+                    error_code: ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED.0,
+                    transactional_id: id,
+                    ..Default::default()
+                };
+            }
             let described = broker.txns.with_current(&id, |txn| TransactionState {
                 transactional_id: id.clone(),
                 transaction_state: txn.state.name().to_string(),
@@ -34,6 +44,7 @@ fn respond(broker: &Broker, request: DescribeTransactionsRequest) -> DescribeTra
                 producer_epoch: txn.producer_epoch,
                 topics: partitions_by_topic(&txn.partitions)
                     .into_iter()
+                    .filter(|(topic, _)| ctx.authorize(ResourceType::Topic, topic))
                     .map(|(topic, partitions)| TopicData {
                         topic: topic.to_string(),
                         partitions,

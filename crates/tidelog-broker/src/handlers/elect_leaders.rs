@@ -16,7 +16,38 @@ use crate::handlers::{Reply, RequestContext};
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 
 pub async fn handle(ctx: &RequestContext, request: ElectLeadersRequest) -> Reply {
+    if !ctx.authorize_cluster() {
+        return Reply::Now(ResponseBody::ElectLeaders(refused(request)));
+    }
     Reply::Now(ResponseBody::ElectLeaders(respond(&ctx.broker, request)))
+}
+
+/// Kafka's answer without ALTER on the cluster: CLUSTER_AUTHORIZATION_FAILED for the
+/// request and each partition it names.
+fn refused(request: ElectLeadersRequest) -> ElectLeadersResponse {
+    let code = ErrorCode::CLUSTER_AUTHORIZATION_FAILED;
+    ElectLeadersResponse {
+        error_code: code.0,
+        replica_election_results: request
+            .topic_partitions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|topic| ReplicaElectionResult {
+                topic: topic.topic,
+                partition_result: topic
+                    .partitions
+                    .into_iter()
+                    .map(|partition_id| PartitionResult {
+                        partition_id,
+                        error_code: code.0,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersResponse {

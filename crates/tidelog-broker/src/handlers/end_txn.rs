@@ -17,6 +17,7 @@ use tidelog_protocol::messages::end_txn_request::EndTxnRequest;
 use tidelog_protocol::messages::end_txn_response::EndTxnResponse;
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
+use crate::authorizer::ResourceType;
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::txn::state::End;
@@ -27,9 +28,16 @@ use crate::handlers::{Reply, RequestContext};
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
 pub async fn handle(ctx: &RequestContext, request: EndTxnRequest) -> Reply {
-    let broker = &ctx.broker;
     let version = ctx.api_version;
-    let broker = broker.clone();
+    if !ctx.authorize(ResourceType::TransactionalId, &request.transactional_id) {
+        return Reply::Now(ResponseBody::EndTxn(EndTxnResponse {
+            error_code: ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED.0,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        }));
+    }
+    let broker = ctx.broker.clone();
     Reply::Later(Box::pin(async move {
         let (code, (producer_id, producer_epoch)) = match end(&broker, &request, version >= 5).await {
             Ok(ids) => (ErrorCode::NONE, ids),

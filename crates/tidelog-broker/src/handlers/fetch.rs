@@ -9,6 +9,7 @@
 //! `.txnindex`; the client drops those records itself, and skips the control batches (the
 //! markers) as it does for read_uncommitted. The broker decodes no record either way.
 
+use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use tidelog_protocol::{ErrorCode, Payload, ResponseBody, Uuid};
 use tokio::time::Instant;
 use tracing::error;
 
+use crate::authorizer::ResourceType;
 use crate::broker::Broker;
 use crate::fetch_session::{SessionPartition, SessionPartitions, SessionRequest};
 use crate::handlers::{Reply, RequestContext};
@@ -50,6 +52,9 @@ struct Plan {
     min_bytes: i32,
     read_committed: bool,
     by_topic_id: bool,
+    /// The topics the principal may not read, as it stood when the request came:
+    /// TOPIC_AUTHORIZATION_FAILED for their partitions.
+    denied: BTreeSet<String>,
 }
 
 pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
@@ -108,7 +113,14 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
             return Reply::Now(ResponseBody::Fetch(response));
         }
     };
+    let denied = wanted
+        .iter()
+        .map(|w| &w.key.0)
+        .filter(|name| !name.is_empty() && !ctx.authorize(ResourceType::Topic, name))
+        .cloned()
+        .collect();
     let plan = Plan {
+        denied,
         session_id,
         incremental,
         wanted,
@@ -207,7 +219,10 @@ fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (FetchResponse, Vec<(&'p str
     let mut sent = Vec::new();
     let mut responses: Vec<FetchableTopicResponse> = Vec::new();
     for w in &plan.wanted {
-        let data = read_partition(broker, w, remaining, total == 0, plan.read_committed, plan.by_topic_id);
+        let data = match plan.denied.contains(&w.key.0) {
+            true => refused_partition(w.key.1, ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+            false => read_partition(broker, w, remaining, total == 0, plan.read_committed, plan.by_topic_id),
+        };
         let len = data.records.as_ref().map_or(0, |r| r.len()) as i64;
         let state = (
             data.high_watermark,
@@ -251,6 +266,21 @@ fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (FetchResponse, Vec<(&'p str
     (response, read, errors)
 }
 
+/// A partition answered with `code` alone: no offsets, no aborted transactions.
+fn refused_partition(index: i32, code: ErrorCode) -> PartitionData {
+    PartitionData {
+        partition_index: index,
+        error_code: code.0,
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+        aborted_transactions: Some(Vec::new()),
+        preferred_read_replica: -1,
+        records: Some(Payload::default()),
+        ..Default::default()
+    }
+}
+
 fn read_partition(
     broker: &Broker,
     w: &Wanted,
@@ -276,10 +306,8 @@ fn read_partition(
         ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
     };
     let Some(partition) = broker.partitions.get(topic, index) else {
-        // As Kafka answers a partition it cannot serve: no offsets, no aborted transactions.
-        data.error_code = unknown.0;
-        data.aborted_transactions = Some(Vec::new());
-        return data;
+        // As Kafka answers a partition it cannot serve.
+        return refused_partition(index, unknown);
     };
     let high_watermark = partition.high_watermark();
     let snapshot = match partition.snapshot() {

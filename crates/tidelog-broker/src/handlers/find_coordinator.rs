@@ -7,6 +7,7 @@ use tidelog_protocol::messages::find_coordinator_request::FindCoordinatorRequest
 use tidelog_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
+use crate::authorizer::ResourceType;
 use crate::handlers::{Reply, RequestContext};
 
 /// The versions served, as ApiVersions advertises them: 0 to 6.
@@ -53,10 +54,20 @@ fn find(ctx: &RequestContext, key: String, key_type: i8) -> Coordinator {
         error_message: Some(message.to_string()),
         ..Default::default()
     };
+    let (resource, denied) = match key_type {
+        KEY_TYPE_GROUP => (ResourceType::Group, ErrorCode::GROUP_AUTHORIZATION_FAILED),
+        KEY_TYPE_TRANSACTION => (
+            ResourceType::TransactionalId,
+            ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        ),
+        _ => return refused(ErrorCode::INVALID_REQUEST, "Unknown coordinator key type."),
+    };
+    if !ctx.authorize(resource, &key) {
+        return refused(denied, denied.name());
+    }
     let topic = match key_type {
         KEY_TYPE_GROUP => broker.ensure_offsets_topic(),
-        KEY_TYPE_TRANSACTION => broker.ensure_transaction_topic(),
-        _ => return refused(ErrorCode::INVALID_REQUEST, "Unknown coordinator key type."),
+        _ => broker.ensure_transaction_topic(),
     };
     if let Err(e) = topic {
         return refused(ErrorCode::COORDINATOR_NOT_AVAILABLE, &e.message);

@@ -7,6 +7,7 @@ use tidelog_protocol::messages::heartbeat_response::HeartbeatResponse;
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tokio::time::Instant;
 
+use crate::authorizer::ResourceType;
 use crate::broker::Broker;
 use crate::handlers::{Reply, RequestContext};
 
@@ -14,6 +15,12 @@ use crate::handlers::{Reply, RequestContext};
 pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 
 pub async fn handle(ctx: &RequestContext, request: HeartbeatRequest) -> Reply {
+    if !ctx.authorize(ResourceType::Group, &request.group_id) {
+        return Reply::Now(ResponseBody::Heartbeat(HeartbeatResponse {
+            error_code: ErrorCode::GROUP_AUTHORIZATION_FAILED.0,
+            ..Default::default()
+        }));
+    }
     Reply::Now(ResponseBody::Heartbeat(respond(&ctx.broker, request)))
 }
 

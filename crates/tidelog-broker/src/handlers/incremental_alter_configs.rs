@@ -12,7 +12,7 @@ use tidelog_protocol::messages::incremental_alter_configs_response::{
 };
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
-use crate::broker::{ApiError, Broker};
+use crate::broker::ApiError;
 use crate::handlers::alter_configs::{alter_each, null_value, resource_responses, ConfigKey, Resource};
 use crate::handlers::{Reply, RequestContext};
 use crate::topic_config::{self, ConfigType};
@@ -26,16 +26,16 @@ const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
 pub async fn handle(ctx: &RequestContext, request: IncrementalAlterConfigsRequest) -> Reply {
-    Reply::Now(ResponseBody::IncrementalAlterConfigs(respond(&ctx.broker, request)))
+    Reply::Now(ResponseBody::IncrementalAlterConfigs(respond(ctx, request)))
 }
 
-fn respond(broker: &Broker, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+fn respond(ctx: &RequestContext, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
     let resources: Vec<Resource<'_, AlterableConfig>> = request
         .resources
         .iter()
         .map(|r| (r.resource_type, r.resource_name.as_str(), r.configs.as_slice()))
         .collect();
-    let answers = alter_each(broker, &resources, request.validate_only, |operations, current| {
+    let answers = alter_each(ctx, &resources, request.validate_only, |operations, current| {
         let mut configs = current.clone();
         for operation in operations {
             apply(&mut configs, operation)?;

@@ -22,6 +22,7 @@ use tidelog_protocol::messages::init_producer_id_response::InitProducerIdRespons
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tracing::error;
 
+use crate::authorizer::{AclOperation, ResourceType};
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::txn::state::{Init, TxnMetadata};
@@ -41,6 +42,17 @@ fn answer(code: ErrorCode, producer_id: i64, producer_epoch: i16) -> InitProduce
 
 pub async fn handle(ctx: &RequestContext, request: InitProducerIdRequest) -> Reply {
     let broker = &ctx.broker;
+    // WRITE on the transactional id; an idempotent producer IDEMPOTENT_WRITE on the
+    // cluster, or WRITE on some topic, as Kafka takes it.
+    let denied = match &request.transactional_id {
+        Some(id) => (!ctx.authorize(ResourceType::TransactionalId, id))
+            .then_some(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+        None => (!ctx.authorize_cluster() && !ctx.authorize_on_some(AclOperation::Write, ResourceType::Topic))
+            .then_some(ErrorCode::CLUSTER_AUTHORIZATION_FAILED),
+    };
+    if let Some(code) = denied {
+        return Reply::Now(ResponseBody::InitProducerId(answer(code, -1, -1)));
+    }
     match request.transactional_id.clone() {
         Some(transactional_id) => transactional(broker, transactional_id, request),
         None => Reply::Now(ResponseBody::InitProducerId(idempotent(broker, request))),

@@ -9,6 +9,7 @@ use tidelog_protocol::messages::join_group_response::{JoinGroupResponse, JoinGro
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tokio::time::Instant;
 
+use crate::authorizer::ResourceType;
 use crate::coordinator::group::state::{JoinRequest, JoinResult};
 use crate::handlers::{Reply, RequestContext};
 use crate::ids::{random_uuid, uuid_base64};
@@ -23,6 +24,12 @@ const MAX_SESSION_TIMEOUT_MS: i32 = 1_800_000;
 pub async fn handle(ctx: &RequestContext, request: JoinGroupRequest) -> Reply {
     let (broker, version) = (&ctx.broker, ctx.api_version);
     let respond = move |result: JoinResult| ResponseBody::JoinGroup(response(result, version));
+    if !ctx.authorize(ResourceType::Group, &request.group_id) {
+        return Reply::Now(respond(JoinResult::error(
+            ErrorCode::GROUP_AUTHORIZATION_FAILED,
+            request.member_id,
+        )));
+    }
     if request.group_id.is_empty() {
         return Reply::Now(respond(JoinResult::error(
             ErrorCode::INVALID_GROUP_ID,

@@ -9,12 +9,19 @@ use tidelog_protocol::messages::leave_group_response::{LeaveGroupResponse, Membe
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tokio::time::Instant;
 
+use crate::authorizer::ResourceType;
 use crate::handlers::{Reply, RequestContext};
 
 /// The versions served, as ApiVersions advertises them: 0 to 5.
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
 pub async fn handle(ctx: &RequestContext, request: LeaveGroupRequest) -> Reply {
+    if !ctx.authorize(ResourceType::Group, &request.group_id) {
+        return Reply::Now(ResponseBody::LeaveGroup(LeaveGroupResponse {
+            error_code: ErrorCode::GROUP_AUTHORIZATION_FAILED.0,
+            ..Default::default()
+        }));
+    }
     let broker = &ctx.broker;
     let version = ctx.api_version;
     let leaving: Vec<(&str, Option<&str>)> = match version {

@@ -6,6 +6,7 @@ use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
 use tidelog_protocol::messages::list_groups_response::{ListGroupsResponse, ListedGroup};
 use tidelog_protocol::ResponseBody;
 
+use crate::authorizer::ResourceType;
 use crate::broker::Broker;
 use crate::coordinator::group::state::GroupState;
 use crate::handlers::{Reply, RequestContext};
@@ -17,7 +18,14 @@ const CLASSIC: &str = "classic";
 const CONSUMER: &str = "consumer";
 
 pub async fn handle(ctx: &RequestContext, request: ListGroupsRequest) -> Reply {
-    Reply::Now(ResponseBody::ListGroups(respond(&ctx.broker, request)))
+    let mut response = respond(&ctx.broker, request);
+    // Without DESCRIBE on the cluster, the groups the principal may describe.
+    if !ctx.authorize_cluster() {
+        response
+            .groups
+            .retain(|g| ctx.authorize(ResourceType::Group, &g.group_id));
+    }
+    Reply::Now(ResponseBody::ListGroups(response))
 }
 
 pub(crate) fn respond(broker: &Broker, request: ListGroupsRequest) -> ListGroupsResponse {

@@ -11,6 +11,7 @@ use tidelog_protocol::messages::list_offsets_response::{
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tracing::error;
 
+use crate::authorizer::ResourceType;
 use crate::broker::Broker;
 use crate::handlers::{Reply, RequestContext};
 use crate::partitions::last_stable_offset;
@@ -28,15 +29,17 @@ const LATEST_TIERED: i64 = -5;
 const READ_COMMITTED: i8 = 1;
 
 pub async fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> Reply {
-    Reply::Now(ResponseBody::ListOffsets(respond(&ctx.broker, request)))
+    Reply::Now(ResponseBody::ListOffsets(respond(ctx, request)))
 }
 
-fn respond(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {
+fn respond(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let broker = &ctx.broker;
     let read_committed = request.isolation_level == READ_COMMITTED;
     let topics = request
         .topics
         .into_iter()
-        .map(|topic| ListOffsetsTopicResponse {
+        .map(|topic| (ctx.authorize(ResourceType::Topic, &topic.name), topic))
+        .map(|(authorized, topic)| ListOffsetsTopicResponse {
             partitions: topic
                 .partitions
                 .iter()
@@ -48,7 +51,11 @@ fn respond(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse 
                         leader_epoch: 0,
                         ..Default::default()
                     };
-                    match lookup(broker, &topic.name, p.partition_index, p.timestamp, read_committed) {
+                    let found = match authorized {
+                        true => lookup(broker, &topic.name, p.partition_index, p.timestamp, read_committed),
+                        false => Err(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+                    };
+                    match found {
                         Ok((timestamp, offset)) => (response.timestamp, response.offset) = (timestamp, offset),
                         Err(code) => {
                             response.error_code = code.0;

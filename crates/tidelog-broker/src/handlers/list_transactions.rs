@@ -5,6 +5,7 @@
 //! INVALID_REGULAR_EXPRESSION, as a bad KIP-848 subscription regex does). Each filter left empty (or -1, or null) lets
 //! everything through.
 
+use crate::authorizer::ResourceType;
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::coordinator::consumer::group::full_match;
@@ -19,7 +20,12 @@ use tidelog_protocol::ResponseBody;
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 
 pub async fn handle(ctx: &RequestContext, request: ListTransactionsRequest) -> Reply {
-    Reply::Now(ResponseBody::ListTransactions(respond(&ctx.broker, request)))
+    let mut response = respond(&ctx.broker, request);
+    // The transactions the principal may describe.
+    response
+        .transaction_states
+        .retain(|t| ctx.authorize(ResourceType::TransactionalId, &t.transactional_id));
+    Reply::Now(ResponseBody::ListTransactions(response))
 }
 
 fn respond(broker: &Broker, request: ListTransactionsRequest) -> ListTransactionsResponse {

@@ -7,10 +7,11 @@ use tidelog_protocol::messages::metadata_request::{MetadataRequest, MetadataRequ
 use tidelog_protocol::messages::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
+use tidelog_protocol::{ApiKey, ErrorCode, ResponseBody, Uuid};
 
 use crate::authorized_operations;
-use crate::broker::{is_internal_topic, Broker};
+use crate::authorizer::{ResourceType, CLUSTER_NAME};
+use crate::broker::is_internal_topic;
 use crate::handlers::{Reply, RequestContext};
 use crate::metadata::TopicMeta;
 
@@ -46,10 +47,12 @@ fn respond(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
         Some(topics) => Some(topics),
     };
     let mut topics: Vec<MetadataResponseTopic> = match wanted {
+        // Every topic the principal may describe; the others are not shown.
         None => broker
             .metadata
             .image()
             .topics()
+            .filter(|t| ctx.authorize(ResourceType::Topic, &t.name))
             .map(|t| describe_topic(t, node_id))
             .collect(),
         Some(requested) => {
@@ -59,16 +62,20 @@ fn respond(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
                 // A topic asked by id may carry a name too: the Java client's is "", the
                 // schema's default. As in Kafka, the id wins.
                 .map(|t| match t.name {
-                    Some(name) if t.topic_id.is_nil() => lookup_by_name(broker, &name, auto_create),
-                    _ => lookup_by_id(broker, t.topic_id),
+                    Some(name) if t.topic_id.is_nil() => lookup_by_name(ctx, &name, auto_create),
+                    _ => lookup_by_id(ctx, t.topic_id),
                 })
                 .collect()
         }
     };
     if request.include_topic_authorized_operations {
         // Unknown topics too: what may be done to a topic of that name (creating it).
-        for topic in topics.iter_mut() {
-            topic.topic_authorized_operations = authorized_operations::TOPIC;
+        for topic in topics
+            .iter_mut()
+            .filter(|t| t.error_code != ErrorCode::TOPIC_AUTHORIZATION_FAILED.0)
+        {
+            let name = topic.name.as_deref().unwrap_or_default();
+            topic.topic_authorized_operations = authorized_operations::topic(ctx, name);
         }
     }
     MetadataResponse {
@@ -78,7 +85,7 @@ fn respond(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
         topics,
         cluster_authorized_operations: authorized_operations::if_asked(
             request.include_cluster_authorized_operations,
-            authorized_operations::CLUSTER,
+            authorized_operations::cluster(ctx),
         ),
         ..Default::default()
     }
@@ -109,24 +116,42 @@ fn refuse_topic_ids_before_v12(request: &MetadataRequest, version: i16) -> Optio
     })
 }
 
-fn lookup_by_name(broker: &Broker, name: &str, auto_create: bool) -> MetadataResponseTopic {
+/// A topic named in the request: TOPIC_AUTHORIZATION_FAILED unless the principal may
+/// describe it, and created only if it may create it too (as CreateTopics would).
+fn lookup_by_name(ctx: &RequestContext, name: &str, auto_create: bool) -> MetadataResponseTopic {
+    let broker = &ctx.broker;
+    if !ctx.authorize(ResourceType::Topic, name) {
+        return topic_error(Some(name.to_string()), Uuid::NIL, ErrorCode::TOPIC_AUTHORIZATION_FAILED);
+    }
     if let Some(topic) = broker.metadata.image().topic(name) {
         return describe_topic(topic, broker.config.node_id);
+    }
+    let may_create = || {
+        ctx.authorize_as(ApiKey::CreateTopics, ResourceType::Cluster, CLUSTER_NAME)
+            || ctx.authorize_as(ApiKey::CreateTopics, ResourceType::Topic, name)
+    };
+    if auto_create && !may_create() {
+        return topic_error(Some(name.to_string()), Uuid::NIL, ErrorCode::TOPIC_AUTHORIZATION_FAILED);
     }
     if auto_create {
         match broker.create_topic(name, -1, -1, Default::default(), false) {
             Ok(topic) => return describe_topic(&topic, broker.config.node_id),
             // Another request created it in between.
-            Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => return lookup_by_name(broker, name, false),
+            Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => return lookup_by_name(ctx, name, false),
             Err(e) => return topic_error(Some(name.to_string()), Uuid::NIL, e.code),
         }
     }
     topic_error(Some(name.to_string()), Uuid::NIL, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
 }
 
-fn lookup_by_id(broker: &Broker, id: Uuid) -> MetadataResponseTopic {
-    match broker.metadata.image().topic_by_id(id) {
-        Some(topic) => describe_topic(topic, broker.config.node_id),
+/// A topic asked by id; one the principal may not describe is TOPIC_AUTHORIZATION_FAILED
+/// without its name.
+fn lookup_by_id(ctx: &RequestContext, id: Uuid) -> MetadataResponseTopic {
+    match ctx.broker.metadata.image().topic_by_id(id) {
+        Some(topic) if !ctx.authorize(ResourceType::Topic, &topic.name) => {
+            topic_error(None, id, ErrorCode::TOPIC_AUTHORIZATION_FAILED)
+        }
+        Some(topic) => describe_topic(topic, ctx.broker.config.node_id),
         None => topic_error(None, id, ErrorCode::UNKNOWN_TOPIC_ID),
     }
 }

@@ -14,11 +14,13 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tidelog_protocol::ResponseBody;
+use tidelog_protocol::{ApiKey, ResponseBody};
 
-use crate::broker::Broker;
+use crate::authorizer::{self, table, AclOperation, Requester, ResourceType, CLUSTER_NAME};
+use crate::broker::{ApiError, Broker};
 use crate::config::Listener;
 
+pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
@@ -26,11 +28,14 @@ pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -66,11 +71,14 @@ pub mod write_txn_markers;
 /// quotas and the cluster's per-listener answers read the same facts.
 pub struct RequestContext {
     pub broker: Arc<Broker>,
+    /// The request's API.
+    pub api_key: ApiKey,
     /// The request header's API version.
     pub api_version: i16,
     /// The request header's client id (empty when null), as Kafka shows it in group members.
     pub client_id: String,
-    pub principal: Principal,
+    /// The connection's principal, set once it authenticates.
+    pub principal: Arc<Principal>,
     /// The listener the connection came in on, as advertised: its name, its security
     /// protocol and the host and port clients are told to use.
     pub listener: Arc<Listener>,
@@ -84,11 +92,85 @@ impl RequestContext {
     pub fn for_test(broker: &Arc<Broker>, api_version: i16) -> RequestContext {
         RequestContext {
             broker: broker.clone(),
+            api_key: ApiKey::ApiVersions,
             api_version,
             client_id: String::new(),
-            principal: Principal::anonymous(),
+            principal: Arc::new(Principal::anonymous()),
             listener: Arc::new(broker.config.advertised_listeners[0].clone()),
             peer: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+
+    /// Whether the principal may do to the resource what this request's API does to that
+    /// type of resource (`authorizer::table`): the one check of every API. Always with no
+    /// authorizer configured; never for a type of resource the table does not give the API.
+    pub fn authorize(&self, resource_type: ResourceType, name: &str) -> bool {
+        self.authorize_as(self.api_key, resource_type, name)
+    }
+
+    /// As [`authorize`](Self::authorize), for the cluster.
+    pub fn authorize_cluster(&self) -> bool {
+        self.authorize(ResourceType::Cluster, CLUSTER_NAME)
+    }
+
+    /// Whether the principal may do `operation` to the resource, whatever the API: for the
+    /// operations a describe API reports (KIP-430) and the checks an API borrows from
+    /// another's row of the table.
+    pub fn authorize_operation(&self, operation: AclOperation, resource_type: ResourceType, name: &str) -> bool {
+        let Some(settings) = &self.broker.config.authorizer else {
+            return true;
+        };
+        // Never the image's lock: a caller may hold it (see `MetadataStore::acls`).
+        let acls = self.broker.metadata.acls();
+        authorizer::allowed(settings, &acls, self.requester(), operation, resource_type, name)
+    }
+
+    /// Whether the principal may do what API `api` does to the resource (a Metadata
+    /// request that creates a topic needs what CreateTopics needs).
+    pub fn authorize_as(&self, api: ApiKey, resource_type: ResourceType, name: &str) -> bool {
+        match table::operation(api, resource_type) {
+            Some(operation) => self.authorize_operation(operation, resource_type, name),
+            None => self.broker.config.authorizer.is_none(),
+        }
+    }
+
+    /// Whether the principal may do this API's operation on some resource of the type
+    /// (Kafka's `authorizeByResourceType`).
+    pub fn authorize_on_some(&self, operation: AclOperation, resource_type: ResourceType) -> bool {
+        let Some(settings) = &self.broker.config.authorizer else {
+            return true;
+        };
+        let who = self.requester();
+        settings.super_users.iter().any(|u| *u == who.principal)
+            || self
+                .broker
+                .metadata
+                .acls()
+                .allowed_on_some(who, operation, resource_type)
+    }
+
+    /// Whether the principal may do this API's operation on the resource of a config API
+    /// (`ConfigResource` type: 2 topic, 4 broker and 8 broker logger, both the cluster's,
+    /// 32 group); the resource's authorization error when it may not.
+    pub fn authorize_config_resource(&self, config_resource_type: i8, name: &str) -> Result<(), ApiError> {
+        let (resource_type, name) = match config_resource_type {
+            2 => (ResourceType::Topic, name),
+            32 => (ResourceType::Group, name),
+            _ => (ResourceType::Cluster, CLUSTER_NAME),
+        };
+        match self.authorize(resource_type, name) {
+            true => Ok(()),
+            false => Err(ApiError::new(
+                authorizer::denied_code(resource_type),
+                "Authorization failed.",
+            )),
+        }
+    }
+
+    fn requester(&self) -> Requester<'_> {
+        Requester {
+            principal: self.principal.kafka(),
+            host: self.peer.ip(),
         }
     }
 
@@ -102,24 +184,35 @@ impl RequestContext {
 /// `User:ANONYMOUS` on a connection that did not authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub name: String,
+    /// `User:<name>`, as ACLs name it.
+    kafka: String,
 }
 
 impl Principal {
     pub fn anonymous() -> Principal {
-        Principal {
-            name: "ANONYMOUS".into(),
-        }
+        Principal::user("ANONYMOUS")
     }
 
     pub fn user(name: &str) -> Principal {
-        Principal { name: name.into() }
+        Principal {
+            kafka: format!("User:{name}"),
+        }
+    }
+
+    /// The user's name, without the `User:` type.
+    pub fn name(&self) -> &str {
+        &self.kafka["User:".len()..]
+    }
+
+    /// `User:<name>`.
+    pub fn kafka(&self) -> &str {
+        &self.kafka
     }
 }
 
 impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "User:{}", self.name)
+        f.write_str(&self.kafka)
     }
 }
 

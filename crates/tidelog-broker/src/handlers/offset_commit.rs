@@ -12,7 +12,7 @@ use tidelog_protocol::messages::offset_commit_response::{
 };
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
-use crate::broker::Broker;
+use crate::authorizer::ResourceType;
 use crate::clock::now_ms;
 use crate::coordinator::group::records::OffsetKey;
 use crate::coordinator::group::state::Committed;
@@ -39,17 +39,22 @@ pub(crate) type Outcome = Vec<(String, i32, ErrorCode)>;
 
 /// The offsets of a commit (OffsetCommit or TxnOffsetCommit) that may be written, with
 /// each asked partition's outcome: too large metadata and unknown partitions are refused.
+/// The offsets of `asked` to write, and each partition's outcome so far: a topic the
+/// principal may not read is refused TOPIC_AUTHORIZATION_FAILED.
 pub(crate) fn offsets_to_write(
-    broker: &Broker,
+    ctx: &RequestContext,
     group_id: &str,
     asked: impl Iterator<Item = ToCommit>,
 ) -> (Vec<(OffsetKey, Committed)>, Outcome) {
+    let broker = &ctx.broker;
     let now = now_ms();
     let mut offsets = Vec::new();
     let mut outcome = Vec::new();
     for p in asked {
         let metadata = p.metadata.unwrap_or_default();
-        let error = if metadata.len() > MAX_METADATA_BYTES {
+        let error = if !ctx.authorize(ResourceType::Topic, &p.topic) {
+            ErrorCode::TOPIC_AUTHORIZATION_FAILED
+        } else if metadata.len() > MAX_METADATA_BYTES {
             ErrorCode::OFFSET_METADATA_TOO_LARGE
         } else if broker.partitions.get(&p.topic, p.partition).is_none() {
             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
@@ -86,7 +91,11 @@ pub async fn handle(ctx: &RequestContext, request: OffsetCommitRequest) -> Reply
             metadata: p.committed_metadata,
         })
     });
-    let (offsets, outcome) = offsets_to_write(broker, &group_id, asked);
+    if !ctx.authorize(ResourceType::Group, &group_id) {
+        let code = ErrorCode::GROUP_AUTHORIZATION_FAILED;
+        return Reply::Now(respond(asked.map(|p| (p.topic, p.partition, code)).collect()));
+    }
+    let (offsets, outcome) = offsets_to_write(ctx, &group_id, asked);
     let written = broker.groups.write_offsets(
         &broker.partitions,
         &group_id,

@@ -13,7 +13,7 @@ use tidelog_protocol::messages::offset_fetch_response::{
 
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
-use crate::broker::Broker;
+use crate::authorizer::ResourceType;
 use crate::coordinator::group::state::Committed;
 use crate::grouping::by_topic;
 use crate::handlers::{Reply, RequestContext};
@@ -55,12 +55,23 @@ pub async fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> Reply 
 }
 
 pub(crate) fn respond(ctx: &RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse {
-    let (broker, version) = (&ctx.broker, ctx.api_version);
+    let version = ctx.api_version;
+    let denied = |group_id: &str| match ctx.authorize(ResourceType::Group, group_id) {
+        true => 0,
+        false => ErrorCode::GROUP_AUTHORIZATION_FAILED.0,
+    };
     if version < 8 {
+        let error_code = denied(&request.group_id);
+        if error_code != 0 {
+            return OffsetFetchResponse {
+                error_code,
+                ..Default::default()
+            };
+        }
         let wanted = request
             .topics
             .map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-        let fetched = fetch(broker, &request.group_id, wanted, request.require_stable);
+        let fetched = fetch(ctx, &request.group_id, wanted, request.require_stable);
         return OffsetFetchResponse {
             topics: fetch_answer!(fetched, OffsetFetchResponseTopic, OffsetFetchResponsePartition),
             ..Default::default()
@@ -73,7 +84,15 @@ pub(crate) fn respond(ctx: &RequestContext, request: OffsetFetchRequest) -> Offs
             let wanted = g
                 .topics
                 .map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-            let fetched = fetch(broker, &g.group_id, wanted, request.require_stable);
+            let error_code = denied(&g.group_id);
+            if error_code != 0 {
+                return OffsetFetchResponseGroup {
+                    group_id: g.group_id,
+                    error_code,
+                    ..Default::default()
+                };
+            }
+            let fetched = fetch(ctx, &g.group_id, wanted, request.require_stable);
             OffsetFetchResponseGroup {
                 group_id: g.group_id,
                 topics: fetch_answer!(fetched, OffsetFetchResponseTopics, OffsetFetchResponsePartitions),
@@ -97,13 +116,16 @@ fn none_committed() -> Committed {
     }
 }
 
-/// The committed offsets of the `wanted` partitions by topic, or of all when `None`.
+/// The committed offsets of the `wanted` partitions by topic, or of all when `None`: of
+/// the topics the principal may describe (the others are left out, or refused
+/// TOPIC_AUTHORIZATION_FAILED when named).
 fn fetch(
-    broker: &Broker,
+    ctx: &RequestContext,
     group_id: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
 ) -> Vec<(String, Vec<Fetched>)> {
+    let broker = &ctx.broker;
     let offsets = broker
         .groups
         .with_existing(group_id, |g| g.offsets.clone())
@@ -115,7 +137,10 @@ fn fetch(
         false => (partition, committed.unwrap_or_else(none_committed), ErrorCode::NONE),
     };
     let Some(wanted) = wanted else {
-        return by_topic(offsets.into_iter().map(|((topic, partition), committed)| {
+        let offsets = offsets
+            .into_iter()
+            .filter(|((topic, _), _)| ctx.authorize(ResourceType::Topic, topic));
+        return by_topic(offsets.map(|((topic, partition), committed)| {
             let fetched = answer(&topic, partition, Some(committed));
             (topic, fetched)
         }));
@@ -123,6 +148,14 @@ fn fetch(
     wanted
         .into_iter()
         .map(|(name, partitions)| {
+            if !ctx.authorize(ResourceType::Topic, &name) {
+                let refused = (none_committed(), ErrorCode::TOPIC_AUTHORIZATION_FAILED);
+                let fetched = partitions
+                    .into_iter()
+                    .map(|p| (p, refused.0.clone(), refused.1))
+                    .collect();
+                return (name, fetched);
+            }
             let fetched = partitions
                 .into_iter()
                 .map(|p| answer(&name, p, offsets.get(&(name.clone(), p)).cloned()))

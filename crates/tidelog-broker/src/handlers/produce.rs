@@ -45,6 +45,7 @@ use tidelog_protocol::records::{RecordBatch, RecordBatchMut};
 use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 use tracing::error;
 
+use crate::authorizer::ResourceType;
 use crate::broker::{is_internal_topic, Broker};
 use crate::clock::now_ms;
 use crate::handlers::{Reply, RequestContext};
@@ -144,6 +145,12 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
         let response = error_response(&request, ErrorCode::INVALID_REQUIRED_ACKS);
         return Reply::Now(ResponseBody::Produce(response));
     }
+    if let Some(id) = &request.transactional_id {
+        if !ctx.authorize(ResourceType::TransactionalId, id) {
+            let response = error_response(&request, ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+            return Reply::Now(ResponseBody::Produce(response));
+        }
+    }
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let adds = version >= ADDS_PARTITIONS_VERSION && request.transactional_id.is_some();
     let checked: Vec<CheckedTopic> = request
@@ -158,11 +165,15 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
                     .topic_by_id(topic.topic_id)
                     .map(|t| t.name.clone()),
             };
+            let denied = name.as_deref().is_some_and(|n| !ctx.authorize(ResourceType::Topic, n));
             let settings = name.as_deref().map(|name| TopicSettings::of(broker, name));
             let partitions = topic
                 .partition_data
                 .into_iter()
-                .map(|data| check_partition(broker, name.as_deref(), settings, topic.topic_id, data, adds))
+                .map(|data| match denied {
+                    true => Err(Refusal::new(data.index, ErrorCode::TOPIC_AUTHORIZATION_FAILED, None)),
+                    false => check_partition(broker, name.as_deref(), settings, topic.topic_id, data, adds),
+                })
                 .collect();
             let response = TopicProduceResponse {
                 name: topic.name,

@@ -8,6 +8,7 @@ use tidelog_protocol::messages::sync_group_response::SyncGroupResponse;
 use tidelog_protocol::{ErrorCode, ResponseBody};
 use tokio::time::Instant;
 
+use crate::authorizer::ResourceType;
 use crate::coordinator::group::state::SyncResult;
 use crate::handlers::{Reply, RequestContext};
 
@@ -15,6 +16,9 @@ use crate::handlers::{Reply, RequestContext};
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
 pub async fn handle(ctx: &RequestContext, request: SyncGroupRequest) -> Reply {
+    if !ctx.authorize(ResourceType::Group, &request.group_id) {
+        return Reply::Now(respond(SyncResult::error(ErrorCode::GROUP_AUTHORIZATION_FAILED)));
+    }
     let broker = &ctx.broker;
     let assignments = request
         .assignments

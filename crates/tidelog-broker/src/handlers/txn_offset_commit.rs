@@ -10,7 +10,6 @@
 //! OffsetCommit's are; without (generation -1, no member), as Kafka does, they are not.
 
 use std::ops::RangeInclusive;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tidelog_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
@@ -19,7 +18,7 @@ use tidelog_protocol::messages::txn_offset_commit_response::{
 };
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
-use crate::broker::Broker;
+use crate::authorizer::ResourceType;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::coordinator::internal_topic::TxnProducer;
 use crate::handlers::offset_commit::{answer, commit_answer, offsets_to_write, Outcome, ToCommit};
@@ -37,8 +36,14 @@ const IMPLICIT_ADD_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn handle(ctx: &RequestContext, request: TxnOffsetCommitRequest) -> Reply {
     let broker = &ctx.broker;
     let version = ctx.api_version;
+    if !ctx.authorize(ResourceType::TransactionalId, &request.transactional_id) {
+        return Reply::Now(refuse_all(request, ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED));
+    }
+    if !ctx.authorize(ResourceType::Group, &request.group_id) {
+        return Reply::Now(refuse_all(request, ErrorCode::GROUP_AUTHORIZATION_FAILED));
+    }
     if version < 5 {
-        return commit(broker, request);
+        return commit(ctx, request);
     }
     if broker.ensure_offsets_topic().is_err() {
         return Reply::Now(refuse_all(request, ErrorCode::COORDINATOR_NOT_AVAILABLE));
@@ -58,7 +63,7 @@ pub async fn handle(ctx: &RequestContext, request: TxnOffsetCommitRequest) -> Re
         )
         .await;
     match added {
-        Ok(()) => commit(broker, request),
+        Ok(()) => commit(ctx, request),
         Err(code) => Reply::Now(refuse_all(request, code)),
     }
 }
@@ -79,7 +84,8 @@ fn refuse_all(request: TxnOffsetCommitRequest, code: ErrorCode) -> ResponseBody 
 }
 
 /// Writes the offsets if the offsets partition is in the producer's transaction.
-fn commit(broker: &Arc<Broker>, request: TxnOffsetCommitRequest) -> Reply {
+fn commit(ctx: &RequestContext, request: TxnOffsetCommitRequest) -> Reply {
+    let broker = &ctx.broker;
     let group_id = request.group_id;
     let asked = request.topics.into_iter().flat_map(|topic| {
         let name = topic.name;
@@ -91,7 +97,7 @@ fn commit(broker: &Arc<Broker>, request: TxnOffsetCommitRequest) -> Reply {
             metadata: p.committed_metadata,
         })
     });
-    let (offsets, outcome) = offsets_to_write(broker, &group_id, asked);
+    let (offsets, outcome) = offsets_to_write(ctx, &group_id, asked);
     let producer = (request.producer_id, request.producer_epoch);
     let offsets_partition = (OFFSETS_TOPIC.to_string(), broker.groups.partition_for(&group_id));
     let in_txn = broker

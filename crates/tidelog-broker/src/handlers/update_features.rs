@@ -23,6 +23,12 @@ pub async fn handle(ctx: &RequestContext, request: UpdateFeaturesRequest) -> Rep
 
 fn respond(ctx: &RequestContext, request: UpdateFeaturesRequest) -> UpdateFeaturesResponse {
     let (broker, version) = (&ctx.broker, ctx.api_version);
+    if !ctx.authorize_cluster() {
+        return UpdateFeaturesResponse {
+            error_code: ErrorCode::CLUSTER_AUTHORIZATION_FAILED.0,
+            ..Default::default()
+        };
+    }
     let outcome = broker.change_metadata(
         |image| {
             let mut levels = BTreeMap::new();

@@ -15,7 +15,7 @@ use tidelog_protocol::messages::write_txn_markers_response::{
     WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult, WriteTxnMarkersResponse,
 };
 use tidelog_protocol::records::{ControlType, TxnMarker};
-use tidelog_protocol::ResponseBody;
+use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::handlers::{Reply, RequestContext};
 
@@ -24,6 +24,7 @@ pub const VERSIONS: RangeInclusive<i16> = 1..=1;
 
 pub async fn handle(ctx: &RequestContext, request: WriteTxnMarkersRequest) -> Reply {
     let broker = &ctx.broker;
+    let authorized = ctx.authorize_cluster();
     // The appended markers' partitions and ends, waited on once all are appended.
     let mut waits = Vec::new();
     let mut markers = Vec::with_capacity(request.markers.len());
@@ -36,10 +37,14 @@ pub async fn handle(ctx: &RequestContext, request: WriteTxnMarkersRequest) -> Re
         for topic in m.topics {
             let mut partitions = Vec::with_capacity(topic.partition_indexes.len());
             for index in topic.partition_indexes {
-                let appended =
-                    broker
-                        .partitions
-                        .append_txn_marker(&topic.name, index, m.producer_id, m.producer_epoch, marker);
+                let appended = match authorized {
+                    true => {
+                        broker
+                            .partitions
+                            .append_txn_marker(&topic.name, index, m.producer_id, m.producer_epoch, marker)
+                    }
+                    false => Err(ErrorCode::CLUSTER_AUTHORIZATION_FAILED),
+                };
                 let error_code = match appended {
                     Ok(wait) => {
                         waits.push(wait);

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use tidelog_protocol::Uuid;
 
 use crate::scram::{ScramCredential, ScramMechanism};
+use crate::authorizer::{AclBinding, Acls};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicMeta {
@@ -47,6 +48,16 @@ pub enum MetadataEvent {
         deleted: Vec<(String, ScramMechanism)>,
         upserted: Vec<(String, ScramMechanism, ScramCredential)>,
     },
+    /// ACLs created, with the ids their records carry. (Never in the old event log.)
+    #[serde(skip)]
+    AclsCreated {
+        acls: Vec<(Uuid, AclBinding)>,
+    },
+    /// ACLs deleted, by id.
+    #[serde(skip)]
+    AclsDeleted {
+        ids: Vec<Uuid>,
+    },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -66,6 +77,8 @@ pub struct MetadataImage {
     features_epoch: i64,
     /// SCRAM credentials by user and mechanism.
     scram_credentials: BTreeMap<(String, ScramMechanism), ScramCredential>,
+    /// Every ACL, indexed for checks.
+    acls: Acls,
 }
 
 impl MetadataImage {
@@ -108,6 +121,16 @@ impl MetadataImage {
                         .insert((user.clone(), *mechanism), credential.clone());
                 }
             }
+            MetadataEvent::AclsCreated { acls } => {
+                for (id, acl) in acls {
+                    self.acls.insert(*id, acl.clone());
+                }
+            }
+            MetadataEvent::AclsDeleted { ids } => {
+                for id in ids {
+                    self.acls.remove(*id);
+                }
+            }
         }
     }
 
@@ -119,6 +142,10 @@ impl MetadataImage {
     /// SCRAM credentials by user and mechanism, in that order.
     pub fn scram_credentials(&self) -> &BTreeMap<(String, ScramMechanism), ScramCredential> {
         &self.scram_credentials
+    }
+
+    pub fn acls(&self) -> &Acls {
+        &self.acls
     }
 
     /// The finalized feature levels, by name.

@@ -3,16 +3,18 @@
 //! a [`KraftImage`], refusing what this node cannot serve.
 
 use tidelog_protocol::metadata::records::{
-    config_record::ConfigRecord, feature_level_record::FeatureLevelRecord, partition_record::PartitionRecord,
-    producer_ids_record::ProducerIdsRecord, remove_topic_record::RemoveTopicRecord,
-    remove_user_scram_credential_record::RemoveUserScramCredentialRecord, topic_record::TopicRecord,
-    user_scram_credential_record::UserScramCredentialRecord,
+    access_control_entry_record::AccessControlEntryRecord, config_record::ConfigRecord,
+    feature_level_record::FeatureLevelRecord, partition_record::PartitionRecord,
+    producer_ids_record::ProducerIdsRecord, remove_access_control_entry_record::RemoveAccessControlEntryRecord,
+    remove_topic_record::RemoveTopicRecord, remove_user_scram_credential_record::RemoveUserScramCredentialRecord,
+    topic_record::TopicRecord, user_scram_credential_record::UserScramCredentialRecord,
 };
 use tidelog_protocol::metadata::{MetadataRecord, VersionedRecord};
 use tidelog_protocol::Uuid;
 
 use super::image::{MetadataEvent, MetadataImage, TopicMeta};
 use super::kraft::{ConfigResource, KraftImage};
+use crate::authorizer::{AclBinding, AclOperation, PatternType, Permission, ResourceType};
 use crate::features;
 use crate::scram::{ScramCredential, ScramMechanism};
 
@@ -119,6 +121,20 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: Place
                 )
             }));
         }
+        MetadataEvent::AclsCreated { acls } => {
+            records.extend(acls.iter().map(|(id, acl)| versioned(0, acl_record(*id, acl))));
+        }
+        MetadataEvent::AclsDeleted { ids } => {
+            records.extend(ids.iter().map(|&id| {
+                versioned(
+                    0,
+                    MetadataRecord::RemoveAccessControlEntryRecord(RemoveAccessControlEntryRecord {
+                        id,
+                        ..Default::default()
+                    }),
+                )
+            }));
+        }
     }
     records
 }
@@ -137,6 +153,10 @@ pub fn records_of_image(image: &MetadataImage, placement: Placement) -> Vec<Vers
         };
         records.extend(records_of(&block, &empty, placement));
     }
+    let acls = MetadataEvent::AclsCreated {
+        acls: image.acls().iter().map(|(id, acl)| (*id, acl.clone())).collect(),
+    };
+    records.extend(records_of(&acls, &empty, placement));
     records
 }
 
@@ -213,7 +233,37 @@ pub fn image_of(kraft: &KraftImage, node_id: i32) -> Result<MetadataImage, Unsup
         deleted: Vec::new(),
         upserted,
     });
+    let acls = kraft.acls().values().filter_map(|r| Some((r.id, acl_of(r)?))).collect();
+    image.apply(&MetadataEvent::AclsCreated { acls });
     Ok(image)
+}
+
+/// The ACL an AccessControlEntryRecord holds; `None` for codes this broker does not know
+/// (a newer Kafka's), which then match nothing.
+fn acl_of(r: &AccessControlEntryRecord) -> Option<AclBinding> {
+    Some(AclBinding {
+        resource_type: ResourceType::from_code(r.resource_type)?,
+        resource_name: r.resource_name.clone(),
+        pattern_type: PatternType::from_code(r.pattern_type)?,
+        principal: r.principal.clone(),
+        host: r.host.clone(),
+        operation: AclOperation::from_code(r.operation)?,
+        permission: Permission::from_code(r.permission_type)?,
+    })
+}
+
+fn acl_record(id: Uuid, acl: &AclBinding) -> MetadataRecord {
+    MetadataRecord::AccessControlEntryRecord(AccessControlEntryRecord {
+        id,
+        resource_type: acl.resource_type.code(),
+        resource_name: acl.resource_name.clone(),
+        pattern_type: acl.pattern_type.code(),
+        principal: acl.principal.clone(),
+        host: acl.host.clone(),
+        operation: acl.operation.code(),
+        permission_type: acl.permission.code(),
+        ..Default::default()
+    })
 }
 
 fn versioned(version: i16, record: MetadataRecord) -> VersionedRecord {

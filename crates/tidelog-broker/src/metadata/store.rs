@@ -7,7 +7,7 @@
 //! its `tidelog-metadata.log` converted then, once, and kept renamed beside it.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use thiserror::Error;
 use tidelog_log::sync_dir;
@@ -18,6 +18,7 @@ use super::kraft::{Controller, KraftError, MetadataLog, MetadataLogSettings, MET
 use super::legacy::{self, CONVERTED_SUFFIX, LEGACY_LOG_FILE};
 use super::records::{self, Placement, Unsupported, METADATA_VERSION};
 use crate::quorum::{Quorum, QuorumError};
+use crate::authorizer::Acls;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -73,6 +74,11 @@ pub struct MetadataStore {
     /// change before them.
     writer: Mutex<()>,
     image: RwLock<MetadataImage>,
+    /// The image's ACLs, behind their own lock: a check while the image's lock is held
+    /// (listing topics, say) takes this one only, never the image's again, whose second
+    /// read would wait behind a waiting writer for ever. Replaced whole on an ACL change
+    /// (after the image's, lock order image -> ACLs); readers keep the `Arc` they took.
+    acls: RwLock<Arc<Acls>>,
     placement: Placement,
 }
 
@@ -119,9 +125,15 @@ impl MetadataStore {
         Ok(MetadataStore {
             quorum,
             writer: Mutex::new(()),
+            acls: RwLock::new(Arc::new(image.acls().clone())),
             image: RwLock::new(image),
             placement: settings.placement,
         })
+    }
+
+    /// The ACLs now, for a check (see the `acls` field).
+    pub fn acls(&self) -> Arc<Acls> {
+        self.acls.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn image(&self) -> RwLockReadGuard<'_, MetadataImage> {
@@ -187,6 +199,12 @@ impl MetadataStore {
         for event in &accepted {
             image.apply(event);
         }
+        let acls_changed = accepted
+            .iter()
+            .any(|e| matches!(e, MetadataEvent::AclsCreated { .. } | MetadataEvent::AclsDeleted { .. }));
+        if acls_changed {
+            *self.acls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(image.acls().clone());
+        }
         let mut events = accepted.into_iter();
         Ok(answers
             .into_iter()
@@ -248,6 +266,7 @@ mod tests {
     use tidelog_protocol::Uuid;
 
     use super::*;
+    use crate::authorizer::{AclBinding, AclOperation, PatternType, Permission, ResourceType};
     use crate::metadata::TopicMeta;
 
     fn topic(name: &str, id: u128, partitions: i32) -> TopicMeta {
@@ -269,7 +288,24 @@ mod tests {
             image.topics().cloned().collect::<Vec<_>>(),
             image.producer_ids_end(),
             image.finalized_features(),
+            image
+                .acls()
+                .iter()
+                .map(|(id, acl)| (*id, acl.clone()))
+                .collect::<Vec<_>>(),
         )
+    }
+
+    fn acl(name: &str) -> AclBinding {
+        AclBinding {
+            resource_type: ResourceType::Topic,
+            resource_name: name.into(),
+            pattern_type: PatternType::Prefixed,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: AclOperation::Write,
+            permission: Permission::Allow,
+        }
     }
 
     #[test]
@@ -302,8 +338,14 @@ mod tests {
                     levels: BTreeMap::from([("group.version".into(), 0)]),
                 },
             );
+            let acls = vec![(Uuid::from_u128(8), acl("a")), (Uuid::from_u128(9), acl("b"))];
+            commit(&store, MetadataEvent::AclsCreated { acls });
+            let ids = vec![Uuid::from_u128(8)];
+            commit(&store, MetadataEvent::AclsDeleted { ids });
             let image = store.image();
             assert_eq!(image.feature_level("group.version"), 0);
+            assert_eq!(image.acls().id_of(&acl("b")), Some(Uuid::from_u128(9)));
+            assert_eq!(image.acls().len(), 1);
             state(&image)
         };
         let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
@@ -315,6 +357,31 @@ mod tests {
             (4, Some("compact"))
         );
         assert!(image.topic("b").is_none());
+    }
+
+    #[test]
+    fn acls_survive_a_reopen_from_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = StoreSettings::for_tests();
+        // A snapshot after every batch, and the segments before it deleted.
+        settings.log.snapshot_bytes = 1;
+        settings.log.retention_bytes = 0;
+        settings.log.retention_ms = 0;
+        let ids: Vec<Uuid> = (1..=20).map(Uuid::from_u128).collect();
+        {
+            let store = MetadataStore::open(dir.path(), &settings).unwrap();
+            for (i, id) in ids.iter().enumerate() {
+                let acls = vec![(*id, acl(&format!("t{i}")))];
+                commit(&store, MetadataEvent::AclsCreated { acls });
+            }
+            let ids = ids[..10].to_vec();
+            commit(&store, MetadataEvent::AclsDeleted { ids });
+        }
+        let store = MetadataStore::open(dir.path(), &settings).unwrap();
+        let image = store.image();
+        let kept: Vec<Uuid> = image.acls().iter().map(|(id, _)| *id).collect();
+        assert_eq!(kept, ids[10..].to_vec());
+        assert_eq!(image.acls().id_of(&acl("t15")), Some(ids[15]));
     }
 
     #[test]
