@@ -19,7 +19,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 use tidelog_protocol::{ApiKey, ErrorCode, ResponseBody};
-use tracing::error;
 
 use crate::broker::Broker;
 use crate::coordinator::group;
@@ -218,10 +217,7 @@ impl Collector for Scraped {
         let high_watermarks = self.broker.partitions.high_watermarks();
         // A scrape opens no log: those not opened since a clean shutdown are summed up
         // from their directories.
-        let summaries = self.broker.partitions.summaries_by_dir().map_err(|e| {
-            error!(error = %e, "cannot read the partitions' sizes for /metrics");
-            std::fmt::Error
-        })?;
+        let summaries = self.broker.partitions.summaries_by_dir();
         for (tp, summary) in summaries.into_iter().flat_map(|(_, p)| p) {
             let labels = PartitionLabels {
                 topic: tp.topic().to_string(),

@@ -20,11 +20,11 @@ use rdkafka::{Offset, TopicPartitionList};
 
 /// The status code, headers and body of one request (HTTP/1.0: the server closes after
 /// answering).
-fn request(addr: SocketAddr, head: &str, body: &str) -> (u16, String, String) {
+fn request(addr: SocketAddr, head: &str, body: &str, host: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "{head}Host: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+        "{head}Host: {host}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -37,7 +37,12 @@ fn request(addr: SocketAddr, head: &str, body: &str) -> (u16, String, String) {
 
 /// The status code and body of a GET.
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let (status, _, body) = request(addr, &format!("GET {path} HTTP/1.0\r\n"), "");
+    get_as(addr, path, &addr.to_string())
+}
+
+/// A GET with `host` as its `Host` header.
+fn get_as(addr: SocketAddr, path: &str, host: &str) -> (u16, String) {
+    let (status, _, body) = request(addr, &format!("GET {path} HTTP/1.0\r\n"), "", host);
     (status, body)
 }
 
@@ -54,7 +59,7 @@ fn post_from(addr: SocketAddr, path: &str, fields: &[(&str, &str)], origin: &str
         .collect();
     let head =
         format!("POST {path} HTTP/1.0\r\nOrigin: {origin}\r\nContent-Type: application/x-www-form-urlencoded\r\n");
-    let (status, headers, body) = request(addr, &head, &form.join("&"));
+    let (status, headers, body) = request(addr, &head, &form.join("&"), &addr.to_string());
     let location = headers
         .lines()
         .find_map(|line| line.strip_prefix("location: ").map(str::to_string));
@@ -63,12 +68,7 @@ fn post_from(addr: SocketAddr, path: &str, fields: &[(&str, &str)], origin: &str
 
 /// Percent-encodes every byte but letters and digits (valid in a query and a form).
 fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b.is_ascii_alphanumeric() {
-            true => (b as char).to_string(),
-            false => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// Resets console-group's offsets to `to` (with `offset`) through the form; the committed
@@ -77,6 +77,16 @@ fn reset_group(http: SocketAddr, to: &str, offset: &str) -> Vec<String> {
     let (status, _, body) = post(http, "/groups/console-group/reset", &[("to", to), ("offset", offset)]);
     assert_eq!(status, 303, "{body}");
     cells(&get(http, "/groups/console-group").1, "num committed")
+}
+
+/// The value of the fact `name` on a page (a labelled box of `layout::facts`).
+fn fact(page: &str, name: &str) -> String {
+    let open = format!("<dt>{name}</dt><dd>");
+    let rest = page
+        .split_once(&open)
+        .unwrap_or_else(|| panic!("no fact {name}: {page}"))
+        .1;
+    rest.split("</dd>").next().unwrap().to_string()
 }
 
 /// The text of every table cell of class `class` on a page.
@@ -138,9 +148,12 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
 
     let (status, overview) = get(http, "/");
     assert_eq!(status, 200, "{overview}");
-    assert!(overview.contains("Consumer groups"), "{overview}");
     let (_, topics) = get(http, "/topics");
     assert!(topics.contains("href=\"/topics/console-orders\""), "{topics}");
+    let listed = topics.matches("<tr><td><a href=\"/topics/").count();
+    assert_eq!(fact(&overview, "Topics"), listed.to_string(), "{overview}");
+    assert_eq!(fact(&overview, "Brokers"), "1", "{overview}");
+    assert_eq!(fact(&overview, "Consumer groups"), "0", "{overview}");
     let (status, topic) = get(http, "/topics/console-orders");
     assert_eq!(status, 200, "{topic}");
     // Partition 0: log start 0, high watermark 3, last stable 3, one segment.
@@ -197,7 +210,19 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
     let (status, segment) = get(http, "/topics/console-orders/partitions/0/segments/0");
     assert_eq!(status, 200, "{segment}");
     assert_eq!(cells(&segment, "num producer"), [producer_id.to_string()], "{segment}");
-    assert!(segment.contains("Time index"), "{segment}");
+    // The one batch at position 0: offsets 0 to 2, 3 records, epoch 0, sequence 0, its
+    // largest timestamp the last record's.
+    let row = cells(&segment, "num");
+    let bytes = row[4].clone();
+    assert_eq!(
+        row,
+        ["0", "0", "2", "3", &bytes, "0", "0", "1700000000002"],
+        "{segment}"
+    );
+    assert!(
+        bytes.parse::<usize>().unwrap() > 61,
+        "a header and three records: {segment}"
+    );
 
     // A group that consumed one record: lag 2; reset to latest while it has no members: 0.
     let consumer = broker.consumer("console-group");
@@ -240,7 +265,45 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
     }
     let (_, members) = get(http, "/groups/console-members");
     assert_eq!(cells(&members, "assigned"), ["console-orders-0"], "{members}");
+    // While it has a member, its offsets are not reset nor is it deleted (NON_EMPTY_GROUP).
+    member.commit(&commit, CommitMode::Sync).expect("a member's commit");
+    let (status, _, body) = post(http, "/groups/console-members/reset", &[("to", "earliest")]);
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("Group console-members has 1 member(s) (state Stable, NON_EMPTY_GROUP)"),
+        "{body}"
+    );
+    let (status, _, body) = post(http, "/groups/console-members/delete", &[]);
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("Group console-members has members (NON_EMPTY_GROUP)"),
+        "{body}"
+    );
+    let (_, members) = get(http, "/groups/console-members");
+    assert_eq!(cells(&members, "num committed"), ["1"], "unchanged: {members}");
     close_consumers(vec![member], &[]);
+
+    // A page of another site whose name was rebound to the broker's address sends its own
+    // name as Host: refused, for reads and forms; loopback names are served.
+    let port = http.port();
+    let (status, body) = get_as(http, "/groups/console-group", &format!("rebound.example:{port}"));
+    assert_eq!(status, 421, "{body}");
+    assert!(
+        body.contains("Host &quot;rebound.example:") && body.contains("not a name this listener serves"),
+        "{body}"
+    );
+    assert_eq!(get_as(http, "/", &format!("localhost:{port}")).0, 200);
+    assert_eq!(get_as(http, "/", &format!("[::1]:{port}")).0, 200);
+    assert_eq!(get_as(http, "/", "localhost").0, 421, "another port");
+    let head = format!("POST /groups/console-group/delete HTTP/1.0\r\nOrigin: http://rebound.example:{port}\r\n");
+    let (status, _, body) = request(http, &head, "", &format!("rebound.example:{port}"));
+    assert_eq!(status, 421, "{body}");
+    assert_eq!(get(http, "/groups/console-group").0, 200, "not deleted");
+    assert_eq!(
+        get_as(http, "/metrics", "rebound.example").0,
+        200,
+        "a scrape is not the console's"
+    );
 
     // A form posted from another site's page is refused and changes nothing.
     let (status, _, body) = post_from(http, "/groups/console-group/delete", &[], "http://evil.example");

@@ -73,3 +73,16 @@ pub fn facts<'a>(items: impl IntoIterator<Item = (&'a str, String)>) -> Markup {
         }
     }
 }
+
+/// A table in a box that scrolls sideways on a narrow screen: `class` names it (for
+/// tests and styles; empty for none), `headers` are its columns, `rows` its body's rows.
+pub fn table<'a>(class: &str, headers: impl IntoIterator<Item = &'a str>, rows: Markup) -> Markup {
+    html! {
+        div.scroll {
+            table class=[(!class.is_empty()).then_some(class)] {
+                thead { tr { @for header in headers { th { (header) } } } }
+                tbody { (rows) }
+            }
+        }
+    }
+}

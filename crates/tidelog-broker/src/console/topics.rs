@@ -17,8 +17,8 @@ use tidelog_protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
 use tidelog_protocol::ErrorCode;
 
-use super::layout::{facts, page};
-use super::{name_value_lines, number, see_other, segment, unknown_topic, Console, Page, PageError};
+use super::layout::{facts, page, table};
+use super::{blocking, name_value_lines, number, see_other, segment, unknown_topic, Console, Page, PageError};
 use crate::broker::{is_internal_topic, Broker};
 use crate::handlers;
 use crate::partitions::last_stable_offset;
@@ -26,16 +26,12 @@ use crate::topic_config::{self, ConfigSource};
 
 /// Each topic's size in bytes, summed over its partitions, read without opening a log not
 /// opened yet (as `/metrics` reads them).
-fn topic_sizes(broker: &Broker) -> Result<BTreeMap<String, u64>, PageError> {
-    let summaries = broker
-        .partitions
-        .summaries_by_dir()
-        .map_err(|e| PageError::storage("reading the partitions' sizes", e))?;
+fn topic_sizes(broker: &Broker) -> BTreeMap<String, u64> {
     let mut sizes = BTreeMap::new();
-    for (tp, summary) in summaries.into_iter().flat_map(|(_, p)| p) {
+    for (tp, summary) in broker.partitions.summaries_by_dir().into_iter().flat_map(|(_, p)| p) {
         *sizes.entry(tp.topic().to_string()).or_insert(0) += summary.size_bytes;
     }
-    Ok(sizes)
+    sizes
 }
 
 pub async fn overview(Console(broker): Console) -> Page {
@@ -46,7 +42,7 @@ pub async fn overview(Console(broker): Console) -> Page {
             image.topics().map(|t| t.partitions as usize).sum::<usize>(),
         )
     };
-    let bytes: u64 = topic_sizes(&broker)?.values().sum();
+    let bytes: u64 = topic_sizes(&broker).values().sum();
     let groups = handlers::list_groups::respond(&broker, ListGroupsRequest::default())
         .groups
         .len();
@@ -85,24 +81,19 @@ pub async fn list(Console(broker): Console) -> Page {
         .topics()
         .map(|t| (t.name.clone(), t.partitions))
         .collect();
-    let sizes = topic_sizes(&broker)?;
+    let sizes = topic_sizes(&broker);
     let body = html! {
-        div.scroll {
-            table {
-                thead { tr { th { "Topic" } th { "Partitions" } th { "Records" } th { "Size" } } }
-                tbody {
-                    @for (name, partitions) in &topics {
-                        tr {
-                            td { a href={ "/topics/" (segment(name)) } { (name) }
-                                @if is_internal_topic(name) { " " span.note { "(internal)" } } }
-                            td.num { (partitions) }
-                            td.num { (records_in(&broker, name, *partitions)) }
-                            td.num { (bytes_text(sizes.get(name).copied().unwrap_or(0))) }
-                        }
-                    }
+        (table("topics", ["Topic", "Partitions", "Records", "Size"], html! {
+            @for (name, partitions) in &topics {
+                tr {
+                    td { a href={ "/topics/" (segment(name)) } { (name) }
+                        @if is_internal_topic(name) { " " span.note { "(internal)" } } }
+                    td.num { (partitions) }
+                    td.num { (records_in(&broker, name, *partitions)) }
+                    td.num { (bytes_text(sizes.get(name).copied().unwrap_or(0))) }
                 }
             }
-        }
+        }))
         h2 { "Create a topic" }
         form.card method="post" action="/topics" {
             label { "Name" input name="name" required; }
@@ -199,65 +190,59 @@ pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page 
         .topic(&topic)
         .cloned()
         .ok_or_else(|| unknown_topic(&topic))?;
-    let rows: Vec<PartitionRow> = (0..meta.partitions)
+    let partitions: Vec<_> = (0..meta.partitions)
         .filter_map(|index| broker.partitions.get(&topic, index).map(|p| (index, p)))
-        .map(|(index, partition)| {
-            let high_watermark = partition.high_watermark();
-            let snapshot = super::snapshot(&partition)?;
-            Ok(PartitionRow {
-                index,
-                log_start: snapshot.log_start_offset(),
-                high_watermark,
-                last_stable: last_stable_offset(high_watermark, &snapshot),
-                size: snapshot.segments().iter().map(|s| s.size()).sum(),
-                segments: snapshot.segments().len(),
+        .collect();
+    // A snapshot opens a log not opened since the start: file I/O, off the reactor.
+    let rows: Vec<PartitionRow> = blocking(move || {
+        partitions
+            .into_iter()
+            .map(|(index, partition)| {
+                let high_watermark = partition.high_watermark();
+                let snapshot = super::snapshot(&partition)?;
+                Ok(PartitionRow {
+                    index,
+                    log_start: snapshot.log_start_offset(),
+                    high_watermark,
+                    last_stable: last_stable_offset(high_watermark, &snapshot),
+                    size: snapshot.segments().iter().map(|s| s.size()).sum(),
+                    segments: snapshot.segments().len(),
+                })
             })
-        })
-        .collect::<Result<_, PageError>>()?;
+            .collect()
+    })
+    .await?;
     let configs = topic_config::resolve(&broker.config, &meta.configs);
     let base = format!("/topics/{}", segment(&topic));
     let body = html! {
         (facts([("Topic id", meta.id.to_string()), ("Partitions", meta.partitions.to_string())]))
         h2 { "Partitions" }
-        div.scroll {
-            table {
-                thead { tr {
-                    th { "Partition" } th { "Log start" } th { "High watermark" } th { "Last stable" }
-                    th { "Size" } th { "Segments" } th { "" }
-                } }
-                tbody {
-                    @for row in &rows {
-                        tr {
-                            td.num { (row.index) }
-                            td.num { (row.log_start) }
-                            td.num { (row.high_watermark) }
-                            td.num { (row.last_stable) }
-                            td.num { (bytes_text(row.size)) }
-                            td.num { (row.segments) }
-                            td {
-                                a href={ (base) "/partitions/" (row.index) "/messages" } { "Messages" } " · "
-                                a href={ (base) "/partitions/" (row.index) "/segments" } { "Segments" }
-                            }
-                        }
+        (table("partitions", ["Partition", "Log start", "High watermark", "Last stable", "Size", "Segments", ""], html! {
+            @for row in &rows {
+                tr {
+                    td.num { (row.index) }
+                    td.num { (row.log_start) }
+                    td.num { (row.high_watermark) }
+                    td.num { (row.last_stable) }
+                    td.num { (bytes_text(row.size)) }
+                    td.num { (row.segments) }
+                    td {
+                        a href={ (base) "/partitions/" (row.index) "/messages" } { "Messages" } " · "
+                        a href={ (base) "/partitions/" (row.index) "/segments" } { "Segments" }
                     }
                 }
             }
-        }
+        }))
         h2 { "Configs" }
-        div.scroll {
-            table {
-                thead { tr { th { "Name" } th { "Value" } th { "Source" } } }
-                tbody {
-                    @for config in &configs {
-                        tr {
-                            td { code { (config.name) } }
-                            td { code { (config.value) } }
-                            td { (source_name(config.source)) }
-                        }
-                    }
+        (table("configs", ["Name", "Value", "Source"], html! {
+            @for config in &configs {
+                tr {
+                    td { code { (config.name) } }
+                    td { code { (config.value) } }
+                    td { (source_name(config.source)) }
                 }
             }
-        }
+        }))
         @if !is_internal_topic(&topic) {
             h2 { "Delete" }
             form.card method="post" action={ (base) "/delete" } {

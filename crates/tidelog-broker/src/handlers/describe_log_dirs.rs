@@ -10,9 +10,6 @@ use tidelog_protocol::messages::describe_log_dirs_response::{
 };
 use tidelog_protocol::ResponseBody;
 
-use tidelog_protocol::ErrorCode;
-use tracing::error;
-
 use crate::broker::Broker;
 use crate::data_dir;
 use crate::handlers::{Reply, RequestContext};
@@ -29,16 +26,7 @@ fn respond(broker: &Broker, request: DescribeLogDirsRequest) -> DescribeLogDirsR
     let wanted: Option<BTreeMap<String, Vec<i32>>> = request
         .topics
         .map(|topics| topics.into_iter().map(|t| (t.topic, t.partitions)).collect());
-    let summaries = match broker.partitions.summaries_by_dir() {
-        Ok(summaries) => summaries,
-        Err(e) => {
-            error!(error = %e, "cannot read the log dirs' partitions");
-            return DescribeLogDirsResponse {
-                error_code: ErrorCode::KAFKA_STORAGE_ERROR.0,
-                ..Default::default()
-            };
-        }
-    };
+    let summaries = broker.partitions.summaries_by_dir();
     let results = summaries
         .into_iter()
         .map(|(dir, partitions)| {
