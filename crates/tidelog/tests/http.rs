@@ -451,4 +451,38 @@ fn the_segment_inspector_shows_aborted_transactions_and_producer_state() {
     assert!(segment.contains("<td>transactional, control</td>"), "{segment}");
     // The .txnindex entry: that producer, records 0 to 0, last stable offset 0.
     assert_eq!(cells(&segment, "num pid"), producers, "{segment}");
+
+    // The transactions page: the aborted one, then the next one open on console-txn-0.
+    let (status, page) = get(http, "/transactions");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(cells(&page, "txn-id"), ["<code>console-aborter</code>"], "{page}");
+    assert_eq!(cells(&page, "state"), ["CompleteAbort"], "{page}");
+    assert_eq!(cells(&page, "num pid"), producers, "{page}");
+    producer.begin_transaction().expect("begin_transaction");
+    queue(
+        &producer,
+        BaseRecord::to("console-txn").partition(0).key("k").payload("open"),
+    );
+    producer.flush(CLIENT_TIMEOUT).expect("flush");
+    let (_, page) = get(http, "/transactions");
+    assert_eq!(cells(&page, "state"), ["Ongoing"], "{page}");
+    assert_eq!(
+        cells(&page, "partitions"),
+        ["<a href=\"/topics/console-txn/partitions/0/segments\">console-txn-0</a> "],
+        "{page}"
+    );
+    // Its producers on console-txn: that producer, its open transaction from offset 2
+    // (the aborted record 0 and the ABORT marker 1 before it).
+    let (status, page) = get(http, "/transactions?topic=console-txn");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        cells(&page, "num pid"),
+        [producers[0].clone(), producers[0].clone()],
+        "{page}"
+    );
+    assert_eq!(cells(&page, "num txn-start"), ["2"], "{page}");
+    producer.commit_transaction(CLIENT_TIMEOUT).expect("commit_transaction");
+    let (status, body) = get(http, "/transactions?topic=no-such-topic");
+    assert_eq!(status, 404);
+    assert!(body.contains("Unknown topic no-such-topic."), "{body}");
 }

@@ -52,6 +52,7 @@ pub fn page(title: &str, body: Markup) -> Markup {
                     a.brand href="/" { "Tidelog" }
                     a href="/topics" { "Topics" }
                     a href="/groups" { "Consumer groups" }
+                    a href="/transactions" { "Transactions" }
                     a href="/metrics" { "Metrics" }
                 }
                 main {

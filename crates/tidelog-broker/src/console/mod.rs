@@ -27,6 +27,7 @@ mod layout;
 mod messages;
 mod segments;
 mod topics;
+mod transactions;
 
 use std::sync::Arc;
 
@@ -67,6 +68,7 @@ pub fn router() -> Router<Readiness> {
         .route("/groups/{group}", get(groups::group))
         .route("/groups/{group}/reset", post(groups::reset))
         .route("/groups/{group}/delete", post(groups::delete))
+        .route("/transactions", get(transactions::transactions))
         .fallback(|| async { PageError::not_found("No such page.") })
         .layer(middleware::from_fn(same_origin_posts))
 }

@@ -53,12 +53,17 @@ pub async fn list(Console(broker): Console, Path((topic, index)): Path<(String, 
         }],
         ..Default::default()
     };
-    let producers: Vec<ProducerState> = handlers::describe_producers::respond(&broker, request)
-        .topics
-        .into_iter()
-        .flat_map(|t| t.partitions)
-        .flat_map(|p| p.active_producers)
-        .collect();
+    let reader = broker.clone();
+    // The producer state is read under the log's lock: off the reactor too.
+    let producers: Vec<ProducerState> = blocking(move || {
+        Ok(handlers::describe_producers::respond(&reader, request)
+            .topics
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .flat_map(|p| p.active_producers)
+            .collect())
+    })
+    .await?;
     let base = format!("/topics/{}/partitions/{index}", segment(&topic));
     let body = html! {
         p { a href={ "/topics/" (segment(&topic)) } { "Topic " (topic) } " · " a href={ (base) "/messages" } { "Messages" } }
