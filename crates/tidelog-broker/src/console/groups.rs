@@ -330,8 +330,7 @@ pub async fn reset(
             .collect(),
         ..Default::default()
     };
-    let context = super::context(&broker, *handlers::offset_commit::VERSIONS.end());
-    let response = response!(handlers::offset_commit::handle(&context, request).await, OffsetCommit)?;
+    let response = call!(&broker, offset_commit, request, OffsetCommit)?;
     let refused = response
         .topics
         .iter()
@@ -348,8 +347,7 @@ pub async fn delete(Console(broker): Console, Path(id): Path<String>) -> Page {
         groups_names: vec![id.clone()],
         ..Default::default()
     };
-    let context = super::context(&broker, *handlers::delete_groups::VERSIONS.end());
-    let response = response!(handlers::delete_groups::handle(&context, request).await, DeleteGroups)?;
+    let response = call!(&broker, delete_groups, request, DeleteGroups)?;
     match response.results.first().map(|r| ErrorCode(r.error_code)) {
         Some(ErrorCode::NONE) => Ok(see_other("/groups")),
         Some(ErrorCode::GROUP_ID_NOT_FOUND) => Err(PageError::not_found(format!("Unknown consumer group {id}."))),

@@ -28,6 +28,9 @@ input,select,textarea{font:inherit;padding:.3rem .4rem;border:1px solid #aab4c0;
 textarea{min-width:16rem}
 button{font:inherit;padding:.35rem .9rem;border:0;border-radius:4px;background:#0b5fa5;color:#fff;cursor:pointer}
 button.danger{background:#b3261e}
+form.inline{display:flex;flex-wrap:nowrap;gap:.3rem;margin:0}
+form.inline input{min-width:7rem;flex:1}
+form.inline button{padding:.2rem .6rem}
 .error{background:#fdecea;border:1px solid #f5c2bd;padding:.6rem .8rem;border-radius:6px}
 .note{color:#5b6776;font-size:.85rem}
 .ok{color:#1e7b34}.bad{color:#b3261e}

@@ -22,6 +22,15 @@ macro_rules! response {
     };
 }
 
+/// Calls handler `$handler` (a module of `handlers`) as a client speaking its newest
+/// version would, and takes the `ResponseBody::$kind` it answers ([`response!`]).
+macro_rules! call {
+    ($broker:expr, $handler:ident, $request:expr, $kind:ident) => {{
+        let context = $crate::console::context($broker, *$crate::handlers::$handler::VERSIONS.end());
+        response!($crate::handlers::$handler::handle(&context, $request).await, $kind)
+    }};
+}
+
 mod groups;
 mod layout;
 mod messages;
@@ -54,6 +63,7 @@ pub fn router() -> Router<Readiness> {
         .route("/topics", get(topics::list).post(topics::create))
         .route("/topics/{topic}", get(topics::topic))
         .route("/topics/{topic}/delete", post(topics::delete))
+        .route("/topics/{topic}/configs", post(topics::alter_config))
         .route("/topics/{topic}/partitions/{partition}/messages", get(messages::browse))
         .route(
             "/topics/{topic}/partitions/{partition}/produce",

@@ -4,6 +4,7 @@
 //! DeleteTopics handlers, with their checks.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::Path;
@@ -14,6 +15,11 @@ use maud::html;
 use serde::Deserialize;
 use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
 use tidelog_protocol::messages::delete_topics_request::DeleteTopicsRequest;
+use tidelog_protocol::messages::describe_configs_request::{DescribeConfigsRequest, DescribeConfigsResource};
+use tidelog_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
+use tidelog_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
+};
 use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
 use tidelog_protocol::ErrorCode;
 
@@ -22,7 +28,7 @@ use super::{blocking, name_value_lines, number, see_other, segment, unknown_topi
 use crate::broker::{is_internal_topic, Broker};
 use crate::handlers;
 use crate::partitions::last_stable_offset;
-use crate::topic_config::{self, ConfigSource};
+use crate::topic_config::{ConfigSource, RESOURCE_TOPIC};
 
 /// Each topic's size in bytes, summed over its partitions, read without opening a log not
 /// opened yet (as `/metrics` reads them).
@@ -212,7 +218,7 @@ pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page 
             .collect()
     })
     .await?;
-    let configs = topic_config::resolve(&broker.config, &meta.configs);
+    let configs = describe_configs(&broker, &topic).await?;
     let base = format!("/topics/{}", segment(&topic));
     let body = html! {
         (facts([("Topic id", meta.id.to_string()), ("Partitions", meta.partitions.to_string())]))
@@ -234,12 +240,24 @@ pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page 
             }
         }))
         h2 { "Configs" }
+        p.note { "As DescribeConfigs reports them. Set or reset one through IncrementalAlterConfigs, \
+            as kafka-configs --alter does; a topic's own value (DYNAMIC_TOPIC_CONFIG) resets to the default." }
         (table("configs", ["Name", "Value", "Source"], html! {
             @for config in &configs {
-                tr {
-                    td { code { (config.name) } }
-                    td { code { (config.value) } }
-                    td { (source_name(config.source)) }
+                @let value = config.value.clone().unwrap_or_default();
+                tr id={ "config-" (config.name) } {
+                    td { code title=[config.documentation.as_deref()] { (config.name) } }
+                    td {
+                        form.inline method="post" action={ (base) "/configs" } {
+                            input type="hidden" name="name" value=(config.name);
+                            input name="value" value=(value) aria-label={ "Value of " (config.name) };
+                            button type="submit" name="op" value="set" { "Set" }
+                            @if config.config_source == ConfigSource::DynamicTopic as i8 {
+                                button.danger type="submit" name="op" value="delete" { "Reset" }
+                            }
+                        }
+                    }
+                    td.source { (source_name(config.config_source)) }
                 }
             }
         }))
@@ -254,14 +272,94 @@ pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page 
     Ok(page(&format!("Topic {topic}"), body).into_response())
 }
 
-/// Kafka's names of config sources, as `kafka-configs --describe` prints them.
-fn source_name(source: ConfigSource) -> &'static str {
-    match source {
-        ConfigSource::DynamicTopic => "DYNAMIC_TOPIC_CONFIG",
-        ConfigSource::StaticBroker => "STATIC_BROKER_CONFIG",
-        ConfigSource::Default => "DEFAULT_CONFIG",
+/// A topic's configs as the DescribeConfigs handler reports them, with their documentation.
+async fn describe_configs(broker: &Arc<Broker>, topic: &str) -> Result<Vec<DescribeConfigsResourceResult>, PageError> {
+    let request = DescribeConfigsRequest {
+        resources: vec![DescribeConfigsResource {
+            resource_type: RESOURCE_TOPIC,
+            resource_name: topic.to_string(),
+            configuration_keys: None,
+            ..Default::default()
+        }],
+        include_documentation: true,
+        ..Default::default()
+    };
+    let response = call!(broker, describe_configs, request, DescribeConfigs)?;
+    let result = response
+        .results
+        .into_iter()
+        .next()
+        .ok_or_else(|| PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None))?;
+    match ErrorCode(result.error_code) {
+        ErrorCode::NONE => Ok(result.configs),
+        code => Err(PageError::kafka(code, result.error_message)),
     }
 }
+
+/// Kafka's names of config sources (DescribeConfigs' `config_source`), as
+/// `kafka-configs --describe` prints them.
+fn source_name(source: i8) -> &'static str {
+    match source {
+        1 => "DYNAMIC_TOPIC_CONFIG",
+        2 => "DYNAMIC_BROKER_CONFIG",
+        3 => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+        4 => "STATIC_BROKER_CONFIG",
+        5 => "DEFAULT_CONFIG",
+        6 => "DYNAMIC_BROKER_LOGGER_CONFIG",
+        _ => "UNKNOWN",
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConfigForm {
+    name: String,
+    #[serde(default)]
+    value: String,
+    op: String,
+}
+
+/// Sets or resets one of a topic's configs through the IncrementalAlterConfigs handler
+/// (SET or DELETE), with its validation and its messages.
+pub async fn alter_config(
+    Console(broker): Console,
+    Path(topic): Path<String>,
+    form: Result<Form<ConfigForm>, FormRejection>,
+) -> Page {
+    let form = form?.0;
+    let (config_operation, value) = match form.op.as_str() {
+        "set" => (OP_SET, Some(form.value.trim().to_string())),
+        "delete" => (OP_DELETE, None),
+        other => return Err(PageError::bad_request(format!("Unknown config operation {other:?}."))),
+    };
+    let request = IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: RESOURCE_TOPIC,
+            resource_name: topic.clone(),
+            configs: vec![AlterableConfig {
+                name: form.name.trim().to_string(),
+                config_operation,
+                value,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let response = call!(&broker, incremental_alter_configs, request, IncrementalAlterConfigs)?;
+    match response.responses.into_iter().next() {
+        Some(r) if r.error_code == 0 => Ok(see_other(&format!(
+            "/topics/{}#config-{}",
+            segment(&topic),
+            segment(form.name.trim())
+        ))),
+        Some(r) => Err(PageError::kafka(ErrorCode(r.error_code), r.error_message)),
+        None => Err(PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None)),
+    }
+}
+
+/// IncrementalAlterConfigs' operations the form makes.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
 
 /// Bytes in binary units, exact below a KiB.
 pub fn bytes_text(bytes: u64) -> String {

@@ -28,9 +28,10 @@ pub struct TransactionsQuery {
 
 pub async fn transactions(Console(broker): Console, query: Result<Query<TransactionsQuery>, QueryRejection>) -> Page {
     let query = query?.0;
-    let context = super::context(&broker, *handlers::list_transactions::VERSIONS.end());
-    let listed = response!(
-        handlers::list_transactions::handle(&context, ListTransactionsRequest::default()).await,
+    let listed = call!(
+        &broker,
+        list_transactions,
+        ListTransactionsRequest::default(),
         ListTransactions
     )?;
     if listed.error_code != 0 {
@@ -44,11 +45,7 @@ pub async fn transactions(Console(broker): Console, query: Result<Query<Transact
             .collect(),
         ..Default::default()
     };
-    let context = super::context(&broker, *handlers::describe_transactions::VERSIONS.end());
-    let described = response!(
-        handlers::describe_transactions::handle(&context, request).await,
-        DescribeTransactions
-    )?;
+    let described = call!(&broker, describe_transactions, request, DescribeTransactions)?;
     // An id expired between the two calls is answered TRANSACTIONAL_ID_NOT_FOUND: left out.
     let transactions: Vec<_> = described
         .transaction_states
