@@ -173,6 +173,27 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
     assert_eq!(fact(&overview, "Topics"), listed.to_string(), "{overview}");
     assert_eq!(fact(&overview, "Brokers"), "1", "{overview}");
     assert_eq!(fact(&overview, "Consumer groups"), "0", "{overview}");
+    // The live charts' totals: what was produced, as /metrics counts it.
+    let (status, totals) = get(http, "/overview/throughput.json");
+    assert_eq!(status, 200, "{totals}");
+    let metrics = get(http, "/metrics").1;
+    let produced_bytes = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tidelog_produce_bytes_total{topic=\"console-orders\"} "))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(totals.contains("\"produce_records\":3,"), "{totals}");
+    assert!(
+        totals.contains(&format!("\"produce_bytes\":{produced_bytes},")),
+        "{totals} {produced_bytes}"
+    );
+    assert!(
+        overview.contains("<script src=\"/static/uplot-1.6.32.iife.min.js\" defer></script>"),
+        "{overview}"
+    );
+    let (status, uplot) = get(http, "/static/uplot-1.6.32.iife.min.js");
+    assert_eq!(status, 200);
+    assert!(uplot.contains("uPlot"), "the vendored uPlot");
+    assert_eq!(get(http, "/static/overview.js").0, 200);
     let (status, topic) = get(http, "/topics/console-orders");
     assert_eq!(status, 200, "{topic}");
     // Partition 0: log start 0, high watermark 3, last stable 3, one segment.

@@ -11,7 +11,7 @@ header{background:#12324a;padding:.6rem 1rem;display:flex;flex-wrap:wrap;gap:.4r
 header a{color:#fff;text-decoration:none}
 header a.brand{font-weight:700;font-size:1.1rem}
 main{max-width:1240px;margin:0 auto;padding:1rem}
-h1{font-size:1.4rem;margin:.2rem 0 1rem;word-break:break-all}
+h1{font-size:1.4rem;margin:.2rem 0 1rem;overflow-wrap:anywhere}
 h2{font-size:1.1rem;margin:1.4rem 0 .5rem}
 a{color:#0b5fa5}
 .scroll{overflow-x:auto;background:#fff;border:1px solid #d8dee6;border-radius:6px}
@@ -31,6 +31,7 @@ button.danger{background:#b3261e}
 form.inline{display:flex;flex-wrap:nowrap;gap:.3rem;margin:0}
 form.inline input{min-width:7rem;flex:1}
 form.inline button{padding:.2rem .6rem}
+table.configs code{white-space:nowrap;word-break:normal}
 .error{background:#fdecea;border:1px solid #f5c2bd;padding:.6rem .8rem;border-radius:6px}
 .note{color:#5b6776;font-size:.85rem}
 .ok{color:#1e7b34}.bad{color:#b3261e}
@@ -41,6 +42,11 @@ dt{font-size:.8rem;color:#5b6776}dd{margin:0;font-weight:600;word-break:break-al
 
 /// A whole page: `title` as the heading, `body` under it.
 pub fn page(title: &str, body: Markup) -> Markup {
+    page_with_head(title, html! {}, body)
+}
+
+/// [`page`] with more in its `head` (a page's scripts and their styles).
+pub fn page_with_head(title: &str, head: Markup, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -49,6 +55,7 @@ pub fn page(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Tidelog" }
                 style { (PreEscaped(CSS)) }
+                (head)
             }
             body {
                 header {

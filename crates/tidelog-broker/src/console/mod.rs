@@ -1,5 +1,6 @@
 //! The web console at `/` of the HTTP listeners: server-rendered pages (maud, escaped by
-//! default, no script and no asset fetched from elsewhere) over the broker's own state.
+//! default, nothing fetched from elsewhere) over the broker's own state. Only the overview
+//! has script: its live charts (uPlot, vendored and served from the binary).
 //!
 //! Pages read through the functions the Kafka handlers use (often the handlers
 //! themselves, fed a request built here), and change metadata or offsets only through
@@ -34,6 +35,7 @@ macro_rules! call {
 mod groups;
 mod layout;
 mod messages;
+mod overview;
 mod segments;
 mod topics;
 mod transactions;
@@ -59,7 +61,17 @@ use crate::partitions::Partition;
 /// The console's routes, merged into the HTTP listeners' router.
 pub fn router() -> Router<Readiness> {
     Router::new()
-        .route("/", get(topics::overview))
+        .route("/", get(overview::overview))
+        .route("/overview/throughput.json", get(overview::throughput))
+        .route(
+            &format!("/static/uplot-{}.iife.min.js", overview::UPLOT_VERSION),
+            get(overview::uplot_js),
+        )
+        .route(
+            &format!("/static/uplot-{}.min.css", overview::UPLOT_VERSION),
+            get(overview::uplot_css),
+        )
+        .route("/static/overview.js", get(overview::overview_js))
         .route("/topics", get(topics::list).post(topics::create))
         .route("/topics/{topic}", get(topics::topic))
         .route("/topics/{topic}/delete", post(topics::delete))

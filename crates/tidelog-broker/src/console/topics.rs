@@ -20,7 +20,6 @@ use tidelog_protocol::messages::describe_configs_response::DescribeConfigsResour
 use tidelog_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
 };
-use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
 use tidelog_protocol::ErrorCode;
 
 use super::layout::{facts, page, table};
@@ -32,52 +31,12 @@ use crate::topic_config::{ConfigSource, RESOURCE_TOPIC};
 
 /// Each topic's size in bytes, summed over its partitions, read without opening a log not
 /// opened yet (as `/metrics` reads them).
-fn topic_sizes(broker: &Broker) -> BTreeMap<String, u64> {
+pub(super) fn topic_sizes(broker: &Broker) -> BTreeMap<String, u64> {
     let mut sizes = BTreeMap::new();
     for (tp, summary) in broker.partitions.summaries_by_dir().into_iter().flat_map(|(_, p)| p) {
         *sizes.entry(tp.topic().to_string()).or_insert(0) += summary.size_bytes;
     }
     sizes
-}
-
-pub async fn overview(Console(broker): Console) -> Page {
-    let (topics, partitions) = {
-        let image = broker.metadata.image();
-        (
-            image.topics().count(),
-            image.topics().map(|t| t.partitions as usize).sum::<usize>(),
-        )
-    };
-    let bytes: u64 = topic_sizes(&broker).values().sum();
-    let groups = handlers::list_groups::respond(&broker, ListGroupsRequest::default())
-        .groups
-        .len();
-    let listeners = broker
-        .config
-        .advertised_listeners
-        .iter()
-        .map(|l| format!("{}://{}:{}", l.name, l.host, l.port))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let body = html! {
-        h2 { "Broker" }
-        (facts([
-            ("Node id", broker.config.node_id.to_string()),
-            ("Cluster id", broker.cluster_id.clone()),
-            ("Kafka listeners", listeners),
-            ("Log dirs", broker.config.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")),
-        ]))
-        h2 { "Totals" }
-        (facts([
-            ("Brokers", "1".to_string()),
-            ("Topics", topics.to_string()),
-            ("Partitions", partitions.to_string()),
-            ("Log size", bytes_text(bytes)),
-            ("Consumer groups", groups.to_string()),
-        ]))
-        p { a href="/topics" { "Topics" } " · " a href="/groups" { "Consumer groups" } }
-    };
-    Ok(page("Overview", body).into_response())
 }
 
 pub async fn list(Console(broker): Console) -> Page {
