@@ -15,6 +15,7 @@ mod cleaner;
 mod machine;
 mod metadata;
 mod partitions;
+mod scrape;
 mod work_dir;
 
 use std::fmt;
@@ -123,6 +124,10 @@ struct ProduceArgs {
     /// Seconds to produce for.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// GET http://HOST:PORT/metrics (the broker's HTTP listener) once a second while the
+    /// run lasts, as Prometheus would, to measure what scraping costs the Kafka port.
+    #[arg(long, value_name = "HOST:PORT")]
+    scrape_metrics: Option<String>,
 }
 
 #[derive(Args)]
@@ -279,7 +284,14 @@ pub fn run(args: BenchArgs, bootstrap: &str) -> Result<(), Failure> {
                 Some(n) => Amount::Records(n),
                 None => Amount::Duration(Duration::from_secs_f64(a.duration)),
             };
-            output::line(produce(bootstrap, &a.target.topic, &a.load, a.acks, amount)?)
+            let scraper = a.scrape_metrics.map(scrape::Scraper::start);
+            let produced = produce(bootstrap, &a.target.topic, &a.load, a.acks, amount);
+            // Stopped before the run's result is looked at, so that a failed run stops it too.
+            let scraped = scraper.map(scrape::Scraper::stop).transpose();
+            match scraped? {
+                Some(scrapes) => output::line(format!("{}; {scrapes}", produced?)),
+                None => output::line(produced?),
+            }
         }
         BenchCommand::Consume(a) => output::line(consume(bootstrap, &a.target.topic, a.fetch_max_bytes)?),
         BenchCommand::Latency(a) => output::line(latency(bootstrap, &a.target.topic, &a.load, a.rate, a.duration)?),
