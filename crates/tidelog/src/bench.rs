@@ -33,7 +33,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use crate::admin::AdminClient;
 use crate::client::{self, TIMEOUT};
 use crate::failure::Failure;
-use crate::{interrupt, output, topics};
+use crate::{interrupt, output, progress, topics};
 use broker_process::{BrokerProcess, Rss};
 
 /// The benchmark's clients' `client.id`.
@@ -273,6 +273,22 @@ impl Amount {
         match self {
             Amount::Records(n) => sent >= n,
             Amount::Duration(d) => started.elapsed() >= d,
+        }
+    }
+
+    /// The run's length in progress steps: records, or milliseconds.
+    fn steps(self) -> u64 {
+        match self {
+            Amount::Records(n) => n,
+            Amount::Duration(d) => d.as_millis() as u64,
+        }
+    }
+
+    /// How far the run is, in [`Amount::steps`].
+    fn step(self, sent: u64, started: Instant) -> u64 {
+        match self {
+            Amount::Records(_) => sent,
+            Amount::Duration(_) => started.elapsed().as_millis() as u64,
         }
     }
 }
@@ -524,12 +540,17 @@ fn produce(bootstrap: &str, topic: &str, load: &Load, acks: Acks, amount: Amount
     let producer = producer(bootstrap, acks, load.linger_ms, false)?;
     let value = payload(load.record_size);
     warm_up(&producer, topic, &value)?;
+    let progress = progress::steps(amount.steps(), "producing");
     let started = Instant::now();
     let mut sent = 0u64;
     while !amount.done(sent, started) {
         send(&producer, topic, (sent % partitions as u64) as i32, &value)?;
         sent += 1;
+        if sent % 4096 == 0 {
+            progress.set_position(amount.step(sent, started));
+        }
     }
+    progress.finish_and_clear();
     let done = producer.context().wait_for(sent + 1, Duration::from_secs(300))?;
     Ok(Throughput {
         records: sent,

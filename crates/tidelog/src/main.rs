@@ -9,6 +9,7 @@ mod groups;
 mod interrupt;
 mod metrics;
 mod output;
+mod progress;
 mod serve;
 mod topics;
 
