@@ -238,7 +238,11 @@ impl Collector for Scraped {
         let high_watermarks = self.broker.partitions.high_watermarks();
         // A scrape opens no log: those not opened since a clean shutdown are summed up
         // from their directories.
-        let summaries = self.broker.partitions.summaries_by_dir();
+        let per_partition = self.broker.config.metrics_partition_series_enable;
+        let summaries = match per_partition {
+            true => self.broker.partitions.summaries_by_dir(),
+            false => Vec::new(),
+        };
         for (tp, summary) in summaries.into_iter().flat_map(|(_, p)| p) {
             let labels = PartitionLabels {
                 topic: tp.topic().to_string(),
@@ -250,7 +254,11 @@ impl Collector for Scraped {
         }
         let dirty_ratio = Family::<PartitionLabels, Gauge<f64, AtomicU64>>::default();
         let last_cleaned = Family::<PartitionLabels, Gauge<f64, AtomicU64>>::default();
-        for (tp, status) in self.broker.partitions.cleaner_statuses() {
+        let statuses = match per_partition {
+            true => self.broker.partitions.cleaner_statuses(),
+            false => Default::default(),
+        };
+        for (tp, status) in statuses {
             let labels = PartitionLabels {
                 topic: tp.topic().to_string(),
                 partition: tp.partition(),

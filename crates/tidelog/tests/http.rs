@@ -141,6 +141,29 @@ fn health_and_metrics_answer_once_the_broker_serves() {
 }
 
 #[test]
+fn per_partition_series_can_be_turned_off() {
+    let series = |broker: &Broker| {
+        broker.admin().create_ok(&[common::clients::new_topic("metered", 2, 1)]);
+        let metrics = get(broker.http_addr().expect("an HTTP listener"), "/metrics").1;
+        let count = |prefix: &str| metrics.lines().filter(|l| l.starts_with(prefix)).count();
+        (
+            count("tidelog_log_size_bytes{"),
+            count("tidelog_log_end_offset{topic=\"metered\""),
+            metrics
+                .lines()
+                .find(|l| l.starts_with("tidelog_partitions "))
+                .map(str::to_string),
+        )
+    };
+    let default = series(&Broker::start(&[]));
+    assert_eq!((default.0 >= 2, default.1), (true, 2), "{default:?}");
+    let off = Broker::start(&["--override", "metrics.partition.series.enable=false"]);
+    let (sizes, ends, partitions) = series(&off);
+    assert_eq!((sizes, ends), (0, 0));
+    assert_eq!(partitions, default.2, "the partition count stays");
+}
+
+#[test]
 fn an_empty_http_listeners_turns_http_off() {
     let broker = Broker::start(&["--override", "http.listeners="]);
     assert_eq!(broker.http_addr(), None, "{}", broker.log());
