@@ -84,6 +84,8 @@ def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
     assert value("tidelog_log_start_offset", partition) == 0
     assert value("tidelog_consumer_group_lag", {"group": GROUP, **partition}) == RECORDS - COMMITTED
     assert value("tidelog_log_flush_duration_seconds_count", {}) >= 1
+    # Each acks=all produce is one append made durable by some fsync (the offset commit too).
+    assert value("tidelog_log_flush_appends_sum", {}) >= RECORDS
     assert value("tidelog_connections_accepted_total", {}) >= 3
     assert value("tidelog_process_resident_memory_bytes", {}) > 0
     assert value("tidelog_process_open_fds", {}) > 0

@@ -215,6 +215,11 @@ pub fn registry(broker: Arc<Broker>) -> Registry {
         Unit::Seconds,
         broker.partitions.flusher.fsync_seconds.clone(),
     );
+    registry.register(
+        "log_flush_appends",
+        "Appends (a produce request's partition, an internal-topic write) each fsync of the group-commit flusher made durable",
+        broker.partitions.flusher.fsync_appends.clone(),
+    );
     registry.register_collector(Box::new(Scraped { broker }));
     registry
 }
