@@ -167,6 +167,30 @@ def test_console_in_a_browser(broker, browser):
     assert "MISMATCH" not in browser.page_source
     console.shoot("segment")
 
+    # A config edited in the topic page, with its source.
+    console.open(f"/topics/{TOPIC}")
+    console.fill("tr#config-retention\\.ms form", {"value": "3600000"})
+    row = console.find("tr#config-retention\\.ms")
+    assert row.find_element(console.by.NAME, "value").get_attribute("value") == "3600000"
+    assert row.find_element(console.by.CSS_SELECTOR, "td.source").text == "DYNAMIC_TOPIC_CONFIG"
+    console.shoot("topic-configs")
+
+    console.open("/transactions")
+    assert console.heading() == "Transactions and producers"
+    console.fill("form[action='/transactions']", {}, select={"topic": TOPIC})
+    assert console.texts("table.producers td.pid") == sorted({p for p in inspected if p != "-1"})
+    console.shoot("transactions")
+
+    # The overview's live charts, drawn by the vendored uPlot from the broker's totals: the
+    # records produced (the form's and the producer's), once two reads made a point.
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    console.open("/")
+    WebDriverWait(browser, 15).until(lambda d: int(console.find("#rates").get_attribute("data-points") or 0) >= 1)
+    assert console.find("#rates").get_attribute("data-produce-records") == str(end)
+    assert len(browser.find_elements(console.by.CSS_SELECTOR, "#charts .uplot canvas")) == 2
+    console.shoot("overview-live")
+
     # A topic that does not exist: a page saying so, and a 404 (checked by the Rust tests).
     console.open("/topics/no-such-topic")
     assert "Unknown topic no-such-topic." in console.find("p.error").text

@@ -2,6 +2,9 @@
 parses with the Prometheus client's own parser, produce counts equal what was sent, and a
 group's lag is the high watermark minus its committed offset."""
 
+import json
+import pathlib
+import re
 import urllib.request
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -55,6 +58,15 @@ def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
     consumer.commit({tp: OffsetAndMetadata(COMMITTED, None, -1)})
     consumer.close()
 
+    # A fetch past the end is answered OFFSET_OUT_OF_RANGE; the consumer then resets to
+    # the earliest offset and reads a record.
+    stray = KafkaConsumer(bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
+                          consumer_timeout_ms=10000)
+    stray.assign([tp])
+    stray.seek(tp, RECORDS + 1000)
+    assert next(iter(stray)).offset == 0
+    stray.close()
+
     status, text = http_get(broker, "/metrics")
     assert status == 200
     values = samples(text)
@@ -72,9 +84,30 @@ def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
     assert value("tidelog_log_start_offset", partition) == 0
     assert value("tidelog_consumer_group_lag", {"group": GROUP, **partition}) == RECORDS - COMMITTED
     assert value("tidelog_log_flush_duration_seconds_count", {}) >= 1
+    # Each acks=all produce is one append made durable by some fsync (the offset commit too).
+    assert value("tidelog_log_flush_appends_sum", {}) >= RECORDS
     assert value("tidelog_connections_accepted_total", {}) >= 3
     assert value("tidelog_process_resident_memory_bytes", {}) > 0
     assert value("tidelog_process_open_fds", {}) > 0
     # The topic's active segment is open (the metadata log's too), within the budget.
     assert 1 <= value("tidelog_log_open_files", {}) <= value("tidelog_log_open_files_budget", {})
     assert value("tidelog_log_file_opens_total", {}) >= 1
+    assert value("tidelog_request_errors_total", {"api": "Fetch", "error": "OFFSET_OUT_OF_RANGE"}) >= 1
+    assert_dashboard_queries_exist(text)
+
+
+DASHBOARD = pathlib.Path(__file__).resolve().parents[2] / "docs" / "grafana" / "tidelog-broker.json"
+
+
+def assert_dashboard_queries_exist(text):
+    """Every series the Grafana dashboard queries has samples in this scrape."""
+    scraped = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    queried = {name for expr in exprs for name in re.findall(r"\btidelog_[a-z_]+", expr)}
+    assert len(exprs) >= 14 and len(queried) >= 14, exprs
+    assert sorted(queried - scraped) == [], f"queried by {DASHBOARD.name} but not in /metrics"
+    # The variables' query too.
+    for variable in dashboard["templating"]["list"]:
+        for name in re.findall(r"\btidelog_[a-z_]+", variable.get("query", "")):
+            assert name in scraped, name

@@ -140,6 +140,10 @@ pub struct BrokerConfig {
     pub log_dirs: Vec<PathBuf>,
     /// `host:port` addresses of the HTTP listeners (metrics, health); none turns HTTP off.
     pub http_listeners: Vec<String>,
+    /// `metrics.partition.series.enable` (Tidelog's): whether `/metrics` has a series per
+    /// partition (log size, start and end offsets, the cleaner's figures); off for brokers
+    /// of many partitions, whose scrapes they would make large.
+    pub metrics_partition_series_enable: bool,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
@@ -249,6 +253,7 @@ impl Default for BrokerConfig {
             advertised_listeners: vec![advertise(&listener)],
             log_dirs: vec![PathBuf::from("data")],
             http_listeners: vec!["127.0.0.1:8080".into()],
+            metrics_partition_series_enable: true,
             num_partitions: 1,
             default_replication_factor: 1,
             auto_create_topics_enable: true,
@@ -814,6 +819,7 @@ impl BrokerConfig {
                     }
                 }
                 "http.listeners" => c.http_listeners = http_listeners(k, v)?,
+                "metrics.partition.series.enable" => c.metrics_partition_series_enable = boolean(k, v)?,
                 "listener.security.protocol.map" => protocols = protocol_map(k, v)?,
                 "controller.listener.names" => {
                     controller_names = v.split(',').map(|n| n.trim().to_ascii_uppercase()).collect();
@@ -1010,6 +1016,10 @@ impl BrokerConfig {
                 self.default_replication_factor.to_string(),
             ),
             ("auto.create.topics.enable", self.auto_create_topics_enable.to_string()),
+            (
+                "metrics.partition.series.enable",
+                self.metrics_partition_series_enable.to_string(),
+            ),
             ("delete.topic.enable", self.delete_topic_enable.to_string()),
             ("log.segment.bytes", self.log_segment_bytes.to_string()),
             (

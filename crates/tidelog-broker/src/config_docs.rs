@@ -39,6 +39,12 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "Whether a Metadata request for an unknown topic creates it.",
     ),
     (
+        "metrics.partition.series.enable",
+        ConfigType::Boolean,
+        "Tidelog's: whether /metrics has a series per partition (log size, start and end offsets, the \
+         cleaner's figures); turn it off on a broker of many partitions.",
+    ),
+    (
         "delete.topic.enable",
         ConfigType::Boolean,
         "Whether topics may be deleted.",

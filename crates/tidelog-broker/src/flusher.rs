@@ -11,11 +11,11 @@
 //! acks=all, median latency 360 ms with one thread, 15 ms with eight). After each fsync
 //! that moved a high watermark, `data_version` changes, which wakes long-poll fetches.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use tokio::sync::watch;
 use tracing::error;
 
@@ -41,6 +41,9 @@ struct Pending {
     /// Partitions being fsynced, by [`key`]; they stay queued in `dirty` until that fsync
     /// is done.
     flushing: HashSet<usize>,
+    /// Marks (appends) of each queued partition since it was queued, by [`key`]: what its
+    /// next fsync makes durable.
+    marks: HashMap<usize, u64>,
     stop: bool,
 }
 
@@ -55,13 +58,14 @@ impl Pending {
         if self.queued.insert(key(partition)) {
             self.dirty.push_back(partition.clone());
         }
+        *self.marks.entry(key(partition)).or_insert(0) += 1;
     }
 
     /// The first dirty partition no thread is flushing, moved to `flushing`. Those passed
     /// over are being flushed, so at most one per flusher thread. A new partition comes
     /// with the other new ones queued if they are many (up to [`NEW_TOGETHER_MAX`]), to be
-    /// flushed together.
-    fn take(&mut self) -> Option<Vec<Arc<Partition>>> {
+    /// flushed together. Also how many appends the batch's fsync makes durable.
+    fn take(&mut self) -> Option<(Vec<Arc<Partition>>, u64)> {
         let index = self.dirty.iter().position(|p| !self.flushing.contains(&key(p)))?;
         let first = &self.dirty[index];
         let together = |p: &Arc<Partition>| p.has_new_dir() && !self.flushing.contains(&key(p));
@@ -81,11 +85,13 @@ impl Pending {
         } else {
             vec![self.dirty.remove(index).expect("found")]
         };
+        let mut appends = 0;
         for partition in &batch {
             self.queued.remove(&key(partition));
             self.flushing.insert(key(partition));
+            appends += self.marks.remove(&key(partition)).unwrap_or(0);
         }
-        Some(batch)
+        Some((batch, appends))
     }
 }
 
@@ -94,6 +100,7 @@ struct Shared {
     wake: Condvar,
     data_version: watch::Sender<u64>,
     fsync_seconds: Histogram,
+    fsync_appends: Histogram,
 }
 
 impl Shared {
@@ -106,6 +113,8 @@ pub struct Flusher {
     shared: Arc<Shared>,
     /// Each flush's duration (its count is the number of flushes), for `/metrics`.
     pub fsync_seconds: Histogram,
+    /// The appends each flush made durable: the group commit's batch size, for `/metrics`.
+    pub fsync_appends: Histogram,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -116,6 +125,7 @@ impl Flusher {
             wake: Condvar::new(),
             data_version: watch::channel(0).0,
             fsync_seconds: latency_histogram(),
+            fsync_appends: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
         });
         let threads = (0..FLUSH_THREADS)
             .map(|i| {
@@ -128,6 +138,7 @@ impl Flusher {
             .collect();
         Flusher {
             fsync_seconds: shared.fsync_seconds.clone(),
+            fsync_appends: shared.fsync_appends.clone(),
             shared,
             threads: Mutex::new(threads),
         }
@@ -157,11 +168,11 @@ impl Flusher {
 
 fn run(shared: &Shared) {
     loop {
-        let batch = {
+        let (batch, appends) = {
             let mut pending = shared.lock();
             loop {
-                if let Some(batch) = pending.take() {
-                    break batch;
+                if let Some(taken) = pending.take() {
+                    break taken;
                 }
                 // Partitions still queued behind an fsync in flight are left to the thread
                 // doing it, which looks again once done.
@@ -177,6 +188,7 @@ fn run(shared: &Shared) {
             partitions => flush_new_partitions(partitions),
         };
         shared.fsync_seconds.observe(started.elapsed().as_secs_f64());
+        shared.fsync_appends.observe(appends as f64);
         let advanced = match flushed {
             Ok(moved) => moved,
             // The data stays unacknowledged; the next append to it retries the flush.
@@ -254,6 +266,16 @@ mod tests {
             .collect()
     }
 
+    /// A histogram's `_sum` and `_count` as `/metrics` shows them.
+    fn sum_and_count(histogram: &Histogram) -> (String, String) {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register("h", "", histogram.clone());
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let value = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).unwrap().to_string();
+        (value("h_sum "), value("h_count "))
+    }
+
     #[test]
     fn appends_from_many_threads_all_become_durable_and_stop_flushes_the_rest() {
         let dir = tempfile::tempdir().unwrap();
@@ -273,6 +295,10 @@ mod tests {
         append_to_all(&partitions);
         partitions.flusher.stop();
         assert_eq!(high_watermarks(&partitions), vec![101; PARTITIONS as usize]);
+        // Every append is counted by exactly one fsync: the group commit's batch sizes.
+        let (appends, flushes) = sum_and_count(&partitions.flusher.fsync_appends);
+        assert_eq!(appends, format!("{}.0", 101 * PARTITIONS));
+        assert_eq!(flushes, sum_and_count(&partitions.flusher.fsync_seconds).1);
     }
 
     #[test]
@@ -293,12 +319,17 @@ mod tests {
         // Fewer new ones than NEW_TOGETHER_MIN: one at a time.
         let mut pending = Pending::default();
         all[..NEW_TOGETHER_MIN - 1].iter().for_each(|p| pending.push(p));
-        assert_eq!(pending.take().unwrap().len(), 1);
+        assert_eq!(
+            pending.take().map(|(batch, appends)| (batch.len(), appends)),
+            Some((1, 1))
+        );
 
         let mut pending = Pending::default();
         all.iter().for_each(|p| pending.push(p));
-        let together = pending.take().unwrap();
+        all[0..2].iter().for_each(|p| pending.push(p));
+        let (together, appends) = pending.take().unwrap();
         assert_eq!(together.len(), all.len(), "all new, taken together");
+        assert_eq!(appends, all.len() as u64 + 2, "each append counted once");
         assert!(pending.take().is_none() && pending.dirty.is_empty());
         assert!(flush_new_partitions(&together).unwrap());
         assert_eq!(high_watermarks(&partitions), vec![1; PARTITIONS as usize]);
@@ -322,6 +353,9 @@ mod tests {
         }
         let mut pending = Pending::default();
         all.iter().for_each(|p| pending.push(p));
-        assert_eq!(pending.take().unwrap().len(), 1);
+        assert_eq!(
+            pending.take().map(|(batch, appends)| (batch.len(), appends)),
+            Some((1, 1))
+        );
     }
 }

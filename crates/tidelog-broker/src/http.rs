@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -45,29 +46,110 @@ impl Readiness {
     }
 }
 
+/// A bound HTTP listener and the host names it serves.
+pub struct HttpListener {
+    listener: TcpListener,
+    served: ServedHosts,
+}
+
+/// The `Host` header values a listener answers the console for: its port with the host
+/// it was configured with, the address it bound, `localhost`, `127.0.0.1` or `[::1]`.
+/// A page of another site whose name was made to resolve to this address (DNS
+/// rebinding) sends its own name, and is refused.
+#[derive(Debug, Clone)]
+pub struct ServedHosts {
+    names: Vec<String>,
+    port: u16,
+}
+
+impl ServedHosts {
+    pub fn new(configured: &str, bound: std::net::SocketAddr) -> ServedHosts {
+        let configured_host = configured
+            .rsplit_once(':')
+            .map_or(configured, |(host, _)| host)
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let mut names = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+            bound.ip().to_string(),
+        ];
+        if !configured_host.is_empty() && !names.contains(&configured_host) {
+            names.push(configured_host);
+        }
+        ServedHosts {
+            names,
+            port: bound.port(),
+        }
+    }
+
+    /// Whether a request's `Host` header (`name`, `name:port`, `[v6]:port`) names this
+    /// listener; without a port it is HTTP's default, 80.
+    pub fn serves(&self, host: &str) -> bool {
+        let (name, port) = match host.strip_prefix('[') {
+            Some(rest) => match rest.split_once(']') {
+                Some((name, "")) => (name, None),
+                Some((name, port)) => match port.strip_prefix(':') {
+                    Some(port) => (name, Some(port)),
+                    None => return false,
+                },
+                None => return false,
+            },
+            None => match host.split_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (host, None),
+            },
+        };
+        let port_matches = match port {
+            None => self.port == 80,
+            Some(port) => port.parse::<u16>() == Ok(self.port),
+        };
+        port_matches && self.names.iter().any(|served| served.eq_ignore_ascii_case(name))
+    }
+
+    /// The host names served, for a refusal's message.
+    pub fn names(&self) -> String {
+        self.names
+            .iter()
+            .map(|n| match n.contains(':') {
+                true => format!("[{n}]:{}", self.port),
+                false => format!("{n}:{}", self.port),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Binds every address (`host:port`; port 0 picks a free one) and logs what it bound.
-pub async fn bind(addrs: &[String]) -> std::io::Result<Vec<TcpListener>> {
+pub async fn bind(addrs: &[String]) -> std::io::Result<Vec<HttpListener>> {
     let mut listeners = Vec::with_capacity(addrs.len());
     for addr in addrs {
         let listener = TcpListener::bind(addr.as_str())
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))?;
-        info!(http_addr = %listener.local_addr()?, "http listener bound");
-        listeners.push(listener);
+        let bound = listener.local_addr()?;
+        info!(http_addr = %bound, "http listener bound");
+        listeners.push(HttpListener {
+            listener,
+            served: ServedHosts::new(addr, bound),
+        });
     }
     Ok(listeners)
 }
 
 /// Serves the routes on every listener until `shutdown` turns true.
-pub fn spawn(listeners: Vec<TcpListener>, readiness: Readiness, shutdown: watch::Receiver<bool>) {
+pub fn spawn(listeners: Vec<HttpListener>, readiness: Readiness, shutdown: watch::Receiver<bool>) {
     let app = Router::new()
         .route("/metrics", get(scrape))
         .route("/health/live", get(|| async { "live\n" }))
         .route("/health/ready", get(ready))
         .merge(console::router())
         .with_state(readiness);
-    for listener in listeners {
-        let (app, mut stop) = (app.clone(), shutdown.clone());
+    for HttpListener { listener, served } in listeners {
+        // The console's Host check reads which listener a request came in on.
+        let (app, mut stop) = (app.clone().layer(Extension(served)), shutdown.clone());
         tokio::spawn(async move {
             let stopped = async move {
                 let _ = stop.wait_for(|stop| *stop).await;
@@ -113,5 +195,32 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(scrape(State(readiness)).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn a_listener_serves_its_own_names_and_loopback_only() {
+        let served = ServedHosts::new("127.0.0.1:0", "127.0.0.1:8080".parse().unwrap());
+        for host in ["127.0.0.1:8080", "localhost:8080", "LocalHost:8080", "[::1]:8080"] {
+            assert!(served.serves(host), "{host}");
+        }
+        for host in [
+            "evil.example:8080",
+            "127.0.0.1:8081",
+            "127.0.0.1",
+            "localhost",
+            "[::1]",
+            "[::1]x",
+            "",
+            ":8080",
+        ] {
+            assert!(!served.serves(host), "{host}");
+        }
+        let named = ServedHosts::new("Broker-1.internal:80", "10.0.0.5:80".parse().unwrap());
+        for host in ["broker-1.internal", "broker-1.internal:80", "10.0.0.5", "localhost"] {
+            assert!(named.serves(host), "{host}");
+        }
+        assert!(!named.serves("rebound.example"));
+        let v6 = ServedHosts::new("[::]:9000", "[::]:9000".parse().unwrap());
+        assert!(v6.serves("[::1]:9000") && v6.serves("[::]:9000") && !v6.serves("::1:9000"));
     }
 }

@@ -495,8 +495,9 @@ impl Partitions {
     }
 
     /// Each log dir with its partitions' sizes and offsets (DescribeLogDirs, `/metrics`),
-    /// read without opening the logs not opened yet.
-    pub fn summaries_by_dir(&self) -> Result<Vec<DirSummary>, LogError> {
+    /// read without opening the logs not opened yet; an unreadable partition is logged
+    /// and left out.
+    pub fn summaries_by_dir(&self) -> Vec<DirSummary> {
         self.logs.summaries_by_dir()
     }
 

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, RwLock};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// The KRaft metadata log's topic, whose one partition directory is the metadata store's.
 pub const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
@@ -182,13 +182,18 @@ impl LogManager {
     }
 
     /// Each log dir with the partitions it holds and their sizes and offsets, in order,
-    /// read without opening a log not opened yet.
-    pub fn summaries_by_dir(&self) -> Result<Vec<DirSummary>> {
+    /// read without opening a log not opened yet. A partition whose directory cannot be
+    /// read is logged and left out, so that one bad directory does not hide every other
+    /// partition from a scrape, a page or DescribeLogDirs.
+    pub fn summaries_by_dir(&self) -> Vec<DirSummary> {
         let mut dirs: Vec<DirSummary> = self.dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
         for (tp, managed) in self.read_logs().iter() {
-            dirs[managed.dir].1.push((tp.clone(), managed.log.summary()?));
+            match managed.log.summary() {
+                Ok(summary) => dirs[managed.dir].1.push((tp.clone(), summary)),
+                Err(e) => warn!(partition = %tp, error = %e, "cannot read a partition's size and offsets; left out"),
+            }
         }
-        Ok(dirs)
+        dirs
     }
 
     /// The partition's log, created with `config` in the log dir holding the fewest

@@ -586,3 +586,29 @@ fn a_log_is_opened_by_the_start_unless_both_its_offsets_are_checkpointed() {
     assert!(!root.path().join("orders-1").exists());
     manager.shutdown().unwrap();
 }
+
+#[test]
+fn a_partition_whose_directory_cannot_be_read_is_left_out_of_the_summaries() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = [root.path().to_path_buf()];
+    let written = written_and_shut_down(&dirs, 0);
+    let manager = open(&dirs);
+    let payments = TopicPartition::new("payments", 0).unwrap();
+    manager.get_or_create_log(&payments, small_config()).unwrap();
+    // orders-0 is not opened after the clean shutdown: its summary lists its directory.
+    fs::remove_dir_all(root.path().join("orders-0")).unwrap();
+
+    let summaries = manager.summaries_by_dir();
+    assert_eq!(summaries.len(), 1);
+    let listed: Vec<(String, i64)> = summaries[0]
+        .1
+        .iter()
+        .map(|(tp, summary)| (tp.to_string(), summary.log_end_offset))
+        .collect();
+    assert_eq!(
+        listed,
+        [("payments-0".to_string(), 0)],
+        "orders-0 left out, the rest kept"
+    );
+    assert!(!written.is_empty());
+}

@@ -15,6 +15,7 @@ mod cleaner;
 mod machine;
 mod metadata;
 mod partitions;
+mod scrape;
 mod work_dir;
 
 use std::fmt;
@@ -32,7 +33,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use crate::admin::AdminClient;
 use crate::client::{self, TIMEOUT};
 use crate::failure::Failure;
-use crate::{interrupt, output, topics};
+use crate::{interrupt, output, progress, topics};
 use broker_process::{BrokerProcess, Rss};
 
 /// The benchmark's clients' `client.id`.
@@ -123,6 +124,10 @@ struct ProduceArgs {
     /// Seconds to produce for.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// GET http://HOST:PORT/metrics (the broker's HTTP listener) once a second while the
+    /// run lasts, as Prometheus would, to measure what scraping costs the Kafka port.
+    #[arg(long, value_name = "HOST:PORT")]
+    scrape_metrics: Option<String>,
 }
 
 #[derive(Args)]
@@ -270,6 +275,22 @@ impl Amount {
             Amount::Duration(d) => started.elapsed() >= d,
         }
     }
+
+    /// The run's length in progress steps: records, or milliseconds.
+    fn steps(self) -> u64 {
+        match self {
+            Amount::Records(n) => n,
+            Amount::Duration(d) => d.as_millis() as u64,
+        }
+    }
+
+    /// How far the run is, in [`Amount::steps`].
+    fn step(self, sent: u64, started: Instant) -> u64 {
+        match self {
+            Amount::Records(_) => sent,
+            Amount::Duration(_) => started.elapsed().as_millis() as u64,
+        }
+    }
 }
 
 pub fn run(args: BenchArgs, bootstrap: &str) -> Result<(), Failure> {
@@ -279,7 +300,14 @@ pub fn run(args: BenchArgs, bootstrap: &str) -> Result<(), Failure> {
                 Some(n) => Amount::Records(n),
                 None => Amount::Duration(Duration::from_secs_f64(a.duration)),
             };
-            output::line(produce(bootstrap, &a.target.topic, &a.load, a.acks, amount)?)
+            let scraper = a.scrape_metrics.map(scrape::Scraper::start);
+            let produced = produce(bootstrap, &a.target.topic, &a.load, a.acks, amount);
+            // Stopped before the run's result is looked at, so that a failed run stops it too.
+            let scraped = scraper.map(scrape::Scraper::stop).transpose();
+            match scraped? {
+                Some(scrapes) => output::line(format!("{}; {scrapes}", produced?)),
+                None => output::line(produced?),
+            }
         }
         BenchCommand::Consume(a) => output::line(consume(bootstrap, &a.target.topic, a.fetch_max_bytes)?),
         BenchCommand::Latency(a) => output::line(latency(bootstrap, &a.target.topic, &a.load, a.rate, a.duration)?),
@@ -512,12 +540,17 @@ fn produce(bootstrap: &str, topic: &str, load: &Load, acks: Acks, amount: Amount
     let producer = producer(bootstrap, acks, load.linger_ms, false)?;
     let value = payload(load.record_size);
     warm_up(&producer, topic, &value)?;
+    let progress = progress::steps(amount.steps(), "producing");
     let started = Instant::now();
     let mut sent = 0u64;
     while !amount.done(sent, started) {
         send(&producer, topic, (sent % partitions as u64) as i32, &value)?;
         sent += 1;
+        if sent % 4096 == 0 {
+            progress.set_position(amount.step(sent, started));
+        }
     }
+    progress.finish_and_clear();
     let done = producer.context().wait_for(sent + 1, Duration::from_secs(300))?;
     Ok(Throughput {
         records: sent,

@@ -16,11 +16,14 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use crate::admin::AdminClient;
 use crate::client::{client_config, TIMEOUT};
 use crate::failure::Failure;
-use crate::{interrupt, output};
+use crate::{interrupt, output, progress};
 
 #[derive(Args)]
 pub struct ProduceArgs {
     topic: String,
+    /// Read the records from this file instead of standard input.
+    #[arg(long, value_name = "PATH")]
+    file: Option<std::path::PathBuf>,
     /// Split each line at the first occurrence into key and value (a line without it has
     /// no key).
     #[arg(long)]
@@ -82,9 +85,29 @@ pub fn produce(args: ProduceArgs, bootstrap: &str) -> Result<(), String> {
         .set("message.timeout.ms", TIMEOUT.as_millis().to_string())
         .create_with_context(Failures::default())
         .map_err(|e| format!("cannot create the producer: {e}"))?;
+    let (input, size, name): (Box<dyn BufRead>, Option<u64>, String) = match &args.file {
+        Some(path) => {
+            let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let size = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            (
+                Box::new(std::io::BufReader::new(file)),
+                size,
+                path.display().to_string(),
+            )
+        }
+        None => (
+            Box::new(std::io::stdin().lock()),
+            stdin_file_size(),
+            "standard input".to_string(),
+        ),
+    };
+    // A bar of bytes read when the input is a file of known size (a pipe has none) and
+    // someone watches standard error.
+    let progress = progress::bytes(size, "produced");
     let mut sent = 0usize;
-    for line in std::io::stdin().lock().lines() {
-        let line = line.map_err(|e| format!("cannot read standard input: {e}"))?;
+    for line in input.lines() {
+        let line = line.map_err(|e| format!("cannot read {name}: {e}"))?;
+        progress.inc(line.len() as u64 + 1);
         let (key, value) = match args.key_separator.as_deref().and_then(|sep| line.split_once(sep)) {
             Some((key, value)) => (Some(key), value),
             None => (None, line.as_str()),
@@ -105,6 +128,7 @@ pub fn produce(args: ProduceArgs, bootstrap: &str) -> Result<(), String> {
         }
         sent += 1;
     }
+    progress.finish_and_clear();
     // A little past the records' own timeout, so their reports are in.
     let flushed = producer.flush(TIMEOUT + Duration::from_secs(5));
     let (failed, first) = std::mem::take(&mut *producer.context().0.lock().unwrap_or_else(|e| e.into_inner()));
@@ -115,6 +139,14 @@ pub fn produce(args: ProduceArgs, bootstrap: &str) -> Result<(), String> {
         (n, Some(error), _) => Err(format!("{n} of {sent} records were not delivered: {error}")),
         (n, None, _) => Err(format!("{n} of {sent} records were not delivered within {TIMEOUT:?}")),
     }
+}
+
+/// The size of the file standard input is redirected from (`< records.txt`), if it is one.
+fn stdin_file_size() -> Option<u64> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let metadata = std::fs::File::from(fd).metadata().ok()?;
+    metadata.is_file().then_some(metadata.len())
 }
 
 /// Prints records as they come, until `--max-messages`, `--timeout-ms`, SIGINT or SIGTERM

@@ -10,6 +10,7 @@ mod groups;
 mod interrupt;
 mod metrics;
 mod output;
+mod progress;
 mod serve;
 mod topics;
 mod users;

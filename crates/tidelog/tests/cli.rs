@@ -713,3 +713,36 @@ fn undelivered_records_are_counted_with_the_brokers_reason() {
         run.stderr
     );
 }
+
+#[test]
+fn records_are_produced_from_a_file_without_progress_when_stderr_is_not_a_terminal() {
+    let broker = Broker::start(&[]);
+    ok(&broker, &["topics", "create", "from-file", "--partitions", "1"], "");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("records.txt");
+    let lines: String = (0..1000).map(|i| format!("k{i}:value {i}\n")).collect();
+    std::fs::write(&path, &lines).unwrap();
+    let file = path.to_str().unwrap();
+    let run = tidelog(
+        &broker,
+        &["produce", "from-file", "--file", file, "--key-separator", ":"],
+        "ignored: standard input is not read\n",
+    );
+    assert!(run.success, "{}", run.stderr);
+    // Standard error is a pipe here: no bar, no control characters.
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+    let consume = [
+        "consume",
+        "from-file",
+        "--from-beginning",
+        "--max-messages",
+        "1000",
+        "--print-key",
+    ];
+    let expected: String = (0..1000).map(|i| format!("k{i}\tvalue {i}\n")).collect();
+    assert_eq!(ok(&broker, &consume, ""), expected);
+
+    let missing = dir.path().join("missing.txt");
+    let error = fails(&broker, &["produce", "from-file", "--file", missing.to_str().unwrap()]);
+    assert!(error.contains(&format!("cannot open {}", missing.display())), "{error}");
+}

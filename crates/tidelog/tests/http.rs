@@ -20,11 +20,11 @@ use rdkafka::{Offset, TopicPartitionList};
 
 /// The status code, headers and body of one request (HTTP/1.0: the server closes after
 /// answering).
-fn request(addr: SocketAddr, head: &str, body: &str) -> (u16, String, String) {
+fn request(addr: SocketAddr, head: &str, body: &str, host: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "{head}Host: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+        "{head}Host: {host}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -37,7 +37,12 @@ fn request(addr: SocketAddr, head: &str, body: &str) -> (u16, String, String) {
 
 /// The status code and body of a GET.
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let (status, _, body) = request(addr, &format!("GET {path} HTTP/1.0\r\n"), "");
+    get_as(addr, path, &addr.to_string())
+}
+
+/// A GET with `host` as its `Host` header.
+fn get_as(addr: SocketAddr, path: &str, host: &str) -> (u16, String) {
+    let (status, _, body) = request(addr, &format!("GET {path} HTTP/1.0\r\n"), "", host);
     (status, body)
 }
 
@@ -54,7 +59,7 @@ fn post_from(addr: SocketAddr, path: &str, fields: &[(&str, &str)], origin: &str
         .collect();
     let head =
         format!("POST {path} HTTP/1.0\r\nOrigin: {origin}\r\nContent-Type: application/x-www-form-urlencoded\r\n");
-    let (status, headers, body) = request(addr, &head, &form.join("&"));
+    let (status, headers, body) = request(addr, &head, &form.join("&"), &addr.to_string());
     let location = headers
         .lines()
         .find_map(|line| line.strip_prefix("location: ").map(str::to_string));
@@ -63,12 +68,7 @@ fn post_from(addr: SocketAddr, path: &str, fields: &[(&str, &str)], origin: &str
 
 /// Percent-encodes every byte but letters and digits (valid in a query and a form).
 fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b.is_ascii_alphanumeric() {
-            true => (b as char).to_string(),
-            false => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// Resets console-group's offsets to `to` (with `offset`) through the form; the committed
@@ -77,6 +77,35 @@ fn reset_group(http: SocketAddr, to: &str, offset: &str) -> Vec<String> {
     let (status, _, body) = post(http, "/groups/console-group/reset", &[("to", to), ("offset", offset)]);
     assert_eq!(status, 303, "{body}");
     cells(&get(http, "/groups/console-group").1, "num committed")
+}
+
+/// The value of the fact `name` on a page (a labelled box of `layout::facts`).
+fn fact(page: &str, name: &str) -> String {
+    let open = format!("<dt>{name}</dt><dd>");
+    let rest = page
+        .split_once(&open)
+        .unwrap_or_else(|| panic!("no fact {name}: {page}"))
+        .1;
+    rest.split("</dd>").next().unwrap().to_string()
+}
+
+/// A topic page's config `name`: the value its form holds and its source.
+fn config(page: &str, name: &str) -> (String, String) {
+    let row = page
+        .split_once(&format!("<tr id=\"config-{name}\">"))
+        .unwrap_or_else(|| panic!("no config {name}: {page}"))
+        .1
+        .split("</tr>")
+        .next()
+        .unwrap();
+    let value = row
+        .split_once("name=\"value\" value=\"")
+        .unwrap()
+        .1
+        .split('"')
+        .next()
+        .unwrap();
+    (value.to_string(), cells(row, "source").concat())
 }
 
 /// The text of every table cell of class `class` on a page.
@@ -112,6 +141,29 @@ fn health_and_metrics_answer_once_the_broker_serves() {
 }
 
 #[test]
+fn per_partition_series_can_be_turned_off() {
+    let series = |broker: &Broker| {
+        broker.admin().create_ok(&[common::clients::new_topic("metered", 2, 1)]);
+        let metrics = get(broker.http_addr().expect("an HTTP listener"), "/metrics").1;
+        let count = |prefix: &str| metrics.lines().filter(|l| l.starts_with(prefix)).count();
+        (
+            count("tidelog_log_size_bytes{"),
+            count("tidelog_log_end_offset{topic=\"metered\""),
+            metrics
+                .lines()
+                .find(|l| l.starts_with("tidelog_partitions "))
+                .map(str::to_string),
+        )
+    };
+    let default = series(&Broker::start(&[]));
+    assert_eq!((default.0 >= 2, default.1), (true, 2), "{default:?}");
+    let off = Broker::start(&["--override", "metrics.partition.series.enable=false"]);
+    let (sizes, ends, partitions) = series(&off);
+    assert_eq!((sizes, ends), (0, 0));
+    assert_eq!(partitions, default.2, "the partition count stays");
+}
+
+#[test]
 fn an_empty_http_listeners_turns_http_off() {
     let broker = Broker::start(&["--override", "http.listeners="]);
     assert_eq!(broker.http_addr(), None, "{}", broker.log());
@@ -138,16 +190,40 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
 
     let (status, overview) = get(http, "/");
     assert_eq!(status, 200, "{overview}");
-    assert!(overview.contains("Consumer groups"), "{overview}");
     let (_, topics) = get(http, "/topics");
     assert!(topics.contains("href=\"/topics/console-orders\""), "{topics}");
+    let listed = topics.matches("<tr><td><a href=\"/topics/").count();
+    assert_eq!(fact(&overview, "Topics"), listed.to_string(), "{overview}");
+    assert_eq!(fact(&overview, "Brokers"), "1", "{overview}");
+    assert_eq!(fact(&overview, "Consumer groups"), "0", "{overview}");
+    // The live charts' totals: what was produced, as /metrics counts it.
+    let (status, totals) = get(http, "/overview/throughput.json");
+    assert_eq!(status, 200, "{totals}");
+    let metrics = get(http, "/metrics").1;
+    let produced_bytes = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tidelog_produce_bytes_total{topic=\"console-orders\"} "))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(totals.contains("\"produce_records\":3,"), "{totals}");
+    assert!(
+        totals.contains(&format!("\"produce_bytes\":{produced_bytes},")),
+        "{totals} {produced_bytes}"
+    );
+    assert!(
+        overview.contains("<script src=\"/static/uplot-1.6.32.iife.min.js\" defer></script>"),
+        "{overview}"
+    );
+    let (status, uplot) = get(http, "/static/uplot-1.6.32.iife.min.js");
+    assert_eq!(status, 200);
+    assert!(uplot.contains("uPlot"), "the vendored uPlot");
+    assert_eq!(get(http, "/static/overview.js").0, 200);
     let (status, topic) = get(http, "/topics/console-orders");
     assert_eq!(status, 200, "{topic}");
     // Partition 0: log start 0, high watermark 3, last stable 3, one segment.
     assert_eq!(cells(&topic, "num")[..4], ["0", "0", "3", "3"], "{topic}");
-    assert!(
-        topic.contains("<code>retention.ms</code>") && topic.contains("DEFAULT_CONFIG"),
-        "{topic}"
+    assert_eq!(
+        config(&topic, "retention.ms"),
+        ("604800000".to_string(), "DEFAULT_CONFIG".to_string())
     );
 
     let (status, messages) = get(
@@ -197,7 +273,19 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
     let (status, segment) = get(http, "/topics/console-orders/partitions/0/segments/0");
     assert_eq!(status, 200, "{segment}");
     assert_eq!(cells(&segment, "num producer"), [producer_id.to_string()], "{segment}");
-    assert!(segment.contains("Time index"), "{segment}");
+    // The one batch at position 0: offsets 0 to 2, 3 records, epoch 0, sequence 0, its
+    // largest timestamp the last record's.
+    let row = cells(&segment, "num");
+    let bytes = row[4].clone();
+    assert_eq!(
+        row,
+        ["0", "0", "2", "3", &bytes, "0", "0", "1700000000002"],
+        "{segment}"
+    );
+    assert!(
+        bytes.parse::<usize>().unwrap() > 61,
+        "a header and three records: {segment}"
+    );
 
     // A group that consumed one record: lag 2; reset to latest while it has no members: 0.
     let consumer = broker.consumer("console-group");
@@ -240,7 +328,45 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
     }
     let (_, members) = get(http, "/groups/console-members");
     assert_eq!(cells(&members, "assigned"), ["console-orders-0"], "{members}");
+    // While it has a member, its offsets are not reset nor is it deleted (NON_EMPTY_GROUP).
+    member.commit(&commit, CommitMode::Sync).expect("a member's commit");
+    let (status, _, body) = post(http, "/groups/console-members/reset", &[("to", "earliest")]);
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("Group console-members has 1 member(s) (state Stable, NON_EMPTY_GROUP)"),
+        "{body}"
+    );
+    let (status, _, body) = post(http, "/groups/console-members/delete", &[]);
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("Group console-members has members (NON_EMPTY_GROUP)"),
+        "{body}"
+    );
+    let (_, members) = get(http, "/groups/console-members");
+    assert_eq!(cells(&members, "num committed"), ["1"], "unchanged: {members}");
     close_consumers(vec![member], &[]);
+
+    // A page of another site whose name was rebound to the broker's address sends its own
+    // name as Host: refused, for reads and forms; loopback names are served.
+    let port = http.port();
+    let (status, body) = get_as(http, "/groups/console-group", &format!("rebound.example:{port}"));
+    assert_eq!(status, 421, "{body}");
+    assert!(
+        body.contains("Host &quot;rebound.example:") && body.contains("not a name this listener serves"),
+        "{body}"
+    );
+    assert_eq!(get_as(http, "/", &format!("localhost:{port}")).0, 200);
+    assert_eq!(get_as(http, "/", &format!("[::1]:{port}")).0, 200);
+    assert_eq!(get_as(http, "/", "localhost").0, 421, "another port");
+    let head = format!("POST /groups/console-group/delete HTTP/1.0\r\nOrigin: http://rebound.example:{port}\r\n");
+    let (status, _, body) = request(http, &head, "", &format!("rebound.example:{port}"));
+    assert_eq!(status, 421, "{body}");
+    assert_eq!(get(http, "/groups/console-group").0, 200, "not deleted");
+    assert_eq!(
+        get_as(http, "/metrics", "rebound.example").0,
+        200,
+        "a scrape is not the console's"
+    );
 
     // A form posted from another site's page is refused and changes nothing.
     let (status, _, body) = post_from(http, "/groups/console-group/delete", &[], "http://evil.example");
@@ -273,9 +399,44 @@ fn console_forms_create_and_delete_topics_produce_and_refuse_bad_input() {
     );
     let (_, topic) = get(http, "/topics/from-console");
     assert!(topic.contains("/topics/from-console/partitions/1/messages"), "{topic}");
+    let dynamic = |value: &str| (value.to_string(), "DYNAMIC_TOPIC_CONFIG".to_string());
+    assert_eq!(config(&topic, "retention.ms"), dynamic("3600000"));
+    assert_eq!(
+        config(&topic, "cleanup.policy"),
+        ("delete".to_string(), "DEFAULT_CONFIG".to_string())
+    );
+    // Configs edited through IncrementalAlterConfigs: set, refused with its reason, reset.
+    let alter = |name: &str, value: &str, op: &str| {
+        post(
+            http,
+            "/topics/from-console/configs",
+            &[("name", name), ("value", value), ("op", op)],
+        )
+    };
+    let set = alter("cleanup.policy", "compact", "set");
+    assert_eq!(
+        (set.0, set.1.as_deref()),
+        (303, Some("/topics/from-console#config-cleanup.policy")),
+        "{}",
+        set.2
+    );
+    let bad = alter("retention.ms", "soon", "set");
+    assert_eq!(bad.0, 400, "{}", bad.2);
     assert!(
-        topic.contains("<code>3600000</code></td><td>DYNAMIC_TOPIC_CONFIG"),
-        "{topic}"
+        bad.2
+            .contains("INVALID_CONFIG: Invalid value soon for configuration retention.ms"),
+        "{}",
+        bad.2
+    );
+    let unknown = alter("no.such.config", "1", "set");
+    assert_eq!(unknown.0, 400, "{}", unknown.2);
+    assert_eq!(alter("retention.ms", "", "delete").0, 303);
+    let (_, topic) = get(http, "/topics/from-console");
+    assert_eq!(config(&topic, "cleanup.policy"), dynamic("compact"));
+    assert_eq!(
+        config(&topic, "retention.ms"),
+        ("604800000".to_string(), "DEFAULT_CONFIG".to_string()),
+        "reset to the default"
     );
     let again = post(http, "/topics", &[("name", "from-console"), ("partitions", "1")]);
     assert_eq!(again.0, 409, "{}", again.2);
@@ -388,4 +549,38 @@ fn the_segment_inspector_shows_aborted_transactions_and_producer_state() {
     assert!(segment.contains("<td>transactional, control</td>"), "{segment}");
     // The .txnindex entry: that producer, records 0 to 0, last stable offset 0.
     assert_eq!(cells(&segment, "num pid"), producers, "{segment}");
+
+    // The transactions page: the aborted one, then the next one open on console-txn-0.
+    let (status, page) = get(http, "/transactions");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(cells(&page, "txn-id"), ["<code>console-aborter</code>"], "{page}");
+    assert_eq!(cells(&page, "state"), ["CompleteAbort"], "{page}");
+    assert_eq!(cells(&page, "num pid"), producers, "{page}");
+    producer.begin_transaction().expect("begin_transaction");
+    queue(
+        &producer,
+        BaseRecord::to("console-txn").partition(0).key("k").payload("open"),
+    );
+    producer.flush(CLIENT_TIMEOUT).expect("flush");
+    let (_, page) = get(http, "/transactions");
+    assert_eq!(cells(&page, "state"), ["Ongoing"], "{page}");
+    assert_eq!(
+        cells(&page, "partitions"),
+        ["<a href=\"/topics/console-txn/partitions/0/segments\">console-txn-0</a> "],
+        "{page}"
+    );
+    // Its producers on console-txn: that producer, its open transaction from offset 2
+    // (the aborted record 0 and the ABORT marker 1 before it).
+    let (status, page) = get(http, "/transactions?topic=console-txn");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        cells(&page, "num pid"),
+        [producers[0].clone(), producers[0].clone()],
+        "{page}"
+    );
+    assert_eq!(cells(&page, "num txn-start"), ["2"], "{page}");
+    producer.commit_transaction(CLIENT_TIMEOUT).expect("commit_transaction");
+    let (status, body) = get(http, "/transactions?topic=no-such-topic");
+    assert_eq!(status, 404);
+    assert!(body.contains("Unknown topic no-such-topic."), "{body}");
 }

@@ -25,10 +25,10 @@ use tidelog_protocol::messages::offset_commit_request::{
     OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
-use tidelog_protocol::{ErrorCode, ResponseBody};
+use tidelog_protocol::ErrorCode;
 
-use super::layout::{facts, page};
-use super::{answered, blocking, number, see_other, segment, Console, Page, PageError};
+use super::layout::{facts, page, table};
+use super::{blocking, number, see_other, segment, Console, Page, PageError};
 
 use crate::broker::Broker;
 use crate::coordinator::group;
@@ -116,21 +116,16 @@ pub async fn list(Console(broker): Console) -> Page {
         @if groups.is_empty() {
             p.card { "No consumer groups yet." }
         } @else {
-            div.scroll {
-                table {
-                    thead { tr { th { "Group" } th { "State" } th { "Protocol type" } th { "Lag" } } }
-                    tbody {
-                        @for g in &groups {
-                            tr {
-                                td { a href={ "/groups/" (segment(&g.group_id)) } { (g.group_id) } }
-                                td { (g.group_state) }
-                                td { (g.protocol_type) }
-                                td.num { (positions(&broker, &g.group_id).iter().filter_map(Position::lag).sum::<i64>()) }
-                            }
-                        }
+            (table("groups", ["Group", "State", "Protocol type", "Lag"], html! {
+                @for g in &groups {
+                    tr {
+                        td { a href={ "/groups/" (segment(&g.group_id)) } { (g.group_id) } }
+                        td { (g.group_state) }
+                        td { (g.protocol_type) }
+                        td.num.lag { (positions(&broker, &g.group_id).iter().filter_map(Position::lag).sum::<i64>()) }
                     }
                 }
-            }
+            }))
         }
     };
     Ok(page("Consumer groups", body).into_response())
@@ -157,44 +152,34 @@ pub async fn group(Console(broker): Console, Path(id): Path<String>) -> Page {
         @if described.members.is_empty() {
             p.note { "No members." }
         } @else {
-            div.scroll {
-                table {
-                    thead { tr { th { "Member id" } th { "Instance id" } th { "Client id" } th { "Host" } th { "Partitions" } } }
-                    tbody {
-                        @for m in &described.members {
-                            tr {
-                                td { code { (m.member_id) } }
-                                td { (m.group_instance_id.clone().unwrap_or_default()) }
-                                td { (m.client_id) }
-                                td { (m.client_host) }
-                                td.assigned { (member_partitions(&described.protocol_type, &m.member_assignment)) }
-                            }
-                        }
+            (table("members", ["Member id", "Instance id", "Client id", "Host", "Partitions"], html! {
+                @for m in &described.members {
+                    tr {
+                        td { code { (m.member_id) } }
+                        td { (m.group_instance_id.clone().unwrap_or_default()) }
+                        td { (m.client_id) }
+                        td { (m.client_host) }
+                        td.assigned { (member_partitions(&described.protocol_type, &m.member_assignment)) }
                     }
                 }
-            }
+            }))
         }
         h2 { "Committed offsets" }
         @if positions.is_empty() {
             p.note { "No committed offsets." }
         } @else {
-            div.scroll {
-                table.offsets {
-                    thead { tr { th { "Topic" } th { "Partition" } th { "Committed" } th { "Log start" } th { "High watermark" } th { "Lag" } } }
-                    tbody {
-                        @for p in &positions {
-                            tr {
-                                td { a href={ "/topics/" (segment(&p.topic)) } { (p.topic) } }
-                                td.num { (p.partition) }
-                                td.num.committed { (p.committed) }
-                                td.num { (opt(p.log_start)) }
-                                td.num { (opt(p.high_watermark)) }
-                                td.num.lag { (opt(p.lag())) }
-                            }
-                        }
+            (table("offsets", ["Topic", "Partition", "Committed", "Log start", "High watermark", "Lag"], html! {
+                @for p in &positions {
+                    tr {
+                        td { a href={ "/topics/" (segment(&p.topic)) } { (p.topic) } }
+                        td.num { (p.partition) }
+                        td.num.committed { (p.committed) }
+                        td.num { (opt(p.log_start)) }
+                        td.num { (opt(p.high_watermark)) }
+                        td.num.lag { (opt(p.lag())) }
                     }
                 }
-            }
+            }))
             h2 { "Reset offsets" }
             p.note { "Only while the group has no members (state Empty)." }
             form.card method="post" action={ (base) "/reset" } {
@@ -276,7 +261,8 @@ pub async fn reset(
         return Err(PageError::new(
             StatusCode::CONFLICT,
             format!(
-                "Group {id} has {} member(s) (state {}): stop its consumers before resetting its offsets.",
+                "Group {id} has {} member(s) (state {}, NON_EMPTY_GROUP): stop its consumers before resetting \
+                 its offsets.",
                 described.members.len(),
                 described.group_state
             ),
@@ -344,17 +330,7 @@ pub async fn reset(
             .collect(),
         ..Default::default()
     };
-    let Some(ResponseBody::OffsetCommit(response)) = answered(
-        handlers::offset_commit::handle(
-            &super::context(&broker, *handlers::offset_commit::VERSIONS.end()),
-            request,
-        )
-        .await,
-    )
-    .await
-    else {
-        return Err(PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None));
-    };
+    let response = call!(&broker, offset_commit, request, OffsetCommit)?;
     let refused = response
         .topics
         .iter()
@@ -371,20 +347,14 @@ pub async fn delete(Console(broker): Console, Path(id): Path<String>) -> Page {
         groups_names: vec![id.clone()],
         ..Default::default()
     };
-    let Some(ResponseBody::DeleteGroups(response)) = answered(
-        handlers::delete_groups::handle(
-            &super::context(&broker, *handlers::delete_groups::VERSIONS.end()),
-            request,
-        )
-        .await,
-    )
-    .await
-    else {
-        return Err(PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None));
-    };
+    let response = call!(&broker, delete_groups, request, DeleteGroups)?;
     match response.results.first().map(|r| ErrorCode(r.error_code)) {
         Some(ErrorCode::NONE) => Ok(see_other("/groups")),
         Some(ErrorCode::GROUP_ID_NOT_FOUND) => Err(PageError::not_found(format!("Unknown consumer group {id}."))),
+        Some(ErrorCode::NON_EMPTY_GROUP) => Err(PageError::new(
+            StatusCode::CONFLICT,
+            format!("Group {id} has members (NON_EMPTY_GROUP): stop its consumers before deleting it."),
+        )),
         Some(code) => Err(PageError::kafka(code, None)),
         None => Err(PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None)),
     }

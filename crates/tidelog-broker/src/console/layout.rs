@@ -11,7 +11,7 @@ header{background:#12324a;padding:.6rem 1rem;display:flex;flex-wrap:wrap;gap:.4r
 header a{color:#fff;text-decoration:none}
 header a.brand{font-weight:700;font-size:1.1rem}
 main{max-width:1240px;margin:0 auto;padding:1rem}
-h1{font-size:1.4rem;margin:.2rem 0 1rem;word-break:break-all}
+h1{font-size:1.4rem;margin:.2rem 0 1rem;overflow-wrap:anywhere}
 h2{font-size:1.1rem;margin:1.4rem 0 .5rem}
 a{color:#0b5fa5}
 .scroll{overflow-x:auto;background:#fff;border:1px solid #d8dee6;border-radius:6px}
@@ -28,6 +28,10 @@ input,select,textarea{font:inherit;padding:.3rem .4rem;border:1px solid #aab4c0;
 textarea{min-width:16rem}
 button{font:inherit;padding:.35rem .9rem;border:0;border-radius:4px;background:#0b5fa5;color:#fff;cursor:pointer}
 button.danger{background:#b3261e}
+form.inline{display:flex;flex-wrap:nowrap;gap:.3rem;margin:0}
+form.inline input{min-width:7rem;flex:1}
+form.inline button{padding:.2rem .6rem}
+table.configs code{white-space:nowrap;word-break:normal}
 .error{background:#fdecea;border:1px solid #f5c2bd;padding:.6rem .8rem;border-radius:6px}
 .note{color:#5b6776;font-size:.85rem}
 .ok{color:#1e7b34}.bad{color:#b3261e}
@@ -38,6 +42,11 @@ dt{font-size:.8rem;color:#5b6776}dd{margin:0;font-weight:600;word-break:break-al
 
 /// A whole page: `title` as the heading, `body` under it.
 pub fn page(title: &str, body: Markup) -> Markup {
+    page_with_head(title, html! {}, body)
+}
+
+/// [`page`] with more in its `head` (a page's scripts and their styles).
+pub fn page_with_head(title: &str, head: Markup, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -46,12 +55,14 @@ pub fn page(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Tidelog" }
                 style { (PreEscaped(CSS)) }
+                (head)
             }
             body {
                 header {
                     a.brand href="/" { "Tidelog" }
                     a href="/topics" { "Topics" }
                     a href="/groups" { "Consumer groups" }
+                    a href="/transactions" { "Transactions" }
                     a href="/metrics" { "Metrics" }
                 }
                 main {
@@ -69,6 +80,19 @@ pub fn facts<'a>(items: impl IntoIterator<Item = (&'a str, String)>) -> Markup {
         dl.facts {
             @for (name, value) in items {
                 div { dt { (name) } dd { (value) } }
+            }
+        }
+    }
+}
+
+/// A table in a box that scrolls sideways on a narrow screen: `class` names it (for
+/// tests and styles; empty for none), `headers` are its columns, `rows` its body's rows.
+pub fn table<'a>(class: &str, headers: impl IntoIterator<Item = &'a str>, rows: Markup) -> Markup {
+    html! {
+        div.scroll {
+            table class=[(!class.is_empty()).then_some(class)] {
+                thead { tr { @for header in headers { th { (header) } } } }
+                tbody { (rows) }
             }
         }
     }

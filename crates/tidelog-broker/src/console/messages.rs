@@ -18,10 +18,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use tidelog_protocol::records::{Header, Record, RecordBatch, RecordBatchBuilder};
-use tidelog_protocol::{ErrorCode, ResponseBody};
+use tidelog_protocol::ErrorCode;
 
-use super::layout::page;
-use super::{answered, blocking, name_value_lines, number, partition, see_other, segment, Console, Page, PageError};
+use super::layout::{page, table};
+use super::{blocking, name_value_lines, number, partition, see_other, segment, Console, Page, PageError};
 use crate::clock::now_ms;
 use crate::handlers;
 
@@ -77,13 +77,19 @@ impl BatchInfo {
     }
 
     /// The column names of [`BatchInfo::cells`].
-    pub fn header_cells() -> Markup {
-        html! {
-            th { "Base offset" } th { "Last offset" } th { "Records" } th { "Bytes" }
-            th { "Producer id" } th { "Epoch" } th { "Base sequence" } th { "Compression" }
-            th { "Flags" } th { "Max timestamp" } th { "CRC" }
-        }
-    }
+    pub const HEADERS: [&'static str; 11] = [
+        "Base offset",
+        "Last offset",
+        "Records",
+        "Bytes",
+        "Producer id",
+        "Epoch",
+        "Base sequence",
+        "Compression",
+        "Flags",
+        "Max timestamp",
+        "CRC",
+    ];
 
     pub fn cells(&self) -> Markup {
         html! {
@@ -229,34 +235,24 @@ pub async fn browse(
         @if found.records.is_empty() {
             p.card { "No records match." }
         } @else {
-            div.scroll {
-                table.records {
-                    thead { tr { th { "Offset" } th { "Timestamp" } th { "Key" } th { "Value" } th { "Headers" } th { "Batch" } } }
-                    tbody {
-                        @for (record, batch) in &found.records {
-                            tr {
-                                td.num { (record.offset) }
-                                td.num { (record.timestamp) br; span.note { (utc(record.timestamp)) } }
-                                td { (shown(&record.key, browse.format)) }
-                                td.value { (shown(&record.value, browse.format)) }
-                                td {
-                                    @for header in &record.headers {
-                                        div { code { (String::from_utf8_lossy(&header.key)) } ": " (shown(&header.value, Format::Text)) }
-                                    }
-                                }
-                                td.num { (found.batches[*batch].base_offset) }
+            (table("records", ["Offset", "Timestamp", "Key", "Value", "Headers", "Batch"], html! {
+                @for (record, batch) in &found.records {
+                    tr {
+                        td.num { (record.offset) }
+                        td.num { (record.timestamp) br; span.note { (utc(record.timestamp)) } }
+                        td { (shown(&record.key, browse.format)) }
+                        td.value { (shown(&record.value, browse.format)) }
+                        td {
+                            @for header in &record.headers {
+                                div { code { (String::from_utf8_lossy(&header.key)) } ": " (shown(&header.value, Format::Text)) }
                             }
                         }
+                        td.num { (found.batches[*batch].base_offset) }
                     }
                 }
-            }
+            }))
             h2 { "Batches of these records" }
-            div.scroll {
-                table.batches {
-                    thead { tr { (BatchInfo::header_cells()) } }
-                    tbody { @for batch in &found.batches { tr { (batch.cells()) } } }
-                }
-            }
+            (table("batches", BatchInfo::HEADERS, html! { @for batch in &found.batches { tr { (batch.cells()) } } }))
         }
         @if found.bounded {
             p.note { "The scan stopped after " (MAX_SCAN_BYTES >> 20) " MiB of log." }
@@ -400,15 +396,7 @@ pub fn utc(ms: i64) -> String {
         return String::new();
     }
     let (days, ms_of_day) = (ms / 86_400_000, ms % 86_400_000);
-    // Howard Hinnant's days-to-civil, for days since 1970-01-01.
-    let z = days + 719_468;
-    let (era, day_of_era) = (z / 146_097, z % 146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::clock::civil_from_days(days);
     let (h, m, s, milli) = (
         ms_of_day / 3_600_000,
         ms_of_day / 60_000 % 60,
@@ -496,9 +484,7 @@ pub async fn produce(
         ..Default::default()
     };
     let reply = handlers::produce::handle(&super::context(&broker, PRODUCE_VERSION), request).await;
-    let Some(ResponseBody::Produce(response)) = answered(reply).await else {
-        return Err(PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None));
-    };
+    let response = response!(reply, Produce)?;
     let answer = response
         .responses
         .into_iter()

@@ -1,5 +1,6 @@
 //! The web console at `/` of the HTTP listeners: server-rendered pages (maud, escaped by
-//! default, no script and no asset fetched from elsewhere) over the broker's own state.
+//! default, nothing fetched from elsewhere) over the broker's own state. Only the overview
+//! has script: its live charts (uPlot, vendored and served from the binary).
 //!
 //! Pages read through the functions the Kafka handlers use (often the handlers
 //! themselves, fed a request built here), and change metadata or offsets only through
@@ -8,11 +9,36 @@
 //! blocking thread when they touch files. There is no authentication yet (the security
 //! issue brings it); state-changing forms only refuse cross-site requests.
 
+/// The `ResponseBody::$kind` a handler's [`Reply`] comes to (its future awaited), or a 500
+/// page when it answers nothing or something else.
+macro_rules! response {
+    ($reply:expr, $kind:ident) => {
+        match $crate::console::answered($reply).await {
+            Some(tidelog_protocol::ResponseBody::$kind(response)) => Ok(response),
+            _ => Err($crate::console::PageError::kafka(
+                tidelog_protocol::ErrorCode::UNKNOWN_SERVER_ERROR,
+                None,
+            )),
+        }
+    };
+}
+
+/// Calls handler `$handler` (a module of `handlers`) as a client speaking its newest
+/// version would, and takes the `ResponseBody::$kind` it answers ([`response!`]).
+macro_rules! call {
+    ($broker:expr, $handler:ident, $request:expr, $kind:ident) => {{
+        let context = $crate::console::context($broker, *$crate::handlers::$handler::VERSIONS.end());
+        response!($crate::handlers::$handler::handle(&context, $request).await, $kind)
+    }};
+}
+
 mod groups;
 mod layout;
 mod messages;
+mod overview;
 mod segments;
 mod topics;
+mod transactions;
 
 use std::sync::Arc;
 
@@ -24,20 +50,32 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
-use crate::handlers::{Principal, Reply, RequestContext};
-use crate::http::{not_ready, Readiness};
+use crate::handlers::{Reply, RequestContext};
+use crate::http::{not_ready, Readiness, ServedHosts};
 use crate::partitions::Partition;
 
 /// The console's routes, merged into the HTTP listeners' router.
 pub fn router() -> Router<Readiness> {
     Router::new()
-        .route("/", get(topics::overview))
+        .route("/", get(overview::overview))
+        .route("/overview/throughput.json", get(overview::throughput))
+        .route(
+            &format!("/static/uplot-{}.iife.min.js", overview::UPLOT_VERSION),
+            get(overview::uplot_js),
+        )
+        .route(
+            &format!("/static/uplot-{}.min.css", overview::UPLOT_VERSION),
+            get(overview::uplot_css),
+        )
+        .route("/static/overview.js", get(overview::overview_js))
         .route("/topics", get(topics::list).post(topics::create))
         .route("/topics/{topic}", get(topics::topic))
         .route("/topics/{topic}/delete", post(topics::delete))
+        .route("/topics/{topic}/configs", post(topics::alter_config))
         .route("/topics/{topic}/partitions/{partition}/messages", get(messages::browse))
         .route(
             "/topics/{topic}/partitions/{partition}/produce",
@@ -52,6 +90,7 @@ pub fn router() -> Router<Readiness> {
         .route("/groups/{group}", get(groups::group))
         .route("/groups/{group}/reset", post(groups::reset))
         .route("/groups/{group}/delete", post(groups::delete))
+        .route("/transactions", get(transactions::transactions))
         .fallback(|| async { PageError::not_found("No such page.") })
         .layer(middleware::from_fn(same_origin_posts))
 }
@@ -181,16 +220,7 @@ pub fn name_value_lines<'a>(what: &str, text: &'a str) -> Result<Vec<(&'a str, &
 /// (the HTTP listener has no authentication yet) named `tidelog-console`, on the broker's
 /// first listener, with the API `version` the page speaks.
 pub fn context(broker: &Arc<Broker>, version: i16) -> RequestContext {
-    RequestContext {
-        broker: broker.clone(),
-        // The console's requests name no API: with an authorizer, they are refused.
-        api_key: tidelog_protocol::ApiKey::ApiVersions,
-        api_version: version,
-        client_id: "tidelog-console".into(),
-        principal: Arc::new(Principal::anonymous()),
-        listener: Arc::new(broker.config.advertised_listeners[0].clone()),
-        peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-    }
+    RequestContext::local(broker, version, "tidelog-console")
 }
 
 /// The response a handler's [`Reply`] comes to (its future awaited); `None` for no answer.
@@ -202,11 +232,17 @@ pub async fn answered(reply: Reply) -> Option<ResponseBody> {
     }
 }
 
-/// The partition's log as a read sees it (opening the log at its first use).
+/// The partition's log as a read sees it (opening the log at its first use, which reads
+/// its files): for code already on a blocking thread ([`blocking`]).
 pub fn snapshot(partition: &Partition) -> Result<tidelog_log::LogSnapshot, PageError> {
     partition
         .snapshot()
         .map_err(|e| PageError::storage("opening the log", e))
+}
+
+/// [`snapshot`] from a page handler: taken on a blocking thread.
+pub async fn snapshot_off_reactor(partition: Arc<Partition>) -> Result<tidelog_log::LogSnapshot, PageError> {
+    blocking(move || snapshot(&partition)).await
 }
 
 /// Runs blocking log I/O (reads of segment files) off the reactor threads.
@@ -223,22 +259,36 @@ pub fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
 }
 
+/// What a path segment keeps as it is: RFC 3986's unreserved characters.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 /// `text` as one path segment of a link (topic and group names may hold any character).
 pub fn segment(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => encoded.push(byte as char),
-            _ => encoded.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    encoded
+    utf8_percent_encode(text, PATH_SEGMENT).to_string()
 }
 
-/// Refuses a POST another site's page makes the browser send (a cross-site form), by the
-/// `Sec-Fetch-Site` browsers add, or else by `Origin` against `Host`. Requests without
-/// either (curl, scripts) pass: they are not a browser acting for a page.
+/// Refuses a console request whose `Host` is not a name the listener serves
+/// ([`ServedHosts`]): a page of another site whose name was rebound to this address
+/// (DNS rebinding) is same-origin to itself, so only the name it sends tells it apart.
+/// That holds for reads too (the pages show every record). Then refuses a POST another
+/// site's page makes the browser send (a cross-site form), by the `Sec-Fetch-Site`
+/// browsers add, or else by `Origin` against `Host`. Requests without either (curl,
+/// scripts) pass: they are not a browser acting for a page.
 async fn same_origin_posts(request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    let served = request.extensions().get::<ServedHosts>();
+    match (host, served) {
+        (Some(host), Some(served)) if served.serves(host) => {}
+        (host, served) => {
+            let message = format!(
+                "Host {:?} is not a name this listener serves ({}): refused, as a DNS rebinding \
+                 attack's request would be.",
+                host.unwrap_or(""),
+                served.map_or_else(String::new, ServedHosts::names)
+            );
+            return PageError::new(StatusCode::MISDIRECTED_REQUEST, message).into_response();
+        }
+    }
     if request.method() == Method::POST && !is_same_origin(request.headers()) {
         return PageError::new(StatusCode::FORBIDDEN, "Cross-site request refused.").into_response();
     }

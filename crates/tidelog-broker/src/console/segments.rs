@@ -6,17 +6,17 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::response::IntoResponse;
-use maud::html;
+use maud::{html, Markup};
 use serde::Deserialize;
 use tidelog_log::IndexEntries;
 use tidelog_protocol::messages::describe_producers_request::{DescribeProducersRequest, TopicRequest};
 use tidelog_protocol::messages::describe_producers_response::ProducerState;
 use tidelog_protocol::records::RecordBatch;
 
-use super::layout::{facts, page};
+use super::layout::{facts, page, table};
 use super::messages::{utc, BatchInfo};
 use super::topics::bytes_text;
-use super::{blocking, number, partition, segment, Console, Page, PageError};
+use super::{blocking, number, partition, segment, snapshot_off_reactor, Console, Page, PageError};
 use crate::handlers;
 
 /// Batches listed on one page of a segment, at most.
@@ -26,7 +26,7 @@ const MAX_INDEX_ENTRIES: usize = 500;
 
 pub async fn list(Console(broker): Console, Path((topic, index)): Path<(String, String)>) -> Page {
     let partition = partition(&broker, &topic, &index)?;
-    let snapshot = super::snapshot(&partition)?;
+    let snapshot = snapshot_off_reactor(partition.clone()).await?;
     let rows: Vec<(i64, String, u64, i64, i64)> = snapshot
         .segments()
         .iter()
@@ -53,50 +53,34 @@ pub async fn list(Console(broker): Console, Path((topic, index)): Path<(String, 
         }],
         ..Default::default()
     };
-    let producers: Vec<ProducerState> = handlers::describe_producers::respond(&broker, request)
-        .topics
-        .into_iter()
-        .flat_map(|t| t.partitions)
-        .flat_map(|p| p.active_producers)
-        .collect();
+    let reader = broker.clone();
+    // The producer state is read under the log's lock: off the reactor too.
+    let producers: Vec<ProducerState> = blocking(move || {
+        Ok(handlers::describe_producers::respond(&reader, request)
+            .topics
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .flat_map(|p| p.active_producers)
+            .collect())
+    })
+    .await?;
     let base = format!("/topics/{}/partitions/{index}", segment(&topic));
     let body = html! {
         p { a href={ "/topics/" (segment(&topic)) } { "Topic " (topic) } " · " a href={ (base) "/messages" } { "Messages" } }
-        div.scroll {
-            table.segments {
-                thead { tr { th { "File" } th { "Base offset" } th { "Next offset" } th { "Size" } th { "Max timestamp" } } }
-                tbody {
-                    @for (base_offset, name, size, next, max_timestamp) in &rows {
-                        tr {
-                            td { a href={ (base) "/segments/" (base_offset) } { code { (name) } } }
-                            td.num { (base_offset) }
-                            td.num { (next) }
-                            td.num { (bytes_text(*size)) }
-                            td.num { (max_timestamp) }
-                        }
-                    }
+        (table("segments", ["File", "Base offset", "Next offset", "Size", "Max timestamp"], html! {
+            @for (base_offset, name, size, next, max_timestamp) in &rows {
+                tr {
+                    td { a href={ (base) "/segments/" (base_offset) } { code { (name) } } }
+                    td.num { (base_offset) }
+                    td.num { (next) }
+                    td.num { (bytes_text(*size)) }
+                    td.num { (max_timestamp) }
                 }
             }
-        }
+        }))
         h2 { "Producer state" }
         p.note { "The producers this partition keeps state for (DescribeProducers): what its next .snapshot file holds." }
-        div.scroll {
-            table.producers {
-                thead { tr {
-                    th { "Producer id" } th { "Epoch" } th { "Last sequence" } th { "Last timestamp" }
-                    th { "Coordinator epoch" } th { "Open transaction from" }
-                } }
-                tbody {
-                    @for p in &producers {
-                        tr {
-                            td.num.pid { (p.producer_id) } td.num { (p.producer_epoch) } td.num { (p.last_sequence) }
-                            td.num { (p.last_timestamp) br; span.note { (utc(p.last_timestamp)) } }
-                            td.num { (p.coordinator_epoch) } td.num { (p.current_txn_start_offset) }
-                        }
-                    }
-                }
-            }
-        }
+        (producer_table(&producers))
     };
     Ok(page(&format!("{topic} / partition {index} / segments"), body).into_response())
 }
@@ -121,7 +105,7 @@ pub async fn segment_page(
     let partition = partition(&broker, &topic, &index)?;
     let base_offset: i64 = number("Segment base offset", &base)
         .map_err(|_| PageError::not_found(format!("Partition {index} of {topic} has no segment {base}.")))?;
-    let snapshot = super::snapshot(&partition)?;
+    let snapshot = snapshot_off_reactor(partition).await?;
     let found = snapshot
         .segments()
         .iter()
@@ -168,57 +152,68 @@ pub async fn segment_page(
             ("Size", bytes_text(size)),
         ]))
         h2 { "Batches from offset " (from) }
-        div.scroll {
-            table.batches {
-                thead { tr { th { "Position" } (BatchInfo::header_cells()) } }
-                tbody {
-                    @for (position, batch) in &inspected.batches {
-                        tr {
-                            td.num { (position) }
-                            @match batch {
-                                Ok(batch) => (batch.cells()),
-                                Err(e) => td.bad colspan="11" { "Unreadable batch: " (e) },
-                            }
-                        }
+        (table("batches", std::iter::once("Position").chain(BatchInfo::HEADERS), html! {
+            @for (position, batch) in &inspected.batches {
+                tr {
+                    td.num { (position) }
+                    @match batch {
+                        Ok(batch) => (batch.cells()),
+                        Err(e) => td.bad colspan=(BatchInfo::HEADERS.len()) { "Unreadable batch: " (e) },
                     }
                 }
             }
-        }
+        }))
         @if let Some(last) = last_listed.filter(|_| inspected.batches.len() == MAX_BATCHES) {
             p { a href={ (link) "?from=" (last + 1) } { "Next batches from offset " (last + 1) } }
         }
         h2 { "Offset index (.index)" }
         p.note { "Up to " (MAX_INDEX_ENTRIES) " entries, one every index.interval.bytes of log: the last offset of a \
             batch and its position. " (inspected.indexes.offsets.len()) " shown." }
-        div.scroll {
-            table {
-                thead { tr { th { "Offset" } th { "Position" } } }
-                tbody { @for e in &inspected.indexes.offsets { tr { td.num { (e.offset) } td.num { (e.position) } } } }
-            }
-        }
+        (table("offset-index", ["Offset", "Position"], html! {
+            @for e in &inspected.indexes.offsets { tr { td.num { (e.offset) } td.num { (e.position) } } }
+        }))
         h2 { "Aborted transactions (.txnindex)" }
         p.note { "Transactions whose ABORT marker is in this segment: read_committed consumers skip their records." }
-        div.scroll {
-            table.aborted {
-                thead { tr { th { "Producer id" } th { "First offset" } th { "Last offset" } th { "Last stable offset" } } }
-                tbody {
-                    @for t in &inspected.indexes.aborted {
-                        tr {
-                            td.num.pid { (t.producer_id) } td.num { (t.first_offset) }
-                            td.num { (t.last_offset) } td.num { (t.last_stable_offset) }
-                        }
-                    }
+        (table("aborted", ["Producer id", "First offset", "Last offset", "Last stable offset"], html! {
+            @for t in &inspected.indexes.aborted {
+                tr {
+                    td.num.pid { (t.producer_id) } td.num { (t.first_offset) }
+                    td.num { (t.last_offset) } td.num { (t.last_stable_offset) }
                 }
             }
-        }
+        }))
         h2 { "Time index (.timeindex)" }
         p.note { "Up to " (MAX_INDEX_ENTRIES) " entries: a new largest timestamp and its offset. " (inspected.indexes.times.len()) " shown." }
-        div.scroll {
-            table {
-                thead { tr { th { "Timestamp" } th { "Offset" } } }
-                tbody { @for e in &inspected.indexes.times { tr { td.num { (e.timestamp) br; span.note { (utc(e.timestamp)) } } td.num { (e.offset) } } } }
+        (table("time-index", ["Timestamp", "Offset"], html! {
+            @for e in &inspected.indexes.times {
+                tr { td.num.timestamp { (e.timestamp) br; span.note { (utc(e.timestamp)) } } td.num { (e.offset) } }
             }
-        }
+        }))
     };
     Ok(page(&format!("{topic} / partition {index} / segment {base_offset}"), body).into_response())
+}
+
+/// The producers a partition keeps state for, as DescribeProducers reports them (also on
+/// the transactions page).
+pub fn producer_table(producers: &[ProducerState]) -> Markup {
+    table(
+        "producers",
+        [
+            "Producer id",
+            "Epoch",
+            "Last sequence",
+            "Last timestamp",
+            "Coordinator epoch",
+            "Open transaction from",
+        ],
+        html! {
+            @for p in producers {
+                tr {
+                    td.num.pid { (p.producer_id) } td.num.epoch { (p.producer_epoch) } td.num.sequence { (p.last_sequence) }
+                    td.num { (p.last_timestamp) br; span.note { (utc(p.last_timestamp)) } }
+                    td.num { (p.coordinator_epoch) } td.num.txn-start { (p.current_txn_start_offset) }
+                }
+            }
+        },
+    )
 }

@@ -4,6 +4,7 @@
 //! DeleteTopics handlers, with their checks.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::Path;
@@ -14,68 +15,28 @@ use maud::html;
 use serde::Deserialize;
 use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
 use tidelog_protocol::messages::delete_topics_request::DeleteTopicsRequest;
-use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
+use tidelog_protocol::messages::describe_configs_request::{DescribeConfigsRequest, DescribeConfigsResource};
+use tidelog_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
+use tidelog_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
+};
 use tidelog_protocol::ErrorCode;
 
-use super::layout::{facts, page};
-use super::{name_value_lines, number, see_other, segment, unknown_topic, Console, Page, PageError};
+use super::layout::{facts, page, table};
+use super::{blocking, name_value_lines, number, see_other, segment, unknown_topic, Console, Page, PageError};
 use crate::broker::{is_internal_topic, Broker};
 use crate::handlers;
 use crate::partitions::last_stable_offset;
-use crate::topic_config::{self, ConfigSource};
+use crate::topic_config::{ConfigSource, RESOURCE_TOPIC};
 
 /// Each topic's size in bytes, summed over its partitions, read without opening a log not
 /// opened yet (as `/metrics` reads them).
-fn topic_sizes(broker: &Broker) -> Result<BTreeMap<String, u64>, PageError> {
-    let summaries = broker
-        .partitions
-        .summaries_by_dir()
-        .map_err(|e| PageError::storage("reading the partitions' sizes", e))?;
+pub(super) fn topic_sizes(broker: &Broker) -> BTreeMap<String, u64> {
     let mut sizes = BTreeMap::new();
-    for (tp, summary) in summaries.into_iter().flat_map(|(_, p)| p) {
+    for (tp, summary) in broker.partitions.summaries_by_dir().into_iter().flat_map(|(_, p)| p) {
         *sizes.entry(tp.topic().to_string()).or_insert(0) += summary.size_bytes;
     }
-    Ok(sizes)
-}
-
-pub async fn overview(Console(broker): Console) -> Page {
-    let (topics, partitions) = {
-        let image = broker.metadata.image();
-        (
-            image.topics().count(),
-            image.topics().map(|t| t.partitions as usize).sum::<usize>(),
-        )
-    };
-    let bytes: u64 = topic_sizes(&broker)?.values().sum();
-    let groups = handlers::list_groups::respond(&broker, ListGroupsRequest::default())
-        .groups
-        .len();
-    let listeners = broker
-        .config
-        .advertised_listeners
-        .iter()
-        .map(|l| format!("{}://{}:{}", l.name, l.host, l.port))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let body = html! {
-        h2 { "Broker" }
-        (facts([
-            ("Node id", broker.config.node_id.to_string()),
-            ("Cluster id", broker.cluster_id.clone()),
-            ("Kafka listeners", listeners),
-            ("Log dirs", broker.config.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")),
-        ]))
-        h2 { "Totals" }
-        (facts([
-            ("Brokers", "1".to_string()),
-            ("Topics", topics.to_string()),
-            ("Partitions", partitions.to_string()),
-            ("Log size", bytes_text(bytes)),
-            ("Consumer groups", groups.to_string()),
-        ]))
-        p { a href="/topics" { "Topics" } " · " a href="/groups" { "Consumer groups" } }
-    };
-    Ok(page("Overview", body).into_response())
+    sizes
 }
 
 pub async fn list(Console(broker): Console) -> Page {
@@ -85,24 +46,19 @@ pub async fn list(Console(broker): Console) -> Page {
         .topics()
         .map(|t| (t.name.clone(), t.partitions))
         .collect();
-    let sizes = topic_sizes(&broker)?;
+    let sizes = topic_sizes(&broker);
     let body = html! {
-        div.scroll {
-            table {
-                thead { tr { th { "Topic" } th { "Partitions" } th { "Records" } th { "Size" } } }
-                tbody {
-                    @for (name, partitions) in &topics {
-                        tr {
-                            td { a href={ "/topics/" (segment(name)) } { (name) }
-                                @if is_internal_topic(name) { " " span.note { "(internal)" } } }
-                            td.num { (partitions) }
-                            td.num { (records_in(&broker, name, *partitions)) }
-                            td.num { (bytes_text(sizes.get(name).copied().unwrap_or(0))) }
-                        }
-                    }
+        (table("topics", ["Topic", "Partitions", "Records", "Size"], html! {
+            @for (name, partitions) in &topics {
+                tr {
+                    td { a href={ "/topics/" (segment(name)) } { (name) }
+                        @if is_internal_topic(name) { " " span.note { "(internal)" } } }
+                    td.num { (partitions) }
+                    td.num { (records_in(&broker, name, *partitions)) }
+                    td.num { (bytes_text(sizes.get(name).copied().unwrap_or(0))) }
                 }
             }
-        }
+        }))
         h2 { "Create a topic" }
         form.card method="post" action="/topics" {
             label { "Name" input name="name" required; }
@@ -206,65 +162,71 @@ pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page 
         .topic(&topic)
         .cloned()
         .ok_or_else(|| unknown_topic(&topic))?;
-    let rows: Vec<PartitionRow> = (0..meta.partitions)
+    let partitions: Vec<_> = (0..meta.partitions)
         .filter_map(|index| broker.partitions.get(&topic, index).map(|p| (index, p)))
-        .map(|(index, partition)| {
-            let high_watermark = partition.high_watermark();
-            let snapshot = super::snapshot(&partition)?;
-            Ok(PartitionRow {
-                index,
-                log_start: snapshot.log_start_offset(),
-                high_watermark,
-                last_stable: last_stable_offset(high_watermark, &snapshot),
-                size: snapshot.segments().iter().map(|s| s.size()).sum(),
-                segments: snapshot.segments().len(),
+        .collect();
+    // A snapshot opens a log not opened since the start: file I/O, off the reactor.
+    let rows: Vec<PartitionRow> = blocking(move || {
+        partitions
+            .into_iter()
+            .map(|(index, partition)| {
+                let high_watermark = partition.high_watermark();
+                let snapshot = super::snapshot(&partition)?;
+                Ok(PartitionRow {
+                    index,
+                    log_start: snapshot.log_start_offset(),
+                    high_watermark,
+                    last_stable: last_stable_offset(high_watermark, &snapshot),
+                    size: snapshot.segments().iter().map(|s| s.size()).sum(),
+                    segments: snapshot.segments().len(),
+                })
             })
-        })
-        .collect::<Result<_, PageError>>()?;
-    let configs = topic_config::resolve(&broker.config, &meta.configs);
+            .collect()
+    })
+    .await?;
+    let configs = describe_configs(&broker, &topic).await?;
     let base = format!("/topics/{}", segment(&topic));
     let body = html! {
         (facts([("Topic id", meta.id.to_string()), ("Partitions", meta.partitions.to_string())]))
         h2 { "Partitions" }
-        div.scroll {
-            table {
-                thead { tr {
-                    th { "Partition" } th { "Log start" } th { "High watermark" } th { "Last stable" }
-                    th { "Size" } th { "Segments" } th { "" }
-                } }
-                tbody {
-                    @for row in &rows {
-                        tr {
-                            td.num { (row.index) }
-                            td.num { (row.log_start) }
-                            td.num { (row.high_watermark) }
-                            td.num { (row.last_stable) }
-                            td.num { (bytes_text(row.size)) }
-                            td.num { (row.segments) }
-                            td {
-                                a href={ (base) "/partitions/" (row.index) "/messages" } { "Messages" } " · "
-                                a href={ (base) "/partitions/" (row.index) "/segments" } { "Segments" }
+        (table("partitions", ["Partition", "Log start", "High watermark", "Last stable", "Size", "Segments", ""], html! {
+            @for row in &rows {
+                tr {
+                    td.num { (row.index) }
+                    td.num { (row.log_start) }
+                    td.num { (row.high_watermark) }
+                    td.num { (row.last_stable) }
+                    td.num { (bytes_text(row.size)) }
+                    td.num { (row.segments) }
+                    td {
+                        a href={ (base) "/partitions/" (row.index) "/messages" } { "Messages" } " · "
+                        a href={ (base) "/partitions/" (row.index) "/segments" } { "Segments" }
+                    }
+                }
+            }
+        }))
+        h2 { "Configs" }
+        p.note { "As DescribeConfigs reports them. Set or reset one through IncrementalAlterConfigs, \
+            as kafka-configs --alter does; a topic's own value (DYNAMIC_TOPIC_CONFIG) resets to the default." }
+        (table("configs", ["Name", "Value", "Source"], html! {
+            @for config in &configs {
+                @let value = config.value.clone().unwrap_or_default();
+                tr id={ "config-" (config.name) } {
+                    td { code title=[config.documentation.as_deref()] { (config.name) } }
+                    td {
+                        form.inline method="post" action={ (base) "/configs" } {
+                            input type="hidden" name="name" value=(config.name);
+                            input name="value" value=(value) aria-label={ "Value of " (config.name) };
+                            button type="submit" name="op" value="set" { "Set" }
+                            @if config.config_source == ConfigSource::DynamicTopic as i8 {
+                                button.danger type="submit" name="op" value="delete" { "Reset" }
                             }
                         }
                     }
+                    td.source { (source_name(config.config_source)) }
                 }
             }
-        }
-        h2 { "Configs" }
-        div.scroll {
-            table {
-                thead { tr { th { "Name" } th { "Value" } th { "Source" } } }
-                tbody {
-                    @for config in &configs {
-                        tr {
-                            td { code { (config.name) } }
-                            td { code { (config.value) } }
-                            td { (source_name(config.source)) }
-                        }
-                    }
-                }
-            }
-        }
+        }))
         @if !is_internal_topic(&topic) {
             h2 { "Delete" }
             form.card method="post" action={ (base) "/delete" } {
@@ -276,14 +238,94 @@ pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page 
     Ok(page(&format!("Topic {topic}"), body).into_response())
 }
 
-/// Kafka's names of config sources, as `kafka-configs --describe` prints them.
-fn source_name(source: ConfigSource) -> &'static str {
-    match source {
-        ConfigSource::DynamicTopic => "DYNAMIC_TOPIC_CONFIG",
-        ConfigSource::StaticBroker => "STATIC_BROKER_CONFIG",
-        ConfigSource::Default => "DEFAULT_CONFIG",
+/// A topic's configs as the DescribeConfigs handler reports them, with their documentation.
+async fn describe_configs(broker: &Arc<Broker>, topic: &str) -> Result<Vec<DescribeConfigsResourceResult>, PageError> {
+    let request = DescribeConfigsRequest {
+        resources: vec![DescribeConfigsResource {
+            resource_type: RESOURCE_TOPIC,
+            resource_name: topic.to_string(),
+            configuration_keys: None,
+            ..Default::default()
+        }],
+        include_documentation: true,
+        ..Default::default()
+    };
+    let response = call!(broker, describe_configs, request, DescribeConfigs)?;
+    let result = response
+        .results
+        .into_iter()
+        .next()
+        .ok_or_else(|| PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None))?;
+    match ErrorCode(result.error_code) {
+        ErrorCode::NONE => Ok(result.configs),
+        code => Err(PageError::kafka(code, result.error_message)),
     }
 }
+
+/// Kafka's names of config sources (DescribeConfigs' `config_source`), as
+/// `kafka-configs --describe` prints them.
+fn source_name(source: i8) -> &'static str {
+    match source {
+        1 => "DYNAMIC_TOPIC_CONFIG",
+        2 => "DYNAMIC_BROKER_CONFIG",
+        3 => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+        4 => "STATIC_BROKER_CONFIG",
+        5 => "DEFAULT_CONFIG",
+        6 => "DYNAMIC_BROKER_LOGGER_CONFIG",
+        _ => "UNKNOWN",
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConfigForm {
+    name: String,
+    #[serde(default)]
+    value: String,
+    op: String,
+}
+
+/// Sets or resets one of a topic's configs through the IncrementalAlterConfigs handler
+/// (SET or DELETE), with its validation and its messages.
+pub async fn alter_config(
+    Console(broker): Console,
+    Path(topic): Path<String>,
+    form: Result<Form<ConfigForm>, FormRejection>,
+) -> Page {
+    let form = form?.0;
+    let (config_operation, value) = match form.op.as_str() {
+        "set" => (OP_SET, Some(form.value.trim().to_string())),
+        "delete" => (OP_DELETE, None),
+        other => return Err(PageError::bad_request(format!("Unknown config operation {other:?}."))),
+    };
+    let request = IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: RESOURCE_TOPIC,
+            resource_name: topic.clone(),
+            configs: vec![AlterableConfig {
+                name: form.name.trim().to_string(),
+                config_operation,
+                value,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let response = call!(&broker, incremental_alter_configs, request, IncrementalAlterConfigs)?;
+    match response.responses.into_iter().next() {
+        Some(r) if r.error_code == 0 => Ok(see_other(&format!(
+            "/topics/{}#config-{}",
+            segment(&topic),
+            segment(form.name.trim())
+        ))),
+        Some(r) => Err(PageError::kafka(ErrorCode(r.error_code), r.error_message)),
+        None => Err(PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None)),
+    }
+}
+
+/// IncrementalAlterConfigs' operations the form makes.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
 
 /// Bytes in binary units, exact below a KiB.
 pub fn bytes_text(bytes: u64) -> String {

@@ -99,21 +99,11 @@ fn java_date(seconds: i64) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // The civil date of a day count (Howard Hinnant's `civil_from_days`), in eras of 400 years
-    // from 0000-03-01.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = (month_from_march + 2) % 12;
-    let year = year_of_era + era * 400 + i64::from(month < 2);
+    let (year, month, day) = crate::clock::civil_from_days(days);
     format!(
         "{} {} {day:02} {:02}:{:02}:{:02} UTC {year}",
         DAYS[days.rem_euclid(7) as usize],
-        MONTHS[month as usize],
+        MONTHS[month as usize - 1],
         second_of_day / 3600,
         second_of_day / 60 % 60,
         second_of_day % 60,

@@ -8,10 +8,8 @@ use tidelog_protocol::messages::describe_log_dirs_request::DescribeLogDirsReques
 use tidelog_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResponse, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
-use tidelog_protocol::ResponseBody;
-
 use tidelog_protocol::ErrorCode;
-use tracing::error;
+use tidelog_protocol::ResponseBody;
 
 use crate::broker::Broker;
 use crate::data_dir;
@@ -35,16 +33,7 @@ fn respond(broker: &Broker, request: DescribeLogDirsRequest) -> DescribeLogDirsR
     let wanted: Option<BTreeMap<String, Vec<i32>>> = request
         .topics
         .map(|topics| topics.into_iter().map(|t| (t.topic, t.partitions)).collect());
-    let summaries = match broker.partitions.summaries_by_dir() {
-        Ok(summaries) => summaries,
-        Err(e) => {
-            error!(error = %e, "cannot read the log dirs' partitions");
-            return DescribeLogDirsResponse {
-                error_code: ErrorCode::KAFKA_STORAGE_ERROR.0,
-                ..Default::default()
-            };
-        }
-    };
+    let summaries = broker.partitions.summaries_by_dir();
     let results = summaries
         .into_iter()
         .map(|(dir, partitions)| {

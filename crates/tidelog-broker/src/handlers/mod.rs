@@ -86,15 +86,15 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    /// A request of `version` from an anonymous client on the broker's first listener, for
-    /// handler tests.
-    #[cfg(test)]
-    pub fn for_test(broker: &Arc<Broker>, api_version: i16) -> RequestContext {
+    /// A request of `api_version` made inside the broker (the console's calls of
+    /// handlers): an anonymous client named `client_id` on the broker's first listener,
+    /// from 127.0.0.1.
+    pub fn local(broker: &Arc<Broker>, api_version: i16, client_id: &str) -> RequestContext {
         RequestContext {
             broker: broker.clone(),
             api_key: ApiKey::ApiVersions,
             api_version,
-            client_id: String::new(),
+            client_id: client_id.to_string(),
             principal: Arc::new(Principal::anonymous()),
             listener: Arc::new(broker.config.advertised_listeners[0].clone()),
             peer: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -172,6 +172,12 @@ impl RequestContext {
             principal: self.principal.kafka(),
             host: self.peer.ip(),
         }
+    }
+
+    /// [`RequestContext::local`] without a client id, for handler tests.
+    #[cfg(test)]
+    pub fn for_test(broker: &Arc<Broker>, api_version: i16) -> RequestContext {
+        RequestContext::local(broker, api_version, "")
     }
 
     /// The client's host as Kafka's group coordinator shows it: `/` and the address.

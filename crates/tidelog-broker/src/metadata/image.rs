@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use tidelog_protocol::Uuid;
 
-use crate::scram::{ScramCredential, ScramMechanism};
 use crate::authorizer::{AclBinding, Acls};
+use crate::scram::{ScramCredential, ScramMechanism};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicMeta {

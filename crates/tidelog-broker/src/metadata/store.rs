@@ -17,8 +17,8 @@ use super::image::{MetadataEvent, MetadataImage};
 use super::kraft::{Controller, KraftError, MetadataLog, MetadataLogSettings, METADATA_DIR};
 use super::legacy::{self, CONVERTED_SUFFIX, LEGACY_LOG_FILE};
 use super::records::{self, Placement, Unsupported, METADATA_VERSION};
-use crate::quorum::{Quorum, QuorumError};
 use crate::authorizer::Acls;
+use crate::quorum::{Quorum, QuorumError};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
