@@ -113,9 +113,15 @@ mod tests {
         let addr = listener.local_addr().unwrap().to_string();
         std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
-            let mut request = [0u8; 1024];
-            let read = stream.read(&mut request).unwrap();
-            assert!(request[..read].starts_with(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:"));
+            // The request may arrive in several reads: up to its blank line.
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let read = stream.read(&mut chunk).unwrap();
+                assert!(read > 0, "the request ends before its blank line");
+                request.extend_from_slice(&chunk[..read]);
+            }
+            assert!(request.starts_with(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:"));
             stream.write_all(response.as_bytes()).unwrap();
         });
         addr
