@@ -769,6 +769,41 @@ fn cases() -> Vec<Case> {
             },
         ),
         case(
+            "DescribeUserScramCredentials",
+            0,
+            allow(CLUSTER, "kafka-cluster", DESCRIBE),
+            E::CLUSTER_AUTHORIZATION_FAILED,
+            || {
+                RequestBody::DescribeUserScramCredentials(
+                    describe_user_scram_credentials_request::DescribeUserScramCredentialsRequest {
+                        users: None,
+                        ..Default::default()
+                    },
+                )
+            },
+        ),
+        case(
+            "AlterUserScramCredentials",
+            0,
+            allow(CLUSTER, "kafka-cluster", ALTER),
+            E::CLUSTER_AUTHORIZATION_FAILED,
+            || {
+                RequestBody::AlterUserScramCredentials(
+                    alter_user_scram_credentials_request::AlterUserScramCredentialsRequest {
+                        upsertions: vec![alter_user_scram_credentials_request::ScramCredentialUpsertion {
+                            name: "carol".into(),
+                            mechanism: 1,
+                            iterations: 4096,
+                            salt: vec![7; 32].into(),
+                            salted_password: vec![9; 32].into(),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    },
+                )
+            },
+        ),
+        case(
             "DescribeAcls",
             3,
             allow(CLUSTER, "kafka-cluster", DESCRIBE),

@@ -50,6 +50,8 @@ pub const TABLE: &[(ApiKey, ResourceType, AclOperation)] = &[
     (ApiKey::DescribeAcls, Cluster, Describe),
     (ApiKey::CreateAcls, Cluster, Alter),
     (ApiKey::DeleteAcls, Cluster, Alter),
+    (ApiKey::DescribeUserScramCredentials, Cluster, Describe),
+    (ApiKey::AlterUserScramCredentials, Cluster, Alter),
     (ApiKey::DescribeConfigs, Topic, DescribeConfigs),
     (ApiKey::DescribeConfigs, Cluster, DescribeConfigs),
     (ApiKey::DescribeConfigs, Group, DescribeConfigs),

@@ -65,6 +65,14 @@ fn respond(ctx: &RequestContext, request: AlterUserScramCredentialsRequest) -> A
             Ok(Change::Upsert(mechanism, credential))
         });
     }
+    // Kafka's controller checks ALTER on the cluster before anything else, and answers each
+    // user with the refusal (`AlterUserScramCredentialsRequest.getErrorResponse`).
+    if !ctx.authorize_cluster() {
+        let refused = ApiError::new(ErrorCode::CLUSTER_AUTHORIZATION_FAILED, "Authorization failed.");
+        for change in outcome.values_mut() {
+            *change = Err(refused.clone());
+        }
+    }
     // A deletion of a credential that does not exist is refused against the image the
     // change applies to, under its lock.
     let mut refused_deletions: BTreeMap<String, ApiError> = BTreeMap::new();

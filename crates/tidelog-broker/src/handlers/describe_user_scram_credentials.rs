@@ -18,6 +18,14 @@ use crate::metadata::MetadataImage;
 pub const VERSIONS: RangeInclusive<i16> = 0..=0;
 
 pub async fn handle(ctx: &RequestContext, request: DescribeUserScramCredentialsRequest) -> Reply {
+    if !ctx.authorize_cluster() {
+        return Reply::Now(ResponseBody::DescribeUserScramCredentials(
+            DescribeUserScramCredentialsResponse {
+                error_code: ErrorCode::CLUSTER_AUTHORIZATION_FAILED.0,
+                ..Default::default()
+            },
+        ));
+    }
     let image = ctx.broker.metadata.image();
     Reply::Now(ResponseBody::DescribeUserScramCredentials(describe(&image, request)))
 }
