@@ -102,6 +102,10 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
     Ok((k.trim().to_string(), v.trim().to_string()))
 }
 
+/// What is logged without RUST_LOG: our INFO lines, and openraft's warnings only (its INFO
+/// lines dump the whole Raft state at every start).
+const DEFAULT_LOG_FILTER: &str = "info,openraft=warn";
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -114,7 +118,9 @@ fn main() -> ExitCode {
         // dropped. Reporting it would print to that same stderr, which panics, and a broker
         // must not die, mid-write and without its clean shutdown, because its log output did.
         .log_internal_errors(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
+        )
         .init();
     let bootstrap = &cli.bootstrap_server;
     let result = match cli.command {
