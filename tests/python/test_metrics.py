@@ -7,6 +7,8 @@ import pathlib
 import re
 import urllib.request
 
+import pytest
+
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
@@ -76,6 +78,16 @@ def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
         return values[(name, frozenset(labels.items()))]
 
     assert value("tidelog_requests_total", {"api": "Produce"}) == RECORDS
+    # Each produce request observed once in each phase of its time and in its total, and
+    # the phases add up to the total; with acks=all, waiting (for the fsync) took time.
+    produce = {"api": "Produce"}
+    phases = ["request_queue", "request_handling", "request_waiting", "response_queue", "response_send"]
+    for name in phases + ["request"]:
+        assert value(f"tidelog_{name}_duration_seconds_count", produce) == RECORDS, name
+    total = value("tidelog_request_duration_seconds_sum", produce)
+    parts = sum(value(f"tidelog_{name}_duration_seconds_sum", produce) for name in phases)
+    assert total == pytest.approx(parts, rel=1e-6)
+    assert value("tidelog_request_waiting_duration_seconds_sum", produce) > 0
     assert value("tidelog_produce_records_total", {"topic": TOPIC}) == RECORDS
     assert values[("tidelog_produce_bytes_total", topic)] > RECORDS * len(VALUE)
     assert values[("tidelog_fetch_bytes_total", topic)] >= RECORDS * len(VALUE)

@@ -40,7 +40,7 @@ use tracing::{debug, warn};
 
 use crate::broker::Broker;
 use crate::config::Listener;
-use crate::dispatch::{self, PendingResponse};
+use crate::dispatch::{self, PendingResponse, Response};
 use crate::handlers::{self, Principal};
 use crate::sasl::{Accounts, Gate, Session, FAILED_AUTHENTICATION_DELAY};
 
@@ -135,6 +135,7 @@ async fn serve<R, W>(
                 break;
             }
         };
+        let received = std::time::Instant::now();
         let prefix = RequestPrefix::peek(&frame);
         // The start of a frame that cannot be read is logged, but never before
         // authentication: it may hold a password.
@@ -153,14 +154,9 @@ async fn serve<R, W>(
                 }
                 break;
             }
-            Ok(request) => match session.gate(
-                &request.body,
-                request.header.api_version,
-                &accounts,
-                std::time::Instant::now(),
-            ) {
+            Ok(request) => match session.gate(&request.body, request.header.api_version, &accounts, received) {
                 Gate::Dispatch => {
-                    let dispatched = dispatch::dispatch(&broker, request, &principal, &listener, peer).await;
+                    let dispatched = dispatch::dispatch(&broker, request, &principal, &listener, peer, received).await;
                     close_after = dispatched.close;
                     dispatched.response
                 }
@@ -242,14 +238,20 @@ async fn write_responses(
     peer: SocketAddr,
 ) {
     while let Some(response) = pending.recv().await {
-        let Some(chunks) = response.await else {
+        let Some(Response { chunks, mut timer }) = response.await else {
             // Whoever made this response logged why it could not be made.
             debug!(%peer, "closing connection: a request could not be answered");
             break;
         };
+        if let Some(timer) = timer.as_mut() {
+            timer.writing();
+        }
         if let Err(e) = write_chunks(&mut writer, chunks).await {
             debug!(%peer, error = %e, "write failed");
             return;
+        }
+        if let Some(timer) = timer {
+            timer.sent();
         }
     }
     let _ = writer.shutdown().await;

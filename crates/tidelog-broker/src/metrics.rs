@@ -65,6 +65,7 @@ pub struct Metrics {
     requests: Family<ApiLabels, Counter>,
     request_errors: Family<ErrorLabels, Counter>,
     request_seconds: Histograms,
+    request_phases: RequestPhases,
     produce_bytes: Family<TopicLabels, Counter>,
     produce_records: Family<TopicLabels, Counter>,
     fetch_bytes: Family<TopicLabels, Counter>,
@@ -89,6 +90,7 @@ impl Default for Metrics {
             requests: Family::default(),
             request_errors: Family::default(),
             request_seconds: Family::new_with_constructor(latency_histogram),
+            request_phases: RequestPhases::default(),
             produce_bytes: Family::default(),
             produce_records: Family::default(),
             fetch_bytes: Family::default(),
@@ -108,21 +110,103 @@ impl Drop for OpenConnection {
     }
 }
 
-impl Metrics {
-    /// A request arrived; returns the clock its [`Metrics::answered`] measures from.
-    pub fn request(&self, api: ApiKey) -> Instant {
-        self.requests.get_or_create(&ApiLabels { api: api.name() }).inc();
-        self.totals.requests.fetch_add(1, Ordering::Relaxed);
-        Instant::now()
+/// Where a request's time goes, as Kafka's `RequestMetrics` splits it, by API: each
+/// request is observed once in each, so every histogram's `_count` is the request count.
+#[derive(Clone)]
+struct RequestPhases {
+    /// Frame read to handler start (Kafka's RequestQueueTimeMs).
+    queue: Histograms,
+    /// The handler's own work (LocalTimeMs).
+    handling: Histograms,
+    /// After the handler, until the response is made: an acks=1/all produce awaiting its
+    /// fsync, a fetch's long poll (RemoteTimeMs); 0 for a response made at once.
+    waiting: Histograms,
+    /// Response made to its write starting, behind the connection's earlier responses
+    /// (ResponseQueueTimeMs).
+    response_queue: Histograms,
+    /// Writing the response (ResponseSendTimeMs).
+    send: Histograms,
+}
+
+impl Default for RequestPhases {
+    fn default() -> RequestPhases {
+        let histograms = || Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        RequestPhases {
+            queue: histograms(),
+            handling: histograms(),
+            waiting: histograms(),
+            response_queue: histograms(),
+            send: histograms(),
+        }
+    }
+}
+
+/// One request's clock, from its frame being read to its response being written: each
+/// step observes the phase that ended (a few `Instant` reads per request, nothing per
+/// record).
+pub struct RequestTimer {
+    metrics: Metrics,
+    api: ApiKey,
+    received: Instant,
+    /// When the phase now running began.
+    since: Instant,
+}
+
+impl RequestTimer {
+    fn observe(&mut self, phase: impl Fn(&Metrics) -> &Histograms) {
+        let now = Instant::now();
+        phase(&self.metrics)
+            .get_or_create(&ApiLabels { api: self.api.name() })
+            .observe(now.duration_since(self.since).as_secs_f64());
+        self.since = now;
     }
 
-    /// Its response was made (for a long poll or an acks=all produce, once the wait ended;
-    /// `None` when there is none to send). Errors are counted for Produce and Fetch, per
+    /// The handler returned.
+    pub fn handled(&mut self) {
+        self.observe(|m| &m.request_phases.handling);
+    }
+
+    /// The response was made (for a long poll or an acks=all produce, once the wait
+    /// ended; `None` when there is none to send): its error codes are counted.
+    pub fn answered(&mut self, body: Option<&ResponseBody>) {
+        self.observe(|m| &m.request_phases.waiting);
+        self.metrics.count_errors(self.api, body);
+    }
+
+    /// The connection's writer took the response.
+    pub fn writing(&mut self) {
+        self.observe(|m| &m.request_phases.response_queue);
+    }
+
+    /// The response was written: the send time and the request's total.
+    pub fn sent(mut self) {
+        self.observe(|m| &m.request_phases.send);
+        self.metrics
+            .request_seconds
+            .get_or_create(&ApiLabels { api: self.api.name() })
+            .observe(self.since.duration_since(self.received).as_secs_f64());
+    }
+}
+
+impl Metrics {
+    /// A request whose frame was read at `received` reaches its handler: counted, its
+    /// queue time observed, and its clock returned.
+    pub fn request(&self, api: ApiKey, received: Instant) -> RequestTimer {
+        self.requests.get_or_create(&ApiLabels { api: api.name() }).inc();
+        self.totals.requests.fetch_add(1, Ordering::Relaxed);
+        let mut timer = RequestTimer {
+            metrics: self.clone(),
+            api,
+            received,
+            since: received,
+        };
+        timer.observe(|m| &m.request_phases.queue);
+        timer
+    }
+
+    /// Counts a response's error codes. Errors are counted for Produce and Fetch, per
     /// partition, so far.
-    pub fn answered(&self, api: ApiKey, started: Instant, body: Option<&ResponseBody>) {
-        self.request_seconds
-            .get_or_create(&ApiLabels { api: api.name() })
-            .observe(started.elapsed().as_secs_f64());
+    fn count_errors(&self, api: ApiKey, body: Option<&ResponseBody>) {
         let count = |code: i16| {
             if code != 0 {
                 let error = ErrorCode(code).name();
@@ -191,10 +275,28 @@ pub fn registry(broker: Arc<Broker>) -> Registry {
     );
     registry.register_with_unit(
         "request_duration",
-        "Time from a request's dispatch to its response being ready, by API",
+        "Time from a request's frame being read to its response being written, by API",
         Unit::Seconds,
         m.request_seconds,
     );
+    let phases = [
+        ("request_queue_duration", "Time from a request's frame being read to its handler starting, by API", m.request_phases.queue),
+        ("request_handling_duration", "Time in a request's handler, by API", m.request_phases.handling),
+        (
+            "request_waiting_duration",
+            "Time from a request's handler returning to its response being made (awaiting an fsync, a long poll), by API",
+            m.request_phases.waiting,
+        ),
+        (
+            "response_queue_duration",
+            "Time from a response being made to its write starting, behind the connection's earlier responses, by API",
+            m.request_phases.response_queue,
+        ),
+        ("response_send_duration", "Time writing a response, by API", m.request_phases.send),
+    ];
+    for (name, help, histograms) in phases {
+        registry.register_with_unit(name, help, Unit::Seconds, histograms);
+    }
     registry.register_with_unit(
         "produce",
         "Record bytes produced, by topic",
