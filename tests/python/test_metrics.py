@@ -11,6 +11,7 @@ import pytest
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from kafka.structs import OffsetAndMetadata
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -39,6 +40,11 @@ def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
     assert http_get(broker, "/health/live")[0] == 200
     assert http_get(broker, "/health/ready") == (200, "ready\n")
     admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=1)])
+    # Errors of APIs other than Produce and Fetch, one each.
+    with pytest.raises(TopicAlreadyExistsError):
+        admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=1)])
+    with pytest.raises(UnknownTopicOrPartitionError):
+        admin.delete_topics(["metered-missing"])
 
     # One request per record, so that the request count is known.
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=0,
@@ -105,6 +111,8 @@ def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
     assert 1 <= value("tidelog_log_open_files", {}) <= value("tidelog_log_open_files_budget", {})
     assert value("tidelog_log_file_opens_total", {}) >= 1
     assert value("tidelog_request_errors_total", {"api": "Fetch", "error": "OFFSET_OUT_OF_RANGE"}) >= 1
+    assert value("tidelog_request_errors_total", {"api": "CreateTopics", "error": "TOPIC_ALREADY_EXISTS"}) == 1
+    assert value("tidelog_request_errors_total", {"api": "DeleteTopics", "error": "UNKNOWN_TOPIC_OR_PARTITION"}) == 1
     assert_dashboard_queries_exist(text)
 
 

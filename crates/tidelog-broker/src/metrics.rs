@@ -204,10 +204,10 @@ impl Metrics {
         timer
     }
 
-    /// Counts a response's error codes. Errors are counted for Produce and Fetch, per
-    /// partition, so far.
+    /// Counts a response's error codes (Kafka's `errorCounts`): every nonzero one, at
+    /// the top level and nested (per topic, partition, ...).
     fn count_errors(&self, api: ApiKey, body: Option<&ResponseBody>) {
-        let count = |code: i16| {
+        let mut count = |code: i16| {
             if code != 0 {
                 let error = ErrorCode(code).name();
                 self.request_errors
@@ -215,20 +215,8 @@ impl Metrics {
                     .inc();
             }
         };
-        match body {
-            Some(ResponseBody::Produce(r)) => r
-                .responses
-                .iter()
-                .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code))
-                .for_each(count),
-            Some(ResponseBody::Fetch(r)) => std::iter::once(r.error_code)
-                .chain(
-                    r.responses
-                        .iter()
-                        .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
-                )
-                .for_each(count),
-            _ => {}
+        if let Some(body) = body {
+            body.error_codes(&mut count);
         }
     }
 
@@ -270,7 +258,7 @@ pub fn registry(broker: Arc<Broker>) -> Registry {
     registry.register("requests", "Requests received, by API", m.requests);
     registry.register(
         "request_errors",
-        "Error codes answered, by API and error (per partition where the API answers per partition)",
+        "Error codes answered, by API and error (each one in a response: top level, per topic, per partition)",
         m.request_errors,
     );
     registry.register_with_unit(
