@@ -104,7 +104,11 @@ def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
     assert value("tidelog_log_flush_duration_seconds_count", {}) >= 1
     # Each acks=all produce is one append made durable by some fsync (the offset commit too).
     assert value("tidelog_log_flush_appends_sum", {}) >= RECORDS
-    assert value("tidelog_connections_accepted_total", {}) >= 3
+    plaintext = {"listener": "PLAINTEXT"}
+    assert value("tidelog_connections_accepted_total", plaintext) >= 3
+    # PLAINTEXT authenticates no one; its series are there at 0.
+    assert value("tidelog_authentications_total", plaintext) == 0
+    assert value("tidelog_authentication_failures_total", plaintext) == 0
     assert value("tidelog_process_resident_memory_bytes", {}) > 0
     assert value("tidelog_process_open_fds", {}) > 0
     # The topic's active segment is open (the metadata log's too), within the budget.

@@ -77,10 +77,15 @@ pub async fn accept(
     };
     match handshake {
         Ok(stream) => {
+            // On an SSL listener the handshake is the authentication; SASL_SSL's comes after.
+            if !listener.is_sasl() {
+                broker.metrics.authentication(&listener.name, true);
+            }
             let (reader, writer) = tokio::io::split(stream);
             serve(broker, listener, reader, writer, peer, shutdown).await
         }
         Err(error) => {
+            broker.metrics.authentication(&listener.name, false);
             if broker.rejections.log_in_full("TLS handshake failed", peer.ip()) {
                 warn!(%peer, listener = %listener.name, %error, "closing connection: TLS handshake failed")
             }
@@ -107,6 +112,9 @@ async fn serve<R, W>(
     let mut session = Session::new(listener.is_sasl(), broker.config.connections_max_reauth_ms);
     // The connection's principal: anonymous until SASL authenticates it.
     let mut principal = Arc::new(Principal::anonymous());
+    // Whether SASL authenticated the connection once: what fails after (a re-authentication,
+    // a SASL request out of order) is not an authentication failure of the connection.
+    let mut authenticated = false;
     let no_accounts = BTreeMap::new();
     let scram = |user: &str, mechanism| broker.metadata.image().scram_credential(user, mechanism).cloned();
     let accounts = Accounts {
@@ -163,6 +171,9 @@ async fn serve<R, W>(
                 Gate::Answer { body, close } => {
                     let answer = dispatch::answer(body, request.header.correlation_id, request.header.api_version);
                     if close {
+                        if !authenticated {
+                            broker.metrics.authentication(&listener.name, false);
+                        }
                         if broker.rejections.log_in_full("SASL authentication refused", peer.ip()) {
                             warn!(%peer, "closing connection: SASL authentication refused");
                         }
@@ -171,6 +182,10 @@ async fn serve<R, W>(
                         break;
                     }
                     if let Some(user) = session.user() {
+                        if !authenticated {
+                            authenticated = true;
+                            broker.metrics.authentication(&listener.name, true);
+                        }
                         if principal.name() != user {
                             principal = Arc::new(Principal::user(user));
                             debug!(%peer, user, "authenticated");

@@ -35,6 +35,11 @@ struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TopicLabels {
     topic: String,
 }
@@ -69,8 +74,11 @@ pub struct Metrics {
     produce_bytes: Family<TopicLabels, Counter>,
     produce_records: Family<TopicLabels, Counter>,
     fetch_bytes: Family<TopicLabels, Counter>,
-    connections_accepted: Counter,
-    connections_open: Gauge,
+    connections_accepted: Family<ListenerLabels, Counter>,
+    connections_open: Family<ListenerLabels, Gauge>,
+    connections_closed: Family<ListenerLabels, Counter>,
+    authentications: Family<ListenerLabels, Counter>,
+    authentication_failures: Family<ListenerLabels, Counter>,
     totals: Arc<Totals>,
 }
 
@@ -94,19 +102,26 @@ impl Default for Metrics {
             produce_bytes: Family::default(),
             produce_records: Family::default(),
             fetch_bytes: Family::default(),
-            connections_accepted: Counter::default(),
-            connections_open: Gauge::default(),
+            connections_accepted: Family::default(),
+            connections_open: Family::default(),
+            connections_closed: Family::default(),
+            authentications: Family::default(),
+            authentication_failures: Family::default(),
             totals: Arc::default(),
         }
     }
 }
 
-/// Decrements the open connections when the connection ends.
-pub struct OpenConnection(Gauge);
+/// A connection counted as open on its listener until dropped, then as closed.
+pub struct OpenConnection {
+    open: Gauge,
+    closed: Counter,
+}
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.0.dec();
+        self.open.dec();
+        self.closed.inc();
     }
 }
 
@@ -242,11 +257,48 @@ impl Metrics {
         &self.totals
     }
 
-    /// A connection was accepted; it counts as open until the guard is dropped.
-    pub fn connection_opened(&self) -> OpenConnection {
-        self.connections_accepted.inc();
-        self.connections_open.inc();
-        OpenConnection(self.connections_open.clone())
+    /// `listener` serves: its connection and authentication series start at 0, so they
+    /// are in `/metrics` before anything happens on it.
+    pub fn listener_serves(&self, listener: &str) {
+        let labels = ListenerLabels {
+            listener: listener.to_string(),
+        };
+        for family in [
+            &self.connections_accepted,
+            &self.connections_closed,
+            &self.authentications,
+            &self.authentication_failures,
+        ] {
+            drop(family.get_or_create(&labels));
+        }
+        drop(self.connections_open.get_or_create(&labels));
+    }
+
+    /// A connection was accepted on `listener`; it counts as open until the guard is
+    /// dropped.
+    pub fn connection_opened(&self, listener: &str) -> OpenConnection {
+        let labels = ListenerLabels {
+            listener: listener.to_string(),
+        };
+        self.connections_accepted.get_or_create(&labels).inc();
+        let open = self.connections_open.get_or_create(&labels).clone();
+        open.inc();
+        let closed = self.connections_closed.get_or_create(&labels).clone();
+        OpenConnection { open, closed }
+    }
+
+    /// A connection on `listener` authenticated (SASL, or the TLS handshake of an SSL
+    /// listener), or failed to (`succeeded` false).
+    pub fn authentication(&self, listener: &str, succeeded: bool) {
+        let family = match succeeded {
+            true => &self.authentications,
+            false => &self.authentication_failures,
+        };
+        family
+            .get_or_create(&ListenerLabels {
+                listener: listener.to_string(),
+            })
+            .inc();
     }
 }
 
@@ -295,10 +347,29 @@ pub fn registry(broker: Arc<Broker>) -> Registry {
     registry.register_with_unit("fetch", "Record bytes fetched, by topic", Unit::Bytes, m.fetch_bytes);
     registry.register(
         "connections_accepted",
-        "Client connections accepted",
+        "Client connections accepted, by listener",
         m.connections_accepted,
     );
-    registry.register("connections_open", "Client connections open", m.connections_open);
+    registry.register(
+        "connections_open",
+        "Client connections open, by listener",
+        m.connections_open,
+    );
+    registry.register(
+        "connections_closed",
+        "Client connections closed, by listener",
+        m.connections_closed,
+    );
+    registry.register(
+        "authentications",
+        "Connections that authenticated (SASL, or TLS on an SSL listener), by listener",
+        m.authentications,
+    );
+    registry.register(
+        "authentication_failures",
+        "Connections that failed to authenticate (SASL refused, TLS handshake failed), by listener",
+        m.authentication_failures,
+    );
     registry.register_with_unit(
         "log_flush_duration",
         "fsyncs of partition logs by the group-commit flusher, and how long each took",
