@@ -3,6 +3,7 @@ parses with the Prometheus client's own parser, produce counts equal what was se
 group's lag is the high watermark minus its committed offset."""
 
 import json
+import os
 import pathlib
 import re
 import urllib.request
@@ -75,7 +76,9 @@ def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
     assert next(iter(stray)).offset == 0
     stray.close()
 
+    cpu_before = cpu_seconds(broker.process.pid)
     status, text = http_get(broker, "/metrics")
+    cpu_after = cpu_seconds(broker.process.pid)
     assert status == 200
     values = samples(text)
     topic = frozenset({("topic", TOPIC)})
@@ -110,7 +113,13 @@ def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
     assert value("tidelog_authentications_total", plaintext) == 0
     assert value("tidelog_authentication_failures_total", plaintext) == 0
     assert value("tidelog_process_resident_memory_bytes", {}) > 0
+    assert value("tidelog_process_virtual_memory_bytes", {}) > value("tidelog_process_resident_memory_bytes", {})
     assert value("tidelog_process_open_fds", {}) > 0
+    # The broker's own figures, as /proc shows them to the test around the scrape.
+    assert cpu_before <= value("tidelog_process_cpu_seconds_total", {}) <= cpu_after
+    assert cpu_after > 0
+    assert value("tidelog_process_max_fds", {}) == max_open_files(broker.process.pid)
+    assert value("tidelog_process_start_time_seconds", {}) == pytest.approx(start_time(broker.process.pid), abs=1e-6)
     # The topic's active segment is open (the metadata log's too), within the budget.
     assert 1 <= value("tidelog_log_open_files", {}) <= value("tidelog_log_open_files_budget", {})
     assert value("tidelog_log_file_opens_total", {}) >= 1
@@ -118,6 +127,27 @@ def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
     assert value("tidelog_request_errors_total", {"api": "CreateTopics", "error": "TOPIC_ALREADY_EXISTS"}) == 1
     assert value("tidelog_request_errors_total", {"api": "DeleteTopics", "error": "UNKNOWN_TOPIC_OR_PARTITION"}) == 1
     assert_dashboard_queries_exist(text)
+
+
+def stat_fields(pid):
+    """/proc/PID/stat's fields from the state on (proc(5)'s field 3 at index 0): the
+    command name before it is in parentheses and may hold spaces."""
+    return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid):
+    fields = stat_fields(pid)
+    return (int(fields[14 - 3]) + int(fields[15 - 3])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_time(pid):
+    boot = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime "))
+    return boot + int(stat_fields(pid)[22 - 3]) / os.sysconf("SC_CLK_TCK")
+
+
+def max_open_files(pid):
+    line = next(line for line in open(f"/proc/{pid}/limits") if line.startswith("Max open files"))
+    return int(line.split()[3])
 
 
 DASHBOARD = pathlib.Path(__file__).resolve().parents[2] / "docs" / "grafana" / "tidelog-broker.json"

@@ -493,21 +493,7 @@ impl Collector for Scraped {
         let lag_help = "High watermark minus the group's committed offset, per partition.";
         encode_family(e, "consumer_group_lag", lag_help, None, &lag)?;
         if let Some(process) = process {
-            let rss_help = "Resident set size of the broker process.";
-            encode_family(
-                e,
-                "process_resident_memory",
-                rss_help,
-                Some(&Unit::Bytes),
-                &process.resident_bytes,
-            )?;
-            encode_family(
-                e,
-                "process_open_fds",
-                "Open file descriptors of the broker process.",
-                None,
-                &process.open_fds,
-            )?;
+            process.encode(e)?;
         }
         Ok(())
     }
@@ -523,27 +509,93 @@ fn encode_family(
     metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
 }
 
-/// The process's resident memory and open descriptors, from /proc/self.
+/// The process's figures under the names Prometheus' client libraries give them
+/// (`process_cpu_seconds_total`, ...), from /proc.
 struct ProcessStats {
-    resident_bytes: Gauge,
-    open_fds: Gauge,
+    cpu_seconds: f64,
+    resident_bytes: i64,
+    virtual_bytes: i64,
+    open_fds: i64,
+    max_fds: i64,
+    start_time_seconds: f64,
 }
 
 impl ProcessStats {
     /// `None` where /proc is missing (not Linux).
     fn read() -> Option<ProcessStats> {
         let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-        let resident_pages: i64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-        // SAFETY: sysconf only reads a system constant.
-        let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as i64;
-        // Less the descriptor reading the directory.
-        let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as i64 - 1;
-        let stats = ProcessStats {
-            resident_bytes: Gauge::default(),
-            open_fds: Gauge::default(),
+        let mut pages = statm.split_whitespace().map(|v| v.parse::<i64>().ok());
+        let (virtual_pages, resident_pages) = (pages.next()??, pages.next()??);
+        // proc(5)'s fields, numbered from 1; the command name (2) is in parentheses and may
+        // hold spaces, so the count starts again after it, at the state (3).
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let after_name: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+        let field = |n: usize| after_name.get(n - 3)?.parse::<u64>().ok();
+        let (user_ticks, system_ticks, start_ticks) = (field(14)?, field(15)?, field(22)?);
+        let boot_time: u64 = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|line| line.strip_prefix("btime ")?.trim().parse().ok())?;
+        // SAFETY: sysconf only reads system constants.
+        let (page_size, ticks_per_second) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PAGESIZE) as i64,
+                libc::sysconf(libc::_SC_CLK_TCK) as f64,
+            )
         };
-        stats.resident_bytes.set(resident_pages * page_size);
-        stats.open_fds.set(open_fds);
-        Some(stats)
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return None;
+        }
+        Some(ProcessStats {
+            cpu_seconds: (user_ticks + system_ticks) as f64 / ticks_per_second,
+            resident_bytes: resident_pages * page_size,
+            virtual_bytes: virtual_pages * page_size,
+            // Less the descriptor reading the directory.
+            open_fds: std::fs::read_dir("/proc/self/fd").ok()?.count() as i64 - 1,
+            max_fds: i64::try_from(limit.rlim_cur).unwrap_or(i64::MAX),
+            start_time_seconds: boot_time as f64 + start_ticks as f64 / ticks_per_second,
+        })
+    }
+
+    fn encode(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let gauge = |value: i64| {
+            let gauge = Gauge::<i64>::default();
+            gauge.set(value);
+            gauge
+        };
+        let cpu = Counter::<f64, AtomicU64>::default();
+        cpu.inc_by(self.cpu_seconds);
+        let start_time = Gauge::<f64, AtomicU64>::default();
+        start_time.set(self.start_time_seconds);
+        let (seconds, bytes) = (Some(&Unit::Seconds), Some(&Unit::Bytes));
+        let cpu_help = "User and system CPU time the broker process used.";
+        encode_family(e, "process_cpu", cpu_help, seconds, &cpu)?;
+        let rss_help = "Resident set size of the broker process.";
+        encode_family(
+            e,
+            "process_resident_memory",
+            rss_help,
+            bytes,
+            &gauge(self.resident_bytes),
+        )?;
+        let virtual_help = "Virtual memory size of the broker process.";
+        encode_family(
+            e,
+            "process_virtual_memory",
+            virtual_help,
+            bytes,
+            &gauge(self.virtual_bytes),
+        )?;
+        let open_help = "Open file descriptors of the broker process.";
+        encode_family(e, "process_open_fds", open_help, None, &gauge(self.open_fds))?;
+        let max_help = "The broker process's limit of open file descriptors (RLIMIT_NOFILE, soft).";
+        encode_family(e, "process_max_fds", max_help, None, &gauge(self.max_fds))?;
+        let start_help = "When the broker process started, in seconds since the epoch.";
+        encode_family(e, "process_start_time", start_help, seconds, &start_time)
     }
 }
