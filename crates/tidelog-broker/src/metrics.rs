@@ -65,12 +65,11 @@ pub fn latency_histogram() -> Histogram {
 }
 
 /// The counters the request paths update. Clones share the same values.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Metrics {
     requests: Family<ApiLabels, Counter>,
-    request_errors: Family<ErrorLabels, Counter>,
-    request_seconds: Histograms,
-    request_phases: RequestPhases,
+    /// What a request's timer updates, shared by every timer (one reference count each).
+    answers: Arc<RequestMetrics>,
     produce_bytes: Family<TopicLabels, Counter>,
     produce_records: Family<TopicLabels, Counter>,
     fetch_bytes: Family<TopicLabels, Counter>,
@@ -92,26 +91,6 @@ pub struct Totals {
     pub fetch_bytes: AtomicU64,
 }
 
-impl Default for Metrics {
-    fn default() -> Metrics {
-        Metrics {
-            requests: Family::default(),
-            request_errors: Family::default(),
-            request_seconds: Family::new_with_constructor(latency_histogram),
-            request_phases: RequestPhases::default(),
-            produce_bytes: Family::default(),
-            produce_records: Family::default(),
-            fetch_bytes: Family::default(),
-            connections_accepted: Family::default(),
-            connections_open: Family::default(),
-            connections_closed: Family::default(),
-            authentications: Family::default(),
-            authentication_failures: Family::default(),
-            totals: Arc::default(),
-        }
-    }
-}
-
 /// A connection counted as open on its listener until dropped, then as closed.
 pub struct OpenConnection {
     open: Gauge,
@@ -125,10 +104,14 @@ impl Drop for OpenConnection {
     }
 }
 
-/// Where a request's time goes, as Kafka's `RequestMetrics` splits it, by API: each
-/// request is observed once in each, so every histogram's `_count` is the request count.
-#[derive(Clone)]
-struct RequestPhases {
+/// A request's errors, and where its time goes, as Kafka's `RequestMetrics` splits it, by
+/// API: each request is observed once in each histogram, so every `_count` is the request
+/// count.
+struct RequestMetrics {
+    /// Nonzero error codes in responses, by API and error (ErrorsPerSec).
+    errors: Family<ErrorLabels, Counter>,
+    /// Frame read to response written (TotalTimeMs): the sum of the phases below.
+    total: Histograms,
     /// Frame read to handler start (Kafka's RequestQueueTimeMs).
     queue: Histograms,
     /// The handler's own work (LocalTimeMs).
@@ -143,10 +126,12 @@ struct RequestPhases {
     send: Histograms,
 }
 
-impl Default for RequestPhases {
-    fn default() -> RequestPhases {
+impl Default for RequestMetrics {
+    fn default() -> RequestMetrics {
         let histograms = || Family::new_with_constructor(latency_histogram as fn() -> Histogram);
-        RequestPhases {
+        RequestMetrics {
+            errors: Family::default(),
+            total: histograms(),
             queue: histograms(),
             handling: histograms(),
             waiting: histograms(),
@@ -156,11 +141,27 @@ impl Default for RequestPhases {
     }
 }
 
+impl RequestMetrics {
+    /// Counts a response's error codes (Kafka's `errorCounts`): every nonzero one, at
+    /// the top level and nested (per topic, partition, ...).
+    fn count_errors(&self, api: ApiKey, body: Option<&ResponseBody>) {
+        let mut count = |code: i16| {
+            if code != 0 {
+                let error = ErrorCode(code).name();
+                self.errors.get_or_create(&ErrorLabels { api: api.name(), error }).inc();
+            }
+        };
+        if let Some(body) = body {
+            body.error_codes(&mut count);
+        }
+    }
+}
+
 /// One request's clock, from its frame being read to its response being written: each
 /// step observes the phase that ended (a few `Instant` reads per request, nothing per
 /// record).
 pub struct RequestTimer {
-    metrics: Metrics,
+    metrics: Arc<RequestMetrics>,
     api: ApiKey,
     received: Instant,
     /// When the phase now running began.
@@ -168,7 +169,7 @@ pub struct RequestTimer {
 }
 
 impl RequestTimer {
-    fn observe(&mut self, phase: impl Fn(&Metrics) -> &Histograms) {
+    fn observe(&mut self, phase: impl Fn(&RequestMetrics) -> &Histograms) {
         let now = Instant::now();
         phase(&self.metrics)
             .get_or_create(&ApiLabels { api: self.api.name() })
@@ -178,26 +179,26 @@ impl RequestTimer {
 
     /// The handler returned.
     pub fn handled(&mut self) {
-        self.observe(|m| &m.request_phases.handling);
+        self.observe(|m| &m.handling);
     }
 
     /// The response was made (for a long poll or an acks=all produce, once the wait
     /// ended; `None` when there is none to send): its error codes are counted.
     pub fn answered(&mut self, body: Option<&ResponseBody>) {
-        self.observe(|m| &m.request_phases.waiting);
+        self.observe(|m| &m.waiting);
         self.metrics.count_errors(self.api, body);
     }
 
     /// The connection's writer took the response.
     pub fn writing(&mut self) {
-        self.observe(|m| &m.request_phases.response_queue);
+        self.observe(|m| &m.response_queue);
     }
 
     /// The response was written: the send time and the request's total.
     pub fn sent(mut self) {
-        self.observe(|m| &m.request_phases.send);
+        self.observe(|m| &m.send);
         self.metrics
-            .request_seconds
+            .total
             .get_or_create(&ApiLabels { api: self.api.name() })
             .observe(self.since.duration_since(self.received).as_secs_f64());
     }
@@ -210,29 +211,13 @@ impl Metrics {
         self.requests.get_or_create(&ApiLabels { api: api.name() }).inc();
         self.totals.requests.fetch_add(1, Ordering::Relaxed);
         let mut timer = RequestTimer {
-            metrics: self.clone(),
+            metrics: self.answers.clone(),
             api,
             received,
             since: received,
         };
-        timer.observe(|m| &m.request_phases.queue);
+        timer.observe(|m| &m.queue);
         timer
-    }
-
-    /// Counts a response's error codes (Kafka's `errorCounts`): every nonzero one, at
-    /// the top level and nested (per topic, partition, ...).
-    fn count_errors(&self, api: ApiKey, body: Option<&ResponseBody>) {
-        let mut count = |code: i16| {
-            if code != 0 {
-                let error = ErrorCode(code).name();
-                self.request_errors
-                    .get_or_create(&ErrorLabels { api: api.name(), error })
-                    .inc();
-            }
-        };
-        if let Some(body) = body {
-            body.error_codes(&mut count);
-        }
     }
 
     /// A partition of a produce request was appended.
@@ -311,28 +296,28 @@ pub fn registry(broker: Arc<Broker>) -> Registry {
     registry.register(
         "request_errors",
         "Error codes answered, by API and error (each one in a response: top level, per topic, per partition)",
-        m.request_errors,
+        m.answers.errors.clone(),
     );
     registry.register_with_unit(
         "request_duration",
         "Time from a request's frame being read to its response being written, by API",
         Unit::Seconds,
-        m.request_seconds,
+        m.answers.total.clone(),
     );
     let phases = [
-        ("request_queue_duration", "Time from a request's frame being read to its handler starting, by API", m.request_phases.queue),
-        ("request_handling_duration", "Time in a request's handler, by API", m.request_phases.handling),
+        ("request_queue_duration", "Time from a request's frame being read to its handler starting, by API", m.answers.queue.clone()),
+        ("request_handling_duration", "Time in a request's handler, by API", m.answers.handling.clone()),
         (
             "request_waiting_duration",
             "Time from a request's handler returning to its response being made (awaiting an fsync, a long poll), by API",
-            m.request_phases.waiting,
+            m.answers.waiting.clone(),
         ),
         (
             "response_queue_duration",
             "Time from a response being made to its write starting, behind the connection's earlier responses, by API",
-            m.request_phases.response_queue,
+            m.answers.response_queue.clone(),
         ),
-        ("response_send_duration", "Time writing a response, by API", m.request_phases.send),
+        ("response_send_duration", "Time writing a response, by API", m.answers.send.clone()),
     ];
     for (name, help, histograms) in phases {
         registry.register_with_unit(name, help, Unit::Seconds, histograms);
