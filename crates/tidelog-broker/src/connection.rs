@@ -40,7 +40,7 @@ use tracing::{debug, warn};
 
 use crate::broker::Broker;
 use crate::config::Listener;
-use crate::dispatch::{self, PendingResponse};
+use crate::dispatch::{self, PendingResponse, Response};
 use crate::handlers::{self, Principal};
 use crate::sasl::{Accounts, Gate, Session, FAILED_AUTHENTICATION_DELAY};
 
@@ -77,10 +77,15 @@ pub async fn accept(
     };
     match handshake {
         Ok(stream) => {
+            // On an SSL listener the handshake is the authentication; SASL_SSL's comes after.
+            if !listener.is_sasl() {
+                broker.metrics.authentication(&listener.name, true);
+            }
             let (reader, writer) = tokio::io::split(stream);
             serve(broker, listener, reader, writer, peer, shutdown).await
         }
         Err(error) => {
+            broker.metrics.authentication(&listener.name, false);
             if broker.rejections.log_in_full("TLS handshake failed", peer.ip()) {
                 warn!(%peer, listener = %listener.name, %error, "closing connection: TLS handshake failed")
             }
@@ -107,6 +112,9 @@ async fn serve<R, W>(
     let mut session = Session::new(listener.is_sasl(), broker.config.connections_max_reauth_ms);
     // The connection's principal: anonymous until SASL authenticates it.
     let mut principal = Arc::new(Principal::anonymous());
+    // Whether SASL authenticated the connection once: what fails after (a re-authentication,
+    // a SASL request out of order) is not an authentication failure of the connection.
+    let mut authenticated = false;
     let no_accounts = BTreeMap::new();
     let scram = |user: &str, mechanism| broker.metadata.image().scram_credential(user, mechanism).cloned();
     let accounts = Accounts {
@@ -135,6 +143,7 @@ async fn serve<R, W>(
                 break;
             }
         };
+        let received = std::time::Instant::now();
         let prefix = RequestPrefix::peek(&frame);
         // The start of a frame that cannot be read is logged, but never before
         // authentication: it may hold a password.
@@ -153,20 +162,18 @@ async fn serve<R, W>(
                 }
                 break;
             }
-            Ok(request) => match session.gate(
-                &request.body,
-                request.header.api_version,
-                &accounts,
-                std::time::Instant::now(),
-            ) {
+            Ok(request) => match session.gate(&request.body, request.header.api_version, &accounts, received) {
                 Gate::Dispatch => {
-                    let dispatched = dispatch::dispatch(&broker, request, &principal, &listener, peer).await;
+                    let dispatched = dispatch::dispatch(&broker, request, &principal, &listener, peer, received).await;
                     close_after = dispatched.close;
                     dispatched.response
                 }
                 Gate::Answer { body, close } => {
                     let answer = dispatch::answer(body, request.header.correlation_id, request.header.api_version);
                     if close {
+                        if !authenticated {
+                            broker.metrics.authentication(&listener.name, false);
+                        }
                         if broker.rejections.log_in_full("SASL authentication refused", peer.ip()) {
                             warn!(%peer, "closing connection: SASL authentication refused");
                         }
@@ -175,6 +182,10 @@ async fn serve<R, W>(
                         break;
                     }
                     if let Some(user) = session.user() {
+                        if !authenticated {
+                            authenticated = true;
+                            broker.metrics.authentication(&listener.name, true);
+                        }
                         if principal.name() != user {
                             principal = Arc::new(Principal::user(user));
                             debug!(%peer, user, "authenticated");
@@ -242,14 +253,20 @@ async fn write_responses(
     peer: SocketAddr,
 ) {
     while let Some(response) = pending.recv().await {
-        let Some(chunks) = response.await else {
+        let Some(Response { chunks, mut timer }) = response.await else {
             // Whoever made this response logged why it could not be made.
             debug!(%peer, "closing connection: a request could not be answered");
             break;
         };
+        if let Some(timer) = timer.as_mut() {
+            timer.writing();
+        }
         if let Err(e) = write_chunks(&mut writer, chunks).await {
             debug!(%peer, error = %e, "write failed");
             return;
+        }
+        if let Some(timer) = timer {
+            timer.sent();
         }
     }
     let _ = writer.shutdown().await;

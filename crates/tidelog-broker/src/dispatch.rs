@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tidelog_protocol::header::RequestPrefix;
 use tidelog_protocol::{encode_response, ApiKey, DecodeError, Payload, Request, RequestBody, ResponseBody};
@@ -14,11 +15,18 @@ use tracing::error;
 use crate::broker::Broker;
 use crate::config::Listener;
 use crate::handlers::{self, Principal, Reply, RequestContext};
+use crate::metrics::RequestTimer;
 
-/// A response still being produced: the frame's chunks (none at all for an `acks=0`
-/// produce), or `None` when no response can be made and the connection must close, as
-/// Kafka closes it, rather than leave the client waiting.
-pub type PendingResponse = Pin<Box<dyn Future<Output = Option<Vec<Payload>>> + Send>>;
+/// A response still being produced, or `None` when no response can be made and the
+/// connection must close, as Kafka closes it, rather than leave the client waiting.
+pub type PendingResponse = Pin<Box<dyn Future<Output = Option<Response>> + Send>>;
+
+/// A response made: the frame's chunks (none at all for an `acks=0` produce), and the
+/// request's clock, which the writer stops once they are written.
+pub struct Response {
+    pub chunks: Vec<Payload>,
+    pub timer: Option<RequestTimer>,
+}
 
 /// A dispatched request: its pending response, and whether the connection closes after it
 /// ([`Reply::Close`]).
@@ -40,13 +48,15 @@ macro_rules! route {
     };
 }
 
-/// `principal`, `listener` and `peer` are the connection's (see [`RequestContext`]).
+/// `principal`, `listener` and `peer` are the connection's (see [`RequestContext`]);
+/// `received` is when the request's frame was read.
 pub async fn dispatch(
     broker: &Arc<Broker>,
     request: Request,
     principal: &Arc<Principal>,
     listener: &Arc<Listener>,
     peer: SocketAddr,
+    received: Instant,
 ) -> Dispatched {
     let correlation_id = request.header.correlation_id;
     let version = request.header.api_version;
@@ -71,7 +81,7 @@ pub async fn dispatch(
         listener: listener.clone(),
         peer,
     };
-    let started = ctx.broker.metrics.request(api_key);
+    let mut timer = ctx.broker.metrics.request(api_key, received);
     let reply = route!(request.body, &ctx, {
         Produce => produce,
         Fetch => fetch,
@@ -118,28 +128,29 @@ pub async fn dispatch(
         CreateAcls => create_acls,
         DeleteAcls => delete_acls,
     });
-    let broker = ctx.broker;
-    let answered = move |body: Option<&ResponseBody>| broker.metrics.answered(api_key, started, body);
+    timer.handled();
     Dispatched {
         close: matches!(reply, Reply::Close),
-        response: into_pending(reply, correlation_id, version, answered),
+        response: into_pending(reply, correlation_id, version, Some(timer)),
     }
 }
 
 /// A response already made (the SASL exchange's), ready for the connection's writer.
 pub fn answer(body: ResponseBody, correlation_id: i32, version: i16) -> PendingResponse {
-    into_pending(Reply::Now(body), correlation_id, version, |_| {})
+    into_pending(Reply::Now(body), correlation_id, version, None)
 }
 
-/// `answered` sees the response once made (`None` when there is none to write).
-fn into_pending(
-    reply: Reply,
-    correlation_id: i32,
-    version: i16,
-    answered: impl FnOnce(Option<&ResponseBody>) + Send + 'static,
-) -> PendingResponse {
-    let encode = move |body: ResponseBody| match encode_response(correlation_id, version, &body) {
-        Ok(chunks) => Some(chunks),
+/// `timer`, when the request is measured, sees the response once made (`None` when there
+/// is none to write) and goes with it to the writer.
+fn into_pending(reply: Reply, correlation_id: i32, version: i16, mut timer: Option<RequestTimer>) -> PendingResponse {
+    let answered = move |body: Option<&ResponseBody>| {
+        if let Some(timer) = timer.as_mut() {
+            timer.answered(body);
+        }
+        timer
+    };
+    let encode = move |body: ResponseBody, timer| match encode_response(correlation_id, version, &body) {
+        Ok(chunks) => Some(Response { chunks, timer }),
         Err(e) => {
             error!(api_key = ?body.api_key(), version, error = %e, "cannot encode response");
             None
@@ -147,19 +158,24 @@ fn into_pending(
     };
     match reply {
         Reply::Now(body) => {
-            answered(Some(&body));
-            let frame = encode(body);
-            Box::pin(async move { frame })
+            let timer = answered(Some(&body));
+            let response = encode(body, timer);
+            Box::pin(async move { response })
         }
         Reply::Later(body) => Box::pin(async move {
             let body = body.await;
-            answered(Some(&body));
-            encode(body)
+            let timer = answered(Some(&body));
+            encode(body, timer)
         }),
         // Nothing to write; for Close, the connection stops reading (see `Dispatched`).
         Reply::Nothing | Reply::Close => {
-            answered(None);
-            Box::pin(async { Some(Vec::new()) })
+            let timer = answered(None);
+            Box::pin(async move {
+                Some(Response {
+                    chunks: Vec::new(),
+                    timer,
+                })
+            })
         }
     }
 }
@@ -174,7 +190,7 @@ pub fn answer_undecodable(prefix: RequestPrefix, error: &DecodeError) -> Option<
         && prefix.api_version > ApiKey::ApiVersions.max_version()
     {
         let body = ResponseBody::ApiVersions(handlers::api_versions::unsupported_version());
-        return Some(into_pending(Reply::Now(body), prefix.correlation_id, 0, |_| {}));
+        return Some(into_pending(Reply::Now(body), prefix.correlation_id, 0, None));
     }
     None
 }

@@ -35,6 +35,11 @@ struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TopicLabels {
     topic: String,
 }
@@ -60,16 +65,19 @@ pub fn latency_histogram() -> Histogram {
 }
 
 /// The counters the request paths update. Clones share the same values.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Metrics {
     requests: Family<ApiLabels, Counter>,
-    request_errors: Family<ErrorLabels, Counter>,
-    request_seconds: Histograms,
+    /// What a request's timer updates, shared by every timer (one reference count each).
+    answers: Arc<RequestMetrics>,
     produce_bytes: Family<TopicLabels, Counter>,
     produce_records: Family<TopicLabels, Counter>,
     fetch_bytes: Family<TopicLabels, Counter>,
-    connections_accepted: Counter,
-    connections_open: Gauge,
+    connections_accepted: Family<ListenerLabels, Counter>,
+    connections_open: Family<ListenerLabels, Gauge>,
+    connections_closed: Family<ListenerLabels, Counter>,
+    authentications: Family<ListenerLabels, Counter>,
+    authentication_failures: Family<ListenerLabels, Counter>,
     totals: Arc<Totals>,
 }
 
@@ -83,69 +91,133 @@ pub struct Totals {
     pub fetch_bytes: AtomicU64,
 }
 
-impl Default for Metrics {
-    fn default() -> Metrics {
-        Metrics {
-            requests: Family::default(),
-            request_errors: Family::default(),
-            request_seconds: Family::new_with_constructor(latency_histogram),
-            produce_bytes: Family::default(),
-            produce_records: Family::default(),
-            fetch_bytes: Family::default(),
-            connections_accepted: Counter::default(),
-            connections_open: Gauge::default(),
-            totals: Arc::default(),
+/// A connection counted as open on its listener until dropped, then as closed.
+pub struct OpenConnection {
+    open: Gauge,
+    closed: Counter,
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.open.dec();
+        self.closed.inc();
+    }
+}
+
+/// A request's errors, and where its time goes, as Kafka's `RequestMetrics` splits it, by
+/// API: each request is observed once in each histogram, so every `_count` is the request
+/// count.
+struct RequestMetrics {
+    /// Nonzero error codes in responses, by API and error (ErrorsPerSec).
+    errors: Family<ErrorLabels, Counter>,
+    /// Frame read to response written (TotalTimeMs): the sum of the phases below.
+    total: Histograms,
+    /// Frame read to handler start (Kafka's RequestQueueTimeMs).
+    queue: Histograms,
+    /// The handler's own work (LocalTimeMs).
+    handling: Histograms,
+    /// After the handler, until the response is made: an acks=1/all produce awaiting its
+    /// fsync, a fetch's long poll (RemoteTimeMs); 0 for a response made at once.
+    waiting: Histograms,
+    /// Response made to its write starting, behind the connection's earlier responses
+    /// (ResponseQueueTimeMs).
+    response_queue: Histograms,
+    /// Writing the response (ResponseSendTimeMs).
+    send: Histograms,
+}
+
+impl Default for RequestMetrics {
+    fn default() -> RequestMetrics {
+        let histograms = || Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        RequestMetrics {
+            errors: Family::default(),
+            total: histograms(),
+            queue: histograms(),
+            handling: histograms(),
+            waiting: histograms(),
+            response_queue: histograms(),
+            send: histograms(),
         }
     }
 }
 
-/// Decrements the open connections when the connection ends.
-pub struct OpenConnection(Gauge);
+impl RequestMetrics {
+    /// Counts a response's error codes (Kafka's `errorCounts`): every nonzero one, at
+    /// the top level and nested (per topic, partition, ...).
+    fn count_errors(&self, api: ApiKey, body: Option<&ResponseBody>) {
+        let mut count = |code: i16| {
+            if code != 0 {
+                let error = ErrorCode(code).name();
+                self.errors.get_or_create(&ErrorLabels { api: api.name(), error }).inc();
+            }
+        };
+        if let Some(body) = body {
+            body.error_codes(&mut count);
+        }
+    }
+}
 
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.dec();
+/// One request's clock, from its frame being read to its response being written: each
+/// step observes the phase that ended (a few `Instant` reads per request, nothing per
+/// record).
+pub struct RequestTimer {
+    metrics: Arc<RequestMetrics>,
+    api: ApiKey,
+    received: Instant,
+    /// When the phase now running began.
+    since: Instant,
+}
+
+impl RequestTimer {
+    fn observe(&mut self, phase: impl Fn(&RequestMetrics) -> &Histograms) {
+        let now = Instant::now();
+        phase(&self.metrics)
+            .get_or_create(&ApiLabels { api: self.api.name() })
+            .observe(now.duration_since(self.since).as_secs_f64());
+        self.since = now;
+    }
+
+    /// The handler returned.
+    pub fn handled(&mut self) {
+        self.observe(|m| &m.handling);
+    }
+
+    /// The response was made (for a long poll or an acks=all produce, once the wait
+    /// ended; `None` when there is none to send): its error codes are counted.
+    pub fn answered(&mut self, body: Option<&ResponseBody>) {
+        self.observe(|m| &m.waiting);
+        self.metrics.count_errors(self.api, body);
+    }
+
+    /// The connection's writer took the response.
+    pub fn writing(&mut self) {
+        self.observe(|m| &m.response_queue);
+    }
+
+    /// The response was written: the send time and the request's total.
+    pub fn sent(mut self) {
+        self.observe(|m| &m.send);
+        self.metrics
+            .total
+            .get_or_create(&ApiLabels { api: self.api.name() })
+            .observe(self.since.duration_since(self.received).as_secs_f64());
     }
 }
 
 impl Metrics {
-    /// A request arrived; returns the clock its [`Metrics::answered`] measures from.
-    pub fn request(&self, api: ApiKey) -> Instant {
+    /// A request whose frame was read at `received` reaches its handler: counted, its
+    /// queue time observed, and its clock returned.
+    pub fn request(&self, api: ApiKey, received: Instant) -> RequestTimer {
         self.requests.get_or_create(&ApiLabels { api: api.name() }).inc();
         self.totals.requests.fetch_add(1, Ordering::Relaxed);
-        Instant::now()
-    }
-
-    /// Its response was made (for a long poll or an acks=all produce, once the wait ended;
-    /// `None` when there is none to send). Errors are counted for Produce and Fetch, per
-    /// partition, so far.
-    pub fn answered(&self, api: ApiKey, started: Instant, body: Option<&ResponseBody>) {
-        self.request_seconds
-            .get_or_create(&ApiLabels { api: api.name() })
-            .observe(started.elapsed().as_secs_f64());
-        let count = |code: i16| {
-            if code != 0 {
-                let error = ErrorCode(code).name();
-                self.request_errors
-                    .get_or_create(&ErrorLabels { api: api.name(), error })
-                    .inc();
-            }
+        let mut timer = RequestTimer {
+            metrics: self.answers.clone(),
+            api,
+            received,
+            since: received,
         };
-        match body {
-            Some(ResponseBody::Produce(r)) => r
-                .responses
-                .iter()
-                .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code))
-                .for_each(count),
-            Some(ResponseBody::Fetch(r)) => std::iter::once(r.error_code)
-                .chain(
-                    r.responses
-                        .iter()
-                        .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
-                )
-                .for_each(count),
-            _ => {}
-        }
+        timer.observe(|m| &m.queue);
+        timer
     }
 
     /// A partition of a produce request was appended.
@@ -170,11 +242,48 @@ impl Metrics {
         &self.totals
     }
 
-    /// A connection was accepted; it counts as open until the guard is dropped.
-    pub fn connection_opened(&self) -> OpenConnection {
-        self.connections_accepted.inc();
-        self.connections_open.inc();
-        OpenConnection(self.connections_open.clone())
+    /// `listener` serves: its connection and authentication series start at 0, so they
+    /// are in `/metrics` before anything happens on it.
+    pub fn listener_serves(&self, listener: &str) {
+        let labels = ListenerLabels {
+            listener: listener.to_string(),
+        };
+        for family in [
+            &self.connections_accepted,
+            &self.connections_closed,
+            &self.authentications,
+            &self.authentication_failures,
+        ] {
+            drop(family.get_or_create(&labels));
+        }
+        drop(self.connections_open.get_or_create(&labels));
+    }
+
+    /// A connection was accepted on `listener`; it counts as open until the guard is
+    /// dropped.
+    pub fn connection_opened(&self, listener: &str) -> OpenConnection {
+        let labels = ListenerLabels {
+            listener: listener.to_string(),
+        };
+        self.connections_accepted.get_or_create(&labels).inc();
+        let open = self.connections_open.get_or_create(&labels).clone();
+        open.inc();
+        let closed = self.connections_closed.get_or_create(&labels).clone();
+        OpenConnection { open, closed }
+    }
+
+    /// A connection on `listener` authenticated (SASL, or the TLS handshake of an SSL
+    /// listener), or failed to (`succeeded` false).
+    pub fn authentication(&self, listener: &str, succeeded: bool) {
+        let family = match succeeded {
+            true => &self.authentications,
+            false => &self.authentication_failures,
+        };
+        family
+            .get_or_create(&ListenerLabels {
+                listener: listener.to_string(),
+            })
+            .inc();
     }
 }
 
@@ -186,15 +295,33 @@ pub fn registry(broker: Arc<Broker>) -> Registry {
     registry.register("requests", "Requests received, by API", m.requests);
     registry.register(
         "request_errors",
-        "Error codes answered, by API and error (per partition where the API answers per partition)",
-        m.request_errors,
+        "Error codes answered, by API and error (each one in a response: top level, per topic, per partition)",
+        m.answers.errors.clone(),
     );
     registry.register_with_unit(
         "request_duration",
-        "Time from a request's dispatch to its response being ready, by API",
+        "Time from a request's frame being read to its response being written, by API",
         Unit::Seconds,
-        m.request_seconds,
+        m.answers.total.clone(),
     );
+    let phases = [
+        ("request_queue_duration", "Time from a request's frame being read to its handler starting, by API", m.answers.queue.clone()),
+        ("request_handling_duration", "Time in a request's handler, by API", m.answers.handling.clone()),
+        (
+            "request_waiting_duration",
+            "Time from a request's handler returning to its response being made (awaiting an fsync, a long poll), by API",
+            m.answers.waiting.clone(),
+        ),
+        (
+            "response_queue_duration",
+            "Time from a response being made to its write starting, behind the connection's earlier responses, by API",
+            m.answers.response_queue.clone(),
+        ),
+        ("response_send_duration", "Time writing a response, by API", m.answers.send.clone()),
+    ];
+    for (name, help, histograms) in phases {
+        registry.register_with_unit(name, help, Unit::Seconds, histograms);
+    }
     registry.register_with_unit(
         "produce",
         "Record bytes produced, by topic",
@@ -205,10 +332,29 @@ pub fn registry(broker: Arc<Broker>) -> Registry {
     registry.register_with_unit("fetch", "Record bytes fetched, by topic", Unit::Bytes, m.fetch_bytes);
     registry.register(
         "connections_accepted",
-        "Client connections accepted",
+        "Client connections accepted, by listener",
         m.connections_accepted,
     );
-    registry.register("connections_open", "Client connections open", m.connections_open);
+    registry.register(
+        "connections_open",
+        "Client connections open, by listener",
+        m.connections_open,
+    );
+    registry.register(
+        "connections_closed",
+        "Client connections closed, by listener",
+        m.connections_closed,
+    );
+    registry.register(
+        "authentications",
+        "Connections that authenticated (SASL, or TLS on an SSL listener), by listener",
+        m.authentications,
+    );
+    registry.register(
+        "authentication_failures",
+        "Connections that failed to authenticate (SASL refused, TLS handshake failed), by listener",
+        m.authentication_failures,
+    );
     registry.register_with_unit(
         "log_flush_duration",
         "fsyncs of partition logs by the group-commit flusher, and how long each took",
@@ -332,21 +478,7 @@ impl Collector for Scraped {
         let lag_help = "High watermark minus the group's committed offset, per partition.";
         encode_family(e, "consumer_group_lag", lag_help, None, &lag)?;
         if let Some(process) = process {
-            let rss_help = "Resident set size of the broker process.";
-            encode_family(
-                e,
-                "process_resident_memory",
-                rss_help,
-                Some(&Unit::Bytes),
-                &process.resident_bytes,
-            )?;
-            encode_family(
-                e,
-                "process_open_fds",
-                "Open file descriptors of the broker process.",
-                None,
-                &process.open_fds,
-            )?;
+            process.encode(e)?;
         }
         Ok(())
     }
@@ -362,27 +494,93 @@ fn encode_family(
     metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
 }
 
-/// The process's resident memory and open descriptors, from /proc/self.
+/// The process's figures under the names Prometheus' client libraries give them
+/// (`process_cpu_seconds_total`, ...), from /proc.
 struct ProcessStats {
-    resident_bytes: Gauge,
-    open_fds: Gauge,
+    cpu_seconds: f64,
+    resident_bytes: i64,
+    virtual_bytes: i64,
+    open_fds: i64,
+    max_fds: i64,
+    start_time_seconds: f64,
 }
 
 impl ProcessStats {
     /// `None` where /proc is missing (not Linux).
     fn read() -> Option<ProcessStats> {
         let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-        let resident_pages: i64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-        // SAFETY: sysconf only reads a system constant.
-        let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as i64;
-        // Less the descriptor reading the directory.
-        let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as i64 - 1;
-        let stats = ProcessStats {
-            resident_bytes: Gauge::default(),
-            open_fds: Gauge::default(),
+        let mut pages = statm.split_whitespace().map(|v| v.parse::<i64>().ok());
+        let (virtual_pages, resident_pages) = (pages.next()??, pages.next()??);
+        // proc(5)'s fields, numbered from 1; the command name (2) is in parentheses and may
+        // hold spaces, so the count starts again after it, at the state (3).
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let after_name: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+        let field = |n: usize| after_name.get(n - 3)?.parse::<u64>().ok();
+        let (user_ticks, system_ticks, start_ticks) = (field(14)?, field(15)?, field(22)?);
+        let boot_time: u64 = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|line| line.strip_prefix("btime ")?.trim().parse().ok())?;
+        // SAFETY: sysconf only reads system constants.
+        let (page_size, ticks_per_second) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PAGESIZE) as i64,
+                libc::sysconf(libc::_SC_CLK_TCK) as f64,
+            )
         };
-        stats.resident_bytes.set(resident_pages * page_size);
-        stats.open_fds.set(open_fds);
-        Some(stats)
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return None;
+        }
+        Some(ProcessStats {
+            cpu_seconds: (user_ticks + system_ticks) as f64 / ticks_per_second,
+            resident_bytes: resident_pages * page_size,
+            virtual_bytes: virtual_pages * page_size,
+            // Less the descriptor reading the directory.
+            open_fds: std::fs::read_dir("/proc/self/fd").ok()?.count() as i64 - 1,
+            max_fds: i64::try_from(limit.rlim_cur).unwrap_or(i64::MAX),
+            start_time_seconds: boot_time as f64 + start_ticks as f64 / ticks_per_second,
+        })
+    }
+
+    fn encode(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let gauge = |value: i64| {
+            let gauge = Gauge::<i64>::default();
+            gauge.set(value);
+            gauge
+        };
+        let cpu = Counter::<f64, AtomicU64>::default();
+        cpu.inc_by(self.cpu_seconds);
+        let start_time = Gauge::<f64, AtomicU64>::default();
+        start_time.set(self.start_time_seconds);
+        let (seconds, bytes) = (Some(&Unit::Seconds), Some(&Unit::Bytes));
+        let cpu_help = "User and system CPU time the broker process used.";
+        encode_family(e, "process_cpu", cpu_help, seconds, &cpu)?;
+        let rss_help = "Resident set size of the broker process.";
+        encode_family(
+            e,
+            "process_resident_memory",
+            rss_help,
+            bytes,
+            &gauge(self.resident_bytes),
+        )?;
+        let virtual_help = "Virtual memory size of the broker process.";
+        encode_family(
+            e,
+            "process_virtual_memory",
+            virtual_help,
+            bytes,
+            &gauge(self.virtual_bytes),
+        )?;
+        let open_help = "Open file descriptors of the broker process.";
+        encode_family(e, "process_open_fds", open_help, None, &gauge(self.open_fds))?;
+        let max_help = "The broker process's limit of open file descriptors (RLIMIT_NOFILE, soft).";
+        encode_family(e, "process_max_fds", max_help, None, &gauge(self.max_fds))?;
+        let start_help = "When the broker process started, in seconds since the epoch.";
+        encode_family(e, "process_start_time", start_help, seconds, &start_time)
     }
 }

@@ -74,6 +74,9 @@ impl Server {
     /// `listeners` as [`Server::bind_listeners`] returned them.
     pub fn new(listeners: Vec<BoundListener>, broker: Arc<Broker>) -> Server {
         let advertised = broker.config.advertised_listeners.iter().cloned().map(Arc::new);
+        for listener in &broker.config.advertised_listeners {
+            broker.metrics.listener_serves(&listener.name);
+        }
         Server {
             listeners: listeners
                 .into_iter()
@@ -119,7 +122,7 @@ impl Server {
                                 let listener = served.advertised.clone();
                                 let tls = served.bound.tls.clone();
                                 let stop = shutdown.clone();
-                                let open = broker.metrics.connection_opened();
+                                let open = broker.metrics.connection_opened(&listener.name);
                                 connections.spawn(async move {
                                     connection::accept(broker, listener, tls, stream, peer, stop).await;
                                     drop((open, slot));

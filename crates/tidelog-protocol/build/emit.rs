@@ -267,6 +267,11 @@ impl Emitter<'_> {
         self.decode_impl(out, def, is_root)?;
         self.encode_impl(out, def, is_root)?;
         self.sample_impl(out, def);
+        // Every response answers `error_codes`; its nested structs where they hold one.
+        let nested_errors = || self.holds_error_codes(&FieldType::Struct(def.name.clone()));
+        if self.message.role == Role::Response && (is_root || nested_errors()) {
+            self.error_codes_impl(out, def);
+        }
         if is_root && self.schema.kind == Kind::Api {
             writeln!(out, "    impl ApiMessage for {name} {{").unwrap();
             writeln!(out, "        const API_KEY: ApiKey = ApiKey::{};", self.schema.name).unwrap();
@@ -513,6 +518,41 @@ impl Emitter<'_> {
         })
     }
 
+    /// Whether a value of `ty` holds an error code, itself or in a struct it contains.
+    fn holds_error_codes(&self, ty: &FieldType) -> bool {
+        match ty {
+            FieldType::Primitive(_) => false,
+            FieldType::Struct(name) => self.message.structs.get(name).is_some_and(|def| {
+                def.fields
+                    .iter()
+                    .any(|f| is_error_code(f) || self.holds_error_codes(&f.ty))
+            }),
+            FieldType::Array(inner) => self.holds_error_codes(inner),
+        }
+    }
+
+    /// `error_codes(f)`: calls `f` with every error code in the message, top level and
+    /// nested (per topic, partition, ...), as Kafka's `AbstractResponse.errorCounts` counts.
+    fn error_codes_impl(&self, out: &mut String, def: &StructDef) {
+        let doc = "/// Calls `f` with each error code in this message, nested ones included.";
+        let signature = "pub fn error_codes(&self, f: &mut impl FnMut(i16))";
+        writeln!(out, "    impl {} {{\n        {doc}\n        {signature} {{", def.name).unwrap();
+        for field in &def.fields {
+            let name = ident(&field.name);
+            let visit = match &field.ty {
+                _ if is_error_code(field) => "f(*v);".to_string(),
+                ty if !self.holds_error_codes(ty) => continue,
+                FieldType::Array(_) => "for e in v.iter() { e.error_codes(f); }".to_string(),
+                _ => "v.error_codes(f);".to_string(),
+            };
+            match field.is_nullable() {
+                true => writeln!(out, "            if let Some(v) = &self.{name} {{ {visit} }}").unwrap(),
+                false => writeln!(out, "            {{ let v = &self.{name}; {visit} }}").unwrap(),
+            }
+        }
+        writeln!(out, "        }}\n    }}\n").unwrap();
+    }
+
     fn sample_impl(&self, out: &mut String, def: &StructDef) {
         writeln!(out, "    #[cfg(feature = \"sample\")]").unwrap();
         writeln!(out, "    impl crate::sample::Sample for {} {{", def.name).unwrap();
@@ -547,6 +587,12 @@ impl Emitter<'_> {
         .unwrap();
         writeln!(out, "            this\n        }}\n    }}\n").unwrap();
     }
+}
+
+/// An `int16` named `error_code` or `..._error_code`.
+fn is_error_code(f: &Field) -> bool {
+    matches!(f.ty, FieldType::Primitive(Primitive::Int16))
+        && (f.name == "error_code" || f.name.ends_with("_error_code"))
 }
 
 fn sample_value(ty: &FieldType) -> String {
@@ -666,16 +712,21 @@ fn emit_body_enum(out: &mut String, names: &KindNames, schemas: &[&Schema], role
     writeln!(out, "        Ok(match {id_method} {{").unwrap();
     arms(out, "decode(r, version)?");
     writeln!(out, "        }})\n    }}\n").unwrap();
-    writeln!(
-        out,
-        "    pub fn encode(&self, w: &mut EncodeBuf, version: i16) -> Result<(), EncodeError> {{"
-    )
-    .unwrap();
-    writeln!(out, "        match self {{").unwrap();
-    for s in schemas {
-        writeln!(out, "            {enum_name}::{}(m) => m.encode(w, version),", s.name).unwrap();
+    // A method calling the same one on whichever message the body holds.
+    let delegate = |out: &mut String, head: &str, call: &str| {
+        writeln!(out, "    {head} {{\n        match self {{").unwrap();
+        for s in schemas {
+            writeln!(out, "            {enum_name}::{}(m) => m.{call},", s.name).unwrap();
+        }
+        writeln!(out, "        }}\n    }}\n").unwrap();
+    };
+    let encode = "pub fn encode(&self, w: &mut EncodeBuf, version: i16) -> Result<(), EncodeError>";
+    delegate(out, encode, "encode(w, version)");
+    if role == Role::Response {
+        let doc = "/// Calls `f` with each error code in the response, nested ones included.";
+        let head = format!("{doc}\n    pub fn error_codes(&self, f: &mut impl FnMut(i16))");
+        delegate(out, &head, "error_codes(f)");
     }
-    writeln!(out, "        }}\n    }}\n").unwrap();
     writeln!(out, "    /// A random body of `{id_method}`, valid at `version`.").unwrap();
     writeln!(out, "    #[cfg(feature = \"sample\")]").unwrap();
     writeln!(

@@ -1,8 +1,8 @@
 //! SASL/PLAIN on a SASL_PLAINTEXT listener: librdkafka clients with an account produce and
 //! consume, a wrong password is refused, and in raw frames the exchange's steps and
-//! refusals (Kafka's error codes, the connection closed) and that nothing but ApiVersions
-//! is served before authentication. A PLAINTEXT listener answers the SASL requests with
-//! ILLEGAL_SASL_STATE.
+//! refusals (Kafka's error codes, the connection closed), that nothing but ApiVersions is
+//! served before authentication, and how `/metrics` counts them. A PLAINTEXT listener
+//! answers the SASL requests with ILLEGAL_SASL_STATE.
 
 mod common;
 
@@ -133,6 +133,16 @@ fn the_exchange_in_raw_frames_and_what_comes_before_it() {
     assert_eq!(raw.metadata(None, false).brokers.len(), 1);
     assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::ILLEGAL_SASL_STATE);
     raw.assert_closed();
+
+    // /metrics, by listener: three exchanges refused (the mechanism, the order, the
+    // password; the last connection's second handshake came after it authenticated) and
+    // one authentication, on seven connections, all closed now.
+    let series = |name: &str| format!("tidelog_{name}{{listener=\"SASL_PLAINTEXT\"}}");
+    broker.wait_for_metric(&series("authentication_failures_total"), 3.0);
+    broker.wait_for_metric(&series("authentications_total"), 1.0);
+    broker.wait_for_metric(&series("connections_accepted_total"), 7.0);
+    broker.wait_for_metric(&series("connections_closed_total"), 7.0);
+    broker.wait_for_metric(&series("connections_open"), 0.0);
 }
 
 #[test]

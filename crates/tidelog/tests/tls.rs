@@ -4,7 +4,8 @@
 //! answer and is closed, and with `ssl.client.auth=required` (set for that listener alone)
 //! a client without a certificate is refused while one with a certificate the
 //! truststore's CA signed is served; SASL/PLAIN works over SASL_SSL; the broker serves
-//! everyone else all along. The clients are rustls clients speaking raw frames: the
+//! everyone else all along; `/metrics` counts the handshakes as authentications of the SSL
+//! listener. The clients are rustls clients speaking raw frames: the
 //! librdkafka the tests build has no SSL.
 
 mod common;
@@ -166,6 +167,12 @@ fn mutual_tls_required_refuses_a_client_without_a_certificate() {
     let mut alice = RawClient::connect_tls(ssl, pki.client(true));
     produce_and_fetch(&mut alice, "mutual");
     assert_eq!(RawClient::connect(broker.addr()).metadata(None, false).brokers.len(), 1);
+
+    // The handshakes are the SSL listener's authentications in /metrics: one failed, one
+    // succeeded; none on PLAINTEXT.
+    broker.wait_for_metric("tidelog_authentication_failures_total{listener=\"SSL\"}", 1.0);
+    broker.wait_for_metric("tidelog_authentications_total{listener=\"SSL\"}", 1.0);
+    broker.wait_for_metric("tidelog_authentications_total{listener=\"PLAINTEXT\"}", 0.0);
 }
 
 #[test]

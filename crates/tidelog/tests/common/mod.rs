@@ -26,8 +26,8 @@ pub mod proxy;
 pub mod raw;
 mod watchdog;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -275,6 +275,38 @@ impl Broker {
     /// A client for hand-made frames.
     pub fn raw(&self) -> RawClient {
         RawClient::connect(self.addr)
+    }
+
+    /// The `/metrics` page of the first HTTP listener.
+    pub fn scrape(&self) -> String {
+        let addr = self.http_addr().expect("an HTTP listener");
+        let mut stream = TcpStream::connect(addr).expect("connect to the HTTP listener");
+        // HTTP/1.0: the server closes after answering.
+        write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send a GET");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read the answer");
+        response.split_once("\r\n\r\n").unwrap_or_default().1.to_string()
+    }
+
+    /// Waits (up to 10 s) until the sample `series` (`name{labels}` as the page writes it)
+    /// of `/metrics` is `expected`: counters of a connection's end move just after the
+    /// client sees it close.
+    pub fn wait_for_metric(&self, series: &str, expected: f64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let page = self.scrape();
+            let value = page
+                .lines()
+                .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok());
+            if value == Some(expected) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{series} is {value:?}, not {expected}:\n{page}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
