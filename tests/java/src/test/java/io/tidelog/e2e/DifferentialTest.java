@@ -159,8 +159,16 @@ class DifferentialTest {
             java.util.Iterator<Map.Entry<String, JsonNode>> wanted = until.fields();
             while (wanted.hasNext()) {
                 Map.Entry<String, JsonNode> value = wanted.next();
-                JsonNode got = response.at(value.getKey());
                 JsonNode want = value.getValue();
+                if (value.getKey().contains("[")) {
+                    // A path through an array's element by its key, as differences name it
+                    // ("/finalizedFeatures/[group.version]/maxVersionLevel"): the elements'
+                    // order is each broker's own.
+                    String got = Differential.flatten(response, List.of()).get(value.getKey());
+                    settled &= want.asText().equals(got);
+                    continue;
+                }
+                JsonNode got = response.at(value.getKey());
                 // {"$size": n}: an array of n elements. Otherwise as text: the corpus's 0 is
                 // an int, a response's error code a short.
                 settled &= want.has("$size") ? got.isArray() && got.size() == want.get("$size").asInt()
