@@ -897,19 +897,28 @@ mod tests {
     use tidelog_log::{CheckpointFile, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
     use tidelog_protocol::records::RecordBatchBuilder;
 
-    /// Partitions in `dir` hosting the one-partition topic "orders".
-    fn orders(dir: &std::path::Path) -> Partitions {
-        let config = BrokerConfig {
+    /// A broker of the one log dir `dir`, with the defaults otherwise.
+    fn in_dir(dir: &std::path::Path) -> BrokerConfig {
+        BrokerConfig {
             log_dirs: vec![dir.to_path_buf()],
             ..BrokerConfig::default()
-        };
-        let topic = TopicMeta {
-            name: "orders".into(),
+        }
+    }
+
+    /// A new topic without config overrides.
+    fn new_topic(name: &str, partitions: i32) -> TopicMeta {
+        TopicMeta {
+            name: name.into(),
             id: random_uuid(),
-            partitions: 1,
+            partitions,
             configs: BTreeMap::new(),
-        };
-        Partitions::open(&config, &crate::metadata::MetadataImage::of_topics([topic])).unwrap()
+        }
+    }
+
+    /// Partitions in `dir` hosting the one-partition topic "orders".
+    fn orders(dir: &std::path::Path) -> Partitions {
+        let image = crate::metadata::MetadataImage::of_topics([new_topic("orders", 1)]);
+        Partitions::open(&in_dir(dir), &image).unwrap()
     }
 
     #[test]
@@ -1156,16 +1165,8 @@ mod tests {
     #[test]
     fn partition_metadata_comes_with_the_first_flush_or_the_shutdown_and_never_for_a_deleted_topic() {
         let dir = tempfile::tempdir().unwrap();
-        let config = BrokerConfig {
-            log_dirs: vec![dir.path().to_path_buf()],
-            ..BrokerConfig::default()
-        };
-        let topic = |partitions| TopicMeta {
-            name: "t".into(),
-            id: random_uuid(),
-            partitions,
-            configs: BTreeMap::new(),
-        };
+        let config = in_dir(dir.path());
+        let topic = |partitions| new_topic("t", partitions);
         let written = |name: &str| PartitionMetadata::read(&dir.path().join(name)).unwrap();
         let first = topic(2);
         let partitions = Partitions::open(&config, &MetadataImage::default()).unwrap();
@@ -1215,16 +1216,8 @@ mod tests {
     #[test]
     fn after_a_clean_shutdown_logs_open_and_partition_metadata_is_checked_at_first_use() {
         let dir = tempfile::tempdir().unwrap();
-        let config = BrokerConfig {
-            log_dirs: vec![dir.path().to_path_buf()],
-            ..BrokerConfig::default()
-        };
-        let topic = TopicMeta {
-            name: "t".into(),
-            id: random_uuid(),
-            partitions: 3,
-            configs: BTreeMap::new(),
-        };
+        let config = in_dir(dir.path());
+        let topic = new_topic("t", 3);
         let image = MetadataImage::of_topics([topic.clone()]);
         let partitions = Partitions::open(&config, &image).unwrap();
         for p in 0..3 {
@@ -1279,16 +1272,8 @@ mod tests {
     #[test]
     fn a_log_the_clean_start_opens_is_checked_first_and_set_aside_if_another_topics() {
         let dir = tempfile::tempdir().unwrap();
-        let config = BrokerConfig {
-            log_dirs: vec![dir.path().to_path_buf()],
-            ..BrokerConfig::default()
-        };
-        let topic = TopicMeta {
-            name: "t".into(),
-            id: random_uuid(),
-            partitions: 1,
-            configs: BTreeMap::new(),
-        };
+        let config = in_dir(dir.path());
+        let topic = new_topic("t", 1);
         let image = MetadataImage::of_topics([topic.clone()]);
         let partitions = Partitions::open(&config, &image).unwrap();
         let t0 = partitions.get("t", 0).unwrap();

@@ -61,9 +61,10 @@ pub(crate) fn format_entries(lines: impl ExactSizeIterator<Item = String>) -> St
 }
 
 /// The entries of a checkpoint's text, each line's whitespace-separated fields read by
-/// `parse_entry`. Nothing but blank lines may follow the counted entries. An empty file holds
-/// none: Kafka creates its checkpoint files empty (`cleaner-offset-checkpoint` stays so until
-/// a first cleaning) and reads them so.
+/// `parse_entry`. Nothing but blank lines may follow the counted entries. An empty file, or
+/// one of a version line only, holds none, as Kafka's `CheckpointFile` reads them: Kafka
+/// creates its checkpoint files empty (`cleaner-offset-checkpoint` stays so until a first
+/// cleaning).
 pub(crate) fn parse_entries<T>(
     text: &str,
     parse_entry: impl Fn(&[&str]) -> Result<T, String>,
@@ -74,10 +75,11 @@ pub(crate) fn parse_entries<T>(
         Some(VERSION) => {}
         other => return Err(format!("unsupported version line {other:?}")),
     }
-    let count: usize = lines
-        .next()
-        .and_then(|line| line.trim().parse().ok())
-        .ok_or("missing or malformed entry count")?;
+    // A version line alone holds no entry, as Kafka's `CheckpointReadBuffer` reads it.
+    let Some(count) = lines.next() else {
+        return Ok(Vec::new());
+    };
+    let count: usize = count.trim().parse().map_err(|_| "malformed entry count")?;
     let entries = lines
         .by_ref()
         .take(count)
@@ -123,6 +125,8 @@ mod tests {
         let file = CheckpointFile::new(dir.path(), RECOVERY_POINT_CHECKPOINT);
         fs::write(file.path(), "").unwrap();
         assert!(file.read().unwrap().is_empty());
+        fs::write(file.path(), "0\n").unwrap();
+        assert!(file.read().unwrap().is_empty(), "a version line alone");
         fs::write(file.path(), "\n").unwrap();
         assert!(file.read().is_err(), "a blank version line is not an empty file");
     }
@@ -172,7 +176,6 @@ mod tests {
         let file = CheckpointFile::new(dir.path(), RECOVERY_POINT_CHECKPOINT);
         for text in [
             "1\n0\n",
-            "0\n",
             "0\n2\nt 0 1\n",
             "0\n1\nt 0\n",
             "0\n1\nt x 1\n",

@@ -1,6 +1,7 @@
 //! The metadata store: Kafka's KRaft metadata log (`__cluster_metadata-0` in the first log
-//! dir) and the broker's image of it. Every change is a batch of Kafka's metadata records,
-//! durable before it applies, so it survives restarts and Kafka's tools read it.
+//! dir), kept by the metadata [`Quorum`], and the broker's image of it. Every change is
+//! Kafka's metadata records, committed (so durable) before it applies, so it survives
+//! restarts and Kafka's tools read it.
 //!
 //! A first start formats the log (as `kafka-storage.sh format --standalone` would), in a
 //! staging directory renamed into place once whole; a directory an older Tidelog wrote has
@@ -151,13 +152,14 @@ impl MetadataStore {
         Ok(results.pop().expect("one result"))
     }
 
-    /// Makes the events `check` accepts of `items` durable in one append (one fsync for a
-    /// CreateTopics of 1000 topics), then applies them; returns `check`'s answer for each
-    /// item, in order. Each check runs under the image's write lock against the image and the
-    /// events accepted before it, so a change refused because of another in the same call (two
-    /// topics whose names collide) is refused, and validation and application are atomic. The
-    /// events of one call must be independent: each one's records are those of the image
-    /// before the call.
+    /// Commits the events `check` accepts of `items` through the quorum, as one metadata
+    /// transaction, then applies them; returns `check`'s answer for each item, in order. The
+    /// writer lock is held from the first check to the application, and each check sees the
+    /// image and the events accepted before it, so a change refused because of another in the
+    /// same call (two topics whose names collide) is refused, and no other change comes
+    /// between a check and its application. Readers see the image before the call until it is
+    /// committed. The events of one call must be independent: each one's records are those of
+    /// the image before the call.
     pub fn commit_all<T, E>(
         &self,
         items: Vec<T>,
@@ -461,6 +463,61 @@ mod tests {
             "{message}"
         );
         assert_eq!(files(&metadata_dir), before, "nothing was written");
+    }
+
+    /// A change of several records reaches the log as openraft's entries: a batch of its own
+    /// for each record, enclosed in a metadata transaction, so that a leader change never
+    /// leaves part of it applied.
+    #[test]
+    fn a_change_is_a_metadata_transaction_of_one_record_batches() {
+        use tidelog_protocol::metadata::{read_batch, MetadataLogRecord, MetadataRecord};
+        use tidelog_protocol::records::RecordBatch;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
+        let before = store.quorum.with_image(|i| i.provenance().offset);
+        commit(&store, MetadataEvent::TopicCreated(topic("a", 1, 2)));
+        drop(store);
+        let segment = dir.path().join(METADATA_DIR).join("00000000000000000000.log");
+        let bytes = bytes::Bytes::from(std::fs::read(segment).unwrap());
+        let records: Vec<(i32, i64, MetadataLogRecord)> = RecordBatch::iter_batches(bytes)
+            .map(|batch| batch.unwrap())
+            .filter(|batch| batch.base_offset() > before)
+            .flat_map(|batch| {
+                let count = batch.record_count();
+                read_batch(&batch, 1 << 20)
+                    .unwrap()
+                    .into_iter()
+                    .map(move |(offset, record)| (count, offset, record))
+            })
+            .collect();
+        let kinds: Vec<_> = records
+            .iter()
+            .map(|(count, _, record)| match record {
+                MetadataLogRecord::Metadata(r) => (*count, format!("{:?}", r.record.record_type())),
+                MetadataLogRecord::Control(c) => (*count, format!("{:?}", c.control_type())),
+            })
+            .collect();
+        let one = |kind: &str| (1, kind.to_string());
+        assert_eq!(
+            kinds,
+            vec![
+                one("BeginTransactionRecord"),
+                one("TopicRecord"),
+                one("ConfigRecord"),
+                one("PartitionRecord"),
+                one("PartitionRecord"),
+                one("EndTransactionRecord"),
+            ]
+        );
+        let offsets: Vec<i64> = records.iter().map(|(_, offset, _)| *offset).collect();
+        assert_eq!(
+            offsets,
+            ((before + 1)..=(before + 6)).collect::<Vec<_>>(),
+            "one offset each"
+        );
+        assert!(matches!(&records[1].2, MetadataLogRecord::Metadata(r)
+            if matches!(&r.record, MetadataRecord::TopicRecord(t) if t.name == "a")));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
@@ -36,7 +36,6 @@ pub struct LogStore {
 }
 
 struct Shared {
-    dir: PathBuf,
     log: PartitionLog,
     settings: MetadataLogSettings,
     /// The newest entry that is gone (below the newest snapshot), for `get_log_state`.
@@ -103,7 +102,6 @@ impl LogStore {
         let state = QuorumState::read(dir).map_err(|e| StorageIOError::read_vote(openraft::AnyError::error(&e)))?;
         Ok(LogStore {
             shared: Arc::new(Mutex::new(Shared {
-                dir: dir.to_path_buf(),
                 log,
                 settings: *settings,
                 last_purged,
@@ -253,7 +251,7 @@ impl Shared {
     }
 
     fn write_epochs(&self) -> Result<(), Error> {
-        LeaderEpochCheckpointFile::new(&self.dir)
+        LeaderEpochCheckpointFile::new(self.log.dir())
             .write(&self.epochs)
             .map_err(|e| StorageIOError::write_logs(openraft::AnyError::error(&e)).into())
     }
@@ -351,7 +349,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let write_err =
             |e: &dyn std::error::Error| StorageError::from(StorageIOError::write_vote(openraft::AnyError::error(e)));
         let state = quorum_state_of(vote).map_err(|e| write_err(&e))?;
-        state.write(&shared.dir).map_err(|e| write_err(&e))?;
+        state.write(shared.log.dir()).map_err(|e| write_err(&e))?;
         shared.vote = Some(*vote);
         Ok(())
     }

@@ -8,15 +8,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{AnyError, LogId, StorageError, StorageIOError, StoredMembership};
-use tidelog_log::sync_dir;
 use tidelog_protocol::metadata::{KraftControlRecord, MetadataLogRecord};
 
 use super::codec;
 use super::types::{MetadataEntry, NodeId, Payload, TypeConfig, VoterNode};
 use crate::clock::now_ms;
 use crate::metadata::kraft::{
-    delete_snapshots_before, load_snapshot, newest_snapshot, write_snapshot, KraftImage, Provenance, Replay,
-    SnapshotContent, SnapshotId,
+    delete_snapshots_before, install_snapshot, load_snapshot, newest_snapshot, write_snapshot, KraftImage, Provenance,
+    Replay, SnapshotContent, SnapshotId,
 };
 
 type Error = StorageError<NodeId>;
@@ -83,7 +82,7 @@ impl StateMachine {
         *lock(&self.snapshot) = Some(SnapshotMeta {
             last_log_id: Some(last),
             last_membership: self.membership.clone(),
-            snapshot_id: snapshot_name(id),
+            snapshot_id: id.name(),
         });
         self.last_applied = Some(last);
         *lock(&self.replay) = replay;
@@ -132,15 +131,7 @@ impl StateMachine {
     /// renamed), then loaded.
     fn install(&mut self, meta: &SnapshotMeta<NodeId, VoterNode>, bytes: &[u8]) -> Result<(), Error> {
         let id = snapshot_id(meta);
-        let path = self.dir.join(id.file_name());
-        let part = self.dir.join(format!("{}.part", id.file_name()));
-        let write = || -> std::io::Result<()> {
-            std::fs::write(&part, bytes)?;
-            std::fs::File::open(&part)?.sync_all()?;
-            std::fs::rename(&part, &path)?;
-            sync_dir(&self.dir).map_err(std::io::Error::other)
-        };
-        write().map_err(|e| write_err(meta, &e))?;
+        install_snapshot(&self.dir, id, bytes).map_err(|e| write_err(meta, &e))?;
         self.load(id)?;
         // The snapshot's membership is the one the sending node knew it by.
         self.membership = meta.last_membership.clone();
@@ -162,11 +153,6 @@ impl ImageHandle {
     pub fn open_transaction(&self) -> Option<i64> {
         lock(&self.0).open_transaction()
     }
-}
-
-/// openraft's name of snapshot `id`: its file name without `.checkpoint`.
-fn snapshot_name(id: SnapshotId) -> String {
-    format!("{:020}-{:010}", id.end_offset, id.epoch)
 }
 
 /// The file of the snapshot `meta` describes.
@@ -227,7 +213,7 @@ impl SnapshotBuilder {
         let meta = SnapshotMeta {
             last_log_id: last,
             last_membership: self.membership.clone(),
-            snapshot_id: snapshot_name(id),
+            snapshot_id: id.name(),
         };
         let mut voters = codec::voters_record(self.membership.membership()).map_err(|e| write_err(&meta, &e))?;
         if let Some(made) = self.membership.log_id() {

@@ -24,8 +24,8 @@ pub use quorum_state::{QuorumState, QuorumStateVersion, QUORUM_STATE};
 pub(crate) use replay::Replay;
 pub use snapshot::SnapshotId;
 pub(crate) use snapshot::{
-    delete_before as delete_snapshots_before, load as load_snapshot, newest as newest_snapshot,
-    write as write_snapshot, SnapshotContent,
+    delete_before as delete_snapshots_before, install as install_snapshot, load as load_snapshot,
+    newest as newest_snapshot, write as write_snapshot, SnapshotContent,
 };
 
 /// The directory of the metadata log, in the first log dir.

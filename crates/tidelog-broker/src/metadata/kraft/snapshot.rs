@@ -34,8 +34,13 @@ pub struct SnapshotId {
 }
 
 impl SnapshotId {
+    /// Kafka's name of the snapshot: `<20-digit end offset>-<10-digit epoch>`.
+    pub fn name(&self) -> String {
+        format!("{:020}-{:010}", self.end_offset, self.epoch)
+    }
+
     pub fn file_name(&self) -> String {
-        format!("{:020}-{:010}{SUFFIX}", self.end_offset, self.epoch)
+        format!("{}{SUFFIX}", self.name())
     }
 
     /// The id of a complete snapshot's file name; `None` for any other file.
@@ -133,7 +138,6 @@ pub(crate) struct SnapshotContent {
 /// `.part` is not one).
 pub(crate) fn write(dir: &Path, id: SnapshotId, now_ms: i64, content: SnapshotContent) -> Result<(), KraftError> {
     let path = dir.join(id.file_name());
-    let part = dir.join(format!("{}.part", id.file_name()));
     let mut control = vec![KraftControlRecord::SnapshotHeaderRecord(SnapshotHeaderRecord {
         last_contained_log_timestamp: now_ms,
         ..Default::default()
@@ -160,12 +164,20 @@ pub(crate) fn write(dir: &Path, id: SnapshotId, now_ms: i64, content: SnapshotCo
         offset = batch.next_offset();
         bytes.extend_from_slice(batch.as_bytes());
     }
+    install(dir, id, &bytes)
+}
+
+/// Installs `bytes` (a whole snapshot's batches) as snapshot `id` of `dir`: to `<name>.part`,
+/// fsynced, then renamed and the directory fsynced, as Kafka installs one.
+pub(crate) fn install(dir: &Path, id: SnapshotId, bytes: &[u8]) -> Result<(), KraftError> {
+    let path = dir.join(id.file_name());
+    let part = dir.join(format!("{}.part", id.file_name()));
     let io_err = |source| KraftError::Io {
         path: part.clone(),
         source,
     };
     let mut file = File::create(&part).map_err(io_err)?;
-    file.write_all(&bytes).map_err(io_err)?;
+    file.write_all(bytes).map_err(io_err)?;
     file.sync_all().map_err(io_err)?;
     std::fs::rename(&part, &path).map_err(|source| KraftError::Io {
         path: path.clone(),
