@@ -72,6 +72,8 @@ impl Quorum {
             // Entries a snapshot holds are handed to the log store at once, which keeps them
             // as Kafka's retention settings say.
             max_in_snapshot_log_to_keep: 0,
+            // No timer runs before the voters are checked: a refused start writes nothing.
+            enable_tick: false,
             ..Default::default()
         }
         .validate()
@@ -89,17 +91,17 @@ impl Quorum {
             snapshot_at: AtomicU64::new(0),
             snapshot_bytes: settings.snapshot_bytes,
         };
-        let voters = quorum
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .count();
+        // From the Raft state itself: the metrics that report it are updated asynchronously.
+        let raft = quorum.raft.clone();
+        let voters = run(quorum.runtime(), async move {
+            raft.with_raft_state(|state| state.membership_state.effective().voter_ids().count())
+                .await
+        })
+        .map_err(|e| start_err(&e))?;
         if voters > 1 {
             return Err(QuorumError::SeveralVoters(voters));
         }
+        quorum.raft.runtime_config().tick(true);
         quorum.lead()?;
         if quorum.image.open_transaction().is_some() {
             quorum.propose(vec![abort_transaction()])?;

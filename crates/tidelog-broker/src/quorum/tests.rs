@@ -150,4 +150,55 @@ mod on_disk {
             Some(snapshot.meta)
         );
     }
+
+    /// A log whose voters are more than this node (a Kafka quorum's, say) is refused at start,
+    /// before anything is written: this quorum has no transport to reach the others.
+    #[tokio::test]
+    async fn several_voters_are_refused_and_nothing_is_written() {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use openraft::Membership;
+
+        use crate::quorum::{Quorum, QuorumError};
+
+        let root = tempfile::tempdir().unwrap();
+        drop(MetadataStore::open(root.path(), &StoreSettings::for_tests()).unwrap());
+        let dir = root.path().join(METADATA_DIR);
+        let mut store = LogStore::open(&dir, &config(), Recovery::Skip).unwrap();
+        let end = store.get_log_state().await.unwrap().last_log_id.unwrap();
+        let term = end.leader_id.term + 1;
+        store.save_vote(&Vote::new_committed(term, 1)).await.unwrap();
+        let two = Membership::new(
+            vec![BTreeSet::from([1, 2])],
+            BTreeMap::<u64, crate::quorum::VoterNode>::new(),
+        );
+        store
+            .blocking_append(vec![entry(term, end.index + 1, Payload::Membership(two))])
+            .await
+            .unwrap();
+        drop(store);
+        let files = || {
+            let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .map(|p| {
+                    (
+                        p.file_name().unwrap().to_string_lossy().into_owned(),
+                        std::fs::read(&p).unwrap(),
+                    )
+                })
+                .collect();
+            files.sort();
+            files
+        };
+        let before = files();
+        let refused = tokio::task::spawn_blocking({
+            let dir = dir.clone();
+            move || Quorum::start(&dir, 1, &config()).err()
+        })
+        .await
+        .unwrap();
+        assert!(matches!(refused, Some(QuorumError::SeveralVoters(2))), "{refused:?}");
+        assert!(before == files(), "nothing written");
+    }
 }
