@@ -50,9 +50,10 @@ enum State {
         mechanism: Mechanism,
         reauth_of: Option<Authenticated>,
     },
-    /// A re-authentication asked for another mechanism: its SaslAuthenticate is refused
-    /// with this message (Kafka's REAUTH_BAD_MECHANISM).
-    ReauthBadMechanism(String),
+    /// A re-authentication asked for another (enabled) mechanism: its handshake is answered,
+    /// and the next request closes the connection without an answer (Kafka's
+    /// REAUTH_BAD_MECHANISM).
+    ReauthBadMechanism,
     Authenticated(Authenticated),
 }
 
@@ -159,6 +160,13 @@ impl Session {
             }
             // KIP-368: a session that expires may authenticate again, with its mechanism.
             (RequestBody::SaslHandshake(handshake), State::Authenticated(session)) if session.expires.is_some() => {
+                // As a first handshake, a mechanism the listener does not enable is refused.
+                if !accounts.mechanisms.contains(&handshake.mechanism) {
+                    return Gate::Answer {
+                        body: handshake_answer(ErrorCode::UNSUPPORTED_SASL_MECHANISM, accounts.mechanisms),
+                        close: true,
+                    };
+                }
                 let previous = session.clone();
                 self.state = match handshake.mechanism == previous.mechanism {
                     true => State::AwaitingAuthentication {
@@ -168,20 +176,22 @@ impl Session {
                         },
                         reauth_of: Some(previous),
                     },
-                    false => State::ReauthBadMechanism(format!(
-                        "SASL mechanism '{}' requested by client is not supported for re-authentication of mechanism '{}'",
-                        handshake.mechanism, previous.mechanism
-                    )),
+                    false => {
+                        tracing::debug!(
+                            "SASL mechanism '{}' requested by client is not supported for re-authentication of mechanism '{}'",
+                            handshake.mechanism,
+                            previous.mechanism
+                        );
+                        State::ReauthBadMechanism
+                    }
                 };
                 Gate::Answer {
                     body: handshake_answer(ErrorCode::NONE, accounts.mechanisms),
                     close: false,
                 }
             }
-            (RequestBody::SaslAuthenticate(_), State::ReauthBadMechanism(message)) => Gate::Answer {
-                body: authenticate_answer(ErrorCode::SASL_AUTHENTICATION_FAILED, Some(message), Bytes::new(), 0),
-                close: true,
-            },
+            // Kafka throws at whatever comes next and builds no answer for it.
+            (_, State::ReauthBadMechanism) => Gate::Refuse("re-authentication with another SASL mechanism"),
             (RequestBody::SaslAuthenticate(authenticate), State::AwaitingAuthentication { mechanism, reauth_of }) => {
                 let bytes = &authenticate.auth_bytes;
                 let name = mechanism.name();
@@ -396,18 +406,12 @@ mod tests {
                 assert_eq!(answer(session.gate(&handshake(PLAIN), accounts, t0)), OK);
                 let lifetime = answer(session.gate(&authenticate(b"\0alice\0a"), accounts, t0));
                 assert_eq!(lifetime, (ErrorCode::NONE, None, 1000, false));
-                assert!(matches!(
-                    session.gate(&metadata(), accounts, ms(999)),
-                    Gate::Dispatch
-                ));
+                assert!(matches!(session.gate(&metadata(), accounts, ms(999)), Gate::Dispatch));
                 // Re-authenticated half-way: a new lifetime from then.
                 assert_eq!(answer(session.gate(&handshake(PLAIN), accounts, ms(500))), OK);
                 let renewed = answer(session.gate(&authenticate(b"\0alice\0a"), accounts, ms(500)));
                 assert_eq!(renewed, (ErrorCode::NONE, None, 1000, false));
-                assert!(matches!(
-                    session.gate(&metadata(), accounts, ms(1499)),
-                    Gate::Dispatch
-                ));
+                assert!(matches!(session.gate(&metadata(), accounts, ms(1499)), Gate::Dispatch));
                 assert!(matches!(
                     session.gate(&metadata(), accounts, ms(1500)),
                     Gate::Refuse("SASL session expired")
@@ -436,13 +440,15 @@ mod tests {
 
                 let mut session = authenticated();
                 assert_eq!(answer(session.gate(&handshake("SCRAM-SHA-256"), accounts, now)), OK);
-                let refused = answer(session.gate(&authenticate(b"n,,n=alice,r=x"), accounts, now));
-                let message = "SASL mechanism 'SCRAM-SHA-256' requested by client is not supported for \
-                    re-authentication of mechanism 'PLAIN'";
-                assert_eq!(
-                    refused,
-                    (ErrorCode::SASL_AUTHENTICATION_FAILED, Some(message.into()), 0, true)
-                );
+                assert!(matches!(
+                    session.gate(&authenticate(b"n,,n=alice,r=x"), accounts, now),
+                    Gate::Refuse("re-authentication with another SASL mechanism")
+                ));
+
+                // A mechanism the listener does not enable is refused at the handshake.
+                let mut session = authenticated();
+                let unsupported = answer(session.gate(&handshake("SCRAM-SHA-512"), accounts, now));
+                assert_eq!(unsupported, (ErrorCode::UNSUPPORTED_SASL_MECHANISM, None, 0, true));
             });
         }
 
