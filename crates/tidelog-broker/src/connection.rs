@@ -162,7 +162,7 @@ async fn serve<R, W>(
                 }
                 break;
             }
-            Ok(request) => match session.gate(&request.body, request.header.api_version, &accounts, received) {
+            Ok(request) => match session.gate(&request.body, &accounts, received) {
                 Gate::Dispatch => {
                     let dispatched = dispatch::dispatch(&broker, request, &principal, &listener, peer, received).await;
                     close_after = dispatched.close;

@@ -50,9 +50,10 @@ enum State {
         mechanism: Mechanism,
         reauth_of: Option<Authenticated>,
     },
-    /// A re-authentication asked for another mechanism: its SaslAuthenticate is refused
-    /// with this message (Kafka's REAUTH_BAD_MECHANISM).
-    ReauthBadMechanism(String),
+    /// A re-authentication asked for another (enabled) mechanism: its handshake is answered,
+    /// and the next request closes the connection without an answer (Kafka's
+    /// REAUTH_BAD_MECHANISM).
+    ReauthBadMechanism,
     Authenticated(Authenticated),
 }
 
@@ -61,8 +62,8 @@ enum State {
 struct Authenticated {
     user: String,
     mechanism: &'static str,
-    /// When the session ends unless re-authenticated (`connections.max.reauth.ms`, to a
-    /// client that sent SaslAuthenticate v1 or later); `None`: never.
+    /// When the session ends unless re-authenticated (`connections.max.reauth.ms`);
+    /// `None`: never.
     expires: Option<Instant>,
 }
 
@@ -131,9 +132,8 @@ impl Session {
         }
     }
 
-    /// Decides what becomes of `request` (of the header's `version`) at `now`, taking the
-    /// SASL requests in.
-    pub fn gate(&mut self, request: &RequestBody, version: i16, accounts: &Accounts, now: Instant) -> Gate {
+    /// Decides what becomes of `request` at `now`, taking the SASL requests in.
+    pub fn gate(&mut self, request: &RequestBody, accounts: &Accounts, now: Instant) -> Gate {
         let not_required = matches!(self.state, State::NotRequired);
         match (request, &mut self.state) {
             (RequestBody::SaslHandshake(handshake), State::AwaitingHandshake) => {
@@ -160,6 +160,13 @@ impl Session {
             }
             // KIP-368: a session that expires may authenticate again, with its mechanism.
             (RequestBody::SaslHandshake(handshake), State::Authenticated(session)) if session.expires.is_some() => {
+                // As a first handshake, a mechanism the listener does not enable is refused.
+                if !accounts.mechanisms.contains(&handshake.mechanism) {
+                    return Gate::Answer {
+                        body: handshake_answer(ErrorCode::UNSUPPORTED_SASL_MECHANISM, accounts.mechanisms),
+                        close: true,
+                    };
+                }
                 let previous = session.clone();
                 self.state = match handshake.mechanism == previous.mechanism {
                     true => State::AwaitingAuthentication {
@@ -169,20 +176,22 @@ impl Session {
                         },
                         reauth_of: Some(previous),
                     },
-                    false => State::ReauthBadMechanism(format!(
-                        "SASL mechanism '{}' requested by client is not supported for re-authentication of mechanism '{}'",
-                        handshake.mechanism, previous.mechanism
-                    )),
+                    false => {
+                        tracing::debug!(
+                            "SASL mechanism '{}' requested by client is not supported for re-authentication of mechanism '{}'",
+                            handshake.mechanism,
+                            previous.mechanism
+                        );
+                        State::ReauthBadMechanism
+                    }
                 };
                 Gate::Answer {
                     body: handshake_answer(ErrorCode::NONE, accounts.mechanisms),
                     close: false,
                 }
             }
-            (RequestBody::SaslAuthenticate(_), State::ReauthBadMechanism(message)) => Gate::Answer {
-                body: authenticate_answer(ErrorCode::SASL_AUTHENTICATION_FAILED, Some(message), Bytes::new(), 0),
-                close: true,
-            },
+            // Kafka throws at whatever comes next and builds no answer for it.
+            (_, State::ReauthBadMechanism) => Gate::Refuse("re-authentication with another SASL mechanism"),
             (RequestBody::SaslAuthenticate(authenticate), State::AwaitingAuthentication { mechanism, reauth_of }) => {
                 let bytes = &authenticate.auth_bytes;
                 let name = mechanism.name();
@@ -224,12 +233,11 @@ impl Session {
                         close: false,
                     },
                     Ok((Some(user), bytes)) => {
-                        // KIP-368: a lifetime only for clients that can re-authenticate
-                        // (SaslAuthenticate v1 or later).
-                        let lifetime_ms = match self.reauth_ms > 0 && version >= 1 {
-                            true => self.reauth_ms,
-                            false => 0,
-                        };
+                        // KIP-368: every session gets the lifetime, whatever the client's
+                        // SaslAuthenticate version (Kafka's calcCompletionTimesAndReturnSessionLifetimeMs):
+                        // one that cannot re-authenticate (v0, which does not carry the
+                        // field) is closed when it ends, as Kafka closes it.
+                        let lifetime_ms = self.reauth_ms;
                         let expires = (lifetime_ms > 0).then(|| now + Duration::from_millis(lifetime_ms as u64));
                         self.state = State::Authenticated(Authenticated {
                             user,
@@ -395,23 +403,17 @@ mod tests {
                 let t0 = Instant::now();
                 let ms = |n: u64| t0 + Duration::from_millis(n);
                 let mut session = Session::new(true, 1000);
-                assert_eq!(answer(session.gate(&handshake(PLAIN), 1, accounts, t0)), OK);
-                let lifetime = answer(session.gate(&authenticate(b"\0alice\0a"), 2, accounts, t0));
+                assert_eq!(answer(session.gate(&handshake(PLAIN), accounts, t0)), OK);
+                let lifetime = answer(session.gate(&authenticate(b"\0alice\0a"), accounts, t0));
                 assert_eq!(lifetime, (ErrorCode::NONE, None, 1000, false));
-                assert!(matches!(
-                    session.gate(&metadata(), 12, accounts, ms(999)),
-                    Gate::Dispatch
-                ));
+                assert!(matches!(session.gate(&metadata(), accounts, ms(999)), Gate::Dispatch));
                 // Re-authenticated half-way: a new lifetime from then.
-                assert_eq!(answer(session.gate(&handshake(PLAIN), 1, accounts, ms(500))), OK);
-                let renewed = answer(session.gate(&authenticate(b"\0alice\0a"), 2, accounts, ms(500)));
+                assert_eq!(answer(session.gate(&handshake(PLAIN), accounts, ms(500))), OK);
+                let renewed = answer(session.gate(&authenticate(b"\0alice\0a"), accounts, ms(500)));
                 assert_eq!(renewed, (ErrorCode::NONE, None, 1000, false));
+                assert!(matches!(session.gate(&metadata(), accounts, ms(1499)), Gate::Dispatch));
                 assert!(matches!(
-                    session.gate(&metadata(), 12, accounts, ms(1499)),
-                    Gate::Dispatch
-                ));
-                assert!(matches!(
-                    session.gate(&metadata(), 12, accounts, ms(1500)),
+                    session.gate(&metadata(), accounts, ms(1500)),
                     Gate::Refuse("SASL session expired")
                 ));
             });
@@ -423,13 +425,13 @@ mod tests {
                 let now = Instant::now();
                 let authenticated = || {
                     let mut session = Session::new(true, 1000);
-                    session.gate(&handshake(PLAIN), 1, accounts, now);
-                    session.gate(&authenticate(b"\0alice\0a"), 2, accounts, now);
+                    session.gate(&handshake(PLAIN), accounts, now);
+                    session.gate(&authenticate(b"\0alice\0a"), accounts, now);
                     session
                 };
                 let mut session = authenticated();
-                session.gate(&handshake(PLAIN), 1, accounts, now);
-                let other = answer(session.gate(&authenticate(b"\0bob\0b"), 2, accounts, now));
+                session.gate(&handshake(PLAIN), accounts, now);
+                let other = answer(session.gate(&authenticate(b"\0bob\0b"), accounts, now));
                 let message = "Cannot change principals during re-authentication from User.alice: User.bob";
                 assert_eq!(
                     other,
@@ -437,14 +439,16 @@ mod tests {
                 );
 
                 let mut session = authenticated();
-                assert_eq!(answer(session.gate(&handshake("SCRAM-SHA-256"), 1, accounts, now)), OK);
-                let refused = answer(session.gate(&authenticate(b"n,,n=alice,r=x"), 2, accounts, now));
-                let message = "SASL mechanism 'SCRAM-SHA-256' requested by client is not supported for \
-                    re-authentication of mechanism 'PLAIN'";
-                assert_eq!(
-                    refused,
-                    (ErrorCode::SASL_AUTHENTICATION_FAILED, Some(message.into()), 0, true)
-                );
+                assert_eq!(answer(session.gate(&handshake("SCRAM-SHA-256"), accounts, now)), OK);
+                assert!(matches!(
+                    session.gate(&authenticate(b"n,,n=alice,r=x"), accounts, now),
+                    Gate::Refuse("re-authentication with another SASL mechanism")
+                ));
+
+                // A mechanism the listener does not enable is refused at the handshake.
+                let mut session = authenticated();
+                let unsupported = answer(session.gate(&handshake("SCRAM-SHA-512"), accounts, now));
+                assert_eq!(unsupported, (ErrorCode::UNSUPPORTED_SASL_MECHANISM, None, 0, true));
             });
         }
 
@@ -452,19 +456,14 @@ mod tests {
         fn without_a_lifetime_sessions_last_and_a_second_handshake_is_out_of_order() {
             accounts_and(|accounts| {
                 let now = Instant::now();
-                // connections.max.reauth.ms=0, or a client on SaslAuthenticate v0.
-                for (reauth_ms, version) in [(0, 2), (1000, 0)] {
-                    let mut session = Session::new(true, reauth_ms);
-                    session.gate(&handshake(PLAIN), 1, accounts, now);
-                    assert_eq!(
-                        answer(session.gate(&authenticate(b"\0alice\0a"), version, accounts, now)),
-                        OK
-                    );
-                    let later = now + Duration::from_secs(3600);
-                    assert!(matches!(session.gate(&metadata(), 12, accounts, later), Gate::Dispatch));
-                    let again = answer(session.gate(&handshake(PLAIN), 1, accounts, later));
-                    assert_eq!(again, (ErrorCode::ILLEGAL_SASL_STATE, None, 0, true));
-                }
+                // connections.max.reauth.ms=0.
+                let mut session = Session::new(true, 0);
+                session.gate(&handshake(PLAIN), accounts, now);
+                assert_eq!(answer(session.gate(&authenticate(b"\0alice\0a"), accounts, now)), OK);
+                let later = now + Duration::from_secs(3600);
+                assert!(matches!(session.gate(&metadata(), accounts, later), Gate::Dispatch));
+                let again = answer(session.gate(&handshake(PLAIN), accounts, later));
+                assert_eq!(again, (ErrorCode::ILLEGAL_SASL_STATE, None, 0, true));
             });
         }
     }

@@ -90,6 +90,15 @@ impl ScramMechanism {
         out
     }
 
+    /// The client's proof for `auth_message` (RFC 5802): its client key XOR the signature
+    /// made with the stored key.
+    fn client_proof(self, salted_password: &[u8], auth_message: &str) -> Vec<u8> {
+        let client_key = self.hmac_of(salted_password, b"Client Key");
+        let stored_key = digest::digest(self.digest(), &client_key);
+        let signature = self.hmac_of(stored_key.as_ref(), auth_message.as_bytes());
+        client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect()
+    }
+
     /// The stored credential of a salted password, as Kafka's controller derives it from an
     /// AlterUserScramCredentials upsertion.
     pub fn credential(self, salt: &[u8], salted_password: &[u8], iterations: i32) -> ScramCredential {
@@ -352,10 +361,7 @@ impl ScramClient {
         let salted = self.mechanism.salted_password(&self.password, &salt, iterations);
         let without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
-        let client_key = self.mechanism.hmac_of(&salted, b"Client Key");
-        let stored_key = digest::digest(self.mechanism.digest(), &client_key);
-        let signature = self.mechanism.hmac_of(stored_key.as_ref(), auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let proof = self.mechanism.client_proof(&salted, &auth_message);
         self.sent = Some((auth_message, salted));
         Ok(format!("{without_proof},p={}", STANDARD.encode(proof)).into_bytes())
     }
@@ -403,7 +409,7 @@ mod tests {
     use super::*;
 
     /// A whole exchange with RFC 7677's user ("user", password "pencil"), the client's
-    /// side computed as RFC 5802 says, and what the server refuses in the final message.
+    /// proof the one the RFC's own example checks below, and what the server refuses in the final message.
     #[test]
     fn an_exchange_authenticates_only_with_the_right_proof() {
         let mechanism = ScramMechanism::Sha256;
@@ -416,12 +422,9 @@ mod tests {
             .first(client_first, |_| Some(credential.clone()), b"fixed")
             .unwrap();
         assert!(server_first.starts_with("r=rOprNGfwEbeRWgbNEkqOZml4ZWQ=,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"));
-        // A client computing the proof as RFC 5802 says.
         let without_proof = format!("c=biws,r={}", round.nonce);
         let auth = format!("{},{},{without_proof}", round.client_first_bare, server_first);
-        let client_key = mechanism.hmac_of(&salted, b"Client Key");
-        let signature = mechanism.hmac_of(&credential.stored_key, auth.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let proof = mechanism.client_proof(&salted, &auth);
         let final_message = format!("{without_proof},p={}", STANDARD.encode(&proof));
         let ScramStep::Done { user, server_final } = server.last(&final_message, &round).unwrap() else {
             panic!("not done");
@@ -455,9 +458,7 @@ mod tests {
         let auth = "n=user,r=rOprNGfwEbeRWgbNEkqO,\
             r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,\
             c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
-        let client_key = mechanism.hmac_of(&salted, b"Client Key");
-        let signature = mechanism.hmac_of(&credential.stored_key, auth.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let proof = mechanism.client_proof(&salted, auth);
         assert_eq!(STANDARD.encode(proof), "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
         let server_signature = mechanism.hmac_of(&credential.server_key, auth.as_bytes());
         assert_eq!(

@@ -15,7 +15,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
-use tidelog_protocol::{ErrorCode, RequestBody};
+use tidelog_protocol::messages::sasl_authenticate_request::SaslAuthenticateRequest;
+use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
 const ACCOUNTS: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config=\
     org.apache.kafka.common.security.plain.PlainLoginModule required \
@@ -203,7 +204,21 @@ fn sessions_live_connections_max_reauth_ms_unless_re_authenticated() {
     let mut raw = broker.raw();
     assert_eq!(handshake(&mut raw, "PLAIN").0, ErrorCode::NONE);
     assert_eq!(raw.sasl_authenticate(b"\0alice\0alice-secret").session_lifetime_ms, 200);
+    // A client on SaslAuthenticate v0 (no lifetime in its answer, it cannot re-authenticate)
+    // is held to the lifetime all the same, as Kafka holds it.
+    let mut old = broker.raw();
+    assert_eq!(handshake(&mut old, "PLAIN").0, ErrorCode::NONE);
+    let authenticate_v0 = RequestBody::SaslAuthenticate(SaslAuthenticateRequest {
+        auth_bytes: bytes::Bytes::from_static(b"\0alice\0alice-secret"),
+        ..Default::default()
+    });
+    match old.request(0, authenticate_v0) {
+        ResponseBody::SaslAuthenticate(answer) => assert_eq!(answer.error_code, 0),
+        other => panic!("not a SaslAuthenticate response: {other:?}"),
+    }
     std::thread::sleep(std::time::Duration::from_millis(400));
-    raw.send(12, &RequestBody::Metadata(Default::default()));
-    broker.assert_closed_and_logged(&mut raw, "SASL session expired");
+    for raw in [&mut raw, &mut old] {
+        raw.send(12, &RequestBody::Metadata(Default::default()));
+        broker.assert_closed_and_logged(raw, "SASL session expired");
+    }
 }

@@ -5,7 +5,7 @@
 //! `RemoveUserScramCredentialRecord` in one append. A user may appear once per request; each
 //! user's change is accepted or refused on its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 
 use tidelog_protocol::messages::alter_user_scram_credentials_request::AlterUserScramCredentialsRequest;
@@ -34,6 +34,26 @@ enum Change {
 }
 
 fn respond(ctx: &RequestContext, request: AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse {
+    // Kafka's controller checks ALTER on the cluster before anything else, and answers each
+    // user named, sorted and once, with the refusal (`AlterUserScramCredentialsRequest.getErrorResponse`).
+    if !ctx.authorize_cluster() {
+        let users: BTreeSet<&str> = (request.deletions.iter().map(|d| d.name.as_str()))
+            .chain(request.upsertions.iter().map(|u| u.name.as_str()))
+            .collect();
+        let results = users
+            .into_iter()
+            .map(|user| AlterUserScramCredentialsResult {
+                user: user.to_string(),
+                error_code: ErrorCode::CLUSTER_AUTHORIZATION_FAILED.0,
+                error_message: Some("Authorization failed.".to_string()),
+                ..Default::default()
+            })
+            .collect();
+        return AlterUserScramCredentialsResponse {
+            results,
+            ..Default::default()
+        };
+    }
     // Users in the order the request first names them, so the answer's order is the request's.
     let mut order: Vec<String> = Vec::new();
     let mut outcome: BTreeMap<String, Result<Change, ApiError>> = BTreeMap::new();
@@ -64,14 +84,6 @@ fn respond(ctx: &RequestContext, request: AlterUserScramCredentialsRequest) -> A
             let credential = mechanism.credential(&upsertion.salt, &upsertion.salted_password, upsertion.iterations);
             Ok(Change::Upsert(mechanism, credential))
         });
-    }
-    // Kafka's controller checks ALTER on the cluster before anything else, and answers each
-    // user with the refusal (`AlterUserScramCredentialsRequest.getErrorResponse`).
-    if !ctx.authorize_cluster() {
-        let refused = ApiError::new(ErrorCode::CLUSTER_AUTHORIZATION_FAILED, "Authorization failed.");
-        for change in outcome.values_mut() {
-            *change = Err(refused.clone());
-        }
     }
     // A deletion of a credential that does not exist is refused against the image the
     // change applies to, under its lock.
@@ -338,5 +350,31 @@ mod tests {
             ]
         );
         assert_eq!(alice_sha256(&broker), Some(expected.clone()));
+    }
+
+    /// Without ALTER on the cluster nothing is validated nor changed: every user named is
+    /// refused once, sorted, as Kafka's `getErrorResponse` answers.
+    #[test]
+    fn an_unauthorized_request_refuses_every_user_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(BrokerConfig {
+            log_dirs: vec![dir.path().to_path_buf()],
+            authorizer: Some(crate::authorizer::AuthorizerSettings {
+                super_users: Vec::new(),
+                allow_everyone_if_no_acl_found: false,
+            }),
+            ..BrokerConfig::default()
+        })
+        .unwrap();
+        let denied = |user: &str| refused(user, ErrorCode::CLUSTER_AUTHORIZATION_FAILED, "Authorization failed.");
+        assert_eq!(
+            alter(
+                &broker,
+                vec![delete("zed", 1)],
+                vec![upsert("alice", 1, 8192), upsert("zed", 1, 8192), upsert("", 3, 1)]
+            ),
+            [denied(""), denied("alice"), denied("zed")]
+        );
+        assert_eq!(alice_sha256(&broker), None);
     }
 }
