@@ -431,29 +431,35 @@ pub fn denied_code(resource_type: ResourceType) -> tidelog_protocol::ErrorCode {
     }
 }
 
-/// Kafka's CreateAcls validation of one ACL: why it cannot be created, if it cannot.
-pub fn invalid(acl: &AclBinding) -> Option<&'static str> {
-    if acl.resource_name.is_empty() {
-        return Some("Resource name should not be empty");
+/// Kafka's CreateAcls validation of one ACL, in its order and with its messages (all
+/// INVALID_REQUEST): the broker's (`AclApis.handleCreateAcls`) then the controller's
+/// (`AclControlManager.validateNewAcl`, which takes any principal with a colon).
+pub fn invalid(acl: &AclBinding) -> Option<String> {
+    if acl.resource_type == ResourceType::Cluster && acl.resource_name != CLUSTER_NAME {
+        return Some(format!(
+            "The only valid name for the CLUSTER resource is {CLUSTER_NAME}"
+        ));
     }
-    if matches!(acl.resource_type, ResourceType::Any) {
-        return Some("Invalid resource type");
+    if acl.resource_name.is_empty() {
+        return Some("Invalid empty resource name".into());
+    }
+    if acl.resource_type == ResourceType::Any {
+        return Some("Invalid resourceType ANY".into());
     }
     if !matches!(acl.pattern_type, PatternType::Literal | PatternType::Prefixed) {
-        return Some("Invalid pattern type");
+        return Some(format!("Invalid patternType {}", acl.pattern_type.name()));
     }
-    if matches!(acl.operation, AclOperation::Any) {
-        return Some("Invalid operation");
+    if acl.operation == AclOperation::Any {
+        return Some("Invalid operation ANY".into());
     }
-    if matches!(acl.permission, Permission::Any) {
-        return Some("Invalid permission type");
+    if acl.permission == Permission::Any {
+        return Some("Invalid permissionType ANY".into());
     }
-    if acl.resource_type == ResourceType::Cluster && acl.resource_name != CLUSTER_NAME {
-        return Some("The only valid name for the CLUSTER resource is kafka-cluster");
-    }
-    match acl.principal.split_once(':') {
-        Some((kind, name)) if !kind.is_empty() && !name.is_empty() => {}
-        _ => return Some("Could not parse principal"),
+    if !acl.principal.contains(':') {
+        return Some(format!(
+            "Could not parse principal from `{}` (no colon is present separating the principal type from the principal name)",
+            acl.principal
+        ));
     }
     None
 }

@@ -194,29 +194,50 @@ fn creation_is_validated_as_kafka_does() {
     let ok = acl(Topic, "t", Literal, "User:alice", Read, Allow);
     assert_eq!(invalid(&ok), None);
     let bad = [
-        AclBinding {
-            resource_name: String::new(),
-            ..ok.clone()
-        },
-        AclBinding {
-            pattern_type: PatternType::Match,
-            ..ok.clone()
-        },
-        AclBinding {
-            operation: AclOperation::Any,
-            ..ok.clone()
-        },
-        AclBinding {
-            principal: "alice".into(),
-            ..ok.clone()
-        },
-        AclBinding {
-            resource_type: Cluster,
-            resource_name: "c".into(),
-            ..ok.clone()
-        },
+        (
+            AclBinding {
+                resource_name: String::new(),
+                ..ok.clone()
+            },
+            "Invalid empty resource name",
+        ),
+        (
+            AclBinding {
+                pattern_type: PatternType::Match,
+                ..ok.clone()
+            },
+            "Invalid patternType MATCH",
+        ),
+        (
+            AclBinding {
+                operation: AclOperation::Any,
+                ..ok.clone()
+            },
+            "Invalid operation ANY",
+        ),
+        (
+            AclBinding {
+                principal: "alice".into(),
+                ..ok.clone()
+            },
+            "Could not parse principal from `alice` (no colon is present separating the principal type from the principal name)",
+        ),
+        (
+            AclBinding {
+                resource_type: Cluster,
+                resource_name: String::new(),
+                ..ok.clone()
+            },
+            "The only valid name for the CLUSTER resource is kafka-cluster",
+        ),
     ];
-    for acl in bad {
-        assert!(invalid(&acl).is_some(), "{acl:?}");
+    for (acl, why) in bad {
+        assert_eq!(invalid(&acl).as_deref(), Some(why), "{acl:?}");
     }
+    // Kafka takes any principal with a colon.
+    let empty_name = AclBinding {
+        principal: "User:".into(),
+        ..ok
+    };
+    assert_eq!(invalid(&empty_name), None);
 }
