@@ -7,8 +7,9 @@
 //! principal is the request's or `User:*`, and its host is the peer's address or `*`. A
 //! matching DENY wins over any ALLOW; an ALLOW of ALL allows everything, and an ALLOW of
 //! READ, WRITE, DELETE or ALTER allows DESCRIBE, one of ALTER_CONFIGS allows
-//! DESCRIBE_CONFIGS (a DENY denies only its own operation, or all for ALL). With no matching
-//! ACL the answer is `allow.everyone.if.no.acl.found`.
+//! DESCRIBE_CONFIGS (a DENY denies only its own operation, or all for ALL). A resource some
+//! ACL names (whatever its principal, host or operation) is denied when none allows; only a
+//! resource no ACL names gets `allow.everyone.if.no.acl.found`.
 //!
 //! A check looks up the resource's exact name, the wildcard and each prefix length some
 //! PREFIXED ACL of that resource type has: its cost depends on the ACLs of the resource,
@@ -334,7 +335,9 @@ impl Acls {
     }
 
     /// Kafka's `StandardAuthorizerData.authorize`, super users aside: whether the ACLs
-    /// allow `who` to do `operation` on the resource, `None` when none says.
+    /// allow `who` to do `operation` on the resource; DENY when ACLs name the resource but
+    /// none allows (Kafka's `MatchingRuleBuilder`: `hasResourceAcls`), `None` only when no
+    /// ACL names it.
     pub fn verdict(
         &self,
         who: Requester<'_>,
@@ -355,7 +358,7 @@ impl Acls {
             match entry.result(who, operation) {
                 Some(Permission::Deny) => return Some(Permission::Deny),
                 Some(_) => verdict = Some(Permission::Allow),
-                None => {}
+                None => verdict = verdict.or(Some(Permission::Deny)),
             }
         }
         verdict
