@@ -1129,7 +1129,14 @@ fn a_prefixed_writer_deny_super_user_live_removal_and_restart() {
 fn admin_api_refusals_and_all() {
     let plain = Broker::start(&[]);
     let mut raw = plain.raw();
-    assert_eq!(describe_acls(&mut raw).error_code, ErrorCode::SECURITY_DISABLED.0);
+    let disabled = describe_acls(&mut raw);
+    assert_eq!(disabled.error_code, ErrorCode::SECURITY_DISABLED.0);
+    // Kafka's AclApis words it so for DescribeAcls ("No Authorizer is configured." for the
+    // other two).
+    assert_eq!(
+        disabled.error_message.as_deref(),
+        Some("No Authorizer is configured on the broker")
+    );
     // Without an authorizer, everything as before.
     assert_eq!(raw.metadata(Some(&["free"]), true).topics[0].error_code, 0);
 

@@ -7,8 +7,9 @@
 //! principal is the request's or `User:*`, and its host is the peer's address or `*`. A
 //! matching DENY wins over any ALLOW; an ALLOW of ALL allows everything, and an ALLOW of
 //! READ, WRITE, DELETE or ALTER allows DESCRIBE, one of ALTER_CONFIGS allows
-//! DESCRIBE_CONFIGS (a DENY denies only its own operation, or all for ALL). With no matching
-//! ACL the answer is `allow.everyone.if.no.acl.found`.
+//! DESCRIBE_CONFIGS (a DENY denies only its own operation, or all for ALL). A resource some
+//! ACL names (whatever its principal, host or operation) is denied when none allows; only a
+//! resource no ACL names gets `allow.everyone.if.no.acl.found`.
 //!
 //! A check looks up the resource's exact name, the wildcard and each prefix length some
 //! PREFIXED ACL of that resource type has: its cost depends on the ACLs of the resource,
@@ -334,7 +335,9 @@ impl Acls {
     }
 
     /// Kafka's `StandardAuthorizerData.authorize`, super users aside: whether the ACLs
-    /// allow `who` to do `operation` on the resource, `None` when none says.
+    /// allow `who` to do `operation` on the resource; DENY when ACLs name the resource but
+    /// none allows (Kafka's `MatchingRuleBuilder`: `hasResourceAcls`), `None` only when no
+    /// ACL names it.
     pub fn verdict(
         &self,
         who: Requester<'_>,
@@ -355,7 +358,7 @@ impl Acls {
             match entry.result(who, operation) {
                 Some(Permission::Deny) => return Some(Permission::Deny),
                 Some(_) => verdict = Some(Permission::Allow),
-                None => {}
+                None => verdict = verdict.or(Some(Permission::Deny)),
             }
         }
         verdict
@@ -431,29 +434,35 @@ pub fn denied_code(resource_type: ResourceType) -> tidelog_protocol::ErrorCode {
     }
 }
 
-/// Kafka's CreateAcls validation of one ACL: why it cannot be created, if it cannot.
-pub fn invalid(acl: &AclBinding) -> Option<&'static str> {
-    if acl.resource_name.is_empty() {
-        return Some("Resource name should not be empty");
+/// Kafka's CreateAcls validation of one ACL, in its order and with its messages (all
+/// INVALID_REQUEST): the broker's (`AclApis.handleCreateAcls`) then the controller's
+/// (`AclControlManager.validateNewAcl`, which takes any principal with a colon).
+pub fn invalid(acl: &AclBinding) -> Option<String> {
+    if acl.resource_type == ResourceType::Cluster && acl.resource_name != CLUSTER_NAME {
+        return Some(format!(
+            "The only valid name for the CLUSTER resource is {CLUSTER_NAME}"
+        ));
     }
-    if matches!(acl.resource_type, ResourceType::Any) {
-        return Some("Invalid resource type");
+    if acl.resource_name.is_empty() {
+        return Some("Invalid empty resource name".into());
+    }
+    if acl.resource_type == ResourceType::Any {
+        return Some("Invalid resourceType ANY".into());
     }
     if !matches!(acl.pattern_type, PatternType::Literal | PatternType::Prefixed) {
-        return Some("Invalid pattern type");
+        return Some(format!("Invalid patternType {}", acl.pattern_type.name()));
     }
-    if matches!(acl.operation, AclOperation::Any) {
-        return Some("Invalid operation");
+    if acl.operation == AclOperation::Any {
+        return Some("Invalid operation ANY".into());
     }
-    if matches!(acl.permission, Permission::Any) {
-        return Some("Invalid permission type");
+    if acl.permission == Permission::Any {
+        return Some("Invalid permissionType ANY".into());
     }
-    if acl.resource_type == ResourceType::Cluster && acl.resource_name != CLUSTER_NAME {
-        return Some("The only valid name for the CLUSTER resource is kafka-cluster");
-    }
-    match acl.principal.split_once(':') {
-        Some((kind, name)) if !kind.is_empty() && !name.is_empty() => {}
-        _ => return Some("Could not parse principal"),
+    if !acl.principal.contains(':') {
+        return Some(format!(
+            "Could not parse principal from `{}` (no colon is present separating the principal type from the principal name)",
+            acl.principal
+        ));
     }
     None
 }

@@ -123,7 +123,7 @@ fn principal_and_host_must_match() {
 }
 
 #[test]
-fn super_users_and_the_default_when_no_acl_matches() {
+fn super_users_and_the_default_when_no_acl_names_the_resource() {
     let a = acls(vec![acl(Topic, "t", Literal, "User:bob", Read, Allow)]);
     let mut settings = AuthorizerSettings {
         super_users: vec!["User:alice".into()],
@@ -133,8 +133,17 @@ fn super_users_and_the_default_when_no_acl_matches() {
     settings.super_users.clear();
     assert!(!allowed(&settings, &a, alice(), Read, Topic, "t"));
     settings.allow_everyone_if_no_acl_found = true;
-    // Kafka's StandardAuthorizer: the default applies when no ACL matches the request.
-    assert!(allowed(&settings, &a, alice(), Read, Topic, "t"));
+    // Kafka's StandardAuthorizer: the default applies only to a resource no ACL names; bob's
+    // ACL on t denies alice there, and a PREFIXED or wildcard one names the resource too.
+    assert!(!allowed(&settings, &a, alice(), Read, Topic, "t"));
+    assert!(allowed(&settings, &a, alice(), Read, Topic, "u"));
+    let others = acls(vec![
+        acl(Topic, "t", Prefixed, "User:bob", Read, Allow),
+        acl(Group, "*", Literal, "User:bob", Read, Allow),
+    ]);
+    assert!(!allowed(&settings, &others, alice(), Read, Topic, "tx"));
+    assert!(!allowed(&settings, &others, alice(), Read, Group, "g"));
+    assert!(allowed(&settings, &others, alice(), Read, Topic, "u"));
     let denied = acls(vec![acl(Topic, "t", Literal, "User:alice", Read, Deny)]);
     assert!(!allowed(&settings, &denied, alice(), Read, Topic, "t"));
 }
@@ -194,29 +203,50 @@ fn creation_is_validated_as_kafka_does() {
     let ok = acl(Topic, "t", Literal, "User:alice", Read, Allow);
     assert_eq!(invalid(&ok), None);
     let bad = [
-        AclBinding {
-            resource_name: String::new(),
-            ..ok.clone()
-        },
-        AclBinding {
-            pattern_type: PatternType::Match,
-            ..ok.clone()
-        },
-        AclBinding {
-            operation: AclOperation::Any,
-            ..ok.clone()
-        },
-        AclBinding {
-            principal: "alice".into(),
-            ..ok.clone()
-        },
-        AclBinding {
-            resource_type: Cluster,
-            resource_name: "c".into(),
-            ..ok.clone()
-        },
+        (
+            AclBinding {
+                resource_name: String::new(),
+                ..ok.clone()
+            },
+            "Invalid empty resource name",
+        ),
+        (
+            AclBinding {
+                pattern_type: PatternType::Match,
+                ..ok.clone()
+            },
+            "Invalid patternType MATCH",
+        ),
+        (
+            AclBinding {
+                operation: AclOperation::Any,
+                ..ok.clone()
+            },
+            "Invalid operation ANY",
+        ),
+        (
+            AclBinding {
+                principal: "alice".into(),
+                ..ok.clone()
+            },
+            "Could not parse principal from `alice` (no colon is present separating the principal type from the principal name)",
+        ),
+        (
+            AclBinding {
+                resource_type: Cluster,
+                resource_name: String::new(),
+                ..ok.clone()
+            },
+            "The only valid name for the CLUSTER resource is kafka-cluster",
+        ),
     ];
-    for acl in bad {
-        assert!(invalid(&acl).is_some(), "{acl:?}");
+    for (acl, why) in bad {
+        assert_eq!(invalid(&acl).as_deref(), Some(why), "{acl:?}");
     }
+    // Kafka takes any principal with a colon.
+    let empty_name = AclBinding {
+        principal: "User:".into(),
+        ..ok
+    };
+    assert_eq!(invalid(&empty_name), None);
 }

@@ -1,7 +1,7 @@
 //! What the three ACL APIs (CreateAcls, DescribeAcls, DeleteAcls) share: Kafka's refusal
 //! when no authorizer is configured or the principal may not, and their filters.
 
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ApiKey, ErrorCode};
 
 use crate::authorizer::{AclFilter, AclOperation, PatternType, Permission, ResourceType};
 use crate::handlers::RequestContext;
@@ -10,7 +10,12 @@ use crate::handlers::RequestContext;
 /// the table gives the API on the cluster; `None` when the request may go on.
 pub fn denied_or_disabled(ctx: &RequestContext) -> Option<(ErrorCode, String)> {
     if ctx.broker.config.authorizer.is_none() {
-        return Some((ErrorCode::SECURITY_DISABLED, "No Authorizer is configured.".into()));
+        // Kafka's AclApis words DescribeAcls's refusal apart.
+        let message = match ctx.api_key {
+            ApiKey::DescribeAcls => "No Authorizer is configured on the broker",
+            _ => "No Authorizer is configured.",
+        };
+        return Some((ErrorCode::SECURITY_DISABLED, message.into()));
     }
     if !ctx.authorize_cluster() {
         return Some((

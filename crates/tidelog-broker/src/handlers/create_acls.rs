@@ -91,7 +91,7 @@ fn binding(c: &AclCreation) -> Result<AclBinding, String> {
         permission: codes.permission,
     };
     match authorizer::invalid(&acl) {
-        Some(why) => Err(why.into()),
+        Some(why) => Err(why),
         None => Ok(acl),
     }
 }

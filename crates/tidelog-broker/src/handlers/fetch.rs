@@ -113,12 +113,7 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
             return Reply::Now(ResponseBody::Fetch(response));
         }
     };
-    let denied = wanted
-        .iter()
-        .map(|w| &w.key.0)
-        .filter(|name| !name.is_empty() && !ctx.authorize(ResourceType::Topic, name))
-        .cloned()
-        .collect();
+    let denied = denied_topics(ctx, &wanted);
     let plan = Plan {
         denied,
         session_id,
@@ -264,6 +259,20 @@ fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (FetchResponse, Vec<(&'p str
         ..Default::default()
     };
     (response, read, errors)
+}
+
+/// The topics of `wanted` the principal may not read: each checked once, however many of
+/// its partitions are wanted, and none without an authorizer.
+fn denied_topics(ctx: &RequestContext, wanted: &[Wanted]) -> BTreeSet<String> {
+    if ctx.broker.config.authorizer.is_none() {
+        return BTreeSet::new();
+    }
+    let topics: BTreeSet<&str> = wanted.iter().map(|w| w.key.0.as_str()).collect();
+    topics
+        .into_iter()
+        .filter(|name| !name.is_empty() && !ctx.authorize(ResourceType::Topic, name))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A partition answered with `code` alone: no offsets, no aborted transactions.

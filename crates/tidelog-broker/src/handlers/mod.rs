@@ -128,9 +128,14 @@ impl RequestContext {
     /// Whether the principal may do what API `api` does to the resource (a Metadata
     /// request that creates a topic needs what CreateTopics needs).
     pub fn authorize_as(&self, api: ApiKey, resource_type: ResourceType, name: &str) -> bool {
+        // Without an authorizer, before the table's linear search: produce and fetch ask
+        // this for each topic of each request.
+        if self.broker.config.authorizer.is_none() {
+            return true;
+        }
         match table::operation(api, resource_type) {
             Some(operation) => self.authorize_operation(operation, resource_type, name),
-            None => self.broker.config.authorizer.is_none(),
+            None => false,
         }
     }
 
