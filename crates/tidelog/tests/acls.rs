@@ -150,7 +150,11 @@ fn describe_acls(raw: &mut RawClient) -> describe_acls_response::DescribeAclsRes
 
 /// Whether the response carries `code` in any of its error code fields.
 fn carries(response: &ResponseBody, code: ErrorCode) -> bool {
-    format!("{response:?}").contains(&format!("error_code: {}", code.0))
+    // The whole number: `error_code: 3` must not match 31.
+    let text = format!("{response:?}");
+    let field = format!("error_code: {}", code.0);
+    text.match_indices(&field)
+        .any(|(at, _)| !text[at + field.len()..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 fn topics(names: &[&str]) -> Vec<(String, Vec<i32>)> {
