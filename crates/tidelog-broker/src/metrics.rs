@@ -8,7 +8,7 @@
 //! `tidelog_` prefix; docs/METRICS.md maps each to the Kafka MBean it stands for.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use prometheus_client::collector::Collector;
@@ -67,7 +67,6 @@ pub fn latency_histogram() -> Histogram {
 /// The counters the request paths update. Clones share the same values.
 #[derive(Clone, Default)]
 pub struct Metrics {
-    requests: Family<ApiLabels, Counter>,
     /// What a request's timer updates, shared by every timer (one reference count each).
     answers: Arc<RequestMetrics>,
     produce_bytes: Family<TopicLabels, Counter>,
@@ -108,6 +107,8 @@ impl Drop for OpenConnection {
 /// API: each request is observed once in each histogram, so every `_count` is the request
 /// count.
 struct RequestMetrics {
+    /// Requests received, by API (RequestsPerSec).
+    requests: Family<ApiLabels, Counter>,
     /// Nonzero error codes in responses, by API and error (ErrorsPerSec).
     errors: Family<ErrorLabels, Counter>,
     /// Frame read to response written (TotalTimeMs): the sum of the phases below.
@@ -124,12 +125,29 @@ struct RequestMetrics {
     response_queue: Histograms,
     /// Writing the response (ResponseSendTimeMs).
     send: Histograms,
+    /// Each API's series, indexed by its key, taken from the families above on its first
+    /// request: a request then indexes this array rather than hashing its label into a
+    /// family's map (behind its lock) for each of its seven observations.
+    by_api: Box<[OnceLock<ApiSeries>]>,
+}
+
+/// One API's series in the families of [`RequestMetrics`] (clones share their values).
+struct ApiSeries {
+    requests: Counter,
+    total: Histogram,
+    queue: Histogram,
+    handling: Histogram,
+    waiting: Histogram,
+    response_queue: Histogram,
+    send: Histogram,
 }
 
 impl Default for RequestMetrics {
     fn default() -> RequestMetrics {
         let histograms = || Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let slots = ApiKey::ALL.iter().map(|&api| api as usize + 1).max().unwrap_or(0);
         RequestMetrics {
+            requests: Family::default(),
             errors: Family::default(),
             total: histograms(),
             queue: histograms(),
@@ -137,11 +155,28 @@ impl Default for RequestMetrics {
             waiting: histograms(),
             response_queue: histograms(),
             send: histograms(),
+            by_api: (0..slots).map(|_| OnceLock::new()).collect(),
         }
     }
 }
 
 impl RequestMetrics {
+    fn series(&self, api: ApiKey) -> &ApiSeries {
+        self.by_api[api as usize].get_or_init(|| {
+            let labels = ApiLabels { api: api.name() };
+            let histogram = |family: &Histograms| family.get_or_create(&labels).clone();
+            ApiSeries {
+                requests: self.requests.get_or_create(&labels).clone(),
+                total: histogram(&self.total),
+                queue: histogram(&self.queue),
+                handling: histogram(&self.handling),
+                waiting: histogram(&self.waiting),
+                response_queue: histogram(&self.response_queue),
+                send: histogram(&self.send),
+            }
+        })
+    }
+
     /// Counts a response's error codes (Kafka's `errorCounts`): every nonzero one, at
     /// the top level and nested (per topic, partition, ...).
     fn count_errors(&self, api: ApiKey, body: Option<&ResponseBody>) {
@@ -169,11 +204,9 @@ pub struct RequestTimer {
 }
 
 impl RequestTimer {
-    fn observe(&mut self, phase: impl Fn(&RequestMetrics) -> &Histograms) {
+    fn observe(&mut self, phase: impl Fn(&ApiSeries) -> &Histogram) {
         let now = Instant::now();
-        phase(&self.metrics)
-            .get_or_create(&ApiLabels { api: self.api.name() })
-            .observe(now.duration_since(self.since).as_secs_f64());
+        phase(self.metrics.series(self.api)).observe(now.duration_since(self.since).as_secs_f64());
         self.since = now;
     }
 
@@ -198,8 +231,8 @@ impl RequestTimer {
     pub fn sent(mut self) {
         self.observe(|m| &m.send);
         self.metrics
+            .series(self.api)
             .total
-            .get_or_create(&ApiLabels { api: self.api.name() })
             .observe(self.since.duration_since(self.received).as_secs_f64());
     }
 }
@@ -208,7 +241,7 @@ impl Metrics {
     /// A request whose frame was read at `received` reaches its handler: counted, its
     /// queue time observed, and its clock returned.
     pub fn request(&self, api: ApiKey, received: Instant) -> RequestTimer {
-        self.requests.get_or_create(&ApiLabels { api: api.name() }).inc();
+        self.answers.series(api).requests.inc();
         self.totals.requests.fetch_add(1, Ordering::Relaxed);
         let mut timer = RequestTimer {
             metrics: self.answers.clone(),
@@ -292,7 +325,7 @@ impl Metrics {
 pub fn registry(broker: Arc<Broker>) -> Registry {
     let mut registry = Registry::with_prefix("tidelog");
     let m = broker.metrics.clone();
-    registry.register("requests", "Requests received, by API", m.requests);
+    registry.register("requests", "Requests received, by API", m.answers.requests.clone());
     registry.register(
         "request_errors",
         "Error codes answered, by API and error (each one in a response: top level, per topic, per partition)",
