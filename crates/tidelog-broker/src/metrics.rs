@@ -7,8 +7,9 @@
 //! date. Names follow Prometheus conventions (base units, `_total` counters) under the
 //! `tidelog_` prefix; docs/METRICS.md maps each to the Kafka MBean it stands for.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use prometheus_client::collector::Collector;
@@ -72,22 +73,32 @@ pub struct Metrics {
     produce_bytes: Family<TopicLabels, Counter>,
     produce_records: Family<TopicLabels, Counter>,
     fetch_bytes: Family<TopicLabels, Counter>,
+    /// Each topic's series in the three families above, taken on its first produce or
+    /// fetch: a partition's update then looks its topic up by `&str`, with no label
+    /// `String` made and one map lookup rather than one per family.
+    topics: Arc<RwLock<HashMap<String, TopicSeries>>>,
     connections_accepted: Family<ListenerLabels, Counter>,
     connections_open: Family<ListenerLabels, Gauge>,
     connections_closed: Family<ListenerLabels, Counter>,
     authentications: Family<ListenerLabels, Counter>,
     authentication_failures: Family<ListenerLabels, Counter>,
-    totals: Arc<Totals>,
 }
 
-/// The broker-wide sums of some counters, for the console's live charts (a family has no
-/// cheap sum over its labels): one more atomic add beside the family's.
-#[derive(Debug, Default)]
+/// The broker-wide sums of some counters, for the console's live charts: summed when
+/// asked from the series of each API and topic, so the request paths add nothing for them.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Totals {
-    pub requests: AtomicU64,
-    pub produce_bytes: AtomicU64,
-    pub produce_records: AtomicU64,
-    pub fetch_bytes: AtomicU64,
+    pub requests: u64,
+    pub produce_bytes: u64,
+    pub produce_records: u64,
+    pub fetch_bytes: u64,
+}
+
+/// One topic's series in the per-topic families of [`Metrics`].
+struct TopicSeries {
+    produce_bytes: Counter,
+    produce_records: Counter,
+    fetch_bytes: Counter,
 }
 
 /// A connection counted as open on its listener until dropped, then as closed.
@@ -242,7 +253,6 @@ impl Metrics {
     /// queue time observed, and its clock returned.
     pub fn request(&self, api: ApiKey, received: Instant) -> RequestTimer {
         self.answers.series(api).requests.inc();
-        self.totals.requests.fetch_add(1, Ordering::Relaxed);
         let mut timer = RequestTimer {
             metrics: self.answers.clone(),
             api,
@@ -255,24 +265,50 @@ impl Metrics {
 
     /// A partition of a produce request was appended.
     pub fn produced(&self, topic: &str, bytes: u64, records: u64) {
-        let labels = TopicLabels { topic: topic.into() };
-        self.produce_bytes.get_or_create(&labels).inc_by(bytes);
-        self.produce_records.get_or_create(&labels).inc_by(records);
-        self.totals.produce_bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.totals.produce_records.fetch_add(records, Ordering::Relaxed);
+        self.topic(topic, |series| {
+            series.produce_bytes.inc_by(bytes);
+            series.produce_records.inc_by(records);
+        });
     }
 
     /// Record bytes of a partition went out in a fetch response.
     pub fn fetched(&self, topic: &str, bytes: u64) {
-        self.fetch_bytes
-            .get_or_create(&TopicLabels { topic: topic.into() })
-            .inc_by(bytes);
-        self.totals.fetch_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.topic(topic, |series| {
+            series.fetch_bytes.inc_by(bytes);
+        });
+    }
+
+    /// Calls `update` with `topic`'s series, made (at 0, all three) on its first use.
+    fn topic(&self, topic: &str, update: impl FnOnce(&TopicSeries)) {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(series) = topics.get(topic) {
+            return update(series);
+        }
+        drop(topics);
+        let labels = TopicLabels { topic: topic.into() };
+        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
+        let series = topics.entry(labels.topic.clone()).or_insert_with(|| TopicSeries {
+            produce_bytes: self.produce_bytes.get_or_create(&labels).clone(),
+            produce_records: self.produce_records.get_or_create(&labels).clone(),
+            fetch_bytes: self.fetch_bytes.get_or_create(&labels).clone(),
+        });
+        update(series)
     }
 
     /// The broker-wide totals since the start.
-    pub fn totals(&self) -> &Totals {
-        &self.totals
+    pub fn totals(&self) -> Totals {
+        let requests = self.answers.by_api.iter().filter_map(OnceLock::get);
+        let mut totals = Totals {
+            requests: requests.map(|api| api.requests.get()).sum(),
+            ..Totals::default()
+        };
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        for series in topics.values() {
+            totals.produce_bytes += series.produce_bytes.get();
+            totals.produce_records += series.produce_records.get();
+            totals.fetch_bytes += series.fetch_bytes.get();
+        }
+        totals
     }
 
     /// `listener` serves: its connection and authentication series start at 0, so they
@@ -615,5 +651,39 @@ impl ProcessStats {
         encode_family(e, "process_max_fds", max_help, None, &gauge(self.max_fds))?;
         let start_help = "When the broker process started, in seconds since the epoch.";
         encode_family(e, "process_start_time", start_help, seconds, &start_time)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The series cached by API and by topic are the families' own, and the console's
+    /// totals are their sums.
+    #[test]
+    fn cached_series_are_the_families_and_totals_sum_them() {
+        let metrics = Metrics::default();
+        metrics.produced("a", 100, 3);
+        metrics.produced("b", 50, 1);
+        metrics.produced("a", 10, 1);
+        metrics.fetched("b", 7);
+        for api in [ApiKey::Produce, ApiKey::Produce, ApiKey::Fetch] {
+            metrics.request(api, Instant::now()).sent();
+        }
+        let topic = |name: &str| TopicLabels { topic: name.into() };
+        assert_eq!(metrics.produce_bytes.get_or_create(&topic("a")).get(), 110);
+        assert_eq!(metrics.produce_records.get_or_create(&topic("a")).get(), 4);
+        assert_eq!(metrics.fetch_bytes.get_or_create(&topic("b")).get(), 7);
+        let produce = ApiLabels { api: "Produce" };
+        assert_eq!(metrics.answers.requests.get_or_create(&produce).get(), 2);
+        assert_eq!(
+            metrics.totals(),
+            Totals {
+                requests: 3,
+                produce_bytes: 160,
+                produce_records: 5,
+                fetch_bytes: 7,
+            }
+        );
     }
 }
