@@ -36,14 +36,13 @@ const NEW_TOGETHER_MAX: usize = 8192;
 struct Pending {
     /// Dirty partitions in the order they were dirtied, each at most once.
     dirty: VecDeque<Arc<Partition>>,
-    /// The partitions in `dirty`, by [`key`]: a broker may hold 100,000 dirty at once.
-    queued: HashSet<usize>,
+    /// The partitions in `dirty`, by [`key`] (a broker may hold 100,000 dirty at once),
+    /// with the appends (marks) each had since it was queued: what its next fsync makes
+    /// durable.
+    queued: HashMap<usize, u64>,
     /// Partitions being fsynced, by [`key`]; they stay queued in `dirty` until that fsync
     /// is done.
     flushing: HashSet<usize>,
-    /// Marks (appends) of each queued partition since it was queued, by [`key`]: what its
-    /// next fsync makes durable.
-    marks: HashMap<usize, u64>,
     stop: bool,
 }
 
@@ -53,12 +52,13 @@ fn key(partition: &Arc<Partition>) -> usize {
 }
 
 impl Pending {
-    /// Queues `partition` unless it is queued already.
+    /// Queues `partition` unless it is queued already, and counts the append.
     fn push(&mut self, partition: &Arc<Partition>) {
-        if self.queued.insert(key(partition)) {
+        let appends = self.queued.entry(key(partition)).or_insert(0);
+        if *appends == 0 {
             self.dirty.push_back(partition.clone());
         }
-        *self.marks.entry(key(partition)).or_insert(0) += 1;
+        *appends += 1;
     }
 
     /// The first dirty partition no thread is flushing, moved to `flushing`. Those passed
@@ -87,9 +87,8 @@ impl Pending {
         };
         let mut appends = 0;
         for partition in &batch {
-            self.queued.remove(&key(partition));
+            appends += self.queued.remove(&key(partition)).unwrap_or(0);
             self.flushing.insert(key(partition));
-            appends += self.marks.remove(&key(partition)).unwrap_or(0);
         }
         Some((batch, appends))
     }
@@ -206,7 +205,7 @@ fn run(shared: &Shared) {
             }
             // Appends made during the fsync may have queued the partitions again; when
             // stopping, threads waiting for them may now exit.
-            if pending.stop || batch.iter().any(|p| pending.queued.contains(&key(p))) {
+            if pending.stop || batch.iter().any(|p| pending.queued.contains_key(&key(p))) {
                 shared.wake.notify_all();
             }
         }

@@ -7,8 +7,9 @@
 //! date. Names follow Prometheus conventions (base units, `_total` counters) under the
 //! `tidelog_` prefix; docs/METRICS.md maps each to the Kafka MBean it stands for.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use prometheus_client::collector::Collector;
@@ -67,28 +68,37 @@ pub fn latency_histogram() -> Histogram {
 /// The counters the request paths update. Clones share the same values.
 #[derive(Clone, Default)]
 pub struct Metrics {
-    requests: Family<ApiLabels, Counter>,
     /// What a request's timer updates, shared by every timer (one reference count each).
     answers: Arc<RequestMetrics>,
     produce_bytes: Family<TopicLabels, Counter>,
     produce_records: Family<TopicLabels, Counter>,
     fetch_bytes: Family<TopicLabels, Counter>,
+    /// Each topic's series in the three families above, taken on its first produce or
+    /// fetch: a partition's update then looks its topic up by `&str`, with no label
+    /// `String` made and one map lookup rather than one per family.
+    topics: Arc<RwLock<HashMap<String, TopicSeries>>>,
     connections_accepted: Family<ListenerLabels, Counter>,
     connections_open: Family<ListenerLabels, Gauge>,
     connections_closed: Family<ListenerLabels, Counter>,
     authentications: Family<ListenerLabels, Counter>,
     authentication_failures: Family<ListenerLabels, Counter>,
-    totals: Arc<Totals>,
 }
 
-/// The broker-wide sums of some counters, for the console's live charts (a family has no
-/// cheap sum over its labels): one more atomic add beside the family's.
-#[derive(Debug, Default)]
+/// The broker-wide sums of some counters, for the console's live charts: summed when
+/// asked from the series of each API and topic, so the request paths add nothing for them.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Totals {
-    pub requests: AtomicU64,
-    pub produce_bytes: AtomicU64,
-    pub produce_records: AtomicU64,
-    pub fetch_bytes: AtomicU64,
+    pub requests: u64,
+    pub produce_bytes: u64,
+    pub produce_records: u64,
+    pub fetch_bytes: u64,
+}
+
+/// One topic's series in the per-topic families of [`Metrics`].
+struct TopicSeries {
+    produce_bytes: Counter,
+    produce_records: Counter,
+    fetch_bytes: Counter,
 }
 
 /// A connection counted as open on its listener until dropped, then as closed.
@@ -108,6 +118,8 @@ impl Drop for OpenConnection {
 /// API: each request is observed once in each histogram, so every `_count` is the request
 /// count.
 struct RequestMetrics {
+    /// Requests received, by API (RequestsPerSec).
+    requests: Family<ApiLabels, Counter>,
     /// Nonzero error codes in responses, by API and error (ErrorsPerSec).
     errors: Family<ErrorLabels, Counter>,
     /// Frame read to response written (TotalTimeMs): the sum of the phases below.
@@ -124,12 +136,29 @@ struct RequestMetrics {
     response_queue: Histograms,
     /// Writing the response (ResponseSendTimeMs).
     send: Histograms,
+    /// Each API's series, indexed by its key, taken from the families above on its first
+    /// request: a request then indexes this array rather than hashing its label into a
+    /// family's map (behind its lock) for each of its seven observations.
+    by_api: Box<[OnceLock<ApiSeries>]>,
+}
+
+/// One API's series in the families of [`RequestMetrics`] (clones share their values).
+struct ApiSeries {
+    requests: Counter,
+    total: Histogram,
+    queue: Histogram,
+    handling: Histogram,
+    waiting: Histogram,
+    response_queue: Histogram,
+    send: Histogram,
 }
 
 impl Default for RequestMetrics {
     fn default() -> RequestMetrics {
         let histograms = || Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let slots = ApiKey::ALL.iter().map(|&api| api as usize + 1).max().unwrap_or(0);
         RequestMetrics {
+            requests: Family::default(),
             errors: Family::default(),
             total: histograms(),
             queue: histograms(),
@@ -137,11 +166,28 @@ impl Default for RequestMetrics {
             waiting: histograms(),
             response_queue: histograms(),
             send: histograms(),
+            by_api: (0..slots).map(|_| OnceLock::new()).collect(),
         }
     }
 }
 
 impl RequestMetrics {
+    fn series(&self, api: ApiKey) -> &ApiSeries {
+        self.by_api[api as usize].get_or_init(|| {
+            let labels = ApiLabels { api: api.name() };
+            let histogram = |family: &Histograms| family.get_or_create(&labels).clone();
+            ApiSeries {
+                requests: self.requests.get_or_create(&labels).clone(),
+                total: histogram(&self.total),
+                queue: histogram(&self.queue),
+                handling: histogram(&self.handling),
+                waiting: histogram(&self.waiting),
+                response_queue: histogram(&self.response_queue),
+                send: histogram(&self.send),
+            }
+        })
+    }
+
     /// Counts a response's error codes (Kafka's `errorCounts`): every nonzero one, at
     /// the top level and nested (per topic, partition, ...).
     fn count_errors(&self, api: ApiKey, body: Option<&ResponseBody>) {
@@ -169,11 +215,9 @@ pub struct RequestTimer {
 }
 
 impl RequestTimer {
-    fn observe(&mut self, phase: impl Fn(&RequestMetrics) -> &Histograms) {
+    fn observe(&mut self, phase: impl Fn(&ApiSeries) -> &Histogram) {
         let now = Instant::now();
-        phase(&self.metrics)
-            .get_or_create(&ApiLabels { api: self.api.name() })
-            .observe(now.duration_since(self.since).as_secs_f64());
+        phase(self.metrics.series(self.api)).observe(now.duration_since(self.since).as_secs_f64());
         self.since = now;
     }
 
@@ -198,8 +242,8 @@ impl RequestTimer {
     pub fn sent(mut self) {
         self.observe(|m| &m.send);
         self.metrics
+            .series(self.api)
             .total
-            .get_or_create(&ApiLabels { api: self.api.name() })
             .observe(self.since.duration_since(self.received).as_secs_f64());
     }
 }
@@ -208,8 +252,7 @@ impl Metrics {
     /// A request whose frame was read at `received` reaches its handler: counted, its
     /// queue time observed, and its clock returned.
     pub fn request(&self, api: ApiKey, received: Instant) -> RequestTimer {
-        self.requests.get_or_create(&ApiLabels { api: api.name() }).inc();
-        self.totals.requests.fetch_add(1, Ordering::Relaxed);
+        self.answers.series(api).requests.inc();
         let mut timer = RequestTimer {
             metrics: self.answers.clone(),
             api,
@@ -222,24 +265,50 @@ impl Metrics {
 
     /// A partition of a produce request was appended.
     pub fn produced(&self, topic: &str, bytes: u64, records: u64) {
-        let labels = TopicLabels { topic: topic.into() };
-        self.produce_bytes.get_or_create(&labels).inc_by(bytes);
-        self.produce_records.get_or_create(&labels).inc_by(records);
-        self.totals.produce_bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.totals.produce_records.fetch_add(records, Ordering::Relaxed);
+        self.topic(topic, |series| {
+            series.produce_bytes.inc_by(bytes);
+            series.produce_records.inc_by(records);
+        });
     }
 
     /// Record bytes of a partition went out in a fetch response.
     pub fn fetched(&self, topic: &str, bytes: u64) {
-        self.fetch_bytes
-            .get_or_create(&TopicLabels { topic: topic.into() })
-            .inc_by(bytes);
-        self.totals.fetch_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.topic(topic, |series| {
+            series.fetch_bytes.inc_by(bytes);
+        });
+    }
+
+    /// Calls `update` with `topic`'s series, made (at 0, all three) on its first use.
+    fn topic(&self, topic: &str, update: impl FnOnce(&TopicSeries)) {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(series) = topics.get(topic) {
+            return update(series);
+        }
+        drop(topics);
+        let labels = TopicLabels { topic: topic.into() };
+        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
+        let series = topics.entry(labels.topic.clone()).or_insert_with(|| TopicSeries {
+            produce_bytes: self.produce_bytes.get_or_create(&labels).clone(),
+            produce_records: self.produce_records.get_or_create(&labels).clone(),
+            fetch_bytes: self.fetch_bytes.get_or_create(&labels).clone(),
+        });
+        update(series)
     }
 
     /// The broker-wide totals since the start.
-    pub fn totals(&self) -> &Totals {
-        &self.totals
+    pub fn totals(&self) -> Totals {
+        let requests = self.answers.by_api.iter().filter_map(OnceLock::get);
+        let mut totals = Totals {
+            requests: requests.map(|api| api.requests.get()).sum(),
+            ..Totals::default()
+        };
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        for series in topics.values() {
+            totals.produce_bytes += series.produce_bytes.get();
+            totals.produce_records += series.produce_records.get();
+            totals.fetch_bytes += series.fetch_bytes.get();
+        }
+        totals
     }
 
     /// `listener` serves: its connection and authentication series start at 0, so they
@@ -292,7 +361,7 @@ impl Metrics {
 pub fn registry(broker: Arc<Broker>) -> Registry {
     let mut registry = Registry::with_prefix("tidelog");
     let m = broker.metrics.clone();
-    registry.register("requests", "Requests received, by API", m.requests);
+    registry.register("requests", "Requests received, by API", m.answers.requests.clone());
     registry.register(
         "request_errors",
         "Error codes answered, by API and error (each one in a response: top level, per topic, per partition)",
@@ -582,5 +651,39 @@ impl ProcessStats {
         encode_family(e, "process_max_fds", max_help, None, &gauge(self.max_fds))?;
         let start_help = "When the broker process started, in seconds since the epoch.";
         encode_family(e, "process_start_time", start_help, seconds, &start_time)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The series cached by API and by topic are the families' own, and the console's
+    /// totals are their sums.
+    #[test]
+    fn cached_series_are_the_families_and_totals_sum_them() {
+        let metrics = Metrics::default();
+        metrics.produced("a", 100, 3);
+        metrics.produced("b", 50, 1);
+        metrics.produced("a", 10, 1);
+        metrics.fetched("b", 7);
+        for api in [ApiKey::Produce, ApiKey::Produce, ApiKey::Fetch] {
+            metrics.request(api, Instant::now()).sent();
+        }
+        let topic = |name: &str| TopicLabels { topic: name.into() };
+        assert_eq!(metrics.produce_bytes.get_or_create(&topic("a")).get(), 110);
+        assert_eq!(metrics.produce_records.get_or_create(&topic("a")).get(), 4);
+        assert_eq!(metrics.fetch_bytes.get_or_create(&topic("b")).get(), 7);
+        let produce = ApiLabels { api: "Produce" };
+        assert_eq!(metrics.answers.requests.get_or_create(&produce).get(), 2);
+        assert_eq!(
+            metrics.totals(),
+            Totals {
+                requests: 3,
+                produce_bytes: 160,
+                produce_records: 5,
+                fetch_bytes: 7,
+            }
+        );
     }
 }

@@ -50,6 +50,38 @@ pub fn partition_samples<'a>(metrics: &'a str, topic: &str) -> Vec<(&'a str, i32
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+
+    /// A server answering one request with `response`; its address.
+    fn answering(response: &'static str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            // The request may arrive in several reads: up to its blank line.
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let read = stream.read(&mut chunk).unwrap();
+                assert!(read > 0, "the request ends before its blank line");
+                request.extend_from_slice(&chunk[..read]);
+            }
+            assert!(request.starts_with(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:"));
+            stream.write_all(response.as_bytes()).unwrap();
+        });
+        addr
+    }
+
+    #[test]
+    fn a_scrape_returns_the_body_and_refuses_what_is_not_200() {
+        let ok = answering("HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n# EOF\nabcd\n");
+        assert_eq!(scrape(&ok), Ok("# EOF\nabcd\n".to_string()));
+        let unavailable = answering("HTTP/1.1 503 Service Unavailable\r\n\r\nnot ready\n");
+        assert_eq!(
+            scrape(&unavailable),
+            Err(format!("http://{unavailable}/metrics answered 503: not ready"))
+        );
+    }
 
     #[test]
     fn partition_samples_are_read_for_one_topic() {

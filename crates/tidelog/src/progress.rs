@@ -2,9 +2,7 @@
 //! file, `bench produce`), drawn on standard error only when it is a terminal: piped or
 //! redirected, the output is what it was, with no control characters in a log.
 
-use std::io::IsTerminal;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// A bar of `total` bytes read, or a hidden one when standard error is not a terminal or
 /// the total is unknown (a pipe).
@@ -26,15 +24,9 @@ pub fn steps(total: u64, what: &str) -> ProgressBar {
 }
 
 fn bar(total: u64, template: &str, what: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(template)
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
+    // indicatif's bar draws on standard error, and nothing when it is not a terminal.
+    let style = ProgressStyle::with_template(template).expect("a valid template");
+    ProgressBar::new(total)
+        .with_style(style.progress_chars("=> "))
+        .with_message(what.to_string())
 }

@@ -7,7 +7,6 @@
 use axum::http::header;
 use axum::response::IntoResponse;
 use maud::html;
-use std::sync::atomic::Ordering;
 use tidelog_protocol::messages::list_groups_request::ListGroupsRequest;
 
 use super::layout::{facts, page_with_head};
@@ -79,10 +78,10 @@ pub async fn throughput(Console(broker): Console) -> impl IntoResponse {
     let totals = broker.metrics.totals();
     let body = serde_json::json!({
         "time_ms": now_ms(),
-        "requests": totals.requests.load(Ordering::Relaxed),
-        "produce_bytes": totals.produce_bytes.load(Ordering::Relaxed),
-        "produce_records": totals.produce_records.load(Ordering::Relaxed),
-        "fetch_bytes": totals.fetch_bytes.load(Ordering::Relaxed),
+        "requests": totals.requests,
+        "produce_bytes": totals.produce_bytes,
+        "produce_records": totals.produce_records,
+        "fetch_bytes": totals.fetch_bytes,
     });
     (
         [
