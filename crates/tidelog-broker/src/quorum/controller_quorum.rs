@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::{Raft, ServerState, SnapshotPolicy};
@@ -15,6 +15,7 @@ use tidelog_protocol::metadata::VersionedRecord;
 use tokio::runtime::Runtime;
 use tracing::info;
 
+use super::log_store::Announced;
 use super::network::NoPeers;
 use super::state_machine::ImageHandle;
 use super::types::{NodeId, Proposal, TypeConfig};
@@ -42,6 +43,11 @@ pub struct Quorum {
     image: ImageHandle,
     /// Bytes of entries the log store appended, and how many of them a snapshot covers.
     appended_bytes: Arc<AtomicU64>,
+    /// Where a proposal announces its entries, so that they share one fsync.
+    announced: Announced,
+    /// One proposal at a time: an entry's fsync may be left to the last entry of its own
+    /// change only if no other change's entries are announced meanwhile.
+    proposing: Mutex<()>,
     snapshot_at: AtomicU64,
     snapshot_bytes: u64,
 }
@@ -62,6 +68,7 @@ impl Quorum {
             .map_err(|e| start_err(&e))?;
         let log_store = LogStore::open(dir, settings, Recovery::Skip).map_err(|e| start_err(&e))?;
         let appended_bytes = log_store.appended_bytes();
+        let announced = log_store.announced();
         let state_machine = StateMachine::open(dir).map_err(|e| start_err(&e))?;
         let image = state_machine.image_handle();
         let raft_config = openraft::Config {
@@ -88,6 +95,8 @@ impl Quorum {
             raft,
             image,
             appended_bytes,
+            announced,
+            proposing: Mutex::default(),
             snapshot_at: AtomicU64::new(0),
             snapshot_bytes: settings.snapshot_bytes,
         };
@@ -141,24 +150,46 @@ impl Quorum {
             0 | 1 => records,
             _ => in_transaction("Tidelog metadata change", records),
         };
+        let _one_at_a_time = self.proposing.lock().unwrap_or_else(|e| e.into_inner());
         let raft = self.raft.clone();
+        let announced = self.announced.clone();
         let last = run(self.runtime(), async move {
-            // Proposed together so that their appends share fsyncs (see the log store's
-            // flusher), then awaited in order.
-            let mut pending = Vec::with_capacity(records.len());
+            // Announced, so that the log store makes them durable with one fsync (see
+            // `Announced`), and proposed without waiting in between; then awaited in order.
+            let proposed = records.len();
+            announced.announce(proposed);
+            let mut pending = Vec::with_capacity(proposed);
+            let mut outcome = Ok(None);
             for record in records {
                 let proposal = Proposal {
                     timestamp: now_ms(),
                     record,
                 };
-                pending.push(raft.client_write_ff(proposal).await.map_err(|e| e.to_string())?);
+                match raft.client_write_ff(proposal).await {
+                    Ok(committed) => pending.push(committed),
+                    Err(e) => {
+                        outcome = Err(e.to_string());
+                        break;
+                    }
+                }
             }
-            let mut last = None;
+            let mut committed_count = 0;
             for committed in pending {
-                let response = committed.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-                last = Some(response.log_id.index);
+                match committed
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                {
+                    Ok(response) => {
+                        committed_count += 1;
+                        outcome = outcome.map(|_| Some(response.log_id.index));
+                    }
+                    Err(e) => outcome = outcome.and(Err(e)),
+                }
             }
-            Ok::<_, String>(last)
+            // Entries that were appended took themselves off; the others never will.
+            announced.withdraw(proposed - committed_count);
+            outcome
         })
         .map_err(QuorumError::NotCommitted)?;
         self.snapshot_if_due();

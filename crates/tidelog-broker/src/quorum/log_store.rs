@@ -5,7 +5,7 @@
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -46,6 +46,40 @@ struct Shared {
     flusher: mpsc::Sender<Flush>,
     /// Bytes appended since the log was opened.
     appended_bytes: Arc<AtomicU64>,
+    announced: Announced,
+}
+
+/// Entries of one metadata change that a proposer has sent to openraft and the log store has
+/// not appended yet.
+///
+/// openraft 0.9 appends each entry on its own and waits for it to be durable before the
+/// next, so a change of a thousand records would be a thousand fsyncs in a row. A change
+/// of several records is one KRaft metadata transaction, and the image shows none of it
+/// before its last record (the transaction's end) is applied. So the log store makes a
+/// change durable once, with its last entry: an entry followed by more of its change is
+/// reported flushed at once, and the fsync of the last covers them all. A crash before that
+/// loses the unfinished transaction, which a restart aborts anyway, and no client was told
+/// of it. Sound only while this node is the only voter (a start with more is refused): with
+/// several, each entry must be durable before it counts towards a majority.
+#[derive(Clone, Default)]
+pub struct Announced(Arc<AtomicUsize>);
+
+impl Announced {
+    pub fn announce(&self, entries: usize) {
+        self.0.fetch_add(entries, Ordering::AcqRel);
+    }
+
+    /// Takes back `entries` announced ones, appended or never to be; says whether more of
+    /// the change are still due.
+    pub fn withdraw(&self, entries: usize) -> bool {
+        let due = |left: usize| left.saturating_sub(entries);
+        // The closure never returns None.
+        let before = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| Some(due(left)))
+            .unwrap_or_else(|left| left);
+        due(before) > 0
+    }
 }
 
 /// Appended entries to make durable, and whom to tell.
@@ -54,9 +88,8 @@ struct Flush {
     callback: LogFlushed<TypeConfig>,
 }
 
-/// Makes appends durable off openraft's task, as a group commit: openraft 0.9 appends each
-/// proposal on its own, and one fsync each would make a CreateTopics of a thousand records
-/// a thousand fsyncs. Each fsync here covers every append queued before it.
+/// Makes appends durable off openraft's task, each fsync covering every append queued
+/// before it (openraft 0.9 waits for each append's fsync; later versions need not).
 fn start_flusher(dir: &Path) -> mpsc::Sender<Flush> {
     let (sender, receiver) = mpsc::channel::<Flush>();
     let name = format!("metadata-flusher {}", dir.display());
@@ -100,6 +133,7 @@ impl LogStore {
         };
         let epochs = LeaderEpochCheckpointFile::new(dir).read().map_err(|e| read_err(&e))?;
         let state = QuorumState::read(dir).map_err(|e| StorageIOError::read_vote(openraft::AnyError::error(&e)))?;
+        let announced = Announced::default();
         Ok(LogStore {
             shared: Arc::new(Mutex::new(Shared {
                 log,
@@ -109,6 +143,7 @@ impl LogStore {
                 epochs,
                 flusher: start_flusher(dir),
                 appended_bytes: Arc::default(),
+                announced,
             })),
         })
     }
@@ -116,6 +151,11 @@ impl LogStore {
     /// Bytes of entries appended since the log was opened: what snapshots are counted by.
     pub fn appended_bytes(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.lock().appended_bytes)
+    }
+
+    /// Where proposers announce the entries they send (see [`Announced`]).
+    pub fn announced(&self) -> Announced {
+        self.lock().announced.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
@@ -364,7 +404,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let mut shared = self.lock();
-        let log = shared.append(entries.into_iter().collect())?;
+        let entries: Vec<MetadataEntry> = entries.into_iter().collect();
+        let count = entries.len();
+        let log = shared.append(entries)?;
+        if shared.announced.withdraw(count) {
+            // Made durable with the change's last entry (see `Announced`).
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
         let flush = Flush { log, callback };
         if let Err(mpsc::SendError(flush)) = shared.flusher.send(flush) {
             flush

@@ -202,3 +202,20 @@ mod on_disk {
         assert!(before == files(), "nothing written");
     }
 }
+
+/// A change's entries are made durable with its last one: the log store asks whether more of
+/// the change are due after each append, and an entry refused is taken back.
+#[test]
+fn announced_entries_are_due_until_the_last_is_appended() {
+    let announced = super::log_store::Announced::default();
+    announced.announce(3);
+    assert!(announced.withdraw(1), "two more are due");
+    assert!(announced.withdraw(1), "one more is due");
+    assert!(!announced.withdraw(1), "the last is appended: make them durable");
+    assert!(
+        !announced.withdraw(1),
+        "nothing announced: every append is made durable"
+    );
+    announced.announce(2);
+    assert!(!announced.withdraw(5), "more taken back than announced leaves none due");
+}
