@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
+mod quorum;
+pub use quorum::{ProcessRoles, QuorumConfig, Voter};
+
 use crate::authorizer::{AuthorizerSettings, STANDARD_AUTHORIZER};
 use crate::metadata::kraft::MetadataLogSettings;
 use crate::topic_config;
@@ -132,6 +135,8 @@ impl Listener {
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub node_id: i32,
+    /// `process.roles`, the voters and the inter-broker listener.
+    pub quorum: QuorumConfig,
     pub listeners: Vec<Listener>,
     /// What clients are told to connect to, one per listener and in the same order: the
     /// `advertised.listeners` entry of the listener's name, else the listener itself with
@@ -249,6 +254,7 @@ impl Default for BrokerConfig {
         };
         BrokerConfig {
             node_id: 1,
+            quorum: QuorumConfig::default(),
             listeners: vec![listener.clone()],
             advertised_listeners: vec![advertise(&listener)],
             log_dirs: vec![PathBuf::from("data")],
@@ -760,10 +766,6 @@ fn listener_property(
 /// controller, threads and buffers sized by the JVM's model, share groups): accepted and
 /// reported as not used, rather than as unknown.
 const NOT_USED_ON_ONE_NODE: &[&str] = &[
-    "process.roles",
-    "controller.quorum.bootstrap.servers",
-    "controller.quorum.voters",
-    "inter.broker.listener.name",
     "num.network.threads",
     "num.io.threads",
     "socket.send.buffer.bytes",
@@ -903,7 +905,11 @@ impl BrokerConfig {
                     ssl.insert((None, k.to_string()), (key.clone(), value.clone()));
                 }
                 _ if NOT_USED_ON_ONE_NODE.contains(&k) => report.not_used.push(key.clone()),
-                _ => match listener_property(&mut c, &mut ssl, k, v) {
+                _ => match c
+                    .quorum
+                    .apply(k, v)
+                    .or_else(|| listener_property(&mut c, &mut ssl, k, v))
+                {
                     Some(applied) => applied?,
                     // A topic config's broker default: read where the topic config is resolved.
                     None => match topic_config::validate_broker_default(k, v) {
@@ -923,6 +929,7 @@ impl BrokerConfig {
             .map(|l| format!("{}://{}:{} (a controller listener)", l.name, l.host, l.port))
             .collect();
         report.not_used.extend(controllers);
+        c.quorum.check(c.node_id, &c.listeners, &controller_names)?;
         c.authorizer = authorizer_on.then_some(authorizer);
         c.listeners = client_listeners(&c.listeners, &protocols, &controller_names)?;
         c.advertised_listeners = advertised_listeners(&c.listeners, advertised.as_deref(), &controller_names)?;
@@ -1494,7 +1501,11 @@ log.cleaner.max.compaction.lag.ms=60000
     fn kafkas_own_server_properties_are_accepted() {
         let (c, report) = BrokerConfig::from_properties(&props(KAFKA_4_SERVER_PROPERTIES)).unwrap();
         assert_eq!(report.unknown, Vec::<String>::new());
-        assert_eq!(report.not_used.len(), 11, "{:?}", report.not_used);
+        assert_eq!(report.not_used.len(), 8, "{:?}", report.not_used);
+        assert_eq!(
+            (c.quorum.roles, c.quorum.bootstrap_servers.as_slice()),
+            (Some(ProcessRoles::default()), ["localhost:9093".to_string()].as_slice())
+        );
         assert_eq!(c.num_recovery_threads_per_data_dir, 1, "Kafka's file sets 1");
         assert!(
             report.not_used.iter().any(|n| n.starts_with("CONTROLLER://:9093")),
