@@ -11,9 +11,7 @@ const {
   AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, Partitioners, ResourcePatternTypes, logLevel
 } = require('kafkajs')
 const { Broker } = require('./broker')
-
-// Safety net only.
-const CONSUME_TIMEOUT_MS = 60_000
+const { firstMessage } = require('./consume')
 
 function b64url (text) {
   return Buffer.from(text).toString('base64url')
@@ -47,23 +45,6 @@ function allow (resourceType, resourceName, operation) {
   }
 }
 
-async function consumeOne (kafka, topic, groupId) {
-  const consumer = kafka.consumer({ groupId })
-  await consumer.connect()
-  await consumer.subscribe({ topic, fromBeginning: true })
-  const received = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`nothing consumed from ${topic}`)), CONSUME_TIMEOUT_MS)
-    consumer.run({
-      eachMessage: async ({ message }) => {
-        clearTimeout(timer)
-        resolve([message.offset, message.key.toString(), message.value.toString()])
-      }
-    })
-  })
-  await consumer.disconnect()
-  return received
-}
-
 test('an unsecured token is its sub, whose ACLs hold; an expired one is refused', async t => {
   const broker = await Broker.start({
     listeners: 'SASL_PLAINTEXT://127.0.0.1:0',
@@ -93,7 +74,8 @@ test('an unsecured token is its sub, whose ACLs hold; an expired one is refused'
     const [sent] = await producer.send({ topic: 'orders', messages: [{ key: 'k', value: 'from alice' }] })
     await producer.disconnect()
     assert.equal(sent.errorCode, 0)
-    assert.deepEqual(await consumeOne(alice, 'orders', 'alice-group'), ['0', 'k', 'from alice'])
+    const read = await firstMessage(alice, 'orders', 'alice-group')
+    assert.deepEqual([read.offset, read.key.toString(), read.value.toString()], ['0', 'k', 'from alice'])
 
     const mallory = client(broker, unsecuredToken('mallory')).producer({ createPartitioner: Partitioners.DefaultPartitioner })
     await mallory.connect()

@@ -423,15 +423,7 @@ mod tests {
             ]);
             let mechanisms = vec![PLAIN.to_string(), "SCRAM-SHA-256".to_string(), OAUTHBEARER.to_string()];
             let no_scram = |_: &str, _| None;
-            let unsecured = Validator::Unsecured(oauthbearer::Rules {
-                principal_claim: "sub".into(),
-                scope_claim: "scope".into(),
-                required_scope: Vec::new(),
-                clock_skew_ms: 0,
-                issued_at_required: false,
-                expected_audience: Vec::new(),
-                expected_issuer: None,
-            });
+            let unsecured = Validator::Unsecured(oauthbearer::Rules::unsecured());
             then(&Accounts {
                 mechanisms: &mechanisms,
                 plain: &plain,

@@ -208,11 +208,18 @@ fn a_sasl_ssl_listener_authenticates_over_tls() {
     // OAUTHBEARER over TLS too, with an unsecured token (`alg: none`) for bob, expiring in 2100.
     use base64::Engine;
     let encode = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
-    let token = format!("{}.{}.", encode(r#"{"alg":"none"}"#), encode(r#"{"sub":"bob","exp":4102444800}"#));
+    let token = format!(
+        "{}.{}.",
+        encode(r#"{"alg":"none"}"#),
+        encode(r#"{"sub":"bob","exp":4102444800}"#)
+    );
     let mut bob = RawClient::connect_tls(sasl_ssl, pki.client(false));
     assert_eq!(bob.sasl_handshake("OAUTHBEARER").0, ErrorCode::NONE);
     let answer = bob.sasl_authenticate(format!("n,,\x01auth=Bearer {token}\x01\x01").as_bytes());
-    assert_eq!((ErrorCode(answer.error_code), answer.auth_bytes.len()), (ErrorCode::NONE, 0));
+    assert_eq!(
+        (ErrorCode(answer.error_code), answer.auth_bytes.len()),
+        (ErrorCode::NONE, 0)
+    );
     assert_eq!(bob.metadata(None, false).brokers.len(), 1);
 
     // Without authenticating, nothing but ApiVersions is served over TLS either.

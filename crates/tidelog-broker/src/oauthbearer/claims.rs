@@ -64,6 +64,20 @@ impl Invalid {
 }
 
 impl Rules {
+    /// The defaults of Kafka's `OAuthBearerUnsecuredValidatorCallbackHandler`: the principal
+    /// in `sub`, the scope in `scope`, none required, no clock skew.
+    pub fn unsecured() -> Rules {
+        Rules {
+            principal_claim: "sub".into(),
+            scope_claim: "scope".into(),
+            required_scope: Vec::new(),
+            clock_skew_ms: 0,
+            issued_at_required: false,
+            expected_audience: Vec::new(),
+            expected_issuer: None,
+        }
+    }
+
     /// Checks `claims` at `now_ms`.
     pub fn check(&self, claims: &Map<String, Value>, now_ms: i64) -> Result<Token, Invalid> {
         let principal = match claims.get(&self.principal_claim) {
@@ -162,18 +176,6 @@ mod tests {
 
     const NOW: i64 = 1_700_000_000_000;
 
-    fn rules() -> Rules {
-        Rules {
-            principal_claim: "sub".into(),
-            scope_claim: "scope".into(),
-            required_scope: Vec::new(),
-            clock_skew_ms: 0,
-            issued_at_required: false,
-            expected_audience: Vec::new(),
-            expected_issuer: None,
-        }
-    }
-
     fn claims(value: Value) -> Map<String, Value> {
         value.as_object().expect("an object").clone()
     }
@@ -184,7 +186,7 @@ mod tests {
 
     #[test]
     fn the_principal_and_expiry_come_from_the_claims() {
-        let token = rules().check(&claims(json!({"sub": "alice", "exp": 1_700_000_060.5})), NOW);
+        let token = Rules::unsecured().check(&claims(json!({"sub": "alice", "exp": 1_700_000_060.5})), NOW);
         let expected = Token {
             principal: "alice".into(),
             expires_ms: NOW + 60_500,
@@ -192,27 +194,34 @@ mod tests {
         assert_eq!(token, Ok(expected));
         let other_claim = Rules {
             principal_claim: "client_id".into(),
-            ..rules()
+            ..Rules::unsecured()
         };
         let token = other_claim.check(&claims(json!({"client_id": "svc", "exp": 1_700_000_060})), NOW);
         assert_eq!(token.map(|t| t.principal).as_deref(), Ok("svc"));
-        assert!(reason(rules().check(&claims(json!({"exp": 1_700_000_060})), NOW)).contains("'sub' is missing"));
-        assert!(reason(rules().check(&claims(json!({"sub": "", "exp": 1_700_000_060})), NOW)).contains("non-empty"));
-        assert!(reason(rules().check(&claims(json!({"sub": "alice"})), NOW)).contains("no 'exp'"));
-        assert!(reason(rules().check(&claims(json!({"sub": "a", "exp": "soon"})), NOW)).contains("not a number"));
+        assert!(
+            reason(Rules::unsecured().check(&claims(json!({"exp": 1_700_000_060})), NOW)).contains("'sub' is missing")
+        );
+        assert!(
+            reason(Rules::unsecured().check(&claims(json!({"sub": "", "exp": 1_700_000_060})), NOW))
+                .contains("non-empty")
+        );
+        assert!(reason(Rules::unsecured().check(&claims(json!({"sub": "alice"})), NOW)).contains("no 'exp'"));
+        assert!(
+            reason(Rules::unsecured().check(&claims(json!({"sub": "a", "exp": "soon"})), NOW)).contains("not a number")
+        );
     }
 
     #[test]
     fn lifetimes_are_checked_within_the_clock_skew() {
         let expired = claims(json!({"sub": "a", "exp": 1_699_999_990}));
-        assert!(reason(rules().check(&expired, NOW)).contains("expired"));
+        assert!(reason(Rules::unsecured().check(&expired, NOW)).contains("expired"));
         let skewed = Rules {
             clock_skew_ms: 30_000,
-            ..rules()
+            ..Rules::unsecured()
         };
         assert!(skewed.check(&expired, NOW).is_ok());
         let future = claims(json!({"sub": "a", "exp": 1_700_000_100, "iat": 1_700_000_010}));
-        assert!(reason(rules().check(&future, NOW)).contains("issued in the future"));
+        assert!(reason(Rules::unsecured().check(&future, NOW)).contains("issued in the future"));
         assert!(skewed.check(&future, NOW).is_ok());
         let backwards = claims(json!({"sub": "a", "exp": 1_700_000_010, "iat": 1_700_000_010}));
         assert!(reason(skewed.check(&backwards, NOW)).contains("before it is issued"));
@@ -220,7 +229,7 @@ mod tests {
         assert!(reason(skewed.check(&not_yet, NOW)).contains("not valid before"));
         let iat_required = Rules {
             issued_at_required: true,
-            ..rules()
+            ..Rules::unsecured()
         };
         let no_iat = claims(json!({"sub": "a", "exp": 1_700_000_100}));
         assert!(reason(iat_required.check(&no_iat, NOW)).contains("no 'iat'"));
@@ -231,7 +240,7 @@ mod tests {
         let signed = Rules {
             expected_audience: vec!["kafka".into(), "tidelog".into()],
             expected_issuer: Some("https://issuer.example".into()),
-            ..rules()
+            ..Rules::unsecured()
         };
         let good =
             json!({"sub": "a", "exp": 1_700_000_100, "aud": ["other", "tidelog"], "iss": "https://issuer.example"});
@@ -245,7 +254,7 @@ mod tests {
 
         let scoped = Rules {
             required_scope: vec!["kafka:write".into(), "kafka:read".into()],
-            ..rules()
+            ..Rules::unsecured()
         };
         let both = claims(json!({"sub": "a", "exp": 1_700_000_100, "scope": "kafka:read kafka:write"}));
         assert!(scoped.check(&both, NOW).is_ok());

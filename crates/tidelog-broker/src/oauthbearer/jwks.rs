@@ -161,13 +161,11 @@ mod tests {
 
     fn rules() -> Rules {
         Rules {
-            principal_claim: "sub".into(),
-            scope_claim: "scope".into(),
-            required_scope: Vec::new(),
             clock_skew_ms: 30_000,
             issued_at_required: true,
             expected_audience: vec!["tidelog".into()],
             expected_issuer: Some("https://issuer.test".into()),
+            ..Rules::unsecured()
         }
     }
 

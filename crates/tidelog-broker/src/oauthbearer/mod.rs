@@ -207,15 +207,7 @@ mod tests {
     const NOW: i64 = 1_700_000_000_000;
 
     fn validator() -> Validator {
-        Validator::Unsecured(Rules {
-            principal_claim: "sub".into(),
-            scope_claim: "scope".into(),
-            required_scope: Vec::new(),
-            clock_skew_ms: 0,
-            issued_at_required: false,
-            expected_audience: Vec::new(),
-            expected_issuer: None,
-        })
+        Validator::Unsecured(Rules::unsecured())
     }
 
     fn token(sub: &str, exp_s: i64) -> String {

@@ -91,17 +91,16 @@ pub fn settings(listener: &str, props: &OAuthBearerProperties) -> Result<OAuthBe
                 ))
             }
         };
+        let defaults = Rules::unsecured();
         return Ok(OAuthBearerSettings::Unsecured(Rules {
-            principal_claim: option("unsecuredValidatorPrincipalClaimName", "sub"),
-            scope_claim: option("unsecuredValidatorScopeClaimName", "scope"),
+            principal_claim: option("unsecuredValidatorPrincipalClaimName", &defaults.principal_claim),
+            scope_claim: option("unsecuredValidatorScopeClaimName", &defaults.scope_claim),
             required_scope: option("unsecuredValidatorRequiredScope", "")
                 .split_whitespace()
                 .map(str::to_string)
                 .collect(),
             clock_skew_ms,
-            issued_at_required: false,
-            expected_audience: Vec::new(),
-            expected_issuer: None,
+            ..defaults
         }));
     }
     let Some(url) = get(JWKS_URL) else {
@@ -184,23 +183,11 @@ mod tests {
         OAuthBearerSettings::Unsecured(rules)
     }
 
-    fn default_unsecured() -> Rules {
-        Rules {
-            principal_claim: "sub".into(),
-            scope_claim: "scope".into(),
-            required_scope: Vec::new(),
-            clock_skew_ms: 0,
-            issued_at_required: false,
-            expected_audience: Vec::new(),
-            expected_issuer: None,
-        }
-    }
-
     #[test]
     fn unsecured_tokens_by_default_with_the_jaas_line_s_options() {
         let c = config(&[]).expect("valid");
-        assert_eq!(c.oauthbearer["SASL_PLAINTEXT"], unsecured(default_unsecured()));
-        assert_eq!(c.oauthbearer["SASL_SSL"], unsecured(default_unsecured()));
+        assert_eq!(c.oauthbearer["SASL_PLAINTEXT"], unsecured(Rules::unsecured()));
+        assert_eq!(c.oauthbearer["SASL_SSL"], unsecured(Rules::unsecured()));
 
         let jaas = "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=\
             org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
@@ -213,12 +200,12 @@ mod tests {
             scope_claim: "scp".into(),
             required_scope: vec!["read".into(), "write".into()],
             clock_skew_ms: 500,
-            ..default_unsecured()
+            ..Rules::unsecured()
         };
         assert_eq!(c.oauthbearer["SASL_PLAINTEXT"], unsecured(expected));
         assert_eq!(
             c.oauthbearer["SASL_SSL"],
-            unsecured(default_unsecured()),
+            unsecured(Rules::unsecured()),
             "another listener's line"
         );
         assert!(c.explicit.keys().all(|k| !k.contains("jaas")), "{:?}", c.explicit);
@@ -227,7 +214,7 @@ mod tests {
             org.apache.kafka.common.security.oauthbearer.internals.unsecured.OAuthBearerUnsecuredValidatorCallbackHandler";
         assert_eq!(
             config(&[handler]).expect("valid").oauthbearer["SASL_PLAINTEXT"],
-            unsecured(default_unsecured())
+            unsecured(Rules::unsecured())
         );
     }
 
@@ -261,7 +248,7 @@ mod tests {
                 },
             };
             assert_eq!(c.oauthbearer["SASL_SSL"], expected);
-            assert_eq!(c.oauthbearer["SASL_PLAINTEXT"], unsecured(default_unsecured()));
+            assert_eq!(c.oauthbearer["SASL_PLAINTEXT"], unsecured(Rules::unsecured()));
             assert_eq!(c.explicit["sasl.oauthbearer.expected.issuer"], "https://issuer.test");
         }
     }
