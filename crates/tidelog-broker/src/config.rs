@@ -77,7 +77,7 @@ pub struct TlsSettings {
 }
 
 /// The prefix of Kafka's per-listener properties, `listener.name.<name>.<property>`.
-const LISTENER_PREFIX: &str = "listener.name.";
+pub(crate) const LISTENER_PREFIX: &str = "listener.name.";
 
 /// A SASL listener's PLAIN accounts, after [`LISTENER_PREFIX`] and the listener's name in
 /// lower case: a JAAS line whose `user_NAME="PASSWORD"` entries are the accounts.

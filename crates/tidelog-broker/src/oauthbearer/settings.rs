@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{OAuthBearerSettings, Rules};
-use crate::config::{jaas_options, ConfigError};
+use crate::config::{jaas_options, ConfigError, LISTENER_PREFIX};
 
 /// The `sasl.oauthbearer.*` properties applied, global or per listener.
 pub const SIGNED_PROPERTIES: [&str; 7] = [
@@ -154,8 +154,6 @@ pub fn settings(listener: &str, props: &OAuthBearerProperties) -> Result<OAuthBe
         },
     })
 }
-
-const LISTENER_PREFIX: &str = "listener.name.";
 
 #[cfg(test)]
 mod tests {
