@@ -10,13 +10,12 @@ const { execFileSync } = require('node:child_process')
 const { test } = require('node:test')
 const { Kafka, Partitioners, logLevel } = require('kafkajs')
 const { Broker } = require('./broker')
+const { firstMessage } = require('./consume')
 
 const USERS = [
   { username: 'alice', password: 'alice-Pa55word', mechanism: 'scram-sha-256', name: 'SCRAM-SHA-256' },
   { username: 'bob', password: 'bob-Pa55word', mechanism: 'scram-sha-512', name: 'SCRAM-SHA-512' }
 ]
-// Safety net only.
-const CONSUME_TIMEOUT_MS = 60_000
 
 function client (broker, sasl) {
   return new Kafka({
@@ -37,20 +36,8 @@ async function produceAndConsume (kafka, topic) {
   await producer.connect()
   await producer.send({ topic, messages: [{ key: 'k', value: topic }] })
   await producer.disconnect()
-  const consumer = kafka.consumer({ groupId: `${topic}-group` })
-  await consumer.connect()
-  await consumer.subscribe({ topic, fromBeginning: true })
-  const received = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`nothing consumed from ${topic}`)), CONSUME_TIMEOUT_MS)
-    consumer.run({
-      eachMessage: async ({ message }) => {
-        clearTimeout(timer)
-        resolve(message.value.toString())
-      }
-    })
-  })
-  await consumer.disconnect()
-  assert.equal(received, topic)
+  const received = await firstMessage(kafka, topic, `${topic}-group`)
+  assert.equal(received.value.toString(), topic)
 }
 
 async function refusal (kafka) {

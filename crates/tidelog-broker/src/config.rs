@@ -13,6 +13,8 @@ pub use quorum::{ProcessRoles, QuorumConfig, Voter};
 
 use crate::authorizer::{AuthorizerSettings, STANDARD_AUTHORIZER};
 use crate::metadata::kraft::MetadataLogSettings;
+use crate::oauthbearer::settings::{self, OAuthBearerProperties};
+use crate::oauthbearer::{OAuthBearerSettings, OAUTHBEARER};
 use crate::topic_config;
 use thiserror::Error;
 use tidelog_log::{
@@ -78,7 +80,7 @@ pub struct TlsSettings {
 }
 
 /// The prefix of Kafka's per-listener properties, `listener.name.<name>.<property>`.
-const LISTENER_PREFIX: &str = "listener.name.";
+pub(crate) const LISTENER_PREFIX: &str = "listener.name.";
 
 /// A SASL listener's PLAIN accounts, after [`LISTENER_PREFIX`] and the listener's name in
 /// lower case: a JAAS line whose `user_NAME="PASSWORD"` entries are the accounts.
@@ -227,6 +229,8 @@ pub struct BrokerConfig {
     pub sasl_enabled_mechanisms: Vec<String>,
     /// `listener.name.<name>.sasl.enabled.mechanisms`, by listener name.
     pub listener_sasl_enabled_mechanisms: BTreeMap<String, Vec<String>>,
+    /// How each SASL listener that enables OAUTHBEARER checks bearer tokens, by listener name.
+    pub oauthbearer: BTreeMap<String, OAuthBearerSettings>,
     /// `connections.max.reauth.ms` (KIP-368): a SASL session's lifetime, past which its
     /// connection is closed unless it re-authenticated; 0 (Kafka's default): no limit.
     pub connections_max_reauth_ms: i64,
@@ -301,6 +305,7 @@ impl Default for BrokerConfig {
             sasl_plain_users: BTreeMap::new(),
             sasl_enabled_mechanisms: vec![crate::sasl::PLAIN.to_string()],
             listener_sasl_enabled_mechanisms: BTreeMap::new(),
+            oauthbearer: BTreeMap::new(),
             connections_max_reauth_ms: 0,
             connection_limits: Default::default(),
             authorizer: None,
@@ -447,10 +452,24 @@ fn is_secret(key: &str) -> bool {
     key.ends_with("jaas.config") || key.contains("password") || key.ends_with("ssl.keystore.key")
 }
 
-/// The `user_NAME="PASSWORD"` options of a PlainLoginModule JAAS line, read as its
-/// `name="value"` options are written (a backslash escapes the next character).
+/// The `user_NAME="PASSWORD"` options of a PlainLoginModule JAAS line.
 fn jaas_users(jaas: &str) -> Result<BTreeMap<String, String>, String> {
     let mut users = BTreeMap::new();
+    for (name, value) in jaas_options(jaas)? {
+        if let Some(user) = name.strip_prefix("user_") {
+            if user.is_empty() || value.is_empty() {
+                return Err("an account needs a user name and a password".into());
+            }
+            users.insert(user.to_string(), value);
+        }
+    }
+    Ok(users)
+}
+
+/// The `name="value"` (or `name=value`) options of a JAAS line, read as they are written
+/// (a backslash escapes the next character in a quoted value).
+pub(crate) fn jaas_options(jaas: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut options = BTreeMap::new();
     let mut rest = jaas;
     while let Some(equals) = rest.find('=') {
         let name = rest[..equals].split_whitespace().last().unwrap_or_default();
@@ -462,15 +481,10 @@ fn jaas_users(jaas: &str) -> Result<BTreeMap<String, String>, String> {
                 (quoted[..end].to_string(), &quoted[end..])
             }
         };
-        if let Some(user) = name.strip_prefix("user_") {
-            if user.is_empty() || value.is_empty() {
-                return Err("an account needs a user name and a password".into());
-            }
-            users.insert(user.to_string(), value);
-        }
+        options.insert(name.to_string(), value);
         rest = after;
     }
-    Ok(users)
+    Ok(options)
 }
 
 /// The value of a quoted option, from just after its opening quote; with what follows it.
@@ -706,8 +720,8 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
     })
 }
 
-/// A `sasl.enabled.mechanisms` list (also per listener): PLAIN, SCRAM-SHA-256 and
-/// SCRAM-SHA-512, at least one.
+/// A `sasl.enabled.mechanisms` list (also per listener): PLAIN, SCRAM-SHA-256,
+/// SCRAM-SHA-512 and OAUTHBEARER, at least one.
 fn sasl_mechanisms(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
     let mechanisms: Vec<String> = value
         .split(',')
@@ -738,6 +752,7 @@ fn sasl_mechanisms(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
 fn listener_property(
     c: &mut BrokerConfig,
     ssl: &mut SslProperties,
+    oauthbearer: &mut OAuthBearerProperties,
     key: &str,
     value: &str,
 ) -> Option<Result<(), ConfigError>> {
@@ -757,7 +772,14 @@ fn listener_property(
         "sasl.enabled.mechanisms" => sasl_mechanisms(key, value).map(|mechanisms| {
             c.listener_sasl_enabled_mechanisms.insert(name, mechanisms);
         }),
-        _ => return None,
+        _ => {
+            let oauth = property.strip_prefix("oauthbearer.")?;
+            if !settings::SIGNED_PROPERTIES.contains(&oauth) && !settings::LISTENER_PROPERTIES.contains(&oauth) {
+                return None;
+            }
+            oauthbearer.insert((Some(name), oauth.to_string()), (key.to_string(), value.to_string()));
+            Ok(())
+        }
     };
     Some(applied)
 }
@@ -794,6 +816,7 @@ impl BrokerConfig {
         let mut report = NotApplied::default();
         let mut advertised = None;
         let mut ssl = SslProperties::new();
+        let mut oauthbearer = OAuthBearerProperties::new();
         let mut protocols: BTreeMap<String, String> = SECURITY_PROTOCOLS
             .iter()
             .map(|p| (p.to_string(), p.to_string()))
@@ -904,11 +927,14 @@ impl BrokerConfig {
                 _ if SSL_PROPERTIES.contains(&k) => {
                     ssl.insert((None, k.to_string()), (key.clone(), value.clone()));
                 }
+                _ if settings::SIGNED_PROPERTIES.contains(&k) => {
+                    oauthbearer.insert((None, k.to_string()), (key.clone(), value.clone()));
+                }
                 _ if NOT_USED_ON_ONE_NODE.contains(&k) => report.not_used.push(key.clone()),
                 _ => match c
                     .quorum
                     .apply(k, v)
-                    .or_else(|| listener_property(&mut c, &mut ssl, k, v))
+                    .or_else(|| listener_property(&mut c, &mut ssl, &mut oauthbearer, k, v))
                 {
                     Some(applied) => applied?,
                     // A topic config's broker default: read where the topic config is resolved.
@@ -935,6 +961,16 @@ impl BrokerConfig {
         c.advertised_listeners = advertised_listeners(&c.listeners, advertised.as_deref(), &controller_names)?;
         for listener in c.listeners.iter().filter(|l| l.is_tls()) {
             c.tls.insert(listener.name.clone(), tls_settings(listener, &ssl)?);
+        }
+        let bearer_listeners: Vec<String> = c
+            .listeners
+            .iter()
+            .filter(|l| l.is_sasl() && c.sasl_mechanisms(&l.name).iter().any(|m| m == OAUTHBEARER))
+            .map(|l| l.name.clone())
+            .collect();
+        for name in bearer_listeners {
+            let settings = settings::settings(&name, &oauthbearer)?;
+            c.oauthbearer.insert(name, settings);
         }
         let without_accounts = c.listeners.iter().find(|l| {
             l.is_sasl()

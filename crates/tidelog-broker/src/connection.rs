@@ -7,7 +7,7 @@
 //! `socket.request.max.bytes`, a malformed or truncated request, an unknown API key)
 //! closes this connection with a log line and touches nothing else. On a SASL_PLAINTEXT
 //! listener each request first passes the connection's `sasl::Session`, checked against
-//! that listener's accounts.
+//! that listener's accounts and bearer-token validator.
 //!
 //! On an SSL or SASL_SSL listener the TLS handshake comes first; the rest is the same code
 //! over the TLS stream (generic over the stream's halves, see [`ResponseWriter`]).
@@ -42,6 +42,7 @@ use crate::broker::Broker;
 use crate::config::Listener;
 use crate::dispatch::{self, PendingResponse, Response};
 use crate::handlers::{self, Principal};
+use crate::oauthbearer::Validator;
 use crate::sasl::{Accounts, Gate, Session, FAILED_AUTHENTICATION_DELAY};
 
 /// Responses that may be pending at once per connection (librdkafka pipelines up to 5
@@ -56,20 +57,29 @@ const TLS_READ_CHUNK: usize = 256 * 1024;
 /// length prefix alone cannot make us allocate `socket.request.max.bytes`.
 const READ_CHUNK: usize = 1 << 20;
 
+/// What a listener secures its connections with, besides its configuration.
+pub struct Security {
+    /// The TLS acceptor of an SSL or SASL_SSL listener.
+    pub tls: Option<TlsAcceptor>,
+    /// The bearer-token validator of a SASL listener that enables OAUTHBEARER.
+    pub oauthbearer: Option<Arc<Validator>>,
+}
+
 /// Serves a connection accepted on `listener` (as advertised), after the TLS handshake when
 /// the listener has an acceptor. A failed handshake (a plaintext client on a TLS port, an
 /// untrusted or missing client certificate) closes only this connection.
 pub async fn accept(
     broker: Arc<Broker>,
     listener: Arc<Listener>,
-    tls: Option<TlsAcceptor>,
+    security: Security,
     stream: TcpStream,
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Security { tls, oauthbearer } = security;
     let Some(acceptor) = tls else {
         let (reader, writer) = stream.into_split();
-        return serve(broker, listener, reader, writer, peer, shutdown).await;
+        return serve(broker, listener, oauthbearer, reader, writer, peer, shutdown).await;
     };
     let handshake = tokio::select! {
         handshake = acceptor.accept(stream) => handshake,
@@ -82,7 +92,7 @@ pub async fn accept(
                 broker.metrics.authentication(&listener.name, true);
             }
             let (reader, writer) = tokio::io::split(stream);
-            serve(broker, listener, reader, writer, peer, shutdown).await
+            serve(broker, listener, oauthbearer, reader, writer, peer, shutdown).await
         }
         Err(error) => {
             broker.metrics.authentication(&listener.name, false);
@@ -97,6 +107,7 @@ pub async fn accept(
 async fn serve<R, W>(
     broker: Arc<Broker>,
     listener: Arc<Listener>,
+    oauthbearer: Option<Arc<Validator>>,
     mut reader: R,
     writer: W,
     peer: SocketAddr,
@@ -125,6 +136,8 @@ async fn serve<R, W>(
             .get(&listener.name)
             .unwrap_or(&no_accounts),
         scram: &scram,
+        oauthbearer: oauthbearer.as_deref(),
+        wall_clock_ms: &crate::clock::now_ms,
     };
     loop {
         let frame = tokio::select! {

@@ -26,6 +26,7 @@ pub mod http;
 pub mod ids;
 pub mod metadata;
 pub mod metrics;
+pub mod oauthbearer;
 pub mod open_files;
 pub mod partitions;
 pub mod produce_validation;

@@ -4,7 +4,8 @@
 //! connection, as Kafka does. The mechanisms are the listener's `sasl.enabled.mechanisms`:
 //! PLAIN (RFC 4616: the bytes are `authzid NUL user NUL password`, checked against the
 //! listener's accounts) and SCRAM-SHA-256/512 (`scram`: two rounds, checked against the
-//! credentials in the metadata). A failed authentication is answered, then the connection
+//! credentials in the metadata) and OAUTHBEARER (`oauthbearer`: a bearer token checked by
+//! the listener's validator). A failed authentication is answered, then the connection
 //! closed. On a PLAINTEXT listener the SASL requests are answered ILLEGAL_SASL_STATE.
 
 use std::collections::BTreeMap;
@@ -15,12 +16,13 @@ use tidelog_protocol::messages::sasl_authenticate_response::SaslAuthenticateResp
 use tidelog_protocol::messages::sasl_handshake_response::SaslHandshakeResponse;
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
+use crate::oauthbearer::{self, OAuthBearerServer, Refusal, Validator, OAUTHBEARER};
 use crate::scram::{self, ScramCredential, ScramMechanism, ScramServer, ScramStep};
 
 pub const PLAIN: &str = "PLAIN";
 
 /// The mechanisms this broker can enable.
-pub const SUPPORTED_MECHANISMS: [&str; 3] = [PLAIN, "SCRAM-SHA-256", "SCRAM-SHA-512"];
+pub const SUPPORTED_MECHANISMS: [&str; 4] = [PLAIN, "SCRAM-SHA-256", "SCRAM-SHA-512", OAUTHBEARER];
 
 /// What a listener authenticates against.
 pub struct Accounts<'a> {
@@ -30,6 +32,10 @@ pub struct Accounts<'a> {
     pub plain: &'a BTreeMap<String, String>,
     /// A user's SCRAM credential for a mechanism.
     pub scram: &'a (dyn Fn(&str, ScramMechanism) -> Option<ScramCredential> + Sync),
+    /// The listener's bearer-token validator, when it enables OAUTHBEARER.
+    pub oauthbearer: Option<&'a Validator>,
+    /// The wall clock in ms since the epoch, which token lifetimes are counted in.
+    pub wall_clock_ms: &'a (dyn Fn() -> i64 + Sync),
 }
 
 /// Kafka's `sasl.server.max.receive.size`.
@@ -71,15 +77,44 @@ struct Authenticated {
 enum Mechanism {
     Plain,
     Scram(ScramServer),
+    OAuthBearer(OAuthBearerServer),
 }
 
 impl Mechanism {
+    /// The exchange of the mechanism `name`, if the listener enables it.
+    fn start(name: &str, accounts: &Accounts) -> Option<Mechanism> {
+        if !accounts.mechanisms.iter().any(|m| m == name) {
+            return None;
+        }
+        match name {
+            PLAIN => Some(Mechanism::Plain),
+            OAUTHBEARER => accounts
+                .oauthbearer
+                .map(|_| Mechanism::OAuthBearer(OAuthBearerServer::default())),
+            _ => ScramMechanism::from_name(name).map(|m| Mechanism::Scram(ScramServer::new(m))),
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Mechanism::Plain => PLAIN,
             Mechanism::Scram(server) => server.mechanism().name(),
+            Mechanism::OAuthBearer(_) => OAUTHBEARER,
         }
     }
+}
+
+/// What a SaslAuthenticate round ended with.
+enum Round {
+    /// The exchange goes on: these bytes go to the client.
+    Challenge(Bytes),
+    /// Authenticated as `user`, with these final bytes; `credential_expires_ms`: when the
+    /// credential (a bearer token) stops being valid, in ms since the epoch.
+    Done {
+        user: String,
+        bytes: Bytes,
+        credential_expires_ms: Option<i64>,
+    },
 }
 
 /// What the connection does with a request.
@@ -137,13 +172,7 @@ impl Session {
         let not_required = matches!(self.state, State::NotRequired);
         match (request, &mut self.state) {
             (RequestBody::SaslHandshake(handshake), State::AwaitingHandshake) => {
-                let name = handshake.mechanism.as_str();
-                let mechanism = match accounts.mechanisms.iter().any(|m| m == name) {
-                    true if name == PLAIN => Some(Mechanism::Plain),
-                    true => ScramMechanism::from_name(name).map(|m| Mechanism::Scram(ScramServer::new(m))),
-                    false => None,
-                };
-                let error = match mechanism {
+                let error = match Mechanism::start(&handshake.mechanism, accounts) {
                     Some(mechanism) => {
                         self.state = State::AwaitingAuthentication {
                             mechanism,
@@ -168,15 +197,15 @@ impl Session {
                     };
                 }
                 let previous = session.clone();
-                self.state = match handshake.mechanism == previous.mechanism {
-                    true => State::AwaitingAuthentication {
-                        mechanism: match ScramMechanism::from_name(previous.mechanism) {
-                            Some(m) => Mechanism::Scram(ScramServer::new(m)),
-                            None => Mechanism::Plain,
-                        },
+                let same = (handshake.mechanism == previous.mechanism)
+                    .then(|| Mechanism::start(previous.mechanism, accounts))
+                    .flatten();
+                self.state = match same {
+                    Some(mechanism) => State::AwaitingAuthentication {
+                        mechanism,
                         reauth_of: Some(previous),
                     },
-                    false => {
+                    None => {
                         tracing::debug!(
                             "SASL mechanism '{}' requested by client is not supported for re-authentication of mechanism '{}'",
                             handshake.mechanism,
@@ -195,57 +224,84 @@ impl Session {
             (RequestBody::SaslAuthenticate(authenticate), State::AwaitingAuthentication { mechanism, reauth_of }) => {
                 let bytes = &authenticate.auth_bytes;
                 let name = mechanism.name();
+                // Kafka's answer to a SaslException: the reason stays in the broker's log.
+                let invalid_credentials = |reason: &str| {
+                    tracing::debug!(mechanism = name, reason, "SASL authentication failed");
+                    let during = match reauth_of {
+                        Some(_) => "re-authentication",
+                        None => "authentication",
+                    };
+                    format!(
+                        "Authentication failed during {during} due to invalid credentials with SASL mechanism {name}"
+                    )
+                };
+                let wall_clock_ms = (accounts.wall_clock_ms)();
                 let outcome = match mechanism {
                     Mechanism::Plain => check_plain(bytes, accounts.plain)
-                        .map(|user| (Some(user), Bytes::new()))
+                        .map(|user| Round::Done {
+                            user,
+                            bytes: Bytes::new(),
+                            credential_expires_ms: None,
+                        })
                         .ok_or_else(|| "Authentication failed: Invalid username or password".to_string()),
                     Mechanism::Scram(server) => {
                         let kind = server.mechanism();
                         match server.evaluate(bytes, |user| (accounts.scram)(user, kind)) {
-                            Ok(ScramStep::Challenge(challenge)) => Ok((None, challenge.into())),
-                            Ok(ScramStep::Done { user, server_final }) => Ok((Some(user), server_final.into())),
-                            Err(why) => {
-                                tracing::debug!(mechanism = %kind, reason = why.0, "SCRAM authentication failed");
-                                // Kafka's answer to the SaslException of a SCRAM exchange.
-                                let during = match reauth_of {
-                                    Some(_) => "re-authentication",
-                                    None => "authentication",
-                                };
-                                Err(format!(
-                                    "Authentication failed during {during} due to invalid credentials \
-                                     with SASL mechanism {kind}"
-                                ))
-                            }
+                            Ok(ScramStep::Challenge(challenge)) => Ok(Round::Challenge(challenge.into())),
+                            Ok(ScramStep::Done { user, server_final }) => Ok(Round::Done {
+                                user,
+                                bytes: server_final.into(),
+                                credential_expires_ms: None,
+                            }),
+                            Err(why) => Err(invalid_credentials(why.0)),
+                        }
+                    }
+                    Mechanism::OAuthBearer(server) => {
+                        let validator = accounts.oauthbearer.expect("OAUTHBEARER starts only with a validator");
+                        match server.evaluate(bytes, validator, wall_clock_ms) {
+                            Ok(oauthbearer::Step::Challenge(json)) => Ok(Round::Challenge(json.into())),
+                            Ok(oauthbearer::Step::Done(token)) => Ok(Round::Done {
+                                user: token.principal,
+                                bytes: Bytes::new(),
+                                credential_expires_ms: Some(token.expires_ms),
+                            }),
+                            Err(Refusal::Malformed(reason)) => Err(invalid_credentials(reason)),
+                            Err(Refusal::Failed(message)) => Err(message),
                         }
                     }
                 };
                 // Re-authentication keeps the principal (Kafka's ensurePrincipalUnchanged).
-                let outcome = outcome.and_then(|(user, bytes)| match (&user, &reauth_of) {
-                    (Some(user), Some(previous)) if *user != previous.user => Err(format!(
+                let outcome = outcome.and_then(|round| match (&round, &reauth_of) {
+                    (Round::Done { user, .. }, Some(previous)) if *user != previous.user => Err(format!(
                         "Cannot change principals during re-authentication from User.{}: User.{user}",
                         previous.user
                     )),
-                    _ => Ok((user, bytes)),
+                    _ => Ok(round),
                 });
                 match outcome {
-                    Ok((None, challenge)) => Gate::Answer {
+                    Ok(Round::Challenge(challenge)) => Gate::Answer {
                         body: authenticate_answer(ErrorCode::NONE, None, challenge, 0),
                         close: false,
                     },
-                    Ok((Some(user), bytes)) => {
+                    Ok(Round::Done {
+                        user,
+                        bytes,
+                        credential_expires_ms,
+                    }) => {
                         // KIP-368: every session gets the lifetime, whatever the client's
                         // SaslAuthenticate version (Kafka's calcCompletionTimesAndReturnSessionLifetimeMs):
                         // one that cannot re-authenticate (v0, which does not carry the
                         // field) is closed when it ends, as Kafka closes it.
-                        let lifetime_ms = self.reauth_ms;
-                        let expires = (lifetime_ms > 0).then(|| now + Duration::from_millis(lifetime_ms as u64));
+                        let lifetime_ms =
+                            session_lifetime_ms(credential_expires_ms.map(|at| at - wall_clock_ms), self.reauth_ms);
+                        let expires = lifetime_ms.map(|ms| now + Duration::from_millis(ms as u64));
                         self.state = State::Authenticated(Authenticated {
                             user,
                             mechanism: name,
                             expires,
                         });
                         Gate::Answer {
-                            body: authenticate_answer(ErrorCode::NONE, None, bytes, lifetime_ms),
+                            body: authenticate_answer(ErrorCode::NONE, None, bytes, lifetime_ms.unwrap_or(0)),
                             close: false,
                         }
                     }
@@ -283,6 +339,18 @@ impl Session {
             _ => Gate::Refuse("a request before SASL authentication"),
         }
     }
+}
+
+/// How long a session lasts (Kafka's calcCompletionTimesAndReturnSessionLifetimeMs): the
+/// shorter of what is left of its credential and `connections.max.reauth.ms` (0: no limit);
+/// `None`: for ever.
+fn session_lifetime_ms(credential_left_ms: Option<i64>, reauth_ms: i64) -> Option<i64> {
+    let reauth = (reauth_ms > 0).then_some(reauth_ms);
+    let lifetime = match (credential_left_ms, reauth) {
+        (Some(left), Some(max)) => Some(left.min(max)),
+        (left, max) => left.or(max),
+    };
+    lifetime.map(|ms| ms.max(0))
 }
 
 fn handshake_answer(error: ErrorCode, mechanisms: &[String]) -> ResponseBody {
@@ -353,13 +421,31 @@ mod tests {
                 ("alice".to_string(), "a".to_string()),
                 ("bob".to_string(), "b".to_string()),
             ]);
-            let mechanisms = vec![PLAIN.to_string(), "SCRAM-SHA-256".to_string()];
+            let mechanisms = vec![PLAIN.to_string(), "SCRAM-SHA-256".to_string(), OAUTHBEARER.to_string()];
             let no_scram = |_: &str, _| None;
+            let unsecured = Validator::Unsecured(oauthbearer::Rules::unsecured());
             then(&Accounts {
                 mechanisms: &mechanisms,
                 plain: &plain,
                 scram: &no_scram,
+                oauthbearer: Some(&unsecured),
+                wall_clock_ms: &|| WALL_CLOCK_MS,
             })
+        }
+
+        const WALL_CLOCK_MS: i64 = 1_700_000_000_000;
+
+        /// OAUTHBEARER's first message with an unsecured token for `sub` expiring at `exp_s`.
+        fn bearer(sub: &str, exp_s: i64) -> Vec<u8> {
+            use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            use base64::Engine;
+            let claims = format!(r#"{{"sub":"{sub}","exp":{exp_s}}}"#);
+            let token = format!(
+                "{}.{}.",
+                URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+                URL_SAFE_NO_PAD.encode(claims)
+            );
+            format!("n,,\x01auth=Bearer {token}\x01\x01").into_bytes()
         }
 
         fn handshake(mechanism: &str) -> RequestBody {
@@ -449,6 +535,70 @@ mod tests {
                 let mut session = authenticated();
                 let unsupported = answer(session.gate(&handshake("SCRAM-SHA-512"), accounts, now));
                 assert_eq!(unsupported, (ErrorCode::UNSUPPORTED_SASL_MECHANISM, None, 0, true));
+            });
+        }
+
+        #[test]
+        fn a_bearer_token_s_session_ends_with_the_token_or_connections_max_reauth_ms() {
+            accounts_and(|accounts| {
+                let now = Instant::now();
+                let expires_in_60s = bearer("alice", WALL_CLOCK_MS / 1000 + 60);
+                // connections.max.reauth.ms=0: the token's remaining life.
+                let mut session = Session::new(true, 0);
+                assert_eq!(answer(session.gate(&handshake(OAUTHBEARER), accounts, now)), OK);
+                let lifetime = answer(session.gate(&authenticate(&expires_in_60s), accounts, now));
+                assert_eq!(lifetime, (ErrorCode::NONE, None, 60_000, false));
+                assert_eq!(session.user(), Some("alice"));
+                let at_expiry = now + Duration::from_secs(60);
+                assert!(matches!(
+                    session.gate(&metadata(), accounts, at_expiry),
+                    Gate::Refuse("SASL session expired")
+                ));
+                // The shorter of the two.
+                let mut session = Session::new(true, 1000);
+                session.gate(&handshake(OAUTHBEARER), accounts, now);
+                let lifetime = answer(session.gate(&authenticate(&expires_in_60s), accounts, now));
+                assert_eq!(lifetime, (ErrorCode::NONE, None, 1000, false));
+                // Re-authenticated with a new token of the same principal, not another's.
+                session.gate(&handshake(OAUTHBEARER), accounts, now);
+                let renewed = answer(session.gate(&authenticate(&expires_in_60s), accounts, now));
+                assert_eq!(renewed, (ErrorCode::NONE, None, 1000, false));
+                session.gate(&handshake(OAUTHBEARER), accounts, now);
+                let bob = answer(session.gate(&authenticate(&bearer("bob", WALL_CLOCK_MS / 1000 + 60)), accounts, now));
+                assert_eq!((bob.0, bob.3), (ErrorCode::SASL_AUTHENTICATION_FAILED, true));
+            });
+        }
+
+        #[test]
+        fn a_refused_bearer_token_is_challenged_then_fails() {
+            accounts_and(|accounts| {
+                let now = Instant::now();
+                let mut session = Session::new(true, 0);
+                session.gate(&handshake(OAUTHBEARER), accounts, now);
+                let expired = bearer("alice", WALL_CLOCK_MS / 1000 - 1);
+                let Gate::Answer {
+                    body: ResponseBody::SaslAuthenticate(challenge),
+                    close: false,
+                } = session.gate(&authenticate(&expired), accounts, now)
+                else {
+                    panic!("a challenge");
+                };
+                assert_eq!(
+                    (challenge.error_code, challenge.auth_bytes.as_ref()),
+                    (0, br#"{"status":"invalid_token"}"#.as_ref())
+                );
+                let failed = answer(session.gate(&authenticate(b"\x01"), accounts, now));
+                let message = r#"{"status":"invalid_token"}"#.to_string();
+                assert_eq!(failed, (ErrorCode::SASL_AUTHENTICATION_FAILED, Some(message), 0, true));
+
+                let mut session = Session::new(true, 0);
+                session.gate(&handshake(OAUTHBEARER), accounts, now);
+                let malformed = answer(session.gate(&authenticate(b"n,,auth=Bearer x"), accounts, now));
+                let message = "Authentication failed during authentication due to invalid credentials with SASL mechanism OAUTHBEARER";
+                assert_eq!(
+                    malformed,
+                    (ErrorCode::SASL_AUTHENTICATION_FAILED, Some(message.into()), 0, true)
+                );
             });
         }
 

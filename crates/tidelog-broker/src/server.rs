@@ -18,15 +18,18 @@ use crate::broker::Broker;
 use crate::config::{BrokerConfig, Listener};
 use crate::connection;
 use crate::connection_quotas::{ConnectionQuotas, Waited};
+use crate::oauthbearer::Validator;
 use crate::tls;
 
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A bound listener socket, with its TLS acceptor on an SSL or SASL_SSL listener.
+/// A bound listener socket, with its TLS acceptor on an SSL or SASL_SSL listener and its
+/// bearer-token validator on a SASL listener that enables OAUTHBEARER.
 pub struct BoundListener {
     socket: TcpListener,
     tls: Option<TlsAcceptor>,
+    oauthbearer: Option<Arc<Validator>>,
 }
 
 /// A listener being served: its socket and acceptor, and what it advertises (its name and
@@ -44,7 +47,8 @@ pub struct Server {
 
 impl Server {
     /// Binds every listener, in the configuration's order, and reads the TLS listeners'
-    /// key and trust stores, so that a mistake stops the start before the logs are opened.
+    /// key and trust stores and the OAUTHBEARER listeners' JWKS files, so that a mistake
+    /// stops the start before the logs are opened.
     /// A port of 0 picks a free port, which is then also the one that listener advertises,
     /// so tests can start brokers without guessing ports.
     pub async fn bind_listeners(mut config: BrokerConfig) -> std::io::Result<(Vec<BoundListener>, BrokerConfig)> {
@@ -59,6 +63,15 @@ impl Server {
                 })?),
                 None => None,
             };
+            let oauthbearer = match config.oauthbearer.get(&listener.name) {
+                Some(settings) => Some(Arc::new(Validator::new(settings).map_err(|e| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("listener {}: {e}", listener.name),
+                    )
+                })?)),
+                None => None,
+            };
             let addr = listener.bind_addr().map_err(std::io::Error::other)?;
             let socket = TcpListener::bind(addr)
                 .await
@@ -66,7 +79,11 @@ impl Server {
             if advertised.port == 0 {
                 advertised.port = socket.local_addr()?.port();
             }
-            bound.push(BoundListener { socket, tls });
+            bound.push(BoundListener {
+                socket,
+                tls,
+                oauthbearer,
+            });
         }
         Ok((bound, config))
     }
@@ -121,10 +138,12 @@ impl Server {
                                 let broker = self.broker.clone();
                                 let listener = served.advertised.clone();
                                 let tls = served.bound.tls.clone();
+                                let oauthbearer = served.bound.oauthbearer.clone();
                                 let stop = shutdown.clone();
                                 let open = broker.metrics.connection_opened(&listener.name);
                                 connections.spawn(async move {
-                                    connection::accept(broker, listener, tls, stream, peer, stop).await;
+                                    let security = connection::Security { tls, oauthbearer };
+                                    connection::accept(broker, listener, security, stream, peer, stop).await;
                                     drop((open, slot));
                                 });
                             }

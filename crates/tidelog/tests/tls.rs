@@ -3,7 +3,7 @@
 //! Metadata names the SSL listener's port, a plaintext client on the TLS port gets no Kafka
 //! answer and is closed, and with `ssl.client.auth=required` (set for that listener alone)
 //! a client without a certificate is refused while one with a certificate the
-//! truststore's CA signed is served; SASL/PLAIN works over SASL_SSL; the broker serves
+//! truststore's CA signed is served; SASL/PLAIN and OAUTHBEARER work over SASL_SSL; the broker serves
 //! everyone else all along; `/metrics` counts the handshakes as authentications of the SSL
 //! listener. The clients are rustls clients speaking raw frames: the
 //! librdkafka the tests build has no SSL.
@@ -180,7 +180,8 @@ fn a_sasl_ssl_listener_authenticates_over_tls() {
     let pki = Pki::new();
     let broker = pki.broker(
         "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_SSL://127.0.0.1:0\n\
-         listener.name.sasl_ssl.plain.sasl.jaas.config=x required user_alice=\"alice-secret\";\n",
+         listener.name.sasl_ssl.plain.sasl.jaas.config=x required user_alice=\"alice-secret\";\n\
+         listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,OAUTHBEARER\n",
     );
     let sasl_ssl = broker.listener_addr("SASL_SSL");
 
@@ -203,6 +204,23 @@ fn a_sasl_ssl_listener_authenticates_over_tls() {
     }
     let brokers = alice.metadata(None, false).brokers;
     assert_eq!(brokers[0].port, i32::from(sasl_ssl.port()));
+
+    // OAUTHBEARER over TLS too, with an unsecured token (`alg: none`) for bob, expiring in 2100.
+    use base64::Engine;
+    let encode = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    let token = format!(
+        "{}.{}.",
+        encode(r#"{"alg":"none"}"#),
+        encode(r#"{"sub":"bob","exp":4102444800}"#)
+    );
+    let mut bob = RawClient::connect_tls(sasl_ssl, pki.client(false));
+    assert_eq!(bob.sasl_handshake("OAUTHBEARER").0, ErrorCode::NONE);
+    let answer = bob.sasl_authenticate(format!("n,,\x01auth=Bearer {token}\x01\x01").as_bytes());
+    assert_eq!(
+        (ErrorCode(answer.error_code), answer.auth_bytes.len()),
+        (ErrorCode::NONE, 0)
+    );
+    assert_eq!(bob.metadata(None, false).brokers.len(), 1);
 
     // Without authenticating, nothing but ApiVersions is served over TLS either.
     let mut stranger = RawClient::connect_tls(sasl_ssl, pki.client(false));
