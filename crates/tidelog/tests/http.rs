@@ -196,6 +196,21 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
     assert_eq!(fact(&overview, "Topics"), listed.to_string(), "{overview}");
     assert_eq!(fact(&overview, "Brokers"), "1", "{overview}");
     assert_eq!(fact(&overview, "Consumer groups"), "0", "{overview}");
+    // The metadata quorum of one voter, which leads it: the topic's creation is committed.
+    let node = fact(&overview, "Node id");
+    assert_eq!(fact(&overview, "Leader"), node, "{overview}");
+    assert_eq!(fact(&overview, "This node"), "Leader", "{overview}");
+    assert!(
+        fact(&overview, "Leader epoch").parse::<u64>().unwrap() >= 1,
+        "{overview}"
+    );
+    let committed: u64 = fact(&overview, "Committed offset").parse().unwrap();
+    let last: u64 = fact(&overview, "Last log offset").parse().unwrap();
+    assert!(committed >= 1 && committed <= last, "{overview}");
+    assert!(
+        fact(&overview, "Voters").starts_with(&format!("{node} (CONTROLLER://")),
+        "{overview}"
+    );
     // The live charts' totals: what was produced, as /metrics counts it.
     let (status, totals) = get(http, "/overview/throughput.json");
     assert_eq!(status, 200, "{totals}");

@@ -36,6 +36,7 @@ mod groups;
 mod layout;
 mod messages;
 mod overview;
+mod rates;
 mod segments;
 mod topics;
 mod transactions;
@@ -49,7 +50,7 @@ use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
@@ -92,6 +93,7 @@ pub fn router() -> Router<Readiness> {
         .route("/groups/{group}/delete", post(groups::delete))
         .route("/transactions", get(transactions::transactions))
         .fallback(|| async { PageError::not_found("No such page.") })
+        .layer(Extension(Arc::new(rates::TopicRates::default())))
         .layer(middleware::from_fn(same_origin_posts))
 }
 

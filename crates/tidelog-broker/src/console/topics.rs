@@ -1,16 +1,17 @@
-//! The overview, the topic list with the create form, and a topic's page: its partitions
+//! The topic list (with each topic's rates in and out) and the create form, and a topic's page: its partitions
 //! (log start, high watermark, last stable offset, size, segments), its configs with their
 //! sources, and the delete form. Creating and deleting go through the CreateTopics and
 //! DeleteTopics handlers, with their checks.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::Form;
+use axum::{Extension, Form};
 use maud::html;
 use serde::Deserialize;
 use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
@@ -23,6 +24,7 @@ use tidelog_protocol::messages::incremental_alter_configs_request::{
 use tidelog_protocol::ErrorCode;
 
 use super::layout::{facts, page, table};
+use super::rates::{TopicRates, MIN_WINDOW};
 use super::{blocking, name_value_lines, number, see_other, segment, unknown_topic, Console, Page, PageError};
 use crate::broker::{is_internal_topic, Broker};
 use crate::handlers;
@@ -39,7 +41,7 @@ pub(super) fn topic_sizes(broker: &Broker) -> BTreeMap<String, u64> {
     sizes
 }
 
-pub async fn list(Console(broker): Console) -> Page {
+pub async fn list(Console(broker): Console, Extension(rates): Extension<Arc<TopicRates>>) -> Page {
     let topics: Vec<(String, i32)> = broker
         .metadata
         .image()
@@ -47,18 +49,40 @@ pub async fn list(Console(broker): Console) -> Page {
         .map(|t| (t.name.clone(), t.partitions))
         .collect();
     let sizes = topic_sizes(&broker);
+    let rates = rates.sample(&broker.metrics, Instant::now());
+    let columns = [
+        "Topic",
+        "Partitions",
+        "Records",
+        "Size",
+        "In",
+        "Records in",
+        "Out",
+        "Records out",
+    ];
     let body = html! {
-        (table("topics", ["Topic", "Partitions", "Records", "Size"], html! {
+        (table("topics", columns, html! {
             @for (name, partitions) in &topics {
+                @let rate = rates.as_ref().map(|r| r.of(name));
                 tr {
                     td { a href={ "/topics/" (segment(name)) } { (name) }
                         @if is_internal_topic(name) { " " span.note { "(internal)" } } }
                     td.num { (partitions) }
                     td.num { (records_in(&broker, name, *partitions)) }
                     td.num { (bytes_text(sizes.get(name).copied().unwrap_or(0))) }
+                    td.num.produce-bytes { (per_second(rate.map(|r| r.produce_bytes), bytes_rate_text)) }
+                    td.num.produce-records { (per_second(rate.map(|r| r.produce_records), records_rate_text)) }
+                    td.num.fetch-bytes { (per_second(rate.map(|r| r.fetch_bytes), bytes_rate_text)) }
+                    td.num.fetch-records { (per_second(rate.map(|r| r.fetch_records), records_rate_text)) }
                 }
             }
         }))
+        p.note #rates-window {
+            @match &rates {
+                Some(rates) => { "Rates over the " (format!("{:.1}", rates.window.as_secs_f64())) " s between the last two views of this page (" (MIN_WINDOW.as_secs()) " s apart at least)." }
+                None => { "Rates show from the next view of this page, " (MIN_WINDOW.as_secs()) " s from now or later: they are the change in the counters of " a href="/metrics" { "/metrics" } " between views." }
+            }
+        }
         h2 { "Create a topic" }
         form.card method="post" action="/topics" {
             label { "Name" input name="name" required; }
@@ -68,6 +92,19 @@ pub async fn list(Console(broker): Console) -> Page {
         }
     };
     Ok(page("Topics", body).into_response())
+}
+
+/// A rate's cell: `-` before there is a rate.
+fn per_second(rate: Option<f64>, text: fn(f64) -> String) -> String {
+    rate.map_or_else(|| "-".to_string(), text)
+}
+
+fn bytes_rate_text(rate: f64) -> String {
+    format!("{}/s", bytes_text(rate.round() as u64))
+}
+
+fn records_rate_text(rate: f64) -> String {
+    format!("{rate:.1}/s")
 }
 
 /// Records between log start and high watermark over a topic's partitions (compaction
