@@ -393,6 +393,51 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
     assert_eq!(get(http, "/groups/console-group").0, 404);
 }
 
+/// A KIP-848 group (librdkafka with `group.protocol=consumer`): its page shows what
+/// ConsumerGroupDescribe tells, its epochs, assignor and each member's current and target
+/// partitions; the list tells it from a classic group.
+#[test]
+fn the_console_shows_a_kip848_group_as_consumer_group_describe_tells_it() {
+    let broker = Broker::start(&["--override", "group.consumer.heartbeat.interval.ms=200"]);
+    let http = broker.http_addr().expect("an HTTP listener");
+    broker
+        .admin()
+        .create_ok(&[common::clients::new_topic("kip848-orders", 2, 1)]);
+    let consumer: rdkafka::consumer::BaseConsumer = broker
+        .client_config()
+        .set("group.id", "kip848-console")
+        .set("group.protocol", "consumer")
+        .set("client.id", "kip848-client")
+        .create()
+        .expect("create a consumer");
+    consumer.subscribe(&["kip848-orders"]).expect("subscribe");
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    while assigned_partitions(&consumer).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the member is assigned both partitions in time"
+        );
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
+    let (status, page) = get(http, "/groups/kip848-console");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(fact(&page, "Protocol"), "KIP-848", "{page}");
+    assert_eq!(fact(&page, "State"), "Stable", "{page}");
+    assert_eq!(fact(&page, "Assignor"), "uniform", "{page}");
+    assert_eq!(fact(&page, "Members"), "1", "{page}");
+    let group_epoch: i32 = fact(&page, "Group epoch").parse().unwrap();
+    assert!(group_epoch >= 1, "{page}");
+    assert_eq!(fact(&page, "Assignment epoch"), group_epoch.to_string(), "{page}");
+    assert_eq!(cells(&page, "num epoch"), [group_epoch.to_string()], "{page}");
+    assert_eq!(cells(&page, "subscribed"), ["kip848-orders"], "{page}");
+    assert_eq!(cells(&page, "assigned"), ["kip848-orders-0, kip848-orders-1"], "{page}");
+    assert_eq!(cells(&page, "target"), ["kip848-orders-0, kip848-orders-1"], "{page}");
+    assert!(page.contains("<td>kip848-client</td>"), "{page}");
+    let (_, groups) = get(http, "/groups");
+    assert_eq!(cells(&groups, "type"), ["consumer"], "{groups}");
+    close_consumers(vec![consumer], &[]);
+}
+
 #[test]
 fn console_forms_create_and_delete_topics_produce_and_refuse_bad_input() {
     let broker = Broker::start(&[]);
