@@ -438,6 +438,130 @@ fn the_console_shows_a_kip848_group_as_consumer_group_describe_tells_it() {
     close_consumers(vec![consumer], &[]);
 }
 
+/// A broker with a SASL listener (PLAIN users admin and alice, SCRAM users set with
+/// `tidelog users`) and ACLs; its PLAINTEXT listener's anonymous client is a super user,
+/// so that the CLI may set SCRAM credentials.
+const SECURED_PROPERTIES: &str = "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0\n\
+    listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512\n\
+    listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule \
+    required username=\"admin\" password=\"admin-secret\" \
+    user_admin=\"admin-secret\" user_alice=\"alice-secret\";\n\
+    authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+    super.users=User:admin;User:ANONYMOUS\n";
+
+/// A request with HTTP basic authentication as `user:password` (`None`: without).
+fn request_as(
+    addr: SocketAddr,
+    method_path: &str,
+    credentials: Option<&str>,
+    fields: &[(&str, &str)],
+) -> (u16, String, String) {
+    use base64::Engine;
+    let authorization = credentials.map_or_else(String::new, |c| {
+        format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(c)
+        )
+    });
+    let form: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    let head = format!("{method_path} HTTP/1.0\r\n{authorization}Content-Type: application/x-www-form-urlencoded\r\n");
+    request(addr, &head, &form.join("&"), &addr.to_string())
+}
+
+/// With SASL listeners the console asks for their users' passwords (PLAIN's accounts and
+/// SCRAM credentials), and with an authorizer each user sees and does what its ACLs allow:
+/// a user with none sees no topic and is refused changes with a clear message, a super user
+/// sees and does everything. `/metrics` stays open to scrapers.
+#[test]
+fn the_console_authenticates_sasl_users_and_shows_what_their_acls_allow() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("server.properties");
+    std::fs::write(&file, SECURED_PROPERTIES).expect("write the file");
+    let broker = Broker::start_from_file(&file);
+    let http = broker.http_addr().expect("an HTTP listener");
+    let run = common::cli::tidelog(
+        &broker,
+        &["users", "set", "carol", "--mechanism", "SCRAM-SHA-512"],
+        "carol-Pa55\n",
+    );
+    assert!(run.success, "{}", run.stderr);
+
+    let (status, headers, body) = request_as(http, "GET /topics", None, &[]);
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("www-authenticate: basic realm=\"tidelog console\""),
+        "{headers}"
+    );
+    for wrong in ["alice:admin-secret", "carol:carol-pa55", "nobody:x", "alice"] {
+        let (status, _, body) = request_as(http, "GET /topics", Some(wrong), &[]);
+        assert_eq!(status, 401, "{wrong}: {body}");
+        assert!(
+            body.contains("Wrong user name or password.") || body.contains("Sign in"),
+            "{body}"
+        );
+    }
+    assert_eq!(get(http, "/metrics").0, 200, "a scrape needs no password");
+    assert_eq!(get(http, "/health/ready").0, 200);
+
+    // The super user creates a topic through the console and sees it.
+    let admin = Some("admin:admin-secret");
+    let (status, headers, body) = request_as(http, "POST /topics", admin, &[("name", "secured"), ("partitions", "1")]);
+    assert_eq!(status, 303, "{headers}{body}");
+    let (status, _, topics) = request_as(http, "GET /topics", admin, &[]);
+    assert_eq!(status, 200, "{topics}");
+    assert!(topics.contains("href=\"/topics/secured\""), "{topics}");
+    assert_eq!(request_as(http, "GET /topics/secured", admin, &[]).0, 200);
+
+    // Users with no ACLs (PLAIN's alice, SCRAM's carol) sign in and see no topic.
+    for user in ["alice:alice-secret", "carol:carol-Pa55"] {
+        let (status, _, topics) = request_as(http, "GET /topics", Some(user), &[]);
+        assert_eq!(status, 200, "{user}: {topics}");
+        assert!(!topics.contains("href=\"/topics/"), "{user}: {topics}");
+    }
+    // And are refused what their ACLs do not allow, saying why.
+    let alice = Some("alice:alice-secret");
+    let refusals = [
+        ("GET /topics/secured", vec![]),
+        ("GET /topics/secured/partitions/0/messages", vec![]),
+        ("POST /topics/secured/delete", vec![]),
+        ("POST /topics", vec![("name", "alices"), ("partitions", "1")]),
+        (
+            "POST /topics/secured/partitions/0/produce",
+            vec![("key", ""), ("value", "v")],
+        ),
+        (
+            "POST /topics/secured/configs",
+            vec![("name", "retention.ms"), ("value", "1000"), ("op", "set")],
+        ),
+    ];
+    for (method_path, fields) in refusals {
+        let (status, _, body) = request_as(http, method_path, alice, &fields);
+        assert_eq!(status, 403, "{method_path}: {body}");
+        let clear = [
+            "TOPIC_AUTHORIZATION_FAILED: the ACLs do not allow this",
+            "User:alice may not do this",
+        ];
+        assert!(
+            clear.iter().any(|message| body.contains(message)),
+            "{method_path}: {body}"
+        );
+    }
+    assert_eq!(
+        request_as(http, "GET /topics/secured", admin, &[]).0,
+        200,
+        "not deleted"
+    );
+    let log = broker.log();
+    for secret in ["alice-secret", "carol-Pa55", "admin-secret"] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+}
+
 #[test]
 fn console_forms_create_and_delete_topics_produce_and_refuse_bad_input() {
     let broker = Broker::start(&[]);

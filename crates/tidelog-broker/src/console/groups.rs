@@ -28,10 +28,12 @@ use tidelog_protocol::messages::offset_commit_request::{
     OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ApiKey, ErrorCode};
 
+use super::auth::Viewer;
 use super::layout::{facts, page, table};
 use super::{blocking, number, see_other, segment, Console, Page, PageError};
+use crate::authorizer::ResourceType;
 
 use crate::broker::Broker;
 use crate::coordinator::group;
@@ -58,16 +60,19 @@ impl Position {
     }
 }
 
-fn describe(broker: &Arc<Broker>, id: &str) -> Result<DescribedGroup, PageError> {
+fn describe(broker: &Arc<Broker>, viewer: &Viewer, id: &str) -> Result<DescribedGroup, PageError> {
     let request = DescribeGroupsRequest {
         groups: vec![id.to_string()],
         ..Default::default()
     };
-    let described = handlers::describe_groups::respond(&super::context(broker, DESCRIBE_VERSION), request)
-        .groups
-        .into_iter()
-        .next()
-        .ok_or_else(|| PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None))?;
+    let described = handlers::describe_groups::respond(
+        &viewer.context(broker, ApiKey::DescribeGroups, DESCRIBE_VERSION),
+        request,
+    )
+    .groups
+    .into_iter()
+    .next()
+    .ok_or_else(|| PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None))?;
     match ErrorCode(described.error_code) {
         ErrorCode::NONE => Ok(described),
         ErrorCode::GROUP_ID_NOT_FOUND => Err(PageError::not_found(format!("Unknown consumer group {id}."))),
@@ -76,7 +81,7 @@ fn describe(broker: &Arc<Broker>, id: &str) -> Result<DescribedGroup, PageError>
 }
 
 /// The group's committed offsets (those it has), by topic and partition.
-fn positions(broker: &Arc<Broker>, id: &str) -> Vec<Position> {
+fn positions(broker: &Arc<Broker>, viewer: &Viewer, id: &str) -> Vec<Position> {
     let request = OffsetFetchRequest {
         groups: vec![OffsetFetchRequestGroup {
             group_id: id.to_string(),
@@ -85,7 +90,10 @@ fn positions(broker: &Arc<Broker>, id: &str) -> Vec<Position> {
         }],
         ..Default::default()
     };
-    let response = handlers::offset_fetch::respond(&super::context(broker, OFFSET_FETCH_VERSION), request);
+    let response = handlers::offset_fetch::respond(
+        &viewer.context(broker, ApiKey::OffsetFetch, OFFSET_FETCH_VERSION),
+        request,
+    );
     let mut positions: Vec<Position> = response
         .groups
         .into_iter()
@@ -112,8 +120,9 @@ fn positions(broker: &Arc<Broker>, id: &str) -> Vec<Position> {
     positions
 }
 
-pub async fn list(Console(broker): Console) -> Page {
+pub async fn list(Console(broker): Console, viewer: Viewer) -> Page {
     let mut groups = handlers::list_groups::respond(&broker, ListGroupsRequest::default()).groups;
+    groups.retain(|g| viewer.may_describe(&broker, ResourceType::Group, &g.group_id));
     groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
     let body = html! {
         @if groups.is_empty() {
@@ -126,7 +135,7 @@ pub async fn list(Console(broker): Console) -> Page {
                         td.type { (g.group_type) }
                         td { (g.group_state) }
                         td { (g.protocol_type) }
-                        td.num.lag { (positions(&broker, &g.group_id).iter().filter_map(Position::lag).sum::<i64>()) }
+                        td.num.lag { (positions(&broker, &viewer, &g.group_id).iter().filter_map(Position::lag).sum::<i64>()) }
                     }
                 }
             }))
@@ -135,12 +144,12 @@ pub async fn list(Console(broker): Console) -> Page {
     Ok(page("Consumer groups", body).into_response())
 }
 
-pub async fn group(Console(broker): Console, Path(id): Path<String>) -> Page {
-    let membership = match describe_consumer_group(&broker, &id).await? {
+pub async fn group(Console(broker): Console, viewer: Viewer, Path(id): Path<String>) -> Page {
+    let membership = match describe_consumer_group(&broker, &viewer, &id).await? {
         Some(group) => Membership::Consumer(group),
-        None => Membership::Classic(describe(&broker, &id)?),
+        None => Membership::Classic(describe(&broker, &viewer, &id)?),
     };
-    let positions = positions(&broker, &id);
+    let positions = positions(&broker, &viewer, &id);
     let topics: Vec<&str> = {
         let mut names: Vec<&str> = positions.iter().map(|p| p.topic.as_str()).collect();
         names.dedup();
@@ -270,12 +279,16 @@ impl Membership {
 
 /// The group as ConsumerGroupDescribe answers it; `None` when it is no KIP-848 group
 /// (a classic group, or none: DescribeGroups then tells which).
-async fn describe_consumer_group(broker: &Arc<Broker>, id: &str) -> Result<Option<ConsumerGroup>, PageError> {
+async fn describe_consumer_group(
+    broker: &Arc<Broker>,
+    viewer: &Viewer,
+    id: &str,
+) -> Result<Option<ConsumerGroup>, PageError> {
     let request = ConsumerGroupDescribeRequest {
         group_ids: vec![id.to_string()],
         ..Default::default()
     };
-    let response = call!(broker, consumer_group_describe, request, ConsumerGroupDescribe)?;
+    let response = call!(broker, viewer, consumer_group_describe, request, ConsumerGroupDescribe)?;
     let group = response
         .groups
         .into_iter()
@@ -356,11 +369,12 @@ pub struct ResetForm {
 
 pub async fn reset(
     Console(broker): Console,
+    viewer: Viewer,
     Path(id): Path<String>,
     form: Result<Form<ResetForm>, FormRejection>,
 ) -> Page {
     let form = form?.0;
-    let described = describe(&broker, &id)?;
+    let described = describe(&broker, &viewer, &id)?;
     if !described.members.is_empty() {
         return Err(PageError::new(
             StatusCode::CONFLICT,
@@ -379,7 +393,7 @@ pub async fn reset(
         "timestamp" => Target::Timestamp(number("Timestamp", &form.offset)?),
         other => return Err(PageError::bad_request(format!("Unknown reset target {other:?}."))),
     };
-    let chosen: Vec<Position> = positions(&broker, &id)
+    let chosen: Vec<Position> = positions(&broker, &viewer, &id)
         .into_iter()
         .filter(|p| form.topic.is_empty() || p.topic == form.topic)
         .collect();
@@ -434,7 +448,7 @@ pub async fn reset(
             .collect(),
         ..Default::default()
     };
-    let response = call!(&broker, offset_commit, request, OffsetCommit)?;
+    let response = call!(&broker, viewer, offset_commit, request, OffsetCommit)?;
     let refused = response
         .topics
         .iter()
@@ -446,12 +460,12 @@ pub async fn reset(
     Ok(see_other(&format!("/groups/{}", segment(&id))))
 }
 
-pub async fn delete(Console(broker): Console, Path(id): Path<String>) -> Page {
+pub async fn delete(Console(broker): Console, viewer: Viewer, Path(id): Path<String>) -> Page {
     let request = DeleteGroupsRequest {
         groups_names: vec![id.clone()],
         ..Default::default()
     };
-    let response = call!(&broker, delete_groups, request, DeleteGroups)?;
+    let response = call!(&broker, viewer, delete_groups, request, DeleteGroups)?;
     match response.results.first().map(|r| ErrorCode(r.error_code)) {
         Some(ErrorCode::NONE) => Ok(see_other("/groups")),
         Some(ErrorCode::GROUP_ID_NOT_FOUND) => Err(PageError::not_found(format!("Unknown consumer group {id}."))),

@@ -23,11 +23,12 @@ use tidelog_protocol::messages::incremental_alter_configs_request::{
 };
 use tidelog_protocol::ErrorCode;
 
+use super::auth::Viewer;
 use super::layout::{facts, page, table};
 use super::rates::{TopicRates, MIN_WINDOW};
 use super::{blocking, name_value_lines, number, see_other, segment, unknown_topic, Console, Page, PageError};
+use crate::authorizer::ResourceType;
 use crate::broker::{is_internal_topic, Broker};
-use crate::handlers;
 use crate::partitions::last_stable_offset;
 use crate::topic_config::{ConfigSource, RESOURCE_TOPIC};
 
@@ -41,12 +42,13 @@ pub(super) fn topic_sizes(broker: &Broker) -> BTreeMap<String, u64> {
     sizes
 }
 
-pub async fn list(Console(broker): Console, Extension(rates): Extension<Arc<TopicRates>>) -> Page {
+pub async fn list(Console(broker): Console, viewer: Viewer, Extension(rates): Extension<Arc<TopicRates>>) -> Page {
     let topics: Vec<(String, i32)> = broker
         .metadata
         .image()
         .topics()
         .map(|t| (t.name.clone(), t.partitions))
+        .filter(|(name, _)| viewer.may_describe(&broker, ResourceType::Topic, name))
         .collect();
     let sizes = topic_sizes(&broker);
     let rates = rates.sample(&broker.metrics, Instant::now());
@@ -124,7 +126,7 @@ pub struct NewTopicForm {
     configs: String,
 }
 
-pub async fn create(Console(broker): Console, form: Result<Form<NewTopicForm>, FormRejection>) -> Page {
+pub async fn create(Console(broker): Console, viewer: Viewer, form: Result<Form<NewTopicForm>, FormRejection>) -> Page {
     let form = form?.0;
     let name = form.name.trim().to_string();
     let num_partitions = number("Partitions", &form.partitions)?;
@@ -146,7 +148,7 @@ pub async fn create(Console(broker): Console, form: Result<Form<NewTopicForm>, F
         }],
         ..Default::default()
     };
-    let response = handlers::create_topics::respond(&broker, request, |_| unauthenticated_may_change(&broker));
+    let response = call!(&broker, viewer, create_topics, request, CreateTopics)?;
     match response.topics.into_iter().next() {
         Some(t) if t.error_code == 0 => Ok(see_other(&format!("/topics/{}", segment(&name)))),
         Some(t) => Err(PageError::kafka(ErrorCode(t.error_code), t.error_message)),
@@ -154,14 +156,7 @@ pub async fn create(Console(broker): Console, form: Result<Form<NewTopicForm>, F
     }
 }
 
-/// Whether the console, whose HTTP users are not authenticated, may create and delete
-/// topics: only without an authorizer, or it would be a way around the ACLs (its forms are
-/// then refused TOPIC_AUTHORIZATION_FAILED).
-fn unauthenticated_may_change(broker: &Broker) -> bool {
-    broker.config.authorizer.is_none()
-}
-
-pub async fn delete(Console(broker): Console, Path(topic): Path<String>) -> Page {
+pub async fn delete(Console(broker): Console, viewer: Viewer, Path(topic): Path<String>) -> Page {
     // Deleting `__consumer_offsets` or `__transaction_state` would drop every group's
     // offsets or every transaction's state: not a button's work.
     if is_internal_topic(&topic) {
@@ -174,7 +169,7 @@ pub async fn delete(Console(broker): Console, Path(topic): Path<String>) -> Page
         topic_names: vec![topic.clone()],
         ..Default::default()
     };
-    let response = handlers::delete_topics::respond(&broker, request, |_| unauthenticated_may_change(&broker));
+    let response = call!(&broker, viewer, delete_topics, request, DeleteTopics)?;
     match response.responses.into_iter().next() {
         Some(r) if r.error_code == 0 => Ok(see_other("/topics")),
         Some(r) => Err(PageError::kafka(ErrorCode(r.error_code), r.error_message)),
@@ -192,7 +187,10 @@ struct PartitionRow {
     segments: usize,
 }
 
-pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page {
+pub async fn topic(Console(broker): Console, viewer: Viewer, Path(topic): Path<String>) -> Page {
+    if !viewer.may_describe(&broker, ResourceType::Topic, &topic) {
+        return Err(PageError::kafka(ErrorCode::TOPIC_AUTHORIZATION_FAILED, None));
+    }
     let meta = broker
         .metadata
         .image()
@@ -221,7 +219,7 @@ pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page 
             .collect()
     })
     .await?;
-    let configs = describe_configs(&broker, &topic).await?;
+    let configs = describe_configs(&broker, &viewer, &topic).await?;
     let base = format!("/topics/{}", segment(&topic));
     let body = html! {
         (facts([("Topic id", meta.id.to_string()), ("Partitions", meta.partitions.to_string())]))
@@ -276,7 +274,11 @@ pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page 
 }
 
 /// A topic's configs as the DescribeConfigs handler reports them, with their documentation.
-async fn describe_configs(broker: &Arc<Broker>, topic: &str) -> Result<Vec<DescribeConfigsResourceResult>, PageError> {
+async fn describe_configs(
+    broker: &Arc<Broker>,
+    viewer: &Viewer,
+    topic: &str,
+) -> Result<Vec<DescribeConfigsResourceResult>, PageError> {
     let request = DescribeConfigsRequest {
         resources: vec![DescribeConfigsResource {
             resource_type: RESOURCE_TOPIC,
@@ -287,7 +289,7 @@ async fn describe_configs(broker: &Arc<Broker>, topic: &str) -> Result<Vec<Descr
         include_documentation: true,
         ..Default::default()
     };
-    let response = call!(broker, describe_configs, request, DescribeConfigs)?;
+    let response = call!(broker, viewer, describe_configs, request, DescribeConfigs)?;
     let result = response
         .results
         .into_iter()
@@ -325,6 +327,7 @@ pub struct ConfigForm {
 /// (SET or DELETE), with its validation and its messages.
 pub async fn alter_config(
     Console(broker): Console,
+    viewer: Viewer,
     Path(topic): Path<String>,
     form: Result<Form<ConfigForm>, FormRejection>,
 ) -> Page {
@@ -348,7 +351,13 @@ pub async fn alter_config(
         }],
         ..Default::default()
     };
-    let response = call!(&broker, incremental_alter_configs, request, IncrementalAlterConfigs)?;
+    let response = call!(
+        &broker,
+        viewer,
+        incremental_alter_configs,
+        request,
+        IncrementalAlterConfigs
+    )?;
     match response.responses.into_iter().next() {
         Some(r) if r.error_code == 0 => Ok(see_other(&format!(
             "/topics/{}#config-{}",
