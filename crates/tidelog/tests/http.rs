@@ -53,17 +53,22 @@ fn post(addr: SocketAddr, path: &str, fields: &[(&str, &str)]) -> (u16, Option<S
 }
 
 fn post_from(addr: SocketAddr, path: &str, fields: &[(&str, &str)], origin: &str) -> (u16, Option<String>, String) {
-    let form: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect();
     let head =
         format!("POST {path} HTTP/1.0\r\nOrigin: {origin}\r\nContent-Type: application/x-www-form-urlencoded\r\n");
-    let (status, headers, body) = request(addr, &head, &form.join("&"), &addr.to_string());
+    let (status, headers, body) = request(addr, &head, &form_body(fields), &addr.to_string());
     let location = headers
         .lines()
         .find_map(|line| line.strip_prefix("location: ").map(str::to_string));
     (status, location, body)
+}
+
+/// A form's fields as a browser posts them.
+fn form_body(fields: &[(&str, &str)]) -> String {
+    let form: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    form.join("&")
 }
 
 /// Percent-encodes every byte but letters and digits (valid in a query and a form).
@@ -463,12 +468,8 @@ fn request_as(
             base64::engine::general_purpose::STANDARD.encode(c)
         )
     });
-    let form: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect();
     let head = format!("{method_path} HTTP/1.0\r\n{authorization}Content-Type: application/x-www-form-urlencoded\r\n");
-    request(addr, &head, &form.join("&"), &addr.to_string())
+    request(addr, &head, &form_body(fields), &addr.to_string())
 }
 
 /// With SASL listeners the console asks for their users' passwords (PLAIN's accounts and

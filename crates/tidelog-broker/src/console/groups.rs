@@ -32,7 +32,7 @@ use tidelog_protocol::{ApiKey, ErrorCode};
 
 use super::auth::Viewer;
 use super::layout::{facts, page, table};
-use super::{blocking, number, see_other, segment, Console, Page, PageError};
+use super::{blocking, number, only, see_other, segment, Console, Page, PageError};
 use crate::authorizer::ResourceType;
 
 use crate::broker::Broker;
@@ -65,14 +65,8 @@ fn describe(broker: &Arc<Broker>, viewer: &Viewer, id: &str) -> Result<Described
         groups: vec![id.to_string()],
         ..Default::default()
     };
-    let described = handlers::describe_groups::respond(
-        &viewer.context(broker, ApiKey::DescribeGroups, DESCRIBE_VERSION),
-        request,
-    )
-    .groups
-    .into_iter()
-    .next()
-    .ok_or_else(|| PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None))?;
+    let context = viewer.context(broker, ApiKey::DescribeGroups, DESCRIBE_VERSION);
+    let described = only(handlers::describe_groups::respond(&context, request).groups)?;
     match ErrorCode(described.error_code) {
         ErrorCode::NONE => Ok(described),
         ErrorCode::GROUP_ID_NOT_FOUND => Err(PageError::not_found(format!("Unknown consumer group {id}."))),
@@ -289,11 +283,7 @@ async fn describe_consumer_group(
         ..Default::default()
     };
     let response = call!(broker, viewer, consumer_group_describe, request, ConsumerGroupDescribe)?;
-    let group = response
-        .groups
-        .into_iter()
-        .next()
-        .ok_or_else(|| PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None))?;
+    let group = only(response.groups)?;
     match ErrorCode(group.error_code) {
         ErrorCode::NONE => Ok(Some(group)),
         ErrorCode::GROUP_ID_NOT_FOUND => Ok(None),

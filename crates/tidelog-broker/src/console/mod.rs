@@ -245,6 +245,14 @@ pub fn name_value_lines<'a>(what: &str, text: &'a str) -> Result<Vec<(&'a str, &
         .collect()
 }
 
+/// The one result a request for one resource is answered, or a 500 page when there is none.
+pub fn only<T>(results: Vec<T>) -> Result<T, PageError> {
+    results
+        .into_iter()
+        .next()
+        .ok_or_else(|| PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None))
+}
+
 /// The response a handler's [`Reply`] comes to (its future awaited); `None` for no answer.
 pub async fn answered(reply: Reply) -> Option<ResponseBody> {
     match reply {

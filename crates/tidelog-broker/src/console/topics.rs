@@ -26,7 +26,7 @@ use tidelog_protocol::ErrorCode;
 use super::auth::Viewer;
 use super::layout::{facts, page, table};
 use super::rates::{TopicRates, MIN_WINDOW};
-use super::{blocking, name_value_lines, number, see_other, segment, unknown_topic, Console, Page, PageError};
+use super::{blocking, name_value_lines, number, only, see_other, segment, unknown_topic, Console, Page, PageError};
 use crate::authorizer::ResourceType;
 use crate::broker::{is_internal_topic, Broker};
 use crate::partitions::last_stable_offset;
@@ -290,11 +290,7 @@ async fn describe_configs(
         ..Default::default()
     };
     let response = call!(broker, viewer, describe_configs, request, DescribeConfigs)?;
-    let result = response
-        .results
-        .into_iter()
-        .next()
-        .ok_or_else(|| PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None))?;
+    let result = only(response.results)?;
     match ErrorCode(result.error_code) {
         ErrorCode::NONE => Ok(result.configs),
         code => Err(PageError::kafka(code, result.error_message)),
