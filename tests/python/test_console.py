@@ -1,14 +1,16 @@
 """The web console in a real headless Chromium (Debian's chromium and chromedriver, driven by
 Selenium): create a topic, produce a record from the form, find it by a value filter, watch a
-group's lag drop as it consumes, reset its offsets, and see an idempotent producer's id in
-the segment inspector. Each page is saved as a screenshot at 1280 and 390 px widths into
-$CARGO_TARGET_DIR (or target/)/console-screenshots, for a person to look at."""
+group's lag drop as it consumes, reset its offsets, see a KIP-848 group's assignment, see an idempotent producer's id in the
+segment inspector, and see the topic list's rates. Each page is saved as a screenshot at 1280
+and 390 px widths into $CARGO_TARGET_DIR (or target/)/console-screenshots, for a person to
+look at."""
 
 import os
 import pathlib
 import shutil
 
 import pytest
+from confluent_kafka import Consumer as ConfluentConsumer
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
@@ -16,6 +18,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 TOPIC = "browser-orders"
 GROUP = "browser-group"
+MODERN_GROUP = "browser-kip848"
 PRODUCED = 5  # by the idempotent producer, after the form's record
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -157,6 +160,22 @@ def test_console_in_a_browser(broker, browser):
     assert console.texts("table.offsets td.committed") == ["0"]
     assert console.texts("table.offsets td.lag") == [str(end)]
 
+    # A KIP-848 group (librdkafka with group.protocol=consumer): its member with the
+    # partition the broker assigned it, as ConsumerGroupDescribe tells it.
+    modern = ConfluentConsumer({"bootstrap.servers": broker.bootstrap, "group.id": MODERN_GROUP,
+                                "group.protocol": "consumer", "client.id": "kip848-browser"})
+    modern.subscribe([TOPIC])
+    for _ in range(300):
+        modern.poll(0.1)
+        if modern.assignment():
+            break
+    assert [(tp.topic, tp.partition) for tp in modern.assignment()] == [(TOPIC, 0)]
+    console.open(f"/groups/{MODERN_GROUP}")
+    assert console.texts("table.members td.assigned") == [f"{TOPIC}-0"]
+    assert console.texts("table.members td.target") == [f"{TOPIC}-0"]
+    console.shoot("group-kip848")
+    modern.close()
+
     # The segment inspector: the idempotent producer's batch, CRC checked.
     console.open(f"/topics/{TOPIC}/partitions/0/segments")
     console.shoot("segments")
@@ -190,6 +209,25 @@ def test_console_in_a_browser(broker, browser):
     assert console.find("#rates").get_attribute("data-produce-records") == str(end)
     assert len(browser.find_elements(console.by.CSS_SELECTOR, "#charts .uplot canvas")) == 2
     console.shoot("overview-live")
+
+    # The topic list's rates: the change in the counters between two views at least 2 s
+    # apart; the first view (before anything was produced) took the first sample.
+    console.open("/topics")
+
+    def topic_rate(cell):
+        row = console.texts("table.topics td:first-child a").index(TOPIC)
+        return console.texts(f"table.topics td.{cell}")[row]
+
+    def rated(driver):
+        driver.refresh()
+        return topic_rate("produce-records") != "-"
+
+    WebDriverWait(browser, 30, poll_frequency=0.5).until(rated)
+    for cell in ("produce-records", "produce-bytes", "fetch-records", "fetch-bytes"):
+        rate = topic_rate(cell)
+        assert rate.endswith("/s") and float(rate.split()[0].removesuffix("/s")) > 0, (cell, rate)
+    assert "between the last two views" in console.find("#rates-window").text
+    console.shoot("topics-rates")
 
     # A topic that does not exist: a page saying so, and a 404 (checked by the Rust tests).
     console.open("/topics/no-such-topic")

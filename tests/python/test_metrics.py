@@ -1,6 +1,6 @@
 """`/metrics` and the health checks of a real broker after a known workload: the page
-parses with the Prometheus client's own parser, produce counts equal what was sent, and a
-group's lag is the high watermark minus its committed offset."""
+parses with the Prometheus client's own parser, produce counts equal what was sent, fetch
+counts what a consumer read, and a group's lag is the high watermark minus its committed offset."""
 
 import json
 import os
@@ -66,6 +66,11 @@ def test_metrics_count_a_known_workload_and_health_answers(broker, admin):
     assert seen == RECORDS
     consumer.commit({tp: OffsetAndMetadata(COMMITTED, None, -1)})
     consumer.close()
+    # What went out is what the consumer read: each record once, the batches as produced.
+    read = samples(http_get(broker, "/metrics")[1])
+    assert read[("tidelog_fetch_records_total", frozenset({("topic", TOPIC)}))] == RECORDS
+    out = read[("tidelog_fetch_bytes_total", frozenset({("topic", TOPIC)}))]
+    assert out == read[("tidelog_produce_bytes_total", frozenset({("topic", TOPIC)}))]
 
     # A fetch past the end is answered OFFSET_OUT_OF_RANGE; the consumer then resets to
     # the earliest offset and reads a record.

@@ -145,7 +145,7 @@ pub fn spawn(listeners: Vec<HttpListener>, readiness: Readiness, shutdown: watch
         .route("/metrics", get(scrape))
         .route("/health/live", get(|| async { "live\n" }))
         .route("/health/ready", get(ready))
-        .merge(console::router())
+        .merge(console::router(readiness.clone()))
         .with_state(readiness);
     for HttpListener { listener, served } in listeners {
         // The console's Host check reads which listener a request came in on.

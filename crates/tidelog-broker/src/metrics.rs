@@ -73,7 +73,8 @@ pub struct Metrics {
     produce_bytes: Family<TopicLabels, Counter>,
     produce_records: Family<TopicLabels, Counter>,
     fetch_bytes: Family<TopicLabels, Counter>,
-    /// Each topic's series in the three families above, taken on its first produce or
+    fetch_records: Family<TopicLabels, Counter>,
+    /// Each topic's series in the four families above, taken on its first produce or
     /// fetch: a partition's update then looks its topic up by `&str`, with no label
     /// `String` made and one map lookup rather than one per family.
     topics: Arc<RwLock<HashMap<String, TopicSeries>>>,
@@ -94,11 +95,32 @@ pub struct Totals {
     pub fetch_bytes: u64,
 }
 
+/// One topic's counters since the start, read together for the console's rates.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TopicTotals {
+    pub produce_bytes: u64,
+    pub produce_records: u64,
+    pub fetch_bytes: u64,
+    pub fetch_records: u64,
+}
+
 /// One topic's series in the per-topic families of [`Metrics`].
 struct TopicSeries {
     produce_bytes: Counter,
     produce_records: Counter,
     fetch_bytes: Counter,
+    fetch_records: Counter,
+}
+
+impl TopicSeries {
+    fn totals(&self) -> TopicTotals {
+        TopicTotals {
+            produce_bytes: self.produce_bytes.get(),
+            produce_records: self.produce_records.get(),
+            fetch_bytes: self.fetch_bytes.get(),
+            fetch_records: self.fetch_records.get(),
+        }
+    }
 }
 
 /// A connection counted as open on its listener until dropped, then as closed.
@@ -271,14 +293,16 @@ impl Metrics {
         });
     }
 
-    /// Record bytes of a partition went out in a fetch response.
-    pub fn fetched(&self, topic: &str, bytes: u64) {
+    /// Record bytes of a topic went out in a fetch response, holding `records` records
+    /// (counted from their batch headers).
+    pub fn fetched(&self, topic: &str, bytes: u64, records: u64) {
         self.topic(topic, |series| {
             series.fetch_bytes.inc_by(bytes);
+            series.fetch_records.inc_by(records);
         });
     }
 
-    /// Calls `update` with `topic`'s series, made (at 0, all three) on its first use.
+    /// Calls `update` with `topic`'s series, made (at 0, all four) on its first use.
     fn topic(&self, topic: &str, update: impl FnOnce(&TopicSeries)) {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(series) = topics.get(topic) {
@@ -291,8 +315,18 @@ impl Metrics {
             produce_bytes: self.produce_bytes.get_or_create(&labels).clone(),
             produce_records: self.produce_records.get_or_create(&labels).clone(),
             fetch_bytes: self.fetch_bytes.get_or_create(&labels).clone(),
+            fetch_records: self.fetch_records.get_or_create(&labels).clone(),
         });
         update(series)
+    }
+
+    /// Each topic's counters, for the topics produced to or fetched from since the start.
+    pub fn topic_totals(&self) -> HashMap<String, TopicTotals> {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        topics
+            .iter()
+            .map(|(name, series)| (name.clone(), series.totals()))
+            .collect()
     }
 
     /// The broker-wide totals since the start.
@@ -303,10 +337,10 @@ impl Metrics {
             ..Totals::default()
         };
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
-        for series in topics.values() {
-            totals.produce_bytes += series.produce_bytes.get();
-            totals.produce_records += series.produce_records.get();
-            totals.fetch_bytes += series.fetch_bytes.get();
+        for topic in topics.values().map(TopicSeries::totals) {
+            totals.produce_bytes += topic.produce_bytes;
+            totals.produce_records += topic.produce_records;
+            totals.fetch_bytes += topic.fetch_bytes;
         }
         totals
     }
@@ -399,6 +433,11 @@ pub fn registry(broker: Arc<Broker>) -> Registry {
     );
     registry.register("produce_records", "Records produced, by topic", m.produce_records);
     registry.register_with_unit("fetch", "Record bytes fetched, by topic", Unit::Bytes, m.fetch_bytes);
+    registry.register(
+        "fetch_records",
+        "Records fetched, by topic (from batch headers; transaction markers left out)",
+        m.fetch_records,
+    );
     registry.register(
         "connections_accepted",
         "Client connections accepted, by listener",
@@ -666,7 +705,7 @@ mod tests {
         metrics.produced("a", 100, 3);
         metrics.produced("b", 50, 1);
         metrics.produced("a", 10, 1);
-        metrics.fetched("b", 7);
+        metrics.fetched("b", 7, 2);
         for api in [ApiKey::Produce, ApiKey::Produce, ApiKey::Fetch] {
             metrics.request(api, Instant::now()).sent();
         }
@@ -674,6 +713,15 @@ mod tests {
         assert_eq!(metrics.produce_bytes.get_or_create(&topic("a")).get(), 110);
         assert_eq!(metrics.produce_records.get_or_create(&topic("a")).get(), 4);
         assert_eq!(metrics.fetch_bytes.get_or_create(&topic("b")).get(), 7);
+        assert_eq!(metrics.fetch_records.get_or_create(&topic("b")).get(), 2);
+        assert_eq!(
+            metrics.topic_totals()["a"],
+            TopicTotals {
+                produce_bytes: 110,
+                produce_records: 4,
+                ..TopicTotals::default()
+            }
+        );
         let produce = ApiLabels { api: "Produce" };
         assert_eq!(metrics.answers.requests.get_or_create(&produce).get(), 2);
         assert_eq!(

@@ -90,6 +90,16 @@ impl ScramMechanism {
         out
     }
 
+    /// Whether `password` is the one `credential` was made from: its stored key derived
+    /// again from the password with the credential's salt and iterations (for HTTP basic
+    /// authentication, which sends the password itself).
+    pub fn password_matches(self, password: &str, credential: &ScramCredential) -> bool {
+        let iterations = u32::try_from(credential.iterations).unwrap_or(1);
+        let salted = self.salted_password(password, &credential.salt, iterations);
+        let derived = self.credential(&credential.salt, &salted, credential.iterations);
+        same_bytes(&derived.stored_key, &credential.stored_key)
+    }
+
     /// The client's proof for `auth_message` (RFC 5802): its client key XOR the signature
     /// made with the stored key.
     fn client_proof(self, salted_password: &[u8], auth_message: &str) -> Vec<u8> {
@@ -445,6 +455,16 @@ mod tests {
         assert!(server.last(&other_nonce, &round).is_err());
         let other_binding = format!("c=eSws,r={},p={}", round.nonce, STANDARD.encode(&proof));
         assert!(server.last(&other_binding, &round).is_err());
+    }
+
+    #[test]
+    fn a_password_matches_only_its_own_credential() {
+        let mechanism = ScramMechanism::Sha512;
+        let salted = mechanism.salted_password("pencil", b"salt", 4096);
+        let credential = mechanism.credential(b"salt", &salted, 4096);
+        assert!(mechanism.password_matches("pencil", &credential));
+        assert!(!mechanism.password_matches("pencil ", &credential));
+        assert!(!ScramMechanism::Sha256.password_matches("pencil", &credential));
     }
 
     /// RFC 7677's example: the client's proof and the server's signature for the RFC's own

@@ -4,10 +4,11 @@
 
 use bytes::Bytes;
 use tidelog_protocol::records::{
-    compress, decompress, BatchHeader, Compression, Header, Record, RecordBatch, RecordBatchBuilder, RecordBatchMut,
-    RecordsError, TimestampType, HEADER_LEN,
+    compress, consumer_record_count, decompress, marker_batch, BatchHeader, Compression, ControlType, Header, Record,
+    RecordBatch, RecordBatchBuilder, RecordBatchMut, RecordsError, TimestampType, TxnMarker, HEADER_LEN,
 };
 use tidelog_protocol::varint::{put_varint, put_varlong};
+use tidelog_protocol::{FileRegion, Payload};
 
 const CAP: usize = 1 << 20;
 const CODECS: [Compression; 5] = [
@@ -266,6 +267,34 @@ fn iter_batches_splits_concatenated_batches() {
     assert!(iter.next().is_none());
     assert_eq!(iter.position(), all.len());
     assert!(RecordBatch::iter_batches(Bytes::new()).next().is_none());
+}
+
+/// Fetch's record count reads batch headers only, in memory or in a file region, and
+/// leaves out control batches, whose records no consumer gets.
+#[test]
+fn consumer_record_count_sums_data_batch_headers() {
+    let (batches, all) = concatenated();
+    let marker = TxnMarker {
+        control_type: ControlType::Commit,
+        coordinator_epoch: 0,
+    };
+    let mut bytes = all.to_vec();
+    bytes.extend_from_slice(marker_batch(1, 0, marker, BASE_TIMESTAMP).as_bytes());
+    let expected = batches.iter().map(|b| b.record_count() as u64).sum::<u64>();
+    assert_eq!(expected, 3 * CODECS.len() as u64);
+    assert_eq!(
+        consumer_record_count(&Payload::Memory(Bytes::from(bytes.clone()))),
+        expected
+    );
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, b"skipped").unwrap();
+    std::io::Write::write_all(&mut file, &bytes).unwrap();
+    let region = FileRegion::new(std::sync::Arc::new(file), 7, bytes.len(), std::sync::Arc::new(()));
+    assert_eq!(consumer_record_count(&Payload::File(region)), expected);
+    // A torn tail: the batches before it are counted.
+    let torn = Bytes::from(bytes[..all.len() - 1].to_vec());
+    let last = batches.last().unwrap().record_count() as u64;
+    assert_eq!(consumer_record_count(&Payload::Memory(torn)), expected - last);
 }
 
 #[test]

@@ -53,17 +53,22 @@ fn post(addr: SocketAddr, path: &str, fields: &[(&str, &str)]) -> (u16, Option<S
 }
 
 fn post_from(addr: SocketAddr, path: &str, fields: &[(&str, &str)], origin: &str) -> (u16, Option<String>, String) {
-    let form: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect();
     let head =
         format!("POST {path} HTTP/1.0\r\nOrigin: {origin}\r\nContent-Type: application/x-www-form-urlencoded\r\n");
-    let (status, headers, body) = request(addr, &head, &form.join("&"), &addr.to_string());
+    let (status, headers, body) = request(addr, &head, &form_body(fields), &addr.to_string());
     let location = headers
         .lines()
         .find_map(|line| line.strip_prefix("location: ").map(str::to_string));
     (status, location, body)
+}
+
+/// A form's fields as a browser posts them.
+fn form_body(fields: &[(&str, &str)]) -> String {
+    let form: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    form.join("&")
 }
 
 /// Percent-encodes every byte but letters and digits (valid in a query and a form).
@@ -196,6 +201,21 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
     assert_eq!(fact(&overview, "Topics"), listed.to_string(), "{overview}");
     assert_eq!(fact(&overview, "Brokers"), "1", "{overview}");
     assert_eq!(fact(&overview, "Consumer groups"), "0", "{overview}");
+    // The metadata quorum of one voter, which leads it: the topic's creation is committed.
+    let node = fact(&overview, "Node id");
+    assert_eq!(fact(&overview, "Leader"), node, "{overview}");
+    assert_eq!(fact(&overview, "This node"), "Leader", "{overview}");
+    assert!(
+        fact(&overview, "Leader epoch").parse::<u64>().unwrap() >= 1,
+        "{overview}"
+    );
+    let committed: u64 = fact(&overview, "Committed offset").parse().unwrap();
+    let last: u64 = fact(&overview, "Last log offset").parse().unwrap();
+    assert!(committed >= 1 && committed <= last, "{overview}");
+    assert!(
+        fact(&overview, "Voters").starts_with(&format!("{node} (CONTROLLER://")),
+        "{overview}"
+    );
     // The live charts' totals: what was produced, as /metrics counts it.
     let (status, totals) = get(http, "/overview/throughput.json");
     assert_eq!(status, 200, "{totals}");
@@ -376,6 +396,171 @@ fn the_console_shows_records_batches_segments_and_group_lag() {
         Some("/groups")
     );
     assert_eq!(get(http, "/groups/console-group").0, 404);
+}
+
+/// A KIP-848 group (librdkafka with `group.protocol=consumer`): its page shows what
+/// ConsumerGroupDescribe tells, its epochs, assignor and each member's current and target
+/// partitions; the list tells it from a classic group.
+#[test]
+fn the_console_shows_a_kip848_group_as_consumer_group_describe_tells_it() {
+    let broker = Broker::start(&["--override", "group.consumer.heartbeat.interval.ms=200"]);
+    let http = broker.http_addr().expect("an HTTP listener");
+    broker
+        .admin()
+        .create_ok(&[common::clients::new_topic("kip848-orders", 2, 1)]);
+    let consumer: rdkafka::consumer::BaseConsumer = broker
+        .client_config()
+        .set("group.id", "kip848-console")
+        .set("group.protocol", "consumer")
+        .set("client.id", "kip848-client")
+        .create()
+        .expect("create a consumer");
+    consumer.subscribe(&["kip848-orders"]).expect("subscribe");
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    while assigned_partitions(&consumer).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the member is assigned both partitions in time"
+        );
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
+    let (status, page) = get(http, "/groups/kip848-console");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(fact(&page, "Protocol"), "KIP-848", "{page}");
+    assert_eq!(fact(&page, "State"), "Stable", "{page}");
+    assert_eq!(fact(&page, "Assignor"), "uniform", "{page}");
+    assert_eq!(fact(&page, "Members"), "1", "{page}");
+    let group_epoch: i32 = fact(&page, "Group epoch").parse().unwrap();
+    assert!(group_epoch >= 1, "{page}");
+    assert_eq!(fact(&page, "Assignment epoch"), group_epoch.to_string(), "{page}");
+    assert_eq!(cells(&page, "num epoch"), [group_epoch.to_string()], "{page}");
+    assert_eq!(cells(&page, "subscribed"), ["kip848-orders"], "{page}");
+    assert_eq!(cells(&page, "assigned"), ["kip848-orders-0, kip848-orders-1"], "{page}");
+    assert_eq!(cells(&page, "target"), ["kip848-orders-0, kip848-orders-1"], "{page}");
+    assert!(page.contains("<td>kip848-client</td>"), "{page}");
+    let (_, groups) = get(http, "/groups");
+    assert_eq!(cells(&groups, "type"), ["consumer"], "{groups}");
+    close_consumers(vec![consumer], &[]);
+}
+
+/// A broker with a SASL listener (PLAIN users admin and alice, SCRAM users set with
+/// `tidelog users`) and ACLs; its PLAINTEXT listener's anonymous client is a super user,
+/// so that the CLI may set SCRAM credentials.
+const SECURED_PROPERTIES: &str = "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0\n\
+    listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512\n\
+    listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule \
+    required username=\"admin\" password=\"admin-secret\" \
+    user_admin=\"admin-secret\" user_alice=\"alice-secret\";\n\
+    authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+    super.users=User:admin;User:ANONYMOUS\n";
+
+/// A request with HTTP basic authentication as `user:password` (`None`: without).
+fn request_as(
+    addr: SocketAddr,
+    method_path: &str,
+    credentials: Option<&str>,
+    fields: &[(&str, &str)],
+) -> (u16, String, String) {
+    use base64::Engine;
+    let authorization = credentials.map_or_else(String::new, |c| {
+        format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(c)
+        )
+    });
+    let head = format!("{method_path} HTTP/1.0\r\n{authorization}Content-Type: application/x-www-form-urlencoded\r\n");
+    request(addr, &head, &form_body(fields), &addr.to_string())
+}
+
+/// With SASL listeners the console asks for their users' passwords (PLAIN's accounts and
+/// SCRAM credentials), and with an authorizer each user sees and does what its ACLs allow:
+/// a user with none sees no topic and is refused changes with a clear message, a super user
+/// sees and does everything. `/metrics` stays open to scrapers.
+#[test]
+fn the_console_authenticates_sasl_users_and_shows_what_their_acls_allow() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("server.properties");
+    std::fs::write(&file, SECURED_PROPERTIES).expect("write the file");
+    let broker = Broker::start_from_file(&file);
+    let http = broker.http_addr().expect("an HTTP listener");
+    let run = common::cli::tidelog(
+        &broker,
+        &["users", "set", "carol", "--mechanism", "SCRAM-SHA-512"],
+        "carol-Pa55\n",
+    );
+    assert!(run.success, "{}", run.stderr);
+
+    let (status, headers, body) = request_as(http, "GET /topics", None, &[]);
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("www-authenticate: basic realm=\"tidelog console\""),
+        "{headers}"
+    );
+    for wrong in ["alice:admin-secret", "carol:carol-pa55", "nobody:x", "alice"] {
+        let (status, _, body) = request_as(http, "GET /topics", Some(wrong), &[]);
+        assert_eq!(status, 401, "{wrong}: {body}");
+        assert!(
+            body.contains("Wrong user name or password.") || body.contains("Sign in"),
+            "{body}"
+        );
+    }
+    assert_eq!(get(http, "/metrics").0, 200, "a scrape needs no password");
+    assert_eq!(get(http, "/health/ready").0, 200);
+
+    // The super user creates a topic through the console and sees it.
+    let admin = Some("admin:admin-secret");
+    let (status, headers, body) = request_as(http, "POST /topics", admin, &[("name", "secured"), ("partitions", "1")]);
+    assert_eq!(status, 303, "{headers}{body}");
+    let (status, _, topics) = request_as(http, "GET /topics", admin, &[]);
+    assert_eq!(status, 200, "{topics}");
+    assert!(topics.contains("href=\"/topics/secured\""), "{topics}");
+    assert_eq!(request_as(http, "GET /topics/secured", admin, &[]).0, 200);
+
+    // Users with no ACLs (PLAIN's alice, SCRAM's carol) sign in and see no topic.
+    for user in ["alice:alice-secret", "carol:carol-Pa55"] {
+        let (status, _, topics) = request_as(http, "GET /topics", Some(user), &[]);
+        assert_eq!(status, 200, "{user}: {topics}");
+        assert!(!topics.contains("href=\"/topics/"), "{user}: {topics}");
+    }
+    // And are refused what their ACLs do not allow, saying why.
+    let alice = Some("alice:alice-secret");
+    let refusals = [
+        ("GET /topics/secured", vec![]),
+        ("GET /topics/secured/partitions/0/messages", vec![]),
+        ("POST /topics/secured/delete", vec![]),
+        ("POST /topics", vec![("name", "alices"), ("partitions", "1")]),
+        (
+            "POST /topics/secured/partitions/0/produce",
+            vec![("key", ""), ("value", "v")],
+        ),
+        (
+            "POST /topics/secured/configs",
+            vec![("name", "retention.ms"), ("value", "1000"), ("op", "set")],
+        ),
+    ];
+    for (method_path, fields) in refusals {
+        let (status, _, body) = request_as(http, method_path, alice, &fields);
+        assert_eq!(status, 403, "{method_path}: {body}");
+        let clear = [
+            "TOPIC_AUTHORIZATION_FAILED: the ACLs do not allow this",
+            "User:alice may not do this",
+        ];
+        assert!(
+            clear.iter().any(|message| body.contains(message)),
+            "{method_path}: {body}"
+        );
+    }
+    assert_eq!(
+        request_as(http, "GET /topics/secured", admin, &[]).0,
+        200,
+        "not deleted"
+    );
+    let log = broker.log();
+    for secret in ["alice-secret", "carol-Pa55", "admin-secret"] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
 }
 
 #[test]

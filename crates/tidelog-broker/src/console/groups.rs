@@ -1,8 +1,9 @@
 //! Consumer groups: the list, and a group's page (state, protocol, members and their
-//! partitions, committed offset and lag per partition) with the forms that reset its
+//! partitions: for a KIP-848 group its epochs, assignor and each member's current and
+//! target assignment; committed offset and lag per partition) with the forms that reset its
 //! offsets (while it has no members: to the earliest or latest offset, an offset or a
 //! timestamp) and delete it. Everything goes through the group handlers: ListGroups,
-//! DescribeGroups, OffsetFetch, OffsetCommit (a "simple" commit, generation -1, which the
+//! ConsumerGroupDescribe, DescribeGroups, OffsetFetch, OffsetCommit (a "simple" commit, generation -1, which the
 //! coordinator accepts only for an empty group, as `kafka-consumer-groups --reset-offsets`
 //! makes it) and DeleteGroups.
 
@@ -14,9 +15,11 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Form;
 use bytes::Bytes;
-use maud::html;
+use maud::{html, Markup};
 use serde::Deserialize;
 use tidelog_protocol::consumer_protocol::assigned_partitions;
+use tidelog_protocol::messages::consumer_group_describe_request::ConsumerGroupDescribeRequest;
+use tidelog_protocol::messages::consumer_group_describe_response::{Assignment, DescribedGroup as ConsumerGroup};
 use tidelog_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use tidelog_protocol::messages::describe_groups_response::DescribedGroup;
@@ -25,10 +28,12 @@ use tidelog_protocol::messages::offset_commit_request::{
     OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use tidelog_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ApiKey, ErrorCode};
 
+use super::auth::Viewer;
 use super::layout::{facts, page, table};
-use super::{blocking, number, see_other, segment, Console, Page, PageError};
+use super::{blocking, number, only, see_other, segment, Console, Page, PageError};
+use crate::authorizer::ResourceType;
 
 use crate::broker::Broker;
 use crate::coordinator::group;
@@ -55,16 +60,13 @@ impl Position {
     }
 }
 
-fn describe(broker: &Arc<Broker>, id: &str) -> Result<DescribedGroup, PageError> {
+fn describe(broker: &Arc<Broker>, viewer: &Viewer, id: &str) -> Result<DescribedGroup, PageError> {
     let request = DescribeGroupsRequest {
         groups: vec![id.to_string()],
         ..Default::default()
     };
-    let described = handlers::describe_groups::respond(&super::context(broker, DESCRIBE_VERSION), request)
-        .groups
-        .into_iter()
-        .next()
-        .ok_or_else(|| PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None))?;
+    let context = viewer.context(broker, ApiKey::DescribeGroups, DESCRIBE_VERSION);
+    let described = only(handlers::describe_groups::respond(&context, request).groups)?;
     match ErrorCode(described.error_code) {
         ErrorCode::NONE => Ok(described),
         ErrorCode::GROUP_ID_NOT_FOUND => Err(PageError::not_found(format!("Unknown consumer group {id}."))),
@@ -73,7 +75,7 @@ fn describe(broker: &Arc<Broker>, id: &str) -> Result<DescribedGroup, PageError>
 }
 
 /// The group's committed offsets (those it has), by topic and partition.
-fn positions(broker: &Arc<Broker>, id: &str) -> Vec<Position> {
+fn positions(broker: &Arc<Broker>, viewer: &Viewer, id: &str) -> Vec<Position> {
     let request = OffsetFetchRequest {
         groups: vec![OffsetFetchRequestGroup {
             group_id: id.to_string(),
@@ -82,7 +84,10 @@ fn positions(broker: &Arc<Broker>, id: &str) -> Vec<Position> {
         }],
         ..Default::default()
     };
-    let response = handlers::offset_fetch::respond(&super::context(broker, OFFSET_FETCH_VERSION), request);
+    let response = handlers::offset_fetch::respond(
+        &viewer.context(broker, ApiKey::OffsetFetch, OFFSET_FETCH_VERSION),
+        request,
+    );
     let mut positions: Vec<Position> = response
         .groups
         .into_iter()
@@ -109,20 +114,22 @@ fn positions(broker: &Arc<Broker>, id: &str) -> Vec<Position> {
     positions
 }
 
-pub async fn list(Console(broker): Console) -> Page {
+pub async fn list(Console(broker): Console, viewer: Viewer) -> Page {
     let mut groups = handlers::list_groups::respond(&broker, ListGroupsRequest::default()).groups;
+    groups.retain(|g| viewer.may_describe(&broker, ResourceType::Group, &g.group_id));
     groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
     let body = html! {
         @if groups.is_empty() {
             p.card { "No consumer groups yet." }
         } @else {
-            (table("groups", ["Group", "State", "Protocol type", "Lag"], html! {
+            (table("groups", ["Group", "Type", "State", "Protocol type", "Lag"], html! {
                 @for g in &groups {
                     tr {
                         td { a href={ "/groups/" (segment(&g.group_id)) } { (g.group_id) } }
+                        td.type { (g.group_type) }
                         td { (g.group_state) }
                         td { (g.protocol_type) }
-                        td.num.lag { (positions(&broker, &g.group_id).iter().filter_map(Position::lag).sum::<i64>()) }
+                        td.num.lag { (positions(&broker, &viewer, &g.group_id).iter().filter_map(Position::lag).sum::<i64>()) }
                     }
                 }
             }))
@@ -131,39 +138,21 @@ pub async fn list(Console(broker): Console) -> Page {
     Ok(page("Consumer groups", body).into_response())
 }
 
-pub async fn group(Console(broker): Console, Path(id): Path<String>) -> Page {
-    let described = describe(&broker, &id)?;
-    let positions = positions(&broker, &id);
+pub async fn group(Console(broker): Console, viewer: Viewer, Path(id): Path<String>) -> Page {
+    let membership = match describe_consumer_group(&broker, &viewer, &id).await? {
+        Some(group) => Membership::Consumer(group),
+        None => Membership::Classic(describe(&broker, &viewer, &id)?),
+    };
+    let positions = positions(&broker, &viewer, &id);
     let topics: Vec<&str> = {
         let mut names: Vec<&str> = positions.iter().map(|p| p.topic.as_str()).collect();
         names.dedup();
         names
     };
+    let lag = positions.iter().filter_map(Position::lag).sum::<i64>();
     let base = format!("/groups/{}", segment(&id));
     let body = html! {
-        (facts([
-            ("State", described.group_state.clone()),
-            ("Protocol type", described.protocol_type.clone()),
-            ("Protocol", described.protocol_data.clone()),
-            ("Members", described.members.len().to_string()),
-            ("Total lag", positions.iter().filter_map(Position::lag).sum::<i64>().to_string()),
-        ]))
-        h2 { "Members" }
-        @if described.members.is_empty() {
-            p.note { "No members." }
-        } @else {
-            (table("members", ["Member id", "Instance id", "Client id", "Host", "Partitions"], html! {
-                @for m in &described.members {
-                    tr {
-                        td { code { (m.member_id) } }
-                        td { (m.group_instance_id.clone().unwrap_or_default()) }
-                        td { (m.client_id) }
-                        td { (m.client_host) }
-                        td.assigned { (member_partitions(&described.protocol_type, &m.member_assignment)) }
-                    }
-                }
-            }))
-        }
+        (membership.render(lag))
         h2 { "Committed offsets" }
         @if positions.is_empty() {
             p.note { "No committed offsets." }
@@ -210,20 +199,138 @@ pub async fn group(Console(broker): Console, Path(id): Path<String>) -> Page {
     Ok(page(&format!("Group {id}"), body).into_response())
 }
 
-/// A member's assigned partitions as `topic-partition` names: decoded for a classic group
-/// of the consumer protocol (DescribeGroups shows them once it is Stable); a KIP-848
-/// group's are ConsumerGroupDescribe's to tell, not shown here yet.
+/// Who is in a group and what they were assigned, as its protocol's describe API tells it.
+enum Membership {
+    /// A group of the classic protocol (JoinGroup, SyncGroup): DescribeGroups.
+    Classic(DescribedGroup),
+    /// A KIP-848 consumer group (ConsumerGroupHeartbeat): ConsumerGroupDescribe.
+    Consumer(ConsumerGroup),
+}
+
+impl Membership {
+    /// The group's facts and its members' table.
+    fn render(&self, lag: i64) -> Markup {
+        match self {
+            Membership::Classic(described) => html! {
+                (facts([
+                    ("State", described.group_state.clone()),
+                    ("Protocol type", described.protocol_type.clone()),
+                    ("Protocol", described.protocol_data.clone()),
+                    ("Members", described.members.len().to_string()),
+                    ("Total lag", lag.to_string()),
+                ]))
+                h2 { "Members" }
+                @if described.members.is_empty() {
+                    p.note { "No members." }
+                } @else {
+                    (table("members", ["Member id", "Instance id", "Client id", "Host", "Partitions"], html! {
+                        @for m in &described.members {
+                            tr {
+                                td { code { (m.member_id) } }
+                                td { (m.group_instance_id.clone().unwrap_or_default()) }
+                                td { (m.client_id) }
+                                td { (m.client_host) }
+                                td.assigned { (member_partitions(&described.protocol_type, &m.member_assignment)) }
+                            }
+                        }
+                    }))
+                }
+            },
+            Membership::Consumer(group) => html! {
+                (facts([
+                    ("State", group.group_state.clone()),
+                    ("Protocol", "KIP-848".to_string()),
+                    ("Group epoch", group.group_epoch.to_string()),
+                    ("Assignment epoch", group.assignment_epoch.to_string()),
+                    ("Assignor", group.assignor_name.clone()),
+                    ("Members", group.members.len().to_string()),
+                    ("Total lag", lag.to_string()),
+                ]))
+                h2 { "Members" }
+                p.note { "Assigned: the partitions a member owns now; target: those the assignor gave it, which it gets as others release them." }
+                @if group.members.is_empty() {
+                    p.note { "No members." }
+                } @else {
+                    (table("members", ["Member id", "Instance id", "Client id", "Host", "Epoch", "Subscribed", "Assigned", "Target"], html! {
+                        @for m in &group.members {
+                            tr {
+                                td { code { (m.member_id) } }
+                                td { (m.instance_id.clone().unwrap_or_default()) }
+                                td { (m.client_id) }
+                                td { (m.client_host) }
+                                td.num.epoch { (m.member_epoch) }
+                                td.subscribed { (subscription(&m.subscribed_topic_names, m.subscribed_topic_regex.as_deref())) }
+                                td.assigned { (assignment_text(&m.assignment)) }
+                                td.target { (assignment_text(&m.target_assignment)) }
+                            }
+                        }
+                    }))
+                }
+            },
+        }
+    }
+}
+
+/// The group as ConsumerGroupDescribe answers it; `None` when it is no KIP-848 group
+/// (a classic group, or none: DescribeGroups then tells which).
+async fn describe_consumer_group(
+    broker: &Arc<Broker>,
+    viewer: &Viewer,
+    id: &str,
+) -> Result<Option<ConsumerGroup>, PageError> {
+    let request = ConsumerGroupDescribeRequest {
+        group_ids: vec![id.to_string()],
+        ..Default::default()
+    };
+    let response = call!(broker, viewer, consumer_group_describe, request, ConsumerGroupDescribe)?;
+    let group = only(response.groups)?;
+    match ErrorCode(group.error_code) {
+        ErrorCode::NONE => Ok(Some(group)),
+        ErrorCode::GROUP_ID_NOT_FOUND => Ok(None),
+        code => Err(PageError::kafka(code, group.error_message)),
+    }
+}
+
+/// A KIP-848 member's subscription: its topic names, or its regular expression.
+fn subscription(names: &[String], regex: Option<&str>) -> String {
+    match regex.filter(|r| !r.is_empty()) {
+        Some(regex) => format!("/{regex}/"),
+        None if names.is_empty() => "-".to_string(),
+        None => names.join(", "),
+    }
+}
+
+/// A KIP-848 assignment as `topic-partition` names, in order.
+fn assignment_text(assignment: &Assignment) -> String {
+    let mut names: Vec<(&str, i32)> = assignment
+        .topic_partitions
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.topic_name.as_str(), *p)))
+        .collect();
+    names.sort_unstable();
+    partition_names(names)
+}
+
+/// `topic-partition` names joined, or `-` for none.
+fn partition_names<'a>(partitions: impl IntoIterator<Item = (&'a str, i32)>) -> String {
+    let names: Vec<String> = partitions
+        .into_iter()
+        .map(|(topic, partition)| format!("{topic}-{partition}"))
+        .collect();
+    match names.is_empty() {
+        true => "-".to_string(),
+        false => names.join(", "),
+    }
+}
+
+/// A classic member's assigned partitions as `topic-partition` names, decoded for a group
+/// of the consumer protocol (DescribeGroups shows them once it is Stable).
 fn member_partitions(protocol_type: &str, assignment: &Bytes) -> String {
     if protocol_type != "consumer" {
         return "-".to_string();
     }
     match assigned_partitions(assignment.clone()) {
-        Ok(partitions) if partitions.is_empty() => "-".to_string(),
-        Ok(partitions) => partitions
-            .iter()
-            .map(|(topic, partition)| format!("{topic}-{partition}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        Ok(partitions) => partition_names(partitions.iter().map(|(topic, partition)| (topic.as_str(), *partition))),
         Err(e) => format!("unreadable assignment: {e}"),
     }
 }
@@ -252,11 +359,12 @@ pub struct ResetForm {
 
 pub async fn reset(
     Console(broker): Console,
+    viewer: Viewer,
     Path(id): Path<String>,
     form: Result<Form<ResetForm>, FormRejection>,
 ) -> Page {
     let form = form?.0;
-    let described = describe(&broker, &id)?;
+    let described = describe(&broker, &viewer, &id)?;
     if !described.members.is_empty() {
         return Err(PageError::new(
             StatusCode::CONFLICT,
@@ -275,7 +383,7 @@ pub async fn reset(
         "timestamp" => Target::Timestamp(number("Timestamp", &form.offset)?),
         other => return Err(PageError::bad_request(format!("Unknown reset target {other:?}."))),
     };
-    let chosen: Vec<Position> = positions(&broker, &id)
+    let chosen: Vec<Position> = positions(&broker, &viewer, &id)
         .into_iter()
         .filter(|p| form.topic.is_empty() || p.topic == form.topic)
         .collect();
@@ -330,7 +438,7 @@ pub async fn reset(
             .collect(),
         ..Default::default()
     };
-    let response = call!(&broker, offset_commit, request, OffsetCommit)?;
+    let response = call!(&broker, viewer, offset_commit, request, OffsetCommit)?;
     let refused = response
         .topics
         .iter()
@@ -342,12 +450,12 @@ pub async fn reset(
     Ok(see_other(&format!("/groups/{}", segment(&id))))
 }
 
-pub async fn delete(Console(broker): Console, Path(id): Path<String>) -> Page {
+pub async fn delete(Console(broker): Console, viewer: Viewer, Path(id): Path<String>) -> Page {
     let request = DeleteGroupsRequest {
         groups_names: vec![id.clone()],
         ..Default::default()
     };
-    let response = call!(&broker, delete_groups, request, DeleteGroups)?;
+    let response = call!(&broker, viewer, delete_groups, request, DeleteGroups)?;
     match response.results.first().map(|r| ErrorCode(r.error_code)) {
         Some(ErrorCode::NONE) => Ok(see_other("/groups")),
         Some(ErrorCode::GROUP_ID_NOT_FOUND) => Err(PageError::not_found(format!("Unknown consumer group {id}."))),

@@ -18,10 +18,13 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use tidelog_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use tidelog_protocol::records::{Header, Record, RecordBatch, RecordBatchBuilder};
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ApiKey, ErrorCode};
 
+use super::auth::Viewer;
 use super::layout::{page, table};
-use super::{blocking, name_value_lines, number, partition, see_other, segment, Console, Page, PageError};
+use super::{
+    blocking, name_value_lines, number, partition, readable_partition, see_other, segment, Console, Page, PageError,
+};
 use crate::clock::now_ms;
 use crate::handlers;
 
@@ -209,11 +212,12 @@ struct Found {
 
 pub async fn browse(
     Console(broker): Console,
+    viewer: Viewer,
     Path((topic, index)): Path<(String, String)>,
     query: Result<Query<BrowseQuery>, QueryRejection>,
 ) -> Page {
     let query = query?.0;
-    let partition = partition(&broker, &topic, &index)?;
+    let partition = readable_partition(&broker, &viewer, &topic, &index)?;
     let browse = Browse::parse(&query)?;
     let wanted = browse.clone();
     let found = blocking(move || read(&partition, &wanted)).await?;
@@ -454,6 +458,7 @@ pub struct ProduceForm {
 
 pub async fn produce(
     Console(broker): Console,
+    viewer: Viewer,
     Path((topic, index)): Path<(String, String)>,
     form: Result<Form<ProduceForm>, FormRejection>,
 ) -> Page {
@@ -483,7 +488,7 @@ pub async fn produce(
         }],
         ..Default::default()
     };
-    let reply = handlers::produce::handle(&super::context(&broker, PRODUCE_VERSION), request).await;
+    let reply = handlers::produce::handle(&viewer.context(&broker, ApiKey::Produce, PRODUCE_VERSION), request).await;
     let response = response!(reply, Produce)?;
     let answer = response
         .responses

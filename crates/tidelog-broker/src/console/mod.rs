@@ -6,8 +6,9 @@
 //! themselves, fed a request built here), and change metadata or offsets only through
 //! them, so the console shows and does exactly what a Kafka client would. It adds nothing
 //! to the produce and fetch paths: its reads take the same snapshots a fetch takes, on a
-//! blocking thread when they touch files. There is no authentication yet (the security
-//! issue brings it); state-changing forms only refuse cross-site requests.
+//! blocking thread when they touch files. With SASL listeners the console asks for their
+//! users' passwords (`auth`), and the handlers it calls authorize that user; its
+//! state-changing forms also refuse cross-site requests.
 
 /// The `ResponseBody::$kind` a handler's [`Reply`] comes to (its future awaited), or a 500
 /// page when it answers nothing or something else.
@@ -23,19 +24,23 @@ macro_rules! response {
     };
 }
 
-/// Calls handler `$handler` (a module of `handlers`) as a client speaking its newest
-/// version would, and takes the `ResponseBody::$kind` it answers ([`response!`]).
+/// Calls handler `$handler` (a module of `handlers`) as the viewer's client speaking its
+/// newest version would, and takes the `ResponseBody::$kind` it answers ([`response!`]):
+/// its API is `ApiKey::$kind`, whose authorization the handler checks.
 macro_rules! call {
-    ($broker:expr, $handler:ident, $request:expr, $kind:ident) => {{
-        let context = $crate::console::context($broker, *$crate::handlers::$handler::VERSIONS.end());
+    ($broker:expr, $viewer:expr, $handler:ident, $request:expr, $kind:ident) => {{
+        let version = *$crate::handlers::$handler::VERSIONS.end();
+        let context = $viewer.context($broker, tidelog_protocol::ApiKey::$kind, version);
         response!($crate::handlers::$handler::handle(&context, $request).await, $kind)
     }};
 }
 
+mod auth;
 mod groups;
 mod layout;
 mod messages;
 mod overview;
+mod rates;
 mod segments;
 mod topics;
 mod transactions;
@@ -49,17 +54,20 @@ use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use tidelog_protocol::{ErrorCode, ResponseBody};
+use tidelog_protocol::{ApiKey, ErrorCode, ResponseBody};
+
+use self::auth::Viewer;
+use crate::authorizer::ResourceType;
 
 use crate::broker::Broker;
-use crate::handlers::{Reply, RequestContext};
+use crate::handlers::Reply;
 use crate::http::{not_ready, Readiness, ServedHosts};
 use crate::partitions::Partition;
 
 /// The console's routes, merged into the HTTP listeners' router.
-pub fn router() -> Router<Readiness> {
+pub fn router(readiness: Readiness) -> Router<Readiness> {
     Router::new()
         .route("/", get(overview::overview))
         .route("/overview/throughput.json", get(overview::throughput))
@@ -92,6 +100,8 @@ pub fn router() -> Router<Readiness> {
         .route("/groups/{group}/delete", post(groups::delete))
         .route("/transactions", get(transactions::transactions))
         .fallback(|| async { PageError::not_found("No such page.") })
+        .layer(Extension(Arc::new(rates::TopicRates::default())))
+        .layer(middleware::from_fn_with_state(readiness, auth::authenticate))
         .layer(middleware::from_fn(same_origin_posts))
 }
 
@@ -137,6 +147,13 @@ impl PageError {
                 StatusCode::CONFLICT
             }
             ErrorCode::KAFKA_STORAGE_ERROR | ErrorCode::UNKNOWN_SERVER_ERROR => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TOPIC_AUTHORIZATION_FAILED
+            | ErrorCode::GROUP_AUTHORIZATION_FAILED
+            | ErrorCode::CLUSTER_AUTHORIZATION_FAILED
+            | ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED => {
+                let message = "the ACLs do not allow this to the console's user";
+                return PageError::new(StatusCode::FORBIDDEN, format!("{}: {message}.", code.name()));
+            }
             _ => StatusCode::BAD_REQUEST,
         };
         let detail = message
@@ -192,6 +209,18 @@ pub fn partition(broker: &Broker, topic: &str, partition: &str) -> Result<Arc<Pa
         .ok_or_else(|| PageError::not_found(format!("Topic {topic} has no partition {index}.")))
 }
 
+/// [`partition`], for a page that shows its records: refused unless the viewer may read
+/// the topic, as a Fetch would be.
+pub fn readable_partition(
+    broker: &Arc<Broker>,
+    viewer: &Viewer,
+    topic: &str,
+    index: &str,
+) -> Result<Arc<Partition>, PageError> {
+    viewer.require(broker, ApiKey::Fetch, ResourceType::Topic, topic)?;
+    partition(broker, topic, index)
+}
+
 pub fn unknown_topic(topic: &str) -> PageError {
     PageError::not_found(format!("Unknown topic {topic}."))
 }
@@ -216,11 +245,12 @@ pub fn name_value_lines<'a>(what: &str, text: &'a str) -> Result<Vec<(&'a str, &
         .collect()
 }
 
-/// What the console's calls of Kafka handlers say of themselves: an anonymous client
-/// (the HTTP listener has no authentication yet) named `tidelog-console`, on the broker's
-/// first listener, with the API `version` the page speaks.
-pub fn context(broker: &Arc<Broker>, version: i16) -> RequestContext {
-    RequestContext::local(broker, version, "tidelog-console")
+/// The one result a request for one resource is answered, or a 500 page when there is none.
+pub fn only<T>(results: Vec<T>) -> Result<T, PageError> {
+    results
+        .into_iter()
+        .next()
+        .ok_or_else(|| PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None))
 }
 
 /// The response a handler's [`Reply`] comes to (its future awaited); `None` for no answer.

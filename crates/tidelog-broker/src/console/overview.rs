@@ -1,4 +1,5 @@
-//! The overview: the broker, its totals, and live throughput charts (produced and fetched
+//! The overview: the broker, its metadata quorum (as `kafka-metadata-quorum describe
+//! --status` tells it), its totals, and live throughput charts (produced and fetched
 //! bytes, records produced and requests per second), drawn in the browser by uPlot from
 //! the totals `/overview/throughput.json` answers, read every 2 s by `assets/overview.js`.
 //! uPlot is vendored (assets/uplot/README.md: version, source, license) and served from
@@ -41,6 +42,14 @@ pub async fn overview(Console(broker): Console) -> Page {
         .map(|l| format!("{}://{}:{}", l.name, l.host, l.port))
         .collect::<Vec<_>>()
         .join(", ");
+    let quorum = broker.metadata.quorum_status();
+    let voters = quorum
+        .voters
+        .iter()
+        .map(|(id, endpoints)| format!("{id} ({})", endpoints.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let offset = |offset: Option<u64>| offset.map_or_else(|| "none".to_string(), |o| o.to_string());
     let head = html! {
         link rel="stylesheet" href={ "/static/uplot-" (UPLOT_VERSION) ".min.css" };
         script src={ "/static/uplot-" (UPLOT_VERSION) ".iife.min.js" } defer {}
@@ -54,6 +63,17 @@ pub async fn overview(Console(broker): Console) -> Page {
             ("Kafka listeners", listeners),
             ("Log dirs", broker.config.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")),
         ]))
+        h2 { "Metadata quorum" }
+        div #quorum {
+            (facts([
+                ("Leader", quorum.leader.map_or_else(|| "none".to_string(), |id| id.to_string())),
+                ("Leader epoch", quorum.epoch.to_string()),
+                ("This node", quorum.role.to_string()),
+                ("Committed offset", offset(quorum.committed_offset)),
+                ("Last log offset", offset(quorum.last_offset)),
+                ("Voters", voters),
+            ]))
+        }
         h2 { "Totals" }
         (facts([
             ("Brokers", "1".to_string()),

@@ -13,10 +13,11 @@ use tidelog_protocol::messages::describe_producers_request::{DescribeProducersRe
 use tidelog_protocol::messages::describe_producers_response::ProducerState;
 use tidelog_protocol::records::RecordBatch;
 
+use super::auth::Viewer;
 use super::layout::{facts, page, table};
 use super::messages::{utc, BatchInfo};
 use super::topics::bytes_text;
-use super::{blocking, number, partition, segment, snapshot_off_reactor, Console, Page, PageError};
+use super::{blocking, number, readable_partition, segment, snapshot_off_reactor, Console, Page, PageError};
 use crate::handlers;
 
 /// Batches listed on one page of a segment, at most.
@@ -24,8 +25,8 @@ const MAX_BATCHES: usize = 200;
 /// Index entries listed, at most, of each index.
 const MAX_INDEX_ENTRIES: usize = 500;
 
-pub async fn list(Console(broker): Console, Path((topic, index)): Path<(String, String)>) -> Page {
-    let partition = partition(&broker, &topic, &index)?;
+pub async fn list(Console(broker): Console, viewer: Viewer, Path((topic, index)): Path<(String, String)>) -> Page {
+    let partition = readable_partition(&broker, &viewer, &topic, &index)?;
     let snapshot = snapshot_off_reactor(partition.clone()).await?;
     let rows: Vec<(i64, String, u64, i64, i64)> = snapshot
         .segments()
@@ -98,11 +99,12 @@ struct Inspected {
 
 pub async fn segment_page(
     Console(broker): Console,
+    viewer: Viewer,
     Path((topic, index, base)): Path<(String, String, String)>,
     query: Result<Query<SegmentQuery>, QueryRejection>,
 ) -> Page {
     let query = query?.0;
-    let partition = partition(&broker, &topic, &index)?;
+    let partition = readable_partition(&broker, &viewer, &topic, &index)?;
     let base_offset: i64 = number("Segment base offset", &base)
         .map_err(|_| PageError::not_found(format!("Partition {index} of {topic} has no segment {base}.")))?;
     let snapshot = snapshot_off_reactor(partition).await?;

@@ -1,16 +1,17 @@
-//! The overview, the topic list with the create form, and a topic's page: its partitions
+//! The topic list (with each topic's rates in and out) and the create form, and a topic's page: its partitions
 //! (log start, high watermark, last stable offset, size, segments), its configs with their
 //! sources, and the delete form. Creating and deleting go through the CreateTopics and
 //! DeleteTopics handlers, with their checks.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::Form;
+use axum::{Extension, Form};
 use maud::html;
 use serde::Deserialize;
 use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
@@ -22,10 +23,12 @@ use tidelog_protocol::messages::incremental_alter_configs_request::{
 };
 use tidelog_protocol::ErrorCode;
 
+use super::auth::Viewer;
 use super::layout::{facts, page, table};
-use super::{blocking, name_value_lines, number, see_other, segment, unknown_topic, Console, Page, PageError};
+use super::rates::{TopicRates, MIN_WINDOW};
+use super::{blocking, name_value_lines, number, only, see_other, segment, unknown_topic, Console, Page, PageError};
+use crate::authorizer::ResourceType;
 use crate::broker::{is_internal_topic, Broker};
-use crate::handlers;
 use crate::partitions::last_stable_offset;
 use crate::topic_config::{ConfigSource, RESOURCE_TOPIC};
 
@@ -39,26 +42,49 @@ pub(super) fn topic_sizes(broker: &Broker) -> BTreeMap<String, u64> {
     sizes
 }
 
-pub async fn list(Console(broker): Console) -> Page {
+pub async fn list(Console(broker): Console, viewer: Viewer, Extension(rates): Extension<Arc<TopicRates>>) -> Page {
     let topics: Vec<(String, i32)> = broker
         .metadata
         .image()
         .topics()
         .map(|t| (t.name.clone(), t.partitions))
+        .filter(|(name, _)| viewer.may_describe(&broker, ResourceType::Topic, name))
         .collect();
     let sizes = topic_sizes(&broker);
+    let rates = rates.sample(&broker.metrics, Instant::now());
+    let columns = [
+        "Topic",
+        "Partitions",
+        "Records",
+        "Size",
+        "In",
+        "Records in",
+        "Out",
+        "Records out",
+    ];
     let body = html! {
-        (table("topics", ["Topic", "Partitions", "Records", "Size"], html! {
+        (table("topics", columns, html! {
             @for (name, partitions) in &topics {
+                @let rate = rates.as_ref().map(|r| r.of(name));
                 tr {
                     td { a href={ "/topics/" (segment(name)) } { (name) }
                         @if is_internal_topic(name) { " " span.note { "(internal)" } } }
                     td.num { (partitions) }
                     td.num { (records_in(&broker, name, *partitions)) }
                     td.num { (bytes_text(sizes.get(name).copied().unwrap_or(0))) }
+                    td.num.produce-bytes { (per_second(rate.map(|r| r.produce_bytes), bytes_rate_text)) }
+                    td.num.produce-records { (per_second(rate.map(|r| r.produce_records), records_rate_text)) }
+                    td.num.fetch-bytes { (per_second(rate.map(|r| r.fetch_bytes), bytes_rate_text)) }
+                    td.num.fetch-records { (per_second(rate.map(|r| r.fetch_records), records_rate_text)) }
                 }
             }
         }))
+        p.note #rates-window {
+            @match &rates {
+                Some(rates) => { "Rates over the " (format!("{:.1}", rates.window.as_secs_f64())) " s between the last two views of this page (" (MIN_WINDOW.as_secs()) " s apart at least)." }
+                None => { "Rates show from the next view of this page, " (MIN_WINDOW.as_secs()) " s from now or later: they are the change in the counters of " a href="/metrics" { "/metrics" } " between views." }
+            }
+        }
         h2 { "Create a topic" }
         form.card method="post" action="/topics" {
             label { "Name" input name="name" required; }
@@ -68,6 +94,19 @@ pub async fn list(Console(broker): Console) -> Page {
         }
     };
     Ok(page("Topics", body).into_response())
+}
+
+/// A rate's cell: `-` before there is a rate.
+fn per_second(rate: Option<f64>, text: fn(f64) -> String) -> String {
+    rate.map_or_else(|| "-".to_string(), text)
+}
+
+fn bytes_rate_text(rate: f64) -> String {
+    format!("{}/s", bytes_text(rate.round() as u64))
+}
+
+fn records_rate_text(rate: f64) -> String {
+    format!("{rate:.1}/s")
 }
 
 /// Records between log start and high watermark over a topic's partitions (compaction
@@ -87,7 +126,7 @@ pub struct NewTopicForm {
     configs: String,
 }
 
-pub async fn create(Console(broker): Console, form: Result<Form<NewTopicForm>, FormRejection>) -> Page {
+pub async fn create(Console(broker): Console, viewer: Viewer, form: Result<Form<NewTopicForm>, FormRejection>) -> Page {
     let form = form?.0;
     let name = form.name.trim().to_string();
     let num_partitions = number("Partitions", &form.partitions)?;
@@ -109,7 +148,7 @@ pub async fn create(Console(broker): Console, form: Result<Form<NewTopicForm>, F
         }],
         ..Default::default()
     };
-    let response = handlers::create_topics::respond(&broker, request, |_| unauthenticated_may_change(&broker));
+    let response = call!(&broker, viewer, create_topics, request, CreateTopics)?;
     match response.topics.into_iter().next() {
         Some(t) if t.error_code == 0 => Ok(see_other(&format!("/topics/{}", segment(&name)))),
         Some(t) => Err(PageError::kafka(ErrorCode(t.error_code), t.error_message)),
@@ -117,14 +156,7 @@ pub async fn create(Console(broker): Console, form: Result<Form<NewTopicForm>, F
     }
 }
 
-/// Whether the console, whose HTTP users are not authenticated, may create and delete
-/// topics: only without an authorizer, or it would be a way around the ACLs (its forms are
-/// then refused TOPIC_AUTHORIZATION_FAILED).
-fn unauthenticated_may_change(broker: &Broker) -> bool {
-    broker.config.authorizer.is_none()
-}
-
-pub async fn delete(Console(broker): Console, Path(topic): Path<String>) -> Page {
+pub async fn delete(Console(broker): Console, viewer: Viewer, Path(topic): Path<String>) -> Page {
     // Deleting `__consumer_offsets` or `__transaction_state` would drop every group's
     // offsets or every transaction's state: not a button's work.
     if is_internal_topic(&topic) {
@@ -137,7 +169,7 @@ pub async fn delete(Console(broker): Console, Path(topic): Path<String>) -> Page
         topic_names: vec![topic.clone()],
         ..Default::default()
     };
-    let response = handlers::delete_topics::respond(&broker, request, |_| unauthenticated_may_change(&broker));
+    let response = call!(&broker, viewer, delete_topics, request, DeleteTopics)?;
     match response.responses.into_iter().next() {
         Some(r) if r.error_code == 0 => Ok(see_other("/topics")),
         Some(r) => Err(PageError::kafka(ErrorCode(r.error_code), r.error_message)),
@@ -155,7 +187,10 @@ struct PartitionRow {
     segments: usize,
 }
 
-pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page {
+pub async fn topic(Console(broker): Console, viewer: Viewer, Path(topic): Path<String>) -> Page {
+    if !viewer.may_describe(&broker, ResourceType::Topic, &topic) {
+        return Err(PageError::kafka(ErrorCode::TOPIC_AUTHORIZATION_FAILED, None));
+    }
     let meta = broker
         .metadata
         .image()
@@ -184,7 +219,7 @@ pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page 
             .collect()
     })
     .await?;
-    let configs = describe_configs(&broker, &topic).await?;
+    let configs = describe_configs(&broker, &viewer, &topic).await?;
     let base = format!("/topics/{}", segment(&topic));
     let body = html! {
         (facts([("Topic id", meta.id.to_string()), ("Partitions", meta.partitions.to_string())]))
@@ -239,7 +274,11 @@ pub async fn topic(Console(broker): Console, Path(topic): Path<String>) -> Page 
 }
 
 /// A topic's configs as the DescribeConfigs handler reports them, with their documentation.
-async fn describe_configs(broker: &Arc<Broker>, topic: &str) -> Result<Vec<DescribeConfigsResourceResult>, PageError> {
+async fn describe_configs(
+    broker: &Arc<Broker>,
+    viewer: &Viewer,
+    topic: &str,
+) -> Result<Vec<DescribeConfigsResourceResult>, PageError> {
     let request = DescribeConfigsRequest {
         resources: vec![DescribeConfigsResource {
             resource_type: RESOURCE_TOPIC,
@@ -250,12 +289,8 @@ async fn describe_configs(broker: &Arc<Broker>, topic: &str) -> Result<Vec<Descr
         include_documentation: true,
         ..Default::default()
     };
-    let response = call!(broker, describe_configs, request, DescribeConfigs)?;
-    let result = response
-        .results
-        .into_iter()
-        .next()
-        .ok_or_else(|| PageError::kafka(ErrorCode::UNKNOWN_SERVER_ERROR, None))?;
+    let response = call!(broker, viewer, describe_configs, request, DescribeConfigs)?;
+    let result = only(response.results)?;
     match ErrorCode(result.error_code) {
         ErrorCode::NONE => Ok(result.configs),
         code => Err(PageError::kafka(code, result.error_message)),
@@ -288,6 +323,7 @@ pub struct ConfigForm {
 /// (SET or DELETE), with its validation and its messages.
 pub async fn alter_config(
     Console(broker): Console,
+    viewer: Viewer,
     Path(topic): Path<String>,
     form: Result<Form<ConfigForm>, FormRejection>,
 ) -> Page {
@@ -311,7 +347,13 @@ pub async fn alter_config(
         }],
         ..Default::default()
     };
-    let response = call!(&broker, incremental_alter_configs, request, IncrementalAlterConfigs)?;
+    let response = call!(
+        &broker,
+        viewer,
+        incremental_alter_configs,
+        request,
+        IncrementalAlterConfigs
+    )?;
     match response.responses.into_iter().next() {
         Some(r) if r.error_code == 0 => Ok(see_other(&format!(
             "/topics/{}#config-{}",

@@ -13,12 +13,14 @@ use tidelog_protocol::messages::describe_producers_request::{DescribeProducersRe
 use tidelog_protocol::messages::describe_producers_response::PartitionResponse;
 use tidelog_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
 use tidelog_protocol::messages::list_transactions_request::ListTransactionsRequest;
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ApiKey, ErrorCode};
 
+use super::auth::Viewer;
 use super::layout::{page, table};
 use super::messages::utc;
 use super::segments::producer_table;
 use super::{blocking, segment, unknown_topic, Console, Page, PageError};
+use crate::authorizer::ResourceType;
 use crate::handlers;
 
 #[derive(Debug, Default, Deserialize)]
@@ -26,10 +28,15 @@ pub struct TransactionsQuery {
     topic: Option<String>,
 }
 
-pub async fn transactions(Console(broker): Console, query: Result<Query<TransactionsQuery>, QueryRejection>) -> Page {
+pub async fn transactions(
+    Console(broker): Console,
+    viewer: Viewer,
+    query: Result<Query<TransactionsQuery>, QueryRejection>,
+) -> Page {
     let query = query?.0;
     let listed = call!(
         &broker,
+        viewer,
         list_transactions,
         ListTransactionsRequest::default(),
         ListTransactions
@@ -45,7 +52,7 @@ pub async fn transactions(Console(broker): Console, query: Result<Query<Transact
             .collect(),
         ..Default::default()
     };
-    let described = call!(&broker, describe_transactions, request, DescribeTransactions)?;
+    let described = call!(&broker, viewer, describe_transactions, request, DescribeTransactions)?;
     // An id expired between the two calls is answered TRANSACTIONAL_ID_NOT_FOUND: left out.
     let transactions: Vec<_> = described
         .transaction_states
@@ -57,6 +64,7 @@ pub async fn transactions(Console(broker): Console, query: Result<Query<Transact
     let producers: Option<Vec<PartitionResponse>> = match &topic {
         None => None,
         Some(topic) => {
+            viewer.require(&broker, ApiKey::DescribeProducers, ResourceType::Topic, topic)?;
             let partitions = broker
                 .metadata
                 .image()
@@ -85,7 +93,13 @@ pub async fn transactions(Console(broker): Console, query: Result<Query<Transact
             )
         }
     };
-    let topics: Vec<String> = broker.metadata.image().topics().map(|t| t.name.clone()).collect();
+    let topics: Vec<String> = broker
+        .metadata
+        .image()
+        .topics()
+        .map(|t| t.name.clone())
+        .filter(|name| viewer.may_describe(&broker, ResourceType::Topic, name))
+        .collect();
 
     let body = html! {
         h2 { "Transactions" }

@@ -18,6 +18,7 @@ use tidelog_protocol::messages::fetch_request::FetchRequest;
 use tidelog_protocol::messages::fetch_response::{
     AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
 };
+use tidelog_protocol::records::consumer_record_count;
 use tidelog_protocol::{ErrorCode, Payload, ResponseBody, Uuid};
 use tokio::time::Instant;
 use tracing::error;
@@ -191,8 +192,14 @@ async fn long_poll(broker: &Broker, plan: Plan, deadline: Instant) -> FetchRespo
         // or when there is nothing to fetch.
         let satisfied = bytes >= i64::from(plan.min_bytes) || errors || plan.wanted.is_empty();
         if satisfied || Instant::now() >= deadline {
-            for (topic, bytes) in read.into_iter().filter(|(_, b)| *b > 0) {
-                broker.metrics.fetched(topic, bytes as u64);
+            // `read` has one entry per topic of the response, in its order.
+            for ((topic, bytes), answered) in read.into_iter().zip(&response.responses) {
+                if bytes > 0 {
+                    let records = answered.partitions.iter().flat_map(|p| &p.records);
+                    broker
+                        .metrics
+                        .fetched(topic, bytes as u64, records.map(consumer_record_count).sum());
+                }
             }
             return response;
         }

@@ -19,7 +19,7 @@ use super::kraft::{Controller, KraftError, MetadataLog, MetadataLogSettings, MET
 use super::legacy::{self, CONVERTED_SUFFIX, LEGACY_LOG_FILE};
 use super::records::{self, Placement, Unsupported, METADATA_VERSION};
 use crate::authorizer::Acls;
-use crate::quorum::{Quorum, QuorumError};
+use crate::quorum::{Quorum, QuorumError, QuorumStatus};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -135,6 +135,11 @@ impl MetadataStore {
     /// The ACLs now, for a check (see the `acls` field).
     pub fn acls(&self) -> Arc<Acls> {
         self.acls.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Where the metadata quorum stands (the console's overview).
+    pub fn quorum_status(&self) -> QuorumStatus {
+        self.quorum.status()
     }
 
     pub fn image(&self) -> RwLockReadGuard<'_, MetadataImage> {

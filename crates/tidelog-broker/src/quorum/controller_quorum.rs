@@ -217,6 +217,11 @@ impl Quorum {
     pub fn with_image<R>(&self, read: impl FnOnce(&KraftImage) -> R) -> R {
         self.image.with_image(read)
     }
+
+    /// Leader, epoch, committed offset and voters, for the console.
+    pub fn status(&self) -> super::QuorumStatus {
+        super::QuorumStatus::of(&self.raft.metrics().borrow())
+    }
 }
 
 impl Drop for Quorum {

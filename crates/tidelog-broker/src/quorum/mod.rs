@@ -12,11 +12,13 @@ mod controller_quorum;
 pub mod log_store;
 mod network;
 pub mod state_machine;
+mod status;
 pub mod types;
 
 pub use controller_quorum::{Quorum, QuorumError};
 pub use log_store::LogStore;
 pub use state_machine::StateMachine;
+pub use status::QuorumStatus;
 pub use types::{MetadataEntry, NodeId, Payload, Proposal, TypeConfig, VoterEndpoint, VoterNode};
 
 #[cfg(test)]

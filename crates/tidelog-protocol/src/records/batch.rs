@@ -7,7 +7,10 @@
 //! producerId i64 | producerEpoch i16 | baseSequence i32 | recordCount i32`.
 //! `batchLength` counts the bytes after itself; the CRC-32C covers attributes to the end.
 
+use std::os::unix::fs::FileExt;
+
 use super::{decompress, Compression, Records, RecordsError};
+use crate::Payload;
 use bytes::Bytes;
 
 const BASE_OFFSET: usize = 0;
@@ -361,6 +364,38 @@ impl BatchHeader {
     pub fn size_in_bytes(&self) -> usize {
         declared_size(&self.bytes).expect("checked by parse")
     }
+}
+
+/// The records a consumer gets from `records`, whole batches as a fetch answers them:
+/// the `recordCount` of each batch header but control batches' (transaction markers),
+/// read header by header (61 bytes each, from memory or the file), never the records.
+/// Counting stops at a header it cannot read or a batch cut short: the figure is for
+/// metrics, and the fetch that sent the bytes is not the place to fail on them.
+pub fn consumer_record_count(records: &Payload) -> u64 {
+    let mut header = [0u8; HEADER_LEN];
+    let (mut position, mut count) = (0usize, 0u64);
+    while position + HEADER_LEN <= records.len() {
+        let read = match records {
+            Payload::Memory(bytes) => {
+                header.copy_from_slice(&bytes[position..position + HEADER_LEN]);
+                Ok(())
+            }
+            Payload::File(region) => region
+                .file()
+                .read_exact_at(&mut header, region.offset() + position as u64),
+        };
+        let Some(batch) = read.ok().and_then(|()| BatchHeader::parse(&header).ok()) else {
+            break;
+        };
+        position += batch.size_in_bytes();
+        if position > records.len() {
+            break;
+        }
+        if !batch.is_control() {
+            count += batch.record_count().max(0) as u64;
+        }
+    }
+    count
 }
 
 /// Iterator over concatenated batches, yielding zero-copy slices of the input.
