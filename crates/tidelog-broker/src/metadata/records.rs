@@ -2,19 +2,28 @@
 //! 4.0 writes them (metadata.version 4.0-IV3), and back: the broker's [`MetadataImage`] of
 //! a [`KraftImage`], refusing what this node cannot serve.
 
+use std::collections::BTreeMap;
 use tidelog_protocol::metadata::records::{
-    access_control_entry_record::AccessControlEntryRecord, config_record::ConfigRecord,
-    feature_level_record::FeatureLevelRecord, partition_record::PartitionRecord,
-    producer_ids_record::ProducerIdsRecord, remove_access_control_entry_record::RemoveAccessControlEntryRecord,
-    remove_topic_record::RemoveTopicRecord, remove_user_scram_credential_record::RemoveUserScramCredentialRecord,
-    topic_record::TopicRecord, user_scram_credential_record::UserScramCredentialRecord,
+    access_control_entry_record::AccessControlEntryRecord,
+    client_quota_record::{ClientQuotaRecord, EntityData},
+    config_record::ConfigRecord,
+    feature_level_record::FeatureLevelRecord,
+    partition_record::PartitionRecord,
+    producer_ids_record::ProducerIdsRecord,
+    remove_access_control_entry_record::RemoveAccessControlEntryRecord,
+    remove_topic_record::RemoveTopicRecord,
+    remove_user_scram_credential_record::RemoveUserScramCredentialRecord,
+    topic_record::TopicRecord,
+    user_scram_credential_record::UserScramCredentialRecord,
 };
+
 use tidelog_protocol::metadata::{MetadataRecord, VersionedRecord};
 use tidelog_protocol::Uuid;
 
 use super::image::{MetadataEvent, MetadataImage, TopicMeta};
 use super::kraft::{ConfigResource, KraftImage};
 use crate::authorizer::{AclBinding, AclOperation, PatternType, Permission, ResourceType};
+use crate::client_quotas::QuotaEntity;
 use crate::features;
 use crate::scram::{ScramCredential, ScramMechanism};
 
@@ -135,6 +144,28 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: Place
                 )
             }));
         }
+        MetadataEvent::ClientQuotasAltered { changes } => {
+            records.extend(changes.iter().map(|(entity, key, value)| {
+                let entity = entity
+                    .iter()
+                    .map(|(entity_type, entity_name)| EntityData {
+                        entity_type: entity_type.clone(),
+                        entity_name: entity_name.clone(),
+                        ..Default::default()
+                    })
+                    .collect();
+                versioned(
+                    0,
+                    MetadataRecord::ClientQuotaRecord(ClientQuotaRecord {
+                        entity,
+                        key: key.clone(),
+                        value: value.unwrap_or(0.0),
+                        remove: value.is_none(),
+                        ..Default::default()
+                    }),
+                )
+            }));
+        }
     }
     records
 }
@@ -157,7 +188,25 @@ pub fn records_of_image(image: &MetadataImage, placement: Placement) -> Vec<Vers
         acls: image.acls().iter().map(|(id, acl)| (*id, acl.clone())).collect(),
     };
     records.extend(records_of(&acls, &empty, placement));
+    records.extend(records_of(
+        &quotas_of(image.client_quotas().entities()),
+        &empty,
+        placement,
+    ));
     records
+}
+
+/// The event that sets every value of `quotas`.
+fn quotas_of(quotas: &BTreeMap<QuotaEntity, BTreeMap<String, f64>>) -> MetadataEvent {
+    let changes = quotas
+        .iter()
+        .flat_map(|(entity, values)| {
+            values
+                .iter()
+                .map(|(key, value)| (entity.clone(), key.clone(), Some(*value)))
+        })
+        .collect();
+    MetadataEvent::ClientQuotasAltered { changes }
 }
 
 /// The feature levels a new metadata log starts with: metadata.version, and every feature
@@ -235,6 +284,7 @@ pub fn image_of(kraft: &KraftImage, node_id: i32) -> Result<MetadataImage, Unsup
     });
     let acls = kraft.acls().values().filter_map(|r| Some((r.id, acl_of(r)?))).collect();
     image.apply(&MetadataEvent::AclsCreated { acls });
+    image.apply(&quotas_of(kraft.client_quotas()));
     Ok(image)
 }
 
