@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use rdkafka::producer::Producer;
 use tidelog_broker::client_quotas::{CLIENT_ID as CLIENT_ID_ENTITY, PRODUCER_BYTE_RATE};
 use tidelog_protocol::messages::alter_client_quotas_request::{
     AlterClientQuotasRequest, EntityData, EntryData, OpData,
