@@ -91,8 +91,8 @@ enum BenchCommand {
     /// A producer quota against a broker of its own: a producer offering --offered-mb MB/s
     /// under a --quota-mb MB/s `producer_byte_rate`, beside one without a quota.
     ///
-    /// With the defaults it runs for about a minute and writes up to about 3 GB into
-    /// --work-dir (three producers at 50 MB/s for 20 s, at most).
+    /// With the defaults it runs for about a minute and writes up to about 5 GB into
+    /// --work-dir (three producers at 50 MB/s for 31 s, at most).
     Quota(quota::QuotaArgs),
 }
 
