@@ -33,6 +33,12 @@ const ANY: i8 = 2;
 /// An entity as (type, name), `None` the default.
 type Entity = Vec<(&'static str, Option<&'static str>)>;
 
+/// Quota keys set (`Some`) or removed (`None`).
+type Ops = Vec<(&'static str, Option<f64>)>;
+
+/// A describe filter's components: entity type, match type, name.
+type Filter = Vec<(&'static str, i8, Option<&'static str>)>;
+
 fn alter(raw: &mut RawClient, entity: &Entity, ops: &[(&str, Option<f64>)], validate_only: bool) -> (i16, String) {
     let request = AlterClientQuotasRequest {
         entries: vec![EntryData {
@@ -126,7 +132,7 @@ fn quota_apis_validate_as_kafka_does_and_keep_their_values_over_a_restart() {
     let invalid = ErrorCode::INVALID_REQUEST.0;
     let user = |name| ("user", Some(name));
     let client = |name| ("client-id", Some(name));
-    let cases: Vec<(Entity, Vec<(&str, Option<f64>)>, i16, &str)> = vec![
+    let cases: Vec<(Entity, Ops, i16, &str)> = vec![
         (vec![user("alice")], vec![("producer_byte_rate", Some(1024.0))], 0, ""),
         (
             vec![user("alice"), ("client-id", None)],
@@ -227,7 +233,7 @@ fn quota_apis_validate_as_kafka_does_and_keep_their_values_over_a_restart() {
 
     // Filters: exact, default and any names; strict keeps entities of the filter's types only.
     let alice = ("user", EXACT, Some("alice"));
-    let filters: Vec<(Vec<(&str, i8, Option<&str>)>, bool, Vec<&String>)> = vec![
+    let filters: Vec<(Filter, bool, Vec<&String>)> = vec![
         (vec![alice], false, vec![&all[0], &all[3]]),
         (vec![alice], true, vec![&all[3]]),
         (vec![("client-id", DEFAULT, None)], false, vec![&all[0], &all[1]]),
@@ -246,7 +252,7 @@ fn quota_apis_validate_as_kafka_does_and_keep_their_values_over_a_restart() {
         );
     }
     // Filters Kafka refuses, each the whole response's error.
-    let refused: Vec<(Vec<(&str, i8, Option<&str>)>, ErrorCode, &str)> = vec![
+    let refused: Vec<(Filter, ErrorCode, &str)> = vec![
         (
             vec![alice, ("user", ANY, None)],
             ErrorCode::INVALID_REQUEST,

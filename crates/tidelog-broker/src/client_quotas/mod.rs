@@ -89,7 +89,7 @@ impl ClientQuotaConfigs {
         let (u, c) = (Some(user), Some(client_id));
         // (entity's user, entity's client id) as (absent, default None, or named), and the
         // sensor's tags: the entity's scope.
-        let candidates: [(Option<Option<&str>>, Option<Option<&str>>, bool, bool); 8] = [
+        let candidates: [(Part, Part, bool, bool); 8] = [
             (Some(u), Some(c), true, true),
             (Some(u), Some(None), true, true),
             (Some(u), None, true, false),
@@ -118,9 +118,11 @@ impl ClientQuotaConfigs {
     }
 }
 
-/// The entity of a user part and a client id part, each absent, default (`Some(None)`) or
-/// named.
-pub fn entity_of(user: Option<Option<&str>>, client_id: Option<Option<&str>>) -> QuotaEntity {
+/// One entity type's part of an entity: absent, the default (`Some(None)`) or named.
+pub type Part<'a> = Option<Option<&'a str>>;
+
+/// The entity of a user part and a client id part.
+pub fn entity_of(user: Part, client_id: Part) -> QuotaEntity {
     let mut entity = QuotaEntity::new();
     if let Some(name) = user {
         entity.insert(USER.to_string(), name.map(str::to_string));
