@@ -22,8 +22,8 @@ use crate::clock::now_ms;
 pub use self::rate::{QuotaWindow, SampledRate};
 
 /// A quota entity: entity type (`user`, `client-id`, `ip`) to name, `None` for the type's
-/// default entity.
-pub type QuotaEntity = BTreeMap<String, Option<String>>;
+/// default entity, as the metadata image keeps it.
+pub use crate::metadata::kraft::QuotaEntity;
 
 pub const USER: &str = "user";
 pub const CLIENT_ID: &str = "client-id";
@@ -156,19 +156,11 @@ impl ClientQuotaManager {
         }
     }
 
-    /// Records `value` against the quota `key` of (`user`, `client_id`) at `now_ms`; the
-    /// time to throttle the client for, in ms: 0 under its quota or without one. Over it,
-    /// as Kafka's `QuotaUtils.throttleTime`: how long until the rate is back at the quota.
-    pub fn record(
-        &self,
-        configs: &ClientQuotaConfigs,
-        key: &str,
-        user: &str,
-        client_id: &str,
-        value: f64,
-        now_ms: i64,
-    ) -> i32 {
-        let Some((sensor, bound)) = configs.resolve(key, user, client_id) else {
+    /// Records `value` against `quota` at `now_ms`; the time to throttle the client for, in
+    /// ms: 0 under its quota or without one. Over it, as Kafka's `QuotaUtils.throttleTime`:
+    /// how long until the rate is back at the quota.
+    pub fn record(&self, quota: &RequestQuota, value: f64, now_ms: i64) -> i32 {
+        let Some((sensor, bound)) = quota.resolve() else {
             return 0;
         };
         let mut sensors = self.sensors.lock().unwrap_or_else(|e| e.into_inner());
@@ -189,16 +181,8 @@ impl ClientQuotaManager {
 
     /// Takes back `value` recorded at `now_ms` (a throttled fetch returns nothing, so what
     /// it would have returned does not count).
-    pub fn unrecord(
-        &self,
-        configs: &ClientQuotaConfigs,
-        key: &str,
-        user: &str,
-        client_id: &str,
-        value: f64,
-        now_ms: i64,
-    ) {
-        let Some((sensor, _)) = configs.resolve(key, user, client_id) else {
+    pub fn unrecord(&self, quota: &RequestQuota, value: f64, now_ms: i64) {
+        let Some((sensor, _)) = quota.resolve() else {
             return;
         };
         if let Some(rate) = self.sensors.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&sensor) {
@@ -208,8 +192,8 @@ impl ClientQuotaManager {
 
     /// The most a client may take in one quota window's span (Kafka's
     /// `getMaxValueInQuotaWindow`: quota × (samples − 1) × window); `None` without a quota.
-    pub fn max_in_window(&self, configs: &ClientQuotaConfigs, key: &str, user: &str, client_id: &str) -> Option<f64> {
-        let (_, bound) = configs.resolve(key, user, client_id)?;
+    pub fn max_in_window(&self, quota: &RequestQuota) -> Option<f64> {
+        let (_, bound) = quota.resolve()?;
         let span_seconds = (self.window.samples as f64 - 1.0) * self.window.window_ms as f64 / 1000.0;
         Some(bound * span_seconds)
     }
@@ -227,20 +211,20 @@ pub struct RequestQuota {
 }
 
 impl RequestQuota {
-    /// Records `value` at now; over the quota, mutes the connection. The throttle time in
-    /// ms for the response's `throttle_time_ms`.
+    /// Records `value` now; over the quota, mutes the connection. The throttle time in ms
+    /// for the response's `throttle_time_ms`.
     pub fn record(&self, manager: &ClientQuotaManager, value: f64) -> i32 {
-        let throttle = manager.record(&self.configs, self.key, &self.user, &self.client_id, value, now_ms());
+        let throttle = manager.record(self, value, now_ms());
         self.throttle.mute(throttle);
         throttle
     }
 
     pub fn unrecord(&self, manager: &ClientQuotaManager, value: f64) {
-        manager.unrecord(&self.configs, self.key, &self.user, &self.client_id, value, now_ms());
+        manager.unrecord(self, value, now_ms());
     }
 
-    pub fn max_in_window(&self, manager: &ClientQuotaManager) -> Option<f64> {
-        manager.max_in_window(&self.configs, self.key, &self.user, &self.client_id)
+    fn resolve(&self) -> Option<(SensorKey, f64)> {
+        self.configs.resolve(self.key, &self.user, &self.client_id)
     }
 }
 
@@ -321,23 +305,30 @@ mod tests {
         assert_ne!(a, b);
     }
 
+    fn quota(configs: &ClientQuotaConfigs, client_id: &str) -> RequestQuota {
+        RequestQuota {
+            configs: Arc::new(configs.clone()),
+            key: PRODUCER_BYTE_RATE,
+            user: "u".into(),
+            client_id: client_id.into(),
+            throttle: Arc::default(),
+        }
+    }
+
     #[test]
     fn a_client_over_its_quota_is_throttled_until_back_at_it() {
         let configs = configs(&[(entity_of(None, Some(Some("app"))), 1000.0)]);
         let manager = ClientQuotaManager::new(QuotaWindow::default());
-        let record = |bytes, now| manager.record(&configs, PRODUCER_BYTE_RATE, "u", "app", bytes, now);
+        let app = quota(&configs, "app");
         // 10 s of samples at least: 10000 bytes is the quota's worth.
-        assert_eq!(record(10_000.0, 0), 0);
+        assert_eq!(manager.record(&app, 10_000.0, 0), 0);
         // 20000 over 10 s: 2000 a second, twice the quota: 10 s more to be back at it.
-        assert_eq!(record(10_000.0, 0), 10_000);
+        assert_eq!(manager.record(&app, 10_000.0, 0), 10_000);
         // Another client id has no quota.
-        assert_eq!(manager.record(&configs, PRODUCER_BYTE_RATE, "u", "other", 1e9, 0), 0);
-        manager.unrecord(&configs, PRODUCER_BYTE_RATE, "u", "app", 10_000.0, 0);
-        assert_eq!(record(0.0, 0), 0);
-        assert_eq!(
-            manager.max_in_window(&configs, PRODUCER_BYTE_RATE, "u", "app"),
-            Some(10_000.0)
-        );
+        assert_eq!(manager.record(&quota(&configs, "other"), 1e9, 0), 0);
+        manager.unrecord(&app, 10_000.0, 0);
+        assert_eq!(manager.record(&app, 0.0, 0), 0);
+        assert_eq!(manager.max_in_window(&app), Some(10_000.0));
     }
 
     #[test]

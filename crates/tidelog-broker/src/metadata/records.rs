@@ -4,24 +4,18 @@
 
 use std::collections::BTreeMap;
 use tidelog_protocol::metadata::records::{
-    access_control_entry_record::AccessControlEntryRecord,
-    client_quota_record::{ClientQuotaRecord, EntityData},
-    config_record::ConfigRecord,
-    feature_level_record::FeatureLevelRecord,
-    partition_record::PartitionRecord,
-    producer_ids_record::ProducerIdsRecord,
-    remove_access_control_entry_record::RemoveAccessControlEntryRecord,
-    remove_topic_record::RemoveTopicRecord,
-    remove_user_scram_credential_record::RemoveUserScramCredentialRecord,
-    topic_record::TopicRecord,
-    user_scram_credential_record::UserScramCredentialRecord,
+    access_control_entry_record::AccessControlEntryRecord, config_record::ConfigRecord,
+    feature_level_record::FeatureLevelRecord, partition_record::PartitionRecord,
+    producer_ids_record::ProducerIdsRecord, remove_access_control_entry_record::RemoveAccessControlEntryRecord,
+    remove_topic_record::RemoveTopicRecord, remove_user_scram_credential_record::RemoveUserScramCredentialRecord,
+    topic_record::TopicRecord, user_scram_credential_record::UserScramCredentialRecord,
 };
 
 use tidelog_protocol::metadata::{MetadataRecord, VersionedRecord};
 use tidelog_protocol::Uuid;
 
 use super::image::{MetadataEvent, MetadataImage, TopicMeta};
-use super::kraft::{ConfigResource, KraftImage};
+use super::kraft::{client_quota_record, ConfigResource, KraftImage};
 use crate::authorizer::{AclBinding, AclOperation, PatternType, Permission, ResourceType};
 use crate::client_quotas::QuotaEntity;
 use crate::features;
@@ -145,26 +139,11 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: Place
             }));
         }
         MetadataEvent::ClientQuotasAltered { changes } => {
-            records.extend(changes.iter().map(|(entity, key, value)| {
-                let entity = entity
+            records.extend(
+                changes
                     .iter()
-                    .map(|(entity_type, entity_name)| EntityData {
-                        entity_type: entity_type.clone(),
-                        entity_name: entity_name.clone(),
-                        ..Default::default()
-                    })
-                    .collect();
-                versioned(
-                    0,
-                    MetadataRecord::ClientQuotaRecord(ClientQuotaRecord {
-                        entity,
-                        key: key.clone(),
-                        value: value.unwrap_or(0.0),
-                        remove: value.is_none(),
-                        ..Default::default()
-                    }),
-                )
-            }));
+                    .map(|(entity, key, value)| versioned(0, client_quota_record(entity, key, *value))),
+            );
         }
     }
     records
