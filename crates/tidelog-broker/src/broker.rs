@@ -29,6 +29,7 @@ use tidelog_protocol::ErrorCode;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
+use crate::client_quotas::ClientQuotaManager;
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::coordinator::consumer::ConsumerGroups;
@@ -208,6 +209,8 @@ pub struct Broker {
     pub consumer_groups: ConsumerGroups,
     pub txns: TransactionCoordinator,
     pub metrics: Metrics,
+    /// The measured byte rates of clients under a quota.
+    pub client_quotas: ClientQuotaManager,
     /// Rejected connections and frames: which are logged one by one, and the summary of
     /// the others.
     pub rejections: crate::rejections::Rejections,
@@ -248,7 +251,9 @@ impl Broker {
             Duration::from_millis(config.group_consumer_heartbeat_interval_ms as u64),
             config.group_consumer_assignors.clone(),
         );
+        let client_quotas = ClientQuotaManager::new(config.quota_window);
         let broker = Arc::new(Broker {
+            client_quotas,
             config,
             cluster_id,
             metadata,

@@ -237,6 +237,9 @@ pub struct BrokerConfig {
     /// `max.connections`, `max.connections.per.ip` (and its overrides) and
     /// `max.connection.creation.rate`.
     pub connection_limits: crate::connection_quotas::ConnectionLimits,
+    /// `quota.window.num` windows of `quota.window.size.seconds` each, over which client
+    /// quotas are measured.
+    pub quota_window: crate::client_quotas::QuotaWindow,
     /// The TLS settings of each SSL and SASL_SSL listener, by listener name.
     pub tls: BTreeMap<String, TlsSettings>,
     /// ACLs enforced (`authorizer.class.name` is Kafka's StandardAuthorizer), with these
@@ -308,6 +311,7 @@ impl Default for BrokerConfig {
             oauthbearer: BTreeMap::new(),
             connections_max_reauth_ms: 0,
             connection_limits: Default::default(),
+            quota_window: Default::default(),
             authorizer: None,
             tls: BTreeMap::new(),
             explicit: BTreeMap::new(),
@@ -887,6 +891,10 @@ impl BrokerConfig {
                 }
                 // At least one: none a second would never accept a connection again.
                 "max.connection.creation.rate" => c.connection_limits.max_connection_creation_rate = at_least(k, v, 1)?,
+                "quota.window.num" => c.quota_window.samples = at_least(k, v, 1)?,
+                "quota.window.size.seconds" => {
+                    c.quota_window.window_ms = at_least::<i64>(k, v, 1)?.saturating_mul(1000)
+                }
                 "fetch.max.bytes" => c.fetch_max_bytes = at_least(k, v, 1024)?,
                 "log.flush.interval.messages" => c.log_flush_interval_messages = at_least(k, v, 1)?,
                 "log.flush.interval.ms" => c.log_flush_interval_ms = Some(at_least(k, v, 0)?),
@@ -1113,6 +1121,11 @@ impl BrokerConfig {
             (
                 "max.connection.creation.rate",
                 self.connection_limits.max_connection_creation_rate.to_string(),
+            ),
+            ("quota.window.num", self.quota_window.samples.to_string()),
+            (
+                "quota.window.size.seconds",
+                (self.quota_window.window_ms / 1000).to_string(),
             ),
             ("fetch.max.bytes", self.fetch_max_bytes.to_string()),
             (

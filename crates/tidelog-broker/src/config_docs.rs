@@ -155,6 +155,16 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "A SASL session's lifetime: past it the connection is closed unless it re-authenticated; 0 for none.",
     ),
     (
+        "quota.window.num",
+        ConfigType::Int,
+        "The number of samples a client quota is measured over.",
+    ),
+    (
+        "quota.window.size.seconds",
+        ConfigType::Int,
+        "The span of each client quota sample, in seconds.",
+    ),
+    (
         "max.connections.per.ip",
         ConfigType::Int,
         "The most connections open at once from one address; one more is closed at once.",

@@ -39,8 +39,9 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use crate::broker::Broker;
+use crate::client_quotas::Throttle;
 use crate::config::Listener;
-use crate::dispatch::{self, PendingResponse, Response};
+use crate::dispatch::{self, PendingResponse, Received, Response};
 use crate::handlers::{self, Principal};
 use crate::oauthbearer::Validator;
 use crate::sasl::{Accounts, Gate, Session, FAILED_AUTHENTICATION_DELAY};
@@ -139,7 +140,15 @@ async fn serve<R, W>(
         oauthbearer: oauthbearer.as_deref(),
         wall_clock_ms: &crate::clock::now_ms,
     };
+    // Set by a request over its client quota: nothing is read until it ends.
+    let throttle = Arc::new(Throttle::default());
     loop {
+        if let Some(until) = throttle.take() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+        }
         let frame = tokio::select! {
             frame = read_frame(&mut reader, session.max_frame(max_frame)) => frame,
             _ = shutdown.wait_for(|stop| *stop) => break,
@@ -157,6 +166,7 @@ async fn serve<R, W>(
             }
         };
         let received = std::time::Instant::now();
+        let size = frame.len();
         let prefix = RequestPrefix::peek(&frame);
         // The start of a frame that cannot be read is logged, but never before
         // authentication: it may hold a password.
@@ -177,7 +187,16 @@ async fn serve<R, W>(
             }
             Ok(request) => match session.gate(&request.body, &accounts, received) {
                 Gate::Dispatch => {
-                    let dispatched = dispatch::dispatch(&broker, request, &principal, &listener, peer, received).await;
+                    let dispatched = dispatch::dispatch(
+                        &broker,
+                        request,
+                        &principal,
+                        &listener,
+                        peer,
+                        Received { at: received, size },
+                        &throttle,
+                    )
+                    .await;
                     close_after = dispatched.close;
                     dispatched.response
                 }

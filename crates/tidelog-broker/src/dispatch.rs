@@ -13,6 +13,7 @@ use tidelog_protocol::{encode_response, ApiKey, DecodeError, Payload, Request, R
 use tracing::error;
 
 use crate::broker::Broker;
+use crate::client_quotas::Throttle;
 use crate::config::Listener;
 use crate::handlers::{self, Principal, Reply, RequestContext};
 use crate::metrics::RequestTimer;
@@ -48,15 +49,23 @@ macro_rules! route {
     };
 }
 
-/// `principal`, `listener` and `peer` are the connection's (see [`RequestContext`]);
-/// `received` is when the request's frame was read.
+/// A request's frame as it was read: when, and its size in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    pub at: Instant,
+    pub size: usize,
+}
+
+/// `principal`, `listener`, `peer` and `throttle` are the connection's (see
+/// [`RequestContext`]).
 pub async fn dispatch(
     broker: &Arc<Broker>,
     request: Request,
     principal: &Arc<Principal>,
     listener: &Arc<Listener>,
     peer: SocketAddr,
-    received: Instant,
+    received: Received,
+    throttle: &Arc<Throttle>,
 ) -> Dispatched {
     let correlation_id = request.header.correlation_id;
     let version = request.header.api_version;
@@ -80,8 +89,10 @@ pub async fn dispatch(
         principal: principal.clone(),
         listener: listener.clone(),
         peer,
+        request_size: received.size,
+        throttle: throttle.clone(),
     };
-    let mut timer = ctx.broker.metrics.request(api_key, received);
+    let mut timer = ctx.broker.metrics.request(api_key, received.at);
     let reply = route!(request.body, &ctx, {
         Produce => produce,
         Fetch => fetch,
@@ -127,6 +138,8 @@ pub async fn dispatch(
         DescribeAcls => describe_acls,
         CreateAcls => create_acls,
         DeleteAcls => delete_acls,
+        DescribeClientQuotas => describe_client_quotas,
+        AlterClientQuotas => alter_client_quotas,
     });
     timer.handled();
     Dispatched {

@@ -8,6 +8,7 @@
 pub mod authorized_operations;
 pub mod authorizer;
 pub mod broker;
+pub mod client_quotas;
 pub mod clock;
 pub mod config;
 pub mod config_docs;

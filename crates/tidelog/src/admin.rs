@@ -14,6 +14,8 @@ use std::time::Duration;
 use tidelog_protocol::codec::concat;
 use tidelog_protocol::frame::{frame_len, DEFAULT_MAX_FRAME_LEN};
 use tidelog_protocol::header::RequestHeader;
+use tidelog_protocol::messages::alter_client_quotas_request::AlterClientQuotasRequest;
+use tidelog_protocol::messages::alter_client_quotas_response::AlterClientQuotasResponse;
 use tidelog_protocol::messages::alter_user_scram_credentials_request::AlterUserScramCredentialsRequest;
 use tidelog_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResponse;
 use tidelog_protocol::messages::api_versions_request::ApiVersionsRequest;
@@ -28,6 +30,8 @@ use tidelog_protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use tidelog_protocol::messages::delete_topics_response::DeleteTopicsResponse;
 use tidelog_protocol::messages::describe_acls_request::DescribeAclsRequest;
 use tidelog_protocol::messages::describe_acls_response::DescribeAclsResponse;
+use tidelog_protocol::messages::describe_client_quotas_request::DescribeClientQuotasRequest;
+use tidelog_protocol::messages::describe_client_quotas_response::DescribeClientQuotasResponse;
 use tidelog_protocol::messages::describe_configs_request::DescribeConfigsRequest;
 use tidelog_protocol::messages::describe_configs_response::DescribeConfigsResponse;
 use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
@@ -113,6 +117,8 @@ calls! {
     DescribeAcls(DescribeAclsRequest) -> DescribeAclsResponse, oldest 1;
     CreateAcls(CreateAclsRequest) -> CreateAclsResponse, oldest 1;
     DeleteAcls(DeleteAclsRequest) -> DeleteAclsResponse, oldest 1;
+    DescribeClientQuotas(DescribeClientQuotasRequest) -> DescribeClientQuotasResponse, oldest 0;
+    AlterClientQuotas(AlterClientQuotasRequest) -> AlterClientQuotasResponse, oldest 0;
 }
 
 pub struct AdminClient {

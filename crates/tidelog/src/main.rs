@@ -11,6 +11,7 @@ mod interrupt;
 mod metrics;
 mod output;
 mod progress;
+mod quotas;
 mod serve;
 mod topics;
 mod users;
@@ -57,6 +58,8 @@ enum Command {
     Users(users::UsersArgs),
     /// List, add and remove ACLs (with `authorizer.class.name` set on the broker).
     Acls(acls::AclsArgs),
+    /// Describe and alter client quotas (byte rates by user, client id or both).
+    Quotas(quotas::QuotasArgs),
     /// Send each line of standard input to a topic as a record.
     Produce(console::ProduceArgs),
     /// Print a topic's records, a line each.
@@ -130,6 +133,7 @@ fn main() -> ExitCode {
         Command::Groups(args) => groups::run(args, bootstrap),
         Command::Users(args) => users::run(args, bootstrap),
         Command::Acls(args) => acls::run(args, bootstrap),
+        Command::Quotas(args) => quotas::run(args, bootstrap),
         Command::Produce(args) => console::produce(args, bootstrap).map_err(Failure::from),
         Command::Consume(args) => console::consume(args, bootstrap),
         Command::Bench(args) => bench::run(args, bootstrap),

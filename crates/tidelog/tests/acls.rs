@@ -867,6 +867,37 @@ fn cases() -> Vec<Case> {
                 })
             },
         ),
+        case(
+            "DescribeClientQuotas",
+            1,
+            allow(CLUSTER, "kafka-cluster", DESCRIBE_CONFIGS),
+            E::CLUSTER_AUTHORIZATION_FAILED,
+            || RequestBody::DescribeClientQuotas(Default::default()),
+        ),
+        case(
+            "AlterClientQuotas",
+            1,
+            allow(CLUSTER, "kafka-cluster", ALTER_CONFIGS),
+            E::CLUSTER_AUTHORIZATION_FAILED,
+            || {
+                RequestBody::AlterClientQuotas(alter_client_quotas_request::AlterClientQuotasRequest {
+                    entries: vec![alter_client_quotas_request::EntryData {
+                        entity: vec![alter_client_quotas_request::EntityData {
+                            entity_type: "user".into(),
+                            entity_name: Some("alice".into()),
+                            ..Default::default()
+                        }],
+                        ops: vec![alter_client_quotas_request::OpData {
+                            key: "producer_byte_rate".into(),
+                            value: 1e6,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+            },
+        ),
     ]
 }
 

@@ -52,6 +52,8 @@ pub const TABLE: &[(ApiKey, ResourceType, AclOperation)] = &[
     (ApiKey::DeleteAcls, Cluster, Alter),
     (ApiKey::DescribeUserScramCredentials, Cluster, Describe),
     (ApiKey::AlterUserScramCredentials, Cluster, Alter),
+    (ApiKey::DescribeClientQuotas, Cluster, DescribeConfigs),
+    (ApiKey::AlterClientQuotas, Cluster, AlterConfigs),
     (ApiKey::DescribeConfigs, Topic, DescribeConfigs),
     (ApiKey::DescribeConfigs, Cluster, DescribeConfigs),
     (ApiKey::DescribeConfigs, Group, DescribeConfigs),

@@ -78,6 +78,8 @@ const ADVERTISED: &[(ApiKey, RangeInclusive<i16>)] = &[
     (ApiKey::DescribeAcls, super::describe_acls::VERSIONS),
     (ApiKey::CreateAcls, super::create_acls::VERSIONS),
     (ApiKey::DeleteAcls, super::delete_acls::VERSIONS),
+    (ApiKey::DescribeClientQuotas, super::describe_client_quotas::VERSIONS),
+    (ApiKey::AlterClientQuotas, super::alter_client_quotas::VERSIONS),
 ];
 
 /// Every API served, with its versions.

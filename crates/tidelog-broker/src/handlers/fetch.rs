@@ -25,12 +25,16 @@ use tracing::error;
 
 use crate::authorizer::ResourceType;
 use crate::broker::Broker;
-use crate::fetch_session::{SessionPartition, SessionPartitions, SessionRequest};
+use crate::client_quotas::{RequestQuota, CONSUMER_BYTE_RATE};
+use crate::fetch_session::{PartitionKey, SentState, SessionPartition, SessionPartitions, SessionRequest};
 use crate::handlers::{Reply, RequestContext};
 use crate::partitions::last_stable_offset;
 
 /// The versions served, as ApiVersions advertises them: 4 to 18.
 pub const VERSIONS: RangeInclusive<i16> = 4..=18;
+
+/// The first Fetch version whose client waits out its own throttle time (KIP-219).
+const CLIENT_THROTTLES_VERSION: i16 = 8;
 
 /// Isolation level READ_COMMITTED: the response carries an aborted-transactions list.
 const READ_COMMITTED: i8 = 1;
@@ -115,21 +119,78 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
         }
     };
     let denied = denied_topics(ctx, &wanted);
+    // A consumer under a quota asks for at most what its quota allows in the quota's span
+    // (Kafka's `getMaxValueInQuotaWindow`), and never waits for more.
+    let quota = ctx.quota(CONSUMER_BYTE_RATE);
+    let quota_bytes = quota.as_ref().and_then(|q| broker.client_quotas.max_in_window(q));
+    let max_bytes = quota_bytes.map_or(request.max_bytes, |q| {
+        request.max_bytes.min(q.min(i32::MAX as f64) as i32)
+    });
     let plan = Plan {
         denied,
         session_id,
         incremental,
         wanted,
-        max_bytes: request.max_bytes,
-        min_bytes: request.min_bytes,
+        max_bytes,
+        min_bytes: request.min_bytes.min(max_bytes),
         read_committed: request.isolation_level == READ_COMMITTED,
         by_topic_id,
     };
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let broker = broker.clone();
     Reply::Later(Box::pin(async move {
-        ResponseBody::Fetch(long_poll(&broker, plan, deadline).await)
+        let read = long_poll(&broker, &plan, deadline).await;
+        let response = match quota {
+            None => sent(&broker, &plan, read),
+            Some(quota) => throttled_or_sent(&broker, &plan, read, &quota, version).await,
+        };
+        ResponseBody::Fetch(response)
     }))
+}
+
+/// As Kafka: the response's bytes count against the consumer's quota; over it, the client
+/// gets an empty response saying how long to wait, the bytes are taken back (they were not
+/// sent), and the connection reads nothing for that long. Before KIP-219 (v8) the broker
+/// holds the response for that long instead.
+async fn throttled_or_sent(
+    broker: &Broker,
+    plan: &Plan,
+    read: Read<'_>,
+    quota: &RequestQuota,
+    version: i16,
+) -> FetchResponse {
+    let bytes = read.bytes.iter().map(|(_, b)| *b).sum::<i64>() as f64;
+    let throttle = quota.record(&broker.client_quotas, bytes);
+    if throttle == 0 {
+        return sent(broker, plan, read);
+    }
+    quota.unrecord(&broker.client_quotas, bytes);
+    if version < CLIENT_THROTTLES_VERSION {
+        tokio::time::sleep(Duration::from_millis(throttle as u64)).await;
+    }
+    FetchResponse {
+        throttle_time_ms: throttle,
+        session_id: plan.session_id,
+        ..Default::default()
+    }
+}
+
+/// The response of a read that goes out: the session learns what its client now knows,
+/// and the bytes are counted.
+fn sent(broker: &Broker, plan: &Plan, read: Read<'_>) -> FetchResponse {
+    if plan.session_id != 0 {
+        broker.fetch_sessions.record_sent(plan.session_id, read.sent);
+    }
+    // `read.bytes` has one entry per topic of the response, in its order.
+    for ((topic, bytes), answered) in read.bytes.into_iter().zip(&read.response.responses) {
+        if bytes > 0 {
+            let records = answered.partitions.iter().flat_map(|p| &p.records);
+            broker
+                .metrics
+                .fetched(topic, bytes as u64, records.map(consumer_record_count).sum());
+        }
+    }
+    read.response
 }
 
 fn session_entry(w: &Wanted) -> SessionPartition {
@@ -180,28 +241,27 @@ fn forgotten_partitions(broker: &Broker, request: &FetchRequest, by_topic_id: bo
     keys
 }
 
+/// One pass over the wanted partitions: the response, its record bytes by topic (in the
+/// order of its topics), and the partition states it tells an incremental session's client.
+struct Read<'p> {
+    response: FetchResponse,
+    bytes: Vec<(&'p str, i64)>,
+    sent: Vec<(PartitionKey, SentState)>,
+}
+
 /// Reads until `min_bytes` are there, an error shows up, or the deadline passes; new data
 /// (a high watermark moving, which is also what moves a last stable offset) wakes it early.
-async fn long_poll(broker: &Broker, plan: Plan, deadline: Instant) -> FetchResponse {
+async fn long_poll<'p>(broker: &Broker, plan: &'p Plan, deadline: Instant) -> Read<'p> {
     let mut changes = broker.partitions.flusher.data_changes();
     loop {
         changes.borrow_and_update();
-        let (response, read, errors) = read_all(broker, &plan);
-        let bytes = read.iter().map(|(_, b)| b).sum::<i64>();
+        let (read, errors) = read_all(broker, plan);
+        let bytes = read.bytes.iter().map(|(_, b)| b).sum::<i64>();
         // As Kafka: answer at once with `min_bytes` reached (so always for 0), on an error,
         // or when there is nothing to fetch.
         let satisfied = bytes >= i64::from(plan.min_bytes) || errors || plan.wanted.is_empty();
         if satisfied || Instant::now() >= deadline {
-            // `read` has one entry per topic of the response, in its order.
-            for ((topic, bytes), answered) in read.into_iter().zip(&response.responses) {
-                if bytes > 0 {
-                    let records = answered.partitions.iter().flat_map(|p| &p.records);
-                    broker
-                        .metrics
-                        .fetched(topic, bytes as u64, records.map(consumer_record_count).sum());
-                }
-            }
-            return response;
+            return read;
         }
         tokio::select! {
             _ = changes.changed() => {}
@@ -210,9 +270,8 @@ async fn long_poll(broker: &Broker, plan: Plan, deadline: Instant) -> FetchRespo
     }
 }
 
-/// One pass over the wanted partitions: the response, its record bytes by topic (in the
-/// order of its topics), and whether a partition had an error.
-fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (FetchResponse, Vec<(&'p str, i64)>, bool) {
+/// One pass over the wanted partitions, and whether a partition had an error.
+fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (Read<'p>, bool) {
     let max_bytes = plan.max_bytes.min(broker.config.fetch_max_bytes);
     let mut remaining = i64::from(max_bytes.max(0));
     let mut total = 0i64;
@@ -257,15 +316,17 @@ fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (FetchResponse, Vec<(&'p str
         responses.last_mut().expect("pushed above").partitions.push(data);
         read.last_mut().expect("pushed above").1 += len;
     }
-    if plan.session_id != 0 {
-        broker.fetch_sessions.record_sent(plan.session_id, sent);
-    }
     let response = FetchResponse {
         session_id: plan.session_id,
         responses,
         ..Default::default()
     };
-    (response, read, errors)
+    let read = Read {
+        response,
+        bytes: read,
+        sent,
+    };
+    (read, errors)
 }
 
 /// The topics of `wanted` the principal may not read: each checked once, however many of

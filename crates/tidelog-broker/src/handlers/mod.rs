@@ -18,11 +18,13 @@ use tidelog_protocol::{ApiKey, ResponseBody};
 
 use crate::authorizer::{self, table, AclOperation, Requester, ResourceType, CLUSTER_NAME};
 use crate::broker::{ApiError, Broker};
+use crate::client_quotas::{RequestQuota, Throttle};
 use crate::config::Listener;
 
 pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
@@ -36,6 +38,7 @@ pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_acls;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -83,6 +86,10 @@ pub struct RequestContext {
     /// protocol and the host and port clients are told to use.
     pub listener: Arc<Listener>,
     pub peer: SocketAddr,
+    /// The request frame's size in bytes, as a produce quota counts it.
+    pub request_size: usize,
+    /// The connection's mute, for a client over its quota.
+    pub throttle: Arc<Throttle>,
 }
 
 impl RequestContext {
@@ -98,7 +105,24 @@ impl RequestContext {
             principal: Arc::new(Principal::anonymous()),
             listener: Arc::new(broker.config.advertised_listeners[0].clone()),
             peer: SocketAddr::from(([127, 0, 0, 1], 0)),
+            request_size: 0,
+            throttle: Arc::default(),
         }
+    }
+
+    /// The quota `key` (`producer_byte_rate`, `consumer_byte_rate`) this request is
+    /// measured against; `None`, at the cost of one look, when none applies to its user
+    /// and client id.
+    pub fn quota(&self, key: &'static str) -> Option<RequestQuota> {
+        let configs = self.broker.metadata.client_quotas();
+        configs.resolve(key, self.principal.name(), &self.client_id)?;
+        Some(RequestQuota {
+            configs,
+            key,
+            user: self.principal.name().to_string(),
+            client_id: self.client_id.clone(),
+            throttle: self.throttle.clone(),
+        })
     }
 
     /// Whether the principal may do to the resource what this request's API does to that

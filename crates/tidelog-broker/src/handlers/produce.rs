@@ -47,6 +47,7 @@ use tracing::error;
 
 use crate::authorizer::ResourceType;
 use crate::broker::{is_internal_topic, Broker};
+use crate::client_quotas::PRODUCER_BYTE_RATE;
 use crate::clock::now_ms;
 use crate::handlers::{Reply, RequestContext};
 use crate::partitions::{producer_error_code, Partition};
@@ -55,6 +56,9 @@ use crate::topic_config;
 
 /// The versions served, as ApiVersions advertises them: 3 to 13.
 pub const VERSIONS: RangeInclusive<i16> = 3..=13;
+
+/// The first Produce version whose client waits out its own throttle time (KIP-219).
+const CLIENT_THROTTLES_VERSION: i16 = 6;
 
 /// The first Produce version of transactions v2: transactional batches add their
 /// partitions to the transaction.
@@ -185,8 +189,19 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
         .collect();
     let transactional_id = request.transactional_id.unwrap_or_default();
     let checked = add_to_transactions(broker, checked, &transactional_id, timeout).await;
-    let (response, waits) = append_all(broker, checked, now_ms());
-    reply(acks, response, waits, timeout)
+    let (mut response, waits) = append_all(broker, checked, now_ms());
+    // As Kafka: the request's bytes count against the producer's quota once appended; over
+    // it, the answer says how long to wait and the connection reads nothing for that long.
+    let throttle = ctx
+        .quota(PRODUCER_BYTE_RATE)
+        .map_or(0, |quota| quota.record(&broker.client_quotas, ctx.request_size as f64));
+    response.throttle_time_ms = throttle;
+    // Before KIP-219 (v6) the broker, not the client, waits: the answer itself is held.
+    let delay = match version < CLIENT_THROTTLES_VERSION {
+        true => Duration::from_millis(throttle.max(0) as u64),
+        false => Duration::ZERO,
+    };
+    reply(acks, response, waits, timeout, delay)
 }
 
 /// Adds the partitions of transactional batches that are not yet in their producer's
@@ -239,8 +254,8 @@ async fn add_to_transactions(
 }
 
 /// The answer by `acks`: `0` none (and the connection closed if a partition failed, as
-/// Kafka does), `1` and `-1` once every append is durable.
-fn reply(acks: i16, response: ProduceResponse, waits: Vec<DurableWait>, timeout: Duration) -> Reply {
+/// Kafka does), `1` and `-1` once every append is durable and `delay` has passed.
+fn reply(acks: i16, response: ProduceResponse, waits: Vec<DurableWait>, timeout: Duration, delay: Duration) -> Reply {
     let failed = || {
         response
             .responses
@@ -252,7 +267,11 @@ fn reply(acks: i16, response: ProduceResponse, waits: Vec<DurableWait>, timeout:
         0 if failed() => Reply::Close,
         0 => Reply::Nothing,
         _ => Reply::Later(Box::pin(async move {
-            ResponseBody::Produce(wait_durable(response, waits, timeout).await)
+            let response = wait_durable(response, waits, timeout).await;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            ResponseBody::Produce(response)
         })),
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use tidelog_protocol::Uuid;
 
 use crate::authorizer::{AclBinding, Acls};
+use crate::client_quotas::{ClientQuotaConfigs, QuotaEntity};
 use crate::scram::{ScramCredential, ScramMechanism};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +59,12 @@ pub enum MetadataEvent {
     AclsDeleted {
         ids: Vec<Uuid>,
     },
+    /// Client quota values set (`Some`) or removed (`None`), by entity and key
+    /// (AlterClientQuotas). (Never in the old event log.)
+    #[serde(skip)]
+    ClientQuotasAltered {
+        changes: Vec<(QuotaEntity, String, Option<f64>)>,
+    },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -79,6 +86,8 @@ pub struct MetadataImage {
     scram_credentials: BTreeMap<(String, ScramMechanism), ScramCredential>,
     /// Every ACL, indexed for checks.
     acls: Acls,
+    /// Client quota values by entity.
+    client_quotas: ClientQuotaConfigs,
 }
 
 impl MetadataImage {
@@ -131,6 +140,11 @@ impl MetadataImage {
                     self.acls.remove(*id);
                 }
             }
+            MetadataEvent::ClientQuotasAltered { changes } => {
+                for (entity, key, value) in changes {
+                    self.client_quotas.set(entity, key, *value);
+                }
+            }
         }
     }
 
@@ -146,6 +160,10 @@ impl MetadataImage {
 
     pub fn acls(&self) -> &Acls {
         &self.acls
+    }
+
+    pub fn client_quotas(&self) -> &ClientQuotaConfigs {
+        &self.client_quotas
     }
 
     /// The finalized feature levels, by name.

@@ -2,6 +2,7 @@
 //! 4.0 writes them (metadata.version 4.0-IV3), and back: the broker's [`MetadataImage`] of
 //! a [`KraftImage`], refusing what this node cannot serve.
 
+use std::collections::BTreeMap;
 use tidelog_protocol::metadata::records::{
     access_control_entry_record::AccessControlEntryRecord, config_record::ConfigRecord,
     feature_level_record::FeatureLevelRecord, partition_record::PartitionRecord,
@@ -9,12 +10,14 @@ use tidelog_protocol::metadata::records::{
     remove_topic_record::RemoveTopicRecord, remove_user_scram_credential_record::RemoveUserScramCredentialRecord,
     topic_record::TopicRecord, user_scram_credential_record::UserScramCredentialRecord,
 };
+
 use tidelog_protocol::metadata::{MetadataRecord, VersionedRecord};
 use tidelog_protocol::Uuid;
 
 use super::image::{MetadataEvent, MetadataImage, TopicMeta};
-use super::kraft::{ConfigResource, KraftImage};
+use super::kraft::{client_quota_record, ConfigResource, KraftImage};
 use crate::authorizer::{AclBinding, AclOperation, PatternType, Permission, ResourceType};
+use crate::client_quotas::QuotaEntity;
 use crate::features;
 use crate::scram::{ScramCredential, ScramMechanism};
 
@@ -135,6 +138,13 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: Place
                 )
             }));
         }
+        MetadataEvent::ClientQuotasAltered { changes } => {
+            records.extend(
+                changes
+                    .iter()
+                    .map(|(entity, key, value)| versioned(0, client_quota_record(entity, key, *value))),
+            );
+        }
     }
     records
 }
@@ -157,7 +167,25 @@ pub fn records_of_image(image: &MetadataImage, placement: Placement) -> Vec<Vers
         acls: image.acls().iter().map(|(id, acl)| (*id, acl.clone())).collect(),
     };
     records.extend(records_of(&acls, &empty, placement));
+    records.extend(records_of(
+        &quotas_of(image.client_quotas().entities()),
+        &empty,
+        placement,
+    ));
     records
+}
+
+/// The event that sets every value of `quotas`.
+fn quotas_of(quotas: &BTreeMap<QuotaEntity, BTreeMap<String, f64>>) -> MetadataEvent {
+    let changes = quotas
+        .iter()
+        .flat_map(|(entity, values)| {
+            values
+                .iter()
+                .map(|(key, value)| (entity.clone(), key.clone(), Some(*value)))
+        })
+        .collect();
+    MetadataEvent::ClientQuotasAltered { changes }
 }
 
 /// The feature levels a new metadata log starts with: metadata.version, and every feature
@@ -235,6 +263,7 @@ pub fn image_of(kraft: &KraftImage, node_id: i32) -> Result<MetadataImage, Unsup
     });
     let acls = kraft.acls().values().filter_map(|r| Some((r.id, acl_of(r)?))).collect();
     image.apply(&MetadataEvent::AclsCreated { acls });
+    image.apply(&quotas_of(kraft.client_quotas()));
     Ok(image)
 }
 

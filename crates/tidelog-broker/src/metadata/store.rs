@@ -19,6 +19,7 @@ use super::kraft::{Controller, KraftError, MetadataLog, MetadataLogSettings, MET
 use super::legacy::{self, CONVERTED_SUFFIX, LEGACY_LOG_FILE};
 use super::records::{self, Placement, Unsupported, METADATA_VERSION};
 use crate::authorizer::Acls;
+use crate::client_quotas::ClientQuotaConfigs;
 use crate::quorum::{Quorum, QuorumError, QuorumStatus};
 
 #[derive(Debug, Error)]
@@ -80,6 +81,9 @@ pub struct MetadataStore {
     /// read would wait behind a waiting writer for ever. Replaced whole on an ACL change
     /// (after the image's, lock order image -> ACLs); readers keep the `Arc` they took.
     acls: RwLock<Arc<Acls>>,
+    /// The image's client quotas, behind their own lock for the same reason, and because
+    /// produce and fetch read them on every request (see `client_quotas`).
+    client_quotas: RwLock<Arc<ClientQuotaConfigs>>,
     placement: Placement,
 }
 
@@ -127,6 +131,7 @@ impl MetadataStore {
             quorum,
             writer: Mutex::new(()),
             acls: RwLock::new(Arc::new(image.acls().clone())),
+            client_quotas: RwLock::new(Arc::new(image.client_quotas().clone())),
             image: RwLock::new(image),
             placement: settings.placement,
         })
@@ -140,6 +145,11 @@ impl MetadataStore {
     /// Where the metadata quorum stands (the console's overview).
     pub fn quorum_status(&self) -> QuorumStatus {
         self.quorum.status()
+    }
+
+    /// The client quotas now, for a request's accounting.
+    pub fn client_quotas(&self) -> Arc<ClientQuotaConfigs> {
+        self.client_quotas.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn image(&self) -> RwLockReadGuard<'_, MetadataImage> {
@@ -212,6 +222,13 @@ impl MetadataStore {
         if acls_changed {
             *self.acls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(image.acls().clone());
         }
+        if accepted
+            .iter()
+            .any(|e| matches!(e, MetadataEvent::ClientQuotasAltered { .. }))
+        {
+            let quotas = Arc::new(image.client_quotas().clone());
+            *self.client_quotas.write().unwrap_or_else(|e| e.into_inner()) = quotas;
+        }
         let mut events = accepted.into_iter();
         Ok(answers
             .into_iter()
@@ -274,6 +291,7 @@ mod tests {
 
     use super::*;
     use crate::authorizer::{AclBinding, AclOperation, PatternType, Permission, ResourceType};
+    use crate::client_quotas::{entity_of, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE};
     use crate::metadata::TopicMeta;
 
     fn topic(name: &str, id: u128, partitions: i32) -> TopicMeta {
@@ -349,6 +367,17 @@ mod tests {
             commit(&store, MetadataEvent::AclsCreated { acls });
             let ids = vec![Uuid::from_u128(8)];
             commit(&store, MetadataEvent::AclsDeleted { ids });
+            let user = entity_of(Some(Some("alice")), None);
+            let default_client = entity_of(None, Some(None));
+            let changes = vec![
+                (user.clone(), PRODUCER_BYTE_RATE.to_string(), Some(1024.0)),
+                (user.clone(), CONSUMER_BYTE_RATE.to_string(), Some(2048.0)),
+                (default_client.clone(), PRODUCER_BYTE_RATE.to_string(), Some(10.0)),
+            ];
+            commit(&store, MetadataEvent::ClientQuotasAltered { changes });
+            let changes = vec![(user, CONSUMER_BYTE_RATE.to_string(), None)];
+            commit(&store, MetadataEvent::ClientQuotasAltered { changes });
+            assert_eq!(*store.client_quotas(), store.image().client_quotas().clone());
             let image = store.image();
             assert_eq!(image.feature_level("group.version"), 0);
             assert_eq!(image.acls().id_of(&acl("b")), Some(Uuid::from_u128(9)));
@@ -364,6 +393,10 @@ mod tests {
             (4, Some("compact"))
         );
         assert!(image.topic("b").is_none());
+        let quotas = store.client_quotas();
+        assert_eq!(quotas.entities().len(), 2);
+        let alice = quotas.get(&entity_of(Some(Some("alice")), None)).unwrap();
+        assert_eq!(alice, &BTreeMap::from([(PRODUCER_BYTE_RATE.to_string(), 1024.0)]));
     }
 
     #[test]

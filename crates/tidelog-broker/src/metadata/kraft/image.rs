@@ -433,23 +433,11 @@ impl KraftImage {
             }));
         }
         for (entity, quotas) in &self.client_quotas {
-            let entity: Vec<EntityData> = entity
-                .iter()
-                .map(|(entity_type, entity_name)| EntityData {
-                    entity_type: entity_type.clone(),
-                    entity_name: entity_name.clone(),
-                    ..Default::default()
-                })
-                .collect();
-            records.extend(quotas.iter().map(|(key, &value)| {
-                MetadataRecord::ClientQuotaRecord(ClientQuotaRecord {
-                    entity: entity.clone(),
-                    key: key.clone(),
-                    value,
-                    remove: false,
-                    ..Default::default()
-                })
-            }));
+            records.extend(
+                quotas
+                    .iter()
+                    .map(|(key, &value)| client_quota_record(entity, key, Some(value))),
+            );
         }
         records.extend(self.producer_ids.iter().cloned().map(MetadataRecord::ProducerIdsRecord));
         records.extend(
@@ -489,6 +477,25 @@ fn version_for(record: &MetadataRecord, level: i16) -> i16 {
 
 /// Sets `key` of `owner`'s entries to `value`, or removes it for `None`; an owner left with
 /// no entry is removed.
+/// The record that sets (`Some`) or removes `key` of the quota entity `entity`.
+pub fn client_quota_record(entity: &QuotaEntity, key: &str, value: Option<f64>) -> MetadataRecord {
+    let entity = entity
+        .iter()
+        .map(|(entity_type, entity_name)| EntityData {
+            entity_type: entity_type.clone(),
+            entity_name: entity_name.clone(),
+            ..Default::default()
+        })
+        .collect();
+    MetadataRecord::ClientQuotaRecord(ClientQuotaRecord {
+        entity,
+        key: key.to_string(),
+        value: value.unwrap_or(0.0),
+        remove: value.is_none(),
+        ..Default::default()
+    })
+}
+
 fn update<O: Ord, V>(map: &mut BTreeMap<O, BTreeMap<String, V>>, owner: O, key: String, value: Option<V>) {
     match value {
         Some(value) => {

@@ -16,7 +16,9 @@ mod replay;
 mod snapshot;
 
 pub use error::{KraftError, SnapshotDamage};
-pub use image::{ConfigResource, KraftImage, LeaderAndEpoch, Provenance, Quorum, QuotaEntity, TopicImage};
+pub use image::{
+    client_quota_record, ConfigResource, KraftImage, LeaderAndEpoch, Provenance, Quorum, QuotaEntity, TopicImage,
+};
 pub use load::{load, LoadedMetadata, TornTail};
 pub(crate) use metadata_log::{abort_transaction, in_transaction, log_config as metadata_log_config};
 pub use metadata_log::{Controller, MetadataLog, MetadataLogSettings, METADATA_TOPIC_ID};

@@ -1,0 +1,136 @@
+//! A rate over sampled windows, as Kafka's `Rate` over a `SampledStat`: what was recorded
+//! in the last `samples` windows of `window_ms` each, divided by the time they cover. A
+//! rate measured before `samples - 1` whole windows have passed is divided as if they had
+//! (Kafka's `Rate.windowSize`), so a burst at the start is not read as a huge rate.
+
+/// `quota.window.num` windows of `quota.window.size.seconds` (Kafka: 11 of 1 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaWindow {
+    pub samples: usize,
+    pub window_ms: i64,
+}
+
+impl Default for QuotaWindow {
+    fn default() -> Self {
+        QuotaWindow {
+            samples: 11,
+            window_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    start_ms: i64,
+    total: f64,
+}
+
+/// The samples of one quota sensor (one client's produce bytes, say).
+#[derive(Debug, Clone)]
+pub struct SampledRate {
+    window: QuotaWindow,
+    samples: Vec<Sample>,
+    current: usize,
+}
+
+impl SampledRate {
+    pub fn new(window: QuotaWindow, now_ms: i64) -> SampledRate {
+        SampledRate {
+            window,
+            samples: vec![Sample {
+                start_ms: now_ms,
+                total: 0.0,
+            }],
+            current: 0,
+        }
+    }
+
+    /// Adds `value` (negative to take back what was recorded) at `now_ms`.
+    pub fn record(&mut self, value: f64, now_ms: i64) {
+        if now_ms - self.samples[self.current].start_ms >= self.window.window_ms {
+            self.current = (self.current + 1) % self.window.samples;
+            let fresh = Sample {
+                start_ms: now_ms,
+                total: 0.0,
+            };
+            match self.samples.get_mut(self.current) {
+                Some(sample) => *sample = fresh,
+                None => self.samples.push(fresh),
+            }
+        }
+        self.samples[self.current].total += value;
+    }
+
+    /// The rate a second at `now_ms`.
+    pub fn measure(&mut self, now_ms: i64) -> f64 {
+        self.forget_old(now_ms);
+        let total: f64 = self.samples.iter().map(|s| s.total).sum();
+        total * 1000.0 / self.window_size_ms(now_ms) as f64
+    }
+
+    /// The time the samples cover, at least `samples - 1` whole windows.
+    pub fn window_size_ms(&mut self, now_ms: i64) -> i64 {
+        self.forget_old(now_ms);
+        let oldest = self.samples.iter().map(|s| s.start_ms).min().unwrap_or(now_ms);
+        let elapsed = now_ms - oldest;
+        let full_windows = elapsed / self.window.window_ms;
+        let least = self.window.samples as i64 - 1;
+        match full_windows < least {
+            true => elapsed + (least - full_windows) * self.window.window_ms,
+            false => elapsed,
+        }
+    }
+
+    /// Empties the samples older than all the windows together (Kafka's
+    /// `purgeObsoleteSamples`).
+    fn forget_old(&mut self, now_ms: i64) {
+        let expiry = self.window.samples as i64 * self.window.window_ms;
+        for sample in &mut self.samples {
+            if now_ms - sample.start_ms >= expiry {
+                *sample = Sample {
+                    start_ms: now_ms,
+                    total: 0.0,
+                };
+            }
+        }
+    }
+
+    /// When the newest sample started: a sensor idle for long is dropped.
+    pub fn last_window_ms(&self) -> i64 {
+        self.samples[self.current].start_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_burst_is_spread_over_the_whole_window() {
+        let mut rate = SampledRate::new(QuotaWindow::default(), 0);
+        rate.record(10_000.0, 0);
+        // 10 windows of a second at least: 1000 a second, not 10000.
+        assert_eq!(rate.measure(0), 1000.0);
+        assert_eq!(rate.window_size_ms(500), 10_500);
+    }
+
+    #[test]
+    fn samples_older_than_the_windows_are_forgotten() {
+        let mut rate = SampledRate::new(QuotaWindow::default(), 0);
+        for second in 0..20 {
+            rate.record(1000.0, second * 1000);
+        }
+        // 11 samples of 1000 over 10 s since the oldest kept (plus the current one's start).
+        let measured = rate.measure(19_000);
+        assert!((measured - 1100.0).abs() < 1e-9, "{measured}");
+        assert_eq!(rate.measure(40_000), 0.0);
+    }
+
+    #[test]
+    fn a_recorded_value_can_be_taken_back() {
+        let mut rate = SampledRate::new(QuotaWindow::default(), 0);
+        rate.record(5000.0, 100);
+        rate.record(-5000.0, 200);
+        assert_eq!(rate.measure(300), 0.0);
+    }
+}
