@@ -37,7 +37,7 @@ const SECURITY_PROTOCOLS: [&str; 4] = [PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL]
 
 /// The TLS properties Tidelog applies, each also settable per listener
 /// (`listener.name.<name>.ssl.*`, which wins).
-const SSL_PROPERTIES: [&str; 8] = [
+const SSL_PROPERTIES: [&str; 11] = [
     "ssl.keystore.type",
     "ssl.keystore.location",
     "ssl.keystore.certificate.chain",
@@ -46,7 +46,13 @@ const SSL_PROPERTIES: [&str; 8] = [
     "ssl.truststore.location",
     "ssl.truststore.certificates",
     "ssl.client.auth",
+    "ssl.enabled.protocols",
+    "ssl.cipher.suites",
+    "ssl.principal.mapping.rules",
 ];
+
+/// The TLS versions Tidelog speaks, by Kafka's names: `ssl.enabled.protocols`' default.
+const TLS_PROTOCOLS: [&str; 2] = ["TLSv1.2", "TLSv1.3"];
 
 /// Where PEM text comes from: a file (`*.location`) or the property's value itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +78,12 @@ pub struct TlsSettings {
     /// The CA certificates client certificates are checked against.
     pub truststore: Option<Pem>,
     pub client_auth: ClientAuth,
+    /// `ssl.enabled.protocols`: some of [`TLS_PROTOCOLS`].
+    pub enabled_protocols: Vec<String>,
+    /// `ssl.cipher.suites`, by IANA's names; empty for every suite (Kafka's default).
+    pub cipher_suites: Vec<String>,
+    /// `ssl.principal.mapping.rules`, parsed when the listener is bound.
+    pub principal_mapping_rules: String,
 }
 
 /// The prefix of Kafka's per-listener properties, `listener.name.<name>.<property>`.
@@ -654,6 +666,12 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
     };
     let pem_type = |property: &str| match get(property) {
         Some((_, value)) if value.eq_ignore_ascii_case("PEM") => Ok(()),
+        Some((key, value)) if value.eq_ignore_ascii_case("JKS") => Err(invalid(
+            key,
+            value,
+            "JKS is Java's own format: convert the store to PEM (keytool -importkeystore \
+             -deststoretype PKCS12, then openssl pkcs12 -nodes) and set PEM",
+        )),
         Some((key, value)) => Err(invalid(key, value, "only PEM stores are supported")),
         None => Err(missing(&format!(
             "{property}=PEM (Kafka's default, JKS, is not supported)"
@@ -693,10 +711,30 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
             "ssl.truststore.location (or ssl.truststore.certificates) to check client certificates",
         ));
     }
+    let list = |property: &str| -> Vec<String> {
+        get(property)
+            .map(|(_, value)| value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect())
+            .unwrap_or_default()
+    };
+    let enabled_protocols = match list("ssl.enabled.protocols") {
+        given if given.is_empty() => TLS_PROTOCOLS.map(String::from).to_vec(),
+        given => given,
+    };
+    if let Some(unknown) = enabled_protocols.iter().find(|p| !TLS_PROTOCOLS.contains(&p.as_str())) {
+        let (key, value) = get("ssl.enabled.protocols").unwrap_or_default();
+        return Err(invalid(
+            key,
+            value,
+            format!("{unknown} is not supported: the protocols are {}", TLS_PROTOCOLS.join(", ")),
+        ));
+    }
     Ok(TlsSettings {
         keystore,
         truststore,
         client_auth,
+        enabled_protocols,
+        cipher_suites: list("ssl.cipher.suites"),
+        principal_mapping_rules: get("ssl.principal.mapping.rules").map_or("DEFAULT", |(_, v)| v).to_string(),
     })
 }
 
@@ -1383,7 +1421,10 @@ log.cleaner.max.compaction.lag.ms=60000
             listener.name.internal.ssl.keystore.location=/etc/tidelog/internal.pem\n\
             listener.name.internal.ssl.client.auth=required\n\
             listener.name.internal.ssl.truststore.type=PEM\n\
-            listener.name.internal.ssl.truststore.location=/etc/tidelog/ca.pem\n";
+            listener.name.internal.ssl.truststore.location=/etc/tidelog/ca.pem\n\
+            listener.name.internal.ssl.enabled.protocols=TLSv1.3\n\
+            listener.name.internal.ssl.cipher.suites=TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256\n\
+            listener.name.internal.ssl.principal.mapping.rules=RULE:^CN=(.*?),.*$/$1/,DEFAULT\n";
         let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
         assert_eq!(report.unknown, Vec::<String>::new());
         let file = |path: &str| Pem::File(PathBuf::from(path));
@@ -1391,12 +1432,18 @@ log.cleaner.max.compaction.lag.ms=60000
             keystore: file("/etc/tidelog/server.pem"),
             truststore: None,
             client_auth: ClientAuth::None,
+            enabled_protocols: vec!["TLSv1.2".into(), "TLSv1.3".into()],
+            cipher_suites: Vec::new(),
+            principal_mapping_rules: "DEFAULT".into(),
         };
         assert_eq!((&c.tls[SSL], &c.tls[SASL_SSL]), (&server, &server));
         let internal = TlsSettings {
             keystore: file("/etc/tidelog/internal.pem"),
             truststore: Some(file("/etc/tidelog/ca.pem")),
             client_auth: ClientAuth::Required,
+            enabled_protocols: vec!["TLSv1.3".into()],
+            cipher_suites: vec!["TLS_AES_256_GCM_SHA384".into(), "TLS_CHACHA20_POLY1305_SHA256".into()],
+            principal_mapping_rules: "RULE:^CN=(.*?),.*$/$1/,DEFAULT".into(),
         };
         assert_eq!(c.tls["INTERNAL"], internal);
         assert!(c.listeners[1].is_sasl() && c.listeners[1].is_tls());
@@ -1407,7 +1454,9 @@ log.cleaner.max.compaction.lag.ms=60000
         assert_eq!(c.tls[SSL].keystore, Pem::Inline("CHAIN\nKEY".into()));
         assert!(!c.explicit.contains_key("ssl.keystore.key"), "a private key kept");
         for (bad, says) in [
-            ("ssl.keystore.type=JKS", "only PEM"),
+            ("ssl.keystore.type=JKS", "keytool -importkeystore"),
+            ("ssl.keystore.type=PKCS11", "only PEM"),
+            ("ssl.enabled.protocols=TLSv1.2,TLSv1.1", "TLSv1.1 is not supported"),
             ("ssl.client.auth=required", "ssl.truststore.location"),
             ("ssl.client.auth=sometimes", "none, requested or required"),
         ] {

@@ -11,14 +11,13 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, Listener};
 use crate::connection;
 use crate::connection_quotas::{ConnectionQuotas, Waited};
-use crate::tls;
+use crate::tls::TlsListener;
 
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,7 +25,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// A bound listener socket, with its TLS acceptor on an SSL or SASL_SSL listener.
 pub struct BoundListener {
     socket: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<TlsListener>>,
 }
 
 /// A listener being served: its socket and acceptor, and what it advertises (its name and
@@ -51,7 +50,7 @@ impl Server {
         let mut bound = Vec::with_capacity(config.listeners.len());
         for (listener, advertised) in config.listeners.iter().zip(&mut config.advertised_listeners) {
             let tls = match config.tls.get(&listener.name) {
-                Some(settings) => Some(tls::acceptor(settings).map_err(|e| {
+                Some(settings) => Some(TlsListener::new(&listener.name, settings).map(Arc::new).map_err(|e| {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidInput,
                         format!("listener {}: {e}", listener.name),
