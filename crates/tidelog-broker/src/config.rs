@@ -713,7 +713,14 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
     }
     let list = |property: &str| -> Vec<String> {
         get(property)
-            .map(|(_, value)| value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect())
+            .map(|(_, value)| {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let enabled_protocols = match list("ssl.enabled.protocols") {
@@ -725,7 +732,10 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
         return Err(invalid(
             key,
             value,
-            format!("{unknown} is not supported: the protocols are {}", TLS_PROTOCOLS.join(", ")),
+            format!(
+                "{unknown} is not supported: the protocols are {}",
+                TLS_PROTOCOLS.join(", ")
+            ),
         ));
     }
     Ok(TlsSettings {
@@ -734,7 +744,9 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
         client_auth,
         enabled_protocols,
         cipher_suites: list("ssl.cipher.suites"),
-        principal_mapping_rules: get("ssl.principal.mapping.rules").map_or("DEFAULT", |(_, v)| v).to_string(),
+        principal_mapping_rules: get("ssl.principal.mapping.rules")
+            .map_or("DEFAULT", |(_, v)| v)
+            .to_string(),
     })
 }
 

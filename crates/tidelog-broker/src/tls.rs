@@ -166,7 +166,10 @@ fn provider(cipher_suites: &[String]) -> Result<Arc<CryptoProvider>, String> {
         for name in cipher_suites {
             let named = |suite: &&rustls::SupportedCipherSuite| {
                 suite.suite().as_str().is_some_and(|rustls| {
-                    rustls == name || rustls.strip_prefix("TLS13_").is_some_and(|rest| name.strip_prefix("TLS_") == Some(rest))
+                    rustls == name
+                        || rustls
+                            .strip_prefix("TLS13_")
+                            .is_some_and(|rest| name.strip_prefix("TLS_") == Some(rest))
                 })
             };
             match all.iter().find(named) {
@@ -199,7 +202,9 @@ fn protocol_versions(names: &[String]) -> Result<Vec<&'static SupportedProtocolV
         .map(|name| match name.as_str() {
             "TLSv1.2" => Ok(&rustls::version::TLS12),
             "TLSv1.3" => Ok(&rustls::version::TLS13),
-            other => Err(format!("ssl.enabled.protocols: {other} is not supported (TLSv1.2, TLSv1.3)")),
+            other => Err(format!(
+                "ssl.enabled.protocols: {other} is not supported (TLSv1.2, TLSv1.3)"
+            )),
         })
         .collect()
 }

@@ -10,7 +10,11 @@ use regex::Regex;
 #[derive(Debug)]
 enum Rule {
     Default,
-    Rewrite { pattern: Regex, replacement: String, case: Case },
+    Rewrite {
+        pattern: Regex,
+        replacement: String,
+        case: Case,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,15 +51,19 @@ impl PrincipalMapper {
             } else if let (Some(pattern), Some(replacement)) = (rule.get(2), rule.get(3)) {
                 // `\/` is how a rule writes a slash; the regex needs none of the escape.
                 let pattern = pattern.as_str().replace(r"\/", "/");
-                let pattern = Regex::new(&format!("^(?:{pattern})$"))
-                    .map_err(|e| format!("invalid rule `{text}`: {e}"))?;
+                let pattern =
+                    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("invalid rule `{text}`: {e}"))?;
                 let case = match rule.get(4).map(|m| m.as_str()) {
                     Some("L") => Case::Lower,
                     Some("U") => Case::Upper,
                     _ => Case::Keep,
                 };
                 let replacement = replacement_template(replacement.as_str(), pattern.captures_len() - 1);
-                parsed.push(Rule::Rewrite { pattern, replacement, case });
+                parsed.push(Rule::Rewrite {
+                    pattern,
+                    replacement,
+                    case,
+                });
             }
         }
         Ok(PrincipalMapper { rules: parsed })
@@ -66,10 +74,14 @@ impl PrincipalMapper {
     pub fn name(&self, distinguished_name: &str) -> Option<String> {
         self.rules.iter().find_map(|rule| match rule {
             Rule::Default => Some(distinguished_name.to_string()),
-            Rule::Rewrite { pattern, replacement, case } => {
-                let name = pattern.is_match(distinguished_name).then(|| {
-                    pattern.replace(distinguished_name, replacement.as_str()).into_owned()
-                })?;
+            Rule::Rewrite {
+                pattern,
+                replacement,
+                case,
+            } => {
+                let name = pattern
+                    .is_match(distinguished_name)
+                    .then(|| pattern.replace(distinguished_name, replacement.as_str()).into_owned())?;
                 Some(match case {
                     Case::Keep => name,
                     Case::Lower => name.to_lowercase(),
@@ -145,7 +157,10 @@ mod tests {
         // Only whole names: `CN=alice` alone matches nothing here, and no DEFAULT follows.
         assert_eq!(map("RULE:CN=alice/x/", DN), None);
         // Several lines, as a properties file continues them.
-        assert_eq!(map("RULE:^CN=([^,]*),.*$/$1/,\n  DEFAULT", DN).as_deref(), Some("alice"));
+        assert_eq!(
+            map("RULE:^CN=([^,]*),.*$/$1/,\n  DEFAULT", DN).as_deref(),
+            Some("alice")
+        );
     }
 
     #[test]
