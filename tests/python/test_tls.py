@@ -2,19 +2,24 @@
 stack independent of the broker's rustls: with mutual TLS the client certificate's subject,
 through ssl.principal.mapping.rules, is the principal ACLs see; a certificate of another CA,
 an expired one and a plaintext client on the TLS port are refused while others are served;
-a replaced keystore is what new connections see, and a producer connected before goes on.
+a replaced keystore is what new connections see, and a producer connected before goes on;
+PKCS12 key and trust stores and an encrypted PEM key serve clients, and a wrong password
+stops the start without showing up in the log.
 The certificates are made here, in a temporary directory, by the `cryptography` package."""
 
 import datetime
 import ipaddress
+import os
 import socket
 import ssl
+import subprocess
 
 import pytest
 from conftest import start_broker
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
@@ -195,3 +200,55 @@ def test_a_replaced_keystore_is_what_new_connections_see(tmp_path, pki, stop_aft
     assert producer.send("rotated", value=b"after", partition=0).get(timeout=15).offset == 1
     producer.close()
     assert "TLS key and trust stores changed" in broker.log()
+
+
+def start_failure(tmp_path, *overrides):
+    """The log of a broker that refuses to start with `overrides`."""
+    binary = os.environ["TIDELOG_BIN"]
+    args = [arg for setting in overrides for arg in ("--override", setting)]
+    done = subprocess.run([binary, "serve", "--listeners", "SSL://127.0.0.1:0", "--log-dirs", str(tmp_path / "bad"),
+                           *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0, done.stderr
+    return done.stderr
+
+
+def test_pkcs12_stores_and_an_encrypted_pem_key(tmp_path, pki, stop_after):
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    localhost = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    server = pki._build(localhost, server_key.public_key(), NOW, NOW + datetime.timedelta(days=1), names=names)
+    keystore = tmp_path / "server.p12"
+    keystore.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"server", server_key, server, [pki.certificate], serialization.BestAvailableEncryption(b"store-secret")))
+    truststore = tmp_path / "trust.p12"
+    truststore.write_bytes(pkcs12.serialize_java_truststore(
+        [pkcs12.PKCS12Certificate(pki.certificate, b"ca")], serialization.BestAvailableEncryption(b"trust-secret")))
+    encrypted_pem = tmp_path / "server-encrypted.pem"
+    encrypted_pem.write_bytes(
+        server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.BestAvailableEncryption(b"key-secret"))
+        + server.public_bytes(serialization.Encoding.PEM))
+    alice = pki.issue("alice", subject("alice", "eng"))
+
+    pkcs12_store = ["ssl.keystore.type=PKCS12", f"ssl.keystore.location={keystore}",
+                    "ssl.keystore.password=store-secret", "ssl.truststore.type=PKCS12",
+                    f"ssl.truststore.location={truststore}", "ssl.truststore.password=trust-secret",
+                    "ssl.client.auth=required"]
+    encrypted_key = ["ssl.keystore.type=PEM", f"ssl.keystore.location={encrypted_pem}",
+                     "ssl.key.password=key-secret"]
+    for overrides in (pkcs12_store, encrypted_key):
+        args = [arg for setting in overrides for arg in ("--override", setting)]
+        broker = start_broker(tmp_path / str(len(overrides)), listeners="PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+                              extra_args=args)
+        stop_after(broker)
+        assert produce(broker.listener("SSL"), "stored", b"v", **tls(pki, alice)) == 0
+        assert served_certificate(broker.listener("SSL")).serial_number == server.serial_number
+        assert "secret" not in broker.log()
+
+    # A wrong password stops the start, and the log never shows a password.
+    for wrong in ([*pkcs12_store[:2], "ssl.keystore.password=guess"],
+                  [*encrypted_key[:2], "ssl.key.password=guess"]):
+        log = start_failure(tmp_path, *wrong)
+        assert "ssl.keystore" in log and "guess" not in log and "secret" not in log, log
+    assert "keytool -importkeystore" in start_failure(tmp_path, "ssl.keystore.type=JKS",
+                                                      "ssl.keystore.location=/k.jks")

@@ -37,8 +37,11 @@ const SECURITY_PROTOCOLS: [&str; 4] = [PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL]
 
 /// The TLS properties Tidelog applies, each also settable per listener
 /// (`listener.name.<name>.ssl.*`, which wins).
-const SSL_PROPERTIES: [&str; 11] = [
+const SSL_PROPERTIES: [&str; 14] = [
     "ssl.keystore.type",
+    "ssl.keystore.password",
+    "ssl.key.password",
+    "ssl.truststore.password",
     "ssl.keystore.location",
     "ssl.keystore.certificate.chain",
     "ssl.keystore.key",
@@ -54,11 +57,38 @@ const SSL_PROPERTIES: [&str; 11] = [
 /// The TLS versions Tidelog speaks, by Kafka's names: `ssl.enabled.protocols`' default.
 const TLS_PROTOCOLS: [&str; 2] = ["TLSv1.2", "TLSv1.3"];
 
-/// Where PEM text comes from: a file (`*.location`) or the property's value itself.
+/// A key or trust store as Kafka's `ssl.keystore.*` or `ssl.truststore.*` give it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pem {
-    File(PathBuf),
-    Inline(String),
+pub enum Store {
+    /// A PEM file (`*.location`, type PEM).
+    PemFile(PathBuf),
+    /// PEM text in the properties themselves (`ssl.keystore.certificate.chain` and
+    /// `ssl.keystore.key`, or `ssl.truststore.certificates`).
+    PemInline(Password),
+    /// A PKCS12 file (`*.location`, type PKCS12) and the store's password.
+    Pkcs12File(PathBuf, Password),
+}
+
+/// A secret from the properties (a password, a private key): never printed, so a
+/// configuration logged or shown in an error does not give it away.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(secret: impl Into<String>) -> Password {
+        Password(secret.into())
+    }
+
+    /// The secret itself, for the code that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[hidden]")
+    }
 }
 
 /// Kafka's `ssl.client.auth`.
@@ -73,10 +103,12 @@ pub enum ClientAuth {
 /// A TLS listener's settings, from Kafka's PEM key and trust store properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
-    /// The private key and the certificate chain, in one PEM text.
-    pub keystore: Pem,
+    /// The private key and the certificate chain.
+    pub keystore: Store,
+    /// `ssl.key.password`: what decrypts an encrypted PEM private key.
+    pub key_password: Option<Password>,
     /// The CA certificates client certificates are checked against.
-    pub truststore: Option<Pem>,
+    pub truststore: Option<Store>,
     pub client_auth: ClientAuth,
     /// `ssl.enabled.protocols`: some of [`TLS_PROTOCOLS`].
     pub enabled_protocols: Vec<String>,
@@ -664,27 +696,35 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
             format!("the {} listener {} needs {what}", listener.protocol, listener.name),
         )
     };
-    let pem_type = |property: &str| match get(property) {
-        Some((_, value)) if value.eq_ignore_ascii_case("PEM") => Ok(()),
+    // Whether the store `property` names is PKCS12 (else PEM).
+    let pkcs12 = |property: &str| match get(property) {
+        Some((_, value)) if value.eq_ignore_ascii_case("PEM") => Ok(false),
+        Some((_, value)) if value.eq_ignore_ascii_case("PKCS12") => Ok(true),
         Some((key, value)) if value.eq_ignore_ascii_case("JKS") => Err(invalid(
             key,
             value,
-            "JKS is Java's own format: convert the store to PEM (keytool -importkeystore \
-             -deststoretype PKCS12, then openssl pkcs12 -nodes) and set PEM",
+            "JKS is Java's own format: convert the store with keytool -importkeystore \
+             -srckeystore <store>.jks -destkeystore <store>.p12 -deststoretype PKCS12 and set PKCS12",
         )),
-        Some((key, value)) => Err(invalid(key, value, "only PEM stores are supported")),
+        Some((key, value)) => Err(invalid(key, value, "the store types are PEM and PKCS12")),
         None => Err(missing(&format!(
-            "{property}=PEM (Kafka's default, JKS, is not supported)"
+            "{property}=PEM or PKCS12 (Kafka's default, JKS, is not supported)"
         ))),
     };
-    pem_type("ssl.keystore.type")?;
+    let password = |property: &str| get(property).map(|(_, value)| Password::new(value));
     let keystore = match (
+        pkcs12("ssl.keystore.type")?,
         get("ssl.keystore.location"),
         get("ssl.keystore.certificate.chain"),
         get("ssl.keystore.key"),
     ) {
-        (Some((_, path)), None, None) => Pem::File(PathBuf::from(path)),
-        (None, Some((_, chain)), Some((_, key))) => Pem::Inline(format!("{chain}\n{key}")),
+        (false, Some((_, path)), None, None) => Store::PemFile(PathBuf::from(path)),
+        (false, None, Some((_, chain)), Some((_, key))) => Store::PemInline(Password::new(format!("{chain}\n{key}"))),
+        (true, Some((_, path)), None, None) => match password("ssl.keystore.password") {
+            Some(password) => Store::Pkcs12File(PathBuf::from(path), password),
+            None => return Err(missing("ssl.keystore.password for its PKCS12 keystore")),
+        },
+        (true, ..) => return Err(missing("ssl.keystore.location for its PKCS12 keystore")),
         _ => {
             return Err(missing(
                 "ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key",
@@ -700,12 +740,18 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
     };
     let truststore = match (get("ssl.truststore.location"), get("ssl.truststore.certificates")) {
         (None, None) => None,
-        (Some((_, path)), _) => Some(Pem::File(PathBuf::from(path))),
-        (None, Some((_, certificates))) => Some(Pem::Inline(certificates.to_string())),
+        // A PKCS12 truststore without a password is read without checking its integrity,
+        // as Java reads it.
+        (Some((_, path)), _) if pkcs12("ssl.truststore.type")? => Some(Store::Pkcs12File(
+            PathBuf::from(path),
+            password("ssl.truststore.password").unwrap_or_else(|| Password::new("")),
+        )),
+        (Some((_, path)), _) => Some(Store::PemFile(PathBuf::from(path))),
+        (None, Some((_, certificates))) => match pkcs12("ssl.truststore.type")? {
+            false => Some(Store::PemInline(Password::new(certificates))),
+            true => return Err(missing("ssl.truststore.type=PEM for ssl.truststore.certificates")),
+        },
     };
-    if truststore.is_some() {
-        pem_type("ssl.truststore.type")?;
-    }
     if client_auth != ClientAuth::None && truststore.is_none() {
         return Err(missing(
             "ssl.truststore.location (or ssl.truststore.certificates) to check client certificates",
@@ -740,6 +786,7 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
     }
     Ok(TlsSettings {
         keystore,
+        key_password: password("ssl.key.password"),
         truststore,
         client_auth,
         enabled_protocols,
@@ -1439,9 +1486,10 @@ log.cleaner.max.compaction.lag.ms=60000
             listener.name.internal.ssl.principal.mapping.rules=RULE:^CN=(.*?),.*$/$1/,DEFAULT\n";
         let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
         assert_eq!(report.unknown, Vec::<String>::new());
-        let file = |path: &str| Pem::File(PathBuf::from(path));
+        let file = |path: &str| Store::PemFile(PathBuf::from(path));
         let server = TlsSettings {
             keystore: file("/etc/tidelog/server.pem"),
+            key_password: None,
             truststore: None,
             client_auth: ClientAuth::None,
             enabled_protocols: vec!["TLSv1.2".into(), "TLSv1.3".into()],
@@ -1451,6 +1499,7 @@ log.cleaner.max.compaction.lag.ms=60000
         assert_eq!((&c.tls[SSL], &c.tls[SASL_SSL]), (&server, &server));
         let internal = TlsSettings {
             keystore: file("/etc/tidelog/internal.pem"),
+            key_password: None,
             truststore: Some(file("/etc/tidelog/ca.pem")),
             client_auth: ClientAuth::Required,
             enabled_protocols: vec!["TLSv1.3".into()],
@@ -1463,11 +1512,27 @@ log.cleaner.max.compaction.lag.ms=60000
         let inline = "listeners=SSL://:9093\nssl.keystore.type=PEM\n\
             ssl.keystore.certificate.chain=CHAIN\nssl.keystore.key=KEY\n";
         let (c, _) = BrokerConfig::from_properties(&props(inline)).unwrap();
-        assert_eq!(c.tls[SSL].keystore, Pem::Inline("CHAIN\nKEY".into()));
+        assert_eq!(c.tls[SSL].keystore, Store::PemInline(Password::new("CHAIN\nKEY")));
         assert!(!c.explicit.contains_key("ssl.keystore.key"), "a private key kept");
+        let pkcs12 = "listeners=SSL://:9093\nssl.keystore.type=PKCS12\nssl.keystore.location=/k.p12\n\
+            ssl.keystore.password=store-secret\nssl.key.password=key-secret\n\
+            ssl.truststore.type=PKCS12\nssl.truststore.location=/t.p12\n";
+        let (c, _) = BrokerConfig::from_properties(&props(pkcs12)).unwrap();
+        let settings = &c.tls[SSL];
+        assert_eq!(
+            (&settings.keystore, &settings.truststore, &settings.key_password),
+            (
+                &Store::Pkcs12File("/k.p12".into(), Password::new("store-secret")),
+                &Some(Store::Pkcs12File("/t.p12".into(), Password::new(""))),
+                &Some(Password::new("key-secret"))
+            )
+        );
+        assert!(!format!("{c:?}").contains("secret"), "a password printed");
+        assert!(!c.explicit.keys().any(|k| k.contains("password")), "a password kept");
         for (bad, says) in [
             ("ssl.keystore.type=JKS", "keytool -importkeystore"),
-            ("ssl.keystore.type=PKCS11", "only PEM"),
+            ("ssl.keystore.type=PKCS11", "the store types are PEM and PKCS12"),
+            ("ssl.keystore.type=PKCS12", "ssl.keystore.password for its PKCS12 keystore"),
             ("ssl.enabled.protocols=TLSv1.2,TLSv1.1", "TLSv1.1 is not supported"),
             ("ssl.client.auth=required", "ssl.truststore.location"),
             ("ssl.client.auth=sometimes", "none, requested or required"),

@@ -11,20 +11,19 @@
 
 mod distinguished_name;
 mod principal_mapping;
+mod stores;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use rustls::crypto::{ring, CryptoProvider};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection, SupportedProtocolVersion};
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
-use crate::config::{ClientAuth, Pem, TlsSettings};
+use crate::config::{ClientAuth, Store, TlsSettings};
 use crate::handlers::Principal;
 use principal_mapping::PrincipalMapper;
 
@@ -105,9 +104,9 @@ fn stamps(settings: &TlsSettings) -> Vec<FileStamp> {
     [Some(&settings.keystore), settings.truststore.as_ref()]
         .into_iter()
         .flatten()
-        .filter_map(|pem| match pem {
-            Pem::File(path) => Some(stamp(path)),
-            Pem::Inline(_) => None,
+        .filter_map(|store| match store {
+            Store::PemFile(path) | Store::Pkcs12File(path, _) => Some(stamp(path)),
+            Store::PemInline(_) => None,
         })
         .collect()
 }
@@ -119,10 +118,7 @@ fn stamp(path: &PathBuf) -> FileStamp {
 
 /// An acceptor for `settings`, the files read now.
 fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
-    let keystore = read(&settings.keystore, "ssl.keystore")?;
-    let chain = certificates(&keystore, "ssl.keystore")?;
-    let key = PrivateKeyDer::from_pem_slice(&keystore)
-        .map_err(|e| format!("ssl.keystore: no unencrypted private key in PEM: {e}"))?;
+    let (chain, key) = stores::key_and_chain(&settings.keystore, settings.key_password.as_ref())?;
     let provider = provider(&settings.cipher_suites)?;
     let versions = protocol_versions(&settings.enabled_protocols)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -131,7 +127,7 @@ fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
     let builder = match (&settings.truststore, settings.client_auth) {
         (Some(truststore), ClientAuth::Requested | ClientAuth::Required) => {
             let mut roots = RootCertStore::empty();
-            for certificate in certificates(&read(truststore, "ssl.truststore")?, "ssl.truststore")? {
+            for certificate in stores::trusted(truststore)? {
                 roots
                     .add(certificate)
                     .map_err(|e| format!("ssl.truststore: a certificate rustls refuses: {e}"))?;
@@ -207,21 +203,4 @@ fn protocol_versions(names: &[String]) -> Result<Vec<&'static SupportedProtocolV
             )),
         })
         .collect()
-}
-
-fn read(pem: &Pem, store: &str) -> Result<Vec<u8>, String> {
-    match pem {
-        Pem::File(path) => std::fs::read(path).map_err(|e| format!("{store}.location {}: {e}", path.display())),
-        Pem::Inline(text) => Ok(text.clone().into_bytes()),
-    }
-}
-
-fn certificates(pem: &[u8], store: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certificates: Vec<_> = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{store}: unreadable PEM: {e}"))?;
-    match certificates.is_empty() {
-        true => Err(format!("{store}: no certificate in the PEM text")),
-        false => Ok(certificates),
-    }
 }
