@@ -4,7 +4,7 @@
 //! the command line. Unknown properties are warned about, not fatal (so a Kafka config
 //! file works as is); a known property with an invalid value is an error at start.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
@@ -279,7 +279,19 @@ pub struct BrokerConfig {
     pub authorizer: Option<AuthorizerSettings>,
     /// Every property as given (after overrides), for DescribeConfigs; secrets left out.
     pub explicit: BTreeMap<String, String>,
+    /// The names of the secret properties given, without their values: DescribeConfigs
+    /// says a [`SENSITIVE_CONFIGS`] one was set.
+    pub secrets_given: BTreeSet<String>,
 }
+
+/// Kafka's broker configs of type PASSWORD that Tidelog reads: DescribeConfigs lists them
+/// as Kafka does, sensitive and without a value.
+pub const SENSITIVE_CONFIGS: [&str; 4] = [
+    "ssl.key.password",
+    "ssl.keystore.key",
+    "ssl.keystore.password",
+    "ssl.truststore.password",
+];
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
 
@@ -344,6 +356,7 @@ impl Default for BrokerConfig {
             authorizer: None,
             tls: BTreeMap::new(),
             explicit: BTreeMap::new(),
+            secrets_given: BTreeSet::new(),
         }
     }
 }
@@ -1009,7 +1022,9 @@ impl BrokerConfig {
                     },
                 },
             }
-            if !is_secret(k) {
+            if is_secret(k) {
+                c.secrets_given.insert(key.clone());
+            } else {
                 c.explicit.insert(key.clone(), value.clone());
             }
         }
@@ -1532,7 +1547,10 @@ log.cleaner.max.compaction.lag.ms=60000
         for (bad, says) in [
             ("ssl.keystore.type=JKS", "keytool -importkeystore"),
             ("ssl.keystore.type=PKCS11", "the store types are PEM and PKCS12"),
-            ("ssl.keystore.type=PKCS12", "ssl.keystore.password for its PKCS12 keystore"),
+            (
+                "ssl.keystore.type=PKCS12",
+                "ssl.keystore.password for its PKCS12 keystore",
+            ),
             ("ssl.enabled.protocols=TLSv1.2,TLSv1.1", "TLSv1.1 is not supported"),
             ("ssl.client.auth=required", "ssl.truststore.location"),
             ("ssl.client.auth=sometimes", "none, requested or required"),

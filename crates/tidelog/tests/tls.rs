@@ -8,7 +8,8 @@
 //! listener. Mutual TLS names the principal ACLs see (`ssl.principal.mapping.rules`);
 //! untrusted, expired and TLS 1.2 clients on a TLS 1.3 listener are refused; a replaced
 //! keystore serves new connections while open ones go on; a silent client is closed after
-//! the handshake timeout; fuzzed TLS and SASL handshakes close only their own connection.
+//! the handshake timeout; fuzzed TLS and SASL handshakes close only their own connection;
+//! DescribeConfigs shows TLS passwords as set, never their values.
 //! The clients are rustls clients speaking raw frames: the librdkafka the tests build has
 //! no SSL.
 
@@ -22,6 +23,7 @@ use common::Broker;
 use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ClientConfig, RootCertStore};
+use tidelog_protocol::messages::describe_configs_request::{DescribeConfigsRequest, DescribeConfigsResource};
 use tidelog_protocol::messages::sasl_authenticate_request::SaslAuthenticateRequest;
 use tidelog_protocol::messages::sasl_handshake_request::SaslHandshakeRequest;
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
@@ -564,4 +566,38 @@ fn fuzzed_tls_and_sasl_handshakes_close_only_their_connection() {
     }
     assert!(broker.is_running(), "the broker died");
     healthy(&pki);
+}
+
+#[test]
+fn describe_configs_marks_tls_passwords_sensitive_without_their_values() {
+    let pki = Pki::new();
+    // An unencrypted key needs no ssl.key.password; a given one is still a secret.
+    let broker = pki.broker("ssl.key.password=hunter2-secret\n");
+    let request = RequestBody::DescribeConfigs(DescribeConfigsRequest {
+        resources: vec![DescribeConfigsResource {
+            resource_type: 4, // BROKER
+            resource_name: "1".into(),
+            configuration_keys: None,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let ResponseBody::DescribeConfigs(response) = broker.raw().request(4, request) else {
+        panic!("not a DescribeConfigs response");
+    };
+    let entry = |name: &str| {
+        let entry = response.results[0].configs.iter().find(|c| c.name == name);
+        let entry = entry.unwrap_or_else(|| panic!("no {name}"));
+        (
+            entry.value.clone(),
+            entry.is_sensitive,
+            entry.config_source,
+            entry.config_type,
+        )
+    };
+    // Kafka's null value, is_sensitive, STATIC_BROKER_CONFIG (4) or DEFAULT_CONFIG (5), PASSWORD (9).
+    assert_eq!(entry("ssl.key.password"), (None, true, 4, 9));
+    assert_eq!(entry("ssl.truststore.password"), (None, true, 5, 9));
+    assert!(!format!("{response:?}").contains("hunter2"));
+    assert!(!broker.log().contains("hunter2"));
 }

@@ -19,9 +19,9 @@ pub fn key_and_chain(store: &Store, key_password: Option<&Password>) -> Result<K
     match store {
         Store::Pkcs12File(..) => {
             let keystore = pkcs12(store, NAME, Pkcs12ImportPolicy::Strict)?;
-            let (_, chain) = keystore
-                .private_key_chain()
-                .ok_or(format!("{NAME}: no private key with its certificate chain in the PKCS12 file"))?;
+            let (_, chain) = keystore.private_key_chain().ok_or(format!(
+                "{NAME}: no private key with its certificate chain in the PKCS12 file"
+            ))?;
             let certificates = chain.certs().iter().map(|c| CertificateDer::from(c.as_der().to_vec()));
             let key = PrivatePkcs8KeyDer::from(chain.key().as_der().to_vec());
             Ok((certificates.collect(), key.into()))
@@ -46,7 +46,9 @@ pub fn trusted(store: &Store) -> Result<Vec<CertificateDer<'static>>, String> {
                 .entries()
                 .flat_map(|(_, entry)| match entry {
                     KeyStoreEntry::Certificate(certificate) => vec![certificate.as_der().to_vec()],
-                    KeyStoreEntry::PrivateKeyChain(chain) => chain.certs().iter().map(|c| c.as_der().to_vec()).collect(),
+                    KeyStoreEntry::PrivateKeyChain(chain) => {
+                        chain.certs().iter().map(|c| c.as_der().to_vec()).collect()
+                    }
                     KeyStoreEntry::Secret(_) => Vec::new(),
                 })
                 .map(CertificateDer::from)
