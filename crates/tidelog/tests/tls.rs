@@ -10,17 +10,22 @@
 //! keystore serves new connections while open ones go on; a silent client is closed after
 //! the handshake timeout; fuzzed TLS and SASL handshakes close only their own connection;
 //! DescribeConfigs shows TLS passwords as set, never their values.
-//! The clients are rustls clients speaking raw frames: the librdkafka the tests build has
-//! no SSL.
+//! The clients are rustls clients speaking raw frames, and librdkafka (OpenSSL) with
+//! Kafka's `ssl.*` client settings for mutual TLS.
 
 mod common;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
+use common::clients::{block_on, CLIENT_TIMEOUT};
 use common::raw::{self, RawClient};
 use common::Broker;
 use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ClientConfig, RootCertStore};
 use tidelog_protocol::messages::describe_configs_request::{DescribeConfigsRequest, DescribeConfigsResource};
@@ -53,9 +58,11 @@ impl Pki {
         pki
     }
 
-    /// A certificate for `localhost`, the broker's name, each with a new key and serial.
+    /// A certificate for `localhost` and 127.0.0.1 (the address the broker advertises,
+    /// which librdkafka checks), each with a new key and serial.
     fn server_certificate(&self) -> Signed {
-        self.sign(&[(DnType::CommonName, "localhost")], vec!["localhost".into()], false)
+        let names = vec!["localhost".into(), "127.0.0.1".into()];
+        self.sign(&[(DnType::CommonName, "localhost")], names, false)
     }
 
     /// Writes `server.pem` (key and chain) at once, by renaming a complete file over it.
@@ -600,4 +607,68 @@ fn describe_configs_marks_tls_passwords_sensitive_without_their_values() {
     assert_eq!(entry("ssl.truststore.password"), (None, true, 5, 9));
     assert!(!format!("{response:?}").contains("hunter2"));
     assert!(!broker.log().contains("hunter2"));
+}
+
+/// librdkafka's own TLS (OpenSSL) with Kafka's client settings against an SSL listener
+/// requiring client certificates: with one it produces and consumes as `User:alice` (the
+/// only super user), without one it cannot even fetch metadata.
+#[test]
+fn librdkafka_produces_and_consumes_over_mutual_tls() {
+    let pki = Pki::new();
+    let broker = pki.broker(&format!(
+        "{AUTHORIZER}super.users=User:alice\nssl.principal.mapping.rules=RULE:^CN=([^,]*),.*$/$1/\n\
+         listener.name.ssl.ssl.client.auth=required\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
+        pki.path("ca.pem")
+    ));
+    let (certificate, key) = pki.client_certificate("alice", "eng");
+    std::fs::write(pki.dir.path().join("alice.pem"), certificate.pem()).expect("write the certificate");
+    std::fs::write(pki.dir.path().join("alice.key"), key.serialize_pem()).expect("write the key");
+    let ssl = broker.listener_addr("SSL").to_string();
+    let over_tls = |mut config: rdkafka::ClientConfig, with_certificate: bool| {
+        config
+            .set("bootstrap.servers", &ssl)
+            .set("security.protocol", "ssl")
+            .set("ssl.ca.location", pki.path("ca.pem"));
+        if with_certificate {
+            config
+                .set("ssl.certificate.location", pki.path("alice.pem"))
+                .set("ssl.key.location", pki.path("alice.key"));
+        }
+        config
+    };
+
+    let producer: FutureProducer = over_tls(broker.client_config(), true).create().expect("a producer");
+    for (i, value) in ["one", "two", "three"].into_iter().enumerate() {
+        let record = FutureRecord::to("mtls").key("k").payload(value).partition(0);
+        let delivered = block_on(producer.send(record, CLIENT_TIMEOUT));
+        assert_eq!(delivered.expect("delivered").offset, i as i64);
+    }
+    let consumer: BaseConsumer = over_tls(broker.consumer_config("mtls-group"), true)
+        .create()
+        .expect("a consumer");
+    let mut partitions = TopicPartitionList::new();
+    partitions
+        .add_partition_offset("mtls", 0, Offset::Beginning)
+        .expect("partition 0");
+    consumer.assign(&partitions).expect("assign");
+    let mut values = Vec::new();
+    for _ in 0..100 {
+        if values.len() == 3 {
+            break;
+        }
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.expect("a record");
+            values.push((message.offset(), message.payload().map(|p| p.to_vec())));
+        }
+    }
+    let expected: Vec<_> = ["one", "two", "three"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (i as i64, Some(v.as_bytes().to_vec())))
+        .collect();
+    assert_eq!(values, expected);
+
+    let anonymous: BaseProducer = over_tls(broker.client_config(), false).create().expect("a producer");
+    assert!(anonymous.client().fetch_metadata(None, Duration::from_secs(3)).is_err());
+    broker.wait_for_line(&["TLS handshake failed"]);
 }
