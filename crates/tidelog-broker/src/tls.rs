@@ -13,7 +13,7 @@ mod distinguished_name;
 mod principal_mapping;
 mod stores;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -64,7 +64,8 @@ impl TlsListener {
     /// The acceptor for a new connection. The store files are checked first (a `stat`
     /// each, per connection, never per request): after a change they are loaded anew, and
     /// a load that fails (a file half written, a key that does not fit) keeps the acceptor
-    /// in use and logs why, once per change.
+    /// in use and logs why, once per change. The load (small files, a PKCS12 key
+    /// derivation) happens on the connection's task: rare enough not to need a thread.
     pub fn acceptor(&self) -> TlsAcceptor {
         let files = stamps(&self.settings);
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
@@ -111,7 +112,7 @@ fn stamps(settings: &TlsSettings) -> Vec<FileStamp> {
         .collect()
 }
 
-fn stamp(path: &PathBuf) -> FileStamp {
+fn stamp(path: &Path) -> FileStamp {
     let metadata = std::fs::metadata(path).ok()?;
     Some((metadata.modified().ok()?, metadata.len()))
 }

@@ -483,7 +483,9 @@ fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<i32, St
             .fetch_metadata(Some(topic), TIMEOUT)
             .map_err(|e| format!("metadata of {topic}: {e}"))?;
         return match metadata.topics().first() {
-            Some(found) if found.error().is_none() && !found.partitions().is_empty() => Ok(found.partitions().len() as i32),
+            Some(found) if found.error().is_none() && !found.partitions().is_empty() => {
+                Ok(found.partitions().len() as i32)
+            }
             _ => Err(format!(
                 "over TLS the topic must exist: create {topic} through a PLAINTEXT listener first"
             )),

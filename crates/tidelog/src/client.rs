@@ -28,9 +28,11 @@ pub fn set_properties(properties: Vec<(String, String)>) {
 /// Whether the `-X` properties ask for TLS (`security.protocol` SSL or SASL_SSL), which
 /// only the librdkafka clients speak.
 pub fn over_tls() -> bool {
-    PROPERTIES.get().into_iter().flatten().any(|(key, value)| {
-        key == "security.protocol" && value.to_ascii_lowercase().ends_with("ssl")
-    })
+    PROPERTIES
+        .get()
+        .into_iter()
+        .flatten()
+        .any(|(key, value)| key == "security.protocol" && value.to_ascii_lowercase().ends_with("ssl"))
 }
 
 /// Settings every librdkafka client shares, then the command line's `-X` properties.

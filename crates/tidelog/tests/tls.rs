@@ -346,8 +346,8 @@ fn a_client_certificate_names_the_principal_acls_see() {
     assert_eq!(metadata_error(&mut alice, "alice-topic"), ErrorCode::NONE);
 }
 
-/// Whether the broker closed `client`'s connection (an error that is not the read timeout,
-/// or the end of the stream) rather than leaving it open.
+/// What the broker sent before closing `client`'s connection (or the error the close
+/// caused); panics if it neither answered nor closed within the read timeout.
 fn closed_by_broker(client: &mut RawClient) -> Result<Vec<u8>, std::io::Error> {
     let read = client.read_until_closed();
     match &read {

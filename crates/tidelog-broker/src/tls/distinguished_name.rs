@@ -141,8 +141,11 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 mod tests {
     use super::*;
 
-    /// A Name's RDN SETs, each of (OID content, string tag, value) AVAs, as DER.
-    fn name(rdns: &[&[(&[u8], u8, &[u8])]]) -> Vec<u8> {
+    /// One AttributeTypeAndValue: the OID's content, the value's string tag, the value.
+    type Ava<'a> = (&'a [u8], u8, &'a [u8]);
+
+    /// A Name's RDN SETs of AVAs, as DER.
+    fn name(rdns: &[&[Ava<'_>]]) -> Vec<u8> {
         let wrap = |tag: u8, content: Vec<u8>| {
             let mut out = vec![tag, content.len() as u8];
             out.extend(content);
