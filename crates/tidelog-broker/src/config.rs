@@ -1542,7 +1542,11 @@ log.cleaner.max.compaction.lag.ms=60000
                 &Some(Password::new("key-secret"))
             )
         );
-        assert!(!format!("{c:?}").contains("secret"), "a password printed");
+        let printed = format!("{c:?}");
+        assert!(
+            !printed.contains("store-secret") && !printed.contains("key-secret"),
+            "a password printed"
+        );
         assert!(!c.explicit.keys().any(|k| k.contains("password")), "a password kept");
         for (bad, says) in [
             ("ssl.keystore.type=JKS", "keytool -importkeystore"),
