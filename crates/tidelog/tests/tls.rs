@@ -672,3 +672,20 @@ fn librdkafka_produces_and_consumes_over_mutual_tls() {
     assert!(anonymous.client().fetch_metadata(None, Duration::from_secs(3)).is_err());
     broker.wait_for_line(&["TLS handshake failed"]);
 }
+
+/// `-X security.protocol=ssl` reaches librdkafka only: the commands that speak through
+/// Tidelog's own admin client say they need a plain listener instead of failing on TLS.
+#[test]
+fn the_admin_commands_refuse_tls_client_properties_clearly() {
+    let pki = Pki::new();
+    let broker = pki.broker("");
+    let run = common::cli::tidelog(&broker, &["-X", "security.protocol=ssl", "topics", "list"], "");
+    assert!(!run.success, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("admin client speaks plain TCP only"),
+        "{}",
+        run.stderr
+    );
+    // Without it, the same command is served on the PLAINTEXT listener.
+    assert!(common::cli::tidelog(&broker, &["topics", "list"], "").success);
+}
