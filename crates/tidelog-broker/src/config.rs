@@ -4,7 +4,7 @@
 //! the command line. Unknown properties are warned about, not fatal (so a Kafka config
 //! file works as is); a known property with an invalid value is an error at start.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
@@ -42,8 +42,11 @@ const SECURITY_PROTOCOLS: [&str; 4] = [PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL]
 
 /// The TLS properties Tidelog applies, each also settable per listener
 /// (`listener.name.<name>.ssl.*`, which wins).
-const SSL_PROPERTIES: [&str; 8] = [
+const SSL_PROPERTIES: [&str; 14] = [
     "ssl.keystore.type",
+    "ssl.keystore.password",
+    "ssl.key.password",
+    "ssl.truststore.password",
     "ssl.keystore.location",
     "ssl.keystore.certificate.chain",
     "ssl.keystore.key",
@@ -51,13 +54,46 @@ const SSL_PROPERTIES: [&str; 8] = [
     "ssl.truststore.location",
     "ssl.truststore.certificates",
     "ssl.client.auth",
+    "ssl.enabled.protocols",
+    "ssl.cipher.suites",
+    "ssl.principal.mapping.rules",
 ];
 
-/// Where PEM text comes from: a file (`*.location`) or the property's value itself.
+/// The TLS versions Tidelog speaks, by Kafka's names: `ssl.enabled.protocols`' default.
+const TLS_PROTOCOLS: [&str; 2] = ["TLSv1.2", "TLSv1.3"];
+
+/// A key or trust store as Kafka's `ssl.keystore.*` or `ssl.truststore.*` give it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pem {
-    File(PathBuf),
-    Inline(String),
+pub enum Store {
+    /// A PEM file (`*.location`, type PEM).
+    PemFile(PathBuf),
+    /// PEM text in the properties themselves (`ssl.keystore.certificate.chain` and
+    /// `ssl.keystore.key`, or `ssl.truststore.certificates`).
+    PemInline(Password),
+    /// A PKCS12 file (`*.location`, type PKCS12) and the store's password.
+    Pkcs12File(PathBuf, Password),
+}
+
+/// A secret from the properties (a password, a private key): never printed, so a
+/// configuration logged or shown in an error does not give it away.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(secret: impl Into<String>) -> Password {
+        Password(secret.into())
+    }
+
+    /// The secret itself, for the code that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[hidden]")
+    }
 }
 
 /// Kafka's `ssl.client.auth`.
@@ -72,11 +108,19 @@ pub enum ClientAuth {
 /// A TLS listener's settings, from Kafka's PEM key and trust store properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
-    /// The private key and the certificate chain, in one PEM text.
-    pub keystore: Pem,
+    /// The private key and the certificate chain.
+    pub keystore: Store,
+    /// `ssl.key.password`: what decrypts an encrypted PEM private key.
+    pub key_password: Option<Password>,
     /// The CA certificates client certificates are checked against.
-    pub truststore: Option<Pem>,
+    pub truststore: Option<Store>,
     pub client_auth: ClientAuth,
+    /// `ssl.enabled.protocols`: some of [`TLS_PROTOCOLS`].
+    pub enabled_protocols: Vec<String>,
+    /// `ssl.cipher.suites`, by IANA's names; empty for every suite (Kafka's default).
+    pub cipher_suites: Vec<String>,
+    /// `ssl.principal.mapping.rules`, parsed when the listener is bound.
+    pub principal_mapping_rules: String,
 }
 
 /// The prefix of Kafka's per-listener properties, `listener.name.<name>.<property>`.
@@ -247,7 +291,19 @@ pub struct BrokerConfig {
     pub authorizer: Option<AuthorizerSettings>,
     /// Every property as given (after overrides), for DescribeConfigs; secrets left out.
     pub explicit: BTreeMap<String, String>,
+    /// The names of the secret properties given, without their values: DescribeConfigs
+    /// says a [`SENSITIVE_CONFIGS`] one was set.
+    pub secrets_given: BTreeSet<String>,
 }
+
+/// Kafka's broker configs of type PASSWORD that Tidelog reads: DescribeConfigs lists them
+/// as Kafka does, sensitive and without a value.
+pub const SENSITIVE_CONFIGS: [&str; 4] = [
+    "ssl.key.password",
+    "ssl.keystore.key",
+    "ssl.keystore.password",
+    "ssl.truststore.password",
+];
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
 
@@ -315,6 +371,7 @@ impl Default for BrokerConfig {
             authorizer: None,
             tls: BTreeMap::new(),
             explicit: BTreeMap::new(),
+            secrets_given: BTreeSet::new(),
         }
     }
 }
@@ -676,21 +733,35 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
             format!("the {} listener {} needs {what}", listener.protocol, listener.name),
         )
     };
-    let pem_type = |property: &str| match get(property) {
-        Some((_, value)) if value.eq_ignore_ascii_case("PEM") => Ok(()),
-        Some((key, value)) => Err(invalid(key, value, "only PEM stores are supported")),
+    // Whether the store `property` names is PKCS12 (else PEM).
+    let pkcs12 = |property: &str| match get(property) {
+        Some((_, value)) if value.eq_ignore_ascii_case("PEM") => Ok(false),
+        Some((_, value)) if value.eq_ignore_ascii_case("PKCS12") => Ok(true),
+        Some((key, value)) if value.eq_ignore_ascii_case("JKS") => Err(invalid(
+            key,
+            value,
+            "JKS is Java's own format: convert the store with keytool -importkeystore \
+             -srckeystore <store>.jks -destkeystore <store>.p12 -deststoretype PKCS12 and set PKCS12",
+        )),
+        Some((key, value)) => Err(invalid(key, value, "the store types are PEM and PKCS12")),
         None => Err(missing(&format!(
-            "{property}=PEM (Kafka's default, JKS, is not supported)"
+            "{property}=PEM or PKCS12 (Kafka's default, JKS, is not supported)"
         ))),
     };
-    pem_type("ssl.keystore.type")?;
+    let password = |property: &str| get(property).map(|(_, value)| Password::new(value));
     let keystore = match (
+        pkcs12("ssl.keystore.type")?,
         get("ssl.keystore.location"),
         get("ssl.keystore.certificate.chain"),
         get("ssl.keystore.key"),
     ) {
-        (Some((_, path)), None, None) => Pem::File(PathBuf::from(path)),
-        (None, Some((_, chain)), Some((_, key))) => Pem::Inline(format!("{chain}\n{key}")),
+        (false, Some((_, path)), None, None) => Store::PemFile(PathBuf::from(path)),
+        (false, None, Some((_, chain)), Some((_, key))) => Store::PemInline(Password::new(format!("{chain}\n{key}"))),
+        (true, Some((_, path)), None, None) => match password("ssl.keystore.password") {
+            Some(password) => Store::Pkcs12File(PathBuf::from(path), password),
+            None => return Err(missing("ssl.keystore.password for its PKCS12 keystore")),
+        },
+        (true, ..) => return Err(missing("ssl.keystore.location for its PKCS12 keystore")),
         _ => {
             return Err(missing(
                 "ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key",
@@ -706,21 +777,60 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
     };
     let truststore = match (get("ssl.truststore.location"), get("ssl.truststore.certificates")) {
         (None, None) => None,
-        (Some((_, path)), _) => Some(Pem::File(PathBuf::from(path))),
-        (None, Some((_, certificates))) => Some(Pem::Inline(certificates.to_string())),
+        // A PKCS12 truststore without a password is read without checking its integrity,
+        // as Java reads it.
+        (Some((_, path)), _) if pkcs12("ssl.truststore.type")? => Some(Store::Pkcs12File(
+            PathBuf::from(path),
+            password("ssl.truststore.password").unwrap_or_else(|| Password::new("")),
+        )),
+        (Some((_, path)), _) => Some(Store::PemFile(PathBuf::from(path))),
+        (None, Some((_, certificates))) => match pkcs12("ssl.truststore.type")? {
+            false => Some(Store::PemInline(Password::new(certificates))),
+            true => return Err(missing("ssl.truststore.type=PEM for ssl.truststore.certificates")),
+        },
     };
-    if truststore.is_some() {
-        pem_type("ssl.truststore.type")?;
-    }
     if client_auth != ClientAuth::None && truststore.is_none() {
         return Err(missing(
             "ssl.truststore.location (or ssl.truststore.certificates) to check client certificates",
         ));
     }
+    let list = |property: &str| -> Vec<String> {
+        get(property)
+            .map(|(_, value)| {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let enabled_protocols = match list("ssl.enabled.protocols") {
+        given if given.is_empty() => TLS_PROTOCOLS.map(String::from).to_vec(),
+        given => given,
+    };
+    if let Some(unknown) = enabled_protocols.iter().find(|p| !TLS_PROTOCOLS.contains(&p.as_str())) {
+        let (key, value) = get("ssl.enabled.protocols").unwrap_or_default();
+        return Err(invalid(
+            key,
+            value,
+            format!(
+                "{unknown} is not supported: the protocols are {}",
+                TLS_PROTOCOLS.join(", ")
+            ),
+        ));
+    }
     Ok(TlsSettings {
         keystore,
+        key_password: password("ssl.key.password"),
         truststore,
         client_auth,
+        enabled_protocols,
+        cipher_suites: list("ssl.cipher.suites"),
+        principal_mapping_rules: get("ssl.principal.mapping.rules")
+            .map_or("DEFAULT", |(_, v)| v)
+            .to_string(),
     })
 }
 
@@ -952,7 +1062,9 @@ impl BrokerConfig {
                     },
                 },
             }
-            if !is_secret(k) {
+            if is_secret(k) {
+                c.secrets_given.insert(key.clone());
+            } else {
                 c.explicit.insert(key.clone(), value.clone());
             }
         }
@@ -1439,20 +1551,31 @@ log.cleaner.max.compaction.lag.ms=60000
             listener.name.internal.ssl.keystore.location=/etc/tidelog/internal.pem\n\
             listener.name.internal.ssl.client.auth=required\n\
             listener.name.internal.ssl.truststore.type=PEM\n\
-            listener.name.internal.ssl.truststore.location=/etc/tidelog/ca.pem\n";
+            listener.name.internal.ssl.truststore.location=/etc/tidelog/ca.pem\n\
+            listener.name.internal.ssl.enabled.protocols=TLSv1.3\n\
+            listener.name.internal.ssl.cipher.suites=TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256\n\
+            listener.name.internal.ssl.principal.mapping.rules=RULE:^CN=(.*?),.*$/$1/,DEFAULT\n";
         let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
         assert_eq!(report.unknown, Vec::<String>::new());
-        let file = |path: &str| Pem::File(PathBuf::from(path));
+        let file = |path: &str| Store::PemFile(PathBuf::from(path));
         let server = TlsSettings {
             keystore: file("/etc/tidelog/server.pem"),
+            key_password: None,
             truststore: None,
             client_auth: ClientAuth::None,
+            enabled_protocols: vec!["TLSv1.2".into(), "TLSv1.3".into()],
+            cipher_suites: Vec::new(),
+            principal_mapping_rules: "DEFAULT".into(),
         };
         assert_eq!((&c.tls[SSL], &c.tls[SASL_SSL]), (&server, &server));
         let internal = TlsSettings {
             keystore: file("/etc/tidelog/internal.pem"),
+            key_password: None,
             truststore: Some(file("/etc/tidelog/ca.pem")),
             client_auth: ClientAuth::Required,
+            enabled_protocols: vec!["TLSv1.3".into()],
+            cipher_suites: vec!["TLS_AES_256_GCM_SHA384".into(), "TLS_CHACHA20_POLY1305_SHA256".into()],
+            principal_mapping_rules: "RULE:^CN=(.*?),.*$/$1/,DEFAULT".into(),
         };
         assert_eq!(c.tls["INTERNAL"], internal);
         assert!(c.listeners[1].is_sasl() && c.listeners[1].is_tls());
@@ -1460,10 +1583,35 @@ log.cleaner.max.compaction.lag.ms=60000
         let inline = "listeners=SSL://:9093\nssl.keystore.type=PEM\n\
             ssl.keystore.certificate.chain=CHAIN\nssl.keystore.key=KEY\n";
         let (c, _) = BrokerConfig::from_properties(&props(inline)).unwrap();
-        assert_eq!(c.tls[SSL].keystore, Pem::Inline("CHAIN\nKEY".into()));
+        assert_eq!(c.tls[SSL].keystore, Store::PemInline(Password::new("CHAIN\nKEY")));
         assert!(!c.explicit.contains_key("ssl.keystore.key"), "a private key kept");
+        let pkcs12 = "listeners=SSL://:9093\nssl.keystore.type=PKCS12\nssl.keystore.location=/k.p12\n\
+            ssl.keystore.password=store-secret\nssl.key.password=key-secret\n\
+            ssl.truststore.type=PKCS12\nssl.truststore.location=/t.p12\n";
+        let (c, _) = BrokerConfig::from_properties(&props(pkcs12)).unwrap();
+        let settings = &c.tls[SSL];
+        assert_eq!(
+            (&settings.keystore, &settings.truststore, &settings.key_password),
+            (
+                &Store::Pkcs12File("/k.p12".into(), Password::new("store-secret")),
+                &Some(Store::Pkcs12File("/t.p12".into(), Password::new(""))),
+                &Some(Password::new("key-secret"))
+            )
+        );
+        let printed = format!("{c:?}");
+        assert!(
+            !printed.contains("store-secret") && !printed.contains("key-secret"),
+            "a password printed"
+        );
+        assert!(!c.explicit.keys().any(|k| k.contains("password")), "a password kept");
         for (bad, says) in [
-            ("ssl.keystore.type=JKS", "only PEM"),
+            ("ssl.keystore.type=JKS", "keytool -importkeystore"),
+            ("ssl.keystore.type=PKCS11", "the store types are PEM and PKCS12"),
+            (
+                "ssl.keystore.type=PKCS12",
+                "ssl.keystore.password for its PKCS12 keystore",
+            ),
+            ("ssl.enabled.protocols=TLSv1.2,TLSv1.1", "TLSv1.1 is not supported"),
             ("ssl.client.auth=required", "ssl.truststore.location"),
             ("ssl.client.auth=sometimes", "none, requested or required"),
         ] {

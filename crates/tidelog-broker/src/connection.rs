@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use std::future::Future;
@@ -35,7 +36,6 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use crate::broker::Broker;
@@ -45,6 +45,7 @@ use crate::dispatch::{self, PendingResponse, Received, Response};
 use crate::handlers::{self, Principal};
 use crate::oauthbearer::Validator;
 use crate::sasl::{Accounts, Gate, Session, FAILED_AUTHENTICATION_DELAY};
+use crate::tls::TlsListener;
 
 /// Responses that may be pending at once per connection (librdkafka pipelines up to 5
 /// requests by default; Java up to 5 as well).
@@ -60,15 +61,30 @@ const READ_CHUNK: usize = 1 << 20;
 
 /// What a listener secures its connections with, besides its configuration.
 pub struct Security {
-    /// The TLS acceptor of an SSL or SASL_SSL listener.
-    pub tls: Option<TlsAcceptor>,
+    /// The TLS acceptor and client-certificate principals of an SSL or SASL_SSL listener.
+    pub tls: Option<Arc<TlsListener>>,
     /// The bearer-token validator of a SASL listener that enables OAUTHBEARER.
     pub oauthbearer: Option<Arc<Validator>>,
 }
 
+/// Who a connection is when its first request comes (a TLS client certificate's principal,
+/// or anonymous), and what may authenticate it further.
+struct Identity {
+    principal: Principal,
+    oauthbearer: Option<Arc<Validator>>,
+}
+
+/// How long a TLS client has to complete its handshake. A handshake is two round trips and
+/// a few kilobytes, so a client still silent after this is stuck or hostile, and would
+/// otherwise hold its connection slot (`max.connections`) until `connections.max.idle.ms`
+/// (10 minutes). Kafka's clients give up on a connection that is not ready within
+/// `socket.connection.setup.timeout.ms` (10 s by default), so none waits longer than this.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves a connection accepted on `listener` (as advertised), after the TLS handshake when
-/// the listener has an acceptor. A failed handshake (a plaintext client on a TLS port, an
-/// untrusted or missing client certificate) closes only this connection.
+/// the listener has TLS. A failed handshake (a plaintext client on a TLS port, an untrusted,
+/// expired or missing client certificate, a client silent past [`TLS_HANDSHAKE_TIMEOUT`])
+/// closes only this connection.
 pub async fn accept(
     broker: Arc<Broker>,
     listener: Arc<Listener>,
@@ -78,22 +94,37 @@ pub async fn accept(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let Security { tls, oauthbearer } = security;
-    let Some(acceptor) = tls else {
+    let anonymous = Principal::anonymous();
+    let Some(tls) = tls else {
         let (reader, writer) = stream.into_split();
-        return serve(broker, listener, oauthbearer, reader, writer, peer, shutdown).await;
+        let identity = Identity {
+            principal: anonymous,
+            oauthbearer,
+        };
+        return serve(broker, listener, identity, reader, writer, peer, shutdown).await;
     };
     let handshake = tokio::select! {
-        handshake = acceptor.accept(stream) => handshake,
+        handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)) => handshake,
         _ = shutdown.wait_for(|stop| *stop) => return,
     };
-    match handshake {
-        Ok(stream) => {
-            // On an SSL listener the handshake is the authentication; SASL_SSL's comes after.
+    let handshake = handshake
+        .map_err(|_| format!("no handshake within {TLS_HANDSHAKE_TIMEOUT:?}"))
+        .and_then(|done| done.map_err(|e| e.to_string()));
+    // On an SSL listener the handshake is the authentication (and the client certificate
+    // names the principal); SASL_SSL's comes after.
+    let authenticated = handshake.and_then(|stream| match listener.is_sasl() {
+        true => Ok((stream, anonymous)),
+        false => tls.principal(stream.get_ref().1).map(|principal| (stream, principal)),
+    });
+    match authenticated {
+        Ok((stream, principal)) => {
             if !listener.is_sasl() {
                 broker.metrics.authentication(&listener.name, true);
+                debug!(%peer, %principal, "TLS client authenticated");
             }
             let (reader, writer) = tokio::io::split(stream);
-            serve(broker, listener, oauthbearer, reader, writer, peer, shutdown).await
+            let identity = Identity { principal, oauthbearer };
+            serve(broker, listener, identity, reader, writer, peer, shutdown).await
         }
         Err(error) => {
             broker.metrics.authentication(&listener.name, false);
@@ -104,11 +135,12 @@ pub async fn accept(
     }
 }
 
-/// `listener` is the listener the connection came in on, as advertised.
+/// `listener` is the listener the connection came in on, as advertised; `identity` who the
+/// connection is before any SASL authentication.
 async fn serve<R, W>(
     broker: Arc<Broker>,
     listener: Arc<Listener>,
-    oauthbearer: Option<Arc<Validator>>,
+    identity: Identity,
     mut reader: R,
     writer: W,
     peer: SocketAddr,
@@ -122,8 +154,10 @@ async fn serve<R, W>(
     let writer_task = tokio::spawn(write_responses(writer, pending_rx, peer));
     let max_frame = broker.config.socket_request_max_bytes as usize;
     let mut session = Session::new(listener.is_sasl(), broker.config.connections_max_reauth_ms);
-    // The connection's principal: anonymous until SASL authenticates it.
-    let mut principal = Arc::new(Principal::anonymous());
+    // The connection's principal: a TLS client certificate's, or anonymous until SASL
+    // authenticates it.
+    let Identity { principal, oauthbearer } = identity;
+    let mut principal = Arc::new(principal);
     // Whether SASL authenticated the connection once: what fails after (a re-authentication,
     // a SASL request out of order) is not an authentication failure of the connection.
     let mut authenticated = false;

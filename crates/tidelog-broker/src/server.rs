@@ -11,7 +11,6 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
@@ -19,7 +18,7 @@ use crate::config::{BrokerConfig, Listener};
 use crate::connection;
 use crate::connection_quotas::{ConnectionQuotas, Waited};
 use crate::oauthbearer::Validator;
-use crate::tls;
+use crate::tls::TlsListener;
 
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,7 +27,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// bearer-token validator on a SASL listener that enables OAUTHBEARER.
 pub struct BoundListener {
     socket: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<TlsListener>>,
     oauthbearer: Option<Arc<Validator>>,
 }
 
@@ -54,22 +53,20 @@ impl Server {
     pub async fn bind_listeners(mut config: BrokerConfig) -> std::io::Result<(Vec<BoundListener>, BrokerConfig)> {
         let mut bound = Vec::with_capacity(config.listeners.len());
         for (listener, advertised) in config.listeners.iter().zip(&mut config.advertised_listeners) {
+            let refused = |e: String| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("listener {}: {e}", listener.name),
+                )
+            };
             let tls = match config.tls.get(&listener.name) {
-                Some(settings) => Some(tls::acceptor(settings).map_err(|e| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        format!("listener {}: {e}", listener.name),
-                    )
-                })?),
+                Some(settings) => Some(Arc::new(
+                    TlsListener::new(&listener.name, settings).map_err(|e| refused(e.to_string()))?,
+                )),
                 None => None,
             };
             let oauthbearer = match config.oauthbearer.get(&listener.name) {
-                Some(settings) => Some(Arc::new(Validator::new(settings).map_err(|e| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        format!("listener {}: {e}", listener.name),
-                    )
-                })?)),
+                Some(settings) => Some(Arc::new(Validator::new(settings).map_err(|e| refused(e.to_string()))?)),
                 None => None,
             };
             let addr = listener.bind_addr().map_err(std::io::Error::other)?;

@@ -1,33 +1,134 @@
 //! TLS for SSL and SASL_SSL listeners, with rustls (no OpenSSL): the server's key and
 //! certificate chain and the CAs trusted for client certificates come from Kafka's PEM
 //! stores (`ssl.keystore.*`, `ssl.truststore.*`); `ssl.client.auth` decides whether a
-//! client certificate is asked for and whether one is required.
+//! client certificate is asked for and whether one is required; `ssl.enabled.protocols` and
+//! `ssl.cipher.suites` narrow what is negotiated. On an SSL listener a client certificate's
+//! subject, through `ssl.principal.mapping.rules`, is the connection's principal.
+//!
+//! The store files are watched: a new connection after they change gets the new
+//! certificate, as Kafka's dynamic `ssl.keystore.*` update gives it, while open connections
+//! keep the session they have.
 
-use std::sync::Arc;
+mod distinguished_name;
+mod principal_mapping;
+mod stores;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use rustls::crypto::{ring, CryptoProvider};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{RootCertStore, ServerConfig, ServerConnection, SupportedProtocolVersion};
 use tokio_rustls::TlsAcceptor;
+use tracing::{info, warn};
 
-use crate::config::{ClientAuth, Pem, TlsSettings};
+use crate::config::{ClientAuth, Store, TlsSettings};
+use crate::handlers::Principal;
+use principal_mapping::PrincipalMapper;
 
-/// The acceptor of a listener with `settings`; the error names what could not be read.
-pub fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
-    let keystore = read(&settings.keystore, "ssl.keystore")?;
-    let chain = certificates(&keystore, "ssl.keystore")?;
-    let key = PrivateKeyDer::from_pem_slice(&keystore)
-        .map_err(|e| format!("ssl.keystore: no unencrypted private key in PEM: {e}"))?;
-    let provider = provider();
+/// A TLS listener: its acceptor, reloaded when the store files change, and how its clients'
+/// certificates name principals.
+pub struct TlsListener {
+    name: String,
+    settings: TlsSettings,
+    mapper: PrincipalMapper,
+    current: Mutex<Loaded>,
+}
+
+/// The acceptor in use and the state of the store files it was made from.
+struct Loaded {
+    acceptor: TlsAcceptor,
+    files: Vec<FileStamp>,
+}
+
+/// A store file's modification time and size, `None` if it cannot be read: a replaced or
+/// rewritten file changes one of them.
+type FileStamp = Option<(SystemTime, u64)>;
+
+impl TlsListener {
+    /// The TLS side of the listener `name`; the error names the setting or file at fault.
+    pub fn new(name: &str, settings: &TlsSettings) -> Result<TlsListener, String> {
+        let mapper = PrincipalMapper::parse(&settings.principal_mapping_rules)
+            .map_err(|e| format!("ssl.principal.mapping.rules: {e}"))?;
+        let files = stamps(settings);
+        let acceptor = acceptor(settings)?;
+        Ok(TlsListener {
+            name: name.to_string(),
+            settings: settings.clone(),
+            mapper,
+            current: Mutex::new(Loaded { acceptor, files }),
+        })
+    }
+
+    /// The acceptor for a new connection. The store files are checked first (a `stat`
+    /// each, per connection, never per request): after a change they are loaded anew, and
+    /// a load that fails (a file half written, a key that does not fit) keeps the acceptor
+    /// in use and logs why, once per change. The load (small files, a PKCS12 key
+    /// derivation) happens on the connection's task: rare enough not to need a thread.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        let files = stamps(&self.settings);
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if files != current.files {
+            current.files = files;
+            match acceptor(&self.settings) {
+                Ok(acceptor) => {
+                    current.acceptor = acceptor;
+                    info!(listener = %self.name, "TLS key and trust stores changed: new connections use them");
+                }
+                Err(error) => warn!(listener = %self.name, %error,
+                    "TLS key or trust store changed but cannot be loaded: keeping the previous one"),
+            }
+        }
+        current.acceptor.clone()
+    }
+
+    /// The principal of a connection whose handshake is done: the client certificate's
+    /// subject (as Java prints it) through `ssl.principal.mapping.rules`, `User:ANONYMOUS`
+    /// without a certificate. The error says why the certificate names no principal.
+    pub fn principal(&self, connection: &ServerConnection) -> Result<Principal, String> {
+        let Some(certificate) = connection.peer_certificates().and_then(|chain| chain.first()) else {
+            return Ok(Principal::anonymous());
+        };
+        let parsed = webpki::EndEntityCert::try_from(certificate).map_err(|e| format!("client certificate: {e}"))?;
+        let subject = distinguished_name::rfc2253(parsed.subject())
+            .ok_or("the client certificate's subject is not a DER name")?;
+        match self.mapper.name(&subject) {
+            Some(name) => Ok(Principal::user(&name)),
+            None => Err(format!("no ssl.principal.mapping.rules rule applies to {subject}")),
+        }
+    }
+}
+
+/// The stamps of the listener's store files (none for inline PEM, which cannot change).
+fn stamps(settings: &TlsSettings) -> Vec<FileStamp> {
+    [Some(&settings.keystore), settings.truststore.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|store| match store {
+            Store::PemFile(path) | Store::Pkcs12File(path, _) => Some(stamp(path)),
+            Store::PemInline(_) => None,
+        })
+        .collect()
+}
+
+fn stamp(path: &Path) -> FileStamp {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
+}
+
+/// An acceptor for `settings`, the files read now.
+fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
+    let (chain, key) = stores::key_and_chain(&settings.keystore, settings.key_password.as_ref())?;
+    let provider = provider(&settings.cipher_suites)?;
+    let versions = protocol_versions(&settings.enabled_protocols)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("ssl.cipher.suites and ssl.enabled.protocols: {e}"))?;
     let builder = match (&settings.truststore, settings.client_auth) {
         (Some(truststore), ClientAuth::Requested | ClientAuth::Required) => {
             let mut roots = RootCertStore::empty();
-            for certificate in certificates(&read(truststore, "ssl.truststore")?, "ssl.truststore")? {
+            for certificate in stores::trusted(truststore)? {
                 roots
                     .add(certificate)
                     .map_err(|e| format!("ssl.truststore: a certificate rustls refuses: {e}"))?;
@@ -47,27 +148,60 @@ pub fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// ring's primitives: rustls 0.23.48 deprecates them for lacking post-quantum key exchange,
-/// but its alternative, aws-lc-rs, needs cmake and a long C build on every machine, and
-/// Kafka's clients negotiate the classic groups ring offers.
+/// ring's primitives with the suites `ssl.cipher.suites` names (all of ring's when it is
+/// empty, Kafka's default). Kafka names suites as IANA does; rustls calls the TLS 1.3 ones
+/// `TLS13_*`, so both spellings are accepted.
+///
+/// ring: rustls 0.23.48 deprecates it for lacking post-quantum key exchange, but its
+/// alternative, aws-lc-rs, needs cmake and a long C build on every machine, and Kafka's
+/// clients negotiate the classic groups ring offers.
 #[allow(deprecated)]
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(ring::default_provider())
+fn provider(cipher_suites: &[String]) -> Result<Arc<CryptoProvider>, String> {
+    let mut provider = ring::default_provider();
+    if !cipher_suites.is_empty() {
+        let all = std::mem::take(&mut provider.cipher_suites);
+        for name in cipher_suites {
+            let named = |suite: &&rustls::SupportedCipherSuite| {
+                suite.suite().as_str().is_some_and(|rustls| {
+                    rustls == name
+                        || rustls
+                            .strip_prefix("TLS13_")
+                            .is_some_and(|rest| name.strip_prefix("TLS_") == Some(rest))
+                })
+            };
+            match all.iter().find(named) {
+                Some(suite) => provider.cipher_suites.push(*suite),
+                None => {
+                    let known: Vec<String> = all.iter().filter_map(|s| s.suite().as_str()).map(iana).collect();
+                    return Err(format!(
+                        "ssl.cipher.suites: {name} is not a suite Tidelog offers (it offers {})",
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Arc::new(provider))
 }
 
-fn read(pem: &Pem, store: &str) -> Result<Vec<u8>, String> {
-    match pem {
-        Pem::File(path) => std::fs::read(path).map_err(|e| format!("{store}.location {}: {e}", path.display())),
-        Pem::Inline(text) => Ok(text.clone().into_bytes()),
+/// A rustls suite name as IANA (and so Kafka) writes it.
+fn iana(rustls: &str) -> String {
+    match rustls.strip_prefix("TLS13_") {
+        Some(rest) => format!("TLS_{rest}"),
+        None => rustls.to_string(),
     }
 }
 
-fn certificates(pem: &[u8], store: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certificates: Vec<_> = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{store}: unreadable PEM: {e}"))?;
-    match certificates.is_empty() {
-        true => Err(format!("{store}: no certificate in the PEM text")),
-        false => Ok(certificates),
-    }
+/// rustls' versions for `ssl.enabled.protocols` (the config checked the names).
+fn protocol_versions(names: &[String]) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
+    names
+        .iter()
+        .map(|name| match name.as_str() {
+            "TLSv1.2" => Ok(&rustls::version::TLS12),
+            "TLSv1.3" => Ok(&rustls::version::TLS13),
+            other => Err(format!(
+                "ssl.enabled.protocols: {other} is not supported (TLSv1.2, TLSv1.3)"
+            )),
+        })
+        .collect()
 }

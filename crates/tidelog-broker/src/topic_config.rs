@@ -21,6 +21,7 @@ pub enum ConfigType {
     Long = 5,
     Double = 6,
     List = 7,
+    Password = 9,
 }
 
 /// Kafka's `ConfigSource` in DescribeConfigs.

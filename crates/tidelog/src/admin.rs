@@ -134,8 +134,14 @@ pub struct AdminClient {
 
 impl AdminClient {
     /// Connects to the first of `bootstrap`'s comma-separated `host:port` addresses that
-    /// answers, and reads the versions it serves.
+    /// answers, and reads the versions it serves. It speaks plain TCP only: asked for TLS
+    /// (`-X security.protocol=ssl`) it says so rather than send frames a TLS port refuses.
     pub fn connect(bootstrap: &str) -> Result<AdminClient, String> {
+        if crate::client::over_tls() {
+            return Err("this command's admin client speaks plain TCP only: \
+                 name a PLAINTEXT or SASL_PLAINTEXT listener, without -X security.protocol"
+                .into());
+        }
         let mut failures = Vec::new();
         for server in bootstrap.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match connect_to(server) {

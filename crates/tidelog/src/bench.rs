@@ -496,8 +496,26 @@ impl ProducerContext for Deliveries {
 
 /// The topic's partition count, creating it with `partitions` first if it does not exist.
 /// Through the admin API: a producer's metadata request would auto-create it with the
-/// broker's default partition count instead.
+/// broker's default partition count instead. The admin client speaks plain TCP only, so
+/// over TLS (`-X security.protocol=ssl`) the topic must exist already (made through a
+/// PLAINTEXT listener) and librdkafka's metadata tells its partitions.
 fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<i32, String> {
+    if client::over_tls() {
+        let consumer: BaseConsumer = client::client_config(bootstrap, CLIENT_ID)
+            .create()
+            .map_err(|e| format!("create a consumer: {e}"))?;
+        let metadata = consumer
+            .fetch_metadata(Some(topic), TIMEOUT)
+            .map_err(|e| format!("metadata of {topic}: {e}"))?;
+        return match metadata.topics().first() {
+            Some(found) if found.error().is_none() && !found.partitions().is_empty() => {
+                Ok(found.partitions().len() as i32)
+            }
+            _ => Err(format!(
+                "over TLS the topic must exist: create {topic} through a PLAINTEXT listener first"
+            )),
+        };
+    }
     let mut admin = AdminClient::connect(bootstrap)?;
     if let Some(existing) = admin.topic(topic)? {
         return Ok(existing.partitions.len() as i32);

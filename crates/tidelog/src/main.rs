@@ -39,6 +39,11 @@ struct Cli {
         alias = "bootstrap"
     )]
     bootstrap_server: String,
+    /// A librdkafka property for every client this command makes, as kcat's `-X`:
+    /// `-X security.protocol=ssl -X ssl.ca.location=ca.pem` to talk to an SSL listener
+    /// (repeatable; what a command itself sets, such as `acks`, wins).
+    #[arg(short = 'X', long = "client-property", global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    client_properties: Vec<(String, String)>,
     #[command(subcommand)]
     command: Command,
 }
@@ -126,6 +131,7 @@ fn main() -> ExitCode {
         )
         .init();
     let bootstrap = &cli.bootstrap_server;
+    client::set_properties(cli.client_properties);
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).map_err(Failure::from),
         Command::Format(args) => serve::format(args).map_err(Failure::from),

@@ -5,28 +5,42 @@
 //! a client without a certificate is refused while one with a certificate the
 //! truststore's CA signed is served; SASL/PLAIN and OAUTHBEARER work over SASL_SSL; the broker serves
 //! everyone else all along; `/metrics` counts the handshakes as authentications of the SSL
-//! listener. The clients are rustls clients speaking raw frames: the
-//! librdkafka the tests build has no SSL.
+//! listener. Mutual TLS names the principal ACLs see (`ssl.principal.mapping.rules`);
+//! untrusted, expired and TLS 1.2 clients on a TLS 1.3 listener are refused; a replaced
+//! keystore serves new connections while open ones go on; a silent client is closed after
+//! the handshake timeout; fuzzed TLS and SASL handshakes close only their own connection;
+//! DescribeConfigs shows TLS passwords as set, never their values.
+//! The clients are rustls clients speaking raw frames, and librdkafka (OpenSSL) with
+//! Kafka's `ssl.*` client settings for mutual TLS.
 
 mod common;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
+use common::clients::{block_on, CLIENT_TIMEOUT};
 use common::raw::{self, RawClient};
 use common::Broker;
 use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ClientConfig, RootCertStore};
+use tidelog_protocol::messages::describe_configs_request::{DescribeConfigsRequest, DescribeConfigsResource};
 use tidelog_protocol::messages::sasl_authenticate_request::SaslAuthenticateRequest;
 use tidelog_protocol::messages::sasl_handshake_request::SaslHandshakeRequest;
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
-/// A CA, and certificates it signed for the broker (`localhost`) and for a client.
+/// A certificate and its key.
+type Signed = (Certificate, KeyPair);
+
+/// A CA, and the broker's certificate (`localhost`) it signed.
 struct Pki {
     dir: tempfile::TempDir,
     ca: Certificate,
-    client: (Certificate, KeyPair),
+    ca_key: KeyPair,
 }
 
 impl Pki {
@@ -37,19 +51,56 @@ impl Pki {
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.distinguished_name.push(DnType::CommonName, "tidelog test CA");
         let ca = ca_params.self_signed(&ca_key).expect("the CA certificate");
-        let signed = |names: Vec<String>, common_name: &str| {
-            let key = KeyPair::generate().expect("a key");
-            let mut params = CertificateParams::new(names).expect("params");
-            params.distinguished_name.push(DnType::CommonName, common_name);
-            (params.signed_by(&key, &ca, &ca_key).expect("a certificate"), key)
-        };
-        let (server, server_key) = signed(vec!["localhost".into()], "localhost");
-        let client = signed(Vec::new(), "alice");
         let dir = tempfile::tempdir().expect("a temp dir");
-        std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("write the CA");
-        let keystore = format!("{}{}{}", server_key.serialize_pem(), server.pem(), ca.pem());
-        std::fs::write(dir.path().join("server.pem"), keystore).expect("write the keystore");
-        Pki { dir, ca, client }
+        let pki = Pki { dir, ca, ca_key };
+        std::fs::write(pki.dir.path().join("ca.pem"), pki.ca.pem()).expect("write the CA");
+        pki.write_keystore(&pki.server_certificate());
+        pki
+    }
+
+    /// A certificate for `localhost` and 127.0.0.1 (the address the broker advertises,
+    /// which librdkafka checks), each with a new key and serial.
+    fn server_certificate(&self) -> Signed {
+        let names = vec!["localhost".into(), "127.0.0.1".into()];
+        self.sign(&[(DnType::CommonName, "localhost")], names, false)
+    }
+
+    /// Writes `server.pem` (key and chain) at once, by renaming a complete file over it.
+    fn write_keystore(&self, (certificate, key): &Signed) {
+        let keystore = format!("{}{}{}", key.serialize_pem(), certificate.pem(), self.ca.pem());
+        let staged = self.dir.path().join("server.pem.new");
+        std::fs::write(&staged, keystore).expect("write the keystore");
+        std::fs::rename(staged, self.dir.path().join("server.pem")).expect("replace the keystore");
+    }
+
+    /// A certificate the CA signed for the subject `dn` (in DER order, the top RDN
+    /// first), expired since 2021 if `expired`.
+    fn sign(&self, dn: &[(DnType, &str)], names: Vec<String>, expired: bool) -> Signed {
+        let key = KeyPair::generate().expect("a key");
+        let mut params = CertificateParams::new(names).expect("params");
+        // Without rcgen's default common name, which would stay first.
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        for (kind, value) in dn {
+            params.distinguished_name.push(kind.clone(), *value);
+        }
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        (
+            params.signed_by(&key, &self.ca, &self.ca_key).expect("a certificate"),
+            key,
+        )
+    }
+
+    /// A client certificate with the subject `CN=<common_name>,OU=<unit>,O=Tidelog`.
+    fn client_certificate(&self, common_name: &str, unit: &str) -> Signed {
+        let dn = [
+            (DnType::OrganizationName, "Tidelog"),
+            (DnType::OrganizationalUnitName, unit),
+            (DnType::CommonName, common_name),
+        ];
+        self.sign(&dn, Vec::new(), false)
     }
 
     fn path(&self, file: &str) -> String {
@@ -69,23 +120,31 @@ impl Pki {
         Broker::start_from_file(&file)
     }
 
-    /// A TLS client trusting the CA, presenting the client certificate if `with_certificate`.
-    fn client(&self, with_certificate: bool) -> Arc<ClientConfig> {
+    /// A TLS client trusting the CA, presenting `certificate` if given.
+    fn client(&self, certificate: Option<&Signed>) -> Arc<ClientConfig> {
+        self.client_of(rustls::DEFAULT_VERSIONS, certificate)
+    }
+
+    /// [`Pki::client`] speaking only the TLS `versions`.
+    fn client_of(
+        &self,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        certificate: Option<&Signed>,
+    ) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
         roots.add(self.ca.der().clone()).expect("trust the CA");
         let builder = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .expect("TLS versions")
             .with_root_certificates(roots);
-        let config = match with_certificate {
-            true => {
-                let (certificate, key) = &self.client;
+        let config = match certificate {
+            Some((certificate, key)) => {
                 let key = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(key.serialize_der()));
                 builder
                     .with_client_auth_cert(vec![CertificateDer::from(certificate.der().to_vec())], key)
                     .expect("a client certificate")
             }
-            false => builder.with_no_client_auth(),
+            None => builder.with_no_client_auth(),
         };
         Arc::new(config)
     }
@@ -125,7 +184,7 @@ fn an_ssl_listener_serves_tls_clients_and_closes_plaintext_ones() {
     let broker = pki.broker("");
     let ssl = broker.listener_addr("SSL");
 
-    let mut tls = RawClient::connect_tls(ssl, pki.client(false));
+    let mut tls = RawClient::connect_tls(ssl, pki.client(None));
     let brokers = tls.metadata(None, false).brokers;
     assert_eq!(
         brokers[0].port,
@@ -155,7 +214,7 @@ fn mutual_tls_required_refuses_a_client_without_a_certificate() {
     ));
     let ssl = broker.listener_addr("SSL");
 
-    let mut anonymous = RawClient::connect_tls(ssl, pki.client(false));
+    let mut anonymous = RawClient::connect_tls(ssl, pki.client(None));
     anonymous.send(3, &RequestBody::ApiVersions(Default::default()));
     let answer = anonymous.read_until_closed();
     assert!(
@@ -164,7 +223,7 @@ fn mutual_tls_required_refuses_a_client_without_a_certificate() {
     );
     broker.wait_for_line(&["closing connection: TLS handshake failed"]);
 
-    let mut alice = RawClient::connect_tls(ssl, pki.client(true));
+    let mut alice = RawClient::connect_tls(ssl, pki.client(Some(&pki.client_certificate("alice", "eng"))));
     produce_and_fetch(&mut alice, "mutual");
     assert_eq!(RawClient::connect(broker.addr()).metadata(None, false).brokers.len(), 1);
 
@@ -185,7 +244,7 @@ fn a_sasl_ssl_listener_authenticates_over_tls() {
     );
     let sasl_ssl = broker.listener_addr("SASL_SSL");
 
-    let mut alice = RawClient::connect_tls(sasl_ssl, pki.client(false));
+    let mut alice = RawClient::connect_tls(sasl_ssl, pki.client(None));
     let handshake = RequestBody::SaslHandshake(SaslHandshakeRequest {
         mechanism: "PLAIN".into(),
         ..Default::default()
@@ -223,7 +282,7 @@ fn a_sasl_ssl_listener_authenticates_over_tls() {
     assert_eq!(bob.metadata(None, false).brokers.len(), 1);
 
     // Without authenticating, nothing but ApiVersions is served over TLS either.
-    let mut stranger = RawClient::connect_tls(sasl_ssl, pki.client(false));
+    let mut stranger = RawClient::connect_tls(sasl_ssl, pki.client(None));
     stranger.send(12, &RequestBody::Metadata(Default::default()));
     broker.assert_closed_and_logged(&mut stranger, "before SASL authentication");
 }
@@ -232,12 +291,25 @@ fn a_sasl_ssl_listener_authenticates_over_tls() {
 fn a_tls_listener_without_a_usable_keystore_does_not_start() {
     let pki = Pki::new();
     let missing = Path::new(&pki.path("nowhere.pem")).display().to_string();
+    let keystore = format!(
+        "listeners=SSL://127.0.0.1:0\nssl.keystore.type=PEM\nssl.keystore.location={}\n",
+        pki.path("server.pem")
+    );
     for (properties, says) in [
         ("listeners=SSL://127.0.0.1:0\n".to_string(), "ssl.keystore.type=PEM"),
         (
             format!("listeners=SSL://127.0.0.1:0\nssl.keystore.type=PEM\nssl.keystore.location={missing}\n"),
             "nowhere.pem",
         ),
+        (
+            format!("{keystore}ssl.cipher.suites=TLS_AES_128_GCM_SHA256,TLS_RSA_WITH_RC4_128_MD5\n"),
+            "ssl.cipher.suites: TLS_RSA_WITH_RC4_128_MD5 is not a suite Tidelog offers",
+        ),
+        (
+            format!("{keystore}ssl.principal.mapping.rules=RULE:^CN=(.*)$/$1/X\n"),
+            "ssl.principal.mapping.rules: invalid rule",
+        ),
+        (format!("{keystore}ssl.keystore.type=JKS\n"), "keytool -importkeystore"),
     ] {
         let file = pki.dir.path().join("bad.properties");
         std::fs::write(&file, properties).expect("write the properties");
@@ -247,4 +319,391 @@ fn a_tls_listener_without_a_usable_keystore_does_not_start() {
         assert!(!status.success(), "{log}");
         assert!(log.contains(says), "{log}");
     }
+}
+
+/// Kafka's StandardAuthorizer with no ACLs: only super users are served.
+const AUTHORIZER: &str = "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n";
+
+/// The error of a Metadata request for `topic` (auto-created for those allowed to).
+fn metadata_error(client: &mut RawClient, topic: &str) -> ErrorCode {
+    ErrorCode(client.metadata(Some(&[topic]), true).topics[0].error_code)
+}
+
+#[test]
+fn a_client_certificate_names_the_principal_acls_see() {
+    let pki = Pki::new();
+    let broker = pki.broker(&format!(
+        "{AUTHORIZER}super.users=User:alice;User:CN=carol,OU=ops,O=Tidelog\n\
+         listener.name.ssl.ssl.client.auth=requested\n\
+         ssl.truststore.type=PEM\nssl.truststore.location={}\n\
+         listener.name.ssl.ssl.principal.mapping.rules=RULE:^CN=([^,]*),OU=eng,.*$/$1/L,\\\n  DEFAULT\n",
+        pki.path("ca.pem")
+    ));
+    let ssl = broker.listener_addr("SSL");
+    let connect = |certificate: Option<&Signed>| RawClient::connect_tls(ssl, pki.client(certificate));
+
+    // CN=Alice,OU=eng,O=Tidelog: the rule makes it `alice`, a super user.
+    let mut alice = connect(Some(&pki.client_certificate("Alice", "eng")));
+    produce_and_fetch(&mut alice, "alice-topic");
+    // CN=carol,OU=ops,O=Tidelog: no rule but DEFAULT applies, so the principal is the whole
+    // name, as Java prints it (the last RDN first), a super user too.
+    let mut carol = connect(Some(&pki.client_certificate("carol", "ops")));
+    produce_and_fetch(&mut carol, "carol-topic");
+    // `bob` is no super user, and with `requested` a client without a certificate is
+    // User:ANONYMOUS: both are served, and refused the topic.
+    let mut bob = connect(Some(&pki.client_certificate("bob", "eng")));
+    assert_eq!(
+        metadata_error(&mut bob, "alice-topic"),
+        ErrorCode::TOPIC_AUTHORIZATION_FAILED
+    );
+    let mut anonymous = connect(None);
+    assert_eq!(
+        metadata_error(&mut anonymous, "alice-topic"),
+        ErrorCode::TOPIC_AUTHORIZATION_FAILED
+    );
+    assert_eq!(metadata_error(&mut alice, "alice-topic"), ErrorCode::NONE);
+}
+
+/// What the broker sent before closing `client`'s connection (or the error the close
+/// caused); panics if it neither answered nor closed within the read timeout.
+fn closed_by_broker(client: &mut RawClient) -> Result<Vec<u8>, std::io::Error> {
+    let read = client.read_until_closed();
+    match &read {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            panic!("the broker neither answered nor closed: {e}")
+        }
+        _ => read,
+    }
+}
+
+/// Whether a client was refused in the handshake: no Kafka answer, the connection closed.
+fn refused(client: &mut RawClient) -> bool {
+    match client.try_send(3, &RequestBody::ApiVersions(Default::default())) {
+        Err(_) => true,
+        Ok(_) => closed_by_broker(client).map_or(true, |answer| answer.is_empty()),
+    }
+}
+
+#[test]
+fn untrusted_expired_and_old_protocol_clients_are_refused_and_others_served() {
+    let pki = Pki::new();
+    let stranger_ca = Pki::new();
+    let broker = pki.broker(&format!(
+        "listener.name.ssl.ssl.client.auth=required\nssl.truststore.type=PEM\nssl.truststore.location={}\n\
+         listener.name.ssl.ssl.enabled.protocols=TLSv1.3\n\
+         listener.name.ssl.ssl.cipher.suites=TLS_AES_256_GCM_SHA384\n",
+        pki.path("ca.pem")
+    ));
+    let ssl = broker.listener_addr("SSL");
+    let alice = pki.client_certificate("alice", "eng");
+    let mut served = RawClient::connect_tls(ssl, pki.client(Some(&alice)));
+    produce_and_fetch(&mut served, "before");
+
+    let untrusted = stranger_ca.client_certificate("mallory", "eng");
+    let expired = pki.sign(&[(DnType::CommonName, "old")], Vec::new(), true);
+    let tls12 = pki.client_of(&[&rustls::version::TLS12], Some(&alice));
+    for (who, config) in [
+        ("a certificate of another CA", pki.client(Some(&untrusted))),
+        ("an expired certificate", pki.client(Some(&expired))),
+        ("a TLSv1.2 client on a TLSv1.3 listener", tls12),
+    ] {
+        assert!(refused(&mut RawClient::connect_tls(ssl, config)), "{who} was served");
+        // The broker goes on serving the connection it had, and new ones.
+        assert_eq!(served.metadata(None, false).brokers.len(), 1, "after {who}");
+        let mut again = RawClient::connect_tls(ssl, pki.client(Some(&alice)));
+        assert_eq!(again.metadata(None, false).brokers.len(), 1, "after {who}");
+    }
+    // The other CA has the same name as ours: its signature is what fails.
+    broker.wait_for_line(&["TLS handshake failed", "invalid peer certificate: BadSignature"]);
+    broker.wait_for_line(&["TLS handshake failed", "certificate expired"]);
+    broker.wait_for_line(&["TLS handshake failed", "Tls12NotOfferedOrEnabled"]);
+    broker.wait_for_metric("tidelog_authentication_failures_total{listener=\"SSL\"}", 3.0);
+}
+
+/// The certificate a TLS handshake with the listener at `addr` shows.
+fn presented_certificate(addr: std::net::SocketAddr, config: Arc<ClientConfig>) -> Vec<u8> {
+    let mut socket = std::net::TcpStream::connect(addr).expect("connect");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .expect("a read timeout");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
+    let mut tls = rustls::ClientConnection::new(config, name).expect("a TLS client");
+    while tls.is_handshaking() {
+        tls.complete_io(&mut socket).expect("the handshake");
+    }
+    tls.peer_certificates().expect("the server's chain")[0].to_vec()
+}
+
+#[test]
+fn a_replaced_keystore_serves_new_connections_while_open_ones_go_on() {
+    let pki = Pki::new();
+    let broker = pki.broker("");
+    let ssl = broker.listener_addr("SSL");
+    let first = presented_certificate(ssl, pki.client(None));
+    let mut open = RawClient::connect_tls(ssl, pki.client(None));
+    produce_and_fetch(&mut open, "before-rotation");
+
+    // A keystore that cannot be loaded keeps the certificate in use.
+    std::fs::write(pki.dir.path().join("server.pem"), "not PEM").expect("break the keystore");
+    assert_eq!(presented_certificate(ssl, pki.client(None)), first);
+    broker.wait_for_line(&["cannot be loaded: keeping the previous one"]);
+
+    let (renewed, _) = {
+        let signed = pki.server_certificate();
+        pki.write_keystore(&signed);
+        (signed.0.der().to_vec(), signed.1)
+    };
+    assert_ne!(renewed, first, "a new serial and key");
+    assert_eq!(presented_certificate(ssl, pki.client(None)), renewed);
+    broker.wait_for_line(&["TLS key and trust stores changed"]);
+    // The connection opened before keeps its session and produces on.
+    let produced = open.produce("before-rotation", 0, -1, raw::batch(2, &[(b"k", b"after")]));
+    assert_eq!(
+        (ErrorCode(produced.error_code), produced.base_offset),
+        (ErrorCode::NONE, 2)
+    );
+}
+
+#[test]
+fn a_client_silent_in_the_handshake_is_closed() {
+    let pki = Pki::new();
+    let broker = pki.broker("");
+    let ssl = broker.listener_addr("SSL");
+    let mut silent = RawClient::connect(ssl);
+    // Meanwhile the listener serves others.
+    produce_and_fetch(&mut RawClient::connect_tls(ssl, pki.client(None)), "meanwhile");
+    // The broker closes it (the read would time out with an error otherwise).
+    assert_eq!(closed_by_broker(&mut silent).expect("a clean close"), Vec::<u8>::new());
+    broker.wait_for_line(&["TLS handshake failed", "no handshake within 10s"]);
+}
+
+/// The first flight of a TLS client: its ClientHello record.
+fn client_hello(config: Arc<ClientConfig>) -> Vec<u8> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
+    let mut tls = rustls::ClientConnection::new(config, name).expect("a TLS client");
+    let mut hello = Vec::new();
+    tls.write_tls(&mut hello).expect("the ClientHello");
+    hello
+}
+
+/// A SASL frame: SaslHandshake v1 for PLAIN, then SaslAuthenticate v2 with `auth_bytes`.
+fn sasl_frames(auth_bytes: &[u8]) -> Vec<u8> {
+    let mut frames = Vec::new();
+    for (version, body) in [
+        (
+            1,
+            RequestBody::SaslHandshake(SaslHandshakeRequest {
+                mechanism: "PLAIN".into(),
+                ..Default::default()
+            }),
+        ),
+        (
+            2,
+            RequestBody::SaslAuthenticate(SaslAuthenticateRequest {
+                auth_bytes: bytes::Bytes::copy_from_slice(auth_bytes),
+                ..Default::default()
+            }),
+        ),
+    ] {
+        let header = tidelog_protocol::header::RequestHeader {
+            api_key: body.api_key() as i16,
+            api_version: version,
+            correlation_id: 1,
+            client_id: Some("fuzz".into()),
+            ..Default::default()
+        };
+        let chunks = tidelog_protocol::encode_request(&header, &body).expect("encode");
+        frames.extend_from_slice(&tidelog_protocol::codec::concat(&chunks).expect("in memory"));
+    }
+    frames
+}
+
+/// `valid` cut at a random point, with a few random bytes flipped, or random bytes alone.
+fn mangle(rng: &mut common::Rng, valid: &[u8]) -> Vec<u8> {
+    match rng.in_range(0..3) {
+        0 => (0..rng.in_range(0..2048)).map(|_| rng.next_u64() as u8).collect(),
+        1 => valid[..rng.in_range(0..valid.len() as u64) as usize].to_vec(),
+        _ => {
+            let mut bytes = valid.to_vec();
+            for _ in 0..rng.in_range(1..8) {
+                let at = rng.in_range(0..bytes.len() as u64) as usize;
+                bytes[at] ^= rng.next_u64() as u8 | 1;
+            }
+            bytes
+        }
+    }
+}
+
+/// Random, truncated and corrupted ClientHellos and SASL frames (plain and inside TLS),
+/// [`FUZZ_CONNECTIONS`] of them, seeded: each connection is closed by the broker once the
+/// client stops sending (no hang), the broker stays up, and a TLS and a SASL client are
+/// served between them.
+#[test]
+fn fuzzed_tls_and_sasl_handshakes_close_only_their_connection() {
+    const FUZZ_CONNECTIONS: usize = 240;
+    let pki = Pki::new();
+    let mut broker = pki.broker(
+        "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0\n\
+         listener.name.sasl_plaintext.plain.sasl.jaas.config=x required user_alice=\"alice-secret\";\n\
+         listener.name.sasl_ssl.plain.sasl.jaas.config=x required user_alice=\"alice-secret\";\n",
+    );
+    let (ssl, sasl, sasl_ssl) = (
+        broker.listener_addr("SSL"),
+        broker.listener_addr("SASL_PLAINTEXT"),
+        broker.listener_addr("SASL_SSL"),
+    );
+    let hello = client_hello(pki.client(None));
+    let sasl_valid = sasl_frames(b"\0alice\0alice-secret");
+    let mut rng = common::Rng::from_env_or_clock("fuzzed_tls_and_sasl_handshakes");
+    let healthy = |pki: &Pki| {
+        assert_eq!(
+            RawClient::connect_tls(ssl, pki.client(None))
+                .metadata(None, false)
+                .brokers
+                .len(),
+            1
+        );
+        let mut alice = RawClient::connect(sasl);
+        assert_eq!(alice.sasl_handshake("PLAIN").0, ErrorCode::NONE);
+        assert_eq!(
+            ErrorCode(alice.sasl_authenticate(b"\0alice\0alice-secret").error_code),
+            ErrorCode::NONE
+        );
+        assert_eq!(alice.metadata(None, false).brokers.len(), 1);
+    };
+    for round in 0..FUZZ_CONNECTIONS {
+        let (mut client, input) = match round % 3 {
+            0 => (RawClient::connect(ssl), mangle(&mut rng, &hello)),
+            1 => (RawClient::connect(sasl), mangle(&mut rng, &sasl_valid)),
+            _ => (
+                RawClient::connect_tls(sasl_ssl, pki.client(None)),
+                mangle(&mut rng, &sasl_valid),
+            ),
+        };
+        // The broker may close before all is sent (or even reset the connection); what
+        // matters is what it does next.
+        let _ = client.try_send_bytes(&input);
+        let _ = client.try_shutdown_write();
+        let _ = closed_by_broker(&mut client);
+        if round % 40 == 39 {
+            healthy(&pki);
+        }
+    }
+    assert!(broker.is_running(), "the broker died");
+    healthy(&pki);
+}
+
+#[test]
+fn describe_configs_marks_tls_passwords_sensitive_without_their_values() {
+    let pki = Pki::new();
+    // An unencrypted key needs no ssl.key.password; a given one is still a secret.
+    let broker = pki.broker("ssl.key.password=hunter2-secret\n");
+    let request = RequestBody::DescribeConfigs(DescribeConfigsRequest {
+        resources: vec![DescribeConfigsResource {
+            resource_type: 4, // BROKER
+            resource_name: "1".into(),
+            configuration_keys: None,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let ResponseBody::DescribeConfigs(response) = broker.raw().request(4, request) else {
+        panic!("not a DescribeConfigs response");
+    };
+    let entry = |name: &str| {
+        let entry = response.results[0].configs.iter().find(|c| c.name == name);
+        let entry = entry.unwrap_or_else(|| panic!("no {name}"));
+        (
+            entry.value.clone(),
+            entry.is_sensitive,
+            entry.config_source,
+            entry.config_type,
+        )
+    };
+    // Kafka's null value, is_sensitive, STATIC_BROKER_CONFIG (4) or DEFAULT_CONFIG (5), PASSWORD (9).
+    assert_eq!(entry("ssl.key.password"), (None, true, 4, 9));
+    assert_eq!(entry("ssl.truststore.password"), (None, true, 5, 9));
+    assert!(!format!("{response:?}").contains("hunter2"));
+    assert!(!broker.log().contains("hunter2"));
+}
+
+/// librdkafka's own TLS (OpenSSL) with Kafka's client settings against an SSL listener
+/// requiring client certificates: with one it produces and consumes as `User:alice` (the
+/// only super user), without one it cannot even fetch metadata.
+#[test]
+fn librdkafka_produces_and_consumes_over_mutual_tls() {
+    let pki = Pki::new();
+    let broker = pki.broker(&format!(
+        "{AUTHORIZER}super.users=User:alice\nssl.principal.mapping.rules=RULE:^CN=([^,]*),.*$/$1/\n\
+         listener.name.ssl.ssl.client.auth=required\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
+        pki.path("ca.pem")
+    ));
+    let (certificate, key) = pki.client_certificate("alice", "eng");
+    std::fs::write(pki.dir.path().join("alice.pem"), certificate.pem()).expect("write the certificate");
+    std::fs::write(pki.dir.path().join("alice.key"), key.serialize_pem()).expect("write the key");
+    let ssl = broker.listener_addr("SSL").to_string();
+    let over_tls = |mut config: rdkafka::ClientConfig, with_certificate: bool| {
+        config
+            .set("bootstrap.servers", &ssl)
+            .set("security.protocol", "ssl")
+            .set("ssl.ca.location", pki.path("ca.pem"));
+        if with_certificate {
+            config
+                .set("ssl.certificate.location", pki.path("alice.pem"))
+                .set("ssl.key.location", pki.path("alice.key"));
+        }
+        config
+    };
+
+    let producer: FutureProducer = over_tls(broker.client_config(), true).create().expect("a producer");
+    for (i, value) in ["one", "two", "three"].into_iter().enumerate() {
+        let record = FutureRecord::to("mtls").key("k").payload(value).partition(0);
+        let delivered = block_on(producer.send(record, CLIENT_TIMEOUT));
+        assert_eq!(delivered.expect("delivered").offset, i as i64);
+    }
+    let consumer: BaseConsumer = over_tls(broker.consumer_config("mtls-group"), true)
+        .create()
+        .expect("a consumer");
+    let mut partitions = TopicPartitionList::new();
+    partitions
+        .add_partition_offset("mtls", 0, Offset::Beginning)
+        .expect("partition 0");
+    consumer.assign(&partitions).expect("assign");
+    let mut values = Vec::new();
+    for _ in 0..100 {
+        if values.len() == 3 {
+            break;
+        }
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.expect("a record");
+            values.push((message.offset(), message.payload().map(|p| p.to_vec())));
+        }
+    }
+    let expected: Vec<_> = ["one", "two", "three"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (i as i64, Some(v.as_bytes().to_vec())))
+        .collect();
+    assert_eq!(values, expected);
+
+    let anonymous: BaseProducer = over_tls(broker.client_config(), false).create().expect("a producer");
+    assert!(anonymous.client().fetch_metadata(None, Duration::from_secs(3)).is_err());
+    broker.wait_for_line(&["TLS handshake failed"]);
+}
+
+/// `-X security.protocol=ssl` reaches librdkafka only: the commands that speak through
+/// Tidelog's own admin client say they need a plain listener instead of failing on TLS.
+#[test]
+fn the_admin_commands_refuse_tls_client_properties_clearly() {
+    let pki = Pki::new();
+    let broker = pki.broker("");
+    let run = common::cli::tidelog(&broker, &["-X", "security.protocol=ssl", "topics", "list"], "");
+    assert!(!run.success, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("admin client speaks plain TCP only"),
+        "{}",
+        run.stderr
+    );
+    // Without it, the same command is served on the PLAINTEXT listener.
+    assert!(common::cli::tidelog(&broker, &["topics", "list"], "").success);
 }

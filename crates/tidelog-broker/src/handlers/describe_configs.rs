@@ -9,6 +9,7 @@ use tidelog_protocol::messages::describe_configs_response::{
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::{unknown_topic, ApiError, Broker};
+use crate::config::SENSITIVE_CONFIGS;
 use crate::config_docs;
 use crate::handlers::{Reply, RequestContext};
 use crate::topic_config::{self, ConfigSource, ConfigType, RESOURCE_BROKER, RESOURCE_TOPIC};
@@ -112,24 +113,32 @@ fn describe(
                     ),
                 ));
             }
-            Ok(broker
+            let source = |explicit| match explicit {
+                true => ConfigSource::StaticBroker,
+                false => ConfigSource::Default,
+            };
+            let values = broker
                 .config
                 .describe()
                 .into_iter()
                 .filter(|(name, _, _)| wanted(name))
                 .map(|(name, value, explicit)| {
-                    let source = if explicit {
-                        ConfigSource::StaticBroker
-                    } else {
-                        ConfigSource::Default
-                    };
                     let (ty, doc) =
                         config_docs::broker(name).map_or((ConfigType::String, None), |(ty, doc)| (ty, Some(doc)));
-                    let mut entry = entry(name, value, source, ty, Vec::new());
+                    let mut entry = entry(name, value, source(explicit), ty, Vec::new());
                     entry.documentation = documented(doc);
                     entry
-                })
-                .collect())
+                });
+            // Secrets: whether they were set, never their value (Kafka's null).
+            let secrets = SENSITIVE_CONFIGS.into_iter().filter(|name| wanted(name)).map(|name| {
+                let given = broker.config.secrets_given.contains(name);
+                DescribeConfigsResourceResult {
+                    value: None,
+                    is_sensitive: true,
+                    ..entry(name, String::new(), source(given), ConfigType::Password, Vec::new())
+                }
+            });
+            Ok(values.chain(secrets).collect())
         }
         other => Err(ApiError::new(
             ErrorCode::INVALID_REQUEST,

@@ -105,20 +105,37 @@ impl RawClient {
     }
 
     pub fn send_bytes(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write to the broker");
+        self.try_send_bytes(bytes).expect("write to the broker");
+    }
+
+    /// [`RawClient::send_bytes`] where the broker may refuse or close first (a TLS
+    /// handshake, which happens with the first write, may fail).
+    pub fn try_send_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
     }
 
     /// Half-closes the connection: the broker sees the end of its input.
     pub fn shutdown_write(&mut self) {
-        self.tcp.shutdown(Shutdown::Write).expect("shut down the write side");
+        self.try_shutdown_write().expect("shut down the write side");
+    }
+
+    /// [`RawClient::shutdown_write`] where the broker may have reset the connection.
+    pub fn try_shutdown_write(&mut self) -> std::io::Result<()> {
+        self.tcp.shutdown(Shutdown::Write)
     }
 
     /// Sends a well-formed request; returns its correlation id.
     pub fn send(&mut self, version: i16, body: &RequestBody) -> i32 {
+        self.try_send(version, body).expect("write to the broker")
+    }
+
+    /// [`RawClient::send`] where the broker may refuse or close first.
+    pub fn try_send(&mut self, version: i16, body: &RequestBody) -> std::io::Result<i32> {
         let header = self.header(body.api_key() as i16, version);
         let chunks = encode_request(&header, body).expect("encode the request");
-        self.send_bytes(&concat(&chunks).expect("requests are in memory"));
-        header.correlation_id
+        self.try_send_bytes(&concat(&chunks).expect("requests are in memory"))?;
+        Ok(header.correlation_id)
     }
 
     /// Sends a request with a correct header for any key and version (known or not) and
