@@ -272,7 +272,7 @@ fn a_sasl_ssl_listener_authenticates_over_tls() {
         encode(r#"{"alg":"none"}"#),
         encode(r#"{"sub":"bob","exp":4102444800}"#)
     );
-    let mut bob = RawClient::connect_tls(sasl_ssl, pki.client(false));
+    let mut bob = RawClient::connect_tls(sasl_ssl, pki.client(None));
     assert_eq!(bob.sasl_handshake("OAUTHBEARER").0, ErrorCode::NONE);
     let answer = bob.sasl_authenticate(format!("n,,\x01auth=Bearer {token}\x01\x01").as_bytes());
     assert_eq!(
