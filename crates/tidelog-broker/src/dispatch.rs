@@ -140,6 +140,7 @@ pub async fn dispatch(
         DeleteAcls => delete_acls,
         DescribeClientQuotas => describe_client_quotas,
         AlterClientQuotas => alter_client_quotas,
+        DescribeQuorum => describe_quorum,
     });
     timer.handled();
     Dispatched {

@@ -218,6 +218,7 @@ differential! {
     DescribeUserScramCredentials => DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse;
     AlterUserScramCredentials => AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse;
     DescribeCluster => DescribeClusterRequest, DescribeClusterResponse;
+    DescribeQuorum => DescribeQuorumRequest, DescribeQuorumResponse;
     UpdateFeatures => UpdateFeaturesRequest, UpdateFeaturesResponse;
     DescribeProducers => DescribeProducersRequest, DescribeProducersResponse;
     DescribeTransactions => DescribeTransactionsRequest, DescribeTransactionsResponse;

@@ -868,6 +868,25 @@ fn cases() -> Vec<Case> {
             },
         ),
         case(
+            "DescribeQuorum",
+            2,
+            allow(CLUSTER, "kafka-cluster", DESCRIBE),
+            E::CLUSTER_AUTHORIZATION_FAILED,
+            || {
+                RequestBody::DescribeQuorum(describe_quorum_request::DescribeQuorumRequest {
+                    topics: vec![describe_quorum_request::TopicData {
+                        topic_name: "__cluster_metadata".into(),
+                        partitions: vec![describe_quorum_request::PartitionData {
+                            partition_index: 0,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+            },
+        ),
+        case(
             "DescribeClientQuotas",
             1,
             allow(CLUSTER, "kafka-cluster", DESCRIBE_CONFIGS),

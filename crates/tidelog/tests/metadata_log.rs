@@ -126,3 +126,84 @@ fn acknowledged_changes_survive_a_kill_through_snapshots_and_rolls() {
         Some("5")
     );
 }
+
+/// DescribeQuorum (what `kafka-metadata-quorum describe` sends) answers as Kafka's quorum
+/// leader: this node leads `__cluster_metadata-0` in an epoch of at least 1 and is its only
+/// voter, at its controller endpoint (v2); the high watermark moves past a committed change
+/// and never past the voter's log end. Any other partition is UNKNOWN_TOPIC_OR_PARTITION.
+#[test]
+fn describe_quorum_names_this_node_as_the_leader_and_only_voter() {
+    use common::raw::RawClient;
+    use tidelog_protocol::messages::describe_quorum_request::{DescribeQuorumRequest, PartitionData, TopicData};
+    use tidelog_protocol::messages::describe_quorum_response::DescribeQuorumResponse;
+    use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
+
+    let request = |topic: &str, partition: i32| {
+        RequestBody::DescribeQuorum(DescribeQuorumRequest {
+            topics: vec![TopicData {
+                topic_name: topic.into(),
+                partitions: vec![PartitionData {
+                    partition_index: partition,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    };
+    let describe = |raw: &mut RawClient, version: i16, topic: &str, partition: i32| -> DescribeQuorumResponse {
+        match raw.request(version, request(topic, partition)) {
+            ResponseBody::DescribeQuorum(r) => r,
+            other => panic!("not a DescribeQuorum response: {other:?}"),
+        }
+    };
+    let broker = Broker::start(&["--node-id", "7"]);
+    let mut raw = RawClient::connect(broker.addr());
+    let before = describe(&mut raw, 2, "__cluster_metadata", 0);
+    assert_eq!(before.error_code, 0, "{before:?}");
+    let partition = &before.topics[0].partitions[0];
+    assert_eq!(
+        (ErrorCode(partition.error_code), partition.leader_id),
+        (ErrorCode::NONE, 7),
+        "{before:?}"
+    );
+    assert!(partition.leader_epoch >= 1, "{before:?}");
+    let voters: Vec<i32> = partition.current_voters.iter().map(|v| v.replica_id).collect();
+    assert_eq!((voters, partition.observers.len()), (vec![7], 0), "{before:?}");
+    let voter = &partition.current_voters[0];
+    assert!(
+        partition.high_watermark > 0 && partition.high_watermark <= voter.log_end_offset,
+        "{before:?}"
+    );
+    assert!(voter.last_caught_up_timestamp > 0, "{before:?}");
+    assert_eq!(before.nodes.len(), 1, "{before:?}");
+    assert_eq!(before.nodes[0].node_id, 7);
+    assert!(
+        before.nodes[0].listeners.iter().any(|l| l.name == "CONTROLLER"),
+        "{before:?}"
+    );
+
+    // A committed change moves the high watermark.
+    let created = raw.metadata(Some(&["quorum-watch"]), true);
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    let after = describe(&mut raw, 2, "__cluster_metadata", 0);
+    assert!(
+        after.topics[0].partitions[0].high_watermark > partition.high_watermark,
+        "{before:?}\n{after:?}"
+    );
+    // v0 has neither timestamps nor nodes; the same leader.
+    let v0 = describe(&mut raw, 0, "__cluster_metadata", 0);
+    assert_eq!((v0.topics[0].partitions[0].leader_id, v0.nodes.len()), (7, 0));
+
+    for (topic, partition) in [("__cluster_metadata", 1), ("quorum-watch", 0)] {
+        let refused = describe(&mut raw, 2, topic, partition);
+        assert_eq!(
+            (
+                refused.error_code,
+                ErrorCode(refused.topics[0].partitions[0].error_code)
+            ),
+            (0, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+            "{topic}-{partition}: {refused:?}"
+        );
+    }
+}

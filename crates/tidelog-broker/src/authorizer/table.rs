@@ -71,6 +71,7 @@ pub const TABLE: &[(ApiKey, ResourceType, AclOperation)] = &[
     (ApiKey::OffsetDelete, Topic, Read),
     // Not refused without it: it gates the cluster's authorized operations (0 then).
     (ApiKey::DescribeCluster, Cluster, Describe),
+    (ApiKey::DescribeQuorum, Cluster, Describe),
     (ApiKey::DescribeProducers, Topic, Read),
     (ApiKey::DescribeTransactions, TransactionalId, Describe),
     (ApiKey::DescribeTransactions, Topic, Describe),

@@ -46,7 +46,14 @@ pub async fn overview(Console(broker): Console) -> Page {
     let voters = quorum
         .voters
         .iter()
-        .map(|(id, endpoints)| format!("{id} ({})", endpoints.join(", ")))
+        .map(|(id, node)| {
+            let endpoints: Vec<String> = node
+                .endpoints
+                .iter()
+                .map(|e| format!("{}://{}:{}", e.listener, e.host, e.port))
+                .collect();
+            format!("{id} ({})", endpoints.join(", "))
+        })
         .collect::<Vec<_>>()
         .join("; ");
     let offset = |offset: Option<u64>| offset.map_or_else(|| "none".to_string(), |o| o.to_string());

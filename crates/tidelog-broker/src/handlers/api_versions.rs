@@ -33,6 +33,7 @@ const ADVERTISED: &[(ApiKey, RangeInclusive<i16>)] = &[
     ),
     (ApiKey::CreatePartitions, super::create_partitions::VERSIONS),
     (ApiKey::DescribeCluster, super::describe_cluster::VERSIONS),
+    (ApiKey::DescribeQuorum, super::describe_quorum::VERSIONS),
     (ApiKey::DescribeLogDirs, super::describe_log_dirs::VERSIONS),
     (ApiKey::ElectLeaders, super::elect_leaders::VERSIONS),
     (ApiKey::UpdateFeatures, super::update_features::VERSIONS),

@@ -19,8 +19,8 @@ pub struct QuorumStatus {
     pub committed_offset: Option<u64>,
     /// The offset of the last record in this node's metadata log.
     pub last_offset: Option<u64>,
-    /// The voters with their endpoints (`listener://host:port`), by node id.
-    pub voters: Vec<(NodeId, Vec<String>)>,
+    /// The voters, by node id, with their directory ids and endpoints.
+    pub voters: Vec<(NodeId, VoterNode)>,
 }
 
 impl QuorumStatus {
@@ -28,15 +28,7 @@ impl QuorumStatus {
         let membership = metrics.membership_config.membership();
         let voters = membership
             .voter_ids()
-            .map(|id| {
-                let endpoints = membership.get_node(&id).map_or_else(Vec::new, |node| {
-                    node.endpoints
-                        .iter()
-                        .map(|e| format!("{}://{}:{}", e.listener, e.host, e.port))
-                        .collect()
-                });
-                (id, endpoints)
-            })
+            .map(|id| (id, membership.get_node(&id).cloned().unwrap_or_default()))
             .collect();
         QuorumStatus {
             leader: metrics.current_leader,

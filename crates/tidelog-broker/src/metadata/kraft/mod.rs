@@ -30,6 +30,9 @@ pub(crate) use snapshot::{
     newest as newest_snapshot, write as write_snapshot, SnapshotContent,
 };
 
+/// KRaft's metadata topic, of one partition.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+
 /// The directory of the metadata log, in the first log dir.
 pub const METADATA_DIR: &str = "__cluster_metadata-0";
 
