@@ -237,7 +237,10 @@ fn kafkas_stock_server_properties_start_the_broker() {
     // in one line, and nothing is called unknown; the quorum's properties (process.roles,
     // controller.quorum.bootstrap.servers) are read and checked, so not among them.
     let log = broker.wait_for_line(&["not used on a single node", "CONTROLLER://:9093"]);
-    assert!(log.contains("num.io.threads") && !log.contains("process.roles"), "{log}");
+    assert!(
+        log.contains("num.io.threads") && !log.contains("process.roles"),
+        "{log}"
+    );
     assert!(!broker.log().contains("unknown propert"), "{}", broker.log());
     assert_still_serving(&broker);
 }
