@@ -54,9 +54,6 @@ class SaramaSuiteTest {
     private static final int MINIMUM_ON_KAFKA = 65;
 
     private static final Map<String, String> EXPLAINED = Map.of(
-            "TestFuncAdminQuotas",
-            "needs client quotas (DescribeClientQuotas, AlterClientQuotas), which Tidelog does not have"
-                    + " (README, What does not work yet)",
             "TestFuncAdminIncrementalAlterConfigs",
             "alters a broker config (log.cleaner.backoff.ms) at runtime: Tidelog has no dynamic broker configs"
                     + " (README, What does not work yet)");
