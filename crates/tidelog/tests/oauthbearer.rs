@@ -103,9 +103,11 @@ fn is_served(raw: &mut RawClient) -> bool {
     raw.metadata(Some(&[]), false).brokers.len() == 1
 }
 
-#[test]
-fn an_unsecured_token_authenticates_as_its_sub_and_that_user_s_acls_apply() {
-    let broker = Broker::start_on(
+/// A broker whose SASL listener offers OAUTHBEARER only, with ACLs enforced and
+/// `super_user` allowed everything.
+fn oauthbearer_with_acls(super_user: &str) -> Broker {
+    let super_users = format!("super.users={super_user}");
+    Broker::start_on(
         "SASL_PLAINTEXT",
         &[
             "--override",
@@ -113,9 +115,14 @@ fn an_unsecured_token_authenticates_as_its_sub_and_that_user_s_acls_apply() {
             "--override",
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "--override",
-            "super.users=User:admin",
+            &super_users,
         ],
-    );
+    )
+}
+
+#[test]
+fn an_unsecured_token_authenticates_as_its_sub_and_that_user_s_acls_apply() {
+    let broker = oauthbearer_with_acls("User:admin");
     let mut admin = login(&broker, &unsecured_token("admin", 600));
     let created = admin.metadata(Some(&["orders"]), true);
     assert_eq!(created.topics[0].error_code, 0, "{created:?}");
@@ -171,17 +178,7 @@ fn an_unsecured_token_authenticates_as_its_sub_and_that_user_s_acls_apply() {
 /// its own unsecured tokens: the connection is the token's principal, whose ACLs apply.
 #[test]
 fn librdkafka_produces_and_consumes_with_an_unsecured_token() {
-    let broker = Broker::start_on(
-        "SASL_PLAINTEXT",
-        &[
-            "--override",
-            OAUTHBEARER_ONLY,
-            "--override",
-            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "--override",
-            "super.users=User:alice",
-        ],
-    );
+    let broker = oauthbearer_with_acls("User:alice");
     let token_for = |principal: &str| {
         let mut config = broker.client_config();
         config
