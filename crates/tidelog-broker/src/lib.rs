@@ -20,6 +20,7 @@ pub mod data_dir;
 pub mod dispatch;
 pub mod features;
 pub mod fetch_session;
+pub mod file_version;
 pub mod flusher;
 pub mod grouping;
 pub mod handlers;

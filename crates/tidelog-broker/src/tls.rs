@@ -13,9 +13,9 @@ mod distinguished_name;
 mod principal_mapping;
 mod stores;
 
+use crate::file_version::FileVersion;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::server::WebPkiClientVerifier;
@@ -42,9 +42,8 @@ struct Loaded {
     files: Vec<FileStamp>,
 }
 
-/// A store file's modification time and size, `None` if it cannot be read: a replaced or
-/// rewritten file changes one of them.
-type FileStamp = Option<(SystemTime, u64)>;
+/// A store file's version, `None` if it cannot be read.
+type FileStamp = Option<FileVersion>;
 
 impl TlsListener {
     /// The TLS side of the listener `name`; the error names the setting or file at fault.
@@ -113,8 +112,7 @@ fn stamps(settings: &TlsSettings) -> Vec<FileStamp> {
 }
 
 fn stamp(path: &Path) -> FileStamp {
-    let metadata = std::fs::metadata(path).ok()?;
-    Some((metadata.modified().ok()?, metadata.len()))
+    FileVersion::of(path).ok()
 }
 
 /// An acceptor for `settings`, the files read now.

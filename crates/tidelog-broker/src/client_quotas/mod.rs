@@ -176,7 +176,10 @@ impl ClientQuotaManager {
             return 0;
         }
         let throttle = (observed - bound) / bound * rate.window_size_ms(now_ms) as f64;
-        throttle.round().min(f64::from(i32::MAX)) as i32
+        // Bounded by the quota's whole window span: a bound of 0 (or a tiny one) would
+        // otherwise mute the connection for i32::MAX ms, about 25 days.
+        let longest = self.window.samples as f64 * self.window.window_ms as f64;
+        throttle.round().min(longest) as i32
     }
 
     /// Takes back `value` recorded at `now_ms` (a throttled fetch returns nothing, so what
@@ -329,6 +332,16 @@ mod tests {
         manager.unrecord(&app, 10_000.0, 0);
         assert_eq!(manager.record(&app, 0.0, 0), 0);
         assert_eq!(manager.max_in_window(&app), Some(10_000.0));
+    }
+
+    #[test]
+    fn a_throttle_never_outlasts_the_quota_window() {
+        let manager = ClientQuotaManager::new(QuotaWindow::default());
+        // A quota of 0 (or a tiny one) divides by nothing: the mute is the window's span.
+        for bound in [0.0, 1e-9] {
+            let configs = configs(&[(entity_of(None, Some(Some("app"))), bound)]);
+            assert_eq!(manager.record(&quota(&configs, "app"), 1e6, 0), 11_000, "bound {bound}");
+        }
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! Only asymmetric algorithms are accepted: `none` is not an algorithm here, and an HMAC
 //! algorithm would let a public key act as a shared secret.
 
+use crate::file_version::FileVersion;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
 
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -41,10 +41,6 @@ struct KeySet {
     version: FileVersion,
     keys: Vec<Jwk>,
 }
-
-/// A file's size, modification time and inode: any write or replacement changes one.
-#[derive(PartialEq, Eq, Clone, Copy)]
-struct FileVersion(u64, Option<SystemTime>, u64);
 
 impl JwksValidator {
     /// Reads the JWKS `file`: a mistake in it stops the broker's start.
@@ -83,7 +79,7 @@ impl JwksValidator {
     /// The key `kid` names (the only key when the token names none), usable with `alg`.
     fn key(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, Invalid> {
         let mut keys = self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Ok(version) = file_version(&self.file) {
+        if let Ok(version) = FileVersion::of(&self.file) {
             if version != keys.version {
                 match read_keys(&self.file) {
                     Ok(reread) => *keys = reread,
@@ -118,15 +114,9 @@ impl JwksValidator {
     }
 }
 
-fn file_version(file: &Path) -> std::io::Result<FileVersion> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(file)?;
-    Ok(FileVersion(meta.len(), meta.modified().ok(), meta.ino()))
-}
-
 /// The keys of a JWKS file; keys of a kind that cannot verify a signature are left out.
 fn read_keys(file: &Path) -> Result<KeySet, String> {
-    let version = file_version(file).map_err(|e| format!("JWKS {}: {e}", file.display()))?;
+    let version = FileVersion::of(file).map_err(|e| format!("JWKS {}: {e}", file.display()))?;
     let text = std::fs::read(file).map_err(|e| format!("JWKS {}: {e}", file.display()))?;
     let keys = match serde_json::from_slice::<Value>(&text) {
         Ok(Value::Object(mut set)) => match set.remove("keys") {
