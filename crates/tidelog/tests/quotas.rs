@@ -174,7 +174,7 @@ fn quota_apis_validate_as_kafka_does_and_keep_their_values_over_a_restart() {
             vec![user("bob"), ("ip", None)],
             vec![("producer_byte_rate", Some(1.0))],
             invalid,
-            "Invalid empty client quota entity",
+            "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId",
         ),
         (
             vec![("ip", Some("not an address"))],

@@ -182,7 +182,10 @@ fn keys_of(entity: &QuotaEntity) -> Result<&'static [(&'static str, ValueType)],
     }
     match entity.get(IP) {
         None => Ok(CLIENT_KEYS),
-        Some(_) if entity.len() > 1 => Err(invalid("Invalid empty client quota entity".into())),
+        // Kafka's text, which lacks the space between "should" and "not".
+        Some(_) if entity.len() > 1 => Err(invalid(
+            "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId".into(),
+        )),
         Some(Some(ip)) if ip.parse::<IpAddr>().is_err() => {
             Err(invalid(format!("{ip} is not a valid IP or resolvable host.")))
         }
