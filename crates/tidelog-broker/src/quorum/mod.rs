@@ -22,4 +22,6 @@ pub use status::QuorumStatus;
 pub use types::{MetadataEntry, NodeId, Payload, Proposal, TypeConfig, VoterEndpoint, VoterNode};
 
 #[cfg(test)]
+mod simulation;
+#[cfg(test)]
 mod tests;
