@@ -158,7 +158,7 @@ struct RequestMetrics {
     response_queue: Histograms,
     /// Writing the response (ResponseSendTimeMs).
     send: Histograms,
-    /// Each API's series, indexed by its key, taken from the families above on its first
+    /// Each API's series, indexed by its [`ApiKey::position`], taken from the families above on its first
     /// request: a request then indexes this array rather than hashing its label into a
     /// family's map (behind its lock) for each of its seven observations.
     by_api: Box<[OnceLock<ApiSeries>]>,
@@ -178,7 +178,6 @@ struct ApiSeries {
 impl Default for RequestMetrics {
     fn default() -> RequestMetrics {
         let histograms = || Family::new_with_constructor(latency_histogram as fn() -> Histogram);
-        let slots = ApiKey::ALL.iter().map(|&api| api as usize + 1).max().unwrap_or(0);
         RequestMetrics {
             requests: Family::default(),
             errors: Family::default(),
@@ -188,14 +187,14 @@ impl Default for RequestMetrics {
             waiting: histograms(),
             response_queue: histograms(),
             send: histograms(),
-            by_api: (0..slots).map(|_| OnceLock::new()).collect(),
+            by_api: ApiKey::ALL.iter().map(|_| OnceLock::new()).collect(),
         }
     }
 }
 
 impl RequestMetrics {
     fn series(&self, api: ApiKey) -> &ApiSeries {
-        self.by_api[api as usize].get_or_init(|| {
+        self.by_api[api.position()].get_or_init(|| {
             let labels = ApiLabels { api: api.name() };
             let histogram = |family: &Histograms| family.get_or_create(&labels).clone();
             ApiSeries {

@@ -647,6 +647,20 @@ fn emit_id_enum(out: &mut String, names: &KindNames, schemas: &[&Schema]) {
         }
         writeln!(out, "        }}\n    }}").unwrap();
     };
+    writeln!(
+        out,
+        "    /// Where the id is in [`Self::ALL`]: a dense index for per-id tables."
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "    pub const fn position(self) -> usize {{\n        match self {{"
+    )
+    .unwrap();
+    for (i, s) in schemas.iter().enumerate() {
+        writeln!(out, "            {id_enum}::{} => {i},", s.name).unwrap();
+    }
+    writeln!(out, "        }}\n    }}").unwrap();
     table(out, "name(self) -> &'static str", &|s| format!("\"{}\"", s.name));
     table(out, "min_version(self) -> i16", &|s| s.versions.min.to_string());
     table(out, "max_version(self) -> i16", &|s| s.versions.max.to_string());

@@ -12,7 +12,16 @@ use crate::codec::prelude::*;
 
 include!(concat!(env!("OUT_DIR"), "/messages.rs"));
 
+/// Tidelog's own APIs (the metadata quorum's RPCs between controllers) have keys from here
+/// on, far above any Kafka assigns; they are never advertised to clients.
+pub const TIDELOG_API_KEYS_FROM: i16 = 10_000;
+
 impl ApiKey {
+    /// Whether the API is Tidelog's own, not Kafka's (see [`TIDELOG_API_KEYS_FROM`]).
+    pub const fn is_tidelogs(self) -> bool {
+        self as i16 >= TIDELOG_API_KEYS_FROM
+    }
+
     /// Whether this crate decodes and encodes `version` of the API.
     pub const fn supports(self, version: i16) -> bool {
         version >= self.min_version() && version <= self.max_version()

@@ -13,7 +13,9 @@ pub mod log_store;
 mod network;
 pub mod state_machine;
 mod status;
+pub mod transport;
 pub mod types;
+pub mod wire;
 
 pub use controller_quorum::{Quorum, QuorumError};
 pub use log_store::LogStore;

@@ -1,7 +1,9 @@
-//! Three voters in one process over an in-memory network that loses nodes and cuts links
+//! Three voters in one process over a network that loses nodes and cuts links
 //! (docs/design/quorum.md §6): the log store and state machine of every voter under
-//! openraft's elections, replication, conflicting entries and snapshot installation. Every
-//! wait is bounded; no assertion is about time.
+//! openraft's elections, replication, conflicting entries and snapshot installation. Each
+//! scenario runs twice: with openraft's messages handed over in memory, and with them sent
+//! over loopback TCP as the quorum's Kafka-framed APIs (`transport`, `wire`). Every wait is
+//! bounded; no assertion is about time.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -18,14 +20,18 @@ use openraft::raft::{
 use openraft::{Raft, ServerState, SnapshotPolicy};
 use tempfile::TempDir;
 use tidelog_log::Recovery;
+use tidelog_protocol::frame::{frame_len, DEFAULT_MAX_FRAME_LEN};
 use tidelog_protocol::metadata::records::topic_record::TopicRecord;
 use tidelog_protocol::metadata::{MetadataRecord, VersionedRecord};
 use tidelog_protocol::records::RecordBatch;
-use tidelog_protocol::Uuid;
+use tidelog_protocol::{decode_request, encode_response, Uuid};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 use super::state_machine::ImageHandle;
-use super::types::{NodeId, Proposal, TypeConfig, VoterNode};
-use super::{LogStore, StateMachine};
+use super::transport::FramedNetwork;
+use super::types::{NodeId, Proposal, TypeConfig, VoterEndpoint, VoterNode};
+use super::{wire, LogStore, StateMachine};
 use crate::metadata::kraft::MetadataLogSettings;
 
 /// How long any one wait may take before the test fails.
@@ -133,14 +139,55 @@ impl RaftNetwork<TypeConfig> for Link {
     }
 }
 
+/// How the voters' messages travel.
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+    /// Handed to the other voter's `Raft` in memory.
+    Memory,
+    /// Over loopback TCP as the quorum's Kafka-framed APIs, each voter answering on a port.
+    Tcp,
+}
+
+const CLUSTER_ID: &str = "simulation";
+
+/// Answers the quorum's RPCs on `listener` for voter `id`, as its controller listener would:
+/// a connection from a voter that is down, or whose link is cut, gets no answer and closes.
+async fn serve_voter(listener: TcpListener, id: NodeId, router: Arc<Router>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        tokio::spawn(serve_connection(stream, id, Arc::clone(&router)));
+    }
+}
+
+async fn serve_connection(mut stream: TcpStream, id: NodeId, router: Arc<Router>) -> Option<()> {
+    loop {
+        let mut prefix = [0; 4];
+        stream.read_exact(&mut prefix).await.ok()?;
+        let mut frame = vec![0; frame_len(prefix, DEFAULT_MAX_FRAME_LEN).ok()?];
+        stream.read_exact(&mut frame).await.ok()?;
+        let request = decode_request(Bytes::from(frame)).unwrap();
+        let client = request.header.client_id.as_deref().unwrap();
+        let from: NodeId = client.strip_prefix("tidelog-quorum-").unwrap().parse().unwrap();
+        let raft = router.reach(from, id)?;
+        let answer = wire::serve(&raft, CLUSTER_ID, request.body).await.unwrap();
+        router.reach(from, id)?;
+        let correlation_id = request.header.correlation_id;
+        for chunk in encode_response(correlation_id, 0, &answer).unwrap() {
+            stream.write_all(&chunk.to_bytes().unwrap()).await.ok()?;
+        }
+    }
+}
+
 /// A voter: its metadata directory outlives its runs.
 struct Voter {
     dir: TempDir,
+    /// Where it answers, over TCP.
+    node: VoterNode,
     running: Option<(Raft<TypeConfig>, ImageHandle)>,
 }
 
 /// Three voters, 1 to 3, each on a metadata directory of its own.
 struct Cluster {
+    transport: Transport,
     router: Arc<Router>,
     voters: BTreeMap<NodeId, Voter>,
     proposed: u32,
@@ -148,18 +195,36 @@ struct Cluster {
 
 impl Cluster {
     /// Starts three pristine voters and makes them one quorum.
-    async fn start() -> Cluster {
+    async fn start(transport: Transport) -> Cluster {
         let mut cluster = Cluster {
+            transport,
             router: Arc::default(),
             voters: BTreeMap::new(),
             proposed: 0,
         };
         for id in 1..=3 {
             let dir = tempfile::tempdir().unwrap();
-            cluster.voters.insert(id, Voter { dir, running: None });
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let node = VoterNode {
+                endpoints: vec![VoterEndpoint {
+                    listener: "CONTROLLER".into(),
+                    host: "127.0.0.1".into(),
+                    port: listener.local_addr().unwrap().port(),
+                }],
+                ..Default::default()
+            };
+            tokio::spawn(serve_voter(listener, id, Arc::clone(&cluster.router)));
+            cluster.voters.insert(
+                id,
+                Voter {
+                    dir,
+                    node,
+                    running: None,
+                },
+            );
             cluster.run(id).await;
         }
-        let members: BTreeMap<NodeId, VoterNode> = (1..=3).map(|id| (id, VoterNode::default())).collect();
+        let members: BTreeMap<NodeId, VoterNode> = cluster.voters.iter().map(|(id, v)| (*id, v.node.clone())).collect();
         cluster.raft(1).initialize(members).await.unwrap();
         cluster
     }
@@ -182,13 +247,25 @@ impl Cluster {
         }
         .validate()
         .unwrap();
-        let network = Network {
-            router: Arc::clone(&self.router),
-            from: id,
-        };
-        let raft = Raft::new(id, Arc::new(config), network, log_store, state_machine)
-            .await
-            .unwrap();
+        let config = Arc::new(config);
+        let raft = match self.transport {
+            Transport::Memory => {
+                let network = Network {
+                    router: Arc::clone(&self.router),
+                    from: id,
+                };
+                Raft::new(id, config, network, log_store, state_machine).await
+            }
+            Transport::Tcp => {
+                let network = FramedNetwork {
+                    node_id: id,
+                    cluster_id: CLUSTER_ID.into(),
+                    listener: "CONTROLLER".into(),
+                };
+                Raft::new(id, config, network, log_store, state_machine).await
+            }
+        }
+        .unwrap();
         self.router.up.lock().unwrap().insert(id, raft.clone());
         voter.running = Some((raft, image));
     }
@@ -337,9 +414,8 @@ fn names(range: std::ops::RangeInclusive<u32>) -> BTreeSet<String> {
 
 /// Voters elect, replicate byte-identical batches, lose their leader without losing a
 /// committed entry, and take the old leader back, which catches up.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_voters_keep_every_committed_entry_when_the_leader_stops() {
-    let mut cluster = Cluster::start().await;
+async fn three_voters_keep_every_committed_entry_when_the_leader_stops(transport: Transport) {
+    let mut cluster = Cluster::start(transport).await;
     let first = cluster.leader(&[1, 2, 3], 0).await;
     let last = cluster.commit_topics(first, 20).await;
     cluster.applied(&[1, 2, 3], last).await;
@@ -366,9 +442,8 @@ async fn three_voters_keep_every_committed_entry_when_the_leader_stops() {
 /// A leader cut off from the others appends an entry it can never commit; the majority
 /// elects another leader and goes on; once healed, the old leader's entry is cut from its
 /// log and replaced by the majority's, and no voter ever applies it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_isolated_leaders_uncommitted_entry_is_replaced() {
-    let mut cluster = Cluster::start().await;
+async fn an_isolated_leaders_uncommitted_entry_is_replaced(transport: Transport) {
+    let mut cluster = Cluster::start(transport).await;
     let first = cluster.leader(&[1, 2, 3], 0).await;
     let last = cluster.commit_topics(first, 5).await;
     cluster.applied(&[1, 2, 3], last).await;
@@ -404,9 +479,8 @@ async fn an_isolated_leaders_uncommitted_entry_is_replaced() {
 
 /// A voter that was down while the leader snapshotted and purged its log gets the snapshot
 /// (a KRaft `.checkpoint`) and the entries after it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_voter_behind_the_leaders_snapshot_installs_it() {
-    let mut cluster = Cluster::start().await;
+async fn a_voter_behind_the_leaders_snapshot_installs_it(transport: Transport) {
+    let mut cluster = Cluster::start(transport).await;
     let leader = cluster.leader(&[1, 2, 3], 0).await;
     let behind = *cluster.running().iter().find(|&&id| id != leader).unwrap();
     cluster.stop(behind).await;
@@ -434,3 +508,31 @@ async fn a_voter_behind_the_leaders_snapshot_installs_it() {
         "the voter behind took the snapshot, not the purged entries"
     );
 }
+
+/// Each scenario over each transport.
+macro_rules! scenarios {
+    ($($scenario:ident),*) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Transport::Memory).await;
+                }
+            )*
+        }
+        mod tcp {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Transport::Tcp).await;
+                }
+            )*
+        }
+    };
+}
+
+scenarios!(
+    three_voters_keep_every_committed_entry_when_the_leader_stops,
+    an_isolated_leaders_uncommitted_entry_is_replaced,
+    a_voter_behind_the_leaders_snapshot_installs_it
+);

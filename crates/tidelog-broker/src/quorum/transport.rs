@@ -1,0 +1,195 @@
+//! The network between the voters of a metadata quorum: openraft's RPCs sent as Tidelog's
+//! own Kafka-framed APIs (see `wire`) to another voter's controller listener, one TCP
+//! connection per peer, opened again after any failure (docs/design/quorum.md §5.4).
+//! Plaintext only for now: TLS and SASL on the controller listener are not used yet.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable};
+use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use tidelog_protocol::frame::{frame_len, DEFAULT_MAX_FRAME_LEN};
+use tidelog_protocol::header::RequestHeader;
+use tidelog_protocol::{decode_response, encode_request, RequestBody, ResponseBody};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::types::{NodeId, TypeConfig, VoterNode};
+use super::wire::{self, WireError};
+
+/// How a voter reaches the others: the controller listener named `listener` of each, in the
+/// cluster `cluster_id`.
+#[derive(Clone, Debug)]
+pub struct FramedNetwork {
+    pub node_id: NodeId,
+    pub cluster_id: String,
+    pub listener: String,
+}
+
+impl RaftNetworkFactory<TypeConfig> for FramedNetwork {
+    type Network = FramedLink;
+
+    async fn new_client(&mut self, target: NodeId, node: &VoterNode) -> FramedLink {
+        // The voter's endpoint on the controller listener, or its only one.
+        let endpoint = node
+            .endpoints
+            .iter()
+            .find(|e| e.listener == self.listener)
+            .or(node.endpoints.first());
+        FramedLink {
+            target,
+            address: endpoint.map(|e| format!("{}:{}", e.host, e.port)),
+            client_id: format!("tidelog-quorum-{}", self.node_id),
+            cluster_id: self.cluster_id.clone(),
+            stream: None,
+            correlation_id: 0,
+        }
+    }
+}
+
+/// The connection to one voter.
+pub struct FramedLink {
+    target: NodeId,
+    /// `None` if the voter has no endpoint: it cannot be reached.
+    address: Option<String>,
+    client_id: String,
+    cluster_id: String,
+    stream: Option<TcpStream>,
+    correlation_id: i32,
+}
+
+/// Why an RPC got no answer.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("node {0} has no endpoint")]
+    NoEndpoint(NodeId),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Wire(#[from] WireError),
+}
+
+impl FramedLink {
+    /// Sends `body` and reads its answer, within `ttl`; any failure drops the connection.
+    async fn call(&mut self, body: RequestBody, ttl: Duration) -> Result<ResponseBody, SendError> {
+        let answer = tokio::time::timeout(ttl, self.exchange(body)).await;
+        let answer = answer.unwrap_or(Err(SendError::Timeout(ttl)));
+        if answer.is_err() {
+            self.stream = None;
+        }
+        answer
+    }
+
+    async fn exchange(&mut self, body: RequestBody) -> Result<ResponseBody, SendError> {
+        let api_key = body.api_key();
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let header = RequestHeader {
+            api_key: api_key as i16,
+            api_version: 0,
+            correlation_id: self.correlation_id,
+            client_id: Some(self.client_id.clone()),
+            ..Default::default()
+        };
+        let frame = encode_request(&header, &body).map_err(std::io::Error::other)?;
+        let stream = match &mut self.stream {
+            Some(stream) => stream,
+            None => {
+                let address = self.address.as_deref().ok_or(SendError::NoEndpoint(self.target))?;
+                let stream = TcpStream::connect(address).await?;
+                stream.set_nodelay(true)?;
+                self.stream.insert(stream)
+            }
+        };
+        for chunk in frame {
+            stream.write_all(&chunk.to_bytes()?).await?;
+        }
+        let mut prefix = [0; 4];
+        stream.read_exact(&mut prefix).await?;
+        let len = frame_len(prefix, DEFAULT_MAX_FRAME_LEN).map_err(std::io::Error::other)?;
+        let mut answer = vec![0; len];
+        stream.read_exact(&mut answer).await?;
+        let (response_header, body) =
+            decode_response(Bytes::from(answer), api_key, 0).map_err(std::io::Error::other)?;
+        if response_header.correlation_id != self.correlation_id {
+            let reason = format!(
+                "answer to {} for {}",
+                response_header.correlation_id, self.correlation_id
+            );
+            return Err(std::io::Error::other(reason).into());
+        }
+        Ok(body)
+    }
+
+    /// An RPC's failure as openraft takes it: a node that cannot be reached or answers with
+    /// an error is retried later; a timeout is a timeout.
+    fn failed<E: std::error::Error>(
+        &self,
+        rpc: RPCTypes,
+        ttl: Duration,
+        e: SendError,
+    ) -> RPCError<NodeId, VoterNode, E> {
+        match e {
+            SendError::Timeout(_) => RPCError::Timeout(Timeout {
+                action: rpc,
+                id: 0,
+                target: self.target,
+                timeout: ttl,
+            }),
+            SendError::Io(e) => RPCError::Unreachable(Unreachable::new(&e)),
+            other => RPCError::Network(NetworkError::new(&other)),
+        }
+    }
+}
+
+impl RaftNetwork<TypeConfig> for FramedLink {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, VoterNode, RaftError<NodeId>>> {
+        let ttl = option.hard_ttl();
+        let failed = |link: &Self, e| link.failed(RPCTypes::AppendEntries, ttl, e);
+        let request = wire::append_entries_request(&self.cluster_id, &rpc).map_err(|e| failed(self, e.into()))?;
+        let body = self.call(request, ttl).await.map_err(|e| failed(self, e))?;
+        wire::append_entries_response(self.target, body).map_err(|e| failed(self, e.into()))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, VoterNode, RaftError<NodeId, InstallSnapshotError>>>
+    {
+        let ttl = option.hard_ttl();
+        let failed = |link: &Self, e| link.failed(RPCTypes::InstallSnapshot, ttl, e);
+        let request = wire::install_snapshot_request(&self.cluster_id, &rpc).map_err(|e| failed(self, e.into()))?;
+        let body = self.call(request, ttl).await.map_err(|e| failed(self, e))?;
+        match wire::install_snapshot_response(self.target, body).map_err(|e| failed(self, e.into()))? {
+            Ok(installed) => Ok(installed),
+            Err(mismatch) => Err(RPCError::RemoteError(RemoteError::new(
+                self.target,
+                RaftError::APIError(InstallSnapshotError::SnapshotMismatch(mismatch)),
+            ))),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, VoterNode, RaftError<NodeId>>> {
+        let ttl = option.hard_ttl();
+        let failed = |link: &Self, e| link.failed(RPCTypes::Vote, ttl, e);
+        let body = self
+            .call(wire::vote_request(&self.cluster_id, &rpc), ttl)
+            .await
+            .map_err(|e| failed(self, e))?;
+        wire::vote_response(self.target, body).map_err(|e| failed(self, e.into()))
+    }
+}
