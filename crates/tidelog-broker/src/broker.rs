@@ -35,8 +35,8 @@ use crate::config::BrokerConfig;
 use crate::coordinator::consumer::ConsumerGroups;
 use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::coordinator::txn::{ProducerIdManager, TransactionCoordinator, TxnSettings, TRANSACTION_STATE_TOPIC};
-use crate::data_dir;
 use crate::data_dir::meta_properties::META_PROPERTIES;
+use crate::data_dir::{self, Identity};
 use crate::fetch_session::FetchSessionCache;
 use crate::ids::{random_uuid, uuid_base64};
 use crate::metadata::kraft::Controller;
@@ -47,6 +47,7 @@ use crate::metadata::{
 use crate::metrics::Metrics;
 use crate::open_files;
 use crate::partitions::{compaction, Compaction, Partitions};
+use crate::quorum::{Peers, QuorumError, VoterEndpoint, VoterNode};
 use crate::topic_config;
 
 /// How often the group coordinator checks session and rebalance timeouts.
@@ -109,6 +110,22 @@ fn open_metadata(
     config: &BrokerConfig,
     new_cluster_id: Option<&str>,
 ) -> Result<(Vec<std::fs::File>, String, MetadataStore), StartError> {
+    let (dir_locks, cluster_id, settings, unwritten) = prepare_metadata(config, new_cluster_id)?;
+    let metadata = MetadataStore::open(&config.log_dirs[0], &settings)?;
+    if let Some(identities) = unwritten {
+        data_dir::write_identities(&config.log_dirs, &identities)?;
+    }
+    Ok((dir_locks, cluster_id, metadata))
+}
+
+/// Checks, locks and identifies the log directories, and says how the metadata store is to
+/// be opened. A new node's identities are written now; a known node's are returned, to be
+/// written once its metadata has opened.
+#[allow(clippy::type_complexity)]
+fn prepare_metadata(
+    config: &BrokerConfig,
+    new_cluster_id: Option<&str>,
+) -> Result<(Vec<std::fs::File>, String, StoreSettings, Option<Vec<Identity>>), StartError> {
     let found = data_dir::check(&config.log_dirs, config.node_id)?;
     let dir_locks = config
         .log_dirs
@@ -119,20 +136,16 @@ fn open_metadata(
         .or_else(|| new_cluster_id.map(str::to_string))
         .unwrap_or_else(|| uuid_base64(random_uuid()));
     let identities = data_dir::identities(&config.log_dirs, &cluster_id, config.node_id)?;
-    let settings = store_settings(config, identities[0].directory_id());
+    let settings = store_settings(config, identities[0].directory_id(), &cluster_id);
     // A new node's identities are written before its metadata log is formatted: a crash
     // in between leaves them for the next start to format with, not a log whose voter names
     // a directory id no meta.properties keeps. Otherwise after the metadata opens, so a
     // start it refuses changes nothing.
-    let new_node = !data_dir::has_metadata(&config.log_dirs[0]);
-    if new_node {
+    if !data_dir::has_metadata(&config.log_dirs[0]) {
         data_dir::write_identities(&config.log_dirs, &identities)?;
+        return Ok((dir_locks, cluster_id, settings, None));
     }
-    let metadata = MetadataStore::open(&config.log_dirs[0], &settings)?;
-    if !new_node {
-        data_dir::write_identities(&config.log_dirs, &identities)?;
-    }
-    Ok((dir_locks, cluster_id, metadata))
+    Ok((dir_locks, cluster_id, settings, Some(identities)))
 }
 
 /// Formats the log directories of a new node of cluster `cluster_id` (`tidelog format`, as
@@ -144,13 +157,21 @@ pub fn format_log_dirs(config: &BrokerConfig, cluster_id: &str) -> Result<(), St
             path: dir.display().to_string(),
         });
     }
+    // A voter of several only formats: its first start joins the quorum, which needs the
+    // other voters up.
+    if config.quorum.has_other_voters(config.node_id) {
+        let (_locks, _, settings, _) = prepare_metadata(config, Some(cluster_id))?;
+        MetadataStore::format_if_new(&config.log_dirs[0], &settings)?;
+        return Ok(());
+    }
     open_metadata(config, Some(cluster_id)).map(|_| ())
 }
 
 /// How the metadata store places this node: its first log dir's id names it as the quorum's
-/// voter and, when it is the only log dir, as the home of its new partitions. Tidelog has no
-/// controller listener yet (issue 12): the voter is named at the first client listener.
-fn store_settings(config: &BrokerConfig, directory_id: tidelog_protocol::Uuid) -> StoreSettings {
+/// voter and, when it is the only log dir, as the home of its new partitions. A quorum of one
+/// serves no controller listener: its voter is named at the first client listener. A voter
+/// of several reaches the others on the controller listener `controller.quorum.voters` names.
+fn store_settings(config: &BrokerConfig, directory_id: tidelog_protocol::Uuid, cluster_id: &str) -> StoreSettings {
     let listener = &config.advertised_listeners[0];
     StoreSettings {
         controller: Controller {
@@ -169,7 +190,42 @@ fn store_settings(config: &BrokerConfig, directory_id: tidelog_protocol::Uuid) -
         },
         log: config.metadata_log,
         after_crash: !config.log_dirs[0].join(tidelog_log::CLEAN_SHUTDOWN_MARKER).exists(),
+        peers: peers(config, cluster_id),
     }
+}
+
+/// The voters of `controller.quorum.voters`, when they are more than this node. Every
+/// voter's node is made alike on every node (no directory ids, which only each node knows
+/// of itself), as the first membership entry must be the same on all.
+fn peers(config: &BrokerConfig, cluster_id: &str) -> Option<Peers> {
+    let controller_listener = config.controller_listeners.first()?;
+    // Resolved once already, when the configuration was checked.
+    let listen = controller_listener.bind_addr().ok()?;
+    let listener = controller_listener.name.clone();
+    let voters = config
+        .quorum
+        .voters
+        .iter()
+        .map(|voter| {
+            let node = VoterNode {
+                endpoints: vec![VoterEndpoint {
+                    listener: listener.clone(),
+                    host: voter.host.clone(),
+                    port: voter.port,
+                }],
+                min_kraft_version: 0,
+                max_kraft_version: 1,
+                ..Default::default()
+            };
+            (voter.id as u64, node)
+        })
+        .collect();
+    Some(Peers {
+        voters,
+        cluster_id: cluster_id.to_string(),
+        listener,
+        listen,
+    })
 }
 
 /// A topic a client asks for (CreateTopics, or auto-creation): -1 partitions or
@@ -701,8 +757,14 @@ fn storage_error(e: tidelog_log::LogError) -> ApiError {
     ApiError::new(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
 }
 
+/// A change this node could not commit: NOT_CONTROLLER where another voter leads the
+/// metadata quorum (clients then find the controller, as with Kafka), else a storage error.
 fn store_error(e: StoreError) -> ApiError {
-    ApiError::new(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
+    let code = match e {
+        StoreError::Quorum(QuorumError::NotLeader { .. }) => ErrorCode::NOT_CONTROLLER,
+        _ => ErrorCode::KAFKA_STORAGE_ERROR,
+    };
+    ApiError::new(code, e.to_string())
 }
 
 /// Kafka refuses a topic whose name equals an existing one once '.' and '_' are read

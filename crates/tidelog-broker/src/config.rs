@@ -188,6 +188,9 @@ pub struct BrokerConfig {
     /// `advertised.listeners` entry of the listener's name, else the listener itself with
     /// an empty or wildcard host advertised as `localhost`.
     pub advertised_listeners: Vec<Listener>,
+    /// The listeners of `controller.listener.names`, served (to the other voters' quorum
+    /// RPCs only) when the metadata quorum has more than this node; else none.
+    pub controller_listeners: Vec<Listener>,
     pub log_dirs: Vec<PathBuf>,
     /// `host:port` addresses of the HTTP listeners (metrics, health); none turns HTTP off.
     pub http_listeners: Vec<String>,
@@ -320,6 +323,7 @@ impl Default for BrokerConfig {
             quorum: QuorumConfig::default(),
             listeners: vec![listener.clone()],
             advertised_listeners: vec![advertise(&listener)],
+            controller_listeners: Vec::new(),
             log_dirs: vec![PathBuf::from("data")],
             http_listeners: vec!["127.0.0.1:8080".into()],
             metrics_partition_series_enable: true,
@@ -613,6 +617,34 @@ fn protocol_map(key: &str, value: &str) -> Result<BTreeMap<String, String>, Conf
             Ok((name.trim().to_ascii_uppercase(), protocol.trim().to_ascii_uppercase()))
         })
         .collect()
+}
+
+/// The controller listeners of a quorum of several voters: plaintext for now (the quorum's
+/// RPCs do not use TLS or SASL yet).
+fn controller_listeners(
+    controllers: Vec<Listener>,
+    protocols: &BTreeMap<String, String>,
+) -> Result<Vec<Listener>, ConfigError> {
+    for listener in &controllers {
+        if let Err(reason) = listener.bind_addr() {
+            return Err(invalid("listeners", &listener.name, reason));
+        }
+        let protocol = protocols.get(&listener.name).map_or("", String::as_str);
+        if protocol != "PLAINTEXT" {
+            return Err(invalid(
+                "listener.security.protocol.map",
+                &format!("{}:{protocol}", listener.name),
+                "the controller listener of a quorum of several voters is PLAINTEXT for now",
+            ));
+        }
+    }
+    Ok(controllers
+        .into_iter()
+        .map(|l| Listener {
+            protocol: "PLAINTEXT".into(),
+            ..l
+        })
+        .collect())
 }
 
 /// The listeners clients use: every one but the controller's (`controller.listener.names`),
@@ -1068,14 +1100,20 @@ impl BrokerConfig {
                 c.explicit.insert(key.clone(), value.clone());
             }
         }
-        let controllers: Vec<String> = c
+        c.quorum.check(c.node_id, &c.listeners, &controller_names)?;
+        let (controllers, _): (Vec<Listener>, Vec<Listener>) = c
             .listeners
             .iter()
-            .filter(|l| controller_names.contains(&l.name))
-            .map(|l| format!("{}://{}:{} (a controller listener)", l.name, l.host, l.port))
-            .collect();
-        report.not_used.extend(controllers);
-        c.quorum.check(c.node_id, &c.listeners, &controller_names)?;
+            .cloned()
+            .partition(|l| controller_names.contains(&l.name));
+        if c.quorum.has_other_voters(c.node_id) {
+            c.controller_listeners = controller_listeners(controllers, &protocols)?;
+        } else {
+            let unused = controllers
+                .iter()
+                .map(|l| format!("{}://{}:{} (a controller listener)", l.name, l.host, l.port));
+            report.not_used.extend(unused);
+        }
         c.authorizer = authorizer_on.then_some(authorizer);
         c.listeners = client_listeners(&c.listeners, &protocols, &controller_names)?;
         c.advertised_listeners = advertised_listeners(&c.listeners, advertised.as_deref(), &controller_names)?;

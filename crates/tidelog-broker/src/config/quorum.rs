@@ -1,7 +1,8 @@
 //! The KRaft properties of a node: `process.roles`, `controller.quorum.voters`,
 //! `controller.quorum.bootstrap.servers` and `inter.broker.listener.name`, checked as Kafka
-//! checks them, and refused where they ask for more than one node: the metadata quorum has
-//! one voter, this node, until its transport exists (docs/design/quorum.md, S8).
+//! checks them. Several voters are taken for nodes that are broker and controller both; a
+//! node of one role, and a quorum found through bootstrap servers (KIP-853), are refused
+//! for now (docs/design/quorum.md).
 
 use super::{invalid, ConfigError, Listener};
 
@@ -42,6 +43,11 @@ pub struct QuorumConfig {
 }
 
 impl QuorumConfig {
+    /// Whether the voters name a node other than `node_id`.
+    pub fn has_other_voters(&self, node_id: i32) -> bool {
+        self.voters.iter().any(|v| v.id != node_id)
+    }
+
     /// Takes `key` if it is one of the quorum's properties: `Some` with the outcome, else
     /// `None`.
     pub(super) fn apply(&mut self, key: &str, value: &str) -> Option<Result<(), ConfigError>> {
@@ -71,7 +77,8 @@ impl QuorumConfig {
     ) -> Result<(), ConfigError> {
         let roles = self.roles.unwrap_or_default();
         let is_controller_listener = |l: &Listener| controller_names.contains(&l.name);
-        if self.roles.is_some() && roles.controller && !listeners.iter().any(is_controller_listener) {
+        let needs_listener = self.roles.is_some() || self.has_other_voters(node_id);
+        if needs_listener && roles.controller && !listeners.iter().any(is_controller_listener) {
             return Err(invalid(
                 "controller.listener.names",
                 &controller_names.join(","),
@@ -101,17 +108,6 @@ impl QuorumConfig {
                 roles_text,
                 "a node of one role needs other nodes for the other, and Tidelog runs one node for \
                  now: use process.roles=broker,controller",
-            ));
-        }
-        let others = self.voters.iter().filter(|v| v.id != node_id).count();
-        if others > 0 {
-            return Err(invalid(
-                "controller.quorum.voters",
-                &voters_text(&self.voters),
-                format!(
-                    "{} voters: Tidelog's metadata quorum has one voter, this node, for now; name only node.id {node_id}",
-                    self.voters.len()
-                ),
             ));
         }
         if self.bootstrap_servers.len() > 1 {
@@ -194,7 +190,7 @@ fn voters_text(voters: &[Voter]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{BrokerConfig, ConfigError};
+    use super::super::{BrokerConfig, ConfigError, Listener};
     use super::{ProcessRoles, Voter};
 
     const COMBINED: &str = "process.roles=broker,controller\nnode.id=1\n\
@@ -232,6 +228,23 @@ mod tests {
         assert_eq!((unset.quorum.roles, unset.quorum.voters.len()), (None, 0));
     }
 
+    /// A combined node among several voters serves its controller listener, which clients
+    /// are not told of.
+    #[test]
+    fn a_combined_node_among_several_voters_serves_its_controller_listener() {
+        let c = parse(&format!(
+            "{COMBINED}controller.quorum.voters=1@localhost:9093,2@localhost:9193,3@localhost:9293"
+        ))
+        .unwrap();
+        assert_eq!(c.quorum.voters.len(), 3);
+        let names = |ls: &[Listener]| ls.iter().map(|l| l.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&c.controller_listeners), ["CONTROLLER"]);
+        assert_eq!(names(&c.listeners), ["PLAINTEXT"]);
+        assert_eq!(names(&c.advertised_listeners), ["PLAINTEXT"]);
+        let alone = parse(&format!("{COMBINED}controller.quorum.voters=1@localhost:9093")).unwrap();
+        assert!(alone.controller_listeners.is_empty(), "a quorum of one serves none");
+    }
+
     #[test]
     fn bad_or_multi_node_quorum_properties_are_refused_with_the_property_named() {
         for (extra, property, says) in [
@@ -259,9 +272,10 @@ mod tests {
                 "not one of the voters",
             ),
             (
-                "controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093",
-                "controller.quorum.voters",
-                "3 voters",
+                "controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093\n\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+                "listener.security.protocol.map",
+                "PLAINTEXT for now",
             ),
             (
                 "controller.quorum.bootstrap.servers=a:9093,b:9093",

@@ -75,14 +75,26 @@ fn respond(status: &QuorumStatus, request: DescribeQuorumRequest, now_ms: i64) -
     let current_voters = status
         .voters
         .iter()
-        .map(|(id, node)| ReplicaState {
-            replica_id: *id as i32,
-            replica_directory_id: node.directory_id,
-            log_end_offset: log_end,
-            // The leader is this node, the only voter: it has fetched and caught up now.
-            last_fetch_timestamp: now_ms,
-            last_caught_up_timestamp: now_ms,
-            ..Default::default()
+        .map(|(id, node)| {
+            // This node's log end is its own; another voter's is what replication matched.
+            let log_end_offset = match status.leader == Some(*id) {
+                true => log_end,
+                false => status.matched.get(id).copied().flatten().map_or(0, |o| o as i64 + 1),
+            };
+            // A voter that holds the high watermark has caught up now; openraft does not
+            // tell when the others last fetched.
+            let caught_up = match log_end_offset >= high_watermark {
+                true => now_ms,
+                false => -1,
+            };
+            ReplicaState {
+                replica_id: *id as i32,
+                replica_directory_id: node.directory_id,
+                log_end_offset,
+                last_fetch_timestamp: caught_up,
+                last_caught_up_timestamp: caught_up,
+                ..Default::default()
+            }
         })
         .collect();
     let nodes = status

@@ -8,6 +8,7 @@
 //! its `tidelog-metadata.log` converted then, once, and kept renamed beside it.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use thiserror::Error;
@@ -15,12 +16,12 @@ use tidelog_log::sync_dir;
 use tracing::info;
 
 use super::image::{MetadataEvent, MetadataImage};
-use super::kraft::{Controller, KraftError, MetadataLog, MetadataLogSettings, METADATA_DIR};
+use super::kraft::{voters, Controller, KraftError, MetadataLog, MetadataLogSettings, METADATA_DIR};
 use super::legacy::{self, CONVERTED_SUFFIX, LEGACY_LOG_FILE};
 use super::records::{self, Placement, Unsupported, METADATA_VERSION};
 use crate::authorizer::Acls;
 use crate::client_quotas::ClientQuotaConfigs;
-use crate::quorum::{Quorum, QuorumError, QuorumStatus};
+use crate::quorum::{Peers, Quorum, QuorumError, QuorumStatus, VoterEndpoint};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -48,6 +49,8 @@ pub struct StoreSettings {
     pub log: MetadataLogSettings,
     /// The broker did not shut down cleanly: a torn last batch is a crash's, and cut off.
     pub after_crash: bool,
+    /// The other voters, when the quorum has several.
+    pub peers: Option<Peers>,
 }
 
 impl StoreSettings {
@@ -66,6 +69,7 @@ impl StoreSettings {
             placement: Placement { node_id: 1, directory },
             log: MetadataLogSettings::default(),
             after_crash: false,
+            peers: None,
         }
     }
 }
@@ -84,13 +88,15 @@ pub struct MetadataStore {
     /// The image's client quotas, behind their own lock for the same reason, and because
     /// produce and fetch read them on every request (see `client_quotas`).
     client_quotas: RwLock<Arc<ClientQuotaConfigs>>,
+    /// The metadata log's offset the image reflects (see `catch_up`).
+    image_offset: AtomicI64,
     placement: Placement,
 }
 
 impl MetadataStore {
-    /// Opens the metadata log of the log dir `dir`, formatting it (or converting the old
-    /// event log into it) first if there is none.
-    pub fn open(dir: &Path, settings: &StoreSettings) -> Result<MetadataStore, StoreError> {
+    /// Formats the metadata log of the log dir `dir` if it has none (converting the old
+    /// event log into it, if there is one), and returns its directory.
+    pub fn format_if_new(dir: &Path, settings: &StoreSettings) -> Result<PathBuf, StoreError> {
         let metadata_dir = dir.join(METADATA_DIR);
         let legacy = dir.join(LEGACY_LOG_FILE);
         if !metadata_dir.exists() {
@@ -108,6 +114,13 @@ impl MetadataStore {
                 info!(kept = %kept.display(), "the old metadata log is converted into the KRaft metadata log");
             }
         }
+        Ok(metadata_dir)
+    }
+
+    /// Opens the metadata log of the log dir `dir`, formatting it (or converting the old
+    /// event log into it) first if there is none.
+    pub fn open(dir: &Path, settings: &StoreSettings) -> Result<MetadataStore, StoreError> {
+        let metadata_dir = Self::format_if_new(dir, settings)?;
         let node_id = settings.placement.node_id;
         // Read (and after a crash, a torn last batch cut off) and its image built, and so
         // checked, before the quorum writes anything: a refused start changes nothing.
@@ -116,16 +129,14 @@ impl MetadataStore {
         drop(log);
         // Its start elects this node and writes its term's first entry; it aborts a metadata
         // transaction the log left open, whose records never applied.
-        let quorum = Quorum::start(&metadata_dir, settings.controller.node_id, &settings.log)?;
-        if !quorum.with_image(|image| image.features().contains_key(METADATA_VERSION)) {
-            // Formatted by Kafka's tool but never started: bootstrap as its controller would.
-            quorum.propose(records::bootstrap_features(&MetadataImage::default()))?;
-        }
-        let mut image = quorum
-            .with_image(|kraft| records::image_of(kraft, node_id))
-            .map_err(StoreError::Unsupported)?;
-        let offset = quorum.with_image(|kraft| kraft.provenance().offset);
-        image.set_features_epoch(offset);
+        let quorum = Quorum::start(
+            &metadata_dir,
+            settings.controller.node_id,
+            &settings.log,
+            settings.peers.as_ref(),
+        )?;
+        bootstrap(&quorum)?;
+        let (image, offset) = broker_image(&quorum, node_id)?;
         info!(path = %metadata_dir.display(), offset, topics = image.topics().count(), "metadata loaded");
         Ok(MetadataStore {
             quorum,
@@ -133,8 +144,32 @@ impl MetadataStore {
             acls: RwLock::new(Arc::new(image.acls().clone())),
             client_quotas: RwLock::new(Arc::new(image.client_quotas().clone())),
             image: RwLock::new(image),
+            image_offset: AtomicI64::new(offset),
             placement: settings.placement,
         })
+    }
+
+    /// Rebuilds the broker's image from the quorum's when the quorum has applied entries
+    /// the image does not reflect: those another voter committed while it led (a broker does
+    /// not follow the log as it grows yet: docs/design/quorum.md, S6). A change is checked
+    /// against an image as new as the log, or refused. Run under the writer lock.
+    fn catch_up(&self) -> Result<(), StoreError> {
+        self.quorum.settle()?;
+        let newest = self.quorum.with_image(|kraft| kraft.provenance().offset);
+        if newest <= self.image_offset.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (image, offset) = broker_image(&self.quorum, self.placement.node_id)?;
+        info!(
+            from = self.image_offset.load(Ordering::Acquire),
+            to = offset,
+            "the broker's image catches up with the metadata quorum"
+        );
+        *self.acls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(image.acls().clone());
+        *self.client_quotas.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(image.client_quotas().clone());
+        *self.image.write().unwrap_or_else(|e| e.into_inner()) = image;
+        self.image_offset.store(offset, Ordering::Release);
+        Ok(())
     }
 
     /// The ACLs now, for a check (see the `acls` field).
@@ -181,6 +216,7 @@ impl MetadataStore {
         mut check: impl FnMut(&MetadataImage, &[MetadataEvent], T) -> Result<MetadataEvent, E>,
     ) -> Result<Vec<Result<MetadataEvent, E>>, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.catch_up()?;
         let mut accepted = Vec::new();
         let mut answers = Vec::with_capacity(items.len());
         let records: Vec<_> = {
@@ -205,6 +241,11 @@ impl MetadataStore {
             false => Some(self.quorum.propose(records)?),
         };
         let mut image = self.image.write().unwrap_or_else(|e| e.into_inner());
+        if offset.is_some() {
+            // What the image reflects once the change applies below.
+            let applied = self.quorum.with_image(|kraft| kraft.provenance().offset);
+            self.image_offset.store(applied, Ordering::Release);
+        }
         if let Some(offset) = offset {
             if accepted
                 .iter()
@@ -237,32 +278,91 @@ impl MetadataStore {
     }
 }
 
+/// The broker's image of the quorum's, for node `node_id`, and the offset it reflects.
+fn broker_image(quorum: &Quorum, node_id: i32) -> Result<(MetadataImage, i64), StoreError> {
+    quorum
+        .with_image(|kraft| {
+            let offset = kraft.provenance().offset;
+            let mut image = records::image_of(kraft, node_id)?;
+            image.set_features_epoch(offset);
+            Ok((image, offset))
+        })
+        .map_err(StoreError::Unsupported)
+}
+
+/// Makes sure the metadata holds its features (`metadata.version`), which a log formatted
+/// by Kafka's tool, or for a quorum of several voters, lacks until its first leader writes
+/// them, as Kafka's controller bootstraps them. A voter that does not lead waits until it
+/// has applied them, or until it leads.
+fn bootstrap(quorum: &Quorum) -> Result<(), StoreError> {
+    const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+    let mut polls: u64 = 0;
+    while !quorum.with_image(|image| image.features().contains_key(METADATA_VERSION)) {
+        if quorum.leads() {
+            match quorum.propose(records::bootstrap_features(&MetadataImage::default())) {
+                Ok(_) | Err(QuorumError::NotLeader { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        polls += 1;
+        if polls % 200 == 0 {
+            info!("waiting for the metadata quorum's leader to write the features");
+        }
+        std::thread::sleep(POLL);
+    }
+    Ok(())
+}
+
 /// Formats the metadata log of `dir` with `old`'s content (a conversion) or none, in a
-/// staging directory renamed into place once whole: a crash leaves no half-made log.
+/// staging directory renamed into place once whole: a crash leaves no half-made log. A
+/// voter of several starts with the voters only: the first leader writes the rest.
 fn format(dir: &Path, settings: &StoreSettings, old: Option<&MetadataImage>) -> Result<(), StoreError> {
     let staging = dir.join(format!("{METADATA_DIR}.new"));
     if staging.exists() {
         // A format a crash interrupted: never renamed, so never used.
         std::fs::remove_dir_all(&staging).map_err(io_err(&staging))?;
     }
-    let new = MetadataImage::default();
-    let image = old.unwrap_or(&new);
-    let mut log = MetadataLog::create(
-        &staging,
-        &settings.controller,
-        records::bootstrap_features(image),
-        settings.log,
-    )?;
-    let content = records::records_of_image(image, settings.placement);
-    if !content.is_empty() {
-        log.append(content)?;
+    match &settings.peers {
+        Some(peers) => MetadataLog::format(&staging, voters(&peer_controllers(peers)), settings.log)?,
+        None => {
+            let new = MetadataImage::default();
+            let image = old.unwrap_or(&new);
+            let mut log = MetadataLog::create(
+                &staging,
+                &settings.controller,
+                records::bootstrap_features(image),
+                settings.log,
+            )?;
+            let content = records::records_of_image(image, settings.placement);
+            if !content.is_empty() {
+                log.append(content)?;
+            }
+        }
     }
-    drop(log);
     let metadata_dir = dir.join(METADATA_DIR);
     std::fs::rename(&staging, &metadata_dir).map_err(io_err(&staging))?;
     sync(dir)?;
     info!(path = %metadata_dir.display(), converted = old.is_some(), "metadata log formatted");
     Ok(())
+}
+
+/// The voters of `peers` as the bootstrap snapshot names them.
+fn peer_controllers(peers: &Peers) -> Vec<Controller> {
+    let endpoint = |endpoints: &[VoterEndpoint]| endpoints.first().cloned().unwrap_or_default();
+    peers
+        .voters
+        .iter()
+        .map(|(id, node)| {
+            let VoterEndpoint { listener, host, port } = endpoint(&node.endpoints);
+            Controller {
+                node_id: *id as i32,
+                directory_id: node.directory_id,
+                listener,
+                host,
+                port,
+            }
+        })
+        .collect()
 }
 
 /// Makes the renames in `dir` durable.

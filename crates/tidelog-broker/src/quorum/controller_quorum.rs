@@ -2,29 +2,37 @@
 //! own so that the broker's handlers may wait for a commit on their threads, as they waited
 //! for the metadata log's fsync before, without ever starving the quorum of a thread.
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use openraft::error::ClientWriteError;
 use openraft::{Raft, ServerState, SnapshotPolicy};
 use thiserror::Error;
 use tidelog_log::Recovery;
 use tidelog_protocol::metadata::VersionedRecord;
+use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tracing::info;
 
 use super::log_store::Announced;
 use super::network::NoPeers;
 use super::state_machine::ImageHandle;
-use super::types::{NodeId, Proposal, TypeConfig};
-use super::{LogStore, StateMachine};
+use super::transport::{self, FramedNetwork};
+use super::types::{NodeId, Proposal, TypeConfig, VoterNode};
+use super::{wire, LogStore, StateMachine};
 use crate::clock::now_ms;
 use crate::metadata::kraft::{abort_transaction, in_transaction, KraftImage, MetadataLogSettings};
 
 /// How long a start waits for this node to lead its quorum of one and apply its log.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often a voter waiting for the others to elect a leader says so.
+const LEADER_WAIT_LOG_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Error)]
 pub enum QuorumError {
@@ -34,17 +42,33 @@ pub enum QuorumError {
     SeveralVoters(usize),
     #[error("a metadata change was not committed: {0}")]
     NotCommitted(String),
+    #[error("this node does not lead the metadata quorum (its leader is {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
 }
 
-/// The metadata quorum of this node, which is its only voter.
+/// The other voters of a quorum of several, and how to reach them.
+#[derive(Clone, Debug)]
+pub struct Peers {
+    /// Every voter, this node included, as each node alike makes the first membership of.
+    pub voters: Vec<(NodeId, VoterNode)>,
+    pub cluster_id: String,
+    /// The controller listener's name, on which the voters answer each other.
+    pub listener: String,
+    /// Where this node's controller listener listens.
+    pub listen: SocketAddr,
+}
+
+/// The metadata quorum of this node: its only voter, or one of several.
 pub struct Quorum {
     runtime: Option<Runtime>,
     raft: Raft<TypeConfig>,
+    node_id: NodeId,
     image: ImageHandle,
     /// Bytes of entries the log store appended, and how many of them a snapshot covers.
     appended_bytes: Arc<AtomicU64>,
-    /// Where a proposal announces its entries, so that they share one fsync.
-    announced: Announced,
+    /// Where a proposal announces its entries, so that they share one fsync: only in a
+    /// quorum of one (see `Announced`).
+    announced: Option<Announced>,
     /// One proposal at a time: an entry's fsync may be left to the last entry of its own
     /// change only if no other change's entries are announced meanwhile.
     proposing: Mutex<()>,
@@ -57,7 +81,13 @@ impl Quorum {
     /// be) as node `node_id`, and waits until the node leads and has applied the whole log.
     /// A metadata transaction the log leaves open is then aborted, as a new leader aborts it.
     /// A snapshot is written once `settings.snapshot_bytes` of entries follow the last one.
-    pub fn start(dir: &Path, node_id: i32, settings: &MetadataLogSettings) -> Result<Quorum, QuorumError> {
+    /// With `peers`, the node is one voter of several: see [`Quorum::join`].
+    pub fn start(
+        dir: &Path,
+        node_id: i32,
+        settings: &MetadataLogSettings,
+        peers: Option<&Peers>,
+    ) -> Result<Quorum, QuorumError> {
         let start_err = |e: &dyn std::fmt::Display| QuorumError::Start(e.to_string());
         let node_id = NodeId::try_from(node_id).map_err(|_| start_err(&format!("node.id {node_id} is negative")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -79,27 +109,52 @@ impl Quorum {
             // Entries a snapshot holds are handed to the log store at once, which keeps them
             // as Kafka's retention settings say.
             max_in_snapshot_log_to_keep: 0,
-            // No timer runs before the voters are checked: a refused start writes nothing.
-            enable_tick: false,
+            // Alone: no timer runs before the voters are checked, so a refused start writes
+            // nothing. With others: Kafka's `controller.quorum.election.timeout.ms` (1000),
+            // and heartbeats well within it.
+            enable_tick: peers.is_some(),
+            heartbeat_interval: 200,
+            election_timeout_min: 1000,
+            election_timeout_max: 2000,
             ..Default::default()
         }
         .validate()
         .map_err(|e| start_err(&e))?;
-        let raft = run(
-            &runtime,
-            Raft::new(node_id, Arc::new(raft_config), NoPeers, log_store, state_machine),
-        )
+        let raft_config = Arc::new(raft_config);
+        let raft = match peers {
+            None => run(
+                &runtime,
+                Raft::new(node_id, raft_config, NoPeers, log_store, state_machine),
+            ),
+            Some(peers) => {
+                let network = FramedNetwork {
+                    node_id,
+                    cluster_id: peers.cluster_id.clone(),
+                    listener: peers.listener.clone(),
+                };
+                run(
+                    &runtime,
+                    Raft::new(node_id, raft_config, network, log_store, state_machine),
+                )
+            }
+        }
         .map_err(|e| start_err(&e))?;
         let quorum = Quorum {
             runtime: Some(runtime),
             raft,
+            node_id,
             image,
             appended_bytes,
-            announced,
+            announced: peers.is_none().then_some(announced),
             proposing: Mutex::default(),
             snapshot_at: AtomicU64::new(0),
             snapshot_bytes: settings.snapshot_bytes,
         };
+        if let Some(peers) = peers {
+            quorum.serve_controller_listener(peers)?;
+            quorum.join(peers)?;
+            return Ok(quorum);
+        }
         // From the Raft state itself: the metrics that report it are updated asynchronously.
         let raft = quorum.raft.clone();
         let voters = run(quorum.runtime(), async move {
@@ -116,6 +171,84 @@ impl Quorum {
             quorum.propose(vec![abort_transaction()])?;
         }
         Ok(quorum)
+    }
+
+    /// Makes a pristine node one of `peers`' voters (every voter starts with the same first
+    /// membership entry, so any may start first), then waits until the quorum has a leader
+    /// and this node has applied an entry of the leader's term: the leader's first one is
+    /// committed, so the leader is real (not a restarted node's memory of its own lead), and
+    /// everything before it is applied here. A quorum whose majority is not up yet is waited
+    /// for, as Kafka's controllers wait.
+    fn join(&self, peers: &Peers) -> Result<(), QuorumError> {
+        let raft = self.raft.clone();
+        let members: BTreeMap<NodeId, VoterNode> = peers.voters.iter().cloned().collect();
+        let node_id = self.node_id;
+        let joined = run(self.runtime(), async move {
+            if !raft.is_initialized().await.map_err(|e| e.to_string())? {
+                raft.initialize(members).await.map_err(|e| e.to_string())?;
+            }
+            let mut waited = Duration::ZERO;
+            loop {
+                let wait = raft.wait(Some(LEADER_WAIT_LOG_EVERY));
+                let led = |m: &openraft::RaftMetrics<NodeId, VoterNode>| {
+                    m.current_leader.is_some() && m.last_applied.is_some_and(|id| id.leader_id.term == m.current_term)
+                };
+                if let Ok(metrics) = wait.metrics(led, "a leader's entry applied").await {
+                    return Ok::<_, String>(metrics);
+                }
+                waited += LEADER_WAIT_LOG_EVERY;
+                info!(
+                    node_id,
+                    ?waited,
+                    "waiting for the metadata quorum's voters to elect a leader"
+                );
+            }
+        })
+        .map_err(QuorumError::Start)?;
+        info!(term = joined.current_term, leader = ?joined.current_leader, "metadata quorum joined");
+        Ok(())
+    }
+
+    /// Answers the other voters on this node's controller listener, from now on.
+    fn serve_controller_listener(&self, peers: &Peers) -> Result<(), QuorumError> {
+        let address = peers.listen;
+        let listener = run(self.runtime(), async move { TcpListener::bind(address).await })
+            .map_err(|e| QuorumError::Start(format!("controller listener {address}: {e}")))?;
+        let raft = self.raft.clone();
+        let cluster_id = peers.cluster_id.clone();
+        self.runtime().spawn(transport::serve(listener, move |_voter, request| {
+            let (raft, cluster_id) = (raft.clone(), cluster_id.clone());
+            async move { wire::serve(&raft, &cluster_id, request).await }
+        }));
+        info!(%address, "controller listener serves the metadata quorum");
+        Ok(())
+    }
+
+    /// Waits until this node, if it leads, has applied the first entry of its term: then it
+    /// has applied every entry committed before it led, which a change must be checked
+    /// against. A new leader commits that entry at once, unless it loses the majority.
+    pub fn settle(&self) -> Result<(), QuorumError> {
+        let own_term_applied = |m: &openraft::RaftMetrics<NodeId, VoterNode>| {
+            m.last_applied.is_some_and(|id| id.leader_id.term == m.current_term)
+        };
+        if !self.leads() || own_term_applied(&self.raft.metrics().borrow()) {
+            return Ok(());
+        }
+        let raft = self.raft.clone();
+        run(self.runtime(), async move {
+            raft.wait(Some(START_TIMEOUT))
+                .metrics(own_term_applied, "the leader's first entry applied")
+                .await
+                .map(drop)
+                .map_err(|e| QuorumError::NotCommitted(e.to_string()))
+        })
+    }
+
+    /// Whether this node leads the quorum now.
+    pub fn leads(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.state == ServerState::Leader && metrics.current_leader == Some(self.node_id)
     }
 
     /// Elects this node and waits until it has applied its log, its first entry included.
@@ -157,7 +290,9 @@ impl Quorum {
             // Announced, so that the log store makes them durable with one fsync (see
             // `Announced`), and proposed without waiting in between; then awaited in order.
             let proposed = records.len();
-            announced.announce(proposed);
+            if let Some(announced) = &announced {
+                announced.announce(proposed);
+            }
             let mut pending = Vec::with_capacity(proposed);
             let mut outcome = Ok(None);
             for record in records {
@@ -168,18 +303,22 @@ impl Quorum {
                 match raft.client_write_ff(proposal).await {
                     Ok(committed) => pending.push(committed),
                     Err(e) => {
-                        outcome = Err(e.to_string());
+                        outcome = Err(QuorumError::NotCommitted(e.to_string()));
                         break;
                     }
                 }
             }
             let mut committed_count = 0;
             for committed in pending {
-                match committed
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()))
-                {
+                let answer = match committed.await {
+                    Ok(Ok(response)) => Ok(response),
+                    Ok(Err(ClientWriteError::ForwardToLeader(to))) => {
+                        Err(QuorumError::NotLeader { leader: to.leader_id })
+                    }
+                    Ok(Err(e)) => Err(QuorumError::NotCommitted(e.to_string())),
+                    Err(e) => Err(QuorumError::NotCommitted(e.to_string())),
+                };
+                match answer {
                     Ok(response) => {
                         committed_count += 1;
                         outcome = outcome.map(|_| Some(response.log_id.index));
@@ -188,10 +327,11 @@ impl Quorum {
                 }
             }
             // Entries that were appended took themselves off; the others never will.
-            announced.withdraw(proposed - committed_count);
+            if let Some(announced) = &announced {
+                announced.withdraw(proposed - committed_count);
+            }
             outcome
-        })
-        .map_err(QuorumError::NotCommitted)?;
+        })?;
         self.snapshot_if_due();
         Ok(last.map_or(-1, |index| index as i64))
     }

@@ -20,16 +20,14 @@ use openraft::raft::{
 use openraft::{Raft, ServerState, SnapshotPolicy};
 use tempfile::TempDir;
 use tidelog_log::Recovery;
-use tidelog_protocol::frame::{frame_len, DEFAULT_MAX_FRAME_LEN};
 use tidelog_protocol::metadata::records::topic_record::TopicRecord;
 use tidelog_protocol::metadata::{MetadataRecord, VersionedRecord};
 use tidelog_protocol::records::RecordBatch;
-use tidelog_protocol::{decode_request, encode_response, Uuid};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tidelog_protocol::Uuid;
+use tokio::net::TcpListener;
 
 use super::state_machine::ImageHandle;
-use super::transport::FramedNetwork;
+use super::transport::{self, FramedNetwork};
 use super::types::{NodeId, Proposal, TypeConfig, VoterEndpoint, VoterNode};
 use super::{wire, LogStore, StateMachine};
 use crate::metadata::kraft::MetadataLogSettings;
@@ -150,31 +148,21 @@ enum Transport {
 
 const CLUSTER_ID: &str = "simulation";
 
-/// Answers the quorum's RPCs on `listener` for voter `id`, as its controller listener would:
-/// a connection from a voter that is down, or whose link is cut, gets no answer and closes.
+/// Answers the quorum's RPCs on `listener` for voter `id`, as its controller listener does
+/// (`transport::serve`), but as the router says: a request from a voter that is down, or
+/// whose link is cut, gets no answer, and its connection closes.
 async fn serve_voter(listener: TcpListener, id: NodeId, router: Arc<Router>) {
-    while let Ok((stream, _)) = listener.accept().await {
-        tokio::spawn(serve_connection(stream, id, Arc::clone(&router)));
-    }
-}
-
-async fn serve_connection(mut stream: TcpStream, id: NodeId, router: Arc<Router>) -> Option<()> {
-    loop {
-        let mut prefix = [0; 4];
-        stream.read_exact(&mut prefix).await.ok()?;
-        let mut frame = vec![0; frame_len(prefix, DEFAULT_MAX_FRAME_LEN).ok()?];
-        stream.read_exact(&mut frame).await.ok()?;
-        let request = decode_request(Bytes::from(frame)).unwrap();
-        let client = request.header.client_id.as_deref().unwrap();
-        let from: NodeId = client.strip_prefix("tidelog-quorum-").unwrap().parse().unwrap();
-        let raft = router.reach(from, id)?;
-        let answer = wire::serve(&raft, CLUSTER_ID, request.body).await.unwrap();
-        router.reach(from, id)?;
-        let correlation_id = request.header.correlation_id;
-        for chunk in encode_response(correlation_id, 0, &answer).unwrap() {
-            stream.write_all(&chunk.to_bytes().unwrap()).await.ok()?;
+    transport::serve(listener, move |from, request| {
+        let raft = from.and_then(|from| router.reach(from, id));
+        let router = Arc::clone(&router);
+        async move {
+            let answer = wire::serve(&raft?, CLUSTER_ID, request).await;
+            // A cut made while the request was handled loses the answer.
+            router.reach(from?, id)?;
+            answer
         }
-    }
+    })
+    .await;
 }
 
 /// A voter: its metadata directory outlives its runs.

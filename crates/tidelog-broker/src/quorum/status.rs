@@ -2,6 +2,8 @@
 //! Kafka's `kafka-metadata-quorum describe --status`: leader, epoch, high watermark and
 //! voters, from openraft's metrics of this node.
 
+use std::collections::BTreeMap;
+
 use openraft::{RaftMetrics, ServerState};
 
 use super::types::{NodeId, VoterNode};
@@ -21,6 +23,9 @@ pub struct QuorumStatus {
     pub last_offset: Option<u64>,
     /// The voters, by node id, with their directory ids and endpoints.
     pub voters: Vec<(NodeId, VoterNode)>,
+    /// On the leader: the offset of the last entry each voter is known to hold (itself
+    /// included), as replication has matched it.
+    pub matched: BTreeMap<NodeId, Option<u64>>,
 }
 
 impl QuorumStatus {
@@ -43,6 +48,12 @@ impl QuorumStatus {
             committed_offset: metrics.last_applied.map(|id| id.index),
             last_offset: metrics.last_log_index,
             voters,
+            matched: metrics
+                .replication
+                .iter()
+                .flatten()
+                .map(|(id, matched)| (*id, matched.map(|log_id| log_id.index)))
+                .collect(),
         }
     }
 }

@@ -194,7 +194,7 @@ mod on_disk {
         let before = files();
         let refused = tokio::task::spawn_blocking({
             let dir = dir.clone();
-            move || Quorum::start(&dir, 1, &config()).err()
+            move || Quorum::start(&dir, 1, &config(), None).err()
         })
         .await
         .unwrap();

@@ -1,8 +1,15 @@
 //! The network between the voters of a metadata quorum: openraft's RPCs sent as Tidelog's
 //! own Kafka-framed APIs (see `wire`) to another voter's controller listener, one TCP
-//! connection per peer, opened again after any failure (docs/design/quorum.md §5.4).
-//! Plaintext only for now: TLS and SASL on the controller listener are not used yet.
+//! connection per peer, opened again after any failure, and the controller listener that
+//! answers them (docs/design/quorum.md §5.4).
+//!
+//! The quorum serves its controller listener itself, from its start: the voters must elect
+//! a leader before any of them can load the metadata its broker starts from, so the
+//! broker's listeners, which open after that, cannot carry the election. Plaintext only for
+//! now: TLS, SASL and ACLs on the controller listener are not there yet.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,9 +21,10 @@ use openraft::raft::{
 };
 use tidelog_protocol::frame::{frame_len, DEFAULT_MAX_FRAME_LEN};
 use tidelog_protocol::header::RequestHeader;
-use tidelog_protocol::{decode_response, encode_request, RequestBody, ResponseBody};
+use tidelog_protocol::{decode_request, decode_response, encode_request, encode_response, RequestBody, ResponseBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::warn;
 
 use super::types::{NodeId, TypeConfig, VoterNode};
 use super::wire::{self, WireError};
@@ -28,6 +36,80 @@ pub struct FramedNetwork {
     pub node_id: NodeId,
     pub cluster_id: String,
     pub listener: String,
+}
+
+/// The client id a voter's requests carry: it names the voter.
+fn client_id(node_id: NodeId) -> String {
+    format!("{VOTER_CLIENT_PREFIX}{node_id}")
+}
+
+const VOTER_CLIENT_PREFIX: &str = "tidelog-quorum-";
+
+/// The voter a request's client id names, if it names one.
+pub fn voter_of(client_id: Option<&str>) -> Option<NodeId> {
+    client_id?.strip_prefix(VOTER_CLIENT_PREFIX)?.parse().ok()
+}
+
+/// Answers the quorum RPCs that come in on `listener` with `answer(voter, request)`, where
+/// `voter` is the node the request's client id names. A connection closes on a frame that is
+/// too large or does not decode, a request that is not a quorum RPC, or no answer (`None`).
+pub async fn serve<A, F>(listener: TcpListener, answer: A)
+where
+    A: Fn(Option<NodeId>, RequestBody) -> F + Send + Sync + 'static,
+    F: Future<Output = Option<ResponseBody>> + Send,
+{
+    let answer = Arc::new(answer);
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let answer = Arc::clone(&answer);
+                tokio::spawn(async move {
+                    if let Err(reason) = serve_connection(stream, &*answer).await {
+                        warn!(%peer, %reason, "closing a connection on the controller listener");
+                    }
+                });
+            }
+            Err(e) => {
+                warn!(error = %e, "the controller listener cannot accept");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Serves one connection until it closes (`Ok`) or must be closed (`Err`, why).
+async fn serve_connection<A, F>(mut stream: TcpStream, answer: &A) -> Result<(), String>
+where
+    A: Fn(Option<NodeId>, RequestBody) -> F,
+    F: Future<Output = Option<ResponseBody>>,
+{
+    let _ = stream.set_nodelay(true);
+    loop {
+        let mut prefix = [0; 4];
+        if stream.read_exact(&mut prefix).await.is_err() {
+            return Ok(());
+        }
+        let len = frame_len(prefix, DEFAULT_MAX_FRAME_LEN).map_err(|e| e.to_string())?;
+        let mut frame = vec![0; len];
+        stream.read_exact(&mut frame).await.map_err(|e| e.to_string())?;
+        let request = decode_request(Bytes::from(frame)).map_err(|e| e.to_string())?;
+        if !wire::is_quorum_rpc(&request.body) {
+            return Err(format!(
+                "{:?} is not served on the controller listener",
+                request.api_key
+            ));
+        }
+        let voter = voter_of(request.header.client_id.as_deref());
+        let Some(response) = answer(voter, request.body).await else {
+            return Err("no answer".into());
+        };
+        let frame = encode_response(request.header.correlation_id, request.header.api_version, &response)
+            .map_err(|e| e.to_string())?;
+        for chunk in frame {
+            let bytes = chunk.to_bytes().map_err(|e| e.to_string())?;
+            stream.write_all(&bytes).await.map_err(|e| e.to_string())?;
+        }
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for FramedNetwork {
@@ -43,7 +125,7 @@ impl RaftNetworkFactory<TypeConfig> for FramedNetwork {
         FramedLink {
             target,
             address: endpoint.map(|e| format!("{}:{}", e.host, e.port)),
-            client_id: format!("tidelog-quorum-{}", self.node_id),
+            client_id: client_id(self.node_id),
             cluster_id: self.cluster_id.clone(),
             stream: None,
             correlation_id: 0,

@@ -98,11 +98,26 @@ impl Broker {
         Broker::launch(protocol, extra_args, &[])
     }
 
+    /// Formats a fresh data directory for cluster `cluster_id` with `tidelog format`, then
+    /// starts a broker on it as [`Broker::start_from_file`] does: the nodes of one cluster
+    /// must share the cluster id.
+    pub fn start_formatted_from_file(config: &Path, cluster_id: &str) -> Broker {
+        let data_dir = new_data_dir();
+        let config = config.to_str().expect("a UTF-8 path");
+        let formatted = Command::new(env!("CARGO_BIN_EXE_tidelog"))
+            .args(["format", "--config", config, "--cluster-id", cluster_id, "--log-dirs"])
+            .arg(data_dir.path())
+            .output()
+            .expect("run tidelog format");
+        assert!(formatted.status.success(), "tidelog format: {formatted:?}");
+        Broker::launch_in(data_dir, FROM_CONFIG_FILE, &["--config", config], &[])
+    }
+
     fn launch(protocol: &'static str, extra_args: &[&str], env: &[(&str, &str)]) -> Broker {
-        let data_dir = tempfile::Builder::new()
-            .prefix("tidelog-e2e-")
-            .tempdir()
-            .expect("create a data dir");
+        Broker::launch_in(new_data_dir(), protocol, extra_args, env)
+    }
+
+    fn launch_in(data_dir: TempDir, protocol: &'static str, extra_args: &[&str], env: &[(&str, &str)]) -> Broker {
         let extra_args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
         let watchdog = Watchdog::start();
         let (child, log, addr) = match spawn(data_dir.path(), protocol, &extra_args, 0, env) {
@@ -441,6 +456,13 @@ pub fn serve_dir_expecting_exit(data_dir: &Path, protocol: &str, extra_args: &[&
             panic!("tidelog serve {args:?} kept running; log:\n{text}");
         }
     }
+}
+
+fn new_data_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("tidelog-e2e-")
+        .tempdir()
+        .expect("create a data dir")
 }
 
 /// `tidelog serve` on `data_dir`, listening on `protocol` at `127.0.0.1:port`; with

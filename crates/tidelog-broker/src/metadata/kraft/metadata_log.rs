@@ -87,9 +87,9 @@ pub struct MetadataLog {
 
 impl MetadataLog {
     /// Formats the metadata directory `dir` (in an existing log dir; `dir` must not exist)
-    /// as `kafka-storage.sh format --standalone` does: an empty log, `partition.metadata`,
-    /// and the bootstrap snapshot holding the quorum only.
-    fn format(dir: &Path, controller: &Controller, settings: MetadataLogSettings) -> Result<(), KraftError> {
+    /// as `kafka-storage.sh format` does: an empty log, `partition.metadata`, and the
+    /// bootstrap snapshot holding the quorum only: `voters`.
+    pub fn format(dir: &Path, voters: VotersRecord, settings: MetadataLogSettings) -> Result<(), KraftError> {
         PartitionLog::create(dir, log_config(&settings)).map_err(log_err(dir))?;
         let topic = PartitionMetadata {
             topic_id: METADATA_TOPIC_ID,
@@ -97,7 +97,7 @@ impl MetadataLog {
         topic.write(dir).map_err(log_err(dir))?;
         let content = SnapshotContent {
             kraft_version: KRAFT_VERSION,
-            voters: Some(KraftControlRecord::VotersRecord(voters(controller))),
+            voters: Some(KraftControlRecord::VotersRecord(voters)),
             records: Vec::new(),
         };
         let bootstrap_snapshot = SnapshotId {
@@ -115,7 +115,7 @@ impl MetadataLog {
         bootstrap: Vec<VersionedRecord>,
         settings: MetadataLogSettings,
     ) -> Result<MetadataLog, KraftError> {
-        Self::format(dir, controller, settings)?;
+        Self::format(dir, voters(std::slice::from_ref(controller)), settings)?;
         let mut log = Self::open(dir, settings, false)?;
         log.elect(controller.node_id)?;
         log.append_transaction("Bootstrap records", bootstrap)?;
@@ -369,18 +369,17 @@ pub(crate) fn abort_transaction() -> VersionedRecord {
     }
 }
 
-/// The quorum of one voter: `controller`, supporting kraft.version 0 to 1.
-fn voters(controller: &Controller) -> VotersRecord {
-    let endpoint = Endpoint {
-        name: controller.listener.clone(),
-        host: controller.host.clone(),
-        port: controller.port,
-        ..Default::default()
-    };
-    let voter = Voter {
+/// The quorum of `controllers`, each supporting kraft.version 0 to 1.
+pub fn voters(controllers: &[Controller]) -> VotersRecord {
+    let voter = |controller: &Controller| Voter {
         voter_id: controller.node_id,
         voter_directory_id: controller.directory_id,
-        endpoints: vec![endpoint],
+        endpoints: vec![Endpoint {
+            name: controller.listener.clone(),
+            host: controller.host.clone(),
+            port: controller.port,
+            ..Default::default()
+        }],
         kraft_version_feature: KraftVersionFeature {
             min_supported_version: 0,
             max_supported_version: KRAFT_VERSION,
@@ -389,7 +388,7 @@ fn voters(controller: &Controller) -> VotersRecord {
         ..Default::default()
     };
     VotersRecord {
-        voters: vec![voter],
+        voters: controllers.iter().map(voter).collect(),
         ..Default::default()
     }
 }

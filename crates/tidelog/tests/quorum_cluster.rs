@@ -1,0 +1,295 @@
+//! Three `tidelog serve` processes as one metadata quorum (issue 12, docs/design/quorum.md
+//! S8): they elect a leader over their controller listeners, only the leader takes a
+//! metadata change, a kill -9 of the leader elects another that goes on from every
+//! committed change, the old leader comes back as a follower and catches up, and the three
+//! `__cluster_metadata-0` logs hold the same batches byte for byte.
+//!
+//! Brokers do not follow the log yet and partitions are not spread (S6, S9-S13), so the
+//! changes made here are client quotas, which no partition placement touches.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+
+use common::raw::RawClient;
+use common::{wait_until, Broker};
+use tidelog_protocol::messages::alter_client_quotas_request::{
+    AlterClientQuotasRequest, EntityData, EntryData, OpData,
+};
+use tidelog_protocol::messages::api_versions_request::ApiVersionsRequest;
+use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
+use tidelog_protocol::messages::describe_client_quotas_request::DescribeClientQuotasRequest;
+use tidelog_protocol::messages::describe_quorum_request::{DescribeQuorumRequest, PartitionData, TopicData};
+use tidelog_protocol::messages::describe_quorum_response::PartitionData as QuorumPartition;
+use tidelog_protocol::messages::tidelog_quorum_vote_request::{RaftVote, TidelogQuorumVoteRequest};
+use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
+
+/// A cluster id, as `kafka-storage.sh random-uuid` prints one.
+const CLUSTER_ID: &str = "q3Wq3Wq3Wq3Wq3Wq3Wq3Ww";
+
+/// Free loopback ports for the controller listeners (bound, then let go).
+fn free_ports(count: usize) -> Vec<u16> {
+    let sockets: Vec<TcpListener> = (0..count).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    sockets.iter().map(|s| s.local_addr().unwrap().port()).collect()
+}
+
+/// The server.properties of node `id` among the voters on `ports` (node i on ports[i-1]).
+fn write_config(dir: &Path, id: usize, ports: &[u16]) -> std::path::PathBuf {
+    let voters: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| format!("{}@127.0.0.1:{port}", i + 1))
+        .collect();
+    let path = dir.join(format!("node{id}.properties"));
+    let mut file = std::fs::File::create(&path).unwrap();
+    writeln!(
+        file,
+        "process.roles=broker,controller\nnode.id={id}\n\
+         listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{}\n\
+         controller.listener.names=CONTROLLER\n\
+         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+         controller.quorum.voters={}",
+        ports[id - 1],
+        voters.join(",")
+    )
+    .unwrap();
+    path
+}
+
+/// The quorum as node `broker` sees it.
+fn describe_quorum(broker: &Broker) -> QuorumPartition {
+    let request = RequestBody::DescribeQuorum(DescribeQuorumRequest {
+        topics: vec![TopicData {
+            topic_name: "__cluster_metadata".into(),
+            partitions: vec![PartitionData {
+                partition_index: 0,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    match RawClient::connect(broker.addr()).request(2, request) {
+        ResponseBody::DescribeQuorum(mut r) => r.topics.remove(0).partitions.remove(0),
+        other => panic!("not a DescribeQuorum response: {other:?}"),
+    }
+}
+
+/// The leader among `nodes` (node id, broker), once there is one in an epoch past `after`:
+/// the one node that answers DescribeQuorum, naming itself; every other answers
+/// NOT_LEADER_OR_FOLLOWER, as Kafka's controllers do. Its node id, and what it says.
+fn agreed_leader(nodes: &[(i32, &Broker)], after: i32) -> (i32, QuorumPartition) {
+    wait_until("one leader, the others following", || {
+        let mut leader = None;
+        for (id, broker) in nodes {
+            let seen = describe_quorum(broker);
+            match ErrorCode(seen.error_code) {
+                ErrorCode::NONE if seen.leader_id == *id && seen.leader_epoch > after && leader.is_none() => {
+                    leader = Some((*id, seen));
+                }
+                ErrorCode::NOT_LEADER_OR_FOLLOWER => {}
+                _ => return None,
+            }
+        }
+        leader
+    })
+}
+
+fn set_producer_quota(broker: &Broker, user: &str, rate: f64) -> i16 {
+    let request = AlterClientQuotasRequest {
+        entries: vec![EntryData {
+            entity: vec![EntityData {
+                entity_type: "user".into(),
+                entity_name: Some(user.into()),
+                ..Default::default()
+            }],
+            ops: vec![OpData {
+                key: "producer_byte_rate".into(),
+                value: rate,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    match RawClient::connect(broker.addr()).request(1, RequestBody::AlterClientQuotas(request)) {
+        ResponseBody::AlterClientQuotas(r) => r.entries[0].error_code,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The users with a quota, as node `broker` describes them.
+fn users_with_quotas(broker: &Broker) -> Vec<String> {
+    // No component, not strict: every quota.
+    let request = DescribeClientQuotasRequest::default();
+    match RawClient::connect(broker.addr()).request(1, RequestBody::DescribeClientQuotas(request)) {
+        ResponseBody::DescribeClientQuotas(r) => {
+            let mut users: Vec<String> = r
+                .entries
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|e| e.entity.into_iter().next()?.entity_name)
+                .collect();
+            users.sort();
+            users
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn create_topic(broker: &Broker, name: &str) -> ErrorCode {
+    let request = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: name.into(),
+            num_partitions: 1,
+            replication_factor: 1,
+            ..Default::default()
+        }],
+        timeout_ms: 10_000,
+        ..Default::default()
+    };
+    match RawClient::connect(broker.addr()).request(7, RequestBody::CreateTopics(request)) {
+        ResponseBody::CreateTopics(r) => ErrorCode(r.topics[0].error_code),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The batches of a node's metadata log, by base offset.
+fn metadata_batches(broker: &Broker) -> BTreeMap<i64, Vec<u8>> {
+    let dir = broker.data_dir().join("__cluster_metadata-0");
+    let mut segments: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    segments.sort();
+    let mut batches = BTreeMap::new();
+    for segment in segments {
+        let bytes = std::fs::read(segment).unwrap();
+        let mut at = 0;
+        while at + 12 <= bytes.len() {
+            let base = i64::from_be_bytes(bytes[at..at + 8].try_into().unwrap());
+            let len = i32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+            batches.insert(base, bytes[at..at + 12 + len].to_vec());
+            at += 12 + len;
+        }
+    }
+    batches
+}
+
+#[test]
+fn three_voters_elect_fail_over_and_keep_identical_metadata_logs() {
+    let configs = tempfile::tempdir().unwrap();
+    let ports = free_ports(3);
+    // Each waits for a majority of the others to elect a leader, so they start together.
+    let starting: Vec<_> = (1..=3)
+        .map(|id| {
+            let config = write_config(configs.path(), id, &ports);
+            std::thread::spawn(move || Broker::start_formatted_from_file(&config, CLUSTER_ID))
+        })
+        .collect();
+    let mut nodes: Vec<Broker> = starting.into_iter().map(|t| t.join().unwrap()).collect();
+
+    let with_ids = |nodes: &[Broker], except: Option<usize>| -> Vec<(i32, usize)> {
+        (0..nodes.len())
+            .filter(|&i| Some(i) != except)
+            .map(|i| (i as i32 + 1, i))
+            .collect()
+    };
+    let leader_among = |nodes: &[Broker], except: Option<usize>, after: i32| {
+        let among: Vec<(i32, &Broker)> = with_ids(nodes, except)
+            .into_iter()
+            .map(|(id, i)| (id, &nodes[i]))
+            .collect();
+        agreed_leader(&among, after)
+    };
+
+    let (leader, seen) = leader_among(&nodes, None, 0);
+    let epoch = seen.leader_epoch;
+    let voters: Vec<i32> = seen.current_voters.iter().map(|v| v.replica_id).collect();
+    assert_eq!(voters, [1, 2, 3]);
+    let leader_at = leader as usize - 1;
+    let follower_at = (leader_at + 1) % 3;
+
+    // The controller listener answers the quorum's RPCs only: another cluster's vote request
+    // is refused and changes nothing; a frame too large, or any other API, closes the
+    // connection, logged.
+    let controller: SocketAddr = format!("127.0.0.1:{}", ports[follower_at]).parse().unwrap();
+    let foreign_vote = RequestBody::TidelogQuorumVote(TidelogQuorumVoteRequest {
+        cluster_id: "another-cluster".into(),
+        vote: RaftVote {
+            term: i64::from(epoch) + 100,
+            node_id: 9,
+            committed: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    match RawClient::connect(controller).request(0, foreign_vote) {
+        ResponseBody::TidelogQuorumVote(r) => {
+            assert_eq!(ErrorCode(r.error_code), ErrorCode::INCONSISTENT_CLUSTER_ID, "{r:?}");
+            assert!(!r.vote_granted);
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut not_a_quorum_rpc = RawClient::connect(controller);
+    not_a_quorum_rpc.send(3, &RequestBody::ApiVersions(ApiVersionsRequest::default()));
+    not_a_quorum_rpc.assert_closed();
+    nodes[follower_at].wait_for_line(&["closing a connection on the controller listener", "ApiVersions"]);
+    let mut too_large = RawClient::connect(controller);
+    too_large.send_bytes(&i32::MAX.to_be_bytes());
+    too_large.assert_closed();
+    assert_eq!(leader_among(&nodes, None, 0).1.leader_epoch, epoch, "nothing changed");
+
+    // Only the leader takes a change; a follower sends the client to the controller.
+    assert_eq!(
+        create_topic(&nodes[follower_at], "on-a-follower"),
+        ErrorCode::NOT_CONTROLLER
+    );
+    assert_eq!(set_producer_quota(&nodes[leader_at], "alice", 1000.0), 0);
+
+    // The leader dies; the two others elect one of them, which holds alice's quota and takes
+    // another change.
+    nodes[leader_at].kill9();
+    let (second, seen) = leader_among(&nodes, Some(leader_at), epoch);
+    assert_ne!(second, leader, "a new leader");
+    let second_at = second as usize - 1;
+    assert_eq!(set_producer_quota(&nodes[second_at], "bob", 2000.0), 0);
+    assert_eq!(users_with_quotas(&nodes[second_at]), ["alice", "bob"]);
+
+    // The old leader comes back as a follower and catches up with everything committed: the
+    // leader sees its log end reach the high watermark.
+    nodes[leader_at].restart();
+    let (third, _) = leader_among(&nodes, None, seen.leader_epoch - 1);
+    assert_eq!(third, second, "the returning node does not take the lead back");
+    let committed = wait_until("the returning node catches up", || {
+        let now = describe_quorum(&nodes[second_at]);
+        let returned = now.current_voters.iter().find(|v| v.replica_id == leader)?;
+        (returned.log_end_offset >= now.high_watermark).then_some(now.high_watermark)
+    });
+
+    for node in &mut nodes {
+        node.stop();
+    }
+    let logs: Vec<BTreeMap<i64, Vec<u8>>> = nodes.iter().map(metadata_batches).collect();
+    let last = logs[second_at].keys().next_back().copied().unwrap();
+    assert!(last + 1 >= committed, "the leader's log holds what it committed");
+    for (i, log) in logs.iter().enumerate() {
+        for (offset, batch) in log.range(..committed) {
+            assert_eq!(
+                Some(batch),
+                logs[second_at].get(offset),
+                "node {} and the leader differ at offset {offset}",
+                i + 1
+            );
+        }
+        assert!(
+            log.range(..committed).count() == logs[second_at].range(..committed).count(),
+            "node {} holds every committed batch",
+            i + 1
+        );
+    }
+}
