@@ -232,7 +232,7 @@ impl RequestQuota {
 }
 
 /// A connection's mute (Kafka's throttled channel): set by a request over its quota, and
-/// read by the connection before it reads its next request.
+/// read by the connection before it handles its next request, even one already read.
 #[derive(Debug, Default)]
 pub struct Throttle {
     until: Mutex<Option<Instant>>,
