@@ -122,7 +122,7 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
     // A consumer under a quota asks for at most what its quota allows in the quota's span
     // (Kafka's `getMaxValueInQuotaWindow`), and never waits for more.
     let quota = ctx.quota(CONSUMER_BYTE_RATE);
-    let quota_bytes = quota.as_ref().and_then(|q| broker.client_quotas.max_in_window(q));
+    let quota_bytes = quota.as_ref().map(|q| broker.client_quotas.max_in_window(q));
     let max_bytes = quota_bytes.map_or(request.max_bytes, |q| {
         request.max_bytes.min(q.min(i32::MAX as f64) as i32)
     });
