@@ -11,7 +11,7 @@
 
 pub mod rate;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,8 +42,9 @@ const INACTIVE_SENSOR_MS: i64 = 60 * 60 * 1000;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientQuotaConfigs {
     entities: BTreeMap<QuotaEntity, BTreeMap<String, f64>>,
-    /// The keys some entity sets: a kind no entity sets costs a request nothing.
-    keys: BTreeSet<String>,
+    /// How many entities set each key: a kind no entity sets costs a request nothing.
+    /// Counted as values come and go, so that replaying many quota records stays linear.
+    keys: BTreeMap<String, usize>,
 }
 
 impl ClientQuotaConfigs {
@@ -51,21 +52,28 @@ impl ClientQuotaConfigs {
     pub fn set(&mut self, entity: &QuotaEntity, key: &str, value: Option<f64>) {
         match value {
             Some(value) => {
-                self.entities
-                    .entry(entity.clone())
-                    .or_default()
-                    .insert(key.to_string(), value);
+                let values = self.entities.entry(entity.clone()).or_default();
+                if values.insert(key.to_string(), value).is_none() {
+                    *self.keys.entry(key.to_string()).or_default() += 1;
+                }
             }
             None => {
-                if let Some(values) = self.entities.get_mut(entity) {
-                    values.remove(key);
-                    if values.is_empty() {
-                        self.entities.remove(entity);
+                let Some(values) = self.entities.get_mut(entity) else {
+                    return;
+                };
+                if values.remove(key).is_some() {
+                    if let Some(count) = self.keys.get_mut(key) {
+                        *count -= 1;
+                        if *count == 0 {
+                            self.keys.remove(key);
+                        }
                     }
+                }
+                if values.is_empty() {
+                    self.entities.remove(entity);
                 }
             }
         }
-        self.keys = self.entities.values().flat_map(|v| v.keys().cloned()).collect();
     }
 
     /// Every entity with its values, in entity order.
@@ -83,7 +91,7 @@ impl ClientQuotaConfigs {
     /// client id, default client id. A sensor is shared by what the matching entity covers:
     /// a user's quota by all its client ids, a default entity's per user or client id.
     pub fn resolve(&self, key: &str, user: &str, client_id: &str) -> Option<(SensorKey, f64)> {
-        if !self.keys.contains(key) {
+        if !self.keys.contains_key(key) {
             return None;
         }
         let (u, c) = (Some(user), Some(client_id));
@@ -340,6 +348,19 @@ mod tests {
             let app = quota(&configs, "app").expect("a quota");
             assert_eq!(manager.record(&app, 1e6, 0), 11_000, "bound {bound}");
         }
+    }
+
+    #[test]
+    fn a_key_counts_while_any_entity_sets_it() {
+        let (alice, bob) = (entity_of(Some(Some("alice")), None), entity_of(Some(Some("bob")), None));
+        let mut configs = configs(&[(alice.clone(), 5.0), (bob.clone(), 6.0)]);
+        // Setting a value again, or removing one never set, changes no count.
+        configs.set(&alice, PRODUCER_BYTE_RATE, Some(7.0));
+        configs.set(&alice, CONSUMER_BYTE_RATE, None);
+        configs.set(&alice, PRODUCER_BYTE_RATE, None);
+        assert_eq!(configs.resolve(PRODUCER_BYTE_RATE, "bob", "x").map(|(_, b)| b), Some(6.0));
+        configs.set(&bob, PRODUCER_BYTE_RATE, None);
+        assert_eq!(configs, ClientQuotaConfigs::default());
     }
 
     #[test]
