@@ -119,12 +119,17 @@ impl Server {
         let mut next = Box::pin(next_connection(&self.quotas, &self.listeners));
         // The summary of rejections not logged one by one, once their interval is over.
         let rejections_broker = self.broker.clone();
-        let summaries = tokio::spawn(async move {
+        let mut background = JoinSet::new();
+        background.spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 rejections_broker.rejections.flush(false);
             }
         });
+        // The TLS listeners' store files, watched for a new certificate.
+        for tls in self.listeners.iter().filter_map(|served| served.bound.tls.clone()) {
+            background.spawn(tls.watch_stores());
+        }
         loop {
             tokio::select! {
                 (accepted, served) = &mut next => {
@@ -165,7 +170,7 @@ impl Server {
             }
         }
         drop(next);
-        summaries.abort();
+        background.abort_all();
         drop(self.listeners);
         info!(
             connections = connections.len(),
