@@ -66,7 +66,7 @@ impl Server {
                 None => None,
             };
             let oauthbearer = match config.oauthbearer.get(&listener.name) {
-                Some(settings) => Some(Arc::new(Validator::new(settings).map_err(|e| refused(e.to_string()))?)),
+                Some(settings) => Some(Arc::new(Validator::new(settings).await.map_err(refused)?)),
                 None => None,
             };
             let addr = listener.bind_addr().map_err(std::io::Error::other)?;
@@ -126,9 +126,19 @@ impl Server {
                 rejections_broker.rejections.flush(false);
             }
         });
-        // The TLS listeners' store files, watched for a new certificate.
+        // The TLS listeners' store files, watched for a new certificate, and the signed
+        // OAUTHBEARER validators' JWKS, read again for new keys.
         for tls in self.listeners.iter().filter_map(|served| served.bound.tls.clone()) {
             background.spawn(tls.watch_stores());
+        }
+        for validator in self
+            .listeners
+            .iter()
+            .filter_map(|served| served.bound.oauthbearer.as_ref())
+        {
+            if let Some(refresh) = validator.refresh() {
+                background.spawn(refresh);
+            }
         }
         loop {
             tokio::select! {

@@ -9,14 +9,18 @@
 //!   wrong issuer, bad signature, unknown key id and `alg: none` are each challenged with
 //!   Kafka's JSON, then refused with SASL_AUTHENTICATION_FAILED once the client answers
 //!   `\x01`, while the broker serves the others; a rotated JWKS file is read again; no
-//!   token reaches the log;
+//!   token reaches the log; a JWKS served over HTTP by the test is fetched at start, and
+//!   again when a token names a key it rotated in;
 //! - KIP-368: the session lasts as long as the token, and the connection closes at its
 //!   next request after that unless it re-authenticated.
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -278,21 +282,22 @@ fn good_claims(sub: &str) -> Value {
     json!({"sub": sub, "iat": now_s, "exp": now_s + 600, "aud": ["tidelog"], "iss": ISSUER})
 }
 
-fn write_jwks(file: &Path, signers: &[&RsaSigner]) {
+/// The JWKS document of `signers`' public keys.
+fn jwks_of(signers: &[&RsaSigner]) -> String {
     let keys: Vec<Value> = signers.iter().map(|s| s.jwk()).collect();
+    json!({ "keys": keys }).to_string()
+}
+
+fn write_jwks(file: &Path, signers: &[&RsaSigner]) {
     let written = file.with_extension("new");
-    std::fs::write(&written, json!({ "keys": keys }).to_string()).expect("JWKS written");
+    std::fs::write(&written, jwks_of(signers)).expect("JWKS written");
     std::fs::rename(&written, file).expect("JWKS replaced");
 }
 
-#[test]
-fn signed_tokens_are_checked_against_the_jwks_and_refused_ones_never_logged() {
-    let keys = tempfile::tempdir().expect("a directory");
-    let jwks = keys.path().join("jwks.json");
-    let (signer, stranger) = (RsaSigner::new("k1"), RsaSigner::new("k2"));
-    write_jwks(&jwks, &[&signer]);
-    let url = format!("sasl.oauthbearer.jwks.endpoint.url=file://{}", jwks.display());
-    let broker = Broker::start_on(
+/// A broker whose SASL listener checks signed tokens (Kafka's
+/// OAuthBearerValidatorCallbackHandler) against the JWKS at `jwks_url`.
+fn signed_broker(jwks_url: &str) -> Broker {
+    Broker::start_on(
         "SASL_PLAINTEXT",
         &[
             "--override",
@@ -301,13 +306,42 @@ fn signed_tokens_are_checked_against_the_jwks_and_refused_ones_never_logged() {
             "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class=\
              org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
             "--override",
-            &url,
+            &format!("sasl.oauthbearer.jwks.endpoint.url={jwks_url}"),
             "--override",
             "sasl.oauthbearer.expected.audience=tidelog",
             "--override",
             &format!("sasl.oauthbearer.expected.issuer={ISSUER}"),
         ],
+    )
+}
+
+/// A client authenticated with `token`, signed by a key the broker has not read yet: the
+/// first try is refused and asks the broker to read its JWKS again (in the background,
+/// never during a login); a later try finds the key.
+fn login_once_the_key_is_read(broker: &Broker, token: &str) -> RawClient {
+    let mut first = broker.raw();
+    assert_eq!(
+        authenticate(&mut first, token),
+        refused_as_kafka_refuses(),
+        "a key not read yet"
     );
+    for _ in 0..100 {
+        let mut raw = broker.raw();
+        if matches!(authenticate(&mut raw, token), Outcome::Authenticated { .. }) {
+            return raw;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the broker never read the new key");
+}
+
+#[test]
+fn signed_tokens_are_checked_against_the_jwks_and_refused_ones_never_logged() {
+    let keys = tempfile::tempdir().expect("a directory");
+    let jwks = keys.path().join("jwks.json");
+    let (signer, stranger) = (RsaSigner::new("k1"), RsaSigner::new("k2"));
+    write_jwks(&jwks, &[&signer]);
+    let broker = signed_broker(&format!("file://{}", jwks.display()));
 
     let good = signer.token(&good_claims("alice"));
     let mut alice = broker.raw();
@@ -352,11 +386,7 @@ fn signed_tokens_are_checked_against_the_jwks_and_refused_ones_never_logged() {
     // The key rotates: the file is read again, without a restart.
     write_jwks(&jwks, &[&signer, &stranger]);
     let rotated = stranger.token(&good_claims("bob"));
-    let mut bob = broker.raw();
-    assert!(matches!(
-        authenticate(&mut bob, &rotated),
-        Outcome::Authenticated { .. }
-    ));
+    let mut bob = login_once_the_key_is_read(&broker, &rotated);
     assert!(is_served(&mut bob));
 
     broker.wait_for_line(&["closing connection", "SASL authentication refused"]);
@@ -399,4 +429,74 @@ fn a_session_ends_with_its_token_unless_re_authenticated() {
     assert!(is_served(&mut renewing), "a re-authenticated session goes on");
     lapsing.send(METADATA_VERSION, &RequestBody::Metadata(MetadataRequest::default()));
     broker.assert_closed_and_logged(&mut lapsing, "SASL session expired");
+}
+
+/// A JWKS endpoint for the tests: plain HTTP/1.1 on a local port, answering every GET with
+/// the JWKS it holds now, one answer per connection, for at most 100 connections.
+struct JwksEndpoint {
+    url: String,
+    jwks: Arc<Mutex<String>>,
+}
+
+impl JwksEndpoint {
+    fn start(signers: &[&RsaSigner]) -> JwksEndpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a local port");
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().expect("its address")
+        );
+        let jwks = Arc::new(Mutex::new(jwks_of(signers)));
+        let served = Arc::clone(&jwks);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(100) {
+                let body = served.lock().expect("the JWKS").clone();
+                let _ = stream.and_then(|mut stream| answer(&mut stream, &body));
+            }
+        });
+        JwksEndpoint { url, jwks }
+    }
+
+    /// What the endpoint serves from now on.
+    fn serve(&self, signers: &[&RsaSigner]) {
+        *self.jwks.lock().expect("the JWKS") = jwks_of(signers);
+    }
+}
+
+/// Reads a request's head (up to its blank line, 16 KiB at most) and answers `body`.
+fn answer(stream: &mut TcpStream, body: &str) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let (mut head, mut buf) = (Vec::new(), [0u8; 1024]);
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 << 10 {
+        let read = stream.read(&mut buf)?;
+        if read == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..read]);
+    }
+    assert!(head.starts_with(b"GET /.well-known/jwks.json HTTP/1.1\r\n"), "{head:?}");
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[test]
+fn a_jwks_endpoint_is_fetched_at_start_and_again_for_a_key_it_rotates_in() {
+    let (first, second) = (RsaSigner::new("k1"), RsaSigner::new("k2"));
+    let endpoint = JwksEndpoint::start(&[&first]);
+    let broker = signed_broker(&endpoint.url);
+    let mut alice = login(&broker, &first.token(&good_claims("alice")));
+    assert!(is_served(&mut alice));
+
+    // The issuer rotates its key: a token of the new one makes the broker fetch the set again.
+    endpoint.serve(&[&second]);
+    let mut bob = login_once_the_key_is_read(&broker, &second.token(&good_claims("bob")));
+    assert!(is_served(&mut bob));
+    // The old key left the set, so the broker's.
+    let mut old = broker.raw();
+    assert_eq!(
+        authenticate(&mut old, &first.token(&good_claims("alice"))),
+        refused_as_kafka_refuses()
+    );
 }

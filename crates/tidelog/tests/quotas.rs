@@ -502,7 +502,10 @@ fn a_throttled_connection_handles_no_request_until_its_mute_ends() {
 
     // A long poll, answered when a batch arrives: over the quota, so empty, and muting.
     let mut muted = broker.raw();
-    let fetch = muted.send(FETCH_VERSION, &RequestBody::Fetch(fetch_request(topic, 0, 0, 10_000, 1)));
+    let fetch = muted.send(
+        FETCH_VERSION,
+        &RequestBody::Fetch(fetch_request(topic, 0, 0, 10_000, 1)),
+    );
     let record = |value: &[u8]| batch(common::now_ms(), &[(b"k".as_slice(), value)]);
     assert_eq!(other.produce(topic, 0, -1, record(b"wakes the fetch")).base_offset, 0);
     let ResponseBody::Fetch(throttled) = muted.read_response(ApiKey::Fetch, FETCH_VERSION, fetch) else {

@@ -190,7 +190,12 @@ impl ClientQuotaManager {
     /// Takes back `value` recorded at `now_ms` (a throttled fetch returns nothing, so what
     /// it would have returned does not count).
     pub fn unrecord(&self, quota: &RequestQuota, value: f64, now_ms: i64) {
-        if let Some(rate) = self.sensors.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&quota.sensor) {
+        if let Some(rate) = self
+            .sensors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&quota.sensor)
+        {
             rate.record(-value, now_ms);
         }
     }
@@ -358,7 +363,10 @@ mod tests {
         configs.set(&alice, PRODUCER_BYTE_RATE, Some(7.0));
         configs.set(&alice, CONSUMER_BYTE_RATE, None);
         configs.set(&alice, PRODUCER_BYTE_RATE, None);
-        assert_eq!(configs.resolve(PRODUCER_BYTE_RATE, "bob", "x").map(|(_, b)| b), Some(6.0));
+        assert_eq!(
+            configs.resolve(PRODUCER_BYTE_RATE, "bob", "x").map(|(_, b)| b),
+            Some(6.0)
+        );
         configs.set(&bob, PRODUCER_BYTE_RATE, None);
         assert_eq!(configs, ClientQuotaConfigs::default());
     }

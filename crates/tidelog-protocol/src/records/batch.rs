@@ -7,7 +7,6 @@
 //! producerId i64 | producerEpoch i16 | baseSequence i32 | recordCount i32`.
 //! `batchLength` counts the bytes after itself; the CRC-32C covers attributes to the end.
 
-
 use super::{decompress, Compression, Records, RecordsError};
 use bytes::Bytes;
 
