@@ -98,6 +98,11 @@ impl Broker {
         Broker::launch(protocol, extra_args, &[])
     }
 
+    /// [`Broker::start_on`] with `env` added to the environment of this first run only.
+    pub fn start_on_with_env(protocol: &'static str, extra_args: &[&str], env: &[(&str, &str)]) -> Broker {
+        Broker::launch(protocol, extra_args, env)
+    }
+
     fn launch(protocol: &'static str, extra_args: &[&str], env: &[(&str, &str)]) -> Broker {
         let data_dir = tempfile::Builder::new()
             .prefix("tidelog-e2e-")
