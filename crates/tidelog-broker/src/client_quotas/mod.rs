@@ -4,8 +4,8 @@
 //! both, each with a default entity (a `None` name). A request's quota is the most specific
 //! entity set for its (user, client id) ([`ClientQuotaConfigs::resolve`]); it is measured
 //! over `quota.window.num` windows of `quota.window.size.seconds` ([`rate`]). A client over
-//! its quota is answered at once with `throttle_time_ms` and its connection reads nothing
-//! more for that long ([`Throttle`]); the client backs off too.
+//! its quota is answered at once with `throttle_time_ms` and its connection handles no
+//! request for that long ([`Throttle`]); the client backs off too.
 //!
 //! With no quota of a kind set, nothing is measured at all: one look at the configs.
 
