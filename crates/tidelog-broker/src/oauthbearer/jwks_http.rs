@@ -42,8 +42,13 @@ async fn exchange(uri: &Uri, host: &str) -> Result<Bytes, String> {
     let tcp = TcpStream::connect((bare_host, port))
         .await
         .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    // Host and port only: the URL's authority may carry a user and password.
+    let host_header = match uri.port_u16() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
     let request = Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
-        .header(HOST, uri.authority().map_or(host, |a| a.as_str()))
+        .header(HOST, host_header)
         .header(ACCEPT, "application/json")
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("a request to {host}: {e}"))?;
