@@ -174,21 +174,23 @@ async fn serve<R, W>(
         oauthbearer: oauthbearer.as_deref(),
         wall_clock_ms: &crate::clock::now_ms,
     };
-    // Set by a request over its client quota: nothing is read until it ends.
+    // Set by a request over its client quota, as Kafka mutes the channel: no request is
+    // handled until it ends. A response made later (a long-poll fetch) sets it while the
+    // next frame is being read, so it is checked once that frame is in, before handling it.
     let throttle = Arc::new(Throttle::default());
     loop {
-        if let Some(until) = throttle.take() {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => {}
-                _ = shutdown.wait_for(|stop| *stop) => break,
-            }
-        }
         let frame = tokio::select! {
             frame = read_frame(&mut reader, session.max_frame(max_frame)) => frame,
             _ = shutdown.wait_for(|stop| *stop) => break,
             // The writer gave up on the connection.
             _ = pending_tx.closed() => break,
         };
+        if let Some(until) = throttle.take() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+        }
         let frame = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,

@@ -66,7 +66,7 @@ impl Server {
                 None => None,
             };
             let oauthbearer = match config.oauthbearer.get(&listener.name) {
-                Some(settings) => Some(Arc::new(Validator::new(settings).map_err(|e| refused(e.to_string()))?)),
+                Some(settings) => Some(Arc::new(Validator::new(settings).await.map_err(refused)?)),
                 None => None,
             };
             let addr = listener.bind_addr().map_err(std::io::Error::other)?;
@@ -119,12 +119,27 @@ impl Server {
         let mut next = Box::pin(next_connection(&self.quotas, &self.listeners));
         // The summary of rejections not logged one by one, once their interval is over.
         let rejections_broker = self.broker.clone();
-        let summaries = tokio::spawn(async move {
+        let mut background = JoinSet::new();
+        background.spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 rejections_broker.rejections.flush(false);
             }
         });
+        // The TLS listeners' store files, watched for a new certificate, and the signed
+        // OAUTHBEARER validators' JWKS, read again for new keys.
+        for tls in self.listeners.iter().filter_map(|served| served.bound.tls.clone()) {
+            background.spawn(tls.watch_stores());
+        }
+        for validator in self
+            .listeners
+            .iter()
+            .filter_map(|served| served.bound.oauthbearer.as_ref())
+        {
+            if let Some(refresh) = validator.refresh() {
+                background.spawn(refresh);
+            }
+        }
         loop {
             tokio::select! {
                 (accepted, served) = &mut next => {
@@ -165,7 +180,7 @@ impl Server {
             }
         }
         drop(next);
-        summaries.abort();
+        background.abort_all();
         drop(self.listeners);
         info!(
             connections = connections.len(),

@@ -7,7 +7,9 @@
 //!
 //! The store files are watched: a new connection after they change gets the new
 //! certificate, as Kafka's dynamic `ssl.keystore.*` update gives it, while open connections
-//! keep the session they have.
+//! keep the session they have. A background task checks them every
+//! [`STORE_CHECK_INTERVAL`] and swaps in an acceptor built from them; a handshake only
+//! clones the acceptor in use.
 
 mod distinguished_name;
 mod principal_mapping;
@@ -15,11 +17,13 @@ mod stores;
 
 use crate::file_version::FileVersion;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection, SupportedProtocolVersion};
+use tokio::time::MissedTickBehavior;
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
@@ -27,19 +31,19 @@ use crate::config::{ClientAuth, Store, TlsSettings};
 use crate::handlers::Principal;
 use principal_mapping::PrincipalMapper;
 
+/// How often the store files are checked for a change (a `stat` each).
+pub const STORE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A TLS listener: its acceptor, reloaded when the store files change, and how its clients'
 /// certificates name principals.
 pub struct TlsListener {
     name: String,
     settings: TlsSettings,
     mapper: PrincipalMapper,
-    current: Mutex<Loaded>,
-}
-
-/// The acceptor in use and the state of the store files it was made from.
-struct Loaded {
-    acceptor: TlsAcceptor,
-    files: Vec<FileStamp>,
+    /// The acceptor new connections get, replaced whole (built outside the lock).
+    acceptor: RwLock<TlsAcceptor>,
+    /// The store files' versions when they were last loaded (or failed to load).
+    files: Mutex<Vec<FileStamp>>,
 }
 
 /// A store file's version, `None` if it cannot be read.
@@ -56,30 +60,49 @@ impl TlsListener {
             name: name.to_string(),
             settings: settings.clone(),
             mapper,
-            current: Mutex::new(Loaded { acceptor, files }),
+            acceptor: RwLock::new(acceptor),
+            files: Mutex::new(files),
         })
     }
 
-    /// The acceptor for a new connection. The store files are checked first (a `stat`
-    /// each, per connection, never per request): after a change they are loaded anew, and
-    /// a load that fails (a file half written, a key that does not fit) keeps the acceptor
-    /// in use and logs why, once per change. The load (small files, a PKCS12 key
-    /// derivation) happens on the connection's task: rare enough not to need a thread.
+    /// The acceptor for a new connection: the one in use, whatever the files hold now.
     pub fn acceptor(&self) -> TlsAcceptor {
-        let files = stamps(&self.settings);
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if files != current.files {
-            current.files = files;
-            match acceptor(&self.settings) {
-                Ok(acceptor) => {
-                    current.acceptor = acceptor;
-                    info!(listener = %self.name, "TLS key and trust stores changed: new connections use them");
-                }
-                Err(error) => warn!(listener = %self.name, %error,
-                    "TLS key or trust store changed but cannot be loaded: keeping the previous one"),
-            }
+        self.acceptor.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Checks the store files every [`STORE_CHECK_INTERVAL`], for as long as the listener
+    /// serves (the server aborts the task). The check and the load (small files, a PKCS12
+    /// key derivation) are blocking file work, so they run on tokio's blocking threads.
+    pub async fn watch_stores(self: Arc<Self>) {
+        let mut interval = tokio::time::interval(STORE_CHECK_INTERVAL);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let listener = Arc::clone(&self);
+            let _ = tokio::task::spawn_blocking(move || listener.reload_if_changed()).await;
         }
-        current.acceptor.clone()
+    }
+
+    /// After a change of the store files, loads them anew and swaps the acceptor; a load
+    /// that fails (a file half written, a key that does not fit) keeps the acceptor in use
+    /// and logs why, once per change.
+    fn reload_if_changed(&self) {
+        let files = stamps(&self.settings);
+        {
+            let mut loaded = self.files.lock().unwrap_or_else(|e| e.into_inner());
+            if files == *loaded {
+                return;
+            }
+            *loaded = files;
+        }
+        match acceptor(&self.settings) {
+            Ok(acceptor) => {
+                *self.acceptor.write().unwrap_or_else(|e| e.into_inner()) = acceptor;
+                info!(listener = %self.name, "TLS key and trust stores changed: new connections use them");
+            }
+            Err(error) => warn!(listener = %self.name, %error,
+                "TLS key or trust store changed but cannot be loaded: keeping the previous one"),
+        }
     }
 
     /// The principal of a connection whose handshake is done: the client certificate's

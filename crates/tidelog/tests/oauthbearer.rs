@@ -9,22 +9,28 @@
 //!   wrong issuer, bad signature, unknown key id and `alg: none` are each challenged with
 //!   Kafka's JSON, then refused with SASL_AUTHENTICATION_FAILED once the client answers
 //!   `\x01`, while the broker serves the others; a rotated JWKS file is read again; no
-//!   token reaches the log;
+//!   token reaches the log; a JWKS served over HTTP by the test is fetched at start, and
+//!   again when a token names a key it rotated in;
 //! - KIP-368: the session lasts as long as the token, and the connection closes at its
 //!   next request after that unless it re-authenticated.
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::raw::{batch, RawClient, METADATA_VERSION};
 use common::{now_ms, Broker};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RsaPublicKeyComponents, RSA_PKCS1_SHA256};
+use rustls::pki_types::PrivatePkcs8KeyDer;
 use serde_json::{json, Value};
 use tidelog_protocol::messages::create_acls_request::{AclCreation, CreateAclsRequest};
 use tidelog_protocol::messages::metadata_request::MetadataRequest;
@@ -278,21 +284,22 @@ fn good_claims(sub: &str) -> Value {
     json!({"sub": sub, "iat": now_s, "exp": now_s + 600, "aud": ["tidelog"], "iss": ISSUER})
 }
 
-fn write_jwks(file: &Path, signers: &[&RsaSigner]) {
+/// The JWKS document of `signers`' public keys.
+fn jwks_of(signers: &[&RsaSigner]) -> String {
     let keys: Vec<Value> = signers.iter().map(|s| s.jwk()).collect();
+    json!({ "keys": keys }).to_string()
+}
+
+fn write_jwks(file: &Path, signers: &[&RsaSigner]) {
     let written = file.with_extension("new");
-    std::fs::write(&written, json!({ "keys": keys }).to_string()).expect("JWKS written");
+    std::fs::write(&written, jwks_of(signers)).expect("JWKS written");
     std::fs::rename(&written, file).expect("JWKS replaced");
 }
 
-#[test]
-fn signed_tokens_are_checked_against_the_jwks_and_refused_ones_never_logged() {
-    let keys = tempfile::tempdir().expect("a directory");
-    let jwks = keys.path().join("jwks.json");
-    let (signer, stranger) = (RsaSigner::new("k1"), RsaSigner::new("k2"));
-    write_jwks(&jwks, &[&signer]);
-    let url = format!("sasl.oauthbearer.jwks.endpoint.url=file://{}", jwks.display());
-    let broker = Broker::start_on(
+/// A broker whose SASL listener checks signed tokens (Kafka's
+/// OAuthBearerValidatorCallbackHandler) against the JWKS at `jwks_url`, started with `env`.
+fn signed_broker(jwks_url: &str, env: &[(&str, &str)]) -> Broker {
+    Broker::start_on_with_env(
         "SASL_PLAINTEXT",
         &[
             "--override",
@@ -301,13 +308,43 @@ fn signed_tokens_are_checked_against_the_jwks_and_refused_ones_never_logged() {
             "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class=\
              org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
             "--override",
-            &url,
+            &format!("sasl.oauthbearer.jwks.endpoint.url={jwks_url}"),
             "--override",
             "sasl.oauthbearer.expected.audience=tidelog",
             "--override",
             &format!("sasl.oauthbearer.expected.issuer={ISSUER}"),
         ],
+        env,
+    )
+}
+
+/// A client authenticated with `token`, signed by a key the broker has not read yet: the
+/// first try is refused and asks the broker to read its JWKS again (in the background,
+/// never during a login); a later try finds the key.
+fn login_once_the_key_is_read(broker: &Broker, token: &str) -> RawClient {
+    let mut first = broker.raw();
+    assert_eq!(
+        authenticate(&mut first, token),
+        refused_as_kafka_refuses(),
+        "a key not read yet"
     );
+    for _ in 0..100 {
+        let mut raw = broker.raw();
+        if matches!(authenticate(&mut raw, token), Outcome::Authenticated { .. }) {
+            return raw;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the broker never read the new key");
+}
+
+#[test]
+fn signed_tokens_are_checked_against_the_jwks_and_refused_ones_never_logged() {
+    let keys = tempfile::tempdir().expect("a directory");
+    let jwks = keys.path().join("jwks.json");
+    let (signer, stranger) = (RsaSigner::new("k1"), RsaSigner::new("k2"));
+    write_jwks(&jwks, &[&signer]);
+    let broker = signed_broker(&format!("file://{}", jwks.display()), &[]);
 
     let good = signer.token(&good_claims("alice"));
     let mut alice = broker.raw();
@@ -352,11 +389,7 @@ fn signed_tokens_are_checked_against_the_jwks_and_refused_ones_never_logged() {
     // The key rotates: the file is read again, without a restart.
     write_jwks(&jwks, &[&signer, &stranger]);
     let rotated = stranger.token(&good_claims("bob"));
-    let mut bob = broker.raw();
-    assert!(matches!(
-        authenticate(&mut bob, &rotated),
-        Outcome::Authenticated { .. }
-    ));
+    let mut bob = login_once_the_key_is_read(&broker, &rotated);
     assert!(is_served(&mut bob));
 
     broker.wait_for_line(&["closing connection", "SASL authentication refused"]);
@@ -399,4 +432,132 @@ fn a_session_ends_with_its_token_unless_re_authenticated() {
     assert!(is_served(&mut renewing), "a re-authenticated session goes on");
     lapsing.send(METADATA_VERSION, &RequestBody::Metadata(MetadataRequest::default()));
     broker.assert_closed_and_logged(&mut lapsing, "SASL session expired");
+}
+
+/// A JWKS endpoint for the tests: HTTP/1.1 on a local port, over TLS with `tls`, answering
+/// every GET with the JWKS it holds now, one answer per connection, for at most 100
+/// connections.
+struct JwksEndpoint {
+    url: String,
+    jwks: Arc<Mutex<String>>,
+}
+
+impl JwksEndpoint {
+    fn start(signers: &[&RsaSigner], tls: Option<Arc<rustls::ServerConfig>>) -> JwksEndpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a local port");
+        let port = listener.local_addr().expect("its address").port();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{port}/.well-known/jwks.json"),
+            None => format!("http://127.0.0.1:{port}/.well-known/jwks.json"),
+        };
+        let jwks = Arc::new(Mutex::new(jwks_of(signers)));
+        let served = Arc::clone(&jwks);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(100) {
+                let body = served.lock().expect("the JWKS").clone();
+                let _ = stream.and_then(|stream| {
+                    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+                    match &tls {
+                        None => answer(stream, &body),
+                        Some(config) => {
+                            let session =
+                                rustls::ServerConnection::new(Arc::clone(config)).map_err(std::io::Error::other)?;
+                            answer(rustls::StreamOwned::new(session, stream), &body)
+                        }
+                    }
+                });
+            }
+        });
+        JwksEndpoint { url, jwks }
+    }
+
+    /// What the endpoint serves from now on.
+    fn serve(&self, signers: &[&RsaSigner]) {
+        *self.jwks.lock().expect("the JWKS") = jwks_of(signers);
+    }
+}
+
+/// Reads a request's head (up to its blank line, 16 KiB at most) and answers `body`.
+fn answer(mut stream: impl Read + Write, body: &str) -> std::io::Result<()> {
+    let (mut head, mut buf) = (Vec::new(), [0u8; 1024]);
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 << 10 {
+        let read = stream.read(&mut buf)?;
+        if read == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..read]);
+    }
+    assert!(head.starts_with(b"GET /.well-known/jwks.json HTTP/1.1\r\n"), "{head:?}");
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()
+}
+
+/// TLS for the endpoint: a certificate for `localhost` signed by a CA made here, and the
+/// CA written to `ca.pem` in `dir`, for the broker to trust through `SSL_CERT_FILE`.
+fn endpoint_tls(dir: &Path) -> (Arc<rustls::ServerConfig>, String) {
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("the CA certificate");
+    let key = KeyPair::generate().expect("a key");
+    let certificate = CertificateParams::new(vec!["localhost".to_string()])
+        .expect("params")
+        .signed_by(&key, &ca, &ca_key)
+        .expect("a certificate");
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("the CA written");
+    #[allow(deprecated)] // ring, as the broker's TLS uses it.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![certificate.der().clone()],
+            PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        )
+        .expect("the endpoint's certificate");
+    (Arc::new(config), ca_file.display().to_string())
+}
+
+#[test]
+fn a_jwks_endpoint_is_fetched_at_start_and_again_for_a_key_it_rotates_in() {
+    let (first, second) = (RsaSigner::new("k1"), RsaSigner::new("k2"));
+    let endpoint = JwksEndpoint::start(&[&first], None);
+    let broker = signed_broker(&endpoint.url, &[]);
+    let mut alice = login(&broker, &first.token(&good_claims("alice")));
+    assert!(is_served(&mut alice));
+
+    // The issuer rotates its key: a token of the new one makes the broker fetch the set again.
+    endpoint.serve(&[&second]);
+    let mut bob = login_once_the_key_is_read(&broker, &second.token(&good_claims("bob")));
+    assert!(is_served(&mut bob));
+    // The old key left the set, so the broker's.
+    let mut old = broker.raw();
+    assert_eq!(
+        authenticate(&mut old, &first.token(&good_claims("alice"))),
+        refused_as_kafka_refuses()
+    );
+}
+
+#[test]
+fn a_jwks_endpoint_over_https_is_trusted_only_through_the_cas_the_broker_trusts() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let (tls, ca_file) = endpoint_tls(dir.path());
+    let signer = RsaSigner::new("k1");
+    let endpoint = JwksEndpoint::start(&[&signer], Some(tls));
+    let token = signer.token(&good_claims("alice"));
+    let trusting = signed_broker(&endpoint.url, &[("SSL_CERT_FILE", &ca_file)]);
+    let mut alice = login(&trusting, &token);
+    assert!(is_served(&mut alice));
+
+    // A broker with only the system's CAs refuses the endpoint's certificate: no keys.
+    let distrusting = signed_broker(&endpoint.url, &[]);
+    let mut refused = distrusting.raw();
+    assert_eq!(authenticate(&mut refused, &token), refused_as_kafka_refuses());
+    distrusting.wait_for_line(&["JWKS endpoint not read at start"]);
 }

@@ -21,7 +21,7 @@ use tidelog_protocol::messages::alter_client_quotas_request::{
 };
 use tidelog_protocol::messages::describe_client_quotas_request::{ComponentData, DescribeClientQuotasRequest};
 use tidelog_protocol::messages::describe_client_quotas_response::DescribeClientQuotasResponse;
-use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
+use tidelog_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 /// The raw client's `client.id`.
 const RAW_CLIENT_ID: &str = "tidelog-e2e";
@@ -481,4 +481,43 @@ fn a_producer_under_a_quota_is_held_back_and_one_beside_it_is_not() {
         slow_records * 5 < fast_records,
         "under a quota, {slow_records} records; beside it, without one, {fast_records}"
     );
+}
+
+/// As Kafka mutes a throttled connection: a request that comes while the mute runs is
+/// handled once it ends, here a mute set by a long-poll fetch while the connection waited
+/// for its next request. Another connection's produce, sent after the muted one's, is
+/// appended first.
+#[test]
+fn a_throttled_connection_handles_no_request_until_its_mute_ends() {
+    // Three windows of a second: a throttle lasts at most 3 s.
+    let broker = Broker::start(&["--override", "quota.window.num=3"]);
+    let topic = "muted";
+    let mut other = broker.raw();
+    assert_eq!(other.metadata(Some(&[topic]), true).topics[0].error_code, 0);
+    let set = quotas_cli(
+        &broker,
+        &["alter", "--client-id", RAW_CLIENT_ID, "--add", "consumer_byte_rate=1"],
+    );
+    assert!(set.success, "{}", set.stderr);
+
+    // A long poll, answered when a batch arrives: over the quota, so empty, and muting.
+    let mut muted = broker.raw();
+    let fetch = muted.send(
+        FETCH_VERSION,
+        &RequestBody::Fetch(fetch_request(topic, 0, 0, 10_000, 1)),
+    );
+    let record = |value: &[u8]| batch(common::now_ms(), &[(b"k".as_slice(), value)]);
+    assert_eq!(other.produce(topic, 0, -1, record(b"wakes the fetch")).base_offset, 0);
+    let ResponseBody::Fetch(throttled) = muted.read_response(ApiKey::Fetch, FETCH_VERSION, fetch) else {
+        panic!("not a Fetch response")
+    };
+    assert!(throttled.throttle_time_ms > 0, "{throttled:?}");
+
+    let held = muted.send(PRODUCE_VERSION, &produce_request(topic, 0, -1, record(b"muted")));
+    assert_eq!(other.produce(topic, 0, -1, record(b"not muted")).base_offset, 1);
+    let ResponseBody::Produce(held) = muted.read_response(ApiKey::Produce, PRODUCE_VERSION, held) else {
+        panic!("not a Produce response")
+    };
+    let partition = &held.responses[0].partition_responses[0];
+    assert_eq!((partition.error_code, partition.base_offset), (0, 2), "{held:?}");
 }

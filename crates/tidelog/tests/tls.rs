@@ -454,8 +454,9 @@ fn a_replaced_keystore_serves_new_connections_while_open_ones_go_on() {
         (signed.0.der().to_vec(), signed.1)
     };
     assert_ne!(renewed, first, "a new serial and key");
-    assert_eq!(presented_certificate(ssl, pki.client(None)), renewed);
+    // The files are checked every second, in the background.
     broker.wait_for_line(&["TLS key and trust stores changed"]);
+    assert_eq!(presented_certificate(ssl, pki.client(None)), renewed);
     // The connection opened before keeps its session and produces on.
     let produced = open.produce("before-rotation", 0, -1, raw::batch(2, &[(b"k", b"after")]));
     assert_eq!(

@@ -4,14 +4,14 @@
 //! both, each with a default entity (a `None` name). A request's quota is the most specific
 //! entity set for its (user, client id) ([`ClientQuotaConfigs::resolve`]); it is measured
 //! over `quota.window.num` windows of `quota.window.size.seconds` ([`rate`]). A client over
-//! its quota is answered at once with `throttle_time_ms` and its connection reads nothing
-//! more for that long ([`Throttle`]); the client backs off too.
+//! its quota is answered at once with `throttle_time_ms` and its connection handles no
+//! request for that long ([`Throttle`]); the client backs off too.
 //!
 //! With no quota of a kind set, nothing is measured at all: one look at the configs.
 
 pub mod rate;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,8 +42,9 @@ const INACTIVE_SENSOR_MS: i64 = 60 * 60 * 1000;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientQuotaConfigs {
     entities: BTreeMap<QuotaEntity, BTreeMap<String, f64>>,
-    /// The keys some entity sets: a kind no entity sets costs a request nothing.
-    keys: BTreeSet<String>,
+    /// How many entities set each key: a kind no entity sets costs a request nothing.
+    /// Counted as values come and go, so that replaying many quota records stays linear.
+    keys: BTreeMap<String, usize>,
 }
 
 impl ClientQuotaConfigs {
@@ -51,21 +52,28 @@ impl ClientQuotaConfigs {
     pub fn set(&mut self, entity: &QuotaEntity, key: &str, value: Option<f64>) {
         match value {
             Some(value) => {
-                self.entities
-                    .entry(entity.clone())
-                    .or_default()
-                    .insert(key.to_string(), value);
+                let values = self.entities.entry(entity.clone()).or_default();
+                if values.insert(key.to_string(), value).is_none() {
+                    *self.keys.entry(key.to_string()).or_default() += 1;
+                }
             }
             None => {
-                if let Some(values) = self.entities.get_mut(entity) {
-                    values.remove(key);
-                    if values.is_empty() {
-                        self.entities.remove(entity);
+                let Some(values) = self.entities.get_mut(entity) else {
+                    return;
+                };
+                if values.remove(key).is_some() {
+                    if let Some(count) = self.keys.get_mut(key) {
+                        *count -= 1;
+                        if *count == 0 {
+                            self.keys.remove(key);
+                        }
                     }
+                }
+                if values.is_empty() {
+                    self.entities.remove(entity);
                 }
             }
         }
-        self.keys = self.entities.values().flat_map(|v| v.keys().cloned()).collect();
     }
 
     /// Every entity with its values, in entity order.
@@ -83,7 +91,7 @@ impl ClientQuotaConfigs {
     /// client id, default client id. A sensor is shared by what the matching entity covers:
     /// a user's quota by all its client ids, a default entity's per user or client id.
     pub fn resolve(&self, key: &str, user: &str, client_id: &str) -> Option<(SensorKey, f64)> {
-        if !self.keys.contains(key) {
+        if !self.keys.contains_key(key) {
             return None;
         }
         let (u, c) = (Some(user), Some(client_id));
@@ -157,25 +165,22 @@ impl ClientQuotaManager {
     }
 
     /// Records `value` against `quota` at `now_ms`; the time to throttle the client for, in
-    /// ms: 0 under its quota or without one. Over it, as Kafka's `QuotaUtils.throttleTime`:
-    /// how long until the rate is back at the quota.
+    /// ms: 0 under its quota. Over it, as Kafka's `QuotaUtils.throttleTime`: how long until
+    /// the rate is back at the quota.
     pub fn record(&self, quota: &RequestQuota, value: f64, now_ms: i64) -> i32 {
-        let Some((sensor, bound)) = quota.resolve() else {
-            return 0;
-        };
         let mut sensors = self.sensors.lock().unwrap_or_else(|e| e.into_inner());
-        if !sensors.contains_key(&sensor) {
+        if !sensors.contains_key(&quota.sensor) {
             sensors.retain(|_, rate| now_ms - rate.last_window_ms() < INACTIVE_SENSOR_MS);
         }
         let rate = sensors
-            .entry(sensor)
+            .entry(quota.sensor.clone())
             .or_insert_with(|| SampledRate::new(self.window, now_ms));
         rate.record(value, now_ms);
         let observed = rate.measure(now_ms);
-        if observed <= bound {
+        if observed <= quota.bound {
             return 0;
         }
-        let throttle = (observed - bound) / bound * rate.window_size_ms(now_ms) as f64;
+        let throttle = (observed - quota.bound) / quota.bound * rate.window_size_ms(now_ms) as f64;
         // Bounded by the quota's whole window span: a bound of 0 (or a tiny one) would
         // otherwise mute the connection for i32::MAX ms, about 25 days.
         let longest = self.window.samples as f64 * self.window.window_ms as f64;
@@ -185,35 +190,50 @@ impl ClientQuotaManager {
     /// Takes back `value` recorded at `now_ms` (a throttled fetch returns nothing, so what
     /// it would have returned does not count).
     pub fn unrecord(&self, quota: &RequestQuota, value: f64, now_ms: i64) {
-        let Some((sensor, _)) = quota.resolve() else {
-            return;
-        };
-        if let Some(rate) = self.sensors.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&sensor) {
+        if let Some(rate) = self
+            .sensors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&quota.sensor)
+        {
             rate.record(-value, now_ms);
         }
     }
 
     /// The most a client may take in one quota window's span (Kafka's
-    /// `getMaxValueInQuotaWindow`: quota × (samples − 1) × window); `None` without a quota.
-    pub fn max_in_window(&self, quota: &RequestQuota) -> Option<f64> {
-        let (_, bound) = quota.resolve()?;
+    /// `getMaxValueInQuotaWindow`: quota × (samples − 1) × window).
+    pub fn max_in_window(&self, quota: &RequestQuota) -> f64 {
         let span_seconds = (self.window.samples as f64 - 1.0) * self.window.window_ms as f64 / 1000.0;
-        Some(bound * span_seconds)
+        quota.bound * span_seconds
     }
 }
 
-/// The quota one request is measured against: who sent it, the configs it resolved in,
-/// and the connection to mute. Owned, so a response made later (a long-poll fetch)
-/// records once it knows its size.
+/// The quota one request is measured against, resolved once when the request comes: the
+/// sensor it counts on, the quota's bound, and the connection to mute. Owned, so a
+/// response made later (a long-poll fetch) records once it knows its size.
 pub struct RequestQuota {
-    pub configs: Arc<ClientQuotaConfigs>,
-    pub key: &'static str,
-    pub user: String,
-    pub client_id: String,
-    pub throttle: Arc<Throttle>,
+    sensor: SensorKey,
+    bound: f64,
+    throttle: Arc<Throttle>,
 }
 
 impl RequestQuota {
+    /// The quota `key` of a request of `user` with `client_id` in `configs`, if one is set.
+    pub fn resolve(
+        configs: &ClientQuotaConfigs,
+        key: &str,
+        user: &str,
+        client_id: &str,
+        throttle: &Arc<Throttle>,
+    ) -> Option<RequestQuota> {
+        let (sensor, bound) = configs.resolve(key, user, client_id)?;
+        Some(RequestQuota {
+            sensor,
+            bound,
+            throttle: Arc::clone(throttle),
+        })
+    }
+
     /// Records `value` now; over the quota, mutes the connection. The throttle time in ms
     /// for the response's `throttle_time_ms`.
     pub fn record(&self, manager: &ClientQuotaManager, value: f64) -> i32 {
@@ -225,14 +245,10 @@ impl RequestQuota {
     pub fn unrecord(&self, manager: &ClientQuotaManager, value: f64) {
         manager.unrecord(self, value, now_ms());
     }
-
-    fn resolve(&self) -> Option<(SensorKey, f64)> {
-        self.configs.resolve(self.key, &self.user, &self.client_id)
-    }
 }
 
 /// A connection's mute (Kafka's throttled channel): set by a request over its quota, and
-/// read by the connection before it reads its next request.
+/// read by the connection before it handles its next request, even one already read.
 #[derive(Debug, Default)]
 pub struct Throttle {
     until: Mutex<Option<Instant>>,
@@ -308,30 +324,24 @@ mod tests {
         assert_ne!(a, b);
     }
 
-    fn quota(configs: &ClientQuotaConfigs, client_id: &str) -> RequestQuota {
-        RequestQuota {
-            configs: Arc::new(configs.clone()),
-            key: PRODUCER_BYTE_RATE,
-            user: "u".into(),
-            client_id: client_id.into(),
-            throttle: Arc::default(),
-        }
+    fn quota(configs: &ClientQuotaConfigs, client_id: &str) -> Option<RequestQuota> {
+        RequestQuota::resolve(configs, PRODUCER_BYTE_RATE, "u", client_id, &Arc::default())
     }
 
     #[test]
     fn a_client_over_its_quota_is_throttled_until_back_at_it() {
         let configs = configs(&[(entity_of(None, Some(Some("app"))), 1000.0)]);
         let manager = ClientQuotaManager::new(QuotaWindow::default());
-        let app = quota(&configs, "app");
+        let app = quota(&configs, "app").expect("a quota");
         // 10 s of samples at least: 10000 bytes is the quota's worth.
         assert_eq!(manager.record(&app, 10_000.0, 0), 0);
         // 20000 over 10 s: 2000 a second, twice the quota: 10 s more to be back at it.
         assert_eq!(manager.record(&app, 10_000.0, 0), 10_000);
         // Another client id has no quota.
-        assert_eq!(manager.record(&quota(&configs, "other"), 1e9, 0), 0);
+        assert!(quota(&configs, "other").is_none());
         manager.unrecord(&app, 10_000.0, 0);
         assert_eq!(manager.record(&app, 0.0, 0), 0);
-        assert_eq!(manager.max_in_window(&app), Some(10_000.0));
+        assert_eq!(manager.max_in_window(&app), 10_000.0);
     }
 
     #[test]
@@ -340,8 +350,25 @@ mod tests {
         // A quota of 0 (or a tiny one) divides by nothing: the mute is the window's span.
         for bound in [0.0, 1e-9] {
             let configs = configs(&[(entity_of(None, Some(Some("app"))), bound)]);
-            assert_eq!(manager.record(&quota(&configs, "app"), 1e6, 0), 11_000, "bound {bound}");
+            let app = quota(&configs, "app").expect("a quota");
+            assert_eq!(manager.record(&app, 1e6, 0), 11_000, "bound {bound}");
         }
+    }
+
+    #[test]
+    fn a_key_counts_while_any_entity_sets_it() {
+        let (alice, bob) = (entity_of(Some(Some("alice")), None), entity_of(Some(Some("bob")), None));
+        let mut configs = configs(&[(alice.clone(), 5.0), (bob.clone(), 6.0)]);
+        // Setting a value again, or removing one never set, changes no count.
+        configs.set(&alice, PRODUCER_BYTE_RATE, Some(7.0));
+        configs.set(&alice, CONSUMER_BYTE_RATE, None);
+        configs.set(&alice, PRODUCER_BYTE_RATE, None);
+        assert_eq!(
+            configs.resolve(PRODUCER_BYTE_RATE, "bob", "x").map(|(_, b)| b),
+            Some(6.0)
+        );
+        configs.set(&bob, PRODUCER_BYTE_RATE, None);
+        assert_eq!(configs, ClientQuotaConfigs::default());
     }
 
     #[test]

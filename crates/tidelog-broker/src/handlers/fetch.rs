@@ -122,7 +122,7 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
     // A consumer under a quota asks for at most what its quota allows in the quota's span
     // (Kafka's `getMaxValueInQuotaWindow`), and never waits for more.
     let quota = ctx.quota(CONSUMER_BYTE_RATE);
-    let quota_bytes = quota.as_ref().and_then(|q| broker.client_quotas.max_in_window(q));
+    let quota_bytes = quota.as_ref().map(|q| broker.client_quotas.max_in_window(q));
     let max_bytes = quota_bytes.map_or(request.max_bytes, |q| {
         request.max_bytes.min(q.min(i32::MAX as f64) as i32)
     });
@@ -187,10 +187,21 @@ fn sent(broker: &Broker, plan: &Plan, read: Read<'_>) -> FetchResponse {
             let records = answered.partitions.iter().flat_map(|p| &p.records);
             broker
                 .metrics
-                .fetched(topic, bytes as u64, records.map(consumer_record_count).sum());
+                .fetched(topic, bytes as u64, records.map(records_read_into_memory).sum());
         }
     }
     read.response
+}
+
+/// The records of `records` for `tidelog_fetch_records_total`, counted from the batch
+/// headers of a read the log made into memory. A file region (a read from 64 KiB on) goes
+/// to the socket with `sendfile` and is never read by the broker: counting its records
+/// would take one `pread` per batch header on the fetch path, so it counts none.
+fn records_read_into_memory(records: &Payload) -> u64 {
+    match records {
+        Payload::Memory(bytes) => consumer_record_count(bytes),
+        Payload::File(_) => 0,
+    }
 }
 
 fn session_entry(w: &Wanted) -> SessionPartition {
@@ -431,4 +442,31 @@ fn read_partition(
         }
     }
     data
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use tidelog_protocol::records::RecordBatchBuilder;
+    use tidelog_protocol::FileRegion;
+
+    use super::*;
+
+    /// The metric's count reads no file: a region is sent as it is, a read made into memory
+    /// is counted from its headers.
+    #[test]
+    fn records_are_counted_from_memory_and_file_regions_left_unread() {
+        let mut builder = RecordBatchBuilder::new(0);
+        for _ in 0..3 {
+            builder.append(0, None, Some(b"v"), &[]);
+        }
+        let batch = builder.build();
+        assert_eq!(records_read_into_memory(&Payload::Memory(batch.as_bytes().clone())), 3);
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(batch.as_bytes()).unwrap();
+        let region = FileRegion::new(Arc::new(file), 0, batch.as_bytes().len(), Arc::new(()));
+        assert_eq!(records_read_into_memory(&Payload::File(region)), 0);
+    }
 }

@@ -116,14 +116,7 @@ impl RequestContext {
     /// and client id.
     pub fn quota(&self, key: &'static str) -> Option<RequestQuota> {
         let configs = self.broker.metadata.client_quotas();
-        configs.resolve(key, self.principal.name(), &self.client_id)?;
-        Some(RequestQuota {
-            configs,
-            key,
-            user: self.principal.name().to_string(),
-            client_id: self.client_id.clone(),
-            throttle: self.throttle.clone(),
-        })
+        RequestQuota::resolve(&configs, key, self.principal.name(), &self.client_id, &self.throttle)
     }
 
     /// Whether the principal may do to the resource what this request's API does to that

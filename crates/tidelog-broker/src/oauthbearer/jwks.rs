@@ -1,20 +1,31 @@
 //! Signed JWTs (KIP-768), as Kafka's `OAuthBearerValidatorCallbackHandler` checks them: the
 //! signature against a public key of a JWKS (RFC 7517) chosen by the token's `kid`, then the
-//! claims. The JWKS is a file (`sasl.oauthbearer.jwks.endpoint.url=file:...`), read again
-//! whenever it has changed, so keys rotate without a restart, as Kafka re-reads its file.
+//! claims. The JWKS is a file (`sasl.oauthbearer.jwks.endpoint.url=file:...`) or an HTTP(S)
+//! endpoint ([`super::jwks_http`]), read at start and parsed into verification keys once.
+//!
+//! A login only looks its key up in the keys as last read: it never waits on a file or the
+//! network. A background task ([`JwksValidator::refresh_keys`]) reads the JWKS again every
+//! `sasl.oauthbearer.jwks.endpoint.refresh.ms` (a file only when it has changed, so keys
+//! rotate without a restart), and sooner when a token names a key the set lacks, as Kafka's
+//! `RefreshingHttpsJwks` does: that login fails, and the next one finds the new key.
 //!
 //! Only asymmetric algorithms are accepted: `none` is not an algorithm here, and an HMAC
 //! algorithm would let a public key act as a shared secret.
 
 use crate::file_version::FileVersion;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
-use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::jwk::{Jwk, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
 
 use super::claims::{Invalid, Rules, Token};
+use super::{jwks_http, JwksRefresh, JwksSource};
 
 /// The algorithms a signed token may use.
 const ACCEPTED: [Algorithm; 9] = [
@@ -29,28 +40,51 @@ const ACCEPTED: [Algorithm; 9] = [
     Algorithm::EdDSA,
 ];
 
-/// Checks signed tokens against the keys of a JWKS file.
+/// Checks signed tokens against the keys of a JWKS.
 pub struct JwksValidator {
-    file: PathBuf,
+    source: JwksSource,
+    refresh: JwksRefresh,
     rules: Rules,
-    keys: Mutex<KeySet>,
+    /// The keys as last read, replaced whole by a read.
+    keys: RwLock<Arc<KeySet>>,
+    /// A file source's version when it was last read.
+    file_version: Mutex<Option<FileVersion>>,
+    /// Wakes the refresh task: a token named a key the set lacks.
+    unknown_key: Notify,
 }
 
-/// The keys of the file as last read, with what identifies that version of the file.
+/// A JWKS's verification keys, parsed once, found by `kid`.
+#[derive(Default)]
 struct KeySet {
-    version: FileVersion,
-    keys: Vec<Jwk>,
+    keys: Vec<Key>,
+    by_kid: HashMap<String, usize>,
+}
+
+struct Key {
+    algorithm: Option<KeyAlgorithm>,
+    decoding: DecodingKey,
 }
 
 impl JwksValidator {
-    /// Reads the JWKS `file`: a mistake in it stops the broker's start.
-    pub fn open(file: &Path, rules: Rules) -> Result<JwksValidator, String> {
-        let keys = read_keys(file)?;
-        Ok(JwksValidator {
-            file: file.to_path_buf(),
+    /// Reads the JWKS at start: a file with a mistake stops the broker's start. An endpoint
+    /// that cannot be read leaves the set empty for now, which the refresh task retries.
+    pub async fn open(source: JwksSource, refresh: JwksRefresh, rules: Rules) -> Result<JwksValidator, String> {
+        let validator = JwksValidator {
+            source,
+            refresh,
             rules,
-            keys: Mutex::new(keys),
-        })
+            keys: RwLock::default(),
+            file_version: Mutex::default(),
+            unknown_key: Notify::new(),
+        };
+        match (validator.reload().await, &validator.source) {
+            (Ok(_), _) => {}
+            (Err(error), JwksSource::File(_)) => return Err(error),
+            (Err(error), JwksSource::Http(_)) => {
+                warn!(%error, "JWKS endpoint not read at start: no signed token is accepted until it is")
+            }
+        }
+        Ok(validator)
     }
 
     /// The token's claims, once its signature is checked, checked at `now_ms`.
@@ -64,45 +98,37 @@ impl JwksValidator {
                 header.alg
             )));
         }
-        let key = self.key(header.kid.as_deref(), header.alg)?;
+        let keys = Arc::clone(&self.keys.read().unwrap_or_else(|e| e.into_inner()));
+        let key = self.key(&keys, header.kid.as_deref(), header.alg)?;
         let mut validation = Validation::new(header.alg);
         // The claims are checked by `Rules`, against the broker's clock and Kafka's settings.
         validation.required_spec_claims.clear();
         validation.validate_exp = false;
         validation.validate_aud = false;
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &validation)
             .map_err(|e| Invalid::token(format!("the signature does not verify: {e}")))?
             .claims;
         self.rules.check(&claims, now_ms)
     }
 
-    /// The key `kid` names (the only key when the token names none), usable with `alg`.
-    fn key(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, Invalid> {
-        let mut keys = self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Ok(version) = FileVersion::of(&self.file) {
-            if version != keys.version {
-                match read_keys(&self.file) {
-                    Ok(reread) => *keys = reread,
-                    Err(error) => {
-                        // Said once per change of the file, not at every token.
-                        tracing::warn!(%error, "JWKS not reloaded, keeping its keys");
-                        keys.version = version;
-                    }
-                }
-            }
-        }
-        let jwk = match kid {
-            Some(kid) => keys.keys.iter().find(|k| k.common.key_id.as_deref() == Some(kid)),
+    /// The key `kid` names (the only key when the token names none), usable with `alg`. An
+    /// unknown `kid` asks the refresh task to read the JWKS again.
+    fn key<'k>(&self, keys: &'k KeySet, kid: Option<&str>, alg: Algorithm) -> Result<&'k Key, Invalid> {
+        let found = match kid {
+            Some(kid) => keys.by_kid.get(kid).map(|&i| &keys.keys[i]),
             None if keys.keys.len() == 1 => keys.keys.first(),
             None => None,
         };
-        let Some(jwk) = jwk else {
+        let Some(key) = found else {
+            if kid.is_some() {
+                self.unknown_key.notify_one();
+            }
             return Err(Invalid::token(match kid {
                 Some(kid) => format!("no key with the id '{kid}' in the JWKS"),
                 None => "the token names no key ('kid') and the JWKS has several".to_string(),
             }));
         };
-        if let Some(own) = jwk.common.key_algorithm {
+        if let Some(own) = key.algorithm {
             // Both print their JWA name ("RS256").
             if own.to_string() != format!("{alg:?}") {
                 return Err(Invalid::token(format!(
@@ -110,32 +136,141 @@ impl JwksValidator {
                 )));
             }
         }
-        DecodingKey::from_jwk(jwk).map_err(|e| Invalid::token(format!("the key cannot verify: {e}")))
+        Ok(key)
+    }
+
+    /// Keeps the keys fresh for as long as the listener serves (the server aborts it): reads
+    /// the JWKS when [`Schedule`] says.
+    pub async fn refresh_keys(self: Arc<Self>) {
+        let have_keys = !self.keys.read().unwrap_or_else(|e| e.into_inner()).keys.is_empty();
+        let mut schedule = Schedule::new(self.refresh, Instant::now(), have_keys);
+        loop {
+            let early = tokio::select! {
+                _ = tokio::time::sleep_until(schedule.next) => false,
+                _ = self.unknown_key.notified() => true,
+            };
+            if early {
+                tokio::time::sleep_until(schedule.earliest_early_read()).await;
+            }
+            let at = Instant::now();
+            let read = self.reload().await;
+            if let Err(error) = &read {
+                warn!(%error, "JWKS not read again, keeping its keys");
+            }
+            schedule.read(at, early, read.is_ok());
+        }
+    }
+
+    /// Reads the JWKS (a file only if it changed since it was last read) and replaces the
+    /// keys; whether it did. A set that cannot be read or parsed keeps the keys there are.
+    async fn reload(&self) -> Result<bool, String> {
+        let text = match &self.source {
+            JwksSource::File(path) => {
+                let version = FileVersion::of(path).map_err(|e| format!("JWKS {}: {e}", path.display()))?;
+                {
+                    let mut last = self.file_version.lock().unwrap_or_else(|e| e.into_inner());
+                    if *last == Some(version) {
+                        return Ok(false);
+                    }
+                    // Said once per change of the file, should it not parse.
+                    *last = Some(version);
+                }
+                // A small file, read once per change: no need for a blocking thread.
+                std::fs::read(path)
+                    .map_err(|e| format!("JWKS {}: {e}", path.display()))?
+                    .into()
+            }
+            JwksSource::Http(uri) => jwks_http::fetch(uri).await.map_err(|e| format!("JWKS endpoint {e}"))?,
+        };
+        let keys = KeySet::parse(&text)?;
+        info!(keys = keys.keys.len(), "JWKS read");
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        Ok(true)
     }
 }
 
-/// The keys of a JWKS file; keys of a kind that cannot verify a signature are left out.
-fn read_keys(file: &Path) -> Result<KeySet, String> {
-    let version = FileVersion::of(file).map_err(|e| format!("JWKS {}: {e}", file.display()))?;
-    let text = std::fs::read(file).map_err(|e| format!("JWKS {}: {e}", file.display()))?;
-    let keys = match serde_json::from_slice::<Value>(&text) {
-        Ok(Value::Object(mut set)) => match set.remove("keys") {
-            Some(Value::Array(keys)) => keys,
-            _ => return Err(format!("JWKS {}: no \"keys\" list", file.display())),
-        },
-        _ => return Err(format!("JWKS {}: not a JSON object", file.display())),
-    };
-    let keys: Vec<Jwk> = keys
-        .into_iter()
-        .filter_map(|key| match serde_json::from_value::<Jwk>(key) {
-            Ok(jwk) if DecodingKey::from_jwk(&jwk).is_ok() => Some(jwk),
-            Ok(_) | Err(_) => {
-                tracing::debug!(file = %file.display(), "a JWKS key that cannot verify signatures left out");
-                None
+impl KeySet {
+    /// The keys of a JWKS document; keys of a kind that cannot verify a signature are left out.
+    fn parse(text: &[u8]) -> Result<KeySet, String> {
+        let keys = match serde_json::from_slice::<Value>(text) {
+            Ok(Value::Object(mut set)) => match set.remove("keys") {
+                Some(Value::Array(keys)) => keys,
+                _ => return Err("the JWKS has no \"keys\" list".to_string()),
+            },
+            _ => return Err("the JWKS is not a JSON object".to_string()),
+        };
+        let mut set = KeySet::default();
+        for key in keys {
+            let parsed = serde_json::from_value::<Jwk>(key)
+                .ok()
+                .and_then(|jwk| Some((DecodingKey::from_jwk(&jwk).ok()?, jwk)));
+            let Some((decoding, jwk)) = parsed else {
+                debug!("a JWKS key that cannot verify signatures left out");
+                continue;
+            };
+            if let Some(kid) = jwk.common.key_id {
+                set.by_kid.insert(kid, set.keys.len());
             }
-        })
-        .collect();
-    Ok(KeySet { version, keys })
+            set.keys.push(Key {
+                algorithm: jwk.common.key_algorithm,
+                decoding,
+            });
+        }
+        Ok(set)
+    }
+}
+
+/// When the refresh task reads the JWKS, as Kafka's `RefreshingHttpsJwks` does: every
+/// `refresh.ms`; for a token naming an unknown key, at once, but no sooner than the backoff
+/// after the last read, so tokens with made-up key ids cannot make the broker hammer the
+/// endpoint; a failed read again after the backoff. The backoff starts at
+/// `retry.backoff.ms` and doubles up to `retry.backoff.max.ms` with each failed or early
+/// read, and starts again after a scheduled read that succeeded.
+#[derive(Debug)]
+struct Schedule {
+    refresh: JwksRefresh,
+    backoff: Duration,
+    last_read: Instant,
+    /// The next scheduled read.
+    next: Instant,
+}
+
+impl Schedule {
+    /// After the read at start (`now`), which found keys or not.
+    fn new(refresh: JwksRefresh, now: Instant, have_keys: bool) -> Schedule {
+        let backoff = Duration::from_millis(refresh.retry_backoff_ms);
+        let wait = match have_keys {
+            true => Duration::from_millis(refresh.refresh_ms),
+            false => backoff,
+        };
+        Schedule {
+            refresh,
+            backoff,
+            last_read: now,
+            next: now + wait,
+        }
+    }
+
+    /// The earliest an early read may happen.
+    fn earliest_early_read(&self) -> Instant {
+        self.last_read + self.backoff
+    }
+
+    /// A read at `at`, `early` or scheduled, that succeeded (`ok`) or not.
+    fn read(&mut self, at: Instant, early: bool, ok: bool) {
+        self.last_read = at;
+        if ok && !early {
+            self.backoff = Duration::from_millis(self.refresh.retry_backoff_ms);
+        }
+        self.next = match ok {
+            true => at + Duration::from_millis(self.refresh.refresh_ms),
+            false => at + self.backoff,
+        };
+        if !ok || early {
+            let max = Duration::from_millis(self.refresh.retry_backoff_max_ms.max(self.refresh.retry_backoff_ms));
+            self.backoff = (self.backoff * 2).min(max);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -144,6 +279,8 @@ mod tests {
     use base64::Engine;
     use ring::rand::SystemRandom;
     use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+
+    use std::path::Path;
 
     use super::*;
 
@@ -208,6 +345,16 @@ mod tests {
         serde_json::json!({"sub": "alice", "iat": NOW_S - 10, "exp": NOW_S + 60, "aud": "tidelog", "iss": "https://issuer.test"})
     }
 
+    const REFRESH: JwksRefresh = JwksRefresh {
+        refresh_ms: 3_600_000,
+        retry_backoff_ms: 100,
+        retry_backoff_max_ms: 10_000,
+    };
+
+    async fn open(file: &Path) -> Result<JwksValidator, String> {
+        JwksValidator::open(JwksSource::File(file.to_path_buf()), REFRESH, rules()).await
+    }
+
     fn write_jwks(file: &Path, signers: &[&Signer]) {
         let keys: Vec<Value> = signers.iter().map(|s| s.jwk()).collect();
         let temporary = file.with_extension("tmp");
@@ -215,13 +362,13 @@ mod tests {
         std::fs::rename(&temporary, file).expect("replaced");
     }
 
-    #[test]
-    fn a_token_signed_by_a_key_of_the_set_is_accepted_and_others_are_refused() {
+    #[tokio::test]
+    async fn a_token_signed_by_a_key_of_the_set_is_accepted_and_others_are_refused() {
         let dir = tempfile::tempdir().expect("a directory");
         let file = dir.path().join("jwks.json");
         let (signer, stranger) = (Signer::new("k1"), Signer::new("k2"));
         write_jwks(&file, &[&signer]);
-        let validator = JwksValidator::open(&file, rules()).expect("opened");
+        let validator = open(&file).await.expect("opened");
         let now_ms = NOW_S * 1000;
 
         let token = validator.validate(&signer.token(claims()), now_ms).expect("accepted");
@@ -254,24 +401,73 @@ mod tests {
         assert!(refused(signer.token(expired)).contains("expired"));
     }
 
-    #[test]
-    fn a_rewritten_jwks_file_is_read_again() {
+    /// A login uses the keys as last read, never the file: a rewritten file counts once the
+    /// refresh reads it, which a token naming an unknown key asks for.
+    #[tokio::test]
+    async fn a_rewritten_jwks_file_counts_once_read_again() {
         let dir = tempfile::tempdir().expect("a directory");
         let file = dir.path().join("jwks.json");
         let (old, new) = (Signer::new("old"), Signer::new("new"));
         write_jwks(&file, &[&old]);
-        let validator = JwksValidator::open(&file, rules()).expect("opened");
+        let validator = open(&file).await.expect("opened");
         let now_ms = NOW_S * 1000;
-        assert!(validator.validate(&new.token(claims()), now_ms).is_err());
         write_jwks(&file, &[&new]);
+        assert!(
+            validator.validate(&old.token(claims()), now_ms).is_ok(),
+            "the keys as read"
+        );
+        let unknown = validator
+            .validate(&new.token(claims()), now_ms)
+            .expect_err("not read yet");
+        assert!(
+            unknown.reason.contains("no key with the id 'new'"),
+            "{}",
+            unknown.reason
+        );
+        // The unknown key id asked for a read.
+        tokio::time::timeout(Duration::from_secs(5), validator.unknown_key.notified())
+            .await
+            .expect("a refresh asked for");
+        assert_eq!(validator.reload().await, Ok(true));
         assert!(validator.validate(&new.token(claims()), now_ms).is_ok());
         assert!(
             validator.validate(&old.token(claims()), now_ms).is_err(),
             "a key removed from the file"
         );
-        // A broken file keeps the keys read before.
+        assert_eq!(validator.reload().await, Ok(false), "an unchanged file is not read");
+        // A broken file keeps the keys read before, and is said once.
         std::fs::write(&file, "{").expect("written");
+        assert!(validator.reload().await.is_err());
+        assert_eq!(validator.reload().await, Ok(false));
         assert!(validator.validate(&new.token(claims()), now_ms).is_ok());
-        assert!(JwksValidator::open(&file, rules()).is_err(), "a broken file at start");
+        assert!(open(&file).await.is_err(), "a broken file at start");
+    }
+
+    #[test]
+    fn reads_come_every_refresh_sooner_for_unknown_keys_but_never_faster_than_the_backoff() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        let mut schedule = Schedule::new(REFRESH, start, true);
+        assert_eq!(schedule.next, start + ms(3_600_000));
+        assert_eq!(schedule.earliest_early_read(), start + ms(100));
+        // Early reads one after the other: 100, 200, 400 ms apart, at most 10 s.
+        let mut at = start;
+        for expected in [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000] {
+            let early = schedule.earliest_early_read();
+            assert_eq!(early, at + ms(expected));
+            at = early;
+            schedule.read(at, true, true);
+        }
+        // A scheduled read that succeeds starts the backoff again.
+        at += ms(3_600_000);
+        schedule.read(at, false, true);
+        assert_eq!(schedule.earliest_early_read(), at + ms(100));
+        // Failed reads are retried after the backoff, which grows.
+        schedule.read(at, false, false);
+        assert_eq!(schedule.next, at + ms(100));
+        schedule.read(at, false, false);
+        assert_eq!(schedule.next, at + ms(200));
+        // Without keys at start, the first retry comes after the backoff.
+        assert_eq!(Schedule::new(REFRESH, start, false).next, start + ms(100));
     }
 }

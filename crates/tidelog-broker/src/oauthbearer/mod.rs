@@ -9,14 +9,17 @@
 //! Which validator a listener has follows Kafka's configuration: unsecured tokens
 //! (`unsecured`, Kafka's default) unless the listener's
 //! `oauthbearer.sasl.server.callback.handler.class` names Kafka's
-//! `OAuthBearerValidatorCallbackHandler`, which checks signatures against a JWKS (`jwks`).
+//! `OAuthBearerValidatorCallbackHandler`, which checks signatures against a JWKS (`jwks`),
+//! read from a file or fetched over HTTP(S) (`jwks_http`).
 
 mod claims;
 mod jwks;
+mod jwks_http;
 pub mod settings;
 mod unsecured;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use claims::{Invalid, Rules, Token};
 
@@ -27,26 +30,61 @@ pub const OAUTHBEARER: &str = "OAUTHBEARER";
 pub enum OAuthBearerSettings {
     /// Kafka's `OAuthBearerUnsecuredValidatorCallbackHandler` (KIP-255): `alg: none`.
     Unsecured(Rules),
-    /// Kafka's `OAuthBearerValidatorCallbackHandler` (KIP-768): signed by a key of the JWKS
-    /// file.
-    Signed { jwks_file: PathBuf, rules: Rules },
+    /// Kafka's `OAuthBearerValidatorCallbackHandler` (KIP-768): signed by a key of the JWKS.
+    Signed {
+        jwks: JwksSource,
+        refresh: JwksRefresh,
+        rules: Rules,
+    },
+}
+
+/// Where the JWKS is: `sasl.oauthbearer.jwks.endpoint.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// A `file:` URL's path.
+    File(PathBuf),
+    /// An `https:` or `http:` URL.
+    Http(hyper::Uri),
+}
+
+/// When the JWKS is read again, in Kafka's `sasl.oauthbearer.jwks.endpoint.*` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwksRefresh {
+    /// `refresh.ms`: the keys are read again this often (3600000).
+    pub refresh_ms: u64,
+    /// `retry.backoff.ms`: the first wait before a failed read is retried, and the least
+    /// time between two reads asked for by tokens naming unknown keys (100).
+    pub retry_backoff_ms: u64,
+    /// `retry.backoff.max.ms`: the most those waits grow to, doubling (10000).
+    pub retry_backoff_max_ms: u64,
 }
 
 /// A listener's token validator, built once when the listener is bound.
 pub enum Validator {
     Unsecured(Rules),
-    Signed(jwks::JwksValidator),
+    Signed(Arc<jwks::JwksValidator>),
 }
 
 impl Validator {
-    /// Reads what the settings name (the JWKS file): a mistake stops the broker's start.
-    pub fn new(settings: &OAuthBearerSettings) -> Result<Validator, String> {
+    /// Reads the JWKS the settings name: a file with a mistake stops the broker's start; an
+    /// endpoint that cannot be reached is retried in the background (see [`Validator::refresh`]).
+    pub async fn new(settings: &OAuthBearerSettings) -> Result<Validator, String> {
         Ok(match settings {
             OAuthBearerSettings::Unsecured(rules) => Validator::Unsecured(rules.clone()),
-            OAuthBearerSettings::Signed { jwks_file, rules } => {
-                Validator::Signed(jwks::JwksValidator::open(jwks_file, rules.clone())?)
+            OAuthBearerSettings::Signed { jwks, refresh, rules } => {
+                let validator = jwks::JwksValidator::open(jwks.clone(), *refresh, rules.clone()).await?;
+                Validator::Signed(Arc::new(validator))
             }
         })
+    }
+
+    /// The task that keeps a signed validator's keys fresh, run for as long as its
+    /// listener serves; `None` for unsecured tokens, which need no keys.
+    pub fn refresh(&self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        match self {
+            Validator::Unsecured(_) => None,
+            Validator::Signed(validator) => Some(Arc::clone(validator).refresh_keys()),
+        }
     }
 
     fn validate(&self, token: &str, now_ms: i64) -> Result<Token, Invalid> {

@@ -5,7 +5,8 @@
 //!   `OAuthBearerValidatorCallbackHandler` (3.x's `...oauthbearer.secured.` or 4.x's
 //!   `...oauthbearer.` package) checks signed JWTs; unset, or Kafka's
 //!   `OAuthBearerUnsecuredValidatorCallbackHandler`, accepts unsecured tokens (Kafka's default).
-//! - Signed: `sasl.oauthbearer.jwks.endpoint.url` (a `file:` URL), `expected.audience`,
+//! - Signed: `sasl.oauthbearer.jwks.endpoint.url` (`file:`, `https:` or `http:`), its
+//!   `refresh.ms`, `retry.backoff.ms` and `retry.backoff.max.ms`, `expected.audience`,
 //!   `expected.issuer`, `clock.skew.seconds`, `sub.claim.name`, `scope.claim.name`, each
 //!   also as `listener.name.<l>.oauthbearer.sasl.oauthbearer.*`, which wins.
 //! - Unsecured: the `unsecuredValidator*` options of the listener's
@@ -14,13 +15,15 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::{OAuthBearerSettings, Rules};
+use super::{JwksRefresh, JwksSource, OAuthBearerSettings, Rules};
 use crate::config::{jaas_options, ConfigError, LISTENER_PREFIX};
 
 /// The `sasl.oauthbearer.*` properties applied, global or per listener.
-pub const SIGNED_PROPERTIES: [&str; 7] = [
+pub const SIGNED_PROPERTIES: [&str; 9] = [
     JWKS_URL,
-    "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+    REFRESH_MS,
+    RETRY_BACKOFF_MS,
+    RETRY_BACKOFF_MAX_MS,
     "sasl.oauthbearer.expected.audience",
     "sasl.oauthbearer.expected.issuer",
     "sasl.oauthbearer.clock.skew.seconds",
@@ -32,6 +35,9 @@ pub const SIGNED_PROPERTIES: [&str; 7] = [
 pub const LISTENER_PROPERTIES: [&str; 2] = [JAAS, HANDLER];
 
 const JWKS_URL: &str = "sasl.oauthbearer.jwks.endpoint.url";
+const REFRESH_MS: &str = "sasl.oauthbearer.jwks.endpoint.refresh.ms";
+const RETRY_BACKOFF_MS: &str = "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms";
+const RETRY_BACKOFF_MAX_MS: &str = "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms";
 const JAAS: &str = "sasl.jaas.config";
 const HANDLER: &str = "sasl.server.callback.handler.class";
 
@@ -113,20 +119,27 @@ pub fn settings(listener: &str, props: &OAuthBearerProperties) -> Result<OAuthBe
             reason: format!("Kafka's OAuthBearerValidatorCallbackHandler needs {JWKS_URL}"),
         });
     };
-    let jwks_file = match url.1.strip_prefix("file:") {
-        Some(path) => PathBuf::from(format!("/{}", path.trim_start_matches('/'))),
-        None => {
-            return Err(invalid(
-                url,
-                "only file: URLs are supported (an HTTP(S) JWKS endpoint is not)",
-            ))
-        }
+    let jwks = match url.1.strip_prefix("file:") {
+        Some(path) => JwksSource::File(PathBuf::from(format!("/{}", path.trim_start_matches('/')))),
+        None => match url.1.parse::<hyper::Uri>() {
+            Ok(uri) if matches!(uri.scheme_str(), Some("https" | "http")) && uri.host().is_some() => {
+                JwksSource::Http(uri)
+            }
+            _ => return Err(invalid(url, "must be a file:, https: or http: URL")),
+        },
     };
-    if let Some(refresh) = get("sasl.oauthbearer.jwks.endpoint.refresh.ms") {
-        if refresh.1.parse::<i64>().map_or(true, |ms| ms < 0) {
-            return Err(invalid(refresh, "must be a number of ms, at least 0"));
-        }
-    }
+    let ms = |property: &str, default: u64, least: u64| match get(property) {
+        None => Ok(default),
+        Some(given) => match given.1.parse::<u64>() {
+            Ok(ms) if ms >= least => Ok(ms),
+            _ => Err(invalid(given, &format!("must be a number of ms, at least {least}"))),
+        },
+    };
+    let refresh = JwksRefresh {
+        refresh_ms: ms(REFRESH_MS, 3_600_000, 1)?,
+        retry_backoff_ms: ms(RETRY_BACKOFF_MS, 100, 1)?,
+        retry_backoff_max_ms: ms(RETRY_BACKOFF_MAX_MS, 10_000, 1)?,
+    };
     let clock_skew_ms = match get("sasl.oauthbearer.clock.skew.seconds") {
         None => 30_000,
         Some(given) => match given.1.parse::<i64>() {
@@ -142,7 +155,8 @@ pub fn settings(listener: &str, props: &OAuthBearerProperties) -> Result<OAuthBe
         .collect();
     let expected_issuer = get("sasl.oauthbearer.expected.issuer").map(|(_, v)| v.trim().to_string());
     Ok(OAuthBearerSettings::Signed {
-        jwks_file,
+        jwks,
+        refresh,
         rules: Rules {
             principal_claim: text("sasl.oauthbearer.sub.claim.name", "sub"),
             scope_claim: text("sasl.oauthbearer.scope.claim.name", "scope"),
@@ -234,7 +248,12 @@ mod tests {
             ])
             .expect("valid");
             let expected = OAuthBearerSettings::Signed {
-                jwks_file: PathBuf::from("/etc/kafka/jwks.json"),
+                jwks: JwksSource::File(PathBuf::from("/etc/kafka/jwks.json")),
+                refresh: JwksRefresh {
+                    refresh_ms: 60_000,
+                    retry_backoff_ms: 100,
+                    retry_backoff_max_ms: 10_000,
+                },
                 rules: Rules {
                     principal_claim: "client_id".into(),
                     scope_claim: "scope".into(),
@@ -252,6 +271,34 @@ mod tests {
     }
 
     #[test]
+    fn a_jwks_endpoint_may_be_https_or_http_with_kafka_s_refresh_settings() {
+        let c = config(&[
+            "listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class=\
+             org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+            "sasl.oauthbearer.jwks.endpoint.url=https://issuer.test:8443/keys?v=1",
+            "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms=50",
+            "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms=2000",
+        ])
+        .expect("valid");
+        let OAuthBearerSettings::Signed { jwks, refresh, .. } = &c.oauthbearer["SASL_SSL"] else {
+            panic!("signed tokens");
+        };
+        let JwksSource::Http(uri) = jwks else {
+            panic!("{jwks:?}");
+        };
+        assert_eq!(
+            (uri.host(), uri.port_u16(), uri.path_and_query().map(|p| p.as_str())),
+            (Some("issuer.test"), Some(8443), Some("/keys?v=1"))
+        );
+        let expected = JwksRefresh {
+            refresh_ms: 3_600_000,
+            retry_backoff_ms: 50,
+            retry_backoff_max_ms: 2000,
+        };
+        assert_eq!(*refresh, expected);
+    }
+
+    #[test]
     fn what_tidelog_cannot_check_stops_the_start() {
         let signed = "listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class=\
             org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler";
@@ -261,8 +308,16 @@ mod tests {
         };
         refused(&[signed], "needs sasl.oauthbearer.jwks.endpoint.url");
         refused(
-            &[signed, "sasl.oauthbearer.jwks.endpoint.url=https://issuer.test/jwks"],
-            "only file: URLs",
+            &[signed, "sasl.oauthbearer.jwks.endpoint.url=ftp://issuer.test/jwks"],
+            "must be a file:, https: or http: URL",
+        );
+        refused(
+            &[
+                signed,
+                "sasl.oauthbearer.jwks.endpoint.url=https://issuer.test/jwks",
+                "sasl.oauthbearer.jwks.endpoint.refresh.ms=0",
+            ],
+            "at least 1",
         );
         refused(
             &[

@@ -7,10 +7,7 @@
 //! producerId i64 | producerEpoch i16 | baseSequence i32 | recordCount i32`.
 //! `batchLength` counts the bytes after itself; the CRC-32C covers attributes to the end.
 
-use std::os::unix::fs::FileExt;
-
 use super::{decompress, Compression, Records, RecordsError};
-use crate::Payload;
 use bytes::Bytes;
 
 const BASE_OFFSET: usize = 0;
@@ -368,23 +365,14 @@ impl BatchHeader {
 
 /// The records a consumer gets from `records`, whole batches as a fetch answers them:
 /// the `recordCount` of each batch header but control batches' (transaction markers),
-/// read header by header (61 bytes each, from memory or the file), never the records.
-/// Counting stops at a header it cannot read or a batch cut short: the figure is for
+/// never the records. Bytes already in memory only: fetch leaves a file region unread (it
+/// goes out with `sendfile`), and a read per batch header just for a metric is not worth it.
+/// Counting stops at a header it cannot parse or a batch cut short: the figure is for
 /// metrics, and the fetch that sent the bytes is not the place to fail on them.
-pub fn consumer_record_count(records: &Payload) -> u64 {
-    let mut header = [0u8; HEADER_LEN];
+pub fn consumer_record_count(records: &[u8]) -> u64 {
     let (mut position, mut count) = (0usize, 0u64);
     while position + HEADER_LEN <= records.len() {
-        let read = match records {
-            Payload::Memory(bytes) => {
-                header.copy_from_slice(&bytes[position..position + HEADER_LEN]);
-                Ok(())
-            }
-            Payload::File(region) => region
-                .file()
-                .read_exact_at(&mut header, region.offset() + position as u64),
-        };
-        let Some(batch) = read.ok().and_then(|()| BatchHeader::parse(&header).ok()) else {
+        let Ok(batch) = BatchHeader::parse(&records[position..position + HEADER_LEN]) else {
             break;
         };
         position += batch.size_in_bytes();

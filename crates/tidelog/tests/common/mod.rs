@@ -113,6 +113,11 @@ impl Broker {
         Broker::launch_in(data_dir, FROM_CONFIG_FILE, &["--config", config], &[])
     }
 
+    /// [`Broker::start_on`] with `env` added to the environment of this first run only.
+    pub fn start_on_with_env(protocol: &'static str, extra_args: &[&str], env: &[(&str, &str)]) -> Broker {
+        Broker::launch(protocol, extra_args, env)
+    }
+
     fn launch(protocol: &'static str, extra_args: &[&str], env: &[(&str, &str)]) -> Broker {
         Broker::launch_in(new_data_dir(), protocol, extra_args, env)
     }
