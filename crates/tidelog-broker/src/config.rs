@@ -284,6 +284,9 @@ pub struct BrokerConfig {
     /// `quota.window.num` windows of `quota.window.size.seconds` each, over which client
     /// quotas are measured.
     pub quota_window: crate::client_quotas::QuotaWindow,
+    /// `controller.quota.window.num` windows of `controller.quota.window.size.seconds`:
+    /// a `controller_mutation_rate` bucket holds this span's worth of partitions.
+    pub controller_quota_window: crate::client_quotas::QuotaWindow,
     /// The TLS settings of each SSL and SASL_SSL listener, by listener name.
     pub tls: BTreeMap<String, TlsSettings>,
     /// ACLs enforced (`authorizer.class.name` is Kafka's StandardAuthorizer), with these
@@ -368,6 +371,7 @@ impl Default for BrokerConfig {
             connections_max_reauth_ms: 0,
             connection_limits: Default::default(),
             quota_window: Default::default(),
+            controller_quota_window: Default::default(),
             authorizer: None,
             tls: BTreeMap::new(),
             explicit: BTreeMap::new(),
@@ -1005,6 +1009,10 @@ impl BrokerConfig {
                 "quota.window.size.seconds" => {
                     c.quota_window.window_ms = at_least::<i64>(k, v, 1)?.saturating_mul(1000)
                 }
+                "controller.quota.window.num" => c.controller_quota_window.samples = at_least(k, v, 1)?,
+                "controller.quota.window.size.seconds" => {
+                    c.controller_quota_window.window_ms = at_least::<i64>(k, v, 1)?.saturating_mul(1000)
+                }
                 "fetch.max.bytes" => c.fetch_max_bytes = at_least(k, v, 1024)?,
                 "log.flush.interval.messages" => c.log_flush_interval_messages = at_least(k, v, 1)?,
                 "log.flush.interval.ms" => c.log_flush_interval_ms = Some(at_least(k, v, 0)?),
@@ -1238,6 +1246,14 @@ impl BrokerConfig {
             (
                 "quota.window.size.seconds",
                 (self.quota_window.window_ms / 1000).to_string(),
+            ),
+            (
+                "controller.quota.window.num",
+                self.controller_quota_window.samples.to_string(),
+            ),
+            (
+                "controller.quota.window.size.seconds",
+                (self.controller_quota_window.window_ms / 1000).to_string(),
             ),
             ("fetch.max.bytes", self.fetch_max_bytes.to_string()),
             (

@@ -165,6 +165,16 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "The span of each client quota sample, in seconds.",
     ),
     (
+        "controller.quota.window.num",
+        ConfigType::Int,
+        "The number of samples a controller mutation quota's token bucket spans.",
+    ),
+    (
+        "controller.quota.window.size.seconds",
+        ConfigType::Int,
+        "The span of each controller mutation quota sample, in seconds.",
+    ),
+    (
         "max.connections.per.ip",
         ConfigType::Int,
         "The most connections open at once from one address; one more is closed at once.",

@@ -9,7 +9,9 @@
 //!
 //! With no quota of a kind set, nothing is measured at all: one look at the configs.
 
+pub mod controller_mutation;
 pub mod rate;
+pub mod request_time;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -177,8 +179,12 @@ impl ClientQuotaManager {
         }
         let throttle = (observed - bound) / bound * rate.window_size_ms(now_ms) as f64;
         // Bounded by the quota's whole window span: a bound of 0 (or a tiny one) would
-        // otherwise mute the connection for i32::MAX ms, about 25 days.
-        let longest = self.window.samples as f64 * self.window.window_ms as f64;
+        // otherwise mute the connection for i32::MAX ms, about 25 days. A request time
+        // quota's by one window, as Kafka's `ClientRequestQuotaManager` bounds it.
+        let longest = match quota.key {
+            REQUEST_PERCENTAGE => self.window.window_ms as f64,
+            _ => self.window.samples as f64 * self.window.window_ms as f64,
+        };
         throttle.round().min(longest) as i32
     }
 
