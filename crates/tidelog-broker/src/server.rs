@@ -3,7 +3,7 @@
 //! On shutdown the listener stops accepting, every connection stops reading new requests
 //! and finishes the ones in flight, and only then does the caller flush and close the logs.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -14,9 +14,11 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
+use crate::clock::now_ms;
 use crate::config::{BrokerConfig, Listener};
 use crate::connection;
-use crate::connection_quotas::{ConnectionQuotas, Waited};
+use crate::connection_quotas::{ConnectionQuotas, ConnectionSlot, TooManyConnections, Waited};
+use crate::ip_connection_rate::IpConnectionRates;
 use crate::oauthbearer::Validator;
 use crate::tls::TlsListener;
 
@@ -42,6 +44,7 @@ pub struct Server {
     listeners: Vec<Served>,
     broker: Arc<Broker>,
     quotas: Arc<ConnectionQuotas>,
+    ip_rates: IpConnectionRates,
 }
 
 impl Server {
@@ -98,6 +101,7 @@ impl Server {
                 .map(|(bound, advertised)| Served { bound, advertised })
                 .collect(),
             quotas: ConnectionQuotas::new(broker.config.connection_limits.clone()),
+            ip_rates: IpConnectionRates::new(broker.config.quota_window),
             broker,
         }
     }
@@ -129,8 +133,18 @@ impl Server {
             tokio::select! {
                 (accepted, served) = &mut next => {
                     match accepted {
-                        Ok((stream, peer)) => match self.quotas.admit(peer.ip()) {
-                            Ok(slot) => {
+                        Ok((stream, peer)) => match self.admit(peer.ip()) {
+                            Admitted::Throttled(delay) => {
+                                if self.broker.rejections.log_in_full("connection_creation_rate", peer.ip()) {
+                                    warn!(%peer, ?delay,
+                                        "closing connection after a delay: the address is over its connection_creation_rate quota");
+                                }
+                                connections.spawn(async move {
+                                    tokio::time::sleep(delay).await;
+                                    drop(stream);
+                                });
+                            }
+                            Admitted::Open(Ok(slot)) => {
                                 let _ = stream.set_nodelay(true);
                                 let broker = self.broker.clone();
                                 let listener = served.advertised.clone();
@@ -145,7 +159,7 @@ impl Server {
                                 });
                             }
                             // Closed before anything is read, as Kafka closes it.
-                            Err(refused) => {
+                            Admitted::Open(Err(refused)) => {
                                 if self.broker.rejections.log_in_full("max.connections.per.ip", peer.ip()) {
                                     warn!(%peer, max = refused.max,
                                         "closing connection: the address already has max.connections.per.ip connections open");
@@ -181,6 +195,25 @@ impl Server {
         }
         self.broker.rejections.flush(true);
     }
+
+    /// Whether a connection from `ip` is served: over the address's
+    /// `connection_creation_rate` it is throttled before it is counted, as Kafka records the
+    /// address's rate before its count; then `max.connections.per.ip` may refuse it.
+    fn admit(&self, ip: IpAddr) -> Admitted {
+        let configs = self.broker.metadata.client_quotas();
+        match self.ip_rates.throttle(&configs, ip, now_ms()) {
+            Some(delay) => Admitted::Throttled(delay),
+            None => Admitted::Open(self.quotas.admit(ip)),
+        }
+    }
+}
+
+/// What [`Server::admit`] decided for a new connection.
+enum Admitted {
+    /// Over its address's connection rate: closed after this long, unread.
+    Throttled(Duration),
+    /// Counted, or refused by `max.connections.per.ip`.
+    Open(Result<ConnectionSlot, TooManyConnections>),
 }
 
 /// The next connection on any of `listeners` once `quotas` let one in (fewer than

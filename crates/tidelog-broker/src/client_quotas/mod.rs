@@ -173,11 +173,7 @@ impl ClientQuotaManager {
             .entry(sensor)
             .or_insert_with(|| SampledRate::new(self.window, now_ms));
         rate.record(value, now_ms);
-        let observed = rate.measure(now_ms);
-        if observed <= bound {
-            return 0;
-        }
-        let throttle = (observed - bound) / bound * rate.window_size_ms(now_ms) as f64;
+        let throttle = rate.throttle_ms(bound, now_ms);
         // Bounded by the quota's whole window span: a bound of 0 (or a tiny one) would
         // otherwise mute the connection for i32::MAX ms, about 25 days. A request time
         // quota's by one window, as Kafka's `ClientRequestQuotaManager` bounds it.
