@@ -510,11 +510,11 @@ fn a_client_over_its_request_percentage_is_throttled_on_every_api() {
     for throttle in [metadata.throttle_time_ms, api_versions.throttle_time_ms] {
         assert!((1..=1000).contains(&throttle), "{metadata:?} {api_versions:?}");
     }
-    // The client id without the quota is not throttled.
-    let other = quotas_cli(&broker, &["describe"]);
-    assert!(other.success, "{}", other.stderr);
+    // The CLI, another client id, is not throttled: it sees the quota as set.
+    let shown = quotas_cli(&broker, &["describe"]);
+    assert!(shown.success, "{}", shown.stderr);
     assert_eq!(
-        other.stdout,
+        shown.stdout,
         format!("client-id={RAW_CLIENT_ID}\trequest_percentage=0.000001\n")
     );
 }
