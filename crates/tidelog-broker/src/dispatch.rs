@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tidelog_protocol::header::RequestPrefix;
 use tidelog_protocol::{encode_response, ApiKey, DecodeError, Payload, Request, RequestBody, ResponseBody};
@@ -36,14 +36,17 @@ pub struct Dispatched {
     pub close: bool,
 }
 
-/// Calls `handlers::<module>::handle(ctx, request)` for the body's API.
+/// Calls `handlers::<module>::handle(ctx, request)` for the body's API; its reply, and the
+/// time spent handling it (for `request_percentage`).
 macro_rules! route {
     ($body:expr, $ctx:expr, { $($api:ident => $module:ident),* $(,)? }) => {
         match $body {
-            $(RequestBody::$api(request) => handlers::$module::handle($ctx, request).await,)*
+            $(RequestBody::$api(request) => {
+                request_time::timed(std::pin::pin!(handlers::$module::handle($ctx, request))).await
+            })*
             other => {
                 error!(api_key = ?other.api_key(), "advertised API without a handler");
-                Reply::Nothing
+                (Reply::Nothing, Duration::ZERO)
             }
         }
     };
@@ -94,58 +97,55 @@ pub async fn dispatch(
     };
     let mut timer = ctx.broker.metrics.request(api_key, received.at);
     let request_quota = ctx.quota(REQUEST_PERCENTAGE);
-    let routed = std::pin::pin!(async {
-        route!(request.body, &ctx, {
-            Produce => produce,
-            Fetch => fetch,
-            ListOffsets => list_offsets,
-            ApiVersions => api_versions,
-            Metadata => metadata,
-            CreateTopics => create_topics,
-            DeleteTopics => delete_topics,
-            DeleteRecords => delete_records,
-            CreatePartitions => create_partitions,
-            DescribeCluster => describe_cluster,
-            DescribeLogDirs => describe_log_dirs,
-            ElectLeaders => elect_leaders,
-            UpdateFeatures => update_features,
-            DescribeConfigs => describe_configs,
-            AlterConfigs => alter_configs,
-            IncrementalAlterConfigs => incremental_alter_configs,
-            DescribeTopicPartitions => describe_topic_partitions,
-            FindCoordinator => find_coordinator,
-            JoinGroup => join_group,
-            SyncGroup => sync_group,
-            Heartbeat => heartbeat,
-            LeaveGroup => leave_group,
-            OffsetCommit => offset_commit,
-            OffsetFetch => offset_fetch,
-            ListGroups => list_groups,
-            DescribeGroups => describe_groups,
-            ConsumerGroupHeartbeat => consumer_group_heartbeat,
-            ConsumerGroupDescribe => consumer_group_describe,
-            DeleteGroups => delete_groups,
-            OffsetDelete => offset_delete,
-            InitProducerId => init_producer_id,
-            AddPartitionsToTxn => add_partitions_to_txn,
-            AddOffsetsToTxn => add_offsets_to_txn,
-            TxnOffsetCommit => txn_offset_commit,
-            EndTxn => end_txn,
-            DescribeTransactions => describe_transactions,
-            ListTransactions => list_transactions,
-            WriteTxnMarkers => write_txn_markers,
-            DescribeProducers => describe_producers,
-            DescribeUserScramCredentials => describe_user_scram_credentials,
-            AlterUserScramCredentials => alter_user_scram_credentials,
-            DescribeAcls => describe_acls,
-            CreateAcls => create_acls,
-            DeleteAcls => delete_acls,
-            DescribeClientQuotas => describe_client_quotas,
-            AlterClientQuotas => alter_client_quotas,
-            DescribeQuorum => describe_quorum,
-        })
+    let (reply, spent) = route!(request.body, &ctx, {
+        Produce => produce,
+        Fetch => fetch,
+        ListOffsets => list_offsets,
+        ApiVersions => api_versions,
+        Metadata => metadata,
+        CreateTopics => create_topics,
+        DeleteTopics => delete_topics,
+        DeleteRecords => delete_records,
+        CreatePartitions => create_partitions,
+        DescribeCluster => describe_cluster,
+        DescribeLogDirs => describe_log_dirs,
+        ElectLeaders => elect_leaders,
+        UpdateFeatures => update_features,
+        DescribeConfigs => describe_configs,
+        AlterConfigs => alter_configs,
+        IncrementalAlterConfigs => incremental_alter_configs,
+        DescribeTopicPartitions => describe_topic_partitions,
+        FindCoordinator => find_coordinator,
+        JoinGroup => join_group,
+        SyncGroup => sync_group,
+        Heartbeat => heartbeat,
+        LeaveGroup => leave_group,
+        OffsetCommit => offset_commit,
+        OffsetFetch => offset_fetch,
+        ListGroups => list_groups,
+        DescribeGroups => describe_groups,
+        ConsumerGroupHeartbeat => consumer_group_heartbeat,
+        ConsumerGroupDescribe => consumer_group_describe,
+        DeleteGroups => delete_groups,
+        OffsetDelete => offset_delete,
+        InitProducerId => init_producer_id,
+        AddPartitionsToTxn => add_partitions_to_txn,
+        AddOffsetsToTxn => add_offsets_to_txn,
+        TxnOffsetCommit => txn_offset_commit,
+        EndTxn => end_txn,
+        DescribeTransactions => describe_transactions,
+        ListTransactions => list_transactions,
+        WriteTxnMarkers => write_txn_markers,
+        DescribeProducers => describe_producers,
+        DescribeUserScramCredentials => describe_user_scram_credentials,
+        AlterUserScramCredentials => alter_user_scram_credentials,
+        DescribeAcls => describe_acls,
+        CreateAcls => create_acls,
+        DeleteAcls => delete_acls,
+        DescribeClientQuotas => describe_client_quotas,
+        AlterClientQuotas => alter_client_quotas,
+        DescribeQuorum => describe_quorum,
     });
-    let (reply, spent) = request_time::timed(routed).await;
     let reply = request_time::charge(broker, request_quota, reply, spent);
     timer.handled();
     Dispatched {
