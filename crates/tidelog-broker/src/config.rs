@@ -1387,6 +1387,21 @@ log.cleaner.max.compaction.lag.ms=60000
     }
 
     #[test]
+    fn the_controller_quota_window_is_kafkas_and_its_own() {
+        let (c, _) = BrokerConfig::from_properties(&[]).unwrap();
+        assert_eq!(c.controller_quota_window, crate::client_quotas::QuotaWindow::default());
+        let text = "controller.quota.window.num=5\ncontroller.quota.window.size.seconds=2";
+        let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert_eq!(report, NotApplied::default());
+        let window = crate::client_quotas::QuotaWindow {
+            samples: 5,
+            window_ms: 2000,
+        };
+        assert_eq!((c.controller_quota_window, c.quota_window.samples), (window, 11));
+        assert!(BrokerConfig::from_properties(&props("controller.quota.window.num=0")).is_err());
+    }
+
+    #[test]
     fn the_cleaner_threads_and_io_rate_are_kafkas_and_described_as_kafka_does() {
         let described = |c: &BrokerConfig, name: &str| {
             let found = c.describe().into_iter().find(|(n, ..)| *n == name);

@@ -12,10 +12,9 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::client_quotas::{ClientQuotaConfigs, QuotaWindow, SampledRate, CONNECTION_CREATION_RATE, IP};
-
-/// An address's rate unused this long is dropped (Kafka expires its sensors after an hour).
-const INACTIVE_MS: i64 = 60 * 60 * 1000;
+use crate::client_quotas::{
+    ClientQuotaConfigs, QuotaWindow, SampledRate, CONNECTION_CREATION_RATE, INACTIVE_SENSOR_MS, IP,
+};
 
 /// The measured connection rates of the addresses under a `connection_creation_rate`.
 pub struct IpConnectionRates {
@@ -38,7 +37,7 @@ impl IpConnectionRates {
         let bound = quota_of(configs, ip)?;
         let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
         if !rates.contains_key(&ip) {
-            rates.retain(|_, rate| now_ms - rate.last_window_ms() < INACTIVE_MS);
+            rates.retain(|_, rate| now_ms - rate.last_window_ms() < INACTIVE_SENSOR_MS);
         }
         let rate = rates.entry(ip).or_insert_with(|| SampledRate::new(self.window, now_ms));
         rate.record(1.0, now_ms);

@@ -38,7 +38,7 @@ pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
 pub const CONNECTION_CREATION_RATE: &str = "connection_creation_rate";
 
 /// A sensor unused this long is dropped, as Kafka expires its quota sensors.
-const INACTIVE_SENSOR_MS: i64 = 60 * 60 * 1000;
+pub(crate) const INACTIVE_SENSOR_MS: i64 = 60 * 60 * 1000;
 
 /// The quota values set, by entity, as the metadata holds them.
 #[derive(Debug, Clone, Default, PartialEq)]
