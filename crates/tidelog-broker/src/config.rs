@@ -890,6 +890,15 @@ fn listener_property(
         "sasl.enabled.mechanisms" => sasl_mechanisms(key, value).map(|mechanisms| {
             c.listener_sasl_enabled_mechanisms.insert(name, mechanisms);
         }),
+        // At least one, as Kafka's listener quotas validate them.
+        "max.connections" => at_least(key, value, 1).map(|max| {
+            c.connection_limits.listener_max_connections.insert(name, max);
+        }),
+        "max.connection.creation.rate" => at_least(key, value, 1).map(|rate| {
+            c.connection_limits
+                .listener_max_connection_creation_rate
+                .insert(name, rate);
+        }),
         _ => {
             let oauth = property.strip_prefix("oauthbearer.")?;
             if !settings::SIGNED_PROPERTIES.contains(&oauth) && !settings::LISTENER_PROPERTIES.contains(&oauth) {
@@ -1383,6 +1392,29 @@ log.cleaner.max.compaction.lag.ms=60000
                 ),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn a_listener_has_its_own_connection_limits() {
+        let text = "listener.name.internal.max.connections=3\n\
+            listener.name.internal.max.connection.creation.rate=5";
+        let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert_eq!(report, NotApplied::default());
+        let limits = &c.connection_limits;
+        assert_eq!(
+            limits.listener_max_connections,
+            BTreeMap::from([("INTERNAL".into(), 3)])
+        );
+        assert_eq!(
+            limits.listener_max_connection_creation_rate,
+            BTreeMap::from([("INTERNAL".into(), 5)])
+        );
+        for bad in [
+            "listener.name.internal.max.connections=0",
+            "listener.name.internal.max.connection.creation.rate=0",
+        ] {
+            assert!(BrokerConfig::from_properties(&props(bad)).is_err(), "{bad}");
         }
     }
 

@@ -147,7 +147,7 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
     (
         "max.connections",
         ConfigType::Int,
-        "The most connections open at once; past it the broker accepts none until one closes.",
+        "The most connections open at once; past it new ones wait, unread, until one closes.",
     ),
     (
         "connections.max.reauth.ms",
