@@ -29,6 +29,7 @@ use tidelog_protocol::ErrorCode;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
+use crate::client_quotas::controller_mutation::ControllerMutationQuotaManager;
 use crate::client_quotas::ClientQuotaManager;
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
@@ -265,8 +266,10 @@ pub struct Broker {
     pub consumer_groups: ConsumerGroups,
     pub txns: TransactionCoordinator,
     pub metrics: Metrics,
-    /// The measured byte rates of clients under a quota.
+    /// The measured byte rates and request times of clients under a quota.
     pub client_quotas: ClientQuotaManager,
+    /// The `controller_mutation_rate` token buckets of clients under one.
+    pub controller_mutations: ControllerMutationQuotaManager,
     /// Rejected connections and frames: which are logged one by one, and the summary of
     /// the others.
     pub rejections: crate::rejections::Rejections,
@@ -310,6 +313,7 @@ impl Broker {
         let client_quotas = ClientQuotaManager::new(config.quota_window);
         let broker = Arc::new(Broker {
             client_quotas,
+            controller_mutations: ControllerMutationQuotaManager::new(config.controller_quota_window),
             config,
             cluster_id,
             metadata,

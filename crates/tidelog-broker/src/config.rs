@@ -287,6 +287,9 @@ pub struct BrokerConfig {
     /// `quota.window.num` windows of `quota.window.size.seconds` each, over which client
     /// quotas are measured.
     pub quota_window: crate::client_quotas::QuotaWindow,
+    /// `controller.quota.window.num` windows of `controller.quota.window.size.seconds`:
+    /// a `controller_mutation_rate` bucket holds this span's worth of partitions.
+    pub controller_quota_window: crate::client_quotas::QuotaWindow,
     /// The TLS settings of each SSL and SASL_SSL listener, by listener name.
     pub tls: BTreeMap<String, TlsSettings>,
     /// ACLs enforced (`authorizer.class.name` is Kafka's StandardAuthorizer), with these
@@ -372,6 +375,7 @@ impl Default for BrokerConfig {
             connections_max_reauth_ms: 0,
             connection_limits: Default::default(),
             quota_window: Default::default(),
+            controller_quota_window: Default::default(),
             authorizer: None,
             tls: BTreeMap::new(),
             explicit: BTreeMap::new(),
@@ -918,6 +922,15 @@ fn listener_property(
         "sasl.enabled.mechanisms" => sasl_mechanisms(key, value).map(|mechanisms| {
             c.listener_sasl_enabled_mechanisms.insert(name, mechanisms);
         }),
+        // At least one, as Kafka's listener quotas validate them.
+        "max.connections" => at_least(key, value, 1).map(|max| {
+            c.connection_limits.listener_max_connections.insert(name, max);
+        }),
+        "max.connection.creation.rate" => at_least(key, value, 1).map(|rate| {
+            c.connection_limits
+                .listener_max_connection_creation_rate
+                .insert(name, rate);
+        }),
         _ => {
             let oauth = property.strip_prefix("oauthbearer.")?;
             if !settings::SIGNED_PROPERTIES.contains(&oauth) && !settings::LISTENER_PROPERTIES.contains(&oauth) {
@@ -1036,6 +1049,10 @@ impl BrokerConfig {
                 "quota.window.num" => c.quota_window.samples = at_least(k, v, 1)?,
                 "quota.window.size.seconds" => {
                     c.quota_window.window_ms = at_least::<i64>(k, v, 1)?.saturating_mul(1000)
+                }
+                "controller.quota.window.num" => c.controller_quota_window.samples = at_least(k, v, 1)?,
+                "controller.quota.window.size.seconds" => {
+                    c.controller_quota_window.window_ms = at_least::<i64>(k, v, 1)?.saturating_mul(1000)
                 }
                 "fetch.max.bytes" => c.fetch_max_bytes = at_least(k, v, 1024)?,
                 "log.flush.interval.messages" => c.log_flush_interval_messages = at_least(k, v, 1)?,
@@ -1277,6 +1294,14 @@ impl BrokerConfig {
                 "quota.window.size.seconds",
                 (self.quota_window.window_ms / 1000).to_string(),
             ),
+            (
+                "controller.quota.window.num",
+                self.controller_quota_window.samples.to_string(),
+            ),
+            (
+                "controller.quota.window.size.seconds",
+                (self.controller_quota_window.window_ms / 1000).to_string(),
+            ),
             ("fetch.max.bytes", self.fetch_max_bytes.to_string()),
             (
                 "log.flush.interval.messages",
@@ -1406,6 +1431,44 @@ log.cleaner.max.compaction.lag.ms=60000
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_listener_has_its_own_connection_limits() {
+        let text = "listener.name.internal.max.connections=3\n\
+            listener.name.internal.max.connection.creation.rate=5";
+        let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert_eq!(report, NotApplied::default());
+        let limits = &c.connection_limits;
+        assert_eq!(
+            limits.listener_max_connections,
+            BTreeMap::from([("INTERNAL".into(), 3)])
+        );
+        assert_eq!(
+            limits.listener_max_connection_creation_rate,
+            BTreeMap::from([("INTERNAL".into(), 5)])
+        );
+        for bad in [
+            "listener.name.internal.max.connections=0",
+            "listener.name.internal.max.connection.creation.rate=0",
+        ] {
+            assert!(BrokerConfig::from_properties(&props(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_controller_quota_window_is_kafkas_and_its_own() {
+        let (c, _) = BrokerConfig::from_properties(&[]).unwrap();
+        assert_eq!(c.controller_quota_window, crate::client_quotas::QuotaWindow::default());
+        let text = "controller.quota.window.num=5\ncontroller.quota.window.size.seconds=2";
+        let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert_eq!(report, NotApplied::default());
+        let window = crate::client_quotas::QuotaWindow {
+            samples: 5,
+            window_ms: 2000,
+        };
+        assert_eq!((c.controller_quota_window, c.quota_window.samples), (window, 11));
+        assert!(BrokerConfig::from_properties(&props("controller.quota.window.num=0")).is_err());
     }
 
     #[test]

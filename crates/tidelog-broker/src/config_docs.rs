@@ -147,7 +147,7 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
     (
         "max.connections",
         ConfigType::Int,
-        "The most connections open at once; past it the broker accepts none until one closes.",
+        "The most connections open at once; past it new ones wait, unread, until one closes.",
     ),
     (
         "connections.max.reauth.ms",
@@ -163,6 +163,16 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "quota.window.size.seconds",
         ConfigType::Int,
         "The span of each client quota sample, in seconds.",
+    ),
+    (
+        "controller.quota.window.num",
+        ConfigType::Int,
+        "The number of samples a controller mutation quota's token bucket spans.",
+    ),
+    (
+        "controller.quota.window.size.seconds",
+        ConfigType::Int,
+        "The span of each controller mutation quota sample, in seconds.",
     ),
     (
         "max.connections.per.ip",

@@ -1,14 +1,18 @@
 //! Connection limits, as Kafka's `ConnectionQuotas`:
 //!
-//! - `max.connections`: while this many connections are open, the broker accepts no more
-//!   (the acceptor waits for one to close; the kernel's backlog holds the newcomers).
+//! - `max.connections`: while this many connections are open, a new one is accepted and
+//!   held unread until one closes (Kafka's acceptor accepts, then waits for a slot; the
+//!   kernel's backlog holds the ones after it).
 //! - `max.connections.per.ip`, `max.connections.per.ip.overrides` (`host:count,...`): a
 //!   connection from an address that already has its maximum open is closed at once,
 //!   before anything is read from it; the others are untouched.
 //! - `max.connection.creation.rate`: at most this many new connections a second,
 //!   broker-wide; past it the acceptor waits (Kafka throttles its acceptor the same way).
+//! - `listener.name.<l>.max.connections`, `listener.name.<l>.max.connection.creation.rate`:
+//!   the same for one listener; only that listener's acceptor waits, as each of Kafka's
+//!   listeners has its own.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +30,10 @@ pub struct ConnectionLimits {
     pub max_connections_per_ip_overrides: HashMap<IpAddr, i32>,
     /// New connections a second.
     pub max_connection_creation_rate: i32,
+    /// `listener.name.<l>.max.connections`, by listener name.
+    pub listener_max_connections: BTreeMap<String, i32>,
+    /// `listener.name.<l>.max.connection.creation.rate`, by listener name.
+    pub listener_max_connection_creation_rate: BTreeMap<String, i32>,
 }
 
 impl Default for ConnectionLimits {
@@ -36,6 +44,8 @@ impl Default for ConnectionLimits {
             max_connections_per_ip: i32::MAX,
             max_connections_per_ip_overrides: HashMap::new(),
             max_connection_creation_rate: i32::MAX,
+            listener_max_connections: BTreeMap::new(),
+            listener_max_connection_creation_rate: BTreeMap::new(),
         }
     }
 }
@@ -83,9 +93,9 @@ pub struct ConnectionQuotas {
     counts: Mutex<Counts>,
     /// Woken when a connection closes.
     closed: Notify,
-    /// The broker-wide creation rate's bucket: tokens (up to a second's worth) and when
-    /// they were last refilled.
-    bucket: Mutex<(f64, Instant)>,
+    /// The broker-wide creation rate, and each listener's that has one.
+    creation_rate: CreationRate,
+    listener_creation_rates: HashMap<String, CreationRate>,
     /// Connections the creation rate delayed, and when that was last logged.
     throttled: AtomicU64,
     throttle_logged: Mutex<Option<Instant>>,
@@ -98,68 +108,29 @@ const THROTTLE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 struct Counts {
     total: i64,
     by_ip: HashMap<IpAddr, i32>,
+    by_listener: HashMap<String, i32>,
 }
 
-impl ConnectionQuotas {
-    pub fn new(limits: ConnectionLimits) -> Arc<ConnectionQuotas> {
-        let burst = f64::from(limits.max_connection_creation_rate);
-        Arc::new(ConnectionQuotas {
-            limits,
-            counts: Mutex::new(Counts::default()),
-            closed: Notify::new(),
-            bucket: Mutex::new((burst, Instant::now())),
-            throttled: AtomicU64::new(0),
-            throttle_logged: Mutex::new(None),
-        })
-    }
+/// A creation rate's bucket: tokens (up to a second's worth) and when they were last
+/// refilled.
+struct CreationRate {
+    rate: f64,
+    bucket: Mutex<(f64, Instant)>,
+}
 
-    /// Waits until a connection may be accepted: fewer than `max.connections` open, and
-    /// the creation rate under `max.connection.creation.rate`. Returns whether it waited
-    /// for either, so the caller can say so.
-    pub async fn wait_for_slot(&self) -> Waited {
-        let mut waited = Waited::default();
-        loop {
-            let closed = self.closed.notified();
-            let open = self.lock().total;
-            if open < i64::from(self.limits.max_connections) {
-                break;
-            }
-            if !waited.for_a_slot {
-                info!(
-                    open,
-                    "max.connections reached: no connection is accepted until one closes"
-                );
-            }
-            waited.for_a_slot = true;
-            closed.await;
-        }
-        if let Some(delay) = self.take_creation_token(Instant::now()) {
-            waited.for_the_rate = true;
-            self.note_throttle();
-            tokio::time::sleep(delay).await;
-        }
-        waited
-    }
-
-    /// Counts a connection the creation rate delays, and says so in a line at the first
-    /// and then at most one an interval: a flood of connections must not become a flood of
-    /// log lines.
-    fn note_throttle(&self) {
-        let throttled = self.throttled.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut logged = self.throttle_logged.lock().unwrap_or_else(|e| e.into_inner());
-        if logged.is_none_or(|at| at.elapsed() >= THROTTLE_LOG_INTERVAL) {
-            info!(
-                rate = self.limits.max_connection_creation_rate,
-                throttled, "max.connection.creation.rate reached: connections are accepted more slowly"
-            );
-            *logged = Some(Instant::now());
+impl CreationRate {
+    fn new(rate: i32) -> CreationRate {
+        let rate = f64::from(rate);
+        CreationRate {
+            rate,
+            bucket: Mutex::new((rate, Instant::now())),
         }
     }
 
-    /// Takes a token of the creation rate's bucket at `now`; if there is none, takes the
-    /// next one ahead and returns how long until it is there.
-    fn take_creation_token(&self, now: Instant) -> Option<Duration> {
-        let rate = f64::from(self.limits.max_connection_creation_rate);
+    /// Takes a token at `now`; if there is none, takes the next one ahead and returns how
+    /// long until it is there.
+    fn take(&self, now: Instant) -> Option<Duration> {
+        let rate = self.rate;
         if rate >= f64::from(i32::MAX) {
             return None;
         }
@@ -172,10 +143,90 @@ impl ConnectionQuotas {
             false => Some(Duration::from_secs_f64(-tokens / rate.max(f64::MIN_POSITIVE))),
         }
     }
+}
 
-    /// Counts a new connection from `ip`; refused (and not counted) when its address has its
-    /// maximum open already. The slot is given back when the returned guard drops.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, TooManyConnections> {
+impl ConnectionQuotas {
+    pub fn new(limits: ConnectionLimits) -> Arc<ConnectionQuotas> {
+        let listener_creation_rates = limits
+            .listener_max_connection_creation_rate
+            .iter()
+            .map(|(listener, rate)| (listener.clone(), CreationRate::new(*rate)))
+            .collect();
+        Arc::new(ConnectionQuotas {
+            creation_rate: CreationRate::new(limits.max_connection_creation_rate),
+            listener_creation_rates,
+            limits,
+            counts: Mutex::new(Counts::default()),
+            closed: Notify::new(),
+            throttled: AtomicU64::new(0),
+            throttle_logged: Mutex::new(None),
+        })
+    }
+
+    /// Waits until a connection on `listener` may be served: fewer than `max.connections`
+    /// open, and fewer than the listener's own maximum on it; then the broker's and the
+    /// listener's creation rates under their maximum. Returns whether it waited for either,
+    /// so the caller can say so.
+    pub async fn wait_for_slot(&self, listener: &str) -> Waited {
+        let mut waited = Waited::default();
+        let listener_max = self.limits.listener_max_connections.get(listener).copied();
+        loop {
+            let closed = self.closed.notified();
+            let (open, on_listener) = {
+                let counts = self.lock();
+                (counts.total, counts.by_listener.get(listener).copied().unwrap_or(0))
+            };
+            let listener_full = listener_max.is_some_and(|max| on_listener >= max);
+            if open < i64::from(self.limits.max_connections) && !listener_full {
+                break;
+            }
+            if !waited.for_a_slot {
+                let limit = match listener_full {
+                    true => "listener.name.<l>.max.connections",
+                    false => "max.connections",
+                };
+                info!(
+                    open,
+                    listener = %listener,
+                    "{limit} reached: no connection is served until one closes"
+                );
+            }
+            waited.for_a_slot = true;
+            closed.await;
+        }
+        let now = Instant::now();
+        let listener_delay = self.listener_creation_rates.get(listener).and_then(|r| r.take(now));
+        if let Some(delay) = self.creation_rate.take(now).max(listener_delay) {
+            waited.for_the_rate = true;
+            self.note_throttle(listener);
+            tokio::time::sleep(delay).await;
+        }
+        waited
+    }
+
+    /// Counts a connection a creation rate delays, and says so in a line at the first
+    /// and then at most one an interval: a flood of connections must not become a flood of
+    /// log lines.
+    fn note_throttle(&self, listener: &str) {
+        let throttled = self.throttled.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut logged = self.throttle_logged.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.is_none_or(|at| at.elapsed() >= THROTTLE_LOG_INTERVAL) {
+            let listener_rate = self.limits.listener_max_connection_creation_rate.get(listener);
+            info!(
+                rate = self.limits.max_connection_creation_rate,
+                listener = %listener,
+                listener_rate,
+                throttled,
+                "max.connection.creation.rate reached: connections are served more slowly"
+            );
+            *logged = Some(Instant::now());
+        }
+    }
+
+    /// Counts a new connection from `ip` on `listener`; refused (and not counted) when its
+    /// address has its maximum open already. The slot is given back when the returned guard
+    /// drops.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, listener: &str) -> Result<ConnectionSlot, TooManyConnections> {
         let max = self
             .limits
             .max_connections_per_ip_overrides
@@ -192,9 +243,11 @@ impl ConnectionQuotas {
         }
         *open += 1;
         counts.total += 1;
+        *counts.by_listener.entry(listener.to_string()).or_default() += 1;
         Ok(ConnectionSlot {
             quotas: self.clone(),
             ip,
+            listener: listener.to_string(),
         })
     }
 
@@ -214,6 +267,7 @@ pub struct Waited {
 pub struct ConnectionSlot {
     quotas: Arc<ConnectionQuotas>,
     ip: IpAddr,
+    listener: String,
 }
 
 impl Drop for ConnectionSlot {
@@ -226,6 +280,9 @@ impl Drop for ConnectionSlot {
                 counts.by_ip.remove(&self.ip);
             }
         }
+        if let Some(open) = counts.by_listener.get_mut(&self.listener) {
+            *open -= 1;
+        }
         drop(counts);
         self.quotas.closed.notify_waiters();
     }
@@ -233,6 +290,8 @@ impl Drop for ConnectionSlot {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+
     use super::*;
 
     fn ip(text: &str) -> IpAddr {
@@ -246,9 +305,9 @@ mod tests {
             max_connections_per_ip_overrides: parse_overrides("127.0.0.2:0, 127.0.0.3:3").unwrap(),
             ..ConnectionLimits::default()
         });
-        let first = quotas.admit(ip("127.0.0.1")).unwrap();
-        let _second = quotas.admit(ip("127.0.0.1")).unwrap();
-        let refused = quotas.admit(ip("127.0.0.1")).err();
+        let first = quotas.admit(ip("127.0.0.1"), "PLAINTEXT").unwrap();
+        let _second = quotas.admit(ip("127.0.0.1"), "PLAINTEXT").unwrap();
+        let refused = quotas.admit(ip("127.0.0.1"), "PLAINTEXT").err();
         assert_eq!(
             refused,
             Some(TooManyConnections {
@@ -257,11 +316,13 @@ mod tests {
             })
         );
         // Overrides: none at all, or more than the default.
-        assert!(quotas.admit(ip("127.0.0.2")).is_err());
-        let three: Vec<_> = (0..3).map(|_| quotas.admit(ip("127.0.0.3")).unwrap()).collect();
-        assert!(quotas.admit(ip("127.0.0.3")).is_err());
+        assert!(quotas.admit(ip("127.0.0.2"), "PLAINTEXT").is_err());
+        let three: Vec<_> = (0..3)
+            .map(|_| quotas.admit(ip("127.0.0.3"), "PLAINTEXT").unwrap())
+            .collect();
+        assert!(quotas.admit(ip("127.0.0.3"), "PLAINTEXT").is_err());
         drop(first);
-        assert!(quotas.admit(ip("127.0.0.1")).is_ok());
+        assert!(quotas.admit(ip("127.0.0.1"), "PLAINTEXT").is_ok());
         drop(three);
         assert_eq!(quotas.lock().total, 1);
     }
@@ -285,13 +346,33 @@ mod tests {
             ..ConnectionLimits::default()
         });
         let start = Instant::now();
-        assert_eq!(quotas.take_creation_token(start), None);
-        assert_eq!(quotas.take_creation_token(start), None);
-        assert_eq!(quotas.take_creation_token(start), Some(Duration::from_millis(500)));
+        assert_eq!(quotas.creation_rate.take(start), None);
+        assert_eq!(quotas.creation_rate.take(start), None);
+        assert_eq!(quotas.creation_rate.take(start), Some(Duration::from_millis(500)));
         // Half a second later that one is paid for; the next waits half a second more.
         let later = start + Duration::from_millis(500);
-        assert_eq!(quotas.take_creation_token(later), Some(Duration::from_millis(500)));
+        assert_eq!(quotas.creation_rate.take(later), Some(Duration::from_millis(500)));
         let much_later = start + Duration::from_secs(10);
-        assert_eq!(quotas.take_creation_token(much_later), None);
+        assert_eq!(quotas.creation_rate.take(much_later), None);
+    }
+
+    #[test]
+    fn a_listener_at_its_maximum_waits_and_the_others_do_not() {
+        let quotas = ConnectionQuotas::new(ConnectionLimits {
+            listener_max_connections: BTreeMap::from([("INTERNAL".to_string(), 1)]),
+            ..ConnectionLimits::default()
+        });
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let open = quotas.admit(ip("127.0.0.1"), "INTERNAL").unwrap();
+        let mut other = std::pin::pin!(quotas.wait_for_slot("EXTERNAL"));
+        assert_eq!(other.as_mut().poll(&mut cx), std::task::Poll::Ready(Waited::default()));
+        let mut internal = std::pin::pin!(quotas.wait_for_slot("INTERNAL"));
+        assert!(internal.as_mut().poll(&mut cx).is_pending());
+        drop(open);
+        let waited = Waited {
+            for_a_slot: true,
+            for_the_rate: false,
+        };
+        assert_eq!(internal.as_mut().poll(&mut cx), std::task::Poll::Ready(waited));
     }
 }

@@ -6,14 +6,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tidelog_protocol::header::RequestPrefix;
 use tidelog_protocol::{encode_response, ApiKey, DecodeError, Payload, Request, RequestBody, ResponseBody};
 use tracing::error;
 
 use crate::broker::Broker;
-use crate::client_quotas::Throttle;
+use crate::client_quotas::{request_time, Throttle, REQUEST_PERCENTAGE};
 use crate::config::Listener;
 use crate::handlers::{self, Principal, Reply, RequestContext};
 use crate::metrics::RequestTimer;
@@ -36,14 +36,17 @@ pub struct Dispatched {
     pub close: bool,
 }
 
-/// Calls `handlers::<module>::handle(ctx, request)` for the body's API.
+/// Calls `handlers::<module>::handle(ctx, request)` for the body's API; its reply, and the
+/// time spent handling it (for `request_percentage`).
 macro_rules! route {
     ($body:expr, $ctx:expr, { $($api:ident => $module:ident),* $(,)? }) => {
         match $body {
-            $(RequestBody::$api(request) => handlers::$module::handle($ctx, request).await,)*
+            $(RequestBody::$api(request) => {
+                request_time::timed(std::pin::pin!(handlers::$module::handle($ctx, request))).await
+            })*
             other => {
                 error!(api_key = ?other.api_key(), "advertised API without a handler");
-                Reply::Nothing
+                (Reply::Nothing, Duration::ZERO)
             }
         }
     };
@@ -93,7 +96,8 @@ pub async fn dispatch(
         throttle: throttle.clone(),
     };
     let mut timer = ctx.broker.metrics.request(api_key, received.at);
-    let reply = route!(request.body, &ctx, {
+    let request_quota = ctx.quota(REQUEST_PERCENTAGE);
+    let (reply, spent) = route!(request.body, &ctx, {
         Produce => produce,
         Fetch => fetch,
         ListOffsets => list_offsets,
@@ -142,6 +146,7 @@ pub async fn dispatch(
         AlterClientQuotas => alter_client_quotas,
         DescribeQuorum => describe_quorum,
     });
+    let reply = request_time::charge(broker, request_quota, reply, spent);
     timer.handled();
     Dispatched {
         close: matches!(reply, Reply::Close),

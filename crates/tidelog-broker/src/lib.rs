@@ -26,6 +26,7 @@ pub mod grouping;
 pub mod handlers;
 pub mod http;
 pub mod ids;
+pub mod ip_connection_rate;
 pub mod metadata;
 pub mod metrics;
 pub mod oauthbearer;

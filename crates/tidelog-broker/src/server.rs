@@ -3,7 +3,9 @@
 //! On shutdown the listener stops accepting, every connection stops reading new requests
 //! and finishes the ones in flight, and only then does the caller flush and close the logs.
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -14,9 +16,11 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
+use crate::clock::now_ms;
 use crate::config::{BrokerConfig, Listener};
 use crate::connection;
-use crate::connection_quotas::{ConnectionQuotas, Waited};
+use crate::connection_quotas::{ConnectionQuotas, ConnectionSlot, TooManyConnections, Waited};
+use crate::ip_connection_rate::IpConnectionRates;
 use crate::oauthbearer::Validator;
 use crate::tls::TlsListener;
 
@@ -42,6 +46,7 @@ pub struct Server {
     listeners: Vec<Served>,
     broker: Arc<Broker>,
     quotas: Arc<ConnectionQuotas>,
+    ip_rates: IpConnectionRates,
 }
 
 impl Server {
@@ -98,6 +103,7 @@ impl Server {
                 .map(|(bound, advertised)| Served { bound, advertised })
                 .collect(),
             quotas: ConnectionQuotas::new(broker.config.connection_limits.clone()),
+            ip_rates: IpConnectionRates::new(broker.config.quota_window),
             broker,
         }
     }
@@ -114,9 +120,14 @@ impl Server {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let mut connections = JoinSet::new();
         let mut stop_accepting = shutdown.clone();
-        // Kept across the loop's turns: a connection closing (join_next) must not cancel a
-        // wait for a connection slot or for the creation rate.
-        let mut next = Box::pin(next_connection(&self.quotas, &self.listeners));
+        // One per listener, each kept across the loop's turns: a connection closing
+        // (join_next) or one accepted on another listener must not cancel a wait for a
+        // connection slot or for a creation rate.
+        let mut next: Vec<_> = self
+            .listeners
+            .iter()
+            .map(|served| Box::pin(next_connection(&self.quotas, served)))
+            .collect();
         // The summary of rejections not logged one by one, once their interval is over.
         let rejections_broker = self.broker.clone();
         let mut background = JoinSet::new();
@@ -142,10 +153,21 @@ impl Server {
         }
         loop {
             tokio::select! {
-                (accepted, served) = &mut next => {
+                (accepted, index) = first_ready(&mut next) => {
+                    let served = &self.listeners[index];
                     match accepted {
-                        Ok((stream, peer)) => match self.quotas.admit(peer.ip()) {
-                            Ok(slot) => {
+                        Ok((stream, peer)) => match self.admit(peer.ip(), &served.advertised.name) {
+                            Admitted::Throttled(delay) => {
+                                if self.broker.rejections.log_in_full("connection_creation_rate", peer.ip()) {
+                                    warn!(%peer, ?delay,
+                                        "closing connection after a delay: the address is over its connection_creation_rate quota");
+                                }
+                                connections.spawn(async move {
+                                    tokio::time::sleep(delay).await;
+                                    drop(stream);
+                                });
+                            }
+                            Admitted::Open(Ok(slot)) => {
                                 let _ = stream.set_nodelay(true);
                                 let broker = self.broker.clone();
                                 let listener = served.advertised.clone();
@@ -160,7 +182,7 @@ impl Server {
                                 });
                             }
                             // Closed before anything is read, as Kafka closes it.
-                            Err(refused) => {
+                            Admitted::Open(Err(refused)) => {
                                 if self.broker.rejections.log_in_full("max.connections.per.ip", peer.ip()) {
                                     warn!(%peer, max = refused.max,
                                         "closing connection: the address already has max.connections.per.ip connections open");
@@ -173,7 +195,7 @@ impl Server {
                             tokio::time::sleep(Duration::from_millis(50)).await;
                         }
                     }
-                    next = Box::pin(next_connection(&self.quotas, &self.listeners));
+                    next[index] = Box::pin(next_connection(&self.quotas, served));
                 },
                 _ = stop_accepting.wait_for(|stop| *stop) => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -196,30 +218,50 @@ impl Server {
         }
         self.broker.rejections.flush(true);
     }
+
+    /// Whether a connection from `ip` is served: over the address's
+    /// `connection_creation_rate` it is throttled before it is counted, as Kafka records the
+    /// address's rate before its count; then `max.connections.per.ip` may refuse it.
+    fn admit(&self, ip: IpAddr, listener: &str) -> Admitted {
+        let configs = self.broker.metadata.client_quotas();
+        match self.ip_rates.throttle(&configs, ip, now_ms()) {
+            Some(delay) => Admitted::Throttled(delay),
+            None => Admitted::Open(self.quotas.admit(ip, listener)),
+        }
+    }
 }
 
-/// The next connection on any of `listeners` once `quotas` let one in (fewer than
-/// `max.connections` open, the creation rate under its maximum).
-async fn next_connection<'a>(
-    quotas: &ConnectionQuotas,
-    listeners: &'a [Served],
-) -> (std::io::Result<(TcpStream, SocketAddr)>, &'a Served) {
-    let waited = quotas.wait_for_slot().await;
+/// What [`Server::admit`] decided for a new connection.
+enum Admitted {
+    /// Over its address's connection rate: closed after this long, unread.
+    Throttled(Duration),
+    /// Counted, or refused by `max.connections.per.ip`.
+    Open(Result<ConnectionSlot, TooManyConnections>),
+}
+
+/// The next connection on `served` once `quotas` let one in there (fewer than
+/// `max.connections` open, and than the listener's own maximum; the creation rates under
+/// theirs). As Kafka's acceptor, it accepts first and then waits, holding the connection
+/// unread; the other listeners go on meanwhile.
+async fn next_connection(quotas: &ConnectionQuotas, served: &Served) -> std::io::Result<(TcpStream, SocketAddr)> {
+    let accepted = served.bound.socket.accept().await?;
+    let waited = quotas.wait_for_slot(&served.advertised.name).await;
     if waited != Waited::default() {
         debug!(
             ?waited,
+            listener = %served.advertised.name,
             "a connection waited for max.connections or max.connection.creation.rate"
         );
     }
-    accept(listeners).await
+    Ok(accepted)
 }
 
-/// The next connection on any of `listeners`, with the listener it came in on.
-async fn accept(listeners: &[Served]) -> (std::io::Result<(TcpStream, SocketAddr)>, &Served) {
+/// The output of the first of `futures` ready, with its index.
+async fn first_ready<F: Future + Unpin>(futures: &mut [F]) -> (F::Output, usize) {
     std::future::poll_fn(|cx| {
-        for served in listeners {
-            if let Poll::Ready(accepted) = served.bound.socket.poll_accept(cx) {
-                return Poll::Ready((accepted, served));
+        for (index, future) in futures.iter_mut().enumerate() {
+            if let Poll::Ready(output) = Pin::new(future).poll(cx) {
+                return Poll::Ready((output, index));
             }
         }
         Poll::Pending

@@ -679,6 +679,30 @@ fn emit_id_enum(out: &mut String, names: &KindNames, schemas: &[&Schema]) {
     writeln!(out, "            _ => None,\n        }}\n    }}\n}}\n").unwrap();
 }
 
+/// `throttle_time_ms_mut`: the top-level `throttle_time_ms` of the responses that have one,
+/// so a quota can set it whatever the API.
+fn throttle_time_accessor(out: &mut String, schemas: &[&Schema], enum_name: &str) {
+    writeln!(
+        out,
+        "    /// The response's `throttle_time_ms`, if its API has one.\n    \
+         pub fn throttle_time_ms_mut(&mut self) -> Option<&mut i32> {{\n        match self {{"
+    )
+    .unwrap();
+    for s in schemas {
+        let has = s
+            .messages
+            .iter()
+            .find(|m| m.role == Role::Response)
+            .is_some_and(|m| m.root.fields.iter().any(|f| f.name == "throttle_time_ms"));
+        let arm = match has {
+            true => "(m) => Some(&mut m.throttle_time_ms)",
+            false => "(_) => None",
+        };
+        writeln!(out, "            {enum_name}::{}{arm},", s.name).unwrap();
+    }
+    writeln!(out, "        }}\n    }}\n").unwrap();
+}
+
 /// The enum of every message playing `role` in `schemas`, decoded and encoded by id.
 fn emit_body_enum(out: &mut String, names: &KindNames, schemas: &[&Schema], role: Role, enum_name: &str, doc: &str) {
     let KindNames { id_enum, id_method, .. } = names;
@@ -740,6 +764,7 @@ fn emit_body_enum(out: &mut String, names: &KindNames, schemas: &[&Schema], role
         let doc = "/// Calls `f` with each error code in the response, nested ones included.";
         let head = format!("{doc}\n    pub fn error_codes(&self, f: &mut impl FnMut(i16))");
         delegate(out, &head, "error_codes(f)");
+        throttle_time_accessor(out, schemas, enum_name);
     }
     writeln!(out, "    /// A random body of `{id_method}`, valid at `version`.").unwrap();
     writeln!(out, "    #[cfg(feature = \"sample\")]").unwrap();

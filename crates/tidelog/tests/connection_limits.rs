@@ -1,12 +1,15 @@
 //! Connection limits with Kafka's semantics (ConnectionQuotas): a connection over
 //! `max.connections.per.ip` (or its address's override) is closed at once while the others
 //! go on; at `max.connections` the broker accepts nothing more until a connection closes;
-//! past `max.connection.creation.rate` new connections wait, and are then served.
+//! past `max.connection.creation.rate` new connections wait, and are then served; a
+//! listener at its own `listener.name.<l>.max.connections` holds its next connection while
+//! the other listeners serve.
 
 mod common;
 
 use common::raw::RawClient;
 use common::Broker;
+use tidelog_protocol::{ApiKey, RequestBody, ResponseBody};
 
 /// A connection the broker has accepted: its ApiVersions is answered.
 fn accepted(broker: &Broker) -> RawClient {
@@ -37,10 +40,10 @@ fn at_max_connections_nothing_more_is_accepted_until_one_closes() {
     let broker = Broker::start(&["--override", "max.connections=2"]);
     let first = accepted(&broker);
     let mut second = accepted(&broker);
-    broker.wait_for_line(&["max.connections reached"]);
-    // Connected (the kernel's backlog holds it), not accepted: its request waits.
+    // Accepted and held unread, as Kafka's acceptor holds it: its request waits.
     let mut third = broker.raw();
     let correlation_id = third.send(3, &tidelog_protocol::RequestBody::ApiVersions(Default::default()));
+    broker.wait_for_line(&["max.connections reached"]);
     drop(first);
     let answer = third.read_response(tidelog_protocol::ApiKey::ApiVersions, 3, correlation_id);
     assert!(matches!(answer, tidelog_protocol::ResponseBody::ApiVersions(_)));
@@ -56,4 +59,28 @@ fn past_max_connection_creation_rate_connections_wait_and_are_served() {
     for client in &mut clients {
         assert_eq!(client.metadata(None, false).brokers.len(), 1);
     }
+}
+
+#[test]
+fn a_listener_at_its_max_connections_holds_the_next_while_another_listener_serves() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("server.properties");
+    let properties = "listeners=PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:0\n\
+        listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT\n\
+        listener.name.internal.max.connections=1\n";
+    std::fs::write(&file, properties).expect("write the file");
+    let broker = Broker::start_from_file(&file);
+    let internal = broker.listener_addr("INTERNAL");
+    let mut first = RawClient::connect(internal);
+    assert!(!first.api_versions().api_keys.is_empty());
+    // Accepted and held unread, as Kafka's acceptor holds it: its request waits.
+    let mut second = RawClient::connect(internal);
+    let correlation_id = second.send(3, &RequestBody::ApiVersions(Default::default()));
+    broker.wait_for_line(&["listener.name.<l>.max.connections reached", "listener=INTERNAL"]);
+    // The other listener has no maximum of its own.
+    let mut outside = accepted(&broker);
+    drop(first);
+    let answer = second.read_response(ApiKey::ApiVersions, 3, correlation_id);
+    assert!(matches!(answer, ResponseBody::ApiVersions(_)));
+    assert_eq!(outside.metadata(None, false).brokers.len(), 1);
 }

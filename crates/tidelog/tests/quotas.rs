@@ -3,7 +3,11 @@
 //! `tidelog quotas` setting and showing them; a produce and a fetch over their client id's
 //! byte rate answered with `throttle_time_ms` (the produce still appended, the fetch
 //! empty); and librdkafka producers side by side, the one under a quota throttled and held
-//! far below the other, which the broker never throttles.
+//! far below the other, which the broker never throttles. A client over its
+//! `request_percentage` is throttled on any API; CreateTopics, DeleteTopics and
+//! CreatePartitions over a `controller_mutation_rate` are refused THROTTLING_QUOTA_EXCEEDED
+//! from their strict versions on and throttled before; connections over an address's
+//! `connection_creation_rate` are closed unanswered.
 
 mod common;
 
@@ -19,6 +23,10 @@ use rdkafka::{ClientContext, Statistics};
 use tidelog_protocol::messages::alter_client_quotas_request::{
     AlterClientQuotasRequest, EntityData, EntryData, OpData,
 };
+use tidelog_protocol::messages::create_partitions_request::{CreatePartitionsRequest, CreatePartitionsTopic};
+use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
+use tidelog_protocol::messages::create_topics_response::CreateTopicsResponse;
+use tidelog_protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use tidelog_protocol::messages::describe_client_quotas_request::{ComponentData, DescribeClientQuotasRequest};
 use tidelog_protocol::messages::describe_client_quotas_response::DescribeClientQuotasResponse;
 use tidelog_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
@@ -520,4 +528,138 @@ fn a_throttled_connection_handles_no_request_until_its_mute_ends() {
     };
     let partition = &held.responses[0].partition_responses[0];
     assert_eq!((partition.error_code, partition.base_offset), (0, 2), "{held:?}");
+}
+
+/// Sets `quota` on the raw client's client id with `tidelog quotas`.
+fn set_on_raw_client(broker: &Broker, quota: &str) {
+    let set = quotas_cli(broker, &["alter", "--client-id", RAW_CLIENT_ID, "--add", quota]);
+    assert!(set.success, "{}", set.stderr);
+}
+
+#[test]
+fn a_client_over_its_request_percentage_is_throttled_on_every_api() {
+    let broker = Broker::start(&[]);
+    let mut raw = broker.raw();
+    assert_eq!(raw.metadata(None, false).throttle_time_ms, 0);
+    // A share of one thread no request can stay under: any handling time is over it.
+    set_on_raw_client(&broker, "request_percentage=0.000001");
+    let metadata = raw.metadata(None, false);
+    let api_versions = raw.api_versions();
+    // Throttled for at most one quota window, as Kafka bounds a request time throttle.
+    for throttle in [metadata.throttle_time_ms, api_versions.throttle_time_ms] {
+        assert!((1..=1000).contains(&throttle), "{metadata:?} {api_versions:?}");
+    }
+    // The CLI, another client id, is not throttled: it sees the quota as set.
+    let shown = quotas_cli(&broker, &["describe"]);
+    assert!(shown.success, "{}", shown.stderr);
+    assert_eq!(
+        shown.stdout,
+        format!("client-id={RAW_CLIENT_ID}\trequest_percentage=0.000001\n")
+    );
+}
+
+fn create_topics(raw: &mut RawClient, version: i16, topics: &[(&str, i32)]) -> CreateTopicsResponse {
+    let request = CreateTopicsRequest {
+        topics: topics
+            .iter()
+            .map(|(name, partitions)| CreatableTopic {
+                name: name.to_string(),
+                num_partitions: *partitions,
+                replication_factor: 1,
+                ..Default::default()
+            })
+            .collect(),
+        timeout_ms: 10_000,
+        ..Default::default()
+    };
+    match raw.request(version, RequestBody::CreateTopics(request)) {
+        ResponseBody::CreateTopics(r) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn partition_mutations_over_the_controller_mutation_rate_are_refused_from_the_strict_versions_on() {
+    let broker = Broker::start(&[]);
+    let mut raw = broker.raw();
+    let (mut second, mut third, mut fourth) = (broker.raw(), broker.raw(), broker.raw());
+    // One partition a second: a bucket of 11 (11 windows of a second), full at first.
+    set_on_raw_client(&broker, "controller_mutation_rate=1");
+    // 6 and 6 partitions: the second takes the bucket below zero and still passes (strict
+    // quotas refuse only once it is empty); the third is refused, and the answer throttled.
+    let strict = create_topics(&mut raw, 6, &[("one", 6), ("two", 6), ("three", 1)]);
+    let outcome: Vec<(String, i16)> = strict.topics.iter().map(|t| (t.name.clone(), t.error_code)).collect();
+    let exceeded = ErrorCode::THROTTLING_QUOTA_EXCEEDED.0;
+    assert_eq!(
+        outcome,
+        [("one".into(), 0), ("two".into(), 0), ("three".into(), exceeded)],
+        "{strict:?}"
+    );
+    assert_eq!(
+        strict.topics[2].error_message.as_deref(),
+        Some("The throttling quota has been exceeded.")
+    );
+    assert!(strict.throttle_time_ms > 0, "{strict:?}");
+    // The first connection is muted until the bucket is back at zero; others of the same
+    // client id are not, and share its bucket. DeleteTopics v5 and CreatePartitions v3 are
+    // strict too: refused while it is below zero.
+    let delete = DeleteTopicsRequest {
+        topic_names: vec!["one".into()],
+        timeout_ms: 10_000,
+        ..Default::default()
+    };
+    let ResponseBody::DeleteTopics(deleted) = second.request(5, RequestBody::DeleteTopics(delete)) else {
+        panic!("a DeleteTopics response")
+    };
+    assert_eq!(deleted.responses[0].error_code, exceeded, "{deleted:?}");
+    let grow = CreatePartitionsRequest {
+        topics: vec![CreatePartitionsTopic {
+            name: "two".into(),
+            count: 7,
+            ..Default::default()
+        }],
+        timeout_ms: 10_000,
+        ..Default::default()
+    };
+    let ResponseBody::CreatePartitions(grown) = third.request(3, RequestBody::CreatePartitions(grow)) else {
+        panic!("a CreatePartitions response")
+    };
+    assert_eq!(grown.results[0].error_code, exceeded, "{grown:?}");
+    // Before v6 a client does not know the error: its topic is created, and it is throttled.
+    let permissive = create_topics(&mut fourth, 5, &[("four", 5)]);
+    assert_eq!(permissive.topics[0].error_code, 0, "{permissive:?}");
+    assert!(permissive.throttle_time_ms > 0, "{permissive:?}");
+    let metadata = raw.metadata(Some(&["one", "two", "three"]), false);
+    let found: Vec<(String, i16, usize)> = metadata
+        .topics
+        .iter()
+        .map(|t| (t.name.clone().unwrap_or_default(), t.error_code, t.partitions.len()))
+        .collect();
+    // "one" not deleted, "two" not grown, "three" not created.
+    let unknown = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0;
+    assert_eq!(
+        found,
+        [("one".into(), 0, 6), ("two".into(), 0, 6), ("three".into(), unknown, 0)]
+    );
+}
+
+#[test]
+fn connections_over_an_ip_connection_creation_rate_are_closed_unanswered() {
+    let broker = Broker::start(&[]);
+    // One connection a second from every address (the default ip entity), measured over
+    // at least 10 s: the first 10 at once are at the rate, the 11th is over it.
+    let set = quotas_cli(
+        &broker,
+        &["alter", "--ip-default", "--add", "connection_creation_rate=1"],
+    );
+    assert!(set.success, "{}", set.stderr);
+    let answered = |raw: &mut RawClient| {
+        raw.send(3, &RequestBody::ApiVersions(Default::default()));
+        raw.read_frame().is_some()
+    };
+    let outcomes: Vec<bool> = (0..12).map(|_| answered(&mut broker.raw())).collect();
+    let mut expected = vec![true; 10];
+    expected.extend([false, false]);
+    assert_eq!(outcomes, expected);
+    broker.wait_for_line(&["closing connection after a delay", "connection_creation_rate"]);
 }

@@ -9,7 +9,9 @@
 //!
 //! With no quota of a kind set, nothing is measured at all: one look at the configs.
 
+pub mod controller_mutation;
 pub mod rate;
+pub mod request_time;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -36,7 +38,7 @@ pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
 pub const CONNECTION_CREATION_RATE: &str = "connection_creation_rate";
 
 /// A sensor unused this long is dropped, as Kafka expires its quota sensors.
-const INACTIVE_SENSOR_MS: i64 = 60 * 60 * 1000;
+pub(crate) const INACTIVE_SENSOR_MS: i64 = 60 * 60 * 1000;
 
 /// The quota values set, by entity, as the metadata holds them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -176,14 +178,14 @@ impl ClientQuotaManager {
             .entry(quota.sensor.clone())
             .or_insert_with(|| SampledRate::new(self.window, now_ms));
         rate.record(value, now_ms);
-        let observed = rate.measure(now_ms);
-        if observed <= quota.bound {
-            return 0;
-        }
-        let throttle = (observed - quota.bound) / quota.bound * rate.window_size_ms(now_ms) as f64;
+        let throttle = rate.throttle_ms(quota.bound, now_ms);
         // Bounded by the quota's whole window span: a bound of 0 (or a tiny one) would
-        // otherwise mute the connection for i32::MAX ms, about 25 days.
-        let longest = self.window.samples as f64 * self.window.window_ms as f64;
+        // otherwise mute the connection for i32::MAX ms, about 25 days. A request time
+        // quota's by one window, as Kafka's `ClientRequestQuotaManager` bounds it.
+        let longest = match quota.sensor.key.as_str() {
+            REQUEST_PERCENTAGE => self.window.window_ms as f64,
+            _ => self.window.samples as f64 * self.window.window_ms as f64,
+        };
         throttle.round().min(longest) as i32
     }
 

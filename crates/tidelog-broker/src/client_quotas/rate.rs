@@ -68,6 +68,16 @@ impl SampledRate {
         total * 1000.0 / self.window_size_ms(now_ms) as f64
     }
 
+    /// How long, in ms, until the rate is back at `bound` if nothing more is recorded (Kafka's
+    /// `QuotaUtils.throttleTime`); 0 at or under it, infinite for a bound of 0.
+    pub fn throttle_ms(&mut self, bound: f64, now_ms: i64) -> f64 {
+        let observed = self.measure(now_ms);
+        match observed <= bound {
+            true => 0.0,
+            false => (observed - bound) / bound * self.window_size_ms(now_ms) as f64,
+        }
+    }
+
     /// The time the samples cover, at least `samples - 1` whole windows.
     pub fn window_size_ms(&mut self, now_ms: i64) -> i64 {
         self.forget_old(now_ms);

@@ -7,16 +7,28 @@ use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::authorizer::ResourceType;
 use crate::broker::{too_many_partitions, ApiError, Broker, MAX_NEW_PARTITIONS_PER_REQUEST};
+use crate::client_quotas::controller_mutation::MutationQuota;
 use crate::handlers::{Reply, RequestContext};
 
 /// The versions served, as ApiVersions advertises them: 0 to 3.
 pub const VERSIONS: RangeInclusive<i16> = 0..=3;
 
+/// The first version whose client knows THROTTLING_QUOTA_EXCEEDED (KIP-599).
+const STRICT_QUOTA_VERSION: i16 = 3;
+
 pub async fn handle(ctx: &RequestContext, request: CreatePartitionsRequest) -> Reply {
-    Reply::Now(ResponseBody::CreatePartitions(respond(ctx, request)))
+    let mut quota = ctx.broker.controller_mutations.quota_for(ctx, STRICT_QUOTA_VERSION);
+    let mut response = respond(ctx, request, &mut quota);
+    response.throttle_time_ms = quota.throttle(ctx);
+    Reply::Now(ResponseBody::CreatePartitions(response))
 }
 
-fn respond(ctx: &RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+/// The partitions added are charged to `quota`, topic by topic.
+fn respond(
+    ctx: &RequestContext,
+    request: CreatePartitionsRequest,
+    quota: &mut MutationQuota,
+) -> CreatePartitionsResponse {
     let broker = &ctx.broker;
     let node = broker.config.node_id;
     let too_many = new_partitions(broker, &request) > MAX_NEW_PARTITIONS_PER_REQUEST;
@@ -38,9 +50,11 @@ fn respond(ctx: &RequestContext, request: CreatePartitionsRequest) -> CreatePart
                     format!("Only broker {node} exists"),
                 ))
             } else {
-                broker
-                    .create_partitions(&topic.name, topic.count, request.validate_only)
-                    .map(|_| ())
+                charge(broker, quota, &topic.name, topic.count, request.validate_only).and_then(|()| {
+                    broker
+                        .create_partitions(&topic.name, topic.count, request.validate_only)
+                        .map(|_| ())
+                })
             };
             let (error_code, error_message) = match outcome {
                 Ok(()) => (0, None),
@@ -57,6 +71,22 @@ fn respond(ctx: &RequestContext, request: CreatePartitionsRequest) -> CreatePart
     CreatePartitionsResponse {
         results,
         ..Default::default()
+    }
+}
+
+/// Charges the partitions a topic would gain to the client's `controller_mutation_rate`;
+/// nothing for a validation, or for a count that adds none (refused anyway).
+fn charge(
+    broker: &Broker,
+    quota: &mut MutationQuota,
+    name: &str,
+    count: i32,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    let current = broker.metadata.image().topic(name).map(|t| t.partitions);
+    match current {
+        Some(current) if !validate_only && count > current => quota.record(i64::from(count - current)),
+        _ => Ok(()),
     }
 }
 

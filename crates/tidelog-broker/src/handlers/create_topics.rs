@@ -12,6 +12,7 @@ use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::authorizer::ResourceType;
 use crate::broker::{too_many_partitions, ApiError, Broker, NewTopic, MAX_NEW_PARTITIONS_PER_REQUEST};
+use crate::client_quotas::controller_mutation::MutationQuota;
 use crate::handlers::{Reply, RequestContext};
 use crate::metadata::TopicMeta;
 use crate::topic_config;
@@ -19,18 +20,26 @@ use crate::topic_config;
 /// The versions served, as ApiVersions advertises them: 2 to 7.
 pub const VERSIONS: RangeInclusive<i16> = 2..=7;
 
+/// The first version whose client knows THROTTLING_QUOTA_EXCEEDED (KIP-599).
+const STRICT_QUOTA_VERSION: i16 = 6;
+
 pub async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> Reply {
     let cluster = ctx.authorize_cluster();
     let may_create = |name: &str| cluster || ctx.authorize(ResourceType::Topic, name);
-    Reply::Now(ResponseBody::CreateTopics(respond(&ctx.broker, request, may_create)))
+    let mut quota = ctx.broker.controller_mutations.quota_for(ctx, STRICT_QUOTA_VERSION);
+    let mut response = respond(&ctx.broker, request, may_create, &mut quota);
+    response.throttle_time_ms = quota.throttle(ctx);
+    Reply::Now(ResponseBody::CreateTopics(response))
 }
 
 /// `may_create` says whether the principal may create a topic of that name (CREATE on the
-/// cluster or the topic); the others are refused TOPIC_AUTHORIZATION_FAILED.
-pub(crate) fn respond(
+/// cluster or the topic); the others are refused TOPIC_AUTHORIZATION_FAILED. The topics
+/// created are charged to `quota`, in request order.
+fn respond(
     broker: &Broker,
     request: CreateTopicsRequest,
     may_create: impl Fn(&str) -> bool,
+    quota: &mut MutationQuota,
 ) -> CreateTopicsResponse {
     let new_partitions: i64 = request.topics.iter().map(|t| requested_partitions(broker, t)).sum();
     if new_partitions > MAX_NEW_PARTITIONS_PER_REQUEST {
@@ -65,7 +74,7 @@ pub(crate) fn respond(
                 format!("Duplicate topic name {name} in request"),
             ))
         } else {
-            new_topic(broker, topic)
+            new_topic(broker, topic).and_then(|topic| charge(broker, quota, topic, request.validate_only))
         };
         match entry {
             Ok(topic) => {
@@ -93,6 +102,25 @@ pub(crate) fn respond(
         topics,
         ..Default::default()
     }
+}
+
+/// Charges a topic about to be created to the client's `controller_mutation_rate`, as
+/// Kafka does once a topic is otherwise valid: not one that exists already (refused
+/// anyway), nor a validation, which creates nothing.
+fn charge(
+    broker: &Broker,
+    quota: &mut MutationQuota,
+    topic: NewTopic,
+    validate_only: bool,
+) -> Result<NewTopic, ApiError> {
+    if validate_only || broker.metadata.image().topic(&topic.name).is_some() {
+        return Ok(topic);
+    }
+    let partitions = match topic.partitions {
+        -1 => broker.config.num_partitions,
+        n => n,
+    };
+    quota.record(i64::from(partitions)).map(|()| topic)
 }
 
 /// The partitions a topic entry asks for, counted as Kafka counts them for the limit.

@@ -11,7 +11,8 @@
 //! lasts --warm-up seconds (the quota's window span) more than --duration, and the rates
 //! are measured after it; the throttled producer's rate over its first --duration seconds,
 //! burst included, is shown too. Rates count what was acknowledged; what is still queued
-//! when a run ends is dropped.
+//! when a run ends is dropped. --quota-window-num sets the broker's `quota.window.num`:
+//! fewer samples, smaller bursts (the warm-up follows it).
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -40,10 +41,13 @@ pub struct QuotaArgs {
     /// Seconds each rate is measured over.
     #[arg(long, default_value_t = 20.0)]
     duration: f64,
-    /// Seconds each run lasts before its rate is measured: the quota's window span
-    /// (`quota.window.num` × `quota.window.size.seconds`).
-    #[arg(long, default_value_t = 11.0)]
-    warm_up: f64,
+    /// Seconds each run lasts before its rate is measured; by default the quota's window
+    /// span (`quota.window.num` × `quota.window.size.seconds` of 1 s).
+    #[arg(long)]
+    warm_up: Option<f64>,
+    /// The broker's `quota.window.num` (Kafka's default: 11 samples of a second).
+    #[arg(long, default_value_t = 11)]
+    quota_window_num: u32,
     #[command(flatten)]
     broker: OwnBroker,
 }
@@ -59,14 +63,21 @@ const QUEUE_RECORDS: &str = "20000";
 pub fn run(args: &QuotaArgs) -> Result<(), Failure> {
     let exe = args.broker.exe()?;
     // The run alone, then the two producers side by side.
-    let written = 3.0 * args.offered_mb * 1e6 * (args.warm_up + args.duration) * LOG_OVERHEAD;
+    let written = 3.0 * args.offered_mb * 1e6 * (args.warm_up() + args.duration) * LOG_OVERHEAD;
     args.broker
         .in_work_dir(written, |work| quota(args, &exe, work))?
         .print()
 }
 
+impl QuotaArgs {
+    fn warm_up(&self) -> f64 {
+        self.warm_up.unwrap_or(f64::from(self.quota_window_num))
+    }
+}
+
 fn quota(args: &QuotaArgs, exe: &Path, work: &Path) -> Result<Table, String> {
-    let (broker, _) = BrokerProcess::start(exe, &work.join("quota"))?;
+    let window_num = format!("quota.window.num={}", args.quota_window_num);
+    let (broker, _) = BrokerProcess::start_with(exe, &work.join("quota"), &["--override", &window_num])?;
     let bootstrap = broker.addr.to_string();
     ensure_topic(&bootstrap, TOPIC, 1)?;
     set_quota(&bootstrap, args.quota_mb * 1e6)?;
@@ -106,7 +117,7 @@ fn quota(args: &QuotaArgs, exe: &Path, work: &Path) -> Result<Table, String> {
     table.add(
         &format!(
             "producer offering {offered} MB/s under a {quota} MB/s producer_byte_rate quota, after {} s",
-            args.warm_up
+            args.warm_up()
         ),
         &held,
         Some((&format!("within 10% of {quota} MB/s"), within)),
@@ -193,7 +204,7 @@ fn paced(bootstrap: &str, client_id: &str, args: &QuotaArgs) -> Result<Marks, St
     // The warm-up's record was acknowledged before the clock started.
     let acknowledged = || (Instant::now(), producer.context().delivered.load(Ordering::Relaxed) - 1);
     let records_per_s = args.offered_mb * 1e6 / RECORD_SIZE as f64;
-    let warm = Duration::from_secs_f64(args.warm_up);
+    let warm = Duration::from_secs_f64(args.warm_up());
     let first = Duration::from_secs_f64(args.duration);
     let end = warm + first;
     let started = Instant::now();
