@@ -1,7 +1,8 @@
 //! Three `tidelog serve` processes as one metadata quorum (issue 12, docs/design/quorum.md
 //! S8): they elect a leader over their controller listeners, only the leader takes a
 //! metadata change, a kill -9 of the leader elects another that goes on from every
-//! committed change, the old leader comes back as a follower and catches up, and the three
+//! committed change, the old leader comes back as a follower and catches up (from the
+//! leader's snapshot: every voter snapshots after each change here), and the three
 //! `__cluster_metadata-0` logs hold the same batches byte for byte.
 //!
 //! Brokers do not follow the log yet and partitions are not spread (S6, S9-S13), so the
@@ -27,6 +28,9 @@ use tidelog_protocol::messages::describe_quorum_response::PartitionData as Quoru
 use tidelog_protocol::messages::tidelog_quorum_vote_request::{RaftVote, TidelogQuorumVoteRequest};
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
+/// The snapshot a format writes, holding the voters only.
+const BOOTSTRAP_CHECKPOINT: &str = "00000000000000000000-0000000000.checkpoint";
+
 /// A cluster id, as `kafka-storage.sh random-uuid` prints one.
 const CLUSTER_ID: &str = "q3Wq3Wq3Wq3Wq3Wq3Wq3Ww";
 
@@ -51,7 +55,8 @@ fn write_config(dir: &Path, id: usize, ports: &[u16]) -> std::path::PathBuf {
          listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{}\n\
          controller.listener.names=CONTROLLER\n\
          listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-         controller.quorum.voters={}",
+         controller.quorum.voters={}\n\
+         metadata.log.max.record.bytes.between.snapshots=1",
         ports[id - 1],
         voters.join(",")
     )
@@ -271,25 +276,63 @@ fn three_voters_elect_fail_over_and_keep_identical_metadata_logs() {
         (returned.log_end_offset >= now.high_watermark).then_some(now.high_watermark)
     });
 
+    // Each voter snapshots its own log (here after every change, the followers within a
+    // second of appending)...
+    for node in &nodes {
+        wait_until("every voter snapshots", || {
+            checkpoints(node)
+                .iter()
+                .any(|c| c != BOOTSTRAP_CHECKPOINT)
+                .then_some(())
+        });
+    }
     for node in &mut nodes {
         node.stop();
     }
+    // ...and the three logs hold the same batches wherever two hold one; each reaches the
+    // high watermark (a voter that installed the leader's snapshot starts after it).
     let logs: Vec<BTreeMap<i64, Vec<u8>>> = nodes.iter().map(metadata_batches).collect();
-    let last = logs[second_at].keys().next_back().copied().unwrap();
-    assert!(last + 1 >= committed, "the leader's log holds what it committed");
     for (i, log) in logs.iter().enumerate() {
-        for (offset, batch) in log.range(..committed) {
-            assert_eq!(
-                Some(batch),
-                logs[second_at].get(offset),
-                "node {} and the leader differ at offset {offset}",
-                i + 1
-            );
+        let batches_end = log.keys().next_back().map_or(0, |last| last + 1);
+        let snapshot_end = checkpoints(&nodes[i])
+            .iter()
+            .map(|c| checkpoint_end(c))
+            .max()
+            .unwrap_or(0);
+        let end = batches_end.max(snapshot_end);
+        assert!(end >= committed, "node {} holds up to {end}, not {committed}", i + 1);
+        for (j, other) in logs.iter().enumerate().skip(i + 1) {
+            for (offset, batch) in log.iter().filter(|(o, _)| other.contains_key(o)) {
+                assert!(
+                    batch == &other[offset],
+                    "nodes {} and {} differ at {offset}",
+                    i + 1,
+                    j + 1
+                );
+            }
         }
-        assert!(
-            log.range(..committed).count() == logs[second_at].range(..committed).count(),
-            "node {} holds every committed batch",
-            i + 1
-        );
     }
+    let survivor = (0..3).find(|&i| i != leader_at && i != second_at).unwrap();
+    let shared = logs[second_at]
+        .keys()
+        .filter(|o| logs[survivor].contains_key(o))
+        .count();
+    assert!(shared > 0, "the two voters that stayed up share batches");
+}
+
+/// The end offset a `.checkpoint` file's name gives (`<end offset>-<epoch>.checkpoint`).
+fn checkpoint_end(name: &str) -> i64 {
+    name.split('-').next().unwrap().parse().unwrap()
+}
+
+/// The snapshot files of a node's metadata log, the bootstrap one included.
+fn checkpoints(broker: &Broker) -> Vec<String> {
+    let dir = broker.data_dir().join("__cluster_metadata-0");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".checkpoint"))
+        .collect();
+    names.sort();
+    names
 }

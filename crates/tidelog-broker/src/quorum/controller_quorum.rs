@@ -64,16 +64,47 @@ pub struct Quorum {
     raft: Raft<TypeConfig>,
     node_id: NodeId,
     image: ImageHandle,
-    /// Bytes of entries the log store appended, and how many of them a snapshot covers.
-    appended_bytes: Arc<AtomicU64>,
+    snapshots: Arc<SnapshotSchedule>,
     /// Where a proposal announces its entries, so that they share one fsync: only in a
     /// quorum of one (see `Announced`).
     announced: Option<Announced>,
     /// One proposal at a time: an entry's fsync may be left to the last entry of its own
     /// change only if no other change's entries are announced meanwhile.
     proposing: Mutex<()>,
-    snapshot_at: AtomicU64,
-    snapshot_bytes: u64,
+}
+
+/// When this node snapshots its metadata: once Kafka's
+/// `metadata.log.max.record.bytes.between.snapshots` of entries follow the last snapshot,
+/// and no metadata transaction is open (a snapshot holds none). Each voter snapshots its own
+/// log, the leader after a change, the others as they append what it sends.
+struct SnapshotSchedule {
+    raft: Raft<TypeConfig>,
+    image: ImageHandle,
+    /// Bytes of entries the log store appended, and how many of them a snapshot covers.
+    appended_bytes: Arc<AtomicU64>,
+    at: AtomicU64,
+    bytes: u64,
+}
+
+/// How often a voter of several checks whether a snapshot is due.
+const SNAPSHOT_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+impl SnapshotSchedule {
+    /// Asks openraft for a snapshot, on `runtime`, if one is due.
+    fn trigger_if_due(&self, runtime: &tokio::runtime::Handle) {
+        let appended = self.appended_bytes.load(Ordering::Acquire);
+        let since = appended.saturating_sub(self.at.load(Ordering::Acquire));
+        if since < self.bytes || self.image.open_transaction().is_some() {
+            return;
+        }
+        self.at.store(appended, Ordering::Release);
+        let raft = self.raft.clone();
+        runtime.spawn(async move {
+            if let Err(e) = raft.trigger().snapshot().await {
+                tracing::warn!(error = %e, "cannot snapshot the metadata log");
+            }
+        });
+    }
 }
 
 impl Quorum {
@@ -139,20 +170,33 @@ impl Quorum {
             }
         }
         .map_err(|e| start_err(&e))?;
+        let snapshots = Arc::new(SnapshotSchedule {
+            raft: raft.clone(),
+            image: image.clone(),
+            appended_bytes,
+            at: AtomicU64::new(0),
+            bytes: settings.snapshot_bytes,
+        });
         let quorum = Quorum {
             runtime: Some(runtime),
             raft,
             node_id,
             image,
-            appended_bytes,
+            snapshots,
             announced: peers.is_none().then_some(announced),
             proposing: Mutex::default(),
-            snapshot_at: AtomicU64::new(0),
-            snapshot_bytes: settings.snapshot_bytes,
         };
         if let Some(peers) = peers {
             quorum.serve_controller_listener(peers)?;
             quorum.join(peers)?;
+            let snapshots = Arc::clone(&quorum.snapshots);
+            let runtime = quorum.runtime().handle().clone();
+            quorum.runtime().spawn(async move {
+                loop {
+                    tokio::time::sleep(SNAPSHOT_CHECK_EVERY).await;
+                    snapshots.trigger_if_due(&runtime);
+                }
+            });
             return Ok(quorum);
         }
         // From the Raft state itself: the metrics that report it are updated asynchronously.
@@ -332,25 +376,8 @@ impl Quorum {
             }
             outcome
         })?;
-        self.snapshot_if_due();
+        self.snapshots.trigger_if_due(self.runtime().handle());
         Ok(last.map_or(-1, |index| index as i64))
-    }
-
-    /// Asks for a snapshot once enough bytes follow the last one, and no metadata
-    /// transaction is open (a snapshot holds none).
-    fn snapshot_if_due(&self) {
-        let appended = self.appended_bytes.load(Ordering::Acquire);
-        let since = appended.saturating_sub(self.snapshot_at.load(Ordering::Acquire));
-        if since < self.snapshot_bytes || self.image.open_transaction().is_some() {
-            return;
-        }
-        self.snapshot_at.store(appended, Ordering::Release);
-        let raft = self.raft.clone();
-        self.runtime().spawn(async move {
-            if let Err(e) = raft.trigger().snapshot().await {
-                tracing::warn!(error = %e, "cannot snapshot the metadata log");
-            }
-        });
     }
 
     /// Reads the image of every committed entry.
