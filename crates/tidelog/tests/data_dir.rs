@@ -255,3 +255,49 @@ fn format_sets_the_cluster_id_a_start_keeps_and_never_formats_twice() {
     let identity = std::fs::read_to_string(data.join("meta.properties")).unwrap();
     assert!(identity.contains(&format!("cluster.id={CLUSTER_ID}")), "{identity}");
 }
+
+/// A data directory whose metadata log has other voters than `controller.quorum.voters`
+/// names (here a one-node directory configured into a quorum of three) is refused with both
+/// lists named, and nothing changes: voters change only through KIP-853, not here yet.
+#[test]
+fn a_voter_list_that_disagrees_with_the_metadata_log_is_refused_unchanged() {
+    let mut broker = Broker::start(&[]);
+    broker.stop();
+    let dir = broker.data_dir();
+    let before = snapshot(dir);
+    let ports: Vec<u16> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|s| s.local_addr().unwrap().port())
+        .collect();
+    let voters = format!(
+        "controller.quorum.voters=1@127.0.0.1:{},2@127.0.0.1:{},3@127.0.0.1:{}",
+        ports[0], ports[1], ports[2]
+    );
+    let listeners = format!("PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{}", ports[0]);
+    let (status, log) = serve_dir_expecting_exit(
+        dir,
+        "",
+        &[
+            "--listeners",
+            &listeners,
+            "--override",
+            "controller.listener.names=CONTROLLER",
+            "--override",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "--override",
+            "process.roles=broker,controller",
+            "--override",
+            &voters,
+        ],
+    );
+    assert!(!status.success(), "the start was refused; log:\n{log}");
+    assert!(
+        log.contains(&format!("controller.quorum.voters names 1@127.0.0.1:{}", ports[0]))
+            && log.contains("but the metadata log's voters are 1@")
+            && log.contains("KIP-853"),
+        "the refusal names both voter lists; log:\n{log}"
+    );
+    assert!(snapshot(dir) == before, "no file changed");
+}

@@ -42,8 +42,25 @@ pub enum QuorumError {
     SeveralVoters(usize),
     #[error("a metadata change was not committed: {0}")]
     NotCommitted(String),
+    #[error(
+        "controller.quorum.voters names {configured}, but the metadata log's voters are {logged}: \
+         changing the voters of an existing quorum needs KIP-853's AddRaftVoter and RemoveRaftVoter, \
+         which Tidelog does not have yet; nothing was changed"
+    )]
+    VotersDiffer { configured: String, logged: String },
     #[error("this node does not lead the metadata quorum (its leader is {leader:?})")]
     NotLeader { leader: Option<NodeId> },
+}
+
+/// Voters as `controller.quorum.voters` writes them: `id@host:port`, by node id.
+fn voters_text(voters: &[(NodeId, VoterNode)]) -> String {
+    let mut voters: Vec<&(NodeId, VoterNode)> = voters.iter().collect();
+    voters.sort_by_key(|(id, _)| *id);
+    let voter = |(id, node): &&(NodeId, VoterNode)| match node.endpoints.first() {
+        Some(e) => format!("{id}@{}:{}", e.host, e.port),
+        None => id.to_string(),
+    };
+    voters.iter().map(voter).collect::<Vec<_>>().join(",")
 }
 
 /// The other voters of a quorum of several, and how to reach them.
@@ -140,10 +157,10 @@ impl Quorum {
             // Entries a snapshot holds are handed to the log store at once, which keeps them
             // as Kafka's retention settings say.
             max_in_snapshot_log_to_keep: 0,
-            // Alone: no timer runs before the voters are checked, so a refused start writes
-            // nothing. With others: Kafka's `controller.quorum.election.timeout.ms` (1000),
-            // and heartbeats well within it.
-            enable_tick: peers.is_some(),
+            // No timer runs before the voters are checked, so a refused start writes
+            // nothing. Kafka's `controller.quorum.election.timeout.ms` (1000), and heartbeats
+            // well within it, for a quorum of several.
+            enable_tick: false,
             heartbeat_interval: 200,
             election_timeout_min: 1000,
             election_timeout_max: 2000,
@@ -186,7 +203,31 @@ impl Quorum {
             announced: peers.is_none().then_some(announced),
             proposing: Mutex::default(),
         };
+        // From the Raft state itself: the metrics that report it are updated asynchronously.
+        let raft = quorum.raft.clone();
+        let logged = run(quorum.runtime(), async move {
+            raft.with_raft_state(|state| {
+                let membership = state.membership_state.effective().membership();
+                let voters: Vec<(NodeId, VoterNode)> = membership
+                    .voter_ids()
+                    .map(|id| (id, membership.get_node(&id).cloned().unwrap_or_default()))
+                    .collect();
+                voters
+            })
+            .await
+        })
+        .map_err(|e| start_err(&e))?;
         if let Some(peers) = peers {
+            // A pristine log has no voters yet: `join` gives it the configured ones.
+            let mut configured = peers.voters.clone();
+            configured.sort_by_key(|(id, _)| *id);
+            if !logged.is_empty() && logged != configured {
+                return Err(QuorumError::VotersDiffer {
+                    configured: voters_text(&peers.voters),
+                    logged: voters_text(&logged),
+                });
+            }
+            quorum.raft.runtime_config().tick(true);
             quorum.serve_controller_listener(peers)?;
             quorum.join(peers)?;
             let snapshots = Arc::clone(&quorum.snapshots);
@@ -199,15 +240,8 @@ impl Quorum {
             });
             return Ok(quorum);
         }
-        // From the Raft state itself: the metrics that report it are updated asynchronously.
-        let raft = quorum.raft.clone();
-        let voters = run(quorum.runtime(), async move {
-            raft.with_raft_state(|state| state.membership_state.effective().voter_ids().count())
-                .await
-        })
-        .map_err(|e| start_err(&e))?;
-        if voters > 1 {
-            return Err(QuorumError::SeveralVoters(voters));
+        if logged.len() > 1 {
+            return Err(QuorumError::SeveralVoters(logged.len()));
         }
         quorum.raft.runtime_config().tick(true);
         quorum.lead()?;
