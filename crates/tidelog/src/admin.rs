@@ -38,6 +38,8 @@ use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use tidelog_protocol::messages::describe_groups_response::DescribeGroupsResponse;
 use tidelog_protocol::messages::describe_log_dirs_request::DescribeLogDirsRequest;
 use tidelog_protocol::messages::describe_log_dirs_response::DescribeLogDirsResponse;
+use tidelog_protocol::messages::describe_quorum_request::DescribeQuorumRequest;
+use tidelog_protocol::messages::describe_quorum_response::DescribeQuorumResponse;
 use tidelog_protocol::messages::describe_user_scram_credentials_request::DescribeUserScramCredentialsRequest;
 use tidelog_protocol::messages::describe_user_scram_credentials_response::DescribeUserScramCredentialsResponse;
 use tidelog_protocol::messages::incremental_alter_configs_request::IncrementalAlterConfigsRequest;
@@ -119,6 +121,8 @@ calls! {
     DeleteAcls(DeleteAclsRequest) -> DeleteAclsResponse, oldest 1;
     DescribeClientQuotas(DescribeClientQuotasRequest) -> DescribeClientQuotasResponse, oldest 0;
     AlterClientQuotas(AlterClientQuotasRequest) -> AlterClientQuotasResponse, oldest 0;
+    // v2: the voters' endpoints (KIP-853).
+    DescribeQuorum(DescribeQuorumRequest) -> DescribeQuorumResponse, oldest 2;
 }
 
 pub struct AdminClient {

@@ -11,6 +11,7 @@ mod interrupt;
 mod metrics;
 mod output;
 mod progress;
+mod quorum;
 mod quotas;
 mod serve;
 mod topics;
@@ -65,6 +66,9 @@ enum Command {
     Acls(acls::AclsArgs),
     /// Describe and alter client quotas (byte rates by user, client id or both).
     Quotas(quotas::QuotasArgs),
+    /// Describe the metadata quorum: its leader, epoch, high watermark and voters, as
+    /// `kafka-metadata-quorum describe` does.
+    Quorum(quorum::QuorumArgs),
     /// Send each line of standard input to a topic as a record.
     Produce(console::ProduceArgs),
     /// Print a topic's records, a line each.
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
         Command::Users(args) => users::run(args, bootstrap),
         Command::Acls(args) => acls::run(args, bootstrap),
         Command::Quotas(args) => quotas::run(args, bootstrap),
+        Command::Quorum(args) => quorum::run(args, bootstrap),
         Command::Produce(args) => console::produce(args, bootstrap).map_err(Failure::from),
         Command::Consume(args) => console::consume(args, bootstrap),
         Command::Bench(args) => bench::run(args, bootstrap),

@@ -249,6 +249,48 @@ fn three_voters_elect_fail_over_and_keep_identical_metadata_logs() {
     too_large.assert_closed();
     assert_eq!(leader_among(&nodes, None, 0).1.leader_epoch, epoch, "nothing changed");
 
+    // `tidelog quorum` finds the leader among the addresses it is given, as
+    // `kafka-metadata-quorum describe` shows the quorum.
+    let bootstrap: Vec<String> = nodes.iter().map(Broker::bootstrap).collect();
+    let quorum = |args: &[&str]| {
+        let output = common::cli::tidelog_command()
+            .arg("quorum")
+            .args(args)
+            .args(["--bootstrap-server", &bootstrap.join(",")])
+            .output()
+            .expect("run tidelog quorum");
+        common::cli::Run::of(output)
+    };
+    let status = quorum(&[]);
+    assert!(status.success, "{}", status.stderr);
+    assert!(
+        status
+            .stdout
+            .starts_with(&format!("LeaderId:\t{leader}\nLeaderEpoch:\t{epoch}\n")),
+        "{}",
+        status.stdout
+    );
+    let replication = quorum(&["--replication"]);
+    assert!(replication.success, "{}", replication.stderr);
+    let roles: Vec<(String, String)> = replication
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            (fields[0].to_string(), fields[3].to_string())
+        })
+        .collect();
+    let expected: Vec<(String, String)> = (1..=3)
+        .map(|id| {
+            (
+                id.to_string(),
+                if id == leader { "Leader" } else { "Follower" }.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(roles, expected, "{}", replication.stdout);
+
     // Only the leader takes a change; a follower sends the client to the controller.
     assert_eq!(
         create_topic(&nodes[follower_at], "on-a-follower"),
