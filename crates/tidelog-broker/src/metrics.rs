@@ -23,6 +23,7 @@ use tidelog_protocol::{ApiKey, ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
 use crate::coordinator::group;
+use crate::quorum::QuorumStatus;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApiLabels {
@@ -584,11 +585,59 @@ impl Collector for Scraped {
         encode_family(e, "log_file_opens", opens_help, None, &file_opens)?;
         let lag_help = "High watermark minus the group's committed offset, per partition.";
         encode_family(e, "consumer_group_lag", lag_help, None, &lag)?;
+        encode_quorum(e, &self.broker.metadata.quorum_status())?;
         if let Some(process) = process {
             process.encode(e)?;
         }
         Ok(())
     }
+}
+
+/// The metadata quorum as this node sees it, as Kafka's `raft-metrics` show it
+/// (current-leader, current-epoch, high-watermark, log-end-offset, current-state).
+fn encode_quorum(e: &mut DescriptorEncoder, status: &QuorumStatus) -> Result<(), std::fmt::Error> {
+    let gauge = |value: i64| {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(value);
+        gauge
+    };
+    let leader = gauge(status.leader.map_or(-1, |id| id as i64));
+    encode_family(
+        e,
+        "quorum_leader",
+        "The metadata quorum's leader's node id; -1 if none is known.",
+        None,
+        &leader,
+    )?;
+    let epoch = gauge(status.epoch as i64);
+    encode_family(
+        e,
+        "quorum_epoch",
+        "The metadata quorum's epoch (Raft term).",
+        None,
+        &epoch,
+    )?;
+    let committed = gauge(status.committed_offset.map_or(0, |o| o as i64 + 1));
+    let committed_help =
+        "The metadata log's high watermark as this node applied it: the offset after the last committed record.";
+    encode_family(e, "quorum_high_watermark", committed_help, None, &committed)?;
+    let log_end = gauge(status.last_offset.map_or(0, |o| o as i64 + 1));
+    encode_family(
+        e,
+        "quorum_log_end_offset",
+        "The offset after this node's last metadata record.",
+        None,
+        &log_end,
+    )?;
+    let leads = gauge(i64::from(status.role == "Leader"));
+    encode_family(
+        e,
+        "quorum_leader_is_self",
+        "1 when this node leads the metadata quorum.",
+        None,
+        &leads,
+    )?;
+    Ok(())
 }
 
 fn encode_family(

@@ -291,6 +291,25 @@ fn three_voters_elect_fail_over_and_keep_identical_metadata_logs() {
         .collect();
     assert_eq!(roles, expected, "{}", replication.stdout);
 
+    // Each node's /metrics shows the quorum as it sees it (Kafka's raft-metrics).
+    let series = |broker: &Broker, name: &str| -> String {
+        let scraped = broker.scrape();
+        let line = scraped.lines().find(|l| l.starts_with(&format!("{name} ")));
+        line.unwrap_or_else(|| panic!("no {name} in:\n{scraped}")).to_string()
+    };
+    assert_eq!(
+        series(&nodes[leader_at], "tidelog_quorum_leader_is_self"),
+        "tidelog_quorum_leader_is_self 1"
+    );
+    assert_eq!(
+        series(&nodes[follower_at], "tidelog_quorum_leader_is_self"),
+        "tidelog_quorum_leader_is_self 0"
+    );
+    assert_eq!(
+        series(&nodes[leader_at], "tidelog_quorum_leader"),
+        format!("tidelog_quorum_leader {leader}")
+    );
+
     // Only the leader takes a change; a follower sends the client to the controller.
     assert_eq!(
         create_topic(&nodes[follower_at], "on-a-follower"),
