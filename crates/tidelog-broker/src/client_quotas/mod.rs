@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::clock::now_ms;
 
-pub use self::rate::{QuotaWindow, SampledRate};
+pub use self::rate::{BurstBucket, QuotaWindow, SampledRate};
 
 /// A quota entity: entity type (`user`, `client-id`, `ip`) to name, `None` for the type's
 /// default entity, as the metadata image keeps it.
@@ -155,7 +155,14 @@ pub struct SensorKey {
 /// The measured rates of the clients under quota.
 pub struct ClientQuotaManager {
     window: QuotaWindow,
-    sensors: Mutex<HashMap<SensorKey, SampledRate>>,
+    sensors: Mutex<HashMap<SensorKey, Sensor>>,
+}
+
+/// One client's measure of one quota: Kafka's windowed rate, and for a producer byte rate
+/// the bucket that bounds bursts (see [`BurstBucket`]).
+struct Sensor {
+    rate: SampledRate,
+    burst: BurstBucket,
 }
 
 impl ClientQuotaManager {
@@ -172,13 +179,20 @@ impl ClientQuotaManager {
     pub fn record(&self, quota: &RequestQuota, value: f64, now_ms: i64) -> i32 {
         let mut sensors = self.sensors.lock().unwrap_or_else(|e| e.into_inner());
         if !sensors.contains_key(&quota.sensor) {
-            sensors.retain(|_, rate| now_ms - rate.last_window_ms() < INACTIVE_SENSOR_MS);
+            sensors.retain(|_, sensor| now_ms - sensor.rate.last_window_ms() < INACTIVE_SENSOR_MS);
         }
-        let rate = sensors
-            .entry(quota.sensor.clone())
-            .or_insert_with(|| SampledRate::new(self.window, now_ms));
-        rate.record(value, now_ms);
-        let throttle = rate.throttle_ms(quota.bound, now_ms);
+        let sensor = sensors.entry(quota.sensor.clone()).or_insert_with(|| Sensor {
+            rate: SampledRate::new(self.window, now_ms),
+            burst: BurstBucket::default(),
+        });
+        sensor.rate.record(value, now_ms);
+        let mut throttle = sensor.rate.throttle_ms(quota.bound, now_ms);
+        // A producer's only: a fetch over its quota is answered empty, so a bucket smaller
+        // than the largest fetch allowed (`max_in_window`) would never let one through.
+        if quota.sensor.key == PRODUCER_BYTE_RATE {
+            let burst = sensor.burst.take(value, quota.bound, self.window.window_ms, now_ms);
+            throttle = throttle.max(burst);
+        }
         // Bounded by the quota's whole window span: a bound of 0 (or a tiny one) would
         // otherwise mute the connection for i32::MAX ms, about 25 days. A request time
         // quota's by one window, as Kafka's `ClientRequestQuotaManager` bounds it.
@@ -192,13 +206,14 @@ impl ClientQuotaManager {
     /// Takes back `value` recorded at `now_ms` (a throttled fetch returns nothing, so what
     /// it would have returned does not count).
     pub fn unrecord(&self, quota: &RequestQuota, value: f64, now_ms: i64) {
-        if let Some(rate) = self
+        if let Some(sensor) = self
             .sensors
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get_mut(&quota.sensor)
         {
-            rate.record(-value, now_ms);
+            sensor.rate.record(-value, now_ms);
+            sensor.burst.give_back(value);
         }
     }
 
@@ -335,14 +350,20 @@ mod tests {
         let configs = configs(&[(entity_of(None, Some(Some("app"))), 1000.0)]);
         let manager = ClientQuotaManager::new(QuotaWindow::default());
         let app = quota(&configs, "app").expect("a quota");
-        // 10 s of samples at least: 10000 bytes is the quota's worth.
-        assert_eq!(manager.record(&app, 10_000.0, 0), 0);
-        // 20000 over 10 s: 2000 a second, twice the quota: 10 s more to be back at it.
-        assert_eq!(manager.record(&app, 10_000.0, 0), 10_000);
+        // 10 s of samples at least: 10000 bytes is the windowed rate's worth, but nine
+        // windows more than the burst bucket holds: 9 s to be back at the quota.
+        assert_eq!(manager.record(&app, 10_000.0, 0), 9_000);
+        // 19 s to be back at it by the bucket, 10 s by the rate: bounded by the windows' span.
+        assert_eq!(manager.record(&app, 10_000.0, 0), 11_000);
         // Another client id has no quota.
         assert!(quota(&configs, "other").is_none());
         manager.unrecord(&app, 10_000.0, 0);
+        manager.unrecord(&app, 10_000.0, 0);
         assert_eq!(manager.record(&app, 0.0, 0), 0);
+        // Under the quota, a second at a time, never throttled.
+        for second in 1..30 {
+            assert_eq!(manager.record(&app, 900.0, second * 1000), 0, "second {second}");
+        }
         assert_eq!(manager.max_in_window(&app), 10_000.0);
     }
 
