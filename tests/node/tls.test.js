@@ -11,9 +11,9 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { after, before, test } = require('node:test')
-const { Kafka, Partitioners, logLevel } = require('kafkajs')
+const { Kafka, logLevel } = require('kafkajs')
 const { Broker } = require('./broker')
-const { firstMessages } = require('./consume')
+const { produceAndConsume } = require('./consume')
 
 const SCRAM_USER = { mechanism: 'scram-sha-256', username: 'carol', password: 'carol-Pa55word' }
 
@@ -53,21 +53,6 @@ function client (address, settings) {
     retry: { retries: 0 },
     ...settings
   })
-}
-
-/** Sends `values` to partition 0 of a new `topic` and reads them back from its beginning. */
-async function produceAndConsume (kafka, topic, values) {
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
-  await admin.disconnect()
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
-  await producer.connect()
-  const [sent] = await producer.send({ topic, messages: values.map(value => ({ value, partition: 0 })) })
-  await producer.disconnect()
-  assert.equal(sent.baseOffset, '0')
-  const received = await firstMessages(kafka, topic, `${topic}-group`, values.length)
-  assert.deepEqual(received.map(m => `${m.offset}:${m.value}`), values.map((value, offset) => `${offset}:${value}`))
 }
 
 test('over SSL a client trusting the CA produces and consumes, one that does not refuses the broker', async () => {
