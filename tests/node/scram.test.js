@@ -8,9 +8,9 @@
 const assert = require('node:assert/strict')
 const { execFileSync } = require('node:child_process')
 const { test } = require('node:test')
-const { Kafka, Partitioners, logLevel } = require('kafkajs')
+const { Kafka, logLevel } = require('kafkajs')
 const { Broker } = require('./broker')
-const { firstMessage } = require('./consume')
+const { produceAndConsume } = require('./consume')
 
 const USERS = [
   { username: 'alice', password: 'alice-Pa55word', mechanism: 'scram-sha-256', name: 'SCRAM-SHA-256' },
@@ -25,19 +25,6 @@ function client (broker, sasl) {
     logLevel: logLevel.NOTHING,
     retry: { retries: 0 }
   })
-}
-
-async function produceAndConsume (kafka, topic) {
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
-  await admin.disconnect()
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
-  await producer.connect()
-  await producer.send({ topic, messages: [{ key: 'k', value: topic }] })
-  await producer.disconnect()
-  const received = await firstMessage(kafka, topic, `${topic}-group`)
-  assert.equal(received.value.toString(), topic)
 }
 
 async function refusal (kafka) {
@@ -63,7 +50,8 @@ test('SCRAM users produce and consume, and wrong passwords and unknown users are
         '--bootstrap-server', broker.bootstrap], { input: user.password + '\n' })
     }
     for (const { username, password, mechanism } of USERS) {
-      await produceAndConsume(client(broker, { mechanism, username, password }), `${username}-topic`)
+      const kafka = client(broker, { mechanism, username, password })
+      await produceAndConsume(kafka, `${username}-topic`, [`from ${username}`])
     }
     for (const sasl of [
       { mechanism: 'scram-sha-256', username: 'alice', password: 'guess' },
@@ -76,7 +64,7 @@ test('SCRAM users produce and consume, and wrong passwords and unknown users are
         new RegExp(`Authentication failed during authentication due to invalid credentials with SASL mechanism ${mechanism}`))
     }
     // The broker still serves the users it knows.
-    await produceAndConsume(client(broker, USERS[1]), 'after-refusals')
+    await produceAndConsume(client(broker, USERS[1]), 'after-refusals', ['still served'])
     const log = broker.log()
     for (const secret of ['alice-Pa55word', 'bob-Pa55word', 'guess']) assert.ok(!log.includes(secret), secret)
     failed = false
