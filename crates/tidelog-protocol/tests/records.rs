@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use tidelog_protocol::records::{
-    compress, consumer_record_count, decompress, marker_batch, BatchHeader, Compression, ControlType, Header, Record,
-    RecordBatch, RecordBatchBuilder, RecordBatchMut, RecordsError, TimestampType, TxnMarker, HEADER_LEN,
+    compress, decompress, BatchHeader, Compression, Header, Record, RecordBatch, RecordBatchBuilder, RecordBatchMut,
+    RecordsError, TimestampType, HEADER_LEN,
 };
 use tidelog_protocol::varint::{put_varint, put_varlong};
 
@@ -266,25 +266,6 @@ fn iter_batches_splits_concatenated_batches() {
     assert!(iter.next().is_none());
     assert_eq!(iter.position(), all.len());
     assert!(RecordBatch::iter_batches(Bytes::new()).next().is_none());
-}
-
-/// Fetch's record count reads batch headers only and leaves out control batches, whose
-/// records no consumer gets.
-#[test]
-fn consumer_record_count_sums_data_batch_headers() {
-    let (batches, all) = concatenated();
-    let marker = TxnMarker {
-        control_type: ControlType::Commit,
-        coordinator_epoch: 0,
-    };
-    let mut bytes = all.to_vec();
-    bytes.extend_from_slice(marker_batch(1, 0, marker, BASE_TIMESTAMP).as_bytes());
-    let expected = batches.iter().map(|b| b.record_count() as u64).sum::<u64>();
-    assert_eq!(expected, 3 * CODECS.len() as u64);
-    assert_eq!(consumer_record_count(&bytes), expected);
-    // A torn tail: the batches before it are counted.
-    let last = batches.last().unwrap().record_count() as u64;
-    assert_eq!(consumer_record_count(&bytes[..all.len() - 1]), expected - last);
 }
 
 #[test]

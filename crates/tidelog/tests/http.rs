@@ -168,6 +168,43 @@ fn per_partition_series_can_be_turned_off() {
     assert_eq!(partitions, default.2, "the partition count stays");
 }
 
+/// Records out are counted for large fetches too: a read of 64 KiB or more goes out as a
+/// file region the broker never reads (`sendfile`), and is counted by the offsets it takes
+/// the consumer past, here the records themselves.
+#[test]
+fn records_fetched_are_counted_for_reads_sent_from_the_file() {
+    const RECORDS: usize = 2000;
+    let broker = Broker::start(&[]);
+    let topic = "metered-large";
+    broker.admin().create_ok(&[common::clients::new_topic(topic, 1, 1)]);
+    let producer = broker.tracked_producer(&[("linger.ms", "100"), ("batch.size", "1000000")]);
+    for i in 0..RECORDS {
+        let record = TestRecord {
+            key: format!("key-{i}").into_bytes(),
+            value: vec![b'v'; 200],
+            headers: Vec::new(),
+            timestamp: 1_700_000_000_000 + i as i64,
+        };
+        send(&producer, topic, Some(0), i, &record);
+    }
+    flush(&producer, CLIENT_TIMEOUT);
+    let read = broker.read_partition(topic, 0, 0, RECORDS as i64);
+    assert_eq!(read.len(), RECORDS);
+    let metrics = get(broker.http_addr().expect("an HTTP listener"), "/metrics").1;
+    let series = |name: &str| -> u64 {
+        let prefix = format!("{name}{{topic=\"{topic}\"}} ");
+        let line = metrics.lines().find_map(|l| l.strip_prefix(&prefix));
+        line.unwrap_or_else(|| panic!("no {prefix} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        series("tidelog_fetch_bytes_total") > 64 * 1024,
+        "a read large enough for a file region"
+    );
+    assert_eq!(series("tidelog_fetch_records_total"), RECORDS as u64);
+}
+
 #[test]
 fn an_empty_http_listeners_turns_http_off() {
     let broker = Broker::start(&["--override", "http.listeners="]);

@@ -18,7 +18,6 @@ use tidelog_protocol::messages::fetch_request::FetchRequest;
 use tidelog_protocol::messages::fetch_response::{
     AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
 };
-use tidelog_protocol::records::consumer_record_count;
 use tidelog_protocol::{ErrorCode, Payload, ResponseBody, Uuid};
 use tokio::time::Instant;
 use tracing::error;
@@ -159,7 +158,7 @@ async fn throttled_or_sent(
     quota: &RequestQuota,
     version: i16,
 ) -> FetchResponse {
-    let bytes = read.bytes.iter().map(|(_, b)| *b).sum::<i64>() as f64;
+    let bytes = read.bytes() as f64;
     let throttle = quota.record(&broker.client_quotas, bytes);
     if throttle == 0 {
         return sent(broker, plan, read);
@@ -181,27 +180,12 @@ fn sent(broker: &Broker, plan: &Plan, read: Read<'_>) -> FetchResponse {
     if plan.session_id != 0 {
         broker.fetch_sessions.record_sent(plan.session_id, read.sent);
     }
-    // `read.bytes` has one entry per topic of the response, in its order.
-    for ((topic, bytes), answered) in read.bytes.into_iter().zip(&read.response.responses) {
-        if bytes > 0 {
-            let records = answered.partitions.iter().flat_map(|p| &p.records);
-            broker
-                .metrics
-                .fetched(topic, bytes as u64, records.map(records_read_into_memory).sum());
+    for topic in read.topics {
+        if topic.bytes > 0 {
+            broker.metrics.fetched(topic.name, topic.bytes as u64, topic.offsets);
         }
     }
     read.response
-}
-
-/// The records of `records` for `tidelog_fetch_records_total`, counted from the batch
-/// headers of a read the log made into memory. A file region (a read from 64 KiB on) goes
-/// to the socket with `sendfile` and is never read by the broker: counting its records
-/// would take one `pread` per batch header on the fetch path, so it counts none.
-fn records_read_into_memory(records: &Payload) -> u64 {
-    match records {
-        Payload::Memory(bytes) => consumer_record_count(bytes),
-        Payload::File(_) => 0,
-    }
 }
 
 fn session_entry(w: &Wanted) -> SessionPartition {
@@ -256,8 +240,26 @@ fn forgotten_partitions(broker: &Broker, request: &FetchRequest, by_topic_id: bo
 /// order of its topics), and the partition states it tells an incremental session's client.
 struct Read<'p> {
     response: FetchResponse,
-    bytes: Vec<(&'p str, i64)>,
+    /// One per topic of the response, in its order.
+    topics: Vec<TopicRead<'p>>,
     sent: Vec<(PartitionKey, SentState)>,
+}
+
+/// What a response carries of one topic: record bytes, and the offsets they take its
+/// consumer past (`tidelog_fetch_records_total`: the records, and any offsets compaction
+/// emptied or transaction markers took among them). Offsets, not a count from the batch
+/// headers: a read from 64 KiB on is a file region sent with `sendfile` that the broker
+/// never reads, and counting its records would take a read per batch on the fetch path.
+struct TopicRead<'p> {
+    name: &'p str,
+    bytes: i64,
+    offsets: u64,
+}
+
+impl Read<'_> {
+    fn bytes(&self) -> i64 {
+        self.topics.iter().map(|t| t.bytes).sum()
+    }
 }
 
 /// Reads until `min_bytes` are there, an error shows up, or the deadline passes; new data
@@ -267,7 +269,7 @@ async fn long_poll<'p>(broker: &Broker, plan: &'p Plan, deadline: Instant) -> Re
     loop {
         changes.borrow_and_update();
         let (read, errors) = read_all(broker, plan);
-        let bytes = read.bytes.iter().map(|(_, b)| b).sum::<i64>();
+        let bytes = read.bytes();
         // As Kafka: answer at once with `min_bytes` reached (so always for 0), on an error,
         // or when there is nothing to fetch.
         let satisfied = bytes >= i64::from(plan.min_bytes) || errors || plan.wanted.is_empty();
@@ -286,13 +288,13 @@ fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (Read<'p>, bool) {
     let max_bytes = plan.max_bytes.min(broker.config.fetch_max_bytes);
     let mut remaining = i64::from(max_bytes.max(0));
     let mut total = 0i64;
-    let mut read: Vec<(&str, i64)> = Vec::new();
+    let mut read: Vec<TopicRead> = Vec::new();
     let mut errors = false;
     let mut sent = Vec::new();
     let mut responses: Vec<FetchableTopicResponse> = Vec::new();
     for w in &plan.wanted {
-        let data = match plan.denied.contains(&w.key.0) {
-            true => refused_partition(w.key.1, ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+        let (data, offsets) = match plan.denied.contains(&w.key.0) {
+            true => (refused_partition(w.key.1, ErrorCode::TOPIC_AUTHORIZATION_FAILED), 0),
             false => read_partition(broker, w, remaining, total == 0, plan.read_committed, plan.by_topic_id),
         };
         let len = data.records.as_ref().map_or(0, |r| r.len()) as i64;
@@ -313,7 +315,11 @@ fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (Read<'p>, bool) {
             .last()
             .is_some_and(|t| t.topic == w.key.0 && t.topic_id == w.topic_id);
         if !same_topic {
-            read.push((&w.key.0, 0));
+            read.push(TopicRead {
+                name: &w.key.0,
+                bytes: 0,
+                offsets: 0,
+            });
             responses.push(FetchableTopicResponse {
                 topic: if plan.by_topic_id {
                     String::new()
@@ -325,7 +331,9 @@ fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (Read<'p>, bool) {
             });
         }
         responses.last_mut().expect("pushed above").partitions.push(data);
-        read.last_mut().expect("pushed above").1 += len;
+        let topic = read.last_mut().expect("pushed above");
+        topic.bytes += len;
+        topic.offsets += offsets;
     }
     let response = FetchResponse {
         session_id: plan.session_id,
@@ -334,7 +342,7 @@ fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (Read<'p>, bool) {
     };
     let read = Read {
         response,
-        bytes: read,
+        topics: read,
         sent,
     };
     (read, errors)
@@ -369,6 +377,7 @@ fn refused_partition(index: i32, code: ErrorCode) -> PartitionData {
     }
 }
 
+/// The partition's answer, and the offsets its records take the consumer past.
 fn read_partition(
     broker: &Broker,
     w: &Wanted,
@@ -376,7 +385,7 @@ fn read_partition(
     first: bool,
     read_committed: bool,
     by_topic_id: bool,
-) -> PartitionData {
+) -> (PartitionData, u64) {
     let (topic, index) = (&w.key.0, w.key.1);
     let mut data = PartitionData {
         partition_index: index,
@@ -395,7 +404,7 @@ fn read_partition(
     };
     let Some(partition) = broker.partitions.get(topic, index) else {
         // As Kafka answers a partition it cannot serve.
-        return refused_partition(index, unknown);
+        return (refused_partition(index, unknown), 0);
     };
     let high_watermark = partition.high_watermark();
     let snapshot = match partition.snapshot() {
@@ -403,7 +412,7 @@ fn read_partition(
         Err(e) => {
             error!(topic, partition = index, error = %e, "cannot open a log to fetch from it");
             data.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
-            return data;
+            return (data, 0);
         }
     };
     let last_stable = last_stable_offset(high_watermark, &snapshot);
@@ -412,6 +421,7 @@ fn read_partition(
     data.log_start_offset = snapshot.log_start_offset();
     let limit = remaining.min(i64::from(w.max_bytes.max(0))).max(0) as usize;
     let visible_end = if read_committed { last_stable } else { high_watermark };
+    let mut offsets = 0;
     match snapshot.read(w.fetch_offset, limit, visible_end) {
         // A batch larger than the limits goes out only as the first data of a response.
         Ok(read) if read.records.len() > limit && !first => {}
@@ -427,6 +437,9 @@ fn read_partition(
                     });
                 data.aborted_transactions = Some(aborted.collect());
             }
+            if !read.records.is_empty() {
+                offsets = (read.next_offset - w.fetch_offset).max(0) as u64;
+            }
             data.records = Some(read.records);
         }
         Err(LogError::OffsetOutOfRange { .. }) => {
@@ -441,32 +454,5 @@ fn read_partition(
             data.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
         }
     }
-    data
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Write;
-    use std::sync::Arc;
-
-    use tidelog_protocol::records::RecordBatchBuilder;
-    use tidelog_protocol::FileRegion;
-
-    use super::*;
-
-    /// The metric's count reads no file: a region is sent as it is, a read made into memory
-    /// is counted from its headers.
-    #[test]
-    fn records_are_counted_from_memory_and_file_regions_left_unread() {
-        let mut builder = RecordBatchBuilder::new(0);
-        for _ in 0..3 {
-            builder.append(0, None, Some(b"v"), &[]);
-        }
-        let batch = builder.build();
-        assert_eq!(records_read_into_memory(&Payload::Memory(batch.as_bytes().clone())), 3);
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(batch.as_bytes()).unwrap();
-        let region = FileRegion::new(Arc::new(file), 0, batch.as_bytes().len(), Arc::new(()));
-        assert_eq!(records_read_into_memory(&Payload::File(region)), 0);
-    }
+    (data, offsets)
 }

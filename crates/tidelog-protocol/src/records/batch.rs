@@ -363,29 +363,6 @@ impl BatchHeader {
     }
 }
 
-/// The records a consumer gets from `records`, whole batches as a fetch answers them:
-/// the `recordCount` of each batch header but control batches' (transaction markers),
-/// never the records. Bytes already in memory only: fetch leaves a file region unread (it
-/// goes out with `sendfile`), and a read per batch header just for a metric is not worth it.
-/// Counting stops at a header it cannot parse or a batch cut short: the figure is for
-/// metrics, and the fetch that sent the bytes is not the place to fail on them.
-pub fn consumer_record_count(records: &[u8]) -> u64 {
-    let (mut position, mut count) = (0usize, 0u64);
-    while position + HEADER_LEN <= records.len() {
-        let Ok(batch) = BatchHeader::parse(&records[position..position + HEADER_LEN]) else {
-            break;
-        };
-        position += batch.size_in_bytes();
-        if position > records.len() {
-            break;
-        }
-        if !batch.is_control() {
-            count += batch.record_count().max(0) as u64;
-        }
-    }
-    count
-}
-
 /// Iterator over concatenated batches, yielding zero-copy slices of the input.
 ///
 /// It stops at the first error. [`BatchIter::position`] then tells where the bad batch

@@ -13,10 +13,7 @@ mod compression;
 mod control;
 mod record;
 
-pub use batch::{
-    consumer_record_count, BatchHeader, BatchIter, RecordBatch, RecordBatchMut, TimestampType, HEADER_LEN,
-    REWRITTEN_PREFIX_LEN,
-};
+pub use batch::{BatchHeader, BatchIter, RecordBatch, RecordBatchMut, TimestampType, HEADER_LEN, REWRITTEN_PREFIX_LEN};
 pub use builder::RecordBatchBuilder;
 pub use compression::{compress, decompress, Compression};
 pub use control::{control_key, control_type, marker_batch, read_marker, ControlType, TxnMarker};
