@@ -1125,6 +1125,7 @@ impl BrokerConfig {
             .partition(|l| controller_names.contains(&l.name));
         if c.quorum.has_other_voters(c.node_id) {
             c.controller_listeners = controller_listeners(controllers, &protocols)?;
+            c.quorum.check_own_voter(c.node_id, &c.controller_listeners)?;
         } else {
             let unused = controllers
                 .iter()

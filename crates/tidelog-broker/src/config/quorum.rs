@@ -43,6 +43,25 @@ pub struct QuorumConfig {
 }
 
 impl QuorumConfig {
+    /// The voter entry of `node_id` must name the port its first controller listener
+    /// listens on: the other voters reach it there. A node given another node's `node.id`
+    /// (a copied file) is refused here rather than take part as that node.
+    pub(super) fn check_own_voter(&self, node_id: i32, controllers: &[Listener]) -> Result<(), ConfigError> {
+        let own = self.voters.iter().find(|v| v.id == node_id);
+        match (own, controllers.first()) {
+            (Some(voter), Some(listener)) if voter.port != listener.port => Err(invalid(
+                "controller.quorum.voters",
+                &voters_text(&self.voters),
+                format!(
+                    "node.id {node_id} is {}:{} among the voters, but this node's controller listener {} \
+                     listens on port {}: is node.id right?",
+                    voter.host, voter.port, listener.name, listener.port
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the voters name a node other than `node_id`.
     pub fn has_other_voters(&self, node_id: i32) -> bool {
         self.voters.iter().any(|v| v.id != node_id)
@@ -281,6 +300,11 @@ mod tests {
                 "controller.quorum.bootstrap.servers=a:9093,b:9093",
                 "controller.quorum.bootstrap.servers",
                 "several controllers",
+            ),
+            (
+                "controller.quorum.voters=1@localhost:9193,2@localhost:9093",
+                "controller.quorum.voters",
+                "is node.id right?",
             ),
             (
                 "inter.broker.listener.name=CONTROLLER",
