@@ -24,7 +24,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen: {e}"))?;
         // HTTP answers /health/live while the logs recover.
-        let http_listeners = http::bind(&config.http_listeners)
+        let http_listeners = http::bind(&config.http_listeners, config.http_tls.as_ref())
             .await
             .map_err(|e| format!("cannot listen for HTTP: {e}"))?;
         let (stop, stopped) = watch::channel(false);
