@@ -60,6 +60,16 @@ pub struct HttpListener {
     tls: Option<Arc<TlsListener>>,
 }
 
+impl HttpListener {
+    /// The address of a plain HTTP listener reachable from beyond this host (bound to
+    /// neither a loopback address): where the console's basic authentication, when the
+    /// broker has SASL listeners, would carry passwords in clear text.
+    pub fn clear_text_beyond_loopback(&self) -> Option<std::net::SocketAddr> {
+        let bound = self.listener.local_addr().ok()?;
+        (self.tls.is_none() && !bound.ip().is_loopback()).then_some(bound)
+    }
+}
+
 /// The `Host` header values a listener answers the console for: its port with the host
 /// it was configured with, the address it bound, `localhost`, `127.0.0.1` or `[::1]`.
 /// A page of another site whose name was made to resolve to this address (DNS
