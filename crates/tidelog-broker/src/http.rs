@@ -162,10 +162,7 @@ pub async fn bind(addrs: &[HttpListenerAddress], tls: Option<&TlsSettings>) -> s
         listeners.push(HttpListener {
             listener,
             served: ServedHosts::new(&addr.address, bound, addr.https),
-            tls: match addr.https {
-                true => tls.clone(),
-                false => None,
-            },
+            tls: tls.clone().filter(|_| addr.https),
         });
     }
     Ok(listeners)
