@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
+mod http;
 mod quorum;
+pub use http::HttpListenerAddress;
 pub use quorum::{ProcessRoles, QuorumConfig, Voter};
 
 use crate::authorizer::{AuthorizerSettings, STANDARD_AUTHORIZER};
@@ -192,8 +194,10 @@ pub struct BrokerConfig {
     /// RPCs only) when the metadata quorum has more than this node; else none.
     pub controller_listeners: Vec<Listener>,
     pub log_dirs: Vec<PathBuf>,
-    /// `host:port` addresses of the HTTP listeners (metrics, health); none turns HTTP off.
-    pub http_listeners: Vec<String>,
+    /// The HTTP listeners (metrics, health, console); none turns HTTP off.
+    pub http_listeners: Vec<HttpListenerAddress>,
+    /// The TLS settings of the HTTPS listeners (`http.ssl.*`, else `ssl.*`), if there are any.
+    pub http_tls: Option<TlsSettings>,
     /// `metrics.partition.series.enable` (Tidelog's): whether `/metrics` has a series per
     /// partition (log size, start and end offsets, the cleaner's figures); off for brokers
     /// of many partitions, whose scrapes they would make large.
@@ -328,7 +332,8 @@ impl Default for BrokerConfig {
             advertised_listeners: vec![advertise(&listener)],
             controller_listeners: Vec::new(),
             log_dirs: vec![PathBuf::from("data")],
-            http_listeners: vec!["127.0.0.1:8080".into()],
+            http_listeners: vec![HttpListenerAddress::http("127.0.0.1:8080")],
+            http_tls: None,
             metrics_partition_series_enable: true,
             num_partitions: 1,
             default_replication_factor: 1,
@@ -588,22 +593,6 @@ fn open_files_max(key: &str, value: &str) -> Result<i64, ConfigError> {
     }
 }
 
-fn http_listeners(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
-    let addrs: Vec<String> = value
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(String::from)
-        .collect();
-    for addr in &addrs {
-        let port = addr.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
-        if !matches!(port, Some(Ok(_))) {
-            return Err(invalid(key, value, "expected host:port"));
-        }
-    }
-    Ok(addrs)
-}
-
 fn listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
     let list: Result<Vec<_>, _> = value.split(',').map(|l| Listener::parse(l.trim())).collect();
     list.map_err(|reason| invalid(key, value, reason))
@@ -750,25 +739,58 @@ fn advertised_listeners(
         .collect())
 }
 
-/// The `ssl.*` properties given, by (listener name for `listener.name.<name>.ssl.*`,
-/// property): the key as written and the value.
-type SslProperties = BTreeMap<(Option<String>, String), (String, String)>;
+/// Whose `ssl.*` properties these are.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum SslScope {
+    /// `ssl.*`: every TLS listener's, unless its own property says otherwise.
+    Broker,
+    /// `listener.name.<name>.ssl.*`: the Kafka listener `<name>`'s.
+    Listener(String),
+    /// `http.ssl.*`: the HTTPS listeners'.
+    Http,
+}
 
-/// The TLS settings of `listener` from the `ssl.*` properties, its own first, checked as far
+/// The `ssl.*` properties given, by (scope, property): the key as written and the value.
+type SslProperties = BTreeMap<(SslScope, String), (String, String)>;
+
+/// The TLS listener whose settings are read, as errors name it: the property that made
+/// it (`listeners`, `http.listeners`), its entry there, and what it is.
+struct TlsOwner {
+    scope: SslScope,
+    key: &'static str,
+    entry: String,
+    what: String,
+}
+
+impl TlsOwner {
+    fn listener(listener: &Listener) -> TlsOwner {
+        TlsOwner {
+            scope: SslScope::Listener(listener.name.clone()),
+            key: "listeners",
+            entry: format!("{}://{}:{}", listener.name, listener.host, listener.port),
+            what: format!("the {} listener {}", listener.protocol, listener.name),
+        }
+    }
+
+    fn http(listener: &HttpListenerAddress) -> TlsOwner {
+        TlsOwner {
+            scope: SslScope::Http,
+            key: "http.listeners",
+            entry: listener.url(),
+            what: "the HTTPS listener (by its http.ssl.* properties, else the ssl.* ones)".to_string(),
+        }
+    }
+}
+
+/// The TLS settings of `owner` from the `ssl.*` properties, its own first, checked as far
 /// as text allows (the files are read when the listener is bound).
-fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings, ConfigError> {
+fn tls_settings(owner: &TlsOwner, ssl: &SslProperties) -> Result<TlsSettings, ConfigError> {
     let get = |property: &str| {
-        ssl.get(&(Some(listener.name.clone()), property.to_string()))
-            .or_else(|| ssl.get(&(None, property.to_string())))
+        ssl.get(&(owner.scope.clone(), property.to_string()))
+            .or_else(|| ssl.get(&(SslScope::Broker, property.to_string())))
             .map(|(key, value)| (key.as_str(), value.as_str()))
     };
-    let missing = |what: &str| {
-        invalid(
-            "listeners",
-            &format!("{}://{}:{}", listener.name, listener.host, listener.port),
-            format!("the {} listener {} needs {what}", listener.protocol, listener.name),
-        )
-    };
+    let missing = |what: &str| invalid(owner.key, &owner.entry, format!("{} needs {what}", owner.what));
     // Whether the store `property` names is PKCS12 (else PEM).
     let pkcs12 = |property: &str| match get(property) {
         Some((_, value)) if value.eq_ignore_ascii_case("PEM") => Ok(false),
@@ -870,6 +892,20 @@ fn tls_settings(listener: &Listener, ssl: &SslProperties) -> Result<TlsSettings,
     })
 }
 
+/// An `http.ssl.*` property, kept for the HTTPS listeners: `None` if the key is not one.
+/// `http.ssl.principal.mapping.rules` is not: the console's user comes from basic
+/// authentication, not from a client certificate.
+fn http_ssl_property(ssl: &mut SslProperties, key: &str, value: &str) -> Option<Result<(), ConfigError>> {
+    let property = key
+        .strip_prefix(http::HTTP_PREFIX)
+        .filter(|property| SSL_PROPERTIES.contains(property) && *property != "ssl.principal.mapping.rules")?;
+    ssl.insert(
+        (SslScope::Http, property.to_string()),
+        (key.to_string(), value.to_string()),
+    );
+    Some(Ok(()))
+}
+
 /// A `sasl.enabled.mechanisms` list (also per listener): PLAIN, SCRAM-SHA-256,
 /// SCRAM-SHA-512 and OAUTHBEARER, at least one.
 fn sasl_mechanisms(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
@@ -911,7 +947,10 @@ fn listener_property(
     let name = name.to_ascii_uppercase();
     let applied = match property {
         _ if SSL_PROPERTIES.contains(&property) => {
-            ssl.insert((Some(name), property.to_string()), (key.to_string(), value.to_string()));
+            ssl.insert(
+                (SslScope::Listener(name), property.to_string()),
+                (key.to_string(), value.to_string()),
+            );
             Ok(())
         }
         PLAIN_JAAS => jaas_users(value)
@@ -1002,7 +1041,7 @@ impl BrokerConfig {
                         return Err(invalid(k, v, "no directory"));
                     }
                 }
-                "http.listeners" => c.http_listeners = http_listeners(k, v)?,
+                "http.listeners" => c.http_listeners = http::http_listeners(k, v)?,
                 "metrics.partition.series.enable" => c.metrics_partition_series_enable = boolean(k, v)?,
                 "listener.security.protocol.map" => protocols = protocol_map(k, v)?,
                 "controller.listener.names" => {
@@ -1092,7 +1131,7 @@ impl BrokerConfig {
                 }
                 "allow.everyone.if.no.acl.found" => authorizer.allow_everyone_if_no_acl_found = boolean(k, v)?,
                 _ if SSL_PROPERTIES.contains(&k) => {
-                    ssl.insert((None, k.to_string()), (key.clone(), value.clone()));
+                    ssl.insert((SslScope::Broker, k.to_string()), (key.clone(), value.clone()));
                 }
                 _ if settings::SIGNED_PROPERTIES.contains(&k) => {
                     oauthbearer.insert((None, k.to_string()), (key.clone(), value.clone()));
@@ -1102,6 +1141,7 @@ impl BrokerConfig {
                     .quorum
                     .apply(k, v)
                     .or_else(|| listener_property(&mut c, &mut ssl, &mut oauthbearer, k, v))
+                    .or_else(|| http_ssl_property(&mut ssl, k, v))
                 {
                     Some(applied) => applied?,
                     // A topic config's broker default: read where the topic config is resolved.
@@ -1136,7 +1176,13 @@ impl BrokerConfig {
         c.listeners = client_listeners(&c.listeners, &protocols, &controller_names)?;
         c.advertised_listeners = advertised_listeners(&c.listeners, advertised.as_deref(), &controller_names)?;
         for listener in c.listeners.iter().filter(|l| l.is_tls()) {
-            c.tls.insert(listener.name.clone(), tls_settings(listener, &ssl)?);
+            c.tls.insert(
+                listener.name.clone(),
+                tls_settings(&TlsOwner::listener(listener), &ssl)?,
+            );
+        }
+        if let Some(https) = c.http_listeners.iter().find(|l| l.https) {
+            c.http_tls = Some(tls_settings(&TlsOwner::http(https), &ssl)?);
         }
         let bearer_listeners: Vec<String> = c
             .listeners
@@ -1523,11 +1569,14 @@ log.cleaner.max.compaction.lag.ms=60000
     #[test]
     fn http_listeners_default_to_8080_on_loopback_and_empty_turns_them_off() {
         let http = |text: &str| BrokerConfig::from_properties(&props(text)).map(|(c, _)| c.http_listeners);
-        assert_eq!(http("").unwrap(), vec!["127.0.0.1:8080".to_string()]);
-        assert_eq!(http("http.listeners=").unwrap(), Vec::<String>::new());
+        assert_eq!(http("").unwrap(), vec![HttpListenerAddress::http("127.0.0.1:8080")]);
+        assert_eq!(http("http.listeners=").unwrap(), Vec::<HttpListenerAddress>::new());
         assert_eq!(
             http("http.listeners=localhost:0, [::1]:9100").unwrap(),
-            vec!["localhost:0".to_string(), "[::1]:9100".to_string()]
+            vec![
+                HttpListenerAddress::http("localhost:0"),
+                HttpListenerAddress::http("[::1]:9100")
+            ]
         );
         assert!(http("http.listeners=8080")
             .unwrap_err()
@@ -1721,6 +1770,49 @@ log.cleaner.max.compaction.lag.ms=60000
             let err = BrokerConfig::from_properties(&props(&text)).unwrap_err();
             assert!(err.to_string().contains(says), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn https_listeners_read_http_ssl_properties_then_the_brokers() {
+        let text = "listeners=SSL://:9093\nhttp.listeners=127.0.0.1:8080,https://0.0.0.0:8443\n\
+            ssl.keystore.type=PEM\nssl.keystore.location=/etc/tidelog/server.pem\n\
+            ssl.client.auth=required\nssl.truststore.type=PEM\nssl.truststore.location=/etc/tidelog/ca.pem\n\
+            http.ssl.keystore.type=PKCS12\nhttp.ssl.keystore.location=/etc/tidelog/console.p12\n\
+            http.ssl.keystore.password=console-secret\nhttp.ssl.client.auth=none\n";
+        let (c, report) = BrokerConfig::from_properties(&props(text)).unwrap();
+        assert_eq!(report.unknown, Vec::<String>::new());
+        let https = c.http_tls.expect("the HTTPS listener's settings");
+        assert_eq!(
+            (&https.keystore, https.client_auth, &https.truststore),
+            (
+                &Store::Pkcs12File("/etc/tidelog/console.p12".into(), Password::new("console-secret")),
+                ClientAuth::None,
+                &Some(Store::PemFile("/etc/tidelog/ca.pem".into()))
+            ),
+            "its own keystore and client auth, the broker's truststore"
+        );
+        assert_eq!(
+            c.tls[SSL].client_auth,
+            ClientAuth::Required,
+            "the Kafka listener keeps its own"
+        );
+        assert!(c.secrets_given.contains("http.ssl.keystore.password"));
+        assert!(!c.explicit.keys().any(|k| k.contains("password")), "a password kept");
+
+        let plain = BrokerConfig::from_properties(&props("http.listeners=127.0.0.1:0"))
+            .unwrap()
+            .0;
+        assert_eq!(plain.http_tls, None, "no HTTPS listener, no TLS settings needed");
+        let err = BrokerConfig::from_properties(&props("http.listeners=https://127.0.0.1:0")).unwrap_err();
+        assert!(
+            err.to_string().contains("http.listeners") && err.to_string().contains("http.ssl.*"),
+            "{err}"
+        );
+        let (_, report) = BrokerConfig::from_properties(&props(
+            "http.ssl.principal.mapping.rules=DEFAULT\nhttp.ssl.keystore.type=PEM",
+        ))
+        .unwrap();
+        assert_eq!(report.unknown, vec!["http.ssl.principal.mapping.rules".to_string()]);
     }
 
     #[test]

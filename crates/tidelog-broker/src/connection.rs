@@ -79,7 +79,7 @@ struct Identity {
 /// otherwise hold its connection slot (`max.connections`) until `connections.max.idle.ms`
 /// (10 minutes). Kafka's clients give up on a connection that is not ready within
 /// `socket.connection.setup.timeout.ms` (10 s by default), so none waits longer than this.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves a connection accepted on `listener` (as advertised), after the TLS handshake when
 /// the listener has TLS. A failed handshake (a plaintext client on a TLS port, an untrusted,

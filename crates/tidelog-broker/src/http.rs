@@ -1,10 +1,13 @@
 //! The HTTP listeners (`http.listeners`): Prometheus metrics and health checks for
 //! orchestrators and scrapers, and the web console (`console`), served by axum on the
-//! broker's tokio runtime.
+//! broker's tokio runtime; an `https://` one over TLS ([`https`]) with the `http.ssl.*`
+//! stores, watched for changes as the Kafka listeners' are.
 //!
 //! They are bound before the logs are recovered, so that `/health/live` answers during a
 //! long recovery; `/health/ready`, `/metrics` and the console answer 503 until
 //! [`Readiness::ready`].
+
+mod https;
 
 use std::sync::{Arc, OnceLock};
 
@@ -20,7 +23,10 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::broker::Broker;
+use crate::config::{HttpListenerAddress, TlsSettings};
+use crate::tls::TlsListener;
 use crate::{console, metrics};
+use https::HttpsListener;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -50,6 +56,18 @@ impl Readiness {
 pub struct HttpListener {
     listener: TcpListener,
     served: ServedHosts,
+    /// The TLS side of an HTTPS listener (one, shared by every HTTPS listener).
+    tls: Option<Arc<TlsListener>>,
+}
+
+impl HttpListener {
+    /// The address of a plain HTTP listener reachable from beyond this host (bound to
+    /// neither a loopback address): where the console's basic authentication, when the
+    /// broker has SASL listeners, would carry passwords in clear text.
+    pub fn clear_text_beyond_loopback(&self) -> Option<std::net::SocketAddr> {
+        let bound = self.listener.local_addr().ok()?;
+        (self.tls.is_none() && !bound.ip().is_loopback()).then_some(bound)
+    }
 }
 
 /// The `Host` header values a listener answers the console for: its port with the host
@@ -60,10 +78,12 @@ pub struct HttpListener {
 pub struct ServedHosts {
     names: Vec<String>,
     port: u16,
+    /// The port a `Host` without one means: 80 for HTTP, 443 for HTTPS.
+    default_port: u16,
 }
 
 impl ServedHosts {
-    pub fn new(configured: &str, bound: std::net::SocketAddr) -> ServedHosts {
+    pub fn new(configured: &str, bound: std::net::SocketAddr, https: bool) -> ServedHosts {
         let configured_host = configured
             .rsplit_once(':')
             .map_or(configured, |(host, _)| host)
@@ -82,11 +102,12 @@ impl ServedHosts {
         ServedHosts {
             names,
             port: bound.port(),
+            default_port: if https { 443 } else { 80 },
         }
     }
 
     /// Whether a request's `Host` header (`name`, `name:port`, `[v6]:port`) names this
-    /// listener; without a port it is HTTP's default, 80.
+    /// listener; without a port it is the scheme's default, 80 or 443.
     pub fn serves(&self, host: &str) -> bool {
         let (name, port) = match host.strip_prefix('[') {
             Some(rest) => match rest.split_once(']') {
@@ -103,7 +124,7 @@ impl ServedHosts {
             },
         };
         let port_matches = match port {
-            None => self.port == 80,
+            None => self.port == self.default_port,
             Some(port) => port.parse::<u16>() == Ok(self.port),
         };
         port_matches && self.names.iter().any(|served| served.eq_ignore_ascii_case(name))
@@ -122,18 +143,26 @@ impl ServedHosts {
     }
 }
 
-/// Binds every address (`host:port`; port 0 picks a free one) and logs what it bound.
-pub async fn bind(addrs: &[String]) -> std::io::Result<Vec<HttpListener>> {
+/// Binds every address (port 0 picks a free one) and logs what it bound; the HTTPS ones
+/// with `tls` (the config has it when there is one), its stores loaded now.
+pub async fn bind(addrs: &[HttpListenerAddress], tls: Option<&TlsSettings>) -> std::io::Result<Vec<HttpListener>> {
+    let tls = match tls {
+        Some(settings) if addrs.iter().any(|addr| addr.https) => Some(Arc::new(
+            TlsListener::new("HTTPS", settings).map_err(|e| std::io::Error::other(format!("https: {e}")))?,
+        )),
+        _ => None,
+    };
     let mut listeners = Vec::with_capacity(addrs.len());
     for addr in addrs {
-        let listener = TcpListener::bind(addr.as_str())
+        let listener = TcpListener::bind(addr.address.as_str())
             .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))?;
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", addr.url())))?;
         let bound = listener.local_addr()?;
-        info!(http_addr = %bound, "http listener bound");
+        info!(http_addr = %bound, https = addr.https, "http listener bound");
         listeners.push(HttpListener {
             listener,
-            served: ServedHosts::new(addr, bound),
+            served: ServedHosts::new(&addr.address, bound, addr.https),
+            tls: tls.clone().filter(|_| addr.https),
         });
     }
     Ok(listeners)
@@ -147,17 +176,41 @@ pub fn spawn(listeners: Vec<HttpListener>, readiness: Readiness, shutdown: watch
         .route("/health/ready", get(ready))
         .merge(console::router(readiness.clone()))
         .with_state(readiness);
-    for HttpListener { listener, served } in listeners {
-        // The console's Host check reads which listener a request came in on.
-        let (app, mut stop) = (app.clone().layer(Extension(served)), shutdown.clone());
+    if let Some(tls) = listeners.iter().find_map(|l| l.tls.clone()) {
+        let mut stop = shutdown.clone();
         tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
-                warn!(error = %e, "http listener failed");
+            tokio::select! {
+                () = tls.watch_stores() => {}
+                _ = stop.wait_for(|stop| *stop) => {}
             }
         });
+    }
+    for HttpListener { listener, served, tls } in listeners {
+        // The console's Host check reads which listener a request came in on.
+        let (app, stop) = (app.clone().layer(Extension(served)), shutdown.clone());
+        match tls {
+            None => tokio::spawn(serve(listener, app, stop)),
+            Some(tls) => match HttpsListener::new(listener, tls) {
+                Ok(listener) => tokio::spawn(serve(listener, app, stop)),
+                Err(e) => {
+                    warn!(error = %e, "https listener failed");
+                    continue;
+                }
+            },
+        };
+    }
+}
+
+/// Serves `app` on `listener` until `stop` turns true, letting requests in flight finish.
+async fn serve<L>(listener: L, app: Router, mut stop: watch::Receiver<bool>)
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
+    let stopped = async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+        warn!(error = %e, "http listener failed");
     }
 }
 
@@ -199,7 +252,7 @@ mod tests {
 
     #[test]
     fn a_listener_serves_its_own_names_and_loopback_only() {
-        let served = ServedHosts::new("127.0.0.1:0", "127.0.0.1:8080".parse().unwrap());
+        let served = ServedHosts::new("127.0.0.1:0", "127.0.0.1:8080".parse().unwrap(), false);
         for host in ["127.0.0.1:8080", "localhost:8080", "LocalHost:8080", "[::1]:8080"] {
             assert!(served.serves(host), "{host}");
         }
@@ -215,12 +268,15 @@ mod tests {
         ] {
             assert!(!served.serves(host), "{host}");
         }
-        let named = ServedHosts::new("Broker-1.internal:80", "10.0.0.5:80".parse().unwrap());
+        let named = ServedHosts::new("Broker-1.internal:80", "10.0.0.5:80".parse().unwrap(), false);
         for host in ["broker-1.internal", "broker-1.internal:80", "10.0.0.5", "localhost"] {
             assert!(named.serves(host), "{host}");
         }
         assert!(!named.serves("rebound.example"));
-        let v6 = ServedHosts::new("[::]:9000", "[::]:9000".parse().unwrap());
+        let v6 = ServedHosts::new("[::]:9000", "[::]:9000".parse().unwrap(), false);
         assert!(v6.serves("[::1]:9000") && v6.serves("[::]:9000") && !v6.serves("::1:9000"));
+        let https = ServedHosts::new("console.internal:443", "10.0.0.5:443".parse().unwrap(), true);
+        assert!(https.serves("console.internal") && https.serves("console.internal:443"));
+        assert!(!ServedHosts::new("localhost:80", "127.0.0.1:80".parse().unwrap(), true).serves("localhost"));
     }
 }

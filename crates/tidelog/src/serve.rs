@@ -24,9 +24,15 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen: {e}"))?;
         // HTTP answers /health/live while the logs recover.
-        let http_listeners = http::bind(&config.http_listeners)
+        let http_listeners = http::bind(&config.http_listeners, config.http_tls.as_ref())
             .await
             .map_err(|e| format!("cannot listen for HTTP: {e}"))?;
+        if config.listeners.iter().any(|l| l.is_sasl()) {
+            for addr in http_listeners.iter().filter_map(|l| l.clear_text_beyond_loopback()) {
+                warn!(http_addr = %addr,
+                    "the console asks SASL users for their passwords over plain HTTP reachable beyond this host: serve it on https:// (docs/SECURITY.md)");
+            }
+        }
         let (stop, stopped) = watch::channel(false);
         let readiness = Readiness::default();
         http::spawn(http_listeners, readiness.clone(), stopped.clone());

@@ -1,6 +1,7 @@
 //! The HTTP listener (`http.listeners`): health checks and the metrics page of a real
 //! broker process, the listener turned off, and the web console's pages over records,
-//! batches and a consumer group that real clients made, its forms, and bad input. The
+//! batches and a consumer group that real clients made, its forms, and bad input, and the
+//! warning about the console's passwords over plain HTTP beyond loopback. The
 //! metrics' values are checked against a known workload by tests/python/test_metrics.py,
 //! the console in a real browser by tests/python/test_console.py.
 
@@ -507,6 +508,30 @@ fn request_as(
     });
     let head = format!("{method_path} HTTP/1.0\r\n{authorization}Content-Type: application/x-www-form-urlencoded\r\n");
     request(addr, &head, &form_body(fields), &addr.to_string())
+}
+
+/// What the broker logs when the console would ask for passwords over plain HTTP that
+/// other hosts can reach.
+const CLEAR_TEXT_WARNING: &str = "asks SASL users for their passwords over plain HTTP reachable beyond this host";
+
+/// Basic authentication over plain HTTP is warned about where other hosts can reach it,
+/// not on loopback (the default) nor without SASL listeners.
+#[test]
+fn console_passwords_over_plain_http_beyond_loopback_are_warned_about() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("server.properties");
+    std::fs::write(&file, SECURED_PROPERTIES).expect("write the file");
+    let exposed = Broker::start_from_file_with(&file, &["--override", "http.listeners=0.0.0.0:0"]);
+    exposed.wait_for_line(&[CLEAR_TEXT_WARNING]);
+    // Both start only after their HTTP listeners are bound, where the warning is logged.
+    let loopback = Broker::start_from_file(&file);
+    assert!(!loopback.log().contains(CLEAR_TEXT_WARNING), "{}", loopback.log());
+    let without_sasl = Broker::start(&["--override", "http.listeners=0.0.0.0:0"]);
+    assert!(
+        !without_sasl.log().contains(CLEAR_TEXT_WARNING),
+        "{}",
+        without_sasl.log()
+    );
 }
 
 /// With SASL listeners the console asks for their users' passwords (PLAIN's accounts and

@@ -10,8 +10,12 @@
 //! keystore serves new connections while open ones go on; a silent client is closed after
 //! the handshake timeout; fuzzed TLS and SASL handshakes close only their own connection;
 //! DescribeConfigs shows TLS passwords as set, never their values.
-//! The clients are rustls clients speaking raw frames, and librdkafka (OpenSSL) with
-//! Kafka's `ssl.*` client settings for mutual TLS.
+//! The HTTPS listener (`http.listeners=https://...`, `http.ssl.*`) serves `/metrics`, the
+//! health checks and the console (basic authentication as over HTTP) with its own
+//! certificate to clients trusting its CA, refuses clients that do not and plain HTTP,
+//! asks for client certificates when told, and serves a replaced keystore.
+//! The clients are rustls clients speaking raw frames (and raw HTTP/1.0), and librdkafka
+//! (OpenSSL) with Kafka's `ssl.*` client settings for mutual TLS.
 
 mod common;
 
@@ -54,7 +58,7 @@ impl Pki {
         let dir = tempfile::tempdir().expect("a temp dir");
         let pki = Pki { dir, ca, ca_key };
         std::fs::write(pki.dir.path().join("ca.pem"), pki.ca.pem()).expect("write the CA");
-        pki.write_keystore(&pki.server_certificate());
+        pki.write_keystore("server.pem", &pki.server_certificate());
         pki
     }
 
@@ -65,12 +69,13 @@ impl Pki {
         self.sign(&[(DnType::CommonName, "localhost")], names, false)
     }
 
-    /// Writes `server.pem` (key and chain) at once, by renaming a complete file over it.
-    fn write_keystore(&self, (certificate, key): &Signed) {
+    /// Writes the keystore `file` (key and chain) at once, by renaming a complete file
+    /// over it.
+    fn write_keystore(&self, file: &str, (certificate, key): &Signed) {
         let keystore = format!("{}{}{}", key.serialize_pem(), certificate.pem(), self.ca.pem());
-        let staged = self.dir.path().join("server.pem.new");
+        let staged = self.dir.path().join(format!("{file}.new"));
         std::fs::write(&staged, keystore).expect("write the keystore");
-        std::fs::rename(staged, self.dir.path().join("server.pem")).expect("replace the keystore");
+        std::fs::rename(staged, self.dir.path().join(file)).expect("replace the keystore");
     }
 
     /// A certificate the CA signed for the subject `dn` (in DER order, the top RDN
@@ -110,6 +115,11 @@ impl Pki {
     /// A PLAINTEXT and an SSL listener, with `more` properties after (which may replace
     /// `listeners`).
     fn broker(&self, more: &str) -> Broker {
+        self.broker_with(more, &[])
+    }
+
+    /// [`Pki::broker`] with `extra_args` for `tidelog serve`.
+    fn broker_with(&self, more: &str, extra_args: &[&str]) -> Broker {
         let properties = format!(
             "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0\n\
              ssl.keystore.type=PEM\nssl.keystore.location={}\n{more}",
@@ -117,7 +127,7 @@ impl Pki {
         );
         let file = self.dir.path().join("server.properties");
         std::fs::write(&file, properties).expect("write the properties");
-        Broker::start_from_file(&file)
+        Broker::start_from_file_with(&file, extra_args)
     }
 
     /// A TLS client trusting the CA, presenting `certificate` if given.
@@ -288,14 +298,14 @@ fn a_sasl_ssl_listener_authenticates_over_tls() {
 }
 
 #[test]
-fn a_tls_listener_without_a_usable_keystore_does_not_start() {
+fn a_tls_or_https_listener_without_a_usable_keystore_does_not_start() {
     let pki = Pki::new();
     let missing = Path::new(&pki.path("nowhere.pem")).display().to_string();
     let keystore = format!(
         "listeners=SSL://127.0.0.1:0\nssl.keystore.type=PEM\nssl.keystore.location={}\n",
         pki.path("server.pem")
     );
-    for (properties, says) in [
+    let kafka = [
         ("listeners=SSL://127.0.0.1:0\n".to_string(), "ssl.keystore.type=PEM"),
         (
             format!("listeners=SSL://127.0.0.1:0\nssl.keystore.type=PEM\nssl.keystore.location={missing}\n"),
@@ -310,12 +320,31 @@ fn a_tls_listener_without_a_usable_keystore_does_not_start() {
             "ssl.principal.mapping.rules: invalid rule",
         ),
         (format!("{keystore}ssl.keystore.type=JKS\n"), "keytool -importkeystore"),
-    ] {
+    ];
+    let https = [
+        (
+            "listeners=PLAINTEXT://127.0.0.1:0\n".to_string(),
+            "the HTTPS listener (by its http.ssl.* properties, else the ssl.* ones) needs ssl.keystore.type",
+        ),
+        (
+            format!(
+                "listeners=PLAINTEXT://127.0.0.1:0\nhttp.ssl.keystore.type=PEM\nhttp.ssl.keystore.location={missing}\n"
+            ),
+            "cannot listen for HTTP: https: ",
+        ),
+    ];
+    let cases = kafka
+        .into_iter()
+        .map(|case| (case, &[][..]))
+        .chain(https.into_iter().map(|case| (case, &HTTPS_ON_A_FREE_PORT[..])));
+    for ((properties, says), extra_args) in cases {
         let file = pki.dir.path().join("bad.properties");
         std::fs::write(&file, properties).expect("write the properties");
         // "" as the protocol: the listeners come from the file.
         let data = pki.dir.path().join("data");
-        let (status, log) = common::serve_dir_expecting_exit(&data, "", &["--config", file.to_str().unwrap()]);
+        let mut args = vec!["--config", file.to_str().unwrap()];
+        args.extend_from_slice(extra_args);
+        let (status, log) = common::serve_dir_expecting_exit(&data, "", &args);
         assert!(!status.success(), "{log}");
         assert!(log.contains(says), "{log}");
     }
@@ -450,7 +479,7 @@ fn a_replaced_keystore_serves_new_connections_while_open_ones_go_on() {
 
     let (renewed, _) = {
         let signed = pki.server_certificate();
-        pki.write_keystore(&signed);
+        pki.write_keystore("server.pem", &signed);
         (signed.0.der().to_vec(), signed.1)
     };
     assert_ne!(renewed, first, "a new serial and key");
@@ -707,4 +736,192 @@ fn the_admin_commands_refuse_tls_client_properties_clearly() {
     );
     // Without it, the same command is served on the PLAINTEXT listener.
     assert!(common::cli::tidelog(&broker, &["topics", "list"], "").success);
+}
+
+/// `tidelog serve`'s arguments for an HTTPS listener on a free port.
+const HTTPS_ON_A_FREE_PORT: [&str; 2] = ["--override", "http.listeners=https://127.0.0.1:0"];
+
+/// An HTTPS listener with its own keystore, `console.pem` (a certificate for `localhost`
+/// other than the Kafka listener's), and `more` properties after.
+fn https_broker(pki: &Pki, more: &str) -> (Broker, Vec<u8>) {
+    let console = pki.server_certificate();
+    pki.write_keystore("console.pem", &console);
+    let properties = format!(
+        "http.ssl.keystore.type=PEM\nhttp.ssl.keystore.location={}\n{more}",
+        pki.path("console.pem")
+    );
+    (
+        pki.broker_with(&properties, &HTTPS_ON_A_FREE_PORT),
+        console.0.der().to_vec(),
+    )
+}
+
+/// One HTTP/1.0 request over TLS (`head` ends with its headers' last line): the status,
+/// headers and body; the handshake's error if there is no TLS session.
+fn https_request(
+    addr: std::net::SocketAddr,
+    config: Arc<ClientConfig>,
+    head: &str,
+) -> Result<(u16, String, String), std::io::Error> {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(addr)?;
+    socket.set_read_timeout(Some(Duration::from_secs(15)))?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
+    let mut tls = rustls::ClientConnection::new(config, name).expect("a TLS client");
+    while tls.is_handshaking() {
+        tls.complete_io(&mut socket)?;
+    }
+    let mut stream = rustls::Stream::new(&mut tls, &mut socket);
+    write!(stream, "{head}Host: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    // HTTP/1.0: the server closes after answering (a close without close_notify is
+    // hyper's, and fine here: the body is read whole).
+    match stream.read_to_string(&mut response) {
+        Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => return Err(e),
+        _ => {}
+    }
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {response:?}"));
+    let (headers, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    Ok((status, headers.to_string(), body.to_string()))
+}
+
+/// A GET over TLS: the status and body.
+fn https_get(addr: std::net::SocketAddr, config: Arc<ClientConfig>, path: &str) -> (u16, String) {
+    let (status, _, body) = https_request(addr, config, &format!("GET {path} HTTP/1.0\r\n")).expect("an HTTPS answer");
+    (status, body)
+}
+
+#[test]
+fn https_serves_metrics_and_health_to_clients_trusting_its_ca_only() {
+    let pki = Pki::new();
+    let (broker, console_certificate) = https_broker(&pki, "");
+    let https = broker.http_addr().expect("an HTTPS listener");
+    assert_eq!(
+        presented_certificate(https, pki.client(None)),
+        console_certificate,
+        "http.ssl.keystore.location, not the Kafka listener's ssl.keystore.location"
+    );
+    assert_eq!(
+        https_get(https, pki.client(None), "/health/live"),
+        (200, "live\n".into())
+    );
+    assert_eq!(
+        https_get(https, pki.client(None), "/health/ready"),
+        (200, "ready\n".into())
+    );
+    RawClient::connect_tls(broker.listener_addr("SSL"), pki.client(None)).api_versions();
+    let (status, metrics) = https_get(https, pki.client(None), "/metrics");
+    assert_eq!(status, 200, "{metrics}");
+    assert!(
+        metrics.contains("tidelog_requests_total{api=\"ApiVersions\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
+
+    // A client trusting another CA (of the same name: the signature is what fails) does
+    // not finish the handshake.
+    let stranger = Pki::new();
+    let refused = https_request(https, stranger.client(None), "GET /metrics HTTP/1.0\r\n")
+        .expect_err("a client that does not trust the CA was served");
+    assert!(
+        refused.to_string().contains("invalid peer certificate: BadSignature"),
+        "{refused}"
+    );
+
+    // Plain HTTP on the HTTPS port gets no HTTP answer (at most a TLS alert), and is closed.
+    let mut plain = std::net::TcpStream::connect(https).expect("connect");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("a read timeout");
+    std::io::Write::write_all(
+        &mut plain,
+        format!("GET /metrics HTTP/1.0\r\nHost: {https}\r\n\r\n").as_bytes(),
+    )
+    .expect("send a GET");
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut plain, &mut answer);
+    assert!(!answer.starts_with(b"HTTP/"), "plain HTTP was answered");
+    assert!(answer.first().is_none_or(|b| *b == 0x15), "not a TLS alert: {answer:?}");
+
+    // The listener serves on after both.
+    assert_eq!(https_get(https, pki.client(None), "/health/ready").0, 200);
+}
+
+/// With a SASL listener the console asks for a password over HTTPS as over HTTP.
+#[test]
+fn the_console_authenticates_over_https() {
+    let pki = Pki::new();
+    let (broker, _) = https_broker(
+        &pki,
+        "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_SSL://127.0.0.1:0\n\
+         listener.name.sasl_ssl.plain.sasl.jaas.config=x required user_alice=\"alice-secret\";\n",
+    );
+    let https = broker.http_addr().expect("an HTTPS listener");
+    let as_user = |credentials: Option<&str>| {
+        use base64::Engine;
+        let authorization = credentials.map_or_else(String::new, |c| {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(c);
+            format!("Authorization: Basic {encoded}\r\n")
+        });
+        let head = format!("GET /topics HTTP/1.0\r\n{authorization}");
+        https_request(https, pki.client(None), &head).expect("an HTTPS answer")
+    };
+    let (status, headers, body) = as_user(None);
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        headers.to_ascii_lowercase().contains("www-authenticate: basic"),
+        "{headers}"
+    );
+    assert_eq!(as_user(Some("alice:wrong")).0, 401);
+    let (status, _, topics) = as_user(Some("alice:alice-secret"));
+    assert_eq!(status, 200, "{topics}");
+    assert_eq!(
+        https_get(https, pki.client(None), "/metrics").0,
+        200,
+        "a scrape needs no password"
+    );
+}
+
+#[test]
+fn https_with_client_auth_required_serves_only_clients_with_a_trusted_certificate() {
+    let pki = Pki::new();
+    let (broker, _) = https_broker(
+        &pki,
+        &format!(
+            "http.ssl.client.auth=required\nhttp.ssl.truststore.type=PEM\nhttp.ssl.truststore.location={}\n",
+            pki.path("ca.pem")
+        ),
+    );
+    let https = broker.http_addr().expect("an HTTPS listener");
+    let alice = pki.client_certificate("alice", "ops");
+    assert_eq!(https_get(https, pki.client(Some(&alice)), "/health/ready").0, 200);
+    let untrusted = Pki::new().client_certificate("mallory", "ops");
+    for (who, config) in [
+        ("no certificate", pki.client(None)),
+        ("a certificate of another CA", pki.client(Some(&untrusted))),
+    ] {
+        // TLS 1.3: the server refuses the certificate after the client's handshake is
+        // done, so the refusal comes as the answer to the request.
+        let answer = https_request(https, config, "GET /health/ready HTTP/1.0\r\n");
+        assert!(answer.is_err(), "{who} was served: {answer:?}");
+    }
+    // The Kafka SSL listener asks for no certificate: ssl.client.auth is not set for it.
+    RawClient::connect_tls(broker.listener_addr("SSL"), pki.client(None)).api_versions();
+}
+
+#[test]
+fn a_replaced_https_keystore_serves_new_connections() {
+    let pki = Pki::new();
+    let (broker, first) = https_broker(&pki, "");
+    let https = broker.http_addr().expect("an HTTPS listener");
+    assert_eq!(presented_certificate(https, pki.client(None)), first);
+    let renewed = pki.server_certificate();
+    pki.write_keystore("console.pem", &renewed);
+    broker.wait_for_line(&["listener=HTTPS", "TLS key and trust stores changed"]);
+    assert_eq!(presented_certificate(https, pki.client(None)), renewed.0.der().to_vec());
+    assert_eq!(https_get(https, pki.client(None), "/health/ready").0, 200);
 }

@@ -86,11 +86,15 @@ impl Broker {
     /// Starts a broker whose listeners are the ones `config` (a server.properties file)
     /// names; the data directory is still the test's own.
     pub fn start_from_file(config: &Path) -> Broker {
-        Broker::launch(
-            FROM_CONFIG_FILE,
-            &["--config", config.to_str().expect("a UTF-8 path")],
-            &[],
-        )
+        Broker::start_from_file_with(config, &[])
+    }
+
+    /// [`Broker::start_from_file`] with `extra_args` after, which win over the file (as
+    /// `--override http.listeners=...` must, over the tests' plain HTTP on a free port).
+    pub fn start_from_file_with(config: &Path, extra_args: &[&str]) -> Broker {
+        let mut args = vec!["--config", config.to_str().expect("a UTF-8 path")];
+        args.extend_from_slice(extra_args);
+        Broker::launch(FROM_CONFIG_FILE, &args, &[])
     }
 
     /// Starts a broker whose listener speaks `protocol` (`SASL_PLAINTEXT`).
