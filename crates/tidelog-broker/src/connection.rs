@@ -368,7 +368,10 @@ impl ResponseWriter for WriteHalf<TlsStream<TcpStream>> {
 }
 
 /// Writes a response's chunks in order: each run of memory chunks with vectored writes,
-/// each file region as the writer writes regions.
+/// each file region as the writer writes regions; then flushes. A TLS stream may accept
+/// the last bytes while the socket is full and keep their records in its buffer until a
+/// flush, and a client waiting for the end of its response sends nothing that would
+/// bring one: a consumer over TLS stalled so. (A TCP socket's flush does nothing.)
 async fn write_chunks(writer: &mut impl ResponseWriter, chunks: Vec<Payload>) -> io::Result<()> {
     let mut memory = Vec::new();
     for chunk in chunks {
@@ -380,7 +383,8 @@ async fn write_chunks(writer: &mut impl ResponseWriter, chunks: Vec<Payload>) ->
             }
         }
     }
-    write_memory(writer, memory).await
+    write_memory(writer, memory).await?;
+    writer.flush().await
 }
 
 /// Writes all of `region` to the socket with `sendfile`, waiting whenever the socket's
