@@ -40,7 +40,7 @@ use crate::data_dir::meta_properties::META_PROPERTIES;
 use crate::data_dir::{self, Identity};
 use crate::fetch_session::FetchSessionCache;
 use crate::ids::{random_uuid, uuid_base64};
-use crate::metadata::kraft::Controller;
+use crate::metadata::kraft::{Controller, KRAFT_VERSION};
 use crate::metadata::records::{Placement, UNASSIGNED_DIRECTORY};
 use crate::metadata::{
     validate_topic_name, MetadataEvent, MetadataImage, MetadataStore, StoreError, StoreSettings, TopicMeta,
@@ -83,6 +83,8 @@ pub enum StartError {
     },
     #[error("log directory {path} is already formatted (it has a meta.properties): nothing was changed")]
     AlreadyFormatted { path: String },
+    #[error("controller listener {0}")]
+    ControllerListener(String),
     #[error("log directory {path} is not a directory (a file is in its place)")]
     NotADirectory { path: String },
     #[error("log directory {path} is locked by another process (its .lock): one broker per directory")]
@@ -137,7 +139,7 @@ fn prepare_metadata(
         .or_else(|| new_cluster_id.map(str::to_string))
         .unwrap_or_else(|| uuid_base64(random_uuid()));
     let identities = data_dir::identities(&config.log_dirs, &cluster_id, config.node_id)?;
-    let settings = store_settings(config, identities[0].directory_id(), &cluster_id);
+    let settings = store_settings(config, identities[0].directory_id(), &cluster_id)?;
     // A new node's identities are written before its metadata log is formatted: a crash
     // in between leaves them for the next start to format with, not a log whose voter names
     // a directory id no meta.properties keeps. Otherwise after the metadata opens, so a
@@ -172,9 +174,13 @@ pub fn format_log_dirs(config: &BrokerConfig, cluster_id: &str) -> Result<(), St
 /// voter and, when it is the only log dir, as the home of its new partitions. A quorum of one
 /// serves no controller listener: its voter is named at the first client listener. A voter
 /// of several reaches the others on the controller listener `controller.quorum.voters` names.
-fn store_settings(config: &BrokerConfig, directory_id: tidelog_protocol::Uuid, cluster_id: &str) -> StoreSettings {
+fn store_settings(
+    config: &BrokerConfig,
+    directory_id: tidelog_protocol::Uuid,
+    cluster_id: &str,
+) -> Result<StoreSettings, StartError> {
     let listener = &config.advertised_listeners[0];
-    StoreSettings {
+    Ok(StoreSettings {
         controller: Controller {
             node_id: config.node_id,
             directory_id,
@@ -191,17 +197,20 @@ fn store_settings(config: &BrokerConfig, directory_id: tidelog_protocol::Uuid, c
         },
         log: config.metadata_log,
         after_crash: !config.log_dirs[0].join(tidelog_log::CLEAN_SHUTDOWN_MARKER).exists(),
-        peers: peers(config, cluster_id),
-    }
+        peers: peers(config, cluster_id)?,
+    })
 }
 
 /// The voters of `controller.quorum.voters`, when they are more than this node. Every
 /// voter's node is made alike on every node (no directory ids, which only each node knows
 /// of itself), as the first membership entry must be the same on all.
-fn peers(config: &BrokerConfig, cluster_id: &str) -> Option<Peers> {
-    let controller_listener = config.controller_listeners.first()?;
-    // Resolved once already, when the configuration was checked.
-    let listen = controller_listener.bind_addr().ok()?;
+fn peers(config: &BrokerConfig, cluster_id: &str) -> Result<Option<Peers>, StartError> {
+    let Some(controller_listener) = config.controller_listeners.first() else {
+        return Ok(None);
+    };
+    let listen = controller_listener
+        .bind_addr()
+        .map_err(|e| StartError::ControllerListener(format!("{}: {e}", controller_listener.name)))?;
     let listener = controller_listener.name.clone();
     let voters = config
         .quorum
@@ -215,18 +224,18 @@ fn peers(config: &BrokerConfig, cluster_id: &str) -> Option<Peers> {
                     port: voter.port,
                 }],
                 min_kraft_version: 0,
-                max_kraft_version: 1,
+                max_kraft_version: KRAFT_VERSION,
                 ..Default::default()
             };
             (voter.id as u64, node)
         })
         .collect();
-    Some(Peers {
+    Ok(Some(Peers {
         voters,
         cluster_id: cluster_id.to_string(),
         listener,
         listen,
-    })
+    }))
 }
 
 /// A topic a client asks for (CreateTopics, or auto-creation): -1 partitions or

@@ -15,6 +15,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 
+use bytes::Bytes;
 use common::raw::RawClient;
 use common::{wait_until, Broker};
 use tidelog_protocol::messages::alter_client_quotas_request::{
@@ -26,6 +27,7 @@ use tidelog_protocol::messages::describe_client_quotas_request::DescribeClientQu
 use tidelog_protocol::messages::describe_quorum_request::{DescribeQuorumRequest, PartitionData, TopicData};
 use tidelog_protocol::messages::describe_quorum_response::PartitionData as QuorumPartition;
 use tidelog_protocol::messages::tidelog_quorum_vote_request::{RaftVote, TidelogQuorumVoteRequest};
+use tidelog_protocol::records::RecordBatch;
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
 /// The snapshot a format writes, holding the voters only.
@@ -164,22 +166,13 @@ fn create_topic(broker: &Broker, name: &str) -> ErrorCode {
 
 /// The batches of a node's metadata log, by base offset.
 fn metadata_batches(broker: &Broker) -> BTreeMap<i64, Vec<u8>> {
-    let dir = broker.data_dir().join("__cluster_metadata-0");
-    let mut segments: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    segments.sort();
+    let (topic, partition) = ("__cluster_metadata", 0);
     let mut batches = BTreeMap::new();
-    for segment in segments {
-        let bytes = std::fs::read(segment).unwrap();
-        let mut at = 0;
-        while at + 12 <= bytes.len() {
-            let base = i64::from_be_bytes(bytes[at..at + 8].try_into().unwrap());
-            let len = i32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-            batches.insert(base, bytes[at..at + 12 + len].to_vec());
-            at += 12 + len;
+    for base in broker.segment_base_offsets(topic, partition) {
+        let segment = std::fs::read(broker.segment_file(topic, partition, base, "log")).unwrap();
+        for batch in RecordBatch::iter_batches(Bytes::from(segment)) {
+            let batch = batch.expect("a whole batch");
+            batches.insert(batch.base_offset(), batch.as_bytes().to_vec());
         }
     }
     batches
@@ -388,7 +381,7 @@ fn checkpoint_end(name: &str) -> i64 {
 
 /// The snapshot files of a node's metadata log, the bootstrap one included.
 fn checkpoints(broker: &Broker) -> Vec<String> {
-    let dir = broker.data_dir().join("__cluster_metadata-0");
+    let dir = broker.partition_dir("__cluster_metadata", 0);
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

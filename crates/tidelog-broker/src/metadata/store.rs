@@ -37,6 +37,13 @@ pub enum StoreError {
         reason = .0.reason
     )]
     Unsupported(Unsupported),
+    #[error(
+        "{} is an older Tidelog's metadata log, which a node joining a quorum of several voters \
+         cannot convert (it starts from the voters alone): start it once without \
+         controller.quorum.voters naming other nodes to convert it; nothing was changed",
+        path.display()
+    )]
+    LegacyInQuorum { path: PathBuf },
 }
 
 /// What the store needs to know of this node.
@@ -100,6 +107,11 @@ impl MetadataStore {
         let metadata_dir = dir.join(METADATA_DIR);
         let legacy = dir.join(LEGACY_LOG_FILE);
         if !metadata_dir.exists() {
+            if legacy.exists() && settings.peers.is_some() {
+                // A quorum of several starts from its voters only: the old log's topics
+                // would be left behind, so it is converted by a start of this node alone.
+                return Err(StoreError::LegacyInQuorum { path: legacy });
+            }
             let old = match legacy.exists() {
                 true => Some(legacy::read(&legacy)?),
                 false => None,
@@ -241,12 +253,10 @@ impl MetadataStore {
             false => Some(self.quorum.propose(records)?),
         };
         let mut image = self.image.write().unwrap_or_else(|e| e.into_inner());
-        if offset.is_some() {
+        if let Some(offset) = offset {
             // What the image reflects once the change applies below.
             let applied = self.quorum.with_image(|kraft| kraft.provenance().offset);
             self.image_offset.store(applied, Ordering::Release);
-        }
-        if let Some(offset) = offset {
             if accepted
                 .iter()
                 .any(|e| matches!(e, MetadataEvent::FeatureLevelsChanged { .. }))
@@ -551,6 +561,29 @@ mod tests {
         // The next start reads the KRaft log only.
         let store = MetadataStore::open(dir.path(), &StoreSettings::for_tests()).unwrap();
         assert_eq!(state(&store.image()), expected);
+    }
+
+    /// A node joining a quorum of several cannot carry an old event log's topics into a
+    /// log that starts from the voters alone: it refuses, and the old log stays as it was.
+    #[test]
+    fn an_old_event_log_is_not_converted_by_a_voter_of_several() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LEGACY_LOG_FILE);
+        legacy::write(&path, &[MetadataEvent::TopicCreated(topic("kept", 5, 3))]);
+        let before = files(dir.path());
+        let mut settings = StoreSettings::for_tests();
+        settings.peers = Some(Peers {
+            voters: Vec::new(),
+            cluster_id: "c".into(),
+            listener: "CONTROLLER".into(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+        });
+        let refused = MetadataStore::open(dir.path(), &settings).err();
+        assert!(
+            matches!(refused, Some(StoreError::LegacyInQuorum { .. })),
+            "{refused:?}"
+        );
+        assert_eq!(files(dir.path()), before, "nothing changed");
     }
 
     /// Every file under `dir` with its bytes.

@@ -38,7 +38,10 @@ const LEADER_WAIT_LOG_EVERY: Duration = Duration::from_secs(10);
 pub enum QuorumError {
     #[error("the metadata quorum cannot start: {0}")]
     Start(String),
-    #[error("the metadata quorum has {0} voters; this Tidelog runs a quorum of one voter only")]
+    #[error(
+        "the metadata log has {0} voters, but controller.quorum.voters names no other node than this \
+         one; nothing was changed"
+    )]
     SeveralVoters(usize),
     #[error("a metadata change was not committed: {0}")]
     NotCommitted(String),

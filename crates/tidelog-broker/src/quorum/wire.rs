@@ -39,6 +39,9 @@ pub enum WireError {
     },
     #[error("node {0} answered another API")]
     WrongAnswer(NodeId),
+    /// openraft could not take a request this node got.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The fields of the wire's vote, which each message's module declares for itself.
@@ -388,11 +391,7 @@ pub async fn serve(raft: &Raft<TypeConfig>, cluster_id: &str, request: RequestBo
 }
 
 fn raft_error<E: std::error::Error>(e: RaftError<NodeId, E>) -> WireError {
-    WireError::Remote {
-        node: 0,
-        code: ErrorCode::UNKNOWN_SERVER_ERROR,
-        message: e.to_string(),
-    }
+    WireError::Refused(e.to_string())
 }
 
 /// The error code and message of an answer that failed.
@@ -401,7 +400,7 @@ fn error_fields(e: &WireError) -> (i16, Option<String>) {
         WireError::OtherCluster { .. } => ErrorCode::INCONSISTENT_CLUSTER_ID,
         WireError::OutOfRange(_) | WireError::Entries(_) => ErrorCode::INVALID_REQUEST,
         WireError::Remote { code, .. } => *code,
-        WireError::WrongAnswer(_) => ErrorCode::UNKNOWN_SERVER_ERROR,
+        WireError::WrongAnswer(_) | WireError::Refused(_) => ErrorCode::UNKNOWN_SERVER_ERROR,
     };
     let message = match e {
         WireError::Remote { message, .. } => message.clone(),

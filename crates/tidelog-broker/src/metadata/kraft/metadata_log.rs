@@ -34,7 +34,7 @@ use tracing::{info, warn};
 pub const METADATA_TOPIC_ID: Uuid = Uuid([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
 
 /// The kraft.version a standalone format writes: voters kept in the log (KIP-853).
-const KRAFT_VERSION: i16 = 1;
+pub const KRAFT_VERSION: i16 = 1;
 
 /// The single controller of the quorum: its id, its log dir's id and its listener, what
 /// `format --standalone` reads from the config.

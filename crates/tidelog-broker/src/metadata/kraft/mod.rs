@@ -21,7 +21,7 @@ pub use image::{
 };
 pub use load::{load, LoadedMetadata, TornTail};
 pub(crate) use metadata_log::{abort_transaction, in_transaction, log_config as metadata_log_config};
-pub use metadata_log::{voters, Controller, MetadataLog, MetadataLogSettings, METADATA_TOPIC_ID};
+pub use metadata_log::{voters, Controller, MetadataLog, MetadataLogSettings, KRAFT_VERSION, METADATA_TOPIC_ID};
 pub use quorum_state::{QuorumState, QuorumStateVersion, QUORUM_STATE};
 pub(crate) use replay::Replay;
 pub use snapshot::SnapshotId;
