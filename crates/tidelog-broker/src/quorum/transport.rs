@@ -229,17 +229,33 @@ impl FramedLink {
     }
 }
 
+impl FramedLink {
+    /// Sends the RPC `request` (made from openraft's message, or why it could not be) and
+    /// reads its answer with `answer`, within the RPC's hard time to live; any failure in the
+    /// terms openraft takes.
+    async fn rpc<T, E: std::error::Error>(
+        &mut self,
+        kind: RPCTypes,
+        option: RPCOption,
+        request: Result<RequestBody, WireError>,
+        answer: impl FnOnce(NodeId, ResponseBody) -> Result<T, WireError>,
+    ) -> Result<T, RPCError<NodeId, VoterNode, E>> {
+        let ttl = option.hard_ttl();
+        let request = request.map_err(|e| self.failed(kind, ttl, e.into()))?;
+        let body = self.call(request, ttl).await.map_err(|e| self.failed(kind, ttl, e))?;
+        answer(self.target, body).map_err(|e| self.failed(kind, ttl, e.into()))
+    }
+}
+
 impl RaftNetwork<TypeConfig> for FramedLink {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, VoterNode, RaftError<NodeId>>> {
-        let ttl = option.hard_ttl();
-        let failed = |link: &Self, e| link.failed(RPCTypes::AppendEntries, ttl, e);
-        let request = wire::append_entries_request(&self.cluster_id, &rpc).map_err(|e| failed(self, e.into()))?;
-        let body = self.call(request, ttl).await.map_err(|e| failed(self, e))?;
-        wire::append_entries_response(self.target, body).map_err(|e| failed(self, e.into()))
+        let request = wire::append_entries_request(&self.cluster_id, &rpc);
+        self.rpc(RPCTypes::AppendEntries, option, request, wire::append_entries_response)
+            .await
     }
 
     async fn install_snapshot(
@@ -248,17 +264,19 @@ impl RaftNetwork<TypeConfig> for FramedLink {
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, VoterNode, RaftError<NodeId, InstallSnapshotError>>>
     {
-        let ttl = option.hard_ttl();
-        let failed = |link: &Self, e| link.failed(RPCTypes::InstallSnapshot, ttl, e);
-        let request = wire::install_snapshot_request(&self.cluster_id, &rpc).map_err(|e| failed(self, e.into()))?;
-        let body = self.call(request, ttl).await.map_err(|e| failed(self, e))?;
-        match wire::install_snapshot_response(self.target, body).map_err(|e| failed(self, e.into()))? {
-            Ok(installed) => Ok(installed),
-            Err(mismatch) => Err(RPCError::RemoteError(RemoteError::new(
-                self.target,
-                RaftError::APIError(InstallSnapshotError::SnapshotMismatch(mismatch)),
-            ))),
-        }
+        let request = wire::install_snapshot_request(&self.cluster_id, &rpc);
+        let answer = self
+            .rpc(
+                RPCTypes::InstallSnapshot,
+                option,
+                request,
+                wire::install_snapshot_response,
+            )
+            .await?;
+        answer.map_err(|mismatch| {
+            let refused = RaftError::APIError(InstallSnapshotError::SnapshotMismatch(mismatch));
+            RPCError::RemoteError(RemoteError::new(self.target, refused))
+        })
     }
 
     async fn vote(
@@ -266,12 +284,7 @@ impl RaftNetwork<TypeConfig> for FramedLink {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, VoterNode, RaftError<NodeId>>> {
-        let ttl = option.hard_ttl();
-        let failed = |link: &Self, e| link.failed(RPCTypes::Vote, ttl, e);
-        let body = self
-            .call(wire::vote_request(&self.cluster_id, &rpc), ttl)
-            .await
-            .map_err(|e| failed(self, e))?;
-        wire::vote_response(self.target, body).map_err(|e| failed(self, e.into()))
+        let request = Ok(wire::vote_request(&self.cluster_id, &rpc));
+        self.rpc(RPCTypes::Vote, option, request, wire::vote_response).await
     }
 }
