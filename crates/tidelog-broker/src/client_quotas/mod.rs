@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::clock::now_ms;
 
-pub use self::rate::{BurstBucket, QuotaWindow, SampledRate};
+pub use self::rate::{QuotaWindow, SampledRate, TokenBucket};
 
 /// A quota entity: entity type (`user`, `client-id`, `ip`) to name, `None` for the type's
 /// default entity, as the metadata image keeps it.
@@ -159,10 +159,10 @@ pub struct ClientQuotaManager {
 }
 
 /// One client's measure of one quota: Kafka's windowed rate, and for a producer byte rate
-/// the bucket that bounds bursts (see [`BurstBucket`]).
+/// the bucket that bounds bursts to one window (see [`TokenBucket`]).
 struct Sensor {
     rate: SampledRate,
-    burst: BurstBucket,
+    burst: TokenBucket,
 }
 
 impl ClientQuotaManager {
@@ -181,16 +181,18 @@ impl ClientQuotaManager {
         if !sensors.contains_key(&quota.sensor) {
             sensors.retain(|_, sensor| now_ms - sensor.rate.last_window_ms() < INACTIVE_SENSOR_MS);
         }
+        // The burst bucket holds one window of the quota.
+        let burst_capacity = quota.bound * self.window.window_ms as f64 / 1000.0;
         let sensor = sensors.entry(quota.sensor.clone()).or_insert_with(|| Sensor {
             rate: SampledRate::new(self.window, now_ms),
-            burst: BurstBucket::default(),
+            burst: TokenBucket::full(burst_capacity, now_ms),
         });
         sensor.rate.record(value, now_ms);
         let mut throttle = sensor.rate.throttle_ms(quota.bound, now_ms);
         // A producer's only: a fetch over its quota is answered empty, so a bucket smaller
         // than the largest fetch allowed (`max_in_window`) would never let one through.
         if quota.sensor.key == PRODUCER_BYTE_RATE {
-            let burst = sensor.burst.take(value, quota.bound, self.window.window_ms, now_ms);
+            let burst = sensor.burst.take(value, quota.bound, burst_capacity, now_ms);
             throttle = throttle.max(burst);
         }
         // Bounded by the quota's whole window span: a bound of 0 (or a tiny one) would
