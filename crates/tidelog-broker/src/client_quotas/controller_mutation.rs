@@ -10,12 +10,9 @@
 //! `THROTTLING_QUOTA_EXCEEDED` and nothing is recorded. Older clients are served
 //! permissively: every mutation is done and recorded, and the response is throttled.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use tidelog_protocol::ErrorCode;
 
-use super::{QuotaWindow, SensorKey, TokenBucket, CONTROLLER_MUTATION_RATE, INACTIVE_SENSOR_MS};
+use super::{QuotaWindow, SensorKey, Sensors, TokenBucket, CONTROLLER_MUTATION_RATE};
 use crate::broker::ApiError;
 use crate::clock::now_ms;
 use crate::handlers::RequestContext;
@@ -26,14 +23,14 @@ const EXCEEDED: &str = "The throttling quota has been exceeded.";
 /// The token buckets of the clients under a `controller_mutation_rate`.
 pub struct ControllerMutationQuotaManager {
     window: QuotaWindow,
-    buckets: Mutex<HashMap<SensorKey, TokenBucket>>,
+    buckets: Sensors<SensorKey, TokenBucket>,
 }
 
 impl ControllerMutationQuotaManager {
     pub fn new(window: QuotaWindow) -> ControllerMutationQuotaManager {
         ControllerMutationQuotaManager {
             window,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Sensors::default(),
         }
     }
 
@@ -55,20 +52,16 @@ impl ControllerMutationQuotaManager {
     fn record(&self, (sensor, rate): &(SensorKey, f64), permits: f64, strict: bool, now_ms: i64) -> Result<i32, i32> {
         let span_ms = self.window.samples as f64 * self.window.window_ms as f64;
         let burst = rate * span_ms / 1000.0;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if !buckets.contains_key(sensor) {
-            buckets.retain(|_, bucket| now_ms - bucket.last_ms() < INACTIVE_SENSOR_MS);
-        }
-        let bucket = buckets
-            .entry(sensor.clone())
-            .or_insert_with(|| TokenBucket::full(burst, now_ms));
         // A rate of 0 never refills: the longest throttle, as for the byte rates.
         let throttle = |bucket: &TokenBucket| bucket.throttle_ms(*rate).min(span_ms).round() as i32;
-        if strict && bucket.refill(*rate, burst, now_ms) < 0.0 {
-            return Err(throttle(bucket));
-        }
-        bucket.take(permits, *rate, burst, now_ms);
-        Ok(throttle(bucket))
+        let full = || TokenBucket::full(burst, now_ms);
+        self.buckets.with(sensor, now_ms, full, |bucket| {
+            if strict && bucket.refill(*rate, burst, now_ms) < 0.0 {
+                return Err(throttle(bucket));
+            }
+            bucket.take(permits, *rate, burst, now_ms);
+            Ok(throttle(bucket))
+        })
     }
 }
 

@@ -105,9 +105,16 @@ impl SampledRate {
         }
     }
 
-    /// When the newest sample started: a sensor idle for long is dropped.
+    /// When the newest sample started.
     pub fn last_window_ms(&self) -> i64 {
         self.samples[self.current].start_ms
+    }
+}
+
+/// A rate idle for long is dropped.
+impl super::Measure for SampledRate {
+    fn last_used_ms(&self) -> i64 {
+        self.last_window_ms()
     }
 }
 
@@ -166,9 +173,11 @@ impl TokenBucket {
     pub fn give_back(&mut self, value: f64) {
         self.tokens += value;
     }
+}
 
-    /// When the bucket was last refilled: a bucket idle for long is dropped.
-    pub fn last_ms(&self) -> i64 {
+/// When the bucket was last refilled: a bucket idle for long is dropped.
+impl super::Measure for TokenBucket {
+    fn last_used_ms(&self) -> i64 {
         self.at_ms
     }
 }
