@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tracing::info;
 
+use crate::client_quotas::TokenBucket;
+
 /// The settings, as the configuration gives them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionLimits {
@@ -111,11 +113,12 @@ struct Counts {
     by_listener: HashMap<String, i32>,
 }
 
-/// A creation rate's bucket: tokens (up to a second's worth) and when they were last
-/// refilled.
+/// A creation rate: a bucket of up to a second's connections, on a clock of ms since it
+/// was made.
 struct CreationRate {
     rate: f64,
-    bucket: Mutex<(f64, Instant)>,
+    epoch: Instant,
+    bucket: Mutex<TokenBucket>,
 }
 
 impl CreationRate {
@@ -123,25 +126,21 @@ impl CreationRate {
         let rate = f64::from(rate);
         CreationRate {
             rate,
-            bucket: Mutex::new((rate, Instant::now())),
+            epoch: Instant::now(),
+            bucket: Mutex::new(TokenBucket::full(rate, 0)),
         }
     }
 
     /// Takes a token at `now`; if there is none, takes the next one ahead and returns how
-    /// long until it is there.
+    /// long until it is there. The rate is at least 1 (the configuration says so).
     fn take(&self, now: Instant) -> Option<Duration> {
-        let rate = self.rate;
-        if rate >= f64::from(i32::MAX) {
+        if self.rate >= f64::from(i32::MAX) {
             return None;
         }
+        let now_ms = now.saturating_duration_since(self.epoch).as_millis() as i64;
         let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
-        let (tokens, since) = *bucket;
-        let tokens = (tokens + now.saturating_duration_since(since).as_secs_f64() * rate).min(rate.max(1.0)) - 1.0;
-        *bucket = (tokens, now);
-        match tokens >= 0.0 {
-            true => None,
-            false => Some(Duration::from_secs_f64(-tokens / rate.max(f64::MIN_POSITIVE))),
-        }
+        let delay_ms = bucket.take(1.0, self.rate, self.rate, now_ms);
+        (delay_ms > 0.0).then(|| Duration::from_secs_f64(delay_ms / 1000.0))
     }
 }
 

@@ -37,12 +37,12 @@ pub struct Dispatched {
 }
 
 /// Calls `handlers::<module>::handle(ctx, request)` for the body's API; its reply, and the
-/// time spent handling it (for `request_percentage`).
+/// time spent handling it, measured only when `$timing` (for `request_percentage`).
 macro_rules! route {
-    ($body:expr, $ctx:expr, { $($api:ident => $module:ident),* $(,)? }) => {
+    ($body:expr, $ctx:expr, $timing:expr, { $($api:ident => $module:ident),* $(,)? }) => {
         match $body {
             $(RequestBody::$api(request) => {
-                request_time::timed(std::pin::pin!(handlers::$module::handle($ctx, request))).await
+                request_time::timed(std::pin::pin!(handlers::$module::handle($ctx, request)), $timing).await
             })*
             other => {
                 error!(api_key = ?other.api_key(), "advertised API without a handler");
@@ -97,7 +97,7 @@ pub async fn dispatch(
     };
     let mut timer = ctx.broker.metrics.request(api_key, received.at);
     let request_quota = ctx.quota(REQUEST_PERCENTAGE);
-    let (reply, spent) = route!(request.body, &ctx, {
+    let (reply, spent) = route!(request.body, &ctx, request_quota.is_some(), {
         Produce => produce,
         Fetch => fetch,
         ListOffsets => list_offsets,

@@ -7,26 +7,22 @@
 //! is closed once the throttle time (at most one window) has passed, as Kafka's acceptor
 //! closes a throttled socket after its delay, so that a client retrying at once is slowed.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::client_quotas::{
-    ClientQuotaConfigs, QuotaWindow, SampledRate, CONNECTION_CREATION_RATE, INACTIVE_SENSOR_MS, IP,
-};
+use crate::client_quotas::{ClientQuotaConfigs, QuotaWindow, SampledRate, Sensors, CONNECTION_CREATION_RATE, IP};
 
 /// The measured connection rates of the addresses under a `connection_creation_rate`.
 pub struct IpConnectionRates {
     window: QuotaWindow,
-    rates: Mutex<HashMap<IpAddr, SampledRate>>,
+    rates: Sensors<IpAddr, SampledRate>,
 }
 
 impl IpConnectionRates {
     pub fn new(window: QuotaWindow) -> IpConnectionRates {
         IpConnectionRates {
             window,
-            rates: Mutex::new(HashMap::new()),
+            rates: Sensors::default(),
         }
     }
 
@@ -35,24 +31,31 @@ impl IpConnectionRates {
     /// closed after `delay`. `None` without a quota for the address.
     pub fn throttle(&self, configs: &ClientQuotaConfigs, ip: IpAddr, now_ms: i64) -> Option<Duration> {
         let bound = quota_of(configs, ip)?;
-        let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
-        if !rates.contains_key(&ip) {
-            rates.retain(|_, rate| now_ms - rate.last_window_ms() < INACTIVE_SENSOR_MS);
-        }
-        let rate = rates.entry(ip).or_insert_with(|| SampledRate::new(self.window, now_ms));
-        rate.record(1.0, now_ms);
-        let throttle = rate.throttle_ms(bound, now_ms).min(self.window.window_ms as f64);
-        if throttle <= 0.0 {
-            return None;
-        }
-        rate.record(-1.0, now_ms);
-        Some(Duration::from_millis(throttle.round() as u64))
+        let window = self.window;
+        let throttle = self.rates.with(
+            &ip,
+            now_ms,
+            || SampledRate::new(window, now_ms),
+            |rate| {
+                rate.record(1.0, now_ms);
+                let throttle = rate.throttle_ms(bound, now_ms).min(window.window_ms as f64);
+                if throttle > 0.0 {
+                    rate.record(-1.0, now_ms);
+                }
+                throttle
+            },
+        );
+        (throttle > 0.0).then(|| Duration::from_millis(throttle.round() as u64))
     }
 }
 
 /// The `connection_creation_rate` of `ip`: its own entity's, else the default `ip` entity's.
 /// Entity names are compared as addresses, as Kafka parses them (`::1` is `0:0:0:0:0:0:0:1`).
+/// With no such quota set, a new connection costs one look, not a walk of every entity.
 fn quota_of(configs: &ClientQuotaConfigs, ip: IpAddr) -> Option<f64> {
+    if !configs.sets(CONNECTION_CREATION_RATE) {
+        return None;
+    }
     let mut default = None;
     for (entity, values) in configs.entities() {
         let (Some(name), 1) = (entity.get(IP), entity.len()) else {

@@ -10,12 +10,9 @@
 //! `THROTTLING_QUOTA_EXCEEDED` and nothing is recorded. Older clients are served
 //! permissively: every mutation is done and recorded, and the response is throttled.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use tidelog_protocol::ErrorCode;
 
-use super::{QuotaWindow, SensorKey, CONTROLLER_MUTATION_RATE, INACTIVE_SENSOR_MS};
+use super::{QuotaWindow, SensorKey, Sensors, TokenBucket, CONTROLLER_MUTATION_RATE};
 use crate::broker::ApiError;
 use crate::clock::now_ms;
 use crate::handlers::RequestContext;
@@ -23,34 +20,17 @@ use crate::handlers::RequestContext;
 /// Kafka's `Errors.THROTTLING_QUOTA_EXCEEDED` message.
 const EXCEEDED: &str = "The throttling quota has been exceeded.";
 
-/// Partitions left to mutate, refilled at the quota a second up to the burst.
-#[derive(Debug, Clone, Copy)]
-struct TokenBucket {
-    tokens: f64,
-    last_ms: i64,
-}
-
-impl TokenBucket {
-    /// The tokens at `now_ms`, refilled at `rate` a second up to `burst`.
-    fn refill(&mut self, rate: f64, burst: f64, now_ms: i64) -> f64 {
-        let elapsed = (now_ms - self.last_ms).max(0) as f64 / 1000.0;
-        self.tokens = (self.tokens + rate * elapsed).min(burst);
-        self.last_ms = now_ms;
-        self.tokens
-    }
-}
-
 /// The token buckets of the clients under a `controller_mutation_rate`.
 pub struct ControllerMutationQuotaManager {
     window: QuotaWindow,
-    buckets: Mutex<HashMap<SensorKey, TokenBucket>>,
+    buckets: Sensors<SensorKey, TokenBucket>,
 }
 
 impl ControllerMutationQuotaManager {
     pub fn new(window: QuotaWindow) -> ControllerMutationQuotaManager {
         ControllerMutationQuotaManager {
             window,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Sensors::default(),
         }
     }
 
@@ -72,25 +52,16 @@ impl ControllerMutationQuotaManager {
     fn record(&self, (sensor, rate): &(SensorKey, f64), permits: f64, strict: bool, now_ms: i64) -> Result<i32, i32> {
         let span_ms = self.window.samples as f64 * self.window.window_ms as f64;
         let burst = rate * span_ms / 1000.0;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if !buckets.contains_key(sensor) {
-            buckets.retain(|_, bucket| now_ms - bucket.last_ms < INACTIVE_SENSOR_MS);
-        }
-        let bucket = buckets.entry(sensor.clone()).or_insert(TokenBucket {
-            tokens: burst,
-            last_ms: now_ms,
-        });
-        let throttle = |tokens: f64| match tokens < 0.0 {
-            // A rate of 0 never refills: the longest throttle, as for the byte rates.
-            true => (-tokens / rate * 1000.0).min(span_ms).round() as i32,
-            false => 0,
-        };
-        let tokens = bucket.refill(*rate, burst, now_ms);
-        if strict && tokens < 0.0 {
-            return Err(throttle(tokens));
-        }
-        bucket.tokens -= permits;
-        Ok(throttle(bucket.tokens))
+        // A rate of 0 never refills: the longest throttle, as for the byte rates.
+        let throttle = |bucket: &TokenBucket| bucket.throttle_ms(*rate).min(span_ms).round() as i32;
+        let full = || TokenBucket::full(burst, now_ms);
+        self.buckets.with(sensor, now_ms, full, |bucket| {
+            if strict && bucket.refill(*rate, burst, now_ms) < 0.0 {
+                return Err(throttle(bucket));
+            }
+            bucket.take(permits, *rate, burst, now_ms);
+            Ok(throttle(bucket))
+        })
     }
 }
 

@@ -12,8 +12,9 @@
 pub mod controller_mutation;
 pub mod rate;
 pub mod request_time;
+pub mod sensors;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +22,8 @@ use tokio::time::Instant;
 
 use crate::clock::now_ms;
 
-pub use self::rate::{BurstBucket, QuotaWindow, SampledRate};
+pub use self::rate::{QuotaWindow, SampledRate, TokenBucket};
+pub use self::sensors::{Measure, Sensors};
 
 /// A quota entity: entity type (`user`, `client-id`, `ip`) to name, `None` for the type's
 /// default entity, as the metadata image keeps it.
@@ -36,9 +38,6 @@ pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
 pub const REQUEST_PERCENTAGE: &str = "request_percentage";
 pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
 pub const CONNECTION_CREATION_RATE: &str = "connection_creation_rate";
-
-/// A sensor unused this long is dropped, as Kafka expires its quota sensors.
-pub(crate) const INACTIVE_SENSOR_MS: i64 = 60 * 60 * 1000;
 
 /// The quota values set, by entity, as the metadata holds them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -78,6 +77,11 @@ impl ClientQuotaConfigs {
         }
     }
 
+    /// Whether any entity sets `key`.
+    pub fn sets(&self, key: &str) -> bool {
+        self.keys.contains_key(key)
+    }
+
     /// Every entity with its values, in entity order.
     pub fn entities(&self) -> &BTreeMap<QuotaEntity, BTreeMap<String, f64>> {
         &self.entities
@@ -93,7 +97,7 @@ impl ClientQuotaConfigs {
     /// client id, default client id. A sensor is shared by what the matching entity covers:
     /// a user's quota by all its client ids, a default entity's per user or client id.
     pub fn resolve(&self, key: &str, user: &str, client_id: &str) -> Option<(SensorKey, f64)> {
-        if !self.keys.contains_key(key) {
+        if !self.sets(key) {
             return None;
         }
         let (u, c) = (Some(user), Some(client_id));
@@ -155,21 +159,27 @@ pub struct SensorKey {
 /// The measured rates of the clients under quota.
 pub struct ClientQuotaManager {
     window: QuotaWindow,
-    sensors: Mutex<HashMap<SensorKey, Sensor>>,
+    sensors: Sensors<SensorKey, Sensor>,
 }
 
 /// One client's measure of one quota: Kafka's windowed rate, and for a producer byte rate
-/// the bucket that bounds bursts (see [`BurstBucket`]).
+/// the bucket that bounds bursts to one window (see [`TokenBucket`]).
 struct Sensor {
     rate: SampledRate,
-    burst: BurstBucket,
+    burst: TokenBucket,
+}
+
+impl Measure for Sensor {
+    fn last_used_ms(&self) -> i64 {
+        self.rate.last_window_ms()
+    }
 }
 
 impl ClientQuotaManager {
     pub fn new(window: QuotaWindow) -> ClientQuotaManager {
         ClientQuotaManager {
             window,
-            sensors: Mutex::new(HashMap::new()),
+            sensors: Sensors::default(),
         }
     }
 
@@ -177,22 +187,23 @@ impl ClientQuotaManager {
     /// ms: 0 under its quota. Over it, as Kafka's `QuotaUtils.throttleTime`: how long until
     /// the rate is back at the quota.
     pub fn record(&self, quota: &RequestQuota, value: f64, now_ms: i64) -> i32 {
-        let mut sensors = self.sensors.lock().unwrap_or_else(|e| e.into_inner());
-        if !sensors.contains_key(&quota.sensor) {
-            sensors.retain(|_, sensor| now_ms - sensor.rate.last_window_ms() < INACTIVE_SENSOR_MS);
-        }
-        let sensor = sensors.entry(quota.sensor.clone()).or_insert_with(|| Sensor {
+        // The burst bucket holds one window of the quota.
+        let burst_capacity = quota.bound * self.window.window_ms as f64 / 1000.0;
+        let make = || Sensor {
             rate: SampledRate::new(self.window, now_ms),
-            burst: BurstBucket::default(),
+            burst: TokenBucket::full(burst_capacity, now_ms),
+        };
+        let throttle = self.sensors.with(&quota.sensor, now_ms, make, |sensor| {
+            sensor.rate.record(value, now_ms);
+            let throttle = sensor.rate.throttle_ms(quota.bound, now_ms);
+            // A producer's only: a fetch over its quota is answered empty, so a bucket
+            // smaller than the largest fetch allowed (`max_in_window`) would never let one
+            // through.
+            match quota.sensor.key == PRODUCER_BYTE_RATE {
+                true => throttle.max(sensor.burst.take(value, quota.bound, burst_capacity, now_ms)),
+                false => throttle,
+            }
         });
-        sensor.rate.record(value, now_ms);
-        let mut throttle = sensor.rate.throttle_ms(quota.bound, now_ms);
-        // A producer's only: a fetch over its quota is answered empty, so a bucket smaller
-        // than the largest fetch allowed (`max_in_window`) would never let one through.
-        if quota.sensor.key == PRODUCER_BYTE_RATE {
-            let burst = sensor.burst.take(value, quota.bound, self.window.window_ms, now_ms);
-            throttle = throttle.max(burst);
-        }
         // Bounded by the quota's whole window span: a bound of 0 (or a tiny one) would
         // otherwise mute the connection for i32::MAX ms, about 25 days. A request time
         // quota's by one window, as Kafka's `ClientRequestQuotaManager` bounds it.
@@ -206,15 +217,10 @@ impl ClientQuotaManager {
     /// Takes back `value` recorded at `now_ms` (a throttled fetch returns nothing, so what
     /// it would have returned does not count).
     pub fn unrecord(&self, quota: &RequestQuota, value: f64, now_ms: i64) {
-        if let Some(sensor) = self
-            .sensors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(&quota.sensor)
-        {
+        self.sensors.with_existing(&quota.sensor, |sensor| {
             sensor.rate.record(-value, now_ms);
             sensor.burst.give_back(value);
-        }
+        });
     }
 
     /// The most a client may take in one quota window's span (Kafka's

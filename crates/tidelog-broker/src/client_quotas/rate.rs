@@ -105,49 +105,80 @@ impl SampledRate {
         }
     }
 
-    /// When the newest sample started: a sensor idle for long is dropped.
+    /// When the newest sample started.
     pub fn last_window_ms(&self) -> i64 {
         self.samples[self.current].start_ms
     }
 }
 
-/// A token bucket beside a byte rate's samples: it fills at the quota and holds at most one
-/// window of it. Kafka's windowed rate lets through a burst of up to `samples - 1` windows of
-/// the quota while its samples are fresh (it divides by the whole span), and again each time
-/// the sample that held the last burst expires: a 1 MB/s producer quota passes 1.3 MB/s over
-/// its first 20 s (docs/PERFORMANCE.md). Throttling by the larger of the two bounds each
-/// burst to one window's worth, so the quota holds within a few percent over any 20 s; a
-/// client under its quota is never throttled by it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BurstBucket {
-    /// The quota's worth left, once filled (`None` before the first take).
-    tokens: Option<f64>,
+/// A rate idle for long is dropped.
+impl super::Measure for SampledRate {
+    fn last_used_ms(&self) -> i64 {
+        self.last_window_ms()
+    }
+}
+
+/// A token bucket (Kafka's `TokenBucket` stat): it refills at a rate a second up to a
+/// capacity, starts full, and a take may overdraw it; the throttle is the time until it is
+/// back at zero. The controller mutation quota, the connection creation rates, and the
+/// producer byte rate's burst bound are each one.
+///
+/// Beside a byte rate's samples it holds one window of the quota: Kafka's windowed rate lets
+/// through a burst of up to `samples - 1` windows of the quota while its samples are fresh
+/// (it divides by the whole span), and again each time the sample that held the last burst
+/// expires: a 1 MB/s producer quota passes 1.3 MB/s over its first 20 s
+/// (docs/PERFORMANCE.md). Throttling by the larger of the two bounds each burst to one
+/// window's worth, so the quota holds within a few percent over any 20 s; a client under
+/// its quota is never throttled by it.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenBucket {
+    tokens: f64,
     at_ms: i64,
 }
 
-impl BurstBucket {
-    /// Takes `value` at `now_ms` from a bucket of `bound` a second holding `window_ms` of it;
-    /// how long, in ms, until it is refilled to empty if it is overdrawn, else 0.
-    pub fn take(&mut self, value: f64, bound: f64, window_ms: i64, now_ms: i64) -> f64 {
-        let capacity = bound * window_ms as f64 / 1000.0;
-        let refilled = match self.tokens {
-            None => capacity,
-            Some(tokens) => tokens + bound * (now_ms - self.at_ms).max(0) as f64 / 1000.0,
-        };
-        let tokens = refilled.min(capacity) - value;
-        self.tokens = Some(tokens);
+impl TokenBucket {
+    /// A bucket holding `capacity` at `now_ms`.
+    pub fn full(capacity: f64, now_ms: i64) -> TokenBucket {
+        TokenBucket {
+            tokens: capacity,
+            at_ms: now_ms,
+        }
+    }
+
+    /// The tokens at `now_ms`, refilled at `rate` a second up to `capacity`.
+    pub fn refill(&mut self, rate: f64, capacity: f64, now_ms: i64) -> f64 {
+        let elapsed = (now_ms - self.at_ms).max(0) as f64 / 1000.0;
+        self.tokens = (self.tokens + rate * elapsed).min(capacity);
         self.at_ms = now_ms;
-        match tokens < 0.0 {
-            true => -tokens / bound * 1000.0,
+        self.tokens
+    }
+
+    /// Takes `value` at `now_ms` from a bucket refilled at `rate` up to `capacity`; how long,
+    /// in ms, until it is back at zero if that overdraws it, else 0 (infinite at a rate of 0).
+    pub fn take(&mut self, value: f64, rate: f64, capacity: f64, now_ms: i64) -> f64 {
+        self.tokens = self.refill(rate, capacity, now_ms) - value;
+        self.throttle_ms(rate)
+    }
+
+    /// How long, in ms, until the bucket is back at zero at `rate` (Kafka's
+    /// `ControllerMutationQuotaManager.throttleTimeMs`); 0 while it is not below zero.
+    pub fn throttle_ms(&self, rate: f64) -> f64 {
+        match self.tokens < 0.0 {
+            true => -self.tokens / rate * 1000.0,
             false => 0.0,
         }
     }
 
     /// Gives back `value` taken (what a throttled fetch did not return).
     pub fn give_back(&mut self, value: f64) {
-        if let Some(tokens) = &mut self.tokens {
-            *tokens += value;
-        }
+        self.tokens += value;
+    }
+}
+
+/// When the bucket was last refilled: a bucket idle for long is dropped.
+impl super::Measure for TokenBucket {
+    fn last_used_ms(&self) -> i64 {
+        self.at_ms
     }
 }
 
@@ -160,18 +191,22 @@ mod tests {
     #[test]
     fn a_burst_beyond_one_window_is_throttled_by_the_bucket() {
         let mut rate = SampledRate::new(QuotaWindow::default(), 0);
-        let mut bucket = BurstBucket::default();
+        let mut bucket = TokenBucket::full(1000.0, 0);
         rate.record(10_000.0, 0);
         assert_eq!(
             rate.throttle_ms(1000.0, 0),
             0.0,
             "Kafka's windowed rate lets it through"
         );
-        assert_eq!(bucket.take(10_000.0, 1000.0, 1000, 0), 9000.0);
+        assert_eq!(bucket.take(10_000.0, 1000.0, 1000.0, 0), 9000.0);
         bucket.give_back(10_000.0);
-        let mut steady = BurstBucket::default();
+        let mut steady = TokenBucket::full(1000.0, 0);
         for second in 0..30 {
-            assert_eq!(steady.take(1000.0, 1000.0, 1000, second * 1000), 0.0, "second {second}");
+            assert_eq!(
+                steady.take(1000.0, 1000.0, 1000.0, second * 1000),
+                0.0,
+                "second {second}"
+            );
         }
     }
 

@@ -23,17 +23,19 @@ use super::RequestQuota;
 use crate::broker::Broker;
 use crate::handlers::Reply;
 
-/// A future and the time spent polling it so far.
+/// A future and the time spent polling it so far, if it is timed.
 pub struct Timed<F> {
     inner: F,
-    spent: Duration,
+    spent: Option<Duration>,
 }
 
-/// `future`, timed: it resolves to its output and the time spent polling it.
-pub fn timed<F: Future + Unpin>(future: F) -> Timed<F> {
+/// `future`, timed when `timing` (a request under a `request_percentage`): it resolves to
+/// its output and the time spent polling it, zero untimed. Untimed, a poll reads no clock:
+/// without the quota, the produce and fetch paths pay nothing for it.
+pub fn timed<F: Future + Unpin>(future: F, timing: bool) -> Timed<F> {
     Timed {
         inner: future,
-        spent: Duration::ZERO,
+        spent: timing.then_some(Duration::ZERO),
     }
 }
 
@@ -41,10 +43,16 @@ impl<F: Future + Unpin> Future for Timed<F> {
     type Output = (F::Output, Duration);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(spent) = self.spent else {
+            return Pin::new(&mut self.inner)
+                .poll(cx)
+                .map(|output| (output, Duration::ZERO));
+        };
         let start = Instant::now();
         let polled = Pin::new(&mut self.inner).poll(cx);
-        self.spent += start.elapsed();
-        polled.map(|output| (output, self.spent))
+        let spent = spent + start.elapsed();
+        self.spent = Some(spent);
+        polled.map(|output| (output, spent))
     }
 }
 
@@ -60,7 +68,7 @@ pub fn charge(broker: &Arc<Broker>, quota: Option<RequestQuota>, reply: Reply, s
         Reply::Later(body) => {
             let broker = broker.clone();
             Reply::Later(Box::pin(async move {
-                let (body, later) = timed(body).await;
+                let (body, later) = timed(body, true).await;
                 throttled(&broker, &quota, body, spent + later)
             }))
         }
@@ -108,7 +116,7 @@ mod tests {
                 _ => Poll::Ready(7),
             }
         });
-        let mut timed = timed(Box::pin(pending_once));
+        let mut timed = timed(Box::pin(pending_once), true);
         let mut cx = Context::from_waker(std::task::Waker::noop());
         assert!(Pin::new(&mut timed).poll(&mut cx).is_pending());
         // Waiting between polls (for an fsync, say) is not the handler's time.
@@ -119,5 +127,16 @@ mod tests {
         };
         assert_eq!(output, 7);
         assert!(spent >= work && spent < wait, "{spent:?}");
+    }
+
+    #[test]
+    fn an_untimed_future_counts_nothing() {
+        let slow = std::future::poll_fn(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            Poll::Ready(7)
+        });
+        let mut untimed = timed(Box::pin(slow), false);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert_eq!(Pin::new(&mut untimed).poll(&mut cx), Poll::Ready((7, Duration::ZERO)));
     }
 }
