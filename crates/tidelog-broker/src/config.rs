@@ -760,6 +760,10 @@ struct TlsOwner {
     key: &'static str,
     entry: String,
     what: String,
+    /// Whether only the owner's own `ssl.client.auth` applies: a SASL_SSL listener's, as
+    /// Kafka's ChannelBuilders has it since KIP-684, so a broker-wide `required` for the
+    /// SSL listeners does not ask SASL clients for certificates.
+    own_client_auth_only: bool,
 }
 
 impl TlsOwner {
@@ -769,6 +773,7 @@ impl TlsOwner {
             key: "listeners",
             entry: format!("{}://{}:{}", listener.name, listener.host, listener.port),
             what: format!("the {} listener {}", listener.protocol, listener.name),
+            own_client_auth_only: listener.is_sasl(),
         }
     }
 
@@ -778,6 +783,7 @@ impl TlsOwner {
             key: "http.listeners",
             entry: listener.url(),
             what: "the HTTPS listener (by its http.ssl.* properties, else the ssl.* ones)".to_string(),
+            own_client_auth_only: false,
         }
     }
 }
@@ -785,11 +791,11 @@ impl TlsOwner {
 /// The TLS settings of `owner` from the `ssl.*` properties, its own first, checked as far
 /// as text allows (the files are read when the listener is bound).
 fn tls_settings(owner: &TlsOwner, ssl: &SslProperties) -> Result<TlsSettings, ConfigError> {
-    let get = |property: &str| {
-        ssl.get(&(owner.scope.clone(), property.to_string()))
-            .or_else(|| ssl.get(&(SslScope::Broker, property.to_string())))
+    let of = |scope: SslScope, property: &str| {
+        ssl.get(&(scope, property.to_string()))
             .map(|(key, value)| (key.as_str(), value.as_str()))
     };
+    let get = |property: &str| of(owner.scope.clone(), property).or_else(|| of(SslScope::Broker, property));
     let missing = |what: &str| invalid(owner.key, &owner.entry, format!("{} needs {what}", owner.what));
     // Whether the store `property` names is PKCS12 (else PEM).
     let pkcs12 = |property: &str| match get(property) {
@@ -826,7 +832,11 @@ fn tls_settings(owner: &TlsOwner, ssl: &SslProperties) -> Result<TlsSettings, Co
             ))
         }
     };
-    let client_auth = match get("ssl.client.auth") {
+    let client_auth_given = match owner.own_client_auth_only {
+        true => of(owner.scope.clone(), "ssl.client.auth"),
+        false => get("ssl.client.auth"),
+    };
+    let client_auth = match client_auth_given {
         None => ClientAuth::None,
         Some((_, value)) if value.eq_ignore_ascii_case("none") => ClientAuth::None,
         Some((_, value)) if value.eq_ignore_ascii_case("requested") => ClientAuth::Requested,
@@ -1770,6 +1780,23 @@ log.cleaner.max.compaction.lag.ms=60000
             let err = BrokerConfig::from_properties(&props(&text)).unwrap_err();
             assert!(err.to_string().contains(says), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_sasl_ssl_listener_asks_for_certificates_only_by_its_own_client_auth() {
+        let text = "listeners=SSL://:9093,SASL_SSL://:9094,OTHER://:9095\n\
+            listener.security.protocol.map=SSL:SSL,SASL_SSL:SASL_SSL,OTHER:SASL_SSL\n\
+            listener.name.sasl_ssl.plain.sasl.jaas.config=x required user_a=\"1\";\n\
+            listener.name.other.plain.sasl.jaas.config=x required user_a=\"1\";\n\
+            ssl.keystore.type=PEM\nssl.keystore.location=/k.pem\n\
+            ssl.truststore.type=PEM\nssl.truststore.location=/ca.pem\n\
+            ssl.client.auth=required\nlistener.name.other.ssl.client.auth=requested\n";
+        let (c, _) = BrokerConfig::from_properties(&props(text)).unwrap();
+        let client_auth = |listener: &str| c.tls[listener].client_auth;
+        assert_eq!(
+            (client_auth(SSL), client_auth(SASL_SSL), client_auth("OTHER")),
+            (ClientAuth::Required, ClientAuth::None, ClientAuth::Requested)
+        );
     }
 
     #[test]

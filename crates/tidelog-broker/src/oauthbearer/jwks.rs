@@ -67,7 +67,8 @@ struct Key {
 
 impl JwksValidator {
     /// Reads the JWKS at start: a file with a mistake stops the broker's start. An endpoint
-    /// that cannot be read leaves the set empty for now, which the refresh task retries.
+    /// that cannot be read leaves the set empty for now, which the refresh task retries
+    /// (Kafka's start fails there: the issuer being down should not keep a broker down).
     pub async fn open(source: JwksSource, refresh: JwksRefresh, rules: Rules) -> Result<JwksValidator, String> {
         let validator = JwksValidator {
             source,
@@ -220,12 +221,14 @@ impl KeySet {
     }
 }
 
-/// When the refresh task reads the JWKS, as Kafka's `RefreshingHttpsJwks` does: every
-/// `refresh.ms`; for a token naming an unknown key, at once, but no sooner than the backoff
-/// after the last read, so tokens with made-up key ids cannot make the broker hammer the
-/// endpoint; a failed read again after the backoff. The backoff starts at
-/// `retry.backoff.ms` and doubles up to `retry.backoff.max.ms` with each failed or early
-/// read, and starts again after a scheduled read that succeeded.
+/// When the refresh task reads the JWKS: every `refresh.ms` and, for a token naming an
+/// unknown key, at once, as Kafka's `RefreshingHttpsJwks` does. Kafka bounds those early
+/// reads per key id (one a minute each); here they are bounded together, no sooner than the
+/// backoff after the last read, so tokens with made-up key ids cannot make the broker
+/// hammer the endpoint. A failed read is tried again after the backoff (Kafka retries it
+/// within one refresh). The backoff starts at `retry.backoff.ms` and doubles up to
+/// `retry.backoff.max.ms` with each failed or early read, and starts again after a
+/// scheduled read that succeeded.
 #[derive(Debug)]
 struct Schedule {
     refresh: JwksRefresh,
