@@ -293,8 +293,8 @@ impl Metrics {
         });
     }
 
-    /// Record bytes of a topic went out in a fetch response, holding `records` records
-    /// (counted from their batch headers).
+    /// Record bytes of a topic went out in a fetch response, taking its consumer past
+    /// `records` offsets (what `tidelog_fetch_records_total` counts, docs/METRICS.md).
     pub fn fetched(&self, topic: &str, bytes: u64, records: u64) {
         self.topic(topic, |series| {
             series.fetch_bytes.inc_by(bytes);
@@ -596,47 +596,39 @@ impl Collector for Scraped {
 /// The metadata quorum as this node sees it, as Kafka's `raft-metrics` show it
 /// (current-leader, current-epoch, high-watermark, log-end-offset, current-state).
 fn encode_quorum(e: &mut DescriptorEncoder, status: &QuorumStatus) -> Result<(), std::fmt::Error> {
-    let gauge = |value: i64| {
+    let after = |offset: Option<u64>| offset.map_or(0, |o| o as i64 + 1);
+    let gauges = [
+        (
+            "quorum_leader",
+            "The metadata quorum's leader's node id; -1 if none is known.",
+            status.leader.map_or(-1, |id| id as i64),
+        ),
+        (
+            "quorum_epoch",
+            "The metadata quorum's epoch (Raft term).",
+            status.epoch as i64,
+        ),
+        (
+            "quorum_high_watermark",
+            "The metadata log's high watermark as this node applied it: the offset after the last committed record.",
+            after(status.committed_offset),
+        ),
+        (
+            "quorum_log_end_offset",
+            "The offset after this node's last metadata record.",
+            after(status.last_offset),
+        ),
+        (
+            "quorum_leader_is_self",
+            "1 when this node leads the metadata quorum.",
+            i64::from(status.role == "Leader"),
+        ),
+    ];
+    for (name, help, value) in gauges {
         let gauge = Gauge::<i64>::default();
         gauge.set(value);
-        gauge
-    };
-    let leader = gauge(status.leader.map_or(-1, |id| id as i64));
-    encode_family(
-        e,
-        "quorum_leader",
-        "The metadata quorum's leader's node id; -1 if none is known.",
-        None,
-        &leader,
-    )?;
-    let epoch = gauge(status.epoch as i64);
-    encode_family(
-        e,
-        "quorum_epoch",
-        "The metadata quorum's epoch (Raft term).",
-        None,
-        &epoch,
-    )?;
-    let committed = gauge(status.committed_offset.map_or(0, |o| o as i64 + 1));
-    let committed_help =
-        "The metadata log's high watermark as this node applied it: the offset after the last committed record.";
-    encode_family(e, "quorum_high_watermark", committed_help, None, &committed)?;
-    let log_end = gauge(status.last_offset.map_or(0, |o| o as i64 + 1));
-    encode_family(
-        e,
-        "quorum_log_end_offset",
-        "The offset after this node's last metadata record.",
-        None,
-        &log_end,
-    )?;
-    let leads = gauge(i64::from(status.role == "Leader"));
-    encode_family(
-        e,
-        "quorum_leader_is_self",
-        "1 when this node leads the metadata quorum.",
-        None,
-        &leads,
-    )?;
+        encode_family(e, name, help, None, &gauge)?;
+    }
     Ok(())
 }
 

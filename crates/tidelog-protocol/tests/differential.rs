@@ -173,6 +173,29 @@ macro_rules! differential {
                 }
             )*
         }
+
+        /// `ResponseBody::throttle_time_ms_mut` reaches the field the oracle reads as
+        /// `throttle_time_ms`, for every API whose response has one, and is `None` for the
+        /// others: a quota's throttle goes where clients look for it.
+        #[test]
+        fn throttle_time_accessor_reaches_the_wire_field() {
+            const THROTTLE: i32 = 1_234_567;
+            $(
+                let key = ApiKey::$key;
+                let version = *shared_versions::<kp::$resp>(key.min_version(), key.max_version()).end();
+                let mut body = ResponseBody::sample(key, &mut SampleRng::new(0), version);
+                let accessor = body.throttle_time_ms_mut().map(|t| *t = THROTTLE).is_some();
+                let mut w = EncodeBuf::new();
+                body.encode(&mut w, version).unwrap();
+                let theirs = kp::$resp::decode(&mut w.to_contiguous(), version).unwrap();
+                let debug = format!("{theirs:?}");
+                let expected = match accessor {
+                    true => format!("throttle_time_ms: {THROTTLE}"),
+                    false => "throttle_time_ms".to_string(),
+                };
+                assert_eq!(debug.contains(&expected), accessor, "{key:?} v{version}: {debug}");
+            )*
+        }
     };
 }
 

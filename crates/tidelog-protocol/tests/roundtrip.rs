@@ -118,3 +118,12 @@ fn every_kraft_control_record_round_trips() {
         assert_eq!(KraftControlRecord::decode_record(Some(&key), value).unwrap(), record);
     }
 }
+
+/// `ApiKey::position` is each key's index in `ApiKey::ALL`, so tables indexed by it (the
+/// request metrics' per-API series) have one slot per API and no gaps.
+#[test]
+fn api_key_positions_index_all() {
+    for (i, key) in ApiKey::ALL.into_iter().enumerate() {
+        assert_eq!(key.position(), i, "{key:?}");
+    }
+}

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use common::clients::{
     assigned_partitions, close_consumers, flush, queue, send, TestRecord, CLIENT_TIMEOUT, SETTLE_TIMEOUT,
 };
+use common::raw;
 use common::Broker;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, Producer};
@@ -169,28 +170,32 @@ fn per_partition_series_can_be_turned_off() {
     assert_eq!(partitions, default.2, "the partition count stays");
 }
 
-/// Records out are counted for large fetches too: a read of 64 KiB or more goes out as a
-/// file region the broker never reads (`sendfile`), and is counted by the offsets it takes
-/// the consumer past, here the records themselves.
+/// Records out are counted for reads sent from the file too (a read of 64 KiB or more is a
+/// file region the broker never reads, `sendfile`), by the offsets each read takes its
+/// consumer past: a fetch from inside a batch gets the whole batch, and counts only the
+/// offsets from its fetch offset on.
 #[test]
 fn records_fetched_are_counted_for_reads_sent_from_the_file() {
-    const RECORDS: usize = 2000;
+    const RECORDS: usize = 400;
+    const INSIDE: i64 = 390;
     let broker = Broker::start(&[]);
     let topic = "metered-large";
     broker.admin().create_ok(&[common::clients::new_topic(topic, 1, 1)]);
-    let producer = broker.tracked_producer(&[("linger.ms", "100"), ("batch.size", "1000000")]);
-    for i in 0..RECORDS {
-        let record = TestRecord {
-            key: format!("key-{i}").into_bytes(),
-            value: vec![b'v'; 200],
-            headers: Vec::new(),
-            timestamp: 1_700_000_000_000 + i as i64,
-        };
-        send(&producer, topic, Some(0), i, &record);
+    let keys: Vec<Vec<u8>> = (0..RECORDS).map(|i| format!("key-{i}").into_bytes()).collect();
+    let value = [b'v'; 200];
+    let records: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (k.as_slice(), value.as_slice())).collect();
+    let batch = raw::batch(1_700_000_000_000, &records);
+    // One batch: every read of it is a file region.
+    assert!(batch.len() >= 64 << 10, "{}", batch.len());
+    let mut client = broker.raw();
+    let produced = client.produce(topic, 0, -1, batch.clone());
+    assert_eq!((produced.error_code, produced.base_offset), (0, 0), "{produced:?}");
+    for from in [0, INSIDE] {
+        let read = client.fetch(raw::fetch_request(topic, 0, from, 0, 1));
+        assert_eq!(read.error_code, 0, "{read:?}");
+        let got = raw::decode_records(&read.records.expect("records"));
+        assert_eq!(got.len(), RECORDS, "the whole batch, fetched from {from}");
     }
-    flush(&producer, CLIENT_TIMEOUT);
-    let read = broker.read_partition(topic, 0, 0, RECORDS as i64);
-    assert_eq!(read.len(), RECORDS);
     let metrics = get(broker.http_addr().expect("an HTTP listener"), "/metrics").1;
     let series = |name: &str| -> u64 {
         let prefix = format!("{name}{{topic=\"{topic}\"}} ");
@@ -199,11 +204,11 @@ fn records_fetched_are_counted_for_reads_sent_from_the_file() {
             .parse()
             .unwrap()
     };
-    assert!(
-        series("tidelog_fetch_bytes_total") > 64 * 1024,
-        "a read large enough for a file region"
+    assert_eq!(series("tidelog_fetch_bytes_total"), 2 * batch.len() as u64);
+    assert_eq!(
+        series("tidelog_fetch_records_total"),
+        (2 * RECORDS) as u64 - INSIDE as u64
     );
-    assert_eq!(series("tidelog_fetch_records_total"), RECORDS as u64);
 }
 
 #[test]
