@@ -12,6 +12,7 @@ const readline = require('node:readline')
 // Safety nets only: a healthy broker starts and stops in milliseconds.
 const START_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 60_000
+const LINE_TIMEOUT_MS = 30_000
 
 const LISTENING = /listening addr=(\S+)/
 
@@ -35,6 +36,7 @@ class Broker {
       '--override', 'http.listeners=', ...overrides.flatMap(o => ['--override', o])]
     this.dataDir = dataDir
     this.lines = []
+    this.lineWaiters = []
   }
 
   #spawn () {
@@ -48,6 +50,7 @@ class Broker {
       const timer = setTimeout(() => reject(new Error('tidelog did not start; log:\n' + this.log())), START_TIMEOUT_MS)
       readline.createInterface({ input: this.process.stderr }).on('line', line => {
         this.lines.push(line)
+        this.lineWaiters = this.lineWaiters.filter(waiter => !waiter(line))
         const found = LISTENING.exec(line)
         if (found && !this.bootstrap) {
           this.bootstrap = found[1]
@@ -64,6 +67,22 @@ class Broker {
 
   log () {
     return this.lines.join('\n')
+  }
+
+  /** Resolves with the first log line matching `pattern`, logged already or to come (a
+   * broker logs what happened to a connection after its client has seen it). */
+  waitForLine (pattern) {
+    const logged = this.lines.find(line => pattern.test(line))
+    if (logged) return Promise.resolve(logged)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no log line matches ${pattern}`)), LINE_TIMEOUT_MS)
+      this.lineWaiters.push(line => {
+        if (!pattern.test(line)) return false
+        clearTimeout(timer)
+        resolve(line)
+        return true
+      })
+    })
   }
 
   /** The `host:port` of the listener `name`, from the listening line. */
