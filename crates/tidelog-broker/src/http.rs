@@ -26,13 +26,17 @@ use crate::broker::Broker;
 use crate::config::{HttpListenerAddress, TlsSettings};
 use crate::tls::TlsListener;
 use crate::{console, metrics};
-use https::HttpsListener;
+use https::{HandshakeFailures, HttpsListener};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Set once the logs are recovered and the Kafka listener serves.
+/// Set once the logs are recovered and the Kafka listener serves; with the HTTPS
+/// listeners' failed handshakes, counted before that too.
 #[derive(Clone, Default)]
-pub struct Readiness(Arc<OnceLock<Ready>>);
+pub struct Readiness {
+    ready: Arc<OnceLock<Ready>>,
+    https_handshake_failures: HandshakeFailures,
+}
 
 /// What the routes serve from once the broker is ready.
 struct Ready {
@@ -42,13 +46,18 @@ struct Ready {
 
 impl Readiness {
     pub fn ready(&self, broker: Arc<Broker>) {
-        let registry = metrics::registry(broker.clone());
-        let _ = self.0.set(Ready { registry, broker });
+        let mut registry = metrics::registry(broker.clone());
+        registry.register(
+            "https_handshake_failures",
+            "TLS handshakes the HTTPS listeners refused or gave up on, by listener",
+            self.https_handshake_failures.family(),
+        );
+        let _ = self.ready.set(Ready { registry, broker });
     }
 
     /// The broker, once it serves.
     pub fn broker(&self) -> Option<&Arc<Broker>> {
-        self.0.get().map(|ready| &ready.broker)
+        self.ready.get().map(|ready| &ready.broker)
     }
 }
 
@@ -175,7 +184,7 @@ pub fn spawn(listeners: Vec<HttpListener>, readiness: Readiness, shutdown: watch
         .route("/health/live", get(|| async { "live\n" }))
         .route("/health/ready", get(ready))
         .merge(console::router(readiness.clone()))
-        .with_state(readiness);
+        .with_state(readiness.clone());
     if let Some(tls) = listeners.iter().find_map(|l| l.tls.clone()) {
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
@@ -190,7 +199,7 @@ pub fn spawn(listeners: Vec<HttpListener>, readiness: Readiness, shutdown: watch
         let (app, stop) = (app.clone().layer(Extension(served)), shutdown.clone());
         match tls {
             None => tokio::spawn(serve(listener, app, stop)),
-            Some(tls) => match HttpsListener::new(listener, tls) {
+            Some(tls) => match HttpsListener::new(listener, tls, &readiness.https_handshake_failures) {
                 Ok(listener) => tokio::spawn(serve(listener, app, stop)),
                 Err(e) => {
                     warn!(error = %e, "https listener failed");
@@ -219,14 +228,14 @@ pub(crate) fn not_ready() -> Response {
 }
 
 async fn ready(State(readiness): State<Readiness>) -> Response {
-    match readiness.0.get() {
+    match readiness.ready.get() {
         Some(_) => "ready\n".into_response(),
         None => not_ready(),
     }
 }
 
 async fn scrape(State(readiness): State<Readiness>) -> Response {
-    let Some(ready) = readiness.0.get() else {
+    let Some(ready) = readiness.ready.get() else {
         return not_ready();
     };
     let mut text = String::new();

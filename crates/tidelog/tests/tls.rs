@@ -826,6 +826,8 @@ fn https_serves_metrics_and_health_to_clients_trusting_its_ca_only() {
         "{metrics}"
     );
     assert!(metrics.ends_with("# EOF\n"), "{metrics}");
+    let failures = format!("tidelog_https_handshake_failures_total{{listener=\"https://{https}\"}}");
+    assert!(metrics.contains(&format!("{failures} 0\n")), "{metrics}");
 
     // A client trusting another CA (of the same name: the signature is what fails) does
     // not finish the handshake.
@@ -852,8 +854,16 @@ fn https_serves_metrics_and_health_to_clients_trusting_its_ca_only() {
     assert!(!answer.starts_with(b"HTTP/"), "plain HTTP was answered");
     assert!(answer.first().is_none_or(|b| *b == 0x15), "not a TLS alert: {answer:?}");
 
-    // The listener serves on after both.
+    // The listener serves on after both, and counted and logged their handshakes.
     assert_eq!(https_get(https, pki.client(None), "/health/ready").0, 200);
+    let scrape = || https_get(https, pki.client(None), "/metrics").1;
+    common::wait_for_metric_on(scrape, &failures, 2.0);
+    broker.wait_for_line(&["WARN", "closing HTTPS connection: TLS handshake failed", "DecryptError"]);
+    broker.wait_for_line(&[
+        "WARN",
+        "closing HTTPS connection: TLS handshake failed",
+        "InvalidContentType",
+    ]);
 }
 
 /// With a SASL listener the console asks for a password over HTTPS as over HTTP.
@@ -914,6 +924,9 @@ fn https_with_client_auth_required_serves_only_clients_with_a_trusted_certificat
         let answer = https_request(https, config, "GET /health/ready HTTP/1.0\r\n");
         assert!(answer.is_err(), "{who} was served: {answer:?}");
     }
+    let failures = format!("tidelog_https_handshake_failures_total{{listener=\"https://{https}\"}}");
+    let scrape = || https_get(https, pki.client(Some(&alice)), "/metrics").1;
+    common::wait_for_metric_on(scrape, &failures, 2.0);
     // The Kafka SSL listener asks for no certificate: ssl.client.auth is not set for it.
     RawClient::connect_tls(broker.listener_addr("SSL"), pki.client(None)).api_versions();
 }

@@ -316,21 +316,27 @@ impl Broker {
     /// of `/metrics` is `expected`: counters of a connection's end move just after the
     /// client sees it close.
     pub fn wait_for_metric(&self, series: &str, expected: f64) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let page = self.scrape();
-            let value = page
-                .lines()
-                .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok());
-            if value == Some(expected) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{series} is {value:?}, not {expected}:\n{page}"
-            );
-            thread::sleep(Duration::from_millis(50));
+        wait_for_metric_on(|| self.scrape(), series, expected)
+    }
+}
+
+/// [`Broker::wait_for_metric`] on the `/metrics` page `scrape` reads (an HTTPS
+/// listener's, say).
+pub fn wait_for_metric_on(scrape: impl Fn() -> String, series: &str, expected: f64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = scrape();
+        let value = page
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok());
+        if value == Some(expected) {
+            return;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{series} is {value:?}, not {expected}:\n{page}"
+        );
+        thread::sleep(Duration::from_millis(50));
     }
 }
 
