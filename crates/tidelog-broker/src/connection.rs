@@ -212,7 +212,9 @@ async fn serve<R, W>(
         };
         // Set when the request asks for the connection to close after it (Reply::Close).
         let mut close_after = false;
-        let pending = match decode_request(frame) {
+        let request = decode_request(frame);
+        let reauthenticating = request.as_ref().is_ok_and(|r| session.reauthenticating(&r.body));
+        let pending = match request {
             Ok(request) if !handlers::api_versions::advertised(request.api_key, request.header.api_version) => {
                 // Kafka handles exactly what it advertises and closes on anything else.
                 let (api_key, version) = (request.api_key, request.header.api_version);
@@ -239,7 +241,9 @@ async fn serve<R, W>(
                 Gate::Answer { body, close } => {
                     let answer = dispatch::answer(body, request.header.correlation_id, request.header.api_version);
                     if close {
-                        if !authenticated {
+                        if reauthenticating {
+                            broker.metrics.reauthentication(&listener.name, false);
+                        } else if !authenticated {
                             broker.metrics.authentication(&listener.name, false);
                         }
                         if broker.rejections.log_in_full("SASL authentication refused", peer.ip()) {
@@ -250,7 +254,9 @@ async fn serve<R, W>(
                         break;
                     }
                     if let Some(user) = session.user() {
-                        if !authenticated {
+                        if reauthenticating {
+                            broker.metrics.reauthentication(&listener.name, true);
+                        } else if !authenticated {
                             authenticated = true;
                             broker.metrics.authentication(&listener.name, true);
                         }
@@ -262,6 +268,9 @@ async fn serve<R, W>(
                     answer
                 }
                 Gate::Refuse(reason) => {
+                    if reauthenticating {
+                        broker.metrics.reauthentication(&listener.name, false);
+                    }
                     if broker.rejections.log_in_full(reason, peer.ip()) {
                         warn!(%peer, api_key = ?request.api_key, %reason, "closing connection");
                     }

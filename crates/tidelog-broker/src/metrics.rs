@@ -84,6 +84,8 @@ pub struct Metrics {
     connections_closed: Family<ListenerLabels, Counter>,
     authentications: Family<ListenerLabels, Counter>,
     authentication_failures: Family<ListenerLabels, Counter>,
+    reauthentications: Family<ListenerLabels, Counter>,
+    reauthentication_failures: Family<ListenerLabels, Counter>,
 }
 
 /// The broker-wide sums of some counters, for the console's live charts: summed when
@@ -356,6 +358,8 @@ impl Metrics {
             &self.connections_closed,
             &self.authentications,
             &self.authentication_failures,
+            &self.reauthentications,
+            &self.reauthentication_failures,
         ] {
             drop(family.get_or_create(&labels));
         }
@@ -378,16 +382,29 @@ impl Metrics {
     /// A connection on `listener` authenticated (SASL, or the TLS handshake of an SSL
     /// listener), or failed to (`succeeded` false).
     pub fn authentication(&self, listener: &str, succeeded: bool) {
-        let family = match succeeded {
-            true => &self.authentications,
-            false => &self.authentication_failures,
-        };
-        family
-            .get_or_create(&ListenerLabels {
-                listener: listener.to_string(),
-            })
-            .inc();
+        match succeeded {
+            true => count(&self.authentications, listener),
+            false => count(&self.authentication_failures, listener),
+        }
     }
+
+    /// A KIP-368 re-authentication of a connection on `listener` succeeded, or failed
+    /// (`succeeded` false: the connection is closed).
+    pub fn reauthentication(&self, listener: &str, succeeded: bool) {
+        match succeeded {
+            true => count(&self.reauthentications, listener),
+            false => count(&self.reauthentication_failures, listener),
+        }
+    }
+}
+
+/// One more in `listener`'s series of `family`.
+fn count(family: &Family<ListenerLabels, Counter>, listener: &str) {
+    family
+        .get_or_create(&ListenerLabels {
+            listener: listener.to_string(),
+        })
+        .inc();
 }
 
 /// The registry `/metrics` encodes: the broker's counters, the flusher's fsyncs, and what
@@ -462,6 +479,16 @@ pub fn registry(broker: Arc<Broker>) -> Registry {
         "authentication_failures",
         "Connections that failed to authenticate (SASL refused, TLS handshake failed), by listener",
         m.authentication_failures,
+    );
+    registry.register(
+        "reauthentications",
+        "KIP-368 re-authentications of authenticated SASL connections, by listener",
+        m.reauthentications,
+    );
+    registry.register(
+        "reauthentication_failures",
+        "KIP-368 re-authentications refused (the connection closed), by listener",
+        m.reauthentication_failures,
     );
     registry.register_with_unit(
         "log_flush_duration",

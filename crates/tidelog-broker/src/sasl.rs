@@ -167,6 +167,21 @@ impl Session {
         }
     }
 
+    /// Whether `request` is part of a KIP-368 re-authentication: a SaslHandshake on a
+    /// session that expires, or anything while one is under way. Its outcome counts as a
+    /// re-authentication's, as Kafka's `successful-reauthentication-total` and
+    /// `failed-reauthentication-total` count it, not as the connection's authentication.
+    pub fn reauthenticating(&self, request: &RequestBody) -> bool {
+        match &self.state {
+            State::AwaitingAuthentication { reauth_of, .. } => reauth_of.is_some(),
+            State::ReauthBadMechanism => true,
+            State::Authenticated(session) => {
+                session.expires.is_some() && matches!(request, RequestBody::SaslHandshake(_))
+            }
+            State::NotRequired | State::AwaitingHandshake => false,
+        }
+    }
+
     /// Decides what becomes of `request` at `now`, taking the SASL requests in.
     pub fn gate(&mut self, request: &RequestBody, accounts: &Accounts, now: Instant) -> Gate {
         let not_required = matches!(self.state, State::NotRequired);
@@ -516,7 +531,10 @@ mod tests {
                     session
                 };
                 let mut session = authenticated();
+                assert!(session.reauthenticating(&handshake(PLAIN)));
+                assert!(!session.reauthenticating(&metadata()));
                 session.gate(&handshake(PLAIN), accounts, now);
+                assert!(session.reauthenticating(&authenticate(b"\0bob\0b")));
                 let other = answer(session.gate(&authenticate(b"\0bob\0b"), accounts, now));
                 let message = "Cannot change principals during re-authentication from User.alice: User.bob";
                 assert_eq!(

@@ -141,6 +141,9 @@ fn the_exchange_in_raw_frames_and_what_comes_before_it() {
     let series = |name: &str| format!("tidelog_{name}{{listener=\"SASL_PLAINTEXT\"}}");
     broker.wait_for_metric(&series("authentication_failures_total"), 3.0);
     broker.wait_for_metric(&series("authentications_total"), 1.0);
+    // A session that does not expire cannot re-authenticate: its second handshake is no
+    // re-authentication.
+    broker.wait_for_metric(&series("reauthentication_failures_total"), 0.0);
     broker.wait_for_metric(&series("connections_accepted_total"), 7.0);
     broker.wait_for_metric(&series("connections_closed_total"), 7.0);
     broker.wait_for_metric(&series("connections_open"), 0.0);
@@ -194,6 +197,18 @@ fn sessions_live_connections_max_reauth_ms_unless_re_authenticated() {
         Some("Cannot change principals during re-authentication from User.alice: User.admin")
     );
     raw.assert_closed();
+    // /metrics: one authentication, then one re-authentication and one refused, counted
+    // apart as Kafka's successful- and failed-reauthentication-total.
+    let series = |name: &str| format!("tidelog_{name}{{listener=\"SASL_PLAINTEXT\"}}");
+    broker.wait_for_metric(&series("connections_closed_total"), 1.0);
+    for (name, count) in [
+        ("authentications_total", 1.0),
+        ("authentication_failures_total", 0.0),
+        ("reauthentications_total", 1.0),
+        ("reauthentication_failures_total", 1.0),
+    ] {
+        broker.wait_for_metric(&series(name), count);
+    }
 
     // A lifetime of 200 ms, and a request 400 ms after authenticating (past it, whatever
     // the machine's speed): the connection is closed.
