@@ -46,7 +46,7 @@ pub struct Server {
     listeners: Vec<Served>,
     broker: Arc<Broker>,
     quotas: Arc<ConnectionQuotas>,
-    ip_rates: IpConnectionRates,
+    ip_rates: Arc<IpConnectionRates>,
 }
 
 impl Server {
@@ -103,7 +103,7 @@ impl Server {
                 .map(|(bound, advertised)| Served { bound, advertised })
                 .collect(),
             quotas: ConnectionQuotas::new(broker.config.connection_limits.clone()),
-            ip_rates: IpConnectionRates::new(broker.config.quota_window),
+            ip_rates: Arc::new(IpConnectionRates::new(broker.config.quota_window)),
             broker,
         }
     }
@@ -135,6 +135,16 @@ impl Server {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 rejections_broker.rejections.flush(false);
+            }
+        });
+        // The host names of `ip` quota entities, resolved when the quotas change.
+        let (quotas_broker, ip_rates) = (self.broker.clone(), self.ip_rates.clone());
+        background.spawn(async move {
+            loop {
+                ip_rates
+                    .resolve_host_names(&quotas_broker.metadata.client_quotas())
+                    .await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
         // The TLS listeners' store files, watched for a new certificate, and the signed

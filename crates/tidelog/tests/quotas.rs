@@ -7,7 +7,8 @@
 //! `request_percentage` is throttled on any API; CreateTopics, DeleteTopics and
 //! CreatePartitions over a `controller_mutation_rate` are refused THROTTLING_QUOTA_EXCEEDED
 //! from their strict versions on and throttled before; connections over an address's
-//! `connection_creation_rate` are closed unanswered.
+//! `connection_creation_rate` (set for every address, or for a host name's) are closed
+//! unanswered.
 
 mod common;
 
@@ -656,21 +657,35 @@ fn partition_mutations_over_the_controller_mutation_rate_are_refused_from_the_st
 
 #[test]
 fn connections_over_an_ip_connection_creation_rate_are_closed_unanswered() {
-    let broker = Broker::start(&[]);
-    // One connection a second from every address (the default ip entity), measured over
-    // at least 10 s: the first 10 at once are at the rate, the 11th is over it.
-    let set = quotas_cli(
-        &broker,
-        &["alter", "--ip-default", "--add", "connection_creation_rate=1"],
-    );
-    assert!(set.success, "{}", set.stderr);
-    let answered = |raw: &mut RawClient| {
-        raw.send(3, &RequestBody::ApiVersions(Default::default()));
-        raw.read_frame().is_some()
-    };
-    let outcomes: Vec<bool> = (0..12).map(|_| answered(&mut broker.raw())).collect();
-    let mut expected = vec![true; 10];
-    expected.extend([false, false]);
-    assert_eq!(outcomes, expected);
-    broker.wait_for_line(&["closing connection after a delay", "connection_creation_rate"]);
+    // One connection a second from every address (the default ip entity), or from the
+    // address `localhost` resolves to, the clients' 127.0.0.1 (Kafka resolves the name when
+    // it applies the quota), measured over at least 10 s: the first 10 at once are at the
+    // rate, the 11th is over it.
+    let entities: [(&[&str], Option<&[&str]>); 2] = [
+        (&["--ip-default"], None),
+        (
+            &["--ip", "localhost"],
+            Some(&["ip quota entity resolved", "localhost", "127.0.0.1"]),
+        ),
+    ];
+    for (entity, resolved) in entities {
+        let broker = Broker::start(&[]);
+        let set = quotas_cli(
+            &broker,
+            &[&["alter"], entity, &["--add", "connection_creation_rate=1"]].concat(),
+        );
+        assert!(set.success, "{}", set.stderr);
+        if let Some(resolved) = resolved {
+            broker.wait_for_line(resolved);
+        }
+        let answered = |raw: &mut RawClient| {
+            raw.send(3, &RequestBody::ApiVersions(Default::default()));
+            raw.read_frame().is_some()
+        };
+        let outcomes: Vec<bool> = (0..12).map(|_| answered(&mut broker.raw())).collect();
+        let mut expected = vec![true; 10];
+        expected.extend([false, false]);
+        assert_eq!(outcomes, expected, "{entity:?}");
+        broker.wait_for_line(&["closing connection after a delay", "connection_creation_rate"]);
+    }
 }

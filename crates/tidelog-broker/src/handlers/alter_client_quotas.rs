@@ -4,10 +4,12 @@
 //! entity must be `user`, `client-id`, both, or `ip` alone, names non-empty (`None` is the
 //! default entity); `user`/`client-id` entities take `producer_byte_rate`,
 //! `consumer_byte_rate` (whole numbers), `request_percentage` and
-//! `controller_mutation_rate`, an `ip` entity `connection_creation_rate` (a whole number).
+//! `controller_mutation_rate`, an `ip` entity `connection_creation_rate` (a whole number)
+//! and is named by an address or a host name that resolves (Kafka's `isValidIpEntity`;
+//! the broker resolves it again when it applies the quota).
 //! `validate_only` answers without changing anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
@@ -24,6 +26,7 @@ use crate::client_quotas::{
     PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE, USER,
 };
 use crate::handlers::{Reply, RequestContext};
+use crate::ip_connection_rate;
 use crate::metadata::{MetadataEvent, MetadataImage};
 
 /// The versions served, as ApiVersions advertises them: 0 and 1.
@@ -51,10 +54,34 @@ const IP_KEYS: &[(&str, ValueType)] = &[(CONNECTION_CREATION_RATE, ValueType::Wh
 type Changes = BTreeMap<String, Option<f64>>;
 
 pub async fn handle(ctx: &RequestContext, request: AlterClientQuotasRequest) -> Reply {
-    Reply::Now(ResponseBody::AlterClientQuotas(respond(ctx, request)))
+    // Names are resolved for those allowed to set quotas only: no one else makes the
+    // broker ask the resolver.
+    let host_names: BTreeSet<&String> = match ctx.authorize_cluster() {
+        true => request
+            .entries
+            .iter()
+            .flat_map(|entry| &entry.entity)
+            .filter(|e| e.entity_type == IP)
+            .filter_map(|e| e.entity_name.as_ref())
+            .filter(|name| name.parse::<IpAddr>().is_err())
+            .collect(),
+        false => BTreeSet::new(),
+    };
+    let mut resolvable = BTreeSet::new();
+    for name in host_names {
+        if ip_connection_rate::resolve(name).await.is_some() {
+            resolvable.insert(name.clone());
+        }
+    }
+    Reply::Now(ResponseBody::AlterClientQuotas(respond(ctx, request, &resolvable)))
 }
 
-fn respond(ctx: &RequestContext, request: AlterClientQuotasRequest) -> AlterClientQuotasResponse {
+/// `resolvable`: the host names among the `ip` entities' that resolve.
+fn respond(
+    ctx: &RequestContext,
+    request: AlterClientQuotasRequest,
+    resolvable: &BTreeSet<String>,
+) -> AlterClientQuotasResponse {
     // Entities in the order the request first names them, each once, with its outcome.
     let mut order: Vec<QuotaEntity> = Vec::new();
     let mut outcome: BTreeMap<QuotaEntity, Result<Changes, ApiError>> = BTreeMap::new();
@@ -65,7 +92,7 @@ fn respond(ctx: &RequestContext, request: AlterClientQuotasRequest) -> AlterClie
             false => {
                 order.push(entity.clone());
                 match ctx.authorize_cluster() {
-                    true => validate(&entity, entry),
+                    true => validate(&entity, entry, resolvable),
                     false => Err(ApiError::new(
                         ErrorCode::CLUSTER_AUTHORIZATION_FAILED,
                         "Cluster authorization failed.",
@@ -146,8 +173,8 @@ fn describe(entity: &QuotaEntity) -> String {
 }
 
 /// The entity's changes, or why Kafka refuses them.
-fn validate(entity: &QuotaEntity, entry: &RequestEntry) -> Result<Changes, ApiError> {
-    let keys = keys_of(entity)?;
+fn validate(entity: &QuotaEntity, entry: &RequestEntry, resolvable: &BTreeSet<String>) -> Result<Changes, ApiError> {
+    let keys = keys_of(entity, resolvable)?;
     let mut changes = Changes::new();
     for op in &entry.ops {
         if changes.contains_key(&op.key) {
@@ -168,7 +195,10 @@ fn validate(entity: &QuotaEntity, entry: &RequestEntry) -> Result<Changes, ApiEr
 
 /// The keys the entity's types take (Kafka's `validateEntity` and
 /// `configKeysForEntityType`).
-fn keys_of(entity: &QuotaEntity) -> Result<&'static [(&'static str, ValueType)], ApiError> {
+fn keys_of(
+    entity: &QuotaEntity,
+    resolvable: &BTreeSet<String>,
+) -> Result<&'static [(&'static str, ValueType)], ApiError> {
     if entity.is_empty() {
         return Err(invalid("Invalid empty client quota entity".into()));
     }
@@ -186,7 +216,7 @@ fn keys_of(entity: &QuotaEntity) -> Result<&'static [(&'static str, ValueType)],
         Some(_) if entity.len() > 1 => Err(invalid(
             "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId".into(),
         )),
-        Some(Some(ip)) if ip.parse::<IpAddr>().is_err() => {
+        Some(Some(ip)) if ip.parse::<IpAddr>().is_err() && !resolvable.contains(ip) => {
             Err(invalid(format!("{ip} is not a valid IP or resolvable host.")))
         }
         Some(_) => Ok(IP_KEYS),
