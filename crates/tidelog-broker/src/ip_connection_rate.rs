@@ -78,24 +78,29 @@ impl IpConnectionRates {
             return;
         }
         let mut hosts = HostAddresses::new();
+        let mut resolved = Vec::new();
         for name in named {
             let address = match known.get(&name) {
                 Some(address) => *address,
                 None => {
                     let address = resolve(&name).await;
-                    match address {
-                        Some(address) => info!(name, %address, "ip quota entity resolved"),
-                        None => warn!(
-                            name,
-                            "ip quota entity does not resolve: its quota applies to no connection"
-                        ),
-                    }
+                    resolved.push((name.clone(), address));
                     address
                 }
             };
             hosts.insert(name, address);
         }
         *self.hosts.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(hosts);
+        // Logged once in effect: a connection after the line is under the quota.
+        for (name, address) in resolved {
+            match address {
+                Some(address) => info!(name, %address, "ip quota entity resolved"),
+                None => warn!(
+                    name,
+                    "ip quota entity does not resolve: its quota applies to no connection"
+                ),
+            }
+        }
     }
 
     fn hosts(&self) -> Arc<HostAddresses> {
