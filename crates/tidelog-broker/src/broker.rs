@@ -29,6 +29,7 @@ use tidelog_protocol::ErrorCode;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
+use crate::broker_sessions::BrokerSessions;
 use crate::client_quotas::controller_mutation::ControllerMutationQuotaManager;
 use crate::client_quotas::ClientQuotaManager;
 use crate::clock::now_ms;
@@ -59,9 +60,6 @@ const GROUP_TICK_INTERVAL: Duration = Duration::from_millis(100);
 /// scans to about a second of writes, and a checkpoint is one small file per log dir,
 /// rewritten only when an offset in it moved.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The leader epoch of a partition this node creates, as Kafka's controller starts one.
-const NEW_PARTITION_EPOCH: i32 = 0;
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -188,13 +186,13 @@ fn store_settings(
             host: listener.host.clone(),
             port: listener.port,
         },
-        placement: Placement {
-            node_id: config.node_id,
-            directory: match config.log_dirs.len() {
+        placement: Placement::local(
+            config.node_id,
+            match config.log_dirs.len() {
                 1 => directory_id,
                 _ => UNASSIGNED_DIRECTORY,
             },
-        },
+        ),
         log: config.metadata_log,
         after_crash: !config.log_dirs[0].join(tidelog_log::CLEAN_SHUTDOWN_MARKER).exists(),
         peers: peers(config, cluster_id)?,
@@ -282,6 +280,10 @@ pub struct Broker {
     /// Rejected connections and frames: which are logged one by one, and the summary of
     /// the others.
     pub rejections: crate::rejections::Rejections,
+    /// The brokers' sessions, which this node keeps while it leads the metadata quorum.
+    pub sessions: BrokerSessions,
+    /// Each log dir's directory id, in `log.dirs` order.
+    pub log_dir_ids: Vec<tidelog_protocol::Uuid>,
     /// Held by a topic config change from its metadata write to its logs, so that the logs
     /// of two changes at once end with the later one, as the metadata does.
     topic_config_changes: std::sync::Mutex<()>,
@@ -297,6 +299,10 @@ impl Broker {
         let budget = open_files::budget(config.log_open_files_max, limit).map_err(StartError::OpenFiles)?;
         tidelog_log::set_open_files_budget(budget);
         let (dir_locks, cluster_id, metadata) = open_metadata(&config, None)?;
+        let log_dir_ids = data_dir::identities(&config.log_dirs, &cluster_id, config.node_id)?
+            .iter()
+            .map(Identity::directory_id)
+            .collect();
         let partitions = Partitions::open(&config, &metadata.image())?;
         let topics = metadata.image().topics().count();
         info!(cluster_id, node_id = config.node_id, topics, "broker state loaded");
@@ -320,6 +326,10 @@ impl Broker {
             config.group_consumer_assignors.clone(),
         );
         let client_quotas = ClientQuotaManager::new(config.quota_window);
+        let sessions = BrokerSessions::new(
+            cluster_id.clone(),
+            Duration::from_millis(config.broker_session_timeout_ms as u64),
+        );
         let broker = Arc::new(Broker {
             client_quotas,
             controller_mutations: ControllerMutationQuotaManager::new(config.controller_quota_window),
@@ -334,6 +344,8 @@ impl Broker {
             txns: TransactionCoordinator::new(txn_settings),
             metrics: Metrics::default(),
             rejections: Default::default(),
+            sessions,
+            log_dir_ids,
             topic_config_changes: std::sync::Mutex::new(()),
             _dir_locks: dir_locks,
         });
@@ -344,7 +356,41 @@ impl Broker {
             .consumer_groups
             .restore(&broker.metadata.image(), tokio::time::Instant::now());
         broker.txns.load(&broker.partitions)?;
+        let weak = Arc::downgrade(&broker);
+        broker.metadata.answer_brokers(Arc::new(move |request| {
+            crate::cluster::answer_broker(&*weak.upgrade()?, request)
+        }));
         Ok(broker)
+    }
+
+    /// Hosts the partitions of `topics` this node leads, each in its leader epoch, as the
+    /// metadata image places them.
+    pub fn host_partitions(&self, topics: &[&TopicMeta]) -> Result<(), tidelog_log::LogError> {
+        let node_id = self.config.node_id;
+        // Read first, so that the image is not locked while the logs are made.
+        let here: HashMap<(tidelog_protocol::Uuid, i32), i32> = {
+            let image = self.metadata.image();
+            topics
+                .iter()
+                .flat_map(|t| (0..t.partitions).map(move |p| (t.id, p)))
+                .filter_map(|(id, p)| Some(((id, p), image.epoch_here(id, p, node_id)?)))
+                .collect()
+        };
+        self.partitions
+            .create_logs(&self.config, topics, |t, p| here.get(&(t.id, p)).copied())
+    }
+
+    /// The error for a partition this node does not host: NOT_LEADER_OR_FOLLOWER when the
+    /// metadata places it on another broker (the client then asks where it went), else
+    /// `unknown`.
+    pub fn not_hosted(&self, topic: &str, partition: i32, unknown: ErrorCode) -> ErrorCode {
+        let image = self.metadata.image();
+        match image.topic(topic).filter(|t| (0..t.partitions).contains(&partition)) {
+            Some(t) if image.leader(t.id, partition, self.config.node_id) != self.config.node_id => {
+                ErrorCode::NOT_LEADER_OR_FOLLOWER
+            }
+            _ => unknown,
+        }
     }
 
     /// Creates `__consumer_offsets` if it does not exist yet.
@@ -458,10 +504,7 @@ impl Broker {
             return answers;
         }
         let created: Vec<&TopicMeta> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
-        if let Err(e) = self
-            .partitions
-            .create_logs(&self.config, &created, |_, _| NEW_PARTITION_EPOCH)
-        {
+        if let Err(e) = self.host_partitions(&created) {
             let err = storage_error(e);
             for answer in answers.iter_mut().filter(|a| a.is_ok()) {
                 *answer = Err(err.clone());
@@ -559,9 +602,7 @@ impl Broker {
             .ok_or_else(|| unknown_topic(name))?;
         topic.partitions = total;
         if !validate_only {
-            self.partitions
-                .create_logs(&self.config, &[&topic], |_, _| NEW_PARTITION_EPOCH)
-                .map_err(storage_error)?;
+            self.host_partitions(&[&topic]).map_err(storage_error)?;
         }
         Ok(topic)
     }
@@ -679,6 +720,9 @@ impl Broker {
         cleaner.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut group_timers = tokio::time::interval(GROUP_TICK_INTERVAL);
         group_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if self.metadata.is_cluster() {
+            tokio::spawn(crate::cluster::run(self.clone(), stop.clone()));
+        }
         while !*stop.borrow() {
             tokio::select! {
                 // A sender gone without a word also means stop.
@@ -772,7 +816,7 @@ fn storage_error(e: tidelog_log::LogError) -> ApiError {
 
 /// A change this node could not commit: NOT_CONTROLLER where another voter leads the
 /// metadata quorum (clients then find the controller, as with Kafka), else a storage error.
-fn store_error(e: StoreError) -> ApiError {
+pub(crate) fn store_error(e: StoreError) -> ApiError {
     let code = match e {
         StoreError::Quorum(QuorumError::NotLeader { .. }) => ErrorCode::NOT_CONTROLLER,
         _ => ErrorCode::KAFKA_STORAGE_ERROR,

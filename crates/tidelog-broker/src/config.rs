@@ -254,6 +254,11 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     /// KIP-848 consumer groups: a member's session timeout (Kafka: 45 s).
     pub group_consumer_session_timeout_ms: i64,
+    /// In a cluster: how long the controller waits for a broker's heartbeat before it
+    /// fences it (Kafka: 9 s).
+    pub broker_session_timeout_ms: i64,
+    /// In a cluster: how often a broker sends the controller a heartbeat (Kafka: 2 s).
+    pub broker_heartbeat_interval_ms: i64,
     /// KIP-848 consumer groups: the heartbeat interval told to members (Kafka: 5 s).
     pub group_consumer_heartbeat_interval_ms: i64,
     /// KIP-848 server-side assignors offered, the first being the default.
@@ -365,6 +370,8 @@ impl Default for BrokerConfig {
             offsets_retention_check_interval_ms: 600_000,
             producer_id_expiration_ms: 86_400_000,
             group_consumer_session_timeout_ms: 45_000,
+            broker_session_timeout_ms: 9_000,
+            broker_heartbeat_interval_ms: 2_000,
             group_consumer_heartbeat_interval_ms: 5_000,
             group_consumer_assignors: vec!["uniform".into(), "range".into()],
             transaction_state_log_num_partitions: 50,
@@ -1115,6 +1122,8 @@ impl BrokerConfig {
                 "offsets.retention.check.interval.ms" => c.offsets_retention_check_interval_ms = at_least(k, v, 1)?,
                 "producer.id.expiration.ms" => c.producer_id_expiration_ms = at_least(k, v, 1)?,
                 "group.consumer.session.timeout.ms" => c.group_consumer_session_timeout_ms = at_least(k, v, 1)?,
+                "broker.session.timeout.ms" => c.broker_session_timeout_ms = at_least(k, v, 1)?,
+                "broker.heartbeat.interval.ms" => c.broker_heartbeat_interval_ms = at_least(k, v, 1)?,
                 "group.consumer.heartbeat.interval.ms" => c.group_consumer_heartbeat_interval_ms = at_least(k, v, 1)?,
                 "group.consumer.assignors" => c.group_consumer_assignors = assignors(k, v)?,
                 "transaction.state.log.num.partitions" => c.transaction_state_log_num_partitions = at_least(k, v, 1)?,
@@ -1392,6 +1401,11 @@ impl BrokerConfig {
             (
                 "group.consumer.session.timeout.ms",
                 self.group_consumer_session_timeout_ms.to_string(),
+            ),
+            ("broker.session.timeout.ms", self.broker_session_timeout_ms.to_string()),
+            (
+                "broker.heartbeat.interval.ms",
+                self.broker_heartbeat_interval_ms.to_string(),
             ),
             (
                 "group.consumer.heartbeat.interval.ms",

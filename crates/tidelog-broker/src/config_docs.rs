@@ -235,6 +235,16 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "The session timeout of a KIP-848 consumer group member.",
     ),
     (
+        "broker.session.timeout.ms",
+        ConfigType::Int,
+        "How long the controller waits for a broker's heartbeat before fencing it.",
+    ),
+    (
+        "broker.heartbeat.interval.ms",
+        ConfigType::Int,
+        "How often a broker sends the controller a heartbeat.",
+    ),
+    (
         "group.consumer.heartbeat.interval.ms",
         ConfigType::Int,
         "The heartbeat interval told to KIP-848 members.",

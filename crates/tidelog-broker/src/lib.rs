@@ -8,8 +8,11 @@
 pub mod authorized_operations;
 pub mod authorizer;
 pub mod broker;
+pub mod broker_lifecycle;
+pub mod broker_sessions;
 pub mod client_quotas;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod config_docs;
 pub mod connection;

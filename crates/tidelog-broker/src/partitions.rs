@@ -488,7 +488,7 @@ impl Partitions {
         partitions.open_logs(
             config,
             &topics,
-            |topic, p| image.leader_epoch(topic.id, p),
+            |topic, p| image.epoch_here(topic.id, p, config.node_id),
             &found_files,
         )?;
         Ok(partitions)
@@ -501,15 +501,16 @@ impl Partitions {
         self.logs.summaries_by_dir()
     }
 
-    /// Creates every partition of `topics` not hosted yet, applies their configs, and makes
-    /// each append in its leader epoch (`leader_epoch` of the topic and partition id). Their
+    /// Creates every partition of `topics` not hosted yet that this node leads, applies their
+    /// configs, and makes each append in its leader epoch (`leader_epoch` of the topic and
+    /// partition id: `None` for a partition another broker leads). Their
     /// directories are made together, with no fsync (`LogManager::create_logs`); each one's
     /// `partition.metadata`, which Kafka requires of it, is written by its first flush.
     pub fn create_logs(
         &self,
         config: &BrokerConfig,
         topics: &[&TopicMeta],
-        leader_epoch: impl Fn(&TopicMeta, i32) -> i32,
+        leader_epoch: impl Fn(&TopicMeta, i32) -> Option<i32>,
     ) -> Result<(), LogError> {
         self.open_logs(config, topics, leader_epoch, &HashMap::new())
     }
@@ -520,7 +521,7 @@ impl Partitions {
         &self,
         config: &BrokerConfig,
         topics: &[&TopicMeta],
-        leader_epoch: impl Fn(&TopicMeta, i32) -> i32,
+        leader_epoch: impl Fn(&TopicMeta, i32) -> Option<i32>,
         found_files: &HashMap<TopicPartition, MetadataFile>,
     ) -> Result<(), LogError> {
         // Marked as being made, so that lookups of them wait while every other lookup goes
@@ -540,33 +541,35 @@ impl Partitions {
                     if hosted.contains_key(&key) || creating.contains(&key) {
                         continue;
                     }
+                    let Some(epoch) = leader_epoch(topic, p) else {
+                        continue;
+                    };
                     let tp = TopicPartition::new(topic.name.clone(), p)?;
                     creating.insert(key.clone());
                     marked.keys.push(key);
-                    missing.push((topic, tp, log_config.clone()));
+                    missing.push((topic, tp, log_config.clone(), epoch));
                 }
             }
         }
         // Unmarked when `marked` drops, whatever happens.
-        self.make_logs(&missing, leader_epoch, found_files)
+        self.make_logs(&missing, found_files)
     }
 
-    /// Makes the logs of `missing` and hosts them.
+    /// Makes the logs of `missing` (each with its leader epoch) and hosts them.
     fn make_logs(
         &self,
-        missing: &[(&TopicMeta, TopicPartition, LogConfig)],
-        leader_epoch: impl Fn(&TopicMeta, i32) -> i32,
+        missing: &[(&TopicMeta, TopicPartition, LogConfig, i32)],
         found_files: &HashMap<TopicPartition, MetadataFile>,
     ) -> Result<(), LogError> {
         let new = missing
             .iter()
-            .map(|(_, tp, log_config)| (tp.clone(), log_config.clone()))
+            .map(|(_, tp, log_config, _)| (tp.clone(), log_config.clone()))
             .collect();
         let logs = self.logs.create_logs(new)?;
         let mut made = Vec::with_capacity(logs.len());
-        for ((topic, tp, log_config), (log, created)) in missing.iter().zip(logs) {
+        for ((topic, tp, log_config, epoch), (log, created)) in missing.iter().zip(logs) {
             log.set_config(log_config.clone())?;
-            log.become_leader(leader_epoch(topic, tp.partition()));
+            log.become_leader(*epoch);
             let file = match found_files.get(tp) {
                 Some(&file) if !created => file,
                 _ => MetadataFile::Checked { unwritten: true },
@@ -1170,7 +1173,7 @@ mod tests {
         let written = |name: &str| PartitionMetadata::read(&dir.path().join(name)).unwrap();
         let first = topic(2);
         let partitions = Partitions::open(&config, &MetadataImage::default()).unwrap();
-        partitions.create_logs(&config, &[&first], |_, _| 0).unwrap();
+        partitions.create_logs(&config, &[&first], |_, _| Some(0)).unwrap();
         assert_eq!(written("t-0"), None, "not written by the creation");
         let t0 = partitions.get("t", 0).unwrap();
         t0.append(one_record()).unwrap();
@@ -1203,7 +1206,7 @@ mod tests {
         *old.unwritten_metadata.lock().unwrap() = Some(PartitionMetadata { topic_id: first.id });
         partitions.delete_logs("t").unwrap();
         let second = topic(1);
-        partitions.create_logs(&config, &[&second], |_, _| 0).unwrap();
+        partitions.create_logs(&config, &[&second], |_, _| Some(0)).unwrap();
         let _ = old.flush();
         partitions.shutdown();
         assert_eq!(

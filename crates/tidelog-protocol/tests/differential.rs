@@ -250,6 +250,7 @@ differential! {
     ConsumerGroupDescribe => ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse;
     DescribeTopicPartitions => DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse;
     ElectLeaders => ElectLeadersRequest, ElectLeadersResponse;
+    AllocateProducerIds => AllocateProducerIdsRequest, AllocateProducerIdsResponse;
 }
 
 #[test]

@@ -32,6 +32,8 @@ use tidelog_protocol::messages::describe_acls_request::DescribeAclsRequest;
 use tidelog_protocol::messages::describe_acls_response::DescribeAclsResponse;
 use tidelog_protocol::messages::describe_client_quotas_request::DescribeClientQuotasRequest;
 use tidelog_protocol::messages::describe_client_quotas_response::DescribeClientQuotasResponse;
+use tidelog_protocol::messages::describe_cluster_request::DescribeClusterRequest;
+use tidelog_protocol::messages::describe_cluster_response::DescribeClusterResponse;
 use tidelog_protocol::messages::describe_configs_request::DescribeConfigsRequest;
 use tidelog_protocol::messages::describe_configs_response::DescribeConfigsResponse;
 use tidelog_protocol::messages::describe_groups_request::DescribeGroupsRequest;
@@ -123,6 +125,8 @@ calls! {
     AlterClientQuotas(AlterClientQuotasRequest) -> AlterClientQuotasResponse, oldest 0;
     // v2: the voters' endpoints (KIP-853).
     DescribeQuorum(DescribeQuorumRequest) -> DescribeQuorumResponse, oldest 2;
+    // v2: fenced brokers too, when asked.
+    DescribeCluster(DescribeClusterRequest) -> DescribeClusterResponse, oldest 2;
 }
 
 pub struct AdminClient {

@@ -4,6 +4,7 @@ mod acls;
 mod admin;
 mod bench;
 mod client;
+mod cluster;
 mod console;
 mod failure;
 mod groups;
@@ -69,6 +70,9 @@ enum Command {
     /// Describe the metadata quorum: its leader, epoch, high watermark and voters, as
     /// `kafka-metadata-quorum describe` does.
     Quorum(quorum::QuorumArgs),
+    /// Describe the cluster: its controller, its brokers (fenced or not) and each
+    /// partition's leader.
+    Cluster(cluster::ClusterArgs),
     /// Send each line of standard input to a topic as a record.
     Produce(console::ProduceArgs),
     /// Print a topic's records, a line each.
@@ -145,6 +149,7 @@ fn main() -> ExitCode {
         Command::Acls(args) => acls::run(args, bootstrap),
         Command::Quotas(args) => quotas::run(args, bootstrap),
         Command::Quorum(args) => quorum::run(args, bootstrap),
+        Command::Cluster(args) => cluster::run(args, bootstrap),
         Command::Produce(args) => console::produce(args, bootstrap).map_err(Failure::from),
         Command::Consume(args) => console::consume(args, bootstrap),
         Command::Bench(args) => bench::run(args, bootstrap),

@@ -5,17 +5,16 @@
 //! leader's snapshot: every voter snapshots after each change here), and the three
 //! `__cluster_metadata-0` logs hold the same batches byte for byte.
 //!
-//! Brokers do not follow the log yet and partitions are not spread (S6, S9-S13), so the
-//! changes made here are client quotas, which no partition placement touches.
+//! The changes made here are client quotas, which no partition placement touches: topics
+//! spread over the nodes are `cluster.rs`'s.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
+use common::cluster::{self, free_ports};
 use common::raw::RawClient;
 use common::{wait_until, Broker};
 use tidelog_protocol::messages::alter_client_quotas_request::{
@@ -32,39 +31,6 @@ use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
 /// The snapshot a format writes, holding the voters only.
 const BOOTSTRAP_CHECKPOINT: &str = "00000000000000000000-0000000000.checkpoint";
-
-/// A cluster id, as `kafka-storage.sh random-uuid` prints one.
-const CLUSTER_ID: &str = "q3Wq3Wq3Wq3Wq3Wq3Wq3Ww";
-
-/// Free loopback ports for the controller listeners (bound, then let go).
-fn free_ports(count: usize) -> Vec<u16> {
-    let sockets: Vec<TcpListener> = (0..count).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    sockets.iter().map(|s| s.local_addr().unwrap().port()).collect()
-}
-
-/// The server.properties of node `id` among the voters on `ports` (node i on ports[i-1]).
-fn write_config(dir: &Path, id: usize, ports: &[u16]) -> std::path::PathBuf {
-    let voters: Vec<String> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, port)| format!("{}@127.0.0.1:{port}", i + 1))
-        .collect();
-    let path = dir.join(format!("node{id}.properties"));
-    let mut file = std::fs::File::create(&path).unwrap();
-    writeln!(
-        file,
-        "process.roles=broker,controller\nnode.id={id}\n\
-         listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{}\n\
-         controller.listener.names=CONTROLLER\n\
-         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-         controller.quorum.voters={}\n\
-         metadata.log.max.record.bytes.between.snapshots=1",
-        ports[id - 1],
-        voters.join(",")
-    )
-    .unwrap();
-    path
-}
 
 /// The quorum as node `broker` sees it.
 fn describe_quorum(broker: &Broker) -> QuorumPartition {
@@ -182,14 +148,8 @@ fn metadata_batches(broker: &Broker) -> BTreeMap<i64, Vec<u8>> {
 fn three_voters_elect_fail_over_and_keep_identical_metadata_logs() {
     let configs = tempfile::tempdir().unwrap();
     let ports = free_ports(3);
-    // Each waits for a majority of the others to elect a leader, so they start together.
-    let starting: Vec<_> = (1..=3)
-        .map(|id| {
-            let config = write_config(configs.path(), id, &ports);
-            std::thread::spawn(move || Broker::start_formatted_from_file(&config, CLUSTER_ID))
-        })
-        .collect();
-    let mut nodes: Vec<Broker> = starting.into_iter().map(|t| t.join().unwrap()).collect();
+    let snapshot_each_change = "metadata.log.max.record.bytes.between.snapshots=1";
+    let mut nodes = cluster::start(configs.path(), &ports, snapshot_each_change);
 
     let with_ids = |nodes: &[Broker], except: Option<usize>| -> Vec<(i32, usize)> {
         (0..nodes.len())

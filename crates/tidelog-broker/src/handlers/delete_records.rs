@@ -92,7 +92,7 @@ fn delete(broker: &Broker, topic: &str, index: i32, offset: i64) -> Result<i64, 
     let partition = broker
         .partitions
         .get(topic, index)
-        .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
+        .ok_or_else(|| broker.not_hosted(topic, index, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION))?;
     let high_watermark = partition.high_watermark();
     let offset = match offset {
         HIGH_WATERMARK => high_watermark,

@@ -1,13 +1,13 @@
-//! DescribeCluster: this node as the only broker and the controller, at its endpoint on the
-//! listener the request came in on.
+//! DescribeCluster: the live brokers (v2: the fenced ones too, if asked) and the controller,
+//! at their endpoints on the listener the request came in on.
 
 use std::ops::RangeInclusive;
 use tidelog_protocol::messages::describe_cluster_request::DescribeClusterRequest;
 use tidelog_protocol::messages::describe_cluster_response::{DescribeClusterBroker, DescribeClusterResponse};
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
-use crate::authorized_operations;
 use crate::handlers::{Reply, RequestContext};
+use crate::{authorized_operations, cluster};
 
 /// The versions served, as ApiVersions advertises them: 0 to 2.
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
@@ -30,17 +30,21 @@ fn respond(ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClu
             ..Default::default()
         };
     }
-    // Kafka answers with the broker's endpoint on the listener the request came in on.
-    let advertised = &ctx.listener;
+    let brokers = cluster::brokers(broker, &ctx.listener, request.include_fenced_brokers)
+        .into_iter()
+        .map(|b| DescribeClusterBroker {
+            broker_id: b.id,
+            host: b.host,
+            port: i32::from(b.port),
+            rack: b.rack,
+            is_fenced: b.fenced,
+            ..Default::default()
+        })
+        .collect();
     DescribeClusterResponse {
         cluster_id: broker.cluster_id.clone(),
-        controller_id: broker.config.node_id,
-        brokers: vec![DescribeClusterBroker {
-            broker_id: broker.config.node_id,
-            host: advertised.host.clone(),
-            port: i32::from(advertised.port),
-            ..Default::default()
-        }],
+        controller_id: cluster::controller_id(broker),
+        brokers,
         cluster_authorized_operations: authorized_operations::if_asked(
             request.include_cluster_authorized_operations,
             authorized_operations::cluster(ctx),

@@ -57,7 +57,7 @@ fn describe(broker: &Broker, topic: &str, index: i32) -> PartitionResponse {
     let Some(partition) = broker.partitions.get(topic, index) else {
         return PartitionResponse {
             partition_index: index,
-            error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
+            error_code: broker.not_hosted(topic, index, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION).0,
             ..Default::default()
         };
     };

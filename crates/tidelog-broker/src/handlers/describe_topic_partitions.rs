@@ -9,11 +9,11 @@ use tidelog_protocol::messages::describe_topic_partitions_response::{
 };
 use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 
-use crate::authorized_operations;
 use crate::authorizer::ResourceType;
 use crate::broker::is_internal_topic;
 use crate::handlers::{Reply, RequestContext};
-use crate::metadata::TopicMeta;
+use crate::metadata::{MetadataImage, TopicMeta};
+use crate::{authorized_operations, cluster};
 
 /// The versions served, as ApiVersions advertises them: 0 to 0.
 pub const VERSIONS: RangeInclusive<i16> = 0..=0;
@@ -79,7 +79,7 @@ fn respond(ctx: &RequestContext, request: DescribeTopicPartitionsRequest) -> Des
         };
         let last = first.saturating_add(budget).min(topic.partitions);
         let operations = authorized_operations::topic(ctx, &name);
-        topics.push(describe(topic, first..last, broker.config.node_id, operations));
+        topics.push(describe(ctx, &image, topic, first..last, operations));
         budget -= last - first;
         if last < topic.partitions {
             next_cursor = Some(Cursor {
@@ -98,9 +98,10 @@ fn respond(ctx: &RequestContext, request: DescribeTopicPartitionsRequest) -> Des
 }
 
 fn describe(
+    ctx: &RequestContext,
+    image: &MetadataImage,
     topic: &TopicMeta,
     partitions: std::ops::Range<i32>,
-    node: i32,
     operations: i32,
 ) -> DescribeTopicPartitionsResponseTopic {
     DescribeTopicPartitionsResponseTopic {
@@ -110,15 +111,19 @@ fn describe(
         // Always given here, unlike Metadata's, which are given when asked.
         topic_authorized_operations: operations,
         partitions: partitions
-            .map(|p| DescribeTopicPartitionsResponsePartition {
-                partition_index: p,
-                leader_id: node,
-                leader_epoch: 0,
-                replica_nodes: vec![node],
-                isr_nodes: vec![node],
-                eligible_leader_replicas: Some(Vec::new()),
-                last_known_elr: Some(Vec::new()),
-                ..Default::default()
+            .map(|p| {
+                let view = cluster::partition_view(&ctx.broker, image, topic, p);
+                DescribeTopicPartitionsResponsePartition {
+                    error_code: view.error.0,
+                    partition_index: p,
+                    leader_id: view.leader,
+                    leader_epoch: view.leader_epoch,
+                    replica_nodes: vec![view.replica],
+                    isr_nodes: vec![view.replica],
+                    eligible_leader_replicas: Some(Vec::new()),
+                    last_known_elr: Some(Vec::new()),
+                    ..Default::default()
+                }
             })
             .collect(),
         ..Default::default()

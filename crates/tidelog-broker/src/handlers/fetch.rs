@@ -404,7 +404,7 @@ fn read_partition(
     };
     let Some(partition) = broker.partitions.get(topic, index) else {
         // As Kafka answers a partition it cannot serve.
-        return (refused_partition(index, unknown), 0);
+        return (refused_partition(index, broker.not_hosted(topic, index, unknown)), 0);
     };
     let high_watermark = partition.high_watermark();
     let snapshot = match partition.snapshot() {

@@ -86,7 +86,7 @@ fn lookup(
     let partition = broker
         .partitions
         .get(topic, index)
-        .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
+        .ok_or_else(|| broker.not_hosted(topic, index, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION))?;
     let high_watermark = partition.high_watermark();
     let storage = |e: tidelog_log::LogError| {
         error!(topic, partition = index, error = %e, "list offsets failed");

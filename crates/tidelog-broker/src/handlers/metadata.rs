@@ -12,8 +12,9 @@ use tidelog_protocol::{ApiKey, ErrorCode, ResponseBody, Uuid};
 use crate::authorized_operations;
 use crate::authorizer::{ResourceType, CLUSTER_NAME};
 use crate::broker::is_internal_topic;
+use crate::cluster;
 use crate::handlers::{Reply, RequestContext};
-use crate::metadata::TopicMeta;
+use crate::metadata::{MetadataImage, TopicMeta};
 
 /// The versions served, as ApiVersions advertises them: 0 to 13.
 pub const VERSIONS: RangeInclusive<i16> = 0..=13;
@@ -30,16 +31,16 @@ fn respond(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     if let Some(refused) = refuse_topic_ids_before_v12(&request, version) {
         return refused;
     }
-    let node_id = broker.config.node_id;
-    // Kafka answers with the broker's endpoint on the listener the request came in on.
-    let advertised = &ctx.listener;
-    let brokers = vec![MetadataResponseBroker {
-        node_id,
-        host: advertised.host.clone(),
-        port: i32::from(advertised.port),
-        rack: None,
-        ..Default::default()
-    }];
+    let brokers = cluster::brokers(broker, &ctx.listener, false)
+        .into_iter()
+        .map(|b| MetadataResponseBroker {
+            node_id: b.id,
+            host: b.host,
+            port: i32::from(b.port),
+            rack: b.rack,
+            ..Default::default()
+        })
+        .collect();
     // v0 asks for every topic with an empty list; later versions with null.
     let wanted = match request.topics {
         None => None,
@@ -48,13 +49,14 @@ fn respond(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     };
     let mut topics: Vec<MetadataResponseTopic> = match wanted {
         // Every topic the principal may describe; the others are not shown.
-        None => broker
-            .metadata
-            .image()
-            .topics()
-            .filter(|t| ctx.authorize(ResourceType::Topic, &t.name))
-            .map(|t| describe_topic(t, node_id))
-            .collect(),
+        None => {
+            let image = broker.metadata.image();
+            image
+                .topics()
+                .filter(|t| ctx.authorize(ResourceType::Topic, &t.name))
+                .map(|t| describe_topic(ctx, &image, t))
+                .collect()
+        }
         Some(requested) => {
             let auto_create = request.allow_auto_topic_creation && broker.config.auto_create_topics_enable;
             requested
@@ -81,7 +83,7 @@ fn respond(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     MetadataResponse {
         brokers,
         cluster_id: Some(broker.cluster_id.clone()),
-        controller_id: node_id,
+        controller_id: cluster::controller_id(broker),
         topics,
         cluster_authorized_operations: authorized_operations::if_asked(
             request.include_cluster_authorized_operations,
@@ -123,8 +125,11 @@ fn lookup_by_name(ctx: &RequestContext, name: &str, auto_create: bool) -> Metada
     if !ctx.authorize(ResourceType::Topic, name) {
         return topic_error(Some(name.to_string()), Uuid::NIL, ErrorCode::TOPIC_AUTHORIZATION_FAILED);
     }
-    if let Some(topic) = broker.metadata.image().topic(name) {
-        return describe_topic(topic, broker.config.node_id);
+    {
+        let image = broker.metadata.image();
+        if let Some(topic) = image.topic(name) {
+            return describe_topic(ctx, &image, topic);
+        }
     }
     let may_create = || {
         ctx.authorize_as(ApiKey::CreateTopics, ResourceType::Cluster, CLUSTER_NAME)
@@ -135,7 +140,7 @@ fn lookup_by_name(ctx: &RequestContext, name: &str, auto_create: bool) -> Metada
     }
     if auto_create {
         match broker.create_topic(name, -1, -1, Default::default(), false) {
-            Ok(topic) => return describe_topic(&topic, broker.config.node_id),
+            Ok(topic) => return describe_topic(ctx, &broker.metadata.image(), &topic),
             // Another request created it in between.
             Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => return lookup_by_name(ctx, name, false),
             Err(e) => return topic_error(Some(name.to_string()), Uuid::NIL, e.code),
@@ -147,11 +152,12 @@ fn lookup_by_name(ctx: &RequestContext, name: &str, auto_create: bool) -> Metada
 /// A topic asked by id; one the principal may not describe is TOPIC_AUTHORIZATION_FAILED
 /// without its name.
 fn lookup_by_id(ctx: &RequestContext, id: Uuid) -> MetadataResponseTopic {
-    match ctx.broker.metadata.image().topic_by_id(id) {
+    let image = ctx.broker.metadata.image();
+    match image.topic_by_id(id) {
         Some(topic) if !ctx.authorize(ResourceType::Topic, &topic.name) => {
             topic_error(None, id, ErrorCode::TOPIC_AUTHORIZATION_FAILED)
         }
-        Some(topic) => describe_topic(topic, ctx.broker.config.node_id),
+        Some(topic) => describe_topic(ctx, &image, topic),
         None => topic_error(None, id, ErrorCode::UNKNOWN_TOPIC_ID),
     }
 }
@@ -165,17 +171,22 @@ fn topic_error(name: Option<String>, topic_id: Uuid, code: ErrorCode) -> Metadat
     }
 }
 
-/// Every partition is led by this node, the only replica and in sync; leader epoch 0
-/// until leadership can change.
-fn describe_topic(topic: &TopicMeta, node_id: i32) -> MetadataResponseTopic {
+/// Each partition with its leader, its only replica and in sync, and leader epoch; one
+/// whose leader is away is LEADER_NOT_AVAILABLE with no leader, as Kafka answers an
+/// offline partition.
+fn describe_topic(ctx: &RequestContext, image: &MetadataImage, topic: &TopicMeta) -> MetadataResponseTopic {
     let partitions = (0..topic.partitions)
-        .map(|p| MetadataResponsePartition {
-            partition_index: p,
-            leader_id: node_id,
-            leader_epoch: 0,
-            replica_nodes: vec![node_id],
-            isr_nodes: vec![node_id],
-            ..Default::default()
+        .map(|p| {
+            let view = cluster::partition_view(&ctx.broker, image, topic, p);
+            MetadataResponsePartition {
+                error_code: view.error.0,
+                partition_index: p,
+                leader_id: view.leader,
+                leader_epoch: view.leader_epoch,
+                replica_nodes: vec![view.replica],
+                isr_nodes: vec![view.replica],
+                ..Default::default()
+            }
         })
         .collect();
     MetadataResponseTopic {

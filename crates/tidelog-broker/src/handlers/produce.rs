@@ -360,7 +360,7 @@ fn check_partition(
     let partition = broker
         .partitions
         .get(topic, index)
-        .ok_or_else(|| refuse(unknown, None))?;
+        .ok_or_else(|| refuse(broker.not_hosted(topic, index, unknown), None))?;
     // Only the coordinators write their topics; records from clients could forge groups
     // or transactions.
     if is_internal_topic(topic) {

@@ -65,6 +65,46 @@ pub enum MetadataEvent {
     ClientQuotasAltered {
         changes: Vec<(QuotaEntity, String, Option<f64>)>,
     },
+    /// A broker registered, fenced until it has caught up. (Never in the old event log.)
+    #[serde(skip)]
+    BrokerRegistered(BrokerMeta),
+    /// A registered broker fenced (no heartbeat for its session) or unfenced (caught up).
+    #[serde(skip)]
+    BrokerFenced {
+        id: i32,
+        epoch: i64,
+        fenced: bool,
+    },
+}
+
+/// A registered broker, as its RegisterBrokerRecord has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerMeta {
+    pub id: i32,
+    /// The offset of its registration record: a registration's own epoch.
+    pub epoch: i64,
+    pub incarnation_id: Uuid,
+    /// Its client listeners: name, host, port and security protocol (Kafka's code).
+    pub endpoints: Vec<BrokerEndpoint>,
+    pub rack: Option<String>,
+    pub log_dirs: Vec<Uuid>,
+    pub fenced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerEndpoint {
+    pub listener: String,
+    pub host: String,
+    pub port: u16,
+    pub security_protocol: i16,
+}
+
+/// Where a partition lives: its leader (its only replica: replication is issue 13) and
+/// leader epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionMeta {
+    pub leader: i32,
+    pub leader_epoch: i32,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -76,9 +116,12 @@ pub struct MetadataImage {
     /// Feature levels set explicitly: by the metadata log, or changed since the cluster was
     /// formatted (the rest are at their defaults, `features::SUPPORTED`).
     changed_features: BTreeMap<String, i16>,
-    /// The leader epochs of the partitions of topics whose partitions are not all at
-    /// epoch 0 (a Kafka cluster's, re-elected there), by topic id and partition.
-    leader_epochs: HashMap<Uuid, Vec<i32>>,
+    /// Each partition's leader and leader epoch, by topic id and partition, as the
+    /// metadata log places them. (An image built from events alone, in tests and from an
+    /// older Tidelog's event log, has none: its partitions are this node's, at epoch 0.)
+    partitions: HashMap<Uuid, Vec<PartitionMeta>>,
+    /// The registered brokers by id (none on a node that is not one of a cluster).
+    brokers: BTreeMap<i32, BrokerMeta>,
     /// Grows with every change of the finalized features: clients keep the newest they see.
     /// The metadata log's offset of the change, as Kafka's.
     features_epoch: i64,
@@ -97,7 +140,7 @@ impl MetadataImage {
             MetadataEvent::TopicDeleted { name } => {
                 if let Some(topic) = self.topics.remove(name) {
                     self.names_by_id.remove(&topic.id);
-                    self.leader_epochs.remove(&topic.id);
+                    self.partitions.remove(&topic.id);
                 }
             }
             MetadataEvent::PartitionsCreated { name, total } => {
@@ -145,7 +188,43 @@ impl MetadataImage {
                     self.client_quotas.set(entity, key, *value);
                 }
             }
+            MetadataEvent::BrokerRegistered(broker) => {
+                self.brokers.insert(broker.id, broker.clone());
+            }
+            MetadataEvent::BrokerFenced { id, epoch, fenced } => {
+                if let Some(broker) = self.brokers.get_mut(id).filter(|b| b.epoch == *epoch) {
+                    broker.fenced = *fenced;
+                }
+            }
         }
+    }
+
+    /// The registered brokers, by id.
+    pub fn brokers(&self) -> &BTreeMap<i32, BrokerMeta> {
+        &self.brokers
+    }
+
+    /// Partition `partition` of the topic of id `topic_id`: its leader and epoch, if the
+    /// metadata log placed it (see the `partitions` field).
+    pub fn partition(&self, topic_id: Uuid, partition: i32) -> Option<PartitionMeta> {
+        self.partitions
+            .get(&topic_id)?
+            .get(usize::try_from(partition).ok()?)
+            .copied()
+    }
+
+    /// The leader epoch of a partition if `node_id` leads it, so hosts it.
+    pub fn epoch_here(&self, topic_id: Uuid, partition: i32, node_id: i32) -> Option<i32> {
+        match self.partition(topic_id, partition) {
+            Some(p) => (p.leader == node_id).then_some(p.leader_epoch),
+            None => Some(0),
+        }
+    }
+
+    /// The leader of a partition: the one the metadata log names, else `node_id` (an image
+    /// of events alone places everything on this node).
+    pub fn leader(&self, topic_id: Uuid, partition: i32, node_id: i32) -> i32 {
+        self.partition(topic_id, partition).map_or(node_id, |p| p.leader)
     }
 
     /// `user`'s SCRAM credential for `mechanism`.
@@ -194,22 +273,22 @@ impl MetadataImage {
         image
     }
 
-    /// An image of `topics` with their partitions' leader epochs, the first producer id no
-    /// block covered, every feature's level and the features' epoch: what the metadata log
-    /// holds at a start.
+    /// An image of `topics` with their partitions' leaders and epochs, the registered
+    /// brokers, the first producer id no block covered, every feature's level and the
+    /// features' epoch: what the metadata log holds.
     pub fn restored(
-        topics: Vec<(TopicMeta, Vec<i32>)>,
+        topics: Vec<(TopicMeta, Vec<PartitionMeta>)>,
+        brokers: BTreeMap<i32, BrokerMeta>,
         producer_ids_end: i64,
         feature_levels: BTreeMap<String, i16>,
         features_epoch: i64,
     ) -> MetadataImage {
         let mut image = MetadataImage::default();
-        for (topic, epochs) in topics {
-            if epochs.iter().any(|&epoch| epoch != 0) {
-                image.leader_epochs.insert(topic.id, epochs);
-            }
+        for (topic, partitions) in topics {
+            image.partitions.insert(topic.id, partitions);
             image.insert_topic(topic);
         }
+        image.brokers = brokers;
         image.producer_ids_end = producer_ids_end;
         image.changed_features = feature_levels;
         image.features_epoch = features_epoch;
@@ -223,8 +302,7 @@ impl MetadataImage {
 
     /// The leader epoch of partition `partition` of the topic of id `topic_id`.
     pub fn leader_epoch(&self, topic_id: Uuid, partition: i32) -> i32 {
-        let epochs = self.leader_epochs.get(&topic_id);
-        epochs.and_then(|e| e.get(partition as usize)).copied().unwrap_or(0)
+        self.partition(topic_id, partition).map_or(0, |p| p.leader_epoch)
     }
 
     /// Sets the features' epoch to the metadata log offset of their newest change.

@@ -11,6 +11,8 @@ mod legacy;
 pub mod records;
 mod store;
 
-pub use image::{validate_topic_name, MetadataEvent, MetadataImage, TopicMeta};
+pub use image::{
+    validate_topic_name, BrokerEndpoint, BrokerMeta, MetadataEvent, MetadataImage, PartitionMeta, TopicMeta,
+};
 pub use legacy::LEGACY_LOG_FILE;
 pub use store::{MetadataStore, StoreError, StoreSettings};

@@ -44,6 +44,9 @@ pub enum StoreError {
         path.display()
     )]
     LegacyInQuorum { path: PathBuf },
+    /// What this node asked of the quorum's leader was not given.
+    #[error("{0}")]
+    Controller(String),
 }
 
 /// What the store needs to know of this node.
@@ -73,7 +76,7 @@ impl StoreSettings {
                 host: "localhost".into(),
                 port: 9093,
             },
-            placement: Placement { node_id: 1, directory },
+            placement: Placement::local(1, directory),
             log: MetadataLogSettings::default(),
             after_crash: false,
             peers: None,
@@ -95,9 +98,11 @@ pub struct MetadataStore {
     /// The image's client quotas, behind their own lock for the same reason, and because
     /// produce and fetch read them on every request (see `client_quotas`).
     client_quotas: RwLock<Arc<ClientQuotaConfigs>>,
-    /// The metadata log's offset the image reflects (see `catch_up`).
+    /// The metadata log's offset the image reflects (see `refresh`).
     image_offset: AtomicI64,
     placement: Placement,
+    /// Whether this node is one of a cluster, whose partitions its brokers lead.
+    cluster: bool,
 }
 
 impl MetadataStore {
@@ -134,10 +139,11 @@ impl MetadataStore {
     pub fn open(dir: &Path, settings: &StoreSettings) -> Result<MetadataStore, StoreError> {
         let metadata_dir = Self::format_if_new(dir, settings)?;
         let node_id = settings.placement.node_id;
+        let cluster = settings.peers.is_some();
         // Read (and after a crash, a torn last batch cut off) and its image built, and so
         // checked, before the quorum writes anything: a refused start changes nothing.
         let log = MetadataLog::open(&metadata_dir, settings.log, settings.after_crash)?;
-        records::image_of(log.image(), node_id).map_err(StoreError::Unsupported)?;
+        records::image_of(log.image(), node_id, cluster).map_err(StoreError::Unsupported)?;
         drop(log);
         // Its start elects this node and writes its term's first entry; it aborts a metadata
         // transaction the log left open, whose records never applied.
@@ -148,7 +154,7 @@ impl MetadataStore {
             settings.peers.as_ref(),
         )?;
         bootstrap(&quorum)?;
-        let (image, offset) = broker_image(&quorum, node_id)?;
+        let (image, offset) = broker_image(&quorum, node_id, cluster)?;
         info!(path = %metadata_dir.display(), offset, topics = image.topics().count(), "metadata loaded");
         Ok(MetadataStore {
             quorum,
@@ -157,31 +163,69 @@ impl MetadataStore {
             client_quotas: RwLock::new(Arc::new(image.client_quotas().clone())),
             image: RwLock::new(image),
             image_offset: AtomicI64::new(offset),
-            placement: settings.placement,
+            placement: settings.placement.clone(),
+            cluster,
         })
     }
 
     /// Rebuilds the broker's image from the quorum's when the quorum has applied entries
-    /// the image does not reflect: those another voter committed while it led (a broker does
-    /// not follow the log as it grows yet: docs/design/quorum.md, S6). A change is checked
-    /// against an image as new as the log, or refused. Run under the writer lock.
-    fn catch_up(&self) -> Result<(), StoreError> {
-        self.quorum.settle()?;
+    /// the image does not reflect: a change this node committed, or those another voter
+    /// committed. This is the one way a committed change reaches the broker's image. Run
+    /// under the writer lock.
+    fn refresh(&self) -> Result<(), StoreError> {
         let newest = self.quorum.with_image(|kraft| kraft.provenance().offset);
         if newest <= self.image_offset.load(Ordering::Acquire) {
             return Ok(());
         }
-        let (image, offset) = broker_image(&self.quorum, self.placement.node_id)?;
-        info!(
-            from = self.image_offset.load(Ordering::Acquire),
-            to = offset,
-            "the broker's image catches up with the metadata quorum"
-        );
+        let (image, offset) = broker_image(&self.quorum, self.placement.node_id, self.cluster)?;
         *self.acls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(image.acls().clone());
         *self.client_quotas.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(image.client_quotas().clone());
         *self.image.write().unwrap_or_else(|e| e.into_inner()) = image;
         self.image_offset.store(offset, Ordering::Release);
         Ok(())
+    }
+
+    /// Brings the broker's image up to what the quorum has committed: what another voter's
+    /// changes reach this node by (docs/design/quorum.md, S6).
+    pub fn follow(&self) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.refresh()
+    }
+
+    /// The metadata log's offset the broker's image reflects: it grows with every change.
+    pub fn image_offset(&self) -> i64 {
+        self.image_offset.load(Ordering::Acquire)
+    }
+
+    /// Whether this node leads the metadata quorum, the only writer of the metadata.
+    pub fn leads(&self) -> bool {
+        self.quorum.leads()
+    }
+
+    /// Answers what brokers ask the controller, on the quorum's controller listener, with
+    /// `answer` (see [`crate::cluster::answer_broker`]).
+    pub fn answer_brokers(&self, answer: crate::quorum::ControllerAnswer) {
+        self.quorum.answer_brokers(answer);
+    }
+
+    /// Asks the quorum's leader, as a broker asks the controller (see
+    /// [`Quorum::ask_leader`]); blocks.
+    pub fn ask_leader(
+        &self,
+        request: tidelog_protocol::RequestBody,
+        ttl: std::time::Duration,
+    ) -> Result<tidelog_protocol::ResponseBody, String> {
+        self.quorum.ask_leader(request, ttl)
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> i32 {
+        self.placement.node_id
+    }
+
+    /// Whether this node is one of a cluster of several nodes.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
     }
 
     /// The ACLs now, for a check (see the `acls` field).
@@ -228,7 +272,10 @@ impl MetadataStore {
         mut check: impl FnMut(&MetadataImage, &[MetadataEvent], T) -> Result<MetadataEvent, E>,
     ) -> Result<Vec<Result<MetadataEvent, E>>, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        self.catch_up()?;
+        // A new leader first applies what it did not lead, and a change is checked against
+        // an image as new as the log.
+        self.quorum.settle()?;
+        self.refresh()?;
         let mut accepted = Vec::new();
         let mut answers = Vec::with_capacity(items.len());
         let records: Vec<_> = {
@@ -242,43 +289,19 @@ impl MetadataStore {
                     Err(e) => answers.push(Err(e)),
                 }
             }
+            let placement = match self.cluster {
+                true => Placement::over(&image, &self.placement),
+                false => self.placement.clone(),
+            };
             accepted
                 .iter()
-                .flat_map(|event| records::records_of(event, &image, self.placement))
+                .flat_map(|event| records::records_of(event, &image, &placement))
                 .collect()
         };
         // A change that changes nothing (a config set to the value it has) writes nothing.
-        let offset = match records.is_empty() {
-            true => None,
-            false => Some(self.quorum.propose(records)?),
-        };
-        let mut image = self.image.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(offset) = offset {
-            // What the image reflects once the change applies below.
-            let applied = self.quorum.with_image(|kraft| kraft.provenance().offset);
-            self.image_offset.store(applied, Ordering::Release);
-            if accepted
-                .iter()
-                .any(|e| matches!(e, MetadataEvent::FeatureLevelsChanged { .. }))
-            {
-                image.set_features_epoch(offset);
-            }
-        }
-        for event in &accepted {
-            image.apply(event);
-        }
-        let acls_changed = accepted
-            .iter()
-            .any(|e| matches!(e, MetadataEvent::AclsCreated { .. } | MetadataEvent::AclsDeleted { .. }));
-        if acls_changed {
-            *self.acls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(image.acls().clone());
-        }
-        if accepted
-            .iter()
-            .any(|e| matches!(e, MetadataEvent::ClientQuotasAltered { .. }))
-        {
-            let quotas = Arc::new(image.client_quotas().clone());
-            *self.client_quotas.write().unwrap_or_else(|e| e.into_inner()) = quotas;
+        if !records.is_empty() {
+            self.quorum.propose(records)?;
+            self.refresh()?;
         }
         let mut events = accepted.into_iter();
         Ok(answers
@@ -289,11 +312,11 @@ impl MetadataStore {
 }
 
 /// The broker's image of the quorum's, for node `node_id`, and the offset it reflects.
-fn broker_image(quorum: &Quorum, node_id: i32) -> Result<(MetadataImage, i64), StoreError> {
+fn broker_image(quorum: &Quorum, node_id: i32, cluster: bool) -> Result<(MetadataImage, i64), StoreError> {
     quorum
         .with_image(|kraft| {
             let offset = kraft.provenance().offset;
-            let mut image = records::image_of(kraft, node_id)?;
+            let mut image = records::image_of(kraft, node_id, cluster)?;
             image.set_features_epoch(offset);
             Ok((image, offset))
         })
@@ -343,7 +366,7 @@ fn format(dir: &Path, settings: &StoreSettings, old: Option<&MetadataImage>) -> 
                 records::bootstrap_features(image),
                 settings.log,
             )?;
-            let content = records::records_of_image(image, settings.placement);
+            let content = records::records_of_image(image, &settings.placement);
             if !content.is_empty() {
                 log.append(content)?;
             }

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use openraft::error::ClientWriteError;
@@ -15,6 +15,7 @@ use openraft::{Raft, ServerState, SnapshotPolicy};
 use thiserror::Error;
 use tidelog_log::Recovery;
 use tidelog_protocol::metadata::VersionedRecord;
+use tidelog_protocol::{RequestBody, ResponseBody};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tracing::info;
@@ -22,7 +23,7 @@ use tracing::info;
 use super::log_store::Announced;
 use super::network::NoPeers;
 use super::state_machine::ImageHandle;
-use super::transport::{self, FramedNetwork};
+use super::transport::{self, ControllerClient, FramedNetwork};
 use super::types::{NodeId, Proposal, TypeConfig, VoterNode};
 use super::{wire, LogStore, StateMachine};
 use crate::clock::now_ms;
@@ -78,8 +79,16 @@ pub struct Peers {
     pub listen: SocketAddr,
 }
 
+/// The leader's answer to what brokers ask the controller (heartbeats, producer id blocks):
+/// set once the node's broker, which answers them, is open. It may block; `None` closes
+/// the connection.
+pub type ControllerAnswer = Arc<dyn Fn(RequestBody) -> Option<ResponseBody> + Send + Sync>;
+
 /// The metadata quorum of this node: its only voter, or one of several.
 pub struct Quorum {
+    controller_answer: Arc<OnceLock<ControllerAnswer>>,
+    /// This node's broker's connection to the leader, in a quorum of several.
+    to_leader: Option<Arc<tokio::sync::Mutex<ControllerClient>>>,
     runtime: Option<Runtime>,
     raft: Raft<TypeConfig>,
     node_id: NodeId,
@@ -198,6 +207,11 @@ impl Quorum {
             bytes: settings.snapshot_bytes,
         });
         let quorum = Quorum {
+            controller_answer: Arc::default(),
+            to_leader: peers.map(|p| {
+                let client = ControllerClient::new(node_id, p.cluster_id.clone());
+                Arc::new(tokio::sync::Mutex::new(client))
+            }),
             runtime: Some(runtime),
             raft,
             node_id,
@@ -297,9 +311,21 @@ impl Quorum {
             .map_err(|e| QuorumError::Start(format!("controller listener {address}: {e}")))?;
         let raft = self.raft.clone();
         let cluster_id = peers.cluster_id.clone();
+        let brokers_answer = Arc::clone(&self.controller_answer);
         self.runtime().spawn(transport::serve(listener, move |_voter, request| {
-            let (raft, cluster_id) = (raft.clone(), cluster_id.clone());
-            async move { wire::serve(&raft, &cluster_id, request).await }
+            let (raft, cluster_id, brokers_answer) = (raft.clone(), cluster_id.clone(), brokers_answer.clone());
+            async move {
+                if wire::is_quorum_rpc(&request) {
+                    return wire::serve(&raft, &cluster_id, request).await;
+                }
+                // Until the broker is open, the request fails, and its broker asks again.
+                let answer = brokers_answer.get().cloned()?;
+                // It commits through this runtime: off its one worker thread.
+                tokio::task::spawn_blocking(move || answer(request))
+                    .await
+                    .ok()
+                    .flatten()
+            }
         }));
         info!(%address, "controller listener serves the metadata quorum");
         Ok(())
@@ -322,6 +348,34 @@ impl Quorum {
                 .await
                 .map(drop)
                 .map_err(|e| QuorumError::NotCommitted(e.to_string()))
+        })
+    }
+
+    /// Answers what brokers ask the controller with `answer` from now on (before, their
+    /// connection closes and they ask again).
+    pub fn answer_brokers(&self, answer: ControllerAnswer) {
+        let _ = self.controller_answer.set(answer);
+    }
+
+    /// Sends `request` to the controller listener of the quorum's leader and waits (this
+    /// thread blocks) for its answer, within `ttl`. `Err` says why there is none: no leader
+    /// known, not a quorum of several, or the connection failed.
+    pub fn ask_leader(&self, request: RequestBody, ttl: Duration) -> Result<ResponseBody, String> {
+        let to_leader = self
+            .to_leader
+            .clone()
+            .ok_or("a quorum of one has no other node to ask")?;
+        let status = self.status();
+        let leader = status.leader.ok_or("no leader is known")?;
+        let endpoint = status
+            .voters
+            .iter()
+            .find(|(id, _)| *id == leader)
+            .and_then(|(_, node)| node.endpoints.first())
+            .ok_or_else(|| format!("the leader {leader} has no endpoint"))?;
+        let address = format!("{}:{}", endpoint.host, endpoint.port);
+        run(self.runtime(), async move {
+            to_leader.lock().await.send(leader, address, request, ttl).await
         })
     }
 

@@ -17,7 +17,7 @@ pub mod transport;
 pub mod types;
 pub mod wire;
 
-pub use controller_quorum::{Peers, Quorum, QuorumError};
+pub use controller_quorum::{ControllerAnswer, Peers, Quorum, QuorumError};
 pub use log_store::LogStore;
 pub use state_machine::StateMachine;
 pub use status::QuorumStatus;

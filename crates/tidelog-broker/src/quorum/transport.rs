@@ -93,7 +93,7 @@ where
         let mut frame = vec![0; len];
         stream.read_exact(&mut frame).await.map_err(|e| e.to_string())?;
         let request = decode_request(Bytes::from(frame)).map_err(|e| e.to_string())?;
-        if !wire::is_quorum_rpc(&request.body) {
+        if !wire::is_controller_rpc(&request.body) {
             return Err(format!(
                 "{:?} is not served on the controller listener",
                 request.api_key
@@ -109,6 +109,46 @@ where
             let bytes = chunk.to_bytes().map_err(|e| e.to_string())?;
             stream.write_all(&bytes).await.map_err(|e| e.to_string())?;
         }
+    }
+}
+
+/// A broker's connection to the quorum's leader, for its heartbeats: opened again to
+/// whichever voter leads.
+pub struct ControllerClient {
+    node_id: NodeId,
+    cluster_id: String,
+    link: Option<FramedLink>,
+}
+
+impl ControllerClient {
+    pub fn new(node_id: NodeId, cluster_id: String) -> ControllerClient {
+        ControllerClient {
+            node_id,
+            cluster_id,
+            link: None,
+        }
+    }
+
+    /// Sends `request` to the voter `leader` at `address` and reads its answer within `ttl`.
+    pub async fn send(
+        &mut self,
+        leader: NodeId,
+        address: String,
+        request: RequestBody,
+        ttl: Duration,
+    ) -> Result<ResponseBody, String> {
+        let link = match &mut self.link {
+            Some(link) if link.target == leader && link.address.as_deref() == Some(address.as_str()) => link,
+            _ => self.link.insert(FramedLink {
+                target: leader,
+                address: Some(address),
+                client_id: client_id(self.node_id),
+                cluster_id: self.cluster_id.clone(),
+                stream: None,
+                correlation_id: 0,
+            }),
+        };
+        link.call(request, ttl).await.map_err(|e| e.to_string())
     }
 }
 

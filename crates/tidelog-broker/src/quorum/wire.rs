@@ -284,7 +284,7 @@ pub fn install_snapshot_response(
     }))
 }
 
-/// Whether `request` is one of the quorum's RPCs.
+/// Whether `request` is one of the quorum's RPCs between voters.
 pub fn is_quorum_rpc(request: &RequestBody) -> bool {
     matches!(
         request,
@@ -292,6 +292,16 @@ pub fn is_quorum_rpc(request: &RequestBody) -> bool {
             | RequestBody::TidelogQuorumAppendEntries(_)
             | RequestBody::TidelogQuorumInstallSnapshot(_)
     )
+}
+
+/// Whether `request` is served on the controller listener: the quorum's RPCs, and what
+/// brokers ask its leader (heartbeats, producer id blocks).
+pub fn is_controller_rpc(request: &RequestBody) -> bool {
+    is_quorum_rpc(request)
+        || matches!(
+            request,
+            RequestBody::TidelogBrokerHeartbeat(_) | RequestBody::AllocateProducerIds(_)
+        )
 }
 
 /// This node's answer to a quorum RPC from another voter of cluster `cluster_id` (`None` if

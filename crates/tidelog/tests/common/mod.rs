@@ -22,6 +22,7 @@
 
 pub mod cli;
 pub mod clients;
+pub mod cluster;
 pub mod proxy;
 pub mod raw;
 mod watchdog;

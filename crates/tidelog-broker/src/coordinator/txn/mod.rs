@@ -28,7 +28,7 @@ use crate::clock::now_ms;
 use crate::coordinator::group::GroupCoordinator;
 use crate::coordinator::internal_topic::{self, PendingWrite};
 use crate::partitions::Partitions;
-pub use producer_ids::{ProducerIdManager, PRODUCER_ID_BLOCK_SIZE};
+pub use producer_ids::{grant_block, ProducerIdManager, PRODUCER_ID_BLOCK_SIZE};
 use registry::{Entry, Registry};
 use state::{TxnMetadata, TxnState, TV_2};
 

@@ -1,0 +1,197 @@
+//! What a node of a cluster does besides serving clients (docs/design/quorum.md §8.1): its
+//! broker follows the metadata the quorum commits, whoever led it, and hosts the partitions
+//! placed on it (S6); it keeps its registration with the quorum's leader
+//! ([`crate::broker_lifecycle`], S9); and while it leads, it fences the brokers whose
+//! session ran out ([`crate::broker_sessions`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::broker::Broker;
+use crate::config::Listener;
+use crate::coordinator::txn::grant_block;
+use crate::metadata::{MetadataImage, TopicMeta};
+
+/// A broker as clients are told of it.
+pub struct ListedBroker {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+    pub fenced: bool,
+}
+
+/// The brokers clients are told of, at their endpoints on the listener `listener` (the one
+/// the request came in on, as Kafka answers): in a cluster the unfenced registered brokers
+/// that have it (and the fenced ones too if `include_fenced`, as DescribeCluster v2 may
+/// ask), and always this node, at `listener` itself.
+pub fn brokers(broker: &Broker, listener: &Listener, include_fenced: bool) -> Vec<ListedBroker> {
+    let node_id = broker.config.node_id;
+    let mut listed = vec![ListedBroker {
+        id: node_id,
+        host: listener.host.clone(),
+        port: listener.port,
+        rack: None,
+        fenced: false,
+    }];
+    let image = broker.metadata.image();
+    let others = image.brokers().values().filter(|b| b.id != node_id);
+    for registered in others.filter(|b| include_fenced || !b.fenced) {
+        if let Some(endpoint) = registered.endpoints.iter().find(|e| e.listener == listener.name) {
+            listed.push(ListedBroker {
+                id: registered.id,
+                host: endpoint.host.clone(),
+                port: endpoint.port,
+                rack: registered.rack.clone(),
+                fenced: registered.fenced,
+            });
+        }
+    }
+    listed.sort_by_key(|b| b.id);
+    listed
+}
+
+/// The controller clients send admin requests to: the quorum's leader in a cluster (-1
+/// while none is known), else this node.
+pub fn controller_id(broker: &Broker) -> i32 {
+    match broker.metadata.is_cluster() {
+        true => broker.metadata.quorum_status().leader.map_or(-1, |id| id as i32),
+        false => broker.config.node_id,
+    }
+}
+
+/// A partition as clients are told of it (Metadata, DescribeTopicPartitions).
+pub struct PartitionView {
+    /// Its leader; -1 (with LEADER_NOT_AVAILABLE) in a cluster while it is fenced or not
+    /// registered: its only replica is away, the partition is offline, as Kafka answers.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    /// Its only replica, in sync.
+    pub replica: i32,
+    pub error: ErrorCode,
+}
+
+pub fn partition_view(broker: &Broker, image: &MetadataImage, topic: &TopicMeta, partition: i32) -> PartitionView {
+    let node_id = broker.config.node_id;
+    let replica = image.leader(topic.id, partition, node_id);
+    let leader_epoch = image.leader_epoch(topic.id, partition);
+    let live = replica == node_id || image.brokers().get(&replica).is_some_and(|b| !b.fenced);
+    let (leader, error) = match !broker.metadata.is_cluster() || live {
+        true => (replica, ErrorCode::NONE),
+        false => (-1, ErrorCode::LEADER_NOT_AVAILABLE),
+    };
+    PartitionView {
+        leader,
+        leader_epoch,
+        replica,
+        error,
+    }
+}
+
+/// What this node answers a broker asking the controller, on the controller listener: a
+/// heartbeat ([`crate::broker_sessions`]) or a block of producer ids. `None` for anything
+/// else (the connection closes).
+pub fn answer_broker(broker: &Broker, request: RequestBody) -> Option<ResponseBody> {
+    match request {
+        RequestBody::TidelogBrokerHeartbeat(r) => Some(ResponseBody::TidelogBrokerHeartbeat(
+            broker.sessions.answer(&broker.metadata, r),
+        )),
+        RequestBody::AllocateProducerIds(r) => {
+            Some(ResponseBody::AllocateProducerIds(grant_block(&broker.metadata, r)))
+        }
+        _ => None,
+    }
+}
+
+/// How often the broker looks for newly committed metadata.
+const FOLLOW_EVERY: Duration = Duration::from_millis(100);
+
+/// How often the leader looks for expired broker sessions.
+const FENCE_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs the node's cluster tasks until `stop` turns true.
+pub async fn run(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
+    tokio::join!(
+        crate::broker_lifecycle::run(broker.clone(), stop.clone()),
+        follow(broker.clone(), stop.clone()),
+        fence(broker, stop),
+    );
+}
+
+/// Follows the metadata: each change committed (here or by another leader) is applied to
+/// the hosted partitions, from the image as the last look left it.
+async fn follow(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut applied = broker.metadata.image().clone();
+    let mut applied_offset = broker.metadata.image_offset();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        let worker = broker.clone();
+        let before = std::mem::take(&mut applied);
+        // The store's lock may wait for a change under way: off the runtime's threads.
+        let followed = tokio::task::spawn_blocking(move || {
+            if let Err(e) = worker.metadata.follow() {
+                warn!(error = %e, "cannot follow the metadata");
+            }
+            let offset = worker.metadata.image_offset();
+            let now = worker.metadata.image().clone();
+            if offset != applied_offset {
+                reconcile(&worker, &before, &now);
+            }
+            (now, offset)
+        })
+        .await;
+        match followed {
+            Ok((now, offset)) => (applied, applied_offset) = (now, offset),
+            Err(e) => {
+                error!(error = %e, "following the metadata failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Brings the hosted partitions from what `before` placed to what `now` does: the logs of
+/// the partitions led here are made, those of topics gone are deleted, and changed topic
+/// configs applied. Each step is one the node that made the change took already where it
+/// hosts the partitions, and does nothing again.
+fn reconcile(broker: &Broker, before: &MetadataImage, now: &MetadataImage) {
+    for gone in before.topics().filter(|t| now.topic_by_id(t.id).is_none()) {
+        match broker.partitions.delete_logs(&gone.name) {
+            Ok(()) => info!(topic = gone.name, "topic deleted (followed)"),
+            Err(e) => error!(topic = gone.name, error = %e, "cannot delete a deleted topic's logs"),
+        }
+    }
+    let topics: Vec<&TopicMeta> = now.topics().collect();
+    if let Err(e) = broker.host_partitions(&topics) {
+        error!(error = %e, "cannot make the logs of partitions placed on this node");
+    }
+    for topic in now.topics() {
+        let changed = before
+            .topic_by_id(topic.id)
+            .is_some_and(|old| old.configs != topic.configs);
+        if changed {
+            if let Err(e) = broker.partitions.apply_configs(&broker.config, topic) {
+                error!(topic = topic.name, error = %e, "cannot apply a topic's new configs");
+            }
+        }
+    }
+}
+
+/// While this node leads, fences the brokers whose session ran out.
+async fn fence(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FENCE_CHECK_EVERY) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        let worker = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || worker.sessions.fence_expired(&worker.metadata)).await;
+    }
+}

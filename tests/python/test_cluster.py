@@ -1,0 +1,156 @@
+"""Three `tidelog serve` processes as one cluster (issue 12), each a broker and a voter of
+the metadata quorum, through kafka-python (its own protocol code) and confluent-kafka
+(librdkafka): a topic made through the cluster has its 12 partitions' leaders spread over
+the three brokers, and records produced to every partition, each to its leader, are read
+back from all of them."""
+
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from conftest import Broker
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+
+CLUSTER_ID = "p3Wq3Wq3Wq3Wq3Wq3Wq3Ww"
+TOPIC = "spread"
+PARTITIONS = 12
+RECORDS = 10
+# A bound on every wait below; a healthy cluster is there within seconds.
+WAIT_S = 60
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def start_node(binary, tmp_path, node_id, ports):
+    """Formats node `node_id`'s data directory for the cluster, then starts it (its start
+    returns once the quorum has a leader, so the nodes start together)."""
+    voters = ",".join(f"{i + 1}@127.0.0.1:{port}" for i, port in enumerate(ports))
+    config = tmp_path / f"node{node_id}.properties"
+    config.write_text(
+        "process.roles=broker,controller\n"
+        f"node.id={node_id}\n"
+        "controller.listener.names=CONTROLLER\n"
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+        f"controller.quorum.voters={voters}\n")
+    data_dir = tmp_path / f"data{node_id}"
+    listeners = f"PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{ports[node_id - 1]}"
+    subprocess.run(
+        [binary, "format", "--config", str(config), "--cluster-id", CLUSTER_ID,
+         "--listeners", listeners, "--log-dirs", str(data_dir)],
+        check=True, capture_output=True)
+    return Broker(binary, data_dir, listeners=listeners, extra_args=["--config", str(config)])
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    binary = os.environ.get("TIDELOG_BIN")
+    if not binary:
+        pytest.fail("set TIDELOG_BIN to the tidelog binary (scripts/test.sh does)")
+    ports = free_ports(3)
+    started = [None] * 3
+    failures = []
+
+    def start(i):
+        try:
+            started[i] = start_node(binary, tmp_path, i + 1, ports)
+        except Exception as e:  # reported below, with the others
+            failures.append(e)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    running = [n for n in started if n is not None]
+    try:
+        assert not failures, failures
+        yield running
+    finally:
+        for node in running:
+            print(f"---- tidelog log of {node.bootstrap} ----\n" + node.log())
+            if node.process.poll() is None:
+                node.stop()
+
+
+def wait_for(what, check):
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    pytest.fail(f"not within {WAIT_S}s: {what}")
+
+
+def test_a_topic_spreads_over_three_brokers_and_every_record_is_read_back(nodes):
+    bootstrap = ",".join(n.bootstrap for n in nodes)
+
+    def admin():
+        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tidelog-cluster-e2e",
+                                request_timeout_ms=15000)
+
+    # Each broker registers with the quorum's leader and is unfenced once caught up
+    # (kafka-python asks DescribeCluster for fenced brokers too).
+    watching = admin()
+    try:
+        def unfenced():
+            brokers = watching.describe_cluster()["brokers"]
+            return sorted(b["broker_id"] for b in brokers if not b["is_fenced"]) == [1, 2, 3]
+
+        wait_for("three unfenced brokers", unfenced)
+    finally:
+        watching.close()
+
+    # A client that knows the three brokers: kafka-python sends CreateTopics to the
+    # controller Metadata names.
+    creating = admin()
+    try:
+        creating.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])
+
+        def leaders():
+            (topic,) = creating.describe_topics([TOPIC])
+            by_partition = {p["partition_index"]: p["leader_id"] for p in topic["partitions"]}
+            return by_partition if len(by_partition) == PARTITIONS and -1 not in by_partition.values() else None
+
+        placed = wait_for("every partition led", leaders)
+    finally:
+        creating.close()
+    assert sorted(list(placed.values()).count(broker) for broker in (1, 2, 3)) == [4, 4, 4], placed
+
+    # kafka-python produces to every partition, each batch to its leader.
+    producer = KafkaProducer(bootstrap_servers=nodes[0].bootstrap, acks="all", linger_ms=5)
+    futures = [(p, i, producer.send(TOPIC, key=f"p{p}-k{i}".encode(), value=f"p{p}-v{i}".encode(), partition=p))
+               for p in range(PARTITIONS) for i in range(RECORDS)]
+    producer.flush(WAIT_S)
+    acknowledged = {(p, i): f.get(WAIT_S).offset for p, i, f in futures}
+    producer.close()
+    assert acknowledged == {(p, i): i for p in range(PARTITIONS) for i in range(RECORDS)}
+
+    # librdkafka reads them back from the three brokers, bootstrapped at another node.
+    consumer = Consumer({"bootstrap.servers": nodes[2].bootstrap, "group.id": "tidelog-cluster-reader",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(TOPIC, p, 0) for p in range(PARTITIONS)])
+    received = {}
+    deadline = time.monotonic() + WAIT_S
+    while len(received) < PARTITIONS * RECORDS and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is None:
+            continue
+        assert message.error() is None, message.error()
+        received[(message.partition(), message.offset())] = (message.key(), message.value())
+    consumer.close()
+    assert received == {(p, i): (f"p{p}-k{i}".encode(), f"p{p}-v{i}".encode())
+                        for p in range(PARTITIONS) for i in range(RECORDS)}
