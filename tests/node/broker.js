@@ -3,7 +3,7 @@
 // kept and printed only when the test fails, as the Python tests' conftest.py does.
 'use strict'
 
-const { spawn } = require('node:child_process')
+const { execFileSync, spawn } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -23,6 +23,20 @@ class Broker {
     if (!binary) throw new Error('set TIDELOG_BIN to the tidelog binary (scripts/test.sh does)')
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidelog-node-'))
     const broker = new Broker(binary, dataDir, listeners, overrides)
+    await broker.#spawn()
+    return broker
+  }
+
+  /** Formats a fresh data directory for the cluster `clusterId` with `tidelog format`,
+   * then starts the broker on it: the nodes of one cluster share the cluster id, and each
+   * one's start waits until the metadata quorum has a leader (start them together). */
+  static async startFormatted ({ listeners, overrides = [], clusterId }) {
+    const binary = process.env.TIDELOG_BIN
+    if (!binary) throw new Error('set TIDELOG_BIN to the tidelog binary (scripts/test.sh does)')
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidelog-node-'))
+    const broker = new Broker(binary, dataDir, listeners, overrides)
+    const [, ...serveArgs] = broker.command
+    execFileSync(binary, ['format', '--cluster-id', clusterId, ...serveArgs.slice(1)], { stdio: 'pipe' })
     await broker.#spawn()
     return broker
   }

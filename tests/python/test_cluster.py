@@ -2,7 +2,7 @@
 the metadata quorum, through kafka-python (its own protocol code) and confluent-kafka
 (librdkafka): a topic made through the cluster has its 12 partitions' leaders spread over
 the three brokers, and records produced to every partition, each to its leader, are read
-back from all of them."""
+back from all of them, by assignment and by a consumer group."""
 
 import os
 import socket
@@ -13,7 +13,8 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from conftest import Broker
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KafkaTopicPartition
 from kafka.admin import NewTopic
 
 CLUSTER_ID = "p3Wq3Wq3Wq3Wq3Wq3Wq3Ww"
@@ -152,5 +153,22 @@ def test_a_topic_spreads_over_three_brokers_and_every_record_is_read_back(nodes)
         assert message.error() is None, message.error()
         received[(message.partition(), message.offset())] = (message.key(), message.value())
     consumer.close()
-    assert received == {(p, i): (f"p{p}-k{i}".encode(), f"p{p}-v{i}".encode())
-                        for p in range(PARTITIONS) for i in range(RECORDS)}
+    expected = {(p, i): (f"p{p}-k{i}".encode(), f"p{p}-v{i}".encode())
+                for p in range(PARTITIONS) for i in range(RECORDS)}
+    assert received == expected
+
+    # A kafka-python consumer group reads them too, through its coordinator (its
+    # __consumer_offsets partition's leader, on whichever broker that is), and commits.
+    group = KafkaConsumer(TOPIC, bootstrap_servers=nodes[1].bootstrap, group_id="tidelog-cluster-group",
+                          auto_offset_reset="earliest", enable_auto_commit=False)
+    read = {}
+    deadline = time.monotonic() + WAIT_S
+    while len(read) < PARTITIONS * RECORDS and time.monotonic() < deadline:
+        for records in group.poll(timeout_ms=500).values():
+            for r in records:
+                read[(r.partition, r.offset)] = (r.key, r.value)
+    assert read == expected
+    group.commit()
+    committed = {p: group.committed(KafkaTopicPartition(TOPIC, p)) for p in range(PARTITIONS)}
+    group.close()
+    assert committed == {p: RECORDS for p in range(PARTITIONS)}

@@ -380,6 +380,14 @@ impl Broker {
             .create_logs(&self.config, topics, |t, p| here.get(&(t.id, p)).copied())
     }
 
+    /// Whether the metadata has partition `partition` of `topic`, wherever it is hosted.
+    pub fn partition_exists(&self, topic: &str, partition: i32) -> bool {
+        let image = self.metadata.image();
+        image
+            .topic(topic)
+            .is_some_and(|t| (0..t.partitions).contains(&partition))
+    }
+
     /// The error for a partition this node does not host: NOT_LEADER_OR_FOLLOWER when the
     /// metadata places it on another broker (the client then asks where it went), else
     /// `unknown`.
@@ -451,6 +459,9 @@ impl Broker {
     /// partitions are made together, so a request of 1000 topics costs one metadata fsync
     /// and a log dir fsync, not 1000 of each (docs/PERFORMANCE.md).
     pub fn create_topics(&self, topics: Vec<NewTopic>, validate_only: bool) -> Vec<Result<TopicMeta, ApiError>> {
+        if !validate_only && self.metadata.is_cluster() && !self.metadata.leads() {
+            return crate::cluster::forward_create_topics(self, topics);
+        }
         let count = topics.len();
         let planned: Vec<_> = topics.into_iter().map(|topic| self.plan_topic(topic)).collect();
         // Refused if it exists, or collides with a topic that does or one created before it

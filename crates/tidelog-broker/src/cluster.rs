@@ -11,9 +11,12 @@ use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::broker::Broker;
+use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
+
+use crate::broker::{ApiError, Broker, NewTopic};
 use crate::config::Listener;
 use crate::coordinator::txn::grant_block;
+use crate::handlers::create_topics;
 use crate::metadata::{MetadataImage, TopicMeta};
 
 /// A broker as clients are told of it.
@@ -93,7 +96,7 @@ pub fn partition_view(broker: &Broker, image: &MetadataImage, topic: &TopicMeta,
 }
 
 /// What this node answers a broker asking the controller, on the controller listener: a
-/// heartbeat ([`crate::broker_sessions`]) or a block of producer ids. `None` for anything
+/// heartbeat ([`crate::broker_sessions`]), a block of producer ids, or topics to create. `None` for anything
 /// else (the connection closes).
 pub fn answer_broker(broker: &Broker, request: RequestBody) -> Option<ResponseBody> {
     match request {
@@ -103,9 +106,85 @@ pub fn answer_broker(broker: &Broker, request: RequestBody) -> Option<ResponseBo
         RequestBody::AllocateProducerIds(r) => {
             Some(ResponseBody::AllocateProducerIds(grant_block(&broker.metadata, r)))
         }
+        RequestBody::CreateTopics(r) => Some(ResponseBody::CreateTopics(create_topics::forwarded(broker, r))),
         _ => None,
     }
 }
+
+/// Creates `topics` through the quorum's leader, as a node that does not lead it must
+/// (Kafka's brokers forward CreateTopics to the controller): each one's answer, in order.
+/// A topic created is answered once this node's image has it, and its partitions placed
+/// here are hosted, so the client that made it can use it through this node at once.
+pub fn forward_create_topics(broker: &Broker, topics: Vec<NewTopic>) -> Vec<Result<TopicMeta, ApiError>> {
+    let count = topics.len();
+    let request = CreateTopicsRequest {
+        topics: topics
+            .into_iter()
+            .map(|t| CreatableTopic {
+                name: t.name,
+                num_partitions: t.partitions,
+                replication_factor: t.replication_factor,
+                configs: t
+                    .configs
+                    .into_iter()
+                    .map(|(name, value)| CreatableTopicConfig {
+                        name,
+                        value: Some(value),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        timeout_ms: FORWARD_TIMEOUT.as_millis() as i32,
+        ..Default::default()
+    };
+    let unanswered = |why: String| ApiError::new(ErrorCode::NOT_CONTROLLER, why);
+    let answer = match broker
+        .metadata
+        .ask_leader(RequestBody::CreateTopics(request), FORWARD_TIMEOUT)
+    {
+        Ok(ResponseBody::CreateTopics(answer)) if answer.topics.len() == count => answer,
+        Ok(_) => return vec![Err(unanswered("the quorum's leader answered something else".into())); count],
+        Err(why) => return vec![Err(unanswered(format!("the quorum's leader did not answer: {why}"))); count],
+    };
+    let answers: Vec<Result<TopicMeta, ApiError>> = answer
+        .topics
+        .into_iter()
+        .map(|t| match ErrorCode(t.error_code) {
+            ErrorCode::NONE => wait_for_topic(broker, &t.name, t.topic_id),
+            code => Err(ApiError::new(code, t.error_message.unwrap_or_default())),
+        })
+        .collect();
+    let created: Vec<&TopicMeta> = answers.iter().flatten().collect();
+    if let Err(e) = broker.host_partitions(&created) {
+        error!(error = %e, "cannot make the logs of partitions placed on this node");
+    }
+    answers
+}
+
+/// The topic `name` of id `id` once this node's image has it (within [`FORWARD_TIMEOUT`]).
+fn wait_for_topic(broker: &Broker, name: &str, id: tidelog_protocol::Uuid) -> Result<TopicMeta, ApiError> {
+    let deadline = std::time::Instant::now() + FORWARD_TIMEOUT;
+    loop {
+        if let Err(e) = broker.metadata.follow() {
+            warn!(error = %e, "cannot follow the metadata");
+        }
+        if let Some(topic) = broker.metadata.image().topic(name).filter(|t| t.id == id) {
+            return Ok(topic.clone());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(ApiError::new(
+                ErrorCode::REQUEST_TIMED_OUT,
+                format!("topic {name} was created, but this node has not seen it yet"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How long a node waits for the quorum's leader to create topics it forwarded.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often the broker looks for newly committed metadata.
 const FOLLOW_EVERY: Duration = Duration::from_millis(100);

@@ -1,11 +1,12 @@
 //! Topics spread over a cluster of three `tidelog serve` processes, each a broker and a voter
-//! of the metadata quorum (issue 12's first test, combined nodes, and its third without
-//! groups): the brokers register with the quorum's leader, a topic of 12 partitions made
-//! through any node has 4 led by each, each broker hosts only its own, librdkafka produces
-//! and consumes across all three, a broker asked for a partition it does not lead says
-//! NOT_LEADER_OR_FOLLOWER, every node hands out producer ids of its own block, a broker
-//! killed is fenced and its partitions go offline while
-//! the others keep serving, and back it is unfenced and serves them again with every record.
+//! of the metadata quorum (issue 12's first test for combined nodes, and its third): the
+//! brokers register with the quorum's leader; a topic of 12 partitions made through any node
+//! has 4 led by each, and each broker hosts only its own; librdkafka produces and consumes
+//! across all three, as a consumer group too, whose coordinator is its `__consumer_offsets`
+//! partition's leader; a broker asked for a partition it does not lead says
+//! NOT_LEADER_OR_FOLLOWER; every node hands out producer ids of its own block; a broker
+//! killed is fenced and its partitions go offline while the others keep serving, and back it
+//! is unfenced and serves them again with every record.
 
 mod common;
 
@@ -15,6 +16,9 @@ use common::clients::{flush, new_topic, send, take_deliveries, TestRecord, CLIEN
 use common::cluster::{self, free_ports};
 use common::raw::{self, RawClient};
 use common::{wait_until, Broker};
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::Offset;
 use tidelog_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use tidelog_protocol::messages::metadata_response::MetadataResponse;
 use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
@@ -56,6 +60,42 @@ fn agreed(nodes: &[&Broker], what: &str, wanted: impl Fn(&View) -> bool) -> View
         let first = views[0].clone();
         (views.iter().all(|v| *v == first) && wanted(&first)).then_some(first)
     })
+}
+
+/// Subscribes a consumer of group `group` through `node`, reads `count` records, commits,
+/// and checks what it committed: each partition's end.
+fn consume_as_group(node: &Broker, group: &str, count: usize) {
+    let consumer = node.consumer(group);
+    consumer.subscribe(&[TOPIC]).expect("subscribe");
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut received = 0;
+    let deadline = std::time::Instant::now() + 4 * CLIENT_TIMEOUT;
+    while received < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{received} of {count} records read"
+        );
+        match consumer.poll(std::time::Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                received += 1;
+                ends.insert(message.partition(), message.offset() + 1);
+            }
+            Some(Err(e)) => panic!("consumer error: {e}"),
+            None => {}
+        }
+    }
+    consumer.commit_consumer_state(CommitMode::Sync).expect("commit");
+    let committed = consumer.committed(CLIENT_TIMEOUT).expect("committed offsets");
+    let committed: BTreeMap<i32, i64> = committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(offset) => Some((e.partition(), offset)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(committed, ends);
+    assert_eq!(ends.len(), PARTITIONS as usize);
 }
 
 /// A new idempotent producer's id from `node`.
@@ -224,6 +264,23 @@ fn topics_spread_over_three_brokers_and_a_killed_broker_is_fenced_then_serves_ag
     let every: Vec<i32> = (0..PARTITIONS).collect();
     produce(&nodes[1], &every, 0, RECORDS_PER_PARTITION);
     check_records(&nodes[0], &every, RECORDS_PER_PARTITION);
+
+    // A consumer group reads them all through its coordinator, the leader of its
+    // `__consumer_offsets` partition (made through the quorum's leader by whichever node
+    // the group first asked), and commits its offsets there.
+    consume_as_group(&nodes[2], "spread-readers", PARTITIONS as usize * RECORDS_PER_PARTITION);
+
+    // A node that does not lead the quorum creates a topic a client's Metadata asks for
+    // through the leader (as Kafka's brokers forward it), and answers it at once.
+    let follower = nodes
+        .iter()
+        .enumerate()
+        .find(|(i, _)| *i as i32 + 1 != up.controller)
+        .unwrap()
+        .1;
+    let auto = RawClient::connect(follower.addr()).metadata(Some(&["made-on-the-fly"]), true);
+    assert_eq!(ErrorCode(auto.topics[0].error_code), ErrorCode::NONE, "{auto:?}");
+    assert_eq!(auto.topics[0].partitions.len(), 1, "num.partitions");
 
     // Idempotent producers get ids from any node: a node that does not lead the quorum
     // asks the leader for a block of its own (AllocateProducerIds), so no id repeats.

@@ -46,6 +46,16 @@ impl ControllerMutationQuotaManager {
         }
     }
 
+    /// No quota: a change another node forwards was charged to its client there.
+    pub fn unbounded(&self) -> MutationQuota<'_> {
+        MutationQuota {
+            manager: self,
+            sensor: None,
+            strict: false,
+            throttle_ms: 0,
+        }
+    }
+
     /// Takes `permits` from the bucket of `sensor` at `now_ms`, strictly (refused, taking
     /// nothing, while it is below zero) or not. The throttle in ms: 0 while the bucket is
     /// not below zero, else the time to refill it to zero, at most the bucket's span.

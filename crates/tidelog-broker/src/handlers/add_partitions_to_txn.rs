@@ -113,7 +113,7 @@ async fn add(
     let id = &transaction.transactional_id;
     let unknown: Vec<bool> = wanted
         .iter()
-        .map(|(topic, p)| broker.partitions.get(topic, *p).is_none())
+        .map(|(topic, p)| !broker.partition_exists(topic, *p))
         .collect();
     let errors: Vec<ErrorCode> = if let Some(denied) = denied {
         denied

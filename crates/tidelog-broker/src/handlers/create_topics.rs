@@ -32,6 +32,13 @@ pub async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> Reply
     Reply::Now(ResponseBody::CreateTopics(response))
 }
 
+/// The quorum's leader's answer to topics another node of the cluster forwards (its
+/// client's CreateTopics, or a topic it creates itself): authorized and charged to the
+/// client's quota there.
+pub fn forwarded(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    respond(broker, request, |_| true, &mut broker.controller_mutations.unbounded())
+}
+
 /// `may_create` says whether the principal may create a topic of that name (CREATE on the
 /// cluster or the topic); the others are refused TOPIC_AUTHORIZATION_FAILED. The topics
 /// created are charged to `quota`, in request order.

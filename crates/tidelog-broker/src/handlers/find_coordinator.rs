@@ -1,6 +1,7 @@
-//! FindCoordinator: on one node, this node coordinates every group and every transactional
-//! id. The first lookup of each kind creates its internal topic (`__consumer_offsets`,
-//! `__transaction_state`), as Kafka does.
+//! FindCoordinator: a group's coordinator is the leader of its `__consumer_offsets`
+//! partition, a transactional id's the leader of its `__transaction_state` partition (on one
+//! node, this node), at its endpoint on the request's listener. The first lookup of each
+//! kind creates its internal topic, as Kafka does.
 
 use std::ops::RangeInclusive;
 use tidelog_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
@@ -8,6 +9,9 @@ use tidelog_protocol::messages::find_coordinator_response::{Coordinator, FindCoo
 use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::authorizer::ResourceType;
+use crate::cluster;
+use crate::coordinator::group::OFFSETS_TOPIC;
+use crate::coordinator::txn::TRANSACTION_STATE_TOPIC;
 use crate::handlers::{Reply, RequestContext};
 
 /// The versions served, as ApiVersions advertises them: 0 to 6.
@@ -43,7 +47,8 @@ fn respond(ctx: &RequestContext, request: FindCoordinatorRequest) -> FindCoordin
     }
 }
 
-/// The coordinator of `key`: this node, at its endpoint on the request's listener.
+/// The coordinator of `key`: its partition's leader, at its endpoint on the request's
+/// listener.
 fn find(ctx: &RequestContext, key: String, key_type: i8) -> Coordinator {
     let broker = &ctx.broker;
     let refused = |code: ErrorCode, message: &str| Coordinator {
@@ -65,18 +70,43 @@ fn find(ctx: &RequestContext, key: String, key_type: i8) -> Coordinator {
     if !ctx.authorize(resource, &key) {
         return refused(denied, denied.name());
     }
-    let topic = match key_type {
-        KEY_TYPE_GROUP => broker.ensure_offsets_topic(),
-        _ => broker.ensure_transaction_topic(),
+    let (topic, partition, ensured) = match key_type {
+        KEY_TYPE_GROUP => (
+            OFFSETS_TOPIC,
+            broker.groups.partition_for(&key),
+            broker.ensure_offsets_topic(),
+        ),
+        _ => (
+            TRANSACTION_STATE_TOPIC,
+            broker.txns.partition_for(&key),
+            broker.ensure_transaction_topic(),
+        ),
     };
-    if let Err(e) = topic {
+    if let Err(e) = ensured {
         return refused(ErrorCode::COORDINATOR_NOT_AVAILABLE, &e.message);
     }
-    let advertised = &ctx.listener;
+    let leader = {
+        let image = broker.metadata.image();
+        let Some(meta) = image.topic(topic) else {
+            return refused(
+                ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                "The coordinator is not available.",
+            );
+        };
+        cluster::partition_view(broker, &image, meta, partition).leader
+    };
+    let listed = cluster::brokers(broker, &ctx.listener, false);
+    let Some(coordinator) = listed.into_iter().find(|b| b.id == leader) else {
+        // Its partition's broker is away (fenced) or has no such listener.
+        return refused(
+            ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            "The coordinator is not available.",
+        );
+    };
     Coordinator {
-        node_id: broker.config.node_id,
-        host: advertised.host.clone(),
-        port: i32::from(advertised.port),
+        node_id: coordinator.id,
+        host: coordinator.host,
+        port: i32::from(coordinator.port),
         key,
         ..Default::default()
     }

@@ -56,7 +56,7 @@ pub(crate) fn offsets_to_write(
             ErrorCode::TOPIC_AUTHORIZATION_FAILED
         } else if metadata.len() > MAX_METADATA_BYTES {
             ErrorCode::OFFSET_METADATA_TOO_LARGE
-        } else if broker.partitions.get(&p.topic, p.partition).is_none() {
+        } else if !broker.partition_exists(&p.topic, p.partition) {
             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
         } else {
             let key = OffsetKey {

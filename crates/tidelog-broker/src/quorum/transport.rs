@@ -210,10 +210,12 @@ impl FramedLink {
 
     async fn exchange(&mut self, body: RequestBody) -> Result<ResponseBody, SendError> {
         let api_key = body.api_key();
+        // Both ends are Tidelog nodes of one build: the newest version.
+        let version = api_key.max_version();
         self.correlation_id = self.correlation_id.wrapping_add(1);
         let header = RequestHeader {
             api_key: api_key as i16,
-            api_version: 0,
+            api_version: version,
             correlation_id: self.correlation_id,
             client_id: Some(self.client_id.clone()),
             ..Default::default()
@@ -237,7 +239,7 @@ impl FramedLink {
         let mut answer = vec![0; len];
         stream.read_exact(&mut answer).await?;
         let (response_header, body) =
-            decode_response(Bytes::from(answer), api_key, 0).map_err(std::io::Error::other)?;
+            decode_response(Bytes::from(answer), api_key, version).map_err(std::io::Error::other)?;
         if response_header.correlation_id != self.correlation_id {
             let reason = format!(
                 "answer to {} for {}",

@@ -295,12 +295,12 @@ pub fn is_quorum_rpc(request: &RequestBody) -> bool {
 }
 
 /// Whether `request` is served on the controller listener: the quorum's RPCs, and what
-/// brokers ask its leader (heartbeats, producer id blocks).
+/// brokers ask its leader (heartbeats, producer id blocks, topics to create).
 pub fn is_controller_rpc(request: &RequestBody) -> bool {
     is_quorum_rpc(request)
         || matches!(
             request,
-            RequestBody::TidelogBrokerHeartbeat(_) | RequestBody::AllocateProducerIds(_)
+            RequestBody::TidelogBrokerHeartbeat(_) | RequestBody::AllocateProducerIds(_) | RequestBody::CreateTopics(_)
         )
 }
 
