@@ -13,6 +13,7 @@ const readline = require('node:readline')
 const START_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 60_000
 const LINE_TIMEOUT_MS = 30_000
+const EVENTUALLY_TIMEOUT_MS = 60_000
 
 const LISTENING = /listening addr=(\S+)/
 
@@ -133,4 +134,17 @@ class Broker {
   }
 }
 
-module.exports = { Broker }
+/** Polls `check` until it returns a truthy value, which it returns; fails after a minute (a
+ * safety net only: a group settles in about the broker's initial rebalance delay, 3 s, and
+ * a cluster is up within seconds). */
+async function eventually (what, check) {
+  const deadline = Date.now() + EVENTUALLY_TIMEOUT_MS
+  while (Date.now() < deadline) {
+    const found = await check()
+    if (found) return found
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+module.exports = { Broker, eventually }

@@ -10,25 +10,13 @@ const assert = require('node:assert/strict')
 const net = require('node:net')
 const { test } = require('node:test')
 const { Kafka, Partitioners, logLevel } = require('kafkajs')
-const { Broker } = require('./broker')
+const { Broker, eventually } = require('./broker')
 
 const CLUSTER_ID = 'n3Wq3Wq3Wq3Wq3Wq3Wq3Ww'
 const TOPIC = 'spread'
 const GROUP = 'node-cluster-group'
 const PARTITIONS = 12
 const RECORDS = 10
-// Safety net only: a healthy cluster is there within seconds.
-const WAIT_MS = 60_000
-
-async function eventually (what, check) {
-  const deadline = Date.now() + WAIT_MS
-  while (Date.now() < deadline) {
-    const found = await check()
-    if (found) return found
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 /** `count` free loopback ports for the controller listeners (bound, then let go). */
 async function freePorts (count) {

@@ -8,26 +8,12 @@
 const assert = require('node:assert/strict')
 const { test } = require('node:test')
 const { Kafka, AssignerProtocol, Partitioners, logLevel } = require('kafkajs')
-const { Broker } = require('./broker')
+const { Broker, eventually } = require('./broker')
 
 const TOPIC = 'orders'
 const GROUP = 'node-group'
 const PARTITIONS = 6
 const RECORDS_PER_ROUND = 300
-// Safety net only: a group settles in about the broker's initial rebalance delay (3 s).
-const SETTLE_TIMEOUT_MS = 60_000
-
-/** Polls `check` until it returns a truthy value, which it returns; fails after the timeout. */
-async function eventually (what, check) {
-  const deadline = Date.now() + SETTLE_TIMEOUT_MS
-  let last
-  while (Date.now() < deadline) {
-    last = await check()
-    if (last) return last
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 /** Produces keyed records `first..first + count`; kafkajs's default partitioner spreads the
  * keys over the partitions (murmur2, as the Java client). */
