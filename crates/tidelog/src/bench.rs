@@ -12,6 +12,7 @@
 
 mod broker_process;
 mod cleaner;
+mod cluster;
 mod machine;
 mod metadata;
 mod partitions;
@@ -73,6 +74,12 @@ enum BenchCommand {
     /// blocks) into --work-dir and runs for about a minute (each new partition is several
     /// fsyncs); the brokers need about 31,000 open files.
     Metadata(metadata::MetadataArgs),
+    /// Three nodes of one cluster on loopback, against brokers of their own: CreateTopics of
+    /// one topic to the quorum's leader (timed --creates times), Metadata for every topic with
+    /// --partitions partitions over the three brokers and their memory, and controller
+    /// failover (kill -9 of the quorum's leader until a CreateTopics is answered again,
+    /// --failovers times).
+    Cluster(cluster::ClusterArgs),
     /// Many partitions on one broker, against a broker of its own: --partitions partitions
     /// created and written a record each, then its memory at idle, Metadata for every topic
     /// and for one, a produce run to --produce-partitions partitions at once, and its start
@@ -327,6 +334,7 @@ pub fn run(args: BenchArgs, bootstrap: &str) -> Result<(), Failure> {
         }
         BenchCommand::All(a) => a.own.in_work_dir(a.bytes_written(), |work| all(&a, work))?.print(),
         BenchCommand::Metadata(a) => metadata::run(&a),
+        BenchCommand::Cluster(a) => cluster::run(&a),
         BenchCommand::Partitions(a) => partitions::run(&a),
         BenchCommand::Cleaner(a) => cleaner::run(&a),
         BenchCommand::Quota(a) => quota::run(&a),

@@ -5,8 +5,9 @@
 //! leader's snapshot: every voter snapshots after each change here), and the three
 //! `__cluster_metadata-0` logs hold the same batches byte for byte.
 //!
-//! The changes made here are client quotas, which no partition placement touches: topics
-//! spread over the nodes are `cluster.rs`'s.
+//! The changes made here are client quotas, which no partition placement touches, and one
+//! topic a follower creates through the leader: topics spread over the nodes are
+//! `cluster.rs`'s.
 
 mod common;
 
@@ -263,10 +264,16 @@ fn three_voters_elect_fail_over_and_keep_identical_metadata_logs() {
         format!("tidelog_quorum_leader {leader}")
     );
 
-    // Only the leader takes a change; a follower sends the client to the controller.
+    // Only the leader takes a change: a follower sends the client to the controller, but
+    // for a topic, which it creates through the leader (as Kafka's brokers forward it).
     assert_eq!(
-        create_topic(&nodes[follower_at], "on-a-follower"),
-        ErrorCode::NOT_CONTROLLER
+        set_producer_quota(&nodes[follower_at], "alice", 1000.0),
+        ErrorCode::NOT_CONTROLLER.0
+    );
+    assert_eq!(create_topic(&nodes[follower_at], "on-a-follower"), ErrorCode::NONE);
+    assert_eq!(
+        create_topic(&nodes[leader_at], "on-a-follower"),
+        ErrorCode::TOPIC_ALREADY_EXISTS
     );
     assert_eq!(set_producer_quota(&nodes[leader_at], "alice", 1000.0), 0);
 

@@ -43,6 +43,14 @@ impl BrokerProcess {
 
     /// [`BrokerProcess::start`] with `extra_args` added to `serve` (e.g. `--override`s).
     pub fn start_with(exe: &Path, data_dir: &Path, extra_args: &[&str]) -> Result<(BrokerProcess, Duration), String> {
+        BrokerProcess::launch(exe, data_dir, "PLAINTEXT://127.0.0.1:0", extra_args)?.ready()
+    }
+
+    /// Spawns `tidelog serve` on `data_dir` with `listeners` (the first one's address is
+    /// the broker's) and `extra_args`, without waiting for it: several nodes of a cluster,
+    /// each of which waits for the others' quorum, are launched before any is ready. Launch
+    /// from the thread that lives as long as the broker should (see [`BrokerProcess::start`]).
+    pub fn launch(exe: &Path, data_dir: &Path, listeners: &str, extra_args: &[&str]) -> Result<Launched, String> {
         let log_path = data_dir.with_extension("log");
         let mut log = File::options()
             .create(true)
@@ -70,7 +78,7 @@ impl BrokerProcess {
             .arg("--log-dirs")
             .arg(data_dir)
             .arg("--listeners")
-            .arg("PLAINTEXT://127.0.0.1:0")
+            .arg(listeners)
             // No HTTP: the benchmark does not scrape, and may run beside another broker.
             .args(["--override", "http.listeners="])
             .args(extra_args)
@@ -82,7 +90,7 @@ impl BrokerProcess {
             .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
         // The "listening" line names the port; every line is kept in the log file.
         let stderr = child.stderr.take().expect("piped");
-        let (addr_tx, addr_rx) = mpsc::channel();
+        let (addr_tx, listening_rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(listening) = listening(&line) {
@@ -91,30 +99,12 @@ impl BrokerProcess {
                 let _ = writeln!(log, "{line}");
             }
         });
-        let failed = |why: String| format!("{why}; see {}", log_path.display());
-        let deadline = started + START_TIMEOUT;
-        let listening = loop {
-            match addr_rx.recv_timeout(START_CHECK) {
-                Ok(addr) => break Ok(addr),
-                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {
-                    if let Err(interrupted) = interrupt::check() {
-                        break Err(interrupted);
-                    }
-                }
-                Err(_) => break Err(failed("the broker did not start listening".into())),
-            }
-        };
-        let (addr, startup) = match listening {
-            Ok(listening) => listening,
-            Err(why) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(why);
-            }
-        };
-        let broker = BrokerProcess { child, addr, startup };
-        answer_api_versions(addr).map_err(|e| failed(format!("the broker does not answer: {e}")))?;
-        Ok((broker, started.elapsed()))
+        Ok(Launched {
+            child,
+            listening: listening_rx,
+            started,
+            log_path,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -165,6 +155,50 @@ impl BrokerProcess {
         self.child.kill().map_err(|e| format!("cannot kill the broker: {e}"))?;
         self.child.wait().map_err(|e| e.to_string())?;
         Ok(())
+    }
+}
+
+/// A broker spawned and not known to listen yet.
+pub struct Launched {
+    child: Child,
+    listening: mpsc::Receiver<(SocketAddr, Option<Duration>)>,
+    started: Instant,
+    log_path: PathBuf,
+}
+
+impl Launched {
+    /// Waits until the broker listens and answers a first request: it, and the time from
+    /// its spawn to that answer.
+    pub fn ready(mut self) -> Result<(BrokerProcess, Duration), String> {
+        let failed = |why: String| format!("{why}; see {}", self.log_path.display());
+        let deadline = self.started + START_TIMEOUT;
+        let listening = loop {
+            match self.listening.recv_timeout(START_CHECK) {
+                Ok(addr) => break Ok(addr),
+                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    if let Err(interrupted) = interrupt::check() {
+                        break Err(interrupted);
+                    }
+                }
+                Err(_) => break Err(failed("the broker did not start listening".into())),
+            }
+        };
+        let (addr, startup) = match listening {
+            Ok(listening) => listening,
+            Err(why) => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(why);
+            }
+        };
+        let started = self.started;
+        let broker = BrokerProcess {
+            child: self.child,
+            addr,
+            startup,
+        };
+        answer_api_versions(addr).map_err(|e| failed(format!("the broker does not answer: {e}")))?;
+        Ok((broker, started.elapsed()))
     }
 }
 
