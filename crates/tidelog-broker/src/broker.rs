@@ -233,6 +233,7 @@ fn peers(config: &BrokerConfig, cluster_id: &str) -> Result<Option<Peers>, Start
         cluster_id: cluster_id.to_string(),
         listener,
         listen,
+        election_timeout_ms: config.quorum.election_timeout_ms(),
     }))
 }
 

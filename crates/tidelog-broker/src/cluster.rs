@@ -242,7 +242,7 @@ async fn follow(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
 /// hosts the partitions, and does nothing again.
 fn reconcile(broker: &Broker, before: &MetadataImage, now: &MetadataImage) {
     for gone in before.topics().filter(|t| now.topic_by_id(t.id).is_none()) {
-        match broker.partitions.delete_logs(&gone.name) {
+        match broker.partitions.delete_logs_of(&gone.name, gone.id) {
             Ok(()) => info!(topic = gone.name, "topic deleted (followed)"),
             Err(e) => error!(topic = gone.name, error = %e, "cannot delete a deleted topic's logs"),
         }

@@ -47,6 +47,9 @@ use crate::topic_config;
 
 pub struct Partition {
     pub tp: TopicPartition,
+    /// The id of the topic it belongs to: a topic deleted and made again under its name
+    /// is another.
+    pub topic_id: Uuid,
     log: SharedLog,
     high_watermark: watch::Sender<i64>,
     /// The `partition.metadata` still to be written into the log's directory, by the first
@@ -77,6 +80,7 @@ impl Partition {
         let metadata = PartitionMetadata { topic_id };
         Partition {
             tp,
+            topic_id,
             log,
             high_watermark: watch::channel(flushed).0,
             unwritten_metadata: Mutex::new((file == MetadataFile::Checked { unwritten: true }).then_some(metadata)),
@@ -596,6 +600,16 @@ impl Partitions {
 
     /// Removes and deletes every partition of `topic`, after any creation of them under way.
     pub fn delete_logs(&self, topic: &str) -> Result<(), LogError> {
+        self.delete_logs_where(topic, |_| true)
+    }
+
+    /// [`Partitions::delete_logs`] of the topic of id `id` only: not those of a topic made
+    /// again under its name since.
+    pub fn delete_logs_of(&self, topic: &str, id: Uuid) -> Result<(), LogError> {
+        self.delete_logs_where(topic, |partition| partition.topic_id == id)
+    }
+
+    fn delete_logs_where(&self, topic: &str, doomed: impl Fn(&Partition) -> bool) -> Result<(), LogError> {
         {
             let mut creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
             while creating.iter().any(|(t, _)| t == topic) {
@@ -604,7 +618,11 @@ impl Partitions {
         }
         let removed: Vec<Arc<Partition>> = {
             let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
-            let keys: Vec<_> = hosted.keys().filter(|(t, _)| t == topic).cloned().collect();
+            let keys: Vec<_> = hosted
+                .iter()
+                .filter(|((t, _), partition)| t == topic && doomed(partition))
+                .map(|(key, _)| key.clone())
+                .collect();
             keys.into_iter().filter_map(|k| hosted.remove(&k)).collect()
         };
         for partition in removed {

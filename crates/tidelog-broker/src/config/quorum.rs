@@ -40,6 +40,8 @@ pub struct QuorumConfig {
     /// `controller.quorum.bootstrap.servers` (KIP-853), `host:port` each.
     pub bootstrap_servers: Vec<String>,
     pub inter_broker_listener: Option<String>,
+    /// `controller.quorum.election.timeout.ms`, if set (see [`QuorumConfig::election_timeout_ms`]).
+    pub election_timeout: Option<u64>,
 }
 
 impl QuorumConfig {
@@ -62,6 +64,12 @@ impl QuorumConfig {
         }
     }
 
+    /// `controller.quorum.election.timeout.ms` (Kafka's default: 1000): how long a voter
+    /// waits without hearing from a leader before it stands for election.
+    pub fn election_timeout_ms(&self) -> u64 {
+        self.election_timeout.unwrap_or(1000)
+    }
+
     /// Whether the voters name a node other than `node_id`.
     pub fn has_other_voters(&self, node_id: i32) -> bool {
         self.voters.iter().any(|v| v.id != node_id)
@@ -77,6 +85,13 @@ impl QuorumConfig {
                 self.bootstrap_servers = list(value).map(String::from).collect();
                 Ok(())
             }
+            "controller.quorum.election.timeout.ms" => match value.trim().parse::<u64>() {
+                Ok(ms) if ms >= 10 => {
+                    self.election_timeout = Some(ms);
+                    Ok(())
+                }
+                _ => Err(invalid(key, value, "must be a number of milliseconds, at least 10")),
+            },
             "inter.broker.listener.name" => {
                 self.inter_broker_listener = Some(value.trim().to_ascii_uppercase());
                 Ok(())

@@ -99,8 +99,8 @@ pub struct BrokerEndpoint {
     pub security_protocol: i16,
 }
 
-/// Where a partition lives: its leader (its only replica: replication is issue 13) and
-/// leader epoch.
+/// Where a partition lives: its leader, which is its only replica (replication is issue
+/// 13), and leader epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionMeta {
     pub leader: i32,

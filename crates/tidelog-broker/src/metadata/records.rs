@@ -379,8 +379,10 @@ pub fn image_of(kraft: &KraftImage, node_id: i32, cluster: bool) -> Result<Metad
             partitions: topic.partitions.len() as i32,
             configs,
         };
+        // With one replica, the replica leads: the record's leader may be -1 where Kafka's
+        // controller took it offline (its broker shut down), and the log is still there.
         let placed = topic.partitions.values().map(|p| PartitionMeta {
-            leader: p.leader,
+            leader: p.replicas[0],
             leader_epoch: p.leader_epoch,
         });
         topics.push((meta, placed.collect()));

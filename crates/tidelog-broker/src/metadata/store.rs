@@ -600,6 +600,7 @@ mod tests {
             cluster_id: "c".into(),
             listener: "CONTROLLER".into(),
             listen: "127.0.0.1:0".parse().unwrap(),
+            election_timeout_ms: 1000,
         });
         let refused = MetadataStore::open(dir.path(), &settings).err();
         assert!(

@@ -77,12 +77,32 @@ pub struct Peers {
     pub listener: String,
     /// Where this node's controller listener listens.
     pub listen: SocketAddr,
+    /// `controller.quorum.election.timeout.ms`.
+    pub election_timeout_ms: u64,
 }
 
 /// The leader's answer to what brokers ask the controller (heartbeats, producer id blocks):
 /// set once the node's broker, which answers them, is open. It may block; `None` closes
 /// the connection.
 pub type ControllerAnswer = Arc<dyn Fn(RequestBody) -> Option<ResponseBody> + Send + Sync>;
+
+/// The range openraft draws this voter's election timeout from (in ms), from Kafka's
+/// `controller.quorum.election.timeout.ms` (`t`). A follower stands for election once it
+/// has heard nothing from a leader for openraft's lease (the range's end) and then its
+/// timeout: 1.1 to 1.9 times `t` with three voters, as Kafka's voters wait about its fetch
+/// timeout and a random backoff. openraft draws a voter's timeout once, at its start, so
+/// two voters whose timeouts fall close would stand together, split the vote and do it
+/// again at every election, for ever: each voter gets a range of its own, by its rank
+/// among the voters, the ranges `t / 4n` apart.
+fn election_timeouts(peers: &Peers, node_id: NodeId) -> std::ops::Range<u64> {
+    let t = peers.election_timeout_ms.max(10);
+    let mut ids: Vec<NodeId> = peers.voters.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    let rank = ids.iter().position(|id| *id == node_id).unwrap_or(0) as u64;
+    let slot = (t / 2 / ids.len().max(1) as u64).max(2);
+    let start = t / 2 + rank * slot;
+    start..start + slot / 2
+}
 
 /// The metadata quorum of this node: its only voter, or one of several.
 pub struct Quorum {
@@ -150,6 +170,7 @@ impl Quorum {
     ) -> Result<Quorum, QuorumError> {
         let start_err = |e: &dyn std::fmt::Display| QuorumError::Start(e.to_string());
         let node_id = NodeId::try_from(node_id).map_err(|_| start_err(&format!("node.id {node_id} is negative")))?;
+        let election_timeout = peers.map_or(1000..2000, |p| election_timeouts(p, node_id));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("metadata-quorum")
@@ -170,12 +191,11 @@ impl Quorum {
             // as Kafka's retention settings say.
             max_in_snapshot_log_to_keep: 0,
             // No timer runs before the voters are checked, so a refused start writes
-            // nothing. Kafka's `controller.quorum.election.timeout.ms` (1000), and heartbeats
-            // well within it, for a quorum of several.
+            // nothing. Heartbeats well within the election timeout.
             enable_tick: false,
-            heartbeat_interval: 200,
-            election_timeout_min: 1000,
-            election_timeout_max: 2000,
+            heartbeat_interval: (election_timeout.start / 2).max(1),
+            election_timeout_min: election_timeout.start,
+            election_timeout_max: election_timeout.end,
             ..Default::default()
         }
         .validate()
@@ -507,4 +527,23 @@ where
         let _ = sender.send(future.await);
     });
     receiver.recv().expect("the quorum's runtime runs what it is given")
+}
+
+#[cfg(test)]
+mod election_timeout_tests {
+    use super::*;
+
+    #[test]
+    fn each_voter_draws_its_election_timeout_from_a_range_of_its_own() {
+        let peers = Peers {
+            voters: [3, 1, 2].into_iter().map(|id| (id, VoterNode::default())).collect(),
+            cluster_id: "c".into(),
+            listener: "CONTROLLER".into(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            election_timeout_ms: 1000,
+        };
+        let ranges: Vec<_> = [1, 2, 3].map(|id| election_timeouts(&peers, id)).into();
+        assert_eq!(ranges, [500..583, 666..749, 832..915]);
+        assert!(ranges.windows(2).all(|w| w[1].start - w[0].end >= 1000 / 12));
+    }
 }
