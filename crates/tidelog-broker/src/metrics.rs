@@ -613,6 +613,7 @@ impl Collector for Scraped {
         let lag_help = "High watermark minus the group's committed offset, per partition.";
         encode_family(e, "consumer_group_lag", lag_help, None, &lag)?;
         encode_quorum(e, &self.broker.metadata.quorum_status())?;
+        encode_cluster(e, &self.broker)?;
         if let Some(process) = process {
             process.encode(e)?;
         }
@@ -651,7 +652,52 @@ fn encode_quorum(e: &mut DescriptorEncoder, status: &QuorumStatus) -> Result<(),
             i64::from(status.role == "Leader"),
         ),
     ];
-    for (name, help, value) in gauges {
+    encode_gauges(e, &gauges)
+}
+
+/// The cluster as this node's metadata image has it, as Kafka's controller reports it
+/// (`kafka.controller:type=KafkaController`: ActiveBrokerCount, FencedBrokerCount,
+/// GlobalTopicCount, GlobalPartitionCount, OfflinePartitionsCount), on every node.
+fn encode_cluster(e: &mut DescriptorEncoder, broker: &Broker) -> Result<(), std::fmt::Error> {
+    let image = broker.metadata.image();
+    let fenced = image.brokers().values().filter(|b| b.fenced).count() as i64;
+    let (mut partitions, mut offline) = (0, 0);
+    for topic in image.topics() {
+        for partition in 0..topic.partitions {
+            partitions += 1;
+            let view = crate::cluster::partition_view(broker, &image, topic, partition);
+            offline += i64::from(view.error == tidelog_protocol::ErrorCode::LEADER_NOT_AVAILABLE);
+        }
+    }
+    let gauges = [
+        (
+            "cluster_active_brokers",
+            "Registered brokers that are not fenced (0 on a node that is not one of a cluster).",
+            image.brokers().len() as i64 - fenced,
+        ),
+        (
+            "cluster_fenced_brokers",
+            "Registered brokers fenced: no heartbeat within broker.session.timeout.ms, or not caught up yet.",
+            fenced,
+        ),
+        (
+            "cluster_topics",
+            "Topics in the metadata.",
+            image.topics().count() as i64,
+        ),
+        ("cluster_partitions", "Partitions in the metadata.", partitions),
+        (
+            "cluster_offline_partitions",
+            "Partitions without a leader: their only replica's broker is fenced.",
+            offline,
+        ),
+    ];
+    encode_gauges(e, &gauges)
+}
+
+/// One gauge family each of `gauges`: name, help and value.
+fn encode_gauges(e: &mut DescriptorEncoder, gauges: &[(&str, &str, i64)]) -> Result<(), std::fmt::Error> {
+    for &(name, help, value) in gauges {
         let gauge = Gauge::<i64>::default();
         gauge.set(value);
         encode_family(e, name, help, None, &gauge)?;

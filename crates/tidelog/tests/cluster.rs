@@ -339,6 +339,24 @@ fn topics_spread_over_three_brokers_and_a_killed_broker_is_fenced_then_serves_ag
         expected,
         "DescribeCluster v2 lists fenced brokers too: {shown}"
     );
+    // /metrics shows it as Kafka's controller metrics would: two active brokers, one
+    // fenced, and every partition of its without a leader offline.
+    let offline = RawClient::connect(survivors[0].addr())
+        .metadata(None, false)
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .filter(|p| p.leader_id == -1)
+        .count();
+    assert!(offline >= led_by(victim).len(), "{offline}");
+    assert_eq!(
+        cluster_gauges(survivors[0]),
+        [
+            ("active_brokers", 2),
+            ("fenced_brokers", 1),
+            ("offline_partitions", offline as i64)
+        ]
+    );
     let serving: Vec<i32> = every.iter().copied().filter(|p| !led_by(victim).contains(p)).collect();
     produce(survivors[0], &serving, RECORDS_PER_PARTITION, RECORDS_PER_PARTITION);
     check_records(survivors[1], &serving, 2 * RECORDS_PER_PARTITION);
@@ -351,4 +369,22 @@ fn topics_spread_over_three_brokers_and_a_killed_broker_is_fenced_then_serves_ag
         v.brokers == [1, 2, 3] && v.partitions.values().all(|(_, e)| *e == ErrorCode::NONE)
     });
     check_records(&nodes[0], &led_by(victim), RECORDS_PER_PARTITION);
+    assert_eq!(
+        cluster_gauges(&nodes[0]),
+        [("active_brokers", 3), ("fenced_brokers", 0), ("offline_partitions", 0)]
+    );
+}
+
+/// The brokers and offline partitions `node`'s /metrics counts.
+fn cluster_gauges(node: &Broker) -> Vec<(&'static str, i64)> {
+    let scraped = node.scrape();
+    ["active_brokers", "fenced_brokers", "offline_partitions"]
+        .into_iter()
+        .map(|name| {
+            let prefix = format!("tidelog_cluster_{name} ");
+            let line = scraped.lines().find(|l| l.starts_with(&prefix));
+            let value = line.unwrap_or_else(|| panic!("no {prefix}in:\n{scraped}"));
+            (name, value[prefix.len()..].parse().unwrap())
+        })
+        .collect()
 }

@@ -285,6 +285,10 @@ fn three_voters_elect_fail_over_and_keep_identical_metadata_logs() {
     let second_at = second as usize - 1;
     assert_eq!(set_producer_quota(&nodes[second_at], "bob", 2000.0), 0);
     assert_eq!(users_with_quotas(&nodes[second_at]), ["alice", "bob"]);
+    // Topics are made again, on the new leader and through the other survivor.
+    let other_at = 3 - leader_at - second_at;
+    assert_eq!(create_topic(&nodes[second_at], "after-failover"), ErrorCode::NONE);
+    assert_eq!(create_topic(&nodes[other_at], "after-failover-2"), ErrorCode::NONE);
 
     // The old leader comes back as a follower and catches up with everything committed: the
     // leader sees its log end reach the high watermark.
