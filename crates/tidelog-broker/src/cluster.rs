@@ -96,8 +96,8 @@ pub fn partition_view(broker: &Broker, image: &MetadataImage, topic: &TopicMeta,
 }
 
 /// What this node answers a broker asking the controller, on the controller listener: a
-/// heartbeat ([`crate::broker_sessions`]), a block of producer ids, or topics to create. `None` for anything
-/// else (the connection closes).
+/// heartbeat ([`crate::broker_sessions`]), a block of producer ids, or topics to create.
+/// `None` for anything else (the connection closes).
 pub fn answer_broker(broker: &Broker, request: RequestBody) -> Option<ResponseBody> {
     match request {
         RequestBody::TidelogBrokerHeartbeat(r) => Some(ResponseBody::TidelogBrokerHeartbeat(

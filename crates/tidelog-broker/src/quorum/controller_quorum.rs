@@ -89,7 +89,7 @@ pub type ControllerAnswer = Arc<dyn Fn(RequestBody) -> Option<ResponseBody> + Se
 /// The range openraft draws this voter's election timeout from (in ms), from Kafka's
 /// `controller.quorum.election.timeout.ms` (`t`). A follower stands for election once it
 /// has heard nothing from a leader for openraft's lease (the range's end) and then its
-/// timeout: 1.1 to 1.9 times `t` with three voters, as Kafka's voters wait about its fetch
+/// timeout: 1.1 to 1.8 times `t` with three voters, as Kafka's voters wait about its fetch
 /// timeout and a random backoff. openraft draws a voter's timeout once, at its start, so
 /// two voters whose timeouts fall close would stand together, split the vote and do it
 /// again at every election, for ever: each voter gets a range of its own, by its rank
