@@ -44,13 +44,15 @@ class Broker:
         )
         self.bootstrap = None
         self.http = None
-        self._ready = threading.Event()
-        threading.Thread(target=self._drain, args=(self.process,), daemon=True).start()
-        if not self._ready.wait(START_TIMEOUT_S) or self.bootstrap is None:
+        # Each process's drain thread sets its own event: the previous process's thread may
+        # reach its end of file only after this spawn, and must not wake this wait.
+        ready = threading.Event()
+        threading.Thread(target=self._drain, args=(self.process, ready), daemon=True).start()
+        if not ready.wait(START_TIMEOUT_S) or self.bootstrap is None:
             self.process.kill()
             raise RuntimeError("tidelog did not start; log:\n" + self.log())
 
-    def _drain(self, process):
+    def _drain(self, process, ready):
         for line in process.stderr:
             self.lines.append(line)
             http = HTTP_ADDR.search(line)
@@ -59,8 +61,8 @@ class Broker:
             found = LISTENING.search(line)
             if found and self.bootstrap is None:
                 self.bootstrap = found.group(1)
-                self._ready.set()
-        self._ready.set()  # exited: let the constructor report it
+                ready.set()
+        ready.set()  # exited: let the constructor report it
 
     def log(self):
         return "".join(self.lines)
