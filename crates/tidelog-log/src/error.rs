@@ -44,6 +44,10 @@ pub enum LogError {
     Producer(#[from] crate::producer_state::ProducerError),
     #[error("empty append")]
     EmptyAppend,
+    /// A follower was handed batches that do not continue its log (Kafka's
+    /// OffsetsOutOfOrderException): its leader's answer is not for its log end.
+    #[error("a replicated batch at offset {offset} does not continue the log at {log_end_offset}")]
+    OutOfOrderAppend { offset: i64, log_end_offset: i64 },
     /// A topic or partition that cannot name a directory inside a log dir.
     #[error("invalid topic-partition {0:?}")]
     InvalidTopicPartition(String),

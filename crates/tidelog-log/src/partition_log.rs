@@ -85,6 +85,10 @@ pub struct PartitionLog {
     /// The leader epoch `leader-epoch-checkpoint` may not have yet: its start is the offset
     /// of its first append, which records it first.
     unassigned_epoch: Option<i32>,
+    /// The `leader-epoch-checkpoint` entries, read at their first need (a follower's append
+    /// of a new epoch, a divergence check, a truncation) and kept up to date from then on:
+    /// a start of thousands of logs reads no checkpoint.
+    epochs: Option<Vec<EpochEntry>>,
     /// The directory's first segment was just made and is not durable yet, nor the directory
     /// in its log dir: the first flush of records fsyncs both.
     unsynced_dir: Arc<AtomicBool>,
@@ -172,6 +176,7 @@ impl PartitionLog {
             producers: ProducerStateManager::default(),
             leader_epoch: None,
             unassigned_epoch: None,
+            epochs: None,
             deleted: false,
             unsynced_dir: Arc::new(AtomicBool::new(unsynced_dir)),
             pending_epochs: PendingEpochs::default(),
@@ -320,27 +325,97 @@ impl PartitionLog {
         self.unassigned_epoch = Some(epoch);
     }
 
+    /// Makes this log a follower's: it appends batches as the leader wrote them, each
+    /// keeping its offsets and leader epoch ([`PartitionLog::append_as_follower`]).
+    pub fn become_follower(&mut self) {
+        self.leader_epoch = None;
+        self.unassigned_epoch = None;
+    }
+
+    /// The leader epoch this log appends in, as a leader; `None` for a follower's.
+    pub fn leader_epoch(&self) -> Option<i32> {
+        self.leader_epoch
+    }
+
     /// Records the start of the epoch appended in, at `start_offset`, unless the checkpoint
     /// has it (or a later one) already.
     fn assign_epoch_start(&mut self, start_offset: i64) -> Result<()> {
         if let Some(epoch) = self.unassigned_epoch {
-            let checkpoint = LeaderEpochCheckpointFile::new(&self.dir);
-            let mut pending = self.pending_epochs.lock();
-            let mut epochs = match pending.take() {
-                Some(epochs) => epochs,
-                None => checkpoint.read()?,
-            };
-            let new = epochs.last().is_none_or(|last| last.epoch < epoch);
-            if new {
-                epochs.push(EpochEntry { epoch, start_offset });
-            }
-            match self.unsynced_dir.load(Ordering::Acquire) {
-                true => *pending = Some(epochs),
-                false if new => checkpoint.write(&epochs)?,
-                false => {}
-            }
-            drop(pending);
+            self.record_epoch_start(epoch, start_offset)?;
             self.unassigned_epoch = None;
+        }
+        Ok(())
+    }
+
+    /// Adds `epoch` starting at `start_offset` to `leader-epoch-checkpoint` if it is newer
+    /// than every epoch there. A new directory's entries wait for its first flush, which
+    /// writes them before the records.
+    fn record_epoch_start(&mut self, epoch: i32, start_offset: i64) -> Result<()> {
+        let mut epochs = self.epoch_entries()?;
+        if epochs.last().is_none_or(|last| last.epoch < epoch) {
+            epochs.push(EpochEntry { epoch, start_offset });
+            self.store_epochs(epochs)?;
+        }
+        Ok(())
+    }
+
+    /// The `leader-epoch-checkpoint` entries (or those a new directory's first flush
+    /// writes), without any that start at or past the log end (a crash cut their records).
+    fn epoch_entries(&mut self) -> Result<Vec<EpochEntry>> {
+        if self.epochs.is_none() {
+            let pending = self.pending_epochs.lock().clone();
+            let mut epochs = match pending {
+                Some(epochs) => epochs,
+                None => LeaderEpochCheckpointFile::new(&self.dir).read()?,
+            };
+            epochs.retain(|e| e.start_offset < self.log_end_offset);
+            self.epochs = Some(epochs);
+        }
+        Ok(self.epochs.clone().unwrap_or_default())
+    }
+
+    /// Replaces the entries: in the file, or for a new directory in what its first flush
+    /// writes.
+    fn store_epochs(&mut self, epochs: Vec<EpochEntry>) -> Result<()> {
+        let mut pending = self.pending_epochs.lock();
+        match self.unsynced_dir.load(Ordering::Acquire) || pending.is_some() {
+            true => *pending = Some(epochs.clone()),
+            false => LeaderEpochCheckpointFile::new(&self.dir).write(&epochs)?,
+        }
+        drop(pending);
+        self.epochs = Some(epochs);
+        Ok(())
+    }
+
+    /// The newest leader epoch with records in this log (a follower's `last_fetched_epoch`).
+    pub fn latest_epoch(&mut self) -> Result<Option<i32>> {
+        Ok(self.epoch_entries()?.last().map(|e| e.epoch))
+    }
+
+    /// Kafka's end offset of leader epoch `epoch` in this log (OffsetForLeaderEpoch, a
+    /// leader's divergence check of a follower's fetch, KIP-101 and KIP-279): the largest
+    /// epoch it has at or below `epoch`, and where the next epoch starts (the log end for
+    /// its newest). `(-1, -1)` when every epoch it has is newer, or it has none.
+    pub fn end_offset_for_epoch(&mut self, epoch: i32) -> Result<(i32, i64)> {
+        let epochs = self.epoch_entries()?;
+        let Some(i) = epochs.iter().rposition(|e| e.epoch <= epoch) else {
+            return Ok((-1, -1));
+        };
+        let end = epochs.get(i + 1).map_or(self.log_end_offset, |next| next.start_offset);
+        Ok((epochs[i].epoch, end))
+    }
+
+    /// Drops the epochs that start at or after `offset` (a truncation to it).
+    fn truncate_epochs(&mut self, offset: i64) -> Result<()> {
+        let mut epochs = self.epoch_entries()?;
+        let before = epochs.len();
+        epochs.retain(|e| e.start_offset < offset);
+        if epochs.len() != before {
+            self.store_epochs(epochs)?;
+        }
+        // A leader's epoch whose first records were cut is recorded again by its next append.
+        if let Some(epoch) = self.leader_epoch {
+            self.unassigned_epoch = Some(epoch);
         }
         Ok(())
     }
@@ -425,8 +500,32 @@ impl PartitionLog {
     /// batches are decoded, since a transaction marker ends its producer's transaction; an
     /// ABORT marker adds the transaction to the active segment's `.txnindex`.
     pub fn append(&mut self, batches: Bytes) -> Result<AppendInfo> {
-        let base_offset = self.log_end_offset;
-        let headers = assign_offsets(&batches, base_offset, self.leader_epoch)?;
+        let headers = assign_offsets(&batches, self.log_end_offset, self.leader_epoch)?;
+        self.append_headed(batches, headers, true)
+    }
+
+    /// A follower's append of what it fetched from its leader: the batches as the leader
+    /// wrote them, offsets and leader epochs kept (so the replicas' segments hold the same
+    /// bytes), from the log end on; the producer state records them without checking their
+    /// sequences, which the leader did. A batch of a leader epoch newer than the log's
+    /// newest starts that epoch in `leader-epoch-checkpoint`.
+    pub fn append_as_follower(&mut self, batches: Bytes) -> Result<AppendInfo> {
+        let headers = replicated_headers(&batches, self.log_end_offset)?;
+        let mut newest = self.latest_epoch()?;
+        for header in &headers {
+            let epoch = header.partition_leader_epoch();
+            if newest.is_none_or(|newest| epoch > newest) {
+                self.record_epoch_start(epoch, header.base_offset())?;
+                newest = Some(epoch);
+            }
+        }
+        self.append_headed(batches, headers, false)
+    }
+
+    /// Writes `batches`, whose headers are `headers` (with their offsets), at the log end;
+    /// `validate`: check them against the producer state first (a leader's append).
+    fn append_headed(&mut self, batches: Bytes, headers: Vec<BatchHeader>, validate: bool) -> Result<AppendInfo> {
+        let base_offset = headers.first().expect("at least one batch").base_offset();
         let last_offset = headers.last().expect("at least one batch").last_offset();
         let mut producer_batches: Vec<(ProducerBatch, i64, i64)> = Vec::new();
         let mut position = 0;
@@ -443,7 +542,7 @@ impl PartitionLog {
                 producer_batches.push((batch, header.base_offset(), header.last_offset()));
             }
         }
-        if !producer_batches.is_empty() {
+        if validate && !producer_batches.is_empty() {
             if let Validated::Duplicate(original) = self.producers.validate_append(&producer_batches)? {
                 return Ok(AppendInfo {
                     base_offset: original.first_offset,
@@ -696,6 +795,7 @@ impl PartitionLog {
         if offset >= self.log_end_offset {
             return Ok(());
         }
+        self.truncate_epochs(offset)?;
         let keep = self.segments.partition_point(|s| s.base_offset() < offset);
         if offset < self.log_start_offset || keep == 0 {
             return self.truncate_fully_and_start_at(offset);
@@ -716,6 +816,7 @@ impl PartitionLog {
     /// Empties the log and restarts it at `offset` (Kafka's `truncateFullyAndStartAt`): what a
     /// follower that installs a snapshot past its log end does.
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        self.truncate_epochs(i64::MIN)?;
         let old = Arc::clone(&self.segments);
         self.delete_segment_files(&old)?;
         self.segments = Arc::new(vec![Arc::new(Segment::create(&self.dir, offset, &self.config)?)]);
@@ -818,6 +919,40 @@ fn assign_offsets(batches: &[u8], mut next: i64, leader_epoch: Option<i32>) -> R
         headers.push(leader_epoch.map_or(header, |epoch| header.with_partition_leader_epoch(epoch)));
         next += i64::from(header.last_offset_delta()) + 1;
         position += needed;
+    }
+    Ok(headers)
+}
+
+/// The headers of the batches a follower fetched, as the leader wrote them: whole batches
+/// with intact CRCs, in increasing offsets from `log_end` on (a compacted log's batches may
+/// leave gaps between them).
+fn replicated_headers(batches: &Bytes, log_end: i64) -> Result<Vec<BatchHeader>> {
+    if batches.is_empty() {
+        return Err(LogError::EmptyAppend);
+    }
+    let mut headers = Vec::new();
+    let mut next = log_end;
+    let mut position = 0;
+    while position < batches.len() {
+        let invalid = |source| LogError::InvalidBatch { position, source };
+        let header = BatchHeader::parse(&batches[position..]).map_err(invalid)?;
+        let end = position + header.size_in_bytes();
+        if end > batches.len() {
+            let (needed, available) = (header.size_in_bytes(), batches.len() - position);
+            return Err(invalid(RecordsError::Truncated { needed, available }));
+        }
+        if header.base_offset() < next || header.last_offset_delta() < 0 {
+            return Err(LogError::OutOfOrderAppend {
+                offset: header.base_offset(),
+                log_end_offset: next,
+            });
+        }
+        RecordBatch::parse(batches.slice(position..end))
+            .and_then(|batch| batch.verify_crc())
+            .map_err(invalid)?;
+        next = header.last_offset() + 1;
+        headers.push(header);
+        position = end;
     }
     Ok(headers)
 }

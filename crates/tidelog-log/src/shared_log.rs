@@ -184,6 +184,14 @@ impl SharedLog {
         }
     }
 
+    /// [`PartitionLog::become_follower`], kept for the open if the log is not open yet.
+    pub fn become_follower(&self) {
+        match &mut *self.slot() {
+            Slot::Open(log) => log.become_follower(),
+            Slot::Unopened(unopened) => unopened.leader_epoch = None,
+        }
+    }
+
     /// Removes the partition's directory ([`PartitionLog::delete`]), without opening it.
     pub fn delete(&self) -> Result<()> {
         match &mut *self.slot() {

@@ -296,6 +296,10 @@ impl BatchHeader {
         i64::from_be_bytes(read_field(&self.bytes, BASE_OFFSET))
     }
 
+    pub fn partition_leader_epoch(&self) -> i32 {
+        i32::from_be_bytes(read_field(&self.bytes, PARTITION_LEADER_EPOCH))
+    }
+
     /// The same header with `offset` as its base offset: how the log sees a batch it
     /// assigned offsets to while writing the batch's bytes as they came.
     pub fn with_base_offset(mut self, offset: i64) -> Self {
