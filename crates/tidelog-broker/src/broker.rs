@@ -48,7 +48,7 @@ use crate::metadata::{
 };
 use crate::metrics::Metrics;
 use crate::open_files;
-use crate::partitions::{compaction, Compaction, Partitions};
+use crate::partitions::{compaction, Compaction, Partitions, Placed};
 use crate::quorum::{Peers, QuorumError, VoterEndpoint, VoterNode};
 use crate::topic_config;
 
@@ -364,21 +364,21 @@ impl Broker {
         Ok(broker)
     }
 
-    /// Hosts the partitions of `topics` this node leads, each in its leader epoch, as the
-    /// metadata image places them.
+    /// Hosts the partitions of `topics` this node holds a replica of, each leader in its
+    /// leader epoch, as the metadata image places them.
     pub fn host_partitions(&self, topics: &[&TopicMeta]) -> Result<(), tidelog_log::LogError> {
         let node_id = self.config.node_id;
         // Read first, so that the image is not locked while the logs are made.
-        let here: HashMap<(tidelog_protocol::Uuid, i32), i32> = {
+        let here: HashMap<(tidelog_protocol::Uuid, i32), Placed> = {
             let image = self.metadata.image();
             topics
                 .iter()
-                .flat_map(|t| (0..t.partitions).map(move |p| (t.id, p)))
-                .filter_map(|(id, p)| Some(((id, p), image.epoch_here(id, p, node_id)?)))
+                .flat_map(|t| (0..t.partitions).map(move |p| (t, p)))
+                .filter_map(|(t, p)| Some(((t.id, p), Placed::of(&image, t, p, node_id)?)))
                 .collect()
         };
         self.partitions
-            .create_logs(&self.config, topics, |t, p| here.get(&(t.id, p)).copied())
+            .create_logs(&self.config, topics, |t, p| here.get(&(t.id, p)).cloned())
     }
 
     /// Whether the metadata has partition `partition` of `topic`, wherever it is hosted.
@@ -389,10 +389,14 @@ impl Broker {
             .is_some_and(|t| (0..t.partitions).contains(&partition))
     }
 
-    /// The error for a partition this node does not host: NOT_LEADER_OR_FOLLOWER when the
-    /// metadata places it on another broker (the client then asks where it went), else
-    /// `unknown`.
+    /// The error for a partition this node does not lead: NOT_LEADER_OR_FOLLOWER when it
+    /// follows it, or the metadata places it on another broker (the client then asks where
+    /// it went), else `unknown`.
     pub fn not_hosted(&self, topic: &str, partition: i32, unknown: ErrorCode) -> ErrorCode {
+        // A replica here that does not lead (yet, or any more).
+        if self.partitions.get_replica(topic, partition).is_some() {
+            return ErrorCode::NOT_LEADER_OR_FOLLOWER;
+        }
         let image = self.metadata.image();
         match image.topic(topic).filter(|t| (0..t.partitions).contains(&partition)) {
             Some(t) if image.leader(t.id, partition, self.config.node_id) != self.config.node_id => {
@@ -554,10 +558,20 @@ impl Broker {
         } else {
             replication_factor
         };
-        if replication_factor != 1 {
+        if replication_factor <= 0 {
             return Err(ApiError::new(
                 ErrorCode::INVALID_REPLICATION_FACTOR,
-                format!("Replication factor: {replication_factor} larger than available brokers: 1."),
+                "Replication factor must be larger than 0, or -1 to use the default value.",
+            ));
+        }
+        let brokers = self.metadata.placement_brokers();
+        if replication_factor as usize > brokers {
+            return Err(ApiError::new(
+                ErrorCode::INVALID_REPLICATION_FACTOR,
+                format!(
+                    "Unable to replicate the partition {replication_factor} time(s): The target replication \
+                     factor of {replication_factor} cannot be reached because only {brokers} broker(s) are registered."
+                ),
             ));
         }
         topic_config::validate(&configs).map_err(|m| ApiError::new(ErrorCode::INVALID_CONFIG, m))?;
@@ -566,6 +580,7 @@ impl Broker {
             id: random_uuid(),
             partitions,
             configs,
+            replication_factor,
         })
     }
 

@@ -69,28 +69,38 @@ pub fn controller_id(broker: &Broker) -> i32 {
 
 /// A partition as clients are told of it (Metadata, DescribeTopicPartitions).
 pub struct PartitionView {
-    /// Its leader; -1 (with LEADER_NOT_AVAILABLE) in a cluster while it is fenced or not
-    /// registered: its only replica is away, the partition is offline, as Kafka answers.
+    /// Its leader; -1 (with LEADER_NOT_AVAILABLE) in a cluster while it has none, or its
+    /// leader is fenced or not registered: the partition is offline, as Kafka answers.
     pub leader: i32,
     pub leader_epoch: i32,
-    /// Its only replica, in sync.
-    pub replica: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// Its replicas on brokers fenced or not registered.
+    pub offline: Vec<i32>,
     pub error: ErrorCode,
 }
 
 pub fn partition_view(broker: &Broker, image: &MetadataImage, topic: &TopicMeta, partition: i32) -> PartitionView {
     let node_id = broker.config.node_id;
-    let replica = image.leader(topic.id, partition, node_id);
+    let leader = image.leader(topic.id, partition, node_id);
     let leader_epoch = image.leader_epoch(topic.id, partition);
-    let live = replica == node_id || image.brokers().get(&replica).is_some_and(|b| !b.fenced);
-    let (leader, error) = match !broker.metadata.is_cluster() || live {
-        true => (replica, ErrorCode::NONE),
+    let (replicas, isr) = match image.partition(topic.id, partition) {
+        Some(p) => (p.replicas.clone(), p.isr.clone()),
+        None => (vec![leader], vec![leader]),
+    };
+    let cluster = broker.metadata.is_cluster();
+    let live = |id: i32| !cluster || id == node_id || image.brokers().get(&id).is_some_and(|b| !b.fenced);
+    let offline = replicas.iter().copied().filter(|&r| !live(r)).collect();
+    let (leader, error) = match leader >= 0 && live(leader) {
+        true => (leader, ErrorCode::NONE),
         false => (-1, ErrorCode::LEADER_NOT_AVAILABLE),
     };
     PartitionView {
         leader,
         leader_epoch,
-        replica,
+        replicas,
+        isr,
+        offline,
         error,
     }
 }
@@ -107,6 +117,9 @@ pub fn answer_broker(broker: &Broker, request: RequestBody) -> Option<ResponseBo
             Some(ResponseBody::AllocateProducerIds(grant_block(&broker.metadata, r)))
         }
         RequestBody::CreateTopics(r) => Some(ResponseBody::CreateTopics(create_topics::forwarded(broker, r))),
+        RequestBody::AlterPartition(r) => Some(ResponseBody::AlterPartition(
+            crate::replication::answer_alter_partition(broker, r),
+        )),
         _ => None,
     }
 }
@@ -197,6 +210,8 @@ pub async fn run(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
     tokio::join!(
         crate::broker_lifecycle::run(broker.clone(), stop.clone()),
         follow(broker.clone(), stop.clone()),
+        crate::replica_fetcher::run(broker.clone(), stop.clone()),
+        crate::replication::maintain_isr(broker.clone(), stop.clone()),
         fence(broker, stop),
     );
 }
@@ -251,6 +266,7 @@ fn reconcile(broker: &Broker, before: &MetadataImage, now: &MetadataImage) {
     if let Err(e) = broker.host_partitions(&topics) {
         error!(error = %e, "cannot make the logs of partitions placed on this node");
     }
+    broker.partitions.apply_roles(now, broker.config.node_id);
     for topic in now.topics() {
         let changed = before
             .topic_by_id(topic.id)

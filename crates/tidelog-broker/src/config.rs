@@ -259,6 +259,15 @@ pub struct BrokerConfig {
     pub broker_session_timeout_ms: i64,
     /// In a cluster: how often a broker sends the controller a heartbeat (Kafka: 2 s).
     pub broker_heartbeat_interval_ms: i64,
+    /// The in-sync replicas an acks=all write needs, for topics that do not set it.
+    pub min_insync_replicas: i64,
+    /// A follower not caught up with its leader for this long leaves the in-sync replicas.
+    pub replica_lag_time_max_ms: i64,
+    /// How long a follower's fetch waits at the leader for new data.
+    pub replica_fetch_wait_max_ms: i32,
+    /// What a follower's fetch asks of each partition, and of all of them.
+    pub replica_fetch_max_bytes: i32,
+    pub replica_fetch_response_max_bytes: i32,
     /// KIP-848 consumer groups: the heartbeat interval told to members (Kafka: 5 s).
     pub group_consumer_heartbeat_interval_ms: i64,
     /// KIP-848 server-side assignors offered, the first being the default.
@@ -372,6 +381,11 @@ impl Default for BrokerConfig {
             group_consumer_session_timeout_ms: 45_000,
             broker_session_timeout_ms: 9_000,
             broker_heartbeat_interval_ms: 2_000,
+            min_insync_replicas: 1,
+            replica_lag_time_max_ms: 30_000,
+            replica_fetch_wait_max_ms: 500,
+            replica_fetch_max_bytes: 1_048_576,
+            replica_fetch_response_max_bytes: 10_485_760,
             group_consumer_heartbeat_interval_ms: 5_000,
             group_consumer_assignors: vec!["uniform".into(), "range".into()],
             transaction_state_log_num_partitions: 50,
@@ -1008,7 +1022,6 @@ const NOT_USED_ON_ONE_NODE: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "transaction.state.log.min.isr",
-    "min.insync.replicas",
     "share.coordinator.state.topic.replication.factor",
     "share.coordinator.state.topic.min.isr",
 ];
@@ -1065,7 +1078,7 @@ impl BrokerConfig {
                     controller_names = v.split(',').map(|n| n.trim().to_ascii_uppercase()).collect();
                 }
                 "num.partitions" => c.num_partitions = at_least(k, v, 1)?,
-                "default.replication.factor" => c.default_replication_factor = one_replica(k, v)?,
+                "default.replication.factor" => c.default_replication_factor = at_least(k, v, 1)?,
                 "offsets.topic.replication.factor" | "transaction.state.log.replication.factor" => {
                     one_replica(k, v)?;
                 }
@@ -1124,6 +1137,15 @@ impl BrokerConfig {
                 "group.consumer.session.timeout.ms" => c.group_consumer_session_timeout_ms = at_least(k, v, 1)?,
                 "broker.session.timeout.ms" => c.broker_session_timeout_ms = at_least(k, v, 1)?,
                 "broker.heartbeat.interval.ms" => c.broker_heartbeat_interval_ms = at_least(k, v, 1)?,
+                "min.insync.replicas" => c.min_insync_replicas = at_least(k, v, 1)?,
+                "replica.lag.time.max.ms" => c.replica_lag_time_max_ms = at_least(k, v, 1)?,
+                "replica.fetch.wait.max.ms" => c.replica_fetch_wait_max_ms = at_least(k, v, 0)?,
+                "replica.fetch.max.bytes" => c.replica_fetch_max_bytes = at_least(k, v, 0)?,
+                "replica.fetch.response.max.bytes" => c.replica_fetch_response_max_bytes = at_least(k, v, 0)?,
+                // One fetcher per leader broker, whatever the count asked.
+                "num.replica.fetchers" => {
+                    at_least::<i32>(k, v, 1)?;
+                }
                 "group.consumer.heartbeat.interval.ms" => c.group_consumer_heartbeat_interval_ms = at_least(k, v, 1)?,
                 "group.consumer.assignors" => c.group_consumer_assignors = assignors(k, v)?,
                 "transaction.state.log.num.partitions" => c.transaction_state_log_num_partitions = at_least(k, v, 1)?,
@@ -1403,6 +1425,14 @@ impl BrokerConfig {
                 self.group_consumer_session_timeout_ms.to_string(),
             ),
             ("broker.session.timeout.ms", self.broker_session_timeout_ms.to_string()),
+            ("min.insync.replicas", self.min_insync_replicas.to_string()),
+            ("replica.lag.time.max.ms", self.replica_lag_time_max_ms.to_string()),
+            ("replica.fetch.wait.max.ms", self.replica_fetch_wait_max_ms.to_string()),
+            ("replica.fetch.max.bytes", self.replica_fetch_max_bytes.to_string()),
+            (
+                "replica.fetch.response.max.bytes",
+                self.replica_fetch_response_max_bytes.to_string(),
+            ),
             (
                 "broker.heartbeat.interval.ms",
                 self.broker_heartbeat_interval_ms.to_string(),
@@ -1625,7 +1655,7 @@ log.cleaner.max.compaction.lag.ms=60000
             "listeners=SSL://:9093",
             "message.max.bytes=x",
             "fetch.max.bytes=1023",
-            "default.replication.factor=3",
+            "default.replication.factor=0",
             "offsets.topic.replication.factor=3",
             "listeners=PLAINTEXT://:1,CONTROLLER://:2",
         ] {

@@ -235,9 +235,34 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "The session timeout of a KIP-848 consumer group member.",
     ),
     (
+        "min.insync.replicas",
+        ConfigType::Int,
+        "The in-sync replicas an acks=all write needs, for topics that do not set it.",
+    ),
+    (
         "broker.session.timeout.ms",
         ConfigType::Int,
         "How long the controller waits for a broker's heartbeat before fencing it.",
+    ),
+    (
+        "replica.lag.time.max.ms",
+        ConfigType::Long,
+        "A follower not caught up with its leader for this long leaves the in-sync replicas.",
+    ),
+    (
+        "replica.fetch.wait.max.ms",
+        ConfigType::Int,
+        "How long a follower's fetch waits at the leader for new data.",
+    ),
+    (
+        "replica.fetch.max.bytes",
+        ConfigType::Int,
+        "The bytes a follower's fetch asks of each partition.",
+    ),
+    (
+        "replica.fetch.response.max.bytes",
+        ConfigType::Int,
+        "The bytes a follower's fetch asks of all its partitions.",
     ),
     (
         "broker.heartbeat.interval.ms",

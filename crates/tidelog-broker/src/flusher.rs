@@ -149,6 +149,12 @@ impl Flusher {
         self.shared.wake.notify_one();
     }
 
+    /// Wakes the long-poll fetches: a high watermark moved outside a flush (a follower's
+    /// fetch moved a leader's).
+    pub fn notify_data_changed(&self) {
+        self.shared.data_version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
     /// Changes whenever some high watermark advanced.
     pub fn data_changes(&self) -> watch::Receiver<u64> {
         self.shared.data_version.subscribe()
@@ -243,6 +249,7 @@ mod tests {
             id: random_uuid(),
             partitions: PARTITIONS,
             configs: BTreeMap::new(),
+            replication_factor: 1,
         };
         Partitions::open(&config, &crate::metadata::MetadataImage::of_topics([topic])).unwrap()
     }

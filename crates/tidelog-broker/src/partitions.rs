@@ -42,7 +42,8 @@ use crate::config::BrokerConfig;
 use crate::data_dir::partition_metadata::{PartitionMetadata, PARTITION_METADATA};
 use crate::flusher::Flusher;
 use crate::ids::{random_uuid, uuid_base64};
-use crate::metadata::{MetadataImage, TopicMeta};
+use crate::metadata::{MetadataImage, PartitionMeta, ReplicaRole, TopicMeta};
+use crate::replica::ReplicaState;
 use crate::topic_config;
 
 pub struct Partition {
@@ -52,6 +53,15 @@ pub struct Partition {
     pub topic_id: Uuid,
     log: SharedLog,
     high_watermark: watch::Sender<i64>,
+    /// Everything below it is durable on this node (what acks=1 waits for).
+    flushed: watch::Sender<i64>,
+    /// What this node is to the partition, and what it knows of the other replicas.
+    replica: Mutex<ReplicaState>,
+    /// Whether this node leads it: the lookups of clients' requests read this, not the mutex.
+    leads: AtomicBool,
+    /// Changes with every change of role or leader epoch: an acks=all write waiting for
+    /// its replicas fails when the leadership it was written in ends.
+    leadership: watch::Sender<u64>,
     /// The `partition.metadata` still to be written into the log's directory, by the first
     /// flush or the shutdown; `None` once written, or once the partition is deleted.
     unwritten_metadata: Mutex<Option<PartitionMetadata>>,
@@ -65,6 +75,24 @@ pub struct Partition {
     new_dir: AtomicBool,
 }
 
+/// What this node is to a partition it hosts, and where the metadata places it.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub role: ReplicaRole,
+    /// `None` in an image without placements (this node alone).
+    pub meta: Option<PartitionMeta>,
+}
+
+impl Placed {
+    /// Partition `partition` of `topic` as `image` places it, if `node_id` holds a replica.
+    pub fn of(image: &MetadataImage, topic: &TopicMeta, partition: i32, node_id: i32) -> Option<Placed> {
+        Some(Placed {
+            role: image.role_here(topic.id, partition, node_id)?,
+            meta: image.partition(topic.id, partition).cloned(),
+        })
+    }
+}
+
 /// What a partition's `partition.metadata` is known to be when it is hosted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MetadataFile {
@@ -75,14 +103,26 @@ enum MetadataFile {
 }
 
 impl Partition {
-    fn new(tp: TopicPartition, log: SharedLog, topic_id: Uuid, file: MetadataFile, new_dir: bool) -> Partition {
+    fn new(
+        tp: TopicPartition,
+        log: SharedLog,
+        topic_id: Uuid,
+        file: MetadataFile,
+        new_dir: bool,
+        replica: ReplicaState,
+    ) -> Partition {
         let flushed = log.flushed_offset();
         let metadata = PartitionMetadata { topic_id };
+        let high_watermark = replica.high_watermark(flushed);
         Partition {
             tp,
             topic_id,
             log,
-            high_watermark: watch::channel(flushed).0,
+            high_watermark: watch::channel(high_watermark).0,
+            flushed: watch::channel(flushed).0,
+            leads: AtomicBool::new(replica.is_leader()),
+            replica: Mutex::new(replica),
+            leadership: watch::channel(0).0,
             unwritten_metadata: Mutex::new((file == MetadataFile::Checked { unwritten: true }).then_some(metadata)),
             unchecked_metadata: Mutex::new((file == MetadataFile::Unchecked).then_some(metadata)),
             metadata_checked: AtomicBool::new(file != MetadataFile::Unchecked),
@@ -148,6 +188,11 @@ impl Partition {
         *self.high_watermark.borrow()
     }
 
+    /// What is durable on this node.
+    pub fn flushed_offset(&self) -> i64 {
+        *self.flushed.borrow()
+    }
+
     /// The producers with state in this partition (DescribeProducers).
     pub fn producers(&self) -> Result<Vec<(i64, ProducerEntry)>, LogError> {
         let log = self.lock_log()?;
@@ -164,10 +209,156 @@ impl Partition {
         self.lock_log()?.delete_records_before(offset)
     }
 
-    /// Waits until everything below `offset` is durable.
+    /// Waits until everything below `offset` is durable on every in-sync replica (the high
+    /// watermark reaches it).
     pub async fn wait_durable(&self, offset: i64) {
         let mut hw = self.high_watermark.subscribe();
         let _ = hw.wait_for(|hw| *hw >= offset).await;
+    }
+
+    /// Waits until everything below `offset` is durable on this node (acks=1).
+    pub async fn wait_flushed(&self, offset: i64) {
+        let mut flushed = self.flushed.subscribe();
+        let _ = flushed.wait_for(|flushed| *flushed >= offset).await;
+    }
+
+    /// [`Partition::wait_durable`] for an acks=all write made as leader: NOT_LEADER_OR_FOLLOWER
+    /// if the leadership ends first (the write may be cut by the next leader; the client
+    /// retries it there), NOT_ENOUGH_REPLICAS_AFTER_APPEND if the in-sync replicas are
+    /// fewer than `min_insync` once it is there.
+    pub async fn wait_replicated(&self, offset: i64, min_insync: usize) -> Result<(), ErrorCode> {
+        let mut leadership = self.leadership.subscribe();
+        leadership.borrow_and_update();
+        if !self.is_leader() {
+            return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        }
+        tokio::select! {
+            _ = self.wait_durable(offset) => {}
+            _ = leadership.changed() => return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER),
+        }
+        match self.replica().isr().len() >= min_insync {
+            true => Ok(()),
+            false => Err(ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND),
+        }
+    }
+
+    /// Kafka's check of the leader epoch a request names (KIP-320): none (-1) passes; an
+    /// older one is FENCED_LEADER_EPOCH, a newer one (metadata this node has not seen yet)
+    /// UNKNOWN_LEADER_EPOCH.
+    pub fn check_leader_epoch(&self, requested: i32) -> Result<(), ErrorCode> {
+        if requested < 0 {
+            return Ok(());
+        }
+        let current = self.replica().leader_epoch();
+        match requested.cmp(&current) {
+            std::cmp::Ordering::Less => Err(ErrorCode::FENCED_LEADER_EPOCH),
+            std::cmp::Ordering::Greater => Err(ErrorCode::UNKNOWN_LEADER_EPOCH),
+            std::cmp::Ordering::Equal => Ok(()),
+        }
+    }
+
+    /// See [`tidelog_log::PartitionLog::end_offset_for_epoch`].
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Result<(i32, i64), LogError> {
+        self.lock_log()?.end_offset_for_epoch(epoch)
+    }
+
+    /// The log end, and the epoch of its last batch (-1: none), for a follower's fetch.
+    pub fn fetch_position(&self) -> Result<(i64, i64, i32), LogError> {
+        let mut log = self.lock_log()?;
+        let epoch = log.latest_epoch()?.unwrap_or(-1);
+        Ok((log.log_start_offset(), log.log_end_offset(), epoch))
+    }
+
+    /// As a follower whose log is wholly below the leader's log start: empties the log and
+    /// restarts it there.
+    pub fn restart_at(&self, offset: i64) -> Result<(), LogError> {
+        self.lock_log()?.truncate_fully_and_start_at(offset)?;
+        self.flushed.send_modify(|flushed| *flushed = offset);
+        self.high_watermark.send_modify(|hw| *hw = (*hw).min(offset));
+        Ok(())
+    }
+
+    /// Whether this node leads the partition.
+    pub fn is_leader(&self) -> bool {
+        self.leads.load(Ordering::Acquire)
+    }
+
+    /// Its replica state, locked (a leaf lock: nothing is locked under it).
+    pub fn replica(&self) -> std::sync::MutexGuard<'_, ReplicaState> {
+        self.replica.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies the metadata's view of the partition: a new leadership makes the log append
+    /// in its epoch, a follower's keeps the leader's batches as they are; either way the
+    /// writes waiting on the old one fail.
+    pub(crate) fn set_role(&self, role: ReplicaRole, meta: Option<&PartitionMeta>) {
+        let changed = self.replica().update(role, meta, now_ms());
+        if changed {
+            match role {
+                ReplicaRole::Leader { epoch } => self.log.become_leader(epoch),
+                ReplicaRole::Follower { .. } => self.log.become_follower(),
+            }
+            self.leads
+                .store(matches!(role, ReplicaRole::Leader { .. }), Ordering::Release);
+            self.leadership.send_modify(|version| *version += 1);
+            info!(partition = %self.tp, ?role, "partition role changed");
+        }
+        self.update_high_watermark();
+    }
+
+    /// A follower's fetch from `log_end` (what it holds durably), as leader; whether the
+    /// high watermark moved. `None` if this node does not lead, or `replica` is not one
+    /// of the partition's.
+    pub fn record_follower_fetch(&self, replica: i32, log_end: i64) -> Option<bool> {
+        let leader_log_end = self.log.summary().ok()?.log_end_offset;
+        if log_end > leader_log_end {
+            // Past this log's end: a divergence the fetch's epoch did not show.
+            return Some(false);
+        }
+        let recorded = {
+            let mut state = self.replica();
+            state.is_leader() && state.record_fetch(replica, log_end, leader_log_end, now_ms())
+        };
+        recorded.then(|| self.update_high_watermark())
+    }
+
+    /// As a follower: appends what the leader sent (as it is), and notes the leader's high
+    /// watermark; the caller has the flusher make it durable.
+    pub fn append_as_follower(
+        &self,
+        batches: Option<Bytes>,
+        leader_high_watermark: i64,
+    ) -> Result<Option<AppendInfo>, LogError> {
+        let appended = match batches {
+            Some(batches) => Some(self.lock_log()?.append_as_follower(batches)?),
+            None => None,
+        };
+        self.replica().set_leader_high_watermark(leader_high_watermark);
+        self.update_high_watermark();
+        Ok(appended)
+    }
+
+    /// As a follower: cuts the log from `offset` on (where it diverges from the leader's).
+    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        let mut log = self.lock_log()?;
+        log.truncate_to(offset)?;
+        let end = log.log_end_offset();
+        drop(log);
+        self.flushed.send_modify(|flushed| *flushed = (*flushed).min(end));
+        self.high_watermark.send_modify(|hw| *hw = (*hw).min(end));
+        Ok(())
+    }
+
+    /// Recomputes the high watermark from the replica state and the flushed offset: it
+    /// only moves up. Whether it moved.
+    fn update_high_watermark(&self) -> bool {
+        let flushed = *self.flushed.borrow();
+        let candidate = self.replica().high_watermark(flushed);
+        self.high_watermark.send_if_modified(|hw| {
+            let advanced = candidate > *hw;
+            *hw = (*hw).max(candidate);
+            advanced
+        })
     }
 
     /// Makes the log durable up to its current end and publishes the new high watermark.
@@ -188,13 +379,15 @@ impl Partition {
         self.new_dir.load(Ordering::Acquire)
     }
 
-    /// Advances the high watermark to `flushed`; whether it moved.
+    /// Advances the flushed offset and from it the high watermark; whether either moved
+    /// (a follower's long-poll fetch waits for the leader's flushed data).
     fn publish(&self, flushed: i64) -> bool {
-        self.high_watermark.send_if_modified(|hw| {
-            let advanced = flushed > *hw;
-            *hw = (*hw).max(flushed);
+        let moved = self.flushed.send_if_modified(|known| {
+            let advanced = flushed > *known;
+            *known = (*known).max(flushed);
             advanced
-        })
+        });
+        self.update_high_watermark() || moved
     }
 
     pub(crate) fn log(&self) -> &SharedLog {
@@ -492,7 +685,7 @@ impl Partitions {
         partitions.open_logs(
             config,
             &topics,
-            |topic, p| image.epoch_here(topic.id, p, config.node_id),
+            |topic, p| Placed::of(image, topic, p, config.node_id),
             &found_files,
         )?;
         Ok(partitions)
@@ -505,18 +698,19 @@ impl Partitions {
         self.logs.summaries_by_dir()
     }
 
-    /// Creates every partition of `topics` not hosted yet that this node leads, applies their
-    /// configs, and makes each append in its leader epoch (`leader_epoch` of the topic and
-    /// partition id: `None` for a partition another broker leads). Their
-    /// directories are made together, with no fsync (`LogManager::create_logs`); each one's
-    /// `partition.metadata`, which Kafka requires of it, is written by its first flush.
+    /// Creates every partition of `topics` not hosted yet that this node holds a replica of
+    /// (`placed` of the topic and partition id: its role and placement, `None` for a
+    /// partition on other brokers only), applies their configs, and makes each leader's
+    /// append in its leader epoch. Their directories are made together, with no fsync
+    /// (`LogManager::create_logs`); each one's `partition.metadata`, which Kafka requires of
+    /// it, is written by its first flush.
     pub fn create_logs(
         &self,
         config: &BrokerConfig,
         topics: &[&TopicMeta],
-        leader_epoch: impl Fn(&TopicMeta, i32) -> Option<i32>,
+        placed: impl Fn(&TopicMeta, i32) -> Option<Placed>,
     ) -> Result<(), LogError> {
-        self.open_logs(config, topics, leader_epoch, &HashMap::new())
+        self.open_logs(config, topics, placed, &HashMap::new())
     }
 
     /// [`Partitions::create_logs`], where the logs of `found_files` exist already, with
@@ -525,7 +719,7 @@ impl Partitions {
         &self,
         config: &BrokerConfig,
         topics: &[&TopicMeta],
-        leader_epoch: impl Fn(&TopicMeta, i32) -> Option<i32>,
+        placed: impl Fn(&TopicMeta, i32) -> Option<Placed>,
         found_files: &HashMap<TopicPartition, MetadataFile>,
     ) -> Result<(), LogError> {
         // Marked as being made, so that lookups of them wait while every other lookup goes
@@ -545,24 +739,25 @@ impl Partitions {
                     if hosted.contains_key(&key) || creating.contains(&key) {
                         continue;
                     }
-                    let Some(epoch) = leader_epoch(topic, p) else {
+                    let Some(placed) = placed(topic, p) else {
                         continue;
                     };
                     let tp = TopicPartition::new(topic.name.clone(), p)?;
                     creating.insert(key.clone());
                     marked.keys.push(key);
-                    missing.push((topic, tp, log_config.clone(), epoch));
+                    missing.push((topic, tp, log_config.clone(), placed));
                 }
             }
         }
         // Unmarked when `marked` drops, whatever happens.
-        self.make_logs(&missing, found_files)
+        self.make_logs(config.node_id, &missing, found_files)
     }
 
-    /// Makes the logs of `missing` (each with its leader epoch) and hosts them.
+    /// Makes the logs of `missing` (each with its role) and hosts them.
     fn make_logs(
         &self,
-        missing: &[(&TopicMeta, TopicPartition, LogConfig, i32)],
+        node_id: i32,
+        missing: &[(&TopicMeta, TopicPartition, LogConfig, Placed)],
         found_files: &HashMap<TopicPartition, MetadataFile>,
     ) -> Result<(), LogError> {
         let new = missing
@@ -571,14 +766,26 @@ impl Partitions {
             .collect();
         let logs = self.logs.create_logs(new)?;
         let mut made = Vec::with_capacity(logs.len());
-        for ((topic, tp, log_config, epoch), (log, created)) in missing.iter().zip(logs) {
+        let now = now_ms();
+        for ((topic, tp, log_config, placed), (log, created)) in missing.iter().zip(logs) {
             log.set_config(log_config.clone())?;
-            log.become_leader(*epoch);
+            match placed.role {
+                ReplicaRole::Leader { epoch } => log.become_leader(epoch),
+                ReplicaRole::Follower { .. } => log.become_follower(),
+            }
             let file = match found_files.get(tp) {
                 Some(&file) if !created => file,
                 _ => MetadataFile::Checked { unwritten: true },
             };
-            made.push(Arc::new(Partition::new(tp.clone(), log, topic.id, file, created)));
+            let replica = ReplicaState::new(node_id, placed.role, placed.meta.as_ref(), now);
+            made.push(Arc::new(Partition::new(
+                tp.clone(),
+                log,
+                topic.id,
+                file,
+                created,
+                replica,
+            )));
         }
         let mut hosted = self.hosted.write().unwrap_or_else(|e| e.into_inner());
         for partition in made {
@@ -586,6 +793,20 @@ impl Partitions {
             hosted.insert(key, partition);
         }
         Ok(())
+    }
+
+    /// Applies each hosted partition's role and placement as `image` has them (a leader
+    /// fenced, a follower elected, the in-sync replicas changed). A partition this node
+    /// no longer holds a replica of stops leading (moving replicas away is not built yet).
+    pub fn apply_roles(&self, image: &MetadataImage, node_id: i32) {
+        for partition in self.all() {
+            let (id, index) = (partition.topic_id, partition.tp.partition());
+            let role = image.role_here(id, index, node_id).unwrap_or(ReplicaRole::Follower {
+                leader: image.leader(id, index, node_id),
+                epoch: image.leader_epoch(id, index),
+            });
+            partition.set_role(role, image.partition(id, index));
+        }
     }
 
     /// Applies `topic`'s configs to the logs of its partitions (after AlterConfigs).
@@ -664,8 +885,30 @@ impl Partitions {
         }
     }
 
-    /// The hosted partition, waiting for it if its log is being made.
+    /// The hosted partitions this node follows, with the leader each follows.
+    pub fn followed(&self) -> Vec<(i32, Arc<Partition>)> {
+        self.all()
+            .into_iter()
+            .filter_map(|p| match p.replica().role() {
+                ReplicaRole::Follower { leader, .. } if leader >= 0 => Some((leader, p.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The hosted partitions this node leads.
+    pub fn led(&self) -> Vec<Arc<Partition>> {
+        self.all().into_iter().filter(|p| p.is_leader()).collect()
+    }
+
+    /// The hosted partition if this node leads it, waiting for it if its log is being made:
+    /// what clients' requests read and write.
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.get_replica(topic, partition).filter(|p| p.is_leader())
+    }
+
+    /// The hosted partition, leader or follower, waiting for it if its log is being made.
+    pub fn get_replica(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         let key = (topic.to_string(), partition);
         let hosted = || self.hosted.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
         if let Some(found) = hosted() {
@@ -933,6 +1176,7 @@ mod tests {
             id: random_uuid(),
             partitions,
             configs: BTreeMap::new(),
+            replication_factor: 1,
         }
     }
 
@@ -991,6 +1235,7 @@ mod tests {
             id: random_uuid(),
             partitions: 2,
             configs: configs.clone(),
+            replication_factor: 1,
         };
         let partitions = Partitions::open(&config, &crate::metadata::MetadataImage::of_topics([topic])).unwrap();
         for p in 0..2 {
@@ -1191,7 +1436,14 @@ mod tests {
         let written = |name: &str| PartitionMetadata::read(&dir.path().join(name)).unwrap();
         let first = topic(2);
         let partitions = Partitions::open(&config, &MetadataImage::default()).unwrap();
-        partitions.create_logs(&config, &[&first], |_, _| Some(0)).unwrap();
+        partitions
+            .create_logs(&config, &[&first], |_, _| {
+                Some(Placed {
+                    role: ReplicaRole::Leader { epoch: 0 },
+                    meta: None,
+                })
+            })
+            .unwrap();
         assert_eq!(written("t-0"), None, "not written by the creation");
         let t0 = partitions.get("t", 0).unwrap();
         t0.append(one_record()).unwrap();
@@ -1224,7 +1476,14 @@ mod tests {
         *old.unwritten_metadata.lock().unwrap() = Some(PartitionMetadata { topic_id: first.id });
         partitions.delete_logs("t").unwrap();
         let second = topic(1);
-        partitions.create_logs(&config, &[&second], |_, _| Some(0)).unwrap();
+        partitions
+            .create_logs(&config, &[&second], |_, _| {
+                Some(Placed {
+                    role: ReplicaRole::Leader { epoch: 0 },
+                    meta: None,
+                })
+            })
+            .unwrap();
         let _ = old.flush();
         partitions.shutdown();
         assert_eq!(

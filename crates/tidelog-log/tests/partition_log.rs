@@ -557,22 +557,38 @@ fn a_follower_appends_the_leaders_batches_as_they_are_and_truncates_where_the_lo
     assert_eq!(bytes(&follower), bytes(&leader), "the same bytes, offsets and epochs");
     assert_eq!(follower.latest_epoch().unwrap(), Some(4));
     assert_eq!(follower.end_offset_for_epoch(1).unwrap(), (1, 2));
-    assert_eq!(follower.end_offset_for_epoch(3).unwrap(), (1, 2), "the largest epoch at or below");
-    assert_eq!(follower.end_offset_for_epoch(4).unwrap(), (4, 5), "the newest ends at the log end");
+    assert_eq!(
+        follower.end_offset_for_epoch(3).unwrap(),
+        (1, 2),
+        "the largest epoch at or below"
+    );
+    assert_eq!(
+        follower.end_offset_for_epoch(4).unwrap(),
+        (4, 5),
+        "the newest ends at the log end"
+    );
     assert_eq!(follower.end_offset_for_epoch(0).unwrap(), (-1, -1));
     // Batches that do not continue the log are refused, whole.
     let again = leader.read(0, 1 << 20, i64::MAX).unwrap().records.to_bytes().unwrap();
     assert!(matches!(
         follower.append_as_follower(again),
-        Err(LogError::OutOfOrderAppend { offset: 0, log_end_offset: 5 })
+        Err(LogError::OutOfOrderAppend {
+            offset: 0,
+            log_end_offset: 5
+        })
     ));
     // A truncation forgets the epochs it cuts.
     follower.truncate_to(2).unwrap();
     assert_eq!(follower.latest_epoch().unwrap(), Some(1));
     assert_eq!(follower.end_offset_for_epoch(4).unwrap(), (1, 2));
     follower.flush().unwrap();
-    let checkpoint = tidelog_log::LeaderEpochCheckpointFile::new(follower.dir()).read().unwrap();
-    assert_eq!(checkpoint.iter().map(|e| (e.epoch, e.start_offset)).collect::<Vec<_>>(), [(1, 0)]);
+    let checkpoint = tidelog_log::LeaderEpochCheckpointFile::new(follower.dir())
+        .read()
+        .unwrap();
+    assert_eq!(
+        checkpoint.iter().map(|e| (e.epoch, e.start_offset)).collect::<Vec<_>>(),
+        [(1, 0)]
+    );
     // A follower that becomes leader appends in its own epoch after the leader's.
     follower.become_leader(6);
     follower.append(produced(1, T0)).unwrap();

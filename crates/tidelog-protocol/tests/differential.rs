@@ -251,6 +251,7 @@ differential! {
     DescribeTopicPartitions => DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse;
     ElectLeaders => ElectLeadersRequest, ElectLeadersResponse;
     AllocateProducerIds => AllocateProducerIdsRequest, AllocateProducerIdsResponse;
+    AlterPartition => AlterPartitionRequest, AlterPartitionResponse;
 }
 
 #[test]

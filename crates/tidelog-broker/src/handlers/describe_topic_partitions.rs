@@ -118,8 +118,9 @@ fn describe(
                     partition_index: p,
                     leader_id: view.leader,
                     leader_epoch: view.leader_epoch,
-                    replica_nodes: vec![view.replica],
-                    isr_nodes: vec![view.replica],
+                    replica_nodes: view.replicas,
+                    isr_nodes: view.isr,
+                    offline_replicas: view.offline,
                     eligible_leader_replicas: Some(Vec::new()),
                     last_known_elr: Some(Vec::new()),
                     ..Default::default()

@@ -28,6 +28,7 @@ use crate::client_quotas::{RequestQuota, CONSUMER_BYTE_RATE};
 use crate::fetch_session::{PartitionKey, SentState, SessionPartition, SessionPartitions, SessionRequest};
 use crate::handlers::{Reply, RequestContext};
 use crate::partitions::last_stable_offset;
+use crate::replication;
 
 /// The versions served, as ApiVersions advertises them: 4 to 18.
 pub const VERSIONS: RangeInclusive<i16> = 4..=18;
@@ -44,6 +45,10 @@ struct Wanted {
     topic_id: Uuid,
     fetch_offset: i64,
     max_bytes: i32,
+    /// The leader epoch the client knows (-1: it does not say), KIP-320.
+    current_leader_epoch: i32,
+    /// A follower's: the epoch of the last batch it holds, for the divergence check.
+    last_fetched_epoch: i32,
 }
 
 /// What the async part needs to build the response.
@@ -59,12 +64,18 @@ struct Plan {
     /// The topics the principal may not read, as it stood when the request came:
     /// TOPIC_AUTHORIZATION_FAILED for their partitions.
     denied: BTreeSet<String>,
+    /// The follower fetching (its broker id), or -1 for a consumer.
+    replica_id: i32,
 }
 
 pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
     let broker = &ctx.broker;
     let version = ctx.api_version;
     let by_topic_id = version >= 13;
+    let replica_id = match version >= 15 {
+        true => request.replica_state.replica_id,
+        false => request.replica_id,
+    };
     let requested = requested_partitions(broker, &request, by_topic_id);
     let plan_or_error = match SessionRequest::classify(request.session_id, request.session_epoch) {
         SessionRequest::Sessionless => Ok((0, false, requested)),
@@ -100,6 +111,8 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
                             topic_id: p.topic_id,
                             fetch_offset: p.fetch_offset,
                             max_bytes: p.max_bytes,
+                            current_leader_epoch: -1,
+                            last_fetched_epoch: -1,
                         })
                         .collect::<Vec<_>>()
                 })
@@ -134,6 +147,7 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
         min_bytes: request.min_bytes.min(max_bytes),
         read_committed: request.isolation_level == READ_COMMITTED,
         by_topic_id,
+        replica_id,
     };
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let broker = broker.clone();
@@ -221,6 +235,8 @@ fn requested_partitions(broker: &Broker, request: &FetchRequest, by_topic_id: bo
                 topic_id: topic.topic_id,
                 fetch_offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes,
+                current_leader_epoch: p.current_leader_epoch,
+                last_fetched_epoch: p.last_fetched_epoch,
             });
         }
     }
@@ -295,7 +311,7 @@ fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (Read<'p>, bool) {
     for w in &plan.wanted {
         let (data, offsets) = match plan.denied.contains(&w.key.0) {
             true => (refused_partition(w.key.1, ErrorCode::TOPIC_AUTHORIZATION_FAILED), 0),
-            false => read_partition(broker, w, remaining, total == 0, plan.read_committed, plan.by_topic_id),
+            false => read_partition(broker, w, remaining, total == 0, plan),
         };
         let len = data.records.as_ref().map_or(0, |r| r.len()) as i64;
         let state = (
@@ -378,14 +394,8 @@ fn refused_partition(index: i32, code: ErrorCode) -> PartitionData {
 }
 
 /// The partition's answer, and the offsets its records take the consumer past.
-fn read_partition(
-    broker: &Broker,
-    w: &Wanted,
-    remaining: i64,
-    first: bool,
-    read_committed: bool,
-    by_topic_id: bool,
-) -> (PartitionData, u64) {
+fn read_partition(broker: &Broker, w: &Wanted, remaining: i64, first: bool, plan: &Plan) -> (PartitionData, u64) {
+    let (read_committed, by_topic_id) = (plan.read_committed, plan.by_topic_id);
     let (topic, index) = (&w.key.0, w.key.1);
     let mut data = PartitionData {
         partition_index: index,
@@ -406,6 +416,27 @@ fn read_partition(
         // As Kafka answers a partition it cannot serve.
         return (refused_partition(index, broker.not_hosted(topic, index, unknown)), 0);
     };
+    if let Err(code) = partition.check_leader_epoch(w.current_leader_epoch) {
+        return (refused_partition(index, code), 0);
+    }
+    let follower = plan.replica_id >= 0;
+    if follower {
+        match replication::follower_fetch(
+            broker,
+            &partition,
+            plan.replica_id,
+            w.fetch_offset,
+            w.last_fetched_epoch,
+        ) {
+            Ok(None) => {}
+            Ok(Some(diverging)) => {
+                data.high_watermark = partition.high_watermark();
+                data.diverging_epoch = diverging;
+                return (data, 0);
+            }
+            Err(code) => return (refused_partition(index, code), 0),
+        }
+    }
     let high_watermark = partition.high_watermark();
     let snapshot = match partition.snapshot() {
         Ok(snapshot) => snapshot,
@@ -420,7 +451,12 @@ fn read_partition(
     data.last_stable_offset = last_stable;
     data.log_start_offset = snapshot.log_start_offset();
     let limit = remaining.min(i64::from(w.max_bytes.max(0))).max(0) as usize;
-    let visible_end = if read_committed { last_stable } else { high_watermark };
+    // A follower reads up to the log end: what it fetches is how the high watermark moves.
+    let visible_end = match (follower, read_committed) {
+        (true, _) => i64::MAX,
+        (false, true) => last_stable,
+        (false, false) => high_watermark,
+    };
     let mut offsets = 0;
     match snapshot.read(w.fetch_offset, limit, visible_end) {
         // A batch larger than the limits goes out only as the first data of a response.
@@ -444,10 +480,13 @@ fn read_partition(
         }
         Err(LogError::OffsetOutOfRange { .. }) => {
             // Kafka tells nothing of the log with this error: the client asks ListOffsets.
+            // A Tidelog follower is told the log start, to restart its log there.
             data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0;
             data.high_watermark = -1;
             data.last_stable_offset = -1;
-            data.log_start_offset = -1;
+            if !follower {
+                data.log_start_offset = -1;
+            }
         }
         Err(e) => {
             error!(topic, partition = index, error = %e, "fetch read failed");

@@ -183,8 +183,9 @@ fn describe_topic(ctx: &RequestContext, image: &MetadataImage, topic: &TopicMeta
                 partition_index: p,
                 leader_id: view.leader,
                 leader_epoch: view.leader_epoch,
-                replica_nodes: vec![view.replica],
-                isr_nodes: vec![view.replica],
+                replica_nodes: view.replicas,
+                isr_nodes: view.isr,
+                offline_replicas: view.offline,
                 ..Default::default()
             }
         })

@@ -70,6 +70,9 @@ struct DurableWait {
     partition_index: usize,
     partition: Arc<Partition>,
     offset: i64,
+    /// acks=all: the in-sync replicas the write needs once replicated; 0 for acks=1,
+    /// which waits for this node's flush alone.
+    min_insync: usize,
 }
 
 /// A partition's record set, checked and ready to append.
@@ -82,6 +85,8 @@ struct Checked {
     log_append_time: bool,
     /// The transactional producer whose transaction must take the partition first (v12+).
     to_add: Option<(i64, i16)>,
+    /// See [`DurableWait::min_insync`].
+    min_insync: usize,
 }
 
 /// A partition's record set refused, with its error.
@@ -133,7 +138,7 @@ type CheckedTopic = (TopicProduceResponse, Vec<Result<Checked, Refusal>>);
 /// A partition's outcome, and what an `acks=-1` answer must wait for.
 struct Appended {
     response: PartitionProduceResponse,
-    durable: Option<(Arc<Partition>, i64)>,
+    durable: Option<(Arc<Partition>, i64, usize)>,
 }
 
 /// Async only for v12 transactional requests with partitions to add: the connection
@@ -176,7 +181,10 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
                 .into_iter()
                 .map(|data| match denied {
                     true => Err(Refusal::new(data.index, ErrorCode::TOPIC_AUTHORIZATION_FAILED, None)),
-                    false => check_partition(broker, name.as_deref(), settings, topic.topic_id, data, adds),
+                    false => {
+                        let target = (name.as_deref(), settings, topic.topic_id);
+                        check_partition(broker, target, data, adds, acks)
+                    }
                 })
                 .collect();
             let response = TopicProduceResponse {
@@ -294,12 +302,13 @@ fn append_all(broker: &Broker, checked: Vec<CheckedTopic>, now: i64) -> (Produce
                             durable: None,
                         },
                     };
-                    if let Some((partition, offset)) = appended.durable {
+                    if let Some((partition, offset, min_insync)) = appended.durable {
                         waits.push(DurableWait {
                             topic_index,
                             partition_index,
                             partition,
                             offset,
+                            min_insync,
                         });
                     }
                     appended.response
@@ -322,6 +331,8 @@ struct TopicSettings {
     log_append_time: bool,
     /// `cleanup.policy` includes `compact`: every record needs a key.
     compacted: bool,
+    /// `min.insync.replicas`.
+    min_insync: usize,
 }
 
 impl TopicSettings {
@@ -335,6 +346,7 @@ impl TopicSettings {
             log_append_time: topic_config::effective(&broker.config, overrides, "message.timestamp.type")
                 == "LogAppendTime",
             compacted: topic_config::compacts(&broker.config, overrides),
+            min_insync: topic_config::effective_i64(&broker.config, overrides, "min.insync.replicas").max(1) as usize,
         }
     }
 }
@@ -343,11 +355,10 @@ impl TopicSettings {
 /// and its producer's transaction.
 fn check_partition(
     broker: &Broker,
-    topic: Option<&str>,
-    settings: Option<TopicSettings>,
-    topic_id: Uuid,
+    (topic, settings, topic_id): (Option<&str>, Option<TopicSettings>, Uuid),
     data: PartitionProduceData,
     adds: bool,
+    acks: i16,
 ) -> Result<Checked, Refusal> {
     let index = data.index;
     let refuse = |code: ErrorCode, message: Option<String>| Refusal::new(index, code, message);
@@ -361,6 +372,16 @@ fn check_partition(
         .partitions
         .get(topic, index)
         .ok_or_else(|| refuse(broker.not_hosted(topic, index, unknown), None))?;
+    // As Kafka: an acks=all write needs `min.insync.replicas` in sync before it is made.
+    let min_insync = match acks {
+        -1 => settings.min_insync,
+        _ => 0,
+    };
+    let in_sync = partition.replica().isr().len();
+    if in_sync < min_insync {
+        let message = format!("The in-sync replicas of {topic}-{index} are {in_sync}, below {min_insync}.");
+        return Err(refuse(ErrorCode::NOT_ENOUGH_REPLICAS, Some(message)));
+    }
     // Only the coordinators write their topics; records from clients could forge groups
     // or transactions.
     if is_internal_topic(topic) {
@@ -406,6 +427,7 @@ fn check_partition(
         records: data.records.expect("validated records are present"),
         log_append_time: settings.log_append_time,
         to_add,
+        min_insync,
     })
 }
 
@@ -417,6 +439,7 @@ fn append_partition(broker: &Broker, checked: Checked, now: i64) -> Appended {
         batches: valid_batches,
         records,
         log_append_time,
+        min_insync,
         ..
     } = checked;
     let refuse = |code: ErrorCode, message: Option<String>| Appended {
@@ -459,7 +482,7 @@ fn append_partition(broker: &Broker, checked: Checked, now: i64) -> Appended {
                     log_start_offset,
                     ..Default::default()
                 },
-                durable: Some((partition, info.last_offset + 1)),
+                durable: Some((partition, info.last_offset + 1, min_insync)),
             }
         }
         Err(LogError::AppendTooLarge { .. }) => refuse(ErrorCode::RECORD_LIST_TOO_LARGE, None),
@@ -476,19 +499,40 @@ fn append_partition(broker: &Broker, checked: Checked, now: i64) -> Appended {
     }
 }
 
-/// Waits until every appended partition is durable, or answers REQUEST_TIMED_OUT for the
-/// ones that are not by the produce timeout.
+/// Waits until every appended partition is durable (acks=1: here; acks=all: on every
+/// in-sync replica), or answers the error of the ones that are not: REQUEST_TIMED_OUT by
+/// the produce timeout, or the leadership lost or in-sync replicas too few meanwhile.
 async fn wait_durable(mut response: ProduceResponse, waits: Vec<DurableWait>, timeout: Duration) -> ProduceResponse {
     let all = async {
-        for wait in &waits {
-            wait.partition.wait_durable(wait.offset).await;
+        let mut failed = Vec::new();
+        for (i, wait) in waits.iter().enumerate() {
+            let outcome = match wait.min_insync {
+                0 => {
+                    wait.partition.wait_flushed(wait.offset).await;
+                    Ok(())
+                }
+                needed => wait.partition.wait_replicated(wait.offset, needed).await,
+            };
+            if let Err(code) = outcome {
+                failed.push((i, code));
+            }
         }
+        failed
     };
-    if tokio::time::timeout(timeout, all).await.is_err() {
-        for wait in waits.iter().filter(|w| w.partition.high_watermark() < w.offset) {
-            let p = &mut response.responses[wait.topic_index].partition_responses[wait.partition_index];
-            p.error_code = ErrorCode::REQUEST_TIMED_OUT.0;
-        }
+    let failed = match tokio::time::timeout(timeout, all).await {
+        Ok(failed) => failed,
+        Err(_) => (waits.iter().enumerate())
+            .filter(|(_, w)| match w.min_insync {
+                0 => w.partition.flushed_offset() < w.offset,
+                _ => w.partition.high_watermark() < w.offset,
+            })
+            .map(|(i, _)| (i, ErrorCode::REQUEST_TIMED_OUT))
+            .collect(),
+    };
+    for (i, code) in failed {
+        let wait = &waits[i];
+        let p = &mut response.responses[wait.topic_index].partition_responses[wait.partition_index];
+        p.error_code = code.0;
     }
     response
 }

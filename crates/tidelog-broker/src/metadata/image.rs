@@ -17,6 +17,14 @@ pub struct TopicMeta {
     pub partitions: i32,
     /// Topic-level config overrides, by Kafka name (`retention.ms`, ...).
     pub configs: BTreeMap<String, String>,
+    /// How many replicas each of its partitions has (its first partition's, in the metadata
+    /// log); 1 in the old event log, which knew no other.
+    #[serde(default = "one_replica")]
+    pub replication_factor: i16,
+}
+
+fn one_replica() -> i16 {
+    1
 }
 
 /// One change to the metadata, as stored in the event log.
@@ -68,12 +76,22 @@ pub enum MetadataEvent {
     /// A broker registered, fenced until it has caught up. (Never in the old event log.)
     #[serde(skip)]
     BrokerRegistered(BrokerMeta),
-    /// A registered broker fenced (no heartbeat for its session) or unfenced (caught up).
+    /// A registered broker fenced (no heartbeat for its session) or unfenced (caught up);
+    /// its records also move the leadership of the replicated partitions it led, and take
+    /// it out of their in-sync replicas (see `records::replicas_after_fencing`).
     #[serde(skip)]
     BrokerFenced {
         id: i32,
         epoch: i64,
         fenced: bool,
+    },
+    /// A partition leader's new in-sync replica set (AlterPartition), at the partition epoch
+    /// the leader knew.
+    #[serde(skip)]
+    IsrChanged {
+        topic_id: Uuid,
+        partition: i32,
+        isr: Vec<i32>,
     },
 }
 
@@ -99,12 +117,24 @@ pub struct BrokerEndpoint {
     pub security_protocol: i16,
 }
 
-/// Where a partition lives: its leader, which is its only replica (replication is issue
-/// 13), and leader epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a partition lives, as the metadata log places it: its replicas, the in-sync ones,
+/// its leader (-1 while it has none) and its epochs.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionMeta {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
     pub leader: i32,
     pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
+
+/// What a node is to a partition it holds a replica of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaRole {
+    /// It leads it in `epoch`.
+    Leader { epoch: i32 },
+    /// It follows `leader` (-1: none for now) in `epoch`.
+    Follower { leader: i32, epoch: i32 },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -196,6 +226,17 @@ impl MetadataImage {
                     broker.fenced = *fenced;
                 }
             }
+            MetadataEvent::IsrChanged {
+                topic_id,
+                partition,
+                isr,
+            } => {
+                let placed = self.partitions.get_mut(topic_id);
+                if let Some(p) = placed.and_then(|ps| ps.get_mut(usize::try_from(*partition).ok()?)) {
+                    p.isr.clone_from(isr);
+                    p.partition_epoch += 1;
+                }
+            }
         }
     }
 
@@ -206,19 +247,33 @@ impl MetadataImage {
 
     /// Partition `partition` of the topic of id `topic_id`: its leader and epoch, if the
     /// metadata log placed it (see the `partitions` field).
-    pub fn partition(&self, topic_id: Uuid, partition: i32) -> Option<PartitionMeta> {
-        self.partitions
-            .get(&topic_id)?
-            .get(usize::try_from(partition).ok()?)
-            .copied()
+    pub fn partition(&self, topic_id: Uuid, partition: i32) -> Option<&PartitionMeta> {
+        self.partitions.get(&topic_id)?.get(usize::try_from(partition).ok()?)
     }
 
-    /// The leader epoch of a partition if `node_id` leads it, so hosts it.
-    pub fn epoch_here(&self, topic_id: Uuid, partition: i32, node_id: i32) -> Option<i32> {
-        match self.partition(topic_id, partition) {
-            Some(p) => (p.leader == node_id).then_some(p.leader_epoch),
-            None => Some(0),
+    /// What `node_id` is to a partition: `None` if it holds no replica of it. (An image of
+    /// events alone places everything on this node, at epoch 0.)
+    pub fn role_here(&self, topic_id: Uuid, partition: i32, node_id: i32) -> Option<ReplicaRole> {
+        let Some(p) = self.partition(topic_id, partition) else {
+            return Some(ReplicaRole::Leader { epoch: 0 });
+        };
+        let epoch = p.leader_epoch;
+        match p.leader == node_id {
+            true => Some(ReplicaRole::Leader { epoch }),
+            false if p.replicas.contains(&node_id) => Some(ReplicaRole::Follower {
+                leader: p.leader,
+                epoch,
+            }),
+            false => None,
         }
+    }
+
+    /// The replicated partitions (more than one replica) by topic id, for the controller's
+    /// elections.
+    pub fn placed_partitions(&self) -> impl Iterator<Item = (Uuid, i32, &PartitionMeta)> {
+        self.partitions
+            .iter()
+            .flat_map(|(id, ps)| (0..).zip(ps).map(move |(i, p)| (*id, i, p)))
     }
 
     /// The leader of a partition: the one the metadata log names, else `node_id` (an image
@@ -393,6 +448,7 @@ mod tests {
             id: Uuid::from_u128(7),
             partitions: 1,
             configs: BTreeMap::new(),
+            replication_factor: 1,
         };
         image.apply(&MetadataEvent::TopicCreated(topic));
         image.apply(&MetadataEvent::PartitionsCreated {

@@ -95,6 +95,7 @@ mod tests {
                 id: Uuid::from_u128(9),
                 partitions: 2,
                 configs: BTreeMap::new(),
+                replication_factor: 1,
             })
         };
         write(&path, &[topic("a"), topic("b")]);

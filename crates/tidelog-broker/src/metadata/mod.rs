@@ -12,7 +12,8 @@ pub mod records;
 mod store;
 
 pub use image::{
-    validate_topic_name, BrokerEndpoint, BrokerMeta, MetadataEvent, MetadataImage, PartitionMeta, TopicMeta,
+    validate_topic_name, BrokerEndpoint, BrokerMeta, MetadataEvent, MetadataImage, PartitionMeta, ReplicaRole,
+    TopicMeta,
 };
 pub use legacy::LEGACY_LOG_FILE;
 pub use store::{MetadataStore, StoreError, StoreSettings};

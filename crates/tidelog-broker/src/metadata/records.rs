@@ -8,6 +8,7 @@ use tidelog_protocol::metadata::records::{
     broker_registration_change_record::BrokerRegistrationChangeRecord,
     config_record::ConfigRecord,
     feature_level_record::FeatureLevelRecord,
+    partition_change_record::PartitionChangeRecord,
     partition_record::PartitionRecord,
     producer_ids_record::ProducerIdsRecord,
     register_broker_record::{BrokerEndpoint as EndpointRecord, RegisterBrokerRecord},
@@ -77,19 +78,30 @@ impl Placement {
         }
     }
 
-    /// The leaders of a topic's partitions `partitions`, with their log dirs: round-robin
-    /// over the brokers from a random one, as Kafka's controller places replicas.
-    fn leaders(&self, partitions: std::ops::Range<i32>) -> Vec<(i32, i32, Uuid)> {
+    /// The replicas of a topic's partitions `partitions` (`replication_factor` each, the
+    /// first the leader), with their log dirs: round-robin over the brokers from a random
+    /// one, each partition's replicas on consecutive brokers, as Kafka's controller places
+    /// them. The caller checked that there are enough brokers.
+    fn replicas(&self, partitions: std::ops::Range<i32>, replication_factor: i16) -> Vec<(i32, Vec<(i32, Uuid)>)> {
         if self.brokers.is_empty() {
-            return partitions.map(|p| (p, self.node_id, self.directory)).collect();
+            return partitions.map(|p| (p, vec![(self.node_id, self.directory)])).collect();
         }
         let start = crate::ids::random_uuid().as_u128() as usize;
+        let count = usize::try_from(replication_factor)
+            .unwrap_or(1)
+            .clamp(1, self.brokers.len());
         partitions
             .map(|p| {
-                let (broker, directory) = self.brokers[(start + p as usize) % self.brokers.len()];
-                (p, broker, directory)
+                let first = start + p as usize;
+                let replicas = (0..count).map(|r| self.brokers[(first + r) % self.brokers.len()]);
+                (p, replicas.collect())
             })
             .collect()
+    }
+
+    /// How many brokers new partitions may be placed on (1: this node alone).
+    pub fn broker_count(&self) -> usize {
+        self.brokers.len().max(1)
     }
 }
 
@@ -121,7 +133,7 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: &Plac
             );
             records.extend(
                 placement
-                    .leaders(0..topic.partitions)
+                    .replicas(0..topic.partitions, topic.replication_factor)
                     .into_iter()
                     .map(|p| partition(topic.id, p)),
             );
@@ -139,7 +151,7 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: &Plac
         }
         MetadataEvent::PartitionsCreated { name, total } => {
             if let Some(topic) = image.topic(name) {
-                let new = placement.leaders(topic.partitions..*total);
+                let new = placement.replicas(topic.partitions..*total, topic.replication_factor);
                 records.extend(new.into_iter().map(|p| partition(topic.id, p)));
             }
         }
@@ -208,7 +220,19 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: &Plac
                     .map(|(entity, key, value)| versioned(0, client_quota_record(entity, key, *value))),
             );
         }
-        MetadataEvent::BrokerRegistered(broker) => records.push(registration(broker)),
+        MetadataEvent::BrokerRegistered(broker) => {
+            records.push(registration(broker));
+            // A broker registering again (a restart) comes back fenced, and as a new
+            // replica: it leads nothing and is in no in-sync set until it has caught up.
+            if image.brokers().contains_key(&broker.id) {
+                records.extend(replicas_after_fencing(image, broker.id));
+            }
+        }
+        MetadataEvent::IsrChanged {
+            topic_id,
+            partition,
+            isr,
+        } => records.push(partition_change(*topic_id, *partition, Some(isr.clone()), None)),
         MetadataEvent::BrokerFenced { id, epoch, fenced } => {
             // As Kafka 4 writes a fencing change (not the old FenceBrokerRecord).
             records.push(versioned(
@@ -220,10 +244,82 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: &Plac
                     ..Default::default()
                 }),
             ));
+            match fenced {
+                true => records.extend(replicas_after_fencing(image, *id)),
+                false => records.extend(leaders_after_unfencing(image, *id)),
+            }
         }
     }
     records
 }
+
+/// The changes of the replicated partitions (more than one replica; a partition of one
+/// replica is offline while its broker is away, and back with it) when broker `fenced`
+/// is fenced, as Kafka's controller makes them: it leaves their in-sync replicas unless it
+/// is the last one (which keeps the partition's data electable when it comes back), and
+/// each partition it led gets a new leader, the first of its replicas still in sync and
+/// unfenced, or none (-1). Sorted by topic id and partition.
+fn replicas_after_fencing(image: &MetadataImage, fenced: i32) -> Vec<VersionedRecord> {
+    let usable = |id: i32| id != fenced && image.brokers().get(&id).is_some_and(|b| !b.fenced);
+    let mut changes: Vec<PartitionChange> = image
+        .placed_partitions()
+        .filter(|(_, _, p)| p.replicas.len() > 1 && (p.leader == fenced || p.isr.contains(&fenced)))
+        .map(|(topic_id, index, p)| {
+            let isr: Vec<i32> = match p.isr.len() > 1 {
+                true => p.isr.iter().copied().filter(|&r| r != fenced).collect(),
+                false => p.isr.clone(),
+            };
+            let leader = (p.leader == fenced).then(|| {
+                let elected = p.replicas.iter().copied().find(|&r| isr.contains(&r) && usable(r));
+                elected.unwrap_or(-1)
+            });
+            let isr = (isr != p.isr).then_some(isr);
+            (topic_id, index, isr, leader)
+        })
+        .filter(|(_, _, isr, leader)| isr.is_some() || leader.is_some())
+        .collect();
+    changes.sort_by_key(|(topic_id, index, _, _)| (*topic_id, *index));
+    changes
+        .into_iter()
+        .map(|(topic_id, index, isr, leader)| partition_change(topic_id, index, isr, leader))
+        .collect()
+}
+
+/// The replicated partitions without a leader whose in-sync replicas include `unfenced`,
+/// led by it now that it is back.
+fn leaders_after_unfencing(image: &MetadataImage, unfenced: i32) -> Vec<VersionedRecord> {
+    let mut offline: Vec<(Uuid, i32)> = image
+        .placed_partitions()
+        .filter(|(_, _, p)| p.replicas.len() > 1 && p.leader == -1 && p.isr.contains(&unfenced))
+        .map(|(topic_id, index, _)| (topic_id, index))
+        .collect();
+    offline.sort();
+    offline
+        .into_iter()
+        .map(|(topic_id, index)| partition_change(topic_id, index, None, Some(unfenced)))
+        .collect()
+}
+
+/// A partition's topic id and index, new in-sync replicas and new leader, where they change.
+type PartitionChange = (Uuid, i32, Option<Vec<i32>>, Option<i32>);
+
+/// A PartitionChangeRecord (v2, as Kafka 4.0 writes it) setting the in-sync replicas
+/// and the leader where given, which bumps the leader epoch.
+fn partition_change(topic_id: Uuid, partition_id: i32, isr: Option<Vec<i32>>, leader: Option<i32>) -> VersionedRecord {
+    versioned(
+        2,
+        MetadataRecord::PartitionChangeRecord(PartitionChangeRecord {
+            partition_id,
+            topic_id,
+            isr,
+            leader: leader.unwrap_or(NO_LEADER_CHANGE),
+            ..Default::default()
+        }),
+    )
+}
+
+/// `leader` of a PartitionChangeRecord that leaves the leader as it is.
+const NO_LEADER_CHANGE: i32 = -2;
 
 /// A broker's RegisterBrokerRecord, at the version Kafka 4.0 writes (v3), with the feature
 /// ranges this build supports.
@@ -343,9 +439,8 @@ pub fn bootstrap_features(image: &MetadataImage) -> Vec<VersionedRecord> {
     records
 }
 
-/// The broker's image of `kraft`, for node `node_id`: every partition must have one replica
-/// (replication is issue 13), this node itself unless `cluster` (a node of a quorum of
-/// several, whose brokers lead the others), numbered from 0 without gaps.
+/// The broker's image of `kraft`, for node `node_id`: partitions numbered from 0 without
+/// gaps; on a node that is not one of a cluster, each with this node as its only replica.
 pub fn image_of(kraft: &KraftImage, node_id: i32, cluster: bool) -> Result<MetadataImage, Unsupported> {
     let mut topics = Vec::new();
     for topic in kraft.topics() {
@@ -358,7 +453,7 @@ pub fn image_of(kraft: &KraftImage, node_id: i32, cluster: bool) -> Result<Metad
                 return Err(unsupported(format!("it has no partition {expected}")));
             }
             let servable = match cluster {
-                true => partition.replicas.len() == 1,
+                true => !partition.replicas.is_empty(),
                 false => partition.replicas == [node_id],
             };
             if !servable {
@@ -378,12 +473,19 @@ pub fn image_of(kraft: &KraftImage, node_id: i32, cluster: bool) -> Result<Metad
             id: topic.id,
             partitions: topic.partitions.len() as i32,
             configs,
+            replication_factor: topic.partitions.values().next().map_or(1, |p| p.replicas.len() as i16),
         };
         // With one replica, the replica leads: the record's leader may be -1 where Kafka's
         // controller took it offline (its broker shut down), and the log is still there.
         let placed = topic.partitions.values().map(|p| PartitionMeta {
-            leader: p.replicas[0],
+            leader: match p.replicas[..] {
+                [only] => only,
+                _ => p.leader,
+            },
             leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            replicas: p.replicas.clone(),
+            isr: p.isr.clone(),
         });
         topics.push((meta, placed.collect()));
     }
@@ -477,20 +579,21 @@ fn topic_config(topic: &str, name: &str, value: Option<&String>) -> VersionedRec
     )
 }
 
-/// A partition led by `leader`, its only replica, in its log dir `directory`, as Kafka 4.0
-/// writes a new one (v2).
-fn partition(topic_id: Uuid, (partition_id, leader, directory): (i32, i32, Uuid)) -> VersionedRecord {
+/// A new partition on `replicas` (each with its log dir), all in sync, led by the first,
+/// as Kafka 4.0 writes one (v2).
+fn partition(topic_id: Uuid, (partition_id, replicas): (i32, Vec<(i32, Uuid)>)) -> VersionedRecord {
+    let ids: Vec<i32> = replicas.iter().map(|(id, _)| *id).collect();
     versioned(
         2,
         MetadataRecord::PartitionRecord(PartitionRecord {
             partition_id,
             topic_id,
-            replicas: vec![leader],
-            isr: vec![leader],
-            leader,
+            leader: ids[0],
+            replicas: ids.clone(),
+            isr: ids,
             leader_epoch: 0,
             partition_epoch: 0,
-            directories: vec![directory],
+            directories: replicas.iter().map(|(_, dir)| *dir).collect(),
             ..Default::default()
         }),
     )
@@ -519,33 +622,119 @@ mod tests {
             image.apply(&MetadataEvent::BrokerRegistered(broker(id, fenced)));
         }
         let placement = Placement::over(&image, &Placement::local(1, Uuid::from_u128(101)));
-        let leaders = placement.leaders(0..12);
-        let mut count = BTreeMap::new();
-        for (p, (partition, leader, directory)) in leaders.iter().enumerate() {
+        let placed = placement.replicas(0..12, 2);
+        let mut leaders = BTreeMap::new();
+        let next = |b: i32| [1, 3, 4][([1, 3, 4].iter().position(|&x| x == b).unwrap() + 1) % 3];
+        for (p, (partition, replicas)) in placed.iter().enumerate() {
             assert_eq!(*partition, p as i32);
-            assert_eq!(
-                *directory,
-                Uuid::from_u128(100 + *leader as u128),
-                "the broker's one log dir"
-            );
-            *count.entry(*leader).or_insert(0) += 1;
+            for (id, directory) in replicas {
+                assert_eq!(
+                    *directory,
+                    Uuid::from_u128(100 + *id as u128),
+                    "the broker's one log dir"
+                );
+            }
+            let ids: Vec<i32> = replicas.iter().map(|(id, _)| *id).collect();
+            assert_eq!(ids.len(), 2);
+            assert_eq!(ids[1], next(ids[0]), "a partition's replicas on consecutive brokers");
+            *leaders.entry(ids[0]).or_insert(0) += 1;
         }
         assert_eq!(
-            count,
+            leaders,
             BTreeMap::from([(1, 4), (3, 4), (4, 4)]),
             "none on the fenced broker"
         );
-        // Consecutive partitions on consecutive brokers, from wherever the round starts.
-        let next = |leader: i32| [1, 3, 4][([1, 3, 4].iter().position(|&b| b == leader).unwrap() + 1) % 3];
-        assert!(leaders.windows(2).all(|w| w[1].1 == next(w[0].1)), "{leaders:?}");
+        // Consecutive partitions led by consecutive brokers, from wherever the round starts.
+        assert!(
+            placed.windows(2).all(|w| w[1].1[0].0 == next(w[0].1[0].0)),
+            "{placed:?}"
+        );
     }
 
     #[test]
     fn without_registered_brokers_partitions_stay_on_this_node() {
         let placement = Placement::over(&MetadataImage::default(), &Placement::local(7, Uuid::from_u128(9)));
-        assert_eq!(
-            placement.leaders(2..4),
-            [(2, 7, Uuid::from_u128(9)), (3, 7, Uuid::from_u128(9))]
+        let here = vec![(7, Uuid::from_u128(9))];
+        assert_eq!(placement.replicas(2..4, 3), [(2, here.clone()), (3, here)]);
+    }
+
+    /// The image of brokers 1 to 3 (those of `fenced` fenced) and one topic whose partitions
+    /// have `placed` (replicas, isr, leader).
+    fn image_with(fenced: &[i32], placed: &[(&[i32], &[i32], i32)]) -> (MetadataImage, Uuid) {
+        let id = Uuid::from_u128(42);
+        let topic = TopicMeta {
+            name: "t".into(),
+            id,
+            partitions: placed.len() as i32,
+            configs: BTreeMap::new(),
+            replication_factor: placed[0].0.len() as i16,
+        };
+        let partitions = placed
+            .iter()
+            .map(|(replicas, isr, leader)| PartitionMeta {
+                replicas: replicas.to_vec(),
+                isr: isr.to_vec(),
+                leader: *leader,
+                leader_epoch: 3,
+                partition_epoch: 5,
+            })
+            .collect();
+        let brokers = (1..=3).map(|b| (b, broker(b, fenced.contains(&b)))).collect();
+        (
+            MetadataImage::restored(vec![(topic, partitions)], brokers, 0, BTreeMap::new(), 0),
+            id,
+        )
+    }
+
+    fn changes(records: &[VersionedRecord]) -> Vec<(i32, Option<Vec<i32>>, i32)> {
+        records
+            .iter()
+            .filter_map(|r| match &r.record {
+                MetadataRecord::PartitionChangeRecord(c) => Some((c.partition_id, c.isr.clone(), c.leader)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fenced_broker_leaves_the_isr_and_its_leaderships_go_to_the_first_unfenced_in_sync_replica() {
+        let (image, _) = image_with(
+            &[3],
+            &[
+                (&[1, 2, 3], &[1, 2, 3], 1), // led by 1: 2 is next in sync
+                (&[2, 1, 3], &[1, 2], 2),    // 1 only in sync: leaves the ISR
+                (&[1, 3, 2], &[1, 3], 1),    // 3 is fenced: no one is left to lead
+                (&[1], &[1], 1),             // one replica: untouched
+                (&[2, 3, 1], &[2, 3], 2),    // 1 not in it: untouched
+                (&[1, 2, 3], &[1], 1),       // the last in sync: keeps the ISR, no leader
+            ],
         );
+        let fenced = MetadataEvent::BrokerFenced {
+            id: 1,
+            epoch: 11,
+            fenced: true,
+        };
+        let records = records_of(&fenced, &image, &Placement::local(1, Uuid::NIL));
+        assert_eq!(
+            changes(&records),
+            [
+                (0, Some(vec![2, 3]), 2),
+                (1, Some(vec![2]), NO_LEADER_CHANGE),
+                (2, Some(vec![3]), -1),
+                (5, None, -1),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unfenced_broker_leads_the_partitions_waiting_for_it() {
+        let (image, _) = image_with(&[], &[(&[1, 2], &[1], -1), (&[2, 1], &[2], -1), (&[1, 2], &[1, 2], 2)]);
+        let unfenced = MetadataEvent::BrokerFenced {
+            id: 1,
+            epoch: 11,
+            fenced: false,
+        };
+        let records = records_of(&unfenced, &image, &Placement::local(1, Uuid::NIL));
+        assert_eq!(changes(&records), [(0, None, 1)]);
     }
 }

@@ -218,6 +218,15 @@ impl MetadataStore {
         self.quorum.ask_leader(request, ttl)
     }
 
+    /// How many brokers a new partition's replicas may go to now: the unfenced ones of a
+    /// cluster, else this node.
+    pub fn placement_brokers(&self) -> usize {
+        match self.cluster {
+            true => Placement::over(&self.image(), &self.placement).broker_count(),
+            false => 1,
+        }
+    }
+
     /// This node's id.
     pub fn node_id(&self) -> i32 {
         self.placement.node_id
@@ -433,6 +442,7 @@ mod tests {
             id: Uuid::from_u128(id),
             partitions,
             configs: BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]),
+            replication_factor: 1,
         }
     }
 

@@ -300,7 +300,10 @@ pub fn is_controller_rpc(request: &RequestBody) -> bool {
     is_quorum_rpc(request)
         || matches!(
             request,
-            RequestBody::TidelogBrokerHeartbeat(_) | RequestBody::AllocateProducerIds(_) | RequestBody::CreateTopics(_)
+            RequestBody::TidelogBrokerHeartbeat(_)
+                | RequestBody::AllocateProducerIds(_)
+                | RequestBody::CreateTopics(_)
+                | RequestBody::AlterPartition(_)
         )
 }
 

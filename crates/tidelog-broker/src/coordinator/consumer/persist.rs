@@ -226,6 +226,7 @@ mod tests {
             id: Uuid([1; 16]),
             partitions: 4,
             configs: BTreeMap::new(),
+            replication_factor: 1,
         }));
         image
     }

@@ -462,6 +462,7 @@ mod tests {
             id: random_uuid(),
             partitions: 1,
             configs: BTreeMap::new(),
+            replication_factor: 1,
         };
         let partitions = Partitions::open(&config, &crate::metadata::MetadataImage::of_topics([topic])).unwrap();
         let coordinator = GroupCoordinator::new(Duration::ZERO, 1);

@@ -1,0 +1,245 @@
+//! The leader's side of replication, as Kafka's `Partition` and `ReplicaManager` do it: a
+//! follower's fetch is checked for divergence (KIP-320's last fetched epoch) and moves the
+//! high watermark; the in-sync replicas change through the controller (AlterPartition,
+//! KIP-497), which this module also answers on the quorum's leader.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidelog_protocol::messages::alter_partition_request::{
+    AlterPartitionRequest, BrokerState, PartitionData, TopicData,
+};
+use tidelog_protocol::messages::alter_partition_response::{self, AlterPartitionResponse};
+use tidelog_protocol::messages::fetch_response::EpochEndOffset;
+use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody, Uuid};
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use crate::broker::Broker;
+use crate::clock::now_ms;
+use crate::metadata::{MetadataEvent, MetadataImage};
+use crate::partitions::Partition;
+
+/// A follower's fetch of `partition` (led here) from `fetch_offset`, the epoch of its last
+/// batch being `last_fetched_epoch`: where its log diverges from this one, if it does
+/// (it truncates there and fetches again), else its progress recorded.
+pub fn follower_fetch(
+    broker: &Broker,
+    partition: &Partition,
+    replica_id: i32,
+    fetch_offset: i64,
+    last_fetched_epoch: i32,
+) -> Result<Option<EpochEndOffset>, ErrorCode> {
+    if last_fetched_epoch >= 0 {
+        let (epoch, end_offset) = partition.end_offset_for_epoch(last_fetched_epoch).map_err(|e| {
+            error!(partition = %partition.tp, error = %e, "cannot read the leader epochs of a log");
+            ErrorCode::KAFKA_STORAGE_ERROR
+        })?;
+        if epoch < last_fetched_epoch || end_offset < fetch_offset {
+            return Ok(Some(EpochEndOffset {
+                epoch,
+                end_offset,
+                ..Default::default()
+            }));
+        }
+    }
+    match partition.record_follower_fetch(replica_id, fetch_offset) {
+        None => Err(ErrorCode::NOT_LEADER_OR_FOLLOWER),
+        Some(moved) => {
+            if moved {
+                broker.partitions.flusher.notify_data_changed();
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// How often a leader looks for in-sync replica changes to ask for.
+const ISR_CHECK_EVERY: Duration = Duration::from_millis(200);
+
+/// How long a leader waits for the controller's answer to an AlterPartition.
+const ALTER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// While the node runs: asks the controller to change the in-sync replicas of the
+/// partitions it leads where they should (see [`crate::replica::ReplicaState::isr_change_due`]).
+pub async fn maintain_isr(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(ISR_CHECK_EVERY) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        let worker = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || ask_isr_changes(&worker)).await;
+    }
+}
+
+/// One look over the led partitions, and one AlterPartition for those whose set changes.
+fn ask_isr_changes(broker: &Broker) {
+    let lag_max = broker.config.replica_lag_time_max_ms;
+    let now = now_ms();
+    let unfenced: Vec<i32> = {
+        let image = broker.metadata.image();
+        image.brokers().values().filter(|b| !b.fenced).map(|b| b.id).collect()
+    };
+    let eligible = |id: i32| unfenced.contains(&id);
+    let mut asked: Vec<(Arc<Partition>, TopicData)> = Vec::new();
+    for partition in broker.partitions.led() {
+        let high_watermark = partition.high_watermark();
+        let mut state = partition.replica();
+        let Some(isr) = state.isr_change_due(high_watermark, now, lag_max, eligible) else {
+            continue;
+        };
+        info!(partition = %partition.tp, from = ?state.isr(), to = ?isr, "asking to change the in-sync replicas");
+        let data = PartitionData {
+            partition_index: partition.tp.partition(),
+            leader_epoch: state.leader_epoch(),
+            new_isr_with_epochs: isr
+                .iter()
+                .map(|&broker_id| BrokerState {
+                    broker_id,
+                    broker_epoch: -1,
+                    ..Default::default()
+                })
+                .collect(),
+            partition_epoch: state.partition_epoch(),
+            ..Default::default()
+        };
+        state.isr_asked(isr);
+        drop(state);
+        let topic = TopicData {
+            topic_id: partition.topic_id,
+            partitions: vec![data],
+            ..Default::default()
+        };
+        asked.push((partition, topic));
+    }
+    if asked.is_empty() {
+        return;
+    }
+    let node_id = broker.config.node_id;
+    let request = AlterPartitionRequest {
+        broker_id: node_id,
+        broker_epoch: broker.metadata.image().brokers().get(&node_id).map_or(-1, |b| b.epoch),
+        topics: asked.iter().map(|(_, topic)| topic.clone()).collect(),
+        ..Default::default()
+    };
+    let answer = broker
+        .metadata
+        .ask_leader(RequestBody::AlterPartition(request), ALTER_TIMEOUT);
+    let refused: Vec<ErrorCode> = match answer {
+        Ok(ResponseBody::AlterPartition(r)) if r.error_code == 0 => r
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| ErrorCode(p.error_code)))
+            .collect(),
+        other => {
+            debug!(answer = ?other.err(), "no answer to an AlterPartition");
+            vec![ErrorCode::REQUEST_TIMED_OUT; asked.len()]
+        }
+    };
+    for ((partition, _), code) in asked.iter().zip(refused) {
+        if code != ErrorCode::NONE {
+            warn!(partition = %partition.tp, ?code, "the controller refused an in-sync replica change");
+            partition.replica().isr_refused();
+        }
+    }
+}
+
+/// On the quorum's leader: applies a partition leader's AlterPartition, each partition
+/// checked as Kafka's controller checks it: the sender leads it in the epoch it names, at
+/// the partition epoch it names, and every new in-sync replica is an unfenced replica.
+pub fn answer_alter_partition(broker: &Broker, request: AlterPartitionRequest) -> AlterPartitionResponse {
+    if !broker.metadata.leads() {
+        return AlterPartitionResponse {
+            error_code: ErrorCode::NOT_CONTROLLER.0,
+            ..Default::default()
+        };
+    }
+    let sender = request.broker_id;
+    let items: Vec<(Uuid, PartitionData)> = request
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.topic_id, p.clone())))
+        .collect();
+    let keys: Vec<(Uuid, i32)> = items.iter().map(|(id, p)| (*id, p.partition_index)).collect();
+    let check = |image: &MetadataImage, _: &[MetadataEvent], (topic_id, p): (Uuid, PartitionData)| {
+        checked_isr_change(image, sender, topic_id, &p)
+    };
+    let answers = match broker.metadata.commit_all(items, check) {
+        Ok(answers) => answers,
+        Err(e) => {
+            warn!(error = %e, "cannot commit an in-sync replica change");
+            return AlterPartitionResponse {
+                error_code: ErrorCode::NOT_CONTROLLER.0,
+                ..Default::default()
+            };
+        }
+    };
+    let image = broker.metadata.image();
+    let mut topics: Vec<alter_partition_response::TopicData> = Vec::new();
+    for ((topic_id, index), answer) in keys.into_iter().zip(answers) {
+        let mut data = alter_partition_response::PartitionData {
+            partition_index: index,
+            ..Default::default()
+        };
+        match answer {
+            Ok(_) => {
+                if let Some(p) = image.partition(topic_id, index) {
+                    data.leader_id = p.leader;
+                    data.leader_epoch = p.leader_epoch;
+                    data.isr.clone_from(&p.isr);
+                    data.partition_epoch = p.partition_epoch;
+                }
+            }
+            Err(code) => data.error_code = code.0,
+        }
+        match topics.last_mut().filter(|t| t.topic_id == topic_id) {
+            Some(topic) => topic.partitions.push(data),
+            None => topics.push(alter_partition_response::TopicData {
+                topic_id,
+                partitions: vec![data],
+                ..Default::default()
+            }),
+        }
+    }
+    AlterPartitionResponse {
+        topics,
+        ..Default::default()
+    }
+}
+
+/// The change `p` asks of partition `p.partition_index` of topic `topic_id` from `sender`,
+/// or Kafka's error for it.
+fn checked_isr_change(
+    image: &MetadataImage,
+    sender: i32,
+    topic_id: Uuid,
+    p: &PartitionData,
+) -> Result<MetadataEvent, ErrorCode> {
+    if image.topic_by_id(topic_id).is_none() {
+        return Err(ErrorCode::UNKNOWN_TOPIC_ID);
+    }
+    let Some(current) = image.partition(topic_id, p.partition_index) else {
+        return Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+    };
+    if current.leader != sender {
+        return Err(ErrorCode::INVALID_REQUEST);
+    }
+    if p.leader_epoch != current.leader_epoch {
+        return Err(ErrorCode::FENCED_LEADER_EPOCH);
+    }
+    if p.partition_epoch != current.partition_epoch {
+        return Err(ErrorCode::INVALID_UPDATE_VERSION);
+    }
+    let isr: Vec<i32> = p.new_isr_with_epochs.iter().map(|b| b.broker_id).collect();
+    let unfenced = |id: &i32| image.brokers().get(id).is_some_and(|b| !b.fenced);
+    let eligible = isr.iter().all(|r| current.replicas.contains(r) && unfenced(r));
+    if !eligible || !isr.contains(&sender) {
+        return Err(ErrorCode::INELIGIBLE_REPLICA);
+    }
+    Ok(MetadataEvent::IsrChanged {
+        topic_id,
+        partition: p.partition_index,
+        isr,
+    })
+}

@@ -1,0 +1,252 @@
+//! Partition replication on three `tidelog serve` processes (issue 13's first test): a
+//! topic with three replicas and `min.insync.replicas=2` takes a librdkafka idempotent
+//! producer's acks=all writes while a random node is killed -9 and restarted, cycle after
+//! cycle (leaders among them); afterwards every acknowledged record is read back exactly
+//! once, in order, and the three replicas' segments hold the same batches, byte for byte.
+//! The cycles are `TIDELOG_REPLICATION_CYCLES` (3 by default; `tidelog bench` runs more).
+//! Also: Metadata lists the replicas and in-sync replicas, a follower is not read from,
+//! and an acks=all write to a partition with fewer in-sync replicas than its
+//! `min.insync.replicas` is refused with NOT_ENOUGH_REPLICAS.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::clients::{send, take_deliveries, TestRecord, CLIENT_TIMEOUT};
+use common::cluster::{self, free_ports};
+use common::raw::{self, RawClient};
+use common::{wait_until, Broker, Rng};
+use rdkafka::admin::NewTopic;
+use rdkafka::admin::TopicReplication;
+use rdkafka::producer::Producer;
+use tidelog_protocol::messages::metadata_response::MetadataResponse;
+use tidelog_protocol::ErrorCode;
+
+const TOPIC: &str = "replicated";
+const STRICT: &str = "all-three";
+const PARTITIONS: i32 = 3;
+
+/// Each partition of `topic` as `node` tells it: (leader, replicas, isr, error).
+fn placement(node: &Broker, topic: &str) -> BTreeMap<i32, (i32, Vec<i32>, Vec<i32>, ErrorCode)> {
+    let metadata: MetadataResponse = RawClient::connect(node.addr()).metadata(Some(&[topic]), false);
+    metadata
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| {
+            let mut replicas = p.replica_nodes.clone();
+            let mut isr = p.isr_nodes.clone();
+            replicas.sort();
+            isr.sort();
+            (p.partition_index, (p.leader_id, replicas, isr, ErrorCode(p.error_code)))
+        })
+        .collect()
+}
+
+/// Waits until every running node says each partition of `topic` has a leader and all
+/// three replicas in sync.
+fn all_in_sync(nodes: &[Broker], topic: &str, partitions: i32) -> BTreeMap<i32, i32> {
+    wait_until("every partition led, with its three replicas in sync", || {
+        let views: Vec<_> = nodes.iter().map(|n| placement(n, topic)).collect();
+        let first = &views[0];
+        let whole = first.len() == partitions as usize
+            && first.values().all(|(leader, replicas, isr, error)| {
+                *leader > 0 && *error == ErrorCode::NONE && replicas == &[1, 2, 3] && isr == &[1, 2, 3]
+            });
+        (whole && views.iter().all(|v| v == first)).then(|| first.iter().map(|(p, v)| (*p, v.0)).collect())
+    })
+}
+
+/// The bytes of every segment of partition `partition` of `topic` on `node`, in order:
+/// its batches as written, whatever its segments' sizes.
+fn log_bytes(node: &Broker, topic: &str, partition: i32) -> Vec<u8> {
+    node.segment_base_offsets(topic, partition)
+        .into_iter()
+        .flat_map(|base| std::fs::read(node.segment_file(topic, partition, base, "log")).unwrap_or_default())
+        .collect()
+}
+
+/// A record of the producer's: its sequence number in key and value.
+fn record(seq: usize) -> TestRecord {
+    TestRecord {
+        key: format!("k{seq}").into_bytes(),
+        value: format!("v{seq}").into_bytes(),
+        headers: Vec::new(),
+        timestamp: 1_700_000_000_000 + seq as i64,
+    }
+}
+
+#[test]
+fn acknowledged_records_survive_kills_of_any_node_and_replicas_hold_the_same_bytes() {
+    let configs = tempfile::tempdir().unwrap();
+    let ports = free_ports(3);
+    let settings = "broker.session.timeout.ms=2000\nbroker.heartbeat.interval.ms=300\n\
+                    replica.lag.time.max.ms=3000\nreplica.fetch.wait.max.ms=200";
+    let mut nodes = cluster::start(configs.path(), &ports, settings);
+    let cycles: usize = std::env::var("TIDELOG_REPLICATION_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut rng = Rng::from_env_or_clock("replication");
+
+    wait_until("three brokers registered and unfenced", || {
+        let metadata: MetadataResponse = RawClient::connect(nodes[0].addr()).metadata(None, false);
+        (metadata.brokers.len() == 3).then_some(())
+    });
+    let admin = nodes[0].admin();
+    let replicated = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
+    let strict = NewTopic::new(STRICT, 1, TopicReplication::Fixed(3)).set("min.insync.replicas", "3");
+    admin.create_ok(&[replicated, strict]);
+    let leaders = all_in_sync(&nodes, TOPIC, PARTITIONS);
+    all_in_sync(&nodes, STRICT, 1);
+
+    // Only the leader serves a partition: a follower sends clients to it.
+    let (partition, leader) = leaders.iter().next().map(|(p, l)| (*p, *l)).unwrap();
+    let follower = &nodes[(leader % 3) as usize];
+    let fetched = follower.raw().fetch(raw::fetch_request(TOPIC, partition, 0, 0, 1));
+    assert_eq!(
+        ErrorCode(fetched.error_code),
+        ErrorCode::NOT_LEADER_OR_FOLLOWER,
+        "{fetched:?}"
+    );
+
+    // A producer writes all along, acks=all and idempotent, bootstrapped at every node.
+    let bootstrap: Vec<String> = nodes.iter().map(|n| n.bootstrap()).collect();
+    let mut config = nodes[0].client_config();
+    config
+        .set("bootstrap.servers", bootstrap.join(","))
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", "120000");
+    let producer: common::clients::TrackedProducer = config
+        .create_with_context(common::clients::Deliveries::default())
+        .expect("a producer");
+    let producer = Arc::new(producer);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writing = {
+        let (producer, stop) = (producer.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut seq = 0;
+            while !stop.load(Ordering::Relaxed) {
+                send(
+                    &producer,
+                    TOPIC,
+                    Some((seq % PARTITIONS as usize) as i32),
+                    seq,
+                    &record(seq),
+                );
+                producer.poll(Duration::ZERO);
+                seq += 1;
+                if seq % 50 == 0 {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            producer
+                .flush(CLIENT_TIMEOUT)
+                .expect("every record delivered or failed");
+            seq
+        })
+    };
+
+    for cycle in 0..cycles {
+        std::thread::sleep(Duration::from_millis(500));
+        let victim = rng.in_range(0..3) as usize;
+        eprintln!("cycle {cycle}: killing node {}", victim + 1);
+        nodes[victim].kill9();
+        // The survivors elect new leaders from the in-sync replicas and keep taking writes.
+        let survivors: Vec<&Broker> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != victim)
+            .map(|(_, n)| n)
+            .collect();
+        wait_until("every partition led by a survivor", || {
+            let view = placement(survivors[0], TOPIC);
+            let led = view.len() == PARTITIONS as usize
+                && view.values().all(|(leader, _, isr, e)| {
+                    *e == ErrorCode::NONE && *leader != victim as i32 + 1 && !isr.contains(&(victim as i32 + 1))
+                });
+            led.then_some(())
+        });
+        // With a replica away, a partition needing three in sync refuses acks=all writes
+        // (once its leader has applied the smaller set: until then, after the append).
+        wait_until("an acks=all write refused for too few in-sync replicas", || {
+            let (leader, _, isr, _) = placement(survivors[0], STRICT).remove(&0)?;
+            if leader <= 0 || isr.len() != 2 {
+                return None;
+            }
+            let refused = nodes[leader as usize - 1]
+                .raw()
+                .produce(STRICT, 0, -1, raw::batch(1, &[(b"k", b"v")]));
+            match ErrorCode(refused.error_code) {
+                ErrorCode::NOT_ENOUGH_REPLICAS => Some(()),
+                // The leader has not applied the change yet.
+                ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND | ErrorCode::NOT_LEADER_OR_FOLLOWER => None,
+                other => panic!("{other:?}: {refused:?}"),
+            }
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        nodes[victim].restart();
+        all_in_sync(&nodes, TOPIC, PARTITIONS);
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    let sent = writing.join().unwrap();
+    let reports = take_deliveries(&producer);
+    let acknowledged: BTreeMap<usize, (i32, i64)> = reports
+        .into_iter()
+        .filter_map(|(seq, report)| Some((seq, report.ok()?)))
+        .collect();
+    assert!(
+        acknowledged.len() > cycles * 10,
+        "{} of {sent} acknowledged",
+        acknowledged.len()
+    );
+
+    // Every acknowledged record is there once, at its offset, in the order it was sent.
+    let leaders = all_in_sync(&nodes, TOPIC, PARTITIONS);
+    let reader = &nodes[0];
+    let (_, ends): (Vec<_>, Vec<i64>) = (0..PARTITIONS).map(|p| reader.watermarks(TOPIC, p)).unzip();
+    let ranges: Vec<(i32, i64, i64)> = (0..PARTITIONS).map(|p| (p, 0, ends[p as usize])).collect();
+    let read = reader.read_partitions(TOPIC, &ranges);
+    for p in 0..PARTITIONS {
+        let seqs: Vec<usize> = read[&p]
+            .iter()
+            .map(|r| {
+                String::from_utf8_lossy(r.value.as_deref().unwrap())
+                    .trim_start_matches('v')
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        let mut unique = seqs.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seqs.len(), "partition {p}: a record twice");
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "partition {p}: out of order");
+        let at: BTreeMap<i64, usize> = read[&p].iter().map(|r| r.offset).zip(seqs).collect();
+        for (seq, (partition, offset)) in acknowledged.iter().filter(|(_, (part, _))| *part == p) {
+            assert_eq!(
+                at.get(offset),
+                Some(seq),
+                "acknowledged record {seq} at {partition}/{offset}"
+            );
+        }
+    }
+
+    // The replicas hold the same batches, byte for byte, once the followers caught up.
+    for p in 0..PARTITIONS {
+        wait_until("the three replicas' segments the same", || {
+            let bytes: Vec<Vec<u8>> = nodes.iter().map(|n| log_bytes(n, TOPIC, p)).collect();
+            (!bytes[0].is_empty() && bytes.iter().all(|b| *b == bytes[0])).then_some(())
+        });
+    }
+    eprintln!(
+        "{cycles} cycles, {} records acknowledged of {sent}, leaders now {leaders:?}",
+        acknowledged.len()
+    );
+}
