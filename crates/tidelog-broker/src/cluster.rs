@@ -212,6 +212,7 @@ pub async fn run(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
         follow(broker.clone(), stop.clone()),
         crate::replica_fetcher::run(broker.clone(), stop.clone()),
         crate::replication::maintain_isr(broker.clone(), stop.clone()),
+        crate::replication::rebalance_leaders(broker.clone(), stop.clone()),
         fence(broker, stop),
     );
 }

@@ -261,6 +261,12 @@ pub struct BrokerConfig {
     pub broker_heartbeat_interval_ms: i64,
     /// The in-sync replicas an acks=all write needs, for topics that do not set it.
     pub min_insync_replicas: i64,
+    /// Whether the controller moves leaderships back to preferred replicas by itself, every
+    /// `leader.imbalance.check.interval.seconds`, for the brokers that lead fewer than
+    /// `100 - leader.imbalance.per.broker.percentage` % of the partitions they prefer.
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_seconds: i64,
+    pub leader_imbalance_per_broker_percentage: i64,
     /// A follower not caught up with its leader for this long leaves the in-sync replicas.
     pub replica_lag_time_max_ms: i64,
     /// How long a follower's fetch waits at the leader for new data.
@@ -382,6 +388,9 @@ impl Default for BrokerConfig {
             broker_session_timeout_ms: 9_000,
             broker_heartbeat_interval_ms: 2_000,
             min_insync_replicas: 1,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
+            leader_imbalance_per_broker_percentage: 10,
             replica_lag_time_max_ms: 30_000,
             replica_fetch_wait_max_ms: 500,
             replica_fetch_max_bytes: 1_048_576,
@@ -1138,6 +1147,13 @@ impl BrokerConfig {
                 "broker.session.timeout.ms" => c.broker_session_timeout_ms = at_least(k, v, 1)?,
                 "broker.heartbeat.interval.ms" => c.broker_heartbeat_interval_ms = at_least(k, v, 1)?,
                 "min.insync.replicas" => c.min_insync_replicas = at_least(k, v, 1)?,
+                "auto.leader.rebalance.enable" => c.auto_leader_rebalance_enable = boolean(k, v)?,
+                "leader.imbalance.check.interval.seconds" => {
+                    c.leader_imbalance_check_interval_seconds = at_least(k, v, 1)?
+                }
+                "leader.imbalance.per.broker.percentage" => {
+                    c.leader_imbalance_per_broker_percentage = at_least(k, v, 0)?
+                }
                 "replica.lag.time.max.ms" => c.replica_lag_time_max_ms = at_least(k, v, 1)?,
                 "replica.fetch.wait.max.ms" => c.replica_fetch_wait_max_ms = at_least(k, v, 0)?,
                 "replica.fetch.max.bytes" => c.replica_fetch_max_bytes = at_least(k, v, 0)?,
@@ -1426,6 +1442,18 @@ impl BrokerConfig {
             ),
             ("broker.session.timeout.ms", self.broker_session_timeout_ms.to_string()),
             ("min.insync.replicas", self.min_insync_replicas.to_string()),
+            (
+                "auto.leader.rebalance.enable",
+                self.auto_leader_rebalance_enable.to_string(),
+            ),
+            (
+                "leader.imbalance.check.interval.seconds",
+                self.leader_imbalance_check_interval_seconds.to_string(),
+            ),
+            (
+                "leader.imbalance.per.broker.percentage",
+                self.leader_imbalance_per_broker_percentage.to_string(),
+            ),
             ("replica.lag.time.max.ms", self.replica_lag_time_max_ms.to_string()),
             ("replica.fetch.wait.max.ms", self.replica_fetch_wait_max_ms.to_string()),
             ("replica.fetch.max.bytes", self.replica_fetch_max_bytes.to_string()),

@@ -235,6 +235,21 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "The session timeout of a KIP-848 consumer group member.",
     ),
     (
+        "auto.leader.rebalance.enable",
+        ConfigType::Boolean,
+        "Whether the controller moves leaderships back to their preferred replicas by itself.",
+    ),
+    (
+        "leader.imbalance.check.interval.seconds",
+        ConfigType::Long,
+        "How often the controller looks for brokers leading too few of their preferred partitions.",
+    ),
+    (
+        "leader.imbalance.per.broker.percentage",
+        ConfigType::Int,
+        "The share of its preferred partitions a broker may not lead before they are moved back.",
+    ),
+    (
         "min.insync.replicas",
         ConfigType::Int,
         "The in-sync replicas an acks=all write needs, for topics that do not set it.",

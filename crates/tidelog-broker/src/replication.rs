@@ -3,6 +3,7 @@
 //! high watermark; the in-sync replicas change through the controller (AlterPartition,
 //! KIP-497), which this module also answers on the quorum's leader.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -143,6 +144,75 @@ fn ask_isr_changes(broker: &Broker) {
             partition.replica().isr_refused();
         }
     }
+}
+
+/// While this node leads the quorum and `auto.leader.rebalance.enable`: every
+/// `leader.imbalance.check.interval.seconds`, moves leaderships back to their preferred
+/// replicas for the brokers that lead too few of theirs ([`imbalanced`]), as Kafka's
+/// controller does.
+pub async fn rebalance_leaders(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    if !broker.config.auto_leader_rebalance_enable {
+        return;
+    }
+    let every = Duration::from_secs(broker.config.leader_imbalance_check_interval_seconds.max(1) as u64);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        let worker = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if !worker.metadata.leads() {
+                return;
+            }
+            let percentage = worker.config.leader_imbalance_per_broker_percentage;
+            let due = imbalanced(&worker.metadata.image(), percentage);
+            if due.is_empty() {
+                return;
+            }
+            let check = |image: &MetadataImage, _: &[MetadataEvent], (topic_id, partition): (Uuid, i32)| {
+                let leader = image.preferred_leader(topic_id, partition)?;
+                Ok::<_, ErrorCode>(MetadataEvent::LeaderElected {
+                    topic_id,
+                    partition,
+                    leader,
+                })
+            };
+            match worker.metadata.commit_all(due, check) {
+                Ok(answers) => {
+                    let moved = answers.iter().filter(|a| a.is_ok()).count();
+                    info!(moved, "leaderships moved back to their preferred replicas");
+                }
+                Err(e) => warn!(error = %e, "cannot move leaderships back to their preferred replicas"),
+            }
+        })
+        .await;
+    }
+}
+
+/// The partitions whose preferred replica (the first) can take their leadership back, of
+/// the brokers that do not lead more than `percentage` % of the partitions they prefer.
+/// Sorted by topic id and partition.
+pub fn imbalanced(image: &MetadataImage, percentage: i64) -> Vec<(Uuid, i32)> {
+    // By preferred broker: its partitions, those it does not lead, those it can take back.
+    let mut preferred: BTreeMap<i32, (i64, i64, Vec<(Uuid, i32)>)> = BTreeMap::new();
+    for (topic_id, partition, p) in image.placed_partitions().filter(|(_, _, p)| p.replicas.len() > 1) {
+        let entry = preferred.entry(p.replicas[0]).or_default();
+        entry.0 += 1;
+        if p.leader != p.replicas[0] {
+            entry.1 += 1;
+        }
+        if image.preferred_leader(topic_id, partition).is_ok() {
+            entry.2.push((topic_id, partition));
+        }
+    }
+    let mut due: Vec<(Uuid, i32)> = preferred
+        .into_values()
+        .filter(|(total, not_led, _)| not_led * 100 > percentage * total)
+        .flat_map(|(_, _, movable)| movable)
+        .collect();
+    due.sort();
+    due
 }
 
 /// On the quorum's leader: applies a partition leader's AlterPartition, each partition

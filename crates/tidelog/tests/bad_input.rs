@@ -204,8 +204,7 @@ fn invalid_config_value_refuses_to_start_naming_the_property() {
     for (property, value) in [
         ("num.partitions", "0"),
         ("auto.create.topics.enable", "maybe"),
-        // Until replication exists a topic has one replica; 3 would fail every creation.
-        ("default.replication.factor", "3"),
+        ("default.replication.factor", "0"),
     ] {
         let setting = format!("{property}={value}");
         let (status, log) = common::serve_expecting_exit(&["--override", &setting]);

@@ -5,8 +5,10 @@
 //! once, in order, and the three replicas' segments hold the same batches, byte for byte.
 //! The cycles are `TIDELOG_REPLICATION_CYCLES` (3 by default; `tidelog bench` runs more).
 //! Also: Metadata lists the replicas and in-sync replicas, a follower is not read from,
-//! and an acks=all write to a partition with fewer in-sync replicas than its
-//! `min.insync.replicas` is refused with NOT_ENOUGH_REPLICAS.
+//! an acks=all write to a partition with fewer in-sync replicas than its
+//! `min.insync.replicas` is refused with NOT_ENOUGH_REPLICAS, and leaderships go back to
+//! their preferred replicas, by the controller itself (`auto.leader.rebalance.enable`) and
+//! by ElectLeaders.
 
 mod common;
 
@@ -22,8 +24,9 @@ use common::{wait_until, Broker, Rng};
 use rdkafka::admin::NewTopic;
 use rdkafka::admin::TopicReplication;
 use rdkafka::producer::Producer;
+use tidelog_protocol::messages::elect_leaders_request::{ElectLeadersRequest, TopicPartitions};
 use tidelog_protocol::messages::metadata_response::MetadataResponse;
-use tidelog_protocol::ErrorCode;
+use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 
 const TOPIC: &str = "replicated";
 const STRICT: &str = "all-three";
@@ -60,6 +63,39 @@ fn all_in_sync(nodes: &[Broker], topic: &str, partitions: i32) -> BTreeMap<i32, 
     })
 }
 
+/// Each partition's preferred replica (the first of its replicas) and leader.
+fn preferred_and_leader(node: &Broker, topic: &str) -> BTreeMap<i32, (i32, i32)> {
+    let metadata: MetadataResponse = RawClient::connect(node.addr()).metadata(Some(&[topic]), false);
+    metadata
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| (p.partition_index, (p.replica_nodes[0], p.leader_id)))
+        .collect()
+}
+
+/// An ElectLeaders of `election_type` for `partitions` of `topic` sent to `node`: each one's error.
+fn elect_leaders(node: &Broker, election_type: i8, topic: &str, partitions: &[i32]) -> Vec<ErrorCode> {
+    let request = ElectLeadersRequest {
+        election_type,
+        topic_partitions: Some(vec![TopicPartitions {
+            topic: topic.into(),
+            partitions: partitions.to_vec(),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    match RawClient::connect(node.addr()).request(2, RequestBody::ElectLeaders(request)) {
+        ResponseBody::ElectLeaders(r) => r
+            .replica_election_results
+            .iter()
+            .flat_map(|t| &t.partition_result)
+            .map(|p| ErrorCode(p.error_code))
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// The bytes of every segment of partition `partition` of `topic` on `node`, in order:
 /// its batches as written, whatever its segments' sizes.
 fn log_bytes(node: &Broker, topic: &str, partition: i32) -> Vec<u8> {
@@ -84,7 +120,8 @@ fn acknowledged_records_survive_kills_of_any_node_and_replicas_hold_the_same_byt
     let configs = tempfile::tempdir().unwrap();
     let ports = free_ports(3);
     let settings = "broker.session.timeout.ms=2000\nbroker.heartbeat.interval.ms=300\n\
-                    replica.lag.time.max.ms=3000\nreplica.fetch.wait.max.ms=200";
+                    replica.lag.time.max.ms=3000\nreplica.fetch.wait.max.ms=200\n\
+                    leader.imbalance.check.interval.seconds=1";
     let mut nodes = cluster::start(configs.path(), &ports, settings);
     let cycles: usize = std::env::var("TIDELOG_REPLICATION_CYCLES")
         .ok()
@@ -249,4 +286,85 @@ fn acknowledged_records_survive_kills_of_any_node_and_replicas_hold_the_same_byt
         "{cycles} cycles, {} records acknowledged of {sent}, leaders now {leaders:?}",
         acknowledged.len()
     );
+
+    // The controller moved every leadership back to its preferred replica by itself.
+    wait_until("every partition led by its preferred replica", || {
+        let placed = preferred_and_leader(&nodes[0], TOPIC);
+        placed
+            .values()
+            .all(|(preferred, leader)| preferred == leader)
+            .then_some(())
+    });
+}
+
+#[test]
+fn elect_leaders_moves_a_leadership_back_to_its_preferred_replica() {
+    let configs = tempfile::tempdir().unwrap();
+    let ports = free_ports(3);
+    let settings = "broker.session.timeout.ms=2000\nbroker.heartbeat.interval.ms=300\n\
+                    auto.leader.rebalance.enable=false";
+    let mut nodes = cluster::start(configs.path(), &ports, settings);
+    wait_until("three brokers registered and unfenced", || {
+        let metadata: MetadataResponse = RawClient::connect(nodes[0].addr()).metadata(None, false);
+        (metadata.brokers.len() == 3).then_some(())
+    });
+    nodes[0]
+        .admin()
+        .create_ok(&[NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3))]);
+    all_in_sync(&nodes, TOPIC, PARTITIONS);
+    let placed = preferred_and_leader(&nodes[0], TOPIC);
+    assert!(
+        placed.values().all(|(preferred, leader)| preferred == leader),
+        "{placed:?}"
+    );
+
+    // Partition 0's leader goes away and comes back: another replica leads it meanwhile,
+    // and goes on leading it.
+    let (preferred, _) = placed[&0];
+    let at = preferred as usize - 1;
+    nodes[at].kill9();
+    let survivor = &nodes[(at + 1) % 3];
+    wait_until("partition 0 led by another replica", || {
+        let (_, leader) = preferred_and_leader(survivor, TOPIC)[&0];
+        (leader > 0 && leader != preferred).then_some(())
+    });
+    nodes[at].restart();
+    all_in_sync(&nodes, TOPIC, PARTITIONS);
+    assert_ne!(
+        preferred_and_leader(&nodes[0], TOPIC)[&0].1,
+        preferred,
+        "no rebalance by itself"
+    );
+
+    // The controller (Metadata names it) elects the preferred replica; the others need none.
+    let metadata: MetadataResponse = RawClient::connect(nodes[0].addr()).metadata(None, false);
+    let controller = &nodes[metadata.controller_id as usize - 1];
+    let others: Vec<i32> = (1..PARTITIONS).collect();
+    assert_eq!(elect_leaders(controller, 0, TOPIC, &[0]), [ErrorCode::NONE]);
+    assert_eq!(
+        elect_leaders(controller, 0, TOPIC, &others),
+        vec![ErrorCode::ELECTION_NOT_NEEDED; others.len()]
+    );
+    assert_eq!(
+        elect_leaders(controller, 0, TOPIC, &[PARTITIONS]),
+        [ErrorCode::UNKNOWN_TOPIC_OR_PARTITION]
+    );
+    assert_eq!(
+        elect_leaders(controller, 1, TOPIC, &[0]),
+        [ErrorCode::ELECTION_NOT_NEEDED],
+        "unclean, led"
+    );
+    wait_until("partition 0 led by its preferred replica again", || {
+        let placed = preferred_and_leader(&nodes[0], TOPIC);
+        (placed[&0].1 == preferred).then_some(())
+    });
+    // Writes go on there, acks=all (once it has applied the change, as a client retries).
+    wait_until("an acks=all write taken by the preferred replica", || {
+        let written = nodes[at].raw().produce(TOPIC, 0, -1, raw::batch(1, &[(b"k", b"v")]));
+        match ErrorCode(written.error_code) {
+            ErrorCode::NONE => Some(()),
+            ErrorCode::NOT_LEADER_OR_FOLLOWER => None,
+            other => panic!("{other:?}: {written:?}"),
+        }
+    });
 }

@@ -1,6 +1,8 @@
-//! ElectLeaders (v0-2), as `kafka-leader-election` sends it: on one node every partition's
-//! only replica already leads it, so each partition asked for needs no election
-//! (ELECTION_NOT_NEEDED), and an unknown one is UNKNOWN_TOPIC_OR_PARTITION.
+//! ElectLeaders (v0-2), as `kafka-leader-election` sends it: a preferred election moves a
+//! partition's leadership to its first replica if that one is in sync and unfenced
+//! (PREFERRED_LEADER_NOT_AVAILABLE otherwise, ELECTION_NOT_NEEDED if it leads already; a
+//! partition of one replica never needs one); an unknown partition is
+//! UNKNOWN_TOPIC_OR_PARTITION. A null list elects every partition that needs it.
 
 use std::ops::RangeInclusive;
 use tidelog_protocol::messages::elect_leaders_request::ElectLeadersRequest;
@@ -11,6 +13,7 @@ use tidelog_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
 use crate::handlers::{Reply, RequestContext};
+use crate::metadata::{MetadataEvent, MetadataImage};
 
 /// The versions served, as ApiVersions advertises them: 0 to 2.
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
@@ -51,54 +54,105 @@ fn refused(request: ElectLeadersRequest) -> ElectLeadersResponse {
 }
 
 fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersResponse {
-    let image = broker.metadata.image();
-    // Asked for every partition (a null list), Kafka lists each topic with no result for
-    // the partitions that needed no election: all of them here.
-    let Some(asked) = request.topic_partitions else {
-        let replica_election_results = image
-            .topics()
-            .map(|topic| ReplicaElectionResult {
-                topic: topic.name.clone(),
-                ..Default::default()
-            })
-            .collect();
-        return ElectLeadersResponse {
-            replica_election_results,
+    // Every partition asked for, by name; a null list asks for those that need one.
+    let asked: Vec<(String, i32)> = match request.topic_partitions {
+        Some(topics) => topics
+            .into_iter()
+            .flat_map(|t| t.partitions.into_iter().map(move |p| (t.topic.clone(), p)))
+            .collect(),
+        None => {
+            let image = broker.metadata.image();
+            let all = image.topics().flat_map(|t| (0..t.partitions).map(move |p| (t, p)));
+            all.filter(|(t, p)| image.preferred_leader(t.id, *p).is_ok())
+                .map(|(t, p)| (t.name.clone(), p))
+                .collect()
+        }
+    };
+    let outcomes: Vec<Result<(), ErrorCode>> = match request.election_type {
+        PREFERRED => elect_preferred(broker, &asked),
+        _ => unclean(broker, &asked),
+    };
+    let mut replica_election_results: Vec<ReplicaElectionResult> = Vec::new();
+    for ((topic, partition_id), outcome) in asked.into_iter().zip(outcomes) {
+        let (code, message) = match outcome {
+            Ok(()) => (ErrorCode::NONE, None),
+            Err(code) => (code, Some(message(code).to_string())),
+        };
+        let result = PartitionResult {
+            partition_id,
+            error_code: code.0,
+            error_message: message,
             ..Default::default()
         };
-    };
-    let replica_election_results = asked
-        .into_iter()
-        .map(|topic| {
-            let count = image.topic(&topic.topic).map_or(0, |t| t.partitions);
-            let partition_result = topic
-                .partitions
-                .into_iter()
-                .map(|partition_id| {
-                    let (code, message) = match (0..count).contains(&partition_id) {
-                        true => (
-                            ErrorCode::ELECTION_NOT_NEEDED,
-                            "Leader election not needed for topic partition.",
-                        ),
-                        false => (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "The partition does not exist."),
-                    };
-                    PartitionResult {
-                        partition_id,
-                        error_code: code.0,
-                        error_message: Some(message.to_string()),
-                        ..Default::default()
-                    }
-                })
-                .collect();
-            ReplicaElectionResult {
-                topic: topic.topic,
-                partition_result,
+        match replica_election_results.last_mut().filter(|r| r.topic == topic) {
+            Some(last) => last.partition_result.push(result),
+            None => replica_election_results.push(ReplicaElectionResult {
+                topic,
+                partition_result: vec![result],
                 ..Default::default()
-            }
-        })
-        .collect();
+            }),
+        }
+    }
     ElectLeadersResponse {
         replica_election_results,
         ..Default::default()
+    }
+}
+
+/// ElectLeaders' election type for the preferred replica.
+const PREFERRED: i8 = 0;
+
+/// Moves each partition's leadership to its preferred replica where it can, through the
+/// metadata quorum (NOT_CONTROLLER on a node that does not lead it).
+fn elect_preferred(broker: &Broker, asked: &[(String, i32)]) -> Vec<Result<(), ErrorCode>> {
+    let check = |image: &MetadataImage, _: &[MetadataEvent], (topic, partition): (String, i32)| {
+        let known = image.topic(&topic).filter(|t| (0..t.partitions).contains(&partition));
+        let id = known.ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?.id;
+        let leader = image.preferred_leader(id, partition)?;
+        Ok(MetadataEvent::LeaderElected {
+            topic_id: id,
+            partition,
+            leader,
+        })
+    };
+    if broker.metadata.is_cluster() && !broker.metadata.leads() {
+        return vec![Err(ErrorCode::NOT_CONTROLLER); asked.len()];
+    }
+    match broker.metadata.commit_all(asked.to_vec(), check) {
+        Ok(answers) => answers.into_iter().map(|a| a.map(|_| ())).collect(),
+        Err(_) => vec![Err(ErrorCode::NOT_CONTROLLER); asked.len()],
+    }
+}
+
+/// An unclean election (a replica out of sync made leader, losing what it lacks) is not
+/// built: a partition with a leader needs none, one without gets
+/// ELIGIBLE_LEADERS_NOT_AVAILABLE.
+fn unclean(broker: &Broker, asked: &[(String, i32)]) -> Vec<Result<(), ErrorCode>> {
+    let image = broker.metadata.image();
+    asked
+        .iter()
+        .map(|(topic, partition)| {
+            let id = image
+                .topic(topic)
+                .filter(|t| (0..t.partitions).contains(partition))
+                .map(|t| t.id);
+            let id = id.ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
+            match image.partition(id, *partition).is_none_or(|p| p.leader >= 0) {
+                true => Err(ErrorCode::ELECTION_NOT_NEEDED),
+                false => Err(ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE),
+            }
+        })
+        .collect()
+}
+
+/// Kafka's messages for the errors of an election.
+fn message(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::ELECTION_NOT_NEEDED => "Leader election not needed for topic partition.",
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => "The partition does not exist.",
+        ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE => "The preferred leader was not available.",
+        ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE => "Eligible topic partition leaders are not available.",
+        ErrorCode::NOT_CONTROLLER => "This is not the correct controller for this cluster.",
+        _ => "The election failed.",
     }
 }

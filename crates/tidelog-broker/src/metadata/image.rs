@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use tidelog_protocol::Uuid;
+use tidelog_protocol::{ErrorCode, Uuid};
 
 use crate::authorizer::{AclBinding, Acls};
 use crate::client_quotas::{ClientQuotaConfigs, QuotaEntity};
@@ -92,6 +92,14 @@ pub enum MetadataEvent {
         topic_id: Uuid,
         partition: i32,
         isr: Vec<i32>,
+    },
+    /// A partition's leadership moved to `leader` (its preferred replica: ElectLeaders, or
+    /// the controller's rebalance), in a new leader epoch.
+    #[serde(skip)]
+    LeaderElected {
+        topic_id: Uuid,
+        partition: i32,
+        leader: i32,
     },
 }
 
@@ -231,9 +239,19 @@ impl MetadataImage {
                 partition,
                 isr,
             } => {
-                let placed = self.partitions.get_mut(topic_id);
-                if let Some(p) = placed.and_then(|ps| ps.get_mut(usize::try_from(*partition).ok()?)) {
+                if let Some(p) = self.partition_mut(*topic_id, *partition) {
                     p.isr.clone_from(isr);
+                    p.partition_epoch += 1;
+                }
+            }
+            MetadataEvent::LeaderElected {
+                topic_id,
+                partition,
+                leader,
+            } => {
+                if let Some(p) = self.partition_mut(*topic_id, *partition) {
+                    p.leader = *leader;
+                    p.leader_epoch += 1;
                     p.partition_epoch += 1;
                 }
             }
@@ -249,6 +267,35 @@ impl MetadataImage {
     /// metadata log placed it (see the `partitions` field).
     pub fn partition(&self, topic_id: Uuid, partition: i32) -> Option<&PartitionMeta> {
         self.partitions.get(&topic_id)?.get(usize::try_from(partition).ok()?)
+    }
+
+    fn partition_mut(&mut self, topic_id: Uuid, partition: i32) -> Option<&mut PartitionMeta> {
+        self.partitions
+            .get_mut(&topic_id)?
+            .get_mut(usize::try_from(partition).ok()?)
+    }
+
+    /// Whether broker `id` is registered and unfenced.
+    pub fn is_unfenced(&self, id: i32) -> bool {
+        self.brokers.get(&id).is_some_and(|b| !b.fenced)
+    }
+
+    /// Kafka's preferred leader election of a replicated partition: its first replica, if
+    /// it does not lead already (ELECTION_NOT_NEEDED) and is in sync and unfenced
+    /// (PREFERRED_LEADER_NOT_AVAILABLE otherwise).
+    /// A partition the image does not place (an image of events alone) is this node's only.
+    pub fn preferred_leader(&self, topic_id: Uuid, partition: i32) -> Result<i32, ErrorCode> {
+        let p = self
+            .partition(topic_id, partition)
+            .ok_or(ErrorCode::ELECTION_NOT_NEEDED)?;
+        let preferred = p.replicas[0];
+        if p.leader == preferred {
+            return Err(ErrorCode::ELECTION_NOT_NEEDED);
+        }
+        match p.isr.contains(&preferred) && self.is_unfenced(preferred) {
+            true => Ok(preferred),
+            false => Err(ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE),
+        }
     }
 
     /// What `node_id` is to a partition: `None` if it holds no replica of it. (An image of

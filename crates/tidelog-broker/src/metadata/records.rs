@@ -233,6 +233,11 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: &Plac
             partition,
             isr,
         } => records.push(partition_change(*topic_id, *partition, Some(isr.clone()), None)),
+        MetadataEvent::LeaderElected {
+            topic_id,
+            partition,
+            leader,
+        } => records.push(partition_change(*topic_id, *partition, None, Some(*leader))),
         MetadataEvent::BrokerFenced { id, epoch, fenced } => {
             // As Kafka 4 writes a fencing change (not the old FenceBrokerRecord).
             records.push(versioned(
