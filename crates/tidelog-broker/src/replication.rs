@@ -194,8 +194,9 @@ pub async fn rebalance_leaders(broker: Arc<Broker>, mut stop: watch::Receiver<bo
 /// the brokers that do not lead more than `percentage` % of the partitions they prefer.
 /// Sorted by topic id and partition.
 pub fn imbalanced(image: &MetadataImage, percentage: i64) -> Vec<(Uuid, i32)> {
-    // By preferred broker: its partitions, those it does not lead, those it can take back.
-    let mut preferred: BTreeMap<i32, (i64, i64, Vec<(Uuid, i32)>)> = BTreeMap::new();
+    /// A preferred broker's partitions, those it does not lead, those it can take back.
+    type Preferred = (i64, i64, Vec<(Uuid, i32)>);
+    let mut preferred: BTreeMap<i32, Preferred> = BTreeMap::new();
     for (topic_id, partition, p) in image.placed_partitions().filter(|(_, _, p)| p.replicas.len() > 1) {
         let entry = preferred.entry(p.replicas[0]).or_default();
         entry.0 += 1;
