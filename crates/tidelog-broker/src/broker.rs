@@ -283,6 +283,9 @@ pub struct Broker {
     pub rejections: crate::rejections::Rejections,
     /// The brokers' sessions, which this node keeps while it leads the metadata quorum.
     pub sessions: BrokerSessions,
+    /// This node is shutting down: its heartbeats ask the controller to fence it, so that
+    /// its leaderships move first ([`crate::cluster::controlled_shutdown`]).
+    pub shutting_down: std::sync::atomic::AtomicBool,
     /// Each log dir's directory id, in `log.dirs` order.
     pub log_dir_ids: Vec<tidelog_protocol::Uuid>,
     /// Held by a topic config change from its metadata write to its logs, so that the logs
@@ -346,6 +349,7 @@ impl Broker {
             metrics: Metrics::default(),
             rejections: Default::default(),
             sessions,
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
             log_dir_ids,
             topic_config_changes: std::sync::Mutex::new(()),
             _dir_locks: dir_locks,

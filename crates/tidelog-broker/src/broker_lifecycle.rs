@@ -38,7 +38,8 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
                     );
                     fenced = Some(now_fenced);
                 }
-                if now_fenced {
+                let shutting_down = broker.shutting_down.load(std::sync::atomic::Ordering::Acquire);
+                if now_fenced || shutting_down {
                     FENCED_RETRY
                 } else {
                     interval
@@ -67,6 +68,7 @@ fn heartbeat(broker: &Broker, incarnation_id: Uuid, ttl: Duration) -> Result<boo
         rack: None,
         log_dirs: broker.log_dir_ids.clone(),
         metadata_offset: broker.metadata.image_offset(),
+        want_shut_down: broker.shutting_down.load(std::sync::atomic::Ordering::Acquire),
         ..Default::default()
     };
     let answer = broker

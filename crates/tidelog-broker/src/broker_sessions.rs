@@ -73,6 +73,7 @@ impl BrokerSessions {
             ));
         }
         let offset = request.metadata_offset;
+        let shutting_down = request.want_shut_down;
         let wanted = registration_of(request);
         let id = wanted.id;
         self.sessions().insert(id, Instant::now());
@@ -95,6 +96,15 @@ impl BrokerSessions {
                 broker
             }
         };
+        if shutting_down {
+            // Kafka's controlled shutdown: fenced now, so its leaderships move before it
+            // stops, and never unfenced again by this incarnation.
+            if !broker.fenced {
+                self.fence(metadata, &broker, true)?;
+                info!(broker = id, "broker fenced: it is shutting down");
+            }
+            return Ok(BrokerMeta { fenced: true, ..broker });
+        }
         if broker.fenced && offset >= broker.epoch {
             self.fence(metadata, &broker, false)?;
             info!(

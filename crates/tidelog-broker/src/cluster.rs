@@ -196,6 +196,40 @@ fn wait_for_topic(broker: &Broker, name: &str, id: tidelog_protocol::Uuid) -> Re
     }
 }
 
+/// How long a node shutting down waits for its leaderships to move.
+const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Kafka's controlled shutdown, before a node of a cluster stops: if it leads replicated
+/// partitions, its heartbeats ask the controller to fence it, which gives them new
+/// leaders (their clients move at once instead of after its session runs out), and it
+/// waits until its metadata shows it leads none (at most [`CONTROLLED_SHUTDOWN_TIMEOUT`]:
+/// without a quorum, nothing moves).
+pub async fn controlled_shutdown(broker: Arc<Broker>) {
+    if !broker.metadata.is_cluster() {
+        return;
+    }
+    let node_id = broker.config.node_id;
+    let leads_replicated = |broker: &Broker| {
+        let image = broker.metadata.image();
+        let mut placed = image.placed_partitions();
+        placed.any(|(_, _, p)| p.replicas.len() > 1 && p.leader == node_id)
+    };
+    if !leads_replicated(&broker) {
+        return;
+    }
+    broker.shutting_down.store(true, std::sync::atomic::Ordering::Release);
+    info!("controlled shutdown: moving this node's leaderships");
+    let deadline = tokio::time::Instant::now() + CONTROLLED_SHUTDOWN_TIMEOUT;
+    while leads_replicated(&broker) {
+        if tokio::time::Instant::now() > deadline {
+            warn!("controlled shutdown: leaderships still here after {CONTROLLED_SHUTDOWN_TIMEOUT:?}; stopping anyway");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    info!("controlled shutdown: this node leads no replicated partition");
+}
+
 /// How long a node waits for the quorum's leader to create topics it forwarded.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 

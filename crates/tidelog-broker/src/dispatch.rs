@@ -101,6 +101,7 @@ pub async fn dispatch(
         Produce => produce,
         Fetch => fetch,
         ListOffsets => list_offsets,
+        OffsetForLeaderEpoch => offset_for_leader_epoch,
         ApiVersions => api_versions,
         Metadata => metadata,
         CreateTopics => create_topics,

@@ -661,12 +661,18 @@ fn encode_quorum(e: &mut DescriptorEncoder, status: &QuorumStatus) -> Result<(),
 fn encode_cluster(e: &mut DescriptorEncoder, broker: &Broker) -> Result<(), std::fmt::Error> {
     let image = broker.metadata.image();
     let fenced = image.brokers().values().filter(|b| b.fenced).count() as i64;
-    let (mut partitions, mut offline) = (0, 0);
+    let node_id = broker.config.node_id;
+    let (mut partitions, mut offline, mut under_replicated, mut under_min_isr) = (0, 0, 0, 0);
     for topic in image.topics() {
+        let min_insync = crate::topic_config::effective_i64(&broker.config, &topic.configs, "min.insync.replicas");
         for partition in 0..topic.partitions {
             partitions += 1;
             let view = crate::cluster::partition_view(broker, &image, topic, partition);
             offline += i64::from(view.error == tidelog_protocol::ErrorCode::LEADER_NOT_AVAILABLE);
+            if view.leader == node_id {
+                under_replicated += i64::from(view.isr.len() < view.replicas.len());
+                under_min_isr += i64::from((view.isr.len() as i64) < min_insync);
+            }
         }
     }
     let gauges = [
@@ -688,8 +694,18 @@ fn encode_cluster(e: &mut DescriptorEncoder, broker: &Broker) -> Result<(), std:
         ("cluster_partitions", "Partitions in the metadata.", partitions),
         (
             "cluster_offline_partitions",
-            "Partitions without a leader: their only replica's broker is fenced.",
+            "Partitions without a leader: no in-sync replica's broker is unfenced.",
             offline,
+        ),
+        (
+            "under_replicated_partitions",
+            "Partitions this broker leads with fewer in-sync replicas than replicas.",
+            under_replicated,
+        ),
+        (
+            "under_min_isr_partitions",
+            "Partitions this broker leads with fewer in-sync replicas than min.insync.replicas.",
+            under_min_isr,
         ),
     ];
     encode_gauges(e, &gauges)

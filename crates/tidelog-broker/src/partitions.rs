@@ -269,15 +269,6 @@ impl Partition {
         Ok((log.log_start_offset(), log.log_end_offset(), epoch))
     }
 
-    /// As a follower whose log is wholly below the leader's log start: empties the log and
-    /// restarts it there.
-    pub fn restart_at(&self, offset: i64) -> Result<(), LogError> {
-        self.lock_log()?.truncate_fully_and_start_at(offset)?;
-        self.flushed.send_modify(|flushed| *flushed = offset);
-        self.high_watermark.send_modify(|hw| *hw = (*hw).min(offset));
-        Ok(())
-    }
-
     /// Whether this node leads the partition.
     pub fn is_leader(&self) -> bool {
         self.leads.load(Ordering::Acquire)
@@ -322,31 +313,78 @@ impl Partition {
         recorded.then(|| self.update_high_watermark())
     }
 
-    /// As a follower: appends what the leader sent (as it is), and notes the leader's high
-    /// watermark; the caller has the flusher make it durable.
+    /// As a follower in `role` (the one a fetch was sent in): appends what the leader sent
+    /// (as it is), and notes the leader's high watermark; the caller has the flusher make
+    /// it durable. `None` if the role changed meanwhile: the answer is stale, nothing is done.
     pub fn append_as_follower(
         &self,
+        role: ReplicaRole,
         batches: Option<Bytes>,
         leader_high_watermark: i64,
-    ) -> Result<Option<AppendInfo>, LogError> {
-        let appended = match batches {
-            Some(batches) => Some(self.lock_log()?.append_as_follower(batches)?),
-            None => None,
-        };
-        self.replica().set_leader_high_watermark(leader_high_watermark);
-        self.update_high_watermark();
+    ) -> Result<Option<Option<AppendInfo>>, LogError> {
+        let appended = self.as_follower(role, |log| match batches {
+            Some(batches) => log.append_as_follower(batches).map(Some),
+            None => Ok(None),
+        })?;
+        if appended.is_some() {
+            self.replica().set_leader_high_watermark(leader_high_watermark);
+            self.update_high_watermark();
+        }
         Ok(appended)
     }
 
-    /// As a follower: cuts the log from `offset` on (where it diverges from the leader's).
-    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+    /// As a follower in `role`: cuts the log from `offset` on (where it diverges from the
+    /// leader's). `None` if the role changed meanwhile.
+    pub fn truncate_to(&self, role: ReplicaRole, offset: i64) -> Result<Option<()>, LogError> {
+        let end = self.as_follower(role, |log| {
+            log.truncate_to(offset)?;
+            Ok(log.log_end_offset())
+        })?;
+        if let Some(end) = end {
+            self.flushed.send_modify(|flushed| *flushed = (*flushed).min(end));
+            self.high_watermark.send_modify(|hw| *hw = (*hw).min(end));
+        }
+        Ok(end.map(|_| ()))
+    }
+
+    /// As a follower in `role` whose log is wholly below the leader's log start: empties
+    /// the log and restarts it there. `None` if the role changed meanwhile.
+    pub fn restart_at(&self, role: ReplicaRole, offset: i64) -> Result<Option<()>, LogError> {
+        let done = self.as_follower(role, |log| log.truncate_fully_and_start_at(offset))?;
+        if done.is_some() {
+            self.flushed.send_modify(|flushed| *flushed = offset);
+            self.high_watermark.send_modify(|hw| *hw = (*hw).min(offset));
+        }
+        Ok(done)
+    }
+
+    /// As a follower in `role`: moves the log start up to the leader's (`offset`, at most
+    /// the log end). `None` if the role changed meanwhile.
+    pub fn follow_log_start(&self, role: ReplicaRole, offset: i64) -> Result<Option<i64>, LogError> {
+        self.as_follower(role, |log| {
+            let to = offset.min(log.log_end_offset());
+            match to > log.log_start_offset() {
+                true => log.delete_records_before(to),
+                false => Ok(log.log_start_offset()),
+            }
+        })
+    }
+
+    /// Runs `change` on the log, under its lock, if this node is still `role` to the
+    /// partition (a follower's, as when its fetch was sent): an answer that comes after the
+    /// partition changed hands must not touch a leader's log, nor one following another
+    /// leader or epoch. A role change updates the role before it takes the log's lock, so
+    /// it is seen here.
+    fn as_follower<T>(
+        &self,
+        role: ReplicaRole,
+        change: impl FnOnce(&mut tidelog_log::PartitionLog) -> Result<T, LogError>,
+    ) -> Result<Option<T>, LogError> {
         let mut log = self.lock_log()?;
-        log.truncate_to(offset)?;
-        let end = log.log_end_offset();
-        drop(log);
-        self.flushed.send_modify(|flushed| *flushed = (*flushed).min(end));
-        self.high_watermark.send_modify(|hw| *hw = (*hw).min(end));
-        Ok(())
+        if self.replica().role() != role {
+            return Ok(None);
+        }
+        change(&mut log).map(Some)
     }
 
     /// Recomputes the high watermark from the replica state and the flushed offset: it
@@ -878,6 +916,7 @@ impl Partitions {
                 Ok((target, info.last_offset + 1))
             }
             Err(LogError::Producer(e)) => Err(producer_error_code(&e)),
+            Err(LogError::NotLeader) => Err(ErrorCode::NOT_LEADER_OR_FOLLOWER),
             Err(e) => {
                 error!(topic, partition, error = %e, "cannot write a transaction marker");
                 Err(ErrorCode::KAFKA_STORAGE_ERROR)

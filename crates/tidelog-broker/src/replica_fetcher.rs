@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::broker::Broker;
+use crate::metadata::ReplicaRole;
 use crate::partitions::Partition;
 use crate::quorum::transport::ControllerClient;
 
@@ -101,7 +102,7 @@ async fn fetch_once(
     let address = leader_address(broker, leader).ok_or("the leader has no endpoint known")?;
     let worker = broker.clone();
     let to_fetch = partitions.to_vec();
-    let request = tokio::task::spawn_blocking(move || request_of(&worker, &to_fetch))
+    let (request, roles) = tokio::task::spawn_blocking(move || request_of(&worker, &to_fetch))
         .await
         .map_err(|e| e.to_string())?;
     let wait = Duration::from_millis(broker.config.replica_fetch_wait_max_ms.max(0) as u64);
@@ -118,7 +119,7 @@ async fn fetch_once(
     };
     let worker = broker.clone();
     let fetched = partitions.to_vec();
-    let waits = tokio::task::spawn_blocking(move || apply(&worker, &fetched, response))
+    let waits = tokio::task::spawn_blocking(move || apply(&worker, &fetched, &roles, response))
         .await
         .map_err(|e| e.to_string())?;
     let clean = waits.iter().all(|w| w.is_some());
@@ -152,10 +153,12 @@ fn leader_address(broker: &Broker, leader: i32) -> Option<String> {
     Some(format!("{}:{}", endpoint.host, endpoint.port))
 }
 
-/// The Fetch of `partitions`, each from its log end (topics by id).
-fn request_of(broker: &Broker, partitions: &[Arc<Partition>]) -> FetchRequest {
+/// The Fetch of `partitions`, each from its log end (topics by id), and each one's role
+/// as it is sent: its answer applies only while the role stays the same.
+fn request_of(broker: &Broker, partitions: &[Arc<Partition>]) -> (FetchRequest, Vec<ReplicaRole>) {
     let node_id = broker.config.node_id;
     let mut topics: Vec<FetchTopic> = Vec::new();
+    let roles = partitions.iter().map(|p| p.replica().role()).collect();
     for partition in partitions {
         let (log_start, log_end, last_epoch) = match partition.fetch_position() {
             Ok(position) => position,
@@ -182,7 +185,7 @@ fn request_of(broker: &Broker, partitions: &[Arc<Partition>]) -> FetchRequest {
             }),
         }
     }
-    FetchRequest {
+    let request = FetchRequest {
         replica_id: node_id,
         replica_state: ReplicaState {
             replica_id: node_id,
@@ -196,20 +199,27 @@ fn request_of(broker: &Broker, partitions: &[Arc<Partition>]) -> FetchRequest {
         session_epoch: -1,
         topics,
         ..Default::default()
-    }
+    };
+    (request, roles)
 }
 
 /// Applies the leader's answer to each of `partitions`: `Some(end)` where records were
 /// appended (the log end to flush to), `Some(None)` where nothing was to do, `None` where
 /// the partition had an error.
-fn apply(broker: &Broker, partitions: &[Arc<Partition>], response: FetchResponse) -> Vec<Option<Option<i64>>> {
+fn apply(
+    broker: &Broker,
+    partitions: &[Arc<Partition>],
+    roles: &[ReplicaRole],
+    response: FetchResponse,
+) -> Vec<Option<Option<i64>>> {
     if response.error_code != 0 {
         warn!(code = ?ErrorCode(response.error_code), "a leader refused a replica fetch");
         return vec![None; partitions.len()];
     }
     partitions
         .iter()
-        .map(|partition| {
+        .zip(roles)
+        .map(|(partition, &role)| {
             let answer = response
                 .responses
                 .iter()
@@ -217,7 +227,7 @@ fn apply(broker: &Broker, partitions: &[Arc<Partition>], response: FetchResponse
                 .flat_map(|t| &t.partitions)
                 .find(|p| p.partition_index == partition.tp.partition());
             let answer = answer?;
-            match apply_partition(broker, partition, answer) {
+            match apply_partition(broker, partition, role, answer) {
                 Ok(end) => Some(end),
                 Err(reason) => {
                     debug!(partition = %partition.tp, %reason, "replica fetch of a partition failed");
@@ -229,16 +239,21 @@ fn apply(broker: &Broker, partitions: &[Arc<Partition>], response: FetchResponse
 }
 
 /// One partition's answer: appended (the log end to flush to), truncated, or its error.
-fn apply_partition(broker: &Broker, partition: &Arc<Partition>, answer: &PartitionData) -> Result<Option<i64>, String> {
+/// Nothing is done if the partition's role is no longer `role` (a stale answer).
+fn apply_partition(
+    broker: &Broker,
+    partition: &Arc<Partition>,
+    role: ReplicaRole,
+    answer: &PartitionData,
+) -> Result<Option<i64>, String> {
+    let failed = |e: tidelog_log::LogError| e.to_string();
     match ErrorCode(answer.error_code) {
         ErrorCode::NONE => {}
         ErrorCode::OFFSET_OUT_OF_RANGE if answer.log_start_offset >= 0 => {
-            let (_, log_end, _) = partition.fetch_position().map_err(|e| e.to_string())?;
+            let (_, log_end, _) = partition.fetch_position().map_err(failed)?;
             if log_end < answer.log_start_offset {
                 info!(partition = %partition.tp, at = answer.log_start_offset, "restarting a follower's log at its leader's log start");
-                partition
-                    .restart_at(answer.log_start_offset)
-                    .map_err(|e| e.to_string())?;
+                partition.restart_at(role, answer.log_start_offset).map_err(failed)?;
                 return Ok(None);
             }
             return Err("offset out of range".into());
@@ -247,9 +262,7 @@ fn apply_partition(broker: &Broker, partition: &Arc<Partition>, answer: &Partiti
     }
     if answer.diverging_epoch.epoch >= 0 || answer.diverging_epoch.end_offset >= 0 {
         let diverging = &answer.diverging_epoch;
-        let (_, own_end) = partition
-            .end_offset_for_epoch(diverging.epoch)
-            .map_err(|e| e.to_string())?;
+        let (_, own_end) = partition.end_offset_for_epoch(diverging.epoch).map_err(failed)?;
         // Without an epoch as old as the leader's, nothing here is known to be the
         // leader's: all of it goes (the next fetch restarts at the leader's log start).
         let to = match own_end < 0 {
@@ -257,20 +270,20 @@ fn apply_partition(broker: &Broker, partition: &Arc<Partition>, answer: &Partiti
             false => own_end.min(diverging.end_offset),
         };
         info!(partition = %partition.tp, epoch = diverging.epoch, to, "truncating a follower where it diverges from its leader");
-        partition.truncate_to(to.max(0)).map_err(|e| e.to_string())?;
+        partition.truncate_to(role, to.max(0)).map_err(failed)?;
         return Ok(None);
     }
     // The leader's log start moved (retention, DeleteRecords): so does this replica's.
-    let (log_start, log_end, _) = partition.fetch_position().map_err(|e| e.to_string())?;
-    if answer.log_start_offset > log_start {
-        let to = answer.log_start_offset.min(log_end);
-        partition.delete_records_before(to).map_err(|e| e.to_string())?;
+    if answer.log_start_offset > 0 {
+        partition
+            .follow_log_start(role, answer.log_start_offset)
+            .map_err(failed)?;
     }
     let records = payload_bytes(answer.records.as_ref()).map_err(|e| e.to_string())?;
     let appended = partition
-        .append_as_follower(records, answer.high_watermark)
-        .map_err(|e| e.to_string())?;
-    Ok(appended.map(|info| {
+        .append_as_follower(role, records, answer.high_watermark)
+        .map_err(failed)?;
+    Ok(appended.flatten().map(|info| {
         broker.partitions.flusher.mark_dirty(partition);
         info.last_offset + 1
     }))

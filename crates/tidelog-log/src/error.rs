@@ -44,6 +44,10 @@ pub enum LogError {
     Producer(#[from] crate::producer_state::ProducerError),
     #[error("empty append")]
     EmptyAppend,
+    /// An append of its own to a follower's log (its leadership ended meanwhile): Kafka's
+    /// NOT_LEADER_OR_FOLLOWER.
+    #[error("this replica does not lead the partition")]
+    NotLeader,
     /// A follower was handed batches that do not continue its log (Kafka's
     /// OffsetsOutOfOrderException): its leader's answer is not for its log end.
     #[error("a replicated batch at offset {offset} does not continue the log at {log_end_offset}")]

@@ -79,6 +79,10 @@ pub struct PartitionLog {
     /// The leader epoch this log appends in, stamped on every batch it appends; `None`
     /// keeps each batch's own (a log whose writer stamps them, as the metadata log's).
     leader_epoch: Option<i32>,
+    /// A follower's log: it takes its leader's batches ([`PartitionLog::append_as_follower`])
+    /// and refuses appends of its own (NotLeader), even one checked against a leadership
+    /// that ended just before.
+    follower: bool,
     /// The directory was deleted: a cleaning that ran meanwhile must not install into a new
     /// partition of the same name made in its place.
     deleted: bool,
@@ -175,6 +179,7 @@ impl PartitionLog {
             flushed_offset: Arc::new(AtomicI64::new(flushed)),
             producers: ProducerStateManager::default(),
             leader_epoch: None,
+            follower: false,
             unassigned_epoch: None,
             epochs: None,
             deleted: false,
@@ -321,6 +326,7 @@ impl PartitionLog {
     /// before the records: not the append, which would wait for its fsync on the request
     /// path, once for each new partition.
     pub fn become_leader(&mut self, epoch: i32) {
+        self.follower = false;
         self.leader_epoch = Some(epoch);
         self.unassigned_epoch = Some(epoch);
     }
@@ -328,6 +334,7 @@ impl PartitionLog {
     /// Makes this log a follower's: it appends batches as the leader wrote them, each
     /// keeping its offsets and leader epoch ([`PartitionLog::append_as_follower`]).
     pub fn become_follower(&mut self) {
+        self.follower = true;
         self.leader_epoch = None;
         self.unassigned_epoch = None;
     }
@@ -500,8 +507,11 @@ impl PartitionLog {
     /// batches are decoded, since a transaction marker ends its producer's transaction; an
     /// ABORT marker adds the transaction to the active segment's `.txnindex`.
     pub fn append(&mut self, batches: Bytes) -> Result<AppendInfo> {
+        if self.follower {
+            return Err(LogError::NotLeader);
+        }
         let headers = assign_offsets(&batches, self.log_end_offset, self.leader_epoch)?;
-        self.append_headed(batches, headers, true)
+        self.append_headed(batches, headers, Origin::Leader)
     }
 
     /// A follower's append of what it fetched from its leader: the batches as the leader
@@ -519,12 +529,14 @@ impl PartitionLog {
                 newest = Some(epoch);
             }
         }
-        self.append_headed(batches, headers, false)
+        self.append_headed(batches, headers, Origin::Replica)
     }
 
-    /// Writes `batches`, whose headers are `headers` (with their offsets), at the log end;
-    /// `validate`: check them against the producer state first (a leader's append).
-    fn append_headed(&mut self, batches: Bytes, headers: Vec<BatchHeader>, validate: bool) -> Result<AppendInfo> {
+    /// Writes `batches`, whose headers are `headers` (with their offsets), at the log end. A
+    /// leader's append is checked against the producer state first and starts its epoch in
+    /// `leader-epoch-checkpoint`; a replica's records the epochs its batches carry.
+    fn append_headed(&mut self, batches: Bytes, headers: Vec<BatchHeader>, origin: Origin) -> Result<AppendInfo> {
+        let validate = origin == Origin::Leader;
         let base_offset = headers.first().expect("at least one batch").base_offset();
         let last_offset = headers.last().expect("at least one batch").last_offset();
         let mut producer_batches: Vec<(ProducerBatch, i64, i64)> = Vec::new();
@@ -563,7 +575,9 @@ impl PartitionLog {
                 segment_bytes: self.config.segment_bytes,
             });
         }
-        self.assign_epoch_start(base_offset)?;
+        if validate {
+            self.assign_epoch_start(base_offset)?;
+        }
         if self.should_roll(batches.len(), last_offset, max_timestamp) {
             self.roll()?;
         }
@@ -921,6 +935,15 @@ fn assign_offsets(batches: &[u8], mut next: i64, leader_epoch: Option<i32>) -> R
         position += needed;
     }
     Ok(headers)
+}
+
+/// Who an append comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A leader (or a log that stamps its own batches, as the metadata log).
+    Leader,
+    /// A follower copying its leader's batches.
+    Replica,
 }
 
 /// The headers of the batches a follower fetched, as the leader wrote them: whole batches

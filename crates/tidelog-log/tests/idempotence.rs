@@ -94,3 +94,29 @@ fn truncation_forgets_the_batches_it_removes() {
     assert!(!log.append(sent(0, 2, 2)).unwrap().duplicate);
     assert_eq!(base_offsets(&log), [0, 2]);
 }
+
+/// A follower's copy of a leader's batches keeps their producer state: after a crash (the
+/// log reopened from its recovery point) and as leader, it knows a retry of the last one.
+#[test]
+fn a_followers_copy_knows_the_retries_of_what_it_copied_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut leader = PartitionLog::create(&dir.path().join("leader-0"), config()).unwrap();
+    leader.become_leader(3);
+    for seq in [0, 3, 6] {
+        leader.append(sent(0, seq, 3)).unwrap();
+    }
+    let copied = leader.read(0, 1 << 20, i64::MAX).unwrap().records.to_bytes().unwrap();
+    let path = dir.path().join("orders-0");
+    let mut follower = PartitionLog::create(&path, config()).unwrap();
+    follower.become_follower();
+    follower.append_as_follower(copied).unwrap();
+    follower.flush().unwrap();
+    for recovery in [Recovery::From(0), Recovery::From(9), Recovery::Skip] {
+        drop(follower);
+        follower = PartitionLog::open(&path, config(), recovery, 0).unwrap();
+        follower.become_leader(6);
+        let retry = follower.append(sent(0, 6, 3)).unwrap();
+        assert!(retry.duplicate, "{recovery:?}");
+        assert_eq!((retry.base_offset, retry.last_offset), (6, 8), "{recovery:?}");
+    }
+}

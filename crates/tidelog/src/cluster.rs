@@ -1,6 +1,7 @@
 //! `tidelog cluster`: the cluster as a broker describes it: its id and controller, every
-//! broker with whether it is fenced (DescribeCluster v2), and the leader of each partition
-//! (Metadata), a line each.
+//! broker with whether it is fenced (DescribeCluster v2), and each partition's leader,
+//! replicas and in-sync replicas (Metadata), a line each; an under-replicated partition (fewer
+//! in sync than replicas) is marked so.
 
 use clap::Args;
 use tidelog_protocol::messages::describe_cluster_request::DescribeClusterRequest;
@@ -35,15 +36,29 @@ pub fn run(_args: ClusterArgs, bootstrap: &str) -> Result<(), Failure> {
     }
     let mut topics = admin.topics()?;
     topics.sort_by(|a, b| a.name.cmp(&b.name));
-    output::line(format_args!("Topic\tPartition\tLeader\tLeaderEpoch"))?;
+    output::line(format_args!(
+        "Topic\tPartition\tLeader\tLeaderEpoch\tReplicas\tIsr\tStatus"
+    ))?;
+    let list = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
     for topic in &topics {
         for partition in &topic.partitions {
+            let status = match (
+                partition.leader_id,
+                partition.isr_nodes.len() < partition.replica_nodes.len(),
+            ) {
+                (-1, _) => "offline",
+                (_, true) => "under-replicated",
+                (_, false) => "ok",
+            };
             output::line(format_args!(
-                "{}\t{}\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 topic.name.as_deref().unwrap_or_default(),
                 partition.partition_index,
                 partition.leader_id,
-                partition.leader_epoch
+                partition.leader_epoch,
+                list(&partition.replica_nodes),
+                list(&partition.isr_nodes),
+                status
             ))?;
         }
     }

@@ -51,9 +51,11 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         readiness.ready(broker.clone());
         info!(%addr, listeners = listeners.join(","), startup_ms = started.elapsed().as_millis() as u64, "listening");
         let background = tokio::spawn(broker.clone().run_background_tasks(stopped.clone()));
+        let stopping = broker.clone();
         tokio::spawn(async move {
             signals.wait().await;
             info!("shutdown requested");
+            tidelog_broker::cluster::controlled_shutdown(stopping).await;
             let _ = stop.send(true);
         });
         server.run(stopped).await;

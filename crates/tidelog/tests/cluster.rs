@@ -238,8 +238,9 @@ fn topics_spread_over_three_brokers_and_a_killed_broker_is_fenced_then_serves_ag
         .lines()
         .filter_map(|l| l.strip_prefix(&format!("{TOPIC}\t")))
         .map(|l| {
-            let fields: Vec<i32> = l.split('\t').map(|f| f.parse().unwrap()).collect();
-            (fields[0], fields[1])
+            let fields: Vec<&str> = l.split('\t').collect();
+            assert_eq!(fields[3..], [fields[1], fields[1], "ok"], "one replica, in sync: {l}");
+            (fields[0].parse().unwrap(), fields[1].parse().unwrap())
         })
         .collect();
     let expected: BTreeMap<i32, i32> = placed.partitions.iter().map(|(p, (leader, _))| (*p, *leader)).collect();

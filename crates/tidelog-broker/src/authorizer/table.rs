@@ -13,6 +13,9 @@ pub const TABLE: &[(ApiKey, ResourceType, AclOperation)] = &[
     (ApiKey::Produce, Topic, Write),
     (ApiKey::Produce, TransactionalId, Write),
     (ApiKey::Fetch, Topic, Read),
+    // A follower's fetch (its replica id set).
+    (ApiKey::Fetch, Cluster, ClusterAction),
+    (ApiKey::OffsetForLeaderEpoch, Topic, Describe),
     (ApiKey::ListOffsets, Topic, Describe),
     (ApiKey::Metadata, Topic, Describe),
     (ApiKey::OffsetCommit, Group, Read),

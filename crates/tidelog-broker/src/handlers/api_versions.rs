@@ -20,6 +20,7 @@ const ADVERTISED: &[(ApiKey, RangeInclusive<i16>)] = &[
     (ApiKey::Produce, super::produce::VERSIONS),
     (ApiKey::Fetch, super::fetch::VERSIONS),
     (ApiKey::ListOffsets, super::list_offsets::VERSIONS),
+    (ApiKey::OffsetForLeaderEpoch, super::offset_for_leader_epoch::VERSIONS),
     (ApiKey::Metadata, super::metadata::VERSIONS),
     (ApiKey::ApiVersions, VERSIONS),
     (ApiKey::CreateTopics, super::create_topics::VERSIONS),

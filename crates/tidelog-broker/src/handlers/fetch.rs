@@ -130,7 +130,7 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
             return Reply::Now(ResponseBody::Fetch(response));
         }
     };
-    let denied = denied_topics(ctx, &wanted);
+    let denied = denied_topics(ctx, &wanted, replica_id >= 0);
     // A consumer under a quota asks for at most what its quota allows in the quota's span
     // (Kafka's `getMaxValueInQuotaWindow`), and never waits for more.
     let quota = ctx.quota(CONSUMER_BYTE_RATE);
@@ -365,12 +365,19 @@ fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (Read<'p>, bool) {
 }
 
 /// The topics of `wanted` the principal may not read: each checked once, however many of
-/// its partitions are wanted, and none without an authorizer.
-fn denied_topics(ctx: &RequestContext, wanted: &[Wanted]) -> BTreeSet<String> {
+/// its partitions are wanted, and none without an authorizer. A follower's fetch needs
+/// CLUSTER_ACTION on the cluster instead (all of them, without it, as Kafka answers).
+fn denied_topics(ctx: &RequestContext, wanted: &[Wanted], follower: bool) -> BTreeSet<String> {
     if ctx.broker.config.authorizer.is_none() {
         return BTreeSet::new();
     }
     let topics: BTreeSet<&str> = wanted.iter().map(|w| w.key.0.as_str()).collect();
+    if follower {
+        return match ctx.authorize_cluster() {
+            true => BTreeSet::new(),
+            false => topics.into_iter().map(str::to_owned).collect(),
+        };
+    }
     topics
         .into_iter()
         .filter(|name| !name.is_empty() && !ctx.authorize(ResourceType::Topic, name))

@@ -4,7 +4,7 @@
 //! watermark's place, as the bound of what a consumer may be pointed at.
 
 use std::ops::RangeInclusive;
-use tidelog_protocol::messages::list_offsets_request::ListOffsetsRequest;
+use tidelog_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest};
 use tidelog_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
 };
@@ -52,11 +52,13 @@ fn respond(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsResp
                         ..Default::default()
                     };
                     let found = match authorized {
-                        true => lookup(broker, &topic.name, p.partition_index, p.timestamp, read_committed),
+                        true => lookup(broker, &topic.name, p, read_committed),
                         false => Err(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
                     };
                     match found {
-                        Ok((timestamp, offset)) => (response.timestamp, response.offset) = (timestamp, offset),
+                        Ok((timestamp, offset, epoch)) => {
+                            (response.timestamp, response.offset, response.leader_epoch) = (timestamp, offset, epoch)
+                        }
                         Err(code) => {
                             response.error_code = code.0;
                             response.leader_epoch = -1;
@@ -75,18 +77,21 @@ fn respond(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsResp
     }
 }
 
-/// (timestamp, offset) for one partition; (-1, -1) when no record matches.
+/// (timestamp, offset, leader epoch) for one partition; (-1, -1) when no record matches.
+/// The epoch is the leader's current one (Kafka gives a found record's batch's).
 fn lookup(
     broker: &Broker,
     topic: &str,
-    index: i32,
-    timestamp: i64,
+    asked: &ListOffsetsPartition,
     read_committed: bool,
-) -> Result<(i64, i64), ErrorCode> {
+) -> Result<(i64, i64, i32), ErrorCode> {
+    let (index, timestamp) = (asked.partition_index, asked.timestamp);
     let partition = broker
         .partitions
         .get(topic, index)
         .ok_or_else(|| broker.not_hosted(topic, index, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION))?;
+    partition.check_leader_epoch(asked.current_leader_epoch)?;
+    let epoch = partition.replica().leader_epoch();
     let high_watermark = partition.high_watermark();
     let storage = |e: tidelog_log::LogError| {
         error!(topic, partition = index, error = %e, "list offsets failed");
@@ -102,12 +107,13 @@ fn lookup(
         Some(t) if t.offset < visible_end => (t.timestamp, t.offset),
         _ => (-1, -1),
     };
-    Ok(match timestamp {
+    let (timestamp, offset) = match timestamp {
         LATEST => (-1, visible_end),
         EARLIEST | EARLIEST_LOCAL => (-1, snapshot.log_start_offset()),
         MAX_TIMESTAMP => visible(snapshot.max_timestamp_offset().map_err(storage)?),
         LATEST_TIERED => (-1, -1),
         t if t >= 0 => visible(snapshot.offset_for_timestamp(t).map_err(storage)?),
         _ => return Err(ErrorCode::INVALID_REQUEST),
-    })
+    };
+    Ok((timestamp, offset, epoch))
 }

@@ -486,6 +486,7 @@ fn append_partition(broker: &Broker, checked: Checked, now: i64) -> Appended {
             }
         }
         Err(LogError::AppendTooLarge { .. }) => refuse(ErrorCode::RECORD_LIST_TOO_LARGE, None),
+        Err(LogError::NotLeader) => refuse(ErrorCode::NOT_LEADER_OR_FOLLOWER, None),
         Err(LogError::Producer(e)) => {
             // Kafka tells the log start with a producer's errors (not with size or corruption).
             let mut refused = refuse(producer_error_code(&e), Some(e.to_string()));
