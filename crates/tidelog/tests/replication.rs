@@ -112,13 +112,16 @@ fn log_bytes(node: &Broker, topic: &str, partition: i32) -> Vec<u8> {
         .collect()
 }
 
-/// A record of the producer's: its sequence number in key and value.
+/// A record of the producer's: its sequence number in key and value. Stamped now: a
+/// partition forgets an idempotent producer whose last batch is older than
+/// `producer.id.expiration.ms` by its timestamp (as Kafka does), and a retry to it would
+/// then be written again.
 fn record(seq: usize) -> TestRecord {
     TestRecord {
         key: format!("k{seq}").into_bytes(),
         value: format!("v{seq}").into_bytes(),
         headers: Vec::new(),
-        timestamp: 1_700_000_000_000 + seq as i64,
+        timestamp: common::now_ms(),
     }
 }
 
