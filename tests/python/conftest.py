@@ -85,6 +85,15 @@ class Broker:
     def restart(self):
         """Clean stop, then start on the same data directory (the port may change)."""
         assert self.stop() == 0, self.log()
+        self.start_again()
+
+    def kill(self):
+        """SIGKILL, as a crash: nothing is flushed or closed."""
+        self.process.kill()
+        self.process.wait(STOP_TIMEOUT_S)
+
+    def start_again(self):
+        """Starts the stopped or killed broker on the same data directory."""
         self.lines.append("---- restart ----\n")
         self._spawn()
 

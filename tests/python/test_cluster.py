@@ -2,7 +2,9 @@
 the metadata quorum, through kafka-python (its own protocol code) and confluent-kafka
 (librdkafka): a topic made through the cluster has its 12 partitions' leaders spread over
 the three brokers, and records produced to every partition, each to its leader, are read
-back from all of them, by assignment and by a consumer group."""
+back from all of them, by assignment and by a consumer group. A topic of three replicas
+(issue 13) keeps every acknowledged record through its leader's kill -9, and the broker
+back joins its in-sync replicas again."""
 
 import os
 import socket
@@ -172,3 +174,78 @@ def test_a_topic_spreads_over_three_brokers_and_every_record_is_read_back(nodes)
     committed = {p: group.committed(KafkaTopicPartition(TOPIC, p)) for p in range(PARTITIONS)}
     group.close()
     assert committed == {p: RECORDS for p in range(PARTITIONS)}
+
+
+def test_a_replicated_topic_keeps_every_acknowledged_record_when_its_leader_is_killed(nodes):
+    bootstrap = ",".join(n.bootstrap for n in nodes)
+    def new_admin():
+        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tidelog-replication-e2e",
+                                request_timeout_ms=15000)
+
+    watching = new_admin()
+    try:
+        def unfenced():
+            brokers = watching.describe_cluster()["brokers"]
+            return sorted(b["broker_id"] for b in brokers if not b["is_fenced"]) == [1, 2, 3]
+
+        wait_for("three unfenced brokers", unfenced)
+    finally:
+        watching.close()
+    # A client that knows the three brokers sends CreateTopics to the controller.
+    admin = new_admin()
+    try:
+        admin.create_topics([NewTopic("replicated", 1, 3, topic_configs={"min.insync.replicas": "2"})])
+
+        def placed():
+            (topic,) = admin.describe_topics(["replicated"])
+            (p,) = topic["partitions"] or [None]
+            in_sync = p is not None and p["leader_id"] > 0 and sorted(p["isr_nodes"]) == [1, 2, 3]
+            return p if in_sync else None
+
+        before = wait_for("the partition led, three replicas in sync", placed)
+        assert sorted(before["replica_nodes"]) == [1, 2, 3], before
+
+        def write(first, count):
+            producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=10,
+                                     request_timeout_ms=10000)
+            futures = [producer.send("replicated", value=f"v{i}".encode(), partition=0)
+                       for i in range(first, first + count)]
+            producer.flush(WAIT_S)
+            offsets = [f.get(WAIT_S).offset for f in futures]
+            producer.close()
+            return offsets
+
+        assert write(0, 50) == list(range(50))
+        # The leader dies: another in-sync replica leads, in a new epoch, and takes writes.
+        leader = before["leader_id"]
+        nodes[leader - 1].kill()
+
+        def moved():
+            (topic,) = admin.describe_topics(["replicated"])
+            p = topic["partitions"][0]
+            return p if p["leader_id"] not in (-1, leader) and leader not in p["isr_nodes"] else None
+
+        after = wait_for("a new leader from the in-sync replicas", moved)
+        assert after["leader_epoch"] > before["leader_epoch"], (before, after)
+        assert write(50, 50) == list(range(50, 100))
+
+        # librdkafka reads all 100 back, in order, from the new leader.
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tidelog-replicated-reader",
+                             "enable.auto.commit": False})
+        consumer.assign([TopicPartition("replicated", 0, 0)])
+        values = []
+        deadline = time.monotonic() + WAIT_S
+        while len(values) < 100 and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            assert message.error() is None, message.error()
+            values.append((message.offset(), message.value()))
+        consumer.close()
+        assert values == [(i, f"v{i}".encode()) for i in range(100)]
+
+        # Back, the killed broker catches up and is in sync again.
+        nodes[leader - 1].start_again()
+        wait_for("the restarted broker in sync again", placed)
+    finally:
+        admin.close()
