@@ -18,6 +18,7 @@ from conftest import Broker
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import KafkaError
 
 CLUSTER_ID = "p3Wq3Wq3Wq3Wq3Wq3Wq3Ww"
 TOPIC = "spread"
@@ -197,7 +198,10 @@ def test_a_replicated_topic_keeps_every_acknowledged_record_when_its_leader_is_k
         admin.create_topics([NewTopic("replicated", 1, 3, topic_configs={"min.insync.replicas": "2"})])
 
         def placed():
-            (topic,) = admin.describe_topics(["replicated"])
+            try:
+                (topic,) = admin.describe_topics(["replicated"])
+            except KafkaError:
+                return None  # a connection to a broker killed or restarted: asked again
             (p,) = topic["partitions"] or [None]
             in_sync = p is not None and p["leader_id"] > 0 and sorted(p["isr_nodes"]) == [1, 2, 3]
             return p if in_sync else None
@@ -221,7 +225,10 @@ def test_a_replicated_topic_keeps_every_acknowledged_record_when_its_leader_is_k
         nodes[leader - 1].kill()
 
         def moved():
-            (topic,) = admin.describe_topics(["replicated"])
+            try:
+                (topic,) = admin.describe_topics(["replicated"])
+            except KafkaError:
+                return None  # its connection to the killed broker, dropped: asked again
             p = topic["partitions"][0]
             return p if p["leader_id"] not in (-1, leader) and leader not in p["isr_nodes"] else None
 

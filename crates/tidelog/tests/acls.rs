@@ -236,6 +236,28 @@ fn cases() -> Vec<Case> {
             },
         ),
         case(
+            "OffsetForLeaderEpoch",
+            4,
+            allow(TOPIC, "t", DESCRIBE),
+            E::TOPIC_AUTHORIZATION_FAILED,
+            || {
+                RequestBody::OffsetForLeaderEpoch(offset_for_leader_epoch_request::OffsetForLeaderEpochRequest {
+                    replica_id: -1,
+                    topics: vec![offset_for_leader_epoch_request::OffsetForLeaderTopic {
+                        topic: "t".into(),
+                        partitions: vec![offset_for_leader_epoch_request::OffsetForLeaderPartition {
+                            partition: 0,
+                            current_leader_epoch: -1,
+                            leader_epoch: 0,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+            },
+        ),
+        case(
             "CreateTopics",
             7,
             allow(CLUSTER, "kafka-cluster", CREATE),
