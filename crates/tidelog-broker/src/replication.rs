@@ -314,3 +314,63 @@ fn checked_isr_change(
         isr,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::metadata::{BrokerMeta, PartitionMeta, TopicMeta};
+
+    fn broker(id: i32) -> BrokerMeta {
+        BrokerMeta {
+            id,
+            epoch: 1,
+            incarnation_id: Uuid::from_u128(id as u128),
+            endpoints: Vec::new(),
+            rack: None,
+            log_dirs: Vec::new(),
+            fenced: false,
+        }
+    }
+
+    /// An image of brokers 1 to 3 and one topic whose partitions have `placed` (replicas,
+    /// leader), all in sync.
+    fn image(placed: &[(&[i32], i32)]) -> MetadataImage {
+        let topic = TopicMeta {
+            name: "t".into(),
+            id: Uuid::from_u128(1),
+            partitions: placed.len() as i32,
+            configs: BTreeMap::new(),
+            replication_factor: 3,
+        };
+        let partitions = placed
+            .iter()
+            .map(|(replicas, leader)| PartitionMeta {
+                replicas: replicas.to_vec(),
+                isr: replicas.to_vec(),
+                leader: *leader,
+                leader_epoch: 1,
+                partition_epoch: 1,
+            })
+            .collect();
+        let brokers = (1..=3).map(|b| (b, broker(b))).collect();
+        MetadataImage::restored(vec![(topic, partitions)], brokers, 0, BTreeMap::new(), 0)
+    }
+
+    #[test]
+    fn only_brokers_leading_too_few_of_their_preferred_partitions_take_them_back() {
+        // Broker 1 prefers 4 partitions and leads 3 (25 % not led); broker 2 prefers 10
+        // and leads 9 (10 %: not over the default's 10).
+        let mut placed: Vec<(&[i32], i32)> = vec![(&[1, 2, 3], 1), (&[1, 2, 3], 1), (&[1, 2, 3], 1), (&[1, 2, 3], 3)];
+        placed.extend(std::iter::repeat_n((&[2, 3, 1][..], 2), 9));
+        placed.push((&[2, 3, 1], 3));
+        let image = image(&placed);
+        assert_eq!(imbalanced(&image, 10), [(Uuid::from_u128(1), 3)]);
+        assert_eq!(
+            imbalanced(&image, 5),
+            [(Uuid::from_u128(1), 3), (Uuid::from_u128(1), 13)]
+        );
+        assert_eq!(imbalanced(&image, 30), []);
+    }
+}
