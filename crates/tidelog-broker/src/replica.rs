@@ -99,10 +99,6 @@ impl ReplicaState {
         }
     }
 
-    pub fn replicas(&self) -> &[i32] {
-        &self.replicas
-    }
-
     pub fn isr(&self) -> &[i32] {
         &self.isr
     }

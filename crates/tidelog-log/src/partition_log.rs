@@ -339,11 +339,6 @@ impl PartitionLog {
         self.unassigned_epoch = None;
     }
 
-    /// The leader epoch this log appends in, as a leader; `None` for a follower's.
-    pub fn leader_epoch(&self) -> Option<i32> {
-        self.leader_epoch
-    }
-
     /// Records the start of the epoch appended in, at `start_offset`, unless the checkpoint
     /// has it (or a later one) already.
     fn assign_epoch_start(&mut self, start_offset: i64) -> Result<()> {
