@@ -54,6 +54,20 @@ fn refused(request: ElectLeadersRequest) -> ElectLeadersResponse {
 }
 
 fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersResponse {
+    // Asked for every partition (a null list), Kafka lists each topic, with a result for
+    // the partitions that needed an election only.
+    let mut replica_election_results: Vec<ReplicaElectionResult> = match request.topic_partitions {
+        Some(_) => Vec::new(),
+        None => broker
+            .metadata
+            .image()
+            .topics()
+            .map(|topic| ReplicaElectionResult {
+                topic: topic.name.clone(),
+                ..Default::default()
+            })
+            .collect(),
+    };
     // Every partition asked for, by name; a null list asks for those that need one.
     let asked: Vec<(String, i32)> = match request.topic_partitions {
         Some(topics) => topics
@@ -72,7 +86,6 @@ fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersRespons
         PREFERRED => elect_preferred(broker, &asked),
         _ => unclean(broker, &asked),
     };
-    let mut replica_election_results: Vec<ReplicaElectionResult> = Vec::new();
     for ((topic, partition_id), outcome) in asked.into_iter().zip(outcomes) {
         let (code, message) = match outcome {
             Ok(()) => (ErrorCode::NONE, None),
@@ -84,8 +97,8 @@ fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersRespons
             error_message: message,
             ..Default::default()
         };
-        match replica_election_results.last_mut().filter(|r| r.topic == topic) {
-            Some(last) => last.partition_result.push(result),
+        match replica_election_results.iter_mut().rev().find(|r| r.topic == topic) {
+            Some(listed) => listed.partition_result.push(result),
             None => replica_election_results.push(ReplicaElectionResult {
                 topic,
                 partition_result: vec![result],

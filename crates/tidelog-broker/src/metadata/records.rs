@@ -480,17 +480,22 @@ pub fn image_of(kraft: &KraftImage, node_id: i32, cluster: bool) -> Result<Metad
             configs,
             replication_factor: topic.partitions.values().next().map_or(1, |p| p.replicas.len() as i16),
         };
-        // With one replica, the replica leads: the record's leader may be -1 where Kafka's
-        // controller took it offline (its broker shut down), and the log is still there.
-        let placed = topic.partitions.values().map(|p| PartitionMeta {
-            leader: match p.replicas[..] {
-                [only] => only,
-                _ => p.leader,
-            },
-            leader_epoch: p.leader_epoch,
-            partition_epoch: p.partition_epoch,
-            replicas: p.replicas.clone(),
-            isr: p.isr.clone(),
+        // With one replica, the replica leads and is in sync: the record's leader may be -1
+        // and its ISR empty (its last member moved to the eligible leader replicas, KIP-966)
+        // where Kafka's controller took it offline (its broker shut down), and the log is
+        // still there.
+        let placed = topic.partitions.values().map(|p| {
+            let (leader, isr) = match p.replicas[..] {
+                [only] => (only, vec![only]),
+                _ => (p.leader, p.isr.clone()),
+            };
+            PartitionMeta {
+                leader,
+                leader_epoch: p.leader_epoch,
+                partition_epoch: p.partition_epoch,
+                replicas: p.replicas.clone(),
+                isr,
+            }
         });
         topics.push((meta, placed.collect()));
     }
