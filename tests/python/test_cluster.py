@@ -99,16 +99,11 @@ def wait_for(what, check):
     pytest.fail(f"not within {WAIT_S}s: {what}")
 
 
-def test_a_topic_spreads_over_three_brokers_and_every_record_is_read_back(nodes):
-    bootstrap = ",".join(n.bootstrap for n in nodes)
-
-    def admin():
-        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tidelog-cluster-e2e",
+def wait_for_unfenced(bootstrap):
+    """Waits until the three brokers are registered and unfenced (kafka-python asks
+    DescribeCluster for fenced brokers too)."""
+    watching = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tidelog-cluster-watch",
                                 request_timeout_ms=15000)
-
-    # Each broker registers with the quorum's leader and is unfenced once caught up
-    # (kafka-python asks DescribeCluster for fenced brokers too).
-    watching = admin()
     try:
         def unfenced():
             brokers = watching.describe_cluster()["brokers"]
@@ -117,6 +112,17 @@ def test_a_topic_spreads_over_three_brokers_and_every_record_is_read_back(nodes)
         wait_for("three unfenced brokers", unfenced)
     finally:
         watching.close()
+
+
+def test_a_topic_spreads_over_three_brokers_and_every_record_is_read_back(nodes):
+    bootstrap = ",".join(n.bootstrap for n in nodes)
+
+    def admin():
+        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tidelog-cluster-e2e",
+                                request_timeout_ms=15000)
+
+    # Each broker registers with the quorum's leader and is unfenced once caught up.
+    wait_for_unfenced(bootstrap)
 
     # A client that knows the three brokers: kafka-python sends CreateTopics to the
     # controller Metadata names.
@@ -183,15 +189,7 @@ def test_a_replicated_topic_keeps_every_acknowledged_record_when_its_leader_is_k
         return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tidelog-replication-e2e",
                                 request_timeout_ms=15000)
 
-    watching = new_admin()
-    try:
-        def unfenced():
-            brokers = watching.describe_cluster()["brokers"]
-            return sorted(b["broker_id"] for b in brokers if not b["is_fenced"]) == [1, 2, 3]
-
-        wait_for("three unfenced brokers", unfenced)
-    finally:
-        watching.close()
+    wait_for_unfenced(bootstrap)
     # A client that knows the three brokers sends CreateTopics to the controller.
     admin = new_admin()
     try:

@@ -125,25 +125,32 @@ fn record(seq: usize) -> TestRecord {
     }
 }
 
+/// Three nodes with short broker sessions and the lines `extra`, once all three brokers are
+/// registered and unfenced.
+fn three_nodes(dir: &std::path::Path, extra: &str) -> Vec<Broker> {
+    let settings = format!("broker.session.timeout.ms=2000\nbroker.heartbeat.interval.ms=300\n{extra}");
+    let nodes = cluster::start(dir, &free_ports(3), &settings);
+    wait_until("three brokers registered and unfenced", || {
+        let metadata: MetadataResponse = RawClient::connect(nodes[0].addr()).metadata(None, false);
+        (metadata.brokers.len() == 3).then_some(())
+    });
+    nodes
+}
+
 #[test]
 fn acknowledged_records_survive_kills_of_any_node_and_replicas_hold_the_same_bytes() {
     let _alone = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let configs = tempfile::tempdir().unwrap();
-    let ports = free_ports(3);
-    let settings = "broker.session.timeout.ms=2000\nbroker.heartbeat.interval.ms=300\n\
-                    replica.lag.time.max.ms=3000\nreplica.fetch.wait.max.ms=200\n\
-                    leader.imbalance.check.interval.seconds=1";
-    let mut nodes = cluster::start(configs.path(), &ports, settings);
+    let mut nodes = three_nodes(
+        configs.path(),
+        "replica.lag.time.max.ms=3000\nreplica.fetch.wait.max.ms=200\nleader.imbalance.check.interval.seconds=1",
+    );
     let cycles: usize = std::env::var("TIDELOG_REPLICATION_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     let mut rng = Rng::from_env_or_clock("replication");
 
-    wait_until("three brokers registered and unfenced", || {
-        let metadata: MetadataResponse = RawClient::connect(nodes[0].addr()).metadata(None, false);
-        (metadata.brokers.len() == 3).then_some(())
-    });
     let admin = nodes[0].admin();
     let replicated = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
     let strict = NewTopic::new(STRICT, 1, TopicReplication::Fixed(3)).set("min.insync.replicas", "3");
@@ -362,14 +369,7 @@ fn end_of_epoch(node: &Broker, topic: &str, partition: i32, epoch: i32) -> (Erro
 fn leaderships_move_back_to_preferred_replicas_and_away_from_a_node_shutting_down() {
     let _alone = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let configs = tempfile::tempdir().unwrap();
-    let ports = free_ports(3);
-    let settings = "broker.session.timeout.ms=2000\nbroker.heartbeat.interval.ms=300\n\
-                    auto.leader.rebalance.enable=false";
-    let mut nodes = cluster::start(configs.path(), &ports, settings);
-    wait_until("three brokers registered and unfenced", || {
-        let metadata: MetadataResponse = RawClient::connect(nodes[0].addr()).metadata(None, false);
-        (metadata.brokers.len() == 3).then_some(())
-    });
+    let mut nodes = three_nodes(configs.path(), "auto.leader.rebalance.enable=false");
     nodes[0]
         .admin()
         .create_ok(&[NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3))]);
