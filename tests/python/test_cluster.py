@@ -99,11 +99,15 @@ def wait_for(what, check):
     pytest.fail(f"not within {WAIT_S}s: {what}")
 
 
+def cluster_admin(bootstrap):
+    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tidelog-cluster-e2e",
+                            request_timeout_ms=15000)
+
+
 def wait_for_unfenced(bootstrap):
     """Waits until the three brokers are registered and unfenced (kafka-python asks
     DescribeCluster for fenced brokers too)."""
-    watching = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tidelog-cluster-watch",
-                                request_timeout_ms=15000)
+    watching = cluster_admin(bootstrap)
     try:
         def unfenced():
             brokers = watching.describe_cluster()["brokers"]
@@ -118,8 +122,7 @@ def test_a_topic_spreads_over_three_brokers_and_every_record_is_read_back(nodes)
     bootstrap = ",".join(n.bootstrap for n in nodes)
 
     def admin():
-        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tidelog-cluster-e2e",
-                                request_timeout_ms=15000)
+        return cluster_admin(bootstrap)
 
     # Each broker registers with the quorum's leader and is unfenced once caught up.
     wait_for_unfenced(bootstrap)
@@ -185,13 +188,9 @@ def test_a_topic_spreads_over_three_brokers_and_every_record_is_read_back(nodes)
 
 def test_a_replicated_topic_keeps_every_acknowledged_record_when_its_leader_is_killed(nodes):
     bootstrap = ",".join(n.bootstrap for n in nodes)
-    def new_admin():
-        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tidelog-replication-e2e",
-                                request_timeout_ms=15000)
-
     wait_for_unfenced(bootstrap)
     # A client that knows the three brokers sends CreateTopics to the controller.
-    admin = new_admin()
+    admin = cluster_admin(bootstrap)
     try:
         admin.create_topics([NewTopic("replicated", 1, 3, topic_configs={"min.insync.replicas": "2"})])
 
