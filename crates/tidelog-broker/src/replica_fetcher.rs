@@ -262,15 +262,19 @@ fn apply_partition(
     }
     if answer.diverging_epoch.epoch >= 0 || answer.diverging_epoch.end_offset >= 0 {
         let diverging = &answer.diverging_epoch;
-        let (_, own_end) = partition.end_offset_for_epoch(diverging.epoch).map_err(failed)?;
-        // Without an epoch as old as the leader's, nothing here is known to be the
-        // leader's: all of it goes (the next fetch restarts at the leader's log start).
-        let to = match own_end < 0 {
-            true => 0,
-            false => own_end.min(diverging.end_offset),
+        let (own_epoch, own_end) = partition.end_offset_for_epoch(diverging.epoch).map_err(failed)?;
+        let (_, log_end, _) = partition.fetch_position().map_err(failed)?;
+        // As Kafka's follower: to the smaller of the two ends of the diverging epoch (its
+        // own end being the log end when it has no epoch that old). A truncation that would
+        // cut nothing (it has none of the leader's epochs) empties the log instead: the next
+        // fetch restarts at the leader's log start.
+        let own_end = if own_epoch < 0 { log_end } else { own_end };
+        let to = match own_end.min(diverging.end_offset) {
+            to if to >= log_end => 0,
+            to => to.max(0),
         };
         info!(partition = %partition.tp, epoch = diverging.epoch, to, "truncating a follower where it diverges from its leader");
-        partition.truncate_to(role, to.max(0)).map_err(failed)?;
+        partition.truncate_to(role, to).map_err(failed)?;
         return Ok(None);
     }
     // The leader's log start moved (retention, DeleteRecords): so does this replica's.

@@ -37,6 +37,12 @@ pub fn follower_fetch(
             ErrorCode::KAFKA_STORAGE_ERROR
         })?;
         if epoch < last_fetched_epoch || end_offset < fetch_offset {
+            // Without an epoch that old here, nothing of the follower's is known to be this
+            // log's: it diverges at this log's start.
+            let end_offset = match epoch < 0 {
+                true => partition.log_start_offset(),
+                false => end_offset,
+            };
             return Ok(Some(EpochEndOffset {
                 epoch,
                 end_offset,

@@ -1323,3 +1323,27 @@ fn the_acls_command_adds_lists_and_removes() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("SASL_AUTHENTICATION_FAILED"));
 }
+
+/// A follower's fetch (its replica id set) reads to the log end and moves the high
+/// watermark: it needs CLUSTER_ACTION on the cluster, as Kafka's, not READ on the topic.
+#[test]
+fn a_followers_fetch_needs_cluster_action() {
+    let broker = acl_broker();
+    let mut admin = login(&broker, "admin");
+    assert_eq!(admin.metadata(Some(&["t"]), true).topics[0].error_code, 0);
+    let mut alice = login(&broker, "alice");
+    let follower_fetch = || {
+        let mut request = fetch_request("t", 0, 0, 0, 0);
+        request.replica_id = 2;
+        RequestBody::Fetch(request)
+    };
+    assert_eq!(create_acls(&mut admin, &[allow(TOPIC, "t", READ)]), vec![0]);
+    let refused = alice.request(12, follower_fetch());
+    assert!(carries(&refused, ErrorCode::TOPIC_AUTHORIZATION_FAILED), "{refused:?}");
+    assert_eq!(
+        create_acls(&mut admin, &[allow(CLUSTER, "kafka-cluster", CLUSTER_ACTION)]),
+        vec![0]
+    );
+    let served = alice.request(12, follower_fetch());
+    assert!(!carries(&served, ErrorCode::TOPIC_AUTHORIZATION_FAILED), "{served:?}");
+}

@@ -25,6 +25,7 @@ use rdkafka::admin::NewTopic;
 use rdkafka::admin::TopicReplication;
 use rdkafka::producer::Producer;
 use tidelog_protocol::messages::elect_leaders_request::{ElectLeadersRequest, TopicPartitions};
+use tidelog_protocol::messages::list_offsets_request;
 use tidelog_protocol::messages::metadata_response::MetadataResponse;
 use tidelog_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderEpochRequest, OffsetForLeaderPartition, OffsetForLeaderTopic,
@@ -68,6 +69,15 @@ fn all_in_sync(nodes: &[Broker], topic: &str, partitions: i32) -> BTreeMap<i32, 
             });
         (whole && views.iter().all(|v| v == first)).then(|| first.iter().map(|(p, v)| (*p, v.0)).collect())
     })
+}
+
+/// The value of the gauge `name` in `node`'s /metrics.
+fn gauge(node: &Broker, name: &str) -> f64 {
+    let scraped = node.scrape();
+    let line = scraped
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '));
+    line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(-1.0)
 }
 
 /// Each partition's preferred replica (the first of its replicas) and leader.
@@ -243,6 +253,15 @@ fn acknowledged_records_survive_kills_of_any_node_and_replicas_hold_the_same_byt
                 ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND | ErrorCode::NOT_LEADER_OR_FOLLOWER => None,
                 other => panic!("{other:?}: {refused:?}"),
             }
+        });
+        // The survivors' /metrics count the partitions they lead without all replicas in
+        // sync (Kafka's UnderReplicatedPartitions): all four, with one broker away.
+        wait_until("the under-replicated partitions counted", || {
+            let counted: f64 = survivors
+                .iter()
+                .map(|n| gauge(n, "tidelog_under_replicated_partitions"))
+                .sum();
+            (counted == f64::from(PARTITIONS + 1)).then_some(())
         });
         std::thread::sleep(Duration::from_millis(500));
         nodes[victim].restart();
@@ -424,6 +443,33 @@ fn leaderships_move_back_to_preferred_replicas_and_away_from_a_node_shutting_dow
     });
     // Writes go on there, acks=all (once it has applied the change, as a client retries).
     write_one(&nodes[at], TOPIC, 0);
+    // ListOffsets tells the leader epoch, and refuses an older one (KIP-320).
+    let latest = |epoch: i32| {
+        let request = list_offsets_request::ListOffsetsRequest {
+            replica_id: -1,
+            topics: vec![list_offsets_request::ListOffsetsTopic {
+                name: TOPIC.into(),
+                partitions: vec![list_offsets_request::ListOffsetsPartition {
+                    partition_index: 0,
+                    current_leader_epoch: epoch,
+                    timestamp: -1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        match nodes[at].raw().request(7, RequestBody::ListOffsets(request)) {
+            ResponseBody::ListOffsets(r) => {
+                let p = &r.topics[0].partitions[0];
+                (ErrorCode(p.error_code), p.leader_epoch, p.offset)
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(latest(-1), (ErrorCode::NONE, 2, 3));
+    assert_eq!(latest(1).0, ErrorCode::FENCED_LEADER_EPOCH);
+    assert_eq!(latest(3).0, ErrorCode::UNKNOWN_LEADER_EPOCH);
 
     // Each leader epoch's records end where the next epoch's begin (KIP-101): epoch 0 at
     // offset 1, 1 (the interim leader's) at 2, 2 (the preferred replica's again) at the log end.
