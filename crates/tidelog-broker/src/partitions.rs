@@ -301,7 +301,7 @@ impl Partition {
     /// high watermark moved. `None` if this node does not lead, or `replica` is not one
     /// of the partition's.
     pub fn record_follower_fetch(&self, replica: i32, log_end: i64) -> Option<bool> {
-        let leader_log_end = self.log.summary().ok()?.log_end_offset;
+        let leader_log_end = self.lock_log().ok()?.log_end_offset();
         if log_end > leader_log_end {
             // Past this log's end: a divergence the fetch's epoch did not show.
             return Some(false);
