@@ -397,10 +397,28 @@ impl PartitionLog {
     /// Kafka's end offset of leader epoch `epoch` in this log (OffsetForLeaderEpoch, a
     /// leader's divergence check of a follower's fetch, KIP-101 and KIP-279): the largest
     /// epoch it has at or below `epoch`, and where the next epoch starts (the log end for
-    /// its newest). `(-1, -1)` when every epoch it has is newer, or it has none.
+    /// its newest). `(-1, -1)` when every epoch it has is newer, it has none, or the one
+    /// asked is newer than all (as Kafka answers, checked against Kafka 4.4).
     pub fn end_offset_for_epoch(&mut self, epoch: i32) -> Result<(i32, i64)> {
-        let epochs = self.epoch_entries()?;
-        let Some(i) = epochs.iter().rposition(|e| e.epoch <= epoch) else {
+        let mut epochs = self.epoch_entries()?;
+        // A leader's epoch starts at the log end when it begins, as Kafka's leader records
+        // it then; here its first append records it (see `become_leader`).
+        if let Some(current) = self
+            .unassigned_epoch
+            .filter(|e| epochs.last().is_none_or(|last| last.epoch < *e))
+        {
+            epochs.push(EpochEntry {
+                epoch: current,
+                start_offset: self.log_end_offset,
+            });
+        }
+        // Kafka answers an epoch newer than the log's newest as unknown too.
+        let newer_than_all = epochs.last().is_some_and(|last| epoch > last.epoch);
+        let Some(i) = epochs
+            .iter()
+            .rposition(|e| e.epoch <= epoch)
+            .filter(|_| !newer_than_all)
+        else {
             return Ok((-1, -1));
         };
         let end = epochs.get(i + 1).map_or(self.log_end_offset, |next| next.start_offset);

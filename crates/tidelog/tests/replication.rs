@@ -478,8 +478,8 @@ fn leaderships_move_back_to_preferred_replicas_and_away_from_a_node_shutting_dow
     assert_eq!(end_of_epoch(&nodes[at], TOPIC, 0, 2), (ErrorCode::NONE, 2, 3));
     assert_eq!(
         end_of_epoch(&nodes[at], TOPIC, 0, 7),
-        (ErrorCode::NONE, 2, 3),
-        "the largest at or below"
+        (ErrorCode::NONE, -1, -1),
+        "newer than any, as Kafka answers"
     );
     let follower = &nodes[(at + 1) % 3];
     assert_eq!(end_of_epoch(follower, TOPIC, 0, 2).0, ErrorCode::NOT_LEADER_OR_FOLLOWER);
