@@ -3,7 +3,9 @@
 //! position is still on the log (its epoch's end at or past it); Tidelog's followers learn
 //! the same from the diverging epoch of their fetches. The answer is the largest epoch the
 //! log has at or below the one asked, and where the next one starts (the log end for the
-//! newest); -1 and -1 when the log has none that old.
+//! newest, the leader's own epoch counting from its start even before its first append);
+//! -1 and -1 when the log has none that old or the one asked is newer than all, as Kafka
+//! 4.4 answers (tests/java differential sequence 16).
 
 use std::ops::RangeInclusive;
 
