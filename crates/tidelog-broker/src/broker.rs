@@ -50,6 +50,7 @@ use crate::metrics::Metrics;
 use crate::open_files;
 use crate::partitions::{compaction, Compaction, Partitions, Placed};
 use crate::quorum::{Peers, QuorumError, VoterEndpoint, VoterNode};
+use crate::replica_assignment;
 use crate::topic_config;
 
 /// How often the group coordinator checks session and rebalance timeouts.
@@ -245,6 +246,9 @@ pub struct NewTopic {
     pub partitions: i32,
     pub replication_factor: i16,
     pub configs: BTreeMap<String, String>,
+    /// The replicas of each partition, in partition order, where the request named them
+    /// (then `partitions` and `replication_factor` are -1); empty: the controller places them.
+    pub assignment: Vec<Vec<i32>>,
 }
 
 /// A refused operation: the Kafka error code and a message for the client.
@@ -457,6 +461,7 @@ impl Broker {
             partitions,
             replication_factor,
             configs,
+            assignment: Vec::new(),
         };
         self.create_topics(vec![topic], validate_only)
             .pop()
@@ -475,13 +480,17 @@ impl Broker {
         let planned: Vec<_> = topics.into_iter().map(|topic| self.plan_topic(topic)).collect();
         // Refused if it exists, or collides with a topic that does or one created before it
         // in the same request.
-        let check = |image: &MetadataImage, before: &[MetadataEvent], planned: Result<TopicMeta, ApiError>| {
-            let topic = planned?;
+        let node_id = self.config.node_id;
+        let check = |image: &MetadataImage, before: &[MetadataEvent], planned: Result<MetadataEvent, ApiError>| {
+            let event = planned?;
+            let topic = event.created_topic().expect("a planned topic");
+            if let MetadataEvent::TopicCreatedOn { replicas, .. } = &event {
+                replica_assignment::check(image, node_id, 0, replicas, None)?;
+            }
             let name = topic.name.as_str();
-            let created_before = before.iter().filter_map(|event| match event {
-                MetadataEvent::TopicCreated(t) => Some(t.name.as_str()),
-                _ => None,
-            });
+            let created_before = before
+                .iter()
+                .filter_map(|event| Some(event.created_topic()?.name.as_str()));
             if image.topic(name).is_some() || created_before.clone().any(|n| n == name) {
                 return Err(ApiError::new(
                     ErrorCode::TOPIC_ALREADY_EXISTS,
@@ -491,7 +500,7 @@ impl Broker {
             let names = image.topics().map(|t| t.name.as_str()).chain(created_before);
             match colliding_topic(names, name) {
                 Some(err) => Err(err),
-                None => Ok(MetadataEvent::TopicCreated(topic)),
+                None => Ok(event),
             }
         };
         let answers = if validate_only {
@@ -515,7 +524,7 @@ impl Broker {
             .into_iter()
             .map(|answer| {
                 answer.map(|event| match event {
-                    MetadataEvent::TopicCreated(topic) => topic,
+                    MetadataEvent::TopicCreated(topic) | MetadataEvent::TopicCreatedOn { topic, .. } => topic,
                     other => unreachable!("a topic check answers TopicCreated, not {other:?}"),
                 })
             })
@@ -536,16 +545,32 @@ impl Broker {
         answers
     }
 
-    /// The topic `topic` asks for, with the broker's defaults for its -1s, or why it is
-    /// refused whatever the metadata holds. On one node the replication factor must be 1.
-    fn plan_topic(&self, topic: NewTopic) -> Result<TopicMeta, ApiError> {
+    /// The creation of the topic `topic` asks for, with the broker's defaults for its -1s,
+    /// or why it is refused whatever the metadata holds (its replication factor no more
+    /// than the brokers). Its named replicas are checked against the metadata later.
+    fn plan_topic(&self, topic: NewTopic) -> Result<MetadataEvent, ApiError> {
         let NewTopic {
             name,
             partitions,
             replication_factor,
             configs,
+            assignment,
         } = topic;
         validate_topic_name(&name).map_err(|m| ApiError::new(ErrorCode::INVALID_TOPIC_EXCEPTION, m))?;
+        if !assignment.is_empty() {
+            topic_config::validate(&configs).map_err(|m| ApiError::new(ErrorCode::INVALID_CONFIG, m))?;
+            let topic = TopicMeta {
+                name,
+                id: random_uuid(),
+                partitions: assignment.len() as i32,
+                configs,
+                replication_factor: assignment[0].len() as i16,
+            };
+            return Ok(MetadataEvent::TopicCreatedOn {
+                topic,
+                replicas: assignment,
+            });
+        }
         let partitions = if partitions == -1 {
             self.config.num_partitions
         } else {
@@ -579,13 +604,13 @@ impl Broker {
             ));
         }
         topic_config::validate(&configs).map_err(|m| ApiError::new(ErrorCode::INVALID_CONFIG, m))?;
-        Ok(TopicMeta {
+        Ok(MetadataEvent::TopicCreated(TopicMeta {
             name,
             id: random_uuid(),
             partitions,
             configs,
             replication_factor,
-        })
+        }))
     }
 
     pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, ApiError> {
@@ -603,8 +628,15 @@ impl Broker {
         Ok(deleted.expect("set when committed"))
     }
 
-    /// Raises a topic's partition count to `total`.
-    pub fn create_partitions(&self, name: &str, total: i32, validate_only: bool) -> Result<TopicMeta, ApiError> {
+    /// Raises a topic's partition count to `total`, the new partitions on the replicas
+    /// `assignment` names (one list for each), or placed by the controller (`None`).
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        assignment: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, ApiError> {
         let check = |image: &crate::metadata::MetadataImage| {
             let topic = image.topic(name).ok_or_else(|| unknown_topic(name))?;
             if total <= topic.partitions {
@@ -616,9 +648,30 @@ impl Broker {
                     ),
                 ));
             }
+            let named = assignment.is_some();
+            let replicas = assignment.unwrap_or_default();
+            let added = total - topic.partitions;
+            if named && replicas.len() != added as usize {
+                return Err(ApiError::new(
+                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                    format!(
+                        "Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.",
+                        replicas.len()
+                    ),
+                ));
+            }
+            let replication_factor = Some(topic.replication_factor as usize);
+            replica_assignment::check(
+                image,
+                self.config.node_id,
+                topic.partitions,
+                &replicas,
+                replication_factor,
+            )?;
             Ok(MetadataEvent::PartitionsCreated {
                 name: name.to_string(),
                 total,
+                replicas,
             })
         };
         self.change_metadata(check, validate_only)?;

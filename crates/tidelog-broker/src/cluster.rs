@@ -11,7 +11,9 @@ use tidelog_protocol::{ErrorCode, RequestBody, ResponseBody};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
+use tidelog_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
+};
 
 use crate::broker::{ApiError, Broker, NewTopic};
 use crate::config::Listener;
@@ -137,6 +139,14 @@ pub fn forward_create_topics(broker: &Broker, topics: Vec<NewTopic>) -> Vec<Resu
                 name: t.name,
                 num_partitions: t.partitions,
                 replication_factor: t.replication_factor,
+                assignments: (0..)
+                    .zip(t.assignment)
+                    .map(|(partition_index, broker_ids)| CreatableReplicaAssignment {
+                        partition_index,
+                        broker_ids,
+                        ..Default::default()
+                    })
+                    .collect(),
                 configs: t
                     .configs
                     .into_iter()

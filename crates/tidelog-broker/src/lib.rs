@@ -39,6 +39,7 @@ pub mod produce_validation;
 pub mod quorum;
 pub mod rejections;
 pub mod replica;
+pub mod replica_assignment;
 pub mod replica_fetcher;
 pub mod replication;
 pub mod sasl;

@@ -273,7 +273,7 @@ fn apply_partition(
             to if to >= log_end => 0,
             to => to.max(0),
         };
-        info!(partition = %partition.tp, epoch = diverging.epoch, to, "truncating a follower where it diverges from its leader");
+        info!(partition = %partition.tp, epoch = diverging.epoch, from = log_end, to, "truncating a follower where it diverges from its leader");
         partition.truncate_to(role, to).map_err(failed)?;
         return Ok(None);
     }

@@ -326,19 +326,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::metadata::{BrokerMeta, PartitionMeta, TopicMeta};
-
-    fn broker(id: i32) -> BrokerMeta {
-        BrokerMeta {
-            id,
-            epoch: 1,
-            incarnation_id: Uuid::from_u128(id as u128),
-            endpoints: Vec::new(),
-            rack: None,
-            log_dirs: Vec::new(),
-            fenced: false,
-        }
-    }
+    use crate::metadata::{PartitionMeta, TopicMeta};
+    use crate::test_util::registered_broker;
 
     /// An image of brokers 1 to 3 and one topic whose partitions have `placed` (replicas,
     /// leader), all in sync.
@@ -360,7 +349,7 @@ mod tests {
                 partition_epoch: 1,
             })
             .collect();
-        let brokers = (1..=3).map(|b| (b, broker(b))).collect();
+        let brokers = (1..=3).map(|b| (b, registered_broker(b, false))).collect();
         MetadataImage::restored(vec![(topic, partitions)], brokers, 0, BTreeMap::new(), 0)
     }
 

@@ -138,11 +138,17 @@ fn record(seq: usize) -> TestRecord {
 /// Three nodes with short broker sessions and the lines `extra`, once all three brokers are
 /// registered and unfenced.
 fn three_nodes(dir: &std::path::Path, extra: &str) -> Vec<Broker> {
+    nodes(dir, 3, extra)
+}
+
+/// `count` nodes with short broker sessions and the lines `extra`, once all are registered
+/// and unfenced.
+fn nodes(dir: &std::path::Path, count: usize, extra: &str) -> Vec<Broker> {
     let settings = format!("broker.session.timeout.ms=2000\nbroker.heartbeat.interval.ms=300\n{extra}");
-    let nodes = cluster::start(dir, &free_ports(3), &settings);
-    wait_until("three brokers registered and unfenced", || {
+    let nodes = cluster::start(dir, &free_ports(count), &settings);
+    wait_until("every broker registered and unfenced", || {
         let metadata: MetadataResponse = RawClient::connect(nodes[0].addr()).metadata(None, false);
-        (metadata.brokers.len() == 3).then_some(())
+        (metadata.brokers.len() == count).then_some(())
     });
     nodes
 }
@@ -495,4 +501,150 @@ fn leaderships_move_back_to_preferred_replicas_and_away_from_a_node_shutting_dow
     let other = &nodes[(at + 1) % 3];
     let leader = preferred_and_leader(other, TOPIC)[&0].1;
     assert!(leader > 0 && leader != preferred, "partition 0 led by {leader}");
+}
+
+/// Issue 13's second test, on five nodes so that the metadata quorum outlives two of them:
+/// a topic placed on nodes 3, 4 and 5 by the request (a manual assignment), with
+/// `min.insync.replicas=2`. With two of its replicas down, acks=all writes are refused
+/// NOT_ENOUGH_REPLICAS and acks=1 writes are taken by the leader; once both are back they
+/// catch up, the in-sync replicas grow back to three, and all three hold the same bytes.
+#[test]
+fn two_replicas_down_refuse_acks_all_but_not_acks_1_and_come_back_in_sync() {
+    let _alone = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let configs = tempfile::tempdir().unwrap();
+    let mut nodes = nodes(configs.path(), 5, "replica.lag.time.max.ms=3000");
+    let assigned = NewTopic::new(TOPIC, 1, TopicReplication::Variable(&[&[3, 4, 5]])).set("min.insync.replicas", "2");
+    nodes[0].admin().create_ok(&[assigned]);
+    let (up, down) = nodes.split_at_mut(3);
+    let in_sync = |isr: &[i32]| {
+        wait_until("partition 0 led by node 3 with the in-sync replicas expected", || {
+            let (leader, replicas, in_sync, error) = placement(&up[0], TOPIC).remove(&0)?;
+            assert_eq!(replicas, [3, 4, 5], "the replicas the request named");
+            (error == ErrorCode::NONE && leader == 3 && in_sync == isr).then_some(())
+        })
+    };
+    in_sync(&[3, 4, 5]);
+    let leader = &up[2];
+    write_one(leader, TOPIC, 0);
+
+    down[0].kill9();
+    down[1].kill9();
+    in_sync(&[3]);
+    let written = |acks: i16, value: &[u8]| {
+        let answer = leader.raw().produce(TOPIC, 0, acks, raw::batch(1, &[(b"k", value)]));
+        (ErrorCode(answer.error_code), answer.base_offset)
+    };
+    // Until the leader has applied the smaller set, a write is refused after its append
+    // (and kept, as Kafka keeps it); then before it.
+    let mut appended = 0;
+    wait_until("acks=all refused for too few in-sync replicas", || {
+        match written(-1, b"refused") {
+            (ErrorCode::NOT_ENOUGH_REPLICAS, _) => Some(()),
+            (ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND, _) => {
+                appended += 1;
+                None
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+    let (taken, offset) = written(1, b"acks=1");
+    assert_eq!(taken, ErrorCode::NONE);
+    let (_, end) = leader.watermarks(TOPIC, 0);
+    assert_eq!(
+        end,
+        offset + 1,
+        "the high watermark is the leader's log end: the ISR is the leader"
+    );
+
+    down[0].restart();
+    down[1].restart();
+    in_sync(&[3, 4, 5]);
+    write_one(leader, TOPIC, 0);
+    wait_until("the three replicas' segments the same", || {
+        let bytes: Vec<Vec<u8>> = [leader, &down[0], &down[1]]
+            .iter()
+            .map(|n| log_bytes(n, TOPIC, 0))
+            .collect();
+        (bytes.iter().all(|b| *b == bytes[0])).then_some(())
+    });
+    let read = leader.read_partitions(TOPIC, &[(0, 0, offset + 2)]);
+    let values: Vec<&[u8]> = read[&0].iter().map(|r| r.value.as_deref().unwrap()).collect();
+    let mut expected = vec![b"v".as_slice()];
+    expected.extend(std::iter::repeat_n(b"refused".as_slice(), appended));
+    expected.extend([b"acks=1".as_slice(), b"v"]);
+    assert_eq!(values, expected, "the write refused before its append not written");
+}
+
+/// The values of partition `partition` of `topic` from offset 0 to `end`, read from `node`.
+fn values(node: &Broker, topic: &str, partition: i32, end: i64) -> Vec<String> {
+    let read = node.read_partitions(topic, &[(partition, 0, end)]);
+    read[&partition]
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap()).into_owned())
+        .collect()
+}
+
+/// Issue 13's third test, divergence (KIP-101, KIP-279): a leader whose followers stall
+/// takes acks=1 writes they never get, and is killed; a follower takes over in a new leader
+/// epoch and takes other writes at the same offsets. The old leader comes back, finds where
+/// its log diverges from the new leader's by leader epoch, cuts exactly its two records
+/// nobody else has (offsets 3 and 4), and follows: the three replicas hold the same bytes.
+#[test]
+fn a_returning_leader_cuts_the_records_only_it_had_and_follows_the_new_leader() {
+    let _alone = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let configs = tempfile::tempdir().unwrap();
+    let mut nodes = three_nodes(
+        configs.path(),
+        "auto.leader.rebalance.enable=false\nreplica.fetch.wait.max.ms=200",
+    );
+    let topic = NewTopic::new(TOPIC, 1, TopicReplication::Variable(&[&[1, 2, 3]]));
+    nodes[0].admin().create_ok(&[topic]);
+    all_in_sync(&nodes, TOPIC, 1);
+    let write = |node: &Broker, acks: i16, value: &str| {
+        let answer = node
+            .raw()
+            .produce(TOPIC, 0, acks, raw::batch(1, &[(b"k", value.as_bytes())]));
+        (ErrorCode(answer.error_code), answer.base_offset)
+    };
+    for (offset, value) in ["a0", "a1", "a2"].into_iter().enumerate() {
+        assert_eq!(write(&nodes[0], -1, value), (ErrorCode::NONE, offset as i64));
+    }
+
+    // The followers stall; the leader alone takes two acks=1 writes, then dies. (Once it
+    // has answered their last fetches, empty, after `replica.fetch.wait.max.ms`: a fetch
+    // still waiting would carry the first write to them, in their socket's buffer.)
+    nodes[1].signal(libc::SIGSTOP);
+    nodes[2].signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(write(&nodes[0], 1, "only-on-1-a"), (ErrorCode::NONE, 3));
+    assert_eq!(write(&nodes[0], 1, "only-on-1-b"), (ErrorCode::NONE, 4));
+    nodes[0].kill9();
+    nodes[1].signal(libc::SIGCONT);
+    nodes[2].signal(libc::SIGCONT);
+
+    // Node 2, the next in-sync replica, leads in epoch 1 and writes offsets 3 and 4 anew.
+    wait_until("partition 0 led by node 2", || {
+        let (leader, _, _, _) = placement(&nodes[1], TOPIC).remove(&0)?;
+        (leader == 2).then_some(())
+    });
+    let new_leader = &nodes[1];
+    let written_at = wait_until("the new leader takes writes", || match write(new_leader, -1, "b3") {
+        (ErrorCode::NONE, offset) => Some(offset),
+        (ErrorCode::NOT_LEADER_OR_FOLLOWER, _) => None,
+        other => panic!("{other:?}"),
+    });
+    assert_eq!(written_at, 3, "the new leader's log ends where the followers' did");
+    assert_eq!(write(new_leader, -1, "b4"), (ErrorCode::NONE, 4));
+    assert_eq!(end_of_epoch(new_leader, TOPIC, 0, 0), (ErrorCode::NONE, 0, 3));
+
+    // Node 1 comes back as a follower: epoch 0 ends at 3 on the leader, so it cuts 3 and 4.
+    nodes[0].restart();
+    all_in_sync(&nodes, TOPIC, 1);
+    let line = nodes[0].wait_for_line(&["truncating a follower where it diverges from its leader"]);
+    assert!(line.contains("epoch=0 from=5 to=3"), "{line}");
+    wait_until("the three replicas' segments the same", || {
+        let bytes: Vec<Vec<u8>> = nodes.iter().map(|n| log_bytes(n, TOPIC, 0)).collect();
+        bytes.iter().all(|b| *b == bytes[0]).then_some(())
+    });
+    assert_eq!(values(&nodes[1], TOPIC, 0, 5), ["a0", "a1", "a2", "b3", "b4"]);
 }

@@ -30,13 +30,14 @@ fn respond(
     quota: &mut MutationQuota,
 ) -> CreatePartitionsResponse {
     let broker = &ctx.broker;
-    let node = broker.config.node_id;
     let too_many = new_partitions(broker, &request) > MAX_NEW_PARTITIONS_PER_REQUEST;
     let results = request
         .topics
         .into_iter()
         .map(|topic| {
-            let bad_assignment = topic.assignments.iter().flatten().any(|a| a.broker_ids != [node]);
+            let assignment = topic
+                .assignments
+                .map(|assignments| assignments.into_iter().map(|a| a.broker_ids).collect());
             let outcome = if !ctx.authorize(ResourceType::Topic, &topic.name) {
                 Err(ApiError::new(
                     ErrorCode::TOPIC_AUTHORIZATION_FAILED,
@@ -44,15 +45,10 @@ fn respond(
                 ))
             } else if too_many {
                 Err(too_many_partitions())
-            } else if bad_assignment {
-                Err(ApiError::new(
-                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
-                    format!("Only broker {node} exists"),
-                ))
             } else {
                 charge(broker, quota, &topic.name, topic.count, request.validate_only).and_then(|()| {
                     broker
-                        .create_partitions(&topic.name, topic.count, request.validate_only)
+                        .create_partitions(&topic.name, topic.count, assignment, request.validate_only)
                         .map(|_| ())
                 })
             };

@@ -1,5 +1,5 @@
-//! CreateTopics: partitions, replication factor (1, or -1 for the default), configs and
-//! `validate_only`, with one result per topic.
+//! CreateTopics: partitions and replication factor (or -1 for the defaults) or each
+//! partition's replicas, configs and `validate_only`, with one result per topic.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -81,7 +81,7 @@ fn respond(
                 format!("Duplicate topic name {name} in request"),
             ))
         } else {
-            new_topic(broker, topic).and_then(|topic| charge(broker, quota, topic, request.validate_only))
+            new_topic(topic).and_then(|topic| charge(broker, quota, topic, request.validate_only))
         };
         match entry {
             Ok(topic) => {
@@ -124,6 +124,7 @@ fn charge(
         return Ok(topic);
     }
     let partitions = match topic.partitions {
+        _ if !topic.assignment.is_empty() => topic.assignment.len() as i32,
         -1 => broker.config.num_partitions,
         n => n,
     };
@@ -142,32 +143,34 @@ fn requested_partitions(broker: &Broker, topic: &CreatableTopic) -> i64 {
 }
 
 /// The topic an entry asks for, or why it is refused as it stands.
-fn new_topic(broker: &Broker, topic: CreatableTopic) -> Result<NewTopic, ApiError> {
-    if !topic.assignments.is_empty() {
-        if topic.num_partitions != -1 || topic.replication_factor != -1 {
-            return Err(ApiError::new(
-                ErrorCode::INVALID_REQUEST,
-                "Both numPartitions or replicationFactor and replicasAssignments were set.",
-            ));
-        }
-        let node = broker.config.node_id;
-        if topic.assignments.iter().any(|a| a.broker_ids != [node]) {
-            return Err(ApiError::new(
-                ErrorCode::INVALID_REPLICA_ASSIGNMENT,
-                format!("Only broker {node} exists"),
-            ));
-        }
+fn new_topic(topic: CreatableTopic) -> Result<NewTopic, ApiError> {
+    if !topic.assignments.is_empty() && (topic.num_partitions != -1 || topic.replication_factor != -1) {
+        return Err(ApiError::new(
+            ErrorCode::INVALID_REQUEST,
+            "Both numPartitions or replicationFactor and replicasAssignments were set.",
+        ));
     }
-    let partitions = if topic.assignments.is_empty() {
-        topic.num_partitions
-    } else {
-        topic.assignments.len() as i32
-    };
-    let replication = if topic.assignments.is_empty() {
-        topic.replication_factor
-    } else {
-        1
-    };
+    let mut assignments: Vec<_> = topic
+        .assignments
+        .into_iter()
+        .map(|a| (a.partition_index, a.broker_ids))
+        .collect();
+    assignments.sort_by_key(|(partition, _)| *partition);
+    if let Some(w) = assignments.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(ApiError::new(
+            ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+            format!("Found multiple manual partition assignments for partition {}", w[0].0),
+        ));
+    }
+    if (0..)
+        .zip(&assignments)
+        .any(|(expected, (partition, _))| *partition != expected)
+    {
+        return Err(ApiError::new(
+            ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+            "partitions should be a consecutive 0-based integer sequence",
+        ));
+    }
     let mut configs = BTreeMap::new();
     for c in topic.configs {
         let value = c.value.ok_or_else(|| {
@@ -180,9 +183,10 @@ fn new_topic(broker: &Broker, topic: CreatableTopic) -> Result<NewTopic, ApiErro
     }
     Ok(NewTopic {
         name: topic.name,
-        partitions,
-        replication_factor: replication,
+        partitions: topic.num_partitions,
+        replication_factor: topic.replication_factor,
         configs,
+        assignment: assignments.into_iter().map(|(_, replicas)| replicas).collect(),
     })
 }
 
@@ -203,7 +207,7 @@ fn result(broker: &Broker, created: TopicMeta) -> CreatableTopicResult {
         name: created.name,
         topic_id: created.id,
         num_partitions: created.partitions,
-        replication_factor: 1,
+        replication_factor: created.replication_factor,
         configs: Some(described),
         ..Default::default()
     }

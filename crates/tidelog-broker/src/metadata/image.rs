@@ -32,12 +32,23 @@ fn one_replica() -> i16 {
 #[serde(tag = "event")]
 pub enum MetadataEvent {
     TopicCreated(TopicMeta),
+    /// A topic created on the replicas its CreateTopics named (a manual assignment, by
+    /// partition), not placed by the controller. (Never in the old event log.)
+    #[serde(skip)]
+    TopicCreatedOn {
+        topic: TopicMeta,
+        replicas: Vec<Vec<i32>>,
+    },
     TopicDeleted {
         name: String,
     },
     PartitionsCreated {
         name: String,
         total: i32,
+        /// The new partitions' replicas as CreatePartitions named them; empty: placed by
+        /// the controller.
+        #[serde(skip)]
+        replicas: Vec<Vec<i32>>,
     },
     TopicConfigsAltered {
         name: String,
@@ -101,6 +112,16 @@ pub enum MetadataEvent {
         partition: i32,
         leader: i32,
     },
+}
+
+impl MetadataEvent {
+    /// The topic a TopicCreated or TopicCreatedOn creates.
+    pub fn created_topic(&self) -> Option<&TopicMeta> {
+        match self {
+            MetadataEvent::TopicCreated(topic) | MetadataEvent::TopicCreatedOn { topic, .. } => Some(topic),
+            _ => None,
+        }
+    }
 }
 
 /// A registered broker, as its RegisterBrokerRecord has it.
@@ -174,14 +195,16 @@ pub struct MetadataImage {
 impl MetadataImage {
     pub fn apply(&mut self, event: &MetadataEvent) {
         match event {
-            MetadataEvent::TopicCreated(topic) => self.insert_topic(topic.clone()),
+            MetadataEvent::TopicCreated(topic) | MetadataEvent::TopicCreatedOn { topic, .. } => {
+                self.insert_topic(topic.clone())
+            }
             MetadataEvent::TopicDeleted { name } => {
                 if let Some(topic) = self.topics.remove(name) {
                     self.names_by_id.remove(&topic.id);
                     self.partitions.remove(&topic.id);
                 }
             }
-            MetadataEvent::PartitionsCreated { name, total } => {
+            MetadataEvent::PartitionsCreated { name, total, .. } => {
                 if let Some(topic) = self.topics.get_mut(name) {
                     topic.partitions = *total;
                 }
@@ -499,6 +522,7 @@ mod tests {
         };
         image.apply(&MetadataEvent::TopicCreated(topic));
         image.apply(&MetadataEvent::PartitionsCreated {
+            replicas: Vec::new(),
             name: "t".into(),
             total: 3,
         });

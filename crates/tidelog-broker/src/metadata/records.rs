@@ -67,10 +67,7 @@ impl Placement {
             .brokers()
             .values()
             .filter(|b| !b.fenced)
-            .map(|b| match b.log_dirs[..] {
-                [only] => (b.id, only),
-                _ => (b.id, UNASSIGNED_DIRECTORY),
-            })
+            .map(|b| (b.id, directory_of(b)))
             .collect();
         Placement {
             brokers,
@@ -99,9 +96,31 @@ impl Placement {
             .collect()
     }
 
+    /// The replicas a request named for partitions `first..` (checked: see
+    /// `replica_assignment`), with their log dirs.
+    fn assigned(&self, image: &MetadataImage, first: i32, replicas: &[Vec<i32>]) -> Vec<(i32, Vec<(i32, Uuid)>)> {
+        let directory = |id: i32| match image.brokers().get(&id) {
+            Some(broker) => directory_of(broker),
+            None => self.directory,
+        };
+        (first..)
+            .zip(replicas)
+            .map(|(p, ids)| (p, ids.iter().map(|&id| (id, directory(id))).collect()))
+            .collect()
+    }
+
     /// How many brokers new partitions may be placed on (1: this node alone).
     pub fn broker_count(&self) -> usize {
         self.brokers.len().max(1)
+    }
+}
+
+/// The log dir a broker's new partitions go to: its one log dir, or
+/// [`UNASSIGNED_DIRECTORY`] with several.
+fn directory_of(broker: &BrokerMeta) -> Uuid {
+    match broker.log_dirs[..] {
+        [only] => only,
+        _ => UNASSIGNED_DIRECTORY,
     }
 }
 
@@ -116,7 +135,7 @@ pub struct Unsupported {
 pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: &Placement) -> Vec<VersionedRecord> {
     let mut records = Vec::new();
     match event {
-        MetadataEvent::TopicCreated(topic) => {
+        MetadataEvent::TopicCreated(topic) | MetadataEvent::TopicCreatedOn { topic, .. } => {
             records.push(versioned(
                 0,
                 MetadataRecord::TopicRecord(TopicRecord {
@@ -131,12 +150,11 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: &Plac
                     .iter()
                     .map(|(name, value)| topic_config(&topic.name, name, Some(value))),
             );
-            records.extend(
-                placement
-                    .replicas(0..topic.partitions, topic.replication_factor)
-                    .into_iter()
-                    .map(|p| partition(topic.id, p)),
-            );
+            let replicas = match event {
+                MetadataEvent::TopicCreatedOn { replicas, .. } => placement.assigned(image, 0, replicas),
+                _ => placement.replicas(0..topic.partitions, topic.replication_factor),
+            };
+            records.extend(replicas.into_iter().map(|p| partition(image, topic.id, p)));
         }
         MetadataEvent::TopicDeleted { name } => {
             if let Some(topic) = image.topic(name) {
@@ -149,10 +167,13 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: &Plac
                 ));
             }
         }
-        MetadataEvent::PartitionsCreated { name, total } => {
+        MetadataEvent::PartitionsCreated { name, total, replicas } => {
             if let Some(topic) = image.topic(name) {
-                let new = placement.replicas(topic.partitions..*total, topic.replication_factor);
-                records.extend(new.into_iter().map(|p| partition(topic.id, p)));
+                let new = match replicas.is_empty() {
+                    true => placement.replicas(topic.partitions..*total, topic.replication_factor),
+                    false => placement.assigned(image, topic.partitions, replicas),
+                };
+                records.extend(new.into_iter().map(|p| partition(image, topic.id, p)));
             }
         }
         MetadataEvent::TopicConfigsAltered { name, set, removed } => {
@@ -591,16 +612,25 @@ fn topic_config(topic: &str, name: &str, value: Option<&String>) -> VersionedRec
 
 /// A new partition on `replicas` (each with its log dir), all in sync, led by the first,
 /// as Kafka 4.0 writes one (v2).
-fn partition(topic_id: Uuid, (partition_id, replicas): (i32, Vec<(i32, Uuid)>)) -> VersionedRecord {
+/// A new partition's record: its in-sync replicas are those not fenced in `image` (all
+/// of them, as the controller places, unless a request named fenced brokers), the first
+/// of them its leader.
+fn partition(
+    image: &MetadataImage,
+    topic_id: Uuid,
+    (partition_id, replicas): (i32, Vec<(i32, Uuid)>),
+) -> VersionedRecord {
     let ids: Vec<i32> = replicas.iter().map(|(id, _)| *id).collect();
+    let fenced = |id: &i32| image.brokers().get(id).is_some_and(|b| b.fenced);
+    let isr: Vec<i32> = ids.iter().copied().filter(|id| !fenced(id)).collect();
     versioned(
         2,
         MetadataRecord::PartitionRecord(PartitionRecord {
             partition_id,
             topic_id,
-            leader: ids[0],
-            replicas: ids.clone(),
-            isr: ids,
+            leader: isr.first().copied().unwrap_or(-1),
+            replicas: ids,
+            isr,
             leader_epoch: 0,
             partition_epoch: 0,
             directories: replicas.iter().map(|(_, dir)| *dir).collect(),
@@ -612,24 +642,13 @@ fn partition(topic_id: Uuid, (partition_id, replicas): (i32, Vec<(i32, Uuid)>)) 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn broker(id: i32, fenced: bool) -> BrokerMeta {
-        BrokerMeta {
-            id,
-            epoch: 10 + i64::from(id),
-            incarnation_id: Uuid::from_u128(id as u128),
-            endpoints: Vec::new(),
-            rack: None,
-            log_dirs: vec![Uuid::from_u128(100 + id as u128)],
-            fenced,
-        }
-    }
+    use crate::test_util::registered_broker;
 
     #[test]
     fn new_partitions_go_round_robin_over_the_unfenced_brokers() {
         let mut image = MetadataImage::default();
         for (id, fenced) in [(1, false), (2, true), (3, false), (4, false)] {
-            image.apply(&MetadataEvent::BrokerRegistered(broker(id, fenced)));
+            image.apply(&MetadataEvent::BrokerRegistered(registered_broker(id, fenced)));
         }
         let placement = Placement::over(&image, &Placement::local(1, Uuid::from_u128(101)));
         let placed = placement.replicas(0..12, 2);
@@ -689,7 +708,9 @@ mod tests {
                 partition_epoch: 5,
             })
             .collect();
-        let brokers = (1..=3).map(|b| (b, broker(b, fenced.contains(&b)))).collect();
+        let brokers = (1..=3)
+            .map(|b| (b, registered_broker(b, fenced.contains(&b))))
+            .collect();
         (
             MetadataImage::restored(vec![(topic, partitions)], brokers, 0, BTreeMap::new(), 0),
             id,

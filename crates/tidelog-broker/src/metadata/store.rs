@@ -488,6 +488,7 @@ mod tests {
                 MetadataEvent::PartitionsCreated {
                     name: "a".into(),
                     total: 4,
+                    replicas: Vec::new(),
                 },
             );
             commit(

@@ -220,6 +220,12 @@ impl Broker {
             .is_some_and(|c| c.try_wait().expect("poll the broker").is_none())
     }
 
+    /// Sends `signal` to the running broker: SIGSTOP and SIGCONT freeze and thaw it, as a
+    /// machine that stalls (or a network that drops everything) and comes back.
+    pub fn signal(&self, signal: libc::c_int) {
+        send_signal(self.child.as_ref().expect("the broker runs"), signal);
+    }
+
     /// Kills the broker with SIGKILL: no shutdown code runs, as in a crash.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
