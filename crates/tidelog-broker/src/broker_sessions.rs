@@ -3,7 +3,11 @@
 //! (fenced, a RegisterBrokerRecord), unfences it once it has applied the metadata up to its
 //! registration, and fences it when no heartbeat came for `broker.session.timeout.ms`. A
 //! fenced broker gets no new partitions. The sessions live in the leader's memory: a new
-//! leader gives every broker a fresh one, as Kafka's does.
+//! leader gives every broker a fresh one, as Kafka's does, but for the node of the leader
+//! it replaced, whose session runs from when this node last heard from it. That node went
+//! silent to a majority of voters for an election timeout: where it dies with its broker
+//! (combined nodes), its partitions move that much sooner; where it is only slow, its next
+//! heartbeat unfences it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -128,6 +132,11 @@ impl BrokerSessions {
             return;
         }
         let now = Instant::now();
+        let previous_leader = metadata.leader_heard();
+        let session_start = |id: i32| match previous_leader {
+            Some((leader, heard)) if leader == id => Instant::from_std(heard),
+            _ => now,
+        };
         let expired: Vec<BrokerMeta> = {
             let mut sessions = self.sessions();
             let image = metadata.image();
@@ -135,7 +144,10 @@ impl BrokerSessions {
                 .brokers()
                 .values()
                 .filter(|b| !b.fenced)
-                .filter(|b| now.duration_since(*sessions.entry(b.id).or_insert(now)) > self.session_timeout)
+                .filter(|b| {
+                    let started = *sessions.entry(b.id).or_insert_with(|| session_start(b.id));
+                    now.duration_since(started) > self.session_timeout
+                })
                 .cloned()
                 .collect()
         };

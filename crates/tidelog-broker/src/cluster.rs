@@ -247,7 +247,7 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 const FOLLOW_EVERY: Duration = Duration::from_millis(100);
 
 /// How often the leader looks for expired broker sessions.
-const FENCE_CHECK_EVERY: Duration = Duration::from_secs(1);
+const FENCE_CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// Runs the node's cluster tasks until `stop` turns true.
 pub async fn run(broker: Arc<Broker>, stop: watch::Receiver<bool>) {

@@ -255,9 +255,11 @@ pub struct BrokerConfig {
     /// KIP-848 consumer groups: a member's session timeout (Kafka: 45 s).
     pub group_consumer_session_timeout_ms: i64,
     /// In a cluster: how long the controller waits for a broker's heartbeat before it
-    /// fences it (Kafka: 9 s).
+    /// fences it: 1 s, the quorum's own election timeout (Kafka: 9 s), so that a dead
+    /// leader's partitions move within seconds.
     pub broker_session_timeout_ms: i64,
-    /// In a cluster: how often a broker sends the controller a heartbeat (Kafka: 2 s).
+    /// In a cluster: how often a broker sends the controller a heartbeat: 200 ms, five to
+    /// a session (Kafka: 2 s).
     pub broker_heartbeat_interval_ms: i64,
     /// The in-sync replicas an acks=all write needs, for topics that do not set it.
     pub min_insync_replicas: i64,
@@ -385,8 +387,8 @@ impl Default for BrokerConfig {
             offsets_retention_check_interval_ms: 600_000,
             producer_id_expiration_ms: 86_400_000,
             group_consumer_session_timeout_ms: 45_000,
-            broker_session_timeout_ms: 9_000,
-            broker_heartbeat_interval_ms: 2_000,
+            broker_session_timeout_ms: 1_000,
+            broker_heartbeat_interval_ms: 200,
             min_insync_replicas: 1,
             auto_leader_rebalance_enable: true,
             leader_imbalance_check_interval_seconds: 300,

@@ -17,6 +17,7 @@ mod machine;
 mod metadata;
 mod partitions;
 mod quota;
+mod replication;
 mod scrape;
 mod work_dir;
 
@@ -80,6 +81,14 @@ enum BenchCommand {
     /// failover (kill -9 of the quorum's leader until a CreateTopics is answered again,
     /// --failovers times).
     Cluster(cluster::ClusterArgs),
+    /// Replication against brokers of its own (issue 13's figures): acks=all produce and
+    /// latency to 8 partitions on one node and on three nodes with three replicas, and
+    /// partition failover (kill -9 of a partition's leader to the first record acknowledged
+    /// after it, --failovers times).
+    ///
+    /// With the defaults it runs for about two minutes and writes up to about 20 GB into
+    /// --work-dir.
+    Replication(replication::ReplicationArgs),
     /// Many partitions on one broker, against a broker of its own: --partitions partitions
     /// created and written a record each, then its memory at idle, Metadata for every topic
     /// and for one, a produce run to --produce-partitions partitions at once, and its start
@@ -335,6 +344,7 @@ pub fn run(args: BenchArgs, bootstrap: &str) -> Result<(), Failure> {
         BenchCommand::All(a) => a.own.in_work_dir(a.bytes_written(), |work| all(&a, work))?.print(),
         BenchCommand::Metadata(a) => metadata::run(&a),
         BenchCommand::Cluster(a) => cluster::run(&a),
+        BenchCommand::Replication(a) => replication::run(&a),
         BenchCommand::Partitions(a) => partitions::run(&a),
         BenchCommand::Cleaner(a) => cleaner::run(&a),
         BenchCommand::Quota(a) => quota::run(&a),

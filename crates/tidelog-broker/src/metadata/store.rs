@@ -197,6 +197,12 @@ impl MetadataStore {
         self.image_offset.load(Ordering::Acquire)
     }
 
+    /// The quorum leader this node last heard from as a follower (by node id), and when.
+    pub fn leader_heard(&self) -> Option<(i32, std::time::Instant)> {
+        let (leader, at) = self.quorum.leader_heard()?;
+        Some((i32::try_from(leader).ok()?, at))
+    }
+
     /// Whether this node leads the metadata quorum, the only writer of the metadata.
     pub fn leads(&self) -> bool {
         self.quorum.leads()

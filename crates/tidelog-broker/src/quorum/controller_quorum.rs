@@ -120,6 +120,8 @@ pub struct Quorum {
     /// One proposal at a time: an entry's fsync may be left to the last entry of its own
     /// change only if no other change's entries are announced meanwhile.
     proposing: Mutex<()>,
+    /// The last leader this node heard from (an AppendEntries naming it), and when.
+    leader_heard: Arc<Mutex<Option<(NodeId, std::time::Instant)>>>,
 }
 
 /// When this node snapshots its metadata: once Kafka's
@@ -238,6 +240,7 @@ impl Quorum {
             image,
             snapshots,
             announced: peers.is_none().then_some(announced),
+            leader_heard: Arc::default(),
             proposing: Mutex::default(),
         };
         // From the Raft state itself: the metrics that report it are updated asynchronously.
@@ -332,8 +335,13 @@ impl Quorum {
         let raft = self.raft.clone();
         let cluster_id = peers.cluster_id.clone();
         let brokers_answer = Arc::clone(&self.controller_answer);
+        let leader_heard = Arc::clone(&self.leader_heard);
         self.runtime().spawn(transport::serve(listener, move |_voter, request| {
             let (raft, cluster_id, brokers_answer) = (raft.clone(), cluster_id.clone(), brokers_answer.clone());
+            if let RequestBody::TidelogQuorumAppendEntries(append) = &request {
+                let heard = (append.vote.node_id as NodeId, std::time::Instant::now());
+                *leader_heard.lock().unwrap_or_else(|e| e.into_inner()) = Some(heard);
+            }
             async move {
                 if wire::is_quorum_rpc(&request) {
                     return wire::serve(&raft, &cluster_id, request).await;
@@ -497,6 +505,12 @@ impl Quorum {
     }
 
     /// Leader, epoch, committed offset and voters, for the console.
+    /// The last leader of the quorum this node heard from as a follower, and when: on a
+    /// new leader, the one it replaced and the last sign of life it gave.
+    pub fn leader_heard(&self) -> Option<(NodeId, std::time::Instant)> {
+        *self.leader_heard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn status(&self) -> super::QuorumStatus {
         super::QuorumStatus::of(&self.raft.metrics().borrow())
     }

@@ -30,7 +30,7 @@ use crate::{interrupt, output};
 const CLUSTER_ID: &str = "b3Wq3Wq3Wq3Wq3Wq3Wq3Ww";
 
 /// The nodes of the cluster.
-const NODES: usize = 3;
+pub(super) const NODES: usize = 3;
 
 /// Partitions of each topic that makes up `--partitions`.
 const FILL_PARTITIONS: i32 = 100;
@@ -71,15 +71,15 @@ pub fn run(args: &ClusterArgs) -> Result<(), Failure> {
 
 /// One node: its data directory, its properties (as `--override`s) and, while it runs, its
 /// process.
-struct Node {
+pub(super) struct Node {
     dir: std::path::PathBuf,
     listeners: String,
     overrides: Vec<String>,
-    process: Option<BrokerProcess>,
+    pub(super) process: Option<BrokerProcess>,
 }
 
 impl Node {
-    fn addr(&self) -> SocketAddr {
+    pub(super) fn addr(&self) -> SocketAddr {
         self.process.as_ref().expect("a running node").addr
     }
 
@@ -166,7 +166,7 @@ fn measure(args: &ClusterArgs, exe: &Path, work: &Path) -> Result<Report, String
 
 /// Formats three data directories for one cluster, each node's controller listener on a
 /// free loopback port.
-fn format_nodes(exe: &Path, work: &Path) -> Result<Vec<Node>, String> {
+pub(super) fn format_nodes(exe: &Path, work: &Path) -> Result<Vec<Node>, String> {
     let ports: Vec<u16> = {
         let sockets = (0..NODES)
             .map(|_| TcpListener::bind("127.0.0.1:0"))
@@ -219,7 +219,7 @@ fn format_nodes(exe: &Path, work: &Path) -> Result<Vec<Node>, String> {
 }
 
 /// Starts `which` nodes together (each waits for the quorum) from this thread.
-fn start(exe: &Path, nodes: &mut [Node], which: &[usize]) -> Result<(), String> {
+pub(super) fn start(exe: &Path, nodes: &mut [Node], which: &[usize]) -> Result<(), String> {
     let launched = which
         .iter()
         .map(|&i| BrokerProcess::launch(exe, &nodes[i].dir, &nodes[i].listeners, &nodes[i].args()))
@@ -232,7 +232,7 @@ fn start(exe: &Path, nodes: &mut [Node], which: &[usize]) -> Result<(), String> 
 
 /// Waits until a node lists the three brokers, and returns the controller it names (the
 /// quorum's leader), as an index into `nodes`.
-fn await_brokers(nodes: &[Node]) -> Result<usize, String> {
+pub(super) fn await_brokers(nodes: &[Node]) -> Result<usize, String> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     loop {
         interrupt::check()?;
