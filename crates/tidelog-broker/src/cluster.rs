@@ -257,6 +257,7 @@ pub async fn run(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
         crate::replica_fetcher::run(broker.clone(), stop.clone()),
         crate::replication::maintain_isr(broker.clone(), stop.clone()),
         crate::replication::rebalance_leaders(broker.clone(), stop.clone()),
+        crate::replication::elect_unclean_leaders(broker.clone(), stop.clone()),
         fence(broker, stop),
     );
 }

@@ -182,6 +182,7 @@ pub async fn rebalance_leaders(broker: Arc<Broker>, mut stop: watch::Receiver<bo
                     topic_id,
                     partition,
                     leader,
+                    unclean: false,
                 })
             };
             match worker.metadata.commit_all(due, check) {
@@ -194,6 +195,65 @@ pub async fn rebalance_leaders(broker: Arc<Broker>, mut stop: watch::Receiver<bo
         })
         .await;
     }
+}
+
+/// How often the quorum's leader looks for leaderless partitions that allow an unclean
+/// election.
+const UNCLEAN_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// On the quorum's leader, every [`UNCLEAN_CHECK_EVERY`]: gives each partition without a
+/// leader whose topic sets `unclean.leader.election.enable` (or the broker's default) its
+/// first live replica, in sync or not, as Kafka's controller does once no in-sync replica
+/// is left to elect. What the lost in-sync replicas had and it lacks is lost.
+pub async fn elect_unclean_leaders(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(UNCLEAN_CHECK_EVERY) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        let worker = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if !worker.metadata.leads() {
+                return;
+            }
+            let due = unclean_due(&worker.metadata.image(), &worker.config);
+            if due.is_empty() {
+                return;
+            }
+            let check = |image: &MetadataImage, _: &[MetadataEvent], (topic_id, partition): (Uuid, i32)| {
+                let leader = image.unclean_leader(topic_id, partition)?;
+                Ok::<_, ErrorCode>(MetadataEvent::LeaderElected {
+                    topic_id,
+                    partition,
+                    leader,
+                    unclean: true,
+                })
+            };
+            match worker.metadata.commit_all(due.clone(), check) {
+                Ok(answers) => {
+                    for ((topic_id, partition), answer) in due.into_iter().zip(answers) {
+                        if let Ok(MetadataEvent::LeaderElected { leader, .. }) = answer {
+                            warn!(%topic_id, partition, leader, "unclean leader election: a replica out of sync leads; records only the lost in-sync replicas had are lost");
+                        }
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot elect leaders out of sync"),
+            }
+        })
+        .await;
+    }
+}
+
+/// The leaderless partitions of `image` that allow an unclean election and have a live
+/// replica to elect.
+fn unclean_due(image: &MetadataImage, config: &crate::config::BrokerConfig) -> Vec<(Uuid, i32)> {
+    let allowed = |configs| crate::topic_config::effective(config, configs, "unclean.leader.election.enable") == "true";
+    image
+        .topics()
+        .filter(|t| allowed(&t.configs))
+        .flat_map(|t| (0..t.partitions).map(move |p| (t.id, p)))
+        .filter(|(id, p)| image.unclean_leader(*id, *p).is_ok())
+        .collect()
 }
 
 /// The partitions whose preferred replica (the first) can take their leadership back, of

@@ -648,3 +648,98 @@ fn a_returning_leader_cuts_the_records_only_it_had_and_follows_the_new_leader() 
     });
     assert_eq!(values(&nodes[1], TOPIC, 0, 5), ["a0", "a1", "a2", "b3", "b4"]);
 }
+
+/// Unclean leader elections, on five nodes: two topics on nodes 3, 4 and 5 lose their last
+/// in-sync replica, node 3, with a record only it had (4 and 5 stalled by SIGSTOP until it
+/// is killed: the metadata quorum keeps a majority but for that instant). Once 4 and 5 are
+/// back, the topic that sets `unclean.leader.election.enable` gets node 4 as leader from the
+/// controller by itself; the other stays leaderless until an unclean ElectLeaders. Both lose
+/// the record; node 3, back, cuts it and follows.
+#[test]
+fn unclean_elections_give_leaderless_partitions_a_replica_out_of_sync() {
+    let _alone = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let configs = tempfile::tempdir().unwrap();
+    let mut nodes = nodes(configs.path(), 5, "replica.fetch.wait.max.ms=200");
+    let (strict, lenient) = ("strict", "lenient");
+    let on_3_4_5: &[&[i32]] = &[&[3, 4, 5]];
+    nodes[0].admin().create_ok(&[
+        NewTopic::new(strict, 1, TopicReplication::Variable(on_3_4_5)),
+        NewTopic::new(lenient, 1, TopicReplication::Variable(on_3_4_5)).set("unclean.leader.election.enable", "true"),
+    ]);
+    let (up, down) = nodes.split_at_mut(2);
+    let leader_and_isr = |topic: &str| {
+        let (leader, _, isr, _) = placement(&up[0], topic).remove(&0).unwrap();
+        (leader, isr)
+    };
+    let wait_for = |topic: &str, leader: i32, isr: &[i32]| {
+        wait_until("the leader and in-sync replicas expected", || {
+            (leader_and_isr(topic) == (leader, isr.to_vec())).then_some(())
+        })
+    };
+    let write = |node: &Broker, topic: &str, acks: i16, value: &str| {
+        let answer = node
+            .raw()
+            .produce(topic, 0, acks, raw::batch(1, &[(b"k", value.as_bytes())]));
+        (ErrorCode(answer.error_code), answer.base_offset)
+    };
+    for topic in [strict, lenient] {
+        wait_for(topic, 3, &[3, 4, 5]);
+        assert_eq!(write(&down[0], topic, -1, "everywhere"), (ErrorCode::NONE, 0));
+    }
+    // Stalled followers are fenced and leave the in-sync replicas; node 3's answers to
+    // their last fetches (empty, after `replica.fetch.wait.max.ms`) wait in their sockets.
+    down[1].signal(libc::SIGSTOP);
+    down[2].signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(1));
+    for topic in [strict, lenient] {
+        wait_for(topic, 3, &[3]);
+        assert_eq!(write(&down[0], topic, 1, "only-on-3"), (ErrorCode::NONE, 1));
+    }
+    down[0].kill9();
+    down[1].signal(libc::SIGCONT);
+    down[2].signal(libc::SIGCONT);
+    wait_for(strict, -1, &[3]);
+    wait_for(lenient, 4, &[4, 5]);
+    assert_eq!(
+        leader_and_isr(strict),
+        (-1, vec![3]),
+        "no unclean election unless allowed"
+    );
+    let metadata: MetadataResponse = RawClient::connect(up[0].addr()).metadata(None, false);
+    let controller = match metadata.controller_id {
+        id @ 1..=2 => &up[id as usize - 1],
+        id => &down[id as usize - 3],
+    };
+    assert_eq!(elect_leaders(controller, 1, strict, &[0]), [ErrorCode::NONE]);
+    assert_eq!(
+        elect_leaders(controller, 1, lenient, &[0]),
+        [ErrorCode::ELECTION_NOT_NEEDED]
+    );
+    wait_for(strict, 4, &[4, 5]);
+    for topic in [strict, lenient] {
+        assert_eq!(values(&down[1], topic, 0, 1), ["everywhere"], "{topic}");
+        let written = wait_until("the new leader takes writes", || {
+            match write(&down[1], topic, -1, "after") {
+                (ErrorCode::NOT_LEADER_OR_FOLLOWER, _) => None,
+                answer => Some(answer),
+            }
+        });
+        assert_eq!(
+            written,
+            (ErrorCode::NONE, 1),
+            "{topic}: offset 1 lost, and written again"
+        );
+    }
+
+    // Node 3 comes back, cuts the record only it had, and follows node 4.
+    down[0].restart();
+    for topic in [strict, lenient] {
+        wait_for(topic, 4, &[3, 4, 5]);
+        wait_until("the three replicas' segments the same", || {
+            let bytes: Vec<Vec<u8>> = down.iter().map(|n| log_bytes(n, topic, 0)).collect();
+            bytes.iter().all(|b| *b == bytes[0]).then_some(())
+        });
+        assert_eq!(values(&down[1], topic, 0, 2), ["everywhere", "after"]);
+    }
+    down[0].wait_for_line(&["truncating a follower", "from=2 to=1"]);
+}

@@ -1,7 +1,9 @@
 //! ElectLeaders (v0-2), as `kafka-leader-election` sends it: a preferred election moves a
 //! partition's leadership to its first replica if that one is in sync and unfenced
 //! (PREFERRED_LEADER_NOT_AVAILABLE otherwise, ELECTION_NOT_NEEDED if it leads already; a
-//! partition of one replica never needs one); an unknown partition is
+//! partition of one replica never needs one); an unclean one gives a partition without a
+//! leader its first unfenced replica, in sync or not (ELIGIBLE_LEADERS_NOT_AVAILABLE with
+//! none, ELECTION_NOT_NEEDED where it has a leader); an unknown partition is
 //! UNKNOWN_TOPIC_OR_PARTITION. A null list elects every partition that needs it.
 
 use std::ops::RangeInclusive;
@@ -68,6 +70,7 @@ fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersRespons
             })
             .collect(),
     };
+    let unclean = request.election_type == UNCLEAN;
     // Every partition asked for, by name; a null list asks for those that need one.
     let asked: Vec<(String, i32)> = match request.topic_partitions {
         Some(topics) => topics
@@ -77,15 +80,16 @@ fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersRespons
         None => {
             let image = broker.metadata.image();
             let all = image.topics().flat_map(|t| (0..t.partitions).map(move |p| (t, p)));
-            all.filter(|(t, p)| image.preferred_leader(t.id, *p).is_ok())
+            let needs = |id, p| match unclean {
+                true => image.unclean_leader(id, p).is_ok(),
+                false => image.preferred_leader(id, p).is_ok(),
+            };
+            all.filter(|(t, p)| needs(t.id, *p))
                 .map(|(t, p)| (t.name.clone(), p))
                 .collect()
         }
     };
-    let outcomes: Vec<Result<(), ErrorCode>> = match request.election_type {
-        PREFERRED => elect_preferred(broker, &asked),
-        _ => unclean(broker, &asked),
-    };
+    let outcomes = elect(broker, &asked, unclean);
     for ((topic, partition_id), outcome) in asked.into_iter().zip(outcomes) {
         let (code, message) = match outcome {
             Ok(()) => (ErrorCode::NONE, None),
@@ -112,20 +116,26 @@ fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersRespons
     }
 }
 
-/// ElectLeaders' election type for the preferred replica.
-const PREFERRED: i8 = 0;
+/// ElectLeaders' election type for a replica out of sync, where a partition has no leader.
+const UNCLEAN: i8 = 1;
 
-/// Moves each partition's leadership to its preferred replica where it can, through the
-/// metadata quorum (NOT_CONTROLLER on a node that does not lead it).
-fn elect_preferred(broker: &Broker, asked: &[(String, i32)]) -> Vec<Result<(), ErrorCode>> {
+/// Moves each partition's leadership to its preferred replica where it can, or with
+/// `unclean` gives a partition without a leader its first live replica, in sync or not
+/// (see [`MetadataImage::unclean_leader`]); through the metadata quorum (NOT_CONTROLLER on
+/// a node that does not lead it).
+fn elect(broker: &Broker, asked: &[(String, i32)], unclean: bool) -> Vec<Result<(), ErrorCode>> {
     let check = |image: &MetadataImage, _: &[MetadataEvent], (topic, partition): (String, i32)| {
         let known = image.topic(&topic).filter(|t| (0..t.partitions).contains(&partition));
         let id = known.ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?.id;
-        let leader = image.preferred_leader(id, partition)?;
+        let leader = match unclean {
+            true => image.unclean_leader(id, partition)?,
+            false => image.preferred_leader(id, partition)?,
+        };
         Ok(MetadataEvent::LeaderElected {
             topic_id: id,
             partition,
             leader,
+            unclean,
         })
     };
     if broker.metadata.is_cluster() && !broker.metadata.leads() {
@@ -135,27 +145,6 @@ fn elect_preferred(broker: &Broker, asked: &[(String, i32)]) -> Vec<Result<(), E
         Ok(answers) => answers.into_iter().map(|a| a.map(|_| ())).collect(),
         Err(_) => vec![Err(ErrorCode::NOT_CONTROLLER); asked.len()],
     }
-}
-
-/// An unclean election (a replica out of sync made leader, losing what it lacks) is not
-/// built: a partition with a leader needs none, one without gets
-/// ELIGIBLE_LEADERS_NOT_AVAILABLE.
-fn unclean(broker: &Broker, asked: &[(String, i32)]) -> Vec<Result<(), ErrorCode>> {
-    let image = broker.metadata.image();
-    asked
-        .iter()
-        .map(|(topic, partition)| {
-            let id = image
-                .topic(topic)
-                .filter(|t| (0..t.partitions).contains(partition))
-                .map(|t| t.id);
-            let id = id.ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
-            match image.partition(id, *partition).is_none_or(|p| p.leader >= 0) {
-                true => Err(ErrorCode::ELECTION_NOT_NEEDED),
-                false => Err(ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE),
-            }
-        })
-        .collect()
 }
 
 /// Kafka's messages for the errors of an election.

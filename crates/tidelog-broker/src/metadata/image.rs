@@ -104,13 +104,16 @@ pub enum MetadataEvent {
         partition: i32,
         isr: Vec<i32>,
     },
-    /// A partition's leadership moved to `leader` (its preferred replica: ElectLeaders, or
-    /// the controller's rebalance), in a new leader epoch.
+    /// A partition's leadership moved to `leader`, in a new leader epoch: its preferred
+    /// replica (ElectLeaders, or the controller's rebalance), or, `unclean`, a replica out
+    /// of sync given a leaderless partition, which becomes its only in-sync replica (what
+    /// the others have and it lacks is lost).
     #[serde(skip)]
     LeaderElected {
         topic_id: Uuid,
         partition: i32,
         leader: i32,
+        unclean: bool,
     },
 }
 
@@ -271,8 +274,12 @@ impl MetadataImage {
                 topic_id,
                 partition,
                 leader,
+                unclean,
             } => {
                 if let Some(p) = self.partition_mut(*topic_id, *partition) {
+                    if *unclean {
+                        p.isr = vec![*leader];
+                    }
                     p.leader = *leader;
                     p.leader_epoch += 1;
                     p.partition_epoch += 1;
@@ -319,6 +326,18 @@ impl MetadataImage {
             true => Ok(preferred),
             false => Err(ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE),
         }
+    }
+
+    /// The replica an unclean election makes leader of a partition without one: its first
+    /// unfenced replica, in sync or not. ELECTION_NOT_NEEDED where it has a leader,
+    /// ELIGIBLE_LEADERS_NOT_AVAILABLE where every replica is away.
+    pub fn unclean_leader(&self, topic_id: Uuid, partition: i32) -> Result<i32, ErrorCode> {
+        let p = self
+            .partition(topic_id, partition)
+            .filter(|p| p.leader < 0)
+            .ok_or(ErrorCode::ELECTION_NOT_NEEDED)?;
+        let live = p.replicas.iter().copied().find(|&r| self.is_unfenced(r));
+        live.ok_or(ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE)
     }
 
     /// What `node_id` is to a partition: `None` if it holds no replica of it. (An image of

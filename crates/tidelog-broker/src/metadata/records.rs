@@ -258,7 +258,11 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: &Plac
             topic_id,
             partition,
             leader,
-        } => records.push(partition_change(*topic_id, *partition, None, Some(*leader))),
+            unclean,
+        } => {
+            let isr = unclean.then(|| vec![*leader]);
+            records.push(partition_change(*topic_id, *partition, isr, Some(*leader)))
+        }
         MetadataEvent::BrokerFenced { id, epoch, fenced } => {
             // As Kafka 4 writes a fencing change (not the old FenceBrokerRecord).
             records.push(versioned(
@@ -643,6 +647,7 @@ fn partition(
 mod tests {
     use super::*;
     use crate::test_util::registered_broker;
+    use tidelog_protocol::ErrorCode;
 
     #[test]
     fn new_partitions_go_round_robin_over_the_unfenced_brokers() {
@@ -767,5 +772,35 @@ mod tests {
         };
         let records = records_of(&unfenced, &image, &Placement::local(1, Uuid::NIL));
         assert_eq!(changes(&records), [(0, None, 1)]);
+    }
+
+    #[test]
+    fn an_unclean_election_makes_the_first_live_replica_leader_and_only_in_sync_replica() {
+        let (image, id) = image_with(
+            &[1],
+            &[
+                (&[1, 2, 3], &[1], -1), // its last in-sync replica fenced
+                (&[2, 3, 1], &[2], 2),  // led
+            ],
+        );
+        assert_eq!(image.unclean_leader(id, 0), Ok(2));
+        assert_eq!(image.unclean_leader(id, 1), Err(ErrorCode::ELECTION_NOT_NEEDED));
+        let (all_away, _) = image_with(&[1, 2, 3], &[(&[1, 2, 3], &[1], -1)]);
+        assert_eq!(
+            all_away.unclean_leader(id, 0),
+            Err(ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE)
+        );
+        let elected = MetadataEvent::LeaderElected {
+            topic_id: id,
+            partition: 0,
+            leader: 2,
+            unclean: true,
+        };
+        let records = records_of(&elected, &image, &Placement::local(1, Uuid::NIL));
+        assert_eq!(changes(&records), [(0, Some(vec![2]), 2)]);
+        let mut after = image.clone();
+        after.apply(&elected);
+        let p = after.partition(id, 0).unwrap();
+        assert_eq!((p.leader, p.isr.clone(), p.leader_epoch), (2, vec![2], 4));
     }
 }
