@@ -326,13 +326,27 @@ fn reconcile(broker: &Broker, before: &MetadataImage, now: &MetadataImage) {
 }
 
 /// While this node leads, fences the brokers whose session ran out.
-async fn fence(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+async fn fence(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
+    every(FENCE_CHECK_EVERY, broker, stop, |broker| {
+        broker.sessions.fence_expired(&broker.metadata)
+    })
+    .await;
+}
+
+/// Runs `work` every `period` until `stop` turns true, each time off the runtime's threads
+/// (it may wait for the metadata quorum or the disk).
+pub async fn every(
+    period: Duration,
+    broker: Arc<Broker>,
+    mut stop: watch::Receiver<bool>,
+    work: impl Fn(&Broker) + Clone + Send + 'static,
+) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(FENCE_CHECK_EVERY) => {}
+            _ = tokio::time::sleep(period) => {}
             _ = stop.wait_for(|stop| *stop) => return,
         }
-        let worker = broker.clone();
-        let _ = tokio::task::spawn_blocking(move || worker.sessions.fence_expired(&worker.metadata)).await;
+        let (worker, work) = (broker.clone(), work.clone());
+        let _ = tokio::task::spawn_blocking(move || work(&worker)).await;
     }
 }

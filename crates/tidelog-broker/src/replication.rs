@@ -69,15 +69,8 @@ const ALTER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// While the node runs: asks the controller to change the in-sync replicas of the
 /// partitions it leads where they should (see [`crate::replica::ReplicaState::isr_change_due`]).
-pub async fn maintain_isr(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(ISR_CHECK_EVERY) => {}
-            _ = stop.wait_for(|stop| *stop) => return,
-        }
-        let worker = broker.clone();
-        let _ = tokio::task::spawn_blocking(move || ask_isr_changes(&worker)).await;
-    }
+pub async fn maintain_isr(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
+    crate::cluster::every(ISR_CHECK_EVERY, broker, stop, ask_isr_changes).await;
 }
 
 /// One look over the led partitions, and one AlterPartition for those whose set changes.
@@ -156,45 +149,58 @@ fn ask_isr_changes(broker: &Broker) {
 /// `leader.imbalance.check.interval.seconds`, moves leaderships back to their preferred
 /// replicas for the brokers that lead too few of theirs ([`imbalanced`]), as Kafka's
 /// controller does.
-pub async fn rebalance_leaders(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+pub async fn rebalance_leaders(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
     if !broker.config.auto_leader_rebalance_enable {
         return;
     }
     let every = Duration::from_secs(broker.config.leader_imbalance_check_interval_seconds.max(1) as u64);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.wait_for(|stop| *stop) => return,
+    crate::cluster::every(every, broker, stop, |broker| {
+        if !broker.metadata.leads() {
+            return;
         }
-        let worker = broker.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if !worker.metadata.leads() {
-                return;
+        let percentage = broker.config.leader_imbalance_per_broker_percentage;
+        let due = imbalanced(&broker.metadata.image(), percentage);
+        if due.is_empty() {
+            return;
+        }
+        match elect_leaders(broker, due, false) {
+            Ok(elected) => {
+                let moved = elected.iter().filter(|e| e.is_ok()).count();
+                info!(moved, "leaderships moved back to their preferred replicas");
             }
-            let percentage = worker.config.leader_imbalance_per_broker_percentage;
-            let due = imbalanced(&worker.metadata.image(), percentage);
-            if due.is_empty() {
-                return;
-            }
-            let check = |image: &MetadataImage, _: &[MetadataEvent], (topic_id, partition): (Uuid, i32)| {
-                let leader = image.preferred_leader(topic_id, partition)?;
-                Ok::<_, ErrorCode>(MetadataEvent::LeaderElected {
-                    topic_id,
-                    partition,
-                    leader,
-                    unclean: false,
-                })
-            };
-            match worker.metadata.commit_all(due, check) {
-                Ok(answers) => {
-                    let moved = answers.iter().filter(|a| a.is_ok()).count();
-                    info!(moved, "leaderships moved back to their preferred replicas");
-                }
-                Err(e) => warn!(error = %e, "cannot move leaderships back to their preferred replicas"),
-            }
+            Err(e) => warn!(error = %e, "cannot move leaderships back to their preferred replicas"),
+        }
+    })
+    .await;
+}
+
+/// Elects leaders for `partitions` (by topic id and index) through the metadata quorum:
+/// each one's preferred replica ([`MetadataImage::preferred_leader`]), or with `unclean`
+/// its first live replica where it has no leader ([`MetadataImage::unclean_leader`]).
+/// Answers the leader elected for each, or why none was.
+pub fn elect_leaders(
+    broker: &Broker,
+    partitions: Vec<(Uuid, i32)>,
+    unclean: bool,
+) -> Result<Vec<Result<i32, ErrorCode>>, crate::metadata::StoreError> {
+    let check = |image: &MetadataImage, _: &[MetadataEvent], (topic_id, partition): (Uuid, i32)| {
+        let leader = match unclean {
+            true => image.unclean_leader(topic_id, partition)?,
+            false => image.preferred_leader(topic_id, partition)?,
+        };
+        Ok::<_, ErrorCode>(MetadataEvent::LeaderElected {
+            topic_id,
+            partition,
+            leader,
+            unclean,
         })
-        .await;
-    }
+    };
+    let answers = broker.metadata.commit_all(partitions, check)?;
+    let leader = |event| match event {
+        MetadataEvent::LeaderElected { leader, .. } => leader,
+        other => unreachable!("an election answers LeaderElected, not {other:?}"),
+    };
+    Ok(answers.into_iter().map(|a| a.map(leader)).collect())
 }
 
 /// How often the quorum's leader looks for leaderless partitions that allow an unclean
@@ -205,43 +211,27 @@ const UNCLEAN_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// leader whose topic sets `unclean.leader.election.enable` (or the broker's default) its
 /// first live replica, in sync or not, as Kafka's controller does once no in-sync replica
 /// is left to elect. What the lost in-sync replicas had and it lacks is lost.
-pub async fn elect_unclean_leaders(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(UNCLEAN_CHECK_EVERY) => {}
-            _ = stop.wait_for(|stop| *stop) => return,
+pub async fn elect_unclean_leaders(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
+    crate::cluster::every(UNCLEAN_CHECK_EVERY, broker, stop, |broker| {
+        if !broker.metadata.leads() {
+            return;
         }
-        let worker = broker.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if !worker.metadata.leads() {
-                return;
-            }
-            let due = unclean_due(&worker.metadata.image(), &worker.config);
-            if due.is_empty() {
-                return;
-            }
-            let check = |image: &MetadataImage, _: &[MetadataEvent], (topic_id, partition): (Uuid, i32)| {
-                let leader = image.unclean_leader(topic_id, partition)?;
-                Ok::<_, ErrorCode>(MetadataEvent::LeaderElected {
-                    topic_id,
-                    partition,
-                    leader,
-                    unclean: true,
-                })
-            };
-            match worker.metadata.commit_all(due.clone(), check) {
-                Ok(answers) => {
-                    for ((topic_id, partition), answer) in due.into_iter().zip(answers) {
-                        if let Ok(MetadataEvent::LeaderElected { leader, .. }) = answer {
-                            warn!(%topic_id, partition, leader, "unclean leader election: a replica out of sync leads; records only the lost in-sync replicas had are lost");
-                        }
+        let due = unclean_due(&broker.metadata.image(), &broker.config);
+        if due.is_empty() {
+            return;
+        }
+        match elect_leaders(broker, due.clone(), true) {
+            Ok(elected) => {
+                for ((topic_id, partition), leader) in due.into_iter().zip(elected) {
+                    if let Ok(leader) = leader {
+                        warn!(%topic_id, partition, leader, "unclean leader election: a replica out of sync leads; records only the lost in-sync replicas had are lost");
                     }
                 }
-                Err(e) => warn!(error = %e, "cannot elect leaders out of sync"),
             }
-        })
-        .await;
-    }
+            Err(e) => warn!(error = %e, "cannot elect leaders out of sync"),
+        }
+    })
+    .await;
 }
 
 /// The leaderless partitions of `image` that allow an unclean election and have a live

@@ -11,11 +11,11 @@ use tidelog_protocol::messages::elect_leaders_request::ElectLeadersRequest;
 use tidelog_protocol::messages::elect_leaders_response::{
     ElectLeadersResponse, PartitionResult, ReplicaElectionResult,
 };
-use tidelog_protocol::{ErrorCode, ResponseBody};
+use tidelog_protocol::{ErrorCode, ResponseBody, Uuid};
 
 use crate::broker::Broker;
 use crate::handlers::{Reply, RequestContext};
-use crate::metadata::{MetadataEvent, MetadataImage};
+use crate::replication::elect_leaders;
 
 /// The versions served, as ApiVersions advertises them: 0 to 2.
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
@@ -120,31 +120,30 @@ fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersRespons
 const UNCLEAN: i8 = 1;
 
 /// Moves each partition's leadership to its preferred replica where it can, or with
-/// `unclean` gives a partition without a leader its first live replica, in sync or not
-/// (see [`MetadataImage::unclean_leader`]); through the metadata quorum (NOT_CONTROLLER on
-/// a node that does not lead it).
+/// `unclean` gives a partition without a leader its first live replica, in sync or not;
+/// through the metadata quorum (NOT_CONTROLLER on a node that does not lead it).
 fn elect(broker: &Broker, asked: &[(String, i32)], unclean: bool) -> Vec<Result<(), ErrorCode>> {
-    let check = |image: &MetadataImage, _: &[MetadataEvent], (topic, partition): (String, i32)| {
-        let known = image.topic(&topic).filter(|t| (0..t.partitions).contains(&partition));
-        let id = known.ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?.id;
-        let leader = match unclean {
-            true => image.unclean_leader(id, partition)?,
-            false => image.preferred_leader(id, partition)?,
-        };
-        Ok(MetadataEvent::LeaderElected {
-            topic_id: id,
-            partition,
-            leader,
-            unclean,
-        })
-    };
     if broker.metadata.is_cluster() && !broker.metadata.leads() {
         return vec![Err(ErrorCode::NOT_CONTROLLER); asked.len()];
     }
-    match broker.metadata.commit_all(asked.to_vec(), check) {
-        Ok(answers) => answers.into_iter().map(|a| a.map(|_| ())).collect(),
-        Err(_) => vec![Err(ErrorCode::NOT_CONTROLLER); asked.len()],
-    }
+    let known: Vec<Result<(Uuid, i32), ErrorCode>> = {
+        let image = broker.metadata.image();
+        asked
+            .iter()
+            .map(|(topic, partition)| {
+                let topic = image.topic(topic).filter(|t| (0..t.partitions).contains(partition));
+                Ok((topic.ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?.id, *partition))
+            })
+            .collect()
+    };
+    let mut elected = match elect_leaders(broker, known.iter().flatten().copied().collect(), unclean) {
+        Ok(elected) => elected.into_iter(),
+        Err(_) => return vec![Err(ErrorCode::NOT_CONTROLLER); asked.len()],
+    };
+    known
+        .into_iter()
+        .map(|k| k.and_then(|_| elected.next().expect("an answer for each known partition").map(drop)))
+        .collect()
 }
 
 /// Kafka's messages for the errors of an election.
