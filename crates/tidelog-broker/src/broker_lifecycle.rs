@@ -65,7 +65,7 @@ fn heartbeat(broker: &Broker, incarnation_id: Uuid, ttl: Duration) -> Result<boo
         broker_id: broker.config.node_id,
         incarnation_id,
         listeners: broker.config.advertised_listeners.iter().map(listener).collect(),
-        rack: None,
+        rack: broker.config.broker_rack.clone(),
         log_dirs: broker.log_dir_ids.clone(),
         metadata_offset: broker.metadata.image_offset(),
         want_shut_down: broker.shutting_down.load(std::sync::atomic::Ordering::Acquire),

@@ -40,7 +40,7 @@ pub fn brokers(broker: &Broker, listener: &Listener, include_fenced: bool) -> Ve
         id: node_id,
         host: listener.host.clone(),
         port: listener.port,
-        rack: None,
+        rack: broker.config.broker_rack.clone(),
         fenced: false,
     }];
     let image = broker.metadata.image();

@@ -267,6 +267,12 @@ pub struct BrokerConfig {
     /// `leader.imbalance.check.interval.seconds`, for the brokers that lead fewer than
     /// `100 - leader.imbalance.per.broker.percentage` % of the partitions they prefer.
     pub auto_leader_rebalance_enable: bool,
+    /// This broker's rack (`broker.rack`), registered with the controller and listed in
+    /// Metadata.
+    pub broker_rack: Option<String>,
+    /// Whether leaders send consumers to a replica in their rack (KIP-392):
+    /// `replica.selector.class` set to Kafka's RackAwareReplicaSelector.
+    pub rack_aware_replica_selector: bool,
     pub leader_imbalance_check_interval_seconds: i64,
     pub leader_imbalance_per_broker_percentage: i64,
     /// A follower not caught up with its leader for this long leaves the in-sync replicas.
@@ -391,6 +397,8 @@ impl Default for BrokerConfig {
             broker_heartbeat_interval_ms: 200,
             min_insync_replicas: 1,
             auto_leader_rebalance_enable: true,
+            broker_rack: None,
+            rack_aware_replica_selector: false,
             leader_imbalance_check_interval_seconds: 300,
             leader_imbalance_per_broker_percentage: 10,
             replica_lag_time_max_ms: 30_000,
@@ -541,6 +549,24 @@ fn authorizer_class(key: &str, value: &str) -> Result<bool, ConfigError> {
             key,
             value,
             format!("the one authorizer is {STANDARD_AUTHORIZER}"),
+        )),
+    }
+}
+
+/// Kafka's replica selector that sends a consumer to a replica of its rack (KIP-392).
+pub const RACK_AWARE_REPLICA_SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+
+/// Whether `replica.selector.class` sends consumers to replicas of their rack: Kafka's
+/// RackAwareReplicaSelector does, an empty name (Kafka's default: the leader serves all)
+/// does not, and any other class is refused rather than ignored.
+fn replica_selector(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "" | "org.apache.kafka.common.replica.LeaderSelector" => Ok(false),
+        RACK_AWARE_REPLICA_SELECTOR => Ok(true),
+        _ => Err(invalid(
+            key,
+            value,
+            format!("the one replica selector is {RACK_AWARE_REPLICA_SELECTOR}"),
         )),
     }
 }
@@ -1150,6 +1176,8 @@ impl BrokerConfig {
                 "broker.heartbeat.interval.ms" => c.broker_heartbeat_interval_ms = at_least(k, v, 1)?,
                 "min.insync.replicas" => c.min_insync_replicas = at_least(k, v, 1)?,
                 "auto.leader.rebalance.enable" => c.auto_leader_rebalance_enable = boolean(k, v)?,
+                "broker.rack" => c.broker_rack = Some(v.trim().to_string()).filter(|r| !r.is_empty()),
+                "replica.selector.class" => c.rack_aware_replica_selector = replica_selector(k, v)?,
                 "leader.imbalance.check.interval.seconds" => {
                     c.leader_imbalance_check_interval_seconds = at_least(k, v, 1)?
                 }
@@ -1447,6 +1475,14 @@ impl BrokerConfig {
             (
                 "auto.leader.rebalance.enable",
                 self.auto_leader_rebalance_enable.to_string(),
+            ),
+            ("broker.rack", self.broker_rack.clone().unwrap_or_default()),
+            (
+                "replica.selector.class",
+                match self.rack_aware_replica_selector {
+                    true => RACK_AWARE_REPLICA_SELECTOR.to_string(),
+                    false => String::new(),
+                },
             ),
             (
                 "leader.imbalance.check.interval.seconds",

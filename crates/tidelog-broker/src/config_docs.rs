@@ -240,6 +240,16 @@ const BROKER: &[(&str, ConfigType, &str)] = &[
         "Whether the controller moves leaderships back to their preferred replicas by itself.",
     ),
     (
+        "broker.rack",
+        ConfigType::String,
+        "The rack of this broker, for consumers reading from a replica of their own rack.",
+    ),
+    (
+        "replica.selector.class",
+        ConfigType::String,
+        "Which replica a leader sends consumers to: Kafka's RackAwareReplicaSelector for one of their rack, none for the leader.",
+    ),
+    (
         "leader.imbalance.check.interval.seconds",
         ConfigType::Long,
         "How often the controller looks for brokers leading too few of their preferred partitions.",

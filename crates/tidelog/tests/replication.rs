@@ -23,8 +23,13 @@ use common::raw::{self, RawClient};
 use common::{wait_until, Broker, Rng};
 use rdkafka::admin::NewTopic;
 use rdkafka::admin::TopicReplication;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
 use rdkafka::producer::Producer;
+use rdkafka::{Offset, TopicPartitionList};
 use tidelog_protocol::messages::elect_leaders_request::{ElectLeadersRequest, TopicPartitions};
+use tidelog_protocol::messages::fetch_request::FetchRequest;
+use tidelog_protocol::messages::fetch_response::PartitionData;
 use tidelog_protocol::messages::list_offsets_request;
 use tidelog_protocol::messages::metadata_response::MetadataResponse;
 use tidelog_protocol::messages::offset_for_leader_epoch_request::{
@@ -174,10 +179,11 @@ fn acknowledged_records_survive_kills_of_any_node_and_replicas_hold_the_same_byt
     let leaders = all_in_sync(&nodes, TOPIC, PARTITIONS);
     all_in_sync(&nodes, STRICT, 1);
 
-    // Only the leader serves a partition: a follower sends clients to it.
+    // Only the leader serves a partition to a consumer that cannot read from followers
+    // (Fetch before v11, KIP-392): a follower sends it to the leader.
     let (partition, leader) = leaders.iter().next().map(|(p, l)| (*p, *l)).unwrap();
     let follower = &nodes[(leader % 3) as usize];
-    let fetched = follower.raw().fetch(raw::fetch_request(TOPIC, partition, 0, 0, 1));
+    let fetched = fetch_at(follower, 10, raw::fetch_request(TOPIC, partition, 0, 0, 1));
     assert_eq!(
         ErrorCode(fetched.error_code),
         ErrorCode::NOT_LEADER_OR_FOLLOWER,
@@ -575,6 +581,14 @@ fn two_replicas_down_refuse_acks_all_but_not_acks_1_and_come_back_in_sync() {
     assert_eq!(values, expected, "the write refused before its append not written");
 }
 
+/// The answer for the one partition of `request`, a Fetch of `version` sent to `node`.
+fn fetch_at(node: &Broker, version: i16, request: FetchRequest) -> PartitionData {
+    match node.raw().request(version, RequestBody::Fetch(request)) {
+        ResponseBody::Fetch(response) => raw::fetched_partition(response),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// The values of partition `partition` of `topic` from offset 0 to `end`, read from `node`.
 fn values(node: &Broker, topic: &str, partition: i32, end: i64) -> Vec<String> {
     let read = node.read_partitions(topic, &[(partition, 0, end)]);
@@ -742,4 +756,80 @@ fn unclean_elections_give_leaderless_partitions_a_replica_out_of_sync() {
         assert_eq!(values(&down[1], topic, 0, 2), ["everywhere", "after"]);
     }
     down[0].wait_for_line(&["truncating a follower", "from=2 to=1"]);
+}
+
+/// Reads from followers (KIP-392): three nodes in three racks, with Kafka's
+/// RackAwareReplicaSelector. Metadata lists each broker's rack; the leader (node 1) answers a
+/// consumer of rack-2 with node 2 as its preferred read replica; a librdkafka consumer with
+/// `client.rack=rack-2`, bootstrapped at node 1, reads every record, served by node 2.
+#[test]
+fn consumers_read_from_the_replica_of_their_rack() {
+    let _alone = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let configs = tempfile::tempdir().unwrap();
+    let nodes = cluster::start_each(configs.path(), &free_ports(3), |id| {
+        format!(
+            "broker.session.timeout.ms=2000\nbroker.heartbeat.interval.ms=300\nbroker.rack=rack-{id}\n\
+             replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector"
+        )
+    });
+    let racks = wait_until("three brokers registered with their racks", || {
+        let metadata: MetadataResponse = RawClient::connect(nodes[0].addr()).metadata(None, false);
+        let racks: BTreeMap<i32, Option<String>> =
+            metadata.brokers.iter().map(|b| (b.node_id, b.rack.clone())).collect();
+        (racks.len() == 3).then_some(racks)
+    });
+    let expected: BTreeMap<i32, Option<String>> = (1..=3).map(|id| (id, Some(format!("rack-{id}")))).collect();
+    assert_eq!(racks, expected);
+    let topic = NewTopic::new(TOPIC, 1, TopicReplication::Variable(&[&[1, 2, 3]]));
+    nodes[0].admin().create_ok(&[topic]);
+    all_in_sync(&nodes, TOPIC, 1);
+    let records: Vec<(Vec<u8>, Vec<u8>)> = (0..100)
+        .map(|i| (format!("k{i}").into_bytes(), format!("v{i}").into_bytes()))
+        .collect();
+    let batch: Vec<(&[u8], &[u8])> = records.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect();
+    let written = nodes[0]
+        .raw()
+        .produce(TOPIC, 0, -1, raw::batch(common::now_ms(), &batch));
+    assert_eq!(ErrorCode(written.error_code), ErrorCode::NONE);
+
+    let mut asked = raw::fetch_request(TOPIC, 0, 0, 0, 1);
+    asked.rack_id = "rack-2".into();
+    let redirected = fetch_at(&nodes[0], 12, asked.clone());
+    assert_eq!(
+        (
+            redirected.preferred_read_replica,
+            redirected.records.map_or(0, |r| r.len())
+        ),
+        (2, 0)
+    );
+    asked.rack_id = "rack-1".into();
+    assert_eq!(
+        fetch_at(&nodes[0], 12, asked).preferred_read_replica,
+        -1,
+        "the leader's own rack"
+    );
+
+    let consumer: BaseConsumer = nodes[0]
+        .consumer_config("rack-2-readers")
+        .set("client.rack", "rack-2")
+        .create()
+        .expect("a consumer");
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(TOPIC, 0, Offset::Beginning).unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut read = Vec::new();
+    wait_until("every record read", || {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            read.push(message.payload().unwrap().to_vec());
+        }
+        (read.len() == records.len()).then_some(())
+    });
+    let values: Vec<Vec<u8>> = records.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(read, values);
+    let served = |node: &Broker| gauge(node, &format!("tidelog_fetch_records_total{{topic=\"{TOPIC}\"}}"));
+    assert_eq!(served(&nodes[1]), 100.0, "node 2 served the consumer of its rack");
+    assert!(
+        served(&nodes[2]) <= 0.0,
+        "node 3 is a follower no one read from (no series, or 0)"
+    );
 }

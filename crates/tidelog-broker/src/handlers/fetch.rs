@@ -66,7 +66,14 @@ struct Plan {
     denied: BTreeSet<String>,
     /// The follower fetching (its broker id), or -1 for a consumer.
     replica_id: i32,
+    /// A consumer that may read from followers (KIP-392: Fetch v11 on), and its rack (empty
+    /// when it tells none).
+    from_followers: bool,
+    rack_id: String,
 }
+
+/// The first version whose consumers may read from followers (KIP-392).
+const FROM_FOLLOWERS_VERSION: i16 = 11;
 
 pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
     let broker = &ctx.broker;
@@ -148,6 +155,8 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> Reply {
         read_committed: request.isolation_level == READ_COMMITTED,
         by_topic_id,
         replica_id,
+        from_followers: replica_id < 0 && version >= FROM_FOLLOWERS_VERSION,
+        rack_id: request.rack_id,
     };
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let broker = broker.clone();
@@ -326,7 +335,8 @@ fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (Read<'p>, bool) {
         sent.push((w.key.clone(), state));
         total += len;
         remaining -= len;
-        errors |= data.error_code != 0;
+        // A consumer sent elsewhere is answered at once too.
+        errors |= data.error_code != 0 || data.preferred_read_replica >= 0;
         let same_topic = responses
             .last()
             .is_some_and(|t| t.topic == w.key.0 && t.topic_id == w.topic_id);
@@ -419,12 +429,21 @@ fn read_partition(broker: &Broker, w: &Wanted, remaining: i64, first: bool, plan
     } else {
         ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
     };
-    let Some(partition) = broker.partitions.get(topic, index) else {
+    let hosted = match plan.from_followers {
+        true => broker.partitions.get_replica(topic, index),
+        false => broker.partitions.get(topic, index),
+    };
+    let Some(partition) = hosted else {
         // As Kafka answers a partition it cannot serve.
         return (refused_partition(index, broker.not_hosted(topic, index, unknown)), 0);
     };
     if let Err(code) = partition.check_leader_epoch(w.current_leader_epoch) {
         return (refused_partition(index, code), 0);
+    }
+    if let Some(replica) = preferred_read_replica(broker, &partition, plan) {
+        data.preferred_read_replica = replica;
+        data.high_watermark = partition.high_watermark();
+        return (data, 0);
     }
     let follower = plan.replica_id >= 0;
     if follower {
@@ -501,4 +520,27 @@ fn read_partition(broker: &Broker, w: &Wanted, remaining: i64, first: bool, plan
         }
     }
     (data, offsets)
+}
+
+/// Where a leader sends a consumer of `plan` to read `partition` instead (KIP-392, with
+/// `replica.selector.class` Kafka's RackAwareReplicaSelector): an in-sync, unfenced
+/// follower of the consumer's rack, unless the leader is of that rack itself.
+fn preferred_read_replica(broker: &Broker, partition: &crate::partitions::Partition, plan: &Plan) -> Option<i32> {
+    if !broker.config.rack_aware_replica_selector || plan.rack_id.is_empty() || !partition.is_leader() {
+        return None;
+    }
+    let image = broker.metadata.image();
+    let in_rack = |id: &i32| {
+        let registered = image.brokers().get(id);
+        registered.is_some_and(|b| !b.fenced && b.rack.as_deref() == Some(plan.rack_id.as_str()))
+    };
+    if in_rack(&broker.config.node_id) {
+        return None;
+    }
+    let placed = image.partition(partition.topic_id, partition.tp.partition())?;
+    placed
+        .replicas
+        .iter()
+        .copied()
+        .find(|r| placed.isr.contains(r) && in_rack(r))
 }

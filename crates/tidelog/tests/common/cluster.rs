@@ -43,9 +43,14 @@ pub fn write_config(dir: &Path, id: usize, ports: &[u16], extra: &str) -> PathBu
 /// Formats and starts one node per port, together: each waits for a majority of the others
 /// to elect a leader. Node i is `nodes[i - 1]`.
 pub fn start(dir: &Path, ports: &[u16], extra: &str) -> Vec<Broker> {
+    start_each(dir, ports, |_| extra.to_string())
+}
+
+/// [`start`] with the lines `extra(id)` for node `id`.
+pub fn start_each(dir: &Path, ports: &[u16], extra: impl Fn(usize) -> String) -> Vec<Broker> {
     let starting: Vec<_> = (1..=ports.len())
         .map(|id| {
-            let config = write_config(dir, id, ports, extra);
+            let config = write_config(dir, id, ports, &extra(id));
             std::thread::spawn(move || Broker::start_formatted_from_file(&config, CLUSTER_ID))
         })
         .collect();
