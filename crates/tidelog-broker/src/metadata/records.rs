@@ -46,8 +46,10 @@ pub struct Placement {
     pub node_id: i32,
     pub directory: Uuid,
     /// The unfenced brokers new partitions go to, by id, with the log dir each gets;
-    /// empty: this node.
+    /// empty: this node. Racks alternate along the list (see [`Placement::over`]).
     pub brokers: Vec<(i32, Uuid)>,
+    /// The racks of the brokers that have one (`broker.rack`).
+    pub racks: BTreeMap<i32, String>,
 }
 
 impl Placement {
@@ -57,41 +59,68 @@ impl Placement {
             node_id,
             directory,
             brokers: Vec::new(),
+            racks: BTreeMap::new(),
         }
     }
 
     /// Over the unfenced brokers of `image`, else (none registered yet, or not a cluster)
-    /// on this node as `local`.
+    /// on this node as `local`. Where brokers have racks, the list takes one broker of each
+    /// rack in turn (racks and brokers in id order, those without a rack as one more), as
+    /// Kafka's rack-alternated broker list does, so consecutive brokers are of different
+    /// racks.
     pub fn over(image: &MetadataImage, local: &Placement) -> Placement {
-        let brokers = image
+        let mut by_rack: BTreeMap<Option<&str>, Vec<(i32, Uuid)>> = BTreeMap::new();
+        for b in image.brokers().values().filter(|b| !b.fenced) {
+            by_rack
+                .entry(b.rack.as_deref())
+                .or_default()
+                .push((b.id, directory_of(b)));
+        }
+        let deepest = by_rack.values().map(Vec::len).max().unwrap_or(0);
+        let brokers = (0..deepest)
+            .flat_map(|i| by_rack.values().filter_map(move |rack| rack.get(i).copied()))
+            .collect();
+        let racks = image
             .brokers()
             .values()
-            .filter(|b| !b.fenced)
-            .map(|b| (b.id, directory_of(b)))
+            .filter_map(|b| Some((b.id, b.rack.clone()?)))
             .collect();
         Placement {
             brokers,
+            racks,
             ..local.clone()
         }
     }
 
     /// The replicas of a topic's partitions `partitions` (`replication_factor` each, the
     /// first the leader), with their log dirs: round-robin over the brokers from a random
-    /// one, each partition's replicas on consecutive brokers, as Kafka's controller places
-    /// them. The caller checked that there are enough brokers.
+    /// one, each partition's replicas on the next brokers along the list, as Kafka's
+    /// controller places them; where brokers have racks, skipping those of a rack the
+    /// partition has already while other racks are left. The caller checked that there are
+    /// enough brokers.
     fn replicas(&self, partitions: std::ops::Range<i32>, replication_factor: i16) -> Vec<(i32, Vec<(i32, Uuid)>)> {
         if self.brokers.is_empty() {
             return partitions.map(|p| (p, vec![(self.node_id, self.directory)])).collect();
         }
         let start = crate::ids::random_uuid().as_u128() as usize;
-        let count = usize::try_from(replication_factor)
-            .unwrap_or(1)
-            .clamp(1, self.brokers.len());
+        let n = self.brokers.len();
+        let count = usize::try_from(replication_factor).unwrap_or(1).clamp(1, n);
         partitions
             .map(|p| {
                 let first = start + p as usize;
-                let replicas = (0..count).map(|r| self.brokers[(first + r) % self.brokers.len()]);
-                (p, replicas.collect())
+                let along = (0..n).map(|i| self.brokers[(first + i) % n]);
+                let mut chosen: Vec<(i32, Uuid)> = Vec::with_capacity(count);
+                // First a broker of each rack not used yet, then any not chosen.
+                for spread in [true, false] {
+                    for broker in along.clone() {
+                        let rack = self.racks.get(&broker.0);
+                        let rack_used = rack.is_some() && chosen.iter().any(|c| self.racks.get(&c.0) == rack);
+                        if chosen.len() < count && !chosen.contains(&broker) && !(spread && rack_used) {
+                            chosen.push(broker);
+                        }
+                    }
+                }
+                (p, chosen)
             })
             .collect()
     }
@@ -802,5 +831,38 @@ mod tests {
         after.apply(&elected);
         let p = after.partition(id, 0).unwrap();
         assert_eq!((p.leader, p.isr.clone(), p.leader_epoch), (2, vec![2], 4));
+    }
+
+    #[test]
+    fn replicas_of_a_partition_go_to_different_racks_while_there_are_racks_left() {
+        let mut image = MetadataImage::default();
+        // Racks a (1, 2, 3), b (4), c (5); broker 6 without one.
+        for (id, rack) in [(1, "a"), (2, "a"), (3, "a"), (4, "b"), (5, "c"), (6, "")] {
+            let mut broker = registered_broker(id, false);
+            broker.rack = Some(rack.to_string()).filter(|r| !r.is_empty());
+            image.apply(&MetadataEvent::BrokerRegistered(broker));
+        }
+        let placement = Placement::over(&image, &Placement::local(1, Uuid::NIL));
+        let order: Vec<i32> = placement.brokers.iter().map(|(id, _)| *id).collect();
+        assert_eq!(
+            order,
+            [6, 1, 4, 5, 2, 3],
+            "one of each rack in turn, the rackless first"
+        );
+        let rack = |id: i32| placement.racks.get(&id).cloned();
+        for (_, replicas) in placement.replicas(0..30, 3) {
+            let ids: Vec<i32> = replicas.iter().map(|(id, _)| *id).collect();
+            let racks: std::collections::BTreeSet<_> = ids.iter().filter_map(|&id| rack(id)).collect();
+            let rackless = ids.iter().filter(|&&id| rack(id).is_none()).count();
+            assert_eq!(
+                racks.len() + rackless,
+                3,
+                "{ids:?}: three racks, or two and the rackless one"
+            );
+        }
+        for (_, replicas) in placement.replicas(0..30, 5) {
+            let ids: std::collections::BTreeSet<i32> = replicas.iter().map(|(id, _)| *id).collect();
+            assert_eq!(ids.len(), 5, "more replicas than racks: some share one");
+        }
     }
 }

@@ -43,6 +43,10 @@ pub struct ReplicationArgs {
     /// Times a partition's leader is killed.
     #[arg(long, default_value_t = 5)]
     failovers: usize,
+    /// A librdkafka setting of the failover run's producer, as KEY=VALUE (repeatable): to
+    /// see how much of a failover is the client's, e.g. `retry.backoff.max.ms=250`.
+    #[arg(long = "producer-setting", value_name = "KEY=VALUE")]
+    producer_settings: Vec<String>,
     #[command(flatten)]
     own: OwnBroker,
 }
@@ -98,6 +102,8 @@ fn on_one_node(args: &ReplicationArgs, exe: &std::path::Path, work: &std::path::
 /// killed led the metadata quorum too (its failover then waits for a new quorum leader).
 struct Failover {
     took: Duration,
+    /// When a surviving node's Metadata first named the new leader: the broker's share.
+    elected: Duration,
     controller_too: bool,
 }
 
@@ -118,14 +124,14 @@ fn on_three_nodes(
     let configs = [("min.insync.replicas".to_string(), "2".to_string())];
     topics::create(&mut admin, topic, NODES as i32, NODES as i16, &configs)?;
     drop(admin);
-    let producer = producer_as(
-        &bootstrap,
-        CLIENT_ID,
-        Acks::All,
-        0,
-        false,
-        &[("enable.idempotence", "true")],
-    )?;
+    let mut settings = vec![("enable.idempotence", "true")];
+    for setting in &args.producer_settings {
+        let (key, value) = setting
+            .split_once('=')
+            .ok_or_else(|| format!("--producer-setting {setting}: expected KEY=VALUE"))?;
+        settings.push((key, value));
+    }
+    let producer = producer_as(&bootstrap, CLIENT_ID, Acks::All, 0, false, &settings)?;
     let value = super::payload(RECORD_SIZE);
     warm_up(&producer, topic, &value)?;
     let mut sent = 1;
@@ -144,9 +150,15 @@ fn on_three_nodes(
         let killed = Instant::now();
         send(&producer, topic, partition as i32, &value)?;
         sent += 1;
+        let survivor = nodes[(leader + 1) % NODES].addr().to_string();
+        let elected = std::thread::spawn(move || new_leader_named(&survivor, topic, partition as i32, leader, killed));
         let acknowledged = producer.context().wait_for(sent, SETTLE_TIMEOUT)?;
+        let elected = elected
+            .join()
+            .map_err(|_| "the Metadata poller panicked".to_string())??;
         failovers.push(Failover {
             took: acknowledged - killed,
+            elected,
             controller_too: leader == controller,
         });
         cluster::start(exe, &mut nodes, &[leader])?;
@@ -157,6 +169,31 @@ fn on_three_nodes(
         }
     }
     Ok((measured, failovers))
+}
+
+/// How long after `killed` the node at `survivor` first names a leader of `partition` of
+/// `topic` other than node index `old` in its Metadata (asked every 10 ms).
+fn new_leader_named(
+    survivor: &str,
+    topic: &str,
+    partition: i32,
+    old: usize,
+    killed: Instant,
+) -> Result<Duration, String> {
+    while killed.elapsed() < SETTLE_TIMEOUT {
+        let named = AdminClient::connect(survivor)
+            .and_then(|mut admin| admin.existing_topic(topic))
+            .ok()
+            .and_then(|t| t.partitions.into_iter().find(|p| p.partition_index == partition))
+            .map(|p| p.leader_id);
+        if named.is_some_and(|id| id > 0 && id as usize - 1 != old) {
+            return Ok(killed.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(format!(
+        "no new leader of {topic}-{partition} within {SETTLE_TIMEOUT:?}"
+    ))
 }
 
 /// Waits until every partition of `topic` has all three replicas in sync, and returns
@@ -203,8 +240,12 @@ impl Report {
             .failovers
             .iter()
             .map(|f| {
-                let controller = if f.controller_too { " (quorum leader too)" } else { "" };
-                format!("{:.2} s{controller}", f.took.as_secs_f64())
+                let controller = if f.controller_too { ", quorum leader too" } else { "" };
+                format!(
+                    "{:.2} s (leader named after {:.2} s){controller}",
+                    f.took.as_secs_f64(),
+                    f.elected.as_secs_f64()
+                )
             })
             .collect();
         output::line(format_args!(
