@@ -4,7 +4,8 @@ the metadata quorum, through kafka-python (its own protocol code) and confluent-
 the three brokers, and records produced to every partition, each to its leader, are read
 back from all of them, by assignment and by a consumer group. A topic of three replicas
 (issue 13) keeps every acknowledged record through its leader's kill -9, and the broker
-back joins its in-sync replicas again."""
+back joins its in-sync replicas again. Replicas named by the client (a manual assignment)
+place a topic and its added partitions."""
 
 import os
 import socket
@@ -253,3 +254,34 @@ def test_a_replicated_topic_keeps_every_acknowledged_record_when_its_leader_is_k
         wait_for("the restarted broker in sync again", placed)
     finally:
         admin.close()
+
+
+def test_replicas_named_by_the_client_place_new_topics_and_partitions(nodes):
+    """confluent-kafka's (librdkafka's) admin client names each partition's replicas, as
+    `kafka-topics --replica-assignment` does: the topic and the partitions added later are
+    placed there, led by the first of each, and an assignment naming a broker that is not
+    registered is refused with Kafka's error and message."""
+    from confluent_kafka.admin import AdminClient, NewPartitions
+    from confluent_kafka.admin import NewTopic as RdNewTopic
+    from confluent_kafka import KafkaException
+
+    bootstrap = ",".join(n.bootstrap for n in nodes)
+    wait_for_unfenced(bootstrap)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    created = admin.create_topics([RdNewTopic("named", 2, replica_assignment=[[2, 3], [3, 1]])])
+    created["named"].result(WAIT_S)
+    added = admin.create_partitions([NewPartitions("named", 3, replica_assignment=[[1, 2]])])
+    added["named"].result(WAIT_S)
+    refused = admin.create_topics([RdNewTopic("nowhere", 1, replica_assignment=[[1, 7]])])
+    with pytest.raises(KafkaException) as error:
+        refused["nowhere"].result(WAIT_S)
+    assert error.value.args[0].name() == "INVALID_REPLICA_ASSIGNMENT"
+    assert "includes broker 7, but no such broker is registered" in error.value.args[0].str()
+
+    def placed():
+        topic = admin.list_topics("named", timeout=10).topics["named"]
+        partitions = {p.id: (p.leader, p.replicas, sorted(p.isrs)) for p in topic.partitions.values()}
+        expected = {0: (2, [2, 3], [2, 3]), 1: (3, [3, 1], [1, 3]), 2: (1, [1, 2], [1, 2])}
+        return partitions if partitions == expected else None
+
+    wait_for("the partitions on the replicas named, led by the first", placed)
