@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
-use tidelog_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
+use tidelog_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
+};
 use tidelog_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
 use tidelog_protocol::messages::describe_configs_request::{DescribeConfigsRequest, DescribeConfigsResource};
 use tidelog_protocol::messages::describe_log_dirs_request::{DescribableLogDirTopic, DescribeLogDirsRequest};
@@ -51,9 +53,14 @@ enum TopicsCommand {
         /// Partitions (-1: the broker's `num.partitions`).
         #[arg(long, default_value_t = -1)]
         partitions: i32,
-        /// Replication factor (-1: the broker's default; one node holds one replica).
+        /// Replication factor (-1: the broker's `default.replication.factor`).
         #[arg(long, default_value_t = -1)]
         replication_factor: i16,
+        /// Each partition's replicas instead, as kafka-topics takes them: partitions
+        /// separated by commas, their broker ids by colons, the first the preferred leader
+        /// (`1:2:3,2:3:1`).
+        #[arg(long, value_name = "IDS", value_parser = parse_assignment, conflicts_with_all = ["partitions", "replication_factor"])]
+        replica_assignment: Option<ReplicaAssignment>,
         /// A topic config: `--config retention.ms=60000` (repeatable).
         #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         configs: Vec<(String, String)>,
@@ -87,6 +94,31 @@ pub fn run(args: TopicsArgs, bootstrap: &str) -> Result<(), Failure> {
             topic,
             partitions,
             replication_factor,
+            replica_assignment: Some(ReplicaAssignment(replicas)),
+            configs,
+        } => {
+            let assignments = (0..)
+                .zip(replicas)
+                .map(|(partition_index, broker_ids)| CreatableReplicaAssignment {
+                    partition_index,
+                    broker_ids,
+                    ..Default::default()
+                })
+                .collect();
+            let requested = CreatableTopic {
+                num_partitions: -1,
+                replication_factor: -1,
+                assignments,
+                ..creatable(&topic, partitions, replication_factor, &configs)
+            };
+            send_create(&mut admin, requested)?;
+            output::line(format_args!("Created topic {topic}."))?;
+        }
+        TopicsCommand::Create {
+            topic,
+            partitions,
+            replication_factor,
+            replica_assignment: None,
             configs,
         } => {
             create(&mut admin, &topic, partitions, replication_factor, &configs)?;
@@ -116,6 +148,11 @@ pub fn create(
     replication_factor: i16,
     configs: &[(String, String)],
 ) -> Result<(), String> {
+    send_create(admin, creatable(topic, partitions, replication_factor, configs))
+}
+
+/// A CreateTopics entry for `topic` with `configs` set on it.
+fn creatable(topic: &str, partitions: i32, replication_factor: i16, configs: &[(String, String)]) -> CreatableTopic {
     let configs = configs
         .iter()
         .map(|(name, value)| CreatableTopicConfig {
@@ -124,20 +161,49 @@ pub fn create(
             ..Default::default()
         })
         .collect();
+    CreatableTopic {
+        name: topic.to_string(),
+        num_partitions: partitions,
+        replication_factor,
+        configs,
+        ..Default::default()
+    }
+}
+
+/// Creates the topic `requested` asks for, or says why it was refused.
+fn send_create(admin: &mut AdminClient, requested: CreatableTopic) -> Result<(), String> {
+    let topic = requested.name.clone();
     let response = admin.call(CreateTopicsRequest {
-        topics: vec![CreatableTopic {
-            name: topic.to_string(),
-            num_partitions: partitions,
-            replication_factor,
-            configs,
-            ..Default::default()
-        }],
+        topics: vec![requested],
         timeout_ms: TIMEOUT.as_millis() as i32,
         ..Default::default()
     })?;
     let result = single(response.topics)?;
     check(result.error_code, result.error_message.as_deref()).map_err(|e| format!("cannot create topic {topic}: {e}"))
 }
+
+/// `1:2:3,2:3:1`: each partition's broker ids, as kafka-topics' `--replica-assignment`.
+fn parse_assignment(text: &str) -> Result<ReplicaAssignment, String> {
+    let partitions = text
+        .split(',')
+        .map(|partition| {
+            partition
+                .split(':')
+                .map(|id| {
+                    id.trim()
+                        .parse::<i32>()
+                        .map_err(|_| format!("{id:?} is not a broker id"))
+                })
+                .collect()
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(ReplicaAssignment(partitions))
+}
+
+/// Each partition's broker ids, the first the preferred leader (a type of its own: clap
+/// takes a bare `Vec` for an argument given several times).
+#[derive(Debug, Clone)]
+pub struct ReplicaAssignment(Vec<Vec<i32>>);
 
 /// Sets `configs` and removes `deleted` in one IncrementalAlterConfigs: the topic's other
 /// configs stay, whoever set them.

@@ -67,6 +67,31 @@ fn topics_are_created_described_altered_and_deleted() {
          \tTopic: orders\tPartition: 1\tLeader: 1\tReplicas: 1\tIsr: 1\tSize: 0\n"
     );
 
+    // Each partition's replicas named, as kafka-topics' --replica-assignment takes them.
+    let assigned = ["topics", "create", "placed", "--replica-assignment", "1,1,1"];
+    assert_eq!(ok(&broker, &assigned, ""), "Created topic placed.\n");
+    let described = ok(&broker, &["topics", "describe", "placed"], "");
+    assert!(
+        described.starts_with("Topic: placed\tPartitionCount: 3\tReplicationFactor: 1\t"),
+        "{described}"
+    );
+    assert_eq!(
+        fails(&broker, &["topics", "create", "nowhere", "--replica-assignment", "1:2"]),
+        "tidelog: cannot create topic nowhere: The manual partition assignment includes broker 2, but no such \
+         broker is registered. (INVALID_REPLICA_ASSIGNMENT)\n"
+    );
+    let both = [
+        "topics",
+        "create",
+        "x",
+        "--partitions",
+        "2",
+        "--replica-assignment",
+        "1",
+    ];
+    assert!(fails(&broker, &both).contains("cannot be used with"));
+    ok(&broker, &["topics", "delete", "placed"], "");
+
     // One config set, one put back to its default; the others stay.
     ok(
         &broker,

@@ -826,6 +826,24 @@ fn consumers_read_from_the_replica_of_their_rack() {
     });
     let values: Vec<Vec<u8>> = records.into_iter().map(|(_, v)| v).collect();
     assert_eq!(read, values);
+    // The console of node 3, a follower, shows the partition's placement and its own
+    // replica's log, and its segments.
+    let page = nodes[2].http_get(&format!("/topics/{TOPIC}"));
+    let cell = |class: &str| {
+        let open = format!("<td class=\"{class}\">");
+        page.split(&open)
+            .nth(1)
+            .and_then(|rest| rest.split("</td>").next())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        [cell("leader"), cell("replicas"), cell("isr")],
+        [Some("1".into()), Some("1, 2, 3".into()), Some("1, 2, 3".into())],
+        "{page}"
+    );
+    assert_eq!(cell("num").as_deref(), Some("0"), "{page}");
+    let segments = nodes[2].http_get(&format!("/topics/{TOPIC}/partitions/0/segments"));
+    assert!(segments.contains("00000000000000000000.log"), "{segments}");
     let served = |node: &Broker| gauge(node, &format!("tidelog_fetch_records_total{{topic=\"{TOPIC}\"}}"));
     assert_eq!(served(&nodes[1]), 100.0, "node 2 served the consumer of its rack");
     assert!(

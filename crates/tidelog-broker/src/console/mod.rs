@@ -195,18 +195,22 @@ impl IntoResponse for PageError {
 /// What a page handler answers.
 pub type Page = Result<Response, PageError>;
 
-/// The partition `partition` (as the path spells it) of `topic`, or a 404 page.
+/// This node's replica (leader or follower: the segment inspector compares replicas) of
+/// partition `partition` (as the path spells it) of `topic`, or a 404 page.
 pub fn partition(broker: &Broker, topic: &str, partition: &str) -> Result<Arc<Partition>, PageError> {
-    if broker.metadata.image().topic(topic).is_none() {
-        return Err(unknown_topic(topic));
+    let count = match broker.metadata.image().topic(topic) {
+        Some(meta) => meta.partitions,
+        None => return Err(unknown_topic(topic)),
+    };
+    let no_partition = || PageError::not_found(format!("Topic {topic} has no partition {partition}."));
+    let index: i32 = partition.parse().map_err(|_| no_partition())?;
+    if !(0..count).contains(&index) {
+        return Err(no_partition());
     }
-    let index: i32 = partition
-        .parse()
-        .map_err(|_| PageError::not_found(format!("Topic {topic} has no partition {partition}.")))?;
     broker
         .partitions
-        .get(topic, index)
-        .ok_or_else(|| PageError::not_found(format!("Topic {topic} has no partition {index}.")))
+        .get_replica(topic, index)
+        .ok_or_else(|| PageError::not_found(format!("This node holds no replica of {topic}-{index}.")))
 }
 
 /// [`partition`], for a page that shows its records: refused unless the viewer may read

@@ -178,8 +178,15 @@ pub async fn delete(Console(broker): Console, viewer: Viewer, Path(topic): Path<
 }
 
 /// One partition's row on the topic page.
+/// A partition as the topic page shows it: where the metadata places it, and its log
+/// where this node holds a replica (leader or follower).
 struct PartitionRow {
     index: i32,
+    placed: crate::cluster::PartitionView,
+    log: Option<LogRow>,
+}
+
+struct LogRow {
     log_start: i64,
     high_watermark: i64,
     last_stable: i64,
@@ -197,24 +204,35 @@ pub async fn topic(Console(broker): Console, viewer: Viewer, Path(topic): Path<S
         .topic(&topic)
         .cloned()
         .ok_or_else(|| unknown_topic(&topic))?;
-    let partitions: Vec<_> = (0..meta.partitions)
-        .filter_map(|index| broker.partitions.get(&topic, index).map(|p| (index, p)))
-        .collect();
+    let partitions: Vec<_> = {
+        let image = broker.metadata.image();
+        (0..meta.partitions)
+            .map(|index| {
+                let placed = crate::cluster::partition_view(&broker, &image, &meta, index);
+                (index, placed, broker.partitions.get_replica(&topic, index))
+            })
+            .collect()
+    };
     // A snapshot opens a log not opened since the start: file I/O, off the reactor.
     let rows: Vec<PartitionRow> = blocking(move || {
         partitions
             .into_iter()
-            .map(|(index, partition)| {
-                let high_watermark = partition.high_watermark();
-                let snapshot = super::snapshot(&partition)?;
-                Ok(PartitionRow {
-                    index,
-                    log_start: snapshot.log_start_offset(),
-                    high_watermark,
-                    last_stable: last_stable_offset(high_watermark, &snapshot),
-                    size: snapshot.segments().iter().map(|s| s.size()).sum(),
-                    segments: snapshot.segments().len(),
-                })
+            .map(|(index, placed, hosted)| {
+                let log = match hosted {
+                    Some(partition) => {
+                        let high_watermark = partition.high_watermark();
+                        let snapshot = super::snapshot(&partition)?;
+                        Some(LogRow {
+                            log_start: snapshot.log_start_offset(),
+                            high_watermark,
+                            last_stable: last_stable_offset(high_watermark, &snapshot),
+                            size: snapshot.segments().iter().map(|s| s.size()).sum(),
+                            segments: snapshot.segments().len(),
+                        })
+                    }
+                    None => None,
+                };
+                Ok(PartitionRow { index, placed, log })
             })
             .collect()
     })
@@ -224,18 +242,33 @@ pub async fn topic(Console(broker): Console, viewer: Viewer, Path(topic): Path<S
     let body = html! {
         (facts([("Topic id", meta.id.to_string()), ("Partitions", meta.partitions.to_string())]))
         h2 { "Partitions" }
-        (table("partitions", ["Partition", "Log start", "High watermark", "Last stable", "Size", "Segments", ""], html! {
+        p.note { "The log columns are this node's replica; a partition it holds no replica of is read on its leader's console." }
+        (table("partitions", ["Partition", "Log start", "High watermark", "Last stable", "Size", "Segments", "Leader", "Leader epoch", "Replicas", "In sync", ""], html! {
             @for row in &rows {
+                @let placed = &row.placed;
                 tr {
                     td.num { (row.index) }
-                    td.num { (row.log_start) }
-                    td.num { (row.high_watermark) }
-                    td.num { (row.last_stable) }
-                    td.num { (bytes_text(row.size)) }
-                    td.num { (row.segments) }
+                    @if let Some(log) = &row.log {
+                        td.num { (log.log_start) }
+                        td.num { (log.high_watermark) }
+                        td.num { (log.last_stable) }
+                        td.num { (bytes_text(log.size)) }
+                        td.num { (log.segments) }
+                    } @else {
+                        td.none colspan="5" { "no replica on this node" }
+                    }
+                    td.leader { @if placed.leader >= 0 { (placed.leader) } @else { "none (offline)" } }
+                    td.epoch { (placed.leader_epoch) }
+                    td.replicas { (ids_text(&placed.replicas)) }
+                    td.isr {
+                        (ids_text(&placed.isr))
+                        @if placed.isr.len() < placed.replicas.len() { " (under-replicated)" }
+                    }
                     td {
-                        a href={ (base) "/partitions/" (row.index) "/messages" } { "Messages" } " · "
-                        a href={ (base) "/partitions/" (row.index) "/segments" } { "Segments" }
+                        @if row.log.is_some() {
+                            a href={ (base) "/partitions/" (row.index) "/messages" } { "Messages" } " · "
+                            a href={ (base) "/partitions/" (row.index) "/segments" } { "Segments" }
+                        }
                     }
                 }
             }
@@ -271,6 +304,11 @@ pub async fn topic(Console(broker): Console, viewer: Viewer, Path(topic): Path<S
         }
     };
     Ok(page(&format!("Topic {topic}"), body).into_response())
+}
+
+/// Broker ids as a list: `1, 2, 3`.
+fn ids_text(ids: &[i32]) -> String {
+    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// A topic's configs as the DescribeConfigs handler reports them, with their documentation.

@@ -310,10 +310,15 @@ impl Broker {
 
     /// The `/metrics` page of the first HTTP listener.
     pub fn scrape(&self) -> String {
+        self.http_get("/metrics")
+    }
+
+    /// The body of the broker's HTTP answer to a GET of `path`.
+    pub fn http_get(&self, path: &str) -> String {
         let addr = self.http_addr().expect("an HTTP listener");
         let mut stream = TcpStream::connect(addr).expect("connect to the HTTP listener");
         // HTTP/1.0: the server closes after answering.
-        write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send a GET");
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send a GET");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read the answer");
         response.split_once("\r\n\r\n").unwrap_or_default().1.to_string()
