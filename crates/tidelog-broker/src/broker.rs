@@ -337,6 +337,7 @@ impl Broker {
         let sessions = BrokerSessions::new(
             cluster_id.clone(),
             Duration::from_millis(config.broker_session_timeout_ms as u64),
+            Duration::from_millis(config.broker_heartbeat_interval_ms as u64),
         );
         let broker = Arc::new(Broker {
             client_quotas,
@@ -484,9 +485,6 @@ impl Broker {
         let check = |image: &MetadataImage, before: &[MetadataEvent], planned: Result<MetadataEvent, ApiError>| {
             let event = planned?;
             let topic = event.created_topic().expect("a planned topic");
-            if let MetadataEvent::TopicCreatedOn { replicas, .. } = &event {
-                replica_assignment::check(image, node_id, 0, replicas, None)?;
-            }
             let name = topic.name.as_str();
             let created_before = before
                 .iter()
@@ -498,10 +496,13 @@ impl Broker {
                 ));
             }
             let names = image.topics().map(|t| t.name.as_str()).chain(created_before);
-            match colliding_topic(names, name) {
-                Some(err) => Err(err),
-                None => Ok(event),
+            if let Some(err) = colliding_topic(names, name) {
+                return Err(err);
             }
+            if let MetadataEvent::TopicCreatedOn { replicas, .. } = &event {
+                replica_assignment::check(image, node_id, 0, replicas, None)?;
+            }
+            Ok(event)
         };
         let answers = if validate_only {
             let image = self.metadata.image();

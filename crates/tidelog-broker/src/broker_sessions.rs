@@ -4,10 +4,10 @@
 //! registration, and fences it when no heartbeat came for `broker.session.timeout.ms`. A
 //! fenced broker gets no new partitions. The sessions live in the leader's memory: a new
 //! leader gives every broker a fresh one, as Kafka's does, but for the node of the leader
-//! it replaced, whose session runs from when this node last heard from it. That node went
-//! silent to a majority of voters for an election timeout: where it dies with its broker
-//! (combined nodes), its partitions move that much sooner; where it is only slow, its next
-//! heartbeat unfences it.
+//! it replaced, whose session runs from when this node last heard from it (leaving it at
+//! least a heartbeat interval). That node went silent to a majority of voters for an
+//! election timeout: where it dies with its broker (combined nodes), its partitions move
+//! that much sooner; where it is only slow, its next heartbeat unfences it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,15 +25,19 @@ use crate::metadata::{BrokerEndpoint, BrokerMeta, MetadataEvent, MetadataStore};
 pub struct BrokerSessions {
     cluster_id: String,
     session_timeout: Duration,
+    /// How often brokers send heartbeats: the least a replaced leader's node is given to
+    /// send this node one.
+    heartbeat_interval: Duration,
     /// Each broker's last heartbeat to this node while it leads.
     last_heartbeat: Mutex<HashMap<i32, Instant>>,
 }
 
 impl BrokerSessions {
-    pub fn new(cluster_id: String, session_timeout: Duration) -> BrokerSessions {
+    pub fn new(cluster_id: String, session_timeout: Duration, heartbeat_interval: Duration) -> BrokerSessions {
         BrokerSessions {
             cluster_id,
             session_timeout,
+            heartbeat_interval,
             last_heartbeat: Mutex::default(),
         }
     }
@@ -133,8 +137,13 @@ impl BrokerSessions {
         }
         let now = Instant::now();
         let previous_leader = metadata.leader_heard();
+        // The replaced leader's session runs from when this node last heard from it, but
+        // leaves it a heartbeat interval from now to show it is alive after all.
+        let latest = (now + self.heartbeat_interval)
+            .checked_sub(self.session_timeout)
+            .unwrap_or(now);
         let session_start = |id: i32| match previous_leader {
-            Some((leader, heard)) if leader == id => Instant::from_std(heard),
+            Some((leader, heard)) if leader == id => Instant::from_std(heard).max(latest),
             _ => now,
         };
         let expired: Vec<BrokerMeta> = {

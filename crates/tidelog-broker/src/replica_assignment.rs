@@ -29,13 +29,16 @@ pub fn check(
                 "The manual partition assignment includes an empty replica list.",
             ));
         }
-        for (i, &id) in ids.iter().enumerate() {
+        // In id order, as Kafka's controller checks them: the error names the same broker.
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        for (i, &id) in sorted.iter().enumerate() {
             if !registered(id) {
                 return Err(invalid(format!(
                     "The manual partition assignment includes broker {id}, but no such broker is registered."
                 )));
             }
-            if ids[..i].contains(&id) {
+            if sorted[..i].contains(&id) {
                 return Err(invalid(format!(
                     "The manual partition assignment includes the broker {id} more than once."
                 )));

@@ -284,9 +284,14 @@ fn apply_partition(
             .map_err(failed)?;
     }
     let records = payload_bytes(answer.records.as_ref()).map_err(|e| e.to_string())?;
+    let high_watermark = partition.high_watermark();
     let appended = partition
         .append_as_follower(role, records, answer.high_watermark)
         .map_err(failed)?;
+    // Consumers long-polling this follower (KIP-392) may now read further.
+    if partition.high_watermark() != high_watermark {
+        broker.partitions.flusher.notify_data_changed();
+    }
     Ok(appended.flatten().map(|info| {
         broker.partitions.flusher.mark_dirty(partition);
         info.last_offset + 1

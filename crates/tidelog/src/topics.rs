@@ -92,10 +92,9 @@ pub fn run(args: TopicsArgs, bootstrap: &str) -> Result<(), Failure> {
         TopicsCommand::Describe { topic, http } => describe(&mut admin, &topic, http.as_deref())?,
         TopicsCommand::Create {
             topic,
-            partitions,
-            replication_factor,
             replica_assignment: Some(ReplicaAssignment(replicas)),
             configs,
+            ..
         } => {
             let assignments = (0..)
                 .zip(replicas)
@@ -106,10 +105,8 @@ pub fn run(args: TopicsArgs, bootstrap: &str) -> Result<(), Failure> {
                 })
                 .collect();
             let requested = CreatableTopic {
-                num_partitions: -1,
-                replication_factor: -1,
                 assignments,
-                ..creatable(&topic, partitions, replication_factor, &configs)
+                ..creatable(&topic, -1, -1, &configs)
             };
             send_create(&mut admin, requested)?;
             output::line(format_args!("Created topic {topic}."))?;

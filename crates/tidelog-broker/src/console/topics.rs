@@ -177,7 +177,6 @@ pub async fn delete(Console(broker): Console, viewer: Viewer, Path(topic): Path<
     }
 }
 
-/// One partition's row on the topic page.
 /// A partition as the topic page shows it: where the metadata places it, and its log
 /// where this node holds a replica (leader or follower).
 struct PartitionRow {

@@ -89,7 +89,10 @@ fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersRespons
                 .collect()
         }
     };
-    let outcomes = elect(broker, &asked, unclean);
+    let outcomes = match request.election_type {
+        PREFERRED | UNCLEAN => elect(broker, &asked, unclean),
+        _ => vec![Err(ErrorCode::INVALID_REQUEST); asked.len()],
+    };
     for ((topic, partition_id), outcome) in asked.into_iter().zip(outcomes) {
         let (code, message) = match outcome {
             Ok(()) => (ErrorCode::NONE, None),
@@ -118,6 +121,9 @@ fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersRespons
 
 /// ElectLeaders' election type for a replica out of sync, where a partition has no leader.
 const UNCLEAN: i8 = 1;
+
+/// ElectLeaders' election type for the preferred replica.
+const PREFERRED: i8 = 0;
 
 /// Moves each partition's leadership to its preferred replica where it can, or with
 /// `unclean` gives a partition without a leader its first live replica, in sync or not;
@@ -154,6 +160,7 @@ fn message(code: ErrorCode) -> &'static str {
         ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE => "The preferred leader was not available.",
         ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE => "Eligible topic partition leaders are not available.",
         ErrorCode::NOT_CONTROLLER => "This is not the correct controller for this cluster.",
+        ErrorCode::INVALID_REQUEST => "Unknown election type: 0 is preferred, 1 unclean.",
         _ => "The election failed.",
     }
 }

@@ -308,7 +308,8 @@ async fn long_poll<'p>(broker: &Broker, plan: &'p Plan, deadline: Instant) -> Re
     }
 }
 
-/// One pass over the wanted partitions, and whether a partition had an error.
+/// One pass over the wanted partitions, and whether a partition had an error or sent its
+/// consumer to another replica.
 fn read_all<'p>(broker: &Broker, plan: &'p Plan) -> (Read<'p>, bool) {
     let max_bytes = plan.max_bytes.min(broker.config.fetch_max_bytes);
     let mut remaining = i64::from(max_bytes.max(0));
@@ -526,7 +527,8 @@ fn read_partition(broker: &Broker, w: &Wanted, remaining: i64, first: bool, plan
 /// `replica.selector.class` Kafka's RackAwareReplicaSelector): an in-sync, unfenced
 /// follower of the consumer's rack, unless the leader is of that rack itself.
 fn preferred_read_replica(broker: &Broker, partition: &crate::partitions::Partition, plan: &Plan) -> Option<i32> {
-    if !broker.config.rack_aware_replica_selector || plan.rack_id.is_empty() || !partition.is_leader() {
+    let asked = plan.from_followers && !plan.rack_id.is_empty();
+    if !broker.config.rack_aware_replica_selector || !asked || !partition.is_leader() {
         return None;
     }
     let image = broker.metadata.image();

@@ -105,9 +105,9 @@ pub enum MetadataEvent {
         isr: Vec<i32>,
     },
     /// A partition's leadership moved to `leader`, in a new leader epoch: its preferred
-    /// replica (ElectLeaders, or the controller's rebalance), or, `unclean`, a replica out
-    /// of sync given a leaderless partition, which becomes its only in-sync replica (what
-    /// the others have and it lacks is lost).
+    /// replica (ElectLeaders, or the controller's rebalance), or, `unclean`, a replica given
+    /// a leaderless partition, which becomes its only in-sync replica if it was not one
+    /// (what the others have and it lacks is lost).
     #[serde(skip)]
     LeaderElected {
         topic_id: Uuid,
@@ -277,7 +277,7 @@ impl MetadataImage {
                 unclean,
             } => {
                 if let Some(p) = self.partition_mut(*topic_id, *partition) {
-                    if *unclean {
+                    if *unclean && !p.isr.contains(leader) {
                         p.isr = vec![*leader];
                     }
                     p.leader = *leader;
@@ -329,15 +329,17 @@ impl MetadataImage {
     }
 
     /// The replica an unclean election makes leader of a partition without one: its first
-    /// unfenced replica, in sync or not. ELECTION_NOT_NEEDED where it has a leader,
-    /// ELIGIBLE_LEADERS_NOT_AVAILABLE where every replica is away.
+    /// unfenced in-sync replica, else its first unfenced one. ELECTION_NOT_NEEDED where it
+    /// has a leader, ELIGIBLE_LEADERS_NOT_AVAILABLE where every replica is away.
     pub fn unclean_leader(&self, topic_id: Uuid, partition: i32) -> Result<i32, ErrorCode> {
         let p = self
             .partition(topic_id, partition)
             .filter(|p| p.leader < 0)
             .ok_or(ErrorCode::ELECTION_NOT_NEEDED)?;
-        let live = p.replicas.iter().copied().find(|&r| self.is_unfenced(r));
-        live.ok_or(ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE)
+        let live = |r: &&i32| self.is_unfenced(**r);
+        let in_sync = p.replicas.iter().filter(live).find(|r| p.isr.contains(r));
+        let chosen = in_sync.or_else(|| p.replicas.iter().find(live));
+        chosen.copied().ok_or(ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE)
     }
 
     /// What `node_id` is to a partition: `None` if it holds no replica of it. (An image of

@@ -289,7 +289,11 @@ pub fn records_of(event: &MetadataEvent, image: &MetadataImage, placement: &Plac
             leader,
             unclean,
         } => {
-            let isr = unclean.then(|| vec![*leader]);
+            // Out of sync, the new leader is the only replica in sync.
+            let in_sync = image
+                .partition(*topic_id, *partition)
+                .is_some_and(|p| p.isr.contains(leader));
+            let isr = (*unclean && !in_sync).then(|| vec![*leader]);
             records.push(partition_change(*topic_id, *partition, isr, Some(*leader)))
         }
         MetadataEvent::BrokerFenced { id, epoch, fenced } => {
@@ -643,11 +647,10 @@ fn topic_config(topic: &str, name: &str, value: Option<&String>) -> VersionedRec
     )
 }
 
-/// A new partition on `replicas` (each with its log dir), all in sync, led by the first,
-/// as Kafka 4.0 writes one (v2).
-/// A new partition's record: its in-sync replicas are those not fenced in `image` (all
-/// of them, as the controller places, unless a request named fenced brokers), the first
-/// of them its leader.
+/// A new partition on `replicas` (each with its log dir), as Kafka 4.0 writes one (v2):
+/// its in-sync replicas are those not fenced in `image` (all of them as the controller
+/// places, unless a request named fenced brokers, or none is unfenced yet), the first of
+/// them its leader.
 fn partition(
     image: &MetadataImage,
     topic_id: Uuid,
@@ -655,7 +658,9 @@ fn partition(
 ) -> VersionedRecord {
     let ids: Vec<i32> = replicas.iter().map(|(id, _)| *id).collect();
     let fenced = |id: &i32| image.brokers().get(id).is_some_and(|b| b.fenced);
-    let isr: Vec<i32> = ids.iter().copied().filter(|id| !fenced(id)).collect();
+    let unfenced: Vec<i32> = ids.iter().copied().filter(|id| !fenced(id)).collect();
+    // None unfenced: this node, placing on itself before its broker is unfenced.
+    let isr = if unfenced.is_empty() { ids.clone() } else { unfenced };
     versioned(
         2,
         MetadataRecord::PartitionRecord(PartitionRecord {
@@ -712,6 +717,29 @@ mod tests {
             placed.windows(2).all(|w| w[1].1[0].0 == next(w[0].1[0].0)),
             "{placed:?}"
         );
+    }
+
+    #[test]
+    fn a_partition_placed_while_every_broker_is_fenced_keeps_its_replicas_in_sync() {
+        let mut image = MetadataImage::default();
+        image.apply(&MetadataEvent::BrokerRegistered(registered_broker(1, true)));
+        let topic = TopicMeta {
+            name: "early".into(),
+            id: Uuid::from_u128(5),
+            partitions: 1,
+            configs: BTreeMap::new(),
+            replication_factor: 1,
+        };
+        let placement = Placement::over(&image, &Placement::local(1, Uuid::from_u128(101)));
+        let records = records_of(&MetadataEvent::TopicCreated(topic), &image, &placement);
+        let placed: Vec<(i32, Vec<i32>)> = records
+            .iter()
+            .filter_map(|r| match &r.record {
+                MetadataRecord::PartitionRecord(p) => Some((p.leader, p.isr.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(placed, [(1, vec![1])], "led by this node, as before it is unfenced");
     }
 
     #[test]
@@ -814,6 +842,17 @@ mod tests {
         );
         assert_eq!(image.unclean_leader(id, 0), Ok(2));
         assert_eq!(image.unclean_leader(id, 1), Err(ErrorCode::ELECTION_NOT_NEEDED));
+        // A live in-sync replica first, and then the in-sync replicas stay as they are.
+        let (with_in_sync, _) = image_with(&[1], &[(&[1, 2, 3], &[1, 3], -1)]);
+        assert_eq!(with_in_sync.unclean_leader(id, 0), Ok(3));
+        let clean = MetadataEvent::LeaderElected {
+            topic_id: id,
+            partition: 0,
+            leader: 3,
+            unclean: true,
+        };
+        let records = records_of(&clean, &with_in_sync, &Placement::local(1, Uuid::NIL));
+        assert_eq!(changes(&records), [(0, None, 3)]);
         let (all_away, _) = image_with(&[1, 2, 3], &[(&[1, 2, 3], &[1], -1)]);
         assert_eq!(
             all_away.unclean_leader(id, 0),

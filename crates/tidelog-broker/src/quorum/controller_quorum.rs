@@ -504,13 +504,13 @@ impl Quorum {
         self.image.with_image(read)
     }
 
-    /// Leader, epoch, committed offset and voters, for the console.
     /// The last leader of the quorum this node heard from as a follower, and when: on a
     /// new leader, the one it replaced and the last sign of life it gave.
     pub fn leader_heard(&self) -> Option<(NodeId, std::time::Instant)> {
         *self.leader_heard.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Leader, epoch, committed offset and voters, for the console.
     pub fn status(&self) -> super::QuorumStatus {
         super::QuorumStatus::of(&self.raft.metrics().borrow())
     }
