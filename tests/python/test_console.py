@@ -8,6 +8,7 @@ look at."""
 import os
 import pathlib
 import shutil
+import time
 
 import pytest
 from confluent_kafka import Consumer as ConfluentConsumer
@@ -72,13 +73,34 @@ class Console:
             field.clear()
             field.send_keys(value)
         for name, value in (select or {}).items():
-            form.find_element(self.by.CSS_SELECTOR, f"select[name={name}] option[value={value}]").click()
+            self.pick(form_css, name, value)
+        form = self.find(form_css)
         from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
         page = self.find("html")
         form.find_element(self.by.CSS_SELECTOR, "button[type=submit]").click()
         WebDriverWait(self.driver, 15).until(expected_conditions.staleness_of(page))
+
+    def pick(self, form_css, name, value):
+        """Picks the option `value` of the form's select `name`. Chrome's driver now and then
+        loses the option it is clicking ("Node with given id does not belong to the
+        document", seen in CI with Chrome 156): the option is looked up and clicked again,
+        a few times, and must end up selected."""
+        from selenium.common.exceptions import WebDriverException
+
+        css = f"select[name={name}] option[value={value}]"
+        for attempt in range(3):
+            try:
+                option = self.find(form_css).find_element(self.by.CSS_SELECTOR, css)
+                option.click()
+                if option.is_selected():
+                    return
+            except WebDriverException:
+                if attempt == 2:
+                    raise
+            time.sleep(0.2)
+        assert self.find(form_css).find_element(self.by.CSS_SELECTOR, css).is_selected(), css
 
     def heading(self):
         return self.find("h1").text
