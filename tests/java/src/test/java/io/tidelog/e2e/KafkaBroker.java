@@ -40,8 +40,29 @@ public final class KafkaBroker implements AutoCloseable, BrokerEndpoint {
 
     /** A loopback port free now (another process could still take it before it is used). */
     static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
+        return freePorts(1)[0];
+    }
+
+    /**
+     * {@code count} different loopback ports free now: all held open until every one is
+     * chosen, since two ports picked one after the other can be the same (seen in CI: Kafka
+     * then refuses two listeners on one port).
+     */
+    static int[] freePorts(int count) throws IOException {
+        ServerSocket[] sockets = new ServerSocket[count];
+        try {
+            int[] ports = new int[count];
+            for (int i = 0; i < count; i++) {
+                sockets[i] = new ServerSocket(0);
+                ports[i] = sockets[i].getLocalPort();
+            }
+            return ports;
+        } finally {
+            for (ServerSocket socket : sockets) {
+                if (socket != null) {
+                    socket.close();
+                }
+            }
         }
     }
 
@@ -89,14 +110,15 @@ public final class KafkaBroker implements AutoCloseable, BrokerEndpoint {
         if (logDir == null) {
             logDir = dir.resolve("data");
         }
-        int port = freePort();
-        int controllerPort = freePort();
+        int[] ports = freePorts(3);
+        int port = ports[0];
+        int controllerPort = ports[1];
         String listeners = "PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://127.0.0.1:" + controllerPort;
         String advertised = "PLAINTEXT://127.0.0.1:" + port;
         String protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT";
         String proxied = null;
         if (proxy != null) {
-            proxied = "127.0.0.1:" + freePort();
+            proxied = "127.0.0.1:" + ports[2];
             listeners += ",PROXIED://" + proxied;
             advertised += ",PROXIED://" + proxy;
             protocols += ",PROXIED:PLAINTEXT";
