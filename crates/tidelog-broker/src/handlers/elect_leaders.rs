@@ -89,13 +89,19 @@ fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersRespons
                 .collect()
         }
     };
-    let outcomes = match request.election_type {
-        PREFERRED | UNCLEAN => elect(broker, &asked, unclean),
-        _ => vec![Err(ErrorCode::INVALID_REQUEST); asked.len()],
+    // An unknown election type fails the request and each partition, as Kafka answers it.
+    let known = matches!(request.election_type, PREFERRED | UNCLEAN);
+    let outcomes = match known {
+        true => elect(broker, &asked, unclean),
+        false => vec![Err(ErrorCode::INVALID_REQUEST); asked.len()],
     };
     for ((topic, partition_id), outcome) in asked.into_iter().zip(outcomes) {
         let (code, message) = match outcome {
             Ok(()) => (ErrorCode::NONE, None),
+            Err(ErrorCode::INVALID_REQUEST) => (
+                ErrorCode::INVALID_REQUEST,
+                Some(format!("Unknown election type {}", request.election_type)),
+            ),
             Err(code) => (code, Some(message(code).to_string())),
         };
         let result = PartitionResult {
@@ -113,7 +119,12 @@ fn respond(broker: &Broker, request: ElectLeadersRequest) -> ElectLeadersRespons
             }),
         }
     }
+    let error_code = match known {
+        true => 0,
+        false => ErrorCode::INVALID_REQUEST.0,
+    };
     ElectLeadersResponse {
+        error_code,
         replica_election_results,
         ..Default::default()
     }
@@ -160,7 +171,6 @@ fn message(code: ErrorCode) -> &'static str {
         ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE => "The preferred leader was not available.",
         ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE => "Eligible topic partition leaders are not available.",
         ErrorCode::NOT_CONTROLLER => "This is not the correct controller for this cluster.",
-        ErrorCode::INVALID_REQUEST => "Unknown election type: 0 is preferred, 1 unclean.",
         _ => "The election failed.",
     }
 }

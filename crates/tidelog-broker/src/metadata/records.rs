@@ -845,25 +845,20 @@ mod tests {
         // A live in-sync replica first, and then the in-sync replicas stay as they are.
         let (with_in_sync, _) = image_with(&[1], &[(&[1, 2, 3], &[1, 3], -1)]);
         assert_eq!(with_in_sync.unclean_leader(id, 0), Ok(3));
-        let clean = MetadataEvent::LeaderElected {
+        let unclean = |leader| MetadataEvent::LeaderElected {
             topic_id: id,
             partition: 0,
-            leader: 3,
+            leader,
             unclean: true,
         };
-        let records = records_of(&clean, &with_in_sync, &Placement::local(1, Uuid::NIL));
+        let records = records_of(&unclean(3), &with_in_sync, &Placement::local(1, Uuid::NIL));
         assert_eq!(changes(&records), [(0, None, 3)]);
         let (all_away, _) = image_with(&[1, 2, 3], &[(&[1, 2, 3], &[1], -1)]);
         assert_eq!(
             all_away.unclean_leader(id, 0),
             Err(ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE)
         );
-        let elected = MetadataEvent::LeaderElected {
-            topic_id: id,
-            partition: 0,
-            leader: 2,
-            unclean: true,
-        };
+        let elected = unclean(2);
         let records = records_of(&elected, &image, &Placement::local(1, Uuid::NIL));
         assert_eq!(changes(&records), [(0, Some(vec![2]), 2)]);
         let mut after = image.clone();
